@@ -1,0 +1,8 @@
+#pragma once
+// Everything cotnpot offers to C++ users, in one include.
+//
+// Example:
+//   #include <cotnpot/cotnpot.h>
+//   at::Tensor lp = cotnpot::logprob::sequence_logprob(logits, labels);  // [B] summed log-probs
+#include "cotnpot/logprob/sequence_logprob.h"
+#include "cotnpot/version.h"

@@ -1,0 +1,40 @@
+#pragma once
+// Per-row kernels of the log-prob ops on plain pointers: the math, independent of ATen and Python.
+//
+// A row is one position's logits x[0..n). The forward needs lse = log(sum_v exp(x[v])); the backward
+// writes d(x[label] - lse)/dx scaled by g, i.e. g * ((v == label) - exp(x[v] - lse)), without ever
+// storing the softmax. Every kernel reads its row once from memory: it walks the row in blocks small
+// enough for L1, and keeps a running maximum that rescales the partial sum when it grows.
+//
+// Example:
+//   const auto& k = cotnpot::logprob::detail::row_kernels();
+//   float lse = k.logsumexp_f32(row, vocab);      // log-sum-exp of one row
+//   float logp = row[label] - lse;                // log-prob of the label
+#include <cstdint>
+#include <string_view>
+
+namespace cotnpot::logprob::detail {
+
+// bfloat16 and float16 rows are passed as their raw 16-bit patterns.
+struct RowKernels {
+  const char* isa;  // "avx512", "avx2" or "generic"
+  float (*logsumexp_f32)(const float* x, int64_t n);
+  float (*logsumexp_bf16)(const uint16_t* x, int64_t n);
+  float (*logsumexp_f16)(const uint16_t* x, int64_t n);
+  // out[v] = g * ((v == label) - exp(x[v] - lse)); a label outside [0, n) adds nothing.
+  void (*logprob_grad_f32)(const float* x, int64_t n, float lse, float g, int64_t label, float* out);
+  void (*logprob_grad_bf16)(const uint16_t* x, int64_t n, float lse, float g, int64_t label, uint16_t* out);
+  void (*logprob_grad_f16)(const uint16_t* x, int64_t n, float lse, float g, int64_t label, uint16_t* out);
+};
+
+// The fastest kernels this CPU runs; COTNPOT_CPU_ISA=generic|avx2|avx512 picks a slower one instead.
+const RowKernels& row_kernels();
+// The kernels for one instruction set, or nullptr when the CPU (or the build) lacks it.
+const RowKernels* row_kernels_for(std::string_view isa);
+
+// One table per instruction set, each compiled in its own translation unit with that set's flags.
+const RowKernels& row_kernels_generic();
+const RowKernels& row_kernels_avx2();
+const RowKernels& row_kernels_avx512();
+
+}  // namespace cotnpot::logprob::detail

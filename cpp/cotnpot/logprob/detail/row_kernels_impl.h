@@ -1,0 +1,188 @@
+#pragma once
+// The row kernels of row_kernels.h, written once with GCC/Clang vector extensions.
+//
+// Each row_kernels_<isa>.cpp defines COTNPOT_ROW_ISA (its namespace) and COTNPOT_SIMD_BYTES (its vector
+// width), is compiled with that instruction set's -m flags, and includes this file once; the compiler
+// then emits AVX-512, AVX2 or SSE2 code from the same source. Nothing here touches ATen.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include "row_kernels.h"
+
+#if !defined(COTNPOT_ROW_ISA) || !defined(COTNPOT_SIMD_BYTES)
+#error "define COTNPOT_ROW_ISA and COTNPOT_SIMD_BYTES before including row_kernels_impl.h"
+#endif
+
+namespace cotnpot::logprob::detail::COTNPOT_ROW_ISA {
+namespace {
+
+constexpr int kLanes = COTNPOT_SIMD_BYTES / 4;
+// Floats per block: 8 KiB stays in L1 between the block's max pass and its exp pass, so the row is
+// read from memory once.
+constexpr int64_t kBlock = 2048;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+typedef float vf __attribute__((vector_size(COTNPOT_SIMD_BYTES)));
+typedef uint32_t vu __attribute__((vector_size(COTNPOT_SIMD_BYTES)));
+
+template <class F> inline F broadcast(float s) { return F{} + s; }
+inline vf load(const float* p) { vf v; std::memcpy(&v, p, sizeof v); return v; }
+inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+template <class F> inline F max_of(F a, F b) { return a > b ? a : b; }
+
+// exp(d) for d = x - m <= 0, as 2^z with z = d * log2(e): z's nearest integer n goes into the exponent
+// bits and 2^(z - n) comes from a degree-5 minimax polynomial on [-1/2, 1/2] (relative error 2.4e-7 in
+// float). d below -87 (z below -126) flushes to 2^-126 ~ 1.2e-38, which no softmax sum (always >= 1)
+// can notice; NaN stays NaN. Works on a vector F (with U its unsigned-int twin) and on a scalar float
+// (U = uint32_t) alike.
+template <class F, class U>
+inline F exp_nonpositive(F d) {
+  F z = d * 1.44269504088896341f;
+  z = z < broadcast<F>(-126.0f) ? broadcast<F>(-126.0f) : z;
+  // Adding 1.5 * 2^23 rounds z to the nearest integer n and leaves n in t's low mantissa bits.
+  const F t = z + 12582912.0f;
+  const F f = z - (t - 12582912.0f);
+  F p = broadcast<F>(1.327647129073739e-3f);
+  p = p * f + 9.675541892647743e-3f;
+  p = p * f + 5.550713092088699e-2f;
+  p = p * f + 2.4022120237350464e-1f;
+  p = p * f + 6.931469440460205e-1f;
+  p = p * f + 1.0000001192092896f;
+  // Adding n << 23 to p's bits multiplies p by 2^n.
+  return __builtin_bit_cast(F, __builtin_bit_cast(U, p) + (__builtin_bit_cast(U, t) << 23));
+}
+inline float exp_scalar(float d) { return exp_nonpositive<float, uint32_t>(d); }
+inline vf exp_vector(vf d) { return exp_nonpositive<vf, vu>(d); }
+
+inline float block_max(const float* p, int64_t len) {
+  // Four accumulators hide the latency of the max instruction.
+  vf m0 = broadcast<vf>(kNegInf), m1 = m0, m2 = m0, m3 = m0;
+  int64_t i = 0;
+  for (; i + 4 * kLanes <= len; i += 4 * kLanes) {
+    m0 = max_of(m0, load(p + i));
+    m1 = max_of(m1, load(p + i + kLanes));
+    m2 = max_of(m2, load(p + i + 2 * kLanes));
+    m3 = max_of(m3, load(p + i + 3 * kLanes));
+  }
+  for (; i + kLanes <= len; i += kLanes) m0 = max_of(m0, load(p + i));
+  m0 = max_of(max_of(m0, m1), max_of(m2, m3));
+  float m = kNegInf;
+  for (int l = 0; l < kLanes; ++l) m = max_of(m, m0[l]);
+  for (; i < len; ++i) m = max_of(m, p[i]);
+  return m;
+}
+
+struct SumExp {
+  vf acc0{}, acc1{};
+  float tail = 0.0f;
+  void scale(float s) { acc0 *= s; acc1 *= s; tail *= s; }
+  float total() const {
+    const vf acc = acc0 + acc1;
+    float sum = tail;
+    for (int l = 0; l < kLanes; ++l) sum += acc[l];
+    return sum;
+  }
+};
+
+inline void block_sum_exp(const float* p, int64_t len, float m, SumExp& s) {
+  const vf vm = broadcast<vf>(m);
+  int64_t i = 0;
+  for (; i + 2 * kLanes <= len; i += 2 * kLanes) {
+    s.acc0 += exp_vector(load(p + i) - vm);
+    s.acc1 += exp_vector(load(p + i + kLanes) - vm);
+  }
+  for (; i + kLanes <= len; i += kLanes) s.acc0 += exp_vector(load(p + i) - vm);
+  for (; i < len; ++i) s.tail += exp_scalar(p[i] - m);
+}
+
+// Online log-sum-exp over blocks; block(b, len) returns the row's floats [b, b + len).
+template <class Block>
+inline float logsumexp_blocks(int64_t n, Block&& block) {
+  float m = kNegInf;
+  SumExp s;
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t len = n - b < kBlock ? n - b : kBlock;
+    const float* p = block(b, len);
+    const float bm = block_max(p, len);
+    if (bm > m) {  // a larger maximum rescales what was summed so far
+      s.scale(std::exp(m - bm));
+      m = bm;
+    }
+    block_sum_exp(p, len, m, s);
+  }
+  return m + std::log(s.total());
+}
+
+// out[i] = neg_g * exp(x[i] - lse)
+inline void scaled_softmax_block(const float* x, int64_t len, float lse, float neg_g, float* out) {
+  const vf vl = broadcast<vf>(lse), vg = broadcast<vf>(neg_g);
+  int64_t i = 0;
+  for (; i + kLanes <= len; i += kLanes) store(out + i, vg * exp_vector(load(x + i) - vl));
+  for (; i < len; ++i) out[i] = neg_g * exp_scalar(x[i] - lse);
+}
+
+inline void bf16_to_float(const uint16_t* src, int64_t len, float* dst) {
+  for (int64_t i = 0; i < len; ++i) dst[i] = __builtin_bit_cast(float, uint32_t(src[i]) << 16);
+}
+// Round to nearest even, as c10::BFloat16 does; NaN stays a quiet NaN.
+inline void float_to_bf16(const float* src, int64_t len, uint16_t* dst) {
+  for (int64_t i = 0; i < len; ++i) {
+    const uint32_t u = __builtin_bit_cast(uint32_t, src[i]);
+    const uint16_t rounded = uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    dst[i] = src[i] != src[i] ? uint16_t(0x7fc0) : rounded;
+  }
+}
+inline void f16_to_float(const uint16_t* src, int64_t len, float* dst) {
+  for (int64_t i = 0; i < len; ++i) dst[i] = static_cast<float>(__builtin_bit_cast(_Float16, src[i]));
+}
+inline void float_to_f16(const float* src, int64_t len, uint16_t* dst) {
+  for (int64_t i = 0; i < len; ++i) dst[i] = __builtin_bit_cast(uint16_t, static_cast<_Float16>(src[i]));
+}
+
+float logsumexp_f32(const float* x, int64_t n) {
+  return logsumexp_blocks(n, [x](int64_t b, int64_t) { return x + b; });
+}
+
+template <void (*ToFloat)(const uint16_t*, int64_t, float*)>
+float logsumexp_16bit(const uint16_t* x, int64_t n) {
+  alignas(64) float buf[kBlock];
+  return logsumexp_blocks(n, [&](int64_t b, int64_t len) {
+    ToFloat(x + b, len, buf);
+    return static_cast<const float*>(buf);
+  });
+}
+
+void logprob_grad_f32(const float* x, int64_t n, float lse, float g, int64_t label, float* out) {
+  scaled_softmax_block(x, n, lse, -g, out);
+  if (label >= 0 && label < n) out[label] += g;
+}
+
+// 16-bit rows are converted to float one block at a time, so the label's g is added before rounding.
+template <void (*ToFloat)(const uint16_t*, int64_t, float*), void (*FromFloat)(const float*, int64_t, uint16_t*)>
+void logprob_grad_16bit(const uint16_t* x, int64_t n, float lse, float g, int64_t label, uint16_t* out) {
+  alignas(64) float in[kBlock];
+  alignas(64) float grad[kBlock];
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t len = n - b < kBlock ? n - b : kBlock;
+    ToFloat(x + b, len, in);
+    scaled_softmax_block(in, len, lse, -g, grad);
+    if (label >= b && label < b + len) grad[label - b] += g;
+    FromFloat(grad, len, out + b);
+  }
+}
+
+}  // namespace
+
+const RowKernels kRowKernels = {
+    COTNPOT_ROW_ISA_NAME,
+    &logsumexp_f32,
+    &logsumexp_16bit<bf16_to_float>,
+    &logsumexp_16bit<f16_to_float>,
+    &logprob_grad_f32,
+    &logprob_grad_16bit<bf16_to_float, float_to_bf16>,
+    &logprob_grad_16bit<f16_to_float, float_to_f16>,
+};
+
+}  // namespace cotnpot::logprob::detail::COTNPOT_ROW_ISA

@@ -1,0 +1,33 @@
+#pragma once
+// The kernels behind the token_logprob op, one per dispatch key; registered in the .cpp files that
+// define them and declared here so the tests can call a specific one (e.g. the device-generic
+// composite on CPU tensors).
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <tuple>
+
+namespace cotnpot::logprob::detail {
+
+// Validates the op's inputs; every message names the op, the argument and what it saw. The label range
+// check reads the labels (a device sync on GPUs), so the user-facing ops run it once and the kernels
+// behind them skip it (the CPU kernel still bounds-checks each label it reads).
+void check_token_logprob_inputs(const char* op, const at::Tensor& logits, const at::Tensor& labels,
+                                int64_t ignore_index, bool shift, bool check_label_range = true);
+// The dtype of the log-probs: float64 for float64 logits, float32 otherwise.
+at::ScalarType logprob_dtype(const at::Tensor& logits);
+
+// (logp[B,T'], lse[B,T']) with T' = T - shift; lse is the log-sum-exp of each predicting position.
+std::tuple<at::Tensor, at::Tensor> token_logprob_forward_cpu(const at::Tensor& logits, const at::Tensor& labels,
+                                                             int64_t ignore_index, bool shift);
+std::tuple<at::Tensor, at::Tensor> token_logprob_forward_composite(const at::Tensor& logits,
+                                                                   const at::Tensor& labels, int64_t ignore_index,
+                                                                   bool shift);
+// d(sum(grad * logp))/d(logits), shaped and typed like logits.
+at::Tensor token_logprob_backward_cpu(const at::Tensor& grad, const at::Tensor& logits, const at::Tensor& labels,
+                                      const at::Tensor& lse, int64_t ignore_index, bool shift);
+at::Tensor token_logprob_backward_composite(const at::Tensor& grad, const at::Tensor& logits,
+                                            const at::Tensor& labels, const at::Tensor& lse, int64_t ignore_index,
+                                            bool shift);
+
+}  // namespace cotnpot::logprob::detail

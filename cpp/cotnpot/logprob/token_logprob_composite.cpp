@@ -1,0 +1,53 @@
+// Device-generic kernels of token_logprob, written with ATen ops: they serve every backend without a
+// dedicated kernel (CUDA among them). Unlike the CPU kernels they materialize [B,T,V] temporaries.
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include "cotnpot/logprob/detail/token_logprob_ops.h"
+
+namespace cotnpot::logprob::detail {
+namespace {
+
+// The predicting logits and the predicted labels: with shift, logits[:, :-1] predict labels[:, 1:].
+std::pair<at::Tensor, at::Tensor> aligned(const at::Tensor& logits, const at::Tensor& labels, bool shift) {
+  if (!shift) return {logits, labels};
+  return {logits.slice(1, 0, logits.size(1) - 1), labels.slice(1, 1)};
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> token_logprob_forward_composite(const at::Tensor& logits,
+                                                                   const at::Tensor& labels, int64_t ignore_index,
+                                                                   bool shift) {
+  check_token_logprob_inputs("_token_logprob_forward", logits, labels, ignore_index, shift,
+                             /*check_label_range=*/false);
+  const auto [x, y] = aligned(logits, labels, shift);
+  const at::Tensor valid = y != ignore_index;
+  const at::Tensor safe = at::where(valid, y, at::zeros_like(y));
+  const at::Tensor xs = x.to(logprob_dtype(logits));
+  const at::Tensor lse = at::logsumexp(xs, -1);
+  const at::Tensor picked = xs.gather(-1, safe.unsqueeze(-1)).squeeze(-1);
+  const at::Tensor zero = at::zeros_like(lse);
+  return {at::where(valid, picked - lse, zero), at::where(valid, lse, zero)};
+}
+
+at::Tensor token_logprob_backward_composite(const at::Tensor& grad, const at::Tensor& logits,
+                                            const at::Tensor& labels, const at::Tensor& lse, int64_t ignore_index,
+                                            bool shift) {
+  const auto [x, y] = aligned(logits, labels, shift);
+  const at::Tensor valid = y != ignore_index;
+  const at::Tensor safe = at::where(valid, y, at::zeros_like(y)).unsqueeze(-1);
+  const auto acc_type = logprob_dtype(logits);
+  const at::Tensor g = at::where(valid, grad.to(acc_type), at::zeros_like(lse, acc_type)).unsqueeze(-1);
+  at::Tensor gx = (x.to(acc_type) - lse.to(acc_type).unsqueeze(-1)).exp_().mul_(g).neg_();
+  gx.scatter_add_(-1, safe, g);
+  if (shift) gx = at::cat({gx, at::zeros_like(logits.slice(1, 0, 1), acc_type)}, 1);
+  return gx.to(logits.scalar_type());
+}
+
+TORCH_LIBRARY_IMPL(cotnpot, CompositeExplicitAutograd, m) {
+  m.impl("_token_logprob_forward", &token_logprob_forward_composite);
+  m.impl("_token_logprob_backward", &token_logprob_backward_composite);
+}
+
+}  // namespace cotnpot::logprob::detail

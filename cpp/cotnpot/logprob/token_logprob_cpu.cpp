@@ -1,0 +1,144 @@
+// CPU kernels of token_logprob: one pass per row over the logits, parallel over rows, no [B,T,V]
+// temporary in the forward and no stored softmax in the backward.
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+#include <ATen/Dispatch.h>
+#include <torch/library.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "cotnpot/logprob/detail/row_kernels.h"
+#include "cotnpot/logprob/detail/token_logprob_ops.h"
+
+namespace cotnpot::logprob::detail {
+namespace {
+
+// Rows handed to one thread at a time: about 64 K logits, so small vocabularies are not one task each.
+int64_t row_grain(int64_t vocab) { return std::max<int64_t>(1, (int64_t{1} << 16) / vocab); }
+
+const uint16_t* bits(const c10::BFloat16* p) { return reinterpret_cast<const uint16_t*>(p); }
+const uint16_t* bits(const c10::Half* p) { return reinterpret_cast<const uint16_t*>(p); }
+uint16_t* bits(c10::BFloat16* p) { return reinterpret_cast<uint16_t*>(p); }
+uint16_t* bits(c10::Half* p) { return reinterpret_cast<uint16_t*>(p); }
+
+float row_logsumexp(const RowKernels& k, const float* x, int64_t n) { return k.logsumexp_f32(x, n); }
+float row_logsumexp(const RowKernels& k, const c10::BFloat16* x, int64_t n) { return k.logsumexp_bf16(bits(x), n); }
+float row_logsumexp(const RowKernels& k, const c10::Half* x, int64_t n) { return k.logsumexp_f16(bits(x), n); }
+// float64 is for gradcheck and ground truth: plain two-pass code, exact libm exp.
+double row_logsumexp(const RowKernels&, const double* x, int64_t n) {
+  double m = -std::numeric_limits<double>::infinity();
+  for (int64_t v = 0; v < n; ++v) m = x[v] > m || std::isnan(x[v]) ? x[v] : m;
+  double s = 0.0;
+  for (int64_t v = 0; v < n; ++v) s += std::exp(x[v] - m);
+  return m + std::log(s);
+}
+
+void row_logprob_grad(const RowKernels& k, const float* x, int64_t n, float lse, float g, int64_t label, float* out) {
+  k.logprob_grad_f32(x, n, lse, g, label, out);
+}
+void row_logprob_grad(const RowKernels& k, const c10::BFloat16* x, int64_t n, float lse, float g, int64_t label,
+                      c10::BFloat16* out) {
+  k.logprob_grad_bf16(bits(x), n, lse, g, label, bits(out));
+}
+void row_logprob_grad(const RowKernels& k, const c10::Half* x, int64_t n, float lse, float g, int64_t label,
+                      c10::Half* out) {
+  k.logprob_grad_f16(bits(x), n, lse, g, label, bits(out));
+}
+void row_logprob_grad(const RowKernels&, const double* x, int64_t n, double lse, double g, int64_t label,
+                      double* out) {
+  for (int64_t v = 0; v < n; ++v) out[v] = -g * std::exp(x[v] - lse);
+  if (label >= 0 && label < n) out[label] += g;
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> token_logprob_forward_cpu(const at::Tensor& logits, const at::Tensor& labels,
+                                                             int64_t ignore_index, bool shift) {
+  check_token_logprob_inputs("_token_logprob_forward", logits, labels, ignore_index, shift,
+                             /*check_label_range=*/false);
+  // Rows may sit at any stride (e.g. logits[:, :-1]); only the vocabulary dimension must be dense.
+  const at::Tensor x = logits.stride(2) == 1 ? logits : logits.contiguous();
+  const int64_t batch = x.size(0), steps = x.size(1) - (shift ? 1 : 0), vocab = x.size(2);
+  const int64_t row_stride_b = x.stride(0), row_stride_t = x.stride(1);
+  const auto opts = x.options().dtype(logprob_dtype(x));
+  at::Tensor logp = at::empty({batch, steps}, opts);
+  at::Tensor lse = at::empty({batch, steps}, opts);
+  const auto y = labels.accessor<int64_t, 2>();
+  const int64_t offset = shift ? 1 : 0;
+  const RowKernels& kernels = row_kernels();
+
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "token_logprob_forward_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* base = x.data_ptr<scalar_t>();
+    acc_t* logp_out = logp.data_ptr<acc_t>();
+    acc_t* lse_out = lse.data_ptr<acc_t>();
+    at::parallel_for(0, batch * steps, row_grain(vocab), [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t b = r / steps, t = r % steps;
+        const int64_t label = y[b][t + offset];
+        if (label == ignore_index) {  // ignored positions cost nothing: no pass over their logits
+          logp_out[r] = 0;
+          lse_out[r] = 0;
+          continue;
+        }
+        TORCH_CHECK(label >= 0 && label < vocab, "_token_logprob_forward: labels must be in [0, ", vocab,
+                    ") or equal ignore_index = ", ignore_index, ", got ", label);
+        const scalar_t* row = base + b * row_stride_b + t * row_stride_t;
+        const acc_t l = row_logsumexp(kernels, row, vocab);
+        lse_out[r] = l;
+        logp_out[r] = static_cast<acc_t>(row[label]) - l;
+      }
+    });
+  });
+  return {logp, lse};
+}
+
+at::Tensor token_logprob_backward_cpu(const at::Tensor& grad, const at::Tensor& logits, const at::Tensor& labels,
+                                      const at::Tensor& lse, int64_t ignore_index, bool shift) {
+  const at::Tensor x = logits.stride(2) == 1 ? logits : logits.contiguous();
+  const int64_t batch = x.size(0), steps_in = x.size(1), vocab = x.size(2);
+  const int64_t steps = steps_in - (shift ? 1 : 0);
+  TORCH_CHECK(grad.sizes() == at::IntArrayRef({batch, steps}) && lse.sizes() == grad.sizes(),
+              "_token_logprob_backward: grad and lse must have shape [", batch, ", ", steps, "], got ", grad.sizes(),
+              " and ", lse.sizes());
+  const auto acc_type = logprob_dtype(x);
+  const at::Tensor g = grad.to(acc_type).contiguous();
+  const at::Tensor l = lse.to(acc_type).contiguous();
+  at::Tensor grad_logits = at::empty({batch, steps_in, vocab}, x.options());
+  const int64_t row_stride_b = x.stride(0), row_stride_t = x.stride(1);
+  const auto y = labels.accessor<int64_t, 2>();
+  const int64_t offset = shift ? 1 : 0;
+  const RowKernels& kernels = row_kernels();
+
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "token_logprob_backward_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* base = x.data_ptr<scalar_t>();
+    const acc_t* g_in = g.data_ptr<acc_t>();
+    const acc_t* lse_in = l.data_ptr<acc_t>();
+    scalar_t* out = grad_logits.data_ptr<scalar_t>();
+    at::parallel_for(0, batch * steps_in, row_grain(vocab), [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t b = r / steps_in, t = r % steps_in;
+        scalar_t* out_row = out + r * vocab;
+        // Positions that predict nothing (the last one under shift, ignored labels) get zero gradient.
+        const int64_t label = t < steps ? y[b][t + offset] : ignore_index;
+        if (label == ignore_index) {
+          std::memset(static_cast<void*>(out_row), 0, sizeof(scalar_t) * vocab);
+          continue;
+        }
+        const int64_t i = b * steps + t;
+        row_logprob_grad(kernels, base + b * row_stride_b + t * row_stride_t, vocab, lse_in[i], g_in[i], label,
+                         out_row);
+      }
+    });
+  });
+  return grad_logits;
+}
+
+TORCH_LIBRARY_IMPL(cotnpot, CPU, m) {
+  m.impl("_token_logprob_forward", &token_logprob_forward_cpu);
+  m.impl("_token_logprob_backward", &token_logprob_backward_cpu);
+}
+
+}  // namespace cotnpot::logprob::detail

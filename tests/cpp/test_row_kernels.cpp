@@ -1,0 +1,154 @@
+// The per-row kernels of every instruction set this CPU has, against float64 ground truth.
+#include <doctest/doctest.h>
+
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cotnpot/logprob/detail/row_kernels.h"
+
+using cotnpot::logprob::detail::RowKernels;
+using cotnpot::logprob::detail::row_kernels_for;
+
+namespace {
+
+std::vector<const RowKernels*> available_kernels() {
+  std::vector<const RowKernels*> out;
+  for (const char* isa : {"generic", "avx2", "avx512"})
+    if (const RowKernels* k = row_kernels_for(isa)) out.push_back(k);
+  return out;
+}
+
+double logsumexp_f64(const std::vector<float>& x) {
+  double m = -std::numeric_limits<double>::infinity();
+  for (float v : x) m = std::max(m, double(v));
+  double s = 0;
+  for (float v : x) s += std::exp(double(v) - m);
+  return m + std::log(s);
+}
+
+std::vector<float> random_row(int64_t n, std::mt19937& rng, float scale = 4.0f) {
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> x(n);
+  for (float& v : x) v = dist(rng);
+  return x;
+}
+
+// |got - want| within rel * |want| + abs: gradients near 0 carry the absolute error of 1 - p.
+bool close(double got, double want, double rel, double abs) { return std::fabs(got - want) <= rel * std::fabs(want) + abs; }
+
+// Lengths around the vector widths and the 2048-float block.
+const int64_t kLengths[] = {1, 2, 3, 7, 8, 15, 16, 17, 31, 33, 63, 65, 100, 2047, 2048, 2049, 4097, 32000};
+
+}  // namespace
+
+TEST_CASE("row logsumexp matches float64 for every length and instruction set") {
+  std::mt19937 rng(0);
+  for (const RowKernels* k : available_kernels()) {
+    CAPTURE(std::string(k->isa));
+    for (int64_t n : kLengths) {
+      CAPTURE(n);
+      const auto x = random_row(n, rng);
+      const double want = logsumexp_f64(x);
+      CHECK(k->logsumexp_f32(x.data(), n) == doctest::Approx(want).epsilon(2e-6));
+    }
+  }
+}
+
+TEST_CASE("row logsumexp rescales when a later block holds a larger maximum") {
+  for (const RowKernels* k : available_kernels()) {
+    CAPTURE(std::string(k->isa));
+    std::vector<float> x(5000, -3.0f);
+    x[4999] = 50.0f;  // the maximum sits in the last block
+    x[10] = 49.0f;
+    const double want = logsumexp_f64(x);
+    CHECK(k->logsumexp_f32(x.data(), 5000) == doctest::Approx(want).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("row logsumexp ignores -inf and propagates NaN") {
+  for (const RowKernels* k : available_kernels()) {
+    CAPTURE(std::string(k->isa));
+    std::vector<float> x = {1.0f, -std::numeric_limits<float>::infinity(), 2.0f, 0.5f};
+    CHECK(k->logsumexp_f32(x.data(), 4) == doctest::Approx(logsumexp_f64({1.0f, 2.0f, 0.5f})).epsilon(1e-6));
+    for (int64_t pos : {0, 5, 16, 40}) {
+      std::vector<float> y(41, 1.0f);
+      y[pos] = std::numeric_limits<float>::quiet_NaN();
+      CHECK(std::isnan(k->logsumexp_f32(y.data(), 41)));
+    }
+  }
+}
+
+TEST_CASE("row logprob gradient equals g * (onehot - softmax)") {
+  std::mt19937 rng(1);
+  for (const RowKernels* k : available_kernels()) {
+    CAPTURE(std::string(k->isa));
+    for (int64_t n : kLengths) {
+      CAPTURE(n);
+      const auto x = random_row(n, rng);
+      const double lse = logsumexp_f64(x);
+      const int64_t label = n / 2;
+      const float g = -1.5f;
+      std::vector<float> out(n);
+      k->logprob_grad_f32(x.data(), n, float(lse), g, label, out.data());
+      for (int64_t v = 0; v < n; ++v) {
+        const double want = g * ((v == label ? 1.0 : 0.0) - std::exp(double(x[v]) - lse));
+        REQUIRE(close(out[v], want, 1e-5, 1e-6));
+      }
+    }
+  }
+}
+
+TEST_CASE("16-bit rows: bfloat16 and float16 are read and rounded like c10") {
+  std::mt19937 rng(2);
+  for (const RowKernels* k : available_kernels()) {
+    CAPTURE(std::string(k->isa));
+    for (int64_t n : {1, 17, 2049, 5000}) {
+      CAPTURE(n);
+      const auto x = random_row(n, rng);
+      std::vector<c10::BFloat16> xb(n);
+      std::vector<c10::Half> xh(n);
+      std::vector<float> xb_f(n), xh_f(n);
+      for (int64_t v = 0; v < n; ++v) {
+        xb[v] = c10::BFloat16(x[v]);
+        xh[v] = c10::Half(x[v]);
+        xb_f[v] = float(xb[v]);
+        xh_f[v] = float(xh[v]);
+      }
+      const double lse_b = logsumexp_f64(xb_f), lse_h = logsumexp_f64(xh_f);
+      CHECK(k->logsumexp_bf16(reinterpret_cast<const uint16_t*>(xb.data()), n) ==
+            doctest::Approx(lse_b).epsilon(2e-6));
+      CHECK(k->logsumexp_f16(reinterpret_cast<const uint16_t*>(xh.data()), n) ==
+            doctest::Approx(lse_h).epsilon(2e-6));
+
+      std::vector<c10::BFloat16> gb(n);
+      std::vector<c10::Half> gh(n);
+      k->logprob_grad_bf16(reinterpret_cast<const uint16_t*>(xb.data()), n, float(lse_b), 1.0f, 0,
+                           reinterpret_cast<uint16_t*>(gb.data()));
+      k->logprob_grad_f16(reinterpret_cast<const uint16_t*>(xh.data()), n, float(lse_h), 1.0f, 0,
+                          reinterpret_cast<uint16_t*>(gh.data()));
+      for (int64_t v = 0; v < n; ++v) {
+        const float want_b = float((v == 0) - std::exp(double(xb_f[v]) - lse_b));
+        const float want_h = float((v == 0) - std::exp(double(xh_f[v]) - lse_h));
+        // Exactly the c10 rounding of the float result, give or take the float kernel's own last bit.
+        REQUIRE(close(float(gb[v]), float(c10::BFloat16(want_b)), 8e-3, 1e-6));
+        REQUIRE(close(float(gh[v]), float(c10::Half(want_h)), 1e-3, 1e-6));
+      }
+    }
+  }
+}
+
+TEST_CASE("row_kernels() picks the widest instruction set the CPU has") {
+  const auto& k = cotnpot::logprob::detail::row_kernels();
+  if (std::getenv("COTNPOT_CPU_ISA") == nullptr) {
+    const RowKernels* widest = available_kernels().back();
+    CHECK(std::strcmp(k.isa, widest->isa) == 0);
+  }
+  CHECK(row_kernels_for("sse9") == nullptr);
+}

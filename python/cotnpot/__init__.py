@@ -1,0 +1,17 @@
+"""cotnpot: verify LLM reasoning by scaling inference compute.
+
+Train verifiers with preference losses, score candidate solutions with them, and pick the right
+answer out of many samples. The heavy lifting is C++ on LibTorch; this package holds the Python API.
+
+    >>> import torch, cotnpot
+    >>> logits, labels = torch.randn(2, 5, 11), torch.randint(11, (2, 5))
+    >>> cotnpot.sequence_logprob(logits, labels, reduction="mean").shape
+    torch.Size([2])
+"""
+from ._extension import _C
+from . import reference
+from .logprob import sequence_logprob, token_logprob
+
+__version__: str = _C.__version__
+
+__all__ = ["__version__", "reference", "sequence_logprob", "token_logprob"]

@@ -1,0 +1,49 @@
+"""Builds cotnpot's C++ core and bindings with CMake and puts them into the Python package.
+
+The CMake build directory is the project's own (build/release, or $COTNPOT_BUILD_DIR), shared with
+`make` and CTest, so `pip install` after a build only relinks what changed.
+"""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+ROOT = Path(__file__).resolve().parent
+
+
+class CMakeExtension(Extension):
+    def __init__(self, name):
+        super().__init__(name, sources=[])
+
+
+class CMakeBuild(build_ext):
+    def build_extension(self, ext):
+        import torch
+
+        build_dir = Path(os.environ.get("COTNPOT_BUILD_DIR", ROOT / "build" / "release")).resolve()
+        if not (build_dir / "CMakeCache.txt").exists():
+            generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+            subprocess.check_call(
+                ["cmake", "-S", str(ROOT), "-B", str(build_dir), *generator,
+                 "-DCMAKE_BUILD_TYPE=Release", f"-DPython3_EXECUTABLE={sys.executable}"])
+        jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 1))
+        subprocess.check_call(["cmake", "--build", str(build_dir), "--parallel", jobs])
+
+        package_dir = Path(self.get_ext_fullpath(ext.name)).parent
+        package_dir.mkdir(parents=True, exist_ok=True)
+        lib_dir = build_dir / "lib"
+        # _C finds libcotnpot beside itself ($ORIGIN) under its soname (SOVERSION = major.minor).
+        major, minor = (ROOT / "VERSION").read_text().strip().split(".")[:2]
+        for built in [*lib_dir.glob("_C*.so"), lib_dir / f"libcotnpot.so.{major}.{minor}"]:
+            shutil.copyfile(built.resolve(), package_dir / built.name)
+        (package_dir / "_build_info.py").write_text(
+            '"""Written by setup.py when the extension was built."""\n'
+            f"TORCH_VERSION = {torch.__version__!r}\n"
+            f"BUILD_DIR = {str(build_dir)!r}\n")
+
+
+setup(ext_modules=[CMakeExtension("cotnpot._C")], cmdclass={"build_ext": CMakeBuild})

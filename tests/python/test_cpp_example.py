@@ -1,0 +1,58 @@
+"""The C++ example builds against the *installed* library (find_package) and prints the right numbers."""
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import torch
+
+import cotnpot
+from cotnpot import _build_info, reference
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(cmd, **kwargs):
+    result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kwargs)
+    assert result.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def expected_lines():
+    logits = torch.arange(2 * 4 * 10, dtype=torch.float32).sin().mul(3).reshape(2, 4, 10)
+    labels = torch.tensor([3, 1, 4, 1, 5, 9, 2, 6]).reshape(2, 4)
+    labels[1, 0] = -100
+    sums = reference.sequence_logprob(logits, labels)
+    means = reference.sequence_logprob(logits, labels, reduction="mean")
+    shifted = reference.sequence_logprob(logits, labels, shift=True)
+    return sums, means, shifted
+
+
+def test_cpp_example_links_installed_package():
+    build = Path(_build_info.BUILD_DIR)
+    # Fixed folders beside the build, so ccache and Ninja make reruns cheap.
+    prefix, example_build = build.parent / "example-prefix", build.parent / "example-build"
+    shutil.rmtree(prefix, ignore_errors=True)
+    run(["cmake", "--install", build, "--prefix", prefix])
+    assert (prefix / "lib" / "cmake" / "cotnpot" / "cotnpotConfig.cmake").exists()
+    assert (prefix / "include" / "cotnpot" / "cotnpot.h").exists()
+
+    generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+    launcher = [f"-DCMAKE_CXX_COMPILER_LAUNCHER={shutil.which('ccache')}"] if shutil.which("ccache") else []
+    run(["cmake", "-S", ROOT / "examples" / "cpp", "-B", example_build, *generator, *launcher,
+         "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_PREFIX_PATH={prefix}"])
+    run(["cmake", "--build", example_build])
+    # Only the installed copy of libcotnpot can satisfy the executable.
+    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    out = run([example_build / "logprob_example"], env=env)
+
+    assert out.splitlines()[0] == f"cotnpot {cotnpot.__version__}"
+    sums, means, shifted = expected_lines()
+    rows = re.findall(r"sequence (\d): sum (\S+) mean (\S+) shifted_sum (\S+)", out)
+    assert len(rows) == 2, out
+    for b, s, m, sh in rows:
+        b = int(b)
+        assert abs(float(s) - sums[b].item()) < 1e-4
+        assert abs(float(m) - means[b].item()) < 1e-4
+        assert abs(float(sh) - shifted[b].item()) < 1e-4

@@ -1,0 +1,54 @@
+"""Every bad input raises an error that names the argument and what was seen."""
+import pytest
+import torch
+
+import cotnpot
+
+LOGITS = torch.randn(2, 3, 5)
+LABELS = torch.zeros(2, 3, dtype=torch.long)
+
+
+@pytest.mark.parametrize("logits, labels, kwargs, message", [
+    (LOGITS[0], LABELS, {}, "sequence_logprob: logits must be 3-D [B,T,V], got 2-D with shape [3, 5]"),
+    (LOGITS.unsqueeze(0), LABELS, {}, "logits must be 3-D [B,T,V], got 4-D"),
+    (LOGITS, LABELS[0], {}, "labels must be 2-D [B,T], got 1-D with shape [3]"),
+    (LOGITS, LABELS[:, :2], {}, "labels must have shape [B,T] = [2, 3] to match logits [2, 3, 5], got [2, 2]"),
+    (LOGITS[:1], LABELS, {}, "labels must have shape [B,T] = [1, 3]"),
+    (LOGITS.long(), LABELS, {}, "logits must be float32, float64, float16 or bfloat16, got Long"),
+    (LOGITS.int(), LABELS, {}, "got Int"),
+    (LOGITS, LABELS.float(), {}, "labels must be int64, got Float"),
+    (LOGITS, LABELS.int(), {}, "labels must be int64, got Int"),
+    (LOGITS, torch.full((2, 3), 5), {}, "labels must be in [0, V) = [0, 5) or equal ignore_index = -100, got 5 at labels[0, 0]"),
+    (LOGITS, torch.tensor([[0, 1, 2], [3, -1, 4]]), {}, "got -1 at labels[1, 1]"),
+    (LOGITS, torch.tensor([[0, 1, 2], [3, -100, 4]]), {"ignore_index": -1}, "got -100 at labels[1, 1]"),
+    (LOGITS, LABELS, {"reduction": "avg"}, "reduction must be one of 'sum', 'mean', 'none', got 'avg'"),
+    (torch.randn(2, 3, 0), LABELS, {}, "V >= 1, got V = 0"),
+    (torch.randn(2, 0, 5), torch.zeros(2, 0, dtype=torch.long), {"shift": True}, "shift=True needs T >= 1, got T = 0"),
+])
+def test_bad_input_message(logits, labels, kwargs, message):
+    with pytest.raises(RuntimeError) as error:
+        cotnpot.sequence_logprob(logits, labels, **kwargs)
+    assert message in str(error.value)
+
+
+def test_label_out_of_range_after_shift_is_reported_at_its_position():
+    labels = torch.tensor([[9, 0, 1], [2, 3, 7]])   # labels[:, 0] is unused under shift
+    with pytest.raises(RuntimeError, match=r"got 7 at labels\[1, 2\]"):
+        cotnpot.sequence_logprob(LOGITS, labels, shift=True)
+
+
+def test_tensors_on_different_devices():
+    with pytest.raises(RuntimeError, match="logits and labels must be on the same device, got logits on cpu "
+                                           "and labels on meta"):
+        cotnpot.sequence_logprob(LOGITS, LABELS.to("meta"))
+
+
+def test_token_logprob_names_itself():
+    with pytest.raises(RuntimeError, match="token_logprob: labels must be int64, got Double"):
+        cotnpot.token_logprob(LOGITS, LABELS.double())
+
+
+def test_internal_kernel_bounds_checks_labels():
+    """The raw forward op skips the up-front range check but still never reads outside a row."""
+    with pytest.raises(RuntimeError, match=r"_token_logprob_forward: labels must be in \[0, 5\)"):
+        torch.ops.cotnpot._token_logprob_forward(LOGITS, torch.full((2, 3), 99), -100, False)

@@ -1,0 +1,63 @@
+"""Packaging: one version, the torch check at import, and the Jupyter kernel of the venv."""
+import subprocess
+from pathlib import Path
+import sys
+from importlib import metadata
+
+import pytest
+import torch
+
+import cotnpot
+from cotnpot._extension import check_torch_version
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_version_comes_from_the_version_file():
+    version = (ROOT / "VERSION").read_text().strip()
+    assert cotnpot.__version__ == version
+    assert metadata.version("cotnpot") == version
+
+
+def test_import_is_the_installed_package_with_its_extension():
+    assert "site-packages" in cotnpot.__file__
+    assert cotnpot._C.torch_version.split(".")[:2] == torch.__version__.split(".")[:2]
+
+
+def test_torch_version_check():
+    check_torch_version(torch.__version__, torch.__version__)
+    with pytest.raises(ImportError, match=r"built against torch 1\.0\.0, but torch .* is imported now"):
+        check_torch_version("1.0.0", torch.__version__)
+
+
+def test_import_fails_clearly_under_another_torch():
+    code = "import torch; torch.__version__ = '9.9.9'; import cotnpot"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "ImportError: cotnpot's C++ extension was built against torch" in result.stderr
+    assert "but torch 9.9.9" in result.stderr
+
+
+def test_import_from_source_tree_explains_itself():
+    code = "import sys; sys.path.insert(0, sys.argv[1]); import cotnpot"
+    result = subprocess.run([sys.executable, "-c", code, str(ROOT / "python")], capture_output=True, text=True)
+    assert "cotnpot's C++ extension is not built" in result.stderr
+
+
+def test_jupyter_kernel_imports_cotnpot():
+    jupyter_client = pytest.importorskip("jupyter_client")
+    spec = jupyter_client.kernelspec.KernelSpecManager().get_kernel_spec("cotnpot")
+    assert spec.argv[0].startswith(sys.prefix), spec.argv   # the kernel runs the venv's python
+    manager, client = jupyter_client.manager.start_new_kernel(kernel_name="cotnpot", startup_timeout=60)
+    try:
+        code = ("import torch, cotnpot\n"
+                "x = torch.arange(12.).reshape(1, 3, 4)\n"
+                "print(cotnpot.__version__, round(cotnpot.sequence_logprob(x, torch.tensor([[0, 1, 2]])).item(), 4))")
+        outputs = []
+        client.execute_interactive(code, timeout=60,
+                                   output_hook=lambda msg: outputs.append(msg["content"].get("text", "")))
+        expected = torch.log_softmax(torch.arange(12.).reshape(3, 4), -1)[[0, 1, 2], [0, 1, 2]].sum().item()
+        assert "".join(outputs).split() == [cotnpot.__version__, str(round(expected, 4))]
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)

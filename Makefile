@@ -23,7 +23,7 @@ $(PY): | deps
 # pip builds through setup.py, which drives CMake in $(BUILD); an up-to-date build makes this a relink at most.
 $(STAMP): $(SOURCES) | $(PY)
 	$(PY) -m pip install --no-build-isolation --no-deps --disable-pip-version-check -q .
-	$(PY) -m ipykernel install --prefix $(VENV) --name cotnpot --display-name "Python (cotnpot)" >/dev/null
+	$(PY) -Xfrozen_modules=off -m ipykernel install --prefix $(VENV) --name cotnpot --display-name "Python (cotnpot)" >/dev/null
 	@touch $@
 
 install: deps $(STAMP)

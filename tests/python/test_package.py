@@ -61,3 +61,12 @@ def test_jupyter_kernel_imports_cotnpot():
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import cotnpot.logprob
+    for module in (cotnpot, cotnpot.logprob):
+        result = doctest.testmod(module, extraglobs={"torch": torch})
+        assert result.attempted > 0 and result.failed == 0, module.__name__

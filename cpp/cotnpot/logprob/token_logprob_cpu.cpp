@@ -6,7 +6,12 @@
 #include <torch/library.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "cotnpot/logprob/detail/row_kernels.h"
 #include "cotnpot/logprob/detail/token_logprob_ops.h"
@@ -49,6 +54,21 @@ void row_logprob_grad(const RowKernels&, const double* x, int64_t n, double lse,
                       double* out) {
   for (int64_t v = 0; v < n; ++v) out[v] = -g * std::exp(x[v] - lse);
   if (label >= 0 && label < n) out[label] += g;
+}
+
+// Asks the kernel to back a large fresh buffer with transparent huge pages (where THP is in "madvise"
+// mode). The gradient is as large as the logits, and on VMs each 4 KiB page fault is expensive: with
+// 2 MiB pages a fresh 0.5 GB gradient is written about twice as fast. Only a hint; errors are ignored.
+void advise_huge_pages(void* data, size_t nbytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + nbytes) & ~(kHuge - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)data;
+  (void)nbytes;
+#endif
 }
 
 }  // namespace
@@ -106,6 +126,7 @@ at::Tensor token_logprob_backward_cpu(const at::Tensor& grad, const at::Tensor& 
   const at::Tensor g = grad.to(acc_type).contiguous();
   const at::Tensor l = lse.to(acc_type).contiguous();
   at::Tensor grad_logits = at::empty({batch, steps_in, vocab}, x.options());
+  advise_huge_pages(grad_logits.data_ptr(), grad_logits.nbytes());
   const int64_t row_stride_b = x.stride(0), row_stride_t = x.stride(1);
   const auto y = labels.accessor<int64_t, 2>();
   const int64_t offset = shift ? 1 : 0;

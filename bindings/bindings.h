@@ -4,4 +4,5 @@
 
 namespace cotnpot::bindings {
 void bind_logprob(pybind11::module_& m);
+void bind_losses(pybind11::module_& m);
 }  // namespace cotnpot::bindings

@@ -5,4 +5,7 @@
 //   #include <cotnpot/cotnpot.h>
 //   at::Tensor lp = cotnpot::logprob::sequence_logprob(logits, labels);  // [B] summed log-probs
 #include "cotnpot/logprob/sequence_logprob.h"
+#include "cotnpot/losses/dpo_loss.h"
+#include "cotnpot/losses/orm_loss.h"
+#include "cotnpot/losses/simpo_loss.h"
 #include "cotnpot/version.h"

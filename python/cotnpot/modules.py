@@ -1,0 +1,167 @@
+"""``nn.Module`` forms of the verifier losses, with the metrics a training loop logs, and the ORM head."""
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import torch
+from torch import Tensor, nn
+
+from . import losses as F
+
+
+@dataclass
+class PreferenceLossOutput:
+    """What a preference loss module returns: the loss to backpropagate and what to log."""
+
+    loss: Tensor              # reduced as the module's ``reduction`` says
+    losses: Tensor            # per pair, [B]
+    chosen_rewards: Tensor    # [B], detached
+    rejected_rewards: Tensor  # [B], detached
+
+    @property
+    def reward_accuracy(self) -> Tensor:
+        """Fraction of pairs whose chosen reward beats the rejected one."""
+        return (self.chosen_rewards > self.rejected_rewards).float().mean()
+
+    @property
+    def reward_margin(self) -> Tensor:
+        """Mean of chosen minus rejected reward."""
+        return (self.chosen_rewards - self.rejected_rewards).mean()
+
+    def metrics(self) -> Dict[str, float]:
+        """Plain floats, named as TRL logs them."""
+        return {"loss": self.loss.detach().mean().item(),
+                "rewards/chosen": self.chosen_rewards.mean().item(),
+                "rewards/rejected": self.rejected_rewards.mean().item(),
+                "rewards/accuracies": self.reward_accuracy.item(),
+                "rewards/margins": self.reward_margin.item()}
+
+
+def _check_common(beta: float, loss_type: str, valid_types, reduction: str) -> None:
+    if not beta > 0:
+        raise ValueError(f"beta must be > 0, got {beta}")
+    if loss_type not in valid_types:
+        raise ValueError(f"loss_type must be one of {valid_types}, got {loss_type!r}")
+    if reduction not in F.REDUCTIONS:
+        raise ValueError(f"reduction must be one of {F.REDUCTIONS}, got {reduction!r}")
+
+
+class SimPOLoss(nn.Module):
+    """SimPO (see :func:`cotnpot.simpo_loss`); defaults are the SimPO authors' trainer's.
+
+    Example:
+        >>> loss_fn = SimPOLoss()
+        >>> out = loss_fn(torch.tensor([-1.0, -0.5]), torch.tensor([-2.0, -0.4]))
+        >>> out.loss.shape, out.reward_accuracy.item()
+        (torch.Size([]), 0.5)
+    """
+
+    def __init__(self, beta: float = 2.0, gamma: Optional[float] = None, gamma_beta_ratio: float = 0.25,
+                 label_smoothing: float = 0.0, loss_type: str = "sigmoid", sft_weight: float = 0.0,
+                 reduction: str = "mean"):
+        super().__init__()
+        _check_common(beta, loss_type, F.SIMPO_LOSS_TYPES, reduction)
+        self.beta, self.gamma, self.gamma_beta_ratio = beta, gamma, gamma_beta_ratio
+        self.label_smoothing, self.loss_type, self.sft_weight, self.reduction = (
+            label_smoothing, loss_type, sft_weight, reduction)
+
+    @classmethod
+    def trl_cpo(cls, beta: float = 0.1, simpo_gamma: float = 0.5, cpo_alpha: float = 1.0, **kwargs) -> "SimPOLoss":
+        """SimPO as TRL's ``CPOTrainer(loss_type="simpo")`` computes it: gamma absolute, an SFT term of weight
+        ``cpo_alpha``, TRL's defaults."""
+        return cls(beta=beta, gamma=simpo_gamma, sft_weight=cpo_alpha, **kwargs)
+
+    def forward(self, chosen_logps: Tensor, rejected_logps: Tensor) -> PreferenceLossOutput:
+        losses, chosen_rewards, rejected_rewards = F.simpo_loss(
+            chosen_logps, rejected_logps, self.beta, self.gamma, self.gamma_beta_ratio, self.label_smoothing,
+            self.loss_type, self.sft_weight)
+        return PreferenceLossOutput(F.reduce(losses, self.reduction), losses, chosen_rewards, rejected_rewards)
+
+    def extra_repr(self) -> str:
+        gamma = f"gamma={self.gamma}" if self.gamma is not None else f"gamma_beta_ratio={self.gamma_beta_ratio}"
+        return (f"beta={self.beta}, {gamma}, label_smoothing={self.label_smoothing}, loss_type={self.loss_type!r}, "
+                f"sft_weight={self.sft_weight}, reduction={self.reduction!r}")
+
+
+class DPOLoss(nn.Module):
+    """A DPO-family loss (see :func:`cotnpot.dpo_loss`).
+
+    For ``loss_type="bco_pair"`` the module keeps the running mean of the batch-mean rewards in buffers
+    (``bco_running_mean``, ``bco_running_count``: saved with ``state_dict``), updated in training mode
+    before each loss, as TRL's ``RunningMoments`` does with one value per batch.
+
+    Example:
+        >>> loss_fn = DPOLoss(beta=0.1)
+        >>> t = torch.tensor
+        >>> round(loss_fn(t([-10.0]), t([-12.0]), t([-11.0]), t([-11.0])).loss.item(), 4)
+        0.5981
+    """
+
+    def __init__(self, beta: float = 0.1, label_smoothing: float = 0.0, loss_type: str = "sigmoid",
+                 ipo_length_normalize: bool = True, reduction: str = "mean"):
+        super().__init__()
+        _check_common(beta, loss_type, F.DPO_LOSS_TYPES, reduction)
+        self.beta, self.label_smoothing, self.loss_type = beta, label_smoothing, loss_type
+        self.ipo_length_normalize, self.reduction = ipo_length_normalize, reduction
+        self.register_buffer("bco_running_mean", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("bco_running_count", torch.zeros((), dtype=torch.int64))
+
+    def forward(self, chosen_logps: Tensor, rejected_logps: Tensor, ref_chosen_logps: Tensor,
+                ref_rejected_logps: Tensor, chosen_lengths: Optional[Tensor] = None,
+                rejected_lengths: Optional[Tensor] = None) -> PreferenceLossOutput:
+        delta = None
+        if self.loss_type == "bco_pair":
+            if self.training:
+                rewards = torch.cat([chosen_logps - ref_chosen_logps, rejected_logps - ref_rejected_logps]) * self.beta
+                self.bco_running_count += 1
+                self.bco_running_mean += (rewards.detach().mean().double() - self.bco_running_mean) / self.bco_running_count
+            if self.bco_running_count > 0:
+                delta = self.bco_running_mean
+        losses, chosen_rewards, rejected_rewards = F.dpo_loss(
+            chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, self.beta, self.label_smoothing,
+            self.loss_type, chosen_lengths, rejected_lengths, self.ipo_length_normalize, delta)
+        return PreferenceLossOutput(F.reduce(losses, self.reduction), losses, chosen_rewards, rejected_rewards)
+
+    def extra_repr(self) -> str:
+        return (f"beta={self.beta}, label_smoothing={self.label_smoothing}, loss_type={self.loss_type!r}, "
+                f"ipo_length_normalize={self.ipo_length_normalize}, reduction={self.reduction!r}")
+
+
+class ORMLoss(nn.Module):
+    """The ORM objective (see :func:`cotnpot.orm_loss`).
+
+    Example:
+        >>> scores, mask = torch.tensor([[0.0, 2.0, -1.0]]), torch.tensor([[True, True, False]])
+        >>> round(ORMLoss()(scores, torch.tensor([1]), mask).item(), 4)
+        0.41
+    """
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        if reduction not in F.REDUCTIONS:
+            raise ValueError(f"reduction must be one of {F.REDUCTIONS}, got {reduction!r}")
+        self.reduction = reduction
+
+    def forward(self, scores: Tensor, labels: Tensor, mask: Tensor) -> Tensor:
+        return F.orm_loss(scores, labels, mask, self.reduction)
+
+
+class ORMHead(nn.Module):
+    """A per-token scalar head on a model's hidden states: ``scores[B,T] = hidden[B,T,H] @ w + b``.
+
+    Example:
+        >>> head = ORMHead(hidden_size=8)
+        >>> hidden, mask = torch.randn(2, 5, 8), torch.ones(2, 5, dtype=torch.bool)
+        >>> head(hidden).shape, head.score(hidden, mask).shape
+        (torch.Size([2, 5]), torch.Size([2]))
+    """
+
+    def __init__(self, hidden_size: int, bias: bool = True):
+        super().__init__()
+        self.linear = nn.Linear(hidden_size, 1, bias=bias)
+
+    def forward(self, hidden_states: Tensor) -> Tensor:
+        return self.linear(hidden_states).squeeze(-1)
+
+    def score(self, hidden_states: Tensor, mask: Tensor, mode: str = "last") -> Tensor:
+        """Each solution's score in (0, 1), see :func:`cotnpot.orm_score`."""
+        return F.orm_score(self(hidden_states), mask, mode)

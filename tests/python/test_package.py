@@ -67,6 +67,9 @@ def test_docstring_examples_run():
     import doctest
 
     import cotnpot.logprob
-    for module in (cotnpot, cotnpot.logprob):
+    import cotnpot.losses
+    import cotnpot.modules
+    import cotnpot.preference
+    for module in (cotnpot, cotnpot.logprob, cotnpot.losses, cotnpot.modules, cotnpot.preference):
         result = doctest.testmod(module, extraglobs={"torch": torch})
         assert result.attempted > 0 and result.failed == 0, module.__name__

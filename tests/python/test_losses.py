@@ -1,0 +1,276 @@
+"""Every loss against its pure-PyTorch reference: values, gradients (gradcheck in float64), low precision,
+bad inputs, and the module forms."""
+import math
+
+import pytest
+import torch
+
+import cotnpot
+from cotnpot import reference
+
+B = 7
+
+
+def pair_logps(dtype=torch.float32, scale=5.0):
+    g = torch.Generator().manual_seed(1)
+    return [(-scale * torch.rand(B, generator=g, dtype=torch.float64) - 1).to(dtype) for _ in range(4)]
+
+
+def lengths():
+    return torch.tensor([3, 5, 8, 13, 2, 7, 4]), torch.tensor([4, 4, 9, 1, 6, 3, 10])
+
+
+def dpo_kwargs(loss_type):
+    kwargs = {"loss_type": loss_type, "beta": 0.3}
+    if loss_type == "ipo":
+        kwargs["chosen_lengths"], kwargs["rejected_lengths"] = lengths()
+    if loss_type in ("sigmoid", "robust", "exo_pair", "aot", "aot_pair"):
+        kwargs["label_smoothing"] = 0.1
+    return kwargs
+
+
+@pytest.mark.parametrize("loss_type", cotnpot.DPO_LOSS_TYPES)
+def test_dpo_family_matches_reference(loss_type):
+    inputs = pair_logps(torch.float64)
+    kwargs = dpo_kwargs(loss_type)
+    got = cotnpot.dpo_loss(*inputs, **kwargs)
+    want = reference.dpo_loss(*inputs, **kwargs)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+
+
+def test_ipo_sum_form_and_bco_delta_match_reference():
+    inputs = pair_logps(torch.float64)
+    for kwargs in ({"loss_type": "ipo", "ipo_length_normalize": False},
+                   {"loss_type": "bco_pair", "bco_delta": torch.tensor(0.37, dtype=torch.float64)}):
+        torch.testing.assert_close(cotnpot.dpo_loss(*inputs, **kwargs)[0], reference.dpo_loss(*inputs, **kwargs)[0])
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"loss_type": "hinge"}, {"label_smoothing": 0.2}, {"sft_weight": 1.0},
+                                    {"beta": 0.1, "gamma": 0.5, "sft_weight": 1.0}, {"gamma_beta_ratio": 0.0}])
+def test_simpo_matches_reference(kwargs):
+    chosen, rejected = pair_logps(torch.float64)[:2]
+    for g, w in zip(cotnpot.simpo_loss(chosen, rejected, **kwargs), reference.simpo_loss(chosen, rejected, **kwargs)):
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+
+
+def orm_inputs(dtype=torch.float32):
+    g = torch.Generator().manual_seed(2)
+    scores = torch.randn(4, 9, generator=g, dtype=torch.float64).to(dtype)
+    mask = torch.rand(4, 9, generator=g) < 0.7
+    mask[:, 0] = True
+    labels = torch.tensor([True, False, True, False])
+    return scores, labels, mask
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_orm_loss_matches_reference(reduction):
+    scores, labels, mask = orm_inputs(torch.float64)
+    torch.testing.assert_close(cotnpot.orm_loss(scores, labels, mask, reduction),
+                               reference.orm_loss(scores, labels, mask, reduction))
+    # integer and float labels are the same labels
+    torch.testing.assert_close(cotnpot.orm_loss(scores, labels.long(), mask, reduction),
+                               cotnpot.orm_loss(scores, labels.double(), mask, reduction))
+
+
+@pytest.mark.parametrize("mode", ["last", "mean"])
+def test_orm_score_matches_reference(mode):
+    scores, _, mask = orm_inputs(torch.float64)
+    torch.testing.assert_close(cotnpot.orm_score(scores, mask, mode), reference.orm_score(scores, mask, mode))
+
+
+# ---- gradients -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("loss_type", cotnpot.DPO_LOSS_TYPES)
+def test_dpo_family_gradcheck(loss_type):
+    inputs = [x.requires_grad_() for x in pair_logps(torch.float64)]
+    kwargs = dpo_kwargs(loss_type)
+    if loss_type == "bco_pair":  # the batch-mean delta is detached (as in TRL): hold it fixed for finite differences
+        kwargs["bco_delta"] = torch.tensor(0.2, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda *xs: cotnpot.dpo_loss(*xs, **kwargs)[0], inputs)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"loss_type": "hinge"}, {"label_smoothing": 0.2, "sft_weight": 0.5}])
+def test_simpo_gradcheck(kwargs):
+    inputs = [x.requires_grad_() for x in pair_logps(torch.float64)[:2]]
+    assert torch.autograd.gradcheck(lambda c, r: cotnpot.simpo_loss(c, r, **kwargs)[0], inputs)
+
+
+def test_orm_gradcheck():
+    scores, labels, mask = orm_inputs(torch.float64)
+    scores.requires_grad_()
+    assert torch.autograd.gradcheck(lambda s: cotnpot.orm_loss(s, labels, mask), (scores,))
+    assert torch.autograd.gradcheck(lambda s: cotnpot.orm_score(s, mask, "last"), (scores,))
+    assert torch.autograd.gradcheck(lambda s: cotnpot.orm_score(s, mask, "mean"), (scores,))
+
+
+def test_rewards_are_detached():
+    chosen, rejected = [x.requires_grad_() for x in pair_logps()[:2]]
+    _, chosen_r, rejected_r = cotnpot.simpo_loss(chosen, rejected)
+    assert not chosen_r.requires_grad and not rejected_r.requires_grad
+
+
+# ---- low precision: float32 tight; bfloat16 no worse than twice PyTorch's own bfloat16 error ----------
+
+def low_precision_errors(fn, ref_fn, inputs, dtype):
+    """(our error, PyTorch reference's own error) in dtype, both against the float32 reference on float32 inputs."""
+    truth = ref_fn(*inputs)
+    ours = fn(*(x.to(dtype) for x in inputs)).float()
+    theirs = ref_fn(*(x.to(dtype) for x in inputs)).float()
+    return (ours - truth).abs().max().item(), (theirs - truth).abs().max().item()
+
+
+@pytest.mark.parametrize("loss_type", cotnpot.DPO_LOSS_TYPES)
+def test_dpo_family_float32_and_bfloat16(loss_type):
+    inputs = pair_logps(torch.float32, scale=1.0)
+    kwargs = dpo_kwargs(loss_type)
+    ours = cotnpot.dpo_loss(*inputs, **kwargs)[0]
+    torch.testing.assert_close(ours, reference.dpo_loss(*(x.double() for x in inputs), **kwargs)[0].float(),
+                               rtol=1e-5, atol=1e-6)
+    our_error, pytorch_error = low_precision_errors(lambda *xs: cotnpot.dpo_loss(*xs, **kwargs)[0],
+                                                    lambda *xs: reference.dpo_loss(*xs, **kwargs)[0],
+                                                    inputs, torch.bfloat16)
+    assert cotnpot.dpo_loss(*(x.bfloat16() for x in inputs), **kwargs)[0].dtype == torch.bfloat16
+    assert our_error <= 2 * pytorch_error + 1e-6, (our_error, pytorch_error)
+
+
+def test_simpo_and_orm_float32_and_bfloat16():
+    chosen, rejected = pair_logps(torch.float32, scale=1.0)[:2]
+    torch.testing.assert_close(cotnpot.simpo_loss(chosen, rejected, sft_weight=0.5)[0],
+                               reference.simpo_loss(chosen.double(), rejected.double(), sft_weight=0.5)[0].float())
+    our_error, pytorch_error = low_precision_errors(lambda c, r: cotnpot.simpo_loss(c, r, sft_weight=0.5)[0],
+                                                    lambda c, r: reference.simpo_loss(c, r, sft_weight=0.5)[0],
+                                                    (chosen, rejected), torch.bfloat16)
+    assert our_error <= 2 * pytorch_error + 1e-6, (our_error, pytorch_error)
+    scores, labels, mask = orm_inputs(torch.float32)
+    our_error, pytorch_error = low_precision_errors(lambda s: cotnpot.orm_loss(s, labels, mask),
+                                                    lambda s: reference.orm_loss(s, labels, mask),
+                                                    (scores,), torch.bfloat16)
+    assert our_error <= 2 * pytorch_error + 1e-6, (our_error, pytorch_error)
+
+
+# ---- bad input -----------------------------------------------------------------------------------------
+
+V = torch.tensor([-1.0, -2.0])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: cotnpot.dpo_loss(V, torch.tensor([-1.0]), V, V), "rejected_logps must have the batch size of chosen_logps (2), got 1"),
+    (lambda: cotnpot.dpo_loss(V, V, V, V[None]), "ref_rejected_logps must be 1-D [B], got 2-D"),
+    (lambda: cotnpot.dpo_loss(V, V, V, V, beta=-0.1), "beta must be > 0, got -0.1"),
+    (lambda: cotnpot.dpo_loss(V.long(), V, V, V), "chosen_logps must be a floating-point tensor, got Long"),
+    (lambda: cotnpot.dpo_loss(V, V, V, V, loss_type="kto"), "loss_type must be one of 'sigmoid', 'hinge', 'ipo', "
+                                                             "'robust', 'bco_pair', 'sppo_hard', 'nca_pair', "
+                                                             "'exo_pair', 'aot', 'aot_pair', 'apo_zero', 'apo_down', "
+                                                             "got 'kto'"),
+    (lambda: cotnpot.dpo_loss(V, V, V, V, loss_type="ipo"), "needs chosen_lengths"),
+    (lambda: cotnpot.dpo_loss(V, V, V, V, loss_type="ipo", chosen_lengths=torch.tensor([1, 0]),
+                              rejected_lengths=torch.tensor([1, 1])), "chosen_lengths must be > 0, got 0"),
+    (lambda: cotnpot.dpo_loss(V, V, V, V, loss_type="robust", label_smoothing=0.5), "needs label_smoothing < 0.5"),
+    (lambda: cotnpot.dpo_loss(V, V, V, V, label_smoothing=0.7), "label_smoothing must be in [0, 0.5], got 0.7"),
+    (lambda: cotnpot.dpo_loss(V, V, V, V, loss_type="bco_pair", bco_delta=V), "bco_delta must hold one value"),
+    (lambda: cotnpot.dpo_loss(V, V, V, V.to("meta")), "ref_rejected_logps must be on chosen_logps's device cpu, got meta"),
+    (lambda: cotnpot.simpo_loss(V, V[:1]), "simpo_loss: rejected_logps must have the batch size of chosen_logps (2), got 1"),
+    (lambda: cotnpot.simpo_loss(V, V, beta=0.0), "simpo_loss: beta must be > 0, got 0"),
+    (lambda: cotnpot.simpo_loss(V.int(), V), "chosen_logps must be a floating-point tensor, got Int"),
+    (lambda: cotnpot.simpo_loss(V, V, loss_type="ipo"), "loss_type must be one of 'sigmoid', 'hinge', got 'ipo'"),
+    (lambda: cotnpot.simpo_loss(V, V, sft_weight=-1.0), "sft_weight must be >= 0, got -1"),
+    (lambda: cotnpot.orm_loss(torch.zeros(2, 3), torch.tensor([1, 2]), torch.ones(2, 3, dtype=torch.bool)),
+     "labels must be 0 (wrong) or 1 (correct)"),
+    (lambda: cotnpot.orm_loss(torch.zeros(2, 3), torch.tensor([1]), torch.ones(2, 3, dtype=torch.bool)),
+     "labels must be 1-D [B] with B = 2, got shape [1]"),
+    (lambda: cotnpot.orm_loss(torch.zeros(2, 3), torch.tensor([1, 0]), torch.ones(2, 3)), "mask must be bool, got Float"),
+    (lambda: cotnpot.orm_loss(torch.zeros(2, 3), torch.tensor([1, 0]), torch.ones(2, 2, dtype=torch.bool)),
+     "mask must have the shape of scores [2, 3], got [2, 2]"),
+    (lambda: cotnpot.orm_loss(torch.zeros(6), torch.tensor([1, 0]), torch.ones(6, dtype=torch.bool)),
+     "scores must be 2-D [B,T], got 1-D"),
+    (lambda: cotnpot.orm_loss(torch.zeros(2, 3, dtype=torch.long), torch.tensor([1, 0]), torch.ones(2, 3, dtype=torch.bool)),
+     "scores must be a floating-point tensor, got Long"),
+    (lambda: cotnpot.orm_loss(torch.zeros(2, 3), torch.tensor([1, 0]), torch.ones(2, 3, dtype=torch.bool), "avg"),
+     "reduction must be one of 'mean', 'sum', 'none', got 'avg'"),
+    (lambda: cotnpot.orm_score(torch.zeros(2, 3), torch.tensor([[True] * 3, [False] * 3])), "row 1 has none"),
+    (lambda: cotnpot.orm_score(torch.zeros(2, 3), torch.ones(2, 3, dtype=torch.bool), "max"),
+     "mode must be one of 'last', 'mean', got 'max'"),
+])
+def test_bad_input_message(call, message):
+    with pytest.raises(RuntimeError) as error:
+        call()
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: cotnpot.SimPOLoss(beta=-1), "beta must be > 0"),
+    (lambda: cotnpot.DPOLoss(loss_type="kto"), "loss_type must be one of"),
+    (lambda: cotnpot.DPOLoss(reduction="avg"), "reduction must be one of"),
+    (lambda: cotnpot.ORMLoss(reduction="avg"), "reduction must be one of"),
+])
+def test_modules_reject_bad_settings_at_construction(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_nan_and_inf_propagate_to_their_own_pair_only():
+    """Documented behaviour: no sync to look for NaN; a NaN or Inf log-prob gives NaN (or Inf) in that pair's
+    loss and leaves the other pairs' losses finite."""
+    chosen, rejected, ref_c, ref_r = pair_logps()
+    chosen[2] = float("nan")
+    rejected[4] = float("-inf")
+    for losses in (cotnpot.simpo_loss(chosen, rejected)[0], cotnpot.dpo_loss(chosen, rejected, ref_c, ref_r)[0]):
+        assert torch.isnan(losses[2])
+        assert losses[4].item() == 0.0 or not math.isfinite(losses[4].item())
+        keep = [0, 1, 3, 5, 6]
+        assert torch.isfinite(losses[keep]).all()
+
+
+# ---- modules -------------------------------------------------------------------------------------------
+
+def test_simpo_module_reports_accuracy_and_margin():
+    chosen, rejected = torch.tensor([-1.0, -0.5, -2.0]), torch.tensor([-2.0, -0.4, -3.0])
+    out = cotnpot.SimPOLoss()(chosen, rejected)
+    torch.testing.assert_close(out.loss, cotnpot.simpo_loss(chosen, rejected)[0].mean())
+    assert out.reward_accuracy.item() == pytest.approx(2 / 3)
+    assert out.reward_margin.item() == pytest.approx(2.0 * (1.0 - 0.1 + 1.0) / 3)
+    metrics = out.metrics()
+    assert set(metrics) == {"loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins"}
+    assert cotnpot.SimPOLoss(reduction="sum")(chosen, rejected).loss.item() == pytest.approx(out.losses.sum().item())
+
+
+def test_simpo_trl_cpo_convention():
+    chosen, rejected = pair_logps()[:2]
+    got = cotnpot.SimPOLoss.trl_cpo()(chosen, rejected).losses
+    want = reference.simpo_loss(chosen, rejected, beta=0.1, gamma=0.5, sft_weight=1.0)[0]
+    torch.testing.assert_close(got, want)
+
+
+def test_dpo_module_keeps_bco_running_mean_like_trl():
+    """TRL's RunningMoments gets one value per batch (the batch's mean reward): its mean is the mean of those."""
+    loss_fn = cotnpot.DPOLoss(beta=0.5, loss_type="bco_pair")
+    batch_means = []
+    for seed in range(3):
+        g = torch.Generator().manual_seed(seed)
+        pc, pr, rc, rr = (torch.randn(4, generator=g) for _ in range(4))
+        batch_means.append((0.5 * torch.cat([pc - rc, pr - rr])).mean().item())
+        delta = torch.tensor(sum(batch_means) / len(batch_means))
+        out = loss_fn(pc, pr, rc, rr)
+        want = reference.dpo_loss(pc, pr, rc, rr, beta=0.5, loss_type="bco_pair", bco_delta=delta)[0]
+        torch.testing.assert_close(out.losses, want)
+    assert loss_fn.bco_running_count.item() == 3
+    state = loss_fn.state_dict()
+    restored = cotnpot.DPOLoss(beta=0.5, loss_type="bco_pair")
+    restored.load_state_dict(state)
+    assert restored.bco_running_mean.item() == pytest.approx(sum(batch_means) / 3)
+    restored.eval()
+    restored(pc, pr, rc, rr)   # evaluation does not move the running mean
+    assert restored.bco_running_count.item() == 3
+
+
+def test_orm_head_and_loss_train_together():
+    torch.manual_seed(0)
+    head = cotnpot.ORMHead(hidden_size=6)
+    hidden = torch.randn(4, 5, 6)
+    mask = torch.ones(4, 5, dtype=torch.bool)
+    labels = torch.tensor([1, 0, 1, 0])
+    loss = cotnpot.ORMLoss()(head(hidden), labels, mask)
+    loss.backward()
+    assert head.linear.weight.grad is not None and torch.isfinite(head.linear.weight.grad).all()
+    torch.testing.assert_close(head.score(hidden, mask, "mean"), torch.sigmoid(head(hidden)).mean(1))

@@ -117,6 +117,13 @@ def test_aot_known_values():
     # aot_pair: cl = [1, -2] -> sorted [-2, 1]; rl = [-1, 0] -> sorted [-1, 0]; delta = [-1, 1]
     losses, _, _ = cotnpot.dpo_loss(pc, pr, rc, rr, loss_type="aot_pair")
     assert losses.tolist() == pytest.approx([softplus(0.1), softplus(-0.1)], rel=1e-6)
+    # aot_pair with beta 1: delta = [-1, 1] -> [-log s(-1), -log s(1)] = [log(1 + e), log(1 + e^-1)]
+    losses, _, _ = cotnpot.dpo_loss(pc, pr, rc, rr, beta=1.0, loss_type="aot_pair")
+    assert losses.tolist() == pytest.approx([softplus(1.0), softplus(-1.0)], rel=1e-6)
+    # aot_pair with smoothing 0.2 at beta 0.1: 0.8 log(1 + e^0.1) + 0.2 log(1 + e^-0.1), and mirrored
+    losses, _, _ = cotnpot.dpo_loss(pc, pr, rc, rr, loss_type="aot_pair", label_smoothing=0.2)
+    assert losses.tolist() == pytest.approx([0.8 * softplus(0.1) + 0.2 * softplus(-0.1),
+                                             0.8 * softplus(-0.1) + 0.2 * softplus(0.1)], rel=1e-6)
     # with smoothing 0.5 both elements are 0.5 * (log(1+e^-x) + log(1+e^x)), x = -0.1 and 0.1: equal
     losses, _, _ = cotnpot.dpo_loss(pc, pr, rc, rr, loss_type="aot", label_smoothing=0.5)
     assert losses[0].item() == pytest.approx(losses[1].item()) == pytest.approx(0.5 * (softplus(0.1) + softplus(-0.1)))

@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 
 namespace cotnpot::bindings {
+void bind_answer(pybind11::module_& m);
 void bind_logprob(pybind11::module_& m);
 void bind_losses(pybind11::module_& m);
 }  // namespace cotnpot::bindings

@@ -4,6 +4,9 @@
 // Example:
 //   #include <cotnpot/cotnpot.h>
 //   at::Tensor lp = cotnpot::logprob::sequence_logprob(logits, labels);  // [B] summed log-probs
+#include "cotnpot/answer/equiv.h"
+#include "cotnpot/answer/extract.h"
+#include "cotnpot/answer/normalize.h"
 #include "cotnpot/logprob/sequence_logprob.h"
 #include "cotnpot/losses/dpo_loss.h"
 #include "cotnpot/losses/orm_loss.h"

@@ -1,0 +1,64 @@
+// Bindings of cotnpot/answer/*.h. Strings cross as UTF-8 (str) or raw bytes; long calls release the GIL.
+#include <torch/extension.h>
+
+#include "bindings.h"
+#include "cotnpot/answer/equiv.h"
+#include "cotnpot/answer/extract.h"
+#include "cotnpot/answer/normalize.h"
+
+namespace py = pybind11;
+
+namespace cotnpot::bindings {
+
+namespace {
+answer::EquivOptions options(double rel_tol, bool percent) {
+  answer::EquivOptions o;
+  o.rel_tol = rel_tol;
+  o.percent = percent;
+  return o;
+}
+}  // namespace
+
+void bind_answer(py::module_& m) {
+  m.def(
+      "extract_answer",
+      [](const std::string& text, const std::string& mode, bool last_number_fallback) {
+        answer::ExtractOptions o;
+        o.mode = mode;
+        o.last_number_fallback = last_number_fallback;
+        const answer::Extraction e = answer::extract_answer(text, o);
+        return py::make_tuple(e.answer, e.rule);
+      },
+      py::arg("text"), py::arg("mode") = "cot", py::arg("last_number_fallback") = true);
+  m.def("normalize_answer", [](const std::string& a) { return answer::normalize(a); }, py::arg("answer"));
+  m.def(
+      "is_equiv",
+      [](const std::string& gold, const std::string& pred, double rel_tol, bool percent) {
+        return answer::is_equiv(gold, pred, options(rel_tol, percent));
+      },
+      py::arg("gold"), py::arg("pred"), py::arg("rel_tol") = 1e-6, py::arg("percent") = false,
+      py::call_guard<py::gil_scoped_release>());
+  m.def(
+      "verify",
+      [](const std::string& gold, const std::string& pred, double rel_tol, bool percent) {
+        return answer::verify(gold, pred, options(rel_tol, percent));
+      },
+      py::arg("gold_text"), py::arg("pred_text"), py::arg("rel_tol") = 1e-6, py::arg("percent") = false,
+      py::call_guard<py::gil_scoped_release>());
+  m.def(
+      "grade",
+      [](const std::vector<std::string>& golds, const std::vector<std::string>& preds, double rel_tol, bool percent) {
+        py::gil_scoped_release release;
+        return answer::grade(golds, preds, options(rel_tol, percent));
+      },
+      py::arg("golds"), py::arg("preds"), py::arg("rel_tol") = 1e-6, py::arg("percent") = false);
+  m.def(
+      "group_answers",
+      [](const std::vector<std::string>& answers, double rel_tol, bool percent) {
+        py::gil_scoped_release release;
+        return answer::group_answers(answers, options(rel_tol, percent));
+      },
+      py::arg("answers"), py::arg("rel_tol") = 1e-6, py::arg("percent") = false);
+}
+
+}  // namespace cotnpot::bindings

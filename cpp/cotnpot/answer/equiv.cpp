@@ -1,0 +1,376 @@
+#include "cotnpot/answer/equiv.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+#include "cotnpot/answer/expr.h"
+#include "cotnpot/answer/extract.h"
+#include "cotnpot/answer/normalize.h"
+
+namespace cotnpot::answer {
+namespace {
+
+// An answer normalized and parsed once, compared many times (voting compares each with many others).
+struct Prepared {
+  std::string text;
+  bool percent = false;
+  std::optional<Node> node;
+};
+
+Prepared prepare(std::string_view answer, Budget& budget) {
+  Normalized n = normalize_answer(answer);
+  Prepared p{std::move(n.text), n.had_percent, std::nullopt};
+  p.node = parse_answer(p.text, budget);
+  return p;
+}
+
+class Comparer {
+ public:
+  Comparer(const EquivOptions& options, Budget& budget) : options_(options), budget_(budget) {}
+
+  bool equal(const Node& a, const Node& b) {
+    if (!budget_.spend()) return false;
+    // "a < x < b" is the interval (a, b) (both sides constant, one op throughout).
+    if (auto interval = chain_interval(a)) return equal(*interval, b);
+    if (auto interval = chain_interval(b)) return equal(a, *interval);
+    // Equations: "x = 3" stands for 3; a chain "a = b = c" for its last side.
+    if (is_assignment(a) && is_assignment(b) && a.kids[0].name == b.kids[0].name) return equal(a.kids[1], b.kids[1]);
+    if (is_assignment(a) && b.kind != Kind::Relation) return equal(a.kids[1], b);
+    if (is_assignment(b) && a.kind != Kind::Relation) return equal(a, b.kids[1]);
+    if (b.kind == Kind::Relation && a.kind != Kind::Relation) return value_of_chain(b, a);
+    if (a.kind == Kind::Relation && b.kind != Kind::Relation) return value_of_chain(a, b);
+    if (a.kind == Kind::Relation && b.kind == Kind::Relation) return relations_equal(canonical(a), canonical(b));
+
+    if (a.kind == Kind::PlusMinus) return equal(expand(a), b);
+    if (b.kind == Kind::PlusMinus) return equal(a, expand(b));
+
+    // A bare list against a parenthesized tuple: "{1,3}" (LaTeX grouping) vs "(1,3)", in order.
+    if ((a.kind == Kind::List && b.kind == Kind::Tuple && b.open == '(') ||
+        (b.kind == Kind::List && a.kind == Kind::Tuple && a.open == '('))
+      return ordered_equal(a.kids, b.kids);
+    const bool a_unordered = a.kind == Kind::List || a.kind == Kind::Set;
+    const bool b_unordered = b.kind == Kind::List || b.kind == Kind::Set;
+    if (a_unordered || b_unordered) {
+      if (!(a_unordered && b_unordered)) return false;
+      return unordered_equal(a.kids, b.kids);
+    }
+    if (a.kind == Kind::Union || b.kind == Kind::Union) {
+      return a.kind == b.kind && unordered_equal(a.kids, b.kids);
+    }
+    if (a.kind == Kind::Tuple && b.kind == Kind::Tuple && a.kids.size() == 1 && b.kids.size() == 1)
+      return equal(a.kids[0], b.kids[0]);
+    if (a.kind == Kind::Tuple && a.kids.size() == 1 && a.open == '[' && b.kind != Kind::Tuple) return equal(a.kids[0], b);
+    if (b.kind == Kind::Tuple && b.kids.size() == 1 && b.open == '[' && a.kind != Kind::Tuple) return equal(a, b.kids[0]);
+    if (a.kind == Kind::Tuple || a.kind == Kind::Interval || a.kind == Kind::Matrix || b.kind == Kind::Tuple ||
+        b.kind == Kind::Interval || b.kind == Kind::Matrix) {
+      if (a.kind != b.kind || a.open != b.open || a.close != b.close || a.cols != b.cols ||
+          a.kids.size() != b.kids.size())
+        return false;
+      for (size_t i = 0; i < a.kids.size(); ++i)
+        if (!equal(a.kids[i], b.kids[i])) return false;
+      return true;
+    }
+    return scalars_equal(a, b);
+  }
+
+ private:
+  static bool is_assignment(const Node& n) {
+    return n.kind == Kind::Relation && (n.name == "=" || n.name == "\\in" || n.name == "\\approx") &&
+           n.kids.size() == 2 && n.kids[0].kind == Kind::Sym;
+  }
+
+  // A name for a value: symbols, products and quotients of them, tuples of them ("x", "AB", "NO/BO",
+  // "(p,q)"), or a constant. "a + 3z" is not: "a + 3z = 0" does not state the value 0.
+  static bool is_label(const Node& n) {
+    switch (n.kind) {
+      case Kind::Sym:
+      case Kind::Num:
+        return true;
+      case Kind::Mul:
+      case Kind::Pow:
+      case Kind::Tuple:
+      case Kind::List:
+        return std::all_of(n.kids.begin(), n.kids.end(), is_label);
+      default:
+        return false;
+    }
+  }
+
+  // "x = 1/3 \approx 0.33", "(p,q) = (3,2)" or "1/2 = 10/9" against a value: the value must be one of the
+  // sides after the first (with \approx after a constant, the first too), and the first side a label.
+  bool value_of_chain(const Node& chain, const Node& value) {
+    if (chain.name != "=" && chain.name != "\\approx" && chain.name != "mixed") return false;
+    if (!is_label(chain.kids[0])) return false;
+    std::vector<std::string> vars;
+    collect_variables(chain.kids[0], vars);
+    const size_t first = (chain.name != "=" && vars.empty()) ? 0 : 1;
+    for (size_t i = first; i < chain.kids.size(); ++i)
+      if (equal(chain.kids[i], value)) return true;
+    return false;
+  }
+
+  static std::optional<Node> chain_interval(const Node& n) {
+    if (n.kind != Kind::Relation || n.kids.size() != 3 || (n.name != "<" && n.name != "\\le")) return std::nullopt;
+    std::vector<std::string> vars;
+    collect_variables(n.kids[0], vars);
+    collect_variables(n.kids[2], vars);
+    if (!vars.empty()) return std::nullopt;
+    Node interval;  // (a, b) parses as a tuple, so the open interval is one too
+    interval.kind = n.name == "<" ? Kind::Tuple : Kind::Interval;
+    interval.open = n.name == "<" ? '(' : '[';
+    interval.close = n.name == "<" ? ')' : ']';
+    interval.kids = {n.kids[0], n.kids[2]};
+    return interval;
+  }
+
+  // a > b as b < a, a \ge b as b \le a.
+  static Node canonical(const Node& rel) {
+    if (rel.kids.size() != 2 || (rel.name != ">" && rel.name != "\\ge")) return rel;
+    Node flipped = rel;
+    flipped.name = rel.name == ">" ? "<" : "\\le";
+    std::swap(flipped.kids[0], flipped.kids[1]);
+    return flipped;
+  }
+
+  bool ordered_equal(const std::vector<Node>& a, const std::vector<Node>& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (!equal(a[i], b[i])) return false;
+    return true;
+  }
+
+  static Node expand(const Node& pm) {
+    Node plus;
+    plus.kind = Kind::Add;
+    plus.kids = {pm.kids[0], pm.kids[1]};
+    Node minus_b;
+    minus_b.kind = Kind::Neg;
+    minus_b.kids = {pm.kids[1]};
+    Node minus;
+    minus.kind = Kind::Add;
+    minus.kids = {pm.kids[0], minus_b};
+    Node list;
+    list.kind = Kind::List;
+    list.kids = {plus, minus};
+    return list;
+  }
+
+  bool unordered_equal(const std::vector<Node>& a, const std::vector<Node>& b) {
+    if (a.size() != b.size()) return false;
+    std::vector<bool> used(b.size(), false);
+    for (const Node& x : a) {
+      bool found = false;
+      for (size_t j = 0; j < b.size() && !found; ++j) {
+        if (!used[j] && equal(x, b[j])) used[j] = found = true;
+      }
+      if (!found) return false;
+    }
+    return true;
+  }
+
+  bool relations_equal(const Node& a, const Node& b) {
+    if (a.name == b.name && a.kids.size() == b.kids.size()) {
+      bool all = true;
+      for (size_t i = 0; i < a.kids.size() && all; ++i) all = equal(a.kids[i], b.kids[i]);
+      if (all) return true;
+    }
+    // Two-sided relations: the same up to a non-zero factor, e.g. 2x = 4 and x - 2 = 0; for inequalities
+    // the factor must be positive (-x > -1 is x < 1).
+    if (a.name != b.name || a.kids.size() != 2 || b.kids.size() != 2) return false;
+    const bool ordered = a.name == "<" || a.name == "\\le";
+    std::vector<std::string> vars;
+    for (const Node* n : {&a, &b}) collect_variables(*n, vars);
+    std::optional<std::complex<double>> ratio;
+    for (int k = 0; k < 5; ++k) {
+      const auto env = point(vars, k);
+      auto d1 = difference(a, env), d2 = difference(b, env);
+      if (!d1 || !d2) return false;
+      if (std::abs(*d1) < 1e-12 && std::abs(*d2) < 1e-12) continue;
+      if (std::abs(*d2) < 1e-12) return false;
+      const std::complex<double> r = *d1 / *d2;
+      if (std::abs(r) < 1e-12) return false;
+      if (ratio && std::abs(r - *ratio) > options_.rel_tol * std::abs(*ratio) + 1e-9) return false;
+      if (ordered && (std::abs(r.imag()) > 1e-9 || r.real() <= 0)) return false;
+      ratio = r;
+    }
+    return true;
+  }
+
+  std::optional<std::complex<double>> difference(const Node& rel, const std::map<std::string, double>& env) {
+    auto l = evaluate(rel.kids[0], env, budget_), r = evaluate(rel.kids[1], env, budget_);
+    if (!l || !r) return std::nullopt;
+    return l->value() - r->value();
+  }
+
+  // Deterministic "random" values in [0.6, 2.4] for each variable at sample k.
+  static std::map<std::string, double> point(const std::vector<std::string>& vars, int k) {
+    std::map<std::string, double> env;
+    for (size_t v = 0; v < vars.size(); ++v) {
+      const double u = std::fmod(0.6180339887 * (k + 1) + 0.4142135623 * (v + 1) * (k + 2), 1.0);
+      env[vars[v]] = 0.6 + 1.8 * u;
+    }
+    return env;
+  }
+
+  bool numbers_equal(const Number& x, const Number& y) const {
+    if (x.exact && y.exact && x.p == y.p && x.q == y.q) return true;
+    const std::complex<double> a = x.value(), b = y.value();
+    if (!std::isfinite(a.real()) || !std::isfinite(b.real()) || !std::isfinite(a.imag()) || !std::isfinite(b.imag()))
+      return false;
+    return std::abs(a - b) <= options_.rel_tol * std::max(std::abs(a), std::abs(b)) + 1e-12;
+  }
+
+  bool values_equal(const Number& x, const Number& y) const {
+    if (numbers_equal(x, y)) return true;
+    if (!options_.percent) return false;
+    const Number hundred = Number::rational(100);
+    const auto scaled = [&](const Number& n) {
+      if (n.exact) {
+        int64_t p;
+        if (!__builtin_mul_overflow(n.p, int64_t{100}, &p)) return Number::rational(p, n.q);
+      }
+      return Number::inexact(n.value() * 100.0);
+    };
+    (void)hundred;
+    return numbers_equal(scaled(x), y) || numbers_equal(x, scaled(y));
+  }
+
+  static int infinity_sign(const Node& n) {
+    if (n.kind == Kind::Infinity) return 1;
+    if (n.kind == Kind::Neg && n.kids[0].kind == Kind::Infinity) return -1;
+    return 0;
+  }
+
+  bool scalars_equal(const Node& a, const Node& b) {
+    const int ia = infinity_sign(a), ib = infinity_sign(b);
+    if (ia || ib) return ia == ib;
+    std::vector<std::string> vars;
+    collect_variables(a, vars);
+    collect_variables(b, vars);
+    if (vars.empty()) {
+      auto x = evaluate(a, {}, budget_), y = evaluate(b, {}, budget_);
+      return x && y && values_equal(*x, *y);
+    }
+    for (int k = 0; k < 5; ++k) {
+      const auto env = point(vars, k);
+      auto x = evaluate(a, env, budget_), y = evaluate(b, env, budget_);
+      if (!x || !y || !numbers_equal(Number::inexact(x->value()), Number::inexact(y->value()))) return false;
+    }
+    return true;
+  }
+
+  const EquivOptions& options_;
+  Budget& budget_;
+};
+
+std::string squeeze_lower(std::string_view s) {
+  std::string out;
+  for (char c : s)
+    if (!std::isspace(static_cast<unsigned char>(c))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& options, Budget& budget) {
+  if (g.text.empty() || p.text.empty()) return false;
+  if (g.text == p.text) return true;
+  if (g.node && p.node) {
+    Comparer comparer(options, budget);
+    if (comparer.equal(*g.node, *p.node)) return true;
+  }
+  return squeeze_lower(g.text) == squeeze_lower(p.text);
+}
+
+// A text that is itself an answer (no prose): "10/9", "x^2+1", "\frac{1}{2}". Prose has words.
+bool looks_like_bare_answer(std::string_view text) {
+  if (text.size() > 200) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (!std::isalpha(static_cast<unsigned char>(text[i]))) continue;
+    size_t j = i;
+    while (j < text.size() && std::isalpha(static_cast<unsigned char>(text[j]))) ++j;
+    const bool command = i > 0 && text[i - 1] == '\\';
+    if (!command && j - i >= 3) {
+      const std::string_view word = text.substr(i, j - i);
+      if (word != "sqrt" && word != "frac" && word != "sin" && word != "cos" && word != "tan" && word != "log" &&
+          word != "exp" && word != "infty" && word != "pi")
+        return false;
+    }
+    i = j;
+  }
+  return true;
+}
+
+std::string answer_of(std::string_view text) {
+  if (looks_like_bare_answer(text) && last_boxed(text).empty()) return std::string(text);
+  return extract_answer(text).answer;
+}
+
+}  // namespace
+
+bool is_equiv(std::string_view gold, std::string_view pred, const EquivOptions& options) {
+  try {
+    Budget budget;
+    const Prepared g = prepare(gold, budget), p = prepare(pred, budget);
+    return prepared_equal(g, p, options, budget);
+  } catch (const std::exception&) {
+    return false;  // e.g. std::bad_alloc on absurd input: an answer that cannot be graded is not equal
+  }
+}
+
+bool verify(std::string_view gold_text, std::string_view pred_text, const EquivOptions& options) {
+  try {
+    return is_equiv(answer_of(gold_text), answer_of(pred_text), options);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+at::Tensor grade(const std::vector<std::string>& golds, const std::vector<std::string>& preds,
+                 const EquivOptions& options) {
+  TORCH_CHECK(golds.size() == preds.size(), "grade: golds and preds must have the same length, got ", golds.size(),
+              " and ", preds.size());
+  at::Tensor out = at::empty({int64_t(golds.size())}, at::kBool);
+  bool* result = out.data_ptr<bool>();
+  at::parallel_for(0, int64_t(golds.size()), 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) result[i] = is_equiv(golds[i], preds[i], options);
+  });
+  return out;
+}
+
+at::Tensor group_answers(const std::vector<std::string>& answers, const EquivOptions& options) {
+  std::vector<Prepared> prepared(answers.size());
+  at::parallel_for(0, int64_t(answers.size()), 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      Budget budget;
+      try {
+        prepared[i] = prepare(answers[i], budget);
+      } catch (const std::exception&) {
+        prepared[i] = Prepared{};
+      }
+    }
+  });
+  at::Tensor ids = at::empty({int64_t(answers.size())}, at::kLong);
+  int64_t* out = ids.data_ptr<int64_t>();
+  std::vector<size_t> representatives;  // the first member of each class
+  for (size_t i = 0; i < answers.size(); ++i) {
+    if (prepared[i].text.empty()) {
+      out[i] = -1;
+      continue;
+    }
+    out[i] = -1;
+    for (size_t c = 0; c < representatives.size() && out[i] < 0; ++c) {
+      Budget budget;
+      if (prepared_equal(prepared[representatives[c]], prepared[i], options, budget)) out[i] = int64_t(c);
+    }
+    if (out[i] < 0) {
+      out[i] = int64_t(representatives.size());
+      representatives.push_back(i);
+    }
+  }
+  return ids;
+}
+
+}  // namespace cotnpot::answer

@@ -1,0 +1,44 @@
+#pragma once
+// Deciding whether two answers are the same, and grading many pairs at once.
+//
+// Steps: normalize both (normalize.h); equal strings are equal; else parse both (expr.h) and compare:
+//  - numbers: exact rationals exactly, anything inexact within rel_tol (relative; 1e-6 by default);
+//    with percent = true also x vs x/100 (50\% = 0.5);
+//  - expressions with variables: evaluated at several fixed random points, all must agree;
+//  - sets and bare lists ("2, 3": roots) without order; tuples, intervals and matrices in order, with
+//    bracket types respected ((1,2) is the open interval or the pair, never [1,2]);
+//  - "x = 3" vs "3": the value of a single-variable equation; an equation chain's last side;
+//  - a \pm b vs the pair {a + b, a - b}.
+// Unparseable answers compare as normalized strings. Every call is bounded (limits.h); bad input
+// (empty, unbalanced, huge, invalid UTF-8) gives false, never an error.
+//
+// Example:
+//   cotnpot::answer::is_equiv("\\frac{1}{2}", "0.5")        // true
+//   cotnpot::answer::is_equiv("[1,2)", "(1,2)")              // false
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cotnpot::answer {
+
+struct EquivOptions {
+  double rel_tol = 1e-6;
+  bool percent = false;  // also accept x = y/100 and x/100 = y (50\% vs 0.5)
+};
+
+bool is_equiv(std::string_view gold, std::string_view pred, const EquivOptions& options = {});
+
+// Extracts the final answer from each text (extract.h, mode "cot") and compares them.
+bool verify(std::string_view gold_text, std::string_view pred_text, const EquivOptions& options = {});
+
+// is_equiv for each pair, on all of torch's threads: a bool tensor [N].
+at::Tensor grade(const std::vector<std::string>& golds, const std::vector<std::string>& preds,
+                 const EquivOptions& options = {});
+
+// Equivalence-class ids for voting: answers[i] and answers[j] get the same id when equivalent; ids are
+// numbered in order of first appearance (0, 1, ...). An empty answer gets -1. int64 tensor [N].
+at::Tensor group_answers(const std::vector<std::string>& answers, const EquivOptions& options = {});
+
+}  // namespace cotnpot::answer

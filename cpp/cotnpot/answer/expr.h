@@ -1,0 +1,64 @@
+#pragma once
+// A small expression tree for math answers, its parser and its evaluator. Parsing follows a bounded
+// number of steps and nesting levels (limits.h): any input either parses or is refused, quickly.
+#include <complex>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cotnpot::answer {
+
+// A number: the exact rational p/q (q > 0, reduced) while arithmetic stays exact, else the complex z.
+struct Number {
+  bool exact = true;
+  int64_t p = 0, q = 1;
+  std::complex<double> z{0.0, 0.0};
+
+  static Number rational(int64_t p, int64_t q = 1);
+  static Number inexact(std::complex<double> z);
+  std::complex<double> value() const { return exact ? std::complex<double>(double(p) / double(q), 0.0) : z; }
+};
+
+enum class Kind {
+  Num, Sym, Infinity,       // leaves
+  Add, Mul, Pow, Neg, Func, // arithmetic (a - b is Add(a, Neg b), a / b is Mul(a, Pow(b, -1)))
+  PlusMinus,                // a \pm b: the pair {a + b, a - b}
+  List,                     // a bare comma list "2, 3": unordered
+  Tuple,                    // (a, b, ...) or [a, b, ...]: ordered; open/close say which brackets
+  Set,                      // \{a, b\}
+  Interval,                 // [a, b), (a, b], ...: open/close brackets
+  Union,                    // A \cup B
+  Relation,                 // a = b, a < b, ... (op), possibly chained: kids are the sides
+  Matrix,                   // rows of equal length; cols says how many
+};
+
+struct Node {
+  Kind kind = Kind::Num;
+  Number num;
+  std::string name;        // Sym, Func ("sqrt", "root", "sin", ...), Relation op ("=", "<", "\\le", ...)
+  char open = 0, close = 0;
+  int cols = 0;
+  std::vector<Node> kids;
+};
+
+// Counts parser and evaluator steps against kMaxSteps.
+struct Budget {
+  long steps = 0;
+  bool spend(long n = 1);  // false once exhausted
+  bool exhausted() const;
+};
+
+// Parses a normalized answer; nullopt when it is not a math expression this parser knows (or too big).
+std::optional<Node> parse_answer(std::string_view normalized, Budget& budget);
+
+// The value of a scalar expression with the given variable values; nullopt for structures (tuples, ...),
+// unknown functions, division by zero, or when the budget runs out.
+std::optional<Number> evaluate(const Node& node, const std::map<std::string, double>& variables, Budget& budget);
+
+// Names of the free variables in node.
+void collect_variables(const Node& node, std::vector<std::string>& names);
+
+}  // namespace cotnpot::answer

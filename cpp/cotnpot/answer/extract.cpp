@@ -1,0 +1,311 @@
+#include "cotnpot/answer/extract.h"
+
+#include <algorithm>
+#include <cctype>
+#include <vector>
+
+#include "cotnpot/answer/limits.h"
+
+namespace cotnpot::answer {
+namespace {
+
+std::string trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+// Case-insensitive search for the last occurrence of needle (ASCII).
+size_t rfind_nocase(std::string_view hay, std::string_view needle) {
+  if (needle.size() > hay.size()) return std::string_view::npos;
+  for (size_t i = hay.size() - needle.size() + 1; i-- > 0;) {
+    bool match = true;
+    for (size_t j = 0; j < needle.size() && match; ++j)
+      match = std::tolower(static_cast<unsigned char>(hay[i + j])) == std::tolower(static_cast<unsigned char>(needle[j]));
+    if (match) return i;
+  }
+  return std::string_view::npos;
+}
+
+// From pos, the content of a {...} group with nested braces; npos in `end` when unbalanced.
+std::string_view braced(std::string_view s, size_t open, size_t& end) {
+  int depth = 0;
+  for (size_t i = open; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size() && (s[i + 1] == '{' || s[i + 1] == '}')) {
+      ++i;
+      continue;
+    }
+    if (s[i] == '{') ++depth;
+    if (s[i] == '}' && --depth == 0) {
+      end = i;
+      return s.substr(open + 1, i - open - 1);
+    }
+  }
+  end = std::string_view::npos;
+  return {};
+}
+
+// A sentence ends at a newline, or at ". " / a final "." that is not a decimal point.
+std::string until_sentence_end(std::string_view s) {
+  size_t end = s.size();
+  int depth = 0;
+  bool in_math = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '$') in_math = !in_math;
+    if (c == '{' || c == '(' || c == '[') ++depth;
+    if ((c == '}' || c == ')' || c == ']') && depth > 0) --depth;
+    if (c == '\n' && !in_math) {
+      end = i;
+      break;
+    }
+    if (c == '.' && depth == 0 && !in_math &&
+        (i + 1 == s.size() || std::isspace(static_cast<unsigned char>(s[i + 1])))) {
+      end = i;
+      break;
+    }
+  }
+  return trim(s.substr(0, end));
+}
+
+// The last $...$, \(...\) or \[...\] segment's content.
+std::string last_math(std::string_view s) {
+  std::string best;
+  size_t best_at = 0;
+  bool found = false;
+  const auto consider = [&](size_t at, std::string_view content) {
+    if (!found || at >= best_at) {
+      best = trim(content), best_at = at, found = true;
+    }
+  };
+  for (const auto& [open, close] : std::vector<std::pair<std::string_view, std::string_view>>{
+           {"\\(", "\\)"}, {"\\[", "\\]"}, {"$$", "$$"}}) {
+    size_t from = 0;
+    while (true) {
+      const size_t a = s.find(open, from);
+      if (a == std::string_view::npos) break;
+      const size_t b = s.find(close, a + open.size());
+      if (b == std::string_view::npos) break;
+      consider(a, s.substr(a + open.size(), b - a - open.size()));
+      from = b + close.size();
+    }
+  }
+  // single $: pair them up left to right, skipping escaped \$ and $$
+  std::vector<size_t> dollars;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '$' || (i > 0 && s[i - 1] == '\\')) continue;
+    if (i + 1 < s.size() && s[i + 1] == '$') {
+      ++i;
+      continue;
+    }
+    dollars.push_back(i);
+  }
+  for (size_t k = 0; k + 1 < dollars.size(); k += 2)
+    consider(dollars[k], s.substr(dollars[k] + 1, dollars[k + 1] - dollars[k] - 1));
+  return found ? best : std::string();
+}
+
+// Every $...$ segment of a sentence, joined with commas ("$12$ and $13$" -> "12, 13").
+std::string all_math(std::string_view s) {
+  std::vector<size_t> dollars;
+  for (size_t i = 0; i < s.size(); ++i)
+    if (s[i] == '$' && (i == 0 || s[i - 1] != '\\')) dollars.push_back(i);
+  if (dollars.size() < 4) return last_math(s);
+  std::string joined;
+  for (size_t k = 0; k + 1 < dollars.size(); k += 2) {
+    const std::string part = trim(s.substr(dollars[k] + 1, dollars[k + 1] - dollars[k] - 1));
+    if (!part.empty()) joined += (joined.empty() ? "" : ", ") + part;
+  }
+  return joined;
+}
+
+bool is_number_char(char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == ','; }
+
+std::string last_number(std::string_view s) {
+  for (size_t i = s.size(); i-- > 0;) {
+    if (!std::isdigit(static_cast<unsigned char>(s[i]))) continue;
+    size_t b = i;
+    while (b > 0 && is_number_char(s[b - 1])) --b;
+    while (b < i && !std::isdigit(static_cast<unsigned char>(s[b]))) ++b;  // no leading '.' or ','
+    if (b > 0 && s[b - 1] == '.') --b;                                    // but keep ".5"
+    if (b > 1 && s[b - 1] == '/' && std::isdigit(static_cast<unsigned char>(s[b - 2]))) {  // "2/3"
+      --b;
+      while (b > 0 && std::isdigit(static_cast<unsigned char>(s[b - 1]))) --b;
+    }
+    if (b > 0 && s[b - 1] == '-') --b;
+    return std::string(s.substr(b, i - b + 1));
+  }
+  return {};
+}
+
+// Several \boxed{} close together box the parts of one answer ("\boxed{1} and \boxed{2}"): the last box
+// and the boxes just before it (at most kBoxGapWords words apart, spacing commands and $ not counted)
+// are joined with commas, in order, duplicates dropped. Boxes far apart box intermediate results: only
+// the last counts.
+std::string all_boxed(std::string_view text);
+
+// Words of three or more letters outside LaTeX commands: a sentence, not an answer.
+bool is_prose(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (!std::isalpha(static_cast<unsigned char>(s[i]))) continue;
+    size_t j = i;
+    while (j < s.size() && std::isalpha(static_cast<unsigned char>(s[j]))) ++j;
+    if (j - i >= 3 && (i == 0 || s[i - 1] != '\\')) return true;
+    i = j;
+  }
+  return false;
+}
+
+// "The volume of $V$ is 120": what follows the last " is ", when the sentence has one.
+std::string after_is(std::string answer) {
+  const size_t p = rfind_nocase(answer, " is ");
+  if (p == std::string::npos) return answer;
+  std::string rest = trim(std::string_view(answer).substr(p + 4));
+  return rest.empty() ? answer : rest;
+}
+
+}  // namespace
+
+std::string last_boxed(std::string_view text) {
+  size_t at = std::string_view::npos;
+  size_t len = 0;
+  for (std::string_view cmd : {"\\boxed", "\\fbox"}) {
+    const size_t p = text.rfind(cmd);
+    if (p != std::string_view::npos && (at == std::string_view::npos || p > at)) at = p, len = cmd.size();
+  }
+  if (at == std::string_view::npos) return {};
+  size_t i = at + len;
+  while (i < text.size() && text[i] == ' ') ++i;
+  if (i < text.size() && text[i] == '{') {
+    size_t end = 0;
+    const std::string_view content = braced(text, i, end);
+    return end == std::string_view::npos ? std::string() : trim(content);
+  }
+  // "\boxed 5": up to the next space or $
+  size_t e = i;
+  while (e < text.size() && !std::isspace(static_cast<unsigned char>(text[e])) && text[e] != '$') ++e;
+  return trim(text.substr(i, e - i));
+}
+
+namespace {
+constexpr int kBoxGapWords = 3;
+
+// Words between two boxes; "or" between them makes them alternatives (-1: do not join).
+int words_between(std::string_view gap) {
+  std::string g(gap);
+  for (std::string_view filler : {"\\qquad", "\\quad", "\\text", "\\(", "\\)", "\\[", "\\]", "$", "{", "}", ","})
+    for (size_t p; (p = g.find(filler)) != std::string::npos;) g.replace(p, filler.size(), " ");
+  int words = 0;
+  for (size_t i = 0; i < g.size(); ++i) {
+    if (std::isspace(static_cast<unsigned char>(g[i])) || (i > 0 && !std::isspace(static_cast<unsigned char>(g[i - 1]))))
+      continue;
+    size_t e = i;
+    while (e < g.size() && !std::isspace(static_cast<unsigned char>(g[e]))) ++e;
+    if (g.compare(i, e - i, "or") == 0) return -1;
+    ++words;
+  }
+  return words;
+}
+
+std::string all_boxed(std::string_view text) {
+  struct Box {
+    size_t begin, end;
+    std::string content;
+  };
+  std::vector<Box> boxes;
+  size_t from = 0;
+  while (true) {
+    size_t at = std::string_view::npos, len = 0;
+    for (std::string_view cmd : {"\\boxed", "\\fbox"}) {
+      const size_t p = text.find(cmd, from);
+      if (p != std::string_view::npos && p < at) at = p, len = cmd.size();
+    }
+    if (at == std::string_view::npos) break;
+    size_t i = at + len;
+    while (i < text.size() && text[i] == ' ') ++i;
+    size_t end = i;
+    std::string content;
+    if (i < text.size() && text[i] == '{') {
+      const std::string_view inner = braced(text, i, end);
+      if (end == std::string_view::npos) break;
+      content = trim(inner);
+      ++end;
+    } else {
+      while (end < text.size() && !std::isspace(static_cast<unsigned char>(text[end])) && text[end] != '$') ++end;
+      content = trim(text.substr(i, end - i));
+    }
+    if (!content.empty()) boxes.push_back({at, end, content});
+    from = end > at ? end : at + len;
+  }
+  if (boxes.empty()) return {};
+  size_t first = boxes.size() - 1;
+  while (first > 0) {
+    const int words = words_between(text.substr(boxes[first - 1].end, boxes[first].begin - boxes[first - 1].end));
+    if (words < 0 || words > kBoxGapWords) break;
+    --first;
+  }
+  std::vector<std::string> parts;
+  for (size_t k = first; k < boxes.size(); ++k)
+    if (std::find(parts.begin(), parts.end(), boxes[k].content) == parts.end()) parts.push_back(boxes[k].content);
+  std::string joined;
+  for (const std::string& p : parts) joined += (joined.empty() ? "" : ", ") + p;
+  return joined;
+}
+}  // namespace
+
+Extraction extract_answer(std::string_view text, const ExtractOptions& options) {
+  if (text.size() > kMaxTextBytes) text = text.substr(text.size() - kMaxTextBytes);
+  if (options.mode == "program") {
+    size_t end = text.size();
+    while (end > 0) {
+      const size_t start = text.rfind('\n', end - 1);
+      const size_t b = start == std::string_view::npos ? 0 : start + 1;
+      std::string line = trim(text.substr(b, end - b));
+      if (!line.empty()) return {line, "last_line"};
+      if (b == 0) break;
+      end = b - 1;
+    }
+    return {"", "none"};
+  }
+  // A stated final answer wins over boxes, which may box intermediate results.
+  for (std::string_view marker : {"final answer is", "final answer:"}) {
+    if (const size_t p = rfind_nocase(text, marker); p != std::string_view::npos) {
+      const std::string_view rest = text.substr(p + marker.size());
+      std::string answer = after_is(until_sentence_end(rest));
+      bool marked = false;  // the answer is set off as math or a box: take it as it is
+      if (std::string math = all_math(answer); !math.empty()) answer = math, marked = true;
+      if (std::string boxed = all_boxed(answer); !boxed.empty()) answer = boxed, marked = true;
+      if (!marked && is_prose(answer)) {
+        if (std::string number = last_number(answer); !number.empty()) answer = number;
+      }
+      if (!answer.empty()) return {answer, "final_answer"};
+    }
+  }
+  if (std::string boxed = all_boxed(text); !boxed.empty()) return {boxed, "boxed"};
+  if (const size_t p = text.rfind("####"); p != std::string_view::npos) {
+    std::string rest = trim(text.substr(p + 4));
+    rest = rest.substr(0, rest.find('\n'));
+    if (!rest.empty()) return {trim(rest), "gsm8k"};
+  }
+  if (const size_t p = rfind_nocase(text, "answer is"); p != std::string_view::npos) {
+    std::string_view rest = text.substr(p + 9);
+    while (!rest.empty() && (rest.front() == ':' || rest.front() == ' ')) rest.remove_prefix(1);
+    std::string answer = until_sentence_end(rest);
+    if (std::string math = last_math(answer); !math.empty()) answer = math;
+    if (!answer.empty()) return {answer, "answer_is"};
+  }
+  {
+    std::string last = trim(text);
+    const size_t nl = last.rfind('\n');
+    const std::string line = trim(nl == std::string::npos ? std::string_view(last) : std::string_view(last).substr(nl + 1));
+    if (line.size() > 2 && line[0] == 'A' && line[1] == ':') return {trim(std::string_view(line).substr(2)), "a_line"};
+  }
+  if (std::string math = last_math(text); !math.empty()) return {math, "math"};
+  if (options.last_number_fallback) {
+    if (std::string number = last_number(text); !number.empty()) return {number, "last_number"};
+  }
+  return {"", "none"};
+}
+
+}  // namespace cotnpot::answer

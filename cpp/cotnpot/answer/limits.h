@@ -1,0 +1,16 @@
+#pragma once
+// Bounds that keep every grading call small and finite, whatever the input.
+#include <cstddef>
+
+namespace cotnpot::answer {
+
+// Longer texts are cut to their last kMaxTextBytes before extraction (the answer sits at the end).
+inline constexpr std::size_t kMaxTextBytes = 1 << 20;
+// Longer answers are not parsed: they compare as normalized strings only.
+inline constexpr std::size_t kMaxAnswerBytes = 4096;
+// Bracket nesting the parser follows before it gives up on an answer.
+inline constexpr int kMaxDepth = 64;
+// Parser and evaluator steps per comparison: a deterministic budget instead of a timer.
+inline constexpr long kMaxSteps = 200000;
+
+}  // namespace cotnpot::answer

@@ -1,0 +1,312 @@
+#include "cotnpot/answer/normalize.h"
+
+#include <cctype>
+#include <vector>
+
+#include "cotnpot/answer/limits.h"
+
+namespace cotnpot::answer {
+namespace {
+
+bool is_digit(char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; }
+bool is_alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
+
+void replace_all(std::string& s, std::string_view from, std::string_view to) {
+  if (from.empty()) return;
+  size_t p = 0;
+  while ((p = s.find(from, p)) != std::string::npos) {
+    s.replace(p, from.size(), to);
+    p += to.size();
+  }
+}
+
+// Removes a LaTeX command that is not a prefix of a longer one (e.g. "\le" but not "\left").
+void remove_command(std::string& s, std::string_view cmd) {
+  size_t p = 0;
+  while ((p = s.find(cmd, p)) != std::string::npos) {
+    const size_t e = p + cmd.size();
+    if (e < s.size() && is_alpha(s[e]) && is_alpha(cmd.back())) {
+      p = e;
+      continue;
+    }
+    s.erase(p, cmd.size());
+  }
+}
+
+std::string trim(std::string s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return s.substr(b, e - b);
+}
+
+// Index of the '}' closing the '{' at `open`, or npos.
+size_t closing_brace(const std::string& s, size_t open) {
+  int depth = 0;
+  for (size_t i = open; i < s.size(); ++i) {
+    if (s[i] == '{') ++depth;
+    if (s[i] == '}' && --depth == 0) return i;
+  }
+  return std::string::npos;
+}
+
+const char* const kUnitWords[] = {
+    "units", "unit", "meters", "meter", "metres", "cm", "mm", "km", "m", "inches", "inch", "feet", "foot", "ft",
+    "miles", "mile", "yards", "degrees", "degree", "dollars", "dollar", "cents", "cent", "percent", "percentage",
+    "pct", "hours", "hour", "minutes", "minute", "seconds", "second", "days", "day", "years", "year", "sq", "square",
+    "cubic", "pounds", "pound", "kg", "g", "grams", "liters", "l", "ml", "mph", "students", "people", "apples"};
+
+bool is_unit_word(std::string_view w) {
+  for (const char* u : kUnitWords)
+    if (w == u) return true;
+  return false;
+}
+
+// \text{...}, \mbox{...}, \textbf{...}, \mathrm{...}: unit words go, other text stays (unwrapped).
+void strip_text_commands(std::string& s) {
+  for (std::string_view cmd : {"\\textnormal", "\\textbf", "\\textrm", "\\textit", "\\text", "\\mbox", "\\mathrm",
+                               "\\mathbf"}) {
+    size_t p = 0;
+    while ((p = s.find(cmd, p)) != std::string::npos) {
+      size_t open = p + cmd.size();
+      while (open < s.size() && s[open] == ' ') ++open;
+      if (open >= s.size() || s[open] != '{') {
+        ++p;
+        continue;
+      }
+      const size_t close = closing_brace(s, open);
+      if (close == std::string::npos) break;
+      std::string content = trim(s.substr(open + 1, close - open - 1));
+      bool units = !content.empty();
+      for (size_t i = 0, w = 0; i <= content.size(); ++i) {
+        if (i == content.size() || content[i] == ' ' || content[i] == '^') {
+          std::string word = content.substr(w, i - w);
+          for (char& c : word) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          if (!word.empty() && !is_unit_word(word) && !(word.size() <= 2 && is_digit(word[0]))) units = false;
+          w = i + 1;
+        }
+      }
+      const std::string rest = trim(s.substr(0, p) + s.substr(close + 1));
+      if (content == "and" || content == "or") content = ",";
+      s = s.substr(0, p) + ((units && !rest.empty()) ? std::string() : content) + s.substr(close + 1);
+    }
+  }
+}
+
+// Trailing unit words written without \text: "28 percent", "5 meters".
+void strip_trailing_words(std::string& s) {
+  while (true) {
+    size_t e = s.size();
+    while (e > 0 && s[e - 1] == ' ') --e;
+    size_t b = e;
+    while (b > 0 && is_alpha(s[b - 1])) --b;
+    if (b == e || (b > 0 && s[b - 1] == '\\')) return;
+    std::string word = s.substr(b, e - b);
+    for (char& c : word) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!is_unit_word(word) || trim(s.substr(0, b)).empty()) return;
+    s = trim(s.substr(0, b));
+  }
+}
+
+// \frac12 -> \frac{1}{2}, \frac1{2} -> \frac{1}{2}, \sqrt2 -> \sqrt{2}
+void brace_short_arguments(std::string& s) {
+  for (std::string_view cmd : {"\\frac", "\\sqrt"}) {
+    const int args = cmd == "\\frac" ? 2 : 1;
+    size_t p = 0;
+    while ((p = s.find(cmd, p)) != std::string::npos) {
+      size_t i = p + cmd.size();
+      if (i < s.size() && is_alpha(s[i])) {  // \fracx is not \frac x
+        p = i;
+        continue;
+      }
+      for (int a = 0; a < args && i < s.size(); ++a) {
+        while (i < s.size() && s[i] == ' ') s.erase(i, 1);
+        if (i < s.size() && s[i] == '[' && cmd == "\\sqrt") {  // \sqrt[n]{x}
+          const size_t close = s.find(']', i);
+          if (close == std::string::npos) break;
+          i = close + 1;
+          --a;
+          continue;
+        }
+        if (i >= s.size()) break;
+        if (s[i] == '{') {
+          const size_t close = closing_brace(s, i);
+          if (close == std::string::npos) break;
+          i = close + 1;
+        } else {
+          s.insert(i, "{");
+          s.insert(i + 2, "}");
+          i += 3;
+        }
+      }
+      p += cmd.size();
+    }
+  }
+}
+
+bool all_digits(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!is_digit(c)) return false;
+  return true;
+}
+
+// 1,000,000 -> 1000000 and 1 000 -> 1000 (a first group of 1-3 digits, then groups of exactly three);
+// 1,22 -> 1.22 (the whole answer: digits, one comma, exactly two digits; "1,2" stays a list).
+void fix_number_separators(std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    if (!is_digit(s[i]) || (i > 0 && (is_digit(s[i - 1]) || s[i - 1] == '.'))) {
+      out += s[i++];
+      continue;
+    }
+    size_t j = i;
+    while (j < s.size() && is_digit(s[j])) ++j;
+    std::string number = s.substr(i, j - i);
+    if (number.size() <= 3) {
+      char used = 0;  // one kind of separator per number
+      while (j < s.size()) {
+        const bool braced = s.compare(j, 3, "{,}") == 0;
+        const char sep = braced ? '{' : s[j];
+        const size_t step = braced ? 3 : 1;
+        if (!(sep == ',' || sep == ' ' || braced) || (used && sep != used)) break;
+        if (j + step + 3 > s.size() || !all_digits(std::string_view(s).substr(j + step, 3))) break;
+        if (j + step + 3 < s.size() && is_digit(s[j + step + 3])) break;
+        used = sep;
+        number += s.substr(j + step, 3);
+        j += step + 3;
+      }
+    }
+    out += number;
+    i = j;
+  }
+  s = out;
+  const size_t comma = s.find(',');
+  if (comma != std::string::npos && comma > 0 && s.find(',', comma + 1) == std::string::npos &&
+      all_digits(std::string_view(s).substr(0, comma)) && s.size() - comma - 1 == 2 &&
+      all_digits(std::string_view(s).substr(comma + 1)))
+    s[comma] = '.';
+}
+
+// 2\frac{1}{2} -> (2+\frac{1}{2}) when an integer directly precedes a fraction of integers.
+void fix_mixed_numbers(std::string& s) {
+  size_t p = 0;
+  while ((p = s.find("\\frac{", p)) != std::string::npos) {
+    size_t b = p;
+    while (b > 0 && is_digit(s[b - 1])) --b;
+    const size_t num_close = closing_brace(s, p + 5);
+    if (b == p || (b > 0 && (is_alpha(s[b - 1]) || s[b - 1] == '.' || s[b - 1] == '}' || s[b - 1] == '^')) ||
+        num_close == std::string::npos || num_close + 1 >= s.size() || s[num_close + 1] != '{') {
+      p += 6;
+      continue;
+    }
+    const size_t den_close = closing_brace(s, num_close + 1);
+    if (den_close == std::string::npos || !all_digits(std::string_view(s).substr(p + 6, num_close - p - 6)) ||
+        !all_digits(std::string_view(s).substr(num_close + 2, den_close - num_close - 2))) {
+      p += 6;
+      continue;
+    }
+    s = s.substr(0, b) + "(" + s.substr(b, p - b) + "+" + s.substr(p, den_close + 1 - p) + ")" + s.substr(den_close + 1);
+    p = den_close + 3;
+  }
+}
+
+// "2, 3, and 5", "6 and 8", "(1,2) or (2,1)": the words join list items.
+void replace_words_with_commas(std::string& s) {
+  replace_all(s, ", and ", ", ");
+  replace_all(s, ",and ", ", ");
+  replace_all(s, ", , ", ", ");
+  replace_all(s, ", ,", ", ");
+  for (std::string_view word : {"and", "or"}) {
+    size_t p = 0;
+    while ((p = s.find(word, p)) != std::string::npos) {
+      const size_t e = p + word.size();
+      const bool left_ok = p == 0 || !is_alpha(s[p - 1]) || s[p - 1] == ' ';
+      const bool right_ok = e == s.size() || !is_alpha(s[e]);
+      if (left_ok && right_ok && (p == 0 || s[p - 1] != '\\') && p > 0 && e < s.size()) {
+        s.replace(p, word.size(), ",");
+        p += 1;
+      } else {
+        p = e;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+Normalized normalize_answer(std::string_view answer) {
+  Normalized out;
+  std::string s(answer.substr(0, kMaxAnswerBytes * 4));
+  for (std::string_view d : {"\\(", "\\)", "\\[", "\\]", "$"}) {
+    if (d == "$") {
+      std::string t;
+      for (size_t i = 0; i < s.size(); ++i)
+        if (s[i] != '$' || (i > 0 && s[i - 1] == '\\')) t += s[i];
+      s = t;
+    } else {
+      replace_all(s, d, " ");
+    }
+  }
+  replace_all(s, "\n", " ");
+  // An escaped backslash before a command ("\\\\frac", from JSON-escaped LaTeX) is the command itself.
+  for (size_t i = 0; i + 2 < s.size(); ++i)
+    if (s[i] == '\\' && s[i + 1] == '\\' && is_alpha(s[i + 2])) s.erase(i, 1);
+  for (std::string_view cmd : {"\\qquad", "\\quad"}) replace_all(s, cmd, " ");
+  // "32,\\! 349": a thousands separator written with negative space
+  for (std::string_view sep : {",\\! ", ",\\!"}) replace_all(s, sep, ",");
+  for (std::string_view cmd : {"\\left", "\\right", "\\displaystyle", "\\bigl", "\\bigr", "\\Bigl", "\\Bigr",
+                               "\\big", "\\Big", "\\!", "\\,", "\\;", "\\:", "\\ ", "~"})
+    remove_command(s, cmd);
+  replace_all(s, ">=", "\\ge ");
+  replace_all(s, "<=", "\\le ");
+  replace_all(s, "!=", "\\ne ");
+  replace_all(s, "\\lt", "<");
+  replace_all(s, "\\gt", ">");
+  for (std::string_view f : {"\\dfrac", "\\tfrac", "\\cfrac"}) replace_all(s, f, "\\frac");
+  for (std::string_view d : {"^{\\circ}", "^\\circ", "\\circ", "\\degree", "°"}) replace_all(s, d, "");
+  for (std::string_view p : {"\\%", "%"}) {
+    if (s.find(p) != std::string::npos) out.had_percent = true;
+    replace_all(s, p, "");
+  }
+  for (std::string_view c : {"\\$", "€", "£", "\\euro", "m²", "²"}) replace_all(s, c, "");
+  replace_all(s, "\\emptyset", "\\{\\}");
+  replace_all(s, "\\varnothing", "\\{\\}");
+  replace_all(s, "\\infinity", "\\infty");
+  replace_all(s, "\\leq", "\\le");
+  replace_all(s, "\\geq", "\\ge");
+  replace_all(s, "\\neq", "\\ne");
+  strip_text_commands(s);
+  replace_words_with_commas(s);
+  s = trim(s);
+  strip_trailing_words(s);
+  // trailing punctuation
+  while (!s.empty() && (s.back() == '.' || s.back() == ' ' || s.back() == ';')) s.pop_back();
+  while (!s.empty() && s.front() == ' ') s.erase(0, 1);
+  brace_short_arguments(s);
+  fix_mixed_numbers(s);
+  fix_number_separators(s);
+  // "x = 5" (one '=' and a short left side) -> "5"
+  const size_t eq = s.find('=');
+  if (eq != std::string::npos && s.find('=', eq + 1) == std::string::npos && s.find(',') == std::string::npos) {
+    const std::string lhs = trim(s.substr(0, eq));
+    const std::string rhs = trim(s.substr(eq + 1));
+    bool rhs_has_variables = false;  // "y = -x/2 + 3/4" is a relation between variables: keep it
+    for (size_t i = 0; i < rhs.size(); ++i) {
+      if (rhs[i] == '\\') {
+        while (i + 1 < rhs.size() && is_alpha(rhs[i + 1])) ++i;
+      } else if (is_alpha(rhs[i])) {
+        rhs_has_variables = true;
+      }
+    }
+    if (!lhs.empty() && lhs.size() <= 2 && is_alpha(lhs[0]) && !rhs_has_variables) s = rhs;
+  }
+  // collapse spaces
+  std::string collapsed;
+  for (char c : s)
+    if (c != ' ' || (!collapsed.empty() && collapsed.back() != ' ')) collapsed += c;
+  out.text = trim(collapsed);
+  return out;
+}
+
+}  // namespace cotnpot::answer

@@ -1,0 +1,64 @@
+"""Answer extraction and equivalence, in C++ (no sympy): grade math answers fast and thread-safely.
+
+    >>> from cotnpot import answer
+    >>> answer.extract_answer("... so the total is \\\\boxed{\\\\frac{1}{2}}.")
+    ('\\\\frac{1}{2}', 'boxed')
+    >>> answer.is_equiv("\\\\frac{1}{2}", "0.5"), answer.is_equiv("[1,2)", "(1,2)")
+    (True, False)
+    >>> answer.grade(["1/2", "3"], ["0.5", "4"]).tolist()
+    [True, False]
+    >>> answer.group_answers(["1/2", "0.5", "3", "\\\\frac{1}{2}"]).tolist()
+    [0, 0, 1, 0]
+
+Every function accepts ``str`` or ``bytes`` (invalid UTF-8 is graded as bytes: never equal to a
+different answer, never an error). See ``cpp/cotnpot/answer/*.h`` for the rules.
+"""
+from typing import Sequence, Tuple, Union
+
+import torch
+
+from ._extension import _C
+
+Text = Union[str, bytes]
+
+
+def extract_answer(text: Text, mode: str = "cot", last_number_fallback: bool = True) -> Tuple[str, str]:
+    """The final answer in a solution and the rule that found it: ``(answer, rule)``.
+
+    Rules in order (mode "cot"): boxed, gsm8k (``####``), final_answer, answer_is, a_line (``A: 26``),
+    math (last ``$...$``), last_number (optional). Mode "program": the last non-empty output line.
+    ``("", "none")`` when nothing matched.
+    """
+    if mode not in ("cot", "program"):
+        raise ValueError(f"mode must be 'cot' or 'program', got {mode!r}")
+    answer, rule = _C.extract_answer(text, mode, last_number_fallback)
+    return answer, rule
+
+
+def normalize(answer: Text) -> str:
+    """The answer with LaTeX/text variants removed (``\\\\dfrac``, ``\\\\left``, units, ``\\\\%``, ``1,000``...)."""
+    return _C.normalize_answer(answer)
+
+
+def is_equiv(gold: Text, pred: Text, rel_tol: float = 1e-6, percent: bool = False) -> bool:
+    """Whether two answers are mathematically the same (``rel_tol`` for inexact numbers; ``percent`` also
+    accepts ``50\\\\%`` = ``0.5``)."""
+    return _C.is_equiv(gold, pred, rel_tol, percent)
+
+
+def verify(gold_text: Text, pred_text: Text, rel_tol: float = 1e-6, percent: bool = False) -> bool:
+    """Extract the answers of two texts (a bare answer is used as it is), then :func:`is_equiv`."""
+    return _C.verify(gold_text, pred_text, rel_tol, percent)
+
+
+def grade(golds: Sequence[Text], preds: Sequence[Text], rel_tol: float = 1e-6, percent: bool = False) -> torch.Tensor:
+    """:func:`is_equiv` for each pair on all of torch's threads, the GIL released: ``BoolTensor[N]``."""
+    if len(golds) != len(preds):
+        raise ValueError(f"golds and preds must have the same length, got {len(golds)} and {len(preds)}")
+    return _C.grade(list(golds), list(preds), rel_tol, percent)
+
+
+def group_answers(answers: Sequence[Text], rel_tol: float = 1e-6, percent: bool = False) -> torch.Tensor:
+    """Equivalence-class ids for voting (``LongTensor[N]``, numbered by first appearance; -1 for an empty
+    answer): ``1/2`` and ``0.5`` vote together."""
+    return _C.group_answers(list(answers), rel_tol, percent)

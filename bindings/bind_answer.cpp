@@ -4,6 +4,7 @@
 #include "bindings.h"
 #include "cotnpot/answer/equiv.h"
 #include "cotnpot/answer/extract.h"
+#include "cotnpot/answer/limits.h"
 #include "cotnpot/answer/normalize.h"
 
 namespace py = pybind11;
@@ -11,10 +12,16 @@ namespace py = pybind11;
 namespace cotnpot::bindings {
 
 namespace {
-answer::EquivOptions options(double rel_tol, bool percent) {
+// Answers cut from invalid UTF-8 come back with U+FFFD in place of the bad bytes, never an exception.
+py::str to_python(const std::string& s) {
+  return py::reinterpret_steal<py::str>(PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace"));
+}
+
+answer::EquivOptions options(double rel_tol, bool percent, bool set_relation) {
   answer::EquivOptions o;
   o.rel_tol = rel_tol;
   o.percent = percent;
+  o.set_relation = set_relation;
   return o;
 }
 }  // namespace
@@ -27,38 +34,43 @@ void bind_answer(py::module_& m) {
         o.mode = mode;
         o.last_number_fallback = last_number_fallback;
         const answer::Extraction e = answer::extract_answer(text, o);
-        return py::make_tuple(e.answer, e.rule);
+        return py::make_tuple(to_python(e.answer), e.rule);
       },
       py::arg("text"), py::arg("mode") = "cot", py::arg("last_number_fallback") = true);
-  m.def("normalize_answer", [](const std::string& a) { return answer::normalize(a); }, py::arg("answer"));
+  m.def("normalize_answer", [](const std::string& a) { return to_python(answer::normalize(a)); }, py::arg("answer"));
   m.def(
       "is_equiv",
-      [](const std::string& gold, const std::string& pred, double rel_tol, bool percent) {
-        return answer::is_equiv(gold, pred, options(rel_tol, percent));
+      [](const std::string& gold, const std::string& pred, double rel_tol, bool percent, bool set_relation) {
+        return answer::is_equiv(gold, pred, options(rel_tol, percent, set_relation));
       },
-      py::arg("gold"), py::arg("pred"), py::arg("rel_tol") = 1e-6, py::arg("percent") = false,
+      py::arg("gold"), py::arg("pred"), py::arg("rel_tol") = 1e-6, py::arg("percent") = false, py::arg("set_relation") = false,
       py::call_guard<py::gil_scoped_release>());
   m.def(
+      "grading_steps",
+      [](const std::string& gold, const std::string& pred) { return answer::grading_steps(gold, pred); },
+      py::arg("gold"), py::arg("pred"), py::call_guard<py::gil_scoped_release>());
+  m.def("max_grading_steps", [] { return answer::kMaxSteps; });
+  m.def(
       "verify",
-      [](const std::string& gold, const std::string& pred, double rel_tol, bool percent) {
-        return answer::verify(gold, pred, options(rel_tol, percent));
+      [](const std::string& gold, const std::string& pred, double rel_tol, bool percent, bool set_relation) {
+        return answer::verify(gold, pred, options(rel_tol, percent, set_relation));
       },
-      py::arg("gold_text"), py::arg("pred_text"), py::arg("rel_tol") = 1e-6, py::arg("percent") = false,
+      py::arg("gold_text"), py::arg("pred_text"), py::arg("rel_tol") = 1e-6, py::arg("percent") = false, py::arg("set_relation") = false,
       py::call_guard<py::gil_scoped_release>());
   m.def(
       "grade",
-      [](const std::vector<std::string>& golds, const std::vector<std::string>& preds, double rel_tol, bool percent) {
+      [](const std::vector<std::string>& golds, const std::vector<std::string>& preds, double rel_tol, bool percent, bool set_relation) {
         py::gil_scoped_release release;
-        return answer::grade(golds, preds, options(rel_tol, percent));
+        return answer::grade(golds, preds, options(rel_tol, percent, set_relation));
       },
-      py::arg("golds"), py::arg("preds"), py::arg("rel_tol") = 1e-6, py::arg("percent") = false);
+      py::arg("golds"), py::arg("preds"), py::arg("rel_tol") = 1e-6, py::arg("percent") = false, py::arg("set_relation") = false);
   m.def(
       "group_answers",
-      [](const std::vector<std::string>& answers, double rel_tol, bool percent) {
+      [](const std::vector<std::string>& answers, double rel_tol, bool percent, bool set_relation) {
         py::gil_scoped_release release;
-        return answer::group_answers(answers, options(rel_tol, percent));
+        return answer::group_answers(answers, options(rel_tol, percent, set_relation));
       },
-      py::arg("answers"), py::arg("rel_tol") = 1e-6, py::arg("percent") = false);
+      py::arg("answers"), py::arg("rel_tol") = 1e-6, py::arg("percent") = false, py::arg("set_relation") = false);
 }
 
 }  // namespace cotnpot::bindings

@@ -35,30 +35,44 @@ def extract_answer(text: Text, mode: str = "cot", last_number_fallback: bool = T
     return answer, rule
 
 
+def grading_steps(gold: Text, pred: Text) -> int:
+    """Parser and evaluator steps :func:`is_equiv` takes on this pair: its work, counted deterministically
+    (each parse and comparison stops at ``_C.max_grading_steps()``)."""
+    return _C.grading_steps(gold, pred)
+
+
 def normalize(answer: Text) -> str:
     """The answer with LaTeX/text variants removed (``\\\\dfrac``, ``\\\\left``, units, ``\\\\%``, ``1,000``...)."""
     return _C.normalize_answer(answer)
 
 
-def is_equiv(gold: Text, pred: Text, rel_tol: float = 1e-6, percent: bool = False) -> bool:
-    """Whether two answers are mathematically the same (``rel_tol`` for inexact numbers; ``percent`` also
-    accepts ``50\\\\%`` = ``0.5``)."""
-    return _C.is_equiv(gold, pred, rel_tol, percent)
+def is_equiv(gold: Text, pred: Text, rel_tol: float = 1e-6, percent: bool = False,
+             set_relation: bool = False) -> bool:
+    """Whether two answers are mathematically the same.
+
+    ``rel_tol``: relative tolerance for inexact numbers; ``percent``: also accept ``50\\%`` = ``0.5``;
+    ``set_relation``: compare ``x \\in [a,b]`` with ``a \\le x \\le b`` (Math-Verify's
+    ``allow_set_relation_comp``).
+    """
+    return _C.is_equiv(gold, pred, rel_tol, percent, set_relation)
 
 
-def verify(gold_text: Text, pred_text: Text, rel_tol: float = 1e-6, percent: bool = False) -> bool:
+def verify(gold_text: Text, pred_text: Text, rel_tol: float = 1e-6, percent: bool = False,
+           set_relation: bool = False) -> bool:
     """Extract the answers of two texts (a bare answer is used as it is), then :func:`is_equiv`."""
-    return _C.verify(gold_text, pred_text, rel_tol, percent)
+    return _C.verify(gold_text, pred_text, rel_tol, percent, set_relation)
 
 
-def grade(golds: Sequence[Text], preds: Sequence[Text], rel_tol: float = 1e-6, percent: bool = False) -> torch.Tensor:
+def grade(golds: Sequence[Text], preds: Sequence[Text], rel_tol: float = 1e-6, percent: bool = False,
+          set_relation: bool = False) -> torch.Tensor:
     """:func:`is_equiv` for each pair on all of torch's threads, the GIL released: ``BoolTensor[N]``."""
     if len(golds) != len(preds):
         raise ValueError(f"golds and preds must have the same length, got {len(golds)} and {len(preds)}")
-    return _C.grade(list(golds), list(preds), rel_tol, percent)
+    return _C.grade(list(golds), list(preds), rel_tol, percent, set_relation)
 
 
-def group_answers(answers: Sequence[Text], rel_tol: float = 1e-6, percent: bool = False) -> torch.Tensor:
+def group_answers(answers: Sequence[Text], rel_tol: float = 1e-6, percent: bool = False,
+                  set_relation: bool = False) -> torch.Tensor:
     """Equivalence-class ids for voting (``LongTensor[N]``, numbered by first appearance; -1 for an empty
     answer): ``1/2`` and ``0.5`` vote together."""
-    return _C.group_answers(list(answers), rel_tol, percent)
+    return _C.group_answers(list(answers), rel_tol, percent, set_relation)

@@ -66,10 +66,11 @@ def test_jupyter_kernel_imports_cotnpot():
 def test_docstring_examples_run():
     import doctest
 
+    import cotnpot.answer
     import cotnpot.logprob
     import cotnpot.losses
     import cotnpot.modules
     import cotnpot.preference
-    for module in (cotnpot, cotnpot.logprob, cotnpot.losses, cotnpot.modules, cotnpot.preference):
+    for module in (cotnpot, cotnpot.answer, cotnpot.logprob, cotnpot.losses, cotnpot.modules, cotnpot.preference):
         result = doctest.testmod(module, extraglobs={"torch": torch})
         assert result.attempted > 0 and result.failed == 0, module.__name__

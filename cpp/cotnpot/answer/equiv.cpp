@@ -35,8 +35,10 @@ class Comparer {
   bool equal(const Node& a, const Node& b) {
     if (!budget_.spend()) return false;
     // "a < x < b" is the interval (a, b) (both sides constant, one op throughout).
-    if (auto interval = chain_interval(a)) return equal(*interval, b);
-    if (auto interval = chain_interval(b)) return equal(a, *interval);
+    if (b.kind != Kind::Relation || options_.set_relation)
+      if (auto interval = chain_interval(a)) return equal(*interval, b);
+    if (a.kind != Kind::Relation || options_.set_relation)
+      if (auto interval = chain_interval(b)) return equal(a, *interval);
     // Equations: "x = 3" stands for 3; a chain "a = b = c" for its last side.
     if (is_assignment(a) && is_assignment(b) && a.kids[0].name == b.kids[0].name) return equal(a.kids[1], b.kids[1]);
     if (is_assignment(a) && b.kind != Kind::Relation) return equal(a.kids[1], b);
@@ -303,21 +305,38 @@ bool looks_like_bare_answer(std::string_view text) {
   return true;
 }
 
+// A text's answer: what an explicit marker (box, ####, "final answer", "the answer is", "A:") sets off;
+// else the text itself when it is a bare answer; else what the weaker rules (math, last number) find.
 std::string answer_of(std::string_view text) {
-  if (looks_like_bare_answer(text) && last_boxed(text).empty()) return std::string(text);
-  return extract_answer(text).answer;
+  Extraction e = extract_answer(text);
+  const bool marked = e.rule == "boxed" || e.rule == "gsm8k" || e.rule == "final_answer" || e.rule == "answer_is" ||
+                      e.rule == "a_line";
+  if (!marked && looks_like_bare_answer(text)) return std::string(text);
+  return std::move(e.answer);
 }
 
 }  // namespace
 
-bool is_equiv(std::string_view gold, std::string_view pred, const EquivOptions& options) {
+namespace {
+bool is_equiv_counted(std::string_view gold, std::string_view pred, const EquivOptions& options, Budget& budget) {
   try {
-    Budget budget;
     const Prepared g = prepare(gold, budget), p = prepare(pred, budget);
     return prepared_equal(g, p, options, budget);
   } catch (const std::exception&) {
     return false;  // e.g. std::bad_alloc on absurd input: an answer that cannot be graded is not equal
   }
+}
+}  // namespace
+
+bool is_equiv(std::string_view gold, std::string_view pred, const EquivOptions& options) {
+  Budget budget;
+  return is_equiv_counted(gold, pred, options, budget);
+}
+
+long grading_steps(std::string_view gold, std::string_view pred, const EquivOptions& options) {
+  Budget budget;
+  is_equiv_counted(gold, pred, options, budget);
+  return budget.steps;
 }
 
 bool verify(std::string_view gold_text, std::string_view pred_text, const EquivOptions& options) {

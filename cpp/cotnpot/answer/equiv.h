@@ -26,9 +26,16 @@ namespace cotnpot::answer {
 struct EquivOptions {
   double rel_tol = 1e-6;
   bool percent = false;  // also accept x = y/100 and x/100 = y (50\% vs 0.5)
+  // Compare a set membership "x \in [a, b]" with the inequality chain "a \le x \le b" (Math-Verify's
+  // allow_set_relation_comp). A chain always equals the bare interval: "a < x < b" vs "(a, b)".
+  bool set_relation = false;
 };
 
 bool is_equiv(std::string_view gold, std::string_view pred, const EquivOptions& options = {});
+
+// The parser and evaluator steps is_equiv(gold, pred) takes: the deterministic measure of its work
+// (bounded by limits.h's kMaxSteps per parse and comparison), for tests and fuzzing.
+long grading_steps(std::string_view gold, std::string_view pred, const EquivOptions& options = {});
 
 // Extracts the final answer from each text (extract.h, mode "cot") and compares them.
 bool verify(std::string_view gold_text, std::string_view pred_text, const EquivOptions& options = {});

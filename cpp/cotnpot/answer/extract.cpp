@@ -140,7 +140,7 @@ std::string last_number(std::string_view s) {
 }
 
 // Several \boxed{} close together box the parts of one answer ("\boxed{1} and \boxed{2}"): the last box
-// and the boxes just before it (at most kBoxGapWords words apart, spacing commands and $ not counted)
+// and the boxes just before it (at most kBoxGapWords = 4 words apart, spacing commands and $ not counted)
 // are joined with commas, in order, duplicates dropped. Boxes far apart box intermediate results: only
 // the last counts.
 std::string all_boxed(std::string_view text);
@@ -189,7 +189,7 @@ std::string last_boxed(std::string_view text) {
 }
 
 namespace {
-constexpr int kBoxGapWords = 3;
+constexpr int kBoxGapWords = 4;
 
 // Words between two boxes; "or" between them makes them alternatives (-1: do not join).
 int words_between(std::string_view gap) {

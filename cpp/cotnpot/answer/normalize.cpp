@@ -25,7 +25,8 @@ void remove_command(std::string& s, std::string_view cmd) {
   size_t p = 0;
   while ((p = s.find(cmd, p)) != std::string::npos) {
     const size_t e = p + cmd.size();
-    if (e < s.size() && is_alpha(s[e]) && is_alpha(cmd.back())) {
+    // not the start of a longer command, nor the second backslash of a row separator
+    if ((e < s.size() && is_alpha(s[e]) && is_alpha(cmd.back())) || (p > 0 && s[p - 1] == '\\' && cmd[0] == '\\')) {
       p = e;
       continue;
     }
@@ -87,7 +88,7 @@ void strip_text_commands(std::string& s) {
         }
       }
       const std::string rest = trim(s.substr(0, p) + s.substr(close + 1));
-      if (content == "and" || content == "or") content = ",";
+      if (content == "and" || content == "or") content = " , ";  // spaced: never a decimal comma
       s = s.substr(0, p) + ((units && !rest.empty()) ? std::string() : content) + s.substr(close + 1);
     }
   }
@@ -215,6 +216,7 @@ void fix_mixed_numbers(std::string& s) {
 void replace_words_with_commas(std::string& s) {
   replace_all(s, ", and ", ", ");
   replace_all(s, ",and ", ", ");
+  replace_all(s, ",  , ", ", ");
   replace_all(s, ", , ", ", ");
   replace_all(s, ", ,", ", ");
   for (std::string_view word : {"and", "or"}) {
@@ -224,8 +226,8 @@ void replace_words_with_commas(std::string& s) {
       const bool left_ok = p == 0 || !is_alpha(s[p - 1]) || s[p - 1] == ' ';
       const bool right_ok = e == s.size() || !is_alpha(s[e]);
       if (left_ok && right_ok && (p == 0 || s[p - 1] != '\\') && p > 0 && e < s.size()) {
-        s.replace(p, word.size(), ",");
-        p += 1;
+        s.replace(p, word.size(), " , ");
+        p += 3;
       } else {
         p = e;
       }
@@ -251,10 +253,12 @@ Normalized normalize_answer(std::string_view answer) {
   replace_all(s, "\n", " ");
   // An escaped backslash before a command ("\\\\frac", from JSON-escaped LaTeX) is the command itself.
   for (size_t i = 0; i + 2 < s.size(); ++i)
-    if (s[i] == '\\' && s[i + 1] == '\\' && is_alpha(s[i + 2])) s.erase(i, 1);
+    if (s[i] == '\\' && s[i + 1] == '\\' && is_alpha(s[i + 2]) && (i == 0 || s[i - 1] != '\\')) s.erase(i, 1);
   for (std::string_view cmd : {"\\qquad", "\\quad"}) replace_all(s, cmd, " ");
   // "32,\\! 349": a thousands separator written with negative space
   for (std::string_view sep : {",\\! ", ",\\!"}) replace_all(s, sep, ",");
+  replace_all(s, "{, }", "{,}");
+  replace_all(s, " {,}", "{,}");
   for (std::string_view cmd : {"\\left", "\\right", "\\displaystyle", "\\bigl", "\\bigr", "\\Bigl", "\\Bigr",
                                "\\big", "\\Big", "\\!", "\\,", "\\;", "\\:", "\\ ", "~"})
     remove_command(s, cmd);

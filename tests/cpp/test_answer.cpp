@@ -1,0 +1,40 @@
+// Answer grading from C++: the header API, thread-parallel grade, voting classes.
+#include <doctest/doctest.h>
+
+#include <ATen/ATen.h>
+
+#include "cotnpot/cotnpot.h"
+
+using cotnpot::answer::extract_answer;
+using cotnpot::answer::is_equiv;
+
+TEST_CASE("extract_answer finds the boxed, #### and last-number answers") {
+  CHECK(extract_answer("so \\boxed{\\frac{1}{2}}.").answer == "\\frac{1}{2}");
+  CHECK(extract_answer("so \\boxed{\\frac{1}{2}}.").rule == "boxed");
+  CHECK(extract_answer("work\n#### 1,234").answer == "1,234");
+  CHECK(extract_answer("12 eggs and 7 hens").answer == "7");
+  cotnpot::answer::ExtractOptions no_fallback;
+  no_fallback.last_number_fallback = false;
+  CHECK(extract_answer("12 eggs", no_fallback).rule == "none");
+}
+
+TEST_CASE("is_equiv: numbers, structures, options") {
+  CHECK(is_equiv("\\frac{1}{2}", "0.5"));
+  CHECK(is_equiv("2, 3", "3, 2"));
+  CHECK_FALSE(is_equiv("[1,2)", "(1,2)"));
+  CHECK_FALSE(is_equiv("50\\%", "0.5"));
+  cotnpot::answer::EquivOptions percent;
+  percent.percent = true;
+  CHECK(is_equiv("50\\%", "0.5", percent));
+  CHECK_FALSE(is_equiv("", ""));
+}
+
+TEST_CASE("grade runs pairs in parallel; group_answers numbers classes by first appearance") {
+  std::vector<std::string> golds(100, "1/2"), preds;
+  for (int i = 0; i < 100; ++i) preds.push_back(i % 2 ? "0.5" : "0.25");
+  const at::Tensor graded = cotnpot::answer::grade(golds, preds);
+  CHECK(graded.sum().item<int64_t>() == 50);
+  CHECK(graded[1].item<bool>());
+  const at::Tensor ids = cotnpot::answer::group_answers({"2", "x=2", "3", "", "\\frac{4}{2}"});
+  CHECK(ids.equal(at::tensor(std::vector<int64_t>{0, 0, 1, -1, 0})));
+}

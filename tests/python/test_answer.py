@@ -1,0 +1,215 @@
+"""cotnpot.answer: extraction rules, normalization, equivalence semantics, batching, voting classes, real
+data (GSM8K and MATH500 gold answers), bad input and a fuzz run with a deterministic work budget."""
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from cotnpot import answer
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+# ---- extraction -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("so the total is \\boxed{\\frac{1}{2}}.", ("\\frac{1}{2}", "boxed")),
+    ("nested \\boxed{\\frac{\\sqrt{2}}{2}} done", ("\\frac{\\sqrt{2}}{2}", "boxed")),
+    ("first \\boxed{3} then much later, after a long detour through many steps, \\fbox{5}", ("5", "boxed")),
+    ("\\boxed{1} and \\boxed{2}", ("1, 2", "boxed")),
+    ("\\boxed{15\\frac{39}{40}},$ or $\\boxed{\\frac{639}{40}}$", ("\\frac{639}{40}", "boxed")),
+    ("The answer is \\boxed 5 apples", ("5", "boxed")),
+    ("Natalia sold 48/2 = <<48/2=24>>24 clips.\n#### 72", ("72", "gsm8k")),
+    ("Final Answer: The final answer is $10,455$. I hope it is correct.", ("10,455", "final_answer")),
+    ("Final Answer: The volume of $ABCD$ is 120.", ("120", "final_answer")),
+    ("Thus the answer is 3.5.", ("3.5", "answer_is")),
+    ("She has 5 + 21 = 26 apples.\nA: 26", ("26", "a_line")),
+    ("We get $x = 7$ in the end", ("x = 7", "math")),
+    ("there are 12 eggs and 7 hens", ("7", "last_number")),
+    ("so p is 2/3 here", ("2/3", "last_number")),
+    ("no numbers at all", ("", "none")),
+    ("", ("", "none")),
+])
+def test_extraction_rules(text, expected):
+    assert answer.extract_answer(text) == expected
+
+
+def test_last_number_fallback_can_be_switched_off():
+    assert answer.extract_answer("there are 12 eggs", last_number_fallback=False) == ("", "none")
+
+
+def test_program_output_mode_takes_the_last_printed_line():
+    assert answer.extract_answer("step 1\n42\n\n", mode="program") == ("42", "last_line")
+    assert answer.extract_answer("   \n", mode="program") == ("", "none")
+    with pytest.raises(ValueError, match="mode must be 'cot' or 'program'"):
+        answer.extract_answer("x", mode="code")
+
+
+def test_gsm8k_gold_answers_are_extracted_exactly():
+    rows = [json.loads(line) for line in (SHARED / "gsm8k_test.jsonl").open()]
+    assert len(rows) == 1319
+    for row in rows:
+        assert answer.extract_answer(row["answer"]) == (row["answer"].split("####")[-1].strip(), "gsm8k")
+
+
+def test_math500_boxed_answers_are_extracted_exactly():
+    rows = [json.loads(line) for line in (SHARED / "math500_test.jsonl").open()]
+    assert len(rows) == 500
+    for row in rows:
+        assert answer.extract_answer(row["solution"])[0] == row["answer"], row["unique_id"]
+
+
+# ---- normalization ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, expected", [
+    ("\\$1,000.50", "1000.50"),
+    ("\\left( \\dfrac{1}{2} \\right)", "( \\frac{1}{2} )"),
+    ("90^\\circ", "90"),
+    ("50\\%", "50"),
+    ("10 \\text{ meters}", "10"),
+    ("\\text{odd}", "odd"),
+    ("\\frac12", "\\frac{1}{2}"),
+    ("\\sqrt2", "\\sqrt{2}"),
+    ("2\\frac{1}{2}", "(2+\\frac{1}{2})"),
+    ("1 000 000", "1000000"),
+    ("1,22", "1.22"),
+    ("x = 5.", "5"),
+    ("y = 2x + 1", "y = 2x + 1"),
+    ("6 \\text{ and } 8", "6 , 8"),
+])
+def test_normalize(raw, expected):
+    assert answer.normalize(raw) == expected
+
+
+# ---- equivalence ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("gold, pred", [
+    ("\\frac{1}{2}", "0.5"), ("0.5", ".5"), ("1000", "1000.0"), ("3", "x = 3"), ("2\\frac{1}{2}", "5/2"),
+    ("\\sqrt{8}", "2\\sqrt{2}"), ("\\sqrt[3]{27}", "3"), ("2^{10}", "1024"), ("\\pi/2", "\\frac{\\pi}{2}"),
+    ("x^2 + 2x + 1", "(x+1)^2"), ("\\frac{a}{b}", "a/b"), ("2, 3", "3, 2"), ("\\{1, 2\\}", "\\{2, 1\\}"),
+    ("(1, 2)", "(1,2)"), ("[1, 2)", "[1,2)"), ("(-\\infty, 0]", "(-\\infty,0]"), ("1 \\pm \\sqrt{2}", "1+\\sqrt{2}, 1-\\sqrt{2}"),
+    ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix}1\\\\2\\end{pmatrix}"), ("2x = 4", "x - 2 = 0"),
+    ("x > 3", "3 < x"), ("[1,2] \\cup [3,4]", "[3,4] \\cup [1,2]"), ("i", "\\sqrt{-1}"), ("e^{i\\pi}", "-1"),
+    ("5!", "120"), ("\\binom{5}{2}", "10"), ("|-3|", "3"), ("\\text{(A)}", "A"),
+])
+def test_equivalent(gold, pred):
+    assert answer.is_equiv(gold, pred), (gold, pred)
+
+
+@pytest.mark.parametrize("gold, pred", [
+    ("\\frac{1}{3}", "0.333"), ("(1, 2)", "(2, 1)"), ("[1, 2]", "(1, 2)"), ("[1, 2)", "[1, 2]"), ("3", "-3"),
+    ("x^2", "x^3"), ("2, 3", "2, 3, 4"), ("\\{1\\}", "1, 1"), ("a + 3z = 0", "0"), ("x < 3", "x > 3"),
+    ("\\infty", "-\\infty"), ("1", ""), ("", ""), ("7", "seven"),
+])
+def test_not_equivalent(gold, pred):
+    assert not answer.is_equiv(gold, pred), (gold, pred)
+
+
+def test_relative_tolerance_and_percent_options():
+    assert not answer.is_equiv("3.1416", "\\pi")                # relative error 2.3e-6 > 1e-6
+    assert answer.is_equiv("3.1416", "\\pi", rel_tol=1e-5)
+    assert answer.is_equiv("50\\%", "50")            # the sign is dropped...
+    assert not answer.is_equiv("50\\%", "0.5")       # ...but 50% = 0.5 only with the option
+    assert answer.is_equiv("50\\%", "0.5", percent=True)
+    assert not answer.is_equiv("x \\in [-2,7]", "-2 \\le x \\le 7")
+    assert answer.is_equiv("x \\in [-2,7]", "-2 \\le x \\le 7", set_relation=True)
+    assert answer.is_equiv("(-793, 10)", "-793 < a < 10")
+
+
+def test_verify_extracts_both_sides():
+    assert answer.verify("#### 72", "so she sold \\boxed{72} clips")
+    assert answer.verify("\\frac{10}{9}", "Answer $ \\frac{1}{2} \\$ = \\frac{10}{9} $")
+    assert not answer.verify("#### 72", "so she sold \\boxed{73} clips")
+
+
+# ---- batching and voting ------------------------------------------------------------------------------
+
+def test_grade_is_batched_is_equiv():
+    golds = ["1/2", "3", "(1,2)", "x+1", "10"] * 40
+    preds = ["0.5", "4", "(1,2)", "1+x", "ten"] * 40
+    out = answer.grade(golds, preds)
+    assert out.dtype == torch.bool and out.shape == (200,)
+    assert out.tolist() == [answer.is_equiv(g, p) for g, p in zip(golds, preds)]
+    assert out[:5].tolist() == [True, False, True, True, False]
+    with pytest.raises(ValueError, match="same length, got 2 and 1"):
+        answer.grade(["1", "2"], ["1"])
+
+
+def test_group_answers_numbers_classes_by_first_appearance():
+    ids = answer.group_answers(["1/2", "0.5", "3", "\\frac{1}{2}", "", "x=3", "4"])
+    assert ids.dtype == torch.int64
+    assert ids.tolist() == [0, 0, 1, 0, -1, 1, 2]
+    assert answer.group_answers([]).tolist() == []
+
+
+# ---- bad input --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [
+    "", "{", "}}}", "\\frac{1}{", "\\boxed{", "(((((", "\\begin{pmatrix}1&2\\\\3\\end{pmatrix}", "$$$", "\\",
+    "(" * 10000 + "1" + ")" * 10000, "{" * 5000, "1+" * 100000 + "1", "x" * 1_000_000, "\\frac" * 20000,
+    b"\xff\xfe\x00bad", "\x00\x01", "∑∫√∞", "1e308*1e308", "9" * 400,
+])
+def test_bad_input_is_false_and_bounded(bad):
+    for gold, pred in ((bad, "1"), ("1", bad), (bad, bad if isinstance(bad, str) and len(bad) < 100 else "2")):
+        result = answer.is_equiv(gold, pred)
+        assert isinstance(result, bool)
+        assert answer.grading_steps(gold, pred) <= 3 * answer._C.max_grading_steps()
+    answer.extract_answer(bad)
+    answer.normalize(bad)
+
+
+def test_invalid_utf8_bytes_are_graded_as_bytes():
+    assert answer.is_equiv(b"\xff 5", b"\xff 5")
+    assert not answer.is_equiv(b"\xff 5", b"\xfe 5")
+    assert answer.is_equiv(b"0.5", "1/2")
+
+
+def test_megabyte_solution_is_cut_to_its_end():
+    text = "filler " * 300_000 + "\\boxed{42}"
+    assert len(text) > 2_000_000
+    assert answer.extract_answer(text) == ("42", "boxed")
+
+
+# ---- fuzz -------------------------------------------------------------------------------------------------
+
+FUZZ_CASES = 20000  # run longer by hand: COTNPOT_FUZZ_CASES=200000 python -m pytest -k fuzz
+ALPHABET = list("0123456789+-*/^_()[]{},.=<>|!x y") + ["\\frac", "\\sqrt", "\\pi", "\\infty", "\\left(", "\\right)",
+                                                       "\\boxed{", "\\{", "\\}", "\\cup", "\\pm", "\\cdot", "$",
+                                                       "\\begin{pmatrix}", "\\end{pmatrix}", "&", "\\\\", "\\text{",
+                                                       "\\dfrac", "%", "\\%", "e", "i"]
+
+
+def mutate(text, rng):
+    chars = list(text)
+    for _ in range(rng.randint(1, 4)):
+        op = rng.random()
+        pos = rng.randint(0, len(chars))
+        if op < 0.4:
+            chars.insert(pos, rng.choice(ALPHABET))
+        elif op < 0.7 and chars:
+            del chars[min(pos, len(chars) - 1)]
+        elif chars:
+            chars[min(pos, len(chars) - 1)] = rng.choice(ALPHABET)
+    return "".join(chars)
+
+
+def test_fuzz_random_and_mutated_answers_stay_within_budget():
+    import os
+    cases = int(os.environ.get("COTNPOT_FUZZ_CASES", FUZZ_CASES))
+    rng = random.Random(1234)
+    real = [json.loads(line)["answer"] for line in (SHARED / "math500_test.jsonl").open()]
+    limit = 3 * answer._C.max_grading_steps()
+    worst = 0
+    for k in range(cases):
+        if k % 2:
+            a = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 40)))
+            b = mutate(a, rng)
+        else:
+            a = rng.choice(real)
+            b = mutate(a, rng)
+        assert isinstance(answer.is_equiv(a, b), bool)
+        worst = max(worst, answer.grading_steps(a, b))
+        answer.extract_answer(b)
+    assert worst <= limit

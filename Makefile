@@ -41,6 +41,7 @@ demo: install
 
 bench: install
 	$(PY) benchmarks/bench_logprob.py
+	$(PY) benchmarks/bench_grader.py
 
 clean:
 	rm -rf build $(VENV) python/*.egg-info

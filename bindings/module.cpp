@@ -15,6 +15,7 @@ PYBIND11_MODULE(_C, m) {
   m.attr("torch_version") = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
                             std::to_string(TORCH_VERSION_PATCH);
   cotnpot::bindings::bind_answer(m);
+  cotnpot::bindings::bind_exec(m);
   cotnpot::bindings::bind_logprob(m);
   cotnpot::bindings::bind_losses(m);
 }

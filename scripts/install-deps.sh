@@ -12,7 +12,7 @@ packages=(
   libtorch-dev python3-torch libopenblas0-pthread
   # bindings, C++ libraries and test tools
   pybind11-dev python3-pybind11 libfmt-dev libeigen3-dev doctest-dev
-  python3-pytest python3-numpy
+  python3-pytest python3-numpy python3-tqdm
   # the grading benchmark's sympy baseline
   python3-sympy
   # the Jupyter kernel of the venv, and the test that talks to it

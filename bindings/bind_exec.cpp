@@ -1,0 +1,82 @@
+// Bindings of cotnpot/exec/executor.h. run() releases the GIL; the progress callback retakes it.
+#include <torch/extension.h>
+
+#include "bindings.h"
+#include "cotnpot/exec/executor.h"
+
+namespace py = pybind11;
+
+namespace cotnpot::bindings {
+
+namespace {
+py::str text(const std::string& s) {
+  return py::reinterpret_steal<py::str>(PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace"));
+}
+}  // namespace
+
+void bind_exec(py::module_& m) {
+  py::class_<exec::Job>(m, "Job")
+      .def(py::init([](const std::string& code, const std::string& kind, const std::string& answer,
+                       const std::string& variable, const std::string& prelude, const std::string& tests,
+                       double timeout, int memory_mb) {
+             exec::Job j;
+             j.code = code, j.kind = kind, j.answer = answer, j.variable = variable, j.prelude = prelude;
+             j.tests = tests, j.timeout_s = timeout, j.memory_mb = memory_mb;
+             return j;
+           }),
+           py::arg("code"), py::arg("kind") = "program", py::arg("answer") = "print", py::arg("variable") = "ans",
+           py::arg("prelude") = "", py::arg("tests") = "", py::arg("timeout") = 0.0, py::arg("memory_mb") = 0)
+      .def_readwrite("kind", &exec::Job::kind)
+      .def_readwrite("answer", &exec::Job::answer)
+      .def_readwrite("timeout", &exec::Job::timeout_s)
+      .def_readwrite("memory_mb", &exec::Job::memory_mb);
+
+  py::class_<exec::Result>(m, "ExecResult")
+      .def_readonly("status", &exec::Result::status)
+      .def_property_readonly("answer", [](const exec::Result& r) { return text(r.answer); })
+      .def_readonly("passed", &exec::Result::passed)
+      .def_readonly("error_type", &exec::Result::error_type)
+      .def_property_readonly("error_message", [](const exec::Result& r) { return text(r.error_message); })
+      .def_property_readonly("failing_test", [](const exec::Result& r) { return text(r.failing_test); })
+      .def_readonly("exit_code", &exec::Result::exit_code)
+      .def_readonly("signal", &exec::Result::signal)
+      .def_property_readonly("stdout", [](const exec::Result& r) { return text(r.stdout_text); })
+      .def_property_readonly("stderr", [](const exec::Result& r) { return text(r.stderr_text); })
+      .def_readonly("stdout_truncated", &exec::Result::stdout_truncated)
+      .def_readonly("stderr_truncated", &exec::Result::stderr_truncated)
+      .def_readonly("wall_s", &exec::Result::wall_s)
+      .def_readonly("peak_rss_kb", &exec::Result::peak_rss_kb)
+      .def("__repr__", [](const exec::Result& r) {
+        return "ExecResult(status='" + r.status + "', answer=" + std::string(py::repr(text(r.answer))) +
+               (r.error_type.empty() ? "" : ", error_type='" + r.error_type + "'") + ")";
+      });
+
+  py::class_<exec::Executor>(m, "Executor")
+      .def(py::init([](int workers, const std::string& python, std::vector<std::string> preload, double timeout,
+                       int memory_mb, int64_t output_limit) {
+             exec::ExecutorOptions o;
+             o.workers = workers, o.python = python, o.preload = std::move(preload), o.timeout_s = timeout;
+             o.memory_mb = memory_mb, o.output_limit = output_limit;
+             py::gil_scoped_release release;
+             return std::make_unique<exec::Executor>(o);
+           }),
+           py::arg("workers"), py::arg("python"), py::arg("preload"), py::arg("timeout"), py::arg("memory_mb"),
+           py::arg("output_limit"))
+      .def(
+          "run",
+          [](exec::Executor& ex, const std::vector<exec::Job>& jobs, py::object progress) {
+            std::function<void(size_t)> callback;
+            if (!progress.is_none())
+              callback = [&progress](size_t done) {
+                py::gil_scoped_acquire acquire;
+                progress(done);
+              };
+            py::gil_scoped_release release;
+            return ex.run(jobs, callback);
+          },
+          py::arg("jobs"), py::arg("progress") = py::none())
+      .def_property_readonly("network_isolated", &exec::Executor::network_isolated)
+      .def_property_readonly("uid_isolated", &exec::Executor::uid_isolated);
+}
+
+}  // namespace cotnpot::bindings

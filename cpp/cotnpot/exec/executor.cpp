@@ -1,0 +1,272 @@
+#include "cotnpot/exec/executor.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+extern char** environ;
+
+namespace cotnpot::exec {
+namespace {
+
+using Fields = std::map<std::string, std::string>;
+
+void put_u32(std::string& out, uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); }
+
+std::string encode(const Fields& fields) {
+  std::string payload;
+  for (const auto& [k, v] : fields) {
+    put_u32(payload, static_cast<uint32_t>(k.size()));
+    payload += k;
+    put_u32(payload, static_cast<uint32_t>(v.size()));
+    payload += v;
+  }
+  std::string frame;
+  put_u32(frame, static_cast<uint32_t>(payload.size()));
+  return frame + payload;
+}
+
+bool decode(const std::string& payload, Fields& out) {
+  size_t i = 0;
+  const auto u32 = [&](uint32_t& v) {
+    if (i + 4 > payload.size()) return false;
+    std::memcpy(&v, payload.data() + i, 4);
+    i += 4;
+    return true;
+  };
+  while (i < payload.size()) {
+    uint32_t kl, vl;
+    if (!u32(kl) || i + kl > payload.size()) return false;
+    std::string k = payload.substr(i, kl);
+    i += kl;
+    if (!u32(vl) || i + vl > payload.size()) return false;
+    out[k] = payload.substr(i, vl);
+    i += vl;
+  }
+  return true;
+}
+
+bool write_all(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Reads exactly n bytes before the deadline; false on EOF, error or timeout.
+bool read_exact(int fd, size_t n, std::string& out, std::chrono::steady_clock::time_point deadline) {
+  out.resize(n);
+  size_t done = 0;
+  while (done < n) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return false;
+    if (r == 0) continue;
+    const ssize_t got = ::read(fd, out.data() + done, n - done);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    done += static_cast<size_t>(got);
+  }
+  return true;
+}
+
+bool read_frame(int fd, Fields& fields, std::chrono::steady_clock::time_point deadline) {
+  std::string head, payload;
+  if (!read_exact(fd, 4, head, deadline)) return false;
+  uint32_t n;
+  std::memcpy(&n, head.data(), 4);
+  if (n > (256u << 20)) return false;
+  return read_exact(fd, n, payload, deadline) && decode(payload, fields);
+}
+
+std::string number(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6f", v);
+  return buf;
+}
+
+}  // namespace
+
+struct Executor::Worker {
+  int index = 0;
+  pid_t pid = -1;
+  int to_worker = -1, from_worker = -1;
+  bool network_isolated = false, uid_isolated = false;
+
+  ~Worker() { stop(); }
+
+  void stop() {
+    if (to_worker >= 0) ::close(to_worker), to_worker = -1;  // EOF: the worker exits by itself
+    if (pid > 0) {
+      for (int i = 0; i < 200; ++i) {  // up to 2 s, then kill
+        int status;
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+          pid = -1;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      if (pid > 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        pid = -1;
+      }
+    }
+    if (from_worker >= 0) ::close(from_worker), from_worker = -1;
+  }
+
+  // Starts the fork server and waits for its ready frame; throws when it cannot start.
+  void start(const ExecutorOptions& o) {
+    int in[2], out[2];
+    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0)
+      throw std::runtime_error(std::string("Executor: pipe failed: ") + std::strerror(errno));
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    std::string preload;
+    for (const auto& m : o.preload) preload += (preload.empty() ? "" : ",") + m;
+    const std::string idx = std::to_string(index);
+    std::vector<char*> argv = {const_cast<char*>(o.python.c_str()), const_cast<char*>("-I"),
+                               const_cast<char*>("-c"), const_cast<char*>(kWorkerSource),
+                               const_cast<char*>(idx.c_str()), const_cast<char*>(preload.c_str()), nullptr};
+    const int rc = ::posix_spawn(&pid, o.python.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(in[0]);
+    ::close(out[1]);
+    to_worker = in[1];
+    from_worker = out[0];
+    if (rc != 0) {
+      pid = -1;
+      stop();
+      throw std::runtime_error("Executor: cannot start the worker interpreter '" + o.python + "': " + std::strerror(rc));
+    }
+    Fields ready;
+    if (!read_frame(from_worker, ready, std::chrono::steady_clock::now() + std::chrono::seconds(120)) ||
+        ready["ready"] != "1") {
+      stop();
+      throw std::runtime_error("Executor: the worker interpreter '" + o.python + "' did not start");
+    }
+    network_isolated = ready["network_isolated"] == "1";
+    uid_isolated = ready["uid_isolated"] == "1";
+  }
+
+  Result execute(const Job& job, const ExecutorOptions& o, size_t id) {
+    const double timeout = job.timeout_s > 0 ? job.timeout_s : o.timeout_s;
+    const int memory = job.memory_mb > 0 ? job.memory_mb : o.memory_mb;
+    const Fields frame = {{"id", std::to_string(id)}, {"code", job.code}, {"kind", job.kind}, {"answer", job.answer},
+                          {"variable", job.variable}, {"prelude", job.prelude}, {"tests", job.tests},
+                          {"timeout", number(timeout)}, {"memory_mb", std::to_string(memory)},
+                          {"output_limit", std::to_string(o.output_limit)}};
+    Result r;
+    Fields got;
+    // The worker enforces the job's timeout; this one only catches a worker that stopped answering.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(int64_t(timeout * 1000) + 30000);
+    if (pid < 0 || !write_all(to_worker, encode(frame)) || !read_frame(from_worker, got, deadline)) {
+      r.status = "sandbox_error";
+      r.error_type = "WorkerDied";
+      r.error_message = "the worker process died or stopped answering during this job; it was replaced";
+      return r;
+    }
+    r.status = got["status"];
+    r.answer = got["answer"];
+    r.passed = got["passed"] == "1";
+    r.error_type = got["error_type"];
+    r.error_message = got["error_message"];
+    r.failing_test = got["failing"];
+    r.exit_code = got["exit_code"].empty() ? -1 : std::stoi(got["exit_code"]);
+    r.signal = got["signal"].empty() ? 0 : std::stoi(got["signal"]);
+    r.stdout_text = got["stdout"];
+    r.stderr_text = got["stderr"];
+    r.stdout_truncated = got["stdout_truncated"] == "1";
+    r.stderr_truncated = got["stderr_truncated"] == "1";
+    r.wall_s = got["wall_s"].empty() ? 0.0 : std::stod(got["wall_s"]);
+    r.peak_rss_kb = got["peak_rss_kb"].empty() ? 0 : std::stoll(got["peak_rss_kb"]);
+    if (r.status.empty()) r.status = "sandbox_error";
+    return r;
+  }
+};
+
+Executor::Executor(ExecutorOptions options) : options_(std::move(options)) {
+  if (options_.workers < 1)
+    throw std::invalid_argument("Executor: workers must be >= 1, got " + std::to_string(options_.workers));
+  if (!(options_.timeout_s > 0))
+    throw std::invalid_argument("Executor: timeout must be > 0 seconds, got " + std::to_string(options_.timeout_s));
+  if (options_.memory_mb < 16)
+    throw std::invalid_argument("Executor: memory_mb must be >= 16, got " + std::to_string(options_.memory_mb));
+  if (options_.output_limit < 1)
+    throw std::invalid_argument("Executor: output_limit must be >= 1, got " + std::to_string(options_.output_limit));
+  ::signal(SIGPIPE, SIG_IGN);  // a dead worker must show up as a failed write, not kill the process
+  for (int i = 0; i < options_.workers; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->index = i;
+    w->start(options_);
+    workers_.push_back(std::move(w));
+  }
+}
+
+Executor::~Executor() = default;
+
+bool Executor::network_isolated() const { return !workers_.empty() && workers_[0]->network_isolated; }
+bool Executor::uid_isolated() const { return !workers_.empty() && workers_[0]->uid_isolated; }
+
+std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::function<void(size_t)>& progress) {
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const Job& j = jobs[i];
+    if (j.kind != "program" && j.kind != "tests")
+      throw std::invalid_argument("Executor: job " + std::to_string(i) + ": kind must be 'program' or 'tests', got '" +
+                                  j.kind + "'");
+    if (j.answer != "print" && j.answer != "solution" && j.answer != "variable")
+      throw std::invalid_argument("Executor: job " + std::to_string(i) +
+                                  ": answer must be 'print', 'solution' or 'variable', got '" + j.answer + "'");
+    if (j.timeout_s < 0)
+      throw std::invalid_argument("Executor: job " + std::to_string(i) + ": timeout must be > 0 seconds, got " +
+                                  std::to_string(j.timeout_s));
+  }
+  std::vector<Result> results(jobs.size());
+  std::atomic<size_t> next{0}, finished{0};
+  std::mutex progress_mutex;
+  const auto serve = [&](Worker& w) {
+    for (size_t i; (i = next.fetch_add(1)) < jobs.size();) {
+      results[i] = w.execute(jobs[i], options_, i);
+      if (results[i].status == "sandbox_error" && results[i].error_type == "WorkerDied") {
+        w.stop();  // replace it; if that fails, the next jobs of this thread report it too
+        try {
+          w.start(options_);
+        } catch (const std::exception&) {
+        }
+      }
+      const size_t done = finished.fetch_add(1) + 1;
+      if (progress) {
+        std::lock_guard<std::mutex> lock(progress_mutex);
+        progress(done);
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (auto& w : workers_) threads.emplace_back(serve, std::ref(*w));
+  for (auto& t : threads) t.join();
+  return results;
+}
+
+}  // namespace cotnpot::exec

@@ -1,0 +1,81 @@
+#pragma once
+// A pool of sandboxed Python fork servers that run untrusted programs and unit tests.
+//
+// W worker processes (`python3 -c <embedded worker.py>`) pre-import a module list, then fork a fresh,
+// confined child per job (own session and process group, rlimits on memory, CPU, processes, file size and
+// open files, no core dumps, stdin from /dev/null, a private temporary directory, no network when a
+// network namespace can be made, and as root a job-private unprivileged uid whose every process is
+// killed when the job ends). Jobs are pulled by the workers one at a time (no unbounded queue); every job
+// gets exactly one Result, also when its worker dies (the worker is replaced).
+//
+// Example:
+//   cotnpot::exec::Executor ex({/*workers=*/2});
+//   std::vector<cotnpot::exec::Job> jobs(1);
+//   jobs[0].code = "print(6 * 7)";
+//   auto results = ex.run(jobs);           // results[0].status == "ok", results[0].answer == "42"
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cotnpot::exec {
+
+struct ExecutorOptions {
+  int workers = 2;
+  std::string python = "/usr/bin/python3";
+  std::vector<std::string> preload = {"math", "fractions", "itertools", "collections", "re"};
+  double timeout_s = 5.0;          // per job, wall clock
+  int memory_mb = 512;             // per job, address space
+  int64_t output_limit = 64 << 10; // bytes of stdout and of stderr each
+};
+
+struct Job {
+  std::string code;
+  std::string kind = "program";   // "program" or "tests"
+  std::string answer = "print";   // programs: "print" (last printed line), "solution" (solution()), "variable"
+  std::string variable = "ans";   // the variable for answer = "variable"
+  std::string prelude;            // code run before the program (e.g. a harness helper)
+  std::string tests;              // test code for kind = "tests" (asserts)
+  double timeout_s = 0.0;         // 0: the executor's
+  int memory_mb = 0;              // 0: the executor's
+};
+
+struct Result {
+  std::string status;             // ok | error | timeout | memory_limit | output_limit | killed | sandbox_error
+  std::string answer;
+  bool passed = false;            // tests: every assertion held
+  std::string error_type, error_message;
+  std::string failing_test;       // tests: the first failing line of the test code
+  int exit_code = -1;             // -1 when killed by a signal
+  int signal = 0;
+  std::string stdout_text, stderr_text;
+  bool stdout_truncated = false, stderr_truncated = false;
+  double wall_s = 0.0;
+  int64_t peak_rss_kb = 0;
+};
+
+class Executor {
+ public:
+  explicit Executor(ExecutorOptions options = {});
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  // Runs every job; results in job order. `progress` (optional) is called with the number finished.
+  std::vector<Result> run(const std::vector<Job>& jobs, const std::function<void(size_t)>& progress = {});
+
+  const ExecutorOptions& options() const { return options_; }
+  bool network_isolated() const;  // the workers run in their own network namespace
+  bool uid_isolated() const;      // jobs run as job-private unprivileged uids (needs root)
+
+ private:
+  struct Worker;
+  ExecutorOptions options_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+// The embedded worker source (cpp/cotnpot/exec/worker.py).
+extern const char* const kWorkerSource;
+
+}  // namespace cotnpot::exec

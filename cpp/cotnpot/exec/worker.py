@@ -1,0 +1,338 @@
+# cotnpot executor worker: a long-lived fork server. Embedded into libcotnpot at build time (CMake turns
+# this file into a C++ string) and started by the C++ Executor as `python3 -c <this source> <args>`.
+#
+# Protocol on stdin/stdout: frames of [u32 length][payload]; a payload is a sequence of
+# [u32 key length][key][u32 value length][value], all values bytes. One job frame in, one result frame out.
+#
+# Isolation of each job is done by the operating system, never by Python builtins: the job runs in a forked
+# child with its own session and process group, rlimits (address space, CPU, processes, file size, open
+# files, no core), stdin from /dev/null, a private temporary directory, no network (the worker lives in its
+# own network namespace when it can make one) and, as root, a job-private unprivileged uid/gid: the worker
+# ends every job by killing every process of that uid, so nothing a job forks (even into a new session)
+# survives it, and the job can neither read root's files nor delete files outside its directory.
+import ctypes
+import gc
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import struct
+import sys
+import tempfile
+import time
+import traceback
+
+WORKER_INDEX = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+PRELOAD = [m for m in (sys.argv[2].split(",") if len(sys.argv) > 2 else []) if m]
+IS_ROOT = os.geteuid() == 0
+UID_BASE = 61000 + 100 * WORKER_INDEX  # job uids: one per job slot of this worker (unused by Debian)
+CLONE_NEWNET = 0x40000000
+PR_SET_CHILD_SUBREAPER = 36
+
+for _name in PRELOAD:  # warm imports shared (copy-on-write) by every forked job
+    try:
+        __import__(_name)
+    except Exception:
+        pass
+gc.collect()
+gc.freeze()  # keep the collector from touching (and so copying) the worker's objects in every job
+
+_libc = ctypes.CDLL(None, use_errno=True)
+NETWORK_ISOLATED = _libc.unshare(CLONE_NEWNET) == 0
+_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of jobs come back to us to be reaped
+BASE_DIR = tempfile.mkdtemp(prefix=f"cotnpot-exec-{os.getpid()}-")
+os.chmod(BASE_DIR, 0o711)
+IN, OUT = sys.stdin.buffer, sys.stdout.buffer
+
+
+def read_exact(n):
+    data = b""
+    while len(data) < n:
+        chunk = IN.read(n - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def read_frame():
+    head = read_exact(4)
+    if head is None:
+        return None
+    payload = read_exact(struct.unpack("<I", head)[0])
+    if payload is None:
+        return None
+    fields, i = {}, 0
+    while i < len(payload):
+        (klen,) = struct.unpack_from("<I", payload, i)
+        key = payload[i + 4:i + 4 + klen].decode()
+        i += 4 + klen
+        (vlen,) = struct.unpack_from("<I", payload, i)
+        fields[key] = payload[i + 4:i + 4 + vlen]
+        i += 4 + vlen
+    return fields
+
+
+def write_frame(fields):
+    parts = []
+    for key, value in fields.items():
+        if not isinstance(value, bytes):
+            value = str(value).encode("utf-8", "replace")
+        k = key.encode()
+        parts += [struct.pack("<I", len(k)), k, struct.pack("<I", len(value)), value]
+    payload = b"".join(parts)
+    OUT.write(struct.pack("<I", len(payload)) + payload)
+    OUT.flush()
+
+
+def first_failing_line(tb, filename, source):
+    """The line of `source` (compiled as `filename`) where the exception surfaced, if it did there."""
+    lines = source.splitlines()
+    for frame in reversed(traceback.extract_tb(tb)):
+        if frame.filename == filename and frame.lineno and 0 < frame.lineno <= len(lines):
+            return lines[frame.lineno - 1].strip()
+    return ""
+
+
+def run_child(job, workdir, uid, result_fd):
+    """In the forked child: confine, run, report through result_fd, exit. Never returns."""
+    try:
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        timeout = float(job["timeout"])
+        memory = int(job["memory_mb"]) * 1024 * 1024
+        limits = [(resource.RLIMIT_AS, memory), (resource.RLIMIT_CPU, int(timeout) + 1),
+                  (resource.RLIMIT_FSIZE, int(job.get("file_limit", 16 << 20))),
+                  (resource.RLIMIT_NOFILE, 64), (resource.RLIMIT_CORE, 0),
+                  (resource.RLIMIT_NPROC, int(job.get("process_limit", 64)))]
+        for which, value in limits:
+            resource.setrlimit(which, (value, value))
+        os.chdir(workdir)
+        os.environ.clear()
+        os.environ.update({"HOME": workdir, "TMPDIR": workdir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+        if IS_ROOT:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+    except BaseException as exc:  # noqa: BLE001
+        os.write(result_fd, json.dumps({"sandbox_error": f"{type(exc).__name__}: {exc}"}).encode())
+        os._exit(70)
+
+    report = {"error_type": "", "error_message": "", "answer": "", "passed": ""}
+    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    stage = "program"
+    try:
+        code = job.get("code", b"").decode("utf-8")  # invalid UTF-8: a UnicodeDecodeError result
+        prelude = job.get("prelude", b"").decode("utf-8")
+        if prelude:
+            stage = "prelude"
+            exec(compile(prelude, "<prelude>", "exec"), namespace)
+        stage = "program"
+        exec(compile(code, "<program>", "exec"), namespace)
+        kind, mode = job.get("kind", b"program").decode(), job.get("answer", b"print").decode()
+        if kind == "tests":
+            stage = "tests"
+            tests = job.get("tests", b"").decode("utf-8")
+            exec(compile(tests, "<tests>", "exec"), namespace)
+            report["passed"] = "1"
+        elif mode == "solution":
+            if not callable(namespace.get("solution")):
+                raise NameError("the program defines no solution()")
+            report["answer"] = str(namespace["solution"]())
+        elif mode == "variable":
+            name = job.get("variable", b"ans").decode()
+            if name not in namespace:
+                raise NameError(f"the program sets no variable {name!r}")
+            report["answer"] = str(namespace[name])
+    except SystemExit as exc:
+        # exit() before the tests ran is a failure, never a pass; for programs, exit(0) ends them normally
+        if job.get("kind", b"program") == b"tests" or exc.code not in (0, None):
+            report["error_type"], report["error_message"] = "SystemExit", f"exit({exc.code!r}) in the {stage}"
+            report["passed"] = "0"
+    except BaseException as exc:  # noqa: BLE001
+        report["error_type"] = type(exc).__name__
+        report["error_message"] = str(exc)[:2000]
+        report["passed"] = "0"
+        if stage == "tests":
+            report["failing"] = first_failing_line(exc.__traceback__, "<tests>",
+                                                   job.get("tests", b"").decode("utf-8", "replace"))
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:  # noqa: BLE001
+        pass
+    os.write(result_fd, json.dumps(report).encode())
+    os._exit(0)
+
+
+def kill_job_processes(pid, uid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if IS_ROOT:
+        # Everything the job started, in whatever session: kill(-1) with real and effective uid the job's
+        # (saved uid root, to come back) signals exactly the processes whose real or saved uid is the job's.
+        os.setresuid(uid, uid, 0)
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        finally:
+            os.setresuid(0, 0, 0)
+
+
+def reap_orphans():
+    """Wait for every killed descendant that was handed to us (we are the subreaper): no zombies."""
+    deadline = time.monotonic() + 1.0
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.001)
+
+
+def run_job(job, slot):
+    uid = UID_BASE + slot
+    workdir = tempfile.mkdtemp(dir=BASE_DIR)
+    if IS_ROOT:
+        os.chown(workdir, uid, uid)
+    os.chmod(workdir, 0o700)
+    timeout, cap = float(job["timeout"]), int(job["output_limit"])
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    res_r, res_w = os.pipe()
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os.close(out_r), os.close(err_r), os.close(res_r)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        try:
+            os.closerange(3, res_w)
+            os.closerange(res_w + 1, 4096)
+            run_child(job, workdir, uid, res_w)
+        finally:
+            os._exit(71)  # the child never returns into the worker's loop
+    os.close(out_w), os.close(err_w), os.close(res_w)
+    buffers = {out_r: bytearray(), err_r: bytearray(), res_r: bytearray()}
+    truncated = {out_r: False, err_r: False}
+    open_fds = set(buffers)
+    status, deadline = None, start + timeout
+    exited = None  # (status, rusage) once the job's own process has ended
+    while open_fds:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            status = "timeout"
+            break
+        ready, _, _ = select.select(list(open_fds), [], [], min(remaining, 0.05))
+        for fd in ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                open_fds.discard(fd)
+                continue
+            buf = buffers[fd]
+            if fd == res_r:
+                buf += chunk[:1 << 20]
+                continue
+            room = cap - len(buf)
+            buf += chunk[:max(room, 0)]
+            if len(chunk) > room:
+                truncated[fd] = True
+        if truncated[out_r] or truncated[err_r]:
+            status = "output_limit"
+            break
+        if not ready or res_r not in open_fds:
+            # The job's process may be gone while something it forked still holds the pipes open:
+            # it is over then, whatever its descendants do.
+            done_pid, wait_status, usage = os.wait4(pid, os.WNOHANG)
+            if done_pid:
+                exited = (wait_status, usage)
+                break
+    if status is not None:
+        kill_job_processes(pid, uid)
+    if exited is None:
+        _, wait_status, usage = os.wait4(pid, 0)
+    else:
+        wait_status, usage = exited
+    wall = time.monotonic() - start
+    kill_job_processes(pid, uid)
+    for fd in buffers:
+        os.close(fd)
+    reap_orphans()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+    result = {"status": "", "exit_code": "", "signal": "", "wall_s": f"{wall:.6f}",
+              "peak_rss_kb": str(usage.ru_maxrss), "stdout": bytes(buffers[out_r]), "stderr": bytes(buffers[err_r]),
+              "stdout_truncated": "1" if truncated[out_r] else "0",
+              "stderr_truncated": "1" if truncated[err_r] else "0", "error_type": "", "error_message": "",
+              "answer": "", "passed": "", "failing": ""}
+    if os.WIFSIGNALED(wait_status):
+        result["signal"] = str(os.WTERMSIG(wait_status))
+    elif os.WIFEXITED(wait_status):
+        result["exit_code"] = str(os.WEXITSTATUS(wait_status))
+    report = {}
+    if buffers[res_r]:
+        try:
+            report = json.loads(buffers[res_r].decode("utf-8", "replace"))
+        except ValueError:
+            report = {}
+    for key in ("error_type", "error_message", "answer", "passed", "failing"):
+        if key in report:
+            result[key] = str(report[key])
+    if status is None:
+        if "sandbox_error" in report:
+            status, result["error_message"] = "sandbox_error", report["sandbox_error"]
+        elif os.WIFSIGNALED(wait_status):
+            sig = os.WTERMSIG(wait_status)
+            status = "timeout" if sig == signal.SIGXCPU else "killed"
+        elif not report:
+            status = "error"
+            result["error_type"] = "NoResult"
+            result["error_message"] = f"the program ended (exit code {result['exit_code']}) without a result"
+        elif result["error_type"] in ("MemoryError",):
+            status = "memory_limit"
+        elif result["error_type"] and result["error_type"] != "SystemExit":
+            status = "error"
+        elif result["error_type"] == "SystemExit" and job.get("kind", b"program") != b"tests":
+            status = "error"
+        else:
+            status = "ok"
+    if job.get("kind", b"program") == b"tests" and result["passed"] == "":
+        result["passed"] = "0"
+    if status == "ok" and job.get("kind", b"program") == b"program" and job.get("answer", b"print") == b"print":
+        lines = [line for line in bytes(buffers[out_r]).decode("utf-8", "replace").splitlines() if line.strip()]
+        result["answer"] = lines[-1].strip() if lines else ""
+    result["status"] = status
+    return result
+
+
+def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    write_frame({"ready": "1", "network_isolated": "1" if NETWORK_ISOLATED else "0",
+                 "uid_isolated": "1" if IS_ROOT else "0", "pid": str(os.getpid())})
+    slot = 0
+    try:
+        while True:
+            job = read_frame()
+            if job is None:
+                return
+            try:
+                result = run_job(job, slot % 100)
+            except BaseException as exc:  # noqa: BLE001
+                result = {"status": "sandbox_error", "error_type": type(exc).__name__, "error_message": str(exc)}
+            slot += 1
+            result["id"] = job.get("id", b"")
+            write_frame(result)
+    finally:
+        shutil.rmtree(BASE_DIR, ignore_errors=True)
+
+
+main()

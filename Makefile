@@ -42,6 +42,7 @@ demo: install
 bench: install
 	$(PY) benchmarks/bench_logprob.py
 	$(PY) benchmarks/bench_grader.py
+	$(PY) benchmarks/bench_executor.py
 
 clean:
 	rm -rf build $(VENV) python/*.egg-info

@@ -11,6 +11,7 @@ processes, file size, open files, no core), stdin from /dev/null, a private temp
 network where the worker could make a network namespace, and as root a job-private uid whose processes
 are all killed when the job ends. See docs/executor.md for what holds where.
 """
+import sys
 from typing import Callable, List, Optional, Sequence, Union
 
 from ._extension import _C
@@ -21,8 +22,8 @@ Program = Union[str, bytes, "Job"]
 
 
 def _progress_bar(total: int, progress):
-    """A tqdm bar for long batches (progress=None: when there are more than 200 jobs), or the given callable."""
-    if progress is False or (progress is None and total <= 200):
+    """A tqdm bar for long batches (progress=None: more than 200 jobs and a terminal), or the given callable."""
+    if progress is False or (progress is None and (total <= 200 or not sys.stderr.isatty())):
         return None, None
     if callable(progress):
         return progress, None

@@ -107,7 +107,7 @@ def run_child(job, workdir, uid, result_fd):
         limits = [(resource.RLIMIT_AS, memory), (resource.RLIMIT_CPU, int(timeout) + 1),
                   (resource.RLIMIT_FSIZE, int(job.get("file_limit", 16 << 20))),
                   (resource.RLIMIT_NOFILE, 64), (resource.RLIMIT_CORE, 0),
-                  (resource.RLIMIT_NPROC, int(job.get("process_limit", 64)))]
+                  (resource.RLIMIT_NPROC, int(job.get("process_limit", 16)))]
         for which, value in limits:
             resource.setrlimit(which, (value, value))
         os.chdir(workdir)

@@ -7,19 +7,11 @@
 #include <string>
 
 #include "cotnpot/cotnpot.h"
+#include "error_of.h"
 
 namespace {
 
 double softplus(double x) { return std::log1p(std::exp(x)); }
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "<no error>";
-}
 
 at::Tensor vec(std::initializer_list<double> values) { return at::tensor(std::vector<double>(values)); }
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cotnpot/cotnpot.h"
+#include "error_of.h"
 #include "cotnpot/logprob/detail/token_logprob_ops.h"
 
 using cotnpot::logprob::sequence_logprob;
@@ -27,15 +28,6 @@ at::Tensor reference_token_logprob(const at::Tensor& logits, const at::Tensor& l
   const at::Tensor safe = at::where(valid, y, at::zeros_like(y));
   const at::Tensor lp = x.log_softmax(-1).gather(-1, safe.unsqueeze(-1)).squeeze(-1);
   return at::where(valid, lp, at::zeros_like(lp));
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "<no error>";
 }
 
 bool contains(const std::string& haystack, const std::string& needle) {

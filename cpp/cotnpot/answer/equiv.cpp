@@ -229,7 +229,6 @@ class Comparer {
   bool values_equal(const Number& x, const Number& y) const {
     if (numbers_equal(x, y)) return true;
     if (!options_.percent) return false;
-    const Number hundred = Number::rational(100);
     const auto scaled = [&](const Number& n) {
       if (n.exact) {
         int64_t p;
@@ -237,7 +236,6 @@ class Comparer {
       }
       return Number::inexact(n.value() * 100.0);
     };
-    (void)hundred;
     return numbers_equal(scaled(x), y) || numbers_equal(x, scaled(y));
   }
 

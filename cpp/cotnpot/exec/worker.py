@@ -212,10 +212,10 @@ def run_job(job, slot):
     start = time.monotonic()
     pid = os.fork()
     if pid == 0:
-        os.close(out_r), os.close(err_r), os.close(res_r)
-        os.dup2(out_w, 1)
-        os.dup2(err_w, 2)
         try:
+            os.close(out_r), os.close(err_r), os.close(res_r)
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
             os.closerange(3, res_w)
             os.closerange(res_w + 1, 4096)
             run_child(job, workdir, uid, res_w)

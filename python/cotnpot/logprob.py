@@ -9,8 +9,6 @@ from torch import Tensor
 
 from ._extension import _C  # noqa: F401  (registers the ops)
 
-REDUCTIONS = ("sum", "mean", "none")
-
 
 def token_logprob(logits: Tensor, labels: Tensor, ignore_index: int = -100, shift: bool = False) -> Tensor:
     """Per-token log-probs ``logp[b,t] = logits[b,t,y] - logsumexp(logits[b,t,:])`` with ``y = labels[b,t]``.

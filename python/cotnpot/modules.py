@@ -36,13 +36,17 @@ class PreferenceLossOutput:
                 "rewards/margins": self.reward_margin.item()}
 
 
+def _check_reduction(reduction: str) -> None:
+    if reduction not in F.REDUCTIONS:
+        raise ValueError(f"reduction must be one of {F.REDUCTIONS}, got {reduction!r}")
+
+
 def _check_common(beta: float, loss_type: str, valid_types, reduction: str) -> None:
     if not beta > 0:
         raise ValueError(f"beta must be > 0, got {beta}")
     if loss_type not in valid_types:
         raise ValueError(f"loss_type must be one of {valid_types}, got {loss_type!r}")
-    if reduction not in F.REDUCTIONS:
-        raise ValueError(f"reduction must be one of {F.REDUCTIONS}, got {reduction!r}")
+    _check_reduction(reduction)
 
 
 class SimPOLoss(nn.Module):
@@ -137,8 +141,7 @@ class ORMLoss(nn.Module):
 
     def __init__(self, reduction: str = "mean"):
         super().__init__()
-        if reduction not in F.REDUCTIONS:
-            raise ValueError(f"reduction must be one of {F.REDUCTIONS}, got {reduction!r}")
+        _check_reduction(reduction)
         self.reduction = reduction
 
     def forward(self, scores: Tensor, labels: Tensor, mask: Tensor) -> Tensor:

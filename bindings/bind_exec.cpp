@@ -76,7 +76,8 @@ void bind_exec(py::module_& m) {
           },
           py::arg("jobs"), py::arg("progress") = py::none())
       .def_property_readonly("network_isolated", &exec::Executor::network_isolated)
-      .def_property_readonly("uid_isolated", &exec::Executor::uid_isolated);
+      .def_property_readonly("uid_isolated", &exec::Executor::uid_isolated)
+      .def_property_readonly("filesystem_isolated", &exec::Executor::filesystem_isolated);
 }
 
 }  // namespace cotnpot::bindings

@@ -74,6 +74,11 @@ class Executor:
     def uid_isolated(self) -> bool:
         return self._live().uid_isolated
 
+    @property
+    def filesystem_isolated(self) -> bool:
+        """Jobs see every mount read-only except their own directory, on a private tmpfs (needs root)."""
+        return self._live().filesystem_isolated
+
     def _live(self):
         if self._pool is None:
             raise RuntimeError("this Executor is closed")

@@ -3,8 +3,10 @@ worker replacement, bad input, real MBPP and PoT programs, and no lost results u
 import json
 import os
 import re
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -102,18 +104,42 @@ def test_hostile_program_is_contained(ex, name):
     assert_still_serving(ex)
 
 
+@pytest.fixture
+def outside_dir():
+    """A directory the jobs can see (the workers hide the host's /tmp behind their own tmpfs)."""
+    path = Path(tempfile.mkdtemp(prefix="cotnpot-test-", dir="/var/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
 @pytest.mark.skipif(not IS_ROOT, reason="as non-root, jobs run as the caller's uid (documented weaker fallback)")
-def test_files_outside_the_job_directory_are_safe(ex, tmp_path):
-    canary = tmp_path / "canary.txt"
+def test_files_outside_the_job_directory_are_safe(ex, outside_dir):
+    canary = outside_dir / "canary.txt"
     canary.write_text("alive")
-    secret = tmp_path / "secret.txt"
+    secret = outside_dir / "secret.txt"
     secret.write_text("s3cret")
     secret.chmod(0o600)
     deleter, reader = ex.run([f"import os\nos.remove({str(canary)!r})", f"print(open({str(secret)!r}).read())"])
-    assert deleter.status == "error" and deleter.error_type == "PermissionError"
+    assert deleter.status == "error" and deleter.error_type in ("PermissionError", "OSError")
     assert canary.read_text() == "alive"
-    assert reader.status == "error" and "s3cret" not in reader.stdout
+    assert reader.status == "error" and reader.error_type == "PermissionError" and "s3cret" not in reader.stdout
     assert_still_serving(ex)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="a mount namespace needs root (documented weaker fallback)")
+def test_filesystem_is_read_only_but_the_job_directory(ex, outside_dir):
+    assert ex.filesystem_isolated
+    outside_dir.chmod(0o777)   # even a world-writable directory
+    jobs = [f"open({str(outside_dir / 'planted.txt')!r}, 'w').write('x')", "open('/dev/shm/planted', 'w')",
+            "import os\nos.makedirs('a/b')\nopen('a/b/c.txt', 'w').write('ok')\nprint(open('a/b/c.txt').read())",
+            "import os\nprint(sorted(os.listdir('.')))"]
+    planted, shm, own, fresh = ex.run(jobs)
+    for r in (planted, shm):
+        assert (r.status, r.error_type) == ("error", "OSError") and "Read-only file system" in r.error_message
+    assert not (outside_dir / "planted.txt").exists() and not Path("/dev/shm/planted").exists()
+    assert (own.status, own.answer) == ("ok", "ok")
+    assert (fresh.status, fresh.answer) == ("ok", "[]")   # the next job's directory starts empty
 
 
 def test_no_network(ex):

@@ -111,7 +111,7 @@ struct Executor::Worker {
   int index = 0;
   pid_t pid = -1;
   int to_worker = -1, from_worker = -1;
-  bool network_isolated = false, uid_isolated = false;
+  bool network_isolated = false, uid_isolated = false, filesystem_isolated = false;
 
   ~Worker() { stop(); }
 
@@ -169,6 +169,7 @@ struct Executor::Worker {
     }
     network_isolated = ready["network_isolated"] == "1";
     uid_isolated = ready["uid_isolated"] == "1";
+    filesystem_isolated = ready["filesystem_isolated"] == "1";
   }
 
   Result execute(const Job& job, const ExecutorOptions& o, size_t id) {
@@ -229,6 +230,7 @@ Executor::~Executor() = default;
 
 bool Executor::network_isolated() const { return !workers_.empty() && workers_[0]->network_isolated; }
 bool Executor::uid_isolated() const { return !workers_.empty() && workers_[0]->uid_isolated; }
+bool Executor::filesystem_isolated() const { return !workers_.empty() && workers_[0]->filesystem_isolated; }
 
 std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::function<void(size_t)>& progress) {
   for (size_t i = 0; i < jobs.size(); ++i) {

@@ -68,6 +68,7 @@ class Executor {
   const ExecutorOptions& options() const { return options_; }
   bool network_isolated() const;  // the workers run in their own network namespace
   bool uid_isolated() const;      // jobs run as job-private unprivileged uids (needs root)
+  bool filesystem_isolated() const;  // jobs see every mount read-only but their directory (needs root)
 
  private:
   struct Worker;

@@ -29,21 +29,60 @@ PRELOAD = [m for m in (sys.argv[2].split(",") if len(sys.argv) > 2 else []) if m
 IS_ROOT = os.geteuid() == 0
 UID_BASE = 61000 + 100 * WORKER_INDEX  # job uids: one per job slot of this worker (unused by Debian)
 CLONE_NEWNET = 0x40000000
+CLONE_NEWNS = 0x00020000
 PR_SET_CHILD_SUBREAPER = 36
+MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
+JOB_FILES_MB = 256  # the private tmpfs that holds every job directory of this worker
 
 for _name in PRELOAD:  # warm imports shared (copy-on-write) by every forked job
     try:
         __import__(_name)
     except Exception:
         pass
+# Jobs inherit this environment; cleaning it once here spares every job the copy-on-write faults of doing it
+os.environ.clear()
+os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
 gc.collect()
 gc.freeze()  # keep the collector from touching (and so copying) the worker's objects in every job
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def private_read_only_filesystem():
+    """In a mount namespace of our own: every mount read-only (recursively, with mount_setattr: syscall 442 on every architecture), and a fresh
+    size-limited tmpfs on /tmp, owned by root with mode 0711, to hold the job directories. Jobs then can write
+    nothing but their own directory; the tmpfs, and whatever a job left in it, vanishes with this worker.
+    Returns the base directory, or None when no mount namespace can be made (not root): the caller falls
+    back to a directory under the host's /tmp."""
+    if _libc.unshare(CLONE_NEWNS) != 0 or _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        return None
+    if _libc.mount(b"cotnpot-jobs", b"/tmp", b"tmpfs", 0, f"size={JOB_FILES_MB}m,mode=0711".encode()) != 0:
+        return None
+
+    def set_read_only(path, on, flags):
+        attr = _MountAttr(MOUNT_ATTR_RDONLY if on else 0, 0 if on else MOUNT_ATTR_RDONLY, 0, 0)
+        return _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path, flags, ctypes.byref(attr), ctypes.sizeof(attr)) == 0
+
+    if not (set_read_only(b"/", True, AT_RECURSIVE) and set_read_only(b"/tmp", False, 0)):
+        set_read_only(b"/", False, AT_RECURSIVE)  # kernels before 5.12 lack mount_setattr: the fallback
+        _libc.umount2(b"/tmp", 2)  # MNT_DETACH
+        return None
+    return "/tmp"
+
+
 NETWORK_ISOLATED = _libc.unshare(CLONE_NEWNET) == 0
 _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of jobs come back to us to be reaped
-BASE_DIR = tempfile.mkdtemp(prefix=f"cotnpot-exec-{os.getpid()}-")
-os.chmod(BASE_DIR, 0o711)
+BASE_DIR = private_read_only_filesystem()
+FILESYSTEM_ISOLATED = BASE_DIR is not None
+if BASE_DIR is None:
+    BASE_DIR = tempfile.mkdtemp(prefix=f"cotnpot-exec-{os.getpid()}-")
+    os.chmod(BASE_DIR, 0o711)
 IN, OUT = sys.stdin.buffer, sys.stdout.buffer
 
 
@@ -111,8 +150,7 @@ def run_child(job, workdir, uid, result_fd):
         for which, value in limits:
             resource.setrlimit(which, (value, value))
         os.chdir(workdir)
-        os.environ.clear()
-        os.environ.update({"HOME": workdir, "TMPDIR": workdir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+        os.environ["HOME"] = os.environ["TMPDIR"] = workdir  # the rest was cleaned once, in the worker
         if IS_ROOT:
             os.setgroups([])
             os.setgid(uid)
@@ -317,7 +355,8 @@ def run_job(job, slot):
 def main():
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     write_frame({"ready": "1", "network_isolated": "1" if NETWORK_ISOLATED else "0",
-                 "uid_isolated": "1" if IS_ROOT else "0", "pid": str(os.getpid())})
+                 "uid_isolated": "1" if IS_ROOT else "0",
+                 "filesystem_isolated": "1" if FILESYSTEM_ISOLATED else "0", "pid": str(os.getpid())})
     slot = 0
     try:
         while True:
@@ -332,7 +371,8 @@ def main():
             result["id"] = job.get("id", b"")
             write_frame(result)
     finally:
-        shutil.rmtree(BASE_DIR, ignore_errors=True)
+        if not FILESYSTEM_ISOLATED:  # the private tmpfs goes away with this process by itself
+            shutil.rmtree(BASE_DIR, ignore_errors=True)
 
 
 main()

@@ -18,4 +18,5 @@ PYBIND11_MODULE(_C, m) {
   cotnpot::bindings::bind_exec(m);
   cotnpot::bindings::bind_logprob(m);
   cotnpot::bindings::bind_losses(m);
+  cotnpot::bindings::bind_selection(m);
 }

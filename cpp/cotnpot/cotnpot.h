@@ -12,4 +12,5 @@
 #include "cotnpot/losses/dpo_loss.h"
 #include "cotnpot/losses/orm_loss.h"
 #include "cotnpot/losses/simpo_loss.h"
+#include "cotnpot/selection/select.h"
 #include "cotnpot/version.h"

@@ -15,10 +15,11 @@ from .logprob import sequence_logprob, token_logprob
 from .losses import DPO_LOSS_TYPES, dpo_loss, orm_loss, orm_score, simpo_loss
 from .modules import DPOLoss, ORMHead, ORMLoss, PreferenceLossOutput, SimPOLoss
 from .preference import PreferenceLogprobs, concatenate_pairs, preference_logprobs
+from .selection import VoteResult, best_of_n, vote
 
 __version__: str = _C.__version__
 
 __all__ = ["__version__", "answer", "reference", "ExecResult", "Executor", "Job", "sequence_logprob", "token_logprob",
            "DPO_LOSS_TYPES", "dpo_loss", "orm_loss", "orm_score", "simpo_loss",
            "DPOLoss", "ORMHead", "ORMLoss", "PreferenceLossOutput", "SimPOLoss",
-           "PreferenceLogprobs", "concatenate_pairs", "preference_logprobs"]
+           "PreferenceLogprobs", "concatenate_pairs", "preference_logprobs", "VoteResult", "best_of_n", "vote"]

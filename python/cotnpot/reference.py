@@ -126,3 +126,47 @@ def orm_score(scores, mask, mode="last"):
         return (probs * mask).sum(1) / mask.sum(1)
     last = torch.tensor([int(row.nonzero().max()) for row in mask])
     return probs[torch.arange(len(last)), last]
+
+
+def best_of_n(scores, valid=None, keep=None, fallback="all"):
+    """Row by row in Python: the first candidate with the highest score among the eligible ones."""
+    P, N = scores.shape
+    out = []
+    for p in range(P):
+        eligible = [n for n in range(N) if (valid is None or bool(valid[p, n])) and not math.isnan(float(scores[p, n]))]
+        pool = eligible if keep is None else [n for n in eligible if bool(keep[p, n])]
+        if keep is not None and not pool and fallback == "all":
+            pool = eligible
+        best = None
+        for n in pool:
+            if best is None or float(scores[p, n]) > float(scores[p, best]):
+                best = n
+        out.append(-1 if best is None else best)
+    return torch.tensor(out, dtype=torch.long)
+
+
+def vote(classes, valid=None, weights=None, keep=None, fallback="all"):
+    """Row by row with an insertion-ordered dict: the most supported class, the first seen among ties."""
+    P, N = classes.shape
+    winners, indices, supports = [], [], []
+    for p in range(P):
+        def eligible(n):
+            ok = (valid is None or bool(valid[p, n])) and int(classes[p, n]) >= 0
+            return ok and (weights is None or math.isfinite(float(weights[p, n])))
+        pool = [n for n in range(N) if eligible(n)]
+        if keep is not None:
+            kept = [n for n in pool if bool(keep[p, n])]
+            pool = kept if kept or fallback == "none" else pool
+        tally, first = {}, {}
+        for n in pool:
+            c = int(classes[p, n])
+            tally[c] = tally.get(c, 0.0) + (1.0 if weights is None else float(weights[p, n]))
+            first.setdefault(c, n)
+        if not tally:
+            winners.append(-1), indices.append(-1), supports.append(0.0)
+            continue
+        best = max(tally.values())
+        c = next(c for c in tally if tally[c] == best)   # dicts keep insertion (first-seen) order
+        winners.append(c), indices.append(first[c]), supports.append(tally[c])
+    return (torch.tensor(winners, dtype=torch.long), torch.tensor(indices, dtype=torch.long),
+            torch.tensor(supports, dtype=torch.float64))

@@ -1,0 +1,236 @@
+"""Candidate files, loaded unchanged into one table: problems, each with N candidate solutions.
+
+Each supported format is a small adapter from one JSONL row to a :class:`Problem`:
+
+========  ============================================================================================
+qwen      Qwen2.5-Math evaluation outputs: ``code`` (solutions), ``pred`` (answers), ``score``
+          (correct?), ``pred_score`` (reward-model scores, optional), gold ``gt``
+ovm       OVM samples: ``outputs[].response / response_answer / label`` (``vscores``: the last value is
+          the solution's verifier score); labels other than true/false are counted and taken as wrong
+openai    OpenAI's GSM8K example solutions: four solutions per problem (``6b_finetuning``,
+          ``6b_verification``, ``175b_finetuning``, ``175b_verification``) with ``is_correct``
+tora      ToRA outputs: ``code`` (rationale + program + output), ``pred``, gold ``gt``
+pot       Program-of-Thoughts Codex outputs: ``generated`` (programs), ``executed`` (the value of ``ans``
+          recorded upstream, single-program files), gold ``answer``; AQuA rows add ``options`` and a gold
+          letter. Prompt-only lines (``prompt``/``demonstration``) are skipped and counted.
+========  ============================================================================================
+
+A malformed line raises :class:`CandidateFileError` naming the file and line; the problems read before
+it are kept on the exception (``.partial``).
+"""
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Union
+
+import torch
+
+FORMATS = ("qwen", "ovm", "openai", "tora", "pot")
+OPENAI_MODELS = ("6b_finetuning", "6b_verification", "175b_finetuning", "175b_verification")
+
+
+@dataclass
+class Candidate:
+    text: str = ""                 # the solution as sampled (CoT, or rationale + program)
+    answer: str = ""               # its final answer as the source extracted it ("" when none)
+    label: Optional[bool] = None   # the source's correctness label (None: the source has none)
+    score: float = math.nan        # the source's verifier / reward score (NaN: none)
+    program: str = ""              # a program to execute (PoT, ToRA), if any
+    source: str = ""               # which model produced it, where a file mixes models (openai)
+
+
+@dataclass
+class Problem:
+    id: str
+    question: str
+    gold: str
+    candidates: List[Candidate]
+    options: List[str] = field(default_factory=list)   # multiple choice (AQuA): "A)...", "B)..."
+
+
+@dataclass
+class CandidateTable:
+    path: str
+    format: str
+    problems: List[Problem] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)   # skipped lines, non-boolean labels, ...
+
+    @property
+    def n_max(self) -> int:
+        return max((len(p.candidates) for p in self.problems), default=0)
+
+    def valid(self) -> torch.Tensor:
+        """``[P, N]`` bool: True where a problem has a candidate (ragged groups are padded)."""
+        n = torch.tensor([len(p.candidates) for p in self.problems], dtype=torch.long)
+        return torch.arange(self.n_max)[None, :] < n[:, None]
+
+    def matrix(self, value: Callable[[Problem, int, Candidate], float], dtype=torch.float32, pad=0) -> torch.Tensor:
+        """``[P, N]`` tensor of ``value(problem, index, candidate)``, ``pad`` at padding."""
+        out = torch.full((len(self.problems), self.n_max), pad, dtype=dtype)
+        for i, p in enumerate(self.problems):
+            if p.candidates:
+                out[i, :len(p.candidates)] = torch.tensor([value(p, j, c) for j, c in enumerate(p.candidates)],
+                                                          dtype=dtype)
+        return out
+
+    def labels(self) -> torch.Tensor:
+        """The source's labels, ``[P, N]`` bool (a missing label is False)."""
+        return self.matrix(lambda p, j, c: bool(c.label), dtype=torch.bool, pad=False)
+
+    def scores(self) -> torch.Tensor:
+        """The source's scores, ``[P, N]`` float32 (NaN where none)."""
+        return self.matrix(lambda p, j, c: c.score, pad=math.nan)
+
+    def has_labels(self) -> bool:
+        return any(c.label is not None for p in self.problems for c in p.candidates)
+
+    def has_scores(self) -> bool:
+        return any(not math.isnan(c.score) for p in self.problems for c in p.candidates)
+
+
+class CandidateFileError(ValueError):
+    """A candidate file that cannot be read; names the file and line. ``partial`` holds what was read."""
+
+    def __init__(self, message: str, partial: Optional[CandidateTable] = None):
+        super().__init__(message)
+        self.partial = partial
+
+
+def _need(row: dict, *keys):
+    missing = [k for k in keys if k not in row]
+    if missing:
+        raise KeyError(f"missing field{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}")
+    return [row[k] for k in keys]
+
+
+def _as_list(value, name):
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        raise ValueError(f"field {name!r} must be a list or a string, got {type(value).__name__}")
+    return value
+
+
+def _load_qwen(row, counts, line):
+    question, gold, texts, preds, labels = _need(row, "question", "gt", "code", "pred", "score")
+    scores = row.get("pred_score")
+    if not (len(texts) == len(preds) == len(labels)) or (scores is not None and len(scores) != len(texts)):
+        raise ValueError(f"code, pred, score{', pred_score' if scores is not None else ''} must have one entry per "
+                         f"candidate, got {len(texts)}, {len(preds)}, {len(labels)}"
+                         f"{'' if scores is None else ', ' + str(len(scores))}")
+    cands = []
+    for i, (t, a, y) in enumerate(zip(texts, preds, labels)):
+        s = math.nan
+        if scores is not None:   # Qwen's rm_maj_eval reads the last value of each candidate's score list
+            s = scores[i][-1] if isinstance(scores[i], list) else scores[i]
+        cands.append(Candidate(text=t, answer=str(a), label=bool(y), score=float(s)))
+    return Problem(str(row.get("idx", line)), question, str(gold), cands)
+
+
+def _load_ovm(row, counts, line):
+    question, outputs = _need(row, "question", "outputs")
+    gold = row.get("ground_truth", row.get("answer", ""))
+    cands = []
+    for o in outputs:
+        (text,) = _need(o, "response")
+        label = o.get("label")
+        if label is not True and label is not False:
+            counts["labels that are not true/false (taken as wrong)"] += 1
+            label = False
+        vs = o.get("vscores")
+        cands.append(Candidate(text=text, answer=str(o.get("response_answer", "")), label=label,
+                               score=float(vs[-1]) if vs else math.nan))
+    return Problem(str(row.get("idx", line)), question, str(gold), cands)
+
+
+def _load_openai(row, counts, line):
+    question, truth = _need(row, "question", "ground_truth")
+    from .answer import extract_answer
+    cands = []
+    for model in OPENAI_MODELS:
+        if model in row:
+            sol, ok = _need(row[model], "solution", "is_correct")
+            cands.append(Candidate(text=sol, answer=extract_answer(sol)[0], label=bool(ok), source=model))
+    if not cands:
+        raise KeyError(f"no solutions: expected one of {', '.join(OPENAI_MODELS)}")
+    return Problem(str(line), question, extract_answer(truth)[0], cands)
+
+
+_PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+
+
+def _load_tora(row, counts, line):
+    question, gold, texts, preds = _need(row, "question", "gt", "code", "pred")
+    texts, preds = _as_list(texts, "code"), _as_list(preds, "pred")
+    if len(texts) != len(preds):
+        raise ValueError(f"code and pred must have one entry per candidate, got {len(texts)} and {len(preds)}")
+    cands = [Candidate(text=t, answer=str(a), program="\n".join(_PYTHON_BLOCK.findall(t))) for t, a in zip(texts, preds)]
+    return Problem(str(row.get("idx", line)), question, str(gold), cands)
+
+
+def _load_pot(row, counts, line):
+    if set(row) <= {"prompt", "demonstration"}:
+        counts["prompt-only lines (skipped)"] += 1
+        return None
+    question, gold, generated = _need(row, "question", "answer", "generated")
+    programs = _as_list(generated, "generated")
+    recorded = row.get("executed") if len(programs) == 1 else None
+    cands = [Candidate(text=p, program=p, answer="" if recorded is None else str(recorded)) for p in programs]
+    return Problem(str(line), question, str(gold), cands, options=list(row.get("options", [])))
+
+
+LOADERS: Dict[str, Callable] = {"qwen": _load_qwen, "ovm": _load_ovm, "openai": _load_openai, "tora": _load_tora,
+                                "pot": _load_pot}
+
+
+def detect_format(row: dict) -> Optional[str]:
+    """The format a row looks like, or None."""
+    if "outputs" in row:
+        return "ovm"
+    if any(m in row for m in OPENAI_MODELS):
+        return "openai"
+    if "generated" in row or set(row) <= {"prompt", "demonstration"}:
+        return "pot"
+    if "code" in row and "pred" in row:
+        return "qwen" if "score" in row else "tora"
+    return None
+
+
+def load_candidates(path: Union[str, Path], format: str = "auto", limit: Optional[int] = None) -> CandidateTable:
+    """Reads a JSONL candidate file (one problem per line) in ``format`` (or detected from its first row)."""
+    path = Path(path)
+    if format != "auto" and format not in FORMATS:
+        raise ValueError(f"format must be 'auto' or one of {', '.join(FORMATS)}, got {format!r}")
+    if not path.is_file():
+        raise FileNotFoundError(f"candidate file not found: {path}")
+    table = CandidateTable(str(path), format)
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise CandidateFileError(f"{where}: not a JSON object: {exc}", table) from None
+            if not isinstance(row, dict):
+                raise CandidateFileError(f"{where}: not a JSON object but a {type(row).__name__}", table)
+            if table.format == "auto":
+                detected = detect_format(row)
+                if detected is None:
+                    raise CandidateFileError(f"{where}: cannot tell the format from the fields {sorted(row)}; "
+                                             f"pass one of {', '.join(FORMATS)}", table)
+                table.format = detected
+            try:
+                problem = LOADERS[table.format](row, table.counts, number)
+            except (KeyError, ValueError, TypeError, IndexError) as exc:
+                message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+                raise CandidateFileError(f"{where}: {table.format} row: {message}", table) from None
+            if problem is not None:
+                table.problems.append(problem)
+                if limit is not None and len(table.problems) >= limit:
+                    break
+    return table

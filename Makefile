@@ -36,13 +36,15 @@ test-cpp: install
 test-python: install
 	$(PY) -m pytest
 
+# The main job: `cotnpot eval` on every bundled candidate file (reports in runs/demo/), then the summary.
 demo: install
-	$(PY) examples/demo_logprob.py
+	$(PY) examples/demo_eval.py --out runs/demo
 
 bench: install
 	$(PY) benchmarks/bench_logprob.py
 	$(PY) benchmarks/bench_grader.py
 	$(PY) benchmarks/bench_executor.py
+	$(PY) benchmarks/bench_eval.py
 
 clean:
-	rm -rf build $(VENV) python/*.egg-info
+	rm -rf build $(VENV) python/*.egg-info runs

@@ -53,15 +53,15 @@ void bind_exec(py::module_& m) {
 
   py::class_<exec::Executor>(m, "Executor")
       .def(py::init([](int workers, const std::string& python, std::vector<std::string> preload, double timeout,
-                       int memory_mb, int64_t output_limit) {
+                       int memory_mb, int64_t output_limit, const std::string& warmup) {
              exec::ExecutorOptions o;
              o.workers = workers, o.python = python, o.preload = std::move(preload), o.timeout_s = timeout;
-             o.memory_mb = memory_mb, o.output_limit = output_limit;
+             o.memory_mb = memory_mb, o.output_limit = output_limit, o.warmup = warmup;
              py::gil_scoped_release release;
              return std::make_unique<exec::Executor>(o);
            }),
            py::arg("workers"), py::arg("python"), py::arg("preload"), py::arg("timeout"), py::arg("memory_mb"),
-           py::arg("output_limit"))
+           py::arg("output_limit"), py::arg("warmup") = "")
       .def(
           "run",
           [](exec::Executor& ex, const std::vector<exec::Job>& jobs, py::object progress) {

@@ -13,6 +13,8 @@ packages=(
   # bindings, C++ libraries and test tools
   pybind11-dev python3-pybind11 libfmt-dev libeigen3-dev doctest-dev
   python3-pytest python3-numpy python3-tqdm
+  # reports: the accuracy-vs-N plots of `cotnpot eval`
+  python3-matplotlib
   # the grading benchmark's sympy baseline
   python3-sympy
   # the Jupyter kernel of the venv, and the test that talks to it

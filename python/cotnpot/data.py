@@ -39,6 +39,7 @@ class Candidate:
     label: Optional[bool] = None   # the source's correctness label (None: the source has none)
     score: float = math.nan        # the source's verifier / reward score (NaN: none)
     program: str = ""              # a program to execute (PoT, ToRA), if any
+    executed: str = ""             # what running the program gave upstream, as recorded ("" when not recorded)
     source: str = ""               # which model produced it, where a file mixes models (openai)
 
 
@@ -160,6 +161,13 @@ def _load_openai(row, counts, line):
 
 
 _PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+_OUTPUT_BLOCK = re.compile(r"```output\n(.*?)```", re.S)
+
+
+def _last_output_line(text: str) -> str:
+    blocks = _OUTPUT_BLOCK.findall(text)
+    lines = [line.strip() for line in blocks[-1].splitlines() if line.strip()] if blocks else []
+    return lines[-1] if lines else ""
 
 
 def _load_tora(row, counts, line):
@@ -167,7 +175,8 @@ def _load_tora(row, counts, line):
     texts, preds = _as_list(texts, "code"), _as_list(preds, "pred")
     if len(texts) != len(preds):
         raise ValueError(f"code and pred must have one entry per candidate, got {len(texts)} and {len(preds)}")
-    cands = [Candidate(text=t, answer=str(a), program="\n".join(_PYTHON_BLOCK.findall(t))) for t, a in zip(texts, preds)]
+    cands = [Candidate(text=t, answer=str(a), program="\n".join(_PYTHON_BLOCK.findall(t)), executed=_last_output_line(t))
+             for t, a in zip(texts, preds)]
     return Problem(str(row.get("idx", line)), question, str(gold), cands)
 
 
@@ -178,7 +187,8 @@ def _load_pot(row, counts, line):
     question, gold, generated = _need(row, "question", "answer", "generated")
     programs = _as_list(generated, "generated")
     recorded = row.get("executed") if len(programs) == 1 else None
-    cands = [Candidate(text=p, program=p, answer="" if recorded is None else str(recorded)) for p in programs]
+    value = "" if recorded is None else str(recorded)
+    cands = [Candidate(text=p, program=p, answer=value, executed=value) for p in programs]
     return Problem(str(line), question, str(gold), cands, options=list(row.get("options", [])))
 
 

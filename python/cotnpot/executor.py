@@ -45,16 +45,20 @@ class Executor:
     """A pool of ``workers`` sandboxed Python fork servers (``python``, pre-importing ``preload``).
 
     ``timeout`` (seconds, wall clock) and ``memory_mb`` (address space) are per-job defaults that a
-    :class:`Job` may override; stdout and stderr are each capped at ``output_limit`` bytes. Use it as a
+    :class:`Job` may override; stdout and stderr are each capped at ``output_limit`` bytes. ``warmup``:
+    Python each worker runs once before any job, so that lazy imports and caches it fills are shared by
+    every job's fork instead of being rebuilt in each (an error in it stops the worker from starting). Use it as a
     context manager, or call :meth:`close`.
     """
 
     def __init__(self, workers: int = 2, timeout: float = 5.0, memory_mb: int = 512, python: str = "/usr/bin/python3",
                  preload: Sequence[str] = ("math", "fractions", "itertools", "collections", "re"),
-                 output_limit: int = 64 * 1024):
+                 output_limit: int = 64 * 1024, warmup: str = ""):
         if not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
-        self._pool = _C.Executor(workers, python, list(preload), float(timeout), int(memory_mb), int(output_limit))
+        self.timeout, self.memory_mb = float(timeout), int(memory_mb)
+        self._pool = _C.Executor(workers, python, list(preload), float(timeout), int(memory_mb), int(output_limit),
+                                 warmup)
 
     def __enter__(self) -> "Executor":
         return self

@@ -149,7 +149,8 @@ struct Executor::Worker {
     const std::string idx = std::to_string(index);
     std::vector<char*> argv = {const_cast<char*>(o.python.c_str()), const_cast<char*>("-I"),
                                const_cast<char*>("-c"), const_cast<char*>(kWorkerSource),
-                               const_cast<char*>(idx.c_str()), const_cast<char*>(preload.c_str()), nullptr};
+                               const_cast<char*>(idx.c_str()), const_cast<char*>(preload.c_str()),
+                               const_cast<char*>(o.warmup.c_str()), nullptr};
     const int rc = ::posix_spawn(&pid, o.python.c_str(), &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     ::close(in[0]);
@@ -165,7 +166,7 @@ struct Executor::Worker {
     if (!read_frame(from_worker, ready, std::chrono::steady_clock::now() + std::chrono::seconds(120)) ||
         ready["ready"] != "1") {
       stop();
-      throw std::runtime_error("Executor: the worker interpreter '" + o.python + "' did not start");
+      throw std::runtime_error("Executor: the worker interpreter '" + o.python + "' did not start (its error, if any, is on stderr; a failing warmup stops it)");
     }
     network_isolated = ready["network_isolated"] == "1";
     uid_isolated = ready["uid_isolated"] == "1";

@@ -25,6 +25,9 @@ struct ExecutorOptions {
   int workers = 2;
   std::string python = "/usr/bin/python3";
   std::vector<std::string> preload = {"math", "fractions", "itertools", "collections", "re"};
+  // Python run once in each worker after the preloads, before any job: code whose lazy imports and caches
+  // every job would otherwise build again in its own fresh fork (e.g. a first sympy.solve).
+  std::string warmup;
   double timeout_s = 5.0;          // per job, wall clock
   int memory_mb = 512;             // per job, address space
   int64_t output_limit = 64 << 10; // bytes of stdout and of stderr each

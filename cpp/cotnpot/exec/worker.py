@@ -35,11 +35,14 @@ MS_REC, MS_PRIVATE = 0x4000, 1 << 18
 SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
 JOB_FILES_MB = 256  # the private tmpfs that holds every job directory of this worker
 
+WARMUP = sys.argv[3] if len(sys.argv) > 3 else ""
 for _name in PRELOAD:  # warm imports shared (copy-on-write) by every forked job
     try:
         __import__(_name)
     except Exception:
         pass
+if WARMUP:  # the caller's own warm-up (lazy imports, caches); an error in it is the caller's to see
+    exec(compile(WARMUP, "<warmup>", "exec"), {"__name__": "__cotnpot_warmup__"})
 # Jobs inherit this environment; cleaning it once here spares every job the copy-on-write faults of doing it
 os.environ.clear()
 os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})

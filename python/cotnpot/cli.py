@@ -1,0 +1,85 @@
+"""The ``cotnpot`` command line.
+
+    cotnpot eval --candidates FILE [--format auto|qwen|ovm|openai|tora|pot] [--task gsm8k|math|mbpp|aqua]
+                 [--out DIR] [--execute | --no-execute] [--workers W] [--timeout S] [--ks 1,2,4]
+                 [--samples S] [--seed SEED] [--quiet]
+"""
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from .data import FORMATS, CandidateFileError
+
+EVAL_HELP = """Evaluate the candidates of one file: every selection method at N = 1, 2, 4, ..., max.
+
+Methods: pass@N (unbiased), maj@N (majority over cotnpot's answer classes: 1/2 and 0.5 vote together),
+maj (exact)@N (majority over exact answer strings, Qwen2.5-Math's rule), rm@N (best verifier score) and
+weighted@N (score-weighted vote) when the file has scores, and mean (any one candidate). Each is the
+expectation over size-N subsets of the candidates (exact, or 1000 seeded subsets when there are more),
+with a 95% bootstrap interval over problems. Files with their own labels are scored twice: with them and
+with cotnpot's grader against the gold answers (every disagreement is listed). Files with programs (pot,
+tora) are re-executed in the sandbox first (--no-execute uses the recorded answers).
+
+Writes OUT/report.json, OUT/report.md and OUT/accuracy_vs_n.png when --out is given; prints the tables."""
+
+
+def _eval(args) -> int:
+    from . import report
+    from .evaluation import EvalOptions, evaluate_file
+    ks = [int(k) for k in args.ks.split(",")] if args.ks else None
+    if ks is not None and any(k < 1 for k in ks):
+        print("cotnpot eval: --ks must be positive integers", file=sys.stderr)
+        return 2
+    options = EvalOptions(task=args.task, execute=args.execute, workers=args.workers, timeout=args.timeout, ks=ks,
+                          samples=args.samples, seed=args.seed, cache=args.cache, progress=not args.quiet and sys.stderr.isatty())
+    try:
+        ev = evaluate_file(args.candidates, args.format, options)
+    except (CandidateFileError, FileNotFoundError, ValueError) as exc:
+        print(f"cotnpot eval: {exc}", file=sys.stderr)
+        return 1
+    print(report.to_markdown(ev))
+    if args.out:
+        for path in report.write(ev, Path(args.out)):
+            print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cotnpot", description="cotnpot: verify LLM reasoning by scaling "
+                                     "inference compute (best-of-N selection, verifiers, CoTnPoT).")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"cotnpot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    ev = sub.add_parser("eval", help="best-of-N metrics of a candidate file, with a report",
+                        description=EVAL_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ev.add_argument("--candidates", required=True, type=Path, help="JSONL file, one problem per line")
+    ev.add_argument("--format", default="auto", choices=("auto",) + FORMATS,
+                    help="the file's format (default: detected from its first row)")
+    ev.add_argument("--task", choices=("gsm8k", "math", "mbpp", "aqua"),
+                    help="the benchmark (default: aqua for multiple-choice rows, math for qwen, else gsm8k)")
+    ev.add_argument("--out", type=Path, help="directory for report.json, report.md and accuracy_vs_n.png")
+    ev.add_argument("--execute", dest="execute", action="store_true", default=None,
+                    help="re-run the candidates' programs in the sandbox (default for pot and tora files)")
+    ev.add_argument("--no-execute", dest="execute", action="store_false", help="use the recorded answers")
+    ev.add_argument("--workers", type=int, default=2, help="sandbox workers (default 2)")
+    ev.add_argument("--timeout", type=float, default=5.0, help="seconds per program (default 5)")
+    ev.add_argument("--cache", type=Path, help="JSONL file of execution results reused across runs")
+    ev.add_argument("--ks", help="comma-separated N values (default 1, 2, 4, ..., max)")
+    ev.add_argument("--samples", type=int, default=1000, help="subsets drawn when exact is too costly (1000)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of subset sampling and bootstrap (0)")
+    ev.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "eval":
+        return _eval(args)
+    parser.print_help()
+    return 0 if args.command is None else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

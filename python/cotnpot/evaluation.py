@@ -1,0 +1,297 @@
+"""Best-of-N evaluation of one candidate file: answers, labels, votes, metrics, and what they are compared with.
+
+Stages (each timed): load -> execute (files with programs: re-run in the sandbox the way their harness ran
+them) -> extract (the answers to grade) -> grade (cotnpot's grader against the gold answer) -> group
+(answer classes for votes) -> metrics (every method at N = 1, 2, 4, ..., max, with bootstrap intervals).
+
+Two labelings are reported where a file has its own labels: the file's (``source``) and cotnpot's grader
+against the gold answers (``grader``), with every disagreement listed. Two vote rules: ``grader`` (answer
+classes from :func:`cotnpot.answer.group_answers`, so ``1/2`` and ``0.5`` vote together) and ``exact``
+(exact prediction strings, first seen wins ties: Qwen2.5-Math's rm_maj_eval rule).
+"""
+import math
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from . import answer as answers_api
+from . import metrics
+from .metrics import Estimate
+from .data import CandidateTable, load_candidates
+from .programs import PRELOAD, WARMUP, ExecutionCache, choose_option, execute
+
+TASKS = ("gsm8k", "math", "mbpp", "aqua")
+
+# What each bundled file is compared with: the published figure, where it comes from, and what explains a gap.
+PUBLISHED = {
+    "qwen25math_rm_maj_example_math_cot_100": {
+        "labels": "source",
+        "figures": {"rm@8": 94.0, "maj@8 (exact)": 93.0, "pass@8": 96.0, "mean": 91.0},
+        "from": "Qwen2.5-Math evaluation/rm_maj_eval.py rules on the file's own labels (shared/data PROVENANCE)"},
+    "tora_gsm8k_tora-70b-v1.0_greedy_outputs": {
+        "labels": "grader", "figures": {"accuracy": 84.3}, "from": "ToRA's .metrics file (its own grader)"},
+    "tora_gsm8k_tora-code-34b-v1.0_greedy_outputs": {
+        "labels": "grader", "figures": {"accuracy": 80.7}, "from": "ToRA's .metrics file (its own grader)",
+        "note": "ToRA's grader is more lenient than plain numeric equality on ~2 rows (80.52 recomputed with it)."},
+    "pot_codex_gsm8k_fewshot_greedy_outputs": {
+        "labels": "grader", "figures": {"accuracy": 71.6}, "from": "PoT paper, GSM8K few-shot greedy",
+        "note": "The file holds 1318 of GSM8K's 1319 problems (one is absent upstream)."},
+    "pot_codex_gsm8k_zeroshot_greedy_outputs": {
+        "labels": "grader", "figures": {"accuracy": 57.0}, "from": "PoT paper, GSM8K zero-shot greedy",
+        "note": "The file holds 1317 of GSM8K's 1319 problems. Its recorded values were not made floats (tuples "
+                "and dicts were recorded whole); cotnpot runs it with the few-shot harness, which takes the first "
+                "value, so those re-executed answers differ from the recorded ones."},
+    "pot_codex_aqua_sc30_outputs": {
+        "labels": "grader", "figures": {"maj@30": 58.6}, "from": "PoT paper, AQuA self-consistency over 30 programs",
+        "note": "The file's own predictions score 58.1 (147/253). cotnpot maps each program's value to the "
+                "closest option and votes over letters, as the harness appears to (its mapping code is not in the "
+                "file); programs whose value is not a number (sympy expressions, failures) do not vote."},
+    "gsm8k_openai_example_model_solutions": {
+        "labels": "source",
+        "figures": {"6b_finetuning": 21.7, "6b_verification": 39.0, "175b_finetuning": 34.7, "175b_verification": 56.3},
+        "from": "the file's is_correct labels (GSM8K paper's released samples)"},
+}
+
+
+@dataclass
+class EvalOptions:
+    task: Optional[str] = None          # detected when None
+    execute: Optional[bool] = None      # re-run programs (default: when the candidates carry programs)
+    workers: int = 2
+    timeout: float = 5.0
+    memory_mb: int = 2048
+    ks: Optional[Sequence[int]] = None  # default 1, 2, 4, ..., N
+    samples: int = 1000                 # subsets drawn when there are more than metrics' max_subsets
+    resamples: int = 1000               # bootstrap resamples
+    seed: int = 0
+    progress: bool = False
+    cache: Optional[Path] = None        # a JSONL file of execution results kept across runs
+
+
+@dataclass
+class Evaluation:
+    path: str
+    format: str
+    task: str
+    problems: int
+    n_max: int
+    counts: Dict[str, int]
+    timings: Dict[str, float] = field(default_factory=dict)
+    labelings: List[str] = field(default_factory=list)             # "source" and/or "grader", primary first
+    metrics: Dict[str, Dict[str, Dict[int, Estimate]]] = field(default_factory=dict)
+    per_source: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    execution: Dict[str, object] = field(default_factory=dict)
+    label_disagreements: List[dict] = field(default_factory=list)
+    published: Dict[str, object] = field(default_factory=dict)
+    comparisons: List[dict] = field(default_factory=list)
+    rules: Dict[str, str] = field(default_factory=dict)
+
+
+_FAILURE = re.compile(r"^(None|nan|\w*(Error|Exception)\b.*|.*\btimeout\w*\b.*)$", re.S)
+
+
+def _recorded_failure(recorded: str) -> bool:
+    return bool(_FAILURE.match(recorded.strip()))
+
+
+def detect_task(table: CandidateTable) -> str:
+    if any(p.options for p in table.problems):
+        return "aqua"
+    return "math" if table.format == "qwen" else "gsm8k"
+
+
+def _harness(table: CandidateTable, task: str) -> Optional[str]:
+    if table.format == "tora":
+        return "tora"
+    if table.format == "pot":
+        return "pot_aqua" if task == "aqua" else "pot"
+    return None
+
+
+def _classes(per_problem: List[List[str]], n_max: int, exact: bool) -> torch.Tensor:
+    out = torch.full((len(per_problem), n_max), -1, dtype=torch.long)
+    for i, row in enumerate(per_problem):
+        if not row:
+            continue
+        if exact:
+            seen: Dict[str, int] = {}
+            ids = [seen.setdefault(a, len(seen)) if a != "" else -1 for a in row]
+            out[i, :len(row)] = torch.tensor(ids, dtype=torch.long)
+        else:
+            out[i, :len(row)] = answers_api.group_answers(row)
+    return out
+
+
+def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) -> Evaluation:
+    task = options.task or detect_task(table)
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    ev = Evaluation(table.path, table.format, task, len(table.problems), table.n_max, dict(table.counts))
+    stem = Path(table.path).name.rsplit(".jsonl", 1)[0]
+    ev.published = PUBLISHED.get(stem, {})
+    problems = table.problems
+    answers = [[c.answer for c in p.candidates] for p in problems]
+
+    harness = _harness(table, task)
+    run_programs = options.execute if options.execute is not None else harness is not None
+    if run_programs and harness is not None:
+        start = time.perf_counter()
+        flat = [c.program for p in problems for c in p.candidates]
+        from .executor import Executor
+        with Executor(workers=options.workers, timeout=options.timeout, memory_mb=options.memory_mb,
+                      preload=PRELOAD, warmup=WARMUP if harness != "tora" else "") as ex:
+            cache = ExecutionCache(options.cache) if options.cache else None
+            done = execute(flat, harness, ex, progress=options.progress or False, cache=cache)
+        recorded = [c.executed for p in problems for c in p.candidates]
+        compared = [(i, r, e) for i, (r, e) in enumerate(zip(recorded, done.answers)) if r != ""]
+        agree = answers_api.grade([r for _, r, _ in compared], [e for _, _, e in compared]) if compared else []
+        # A run that failed upstream (an error or timeout recorded, or no value) agrees with one that fails here.
+        agree = [bool(ok) or (_recorded_failure(r) and e == "") for ok, (_, r, e) in zip(list(agree), compared)]
+        where = [(pi, ci) for pi, p in enumerate(problems) for ci in range(len(p.candidates))]
+        differ = [{"problem": problems[where[i][0]].id, "candidate": where[i][1], "recorded": r, "executed": e,
+                   "status": done.statuses[i], "error": done.errors[i]}
+                  for (i, r, e), ok in zip(compared, agree) if not ok]
+        ev.execution = {"harness": harness, "programs": len(flat), "unique_programs": done.unique,
+                        "statuses": dict(Counter(done.statuses)), "compared_with_recorded": len(compared),
+                        "same_as_recorded": len(compared) - len(differ), "differences": differ}
+        if harness != "tora":   # PoT's answer is the program's value; ToRA's is the model's final answer after it
+            it = iter(done.answers)
+            answers = [[next(it) for _ in p.candidates] for p in problems]
+        ev.timings["execute"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    if task == "aqua":   # multiple choice: the executed value picks the closest option
+        graded_answers = [[choose_option(a, p.options) for a in row] for p, row in zip(problems, answers)]
+    else:
+        graded_answers = answers
+    ev.timings["extract"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    flat_gold = [p.gold for p, row in zip(problems, graded_answers) for _ in row]
+    flat_pred = [a for row in graded_answers for a in row]
+    graded = answers_api.grade(flat_gold, flat_pred) if flat_pred else torch.zeros(0, dtype=torch.bool)
+    valid = table.valid()
+    grader_labels = torch.zeros(valid.shape, dtype=torch.bool)
+    grader_labels[valid] = graded
+    labelings = {"grader": grader_labels}
+    if table.has_labels():
+        labelings = {"source": table.labels(), "grader": grader_labels}
+        source = labelings["source"]
+        for i, p in enumerate(problems):
+            for j, c in enumerate(p.candidates):
+                if bool(source[i, j]) != bool(grader_labels[i, j]):
+                    ev.label_disagreements.append({"problem": p.id, "candidate": j, "gold": p.gold,
+                                                   "answer": graded_answers[i][j], "source_label": bool(source[i, j]),
+                                                   "grader_label": bool(grader_labels[i, j])})
+    ev.labelings = list(labelings)
+    ev.timings["grade"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    # Votes are over answers, judged by the chosen candidate's label; multiple choice votes over letters.
+    vote_answers = graded_answers if task == "aqua" else answers
+    classes = {"grader": _classes(vote_answers, table.n_max, exact=False),
+               "exact": _classes(vote_answers, table.n_max, exact=True)}
+    ev.timings["group"] = time.perf_counter() - start
+    ev.rules = {"maj": "majority over answer classes of cotnpot's grader (group_answers); ties: first seen",
+                "maj (exact)": "majority over exact answer strings; ties: first seen (Qwen2.5-Math rm_maj_eval)",
+                "rm": "best-of-N by the file's verifier/reward score; ties: first",
+                "weighted": "score-weighted majority over grader answer classes",
+                "pass": "unbiased pass@k (Chen et al. 2021)", "mean": "mean accuracy of all candidates"}
+
+    start = time.perf_counter()
+    ks = list(options.ks) if options.ks else metrics.default_ks(table.n_max)
+    scores = table.scores() if table.has_scores() else None
+    for name, correct in labelings.items():
+        table_metrics: Dict[str, Dict[int, Estimate]] = {}
+        base = metrics.Candidates(correct=correct, valid=valid, scores=scores)
+        plan = [("pass", "pass", None), ("maj", "maj", "grader"), ("maj (exact)", "maj", "exact")]
+        if scores is not None:
+            plan += [("rm", "rm", None), ("weighted", "weighted", "grader")]
+        for label, method, rule in plan:
+            cands = base._replace(classes=classes[rule]) if rule else base
+            table_metrics[label] = {}
+            for k in ks:
+                per = metrics.accuracy_at_k(method, cands, k, samples=options.samples, seed=options.seed)
+                table_metrics[label][k] = metrics.bootstrap_ci(per, options.resamples, seed=options.seed)
+        per = metrics.accuracy_at_k("random", base, 1)
+        table_metrics["mean"] = {k: metrics.bootstrap_ci(per, options.resamples, seed=options.seed) for k in ks}
+        ev.metrics[name] = table_metrics
+        sources = list(dict.fromkeys(c.source for p in problems for c in p.candidates if c.source))
+        for s in sources:
+            mask = table.matrix(lambda p, j, c: c.source == s, dtype=torch.bool, pad=False)
+            ev.per_source.setdefault(s, {})[name] = 100 * correct[mask].float().mean().item()
+    ev.timings["metrics"] = time.perf_counter() - start
+    ev.comparisons = compare_with_published(ev)
+    return ev
+
+
+def _metric_value(ev: Evaluation, labeling: str, key: str) -> Optional[float]:
+    if labeling not in ev.metrics:
+        return None
+    if key in ev.per_source:
+        return ev.per_source[key].get(labeling)
+    if key == "accuracy":
+        key = "pass@1"
+    name, _, k = key.partition("@")
+    table = ev.metrics[labeling]
+    if name == "mean":
+        return next(iter(table["mean"].values())).value
+    if key.endswith("(exact)"):
+        name, k = "maj (exact)", k.split(" ")[0]
+    if name in table and k and int(k) in table[name]:
+        return table[name][int(k)].value
+    return None
+
+
+def compare_with_published(ev: Evaluation) -> List[dict]:
+    out = []
+    if not ev.published:
+        return out
+    for labeling in ev.labelings:
+        for key, published in ev.published["figures"].items():
+            ours = _metric_value(ev, labeling, key)
+            if ours is None:
+                continue
+            out.append({"metric": key, "labels": labeling, "cotnpot": round(ours, 2), "published": published,
+                        "gap": round(ours - published, 2)})
+    return out
+
+
+def evaluate_file(path, format: str = "auto", options: EvalOptions = EvalOptions()) -> Evaluation:
+    start = time.perf_counter()
+    table = load_candidates(path, format)
+    load_s = time.perf_counter() - start
+    ev = evaluate_table(table, options)
+    ev.timings = {"load": load_s, **ev.timings}
+    return ev
+
+
+def explain_gaps(ev: Evaluation) -> List[str]:
+    """Plain-language reasons for every difference from the published figures that the data shows."""
+    notes = []
+    if ev.published.get("note"):
+        notes.append(ev.published["note"])
+    if ev.execution:
+        x = ev.execution
+        notes.append(f"{x['programs']} programs re-executed ({x['unique_programs']} distinct ones run, the rest "
+                     f"duplicates or cached) with the "
+                     f"{x['harness']} harness: statuses {x['statuses']}.")
+        if x["compared_with_recorded"]:
+            notes.append(f"{x['same_as_recorded']} of {x['compared_with_recorded']} re-executed answers equal the "
+                         f"recorded ones" + (f"; the {len(x['differences'])} that differ are listed in report.json."
+                                             if x["differences"] else "."))
+    if "source" in ev.labelings:
+        n = len(ev.label_disagreements)
+        notes.append(f"cotnpot's grader and the file's labels disagree on {n} candidate{'s' if n != 1 else ''}"
+                     + (" (listed below and in report.json)." if n else "."))
+    for c in ev.comparisons:
+        # Published figures have one decimal: a gap within their rounding is no gap.
+        if abs(c["gap"]) > 0.05 + 1e-9 and c["labels"] == ev.published.get("labels"):
+            notes.append(f"{c['metric']} ({c['labels']} labels): {c['cotnpot']:.2f} vs published {c['published']} "
+                         f"({c['gap']:+.2f}).")
+    return notes

@@ -1,0 +1,187 @@
+"""Re-executing the programs of candidate files in the sandbox, each the way its source's harness ran it.
+
+=========  ===================================================================================
+harness    how a program runs and what its answer is
+=========  ===================================================================================
+tora       ToRA: the program blocks of a solution, joined; the answer is the last printed line
+pot        Program-of-Thoughts: the names the PoT harness's module had in scope first (``math`` and
+           ``from math import *``, ``numpy as np``, ``sympy`` with ``Symbol``/``Eq``/``simplify``/
+           ``solve``, and its ``solve_it`` helper, which programs call without defining); the answer
+           is ``ans`` made a float as the harness's ``floatify_ans`` does (a dict gives its first
+           value, a list or tuple its first item)
+pot_aqua   the same; each program's value then picks the closest option (:func:`choose_option`), and
+           votes are over those letters
+=========  ===================================================================================
+
+Identical (prelude, program) pairs run once: programs are taken to be deterministic. An
+:class:`ExecutionCache` keeps results across runs, so a rerun executes only what is new.
+"""
+import hashlib
+import json
+import math
+import re
+from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+from .executor import Executor, Job
+
+POT_PRELUDE = '''import math
+from math import *
+import numpy as np
+import sympy
+from sympy import Symbol, Eq, simplify, solve
+
+
+def solve_it(equation, variable):
+    # The PoT harness's helper: the first solution as a dict, None for each variable when there is none.
+    solution = solve(equation, variable, dict=True)
+    if not solution:
+        return {v: None for v in variable} if isinstance(variable, list) else {variable: None}
+    return solution[0]
+
+
+def _cotnpot_floatify(ans):
+    # The PoT harness's floatify_ans: a dict gives its first value, a list its first item, then float().
+    if ans is None or isinstance(ans, bool):
+        return ans
+    if isinstance(ans, dict):
+        ans = list(ans.values())[0] if ans else None
+    elif hasattr(ans, "shape") and getattr(ans, "shape", ()) != ():   # numpy arrays: the first item
+        ans = ans.flat[0] if ans.size else None
+    elif isinstance(ans, (list, tuple)):
+        if not ans:
+            return None
+        ans = ans[0]
+    try:
+        return float(ans)
+    except Exception:
+        return str(ans)
+'''
+
+HARNESSES = ("tora", "pot", "pot_aqua")
+# Run once per worker: sympy builds its solvers lazily on first use, which would otherwise cost every
+# forked job ~0.1-0.5 s of imports (AQuA's programs solve equations).
+WARMUP = POT_PRELUDE + """
+_x, _y = Symbol("x"), Symbol("y")
+solve_it([_x + _y - 3, _x - _y - 1], [_x, _y])
+solve_it(_x ** 2 - 4, _x)
+simplify((_x ** 2 - 1) / (_x - 1))
+float(sympy.sqrt(2) * sympy.pi)
+np.array([1.0, 2.0]).mean()
+"""
+PRELOAD = ("math", "fractions", "itertools", "collections", "re", "datetime", "numpy", "sympy")
+
+
+def job_for(program: str, harness: str, timeout: float = 0.0) -> Job:
+    if harness == "tora":
+        return Job(program, answer="print", timeout=timeout)
+    if harness in ("pot", "pot_aqua"):
+        return Job(program + "\nans = _cotnpot_floatify(ans)\n", answer="variable", variable="ans",
+                   prelude=POT_PRELUDE, timeout=timeout)
+    raise ValueError(f"harness must be one of {HARNESSES}, got {harness!r}")
+
+
+@dataclass
+class Execution:
+    answers: List[str]                 # per program, "" when it failed
+    statuses: List[str]                # the executor's status per program
+    errors: List[str] = field(default_factory=list)
+    unique: int = 0                    # programs actually run (distinct, not cached)
+
+
+class ExecutionCache:
+    """Results of earlier runs in one JSONL file, keyed by the job (harness, its prelude and program,
+    timeout and memory limit); lines that do not parse are ignored and rewritten by new results."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.entries: Dict[str, dict] = {}
+        if self.path.is_file():
+            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    entry = json.loads(line)
+                    self.entries[entry["key"]] = entry
+                except (ValueError, KeyError, TypeError):
+                    continue
+
+    @staticmethod
+    def key(program: str, harness: str, executor: Executor) -> str:
+        prelude = POT_PRELUDE if harness.startswith("pot") else ""
+        text = "\0".join([harness, prelude, program, repr(executor.timeout), repr(executor.memory_mb)])
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def add(self, items: List[dict]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as f:
+            for entry in items:
+                self.entries[entry["key"]] = entry
+                f.write(json.dumps(entry) + "\n")
+
+
+def execute(programs: Sequence[str], harness: str, executor: Executor, progress=None,
+            cache: Optional[ExecutionCache] = None) -> Execution:
+    """Runs every program (duplicates once, cached ones not at all); answers and statuses in input order."""
+    jobs: Dict[str, Job] = {}
+    for p in programs:
+        if p not in jobs:
+            jobs[p] = job_for(p, harness)
+    keys = {p: ExecutionCache.key(p, harness, executor) for p in jobs}
+    known = cache.entries if cache is not None else {}
+    todo = [p for p in jobs if keys[p] not in known]
+    results = executor.run_jobs([jobs[p] for p in todo], progress=progress)
+    fresh = [{"key": keys[p], "status": r.status, "answer": r.answer,
+              "error": "" if r.status == "ok" else f"{r.error_type}: {r.error_message}"[:200]}
+             for p, r in zip(todo, results)]
+    if cache is not None:
+        cache.add(fresh)
+    by_key = {**known, **{e["key"]: e for e in fresh}}
+    out = Execution([], [], [], unique=len(todo))
+    for p in programs:
+        e = by_key[keys[p]]
+        ok = e["status"] == "ok" and e["answer"] not in ("", "None")
+        out.answers.append(e["answer"] if ok else "")
+        out.statuses.append(e["status"])
+        out.errors.append(e["error"])
+    return out
+
+
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)?(!?)")
+
+
+def option_values(option: str) -> List[float]:
+    """The numbers an AQuA option may mean: its first number (a fraction as its value, ``n!`` as n
+    factorial), and for a percentage also the fraction (``"C)$67.40"`` -> [67.4], ``"B)1/2"`` -> [0.5],
+    ``"C)7!"`` -> [5040], ``"B)28%"`` -> [28, 0.28]); [] when it states none (``"E)None of these"``)."""
+    text = option.split(")", 1)[1] if ")" in option[:3] else option
+    text = _THOUSANDS.sub("", text).replace(" ", "")   # "1,500" is 1500; "(99,10)" stays a pair
+    match = _NUMBER.search(text)
+    if not match:
+        return []
+    number = match.group()[:len(match.group()) - len(match.group(1))]
+    num, _, den = number.partition("/")
+    try:
+        value = float(num) / float(den) if den else float(num)
+    except (ValueError, ZeroDivisionError):
+        return []
+    if match.group(1) and value.is_integer() and 0 <= value <= 20:
+        value = float(math.factorial(int(value)))
+    return [value, value / 100] if text[match.end():match.end() + 1] == "%" else [value]
+
+
+def choose_option(value: str, options: Sequence[str]) -> str:
+    """The letter of the option closest to a numeric answer, as the PoT AQuA harness maps each program's
+    value (first on ties); "" when the answer is not a number or no option states one."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return ""
+    if not math.isfinite(x):
+        return ""
+    best, best_gap = "", math.inf
+    for option in options:
+        for v in option_values(option):
+            if abs(v - x) < best_gap:
+                best, best_gap = option.strip()[:1], abs(v - x)
+    return best

@@ -1,0 +1,93 @@
+"""`cotnpot eval` and the evaluation behind it: report files, the Qwen figures through the CLI, program
+re-execution with its cache, AQuA option mapping, the OVM samples, and bad input."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cotnpot.cli import main
+from cotnpot.data import load_candidates
+from cotnpot.evaluation import EvalOptions, evaluate_file, evaluate_table
+from cotnpot.programs import choose_option, option_values
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "data"
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def test_cli_writes_parseable_reports_with_the_qwen_figures(tmp_path, capsys):
+    assert main(["eval", "--candidates", str(DATA / "qwen25math_rm_maj_example_math_cot_100.jsonl"),
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "| rm@N |" in printed and "## Against the published figures" in printed
+    report = json.loads((tmp_path / "report.json").read_text())
+    src = report["metrics"]["source"]
+    assert (src["rm"]["8"]["value"], src["maj (exact)"]["8"]["value"], src["pass"]["8"]["value"],
+            src["mean"]["8"]["value"]) == pytest.approx((94.0, 93.0, 96.0, 91.0))
+    assert all(c["gap"] == 0 for c in report["comparisons"] if c["labels"] == "source")
+    assert [d["gold"] for d in report["label_disagreements"]] == ["10{,}000"]   # Qwen's grader misses 10{,}000
+    assert (tmp_path / "report.md").read_text().startswith("# cotnpot eval")
+    assert (tmp_path / "accuracy_vs_n.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_help_and_module_entry_point():
+    out = subprocess.run([sys.executable, "-m", "cotnpot", "--help"], capture_output=True, text=True, check=True).stdout
+    assert "eval" in out
+    out = subprocess.run([sys.executable, "-m", "cotnpot", "eval", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    for word in ("--candidates", "--format", "--task", "--out", "maj@N", "pass@N", "bootstrap"):
+        assert word in out
+
+
+def test_cli_bad_input_names_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    good = json.dumps({"question": "q", "gt": "1", "code": ["a"], "pred": ["1"], "score": [True]})
+    bad.write_text(good + "\n" + good + "\n{oops\n")
+    assert main(["eval", "--candidates", str(bad), "--quiet"]) == 1
+    assert f"{bad}:3: not a JSON object" in capsys.readouterr().err
+    assert main(["eval", "--candidates", str(tmp_path / "missing.jsonl")]) == 1
+    assert "candidate file not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["eval", "--candidates", str(bad), "--format", "csv"])
+
+
+def test_pot_programs_reexecute_to_their_recorded_values_and_the_cache_is_reused(tmp_path):
+    rows = (DATA / "pot_codex_gsm8k_fewshot_greedy_outputs.jsonl").read_text().splitlines()[:42]
+    path = tmp_path / "pot_slice.jsonl"
+    path.write_text("\n".join(rows) + "\n")
+    cache = tmp_path / "executions.jsonl"
+    recorded = load_candidates(path)
+    n = len(recorded.problems)
+    ev = evaluate_file(path, options=EvalOptions(cache=cache, resamples=50))
+    x = ev.execution
+    assert x["programs"] == n == x["unique_programs"] and n >= 40
+    assert x["same_as_recorded"] == x["compared_with_recorded"] >= 35
+    accuracy = ev.metrics["grader"]["pass"][1].value
+    want = 100 * sum(abs(float(p.candidates[0].executed) - float(p.gold)) < 1e-4 * max(1, abs(float(p.gold)))
+                     for p in recorded.problems if p.candidates[0].executed not in ("None", "")) / n
+    assert accuracy == pytest.approx(want)
+    again = evaluate_file(path, options=EvalOptions(cache=cache, resamples=50))
+    assert again.execution["unique_programs"] == 0 and again.metrics["grader"]["pass"][1].value == accuracy
+
+
+def test_aqua_option_mapping():
+    assert option_values("A)$1,500") == [1500.0] and option_values("A)(99,10)") == [99.0]
+    assert option_values("C)7!") == [5040.0] and option_values("B)28%") == [28.0, 0.28]
+    assert option_values("E)None of these") == []
+    options = ["A)27", "B)81", "C)90", "D)28%", "E)None"]
+    assert choose_option("80.2", options) == "B" and choose_option("0.28", options) == "D"
+    assert choose_option("x + 1", options) == "" and choose_option("nan", options) == ""
+
+
+def test_ovm_samples_evaluate_with_both_labelings():
+    table = load_candidates(SHARED / "ovm_gsm8k_test_mistral7b_n300_samples.jsonl")
+    ev = evaluate_table(table, EvalOptions(ks=[1, 300], resamples=50))
+    assert ev.labelings == ["source", "grader"]
+    mean = ev.metrics["source"]["mean"][1].value
+    assert mean == pytest.approx(51.7, abs=0.1)
+    # The grader re-judges the sample answers against the gold ones; the one "[invalid]" label and any
+    # disagreement are listed, never silently merged.
+    assert abs(ev.metrics["grader"]["mean"][1].value - mean) <= 100 * len(ev.label_disagreements) / 3000 + 1e-9
+    assert ev.metrics["source"]["pass"][300].value == pytest.approx(100.0)

@@ -9,7 +9,6 @@ against the gold answers (``grader``), with every disagreement listed. Two vote 
 classes from :func:`cotnpot.answer.group_answers`, so ``1/2`` and ``0.5`` vote together) and ``exact``
 (exact prediction strings, first seen wins ties: Qwen2.5-Math's rm_maj_eval rule).
 """
-import math
 import re
 import time
 from collections import Counter
@@ -127,67 +126,110 @@ def _classes(per_problem: List[List[str]], n_max: int, exact: bool) -> torch.Ten
     return out
 
 
+def _execute_stage(ev: Evaluation, table: CandidateTable, harness: str, options: EvalOptions) -> List[str]:
+    """Runs every candidate's program; records statuses and the comparison with the recorded results.
+    Returns the executed answers, flat in candidate order."""
+    from .executor import Executor
+    problems = table.problems
+    flat = [c.program for p in problems for c in p.candidates]
+    with Executor(workers=options.workers, timeout=options.timeout, memory_mb=options.memory_mb,
+                  preload=PRELOAD, warmup=WARMUP if harness != "tora" else "") as ex:
+        cache = ExecutionCache(options.cache) if options.cache else None
+        done = execute(flat, harness, ex, progress=options.progress or False, cache=cache)
+    recorded = [c.executed for p in problems for c in p.candidates]
+    compared = [(i, r, e) for i, (r, e) in enumerate(zip(recorded, done.answers)) if r != ""]
+    same = answers_api.grade([r for _, r, _ in compared], [e for _, _, e in compared]) if compared else []
+    # A run that failed upstream (an error or timeout recorded, or no value) agrees with one that fails here.
+    same = [bool(ok) or (_recorded_failure(r) and e == "") for ok, (_, r, e) in zip(list(same), compared)]
+    where = [(p.id, j) for p in problems for j in range(len(p.candidates))]
+    differ = [{"problem": where[i][0], "candidate": where[i][1], "recorded": r, "executed": e,
+               "status": done.statuses[i], "error": done.errors[i]} for (i, r, e), ok in zip(compared, same) if not ok]
+    ev.execution = {"harness": harness, "programs": len(flat), "unique_programs": done.unique,
+                    "statuses": dict(Counter(done.statuses)), "compared_with_recorded": len(compared),
+                    "same_as_recorded": len(compared) - len(differ), "differences": differ}
+    return done.answers
+
+
+def _grade_stage(ev: Evaluation, table: CandidateTable, graded_answers: List[List[str]]) -> Dict[str, torch.Tensor]:
+    """Labels per labeling: the file's own (when it has them) and cotnpot's grader against the gold answers."""
+    problems, valid = table.problems, table.valid()
+    flat_gold = [p.gold for p, row in zip(problems, graded_answers) for _ in row]
+    flat_pred = [a for row in graded_answers for a in row]
+    grader = torch.zeros(valid.shape, dtype=torch.bool)
+    if flat_pred:
+        grader[valid] = answers_api.grade(flat_gold, flat_pred)
+    if not table.has_labels():
+        return {"grader": grader}
+    source = table.labels()
+    for i, j in (source != grader).nonzero().tolist():
+        ev.label_disagreements.append({"problem": problems[i].id, "candidate": j, "gold": problems[i].gold,
+                                       "answer": graded_answers[i][j], "source_label": bool(source[i, j]),
+                                       "grader_label": bool(grader[i, j])})
+    return {"source": source, "grader": grader}
+
+
+def _metrics_stage(ev: Evaluation, table: CandidateTable, labelings: Dict[str, torch.Tensor],
+                   classes: Dict[str, torch.Tensor], options: EvalOptions) -> None:
+    ks = list(options.ks) if options.ks else metrics.default_ks(table.n_max)
+    scores = table.scores() if table.has_scores() else None
+    valid = table.valid()
+    plan = [("pass", "pass", None), ("maj", "maj", "grader"), ("maj (exact)", "maj", "exact")]
+    if scores is not None:
+        plan += [("rm", "rm", None), ("weighted", "weighted", "grader")]
+    sources = list(dict.fromkeys(c.source for p in table.problems for c in p.candidates if c.source))
+    for name, correct in labelings.items():
+        base = metrics.Candidates(correct=correct, valid=valid, scores=scores)
+        table_metrics: Dict[str, Dict[int, Estimate]] = {}
+        for label, method, rule in plan:
+            cands = base._replace(classes=classes[rule]) if rule else base
+            table_metrics[label] = {
+                k: metrics.bootstrap_ci(metrics.accuracy_at_k(method, cands, k, samples=options.samples,
+                                                              seed=options.seed), options.resamples, seed=options.seed)
+                for k in ks}
+        mean = metrics.bootstrap_ci(metrics.accuracy_at_k("random", base, 1), options.resamples, seed=options.seed)
+        table_metrics["mean"] = {k: mean for k in ks}
+        ev.metrics[name] = table_metrics
+        for s in sources:   # files that mix models (OpenAI's): each model's own accuracy
+            mask = table.matrix(lambda p, j, c: c.source == s, dtype=torch.bool, pad=False)
+            ev.per_source.setdefault(s, {})[name] = 100 * correct[mask].float().mean().item()
+
+
+RULES = {"maj": "majority over answer classes of cotnpot's grader (group_answers); ties: first seen",
+         "maj (exact)": "majority over exact answer strings; ties: first seen (Qwen2.5-Math rm_maj_eval)",
+         "rm": "best-of-N by the file's verifier/reward score; ties: first",
+         "weighted": "score-weighted majority over grader answer classes",
+         "pass": "unbiased pass@k (Chen et al. 2021)", "mean": "mean accuracy of all candidates"}
+
+
 def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) -> Evaluation:
+    """Every stage after loading, each timed into ``Evaluation.timings``."""
     task = options.task or detect_task(table)
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     ev = Evaluation(table.path, table.format, task, len(table.problems), table.n_max, dict(table.counts))
-    stem = Path(table.path).name.rsplit(".jsonl", 1)[0]
-    ev.published = PUBLISHED.get(stem, {})
+    ev.published = PUBLISHED.get(Path(table.path).name.rsplit(".jsonl", 1)[0], {})
+    ev.rules = dict(RULES)
     problems = table.problems
     answers = [[c.answer for c in p.candidates] for p in problems]
 
     harness = _harness(table, task)
-    run_programs = options.execute if options.execute is not None else harness is not None
-    if run_programs and harness is not None:
+    if harness is not None and (options.execute is None or options.execute):
         start = time.perf_counter()
-        flat = [c.program for p in problems for c in p.candidates]
-        from .executor import Executor
-        with Executor(workers=options.workers, timeout=options.timeout, memory_mb=options.memory_mb,
-                      preload=PRELOAD, warmup=WARMUP if harness != "tora" else "") as ex:
-            cache = ExecutionCache(options.cache) if options.cache else None
-            done = execute(flat, harness, ex, progress=options.progress or False, cache=cache)
-        recorded = [c.executed for p in problems for c in p.candidates]
-        compared = [(i, r, e) for i, (r, e) in enumerate(zip(recorded, done.answers)) if r != ""]
-        agree = answers_api.grade([r for _, r, _ in compared], [e for _, _, e in compared]) if compared else []
-        # A run that failed upstream (an error or timeout recorded, or no value) agrees with one that fails here.
-        agree = [bool(ok) or (_recorded_failure(r) and e == "") for ok, (_, r, e) in zip(list(agree), compared)]
-        where = [(pi, ci) for pi, p in enumerate(problems) for ci in range(len(p.candidates))]
-        differ = [{"problem": problems[where[i][0]].id, "candidate": where[i][1], "recorded": r, "executed": e,
-                   "status": done.statuses[i], "error": done.errors[i]}
-                  for (i, r, e), ok in zip(compared, agree) if not ok]
-        ev.execution = {"harness": harness, "programs": len(flat), "unique_programs": done.unique,
-                        "statuses": dict(Counter(done.statuses)), "compared_with_recorded": len(compared),
-                        "same_as_recorded": len(compared) - len(differ), "differences": differ}
+        executed = iter(_execute_stage(ev, table, harness, options))
+        rerun = [[next(executed) for _ in p.candidates] for p in problems]
         if harness != "tora":   # PoT's answer is the program's value; ToRA's is the model's final answer after it
-            it = iter(done.answers)
-            answers = [[next(it) for _ in p.candidates] for p in problems]
+            answers = rerun
         ev.timings["execute"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    if task == "aqua":   # multiple choice: the executed value picks the closest option
+    if task == "aqua":   # multiple choice: each value picks the closest option
         graded_answers = [[choose_option(a, p.options) for a in row] for p, row in zip(problems, answers)]
     else:
         graded_answers = answers
     ev.timings["extract"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    flat_gold = [p.gold for p, row in zip(problems, graded_answers) for _ in row]
-    flat_pred = [a for row in graded_answers for a in row]
-    graded = answers_api.grade(flat_gold, flat_pred) if flat_pred else torch.zeros(0, dtype=torch.bool)
-    valid = table.valid()
-    grader_labels = torch.zeros(valid.shape, dtype=torch.bool)
-    grader_labels[valid] = graded
-    labelings = {"grader": grader_labels}
-    if table.has_labels():
-        labelings = {"source": table.labels(), "grader": grader_labels}
-        source = labelings["source"]
-        for i, p in enumerate(problems):
-            for j, c in enumerate(p.candidates):
-                if bool(source[i, j]) != bool(grader_labels[i, j]):
-                    ev.label_disagreements.append({"problem": p.id, "candidate": j, "gold": p.gold,
-                                                   "answer": graded_answers[i][j], "source_label": bool(source[i, j]),
-                                                   "grader_label": bool(grader_labels[i, j])})
+    labelings = _grade_stage(ev, table, graded_answers)
     ev.labelings = list(labelings)
     ev.timings["grade"] = time.perf_counter() - start
 
@@ -197,34 +239,9 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
     classes = {"grader": _classes(vote_answers, table.n_max, exact=False),
                "exact": _classes(vote_answers, table.n_max, exact=True)}
     ev.timings["group"] = time.perf_counter() - start
-    ev.rules = {"maj": "majority over answer classes of cotnpot's grader (group_answers); ties: first seen",
-                "maj (exact)": "majority over exact answer strings; ties: first seen (Qwen2.5-Math rm_maj_eval)",
-                "rm": "best-of-N by the file's verifier/reward score; ties: first",
-                "weighted": "score-weighted majority over grader answer classes",
-                "pass": "unbiased pass@k (Chen et al. 2021)", "mean": "mean accuracy of all candidates"}
 
     start = time.perf_counter()
-    ks = list(options.ks) if options.ks else metrics.default_ks(table.n_max)
-    scores = table.scores() if table.has_scores() else None
-    for name, correct in labelings.items():
-        table_metrics: Dict[str, Dict[int, Estimate]] = {}
-        base = metrics.Candidates(correct=correct, valid=valid, scores=scores)
-        plan = [("pass", "pass", None), ("maj", "maj", "grader"), ("maj (exact)", "maj", "exact")]
-        if scores is not None:
-            plan += [("rm", "rm", None), ("weighted", "weighted", "grader")]
-        for label, method, rule in plan:
-            cands = base._replace(classes=classes[rule]) if rule else base
-            table_metrics[label] = {}
-            for k in ks:
-                per = metrics.accuracy_at_k(method, cands, k, samples=options.samples, seed=options.seed)
-                table_metrics[label][k] = metrics.bootstrap_ci(per, options.resamples, seed=options.seed)
-        per = metrics.accuracy_at_k("random", base, 1)
-        table_metrics["mean"] = {k: metrics.bootstrap_ci(per, options.resamples, seed=options.seed) for k in ks}
-        ev.metrics[name] = table_metrics
-        sources = list(dict.fromkeys(c.source for p in problems for c in p.candidates if c.source))
-        for s in sources:
-            mask = table.matrix(lambda p, j, c: c.source == s, dtype=torch.bool, pad=False)
-            ev.per_source.setdefault(s, {})[name] = 100 * correct[mask].float().mean().item()
+    _metrics_stage(ev, table, labelings, classes, options)
     ev.timings["metrics"] = time.perf_counter() - start
     ev.comparisons = compare_with_published(ev)
     return ev

@@ -1,0 +1,62 @@
+"""The built-in offline CoT -> program translator for GSM8K-style solutions.
+
+GSM8K's solutions (and models trained on them) mark every calculation as ``<<expr=value>>``. This
+translator turns those annotations into a program that recomputes each one, checks it against the value
+the solution wrote (an arithmetic slip makes the program fail), and sets ``ans`` to the last one.
+
+It is a weaker stand-in for a coder LLM: it re-checks the arithmetic chain the solution wrote, not the
+reasoning that chose those calculations, and a solution without annotations gets no program (which the
+consistency filter counts as inconsistent).
+"""
+import re
+from typing import List, Optional, Sequence
+
+from .base import Request
+
+_ANNOTATION = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
+_SAFE_EXPRESSION = re.compile(r"^[0-9.+\-*/()% ]+$")
+
+_CHECK = '''def _check(step, value, written):
+    # The value the solution wrote, to its own precision (it may round: 33.33 for 100/3).
+    decimals = len(written.split(".")[1]) if "." in written else 0
+    tolerance = max(0.5 * 10 ** -decimals, 1e-9 * abs(value))
+    if abs(value - float(written)) > tolerance:
+        raise ArithmeticError(f"step {step}: the solution wrote {written}, the expression gives {value}")
+    return value
+
+'''
+
+
+def calculator_program(solution: str) -> Optional[str]:
+    """The program for one solution, or None when it has no usable annotation."""
+    steps = []
+    for expr, written in _ANNOTATION.findall(solution):
+        expr, written = expr.strip(), written.strip().replace(",", "")
+        if not expr or not _SAFE_EXPRESSION.match(expr):
+            continue
+        try:
+            float(written)
+        except ValueError:
+            continue
+        steps.append((expr.replace("%", "/100"), written))
+    if not steps:
+        return None
+    lines = [_CHECK]
+    for i, (expr, written) in enumerate(steps, start=1):
+        lines.append(f"s{i} = _check({i}, ({expr}), {written!r})")
+    lines.append(f"ans = s{len(steps)}")
+    return "\n".join(lines) + "\n"
+
+
+class OfflineCalculatorTranslator:
+    """CoT -> program from the solution's ``<<expr=value>>`` annotations; no model, no network."""
+    name = "offline-calculator"
+    template = "gsm8k-annotations-v1"
+
+    def translate(self, requests: Sequence[Request]) -> List[Optional[str]]:
+        out = []
+        for r in requests:
+            if r.kind != "cot2pot":
+                raise ValueError(f"the offline translator only writes programs for CoT solutions, got kind {r.kind!r}")
+            out.append(calculator_program(r.text))
+        return out

@@ -21,8 +21,10 @@ FILES = [  # (file, what it shows)
     ("pot_codex_gsm8k_fewshot_greedy_outputs.jsonl", "PoT Codex GSM8K few-shot, re-executed"),
     ("pot_codex_gsm8k_zeroshot_greedy_outputs.jsonl", "PoT Codex GSM8K zero-shot, re-executed"),
     ("pot_codex_aqua_sc30_outputs.jsonl", "PoT Codex AQuA, self-consistency over 30 programs, re-executed"),
-    ("gsm8k_openai_example_model_solutions.jsonl", "OpenAI's GSM8K example solutions, graded by cotnpot"),
+    ("gsm8k_openai_example_model_solutions.jsonl", "OpenAI's GSM8K example solutions, graded by cotnpot; "
+     "CoTnPoT with the offline translator over the four solutions as N=4 candidates"),
 ]
+EXTRA = {"gsm8k_openai_example_model_solutions.jsonl": ["--translator", "offline"]}
 
 
 def main():
@@ -32,12 +34,14 @@ def main():
     args = parser.parse_args()
     lines = ["| file | metric | labels | cotnpot | published | gap |", "|---|---|---|---:|---:|---:|"]
     notes, timings = [], []
+    lines_cot = ["| file | random | maj@4 | CoTnPoT maj@4 | maj@2 | CoTnPoT maj@2 (4 calls) |",
+                 "|---|---:|---:|---:|---:|---:|"]
     for name, what in FILES:
         out = args.out / name.rsplit(".", 1)[0]
         print(f"== {what}", flush=True)
         start = time.perf_counter()
         cmd = [sys.executable, "-m", "cotnpot", "eval", "--candidates", str(ROOT / "data" / name), "--out", str(out),
-               "--cache", str(args.out / "executions.jsonl"), "--workers", str(args.workers)]
+               "--cache", str(args.out / "executions.jsonl"), "--workers", str(args.workers)] + EXTRA.get(name, [])
         done = subprocess.run(cmd, stdout=subprocess.DEVNULL)
         if done.returncode != 0:
             sys.exit(f"demo: cotnpot eval failed on {name} (exit {done.returncode})")
@@ -49,8 +53,15 @@ def main():
                 lines.append(f"| {name} | {c['metric']} | {c['labels']} | {c['cotnpot']:.2f} | {c['published']} | "
                              f"{c['gap']:+.2f} |")
         notes += [f"- {name}: {n}" for n in report["notes"]]
+        if report["consistency"]:
+            m = report["metrics"][report["labelings"][0]]
+            lines_cot.append(f"| {name} | " + " | ".join(
+                f"{m[method][str(k)]['value']:.1f}" for method, k in
+                (("mean", 4), ("maj", 4), ("cotnpot maj", 4), ("maj", 2), ("cotnpot maj", 2))) + " |")
         print(f"   wrote {out / 'report.md'}", flush=True)
-    summary = ["# cotnpot demo: best-of-N on the bundled candidate files", "", *lines, "", "## What explains the gaps",
+    summary = ["# cotnpot demo: best-of-N on the bundled candidate files", "", *lines, "",
+               "## CoTnPoT (offline translator: re-checks the arithmetic chain only)", "", *lines_cot, "",
+               "## What explains the gaps",
                "", *notes, "", "## Time (s)", "", "| file | total | execute |", "|---|---:|---:|"]
     summary += [f"| {n} | {t:.1f} | {s.get('execute', 0.0):.1f} |" for n, t, s in timings]
     text = "\n".join(summary) + "\n"

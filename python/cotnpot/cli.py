@@ -21,7 +21,31 @@ with a 95% bootstrap interval over problems. Files with their own labels are sco
 with cotnpot's grader against the gold answers (every disagreement is listed). Files with programs (pot,
 tora) are re-executed in the sandbox first (--no-execute uses the recorded answers).
 
+CoTnPoT (--translator): every CoT solution is translated into a program, which runs in the sandbox;
+"cotnpot maj" and "cotnpot rm" vote or rank among the candidates whose program agrees with their CoT
+answer (all of them when none does). The report adds a compute-matched view: CoTnPoT spends one more LLM
+call per candidate, so CoTnPoT@N stands next to maj@2N and rm@2N (accuracy_vs_calls.png).
+
 Writes OUT/report.json, OUT/report.md and OUT/accuracy_vs_n.png when --out is given; prints the tables."""
+
+
+def make_translator(args):
+    """--translator offline | file:PATH | http(s)://server (with --translator-model), behind a cache."""
+    spec = args.translator
+    if spec is None:
+        return None
+    from . import translate
+    if spec == "offline":
+        inner = translate.OfflineCalculatorTranslator()
+    elif spec.startswith("file:"):
+        inner = translate.FileTranslator(spec[5:])
+    elif spec.startswith(("http://", "https://")):
+        if not args.translator_model:
+            raise ValueError("--translator URL needs --translator-model NAME")
+        inner = translate.OpenAICompatibleTranslator(spec, args.translator_model, api=args.translator_api)
+    else:
+        raise ValueError(f"--translator must be 'offline', 'file:PATH' or an http(s) URL, got {spec!r}")
+    return translate.CachedTranslator(inner, args.translation_cache) if args.translation_cache else inner
 
 
 def _eval(args) -> int:
@@ -31,7 +55,12 @@ def _eval(args) -> int:
     if ks is not None and any(k < 1 for k in ks):
         print("cotnpot eval: --ks must be positive integers", file=sys.stderr)
         return 2
-    options = EvalOptions(task=args.task, execute=args.execute, workers=args.workers, timeout=args.timeout, ks=ks,
+    try:
+        translator = make_translator(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"cotnpot eval: {exc}", file=sys.stderr)
+        return 2
+    options = EvalOptions(translator=translator, task=args.task, execute=args.execute, workers=args.workers, timeout=args.timeout, ks=ks,
                           samples=args.samples, seed=args.seed, cache=args.cache, progress=not args.quiet and sys.stderr.isatty())
     try:
         ev = evaluate_file(args.candidates, args.format, options)
@@ -65,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--workers", type=int, default=2, help="sandbox workers (default 2)")
     ev.add_argument("--timeout", type=float, default=5.0, help="seconds per program (default 5)")
     ev.add_argument("--cache", type=Path, help="JSONL file of execution results reused across runs")
+    ev.add_argument("--translator", help="CoTnPoT: 'offline' (GSM8K <<calc>> annotations), 'file:PATH' "
+                    "(translations made elsewhere) or the URL of an OpenAI-compatible server")
+    ev.add_argument("--translator-model", help="the model name to ask the server for")
+    ev.add_argument("--translator-api", default="chat", choices=("chat", "completions"))
+    ev.add_argument("--translation-cache", type=Path, help="JSONL file of translations reused across runs")
     ev.add_argument("--ks", help="comma-separated N values (default 1, 2, 4, ..., max)")
     ev.add_argument("--samples", type=int, default=1000, help="subsets drawn when exact is too costly (1000)")
     ev.add_argument("--seed", type=int, default=0, help="seed of subset sampling and bootstrap (0)")

@@ -22,7 +22,7 @@ from . import answer as answers_api
 from . import metrics
 from .metrics import Estimate
 from .data import CandidateTable, load_candidates
-from .programs import PRELOAD, WARMUP, ExecutionCache, choose_option, execute
+from .programs import ExecutionCache, choose_option, execute, worker_setup
 
 TASKS = ("gsm8k", "math", "mbpp", "aqua")
 
@@ -70,6 +70,7 @@ class EvalOptions:
     seed: int = 0
     progress: bool = False
     cache: Optional[Path] = None        # a JSONL file of execution results kept across runs
+    translator: Optional[object] = None  # CoTnPoT: a cotnpot.translate translator (math tasks)
 
 
 @dataclass
@@ -89,6 +90,7 @@ class Evaluation:
     published: Dict[str, object] = field(default_factory=dict)
     comparisons: List[dict] = field(default_factory=list)
     rules: Dict[str, str] = field(default_factory=dict)
+    consistency: Dict[str, object] = field(default_factory=dict)
 
 
 _FAILURE = re.compile(r"^(None|nan|\w*(Error|Exception)\b.*|.*\btimeout\w*\b.*)$", re.S)
@@ -132,8 +134,9 @@ def _execute_stage(ev: Evaluation, table: CandidateTable, harness: str, options:
     from .executor import Executor
     problems = table.problems
     flat = [c.program for p in problems for c in p.candidates]
+    preload, warmup = worker_setup(harness)
     with Executor(workers=options.workers, timeout=options.timeout, memory_mb=options.memory_mb,
-                  preload=PRELOAD, warmup=WARMUP if harness != "tora" else "") as ex:
+                  preload=preload, warmup=warmup) as ex:
         cache = ExecutionCache(options.cache) if options.cache else None
         done = execute(flat, harness, ex, progress=options.progress or False, cache=cache)
     recorded = [c.executed for p in problems for c in p.candidates]
@@ -169,16 +172,20 @@ def _grade_stage(ev: Evaluation, table: CandidateTable, graded_answers: List[Lis
 
 
 def _metrics_stage(ev: Evaluation, table: CandidateTable, labelings: Dict[str, torch.Tensor],
-                   classes: Dict[str, torch.Tensor], options: EvalOptions) -> None:
+                   classes: Dict[str, torch.Tensor], options: EvalOptions, keep: Optional[torch.Tensor]) -> None:
     ks = list(options.ks) if options.ks else metrics.default_ks(table.n_max)
     scores = table.scores() if table.has_scores() else None
     valid = table.valid()
     plan = [("pass", "pass", None), ("maj", "maj", "grader"), ("maj (exact)", "maj", "exact")]
     if scores is not None:
         plan += [("rm", "rm", None), ("weighted", "weighted", "grader")]
+    if keep is not None:   # CoTnPoT: the consistency filter, then the vote or the verifier
+        plan += [("cotnpot maj", "filtered_maj", "grader")]
+        if scores is not None:
+            plan += [("cotnpot rm", "filtered", None)]
     sources = list(dict.fromkeys(c.source for p in table.problems for c in p.candidates if c.source))
     for name, correct in labelings.items():
-        base = metrics.Candidates(correct=correct, valid=valid, scores=scores)
+        base = metrics.Candidates(correct=correct, valid=valid, scores=scores, keep=keep)
         table_metrics: Dict[str, Dict[int, Estimate]] = {}
         for label, method, rule in plan:
             cands = base._replace(classes=classes[rule]) if rule else base
@@ -198,7 +205,10 @@ RULES = {"maj": "majority over answer classes of cotnpot's grader (group_answers
          "maj (exact)": "majority over exact answer strings; ties: first seen (Qwen2.5-Math rm_maj_eval)",
          "rm": "best-of-N by the file's verifier/reward score; ties: first",
          "weighted": "score-weighted majority over grader answer classes",
-         "pass": "unbiased pass@k (Chen et al. 2021)", "mean": "mean accuracy of all candidates"}
+         "pass": "unbiased pass@k (Chen et al. 2021)", "mean": "mean accuracy of all candidates",
+         "cotnpot maj": "CoTnPoT: majority over the candidates whose program agrees with their CoT answer "
+                        "(all candidates when none does)",
+         "cotnpot rm": "CoTnPoT: best verifier score among the consistent candidates (all when none is)"}
 
 
 def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) -> Evaluation:
@@ -240,8 +250,19 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
                "exact": _classes(vote_answers, table.n_max, exact=True)}
     ev.timings["group"] = time.perf_counter() - start
 
+    keep = None
+    if options.translator is not None:
+        if task not in ("gsm8k", "math"):
+            raise ValueError(f"a CoT->program translator applies to math tasks (gsm8k, math), not {task!r}")
+        from .consistency import check_consistency
+        start = time.perf_counter()
+        result = check_consistency(table, options.translator, options.workers, options.timeout, options.memory_mb,
+                                   ExecutionCache(options.cache) if options.cache else None, options.progress)
+        keep, ev.consistency = result.keep, result.stats
+        ev.timings["translate+execute"] = time.perf_counter() - start
+
     start = time.perf_counter()
-    _metrics_stage(ev, table, labelings, classes, options)
+    _metrics_stage(ev, table, labelings, classes, options, keep)
     ev.timings["metrics"] = time.perf_counter() - start
     ev.comparisons = compare_with_published(ev)
     return ev

@@ -11,6 +11,8 @@ pot        Program-of-Thoughts: the names the PoT harness's module had in scope 
            value, a list or tuple its first item)
 pot_aqua   the same; each program's value then picks the closest option (:func:`choose_option`), and
            votes are over those letters
+translation  a program a translator wrote from a CoT solution (CoTnPoT): the value of ``ans``
+calculator   the same, for the offline translator's arithmetic (small workers, nothing preloaded)
 =========  ===================================================================================
 
 Identical (prelude, program) pairs run once: programs are taken to be deterministic. An
@@ -59,7 +61,7 @@ def _cotnpot_floatify(ans):
         return str(ans)
 '''
 
-HARNESSES = ("tora", "pot", "pot_aqua")
+HARNESSES = ("tora", "pot", "pot_aqua", "translation", "calculator")
 # Run once per worker: sympy builds its solvers lazily on first use, which would otherwise cost every
 # forked job ~0.1-0.5 s of imports (AQuA's programs solve equations).
 WARMUP = POT_PRELUDE + """
@@ -71,11 +73,22 @@ float(sympy.sqrt(2) * sympy.pi)
 np.array([1.0, 2.0]).mean()
 """
 PRELOAD = ("math", "fractions", "itertools", "collections", "re", "datetime", "numpy", "sympy")
+LIGHT_PRELOAD = ("math", "fractions")
+
+
+def worker_setup(harness: str):
+    """(preload, warmup) of the workers that run this harness's programs: the offline translator's
+    arithmetic needs nothing, so its workers stay small and fork fastest."""
+    if harness == "calculator":
+        return LIGHT_PRELOAD, ""
+    return PRELOAD, WARMUP if harness in ("pot", "pot_aqua") else ""
 
 
 def job_for(program: str, harness: str, timeout: float = 0.0) -> Job:
     if harness == "tora":
         return Job(program, answer="print", timeout=timeout)
+    if harness in ("translation", "calculator"):   # programs written by a translator set `ans`
+        return Job(program, answer="variable", variable="ans", timeout=timeout)
     if harness in ("pot", "pot_aqua"):
         return Job(program + "\nans = _cotnpot_floatify(ans)\n", answer="variable", variable="ans",
                    prelude=POT_PRELUDE, timeout=timeout)

@@ -21,6 +21,24 @@ def metrics_table(ev: Evaluation, labeling: str) -> List[str]:
     return lines
 
 
+CALLS_PER_CANDIDATE = {"cotnpot maj": 2, "cotnpot rm": 2}   # a sample, plus its translation
+
+
+def compute_matched(ev: Evaluation) -> List[str]:
+    """CoTnPoT@N next to the plain methods at the same number of LLM calls (2N)."""
+    table = ev.metrics[ev.labelings[0]]
+    lines = ["Compute-matched (LLM calls per problem; CoTnPoT spends 2 per candidate):", "",
+             "| calls | " + " | ".join(table) + " |", "|---:|" + "---:|" * len(table)]
+    calls = sorted({k * CALLS_PER_CANDIDATE.get(m, 1) for m, per_k in table.items() for k in per_k})
+    for c in calls:
+        cells = []
+        for m, per_k in table.items():
+            k = c // CALLS_PER_CANDIDATE.get(m, 1)
+            cells.append(f"{per_k[k].value:.1f}" if k in per_k and k * CALLS_PER_CANDIDATE.get(m, 1) == c else "")
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def to_markdown(ev: Evaluation) -> str:
     out = [f"# cotnpot eval: {Path(ev.path).name}", "",
            f"format `{ev.format}`, task `{ev.task}`, {ev.problems} problems, up to {ev.n_max} candidates each"
@@ -34,6 +52,13 @@ def to_markdown(ev: Evaluation) -> str:
                 "|---|" + "---:|" * len(ev.labelings)]
         out += [f"| {s} | " + " | ".join(f"{v[l]:.2f}" for l in ev.labelings) + " |" for s, v in ev.per_source.items()]
         out.append("")
+    if ev.consistency:
+        c = ev.consistency
+        out += ["## CoTnPoT consistency", "",
+                f"translator `{c['translator']}`: {c['programs']} programs for {c['candidates']} candidates "
+                f"(statuses {c['statuses']}); {c['consistent']} candidates consistent; "
+                f"{c['problems_all_filtered']} problems had none (fall-back: all candidates).", ""]
+        out += compute_matched(ev) + [""]
     if ev.comparisons:
         out += ["## Against the published figures", "", f"source: {ev.published['from']}", "",
                 "| metric | labels | cotnpot | published | gap |", "|---|---|---:|---:|---:|"]
@@ -65,7 +90,9 @@ def to_json(ev: Evaluation) -> dict:
     return data
 
 
-def plot(ev: Evaluation, path: Path) -> None:
+def plot(ev: Evaluation, path: Path, per_call: bool = False) -> None:
+    """Accuracy of every method against N, or against LLM calls per problem (``per_call``: CoTnPoT's
+    translations count as calls, so it is compared at equal compute)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -73,11 +100,12 @@ def plot(ev: Evaluation, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for method, per_k in ev.metrics[labeling].items():
         ks = sorted(per_k)
-        ax.plot(ks, [per_k[k].value for k in ks], marker="o", label=method)
-        ax.fill_between(ks, [per_k[k].low for k in ks], [per_k[k].high for k in ks], alpha=0.1)
+        xs = [k * (CALLS_PER_CANDIDATE.get(method, 1) if per_call else 1) for k in ks]
+        ax.plot(xs, [per_k[k].value for k in ks], marker="o", label=method)
+        ax.fill_between(xs, [per_k[k].low for k in ks], [per_k[k].high for k in ks], alpha=0.1)
     if max((k for per_k in ev.metrics[labeling].values() for k in per_k), default=1) > 1:
         ax.set_xscale("log", base=2)
-    ax.set_xlabel("N (candidates per problem)")
+    ax.set_xlabel("LLM calls per problem" if per_call else "N (candidates per problem)")
     ax.set_ylabel(f"accuracy (%), {labeling} labels")
     ax.set_title(Path(ev.path).name, fontsize=9)
     ax.grid(alpha=0.3)
@@ -89,8 +117,10 @@ def plot(ev: Evaluation, path: Path) -> None:
 
 def write(ev: Evaluation, out_dir: Path) -> List[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / "report.json", out_dir / "report.md", out_dir / "accuracy_vs_n.png"]
+    paths = [out_dir / "report.json", out_dir / "report.md", out_dir / "accuracy_vs_n.png",
+             out_dir / "accuracy_vs_calls.png"]
     paths[0].write_text(json.dumps(to_json(ev), indent=1, ensure_ascii=False) + "\n")
     paths[1].write_text(to_markdown(ev))
     plot(ev, paths[2])
+    plot(ev, paths[3], per_call=True)
     return paths

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from .base import Request
+from .openai_client import TranslationServerError
 
 
 class CachedTranslator:
@@ -43,8 +44,12 @@ class CachedTranslator:
         self.misses = len(todo)
         if todo:
             asked = [requests[i] for i in todo]
-            try:   # translators that report finished batches get them saved at once
-                self.inner.translate(asked, on_done=lambda idx, texts: self._save([keys[todo[i]] for i in idx], texts))
-            except TypeError:
-                self._save([keys[i] for i in todo], self.inner.translate(asked))
+            try:
+                if getattr(self.inner, "reports_batches", False):   # saved batch by batch as they finish
+                    self.inner.translate(asked, on_done=lambda idx, texts: self._save([keys[todo[i]] for i in idx],
+                                                                                       texts))
+                else:
+                    self._save([keys[i] for i in todo], self.inner.translate(asked))
+            except TranslationServerError as exc:   # what finished is saved; hand it back with the error
+                raise TranslationServerError(str(exc), [self.entries.get(k) for k in keys]) from None
         return [self.entries.get(k) for k in keys]

@@ -2,7 +2,8 @@
 
 GSM8K's solutions (and models trained on them) mark every calculation as ``<<expr=value>>``. This
 translator turns those annotations into a program that recomputes each one, checks it against the value
-the solution wrote (an arithmetic slip makes the program fail), and sets ``ans`` to the last one.
+the solution wrote (an arithmetic slip makes the program fail), and sets ``ans`` to the last one. Plain
+equations written after the last annotation ("99 + 5 = $104") count as steps too.
 
 It is a weaker stand-in for a coder LLM: it re-checks the arithmetic chain the solution wrote, not the
 reasoning that chose those calculations, and a solution without annotations gets no program (which the
@@ -14,7 +15,12 @@ from typing import List, Optional, Sequence
 from .base import Request
 
 _ANNOTATION = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
-_SAFE_EXPRESSION = re.compile(r"^[0-9.+\-*/()% ]+$")
+# A plain equation a solution wrote without an annotation ("99 + 5 = $104", "12/20 x 100% = 60%"):
+# numbers joined by operators, "=", a number. Only used after the last annotation, where solutions often
+# finish by hand.
+_NUM = r"\$?\d[\d,]*(?:\.\d+)?%?"
+_PLAIN = re.compile(rf"((?:{_NUM}\s*[-+*/x×−–]\s*)+{_NUM})\s*=\s*({_NUM})")
+_SAFE_EXPRESSION = re.compile(r"^[0-9.+\-*/() ]+$")
 
 _CHECK = '''def _check(step, value, written):
     # The value the solution wrote, to its own precision (it may round: 33.33 for 100/3).
@@ -27,18 +33,28 @@ _CHECK = '''def _check(step, value, written):
 '''
 
 
+def _clean(expr: str) -> str:
+    # "12/20 x 100% = 60%": GSM8K answers a percentage as the number before "%", so "%" is dropped.
+    for old, new in (("$", ""), (",", ""), ("%", ""), ("×", "*"), ("x", "*"), ("−", "-"), ("–", "-")):
+        expr = expr.replace(old, new)
+    return expr.strip()
+
+
 def calculator_program(solution: str) -> Optional[str]:
     """The program for one solution, or None when it has no usable annotation."""
     steps = []
-    for expr, written in _ANNOTATION.findall(solution):
-        expr, written = expr.strip(), written.strip().replace(",", "")
+    found = list(_ANNOTATION.finditer(solution))
+    tail = solution[found[-1].end():] if found else ""
+    pairs = [(m.group(1), m.group(2)) for m in found] + [(m.group(1), m.group(2)) for m in _PLAIN.finditer(tail)]
+    for expr, written in pairs:
+        expr, written = _clean(expr), written.strip().replace(",", "").replace("$", "").rstrip("%")
         if not expr or not _SAFE_EXPRESSION.match(expr):
             continue
         try:
             float(written)
         except ValueError:
             continue
-        steps.append((expr.replace("%", "/100"), written))
+        steps.append((expr, written))
     if not steps:
         return None
     lines = [_CHECK]

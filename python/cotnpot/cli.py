@@ -60,7 +60,15 @@ def _eval(args) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"cotnpot eval: {exc}", file=sys.stderr)
         return 2
-    options = EvalOptions(translator=translator, task=args.task, execute=args.execute, workers=args.workers, timeout=args.timeout, ks=ks,
+    verifier = None
+    if args.verifier:
+        from .verifier import load_verifier
+        try:
+            verifier = load_verifier(args.verifier)
+        except (ImportError, OSError, ValueError) as exc:
+            print(f"cotnpot eval: cannot load the verifier: {exc}", file=sys.stderr)
+            return 2
+    options = EvalOptions(translator=translator, verifier=verifier, task=args.task, execute=args.execute, workers=args.workers, timeout=args.timeout, ks=ks,
                           samples=args.samples, seed=args.seed, cache=args.cache, progress=not args.quiet and sys.stderr.isatty())
     try:
         ev = evaluate_file(args.candidates, args.format, options)
@@ -99,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--translator-model", help="the model name to ask the server for")
     ev.add_argument("--translator-api", default="chat", choices=("chat", "completions"))
     ev.add_argument("--translation-cache", type=Path, help="JSONL file of translations reused across runs")
+    ev.add_argument("--verifier", help="score candidates with a model: tiny:DIR (cotnpot.models.TinyCausalLM) or "
+                    "a Hugging Face model name or directory; its average log-probs replace the file's scores")
     ev.add_argument("--ks", help="comma-separated N values (default 1, 2, 4, ..., max)")
     ev.add_argument("--samples", type=int, default=1000, help="subsets drawn when exact is too costly (1000)")
     ev.add_argument("--seed", type=int, default=0, help="seed of subset sampling and bootstrap (0)")

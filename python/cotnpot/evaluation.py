@@ -71,6 +71,8 @@ class EvalOptions:
     progress: bool = False
     cache: Optional[Path] = None        # a JSONL file of execution results kept across runs
     translator: Optional[object] = None  # CoTnPoT: a cotnpot.translate translator (math tasks)
+    verifier: Optional[tuple] = None    # (model, tokenizer): its average log-probs replace the file's scores
+    verifier_batch_size: int = 8
 
 
 @dataclass
@@ -172,9 +174,9 @@ def _grade_stage(ev: Evaluation, table: CandidateTable, graded_answers: List[Lis
 
 
 def _metrics_stage(ev: Evaluation, table: CandidateTable, labelings: Dict[str, torch.Tensor],
-                   classes: Dict[str, torch.Tensor], options: EvalOptions, keep: Optional[torch.Tensor]) -> None:
+                   classes: Dict[str, torch.Tensor], options: EvalOptions, keep: Optional[torch.Tensor],
+                   scores: Optional[torch.Tensor]) -> None:
     ks = list(options.ks) if options.ks else metrics.default_ks(table.n_max)
-    scores = table.scores() if table.has_scores() else None
     valid = table.valid()
     plan = [("pass", "pass", None), ("maj", "maj", "grader"), ("maj (exact)", "maj", "exact")]
     if scores is not None:
@@ -261,8 +263,17 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
         keep, ev.consistency = result.keep, result.stats
         ev.timings["translate+execute"] = time.perf_counter() - start
 
+    scores = table.scores() if table.has_scores() else None
+    if options.verifier is not None:
+        from .verifier import score_table
+        start = time.perf_counter()
+        model, tokenizer = options.verifier
+        scores = score_table(table, model, tokenizer, batch_size=options.verifier_batch_size)
+        ev.rules["rm"] = "best-of-N by the verifier's average log-prob of the solution; ties: first"
+        ev.timings["score"] = time.perf_counter() - start
+
     start = time.perf_counter()
-    _metrics_stage(ev, table, labelings, classes, options, keep)
+    _metrics_stage(ev, table, labelings, classes, options, keep, scores)
     ev.timings["metrics"] = time.perf_counter() - start
     ev.comparisons = compare_with_published(ev)
     return ev

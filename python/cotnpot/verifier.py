@@ -1,0 +1,115 @@
+"""Verifier scores from a model: the average log-prob of each solution's tokens given its question.
+
+The model protocol is Hugging Face's causal LM: ``model(input_ids, attention_mask)`` returns an object
+with ``.logits`` [B, T, V]. The tokenizer protocol is ``encode_pair(prompt, solution) -> (ids, start)``
+(the solution's tokens are ``ids[start:]``); :class:`HFTokenizer` adapts a Hugging Face tokenizer by
+tokenizing the prompt and the solution separately, so the span is exact. Solutions are scored in
+batches of similar length (sorted, right-padded) with :func:`cotnpot.sequence_logprob`
+(``reduction="mean"``, ``shift=True``) under ``torch.no_grad``.
+
+Under ``torchrun`` (torch.distributed initialized) :func:`score_solutions` shards the pairs across ranks
+(every ``world_size``-th pair, so each rank gets a mix of lengths) and gathers all scores, in order, on
+every rank.
+"""
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from .logprob import sequence_logprob
+
+
+class HFTokenizer:
+    """Adapts a Hugging Face tokenizer to ``encode_pair``."""
+
+    def __init__(self, tokenizer, add_eos: bool = True):
+        self.tok = tokenizer
+        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.add_eos = add_eos
+
+    def encode_pair(self, prompt: str, solution: str) -> Tuple[List[int], int]:
+        head = self.tok(prompt, add_special_tokens=True)["input_ids"]
+        tail = self.tok(solution, add_special_tokens=False)["input_ids"]
+        if self.add_eos and self.tok.eos_token_id is not None:
+            tail = tail + [self.tok.eos_token_id]
+        return head + tail, len(head)
+
+
+def load_verifier(spec: str):
+    """(model, tokenizer) from ``tiny:DIR`` (a saved :class:`cotnpot.models.TinyCausalLM`) or a Hugging Face
+    model name or directory (needs ``transformers``)."""
+    if spec.startswith("tiny:"):
+        from .models import ByteTokenizer, TinyCausalLM
+        return TinyCausalLM.from_pretrained(spec[5:]), ByteTokenizer()
+    try:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError:
+        raise ImportError(f"loading the verifier {spec!r} needs the transformers package; without it, use "
+                          f"tiny:DIR (a cotnpot.models.TinyCausalLM)") from None
+    model = AutoModelForCausalLM.from_pretrained(spec)
+    return model.eval(), HFTokenizer(AutoTokenizer.from_pretrained(spec))
+
+
+def prompt_for(question: str) -> str:
+    return f"Question: {question}\nAnswer: "
+
+
+@torch.no_grad()
+def _score_local(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_size: int, device, max_length,
+                 progress: Optional[Callable[[int], None]]) -> Tensor:
+    encoded = [tokenizer.encode_pair(prompt_for(q), s) for q, s in pairs]
+    if max_length is not None:   # keep the start of the solution; a prompt longer than the limit is an error
+        for i, (ids, start) in enumerate(encoded):
+            if start >= max_length:
+                raise ValueError(f"pair {i}: the prompt alone has {start} tokens, more than max_length {max_length}")
+            encoded[i] = (ids[:max_length], start)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+    pad = getattr(tokenizer, "pad_token_id", 0) or 0
+    out = torch.zeros(len(encoded), dtype=torch.float32)
+    for b in range(0, len(order), batch_size):
+        idx = order[b:b + batch_size]
+        T = max(len(encoded[i][0]) for i in idx)
+        ids = torch.full((len(idx), T), pad, dtype=torch.long)
+        labels = torch.full((len(idx), T), -100, dtype=torch.long)
+        mask = torch.zeros((len(idx), T), dtype=torch.long)
+        for r, i in enumerate(idx):
+            seq, start = encoded[i]
+            ids[r, :len(seq)] = torch.tensor(seq)
+            labels[r, start:len(seq)] = torch.tensor(seq[start:])
+            mask[r, :len(seq)] = 1
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+        out[idx] = sequence_logprob(logits, labels.to(device), reduction="mean", shift=True).float().cpu()
+        if progress:
+            progress(len(idx))
+    return out
+
+
+def score_solutions(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_size: int = 8, device=None,
+                    max_length: Optional[int] = None, progress: Optional[Callable[[int], None]] = None) -> Tensor:
+    """Average log-prob of each (question, solution) pair's solution tokens: float32 ``[len(pairs)]``."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    device = device or next(model.parameters()).device
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return _score_local(model, tokenizer, pairs, batch_size, device, max_length, progress)
+    rank, world = dist.get_rank(), dist.get_world_size()
+    mine = list(range(rank, len(pairs), world))
+    local = _score_local(model, tokenizer, [pairs[i] for i in mine], batch_size, device, max_length, progress)
+    gathered: List[Optional[List[Tuple[int, float]]]] = [None] * world
+    dist.all_gather_object(gathered, list(zip(mine, local.tolist())))
+    out = torch.zeros(len(pairs), dtype=torch.float32)
+    for part in gathered:
+        for i, v in part:
+            out[i] = v
+    return out
+
+
+def score_table(table, model, tokenizer, batch_size: int = 8, device=None, max_length: Optional[int] = None,
+                progress=None) -> Tensor:
+    """Scores ``[P, N]`` for a :class:`cotnpot.data.CandidateTable` (NaN at padding)."""
+    pairs = [(p.question, c.text) for p in table.problems for c in p.candidates]
+    flat = score_solutions(model, tokenizer, pairs, batch_size, device, max_length, progress)
+    out = torch.full((len(table.problems), table.n_max), float("nan"))
+    out[table.valid()] = flat
+    return out

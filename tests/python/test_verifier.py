@@ -1,0 +1,108 @@
+"""Verifier scoring with models: TinyCausalLM's padding invariance, scores equal to a pure-PyTorch
+reference, save/load, the loading errors, `cotnpot eval --verifier`, and 2 gloo processes giving the same
+scores as one."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from cotnpot.cli import main
+from cotnpot.models import ByteTokenizer, TinyCausalLM, TinyConfig
+from cotnpot.verifier import load_verifier, prompt_for, score_solutions
+
+ROOT = Path(__file__).resolve().parents[2]
+PAIRS = [("What is 2+2?", "2+2 = 4. The answer is 4."), ("Janet has 3 apples.", "She has 3."),
+         ("q", "a much longer solution, with more tokens than the others in this batch"), ("x", "y"),
+         ("Kim runs 5 km a day.", "5 * 7 = 35 km a week")]
+
+
+def tiny(seed=0):
+    torch.manual_seed(seed)
+    return TinyCausalLM(TinyConfig(dim=32, layers=2, heads=4, hidden=86)).eval()
+
+
+def reference_scores(model, tokenizer, pairs):
+    """One pair at a time, no padding: log_softmax + gather over the solution tokens, averaged."""
+    out = []
+    for q, s in pairs:
+        ids, start = tokenizer.encode_pair(prompt_for(q), s)
+        logits = model(torch.tensor([ids])).logits[0].double()
+        logp = torch.log_softmax(logits[:-1], -1).gather(-1, torch.tensor(ids[1:])[:, None])[:, 0]
+        out.append(logp[start - 1:].mean().item())
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def test_padding_does_not_change_the_logits_of_real_tokens():
+    model, ids = tiny(), torch.tensor([[256, 72, 105, 33, 257]])
+    alone = model(ids).logits
+    right = model(torch.cat([ids, torch.full((1, 3), 258)], 1), torch.tensor([[1] * 5 + [0] * 3])).logits[:, :5]
+    left = model(torch.cat([torch.full((1, 3), 258), ids], 1), torch.tensor([[0] * 3 + [1] * 5])).logits[:, 3:]
+    assert torch.allclose(alone, right, atol=1e-5) and torch.allclose(alone, left, atol=1e-5)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 8])
+def test_scores_equal_the_reference(batch_size):
+    model, tok = tiny(), ByteTokenizer()
+    got = score_solutions(model, tok, PAIRS, batch_size=batch_size)
+    assert torch.allclose(got.double(), reference_scores(model, tok, PAIRS), atol=1e-5, rtol=1e-5)
+
+
+def test_save_load_and_loading_errors(tmp_path):
+    model = tiny(1)
+    model.save_pretrained(tmp_path / "m")
+    loaded, tok = load_verifier(f"tiny:{tmp_path / 'm'}")
+    assert torch.equal(score_solutions(model, tok, PAIRS), score_solutions(loaded, tok, PAIRS))
+    with pytest.raises(FileNotFoundError, match="config.json is missing"):
+        load_verifier(f"tiny:{tmp_path / 'nothing'}")
+    with pytest.raises(ValueError, match="heads of even size"):
+        TinyCausalLM(TinyConfig(dim=30, heads=4))
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        score_solutions(model, tok, PAIRS, batch_size=0)
+    with pytest.raises(ValueError, match="longer than max_length 8"):
+        TinyCausalLM(TinyConfig(dim=32, heads=4, max_length=8))(torch.zeros(1, 9, dtype=torch.long))
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="needs the transformers package"):
+            load_verifier("Qwen/Qwen2.5-Math-7B")
+
+
+def test_cli_scores_with_the_verifier(tmp_path):
+    tiny(2).save_pretrained(tmp_path / "m")
+    rows = [json.loads(r) for r in (ROOT / "data" / "qwen25math_rm_maj_example_math_cot_100.jsonl").open()][:6]
+    for r in rows:   # the solutions' last 120 characters: byte-level attention over whole solutions is slow
+        r["code"] = [c[-120:] for c in r["code"]]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["eval", "--candidates", str(tmp_path / "c.jsonl"), "--verifier", f"tiny:{tmp_path / 'm'}",
+                 "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert "verifier" in report["rules"]["rm"] and "score" in report["timings"]
+    # rm@8 is then the label of the candidate with the highest model score, problem by problem
+    from cotnpot.data import load_candidates
+    from cotnpot.verifier import score_table
+    table = load_candidates(tmp_path / "c.jsonl")
+    model, tok = load_verifier(f"tiny:{tmp_path / 'm'}")
+    best = score_table(table, model, tok).argmax(1)
+    want = 100 * table.labels().gather(1, best[:, None]).float().mean().item()
+    assert report["metrics"]["source"]["rm"]["8"]["value"] == pytest.approx(want)
+
+
+def _worker(rank, world, store, model_dir, out):
+    torch.distributed.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    model, tok = load_verifier(f"tiny:{model_dir}")
+    scores = score_solutions(model, tok, PAIRS * 3, batch_size=2)
+    if rank == 0:
+        torch.save(scores, out)
+    torch.distributed.destroy_process_group()
+
+
+def test_two_gloo_processes_give_the_same_scores_as_one(tmp_path):
+    tiny(3).save_pretrained(tmp_path / "m")
+    out = tmp_path / "scores.pt"
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    mp.spawn(_worker, args=(2, tmp_path / "store", tmp_path / "m", out), nprocs=2, join=True)
+    model, tok = load_verifier(f"tiny:{tmp_path / 'm'}")
+    assert torch.allclose(torch.load(out), score_solutions(model, tok, PAIRS * 3, batch_size=2), atol=1e-6)

@@ -19,6 +19,8 @@ packages=(
   python3-sympy
   # the Jupyter kernel of the venv, and the test that talks to it
   python3-ipykernel python3-jupyter-client
+  # the test that runs examples/rerank.ipynb
+  python3-nbclient python3-nbformat
 )
 
 missing=()

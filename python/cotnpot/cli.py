@@ -34,6 +34,8 @@ def make_translator(args):
     spec = args.translator
     if spec is None:
         return None
+    if args.translation_cache is None and args.out:
+        args.translation_cache = args.out / "cache" / "translations.jsonl"
     from . import translate
     if spec == "offline":
         inner = translate.OfflineCalculatorTranslator()
@@ -60,7 +62,12 @@ def _eval(args) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"cotnpot eval: {exc}", file=sys.stderr)
         return 2
-    verifier = None
+    # With --out, every stage's results are cached in OUT/cache, so rerunning with another selection rule
+    # (or another --ks) executes, translates and scores nothing again.
+    cache_dir = args.out / "cache" if args.out else None
+    if cache_dir and args.cache is None:
+        args.cache = cache_dir / "executions.jsonl"
+    verifier = score_cache = None
     if args.verifier:
         from .verifier import load_verifier
         try:
@@ -68,7 +75,11 @@ def _eval(args) -> int:
         except (ImportError, OSError, ValueError) as exc:
             print(f"cotnpot eval: cannot load the verifier: {exc}", file=sys.stderr)
             return 2
-    options = EvalOptions(translator=translator, verifier=verifier, task=args.task, execute=args.execute, workers=args.workers, timeout=args.timeout, ks=ks,
+        if cache_dir:
+            from .verifier import ScoreCache, model_identity
+            score_cache = ScoreCache(cache_dir / "scores.jsonl", model_identity(args.verifier))
+    options = EvalOptions(translator=translator, verifier=verifier, score_cache=score_cache, task=args.task,
+                          execute=args.execute, workers=args.workers, timeout=args.timeout, ks=ks,
                           samples=args.samples, seed=args.seed, cache=args.cache, progress=not args.quiet and sys.stderr.isatty())
     try:
         ev = evaluate_file(args.candidates, args.format, options)

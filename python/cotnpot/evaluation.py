@@ -72,6 +72,7 @@ class EvalOptions:
     cache: Optional[Path] = None        # a JSONL file of execution results kept across runs
     translator: Optional[object] = None  # CoTnPoT: a cotnpot.translate translator (math tasks)
     verifier: Optional[tuple] = None    # (model, tokenizer): its average log-probs replace the file's scores
+    score_cache: Optional[object] = None  # a cotnpot.verifier.ScoreCache for the verifier's scores
     verifier_batch_size: int = 8
 
 
@@ -268,7 +269,8 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
         from .verifier import score_table
         start = time.perf_counter()
         model, tokenizer = options.verifier
-        scores = score_table(table, model, tokenizer, batch_size=options.verifier_batch_size)
+        scores = score_table(table, model, tokenizer, batch_size=options.verifier_batch_size,
+                             cache=options.score_cache)
         ev.rules["rm"] = "best-of-N by the verifier's average log-prob of the solution; ties: first"
         ev.timings["score"] = time.perf_counter() - start
 

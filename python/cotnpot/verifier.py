@@ -11,6 +11,9 @@ Under ``torchrun`` (torch.distributed initialized) :func:`score_solutions` shard
 (every ``world_size``-th pair, so each rank gets a mix of lengths) and gathers all scores, in order, on
 every rank.
 """
+import hashlib
+import json
+from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
@@ -105,11 +108,55 @@ def score_solutions(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_si
     return out
 
 
+def model_identity(spec: str) -> str:
+    """What a score cache is keyed by: the verifier's name, and for a local directory the size and time of
+    its files, so a retrained model in the same place does not reuse old scores."""
+    path = Path(spec[5:] if spec.startswith("tiny:") else spec)
+    if path.is_dir():
+        stamp = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in path.iterdir() if f.is_file())
+        return f"{spec}:{stamp}"
+    return spec
+
+
+class ScoreCache:
+    """Verifier scores kept across runs in one JSONL file, keyed by (model identity, question, solution)."""
+
+    def __init__(self, path, identity: str):
+        self.path, self.identity, self.entries = Path(path), identity, {}
+        if self.path.is_file():
+            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    entry = json.loads(line)
+                    self.entries[entry["key"]] = float(entry["score"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+
+    def key(self, question: str, solution: str) -> str:
+        text = "\0".join([self.identity, question, solution])
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def add(self, keys: List[str], scores: List[float]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as f:
+            for k, s in zip(keys, scores):
+                self.entries[k] = s
+                f.write(json.dumps({"key": k, "score": s}) + "\n")
+
+
 def score_table(table, model, tokenizer, batch_size: int = 8, device=None, max_length: Optional[int] = None,
-                progress=None) -> Tensor:
-    """Scores ``[P, N]`` for a :class:`cotnpot.data.CandidateTable` (NaN at padding)."""
+                progress=None, cache: Optional[ScoreCache] = None) -> Tensor:
+    """Scores ``[P, N]`` for a :class:`cotnpot.data.CandidateTable` (NaN at padding); with a ``cache``
+    only the pairs it lacks are scored."""
     pairs = [(p.question, c.text) for p in table.problems for c in p.candidates]
-    flat = score_solutions(model, tokenizer, pairs, batch_size, device, max_length, progress)
+    if cache is None:
+        flat = score_solutions(model, tokenizer, pairs, batch_size, device, max_length, progress)
+    else:
+        keys = [cache.key(q, s) for q, s in pairs]
+        todo = [i for i, k in enumerate(keys) if k not in cache.entries]
+        if todo:
+            fresh = score_solutions(model, tokenizer, [pairs[i] for i in todo], batch_size, device, max_length, progress)
+            cache.add([keys[i] for i in todo], fresh.tolist())
+        flat = torch.tensor([cache.entries[k] for k in keys], dtype=torch.float32)
     out = torch.full((len(table.problems), table.n_max), float("nan"))
     out[table.valid()] = flat
     return out

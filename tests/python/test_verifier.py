@@ -88,6 +88,14 @@ def test_cli_scores_with_the_verifier(tmp_path):
     best = score_table(table, model, tok).argmax(1)
     want = 100 * table.labels().gather(1, best[:, None]).float().mean().item()
     assert report["metrics"]["source"]["rm"]["8"]["value"] == pytest.approx(want)
+    # The run directory caches the scores: a rerun with other N values scores nothing again.
+    cached = (tmp_path / "out" / "cache" / "scores.jsonl").read_text().splitlines()
+    assert len(cached) == 48
+    assert main(["eval", "--candidates", str(tmp_path / "c.jsonl"), "--verifier", f"tiny:{tmp_path / 'm'}",
+                 "--out", str(tmp_path / "out"), "--ks", "1,8", "--quiet"]) == 0
+    assert (tmp_path / "out" / "cache" / "scores.jsonl").read_text().splitlines() == cached
+    again = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert again["metrics"]["source"]["rm"]["8"] == report["metrics"]["source"]["rm"]["8"]
 
 
 def _worker(rank, world, store, model_dir, out):

@@ -1,0 +1,47 @@
+"""Code tasks: MBPP reference solutions and broken variants as candidates, explained by an
+OpenAI-compatible server on 127.0.0.1, scored by TinyCausalLM on explanation + code, with cotnpot's
+example-test filter."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from cotnpot import Executor
+from cotnpot.code_tasks import CodeTask, code_with_explanation, evaluate_code
+from cotnpot.models import ByteTokenizer, TinyCausalLM, TinyConfig
+from cotnpot.translate import OpenAICompatibleTranslator
+from cotnpot.verifier import score_solutions
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fake_openai_server import FakeServer  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def test_code_pipeline_on_mbpp():
+    rows = [json.loads(line) for line in (SHARED / "mbpp_sanitized.jsonl").open()][:6]
+    tasks = [CodeTask(r["prompt"], r["test_list"], "\n".join(r["test_imports"])) for r in rows]
+    broken = ["def wrong(*args):\n    return None\n" + r["code"].replace("return ", "return None and ") for r in rows]
+    candidates = [[b, r["code"]] for r, b in zip(rows, broken)]
+    server = FakeServer()
+    torch.manual_seed(0)
+    model = TinyCausalLM(TinyConfig(dim=32, layers=1, heads=4, hidden=86)).eval()
+    try:
+        with Executor(workers=2, timeout=5.0) as ex:
+            result = evaluate_code(tasks, candidates, ex, translator=OpenAICompatibleTranslator(server.url, "m"),
+                                   verifier=(model, ByteTokenizer()), example_filter=True)
+    finally:
+        server.close()
+    assert result.correct[:, 1].all() and not result.correct[:, 0].any()   # references pass, broken ones fail
+    assert torch.equal(result.passes_example, result.correct)
+    assert {p for p, _ in server.requests} == {"/v1/chat/completions"} and len(server.requests) == 12
+    assert "Explain in words" in server.requests[0][1]["messages"][0]["content"]
+    # explanation + code is what the verifier scored
+    e = result.explanations[0][1]
+    want = score_solutions(model, ByteTokenizer(), [(tasks[0].prompt, code_with_explanation(e, candidates[0][1]))])
+    assert result.scores["explanation+code"][0, 1].item() == pytest.approx(want.item(), abs=1e-5)
+    # the example filter keeps exactly the correct candidates here, so with it best-of-2 is always right
+    assert result.metrics["rm (explanation+code) + example filter"][2].value == pytest.approx(100.0)
+    assert result.metrics["pass"][1].value == pytest.approx(50.0)

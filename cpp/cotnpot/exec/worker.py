@@ -27,7 +27,12 @@ import traceback
 WORKER_INDEX = int(sys.argv[1]) if len(sys.argv) > 1 else 0
 PRELOAD = [m for m in (sys.argv[2].split(",") if len(sys.argv) > 2 else []) if m]
 IS_ROOT = os.geteuid() == 0
-UID_BASE = 61000 + 100 * WORKER_INDEX  # job uids: one per job slot of this worker (unused by Debian)
+# Job uids: a block of 100 (one per job slot) drawn at random among 10^7 blocks above 10^8, where no
+# distribution allocates users. Random, not numbered by worker index: a job's end kills every process of
+# its uid, so two pools running at once (other processes, other chroots on the same kernel) must never
+# share uids; a fixed numbering made them kill each other's jobs.
+JOB_UID_LOW, JOB_UID_BLOCKS = 100_000_000, 10_000_000
+UID_BASE = JOB_UID_LOW + 100 * (int.from_bytes(os.urandom(4), "little") % JOB_UID_BLOCKS)
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
 PR_SET_CHILD_SUBREAPER = 36
@@ -146,12 +151,13 @@ def run_child(job, workdir, uid, result_fd):
         os.dup2(devnull, 0)
         timeout = float(job["timeout"])
         memory = int(job["memory_mb"]) * 1024 * 1024
-        limits = [(resource.RLIMIT_AS, memory), (resource.RLIMIT_CPU, int(timeout) + 1),
+        cpu = int(timeout) + 1   # soft: SIGXCPU (a timeout); hard one second later: SIGKILL if it is ignored
+        limits = [(resource.RLIMIT_AS, memory), (resource.RLIMIT_CPU, (cpu, cpu + 1)),
                   (resource.RLIMIT_FSIZE, int(job.get("file_limit", 16 << 20))),
                   (resource.RLIMIT_NOFILE, 64), (resource.RLIMIT_CORE, 0),
                   (resource.RLIMIT_NPROC, int(job.get("process_limit", 16)))]
         for which, value in limits:
-            resource.setrlimit(which, (value, value))
+            resource.setrlimit(which, value if isinstance(value, tuple) else (value, value))
         os.chdir(workdir)
         os.environ["HOME"] = os.environ["TMPDIR"] = workdir  # the rest was cleaned once, in the worker
         if IS_ROOT:
@@ -331,9 +337,15 @@ def run_job(job, slot):
     if status is None:
         if "sandbox_error" in report:
             status, result["error_message"] = "sandbox_error", report["sandbox_error"]
+        elif os.WIFSIGNALED(wait_status) and max(len(buffers[out_r]), len(buffers[err_r])) >= cap:
+            # It filled a whole output cap and then died (before we saw the byte past the cap): its output
+            # is what ended it.
+            status = "output_limit"
         elif os.WIFSIGNALED(wait_status):
             sig = os.WTERMSIG(wait_status)
-            status = "timeout" if sig == signal.SIGXCPU else "killed"
+            cpu_used = usage.ru_utime + usage.ru_stime
+            status = "timeout" if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_used >= int(timeout) + 1) \
+                else "killed"
         elif not report:
             status = "error"
             result["error_type"] = "NoResult"

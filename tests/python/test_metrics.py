@@ -111,3 +111,17 @@ def test_qwen_example_reproduces_its_figures():
     c = metrics.Candidates(correct=table.labels(), valid=table.valid(), classes=ids, scores=table.scores())
     values = {m: 100 * metrics.accuracy_at_k(m, c, 8).mean().item() for m in ("rm", "maj", "pass", "random")}
     assert values == pytest.approx({"rm": 94.0, "maj": 93.0, "pass": 96.0, "random": 91.0})
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 17, 64])
+def test_class_renumbering_matches_first_appearance(k):
+    """Votes over a subset need class ids below the subset size: renumbered by first appearance."""
+    g = torch.Generator().manual_seed(k)
+    classes = torch.randint(-1, 7, (100, k), generator=g)
+    want = torch.full_like(classes, -1)
+    for r in range(100):
+        seen = {}
+        for j, c in enumerate(classes[r].tolist()):
+            if c >= 0:
+                want[r, j] = seen.setdefault(c, len(seen))
+    assert torch.equal(metrics._renumber(classes), want)

@@ -80,6 +80,7 @@ def _eval(args) -> int:
             score_cache = ScoreCache(cache_dir / "scores.jsonl", model_identity(args.verifier))
     options = EvalOptions(translator=translator, verifier=verifier, score_cache=score_cache, task=args.task,
                           execute=args.execute, workers=args.workers, timeout=args.timeout, ks=ks,
+                          example_filter=args.example_filter,
                           samples=args.samples, seed=args.seed, cache=args.cache, progress=not args.quiet and sys.stderr.isatty())
     try:
         ev = evaluate_file(args.candidates, args.format, options)
@@ -120,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--translation-cache", type=Path, help="JSONL file of translations reused across runs")
     ev.add_argument("--verifier", help="score candidates with a model: tiny:DIR (cotnpot.models.TinyCausalLM) or "
                     "a Hugging Face model name or directory; its average log-probs replace the file's scores")
+    ev.add_argument("--example-filter", action="store_true",
+                    help="code tasks: also report rm with candidates failing the prompt's example test dropped")
     ev.add_argument("--ks", help="comma-separated N values (default 1, 2, 4, ..., max)")
     ev.add_argument("--samples", type=int, default=1000, help="subsets drawn when exact is too costly (1000)")
     ev.add_argument("--seed", type=int, default=0, help="seed of subset sampling and bootstrap (0)")

@@ -10,6 +10,8 @@ ovm       OVM samples: ``outputs[].response / response_answer / label`` (``vscor
 openai    OpenAI's GSM8K example solutions: four solutions per problem (``6b_finetuning``,
           ``6b_verification``, ``175b_finetuning``, ``175b_verification``) with ``is_correct``
 tora      ToRA outputs: ``code`` (rationale + program + output), ``pred``, gold ``gt``
+code      code-task candidates (cotnpot's own, MBPP-style): ``prompt``, ``test_list`` (the first is the
+          prompt's example), ``test_imports`` (optional), ``candidates`` (programs)
 pot       Program-of-Thoughts Codex outputs: ``generated`` (programs), ``executed`` (the value of ``ans``
           recorded upstream, single-program files), gold ``answer``; AQuA rows add ``options`` and a gold
           letter. Prompt-only lines (``prompt``/``demonstration``) are skipped and counted.
@@ -28,7 +30,7 @@ from typing import Callable, Dict, List, Optional, Union
 
 import torch
 
-FORMATS = ("qwen", "ovm", "openai", "tora", "pot")
+FORMATS = ("qwen", "ovm", "openai", "tora", "pot", "code")
 OPENAI_MODELS = ("6b_finetuning", "6b_verification", "175b_finetuning", "175b_verification")
 
 
@@ -50,6 +52,8 @@ class Problem:
     gold: str
     candidates: List[Candidate]
     options: List[str] = field(default_factory=list)   # multiple choice (AQuA): "A)...", "B)..."
+    tests: List[str] = field(default_factory=list)     # code tasks: assert lines, the first the prompt's example
+    setup: str = ""                                    # code tasks: what the tests import
 
 
 @dataclass
@@ -192,7 +196,16 @@ def _load_pot(row, counts, line):
     return Problem(str(line), question, str(gold), cands, options=list(row.get("options", [])))
 
 
-LOADERS: Dict[str, Callable] = {"qwen": _load_qwen, "ovm": _load_ovm, "openai": _load_openai, "tora": _load_tora,
+def _load_code(row, counts, line):
+    prompt, tests, programs = _need(row, "prompt", "test_list", "candidates")
+    if not isinstance(tests, list) or not tests:
+        raise ValueError("test_list must be a non-empty list of assert lines")
+    cands = [Candidate(text=p, program=p) for p in _as_list(programs, "candidates")]
+    return Problem(str(row.get("task_id", line)), prompt, "", cands, tests=list(tests),
+                   setup="\n".join(row.get("test_imports", [])))
+
+
+LOADERS: Dict[str, Callable] = {"code": _load_code, "qwen": _load_qwen, "ovm": _load_ovm, "openai": _load_openai, "tora": _load_tora,
                                 "pot": _load_pot}
 
 
@@ -200,6 +213,8 @@ def detect_format(row: dict) -> Optional[str]:
     """The format a row looks like, or None."""
     if "outputs" in row:
         return "ovm"
+    if "candidates" in row and "test_list" in row:
+        return "code"
     if any(m in row for m in OPENAI_MODELS):
         return "openai"
     if "generated" in row or set(row) <= {"prompt", "demonstration"}:

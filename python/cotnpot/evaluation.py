@@ -74,6 +74,7 @@ class EvalOptions:
     verifier: Optional[tuple] = None    # (model, tokenizer): its average log-probs replace the file's scores
     score_cache: Optional[object] = None  # a cotnpot.verifier.ScoreCache for the verifier's scores
     verifier_batch_size: int = 8
+    example_filter: bool = False        # code tasks: cotnpot's example-test filter (reported separately)
 
 
 @dataclass
@@ -214,8 +215,35 @@ RULES = {"maj": "majority over answer classes of cotnpot's grader (group_answers
          "cotnpot rm": "CoTnPoT: best verifier score among the consistent candidates (all when none is)"}
 
 
+def evaluate_code_table(table: CandidateTable, options: EvalOptions, example_filter: bool) -> Evaluation:
+    """Code tasks: correctness from the tests; with a translator, each program explained and the verifier
+    scoring explanation + code; cotnpot's example-test filter when asked."""
+    from .code_tasks import CodeTask, evaluate_code
+    from .executor import Executor
+    from .programs import PRELOAD
+    ev = Evaluation(table.path, table.format, "mbpp", len(table.problems), table.n_max, dict(table.counts))
+    tasks = [CodeTask(p.question, p.tests, p.setup) for p in table.problems]
+    start = time.perf_counter()
+    with Executor(workers=options.workers, timeout=options.timeout, memory_mb=options.memory_mb,
+                  preload=PRELOAD) as ex:
+        result = evaluate_code(tasks, [[c.program for c in p.candidates] for p in table.problems], ex,
+                               translator=options.translator, verifier=options.verifier, ks=options.ks,
+                               example_filter=example_filter, batch_size=options.verifier_batch_size)
+    ev.timings["execute+translate+score"] = time.perf_counter() - start
+    ev.labelings = ["tests"]
+    ev.metrics = {"tests": result.metrics}
+    ev.rules = {"pass": "unbiased pass@k over candidates passing all tests", "random": "any one candidate",
+                "rm (code)": "best verifier score of the program alone",
+                "rm (explanation+code)": "best verifier score of the LLM's explanation followed by the program",
+                "+ example filter": "cotnpot's own addition: candidates failing the prompt's example test dropped "
+                                    "(all kept when every one fails)"}
+    return ev
+
+
 def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) -> Evaluation:
     """Every stage after loading, each timed into ``Evaluation.timings``."""
+    if table.format == "code":
+        return evaluate_code_table(table, options, options.example_filter)
     task = options.task or detect_task(table)
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")

@@ -44,7 +44,8 @@ def to_markdown(ev: Evaluation) -> str:
            f"format `{ev.format}`, task `{ev.task}`, {ev.problems} problems, up to {ev.n_max} candidates each"
            + ("" if not ev.counts else "; " + ", ".join(f"{v} {k}" for k, v in ev.counts.items())), ""]
     for labeling in ev.labelings:
-        what = "the file's own labels" if labeling == "source" else "cotnpot's grader against the gold answers"
+        what = {"source": "the file's own labels", "tests": "the tasks' tests"}.get(
+            labeling, "cotnpot's grader against the gold answers")
         out += [f"## Accuracy (%) with {what}", "", "mean and 95% bootstrap interval over problems", ""]
         out += metrics_table(ev, labeling) + [""]
     if ev.per_source:

@@ -45,3 +45,27 @@ def test_code_pipeline_on_mbpp():
     # the example filter keeps exactly the correct candidates here, so with it best-of-2 is always right
     assert result.metrics["rm (explanation+code) + example filter"][2].value == pytest.approx(100.0)
     assert result.metrics["pass"][1].value == pytest.approx(50.0)
+
+
+def test_cli_on_a_code_candidate_file(tmp_path):
+    from cotnpot.cli import main
+    rows = [json.loads(line) for line in (SHARED / "mbpp_sanitized.jsonl").open()][:4]
+    path = tmp_path / "code.jsonl"
+    path.write_text("".join(json.dumps({"task_id": r["task_id"], "prompt": r["prompt"], "test_list": r["test_list"],
+                                        "test_imports": r["test_imports"],
+                                        "candidates": ["def nothing():\n    pass\n", r["code"]]}) + "\n"
+                            for r in rows))
+    torch.manual_seed(0)
+    TinyCausalLM(TinyConfig(dim=32, layers=1, heads=4, hidden=86)).save_pretrained(tmp_path / "m")
+    server = FakeServer()
+    try:
+        assert main(["eval", "--candidates", str(path), "--translator", server.url, "--translator-model", "m",
+                     "--verifier", f"tiny:{tmp_path / 'm'}", "--example-filter", "--out", str(tmp_path / "out"),
+                     "--quiet"]) == 0
+    finally:
+        server.close()
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    m = report["metrics"]["tests"]
+    assert m["pass"]["1"]["value"] == pytest.approx(50.0) and m["pass"]["2"]["value"] == pytest.approx(100.0)
+    assert m["rm (explanation+code) + example filter"]["2"]["value"] == pytest.approx(100.0)
+    assert len(server.requests) == 8   # one explanation per candidate

@@ -297,8 +297,16 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
         from .verifier import score_table
         start = time.perf_counter()
         model, tokenizer = options.verifier
-        scores = score_table(table, model, tokenizer, batch_size=options.verifier_batch_size,
-                             cache=options.score_cache)
+        bar = None
+        if options.progress:
+            from tqdm import tqdm
+            bar = tqdm(total=int(table.valid().sum()), desc="scoring", unit="solution")
+        try:
+            scores = score_table(table, model, tokenizer, batch_size=options.verifier_batch_size,
+                                 cache=options.score_cache, progress=bar.update if bar else None)
+        finally:
+            if bar is not None:
+                bar.close()
         ev.rules["rm"] = "best-of-N by the verifier's average log-prob of the solution; ties: first"
         ev.timings["score"] = time.perf_counter() - start
 

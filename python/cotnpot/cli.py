@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from .data import FORMATS, CandidateFileError
+from .translate import TranslationServerError
 
 EVAL_HELP = """Evaluate the candidates of one file: every selection method at N = 1, 2, 4, ..., max.
 
@@ -86,6 +87,10 @@ def _eval(args) -> int:
         ev = evaluate_file(args.candidates, args.format, options)
     except (CandidateFileError, FileNotFoundError, ValueError) as exc:
         print(f"cotnpot eval: {exc}", file=sys.stderr)
+        return 1
+    except TranslationServerError as exc:   # the translations that finished are in the cache
+        print(f"cotnpot eval: {exc}" + (f" (finished translations kept in {args.translation_cache})"
+                                        if args.translation_cache else ""), file=sys.stderr)
         return 1
     print(report.to_markdown(ev))
     if args.out:

@@ -36,7 +36,8 @@ def check_consistency(table: CandidateTable, translator, workers: int = 2, timeo
     problems = table.problems
     requests = [Request(p.question, c.text) for p in problems for c in p.candidates]
     translations = translator.translate(requests)
-    harness = "calculator" if isinstance(translator, OfflineCalculatorTranslator) else "translation"
+    # the offline translator's programs are plain arithmetic (also behind a cache): small, fast workers
+    harness = "calculator" if translator.name == OfflineCalculatorTranslator.name else "translation"
     runnable = [t for t in translations if t]
     preload, warmup = worker_setup(harness)
     with Executor(workers=workers, timeout=timeout, memory_mb=memory_mb, preload=preload, warmup=warmup) as ex:

@@ -166,3 +166,24 @@ def test_consistency_on_the_ovm_samples_is_computed_and_reported():
           f"accuracy of consistent candidates {consistent_accuracy:.3f} vs all {overall:.3f}")
     assert 0 <= plain <= 1 and 0 <= filtered <= 1
     assert consistent_accuracy >= overall   # dropping arithmetic slips does not lower sample accuracy here
+
+
+def test_a_failing_server_is_not_hammered():
+    s = FakeServer(fail_first=10_000)   # always 503
+    try:
+        t = OpenAICompatibleTranslator(s.url, "m", concurrency=2, retries=1, backoff=0.01)
+        with pytest.raises(TranslationServerError, match="translation failed for 40 of 40 requests"):
+            t.translate([Request("q", f"s{i}") for i in range(40)])
+        assert len(s.requests) <= 4   # the in-flight requests and their retries, nothing after
+    finally:
+        s.close()
+
+
+def test_cli_reports_an_unreachable_server(tmp_path, capsys):
+    from cotnpot.cli import main
+    rows = (ROOT / "data" / "gsm8k_openai_example_model_solutions.jsonl").read_text().splitlines()[:3]
+    (tmp_path / "c.jsonl").write_text("\n".join(rows) + "\n")
+    assert main(["eval", "--candidates", str(tmp_path / "c.jsonl"), "--translator", "http://127.0.0.1:9",
+                 "--translator-model", "m", "--out", str(tmp_path / "out"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "127.0.0.1:9/v1/chat/completions did not answer" in err and "finished translations kept in" in err

@@ -2,8 +2,8 @@
 
 Completions requests carry a batch of prompts each (the API takes a list); chat requests carry one
 conversation each and run ``concurrency`` at a time. Every request has a timeout and is retried with
-exponential back-off on connection errors, timeouts, 429 and 5xx. When a request still fails, a
-:class:`TranslationServerError` says which server and why; the translations finished before it are on
+exponential back-off on connection errors, timeouts, 429 and 5xx. When a request still fails, no new
+request is sent, and a :class:`TranslationServerError` says which server and why; the translations finished before it are on
 the exception (``.partial``, None where missing) and, behind a :class:`CachedTranslator`, already saved.
 """
 import json
@@ -114,6 +114,8 @@ class OpenAICompatibleTranslator:
         errors = []
 
         def run(indices):
+            if errors:   # a request already failed after its retries: do not keep hammering a dead server
+                return
             try:
                 replies = self._translate_batch([requests[i] for i in indices])
             except Exception as exc:   # noqa: BLE001 - reported below with the work that did finish

@@ -19,14 +19,13 @@ Identical (prelude, program) pairs run once: programs are taken to be determinis
 :class:`ExecutionCache` keeps results across runs, so a rerun executes only what is new.
 """
 import hashlib
-import json
 import math
 import re
-from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 from .executor import Executor, Job
+from .jsonl_store import JsonlStore
 
 POT_PRELUDE = '''import math
 from math import *
@@ -84,15 +83,20 @@ def worker_setup(harness: str):
     return PRELOAD, WARMUP if harness in ("pot", "pot_aqua") else ""
 
 
-def job_for(program: str, harness: str, timeout: float = 0.0) -> Job:
+def job_fields(program: str, harness: str) -> Dict[str, str]:
+    """How a harness runs a program: the job's code, prelude and answer mode (what the cache keys on too)."""
     if harness == "tora":
-        return Job(program, answer="print", timeout=timeout)
+        return {"code": program, "prelude": "", "answer": "print", "variable": "ans"}
     if harness in ("translation", "calculator"):   # programs written by a translator set `ans`
-        return Job(program, answer="variable", variable="ans", timeout=timeout)
+        return {"code": program, "prelude": "", "answer": "variable", "variable": "ans"}
     if harness in ("pot", "pot_aqua"):
-        return Job(program + "\nans = _cotnpot_floatify(ans)\n", answer="variable", variable="ans",
-                   prelude=POT_PRELUDE, timeout=timeout)
+        return {"code": program + "\nans = _cotnpot_floatify(ans)\n", "prelude": POT_PRELUDE,
+                "answer": "variable", "variable": "ans"}
     raise ValueError(f"harness must be one of {HARNESSES}, got {harness!r}")
+
+
+def job_for(program: str, harness: str, timeout: float = 0.0) -> Job:
+    return Job(**job_fields(program, harness), timeout=timeout)
 
 
 @dataclass
@@ -103,33 +107,16 @@ class Execution:
     unique: int = 0                    # programs actually run (distinct, not cached)
 
 
-class ExecutionCache:
-    """Results of earlier runs in one JSONL file, keyed by the job (harness, its prelude and program,
-    timeout and memory limit); lines that do not parse are ignored and rewritten by new results."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.entries: Dict[str, dict] = {}
-        if self.path.is_file():
-            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
-                try:
-                    entry = json.loads(line)
-                    self.entries[entry["key"]] = entry
-                except (ValueError, KeyError, TypeError):
-                    continue
+class ExecutionCache(JsonlStore):
+    """Results of earlier runs, keyed by the job exactly as it runs (its code, prelude and answer mode)
+    and the executor's time and memory limits."""
 
     @staticmethod
     def key(program: str, harness: str, executor: Executor) -> str:
-        prelude = POT_PRELUDE if harness.startswith("pot") else ""
-        text = "\0".join([harness, prelude, program, repr(executor.timeout), repr(executor.memory_mb)])
+        fields = job_fields(program, harness)
+        text = "\0".join([harness, *(fields[k] for k in sorted(fields)), repr(executor.timeout),
+                          repr(executor.memory_mb)])
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-    def add(self, items: List[dict]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            for entry in items:
-                self.entries[entry["key"]] = entry
-                f.write(json.dumps(entry) + "\n")
 
 
 def execute(programs: Sequence[str], harness: str, executor: Executor, progress=None,

@@ -12,13 +12,13 @@ Under ``torchrun`` (torch.distributed initialized) :func:`score_solutions` shard
 every rank.
 """
 import hashlib
-import json
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
+from .jsonl_store import JsonlStore
 from .logprob import sequence_logprob
 
 
@@ -118,29 +118,16 @@ def model_identity(spec: str) -> str:
     return spec
 
 
-class ScoreCache:
-    """Verifier scores kept across runs in one JSONL file, keyed by (model identity, question, solution)."""
+class ScoreCache(JsonlStore):
+    """Verifier scores kept across runs, keyed by (model identity, question, solution)."""
 
     def __init__(self, path, identity: str):
-        self.path, self.identity, self.entries = Path(path), identity, {}
-        if self.path.is_file():
-            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
-                try:
-                    entry = json.loads(line)
-                    self.entries[entry["key"]] = float(entry["score"])
-                except (ValueError, KeyError, TypeError):
-                    continue
+        super().__init__(path)
+        self.identity = identity
 
     def key(self, question: str, solution: str) -> str:
         text = "\0".join([self.identity, question, solution])
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-    def add(self, keys: List[str], scores: List[float]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            for k, s in zip(keys, scores):
-                self.entries[k] = s
-                f.write(json.dumps({"key": k, "score": s}) + "\n")
 
 
 def score_table(table, model, tokenizer, batch_size: int = 8, device=None, max_length: Optional[int] = None,
@@ -155,8 +142,8 @@ def score_table(table, model, tokenizer, batch_size: int = 8, device=None, max_l
         todo = [i for i, k in enumerate(keys) if k not in cache.entries]
         if todo:
             fresh = score_solutions(model, tokenizer, [pairs[i] for i in todo], batch_size, device, max_length, progress)
-            cache.add([keys[i] for i in todo], fresh.tolist())
-        flat = torch.tensor([cache.entries[k] for k in keys], dtype=torch.float32)
+            cache.add({"key": keys[i], "score": s} for i, s in zip(todo, fresh.tolist()))
+        flat = torch.tensor([cache.entries[k]["score"] for k in keys], dtype=torch.float32)
     out = torch.full((len(table.problems), table.n_max), float("nan"))
     out[table.valid()] = flat
     return out

@@ -1,0 +1,30 @@
+"""Results kept across runs in one JSONL file of ``{"key": ..., ...}`` entries: the execution, translation
+and verifier-score caches all store themselves this way. Entries are appended as they are made (an
+interrupted run keeps what it finished); a line that does not parse (cut short by such an interruption)
+is skipped, and a later entry with the same key wins."""
+import json
+import threading
+from pathlib import Path
+from typing import Dict, Iterable
+
+
+class JsonlStore:
+    def __init__(self, path):
+        self.path = Path(path)
+        self.entries: Dict[str, dict] = {}
+        self._lock = threading.Lock()   # translators save batches from several threads
+        if self.path.is_file():
+            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    entry = json.loads(line)
+                    self.entries[entry["key"]] = entry
+                except (ValueError, KeyError, TypeError):
+                    continue
+
+    def add(self, entries: Iterable[dict]) -> None:
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as f:
+                for entry in entries:
+                    self.entries[entry["key"]] = entry
+                    f.write(json.dumps(entry) + "\n")

@@ -16,7 +16,7 @@ as wrong. Confidence intervals: percentile bootstrap over problems.
 """
 import math
 from itertools import combinations
-from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -177,17 +177,3 @@ def default_ks(n_max: int) -> Sequence[int]:
         ks.append(k)
         k *= 2
     return ks + [n_max] if n_max >= 1 else []
-
-
-def evaluate(cands: Candidates, methods: Sequence[str], ks: Sequence[int], seed: int = 0, samples: int = 1000,
-             resamples: int = 1000, fallback: str = "all",
-             progress: Optional[Callable[[str, int], None]] = None) -> Dict[Tuple[str, int], Estimate]:
-    """Every ``method@k`` with its bootstrap interval: ``{(method, k): Estimate}``."""
-    out = {}
-    for method in methods:
-        for k in ks:
-            if progress:
-                progress(method, k)
-            per = accuracy_at_k(method, cands, k, samples=samples, seed=seed, fallback=fallback)
-            out[(method, k)] = bootstrap_ci(per, resamples=resamples, seed=seed)
-    return out

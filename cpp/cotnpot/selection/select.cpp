@@ -28,11 +28,12 @@ void check_fallback(const char* op, std::string_view fallback) {
               std::string(fallback), "\"");
 }
 
-// Rows with any eligible candidate under `keep`, and the mask to select under: keep where a row has one,
-// else (fallback "all") the unfiltered mask.
-at::Tensor filtered_mask(const at::Tensor& eligible, const at::Tensor& keep, std::string_view fallback) {
+// The mask to select under: eligible & keep where a row keeps any candidate, else (fallback "all") the
+// unfiltered mask. `keep` is checked against `like` here, once for both ops.
+at::Tensor filtered_mask(const char* op, const at::Tensor& eligible, const at::Tensor& keep, const at::Tensor& like,
+                         std::string_view fallback) {
   if (!keep.defined()) return eligible;
-  const at::Tensor kept = eligible & keep;
+  const at::Tensor kept = eligible & mask_or_all(op, "keep", keep, like);
   if (fallback == "none") return kept;
   return at::where(kept.any(1, /*keepdim=*/true), kept, eligible);
 }
@@ -47,7 +48,7 @@ at::Tensor best_of_n(const at::Tensor& scores, const at::Tensor& valid, const at
               scores.scalar_type());
   check_fallback(op, fallback);
   const at::Tensor eligible = mask_or_all(op, "valid", valid, scores) & ~at::isnan(scores);
-  const at::Tensor mask = filtered_mask(eligible, keep.defined() ? mask_or_all(op, "keep", keep, scores) : keep, fallback);
+  const at::Tensor mask = filtered_mask(op, eligible, keep, scores, fallback);
   if (scores.size(1) == 0) return at::full({scores.size(0)}, -1, scores.options().dtype(at::kLong));
   const at::Tensor ranked = at::where(mask, scores.to(at::kDouble), at::full_like(scores, -std::numeric_limits<double>::infinity(), at::kDouble));
   // Among eligible candidates with the best value, the first one (also when that value is -inf).
@@ -84,7 +85,7 @@ Vote vote(const at::Tensor& classes, const at::Tensor& valid, const at::Tensor& 
   } else {
     w = at::ones(ids.sizes(), ids.options().dtype(at::kDouble));
   }
-  const at::Tensor mask = filtered_mask(eligible, keep.defined() ? mask_or_all(op, "keep", keep, ids) : keep, fallback);
+  const at::Tensor mask = filtered_mask(op, eligible, keep, ids, fallback);
   Vote out;
   if (N == 0) {
     out.answer_class = at::full({P}, -1, ids.options());

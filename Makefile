@@ -1,12 +1,17 @@
 # The README's two commands, `make test` and `make demo`, each set everything up on their own:
-# Debian packages, a Release build (Ninja, ccache, precompiled headers), the .venv with the package
-# installed, and its Jupyter kernel.
+# Debian packages (toolchain, C++ libraries), the .venv with torch and every Python library from PyPI at
+# the versions pinned in constraints.txt, a Release build (Ninja, ccache, precompiled headers) against
+# that torch through its own CMake package, the package installed, and its Jupyter kernel.
 SHELL := /bin/bash
 .DEFAULT_GOAL := test
 
 VENV := .venv
 PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
 BUILD := build/release
+# torch and what its CMake package needs where the machine has no CUDA toolkit (nvcc, cudart headers).
+BUILD_REQUIREMENTS := torch "cuda-toolkit[nvcc,cudart,crt]" setuptools wheel
+VENV_STAMP := $(VENV)/.cotnpot-requirements
 STAMP := $(VENV)/.cotnpot-installed
 SOURCES := $(shell find cpp bindings python cmake -type f -not -name '*.pyc' 2>/dev/null) \
            CMakeLists.txt setup.py pyproject.toml VERSION tests/cpp/CMakeLists.txt \
@@ -17,12 +22,16 @@ SOURCES := $(shell find cpp bindings python cmake -type f -not -name '*.pyc' 2>/
 deps:
 	@bash scripts/install-deps.sh
 
-$(PY): | deps
-	/usr/bin/python3 -m venv --system-site-packages $(VENV)
+# The venv and every PyPI package, once per change of the pins; a second run downloads nothing.
+$(VENV_STAMP): constraints.txt pyproject.toml setup.py | deps
+	[ -x $(PY) ] || /usr/bin/python3 -m venv $(VENV)
+	$(PIP) install -c constraints.txt $(BUILD_REQUIREMENTS)
+	$(PIP) install -c constraints.txt $$($(PY) scripts/requirements.py test bench)
+	@touch $@
 
 # pip builds through setup.py, which drives CMake in $(BUILD); an up-to-date build makes this a relink at most.
-$(STAMP): $(SOURCES) | $(PY)
-	$(PY) -m pip install --no-build-isolation --no-deps --disable-pip-version-check -q .
+$(STAMP): $(SOURCES) $(VENV_STAMP)
+	$(PIP) install --no-build-isolation --no-deps .
 	$(PY) -Xfrozen_modules=off -m ipykernel install --prefix $(VENV) --name cotnpot --display-name "Python (cotnpot)" >/dev/null
 	@touch $@
 

@@ -4,6 +4,7 @@ The CMake build directory is the project's own (build/release, or $COTNPOT_BUILD
 `make` and CTest, so `pip install` after a build only relinks what changed.
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,16 +21,22 @@ class CMakeExtension(Extension):
         super().__init__(name, sources=[])
 
 
+# The supported torch releases, ">=MIN,<BELOW", as pyproject.toml's dependencies say (CMake reads the same).
+TORCH_RANGE = re.search(r'"torch(>=[0-9.]+,<[0-9.]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+
+
 class CMakeBuild(build_ext):
     def build_extension(self, ext):
         import torch
+        import torch.utils
 
         build_dir = Path(os.environ.get("COTNPOT_BUILD_DIR", ROOT / "build" / "release")).resolve()
         if not (build_dir / "CMakeCache.txt").exists():
             generator = ["-G", "Ninja"] if shutil.which("ninja") else []
             subprocess.check_call(
                 ["cmake", "-S", str(ROOT), "-B", str(build_dir), *generator,
-                 "-DCMAKE_BUILD_TYPE=Release", f"-DPython3_EXECUTABLE={sys.executable}"])
+                 "-DCMAKE_BUILD_TYPE=Release", f"-DPython3_EXECUTABLE={sys.executable}",
+                 f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}"])
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 1))
         subprocess.check_call(["cmake", "--build", str(build_dir), "--parallel", jobs])
 
@@ -43,6 +50,7 @@ class CMakeBuild(build_ext):
         (package_dir / "_build_info.py").write_text(
             '"""Written by setup.py when the extension was built."""\n'
             f"TORCH_VERSION = {torch.__version__!r}\n"
+            f"TORCH_RANGE = {TORCH_RANGE!r}\n"
             f"BUILD_DIR = {str(build_dir)!r}\n")
 
 

@@ -6,6 +6,4 @@ namespace cotnpot::bindings {
 void bind_answer(pybind11::module_& m);
 void bind_exec(pybind11::module_& m);
 void bind_logprob(pybind11::module_& m);
-void bind_losses(pybind11::module_& m);
-void bind_selection(pybind11::module_& m);
 }  // namespace cotnpot::bindings

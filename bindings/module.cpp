@@ -17,6 +17,4 @@ PYBIND11_MODULE(_C, m) {
   cotnpot::bindings::bind_answer(m);
   cotnpot::bindings::bind_exec(m);
   cotnpot::bindings::bind_logprob(m);
-  cotnpot::bindings::bind_losses(m);
-  cotnpot::bindings::bind_selection(m);
 }

@@ -1,7 +1,7 @@
 """Picking one candidate per problem: best-of-N by score and (score-weighted) votes over answer classes.
 
-All take ``[P, N]`` tensors (P problems, N candidates; ragged groups as padding with ``valid=False``), run
-as C++ ATen composites on the tensors' device, and break ties deterministically: best-of-N takes the
+All take ``[P, N]`` tensors (P problems, N candidates; ragged groups as padding with ``valid=False``), are
+the ops ``torch.ops.cotnpot.best_of_n`` / ``vote`` (so ``torch.compile`` traces them), run as C++ ATen composites on the tensors' device, and break ties deterministically: best-of-N takes the
 lowest index, a vote the class seen first. ``keep`` filters candidates (CoTnPoT's consistency mask);
 ``fallback`` says what a problem whose every candidate is filtered out gets: ``"all"`` (default) selects
 as if unfiltered, ``"none"`` gives -1. A problem with no eligible candidate at all gets -1.
@@ -14,9 +14,10 @@ as if unfiltered, ``"none"`` gives -1. A problem with no eligible candidate at a
 """
 from typing import NamedTuple, Optional
 
+import torch
 from torch import Tensor
 
-from ._extension import _C
+from ._extension import _C  # noqa: F401  (registers the ops)
 
 FALLBACKS = ("all", "none")
 
@@ -30,7 +31,7 @@ class VoteResult(NamedTuple):
 def best_of_n(scores: Tensor, valid: Optional[Tensor] = None, keep: Optional[Tensor] = None,
               fallback: str = "all") -> Tensor:
     """Index of the best-scored eligible candidate per problem, ``[P]`` int64; NaN scores never win."""
-    return _C.best_of_n(scores, valid, keep, fallback)
+    return torch.ops.cotnpot.best_of_n(scores, valid, keep, fallback)
 
 
 def vote(classes: Tensor, valid: Optional[Tensor] = None, weights: Optional[Tensor] = None,
@@ -40,4 +41,4 @@ def vote(classes: Tensor, valid: Optional[Tensor] = None, weights: Optional[Tens
     Class ids are per problem in ``[0, N)`` (what :func:`cotnpot.answer.group_answers` gives); a negative
     id (no answer) and a non-finite weight do not vote.
     """
-    return VoteResult(*_C.vote(classes, valid, weights, keep, fallback))
+    return VoteResult(*torch.ops.cotnpot.vote(classes, valid, weights, keep, fallback))

@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import torch
+import torch.utils
 
 import cotnpot
 from cotnpot import _build_info, reference
@@ -41,7 +42,7 @@ def test_cpp_example_links_installed_package():
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     launcher = [f"-DCMAKE_CXX_COMPILER_LAUNCHER={shutil.which('ccache')}"] if shutil.which("ccache") else []
     run(["cmake", "-S", ROOT / "examples" / "cpp", "-B", example_build, *generator, *launcher,
-         "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_PREFIX_PATH={prefix}"])
+         "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_PREFIX_PATH={prefix};{torch.utils.cmake_prefix_path}"])
     run(["cmake", "--build", example_build])
     # Only the installed copy of libcotnpot can satisfy the executable.
     env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
@@ -56,3 +57,18 @@ def test_cpp_example_links_installed_package():
         assert abs(float(s) - sums[b].item()) < 1e-4
         assert abs(float(m) - means[b].item()) < 1e-4
         assert abs(float(sh) - shifted[b].item()) < 1e-4
+
+
+def test_cpp_program_reaches_ops_through_the_dispatcher_only():
+    """ops_by_name names no cotnpot symbol and links with --as-needed: the link interface keeps libcotnpot."""
+    build = Path(_build_info.BUILD_DIR)
+    example_build = build.parent / "example-build"
+    if not (example_build / "ops_by_name").exists():
+        test_cpp_example_links_installed_package()
+    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    out = run([example_build / "ops_by_name"], env=env)
+    losses = reference.simpo_loss(torch.tensor([-1.0, -0.5], dtype=torch.float64),
+                                  torch.tensor([-2.0, -0.25], dtype=torch.float64))[0]
+    rows = [float(x) for x in re.findall(r"simpo_loss \d: (\S+)", out)]
+    assert len(rows) == 2, out
+    assert all(abs(r - v) < 2e-6 for r, v in zip(rows, losses.tolist())), out

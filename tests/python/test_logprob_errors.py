@@ -50,5 +50,5 @@ def test_token_logprob_names_itself():
 
 def test_internal_kernel_bounds_checks_labels():
     """The raw forward op skips the up-front range check but still never reads outside a row."""
-    with pytest.raises(RuntimeError, match=r"_token_logprob_forward: labels must be in \[0, 5\)"):
+    with pytest.raises(RuntimeError, match=r"token_logprob: labels must be in \[0, V\) = \[0, 5\) .* got 99 at"):
         torch.ops.cotnpot._token_logprob_forward(LOGITS, torch.full((2, 3), 99), -100, False)

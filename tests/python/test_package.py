@@ -31,11 +31,33 @@ def test_torch_version_check():
 
 
 def test_import_fails_clearly_under_another_torch():
-    code = "import torch; torch.__version__ = '9.9.9'; import cotnpot"
+    code = "import torch; torch.__version__ = '2.12.1'; import cotnpot"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode != 0
-    assert "ImportError: cotnpot's C++ extension was built against torch" in result.stderr
-    assert "but torch 9.9.9" in result.stderr
+    assert f"ImportError: cotnpot's C++ extension was built against torch {torch.__version__}" in result.stderr
+    assert "but torch 2.12.1" in result.stderr and "Rebuild cotnpot with this torch" in result.stderr
+
+
+@pytest.mark.parametrize("running", ["9.9.9", "1.13.1", "2.5.1+cpu"])
+def test_import_fails_clearly_under_an_unsupported_torch(running):
+    code = f"import torch; torch.__version__ = {running!r}; import cotnpot"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert f"cotnpot supports torch >=2.6,<3 and was built against torch {torch.__version__}" in result.stderr
+    assert f"but torch {running}" in result.stderr and "outside that range" in result.stderr
+
+
+@pytest.mark.parametrize("version, ok", [("2.13.0", True), ("2.6.0", True), ("2.5.1", False), ("1.13.1", False),
+                                         ("3.0.0", False)])
+def test_build_refuses_an_unsupported_torch(version, ok):
+    """The CMake check (cmake/cotnpotTorchVersion.cmake) run in script mode on a given torch version."""
+    result = subprocess.run(["cmake", f"-DTorch_VERSION={version}", "-DTorch_DIR=/somewhere/Torch",
+                             f"-DPROJECT_SOURCE_DIR={ROOT}", "-P", str(ROOT / "cmake" / "cotnpotTorchVersion.cmake")],
+                            capture_output=True, text=True)
+    assert (result.returncode == 0) == ok, result.stderr
+    if not ok:
+        message = " ".join(result.stderr.split())   # CMake wraps its messages
+        assert f"cotnpot needs torch >=2.6,<3, but the torch found at /somewhere/Torch is {version}" in message
 
 
 def test_import_from_source_tree_explains_itself():

@@ -12,19 +12,27 @@
 namespace cotnpot::logprob {
 namespace {
 
+// The differentiable op behind both public ones (Autograd kernel in token_logprob_autograd.cpp).
 at::Tensor call_token_logprob(const at::Tensor& logits, const at::Tensor& labels, int64_t ignore_index, bool shift) {
   static const auto op = c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("cotnpot::token_logprob", "")
+                             .findSchemaOrThrow("cotnpot::_token_logprob", "")
                              .typed<at::Tensor(const at::Tensor&, const at::Tensor&, int64_t, bool)>();
   return op.call(logits, labels, ignore_index, shift);
 }
 
-// Composite over token_logprob, so autograd comes from token_logprob's backward and the reduction's.
+// Both public ops are composites over _token_logprob, so autograd comes from its backward and the
+// reduction's, and torch.compile traces through them. Each checks its inputs once, under its own name.
+at::Tensor token_logprob_composite(const at::Tensor& logits, const at::Tensor& labels, int64_t ignore_index,
+                                   bool shift) {
+  detail::check_token_logprob_inputs("token_logprob", logits, labels, shift);
+  return call_token_logprob(logits, labels, ignore_index, shift);
+}
+
 at::Tensor sequence_logprob_composite(const at::Tensor& logits, const at::Tensor& labels, int64_t ignore_index,
                                       c10::string_view reduction, bool shift) {
   TORCH_CHECK(reduction == "sum" || reduction == "mean" || reduction == "none",
               "sequence_logprob: reduction must be one of 'sum', 'mean', 'none', got '", std::string(reduction), "'");
-  detail::check_token_logprob_inputs("sequence_logprob", logits, labels, ignore_index, shift);
+  detail::check_token_logprob_inputs("sequence_logprob", logits, labels, shift);
   const at::Tensor logp = call_token_logprob(logits, labels, ignore_index, shift);
   if (reduction == "none") return logp;
   const at::Tensor total = logp.sum(-1);
@@ -38,7 +46,10 @@ at::Tensor sequence_logprob_composite(const at::Tensor& logits, const at::Tensor
 }  // namespace
 
 at::Tensor token_logprob(const at::Tensor& logits, const at::Tensor& labels, int64_t ignore_index, bool shift) {
-  return call_token_logprob(logits, labels, ignore_index, shift);
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("cotnpot::token_logprob", "")
+                             .typed<at::Tensor(const at::Tensor&, const at::Tensor&, int64_t, bool)>();
+  return op.call(logits, labels, ignore_index, shift);
 }
 
 at::Tensor sequence_logprob(const at::Tensor& logits, const at::Tensor& labels, int64_t ignore_index,
@@ -50,16 +61,9 @@ at::Tensor sequence_logprob(const at::Tensor& logits, const at::Tensor& labels, 
   return op.call(logits, labels, ignore_index, c10::string_view(reduction.data(), reduction.size()), shift);
 }
 
-TORCH_LIBRARY_FRAGMENT(cotnpot, m) {
-  m.def("_token_logprob_forward(Tensor logits, Tensor labels, int ignore_index, bool shift) -> (Tensor, Tensor)");
-  m.def(
-      "_token_logprob_backward(Tensor grad, Tensor logits, Tensor labels, Tensor lse, int ignore_index, "
-      "bool shift) -> Tensor");
-  m.def("token_logprob(Tensor logits, Tensor labels, int ignore_index=-100, bool shift=False) -> Tensor");
-  m.def(
-      "sequence_logprob(Tensor logits, Tensor labels, int ignore_index=-100, str reduction=\"sum\", "
-      "bool shift=False) -> Tensor",
-      &sequence_logprob_composite);
+TORCH_LIBRARY_IMPL(cotnpot, CompositeImplicitAutograd, m) {
+  m.impl("token_logprob", &token_logprob_composite);
+  m.impl("sequence_logprob", &sequence_logprob_composite);
 }
 
 }  // namespace cotnpot::logprob

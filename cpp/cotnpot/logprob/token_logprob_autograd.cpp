@@ -51,22 +51,21 @@ class TokenLogprob : public torch::autograd::Function<TokenLogprob> {
   }
 };
 
+// The inputs were checked by token_logprob / sequence_logprob, the ops users call; this one is internal.
 at::Tensor token_logprob_autograd(const at::Tensor& logits, const at::Tensor& labels, int64_t ignore_index,
                                   bool shift) {
-  check_token_logprob_inputs("token_logprob", logits, labels, ignore_index, shift);
   return TokenLogprob::apply(logits, labels, ignore_index, shift);
 }
 
 // Below autograd (no grad needed, or inference mode): just the forward.
 at::Tensor token_logprob_no_grad(const at::Tensor& logits, const at::Tensor& labels, int64_t ignore_index,
                                  bool shift) {
-  check_token_logprob_inputs("token_logprob", logits, labels, ignore_index, shift);
   return std::get<0>(call_forward(logits, labels, ignore_index, shift));
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(cotnpot, Autograd, m) { m.impl("token_logprob", &token_logprob_autograd); }
-TORCH_LIBRARY_IMPL(cotnpot, CompositeExplicitAutograd, m) { m.impl("token_logprob", &token_logprob_no_grad); }
+TORCH_LIBRARY_IMPL(cotnpot, Autograd, m) { m.impl("_token_logprob", &token_logprob_autograd); }
+TORCH_LIBRARY_IMPL(cotnpot, CompositeExplicitAutograd, m) { m.impl("_token_logprob", &token_logprob_no_grad); }
 
 }  // namespace cotnpot::logprob::detail

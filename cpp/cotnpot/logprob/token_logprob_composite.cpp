@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include "cotnpot/detail/check_values.h"
 #include "cotnpot/logprob/detail/token_logprob_ops.h"
 
 namespace cotnpot::logprob::detail {
@@ -19,10 +20,20 @@ std::pair<at::Tensor, at::Tensor> aligned(const at::Tensor& logits, const at::Te
 std::tuple<at::Tensor, at::Tensor> token_logprob_forward_composite(const at::Tensor& logits,
                                                                    const at::Tensor& labels, int64_t ignore_index,
                                                                    bool shift) {
-  check_token_logprob_inputs("_token_logprob_forward", logits, labels, ignore_index, shift,
-                             /*check_label_range=*/false);
+  check_token_logprob_inputs("_token_logprob_forward", logits, labels, shift);
   const auto [x, y] = aligned(logits, labels, shift);
   const at::Tensor valid = y != ignore_index;
+  // On CUDA a device-side assert: no sync. (gather would also assert, with a less helpful message.)
+  const int64_t vocab = logits.size(2);
+  cotnpot::detail::check_all(
+      valid.logical_not().logical_or((y >= 0).logical_and(y < vocab)),
+      "token_logprob: labels must be in [0, V) or equal ignore_index", [&] {
+        const at::Tensor bad = valid.logical_and((y < 0).logical_or(y >= vocab));
+        const at::Tensor where = bad.nonzero()[0];
+        const int64_t b = where[0].item<int64_t>(), t = where[1].item<int64_t>() + (shift ? 1 : 0);
+        return c10::str("token_logprob: labels must be in [0, V) = [0, ", vocab, ") or equal ignore_index = ",
+                        ignore_index, ", got ", labels[b][t].item<int64_t>(), " at labels[", b, ", ", t, "]");
+      });
   const at::Tensor safe = at::where(valid, y, at::zeros_like(y));
   const at::Tensor xs = x.to(logprob_dtype(logits));
   const at::Tensor lse = at::logsumexp(xs, -1);

@@ -71,12 +71,25 @@ void advise_huge_pages(void* data, size_t nbytes) {
 #endif
 }
 
+// The labels' values, checked here rather than up front: this kernel reads them anyway, and the check
+// names the first bad one (row-major, in the caller's coordinates) whatever the thread count.
+void check_label_values(const at::TensorAccessor<int64_t, 2>& y, int64_t batch, int64_t steps, int64_t offset,
+                        int64_t vocab, int64_t ignore_index) {
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t t = 0; t < steps; ++t) {
+      const int64_t label = y[b][t + offset];
+      TORCH_CHECK(label == ignore_index || (label >= 0 && label < vocab),
+                  "token_logprob: labels must be in [0, V) = [0, ", vocab, ") or equal ignore_index = ", ignore_index,
+                  ", got ", label, " at labels[", b, ", ", t + offset, "]");
+    }
+}
+
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> token_logprob_forward_cpu(const at::Tensor& logits, const at::Tensor& labels,
                                                              int64_t ignore_index, bool shift) {
-  check_token_logprob_inputs("_token_logprob_forward", logits, labels, ignore_index, shift,
-                             /*check_label_range=*/false);
+  // Metadata only (no data read): a direct call of this internal op must not read out of bounds either.
+  check_token_logprob_inputs("_token_logprob_forward", logits, labels, shift);
   // Rows may sit at any stride (e.g. logits[:, :-1]); only the vocabulary dimension must be dense.
   const at::Tensor x = logits.stride(2) == 1 ? logits : logits.contiguous();
   const int64_t batch = x.size(0), steps = x.size(1) - (shift ? 1 : 0), vocab = x.size(2);
@@ -87,6 +100,7 @@ std::tuple<at::Tensor, at::Tensor> token_logprob_forward_cpu(const at::Tensor& l
   const auto y = labels.accessor<int64_t, 2>();
   const int64_t offset = shift ? 1 : 0;
   const RowKernels& kernels = row_kernels();
+  check_label_values(y, batch, steps, offset, vocab, ignore_index);
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "token_logprob_forward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
@@ -102,8 +116,6 @@ std::tuple<at::Tensor, at::Tensor> token_logprob_forward_cpu(const at::Tensor& l
           lse_out[r] = 0;
           continue;
         }
-        TORCH_CHECK(label >= 0 && label < vocab, "_token_logprob_forward: labels must be in [0, ", vocab,
-                    ") or equal ignore_index = ", ignore_index, ", got ", label);
         const scalar_t* row = base + b * row_stride_b + t * row_stride_t;
         const acc_t l = row_logsumexp(kernels, row, vocab);
         lse_out[r] = l;
@@ -122,6 +134,7 @@ at::Tensor token_logprob_backward_cpu(const at::Tensor& grad, const at::Tensor& 
   TORCH_CHECK(grad.sizes() == at::IntArrayRef({batch, steps}) && lse.sizes() == grad.sizes(),
               "_token_logprob_backward: grad and lse must have shape [", batch, ", ", steps, "], got ", grad.sizes(),
               " and ", lse.sizes());
+  check_token_logprob_inputs("_token_logprob_backward", logits, labels, shift);
   const auto acc_type = logprob_dtype(x);
   const at::Tensor g = grad.to(acc_type).contiguous();
   const at::Tensor l = lse.to(acc_type).contiguous();
@@ -131,6 +144,7 @@ at::Tensor token_logprob_backward_cpu(const at::Tensor& grad, const at::Tensor& 
   const auto y = labels.accessor<int64_t, 2>();
   const int64_t offset = shift ? 1 : 0;
   const RowKernels& kernels = row_kernels();
+  check_label_values(y, batch, steps, offset, vocab, ignore_index);
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "token_logprob_backward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <string>
 
+#include "cotnpot/detail/check_values.h"
 #include "cotnpot/losses/detail/check.h"
 
 namespace cotnpot::losses {
@@ -29,13 +30,13 @@ at::Tensor checked_lengths(const c10::optional<at::Tensor>& lengths, const char*
               "(as current TRL does) and needs ", name, "; pass the token counts, or ipo_length_normalize=False "
               "for the older form on summed log-probs");
   const at::Tensor& n = *lengths;
-  TORCH_CHECK(n.dim() == 1 && n.size(0) == like.size(0), kOp, ": ", name, " must be 1-D [B] with B = ",
-              like.size(0), ", got shape ", n.sizes());
+  TORCH_CHECK(n.dim() == 1 && n.sym_size(0) == like.sym_size(0), kOp, ": ", name, " must be 1-D [B] with B = ",
+              like.sym_size(0), ", got shape ", n.sym_sizes());
   TORCH_CHECK(n.device() == like.device(), kOp, ": ", name, " must be on ", like.device(), ", got ", n.device());
   TORCH_CHECK(!at::isComplexType(n.scalar_type()) && n.scalar_type() != at::kBool, kOp, ": ", name,
               " must hold token counts (integer or float), got ", n.scalar_type());
-  TORCH_CHECK(n.numel() == 0 || n.min().item<double>() > 0, kOp, ": ", name, " must be > 0, got ",
-              n.min().item<double>());
+  cotnpot::detail::check_all(n > 0, c10::str(kOp, ": ", name, " must be > 0"),
+                             [&] { return c10::str(kOp, ": ", name, " must be > 0, got ", n.min().item<double>()); });
   return n.to(like.scalar_type());
 }
 
@@ -81,8 +82,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dpo_loss_composite(
   } else if (loss_type == "bco_pair") {
     at::Tensor delta;
     if (bco_delta.has_value() && bco_delta->defined()) {
-      TORCH_CHECK(bco_delta->numel() == 1, kOp, ": bco_delta must hold one value (the running mean reward), got "
-                  "shape ", bco_delta->sizes());
+      TORCH_CHECK(bco_delta->sym_numel() == 1, kOp, ": bco_delta must hold one value (the running mean reward), "
+                  "got shape ", bco_delta->sym_sizes());
       delta = bco_delta->reshape({}).to(pc.scalar_type()).detach();
     } else {
       delta = at::cat({chosen_ratio, rejected_ratio}).mul(beta).mean().detach();
@@ -128,13 +129,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dpo_loss(
                  ipo_length_normalize, opt(bco_delta));
 }
 
-TORCH_LIBRARY_FRAGMENT(cotnpot, m) {
-  m.def(
-      "dpo_loss(Tensor chosen_logps, Tensor rejected_logps, Tensor ref_chosen_logps, Tensor ref_rejected_logps, "
-      "float beta=0.1, float label_smoothing=0.0, str loss_type=\"sigmoid\", Tensor? chosen_lengths=None, "
-      "Tensor? rejected_lengths=None, bool ipo_length_normalize=True, Tensor? bco_delta=None) "
-      "-> (Tensor, Tensor, Tensor)",
-      &dpo_loss_composite);
-}
+TORCH_LIBRARY_IMPL(cotnpot, CompositeImplicitAutograd, m) { m.impl("dpo_loss", &dpo_loss_composite); }
 
 }  // namespace cotnpot::losses

@@ -5,6 +5,7 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
+#include "cotnpot/detail/check_values.h"
 #include "cotnpot/losses/detail/check.h"
 
 namespace cotnpot::losses {
@@ -12,12 +13,12 @@ namespace {
 
 void check_scores_and_mask(const char* op, const at::Tensor& scores, const at::Tensor& mask) {
   TORCH_CHECK(scores.dim() == 2, op, ": scores must be 2-D [B,T], got ", scores.dim(), "-D with shape ",
-              scores.sizes());
+              scores.sym_sizes());
   TORCH_CHECK(at::isFloatingType(scores.scalar_type()), op, ": scores must be a floating-point tensor, got ",
               scores.scalar_type());
   TORCH_CHECK(mask.scalar_type() == at::kBool, op, ": mask must be bool, got ", mask.scalar_type());
-  TORCH_CHECK(mask.sizes() == scores.sizes(), op, ": mask must have the shape of scores ", scores.sizes(), ", got ",
-              mask.sizes());
+  TORCH_CHECK(mask.sym_sizes() == scores.sym_sizes(), op, ": mask must have the shape of scores ",
+              scores.sym_sizes(), ", got ", mask.sym_sizes());
   TORCH_CHECK(mask.device() == scores.device(), op, ": mask must be on scores' device ", scores.device(), ", got ",
               mask.device());
 }
@@ -28,16 +29,16 @@ at::Tensor orm_loss_composite(const at::Tensor& scores, const at::Tensor& labels
   const std::string_view reduction(reduction_view.data(), reduction_view.size());
   check_scores_and_mask(op, scores, mask);
   detail::check_choice(op, "reduction", reduction, {"mean", "sum", "none"});
-  TORCH_CHECK(labels.dim() == 1 && labels.size(0) == scores.size(0), op, ": labels must be 1-D [B] with B = ",
-              scores.size(0), ", got shape ", labels.sizes());
+  TORCH_CHECK(labels.dim() == 1 && labels.sym_size(0) == scores.sym_size(0), op,
+              ": labels must be 1-D [B] with B = ", scores.sym_size(0), ", got shape ", labels.sym_sizes());
   TORCH_CHECK(labels.device() == scores.device(), op, ": labels must be on scores' device ", scores.device(),
               ", got ", labels.device());
   TORCH_CHECK(labels.scalar_type() == at::kBool || at::isFloatingType(labels.scalar_type()) ||
                   at::isIntegralType(labels.scalar_type(), /*includeBool=*/false),
               op, ": labels must be bool, integer or float, got ", labels.scalar_type());
   const at::Tensor target = labels.to(scores.scalar_type());
-  TORCH_CHECK(target.numel() == 0 || ((target == 0) | (target == 1)).all().item<bool>(), op,
-              ": labels must be 0 (wrong) or 1 (correct), got ", labels);
+  cotnpot::detail::check_all((target == 0) | (target == 1), c10::str(op, ": labels must be 0 (wrong) or 1 (correct)"),
+                             [&] { return c10::str(op, ": labels must be 0 (wrong) or 1 (correct), got ", labels); });
   const at::Tensor per_token = at::binary_cross_entropy_with_logits(
       scores, target.unsqueeze(1).expand_as(scores), /*weight=*/{}, /*pos_weight=*/{}, at::Reduction::None);
   const at::Tensor masked = at::where(mask, per_token, at::zeros_like(per_token));
@@ -54,11 +55,12 @@ at::Tensor orm_score_composite(const at::Tensor& scores, const at::Tensor& mask,
   detail::check_choice(op, "mode", mode, {"last", "mean"});
   const at::Tensor probs = at::sigmoid(scores);
   const at::Tensor count = mask.sum(1);
-  TORCH_CHECK(scores.size(0) == 0 || count.min().item<int64_t>() > 0, op,
-              ": every row of mask needs a valid token, row ", count.argmin().item<int64_t>(), " has none");
+  cotnpot::detail::check_all(count > 0, c10::str(op, ": every row of mask needs a valid token"), [&] {
+    return c10::str(op, ": every row of mask needs a valid token, row ", count.argmin().item<int64_t>(), " has none");
+  });
   if (mode == "mean") return at::where(mask, probs, at::zeros_like(probs)).sum(1) / count.to(probs.scalar_type());
   // The last valid position: the largest index t with mask[b,t].
-  const at::Tensor positions = at::arange(scores.size(1), mask.options().dtype(at::kLong));
+  const at::Tensor positions = at::arange(scores.sym_size(1), mask.options().dtype(at::kLong));
   const at::Tensor last = at::where(mask, positions, at::full_like(positions, -1)).amax(1);
   return probs.gather(1, last.unsqueeze(1)).squeeze(1);
 }
@@ -79,10 +81,9 @@ at::Tensor orm_score(const at::Tensor& scores, const at::Tensor& mask, std::stri
   return op.call(scores, mask, c10::string_view(mode.data(), mode.size()));
 }
 
-TORCH_LIBRARY_FRAGMENT(cotnpot, m) {
-  m.def("orm_loss(Tensor scores, Tensor labels, Tensor mask, str reduction=\"mean\") -> Tensor",
-        &orm_loss_composite);
-  m.def("orm_score(Tensor scores, Tensor mask, str mode=\"last\") -> Tensor", &orm_score_composite);
+TORCH_LIBRARY_IMPL(cotnpot, CompositeImplicitAutograd, m) {
+  m.impl("orm_loss", &orm_loss_composite);
+  m.impl("orm_score", &orm_score_composite);
 }
 
 }  // namespace cotnpot::losses

@@ -54,12 +54,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> simpo_loss(const at::Tensor& chos
                  label_smoothing, c10::string_view(loss_type.data(), loss_type.size()), sft_weight);
 }
 
-TORCH_LIBRARY_FRAGMENT(cotnpot, m) {
-  m.def(
-      "simpo_loss(Tensor chosen_logps, Tensor rejected_logps, float beta=2.0, float? gamma=None, "
-      "float gamma_beta_ratio=0.25, float label_smoothing=0.0, str loss_type=\"sigmoid\", float sft_weight=0.0) "
-      "-> (Tensor, Tensor, Tensor)",
-      &simpo_loss_composite);
-}
+TORCH_LIBRARY_IMPL(cotnpot, CompositeImplicitAutograd, m) { m.impl("simpo_loss", &simpo_loss_composite); }
 
 }  // namespace cotnpot::losses

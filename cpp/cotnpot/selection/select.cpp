@@ -2,9 +2,14 @@
 #include "cotnpot/selection/select.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/library.h>
 
 #include <limits>
 #include <string>
+#include <tuple>
+
+#include "cotnpot/detail/check_values.h"
 
 namespace cotnpot::selection {
 namespace {
@@ -38,10 +43,10 @@ at::Tensor filtered_mask(const char* op, const at::Tensor& eligible, const at::T
   return at::where(kept.any(1, /*keepdim=*/true), kept, eligible);
 }
 
-}  // namespace
-
-at::Tensor best_of_n(const at::Tensor& scores, const at::Tensor& valid, const at::Tensor& keep,
-                     std::string_view fallback) {
+at::Tensor best_of_n_kernel(const at::Tensor& scores, const c10::optional<at::Tensor>& valid_opt,
+                            const c10::optional<at::Tensor>& keep_opt, c10::string_view fallback_view) {
+  const at::Tensor valid = valid_opt.value_or(at::Tensor()), keep = keep_opt.value_or(at::Tensor());
+  const std::string_view fallback(fallback_view.data(), fallback_view.size());
   constexpr const char* op = "best_of_n";
   check_matrix(op, "scores", scores);
   TORCH_CHECK(at::isFloatingType(scores.scalar_type()), op, ": scores must be floating-point, got ",
@@ -57,8 +62,14 @@ at::Tensor best_of_n(const at::Tensor& scores, const at::Tensor& valid, const at
   return at::where(mask.any(1), pick, at::full_like(pick, -1));
 }
 
-Vote vote(const at::Tensor& classes, const at::Tensor& valid, const at::Tensor& weights, const at::Tensor& keep,
-          std::string_view fallback) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor> vote_kernel(const at::Tensor& classes,
+                                                           const c10::optional<at::Tensor>& valid_opt,
+                                                           const c10::optional<at::Tensor>& weights_opt,
+                                                           const c10::optional<at::Tensor>& keep_opt,
+                                                           c10::string_view fallback_view) {
+  const at::Tensor valid = valid_opt.value_or(at::Tensor()), weights = weights_opt.value_or(at::Tensor()),
+                   keep = keep_opt.value_or(at::Tensor());
+  const std::string_view fallback(fallback_view.data(), fallback_view.size());
   constexpr const char* op = "vote";
   check_matrix(op, "classes", classes);
   TORCH_CHECK(classes.scalar_type() == at::kLong || classes.scalar_type() == at::kInt, op,
@@ -66,11 +77,10 @@ Vote vote(const at::Tensor& classes, const at::Tensor& valid, const at::Tensor& 
   check_fallback(op, fallback);
   const int64_t P = classes.size(0), N = classes.size(1);
   const at::Tensor ids = classes.to(at::kLong);
-  if (ids.numel() > 0) {
-    const int64_t top = ids.max().item<int64_t>();
-    TORCH_CHECK(top < N, op, ": classes must be ids in [0, N) = [0, ", N, ") per problem (negative: no answer), got ",
-                top);
-  }
+  cotnpot::detail::check_all(ids < N, c10::str(op, ": classes must be ids in [0, N) per problem"), [&] {
+    return c10::str(op, ": classes must be ids in [0, N) = [0, ", N, ") per problem (negative: no answer), got ",
+                    ids.max().item<int64_t>());
+  });
   at::Tensor eligible = mask_or_all(op, "valid", valid, ids) & (ids >= 0);
   at::Tensor w;
   if (weights.defined()) {
@@ -86,12 +96,9 @@ Vote vote(const at::Tensor& classes, const at::Tensor& valid, const at::Tensor& 
     w = at::ones(ids.sizes(), ids.options().dtype(at::kDouble));
   }
   const at::Tensor mask = filtered_mask(op, eligible, keep, ids, fallback);
-  Vote out;
   if (N == 0) {
-    out.answer_class = at::full({P}, -1, ids.options());
-    out.index = out.answer_class.clone();
-    out.support = at::zeros({P}, w.options());
-    return out;
+    const at::Tensor none = at::full({P}, -1, ids.options());
+    return {none, none.clone(), at::zeros({P}, w.options())};
   }
 
   // Column N collects everything that does not vote, so no real class is touched by it.
@@ -118,10 +125,35 @@ Vote vote(const at::Tensor& classes, const at::Tensor& valid, const at::Tensor& 
   const at::Tensor key = at::where(tied, first.narrow(1, 0, N), at::full_like(first.narrow(1, 0, N), N + 1));
   const at::Tensor winner = key.argmin(1);
   const at::Tensor any = present.any(1);
-  out.answer_class = at::where(any, winner, at::full_like(winner, -1));
-  out.index = at::where(any, first.gather(1, winner.unsqueeze(1)).squeeze(1), at::full_like(winner, -1));
-  out.support = at::where(any, support_all.gather(1, winner.unsqueeze(1)).squeeze(1), at::zeros({P}, w.options()));
-  return out;
+  return {at::where(any, winner, at::full_like(winner, -1)),
+          at::where(any, first.gather(1, winner.unsqueeze(1)).squeeze(1), at::full_like(winner, -1)),
+          at::where(any, support_all.gather(1, winner.unsqueeze(1)).squeeze(1), at::zeros({P}, w.options()))};
+}
+
+c10::optional<at::Tensor> optional(const at::Tensor& t) { return t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt; }
+
+}  // namespace
+
+at::Tensor best_of_n(const at::Tensor& scores, const at::Tensor& valid, const at::Tensor& keep,
+                     std::string_view fallback) {
+  static const auto op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("cotnpot::best_of_n", "").typed<decltype(best_of_n_kernel)>();
+  return op.call(scores, optional(valid), optional(keep), c10::string_view(fallback.data(), fallback.size()));
+}
+
+Vote vote(const at::Tensor& classes, const at::Tensor& valid, const at::Tensor& weights, const at::Tensor& keep,
+          std::string_view fallback) {
+  static const auto op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("cotnpot::vote", "").typed<decltype(vote_kernel)>();
+  auto [answer_class, index, support] = op.call(classes, optional(valid), optional(weights), optional(keep),
+                                                c10::string_view(fallback.data(), fallback.size()));
+  return {answer_class, index, support};
+}
+
+// Not differentiable (indices and counts out): one device-generic kernel; the fakes are in Python.
+TORCH_LIBRARY_IMPL(cotnpot, CompositeExplicitAutograd, m) {
+  m.impl("best_of_n", &best_of_n_kernel);
+  m.impl("vote", &vote_kernel);
 }
 
 }  // namespace cotnpot::selection

@@ -9,11 +9,11 @@
 
 namespace cotnpot::logprob::detail {
 
-// Validates the op's inputs; every message names the op, the argument and what it saw. The label range
-// check reads the labels (a device sync on GPUs), so the user-facing ops run it once and the kernels
-// behind them skip it (the CPU kernel still bounds-checks each label it reads).
-void check_token_logprob_inputs(const char* op, const at::Tensor& logits, const at::Tensor& labels,
-                                int64_t ignore_index, bool shift, bool check_label_range = true);
+// Validates the op's inputs' metadata (ranks, dtypes, devices, shapes), once, in the user-facing ops;
+// every message names the op, the argument and what it saw. The labels' values are checked inside the
+// kernels, which read them anyway: the CPU kernel before its parallel loop (naming the first bad label
+// and its position), the composite with a device-side assert.
+void check_token_logprob_inputs(const char* op, const at::Tensor& logits, const at::Tensor& labels, bool shift);
 // The dtype of the log-probs: float64 for float64 logits, float32 otherwise.
 at::ScalarType logprob_dtype(const at::Tensor& logits);
 

@@ -8,7 +8,7 @@ namespace cotnpot::losses::detail {
 
 void check_vector(const char* op, const char* name, const at::Tensor& t) {
   TORCH_CHECK(t.defined(), op, ": ", name, " must be a tensor, got None");
-  TORCH_CHECK(t.dim() == 1, op, ": ", name, " must be 1-D [B], got ", t.dim(), "-D with shape ", t.sizes());
+  TORCH_CHECK(t.dim() == 1, op, ": ", name, " must be 1-D [B], got ", t.dim(), "-D with shape ", t.sym_sizes());
   TORCH_CHECK(at::isFloatingType(t.scalar_type()), op, ": ", name, " must be a floating-point tensor, got ",
               t.scalar_type());
 }
@@ -17,8 +17,8 @@ void check_same_batch(const char* op, std::initializer_list<std::pair<const char
   const auto& [first_name, first] = *tensors.begin();
   for (const auto& [name, t] : tensors) {
     check_vector(op, name, *t);
-    TORCH_CHECK(t->size(0) == first->size(0), op, ": ", name, " must have the batch size of ", first_name, " (",
-                first->size(0), "), got ", t->size(0));
+    TORCH_CHECK(t->sym_size(0) == first->sym_size(0), op, ": ", name, " must have the batch size of ", first_name,
+                " (", first->sym_size(0), "), got ", t->sym_size(0));
     TORCH_CHECK(t->device() == first->device(), op, ": ", name, " must be on ", first_name, "'s device ",
                 first->device(), ", got ", t->device());
   }

@@ -1,0 +1,55 @@
+# Building against torch from a PyPI wheel (torch.utils.cmake_prefix_path on CMAKE_PREFIX_PATH).
+#
+# Included before find_package(Torch) by cotnpot's own build and by cotnpotConfig.cmake, so C++ users get
+# the same two fixes:
+#  1. A CUDA build of torch makes TorchConfig look for a CUDA toolkit (nvcc, headers, cudart) and fail
+#     without one, even for code that has no CUDA source. Where the machine has none, the toolkit that
+#     PyPI ships beside torch (cuda-toolkit[nvcc,cudart,crt], in site-packages/nvidia/cu<major>) is used,
+#     through a small directory of links laid out as FindCUDA expects (unversioned .so names, lib64).
+#  2. libtorch_cuda needs the NCCL, cuDNN, ... of its wheels (site-packages/nvidia/*/lib, found at run time
+#     through its own RUNPATH). When a program links it, ld resolves those libraries too, and would take an
+#     older copy from a system CUDA's lib directory: -rpath-link points it at the wheels' first.
+include_guard(GLOBAL)
+
+find_file(_cotnpot_torch_config TorchConfig.cmake PATH_SUFFIXES Torch share/cmake/Torch NO_CACHE)
+if(_cotnpot_torch_config)
+  # .../site-packages/torch/share/cmake/Torch/TorchConfig.cmake -> .../site-packages
+  get_filename_component(COTNPOT_TORCH_SITE_PACKAGES "${_cotnpot_torch_config}/../../../../.." ABSOLUTE)
+  file(GLOB COTNPOT_TORCH_WHEEL_LIB_DIRS LIST_DIRECTORIES true "${COTNPOT_TORCH_SITE_PACKAGES}/nvidia/*/lib")
+endif()
+
+if(COTNPOT_TORCH_SITE_PACKAGES AND NOT CUDA_TOOLKIT_ROOT_DIR)
+  find_program(_cotnpot_nvcc nvcc PATHS /usr/local/cuda/bin NO_CACHE)
+  file(GLOB _cotnpot_wheel_toolkits LIST_DIRECTORIES true "${COTNPOT_TORCH_SITE_PACKAGES}/nvidia/cu[0-9]*")
+  if(NOT _cotnpot_nvcc AND _cotnpot_wheel_toolkits)
+    list(GET _cotnpot_wheel_toolkits 0 _cotnpot_wheel_toolkit)
+    if(EXISTS "${_cotnpot_wheel_toolkit}/bin/nvcc")
+      set(_root "${CMAKE_BINARY_DIR}/cuda-toolkit-from-wheels")
+      file(MAKE_DIRECTORY "${_root}/lib64")
+      file(CREATE_LINK "${_cotnpot_wheel_toolkit}/bin" "${_root}/bin" SYMBOLIC)
+      file(CREATE_LINK "${_cotnpot_wheel_toolkit}/include" "${_root}/include" SYMBOLIC)
+      file(CREATE_LINK "${_cotnpot_wheel_toolkit}/nvvm" "${_root}/nvvm" SYMBOLIC)
+      file(GLOB _libs "${_cotnpot_wheel_toolkit}/lib/lib*.so*" "${_cotnpot_wheel_toolkit}/lib/lib*.a")
+      foreach(_lib IN LISTS _libs)
+        get_filename_component(_name "${_lib}" NAME)
+        string(REGEX REPLACE "\\.so\\..*$" ".so" _plain "${_name}")
+        file(CREATE_LINK "${_lib}" "${_root}/lib64/${_name}" SYMBOLIC)
+        if(NOT EXISTS "${_root}/lib64/${_plain}")
+          file(CREATE_LINK "${_lib}" "${_root}/lib64/${_plain}" SYMBOLIC)
+        endif()
+      endforeach()
+      set(CUDA_TOOLKIT_ROOT_DIR "${_root}" CACHE PATH "CUDA toolkit (from torch's PyPI wheels)")
+      set(CUDAToolkit_ROOT "${_root}")
+      set(CMAKE_CUDA_COMPILER "${_root}/bin/nvcc" CACHE FILEPATH "nvcc (from torch's PyPI wheels)")
+      message(STATUS "cotnpot: no system CUDA toolkit; using the one from PyPI in ${_cotnpot_wheel_toolkit}")
+    endif()
+  endif()
+endif()
+
+# Called after find_package(Torch).
+function(cotnpot_link_torch_wheel_libraries)
+  if(TARGET torch AND COTNPOT_TORCH_WHEEL_LIB_DIRS)
+    list(JOIN COTNPOT_TORCH_WHEEL_LIB_DIRS ":" _dirs)
+    set_property(TARGET torch APPEND PROPERTY INTERFACE_LINK_OPTIONS "LINKER:-rpath-link,${_dirs}")
+  endif()
+endfunction()

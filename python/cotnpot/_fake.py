@@ -1,0 +1,35 @@
+"""Fake (shape-only) kernels of the ops whose real kernels are C++ backend kernels, for FakeTensor and
+torch.compile: they say what the outputs look like without reading any data. The composite ops
+(token_logprob, sequence_logprob, the losses) need none: tracing goes through the ops they are made of.
+"""
+import torch
+
+
+def _logprob_dtype(logits: torch.Tensor) -> torch.dtype:
+    return torch.float64 if logits.dtype == torch.float64 else torch.float32
+
+
+@torch.library.register_fake("cotnpot::_token_logprob_forward")
+def _token_logprob_forward(logits, labels, ignore_index, shift):
+    batch, steps = logits.shape[0], logits.shape[1] - (1 if shift else 0)
+    out = logits.new_empty((batch, steps), dtype=_logprob_dtype(logits))
+    return out, torch.empty_like(out)
+
+
+@torch.library.register_fake("cotnpot::_token_logprob_backward")
+def _token_logprob_backward(grad, logits, labels, lse, ignore_index, shift):
+    return torch.empty_like(logits, memory_format=torch.contiguous_format)
+
+
+@torch.library.register_fake("cotnpot::best_of_n")
+def _best_of_n(scores, valid=None, keep=None, fallback="all"):
+    torch._check(scores.dim() == 2, lambda: f"best_of_n: scores must be 2-D [P,N], got {scores.dim()}-D")
+    return scores.new_empty((scores.shape[0],), dtype=torch.long)
+
+
+@torch.library.register_fake("cotnpot::vote")
+def _vote(classes, valid=None, weights=None, keep=None, fallback="all"):
+    torch._check(classes.dim() == 2, lambda: f"vote: classes must be 2-D [P,N], got {classes.dim()}-D")
+    problems = classes.shape[0]
+    return (classes.new_empty((problems,), dtype=torch.long), classes.new_empty((problems,), dtype=torch.long),
+            classes.new_empty((problems,), dtype=torch.float64))

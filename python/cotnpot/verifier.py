@@ -1,9 +1,13 @@
 """Verifier scores from a model: the average log-prob of each solution's tokens given its question.
 
 The model protocol is Hugging Face's causal LM: ``model(input_ids, attention_mask)`` returns an object
-with ``.logits`` [B, T, V]. The tokenizer protocol is ``encode_pair(prompt, solution) -> (ids, start)``
-(the solution's tokens are ``ids[start:]``); :class:`HFTokenizer` adapts a Hugging Face tokenizer by
-tokenizing the prompt and the solution separately, so the span is exact. Solutions are scored in
+with ``.logits`` [B, T, V]. The tokenizer protocol is ``encode_example(question, solution) -> (ids, start)``
+(the solution's tokens are ``ids[start:]``): one prompt template, shared by scoring and training. A
+tokenizer with a chat template gets the question as the user's turn (``apply_chat_template`` with the
+generation prompt) and the solution as the assistant's answer; one without gets :func:`prompt_for`.
+:class:`HFTokenizer` adapts a Hugging Face tokenizer by tokenizing the prompt and the solution separately,
+so the span is exact. :func:`load_verifier` loads any causal LM saved with ``save_pretrained`` (and its
+tokenizer) from a directory, offline. Solutions are scored in
 batches of similar length (sorted, right-padded) with :func:`cotnpot.sequence_logprob`
 (``reduction="mean"``, ``shift=True``) under ``torch.no_grad``.
 
@@ -22,45 +26,71 @@ from .jsonl_store import JsonlStore
 from .logprob import sequence_logprob
 
 
+def prompt_for(question: str) -> str:
+    """The prompt for tokenizers without a chat template."""
+    return f"Question: {question}\nAnswer: "
+
+
 class HFTokenizer:
-    """Adapts a Hugging Face tokenizer to ``encode_pair``."""
+    """Adapts a Hugging Face tokenizer to ``encode_example``: the prompt (chat template when the tokenizer has
+    one, else :func:`prompt_for`), then the solution's tokens and EOS (the verifier also judges where the
+    solution stops)."""
 
     def __init__(self, tokenizer, add_eos: bool = True):
         self.tok = tokenizer
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.add_eos = add_eos
+        self.uses_chat_template = bool(getattr(tokenizer, "chat_template", None))
 
-    def encode_pair(self, prompt: str, solution: str) -> Tuple[List[int], int]:
-        head = self.tok(prompt, add_special_tokens=True)["input_ids"]
+    def prompt_ids(self, question: str) -> List[int]:
+        if self.uses_chat_template:
+            ids = self.tok.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
+                                               tokenize=True)
+            return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+        return self.tok(prompt_for(question), add_special_tokens=True)["input_ids"]
+
+    def encode_example(self, question: str, solution: str) -> Tuple[List[int], int]:
+        head = self.prompt_ids(question)
         tail = self.tok(solution, add_special_tokens=False)["input_ids"]
         if self.add_eos and self.tok.eos_token_id is not None:
             tail = tail + [self.tok.eos_token_id]
         return head + tail, len(head)
 
 
-def load_verifier(spec: str):
-    """(model, tokenizer) from ``tiny:DIR`` (a saved :class:`cotnpot.models.TinyCausalLM`) or a Hugging Face
-    model name or directory (needs ``transformers``)."""
+def encode_example(tokenizer, question: str, solution: str) -> Tuple[List[int], int]:
+    """(ids, start) of one (question, solution): ``encode_example`` where the tokenizer has it, else
+    ``encode_pair(prompt_for(question), solution)`` (e.g. :class:`cotnpot.models.ByteTokenizer`)."""
+    if hasattr(tokenizer, "encode_example"):
+        return tokenizer.encode_example(question, solution)
+    return tokenizer.encode_pair(prompt_for(question), solution)
+
+
+def load_verifier(spec: str, dtype: Optional[torch.dtype] = None):
+    """(model, tokenizer) from a directory written by ``save_pretrained`` (any causal LM ``transformers``
+    knows, with its tokenizer), or ``tiny:DIR`` (a saved :class:`cotnpot.models.TinyCausalLM`).
+
+    Loading is offline: nothing is fetched from a hub. ``dtype`` overrides the saved one (e.g.
+    ``torch.bfloat16``)."""
     if spec.startswith("tiny:"):
         from .models import ByteTokenizer, TinyCausalLM
         return TinyCausalLM.from_pretrained(spec[5:]), ByteTokenizer()
-    try:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-    except ImportError:
-        raise ImportError(f"loading the verifier {spec!r} needs the transformers package; without it, use "
-                          f"tiny:DIR (a cotnpot.models.TinyCausalLM)") from None
-    model = AutoModelForCausalLM.from_pretrained(spec)
-    return model.eval(), HFTokenizer(AutoTokenizer.from_pretrained(spec))
-
-
-def prompt_for(question: str) -> str:
-    return f"Question: {question}\nAnswer: "
+    path = Path(spec)
+    if not path.is_dir():
+        raise FileNotFoundError(f"verifier {spec!r}: no such directory. cotnpot loads verifiers offline from a "
+                                "directory written by save_pretrained (model and tokenizer), or tiny:DIR")
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"verifier {spec!r}: no config.json in that directory; save the model with "
+                                "save_pretrained")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True,
+                                                 **({"dtype": dtype} if dtype is not None else {}))
+    return model.eval(), HFTokenizer(AutoTokenizer.from_pretrained(path, local_files_only=True))
 
 
 @torch.no_grad()
 def _score_local(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_size: int, device, max_length,
                  progress: Optional[Callable[[int], None]]) -> Tensor:
-    encoded = [tokenizer.encode_pair(prompt_for(q), s) for q, s in pairs]
+    encoded = [encode_example(tokenizer, q, s) for q, s in pairs]
     if max_length is not None:   # keep the start of the solution; a prompt longer than the limit is an error
         for i, (ids, start) in enumerate(encoded):
             if start >= max_length:

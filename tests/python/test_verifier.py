@@ -63,11 +63,11 @@ def test_save_load_and_loading_errors(tmp_path):
         score_solutions(model, tok, PAIRS, batch_size=0)
     with pytest.raises(ValueError, match="longer than max_length 8"):
         TinyCausalLM(TinyConfig(dim=32, heads=4, max_length=8))(torch.zeros(1, 9, dtype=torch.long))
-    try:
-        import transformers  # noqa: F401
-    except ImportError:
-        with pytest.raises(ImportError, match="needs the transformers package"):
-            load_verifier("Qwen/Qwen2.5-Math-7B")
+    # Offline only: a hub name is not a directory, and a directory needs save_pretrained's config.json.
+    with pytest.raises(FileNotFoundError, match="'Qwen/Qwen2.5-Math-7B': no such directory"):
+        load_verifier("Qwen/Qwen2.5-Math-7B")
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        load_verifier(str(tmp_path))
 
 
 def test_cli_scores_with_the_verifier(tmp_path):

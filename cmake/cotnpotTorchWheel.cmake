@@ -10,6 +10,7 @@
 #     through its own RUNPATH). When a program links it, ld resolves those libraries too, and would take an
 #     older copy from a system CUDA's lib directory: -rpath-link points it at the wheels' first.
 include_guard(GLOBAL)
+option(COTNPOT_CUDA_FROM_WHEELS "Use the CUDA toolkit from PyPI even where the machine has one" OFF)
 
 find_file(_cotnpot_torch_config TorchConfig.cmake PATH_SUFFIXES Torch share/cmake/Torch NO_CACHE)
 if(_cotnpot_torch_config)
@@ -21,7 +22,7 @@ endif()
 if(COTNPOT_TORCH_SITE_PACKAGES AND NOT CUDA_TOOLKIT_ROOT_DIR)
   find_program(_cotnpot_nvcc nvcc PATHS /usr/local/cuda/bin NO_CACHE)
   file(GLOB _cotnpot_wheel_toolkits LIST_DIRECTORIES true "${COTNPOT_TORCH_SITE_PACKAGES}/nvidia/cu[0-9]*")
-  if(NOT _cotnpot_nvcc AND _cotnpot_wheel_toolkits)
+  if((NOT _cotnpot_nvcc OR COTNPOT_CUDA_FROM_WHEELS) AND _cotnpot_wheel_toolkits)
     list(GET _cotnpot_wheel_toolkits 0 _cotnpot_wheel_toolkit)
     if(EXISTS "${_cotnpot_wheel_toolkit}/bin/nvcc")
       set(_root "${CMAKE_BINARY_DIR}/cuda-toolkit-from-wheels")

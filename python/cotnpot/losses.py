@@ -11,7 +11,7 @@ from torch import Tensor
 from ._extension import _C  # noqa: F401  (registers the ops)
 
 DPO_LOSS_TYPES = ("sigmoid", "hinge", "ipo", "robust", "bco_pair", "sppo_hard", "nca_pair", "exo_pair", "aot",
-                  "aot_pair", "apo_zero", "apo_down")
+                  "aot_pair", "aot_unpaired", "apo_zero", "apo_down")
 SIMPO_LOSS_TYPES = ("sigmoid", "hinge")
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -54,7 +54,7 @@ def dpo_loss(chosen_logps: Tensor, rejected_logps: Tensor, ref_chosen_logps: Ten
              beta: float = 0.1, label_smoothing: float = 0.0, loss_type: str = "sigmoid",
              chosen_lengths: Optional[Tensor] = None, rejected_lengths: Optional[Tensor] = None,
              ipo_length_normalize: bool = True, bco_delta: Optional[Tensor] = None,
-             reduction: str = "none") -> Tuple[Tensor, Tensor, Tensor]:
+             ipo_rewards_on_sums: bool = False, reduction: str = "none") -> Tuple[Tensor, Tensor, Tensor]:
     """A DPO-family loss on summed log-probs of the policy and the reference model (``[B]`` each).
 
     With ``l = (chosen - rejected) - (ref_chosen - ref_rejected)``: "sigmoid" is
@@ -62,7 +62,10 @@ def dpo_loss(chosen_logps: Tensor, rejected_logps: Tensor, ref_chosen_logps: Ten
     follow TRL's ``DPOTrainer.dpo_loss`` formula of the same name (docs/losses.md). "ipo" averages the
     log-probs over ``chosen_lengths`` / ``rejected_lengths`` tokens first (current TRL), unless
     ``ipo_length_normalize=False``. "bco_pair" centres rewards on ``bco_delta`` (the running mean kept
-    by :class:`cotnpot.DPOLoss`; the batch mean when None). Reference log-probs may be precomputed.
+    by :class:`cotnpot.DPOLoss`; the batch mean when None; TRL >= 1.0 has no such centre: pass
+    ``torch.zeros(())``). "aot_unpaired" (TRL >= 1.0's name) is "aot_pair". IPO's rewards are on the
+    length-normalized ratios unless ``ipo_rewards_on_sums`` (TRL >= 1.0). Reference log-probs may be
+    precomputed.
 
     Returns ``(losses, chosen_rewards, rejected_rewards)``, rewards ``= beta * (logps - ref_logps)``.
 
@@ -74,7 +77,7 @@ def dpo_loss(chosen_logps: Tensor, rejected_logps: Tensor, ref_chosen_logps: Ten
     """
     losses, chosen_rewards, rejected_rewards = torch.ops.cotnpot.dpo_loss(
         chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, beta, label_smoothing, loss_type,
-        chosen_lengths, rejected_lengths, ipo_length_normalize, bco_delta)
+        chosen_lengths, rejected_lengths, ipo_length_normalize, bco_delta, ipo_rewards_on_sums)
     return reduce(losses, reduction), chosen_rewards, rejected_rewards
 
 

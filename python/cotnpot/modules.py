@@ -91,7 +91,9 @@ class DPOLoss(nn.Module):
 
     For ``loss_type="bco_pair"`` the module keeps the running mean of the batch-mean rewards in buffers
     (``bco_running_mean``, ``bco_running_count``: saved with ``state_dict``), updated in training mode
-    before each loss, as TRL's ``RunningMoments`` does with one value per batch.
+    before each loss, as TRL's ``RunningMoments`` did with one value per batch (TRL < 1.0);
+    ``bco_running_mean=False`` centres on nothing, as TRL >= 1.0 does. :meth:`trl` gives every current TRL
+    convention at once.
 
     Example:
         >>> loss_fn = DPOLoss(beta=0.1)
@@ -101,11 +103,13 @@ class DPOLoss(nn.Module):
     """
 
     def __init__(self, beta: float = 0.1, label_smoothing: float = 0.0, loss_type: str = "sigmoid",
-                 ipo_length_normalize: bool = True, reduction: str = "mean"):
+                 ipo_length_normalize: bool = True, reduction: str = "mean", bco_running_mean: bool = True,
+                 ipo_rewards_on_sums: bool = False):
         super().__init__()
         _check_common(beta, loss_type, F.DPO_LOSS_TYPES, reduction)
         self.beta, self.label_smoothing, self.loss_type = beta, label_smoothing, loss_type
         self.ipo_length_normalize, self.reduction = ipo_length_normalize, reduction
+        self.use_bco_running_mean, self.ipo_rewards_on_sums = bco_running_mean, ipo_rewards_on_sums
         self.register_buffer("bco_running_mean", torch.zeros((), dtype=torch.float64))
         self.register_buffer("bco_running_count", torch.zeros((), dtype=torch.int64))
 
@@ -113,7 +117,9 @@ class DPOLoss(nn.Module):
                 ref_rejected_logps: Tensor, chosen_lengths: Optional[Tensor] = None,
                 rejected_lengths: Optional[Tensor] = None) -> PreferenceLossOutput:
         delta = None
-        if self.loss_type == "bco_pair":
+        if self.loss_type == "bco_pair" and not self.use_bco_running_mean:
+            delta = torch.zeros((), dtype=chosen_logps.dtype, device=chosen_logps.device)
+        elif self.loss_type == "bco_pair":
             if self.training:
                 rewards = torch.cat([chosen_logps - ref_chosen_logps, rejected_logps - ref_rejected_logps]) * self.beta
                 self.bco_running_count += 1
@@ -122,12 +128,23 @@ class DPOLoss(nn.Module):
                 delta = self.bco_running_mean
         losses, chosen_rewards, rejected_rewards = F.dpo_loss(
             chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, self.beta, self.label_smoothing,
-            self.loss_type, chosen_lengths, rejected_lengths, self.ipo_length_normalize, delta)
+            self.loss_type, chosen_lengths, rejected_lengths, self.ipo_length_normalize, delta,
+            self.ipo_rewards_on_sums)
         return PreferenceLossOutput(F.reduce(losses, self.reduction), losses, chosen_rewards, rejected_rewards)
+
+    @classmethod
+    def trl(cls, loss_type: str = "sigmoid", beta: float = 0.1, label_smoothing: float = 0.0,
+            reduction: str = "mean") -> "DPOLoss":
+        """The conventions of current TRL (``DPOTrainer`` of TRL 1.x, tested against 1.16): bco_pair with no
+        running-mean centre, IPO on length-normalized log-ratios with rewards on sums. (TRL 1.x has label
+        smoothing only in robust, exo_pair and aot; leave it 0 for the others to match it.)"""
+        return cls(beta, label_smoothing, loss_type, ipo_length_normalize=True, reduction=reduction,
+                   bco_running_mean=False, ipo_rewards_on_sums=True)
 
     def extra_repr(self) -> str:
         return (f"beta={self.beta}, label_smoothing={self.label_smoothing}, loss_type={self.loss_type!r}, "
-                f"ipo_length_normalize={self.ipo_length_normalize}, reduction={self.reduction!r}")
+                f"ipo_length_normalize={self.ipo_length_normalize}, reduction={self.reduction!r}, "
+                f"bco_running_mean={self.use_bco_running_mean}, ipo_rewards_on_sums={self.ipo_rewards_on_sums}")
 
 
 class ORMLoss(nn.Module):

@@ -57,9 +57,10 @@ def simpo_loss(chosen_logps, rejected_logps, beta=2.0, gamma=None, gamma_beta_ra
 
 def dpo_loss(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, beta=0.1, label_smoothing=0.0,
              loss_type="sigmoid", chosen_lengths=None, rejected_lengths=None, ipo_length_normalize=True,
-             bco_delta=None):
+             bco_delta=None, ipo_rewards_on_sums=False):
     """The DPO family with TRL's DPOTrainer.dpo_loss formulas."""
     pc, pr, rc, rr = chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps
+    loss_type = "aot_pair" if loss_type == "aot_unpaired" else loss_type
     if loss_type == "ipo" and ipo_length_normalize:
         pc, rc = pc / chosen_lengths, rc / chosen_lengths
         pr, rr = pr / rejected_lengths, rr / rejected_lengths
@@ -104,6 +105,8 @@ def dpo_loss(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps,
         losses = torch.sigmoid(beta * chosen_logratios) + (1 - torch.sigmoid(beta * (chosen_logratios - rejected_logratios)))
     else:
         raise ValueError(loss_type)
+    if loss_type == "ipo" and ipo_rewards_on_sums:
+        chosen_logratios, rejected_logratios = chosen_logps - ref_chosen_logps, rejected_logps - ref_rejected_logps
     return losses, beta * chosen_logratios.detach(), beta * rejected_logratios.detach()
 
 

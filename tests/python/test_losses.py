@@ -161,7 +161,7 @@ V = torch.tensor([-1.0, -2.0])
     (lambda: cotnpot.dpo_loss(V.long(), V, V, V), "chosen_logps must be a floating-point tensor, got Long"),
     (lambda: cotnpot.dpo_loss(V, V, V, V, loss_type="kto"), "loss_type must be one of 'sigmoid', 'hinge', 'ipo', "
                                                              "'robust', 'bco_pair', 'sppo_hard', 'nca_pair', "
-                                                             "'exo_pair', 'aot', 'aot_pair', 'apo_zero', 'apo_down', "
+                                                             "'exo_pair', 'aot', 'aot_pair', 'aot_unpaired', 'apo_zero', 'apo_down', "
                                                              "got 'kto'"),
     (lambda: cotnpot.dpo_loss(V, V, V, V, loss_type="ipo"), "needs chosen_lengths"),
     (lambda: cotnpot.dpo_loss(V, V, V, V, loss_type="ipo", chosen_lengths=torch.tensor([1, 0]),

@@ -44,8 +44,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dpo_loss_composite(
     const at::Tensor& chosen_logps, const at::Tensor& rejected_logps, const at::Tensor& ref_chosen_logps,
     const at::Tensor& ref_rejected_logps, double beta, double label_smoothing, c10::string_view loss_type_view,
     const c10::optional<at::Tensor>& chosen_lengths, const c10::optional<at::Tensor>& rejected_lengths,
-    bool ipo_length_normalize, const c10::optional<at::Tensor>& bco_delta) {
-  const std::string_view loss_type(loss_type_view.data(), loss_type_view.size());
+    bool ipo_length_normalize, const c10::optional<at::Tensor>& bco_delta, bool ipo_rewards_on_sums) {
+  std::string_view loss_type(loss_type_view.data(), loss_type_view.size());
+  if (loss_type == "aot_unpaired") loss_type = "aot_pair";  // TRL >= 1.0's name of the same loss
   detail::check_same_batch(kOp, {{"chosen_logps", &chosen_logps},
                                  {"rejected_logps", &rejected_logps},
                                  {"ref_chosen_logps", &ref_chosen_logps},
@@ -53,7 +54,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dpo_loss_composite(
   detail::check_positive(kOp, "beta", beta);
   detail::check_choice(kOp, "loss_type", loss_type,
                        {"sigmoid", "hinge", "ipo", "robust", "bco_pair", "sppo_hard", "nca_pair", "exo_pair", "aot",
-                        "aot_pair", "apo_zero", "apo_down"});
+                        "aot_pair", "aot_unpaired", "apo_zero", "apo_down"});
   TORCH_CHECK(label_smoothing >= 0.0 && label_smoothing <= 0.5, kOp,
               ": label_smoothing must be in [0, 0.5], got ", label_smoothing);
   TORCH_CHECK(loss_type != "robust" || label_smoothing < 0.5, kOp,
@@ -108,6 +109,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dpo_loss_composite(
   } else {  // apo_down
     losses = at::sigmoid(chosen_ratio * beta) + (1.0 - at::sigmoid((chosen_ratio - rejected_ratio) * beta));
   }
+  if (loss_type == "ipo" && ipo_rewards_on_sums)
+    return {losses, ((chosen_logps - ref_chosen_logps) * beta).detach(),
+            ((rejected_logps - ref_rejected_logps) * beta).detach()};
   return {losses, (chosen_ratio * beta).detach(), (rejected_ratio * beta).detach()};
 }
 
@@ -117,7 +121,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dpo_loss(
     const at::Tensor& chosen_logps, const at::Tensor& rejected_logps, const at::Tensor& ref_chosen_logps,
     const at::Tensor& ref_rejected_logps, double beta, double label_smoothing, std::string_view loss_type,
     const std::optional<at::Tensor>& chosen_lengths, const std::optional<at::Tensor>& rejected_lengths,
-    bool ipo_length_normalize, const std::optional<at::Tensor>& bco_delta) {
+    bool ipo_length_normalize, const std::optional<at::Tensor>& bco_delta, bool ipo_rewards_on_sums) {
   static const auto op = c10::Dispatcher::singleton()
                              .findSchemaOrThrow("cotnpot::dpo_loss", "")
                              .typed<decltype(dpo_loss_composite)>();
@@ -126,7 +130,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dpo_loss(
   };
   return op.call(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, beta, label_smoothing,
                  c10::string_view(loss_type.data(), loss_type.size()), opt(chosen_lengths), opt(rejected_lengths),
-                 ipo_length_normalize, opt(bco_delta));
+                 ipo_length_normalize, opt(bco_delta), ipo_rewards_on_sums);
 }
 
 TORCH_LIBRARY_IMPL(cotnpot, CompositeImplicitAutograd, m) { m.impl("dpo_loss", &dpo_loss_composite); }

@@ -15,9 +15,10 @@
 //   nca_pair  -log s(b cl) - 0.5 log s(-b cl) - 0.5 log s(-b rl)
 //   exo_pair  s(b l)(log s(b l) - log(1-eps)) + s(-b l)(log s(-b l) - log eps), eps = 1e-3 when 0
 //   aot       sigmoid form on sort(chosen - rejected) - sort(ref_chosen - ref_rejected) over the batch
-//   aot_pair  sigmoid form on sort(cl) - sort(rl)
+//   aot_pair  sigmoid form on sort(cl) - sort(rl)  (TRL >= 1.0 calls it aot_unpaired: accepted too)
 //   apo_zero  1 - s(b cl) + s(b rl)        apo_down  s(b cl) + 1 - s(b (cl - rl))
-// Returns (losses[B], chosen_rewards[B], rejected_rewards[B]), rewards = b * cl and b * rl, detached.
+// Returns (losses[B], chosen_rewards[B], rejected_rewards[B]), rewards = b * cl and b * rl, detached; for
+// ipo, cl and rl are length-normalized unless ipo_rewards_on_sums (TRL >= 1.0 logs rewards on sums).
 //
 // Example:
 //   auto [losses, cr, rr] = cotnpot::losses::dpo_loss(pc, pr, rc, rr_ref, 0.1, 0.0, "sigmoid");
@@ -34,6 +35,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dpo_loss(
     const at::Tensor& ref_rejected_logps, double beta = 0.1, double label_smoothing = 0.0,
     std::string_view loss_type = "sigmoid", const std::optional<at::Tensor>& chosen_lengths = std::nullopt,
     const std::optional<at::Tensor>& rejected_lengths = std::nullopt, bool ipo_length_normalize = true,
-    const std::optional<at::Tensor>& bco_delta = std::nullopt);
+    const std::optional<at::Tensor>& bco_delta = std::nullopt, bool ipo_rewards_on_sums = false);
 
 }  // namespace cotnpot::losses

@@ -41,7 +41,8 @@ TORCH_LIBRARY(cotnpot, m) {
   m.def(
       "dpo_loss(Tensor chosen_logps, Tensor rejected_logps, Tensor ref_chosen_logps, Tensor ref_rejected_logps, "
       "float beta=0.1, float label_smoothing=0.0, str loss_type=\"sigmoid\", Tensor? chosen_lengths=None, "
-      "Tensor? rejected_lengths=None, bool ipo_length_normalize=True, Tensor? bco_delta=None) "
+      "Tensor? rejected_lengths=None, bool ipo_length_normalize=True, Tensor? bco_delta=None, "
+      "bool ipo_rewards_on_sums=False) "
       "-> (Tensor, Tensor, Tensor)",
       kCompliant);
   m.def("orm_loss(Tensor scores, Tensor labels, Tensor mask, str reduction=\"mean\") -> Tensor", kCompliant);

@@ -1,15 +1,18 @@
-"""Benchmark: cotnpot's C++ answer grader vs the Qwen2.5-Math `math_equal` algorithm on sympy.
+"""Benchmark: cotnpot's C++ answer grader vs Math-Verify (the real package) and Qwen2.5-Math's `math_equal`.
 
-The baseline below re-implements Qwen2.5-Math evaluation/grader.py's `math_equal` (string match; numeric
+The first baseline is Hugging Face's Math-Verify as installed from PyPI (`math-verify`), called the way its
+README shows: `verify(parse(gold), parse(pred))`, each answer wrapped in $...$ so its LaTeX extraction sees
+it. The second is a re-implementation (Qwen's grader is not on PyPI): Qwen2.5-Math evaluation/grader.py's `math_equal` (string match; numeric
 match with math.isclose(rel_tol=1e-4) against ref, ref/100 and ref*100; bracket-wise comparison of tuples
 and intervals; "x = v" unwrapping; then `symbolic_equal` with a 1 s limit). The original parses LaTeX with
-latex2sympy, which Debian lacks: here LaTeX is rewritten to sympy syntax (\\frac, \\sqrt, ^, \\pi, \\cdot, ...)
+latex2sympy; here LaTeX is rewritten to sympy syntax (\\frac, \\sqrt, ^, \\pi, \\cdot, ...)
 and parsed with `parse_expr`, then compared with ==, `simplify(a - b) == 0` and numerically.
 
-cotnpot runs with the same semantics (percent=True, rel_tol=1e-4). Pairs: the 204 bundled grader cases,
+cotnpot runs with math_equal's semantics (percent=True, rel_tol=1e-4). Pairs: the 204 bundled grader cases,
 and the real (gold, extracted answer) pairs of the candidate files in shared/data: Qwen2.5-Math MATH
 predictions, OpenAI's GSM8K example solutions, ToRA and PoT outputs (>= 10k pairs). One table per run:
-pairs/s of each, the speed-up (ratio in the same run) and the agreement; then the disagreements, grouped.
+pairs/s of each, the speed-up (ratio in the same run) and the agreement; then the disagreements with each
+baseline, counted by class (what kind of answer the pair is) and listed.
 
 Usage: python benchmarks/bench_grader.py [--data DIR] [--show 15]
 """
@@ -151,7 +154,7 @@ def candidate_pairs(data):
     for row in read_jsonl(data / "qwen25math_rm_maj_example_math_cot_100.jsonl"):
         pairs += [("qwen25-math MATH", str(row["gt"]), str(p)) for p in row["pred"]]
     for row in read_jsonl(data / "gsm8k_openai_example_model_solutions.jsonl"):
-        gold = str(row["ground_truth"])
+        gold = answer.extract_answer(row["ground_truth"])[0]   # the gold solution's final answer ("A: 18")
         for key in ("6b_finetuning", "6b_verification", "175b_finetuning", "175b_verification"):
             pairs.append(("openai GSM8K", gold, answer.extract_answer(row[key]["solution"])[0]))
     for name in ("tora_gsm8k_tora-70b-v1.0_greedy_outputs.jsonl", "tora_gsm8k_tora-code-34b-v1.0_greedy_outputs.jsonl"):
@@ -166,19 +169,54 @@ def grader_case_pairs():
     return [("grader cases", c["gold"], c["pred"]) for c in read_jsonl(ROOT / "data" / "grader_cases.jsonl")]
 
 
+def math_verify_equal(gold, pred):
+    """Math-Verify itself: verify(parse(gold), parse(pred)); a bare answer goes in $...$ for its LaTeX parser."""
+    from math_verify import parse, verify
+
+    def wrap(s):
+        return s if "$" in s or "\\boxed" in s else f"${s}$"
+    try:
+        return bool(verify(parse(wrap(gold)), parse(wrap(pred))))
+    except Exception:   # Math-Verify's own timeouts and parse failures: not equal
+        return False
+
+
+BASELINES = {"Math-Verify": lambda g, p: math_verify_equal(g, p),
+             "math_equal (sympy)": lambda g, p: math_equal(p, g)}
+
+
+def answer_class(gold, pred):
+    """What kind of pair a disagreement is, for counting them."""
+    text = gold + " " + pred
+    if "\\text" in text or re.search(r"[A-Za-z]{3,}", text.replace("\\frac", "").replace("\\sqrt", "")):
+        return "words/units/text"
+    if "%" in text:
+        return "percent"
+    if re.search(r"\d\{?,\}?\d{3}", text):
+        return "thousands separator"
+    if re.search(r"[\[\]()]", text) and "," in text:
+        return "tuple/interval/list"
+    if "=" in text or "<" in text or ">" in text:
+        return "equation/relation"
+    if "\\" in text or "^" in text:
+        return "LaTeX expression"
+    if re.fullmatch(r"\s*-?[\d.]+\s*", pred) and re.fullmatch(r"\s*-?[\d.]+\s*", gold):
+        return "plain numbers"
+    return "other"
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
 def measure(pairs):
     golds, preds = [g for _, g, _ in pairs], [p for _, _, p in pairs]
-    start = time.perf_counter()
-    ours = answer.grade(golds, preds, rel_tol=1e-4, percent=True).tolist()
-    t_batched = time.perf_counter() - start
-    start = time.perf_counter()
-    for g, p in zip(golds, preds):
-        answer.is_equiv(g, p, rel_tol=1e-4, percent=True)
-    t_loop = time.perf_counter() - start
-    start = time.perf_counter()
-    theirs = [math_equal(p, g) for g, p in zip(golds, preds)]
-    t_sympy = time.perf_counter() - start
-    return ours, theirs, t_batched, t_loop, t_sympy
+    ours, t_batched = timed(lambda: answer.grade(golds, preds, rel_tol=1e-4, percent=True).tolist())
+    _, t_loop = timed(lambda: [answer.is_equiv(g, p, rel_tol=1e-4, percent=True) for g, p in zip(golds, preds)])
+    baselines = {name: timed(lambda: [fn(g, p) for g, p in zip(golds, preds)]) for name, fn in BASELINES.items()}
+    return ours, t_batched, t_loop, baselines
 
 
 def main():
@@ -188,23 +226,31 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
 
-    print(f"answer grading benchmark: {torch.get_num_threads()} threads, sympy baseline (Qwen2.5-Math math_equal)\n")
-    print("| pairs | n | cotnpot grade() pairs/s | cotnpot is_equiv loop pairs/s | sympy math_equal pairs/s | "
+    from importlib.metadata import version
+    print(f"answer grading benchmark: {torch.get_num_threads()} threads; baselines: Math-Verify "
+          f"{version('math-verify')} (PyPI), Qwen2.5-Math math_equal "
+          "re-implemented on sympy\n")
+    print("| pairs | n | cotnpot grade() pairs/s | cotnpot is_equiv loop pairs/s | baseline | baseline pairs/s | "
           "speed-up (grade) | speed-up (loop) | agreement |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
     disagreements = {}
     for name, pairs in (("bundled grader cases", grader_case_pairs()), ("real candidate pairs", candidate_pairs(args.data))):
-        ours, theirs, t_batched, t_loop, t_sympy = measure(pairs)
+        ours, t_batched, t_loop, baselines = measure(pairs)
         n = len(pairs)
-        agree = sum(a == b for a, b in zip(ours, theirs))
-        print(f"| {name} | {n} | {n / t_batched:,.0f} | {n / t_loop:,.0f} | {n / t_sympy:,.0f} | "
-              f"{t_sympy / t_batched:,.0f}x | {t_sympy / t_loop:,.0f}x | {100 * agree / n:.2f}% |")
-        disagreements[name] = [(src, g, p, a, b) for (src, g, p), a, b in zip(pairs, ours, theirs) if a != b]
-    for name, rows in disagreements.items():
-        print(f"\n{name}: {len(rows)} disagreements "
-              f"({collections.Counter((src, a) for src, _, _, a, _ in rows).most_common()}, as (source, cotnpot says))")
+        for baseline, (theirs, t_theirs) in baselines.items():
+            agree = sum(a == b for a, b in zip(ours, theirs))
+            print(f"| {name} | {n} | {n / t_batched:,.0f} | {n / t_loop:,.0f} | {baseline} | {n / t_theirs:,.0f} | "
+                  f"{t_theirs / t_batched:,.0f}x | {t_theirs / t_loop:,.0f}x | {100 * agree / n:.2f}% |")
+            disagreements[name, baseline] = [(src, g, p, a, b) for (src, g, p), a, b in zip(pairs, ours, theirs)
+                                             if a != b]
+    for (name, baseline), rows in disagreements.items():
+        classes = collections.Counter((answer_class(g, p), "cotnpot: equal" if a else "cotnpot: different")
+                                      for _, g, p, a, _ in rows)
+        print(f"\n{name} vs {baseline}: {len(rows)} disagreements")
+        for (cls, verdict), count in sorted(classes.items(), key=lambda kv: -kv[1]):
+            print(f"  {count:5d}  {cls:22s} {verdict}")
         for src, g, p, a, b in rows[:args.show]:
-            print(f"  [{src}] gold={g[:60]!r} pred={p[:60]!r} cotnpot={a} sympy={b}")
+            print(f"  [{src}] gold={g[:60]!r} pred={p[:60]!r} cotnpot={a} {baseline}={b}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 #  1. A CUDA build of torch makes TorchConfig look for a CUDA toolkit (nvcc, headers, cudart) and fail
 #     without one, even for code that has no CUDA source. Where the machine has none, the toolkit that
 #     PyPI ships beside torch (cuda-toolkit[nvcc,cudart,crt], in site-packages/nvidia/cu<major>) is used,
-#     through a small directory of links laid out as FindCUDA expects (unversioned .so names, lib64).
+#     through a small directory of links laid out as FindCUDA and nvcc expect (unversioned .so names, lib64).
 #  2. libtorch_cuda needs the NCCL, cuDNN, ... of its wheels (site-packages/nvidia/*/lib, found at run time
 #     through its own RUNPATH). When a program links it, ld resolves those libraries too, and would take an
 #     older copy from a system CUDA's lib directory: -rpath-link points it at the wheels' first.
@@ -26,8 +26,18 @@ if(COTNPOT_TORCH_SITE_PACKAGES AND NOT CUDA_TOOLKIT_ROOT_DIR)
     list(GET _cotnpot_wheel_toolkits 0 _cotnpot_wheel_toolkit)
     if(EXISTS "${_cotnpot_wheel_toolkit}/bin/nvcc")
       set(_root "${CMAKE_BINARY_DIR}/cuda-toolkit-from-wheels")
-      file(MAKE_DIRECTORY "${_root}/lib64")
-      file(CREATE_LINK "${_cotnpot_wheel_toolkit}/bin" "${_root}/bin" SYMBOLIC)
+      file(MAKE_DIRECTORY "${_root}/lib64" "${_root}/bin")
+      # nvcc finds lib64/ etc. relative to where it runs from, so its programs are hard links (copies
+      # where links cannot be made) in this directory, not a link to the wheel's bin/.
+      file(GLOB _tools LIST_DIRECTORIES true "${_cotnpot_wheel_toolkit}/bin/*")
+      foreach(_tool IN LISTS _tools)
+        get_filename_component(_name "${_tool}" NAME)
+        if(IS_DIRECTORY "${_tool}")
+          file(CREATE_LINK "${_tool}" "${_root}/bin/${_name}" SYMBOLIC)
+        else()
+          file(CREATE_LINK "${_tool}" "${_root}/bin/${_name}" COPY_ON_ERROR)
+        endif()
+      endforeach()
       file(CREATE_LINK "${_cotnpot_wheel_toolkit}/include" "${_root}/include" SYMBOLIC)
       file(CREATE_LINK "${_cotnpot_wheel_toolkit}/nvvm" "${_root}/nvvm" SYMBOLIC)
       file(GLOB _libs "${_cotnpot_wheel_toolkit}/lib/lib*.so*" "${_cotnpot_wheel_toolkit}/lib/lib*.a")

@@ -124,8 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--translator-model", help="the model name to ask the server for")
     ev.add_argument("--translator-api", default="chat", choices=("chat", "completions"))
     ev.add_argument("--translation-cache", type=Path, help="JSONL file of translations reused across runs")
-    ev.add_argument("--verifier", help="score candidates with a model: tiny:DIR (cotnpot.models.TinyCausalLM) or "
-                    "a Hugging Face model name or directory; its average log-probs replace the file's scores")
+    ev.add_argument("--verifier", help="score candidates with a model: a directory written by save_pretrained "
+                    "(any transformers causal LM and its tokenizer, loaded offline) or tiny:DIR "
+                    "(cotnpot.models.TinyCausalLM); its average log-probs replace the file's scores")
     ev.add_argument("--example-filter", action="store_true",
                     help="code tasks: also report rm with candidates failing the prompt's example test dropped")
     ev.add_argument("--ks", help="comma-separated N values (default 1, 2, 4, ..., max)")

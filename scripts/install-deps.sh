@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cotnpot builds, tests and runs with; does nothing when all are present.
-# torch and every Python library come from PyPI into the .venv (scripts/setup-venv.sh), not from here.
+# torch and every Python library come from PyPI into the .venv (the Makefile, pinned by constraints.txt).
 # Safe to run any number of times. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 

@@ -9,8 +9,17 @@ def _logprob_dtype(logits: torch.Tensor) -> torch.dtype:
     return torch.float64 if logits.dtype == torch.float64 else torch.float32
 
 
+def _check_logprob_inputs(op, logits, labels):
+    """The metadata checks of the C++ kernels, so a traced program fails where an eager one would."""
+    torch._check(logits.dim() == 3, lambda: f"{op}: logits must be 3-D [B,T,V], got {logits.dim()}-D")
+    torch._check(labels.dim() == 2, lambda: f"{op}: labels must be 2-D [B,T], got {labels.dim()}-D")
+    torch._check(labels.shape[0] == logits.shape[0] and labels.shape[1] == logits.shape[1],
+                 lambda: f"{op}: labels must have shape [B,T] = {list(logits.shape[:2])}, got {list(labels.shape)}")
+
+
 @torch.library.register_fake("cotnpot::_token_logprob_forward")
 def _token_logprob_forward(logits, labels, ignore_index, shift):
+    _check_logprob_inputs("_token_logprob_forward", logits, labels)
     batch, steps = logits.shape[0], logits.shape[1] - (1 if shift else 0)
     out = logits.new_empty((batch, steps), dtype=_logprob_dtype(logits))
     return out, torch.empty_like(out)
@@ -18,6 +27,11 @@ def _token_logprob_forward(logits, labels, ignore_index, shift):
 
 @torch.library.register_fake("cotnpot::_token_logprob_backward")
 def _token_logprob_backward(grad, logits, labels, lse, ignore_index, shift):
+    _check_logprob_inputs("_token_logprob_backward", logits, labels)
+    want = [logits.shape[0], logits.shape[1] - (1 if shift else 0)]
+    torch._check(list(grad.shape) == want and list(lse.shape) == want,
+                 lambda: f"_token_logprob_backward: grad and lse must have shape {want}, got {list(grad.shape)} "
+                         f"and {list(lse.shape)}")
     return torch.empty_like(logits, memory_format=torch.contiguous_format)
 
 

@@ -136,8 +136,12 @@ class DPOLoss(nn.Module):
     def trl(cls, loss_type: str = "sigmoid", beta: float = 0.1, label_smoothing: float = 0.0,
             reduction: str = "mean") -> "DPOLoss":
         """The conventions of current TRL (``DPOTrainer`` of TRL 1.x, tested against 1.16): bco_pair with no
-        running-mean centre, IPO on length-normalized log-ratios with rewards on sums. (TRL 1.x has label
-        smoothing only in robust, exo_pair and aot; leave it 0 for the others to match it.)"""
+        running-mean centre, IPO on length-normalized log-ratios with rewards on sums. TRL 1.x smooths labels
+        only in robust, exo_pair, aot and aot_unpaired; elsewhere a non-zero ``label_smoothing`` is refused,
+        as TRL would ignore it."""
+        if label_smoothing and loss_type not in ("robust", "exo_pair", "aot", "aot_unpaired"):
+            raise ValueError(f"DPOLoss.trl: TRL 1.x has no label smoothing in loss_type {loss_type!r} "
+                             f"(only robust, exo_pair, aot, aot_unpaired), got label_smoothing={label_smoothing}")
         return cls(beta, label_smoothing, loss_type, ipo_length_normalize=True, reduction=reduction,
                    bco_running_mean=False, ipo_rewards_on_sums=True)
 

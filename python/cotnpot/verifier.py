@@ -2,7 +2,7 @@
 
 The model protocol is Hugging Face's causal LM: ``model(input_ids, attention_mask)`` returns an object
 with ``.logits`` [B, T, V]. The tokenizer protocol is ``encode_example(question, solution) -> (ids, start)``
-(the solution's tokens are ``ids[start:]``): one prompt template, shared by scoring and training. A
+(the solution's tokens are ``ids[start:]``): one prompt template, the one training is to use too. A
 tokenizer with a chat template gets the question as the user's turn (``apply_chat_template`` with the
 generation prompt) and the solution as the assistant's answer; one without gets :func:`prompt_for`.
 :class:`HFTokenizer` adapts a Hugging Face tokenizer by tokenizing the prompt and the solution separately,
@@ -49,8 +49,14 @@ class HFTokenizer:
             return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
         return self.tok(prompt_for(question), add_special_tokens=True)["input_ids"]
 
+    def encode_pair(self, prompt: str, solution: str) -> Tuple[List[int], int]:
+        """The older protocol: a ready prompt string, tokenized as it is (no chat template)."""
+        return self._with_solution(self.tok(prompt, add_special_tokens=True)["input_ids"], solution)
+
     def encode_example(self, question: str, solution: str) -> Tuple[List[int], int]:
-        head = self.prompt_ids(question)
+        return self._with_solution(self.prompt_ids(question), solution)
+
+    def _with_solution(self, head: List[int], solution: str) -> Tuple[List[int], int]:
         tail = self.tok(solution, add_special_tokens=False)["input_ids"]
         if self.add_eos and self.tok.eos_token_id is not None:
             tail = tail + [self.tok.eos_token_id]
@@ -138,14 +144,20 @@ def score_solutions(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_si
     return out
 
 
+# The prompt format scores were computed with; a change of format must not reuse cached scores.
+# v2: the tokenizer's chat template when it has one (v1 was always prompt_for).
+PROMPT_FORMAT = "prompt-v2"
+
+
 def model_identity(spec: str) -> str:
-    """What a score cache is keyed by: the verifier's name, and for a local directory the size and time of
-    its files, so a retrained model in the same place does not reuse old scores."""
+    """What a score cache is keyed by: the prompt format, the verifier's name, and for a local directory the
+    size and time of its files (the chat template among them), so a retrained model in the same place does
+    not reuse old scores."""
     path = Path(spec[5:] if spec.startswith("tiny:") else spec)
     if path.is_dir():
         stamp = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in path.iterdir() if f.is_file())
-        return f"{spec}:{stamp}"
-    return spec
+        return f"{PROMPT_FORMAT}:{spec}:{stamp}"
+    return f"{PROMPT_FORMAT}:{spec}"
 
 
 class ScoreCache(JsonlStore):

@@ -52,3 +52,13 @@ def test_internal_kernel_bounds_checks_labels():
     """The raw forward op skips the up-front range check but still never reads outside a row."""
     with pytest.raises(RuntimeError, match=r"token_logprob: labels must be in \[0, V\) = \[0, 5\) .* got 99 at"):
         torch.ops.cotnpot._token_logprob_forward(LOGITS, torch.full((2, 3), 99), -100, False)
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_backward_kernels_check_grad_and_lse_shapes(device):
+    """Every kernel of the internal backward op checks its metadata (the device-generic one used to
+    broadcast a [2,1] grad silently)."""
+    logits, labels = LOGITS.to(device), LABELS.to(device)
+    bad = torch.zeros(2, 1, device=device)
+    with pytest.raises(RuntimeError, match=r"_token_logprob_backward: grad and lse must have shape \[2, 3\], got"):
+        torch.ops.cotnpot._token_logprob_backward(bad, logits, labels, bad, -100, False)

@@ -59,6 +59,7 @@ def test_opcheck_dpo(batch, dtype, loss_type):
     args = (chosen, rejected, ref_chosen, ref_rejected, 0.1, smoothing, loss_type, *lengths, True,
             torch.tensor(0.05, dtype=dtype) if loss_type == "bco_pair" else None)
     opcheck(ops.dpo_loss, args)
+    opcheck(ops.dpo_loss, (*args, True))   # TRL 1.x's IPO rewards on sums
 
 
 @pytest.mark.parametrize("shape", [(2, 6), (5, 3)])

@@ -97,3 +97,21 @@ def test_docstring_examples_run():
     for module in (cotnpot, cotnpot.answer, cotnpot.logprob, cotnpot.losses, cotnpot.modules, cotnpot.preference):
         result = doctest.testmod(module, extraglobs={"torch": torch})
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_build_tree_of_another_torch_is_reconfigured(tmp_path, capsys):
+    """setup.py drops a CMake cache made for another torch (e.g. a Debian-era build/release), which would
+    otherwise link against that torch while recording this one."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("cotnpot_setup_under_test", ROOT / "setup.py")
+    source = (ROOT / "setup.py").read_text().split("\nsetup(")[0]   # the helpers, without running setup()
+    module = importlib.util.module_from_spec(spec)
+    exec(compile(source, str(ROOT / "setup.py"), "exec"), module.__dict__)
+    (tmp_path / "CMakeFiles").mkdir()
+    (tmp_path / "CMakeCache.txt").write_text("Torch_DIR:PATH=/usr/share/cmake/Torch\n")
+    module.forget_other_torch(tmp_path, Path("/venv/torch/share/cmake/Torch"))
+    assert not (tmp_path / "CMakeCache.txt").exists() and not (tmp_path / "CMakeFiles").exists()
+    assert "reconfiguring" in capsys.readouterr().out
+    (tmp_path / "CMakeCache.txt").write_text("Torch_DIR:PATH=/venv/torch/share/cmake/Torch\n")
+    module.forget_other_torch(tmp_path, Path("/venv/torch/share/cmake/Torch"))
+    assert (tmp_path / "CMakeCache.txt").exists()

@@ -96,6 +96,8 @@ def test_trl_sigmoid_has_no_label_smoothing_any_more():
     args = (logps[:batch], logps[batch:], ref[:batch], ref[batch:])
     torch.testing.assert_close(cotnpot.DPOLoss.trl("sigmoid", 0.1)(*args).loss, want)
     assert not torch.allclose(cotnpot.DPOLoss(0.1, label_smoothing=0.2)(*args).loss, want)
+    with pytest.raises(ValueError, match="TRL 1.x has no label smoothing in loss_type 'sigmoid'"):
+        cotnpot.DPOLoss.trl("sigmoid", 0.1, label_smoothing=0.2)
 
 
 def test_old_forms_differ_from_trl_where_trl_changed():

@@ -28,4 +28,19 @@ void check_token_logprob_inputs(const char* op, const at::Tensor& logits, const 
   TORCH_CHECK(!shift || logits.sym_size(1) >= 1, op, ": shift=True needs T >= 1, got T = ", logits.sym_size(1));
 }
 
+void check_token_logprob_backward_inputs(const at::Tensor& grad, const at::Tensor& logits, const at::Tensor& labels,
+                                         const at::Tensor& lse, bool shift) {
+  constexpr const char* op = "_token_logprob_backward";
+  check_token_logprob_inputs(op, logits, labels, shift);
+  TORCH_CHECK(grad.defined() && lse.defined(), op, ": grad and lse must be defined tensors");
+  const c10::SymInt steps = logits.sym_size(1) - (shift ? 1 : 0);
+  TORCH_CHECK(grad.dim() == 2 && lse.dim() == 2 && grad.sym_size(0) == logits.sym_size(0) &&
+                  grad.sym_size(1) == steps && lse.sym_sizes() == grad.sym_sizes(),
+              op, ": grad and lse must have shape [", logits.sym_size(0), ", ", steps, "], got ", grad.sym_sizes(),
+              " and ", lse.sym_sizes());
+  TORCH_CHECK(grad.device() == logits.device() && lse.device() == logits.device(), op,
+              ": grad and lse must be on logits' device ", logits.device(), ", got ", grad.device(), " and ",
+              lse.device());
+}
+
 }  // namespace cotnpot::logprob::detail

@@ -45,6 +45,7 @@ std::tuple<at::Tensor, at::Tensor> token_logprob_forward_composite(const at::Ten
 at::Tensor token_logprob_backward_composite(const at::Tensor& grad, const at::Tensor& logits,
                                             const at::Tensor& labels, const at::Tensor& lse, int64_t ignore_index,
                                             bool shift) {
+  check_token_logprob_backward_inputs(grad, logits, labels, lse, shift);
   const auto [x, y] = aligned(logits, labels, shift);
   const at::Tensor valid = y != ignore_index;
   const at::Tensor safe = at::where(valid, y, at::zeros_like(y)).unsqueeze(-1);

@@ -128,13 +128,10 @@ std::tuple<at::Tensor, at::Tensor> token_logprob_forward_cpu(const at::Tensor& l
 
 at::Tensor token_logprob_backward_cpu(const at::Tensor& grad, const at::Tensor& logits, const at::Tensor& labels,
                                       const at::Tensor& lse, int64_t ignore_index, bool shift) {
+  check_token_logprob_backward_inputs(grad, logits, labels, lse, shift);
   const at::Tensor x = logits.stride(2) == 1 ? logits : logits.contiguous();
   const int64_t batch = x.size(0), steps_in = x.size(1), vocab = x.size(2);
   const int64_t steps = steps_in - (shift ? 1 : 0);
-  TORCH_CHECK(grad.sizes() == at::IntArrayRef({batch, steps}) && lse.sizes() == grad.sizes(),
-              "_token_logprob_backward: grad and lse must have shape [", batch, ", ", steps, "], got ", grad.sizes(),
-              " and ", lse.sizes());
-  check_token_logprob_inputs("_token_logprob_backward", logits, labels, shift);
   const auto acc_type = logprob_dtype(x);
   const at::Tensor g = grad.to(acc_type).contiguous();
   const at::Tensor l = lse.to(acc_type).contiguous();

@@ -14,6 +14,10 @@ namespace cotnpot::logprob::detail {
 // kernels, which read them anyway: the CPU kernel before its parallel loop (naming the first bad label
 // and its position), the composite with a device-side assert.
 void check_token_logprob_inputs(const char* op, const at::Tensor& logits, const at::Tensor& labels, bool shift);
+// The backward kernels' metadata checks (every kernel of _token_logprob_backward runs them): the inputs as
+// above, and grad and lse shaped [B,T'].
+void check_token_logprob_backward_inputs(const at::Tensor& grad, const at::Tensor& logits, const at::Tensor& labels,
+                                         const at::Tensor& lse, bool shift);
 // The dtype of the log-probs: float64 for float64 logits, float32 otherwise.
 at::ScalarType logprob_dtype(const at::Tensor& logits);
 

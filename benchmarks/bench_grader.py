@@ -185,8 +185,25 @@ BASELINES = {"Math-Verify": lambda g, p: math_verify_equal(g, p),
              "math_equal (sympy)": lambda g, p: math_equal(p, g)}
 
 
+def number_relation(gold, pred):
+    """For two plain numbers, how they relate: math_equal's percent variants or its 1e-4 tolerance."""
+    try:
+        g, p = float(gold.replace("{,}", "").replace(",", "")), float(pred.replace("{,}", "").replace(",", ""))
+    except ValueError:
+        return None
+    if g == p:
+        return "same number, other notation"
+    for scale, name in ((100, "percent variant (x100 or /100)"), (0.01, "percent variant (x100 or /100)"), (1, "")):
+        if math.isclose(p, g * scale, rel_tol=1e-4):
+            return name or "within rel_tol 1e-4"
+    return None
+
+
 def answer_class(gold, pred):
     """What kind of pair a disagreement is, for counting them."""
+    relation = number_relation(gold, pred)
+    if relation:
+        return relation
     text = gold + " " + pred
     if "\\text" in text or re.search(r"[A-Za-z]{3,}", text.replace("\\frac", "").replace("\\sqrt", "")):
         return "words/units/text"
@@ -248,7 +265,7 @@ def main():
                                       for _, g, p, a, _ in rows)
         print(f"\n{name} vs {baseline}: {len(rows)} disagreements")
         for (cls, verdict), count in sorted(classes.items(), key=lambda kv: -kv[1]):
-            print(f"  {count:5d}  {cls:22s} {verdict}")
+            print(f"  {count:5d}  {cls:32s} {verdict}")
         for src, g, p, a, b in rows[:args.show]:
             print(f"  [{src}] gold={g[:60]!r} pred={p[:60]!r} cotnpot={a} {baseline}={b}")
 

@@ -90,6 +90,12 @@ def load_verifier(spec: str, dtype: Optional[torch.dtype] = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True,
                                                  **({"dtype": dtype} if dtype is not None else {}))
+    head_file = path / "orm_head.pt"
+    if head_file.exists():   # trained as an ORM (cotnpot train --objective orm): score with its head
+        from .modules import ORMHead
+        saved = torch.load(head_file, map_location="cpu", weights_only=True)
+        model.orm_head = ORMHead(saved["hidden_size"])
+        model.orm_head.load_state_dict(saved["state"])
     return model.eval(), HFTokenizer(AutoTokenizer.from_pretrained(path, local_files_only=True))
 
 
@@ -116,8 +122,14 @@ def _score_local(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_size:
             ids[r, :len(seq)] = torch.tensor(seq)
             labels[r, start:len(seq)] = torch.tensor(seq[start:])
             mask[r, :len(seq)] = 1
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-        out[idx] = sequence_logprob(logits, labels.to(device), reduction="mean", shift=True).float().cpu()
+        head = getattr(model, "orm_head", None)
+        if head is not None:   # an ORM verifier: its head's score at the solution's last token
+            hidden = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                           output_hidden_states=True).hidden_states[-1]
+            out[idx] = head.score(hidden.float(), (labels != -100).to(device)).float().cpu()
+        else:
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            out[idx] = sequence_logprob(logits, labels.to(device), reduction="mean", shift=True).float().cpu()
         if progress:
             progress(len(idx))
     return out

@@ -93,8 +93,11 @@ def test_docstring_examples_run():
     import cotnpot.logprob
     import cotnpot.losses
     import cotnpot.modules
+    import cotnpot.models.hf_tiny
     import cotnpot.preference
-    for module in (cotnpot, cotnpot.answer, cotnpot.logprob, cotnpot.losses, cotnpot.modules, cotnpot.preference):
+    import cotnpot.train.pairs
+    for module in (cotnpot, cotnpot.answer, cotnpot.logprob, cotnpot.losses, cotnpot.modules, cotnpot.preference,
+                   cotnpot.train.pairs, cotnpot.models.hf_tiny):
         result = doctest.testmod(module, extraglobs={"torch": torch})
         assert result.attempted > 0 and result.failed == 0, module.__name__
 

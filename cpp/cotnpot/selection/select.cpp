@@ -130,7 +130,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> vote_kernel(const at::Tensor& cla
           at::where(any, support_all.gather(1, winner.unsqueeze(1)).squeeze(1), at::zeros({P}, w.options()))};
 }
 
-c10::optional<at::Tensor> optional(const at::Tensor& t) { return t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt; }
+// The C++ API takes undefined tensors for "not given"; the schema takes None.
+c10::optional<at::Tensor> optional(const at::Tensor& t) {
+  return t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt;
+}
 
 }  // namespace
 

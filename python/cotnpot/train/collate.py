@@ -1,0 +1,74 @@
+"""Tokenized preference batches: the one prompt template that scoring uses (the tokenizer's chat template
+when it has one, else ``Question: …\\nAnswer: ``; :func:`cotnpot.verifier.encode_example`), so a verifier is
+scored exactly as it was trained; chosen and rejected in TRL's concatenated layout (one forward pass),
+labels with the prompt and padding masked, and an explicit truncation policy."""
+from dataclasses import dataclass
+from typing import List, Sequence, Tuple
+
+import torch
+
+from ..verifier import encode_example
+from .pairs import PreferencePair
+
+IGNORE_INDEX = -100
+TRUNCATION = ("error", "truncate")
+
+
+@dataclass
+class PreferenceBatch:
+    input_ids: torch.Tensor       # [2B, T]: B chosen, then B rejected
+    attention_mask: torch.Tensor  # [2B, T]
+    labels: torch.Tensor          # [2B, T], -100 at the prompt and padding
+
+    @property
+    def pairs(self) -> int:
+        return self.input_ids.shape[0] // 2
+
+    def to(self, device) -> "PreferenceBatch":
+        return PreferenceBatch(self.input_ids.to(device), self.attention_mask.to(device), self.labels.to(device))
+
+
+class PreferenceCollator:
+    """Turns pairs into a :class:`PreferenceBatch`.
+
+    ``max_length`` bounds every sequence (prompt + solution + EOS); ``truncation="error"`` refuses a longer
+    one, naming the pair, ``"truncate"`` cuts the solution's end and counts it in ``self.truncated``. A
+    prompt that alone reaches ``max_length`` is always an error: nothing of the solution would be scored.
+    """
+
+    def __init__(self, tokenizer, max_length: int = 1024, truncation: str = "error"):
+        if truncation not in TRUNCATION:
+            raise ValueError(f"truncation must be one of {TRUNCATION}, got {truncation!r}")
+        if max_length < 2:
+            raise ValueError(f"max_length must be >= 2, got {max_length}")
+        self.tokenizer, self.max_length, self.truncation = tokenizer, max_length, truncation
+        self.truncated = 0
+        pad = getattr(tokenizer, "pad_token_id", None)
+        self.pad_token_id = 0 if pad is None else pad
+
+    def encode(self, question: str, solution: str, where: str) -> Tuple[List[int], int]:
+        ids, start = encode_example(self.tokenizer, question, solution)
+        if start >= self.max_length:
+            raise ValueError(f"{where}: the prompt alone has {start} tokens, max_length is {self.max_length}")
+        if len(ids) > self.max_length:
+            if self.truncation == "error":
+                raise ValueError(f"{where}: {len(ids)} tokens, more than max_length {self.max_length} (raise it, "
+                                 "or truncation='truncate' to cut the solution's end)")
+            self.truncated += 1
+            ids = ids[:self.max_length]
+        return ids, start
+
+    def __call__(self, pairs: Sequence[PreferencePair]) -> PreferenceBatch:
+        if not pairs:
+            raise ValueError("an empty batch of pairs")
+        encoded = [self.encode(p.prompt, p.chosen, f"pair of problem {p.problem_id!r} (chosen)") for p in pairs]
+        encoded += [self.encode(p.prompt, p.rejected, f"pair of problem {p.problem_id!r} (rejected)") for p in pairs]
+        length = max(len(ids) for ids, _ in encoded)
+        input_ids = torch.full((len(encoded), length), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(encoded), length), IGNORE_INDEX, dtype=torch.long)
+        attention_mask = torch.zeros((len(encoded), length), dtype=torch.long)
+        for row, (ids, start) in enumerate(encoded):
+            input_ids[row, :len(ids)] = torch.tensor(ids)
+            labels[row, start:len(ids)] = torch.tensor(ids[start:])
+            attention_mask[row, :len(ids)] = 1
+        return PreferenceBatch(input_ids, attention_mask, labels)

@@ -1,0 +1,160 @@
+"""Preference pairs for verifier training: every correct solution of a problem paired with every wrong one
+(or k pairs per problem, seeded), as the method's recipe does; TRL-style rows (``prompt``, ``chosen``,
+``rejected``) in and out; a train/eval split by problem, so no problem's solutions end up on both sides.
+
+    >>> from cotnpot.data import Candidate, CandidateTable, Problem
+    >>> solutions = [Candidate("2", label=True), Candidate("3", label=False), Candidate("2", label=True)]
+    >>> table = CandidateTable("doc", "test", [Problem("p0", "1+1?", "2", solutions)])
+    >>> pairs, stats = build_pairs(table)
+    >>> [(p.chosen, p.rejected) for p in pairs], stats.duplicates_removed
+    ([('2', '3')], 1)
+"""
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from ..data import CandidateTable
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    problem_id: str
+    prompt: str      # the question (the prompt template is applied when tokenizing)
+    chosen: str      # a correct solution
+    rejected: str    # a wrong solution
+
+
+@dataclass
+class PairStats:
+    """What building the pairs found, with the per-problem averages the method's recipe reports."""
+    problems: int = 0
+    problems_used: int = 0
+    problems_without_correct: int = 0
+    problems_without_wrong: int = 0
+    correct: int = 0                  # distinct correct solutions, over all problems
+    wrong: int = 0
+    duplicates_removed: int = 0
+    pairs: int = 0
+    unlabeled_candidates: int = 0
+    skipped_problem_ids: List[str] = field(default_factory=list)
+
+    def per_problem(self) -> Dict[str, float]:
+        n = max(self.problems, 1)
+        return {"correct": self.correct / n, "wrong": self.wrong / n, "pairs": self.pairs / max(self.problems_used, 1)}
+
+    def summary(self) -> str:
+        avg = self.per_problem()
+        return (f"{self.problems} problems: {self.correct} correct and {self.wrong} wrong distinct solutions "
+                f"({avg['correct']:.2f} correct and {avg['wrong']:.2f} wrong per problem), {self.pairs} pairs "
+                f"({avg['pairs']:.2f} per problem used); {self.duplicates_removed} duplicates removed; "
+                f"{self.problems_without_correct} problems without a correct and {self.problems_without_wrong} "
+                f"without a wrong solution, not paired")
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "per_problem": self.per_problem()}
+
+
+def build_pairs(table: CandidateTable, pairs_per_problem: Optional[int] = None,
+                seed: int = 0) -> Tuple[List[PreferencePair], PairStats]:
+    """All correct x wrong pairs per problem (or ``pairs_per_problem`` of them, drawn with ``seed``).
+
+    Solutions are deduplicated per problem by their text (stripped); a text labeled both ways counts as
+    correct only if every copy says so. Problems without a correct or without a wrong solution are counted
+    in the statistics (and listed), not silently dropped. Candidates without a label raise ``ValueError``.
+    """
+    if pairs_per_problem is not None and pairs_per_problem < 1:
+        raise ValueError(f"pairs_per_problem must be >= 1 or None (all pairs), got {pairs_per_problem}")
+    stats = PairStats(problems=len(table.problems))
+    rng = random.Random(seed)
+    pairs: List[PreferencePair] = []
+    for problem in table.problems:
+        verdicts: Dict[str, bool] = {}
+        for i, c in enumerate(problem.candidates):
+            if c.label is None:
+                raise ValueError(f"problem {problem.id!r}, candidate {i}: no correctness label; pairs need labeled "
+                                 "candidates (grade them against the gold answer first)")
+            text = c.text.strip()
+            if text in verdicts:
+                stats.duplicates_removed += 1
+                verdicts[text] = verdicts[text] and bool(c.label)
+            else:
+                verdicts[text] = bool(c.label)
+        correct = [t for t, ok in verdicts.items() if ok]
+        wrong = [t for t, ok in verdicts.items() if not ok]
+        stats.correct += len(correct)
+        stats.wrong += len(wrong)
+        if not correct or not wrong:
+            stats.problems_without_correct += not correct
+            stats.problems_without_wrong += not wrong
+            stats.skipped_problem_ids.append(problem.id)
+            continue
+        combos = [(c, w) for c in correct for w in wrong]
+        if pairs_per_problem is not None and len(combos) > pairs_per_problem:
+            combos = rng.sample(combos, pairs_per_problem)
+        stats.problems_used += 1
+        pairs += [PreferencePair(problem.id, problem.question, c, w) for c, w in combos]
+    stats.pairs = len(pairs)
+    return pairs, stats
+
+
+def split_by_problem(pairs: Sequence[PreferencePair], eval_fraction: float = 0.1,
+                     seed: int = 0) -> Tuple[List[PreferencePair], List[PreferencePair]]:
+    """(train, eval): whole problems go to one side, never some of their pairs to each."""
+    if not 0.0 <= eval_fraction < 1.0:
+        raise ValueError(f"eval_fraction must be in [0, 1), got {eval_fraction}")
+    problems = sorted({p.problem_id for p in pairs})
+    random.Random(seed).shuffle(problems)
+    held_out = set(problems[:round(eval_fraction * len(problems))])
+    return [p for p in pairs if p.problem_id not in held_out], [p for p in pairs if p.problem_id in held_out]
+
+
+def write_pairs(pairs: Iterable[PreferencePair], path: Union[str, Path]) -> None:
+    """TRL-style JSONL: ``prompt``, ``chosen``, ``rejected`` (and cotnpot's ``problem_id``)."""
+    with open(path, "w") as f:
+        for p in pairs:
+            f.write(json.dumps({"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected,
+                                "problem_id": p.problem_id}) + "\n")
+
+
+def pairs_from_rows(rows: Iterable[dict], where: str = "rows") -> List[PreferencePair]:
+    """TRL-style rows (a list of dicts, a ``datasets.Dataset``): ``prompt``, ``chosen``, ``rejected``; the
+    prompt names the problem when no ``problem_id`` is given. Conversational rows (lists of messages) take
+    the user's and the assistant's contents."""
+    pairs = []
+    for i, row in enumerate(rows):
+        missing = [k for k in ("prompt", "chosen", "rejected") if k not in row]
+        if missing:
+            raise ValueError(f"{where}: row {i} lacks {', '.join(missing)} (TRL preference rows need prompt, "
+                             "chosen and rejected)")
+        prompt, chosen, rejected = (_text(row[k], f"{where}: row {i}, {k}") for k in ("prompt", "chosen", "rejected"))
+        pairs.append(PreferencePair(str(row.get("problem_id") or prompt), prompt, chosen, rejected))
+    return pairs
+
+
+def read_pairs(path: Union[str, Path]) -> List[PreferencePair]:
+    """TRL-style JSONL; a malformed line raises ``ValueError`` naming the file and line."""
+    rows = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{n}: not a JSON object ({error.msg})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{n}: not a JSON object")
+            rows.append(row)
+    if not rows:
+        raise ValueError(f"{path}: no pairs in the file")
+    return pairs_from_rows(rows, where=str(path))
+
+
+def _text(value, where: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(m, dict) and "content" in m for m in value):
+        return "\n".join(str(m["content"]) for m in value)
+    raise ValueError(f"{where}: expected a string or a list of messages, got {type(value).__name__}")

@@ -1,0 +1,309 @@
+"""VerifierTrainer: one causal LM trained as a verifier with SimPO, DPO or ORM on preference pairs.
+
+Any model with the Hugging Face calling convention works (``model(input_ids, attention_mask)`` returning
+``.logits``, and ``output_hidden_states=True`` for ORM). SimPO and DPO score chosen and rejected in one
+forward pass through cotnpot's ops; DPO's reference log-probs are those of the model before training,
+computed once and kept on disk; ORM trains an :class:`cotnpot.ORMHead` on the last hidden state.
+
+Each optimizer step takes ``batch_size`` pairs, in micro-batches of ``micro_batch_size``: the accumulated
+gradient equals the one of a single batch of ``batch_size`` pairs (pair-weighted for SimPO/DPO, whose
+losses are means over pairs; token-weighted for ORM, whose loss is a mean over tokens). The data order of
+epoch e is a permutation seeded by ``seed + e``; a checkpoint holds the model, head, optimizer, scheduler,
+RNG states and the position in that order, so a run stopped at any step and resumed ends with the same
+parameters as one never stopped.
+"""
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from ..losses import dpo_loss, orm_loss, simpo_loss
+from ..logprob import sequence_logprob
+from ..modules import ORMHead
+from . import checkpoint
+from .collate import IGNORE_INDEX, PreferenceBatch, PreferenceCollator
+from .pairs import PreferencePair
+
+OBJECTIVES = ("simpo", "dpo", "orm")
+ORM_HEAD_FILE = "orm_head.pt"
+
+
+@dataclass
+class TrainConfig:
+    objective: str = "simpo"
+    epochs: int = 1
+    max_steps: Optional[int] = None      # stop (with a checkpoint) after this many optimizer steps in all
+    batch_size: int = 8                  # pairs per optimizer step
+    micro_batch_size: int = 8            # pairs per forward pass
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    max_grad_norm: float = 1.0
+    max_length: int = 512
+    truncation: str = "error"            # or "truncate" (counted)
+    bf16: bool = False                   # autocast to bfloat16 (CPU or CUDA)
+    seed: int = 0
+    # SimPO (the SimPO authors' defaults) and DPO
+    beta: float = 2.0
+    gamma_beta_ratio: float = 0.25
+    sft_weight: float = 0.0
+    dpo_beta: float = 0.1
+    dpo_loss_type: str = "sigmoid"
+    checkpoint_every: int = 0            # optimizer steps; 0: at the end of each epoch (and at max_steps)
+    progress: bool = True
+
+    def check(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        for name in ("epochs", "batch_size", "micro_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_size % self.micro_batch_size:
+            raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size "
+                             f"({self.micro_batch_size})")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}")
+
+
+def pair_key(pair: PreferencePair) -> str:
+    return hashlib.sha256("\0".join([pair.prompt, pair.chosen, pair.rejected]).encode("utf-8", "surrogatepass")
+                          ).hexdigest()
+
+
+class VerifierTrainer:
+    def __init__(self, model, tokenizer, config: TrainConfig, out_dir, device=None):
+        config.check()
+        self.model, self.tokenizer, self.config = model, tokenizer, config
+        self.out = Path(out_dir)
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.collator = PreferenceCollator(tokenizer, config.max_length, config.truncation)
+        self._check_vocabulary()
+        torch.manual_seed(config.seed)
+        self.head = None
+        if config.objective == "orm":
+            dtype = next(model.parameters()).dtype
+            self.head = ORMHead(model.config.hidden_size).to(self.device, dtype)
+        params = list(model.parameters()) + (list(self.head.parameters()) if self.head is not None else [])
+        self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        self.step = 0
+        self.position = (0, 0)   # (epoch, pairs of that epoch's order already used)
+        self.scheduler = None
+        self.metrics_path = self.out / "metrics.jsonl"
+        self.checkpoint_path = self.out / "checkpoint.pt"
+        self.ref_logps: Dict[str, tuple] = {}
+
+    # ---- set-up --------------------------------------------------------------------------------------
+
+    def _check_vocabulary(self) -> None:
+        model_vocab = getattr(getattr(self.model, "config", None), "vocab_size", None)
+        tok = getattr(self.tokenizer, "tok", self.tokenizer)   # HFTokenizer wraps the Hugging Face one
+        tok_vocab = len(tok) if hasattr(tok, "__len__") else getattr(tok, "vocab_size", None)
+        if model_vocab is not None and tok_vocab is not None and tok_vocab > model_vocab:
+            raise ValueError(f"the tokenizer has {tok_vocab} tokens but the model's vocabulary is {model_vocab}: "
+                             "they do not belong together (resize the model's embeddings or use its tokenizer)")
+
+    def _total_steps(self, n_pairs: int) -> int:
+        per_epoch = math.ceil(n_pairs / self.config.batch_size)
+        total = per_epoch * self.config.epochs
+        return min(total, self.config.max_steps) if self.config.max_steps else total
+
+    def _make_scheduler(self, total_steps: int):
+        warmup = self.config.warmup_steps
+
+        def factor(step: int) -> float:   # linear warm-up, then cosine to 0
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = (step - warmup) / max(1, total_steps - warmup)
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        return torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
+
+    # ---- the objectives ------------------------------------------------------------------------------
+
+    def _forward_logps(self, batch: PreferenceBatch, reduction: str) -> torch.Tensor:
+        with self._autocast():
+            logits = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        return sequence_logprob(logits, batch.labels, IGNORE_INDEX, reduction, shift=True)
+
+    @torch.no_grad()
+    def compute_reference_logps(self, pairs: Sequence[PreferencePair]) -> None:
+        """DPO's reference: the summed log-probs of the model as it is now, once per pair, kept on disk
+        (``ref_logps.pt``, keyed by the pair's text) so a resumed run reuses them."""
+        path = self.out / "ref_logps.pt"
+        if path.exists():
+            self.ref_logps = torch.load(path, weights_only=False)
+        todo = [p for p in pairs if pair_key(p) not in self.ref_logps]
+        self.model.eval()
+        size = self.config.micro_batch_size
+        for start in range(0, len(todo), size):
+            chunk = todo[start:start + size]
+            logps = self._forward_logps(self.collator(chunk).to(self.device), "sum").double().cpu()
+            for i, p in enumerate(chunk):
+                self.ref_logps[pair_key(p)] = (logps[i].item(), logps[len(chunk) + i].item())
+        if todo:
+            checkpoint.save_atomically(self.ref_logps, path)
+
+    def _loss_sum(self, batch: PreferenceBatch, pairs: Sequence[PreferencePair]):
+        """(summed loss of the micro-batch, its weight unit count, metrics) for the objective."""
+        cfg = self.config
+        n = batch.pairs
+        if cfg.objective == "orm":
+            with self._autocast():
+                out = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                                 output_hidden_states=True)
+                scores = self.head(out.hidden_states[-1])
+            scores = scores.to(torch.promote_types(scores.dtype, torch.float32))   # bf16 -> fp32, fp64 stays
+            # The solution's tokens: where the labels are, as the logits at t-1 predict them.
+            mask = batch.labels != IGNORE_INDEX
+            target = torch.cat([torch.ones(n), torch.zeros(n)]).to(scores.device)
+            loss = orm_loss(scores, target, mask, reduction="sum")
+            with torch.no_grad():
+                last = self.head.score(out.hidden_states[-1], mask) if mask.any(1).all() else None
+            accuracy = (last[:n] > last[n:]).float().mean().item() if last is not None else float("nan")
+            return loss, int(mask.sum()), {"rewards/accuracies": accuracy}
+        if cfg.objective == "simpo":
+            logps = self._forward_logps(batch, "mean")
+            losses, cr, rr = simpo_loss(logps[:n], logps[n:], beta=cfg.beta, gamma_beta_ratio=cfg.gamma_beta_ratio,
+                                        sft_weight=cfg.sft_weight)
+        else:
+            logps = self._forward_logps(batch, "sum")
+            ref = torch.tensor([self.ref_logps[pair_key(p)] for p in pairs], dtype=logps.dtype, device=logps.device)
+            lengths = (batch.labels[:, 1:] != IGNORE_INDEX).sum(-1)
+            losses, cr, rr = dpo_loss(logps[:n], logps[n:], ref[:, 0], ref[:, 1], beta=cfg.dpo_beta,
+                                      loss_type=cfg.dpo_loss_type, chosen_lengths=lengths[:n],
+                                      rejected_lengths=lengths[n:])
+        metrics = {"rewards/accuracies": (cr > rr).float().mean().item(), "rewards/margins": (cr - rr).mean().item(),
+                   "rewards/chosen": cr.mean().item(), "rewards/rejected": rr.mean().item()}
+        return losses.sum(), n, metrics
+
+    # ---- the loop ------------------------------------------------------------------------------------
+
+    def order(self, epoch: int, n: int) -> List[int]:
+        return torch.randperm(n, generator=torch.Generator().manual_seed(self.config.seed + epoch)).tolist()
+
+    def train(self, pairs: Sequence[PreferencePair], resume: bool = False, evaluate=None,
+              stop_at_step: Optional[int] = None) -> Dict[str, float]:
+        """Trains on ``pairs``; ``resume`` continues from ``out_dir/checkpoint.pt`` when there is one.
+        ``evaluate(trainer) -> dict`` runs after every epoch (e.g. held-out best-of-N accuracy).
+        ``stop_at_step`` ends the run after that optimizer step with a checkpoint, as a process stopped
+        there with ``checkpoint_every=1`` would leave it (the schedule stays the full run's)."""
+        cfg = self.config
+        if not pairs:
+            raise ValueError("no training pairs")
+        self.out.mkdir(parents=True, exist_ok=True)
+        total = self._total_steps(len(pairs))
+        self.scheduler = self._make_scheduler(total)
+        if resume and self.checkpoint_path.exists():
+            self._load(checkpoint.load(self.checkpoint_path))
+        elif not resume:
+            self.metrics_path.unlink(missing_ok=True)
+        if cfg.objective == "dpo":
+            self.compute_reference_logps(pairs)
+        bar = tqdm(total=total, initial=self.step, desc=f"train {cfg.objective}", disable=not cfg.progress,
+                   unit="step")
+        last: Dict[str, float] = {}
+        epoch, used = self.position
+        while epoch < cfg.epochs and not self._done(total):
+            order = self.order(epoch, len(pairs))
+            while used < len(order) and not self._done(total):
+                step_pairs = [pairs[i] for i in order[used:used + cfg.batch_size]]
+                last = self._optimizer_step(step_pairs)
+                used += len(step_pairs)
+                self.position = (epoch, used)
+                self._log({"step": self.step, "epoch": epoch, **last})
+                bar.update(1)
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if stop_at_step is not None and self.step >= stop_at_step:
+                    self.save_checkpoint()
+                    bar.close()
+                    return last
+            if used >= len(order):
+                epoch, used = epoch + 1, 0
+                self.position = (epoch, used)
+                if evaluate is not None:
+                    self._log({"step": self.step, "epoch": epoch - 1, **{f"eval/{k}": v
+                                                                         for k, v in evaluate(self).items()}})
+            self.save_checkpoint()
+        bar.close()
+        return last
+
+    def _done(self, total: int) -> bool:
+        return self.step >= total
+
+    def _optimizer_step(self, step_pairs: Sequence[PreferencePair]) -> Dict[str, float]:
+        cfg = self.config
+        self.model.train()
+        started = time.perf_counter()
+        micro = [step_pairs[i:i + cfg.micro_batch_size] for i in range(0, len(step_pairs), cfg.micro_batch_size)]
+        batches = [self.collator(m).to(self.device) for m in micro]
+        # The step's loss is a mean over all its pairs (or, for ORM, all its solution tokens): each
+        # micro-batch's summed loss is divided by the step's total, so the gradients add up to one batch's.
+        units = len(step_pairs) if cfg.objective != "orm" else int(sum((b.labels != IGNORE_INDEX).sum() for b in batches))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_total, metrics, tokens = 0.0, [], 0
+        for batch, m in zip(batches, micro):
+            loss_sum, _, info = self._loss_sum(batch, m)
+            (loss_sum / units).backward()
+            loss_total += loss_sum.item() / units
+            metrics.append((len(m), info))
+            tokens += int(batch.attention_mask.sum())
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm).item()
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        elapsed = time.perf_counter() - started
+        out = {"loss": loss_total, "lr": lr, "grad_norm": grad_norm, "tokens_per_s": tokens / max(elapsed, 1e-9)}
+        for key in metrics[0][1]:
+            out[key] = sum(n * info[key] for n, info in metrics) / len(step_pairs)
+        return out
+
+    # ---- checkpoints, logs, the trained verifier -----------------------------------------------------
+
+    def state(self) -> dict:
+        return {"model": self.model.state_dict(), "head": self.head.state_dict() if self.head is not None else None,
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "rng": checkpoint.rng_state(), "step": self.step, "position": self.position,
+                "config": asdict(self.config)}
+
+    def save_checkpoint(self) -> None:
+        checkpoint.save_atomically(self.state(), self.checkpoint_path)
+
+    def _load(self, state: dict) -> None:
+        if state["config"]["objective"] != self.config.objective:
+            raise ValueError(f"{self.checkpoint_path} was written by a {state['config']['objective']} run, not "
+                             f"{self.config.objective}")
+        self.model.load_state_dict(state["model"])
+        if self.head is not None:
+            self.head.load_state_dict(state["head"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        checkpoint.set_rng_state(state["rng"])
+        self.step, self.position = state["step"], tuple(state["position"])
+
+    def _log(self, row: dict) -> None:
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def save_verifier(self, directory=None) -> Path:
+        """The trained verifier as ``save_pretrained`` writes it (model and tokenizer), plus the ORM head:
+        what :func:`cotnpot.verifier.load_verifier` and ``cotnpot eval --verifier DIR`` load."""
+        directory = Path(directory or self.out / "verifier")
+        self.model.save_pretrained(directory)
+        tok = getattr(self.tokenizer, "tok", self.tokenizer)
+        if hasattr(tok, "save_pretrained"):
+            tok.save_pretrained(directory)
+        if self.head is not None:
+            checkpoint.save_atomically({"hidden_size": self.head.linear.in_features,
+                                        "state": self.head.state_dict()}, directory / ORM_HEAD_FILE)
+        return directory

@@ -1,0 +1,305 @@
+"""Verifier training: pairs (counts, dedup, no leakage), the collator, gradient accumulation equal to one
+big batch, exact resume after a stop, atomic checkpoints, DPO's cached reference, a SimPO run that learns,
+ORM scoring through `cotnpot eval`, and bad input."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from cotnpot.cli import main
+from cotnpot.data import Candidate, CandidateTable, Problem, load_candidates
+from cotnpot.models.hf_tiny import tiny_causal_lm, train_bpe_tokenizer
+from cotnpot.train import (PreferenceCollator, PreferencePair, TrainConfig, VerifierTrainer, build_pairs,
+                           pairs_from_rows, read_pairs, split_by_problem, write_pairs)
+from cotnpot.train import checkpoint
+from cotnpot.verifier import HFTokenizer, load_verifier, prompt_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def problem(pid, labeled):
+    return Problem(pid, f"question {pid}", "1", [Candidate(text, label=label) for text, label in labeled])
+
+
+# ---- pairs -------------------------------------------------------------------------------------------------
+
+
+def test_all_correct_times_wrong_with_duplicates_removed_and_stats():
+    table = CandidateTable("test", "test", [
+        problem("a", [("r1", True), ("r2", True), ("w1", False), ("r1 ", True), ("w2", False), ("w3", False)]),
+        problem("b", [("r", True), ("r", True)]),          # no wrong solution
+        problem("c", [("w", False)]),                      # no correct solution
+        problem("d", [("x", True), ("x", False), ("y", False)]),   # "x" labeled both ways: wrong
+    ])
+    pairs, stats = build_pairs(table)
+    assert [(p.problem_id, p.chosen, p.rejected) for p in pairs if p.problem_id == "a"] == [
+        ("a", c, w) for c in ("r1", "r2") for w in ("w1", "w2", "w3")]
+    assert not [p for p in pairs if p.problem_id == "d"]
+    assert (stats.problems, stats.problems_used, stats.pairs) == (4, 1, 6)
+    assert (stats.correct, stats.wrong, stats.duplicates_removed) == (2 + 1 + 0 + 0, 3 + 0 + 1 + 2, 3)
+    assert (stats.problems_without_correct, stats.problems_without_wrong) == (2, 1)
+    assert stats.skipped_problem_ids == ["b", "c", "d"]
+    assert stats.per_problem()["pairs"] == 6.0
+    assert "3 duplicates removed" in stats.summary()
+
+
+def test_k_pairs_per_problem_are_seeded():
+    table = CandidateTable("test", "test", [problem("a", [(f"r{i}", True) for i in range(4)] + [(f"w{i}", False) for i in range(5)])])
+    first, _ = build_pairs(table, pairs_per_problem=3, seed=1)
+    again, _ = build_pairs(table, pairs_per_problem=3, seed=1)
+    other, _ = build_pairs(table, pairs_per_problem=3, seed=2)
+    assert len(first) == 3 and first == again and first != other
+    assert len(set(first)) == 3
+
+
+def test_real_candidate_file_pairs_and_split_by_problem():
+    table = load_candidates(ROOT / "data" / "gsm8k_openai_example_model_solutions.jsonl")
+    pairs, stats = build_pairs(table)
+    # Recount independently: per problem, distinct correct x distinct wrong texts.
+    want = 0
+    for p in table.problems:
+        texts = {}
+        for c in p.candidates:
+            texts[c.text.strip()] = texts.get(c.text.strip(), True) and c.label
+        want += sum(texts.values()) * (len(texts) - sum(texts.values()))
+    assert stats.pairs == len(pairs) == want > 1000
+    train, held_out = split_by_problem(pairs, eval_fraction=0.2, seed=0)
+    assert len(train) + len(held_out) == len(pairs)
+    assert not {p.problem_id for p in train} & {p.problem_id for p in held_out}
+    assert 0.1 < len({p.problem_id for p in held_out}) / stats.problems_used < 0.3
+
+
+def test_trl_rows_round_trip_and_bad_rows(tmp_path):
+    pairs = [PreferencePair("p", "q?", "good", "bad"), PreferencePair("r", "q2?", "g2", "b2")]
+    write_pairs(pairs, tmp_path / "pairs.jsonl")
+    assert read_pairs(tmp_path / "pairs.jsonl") == pairs
+    rows = [{"prompt": [{"role": "user", "content": "q?"}], "chosen": [{"role": "assistant", "content": "good"}],
+             "rejected": "bad"}]
+    assert pairs_from_rows(rows) == [PreferencePair("q?", "q?", "good", "bad")]
+    datasets = pytest.importorskip("datasets")
+    assert pairs_from_rows(datasets.Dataset.from_list([{"prompt": "q", "chosen": "a", "rejected": "b"}]))[0].chosen == "a"
+    with pytest.raises(ValueError, match="row 0 lacks rejected"):
+        pairs_from_rows([{"prompt": "q", "chosen": "a"}])
+    (tmp_path / "bad.jsonl").write_text('{"prompt": "q", "chosen": "a", "rejected": "b"}\n{oops\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: not a JSON object"):
+        read_pairs(tmp_path / "bad.jsonl")
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(ValueError, match="no pairs in the file"):
+        read_pairs(tmp_path / "empty.jsonl")
+
+
+def test_unlabeled_candidates_are_refused():
+    with pytest.raises(ValueError, match="problem 'a', candidate 1: no correctness label"):
+        build_pairs(CandidateTable("test", "test", [problem("a", [("x", True), ("y", None)])]))
+
+
+# ---- a tiny model and its tokenizer --------------------------------------------------------------------------
+
+QUESTIONS = [json.loads(line)["question"] for line in (ROOT / "data" / "gsm8k_test.jsonl").open()][:200]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_bpe_tokenizer(QUESTIONS + ["0 1 2 3 4 5 6 7 8 9 Repeat:"] * 20, vocab_size=300)
+
+
+def small_pairs(n=12):
+    g = torch.Generator().manual_seed(0)
+    out = []
+    for i in range(n):
+        a, b = torch.randint(10, 99, (2,), generator=g).tolist()
+        out.append(PreferencePair(f"p{i % 6}", f"What is {a} + {b}?", f"{a} + {b} = {a + b}. The answer is {a + b}.",
+                                  f"{a} + {b} = {a + b + 1}. The answer is {a + b + 1}."))
+    return out
+
+
+def trainer_for(tokenizer, tmp_path, **overrides):
+    model = tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).double()
+    config = TrainConfig(**{"batch_size": 4, "micro_batch_size": 4, "max_length": 128, "progress": False,
+                            "lr": 1e-3, "warmup_steps": 1, **overrides})
+    return VerifierTrainer(model, HFTokenizer(tokenizer), config, tmp_path)
+
+
+def parameters(trainer):
+    state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+    if trainer.head is not None:
+        state.update({f"head.{k}": v.detach().clone() for k, v in trainer.head.state_dict().items()})
+    return state
+
+
+def test_collator_masks_the_prompt_and_truncates_by_policy(tokenizer):
+    tok = HFTokenizer(tokenizer)
+    pair = PreferencePair("p", "What is 2 + 3?", "2 + 3 = 5.", "2 + 3 = 6, so 6.")
+    batch = PreferenceCollator(tok, max_length=64)([pair])
+    head = tokenizer(prompt_for(pair.prompt))["input_ids"]
+    assert batch.input_ids.shape[0] == 2 and batch.labels[0, :len(head)].eq(-100).all()
+    chosen_ids = tokenizer(pair.chosen, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    assert batch.labels[0, len(head):len(head) + len(chosen_ids)].tolist() == chosen_ids
+    assert batch.attention_mask[0].sum() == len(head) + len(chosen_ids)
+    short = len(head) + 2
+    with pytest.raises(ValueError, match=f"pair of problem 'p' \\(chosen\\): .* more than max_length {short}"):
+        PreferenceCollator(tok, max_length=short)([pair])
+    cut = PreferenceCollator(tok, max_length=short, truncation="truncate")
+    assert cut([pair]).input_ids.shape[1] == short and cut.truncated == 2
+    with pytest.raises(ValueError, match="the prompt alone has"):
+        PreferenceCollator(tok, max_length=len(head), truncation="truncate")([pair])
+
+
+@pytest.mark.parametrize("objective", ["simpo", "orm", "dpo"])
+def test_gradient_accumulation_equals_one_big_batch(tokenizer, tmp_path, objective):
+    pairs = small_pairs(8)
+    big = trainer_for(tokenizer, tmp_path / "big", objective=objective, max_steps=2)
+    small = trainer_for(tokenizer, tmp_path / "small", objective=objective, max_steps=2, micro_batch_size=1)
+    before = parameters(big)
+    big.train(pairs)
+    small.train(pairs)
+    after_big, after_small = parameters(big), parameters(small)
+    assert any(not torch.equal(before[k], after_big[k]) for k in before)
+    for name in after_big:
+        torch.testing.assert_close(after_small[name], after_big[name], rtol=1e-9, atol=1e-11, msg=name)
+
+
+@pytest.mark.parametrize("objective", ["simpo", "orm"])
+def test_resume_after_a_stop_gives_the_same_parameters(tokenizer, tmp_path, objective):
+    pairs = small_pairs(12)
+    straight = trainer_for(tokenizer, tmp_path / "straight", objective=objective, epochs=2)
+    straight.train(pairs)
+    stop_at = int(torch.randint(1, 5, (1,)))   # 6 steps in all: stop inside the first or second epoch
+    first = trainer_for(tokenizer, tmp_path / "stopped", objective=objective, epochs=2)
+    first.train(pairs, stop_at_step=stop_at)
+    assert first.step == stop_at
+    resumed = trainer_for(tokenizer, tmp_path / "stopped", objective=objective, epochs=2)
+    resumed.train(pairs, resume=True)
+    assert resumed.step == straight.step == 6
+    a, b = parameters(straight), parameters(resumed)
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    steps = [json.loads(line)["step"] for line in (tmp_path / "stopped" / "metrics.jsonl").open()]
+    assert steps == list(range(1, 7))
+
+
+def test_dpo_reference_is_computed_once_and_kept(tokenizer, tmp_path):
+    pairs = small_pairs(8)
+    trainer = trainer_for(tokenizer, tmp_path, objective="dpo", max_steps=1)
+    with torch.no_grad():   # the reference: the untrained model's summed log-probs
+        batch = trainer.collator(pairs[:1])
+        logits = trainer.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        logp = torch.log_softmax(logits[:, :-1].double(), -1).gather(-1, batch.input_ids[:, 1:, None])[..., 0]
+        want = (logp * (batch.labels[:, 1:] != -100)).sum(1)
+    trainer.train(pairs)
+    from cotnpot.train.trainer import pair_key
+    assert trainer.ref_logps[pair_key(pairs[0])] == pytest.approx(want.tolist(), rel=1e-9)
+    cached = torch.load(tmp_path / "ref_logps.pt", weights_only=False)
+    assert cached == trainer.ref_logps and len(cached) == 8
+
+
+def test_checkpoint_killed_mid_write_leaves_the_previous_one(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    checkpoint.save_atomically({"step": 1, "weights": torch.zeros(10)}, path)
+    code = (f"import torch, sys; sys.path.insert(0, {str(ROOT / 'python')!r})\n"
+            "from cotnpot.train import checkpoint\n"
+            f"step = 2\n"
+            f"while True:\n"
+            f"    checkpoint.save_atomically({{'step': step, 'weights': torch.randn(4_000_000)}}, {str(path)!r})\n"
+            f"    step += 1\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
+    deadline = time.time() + 30
+    while time.time() < deadline and not list(tmp_path.glob(".checkpoint.pt.*.tmp")):
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGKILL)   # most likely mid-write: a temporary file exists
+    proc.wait()
+    state = checkpoint.load(path)
+    assert state["step"] >= 1 and state["weights"].shape in ((10,), (4_000_000,))
+    for leftover in tmp_path.glob(".checkpoint.pt.*.tmp"):
+        leftover.unlink()
+
+
+def test_simpo_learns_to_prefer_correct_solutions_on_held_out_problems(tokenizer, tmp_path):
+    """A short SimPO run on a synthetic task: count on from a digit ("3 4 5 6 7"); the rejected solution
+    slips once (a wrong digit at one step). Held-out problems' reward accuracy rises clearly above chance."""
+    g = torch.Generator().manual_seed(3)
+    pairs = []
+    for i in range(192):
+        start = int(torch.randint(0, 10, (1,), generator=g))
+        digits = [(start + k) % 10 for k in range(5)]
+        wrong = list(digits)
+        k = int(torch.randint(1, 5, (1,), generator=g))
+        wrong[k] = (wrong[k] + 1 + int(torch.randint(0, 8, (1,), generator=g))) % 10
+        pairs.append(PreferencePair(f"p{i}", f"Count on from {start}.", " ".join(map(str, digits)),
+                                    " ".join(map(str, wrong))))
+    train, held_out = pairs[:128], pairs[128:]
+    model = tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=4, kv_heads=2)
+    trainer = VerifierTrainer(model, HFTokenizer(tokenizer), TrainConfig(
+        objective="simpo", epochs=30, batch_size=16, micro_batch_size=16, lr=1e-2, warmup_steps=5, max_length=64,
+        progress=False), tmp_path)
+
+    def accuracy():
+        trainer.model.eval()
+        with torch.no_grad():
+            batch = trainer.collator(held_out)
+            from cotnpot import sequence_logprob
+            logits = trainer.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+            avg = sequence_logprob(logits, batch.labels, reduction="mean", shift=True)
+        return (avg[:len(held_out)] > avg[len(held_out):]).float().mean().item()
+
+    before = accuracy()
+    trainer.train(train, evaluate=lambda t: {"reward_accuracy": accuracy()})
+    after = accuracy()
+    print("held-out reward accuracy", before, "->", after)
+    assert after > 0.75 and after > before + 0.2, (before, after)
+    evals = [json.loads(line) for line in (tmp_path / "metrics.jsonl").open() if "eval/reward_accuracy" in line]
+    assert len(evals) == 30 and evals[-1]["eval/reward_accuracy"] == after
+
+
+def test_orm_verifier_scores_through_cotnpot_eval(tokenizer, tmp_path):
+    rows = [json.loads(r) for r in (ROOT / "data" / "qwen25math_rm_maj_example_math_cot_100.jsonl").open()][:3]
+    for r in rows:
+        r["code"] = [c[-150:] for c in r["code"]]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    trainer = trainer_for(tokenizer, tmp_path / "run", objective="orm", max_steps=2)
+    trainer.train(small_pairs(8))
+    verifier = trainer.save_verifier()
+    assert (verifier / "orm_head.pt").exists()
+    assert main(["eval", "--candidates", str(tmp_path / "c.jsonl"), "--verifier", str(verifier),
+                 "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    # rm@8 by hand: the head on the last hidden state of each solution's last token.
+    model, tok = load_verifier(str(verifier))
+    head = model.orm_head
+    right = 0
+    for r in rows:
+        scores = []
+        for text in r["code"]:
+            ids, start = tok.encode_example(r["question"], text)
+            with torch.no_grad():
+                hidden = model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[-1]
+            scores.append(torch.sigmoid(head(hidden.float())[0, -1]).item())
+        right += bool(r["score"][max(range(len(scores)), key=scores.__getitem__)])
+    assert report["metrics"]["source"]["rm"]["8"]["value"] == pytest.approx(100 * right / len(rows))
+
+
+def test_bad_input(tokenizer, tmp_path):
+    with pytest.raises(ValueError, match="objective must be one of"):
+        trainer_for(tokenizer, tmp_path, objective="kto")
+    with pytest.raises(ValueError, match=r"batch_size \(6\) must be a multiple of micro_batch_size \(4\)"):
+        trainer_for(tokenizer, tmp_path, batch_size=6)
+    with pytest.raises(ValueError, match="no training pairs"):
+        trainer_for(tokenizer, tmp_path).train([])
+    small = tiny_causal_lm("llama", train_bpe_tokenizer(QUESTIONS[:20], vocab_size=280), hidden_size=32, layers=1,
+                           heads=2, kv_heads=1)
+    with pytest.raises(ValueError, match="the tokenizer has 300 tokens but the model's vocabulary is"):
+        VerifierTrainer(small, HFTokenizer(tokenizer), TrainConfig(progress=False), tmp_path)
+    # A run that fails on a too-long pair keeps what it had saved.
+    trainer = trainer_for(tokenizer, tmp_path / "run", max_steps=1, checkpoint_every=1)
+    trainer.train(small_pairs(4))
+    long = [PreferencePair("x", "q", "1 " * 200, "2")] * 8
+    again = trainer_for(tokenizer, tmp_path / "run", max_steps=2, epochs=2)
+    with pytest.raises(ValueError, match="more than max_length 128"):
+        again.train(long, resume=True)
+    assert checkpoint.load(tmp_path / "run" / "checkpoint.pt")["step"] == 1

@@ -2,7 +2,8 @@
 
     cotnpot eval --candidates FILE [--format auto|qwen|ovm|openai|tora|pot] [--task gsm8k|math|mbpp|aqua]
                  [--out DIR] [--execute | --no-execute] [--workers W] [--timeout S] [--ks 1,2,4]
-                 [--samples S] [--seed SEED] [--quiet]
+                 [--samples S] [--seed SEED] [--verifier DIR] [--quiet]
+    cotnpot train --candidates FILE | --pairs FILE --model DIR --objective simpo|dpo|orm --out DIR [...]
 """
 import argparse
 import sys
@@ -133,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--samples", type=int, default=1000, help="subsets drawn when exact is too costly (1000)")
     ev.add_argument("--seed", type=int, default=0, help="seed of subset sampling and bootstrap (0)")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
+    tr = sub.add_parser("train", help="train a verifier (SimPO, DPO or ORM) on pairs from a candidate file",
+                        description="Pairs every correct candidate with every wrong one (or k per problem), "
+                        "holds out whole problems, trains the model with the objective and writes OUT/verifier "
+                        "for cotnpot eval --verifier.")
+    from .train.run import add_arguments
+    add_arguments(tr)
     return parser
 
 
@@ -141,6 +148,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "eval":
         return _eval(args)
+    if args.command == "train":
+        from .train.run import main as train_main
+        return train_main(args)
     parser.print_help()
     return 0 if args.command is None else 2
 

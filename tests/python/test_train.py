@@ -303,3 +303,31 @@ def test_bad_input(tokenizer, tmp_path):
     with pytest.raises(ValueError, match="more than max_length 128"):
         again.train(long, resume=True)
     assert checkpoint.load(tmp_path / "run" / "checkpoint.pt")["step"] == 1
+
+
+def test_cotnpot_train_then_eval_closes_the_loop(tokenizer, tmp_path):
+    rows = (ROOT / "data" / "gsm8k_openai_example_model_solutions.jsonl").read_text().splitlines()[:40]
+    (tmp_path / "c.jsonl").write_text("\n".join(rows) + "\n")
+    model_dir = tmp_path / "base"
+    tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    out = tmp_path / "run"
+    assert main(["train", "--candidates", str(tmp_path / "c.jsonl"), "--model", str(model_dir), "--objective",
+                 "simpo", "--out", str(out), "--batch-size", "4", "--micro-batch-size", "2", "--max-length", "512",
+                 "--truncation", "truncate", "--eval-fraction", "0.25", "--quiet"]) == 0
+    stats = json.loads((out / "pair_stats.json").read_text())
+    train = read_pairs(out / "train_pairs.jsonl")
+    held_out = read_pairs(out / "eval_pairs.jsonl")
+    assert stats["pairs"] == len(train) + len(held_out) and stats["problems"] == 40
+    assert not {p.problem_id for p in train} & {p.problem_id for p in held_out}
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").open()]
+    steps = [m for m in metrics if "loss" in m]
+    assert len(steps) == -(-len(train) // 4)   # one epoch
+    evals = [m for m in metrics if "eval/best_of_n_accuracy" in m]
+    assert len(evals) == 1 and 0 <= evals[0]["eval/best_of_n_accuracy"] <= 100
+    assert main(["eval", "--candidates", str(tmp_path / "c.jsonl"), "--verifier", str(out / "verifier"),
+                 "--out", str(tmp_path / "eval"), "--quiet"]) == 0
+    assert "rm" in json.loads((tmp_path / "eval" / "report.json").read_text())["metrics"]["source"]
+    # bad input: a clear message, exit code 2
+    assert main(["train", "--pairs", str(tmp_path / "missing.jsonl"), "--model", str(model_dir), "--out",
+                 str(tmp_path / "x"), "--quiet"]) == 2

@@ -1,0 +1,105 @@
+"""``cotnpot train``: candidate file (or TRL pairs) -> pairs -> a trained verifier directory that
+``cotnpot eval --verifier DIR`` loads. Writes OUT/pair_stats.json, OUT/{train,eval}_pairs.jsonl,
+OUT/metrics.jsonl (every step, and held-out best-of-N accuracy after every epoch), OUT/checkpoint.pt
+and OUT/verifier/."""
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from ..data import CandidateTable, load_candidates
+from ..selection import best_of_n
+from ..verifier import load_verifier, score_table
+from .pairs import build_pairs, read_pairs, split_by_problem, write_pairs
+from .trainer import TrainConfig, VerifierTrainer
+
+
+def held_out_best_of_n(table: CandidateTable):
+    """evaluate(trainer) for VerifierTrainer.train: the verifier's best-of-N accuracy (in %) on the table's
+    problems, N = all their candidates."""
+    labels, valid = table.labels(), table.valid()
+
+    def evaluate(trainer) -> dict:
+        trainer.model.eval()
+        scores = score_table(table, _with_head(trainer), trainer.tokenizer, batch_size=trainer.config.micro_batch_size)
+        pick = best_of_n(scores, valid)
+        right = labels.gather(1, pick.clamp_min(0)[:, None])[:, 0] & (pick >= 0)
+        return {"best_of_n_accuracy": 100.0 * right.float().mean().item(), "problems": len(table.problems)}
+    return evaluate
+
+
+def _with_head(trainer):
+    if trainer.head is not None:   # score_table scores with model.orm_head when there is one
+        trainer.model.orm_head = trainer.head
+    return trainer.model
+
+
+def run(args) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    held_out_table = None
+    if args.pairs:
+        pairs = read_pairs(args.pairs)
+        print(f"cotnpot train: {len(pairs)} pairs from {args.pairs}")
+    else:
+        table = load_candidates(args.candidates, args.format)
+        pairs, stats = build_pairs(table, args.pairs_per_problem, args.seed)
+        print(f"cotnpot train: {stats.summary()}")
+        (out / "pair_stats.json").write_text(json.dumps(stats.to_json(), indent=1))
+    train, held_out = split_by_problem(pairs, args.eval_fraction, args.seed)
+    write_pairs(train, out / "train_pairs.jsonl")
+    write_pairs(held_out, out / "eval_pairs.jsonl")
+    if not args.pairs and held_out:
+        ids = {p.problem_id for p in held_out}
+        held_out_table = replace(table, problems=[p for p in table.problems if p.id in ids])
+    print(f"cotnpot train: {len(train)} training pairs, {len(held_out)} held-out pairs of "
+          f"{len({p.problem_id for p in held_out})} problems")
+    model, tokenizer = load_verifier(args.model)
+    config = TrainConfig(objective=args.objective, epochs=args.epochs, max_steps=args.max_steps,
+                         batch_size=args.batch_size, micro_batch_size=args.micro_batch_size or args.batch_size,
+                         lr=args.lr, warmup_steps=args.warmup_steps, max_length=args.max_length,
+                         truncation=args.truncation, bf16=args.bf16, seed=args.seed, sft_weight=args.sft_weight,
+                         checkpoint_every=args.checkpoint_every, progress=not args.quiet)
+    trainer = VerifierTrainer(model, tokenizer, config, out)
+    evaluate = held_out_best_of_n(held_out_table) if held_out_table is not None else None
+    last = trainer.train(train, resume=args.resume, evaluate=evaluate)
+    verifier = trainer.save_verifier()
+    print(f"cotnpot train: {trainer.step} steps, last loss {last.get('loss', float('nan')):.4f}; "
+          f"{trainer.collator.truncated} sequences truncated; verifier in {verifier}")
+    return 0
+
+
+def add_arguments(parser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--candidates", type=Path, help="labeled candidate file (any cotnpot eval format)")
+    source.add_argument("--pairs", type=Path, help="TRL-style JSONL: prompt, chosen, rejected")
+    parser.add_argument("--format", default="auto")
+    parser.add_argument("--model", required=True, help="directory written by save_pretrained (model + tokenizer)")
+    parser.add_argument("--objective", default="simpo", choices=("simpo", "dpo", "orm"))
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--max-steps", type=int)
+    parser.add_argument("--batch-size", type=int, default=8, help="pairs per optimizer step")
+    parser.add_argument("--micro-batch-size", type=int, help="pairs per forward pass (default: batch size)")
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--warmup-steps", type=int, default=0)
+    parser.add_argument("--max-length", type=int, default=1024)
+    parser.add_argument("--truncation", default="error", choices=("error", "truncate"))
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
+    parser.add_argument("--sft-weight", type=float, default=0.0, help="SimPO's SFT term")
+    parser.add_argument("--pairs-per-problem", type=int, help="k pairs per problem (default: all)")
+    parser.add_argument("--eval-fraction", type=float, default=0.1, help="problems held out (default 0.1)")
+    parser.add_argument("--checkpoint-every", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true")
+
+
+def main(args) -> int:
+    try:
+        return run(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"cotnpot train: {error}", file=sys.stderr)
+        return 2

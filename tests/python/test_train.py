@@ -331,3 +331,40 @@ def test_cotnpot_train_then_eval_closes_the_loop(tokenizer, tmp_path):
     # bad input: a clear message, exit code 2
     assert main(["train", "--pairs", str(tmp_path / "missing.jsonl"), "--model", str(model_dir), "--out",
                  str(tmp_path / "x"), "--quiet"]) == 2
+
+
+def _ddp_worker(rank, world, store, model_dir, out_dir, objective):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.distributed.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        model, tok = load_verifier(str(model_dir))
+        trainer = VerifierTrainer(model.double(), tok, TrainConfig(
+            objective=objective, batch_size=4, micro_batch_size=1, max_steps=3, lr=1e-3, warmup_steps=1,
+            max_length=128, progress=False), out_dir)
+        trainer.train(small_pairs(12))
+        if rank == 0:
+            torch.save({k: v.detach().clone() for k, v in trainer.policy.state_dict().items()}, out_dir / "final.pt")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.parametrize("objective", ["simpo", "orm"])
+def test_two_gloo_processes_train_like_one(tokenizer, tmp_path, objective):
+    import torch.multiprocessing as mp
+    model_dir = tmp_path / "base"
+    tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    mp.spawn(_ddp_worker, args=(2, tmp_path / "store", model_dir, tmp_path / "ddp", objective), nprocs=2, join=True)
+    model, tok = load_verifier(str(model_dir))
+    one = VerifierTrainer(model.double(), tok, TrainConfig(objective=objective, batch_size=4, micro_batch_size=2,
+                                                           max_steps=3, lr=1e-3, warmup_steps=1, max_length=128,
+                                                           progress=False), tmp_path / "one")
+    one.train(small_pairs(12))
+    ddp = torch.load(tmp_path / "ddp" / "final.pt")
+    single = one.policy.state_dict()
+    assert ddp.keys() == single.keys()
+    for name in single:
+        torch.testing.assert_close(ddp[name], single[name], rtol=1e-9, atol=1e-11, msg=name)
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "ddp" / "metrics.jsonl").open()]
+    want = [json.loads(line)["loss"] for line in (tmp_path / "one" / "metrics.jsonl").open()]
+    assert losses == pytest.approx(want, rel=1e-9)

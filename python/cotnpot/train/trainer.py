@@ -11,7 +11,13 @@ losses are means over pairs; token-weighted for ORM, whose loss is a mean over t
 epoch e is a permutation seeded by ``seed + e``; a checkpoint holds the model, head, optimizer, scheduler,
 RNG states and the position in that order, so a run stopped at any step and resumed ends with the same
 parameters as one never stopped.
+
+Under ``torchrun`` (torch.distributed initialized) the model and head run under DistributedDataParallel:
+each rank takes every world_size-th pair of each optimizer step's batch, and its loss is scaled so that
+DDP's averaged gradient is the one of the whole batch on one process. Rank 0 writes the logs, checkpoints
+and the verifier; every rank reads a checkpoint to resume.
 """
+import contextlib
 import hashlib
 import json
 import math
@@ -21,6 +27,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import torch
+import torch.distributed as dist
+from torch import nn
 from tqdm.auto import tqdm
 
 from ..losses import dpo_loss, orm_loss, simpo_loss
@@ -71,6 +79,28 @@ class TrainConfig:
             raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}")
 
 
+class Policy(nn.Module):
+    """The trained parameters as one module (the LM, and the ORM head when there is one), so one
+    DistributedDataParallel wraps them all. Returns logits, or with a head the per-token scores."""
+
+    def __init__(self, model, head: Optional[ORMHead]):
+        super().__init__()
+        self.model, self.head = model, head
+
+    def forward(self, input_ids, attention_mask):
+        if self.head is None:
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask,
+                            output_hidden_states=True).hidden_states[-1]
+        return self.head(hidden)
+
+
+def _distributed() -> tuple:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def pair_key(pair: PreferencePair) -> str:
     return hashlib.sha256("\0".join([pair.prompt, pair.chosen, pair.rejected]).encode("utf-8", "surrogatepass")
                           ).hexdigest()
@@ -89,8 +119,14 @@ class VerifierTrainer:
         if config.objective == "orm":
             dtype = next(model.parameters()).dtype
             self.head = ORMHead(model.config.hidden_size).to(self.device, dtype)
-        params = list(model.parameters()) + (list(self.head.parameters()) if self.head is not None else [])
-        self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        self.policy = Policy(model, self.head)
+        self.rank, self.world = _distributed()
+        self.forward_module = self.policy
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+            # ORM never uses the LM head's output layer: DDP must not wait for its gradient.
+            self.forward_module = DistributedDataParallel(self.policy, find_unused_parameters=self.head is not None)
+        self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.step = 0
         self.position = (0, 0)   # (epoch, pairs of that epoch's order already used)
         self.scheduler = None
@@ -128,9 +164,9 @@ class VerifierTrainer:
 
     # ---- the objectives ------------------------------------------------------------------------------
 
-    def _forward_logps(self, batch: PreferenceBatch, reduction: str) -> torch.Tensor:
+    def _forward_logps(self, batch: PreferenceBatch, reduction: str, module=None) -> torch.Tensor:
         with self._autocast():
-            logits = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+            logits = (module or self.forward_module)(batch.input_ids, batch.attention_mask)
         return sequence_logprob(logits, batch.labels, IGNORE_INDEX, reduction, shift=True)
 
     @torch.no_grad()
@@ -145,10 +181,10 @@ class VerifierTrainer:
         size = self.config.micro_batch_size
         for start in range(0, len(todo), size):
             chunk = todo[start:start + size]
-            logps = self._forward_logps(self.collator(chunk).to(self.device), "sum").double().cpu()
+            logps = self._forward_logps(self.collator(chunk).to(self.device), "sum", self.policy).double().cpu()
             for i, p in enumerate(chunk):
                 self.ref_logps[pair_key(p)] = (logps[i].item(), logps[len(chunk) + i].item())
-        if todo:
+        if todo and self.rank == 0:
             checkpoint.save_atomically(self.ref_logps, path)
 
     def _loss_sum(self, batch: PreferenceBatch, pairs: Sequence[PreferencePair]):
@@ -157,17 +193,17 @@ class VerifierTrainer:
         n = batch.pairs
         if cfg.objective == "orm":
             with self._autocast():
-                out = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                                 output_hidden_states=True)
-                scores = self.head(out.hidden_states[-1])
+                scores = self.forward_module(batch.input_ids, batch.attention_mask)
             scores = scores.to(torch.promote_types(scores.dtype, torch.float32))   # bf16 -> fp32, fp64 stays
-            # The solution's tokens: where the labels are, as the logits at t-1 predict them.
+            # The solution's tokens: where the labels are (the hidden state at t has read token t).
             mask = batch.labels != IGNORE_INDEX
             target = torch.cat([torch.ones(n), torch.zeros(n)]).to(scores.device)
             loss = orm_loss(scores, target, mask, reduction="sum")
-            with torch.no_grad():
-                last = self.head.score(out.hidden_states[-1], mask) if mask.any(1).all() else None
-            accuracy = (last[:n] > last[n:]).float().mean().item() if last is not None else float("nan")
+            with torch.no_grad():   # each solution's score: the sigmoid at its last token
+                positions = torch.arange(mask.shape[1], device=mask.device)
+                last = torch.where(mask, positions, -1).amax(1).clamp_min(0)
+                final = scores.detach().gather(1, last[:, None])[:, 0]
+            accuracy = (final[:n] > final[n:]).float().mean().item()
             return loss, int(mask.sum()), {"rewards/accuracies": accuracy}
         if cfg.objective == "simpo":
             logps = self._forward_logps(batch, "mean")
@@ -203,12 +239,12 @@ class VerifierTrainer:
         self.scheduler = self._make_scheduler(total)
         if resume and self.checkpoint_path.exists():
             self._load(checkpoint.load(self.checkpoint_path))
-        elif not resume:
+        elif not resume and self.rank == 0:
             self.metrics_path.unlink(missing_ok=True)
         if cfg.objective == "dpo":
             self.compute_reference_logps(pairs)
-        bar = tqdm(total=total, initial=self.step, desc=f"train {cfg.objective}", disable=not cfg.progress,
-                   unit="step")
+        bar = tqdm(total=total, initial=self.step, desc=f"train {cfg.objective}",
+                   disable=not cfg.progress or self.rank != 0, unit="step")
         last: Dict[str, float] = {}
         epoch, used = self.position
         while epoch < cfg.epochs and not self._done(total):
@@ -241,31 +277,42 @@ class VerifierTrainer:
 
     def _optimizer_step(self, step_pairs: Sequence[PreferencePair]) -> Dict[str, float]:
         cfg = self.config
-        self.model.train()
+        self.policy.train()
         started = time.perf_counter()
-        micro = [step_pairs[i:i + cfg.micro_batch_size] for i in range(0, len(step_pairs), cfg.micro_batch_size)]
+        mine = list(step_pairs[self.rank::self.world])   # this rank's share of the step's batch
+        micro = [mine[i:i + cfg.micro_batch_size] for i in range(0, len(mine), cfg.micro_batch_size)]
         batches = [self.collator(m).to(self.device) for m in micro]
-        # The step's loss is a mean over all its pairs (or, for ORM, all its solution tokens): each
-        # micro-batch's summed loss is divided by the step's total, so the gradients add up to one batch's.
-        units = len(step_pairs) if cfg.objective != "orm" else int(sum((b.labels != IGNORE_INDEX).sum() for b in batches))
+        # The step's loss is a mean over all its pairs (or, for ORM, all its solution tokens, on every
+        # rank): each micro-batch's summed loss is divided by the step's total, so the gradients add up to
+        # one batch's. DDP averages over ranks, hence the factor world.
+        units = torch.tensor(float(len(step_pairs)))
+        if cfg.objective == "orm":
+            units = torch.tensor(float(sum(int((b.labels != IGNORE_INDEX).sum()) for b in batches)))
+            if self.world > 1:
+                dist.all_reduce(units)
+        scale = self.world / units.item()
         self.optimizer.zero_grad(set_to_none=True)
-        loss_total, metrics, tokens = 0.0, [], 0
-        for batch, m in zip(batches, micro):
-            loss_sum, _, info = self._loss_sum(batch, m)
-            (loss_sum / units).backward()
-            loss_total += loss_sum.item() / units
+        loss_total, metrics, tokens = torch.zeros((), dtype=torch.float64), [], 0
+        for i, (batch, m) in enumerate(zip(batches, micro)):
+            sync = self.world == 1 or i == len(batches) - 1   # DDP all-reduces once, after the last micro-batch
+            with (contextlib.nullcontext() if sync else self.forward_module.no_sync()):
+                loss_sum, _, info = self._loss_sum(batch, m)
+                (loss_sum * scale).backward()
+            loss_total += loss_sum.detach().double().cpu() / units.item()
             metrics.append((len(m), info))
             tokens += int(batch.attention_mask.sum())
-        params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm).item()
+        if self.world > 1:
+            dist.all_reduce(loss_total)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm).item()
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
         elapsed = time.perf_counter() - started
-        out = {"loss": loss_total, "lr": lr, "grad_norm": grad_norm, "tokens_per_s": tokens / max(elapsed, 1e-9)}
-        for key in metrics[0][1]:
-            out[key] = sum(n * info[key] for n, info in metrics) / len(step_pairs)
+        out = {"loss": loss_total.item(), "lr": lr, "grad_norm": grad_norm,
+               "tokens_per_s": self.world * tokens / max(elapsed, 1e-9)}
+        for key in metrics[0][1]:   # this rank's pairs
+            out[key] = sum(n * info[key] for n, info in metrics) / len(mine)
         return out
 
     # ---- checkpoints, logs, the trained verifier -----------------------------------------------------
@@ -277,7 +324,10 @@ class VerifierTrainer:
                 "config": asdict(self.config)}
 
     def save_checkpoint(self) -> None:
-        checkpoint.save_atomically(self.state(), self.checkpoint_path)
+        if self.rank == 0:
+            checkpoint.save_atomically(self.state(), self.checkpoint_path)
+        if self.world > 1:
+            dist.barrier()   # a rank that resumes right away must find it
 
     def _load(self, state: dict) -> None:
         if state["config"]["objective"] != self.config.objective:
@@ -292,6 +342,8 @@ class VerifierTrainer:
         self.step, self.position = state["step"], tuple(state["position"])
 
     def _log(self, row: dict) -> None:
+        if self.rank != 0:
+            return
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(row) + "\n")
 
@@ -299,6 +351,8 @@ class VerifierTrainer:
         """The trained verifier as ``save_pretrained`` writes it (model and tokenizer), plus the ORM head:
         what :func:`cotnpot.verifier.load_verifier` and ``cotnpot eval --verifier DIR`` load."""
         directory = Path(directory or self.out / "verifier")
+        if self.rank != 0:
+            return directory
         self.model.save_pretrained(directory)
         tok = getattr(self.tokenizer, "tok", self.tokenizer)
         if hasattr(tok, "save_pretrained"):

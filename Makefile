@@ -18,7 +18,7 @@ SOURCES := $(shell find cpp bindings python cmake -type f -not -name '*.pyc' 2>/
            CMakeLists.txt setup.py pyproject.toml VERSION tests/cpp/CMakeLists.txt \
            $(wildcard tests/cpp/*.cpp)
 
-.PHONY: deps install test test-cpp test-python demo bench clean distclean
+.PHONY: deps install test test-cpp test-python demo experiment bench clean distclean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -55,6 +55,10 @@ test-python: install
 # The main job: `cotnpot eval` on every bundled candidate file (reports in runs/demo/), then the summary.
 demo: install
 	$(PY) examples/demo_eval.py --out runs/demo
+
+# The paper's experiment in miniature: ORM, DPO and SimPO verifiers, best-of-N with and without CoTnPoT.
+experiment: install
+	$(VENV)/bin/cotnpot experiment --out runs/experiment
 
 bench: install $(BENCH_STAMP)
 	$(PY) benchmarks/bench_logprob.py

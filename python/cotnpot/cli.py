@@ -140,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "for cotnpot eval --verifier.")
     from .train.run import add_arguments
     add_arguments(tr)
+    ex = sub.add_parser("experiment", help="the paper's experiment in miniature: ORM/DPO/SimPO verifiers on "
+                        "synthetic arithmetic problems, best-of-N with and without CoTnPoT, over seeds")
+    ex.add_argument("--out", type=Path, default=Path("runs/experiment"))
+    ex.add_argument("--seeds", type=int, default=3)
+    ex.add_argument("--problems", type=int, default=400, help="problems per seed (a quarter held out)")
+    ex.add_argument("--epochs", type=int, default=3)
+    ex.add_argument("--quiet", action="store_true")
     return parser
 
 
@@ -148,6 +155,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "eval":
         return _eval(args)
+    if args.command == "experiment":
+        from .train.experiment import run
+        run(args.out, seeds=args.seeds, problems=args.problems, epochs=args.epochs, progress=not args.quiet)
+        print((args.out / "report.md").read_text())
+        return 0
     if args.command == "train":
         from .train.run import main as train_main
         return train_main(args)

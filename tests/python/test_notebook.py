@@ -18,3 +18,13 @@ def test_rerank_notebook_runs(tmp_path):
     assert "| CoTnPoT maj |" in table and "| maj |" in table
     assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {})
                for o in nb.cells[11].outputs)   # the plot was drawn
+
+
+def test_train_verifier_notebook_runs():
+    nb = nbformat.read(ROOT / "examples" / "train_verifier.ipynb", as_version=4)
+    NotebookClient(nb, kernel_name="cotnpot", timeout=900, resources={"metadata": {"path": str(ROOT / "examples")}}).execute()
+    outputs = ["".join(o.get("text", "") for o in c.get("outputs", [])) for c in nb.cells if c.cell_type == "code"]
+    assert "correct and" in outputs[0] and "pairs" in outputs[0]
+    assert "held-out pairs of" in outputs[1]
+    assert "| verifier (SimPO) best-of-4 |" in outputs[4] and "| majority vote |" in outputs[4]
+    assert "model.safetensors" in outputs[5] and "tokenizer.json" in outputs[5]

@@ -1,0 +1,184 @@
+"""The paper's central experiment in miniature (``make experiment``, ``cotnpot experiment``).
+
+Per seed: synthetic GSM8K-style problems (:mod:`cotnpot.train.synthetic`), N = 16 sampled candidates
+each; pairs (k per problem) from the training problems; one tiny Llama (one architecture, one
+initialization) trained four ways on the same pairs with the same budget — ORM, DPO, SimPO, and SimPO with
+its SFT term; then on held-out problems: best-of-N accuracy of each verifier for N = 1, 2, 4, 8, 16 next to
+random choice and majority vote, each with and without the CoTnPoT filter (the offline translator re-checks
+every solution's calculator annotations in the sandbox), as subset expectations. Over the seeds, each
+figure is the mean with a 95% bootstrap interval over (seed, problem). Also measured: each verifier's
+held-out NLL per token on correct solutions before and after training (the claim that pair training
+costs the model its ability to generate). Writes OUT/report.md, OUT/report.json and OUT/accuracy_vs_n.png.
+"""
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import torch
+
+from .. import metrics
+from ..answer import group_answers
+from ..logprob import sequence_logprob
+from ..verifier import HFTokenizer, score_table
+from .collate import PreferenceCollator
+from .pairs import PreferencePair, build_pairs, split_by_problem
+from .synthetic import generate_problems, sample_candidates
+from .trainer import TrainConfig, VerifierTrainer
+
+VERIFIERS = {   # name -> TrainConfig overrides; the same budget for all
+    "ORM": {"objective": "orm"},
+    "DPO": {"objective": "dpo"},
+    "SimPO": {"objective": "simpo"},
+    "SimPO + SFT": {"objective": "simpo", "sft_weight": 1.0},
+}
+KS = (1, 2, 4, 8, 16)
+
+
+def held_out_nll(model, tokenizer, table, max_length: int) -> float:
+    """Mean NLL per token of the held-out problems' distinct correct solutions (prompt masked)."""
+    collator = PreferenceCollator(tokenizer, max_length, "truncate")
+    texts = sorted({(p.question, c.text) for p in table.problems for c in p.candidates if c.label})
+    total, tokens = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(texts), 32):
+            chunk = texts[start:start + 32]
+            encoded = [collator.encode(q, s, "nll") for q, s in chunk]
+            length = max(len(ids) for ids, _ in encoded)
+            ids = torch.full((len(encoded), length), collator.pad_token_id)
+            labels = torch.full((len(encoded), length), -100)
+            mask = torch.zeros((len(encoded), length), dtype=torch.long)
+            for r, (seq, begin) in enumerate(encoded):
+                ids[r, :len(seq)], mask[r, :len(seq)] = torch.tensor(seq), 1
+                labels[r, begin:len(seq)] = torch.tensor(seq[begin:])
+            logits = model(input_ids=ids, attention_mask=mask).logits
+            total -= sequence_logprob(logits, labels, shift=True).sum().item()
+            tokens += int((labels[:, 1:] != -100).sum())
+    return total / max(tokens, 1)
+
+
+def run_seed(seed: int, problems: int, held_out_fraction: float, pairs_per_problem: int, epochs: int,
+             out: Path, progress: bool) -> Dict:
+    from ..consistency import check_consistency
+    from ..models.hf_tiny import tiny_causal_lm, train_bpe_tokenizer
+    from ..translate import OfflineCalculatorTranslator
+
+    table = sample_candidates(generate_problems(problems, seed=seed), n=16, seed=seed)
+    pairs, stats = build_pairs(table, pairs_per_problem=pairs_per_problem, seed=seed)
+    ids = [p.id for p in table.problems]
+    # Held-out problems: a fraction of all problems, whether or not they gave pairs.
+    held_ids = set(ids[:round(held_out_fraction * len(ids))])
+    train = [p for p in pairs if p.problem_id not in held_ids]
+    held = replace(table, problems=[p for p in table.problems if p.id in held_ids])
+    texts = [p.question for p in table.problems] + [c.text for p in table.problems[:200] for c in p.candidates]
+    hf_tokenizer = train_bpe_tokenizer(texts, vocab_size=600)
+    tokenizer = HFTokenizer(hf_tokenizer)
+
+    candidates = metrics.Candidates(correct=held.labels(), valid=held.valid(),
+                                    classes=torch.stack([group_answers([c.answer for c in p.candidates])
+                                                         for p in held.problems]))
+    keep = check_consistency(held, OfflineCalculatorTranslator()).keep
+    per_problem: Dict[str, Dict[int, torch.Tensor]] = {}
+    for k in KS:
+        per_problem.setdefault("random", {})[k] = metrics.accuracy_at_k("random", candidates, k)
+        per_problem.setdefault("majority vote", {})[k] = metrics.accuracy_at_k("maj", candidates, k)
+        per_problem.setdefault("CoTnPoT + majority vote", {})[k] = metrics.accuracy_at_k(
+            "filtered_maj", candidates._replace(keep=keep), k)
+    nll, timings = {}, {}
+    for name, overrides in VERIFIERS.items():
+        model = tiny_causal_lm("llama", hf_tokenizer, hidden_size=64, layers=2, heads=4, kv_heads=2, seed=seed)
+        config = TrainConfig(**{"epochs": epochs, "batch_size": 16, "micro_batch_size": 16, "lr": 2e-3,
+                                "warmup_steps": 10, "max_length": 256, "truncation": "truncate",
+                                "seed": seed, "progress": progress, **overrides})
+        before = held_out_nll(model, tokenizer, held, config.max_length)
+        trainer = VerifierTrainer(model, tokenizer, config, out / f"seed{seed}" / name.replace(" ", "_"))
+        started = time.perf_counter()
+        trainer.train(train)
+        timings[name] = time.perf_counter() - started
+        nll[name] = {"before": before, "after": held_out_nll(model, tokenizer, held, config.max_length)}
+        if trainer.head is not None:
+            model.orm_head = trainer.head
+        scores = score_table(held, model.eval(), tokenizer, batch_size=32)
+        scored = candidates._replace(scores=scores, keep=keep)
+        for k in KS:
+            per_problem.setdefault(f"{name} best-of-N", {})[k] = metrics.accuracy_at_k("rm", scored, k)
+            per_problem.setdefault(f"CoTnPoT + {name}", {})[k] = metrics.accuracy_at_k("filtered", scored, k)
+    return {"seed": seed, "pair_stats": stats.to_json(), "train_pairs": len(train),
+            "held_out_problems": len(held.problems), "consistent": float(keep[held.valid()].float().mean()),
+            "per_problem": per_problem, "nll": nll, "train_seconds": timings}
+
+
+def summarize(runs: Sequence[Dict]) -> Dict:
+    methods = list(runs[0]["per_problem"])
+    table = {}
+    for method in methods:
+        table[method] = {}
+        for k in KS:
+            pooled = torch.cat([r["per_problem"][method][k] for r in runs])
+            est = metrics.bootstrap_ci(pooled)
+            table[method][k] = {"mean": est.value, "low": est.low, "high": est.high,   # percent already
+                                "per_seed": [100 * r["per_problem"][method][k].mean().item() for r in runs]}
+    nll = {name: {when: sum(r["nll"][name][when] for r in runs) / len(runs) for when in ("before", "after")}
+           for name in VERIFIERS}
+    return {"accuracy": table, "nll": nll}
+
+
+def write_report(runs: Sequence[Dict], summary: Dict, out: Path, seconds: float) -> None:
+    lines = ["# The experiment in miniature", "",
+             f"{len(runs)} seeds; per seed {runs[0]['held_out_problems']} held-out problems with 16 candidates each; "
+             f"verifiers trained on {runs[0]['train_pairs']} pairs (seed 0; "
+             f"{runs[0]['pair_stats']['per_problem']['correct']:.2f} correct and "
+             f"{runs[0]['pair_stats']['per_problem']['wrong']:.2f} wrong distinct solutions per problem). "
+             f"CoTnPoT keeps {100 * sum(r['consistent'] for r in runs) / len(runs):.1f}% of the candidates. "
+             f"Total time {seconds / 60:.1f} min.", "",
+             "Best-of-N accuracy (%) on held-out problems, mean over seeds with a 95% bootstrap interval over "
+             "(seed, problem):", "",
+             "| method | " + " | ".join(f"N={k}" for k in KS) + " |", "|---|" + "---:|" * len(KS)]
+    for method, by_k in summary["accuracy"].items():
+        cells = [f"{v['mean']:.1f} [{v['low']:.1f}, {v['high']:.1f}]" for v in by_k.values()]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    lines += ["", "Held-out NLL per token on correct solutions (mean over seeds): what pair training does to the "
+              "model as a generator.", "", "| verifier | before | after |", "|---|---:|---:|"]
+    for name, v in summary["nll"].items():
+        lines.append(f"| {name} | {v['before']:.3f} | {v['after']:.3f} |")
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    serializable = [{**{k: v for k, v in r.items() if k != "per_problem"},
+                     "accuracy": {m: {k: 100 * t.mean().item() for k, t in by_k.items()}
+                                  for m, by_k in r["per_problem"].items()}} for r in runs]
+    (out / "report.json").write_text(json.dumps({"runs": serializable, "summary": summary}, indent=1))
+    plot(summary, out / "accuracy_vs_n.png")
+
+
+def plot(summary: Dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for method, by_k in summary["accuracy"].items():
+        ks = list(by_k)
+        style = "--" if method.startswith("CoTnPoT") else "-"
+        ax.plot(ks, [by_k[k]["mean"] for k in ks], style, marker="o", label=method)
+        ax.fill_between(ks, [by_k[k]["low"] for k in ks], [by_k[k]["high"] for k in ks], alpha=0.1)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(KS, [str(k) for k in KS])
+    ax.set_xlabel("N (candidates per problem)")
+    ax.set_ylabel("held-out accuracy (%)")
+    ax.set_title("Best-of-N with tiny verifiers on synthetic arithmetic problems")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run(out, seeds: int = 3, problems: int = 400, held_out_fraction: float = 0.25, pairs_per_problem: int = 4,
+        epochs: int = 3, progress: bool = True) -> Dict:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    runs: List[Dict] = [run_seed(seed, problems, held_out_fraction, pairs_per_problem, epochs, out, progress)
+                        for seed in range(seeds)]
+    summary = summarize(runs)
+    write_report(runs, summary, out, time.perf_counter() - started)
+    return summary

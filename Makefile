@@ -65,6 +65,7 @@ bench: install $(BENCH_STAMP)
 	$(PY) benchmarks/bench_grader.py
 	$(PY) benchmarks/bench_executor.py
 	$(PY) benchmarks/bench_eval.py
+	$(PY) benchmarks/bench_train.py
 
 # The build and the run outputs; the .venv (several GB of wheels) stays: `make distclean` removes it too.
 clean:

@@ -291,6 +291,8 @@ def test_bad_input(tokenizer, tmp_path):
         trainer_for(tokenizer, tmp_path, batch_size=6)
     with pytest.raises(ValueError, match="no training pairs"):
         trainer_for(tokenizer, tmp_path).train([])
+    with pytest.raises(ValueError, match="max_length 4096 exceeds the model's context of 2048 positions"):
+        trainer_for(tokenizer, tmp_path, max_length=4096)
     small = tiny_causal_lm("llama", train_bpe_tokenizer(QUESTIONS[:20], vocab_size=280), hidden_size=32, layers=1,
                            heads=2, kv_heads=1)
     with pytest.raises(ValueError, match="the tokenizer has 300 tokens but the model's vocabulary is"):

@@ -52,6 +52,7 @@ class TrainConfig:
     lr: float = 5e-4
     weight_decay: float = 0.0
     warmup_steps: int = 0
+    lr_schedule: str = "cosine"          # after warm-up: "cosine" to 0, or "constant"
     max_grad_norm: float = 1.0
     max_length: int = 512
     truncation: str = "error"            # or "truncate" (counted)
@@ -75,6 +76,8 @@ class TrainConfig:
         if self.batch_size % self.micro_batch_size:
             raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size "
                              f"({self.micro_batch_size})")
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}")
 
@@ -140,6 +143,10 @@ class VerifierTrainer:
         model_vocab = getattr(getattr(self.model, "config", None), "vocab_size", None)
         tok = getattr(self.tokenizer, "tok", self.tokenizer)   # HFTokenizer wraps the Hugging Face one
         tok_vocab = len(tok) if hasattr(tok, "__len__") else getattr(tok, "vocab_size", None)
+        context = getattr(getattr(self.model, "config", None), "max_position_embeddings", None)
+        if context is not None and self.config.max_length > context:
+            raise ValueError(f"max_length {self.config.max_length} exceeds the model's context of {context} positions "
+                             "(max_position_embeddings); lower it, with truncation='truncate' if needed")
         if model_vocab is not None and tok_vocab is not None and tok_vocab > model_vocab:
             raise ValueError(f"the tokenizer has {tok_vocab} tokens but the model's vocabulary is {model_vocab}: "
                              "they do not belong together (resize the model's embeddings or use its tokenizer)")
@@ -152,9 +159,11 @@ class VerifierTrainer:
     def _make_scheduler(self, total_steps: int):
         warmup = self.config.warmup_steps
 
-        def factor(step: int) -> float:   # linear warm-up, then cosine to 0
+        def factor(step: int) -> float:   # linear warm-up, then cosine to 0 (or constant)
             if step < warmup:
                 return (step + 1) / warmup
+            if self.config.lr_schedule == "constant":
+                return 1.0
             progress = (step - warmup) / max(1, total_steps - warmup)
             return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
         return torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)

@@ -156,11 +156,15 @@ def plot(summary: Dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(8, 5))
+    # One colour per selector (a method and its CoTnPoT variant share it; dashed = with CoTnPoT).
+    base = sorted({m.replace("CoTnPoT + ", "").replace(" best-of-N", "") for m in summary["accuracy"]})
+    colours = {name: plt.cm.tab10(i % 10) for i, name in enumerate(base)}
     for method, by_k in summary["accuracy"].items():
         ks = list(by_k)
+        colour = colours[method.replace("CoTnPoT + ", "").replace(" best-of-N", "")]
         style = "--" if method.startswith("CoTnPoT") else "-"
-        ax.plot(ks, [by_k[k]["mean"] for k in ks], style, marker="o", label=method)
-        ax.fill_between(ks, [by_k[k]["low"] for k in ks], [by_k[k]["high"] for k in ks], alpha=0.1)
+        ax.plot(ks, [by_k[k]["mean"] for k in ks], style, marker="o", color=colour, label=method)
+        ax.fill_between(ks, [by_k[k]["low"] for k in ks], [by_k[k]["high"] for k in ks], color=colour, alpha=0.08)
     ax.set_xscale("log", base=2)
     ax.set_xticks(KS, [str(k) for k in KS])
     ax.set_xlabel("N (candidates per problem)")

@@ -335,28 +335,32 @@ def test_cotnpot_train_then_eval_closes_the_loop(tokenizer, tmp_path):
                  str(tmp_path / "x"), "--quiet"]) == 2
 
 
-def _ddp_worker(rank, world, store, model_dir, out_dir, objective):
+def _ddp_worker(rank, world, store, model_dir, out_dir, objective, sharding="ddp"):
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.distributed.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     try:
         model, tok = load_verifier(str(model_dir))
         trainer = VerifierTrainer(model.double(), tok, TrainConfig(
             objective=objective, batch_size=4, micro_batch_size=1, max_steps=3, lr=1e-3, warmup_steps=1,
-            max_length=128, progress=False), out_dir)
+            max_length=128, progress=False, sharding=sharding), out_dir)
         trainer.train(small_pairs(12))
+        whole = trainer.full_policy_state()   # under FSDP, a collective
         if rank == 0:
-            torch.save({k: v.detach().clone() for k, v in trainer.policy.state_dict().items()}, out_dir / "final.pt")
+            torch.save({k: v.detach().clone() for k, v in whole.items()}, out_dir / "final.pt")
+        trainer.save_verifier()
     finally:
         torch.distributed.destroy_process_group()
 
 
-@pytest.mark.parametrize("objective", ["simpo", "orm"])
-def test_two_gloo_processes_train_like_one(tokenizer, tmp_path, objective):
+@pytest.mark.parametrize("objective, sharding", [("simpo", "ddp"), ("orm", "ddp"), ("simpo", "fsdp"),
+                                                 ("orm", "fsdp")])
+def test_two_gloo_processes_train_like_one(tokenizer, tmp_path, objective, sharding):
     import torch.multiprocessing as mp
     model_dir = tmp_path / "base"
     tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
-    mp.spawn(_ddp_worker, args=(2, tmp_path / "store", model_dir, tmp_path / "ddp", objective), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, tmp_path / "store", model_dir, tmp_path / "ddp", objective, sharding), nprocs=2,
+             join=True)
     model, tok = load_verifier(str(model_dir))
     one = VerifierTrainer(model.double(), tok, TrainConfig(objective=objective, batch_size=4, micro_batch_size=2,
                                                            max_steps=3, lr=1e-3, warmup_steps=1, max_length=128,
@@ -370,3 +374,22 @@ def test_two_gloo_processes_train_like_one(tokenizer, tmp_path, objective):
     losses = [json.loads(line)["loss"] for line in (tmp_path / "ddp" / "metrics.jsonl").open()]
     want = [json.loads(line)["loss"] for line in (tmp_path / "one" / "metrics.jsonl").open()]
     assert losses == pytest.approx(want, rel=1e-9)
+    # the verifier written by rank 0 holds the whole (gathered) parameters
+    saved, _ = load_verifier(str(tmp_path / "ddp" / "verifier"))
+    for name, value in saved.state_dict().items():   # the ORM head is attached as orm_head when there is one
+        key = f"head.{name[len('orm_head.'):]}" if name.startswith("orm_head.") else f"model.{name}"
+        torch.testing.assert_close(value.double(), single[key].double(), rtol=1e-6, atol=1e-7, msg=name)
+
+
+def test_bf16_autocast_trains_and_matches_fp32_roughly(tokenizer, tmp_path):
+    pairs = small_pairs(8)
+    runs = {}
+    for bf16 in (False, True):
+        trainer = trainer_for(tokenizer, tmp_path / str(bf16), max_steps=2, bf16=bf16)
+        trainer.model.float()
+        seen = []
+        hook = trainer.model.lm_head.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+        runs[bf16] = trainer.train(pairs)
+        hook.remove()
+        assert set(seen) == {torch.bfloat16 if bf16 else torch.float32}
+    assert runs[True]["loss"] == pytest.approx(runs[False]["loss"], rel=0.02)

@@ -65,6 +65,7 @@ class TrainConfig:
     dpo_beta: float = 0.1
     dpo_loss_type: str = "sigmoid"
     checkpoint_every: int = 0            # optimizer steps; 0: at the end of each epoch (and at max_steps)
+    sharding: str = "ddp"                # under torchrun: "ddp" (replicas) or "fsdp" (fully_shard)
     progress: bool = True
 
     def check(self) -> None:
@@ -76,6 +77,8 @@ class TrainConfig:
         if self.batch_size % self.micro_batch_size:
             raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size "
                              f"({self.micro_batch_size})")
+        if self.sharding not in ("ddp", "fsdp"):
+            raise ValueError(f"sharding must be 'ddp' or 'fsdp', got {self.sharding!r}")
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
         if self.max_steps is not None and self.max_steps < 1:
@@ -104,6 +107,12 @@ def _distributed() -> tuple:
     return 0, 1
 
 
+def _decoder_layers(model) -> List[nn.Module]:
+    """The repeated blocks of a Hugging Face model (its ``_no_split_modules`` classes)."""
+    names = set(getattr(model, "_no_split_modules", None) or [])
+    return [m for m in model.modules() if type(m).__name__ in names]
+
+
 def pair_key(pair: PreferencePair) -> str:
     return hashlib.sha256("\0".join([pair.prompt, pair.chosen, pair.rejected]).encode("utf-8", "surrogatepass")
                           ).hexdigest()
@@ -125,7 +134,14 @@ class VerifierTrainer:
         self.policy = Policy(model, self.head)
         self.rank, self.world = _distributed()
         self.forward_module = self.policy
-        if self.world > 1:
+        self.sharded = self.world > 1 and config.sharding == "fsdp"
+        if self.sharded:
+            # FSDP2: each decoder layer is its own unit (all-gathered in turn), the rest in the root unit.
+            from torch.distributed.fsdp import fully_shard
+            for layer in _decoder_layers(model):
+                fully_shard(layer)
+            fully_shard(self.policy)
+        elif self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
             # ORM never uses the LM head's output layer: DDP must not wait for its gradient.
             self.forward_module = DistributedDataParallel(self.policy, find_unused_parameters=self.head is not None)
@@ -303,8 +319,10 @@ class VerifierTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss_total, metrics, tokens = torch.zeros((), dtype=torch.float64), [], 0
         for i, (batch, m) in enumerate(zip(batches, micro)):
-            sync = self.world == 1 or i == len(batches) - 1   # DDP all-reduces once, after the last micro-batch
-            with (contextlib.nullcontext() if sync else self.forward_module.no_sync()):
+            sync = self.world == 1 or i == len(batches) - 1   # gradients are reduced once, after the last one
+            if self.sharded:
+                self.policy.set_requires_gradient_sync(sync)
+            with (contextlib.nullcontext() if sync or self.sharded else self.forward_module.no_sync()):
                 loss_sum, _, info = self._loss_sum(batch, m)
                 (loss_sum * scale).backward()
             loss_total += loss_sum.detach().double().cpu() / units.item()
@@ -312,7 +330,8 @@ class VerifierTrainer:
             tokens += int(batch.attention_mask.sum())
         if self.world > 1:
             dist.all_reduce(loss_total)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm).item()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+        grad_norm = (grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm).item()
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
         self.scheduler.step()
@@ -326,15 +345,30 @@ class VerifierTrainer:
 
     # ---- checkpoints, logs, the trained verifier -----------------------------------------------------
 
+    def full_policy_state(self) -> dict:
+        """The model's and head's whole parameters (``model.*``, ``head.*``); under FSDP gathered from the
+        shards, a collective every rank must call."""
+        if not self.sharded:
+            return self.policy.state_dict()
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+        return get_model_state_dict(self.policy, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
     def state(self) -> dict:
-        return {"model": self.model.state_dict(), "head": self.head.state_dict() if self.head is not None else None,
-                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "rng": checkpoint.rng_state(), "step": self.step, "position": self.position,
-                "config": asdict(self.config)}
+        """The checkpoint: whole parameters and optimizer state (under FSDP gathered: call on every rank)."""
+        if self.sharded:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+            policy, optimizer = get_state_dict(self.policy, self.optimizer,
+                                               options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        else:
+            policy, optimizer = self.policy.state_dict(), self.optimizer.state_dict()
+        return {"policy": policy, "optimizer": optimizer, "sharded": self.sharded,
+                "scheduler": self.scheduler.state_dict(), "rng": checkpoint.rng_state(), "step": self.step,
+                "position": self.position, "config": asdict(self.config)}
 
     def save_checkpoint(self) -> None:
+        state = self.state() if self.rank == 0 or self.sharded else None
         if self.rank == 0:
-            checkpoint.save_atomically(self.state(), self.checkpoint_path)
+            checkpoint.save_atomically(state, self.checkpoint_path)
         if self.world > 1:
             dist.barrier()   # a rank that resumes right away must find it
 
@@ -342,10 +376,16 @@ class VerifierTrainer:
         if state["config"]["objective"] != self.config.objective:
             raise ValueError(f"{self.checkpoint_path} was written by a {state['config']['objective']} run, not "
                              f"{self.config.objective}")
-        self.model.load_state_dict(state["model"])
-        if self.head is not None:
-            self.head.load_state_dict(state["head"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if state["sharded"] != self.sharded:
+            raise ValueError(f"{self.checkpoint_path} was written {'with' if state['sharded'] else 'without'} FSDP; "
+                             "resume it the same way")
+        if self.sharded:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+            set_state_dict(self.policy, self.optimizer, model_state_dict=state["policy"],
+                           optim_state_dict=state["optimizer"], options=StateDictOptions(full_state_dict=True))
+        else:
+            self.policy.load_state_dict(state["policy"])
+            self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         checkpoint.set_rng_state(state["rng"])
         self.step, self.position = state["step"], tuple(state["position"])
@@ -360,13 +400,20 @@ class VerifierTrainer:
         """The trained verifier as ``save_pretrained`` writes it (model and tokenizer), plus the ORM head:
         what :func:`cotnpot.verifier.load_verifier` and ``cotnpot eval --verifier DIR`` load."""
         directory = Path(directory or self.out / "verifier")
+        whole = self.full_policy_state() if self.sharded else None   # a collective: every rank
         if self.rank != 0:
             return directory
-        self.model.save_pretrained(directory)
+        if whole is None:
+            self.model.save_pretrained(directory)
+            head_state = self.head.state_dict() if self.head is not None else None
+        else:
+            self.model.save_pretrained(directory, state_dict={k[len("model."):]: v for k, v in whole.items()
+                                                              if k.startswith("model.")})
+            head_state = {k[len("head."):]: v for k, v in whole.items() if k.startswith("head.")}
         tok = getattr(self.tokenizer, "tok", self.tokenizer)
         if hasattr(tok, "save_pretrained"):
             tok.save_pretrained(directory)
         if self.head is not None:
-            checkpoint.save_atomically({"hidden_size": self.head.linear.in_features,
-                                        "state": self.head.state_dict()}, directory / ORM_HEAD_FILE)
+            checkpoint.save_atomically({"hidden_size": self.head.linear.in_features, "state": head_state},
+                                       directory / ORM_HEAD_FILE)
         return directory

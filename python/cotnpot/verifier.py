@@ -126,7 +126,7 @@ def _score_local(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_size:
         if head is not None:   # an ORM verifier: its head's score at the solution's last token
             hidden = model(input_ids=ids.to(device), attention_mask=mask.to(device),
                            output_hidden_states=True).hidden_states[-1]
-            out[idx] = head.score(hidden.float(), (labels != -100).to(device)).float().cpu()
+            out[idx] = head.score(hidden.to(head.linear.weight.dtype), (labels != -100).to(device)).float().cpu()
         else:
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
             out[idx] = sequence_logprob(logits, labels.to(device), reduction="mean", shift=True).float().cpu()

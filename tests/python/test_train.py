@@ -79,8 +79,8 @@ def test_trl_rows_round_trip_and_bad_rows(tmp_path):
     pairs = [PreferencePair("p", "q?", "good", "bad"), PreferencePair("r", "q2?", "g2", "b2")]
     write_pairs(pairs, tmp_path / "pairs.jsonl")
     assert read_pairs(tmp_path / "pairs.jsonl") == pairs
-    rows = [{"prompt": [{"role": "user", "content": "q?"}], "chosen": [{"role": "assistant", "content": "good"}],
-             "rejected": "bad"}]
+    rows = [{"prompt": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "q?"}],
+             "chosen": [{"role": "assistant", "content": "good"}], "rejected": "bad"}]
     assert pairs_from_rows(rows) == [PreferencePair("q?", "q?", "good", "bad")]
     datasets = pytest.importorskip("datasets")
     assert pairs_from_rows(datasets.Dataset.from_list([{"prompt": "q", "chosen": "a", "rejected": "b"}]))[0].chosen == "a"
@@ -165,12 +165,11 @@ def test_gradient_accumulation_equals_one_big_batch(tokenizer, tmp_path, objecti
         torch.testing.assert_close(after_small[name], after_big[name], rtol=1e-9, atol=1e-11, msg=name)
 
 
-@pytest.mark.parametrize("objective", ["simpo", "orm"])
-def test_resume_after_a_stop_gives_the_same_parameters(tokenizer, tmp_path, objective):
-    pairs = small_pairs(12)
+@pytest.mark.parametrize("objective, stop_at", [("simpo", 1), ("simpo", 3), ("orm", 5), ("dpo", 4)])
+def test_resume_after_a_stop_gives_the_same_parameters(tokenizer, tmp_path, objective, stop_at):
+    pairs = small_pairs(12)   # 6 steps in all: stops inside the first and the second epoch
     straight = trainer_for(tokenizer, tmp_path / "straight", objective=objective, epochs=2)
     straight.train(pairs)
-    stop_at = int(torch.randint(1, 5, (1,)))   # 6 steps in all: stop inside the first or second epoch
     first = trainer_for(tokenizer, tmp_path / "stopped", objective=objective, epochs=2)
     first.train(pairs, stop_at_step=stop_at)
     assert first.step == stop_at
@@ -182,6 +181,35 @@ def test_resume_after_a_stop_gives_the_same_parameters(tokenizer, tmp_path, obje
         assert torch.equal(a[name], b[name]), name
     steps = [json.loads(line)["step"] for line in (tmp_path / "stopped" / "metrics.jsonl").open()]
     assert steps == list(range(1, 7))
+
+
+def test_resume_from_an_earlier_checkpoint_drops_the_replayed_rows(tokenizer, tmp_path):
+    """A process killed after step 3 with its last checkpoint at step 2 replays step 3: its row once."""
+    pairs = small_pairs(12)
+    first = trainer_for(tokenizer, tmp_path, epochs=2, checkpoint_every=2)
+    first.train(pairs, stop_at_step=2)
+    saved = (tmp_path / "checkpoint.pt").read_bytes()
+    again = trainer_for(tokenizer, tmp_path, epochs=2, checkpoint_every=2)
+    again.train(pairs, resume=True, stop_at_step=3)
+    (tmp_path / "checkpoint.pt").write_bytes(saved)   # as if killed before step 3's checkpoint
+    last = trainer_for(tokenizer, tmp_path, epochs=2, checkpoint_every=2)
+    last.train(pairs, resume=True)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").open()]
+    assert steps == list(range(1, 7))
+
+
+def test_a_fresh_run_ignores_files_of_an_earlier_run(tokenizer, tmp_path):
+    pairs = small_pairs(8)
+    orm = trainer_for(tokenizer, tmp_path, objective="orm", max_steps=1)
+    orm.train(pairs)
+    assert (orm.save_verifier() / "orm_head.pt").exists()
+    dpo = trainer_for(tokenizer, tmp_path, objective="dpo", max_steps=1)
+    (tmp_path / "ref_logps.pt").write_bytes(b"stale")
+    dpo.train(pairs)   # recomputes the references, does not read the stale file
+    from cotnpot.train.trainer import pair_key
+    assert checkpoint.load(tmp_path / "ref_logps.pt") == dpo.ref_logps and len(dpo.ref_logps) == 8
+    assert not (dpo.save_verifier() / "orm_head.pt").exists()   # no stale head to score the DPO model
+    assert [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").open()] == [1]
 
 
 def test_dpo_reference_is_computed_once_and_kept(tokenizer, tmp_path):
@@ -335,15 +363,17 @@ def test_cotnpot_train_then_eval_closes_the_loop(tokenizer, tmp_path):
                  str(tmp_path / "x"), "--quiet"]) == 2
 
 
-def _ddp_worker(rank, world, store, model_dir, out_dir, objective, sharding="ddp"):
+def _ddp_worker(rank, world, store, model_dir, out_dir, objective, sharding="ddp", n_pairs=14):
+    import datetime
     os.environ["OMP_NUM_THREADS"] = "1"
-    torch.distributed.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    torch.distributed.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world,
+                                         timeout=datetime.timedelta(seconds=120))
     try:
         model, tok = load_verifier(str(model_dir))
         trainer = VerifierTrainer(model.double(), tok, TrainConfig(
-            objective=objective, batch_size=4, micro_batch_size=1, max_steps=3, lr=1e-3, warmup_steps=1,
+            objective=objective, batch_size=4, micro_batch_size=1, lr=1e-3, warmup_steps=1,
             max_length=128, progress=False, sharding=sharding), out_dir)
-        trainer.train(small_pairs(12))
+        trainer.train(small_pairs(n_pairs))
         whole = trainer.full_policy_state()   # under FSDP, a collective
         if rank == 0:
             torch.save({k: v.detach().clone() for k, v in whole.items()}, out_dir / "final.pt")
@@ -363,9 +393,9 @@ def test_two_gloo_processes_train_like_one(tokenizer, tmp_path, objective, shard
              join=True)
     model, tok = load_verifier(str(model_dir))
     one = VerifierTrainer(model.double(), tok, TrainConfig(objective=objective, batch_size=4, micro_batch_size=2,
-                                                           max_steps=3, lr=1e-3, warmup_steps=1, max_length=128,
+                                                           lr=1e-3, warmup_steps=1, max_length=128,
                                                            progress=False), tmp_path / "one")
-    one.train(small_pairs(12))
+    one.train(small_pairs(14))   # 3 full steps and a last one of 2 pairs: one per process
     ddp = torch.load(tmp_path / "ddp" / "final.pt")
     single = one.policy.state_dict()
     assert ddp.keys() == single.keys()
@@ -393,3 +423,29 @@ def test_bf16_autocast_trains_and_matches_fp32_roughly(tokenizer, tmp_path):
         hook.remove()
         assert set(seen) == {torch.bfloat16 if bf16 else torch.float32}
     assert runs[True]["loss"] == pytest.approx(runs[False]["loss"], rel=0.02)
+
+
+def test_a_last_batch_smaller_than_the_processes_is_dropped_not_deadlocked(tokenizer, tmp_path):
+    import torch.multiprocessing as mp
+    model_dir = tmp_path / "base"
+    tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    mp.spawn(_ddp_worker, args=(2, tmp_path / "store", model_dir, tmp_path / "ddp", "simpo", "ddp", 13), nprocs=2,
+             join=True)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "ddp" / "metrics.jsonl").open()]
+    assert steps == [1, 2, 3]   # 13 pairs, batches of 4: the 1 left over cannot feed 2 processes
+
+
+def test_orm_run_resumes_through_the_cli(tokenizer, tmp_path):
+    rows = (ROOT / "data" / "gsm8k_openai_example_model_solutions.jsonl").read_text().splitlines()[:24]
+    (tmp_path / "c.jsonl").write_text("\n".join(rows) + "\n")
+    model_dir = tmp_path / "base"
+    tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    args = ["train", "--candidates", str(tmp_path / "c.jsonl"), "--model", str(model_dir), "--objective", "orm",
+            "--out", str(tmp_path / "run"), "--batch-size", "4", "--max-length", "512", "--truncation", "truncate",
+            "--eval-fraction", "0.25", "--quiet"]
+    assert main(args) == 0   # one epoch, then the held-out evaluation scores with the head
+    assert main(args[:-1] + ["--epochs", "2", "--resume", "--quiet"]) == 0
+    evals = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open() if "eval/problems" in line]
+    assert [e["epoch"] for e in evals] == [0, 1]

@@ -6,9 +6,9 @@ initialization) trained four ways on the same pairs with the same budget — ORM
 its SFT term; then on held-out problems: best-of-N accuracy of each verifier for N = 1, 2, 4, 8, 16 next to
 random choice and majority vote, each with and without the CoTnPoT filter (the offline translator re-checks
 every solution's calculator annotations in the sandbox), as subset expectations. Over the seeds, each
-figure is the mean with a 95% bootstrap interval over (seed, problem). Also measured: each verifier's
-held-out NLL per token on correct solutions before and after training (the claim that pair training
-costs the model its ability to generate). Writes OUT/report.md, OUT/report.json and OUT/accuracy_vs_n.png.
+figure is the mean with a 95% bootstrap interval that resamples seeds, then problems within each seed.
+Also measured: each verifier's held-out NLL per token on correct solutions before and after training (the
+claim that pair training costs the model its ability to generate). Writes OUT/report.md, OUT/report.json and OUT/accuracy_vs_n.png.
 """
 import json
 import time
@@ -72,7 +72,9 @@ def run_seed(seed: int, problems: int, held_out_fraction: float, pairs_per_probl
     held_ids = set(ids[:round(held_out_fraction * len(ids))])
     train = [p for p in pairs if p.problem_id not in held_ids]
     held = replace(table, problems=[p for p in table.problems if p.id in held_ids])
-    texts = [p.question for p in table.problems] + [c.text for p in table.problems[:200] for c in p.candidates]
+    # The tokenizer learns from the training problems only: held-out text must not shape the vocabulary.
+    training = [p for p in table.problems if p.id not in held_ids]
+    texts = [p.question for p in training] + [c.text for p in training[:200] for c in p.candidates]
     hf_tokenizer = train_bpe_tokenizer(texts, vocab_size=600)
     tokenizer = HFTokenizer(hf_tokenizer)
 
@@ -110,15 +112,27 @@ def run_seed(seed: int, problems: int, held_out_fraction: float, pairs_per_probl
             "per_problem": per_problem, "nll": nll, "train_seconds": timings}
 
 
+def hierarchical_bootstrap(per_seed: Sequence[torch.Tensor], resamples: int = 1000, seed: int = 0):
+    """Mean (percent) and a 95% interval that resamples training seeds, then problems within each seed:
+    both the seed-to-seed variation of training and the choice of problems count."""
+    g = torch.Generator().manual_seed(seed)
+    means = torch.empty(resamples, dtype=torch.float64)
+    for b in range(resamples):
+        picked = torch.randint(0, len(per_seed), (len(per_seed),), generator=g).tolist()
+        draws = [per_seed[s][torch.randint(0, len(per_seed[s]), (len(per_seed[s]),), generator=g)] for s in picked]
+        means[b] = torch.cat(draws).double().mean()
+    low, high = torch.quantile(means, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
+    return 100 * torch.cat(list(per_seed)).double().mean().item(), 100 * low, 100 * high
+
+
 def summarize(runs: Sequence[Dict]) -> Dict:
     methods = list(runs[0]["per_problem"])
     table = {}
     for method in methods:
         table[method] = {}
         for k in KS:
-            pooled = torch.cat([r["per_problem"][method][k] for r in runs])
-            est = metrics.bootstrap_ci(pooled)
-            table[method][k] = {"mean": est.value, "low": est.low, "high": est.high,   # percent already
+            mean, low, high = hierarchical_bootstrap([r["per_problem"][method][k] for r in runs])
+            table[method][k] = {"mean": mean, "low": low, "high": high,
                                 "per_seed": [100 * r["per_problem"][method][k].mean().item() for r in runs]}
     nll = {name: {when: sum(r["nll"][name][when] for r in runs) / len(runs) for when in ("before", "after")}
            for name in VERIFIERS}
@@ -133,8 +147,8 @@ def write_report(runs: Sequence[Dict], summary: Dict, out: Path, seconds: float)
              f"{runs[0]['pair_stats']['per_problem']['wrong']:.2f} wrong distinct solutions per problem). "
              f"CoTnPoT keeps {100 * sum(r['consistent'] for r in runs) / len(runs):.1f}% of the candidates. "
              f"Total time {seconds / 60:.1f} min.", "",
-             "Best-of-N accuracy (%) on held-out problems, mean over seeds with a 95% bootstrap interval over "
-             "(seed, problem):", "",
+             "Best-of-N accuracy (%) on held-out problems, mean over seeds with a 95% bootstrap interval "
+             "(seeds resampled, then problems within each seed):", "",
              "| method | " + " | ".join(f"N={k}" for k in KS) + " |", "|---|" + "---:|" * len(KS)]
     for method, by_k in summary["accuracy"].items():
         cells = [f"{v['mean']:.1f} [{v['low']:.1f}, {v['high']:.1f}]" for v in by_k.values()]

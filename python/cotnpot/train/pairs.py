@@ -153,8 +153,12 @@ def read_pairs(path: Union[str, Path]) -> List[PreferencePair]:
 
 
 def _text(value, where: str) -> str:
+    """A string as it is; a list of messages: the user's turns for a prompt, the assistant's for a
+    completion (whichever the list holds; system turns are not part of either)."""
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(isinstance(m, dict) and "content" in m for m in value):
-        return "\n".join(str(m["content"]) for m in value)
+        roles = {m.get("role", "user") for m in value}
+        keep = "assistant" if "assistant" in roles and "user" not in roles else "user"
+        return "\n".join(str(m["content"]) for m in value if m.get("role", "user") == keep)
     raise ValueError(f"{where}: expected a string or a list of messages, got {type(value).__name__}")

@@ -23,17 +23,23 @@ def held_out_best_of_n(table: CandidateTable):
 
     def evaluate(trainer) -> dict:
         trainer.model.eval()
-        scores = score_table(table, _with_head(trainer), trainer.tokenizer, batch_size=trainer.config.micro_batch_size)
+        scores = _score(table, trainer)
         pick = best_of_n(scores, valid)
         right = labels.gather(1, pick.clamp_min(0)[:, None])[:, 0] & (pick >= 0)
         return {"best_of_n_accuracy": 100.0 * right.float().mean().item(), "problems": len(table.problems)}
     return evaluate
 
 
-def _with_head(trainer):
-    if trainer.head is not None:   # score_table scores with model.orm_head when there is one
-        trainer.model.orm_head = trainer.head
-    return trainer.model
+def _score(table, trainer):
+    """score_table with the trainer's model (and its ORM head, attached only while scoring: as a submodule
+    it would otherwise enter the checkpoints' parameters)."""
+    if trainer.head is None:
+        return score_table(table, trainer.model, trainer.tokenizer, batch_size=trainer.config.micro_batch_size)
+    trainer.model.orm_head = trainer.head
+    try:
+        return score_table(table, trainer.model, trainer.tokenizer, batch_size=trainer.config.micro_batch_size)
+    finally:
+        del trainer.model.orm_head
 
 
 def run(args) -> int:

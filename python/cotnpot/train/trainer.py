@@ -98,7 +98,7 @@ class Policy(nn.Module):
             return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask,
                             output_hidden_states=True).hidden_states[-1]
-        return self.head(hidden)
+        return self.head(hidden.to(self.head.linear.weight.dtype))
 
 
 def _distributed() -> tuple:
@@ -129,7 +129,8 @@ class VerifierTrainer:
         torch.manual_seed(config.seed)
         self.head = None
         if config.objective == "orm":
-            dtype = next(model.parameters()).dtype
+            # fp32 whatever the model's dtype (bf16 models too), fp64 for fp64 models (exact tests)
+            dtype = torch.promote_types(next(model.parameters()).dtype, torch.float32)
             self.head = ORMHead(model.config.hidden_size).to(self.device, dtype)
         self.policy = Policy(model, self.head)
         self.rank, self.world = _distributed()
@@ -167,8 +168,14 @@ class VerifierTrainer:
             raise ValueError(f"the tokenizer has {tok_vocab} tokens but the model's vocabulary is {model_vocab}: "
                              "they do not belong together (resize the model's embeddings or use its tokenizer)")
 
+    def _steps_per_epoch(self, n_pairs: int) -> int:
+        # Under several processes a last partial batch smaller than the number of processes would leave a
+        # rank without pairs (and its collectives unmatched): such a remainder is dropped.
+        full, rest = divmod(n_pairs, self.config.batch_size)
+        return full + (1 if rest >= self.world else 0)
+
     def _total_steps(self, n_pairs: int) -> int:
-        per_epoch = math.ceil(n_pairs / self.config.batch_size)
+        per_epoch = self._steps_per_epoch(n_pairs)
         total = per_epoch * self.config.epochs
         return min(total, self.config.max_steps) if self.config.max_steps else total
 
@@ -196,12 +203,14 @@ class VerifierTrainer:
 
     @torch.no_grad()
     def compute_reference_logps(self, pairs: Sequence[PreferencePair]) -> None:
-        """DPO's reference: the summed log-probs of the model as it is now, once per pair, kept on disk
-        (``ref_logps.pt``, keyed by the pair's text) so a resumed run reuses them."""
+        """DPO's reference: the summed log-probs of the model as it is now (before training), once per pair
+        not yet known, written to ``ref_logps.pt`` and kept in every checkpoint, so a resumed run uses the
+        references of its own start (never a file left by another run or model)."""
         path = self.out / "ref_logps.pt"
-        if path.exists():
-            self.ref_logps = torch.load(path, weights_only=False)
         todo = [p for p in pairs if pair_key(p) not in self.ref_logps]
+        if todo and self.step > 0:
+            raise ValueError(f"{len(todo)} pairs have no reference log-probs in the checkpoint, and the model "
+                             "is no longer the reference: resume with the pairs the run started with")
         self.model.eval()
         size = self.config.micro_batch_size
         for start in range(0, len(todo), size):
@@ -259,13 +268,19 @@ class VerifierTrainer:
         cfg = self.config
         if not pairs:
             raise ValueError("no training pairs")
+        if cfg.batch_size % self.world:
+            raise ValueError(f"batch_size ({cfg.batch_size}) must be a multiple of the number of processes "
+                             f"({self.world}): each takes an equal share of every step")
         self.out.mkdir(parents=True, exist_ok=True)
         total = self._total_steps(len(pairs))
         self.scheduler = self._make_scheduler(total)
         if resume and self.checkpoint_path.exists():
             self._load(checkpoint.load(self.checkpoint_path))
-        elif not resume and self.rank == 0:
+            if self.rank == 0:   # the steps after the checkpoint run again: their rows go
+                self._truncate_metrics(self.step)
+        elif self.rank == 0:
             self.metrics_path.unlink(missing_ok=True)
+            (self.out / "ref_logps.pt").unlink(missing_ok=True)
         if cfg.objective == "dpo":
             self.compute_reference_logps(pairs)
         bar = tqdm(total=total, initial=self.step, desc=f"train {cfg.objective}",
@@ -274,7 +289,8 @@ class VerifierTrainer:
         epoch, used = self.position
         while epoch < cfg.epochs and not self._done(total):
             order = self.order(epoch, len(pairs))
-            while used < len(order) and not self._done(total):
+            usable = min(len(order), self._steps_per_epoch(len(order)) * cfg.batch_size)
+            while used < usable and not self._done(total):
                 step_pairs = [pairs[i] for i in order[used:used + cfg.batch_size]]
                 last = self._optimizer_step(step_pairs)
                 used += len(step_pairs)
@@ -287,7 +303,7 @@ class VerifierTrainer:
                     self.save_checkpoint()
                     bar.close()
                     return last
-            if used >= len(order):
+            if used >= usable:
                 epoch, used = epoch + 1, 0
                 self.position = (epoch, used)
                 if evaluate is not None:
@@ -361,7 +377,7 @@ class VerifierTrainer:
                                                options=StateDictOptions(full_state_dict=True, cpu_offload=True))
         else:
             policy, optimizer = self.policy.state_dict(), self.optimizer.state_dict()
-        return {"policy": policy, "optimizer": optimizer, "sharded": self.sharded,
+        return {"policy": policy, "optimizer": optimizer, "sharded": self.sharded, "ref_logps": self.ref_logps,
                 "scheduler": self.scheduler.state_dict(), "rng": checkpoint.rng_state(), "step": self.step,
                 "position": self.position, "config": asdict(self.config)}
 
@@ -388,7 +404,15 @@ class VerifierTrainer:
             self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         checkpoint.set_rng_state(state["rng"])
+        self.ref_logps = dict(state.get("ref_logps") or {})
         self.step, self.position = state["step"], tuple(state["position"])
+
+    def _truncate_metrics(self, step: int) -> None:
+        if not self.metrics_path.exists():
+            return
+        rows = [line for line in self.metrics_path.read_text().splitlines() if line.strip()]
+        kept = [line for line in rows if json.loads(line).get("step", 0) <= step]
+        self.metrics_path.write_text("".join(line + "\n" for line in kept))
 
     def _log(self, row: dict) -> None:
         if self.rank != 0:
@@ -416,4 +440,6 @@ class VerifierTrainer:
         if self.head is not None:
             checkpoint.save_atomically({"hidden_size": self.head.linear.in_features, "state": head_state},
                                        directory / ORM_HEAD_FILE)
+        else:   # a head left by an earlier ORM run in this directory would score this model
+            (directory / ORM_HEAD_FILE).unlink(missing_ok=True)
         return directory

@@ -425,7 +425,7 @@ def test_bf16_autocast_trains_and_matches_fp32_roughly(tokenizer, tmp_path):
     assert runs[True]["loss"] == pytest.approx(runs[False]["loss"], rel=0.02)
 
 
-def test_a_last_batch_smaller_than_the_processes_is_dropped_not_deadlocked(tokenizer, tmp_path):
+def test_a_last_batch_that_cannot_be_shared_evenly_is_cut_not_deadlocked(tokenizer, tmp_path):
     import torch.multiprocessing as mp
     model_dir = tmp_path / "base"
     tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).save_pretrained(model_dir)
@@ -434,6 +434,11 @@ def test_a_last_batch_smaller_than_the_processes_is_dropped_not_deadlocked(token
              join=True)
     steps = [json.loads(line)["step"] for line in (tmp_path / "ddp" / "metrics.jsonl").open()]
     assert steps == [1, 2, 3]   # 13 pairs, batches of 4: the 1 left over cannot feed 2 processes
+    # 15 pairs under FSDP, micro-batches of 1: the last 3 are cut to 2, one each (2 and 1 would deadlock)
+    mp.spawn(_ddp_worker, args=(2, tmp_path / "store2", model_dir, tmp_path / "fsdp", "simpo", "fsdp", 15), nprocs=2,
+             join=True)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "fsdp" / "metrics.jsonl").open()]
+    assert steps == [1, 2, 3, 4]
 
 
 def test_orm_run_resumes_through_the_cli(tokenizer, tmp_path):

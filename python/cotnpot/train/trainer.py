@@ -168,11 +168,15 @@ class VerifierTrainer:
             raise ValueError(f"the tokenizer has {tok_vocab} tokens but the model's vocabulary is {model_vocab}: "
                              "they do not belong together (resize the model's embeddings or use its tokenizer)")
 
-    def _steps_per_epoch(self, n_pairs: int) -> int:
-        # Under several processes a last partial batch smaller than the number of processes would leave a
-        # rank without pairs (and its collectives unmatched): such a remainder is dropped.
+    def _usable_pairs(self, n_pairs: int) -> int:
+        """Pairs of an epoch that are used: under several processes every rank must run the same number of
+        forward passes (DDP broadcasts buffers, FSDP all-gathers, at each), so the last partial batch is cut
+        to a multiple of the number of processes (whole shares), and dropped when that leaves nothing."""
         full, rest = divmod(n_pairs, self.config.batch_size)
-        return full + (1 if rest >= self.world else 0)
+        return full * self.config.batch_size + rest // self.world * self.world
+
+    def _steps_per_epoch(self, n_pairs: int) -> int:
+        return math.ceil(self._usable_pairs(n_pairs) / self.config.batch_size)
 
     def _total_steps(self, n_pairs: int) -> int:
         per_epoch = self._steps_per_epoch(n_pairs)
@@ -289,9 +293,9 @@ class VerifierTrainer:
         epoch, used = self.position
         while epoch < cfg.epochs and not self._done(total):
             order = self.order(epoch, len(pairs))
-            usable = min(len(order), self._steps_per_epoch(len(order)) * cfg.batch_size)
+            usable = self._usable_pairs(len(order))
             while used < usable and not self._done(total):
-                step_pairs = [pairs[i] for i in order[used:used + cfg.batch_size]]
+                step_pairs = [pairs[i] for i in order[used:min(used + cfg.batch_size, usable)]]
                 last = self._optimizer_step(step_pairs)
                 used += len(step_pairs)
                 self.position = (epoch, used)

@@ -126,6 +126,19 @@ def trainer_for(tokenizer, tmp_path, **overrides):
     return VerifierTrainer(model, HFTokenizer(tokenizer), config, tmp_path)
 
 
+def save_base_model(tokenizer, directory):
+    """A tiny Llama and its tokenizer as save_pretrained writes them: what --model and load_verifier take."""
+    tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def openai_candidates(path, problems):
+    """The first problems of OpenAI's GSM8K example solutions, as a candidate file."""
+    rows = (ROOT / "data" / "gsm8k_openai_example_model_solutions.jsonl").read_text().splitlines()[:problems]
+    path.write_text("\n".join(rows) + "\n")
+
+
 def parameters(trainer):
     state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
     if trainer.head is not None:
@@ -336,11 +349,8 @@ def test_bad_input(tokenizer, tmp_path):
 
 
 def test_cotnpot_train_then_eval_closes_the_loop(tokenizer, tmp_path):
-    rows = (ROOT / "data" / "gsm8k_openai_example_model_solutions.jsonl").read_text().splitlines()[:40]
-    (tmp_path / "c.jsonl").write_text("\n".join(rows) + "\n")
-    model_dir = tmp_path / "base"
-    tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    openai_candidates(tmp_path / "c.jsonl", 40)
+    model_dir = save_base_model(tokenizer, tmp_path / "base")
     out = tmp_path / "run"
     assert main(["train", "--candidates", str(tmp_path / "c.jsonl"), "--model", str(model_dir), "--objective",
                  "simpo", "--out", str(out), "--batch-size", "4", "--micro-batch-size", "2", "--max-length", "512",
@@ -386,9 +396,7 @@ def _ddp_worker(rank, world, store, model_dir, out_dir, objective, sharding="ddp
                                                  ("orm", "fsdp")])
 def test_two_gloo_processes_train_like_one(tokenizer, tmp_path, objective, sharding):
     import torch.multiprocessing as mp
-    model_dir = tmp_path / "base"
-    tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    model_dir = save_base_model(tokenizer, tmp_path / "base")
     mp.spawn(_ddp_worker, args=(2, tmp_path / "store", model_dir, tmp_path / "ddp", objective, sharding), nprocs=2,
              join=True)
     model, tok = load_verifier(str(model_dir))
@@ -427,9 +435,7 @@ def test_bf16_autocast_trains_and_matches_fp32_roughly(tokenizer, tmp_path):
 
 def test_a_last_batch_that_cannot_be_shared_evenly_is_cut_not_deadlocked(tokenizer, tmp_path):
     import torch.multiprocessing as mp
-    model_dir = tmp_path / "base"
-    tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    model_dir = save_base_model(tokenizer, tmp_path / "base")
     mp.spawn(_ddp_worker, args=(2, tmp_path / "store", model_dir, tmp_path / "ddp", "simpo", "ddp", 13), nprocs=2,
              join=True)
     steps = [json.loads(line)["step"] for line in (tmp_path / "ddp" / "metrics.jsonl").open()]
@@ -442,11 +448,8 @@ def test_a_last_batch_that_cannot_be_shared_evenly_is_cut_not_deadlocked(tokeniz
 
 
 def test_orm_run_resumes_through_the_cli(tokenizer, tmp_path):
-    rows = (ROOT / "data" / "gsm8k_openai_example_model_solutions.jsonl").read_text().splitlines()[:24]
-    (tmp_path / "c.jsonl").write_text("\n".join(rows) + "\n")
-    model_dir = tmp_path / "base"
-    tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    openai_candidates(tmp_path / "c.jsonl", 24)
+    model_dir = save_base_model(tokenizer, tmp_path / "base")
     args = ["train", "--candidates", str(tmp_path / "c.jsonl"), "--model", str(model_dir), "--objective", "orm",
             "--out", str(tmp_path / "run"), "--batch-size", "4", "--max-length", "512", "--truncation", "truncate",
             "--eval-fraction", "0.25", "--quiet"]

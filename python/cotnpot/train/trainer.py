@@ -146,7 +146,14 @@ class VerifierTrainer:
             from torch.nn.parallel import DistributedDataParallel
             # ORM never uses the LM head's output layer: DDP must not wait for its gradient.
             self.forward_module = DistributedDataParallel(self.policy, find_unused_parameters=self.head is not None)
-        self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        # The fused AdamW kernel (one pass over all parameters, CPU and CUDA), as Hugging Face's Trainer
+        # uses by default ("adamw_torch_fused"); the per-tensor loop where it is not available.
+        try:
+            self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=config.lr,
+                                               weight_decay=config.weight_decay, fused=True)
+        except (RuntimeError, ValueError):
+            self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=config.lr,
+                                               weight_decay=config.weight_decay)
         self.step = 0
         self.position = (0, 0)   # (epoch, pairs of that epoch's order already used)
         self.scheduler = None

@@ -71,6 +71,20 @@ def encode_example(tokenizer, question: str, solution: str) -> Tuple[List[int], 
     return tokenizer.encode_pair(prompt_for(question), solution)
 
 
+def pad_examples(encoded: Sequence[Tuple[List[int], int]], pad_token_id: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """``(input_ids, labels, attention_mask)``, each ``[len(encoded), T]``, from ``(ids, start)`` examples
+    padded on the right; labels are the tokens from ``start`` on and -100 at the prompt and padding."""
+    length = max(len(ids) for ids, _ in encoded)
+    input_ids = torch.full((len(encoded), length), pad_token_id, dtype=torch.long)
+    labels = torch.full((len(encoded), length), -100, dtype=torch.long)
+    attention_mask = torch.zeros((len(encoded), length), dtype=torch.long)
+    for row, (ids, start) in enumerate(encoded):
+        input_ids[row, :len(ids)] = torch.tensor(ids)
+        labels[row, start:len(ids)] = torch.tensor(ids[start:])
+        attention_mask[row, :len(ids)] = 1
+    return input_ids, labels, attention_mask
+
+
 def load_verifier(spec: str, dtype: Optional[torch.dtype] = None):
     """(model, tokenizer) from a directory written by ``save_pretrained`` (any causal LM ``transformers``
     knows, with its tokenizer), or ``tiny:DIR`` (a saved :class:`cotnpot.models.TinyCausalLM`).
@@ -110,19 +124,11 @@ def _score_local(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_size:
             encoded[i] = (ids[:max_length], start)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     pad = getattr(tokenizer, "pad_token_id", 0) or 0
+    head = getattr(model, "orm_head", None)   # an ORM verifier scores with its head
     out = torch.zeros(len(encoded), dtype=torch.float32)
     for b in range(0, len(order), batch_size):
         idx = order[b:b + batch_size]
-        T = max(len(encoded[i][0]) for i in idx)
-        ids = torch.full((len(idx), T), pad, dtype=torch.long)
-        labels = torch.full((len(idx), T), -100, dtype=torch.long)
-        mask = torch.zeros((len(idx), T), dtype=torch.long)
-        for r, i in enumerate(idx):
-            seq, start = encoded[i]
-            ids[r, :len(seq)] = torch.tensor(seq)
-            labels[r, start:len(seq)] = torch.tensor(seq[start:])
-            mask[r, :len(seq)] = 1
-        head = getattr(model, "orm_head", None)
+        ids, labels, mask = pad_examples([encoded[i] for i in idx], pad)
         if head is not None:   # an ORM verifier: its head's score at the solution's last token
             hidden = model(input_ids=ids.to(device), attention_mask=mask.to(device),
                            output_hidden_states=True).hidden_states[-1]

@@ -7,6 +7,11 @@ at::ScalarType logprob_dtype(const at::Tensor& logits) {
   return logits.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
 }
 
+std::string bad_label_message(int64_t label, int64_t b, int64_t t, int64_t vocab, int64_t ignore_index) {
+  return c10::str("token_logprob: labels must be in [0, V) = [0, ", vocab, ") or equal ignore_index = ", ignore_index,
+                  ", got ", label, " at labels[", b, ", ", t, "]");
+}
+
 void check_token_logprob_inputs(const char* op, const at::Tensor& logits, const at::Tensor& labels, bool shift) {
   TORCH_CHECK(logits.defined() && labels.defined(), op, ": logits and labels must be defined tensors");
   // sym_sizes: under torch.compile with dynamic shapes the sizes are symbols, and sizes() would throw.

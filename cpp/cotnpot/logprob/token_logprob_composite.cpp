@@ -31,8 +31,7 @@ std::tuple<at::Tensor, at::Tensor> token_logprob_forward_composite(const at::Ten
         const at::Tensor bad = valid.logical_and((y < 0).logical_or(y >= vocab));
         const at::Tensor where = bad.nonzero()[0];
         const int64_t b = where[0].item<int64_t>(), t = where[1].item<int64_t>() + (shift ? 1 : 0);
-        return c10::str("token_logprob: labels must be in [0, V) = [0, ", vocab, ") or equal ignore_index = ",
-                        ignore_index, ", got ", labels[b][t].item<int64_t>(), " at labels[", b, ", ", t, "]");
+        return bad_label_message(labels[b][t].item<int64_t>(), b, t, vocab, ignore_index);
       });
   const at::Tensor safe = at::where(valid, y, at::zeros_like(y));
   const at::Tensor xs = x.to(logprob_dtype(logits));

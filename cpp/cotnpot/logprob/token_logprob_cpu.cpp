@@ -79,8 +79,7 @@ void check_label_values(const at::TensorAccessor<int64_t, 2>& y, int64_t batch, 
     for (int64_t t = 0; t < steps; ++t) {
       const int64_t label = y[b][t + offset];
       TORCH_CHECK(label == ignore_index || (label >= 0 && label < vocab),
-                  "token_logprob: labels must be in [0, V) = [0, ", vocab, ") or equal ignore_index = ", ignore_index,
-                  ", got ", label, " at labels[", b, ", ", t + offset, "]");
+                  bad_label_message(label, b, t + offset, vocab, ignore_index));
     }
 }
 

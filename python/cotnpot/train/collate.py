@@ -7,7 +7,7 @@ from typing import List, Sequence, Tuple
 
 import torch
 
-from ..verifier import encode_example
+from ..verifier import encode_example, pad_examples
 from .pairs import PreferencePair
 
 IGNORE_INDEX = -100
@@ -63,12 +63,5 @@ class PreferenceCollator:
             raise ValueError("an empty batch of pairs")
         encoded = [self.encode(p.prompt, p.chosen, f"pair of problem {p.problem_id!r} (chosen)") for p in pairs]
         encoded += [self.encode(p.prompt, p.rejected, f"pair of problem {p.problem_id!r} (rejected)") for p in pairs]
-        length = max(len(ids) for ids, _ in encoded)
-        input_ids = torch.full((len(encoded), length), self.pad_token_id, dtype=torch.long)
-        labels = torch.full((len(encoded), length), IGNORE_INDEX, dtype=torch.long)
-        attention_mask = torch.zeros((len(encoded), length), dtype=torch.long)
-        for row, (ids, start) in enumerate(encoded):
-            input_ids[row, :len(ids)] = torch.tensor(ids)
-            labels[row, start:len(ids)] = torch.tensor(ids[start:])
-            attention_mask[row, :len(ids)] = 1
+        input_ids, labels, attention_mask = pad_examples(encoded, self.pad_token_id)
         return PreferenceBatch(input_ids, attention_mask, labels)

@@ -21,7 +21,7 @@ import torch
 from .. import metrics
 from ..answer import group_answers
 from ..logprob import sequence_logprob
-from ..verifier import HFTokenizer, score_table
+from ..verifier import HFTokenizer, pad_examples, score_table
 from .collate import PreferenceCollator
 from .pairs import PreferencePair, build_pairs, split_by_problem
 from .synthetic import generate_problems, sample_candidates
@@ -45,14 +45,7 @@ def held_out_nll(model, tokenizer, table, max_length: int) -> float:
     with torch.no_grad():
         for start in range(0, len(texts), 32):
             chunk = texts[start:start + 32]
-            encoded = [collator.encode(q, s, "nll") for q, s in chunk]
-            length = max(len(ids) for ids, _ in encoded)
-            ids = torch.full((len(encoded), length), collator.pad_token_id)
-            labels = torch.full((len(encoded), length), -100)
-            mask = torch.zeros((len(encoded), length), dtype=torch.long)
-            for r, (seq, begin) in enumerate(encoded):
-                ids[r, :len(seq)], mask[r, :len(seq)] = torch.tensor(seq), 1
-                labels[r, begin:len(seq)] = torch.tensor(seq[begin:])
+            ids, labels, mask = pad_examples([collator.encode(q, s, "nll") for q, s in chunk], collator.pad_token_id)
             logits = model(input_ids=ids, attention_mask=mask).logits
             total -= sequence_logprob(logits, labels, shift=True).sum().item()
             tokens += int((labels[:, 1:] != -100).sum())

@@ -33,13 +33,13 @@ def held_out_best_of_n(table: CandidateTable):
 def _score(table, trainer):
     """score_table with the trainer's model (and its ORM head, attached only while scoring: as a submodule
     it would otherwise enter the checkpoints' parameters)."""
-    if trainer.head is None:
-        return score_table(table, trainer.model, trainer.tokenizer, batch_size=trainer.config.micro_batch_size)
-    trainer.model.orm_head = trainer.head
+    if trainer.head is not None:
+        trainer.model.orm_head = trainer.head
     try:
         return score_table(table, trainer.model, trainer.tokenizer, batch_size=trainer.config.micro_batch_size)
     finally:
-        del trainer.model.orm_head
+        if trainer.head is not None:
+            del trainer.model.orm_head
 
 
 def run(args) -> int:

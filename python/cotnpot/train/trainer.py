@@ -233,7 +233,7 @@ class VerifierTrainer:
             checkpoint.save_atomically(self.ref_logps, path)
 
     def _loss_sum(self, batch: PreferenceBatch, pairs: Sequence[PreferencePair]):
-        """(summed loss of the micro-batch, its weight unit count, metrics) for the objective."""
+        """(summed loss of the micro-batch, metrics) for the objective."""
         cfg = self.config
         n = batch.pairs
         if cfg.objective == "orm":
@@ -249,7 +249,7 @@ class VerifierTrainer:
                 last = torch.where(mask, positions, -1).amax(1).clamp_min(0)
                 final = scores.detach().gather(1, last[:, None])[:, 0]
             accuracy = (final[:n] > final[n:]).float().mean().item()
-            return loss, int(mask.sum()), {"rewards/accuracies": accuracy}
+            return loss, {"rewards/accuracies": accuracy}
         if cfg.objective == "simpo":
             logps = self._forward_logps(batch, "mean")
             losses, cr, rr = simpo_loss(logps[:n], logps[n:], beta=cfg.beta, gamma_beta_ratio=cfg.gamma_beta_ratio,
@@ -263,7 +263,7 @@ class VerifierTrainer:
                                       rejected_lengths=lengths[n:])
         metrics = {"rewards/accuracies": (cr > rr).float().mean().item(), "rewards/margins": (cr - rr).mean().item(),
                    "rewards/chosen": cr.mean().item(), "rewards/rejected": rr.mean().item()}
-        return losses.sum(), n, metrics
+        return losses.sum(), metrics
 
     # ---- the loop ------------------------------------------------------------------------------------
 
@@ -350,7 +350,7 @@ class VerifierTrainer:
             if self.sharded:
                 self.policy.set_requires_gradient_sync(sync)
             with (contextlib.nullcontext() if sync or self.sharded else self.forward_module.no_sync()):
-                loss_sum, _, info = self._loss_sum(batch, m)
+                loss_sum, info = self._loss_sum(batch, m)
                 (loss_sum * scale).backward()
             loss_total += loss_sum.detach().double().cpu() / units.item()
             metrics.append((len(m), info))

@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <string>
 #include <tuple>
 
 namespace cotnpot::logprob::detail {
@@ -18,6 +19,9 @@ void check_token_logprob_inputs(const char* op, const at::Tensor& logits, const 
 // above, and grad and lse shaped [B,T'].
 void check_token_logprob_backward_inputs(const at::Tensor& grad, const at::Tensor& logits, const at::Tensor& labels,
                                          const at::Tensor& lse, bool shift);
+// The message for a label outside [0, vocab) and not ignore_index, at labels[b, t]: one wording for every
+// kernel that checks them.
+std::string bad_label_message(int64_t label, int64_t b, int64_t t, int64_t vocab, int64_t ignore_index);
 // The dtype of the log-probs: float64 for float64 logits, float32 otherwise.
 at::ScalarType logprob_dtype(const at::Tensor& logits);
 

@@ -6,4 +6,5 @@ namespace cotnpot::bindings {
 void bind_answer(pybind11::module_& m);
 void bind_exec(pybind11::module_& m);
 void bind_logprob(pybind11::module_& m);
+void bind_metrics(pybind11::module_& m);
 }  // namespace cotnpot::bindings

@@ -17,4 +17,5 @@ PYBIND11_MODULE(_C, m) {
   cotnpot::bindings::bind_answer(m);
   cotnpot::bindings::bind_exec(m);
   cotnpot::bindings::bind_logprob(m);
+  cotnpot::bindings::bind_metrics(m);
 }

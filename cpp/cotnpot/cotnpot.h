@@ -12,5 +12,6 @@
 #include "cotnpot/losses/dpo_loss.h"
 #include "cotnpot/losses/orm_loss.h"
 #include "cotnpot/losses/simpo_loss.h"
+#include "cotnpot/metrics/subset_accuracy.h"
 #include "cotnpot/selection/select.h"
 #include "cotnpot/version.h"

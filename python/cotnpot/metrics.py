@@ -1,64 +1,73 @@
-"""Best-of-N metrics over N samples per problem: pass@k, maj@k, rm@k, weighted@k and filtered@k.
+"""Best-of-N metrics over N samples per problem: pass@k, maj@k, rm@k, weighted@k and the filtered methods.
 
 Every metric at k is the expectation, over the size-k subsets of a problem's N candidates, of "the
-candidate this method picks from the subset is correct" (a problem with fewer than k candidates uses
-all of them). The expectation is exact (every subset) when a problem has at most ``max_subsets``
-subsets, else it is estimated from ``samples`` subsets drawn with a seeded generator. pass@k uses the
-unbiased closed form of Chen et al. (2021), ``1 - C(n-c, k) / C(n, k)``; random@k (pick any one
-candidate) is the mean accuracy, the same at every k. Picks go through the C++
-selection ops (:func:`cotnpot.best_of_n`, :func:`cotnpot.vote`), a pick of -1 (nothing eligible) counts
-as wrong. Confidence intervals: percentile bootstrap over problems.
+candidate this method picks from the subset is correct" (a problem with fewer than k candidates uses all
+of them). How each is computed, cheapest first:
+
+- closed forms: pass@k (Chen et al. 2021, ``1 - C(n-c, k) / C(n, k)``), random (the mean accuracy, the
+  same at every k), rm@k and CoTnPoT's filtered rm@k: a candidate is the pick of a k-subset when the subset
+  holds it and nothing ranked above it, a ratio of binomials (with the filter: nothing kept above it, or,
+  for the fall-back, nothing kept at all);
+- an exact count for majority votes (maj@k, and the filtered vote as a hypergeometric mixture of votes
+  among the kept and among the rest): :func:`cotnpot._C.majority_accuracy_exact`, every k at once;
+- every subset, or ``samples`` seeded subsets when there are more than ``max_subsets``, for weighted votes
+  and the first-seen tie rule (:func:`cotnpot._C.vote_accuracy`); the sampled cells carry their sampling
+  variance, which :func:`bootstrap_ci` adds to the interval.
+
+Ties: ``"fair"`` (default) counts each tied class (or each tied top-scored candidate) equally; a class is
+judged by the share of its members that are correct (the grader's tolerance is not transitive, so one
+class can hold members with different labels). ``"first"`` is the harness rule (lowest index, class seen
+first, judged by its first member), kept to reproduce published figures that used it. Weights of a
+weighted vote must be non-negative.
 
     >>> import torch
     >>> from cotnpot import metrics
     >>> metrics.pass_at_k(torch.tensor([5]), torch.tensor([2]), 2)       # 1 - C(3,2)/C(5,2)
     tensor([0.7000], dtype=torch.float64)
+    >>> c = metrics.Candidates(correct=torch.tensor([[True, False]]), valid=torch.ones(1, 2, dtype=torch.bool),
+    ...                        classes=torch.tensor([[0, 1]]))
+    >>> metrics.accuracy_at_k("maj", c, 2)                            # a tie: each class half the time
+    tensor([0.5000], dtype=torch.float64)
 """
 import math
-from itertools import combinations
-from typing import NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
-from .selection import best_of_n, vote
+from ._extension import _C
 
 METHODS = ("pass", "maj", "rm", "weighted", "filtered", "filtered_maj", "random")
+TIES = ("fair", "first")
+FALLBACKS = ("all", "none")
+MIN_PROBLEMS_FOR_INTERVAL = 10      # fewer problems: a mean only, no bootstrap interval
+EXACT_MAJORITY_MAX_N = 256          # the exact vote count is O(n^3) per problem; beyond, votes are sampled
+_CHUNK = 512                        # problems per C++ call, so Ctrl-C is answered between calls
 
 
 def pass_at_k(n: Tensor, c: Tensor, k: int) -> Tensor:
-    """Unbiased pass@k per problem from n samples of which c are correct (float64 ``[P]``).
-
-    Computed as ``1 - prod_{i=n-c+1}^{n} (1 - k/i)`` (numerically stable); 1 where ``n - c < k``; for
-    ``n < k`` the problem is scored on its n samples (pass@n).
-    """
+    """Unbiased pass@k per problem from n samples of which c are correct (float64 ``[P]``); for ``n < k``
+    the problem is scored on its n samples (pass@n)."""
     n, c = torch.as_tensor(n, dtype=torch.long), torch.as_tensor(c, dtype=torch.long)
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     if bool((c > n).any()) or bool((c < 0).any()):
         raise ValueError("pass_at_k: need 0 <= c <= n for every problem")
-    out = torch.zeros(n.shape, dtype=torch.float64)
-    for i, (ni, ci) in enumerate(zip(n.tolist(), c.tolist())):
-        kk = min(k, ni)
-        if ni == 0:
-            out[i] = 0.0
-        elif ni - ci < kk:
-            out[i] = 1.0
-        else:
-            out[i] = 1.0 - math.prod(1.0 - kk / j for j in range(ni - ci + 1, ni + 1))
-    return out
+    kk = n.clamp_max(k)
+    out = 1.0 - _comb_ratio(n - c, n, kk)
+    return torch.where(n > 0, out, torch.zeros_like(out))
 
 
-def subset_indices(n: int, k: int, max_subsets: int = 4096, samples: int = 1000,
-                   generator: Optional[torch.Generator] = None) -> Tensor:
-    """Size-min(k, n) subsets of ``range(n)`` as ``[S, k]`` int64, each sorted (so candidates keep their
-    order for tie-breaking): all of them when there are at most ``max_subsets``, else ``samples`` drawn
-    uniformly (with replacement between subsets) from ``generator``."""
-    k = min(k, n)
-    if math.comb(n, k) <= max_subsets:
-        return torch.tensor(list(combinations(range(n), k)), dtype=torch.long).reshape(-1, k)
-    keys = torch.rand(samples, n, generator=generator)
-    return keys.argsort(dim=1)[:, :k].sort(dim=1).values
+def _log_comb(a: Tensor, b: Tensor) -> Tensor:
+    a, b = a.double(), b.double()
+    ok = (b >= 0) & (b <= a)
+    value = torch.lgamma(a + 1) - torch.lgamma(b + 1) - torch.lgamma((a - b).clamp_min(0) + 1)
+    return torch.where(ok, value, torch.full_like(value, -math.inf))
+
+
+def _comb_ratio(a: Tensor, n: Tensor, k: Tensor) -> Tensor:
+    """C(a, k) / C(n, k) (0 where a < k), elementwise, float64."""
+    return torch.exp(_log_comb(a, k) - _log_comb(n, k)).nan_to_num(0.0)
 
 
 class Candidates(NamedTuple):
@@ -69,105 +78,225 @@ class Candidates(NamedTuple):
     classes: Optional[Tensor] = None   # int64 answer-class ids per problem (-1: no answer)
     scores: Optional[Tensor] = None    # float verifier scores (NaN: none)
     keep: Optional[Tensor] = None      # bool filter (CoTnPoT: program and CoT answers agree)
+    weights: Optional[Tensor] = None   # non-negative vote weights for weighted@k (default: the scores)
 
 
-def _pick(method: str, c: Candidates, fallback: str) -> Tensor:
-    if method == "maj":
-        return vote(c.classes, c.valid).index
-    if method == "rm":
-        return best_of_n(c.scores, c.valid)
-    if method == "weighted":
-        return vote(c.classes, c.valid, weights=c.scores).index
-    if method == "filtered":
-        return best_of_n(c.scores, c.valid, c.keep, fallback)
-    if method == "filtered_maj":
-        return vote(c.classes, c.valid, keep=c.keep, fallback=fallback).index
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+class AtK(NamedTuple):
+    """One method at one k, per problem (float64 ``[P]`` each)."""
+    value: Tensor              # expected accuracy
+    variance: Tensor           # sampling variance of ``value`` (0 where exact)
+    sampled: Tensor            # bool: estimated from sampled subsets
+    fallback: Optional[Tensor] = None   # filtered methods: expected share of subsets with nothing kept
 
 
 def _needs(method: str) -> Tuple[str, ...]:
-    return {"pass": (), "maj": ("classes",), "rm": ("scores",), "weighted": ("classes", "scores"),
+    return {"pass": (), "maj": ("classes",), "rm": ("scores",), "weighted": ("classes",),
             "filtered": ("scores", "keep"), "filtered_maj": ("classes", "keep"), "random": ()}[method]
 
 
-def accuracy_at_k(method: str, cands: Candidates, k: int, max_subsets: int = 4096, samples: int = 1000,
-                  seed: int = 0, fallback: str = "all") -> Tensor:
-    """Per-problem expected accuracy (float64 ``[P]``) of ``method`` on size-k subsets; see the module doc."""
+def _check(method: str, cands: Candidates, ks: Sequence[int], ties: str, fallback: str) -> None:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+    if fallback not in FALLBACKS:
+        raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
+    bad = [k for k in ks if k < 1]
+    if bad:
+        raise ValueError(f"k must be >= 1, got {bad[0]}")
     for name in _needs(method):
         if getattr(cands, name) is None:
             raise ValueError(f"{method}@k needs {name}, which these candidates do not have")
-    n = cands.valid.sum(1)
-    n_correct = (cands.correct & cands.valid).sum(1)
+    if method == "weighted" and cands.weights is None and cands.scores is None:
+        raise ValueError("weighted@k needs weights (or scores), which these candidates do not have")
+
+
+def accuracy_at_k(method: str, cands: Candidates, k: int, max_subsets: int = 4096, samples: int = 1000,
+                  seed: int = 0, fallback: str = "all", ties: str = "fair") -> Tensor:
+    """Per-problem expected accuracy (float64 ``[P]``) of ``method`` on size-k subsets; see the module doc."""
+    return accuracy_curve(method, cands, [k], max_subsets, samples, seed, fallback, ties)[k].value
+
+
+def accuracy_curve(method: str, cands: Candidates, ks: Sequence[int], max_subsets: int = 4096,
+                   samples: int = 1000, seed: int = 0, fallback: str = "all", ties: str = "fair") -> Dict[int, AtK]:
+    """``method`` at every k of ``ks``: value, sampling variance and which problems were sampled."""
+    _check(method, cands, ks, ties, fallback)
+    valid = cands.valid
+    correct = cands.correct & valid
+    n = valid.sum(1)
+    zeros = torch.zeros(valid.shape[0], dtype=torch.float64)
+    exact = torch.zeros(valid.shape[0], dtype=torch.bool)
+    out: Dict[int, AtK] = {}
     if method == "pass":
-        return pass_at_k(n, n_correct, k)
+        return {k: AtK(pass_at_k(n, correct.sum(1), k), zeros, exact) for k in ks}
     if method == "random":   # a uniformly random candidate of a random subset: the mean accuracy, at every k
-        return n_correct.double() / n.clamp_min(1).double()
-    # Valid candidates first, in their order, so a problem's candidates are its first n columns.
-    order = torch.sort((~cands.valid).to(torch.uint8), dim=1, stable=True).indices
-    fields = {name: (None if t is None else t.gather(1, order)) for name, t in cands._asdict().items()}
-    generator = torch.Generator().manual_seed(seed)
-    out = torch.zeros(cands.valid.shape[0], dtype=torch.float64)
-    for size in sorted(set(n.tolist())):
-        rows = (n == size).nonzero().flatten()
-        if size == 0:
-            continue   # no candidate: accuracy 0
-        subsets = subset_indices(size, k, max_subsets, samples, generator)   # [S, k']
-        S, kk = subsets.shape
-        def take(t):
-            return None if t is None else t[rows][:, subsets].reshape(len(rows) * S, kk)
-        sub = Candidates(**{name: take(t) for name, t in fields.items()})
-        if sub.classes is not None:   # ids must stay below the subset size: renumber by first appearance
-            sub = sub._replace(classes=_renumber(sub.classes))
-        picked = _pick(method, sub, fallback)
-        hit = sub.correct.gather(1, picked.clamp_min(0)[:, None]).squeeze(1) & (picked >= 0)
-        out[rows] = hit.reshape(len(rows), S).double().mean(1)
+        mean = correct.sum(1).double() / n.clamp_min(1).double()
+        return {k: AtK(mean, zeros, exact) for k in ks}
+    if method in ("rm", "filtered"):
+        for k in ks:
+            value, share = _best_of_subsets(cands, n, k, ties, fallback, filtered=method == "filtered")
+            out[k] = AtK(value, zeros, exact, share)
+        return out
+    if method in ("maj", "filtered_maj") and ties == "fair" and valid.shape[1] <= EXACT_MAJORITY_MAX_N:
+        return _majority_exact(cands, n, ks, fallback, filtered=method == "filtered_maj")
+    weights = None
+    if method == "weighted":
+        weights = cands.weights if cands.weights is not None else cands.scores
+        _check_weights(weights, valid)
+    keep = cands.keep if method == "filtered_maj" else None
+    for k in ks:
+        parts = [_C.vote_accuracy(cands.classes[s], correct[s], valid[s], None if weights is None else weights[s],
+                                  None if keep is None else keep[s], fallback, ties, k, samples, max_subsets,
+                                  (seed * 1_000_003 + s.start) % 2**64)
+                 for s in _chunks(valid.shape[0])]
+        value, variance, was_exact = (torch.cat(t) for t in zip(*parts))
+        share = _fallback_share(cands, n, k) if keep is not None else None
+        out[k] = AtK(value.double(), variance.double(), ~was_exact, share)
     return out
 
 
-def _renumber(classes: Tensor) -> Tensor:
-    """Class ids renumbered per row to ``[0, k)`` by first appearance (negative ids stay -1); O(k log k)
-    per row, so sampled subsets of hundreds of candidates stay cheap."""
-    R, k = classes.shape
-    if k == 0:
-        return classes.clone()
-    big = torch.iinfo(torch.long).max
-    keyed = torch.where(classes >= 0, classes, torch.full_like(classes, big))
-    values, order = keyed.sort(dim=1, stable=True)            # equal ids together, original order within
-    starts = torch.ones_like(values, dtype=torch.bool)
-    starts[:, 1:] = values[:, 1:] != values[:, :-1]
-    group = starts.long().cumsum(1) - 1                        # group of each sorted element
-    # Each group's first original position (the no-answer group last); column k collects the non-starts
-    # and is dropped.
-    first = torch.full((R, k + 1), big, dtype=torch.long)
-    first.scatter_(1, torch.where(starts, group, torch.full_like(group, k)),
-                   torch.where(values == big, torch.full_like(order, big - 1), order))
-    rank = first[:, :k].argsort(dim=1).argsort(dim=1)          # groups ranked by first appearance
-    out = torch.empty_like(classes)
-    out.scatter_(1, order, rank.gather(1, group))
-    return torch.where(classes >= 0, out, torch.full_like(out, -1))
+def _check_weights(weights: Tensor, valid: Tensor) -> None:
+    negative = valid & torch.isfinite(weights) & (weights < 0)
+    if bool(negative.any()):
+        p, j = negative.nonzero()[0].tolist()
+        raise ValueError(f"weighted@k needs non-negative weights (a vote adds them up), got {weights[p, j].item()} "
+                         f"at problem {p}, candidate {j}; for a verifier's average log-probs weigh by their exp "
+                         f"(the solution's per-token probability)")
+
+
+def _chunks(P: int):
+    return [slice(i, min(i + _CHUNK, P)) for i in range(0, P, _CHUNK)] or [slice(0, 0)]
+
+
+def _eligible(cands: Candidates, filtered: bool) -> Tuple[Tensor, Optional[Tensor]]:
+    pickable = cands.valid & ~torch.isnan(cands.scores)
+    kept = pickable & cands.keep if filtered else None
+    return pickable, kept
+
+
+def _fallback_share(cands: Candidates, n: Tensor, k: int, kept: Optional[Tensor] = None) -> Tensor:
+    """Expected share of k-subsets in which the filter keeps no candidate: C(n - kept, k) / C(n, k)."""
+    if kept is None:
+        kept = cands.valid & cands.keep & (cands.classes >= 0 if cands.classes is not None else True)
+    kk = n.clamp_max(k)
+    return torch.where(n > 0, _comb_ratio(n - kept.sum(1), n, kk), torch.zeros(n.shape, dtype=torch.float64))
+
+
+def _pick_chance(scores: Tensor, member: Tensor, pool: Tensor, n: Tensor, k: int, ties: str) -> Tensor:
+    """For each member candidate: the chance that a uniform k-subset of the problem's n candidates holds it
+    and holds no member ranked above it, while drawing only from ``pool`` candidates (the others excluded
+    from the subset). With fair ties a top group of g tied members shares its chance equally."""
+    s = torch.where(member, scores.double(), torch.full_like(scores, -math.inf, dtype=torch.float64))
+    above = (member[:, None, :] & (s[:, None, :] > s[:, :, None])).sum(-1)       # [P, N]
+    tied = member[:, None, :] & (s[:, None, :] == s[:, :, None])
+    kk = n.clamp_max(k)[:, None]
+    total = _log_comb(n[:, None], kk)
+    if ties == "first":   # a strict order: score, then index
+        earlier = torch.ones_like(tied[0], dtype=torch.bool).tril(-1)
+        rank = above + (tied & earlier).sum(-1)
+        chance = torch.exp(_log_comb(pool[:, None] - 1 - rank, kk - 1) - total)
+    else:
+        g = tied.sum(-1).clamp_min(1)
+        a = pool[:, None] - above
+        chance = (torch.exp(_log_comb(a, kk) - total) - torch.exp(_log_comb(a - g, kk) - total)) / g
+    return torch.where(member, chance.nan_to_num(0.0), torch.zeros_like(chance))
+
+
+def _best_of_subsets(cands: Candidates, n: Tensor, k: int, ties: str, fallback: str,
+                     filtered: bool) -> Tuple[Tensor, Optional[Tensor]]:
+    correct = (cands.correct & cands.valid).double()
+    pickable, kept = _eligible(cands, filtered)
+    if not filtered:
+        return (_pick_chance(cands.scores, pickable, n, n, k, ties) * correct).sum(1), None
+    share = _fallback_share(cands, n, k, kept)
+    chance = _pick_chance(cands.scores, kept, n, n, k, ties)
+    if fallback == "all":   # subsets with nothing kept: the best of the rest, drawn from the n - |kept| others
+        chance = chance + _pick_chance(cands.scores, pickable & ~kept, n - kept.sum(1), n, k, ties)
+    return (chance * correct).sum(1), share
+
+
+def _majority_exact(cands: Candidates, n: Tensor, ks: Sequence[int], fallback: str, filtered: bool) -> Dict[int, AtK]:
+    def curve(valid):   # [P, N]: column j-1 = majority accuracy at j over the pool `valid`
+        parts = [_C.majority_accuracy_exact(cands.classes[s], cands.correct[s], valid[s])
+                 for s in _chunks(valid.shape[0])]
+        return torch.cat(parts)
+    P, N = cands.valid.shape
+    zeros, exact = torch.zeros(P, dtype=torch.float64), torch.zeros(P, dtype=torch.bool)
+    if not filtered:
+        table = curve(cands.valid)
+        return {k: AtK(table[:, min(k, N) - 1] if N else zeros, zeros, exact) for k in ks}
+    # A k-subset holding j kept candidates votes among them: a uniform j-subset of the kept ones; one holding
+    # none falls back to a vote of a uniform k-subset of the others (hypergeometric weights over j).
+    kept = cands.valid & cands.keep & (cands.classes >= 0)
+    among_kept, among_rest = curve(kept), curve(cands.valid & ~kept)
+    n_kept = kept.sum(1)
+    out = {}
+    for k in ks:
+        kk = n.clamp_max(k)
+        total = _log_comb(n, kk)
+        value = torch.zeros(P, dtype=torch.float64)
+        for j in range(1, min(k, N) + 1):
+            weight = torch.exp(_log_comb(n_kept, torch.full_like(n, j)) + _log_comb(n - n_kept, kk - j) - total)
+            value += weight.nan_to_num(0.0) * among_kept[:, j - 1]
+        share = torch.where(n > 0, _comb_ratio(n - n_kept, n, kk), zeros)
+        if fallback == "all" and N:
+            value += share * among_rest.gather(1, (kk.clamp_min(1) - 1)[:, None]).squeeze(1)
+        out[k] = AtK(value, zeros, exact, share)
+    return out
 
 
 class Estimate(NamedTuple):
-    value: float   # mean over problems, in percent
-    low: float     # bootstrap confidence interval, percent
+    value: float            # mean over problems, in percent
+    low: float              # bootstrap confidence interval, percent (NaN: too few problems for one)
     high: float
+    sampled: bool = False   # some problems' values come from sampled subsets (their error is in the interval)
 
 
-def bootstrap_ci(per_problem: Tensor, resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> Estimate:
-    """Mean (percent) and a percentile-bootstrap interval over problems."""
-    x = per_problem.double()
-    if x.numel() == 0:
-        return Estimate(float("nan"), float("nan"), float("nan"))
+def _resample_index(P: int, resamples: int, seed: int) -> Tensor:
     g = torch.Generator().manual_seed(seed)
-    idx = torch.randint(0, x.numel(), (resamples, x.numel()), generator=g)
-    means = x[idx].mean(1)
+    return torch.randint(0, P, (resamples, P), generator=g)
+
+
+def bootstrap_ci(per_problem: Tensor, resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
+                 variance: Optional[Tensor] = None, weights: Optional[Tensor] = None,
+                 min_problems: int = MIN_PROBLEMS_FOR_INTERVAL) -> Estimate:
+    """Mean (percent) and a percentile-bootstrap interval over problems.
+
+    ``variance``: each problem's sampling variance (sampled subsets); each resample's mean then gets a
+    normal draw with the variance of that resample's mean, the inner level of a two-level bootstrap by its
+    normal approximation. ``weights``: a weighted mean (e.g. candidates per problem, for a mean over all
+    candidates). The same ``seed`` resamples the same problems, so intervals of two methods are paired;
+    :func:`paired_difference` bootstraps a difference on those resamples. No interval below
+    ``min_problems`` problems (a mean only).
+    """
+    x = per_problem.double()
+    P = x.numel()
+    if P == 0:
+        return Estimate(math.nan, math.nan, math.nan)
+    w = torch.ones_like(x) if weights is None else weights.double()
+    sampled = variance is not None and bool((variance > 0).any())
+    value = 100 * (x * w).sum().item() / w.sum().clamp_min(1e-300).item()
+    if P < min_problems:
+        return Estimate(value, math.nan, math.nan, sampled)
+    idx = _resample_index(P, resamples, seed)
+    wi = w[idx]
+    means = (x[idx] * wi).sum(1) / wi.sum(1).clamp_min(1e-300)
+    if sampled:
+        g = torch.Generator().manual_seed(seed + 1)
+        sd = ((variance.double()[idx] * wi ** 2).sum(1)).sqrt() / wi.sum(1).clamp_min(1e-300)
+        means = means + sd * torch.randn(resamples, generator=g, dtype=torch.float64)
     alpha = (1.0 - confidence) / 2
     low, high = torch.quantile(means, torch.tensor([alpha, 1 - alpha], dtype=torch.float64)).tolist()
-    return Estimate(100 * x.mean().item(), 100 * low, 100 * high)
+    return Estimate(value, 100 * low, 100 * high, sampled)
+
+
+def paired_difference(a: AtK, b: AtK, resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
+                      min_problems: int = MIN_PROBLEMS_FOR_INTERVAL) -> Estimate:
+    """Method a minus method b (percentage points) with a paired bootstrap interval: both on the same
+    resampled problems, so what the problems share cancels. Sampling variances add (an upper bound where
+    the two used the same subsets)."""
+    variance = a.variance + b.variance
+    return bootstrap_ci(a.value - b.value, resamples, confidence, seed, variance=variance, min_problems=min_problems)
 
 
 def default_ks(n_max: int) -> Sequence[int]:

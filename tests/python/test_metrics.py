@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cotnpot import metrics, reference
+from cotnpot import _C, metrics, reference
 from cotnpot.data import load_candidates
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -44,8 +44,8 @@ def random_candidates(P, N, seed):
     return metrics.Candidates(correct=correct, valid=valid, classes=classes, scores=scores, keep=keep)
 
 
-def brute_force(method, c, k, fallback="all"):
-    """Every subset of every problem through the row-by-row reference selection."""
+def brute_force_first(method, c, k, fallback="all"):
+    """Every subset of every problem through the row-by-row reference selection (ties: first seen)."""
     out = []
     for p in range(c.valid.shape[0]):
         idx = [j for j in range(c.valid.shape[1]) if c.valid[p, j]]
@@ -63,24 +63,132 @@ def brute_force(method, c, k, fallback="all"):
                     kwargs = {"keep": sub["keep"], "fallback": fallback}
                 pick = reference.vote(sub["classes"], **kwargs)[1][0]
             hits.append(bool(pick >= 0 and sub["correct"][0, pick]))
-        out.append(sum(hits) / len(hits))
+        out.append(sum(hits) / len(hits) if hits else 0.0)
     return torch.tensor(out, dtype=torch.float64)
 
 
-@pytest.mark.parametrize("method", ["maj", "rm", "weighted", "filtered", "filtered_maj"])
+def fair_choice(method, members, fallback):
+    """One subset, fair ties, in plain Python: members are dicts (cls, score, keep, ok). The expected
+    correctness of the pick: tied best candidates share equally; tied classes share equally, each judged
+    by the share of its members that are correct."""
+    if method in ("filtered", "filtered_maj"):
+        eligible = [m for m in members if (m["cls"] >= 0 if method == "filtered_maj" else m["score"] == m["score"])]
+        kept = [m for m in eligible if m["keep"]]
+        if not kept and fallback == "none":
+            return 0.0
+        members = kept or eligible
+        method = "rm" if method == "filtered" else "maj"
+    if method == "rm":
+        scored = [m for m in members if m["score"] == m["score"]]
+        if not scored:
+            return 0.0
+        best = max(m["score"] for m in scored)
+        top = [m["ok"] for m in scored if m["score"] == best]
+        return sum(top) / len(top)
+    support, oks = {}, {}
+    for m in members:
+        if m["cls"] < 0:
+            continue
+        support[m["cls"]] = support.get(m["cls"], 0.0) + (m["score"] if method == "weighted" else 1.0)
+        oks.setdefault(m["cls"], []).append(m["ok"])
+    if not support:
+        return 0.0
+    best = max(support.values())
+    tied = [cls for cls, v in support.items() if v == best]
+    return sum(sum(oks[cls]) / len(oks[cls]) for cls in tied) / len(tied)
+
+
+def brute_force_fair(method, c, k, fallback="all"):
+    out = []
+    for p in range(c.valid.shape[0]):
+        members = [{"cls": int(c.classes[p, j]), "score": float(c.scores[p, j]), "keep": bool(c.keep[p, j]),
+                    "ok": bool(c.correct[p, j])} for j in range(c.valid.shape[1]) if c.valid[p, j]]
+        values = [fair_choice(method, list(s), fallback) for s in combinations(members, min(k, len(members)))]
+        out.append(sum(values) / len(values) if values else 0.0)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+METHODS = ["maj", "rm", "weighted", "filtered", "filtered_maj"]
+
+
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("k", [1, 2, 3, 6])
-def test_subset_metrics_match_brute_force(method, k):
+@pytest.mark.parametrize("fallback", ["all", "none"])
+def test_subset_metrics_match_brute_force_with_fair_ties(method, k, fallback):
+    c = random_candidates(12, 6, seed=k)
+    c = c._replace(scores=torch.where(torch.rand(c.scores.shape, generator=torch.Generator().manual_seed(k)) < 0.1,
+                                      torch.nan, c.scores))   # NaN scores never win
+    got = metrics.accuracy_at_k(method, c._replace(scores=c.scores) if method != "weighted" else
+                                c._replace(scores=c.scores.nan_to_num(1.0)), k, fallback=fallback)
+    want = brute_force_fair(method, c if method != "weighted" else c._replace(scores=c.scores.nan_to_num(1.0)), k,
+                            fallback)
+    assert torch.allclose(got, want, atol=1e-12), method
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("k", [1, 2, 3, 6])
+def test_subset_metrics_match_brute_force_with_first_seen_ties(method, k):
     c = random_candidates(9, 6, seed=k)
-    got = metrics.accuracy_at_k(method, c, k)
-    assert torch.allclose(got, brute_force(method, c, k), atol=1e-12), method
+    got = metrics.accuracy_at_k(method, c, k, ties="first")
+    assert torch.allclose(got, brute_force_first(method, c, k), atol=1e-12), method
 
 
-def test_sampled_estimate_is_close_to_the_exact_value_and_seeded():
-    c = random_candidates(30, 14, seed=5)
-    exact = metrics.accuracy_at_k("maj", c, 5).mean()
-    sampled = metrics.accuracy_at_k("maj", c, 5, max_subsets=10, samples=3000, seed=1)
-    assert abs(sampled.mean() - exact) < 0.02
-    assert torch.equal(sampled, metrics.accuracy_at_k("maj", c, 5, max_subsets=10, samples=3000, seed=1))
+@pytest.mark.parametrize("method", ["maj", "weighted", "filtered_maj"])
+def test_sampled_votes_agree_with_the_exact_value_within_their_error(method):
+    """The sampler (max_subsets=0 forces it) against the exact value: the exact count for majority votes,
+    every subset for the weighted vote."""
+    c = random_candidates(40, 14, seed=5)
+    exact = metrics.accuracy_curve(method, c, [5])[5]
+    assert not exact.sampled.any()
+    weights = c.scores if method == "weighted" else None
+    keep = c.keep if method == "filtered_maj" else None
+    def sample(seed):
+        return _C.vote_accuracy(c.classes, c.correct & c.valid, c.valid, weights, keep, "all", "fair", 5, 4000, 0, seed)
+    mean, variance, was_exact = sample(1)
+    assert not was_exact.any() and (variance > 0).any()
+    z = (mean - exact.value) / variance.clamp_min(1e-12).sqrt()
+    assert (z.abs() < 5).float().mean() > 0.95
+    assert abs(mean.mean() - exact.value.mean()) < 0.01
+    assert torch.equal(mean, sample(1)[0]) and not torch.equal(mean, sample(2)[0])   # seeded
+
+
+def test_sampled_cells_are_marked_and_carry_their_variance():
+    c = random_candidates(30, 14, seed=6)
+    forced = metrics.accuracy_curve("weighted", c, [5], max_subsets=0, samples=500, seed=1)[5]
+    assert forced.sampled.all() and (forced.variance > 0).any()
+    est = metrics.bootstrap_ci(forced.value, variance=forced.variance)
+    plain = metrics.bootstrap_ci(forced.value)
+    assert est.sampled and not plain.sampled
+    assert est.high - est.low > plain.high - plain.low    # the sampling error widens the interval
+
+
+def test_ties_known_values():
+    """Two disagreeing candidates, one right: maj@2 is their mean accuracy with fair ties; the harness rule
+    gives whatever comes first."""
+    c = metrics.Candidates(correct=torch.tensor([[False, True]]), valid=torch.ones(1, 2, dtype=torch.bool),
+                           classes=torch.tensor([[0, 1]]), scores=torch.tensor([[0.3, 0.3]]))
+    assert metrics.accuracy_at_k("maj", c, 2).item() == 0.5
+    assert metrics.accuracy_at_k("rm", c, 2).item() == 0.5
+    assert metrics.accuracy_at_k("maj", c, 2, ties="first").item() == 0.0
+    assert metrics.accuracy_at_k("rm", c, 2, ties="first").item() == 0.0
+
+
+def test_weighted_votes_need_non_negative_weights_and_use_probabilities_right():
+    """The issue's case: classes [0,0,0,1], scores (average log-probs) [-1,-1,-1,-0.5]. Summed log-probs
+    would pick the lone answer; they are refused, and their exp (the per-token probability) picks the three
+    -- in both orders of the scores."""
+    classes = torch.tensor([[0, 0, 0, 1]])
+    valid = torch.ones(1, 4, dtype=torch.bool)
+    for cls, logps in ((classes, torch.tensor([[-1.0, -1.0, -1.0, -0.5]])),
+                       (torch.tensor([[1, 0, 0, 0]]), torch.tensor([[-0.5, -1.0, -1.0, -1.0]]))):
+        c = metrics.Candidates(correct=cls == 0, valid=valid, classes=cls, scores=logps)
+        with pytest.raises(ValueError, match="non-negative weights.*exp"):
+            metrics.accuracy_at_k("weighted", c, 4)
+        assert metrics.accuracy_at_k("weighted", c._replace(weights=logps.exp()), 4).item() == 1.0
+        # a per-problem softmax differs from exp by one factor per problem: the same votes
+        assert metrics.accuracy_at_k("weighted", c._replace(weights=logps.softmax(1)), 4).item() == 1.0
+    with pytest.raises(RuntimeError, match="non-negative"):
+        torch.ops.cotnpot.vote(classes, None, torch.tensor([[-1.0, -1.0, -1.0, -0.5]]))
 
 
 def test_random_is_the_mean_accuracy_and_missing_inputs_are_named():
@@ -109,19 +217,8 @@ def test_qwen_example_reproduces_its_figures():
         for j, cand in enumerate(p.candidates):
             ids[i, j] = seen.setdefault(cand.answer, len(seen))
     c = metrics.Candidates(correct=table.labels(), valid=table.valid(), classes=ids, scores=table.scores())
-    values = {m: 100 * metrics.accuracy_at_k(m, c, 8).mean().item() for m in ("rm", "maj", "pass", "random")}
+    values = {m: 100 * metrics.accuracy_at_k(m, c, 8, ties="first").mean().item() for m in ("rm", "maj", "pass", "random")}
+    fair = {m: 100 * metrics.accuracy_at_k(m, c, 8).mean().item() for m in ("rm", "maj")}
     assert values == pytest.approx({"rm": 94.0, "maj": 93.0, "pass": 96.0, "random": 91.0})
-
-
-@pytest.mark.parametrize("k", [1, 2, 5, 17, 64])
-def test_class_renumbering_matches_first_appearance(k):
-    """Votes over a subset need class ids below the subset size: renumbered by first appearance."""
-    g = torch.Generator().manual_seed(k)
-    classes = torch.randint(-1, 7, (100, k), generator=g)
-    want = torch.full_like(classes, -1)
-    for r in range(100):
-        seen = {}
-        for j, c in enumerate(classes[r].tolist()):
-            if c >= 0:
-                want[r, j] = seen.setdefault(c, len(seen))
-    assert torch.equal(metrics._renumber(classes), want)
+    # Fair ties: one problem ties two answers at 8 candidates, the first seen being the right one.
+    assert fair == pytest.approx({"rm": 94.0, "maj": 92.5})

@@ -92,6 +92,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> vote_kernel(const at::Tensor& cla
                 weights.device());
     eligible = eligible & at::isfinite(weights);
     w = weights.to(at::kDouble);
+    // A vote adds weights up: negative ones (a verifier's log-probs) would make bigger classes weigh less.
+    cotnpot::detail::check_all(~eligible | (w >= 0), c10::str(op, ": weights must be non-negative"), [&] {
+      return c10::str(op, ": weights must be non-negative (a vote adds them up), got ",
+                      at::where(eligible, w, at::zeros_like(w)).min().item<double>(),
+                      "; for a verifier's average log-probs weigh by their exp");
+    });
   } else {
     w = at::ones(ids.sizes(), ids.options().dtype(at::kDouble));
   }

@@ -34,8 +34,8 @@ struct Vote {
 };
 
 // classes [P,N] int64 answer-class ids in [0, N) per problem (as group_answers gives them); a negative id
-// is "no answer" and does not vote. weights [P,N] floating or undefined (one vote each); candidates with a
-// non-finite weight do not vote. valid/keep/fallback as for best_of_n.
+// is "no answer" and does not vote. weights [P,N] non-negative floating or undefined (one vote each); candidates
+// with a non-finite weight do not vote. valid/keep/fallback as for best_of_n.
 Vote vote(const at::Tensor& classes, const at::Tensor& valid = {}, const at::Tensor& weights = {},
           const at::Tensor& keep = {}, std::string_view fallback = kDefaultFallback);
 

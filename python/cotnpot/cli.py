@@ -2,7 +2,8 @@
 
     cotnpot eval --candidates FILE [--format auto|qwen|ovm|openai|tora|pot] [--task gsm8k|math|mbpp|aqua]
                  [--out DIR] [--execute | --no-execute] [--workers W] [--timeout S] [--ks 1,2,4]
-                 [--samples S] [--seed SEED] [--verifier DIR] [--quiet]
+                 [--samples S] [--seed SEED] [--resamples R] [--ties fair|first] [--log-samples FILE]
+                 [--verifier DIR] [--quiet]
     cotnpot train --candidates FILE | --pairs FILE --model DIR --objective simpo|dpo|orm --out DIR [...]
 """
 import argparse
@@ -17,16 +18,22 @@ EVAL_HELP = """Evaluate the candidates of one file: every selection method at N 
 
 Methods: pass@N (unbiased), maj@N (majority over cotnpot's answer classes: 1/2 and 0.5 vote together),
 maj (exact)@N (majority over exact answer strings, Qwen2.5-Math's rule), rm@N (best verifier score) and
-weighted@N (score-weighted vote) when the file has scores, and mean (any one candidate). Each is the
-expectation over size-N subsets of the candidates (exact, or 1000 seeded subsets when there are more),
-with a 95% bootstrap interval over problems. Files with their own labels are scored twice: with them and
-with cotnpot's grader against the gold answers (every disagreement is listed). Files with programs (pot,
-tora) are re-executed in the sandbox first (--no-execute uses the recorded answers).
+weighted@N (vote weighted by non-negative scores; a verifier's log-probs by their exp) when there are
+scores, and mean (over all candidates). Each is the expectation over size-N subsets of the candidates:
+exact (closed forms for pass/rm, an exact count for majority votes, every subset otherwise) or, marked *,
+--samples seeded subsets with their sampling error inside the interval; 95% bootstrap intervals over
+problems (none below 10 problems) and paired differences between methods on the same resamples. Ties
+are fair by default (each tied class counts equally); --ties first reproduces harnesses that take the
+first seen, and figures compared with a publication use its rule. Files with their own labels are scored
+twice: with them and with cotnpot's grader against the gold answers (every disagreement is listed).
+Files with programs (pot, tora) are re-executed in the sandbox first (--no-execute uses the recorded
+answers).
 
 CoTnPoT (--translator): every CoT solution is translated into a program, which runs in the sandbox;
 "cotnpot maj" and "cotnpot rm" vote or rank among the candidates whose program agrees with their CoT
-answer (all of them when none does). The report adds a compute-matched view: CoTnPoT spends one more LLM
-call per candidate, so CoTnPoT@N stands next to maj@2N and rm@2N (accuracy_vs_calls.png).
+answer (a subset with none falls back to all its candidates; the report gives how often). The report adds
+a compute-matched view: with a model as translator CoTnPoT spends one more LLM call per candidate, so
+CoTnPoT@N stands next to maj@2N and rm@2N (accuracy_vs_calls.png); the offline translator calls none.
 
 Writes OUT/report.json, OUT/report.md and OUT/accuracy_vs_n.png when --out is given; prints the tables."""
 
@@ -59,6 +66,9 @@ def _eval(args) -> int:
     if ks is not None and any(k < 1 for k in ks):
         print("cotnpot eval: --ks must be positive integers", file=sys.stderr)
         return 2
+    if args.samples < 2 or args.resamples < 1:
+        print("cotnpot eval: --samples must be >= 2 and --resamples >= 1", file=sys.stderr)
+        return 2
     try:
         translator = make_translator(args)
     except (ValueError, FileNotFoundError) as exc:
@@ -83,7 +93,9 @@ def _eval(args) -> int:
     options = EvalOptions(translator=translator, verifier=verifier, score_cache=score_cache, task=args.task,
                           execute=args.execute, workers=args.workers, timeout=args.timeout, ks=ks,
                           example_filter=args.example_filter,
-                          samples=args.samples, seed=args.seed, cache=args.cache, progress=not args.quiet and sys.stderr.isatty())
+                          samples=args.samples, seed=args.seed, resamples=args.resamples, ties=args.ties,
+                          log_samples=args.log_samples, cache=args.cache,
+                          progress=not args.quiet and sys.stderr.isatty())
     try:
         ev = evaluate_file(args.candidates, args.format, options)
     except (CandidateFileError, FileNotFoundError, ValueError) as exc:
@@ -133,6 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ks", help="comma-separated N values (default 1, 2, 4, ..., max)")
     ev.add_argument("--samples", type=int, default=1000, help="subsets drawn when exact is too costly (1000)")
     ev.add_argument("--seed", type=int, default=0, help="seed of subset sampling and bootstrap (0)")
+    ev.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (1000)")
+    ev.add_argument("--ties", choices=("fair", "first"), default="fair",
+                    help="how votes and scores break ties: 'fair' (each tied class counts equally; default) or "
+                    "'first' (the class seen first, as harnesses built on Counter.most_common do)")
+    ev.add_argument("--log-samples", type=Path, metavar="FILE",
+                    help="write one JSON line per problem: every candidate's answer, classes, labels, program "
+                    "output, consistency and score, each method's pick and per-problem value at every N")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     tr = sub.add_parser("train", help="train a verifier (SimPO, DPO or ORM) on pairs from a candidate file",
                         description="Pairs every correct candidate with every wrong one (or k per problem), "

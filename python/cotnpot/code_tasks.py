@@ -1,7 +1,8 @@
 """Code tasks (MBPP style), CoTnPoT's flipped direction: an LLM explains each candidate program in words
 and the verifier scores explanation and code together. cotnpot also offers, as its own addition (off by
 default, reported separately), a filter that drops candidates which crash or fail on the task's example
-test (the one shown in the prompt).
+test (the one shown in the prompt). With the filter on, that example test is held out of grading for every
+method: a test that both filters and grades would count the filter's own evidence as accuracy.
 
     tasks = [CodeTask(prompt, tests=["assert f(1) == 2", ...]), ...]
     result = evaluate_code(tasks, candidates, executor, translator=..., verifier=(model, tokenizer))
@@ -39,13 +40,20 @@ def code_with_explanation(explanation: Optional[str], code: str) -> str:
 
 def evaluate_code(tasks: Sequence[CodeTask], candidates: Sequence[Sequence[str]], executor, translator=None,
                   verifier=None, ks: Optional[Sequence[int]] = None, example_filter: bool = False,
-                  batch_size: int = 8) -> CodeResult:
+                  batch_size: int = 8, samples: int = 1000, seed: int = 0, resamples: int = 1000,
+                  ties: str = "fair") -> CodeResult:
     if len(tasks) != len(candidates):
         raise ValueError(f"tasks and candidates must have the same length, got {len(tasks)} and {len(candidates)}")
+    if example_filter:
+        short = [i for i, t in enumerate(tasks) if len(t.tests) < 2]
+        if short:
+            raise ValueError(f"the example filter holds tests[0] out of grading, so every task needs a second test; "
+                             f"{len(short)} tasks have one (first: task {short[0]})")
     P, N = len(tasks), max((len(c) for c in candidates), default=0)
     valid = torch.arange(N)[None, :] < torch.tensor([len(c) for c in candidates])[:, None]
     flat = [(t, code) for t, cs in zip(tasks, candidates) for code in cs]
-    full = executor.run_tests([code for _, code in flat], [t.setup + "\n" + "\n".join(t.tests) for t, _ in flat])
+    grading = [t.tests[1:] if example_filter else t.tests for t, _ in flat]
+    full = executor.run_tests([code for _, code in flat], [t.setup + "\n" + "\n".join(g) for (t, _), g in zip(flat, grading)])
     example = executor.run_tests([code for _, code in flat], [t.setup + "\n" + t.tests[0] for t, _ in flat])
     correct, passes = torch.zeros(P, N, dtype=torch.bool), torch.zeros(P, N, dtype=torch.bool)
     correct[valid] = torch.tensor([r.passed for r in full], dtype=torch.bool)
@@ -77,6 +85,7 @@ def evaluate_code(tasks: Sequence[CodeTask], candidates: Sequence[Sequence[str]]
             plan.append((f"rm ({name}) + example filter", "filtered", scores, None))
     for label, method, scores, _ in plan:
         c = base._replace(scores=scores)
-        result.metrics[label] = {k: metrics.bootstrap_ci(metrics.accuracy_at_k(method, c, k), resamples=200)
-                                 for k in ks}
+        curve = metrics.accuracy_curve(method, c, ks, samples=samples, seed=seed, ties=ties)
+        result.metrics[label] = {k: metrics.bootstrap_ci(a.value, resamples, seed=seed, variance=a.variance)
+                                 for k, a in curve.items()}
     return result

@@ -26,8 +26,9 @@ class Consistency:
 
 
 def cot_answer(candidate) -> str:
-    """The CoT's final answer: the one the source extracted, else cotnpot's extraction from the text."""
-    return candidate.answer or answers_api.extract_answer(candidate.text)[0]
+    """The CoT's final answer: the candidate's one answer, the same that votes and grading use (loaders
+    extract it where a file has none; "" when the solution gives none, which no program agrees with)."""
+    return candidate.answer
 
 
 def check_consistency(table: CandidateTable, translator, workers: int = 2, timeout: float = 5.0,

@@ -135,19 +135,27 @@ def _load_qwen(row, counts, line):
     return Problem(str(row.get("idx", line)), question, str(gold), cands)
 
 
+def _extract(text: str) -> str:
+    from .answer import extract_answer
+    return extract_answer(text)[0]
+
+
 def _load_ovm(row, counts, line):
     question, outputs = _need(row, "question", "outputs")
-    gold = row.get("ground_truth", row.get("answer", ""))
+    # ground_truth is the final answer; "answer" (where it is the only one) is GSM8K's whole gold solution
+    gold = str(row["ground_truth"]) if "ground_truth" in row else _extract(str(row.get("answer", "")))
     cands = []
     for o in outputs:
         (text,) = _need(o, "response")
         label = o.get("label")
-        if label is not True and label is not False:
+        if "label" in o and label is not True and label is not False:
             counts["labels that are not true/false (taken as wrong)"] += 1
             label = False
         vs = o.get("vscores")
-        cands.append(Candidate(text=text, answer=str(o.get("response_answer", "")), label=label,
-                               score=float(vs[-1]) if vs else math.nan))
+        # The verifier-scored files carry no extracted answer: cotnpot extracts it (one answer per candidate,
+        # shared by grading, votes and the consistency filter).
+        answer = str(o["response_answer"]) if "response_answer" in o else _extract(text)
+        cands.append(Candidate(text=text, answer=answer, label=label, score=float(vs[-1]) if vs else math.nan))
     return Problem(str(row.get("idx", line)), question, str(gold), cands)
 
 

@@ -30,7 +30,7 @@ TASKS = ("gsm8k", "math", "mbpp", "aqua")
 PUBLISHED = {
     "qwen25math_rm_maj_example_math_cot_100": {
         "labels": "source",
-        "figures": {"rm@8": 94.0, "maj@8 (exact)": 93.0, "pass@8": 96.0, "mean": 91.0},
+        "figures": {"rm@8": 94.0, "maj@8 (exact)": 93.0, "pass@8": 96.0, "mean": 91.0}, "ties": "first",
         "from": "Qwen2.5-Math evaluation/rm_maj_eval.py rules on the file's own labels (shared/data PROVENANCE)"},
     "tora_gsm8k_tora-70b-v1.0_greedy_outputs": {
         "labels": "grader", "figures": {"accuracy": 84.3}, "from": "ToRA's .metrics file (its own grader)"},
@@ -46,7 +46,8 @@ PUBLISHED = {
                 "and dicts were recorded whole); cotnpot runs it with the few-shot harness, which takes the first "
                 "value, so those re-executed answers differ from the recorded ones."},
     "pot_codex_aqua_sc30_outputs": {
-        "labels": "grader", "figures": {"maj@30": 58.6}, "from": "PoT paper, AQuA self-consistency over 30 programs",
+        "labels": "grader", "figures": {"maj@30": 58.6}, "ties": "first",
+        "from": "PoT paper, AQuA self-consistency over 30 programs",
         "note": "The file's own predictions score 58.1 (147/253). cotnpot maps each program's value to the "
                 "closest option and votes over letters, as the harness appears to (its mapping code is not in the "
                 "file); programs whose value is not a number (sympy expressions, failures) do not vote."},
@@ -75,6 +76,8 @@ class EvalOptions:
     score_cache: Optional[object] = None  # a cotnpot.verifier.ScoreCache for the verifier's scores
     verifier_batch_size: int = 8
     example_filter: bool = False        # code tasks: cotnpot's example-test filter (reported separately)
+    ties: str = "fair"                  # "fair" or "first" (the harness rule); see cotnpot.metrics
+    log_samples: Optional[Path] = None  # a JSONL file: one record per problem (answers, classes, picks, values)
 
 
 @dataclass
@@ -95,6 +98,11 @@ class Evaluation:
     comparisons: List[dict] = field(default_factory=list)
     rules: Dict[str, str] = field(default_factory=dict)
     consistency: Dict[str, object] = field(default_factory=dict)
+    differences: Dict[str, Dict[str, Dict[int, Estimate]]] = field(default_factory=dict)  # paired, per labeling
+    fallback_share: Dict[int, float] = field(default_factory=dict)   # CoTnPoT: % of k-subsets with nothing kept
+    harness_metrics: Dict[str, Dict[str, Dict[int, Estimate]]] = field(default_factory=dict)  # published tie rule
+    input_notes: List[str] = field(default_factory=list)   # what the data lacked or how it varied
+    ties: str = "fair"
 
 
 _FAILURE = re.compile(r"^(None|nan|\w*(Error|Exception)\b.*|.*\btimeout\w*\b.*)$", re.S)
@@ -123,9 +131,9 @@ def _classes(per_problem: List[List[str]], n_max: int, exact: bool) -> torch.Ten
     for i, row in enumerate(per_problem):
         if not row:
             continue
-        if exact:
+        if exact:   # exact strings, the empty answer among them (Qwen2.5-Math's Counter counts it)
             seen: Dict[str, int] = {}
-            ids = [seen.setdefault(a, len(seen)) if a != "" else -1 for a in row]
+            ids = [seen.setdefault(a, len(seen)) for a in row]
             out[i, :len(row)] = torch.tensor(ids, dtype=torch.long)
         else:
             out[i, :len(row)] = answers_api.group_answers(row)
@@ -175,44 +183,100 @@ def _grade_stage(ev: Evaluation, table: CandidateTable, graded_answers: List[Lis
     return {"source": source, "grader": grader}
 
 
-def _metrics_stage(ev: Evaluation, table: CandidateTable, labelings: Dict[str, torch.Tensor],
-                   classes: Dict[str, torch.Tensor], options: EvalOptions, keep: Optional[torch.Tensor],
-                   scores: Optional[torch.Tensor]) -> None:
-    ks = list(options.ks) if options.ks else metrics.default_ks(table.n_max)
-    valid = table.valid()
+# Paired differences reported (a - b), where both methods were computed.
+DIFFERENCES = (("cotnpot maj", "maj"), ("cotnpot rm", "rm"), ("cotnpot rm", "maj"), ("rm", "maj"),
+               ("weighted", "maj"))
+
+
+def _plan(scores: Optional[torch.Tensor], weights: Optional[torch.Tensor], keep: Optional[torch.Tensor]):
     plan = [("pass", "pass", None), ("maj", "maj", "grader"), ("maj (exact)", "maj", "exact")]
     if scores is not None:
-        plan += [("rm", "rm", None), ("weighted", "weighted", "grader")]
+        plan += [("rm", "rm", None)]
+        if weights is not None:
+            plan += [("weighted", "weighted", "grader")]
     if keep is not None:   # CoTnPoT: the consistency filter, then the vote or the verifier
         plan += [("cotnpot maj", "filtered_maj", "grader")]
         if scores is not None:
             plan += [("cotnpot rm", "filtered", None)]
+    return plan
+
+
+def _with_partners(ks: Sequence[int], n_max: int, calls: Optional[int]) -> List[int]:
+    """The ks, plus each CoTnPoT@k's compute-matched partner k * (1 + calls) where the file has that many."""
+    out = set(ks)
+    if calls:
+        out |= {k * (1 + calls) for k in ks if k * (1 + calls) <= n_max}
+    return sorted(out)
+
+
+def _metrics_stage(ev: Evaluation, table: CandidateTable, labelings: Dict[str, torch.Tensor],
+                   classes: Dict[str, torch.Tensor], options: EvalOptions, keep: Optional[torch.Tensor],
+                   scores: Optional[torch.Tensor], weights: Optional[torch.Tensor]) -> Dict[str, Dict[str, dict]]:
+    """Every method at every k per labeling, with intervals and paired differences; returns the per-problem
+    values ({labeling: {method: {k: AtK}}}) for the per-problem records."""
+    calls = ev.consistency.get("llm_calls_per_translation") if keep is not None else None
+    ks = _with_partners(list(options.ks) if options.ks else metrics.default_ks(table.n_max), table.n_max, calls)
+    valid = table.valid()
+    n = valid.sum(1)
+    plan = _plan(scores, weights, keep)
     sources = list(dict.fromkeys(c.source for p in table.problems for c in p.candidates if c.source))
+    per_problem: Dict[str, Dict[str, dict]] = {}
+    ci = dict(resamples=options.resamples, seed=options.seed)
+    harness_ties = ev.published.get("ties")
     for name, correct in labelings.items():
-        base = metrics.Candidates(correct=correct, valid=valid, scores=scores, keep=keep)
-        table_metrics: Dict[str, Dict[int, Estimate]] = {}
+        base = metrics.Candidates(correct=correct, valid=valid, scores=scores, keep=keep, weights=weights)
+        curves = {}
         for label, method, rule in plan:
             cands = base._replace(classes=classes[rule]) if rule else base
-            table_metrics[label] = {
-                k: metrics.bootstrap_ci(metrics.accuracy_at_k(method, cands, k, samples=options.samples,
-                                                              seed=options.seed), options.resamples, seed=options.seed)
-                for k in ks}
-        mean = metrics.bootstrap_ci(metrics.accuracy_at_k("random", base, 1), options.resamples, seed=options.seed)
+            curves[label] = metrics.accuracy_curve(method, cands, ks, samples=options.samples, seed=options.seed,
+                                                   ties=options.ties)
+            if harness_ties and harness_ties != options.ties and method not in ("pass", "random"):
+                ev.harness_metrics.setdefault(name, {})[label] = {
+                    k: metrics.bootstrap_ci(a.value, variance=a.variance, **ci) for k, a in metrics.accuracy_curve(
+                        method, cands, ks, samples=options.samples, seed=options.seed, ties=harness_ties).items()}
+        per_problem[name] = curves
+        table_metrics = {label: {k: metrics.bootstrap_ci(a.value, variance=a.variance, **ci) for k, a in per_k.items()}
+                         for label, per_k in curves.items()}
+        # mean: over all candidates (problems weighted by their number of candidates)
+        random = metrics.accuracy_curve("random", base, [1])[1].value
+        mean = metrics.bootstrap_ci(random, weights=n.double(), **ci)
         table_metrics["mean"] = {k: mean for k in ks}
         ev.metrics[name] = table_metrics
+        ev.differences[name] = {f"{a} − {b}": {k: metrics.paired_difference(curves[a][k], curves[b][k], **ci)
+                                               for k in ks}
+                                for a, b in DIFFERENCES if a in curves and b in curves}
+        if "cotnpot maj" in curves and not ev.fallback_share:
+            ev.fallback_share = {k: 100 * curves["cotnpot maj"][k].fallback.mean().item() for k in ks}
         for s in sources:   # files that mix models (OpenAI's): each model's own accuracy
             mask = table.matrix(lambda p, j, c: c.source == s, dtype=torch.bool, pad=False)
             ev.per_source.setdefault(s, {})[name] = 100 * correct[mask].float().mean().item()
+    return per_problem
 
 
-RULES = {"maj": "majority over answer classes of cotnpot's grader (group_answers); ties: first seen",
-         "maj (exact)": "majority over exact answer strings; ties: first seen (Qwen2.5-Math rm_maj_eval)",
-         "rm": "best-of-N by the file's verifier/reward score; ties: first",
-         "weighted": "score-weighted majority over grader answer classes",
-         "pass": "unbiased pass@k (Chen et al. 2021)", "mean": "mean accuracy of all candidates",
-         "cotnpot maj": "CoTnPoT: majority over the candidates whose program agrees with their CoT answer "
-                        "(all candidates when none does)",
-         "cotnpot rm": "CoTnPoT: best verifier score among the consistent candidates (all when none is)"}
+def rules(ties: str) -> Dict[str, str]:
+    tie = ("ties: each tied class counts equally (an exact expectation)" if ties == "fair" else
+           "ties: the class seen first (the harness rule)")
+    judged = ("a class is judged by the share of its members that are correct (cotnpot's grader is not "
+              "transitive: one class can hold members with different labels)" if ties == "fair" else
+              "a class is judged by its first member")
+    best = ("ties: each tied top candidate counts equally" if ties == "fair" else "ties: the first")
+    return {
+        "maj": f"majority over answer classes of cotnpot's grader (group_answers); {tie}; {judged}",
+        "maj (exact)": f"majority over exact answer strings, the empty answer counted as one (Qwen2.5-Math "
+                       f"rm_maj_eval); {tie}",
+        "rm": f"best-of-N by the file's verifier/reward score; {best}",
+        "weighted": f"votes weighted by the file's scores (non-negative); {tie}",
+        "pass": "unbiased pass@k (Chen et al. 2021)",
+        "mean": "mean accuracy over all candidates (each problem weighted by its number of candidates)",
+        "cotnpot maj": "CoTnPoT: majority over the candidates whose program agrees with their CoT answer; a subset "
+                       "with none falls back to all its candidates",
+        "cotnpot rm": "CoTnPoT: best verifier score among the consistent candidates; a subset with none falls back "
+                      "to all its candidates",
+        "@N": "every method at N is the expectation over the size-N subsets of a problem's candidates (all of "
+              "them for a problem with fewer); exact (closed forms, exact vote counts, every subset) unless "
+              f"marked * (seeded sampled subsets, their sampling error inside the interval); intervals: 95% "
+              f"bootstrap over problems, none below {metrics.MIN_PROBLEMS_FOR_INTERVAL} problems",
+        "differences": "paired: both methods on the same bootstrap resamples of the problems"}
 
 
 def evaluate_code_table(table: CandidateTable, options: EvalOptions, example_filter: bool) -> Evaluation:
@@ -222,13 +286,17 @@ def evaluate_code_table(table: CandidateTable, options: EvalOptions, example_fil
     from .executor import Executor
     from .programs import PRELOAD
     ev = Evaluation(table.path, table.format, "mbpp", len(table.problems), table.n_max, dict(table.counts))
+    _check_input(ev, table)
+    ev.ties = options.ties
     tasks = [CodeTask(p.question, p.tests, p.setup) for p in table.problems]
     start = time.perf_counter()
     with Executor(workers=options.workers, timeout=options.timeout, memory_mb=options.memory_mb,
                   preload=PRELOAD) as ex:
         result = evaluate_code(tasks, [[c.program for c in p.candidates] for p in table.problems], ex,
                                translator=options.translator, verifier=options.verifier, ks=options.ks,
-                               example_filter=example_filter, batch_size=options.verifier_batch_size)
+                               example_filter=example_filter, batch_size=options.verifier_batch_size,
+                               samples=options.samples, seed=options.seed, resamples=options.resamples,
+                               ties=options.ties)
     ev.timings["execute+translate+score"] = time.perf_counter() - start
     ev.labelings = ["tests"]
     ev.metrics = {"tests": result.metrics}
@@ -236,28 +304,76 @@ def evaluate_code_table(table: CandidateTable, options: EvalOptions, example_fil
                 "rm (code)": "best verifier score of the program alone",
                 "rm (explanation+code)": "best verifier score of the LLM's explanation followed by the program",
                 "+ example filter": "cotnpot's own addition: candidates failing the prompt's example test dropped "
-                                    "(all kept when every one fails)"}
+                                    "(all kept when every one fails); the example test is then held out of "
+                                    "grading for every method"}
     return ev
+
+
+def _check_input(ev: Evaluation, table: CandidateTable) -> None:
+    """What the data lacks or how it varies: a clear error where nothing can be computed, else a note."""
+    if not table.problems:
+        raise ValueError(f"{table.path}: no problems (an empty file, or only lines that hold none)")
+    sizes = Counter(len(p.candidates) for p in table.problems)
+    if 0 in sizes:
+        ev.input_notes.append(f"{sizes[0]} problems have no candidate (they count as wrong).")
+    if len(sizes) > 1:
+        ev.input_notes.append(f"N differs across problems ({min(sizes)} to {max(sizes)} candidates); at an N "
+                              f"above a problem's own count, that problem uses all its candidates.")
+
+
+def _labelings(ev: Evaluation, table: CandidateTable, graded_answers: List[List[str]]) -> Dict[str, torch.Tensor]:
+    missing = [p.id for p in table.problems if not p.gold.strip()]
+    if not missing:
+        return _grade_stage(ev, table, graded_answers)
+    if not table.has_labels():
+        raise ValueError(f"{table.path}: {len(missing)} problems have no gold answer (first: {missing[0]}) and the "
+                         f"file has no labels of its own: accuracy needs one or the other")
+    ev.input_notes.append(f"{len(missing)} of {len(table.problems)} problems have no gold answer: cotnpot's grader "
+                          f"is not applied; the file's own labels are used.")
+    return {"source": table.labels()}
+
+
+def _weights(scores: Optional[torch.Tensor], from_verifier: bool, ev: Evaluation) -> Optional[torch.Tensor]:
+    """Vote weights: a verifier's average log-probs become per-token probabilities (exp; a per-problem softmax
+    would give the same votes, its normalizer being one factor per problem); a file's scores are used as
+    they are when non-negative, else weighted@N is left out with the reason."""
+    if scores is None:
+        return None
+    if from_verifier:
+        ev.rules["weighted"] = ("votes weighted by exp(the verifier's average log-prob), the solution's per-token "
+                                "probability; " + ev.rules["weighted"].split("; ", 1)[1])
+        return scores.double().exp()
+    if bool((torch.isfinite(scores) & (scores < 0)).any()):
+        ev.input_notes.append("weighted@N left out: the file's scores are negative, and a vote adds its weights up "
+                              "(larger classes would weigh less).")
+        return None
+    return scores
 
 
 def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) -> Evaluation:
     """Every stage after loading, each timed into ``Evaluation.timings``."""
+    if options.ties not in metrics.TIES:
+        raise ValueError(f"ties must be one of {', '.join(metrics.TIES)}, got {options.ties!r}")
     if table.format == "code":
         return evaluate_code_table(table, options, options.example_filter)
     task = options.task or detect_task(table)
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     ev = Evaluation(table.path, table.format, task, len(table.problems), table.n_max, dict(table.counts))
+    _check_input(ev, table)
     ev.published = PUBLISHED.get(Path(table.path).name.rsplit(".jsonl", 1)[0], {})
-    ev.rules = dict(RULES)
+    ev.rules = rules(options.ties)
+    ev.ties = options.ties
     problems = table.problems
     answers = [[c.answer for c in p.candidates] for p in problems]
+    program_outputs: Optional[List[List[str]]] = None
 
     harness = _harness(table, task)
     if harness is not None and (options.execute is None or options.execute):
         start = time.perf_counter()
         executed = iter(_execute_stage(ev, table, harness, options))
         rerun = [[next(executed) for _ in p.candidates] for p in problems]
+        program_outputs = rerun
         if harness != "tora":   # PoT's answer is the program's value; ToRA's is the model's final answer after it
             answers = rerun
         ev.timings["execute"] = time.perf_counter() - start
@@ -270,26 +386,29 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
     ev.timings["extract"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    labelings = _grade_stage(ev, table, graded_answers)
+    labelings = _labelings(ev, table, graded_answers)
     ev.labelings = list(labelings)
     ev.timings["grade"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    # Votes are over answers, judged by the chosen candidate's label; multiple choice votes over letters.
+    # Votes are over answers, judged by the members' labels; multiple choice votes over letters.
     vote_answers = graded_answers if task == "aqua" else answers
     classes = {"grader": _classes(vote_answers, table.n_max, exact=False),
                "exact": _classes(vote_answers, table.n_max, exact=True)}
     ev.timings["group"] = time.perf_counter() - start
 
     keep = None
+    consistency = None
     if options.translator is not None:
         if task not in ("gsm8k", "math"):
             raise ValueError(f"a CoT->program translator applies to math tasks (gsm8k, math), not {task!r}")
         from .consistency import check_consistency
         start = time.perf_counter()
-        result = check_consistency(table, options.translator, options.workers, options.timeout, options.memory_mb,
-                                   ExecutionCache(options.cache) if options.cache else None, options.progress)
-        keep, ev.consistency = result.keep, result.stats
+        consistency = check_consistency(table, options.translator, options.workers, options.timeout,
+                                        options.memory_mb, ExecutionCache(options.cache) if options.cache else None,
+                                        options.progress)
+        keep, ev.consistency = consistency.keep, consistency.stats
+        ev.consistency["llm_calls_per_translation"] = getattr(options.translator, "llm_calls", 1)
         ev.timings["translate+execute"] = time.perf_counter() - start
 
     scores = table.scores() if table.has_scores() else None
@@ -307,17 +426,28 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
         finally:
             if bar is not None:
                 bar.close()
-        ev.rules["rm"] = "best-of-N by the verifier's average log-prob of the solution; ties: first"
+        ev.rules["rm"] = "best-of-N by the verifier's average log-prob of the solution; " + \
+            ev.rules["rm"].split("; ", 1)[1]
         ev.timings["score"] = time.perf_counter() - start
+    weights = _weights(scores, options.verifier is not None, ev)
 
     start = time.perf_counter()
-    _metrics_stage(ev, table, labelings, classes, options, keep, scores)
+    per_problem = _metrics_stage(ev, table, labelings, classes, options, keep, scores, weights)
     ev.timings["metrics"] = time.perf_counter() - start
+    computed = set(ev.metrics[ev.labelings[0]])
+    ev.rules = {name: text for name, text in ev.rules.items() if name in computed or name in ("@N", "differences")}
     ev.comparisons = compare_with_published(ev)
+    if options.log_samples is not None:
+        from .records import write_records
+        write_records(options.log_samples, table, answers, classes, labelings, per_problem, scores, weights,
+                      program_outputs if consistency is None else consistency.program_answers,
+                      keep, options.ties)
     return ev
 
 
-def _metric_value(ev: Evaluation, labeling: str, key: str) -> Optional[float]:
+def _metric_value(ev: Evaluation, labeling: str, key: str, harness: bool = False) -> Optional[float]:
+    """A published figure's counterpart; ``harness``: under the published harness's tie rule where it
+    differs from the evaluation's."""
     if labeling not in ev.metrics:
         return None
     if key in ev.per_source:
@@ -330,22 +460,30 @@ def _metric_value(ev: Evaluation, labeling: str, key: str) -> Optional[float]:
         return next(iter(table["mean"].values())).value
     if key.endswith("(exact)"):
         name, k = "maj (exact)", k.split(" ")[0]
+    if harness and name in ev.harness_metrics.get(labeling, {}):
+        table = ev.harness_metrics[labeling]
     if name in table and k and int(k) in table[name]:
         return table[name][int(k)].value
     return None
 
 
 def compare_with_published(ev: Evaluation) -> List[dict]:
+    """Each published figure next to cotnpot's under the publication's own tie rule (``cotnpot``) and under
+    the evaluation's (``cotnpot_ties``, where the rules differ)."""
     out = []
     if not ev.published:
         return out
+    rule = ev.published.get("ties", ev.ties)
     for labeling in ev.labelings:
         for key, published in ev.published["figures"].items():
-            ours = _metric_value(ev, labeling, key)
+            ours = _metric_value(ev, labeling, key, harness=True)
             if ours is None:
                 continue
-            out.append({"metric": key, "labels": labeling, "cotnpot": round(ours, 2), "published": published,
-                        "gap": round(ours - published, 2)})
+            row = {"metric": key, "labels": labeling, "ties": rule, "cotnpot": round(ours, 2),
+                   "published": published, "gap": round(ours - published, 2)}
+            if rule != ev.ties:
+                row[f"cotnpot ({ev.ties} ties)"] = round(_metric_value(ev, labeling, key), 2)
+            out.append(row)
     return out
 
 
@@ -372,7 +510,7 @@ def explain_gaps(ev: Evaluation) -> List[str]:
             notes.append(f"{x['same_as_recorded']} of {x['compared_with_recorded']} re-executed answers equal the "
                          f"recorded ones" + (f"; the {len(x['differences'])} that differ are listed in report.json."
                                              if x["differences"] else "."))
-    if "source" in ev.labelings:
+    if "source" in ev.labelings and "grader" in ev.labelings:
         n = len(ev.label_disagreements)
         notes.append(f"cotnpot's grader and the file's labels disagree on {n} candidate{'s' if n != 1 else ''}"
                      + (" (listed below and in report.json)." if n else "."))

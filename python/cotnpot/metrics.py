@@ -133,10 +133,7 @@ def accuracy_curve(method: str, cands: Candidates, ks: Sequence[int], max_subset
         mean = correct.sum(1).double() / n.clamp_min(1).double()
         return {k: AtK(mean, zeros, exact) for k in ks}
     if method in ("rm", "filtered"):
-        for k in ks:
-            value, share = _best_of_subsets(cands, n, k, ties, fallback, filtered=method == "filtered")
-            out[k] = AtK(value, zeros, exact, share)
-        return out
+        return _best_of_subsets(cands, n, ks, ties, fallback, filtered=method == "filtered")
     if method in ("maj", "filtered_maj") and ties == "fair" and valid.shape[1] <= EXACT_MAJORITY_MAX_N:
         return _majority_exact(cands, n, ks, fallback, filtered=method == "filtered_maj")
     weights = None
@@ -182,37 +179,50 @@ def _fallback_share(cands: Candidates, n: Tensor, k: int, kept: Optional[Tensor]
     return torch.where(n > 0, _comb_ratio(n - kept.sum(1), n, kk), torch.zeros(n.shape, dtype=torch.float64))
 
 
-def _pick_chance(scores: Tensor, member: Tensor, pool: Tensor, n: Tensor, k: int, ties: str) -> Tensor:
-    """For each member candidate: the chance that a uniform k-subset of the problem's n candidates holds it
-    and holds no member ranked above it, while drawing only from ``pool`` candidates (the others excluded
-    from the subset). With fair ties a top group of g tied members shares its chance equally."""
+def _ranks(scores: Tensor, member: Tensor, ties: str) -> Tuple[Tensor, Tensor]:
+    """Per member candidate: how many members rank strictly above it, and the size of its tie group
+    ("fair"; with "first" ties are broken by index, so the first value is the strict rank and the group 1)."""
     s = torch.where(member, scores.double(), torch.full_like(scores, -math.inf, dtype=torch.float64))
     above = (member[:, None, :] & (s[:, None, :] > s[:, :, None])).sum(-1)       # [P, N]
     tied = member[:, None, :] & (s[:, None, :] == s[:, :, None])
+    if ties == "first":
+        earlier = torch.ones_like(tied[0], dtype=torch.bool).tril(-1)
+        return above + (tied & earlier).sum(-1), torch.ones_like(above)
+    return above, tied.sum(-1).clamp_min(1)
+
+
+def _pick_chance(ranks: Tuple[Tensor, Tensor], member: Tensor, pool: Tensor, n: Tensor, k: int) -> Tensor:
+    """For each member candidate: the chance that a uniform k-subset of the problem's n candidates holds it
+    and no member ranked above it, drawing only from ``pool`` candidates (the others kept out of the
+    subset). A group of g tied members shares its chance equally:
+    (C(pool - above, k) - C(pool - above - g, k)) / C(n, k) / g."""
+    above, g = ranks
     kk = n.clamp_max(k)[:, None]
     total = _log_comb(n[:, None], kk)
-    if ties == "first":   # a strict order: score, then index
-        earlier = torch.ones_like(tied[0], dtype=torch.bool).tril(-1)
-        rank = above + (tied & earlier).sum(-1)
-        chance = torch.exp(_log_comb(pool[:, None] - 1 - rank, kk - 1) - total)
-    else:
-        g = tied.sum(-1).clamp_min(1)
-        a = pool[:, None] - above
-        chance = (torch.exp(_log_comb(a, kk) - total) - torch.exp(_log_comb(a - g, kk) - total)) / g
+    a = pool[:, None] - above
+    chance = (torch.exp(_log_comb(a, kk) - total) - torch.exp(_log_comb(a - g, kk) - total)) / g
     return torch.where(member, chance.nan_to_num(0.0), torch.zeros_like(chance))
 
 
-def _best_of_subsets(cands: Candidates, n: Tensor, k: int, ties: str, fallback: str,
-                     filtered: bool) -> Tuple[Tensor, Optional[Tensor]]:
+def _best_of_subsets(cands: Candidates, n: Tensor, ks: Sequence[int], ties: str, fallback: str,
+                     filtered: bool) -> Dict[int, AtK]:
     correct = (cands.correct & cands.valid).double()
     pickable, kept = _eligible(cands, filtered)
+    zeros, exact = torch.zeros(n.shape, dtype=torch.float64), torch.zeros(n.shape, dtype=torch.bool)
+    out = {}
     if not filtered:
-        return (_pick_chance(cands.scores, pickable, n, n, k, ties) * correct).sum(1), None
-    share = _fallback_share(cands, n, k, kept)
-    chance = _pick_chance(cands.scores, kept, n, n, k, ties)
-    if fallback == "all":   # subsets with nothing kept: the best of the rest, drawn from the n - |kept| others
-        chance = chance + _pick_chance(cands.scores, pickable & ~kept, n - kept.sum(1), n, k, ties)
-    return (chance * correct).sum(1), share
+        ranks = _ranks(cands.scores, pickable, ties)
+        for k in ks:
+            out[k] = AtK((_pick_chance(ranks, pickable, n, n, k) * correct).sum(1), zeros, exact)
+        return out
+    rest = pickable & ~kept
+    kept_ranks, rest_ranks = _ranks(cands.scores, kept, ties), _ranks(cands.scores, rest, ties)
+    for k in ks:
+        chance = _pick_chance(kept_ranks, kept, n, n, k)
+        if fallback == "all":   # subsets with nothing kept: the best of the rest, drawn from the n - |kept| others
+            chance = chance + _pick_chance(rest_ranks, rest, n - kept.sum(1), n, k)
+        out[k] = AtK((chance * correct).sum(1), zeros, exact, _fallback_share(cands, n, k, kept))
+    return out
 
 
 def _majority_exact(cands: Candidates, n: Tensor, ks: Sequence[int], fallback: str, filtered: bool) -> Dict[int, AtK]:

@@ -9,32 +9,72 @@ from .evaluation import Evaluation, explain_gaps
 
 
 def _fmt(e) -> str:
-    return "–" if math.isnan(e.value) else f"{e.value:.1f} [{e.low:.1f}, {e.high:.1f}]"
+    if math.isnan(e.value):
+        return "–"
+    mark = "*" if e.sampled else ""
+    if math.isnan(e.low):
+        return f"{e.value:.1f}{mark}"
+    return f"{e.value:.1f}{mark} [{e.low:.1f}, {e.high:.1f}]"
+
+
+def _table(rows, ks, signed: bool = False) -> List[str]:
+    lines = ["| method | " + " | ".join(f"N={k}" for k in ks) + " |", "|---|" + "---:|" * len(ks)]
+    for method, per_k in rows.items():
+        cells = []
+        for k in ks:
+            e = per_k.get(k)
+            cells.append("" if e is None else (_signed(e) if signed else _fmt(e)))
+        lines.append(f"| {method}{'' if signed else '@N'} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _signed(e) -> str:
+    if math.isnan(e.low):
+        return f"{e.value:+.1f}"
+    return f"{e.value:+.1f} [{e.low:+.1f}, {e.high:+.1f}]"
 
 
 def metrics_table(ev: Evaluation, labeling: str) -> List[str]:
     table = ev.metrics[labeling]
-    ks = sorted({k for per_k in table.values() for k in per_k})
-    lines = ["| method | " + " | ".join(f"N={k}" for k in ks) + " |", "|---|" + "---:|" * len(ks)]
-    for method, per_k in table.items():
-        lines.append(f"| {method}@N | " + " | ".join(_fmt(per_k[k]) if k in per_k else "" for k in ks) + " |")
-    return lines
+    return _table(table, sorted({k for per_k in table.values() for k in per_k}))
 
 
-CALLS_PER_CANDIDATE = {"cotnpot maj": 2, "cotnpot rm": 2}   # a sample, plus its translation
+def differences_table(ev: Evaluation, labeling: str) -> List[str]:
+    diffs = ev.differences.get(labeling, {})
+    if not diffs:
+        return []
+    return _table(diffs, sorted({k for per_k in diffs.values() for k in per_k}), signed=True)
+
+
+def calls_per_candidate(ev: Evaluation, method: str) -> int:
+    """LLM calls a method spends per candidate: the sample, plus its translation for CoTnPoT (none for the
+    offline translator, which calls no model)."""
+    if method.startswith("cotnpot"):
+        return 1 + int(ev.consistency.get("llm_calls_per_translation", 1))
+    return 1
 
 
 def compute_matched(ev: Evaluation) -> List[str]:
-    """CoTnPoT@N next to the plain methods at the same number of LLM calls (2N)."""
+    """CoTnPoT@N next to the plain methods at the same number of LLM calls."""
     table = ev.metrics[ev.labelings[0]]
-    lines = ["Compute-matched (LLM calls per problem; CoTnPoT spends 2 per candidate):", "",
+    per = ev.consistency.get("llm_calls_per_translation", 1)
+    lines = [f"Compute-matched (LLM calls per problem; CoTnPoT spends {1 + per} per candidate"
+             + (": the offline translator calls no model" if per == 0 else "") + "; – : the file has too few "
+             "candidates for the partner):", "",
              "| calls | " + " | ".join(table) + " |", "|---:|" + "---:|" * len(table)]
-    calls = sorted({k * CALLS_PER_CANDIDATE.get(m, 1) for m, per_k in table.items() for k in per_k})
+    calls = sorted({k * calls_per_candidate(ev, m) for m, per_k in table.items() for k in per_k})
+    n_max = ev.n_max
     for c in calls:
         cells = []
         for m, per_k in table.items():
-            k = c // CALLS_PER_CANDIDATE.get(m, 1)
-            cells.append(f"{per_k[k].value:.1f}" if k in per_k and k * CALLS_PER_CANDIDATE.get(m, 1) == c else "")
+            step = calls_per_candidate(ev, m)
+            k = c // step
+            if k * step != c:
+                cells.append("")
+            elif k in per_k:
+                cells.append(f"{per_k[k].value:.1f}")
+            else:
+                cells.append("–" if k > n_max else "")
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     return lines
 
@@ -46,8 +86,13 @@ def to_markdown(ev: Evaluation) -> str:
     for labeling in ev.labelings:
         what = {"source": "the file's own labels", "tests": "the tasks' tests"}.get(
             labeling, "cotnpot's grader against the gold answers")
-        out += [f"## Accuracy (%) with {what}", "", "mean and 95% bootstrap interval over problems", ""]
+        out += [f"## Accuracy (%) with {what}", "",
+                f"mean and 95% bootstrap interval over problems; ties: {ev.ties}; * sampled subsets", ""]
         out += metrics_table(ev, labeling) + [""]
+        diffs = differences_table(ev, labeling)
+        if diffs:
+            out += [f"Paired differences (points, {what}): both methods on the same bootstrap resamples", ""]
+            out += diffs + [""]
     if ev.per_source:
         out += ["## Accuracy (%) per model", "", "| model | " + " | ".join(ev.labelings) + " |",
                 "|---|" + "---:|" * len(ev.labelings)]
@@ -58,15 +103,25 @@ def to_markdown(ev: Evaluation) -> str:
         out += ["## CoTnPoT consistency", "",
                 f"translator `{c['translator']}`: {c['programs']} programs for {c['candidates']} candidates "
                 f"(statuses {c['statuses']}); {c['consistent']} candidates consistent; "
-                f"{c['problems_all_filtered']} problems had none (fall-back: all candidates).", ""]
+                f"{c['problems_all_filtered']} problems had none at all.", ""]
+        if ev.fallback_share:
+            ks = sorted(ev.fallback_share)
+            out += ["Fall-back per subset: % of size-N subsets in which no candidate is consistent (the methods "
+                    "then use all of them):", "", "| | " + " | ".join(f"N={k}" for k in ks) + " |",
+                    "|---|" + "---:|" * len(ks),
+                    "| fall-back | " + " | ".join(f"{ev.fallback_share[k]:.1f}" for k in ks) + " |", ""]
         out += compute_matched(ev) + [""]
     if ev.comparisons:
-        out += ["## Against the published figures", "", f"source: {ev.published['from']}", "",
-                "| metric | labels | cotnpot | published | gap |", "|---|---|---:|---:|---:|"]
-        out += [f"| {c['metric']} | {c['labels']} | {c['cotnpot']:.2f} | {c['published']} | {c['gap']:+.2f} |"
-                for c in ev.comparisons]
+        extra = [key for key in ev.comparisons[0] if key.startswith("cotnpot (")]
+        out += ["## Against the published figures", "", f"source: {ev.published['from']}; cotnpot under the "
+                f"publication's tie rule ({ev.comparisons[0]['ties']})"
+                + (f", and under this report's ({ev.ties})" if extra else ""), "",
+                "| metric | labels | cotnpot | " + "".join(f"{x} | " for x in extra) + "published | gap |",
+                "|---|---|---:|" + "---:|" * len(extra) + "---:|---:|"]
+        out += [f"| {c['metric']} | {c['labels']} | {c['cotnpot']:.2f} | " + "".join(f"{c[x]:.2f} | " for x in extra)
+                + f"{c['published']} | {c['gap']:+.2f} |" for c in ev.comparisons]
         out.append("")
-    notes = explain_gaps(ev)
+    notes = ev.input_notes + explain_gaps(ev)
     if notes:
         out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     if ev.label_disagreements:
@@ -85,9 +140,14 @@ def to_markdown(ev: Evaluation) -> str:
 
 def to_json(ev: Evaluation) -> dict:
     data = asdict(ev)
-    data["metrics"] = {lab: {m: {str(k): e._asdict() for k, e in per_k.items()} for m, per_k in t.items()}
-                       for lab, t in ev.metrics.items()}
-    data["notes"] = explain_gaps(ev)
+    def per_k(tables):
+        return {lab: {m: {str(k): e._asdict() for k, e in pk.items()} for m, pk in t.items()}
+                for lab, t in tables.items()}
+    data["metrics"] = per_k(ev.metrics)
+    data["differences"] = per_k(ev.differences)
+    data["harness_metrics"] = per_k(ev.harness_metrics)
+    data["fallback_share"] = {str(k): v for k, v in ev.fallback_share.items()}
+    data["notes"] = ev.input_notes + explain_gaps(ev)
     return data
 
 
@@ -101,7 +161,7 @@ def plot(ev: Evaluation, path: Path, per_call: bool = False) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for method, per_k in ev.metrics[labeling].items():
         ks = sorted(per_k)
-        xs = [k * (CALLS_PER_CANDIDATE.get(method, 1) if per_call else 1) for k in ks]
+        xs = [k * (calls_per_candidate(ev, method) if per_call else 1) for k in ks]
         ax.plot(xs, [per_k[k].value for k in ks], marker="o", label=method)
         ax.fill_between(xs, [per_k[k].low for k in ks], [per_k[k].high for k in ks], alpha=0.1)
     if max((k for per_k in ev.metrics[labeling].values() for k in per_k), default=1) > 1:

@@ -14,6 +14,7 @@ class Translator(Protocol):
     """Turns each request into its translation, in order; None where it could not (an error is recorded)."""
     name: str       # identifies the model (part of cache keys)
     template: str   # identifies the prompt template (part of cache keys)
+    llm_calls: int  # LLM calls per request (0 for the offline translator): what CoTnPoT costs in compute
 
     def translate(self, requests: Sequence[Request]) -> List[Optional[str]]:
         ...

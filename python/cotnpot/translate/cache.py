@@ -12,6 +12,7 @@ class CachedTranslator:
     def __init__(self, inner, path):
         self.inner = inner
         self.name, self.template = inner.name, inner.template
+        self.llm_calls = getattr(inner, "llm_calls", 1)
         self.store = JsonlStore(path)
 
     def key(self, r: Request) -> str:

@@ -9,6 +9,7 @@ from .base import Request
 
 class FileTranslator:
     template = "file"
+    llm_calls = 1   # translations made elsewhere, by a model: each cost a call
 
     def __init__(self, path):
         self.path = Path(path)

@@ -68,6 +68,7 @@ class OfflineCalculatorTranslator:
     """CoT -> program from the solution's ``<<expr=value>>`` annotations; no model, no network."""
     name = "offline-calculator"
     template = "gsm8k-annotations-v1"
+    llm_calls = 0   # no model: the translation reads the solution's own annotations
 
     def translate(self, requests: Sequence[Request]) -> List[Optional[str]]:
         out = []

@@ -41,6 +41,8 @@ def program_from_reply(reply: str) -> str:
 
 class OpenAICompatibleTranslator:
     reports_batches = True   # translate() takes on_done, called as each batch finishes
+    llm_calls = 1
+
     def __init__(self, base_url: str, model: str, api: str = "chat", templates: Optional[Dict[str, str]] = None,
                  batch_size: int = 16, concurrency: int = 4, retries: int = 3, backoff: float = 0.5,
                  timeout: float = 120.0, max_tokens: int = 1024, temperature: float = 0.0,

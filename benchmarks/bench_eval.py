@@ -2,6 +2,9 @@
 metrics) for all bundled candidate files together, cold (every program executed) and warm (executions
 from the cache, as a second `make demo` runs). One run, 2 workers; a table for the README.
 
+Then the metrics alone at the paper's scale (benchmarks/bench_metrics.py: 5,000 problems x 64 samples,
+every method at every N, against the engine it replaced).
+
 Usage: python benchmarks/bench_eval.py [--workers 2] [--skip-cold]
 """
 import argparse
@@ -47,6 +50,9 @@ def main():
     print("|---|" + "---:|" * (len(STAGES) + 2))
     for label, totals, wall, programs in runs:
         print(f"| {label} | " + " | ".join(f"{totals.get(s, 0.0):.1f}" for s in STAGES) + f" | {wall:.1f} | {programs} |")
+    print()
+    import bench_metrics   # beside this file
+    bench_metrics.main([])
 
 
 if __name__ == "__main__":

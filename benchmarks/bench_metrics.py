@@ -80,23 +80,27 @@ def _renumber_fast(classes):
 METHODS = ("pass", "maj", "rm", "weighted", "filtered", "filtered_maj")
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--problems", type=int, default=5000)
     parser.add_argument("--n", type=int, default=64)
     parser.add_argument("--baseline-problems", type=int, default=100)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     c = synthetic(args.problems, args.n)
     ks = list(metrics.default_ks(args.n))
     print(f"{args.problems} problems x N={args.n}, N in {ks}, {torch.get_num_threads()} threads\n")
-    print("| method | cotnpot (s) | sampled cells | replaced engine (s, scaled) | speed-up |")
-    print("|---|---:|---:|---:|---:|")
-    total_new = total_old = 0.0
+    print("| method | cotnpot (s) | + 95% intervals (s) | sampled cells | replaced engine (s, scaled) | speed-up |")
+    print("|---|---:|---:|---:|---:|---:|")
+    total_new = total_old = total_ci = 0.0
     small = metrics.Candidates(*(None if t is None else t[:args.baseline_problems] for t in c))
     for method in METHODS:
         start = time.perf_counter()
         curve = metrics.accuracy_curve(method, c, ks)
         new = time.perf_counter() - start
+        for a in curve.values():
+            metrics.bootstrap_ci(a.value, variance=a.variance)
+        with_ci = time.perf_counter() - start
+        total_ci += with_ci
         sampled = sum(bool(a.sampled.any()) for a in curve.values())
         if method == "pass":
             old = float("nan")
@@ -107,9 +111,10 @@ def main():
             old = (time.perf_counter() - start) * args.problems / args.baseline_problems
             total_old += old
         total_new += new
-        print(f"| {method} | {new:.2f} | {sampled}/{len(ks)} | {old:.1f} | "
+        print(f"| {method} | {new:.2f} | {with_ci:.2f} | {sampled}/{len(ks)} | {old:.1f} | "
               + ("–" if math.isnan(old) else f"{old / new:.0f}x") + " |")
-    print(f"| **all** | **{total_new:.2f}** | | **{total_old:.0f}** | **{total_old / total_new:.0f}x** |")
+    print(f"| **all** | **{total_new:.2f}** | **{total_ci:.2f}** | | **{total_old:.0f}** | "
+          f"**{total_old / total_new:.0f}x** |")
 
 
 if __name__ == "__main__":

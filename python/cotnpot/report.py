@@ -29,9 +29,11 @@ def _table(rows, ks, signed: bool = False) -> List[str]:
 
 
 def _signed(e) -> str:
+    def f(x):   # no "-0.0" for a difference that rounds to zero
+        return f"{round(x, 1) + 0.0:+.1f}"
     if math.isnan(e.low):
-        return f"{e.value:+.1f}"
-    return f"{e.value:+.1f} [{e.low:+.1f}, {e.high:+.1f}]"
+        return f(e.value)
+    return f"{f(e.value)} [{f(e.low)}, {f(e.high)}]"
 
 
 def metrics_table(ev: Evaluation, labeling: str) -> List[str]:
@@ -113,9 +115,9 @@ def to_markdown(ev: Evaluation) -> str:
         out += compute_matched(ev) + [""]
     if ev.comparisons:
         extra = [key for key in ev.comparisons[0] if key.startswith("cotnpot (")]
-        out += ["## Against the published figures", "", f"source: {ev.published['from']}; cotnpot under the "
-                f"publication's tie rule ({ev.comparisons[0]['ties']})"
-                + (f", and under this report's ({ev.ties})" if extra else ""), "",
+        rule = (f"; cotnpot under the publication's tie rule ({ev.published['ties']})"
+                + (f", and under this report's ({ev.ties})" if extra else "")) if "ties" in ev.published else ""
+        out += ["## Against the published figures", "", f"source: {ev.published['from']}{rule}", "",
                 "| metric | labels | cotnpot | " + "".join(f"{x} | " for x in extra) + "published | gap |",
                 "|---|---|---:|" + "---:|" * len(extra) + "---:|---:|"]
         out += [f"| {c['metric']} | {c['labels']} | {c['cotnpot']:.2f} | " + "".join(f"{c[x]:.2f} | " for x in extra)

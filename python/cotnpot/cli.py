@@ -4,6 +4,7 @@
                  [--out DIR] [--execute | --no-execute] [--workers W] [--timeout S] [--ks 1,2,4]
                  [--samples S] [--seed SEED] [--resamples R] [--ties fair|first] [--log-samples FILE]
                  [--verifier DIR] [--quiet]
+    cotnpot generate --problems FILE --server URL --model NAME --out FILE [--n 8] [--temperature T] [...]
     cotnpot train --candidates FILE | --pairs FILE --model DIR --objective simpo|dpo|orm --out DIR [...]
 """
 import argparse
@@ -53,7 +54,8 @@ def make_translator(args):
     elif spec.startswith(("http://", "https://")):
         if not args.translator_model:
             raise ValueError("--translator URL needs --translator-model NAME")
-        inner = translate.OpenAICompatibleTranslator(spec, args.translator_model, api=args.translator_api)
+        inner = translate.OpenAICompatibleTranslator(spec, args.translator_model, api=args.translator_api,
+                                                     concurrency=args.concurrency)
     else:
         raise ValueError(f"--translator must be 'offline', 'file:PATH' or an http(s) URL, got {spec!r}")
     return translate.CachedTranslator(inner, args.translation_cache) if args.translation_cache else inner
@@ -112,6 +114,31 @@ def _eval(args) -> int:
     return 0
 
 
+def _generate(args) -> int:
+    from .generate import DEFAULT_PROMPT, GenerationError, generate, load_problems, write_candidates
+    from .translate.client import OpenAICompatibleClient, sampling_options
+    try:
+        problems = load_problems(args.problems, args.limit)
+        client = OpenAICompatibleClient(args.server, args.model, args.api, retries=args.retries, timeout=args.timeout,
+                                        **sampling_options(args.max_tokens, args.temperature, args.top_p, args.seed))
+        cache = args.cache or args.out.with_name(args.out.name + ".samples.jsonl")
+        result = generate(problems, client, args.n, cache=cache, prompt=args.prompt or DEFAULT_PROMPT,
+                          concurrency=args.concurrency, progress=not args.quiet and sys.stderr.isatty())
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"cotnpot generate: {exc}", file=sys.stderr)
+        return 2
+    except GenerationError as exc:
+        print(f"cotnpot generate: {exc}", file=sys.stderr)
+        return 1
+    write_candidates(result, args.out)
+    c = result.counts
+    print(f"wrote {args.out}: {len(problems)} problems, {c['made']} samples made, {c['cached']} from the cache, "
+          f"{c['refused']} refused by the server, {c['truncated']} cut at max_tokens")
+    for r in result.refusals[:5]:
+        print(f"  refused: problem {r['problem']} sample {r['sample']}: {r['reason'][:200]}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cotnpot", description="cotnpot: verify LLM reasoning by scaling "
                                      "inference compute (best-of-N selection, verifiers, CoTnPoT).")
@@ -137,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--translator-model", help="the model name to ask the server for")
     ev.add_argument("--translator-api", default="chat", choices=("chat", "completions"))
     ev.add_argument("--translation-cache", type=Path, help="JSONL file of translations reused across runs")
+    ev.add_argument("--concurrency", type=int, default=4, help="requests in flight to the translator's server (4)")
     ev.add_argument("--verifier", help="score candidates with a model: a directory written by save_pretrained "
                     "(any transformers causal LM and its tokenizer, loaded offline) or tiny:DIR "
                     "(cotnpot.models.TinyCausalLM); its average log-probs replace the file's scores")
@@ -159,6 +187,30 @@ def build_parser() -> argparse.ArgumentParser:
                         "for cotnpot eval --verifier.")
     from .train.run import add_arguments
     add_arguments(tr)
+    gen = sub.add_parser("generate", help="sample N solutions per problem from a reasoner behind an "
+                         "OpenAI-compatible server; writes a candidate file for cotnpot eval",
+                         description="Samples N solutions per problem (one request each, --concurrency in flight, "
+                         "each saved to the cache as it finishes: a stopped run resumes), extracts their answers and, "
+                         "where the problems have gold answers, labels them with cotnpot's grader.")
+    gen.add_argument("--problems", required=True, type=Path,
+                     help="JSONL: GSM8K (question, answer '... #### v'), MATH (problem, answer or solution), or question+gold")
+    gen.add_argument("--server", required=True, help="the server's base URL (with or without /v1)")
+    gen.add_argument("--model", required=True, help="the model name to ask the server for")
+    gen.add_argument("--out", required=True, type=Path, help="the candidate file to write (ovm format)")
+    gen.add_argument("--n", type=int, default=8, help="samples per problem (8)")
+    gen.add_argument("--api", default="chat", choices=("chat", "completions"))
+    gen.add_argument("--temperature", type=float, default=0.7)
+    gen.add_argument("--top-p", type=float, default=None)
+    gen.add_argument("--max-tokens", type=int, default=1024)
+    gen.add_argument("--seed", type=int, default=None, help="sample j asks for seed + j (default: the server's)")
+    gen.add_argument("--concurrency", type=int, default=8, help="requests in flight (8)")
+    gen.add_argument("--timeout", type=float, default=300.0, help="seconds per request (300)")
+    gen.add_argument("--retries", type=int, default=3)
+    gen.add_argument("--prompt", default=None, help="the prompt template, with {question} (default: reason step by "
+                     "step, answer in \\boxed{})")
+    gen.add_argument("--cache", type=Path, help="JSONL of finished samples (default: OUT with .samples.jsonl)")
+    gen.add_argument("--limit", type=int, help="only the first LIMIT problems")
+    gen.add_argument("--quiet", action="store_true")
     ex = sub.add_parser("experiment", help="the paper's experiment in miniature: ORM/DPO/SimPO verifiers on "
                         "synthetic arithmetic problems, best-of-N with and without CoTnPoT, over seeds")
     ex.add_argument("--out", type=Path, default=Path("runs/experiment"))
@@ -179,6 +231,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         run(args.out, seeds=args.seeds, problems=args.problems, epochs=args.epochs, progress=not args.quiet)
         print((args.out / "report.md").read_text())
         return 0
+    if args.command == "generate":
+        return _generate(args)
     if args.command == "train":
         from .train.run import main as train_main
         return train_main(args)

@@ -59,6 +59,9 @@ def check_consistency(table: CandidateTable, translator, workers: int = 2, timeo
     stats = {"translator": translator.name, "candidates": len(requests),
              "programs": len(runnable), "distinct_programs_run": done.unique,
              "statuses": dict(Counter(statuses)), "consistent": int(agree.sum()),
-             "problems_all_filtered": int((~(keep & valid).any(1) & valid.any(1)).sum())}
+             "problems_all_filtered": int((~(keep & valid).any(1) & valid.any(1)).sum()),
+             # requests the server refused (that candidate has no program) and replies cut at max_tokens
+             "refused": len(getattr(translator, "failures", {})),
+             "truncated": len(getattr(translator, "truncated", []))}
     return Consistency(keep, [[next(it_t) for _ in p.candidates] for p in problems],
                        [[next(it_a) for _ in p.candidates] for p in problems], stats)

@@ -418,7 +418,7 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
         model, tokenizer = options.verifier
         bar = None
         if options.progress:
-            from tqdm import tqdm
+            from tqdm.auto import tqdm
             bar = tqdm(total=int(table.valid().sum()), desc="scoring", unit="solution")
         try:
             scores = score_table(table, model, tokenizer, batch_size=options.verifier_batch_size,

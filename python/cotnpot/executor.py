@@ -28,7 +28,7 @@ def _progress_bar(total: int, progress):
     if callable(progress):
         return progress, None
     try:
-        from tqdm import tqdm
+        from tqdm.auto import tqdm
     except ImportError:
         return None, None
     bar = tqdm(total=total, desc="executing", unit="job")

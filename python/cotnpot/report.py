@@ -104,7 +104,10 @@ def to_markdown(ev: Evaluation) -> str:
         c = ev.consistency
         out += ["## CoTnPoT consistency", "",
                 f"translator `{c['translator']}`: {c['programs']} programs for {c['candidates']} candidates "
-                f"(statuses {c['statuses']}); {c['consistent']} candidates consistent; "
+                f"(statuses {c['statuses']}"
+                + (f"; {c['refused']} requests refused by the server" if c.get("refused") else "")
+                + (f"; {c['truncated']} replies cut at max_tokens" if c.get("truncated") else "")
+                + f"); {c['consistent']} candidates consistent; "
                 f"{c['problems_all_filtered']} problems had none at all.", ""]
         if ev.fallback_share:
             ks = sorted(ev.fallback_share)

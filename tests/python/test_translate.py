@@ -122,8 +122,56 @@ def test_bad_arguments_and_refused_requests(server):
         OpenAICompatibleTranslator(server.url, "m", api="embeddings")
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         OpenAICompatibleTranslator(server.url, "m", batch_size=0)
-    with pytest.raises(TranslationServerError, match="refused the request: HTTP 404"):
-        OpenAICompatibleTranslator(server.url + "/nope", "m", retries=0).translate(REQUESTS[:1])
+    wrong_path = OpenAICompatibleTranslator(server.url + "/nope", "m", retries=0)
+    assert wrong_path.translate(REQUESTS[:1]) == [None]       # refused: that request fails, named
+    assert "refused the request: HTTP 404" in wrong_path.failures[0]
+
+
+@pytest.mark.parametrize("suffix", ["", "/", "/v1", "/v1/"])
+def test_base_urls_with_or_without_v1_reach_the_same_endpoint(server, suffix):
+    t = OpenAICompatibleTranslator(server.url + suffix, "m", retries=0)
+    assert t.translate(REQUESTS[:1])[0].startswith("ans = ")
+    assert server.requests[-1][0] == "/v1/chat/completions"
+
+
+@pytest.mark.parametrize("api", ["chat", "completions"])
+def test_a_refused_request_fails_alone_and_cut_replies_are_flagged(server, tmp_path, api):
+    """A prompt over the server's context (HTTP 400) leaves that candidate untranslated, counted; the
+    others (in the same completions batch too) are translated; a reply cut at max_tokens is flagged."""
+    reqs = [Request("q0", "fine"), Request("q1", "TOO LONG"), Request("q2", "CUT short"), Request("q3", "fine")]
+    t = OpenAICompatibleTranslator(server.url, "m", api=api, batch_size=4, retries=0)
+    out = t.translate(reqs)
+    assert out[1] is None and all(out[i] for i in (0, 2, 3))
+    assert list(t.failures) == [1] and "HTTP 400" in t.failures[1] and "context" in t.failures[1]
+    assert t.truncated == [2]
+    cached = CachedTranslator(OpenAICompatibleTranslator(server.url, "m", api=api, batch_size=4, retries=0),
+                              tmp_path / "c.jsonl")
+    cached.translate(list(reversed(reqs)))
+    assert list(cached.failures) == [2] and cached.truncated == [1]   # in the caller's indices
+
+
+def test_garbage_replies_are_retried_then_reported():
+    s = FakeServer(garbage_first=1)
+    try:
+        t = OpenAICompatibleTranslator(s.url, "m", retries=1, backoff=0.01)
+        assert t.translate(REQUESTS[:1])[0].startswith("ans = ")   # one garbage reply, then a good one
+        s.garbage_left = 10
+        with pytest.raises(TranslationServerError, match="not a completion"):
+            OpenAICompatibleTranslator(s.url, "m", retries=1, backoff=0.01).translate(REQUESTS[:1])
+    finally:
+        s.close()
+
+
+def test_the_cache_key_covers_every_sampling_parameter(server, tmp_path):
+    path = tmp_path / "t.jsonl"
+    CachedTranslator(OpenAICompatibleTranslator(server.url, "m"), path).translate(REQUESTS[:1])
+    for kwargs in ({"temperature": 0.5}, {"max_tokens": 64}, {"top_p": 0.9}, {"seed": 1}, {"api": "completions"}):
+        before = len(server.requests)
+        CachedTranslator(OpenAICompatibleTranslator(server.url, "m", **kwargs), path).translate(REQUESTS[:1])
+        assert len(server.requests) == before + 1, kwargs
+    before = len(server.requests)
+    CachedTranslator(OpenAICompatibleTranslator(server.url + "/v1", "m", concurrency=8), path).translate(REQUESTS[:1])
+    assert len(server.requests) == before   # the URL spelling and concurrency do not change a reply
 
 
 def test_file_translator(tmp_path):

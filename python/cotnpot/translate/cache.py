@@ -30,6 +30,7 @@ class CachedTranslator:
         keys = [self.key(r) for r in requests]
         todo = [i for i, k in enumerate(keys) if k not in self.store.entries]
         self.misses = len(todo)
+        self.failures, self.truncated = {}, []
         if todo:
             asked = [requests[i] for i in todo]
             try:
@@ -40,4 +41,7 @@ class CachedTranslator:
                     self._save([keys[i] for i in todo], self.inner.translate(asked))
             except TranslationServerError as exc:   # what finished is saved; hand it back with the error
                 raise TranslationServerError(str(exc), [self._get(k) for k in keys]) from None
+            finally:   # the inner translator's per-request outcomes, in this call's indices
+                self.failures = {todo[i]: why for i, why in getattr(self.inner, "failures", {}).items()}
+                self.truncated = [todo[i] for i in getattr(self.inner, "truncated", [])]
         return [self._get(k) for k in keys]

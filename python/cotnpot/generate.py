@@ -1,0 +1,199 @@
+"""Sampling candidates: N solutions per problem from a reasoner behind an OpenAI-compatible server
+(``cotnpot generate``), written as a candidate file that ``cotnpot eval`` reads unchanged.
+
+    problems = load_problems("data/gsm8k_test.jsonl", limit=100)
+    client = OpenAICompatibleClient("http://localhost:8000/v1", "Qwen2.5-Math-7B-Instruct",
+                                    temperature=0.7, top_p=0.8, max_tokens=1024, seed=0)
+    result = generate(problems, client, n=8, cache="runs/gen/samples.jsonl")
+    write_candidates(result, "runs/gen/candidates.jsonl")   # then: cotnpot eval --candidates ...
+
+Every (problem, sample) pair is one request (sample j asks for seed + j when a seed is given, so samples
+differ and a rerun asks for the same ones), ``concurrency`` in flight, each saved to the cache as it
+finishes: a run stopped by a dead server, Ctrl-C or a crash resumes where it stopped. A request the server
+refuses (a prompt over its context) leaves that sample out, counted; a reply cut at ``max_tokens`` is
+kept and flagged. The output rows are in the ``ovm`` candidate format, with each sample's extracted
+answer, its finish reason and, where the problem has a gold answer, cotnpot's grader's label.
+"""
+import hashlib
+import json
+import os
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from .jsonl_store import JsonlStore
+from .translate.client import OpenAICompatibleClient, RequestRefused, ServerUnavailable
+
+DEFAULT_PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{{}}."
+
+
+@dataclass
+class GenProblem:
+    id: str
+    question: str
+    gold: str = ""
+
+
+@dataclass
+class Generation:
+    problems: List[GenProblem]
+    samples: List[List[Optional[dict]]]                   # [P][n]: {"text", "finish_reason"} or None (refused)
+    counts: Counter = field(default_factory=Counter)      # requested, cached, made, refused, truncated
+    refusals: List[dict] = field(default_factory=list)    # {problem, sample, reason}
+
+
+class GenerationError(RuntimeError):
+    """The server stopped answering; ``result`` holds what finished (all of it is in the cache too)."""
+
+    def __init__(self, message: str, result: Generation):
+        super().__init__(message)
+        self.result = result
+
+
+def load_problems(path, limit: Optional[int] = None) -> List[GenProblem]:
+    """Problems from JSONL: GSM8K (``question``, ``answer`` ending in ``#### value``), MATH (``problem``,
+    ``answer`` or a ``solution`` with a boxed answer), or any rows with ``question`` and ``gold``."""
+    from .answer import extract_answer
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"problem file not found: {path}")
+    out = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                raise ValueError(f"{path}:{number}: not a JSON object: {exc}") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{number}: not a JSON object but a {type(row).__name__}")
+            question = row.get("question", row.get("problem"))
+            if not isinstance(question, str) or not question.strip():
+                raise ValueError(f"{path}:{number}: no 'question' (or 'problem') text; fields {sorted(row)}")
+            if "gold" in row:
+                gold = str(row["gold"])
+            elif "answer" in row:
+                answer = str(row["answer"])
+                gold = answer.split("####")[-1].strip() if "####" in answer else answer.strip()
+            elif "solution" in row:
+                gold = extract_answer(str(row["solution"]))[0]
+            else:
+                gold = ""
+            out.append(GenProblem(str(row.get("id", row.get("unique_id", row.get("idx", number)))), question, gold))
+            if limit is not None and len(out) >= limit:
+                break
+    return out
+
+
+def _key(identity: str, prompt: str, sample: int) -> str:
+    return hashlib.sha256("\0".join([identity, prompt, str(sample)]).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def generate(problems: Sequence[GenProblem], client: OpenAICompatibleClient, n: int, cache=None,
+             prompt: str = DEFAULT_PROMPT, concurrency: int = 4, progress: bool = False) -> Generation:
+    """N samples per problem; see the module doc. ``cache``: a JSONL path (default: none, nothing kept)."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    if "{question}" not in prompt:
+        raise ValueError("the prompt template must contain {question}")
+    store = JsonlStore(cache) if cache else None
+    identity = client.identity()
+    base_seed = client.sampling.get("seed")
+    result = Generation(list(problems), [[None] * n for _ in problems])
+    todo = []
+    for i, p in enumerate(problems):
+        text = prompt.format(question=p.question)
+        for j in range(n):
+            key = _key(identity, text, j)
+            entry = store.entries.get(key) if store else None
+            if entry is not None:
+                result.samples[i][j] = {"text": entry["text"], "finish_reason": entry.get("finish_reason")}
+                result.counts["cached"] += 1
+            else:
+                todo.append((i, j, text, key))
+    result.counts["requested"] = len(problems) * n
+    bar = None
+    if progress and todo:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(todo), desc="sampling", unit="sample")
+
+    def one(i, j, text):
+        seed = None if base_seed is None else int(base_seed) + j
+        return client.complete([text], seed=seed)[0]
+
+    failure = None
+    pending = iter(todo)
+    try:
+        with ThreadPoolExecutor(concurrency) as pool:
+            running = {}
+            def submit():
+                item = next(pending, None)
+                if item is not None:
+                    running[pool.submit(one, *item[:3])] = item
+            for _ in range(concurrency):
+                submit()
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    i, j, text, key = running.pop(fut)
+                    try:
+                        c = fut.result()
+                    except RequestRefused as exc:
+                        result.counts["refused"] += 1
+                        result.refusals.append({"problem": problems[i].id, "sample": j, "reason": str(exc)})
+                    except ServerUnavailable as exc:
+                        failure = failure or str(exc)
+                    else:
+                        result.samples[i][j] = {"text": c.text, "finish_reason": c.finish_reason}
+                        result.counts["made"] += 1
+                        if store:
+                            store.add([{"key": key, "text": c.text, "finish_reason": c.finish_reason}])
+                    if bar:
+                        bar.update(1)
+                    if failure is None:   # a dead server gets no new request
+                        submit()
+    finally:
+        if bar:
+            bar.close()
+    result.counts["truncated"] = sum(1 for row in result.samples for s in row if s and s["finish_reason"] == "length")
+    if failure is not None:
+        missing = sum(1 for row in result.samples for s in row if s is None) - result.counts["refused"]
+        raise GenerationError(f"sampling stopped with {missing} of {len(problems) * n} samples missing: {failure}"
+                              + (f" (the {result.counts['made'] + result.counts['cached']} finished are kept in "
+                                 f"{store.path}; rerun to resume)" if store else ""), result)
+    return result
+
+
+def write_candidates(result: Generation, path) -> Path:
+    """The candidate file (``ovm`` format): one row per problem, its samples as ``outputs`` with the
+    extracted answer, the finish reason and, when the problem has a gold answer, the grader's label.
+    Written to a temporary file and renamed: a reader never sees half a file."""
+    from .answer import extract_answer, is_equiv
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for p, row in zip(result.problems, result.samples):
+            outputs = []
+            for s in row:
+                if s is None:
+                    continue
+                answer = extract_answer(s["text"])[0]
+                out: Dict[str, object] = {"response": s["text"], "response_answer": answer,
+                                          "finish_reason": s["finish_reason"]}
+                if p.gold:
+                    out["label"] = bool(answer) and is_equiv(p.gold, answer)
+                outputs.append(out)
+            record = {"idx": p.id, "question": p.question, "outputs": outputs}
+            if p.gold:
+                record["ground_truth"] = p.gold
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,132 @@
+"""The HTTP side of every model cotnpot talks to: one client for OpenAI-compatible servers (vLLM,
+llama.cpp server, SGLang, OpenAI itself), used by the coder-LLM translators and by ``cotnpot generate``.
+
+- The base URL may be given with or without the ``/v1`` suffix (the vLLM/OpenAI convention is with).
+- Every request has a timeout and is retried with exponential back-off on connection errors, timeouts,
+  429, 5xx and replies that are not JSON; after the last attempt :class:`ServerUnavailable` says which
+  server and why.
+- A 4xx answer (other than 429) refuses that request only (a prompt over the server's context, say):
+  :class:`RequestRefused`, which callers turn into that one item's failure and go on.
+- Each completion carries its ``finish_reason``; ``"length"`` means the reply was cut at ``max_tokens``.
+- :meth:`OpenAICompatibleClient.identity` names the model, the API and every sampling parameter: what a
+  cache key must cover.
+"""
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+APIS = ("chat", "completions")
+
+
+class ServerUnavailable(RuntimeError):
+    """The server did not answer usefully after every retry."""
+
+
+class RequestRefused(RuntimeError):
+    """The server refused one request (HTTP 4xx other than 429): that request fails, the others go on."""
+
+
+@dataclass
+class Completion:
+    text: str
+    finish_reason: Optional[str] = None   # "stop", "length" (cut at max_tokens), ...
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+
+def normalize_base_url(url: str) -> str:
+    """``http://host:8000``, ``http://host:8000/`` and ``http://host:8000/v1`` all mean the same server."""
+    url = url.strip().rstrip("/")
+    return re.sub(r"/v1$", "", url)
+
+
+class OpenAICompatibleClient:
+    def __init__(self, base_url: str, model: str, api: str = "chat", retries: int = 3, backoff: float = 0.5,
+                 timeout: float = 120.0, api_key: Optional[str] = None, **sampling):
+        if api not in APIS:
+            raise ValueError(f"api must be 'chat' or 'completions', got {api!r}")
+        if retries < 0 or timeout <= 0:
+            raise ValueError(f"retries must be >= 0 and timeout > 0, got {retries} and {timeout}")
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+        self.base_url = normalize_base_url(base_url)
+        self.model, self.api = model, api
+        self.retries, self.backoff, self.timeout, self.api_key = retries, backoff, timeout, api_key
+        # max_tokens, temperature, top_p, seed, ...: sent with every request (None: the server's default)
+        self.sampling = {k: v for k, v in sampling.items() if v is not None}
+
+    def identity(self) -> str:
+        """Model, API and sampling parameters: two clients with the same identity give the same replies
+        (up to the server's own randomness)."""
+        return json.dumps({"model": self.model, "api": self.api, "sampling": self.sampling}, sort_keys=True)
+
+    def post(self, path: str, body: dict) -> dict:
+        url = f"{self.base_url}{path}"
+        data = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        last = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                with urllib.request.urlopen(urllib.request.Request(url, data, headers), timeout=self.timeout) as resp:
+                    reply = json.loads(resp.read().decode())
+                if not isinstance(reply, dict) or not isinstance(reply.get("choices"), list):
+                    raise ValueError(f"no 'choices' list in {str(reply)[:200]!r}")
+                return reply
+            except urllib.error.HTTPError as exc:
+                last = f"HTTP {exc.code}"
+                if exc.code != 429 and exc.code < 500:
+                    raise RequestRefused(f"{url} refused the request: HTTP {exc.code} "
+                                         f"{exc.read()[:300].decode(errors='replace')}") from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+                last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+            except (ValueError, UnicodeDecodeError) as exc:   # garbage, or an answer cut mid-way
+                last = f"a reply that is not a completion ({exc})"
+        raise ServerUnavailable(f"{url} did not answer after {self.retries + 1} attempts (last: {last})")
+
+    def complete(self, prompts: Sequence[str], **overrides) -> List[Completion]:
+        """One completion per prompt: the completions API takes them in one request, chat one each."""
+        params = dict(self.sampling, **{k: v for k, v in overrides.items() if v is not None})
+        if self.api == "completions":
+            reply = self.post("/v1/completions", {"model": self.model, "prompt": list(prompts), **params})
+            out: List[Optional[Completion]] = [None] * len(prompts)
+            for i, choice in enumerate(reply["choices"]):
+                index = choice.get("index", i)
+                if isinstance(index, int) and 0 <= index < len(out):
+                    out[index] = Completion(str(choice.get("text", "")), choice.get("finish_reason"))
+            missing = [i for i, c in enumerate(out) if c is None]
+            if missing:
+                raise ServerUnavailable(f"{self.base_url}: the reply holds {len(prompts) - len(missing)} of "
+                                        f"{len(prompts)} completions")
+            return out   # type: ignore[return-value]
+        out = []
+        for p in prompts:
+            reply = self.post("/v1/chat/completions", {"model": self.model,
+                                                       "messages": [{"role": "user", "content": p}], **params})
+            try:
+                choice = reply["choices"][0]
+                out.append(Completion(str(choice["message"]["content"] or ""), choice.get("finish_reason")))
+            except (IndexError, KeyError, TypeError) as exc:
+                raise ServerUnavailable(f"{self.base_url}: a chat reply without a message ({exc!r})") from None
+        return out
+
+
+def sampling_options(max_tokens: Optional[int] = None, temperature: Optional[float] = None,
+                     top_p: Optional[float] = None, seed: Optional[int] = None) -> Dict[str, object]:
+    """The sampling parameters cotnpot exposes, checked."""
+    if max_tokens is not None and max_tokens < 1:
+        raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+    if temperature is not None and temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    return {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "seed": seed}

@@ -1,0 +1,107 @@
+"""cotnpot generate: N samples per problem from an OpenAI-compatible server (a local fake that answers
+like a reasoner), the candidate file read back by cotnpot eval, a server that dies mid-run (finished work
+kept, the rerun resumes and asks only for the rest), refused prompts and bad input."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from cotnpot.cli import main
+from cotnpot.data import load_candidates
+from cotnpot.evaluation import EvalOptions, evaluate_table
+from cotnpot.generate import GenerationError, GenProblem, generate, load_problems, write_candidates
+from cotnpot.translate.client import OpenAICompatibleClient
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fake_openai_server import FakeServer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBLEMS = [GenProblem(str(i), f"What is {i} plus {i}?", str(2 * i)) for i in range(1, 6)]
+ANSWERS = {p.question: p.gold for p in PROBLEMS}
+
+
+def client(url, **kw):
+    return OpenAICompatibleClient(url, "reasoner", retries=kw.pop("retries", 0), backoff=0.01, timeout=5,
+                                  temperature=0.7, max_tokens=256, seed=0, **kw)
+
+
+def test_generate_then_eval_round_trip(tmp_path):
+    server = FakeServer(answers=ANSWERS)
+    try:
+        result = generate(PROBLEMS, client(server.url + "/v1"), n=4, cache=tmp_path / "s.jsonl", concurrency=3)
+    finally:
+        server.close()
+    assert result.counts["made"] == 20 and result.counts["refused"] == 0
+    seeds = sorted(b["seed"] for _, b in server.requests if "plus 1?" in b["messages"][0]["content"])
+    assert seeds == [0, 1, 2, 3]                         # sample j asks for seed + j
+    path = write_candidates(result, tmp_path / "cands.jsonl")
+    table = load_candidates(path)
+    assert table.format == "ovm" and len(table.problems) == 5 and table.n_max == 4
+    first = table.problems[0].candidates
+    assert [c.answer for c in first] == ["2", "3", "2", "3"] and [c.label for c in first] == [True, False, True, False]
+    ev = evaluate_table(table, EvalOptions(resamples=20))
+    assert ev.metrics["source"]["mean"][1].value == pytest.approx(50.0)
+    assert ev.label_disagreements == []                  # labels are the grader's own
+    # fair ties: two right and two wrong answers tie at N=4, so maj@4 is one half
+    assert ev.metrics["grader"]["maj"][4].value == pytest.approx(50.0)
+
+
+def test_a_server_that_dies_mid_run_keeps_the_finished_samples_and_the_rerun_resumes(tmp_path):
+    cache = tmp_path / "s.jsonl"
+    dying = FakeServer(answers=ANSWERS, die_after=7)
+    try:
+        with pytest.raises(GenerationError, match="samples missing.*rerun to resume") as err:
+            generate(PROBLEMS, client(dying.url), n=4, cache=cache, concurrency=1)
+    finally:
+        dying.close()
+    kept = sum(s is not None for row in err.value.result.samples for s in row)
+    assert kept == 7 and len(cache.read_text().splitlines()) == 7
+    fresh = FakeServer(answers=ANSWERS)
+    try:
+        result = generate(PROBLEMS, client(fresh.url), n=4, cache=cache, concurrency=2)
+    finally:
+        fresh.close()
+    assert result.counts["cached"] == 7 and result.counts["made"] == 13 and len(fresh.requests) == 13
+
+
+def test_refused_and_cut_samples_are_counted_and_the_cli_reports_them(tmp_path, capsys):
+    problems = tmp_path / "problems.jsonl"
+    rows = [{"question": "What is 1 plus 1?", "answer": "1 + 1 = 2\n#### 2"},
+            {"question": "TOO LONG a question", "answer": "#### 5"},
+            {"problem": "What is 2 plus 2? CUT", "solution": "So it is $\\boxed{4}$."}]
+    problems.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    loaded = load_problems(problems)
+    assert [p.gold for p in loaded] == ["2", "5", "4"]
+    server = FakeServer(answers={"What is 1 plus 1?": "2", "What is 2 plus 2?": "4"})
+    out = tmp_path / "c.jsonl"
+    try:
+        code = main(["generate", "--problems", str(problems), "--server", server.url, "--model", "r", "--out",
+                     str(out), "--n", "2", "--seed", "0", "--quiet", "--retries", "0"])
+    finally:
+        server.close()
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "2 refused by the server" in printed and "2 cut at max_tokens" in printed
+    table = load_candidates(out)
+    assert [len(p.candidates) for p in table.problems] == [2, 0, 2]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[2]["outputs"][0]["finish_reason"] == "length"
+
+
+def test_bad_input_is_named(tmp_path, capsys):
+    bad = tmp_path / "p.jsonl"
+    bad.write_text('{"text": "no question"}\n')
+    assert main(["generate", "--problems", str(bad), "--server", "http://127.0.0.1:9", "--model", "m",
+                 "--out", str(tmp_path / "o.jsonl")]) == 2
+    assert "p.jsonl:1: no 'question'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        generate(PROBLEMS, client("http://127.0.0.1:9"), n=0)
+    with pytest.raises(ValueError, match="must contain \\{question\\}"):
+        generate(PROBLEMS, client("http://127.0.0.1:9"), n=1, prompt="no placeholder")
+    with pytest.raises(ValueError, match="top_p must be in"):
+        main_args = ["generate", "--problems", str(bad), "--server", "http://x", "--model", "m", "--out", "o",
+                     "--top-p", "2"]
+        from cotnpot.translate.client import sampling_options
+        sampling_options(top_p=2)
+    assert main(main_args) == 2

@@ -2,7 +2,8 @@
 
 Each file gets its own report (runs/demo/<name>/report.md, report.json, accuracy_vs_n.png); program
 executions are cached in runs/demo/executions.jsonl, so a second run only re-grades and re-scores.
-The summary sets every figure next to the published one and says what explains each gap.
+The summary sets every figure next to the published one (data/published.json) and says what explains
+each gap.
 
 Usage: python examples/demo_eval.py [--out runs/demo] [--workers 2]
 """
@@ -34,14 +35,15 @@ def main():
     args = parser.parse_args()
     lines = ["| file | metric | labels | cotnpot | published | gap |", "|---|---|---|---:|---:|---:|"]
     notes, timings = [], []
-    lines_cot = ["| file | random | maj@4 | CoTnPoT maj@4 | maj@2 | CoTnPoT maj@2 (4 calls) |",
+    lines_cot = ["| file | random | maj@4 | CoTnPoT maj@4 | maj@2 | CoTnPoT maj@2 |",
                  "|---|---:|---:|---:|---:|---:|"]
     for name, what in FILES:
         out = args.out / name.rsplit(".", 1)[0]
         print(f"== {what}", flush=True)
         start = time.perf_counter()
         cmd = [sys.executable, "-m", "cotnpot", "eval", "--candidates", str(ROOT / "data" / name), "--out", str(out),
-               "--cache", str(args.out / "executions.jsonl"), "--workers", str(args.workers)] + EXTRA.get(name, [])
+               "--cache", str(args.out / "executions.jsonl"), "--workers", str(args.workers),
+               "--published", str(ROOT / "data" / "published.json")] + EXTRA.get(name, [])
         done = subprocess.run(cmd, stdout=subprocess.DEVNULL)
         if done.returncode != 0:
             sys.exit(f"demo: cotnpot eval failed on {name} (exit {done.returncode})")

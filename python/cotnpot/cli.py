@@ -92,7 +92,15 @@ def _eval(args) -> int:
         if cache_dir:
             from .verifier import ScoreCache, model_identity
             score_cache = ScoreCache(cache_dir / "scores.jsonl", model_identity(args.verifier))
-    options = EvalOptions(translator=translator, verifier=verifier, score_cache=score_cache, task=args.task,
+    published = None
+    if args.published:
+        from .evaluation import load_published
+        try:
+            published = load_published(args.published, args.candidates)
+        except (OSError, ValueError) as exc:
+            print(f"cotnpot eval: --published: {exc}", file=sys.stderr)
+            return 2
+    options = EvalOptions(published=published, translator=translator, verifier=verifier, score_cache=score_cache, task=args.task,
                           execute=args.execute, workers=args.workers, timeout=args.timeout, ks=ks,
                           example_filter=args.example_filter,
                           samples=args.samples, seed=args.seed, resamples=args.resamples, ties=args.ties,
@@ -180,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--log-samples", type=Path, metavar="FILE",
                     help="write one JSON line per problem: every candidate's answer, classes, labels, program "
                     "output, consistency and score, each method's pick and per-problem value at every N")
+    ev.add_argument("--published", type=Path, metavar="JSON",
+                    help="published figures to compare with, per candidate file name (data/published.json has the "
+                    "bundled files'): each is set next to cotnpot's under the publication's tie rule, gaps explained")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     tr = sub.add_parser("train", help="train a verifier (SimPO, DPO or ORM) on pairs from a candidate file",
                         description="Pairs every correct candidate with every wrong one (or k per problem), "

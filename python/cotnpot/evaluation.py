@@ -9,6 +9,7 @@ against the gold answers (``grader``), with every disagreement listed. Two vote 
 classes from :func:`cotnpot.answer.group_answers`, so ``1/2`` and ``0.5`` vote together) and ``exact``
 (exact prediction strings, first seen wins ties: Qwen2.5-Math's rm_maj_eval rule).
 """
+import json
 import re
 import time
 from collections import Counter
@@ -25,38 +26,6 @@ from .data import CandidateTable, load_candidates
 from .programs import ExecutionCache, choose_option, execute, worker_setup
 
 TASKS = ("gsm8k", "math", "mbpp", "aqua")
-
-# What each bundled file is compared with: the published figure, where it comes from, and what explains a gap.
-PUBLISHED = {
-    "qwen25math_rm_maj_example_math_cot_100": {
-        "labels": "source",
-        "figures": {"rm@8": 94.0, "maj@8 (exact)": 93.0, "pass@8": 96.0, "mean": 91.0}, "ties": "first",
-        "from": "Qwen2.5-Math evaluation/rm_maj_eval.py rules on the file's own labels (shared/data PROVENANCE)"},
-    "tora_gsm8k_tora-70b-v1.0_greedy_outputs": {
-        "labels": "grader", "figures": {"accuracy": 84.3}, "from": "ToRA's .metrics file (its own grader)"},
-    "tora_gsm8k_tora-code-34b-v1.0_greedy_outputs": {
-        "labels": "grader", "figures": {"accuracy": 80.7}, "from": "ToRA's .metrics file (its own grader)",
-        "note": "ToRA's grader is more lenient than plain numeric equality on ~2 rows (80.52 recomputed with it)."},
-    "pot_codex_gsm8k_fewshot_greedy_outputs": {
-        "labels": "grader", "figures": {"accuracy": 71.6}, "from": "PoT paper, GSM8K few-shot greedy",
-        "note": "The file holds 1318 of GSM8K's 1319 problems (one is absent upstream)."},
-    "pot_codex_gsm8k_zeroshot_greedy_outputs": {
-        "labels": "grader", "figures": {"accuracy": 57.0}, "from": "PoT paper, GSM8K zero-shot greedy",
-        "note": "The file holds 1317 of GSM8K's 1319 problems. Its recorded values were not made floats (tuples "
-                "and dicts were recorded whole); cotnpot runs it with the few-shot harness, which takes the first "
-                "value, so those re-executed answers differ from the recorded ones."},
-    "pot_codex_aqua_sc30_outputs": {
-        "labels": "grader", "figures": {"maj@30": 58.6}, "ties": "first",
-        "from": "PoT paper, AQuA self-consistency over 30 programs",
-        "note": "The file's own predictions score 58.1 (147/253). cotnpot maps each program's value to the "
-                "closest option and votes over letters, as the harness appears to (its mapping code is not in the "
-                "file); programs whose value is not a number (sympy expressions, failures) do not vote."},
-    "gsm8k_openai_example_model_solutions": {
-        "labels": "source",
-        "figures": {"6b_finetuning": 21.7, "6b_verification": 39.0, "175b_finetuning": 34.7, "175b_verification": 56.3},
-        "from": "the file's is_correct labels (GSM8K paper's released samples)"},
-}
-
 
 @dataclass
 class EvalOptions:
@@ -78,6 +47,7 @@ class EvalOptions:
     example_filter: bool = False        # code tasks: cotnpot's example-test filter (reported separately)
     ties: str = "fair"                  # "fair" or "first" (the harness rule); see cotnpot.metrics
     log_samples: Optional[Path] = None  # a JSONL file: one record per problem (answers, classes, picks, values)
+    published: Optional[dict] = None    # the figures this file is compared with (see load_published)
 
 
 @dataclass
@@ -361,7 +331,7 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     ev = Evaluation(table.path, table.format, task, len(table.problems), table.n_max, dict(table.counts))
     _check_input(ev, table)
-    ev.published = PUBLISHED.get(Path(table.path).name.rsplit(".jsonl", 1)[0], {})
+    ev.published = dict(options.published or {})
     ev.rules = rules(options.ties)
     ev.ties = options.ties
     problems = table.problems
@@ -485,6 +455,19 @@ def compare_with_published(ev: Evaluation) -> List[dict]:
                 row[f"cotnpot ({ev.ties} ties)"] = round(_metric_value(ev, labeling, key), 2)
             out.append(row)
     return out
+
+
+def load_published(path, candidate_file) -> dict:
+    """The entry for ``candidate_file`` (by its name without .jsonl) in a JSON file of published figures:
+    ``{name: {"figures": {metric: value}, "labels": "source"|"grader", "from": ..., "note": ..., "ties": ...}}``
+    (``data/published.json`` holds the bundled files'); {} when the file is not listed."""
+    table = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(table, dict):
+        raise ValueError(f"{path}: expected a JSON object of published figures per candidate file")
+    entry = table.get(Path(candidate_file).name.rsplit(".jsonl", 1)[0], {})
+    if entry and not isinstance(entry.get("figures"), dict):
+        raise ValueError(f"{path}: the entry for {Path(candidate_file).name} has no 'figures' object")
+    return entry
 
 
 def evaluate_file(path, format: str = "auto", options: EvalOptions = EvalOptions()) -> Evaluation:

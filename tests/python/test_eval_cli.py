@@ -19,7 +19,7 @@ SHARED = ROOT.parent / "shared" / "data"
 
 def test_cli_writes_parseable_reports_with_the_qwen_figures(tmp_path, capsys):
     assert main(["eval", "--candidates", str(DATA / "qwen25math_rm_maj_example_math_cot_100.jsonl"),
-                 "--out", str(tmp_path), "--quiet"]) == 0
+                 "--out", str(tmp_path), "--quiet", "--published", str(DATA / "published.json")]) == 0
     printed = capsys.readouterr().out
     assert "| rm@N |" in printed and "## Against the published figures" in printed
     report = json.loads((tmp_path / "report.json").read_text())

@@ -283,6 +283,8 @@ def _check_input(ev: Evaluation, table: CandidateTable) -> None:
     """What the data lacks or how it varies: a clear error where nothing can be computed, else a note."""
     if not table.problems:
         raise ValueError(f"{table.path}: no problems (an empty file, or only lines that hold none)")
+    if table.n_max == 0:
+        raise ValueError(f"{table.path}: {len(table.problems)} problems but not one candidate")
     sizes = Counter(len(p.candidates) for p in table.problems)
     if 0 in sizes:
         ev.input_notes.append(f"{sizes[0]} problems have no candidate (they count as wrong).")
@@ -301,6 +303,15 @@ def _labelings(ev: Evaluation, table: CandidateTable, graded_answers: List[List[
     ev.input_notes.append(f"{len(missing)} of {len(table.problems)} problems have no gold answer: cotnpot's grader "
                           f"is not applied; the file's own labels are used.")
     return {"source": table.labels()}
+
+
+def _note_missing_scores(ev: Evaluation, scores: Optional[torch.Tensor], valid: torch.Tensor) -> None:
+    if scores is None:
+        return
+    missing = int((torch.isnan(scores) & valid).sum())
+    if missing:
+        ev.input_notes.append(f"{missing} candidates have no score: rm never picks them, and a subset in which no "
+                              f"candidate has a score counts as wrong for rm (not as a random pick).")
 
 
 def _weights(scores: Optional[torch.Tensor], from_verifier: bool, ev: Evaluation) -> Optional[torch.Tensor]:
@@ -399,6 +410,7 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
         ev.rules["rm"] = "best-of-N by the verifier's average log-prob of the solution; " + \
             ev.rules["rm"].split("; ", 1)[1]
         ev.timings["score"] = time.perf_counter() - start
+    _note_missing_scores(ev, scores, table.valid())
     weights = _weights(scores, options.verifier is not None, ev)
 
     start = time.perf_counter()

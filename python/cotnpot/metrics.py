@@ -134,8 +134,18 @@ def accuracy_curve(method: str, cands: Candidates, ks: Sequence[int], max_subset
         return {k: AtK(mean, zeros, exact) for k in ks}
     if method in ("rm", "filtered"):
         return _best_of_subsets(cands, n, ks, ties, fallback, filtered=method == "filtered")
-    if method in ("maj", "filtered_maj") and ties == "fair" and valid.shape[1] <= EXACT_MAJORITY_MAX_N:
-        return _majority_exact(cands, n, ks, fallback, filtered=method == "filtered_maj")
+    if method in ("maj", "filtered_maj") and ties == "fair":
+        small = n <= EXACT_MAJORITY_MAX_N   # the exact count per problem where it is cheap, sampling beyond
+        if bool(small.all()) and valid.shape[1] <= EXACT_MAJORITY_MAX_N:
+            return _majority_exact(cands, n, ks, fallback, filtered=method == "filtered_maj")
+        if bool(small.any()):
+            exact_part = _majority_exact(_packed(cands, small), n[small], ks, fallback,
+                                         filtered=method == "filtered_maj")
+            if bool(small.all()):
+                return exact_part
+            sampled_part = accuracy_curve(method, _rows(cands, ~small), ks, max_subsets, samples, seed, fallback,
+                                          ties)
+            return {k: _merge(small, exact_part[k], sampled_part[k]) for k in ks}
     weights = None
     if method == "weighted":
         weights = cands.weights if cands.weights is not None else cands.scores
@@ -161,6 +171,56 @@ def _check_weights(weights: Tensor, valid: Tensor) -> None:
                          f"(the solution's per-token probability)")
 
 
+def _rows(cands: Candidates, rows: Tensor) -> Candidates:
+    return Candidates(*(None if t is None else t[rows] for t in cands))
+
+
+def _packed(cands: Candidates, rows: Tensor) -> Candidates:
+    """The chosen problems with their valid candidates moved to the front, cut to the widest of them, and
+    class ids renumbered below that width (what the exact count needs)."""
+    sub = _rows(cands, rows)
+    order = torch.sort((~sub.valid).to(torch.uint8), dim=1, stable=True).indices
+    width = max(int(sub.valid.sum(1).max()) if sub.valid.numel() else 0, 1)
+    sub = Candidates(*(None if t is None else t.gather(1, order)[:, :width] for t in sub))
+    classes = torch.where(sub.valid, sub.classes, torch.full_like(sub.classes, -1))
+    return sub._replace(classes=_renumber(classes))
+
+
+def _merge(mask: Tensor, a: AtK, b: AtK) -> AtK:
+    """Per-problem results of two groups of problems (``mask``: the first group) back in one order."""
+    def put(x, y, dtype):
+        out = torch.zeros(mask.shape[0], dtype=dtype)
+        out[mask], out[~mask] = x, y
+        return out
+    share = None if a.fallback is None else put(a.fallback, b.fallback, torch.float64)
+    return AtK(put(a.value, b.value, torch.float64), put(a.variance, b.variance, torch.float64),
+               put(a.sampled, b.sampled, torch.bool), share)
+
+
+def _renumber(classes: Tensor) -> Tensor:
+    """Class ids renumbered per row to ``[0, k)`` by first appearance (negative ids stay -1); O(k log k)
+    per row, so sampled subsets of hundreds of candidates stay cheap."""
+    R, k = classes.shape
+    if k == 0:
+        return classes.clone()
+    big = torch.iinfo(torch.long).max
+    keyed = torch.where(classes >= 0, classes, torch.full_like(classes, big))
+    values, order = keyed.sort(dim=1, stable=True)            # equal ids together, original order within
+    starts = torch.ones_like(values, dtype=torch.bool)
+    starts[:, 1:] = values[:, 1:] != values[:, :-1]
+    group = starts.long().cumsum(1) - 1                        # group of each sorted element
+    # Each group's first original position (the no-answer group last); column k collects the non-starts
+    # and is dropped.
+    first = torch.full((R, k + 1), big, dtype=torch.long)
+    first.scatter_(1, torch.where(starts, group, torch.full_like(group, k)),
+                   torch.where(values == big, torch.full_like(order, big - 1), order))
+    rank = first[:, :k].argsort(dim=1).argsort(dim=1)          # groups ranked by first appearance
+    out = torch.empty_like(classes)
+    out.scatter_(1, order, rank.gather(1, group))
+    return torch.where(classes >= 0, out, torch.full_like(out, -1))
+
+
+
 def _chunks(P: int):
     return [slice(i, min(i + _CHUNK, P)) for i in range(0, P, _CHUNK)] or [slice(0, 0)]
 
@@ -183,12 +243,19 @@ def _ranks(scores: Tensor, member: Tensor, ties: str) -> Tuple[Tensor, Tensor]:
     """Per member candidate: how many members rank strictly above it, and the size of its tie group
     ("fair"; with "first" ties are broken by index, so the first value is the strict rank and the group 1)."""
     s = torch.where(member, scores.double(), torch.full_like(scores, -math.inf, dtype=torch.float64))
-    above = (member[:, None, :] & (s[:, None, :] > s[:, :, None])).sum(-1)       # [P, N]
-    tied = member[:, None, :] & (s[:, None, :] == s[:, :, None])
-    if ties == "first":
-        earlier = torch.ones_like(tied[0], dtype=torch.bool).tril(-1)
-        return above + (tied & earlier).sum(-1), torch.ones_like(above)
-    return above, tied.sum(-1).clamp_min(1)
+    P, N = s.shape
+    earlier = torch.ones(N, N, dtype=torch.bool).tril(-1)
+    above, group = torch.zeros(P, N, dtype=torch.long), torch.ones(P, N, dtype=torch.long)
+    step = max(1, (1 << 24) // max(N * N, 1))   # [rows, N, N] comparisons, about 16M at a time
+    for r in range(0, P, step):
+        m, x = member[r:r + step], s[r:r + step]
+        above[r:r + step] = (m[:, None, :] & (x[:, None, :] > x[:, :, None])).sum(-1)
+        tied = m[:, None, :] & (x[:, None, :] == x[:, :, None])
+        if ties == "first":
+            above[r:r + step] += (tied & earlier).sum(-1)
+        else:
+            group[r:r + step] = tied.sum(-1).clamp_min(1)
+    return above, group
 
 
 def _pick_chance(ranks: Tuple[Tensor, Tensor], member: Tensor, pool: Tensor, n: Tensor, k: int) -> Tensor:

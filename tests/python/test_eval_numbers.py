@@ -57,6 +57,9 @@ def test_bad_input_is_named(tmp_path, capsys):
     empty.write_text("")
     assert main(["eval", "--candidates", str(empty), "--quiet", "--format", "ovm"]) == 1
     assert "no problems" in capsys.readouterr().err
+    no_candidates = write_ovm(tmp_path / "nocands.jsonl", [("3", [])] * 3)
+    assert main(["eval", "--candidates", str(no_candidates), "--quiet", "--out", str(tmp_path / "x")]) == 1
+    assert "3 problems but not one candidate" in capsys.readouterr().err and not (tmp_path / "x").exists()
     nothing = write_ovm(tmp_path / "nolabels.jsonl", [(None, [("The answer is 3", None, None)])] * 2)
     assert main(["eval", "--candidates", str(nothing), "--quiet"]) == 1
     err = capsys.readouterr().err

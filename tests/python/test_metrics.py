@@ -222,3 +222,44 @@ def test_qwen_example_reproduces_its_figures():
     assert values == pytest.approx({"rm": 94.0, "maj": 93.0, "pass": 96.0, "random": 91.0})
     # Fair ties: one problem ties two answers at 8 candidates, the first seen being the right one.
     assert fair == pytest.approx({"rm": 94.0, "maj": 92.5})
+
+
+def test_one_large_problem_does_not_make_the_others_sampled():
+    """The exact vote count is chosen per problem (by its own n), not by the padded width."""
+    c = random_candidates(20, 12, seed=9)
+    P, N = c.valid.shape
+    wide = metrics.Candidates(*(None if t is None else torch.cat([t, torch.zeros(P, 300 - N, dtype=t.dtype)], 1)
+                                for t in c))
+    big = torch.zeros(1, 300, dtype=torch.long)
+    big_row = metrics.Candidates(correct=torch.ones(1, 300, dtype=torch.bool), valid=torch.ones(1, 300, dtype=torch.bool),
+                                 classes=big, scores=torch.zeros(1, 300), keep=torch.ones(1, 300, dtype=torch.bool))
+    both = metrics.Candidates(*(None if a is None else torch.cat([a, b]) for a, b in zip(wide, big_row)))
+    for method in ("maj", "filtered_maj"):
+        alone = metrics.accuracy_curve(method, c, [3, 8])
+        mixed = metrics.accuracy_curve(method, both, [3, 8], samples=200)
+        for k in (3, 8):
+            assert torch.allclose(mixed[k].value[:P], alone[k].value, atol=1e-12)
+            assert not mixed[k].sampled[:P].any() and mixed[k].sampled[P]
+            assert mixed[k].value[P] == 1.0
+
+
+def test_edge_shapes_return_empty_or_zero():
+    empty = metrics.Candidates(correct=torch.zeros(0, 4, dtype=torch.bool), valid=torch.zeros(0, 4, dtype=torch.bool),
+                               classes=torch.zeros(0, 4, dtype=torch.long), scores=torch.zeros(0, 4),
+                               keep=torch.zeros(0, 4, dtype=torch.bool))
+    for method in metrics.METHODS:
+        for ties in metrics.TIES:
+            assert metrics.accuracy_at_k(method, empty, 2, ties=ties).shape == (0,)
+    none_valid = empty._replace(**{f: torch.zeros(2, 4, dtype=t.dtype) for f, t in empty._asdict().items()
+                                   if t is not None})
+    for method in metrics.METHODS:
+        assert metrics.accuracy_at_k(method, none_valid, 2).tolist() == [0.0, 0.0]
+
+
+def test_exact_majority_stays_finite_at_its_largest_size():
+    N = 1000
+    ids = torch.arange(N)[None]
+    out = _C.majority_accuracy_exact(ids, ids < 500)
+    assert torch.isfinite(out).all() and torch.allclose(out, torch.full_like(out, 0.5))
+    with pytest.raises(RuntimeError, match="at most 1000 candidates"):
+        _C.majority_accuracy_exact(torch.arange(1001)[None], torch.ones(1, 1001, dtype=torch.bool))

@@ -15,7 +15,9 @@
 namespace cotnpot::metrics {
 namespace {
 
-constexpr int64_t kMaxExactN = 1024;  // C(1024, 512) ~ 4.5e306: still a finite float64
+// C(1000, 500) ~ 2.7e299, and the count of tied classes' shares can reach e * C(n, j) with e up to n/t:
+// still a finite float64 (at 1024 it overflowed).
+constexpr int64_t kMaxExactN = 1000;
 
 // Binomial coefficients C(a, b) for a, b <= kMaxExactN as float64 (Pascal's triangle, built once).
 double binom(int64_t a, int64_t b) {

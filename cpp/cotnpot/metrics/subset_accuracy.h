@@ -29,7 +29,7 @@ namespace cotnpot::metrics {
 // classes [P,N] integer ids in [0,N) per problem (negative: no answer, does not vote); correct, valid [P,N]
 // bool (valid undefined: all valid). Returns float64 [P,N]: column k-1 is the expected accuracy of a
 // majority vote over a uniformly random k-subset of the problem's valid candidates (all of them when it
-// has fewer than k). A subset in which nobody votes counts as wrong. Needs N <= 1024 (float64 counts).
+// has fewer than k). A subset in which nobody votes counts as wrong. Needs N <= 1000 (float64 counts).
 at::Tensor majority_accuracy_exact(const at::Tensor& classes, const at::Tensor& correct, const at::Tensor& valid = {});
 
 struct SubsetAccuracy {

@@ -12,6 +12,7 @@ from typing import Dict, List, Optional
 import torch
 
 from . import answer as answers_api
+from . import distributed
 from .data import CandidateTable
 from .programs import ExecutionCache, execute, worker_setup
 from .translate import OfflineCalculatorTranslator, Request
@@ -36,7 +37,14 @@ def check_consistency(table: CandidateTable, translator, workers: int = 2, timeo
     from .executor import Executor
     problems = table.problems
     requests = [Request(p.question, c.text) for p in problems for c in p.candidates]
-    translations = translator.translate(requests)
+
+    def translate_share(share):   # under torchrun, each process translates its share
+        texts = translator.translate(share)
+        refused, cut = getattr(translator, "failures", {}), set(getattr(translator, "truncated", []))
+        return [(t, i in refused, i in cut) for i, t in enumerate(texts)]
+
+    outcomes = distributed.map_sharded(translate_share, requests)
+    translations = [t for t, _, _ in outcomes]
     # the offline translator's programs are plain arithmetic (also behind a cache): small, fast workers
     harness = "calculator" if translator.name == OfflineCalculatorTranslator.name else "translation"
     runnable = [t for t in translations if t]
@@ -61,7 +69,6 @@ def check_consistency(table: CandidateTable, translator, workers: int = 2, timeo
              "statuses": dict(Counter(statuses)), "consistent": int(agree.sum()),
              "problems_all_filtered": int((~(keep & valid).any(1) & valid.any(1)).sum()),
              # requests the server refused (that candidate has no program) and replies cut at max_tokens
-             "refused": len(getattr(translator, "failures", {})),
-             "truncated": len(getattr(translator, "truncated", []))}
+             "refused": sum(r for _, r, _ in outcomes), "truncated": sum(c for _, _, c in outcomes)}
     return Consistency(keep, [[next(it_t) for _ in p.candidates] for p in problems],
                        [[next(it_a) for _ in p.candidates] for p in problems], stats)

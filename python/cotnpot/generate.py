@@ -7,7 +7,8 @@
     result = generate(problems, client, n=8, cache="runs/gen/samples.jsonl")
     write_candidates(result, "runs/gen/candidates.jsonl")   # then: cotnpot eval --candidates ...
 
-Every (problem, sample) pair is one request (sample j asks for seed + j when a seed is given, so samples
+Under ``torchrun`` each process sends its share of the requests and all of them gather the samples
+(rank 0 writes the file). Every (problem, sample) pair is one request (sample j asks for seed + j when a seed is given, so samples
 differ and a rerun asks for the same ones), ``concurrency`` in flight, each saved to the cache as it
 finishes: a run stopped by a dead server, Ctrl-C or a crash resumes where it stopped. A request the server
 refuses (a prompt over its context) leaves that sample out, counted; a reply cut at ``max_tokens`` is
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from . import distributed
 from .jsonl_store import JsonlStore
 from .translate.client import OpenAICompatibleClient, RequestRefused, ServerUnavailable
 
@@ -117,49 +119,64 @@ def generate(problems: Sequence[GenProblem], client: OpenAICompatibleClient, n: 
             else:
                 todo.append((i, j, text, key))
     result.counts["requested"] = len(problems) * n
-    bar = None
-    if progress and todo:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(todo), desc="sampling", unit="sample")
 
     def one(i, j, text):
         seed = None if base_seed is None else int(base_seed) + j
         return client.complete([text], seed=seed)[0]
 
+    def run_share(share):
+        """Samples for this process's share of the requests: one outcome per request, in order."""
+        outcomes = [("missing", "")] * len(share)
+        failure = None
+        bar = None
+        if progress and share:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=len(share), desc="sampling", unit="sample")
+        pending = iter(range(len(share)))
+        try:
+            with ThreadPoolExecutor(concurrency) as pool:
+                running = {}
+
+                def submit():
+                    k = next(pending, None)
+                    if k is not None:
+                        running[pool.submit(one, *share[k][:3])] = k
+                for _ in range(concurrency):
+                    submit()
+                while running:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        k = running.pop(fut)
+                        try:
+                            c = fut.result()
+                        except RequestRefused as exc:
+                            outcomes[k] = ("refused", str(exc))
+                        except ServerUnavailable as exc:
+                            failure = failure or str(exc)
+                            outcomes[k] = ("missing", str(exc))
+                        else:
+                            outcomes[k] = ("ok", (c.text, c.finish_reason))
+                            if store:   # saved as it finishes: a stopped run resumes from here
+                                store.add([{"key": share[k][3], "text": c.text, "finish_reason": c.finish_reason}])
+                        if bar:
+                            bar.update(1)
+                        if failure is None:   # a dead server gets no new request
+                            submit()
+        finally:
+            if bar:
+                bar.close()
+        return [o if o[0] != "missing" else ("missing", failure or "") for o in outcomes]
+
     failure = None
-    pending = iter(todo)
-    try:
-        with ThreadPoolExecutor(concurrency) as pool:
-            running = {}
-            def submit():
-                item = next(pending, None)
-                if item is not None:
-                    running[pool.submit(one, *item[:3])] = item
-            for _ in range(concurrency):
-                submit()
-            while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    i, j, text, key = running.pop(fut)
-                    try:
-                        c = fut.result()
-                    except RequestRefused as exc:
-                        result.counts["refused"] += 1
-                        result.refusals.append({"problem": problems[i].id, "sample": j, "reason": str(exc)})
-                    except ServerUnavailable as exc:
-                        failure = failure or str(exc)
-                    else:
-                        result.samples[i][j] = {"text": c.text, "finish_reason": c.finish_reason}
-                        result.counts["made"] += 1
-                        if store:
-                            store.add([{"key": key, "text": c.text, "finish_reason": c.finish_reason}])
-                    if bar:
-                        bar.update(1)
-                    if failure is None:   # a dead server gets no new request
-                        submit()
-    finally:
-        if bar:
-            bar.close()
+    for (i, j, _, _), (kind, payload) in zip(todo, distributed.map_sharded(run_share, todo)):
+        if kind == "ok":
+            result.samples[i][j] = {"text": payload[0], "finish_reason": payload[1]}
+            result.counts["made"] += 1
+        elif kind == "refused":
+            result.counts["refused"] += 1
+            result.refusals.append({"problem": problems[i].id, "sample": j, "reason": payload})
+        else:
+            failure = failure or payload
     result.counts["truncated"] = sum(1 for row in result.samples for s in row if s and s["finish_reason"] == "length")
     if failure is not None:
         missing = sum(1 for row in result.samples for s in row if s is None) - result.counts["refused"]

@@ -3,6 +3,7 @@ and verifier-score caches all store themselves this way. Entries are appended as
 interrupted run keeps what it finished); a line that does not parse (cut short by such an interruption)
 is skipped, and a later entry with the same key wins."""
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Dict, Iterable
@@ -22,9 +23,17 @@ class JsonlStore:
                     continue
 
     def add(self, entries: Iterable[dict]) -> None:
+        """Appends the entries with one write on an O_APPEND descriptor per entry, so processes sharing
+        the file (torchrun ranks) never interleave within a line."""
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as f:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
                 for entry in entries:
                     self.entries[entry["key"]] = entry
-                    f.write(json.dumps(entry) + "\n")
+                    data = (json.dumps(entry) + "\n").encode("utf-8", "surrogatepass")
+                    written = os.write(fd, data)
+                    while written < len(data):   # a short write (rare): finish it
+                        written += os.write(fd, data[written:])
+            finally:
+                os.close(fd)

@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
+from . import distributed
 from .executor import Executor, Job
 from .jsonl_store import JsonlStore
 
@@ -129,11 +130,14 @@ def execute(programs: Sequence[str], harness: str, executor: Executor, progress=
     keys = {p: ExecutionCache.key(p, harness, executor) for p in jobs}
     known = cache.entries if cache is not None else {}
     todo = [p for p in jobs if keys[p] not in known]
-    results = executor.run_jobs([jobs[p] for p in todo], progress=progress)
-    fresh = [{"key": keys[p], "status": r.status, "answer": r.answer,
-              "error": "" if r.status == "ok" else f"{r.error_type}: {r.error_message}"[:200]}
-             for p, r in zip(todo, results)]
-    if cache is not None:
+
+    def run(share):   # under torchrun, each process runs its share of the programs
+        return [{"key": keys[p], "status": r.status, "answer": r.answer,
+                 "error": "" if r.status == "ok" else f"{r.error_type}: {r.error_message}"[:200]}
+                for p, r in zip(share, executor.run_jobs([jobs[p] for p in share], progress=progress))]
+
+    fresh = distributed.map_sharded(run, todo)
+    if cache is not None and distributed.is_main():   # one writer
         cache.add(fresh)
     by_key = {**known, **{e["key"]: e for e in fresh}}
     out = Execution([], [], [], unique=len(todo))

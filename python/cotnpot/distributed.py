@@ -1,0 +1,76 @@
+"""Several processes, one result: under ``torchrun`` each rank takes every ``world``-th item of a list
+(so every rank gets a mix of short and long work), and the results are gathered in order on every rank.
+torch.distributed is the one engine (gloo for the CPU work here: execution, translation, sampling; the
+verifier's scoring uses the same split). In one process everything runs locally, unchanged.
+
+    cotnpot.distributed.init_from_env()          # the CLI does this: a process group when WORLD_SIZE > 1
+    answers = map_sharded(lambda share: [run(x) for x in share], programs)
+"""
+import os
+from typing import Callable, List, Sequence, Tuple, TypeVar
+
+import torch
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _dist():
+    d = torch.distributed
+    return d if d.is_available() and d.is_initialized() else None
+
+
+def rank_and_world() -> Tuple[int, int]:
+    d = _dist()
+    return (d.get_rank(), d.get_world_size()) if d else (0, 1)
+
+
+def is_main() -> bool:
+    return rank_and_world()[0] == 0
+
+
+def init_from_env() -> bool:
+    """Joins the process group torchrun describes (``WORLD_SIZE`` > 1 in the environment), gloo backend;
+    returns whether this process is one of several."""
+    if _dist() is not None:
+        return rank_and_world()[1] > 1
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    torch.distributed.init_process_group("gloo")
+    return True
+
+
+def my_share(n: int) -> List[int]:
+    """This rank's indices of a list of n items: every world-th, starting at the rank."""
+    rank, world = rank_and_world()
+    return list(range(rank, n, world))
+
+
+def map_sharded(fn: Callable[[List[T]], Sequence[R]], items: Sequence[T]) -> List[R]:
+    """``fn`` on this rank's share of ``items`` (one result per item), gathered in order on every rank.
+    An exception on any rank is raised on every rank (no rank is left waiting for the others)."""
+    rank, world = rank_and_world()
+    if world == 1:
+        return list(fn(list(items)))
+    mine = my_share(len(items))
+    failure = None
+    try:
+        local = list(fn([items[i] for i in mine]))
+        if len(local) != len(mine):
+            raise RuntimeError(f"map_sharded: {len(local)} results for {len(mine)} items on rank {rank}")
+        payload = ("ok", list(zip(mine, local)))
+    except Exception as exc:   # noqa: BLE001 - re-raised below, on every rank
+        failure = exc
+        payload = ("error", f"rank {rank}: {type(exc).__name__}: {exc}")
+    gathered: List = [None] * world
+    torch.distributed.all_gather_object(gathered, payload)
+    if failure is not None:   # the rank that failed raises its own exception, with its type and data
+        raise failure
+    errors = [p[1] for p in gathered if p[0] == "error"]
+    if errors:
+        raise RuntimeError("another process failed: " + "; ".join(errors))
+    out: List = [None] * len(items)
+    for _, part in gathered:
+        for i, value in part:
+            out[i] = value
+    return out

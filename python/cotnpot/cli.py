@@ -62,8 +62,9 @@ def make_translator(args):
 
 
 def _eval(args) -> int:
-    from . import report
+    from . import distributed, report
     from .evaluation import EvalOptions, evaluate_file
+    distributed.init_from_env()   # under torchrun: each process works on its share, rank 0 reports
     ks = [int(k) for k in args.ks.split(",")] if args.ks else None
     if ks is not None and any(k < 1 for k in ks):
         print("cotnpot eval: --ks must be positive integers", file=sys.stderr)
@@ -115,6 +116,8 @@ def _eval(args) -> int:
         print(f"cotnpot eval: {exc}" + (f" (finished translations kept in {args.translation_cache})"
                                         if args.translation_cache else ""), file=sys.stderr)
         return 1
+    if not distributed.is_main():
+        return 0
     print(report.to_markdown(ev))
     if args.out:
         for path in report.write(ev, Path(args.out)):
@@ -123,8 +126,10 @@ def _eval(args) -> int:
 
 
 def _generate(args) -> int:
+    from . import distributed
     from .generate import DEFAULT_PROMPT, GenerationError, generate, load_problems, write_candidates
     from .translate.client import OpenAICompatibleClient, sampling_options
+    distributed.init_from_env()   # under torchrun: each process sends its share of the requests
     try:
         problems = load_problems(args.problems, args.limit)
         client = OpenAICompatibleClient(args.server, args.model, args.api, retries=args.retries, timeout=args.timeout,
@@ -138,6 +143,8 @@ def _generate(args) -> int:
     except GenerationError as exc:
         print(f"cotnpot generate: {exc}", file=sys.stderr)
         return 1
+    if not distributed.is_main():
+        return 0
     write_candidates(result, args.out)
     c = result.counts
     print(f"wrote {args.out}: {len(problems)} problems, {c['made']} samples made, {c['cached']} from the cache, "

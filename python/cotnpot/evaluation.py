@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 from . import answer as answers_api
+from . import distributed
 from . import metrics
 from .metrics import Estimate
 from .data import CandidateTable, load_candidates
@@ -419,7 +420,7 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
     computed = set(ev.metrics[ev.labelings[0]])
     ev.rules = {name: text for name, text in ev.rules.items() if name in computed or name in ("@N", "differences")}
     ev.comparisons = compare_with_published(ev)
-    if options.log_samples is not None:
+    if options.log_samples is not None and distributed.is_main():
         from .records import write_records
         write_records(options.log_samples, table, answers, classes, labelings, per_problem, scores, weights,
                       program_outputs if consistency is None else consistency.program_answers,

@@ -159,9 +159,14 @@ def test_no_network(ex):
 
 
 def test_no_processes_survive_a_job(ex):
+    before = set(leftover_job_processes())
     ex.run([HOSTILE["daemon escapes session"][0]])
     time.sleep(0.2)
-    assert leftover_job_processes() == []
+    new = set(leftover_job_processes()) - before
+    if new:   # another pool on this kernel (a concurrent test run) starts short jobs too; the daemon would
+        time.sleep(3)   # sleep 1000 s, so a process of this job is one that is still there seconds later
+        new &= set(leftover_job_processes())
+    assert new == set()
 
 
 def worker_pids():

@@ -27,7 +27,7 @@ class CodeTask:
 @dataclass
 class CodeResult:
     correct: torch.Tensor                      # [P, N] every test passed
-    passes_example: torch.Tensor               # [P, N] the example test passed (cotnpot's filter)
+    passes_example: torch.Tensor               # [P, N] the example test passed (with the filter; else False)
     explanations: List[List[Optional[str]]] = field(default_factory=list)
     scores: Dict[str, torch.Tensor] = field(default_factory=dict)   # "code" and "explanation+code"
     metrics: Dict[str, Dict[int, Estimate]] = field(default_factory=dict)
@@ -54,10 +54,11 @@ def evaluate_code(tasks: Sequence[CodeTask], candidates: Sequence[Sequence[str]]
     flat = [(t, code) for t, cs in zip(tasks, candidates) for code in cs]
     grading = [t.tests[1:] if example_filter else t.tests for t, _ in flat]
     full = executor.run_tests([code for _, code in flat], [t.setup + "\n" + "\n".join(g) for (t, _), g in zip(flat, grading)])
-    example = executor.run_tests([code for _, code in flat], [t.setup + "\n" + t.tests[0] for t, _ in flat])
     correct, passes = torch.zeros(P, N, dtype=torch.bool), torch.zeros(P, N, dtype=torch.bool)
     correct[valid] = torch.tensor([r.passed for r in full], dtype=torch.bool)
-    passes[valid] = torch.tensor([r.passed for r in example], dtype=torch.bool)
+    if example_filter:   # a second run only when the filter is asked for (the sandbox stops at the first failure)
+        example = executor.run_tests([code for _, code in flat], [t.setup + "\n" + t.tests[0] for t, _ in flat])
+        passes[valid] = torch.tensor([r.passed for r in example], dtype=torch.bool)
     result = CodeResult(correct, passes)
 
     if translator is not None:

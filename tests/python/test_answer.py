@@ -228,3 +228,45 @@ def test_grader_benchmark_compares_answers_not_solutions():
     assert len(openai) == 4 * 1319
     assert all("\n" not in g and len(g) < 20 for g, _ in openai)
     assert sum(answer.is_equiv(g, p) for g, p in openai) > 0.2 * len(openai)
+
+
+# Grader rules by class (issue 14), with cases written here, not taken from the failing examples alone.
+@pytest.mark.parametrize("gold,pred,equal", [
+    # a function's power and parenthesized argument: \sin^2(t) and \sin(t)^2 are (\sin t)^2
+    (r"\cos^2(t)", r"1-\sin^2(t)", True),
+    (r"\cos(\theta)^2 + 1", r"2 - \sin(\theta)^2", True),
+    (r"\tan^2 x", r"\sec^2 x - 1", True),
+    (r"\sin^{-1}(x)", r"\arcsin(x)", True),
+    (r"\sin(x^2)", r"\sin x^2", True),
+    (r"\sin^2(t)", r"\sin(t^2)", False),
+    # a right-hand side as the answer when the left names a quantity, |.| included
+    ("4", "|PQ| = 4", True),
+    ("7", r"|\vec{v}| = 7", True),
+    ("4", "|PQ| = 5", False),
+    ("4", "x + y = 4", False),
+    # mixed inequality chains as intervals, in both directions
+    ("(0,5]", r"0 < x \le 5", True),
+    ("[-1,3)", r"3 > y \ge -1", True),
+    ("(0,5]", r"0 \le x < 5", False),
+    # solution sets written as assignments per solution
+    ("(3,1),(4,1)", "a=3,b=1;a=4,b=1", True),
+    ("(1,2,3),(0,0,0)", "x=1, y=2, z=3; x=0, y=0, z=0", True),
+    ("(3,1),(4,1)", "a=3,b=1;a=4,b=2", False),
+])
+def test_grader_rules_by_class(gold, pred, equal):
+    assert answer.is_equiv(gold, pred) is equal
+
+
+def test_interval_and_inequality_with_set_relation():
+    assert answer.is_equiv(r"x \in (0,5]", r"0 < x \le 5", set_relation=True)
+    assert not answer.is_equiv(r"x \in (0,5)", r"0 < x \le 5", set_relation=True)
+
+
+@pytest.mark.parametrize("text,want,rule", [
+    (r"We use $k = \frac{60}{m}$ for each divisor $m$. So there are 8 such numbers.", "8", "last_sentence"),
+    (r"Let $n = 2k$, then $n^2 = 4k^2$. Hence the count is 12.", "12", "last_sentence"),
+    (r"The area is $12$ square units.", "12", "math"),        # the math is in the final sentence
+    (r"So the total is $3 + 4 = 7$.", "3 + 4 = 7", "math"),
+])
+def test_a_final_sentence_in_plain_words_states_the_answer(text, want, rule):
+    assert answer.extract_answer(text) == (want, rule)

@@ -34,6 +34,9 @@ class Comparer {
 
   bool equal(const Node& a, const Node& b) {
     if (!budget_.spend()) return false;
+    // "a=3,b=1;a=4,b=1" is the solution set (3,1),(4,1).
+    if (auto grouped = solution_tuples(a)) return equal(*grouped, b);
+    if (auto grouped = solution_tuples(b)) return equal(a, *grouped);
     // "a < x < b" is the interval (a, b) (both sides constant, one op throughout).
     if (b.kind != Kind::Relation || options_.set_relation)
       if (auto interval = chain_interval(a)) return equal(*interval, b);
@@ -80,6 +83,33 @@ class Comparer {
   }
 
  private:
+  // A list of assignments whose variables repeat in one order ("a=3, b=1, a=4, b=1") as the list of the
+  // tuples of their values ("(3,1), (4,1)"); nullopt for anything else (one variable: a list already).
+  static std::optional<Node> solution_tuples(const Node& n) {
+    if (n.kind != Kind::List || n.kids.size() < 4) return std::nullopt;
+    for (const Node& k : n.kids)
+      if (!is_assignment(k) || k.name != "=") return std::nullopt;
+    size_t period = 1;
+    while (period < n.kids.size() && n.kids[period].kids[0].name != n.kids[0].kids[0].name) ++period;
+    if (period < 2 || period == n.kids.size() || n.kids.size() % period != 0) return std::nullopt;
+    for (size_t i = 0; i < n.kids.size(); ++i)
+      if (n.kids[i].kids[0].name != n.kids[i % period].kids[0].name) return std::nullopt;
+    for (size_t i = 0; i < period; ++i)
+      for (size_t j = i + 1; j < period; ++j)
+        if (n.kids[i].kids[0].name == n.kids[j].kids[0].name) return std::nullopt;
+    Node list;
+    list.kind = Kind::List;
+    for (size_t start = 0; start < n.kids.size(); start += period) {
+      Node tuple;
+      tuple.kind = Kind::Tuple;
+      tuple.open = '(';
+      tuple.close = ')';
+      for (size_t i = start; i < start + period; ++i) tuple.kids.push_back(n.kids[i].kids[1]);
+      list.kids.push_back(std::move(tuple));
+    }
+    return list;
+  }
+
   static bool is_assignment(const Node& n) {
     return n.kind == Kind::Relation && (n.name == "=" || n.name == "\\in" || n.name == "\\approx") &&
            n.kids.size() == 2 && n.kids[0].kind == Kind::Sym;
@@ -97,6 +127,8 @@ class Comparer {
       case Kind::Tuple:
       case Kind::List:
         return std::all_of(n.kids.begin(), n.kids.end(), is_label);
+      case Kind::Func:   // |PQ|, \\overline{AB} as a length: a label too
+        return n.name == "abs" && is_label(n.kids[0]);
       default:
         return false;
     }
@@ -115,17 +147,27 @@ class Comparer {
     return false;
   }
 
+  // "a < x \\le b" (any mix of < and \\le, or of > and \\ge read right to left) is the interval (a, b]:
+  // both ends constant (the middle is what ranges: x, f(x), ...).
   static std::optional<Node> chain_interval(const Node& n) {
-    if (n.kind != Kind::Relation || n.kids.size() != 3 || (n.name != "<" && n.name != "\\le")) return std::nullopt;
+    if (n.kind != Kind::Relation || n.kids.size() != 3) return std::nullopt;
+    const auto ascending = [](char c) { return c == '<' || c == 'l'; };
+    const auto descending = [](char c) { return c == '>' || c == 'g'; };
+    const bool up = ascending(n.open) && ascending(n.close), down = descending(n.open) && descending(n.close);
+    if (!up && !down) return std::nullopt;
     std::vector<std::string> vars;
     collect_variables(n.kids[0], vars);
     collect_variables(n.kids[2], vars);
     if (!vars.empty()) return std::nullopt;
+    const Node& low = up ? n.kids[0] : n.kids[2];
+    const Node& high = up ? n.kids[2] : n.kids[0];
+    const bool open_low = (up ? n.open : n.close) == '<' || (up ? n.open : n.close) == '>';
+    const bool open_high = (up ? n.close : n.open) == '<' || (up ? n.close : n.open) == '>';
     Node interval;  // (a, b) parses as a tuple, so the open interval is one too
-    interval.kind = n.name == "<" ? Kind::Tuple : Kind::Interval;
-    interval.open = n.name == "<" ? '(' : '[';
-    interval.close = n.name == "<" ? ')' : ']';
-    interval.kids = {n.kids[0], n.kids[2]};
+    interval.kind = open_low && open_high ? Kind::Tuple : Kind::Interval;
+    interval.open = open_low ? '(' : '[';
+    interval.close = open_high ? ')' : ']';
+    interval.kids = {low, high};
     return interval;
   }
 

@@ -278,14 +278,26 @@ class Parser {
     if (!first) return std::nullopt;
     if (!is_relation(peek())) return first;
     Node rel = make(Kind::Relation, {std::move(*first)}, peek().text);
+    // The first and the last operator, as one character each ('<', 'l' for \le, '>', 'g' for \ge, '='
+    // otherwise): what a mixed chain such as "0 < x \le 5" needs to be read as an interval.
+    rel.open = op_code(peek().text);
     while (ok_ && is_relation(peek())) {
       if (peek().text != rel.name) rel.name = "mixed";
+      rel.close = op_code(peek().text);
       next();
       auto side = union_();
       if (!side) return std::nullopt;
       rel.kids.push_back(std::move(*side));
     }
     return rel;
+  }
+
+  static char op_code(std::string_view op) {
+    if (op == "<") return '<';
+    if (op == "\\le") return 'l';
+    if (op == ">") return '>';
+    if (op == "\\ge") return 'g';
+    return '=';
   }
 
   std::optional<Node> union_() {
@@ -486,6 +498,14 @@ class Parser {
     return m;
   }
 
+  static bool is_minus_one(const Node& n) {
+    const Node* x = &n;
+    if (x->kind == Kind::List && x->kids.size() == 1) x = &x->kids[0];
+    if (x->kind == Kind::Neg && x->kids[0].kind == Kind::Num) return x->kids[0].num.exact && x->kids[0].num.p == 1 &&
+                                                                    x->kids[0].num.q == 1;
+    return x->kind == Kind::Num && x->num.exact && x->num.p == -1 && x->num.q == 1;
+  }
+
   std::optional<Node> primary() {
     Depth depth(*this);
     if (!ok_ || !budget_.spend()) return std::nullopt;
@@ -567,9 +587,33 @@ class Parser {
                                              "\\arccos", "\\arctan", "\\sec", "\\csc", "\\cot"};
     for (const char* f : kFunctions) {
       if (cmd == f) {
-        auto arg = is("{") ? group() : power();
+        // "\sin^2(x)" is (\sin x)^2 and "\sin^{-1} x" is \arcsin x: a power right after the name applies
+        // to the value.
+        std::optional<Node> exponent;
+        if (is("^")) {
+          next();
+          if (is("{")) {
+            exponent = group();
+          } else if (is("-")) {
+            next();
+            auto e = postfix();
+            if (e) exponent = make(Kind::Neg, {std::move(*e)});
+          } else {
+            exponent = postfix();
+          }
+          if (!exponent) return std::nullopt;
+        }
+        // "\sin(x)^2" is (\sin x)^2: a parenthesized argument ends at its parenthesis; "\sin x^2" is
+        // \sin(x^2), as LaTeX reads it.
+        auto arg = is("{") ? group() : is("(") ? postfix() : power();
         if (!arg) return std::nullopt;
-        return make(Kind::Func, {std::move(*arg)}, cmd.substr(1));
+        std::string name = cmd.substr(1);
+        if (exponent && is_minus_one(*exponent) && (name == "sin" || name == "cos" || name == "tan")) {
+          return make(Kind::Func, {std::move(*arg)}, "arc" + name);
+        }
+        Node call = make(Kind::Func, {std::move(*arg)}, name);
+        if (!exponent) return call;
+        return make(Kind::Pow, {std::move(call), std::move(*exponent)});
       }
     }
     if (cmd == "\\text" || cmd == "\\mathrm" || cmd == "\\operatorname") {

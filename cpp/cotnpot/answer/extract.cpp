@@ -139,6 +139,18 @@ std::string last_number(std::string_view s) {
   return {};
 }
 
+// The text's final sentence (after the last ". ", "! ", "? " or newline; a final period dropped).
+std::string last_sentence(std::string_view text) {
+  std::string t = trim(text);
+  while (!t.empty() && (t.back() == '.' || t.back() == '!')) t.pop_back();
+  for (size_t i = t.size(); i-- > 0;) {
+    if (t[i] == '\n') return trim(std::string_view(t).substr(i + 1));
+    if ((t[i] == '.' || t[i] == '!' || t[i] == '?') && i + 1 < t.size() && t[i + 1] == ' ')
+      return trim(std::string_view(t).substr(i + 1));
+  }
+  return t;
+}
+
 // Several \boxed{} close together box the parts of one answer ("\boxed{1} and \boxed{2}"): the last box
 // and the boxes just before it (at most kBoxGapWords = 4 words apart, spacing commands and $ not counted)
 // are joined with commas, in order, duplicates dropped. Boxes far apart box intermediate results: only
@@ -301,7 +313,16 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
     const std::string line = trim(nl == std::string::npos ? std::string_view(last) : std::string_view(last).substr(nl + 1));
     if (line.size() > 2 && line[0] == 'A' && line[1] == ':') return {trim(std::string_view(line).substr(2)), "a_line"};
   }
-  if (std::string math = last_math(text); !math.empty()) return {math, "math"};
+  if (std::string math = last_math(text); !math.empty()) {
+    // "... $k = \\frac{60}{m}$ must divide 60. So there are 8 such numbers.": a final sentence that states
+    // a plain number and holds no math is the answer, not the last math span before it.
+    const std::string sentence = last_sentence(text);
+    if (sentence.find('$') == std::string::npos && sentence.find("\\(") == std::string::npos &&
+        sentence.find("\\[") == std::string::npos) {
+      if (std::string number = last_number(sentence); !number.empty()) return {number, "last_sentence"};
+    }
+    return {math, "math"};
+  }
   if (options.last_number_fallback) {
     if (std::string number = last_number(text); !number.empty()) return {number, "last_number"};
   }

@@ -20,6 +20,7 @@ import argparse
 import collections
 import json
 import math
+from fractions import Fraction
 import os
 import re
 import signal
@@ -222,6 +223,86 @@ def answer_class(gold, pred):
     return "other"
 
 
+def _number(gold):
+    """The gold answer as a Fraction when it is a plain number or a simple fraction, else None."""
+    text = gold.strip().replace("{,}", "").replace(",", "")
+    m = re.fullmatch(r"\\d?frac\{(-?\d+)\}\{(\d+)\}|(-?\d+)/(\d+)", text)
+    try:
+        if m:
+            a, b = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+            return Fraction(int(a), int(b)) if int(b) else None
+        return Fraction(text) if re.fullmatch(r"-?\d+(\.\d+)?", text) else None
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def _plain(x):
+    return str(x.numerator) if x.denominator == 1 else f"\\frac{{{x.numerator}}}{{{x.denominator}}}"
+
+
+def variant_pairs(data):
+    """Gold answers of the bundled real files, each rewritten in forms that must stay equal and perturbed
+    into values that must not: (class, gold, variant, truth)."""
+    golds = sorted({str(r["gt"]) for r in read_jsonl(data / "qwen25math_rm_maj_example_math_cot_100.jsonl")} |
+                   {answer.extract_answer(r["ground_truth"])[0]
+                    for r in read_jsonl(data / "gsm8k_openai_example_model_solutions.jsonl")})
+    out = []
+    for g in golds:
+        if not g:
+            continue
+        out += [("equal: boxed", g, f"\\boxed{{{g}}}", True), ("equal: $...$", g, f"${g}$", True),
+                ("equal: x = answer", g, f"x = {g}", True)]
+        if "\\frac" in g:
+            out.append(("equal: \\dfrac", g, g.replace("\\frac", "\\dfrac"), True))
+        x = _number(g)
+        if x is None:
+            continue
+        if x.denominator == 1:
+            n = x.numerator
+            out.append(("equal: trailing .0", g, f"{n}.0", True))
+            if abs(n) >= 1000:
+                out.append(("equal: thousands separator", g, f"{n:,}", True))
+        else:
+            d = x.denominator
+            while d % 2 == 0:
+                d //= 2
+            while d % 5 == 0:
+                d //= 5
+            if d == 1:   # a terminating decimal
+                out.append(("equal: fraction as decimal", g, repr(float(x)), True))
+            out.append(("equal: a/b", g, f"{x.numerator}/{x.denominator}", True))
+            out.append(("different: reciprocal", g, _plain(1 / x) if x else "1", False))
+        out.append(("different: off by one", g, _plain(x + 1), False))
+        if x != 0:
+            out += [("different: doubled", g, _plain(2 * x), False), ("different: sign flipped", g, _plain(-x), False)]
+    return out
+
+
+def variants_section(data, show):
+    """cotnpot (default options) and Math-Verify against the truth of each generated variant, by class."""
+    pairs = variant_pairs(data)
+    ours = answer.grade([g for _, g, _, _ in pairs], [v for _, _, v, _ in pairs]).tolist()
+    theirs = [math_verify_equal(g, v) for _, g, v, _ in pairs]
+    by_class = collections.defaultdict(lambda: [0, 0, 0])
+    wrong = []
+    for (cls, g, v, truth), a, b in zip(pairs, ours, theirs):
+        by_class[cls][0] += 1
+        by_class[cls][1] += a == truth
+        by_class[cls][2] += b == truth
+        if a != b:
+            wrong.append((cls, g, v, truth, a, b))
+    print(f"\ngenerated variants of {len({g for _, g, _, _ in pairs})} real gold answers (truth known by "
+          f"construction): {len(pairs)} pairs, cotnpot and Math-Verify agree on "
+          f"{100 * (1 - len(wrong) / len(pairs)):.2f}%\n")
+    print("| class | pairs | cotnpot right | Math-Verify right |")
+    print("|---|---:|---:|---:|")
+    for cls, (n, a, b) in sorted(by_class.items()):
+        print(f"| {cls} | {n} | {100 * a / n:.1f}% | {100 * b / n:.1f}% |")
+    for cls, g, v, truth, a, b in wrong[:show]:
+        right = "cotnpot" if a == truth else "Math-Verify"
+        print(f"  [{cls}] gold={g[:50]!r} variant={v[:50]!r} truth={truth}: {right} is right")
+
+
 def timed(fn):
     start = time.perf_counter()
     out = fn()
@@ -260,6 +341,7 @@ def main():
                   f"{t_theirs / t_batched:,.0f}x | {t_theirs / t_loop:,.0f}x | {100 * agree / n:.2f}% |")
             disagreements[name, baseline] = [(src, g, p, a, b) for (src, g, p), a, b in zip(pairs, ours, theirs)
                                              if a != b]
+    variants_section(args.data, args.show)
     for (name, baseline), rows in disagreements.items():
         classes = collections.Counter((answer_class(g, p), "cotnpot: equal" if a else "cotnpot: different")
                                       for _, g, p, a, _ in rows)

@@ -252,6 +252,14 @@ def test_grader_benchmark_compares_answers_not_solutions():
     ("(3,1),(4,1)", "a=3,b=1;a=4,b=1", True),
     ("(1,2,3),(0,0,0)", "x=1, y=2, z=3; x=0, y=0, z=0", True),
     ("(3,1),(4,1)", "a=3,b=1;a=4,b=2", False),
+    # a box marks an answer: \boxed{X} is X (found by the benchmark's generated variants)
+    ("-10", r"\boxed{-10}", True),
+    (r"\frac{1}{3}", r"$\boxed{\frac{1}{3}}$", True),
+    ("2", r"\fbox{3}", False),
+    # two integers are equal or not, however large (1450001 was within rel_tol of 1450000)
+    ("1,450,000", "1450001", False),
+    ("900000000", "900000001", False),
+    ("1450000", "1,450,000.0", True),
 ])
 def test_grader_rules_by_class(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal

@@ -262,6 +262,8 @@ class Comparer {
 
   bool numbers_equal(const Number& x, const Number& y) const {
     if (x.exact && y.exact && x.p == y.p && x.q == y.q) return true;
+    // Two integers are equal or not: 1450001 is not 1450000, however close in relative terms.
+    if (x.exact && y.exact && x.q == 1 && y.q == 1) return false;
     const std::complex<double> a = x.value(), b = y.value();
     if (!std::isfinite(a.real()) || !std::isfinite(b.real()) || !std::isfinite(a.imag()) || !std::isfinite(b.imag()))
       return false;

@@ -237,9 +237,32 @@ void replace_words_with_commas(std::string& s) {
 
 }  // namespace
 
+// "\\boxed{X}" and "\\fbox{X}" as X: a box marks an answer, it is not part of it (nested braces kept;
+// an unbalanced box is left as it is).
+static void unwrap_boxes(std::string& s) {
+  for (std::string_view cmd : {"\\boxed{", "\\fbox{"}) {
+    size_t at;
+    while ((at = s.find(cmd)) != std::string::npos) {
+      const size_t open = at + cmd.size() - 1;
+      int depth = 0;
+      size_t close = std::string::npos;
+      for (size_t i = open; i < s.size(); ++i) {
+        if (s[i] == '{') ++depth;
+        if (s[i] == '}' && --depth == 0) {
+          close = i;
+          break;
+        }
+      }
+      if (close == std::string::npos) break;
+      s = s.substr(0, at) + s.substr(open + 1, close - open - 1) + s.substr(close + 1);
+    }
+  }
+}
+
 Normalized normalize_answer(std::string_view answer) {
   Normalized out;
   std::string s(answer.substr(0, kMaxAnswerBytes * 4));
+  unwrap_boxes(s);
   for (std::string_view d : {"\\(", "\\)", "\\[", "\\]", "$"}) {
     if (d == "$") {
       std::string t;

@@ -21,7 +21,7 @@ import torch
 
 from . import answer as answers_api
 from . import distributed
-from . import metrics
+from . import methods, metrics
 from .metrics import Estimate
 from .data import CandidateTable, load_candidates
 from .programs import ExecutionCache, choose_option, execute, worker_setup
@@ -160,16 +160,9 @@ DIFFERENCES = (("cotnpot maj", "maj"), ("cotnpot rm", "rm"), ("cotnpot rm", "maj
 
 
 def _plan(scores: Optional[torch.Tensor], weights: Optional[torch.Tensor], keep: Optional[torch.Tensor]):
-    plan = [("pass", "pass", None), ("maj", "maj", "grader"), ("maj (exact)", "maj", "exact")]
-    if scores is not None:
-        plan += [("rm", "rm", None)]
-        if weights is not None:
-            plan += [("weighted", "weighted", "grader")]
-    if keep is not None:   # CoTnPoT: the consistency filter, then the vote or the verifier
-        plan += [("cotnpot maj", "filtered_maj", "grader")]
-        if scores is not None:
-            plan += [("cotnpot rm", "filtered", None)]
-    return plan
+    """The registry's methods whose inputs are there, as (row name, metric, answer classes)."""
+    present = {"scores": scores is not None, "weights": weights is not None, "keep": keep is not None}
+    return [(m.name, m.metric, m.classes) for m in methods.available(present)]
 
 
 def _with_partners(ks: Sequence[int], n_max: int, calls: Optional[int]) -> List[int]:
@@ -225,29 +218,16 @@ def _metrics_stage(ev: Evaluation, table: CandidateTable, labelings: Dict[str, t
 
 
 def rules(ties: str) -> Dict[str, str]:
-    tie = ("ties: each tied class counts equally (an exact expectation)" if ties == "fair" else
-           "ties: the class seen first (the harness rule)")
-    judged = ("a class is judged by the share of its members that are correct (cotnpot's grader is not "
-              "transitive: one class can hold members with different labels)" if ties == "fair" else
-              "a class is judged by its first member")
-    best = ("ties: each tied top candidate counts equally" if ties == "fair" else "ties: the first")
-    return {
-        "maj": f"majority over answer classes of cotnpot's grader (group_answers); {tie}; {judged}",
-        "maj (exact)": f"majority over exact answer strings, the empty answer counted as one (Qwen2.5-Math "
-                       f"rm_maj_eval); {tie}",
-        "rm": f"best-of-N by the file's verifier/reward score; {best}",
-        "weighted": f"votes weighted by the file's scores (non-negative); {tie}",
-        "pass": "unbiased pass@k (Chen et al. 2021)",
+    """Each method's rule (from the registry, for this tie rule), plus the rows and columns every report has."""
+    out = {m.name: methods.rule_text(m, ties) for m in methods.REGISTRY}
+    out.update({
         "mean": "mean accuracy over all candidates (each problem weighted by its number of candidates)",
-        "cotnpot maj": "CoTnPoT: majority over the candidates whose program agrees with their CoT answer; a subset "
-                       "with none falls back to all its candidates",
-        "cotnpot rm": "CoTnPoT: best verifier score among the consistent candidates; a subset with none falls back "
-                      "to all its candidates",
         "@N": "every method at N is the expectation over the size-N subsets of a problem's candidates (all of "
               "them for a problem with fewer); exact (closed forms, exact vote counts, every subset) unless "
               f"marked * (seeded sampled subsets, their sampling error inside the interval); intervals: 95% "
               f"bootstrap over problems, none below {metrics.MIN_PROBLEMS_FOR_INTERVAL} problems",
-        "differences": "paired: both methods on the same bootstrap resamples of the problems"}
+        "differences": "paired: both methods on the same bootstrap resamples of the problems"})
+    return out
 
 
 def evaluate_code_table(table: CandidateTable, options: EvalOptions, example_filter: bool) -> Evaluation:

@@ -14,21 +14,17 @@ from typing import Dict, List, Optional
 
 import torch
 
+from . import methods
 from .selection import best_of_n, vote
 
-_PICKS = {"maj": ("vote", "grader", False), "maj (exact)": ("vote", "exact", False), "rm": ("best", None, False),
-          "weighted": ("vote", "grader", False), "cotnpot maj": ("vote", "grader", True),
-          "cotnpot rm": ("best", None, True)}
-
-
-def _picks(method: str, k: int, classes, scores, weights, keep, valid) -> Optional[torch.Tensor]:
-    kind, rule, filtered = _PICKS[method]
+def _picks(name: str, k: int, classes, scores, weights, keep, valid) -> Optional[torch.Tensor]:
+    method = methods.BY_NAME[name]
     cut = slice(0, k)
-    f = keep[:, cut] if filtered else None
-    if kind == "best":
+    f = keep[:, cut] if "keep" in method.needs else None
+    if method.pick == "best":
         return best_of_n(scores[:, cut], valid[:, cut], f)
-    w = weights[:, cut] if method == "weighted" else None
-    return vote(classes[rule][:, cut], valid[:, cut], w, f).index
+    w = weights[:, cut] if "weights" in method.needs else None
+    return vote(classes[method.classes][:, cut], valid[:, cut], w, f).index
 
 
 def _number(x: float) -> Optional[float]:
@@ -47,7 +43,7 @@ def write_records(path, table, answers: List[List[str]], classes: Dict[str, torc
     first = next(iter(per_problem.values()))
     ks = sorted({k for per_k in first.values() for k in per_k})
     picks = {m: {k: _picks(m, k, classes, scores, weights, keep, valid).tolist() for k in ks}
-             for m in first if m in _PICKS}
+             for m in first if m in methods.BY_NAME and methods.BY_NAME[m].pick}
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as f:
         for i, p in enumerate(table.problems):

@@ -5,6 +5,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import List
 
+from . import methods
 from .evaluation import Evaluation, explain_gaps
 
 
@@ -49,11 +50,8 @@ def differences_table(ev: Evaluation, labeling: str) -> List[str]:
 
 
 def calls_per_candidate(ev: Evaluation, method: str) -> int:
-    """LLM calls a method spends per candidate: the sample, plus its translation for CoTnPoT (none for the
-    offline translator, which calls no model)."""
-    if method.startswith("cotnpot"):
-        return 1 + int(ev.consistency.get("llm_calls_per_translation", 1))
-    return 1
+    """LLM calls a report row spends per candidate (see cotnpot.methods)."""
+    return methods.calls_per_candidate(method, int(ev.consistency.get("llm_calls_per_translation", 1)))
 
 
 def compute_matched(ev: Evaluation) -> List[str]:

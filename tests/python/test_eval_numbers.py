@@ -182,3 +182,16 @@ def test_code_example_filter_holds_the_example_test_out_of_grading():
     assert plain.correct.tolist() == [[False, False, True]]
     assert held.correct.tolist() == [[False, True, True]]       # graded on tests[1:]
     assert held.passes_example.tolist() == [[True, False, True]]
+
+
+def test_the_method_registry_is_what_every_part_reads():
+    from cotnpot import methods
+    from cotnpot.evaluation import _plan, rules
+    names = [m.name for m in methods.REGISTRY]
+    assert len(names) == len(set(names))
+    everything = torch.ones(1, 1)
+    assert [p[0] for p in _plan(everything, everything, everything)] == names
+    assert [p[0] for p in _plan(None, None, None)] == ["pass", "maj", "maj (exact)"]
+    assert set(names) <= set(rules("fair")) and "seen first" in rules("first")["maj"]
+    assert methods.calls_per_candidate("cotnpot maj", 0) == 1 and methods.calls_per_candidate("cotnpot rm", 1) == 2
+    assert methods.calls_per_candidate("maj", 1) == 1 and methods.calls_per_candidate("mean", 1) == 1

@@ -1,5 +1,14 @@
-// Bindings of cotnpot/exec/executor.h. run() releases the GIL; the progress callback retakes it.
+// Bindings of cotnpot/exec/executor.h. run() releases the GIL; the callback after each job retakes it (Ctrl-C,
+// progress), and an exception it raises cancels the batch and comes back to the caller.
 #include <torch/extension.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "bindings.h"
 #include "cotnpot/exec/executor.h"
@@ -65,14 +74,55 @@ void bind_exec(py::module_& m) {
       .def(
           "run",
           [](exec::Executor& ex, const std::vector<exec::Job>& jobs, py::object progress) {
+            // The batch runs on its own thread; this (the caller's) thread checks for Ctrl-C every 50 ms
+            // (Python handles signals only in the main thread) and stops the batch on one. The progress
+            // callback runs after each job with the GIL; if it raises, the batch is cancelled and the
+            // exception comes back here.
             std::function<void(size_t)> callback;
             if (!progress.is_none())
               callback = [&progress](size_t done) {
                 py::gil_scoped_acquire acquire;
                 progress(done);
               };
-            py::gil_scoped_release release;
-            return ex.run(jobs, callback);
+            std::atomic<bool> stop{false};
+            std::optional<py::error_already_set> interrupted;
+            std::vector<exec::Result> results;
+            std::exception_ptr failure;
+            {
+              py::gil_scoped_release release;
+              std::mutex m;
+              std::condition_variable cv;
+              bool done = false;
+              std::thread batch([&] {
+                try {
+                  results = ex.run(jobs, callback, &stop);
+                } catch (...) {
+                  failure = std::current_exception();
+                }
+                {
+                  std::lock_guard<std::mutex> lock(m);
+                  done = true;
+                }
+                cv.notify_all();
+              });
+              std::unique_lock<std::mutex> lock(m);
+              while (!cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return done; })) {
+                lock.unlock();
+                {
+                  py::gil_scoped_acquire acquire;
+                  if (!interrupted && PyErr_CheckSignals() != 0) {
+                    interrupted.emplace();
+                    stop.store(true);
+                  }
+                }
+                lock.lock();
+              }
+              lock.unlock();
+              batch.join();
+            }
+            if (interrupted) throw *interrupted;
+            if (failure) std::rethrow_exception(failure);
+            return results;
           },
           py::arg("jobs"), py::arg("progress") = py::none())
       .def_property_readonly("network_isolated", &exec::Executor::network_isolated)

@@ -6,6 +6,8 @@ import re
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -322,3 +324,50 @@ def test_no_lost_results_under_load():
         time.sleep(0.3)
         assert leftover_job_processes() == []
     assert set(Path("/tmp").glob("cotnpot-exec-*")) <= before   # the pool's temp dirs are gone
+
+
+def test_a_progress_callback_that_raises_comes_back_to_the_caller(ex):
+    """It used to end the process in std::terminate (SIGABRT): the exception left a worker thread."""
+    def boom(done):
+        raise ValueError(f"progress failed at {done}")
+    with pytest.raises(ValueError, match="progress failed at"):
+        ex.run(["print(1)"] * 20, progress=boom)
+    # the pool is still usable after the cancelled batch
+    assert [r.answer for r in ex.run(["print(2)", "print(3)"])] == ["2", "3"]
+
+
+def test_two_threads_sharing_one_executor_get_their_own_results(ex):
+    """Batches from several threads take turns: every result is its own job's (21 of 120 were swapped)."""
+    out = {}
+    def submit(tag):
+        out[tag] = ex.run([f"print('{tag}', {i})" for i in range(60)])
+    threads = [threading.Thread(target=submit, args=(t,)) for t in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for tag in ("a", "b"):
+        assert [r.answer for r in out[tag]] == [f"{tag} {i}" for i in range(60)]
+
+
+def test_ctrl_c_stops_a_long_batch(tmp_path):
+    """SIGINT to a process running a long batch: KeyboardInterrupt within seconds, not at the batch's end."""
+    script = tmp_path / "long_batch.py"
+    script.write_text(
+        "import sys, time, cotnpot\n"
+        "with cotnpot.Executor(workers=2, timeout=5.0) as ex:\n"
+        "    print('ready', flush=True)\n"
+        "    start = time.time()\n"
+        "    try:\n"
+        "        ex.run(['import time; time.sleep(0.2)'] * 400)\n"
+        "        print('finished', flush=True)\n"
+        "    except KeyboardInterrupt:\n"
+        "        print(f'interrupted after {time.time() - start:.1f}s', flush=True)\n"
+        "    print([r.answer for r in ex.run(['print(7)'])], flush=True)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert out.startswith("interrupted after") and float(out.split()[2].rstrip("s")) < 10   # 400 jobs: ~40 s
+    assert out.splitlines()[-1] == "['7']"   # the pool still works after the interruption

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <exception>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -233,7 +234,8 @@ bool Executor::network_isolated() const { return !workers_.empty() && workers_[0
 bool Executor::uid_isolated() const { return !workers_.empty() && workers_[0]->uid_isolated; }
 bool Executor::filesystem_isolated() const { return !workers_.empty() && workers_[0]->filesystem_isolated; }
 
-std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::function<void(size_t)>& progress) {
+std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::function<void(size_t)>& progress,
+                                  const std::atomic<bool>* stop) {
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Job& j = jobs[i];
     if (j.kind != "program" && j.kind != "tests")
@@ -246,29 +248,45 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
       throw std::invalid_argument("Executor: job " + std::to_string(i) + ": timeout must be > 0 seconds, got " +
                                   std::to_string(j.timeout_s));
   }
+  // One batch at a time: the workers' pipes carry one conversation each, so calls from several threads
+  // take turns instead of interleaving frames.
+  std::lock_guard<std::mutex> one_batch(run_mutex_);
   std::vector<Result> results(jobs.size());
   std::atomic<size_t> next{0}, finished{0};
-  std::mutex progress_mutex;
+  std::atomic<bool> cancelled{false};
+  std::mutex progress_mutex, error_mutex;
+  std::exception_ptr first_error;
   const auto serve = [&](Worker& w) {
-    for (size_t i; (i = next.fetch_add(1)) < jobs.size();) {
-      results[i] = w.execute(jobs[i], options_, i);
-      if (results[i].status == "sandbox_error" && results[i].error_type == "WorkerDied") {
-        w.stop();  // replace it; if that fails, the next jobs of this thread report it too
-        try {
-          w.start(options_);
-        } catch (const std::exception&) {
+    // Nothing thrown here may leave the thread (std::terminate would end the caller's process): the first
+    // error (a progress callback that raised, Ctrl-C, out of memory) cancels the batch -- no new job
+    // starts; the running ones end within their timeout -- and is rethrown in the caller.
+    try {
+      for (size_t i; !cancelled.load() && !(stop != nullptr && stop->load()) && (i = next.fetch_add(1)) < jobs.size();) {
+        results[i] = w.execute(jobs[i], options_, i);
+        if (results[i].status == "sandbox_error" && results[i].error_type == "WorkerDied") {
+          w.stop();  // replace it; if that fails, the next jobs of this thread report it too
+          try {
+            w.start(options_);
+          } catch (const std::exception&) {
+          }
+        }
+        const size_t done = finished.fetch_add(1) + 1;
+        if (progress) {
+          std::lock_guard<std::mutex> lock(progress_mutex);
+          if (!cancelled.load()) progress(done);
         }
       }
-      const size_t done = finished.fetch_add(1) + 1;
-      if (progress) {
-        std::lock_guard<std::mutex> lock(progress_mutex);
-        progress(done);
-      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!first_error) first_error = std::current_exception();
+      cancelled.store(true);
     }
   };
   std::vector<std::thread> threads;
   for (auto& w : workers_) threads.emplace_back(serve, std::ref(*w));
   for (auto& t : threads) t.join();
+  if (first_error) std::rethrow_exception(first_error);
+  if (stop != nullptr && stop->load()) throw std::runtime_error("Executor: the batch was stopped before it finished");
   return results;
 }
 

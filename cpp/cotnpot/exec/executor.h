@@ -13,9 +13,11 @@
 //   std::vector<cotnpot::exec::Job> jobs(1);
 //   jobs[0].code = "print(6 * 7)";
 //   auto results = ex.run(jobs);           // results[0].status == "ok", results[0].answer == "42"
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -66,7 +68,11 @@ class Executor {
   Executor& operator=(const Executor&) = delete;
 
   // Runs every job; results in job order. `progress` (optional) is called with the number finished.
-  std::vector<Result> run(const std::vector<Job>& jobs, const std::function<void(size_t)>& progress = {});
+  // Safe from several threads (batches take turns). An exception from `progress` cancels the batch and is
+  // rethrown here; setting *stop (another thread: Ctrl-C) stops it too -- no new job starts, running ones end
+  // within their timeout -- and run() throws.
+  std::vector<Result> run(const std::vector<Job>& jobs, const std::function<void(size_t)>& progress = {},
+                          const std::atomic<bool>* stop = nullptr);
 
   const ExecutorOptions& options() const { return options_; }
   bool network_isolated() const;  // the workers run in their own network namespace
@@ -77,6 +83,7 @@ class Executor {
   struct Worker;
   ExecutorOptions options_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::mutex run_mutex_;  // run() from several threads: one batch at a time
 };
 
 // The embedded worker source (cpp/cotnpot/exec/worker.py).

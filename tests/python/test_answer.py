@@ -278,3 +278,11 @@ def test_interval_and_inequality_with_set_relation():
 ])
 def test_a_final_sentence_in_plain_words_states_the_answer(text, want, rule):
     assert answer.extract_answer(text) == (want, rule)
+
+
+def test_int64_min_is_never_negated():
+    """(-2)^63 is INT64_MIN, which has no int64 negation (undefined behaviour in the old gcd); it stays a
+    float now, still equal to its decimal."""
+    assert answer.is_equiv("(-2)^{63}", "-9223372036854775808")
+    assert answer.is_equiv("-9223372036854775808", "(-2)^{63}")
+    assert not answer.is_equiv("(-2)^{63}", "9223372036854775808")

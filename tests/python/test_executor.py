@@ -371,3 +371,39 @@ def test_ctrl_c_stops_a_long_batch(tmp_path):
     out, _ = proc.communicate(timeout=60)
     assert out.startswith("interrupted after") and float(out.split()[2].rstrip("s")) < 10   # 400 jobs: ~40 s
     assert out.splitlines()[-1] == "['7']"   # the pool still works after the interruption
+
+
+def test_the_parents_environment_never_reaches_a_job(monkeypatch):
+    """Workers used to start with the parent's whole environment; os.environ.clear() in the worker does not
+    change /proc/self/environ, which every forked job could read (a token or key of the caller) -- as root
+    the job's uid switch hides the file, without root nothing did."""
+    monkeypatch.setenv("COTNPOT_TEST_SECRET", "s3cret-token")
+    before = set(worker_pids())
+    with cotnpot.Executor(workers=1, timeout=5.0) as own:
+        workers = set(worker_pids()) - before
+        environs = [Path(f"/proc/{pid}/environ").read_bytes() for pid in workers]
+        r = own.run(["import os\ntry:\n    print(open('/proc/self/environ', 'rb').read())\n"
+                     "except PermissionError:\n    print('unreadable')\nprint(dict(os.environ))"])[0]
+    assert workers and environs
+    assert all(b"s3cret-token" not in e and b"PATH=" in e for e in environs)   # what every job inherits
+    assert r.status == "ok" and "s3cret-token" not in r.stdout, (r.error_type, r.error_message, r.stdout)
+
+
+def test_descriptors_above_4096_are_closed_in_jobs():
+    """The caller's open files must not reach a job, however high their descriptor numbers."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 5000:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} is below 5000")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 5000), hard))
+    fd = os.open("/dev/null", os.O_RDONLY)
+    high = os.dup2(fd, 4500, inheritable=True)
+    try:
+        with cotnpot.Executor(workers=1, timeout=5.0) as own:
+            r = own.run(["import os\nprint(sorted(int(f) for f in os.listdir('/proc/self/fd')))"])[0]
+    finally:
+        os.close(high)
+        os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert r.status == "ok"
+    assert all(n < 4096 for n in json.loads(r.answer)), r.answer

@@ -62,3 +62,27 @@ def test_backward_kernels_check_grad_and_lse_shapes(device):
     bad = torch.zeros(2, 1, device=device)
     with pytest.raises(RuntimeError, match=r"_token_logprob_backward: grad and lse must have shape \[2, 3\], got"):
         torch.ops.cotnpot._token_logprob_backward(bad, logits, labels, bad, -100, False)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_the_composite_kernels_stay_finite_with_huge_or_infinite_logits_at_ignored_positions(dtype):
+    """The device-generic kernels (CUDA's path), called here on the CPU through the dispatcher: ignored
+    positions holding 100 or +-inf (fp16 padding) gave NaN gradients (exp(x - 0) * 0)."""
+    ks = torch._C.DispatchKeySet(torch._C.DispatchKey.CompositeExplicitAutograd)
+    forward = torch.ops.cotnpot._token_logprob_forward.default
+    backward = torch.ops.cotnpot._token_logprob_backward.default
+    x = torch.randn(2, 4, 6).to(dtype)
+    x[0, 1] = 100.0
+    x[0, 2, 0], x[1, 3, :] = float("inf"), float("-inf")
+    y = torch.tensor([[1, -100, -100, 2], [3, 0, 5, -100]])
+    lp, lse = forward.redispatch(ks, x, y, -100, False)
+    grad = backward.redispatch(ks, torch.ones(2, 4), x, y, lse, -100, False)
+    assert torch.isfinite(lp).all() and torch.isfinite(grad.float()).all()
+    ignored = (y == -100)
+    assert (grad[ignored] == 0).all()
+    # the valid positions agree with the CPU kernel (fp32 as ground truth)
+    cpu_lp, cpu_lse = forward(x.float(), y, -100, False)
+    cpu_grad = backward(torch.ones(2, 4), x.float(), y, cpu_lse, -100, False)
+    tol = {torch.float32: 1e-5, torch.float16: 2e-3}[dtype]
+    assert torch.allclose(lp.float()[~ignored], cpu_lp[~ignored], atol=tol)
+    assert torch.allclose(grad.float()[~ignored], cpu_grad[~ignored], atol=tol)

@@ -12,10 +12,9 @@ namespace cotnpot::answer {
 // ---- numbers ----------------------------------------------------------------------------------------
 
 Number Number::rational(int64_t p, int64_t q) {
-  if (q < 0) {
-    if (p == INT64_MIN || q == INT64_MIN) return inexact({double(p) / double(q), 0.0});
-    p = -p, q = -q;
-  }
+  // INT64_MIN has no negation in int64 ((-2)^63 gets here from model text): such a value stays inexact.
+  if (p == INT64_MIN || q == INT64_MIN) return inexact({double(p) / double(q), 0.0});
+  if (q < 0) p = -p, q = -q;
   const int64_t g = std::gcd(p < 0 ? -p : p, q);
   Number n;
   n.p = g ? p / g : 0, n.q = g ? q / g : 1;

@@ -18,7 +18,6 @@
 #include <string>
 #include <thread>
 
-extern char** environ;
 
 namespace cotnpot::exec {
 namespace {
@@ -152,7 +151,12 @@ struct Executor::Worker {
                                const_cast<char*>("-c"), const_cast<char*>(kWorkerSource),
                                const_cast<char*>(idx.c_str()), const_cast<char*>(preload.c_str()),
                                const_cast<char*>(o.warmup.c_str()), nullptr};
-    const int rc = ::posix_spawn(&pid, o.python.c_str(), &actions, nullptr, argv.data(), environ);
+    // An explicit, minimal environment: the parent's (tokens, keys) must not reach jobs, and clearing
+    // os.environ in the worker does not change /proc/self/environ, which every forked job could read.
+    char path_var[] = "PATH=/usr/bin:/bin";
+    char lang_var[] = "LANG=C.UTF-8";
+    char* minimal_env[] = {path_var, lang_var, nullptr};
+    const int rc = ::posix_spawn(&pid, o.python.c_str(), &actions, nullptr, argv.data(), minimal_env);
     posix_spawn_file_actions_destroy(&actions);
     ::close(in[0]);
     ::close(out[1]);

@@ -51,6 +51,9 @@ if WARMUP:  # the caller's own warm-up (lazy imports, caches); an error in it is
 # Jobs inherit this environment; cleaning it once here spares every job the copy-on-write faults of doing it
 os.environ.clear()
 os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+# Descriptors cannot reach the soft limit; CPython's closerange uses close_range(2) where it can.
+_FD_LIMIT = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+_FD_LIMIT = 1 << 20 if _FD_LIMIT == resource.RLIM_INFINITY or _FD_LIMIT <= 0 else _FD_LIMIT
 gc.collect()
 gc.freeze()  # keep the collector from touching (and so copying) the worker's objects in every job
 
@@ -264,7 +267,7 @@ def run_job(job, slot):
             os.dup2(out_w, 1)
             os.dup2(err_w, 2)
             os.closerange(3, res_w)
-            os.closerange(res_w + 1, 4096)
+            os.closerange(res_w + 1, _FD_LIMIT)   # every descriptor above, not only those below 4096
             run_child(job, workdir, uid, res_w)
         finally:
             os._exit(71)  # the child never returns into the worker's loop

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include <limits>
+
 #include "cotnpot/detail/check_values.h"
 #include "cotnpot/logprob/detail/token_logprob_ops.h"
 
@@ -50,7 +52,14 @@ at::Tensor token_logprob_backward_composite(const at::Tensor& grad, const at::Te
   const at::Tensor safe = at::where(valid, y, at::zeros_like(y)).unsqueeze(-1);
   const auto acc_type = logprob_dtype(logits);
   const at::Tensor g = at::where(valid, grad.to(acc_type), at::zeros_like(lse, acc_type)).unsqueeze(-1);
-  at::Tensor gx = (x.to(acc_type) - lse.to(acc_type).unsqueeze(-1)).exp_().mul_(g).neg_();
+  // Ignored positions saved lse = 0: exp(x - 0) overflows for x >= 89 (and inf - inf is NaN), and
+  // inf * 0 is NaN. They get -inf before the exp, so their softmax is 0 whatever their logits hold.
+  const at::Tensor minus_inf = at::scalar_tensor(-std::numeric_limits<double>::infinity(),
+                                                 at::TensorOptions().dtype(acc_type).device(x.device()));
+  at::Tensor gx = at::where(valid.unsqueeze(-1), x.to(acc_type) - lse.to(acc_type).unsqueeze(-1), minus_inf)
+                      .exp_()
+                      .mul_(g)
+                      .neg_();
   gx.scatter_add_(-1, safe, g);
   if (shift) gx = at::cat({gx, at::zeros_like(logits.slice(1, 0, 1), acc_type)}, 1);
   return gx.to(logits.scalar_type());

@@ -395,18 +395,21 @@ class Parser {
     if (!base) return std::nullopt;
     if (!is("^")) return base;
     next();
-    std::optional<Node> exponent;
-    if (is("{")) {
-      exponent = group();
-    } else if (is("-")) {
-      next();
-      auto e = postfix();
-      if (e) exponent = make(Kind::Neg, {std::move(*e)});
-    } else {
-      exponent = power();
-    }
+    auto exponent = exponent_after_caret(/*right_associative=*/true);
     if (!exponent) return std::nullopt;
     return make(Kind::Pow, {std::move(*base), std::move(*exponent)});
+  }
+
+  // What follows a '^': a {group}, a negated item, or (right_associative) a power itself: 2^3^2 is 2^(3^2).
+  std::optional<Node> exponent_after_caret(bool right_associative) {
+    if (is("{")) return group();
+    if (is("-")) {
+      next();
+      auto e = postfix();
+      if (!e) return std::nullopt;
+      return make(Kind::Neg, {std::move(*e)});
+    }
+    return right_associative ? power() : postfix();
   }
 
   std::optional<Node> postfix() {
@@ -591,15 +594,7 @@ class Parser {
         std::optional<Node> exponent;
         if (is("^")) {
           next();
-          if (is("{")) {
-            exponent = group();
-          } else if (is("-")) {
-            next();
-            auto e = postfix();
-            if (e) exponent = make(Kind::Neg, {std::move(*e)});
-          } else {
-            exponent = postfix();
-          }
+          exponent = exponent_after_caret(/*right_associative=*/false);
           if (!exponent) return std::nullopt;
         }
         // "\sin(x)^2" is (\sin x)^2: a parenthesized argument ends at its parenthesis; "\sin x^2" is

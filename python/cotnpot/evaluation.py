@@ -5,9 +5,11 @@ them) -> extract (the answers to grade) -> grade (cotnpot's grader against the g
 (answer classes for votes) -> metrics (every method at N = 1, 2, 4, ..., max, with bootstrap intervals).
 
 Two labelings are reported where a file has its own labels: the file's (``source``) and cotnpot's grader
-against the gold answers (``grader``), with every disagreement listed. Two vote rules: ``grader`` (answer
-classes from :func:`cotnpot.answer.group_answers`, so ``1/2`` and ``0.5`` vote together) and ``exact``
-(exact prediction strings, first seen wins ties: Qwen2.5-Math's rm_maj_eval rule).
+against the gold answers (``grader``, only where every problem has a gold answer), with every disagreement
+listed. Two answer classes for votes: ``grader`` (:func:`cotnpot.answer.group_answers`, so ``1/2`` and
+``0.5`` vote together) and ``exact`` (exact strings, the empty one included: Qwen2.5-Math's rm_maj_eval).
+Ties are fair unless ``ties="first"``; figures compared with a publication also use its rule. The methods
+come from :mod:`cotnpot.methods`; under torchrun each process executes and translates its share.
 """
 import json
 import re
@@ -20,8 +22,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 from . import answer as answers_api
-from . import distributed
-from . import methods, metrics
+from . import distributed, methods, metrics
 from .metrics import Estimate
 from .data import CandidateTable, load_candidates
 from .programs import ExecutionCache, choose_option, execute, worker_setup

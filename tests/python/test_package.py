@@ -118,3 +118,24 @@ def test_build_tree_of_another_torch_is_reconfigured(tmp_path, capsys):
     (tmp_path / "CMakeCache.txt").write_text("Torch_DIR:PATH=/venv/torch/share/cmake/Torch\n")
     module.forget_other_torch(tmp_path, Path("/venv/torch/share/cmake/Torch"))
     assert (tmp_path / "CMakeCache.txt").exists()
+
+
+@pytest.mark.parametrize("top_level", [True, False])
+def test_the_build_needs_doctest_only_for_its_own_tests(tmp_path, top_level):
+    """Without doctest the library still configures (pip install . works), its tests left out with a
+    message; as someone else's subproject it builds no tests at all."""
+    import torch.utils
+    if top_level:
+        source = ROOT
+    else:   # a consumer project that adds cotnpot as a subdirectory
+        source = tmp_path / "consumer"
+        source.mkdir()
+        (source / "CMakeLists.txt").write_text(
+            "cmake_minimum_required(VERSION 3.21)\nproject(consumer LANGUAGES CXX)\n"
+            f"add_subdirectory({ROOT.as_posix()} cotnpot)\n")
+    result = subprocess.run(["cmake", "-S", str(source), "-B", str(tmp_path / "build"), "-G", "Ninja",
+                             "-DCMAKE_DISABLE_FIND_PACKAGE_doctest=ON", "-DCOTNPOT_BUILD_PYTHON=OFF",
+                             f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}",
+                             f"-DPython3_EXECUTABLE={sys.executable}"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert ("doctest not found" in result.stdout) == top_level

@@ -1,6 +1,8 @@
 // The executor from C++: the embedded worker runs jobs and reports every one.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+
 #include <stdexcept>
 
 #include "cotnpot/cotnpot.h"
@@ -38,4 +40,40 @@ TEST_CASE("Executor rejects bad settings with a message") {
   options.timeout_s = 1;
   options.python = "/nonexistent/python3";
   CHECK_THROWS_AS(Executor{options}, std::runtime_error);
+}
+
+TEST_CASE("Executor leaves the process's signal handling alone and survives dead workers") {
+  ::signal(SIGPIPE, SIG_DFL);  // as a program that never touched it has it (an earlier Executor may have)
+  struct sigaction before {};
+  ::sigaction(SIGPIPE, nullptr, &before);
+  cotnpot::exec::ExecutorOptions options;
+  options.workers = 1;
+  options.timeout_s = 2.0;
+  Executor ex(options);
+  struct sigaction after {};
+  ::sigaction(SIGPIPE, nullptr, &after);
+  const bool unchanged = after.sa_handler == before.sa_handler;
+  CHECK(unchanged);  // it used to set SIGPIPE to SIG_IGN process-wide
+  // A job that kills its worker (its whole process group and parent): the job is reported, the next jobs
+  // run on a replacement -- including one sent while the worker was already gone.
+  std::vector<Job> jobs(3);
+  jobs[0].code = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nimport time; time.sleep(1)";
+  jobs[1].code = "print(1)";
+  jobs[2].code = "print(2)";
+  const auto results = ex.run(jobs);
+  REQUIRE(results.size() == 3);
+  CHECK(results[1].answer == "1");
+  CHECK(results[2].answer == "2");
+}
+
+TEST_CASE("an exception from the progress callback comes back to the caller") {
+  cotnpot::exec::ExecutorOptions options;
+  options.workers = 2;
+  options.timeout_s = 2.0;
+  Executor ex(options);
+  std::vector<Job> jobs(10);
+  for (auto& j : jobs) j.code = "print(1)";
+  CHECK_THROWS_WITH_AS(ex.run(jobs, [](size_t) { throw std::runtime_error("callback failed"); }), "callback failed",
+                       std::runtime_error);
+  CHECK(ex.run(jobs).size() == 10);  // still usable
 }

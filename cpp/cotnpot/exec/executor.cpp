@@ -7,10 +7,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <atomic>
 #include <exception>
 #include <cerrno>
 #include <chrono>
+#include <optional>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -22,9 +25,21 @@
 namespace cotnpot::exec {
 namespace {
 
+// A job that never reached a worker (it was dead already): run again on a replacement, not reported.
+constexpr const char* kNotSent = "NotSent";
+
 using Fields = std::map<std::string, std::string>;
 
-void put_u32(std::string& out, uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); }
+// Frame lengths are little-endian on both sides (the worker packs "<I"), whatever the host's byte order.
+void put_u32(std::string& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+
+uint32_t get_u32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  return v;
+}
 
 std::string encode(const Fields& fields) {
   std::string payload;
@@ -43,7 +58,7 @@ bool decode(const std::string& payload, Fields& out) {
   size_t i = 0;
   const auto u32 = [&](uint32_t& v) {
     if (i + 4 > payload.size()) return false;
-    std::memcpy(&v, payload.data() + i, 4);
+    v = get_u32(payload.data() + i);
     i += 4;
     return true;
   };
@@ -93,10 +108,38 @@ bool read_exact(int fd, size_t n, std::string& out, std::chrono::steady_clock::t
 bool read_frame(int fd, Fields& fields, std::chrono::steady_clock::time_point deadline) {
   std::string head, payload;
   if (!read_exact(fd, 4, head, deadline)) return false;
-  uint32_t n;
-  std::memcpy(&n, head.data(), 4);
+  const uint32_t n = get_u32(head.data());
   if (n > (256u << 20)) return false;
   return read_exact(fd, n, payload, deadline) && decode(payload, fields);
+}
+
+// Numeric fields of a reply, parsed without exceptions: nullopt for anything malformed.
+std::optional<long long> parse_int(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(s.c_str(), &end, 10);
+  if (errno != 0 || end != s.c_str() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<double> parse_double(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  errno = 0;
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (errno != 0 || end != s.c_str() + s.size()) return std::nullopt;
+  return v;
+}
+
+// SIGPIPE blocked on the calling thread (the threads that write to workers): a write to a dead worker
+// fails with EPIPE instead of killing the process, without touching the process's own signal handling.
+// A SIGPIPE left pending on the thread is discarded when the thread ends.
+void block_sigpipe_on_this_thread() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
 std::string number(double v) {
@@ -138,8 +181,13 @@ struct Executor::Worker {
   // Starts the fork server and waits for its ready frame; throws when it cannot start.
   void start(const ExecutorOptions& o) {
     int in[2], out[2];
-    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0)
+    if (::pipe2(in, O_CLOEXEC) != 0)
       throw std::runtime_error(std::string("Executor: pipe failed: ") + std::strerror(errno));
+    if (::pipe2(out, O_CLOEXEC) != 0) {
+      const int err = errno;
+      ::close(in[0]), ::close(in[1]);  // no descriptor leaks on the failure path
+      throw std::runtime_error(std::string("Executor: pipe failed: ") + std::strerror(err));
+    }
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, in[0], 0);
@@ -189,26 +237,43 @@ struct Executor::Worker {
     Fields got;
     // The worker enforces the job's timeout; this one only catches a worker that stopped answering.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(int64_t(timeout * 1000) + 30000);
-    if (pid < 0 || !write_all(to_worker, encode(frame)) || !read_frame(from_worker, got, deadline)) {
+    if (pid < 0 || !write_all(to_worker, encode(frame))) {  // the job never reached a worker: retried
       r.status = "sandbox_error";
-      r.error_type = "WorkerDied";
-      r.error_message = "the worker process died or stopped answering during this job; it was replaced";
+      r.error_type = kNotSent;
+      r.error_message = "the worker was gone before this job was sent";
       return r;
     }
+    const auto worker_died = [&](const std::string& why) {
+      r = Result();
+      r.status = "sandbox_error";
+      r.error_type = "WorkerDied";
+      r.error_message = why;
+      return r;
+    };
+    if (!read_frame(from_worker, got, deadline))
+      return worker_died("the worker process died or stopped answering during this job; it was replaced");
+    if (got["id"] != std::to_string(id))  // a reply to another job: the conversation is out of step
+      return worker_died("the worker answered job " + got["id"].substr(0, 32) + " instead of " + std::to_string(id) +
+                         "; it was replaced");
+    const auto exit_code = got["exit_code"].empty() ? std::optional<long long>(-1) : parse_int(got["exit_code"]);
+    const auto signal_no = got["signal"].empty() ? std::optional<long long>(0) : parse_int(got["signal"]);
+    const auto wall = got["wall_s"].empty() ? std::optional<double>(0.0) : parse_double(got["wall_s"]);
+    const auto rss = got["peak_rss_kb"].empty() ? std::optional<long long>(0) : parse_int(got["peak_rss_kb"]);
+    if (!exit_code || !signal_no || !wall || !rss) return worker_died("the worker sent a malformed reply; it was replaced");
     r.status = got["status"];
     r.answer = got["answer"];
     r.passed = got["passed"] == "1";
     r.error_type = got["error_type"];
     r.error_message = got["error_message"];
     r.failing_test = got["failing"];
-    r.exit_code = got["exit_code"].empty() ? -1 : std::stoi(got["exit_code"]);
-    r.signal = got["signal"].empty() ? 0 : std::stoi(got["signal"]);
+    r.exit_code = static_cast<int>(*exit_code);
+    r.signal = static_cast<int>(*signal_no);
     r.stdout_text = got["stdout"];
     r.stderr_text = got["stderr"];
     r.stdout_truncated = got["stdout_truncated"] == "1";
     r.stderr_truncated = got["stderr_truncated"] == "1";
-    r.wall_s = got["wall_s"].empty() ? 0.0 : std::stod(got["wall_s"]);
-    r.peak_rss_kb = got["peak_rss_kb"].empty() ? 0 : std::stoll(got["peak_rss_kb"]);
+    r.wall_s = *wall;
+    r.peak_rss_kb = *rss;
     if (r.status.empty()) r.status = "sandbox_error";
     return r;
   }
@@ -223,7 +288,6 @@ Executor::Executor(ExecutorOptions options) : options_(std::move(options)) {
     throw std::invalid_argument("Executor: memory_mb must be >= 16, got " + std::to_string(options_.memory_mb));
   if (options_.output_limit < 1)
     throw std::invalid_argument("Executor: output_limit must be >= 1, got " + std::to_string(options_.output_limit));
-  ::signal(SIGPIPE, SIG_IGN);  // a dead worker must show up as a failed write, not kill the process
   for (int i = 0; i < options_.workers; ++i) {
     auto w = std::make_unique<Worker>();
     w->index = i;
@@ -265,14 +329,29 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
     // error (a progress callback that raised, Ctrl-C, out of memory) cancels the batch -- no new job
     // starts; the running ones end within their timeout -- and is rethrown in the caller.
     try {
+      block_sigpipe_on_this_thread();
+      std::string restart_failure;  // why this thread's worker could not be restarted ("": it runs)
+      const auto restart = [&] {
+        w.stop();
+        try {
+          w.start(options_);
+          restart_failure.clear();
+        } catch (const std::exception& e) {
+          restart_failure = e.what();
+        }
+      };
       for (size_t i; !cancelled.load() && !(stop != nullptr && stop->load()) && (i = next.fetch_add(1)) < jobs.size();) {
         results[i] = w.execute(jobs[i], options_, i);
-        if (results[i].status == "sandbox_error" && results[i].error_type == "WorkerDied") {
-          w.stop();  // replace it; if that fails, the next jobs of this thread report it too
-          try {
-            w.start(options_);
-          } catch (const std::exception&) {
-          }
+        if (results[i].error_type == kNotSent) {  // the worker had died before: a fresh one runs the job
+          restart();
+          if (restart_failure.empty()) results[i] = w.execute(jobs[i], options_, i);
+        } else if (results[i].error_type == "WorkerDied") {
+          restart();  // replace it for the next jobs
+        }
+        if (results[i].error_type == kNotSent || (results[i].error_type == "WorkerDied" && !restart_failure.empty())) {
+          results[i].error_type = "WorkerDied";
+          if (!restart_failure.empty())
+            results[i].error_message = "the worker died and could not be restarted: " + restart_failure;
         }
         const size_t done = finished.fetch_add(1) + 1;
         if (progress) {

@@ -109,7 +109,11 @@ def generate(problems: Sequence[GenProblem], client: OpenAICompatibleClient, n: 
     result = Generation(list(problems), [[None] * n for _ in problems])
     todo = []
     for i, p in enumerate(problems):
-        text = prompt.format(question=p.question)
+        try:
+            text = prompt.format(question=p.question)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"the prompt template has a placeholder other than {{question}} ({exc!r}); write "
+                             f"literal braces as {{{{ and }}}}") from None
         for j in range(n):
             key = _key(identity, text, j)
             entry = store.entries.get(key) if store else None

@@ -97,6 +97,8 @@ def test_bad_input_is_named(tmp_path, capsys):
     assert "p.jsonl:1: no 'question'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="n must be >= 1"):
         generate(PROBLEMS, client("http://127.0.0.1:9"), n=0)
+    with pytest.raises(ValueError, match="placeholder other than"):
+        generate(PROBLEMS, client("http://127.0.0.1:9"), n=1, prompt="{question} in \\boxed{}")
     with pytest.raises(ValueError, match="must contain \\{question\\}"):
         generate(PROBLEMS, client("http://127.0.0.1:9"), n=1, prompt="no placeholder")
     with pytest.raises(ValueError, match="top_p must be in"):

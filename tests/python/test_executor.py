@@ -354,7 +354,9 @@ def test_ctrl_c_stops_a_long_batch(tmp_path):
     """SIGINT to a process running a long batch: KeyboardInterrupt within seconds, not at the batch's end."""
     script = tmp_path / "long_batch.py"
     script.write_text(
-        "import sys, time, cotnpot\n"
+        "import signal, sys, time, cotnpot\n"
+        # as in an interactive Python (a test run started in the background inherits SIGINT ignored)
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "with cotnpot.Executor(workers=2, timeout=5.0) as ex:\n"
         "    print('ready', flush=True)\n"
         "    start = time.time()\n"

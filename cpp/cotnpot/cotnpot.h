@@ -8,6 +8,7 @@
 #include "cotnpot/answer/extract.h"
 #include "cotnpot/answer/normalize.h"
 #include "cotnpot/exec/executor.h"
+#include "cotnpot/logprob/fused_linear_logprob.h"
 #include "cotnpot/logprob/sequence_logprob.h"
 #include "cotnpot/losses/dpo_loss.h"
 #include "cotnpot/losses/orm_loss.h"

@@ -11,6 +11,7 @@ answer out of many samples. The heavy lifting is C++ on LibTorch; this package h
 from ._extension import _C
 from . import answer, reference
 from .executor import ExecResult, Executor, Job
+from .fused import fused_linear_logprob, fused_sequence_logprob
 from .logprob import sequence_logprob, token_logprob
 from .losses import DPO_LOSS_TYPES, dpo_loss, orm_loss, orm_score, simpo_loss
 from .modules import DPOLoss, ORMHead, ORMLoss, PreferenceLossOutput, SimPOLoss
@@ -19,7 +20,8 @@ from .selection import VoteResult, best_of_n, vote
 
 __version__: str = _C.__version__
 
-__all__ = ["__version__", "answer", "reference", "ExecResult", "Executor", "Job", "sequence_logprob", "token_logprob",
+__all__ = ["__version__", "answer", "reference", "ExecResult", "Executor", "Job", "fused_linear_logprob",
+           "fused_sequence_logprob", "sequence_logprob", "token_logprob",
            "DPO_LOSS_TYPES", "dpo_loss", "orm_loss", "orm_score", "simpo_loss",
            "DPOLoss", "ORMHead", "ORMLoss", "PreferenceLossOutput", "SimPOLoss",
            "PreferenceLogprobs", "concatenate_pairs", "preference_logprobs", "VoteResult", "best_of_n", "vote"]

@@ -47,3 +47,20 @@ def _vote(classes, valid=None, weights=None, keep=None, fallback="all"):
     problems = classes.shape[0]
     return (classes.new_empty((problems,), dtype=torch.long), classes.new_empty((problems,), dtype=torch.long),
             classes.new_empty((problems,), dtype=torch.float64))
+
+
+def _accumulation_dtype(t: torch.Tensor) -> torch.dtype:
+    return torch.float64 if t.dtype == torch.float64 else torch.float32
+
+
+@torch.library.register_fake("cotnpot::_fused_linear_logprob_forward")
+def _fused_linear_logprob_forward(hidden, weight, labels, bias, ignore_index, row_block, vocab_block):
+    torch._check(hidden.dim() == 2 and weight.dim() == 2 and labels.dim() == 1,
+                 lambda: "fused_linear_logprob: hidden [N,H], weight [V,H] and labels [N] expected")
+    out = hidden.new_empty((hidden.shape[0],), dtype=_accumulation_dtype(hidden))
+    return out, torch.empty_like(out)
+
+
+@torch.library.register_fake("cotnpot::_fused_linear_logprob_backward")
+def _fused_linear_logprob_backward(grad, hidden, weight, labels, lse, bias, ignore_index, row_block, vocab_block):
+    return torch.empty_like(hidden), torch.empty_like(weight), weight.new_empty((weight.shape[0],))

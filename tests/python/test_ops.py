@@ -94,7 +94,8 @@ def test_every_op_is_pt2_compliant_and_tested():
     names = {name for name in dir(ops) if not name.startswith("__") and isinstance(getattr(ops, name),
                                                                                   torch._ops.OpOverloadPacket)}
     assert names == {"_token_logprob_forward", "_token_logprob_backward", "_token_logprob", "token_logprob",
-                     "sequence_logprob", "simpo_loss", "dpo_loss", "orm_loss", "orm_score", "best_of_n", "vote"}
+                     "sequence_logprob", "simpo_loss", "dpo_loss", "orm_loss", "orm_score", "best_of_n", "vote",
+                     "_fused_linear_logprob_forward", "_fused_linear_logprob_backward"}   # opcheck: test_fused.py
     for name in names:
         assert torch.Tag.pt2_compliant_tag in getattr(ops, name).default.tags, name
 

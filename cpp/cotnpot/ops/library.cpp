@@ -8,6 +8,8 @@
 //   simpo_loss, dpo_loss, orm_loss,   CompositeImplicitAutograd: ATen composites, autograd and tracing
 //   orm_score                         go through the ATen ops they are made of
 //   best_of_n, vote                   CompositeExplicitAutograd (not differentiable); fakes in Python
+//   _fused_linear_logprob_forward/    CompositeExplicitAutograd (blocks of ATen ops); the forward's autograd
+//   _backward                         formula and both fakes in Python (cotnpot/fused.py, cotnpot/_fake.py)
 // pt2_compliant_tag: each op passes torch.library.opcheck and traces under torch.compile(fullgraph=True)
 // (tests/python/test_ops.py): no data-dependent branch on the traced path; value checks run inside the
 // kernels (device-side asserts off the CPU).
@@ -31,6 +33,14 @@ TORCH_LIBRARY(cotnpot, m) {
   m.def(
       "sequence_logprob(Tensor logits, Tensor labels, int ignore_index=-100, str reduction=\"sum\", "
       "bool shift=False) -> Tensor",
+      kCompliant);
+  m.def(
+      "_fused_linear_logprob_forward(Tensor hidden, Tensor weight, Tensor labels, Tensor? bias, int ignore_index, "
+      "int row_block, int vocab_block) -> (Tensor, Tensor)",
+      kCompliant);
+  m.def(
+      "_fused_linear_logprob_backward(Tensor grad, Tensor hidden, Tensor weight, Tensor labels, Tensor lse, "
+      "Tensor? bias, int ignore_index, int row_block, int vocab_block) -> (Tensor, Tensor, Tensor)",
       kCompliant);
   // losses
   m.def(

@@ -1,0 +1,190 @@
+// Fused hidden x lm_head log-probs by blocks; see fused_linear_logprob.h. ATen ops only, so the same code
+// serves every device; the GEMMs are the installed torch's.
+#include "cotnpot/logprob/fused_linear_logprob.h"
+
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "cotnpot/detail/check_values.h"
+
+namespace cotnpot::logprob {
+namespace {
+
+constexpr int64_t kBlockElements = int64_t{1} << 22;  // 4M float32 = 16 MiB per [rows, vocab] block
+
+at::ScalarType accumulation_type(const at::Tensor& t) {
+  return t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+void check_inputs(const char* op, const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
+                  const at::Tensor& bias, int64_t ignore_index) {
+  TORCH_CHECK(hidden.dim() == 2, op, ": hidden must be 2-D [N,H], got ", hidden.dim(), "-D with shape ",
+              hidden.sizes());
+  TORCH_CHECK(weight.dim() == 2, op, ": weight must be 2-D [V,H], got ", weight.dim(), "-D with shape ",
+              weight.sizes());
+  TORCH_CHECK(at::isFloatingType(hidden.scalar_type()), op, ": hidden must be floating-point, got ",
+              hidden.scalar_type());
+  TORCH_CHECK(weight.scalar_type() == hidden.scalar_type(), op, ": weight must have hidden's dtype ",
+              hidden.scalar_type(), ", got ", weight.scalar_type());
+  TORCH_CHECK(weight.size(1) == hidden.size(1), op, ": weight must be [V, H] with H = ", hidden.size(1),
+              " (hidden's last dimension), got ", weight.sizes());
+  TORCH_CHECK(weight.size(0) > 0, op, ": weight must have at least one row (the vocabulary), got ", weight.sizes());
+  TORCH_CHECK(labels.dim() == 1 && labels.size(0) == hidden.size(0), op, ": labels must be [N] with N = ",
+              hidden.size(0), ", got shape ", labels.sizes());
+  TORCH_CHECK(!at::isFloatingType(labels.scalar_type()) && labels.scalar_type() != at::kBool, op,
+              ": labels must be integer token ids, got ", labels.scalar_type());
+  for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"weight", weight}, {"labels", labels}})
+    TORCH_CHECK(t.device() == hidden.device(), op, ": ", name, " must be on hidden's device ", hidden.device(),
+                ", got ", t.device());
+  if (bias.defined()) {
+    TORCH_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), op, ": bias must be [V] with V = ",
+                weight.size(0), ", got shape ", bias.sizes());
+    TORCH_CHECK(bias.scalar_type() == hidden.scalar_type(), op, ": bias must have hidden's dtype ",
+                hidden.scalar_type(), ", got ", bias.scalar_type());
+    TORCH_CHECK(bias.device() == hidden.device(), op, ": bias must be on hidden's device ", hidden.device(),
+                ", got ", bias.device());
+  }
+  const int64_t vocab = weight.size(0);
+  const at::Tensor y = labels.to(at::kLong);
+  cotnpot::detail::check_all((y == ignore_index).logical_or((y >= 0).logical_and(y < vocab)),
+                             c10::str(op, ": labels must be in [0, V) or equal ignore_index"), [&] {
+                               const at::Tensor bad = (y != ignore_index).logical_and((y < 0).logical_or(y >= vocab));
+                               const int64_t n = bad.nonzero()[0][0].item<int64_t>();
+                               return c10::str(op, ": labels must be in [0, V) = [0, ", vocab, ") or equal ignore_index ",
+                                               ignore_index, ", got ", y[n].item<int64_t>(), " at position ", n);
+                             });
+}
+
+FusedBlocks resolve(FusedBlocks b, int64_t n, int64_t vocab) {
+  if (b.vocab <= 0) b.vocab = std::min<int64_t>(vocab, 8192);
+  if (b.rows <= 0) b.rows = std::max<int64_t>(1, kBlockElements / std::max<int64_t>(b.vocab, 1));
+  b.rows = std::min(b.rows, std::max<int64_t>(n, 1));
+  b.vocab = std::min(b.vocab, vocab);
+  return b;
+}
+
+// One block of logits in the accumulation dtype: h[rows,H] x W[v0:v1]^T (+ b[v0:v1]).
+at::Tensor block_logits(const at::Tensor& h, const at::Tensor& weight, const at::Tensor& bias, int64_t v0, int64_t v1,
+                        at::ScalarType acc) {
+  at::Tensor logits = at::matmul(h, weight.slice(0, v0, v1).t());
+  if (bias.defined()) logits = logits + bias.slice(0, v0, v1);
+  return logits.to(acc);
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> fused_linear_logprob_forward(const at::Tensor& hidden, const at::Tensor& weight,
+                                                                const at::Tensor& labels, const at::Tensor& bias,
+                                                                int64_t ignore_index, FusedBlocks blocks) {
+  check_inputs("fused_linear_logprob", hidden, weight, labels, bias, ignore_index);
+  const int64_t n = hidden.size(0), vocab = weight.size(0);
+  const auto acc = accumulation_type(hidden);
+  const FusedBlocks b = resolve(blocks, n, vocab);
+  const at::Tensor y = labels.to(at::kLong);
+  at::Tensor logp = at::zeros({n}, hidden.options().dtype(acc)), lse = at::zeros({n}, hidden.options().dtype(acc));
+  for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
+    const int64_t r1 = std::min(n, r0 + b.rows);
+    const at::Tensor h = hidden.slice(0, r0, r1), yr = y.slice(0, r0, r1);
+    at::Tensor running_max = at::full({r1 - r0}, -std::numeric_limits<double>::infinity(), hidden.options().dtype(acc));
+    at::Tensor running_sum = at::zeros({r1 - r0}, hidden.options().dtype(acc));
+    at::Tensor picked = at::zeros({r1 - r0}, hidden.options().dtype(acc));
+    for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
+      const int64_t v1 = std::min(vocab, v0 + b.vocab);
+      const at::Tensor logits = block_logits(h, weight, bias, v0, v1, acc);
+      const at::Tensor new_max = at::maximum(running_max, std::get<0>(logits.max(1)));
+      // exp(-inf - finite) = 0 for the first block; a row of -inf logits stays -inf (its lse too).
+      const at::Tensor safe_max = at::where(at::isinf(new_max), at::zeros_like(new_max), new_max);
+      running_sum = running_sum * at::exp(running_max - safe_max) + at::exp(logits - safe_max.unsqueeze(1)).sum(1);
+      running_max = new_max;
+      const at::Tensor here = (yr >= v0).logical_and(yr < v1);
+      const at::Tensor local = (yr - v0).clamp(0, v1 - v0 - 1).unsqueeze(1);
+      picked = picked + at::where(here, logits.gather(1, local).squeeze(1), at::zeros_like(picked));
+    }
+    const at::Tensor safe_max = at::where(at::isinf(running_max), at::zeros_like(running_max), running_max);
+    const at::Tensor row_lse = safe_max + at::log(running_sum);
+    const at::Tensor valid = yr != ignore_index;
+    logp.slice(0, r0, r1).copy_(at::where(valid, picked - row_lse, at::zeros_like(picked)));
+    lse.slice(0, r0, r1).copy_(at::where(valid, row_lse, at::zeros_like(row_lse)));
+  }
+  return {logp, lse};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_backward(
+    const at::Tensor& grad, const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
+    const at::Tensor& lse, const at::Tensor& bias, int64_t ignore_index, FusedBlocks blocks) {
+  check_inputs("fused_linear_logprob_backward", hidden, weight, labels, bias, ignore_index);
+  const int64_t n = hidden.size(0), vocab = weight.size(0);
+  TORCH_CHECK(grad.dim() == 1 && grad.size(0) == n, "fused_linear_logprob_backward: grad must be [N] with N = ", n,
+              ", got shape ", grad.sizes());
+  TORCH_CHECK(lse.dim() == 1 && lse.size(0) == n, "fused_linear_logprob_backward: lse must be [N] with N = ", n,
+              ", got shape ", lse.sizes());
+  const auto acc = accumulation_type(hidden);
+  const FusedBlocks b = resolve(blocks, n, vocab);
+  const at::Tensor y = labels.to(at::kLong);
+  const at::Tensor valid = y != ignore_index;
+  // Ignored rows get no gradient: their g is 0 and their softmax is set to 0 before it meets g, whatever
+  // their logits hold (an infinite logit would make exp(logits - lse) * 0 a NaN).
+  const at::Tensor g = at::where(valid, grad.to(acc), at::zeros({}, grad.options().dtype(acc)));
+  const at::Tensor lse_acc = lse.to(acc);
+  at::Tensor grad_hidden = at::zeros({n, hidden.size(1)}, hidden.options().dtype(acc));
+  at::Tensor grad_weight = at::zeros(weight.sizes(), weight.options().dtype(acc));
+  at::Tensor grad_bias = at::zeros({vocab}, weight.options().dtype(acc));
+  for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
+    const int64_t r1 = std::min(n, r0 + b.rows);
+    const at::Tensor h = hidden.slice(0, r0, r1), yr = y.slice(0, r0, r1), gr = g.slice(0, r0, r1);
+    const at::Tensor rows_valid = valid.slice(0, r0, r1).unsqueeze(1);
+    // Ignored rows add nothing to grad_weight, even where their hidden state holds inf or NaN (0 * inf).
+    const at::Tensor h_acc = at::where(rows_valid, h.to(acc), at::zeros({}, hidden.options().dtype(acc)));
+    const at::Tensor lr = lse_acc.slice(0, r0, r1).unsqueeze(1);
+    at::Tensor gh = grad_hidden.slice(0, r0, r1);
+    for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
+      const int64_t v1 = std::min(vocab, v0 + b.vocab);
+      const at::Tensor logits = block_logits(h, weight, bias, v0, v1, acc);
+      // d(g * logp)/d logits = g * (onehot - softmax)
+      at::Tensor gl = at::where(rows_valid, at::exp(logits - lr), at::zeros({}, logits.options()))
+                          .mul_(gr.unsqueeze(1))
+                          .neg_();
+      const at::Tensor here = (yr >= v0).logical_and(yr < v1);
+      const at::Tensor local = (yr - v0).clamp(0, v1 - v0 - 1).unsqueeze(1);
+      gl.scatter_add_(1, local, at::where(here, gr, at::zeros_like(gr)).unsqueeze(1));
+      gh.add_(at::matmul(gl, weight.slice(0, v0, v1).to(acc)));
+      grad_weight.slice(0, v0, v1).add_(at::matmul(gl.t(), h_acc));
+      if (bias.defined()) grad_bias.slice(0, v0, v1).add_(gl.sum(0));
+    }
+  }
+  return {grad_hidden.to(hidden.scalar_type()), grad_weight.to(weight.scalar_type()),
+          grad_bias.to(weight.scalar_type())};
+}
+
+namespace {
+
+at::Tensor optional_tensor(const c10::optional<at::Tensor>& t) { return t.value_or(at::Tensor()); }
+
+std::tuple<at::Tensor, at::Tensor> forward_kernel(const at::Tensor& hidden, const at::Tensor& weight,
+                                                  const at::Tensor& labels, const c10::optional<at::Tensor>& bias,
+                                                  int64_t ignore_index, int64_t row_block, int64_t vocab_block) {
+  return fused_linear_logprob_forward(hidden, weight, labels, optional_tensor(bias), ignore_index,
+                                      {row_block, vocab_block});
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_kernel(const at::Tensor& grad, const at::Tensor& hidden,
+                                                               const at::Tensor& weight, const at::Tensor& labels,
+                                                               const at::Tensor& lse,
+                                                               const c10::optional<at::Tensor>& bias,
+                                                               int64_t ignore_index, int64_t row_block,
+                                                               int64_t vocab_block) {
+  return fused_linear_logprob_backward(grad, hidden, weight, labels, lse, optional_tensor(bias), ignore_index,
+                                       {row_block, vocab_block});
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(cotnpot, CompositeExplicitAutograd, m) {
+  m.impl("_fused_linear_logprob_forward", &forward_kernel);
+  m.impl("_fused_linear_logprob_backward", &backward_kernel);
+}
+
+}  // namespace cotnpot::logprob

@@ -1,0 +1,41 @@
+#pragma once
+// Per-token log-probs straight from the last hidden state and the lm_head weight, without the [N,V]
+// logits: blocks of rows x blocks of the vocabulary, an online log-sum-exp over the vocabulary blocks.
+//
+//   logp[n] = (h[n] . W[y[n]] + b[y[n]]) - log sum_v exp(h[n] . W[v] + b[v])     (0 where y[n] == ignore)
+//
+// The extra memory is one [row_block, vocab_block] block (float32), not N x V. The backward recomputes
+// each block's logits from the saved log-sum-exp instead of keeping anything of size N x V: on the CPU
+// the recomputation is one more GEMM per block, while storing the gradient during the forward (Liger's
+// choice) would hold an [N,V] or [N,H]+[V,H] buffer across the forward and backward -- the memory this op
+// exists to avoid. Accumulation is float32 for float32/bfloat16/float16 inputs (float64 for float64):
+// grad_weight summed over row blocks in bfloat16 drifts away from the fp32 result. Any device (ATen ops).
+//
+// Example:
+//   at::Tensor logp = cotnpot::logprob::fused_linear_logprob(hidden /*[N,H]*/, lm_head_weight /*[V,H]*/,
+//                                                            labels /*[N]*/);            // [N], float32
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <tuple>
+
+namespace cotnpot::logprob {
+
+// Block sizes: 0 picks them (about 16 MiB of float32 per block).
+struct FusedBlocks {
+  int64_t rows = 0, vocab = 0;
+};
+
+// hidden [N,H] floating, weight [V,H] same dtype, labels [N] integer in [0,V) or ignore_index, bias [V] or
+// undefined. Returns (logp [N], lse [N]) in the accumulation dtype; lse is what the backward needs.
+std::tuple<at::Tensor, at::Tensor> fused_linear_logprob_forward(const at::Tensor& hidden, const at::Tensor& weight,
+                                                                const at::Tensor& labels, const at::Tensor& bias = {},
+                                                                int64_t ignore_index = -100, FusedBlocks blocks = {});
+
+// Gradients of sum(grad * logp) with respect to hidden, weight and bias (zeros [V] when there is no bias),
+// in the inputs' dtypes.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_backward(
+    const at::Tensor& grad, const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
+    const at::Tensor& lse, const at::Tensor& bias = {}, int64_t ignore_index = -100, FusedBlocks blocks = {});
+
+}  // namespace cotnpot::logprob

@@ -1,0 +1,79 @@
+"""Log-probs from the last hidden state and the lm_head weight, never materializing the [N, V] logits
+(the C++ op ``torch.ops.cotnpot._fused_linear_logprob_forward``: blocks of rows x vocabulary with an
+online log-sum-exp; its backward recomputes each block). For verifier training at real vocabularies
+(Qwen's 152k tokens), where the logits and their gradient dominate memory.
+
+    >>> import torch, cotnpot
+    >>> hidden, weight = torch.randn(6, 8), torch.randn(50, 8)
+    >>> labels = torch.tensor([1, 2, 3, -100, 4, 5])
+    >>> logp = cotnpot.fused_linear_logprob(hidden, weight, labels)
+    >>> torch.allclose(logp, torch.log_softmax(hidden @ weight.T, -1).gather(1, labels.clamp_min(0)[:, None])[:, 0]
+    ...                * (labels != -100), atol=1e-5)
+    True
+
+From a Hugging Face causal LM: ``out = model.model(input_ids, attention_mask=...)`` (the decoder without
+its head) gives ``out.last_hidden_state`` [B, T, H]; ``model.lm_head.weight`` is [V, H]. Then
+:func:`fused_sequence_logprob` (``shift=True``) gives what ``sequence_logprob(model(...).logits, labels,
+shift=True)`` gives, and its sums feed :func:`cotnpot.simpo_loss` / :func:`cotnpot.dpo_loss` unchanged,
+gradients flowing to the hidden states and the weight.
+"""
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from ._extension import _C  # noqa: F401  (registers the ops)
+
+REDUCTIONS = ("sum", "mean", "none")
+
+
+def _setup_context(ctx, inputs, output):
+    hidden, weight, labels, bias, ignore_index, row_block, vocab_block = inputs
+    ctx.save_for_backward(hidden, weight, labels, output[1], bias)
+    ctx.options = (ignore_index, row_block, vocab_block)
+    ctx.has_bias = bias is not None
+
+
+def _backward(ctx, grad_logp, grad_lse):
+    hidden, weight, labels, lse, bias = ctx.saved_tensors
+    if grad_logp is None:
+        grad_logp = torch.zeros_like(lse)
+    grad_hidden, grad_weight, grad_bias = torch.ops.cotnpot._fused_linear_logprob_backward(
+        grad_logp, hidden, weight, labels, lse, bias, *ctx.options)
+    return grad_hidden, grad_weight, None, (grad_bias if ctx.has_bias else None), None, None, None
+
+
+torch.library.register_autograd("cotnpot::_fused_linear_logprob_forward", _backward, setup_context=_setup_context)
+
+
+def fused_linear_logprob(hidden: Tensor, weight: Tensor, labels: Tensor, bias: Optional[Tensor] = None,
+                         ignore_index: int = -100, row_block: int = 0, vocab_block: int = 0) -> Tensor:
+    """``log_softmax(hidden @ weight.T + bias)[n, labels[n]]`` per row, ``[N]`` (0 at ``ignore_index``), in
+    float32 (float64 for float64 inputs), differentiable in hidden, weight and bias. Block sizes: 0 picks
+    them (about 16 MiB of float32 logits per block)."""
+    logp, _ = torch.ops.cotnpot._fused_linear_logprob_forward(hidden, weight, labels, bias, ignore_index,
+                                                              row_block, vocab_block)
+    return logp
+
+
+def fused_sequence_logprob(hidden: Tensor, weight: Tensor, labels: Tensor, bias: Optional[Tensor] = None,
+                           ignore_index: int = -100, reduction: str = "sum", shift: bool = False,
+                           row_block: int = 0, vocab_block: int = 0) -> Tensor:
+    """Per-sequence log-probs from hidden states ``[B, T, H]`` and labels ``[B, T]``, as
+    :func:`cotnpot.sequence_logprob` computes them from logits (``shift``: position t predicts label t+1)."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if hidden.dim() != 3 or labels.dim() != 2 or hidden.shape[:2] != labels.shape:
+        raise ValueError(f"fused_sequence_logprob: hidden must be [B,T,H] and labels [B,T] with the same B and T, "
+                         f"got {list(hidden.shape)} and {list(labels.shape)}")
+    if shift:
+        hidden, labels = hidden[:, :-1], labels[:, 1:]
+    B, T = labels.shape
+    tokens = fused_linear_logprob(hidden.reshape(B * T, -1), weight, labels.reshape(B * T), bias, ignore_index,
+                                  row_block, vocab_block).reshape(B, T)
+    if reduction == "none":
+        return tokens
+    total = tokens.sum(1)
+    if reduction == "sum":
+        return total
+    return total / (labels != ignore_index).sum(1).clamp_min(1).to(total.dtype)

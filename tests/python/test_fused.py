@@ -1,0 +1,151 @@
+"""fused_linear_logprob: values and gradients against the naive hidden @ weight.T -> log_softmax -> gather
+reference (shapes that do not divide the blocks, all-ignored rows, bias or not), float64 gradcheck,
+bf16/fp16 error no worse than the naive path's against fp32, finite with huge logits at ignored rows, the
+sequence form against sequence_logprob, SimPO through it equal to the unfused loss, opcheck, bad input."""
+import pytest
+import torch
+
+import cotnpot
+from cotnpot import fused_linear_logprob, fused_sequence_logprob
+
+
+def naive(hidden, weight, labels, bias=None, ignore_index=-100):
+    logits = hidden.float() @ weight.float().T if hidden.dtype != torch.float64 else hidden @ weight.T
+    if bias is not None:
+        logits = logits + bias.to(logits.dtype)
+    valid = labels != ignore_index
+    picked = torch.log_softmax(logits, -1).gather(1, labels.clamp_min(0)[:, None])[:, 0]
+    return torch.where(valid, picked, torch.zeros_like(picked))
+
+
+def inputs(N, H, V, dtype=torch.float32, bias=False, ignored=(), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(N, H, generator=g, dtype=torch.float64).to(dtype).requires_grad_()
+    weight = (torch.randn(V, H, generator=g, dtype=torch.float64) / H ** 0.5).to(dtype).requires_grad_()
+    b = (torch.randn(V, generator=g, dtype=torch.float64)).to(dtype).requires_grad_() if bias else None
+    labels = torch.randint(0, V, (N,), generator=g)
+    labels[list(ignored)] = -100
+    return hidden, weight, labels, b
+
+
+@pytest.mark.parametrize("N,H,V,rows,vocab", [(37, 16, 53, 8, 10), (5, 8, 100, 64, 7), (64, 32, 1000, 0, 0),
+                                              (3, 4, 5, 1, 1)])
+@pytest.mark.parametrize("bias", [False, True])
+def test_values_and_gradients_equal_the_naive_reference(N, H, V, rows, vocab, bias):
+    hidden, weight, labels, b = inputs(N, H, V, bias=bias, ignored=[0, N - 1])
+    got = fused_linear_logprob(hidden, weight, labels, b, row_block=rows, vocab_block=vocab)
+    want = naive(hidden, weight, labels, b)
+    assert torch.allclose(got, want, atol=1e-5)
+    g = torch.randn(N)
+    params = [hidden, weight] + ([b] if bias else [])
+    ours = torch.autograd.grad((got * g).sum(), params)
+    ref = torch.autograd.grad((want * g).sum(), params)
+    for a, r in zip(ours, ref):
+        assert torch.allclose(a, r, atol=1e-5)
+
+
+def test_gradcheck_in_float64():
+    hidden, weight, labels, b = inputs(9, 5, 13, dtype=torch.float64, bias=True, ignored=[4])
+    assert torch.autograd.gradcheck(
+        lambda h, w, bb: fused_linear_logprob(h, w, labels, bb, row_block=4, vocab_block=6), (hidden, weight, b))
+
+
+def test_all_ignored_rows_and_huge_logits_there_stay_finite():
+    hidden, weight, labels, _ = inputs(6, 4, 9, ignored=range(6))
+    with torch.no_grad():
+        hidden[2] = 1e4        # logits far beyond exp's range
+        hidden[3, 0] = float("inf")
+    logp = fused_linear_logprob(hidden, weight, labels, vocab_block=4)
+    assert torch.equal(logp, torch.zeros(6))
+    gh, gw = torch.autograd.grad(logp.sum(), (hidden, weight))
+    assert torch.equal(gh, torch.zeros_like(gh)) and torch.equal(gw, torch.zeros_like(gw))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_is_no_worse_than_the_naive_half_path(dtype):
+    hidden, weight, labels, _ = inputs(64, 32, 700, dtype=torch.float64, ignored=[5])
+    truth = naive(hidden, weight, labels)
+    h, w = hidden.detach().to(dtype), weight.detach().to(dtype)
+    ours = fused_linear_logprob(h, w, labels, vocab_block=128)
+    assert ours.dtype == torch.float32
+    naive_half = torch.log_softmax((h @ w.T).float(), -1).gather(1, labels.clamp_min(0)[:, None])[:, 0] \
+        * (labels != -100)
+    err_ours = (ours.double() - truth).abs().max()
+    err_naive = (naive_half.double() - truth).abs().max()
+    assert err_ours <= 2 * err_naive + 1e-6
+    # gradient of the weight accumulated in float32 across row blocks
+    hh, ww = h.clone().requires_grad_(), w.clone().requires_grad_()
+    gw = torch.autograd.grad(fused_linear_logprob(hh, ww, labels, row_block=8).sum(), ww)[0]
+    gw_truth = torch.autograd.grad(truth.sum(), weight)[0]
+    assert gw.dtype == dtype and (gw.double() - gw_truth).abs().max() < 0.05
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean", "none"])
+def test_the_sequence_form_equals_sequence_logprob_from_logits(reduction):
+    g = torch.Generator().manual_seed(3)
+    hidden = torch.randn(3, 7, 8, generator=g)
+    weight = torch.randn(40, 8, generator=g)
+    labels = torch.randint(0, 40, (3, 7), generator=g)
+    labels[0, :3] = -100
+    got = fused_sequence_logprob(hidden, weight, labels, reduction=reduction, shift=True, vocab_block=16)
+    want = cotnpot.sequence_logprob(hidden @ weight.T, labels, reduction=reduction, shift=True)
+    assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_simpo_through_the_fused_log_probs_equals_the_unfused_loss():
+    g = torch.Generator().manual_seed(4)
+    hidden = torch.randn(4, 6, 8, generator=g, requires_grad=True)   # chosen, chosen, rejected, rejected
+    weight = torch.randn(30, 8, generator=g, requires_grad=True)
+    labels = torch.randint(0, 30, (4, 6), generator=g)
+    labels[:, :2] = -100                                              # the prompt
+    def loss(logps):
+        losses, _, _ = cotnpot.simpo_loss(logps[:2], logps[2:], beta=2.0, gamma=0.5)
+        return losses.mean()
+    fused = loss(fused_sequence_logprob(hidden, weight, labels, reduction="mean", shift=True, vocab_block=7))
+    plain = loss(cotnpot.sequence_logprob(hidden @ weight.T, labels, reduction="mean", shift=True))
+    assert torch.allclose(fused, plain, atol=1e-6)
+    for a, b in zip(torch.autograd.grad(fused, (hidden, weight)), torch.autograd.grad(plain, (hidden, weight))):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_opcheck():
+    hidden, weight, labels, b = inputs(10, 6, 17, bias=True, ignored=[2])
+    torch.library.opcheck(torch.ops.cotnpot._fused_linear_logprob_forward.default,
+                          (hidden, weight, labels, b, -100, 4, 5))
+    torch.library.opcheck(torch.ops.cotnpot._fused_linear_logprob_forward.default,
+                          (hidden, weight, labels, None, -100, 0, 0))
+    _, lse = torch.ops.cotnpot._fused_linear_logprob_forward(hidden, weight, labels, b, -100, 4, 5)
+    torch.library.opcheck(torch.ops.cotnpot._fused_linear_logprob_backward.default,
+                          (torch.randn(10), hidden.detach(), weight.detach(), labels, lse.detach(), b.detach(), -100, 4, 5))
+
+
+def test_compiles_fullgraph_with_its_gradient():
+    hidden, weight, labels, _ = inputs(12, 8, 30, ignored=[1])
+    def step(h, w):
+        return fused_linear_logprob(h, w, labels, vocab_block=7).sum()
+    compiled = torch.compile(step, fullgraph=True, backend="aot_eager")
+    got = compiled(hidden, weight)
+    want = step(hidden, weight)
+    assert torch.allclose(got, want)
+    a = torch.autograd.grad(got, (hidden, weight))
+    b = torch.autograd.grad(want, (hidden, weight))
+    assert all(torch.allclose(x, y, atol=1e-6) for x, y in zip(a, b))
+
+
+def test_bad_input_names_the_argument():
+    hidden, weight, labels, _ = inputs(4, 3, 6)
+    with torch.no_grad():
+        with pytest.raises(RuntimeError, match=r"weight must be \[V, H\] with H = 3"):
+            fused_linear_logprob(hidden, torch.randn(6, 4), labels)
+        with pytest.raises(RuntimeError, match="weight must have hidden's dtype"):
+            fused_linear_logprob(hidden, weight.double(), labels)
+        with pytest.raises(RuntimeError, match=r"labels must be \[N\] with N = 4"):
+            fused_linear_logprob(hidden, weight, labels[:3])
+        with pytest.raises(RuntimeError, match=r"labels must be in \[0, V\) = \[0, 6\).*got 9 at position 1"):
+            fused_linear_logprob(hidden, weight, torch.tensor([0, 9, 1, 2]))
+        with pytest.raises(RuntimeError, match=r"bias must be \[V\] with V = 6"):
+            fused_linear_logprob(hidden, weight, labels, torch.zeros(5))
+        with pytest.raises(RuntimeError, match="hidden must be 2-D"):
+            fused_linear_logprob(hidden[None], weight, labels)
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        fused_sequence_logprob(hidden[None], weight, labels[None], reduction="max")

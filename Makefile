@@ -62,6 +62,7 @@ experiment: install
 
 bench: install $(BENCH_STAMP)
 	$(PY) benchmarks/bench_logprob.py
+	$(PY) benchmarks/bench_fused_linear.py
 	$(PY) benchmarks/bench_grader.py
 	$(PY) benchmarks/bench_executor.py
 	$(PY) benchmarks/bench_eval.py

@@ -62,5 +62,9 @@ def _fused_linear_logprob_forward(hidden, weight, labels, bias, ignore_index, ro
 
 
 @torch.library.register_fake("cotnpot::_fused_linear_logprob_backward")
-def _fused_linear_logprob_backward(grad, hidden, weight, labels, lse, bias, ignore_index, row_block, vocab_block):
-    return torch.empty_like(hidden), torch.empty_like(weight), weight.new_empty((weight.shape[0],))
+def _fused_linear_logprob_backward(grad, hidden, weight, labels, lse, bias, ignore_index, row_block, vocab_block,
+                                   output_mask):
+    want_bias = output_mask[2] and bias is not None
+    return (torch.empty_like(hidden) if output_mask[0] else hidden.new_empty((0,)),
+            torch.empty_like(weight) if output_mask[1] else weight.new_empty((0,)),
+            weight.new_empty((weight.shape[0],)) if want_bias else weight.new_empty((0,)))

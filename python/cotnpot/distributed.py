@@ -6,6 +6,7 @@ verifier's scoring uses the same split). In one process everything runs locally,
     cotnpot.distributed.init_from_env()          # the CLI does this: a process group when WORLD_SIZE > 1
     answers = map_sharded(lambda share: [run(x) for x in share], programs)
 """
+import hashlib
 import os
 from typing import Callable, List, Sequence, Tuple, TypeVar
 
@@ -40,6 +41,20 @@ def init_from_env() -> bool:
     return True
 
 
+def _fingerprint(items: Sequence) -> Tuple[int, str]:
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(repr(item).encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    return len(items), digest.hexdigest()
+
+
+def barrier() -> None:
+    """Waits for every process (a no-op in one process)."""
+    if _dist() is not None:
+        torch.distributed.barrier()
+
+
 def my_share(n: int) -> List[int]:
     """This rank's indices of a list of n items: every world-th, starting at the rank."""
     rank, world = rank_and_world()
@@ -52,6 +67,12 @@ def map_sharded(fn: Callable[[List[T]], Sequence[R]], items: Sequence[T]) -> Lis
     rank, world = rank_and_world()
     if world == 1:
         return list(fn(list(items)))
+    # Every rank must pass the same list (each indexes it by the others' positions): a fingerprint first.
+    fingerprints: List = [None] * world
+    torch.distributed.all_gather_object(fingerprints, _fingerprint(items))
+    if len(set(fingerprints)) != 1:
+        raise RuntimeError(f"map_sharded: the processes hold different work lists ({len(set(fingerprints))} "
+                           f"versions, lengths {sorted({f[0] for f in fingerprints})}); every rank must build the same")
     mine = my_share(len(items))
     failure = None
     try:

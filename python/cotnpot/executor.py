@@ -56,6 +56,8 @@ class Executor:
                  output_limit: int = 64 * 1024, warmup: str = ""):
         if not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+        if timeout is not None and timeout > 1e6:   # inf included: deadlines are integer milliseconds
+            raise ValueError(f"timeout must be at most 1e6 seconds, got {timeout}")
         self.timeout, self.memory_mb = float(timeout), int(memory_mb)
         self._pool = _C.Executor(workers, python, list(preload), float(timeout), int(memory_mb), int(output_limit),
                                  warmup)
@@ -103,6 +105,8 @@ class Executor:
         ``solution()`` ("solution") or of ``variable`` ("variable")."""
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+        if timeout is not None and timeout > 1e6:   # inf included: deadlines are integer milliseconds
+            raise ValueError(f"timeout must be at most 1e6 seconds, got {timeout}")
         jobs = [p if isinstance(p, Job) else
                 Job(p, answer=answer, variable=variable, prelude=prelude, timeout=timeout or 0.0, memory_mb=memory_mb or 0)
                 for p in programs]
@@ -116,6 +120,8 @@ class Executor:
             raise ValueError(f"programs and tests must have the same length, got {len(programs)} and {len(tests)}")
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+        if timeout is not None and timeout > 1e6:   # inf included: deadlines are integer milliseconds
+            raise ValueError(f"timeout must be at most 1e6 seconds, got {timeout}")
         jobs = [Job(p, kind="tests", tests=t, timeout=timeout or 0.0, memory_mb=memory_mb or 0)
                 for p, t in zip(programs, tests)]
         return self.run_jobs(jobs, progress)

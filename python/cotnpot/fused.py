@@ -35,12 +35,19 @@ def _setup_context(ctx, inputs, output):
 
 
 def _backward(ctx, grad_logp, grad_lse):
+    """Gradients of the log-probs (the log-sum-exp output is an internal value: not differentiable). Only the
+    inputs that need one get one: a frozen lm_head costs no [V, H] work or buffer."""
+    if torch.is_grad_enabled():
+        raise RuntimeError("fused_linear_logprob: double backward (create_graph=True) is not supported")
     hidden, weight, labels, lse, bias = ctx.saved_tensors
     if grad_logp is None:
         grad_logp = torch.zeros_like(lse)
+    need = ctx.needs_input_grad
+    mask = [bool(need[0]), bool(need[1]), bool(ctx.has_bias and need[3])]
     grad_hidden, grad_weight, grad_bias = torch.ops.cotnpot._fused_linear_logprob_backward(
-        grad_logp, hidden, weight, labels, lse, bias, *ctx.options)
-    return grad_hidden, grad_weight, None, (grad_bias if ctx.has_bias else None), None, None, None
+        grad_logp, hidden, weight, labels, lse, bias, *ctx.options, mask)
+    return (grad_hidden if mask[0] else None, grad_weight if mask[1] else None, None,
+            grad_bias if mask[2] else None, None, None, None)
 
 
 torch.library.register_autograd("cotnpot::_fused_linear_logprob_forward", _backward, setup_context=_setup_context)
@@ -69,7 +76,7 @@ def fused_sequence_logprob(hidden: Tensor, weight: Tensor, labels: Tensor, bias:
     if shift:
         hidden, labels = hidden[:, :-1], labels[:, 1:]
     B, T = labels.shape
-    tokens = fused_linear_logprob(hidden.reshape(B * T, -1), weight, labels.reshape(B * T), bias, ignore_index,
+    tokens = fused_linear_logprob(hidden.reshape(B * T, hidden.shape[-1]), weight, labels.reshape(B * T), bias, ignore_index,
                                   row_block, vocab_block).reshape(B, T)
     if reduction == "none":
         return tokens

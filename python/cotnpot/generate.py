@@ -104,6 +104,8 @@ def generate(problems: Sequence[GenProblem], client: OpenAICompatibleClient, n: 
     if "{question}" not in prompt:
         raise ValueError("the prompt template must contain {question}")
     store = JsonlStore(cache) if cache else None
+    # Under torchrun every rank reads the cache before any rank adds to it, so all build the same work list.
+    distributed.barrier()
     identity = client.identity()
     base_seed = client.sampling.get("seed")
     result = Generation(list(problems), [[None] * n for _ in problems])

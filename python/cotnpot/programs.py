@@ -139,6 +139,7 @@ def execute(programs: Sequence[str], harness: str, executor: Executor, progress=
     fresh = distributed.map_sharded(run, todo)
     if cache is not None and distributed.is_main():   # one writer
         cache.add(fresh)
+    distributed.barrier()   # no rank reads the cache file again before it is written
     by_key = {**known, **{e["key"]: e for e in fresh}}
     out = Execution([], [], [], unique=len(todo))
     for p in programs:

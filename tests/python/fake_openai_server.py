@@ -8,7 +8,7 @@ class FakeServer:
     """An OpenAI-compatible server on 127.0.0.1: answers chat and completions, can fail the first
     requests with 503, and records every request."""
 
-    def __init__(self, fail_first=0, answers=None, die_after=None, garbage_first=0):
+    def __init__(self, fail_first=0, answers=None, die_after=None, garbage_first=0, cut_first=0, choices=None):
         """answers: question -> right answer; a prompt holding a known question is answered like a reasoner:
         right for even seeds, off by one for odd ones. A prompt with "TOO LONG" is refused (400, over the
         context); one with "CUT" comes back with finish_reason "length". die_after: after that many answers
@@ -16,6 +16,8 @@ class FakeServer:
         self.requests, self.fail_left = [], fail_first
         self.answers, self.die_after, self.garbage_left, self.answered = dict(answers or {}), die_after, garbage_first, 0
         self.lock = threading.Lock()
+        self.cut_left = cut_first   # that many replies end before their Content-Length (the peer hangs up)
+        self.choices = choices      # a fixed "choices" value to send (malformed replies)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -59,7 +61,19 @@ class FakeServer:
                                           "finish_reason": finish[0]}]}
                 with outer.lock:
                     outer.answered += 1
+                if outer.choices is not None:
+                    reply = {"choices": outer.choices}
                 data = b"<html>bad gateway</html>" if garbage else json.dumps(reply).encode()
+                with outer.lock:
+                    cut = outer.cut_left > 0
+                    outer.cut_left -= cut
+                if cut:
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data) + 100))
+                    self.end_headers()
+                    self.wfile.write(data[: len(data) // 2])
+                    self.close_connection = True
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

@@ -409,3 +409,52 @@ def test_descriptors_above_4096_are_closed_in_jobs():
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert r.status == "ok"
     assert all(n < 4096 for n in json.loads(r.answer)), r.answer
+
+
+def test_an_infinite_timeout_is_refused():
+    with pytest.raises(ValueError, match="at most 1e6 seconds"):
+        cotnpot.Executor(workers=1, timeout=float("inf"))
+
+
+def test_a_stuck_worker_is_replaced_and_its_late_reply_never_answers_another_job():
+    """The job is retried on a fresh worker (the first was killed before the batch), that one is stopped
+    mid-job: the job is reported WorkerDied and -- this used to be skipped after a retry -- the stuck worker
+    replaced, so its late reply cannot be taken for the next batch's job (ids are unique across batches)."""
+    def live_children():
+        out = set()
+        for pid in worker_pids():
+            try:
+                if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    out.add(pid)
+            except OSError:
+                continue
+        return out
+    others = live_children()   # other executors of this test module
+    with cotnpot.Executor(workers=1, timeout=2.0) as own:
+        first = live_children() - others
+        assert len(first) == 1
+        for pid in first:
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.time() + 5
+        while live_children() & first and time.time() < deadline:
+            time.sleep(0.05)
+        stopped = []
+        def stop_new_workers():
+            for pid in live_children() - others - first:
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+        timer = threading.Timer(0.8, stop_new_workers)
+        timer.start()
+        try:
+            r1 = own.run(["import time; time.sleep(1.5); print('SLEEP-JOB')"])[0]
+        finally:
+            timer.cancel()
+            for pid in stopped:
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+        assert stopped and r1.status == "sandbox_error" and r1.error_type == "WorkerDied"
+        time.sleep(1.0)   # the stopped worker, resumed, would now write its stale reply
+        r2 = own.run(["print('second batch')"])[0]
+        assert r2.status == "ok" and r2.answer == "second batch", (r2.status, r2.stdout)

@@ -116,7 +116,8 @@ def test_opcheck():
                           (hidden, weight, labels, None, -100, 0, 0))
     _, lse = torch.ops.cotnpot._fused_linear_logprob_forward(hidden, weight, labels, b, -100, 4, 5)
     torch.library.opcheck(torch.ops.cotnpot._fused_linear_logprob_backward.default,
-                          (torch.randn(10), hidden.detach(), weight.detach(), labels, lse.detach(), b.detach(), -100, 4, 5))
+                          (torch.randn(10), hidden.detach(), weight.detach(), labels, lse.detach(), b.detach(), -100, 4, 5,
+                           [True, False, True]))
 
 
 def test_compiles_fullgraph_with_its_gradient():
@@ -149,3 +150,23 @@ def test_bad_input_names_the_argument():
             fused_linear_logprob(hidden[None], weight, labels)
     with pytest.raises(ValueError, match="reduction must be one of"):
         fused_sequence_logprob(hidden[None], weight, labels[None], reduction="max")
+
+
+def test_a_frozen_head_gets_no_weight_gradient_and_double_backward_is_refused():
+    hidden, weight, labels, _ = inputs(8, 4, 20)
+    weight.requires_grad_(False)
+    (gh,) = torch.autograd.grad(fused_linear_logprob(hidden, weight, labels).sum(), hidden)
+    assert torch.allclose(gh, torch.autograd.grad(naive(hidden, weight, labels).sum(), hidden)[0], atol=1e-5)
+    lse = torch.ops.cotnpot._fused_linear_logprob_forward(hidden, weight, labels, None, -100, 0, 0)[1]
+    out = torch.ops.cotnpot._fused_linear_logprob_backward(torch.ones(8), hidden.detach(), weight, labels, lse,
+                                                            None, -100, 0, 0, [True, False, False])
+    assert out[0].shape == hidden.shape and out[1].numel() == 0 and out[2].numel() == 0   # no [V,H] buffer
+    weight.requires_grad_(True)
+    with pytest.raises(RuntimeError, match="double backward"):
+        torch.autograd.grad(fused_linear_logprob(hidden, weight, labels).sum(), hidden, create_graph=True)
+
+
+def test_empty_sequences():
+    hidden, weight = torch.randn(2, 1, 4), torch.randn(9, 4)
+    labels = torch.zeros(2, 1, dtype=torch.long)
+    assert torch.equal(fused_sequence_logprob(hidden, weight, labels, shift=True), torch.zeros(2))

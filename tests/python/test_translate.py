@@ -235,3 +235,25 @@ def test_cli_reports_an_unreachable_server(tmp_path, capsys):
                  "--translator-model", "m", "--out", str(tmp_path / "out"), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "127.0.0.1:9/v1/chat/completions did not answer" in err and "finished translations kept in" in err
+
+
+def test_a_reply_cut_short_is_retried_and_malformed_choices_are_reported():
+    s = FakeServer(cut_first=1)
+    try:
+        t = OpenAICompatibleTranslator(s.url, "m", retries=1, backoff=0.01)
+        assert t.translate(REQUESTS[:1])[0].startswith("ans = ")      # IncompleteRead, then a good reply
+    finally:
+        s.close()
+    for choices in (["just a string"], [{"message": {"content": ["a", "list"]}}]):
+        s = FakeServer(choices=choices)
+        try:
+            with pytest.raises(TranslationServerError, match="without a message|not text"):
+                OpenAICompatibleTranslator(s.url, "m", retries=0).translate(REQUESTS[:1])
+        finally:
+            s.close()
+    s = FakeServer(choices=[{"index": 0, "text": None}])
+    try:
+        with pytest.raises(TranslationServerError, match="not text"):
+            OpenAICompatibleTranslator(s.url, "m", api="completions", retries=0).translate(REQUESTS[:1])
+    finally:
+        s.close()

@@ -27,6 +27,7 @@ namespace {
 
 // A job that never reached a worker (it was dead already): run again on a replacement, not reported.
 constexpr const char* kNotSent = "NotSent";
+constexpr double kMaxTimeoutS = 1e6;  // finite: deadlines are computed in integer milliseconds
 
 using Fields = std::map<std::string, std::string>;
 
@@ -226,7 +227,7 @@ struct Executor::Worker {
     filesystem_isolated = ready["filesystem_isolated"] == "1";
   }
 
-  Result execute(const Job& job, const ExecutorOptions& o, size_t id) {
+  Result execute(const Job& job, const ExecutorOptions& o, uint64_t id) {
     const double timeout = job.timeout_s > 0 ? job.timeout_s : o.timeout_s;
     const int memory = job.memory_mb > 0 ? job.memory_mb : o.memory_mb;
     const Fields frame = {{"id", std::to_string(id)}, {"code", job.code}, {"kind", job.kind}, {"answer", job.answer},
@@ -284,6 +285,9 @@ Executor::Executor(ExecutorOptions options) : options_(std::move(options)) {
     throw std::invalid_argument("Executor: workers must be >= 1, got " + std::to_string(options_.workers));
   if (!(options_.timeout_s > 0))
     throw std::invalid_argument("Executor: timeout must be > 0 seconds, got " + std::to_string(options_.timeout_s));
+  if (!(options_.timeout_s <= kMaxTimeoutS))
+    throw std::invalid_argument("Executor: timeout must be at most 1e6 seconds, got " +
+                                std::to_string(options_.timeout_s));
   if (options_.memory_mb < 16)
     throw std::invalid_argument("Executor: memory_mb must be >= 16, got " + std::to_string(options_.memory_mb));
   if (options_.output_limit < 1)
@@ -312,8 +316,8 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
     if (j.answer != "print" && j.answer != "solution" && j.answer != "variable")
       throw std::invalid_argument("Executor: job " + std::to_string(i) +
                                   ": answer must be 'print', 'solution' or 'variable', got '" + j.answer + "'");
-    if (j.timeout_s < 0)
-      throw std::invalid_argument("Executor: job " + std::to_string(i) + ": timeout must be > 0 seconds, got " +
+    if (j.timeout_s < 0 || !(j.timeout_s <= kMaxTimeoutS))
+      throw std::invalid_argument("Executor: job " + std::to_string(i) + ": timeout must be > 0 and at most 1e6 seconds, got " +
                                   std::to_string(j.timeout_s));
   }
   // One batch at a time: the workers' pipes carry one conversation each, so calls from several threads
@@ -341,13 +345,14 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
         }
       };
       for (size_t i; !cancelled.load() && !(stop != nullptr && stop->load()) && (i = next.fetch_add(1)) < jobs.size();) {
-        results[i] = w.execute(jobs[i], options_, i);
+        // Ids unique across batches: a stale reply of an earlier batch can never pass for this job's.
+        results[i] = w.execute(jobs[i], options_, next_job_id_.fetch_add(1));
         if (results[i].error_type == kNotSent) {  // the worker had died before: a fresh one runs the job
           restart();
-          if (restart_failure.empty()) results[i] = w.execute(jobs[i], options_, i);
-        } else if (results[i].error_type == "WorkerDied") {
-          restart();  // replace it for the next jobs
+          if (restart_failure.empty()) results[i] = w.execute(jobs[i], options_, next_job_id_.fetch_add(1));
         }
+        // A worker that died or fell out of step (also on the retry) is replaced before its next job.
+        if (results[i].error_type == "WorkerDied" && restart_failure.empty()) restart();
         if (results[i].error_type == kNotSent || (results[i].error_type == "WorkerDied" && !restart_failure.empty())) {
           results[i].error_type = "WorkerDied";
           if (!restart_failure.empty())

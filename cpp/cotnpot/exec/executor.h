@@ -84,6 +84,7 @@ class Executor {
   ExecutorOptions options_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::mutex run_mutex_;  // run() from several threads: one batch at a time
+  std::atomic<uint64_t> next_job_id_{0};  // every job sent gets a new id, across batches
 };
 
 // The embedded worker source (cpp/cotnpot/exec/worker.py).

@@ -114,8 +114,10 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_logprob_forward(const at::Tensor
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_backward(
     const at::Tensor& grad, const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
-    const at::Tensor& lse, const at::Tensor& bias, int64_t ignore_index, FusedBlocks blocks) {
+    const at::Tensor& lse, const at::Tensor& bias, int64_t ignore_index, FusedBlocks blocks,
+    std::array<bool, 3> output_mask) {
   check_inputs("fused_linear_logprob_backward", hidden, weight, labels, bias, ignore_index);
+  const bool want_hidden = output_mask[0], want_weight = output_mask[1], want_bias = output_mask[2] && bias.defined();
   const int64_t n = hidden.size(0), vocab = weight.size(0);
   TORCH_CHECK(grad.dim() == 1 && grad.size(0) == n, "fused_linear_logprob_backward: grad must be [N] with N = ", n,
               ", got shape ", grad.sizes());
@@ -129,17 +131,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_backward(
   // their logits hold (an infinite logit would make exp(logits - lse) * 0 a NaN).
   const at::Tensor g = at::where(valid, grad.to(acc), at::zeros({}, grad.options().dtype(acc)));
   const at::Tensor lse_acc = lse.to(acc);
-  at::Tensor grad_hidden = at::zeros({n, hidden.size(1)}, hidden.options().dtype(acc));
-  at::Tensor grad_weight = at::zeros(weight.sizes(), weight.options().dtype(acc));
-  at::Tensor grad_bias = at::zeros({vocab}, weight.options().dtype(acc));
+  const auto sized = [&](bool wanted, at::IntArrayRef shape) {
+    return wanted ? at::zeros(shape, hidden.options().dtype(acc)) : at::zeros({0}, hidden.options().dtype(acc));
+  };
+  at::Tensor grad_hidden = sized(want_hidden, {n, hidden.size(1)});
+  at::Tensor grad_weight = sized(want_weight, weight.sizes());
+  at::Tensor grad_bias = sized(want_bias, {vocab});
   for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
     const int64_t r1 = std::min(n, r0 + b.rows);
     const at::Tensor h = hidden.slice(0, r0, r1), yr = y.slice(0, r0, r1), gr = g.slice(0, r0, r1);
     const at::Tensor rows_valid = valid.slice(0, r0, r1).unsqueeze(1);
     // Ignored rows add nothing to grad_weight, even where their hidden state holds inf or NaN (0 * inf).
-    const at::Tensor h_acc = at::where(rows_valid, h.to(acc), at::zeros({}, hidden.options().dtype(acc)));
+    const at::Tensor h_acc = want_weight
+                                 ? at::where(rows_valid, h.to(acc), at::zeros({}, hidden.options().dtype(acc)))
+                                 : at::Tensor();
     const at::Tensor lr = lse_acc.slice(0, r0, r1).unsqueeze(1);
-    at::Tensor gh = grad_hidden.slice(0, r0, r1);
+    at::Tensor gh = want_hidden ? grad_hidden.slice(0, r0, r1) : at::Tensor();
     for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
       const int64_t v1 = std::min(vocab, v0 + b.vocab);
       const at::Tensor logits = block_logits(h, weight, bias, v0, v1, acc);
@@ -150,9 +157,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_backward(
       const at::Tensor here = (yr >= v0).logical_and(yr < v1);
       const at::Tensor local = (yr - v0).clamp(0, v1 - v0 - 1).unsqueeze(1);
       gl.scatter_add_(1, local, at::where(here, gr, at::zeros_like(gr)).unsqueeze(1));
-      gh.add_(at::matmul(gl, weight.slice(0, v0, v1).to(acc)));
-      grad_weight.slice(0, v0, v1).add_(at::matmul(gl.t(), h_acc));
-      if (bias.defined()) grad_bias.slice(0, v0, v1).add_(gl.sum(0));
+      if (want_hidden) gh.add_(at::matmul(gl, weight.slice(0, v0, v1).to(acc)));
+      if (want_weight) grad_weight.slice(0, v0, v1).add_(at::matmul(gl.t(), h_acc));
+      if (want_bias) grad_bias.slice(0, v0, v1).add_(gl.sum(0));
     }
   }
   return {grad_hidden.to(hidden.scalar_type()), grad_weight.to(weight.scalar_type()),
@@ -175,9 +182,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_kernel(const at::Tensor&
                                                                const at::Tensor& lse,
                                                                const c10::optional<at::Tensor>& bias,
                                                                int64_t ignore_index, int64_t row_block,
-                                                               int64_t vocab_block) {
+                                                               int64_t vocab_block, std::array<bool, 3> output_mask) {
   return fused_linear_logprob_backward(grad, hidden, weight, labels, lse, optional_tensor(bias), ignore_index,
-                                       {row_block, vocab_block});
+                                       {row_block, vocab_block}, output_mask);
 }
 
 }  // namespace

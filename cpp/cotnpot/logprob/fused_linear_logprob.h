@@ -16,6 +16,7 @@
 //                                                            labels /*[N]*/);            // [N], float32
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <cstdint>
 #include <tuple>
 
@@ -33,9 +34,11 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_logprob_forward(const at::Tensor
                                                                 int64_t ignore_index = -100, FusedBlocks blocks = {});
 
 // Gradients of sum(grad * logp) with respect to hidden, weight and bias (zeros [V] when there is no bias),
-// in the inputs' dtypes.
+// in the inputs' dtypes; output_mask says which are wanted (a frozen lm_head: no [V,H] work or buffer), the
+// others come back as zeros of size 0.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_backward(
     const at::Tensor& grad, const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
-    const at::Tensor& lse, const at::Tensor& bias = {}, int64_t ignore_index = -100, FusedBlocks blocks = {});
+    const at::Tensor& lse, const at::Tensor& bias = {}, int64_t ignore_index = -100, FusedBlocks blocks = {},
+    std::array<bool, 3> output_mask = {true, true, true});
 
 }  // namespace cotnpot::logprob

@@ -40,7 +40,8 @@ TORCH_LIBRARY(cotnpot, m) {
       kCompliant);
   m.def(
       "_fused_linear_logprob_backward(Tensor grad, Tensor hidden, Tensor weight, Tensor labels, Tensor lse, "
-      "Tensor? bias, int ignore_index, int row_block, int vocab_block) -> (Tensor, Tensor, Tensor)",
+      "Tensor? bias, int ignore_index, int row_block, int vocab_block, bool[3] output_mask) "
+      "-> (Tensor, Tensor, Tensor)",
       kCompliant);
   // losses
   m.def(

@@ -11,6 +11,7 @@ llama.cpp server, SGLang, OpenAI itself), used by the coder-LLM translators and 
 - :meth:`OpenAICompatibleClient.identity` names the model, the API and every sampling parameter: what a
   cache key must cover.
 """
+import http.client
 import json
 import re
 import time
@@ -87,7 +88,8 @@ class OpenAICompatibleClient:
                 if exc.code != 429 and exc.code < 500:
                     raise RequestRefused(f"{url} refused the request: HTTP {exc.code} "
                                          f"{exc.read()[:300].decode(errors='replace')}") from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, http.client.HTTPException) as exc:
+                # HTTPException: a status line that is garbage, a body cut short (IncompleteRead)
                 last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
             except (ValueError, UnicodeDecodeError) as exc:   # garbage, or an answer cut mid-way
                 last = f"a reply that is not a completion ({exc})"
@@ -100,9 +102,11 @@ class OpenAICompatibleClient:
             reply = self.post("/v1/completions", {"model": self.model, "prompt": list(prompts), **params})
             out: List[Optional[Completion]] = [None] * len(prompts)
             for i, choice in enumerate(reply["choices"]):
+                if not isinstance(choice, dict) or not isinstance(choice.get("text"), str):
+                    raise ServerUnavailable(f"{self.base_url}: a completion that is not text: {str(choice)[:200]!r}")
                 index = choice.get("index", i)
                 if isinstance(index, int) and 0 <= index < len(out):
-                    out[index] = Completion(str(choice.get("text", "")), choice.get("finish_reason"))
+                    out[index] = Completion(choice["text"], choice.get("finish_reason"))
             missing = [i for i, c in enumerate(out) if c is None]
             if missing:
                 raise ServerUnavailable(f"{self.base_url}: the reply holds {len(prompts) - len(missing)} of "
@@ -114,9 +118,12 @@ class OpenAICompatibleClient:
                                                        "messages": [{"role": "user", "content": p}], **params})
             try:
                 choice = reply["choices"][0]
-                out.append(Completion(str(choice["message"]["content"] or ""), choice.get("finish_reason")))
+                content = choice["message"]["content"]
             except (IndexError, KeyError, TypeError) as exc:
                 raise ServerUnavailable(f"{self.base_url}: a chat reply without a message ({exc!r})") from None
+            if content is not None and not isinstance(content, str):
+                raise ServerUnavailable(f"{self.base_url}: a chat message that is not text: {str(content)[:200]!r}")
+            out.append(Completion(content or "", choice.get("finish_reason")))
         return out
 
 

@@ -22,6 +22,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from . import distributed
 from .jsonl_store import JsonlStore
 from .logprob import sequence_logprob
 
@@ -147,19 +148,11 @@ def score_solutions(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_si
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     device = device or next(model.parameters()).device
-    dist = torch.distributed
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if distributed.rank_and_world()[1] == 1:
         return _score_local(model, tokenizer, pairs, batch_size, device, max_length, progress)
-    rank, world = dist.get_rank(), dist.get_world_size()
-    mine = list(range(rank, len(pairs), world))
-    local = _score_local(model, tokenizer, [pairs[i] for i in mine], batch_size, device, max_length, progress)
-    gathered: List[Optional[List[Tuple[int, float]]]] = [None] * world
-    dist.all_gather_object(gathered, list(zip(mine, local.tolist())))
-    out = torch.zeros(len(pairs), dtype=torch.float32)
-    for part in gathered:
-        for i, v in part:
-            out[i] = v
-    return out
+    scores = distributed.map_sharded(
+        lambda share: _score_local(model, tokenizer, share, batch_size, device, max_length, progress).tolist(), pairs)
+    return torch.tensor(scores, dtype=torch.float32)
 
 
 # The prompt format scores were computed with; a change of format must not reuse cached scores.

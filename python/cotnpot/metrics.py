@@ -315,7 +315,7 @@ def _majority_exact(cands: Candidates, n: Tensor, ks: Sequence[int], fallback: s
         for j in range(1, min(k, N) + 1):
             weight = torch.exp(_log_comb(n_kept, torch.full_like(n, j)) + _log_comb(n - n_kept, kk - j) - total)
             value += weight.nan_to_num(0.0) * among_kept[:, j - 1]
-        share = torch.where(n > 0, _comb_ratio(n - n_kept, n, kk), zeros)
+        share = _fallback_share(cands, n, k, kept)
         if fallback == "all" and N:
             value += share * among_rest.gather(1, (kk.clamp_min(1) - 1)[:, None]).squeeze(1)
         out[k] = AtK(value, zeros, exact, share)

@@ -10,11 +10,17 @@
 using cotnpot::exec::Executor;
 using cotnpot::exec::Job;
 
-TEST_CASE("Executor runs programs and tests from C++") {
+namespace {
+cotnpot::exec::ExecutorOptions pool_of(int workers) {
   cotnpot::exec::ExecutorOptions options;
-  options.workers = 1;
+  options.workers = workers;
   options.timeout_s = 2.0;
-  Executor ex(options);
+  return options;
+}
+}  // namespace
+
+TEST_CASE("Executor runs programs and tests from C++") {
+  Executor ex(pool_of(1));
   std::vector<Job> jobs(3);
   jobs[0].code = "print(6 * 7)";
   jobs[1].code = "while True: pass";
@@ -46,10 +52,7 @@ TEST_CASE("Executor leaves the process's signal handling alone and survives dead
   ::signal(SIGPIPE, SIG_DFL);  // as a program that never touched it has it (an earlier Executor may have)
   struct sigaction before {};
   ::sigaction(SIGPIPE, nullptr, &before);
-  cotnpot::exec::ExecutorOptions options;
-  options.workers = 1;
-  options.timeout_s = 2.0;
-  Executor ex(options);
+  Executor ex(pool_of(1));
   struct sigaction after {};
   ::sigaction(SIGPIPE, nullptr, &after);
   const bool unchanged = after.sa_handler == before.sa_handler;
@@ -67,10 +70,7 @@ TEST_CASE("Executor leaves the process's signal handling alone and survives dead
 }
 
 TEST_CASE("an exception from the progress callback comes back to the caller") {
-  cotnpot::exec::ExecutorOptions options;
-  options.workers = 2;
-  options.timeout_s = 2.0;
-  Executor ex(options);
+  Executor ex(pool_of(2));
   std::vector<Job> jobs(10);
   for (auto& j : jobs) j.code = "print(1)";
   CHECK_THROWS_WITH_AS(ex.run(jobs, [](size_t) { throw std::runtime_error("callback failed"); }), "callback failed",

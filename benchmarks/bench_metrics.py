@@ -49,7 +49,7 @@ def baseline(method, c, k):
         return None if t is None else t[:, subsets].reshape(P * S, kk)
     sub = metrics.Candidates(*(take(t) for t in c))
     if method in ("maj", "weighted", "filtered_maj"):
-        sub = sub._replace(classes=_renumber_fast(sub.classes))
+        sub = sub._replace(classes=metrics._renumber(sub.classes))   # ids below the subset size
     if method == "rm":
         pick = best_of_n(sub.scores, sub.valid)
     elif method == "filtered":
@@ -59,22 +59,6 @@ def baseline(method, c, k):
                     sub.keep if method == "filtered_maj" else None).index
     hit = sub.correct.gather(1, pick.clamp_min(0)[:, None]).squeeze(1) & (pick >= 0)
     return hit.reshape(P, S).double().mean(1)
-
-
-def _renumber_fast(classes):
-    """Class ids below the subset size, by first appearance (vectorized, as the old engine did)."""
-    R, k = classes.shape
-    big = torch.iinfo(torch.long).max
-    values, order = classes.sort(dim=1, stable=True)
-    starts = torch.ones_like(values, dtype=torch.bool)
-    starts[:, 1:] = values[:, 1:] != values[:, :-1]
-    group = starts.long().cumsum(1) - 1
-    first = torch.full((R, k + 1), big, dtype=torch.long)
-    first.scatter_(1, torch.where(starts, group, torch.full_like(group, k)), order)
-    rank = first[:, :k].argsort(dim=1).argsort(dim=1)
-    out = torch.empty_like(classes)
-    out.scatter_(1, order, rank.gather(1, group))
-    return out
 
 
 METHODS = ("pass", "maj", "rm", "weighted", "filtered", "filtered_maj")

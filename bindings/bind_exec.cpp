@@ -62,15 +62,16 @@ void bind_exec(py::module_& m) {
 
   py::class_<exec::Executor>(m, "Executor")
       .def(py::init([](int workers, const std::string& python, std::vector<std::string> preload, double timeout,
-                       int memory_mb, int64_t output_limit, const std::string& warmup) {
+                       int memory_mb, int64_t output_limit, const std::string& warmup, bool job_namespaces) {
              exec::ExecutorOptions o;
              o.workers = workers, o.python = python, o.preload = std::move(preload), o.timeout_s = timeout;
              o.memory_mb = memory_mb, o.output_limit = output_limit, o.warmup = warmup;
+             o.job_namespaces = job_namespaces;
              py::gil_scoped_release release;
              return std::make_unique<exec::Executor>(o);
            }),
            py::arg("workers"), py::arg("python"), py::arg("preload"), py::arg("timeout"), py::arg("memory_mb"),
-           py::arg("output_limit"), py::arg("warmup") = "")
+           py::arg("output_limit"), py::arg("warmup") = "", py::arg("job_namespaces") = true)
       .def(
           "run",
           [](exec::Executor& ex, const std::vector<exec::Job>& jobs, py::object progress) {
@@ -127,7 +128,8 @@ void bind_exec(py::module_& m) {
           py::arg("jobs"), py::arg("progress") = py::none())
       .def_property_readonly("network_isolated", &exec::Executor::network_isolated)
       .def_property_readonly("uid_isolated", &exec::Executor::uid_isolated)
-      .def_property_readonly("filesystem_isolated", &exec::Executor::filesystem_isolated);
+      .def_property_readonly("filesystem_isolated", &exec::Executor::filesystem_isolated)
+      .def_property_readonly("pid_isolated", &exec::Executor::pid_isolated);
 }
 
 }  // namespace cotnpot::bindings

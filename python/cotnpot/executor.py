@@ -49,20 +49,21 @@ class Executor:
     ``timeout`` (seconds, wall clock) and ``memory_mb`` (address space) are per-job defaults that a
     :class:`Job` may override; stdout and stderr are each capped at ``output_limit`` bytes. ``warmup``:
     Python each worker runs once before any job, so that lazy imports and caches it fills are shared by
-    every job's fork instead of being rebuilt in each (an error in it stops the worker from starting). Use it as a
-    context manager, or call :meth:`close`.
+    every job's fork instead of being rebuilt in each (an error in it stops the worker from starting).
+    ``job_namespaces=False`` lets a worker's jobs share its namespaces and tmpfs (weaker isolation, kept to
+    measure its cost; see docs/executor.md). Use it as a context manager, or call :meth:`close`.
     """
 
     def __init__(self, workers: int = 2, timeout: float = 5.0, memory_mb: int = 512, python: str = "/usr/bin/python3",
                  preload: Sequence[str] = ("math", "fractions", "itertools", "collections", "re"),
-                 output_limit: int = 64 * 1024, warmup: str = ""):
+                 output_limit: int = 64 * 1024, warmup: str = "", job_namespaces: bool = True):
         if not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
         if timeout is not None and timeout > 1e6:   # inf included: deadlines are integer milliseconds
             raise ValueError(f"timeout must be at most 1e6 seconds, got {timeout}")
         self.timeout, self.memory_mb = float(timeout), int(memory_mb)
         self._pool = _C.Executor(workers, python, list(preload), float(timeout), int(memory_mb), int(output_limit),
-                                 warmup)
+                                 warmup, bool(job_namespaces))
 
     def __enter__(self) -> "Executor":
         return self
@@ -86,6 +87,12 @@ class Executor:
     def filesystem_isolated(self) -> bool:
         """Jobs see every mount read-only except their own directory, on a private tmpfs (needs root)."""
         return self._live().filesystem_isolated
+
+    @property
+    def pid_isolated(self) -> bool:
+        """Each job is pid 1 of its own pid namespace (with its own /proc, IPC objects and /dev/shm): it sees
+        no other process, and when it ends or is killed everything it started dies with it (needs root)."""
+        return self._live().pid_isolated
 
     def _live(self):
         if self._pool is None:

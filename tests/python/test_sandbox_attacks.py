@@ -151,3 +151,118 @@ def test_split_and_in_process_judgements_agree_on_mbpp(one):
               if a.passed != b.passed]
     assert differ == [], differ[:10]
     assert sum(r.passed for r in split[:len(rows)]) > 0.95 * len(rows)   # a run that judges nothing cannot pass
+
+
+# ---- nothing shared, nothing outside ------------------------------------------------------------------------
+
+def job_processes():
+    import re
+    from pathlib import Path
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                uid = int(re.search(r"^Uid:\s+(\d+)", Path(f"/proc/{entry}/status").read_text(), re.M).group(1))
+            except (OSError, AttributeError):
+                continue
+            if 100_000_000 <= uid < 1_100_000_000:
+                found.add(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="jobs run as the caller without root (docs/executor.md)")
+def test_processes_spinning_on_killing_the_worker_never_win():
+    spinner = ("import os, time\nw = os.getppid()\nfor _ in range(10):\n    if os.fork() == 0:\n"
+               "        while True:\n            try:\n                os.kill(w, 9)\n            except OSError:\n"
+               "                pass\ntime.sleep(0.3)\nprint('done')")
+    before = job_processes()
+    with cotnpot.Executor(workers=1, timeout=1.0) as ex:
+        r = ex.run([spinner] * 30)
+        assert [x.error_type for x in r if x.status == "sandbox_error"] == []
+        correct_jobs_still_correct(ex)
+    time.sleep(0.3)
+    assert job_processes() - before == set()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="jobs run as the caller without root (docs/executor.md)")
+def test_no_job_process_outlives_its_worker():
+    import signal
+    import threading
+    daemon = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(60)\n"
+              "    os._exit(0)\ntime.sleep(30)")
+    before = job_processes()
+    with cotnpot.Executor(workers=1, timeout=40.0) as ex:
+        workers = [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == os.getpid()]
+        threading.Timer(1.0, lambda: [os.kill(p, signal.SIGKILL) for p in workers]).start()
+        r = ex.run([daemon])[0]
+        assert r.error_type == "WorkerDied"
+        left = job_processes() - before
+        for _ in range(50):   # zombies wait for whoever adopted them to reap them
+            left = {p for p in left if _state(p) not in ("Z", "gone")}
+            if not left:
+                break
+            time.sleep(0.1)
+        assert left == set(), [(p, _state(p)) for p in left]
+        correct_jobs_still_correct(ex)
+
+
+def _state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+def _parent(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return -1
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="namespaces need root (docs/executor.md)")
+def test_host_processes_are_invisible(one):
+    r = one.run([f"import os\nprint(os.path.exists('/proc/{os.getpid()}'), os.path.exists('/proc/1/cmdline'))"])[0]
+    if not (one.pid_isolated and one.filesystem_isolated):
+        pytest.skip("no pid namespace, or no mount namespace for its /proc, here")
+    assert (r.status, r.answer) == ("ok", "False True"), (r.status, r.answer, r.error_message)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="namespaces need root (docs/executor.md)")
+def test_sysv_shared_memory_does_not_cross_jobs(one):
+    create = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.shmat.restype = ctypes.c_void_p\n"
+              "i = libc.shmget(4711, 4096, 0o1666)\naddr = libc.shmat(i, None, 0)\n"
+              "ctypes.memmove(addr, b'left-behind', 11)\nprint(i >= 0)")
+    find = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.shmat.restype = ctypes.c_void_p\n"
+            "i = libc.shmget(4711, 4096, 0o666)\nprint(ctypes.string_at(libc.shmat(i, None, 0), 11) if i >= 0 else 'none')")
+    a, b = one.run([create, find])
+    if not one.pid_isolated:
+        pytest.skip("no per-job namespaces here")
+    assert a.answer == "True" and b.answer == "none", (a.answer, b.answer, b.error_message)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="a mount namespace needs root (docs/executor.md)")
+def test_host_unix_sockets_are_unreachable(one, tmp_path):
+    import socket
+    import tempfile
+    for base in ("/var/tmp", "/run"):
+        if not os.path.isdir(base):
+            continue
+        directory = tempfile.mkdtemp(prefix="cotnpot-sock-", dir=base)
+        os.chmod(directory, 0o755)
+        path = os.path.join(directory, "s")
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(path)
+        os.chmod(path, 0o777)
+        server.listen(1)
+        try:
+            r = one.run([f"import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect({path!r})\nprint('connected')"])[0]
+        finally:
+            server.close()
+            os.unlink(path)
+            os.rmdir(directory)
+        if not one.filesystem_isolated:
+            pytest.skip("no mount namespace here")
+        assert r.status == "error" and "connected" not in r.stdout, (base, r.status, r.stdout)

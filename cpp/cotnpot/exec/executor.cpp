@@ -155,7 +155,7 @@ struct Executor::Worker {
   int index = 0;
   pid_t pid = -1;
   int to_worker = -1, from_worker = -1;
-  bool network_isolated = false, uid_isolated = false, filesystem_isolated = false;
+  bool network_isolated = false, uid_isolated = false, filesystem_isolated = false, pid_isolated = false;
 
   ~Worker() { stop(); }
 
@@ -199,7 +199,8 @@ struct Executor::Worker {
     std::vector<char*> argv = {const_cast<char*>(o.python.c_str()), const_cast<char*>("-I"),
                                const_cast<char*>("-c"), const_cast<char*>(kWorkerSource),
                                const_cast<char*>(idx.c_str()), const_cast<char*>(preload.c_str()),
-                               const_cast<char*>(o.warmup.c_str()), nullptr};
+                               const_cast<char*>(o.warmup.c_str()),
+                               const_cast<char*>(o.job_namespaces ? "1" : "0"), nullptr};
     // An explicit, minimal environment: the parent's (tokens, keys) must not reach jobs, and clearing
     // os.environ in the worker does not change /proc/self/environ, which every forked job could read.
     char path_var[] = "PATH=/usr/bin:/bin";
@@ -225,6 +226,7 @@ struct Executor::Worker {
     network_isolated = ready["network_isolated"] == "1";
     uid_isolated = ready["uid_isolated"] == "1";
     filesystem_isolated = ready["filesystem_isolated"] == "1";
+    pid_isolated = ready["pid_isolated"] == "1";
   }
 
   Result execute(const Job& job, const ExecutorOptions& o, uint64_t id) {
@@ -305,6 +307,7 @@ Executor::~Executor() = default;
 bool Executor::network_isolated() const { return !workers_.empty() && workers_[0]->network_isolated; }
 bool Executor::uid_isolated() const { return !workers_.empty() && workers_[0]->uid_isolated; }
 bool Executor::filesystem_isolated() const { return !workers_.empty() && workers_[0]->filesystem_isolated; }
+bool Executor::pid_isolated() const { return !workers_.empty() && workers_[0]->pid_isolated; }
 
 std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::function<void(size_t)>& progress,
                                   const std::atomic<bool>* stop) {

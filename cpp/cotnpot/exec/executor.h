@@ -33,6 +33,9 @@ struct ExecutorOptions {
   double timeout_s = 5.0;          // per job, wall clock
   int memory_mb = 512;             // per job, address space
   int64_t output_limit = 64 << 10; // bytes of stdout and of stderr each
+  // As root: each job pid 1 of its own pid, IPC and mount namespaces, with its own tmpfs directory. false:
+  // the jobs of a worker share its namespaces and tmpfs (weaker; kept to measure what the isolation costs).
+  bool job_namespaces = true;
 };
 
 struct Job {
@@ -78,6 +81,7 @@ class Executor {
   bool network_isolated() const;  // the workers run in their own network namespace
   bool uid_isolated() const;      // jobs run as job-private unprivileged uids (needs root)
   bool filesystem_isolated() const;  // jobs see every mount read-only but their directory (needs root)
+  bool pid_isolated() const;      // each job is pid 1 of its own pid, IPC and mount namespaces (needs root)
 
  private:
   struct Worker;

@@ -27,6 +27,7 @@ import traceback
 WORKER_INDEX = int(sys.argv[1]) if len(sys.argv) > 1 else 0
 PRELOAD = [m for m in (sys.argv[2].split(",") if len(sys.argv) > 2 else []) if m]
 IS_ROOT = os.geteuid() == 0
+WORKER_PID = os.getpid()
 # Job uids: a block of 100 (one per job slot) drawn at random among 10^7 blocks above 10^8, where no
 # distribution allocates users. Random, not numbered by worker index: a job's end kills every process of
 # its uid, so two pools running at once (other processes, other chroots on the same kernel) must never
@@ -35,14 +36,20 @@ JOB_UID_LOW, JOB_UID_BLOCKS = 100_000_000, 10_000_000
 UID_BASE = JOB_UID_LOW + 100 * (int.from_bytes(os.urandom(4), "little") % JOB_UID_BLOCKS)
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
-PR_SET_CHILD_SUBREAPER = 36
-MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV = 0x4000, 1 << 18, 2, 4
+CLONE_NEWPID, CLONE_NEWIPC = 0x20000000, 0x08000000
+PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 36, 1, 4
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x4000, 1 << 18
 SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
 JOB_FILES_MB = 256  # the private tmpfs that holds every job directory of this worker
-JOB_DIR_MB, JOB_DIR_INODES = 64, 4096  # each job's own tmpfs (with filesystem isolation): its file budget
+JOB_DIR_MB, JOB_DIR_INODES = 64, 4096
+# Where hosts keep Unix sockets and scratch files: each hidden behind an empty read-only tmpfs in the worker's
+# mount namespace (a read-only mount does not stop connect() on a socket in it); no job gets POSIX shared
+# memory (/dev/shm) then
+HIDDEN_DIRS = (b"/run", b"/var/run", b"/var/tmp", b"/dev/shm")  # each job's own tmpfs (with filesystem isolation): its file budget
 RESULT_LIMIT = 1 << 20  # bytes a job may send on its result channel (answer, messages), in total
 
 WARMUP = sys.argv[3] if len(sys.argv) > 3 else ""
+JOB_NAMESPACES = (sys.argv[4] if len(sys.argv) > 4 else "1") == "1"  # per-job namespaces and tmpfs
 for _name in PRELOAD:  # warm imports shared (copy-on-write) by every forked job
     try:
         __import__(_name)
@@ -82,6 +89,9 @@ def private_read_only_filesystem():
         attr = _MountAttr(MOUNT_ATTR_RDONLY if on else 0, 0 if on else MOUNT_ATTR_RDONLY, 0, 0)
         return _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path, flags, ctypes.byref(attr), ctypes.sizeof(attr)) == 0
 
+    for path in HIDDEN_DIRS:
+        if os.path.isdir(path) and not os.path.islink(path):
+            _libc.mount(b"cotnpot-hidden", path, b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, b"size=4k,mode=0755")
     if not (set_read_only(b"/", True, AT_RECURSIVE) and set_read_only(b"/tmp", False, 0)):
         set_read_only(b"/", False, AT_RECURSIVE)  # kernels before 5.12 lack mount_setattr: the fallback
         _libc.umount2(b"/tmp", 2)  # MNT_DETACH
@@ -96,6 +106,36 @@ FILESYSTEM_ISOLATED = BASE_DIR is not None
 if BASE_DIR is None:
     BASE_DIR = tempfile.mkdtemp(prefix=f"cotnpot-exec-{os.getpid()}-")
     os.chmod(BASE_DIR, 0o711)
+
+
+def enter_own_pid_namespace():
+    """As root: the worker becomes pid 1 of a pid namespace of its own (the process the
+    caller started stays behind, waiting, and the worker dies with it) and, in its own mount namespace, mounts
+    a /proc of that namespace: jobs see no host process. Then each job, forked after unsharing a further pid namespace, is pid 1 of its
+    own: when it ends, or is killed, the kernel kills everything it started, and it can signal nothing
+    outside. Returns a descriptor of the worker's pid namespace (to return to after each fork), or None."""
+    if not (IS_ROOT and JOB_NAMESPACES) or _libc.unshare(CLONE_NEWPID) != 0:
+        return None
+    pid = os.fork()
+    if pid > 0:   # the process the caller knows: waits, and passes the worker's end on
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _, status = os.waitpid(pid, 0)
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 70)
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # Only in the worker's own mount namespace (a chroot whose root is not a mount point has none that is
+    # private): there, host processes stay listed in /proc, though out of reach of any signal
+    if FILESYSTEM_ISOLATED and _libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) != 0:
+        raise OSError(ctypes.get_errno(), "cannot mount the worker's /proc")
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    if _libc.unshare(CLONE_NEWPID) != 0 or _libc.setns(own, CLONE_NEWPID) != 0:   # per-job namespaces work
+        raise OSError(ctypes.get_errno(), "cannot make pid namespaces for jobs")
+    return own
+
+
+OWN_PID_NAMESPACE = enter_own_pid_namespace()
+PID_ISOLATED = OWN_PID_NAMESPACE is not None
+# No ptrace of the worker, no /proc/<worker>/mem for a job running as the same user (without root)
+_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 IN, OUT = sys.stdin.buffer, sys.stdout.buffer
 
 
@@ -152,6 +192,8 @@ def run_child(job, workdir, uid, result_fd):
     """In the forked child: confine, run, report through result_fd, exit. Never returns."""
     try:
         os.setsid()
+        if PID_ISOLATED and _libc.unshare(CLONE_NEWIPC) != 0:   # SysV objects die with the job
+            raise OSError(ctypes.get_errno(), "cannot make the job's IPC namespace")
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         timeout = float(job["timeout"])
@@ -169,6 +211,10 @@ def run_child(job, workdir, uid, result_fd):
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
+        # Dies with the worker, and with it (as pid 1) everything it started; set after setuid, which clears it
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if not PID_ISOLATED and os.getppid() != WORKER_PID:
+            os._exit(72)   # the worker was already gone
     except BaseException as exc:  # noqa: BLE001
         os.write(result_fd, json.dumps({"sandbox_error": f"{type(exc).__name__}: {exc}"}).encode())
         os._exit(70)
@@ -221,6 +267,14 @@ def run_child(job, workdir, uid, result_fd):
 
 
 def kill_job_processes(pid, uid):
+    if PID_ISOLATED:
+        # pid 1 of the job's namespace: killing it kills every process in the namespace, a mechanism the
+        # job cannot race (the worker never takes the job's uid)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -255,7 +309,7 @@ def make_job_directory(uid):
     """A fresh directory owned by the job. With filesystem isolation it is a tmpfs of its own, sized and
     inode-limited: what one job writes can neither fill the space of the next nor outlive its unmount."""
     workdir = tempfile.mkdtemp(dir=BASE_DIR)
-    if FILESYSTEM_ISOLATED:
+    if FILESYSTEM_ISOLATED and JOB_NAMESPACES:
         options = f"size={JOB_DIR_MB}m,nr_inodes={JOB_DIR_INODES},mode=0700,uid={uid},gid={uid}".encode()
         if _libc.mount(b"cotnpot-job", workdir.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) != 0:
             raise OSError(ctypes.get_errno(), f"cannot mount the job's tmpfs on {workdir}")
@@ -269,7 +323,7 @@ def make_job_directory(uid):
 def remove_job_directory(workdir):
     """Without recursion limits: a tmpfs is unmounted whole; a plain directory is removed by rmtree, or by
     rm (fts, any depth) when rmtree gives up on a tree deeper than Python's recursion limit."""
-    if FILESYSTEM_ISOLATED:
+    if FILESYSTEM_ISOLATED and JOB_NAMESPACES:
         _libc.umount2(workdir.encode(), 2)  # MNT_DETACH: nothing of the job can hold it up
         os.rmdir(workdir)
         return
@@ -289,7 +343,14 @@ def run_job(job, slot):
     err_r, err_w = os.pipe()
     res_r, res_w = os.pipe()
     start = time.monotonic()
-    pid = os.fork()
+    if PID_ISOLATED and _libc.unshare(CLONE_NEWPID) != 0:
+        raise OSError(ctypes.get_errno(), "cannot make the job's pid namespace")
+    pid = -1
+    try:
+        pid = os.fork()
+    finally:
+        if PID_ISOLATED and pid != 0 and _libc.setns(OWN_PID_NAMESPACE, CLONE_NEWPID) != 0:
+            raise OSError(ctypes.get_errno(), "cannot return to the worker's pid namespace")
     if pid == 0:
         try:
             os.close(out_r), os.close(err_r), os.close(res_r)
@@ -420,7 +481,8 @@ def main():
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     write_frame({"ready": "1", "network_isolated": "1" if NETWORK_ISOLATED else "0",
                  "uid_isolated": "1" if IS_ROOT else "0",
-                 "filesystem_isolated": "1" if FILESYSTEM_ISOLATED else "0", "pid": str(os.getpid())})
+                 "filesystem_isolated": "1" if FILESYSTEM_ISOLATED else "0",
+                 "pid_isolated": "1" if PID_ISOLATED else "0", "pid": str(os.getpid())})
     slot = 0
     try:
         while True:

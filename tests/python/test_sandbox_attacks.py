@@ -119,6 +119,26 @@ def test_the_expected_values_and_the_callers_environment_never_enter_the_job(mon
     assert planted.answer == "['secret']"   # the scan does find what is there
 
 
+def test_an_earlier_jobs_data_is_not_in_a_later_jobs_memory():
+    """Forked jobs inherit their worker's memory: a job that scans its own finds nothing of the job before it
+    (its tests judged in the job, its code, its output), while a planted string is found (the scan works)."""
+    scan = ("import ctypes, re\nctypes.CDLL(None).prctl(4, 1, 0, 0, 0)\nfound = []\nmem = open('/proc/self/mem', 'rb', 0)\n"
+            "for line in open('/proc/self/maps'):\n    parts = line.split()\n    if 'r' not in parts[1]:\n        continue\n"
+            "    a, b = (int(x, 16) for x in parts[0].split('-'))\n    try:\n        mem.seek(a)\n        chunk = mem.read(b - a)\n"
+            "    except (OSError, ValueError, OverflowError):\n        continue\n"
+            "    for label, needle in (('tests', rb'q[u]ux-tests-551'), ('code', rb'q[u]ux-code-662'), "
+            "('output', rb'q[u]ux-output-773')):\n"
+            "        if re.search(needle, chunk):\n            found.append(label)\nans = sorted(set(found))\n")
+    earlier = "secret = 'quux-code-662'\nprint('quux-output-' + '773')\ndef f():\n    return 1\n"
+    with cotnpot.Executor(workers=1) as ex:
+        first = ex.run_tests([earlier], ["assert f() == 1, 'quux-tests-551'"], split=False)[0]
+        assert first.passed and "quux-output-773" in first.stdout
+        later = ex.run([scan], answer="variable")[0]
+        planted = ex.run(["x = 'quux-' + 'output-773'\n" + scan], answer="variable")[0]
+    assert later.status == "ok" and later.answer == "[]", later.answer
+    assert planted.answer == "['output']"
+
+
 def test_suites_that_cannot_be_split_say_so(one):
     loop = "for x, y in [(2, 4), (3, 6)]:\n    assert f(x) == y"
     r = one.run_tests(["def f(x):\n    return 2 * x\n"], [loop])[0]

@@ -143,6 +143,22 @@ void block_sigpipe_on_this_thread() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
+// The last line of printed output that is not blank, without surrounding whitespace: a program's answer.
+std::string last_line(const std::string& out) {
+  const char* blank = " \t\r\n\v\f";
+  size_t end = out.size();
+  while (end > 0) {
+    const size_t start = out.find_last_of("\n\r", end - 1);
+    const size_t from = start == std::string::npos ? 0 : start + 1;
+    const std::string line = out.substr(from, end - from);
+    const size_t a = line.find_first_not_of(blank);
+    if (a != std::string::npos) return line.substr(a, line.find_last_not_of(blank) - a + 1);
+    if (start == std::string::npos) break;
+    end = start;
+  }
+  return "";
+}
+
 std::string number(double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.6f", v);
@@ -263,12 +279,17 @@ struct Executor::Worker {
     const auto wall = got["wall_s"].empty() ? std::optional<double>(0.0) : parse_double(got["wall_s"]);
     const auto rss = got["peak_rss_kb"].empty() ? std::optional<long long>(0) : parse_int(got["peak_rss_kb"]);
     if (!exit_code || !signal_no || !wall || !rss) return worker_died("the worker sent a malformed reply; it was replaced");
+    // The job's own report (answer, messages, verdict) comes as the job wrote it: the worker never parses
+    // job data (its memory is inherited by later jobs); it is decoded here.
+    Fields report;
+    const bool readable = !got["report"].empty() && decode(got["report"], report);
     r.status = got["status"];
-    r.answer = got["answer"];
-    r.passed = got["passed"] == "1";
-    r.error_type = got["error_type"];
-    r.error_message = got["error_message"];
-    r.failing_test = got["failing"];
+    r.answer = report["answer"];
+    r.passed = report["passed"] == "1";
+    r.error_type = got.count("error_type") ? got["error_type"] : report["error_type"];
+    r.error_message = got.count("error_message") ? got["error_message"] : report["error_message"];
+    r.failing_test = report["failing"];
+    if (r.status == "sandbox_error" && report.count("sandbox_error")) r.error_message = report["sandbox_error"];
     r.exit_code = static_cast<int>(*exit_code);
     r.signal = static_cast<int>(*signal_no);
     r.stdout_text = got["stdout"];
@@ -278,6 +299,14 @@ struct Executor::Worker {
     r.wall_s = *wall;
     r.peak_rss_kb = *rss;
     if (r.status.empty()) r.status = "sandbox_error";
+    if (got["no_result"] == "1" || (r.status == "ok" && !readable)) {  // nothing, or nothing readable, came back
+      r.status = "error";
+      r.error_type = "NoResult";
+      r.error_message = "the program ended (exit code " + got["exit_code"] + ") without a result";
+      r.answer.clear();
+      r.passed = false;
+    }
+    if (r.status == "ok" && job.kind == "program" && job.answer == "print") r.answer = last_line(r.stdout_text);
     return r;
   }
 };

@@ -12,7 +12,6 @@
 # survives it, and the job can neither read root's files nor delete files outside its directory.
 import ctypes
 import gc
-import json
 import os
 import resource
 import select
@@ -136,47 +135,98 @@ OWN_PID_NAMESPACE = enter_own_pid_namespace()
 PID_ISOLATED = OWN_PID_NAMESPACE is not None
 # No ptrace of the worker, no /proc/<worker>/mem for a job running as the same user (without root)
 _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-IN, OUT = sys.stdin.buffer, sys.stdout.buffer
+# Job data never lingers in the worker, whose memory every later job inherits: frames are read with readv
+# into one reused buffer, outputs into buffers allocated once, replies written with writev from them, and all
+# of them zeroed after each job. The worker parses no job data (the job's report goes to the caller as it
+# is), so no copy of it is made in the worker's heap.
+IN_FD, OUT_FD = 0, 1
+FRAME = bytearray(1 << 16)   # grows to the largest job frame seen
 
 
-def read_exact(n):
-    data = b""
-    while len(data) < n:
-        chunk = IN.read(n - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
+def zero(buffer, n=None):
+    n = len(buffer) if n is None else n
+    if n:
+        ctypes.memset((ctypes.c_char * n).from_buffer(buffer), 0, n)
+
+
+def read_into(view):
+    done = 0
+    while done < len(view):
+        got = os.readv(IN_FD, [view[done:]])
+        if got == 0:
+            return False
+        done += got
+    return True
 
 
 def read_frame():
-    head = read_exact(4)
-    if head is None:
+    """The next job frame as {key: memoryview into FRAME}, or None at end of input."""
+    global FRAME
+    head = bytearray(4)
+    if not read_into(memoryview(head)):
         return None
-    payload = read_exact(struct.unpack("<I", head)[0])
-    if payload is None:
+    n = struct.unpack("<I", head)[0]
+    if n > len(FRAME):
+        zero(FRAME)
+        FRAME = bytearray(max(n, 2 * len(FRAME)))
+    view = memoryview(FRAME)[:n]
+    if not read_into(view):
         return None
     fields, i = {}, 0
-    while i < len(payload):
-        (klen,) = struct.unpack_from("<I", payload, i)
-        key = payload[i + 4:i + 4 + klen].decode()
+    while i < n:
+        (klen,) = struct.unpack_from("<I", view, i)
+        key = bytes(view[i + 4:i + 4 + klen]).decode()
         i += 4 + klen
-        (vlen,) = struct.unpack_from("<I", payload, i)
-        fields[key] = payload[i + 4:i + 4 + vlen]
+        (vlen,) = struct.unpack_from("<I", view, i)
+        fields[key] = view[i + 4:i + 4 + vlen]
         i += 4 + vlen
+    fields["_length"] = n
     return fields
 
 
 def write_frame(fields):
+    """Writes {key: bytes, str or buffer} with writev: the buffers are not copied."""
     parts = []
     for key, value in fields.items():
-        if not isinstance(value, bytes):
-            value = str(value).encode("utf-8", "replace")
+        if isinstance(value, str):
+            value = value.encode("utf-8", "replace")
         k = key.encode()
         parts += [struct.pack("<I", len(k)), k, struct.pack("<I", len(value)), value]
-    payload = b"".join(parts)
-    OUT.write(struct.pack("<I", len(payload)) + payload)
-    OUT.flush()
+    parts.insert(0, struct.pack("<I", sum(len(x) for x in parts)))
+    views = [memoryview(x).cast("B") for x in parts]
+    while views:
+        done = os.writev(OUT_FD, views[:512])
+        while views and done >= len(views[0]):
+            done -= len(views[0])
+            views.pop(0)
+        if views and done:
+            views[0] = views[0][done:]
+
+
+def encode_report(fields):
+    """The job's report, in the frame format (decoded by the caller, never by the worker)."""
+    out = []
+    for key, value in fields.items():
+        k, v = key.encode(), str(value).encode("utf-8", "replace")
+        out += [struct.pack("<I", len(k)), k, struct.pack("<I", len(v)), v]
+    return b"".join(out)
+
+
+def report_field(view, wanted):
+    """One field of a job's report (exception type names only: they decide the status), or None."""
+    i, n = 0, len(view)
+    try:
+        while i + 4 <= n:
+            (klen,) = struct.unpack_from("<I", view, i)
+            key = view[i + 4:i + 4 + klen]
+            i += 4 + klen
+            (vlen,) = struct.unpack_from("<I", view, i)
+            if key == wanted:
+                return bytes(view[i + 4:i + 4 + min(vlen, 128)]).decode("utf-8", "replace")
+            i += 4 + vlen
+    except struct.error:
+        return None
+    return None
 
 
 def first_failing_line(tb, filename, source):
@@ -216,7 +266,7 @@ def run_child(job, workdir, uid, result_fd):
         if not PID_ISOLATED and os.getppid() != WORKER_PID:
             os._exit(72)   # the worker was already gone
     except BaseException as exc:  # noqa: BLE001
-        os.write(result_fd, json.dumps({"sandbox_error": f"{type(exc).__name__}: {exc}"}).encode())
+        os.write(result_fd, encode_report({"sandbox_error": f"{type(exc).__name__}: {exc}"}))
         os._exit(70)
 
     report = {"error_type": "", "error_message": "", "answer": "", "passed": ""}
@@ -262,7 +312,7 @@ def run_child(job, workdir, uid, result_fd):
         sys.stderr.flush()
     except BaseException:  # noqa: BLE001
         pass
-    os.write(result_fd, json.dumps(report).encode())
+    os.write(result_fd, encode_report(report))
     os._exit(0)
 
 
@@ -335,10 +385,46 @@ def remove_job_directory(workdir):
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
 
+class Channel:
+    """One of a job's output pipes, read into a buffer allocated once per worker and zeroed after each job."""
+    scratch = bytearray(1 << 16)   # what arrives past the cap: only seen, to flag the truncation
+
+    def __init__(self, cap):
+        self.buffer, self.used, self.truncated = bytearray(cap), 0, False
+
+    def read(self, fd):
+        view = memoryview(self.buffer)
+        got = os.readv(fd, [view[self.used:], memoryview(Channel.scratch)])
+        room = len(self.buffer) - self.used
+        self.used += min(got, room)
+        self.truncated |= got > room
+        return got
+
+    def view(self):
+        return memoryview(self.buffer)[:self.used]
+
+    def clear(self):
+        zero(self.buffer, self.used)
+        zero(Channel.scratch)
+        self.used, self.truncated = 0, False
+
+
+CHANNELS = {}   # (name, cap) -> Channel
+
+
+def channel(name, cap):
+    if (name, cap) not in CHANNELS:
+        CHANNELS.clear() if len(CHANNELS) > 8 else None
+        CHANNELS[(name, cap)] = Channel(cap)
+    return CHANNELS[(name, cap)]
+
+
 def run_job(job, slot):
+    """Runs one job; returns the reply fields. Reads only the job's small settings itself."""
     uid = UID_BASE + slot
+    timeout, cap = float(bytes(job["timeout"])), int(bytes(job["output_limit"]))
+    kind = bytes(job.get("kind", b"program"))
     workdir = make_job_directory(uid)
-    timeout, cap = float(job["timeout"]), int(job["output_limit"])
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     res_r, res_w = os.pipe()
@@ -358,28 +444,22 @@ def run_job(job, slot):
             os.dup2(err_w, 2)
             os.closerange(3, res_w)
             os.closerange(res_w + 1, _FD_LIMIT)   # every descriptor above, not only those below 4096
-            run_child(job, workdir, uid, res_w)
+            run_child({k: bytes(v) if isinstance(v, memoryview) else v for k, v in job.items()}, workdir, uid, res_w)
         finally:
             os._exit(71)  # the child never returns into the worker's loop
     os.close(out_w), os.close(err_w), os.close(res_w)
-    buffers = {out_r: bytearray(), err_r: bytearray(), res_r: bytearray()}
-    caps = {out_r: cap, err_r: cap, res_r: RESULT_LIMIT}   # a total per channel, whatever the reads' sizes
-    truncated = {out_r: False, err_r: False, res_r: False}
-    open_fds = set(buffers)
+    channels = {out_r: channel("stdout", cap), err_r: channel("stderr", cap), res_r: channel("result", RESULT_LIMIT)}
+    open_fds = set(channels)
 
     def drain(fds, wait):
         ready, _, _ = select.select(list(fds) + watch, [], [], wait)
         for fd in ready:
-            if fd not in buffers:
-                continue
-            chunk = os.read(fd, 65536)
-            if not chunk:
+            if fd in channels and channels[fd].read(fd) == 0:
                 open_fds.discard(fd)
-                continue
-            room = caps[fd] - len(buffers[fd])
-            buffers[fd] += chunk[:max(room, 0)]
-            truncated[fd] |= len(chunk) > room
         return ready
+
+    def over_cap():
+        return any(c.truncated for c in channels.values())
 
     # The job's process is watched directly (a pidfd turns readable when it ends), not through its pipes: a
     # job that closes them and sleeps is still timed out, and one that ended is seen at once.
@@ -395,7 +475,7 @@ def run_job(job, slot):
             status = "timeout"
             break
         drain(open_fds, min(remaining, 0.05 if watch else 0.005))
-        if any(truncated.values()):
+        if over_cap():
             status = "output_limit"
             break
         # The job's process may be gone while something it forked still holds the pipes open: it is
@@ -410,7 +490,7 @@ def run_job(job, slot):
     if exited is not None and open_fds:   # what it wrote before it ended, up to the caps
         while open_fds and drain(open_fds, 0):
             pass
-        if any(truncated.values()):
+        if over_cap():
             status = "output_limit"
     if status is not None:
         kill_job_processes(pid, uid)
@@ -420,34 +500,27 @@ def run_job(job, slot):
         wait_status, usage = exited
     wall = time.monotonic() - start
     kill_job_processes(pid, uid)
-    for fd in buffers:
+    for fd in channels:
         os.close(fd)
     reap_orphans()
     remove_job_directory(workdir)
 
+    out, err, res = channels[out_r], channels[err_r], channels[res_r]
+    report = res.view() if not res.truncated else memoryview(b"")
+    # The caller decodes the report (answer, messages, verdict); the status needs only its exception type.
+    error_type = report_field(report, b"error_type") or ""
     result = {"status": "", "exit_code": "", "signal": "", "wall_s": f"{wall:.6f}",
-              "peak_rss_kb": str(usage.ru_maxrss), "stdout": bytes(buffers[out_r]), "stderr": bytes(buffers[err_r]),
-              "stdout_truncated": "1" if truncated[out_r] else "0",
-              "stderr_truncated": "1" if truncated[err_r] else "0",
-              "result_truncated": "1" if truncated[res_r] else "0", "error_type": "", "error_message": "",
-              "answer": "", "passed": "", "failing": ""}
+              "peak_rss_kb": str(usage.ru_maxrss), "stdout": out.view(), "stderr": err.view(),
+              "stdout_truncated": "1" if out.truncated else "0", "stderr_truncated": "1" if err.truncated else "0",
+              "result_truncated": "1" if res.truncated else "0", "report": report}
     if os.WIFSIGNALED(wait_status):
         result["signal"] = str(os.WTERMSIG(wait_status))
     elif os.WIFEXITED(wait_status):
         result["exit_code"] = str(os.WEXITSTATUS(wait_status))
-    report = {}
-    if buffers[res_r] and not truncated[res_r]:
-        try:
-            report = json.loads(buffers[res_r].decode("utf-8", "replace"))
-        except ValueError:
-            report = {}
-    for key in ("error_type", "error_message", "answer", "passed", "failing"):
-        if key in report:
-            result[key] = str(report[key])
     if status is None:
-        if "sandbox_error" in report:
-            status, result["error_message"] = "sandbox_error", report["sandbox_error"]
-        elif os.WIFSIGNALED(wait_status) and max(len(buffers[out_r]), len(buffers[err_r])) >= cap:
+        if report_field(report, b"sandbox_error") is not None:
+            status = "sandbox_error"
+        elif os.WIFSIGNALED(wait_status) and max(out.used, err.used) >= cap:
             # It filled a whole output cap and then died (before we saw the byte past the cap): its output
             # is what ended it.
             status = "output_limit"
@@ -456,23 +529,17 @@ def run_job(job, slot):
             cpu_used = usage.ru_utime + usage.ru_stime
             status = "timeout" if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_used >= int(timeout) + 1) \
                 else "killed"
-        elif not report:
+        elif not len(report):
             status = "error"
-            result["error_type"] = "NoResult"
-            result["error_message"] = f"the program ended (exit code {result['exit_code']}) without a result"
-        elif result["error_type"] in ("MemoryError",):
+            result["no_result"] = "1"
+        elif error_type == "MemoryError":
             status = "memory_limit"
-        elif result["error_type"] and result["error_type"] != "SystemExit":
+        elif error_type and error_type != "SystemExit":
             status = "error"
-        elif result["error_type"] == "SystemExit" and job.get("kind", b"program") != b"tests":
+        elif error_type == "SystemExit" and kind != b"tests":
             status = "error"
         else:
             status = "ok"
-    if job.get("kind", b"program") == b"tests" and result["passed"] == "":
-        result["passed"] = "0"
-    if status == "ok" and job.get("kind", b"program") == b"program" and job.get("answer", b"print") == b"print":
-        lines = [line for line in bytes(buffers[out_r]).decode("utf-8", "replace").splitlines() if line.strip()]
-        result["answer"] = lines[-1].strip() if lines else ""
     result["status"] = status
     return result
 
@@ -494,11 +561,15 @@ def main():
             except BaseException as exc:  # noqa: BLE001
                 result = {"status": "sandbox_error", "error_type": type(exc).__name__, "error_message": str(exc)}
             slot += 1
-            result["id"] = job.get("id", b"")
+            result["id"] = bytes(job.get("id", b""))
             write_frame(result)
+            # Nothing of this job stays for the next one to find in the memory it inherits
+            del result
+            zero(FRAME, job["_length"])
+            for c in CHANNELS.values():
+                c.clear()
     finally:
         if not FILESYSTEM_ISOLATED:  # the private tmpfs goes away with this process by itself
             shutil.rmtree(BASE_DIR, ignore_errors=True)
-
 
 main()

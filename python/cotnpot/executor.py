@@ -94,6 +94,12 @@ class Executor:
         no other process, and when it ends or is killed everything it started dies with it (needs root)."""
         return self._live().pid_isolated
 
+    @property
+    def memory_isolated(self) -> bool:
+        """``memory_mb`` is a total for each job's whole process tree (a memory cgroup, as root where the machine
+        has one); otherwise it holds per process (RLIMIT_AS)."""
+        return self._live().memory_isolated
+
     def _live(self):
         if self._pool is None:
             raise RuntimeError("this Executor is closed")

@@ -286,3 +286,18 @@ def test_host_unix_sockets_are_unreachable(one, tmp_path):
         if not one.filesystem_isolated:
             pytest.skip("no mount namespace here")
         assert r.status == "error" and "connected" not in r.stdout, (base, r.status, r.stdout)
+
+
+def test_memory_is_one_budget_for_the_whole_process_tree():
+    """Six forked processes of 300 MiB each under memory_mb=512: within every per-process limit, over the
+    job's total. With a memory cgroup (root, where the machine has one) the job ends as memory_limit."""
+    code = ("import os, time\nkids = []\nfor _ in range(6):\n    k = os.fork()\n    if k == 0:\n"
+            "        x = b'x' * (300 << 20)\n        time.sleep(1)\n        os._exit(0)\n    kids.append(k)\n"
+            "print(sum(os.waitpid(k, 0)[1] == 0 for k in kids))")
+    with cotnpot.Executor(workers=1, memory_mb=512, timeout=20.0) as ex:
+        r = ex.run([code])[0]
+        if not ex.memory_isolated:
+            assert r.status == "ok" and r.answer == "6"   # the documented per-process fallback
+            pytest.skip("no memory cgroup here: memory_mb holds per process")
+        assert r.status == "memory_limit", (r.status, r.answer)
+        correct_jobs_still_correct(ex)

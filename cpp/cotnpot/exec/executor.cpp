@@ -171,7 +171,8 @@ struct Executor::Worker {
   int index = 0;
   pid_t pid = -1;
   int to_worker = -1, from_worker = -1;
-  bool network_isolated = false, uid_isolated = false, filesystem_isolated = false, pid_isolated = false;
+  bool network_isolated = false, uid_isolated = false, filesystem_isolated = false, pid_isolated = false,
+       memory_isolated = false;
 
   ~Worker() { stop(); }
 
@@ -243,6 +244,7 @@ struct Executor::Worker {
     uid_isolated = ready["uid_isolated"] == "1";
     filesystem_isolated = ready["filesystem_isolated"] == "1";
     pid_isolated = ready["pid_isolated"] == "1";
+    memory_isolated = ready["memory_isolated"] == "1";
   }
 
   Result execute(const Job& job, const ExecutorOptions& o, uint64_t id) {
@@ -337,6 +339,7 @@ bool Executor::network_isolated() const { return !workers_.empty() && workers_[0
 bool Executor::uid_isolated() const { return !workers_.empty() && workers_[0]->uid_isolated; }
 bool Executor::filesystem_isolated() const { return !workers_.empty() && workers_[0]->filesystem_isolated; }
 bool Executor::pid_isolated() const { return !workers_.empty() && workers_[0]->pid_isolated; }
+bool Executor::memory_isolated() const { return !workers_.empty() && workers_[0]->memory_isolated; }
 
 std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::function<void(size_t)>& progress,
                                   const std::atomic<bool>* stop) {

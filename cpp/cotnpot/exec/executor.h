@@ -81,7 +81,8 @@ class Executor {
   bool network_isolated() const;  // the workers run in their own network namespace
   bool uid_isolated() const;      // jobs run as job-private unprivileged uids (needs root)
   bool filesystem_isolated() const;  // jobs see every mount read-only but their directory (needs root)
-  bool pid_isolated() const;      // each job is pid 1 of its own pid, IPC and mount namespaces (needs root)
+  bool pid_isolated() const;      // each job is pid 1 of its own pid and IPC namespaces (needs root)
+  bool memory_isolated() const;   // memory_mb is a total for a job's process tree (a cgroup; root, where allowed)
 
  private:
   struct Worker;

@@ -73,6 +73,11 @@ class _MountAttr(ctypes.Structure):
                 ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
 
 
+def set_read_only(path, on, flags):
+    attr = _MountAttr(MOUNT_ATTR_RDONLY if on else 0, 0 if on else MOUNT_ATTR_RDONLY, 0, 0)
+    return _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path, flags, ctypes.byref(attr), ctypes.sizeof(attr)) == 0
+
+
 def private_read_only_filesystem():
     """In a mount namespace of our own: every mount read-only (recursively, with mount_setattr: syscall 442 on every architecture), and a fresh
     size-limited tmpfs on /tmp, owned by root with mode 0711, to hold the job directories. Jobs then can write
@@ -83,10 +88,6 @@ def private_read_only_filesystem():
         return None
     if _libc.mount(b"cotnpot-jobs", b"/tmp", b"tmpfs", 0, f"size={JOB_FILES_MB}m,mode=0711".encode()) != 0:
         return None
-
-    def set_read_only(path, on, flags):
-        attr = _MountAttr(MOUNT_ATTR_RDONLY if on else 0, 0 if on else MOUNT_ATTR_RDONLY, 0, 0)
-        return _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path, flags, ctypes.byref(attr), ctypes.sizeof(attr)) == 0
 
     for path in HIDDEN_DIRS:
         if os.path.isdir(path) and not os.path.islink(path):
@@ -107,6 +108,81 @@ if BASE_DIR is None:
     os.chmod(BASE_DIR, 0o711)
 
 
+def memory_cgroup():
+    """As root, where the machine has a memory cgroup this process may make children in: one cgroup for this
+    worker's jobs (v2 memory.max, else v1 memory.limit_in_bytes), reused job after job (making one per job
+    costs ~5 ms); each job moves itself into it before it drops root, so its memory limit is a total for
+    its whole process tree and an excess ends in the cgroup's OOM kill. Returns (directory, limit file,
+    events file, events key) or None (the per-process RLIMIT_AS then stays the only limit)."""
+    if not (IS_ROOT and JOB_NAMESPACES):
+        return None
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            mounts, limit, events = ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"), "memory.max", "memory.events"
+        elif "memory" in controllers.split(","):
+            mounts, limit, events = ("/sys/fs/cgroup/memory",), "memory.limit_in_bytes", "memory.oom_control"
+        else:
+            continue
+        for mount in mounts:
+            parent = mount + path.rstrip("/")
+            if not os.path.isdir(parent):
+                continue
+            if FILESYSTEM_ISOLATED:
+                set_read_only(mount.encode(), False, 0)   # root-owned files: still closed to the jobs
+            directory = f"{parent}/cotnpot-{os.getpid()}-{os.urandom(4).hex()}"
+            try:
+                if limit == "memory.max" and not os.path.exists(f"{parent}/cgroup.subtree_control"):
+                    continue
+                os.mkdir(directory, 0o755)
+            except OSError:
+                continue
+            if os.path.exists(f"{directory}/{limit}") and os.path.exists(f"{directory}/{events}"):
+                return directory, limit, events
+            os.rmdir(directory)
+    return None
+
+
+JOB_CGROUP = memory_cgroup()
+MEMORY_ISOLATED = JOB_CGROUP is not None
+_cgroup_limit = None   # the limit last written
+
+
+def cgroup_oom_kills():
+    if JOB_CGROUP is None:
+        return 0
+    with open(f"{JOB_CGROUP[0]}/{JOB_CGROUP[2]}") as f:
+        for line in f:
+            if line.startswith("oom_kill "):
+                return int(line.split()[1])
+    return 0
+
+
+def set_cgroup_limit(memory_mb):
+    global _cgroup_limit
+    if JOB_CGROUP is not None and memory_mb != _cgroup_limit:
+        with open(f"{JOB_CGROUP[0]}/{JOB_CGROUP[1]}", "w") as f:
+            f.write(str(memory_mb << 20))
+        _cgroup_limit = memory_mb
+
+
+def remove_cgroup():
+    if JOB_CGROUP is not None:
+        for _ in range(100):   # its last processes may still be on their way out
+            try:
+                os.rmdir(JOB_CGROUP[0])
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.01)
+
+
 def enter_own_pid_namespace():
     """As root: the worker becomes pid 1 of a pid namespace of its own (the process the
     caller started stays behind, waiting, and the worker dies with it) and, in its own mount namespace, mounts
@@ -119,6 +195,7 @@ def enter_own_pid_namespace():
     if pid > 0:   # the process the caller knows: waits, and passes the worker's end on
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         _, status = os.waitpid(pid, 0)
+        remove_cgroup()
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 70)
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     # Only in the worker's own mount namespace (a chroot whose root is not a mount point has none that is
@@ -257,6 +334,10 @@ def run_child(job, workdir, uid, result_fd):
             resource.setrlimit(which, value if isinstance(value, tuple) else (value, value))
         os.chdir(workdir)
         os.environ["HOME"] = os.environ["TMPDIR"] = workdir  # the rest was cleaned once, in the worker
+        if JOB_CGROUP is not None:   # the job's memory limit: a total for everything it starts
+            fd = os.open(f"{JOB_CGROUP[0]}/cgroup.procs", os.O_WRONLY)
+            os.write(fd, b"0")
+            os.close(fd)
         if IS_ROOT:
             os.setgroups([])
             os.setgid(uid)
@@ -425,6 +506,8 @@ def run_job(job, slot):
     timeout, cap = float(bytes(job["timeout"])), int(bytes(job["output_limit"]))
     kind = bytes(job.get("kind", b"program"))
     workdir = make_job_directory(uid)
+    set_cgroup_limit(int(bytes(job["memory_mb"])))
+    oom_kills = cgroup_oom_kills()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     res_r, res_w = os.pipe()
@@ -505,6 +588,8 @@ def run_job(job, slot):
     reap_orphans()
     remove_job_directory(workdir)
 
+    if status is None and cgroup_oom_kills() > oom_kills:   # its process tree went over its memory total
+        status = "memory_limit"
     out, err, res = channels[out_r], channels[err_r], channels[res_r]
     report = res.view() if not res.truncated else memoryview(b"")
     # The caller decodes the report (answer, messages, verdict); the status needs only its exception type.
@@ -549,7 +634,8 @@ def main():
     write_frame({"ready": "1", "network_isolated": "1" if NETWORK_ISOLATED else "0",
                  "uid_isolated": "1" if IS_ROOT else "0",
                  "filesystem_isolated": "1" if FILESYSTEM_ISOLATED else "0",
-                 "pid_isolated": "1" if PID_ISOLATED else "0", "pid": str(os.getpid())})
+                 "pid_isolated": "1" if PID_ISOLATED else "0",
+                 "memory_isolated": "1" if MEMORY_ISOLATED else "0", "pid": str(os.getpid())})
     slot = 0
     try:
         while True:
@@ -571,5 +657,7 @@ def main():
     finally:
         if not FILESYSTEM_ISOLATED:  # the private tmpfs goes away with this process by itself
             shutil.rmtree(BASE_DIR, ignore_errors=True)
+        if not PID_ISOLATED:   # else the process the caller started removes it once this one is gone
+            remove_cgroup()
 
 main()

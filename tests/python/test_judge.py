@@ -1,0 +1,88 @@
+"""cotnpot.judge: which asserts split, how the job's values are decoded (strictly), and a HumanEval-style
+suite judged end to end."""
+import json
+
+import pytest
+
+import cotnpot
+from cotnpot import judge
+
+HUMANEVAL = '''
+METADATA = {"author": "jt"}
+
+def check(candidate):
+    assert candidate([1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.3) == True
+    assert candidate([1.0, 2.0], 0.05) == False
+    assert not candidate([1.0, 2.5], 0.1)
+
+check(has_close_elements)
+'''
+
+
+@pytest.mark.parametrize("test, call, kind, expected", [
+    ("assert f(2) == 5", "f(2)", "eq", 5),
+    ("assert 5 == f(2)", "f(2)", "eq", 5),
+    ("assert f(2) != 5, 'message'", "f(2)", "ne", 5),
+    ("assert set(f((3, 4))) == set((4, 5))", "set(f((3, 4)))", "eq", {4, 5}),
+    ("assert f(1) is None", "f(1)", "is", None),
+    ("assert math.isclose(f(1), 0.5, rel_tol=0.001)", "f(1)", "isclose", 0.5),
+    ("assert is_prime(7)", "is_prime(7)", "truthy", None),
+    ("assert not is_prime(8)", "is_prime(8)", "falsy", None),
+    ("assert f(1) == float('inf')", "f(1)", "eq", float("inf")),
+])
+def test_split_forms(test, call, kind, expected):
+    plan = judge.split_tests([test])
+    assert plan is not None and len(plan.checks) == 1
+    c = plan.checks[0]
+    assert (c.call, c.kind, c.expected) == (call, kind, expected)
+
+
+@pytest.mark.parametrize("test", [
+    "for x in range(3):\n    assert f(x) == x",        # a loop: judged in the job
+    "assert f(1) == g(1)",                              # no literal side
+    "assert all(f(x) == x for x in [1, 2])",            # the expected values inside the call
+    "assert len(f(1)) == 3 and f(2)",                   # a boolean expression
+    "assert isinstance(f(1), int)",                     # a builtin the job could replace
+    "expected = f(0)\nassert f(1) == expected",         # set-up that is not a literal
+    "assert True",
+])
+def test_forms_judged_in_the_job(test):
+    assert judge.split_tests([test]) is None
+
+
+def test_humaneval_check_is_rewritten_to_the_entry_point():
+    plan = judge.split_tests([HUMANEVAL])
+    assert [(c.call, c.kind, c.expected) for c in plan.checks] == [
+        ("has_close_elements([1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.3)", "eq", True),
+        ("has_close_elements([1.0, 2.0], 0.05)", "eq", False),
+        ("has_close_elements([1.0, 2.5], 0.1)", "falsy", None)]
+    assert "METADATA" in plan.setup
+
+
+def test_values_are_decoded_strictly():
+    text = json.dumps([["int", "12345678901234567890"], ["tuple", [["str", "a"], ["float", "nan"]]],
+                       ["set", [["int", "1"], ["tuple", [["none"]]]]], ["dict", [[["str", "k"], ["bytes", "ff00"]]]],
+                       ["error", "ZeroDivisionError: division by zero"], ["object", "x"], ["list", [["list"] * 3]],
+                       ["int", "9" * 5000]])
+    got = judge.decode_values(text, 9)
+    assert got[0] == (True, 12345678901234567890)
+    assert got[1][0] and got[1][1][0] == "a" and got[1][1][1] != got[1][1][1]   # nan
+    assert got[2] == (True, {1, (None,)})
+    assert got[3] == (True, {"k": b"\xff\x00"})
+    assert got[4] == (False, "ZeroDivisionError: division by zero")
+    assert not got[5][0] and not got[6][0] and not got[7][0]   # unknown tag, malformed, over the digit limit
+    assert got[8] == (False, "no value for this call")
+    deep = "[" * 100000 + "]" * 100000
+    assert judge.decode_values(deep, 2) == [(False, "the job's values could not be read")] * 2
+    assert judge.decode_values('{"passed": "1"}', 1) == [(False, "the job's values could not be read")]
+
+
+def test_humaneval_suite_end_to_end():
+    right = ("def has_close_elements(numbers, threshold):\n"
+             "    return any(abs(a - b) < threshold for i, a in enumerate(numbers) for b in numbers[i + 1:])\n")
+    always_true = "def has_close_elements(numbers, threshold):\n    return True\n"
+    with cotnpot.Executor(workers=1) as ex:
+        good, bad = ex.run_tests([right, always_true], [HUMANEVAL, HUMANEVAL])
+    assert good.passed and good.tests_passed == [True, True, True] and not good.judged_in_process
+    assert not bad.passed and bad.tests_passed == [True, False, False]
+    assert bad.failing_test == "assert has_close_elements([1.0, 2.0], 0.05) == False"

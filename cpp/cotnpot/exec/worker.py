@@ -12,6 +12,7 @@
 # survives it, and the job can neither read root's files nor delete files outside its directory.
 import ctypes
 import gc
+import json  # noqa: F401 -- not used here: preloaded for the jobs (cotnpot.judge's harness encodes with it)
 import os
 import resource
 import select
@@ -151,16 +152,25 @@ def memory_cgroup():
 JOB_CGROUP = memory_cgroup()
 MEMORY_ISOLATED = JOB_CGROUP is not None
 _cgroup_limit = None   # the limit last written
+_oom_kills = 0         # the cgroup's OOM kill count after the last job
 
 
-def cgroup_oom_kills():
+def cgroup_oom_killed():
+    """Whether the cgroup's OOM killer struck since the last call (one read per job)."""
+    global _oom_kills
     if JOB_CGROUP is None:
-        return 0
-    with open(f"{JOB_CGROUP[0]}/{JOB_CGROUP[2]}") as f:
-        for line in f:
-            if line.startswith("oom_kill "):
-                return int(line.split()[1])
-    return 0
+        return False
+    fd = os.open(f"{JOB_CGROUP[0]}/{JOB_CGROUP[2]}", os.O_RDONLY)
+    try:
+        text = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    for line in text.splitlines():
+        if line.startswith(b"oom_kill "):
+            count, before = int(line.split()[1]), _oom_kills
+            _oom_kills = count
+            return count > before
+    return False
 
 
 def set_cgroup_limit(memory_mb):
@@ -507,7 +517,6 @@ def run_job(job, slot):
     kind = bytes(job.get("kind", b"program"))
     workdir = make_job_directory(uid)
     set_cgroup_limit(int(bytes(job["memory_mb"])))
-    oom_kills = cgroup_oom_kills()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     res_r, res_w = os.pipe()
@@ -588,7 +597,7 @@ def run_job(job, slot):
     reap_orphans()
     remove_job_directory(workdir)
 
-    if status is None and cgroup_oom_kills() > oom_kills:   # its process tree went over its memory total
+    if cgroup_oom_killed() and status is None:   # its process tree went over its memory total
         status = "memory_limit"
     out, err, res = channels[out_r], channels[err_r], channels[res_r]
     report = res.view() if not res.truncated else memoryview(b"")

@@ -38,6 +38,7 @@ $(BENCH_STAMP): $(VENV_STAMP)
 
 # pip builds through setup.py, which drives CMake in $(BUILD); an up-to-date build makes this a relink at most.
 $(STAMP): $(SOURCES) $(VENV_STAMP)
+	rm -rf build/lib build/lib.* # setuptools' copy of the package: a module moved or removed would stay installed
 	$(PIP) install --no-build-isolation --no-deps .
 	$(PY) -Xfrozen_modules=off -m ipykernel install --prefix $(VENV) --name cotnpot --display-name "Python (cotnpot)" >/dev/null
 	@touch $@

@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from cotnpot.evaluation import EvalOptions, evaluate_file
+from cotnpot.pipeline.evaluation import EvalOptions, evaluate_file
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ["qwen25math_rm_maj_example_math_cot_100.jsonl", "tora_gsm8k_tora-70b-v1.0_greedy_outputs.jsonl",

@@ -1,5 +1,5 @@
 """Benchmark: every best-of-N method at every N on the paper's scale -- 5,000 problems x 64 samples, N =
-1, 2, 4, ..., 64 -- with cotnpot.metrics (closed forms, exact vote counts, sampling in C++), against the
+1, 2, 4, ..., 64 -- with cotnpot.pipeline.metrics (closed forms, exact vote counts, sampling in C++), against the
 engine it replaced in the same run: subsets enumerated or sampled in Python and passed through the
 selection ops (first-seen ties, as it had). The baseline runs on a slice of the problems (it takes minutes
 per thousand) and its time is scaled to 5,000; both are printed with the ratio.
@@ -17,7 +17,7 @@ from itertools import combinations
 
 import torch
 
-from cotnpot import metrics
+from cotnpot.pipeline import metrics
 from cotnpot.selection import best_of_n, vote
 
 

@@ -20,8 +20,22 @@ from .selection import VoteResult, best_of_n, vote
 
 __version__: str = _C.__version__
 
+# The evaluation pipeline's names, loaded on first use (its modules import sympy and more)
+_PIPELINE = ("CodeResult", "CodeTask", "evaluate_code", "check_consistency", "CandidateFileError", "CandidateTable",
+             "load_candidates", "EvalOptions", "Evaluation", "evaluate_file", "evaluate_table", "accuracy_curve",
+             "bootstrap_ci")
+
+
+def __getattr__(name):
+    if name in _PIPELINE or name == "pipeline":
+        import importlib   # not `from . import pipeline`: that looks the attribute up first, i.e. here
+        pipeline = importlib.import_module(".pipeline", __name__)
+        return pipeline if name == "pipeline" else getattr(pipeline, name)
+    raise AttributeError(f"module 'cotnpot' has no attribute {name!r}")
+
 __all__ = ["__version__", "answer", "reference", "ExecResult", "Executor", "Job", "fused_linear_logprob",
            "fused_sequence_logprob", "sequence_logprob", "token_logprob",
            "DPO_LOSS_TYPES", "dpo_loss", "orm_loss", "orm_score", "simpo_loss",
            "DPOLoss", "ORMHead", "ORMLoss", "PreferenceLossOutput", "SimPOLoss",
-           "PreferenceLogprobs", "concatenate_pairs", "preference_logprobs", "VoteResult", "best_of_n", "vote"]
+           "PreferenceLogprobs", "concatenate_pairs", "preference_logprobs", "VoteResult", "best_of_n", "vote",
+           "pipeline", *_PIPELINE]

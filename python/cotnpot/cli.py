@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from .data import FORMATS, CandidateFileError
+from .pipeline.data import FORMATS, CandidateFileError
 from .translate import TranslationServerError
 
 EVAL_HELP = """Evaluate the candidates of one file: every selection method at N = 1, 2, 4, ..., max.
@@ -62,8 +62,9 @@ def make_translator(args):
 
 
 def _eval(args) -> int:
-    from . import distributed, report
-    from .evaluation import EvalOptions, evaluate_file
+    from . import distributed
+    from .pipeline import report
+    from .pipeline.evaluation import EvalOptions, evaluate_file
     distributed.init_from_env()   # under torchrun: each process works on its share, rank 0 reports
     ks = [int(k) for k in args.ks.split(",")] if args.ks else None
     if ks is not None and any(k < 1 for k in ks):
@@ -95,7 +96,7 @@ def _eval(args) -> int:
             score_cache = ScoreCache(cache_dir / "scores.jsonl", model_identity(args.verifier))
     published = None
     if args.published:
-        from .evaluation import load_published
+        from .pipeline.evaluation import load_published
         try:
             published = load_published(args.published, args.candidates)
         except (OSError, ValueError) as exc:

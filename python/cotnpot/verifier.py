@@ -185,7 +185,7 @@ class ScoreCache(JsonlStore):
 
 def score_table(table, model, tokenizer, batch_size: int = 8, device=None, max_length: Optional[int] = None,
                 progress=None, cache: Optional[ScoreCache] = None) -> Tensor:
-    """Scores ``[P, N]`` for a :class:`cotnpot.data.CandidateTable` (NaN at padding); with a ``cache``
+    """Scores ``[P, N]`` for a :class:`cotnpot.pipeline.data.CandidateTable` (NaN at padding); with a ``cache``
     only the pairs it lacks are scored."""
     pairs = [(p.question, c.text) for p in table.problems for c in p.candidates]
     if cache is None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cotnpot import Executor
-from cotnpot.code_tasks import CodeTask, code_with_explanation, evaluate_code
+from cotnpot.pipeline.code_tasks import CodeTask, code_with_explanation, evaluate_code
 from cotnpot.models import ByteTokenizer, TinyCausalLM, TinyConfig
 from cotnpot.translate import OpenAICompatibleTranslator
 from cotnpot.verifier import score_solutions

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cotnpot.data import CandidateFileError, load_candidates
+from cotnpot.pipeline.data import CandidateFileError, load_candidates
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"

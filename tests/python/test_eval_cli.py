@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from cotnpot.cli import main
-from cotnpot.data import load_candidates
-from cotnpot.evaluation import EvalOptions, evaluate_file, evaluate_table
-from cotnpot.programs import choose_option, option_values
+from cotnpot.pipeline.data import load_candidates
+from cotnpot.pipeline.evaluation import EvalOptions, evaluate_file, evaluate_table
+from cotnpot.pipeline.programs import choose_option, option_values
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"

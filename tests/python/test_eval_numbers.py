@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from cotnpot import metrics
+from cotnpot.pipeline import metrics
 from cotnpot.cli import main
-from cotnpot.data import load_candidates
-from cotnpot.evaluation import EvalOptions, evaluate_table
-from cotnpot.report import compute_matched, to_markdown
+from cotnpot.pipeline.data import load_candidates
+from cotnpot.pipeline.evaluation import EvalOptions, evaluate_table
+from cotnpot.pipeline.report import compute_matched, to_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data"
@@ -168,7 +168,7 @@ def test_intervals_need_enough_problems_and_sampled_cells_are_marked(tmp_path):
 
 
 def test_code_example_filter_holds_the_example_test_out_of_grading():
-    from cotnpot.code_tasks import CodeTask, evaluate_code
+    from cotnpot.pipeline.code_tasks import CodeTask, evaluate_code
     from cotnpot.executor import Executor
     task = CodeTask("double x", ["assert f(1) == 2", "assert f(2) == 4", "assert f(3) == 6"])
     only_example = "def f(x):\n    return 2 if x == 1 else 0\n"
@@ -185,8 +185,8 @@ def test_code_example_filter_holds_the_example_test_out_of_grading():
 
 
 def test_the_method_registry_is_what_every_part_reads():
-    from cotnpot import methods
-    from cotnpot.evaluation import _plan, rules
+    from cotnpot.pipeline import methods
+    from cotnpot.pipeline.evaluation import _plan, rules
     names = [m.name for m in methods.REGISTRY]
     assert len(names) == len(set(names))
     everything = torch.ones(1, 1)

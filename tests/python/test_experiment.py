@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cotnpot import answer
-from cotnpot.consistency import check_consistency
+from cotnpot.pipeline.consistency import check_consistency
 from cotnpot.train.experiment import KS, VERIFIERS, run
 from cotnpot.train.synthetic import SLIPS, generate_problems, sample_candidates
 from cotnpot.translate import OfflineCalculatorTranslator

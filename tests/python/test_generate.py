@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from cotnpot.cli import main
-from cotnpot.data import load_candidates
-from cotnpot.evaluation import EvalOptions, evaluate_table
+from cotnpot.pipeline.data import load_candidates
+from cotnpot.pipeline.evaluation import EvalOptions, evaluate_table
 from cotnpot.generate import GenerationError, GenProblem, generate, load_problems, write_candidates
 from cotnpot.translate.client import OpenAICompatibleClient
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cotnpot.cli import main
-from cotnpot.data import load_candidates
+from cotnpot.pipeline.data import load_candidates
 from cotnpot.models.hf_tiny import CHATML_TEMPLATE, tiny_causal_lm, train_bpe_tokenizer
 from cotnpot.verifier import HFTokenizer, load_verifier, prompt_for, score_solutions
 

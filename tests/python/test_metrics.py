@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from cotnpot import _C, metrics, reference
-from cotnpot.data import load_candidates
+from cotnpot import _C, reference
+
+from cotnpot.pipeline import metrics
+from cotnpot.pipeline.data import load_candidates
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 ROOT = Path(__file__).resolve().parents[2]

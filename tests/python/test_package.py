@@ -139,3 +139,18 @@ def test_the_build_needs_doctest_only_for_its_own_tests(tmp_path, top_level):
                              f"-DPython3_EXECUTABLE={sys.executable}"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert ("doctest not found" in result.stdout) == top_level
+
+
+def test_the_pipeline_is_a_subpackage_whose_names_cotnpot_exports_lazily():
+    import subprocess
+    import sys
+    code = ("import sys, cotnpot\nassert 'cotnpot.pipeline' not in sys.modules and 'sympy' not in sys.modules\n"
+            "from cotnpot import load_candidates, EvalOptions, CodeTask\n"
+            "from cotnpot.pipeline.data import load_candidates as same\nassert load_candidates is same\n"
+            "assert cotnpot.pipeline.metrics.accuracy_curve is cotnpot.accuracy_curve\n"
+            "try:\n    cotnpot.no_such_name\nexcept AttributeError as e:\n    assert 'no_such_name' in str(e)\n"
+            "else:\n    raise SystemExit('no AttributeError')\n"
+            "import importlib.util\nfor old in ('metrics', 'evaluation', 'data'):\n"
+            "    assert importlib.util.find_spec('cotnpot.' + old) is None, old\nprint('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr

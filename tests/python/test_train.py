@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from cotnpot.cli import main
-from cotnpot.data import Candidate, CandidateTable, Problem, load_candidates
+from cotnpot.pipeline.data import Candidate, CandidateTable, Problem, load_candidates
 from cotnpot.models.hf_tiny import tiny_causal_lm, train_bpe_tokenizer
 from cotnpot.train import (PreferenceCollator, PreferencePair, TrainConfig, VerifierTrainer, build_pairs,
                            pairs_from_rows, read_pairs, split_by_problem, write_pairs)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cotnpot.consistency import check_consistency
-from cotnpot.data import load_candidates
+from cotnpot.pipeline.consistency import check_consistency
+from cotnpot.pipeline.data import load_candidates
 from cotnpot.translate import (CachedTranslator, FileTranslator, OfflineCalculatorTranslator,
                                OpenAICompatibleTranslator, Request, TranslationServerError, calculator_program)
 
@@ -199,7 +199,7 @@ def test_consistency_on_real_candidates():
 def test_consistency_on_the_ovm_samples_is_computed_and_reported():
     """CoTnPoT with the offline translator on the OVM samples, with their labels: computed, reported
     honestly (the offline translator re-checks arithmetic only, so no gain is asserted)."""
-    from cotnpot import metrics
+    from cotnpot.pipeline import metrics
     table = load_candidates(SHARED / "ovm_gsm8k_test_mistral7b_n300_samples.jsonl")
     result = check_consistency(table, OfflineCalculatorTranslator())
     labels, valid = table.labels(), table.valid()

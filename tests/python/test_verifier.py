@@ -81,7 +81,7 @@ def test_cli_scores_with_the_verifier(tmp_path):
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert "verifier" in report["rules"]["rm"] and "score" in report["timings"]
     # rm@8 is then the label of the candidate with the highest model score, problem by problem
-    from cotnpot.data import load_candidates
+    from cotnpot.pipeline.data import load_candidates
     from cotnpot.verifier import score_table
     table = load_candidates(tmp_path / "c.jsonl")
     model, tok = load_verifier(f"tiny:{tmp_path / 'm'}")

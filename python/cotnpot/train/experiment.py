@@ -18,7 +18,7 @@ from typing import Dict, List, Sequence
 
 import torch
 
-from .. import metrics
+from ..pipeline import metrics
 from ..answer import group_answers
 from ..logprob import sequence_logprob
 from ..verifier import HFTokenizer, pad_examples, score_table
@@ -54,7 +54,7 @@ def held_out_nll(model, tokenizer, table, max_length: int) -> float:
 
 def run_seed(seed: int, problems: int, held_out_fraction: float, pairs_per_problem: int, epochs: int,
              out: Path, progress: bool) -> Dict:
-    from ..consistency import check_consistency
+    from ..pipeline.consistency import check_consistency
     from ..models.hf_tiny import tiny_causal_lm, train_bpe_tokenizer
     from ..translate import OfflineCalculatorTranslator
 

@@ -2,7 +2,7 @@
 (or k pairs per problem, seeded), as the method's recipe does; TRL-style rows (``prompt``, ``chosen``,
 ``rejected``) in and out; a train/eval split by problem, so no problem's solutions end up on both sides.
 
-    >>> from cotnpot.data import Candidate, CandidateTable, Problem
+    >>> from cotnpot.pipeline.data import Candidate, CandidateTable, Problem
     >>> solutions = [Candidate("2", label=True), Candidate("3", label=False), Candidate("2", label=True)]
     >>> table = CandidateTable("doc", "test", [Problem("p0", "1+1?", "2", solutions)])
     >>> pairs, stats = build_pairs(table)
@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-from ..data import CandidateTable
+from ..pipeline.data import CandidateTable
 
 
 @dataclass(frozen=True)

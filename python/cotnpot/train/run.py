@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from ..data import CandidateTable, load_candidates
+from ..pipeline.data import CandidateTable, load_candidates
 from ..selection import best_of_n
 from ..verifier import load_verifier, score_table
 from .pairs import build_pairs, read_pairs, split_by_problem, write_pairs

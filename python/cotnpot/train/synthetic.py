@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass
 from typing import List, Tuple
 
-from ..data import Candidate, CandidateTable, Problem
+from ..pipeline.data import Candidate, CandidateTable, Problem
 
 NAMES = ["Ava", "Ben", "Chloe", "Diego", "Emma", "Farid", "Grace", "Hugo", "Ines", "Jamal", "Kira", "Liam"]
 ITEMS = ["apple", "marble", "sticker", "book", "pencil", "cookie", "shell", "card", "stamp", "coin"]

@@ -9,7 +9,7 @@ against the gold answers (``grader``, only where every problem has a gold answer
 listed. Two answer classes for votes: ``grader`` (:func:`cotnpot.answer.group_answers`, so ``1/2`` and
 ``0.5`` vote together) and ``exact`` (exact strings, the empty one included: Qwen2.5-Math's rm_maj_eval).
 Ties are fair unless ``ties="first"``; figures compared with a publication also use its rule. The methods
-come from :mod:`cotnpot.methods`; under torchrun each process executes and translates its share.
+come from :mod:`cotnpot.pipeline.methods`; under torchrun each process executes and translates its share.
 """
 import json
 import re
@@ -21,8 +21,9 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
-from . import answer as answers_api
-from . import distributed, methods, metrics
+from .. import answer as answers_api
+from .. import distributed
+from . import methods, metrics
 from .metrics import Estimate
 from .data import CandidateTable, load_candidates
 from .programs import ExecutionCache, choose_option, execute, worker_setup
@@ -47,7 +48,7 @@ class EvalOptions:
     score_cache: Optional[object] = None  # a cotnpot.verifier.ScoreCache for the verifier's scores
     verifier_batch_size: int = 8
     example_filter: bool = False        # code tasks: cotnpot's example-test filter (reported separately)
-    ties: str = "fair"                  # "fair" or "first" (the harness rule); see cotnpot.metrics
+    ties: str = "fair"                  # "fair" or "first" (the harness rule); see cotnpot.pipeline.metrics
     log_samples: Optional[Path] = None  # a JSONL file: one record per problem (answers, classes, picks, values)
     published: Optional[dict] = None    # the figures this file is compared with (see load_published)
 
@@ -115,7 +116,7 @@ def _classes(per_problem: List[List[str]], n_max: int, exact: bool) -> torch.Ten
 def _execute_stage(ev: Evaluation, table: CandidateTable, harness: str, options: EvalOptions) -> List[str]:
     """Runs every candidate's program; records statuses and the comparison with the recorded results.
     Returns the executed answers, flat in candidate order."""
-    from .executor import Executor
+    from ..executor import Executor
     problems = table.problems
     flat = [c.program for p in problems for c in p.candidates]
     preload, warmup = worker_setup(harness)
@@ -235,7 +236,7 @@ def evaluate_code_table(table: CandidateTable, options: EvalOptions, example_fil
     """Code tasks: correctness from the tests; with a translator, each program explained and the verifier
     scoring explanation + code; cotnpot's example-test filter when asked."""
     from .code_tasks import CodeTask, evaluate_code
-    from .executor import Executor
+    from ..executor import Executor
     from .programs import PRELOAD
     ev = Evaluation(table.path, table.format, "mbpp", len(table.problems), table.n_max, dict(table.counts))
     _check_input(ev, table)
@@ -382,7 +383,7 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
 
     scores = table.scores() if table.has_scores() else None
     if options.verifier is not None:
-        from .verifier import score_table
+        from ..verifier import score_table
         start = time.perf_counter()
         model, tokenizer = options.verifier
         bar = None

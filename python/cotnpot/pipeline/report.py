@@ -50,7 +50,7 @@ def differences_table(ev: Evaluation, labeling: str) -> List[str]:
 
 
 def calls_per_candidate(ev: Evaluation, method: str) -> int:
-    """LLM calls a report row spends per candidate (see cotnpot.methods)."""
+    """LLM calls a report row spends per candidate (see cotnpot.pipeline.methods)."""
     return methods.calls_per_candidate(method, int(ev.consistency.get("llm_calls_per_translation", 1)))
 
 

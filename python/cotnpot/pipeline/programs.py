@@ -24,9 +24,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-from . import distributed
-from .executor import Executor, Job
-from .jsonl_store import JsonlStore
+from .. import distributed
+from ..executor import Executor, Job
+from ..jsonl_store import JsonlStore
 
 POT_PRELUDE = '''import math
 from math import *

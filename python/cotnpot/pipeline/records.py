@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 import torch
 
 from . import methods
-from .selection import best_of_n, vote
+from ..selection import best_of_n, vote
 
 def _picks(name: str, k: int, classes, scores, weights, keep, valid) -> Optional[torch.Tensor]:
     method = methods.BY_NAME[name]

@@ -11,11 +11,11 @@ from typing import Dict, List, Optional
 
 import torch
 
-from . import answer as answers_api
-from . import distributed
+from .. import answer as answers_api
+from .. import distributed
 from .data import CandidateTable
 from .programs import ExecutionCache, execute, worker_setup
-from .translate import OfflineCalculatorTranslator, Request
+from ..translate import OfflineCalculatorTranslator, Request
 
 
 @dataclass
@@ -34,7 +34,7 @@ def cot_answer(candidate) -> str:
 
 def check_consistency(table: CandidateTable, translator, workers: int = 2, timeout: float = 5.0,
                       memory_mb: int = 1024, cache: Optional[ExecutionCache] = None, progress=False) -> Consistency:
-    from .executor import Executor
+    from ..executor import Executor
     problems = table.problems
     requests = [Request(p.question, c.text) for p in problems for c in p.candidates]
 

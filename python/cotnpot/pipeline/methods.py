@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Tuple
 @dataclass(frozen=True)
 class Method:
     name: str                      # the report's row: "maj", "cotnpot rm", ...
-    metric: str                    # cotnpot.metrics method
+    metric: str                    # cotnpot.pipeline.metrics method
     classes: Optional[str] = None  # answer classes it votes over: "grader" or "exact"
     needs: Tuple[str, ...] = ()    # inputs beyond labels: "scores", "weights", "keep"
     translates: bool = False       # CoTnPoT: one translation per candidate (its LLM calls: the translator's)

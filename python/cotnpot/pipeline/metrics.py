@@ -21,7 +21,7 @@ first, judged by its first member), kept to reproduce published figures that use
 weighted vote must be non-negative.
 
     >>> import torch
-    >>> from cotnpot import metrics
+    >>> from cotnpot.pipeline import metrics
     >>> metrics.pass_at_k(torch.tensor([5]), torch.tensor([2]), 2)       # 1 - C(3,2)/C(5,2)
     tensor([0.7000], dtype=torch.float64)
     >>> c = metrics.Candidates(correct=torch.tensor([[True, False]]), valid=torch.ones(1, 2, dtype=torch.bool),
@@ -35,7 +35,7 @@ from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from ._extension import _C
+from .._extension import _C
 
 METHODS = ("pass", "maj", "rm", "weighted", "filtered", "filtered_maj", "random")
 TIES = ("fair", "first")
@@ -71,7 +71,7 @@ def _comb_ratio(a: Tensor, n: Tensor, k: Tensor) -> Tensor:
 
 
 class Candidates(NamedTuple):
-    """The tensors a metric needs, ``[P, N]`` each (a :class:`cotnpot.data.CandidateTable` gives
+    """The tensors a metric needs, ``[P, N]`` each (a :class:`cotnpot.pipeline.data.CandidateTable` gives
     ``labels()``, ``valid()`` and ``scores()``)."""
     correct: Tensor                    # bool
     valid: Tensor                      # bool: a real candidate (False at padding)

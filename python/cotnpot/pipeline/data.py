@@ -136,7 +136,7 @@ def _load_qwen(row, counts, line):
 
 
 def _extract(text: str) -> str:
-    from .answer import extract_answer
+    from ..answer import extract_answer
     return extract_answer(text)[0]
 
 
@@ -161,7 +161,7 @@ def _load_ovm(row, counts, line):
 
 def _load_openai(row, counts, line):
     question, truth = _need(row, "question", "ground_truth")
-    from .answer import extract_answer
+    from ..answer import extract_answer
     cands = []
     for model in OPENAI_MODELS:
         if model in row:

@@ -14,7 +14,7 @@ import torch
 
 from . import metrics
 from .metrics import Estimate
-from .translate import Request
+from ..translate import Request
 
 
 @dataclass
@@ -77,7 +77,7 @@ def evaluate_code(tasks: Sequence[CodeTask], candidates: Sequence[Sequence[str]]
         it = iter(texts)
         result.explanations = [[next(it) for _ in cs] for cs in candidates]
     if verifier is not None:
-        from .verifier import score_solutions
+        from ..verifier import score_solutions
         model, tokenizer = verifier
         views = {"code": [(t.prompt, code) for t, code in flat]}
         if result.explanations:

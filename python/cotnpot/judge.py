@@ -26,6 +26,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 VALUES_VARIABLE = "__cotnpot_values__"
 MAX_DEPTH = 64   # nesting of a returned value (the encoder refuses deeper ones)
+MAX_HASHED = 4096   # items of a returned set or dict
 _MISSING = object()
 
 # The job's side: appended to the program, run in its namespace after it. The job may change any of it;
@@ -82,6 +83,13 @@ class Check:
     line: str = ""            # the assert as written (failing_test)
 
     def holds(self, value) -> bool:
+        """Never raises: a value that cannot be compared (10**400 against a float) does not hold."""
+        try:
+            return self._holds(value)
+        except (ArithmeticError, TypeError, ValueError, RecursionError, MemoryError):
+            return False
+
+    def _holds(self, value) -> bool:
         if self.kind == "eq":
             return bool(value == self.expected)
         if self.kind == "ne":
@@ -135,15 +143,29 @@ def _contains_comparison(node: ast.AST) -> bool:
     return any(isinstance(n, (ast.Compare, ast.BoolOp)) for n in ast.walk(node))
 
 
-def _candidate_call(node: ast.AST) -> bool:
-    """A call of a plain name that is not a builtin (the candidate's own function), with no comparison
-    inside its arguments: its truthiness says nothing the job could use."""
+def _candidate_call(node: ast.AST, bound: set) -> bool:
+    """A call of a plain name that is neither a builtin nor bound by the suite itself (``from math import
+    isclose``: the job could replace it), so the candidate's own function, with no comparison inside its
+    arguments: its truthiness says nothing the job could use."""
     import builtins
     return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not hasattr(builtins, node.func.id)
-            and not _contains_comparison(node))
+            and node.func.id not in bound and not _contains_comparison(node))
 
 
-def _check(test: ast.expr, line: str) -> Check:
+def _bound_names(module: ast.AST) -> set:
+    """Every name the suite's own statements bind (imports, assignments, definitions)."""
+    names = set()
+    for node in ast.walk(module):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    return names
+
+
+def _check(test: ast.expr, line: str, bound: set) -> Check:
     if isinstance(test, ast.Compare) and len(test.ops) == 1:
         left, op, right = test.left, test.ops[0], test.comparators[0]
         if isinstance(op, (ast.Eq, ast.NotEq)):
@@ -161,9 +183,9 @@ def _check(test: ast.expr, line: str) -> Check:
         if set(options) <= {"rel_tol", "abs_tol"} and _MISSING not in options.values() and expected is not _MISSING \
                 and not _contains_comparison(test.args[0]):
             return Check(ast.unparse(test.args[0]), "isclose", expected, options, line=line)
-    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and _candidate_call(test.operand):
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and _candidate_call(test.operand, bound):
         return Check(ast.unparse(test.operand), "falsy", line=line)
-    if _candidate_call(test):
+    if _candidate_call(test, bound):
         return Check(ast.unparse(test), "truthy", line=line)
     raise _NotSplittable(line)
 
@@ -195,16 +217,20 @@ def split_tests(tests: Sequence[str], setup: str = "") -> Optional[SplitTests]:
     some statement is not of a split form (then the suite is judged inside the job)."""
     setup_lines, checks, groups = [setup] if setup.strip() else [], [], []
     try:
+        bound = set()
         if setup.strip():
+            bound |= _bound_names(ast.parse(setup))
             for stmt in ast.parse(setup).body:
                 _setup_statement(stmt)
-        for test in tests:
+        modules = [ast.parse(test) for test in tests]
+        for module in modules:
+            bound |= _bound_names(module)
+        for module in modules:
             start = len(checks)
-            module = ast.parse(test)
             body = _humaneval(module) or module.body
             for stmt in body:
                 if isinstance(stmt, ast.Assert):
-                    checks.append(_check(stmt.test, ast.unparse(stmt)))
+                    checks.append(_check(stmt.test, ast.unparse(stmt), bound))
                 else:
                     setup_lines.append(_setup_statement(stmt))
             groups.append((start, len(checks)))
@@ -252,6 +278,9 @@ def _decode(item, depth=0):
     if tag in ("bytes", "bytearray") and isinstance(body, str):
         value = bytes.fromhex(body)
         return value if tag == "bytes" else bytearray(value)
+    if tag in ("set", "dict") and isinstance(body, list) and len(body) > MAX_HASHED:
+        raise _BadValue(f"a {tag} of {len(body)} items (at most {MAX_HASHED}: ints are hashed by value, so colliding "
+                        f"ones make a large set quadratic to build)")
     if tag in ("list", "tuple", "set") and isinstance(body, list):
         values = [_decode(x, depth + 1) for x in body]
         return values if tag == "list" else tuple(values) if tag == "tuple" else set(values)

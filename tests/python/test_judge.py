@@ -86,3 +86,29 @@ def test_humaneval_suite_end_to_end():
     assert good.passed and good.tests_passed == [True, True, True] and not good.judged_in_process
     assert not bad.passed and bad.tests_passed == [True, False, False]
     assert bad.failing_test == "assert has_close_elements([1.0, 2.0], 0.05) == False"
+
+
+def test_names_the_suite_binds_are_not_the_candidates_function():
+    # found by a breaker: `from math import isclose` made isclose(...) a "truthy candidate call", so the
+    # expected value travelled into the job, which replaced math.isclose
+    assert judge.split_tests(["from math import isclose\nassert isclose(f(2), 5.0)"]) is None
+    assert judge.split_tests(["from operator import eq\nassert eq(f(2), 5)"]) is None
+    with cotnpot.Executor(workers=1) as ex:
+        r = ex.run_tests(["import math\nmath.isclose = lambda *a, **k: True\ndef f(x):\n    return 0"],
+                         ["from math import isclose\nassert isclose(f(2), 5.0)"])[0]
+    assert r.judged_in_process   # not split: the verdict is the job's own, and the result says so
+
+
+def test_a_value_that_cannot_be_compared_fails_its_test_not_the_batch():
+    # found by a breaker: math.isclose(10**400, 5.0) raised OverflowError out of run_tests, losing the batch
+    with cotnpot.Executor(workers=1) as ex:
+        r = ex.run_tests(["def f(x):\n    return 5.0", "def f(x):\n    return 10**400", "def f(x):\n    return 5"],
+                         ["import math\nassert math.isclose(f(2), 5.0)"] * 3)
+    assert [x.passed for x in r] == [True, False, True]
+
+
+def test_huge_sets_are_refused_before_they_are_hashed():
+    # found by a breaker: 27,000 ints of one hash took 4.4 s of the caller's CPU to decode
+    colliding = [["int", str((2 ** 61 - 1) * k + 7)] for k in range(1, 27000)]
+    ok, why = judge.decode_values(json.dumps([["set", colliding]]), 1)[0]
+    assert not ok and "at most 4096" in why

@@ -301,3 +301,65 @@ def test_memory_is_one_budget_for_the_whole_process_tree():
             pytest.skip("no memory cgroup here: memory_mb holds per process")
         assert r.status == "memory_limit", (r.status, r.answer)
         correct_jobs_still_correct(ex)
+
+
+def test_a_job_cannot_pass_for_a_failure_of_the_sandbox():
+    """Found by a breaker: a job that wrote its own report with error_type NotSent was run a second time,
+    WorkerDied restarted its worker, a sandbox_error field made it a sandbox_error. Now each is only that
+    job's error; the result channel's first byte, written before the job's code runs, tells them apart."""
+    forge = ("import os, struct, stat\ndef field(k, v):\n    return struct.pack('<I', len(k)) + k + struct.pack('<I', len(v)) + v\n"
+             "report = field(b'error_type', b'{kind}') + field(b'sandbox_error', b'forged') + field(b'error_message', b'x')\n"
+             "for fd in range(3, 64):\n    try:\n        if stat.S_ISFIFO(os.fstat(fd).st_mode):\n"
+             "            os.write(fd, report)\n    except OSError:\n        pass\n"
+             "os.write(1, b'ran\\n')\nos._exit(0)")
+    with cotnpot.Executor(workers=1) as ex:
+        pids = set(os.listdir("/proc"))
+        for kind in ("NotSent", "WorkerDied"):
+            r = ex.run([forge.replace("{kind}", kind)])[0]
+            assert r.status == "error" and r.stdout.count("ran") == 1, (kind, r.status, r.error_type, r.stdout)
+        raised = ex.run(["class WorkerDied(Exception):\n    pass\nraise WorkerDied('mine')"])[0]
+        assert (raised.status, raised.error_type) == ("error", "WorkerDied")
+        correct_jobs_still_correct(ex)
+
+
+def test_no_kernel_keyring_channel_between_jobs():
+    """Found by a breaker: a key added under the job's uid outlived the job (and the executor) and was read
+    by later jobs and the host. The keyring calls are refused now; set-uid binaries raise no privileges."""
+    add = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.syscall.restype = ctypes.c_long\n"
+           "k = libc.syscall(248, b'user', b'cotnpot-leak', b'secret', 6, -4)\nprint(k, ctypes.get_errno())")
+    privs = "print(open('/proc/self/status').read().split('NoNewPrivs:')[1].split()[0])"
+    import platform
+    if platform.machine() != "x86_64":
+        pytest.skip("the test's syscall numbers are x86-64's")
+    with cotnpot.Executor(workers=1) as ex:
+        r, p = ex.run([add, privs])
+    assert r.status == "ok" and r.answer == "-1 1", r.answer   # EPERM
+    assert p.answer == "1"
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="job processes are found by their job uid (root)")
+def test_jobs_end_with_a_caller_that_is_killed(tmp_path):
+    """Found by a breaker: a caller killed by SIGKILL left its worker and a 15 s job running to the job's
+    deadline. The worker now sees its caller's pipe close and ends the job at once."""
+    import signal
+    import subprocess
+    import sys
+    script = tmp_path / "caller.py"
+    script.write_text("import cotnpot\nex = cotnpot.Executor(workers=1, timeout=60.0)\nprint('ready', flush=True)\n"
+                      "ex.run(['import time\\ntime.sleep(50)'])\n")
+    before = job_processes()
+    caller = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert caller.stdout.readline().strip() == "ready"
+    deadline = time.monotonic() + 10
+    while not job_processes() - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert job_processes() - before, "the job never started"
+    caller.send_signal(signal.SIGKILL)
+    caller.wait()
+    left = job_processes() - before
+    for _ in range(40):
+        left = {p for p in left if _state(p) not in ("Z", "gone")}
+        if not left:
+            break
+        time.sleep(0.1)
+    assert left == set()

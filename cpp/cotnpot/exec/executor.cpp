@@ -382,13 +382,18 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
       for (size_t i; !cancelled.load() && !(stop != nullptr && stop->load()) && (i = next.fetch_add(1)) < jobs.size();) {
         // Ids unique across batches: a stale reply of an earlier batch can never pass for this job's.
         results[i] = w.execute(jobs[i], options_, next_job_id_.fetch_add(1));
-        if (results[i].error_type == kNotSent) {  // the worker had died before: a fresh one runs the job
+        // Only this side's own verdicts count (status sandbox_error, which a job cannot produce): a job
+        // raising an exception named NotSent or WorkerDied is an error of that job, nothing more.
+        const auto ours = [&](const char* type) {
+          return results[i].status == "sandbox_error" && results[i].error_type == type;
+        };
+        if (ours(kNotSent)) {  // the worker had died before: a fresh one runs the job
           restart();
           if (restart_failure.empty()) results[i] = w.execute(jobs[i], options_, next_job_id_.fetch_add(1));
         }
         // A worker that died or fell out of step (also on the retry) is replaced before its next job.
-        if (results[i].error_type == "WorkerDied" && restart_failure.empty()) restart();
-        if (results[i].error_type == kNotSent || (results[i].error_type == "WorkerDied" && !restart_failure.empty())) {
+        if (ours("WorkerDied") && restart_failure.empty()) restart();
+        if (ours(kNotSent) || (ours("WorkerDied") && !restart_failure.empty())) {
           results[i].error_type = "WorkerDied";
           if (!restart_failure.empty())
             results[i].error_message = "the worker died and could not be restarted: " + restart_failure;

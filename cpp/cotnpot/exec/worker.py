@@ -204,7 +204,14 @@ def enter_own_pid_namespace():
     pid = os.fork()
     if pid > 0:   # the process the caller knows: waits, and passes the worker's end on
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        _, status = os.waitpid(pid, 0)
+        caller = os.getppid()
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if os.getppid() != caller:   # the caller died: the worker, and with it every job, goes too
+                os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
         remove_cgroup()
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 70)
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -290,6 +297,52 @@ def write_frame(fields):
             views[0] = views[0][done:]
 
 
+SETUP_FAILED, CODE_RAN = b"S", b"R"   # the result channel's first byte
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def keyring_filter():
+    """A seccomp filter refusing the kernel keyring calls (add_key, request_key, keyctl) with EPERM: keyrings
+    belong to no namespace, and a key a job leaves under its uid outlives the job, its worker and the
+    executor -- a channel to later jobs and to the host. On x86-64 the x32 ABI is refused too. None on
+    other architectures."""
+    import platform
+    arch = platform.machine()
+    if arch == "x86_64":
+        audit, calls, x32 = 0xC000003E, (248, 249, 250), 0x40000000
+    elif arch == "aarch64":
+        audit, calls, x32 = 0xC00000B7, (217, 218, 219), 0xFFFFFFFF
+    else:
+        return None
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    program = [(ld, 0, 0, 4), (jeq, 0, 5, audit), (ld, 0, 0, 0), (jge, 4, 0, x32),
+               (jeq, 3, 0, calls[0]), (jeq, 2, 0, calls[1]), (jeq, 1, 0, calls[2]),
+               (ret, 0, 0, 0x7FFF0000), (ret, 0, 0, 0x00050000 | 1)]
+    filters = (_SockFilter * len(program))(*[_SockFilter(*i) for i in program])
+    return filters, _SockFprog(len(program), filters)
+
+
+KEYRING_FILTER = keyring_filter()
+PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+
+
+def confine_syscalls():
+    """No new privileges (set-uid binaries do not raise them) and the keyring filter, for the job and all
+    it starts."""
+    if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "cannot set no_new_privs")
+    if KEYRING_FILTER is not None and _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER,
+                                                  ctypes.byref(KEYRING_FILTER[1]), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "cannot install the job's seccomp filter")
+
+
 def encode_report(fields):
     """The job's report, in the frame format (decoded by the caller, never by the worker)."""
     out = []
@@ -354,13 +407,17 @@ def run_child(job, workdir, uid, result_fd):
             os.setuid(uid)
         # Dies with the worker, and with it (as pid 1) everything it started; set after setuid, which clears it
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        confine_syscalls()
         if not PID_ISOLATED and os.getppid() != WORKER_PID:
             os._exit(72)   # the worker was already gone
     except BaseException as exc:  # noqa: BLE001
-        os.write(result_fd, encode_report({"sandbox_error": f"{type(exc).__name__}: {exc}"}))
+        os.write(result_fd, SETUP_FAILED + encode_report({"sandbox_error": f"{type(exc).__name__}: {exc}"}))
         os._exit(70)
 
     report = {"error_type": "", "error_message": "", "answer": "", "passed": ""}
+    # The first byte of the result channel is written here, before any code of the job runs: whatever the
+    # job writes after it, it cannot pass for a failure of the sandbox's own set-up.
+    os.write(result_fd, CODE_RAN)
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
     stage = "program"
     try:
@@ -543,11 +600,17 @@ def run_job(job, slot):
     channels = {out_r: channel("stdout", cap), err_r: channel("stderr", cap), res_r: channel("result", RESULT_LIMIT)}
     open_fds = set(channels)
 
+    caller_gone = []
+
     def drain(fds, wait):
-        ready, _, _ = select.select(list(fds) + watch, [], [], wait)
+        # The caller's pipe too: it sends nothing while a job runs, so readable means closed (the caller died
+        # or dropped the pool): the job is ended then, not left to run to its deadline.
+        ready, _, _ = select.select(list(fds) + watch + ([IN_FD] if not caller_gone else []), [], [], wait)
         for fd in ready:
             if fd in channels and channels[fd].read(fd) == 0:
                 open_fds.discard(fd)
+            elif fd == IN_FD:
+                caller_gone.append(True)
         return ready
 
     def over_cap():
@@ -567,6 +630,9 @@ def run_job(job, slot):
             status = "timeout"
             break
         drain(open_fds, min(remaining, 0.05 if watch else 0.005))
+        if caller_gone:
+            status = "killed"
+            break
         if over_cap():
             status = "output_limit"
             break
@@ -600,7 +666,9 @@ def run_job(job, slot):
     if cgroup_oom_killed() and status is None:   # its process tree went over its memory total
         status = "memory_limit"
     out, err, res = channels[out_r], channels[err_r], channels[res_r]
-    report = res.view() if not res.truncated else memoryview(b"")
+    marker, report = res.view()[:1], res.view()[1:]
+    if res.truncated:
+        report = memoryview(b"")
     # The caller decodes the report (answer, messages, verdict); the status needs only its exception type.
     error_type = report_field(report, b"error_type") or ""
     result = {"status": "", "exit_code": "", "signal": "", "wall_s": f"{wall:.6f}",
@@ -612,7 +680,7 @@ def run_job(job, slot):
     elif os.WIFEXITED(wait_status):
         result["exit_code"] = str(os.WEXITSTATUS(wait_status))
     if status is None:
-        if report_field(report, b"sandbox_error") is not None:
+        if marker == SETUP_FAILED:   # never the job's word: it had not run yet
             status = "sandbox_error"
         elif os.WIFSIGNALED(wait_status) and max(out.used, err.used) >= cap:
             # It filled a whole output cap and then died (before we saw the byte past the cap): its output

@@ -109,9 +109,11 @@ def test_hostile_program_is_contained(ex, name):
 
 @pytest.fixture
 def outside_dir():
-    """A directory the jobs can see (the workers hide /tmp, /var/tmp, /run and /dev/shm behind tmpfs mounts)."""
-    base = Path(__file__).resolve().parents[2] / "build"
-    base.mkdir(exist_ok=True)
+    """A directory the jobs can see: workers hide every top-level directory but the system's (/usr, /etc, ...)
+    and /tmp, /run, /dev/shm behind tmpfs mounts, so as root it goes under /usr/local/share."""
+    base = Path("/usr/local/share") if IS_ROOT and os.access("/usr/local/share", os.W_OK) else \
+        Path(__file__).resolve().parents[2] / "build"
+    base.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix="cotnpot-test-", dir=base))
     path.chmod(0o755)
     yield path

@@ -363,3 +363,18 @@ def test_jobs_end_with_a_caller_that_is_killed(tmp_path):
             break
         time.sleep(0.1)
     assert left == set()
+
+
+def test_the_callers_files_are_hidden():
+    """Found by a breaker: MBPP/HumanEval files on the host were readable from jobs, and a program looked its
+    own tests' expected values up in them. Only the system's directories (and the interpreter's own) remain."""
+    from pathlib import Path
+    here = str(Path(__file__).resolve())
+    code = f"import os\nprint(os.path.exists({here!r}), os.path.exists('/usr/lib'), sorted(os.listdir('/'))[:40])"
+    with cotnpot.Executor(workers=1) as ex:
+        r = ex.run([code])[0]
+        if not ex.filesystem_isolated:
+            pytest.skip("no mount namespace here")
+        pot = ex.run(["import fractions, math\nprint(math.comb(5, 2))"])[0]
+    assert r.status == "ok" and r.stdout.startswith("False True"), r.stdout
+    assert (pot.status, pot.answer) == ("ok", "10")

@@ -38,7 +38,7 @@ CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID, CLONE_NEWIPC = 0x20000000, 0x08000000
 PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 36, 1, 4
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x4000, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x1000, 0x4000, 1 << 18
 SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
 JOB_FILES_MB = 256  # the private tmpfs that holds every job directory of this worker
 JOB_DIR_MB, JOB_DIR_INODES = 64, 4096
@@ -79,6 +79,28 @@ def set_read_only(path, on, flags):
     return _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path, flags, ctypes.byref(attr), ctypes.sizeof(attr)) == 0
 
 
+# Top-level directories jobs keep seeing: the system (programs, libraries, configuration, devices). Every
+# other one (/home, /root, /srv, /opt, /var, the caller's project and data...) is hidden behind an empty tmpfs:
+# test files with their expected values, datasets and checkpoints are not the job's to read.
+SYSTEM_DIRS = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "dev", "proc", "sys", "tmp", "run"}
+
+
+def hide_host_directories():
+    """Hides every top-level directory but SYSTEM_DIRS; what the interpreter itself needs from a hidden one
+    (its prefix and the directories on sys.path, e.g. a virtual environment under /home) is bound back."""
+    needed = {os.path.realpath(d) for d in [sys.prefix, sys.exec_prefix, os.path.dirname(sys.executable), *sys.path]
+              if d and os.path.isdir(d)}
+    hidden = [e for e in os.listdir("/") if e not in SYSTEM_DIRS and os.path.isdir("/" + e)
+              and not os.path.islink("/" + e)]
+    keep = {d: os.open(d, os.O_PATH | os.O_CLOEXEC) for d in needed if d.split("/")[1:2] and d.split("/")[1] in hidden}
+    for entry in hidden:
+        _libc.mount(b"cotnpot-hidden", ("/" + entry).encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64k,mode=0755")
+    for directory, fd in sorted(keep.items()):
+        os.makedirs(directory, exist_ok=True)
+        _libc.mount(f"/proc/self/fd/{fd}".encode(), directory.encode(), None, MS_BIND | MS_REC, None)
+        os.close(fd)
+
+
 def private_read_only_filesystem():
     """In a mount namespace of our own: every mount read-only (recursively, with mount_setattr: syscall 442 on every architecture), and a fresh
     size-limited tmpfs on /tmp, owned by root with mode 0711, to hold the job directories. Jobs then can write
@@ -93,6 +115,7 @@ def private_read_only_filesystem():
     for path in HIDDEN_DIRS:
         if os.path.isdir(path) and not os.path.islink(path):
             _libc.mount(b"cotnpot-hidden", path, b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, b"size=4k,mode=0755")
+    hide_host_directories()
     if not (set_read_only(b"/", True, AT_RECURSIVE) and set_read_only(b"/tmp", False, 0)):
         set_read_only(b"/", False, AT_RECURSIVE)  # kernels before 5.12 lack mount_setattr: the fallback
         _libc.umount2(b"/tmp", 2)  # MNT_DETACH

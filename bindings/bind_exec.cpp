@@ -18,6 +18,14 @@ namespace py = pybind11;
 namespace cotnpot::bindings {
 
 namespace {
+
+bool interpreter_finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing() != 0;
+#else
+  return _Py_IsFinalizing() != 0;
+#endif
+}
 py::str text(const std::string& s) {
   return py::reinterpret_steal<py::str>(PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace"));
 }
@@ -61,6 +69,7 @@ void bind_exec(py::module_& m) {
       });
 
   py::class_<exec::Executor>(m, "Executor")
+      .def("cancel", &exec::Executor::cancel, "Stops the running batch from starting new jobs (close()).")
       .def(py::init([](int workers, const std::string& python, std::vector<std::string> preload, double timeout,
                        int memory_mb, int64_t output_limit, const std::string& warmup, bool job_namespaces) {
              exec::ExecutorOptions o;
@@ -109,6 +118,15 @@ void bind_exec(py::module_& m) {
               std::unique_lock<std::mutex> lock(m);
               while (!cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return done; })) {
                 lock.unlock();
+                if (interpreter_finalizing()) {
+                  // The caller's interpreter is shutting down (a batch on a daemon thread at exit): taking
+                  // the GIL now would end this thread with an unwind that aborts the process (a joinable
+                  // std::thread, a GIL release guard). Stop the batch, wait for it, and wait here for the
+                  // process to end, as Python 3.14 does with such threads.
+                  stop.store(true);
+                  batch.join();
+                  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+                }
                 {
                   py::gil_scoped_acquire acquire;
                   if (!interrupted && PyErr_CheckSignals() != 0) {

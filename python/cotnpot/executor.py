@@ -72,8 +72,11 @@ class Executor:
         self.close()
 
     def close(self) -> None:
-        """Stops the workers (they exit when their input closes)."""
-        self._pool = None
+        """Stops the workers (they exit when their input closes). A batch running on another thread starts no
+        new job and raises once its running jobs have ended (within their timeouts)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.cancel()
 
     @property
     def network_isolated(self) -> bool:

@@ -484,3 +484,37 @@ def test_a_stuck_worker_is_replaced_and_its_late_reply_never_answers_another_job
         time.sleep(1.0)   # the stopped worker, resumed, would now write its stale reply
         r2 = own.run(["print('second batch')"])[0]
         assert r2.status == "ok" and r2.answer == "second batch", (r2.status, r2.stdout)
+
+
+def test_close_stops_a_batch_running_on_another_thread():
+    """Found by a breaker: close() returned at once while the batch went on starting jobs to its end."""
+    ex = cotnpot.Executor(workers=1, timeout=5.0)
+    outcome = {}
+
+    def batch():
+        start = time.monotonic()
+        try:
+            ex.run(["import time\ntime.sleep(0.3)"] * 30)
+            outcome["error"] = None
+        except RuntimeError as e:
+            outcome["error"] = str(e)
+        outcome["seconds"] = time.monotonic() - start
+
+    thread = threading.Thread(target=batch)
+    thread.start()
+    time.sleep(0.5)
+    ex.close()
+    thread.join(timeout=20)
+    assert "closed while the batch ran" in outcome["error"] and outcome["seconds"] < 3, outcome
+
+
+def test_a_caller_that_exits_during_a_batch_does_not_abort(tmp_path):
+    """Found by a breaker: sys.exit() while a batch ran on a daemon thread ended in std::terminate (SIGABRT)."""
+    script = tmp_path / "exits.py"
+    script.write_text("import sys, threading, time, cotnpot\nex = cotnpot.Executor(workers=1, timeout=20.0)\n"
+                      "threading.Thread(target=lambda: ex.run(['import time\\ntime.sleep(15)']), daemon=True).start()\n"
+                      "time.sleep(0.5)\nsys.exit(0)\n")
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, (done.returncode, done.stderr[-500:])
+    assert time.monotonic() - start < 10

@@ -379,7 +379,8 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
           restart_failure = e.what();
         }
       };
-      for (size_t i; !cancelled.load() && !(stop != nullptr && stop->load()) && (i = next.fetch_add(1)) < jobs.size();) {
+      for (size_t i; !cancelled.load() && !cancelled_.load() && !(stop != nullptr && stop->load()) &&
+                     (i = next.fetch_add(1)) < jobs.size();) {
         // Ids unique across batches: a stale reply of an earlier batch can never pass for this job's.
         results[i] = w.execute(jobs[i], options_, next_job_id_.fetch_add(1));
         // Only this side's own verdicts count (status sandbox_error, which a job cannot produce): a job
@@ -415,6 +416,7 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
   for (auto& t : threads) t.join();
   if (first_error) std::rethrow_exception(first_error);
   if (stop != nullptr && stop->load()) throw std::runtime_error("Executor: the batch was stopped before it finished");
+  if (cancelled_.load()) throw std::runtime_error("Executor: closed while the batch ran");
   return results;
 }
 

@@ -77,6 +77,10 @@ class Executor {
   std::vector<Result> run(const std::vector<Job>& jobs, const std::function<void(size_t)>& progress = {},
                           const std::atomic<bool>* stop = nullptr);
 
+  // Another thread (closing the pool): the running batch, and every later one, starts no new job; running
+  // ones end within their timeouts, and run() throws.
+  void cancel() { cancelled_.store(true); }
+
   const ExecutorOptions& options() const { return options_; }
   bool network_isolated() const;  // the workers run in their own network namespace
   bool uid_isolated() const;      // jobs run as job-private unprivileged uids (needs root)
@@ -90,6 +94,7 @@ class Executor {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::mutex run_mutex_;  // run() from several threads: one batch at a time
   std::atomic<uint64_t> next_job_id_{0};  // every job sent gets a new id, across batches
+  std::atomic<bool> cancelled_{false};
 };
 
 // The embedded worker source (cpp/cotnpot/exec/worker.py).

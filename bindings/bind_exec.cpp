@@ -2,6 +2,8 @@
 // progress), and an exception it raises cancels the batch and comes back to the caller.
 #include <torch/extension.h>
 
+#include <cxxabi.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -26,6 +28,21 @@ bool interpreter_finalizing() {
   return _Py_IsFinalizing() != 0;
 #endif
 }
+
+// Releases the GIL for a batch. Taking it back while the interpreter shuts down would end the thread from
+// inside this destructor (an abort): then the thread waits for the process to end instead, as Python 3.14
+// does with daemon threads.
+struct ReleaseGil {
+  PyThreadState* state = PyEval_SaveThread();
+  ReleaseGil() = default;
+  ReleaseGil(const ReleaseGil&) = delete;
+  ReleaseGil& operator=(const ReleaseGil&) = delete;
+  ~ReleaseGil() {
+    if (interpreter_finalizing())
+      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+    PyEval_RestoreThread(state);
+  }
+};
 py::str text(const std::string& s) {
   return py::reinterpret_steal<py::str>(PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace"));
 }
@@ -52,7 +69,8 @@ void bind_exec(py::module_& m) {
       .def_readonly("status", &exec::Result::status)
       .def_property_readonly("answer", [](const exec::Result& r) { return text(r.answer); })
       .def_readonly("passed", &exec::Result::passed)
-      .def_readonly("error_type", &exec::Result::error_type)
+      // the job's own words (an exception type name it may have forged as invalid UTF-8): decoded leniently
+      .def_property_readonly("error_type", [](const exec::Result& r) { return text(r.error_type); })
       .def_property_readonly("error_message", [](const exec::Result& r) { return text(r.error_message); })
       .def_property_readonly("failing_test", [](const exec::Result& r) { return text(r.failing_test); })
       .def_readonly("exit_code", &exec::Result::exit_code)
@@ -99,7 +117,7 @@ void bind_exec(py::module_& m) {
             std::vector<exec::Result> results;
             std::exception_ptr failure;
             {
-              py::gil_scoped_release release;
+              ReleaseGil release;
               std::mutex m;
               std::condition_variable cv;
               bool done = false;
@@ -115,28 +133,27 @@ void bind_exec(py::module_& m) {
                 }
                 cv.notify_all();
               });
-              std::unique_lock<std::mutex> lock(m);
-              while (!cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return done; })) {
-                lock.unlock();
-                if (interpreter_finalizing()) {
-                  // The caller's interpreter is shutting down (a batch on a daemon thread at exit): taking
-                  // the GIL now would end this thread with an unwind that aborts the process (a joinable
-                  // std::thread, a GIL release guard). Stop the batch, wait for it, and wait here for the
-                  // process to end, as Python 3.14 does with such threads.
-                  stop.store(true);
-                  batch.join();
-                  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
-                }
-                {
-                  py::gil_scoped_acquire acquire;
-                  if (!interrupted && PyErr_CheckSignals() != 0) {
-                    interrupted.emplace();
-                    stop.store(true);
+              try {
+                std::unique_lock<std::mutex> lock(m);
+                while (!cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return done; })) {
+                  lock.unlock();
+                  {
+                    py::gil_scoped_acquire acquire;
+                    if (!interrupted && PyErr_CheckSignals() != 0) {
+                      interrupted.emplace();
+                      stop.store(true);
+                    }
                   }
+                  lock.lock();
                 }
-                lock.lock();
+              } catch (abi::__forced_unwind&) {
+                // The interpreter is shutting down and ends this (daemon) thread as it waits for the GIL:
+                // stop the batch and wait for it (a joinable std::thread must not be destroyed), then let
+                // the unwind go on (ReleaseGil then waits for the process to end).
+                stop.store(true);
+                batch.join();
+                throw;
               }
-              lock.unlock();
               batch.join();
             }
             if (interrupted) throw *interrupted;

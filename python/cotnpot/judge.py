@@ -26,7 +26,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 VALUES_VARIABLE = "__cotnpot_values__"
 MAX_DEPTH = 64   # nesting of a returned value (the encoder refuses deeper ones)
-MAX_HASHED = 4096   # items of a returned set or dict
+MAX_HASHED = 4096   # set and dict items in one job's values, in all
 _MISSING = object()
 
 # The job's side: appended to the program, run in its namespace after it. The job may change any of it;
@@ -157,12 +157,33 @@ def _bound_names(module: ast.AST) -> set:
     names = set()
     for node in ast.walk(module):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}   # "*" for a star import
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
     return names
+
+
+# Builtins a value may be wrapped in on the call side (``set(f(x)) == {1, 2}``): they only reshape it.
+_WRAPPERS = {"set", "frozenset", "sorted", "list", "tuple", "dict", "len", "abs", "round", "str", "int", "float",
+             "sum", "min", "max", "bool", "reversed"}
+
+
+def _value_side(node: ast.AST, bound: set) -> bool:
+    """The side the job evaluates: the candidate's own call, or wrappers of one, or an item of one. Never an
+    arbitrary expression: ``math.isclose(f(2), 12.566) == True`` would carry the expected value into the job
+    inside a predicate it can replace."""
+    if _contains_comparison(node):
+        return False
+    if isinstance(node, ast.Subscript):
+        return _literal(node.slice) is not _MISSING and _value_side(node.value, bound)
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)) or node.func.id in bound:
+        return False
+    if _candidate_call(node, bound):
+        return True
+    return node.func.id in _WRAPPERS and not node.keywords and bool(node.args) and _value_side(node.args[0], bound) \
+        and all(_literal(a) is not _MISSING for a in node.args[1:])
 
 
 def _check(test: ast.expr, line: str, bound: set) -> Check:
@@ -172,16 +193,16 @@ def _check(test: ast.expr, line: str, bound: set) -> Check:
             kind = "eq" if isinstance(op, ast.Eq) else "ne"
             for call, other in ((left, right), (right, left)):
                 expected = _literal(other)
-                if expected is not _MISSING and _literal(call) is _MISSING and not _contains_comparison(call):
+                if expected is not _MISSING and _value_side(call, bound):
                     return Check(ast.unparse(call), kind, expected, line=line)
         if isinstance(op, (ast.Is, ast.IsNot)) and isinstance(right, ast.Constant) and right.value in (True, False, None) \
-                and type(right.value) in (bool, type(None)) and not _contains_comparison(left):
+                and type(right.value) in (bool, type(None)) and _value_side(left, bound):
             return Check(ast.unparse(left), "is" if isinstance(op, ast.Is) else "is not", right.value, line=line)
     if isinstance(test, ast.Call) and ast.unparse(test.func) == "math.isclose" and len(test.args) == 2:
         options = {k.arg: _literal(k.value) for k in test.keywords}
         expected = _literal(test.args[1])
         if set(options) <= {"rel_tol", "abs_tol"} and _MISSING not in options.values() and expected is not _MISSING \
-                and not _contains_comparison(test.args[0]):
+                and _value_side(test.args[0], bound):
             return Check(ast.unparse(test.args[0]), "isclose", expected, options, line=line)
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and _candidate_call(test.operand, bound):
         return Check(ast.unparse(test.operand), "falsy", line=line)
@@ -225,14 +246,24 @@ def split_tests(tests: Sequence[str], setup: str = "") -> Optional[SplitTests]:
         modules = [ast.parse(test) for test in tests]
         for module in modules:
             bound |= _bound_names(module)
+        if "*" in bound:   # `from math import *` may bind any name: no call can be trusted as the candidate's
+            raise _NotSplittable("a star import")
+        assigned = set()
         for module in modules:
             start = len(checks)
             body = _humaneval(module) or module.body
             for stmt in body:
                 if isinstance(stmt, ast.Assert):
                     checks.append(_check(stmt.test, ast.unparse(stmt), bound))
-                else:
-                    setup_lines.append(_setup_statement(stmt))
+                    continue
+                if isinstance(stmt, ast.Assign):
+                    names = {t.id for t in stmt.targets}
+                    # the set-up runs before every call: a name set twice, or after an assert, would change
+                    # what earlier asserts see
+                    if checks or names & assigned:
+                        raise _NotSplittable(ast.unparse(stmt))
+                    assigned |= names
+                setup_lines.append(_setup_statement(stmt))
             groups.append((start, len(checks)))
     except (_NotSplittable, SyntaxError, ValueError, RecursionError, MemoryError):
         return None
@@ -258,11 +289,19 @@ class _BadValue(ValueError):
     pass
 
 
-def _decode(item, depth=0):
-    """A tagged value from the job, decoded into plain Python values only (never the job's own classes)."""
+def _decode(item, depth=0, hashed=None):
+    """A tagged value from the job, decoded into plain Python values only (never the job's own classes).
+    ``hashed`` counts the set and dict items of the whole result: at most MAX_HASHED in all (ints hash by
+    value, so colliding ones make every set quadratic to build)."""
+    hashed = [0] if hashed is None else hashed
     if depth > MAX_DEPTH + 1 or not isinstance(item, list) or not item or not isinstance(item[0], str):
         raise _BadValue("malformed value")
     tag, body = item[0], item[1] if len(item) > 1 else None
+    if tag in ("set", "dict") and isinstance(body, list):
+        hashed[0] += len(body)
+        if hashed[0] > MAX_HASHED:
+            raise _BadValue(f"more than {MAX_HASHED} set and dict items in one result (ints are hashed by value, "
+                            f"so colliding ones make a large set quadratic to build)")
     if tag == "none":
         return None
     if tag == "bool" and isinstance(body, bool):
@@ -278,18 +317,15 @@ def _decode(item, depth=0):
     if tag in ("bytes", "bytearray") and isinstance(body, str):
         value = bytes.fromhex(body)
         return value if tag == "bytes" else bytearray(value)
-    if tag in ("set", "dict") and isinstance(body, list) and len(body) > MAX_HASHED:
-        raise _BadValue(f"a {tag} of {len(body)} items (at most {MAX_HASHED}: ints are hashed by value, so colliding "
-                        f"ones make a large set quadratic to build)")
     if tag in ("list", "tuple", "set") and isinstance(body, list):
-        values = [_decode(x, depth + 1) for x in body]
+        values = [_decode(x, depth + 1, hashed) for x in body]
         return values if tag == "list" else tuple(values) if tag == "tuple" else set(values)
     if tag == "dict" and isinstance(body, list):
         out = {}
         for pair in body:
             if not isinstance(pair, list) or len(pair) != 2:
                 raise _BadValue("malformed dict item")
-            out[_decode(pair[0], depth + 1)] = _decode(pair[1], depth + 1)
+            out[_decode(pair[0], depth + 1, hashed)] = _decode(pair[1], depth + 1, hashed)
         return out
     raise _BadValue(f"unknown value tag {tag!r}")
 
@@ -302,7 +338,7 @@ def decode_values(text: str, count: int) -> List[Tuple[bool, Any]]:
         return [(False, "the job's values could not be read")] * count
     if not isinstance(items, list):
         return [(False, "the job's values could not be read")] * count
-    out = []
+    out, hashed = [], [0]
     for i in range(count):
         if i >= len(items):
             out.append((False, "no value for this call"))
@@ -312,7 +348,7 @@ def decode_values(text: str, count: int) -> List[Tuple[bool, Any]]:
             out.append((False, str(item[1])[:300] if len(item) > 1 else "error"))
             continue
         try:
-            out.append((True, _decode(item)))
+            out.append((True, _decode(item, hashed=hashed)))
         except (_BadValue, ValueError, TypeError, RecursionError, MemoryError) as exc:
             out.append((False, f"unreadable value: {exc}"[:300]))
     return out

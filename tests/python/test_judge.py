@@ -111,4 +111,42 @@ def test_huge_sets_are_refused_before_they_are_hashed():
     # found by a breaker: 27,000 ints of one hash took 4.4 s of the caller's CPU to decode
     colliding = [["int", str((2 ** 61 - 1) * k + 7)] for k in range(1, 27000)]
     ok, why = judge.decode_values(json.dumps([["set", colliding]]), 1)[0]
-    assert not ok and "at most 4096" in why
+    assert not ok and "more than 4096" in why
+
+
+@pytest.mark.parametrize("test", [
+    # found by a second breaker round: each carried the expected value into the job inside a predicate
+    "import math\nassert math.isclose(area(2), 12.566, rel_tol=1e-3) == True",
+    "import math\nassert math.isclose(area(2), 12.566, rel_tol=1e-3) is True",
+    "from math import isclose\nassert isclose(area(2), 12.566, rel_tol=1e-3) == True",
+    "from math import *\nassert isclose(area(2), 12.566, rel_tol=1e-3)",
+    "assert area(2) - 12 == 0",
+    # a name set twice: the set-up runs before every call, so the first assert would see the second value
+    "x = 2\nassert sq(x) == 4\nx = 3\nassert sq(x) == 9",
+])
+def test_predicates_the_job_could_replace_are_judged_in_the_job(test):
+    assert judge.split_tests([test]) is None
+
+
+def test_a_rebound_name_across_tests_is_not_split():
+    assert judge.split_tests(["x = 2\nassert sq(x) == 4", "x = 3\nassert dbl(x) == 6"]) is None
+    assert judge.split_tests(["assert set(f((3, 4))) == {4}", "assert sorted(f(1))[0] == 2"]) is not None
+
+
+def test_colliding_sets_are_capped_across_a_whole_result():
+    one = [["set", [["int", str((2 ** 61 - 1) * k + 7)] for k in range(1, 3000)]]]
+    got = judge.decode_values(json.dumps(one * 7), 7)
+    assert got[0][0] and not any(ok for ok, _ in got[1:])
+
+
+def test_an_undecodable_exception_name_does_not_cost_the_batch():
+    # found by a second breaker round: error_type b"\xff\xfe" made reading the result raise UnicodeDecodeError
+    forge = ("import os, struct, stat\nk, v = b'error_type', b'\\xff\\xfe'\n"
+             "frame = struct.pack('<I', len(k)) + k + struct.pack('<I', len(v)) + v\n"
+             "for fd in range(3, 64):\n    try:\n        if stat.S_ISFIFO(os.fstat(fd).st_mode):\n"
+             "            os.write(fd, frame)\n    except OSError:\n        pass\nos._exit(0)")
+    with cotnpot.Executor(workers=1) as ex:
+        r = ex.run([forge])[0]
+        assert r.status == "error" and r.error_type == "\ufffd\ufffd"
+        t = ex.run_tests([forge, "def f(x):\n    return 5"], ["assert f(2) == 5"] * 2)
+    assert [x.passed for x in t] == [False, True]

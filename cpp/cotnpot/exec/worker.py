@@ -199,9 +199,12 @@ def cgroup_oom_killed():
 def set_cgroup_limit(memory_mb):
     global _cgroup_limit
     if JOB_CGROUP is not None and memory_mb != _cgroup_limit:
-        with open(f"{JOB_CGROUP[0]}/{JOB_CGROUP[1]}", "w") as f:
-            f.write(str(memory_mb << 20))
-        _cgroup_limit = memory_mb
+        try:
+            with open(f"{JOB_CGROUP[0]}/{JOB_CGROUP[1]}", "w") as f:
+                f.write(str(memory_mb << 20))
+            _cgroup_limit = memory_mb
+        except OSError:   # v1 refuses a limit below what is still charged: the job keeps the larger one
+            pass
 
 
 def remove_cgroup():
@@ -331,38 +334,47 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
 
 
-def keyring_filter():
-    """A seccomp filter refusing the kernel keyring calls (add_key, request_key, keyctl) with EPERM: keyrings
-    belong to no namespace, and a key a job leaves under its uid outlives the job, its worker and the
-    executor -- a channel to later jobs and to the host. On x86-64 the x32 ABI is refused too. None on
-    other architectures."""
+def job_filter():
+    """A seccomp filter for jobs, refusing with EPERM:
+    - the kernel keyring calls (add_key, request_key, keyctl): keyrings belong to no namespace, and a key a
+      job leaves under its uid outlives the job, its worker and the executor -- a channel to later jobs and
+      to the host;
+    - Unix sockets (socket and socketpair with AF_UNIX): descriptors sent over one in a cycle are not
+      reclaimed when the job dies, so the memory behind them (memfds, files) stayed charged to the worker's
+      cgroup after the job, the worker and the executor. Jobs have no network either way.
+    On x86-64 the x32 ABI is refused too. None on other architectures."""
     import platform
     arch = platform.machine()
     if arch == "x86_64":
-        audit, calls, x32 = 0xC000003E, (248, 249, 250), 0x40000000
+        audit, keyring, sockets, x32 = 0xC000003E, (248, 249, 250), (41, 53), 0x40000000
     elif arch == "aarch64":
-        audit, calls, x32 = 0xC00000B7, (217, 218, 219), 0xFFFFFFFF
+        audit, keyring, sockets, x32 = 0xC00000B7, (217, 218, 219), (198, 199), 0xFFFFFFFF
     else:
         return None
     ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
-    program = [(ld, 0, 0, 4), (jeq, 0, 5, audit), (ld, 0, 0, 0), (jge, 4, 0, x32),
-               (jeq, 3, 0, calls[0]), (jeq, 2, 0, calls[1]), (jeq, 1, 0, calls[2]),
-               (ret, 0, 0, 0x7FFF0000), (ret, 0, 0, 0x00050000 | 1)]
+    allow, deny = (ret, 0, 0, 0x7FFF0000), (ret, 0, 0, 0x00050000 | 1)
+    program = [
+        (ld, 0, 0, 4), (jeq, 1, 0, audit), allow,                     # 0-2: another ABI: not filtered
+        (ld, 0, 0, 0), (jge, 9, 0, x32),                              # 3-4: nr; x32 -> deny (14)
+        (jeq, 8, 0, keyring[0]), (jeq, 7, 0, keyring[1]), (jeq, 6, 0, keyring[2]),   # 5-7 -> deny
+        (jeq, 1, 0, sockets[0]), (jeq, 0, 3, sockets[1]),             # 8-9: socket/socketpair -> 10, else 13
+        (ld, 0, 0, 16), (jeq, 2, 0, 1), allow,                        # 10-12: args[0] == AF_UNIX -> deny
+        allow, deny]                                                  # 13, 14
     filters = (_SockFilter * len(program))(*[_SockFilter(*i) for i in program])
     return filters, _SockFprog(len(program), filters)
 
 
-KEYRING_FILTER = keyring_filter()
+JOB_FILTER = job_filter()
 PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
 
 
 def confine_syscalls():
-    """No new privileges (set-uid binaries do not raise them) and the keyring filter, for the job and all
-    it starts."""
+    """No new privileges (set-uid binaries do not raise them) and the job's seccomp filter, for the job and
+    all it starts."""
     if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "cannot set no_new_privs")
-    if KEYRING_FILTER is not None and _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER,
-                                                  ctypes.byref(KEYRING_FILTER[1]), 0, 0) != 0:
+    if JOB_FILTER is not None and _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER,
+                                              ctypes.byref(JOB_FILTER[1]), 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "cannot install the job's seccomp filter")
 
 
@@ -748,7 +760,10 @@ def main():
                 result = {"status": "sandbox_error", "error_type": type(exc).__name__, "error_message": str(exc)}
             slot += 1
             result["id"] = bytes(job.get("id", b""))
-            write_frame(result)
+            try:
+                write_frame(result)
+            except OSError:   # the caller is gone (it died, or closed the pool mid-job): nothing to answer
+                return
             # Nothing of this job stays for the next one to find in the memory it inherits
             del result
             zero(FRAME, job["_length"])

@@ -93,8 +93,9 @@ class Executor:
 
     @property
     def pid_isolated(self) -> bool:
-        """Each job is pid 1 of its own pid namespace (with its own /proc, IPC objects and /dev/shm): it sees
-        no other process, and when it ends or is killed everything it started dies with it (needs root)."""
+        """Each job is pid 1 of its own pid namespace and has its own IPC objects: it can signal no process
+        outside it, its /proc (the worker's) lists only the worker and the job, and when it ends or is killed
+        everything it started dies with it (needs root)."""
         return self._live().pid_isolated
 
     @property
@@ -160,7 +161,7 @@ class Executor:
             if plan is not None and not listed:   # a code block: every assert is one test
                 plan.groups = [(j, j + 1) for j in range(len(plan.checks))]
             plans.append(plan)
-            counts.append(len(plan.groups) if plan is not None else len(items) if listed else 0)
+            counts.append(len(plan.groups) if plan is not None else len(items) if listed else _asserts(items[0]))
             if plan is None:
                 jobs.append(Job(program, kind="tests", tests="\n".join(([prefix] if prefix else []) + items), **limits))
             else:
@@ -170,6 +171,15 @@ class Executor:
         raw = self.run_jobs(jobs, progress)
         return [TestResult.from_split(r, plan) if plan is not None else TestResult.in_process(r, n)
                 for r, plan, n in zip(raw, plans, counts)]
+
+
+def _asserts(code: str) -> int:
+    """The asserts of a test block (each one test), at least 1."""
+    import ast
+    try:
+        return max(1, sum(isinstance(n, ast.Assert) for n in ast.walk(ast.parse(code))))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return 1
 
 
 @dataclass

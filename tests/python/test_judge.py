@@ -75,6 +75,8 @@ def test_values_are_decoded_strictly():
     deep = "[" * 100000 + "]" * 100000
     assert judge.decode_values(deep, 2) == [(False, "the job's values could not be read")] * 2
     assert judge.decode_values('{"passed": "1"}', 1) == [(False, "the job's values could not be read")]
+    assert judge.decode_values(json.dumps([["dict", [[["frozenset", [["int", "1"]]], ["int", "1"]]]]]), 1) == \
+        [(True, {frozenset({1}): 1})]
 
 
 def test_humaneval_suite_end_to_end():
@@ -150,3 +152,24 @@ def test_an_undecodable_exception_name_does_not_cost_the_batch():
         assert r.status == "error" and r.error_type == "\ufffd\ufffd"
         t = ex.run_tests([forge, "def f(x):\n    return 5"], ["assert f(2) == 5"] * 2)
     assert [x.passed for x in t] == [False, True]
+
+
+def test_values_that_are_not_plain_compare_as_they_would_in_the_job():
+    """Found by a review: numpy scalars, Fractions and Decimals failed split checks that pass in the job;
+    other objects are opaque (equal to nothing, not None); frozensets keep their type."""
+    programs = ["from fractions import Fraction\ndef f(x):\n    return Fraction(x, 2)",
+                "import decimal\ndef f(x):\n    return decimal.Decimal(x) / 2",
+                "class Box:\n    pass\ndef f(x):\n    return Box()"]
+    tests = ["assert f(1) == 0.5", "assert f(1) == 0.5", "assert f(1) is not None\nassert f(1) != 0"]
+    try:
+        import numpy  # noqa: F401
+        programs.append("import numpy as np\ndef f(x):\n    return np.int64(x) * 2")
+        tests.append("assert f(2) == 4\nassert f(3) != 4")
+    except ImportError:
+        pass
+    with cotnpot.Executor(workers=1) as ex:
+        split = ex.run_tests(programs, tests)
+        inside = ex.run_tests(programs, tests, split=False)
+    assert all(not r.judged_in_process for r in split)
+    assert [r.passed for r in split] == [r.passed for r in inside] == [True] * len(programs), \
+        [(r.failing_test, r.error_message) for r in split]

@@ -182,9 +182,12 @@ def job_processes():
 
 @pytest.mark.skipif(not IS_ROOT, reason="jobs run as the caller without root (docs/executor.md)")
 def test_processes_spinning_on_killing_the_worker_never_win():
+    # each spinner kills its parent and every pid its /proc lists (the worker's among them, as root)
     spinner = ("import os, time\nw = os.getppid()\nfor _ in range(10):\n    if os.fork() == 0:\n"
-               "        while True:\n            try:\n                os.kill(w, 9)\n            except OSError:\n"
-               "                pass\ntime.sleep(0.3)\nprint('done')")
+               "        while True:\n            for p in [w] + [int(e) for e in os.listdir('/proc') if e.isdigit()]:\n"
+               "                if p not in (os.getpid(), 0, 1):\n                    try:\n"
+               "                        os.kill(p, 9)\n                    except OSError:\n"
+               "                        pass\ntime.sleep(0.3)\nprint('done')")
     before = job_processes()
     with cotnpot.Executor(workers=1, timeout=1.0) as ex:
         r = ex.run([spinner] * 30)
@@ -271,24 +274,24 @@ def test_host_unix_sockets_are_unreachable(one, tmp_path):
         server.bind(path)
         os.chmod(path, 0o777)
         server.listen(1)
-        try:
-            r = one.run([f"import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect({path!r})\nprint('connected')"])[0]
+        try:   # Unix sockets are refused in jobs anyway (seccomp): the hiding is tested by the path's absence
+            r = one.run([f"import os\nprint(os.path.exists({path!r}))"])[0]
         finally:
             server.close()
             os.unlink(path)
             os.rmdir(directory)
         if not one.filesystem_isolated:
             pytest.skip("no mount namespace here")
-        assert r.status == "error" and "connected" not in r.stdout, (base, r.status, r.stdout)
+        assert (r.status, r.answer) == ("ok", "False"), (base, r.status, r.stdout)
 
 
 def test_memory_is_one_budget_for_the_whole_process_tree():
-    """Six forked processes of 300 MiB each under memory_mb=512: within every per-process limit, over the
+    """Six forked processes of 120 MiB each under memory_mb=256: within every per-process limit, over the
     job's total. With a memory cgroup (root, where the machine has one) the job ends as memory_limit."""
     code = ("import os, time\nkids = []\nfor _ in range(6):\n    k = os.fork()\n    if k == 0:\n"
-            "        x = b'x' * (300 << 20)\n        time.sleep(1)\n        os._exit(0)\n    kids.append(k)\n"
+            "        x = b'x' * (120 << 20)\n        time.sleep(1)\n        os._exit(0)\n    kids.append(k)\n"
             "print(sum(os.waitpid(k, 0)[1] == 0 for k in kids))")
-    with cotnpot.Executor(workers=1, memory_mb=512, timeout=20.0) as ex:
+    with cotnpot.Executor(workers=1, memory_mb=256, timeout=20.0) as ex:
         r = ex.run([code])[0]
         if not ex.memory_isolated:
             assert r.status == "ok" and r.answer == "6"   # the documented per-process fallback
@@ -322,13 +325,15 @@ def test_no_kernel_keyring_channel_between_jobs():
     add = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.syscall.restype = ctypes.c_long\n"
            "k = libc.syscall(248, b'user', b'cotnpot-leak', b'secret', 6, -4)\nprint(k, ctypes.get_errno())")
     privs = "print(open('/proc/self/status').read().split('NoNewPrivs:')[1].split()[0])"
+    uring = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.syscall.restype = ctypes.c_long\n"
+             "params = ctypes.create_string_buffer(120)\nprint(libc.syscall(425, 1, params), ctypes.get_errno())")
     import platform
     if platform.machine() != "x86_64":
         pytest.skip("the test's syscall numbers are x86-64's")
     with cotnpot.Executor(workers=1) as ex:
-        r, p = ex.run([add, privs])
+        r, p, u = ex.run([add, privs, uring])
     assert r.status == "ok" and r.answer == "-1 1", r.answer   # EPERM
-    assert p.answer == "1"
+    assert p.answer == "1" and u.answer == "-1 1", (p.answer, u.answer)
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="job processes are found by their job uid (root)")

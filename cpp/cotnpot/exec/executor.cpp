@@ -1,5 +1,6 @@
 #include "cotnpot/exec/executor.h"
 
+#include <cxxabi.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -69,7 +70,7 @@ bool decode(const std::string& payload, Fields& out) {
     std::string k = payload.substr(i, kl);
     i += kl;
     if (!u32(vl) || i + vl > payload.size()) return false;
-    out[k] = payload.substr(i, vl);
+    out.emplace(k, payload.substr(i, vl));  // the first of a repeated key, as the worker reads a report
     i += vl;
   }
   return true;
@@ -405,6 +406,11 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
           if (!cancelled.load()) progress(done);
         }
       }
+    } catch (abi::__forced_unwind&) {
+      // The thread is being ended (pthread_exit: e.g. a progress callback taking the GIL of an interpreter
+      // that shuts down): it must go on, or the process aborts.
+      cancelled.store(true);
+      throw;
     } catch (...) {
       std::lock_guard<std::mutex> lock(error_mutex);
       if (!first_error) first_error = std::current_exception();

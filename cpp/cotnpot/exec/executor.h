@@ -33,7 +33,7 @@ struct ExecutorOptions {
   double timeout_s = 5.0;          // per job, wall clock
   int memory_mb = 512;             // per job, address space
   int64_t output_limit = 64 << 10; // bytes of stdout and of stderr each
-  // As root: each job pid 1 of its own pid, IPC and mount namespaces, with its own tmpfs directory. false:
+  // As root: each job pid 1 of its own pid and IPC namespaces, with its own tmpfs directory. false:
   // the jobs of a worker share its namespaces and tmpfs (weaker; kept to measure what the isolation costs).
   bool job_namespaces = true;
 };
@@ -41,7 +41,9 @@ struct ExecutorOptions {
 struct Job {
   std::string code;
   std::string kind = "program";   // "program" or "tests"
-  std::string answer = "print";   // programs: "print" (last printed line), "solution" (solution()), "variable"
+  // programs: "print" (the last line of stdout, split at \n or \r, that is not blank, trimmed of ASCII
+  // whitespace), "solution" (str(solution())), "variable" (str of the variable)
+  std::string answer = "print";
   std::string variable = "ans";   // the variable for answer = "variable"
   std::string prelude;            // code run before the program (e.g. a harness helper)
   std::string tests;              // test code for kind = "tests" (asserts)

@@ -132,6 +132,18 @@ if BASE_DIR is None:
     os.chmod(BASE_DIR, 0o711)
 
 
+def sweep_stale_cgroups(parent):
+    """Cgroups of workers that were killed before they could remove theirs (empty, named by the pid)."""
+    for entry in os.listdir(parent):
+        if entry.startswith("cotnpot-") and entry.count("-") == 2:
+            pid = entry.split("-")[1]
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                try:
+                    os.rmdir(f"{parent}/{entry}")
+                except OSError:
+                    pass
+
+
 def memory_cgroup():
     """As root, where the machine has a memory cgroup this process may make children in: one cgroup for this
     worker's jobs (v2 memory.max, else v1 memory.limit_in_bytes), reused job after job (making one per job
@@ -159,6 +171,7 @@ def memory_cgroup():
                 continue
             if FILESYSTEM_ISOLATED:
                 set_read_only(mount.encode(), False, 0)   # root-owned files: still closed to the jobs
+            sweep_stale_cgroups(parent)
             directory = f"{parent}/cotnpot-{os.getpid()}-{os.urandom(4).hex()}"
             try:
                 if limit == "memory.max" and not os.path.exists(f"{parent}/cgroup.subtree_control"):
@@ -196,15 +209,32 @@ def cgroup_oom_killed():
     return False
 
 
+def _write(path, value):
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+        return True
+    except OSError:
+        return False
+
+
 def set_cgroup_limit(memory_mb):
+    """The job's total, swap included (a job over it is OOM-killed, not swapped out). v1 keeps
+    memory+swap >= memory, so the order of the two writes depends on the direction."""
     global _cgroup_limit
-    if JOB_CGROUP is not None and memory_mb != _cgroup_limit:
-        try:
-            with open(f"{JOB_CGROUP[0]}/{JOB_CGROUP[1]}", "w") as f:
-                f.write(str(memory_mb << 20))
-            _cgroup_limit = memory_mb
-        except OSError:   # v1 refuses a limit below what is still charged: the job keeps the larger one
-            pass
+    if JOB_CGROUP is None or memory_mb == _cgroup_limit:
+        return
+    directory, limit = JOB_CGROUP[0], str(memory_mb << 20)
+    if JOB_CGROUP[1] == "memory.max":
+        _write(f"{directory}/memory.swap.max", "0")
+        ok = _write(f"{directory}/memory.max", limit)
+    else:
+        memsw = f"{directory}/memory.memsw.limit_in_bytes"
+        first, second = ((memsw, f"{directory}/{JOB_CGROUP[1]}") if _cgroup_limit is None or memory_mb > _cgroup_limit
+                         else (f"{directory}/{JOB_CGROUP[1]}", memsw))
+        ok = _write(first, limit) | _write(second, limit)   # memsw missing without swap accounting: fine
+    if ok:   # else v1 refused a limit below what is still charged: the job keeps the larger one
+        _cgroup_limit = memory_mb
 
 
 def remove_cgroup():
@@ -227,6 +257,7 @@ def enter_own_pid_namespace():
     outside. Returns a descriptor of the worker's pid namespace (to return to after each fork), or None."""
     if not (IS_ROOT and JOB_NAMESPACES) or _libc.unshare(CLONE_NEWPID) != 0:
         return None
+    waiting = os.getpid()
     pid = os.fork()
     if pid > 0:   # the process the caller knows: waits, and passes the worker's end on
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -241,13 +272,17 @@ def enter_own_pid_namespace():
         remove_cgroup()
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 70)
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if not os.path.exists(f"/proc/{waiting}"):   # it died before the line above: so do we
+        os._exit(0)
     # Only in the worker's own mount namespace (a chroot whose root is not a mount point has none that is
-    # private): there, host processes stay listed in /proc, though out of reach of any signal
-    if FILESYSTEM_ISOLATED and _libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) != 0:
-        raise OSError(ctypes.get_errno(), "cannot mount the worker's /proc")
+    # private): there, host processes stay listed in /proc, though out of reach of any signal. A kernel that
+    # refuses a new proc mount (masked /proc in some containers) leaves the host's /proc in place.
+    if FILESYSTEM_ISOLATED:
+        _libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    if _libc.unshare(CLONE_NEWPID) != 0 or _libc.setns(own, CLONE_NEWPID) != 0:   # per-job namespaces work
-        raise OSError(ctypes.get_errno(), "cannot make pid namespaces for jobs")
+    if _libc.unshare(CLONE_NEWPID) != 0 or _libc.setns(own, CLONE_NEWPID) != 0:   # per-job namespaces work?
+        os.close(own)
+        return None
     return own
 
 
@@ -342,7 +377,8 @@ def job_filter():
     - Unix sockets (socket and socketpair with AF_UNIX): descriptors sent over one in a cycle are not
       reclaimed when the job dies, so the memory behind them (memfds, files) stayed charged to the worker's
       cgroup after the job, the worker and the executor. Jobs have no network either way.
-    On x86-64 the x32 ABI is refused too. None on other architectures."""
+    Every other ABI (i386's int 0x80 on x86-64, x32) and io_uring are refused too. None on other
+    architectures."""
     import platform
     arch = platform.machine()
     if arch == "x86_64":
@@ -351,15 +387,17 @@ def job_filter():
         audit, keyring, sockets, x32 = 0xC00000B7, (217, 218, 219), (198, 199), 0xFFFFFFFF
     else:
         return None
+    io_uring_setup = 425   # the same number on both: io_uring can open sockets without socket()
     ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
     allow, deny = (ret, 0, 0, 0x7FFF0000), (ret, 0, 0, 0x00050000 | 1)
     program = [
-        (ld, 0, 0, 4), (jeq, 1, 0, audit), allow,                     # 0-2: another ABI: not filtered
-        (ld, 0, 0, 0), (jge, 9, 0, x32),                              # 3-4: nr; x32 -> deny (14)
-        (jeq, 8, 0, keyring[0]), (jeq, 7, 0, keyring[1]), (jeq, 6, 0, keyring[2]),   # 5-7 -> deny
-        (jeq, 1, 0, sockets[0]), (jeq, 0, 3, sockets[1]),             # 8-9: socket/socketpair -> 10, else 13
-        (ld, 0, 0, 16), (jeq, 2, 0, 1), allow,                        # 10-12: args[0] == AF_UNIX -> deny
-        allow, deny]                                                  # 13, 14
+        (ld, 0, 0, 4), (jeq, 1, 0, audit), deny,                      # 0-2: another ABI (int 0x80): refused
+        (ld, 0, 0, 0), (jge, 10, 0, x32),                             # 3-4: nr; x32 -> deny (15)
+        (jeq, 9, 0, keyring[0]), (jeq, 8, 0, keyring[1]), (jeq, 7, 0, keyring[2]),   # 5-7 -> deny
+        (jeq, 6, 0, io_uring_setup),                                  # 8 -> deny
+        (jeq, 1, 0, sockets[0]), (jeq, 0, 3, sockets[1]),             # 9-10: socket/socketpair -> 11, else 14
+        (ld, 0, 0, 16), (jeq, 2, 0, 1), allow,                        # 11-13: args[0] == AF_UNIX -> deny
+        allow, deny]                                                  # 14, 15
     filters = (_SockFilter * len(program))(*[_SockFilter(*i) for i in program])
     return filters, _SockFprog(len(program), filters)
 
@@ -557,8 +595,8 @@ def remove_job_directory(workdir):
     """Without recursion limits: a tmpfs is unmounted whole; a plain directory is removed by rmtree, or by
     rm (fts, any depth) when rmtree gives up on a tree deeper than Python's recursion limit."""
     if FILESYSTEM_ISOLATED and JOB_NAMESPACES:
-        _libc.umount2(workdir.encode(), 2)  # MNT_DETACH: nothing of the job can hold it up
-        os.rmdir(workdir)
+        if _libc.umount2(workdir.encode(), 2) == 0:  # MNT_DETACH: nothing of the job can hold it up
+            os.rmdir(workdir)
         return
     try:
         shutil.rmtree(workdir)
@@ -680,8 +718,10 @@ def run_job(job, slot):
     for fd in watch:
         os.close(fd)
     watch = []
-    if exited is not None and open_fds:   # what it wrote before it ended, up to the caps
-        while open_fds and drain(open_fds, 0):
+    if exited is not None and open_fds:   # what it wrote before it ended, up to the caps -- briefly: something
+        # it forked may go on writing forever
+        drain_until = time.monotonic() + 0.1
+        while open_fds and not over_cap() and time.monotonic() < drain_until and drain(open_fds, 0):
             pass
         if over_cap():
             status = "output_limit"

@@ -27,7 +27,6 @@ import traceback
 WORKER_INDEX = int(sys.argv[1]) if len(sys.argv) > 1 else 0
 PRELOAD = [m for m in (sys.argv[2].split(",") if len(sys.argv) > 2 else []) if m]
 IS_ROOT = os.geteuid() == 0
-WORKER_PID = os.getpid()
 # Job uids: a block of 100 (one per job slot) drawn at random among 10^7 blocks above 10^8, where no
 # distribution allocates users. Random, not numbered by worker index: a job's end kills every process of
 # its uid, so two pools running at once (other processes, other chroots on the same kernel) must never
@@ -287,6 +286,7 @@ def enter_own_pid_namespace():
 
 
 OWN_PID_NAMESPACE = enter_own_pid_namespace()
+WORKER_PID = os.getpid()   # the fork server's own pid (the process under the one the caller started, as root)
 PID_ISOLATED = OWN_PID_NAMESPACE is not None
 # No ptrace of the worker, no /proc/<worker>/mem for a job running as the same user (without root)
 _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)

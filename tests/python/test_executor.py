@@ -176,36 +176,29 @@ def test_no_processes_survive_a_job(ex):
     assert new == set()
 
 
-def worker_pids():
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
-                pids.append(int(entry))
-    return pids
+def process_stat(pid):
+    """The fields of /proc/<pid>/stat after the command name (state first, then the parent), or None."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def process_state(pid):
+    fields = process_stat(pid)
+    return fields[0] if fields else "gone"
 
 
 def alive(pid):
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    return process_state(pid) not in ("Z", "X", "gone")
 
 
 def children_of(parent):
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
-                    out.append(int(entry))
-            except OSError:
-                continue
-    return out
+    return [int(e) for e in os.listdir("/proc") if e.isdigit() and (process_stat(e) or [None, -1])[1] == str(parent)]
+
+
+def worker_pids():
+    return children_of(os.getpid())
 
 
 def leftover_job_processes():
@@ -445,14 +438,7 @@ def test_a_stuck_worker_is_replaced_and_its_late_reply_never_answers_another_job
     mid-job: the job is reported WorkerDied and -- this used to be skipped after a retry -- the stuck worker
     replaced, so its late reply cannot be taken for the next batch's job (ids are unique across batches)."""
     def live_children():
-        out = set()
-        for pid in worker_pids():
-            try:
-                if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-                    out.add(pid)
-            except OSError:
-                continue
-        return out
+        return {pid for pid in worker_pids() if alive(pid)}
     others = live_children()   # other executors of this test module
     with cotnpot.Executor(workers=1, timeout=2.0) as own:
         first = live_children() - others

@@ -10,9 +10,8 @@ import pytest
 import cotnpot
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_executor import SHARED, broken, leftover_job_processes  # noqa: E402
-
-IS_ROOT = os.geteuid() == 0
+from test_executor import (IS_ROOT, SHARED, alive, broken, leftover_job_processes, process_state,  # noqa: E402
+                           worker_pids)
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +203,7 @@ def test_no_job_process_outlives_its_worker():
               "    os._exit(0)\ntime.sleep(30)")
     before = job_processes()
     with cotnpot.Executor(workers=1, timeout=40.0) as ex:
-        workers = [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == os.getpid()]
+        workers = worker_pids()
         threading.Timer(1.0, lambda: [os.kill(p, signal.SIGKILL) for p in workers]).start()
         r = ex.run([daemon])[0]
         assert r.error_type == "WorkerDied"
@@ -217,26 +216,10 @@ def still_running(pids, seconds=5.0):
     teardown and the reaping of its zombies by whoever adopted them take a moment)."""
     deadline = time.monotonic() + seconds
     while True:
-        left = {p for p in pids if _state(p) not in ("Z", "X", "gone")}
+        left = {p for p in pids if alive(p)}
         if not left or time.monotonic() > deadline:
-            return {(p, _state(p)) for p in left}
+            return {(p, process_state(p)) for p in left}
         time.sleep(0.1)
-
-
-def _state(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"
-
-
-def _parent(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        return -1
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="namespaces need root (docs/executor.md)")

@@ -153,10 +153,9 @@ class Executor:
         limits = dict(timeout=timeout or 0.0, memory_mb=memory_mb or 0)
         jobs, plans, counts = [], [], []
         for i, (program, suite) in enumerate(zip(programs, tests)):
-            text = lambda x: x.decode("utf-8", "replace") if isinstance(x, bytes) else x  # noqa: E731
             listed = not isinstance(suite, (str, bytes))
-            items = [text(t) for t in suite] if listed else [text(suite)]
-            prefix = text(setup[i]) if setup is not None else ""
+            items = [_text(t) for t in suite] if listed else [_text(suite)]
+            prefix = _text(setup[i]) if setup is not None else ""
             plan = judge.split_tests(items, prefix) if split else None
             if plan is not None and not listed:   # a code block: every assert is one test
                 plan.groups = [(j, j + 1) for j in range(len(plan.checks))]
@@ -165,12 +164,15 @@ class Executor:
             if plan is None:
                 jobs.append(Job(program, kind="tests", tests="\n".join(([prefix] if prefix else []) + items), **limits))
             else:
-                code = program if isinstance(program, str) else program.decode("utf-8", "replace")
-                jobs.append(Job(code + "\n" + plan.setup + "\n" + plan.harness(), answer="variable",
+                jobs.append(Job(_text(program) + "\n" + plan.setup + "\n" + plan.harness(), answer="variable",
                                 variable=judge.VALUES_VARIABLE, **limits))
         raw = self.run_jobs(jobs, progress)
         return [TestResult.from_split(r, plan) if plan is not None else TestResult.in_process(r, n)
                 for r, plan, n in zip(raw, plans, counts)]
+
+
+def _text(x: Union[str, bytes]) -> str:
+    return x.decode("utf-8", "replace") if isinstance(x, bytes) else x
 
 
 def _asserts(code: str) -> int:

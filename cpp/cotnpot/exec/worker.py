@@ -40,11 +40,12 @@ PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 36, 1, 4
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x1000, 0x4000, 1 << 18
 SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
 JOB_FILES_MB = 256  # the private tmpfs that holds every job directory of this worker
-JOB_DIR_MB, JOB_DIR_INODES = 64, 4096
-# Where hosts keep Unix sockets and scratch files: each hidden behind an empty read-only tmpfs in the worker's
-# mount namespace (a read-only mount does not stop connect() on a socket in it); no job gets POSIX shared
-# memory (/dev/shm) then
-HIDDEN_DIRS = (b"/run", b"/var/run", b"/var/tmp", b"/dev/shm")  # each job's own tmpfs (with filesystem isolation): its file budget
+JOB_DIR_MB, JOB_DIR_INODES = 64, 4096  # each job's own tmpfs (with filesystem isolation): its file budget
+# Directories of the system's that hold Unix sockets and shared scratch: each hidden behind an empty read-only
+# tmpfs in the worker's mount namespace (a read-only mount does not stop connect() on a socket in it); no job
+# gets POSIX shared memory (/dev/shm) then. /var (with /var/run and /var/tmp) goes with every other non-system
+# directory (hide_host_directories).
+HIDDEN_DIRS = (b"/run", b"/dev/shm")
 RESULT_LIMIT = 1 << 20  # bytes a job may send on its result channel (answer, messages), in total
 
 WARMUP = sys.argv[3] if len(sys.argv) > 3 else ""
@@ -635,7 +636,8 @@ CHANNELS = {}   # (name, cap) -> Channel
 
 def channel(name, cap):
     if (name, cap) not in CHANNELS:
-        CHANNELS.clear() if len(CHANNELS) > 8 else None
+        if len(CHANNELS) > 8:   # jobs with ever new output limits: keep a few buffers, not one per limit
+            CHANNELS.clear()
         CHANNELS[(name, cap)] = Channel(cap)
     return CHANNELS[(name, cap)]
 
@@ -749,7 +751,7 @@ def run_job(job, slot):
     result = {"status": "", "exit_code": "", "signal": "", "wall_s": f"{wall:.6f}",
               "peak_rss_kb": str(usage.ru_maxrss), "stdout": out.view(), "stderr": err.view(),
               "stdout_truncated": "1" if out.truncated else "0", "stderr_truncated": "1" if err.truncated else "0",
-              "result_truncated": "1" if res.truncated else "0", "report": report}
+              "report": report}
     if os.WIFSIGNALED(wait_status):
         result["signal"] = str(os.WTERMSIG(wait_status))
     elif os.WIFEXITED(wait_status):

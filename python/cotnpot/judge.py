@@ -250,8 +250,9 @@ def split_tests(tests: Sequence[str], setup: str = "") -> Optional[SplitTests]:
     try:
         bound = set()
         if setup.strip():
-            bound |= _bound_names(ast.parse(setup))
-            for stmt in ast.parse(setup).body:
+            setup_module = ast.parse(setup)
+            bound |= _bound_names(setup_module)
+            for stmt in setup_module.body:
                 _setup_statement(stmt)
         modules = [ast.parse(test) for test in tests]
         for module in modules:

@@ -348,13 +348,14 @@ def test_bad_input(tokenizer, tmp_path):
     assert checkpoint.load(tmp_path / "run" / "checkpoint.pt")["step"] == 1
 
 
-def test_cotnpot_train_then_eval_closes_the_loop(tokenizer, tmp_path):
+def test_cotnpot_train_then_eval_closes_the_loop(tokenizer, tmp_path, capsys):
     openai_candidates(tmp_path / "c.jsonl", 40)
     model_dir = save_base_model(tokenizer, tmp_path / "base")
     out = tmp_path / "run"
     assert main(["train", "--candidates", str(tmp_path / "c.jsonl"), "--model", str(model_dir), "--objective",
                  "simpo", "--out", str(out), "--batch-size", "4", "--micro-batch-size", "2", "--max-length", "512",
                  "--truncation", "truncate", "--eval-fraction", "0.25", "--quiet"]) == 0
+    assert "pair layout shared_prefix;" in capsys.readouterr().out
     stats = json.loads((out / "pair_stats.json").read_text())
     train = read_pairs(out / "train_pairs.jsonl")
     held_out = read_pairs(out / "eval_pairs.jsonl")

@@ -1,13 +1,15 @@
 """Tokenized preference batches: the one prompt template that scoring uses (the tokenizer's chat template
 when it has one, else ``Question: …\\nAnswer: ``; :func:`cotnpot.verifier.encode_example`), so a verifier is
 scored exactly as it was trained; chosen and rejected in TRL's concatenated layout (one forward pass),
-labels with the prompt and padding masked, and an explicit truncation policy."""
+labels with the prompt and padding masked, or packed with their shared prefix once (:mod:`.packing`);
+an explicit truncation policy for both."""
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
 import torch
 
 from ..verifier import encode_example, pad_examples
+from .packing import Encoded, PackedPairs, pack_pairs
 from .pairs import PreferencePair
 
 IGNORE_INDEX = -100
@@ -23,6 +25,14 @@ class PreferenceBatch:
     @property
     def pairs(self) -> int:
         return self.input_ids.shape[0] // 2
+
+    @property
+    def tokens(self) -> int:
+        return int(self.attention_mask.sum())
+
+    def label_counts(self) -> torch.Tensor:
+        """Scored (solution) tokens per sequence, ``[2B]``."""
+        return (self.labels[:, 1:] != IGNORE_INDEX).sum(-1)
 
     def to(self, device) -> "PreferenceBatch":
         return PreferenceBatch(self.input_ids.to(device), self.attention_mask.to(device), self.labels.to(device))
@@ -58,10 +68,17 @@ class PreferenceCollator:
             ids = ids[:self.max_length]
         return ids, start
 
-    def __call__(self, pairs: Sequence[PreferencePair]) -> PreferenceBatch:
+    def _encode_pairs(self, pairs: Sequence[PreferencePair]) -> Tuple[List[Encoded], List[Encoded]]:
         if not pairs:
             raise ValueError("an empty batch of pairs")
-        encoded = [self.encode(p.prompt, p.chosen, f"pair of problem {p.problem_id!r} (chosen)") for p in pairs]
-        encoded += [self.encode(p.prompt, p.rejected, f"pair of problem {p.problem_id!r} (rejected)") for p in pairs]
-        input_ids, labels, attention_mask = pad_examples(encoded, self.pad_token_id)
+        return ([self.encode(p.prompt, p.chosen, f"pair of problem {p.problem_id!r} (chosen)") for p in pairs],
+                [self.encode(p.prompt, p.rejected, f"pair of problem {p.problem_id!r} (rejected)") for p in pairs])
+
+    def __call__(self, pairs: Sequence[PreferencePair]) -> PreferenceBatch:
+        chosen, rejected = self._encode_pairs(pairs)
+        input_ids, labels, attention_mask = pad_examples(chosen + rejected, self.pad_token_id)
         return PreferenceBatch(input_ids, attention_mask, labels)
+
+    def pack(self, pairs: Sequence[PreferencePair]) -> PackedPairs:
+        """The same pairs, encoded and truncated alike, in the shared-prefix layout (:mod:`.packing`)."""
+        return pack_pairs(*self._encode_pairs(pairs), self.pad_token_id)

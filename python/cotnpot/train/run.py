@@ -67,13 +67,16 @@ def run(args) -> int:
                          batch_size=args.batch_size, micro_batch_size=args.micro_batch_size or args.batch_size,
                          lr=args.lr, warmup_steps=args.warmup_steps, max_length=args.max_length,
                          truncation=args.truncation, bf16=args.bf16, seed=args.seed, sft_weight=args.sft_weight,
-                         checkpoint_every=args.checkpoint_every, progress=not args.quiet)
+                         checkpoint_every=args.checkpoint_every, pair_layout=args.pair_layout,
+                         progress=not args.quiet)
     trainer = VerifierTrainer(model, tokenizer, config, out)
     evaluate = held_out_best_of_n(held_out_table) if held_out_table is not None else None
     last = trainer.train(train, resume=args.resume, evaluate=evaluate)
     verifier = trainer.save_verifier()
+    layout = trainer.layout or "not decided (no step run)"
     print(f"cotnpot train: {trainer.step} steps, last loss {last.get('loss', float('nan')):.4f}; "
-          f"{trainer.collator.truncated} sequences truncated; verifier in {verifier}")
+          f"{trainer.collator.truncated} sequences truncated; pair layout {layout}"
+          f"{f' ({trainer.layout_reason})' if trainer.layout_reason else ''}; verifier in {verifier}")
     return 0
 
 
@@ -94,6 +97,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-length", type=int, default=1024)
     parser.add_argument("--truncation", default="error", choices=("error", "truncate"))
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
+    parser.add_argument("--pair-layout", default="auto", choices=("auto", "shared_prefix", "concatenated"),
+                        help="SimPO/DPO batches: each pair's shared prefix run once (auto: where the model allows)")
     parser.add_argument("--sft-weight", type=float, default=0.0, help="SimPO's SFT term")
     parser.add_argument("--pairs-per-problem", type=int, help="k pairs per problem (default: all)")
     parser.add_argument("--eval-fraction", type=float, default=0.1, help="problems held out (default 0.1)")

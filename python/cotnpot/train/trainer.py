@@ -36,9 +36,11 @@ from ..logprob import sequence_logprob
 from ..modules import ORMHead
 from . import checkpoint
 from .collate import IGNORE_INDEX, PreferenceBatch, PreferenceCollator
+from .packing import PackedPairs, packed_token_logps, shared_prefix_unsupported
 from .pairs import PreferencePair
 
 OBJECTIVES = ("simpo", "dpo", "orm")
+PAIR_LAYOUTS = ("auto", "shared_prefix", "concatenated")
 ORM_HEAD_FILE = "orm_head.pt"
 
 
@@ -66,6 +68,10 @@ class TrainConfig:
     dpo_loss_type: str = "sigmoid"
     checkpoint_every: int = 0            # optimizer steps; 0: at the end of each epoch (and at max_steps)
     sharding: str = "ddp"                # under torchrun: "ddp" (replicas) or "fsdp" (fully_shard)
+    # SimPO/DPO batches: "shared_prefix" (a pair's common prefix run once, pairs packed, only solution
+    # tokens through the LM head: cotnpot.train.packing), "concatenated" (TRL's layout), or "auto" (the
+    # first where the model supports it and its log-probs agree with the concatenated layout's)
+    pair_layout: str = "auto"
     progress: bool = True
 
     def check(self) -> None:
@@ -79,6 +85,8 @@ class TrainConfig:
                              f"({self.micro_batch_size})")
         if self.sharding not in ("ddp", "fsdp"):
             raise ValueError(f"sharding must be 'ddp' or 'fsdp', got {self.sharding!r}")
+        if self.pair_layout not in PAIR_LAYOUTS:
+            raise ValueError(f"pair_layout must be one of {PAIR_LAYOUTS}, got {self.pair_layout!r}")
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
         if self.max_steps is not None and self.max_steps < 1:
@@ -87,13 +95,16 @@ class TrainConfig:
 
 class Policy(nn.Module):
     """The trained parameters as one module (the LM, and the ORM head when there is one), so one
-    DistributedDataParallel wraps them all. Returns logits, or with a head the per-token scores."""
+    DistributedDataParallel wraps them all. Returns logits, or with a head the per-token scores; given
+    ``position_ids``, ``source`` and ``target`` (packed pairs), the scored tokens' log-probs."""
 
     def __init__(self, model, head: Optional[ORMHead]):
         super().__init__()
         self.model, self.head = model, head
 
-    def forward(self, input_ids, attention_mask):
+    def forward(self, input_ids, attention_mask, position_ids=None, source=None, target=None):
+        if source is not None:
+            return packed_token_logps(self.model, (input_ids, attention_mask, position_ids), source, target)
         if self.head is None:
             return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask,
@@ -126,6 +137,8 @@ class VerifierTrainer:
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.collator = PreferenceCollator(tokenizer, config.max_length, config.truncation)
         self._check_vocabulary()
+        self.layout_reason = ""
+        self.layout = self._static_layout()   # None: decided on the first batch
         torch.manual_seed(config.seed)
         self.head = None
         if config.objective == "orm":
@@ -207,10 +220,68 @@ class VerifierTrainer:
 
     # ---- the objectives ------------------------------------------------------------------------------
 
-    def _forward_logps(self, batch: PreferenceBatch, reduction: str, module=None) -> torch.Tensor:
+    def _forward_logps(self, batch, reduction: str, module=None) -> torch.Tensor:
+        module = module or self.forward_module
+        if isinstance(batch, PackedPairs):
+            with self._autocast():
+                tokens = module(batch.input_ids, batch.attention_mask, batch.position_ids, batch.source, batch.target)
+            return batch.reduce(tokens, reduction)
         with self._autocast():
-            logits = (module or self.forward_module)(batch.input_ids, batch.attention_mask)
+            logits = module(batch.input_ids, batch.attention_mask)
         return sequence_logprob(logits, batch.labels, IGNORE_INDEX, reduction, shift=True)
+
+    # ---- the pair layout -----------------------------------------------------------------------------
+
+    def _static_layout(self) -> Optional[str]:
+        """"concatenated", or None while "shared_prefix" waits for the check on the first batch; sets
+        ``layout_reason`` to why the concatenated layout is used."""
+        cfg = self.config
+        if cfg.objective == "orm":
+            self.layout_reason = "ORM scores every solution token's hidden state (concatenated layout)"
+            return "concatenated"
+        if cfg.pair_layout == "concatenated":
+            self.layout_reason = "pair_layout='concatenated'"
+            return "concatenated"
+        reason = shared_prefix_unsupported(self.model)
+        if reason is None:
+            return None
+        if cfg.pair_layout == "shared_prefix":
+            raise ValueError(f"pair_layout='shared_prefix': the model cannot run packed pairs: {reason}")
+        self.layout_reason = reason
+        return "concatenated"
+
+    @torch.no_grad()
+    def _check_shared_prefix(self, pairs: Sequence[PreferencePair]) -> str:
+        """Runs the first batch both ways (eval mode, no dropout) and keeps the shared-prefix layout only where
+        every sequence's mean token log-prob agrees with the concatenated layout's: a model that ignores
+        ``position_ids`` or the 4-D mask would not. Every process must agree (an all-reduce)."""
+        training = self.policy.training
+        self.policy.eval()
+        try:
+            packed = self._forward_logps(self.collator.pack(pairs).to(self.device), "mean", self.policy)
+            plain = self._forward_logps(self.collator(pairs).to(self.device), "mean", self.policy)
+        finally:
+            self.policy.train(training)
+        half = self.config.bf16 or next(self.model.parameters()).dtype in (torch.bfloat16, torch.float16)
+        gap = (packed.double() - plain.double()).abs().max()
+        ok = torch.tensor(float(bool(gap <= (5e-2 if half else 1e-4))))
+        if self.world > 1:
+            dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+        if ok.item():
+            return "shared_prefix"
+        reason = (f"its packed log-probs differ from the concatenated layout's by {gap.item():.3g} nats per token "
+                  "on the first batch (here or on another process)")
+        if self.config.pair_layout == "shared_prefix":
+            raise ValueError(f"pair_layout='shared_prefix': {reason}")
+        self.layout_reason = reason
+        return "concatenated"
+
+    def _batch(self, pairs: Sequence[PreferencePair]):
+        """The pairs in this run's layout, on the device (the layout decided on the first batch)."""
+        if self.layout is None:
+            self.layout = self._check_shared_prefix(pairs)
+        batch = self.collator.pack(pairs) if self.layout == "shared_prefix" else self.collator(pairs)
+        return batch.to(self.device)
 
     @torch.no_grad()
     def compute_reference_logps(self, pairs: Sequence[PreferencePair]) -> None:
@@ -226,7 +297,7 @@ class VerifierTrainer:
         size = self.config.micro_batch_size
         for start in range(0, len(todo), size):
             chunk = todo[start:start + size]
-            logps = self._forward_logps(self.collator(chunk).to(self.device), "sum", self.policy).double().cpu()
+            logps = self._forward_logps(self._batch(chunk), "sum", self.policy).double().cpu()
             for i, p in enumerate(chunk):
                 self.ref_logps[pair_key(p)] = (logps[i].item(), logps[len(chunk) + i].item())
         if todo and self.rank == 0:
@@ -257,7 +328,7 @@ class VerifierTrainer:
         else:
             logps = self._forward_logps(batch, "sum")
             ref = torch.tensor([self.ref_logps[pair_key(p)] for p in pairs], dtype=logps.dtype, device=logps.device)
-            lengths = (batch.labels[:, 1:] != IGNORE_INDEX).sum(-1)
+            lengths = batch.label_counts()
             losses, cr, rr = dpo_loss(logps[:n], logps[n:], ref[:, 0], ref[:, 1], beta=cfg.dpo_beta,
                                       loss_type=cfg.dpo_loss_type, chosen_lengths=lengths[:n],
                                       rejected_lengths=lengths[n:])
@@ -333,7 +404,7 @@ class VerifierTrainer:
         started = time.perf_counter()
         mine = list(step_pairs[self.rank::self.world])   # this rank's share of the step's batch
         micro = [mine[i:i + cfg.micro_batch_size] for i in range(0, len(mine), cfg.micro_batch_size)]
-        batches = [self.collator(m).to(self.device) for m in micro]
+        batches = [self._batch(m) for m in micro]
         # The step's loss is a mean over all its pairs (or, for ORM, all its solution tokens, on every
         # rank): each micro-batch's summed loss is divided by the step's total, so the gradients add up to
         # one batch's. DDP averages over ranks, hence the factor world.
@@ -354,7 +425,7 @@ class VerifierTrainer:
                 (loss_sum * scale).backward()
             loss_total += loss_sum.detach().double().cpu() / units.item()
             metrics.append((len(m), info))
-            tokens += int(batch.attention_mask.sum())
+            tokens += batch.tokens
         if self.world > 1:
             dist.all_reduce(loss_total)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)

@@ -1,0 +1,168 @@
+"""The shared-prefix pair layout (cotnpot.train.packing): its structure on a hand-made pair, log-probs and
+gradients equal to the concatenated layout's on real architectures, the trainer's choice of layout (and why),
+and training that ends where the concatenated layout's training ends."""
+import functools
+
+import pytest
+import torch
+
+from cotnpot.logprob import sequence_logprob
+from cotnpot.models import ByteTokenizer, TinyCausalLM, TinyConfig
+from cotnpot.models.hf_tiny import tiny_causal_lm, train_bpe_tokenizer
+from cotnpot.train import PreferenceCollator, PreferencePair, TrainConfig, VerifierTrainer
+from cotnpot.train.packing import pack_pairs, packed_token_logps, shared_prefix_unsupported
+from cotnpot.verifier import HFTokenizer
+
+WORDS = ["What is 12 + 30? Think step by step.", "Tom has 5 apples and buys 7 more.",
+         "A train goes 60 km in 2 hours; how fast is it?", "Half of 18 is 9, and 9 times 3 is 27."]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_bpe_tokenizer(WORDS * 10 + ["0 1 2 3 4 5 6 7 8 9 = + - The answer is"] * 10, vocab_size=300)
+
+
+def varied_pairs():
+    """Pairs whose solutions differ at the first token, share their first words, where the rejected one is
+    a prefix of the chosen one, and of very different lengths (several pairs per packed row)."""
+    return [
+        PreferencePair("a", WORDS[0], "12 + 30 = 42. The answer is 42.", "12 + 30 = 43. The answer is 43."),
+        PreferencePair("b", WORDS[1], "5 + 7 = 12. The answer is 12.", "The answer is 35."),
+        PreferencePair("c", WORDS[2], "60 / 2 = 30. The answer is 30.", "60 / 2 = 30."),
+        PreferencePair("d", WORDS[3], "27", "26"),
+        PreferencePair("e", "Short?", "1", "2 + 2 = 4. 4 + 4 = 8. 8 + 8 = 16. 16 + 16 = 32. The answer is 32."),
+    ]
+
+
+def unpacked_logps(model, batch, reduction="sum"):
+    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    return sequence_logprob(logits, batch.labels, -100, reduction, shift=True)
+
+
+def packed_logps(model, packed, reduction="sum"):
+    tokens = packed_token_logps(model, (packed.input_ids, packed.attention_mask, packed.position_ids),
+                                packed.source, packed.target)
+    return packed.reduce(tokens, reduction)
+
+
+def test_structure_of_one_packed_pair():
+    # chosen = prompt [1, 2] + solution [3, 4, 5]; rejected = prompt [1, 2] + solution [3, 6]: prefix [1, 2, 3]
+    packed = pack_pairs([([1, 2, 3, 4, 5], 2)], [([1, 2, 3, 6], 2)], pad_token_id=0)
+    assert packed.input_ids.tolist() == [[1, 2, 3, 4, 5, 6]]
+    assert packed.position_ids.tolist() == [[0, 1, 2, 3, 4, 3]]
+    mask = packed.attention_mask[0, 0].int().tolist()
+    assert mask[4] == [1, 1, 1, 1, 1, 0]        # the chosen tail: causal
+    assert mask[5] == [1, 1, 1, 0, 0, 1]        # the rejected tail: the shared prefix and itself
+    # chosen scores 3, 4, 5 from positions 1, 2, 3; rejected scores 3 (from 1, shared) and 6 (from 2)
+    assert packed.target.tolist() == [3, 4, 5, 3, 6]
+    assert packed.source.tolist() == [1, 2, 3, 1, 2]
+    assert packed.sequence.tolist() == [0, 0, 0, 1, 1] and packed.counts.tolist() == [3, 2]
+    assert packed.tokens == 9
+
+
+def test_units_share_rows_and_padding_reads_only_itself():
+    packed = pack_pairs([([1, 2, 3, 4, 5, 6], 1), ([7, 8], 1), ([9, 10], 1)],
+                        [([1, 2, 3, 9], 1), ([7, 9], 1), ([9, 11], 1)], pad_token_id=0)
+    # units: 6 + 1 = 7, 2 + 1 = 3, 2 + 1 = 3 tokens; rows of 7: the two short units share the second
+    assert packed.input_ids.tolist() == [[1, 2, 3, 4, 5, 6, 9], [7, 8, 9, 9, 10, 11, 0]]
+    mask = packed.attention_mask[1, 0]
+    assert not mask[3:6, :3].any() and not mask[:3, 3:].any()   # units never read each other
+    assert mask[6].tolist() == [False] * 6 + [True]              # padding reads itself only (no empty row)
+    assert packed.position_ids[1].tolist() == [0, 1, 1, 0, 1, 1, 0]
+
+
+@pytest.mark.parametrize("architecture", ["llama", "qwen2"])
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 2e-5)])
+def test_packed_logprobs_and_gradients_equal_the_concatenated_layouts(tokenizer, architecture, dtype, tol):
+    torch.manual_seed(0)
+    model = tiny_causal_lm(architecture, tokenizer, hidden_size=32, layers=2, heads=4, kv_heads=2).to(dtype)
+    assert shared_prefix_unsupported(model) is None
+    collator = PreferenceCollator(HFTokenizer(tokenizer), max_length=128)
+    pairs = varied_pairs()
+    batch, packed = collator(pairs), collator.pack(pairs)
+    assert packed.input_ids.numel() < batch.input_ids.numel()
+    assert torch.equal(packed.counts, batch.label_counts())
+    for reduction in ("sum", "mean"):
+        expected = unpacked_logps(model, batch, reduction)
+        got = packed_logps(model, packed, reduction)
+        torch.testing.assert_close(got.to(expected.dtype), expected, rtol=tol, atol=tol * 10)
+
+    def gradients(logps, weights):
+        model.zero_grad()
+        (logps().to(dtype) * weights).sum().backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters()}
+    layouts = (lambda: unpacked_logps(model, batch), lambda: packed_logps(model, packed))
+    # One sequence's gradient: the same operations in both layouts (pair 0's rejected solution reads the
+    # prefix it shares with the chosen one).
+    one = torch.zeros(2 * len(pairs), dtype=dtype)
+    one[len(pairs)] = 1
+    expected, got = (gradients(f, one) for f in layouts)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=tol, atol=tol, msg=name)
+    # All sequences, weighted apart: the shared prefix's gradient is summed before Llama's and Qwen2's
+    # RMSNorm round it to float32 (it computes in float32 whatever the model's dtype) in the packed
+    # layout, after in the concatenated one: float32 rounding, in float64 models too.
+    weights = torch.linspace(-1, 1, 2 * len(pairs), dtype=dtype)
+    expected, got = (gradients(f, weights) for f in layouts)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=2e-6, atol=2e-6, msg=name)
+
+
+def trainer(tokenizer, tmp_path, model=None, **overrides):
+    model = model if model is not None else tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2,
+                                                           kv_heads=1).double()
+    config = TrainConfig(**{"batch_size": 5, "micro_batch_size": 5, "max_length": 128, "progress": False,
+                            "lr": 1e-3, **overrides})
+    tok = HFTokenizer(tokenizer) if not isinstance(model, TinyCausalLM) else ByteTokenizer()
+    return VerifierTrainer(model, tok, config, tmp_path)
+
+
+@pytest.mark.parametrize("objective", ["simpo", "dpo"])
+def test_training_ends_where_the_concatenated_layout_ends(tokenizer, tmp_path, objective):
+    runs = {}
+    for layout in ("shared_prefix", "concatenated"):
+        torch.manual_seed(0)
+        t = trainer(tokenizer, tmp_path / layout, objective=objective, pair_layout=layout, epochs=3)
+        t.train(varied_pairs())
+        assert t.layout == layout
+        runs[layout] = {k: v.detach().clone() for k, v in t.model.state_dict().items()}
+    before = tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).double().state_dict()
+    assert any(not torch.allclose(before[k], runs["shared_prefix"][k]) for k in before)
+    for name, value in runs["concatenated"].items():
+        # float32 rounding of the prefix's gradient by RMSNorm (see above), through a few Adam steps
+        torch.testing.assert_close(runs["shared_prefix"][name], value, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_auto_layout_and_its_reasons(tokenizer, tmp_path):
+    pairs = varied_pairs()
+    t = trainer(tokenizer, tmp_path / "auto", max_steps=1)
+    t.train(pairs)
+    assert t.layout == "shared_prefix" and t.layout_reason == ""
+    assert trainer(tokenizer, tmp_path / "orm", objective="orm").layout == "concatenated"
+    tiny = trainer(tokenizer, tmp_path / "tiny", model=TinyCausalLM(TinyConfig(dim=16, layers=1, heads=2, hidden=32)))
+    assert tiny.layout == "concatenated" and "not a Hugging Face model" in tiny.layout_reason
+    eager = tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1)
+    eager.config._attn_implementation = "eager"
+    assert "'eager'" in trainer(tokenizer, tmp_path / "eager", model=eager).layout_reason
+    with pytest.raises(ValueError, match="pair_layout='shared_prefix': .*'eager'"):
+        trainer(tokenizer, tmp_path / "forced", model=eager, pair_layout="shared_prefix")
+    with pytest.raises(ValueError, match="pair_layout must be one of"):
+        trainer(tokenizer, tmp_path / "bad", pair_layout="packed")
+
+
+def test_a_model_that_ignores_the_mask_falls_back_after_the_first_batch(tokenizer, tmp_path):
+    """The check on the first batch catches a decoder that accepts the arguments but does not honour them."""
+    model = tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).double()
+    decoder = model.model
+    original = decoder.forward
+
+    def ignoring_the_mask(*args, attention_mask=None, **kwargs):
+        return original(*args, attention_mask=None, **kwargs)
+    decoder.forward = functools.wraps(original)(ignoring_the_mask)
+    t = trainer(tokenizer, tmp_path / "auto", model=model, max_steps=1)
+    assert t.layout is None   # supported on paper: decided on the first batch
+    t.train(varied_pairs())
+    assert t.layout == "concatenated" and "differ from the concatenated layout's" in t.layout_reason
+    forced = trainer(tokenizer, tmp_path / "forced", model=model, max_steps=1, pair_layout="shared_prefix")
+    with pytest.raises(ValueError, match="pair_layout='shared_prefix': its packed log-probs differ"):
+        forced.train(varied_pairs())

@@ -12,6 +12,7 @@ from ._extension import _C
 from . import answer, reference
 from .executor import ExecResult, Executor, Job
 from .fused import fused_linear_logprob, fused_sequence_logprob
+from .fused_losses import FusedLinearDPOLoss, FusedLinearSimPOLoss
 from .logprob import sequence_logprob, token_logprob
 from .losses import DPO_LOSS_TYPES, dpo_loss, orm_loss, orm_score, simpo_loss
 from .modules import DPOLoss, ORMHead, ORMLoss, PreferenceLossOutput, SimPOLoss
@@ -34,7 +35,7 @@ def __getattr__(name):
     raise AttributeError(f"module 'cotnpot' has no attribute {name!r}")
 
 __all__ = ["__version__", "answer", "reference", "ExecResult", "Executor", "Job", "fused_linear_logprob",
-           "fused_sequence_logprob", "sequence_logprob", "token_logprob",
+           "fused_sequence_logprob", "FusedLinearDPOLoss", "FusedLinearSimPOLoss", "sequence_logprob", "token_logprob",
            "DPO_LOSS_TYPES", "dpo_loss", "orm_loss", "orm_score", "simpo_loss",
            "DPOLoss", "ORMHead", "ORMLoss", "PreferenceLossOutput", "SimPOLoss",
            "PreferenceLogprobs", "concatenate_pairs", "preference_logprobs", "VoteResult", "best_of_n", "vote",

@@ -90,13 +90,15 @@ def test_docstring_examples_run():
     import doctest
 
     import cotnpot.answer
+    import cotnpot.fused
+    import cotnpot.fused_losses
     import cotnpot.logprob
     import cotnpot.losses
     import cotnpot.modules
     import cotnpot.models.hf_tiny
     import cotnpot.preference
     import cotnpot.train.pairs
-    for module in (cotnpot, cotnpot.answer, cotnpot.logprob, cotnpot.losses, cotnpot.modules, cotnpot.preference,
+    for module in (cotnpot, cotnpot.answer, cotnpot.fused, cotnpot.fused_losses, cotnpot.logprob, cotnpot.losses, cotnpot.modules, cotnpot.preference,
                    cotnpot.train.pairs, cotnpot.models.hf_tiny):
         result = doctest.testmod(module, extraglobs={"torch": torch})
         assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -1,0 +1,96 @@
+"""SimPO and DPO straight from the last hidden state and the LM head: the log-probs go through
+:func:`cotnpot.fused_sequence_logprob` (no ``[tokens, vocabulary]`` logits), then the same losses as
+:class:`cotnpot.SimPOLoss` / :class:`cotnpot.DPOLoss`. Drop-in for a training step that has the model's
+decoder output: for a Hugging Face causal LM, ``hidden = model.model(input_ids,
+attention_mask=mask).last_hidden_state`` (:func:`cotnpot.train.packing.decoder_of` finds the decoder of
+any architecture) and ``lm_head = model.get_output_embeddings()``.
+
+Sequences are in TRL's concatenated layout: ``hidden[2B, T, H]`` and ``labels[2B, T]`` hold the B chosen
+sequences, then the B rejected ones, labels -100 (``ignore_index``) at the prompt and padding; with
+``shift=True`` (the default) position t predicts label t+1, as with a model's logits.
+
+    >>> import torch, cotnpot
+    >>> head = torch.nn.Linear(8, 50, bias=False)
+    >>> hidden, labels = torch.randn(4, 6, 8), torch.randint(50, (4, 6))
+    >>> labels[:, :2] = -100   # the prompt
+    >>> out = cotnpot.FusedLinearSimPOLoss(head)(hidden, labels)
+    >>> logps = cotnpot.sequence_logprob(hidden @ head.weight.T, labels, reduction="mean", shift=True)
+    >>> torch.allclose(out.loss, cotnpot.SimPOLoss()(logps[:2], logps[2:]).loss, atol=1e-5)
+    True
+"""
+from typing import Optional
+
+from torch import Tensor, nn
+
+from .fused import fused_sequence_logprob
+from .modules import DPOLoss, PreferenceLossOutput, SimPOLoss
+
+
+class _FusedLinear(nn.Module):
+    """The log-prob half: the head is the model's, held by reference (not a submodule of the loss, so it is
+    neither saved nor moved twice), its weight and bias read at every call."""
+
+    def __init__(self, lm_head: nn.Module, shift: bool, ignore_index: int, row_block: int, vocab_block: int):
+        super().__init__()
+        weight = getattr(lm_head, "weight", None)
+        if not isinstance(weight, Tensor) or weight.dim() != 2:
+            raise TypeError(f"lm_head must have a 2-D weight [V, H] (an nn.Linear), got {type(lm_head).__name__}")
+        self.__dict__["lm_head"] = lm_head   # a plain attribute: not registered as a submodule
+        self.shift, self.ignore_index, self.row_block, self.vocab_block = shift, ignore_index, row_block, vocab_block
+
+    def logps(self, hidden: Tensor, labels: Tensor, reduction: str) -> Tensor:
+        if hidden.dim() != 3 or hidden.shape[0] % 2:
+            raise ValueError(f"hidden must be [2B, T, H] (B chosen, then B rejected sequences), got "
+                             f"{list(hidden.shape)}")
+        head = self.lm_head
+        return fused_sequence_logprob(hidden, head.weight, labels, getattr(head, "bias", None), self.ignore_index,
+                                      reduction, self.shift, self.row_block, self.vocab_block)
+
+    def lengths(self, labels: Tensor) -> Tensor:
+        scored = labels[:, 1:] if self.shift else labels
+        return (scored != self.ignore_index).sum(-1)
+
+
+class FusedLinearSimPOLoss(_FusedLinear):
+    """SimPO on length-averaged log-probs from ``hidden[2B, T, H]`` and ``labels[2B, T]``; the loss options
+    (beta, gamma, gamma_beta_ratio, label_smoothing, loss_type, sft_weight, reduction) are
+    :class:`SimPOLoss`'s. Gradients reach the hidden states and the head's weight (and bias)."""
+
+    def __init__(self, lm_head: nn.Module, shift: bool = True, ignore_index: int = -100, row_block: int = 0,
+                 vocab_block: int = 0, **loss_options):
+        super().__init__(lm_head, shift, ignore_index, row_block, vocab_block)
+        self.loss = SimPOLoss(**loss_options)
+
+    def forward(self, hidden: Tensor, labels: Tensor) -> PreferenceLossOutput:
+        logps = self.logps(hidden, labels, "mean")
+        n = logps.shape[0] // 2
+        return self.loss(logps[:n], logps[n:])
+
+
+class FusedLinearDPOLoss(_FusedLinear):
+    """A DPO-family loss on summed log-probs from ``hidden[2B, T, H]`` and ``labels[2B, T]``, with the
+    reference model's summed log-probs ``ref_chosen_logps[B]`` and ``ref_rejected_logps[B]``; the loss
+    options (beta, label_smoothing, loss_type, ...) are :class:`DPOLoss`'s. Length-normalized types take
+    the scored tokens per sequence from the labels."""
+
+    def __init__(self, lm_head: nn.Module, shift: bool = True, ignore_index: int = -100, row_block: int = 0,
+                 vocab_block: int = 0, **loss_options):
+        super().__init__(lm_head, shift, ignore_index, row_block, vocab_block)
+        self.loss = DPOLoss(**loss_options)
+
+    def forward(self, hidden: Tensor, labels: Tensor, ref_chosen_logps: Tensor,
+                ref_rejected_logps: Tensor) -> PreferenceLossOutput:
+        logps = self.logps(hidden, labels, "sum")
+        lengths = self.lengths(labels)
+        n = logps.shape[0] // 2
+        ref_chosen_logps = ref_chosen_logps.to(logps.dtype)
+        ref_rejected_logps = ref_rejected_logps.to(logps.dtype)
+        return self.loss(logps[:n], logps[n:], ref_chosen_logps, ref_rejected_logps, lengths[:n], lengths[n:])
+
+    @classmethod
+    def trl(cls, lm_head: nn.Module, loss_type: str = "sigmoid", beta: float = 0.1, label_smoothing: float = 0.0,
+            reduction: str = "mean", **options) -> "FusedLinearDPOLoss":
+        """Current TRL's conventions, as :meth:`DPOLoss.trl`."""
+        fused = cls(lm_head, **options)
+        fused.loss = DPOLoss.trl(loss_type, beta, label_smoothing, reduction)
+        return fused

@@ -1,0 +1,111 @@
+"""FusedLinearSimPOLoss / FusedLinearDPOLoss: values and gradients (hidden states, weight, bias) equal to the
+unfused losses on logits ``hidden @ weight.T + bias``, for every loss type; the head stays the model's."""
+import copy
+
+import pytest
+import torch
+
+import cotnpot
+from cotnpot import DPO_LOSS_TYPES, DPOLoss, FusedLinearDPOLoss, FusedLinearSimPOLoss, SimPOLoss, sequence_logprob
+from cotnpot.losses import SIMPO_LOSS_TYPES
+
+
+def inputs(bias=True, B=3, T=7, H=6, V=37, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    head = torch.nn.Linear(H, V, bias=bias).double()
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(V, H, generator=g, dtype=torch.float64))
+        if bias:
+            head.bias.copy_(torch.randn(V, generator=g, dtype=torch.float64))
+    hidden = torch.randn(2 * B, T, H, generator=g, dtype=torch.float64, requires_grad=True)
+    labels = torch.randint(V, (2 * B, T), generator=g)
+    labels[:, :2] = -100                 # the prompt
+    labels[1, 5:] = -100                 # padding of different lengths
+    labels[4, 4:] = -100
+    return head, hidden, labels
+
+
+def gradients(loss, head, hidden):
+    wanted = [hidden, head.weight] + ([head.bias] if head.bias is not None else [])
+    return torch.autograd.grad(loss, wanted)
+
+
+def unfused_logps(head, hidden, labels, reduction):
+    return sequence_logprob(head(hidden), labels, -100, reduction, shift=True)
+
+
+@pytest.mark.parametrize("loss_type", SIMPO_LOSS_TYPES)
+@pytest.mark.parametrize("bias", [False, True])
+def test_simpo_equals_the_unfused_loss(loss_type, bias):
+    head, hidden, labels = inputs(bias)
+    options = dict(beta=2.0, gamma_beta_ratio=0.3, label_smoothing=0.1 if loss_type == "sigmoid" else 0.0,
+                   loss_type=loss_type, sft_weight=0.5)
+    fused = FusedLinearSimPOLoss(head, vocab_block=8, row_block=5, **options)(hidden, labels)
+    logps = unfused_logps(head, hidden, labels, "mean")
+    plain = SimPOLoss(**options)(logps[:3], logps[3:])
+    torch.testing.assert_close(fused.loss, plain.loss, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fused.chosen_rewards, plain.chosen_rewards, rtol=1e-12, atol=1e-12)
+    for a, b in zip(gradients(fused.loss, head, hidden), gradients(plain.loss, head, hidden)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss_type", DPO_LOSS_TYPES)
+def test_every_dpo_loss_type_equals_the_unfused_loss(loss_type):
+    head, hidden, labels = inputs(bias=True, seed=1)
+    ref = torch.randn(2, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) * 5 - 20
+    fused_fn, plain_fn = FusedLinearDPOLoss(head, beta=0.1, loss_type=loss_type), DPOLoss(beta=0.1, loss_type=loss_type)
+    fused = fused_fn(hidden, labels, ref[0], ref[1])
+    logps = unfused_logps(head, hidden, labels, "sum")
+    lengths = (labels[:, 1:] != -100).sum(-1)
+    plain = plain_fn(logps[:3], logps[3:], ref[0], ref[1], lengths[:3], lengths[3:])
+    torch.testing.assert_close(fused.loss, plain.loss, rtol=1e-10, atol=1e-12)
+    for a, b in zip(gradients(fused.loss, head, hidden), gradients(plain.loss, head, hidden)):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_trl_conventions_and_float32():
+    head, hidden, labels = inputs(bias=False, seed=3)
+    ref = torch.full((2, 3), -15.0, dtype=torch.float64)
+    fused = FusedLinearDPOLoss.trl(head, "ipo", beta=0.2)(hidden, labels, ref[0], ref[1])
+    logps = unfused_logps(head, hidden, labels, "sum")
+    lengths = (labels[:, 1:] != -100).sum(-1)
+    plain = DPOLoss.trl("ipo", beta=0.2)(logps[:3], logps[3:], ref[0], ref[1], lengths[:3], lengths[3:])
+    torch.testing.assert_close(fused.loss, plain.loss, rtol=1e-10, atol=1e-12)
+    head32 = copy.deepcopy(head).float()
+    h32 = hidden.detach().float()
+    got = FusedLinearSimPOLoss(head32)(h32, labels).loss
+    expected = FusedLinearSimPOLoss(head)(hidden, labels).loss   # float64 ground truth
+    torch.testing.assert_close(got.double(), expected.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_the_head_stays_the_models_and_bad_input():
+    head, hidden, labels = inputs()
+    loss_fn = FusedLinearSimPOLoss(head)
+    assert list(loss_fn.state_dict()) == [] and list(loss_fn.parameters()) == []
+    with torch.no_grad():
+        head.weight.mul_(2)   # the model's head, read at every call
+    logps = unfused_logps(head, hidden, labels, "mean")
+    torch.testing.assert_close(loss_fn(hidden, labels).loss, SimPOLoss()(logps[:3], logps[3:]).loss)
+    with pytest.raises(ValueError, match=r"hidden must be \[2B, T, H\].*\[5, 7, 6\]"):
+        loss_fn(hidden[:5], labels[:5])
+    with pytest.raises(TypeError, match="lm_head must have a 2-D weight"):
+        FusedLinearSimPOLoss(torch.nn.ReLU())
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        FusedLinearDPOLoss(head, beta=0)
+    assert cotnpot.FusedLinearSimPOLoss is FusedLinearSimPOLoss
+
+
+def test_from_a_hugging_face_models_decoder():
+    """What the docs say to do with an HF model gives the loss of its own logits."""
+    from cotnpot.models.hf_tiny import tiny_causal_lm, train_bpe_tokenizer
+    from cotnpot.train.packing import decoder_of
+    tokenizer = train_bpe_tokenizer(["one two three four five six seven"] * 20, vocab_size=280)
+    model = tiny_causal_lm("qwen2", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).double()
+    ids = torch.randint(5, 280, (4, 9), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    labels = ids.clone()
+    labels[:, :3] = -100
+    hidden = decoder_of(model)(input_ids=ids, attention_mask=mask).last_hidden_state
+    fused = FusedLinearSimPOLoss(model.get_output_embeddings())(hidden, labels).loss
+    logps = sequence_logprob(model(input_ids=ids, attention_mask=mask).logits, labels, -100, "mean", shift=True)
+    torch.testing.assert_close(fused, SimPOLoss()(logps[:2], logps[2:]).loss, rtol=1e-10, atol=1e-12)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cotnpot import Executor
-from cotnpot.pipeline.code_tasks import CodeTask, code_with_explanation, evaluate_code
+from cotnpot.pipeline.code_tasks import CodeTask, SuiteCache, code_with_explanation, evaluate_code
 from cotnpot.models import ByteTokenizer, TinyCausalLM, TinyConfig
 from cotnpot.translate import OpenAICompatibleTranslator
 from cotnpot.verifier import score_solutions
@@ -71,18 +71,22 @@ def test_cli_on_a_code_candidate_file(tmp_path):
     assert len(server.requests) == 8   # one explanation per candidate
 
 
+class Counting:
+    """An executor that counts the programs it is asked to run."""
+
+    def __init__(self, ex):
+        self.ex, self.programs = ex, 0
+        self.timeout, self.memory_mb = ex.timeout, ex.memory_mb
+
+    def run_tests(self, programs, *args, **kwargs):
+        self.programs += len(programs)
+        return self.ex.run_tests(programs, *args, **kwargs)
+
+
 def test_the_example_filter_runs_each_program_once():
     rows = [json.loads(line) for line in (SHARED / "mbpp_sanitized.jsonl").open()][:5]
     tasks = [CodeTask(r["prompt"], r["test_list"], "\n".join(r["test_imports"])) for r in rows]
     candidates = [[r["code"], "def f(*a):\n    return None\n"] for r in rows]
-
-    class Counting:
-        def __init__(self, ex):
-            self.ex, self.programs = ex, 0
-
-        def run_tests(self, programs, *args, **kwargs):
-            self.programs += len(programs)
-            return self.ex.run_tests(programs, *args, **kwargs)
 
     with Executor(workers=2, timeout=5.0) as ex:
         counting = Counting(ex)
@@ -90,3 +94,27 @@ def test_the_example_filter_runs_each_program_once():
     assert counting.programs == 10 and result.judged_in_process == 0
     assert result.correct[:, 0].all() and not result.correct[:, 1].any()
     assert torch.equal(result.passes_example, result.correct)
+
+
+def test_test_runs_are_cached_and_duplicates_run_once(tmp_path):
+    """A rerun with the cache runs nothing and gives the same verdicts; a program repeated within a task runs
+    once; a suite judged in the job (a loop of asserts, not split) is cached with its two runs apart."""
+    rows = [json.loads(line) for line in (SHARED / "mbpp_sanitized.jsonl").open()][:4]
+    tasks = [CodeTask(r["prompt"], r["test_list"], "\n".join(r["test_imports"])) for r in rows]
+    looped = rows[0]["test_list"][0].replace("assert ", "for _ in range(2): assert ", 1)
+    tasks[0] = CodeTask(tasks[0].prompt, [looped] + tasks[0].tests[1:], tasks[0].setup)
+    candidates = [[r["code"], r["code"], "def f(*a):\n    return None\n"] for r in rows]
+    results = []
+    with Executor(workers=2, timeout=5.0) as ex:
+        for _ in range(2):
+            counting = Counting(ex)
+            results.append((evaluate_code(tasks, candidates, counting, example_filter=True,
+                                          cache=SuiteCache(tmp_path / "cache.jsonl")), counting.programs))
+    (first, ran_first), (second, ran_second) = results
+    # 4 tasks x 2 distinct programs; task 0's two programs judged in the job run twice more (example, rest)
+    assert first.judged_in_process == 3 and ran_first == 8 + 4 and first.executed == 12
+    assert ran_second == 0 and second.executed == 0
+    assert torch.equal(first.correct, second.correct) and torch.equal(first.passes_example, second.passes_example)
+    assert first.correct[:, :2].all() and not first.correct[:, 2].any()
+    assert first.metrics["pass"][1].value == second.metrics["pass"][1].value == pytest.approx(100 * 2 / 3)
+    assert first.statuses == {"ok": 8, "error": 4}   # per program, duplicates included

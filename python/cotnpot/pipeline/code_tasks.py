@@ -7,14 +7,21 @@ method: a test that both filters and grades would count the filter's own evidenc
     tasks = [CodeTask(prompt, tests=["assert f(1) == 2", ...]), ...]
     result = evaluate_code(tasks, candidates, executor, translator=..., verifier=(model, tokenizer))
 """
+import hashlib
+import json
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 from . import metrics
 from .metrics import Estimate
+from .. import distributed
+from ..jsonl_store import JsonlStore
 from ..translate import Request
+
+Suite = Tuple[str, List[str], str]   # (program, tests, set-up) as one test run takes them
 
 
 @dataclass
@@ -32,6 +39,43 @@ class CodeResult:
     scores: Dict[str, torch.Tensor] = field(default_factory=dict)   # "code" and "explanation+code"
     metrics: Dict[str, Dict[int, Estimate]] = field(default_factory=dict)
     judged_in_process: int = 0                 # programs whose suite could not be split (see cotnpot.judge)
+    executed: int = 0                          # test runs actually made (distinct, not cached)
+    statuses: Dict[str, int] = field(default_factory=dict)   # the executor's statuses of the programs' runs
+
+
+class SuiteCache(JsonlStore):
+    """Test runs of earlier evaluations, keyed by the program, its tests and set-up exactly as they run and
+    the executor's time and memory limits."""
+
+    @staticmethod
+    def key(suite: Suite, executor) -> str:
+        limits = [repr(getattr(executor, "timeout", None)), repr(getattr(executor, "memory_mb", None))]
+        text = json.dumps(["tests", *suite, *limits])
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def run_suites(suites: Sequence[Suite], executor, cache: Optional[SuiteCache] = None) -> Tuple[List[dict], int]:
+    """Each suite's verdicts (``passed``, ``tests_passed``, ``judged_in_process``, ``status``), identical
+    suites run once and cached ones not at all (under torchrun each process runs its share; one writes the
+    cache); and how many runs were made."""
+    keys = [SuiteCache.key(suite, executor) for suite in suites]
+    known = cache.entries if cache is not None else {}
+    todo = [k for k in dict.fromkeys(keys) if k not in known]
+    by_key = dict(zip(keys, suites))
+
+    def run(share):
+        share_suites = [by_key[k] for k in share]
+        results = executor.run_tests([code for code, _, _ in share_suites], [tests for _, tests, _ in share_suites],
+                                     setup=[setup for _, _, setup in share_suites])
+        return [{"key": k, "status": r.status, "passed": r.passed, "tests_passed": list(r.tests_passed),
+                 "judged_in_process": r.judged_in_process} for k, r in zip(share, results)]
+
+    fresh = distributed.map_sharded(run, todo)
+    if cache is not None and distributed.is_main():
+        cache.add(fresh)
+    distributed.barrier()
+    done = {**known, **{e["key"]: e for e in fresh}}
+    return [done[k] for k in keys], len(todo)
 
 
 def code_with_explanation(explanation: Optional[str], code: str) -> str:
@@ -42,7 +86,7 @@ def code_with_explanation(explanation: Optional[str], code: str) -> str:
 def evaluate_code(tasks: Sequence[CodeTask], candidates: Sequence[Sequence[str]], executor, translator=None,
                   verifier=None, ks: Optional[Sequence[int]] = None, example_filter: bool = False,
                   batch_size: int = 8, samples: int = 1000, seed: int = 0, resamples: int = 1000,
-                  ties: str = "fair") -> CodeResult:
+                  ties: str = "fair", cache: Optional[SuiteCache] = None) -> CodeResult:
     if len(tasks) != len(candidates):
         raise ValueError(f"tasks and candidates must have the same length, got {len(tasks)} and {len(candidates)}")
     if example_filter:
@@ -53,24 +97,25 @@ def evaluate_code(tasks: Sequence[CodeTask], candidates: Sequence[Sequence[str]]
     P, N = len(tasks), max((len(c) for c in candidates), default=0)
     valid = torch.arange(N)[None, :] < torch.tensor([len(c) for c in candidates])[:, None]
     flat = [(t, code) for t, cs in zip(tasks, candidates) for code in cs]
-    codes = [code for _, code in flat]
     # One run per program: every test judged on its own (outside the job where the suite splits), so the
     # example test's verdict and the grading tests' come from the same run.
-    runs = executor.run_tests(codes, [t.tests for t, _ in flat], setup=[t.setup for t, _ in flat])
-    graded = [all(r.tests_passed[1:]) if example_filter else r.passed for r in runs]
-    example = [bool(r.tests_passed) and r.tests_passed[0] for r in runs]
-    in_process = [i for i, r in enumerate(runs) if r.judged_in_process]
+    runs, executed = run_suites([(code, t.tests, t.setup) for t, code in flat], executor, cache)
+    graded = [all(r["tests_passed"][1:]) if example_filter else r["passed"] for r in runs]
+    example = [bool(r["tests_passed"]) and r["tests_passed"][0] for r in runs]
+    in_process = [i for i, r in enumerate(runs) if r["judged_in_process"]]
     if example_filter and in_process:   # only "all held" is known there: the example and the rest apart
         items = [flat[i] for i in in_process]
-        rest = executor.run_tests([c for _, c in items], [t.tests[1:] for t, _ in items], setup=[t.setup for t, _ in items])
-        first = executor.run_tests([c for _, c in items], [t.tests[:1] for t, _ in items], setup=[t.setup for t, _ in items])
-        for i, a, b in zip(in_process, rest, first):
-            graded[i], example[i] = a.passed, b.passed
+        apart, more = run_suites([(c, t.tests[1:], t.setup) for t, c in items] +
+                                 [(c, t.tests[:1], t.setup) for t, c in items], executor, cache)
+        executed += more
+        for j, i in enumerate(in_process):
+            graded[i], example[i] = apart[j]["passed"], apart[len(items) + j]["passed"]
     correct, passes = torch.zeros(P, N, dtype=torch.bool), torch.zeros(P, N, dtype=torch.bool)
     correct[valid] = torch.tensor(graded, dtype=torch.bool)
     if example_filter:
         passes[valid] = torch.tensor(example, dtype=torch.bool)
-    result = CodeResult(correct, passes, judged_in_process=len(in_process))
+    result = CodeResult(correct, passes, judged_in_process=len(in_process), executed=executed,
+                        statuses=dict(Counter(r["status"] for r in runs)))
 
     if translator is not None:
         texts = translator.translate([Request(t.prompt, code, kind="code2text") for t, code in flat])
@@ -90,14 +135,11 @@ def evaluate_code(tasks: Sequence[CodeTask], candidates: Sequence[Sequence[str]]
 
     ks = list(ks) if ks else metrics.default_ks(N)
     base = metrics.Candidates(correct=correct, valid=valid, keep=passes)
-    plan = [("pass", "pass", None, None), ("random", "random", None, None)]
+    plan = [("pass", "pass", base), ("random", "random", base)]
     for name, scores in result.scores.items():
-        plan.append((f"rm ({name})", "rm", scores, None))
+        plan.append((f"rm ({name})", "rm", base._replace(scores=scores)))
         if example_filter:
-            plan.append((f"rm ({name}) + example filter", "filtered", scores, None))
-    for label, method, scores, _ in plan:
-        c = base._replace(scores=scores)
-        curve = metrics.accuracy_curve(method, c, ks, samples=samples, seed=seed, ties=ties)
-        result.metrics[label] = {k: metrics.bootstrap_ci(a.value, resamples, seed=seed, variance=a.variance)
-                                 for k, a in curve.items()}
+            plan.append((f"rm ({name}) + example filter", "filtered", base._replace(scores=scores)))
+    curves = metrics.curves(plan, ks, samples=samples, seed=seed, ties=ties)
+    result.metrics = metrics.intervals(curves, resamples, seed)
     return result

@@ -191,18 +191,14 @@ def _metrics_stage(ev: Evaluation, table: CandidateTable, labelings: Dict[str, t
     harness_ties = ev.published.get("ties")
     for name, correct in labelings.items():
         base = metrics.Candidates(correct=correct, valid=valid, scores=scores, keep=keep, weights=weights)
-        curves = {}
-        for label, method, rule in plan:
-            cands = base._replace(classes=classes[rule]) if rule else base
-            curves[label] = metrics.accuracy_curve(method, cands, ks, samples=options.samples, seed=options.seed,
-                                                   ties=options.ties)
-            if harness_ties and harness_ties != options.ties and method not in ("pass", "random"):
-                ev.harness_metrics.setdefault(name, {})[label] = {
-                    k: metrics.bootstrap_ci(a.value, variance=a.variance, **ci) for k, a in metrics.accuracy_curve(
-                        method, cands, ks, samples=options.samples, seed=options.seed, ties=harness_ties).items()}
+        rows = [(label, method, base._replace(classes=classes[rule]) if rule else base) for label, method, rule in plan]
+        curves = metrics.curves(rows, ks, samples=options.samples, seed=options.seed, ties=options.ties)
+        if harness_ties and harness_ties != options.ties:
+            ev.harness_metrics[name] = metrics.intervals(metrics.curves(
+                [r for r in rows if r[1] not in ("pass", "random")], ks, samples=options.samples, seed=options.seed,
+                ties=harness_ties), **ci)
         per_problem[name] = curves
-        table_metrics = {label: {k: metrics.bootstrap_ci(a.value, variance=a.variance, **ci) for k, a in per_k.items()}
-                         for label, per_k in curves.items()}
+        table_metrics = metrics.intervals(curves, **ci)
         # mean: over all candidates (problems weighted by their number of candidates)
         random = metrics.accuracy_curve("random", base, [1])[1].value
         mean = metrics.bootstrap_ci(random, weights=n.double(), **ci)
@@ -235,7 +231,7 @@ def rules(ties: str) -> Dict[str, str]:
 def evaluate_code_table(table: CandidateTable, options: EvalOptions, example_filter: bool) -> Evaluation:
     """Code tasks: correctness from the tests; with a translator, each program explained and the verifier
     scoring explanation + code; cotnpot's example-test filter when asked."""
-    from .code_tasks import CodeTask, evaluate_code
+    from .code_tasks import CodeTask, SuiteCache, evaluate_code
     from ..executor import Executor
     from .programs import PRELOAD
     ev = Evaluation(table.path, table.format, "mbpp", len(table.problems), table.n_max, dict(table.counts))
@@ -249,8 +245,11 @@ def evaluate_code_table(table: CandidateTable, options: EvalOptions, example_fil
                                translator=options.translator, verifier=options.verifier, ks=options.ks,
                                example_filter=example_filter, batch_size=options.verifier_batch_size,
                                samples=options.samples, seed=options.seed, resamples=options.resamples,
-                               ties=options.ties)
+                               ties=options.ties, cache=SuiteCache(options.cache) if options.cache else None)
     ev.timings["execute+translate+score"] = time.perf_counter() - start
+    ev.execution = {"harness": "tests", "programs": sum(len(p.candidates) for p in table.problems),
+                    "unique_programs": result.executed, "statuses": result.statuses, "compared_with_recorded": 0,
+                    "same_as_recorded": 0, "differences": []}
     ev.labelings = ["tests"]
     ev.metrics = {"tests": result.metrics}
     if result.judged_in_process:

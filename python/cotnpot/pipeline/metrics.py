@@ -383,3 +383,17 @@ def default_ks(n_max: int) -> Sequence[int]:
         ks.append(k)
         k *= 2
     return ks + [n_max] if n_max >= 1 else []
+
+
+def curves(plan: Sequence[Tuple[str, str, Candidates]], ks: Sequence[int], samples: int = 1000, seed: int = 0,
+           ties: str = "fair") -> Dict[str, Dict[int, AtK]]:
+    """Each ``(row name, method, candidates)`` of a plan at every k: per-problem values, for the intervals,
+    the paired differences and the per-problem records. One loop for math and code evaluations."""
+    return {label: accuracy_curve(method, cands, ks, samples=samples, seed=seed, ties=ties)
+            for label, method, cands in plan}
+
+
+def intervals(per_row: Dict[str, Dict[int, AtK]], resamples: int = 1000, seed: int = 0) -> Dict[str, Dict[int, Estimate]]:
+    """Every row's value at every k with its bootstrap interval (sampling variance included where sampled)."""
+    return {label: {k: bootstrap_ci(a.value, resamples, seed=seed, variance=a.variance) for k, a in per_k.items()}
+            for label, per_k in per_row.items()}

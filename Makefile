@@ -16,9 +16,9 @@ BENCH_STAMP := $(VENV)/.cotnpot-bench-requirements
 STAMP := $(VENV)/.cotnpot-installed
 SOURCES := $(shell find cpp bindings python cmake -type f -not -name '*.pyc' 2>/dev/null) \
            CMakeLists.txt setup.py pyproject.toml VERSION tests/cpp/CMakeLists.txt \
-           $(wildcard tests/cpp/*.cpp)
+           $(wildcard tests/cpp/*.cpp tests/fuzz/*.cpp)
 
-.PHONY: deps install test test-cpp test-python demo experiment bench clean distclean
+.PHONY: deps install test test-cpp test-python demo experiment bench fuzz clean distclean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -60,6 +60,10 @@ demo: install
 # The paper's experiment in miniature: ORM, DPO and SimPO verifiers, best-of-N with and without CoTnPoT.
 experiment: install
 	$(VENV)/bin/cotnpot experiment --out runs/experiment
+
+# The grader under ASan and UBSan for longer than the 20 s `make test` gives it (FUZZ_SECONDS, FUZZ_SEED).
+fuzz: install
+	$(BUILD)/tests/cpp/fuzz_grader --seconds $${FUZZ_SECONDS:-600} --seed $${FUZZ_SEED:-$$RANDOM} --seeds data/grader_cases.jsonl
 
 bench: install $(BENCH_STAMP)
 	$(PY) benchmarks/bench_logprob.py

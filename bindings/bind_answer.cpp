@@ -3,6 +3,7 @@
 
 #include "bindings.h"
 #include "cotnpot/answer/equiv.h"
+#include "cotnpot/answer/grade.h"
 #include "cotnpot/answer/extract.h"
 #include "cotnpot/answer/limits.h"
 #include "cotnpot/answer/normalize.h"

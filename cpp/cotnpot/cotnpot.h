@@ -5,6 +5,7 @@
 //   #include <cotnpot/cotnpot.h>
 //   at::Tensor lp = cotnpot::logprob::sequence_logprob(logits, labels);  // [B] summed log-probs
 #include "cotnpot/answer/equiv.h"
+#include "cotnpot/answer/grade.h"
 #include "cotnpot/answer/extract.h"
 #include "cotnpot/answer/normalize.h"
 #include "cotnpot/exec/executor.h"

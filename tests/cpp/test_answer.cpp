@@ -38,3 +38,19 @@ TEST_CASE("grade runs pairs in parallel; group_answers numbers classes by first 
   const at::Tensor ids = cotnpot::answer::group_answers({"2", "x=2", "3", "", "\\frac{4}{2}"});
   CHECK(ids.equal(at::tensor(std::vector<int64_t>{0, 0, 1, -1, 0})));
 }
+
+TEST_CASE("the torch-free forms: grade_pairs and answer_class_ids, serial or through a given parallel loop") {
+  const std::vector<std::string> golds{"1/2", "3", "x+1"}, preds{"0.5", "4", "1+x"};
+  CHECK(cotnpot::answer::grade_pairs(golds, preds) == std::vector<uint8_t>{1, 0, 1});
+  int calls = 0;
+  const cotnpot::answer::ParallelFor halves = [&](int64_t n, const std::function<void(int64_t, int64_t)>& body) {
+    ++calls;
+    body(0, n / 2);
+    body(n / 2, n);
+  };
+  CHECK(cotnpot::answer::answer_class_ids({"2", "x=2", "3", "", "\\frac{4}{2}"}, {}, halves) ==
+        std::vector<int64_t>{0, 0, 1, -1, 0});
+  CHECK(calls == 1);
+  CHECK_THROWS_WITH_AS(cotnpot::answer::grade_pairs({"1"}, {}),
+                       "grade: golds and preds must have the same length, got 1 and 0", std::invalid_argument);
+}

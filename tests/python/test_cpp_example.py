@@ -72,3 +72,22 @@ def test_cpp_program_reaches_ops_through_the_dispatcher_only():
     rows = [float(x) for x in re.findall(r"simpo_loss \d: (\S+)", out)]
     assert len(rows) == 2, out
     assert all(abs(r - v) < 2e-6 for r, v in zip(rows, losses.tolist())), out
+
+
+def test_cpp_program_without_torch_links_the_answer_and_exec_libraries():
+    """find_package(cotnpot COMPONENTS answer exec) with no torch on the prefix path: the program grades
+    answers and runs a job in the sandbox, and libtorch is nowhere in its dependencies."""
+    build = Path(_build_info.BUILD_DIR)
+    prefix, example_build = build.parent / "example-core-prefix", build.parent / "example-core-build"
+    shutil.rmtree(prefix, ignore_errors=True)
+    run(["cmake", "--install", build, "--prefix", prefix])
+    generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+    shutil.rmtree(example_build, ignore_errors=True)   # a cached Torch_DIR from an earlier run must not help
+    run(["cmake", "-S", ROOT / "examples" / "cpp_without_torch", "-B", example_build, *generator,
+         "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_PREFIX_PATH={prefix}"])
+    run(["cmake", "--build", example_build])
+    needed = run(["readelf", "-d", example_build / "grade_and_run"])
+    assert "NEEDED" in needed and not re.search(r"libtorch|libc10|libcotnpot", needed), needed
+    out = run([example_build / "grade_and_run"])
+    assert "extracted 27" in out and "graded 1 1 0" in out and "classes 0 0 1 -1" in out, out
+    assert "program ok 27 consistent 1" in out, out

@@ -1,11 +1,10 @@
 #include "cotnpot/answer/equiv.h"
 
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 
 #include "cotnpot/answer/expr.h"
 #include "cotnpot/answer/extract.h"
@@ -389,21 +388,34 @@ bool verify(std::string_view gold_text, std::string_view pred_text, const EquivO
   }
 }
 
-at::Tensor grade(const std::vector<std::string>& golds, const std::vector<std::string>& preds,
-                 const EquivOptions& options) {
-  TORCH_CHECK(golds.size() == preds.size(), "grade: golds and preds must have the same length, got ", golds.size(),
-              " and ", preds.size());
-  at::Tensor out = at::empty({int64_t(golds.size())}, at::kBool);
-  bool* result = out.data_ptr<bool>();
-  at::parallel_for(0, int64_t(golds.size()), 16, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) result[i] = is_equiv(golds[i], preds[i], options);
+namespace {
+void for_range(int64_t n, const ParallelFor& parallel_for, const std::function<void(int64_t, int64_t)>& body) {
+  if (n == 0) return;
+  if (parallel_for) {
+    parallel_for(n, body);
+  } else {
+    body(0, n);
+  }
+}
+}  // namespace
+
+std::vector<uint8_t> grade_pairs(const std::vector<std::string>& golds, const std::vector<std::string>& preds,
+                                 const EquivOptions& options, const ParallelFor& parallel_for) {
+  if (golds.size() != preds.size()) {
+    throw std::invalid_argument("grade: golds and preds must have the same length, got " +
+                                std::to_string(golds.size()) + " and " + std::to_string(preds.size()));
+  }
+  std::vector<uint8_t> out(golds.size());
+  for_range(int64_t(golds.size()), parallel_for, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) out[i] = is_equiv(golds[i], preds[i], options);
   });
   return out;
 }
 
-at::Tensor group_answers(const std::vector<std::string>& answers, const EquivOptions& options) {
+std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, const EquivOptions& options,
+                                      const ParallelFor& parallel_for) {
   std::vector<Prepared> prepared(answers.size());
-  at::parallel_for(0, int64_t(answers.size()), 16, [&](int64_t begin, int64_t end) {
+  for_range(int64_t(answers.size()), parallel_for, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       Budget budget;
       try {
@@ -413,15 +425,10 @@ at::Tensor group_answers(const std::vector<std::string>& answers, const EquivOpt
       }
     }
   });
-  at::Tensor ids = at::empty({int64_t(answers.size())}, at::kLong);
-  int64_t* out = ids.data_ptr<int64_t>();
+  std::vector<int64_t> out(answers.size(), -1);
   std::vector<size_t> representatives;  // the first member of each class
   for (size_t i = 0; i < answers.size(); ++i) {
-    if (prepared[i].text.empty()) {
-      out[i] = -1;
-      continue;
-    }
-    out[i] = -1;
+    if (prepared[i].text.empty()) continue;
     for (size_t c = 0; c < representatives.size() && out[i] < 0; ++c) {
       Budget budget;
       if (prepared_equal(prepared[representatives[c]], prepared[i], options, budget)) out[i] = int64_t(c);
@@ -431,7 +438,7 @@ at::Tensor group_answers(const std::vector<std::string>& answers, const EquivOpt
       representatives.push_back(i);
     }
   }
-  return ids;
+  return out;
 }
 
 }  // namespace cotnpot::answer

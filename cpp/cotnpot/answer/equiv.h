@@ -12,11 +12,14 @@
 // Unparseable answers compare as normalized strings. Every call is bounded (limits.h); bad input
 // (empty, unbalanced, huge, invalid UTF-8) gives false, never an error.
 //
+// No LibTorch here (the cotnpot::answer library links without it); the tensor forms of grade_pairs and
+// answer_class_ids are in grade.h.
+//
 // Example:
 //   cotnpot::answer::is_equiv("\\frac{1}{2}", "0.5")        // true
 //   cotnpot::answer::is_equiv("[1,2)", "(1,2)")              // false
-#include <ATen/core/Tensor.h>
-
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,12 +43,18 @@ long grading_steps(std::string_view gold, std::string_view pred, const EquivOpti
 // Extracts the final answer from each text (extract.h, mode "cot") and compares them.
 bool verify(std::string_view gold_text, std::string_view pred_text, const EquivOptions& options = {});
 
-// is_equiv for each pair, on all of torch's threads: a bool tensor [N].
-at::Tensor grade(const std::vector<std::string>& golds, const std::vector<std::string>& preds,
-                 const EquivOptions& options = {});
+// How the many-answer functions spread their independent items over threads: called once with n and a
+// body that handles [begin, end); it may run the body on ranges in parallel. Empty: one call on the
+// caller's thread. (grade.h passes at::parallel_for.)
+using ParallelFor = std::function<void(int64_t n, const std::function<void(int64_t begin, int64_t end)>& body)>;
+
+// is_equiv for each pair: 1 or 0 per pair. Throws std::invalid_argument when the lengths differ.
+std::vector<uint8_t> grade_pairs(const std::vector<std::string>& golds, const std::vector<std::string>& preds,
+                                 const EquivOptions& options = {}, const ParallelFor& parallel_for = {});
 
 // Equivalence-class ids for voting: answers[i] and answers[j] get the same id when equivalent; ids are
-// numbered in order of first appearance (0, 1, ...). An empty answer gets -1. int64 tensor [N].
-at::Tensor group_answers(const std::vector<std::string>& answers, const EquivOptions& options = {});
+// numbered in order of first appearance (0, 1, ...). An empty answer gets -1.
+std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, const EquivOptions& options = {},
+                                      const ParallelFor& parallel_for = {});
 
 }  // namespace cotnpot::answer

@@ -1,0 +1,270 @@
+// The grader fuzzed under AddressSanitizer and UndefinedBehaviorSanitizer.
+//
+// Each input is (option byte, gold, pred): normalization, extraction (both modes), last_boxed, is_equiv in
+// both directions, grading_steps, verify and answer_class_ids run on it, and beyond "no sanitizer report"
+// it checks what the grader promises: an answer with a non-empty normal form equals itself, is in its
+// own class, and no comparison takes more than its step budget (limits.h) or, as a hang guard, a second.
+//
+// Standalone (what `make test` runs, any compiler): seeded mutations of real answers (data/
+// grader_cases.jsonl) and a dictionary of LaTeX pieces, for --seconds or --runs; given files instead, it
+// runs exactly those inputs (a crash's input is printed, escaped, and written to fuzz-crash.bin). With
+// clang, the same file is a libFuzzer target (coverage-guided):
+//   clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -DCOTNPOT_LIBFUZZER -Icpp \
+//       tests/fuzz/fuzz_grader.cpp cpp/cotnpot/answer/{equiv,expr,extract,normalize}.cpp -o fuzz_grader &&
+//   ./fuzz_grader -max_total_time=600
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cotnpot/answer/equiv.h"
+#include "cotnpot/answer/extract.h"
+#include "cotnpot/answer/limits.h"
+#include "cotnpot/answer/normalize.h"
+
+#if defined(__has_include)
+#if __has_include(<sanitizer/common_interface_defs.h>)
+#include <sanitizer/common_interface_defs.h>
+#define COTNPOT_HAVE_SANITIZER_API 1
+#endif
+#endif
+
+namespace {
+
+namespace answer = cotnpot::answer;
+
+const std::string* g_current = nullptr;   // the input being run, for the crash report
+
+void dump_current() {
+  if (!g_current) return;
+  std::fprintf(stderr, "\nfuzz_grader: the input that failed (%zu bytes, written to fuzz-crash.bin):\n",
+               g_current->size());
+  for (unsigned char c : *g_current) {
+    if (c >= 32 && c < 127 && c != '\\') std::fputc(c, stderr);
+    else std::fprintf(stderr, "\\x%02x", c);
+  }
+  std::fputc('\n', stderr);
+  if (FILE* f = std::fopen("fuzz-crash.bin", "wb")) {
+    std::fwrite(g_current->data(), 1, g_current->size(), f);
+    std::fclose(f);
+  }
+}
+
+[[noreturn]] void fail(const char* what) {
+  std::fprintf(stderr, "fuzz_grader: %s\n", what);
+  dump_current();
+  std::abort();
+}
+
+double g_slowest_s = 0;
+long g_most_steps = 0;
+
+void check(bool ok, const char* what) {
+  if (!ok) fail(what);
+}
+
+// COTNPOT_FUZZ_CANARY set: every input also reads one byte past a heap buffer, so a test can see that
+// the sanitizers are really in this build and that a failure reports its input.
+void canary(size_t size) {
+  static const bool armed = std::getenv("COTNPOT_FUZZ_CANARY") != nullptr;
+  if (!armed) return;
+  std::vector<char> buffer(size + 1);
+  volatile char sink = buffer.data()[buffer.size()];
+  (void)sink;
+}
+
+void run_one(const uint8_t* data, size_t size) {
+  if (size == 0) return;
+  canary(size);
+  const uint8_t flags = data[0];
+  const std::string rest(reinterpret_cast<const char*>(data + 1), size - 1);
+  const size_t cut = rest.find('\x01');
+  const std::string gold = cut == std::string::npos ? rest : rest.substr(0, cut);
+  const std::string pred = cut == std::string::npos ? rest : rest.substr(cut + 1);
+  answer::EquivOptions options;
+  options.percent = flags & 1;
+  options.set_relation = flags & 2;
+  options.rel_tol = (flags & 4) ? 1e-4 : (flags & 8) ? 0.0 : 1e-6;
+
+  const auto start = std::chrono::steady_clock::now();
+  const answer::Normalized normal_gold = answer::normalize_answer(gold);
+  answer::normalize_answer(pred);
+  answer::ExtractOptions cot, program;
+  program.mode = "program";
+  cot.last_number_fallback = flags & 16;
+  answer::extract_answer(rest, cot);
+  answer::extract_answer(rest, program);
+  answer::last_boxed(rest);
+  answer::is_equiv(gold, pred, options);
+  answer::is_equiv(pred, gold, options);
+  const long steps = answer::grading_steps(gold, pred, options);
+  // Two parses and one comparison, each within its budget.
+  check(steps >= 0 && steps <= 3 * answer::kMaxSteps, "grading_steps above its budget");
+  answer::verify(gold, pred, options);
+  if (!normal_gold.text.empty()) {
+    check(answer::is_equiv(gold, gold, options), "a non-empty answer is not equal to itself");
+    const std::vector<int64_t> ids = answer::answer_class_ids({gold, pred, gold}, options);
+    check(ids[0] == 0 && ids[2] == 0, "an answer is not in its own class");
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  check(seconds < 1.0 * (std::getenv("COTNPOT_FUZZ_SLOW") ? 20 : 1), "one input took more than a second");
+  if (seconds > g_slowest_s) g_slowest_s = seconds;
+  if (steps > g_most_steps) g_most_steps = steps;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  run_one(data, size);
+  return 0;
+}
+
+#ifndef COTNPOT_LIBFUZZER
+namespace {
+
+// The value of the JSON string that starts at text[i] (just after its opening quote); enough JSON for
+// data/grader_cases.jsonl (\uXXXX as UTF-8, surrogate pairs left as two code points).
+std::string json_string(const std::string& text, size_t i) {
+  std::string out;
+  while (i < text.size() && text[i] != '"') {
+    char c = text[i++];
+    if (c != '\\' || i >= text.size()) {
+      out += c;
+      continue;
+    }
+    const char e = text[i++];
+    switch (e) {
+      case 'n': out += '\n'; break;
+      case 't': out += '\t'; break;
+      case 'r': out += '\r'; break;
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      case 'u': {
+        const unsigned cp = unsigned(std::strtoul(text.substr(i, 4).c_str(), nullptr, 16));
+        i += 4;
+        if (cp < 0x80) {
+          out += char(cp);
+        } else if (cp < 0x800) {
+          out += char(0xC0 | (cp >> 6));
+          out += char(0x80 | (cp & 0x3F));
+        } else {
+          out += char(0xE0 | (cp >> 12));
+          out += char(0x80 | ((cp >> 6) & 0x3F));
+          out += char(0x80 | (cp & 0x3F));
+        }
+        break;
+      }
+      default: out += e;
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> read_seeds(const char* path) {
+  std::vector<std::string> seeds = {"\\frac{1}{2}", "0.5", "x = 3", "(1, 2]", "\\{1,2\\}", "2\\sqrt{3}", "50\\%",
+                                    "\\boxed{42}", "#### 7", "a \\pm b", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}"};
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    for (const char* key : {"\"gold\": \"", "\"pred\": \""}) {
+      const size_t at = line.find(key);
+      if (at != std::string::npos) seeds.push_back(json_string(line, at + std::strlen(key)));
+    }
+  }
+  return seeds;
+}
+
+const std::vector<std::string> kPieces = {
+    "\\frac{", "}{", "}", "{", "(", ")", "[", "]", "\\left(", "\\right)", "\\sqrt{", "^", "_", "\\cdot", "\\times",
+    "\\pi", "e", "i", "x", "y", "=", ",", ";", "\\le", "<", "\\ge", "\\in", "\\cup", "\\infty", "-", "+", "/", "*",
+    "!", "%", "\\%", "\\$", "\\text{ cm}", "\\boxed{", "\\dfrac", "\\sin", "\\log", "\\ln", "\\pm", "\\mp",
+    "0.", "1e308", "1e-400", "99999999999999999999999999", "-9223372036854775808", "0^0", "0/0", "1/0",
+    "\\begin{pmatrix}", "&", "\\\\", "\\end{pmatrix}", "\\mathbf{", "\\circ", "^\\circ", "{,}", " and ", "or",
+    "The answer is ", "####", "\n", "\xff", "\xc3\xa9", "\xe2\x88\x9a", "\xf0\x9f", "\\", "$", "$$"};
+
+std::string mutate(std::string s, const std::vector<std::string>& seeds, std::mt19937_64& rng) {
+  auto pick = [&](size_t n) { return n ? size_t(rng() % n) : size_t(0); };
+  const int rounds = 1 + int(rng() % 8);
+  for (int r = 0; r < rounds; ++r) {
+    const size_t at = pick(s.size() + 1);
+    switch (rng() % 9) {
+      case 0: s.insert(at, kPieces[pick(kPieces.size())]); break;
+      case 1: if (!s.empty()) s.erase(pick(s.size()), 1 + pick(8)); break;
+      case 2: if (!s.empty()) s[pick(s.size())] = char(rng()); break;
+      case 3: s.insert(at, seeds[pick(seeds.size())]); break;                          // splice
+      case 4: {                                                                           // repeat a piece
+        if (s.empty()) break;
+        const size_t from = pick(s.size()), len = 1 + pick(std::min<size_t>(16, s.size() - from));
+        const std::string piece = s.substr(from, len);
+        for (size_t k = 0, n = 1 + pick(64); k < n; ++k) s.insert(at, piece);
+        break;
+      }
+      case 5: s = "{" + s + "}"; break;
+      case 6: s = "\\frac{" + s + "}{" + seeds[pick(seeds.size())] + "}"; break;
+      case 7: for (size_t k = 0, n = pick(80); k < n; ++k) s = "(" + s + ")"; break;      // deep nesting
+      default: s.insert(at, std::to_string(int64_t(rng())));
+    }
+    if (s.size() > 3 * answer::kMaxAnswerBytes) s.resize(pick(3 * answer::kMaxAnswerBytes));
+  }
+  return s;
+}
+
+int run_files(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::ifstream in(argv[i], std::ios::binary);
+    const std::string input((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    g_current = &input;
+    run_one(reinterpret_cast<const uint8_t*>(input.data()), input.size());
+    std::printf("fuzz_grader: %s ok\n", argv[i]);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+#ifdef COTNPOT_HAVE_SANITIZER_API
+  __sanitizer_set_death_callback(dump_current);
+#endif
+  double seconds = 20;
+  long runs = -1;
+  uint64_t seed = 1;
+  const char* seeds_path = "data/grader_cases.jsonl";
+  std::vector<char*> files = {argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
+    else if (arg == "--runs" && i + 1 < argc) runs = std::atol(argv[++i]);
+    else if (arg == "--seed" && i + 1 < argc) seed = std::strtoull(argv[++i], nullptr, 10);
+    else if (arg == "--seeds" && i + 1 < argc) seeds_path = argv[++i];
+    else files.push_back(argv[i]);
+  }
+  if (files.size() > 1) return run_files(int(files.size()), files.data());
+  const std::vector<std::string> seeds = read_seeds(seeds_path);
+  std::mt19937_64 rng(seed);
+  const auto start = std::chrono::steady_clock::now();
+  long done = 0;
+  std::string input;
+  while (runs < 0 ? std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds
+                  : done < runs) {
+    const std::string gold = mutate(seeds[rng() % seeds.size()], seeds, rng);
+    const std::string pred = rng() % 4 ? mutate(seeds[rng() % seeds.size()], seeds, rng) : gold;
+    input.assign(1, char(rng()));
+    input += gold;
+    input += '\x01';
+    input += pred;
+    g_current = &input;
+    run_one(reinterpret_cast<const uint8_t*>(input.data()), input.size());
+    ++done;
+  }
+  std::printf("fuzz_grader: %ld inputs from %zu seeds (seed %llu), no failure; slowest %.3f s, most steps %ld "
+              "(budget %ld per parse or comparison)\n",
+              done, seeds.size(), (unsigned long long)seed, g_slowest_s, g_most_steps, answer::kMaxSteps);
+  return 0;
+}
+#endif

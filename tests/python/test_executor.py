@@ -504,3 +504,32 @@ def test_a_caller_that_exits_during_a_batch_does_not_abort(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, (done.returncode, done.stderr[-500:])
     assert time.monotonic() - start < 10
+
+
+def test_a_worker_that_cannot_restart_leaves_its_jobs_to_the_others(tmp_path):
+    """A worker killed between batches whose replacement cannot start (here: the interpreter refuses to
+    start from then on) must not take jobs -- and fail each at once -- while another worker is healthy:
+    every job runs on the healthy one. With no worker left, every job still gets its result, saying why."""
+    wrapper = tmp_path / "python3"
+    wrapper.write_text(f"#!/bin/sh\n[ -e '{tmp_path}/broken' ] && exit 1\nexec /usr/bin/python3 \"$@\"\n")
+    wrapper.chmod(0o755)
+    others = set(worker_pids())
+    with cotnpot.Executor(workers=2, timeout=5.0, python=str(wrapper)) as ex:
+        assert [r.answer for r in ex.run(["print(1)", "print(2)"])] == ["1", "2"]
+        mine = sorted(set(worker_pids()) - others)
+        assert len(mine) == 2
+        (tmp_path / "broken").touch()
+
+        def kill_worker(pid):   # and wait for its process tree to be gone (no reader left on its pipe)
+            tree = [pid] + children_of(pid)
+            os.kill(pid, signal.SIGKILL)
+            while any(alive(p) for p in tree):
+                time.sleep(0.01)
+        kill_worker(mine[0])
+        results = ex.run([f"print({i})" for i in range(40)])
+        assert [(r.status, r.answer) for r in results] == [("ok", str(i)) for i in range(40)]
+        kill_worker(mine[1])
+        results = ex.run([f"print({i})" for i in range(5)])
+        assert all((r.status, r.error_type) == ("sandbox_error", "WorkerDied") for r in results), results
+        assert all(re.search(r"could (not )?be restarted: .*did not start", r.error_message) for r in results), \
+            results[0].error_message

@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <exception>
 #include <cerrno>
@@ -360,66 +361,105 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
   // take turns instead of interleaving frames.
   std::lock_guard<std::mutex> one_batch(run_mutex_);
   std::vector<Result> results(jobs.size());
-  std::atomic<size_t> next{0}, finished{0};
+  std::atomic<size_t> finished{0};
   std::atomic<bool> cancelled{false};
-  std::mutex progress_mutex, error_mutex;
+  std::mutex progress_mutex, error_mutex, returned_mutex;
   std::exception_ptr first_error;
-  const auto serve = [&](Worker& w) {
-    // Nothing thrown here may leave the thread (std::terminate would end the caller's process): the first
-    // error (a progress callback that raised, Ctrl-C, out of memory) cancels the batch -- no new job
-    // starts; the running ones end within their timeout -- and is rethrown in the caller.
-    try {
-      block_sigpipe_on_this_thread();
-      std::string restart_failure;  // why this thread's worker could not be restarted ("": it runs)
-      const auto restart = [&] {
-        w.stop();
-        try {
-          w.start(options_);
-          restart_failure.clear();
-        } catch (const std::exception& e) {
-          restart_failure = e.what();
-        }
-      };
-      for (size_t i; !cancelled.load() && !cancelled_.load() && !(stop != nullptr && stop->load()) &&
-                     (i = next.fetch_add(1)) < jobs.size();) {
-        // Ids unique across batches: a stale reply of an earlier batch can never pass for this job's.
-        results[i] = w.execute(jobs[i], options_, next_job_id_.fetch_add(1));
-        // Only this side's own verdicts count (status sandbox_error, which a job cannot produce): a job
-        // raising an exception named NotSent or WorkerDied is an error of that job, nothing more.
-        const auto ours = [&](const char* type) {
-          return results[i].status == "sandbox_error" && results[i].error_type == type;
-        };
-        if (ours(kNotSent)) {  // the worker had died before: a fresh one runs the job
-          restart();
-          if (restart_failure.empty()) results[i] = w.execute(jobs[i], options_, next_job_id_.fetch_add(1));
-        }
-        // A worker that died or fell out of step (also on the retry) is replaced before its next job.
-        if (ours("WorkerDied") && restart_failure.empty()) restart();
-        if (ours(kNotSent) || (ours("WorkerDied") && !restart_failure.empty())) {
-          results[i].error_type = "WorkerDied";
-          if (!restart_failure.empty())
-            results[i].error_message = "the worker died and could not be restarted: " + restart_failure;
-        }
-        const size_t done = finished.fetch_add(1) + 1;
-        if (progress) {
-          std::lock_guard<std::mutex> lock(progress_mutex);
-          if (!cancelled.load()) progress(done);
-        }
-      }
-    } catch (abi::__forced_unwind&) {
-      // The thread is being ended (pthread_exit: e.g. a progress callback taking the GIL of an interpreter
-      // that shuts down): it must go on, or the process aborts.
-      cancelled.store(true);
-      throw;
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      if (!first_error) first_error = std::current_exception();
-      cancelled.store(true);
+  // Why each worker could not be restarted in this batch ("": it runs). A worker that cannot be restarted
+  // retires from the batch (an unsent job goes back to the others) instead of failing every job it would
+  // take, fast, while other workers are healthy.
+  std::vector<std::string> restart_failure(workers_.size());
+  std::vector<size_t> pending(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) pending[i] = i;
+  const auto running = [&] { return !cancelled.load() && !cancelled_.load() && !(stop != nullptr && stop->load()); };
+  const auto report = [&](size_t) {
+    const size_t done = finished.fetch_add(1) + 1;
+    if (progress) {
+      std::lock_guard<std::mutex> lock(progress_mutex);
+      if (!cancelled.load()) progress(done);
     }
   };
-  std::vector<std::thread> threads;
-  for (auto& w : workers_) threads.emplace_back(serve, std::ref(*w));
-  for (auto& t : threads) t.join();
+  for (bool first_round = true; !pending.empty() && running(); first_round = false) {
+    std::atomic<size_t> next{0};
+    std::vector<size_t> returned;  // unsent jobs of workers that retired in this round
+    const auto serve = [&](Worker& w, std::string& failure) {
+      // Nothing thrown here may leave the thread (std::terminate would end the caller's process): the first
+      // error (a progress callback that raised, Ctrl-C, out of memory) cancels the batch -- no new job
+      // starts; the running ones end within their timeout -- and is rethrown in the caller.
+      try {
+        block_sigpipe_on_this_thread();
+        const auto restart = [&] {
+          w.stop();
+          try {
+            w.start(options_);
+            failure.clear();
+          } catch (const std::exception& e) {
+            failure = e.what();
+          }
+        };
+        for (size_t k; running() && (k = next.fetch_add(1)) < pending.size();) {
+          const size_t i = pending[k];
+          // Ids unique across batches: a stale reply of an earlier batch can never pass for this job's.
+          results[i] = w.execute(jobs[i], options_, next_job_id_.fetch_add(1));
+          // Only this side's own verdicts count (status sandbox_error, which a job cannot produce): a job
+          // raising an exception named NotSent or WorkerDied is an error of that job, nothing more.
+          const auto ours = [&](const char* type) {
+            return results[i].status == "sandbox_error" && results[i].error_type == type;
+          };
+          if (ours(kNotSent)) {  // the worker had died before: a fresh one runs the job
+            restart();
+            if (!failure.empty()) {  // never sent: another worker takes it, this one retires
+              std::lock_guard<std::mutex> lock(returned_mutex);
+              returned.push_back(i);
+              return;
+            }
+            results[i] = w.execute(jobs[i], options_, next_job_id_.fetch_add(1));
+          }
+          // A worker that died or fell out of step (also on the retry) is replaced before its next job;
+          // the job it ran keeps its result (it may be what killed the worker).
+          if (ours("WorkerDied")) restart();
+          if (ours(kNotSent)) results[i].error_type = "WorkerDied";
+          if (ours("WorkerDied") && !failure.empty())
+            results[i].error_message = "the worker died and could not be restarted: " + failure;
+          report(i);
+          if (!failure.empty()) return;
+        }
+      } catch (abi::__forced_unwind&) {
+        // The thread is being ended (pthread_exit: e.g. a progress callback taking the GIL of an interpreter
+        // that shuts down): it must go on, or the process aborts.
+        cancelled.store(true);
+        throw;
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!first_error) first_error = std::current_exception();
+        cancelled.store(true);
+      }
+    };
+    // Every worker in the first round (one that failed in an earlier batch tries to restart again); after
+    // that only those that run.
+    std::vector<std::thread> threads;
+    for (size_t k = 0; k < workers_.size(); ++k) {
+      if (first_round || restart_failure[k].empty())
+        threads.emplace_back(serve, std::ref(*workers_[k]), std::ref(restart_failure[k]));
+    }
+    for (auto& t : threads) t.join();
+    // The jobs nobody took: those handed back, and those left when the last healthy thread retired.
+    std::vector<size_t> left(returned);
+    for (size_t k = std::min(next.load(), pending.size()); k < pending.size(); ++k) left.push_back(pending[k]);
+    pending = std::move(left);
+    const bool any_runs = std::any_of(restart_failure.begin(), restart_failure.end(),
+                                      [](const std::string& f) { return f.empty(); });
+    if (!pending.empty() && !any_runs && running()) {
+      for (size_t i : pending) {
+        results[i] = Result{};
+        results[i].status = "sandbox_error";
+        results[i].error_type = "WorkerDied";
+        results[i].error_message = "no worker of the pool could be restarted: " + restart_failure[0];
+        report(i);
+      }
+      pending.clear();
+    }
+  }
   if (first_error) std::rethrow_exception(first_error);
   if (stop != nullptr && stop->load()) throw std::runtime_error("Executor: the batch was stopped before it finished");
   if (cancelled_.load()) throw std::runtime_error("Executor: closed while the batch ran");

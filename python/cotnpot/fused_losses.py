@@ -43,8 +43,9 @@ class _FusedLinear(nn.Module):
             raise ValueError(f"hidden must be [2B, T, H] (B chosen, then B rejected sequences), got "
                              f"{list(hidden.shape)}")
         head = self.lm_head
-        return fused_sequence_logprob(hidden, head.weight, labels, getattr(head, "bias", None), self.ignore_index,
-                                      reduction, self.shift, self.row_block, self.vocab_block)
+        # In the head's dtype: hidden states from an autocast region (bf16) meet an fp32 head.
+        return fused_sequence_logprob(hidden.to(head.weight.dtype), head.weight, labels, getattr(head, "bias", None),
+                                      self.ignore_index, reduction, self.shift, self.row_block, self.vocab_block)
 
     def lengths(self, labels: Tensor) -> Tensor:
         scored = labels[:, 1:] if self.shift else labels

@@ -109,3 +109,12 @@ def test_from_a_hugging_face_models_decoder():
     fused = FusedLinearSimPOLoss(model.get_output_embeddings())(hidden, labels).loss
     logps = sequence_logprob(model(input_ids=ids, attention_mask=mask).logits, labels, -100, "mean", shift=True)
     torch.testing.assert_close(fused, SimPOLoss()(logps[:2], logps[2:]).loss, rtol=1e-10, atol=1e-12)
+
+
+def test_hidden_states_meet_the_heads_dtype():
+    """bf16 hidden states (an autocast region) with an fp32 head: computed in the head's dtype."""
+    head, hidden, labels = inputs(bias=False, seed=4)
+    head32 = copy.deepcopy(head).float()
+    got = FusedLinearSimPOLoss(head32)(hidden.detach().bfloat16(), labels).loss
+    expected = FusedLinearSimPOLoss(head)(hidden.detach().bfloat16().double(), labels).loss
+    torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-6)

@@ -166,3 +166,82 @@ def test_a_model_that_ignores_the_mask_falls_back_after_the_first_batch(tokenize
     forced = trainer(tokenizer, tmp_path / "forced", model=model, max_steps=1, pair_layout="shared_prefix")
     with pytest.raises(ValueError, match="pair_layout='shared_prefix': its packed log-probs differ"):
         forced.train(varied_pairs())
+
+
+# ---- found by review: each failed before its fix -------------------------------------------------------------
+
+def test_sliding_window_and_unknown_architectures_keep_the_concatenated_layout(tokenizer, tmp_path):
+    """A custom 4-D mask replaces the model's own, so a sliding window would silently become full attention."""
+    windowed = tiny_causal_lm("qwen2", tokenizer, hidden_size=32, layers=2, heads=2, kv_heads=1,
+                              use_sliding_window=True, sliding_window=8, max_window_layers=0)
+    assert "sliding" in shared_prefix_unsupported(windowed)
+    t = trainer(tokenizer, tmp_path / "windowed", model=windowed)
+    assert t.layout == "concatenated" and "sliding" in t.layout_reason
+    with pytest.raises(ValueError, match="pair_layout='shared_prefix': .*sliding"):
+        trainer(tokenizer, tmp_path / "forced", model=windowed, pair_layout="shared_prefix")
+    other = tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1)
+    other.config.model_type = "some_hybrid"
+    assert "'some_hybrid' is not among those checked" in trainer(tokenizer, tmp_path / "other", model=other).layout_reason
+    assert trainer(tokenizer, tmp_path / "vouched", model=other, pair_layout="shared_prefix").layout is None
+
+
+def test_dpo_references_are_computed_without_dropout(tokenizer, tmp_path):
+    model = tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1,
+                           attention_dropout=0.3).double()
+    t = trainer(tokenizer, tmp_path / "dpo", model=model, objective="dpo", max_steps=1)
+    pairs = varied_pairs()
+    model.train()
+    t.compute_reference_logps(pairs)
+    model.eval()
+    batch = t.collator(pairs)
+    expected = unpacked_logps(model, batch)
+    from cotnpot.train.trainer import pair_key
+    got = torch.tensor([t.ref_logps[pair_key(p)] for p in pairs], dtype=torch.float64)
+    torch.testing.assert_close(got[:, 0], expected[:5].double(), rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(got[:, 1], expected[5:].double(), rtol=1e-9, atol=1e-9)
+
+
+def patched_decoder(model, replacement):
+    decoder = model.model
+    original = decoder.forward
+    decoder.forward = functools.wraps(original)(lambda *a, **kw: replacement(original, *a, **kw))
+    return model
+
+
+def test_a_packed_forward_that_raises_or_ignores_positions_falls_back(tokenizer, tmp_path):
+    def raising(original, *args, attention_mask=None, **kwargs):
+        if attention_mask is not None and attention_mask.dim() == 4:
+            raise ValueError("too many values to unpack")
+        return original(*args, attention_mask=attention_mask, **kwargs)
+
+    def ignoring_positions(original, *args, position_ids=None, **kwargs):
+        return original(*args, **kwargs)
+    for name, replacement, reason in (("raising", raising, "packed forward failed .*too many values"),
+                                      ("positions", ignoring_positions, "differ .* per token")):
+        model = patched_decoder(tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2,
+                                               kv_heads=1).double(), replacement)
+        t = trainer(tokenizer, tmp_path / name, model=model, max_steps=1)
+        t.train(varied_pairs())
+        assert t.layout == "concatenated", name
+        assert __import__("re").search(reason, t.layout_reason), t.layout_reason
+
+
+def test_the_layout_is_kept_across_a_resume_and_the_check_counts_no_truncation(tokenizer, tmp_path):
+    def ignoring_the_mask(original, *args, attention_mask=None, **kwargs):
+        return original(*args, attention_mask=None, **kwargs)
+    model = patched_decoder(tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2,
+                                           kv_heads=1).double(), ignoring_the_mask)
+    pairs = varied_pairs() * 2
+    first = trainer(tokenizer, tmp_path / "run", model=model, epochs=2)
+    first.train(pairs, stop_at_step=1)
+    assert first.layout == "concatenated"
+    resumed = trainer(tokenizer, tmp_path / "run", epochs=2)   # a model the check would accept
+    resumed.train(pairs, resume=True)
+    assert resumed.layout == "concatenated" and "differ" in resumed.layout_reason
+    counts = {}
+    for layout in ("auto", "concatenated"):
+        t = trainer(tokenizer, tmp_path / f"cut-{layout}", pair_layout=layout, max_steps=1, max_length=50,
+                    truncation="truncate")
+        t.train(varied_pairs())
+        counts[layout] = t.collator.truncated
+    assert counts["auto"] == counts["concatenated"] > 0

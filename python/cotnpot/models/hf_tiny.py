@@ -37,9 +37,10 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 512, chat_templa
 
 
 def tiny_causal_lm(architecture: str, tokenizer, hidden_size: int = 64, layers: int = 2, heads: int = 4,
-                   kv_heads: int = 2, seed: int = 0):
+                   kv_heads: int = 2, seed: int = 0, **config_options):
     """A randomly initialized ``LlamaForCausalLM`` ("llama") or ``Qwen2ForCausalLM`` ("qwen2") of a few
-    hundred thousand parameters, sized to ``tokenizer``."""
+    hundred thousand parameters, sized to ``tokenizer``; ``config_options`` go to its config (e.g.
+    ``attention_dropout``, ``use_sliding_window``)."""
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
 
@@ -50,6 +51,6 @@ def tiny_causal_lm(architecture: str, tokenizer, hidden_size: int = 64, layers: 
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 3,
         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
         max_position_embeddings=2048, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=None, tie_word_embeddings=architecture == "qwen2")
+        bos_token_id=None, tie_word_embeddings=architecture == "qwen2", **config_options)
     torch.manual_seed(seed)
     return AutoModelForCausalLM.from_config(config).eval()

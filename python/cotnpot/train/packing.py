@@ -14,8 +14,11 @@ Only the positions that predict a solution token are scored: their hidden states
 head's weight in :func:`cotnpot.fused_linear_logprob`, so no ``[tokens, vocabulary]`` logits exist.
 
 Needs a Hugging Face causal LM whose decoder takes ``position_ids`` and a custom 4-D boolean attention
-mask (the ``sdpa`` attention), and whose logits are its plain linear head's output (no soft-capping or
-scaling): :func:`shared_prefix_unsupported` says why a model is not one.
+mask (the ``sdpa`` attention) and applies it as given in every layer (full causal attention: no sliding
+window, chunks or ALiBi, no state-space layers that scan the row in order), and whose logits are its
+plain linear head's output (no soft-capping or scaling). A custom mask replaces the model's own, so only
+architectures checked to agree with their unpacked forward are used by default (``KNOWN_GOOD``);
+:func:`shared_prefix_unsupported` says why a model is not one.
 """
 import inspect
 from dataclasses import dataclass
@@ -26,8 +29,13 @@ from torch import Tensor, nn
 
 Encoded = Tuple[List[int], int]   # (token ids, index of the first solution token)
 
-# Config fields that change logits after the linear head (Gemma 2, Cohere, Granite, ...).
-LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
+# Config fields that change logits after the linear head (Gemma 2, Cohere, Granite, Falcon-H1, ...).
+LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale",
+                    "lm_head_multiplier")
+# Architectures whose packed forward was checked against the unpacked one (per-token log-probs within
+# float rounding, tiny models of each in fp64/fp32): full causal attention through the sdpa mask given.
+KNOWN_GOOD = ("llama", "qwen2", "qwen3", "mistral", "gemma", "gpt2", "gpt_neox", "opt", "phi", "phi3", "stablelm",
+              "olmo", "olmo2", "gptj", "falcon", "starcoder2")
 
 
 @dataclass
@@ -138,11 +146,36 @@ def decoder_of(model) -> Optional[nn.Module]:
     return decoder if isinstance(decoder, nn.Module) and decoder is not model else None
 
 
-def shared_prefix_unsupported(model) -> Optional[str]:
-    """Why ``model`` cannot run packed pairs (None when it can)."""
+def _not_full_attention(config) -> Optional[str]:
+    """Why the model's attention is not full causal attention over a mask it takes as given, or None."""
+    layer_types = getattr(config, "layer_types", None)
+    if layer_types:
+        other = sorted({t for t in layer_types if t != "full_attention"})
+        if other:
+            return f"its layers include {', '.join(map(repr, other))} (a custom mask would make them full attention)"
+    elif getattr(config, "sliding_window", None) is not None and getattr(config, "use_sliding_window", True):
+        return f"it uses sliding-window attention (window {config.sliding_window}), which a custom mask would drop"
+    if getattr(config, "attention_chunk_size", None):
+        return "it uses chunked attention, which a custom mask would drop"
+    if getattr(config, "alibi", False):
+        return "it uses ALiBi position biases"
+    return None
+
+
+def shared_prefix_unsupported(model, known_only: bool = True) -> Optional[str]:
+    """Why ``model`` cannot run packed pairs (None when it can). ``known_only``: also refuse architectures
+    not in ``KNOWN_GOOD`` (what ``pair_layout="auto"`` does; ``"shared_prefix"`` lets a user vouch for one,
+    and the first-batch check still runs)."""
     config = getattr(model, "config", None)
     if config is None or not hasattr(model, "get_output_embeddings"):
         return "not a Hugging Face model (no config / output embeddings)"
+    model_type = getattr(config, "model_type", None)
+    if known_only and model_type not in KNOWN_GOOD:
+        return (f"its architecture {model_type!r} is not among those checked to give the unpacked log-probs "
+                f"({', '.join(KNOWN_GOOD)}); pair_layout='shared_prefix' to try it")
+    reason = _not_full_attention(config)
+    if reason:
+        return reason
     attention = getattr(config, "_attn_implementation", None)
     if attention != "sdpa":
         return f"its attention is {attention!r}; packed pairs need 'sdpa' (which takes a boolean 4-D mask)"

@@ -242,7 +242,7 @@ class VerifierTrainer:
         if cfg.pair_layout == "concatenated":
             self.layout_reason = "pair_layout='concatenated'"
             return "concatenated"
-        reason = shared_prefix_unsupported(self.model)
+        reason = shared_prefix_unsupported(self.model, known_only=cfg.pair_layout == "auto")
         if reason is None:
             return None
         if cfg.pair_layout == "shared_prefix":
@@ -252,25 +252,44 @@ class VerifierTrainer:
 
     @torch.no_grad()
     def _check_shared_prefix(self, pairs: Sequence[PreferencePair]) -> str:
-        """Runs the first batch both ways (eval mode, no dropout) and keeps the shared-prefix layout only where
-        every sequence's mean token log-prob agrees with the concatenated layout's: a model that ignores
-        ``position_ids`` or the 4-D mask would not. Every process must agree (an all-reduce)."""
-        training = self.policy.training
+        """Runs the first batch both ways and keeps the shared-prefix layout only where every scored token's
+        log-prob agrees with the concatenated layout's: a model that ignores ``position_ids`` or the 4-D mask
+        would not. Eval mode (no dropout) and no autocast, so one tolerance per parameter dtype holds; every
+        module's mode, and the collator's truncation count, as they were after. Every process must agree (an
+        all-reduce). A packed forward that raises counts as a disagreement."""
+        modes = [(m, m.training) for m in self.policy.modules()]
+        truncated = self.collator.truncated
         self.policy.eval()
+        gap, error = None, None
         try:
-            packed = self._forward_logps(self.collator.pack(pairs).to(self.device), "mean", self.policy)
-            plain = self._forward_logps(self.collator(pairs).to(self.device), "mean", self.policy)
+            packed = self.collator.pack(pairs).to(self.device)
+            plain = self.collator(pairs).to(self.device)
+            tokens = self.policy(packed.input_ids, packed.attention_mask, packed.position_ids, packed.source,
+                                 packed.target)
+            logits = self.policy(plain.input_ids, plain.attention_mask)
+            expected = sequence_logprob(logits, plain.labels, IGNORE_INDEX, "none", shift=True)
+            expected = expected[plain.labels[:, 1:] != IGNORE_INDEX]   # the packed order: sequence, then position
+            gap = (tokens.double() - expected.double()).abs().max().item() if tokens.numel() else 0.0
+        except Exception as e:   # noqa: BLE001 -- any failure of the packed path means: do not use it
+            error = f"{type(e).__name__}: {e}"
         finally:
-            self.policy.train(training)
-        half = self.config.bf16 or next(self.model.parameters()).dtype in (torch.bfloat16, torch.float16)
-        gap = (packed.double() - plain.double()).abs().max()
-        ok = torch.tensor(float(bool(gap <= (5e-2 if half else 1e-4))))
+            for module, training in modes:
+                module.train(training)
+            self.collator.truncated = truncated
+        dtype = next(self.model.parameters()).dtype
+        tolerance = {torch.float64: 1e-8, torch.float32: 1e-4}.get(dtype, 2e-2)   # nats per token
+        ok = torch.tensor(float(error is None and gap <= tolerance))
         if self.world > 1:
             dist.all_reduce(ok, op=dist.ReduceOp.MIN)
         if ok.item():
             return "shared_prefix"
-        reason = (f"its packed log-probs differ from the concatenated layout's by {gap.item():.3g} nats per token "
-                  "on the first batch (here or on another process)")
+        if error is not None:
+            reason = f"its packed forward failed on the first batch ({error})"
+        elif gap is not None and gap > tolerance:
+            reason = (f"its packed log-probs differ from the concatenated layout's by up to {gap:.3g} nats per "
+                      f"token on the first batch (tolerance {tolerance:g} for {dtype})")
+        else:
+            reason = "another process found its packed log-probs differ on the first batch"
         if self.config.pair_layout == "shared_prefix":
             raise ValueError(f"pair_layout='shared_prefix': {reason}")
         self.layout_reason = reason
@@ -461,7 +480,8 @@ class VerifierTrainer:
             policy, optimizer = self.policy.state_dict(), self.optimizer.state_dict()
         return {"policy": policy, "optimizer": optimizer, "sharded": self.sharded, "ref_logps": self.ref_logps,
                 "scheduler": self.scheduler.state_dict(), "rng": checkpoint.rng_state(), "step": self.step,
-                "position": self.position, "config": asdict(self.config)}
+                "position": self.position, "config": asdict(self.config),
+                "layout": (self.layout, self.layout_reason)}
 
     def save_checkpoint(self) -> None:
         state = self.state() if self.rank == 0 or self.sharded else None
@@ -488,6 +508,9 @@ class VerifierTrainer:
         checkpoint.set_rng_state(state["rng"])
         self.ref_logps = dict(state.get("ref_logps") or {})
         self.step, self.position = state["step"], tuple(state["position"])
+        if self.config.pair_layout == "auto" and state.get("layout", (None,))[0] is not None:
+            # the layout the run decided on, not one decided again on another first batch
+            self.layout, self.layout_reason = state["layout"]
 
     def _truncate_metrics(self, step: int) -> None:
         if not self.metrics_path.exists():

@@ -420,6 +420,40 @@ def test_two_gloo_processes_train_like_one(tokenizer, tmp_path, objective, shard
         torch.testing.assert_close(value.double(), single[key].double(), rtol=1e-6, atol=1e-7, msg=name)
 
 
+def _ddp_dropout_worker(rank, world, store, model_dir, out_dir, stop_at, resume):
+    """DDP with attention dropout: each process draws its own masks from its own RNG stream."""
+    import datetime
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.distributed.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world,
+                                         timeout=datetime.timedelta(seconds=120))
+    try:
+        model, tok = load_verifier(str(model_dir))
+        for layer in model.model.layers:
+            layer.self_attn.attention_dropout = 0.3
+        trainer = VerifierTrainer(model.double(), tok, TrainConfig(
+            objective="simpo", batch_size=4, micro_batch_size=1, lr=1e-3, epochs=2, max_length=128,
+            progress=False), out_dir)
+        trainer.train(small_pairs(12), resume=resume, stop_at_step=stop_at)
+        if rank == 0 and stop_at is None:
+            torch.save({k: v.detach().clone() for k, v in trainer.policy.state_dict().items()}, out_dir / "final.pt")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_two_gloo_processes_with_dropout_resume_exactly(tokenizer, tmp_path):
+    """Each process's RNG state is in the checkpoint (it used to hold rank 0's alone, so rank 1 drew other
+    dropout masks after a resume)."""
+    import torch.multiprocessing as mp
+    model_dir = save_base_model(tokenizer, tmp_path / "base")
+    runs = [("straight", None, False), ("stopped", 2, False), ("stopped", None, True)]
+    for i, (name, stop_at, resume) in enumerate(runs):
+        mp.spawn(_ddp_dropout_worker, args=(2, tmp_path / f"store{i}", model_dir, tmp_path / name, stop_at, resume),
+                 nprocs=2, join=True)
+    straight, resumed = torch.load(tmp_path / "straight" / "final.pt"), torch.load(tmp_path / "stopped" / "final.pt")
+    for name in straight:
+        assert torch.equal(straight[name], resumed[name]), name
+
+
 def test_bf16_autocast_trains_and_matches_fp32_roughly(tokenizer, tmp_path):
     pairs = small_pairs(8)
     runs = {}

@@ -470,8 +470,19 @@ class VerifierTrainer:
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
         return get_model_state_dict(self.policy, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
-    def state(self) -> dict:
-        """The checkpoint: whole parameters and optimizer state (under FSDP gathered: call on every rank)."""
+    def _rng_states(self) -> Optional[List[dict]]:
+        """Every process's RNG states in rank order, on rank 0 (None elsewhere; a collective): each process
+        draws its own dropout masks, so each resumes its own stream."""
+        mine = checkpoint.rng_state()
+        if self.world == 1:
+            return [mine]
+        gathered = [None] * self.world if self.rank == 0 else None
+        dist.gather_object(mine, gathered, dst=0)
+        return gathered
+
+    def state(self, rng: Optional[List[dict]] = None) -> dict:
+        """The checkpoint: whole parameters and optimizer state (under FSDP gathered: call on every rank),
+        and ``rng``, the processes' RNG states (this process's alone when not given)."""
         if self.sharded:
             from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
             policy, optimizer = get_state_dict(self.policy, self.optimizer,
@@ -479,12 +490,13 @@ class VerifierTrainer:
         else:
             policy, optimizer = self.policy.state_dict(), self.optimizer.state_dict()
         return {"policy": policy, "optimizer": optimizer, "sharded": self.sharded, "ref_logps": self.ref_logps,
-                "scheduler": self.scheduler.state_dict(), "rng": checkpoint.rng_state(), "step": self.step,
+                "scheduler": self.scheduler.state_dict(), "rng": rng or [checkpoint.rng_state()], "step": self.step,
                 "position": self.position, "config": asdict(self.config),
                 "layout": (self.layout, self.layout_reason)}
 
     def save_checkpoint(self) -> None:
-        state = self.state() if self.rank == 0 or self.sharded else None
+        rng = self._rng_states()
+        state = self.state(rng) if self.rank == 0 or self.sharded else None
         if self.rank == 0:
             checkpoint.save_atomically(state, self.checkpoint_path)
         if self.world > 1:
@@ -505,7 +517,10 @@ class VerifierTrainer:
             self.policy.load_state_dict(state["policy"])
             self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        checkpoint.set_rng_state(state["rng"])
+        rng = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]   # older checkpoints: one
+        # Each process its own stream; resumed on another number of processes (not an exact resume: the
+        # steps are shared differently anyway), each takes the first process's.
+        checkpoint.set_rng_state(rng[self.rank] if len(rng) == self.world else rng[0])
         self.ref_logps = dict(state.get("ref_logps") or {})
         self.step, self.position = state["step"], tuple(state["position"])
         if self.config.pair_layout == "auto" and state.get("layout", (None,))[0] is not None:

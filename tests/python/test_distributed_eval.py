@@ -61,6 +61,31 @@ def test_eval_in_two_processes_equals_one(tmp_path):
         assert comparable(one) == comparable(two), name
 
 
+def test_code_eval_in_two_processes_equals_one_and_asks_once(tmp_path):
+    """Test runs and the coder LLM's explanations split across ranks: the same report, the same requests."""
+    from cotnpot.cli import main
+    rows = [json.loads(line) for line in (ROOT.parent / "shared" / "data" / "mbpp_sanitized.jsonl").open()][:4]
+    path = tmp_path / "code.jsonl"
+    path.write_text("".join(json.dumps({"task_id": r["task_id"], "prompt": r["prompt"], "test_list": r["test_list"],
+                                        "test_imports": r["test_imports"],
+                                        "candidates": ["def nothing():\n    pass\n", r["code"]]}) + "\n"
+                            for r in rows))
+    server = FakeServer()
+    try:
+        base = ["eval", "--candidates", str(path), "--quiet", "--resamples", "50", "--example-filter",
+                "--translator", server.url, "--translator-model", "m"]
+        assert main(base + ["--out", str(tmp_path / "one")]) == 0
+        asked_by_one = len(server.requests)
+        assert run_two(base + ["--out", str(tmp_path / "two")], tmp_path) == [0, 0]
+        asked_by_two = len(server.requests) - asked_by_one
+    finally:
+        server.close()
+    assert asked_by_one == asked_by_two == 8   # one explanation per program, wherever it is asked for
+    one = json.loads((tmp_path / "one" / "report.json").read_text())
+    two = json.loads((tmp_path / "two" / "report.json").read_text())
+    assert comparable(one) == comparable(two)
+
+
 def test_generate_in_two_processes_equals_one(tmp_path):
     from cotnpot.cli import main
     questions = {f"What is {i} plus {i}?": str(2 * i) for i in range(1, 7)}

@@ -118,7 +118,9 @@ def evaluate_code(tasks: Sequence[CodeTask], candidates: Sequence[Sequence[str]]
                         statuses=dict(Counter(r["status"] for r in runs)))
 
     if translator is not None:
-        texts = translator.translate([Request(t.prompt, code, kind="code2text") for t, code in flat])
+        # under torchrun each process asks for its share of the explanations
+        texts = distributed.map_sharded(translator.translate, [Request(t.prompt, code, kind="code2text")
+                                                               for t, code in flat])
         it = iter(texts)
         result.explanations = [[next(it) for _ in cs] for cs in candidates]
     if verifier is not None:

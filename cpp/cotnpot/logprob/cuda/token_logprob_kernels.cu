@@ -1,0 +1,178 @@
+// The label check below is a device-side assert that must hold in Release builds too (-DNDEBUG): a bad
+// label would otherwise read outside the row.
+#undef NDEBUG
+#include <cassert>
+
+#include "cotnpot/logprob/cuda/token_logprob_kernels.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+namespace cotnpot::logprob::cuda {
+namespace {
+
+constexpr int kThreads = 512;
+
+template <class T> struct Acc { using type = float; };
+template <> struct Acc<double> { using type = double; };
+
+__device__ inline float to_acc(float x) { return x; }
+__device__ inline double to_acc(double x) { return x; }
+__device__ inline float to_acc(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ inline float to_acc(__half x) { return __half2float(x); }
+template <class T> __device__ inline T from_acc(float x);
+template <> __device__ inline float from_acc<float>(float x) { return x; }
+template <> __device__ inline __nv_bfloat16 from_acc<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
+template <> __device__ inline __half from_acc<__half>(float x) { return __float2half(x); }
+template <class T> __device__ inline T from_acc(double x) { return x; }
+
+__device__ inline float exp_acc(float x) { return __expf(x); }
+__device__ inline double exp_acc(double x) { return exp(x); }
+__device__ inline float log_acc(float x) { return __logf(x); }
+__device__ inline double log_acc(double x) { return log(x); }
+
+// (max, sum of exp(x - max)) pairs merged: the online log-sum-exp's reduction step.
+template <class A>
+__device__ inline void merge(A& m, A& s, A m2, A s2) {
+  if (m2 > m) {
+    s = s * exp_acc(m - m2) + s2;
+    m = m2;
+  } else if (m2 == m || m2 == -INFINITY) {
+    s += m2 == -INFINITY ? A(0) : s2;
+  } else {
+    s += s2 * exp_acc(m2 - m);
+  }
+}
+
+// The block's (max, sum) from each thread's; every thread gets the result.
+template <class A>
+__device__ void block_merge(A& m, A& s) {
+  __shared__ A shared_m[kThreads / 32], shared_s[kThreads / 32];
+  for (int offset = 16; offset > 0; offset /= 2) {
+    const A m2 = __shfl_down_sync(0xffffffffu, m, offset), s2 = __shfl_down_sync(0xffffffffu, s, offset);
+    merge(m, s, m2, s2);
+  }
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  if (lane == 0) {
+    shared_m[warp] = m;
+    shared_s[warp] = s;
+  }
+  __syncthreads();
+  if (warp == 0) {
+    m = lane < blockDim.x / 32 ? shared_m[lane] : A(-INFINITY);
+    s = lane < blockDim.x / 32 ? shared_s[lane] : A(0);
+    for (int offset = 16; offset > 0; offset /= 2) {
+      const A m2 = __shfl_down_sync(0xffffffffu, m, offset), s2 = __shfl_down_sync(0xffffffffu, s, offset);
+      merge(m, s, m2, s2);
+    }
+    if (lane == 0) {
+      shared_m[0] = m;
+      shared_s[0] = s;
+    }
+  }
+  __syncthreads();
+  m = shared_m[0];
+  s = shared_s[0];
+}
+
+__device__ inline int64_t label_of(const Rows& rows, int64_t b, int64_t t) {
+  const int64_t label = rows.labels[b * rows.steps_in + t + (rows.shift ? 1 : 0)];
+  assert((label == rows.ignore_index || (label >= 0 && label < rows.vocab)) &&
+         "token_logprob: labels must be in [0, V) or equal ignore_index");
+  return label;
+}
+
+template <class T>
+__global__ void forward_kernel(Rows rows, int64_t steps, typename Acc<T>::type* logp, typename Acc<T>::type* lse) {
+  using A = typename Acc<T>::type;
+  for (int64_t r = blockIdx.x; r < rows.batch * steps; r += gridDim.x) {
+    const int64_t b = r / steps, t = r % steps;
+    const int64_t label = label_of(rows, b, t);
+    if (label == rows.ignore_index) {  // ignored positions cost nothing
+      if (threadIdx.x == 0) logp[r] = lse[r] = A(0);
+      continue;
+    }
+    const T* x = static_cast<const T*>(rows.logits) + b * rows.stride_b + t * rows.stride_t;
+    A m = -INFINITY, s = 0;
+    for (int64_t v = threadIdx.x; v < rows.vocab; v += blockDim.x) merge(m, s, to_acc(x[v]), A(1));
+    block_merge(m, s);
+    if (threadIdx.x == 0) {
+      const A l = m + log_acc(s);
+      lse[r] = l;
+      logp[r] = to_acc(x[label]) - l;
+    }
+    __syncthreads();  // the shared reduction slots are reused by the next row
+  }
+}
+
+template <class T>
+__global__ void backward_kernel(Rows rows, int64_t steps, const typename Acc<T>::type* grad,
+                                const typename Acc<T>::type* lse, T* out) {
+  using A = typename Acc<T>::type;
+  for (int64_t r = blockIdx.x; r < rows.batch * rows.steps_in; r += gridDim.x) {
+    const int64_t b = r / rows.steps_in, t = r % rows.steps_in;
+    T* o = out + r * rows.vocab;
+    // Positions that predict nothing (the last one under shift, ignored labels) get zero gradient.
+    const int64_t label = t < steps ? label_of(rows, b, t) : rows.ignore_index;
+    if (label == rows.ignore_index) {
+      for (int64_t v = threadIdx.x; v < rows.vocab; v += blockDim.x) o[v] = from_acc<T>(A(0));
+      continue;
+    }
+    const T* x = static_cast<const T*>(rows.logits) + b * rows.stride_b + t * rows.stride_t;
+    const A g = grad[b * steps + t], l = lse[b * steps + t];
+    for (int64_t v = threadIdx.x; v < rows.vocab; v += blockDim.x) {
+      const A value = -g * exp_acc(to_acc(x[v]) - l) + (v == label ? g : A(0));
+      o[v] = from_acc<T>(value);
+    }
+  }
+}
+
+unsigned grid_for(int64_t rows) {
+  constexpr int64_t kMaxBlocks = 65535;
+  return unsigned(rows < 1 ? 1 : rows < kMaxBlocks ? rows : kMaxBlocks);
+}
+
+template <class T>
+cudaError_t forward(const Rows& rows, void* logp, void* lse, cudaStream_t stream) {
+  using A = typename Acc<T>::type;
+  const int64_t steps = rows.steps_in - (rows.shift ? 1 : 0);
+  if (rows.batch * steps == 0) return cudaSuccess;
+  forward_kernel<T><<<grid_for(rows.batch * steps), kThreads, 0, stream>>>(rows, steps, static_cast<A*>(logp),
+                                                                          static_cast<A*>(lse));
+  return cudaGetLastError();
+}
+
+template <class T>
+cudaError_t backward(const Rows& rows, const void* grad, const void* lse, void* out, cudaStream_t stream) {
+  using A = typename Acc<T>::type;
+  const int64_t steps = rows.steps_in - (rows.shift ? 1 : 0);
+  if (rows.batch * rows.steps_in == 0) return cudaSuccess;
+  backward_kernel<T><<<grid_for(rows.batch * rows.steps_in), kThreads, 0, stream>>>(
+      rows, steps, static_cast<const A*>(grad), static_cast<const A*>(lse), static_cast<T*>(out));
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t token_logprob_forward(Dtype dtype, const Rows& rows, void* logp, void* lse, cudaStream_t stream) {
+  switch (dtype) {
+    case Dtype::kFloat: return forward<float>(rows, logp, lse, stream);
+    case Dtype::kDouble: return forward<double>(rows, logp, lse, stream);
+    case Dtype::kBFloat16: return forward<__nv_bfloat16>(rows, logp, lse, stream);
+    case Dtype::kHalf: return forward<__half>(rows, logp, lse, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+cudaError_t token_logprob_backward(Dtype dtype, const Rows& rows, const void* grad, const void* lse,
+                                   void* grad_logits, cudaStream_t stream) {
+  switch (dtype) {
+    case Dtype::kFloat: return backward<float>(rows, grad, lse, grad_logits, stream);
+    case Dtype::kDouble: return backward<double>(rows, grad, lse, grad_logits, stream);
+    case Dtype::kBFloat16: return backward<__nv_bfloat16>(rows, grad, lse, grad_logits, stream);
+    case Dtype::kHalf: return backward<__half>(rows, grad, lse, grad_logits, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace cotnpot::logprob::cuda

@@ -1,0 +1,94 @@
+"""cotnpot's CUDA kernels of the log-prob ops (cpp/cotnpot/logprob/cuda/): built into every CUDA build of
+the library (the first test runs everywhere), and run against the float64 reference on a GPU when there
+is one (the others skip, saying so, on machines without)."""
+import pytest
+import torch
+
+import cotnpot
+from cotnpot import reference
+from cotnpot._build_info import BUILD_DIR  # noqa: F401  (the build this package came from)
+
+OPS = ("cotnpot::_token_logprob_forward", "cotnpot::_token_logprob_backward")
+gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine: the kernels are "
+                                                             "built and registered (tested), not run")
+
+
+@pytest.mark.skipif(torch.version.cuda is None, reason="torch is not a CUDA build: no CUDA kernels to build")
+def test_the_cuda_kernels_are_built_and_registered():
+    for op in OPS:
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(op, "CUDA"), op
+
+
+def cases():
+    # (dtype, tolerance against the float64 reference)
+    return [(torch.float32, 1e-5), (torch.float64, 1e-12), (torch.bfloat16, 2e-2), (torch.float16, 5e-3)]
+
+
+@gpu
+@pytest.mark.parametrize("dtype, tol", cases())
+@pytest.mark.parametrize("shift", [False, True])
+@pytest.mark.parametrize("vocab", [7, 1000, 32003])
+def test_forward_and_backward_equal_the_reference(dtype, tol, shift, vocab):
+    g = torch.Generator().manual_seed(vocab)
+    logits = (torch.randn(3, 9, vocab, generator=g) * 4).to(dtype)
+    labels = torch.randint(vocab, (3, 9), generator=g)
+    labels[0, 2:5] = -100
+    labels[2, :] = -100
+    logits[0, 3, :] = float("inf")   # an ignored position holding inf: no NaN anywhere
+    logits[1, 4, 0] = 1e4 if dtype != torch.float16 else 6e4
+    x = logits.cuda().requires_grad_()
+    got = cotnpot.token_logprob(x, labels.cuda(), shift=shift)
+    xr = logits.double().requires_grad_()
+    want = reference.token_logprob(xr, labels, shift=shift)
+    torch.testing.assert_close(got.double().cpu(), want.detach(), rtol=tol, atol=tol * 10)
+    weights = torch.randn(want.shape, generator=g, dtype=torch.float64)
+    got_grad, = torch.autograd.grad((got.double() * weights.cuda()).sum(), x)
+    want_grad, = torch.autograd.grad((want * weights).sum(), xr)
+    assert torch.isfinite(got_grad).all()
+    torch.testing.assert_close(got_grad.double().cpu(), want_grad, rtol=tol * 10, atol=tol * 10)
+
+
+@gpu
+def test_strided_logits_empty_batches_and_the_cpu_kernel_agree():
+    logits = torch.randn(2, 6, 50, dtype=torch.float32)
+    labels = torch.randint(50, (2, 6))
+    cpu = cotnpot.sequence_logprob(logits[:, :5], labels[:, :5], reduction="mean", shift=True)
+    cuda = cotnpot.sequence_logprob(logits.cuda()[:, :5], labels.cuda()[:, :5], reduction="mean", shift=True)
+    torch.testing.assert_close(cuda.cpu(), cpu, rtol=1e-5, atol=1e-6)
+    empty = cotnpot.token_logprob(torch.randn(0, 4, 10, device="cuda"), torch.zeros(0, 4, dtype=torch.long,
+                                                                                  device="cuda"))
+    assert empty.shape == (0, 4)
+
+
+@gpu
+def test_a_bad_label_is_a_device_side_assert_in_a_child_process():
+    """An out-of-range label stops the kernel (as ATen's gather does); a fresh process, since a device-side
+    assert poisons the CUDA context of the process that hit it."""
+    import subprocess
+    import sys
+    code = ("import torch, cotnpot\n"
+            "x = torch.randn(1, 3, 10, device='cuda')\n"
+            "y = torch.tensor([[1, 99, 2]], device='cuda')\n"
+            "cotnpot.token_logprob(x, y); torch.cuda.synchronize()\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "labels must be in [0, V)" in (result.stderr + result.stdout)
+
+
+@gpu
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-4), (torch.bfloat16, 5e-2)])
+def test_fused_linear_logprob_on_cuda_equals_the_naive_reference(dtype, tol):
+    """The fused hidden x lm_head op on CUDA: blocks of cuBLAS GEMMs and ATen epilogues (no [N, V] logits)."""
+    g = torch.Generator().manual_seed(0)
+    hidden = torch.randn(300, 64, generator=g).to(dtype)
+    weight = (torch.randn(5000, 64, generator=g) * 0.1).to(dtype)
+    labels = torch.randint(5000, (300,), generator=g)
+    labels[::7] = -100
+    h, w = hidden.cuda().requires_grad_(), weight.cuda().requires_grad_()
+    got = cotnpot.fused_linear_logprob(h, w, labels.cuda(), row_block=128, vocab_block=1024)
+    hr, wr = hidden.double().requires_grad_(), weight.double().requires_grad_()
+    want = torch.log_softmax(hr @ wr.T, -1).gather(1, labels.clamp_min(0)[:, None])[:, 0] * (labels != -100)
+    torch.testing.assert_close(got.double().cpu(), want.detach(), rtol=tol, atol=tol)
+    gh, gw = torch.autograd.grad(got.sum(), (h, w))
+    wh, ww = torch.autograd.grad(want.sum(), (hr, wr))
+    torch.testing.assert_close(gh.double().cpu(), wh, rtol=tol * 10, atol=tol * 10)
+    torch.testing.assert_close(gw.double().cpu(), ww, rtol=tol * 10, atol=tol * 10)

@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 BUILD := build/release
 # torch and what its CMake package needs where the machine has no CUDA toolkit (nvcc, cudart headers).
-BUILD_REQUIREMENTS := torch "cuda-toolkit[nvcc,cudart,crt]" setuptools wheel
+BUILD_REQUIREMENTS := torch "cuda-toolkit[nvcc,cudart,crt,cccl]" setuptools wheel
 VENV_STAMP := $(VENV)/.cotnpot-requirements
 BENCH_STAMP := $(VENV)/.cotnpot-bench-requirements
 STAMP := $(VENV)/.cotnpot-installed

@@ -4,7 +4,7 @@
 # the same two fixes:
 #  1. A CUDA build of torch makes TorchConfig look for a CUDA toolkit (nvcc, headers, cudart) and fail
 #     without one, even for code that has no CUDA source. Where the machine has none, the toolkit that
-#     PyPI ships beside torch (cuda-toolkit[nvcc,cudart,crt], in site-packages/nvidia/cu<major>) is used,
+#     PyPI ships beside torch (cuda-toolkit[nvcc,cudart,crt,cccl], in site-packages/nvidia/cu<major>) is used,
 #     through a small directory of links laid out as FindCUDA and nvcc expect (unversioned .so names, lib64).
 #  2. libtorch_cuda needs the NCCL, cuDNN, ... of its wheels (site-packages/nvidia/*/lib, found at run time
 #     through its own RUNPATH). When a program links it, ld resolves those libraries too, and would take an

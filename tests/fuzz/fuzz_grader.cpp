@@ -5,16 +5,14 @@
 // it checks what the grader promises: an answer with a non-empty normal form equals itself, is in its
 // own class, and no comparison takes more than its step budget (limits.h) or, as a hang guard, a second.
 //
-// Standalone (what `make test` runs, any compiler): seeded mutations of real answers (data/
-// grader_cases.jsonl) and a dictionary of LaTeX pieces, for --seconds or --runs; given files instead, it
-// runs exactly those inputs (a crash's input is printed, escaped, and written to fuzz-crash.bin). With
-// clang, the same file is a libFuzzer target (coverage-guided):
+// Standalone (what `make test` runs, any compiler; driver.h): seeded mutations of real answers (--seeds
+// data/grader_cases.jsonl) and a dictionary of LaTeX pieces. With clang, the same file is a libFuzzer
+// target (coverage-guided):
 //   clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -DCOTNPOT_LIBFUZZER -Icpp \
 //       tests/fuzz/fuzz_grader.cpp cpp/cotnpot/answer/{equiv,expr,extract,normalize}.cpp -o fuzz_grader &&
 //   ./fuzz_grader -max_total_time=600
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -26,61 +24,16 @@
 #include "cotnpot/answer/extract.h"
 #include "cotnpot/answer/limits.h"
 #include "cotnpot/answer/normalize.h"
-
-#if defined(__has_include)
-#if __has_include(<sanitizer/common_interface_defs.h>)
-#include <sanitizer/common_interface_defs.h>
-#define COTNPOT_HAVE_SANITIZER_API 1
-#endif
-#endif
+#include "driver.h"
 
 namespace {
 
 namespace answer = cotnpot::answer;
-
-const std::string* g_current = nullptr;   // the input being run, for the crash report
-
-void dump_current() {
-  if (!g_current) return;
-  std::fprintf(stderr, "\nfuzz_grader: the input that failed (%zu bytes, written to fuzz-crash.bin):\n",
-               g_current->size());
-  for (unsigned char c : *g_current) {
-    if (c >= 32 && c < 127 && c != '\\') std::fputc(c, stderr);
-    else std::fprintf(stderr, "\\x%02x", c);
-  }
-  std::fputc('\n', stderr);
-  if (FILE* f = std::fopen("fuzz-crash.bin", "wb")) {
-    std::fwrite(g_current->data(), 1, g_current->size(), f);
-    std::fclose(f);
-  }
-}
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_grader: %s\n", what);
-  dump_current();
-  std::abort();
-}
-
-double g_slowest_s = 0;
-long g_most_steps = 0;
-
-void check(bool ok, const char* what) {
-  if (!ok) fail(what);
-}
-
-// COTNPOT_FUZZ_CANARY set: every input also reads one byte past a heap buffer, so a test can see that
-// the sanitizers are really in this build and that a failure reports its input.
-void canary(size_t size) {
-  static const bool armed = std::getenv("COTNPOT_FUZZ_CANARY") != nullptr;
-  if (!armed) return;
-  std::vector<char> buffer(size + 1);
-  volatile char sink = buffer.data()[buffer.size()];
-  (void)sink;
-}
+using cotnpot::fuzz::check;
 
 void run_one(const uint8_t* data, size_t size) {
   if (size == 0) return;
-  canary(size);
+  cotnpot::fuzz::canary(size);
   const uint8_t flags = data[0];
   const std::string rest(reinterpret_cast<const char*>(data + 1), size - 1);
   const size_t cut = rest.find('\x01');
@@ -112,9 +65,7 @@ void run_one(const uint8_t* data, size_t size) {
     check(ids[0] == 0 && ids[2] == 0, "an answer is not in its own class");
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  check(seconds < 1.0 * (std::getenv("COTNPOT_FUZZ_SLOW") ? 20 : 1), "one input took more than a second");
-  if (seconds > g_slowest_s) g_slowest_s = seconds;
-  if (steps > g_most_steps) g_most_steps = steps;
+  check(seconds < 1.0, "one input took more than a second");
 }
 
 }  // namespace
@@ -165,9 +116,9 @@ std::string json_string(const std::string& text, size_t i) {
   return out;
 }
 
-std::vector<std::string> read_seeds(const char* path) {
-  std::vector<std::string> seeds = {"\\frac{1}{2}", "0.5", "x = 3", "(1, 2]", "\\{1,2\\}", "2\\sqrt{3}", "50\\%",
-                                    "\\boxed{42}", "#### 7", "a \\pm b", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}"};
+void read_seeds(const char* path, std::vector<std::string>& seeds) {
+  seeds.insert(seeds.end(), {"\\frac{1}{2}", "0.5", "x = 3", "(1, 2]", "\\{1,2\\}", "2\\sqrt{3}", "50\\%",
+                                    "\\boxed{42}", "#### 7", "a \\pm b", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}"});
   std::ifstream in(path);
   std::string line;
   while (std::getline(in, line)) {
@@ -176,7 +127,6 @@ std::vector<std::string> read_seeds(const char* path) {
       if (at != std::string::npos) seeds.push_back(json_string(line, at + std::strlen(key)));
     }
   }
-  return seeds;
 }
 
 const std::vector<std::string> kPieces = {
@@ -214,57 +164,22 @@ std::string mutate(std::string s, const std::vector<std::string>& seeds, std::mt
   return s;
 }
 
-int run_files(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::ifstream in(argv[i], std::ios::binary);
-    const std::string input((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    g_current = &input;
-    run_one(reinterpret_cast<const uint8_t*>(input.data()), input.size());
-    std::printf("fuzz_grader: %s ok\n", argv[i]);
-  }
-  return 0;
+// An input: an option byte, a mutated gold, \x01, a mutated (or the same) prediction.
+std::string make_input(const std::string& seed, const std::vector<std::string>& seeds, std::mt19937_64& rng) {
+  const std::string gold = mutate(seed, seeds, rng);
+  const std::string pred = rng() % 4 ? mutate(seeds[rng() % seeds.size()], seeds, rng) : gold;
+  return std::string(1, char(rng())) + gold + '\x01' + pred;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-#ifdef COTNPOT_HAVE_SANITIZER_API
-  __sanitizer_set_death_callback(dump_current);
-#endif
-  double seconds = 20;
-  long runs = -1;
-  uint64_t seed = 1;
-  const char* seeds_path = "data/grader_cases.jsonl";
-  std::vector<char*> files = {argv[0]};
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
-    else if (arg == "--runs" && i + 1 < argc) runs = std::atol(argv[++i]);
-    else if (arg == "--seed" && i + 1 < argc) seed = std::strtoull(argv[++i], nullptr, 10);
-    else if (arg == "--seeds" && i + 1 < argc) seeds_path = argv[++i];
-    else files.push_back(argv[i]);
-  }
-  if (files.size() > 1) return run_files(int(files.size()), files.data());
-  const std::vector<std::string> seeds = read_seeds(seeds_path);
-  std::mt19937_64 rng(seed);
-  const auto start = std::chrono::steady_clock::now();
-  long done = 0;
-  std::string input;
-  while (runs < 0 ? std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds
-                  : done < runs) {
-    const std::string gold = mutate(seeds[rng() % seeds.size()], seeds, rng);
-    const std::string pred = rng() % 4 ? mutate(seeds[rng() % seeds.size()], seeds, rng) : gold;
-    input.assign(1, char(rng()));
-    input += gold;
-    input += '\x01';
-    input += pred;
-    g_current = &input;
-    run_one(reinterpret_cast<const uint8_t*>(input.data()), input.size());
-    ++done;
-  }
-  std::printf("fuzz_grader: %ld inputs from %zu seeds (seed %llu), no failure; slowest %.3f s, most steps %ld "
-              "(budget %ld per parse or comparison)\n",
-              done, seeds.size(), (unsigned long long)seed, g_slowest_s, g_most_steps, answer::kMaxSteps);
-  return 0;
+  return cotnpot::fuzz::fuzz_main(argc, argv, "fuzz_grader", {}, make_input,
+                                  [](int argc, char** argv, std::vector<std::string>& seeds) {
+                                    const char* path = "data/grader_cases.jsonl";
+                                    for (int i = 1; i + 1 < argc; ++i)
+                                      if (std::string(argv[i]) == "--seeds") path = argv[i + 1];
+                                    read_seeds(path, seeds);
+                                  });
 }
 #endif

@@ -1,4 +1,5 @@
 #include "cotnpot/exec/executor.h"
+#include "cotnpot/exec/protocol.h"
 
 #include <cxxabi.h>
 #include <fcntl.h>
@@ -25,57 +26,16 @@
 
 
 namespace cotnpot::exec {
+using protocol::decode;
+using protocol::encode;
+using protocol::Fields;
+using protocol::get_u32;
+using protocol::interpret_reply;
 namespace {
 
 // A job that never reached a worker (it was dead already): run again on a replacement, not reported.
 constexpr const char* kNotSent = "NotSent";
 constexpr double kMaxTimeoutS = 1e6;  // finite: deadlines are computed in integer milliseconds
-
-using Fields = std::map<std::string, std::string>;
-
-// Frame lengths are little-endian on both sides (the worker packs "<I"), whatever the host's byte order.
-void put_u32(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-
-uint32_t get_u32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
-  return v;
-}
-
-std::string encode(const Fields& fields) {
-  std::string payload;
-  for (const auto& [k, v] : fields) {
-    put_u32(payload, static_cast<uint32_t>(k.size()));
-    payload += k;
-    put_u32(payload, static_cast<uint32_t>(v.size()));
-    payload += v;
-  }
-  std::string frame;
-  put_u32(frame, static_cast<uint32_t>(payload.size()));
-  return frame + payload;
-}
-
-bool decode(const std::string& payload, Fields& out) {
-  size_t i = 0;
-  const auto u32 = [&](uint32_t& v) {
-    if (i + 4 > payload.size()) return false;
-    v = get_u32(payload.data() + i);
-    i += 4;
-    return true;
-  };
-  while (i < payload.size()) {
-    uint32_t kl, vl;
-    if (!u32(kl) || i + kl > payload.size()) return false;
-    std::string k = payload.substr(i, kl);
-    i += kl;
-    if (!u32(vl) || i + vl > payload.size()) return false;
-    out.emplace(k, payload.substr(i, vl));  // the first of a repeated key, as the worker reads a report
-    i += vl;
-  }
-  return true;
-}
 
 bool write_all(int fd, const std::string& data) {
   size_t done = 0;
@@ -116,25 +76,6 @@ bool read_frame(int fd, Fields& fields, std::chrono::steady_clock::time_point de
   return read_exact(fd, n, payload, deadline) && decode(payload, fields);
 }
 
-// Numeric fields of a reply, parsed without exceptions: nullopt for anything malformed.
-std::optional<long long> parse_int(const std::string& s) {
-  if (s.empty()) return std::nullopt;
-  errno = 0;
-  char* end = nullptr;
-  const long long v = std::strtoll(s.c_str(), &end, 10);
-  if (errno != 0 || end != s.c_str() + s.size()) return std::nullopt;
-  return v;
-}
-
-std::optional<double> parse_double(const std::string& s) {
-  if (s.empty()) return std::nullopt;
-  errno = 0;
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  if (errno != 0 || end != s.c_str() + s.size()) return std::nullopt;
-  return v;
-}
-
 // SIGPIPE blocked on the calling thread (the threads that write to workers): a write to a dead worker
 // fails with EPIPE instead of killing the process, without touching the process's own signal handling.
 // A SIGPIPE left pending on the thread is discarded when the thread ends.
@@ -143,22 +84,6 @@ void block_sigpipe_on_this_thread() {
   sigemptyset(&set);
   sigaddset(&set, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
-}
-
-// The last line of printed output that is not blank, without surrounding whitespace: a program's answer.
-std::string last_line(const std::string& out) {
-  const char* blank = " \t\r\n\v\f";
-  size_t end = out.size();
-  while (end > 0) {
-    const size_t start = out.find_last_of("\n\r", end - 1);
-    const size_t from = start == std::string::npos ? 0 : start + 1;
-    const std::string line = out.substr(from, end - from);
-    const size_t a = line.find_first_not_of(blank);
-    if (a != std::string::npos) return line.substr(a, line.find_last_not_of(blank) - a + 1);
-    if (start == std::string::npos) break;
-    end = start;
-  }
-  return "";
 }
 
 std::string number(double v) {
@@ -278,39 +203,8 @@ struct Executor::Worker {
     if (got["id"] != std::to_string(id))  // a reply to another job: the conversation is out of step
       return worker_died("the worker answered job " + got["id"].substr(0, 32) + " instead of " + std::to_string(id) +
                          "; it was replaced");
-    const auto exit_code = got["exit_code"].empty() ? std::optional<long long>(-1) : parse_int(got["exit_code"]);
-    const auto signal_no = got["signal"].empty() ? std::optional<long long>(0) : parse_int(got["signal"]);
-    const auto wall = got["wall_s"].empty() ? std::optional<double>(0.0) : parse_double(got["wall_s"]);
-    const auto rss = got["peak_rss_kb"].empty() ? std::optional<long long>(0) : parse_int(got["peak_rss_kb"]);
-    if (!exit_code || !signal_no || !wall || !rss) return worker_died("the worker sent a malformed reply; it was replaced");
-    // The job's own report (answer, messages, verdict) comes as the job wrote it: the worker never parses
-    // job data (its memory is inherited by later jobs); it is decoded here.
-    Fields report;
-    const bool readable = !got["report"].empty() && decode(got["report"], report);
-    r.status = got["status"];
-    r.answer = report["answer"];
-    r.passed = report["passed"] == "1";
-    r.error_type = got.count("error_type") ? got["error_type"] : report["error_type"];
-    r.error_message = got.count("error_message") ? got["error_message"] : report["error_message"];
-    r.failing_test = report["failing"];
-    if (r.status == "sandbox_error" && report.count("sandbox_error")) r.error_message = report["sandbox_error"];
-    r.exit_code = static_cast<int>(*exit_code);
-    r.signal = static_cast<int>(*signal_no);
-    r.stdout_text = got["stdout"];
-    r.stderr_text = got["stderr"];
-    r.stdout_truncated = got["stdout_truncated"] == "1";
-    r.stderr_truncated = got["stderr_truncated"] == "1";
-    r.wall_s = *wall;
-    r.peak_rss_kb = *rss;
-    if (r.status.empty()) r.status = "sandbox_error";
-    if (got["no_result"] == "1" || (r.status == "ok" && !readable)) {  // nothing, or nothing readable, came back
-      r.status = "error";
-      r.error_type = "NoResult";
-      r.error_message = "the program ended (exit code " + got["exit_code"] + ") without a result";
-      r.answer.clear();
-      r.passed = false;
-    }
-    if (r.status == "ok" && job.kind == "program" && job.answer == "print") r.answer = last_line(r.stdout_text);
+    const std::optional<std::string> malformed = interpret_reply(got, job, r);
+    if (malformed) return worker_died(*malformed);
     return r;
   }
 };

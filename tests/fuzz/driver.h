@@ -1,0 +1,116 @@
+#pragma once
+// The standalone fuzzing loop shared by the fuzz targets (any compiler; with clang each target is also a
+// libFuzzer target, built with -DCOTNPOT_LIBFUZZER, which leaves this loop out).
+//
+// A target defines LLVMFuzzerTestOneInput and, for the loop, its seeds and a mutator; fuzz_main then
+// runs seeded mutations for --seconds or --runs (--seed picks the sequence), or exactly the files given.
+// A failing input (sanitizer report, failed property, hang guard) is printed escaped and written to
+// fuzz-crash.bin before the process ends, so it can be kept as a regression case.
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <random>
+#include <string>
+#include <vector>
+
+#if defined(__has_include)
+#if __has_include(<sanitizer/common_interface_defs.h>)
+#include <sanitizer/common_interface_defs.h>
+#define COTNPOT_HAVE_SANITIZER_API 1
+#endif
+#endif
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
+
+namespace cotnpot::fuzz {
+
+inline const std::string*& current_input() {
+  static const std::string* input = nullptr;
+  return input;
+}
+
+inline void dump_current() {
+  const std::string* input = current_input();
+  if (!input) return;
+  std::fprintf(stderr, "\nfuzz: the input that failed (%zu bytes, written to fuzz-crash.bin):\n", input->size());
+  for (unsigned char c : *input) {
+    if (c >= 32 && c < 127 && c != '\\') std::fputc(c, stderr);
+    else std::fprintf(stderr, "\\x%02x", c);
+  }
+  std::fputc('\n', stderr);
+  if (FILE* f = std::fopen("fuzz-crash.bin", "wb")) {
+    std::fwrite(input->data(), 1, input->size(), f);
+    std::fclose(f);
+  }
+}
+
+// A property the target promises did not hold: report the input and stop.
+[[noreturn]] inline void fail(const char* what) {
+  std::fprintf(stderr, "fuzz: %s\n", what);
+  dump_current();
+  std::abort();
+}
+
+inline void check(bool ok, const char* what) {
+  if (!ok) fail(what);
+}
+
+// COTNPOT_FUZZ_CANARY set: every input also reads one byte past a heap buffer, so a test can see that the
+// sanitizers are really in the build and that a failure reports its input.
+inline void canary(size_t size) {
+  static const bool armed = std::getenv("COTNPOT_FUZZ_CANARY") != nullptr;
+  if (!armed) return;
+  std::vector<char> buffer(size + 1);
+  volatile char sink = buffer.data()[buffer.size()];
+  (void)sink;
+}
+
+using Mutator = std::function<std::string(const std::string& seed, const std::vector<std::string>& seeds,
+                                          std::mt19937_64& rng)>;
+
+inline int fuzz_main(int argc, char** argv, const char* name, std::vector<std::string> seeds, const Mutator& mutate,
+                     const std::function<void(int, char**, std::vector<std::string>&)>& more_seeds = {}) {
+#ifdef COTNPOT_HAVE_SANITIZER_API
+  __sanitizer_set_death_callback(dump_current);
+#endif
+  double seconds = 20;
+  long runs = -1;
+  uint64_t seed = 1;
+  std::vector<const char*> files;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
+    else if (arg == "--runs" && i + 1 < argc) runs = std::atol(argv[++i]);
+    else if (arg == "--seed" && i + 1 < argc) seed = std::strtoull(argv[++i], nullptr, 10);
+    else if (arg.rfind("--", 0) == 0 && i + 1 < argc) ++i;   // a target's own option (more_seeds reads it)
+    else files.push_back(argv[i]);
+  }
+  if (more_seeds) more_seeds(argc, argv, seeds);
+  std::string input;
+  current_input() = &input;
+  for (const char* file : files) {   // exactly these inputs (e.g. a kept crash)
+    std::ifstream in(file, std::ios::binary);
+    input.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(input.data()), input.size());
+    std::printf("%s: %s ok\n", name, file);
+  }
+  if (!files.empty()) return 0;
+  std::mt19937_64 rng(seed);
+  const auto start = std::chrono::steady_clock::now();
+  long done = 0;
+  while (runs < 0 ? std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds
+                  : done < runs) {
+    input = mutate(seeds[rng() % seeds.size()], seeds, rng);
+    LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(input.data()), input.size());
+    ++done;
+  }
+  std::printf("%s: %ld inputs from %zu seeds (seed %llu), no failure\n", name, done, seeds.size(),
+              static_cast<unsigned long long>(seed));
+  return 0;
+}
+
+}  // namespace cotnpot::fuzz

@@ -118,3 +118,15 @@ def test_test_runs_are_cached_and_duplicates_run_once(tmp_path):
     assert first.correct[:, :2].all() and not first.correct[:, 2].any()
     assert first.metrics["pass"][1].value == second.metrics["pass"][1].value == pytest.approx(100 * 2 / 3)
     assert first.statuses == {"ok": 8, "error": 4}   # per program, duplicates included
+
+
+def test_code_methods_come_from_the_one_registry():
+    """The code rows and their rule texts are the registry's (cotnpot.pipeline.methods), like the math ones."""
+    from cotnpot.pipeline import methods
+    present = {"scores": True, "keep": True}
+    names = [m.name for m in methods.available(present, task="code", views=("code", "explanation+code"))]
+    assert names == ["pass", "random", "rm (code)", "rm (explanation+code)", "rm (code) + example filter",
+                     "rm (explanation+code) + example filter"]
+    assert [m.name for m in methods.available({"scores": False, "keep": False}, task="code")] == ["pass", "random"]
+    assert "explanation followed by the program" in methods.rules("code", "fair")["rm (explanation+code)"]
+    assert not set(methods.BY_NAME) & {"random", "rm (code)"}   # math rows unchanged

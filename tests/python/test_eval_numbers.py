@@ -187,8 +187,10 @@ def test_code_example_filter_holds_the_example_test_out_of_grading():
 def test_the_method_registry_is_what_every_part_reads():
     from cotnpot.pipeline import methods
     from cotnpot.pipeline.evaluation import _plan, rules
-    names = [m.name for m in methods.REGISTRY]
+    names = [m.name for m in methods.REGISTRY if m.task == "math"]
     assert len(names) == len(set(names))
+    code = [m.name for m in methods.REGISTRY if m.task == "code"]
+    assert len(code) == len(set(code))
     everything = torch.ones(1, 1)
     assert [p[0] for p in _plan(everything, everything, everything)] == names
     assert [p[0] for p in _plan(None, None, None)] == ["pass", "maj", "maj (exact)"]

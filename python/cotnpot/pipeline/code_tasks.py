@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from . import metrics
+from . import methods, metrics
 from .metrics import Estimate
 from .. import distributed
 from ..jsonl_store import JsonlStore
@@ -137,11 +137,9 @@ def evaluate_code(tasks: Sequence[CodeTask], candidates: Sequence[Sequence[str]]
 
     ks = list(ks) if ks else metrics.default_ks(N)
     base = metrics.Candidates(correct=correct, valid=valid, keep=passes)
-    plan = [("pass", "pass", base), ("random", "random", base)]
-    for name, scores in result.scores.items():
-        plan.append((f"rm ({name})", "rm", base._replace(scores=scores)))
-        if example_filter:
-            plan.append((f"rm ({name}) + example filter", "filtered", base._replace(scores=scores)))
+    present = {"scores": bool(result.scores), "keep": example_filter}
+    plan = [(m.name, m.metric, base._replace(scores=result.scores.get(m.view)))
+            for m in methods.available(present, task="code", views=tuple(result.scores))]
     curves = metrics.curves(plan, ks, samples=samples, seed=seed, ties=ties)
     result.metrics = metrics.intervals(curves, resamples, seed)
     return result

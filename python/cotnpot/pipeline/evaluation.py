@@ -217,7 +217,7 @@ def _metrics_stage(ev: Evaluation, table: CandidateTable, labelings: Dict[str, t
 
 def rules(ties: str) -> Dict[str, str]:
     """Each method's rule (from the registry, for this tie rule), plus the rows and columns every report has."""
-    out = {m.name: methods.rule_text(m, ties) for m in methods.REGISTRY}
+    out = methods.rules("math", ties)
     out.update({
         "mean": "mean accuracy over all candidates (each problem weighted by its number of candidates)",
         "@N": "every method at N is the expectation over the size-N subsets of a problem's candidates (all of "
@@ -256,14 +256,9 @@ def evaluate_code_table(table: CandidateTable, options: EvalOptions, example_fil
         ev.input_notes.append(f"{result.judged_in_process} of {sum(len(p.candidates) for p in table.problems)} "
                               f"programs were judged inside the sandbox: their test suites are not of a form "
                               f"cotnpot.judge splits, so a program could forge its verdict there.")
-    ev.rules = {"pass": "unbiased pass@k over candidates passing all tests", "random": "any one candidate",
-                "rm (code)": "best verifier score of the program alone",
-                "rm (explanation+code)": "best verifier score of the LLM's explanation followed by the program",
+    ev.rules = {**methods.rules("code", options.ties),
                 "tests": "judged outside the job where the suite splits (the job returns the calls' values, the "
-                         "expected values never enter it; cotnpot.judge)",
-                "+ example filter": "cotnpot's own addition: candidates failing the prompt's example test dropped "
-                                    "(all kept when every one fails); the example test is then held out of "
-                                    "grading for every method"}
+                         "expected values never enter it; cotnpot.judge)"}
     return ev
 
 

@@ -1,7 +1,7 @@
-"""Every selection method `cotnpot eval` reports, in one registry: what it is called, which metric
-computes it, what it needs, what it costs in LLM calls, how it picks one candidate, and the rule text
-the report prints. The evaluation's plan, the compute-matched view, the per-problem picks and the rules
-all read it, so a method is added in one place.
+"""Every selection method `cotnpot eval` reports, in one registry: what it is called, which task it is
+for (math or code), which metric computes it, what it needs, what it costs in LLM calls, how it picks one
+candidate, and the rule text the report prints. The evaluation's plan (math and code), the
+compute-matched view, the per-problem picks and the rules all read it, so a method is added in one place.
 """
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
@@ -16,6 +16,8 @@ class Method:
     translates: bool = False       # CoTnPoT: one translation per candidate (its LLM calls: the translator's)
     pick: Optional[str] = None     # how one candidate is picked: "vote" or "best" (None: no single pick)
     rule: str = ""                 # the report's rule text; {tie}, {judged}, {best} filled per tie rule
+    task: str = "math"             # "math" (answers) or "code" (programs judged by tests)
+    view: Optional[str] = None     # code: which verifier scores ("code" or "explanation+code")
 
 
 REGISTRY: Tuple[Method, ...] = (
@@ -34,8 +36,24 @@ REGISTRY: Tuple[Method, ...] = (
     Method("cotnpot rm", "filtered", needs=("scores", "keep"), translates=True, pick="best",
            rule="CoTnPoT: best verifier score among the consistent candidates; a subset with none falls back to "
                 "all its candidates"),
+    # Code tasks: correctness from the tests; the verifier reads the program, or the coder LLM's explanation
+    # followed by the program (CoTnPoT's direction for code); cotnpot's own example-test filter.
+    Method("pass", "pass", task="code", rule="unbiased pass@k over candidates passing all tests"),
+    Method("random", "random", task="code", rule="any one candidate"),
+    Method("rm (code)", "rm", needs=("scores",), pick="best", task="code", view="code",
+           rule="best verifier score of the program alone; {best}"),
+    Method("rm (explanation+code)", "rm", needs=("scores",), translates=True, pick="best", task="code",
+           view="explanation+code", rule="best verifier score of the LLM's explanation followed by the program; {best}"),
+    Method("rm (code) + example filter", "filtered", needs=("scores", "keep"), pick="best", task="code", view="code",
+           rule="cotnpot's own addition: the best program among those passing the prompt's example test (all kept "
+                "when every one fails); the example test is then held out of grading for every method"),
+    Method("rm (explanation+code) + example filter", "filtered", needs=("scores", "keep"), translates=True,
+           pick="best", task="code", view="explanation+code",
+           rule="as rm (explanation+code), among the candidates passing the prompt's example test (all kept when "
+                "every one fails)"),
 )
-BY_NAME: Dict[str, Method] = {m.name: m for m in REGISTRY}
+BY_NAME: Dict[str, Method] = {m.name: m for m in REGISTRY if m.task == "math"}
+CODE_BY_NAME: Dict[str, Method] = {m.name: m for m in REGISTRY if m.task == "code"}
 
 TIE_TEXT = {
     "fair": {"tie": "ties: each tied class counts equally (an exact expectation)",
@@ -47,9 +65,16 @@ TIE_TEXT = {
 }
 
 
-def available(inputs: Dict[str, bool]) -> List[Method]:
-    """The methods whose inputs are there (``inputs``: name -> present)."""
-    return [m for m in REGISTRY if all(inputs.get(n, False) for n in m.needs)]
+def available(inputs: Dict[str, bool], task: str = "math", views: Tuple[str, ...] = ()) -> List[Method]:
+    """The task's methods whose inputs are there (``inputs``: name -> present; code: ``views``, the verifier
+    scores there are)."""
+    return [m for m in REGISTRY if m.task == task and all(inputs.get(n, False) for n in m.needs)
+            and (m.view is None or m.view in views)]
+
+
+def rules(task: str, ties: str) -> Dict[str, str]:
+    """Every method's rule text for one task."""
+    return {m.name: rule_text(m, ties) for m in REGISTRY if m.task == task}
 
 
 def rule_text(method: Method, ties: str) -> str:

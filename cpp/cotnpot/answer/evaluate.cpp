@@ -1,0 +1,103 @@
+// The evaluator of expr.h's trees: exact while the arithmetic stays rational, complex doubles after,
+// bounded in steps (limits.h).
+#include "cotnpot/answer/expr.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <numeric>
+
+#include "cotnpot/answer/detail/number_ops.h"
+#include "cotnpot/answer/limits.h"
+
+namespace cotnpot::answer {
+using namespace detail;
+
+std::optional<Number> evaluate(const Node& node, const std::map<std::string, double>& variables, Budget& budget) {
+  if (!budget.spend()) return std::nullopt;
+  switch (node.kind) {
+    case Kind::Num:
+      return node.num;
+    case Kind::Sym: {
+      if (node.name == "\\pi") return Number::inexact({M_PI, 0.0});
+      if (node.name == "e" && !variables.count("e")) return Number::inexact({M_E, 0.0});
+      if (node.name == "i" && !variables.count("i")) return Number::inexact({0.0, 1.0});
+      const auto it = variables.find(node.name);
+      if (it == variables.end()) return std::nullopt;
+      return Number::inexact({it->second, 0.0});
+    }
+    case Kind::Neg: {
+      auto a = evaluate(node.kids[0], variables, budget);
+      if (!a) return std::nullopt;
+      return neg(*a);
+    }
+    case Kind::Add:
+    case Kind::Mul: {
+      Number acc = Number::rational(node.kind == Kind::Add ? 0 : 1);
+      for (const Node& kid : node.kids) {
+        auto v = evaluate(kid, variables, budget);
+        if (!v) return std::nullopt;
+        acc = node.kind == Kind::Add ? add(acc, *v) : mul(acc, *v);
+      }
+      return acc;
+    }
+    case Kind::Pow: {
+      auto b = evaluate(node.kids[0], variables, budget);
+      auto e = b ? evaluate(node.kids[1], variables, budget) : std::nullopt;
+      if (!e) return std::nullopt;
+      return power(*b, *e);
+    }
+    case Kind::Func: {
+      std::vector<Number> args;
+      for (const Node& kid : node.kids) {
+        auto v = evaluate(kid, variables, budget);
+        if (!v) return std::nullopt;
+        args.push_back(*v);
+      }
+      const std::complex<double> x = args[0].value();
+      const std::string& f = node.name;
+      if (f == "abs") {
+        if (args[0].exact) return Number::rational(args[0].p < 0 ? -args[0].p : args[0].p, args[0].q);
+        return Number::inexact({std::abs(x), 0.0});
+      }
+      if (f == "factorial" || f == "binom") {
+        const Number& n = args[0];
+        if (!n.exact || n.q != 1 || n.p < 0 || n.p > 20) return std::nullopt;
+        if (f == "factorial") {
+          int64_t acc = 1;
+          for (int64_t k = 2; k <= n.p; ++k) acc *= k;
+          return Number::rational(acc);
+        }
+        const Number& k = args[1];
+        if (!k.exact || k.q != 1 || k.p < 0 || k.p > n.p) return Number::rational(0);
+        int64_t acc = 1;
+        for (int64_t j = 1; j <= k.p; ++j) acc = acc * (n.p - k.p + j) / j;
+        return Number::rational(acc);
+      }
+      if (f == "sin") return Number::inexact(std::sin(x));
+      if (f == "cos") return Number::inexact(std::cos(x));
+      if (f == "tan") return Number::inexact(std::tan(x));
+      if (f == "sec") return Number::inexact(1.0 / std::cos(x));
+      if (f == "csc") return Number::inexact(1.0 / std::sin(x));
+      if (f == "cot") return Number::inexact(1.0 / std::tan(x));
+      if (f == "arcsin") return Number::inexact(std::asin(x));
+      if (f == "arccos") return Number::inexact(std::acos(x));
+      if (f == "arctan") return Number::inexact(std::atan(x));
+      if (f == "exp") return Number::inexact(std::exp(x));
+      if (f == "ln") return Number::inexact(std::log(x));
+      if (f == "log") return Number::inexact(std::log10(x));
+      return std::nullopt;
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+void collect_variables(const Node& node, std::vector<std::string>& names) {
+  if (node.kind == Kind::Sym && node.name != "\\pi" && node.name != "e" && node.name != "i" &&
+      std::find(names.begin(), names.end(), node.name) == names.end())
+    names.push_back(node.name);
+  for (const Node& kid : node.kids) collect_variables(kid, names);
+}
+
+}  // namespace cotnpot::answer

@@ -1,0 +1,95 @@
+// The tokenizer of normalized answers: numbers, letters, LaTeX commands, single characters, matrix row
+// separators.
+#include "cotnpot/answer/detail/tokens.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <numeric>
+
+namespace cotnpot::answer::detail {
+
+namespace {
+const char* const kWordCommands[] = {"sqrt", "sin", "cos", "tan", "log", "ln", "exp", "pi", "infty", "inf",
+                                     "arcsin", "arccos", "arctan", "sec", "csc", "cot"};
+
+}  // namespace
+
+std::vector<Token> tokenize(std::string_view s, bool& ok) {
+  std::vector<Token> out;
+  ok = true;
+  for (size_t i = 0; i < s.size();) {
+    const char c = s[i];
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      ++i;
+      continue;
+    }
+    if (is_digit(c) || (c == '.' && i + 1 < s.size() && is_digit(s[i + 1]))) {
+      size_t j = i;
+      bool dot = false;
+      while (j < s.size() && (is_digit(s[j]) || (s[j] == '.' && !dot && j + 1 < s.size() && is_digit(s[j + 1])))) {
+        dot |= s[j] == '.';
+        ++j;
+      }
+      out.push_back({Tok::Number, std::string(s.substr(i, j - i))});
+      i = j;
+      continue;
+    }
+    if (c == '\\') {
+      if (i + 1 < s.size() && s[i + 1] == '\\') {
+        out.push_back({Tok::RowSep, "\\\\"});
+        i += 2;
+        continue;
+      }
+      size_t j = i + 1;
+      while (j < s.size() && is_letter(s[j])) ++j;
+      if (j == i + 1) {  // \{ \} \| and other escaped characters
+        if (i + 1 < s.size()) out.push_back({Tok::Command, std::string(s.substr(i, 2))});
+        i += 2;
+        continue;
+      }
+      out.push_back({Tok::Command, std::string(s.substr(i, j - i))});
+      i = j;
+      continue;
+    }
+    if (is_letter(c)) {
+      size_t j = i;
+      while (j < s.size() && is_letter(s[j])) ++j;
+      const std::string word(s.substr(i, j - i));
+      bool known = false;
+      for (const char* w : kWordCommands) known |= word == w;
+      if (known) {
+        out.push_back({Tok::Command, "\\" + word});
+      } else {
+        for (char l : word) out.push_back({Tok::Letter, std::string(1, l)});
+      }
+      i = j;
+      continue;
+    }
+    // A few UTF-8 symbols that answers use.
+    static const std::pair<std::string_view, std::string_view> kUnicode[] = {
+        {"π", "\\pi"}, {"√", "\\sqrt"}, {"∞", "\\infty"}, {"×", "*"}, {"·", "*"}, {"−", "-"}, {"÷", "/"},
+        {"≤", "\\le"}, {"≥", "\\ge"}, {"±", "\\pm"}, {"∪", "\\cup"}};
+    bool matched = false;
+    for (const auto& [u, cmd] : kUnicode) {
+      if (s.compare(i, u.size(), u) == 0) {
+        out.push_back({cmd[0] == '\\' ? Tok::Command : Tok::Char, std::string(cmd)});
+        i += u.size();
+        matched = true;
+        break;
+      }
+    }
+    if (matched) continue;
+    if (std::string_view("+-*/^_()[]{},=<>!|;:'&").find(c) != std::string_view::npos) {
+      out.push_back({Tok::Char, std::string(1, c)});
+      ++i;
+      continue;
+    }
+    ok = false;  // a character no math answer uses: leave it to string comparison
+    return out;
+  }
+  out.push_back({Tok::End, ""});
+  return out;
+}
+
+}  // namespace cotnpot::answer::detail

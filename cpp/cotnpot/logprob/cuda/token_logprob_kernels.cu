@@ -37,9 +37,10 @@ __device__ inline void merge(A& m, A& s, A m2, A s2) {
   if (m2 > m) {
     s = s * exp_acc(m - m2) + s2;
     m = m2;
-  } else if (m2 == m || m2 == -INFINITY) {
-    s += m2 == -INFINITY ? A(0) : s2;
-  } else {
+  } else if (m2 == m) {
+    // Both -inf: nothing to add, unless s2 carries a NaN (a partial that saw only NaN and -inf).
+    s += m2 == -INFINITY ? s2 * A(0) : s2;
+  } else {  // m2 < m, m2 = -inf included (s2 * 0, NaN kept), or a NaN m2
     s += s2 * exp_acc(m2 - m);
   }
 }

@@ -343,6 +343,75 @@ def test_no_lost_results_under_load():
     assert set(Path("/tmp").glob("cotnpot-exec-*")) <= before   # the pool's temp dirs are gone
 
 
+def test_load_from_two_threads_with_workers_killed_from_outside():
+    """3,000 mixed jobs (10% hostile) submitted by two threads at once while a worker is killed from
+    outside every 300 finished jobs: every job gets exactly one result -- its own value, or WorkerDied for a
+    job whose worker was killed under it -- and no process, temp directory or descriptor is left."""
+    hostile = [HOSTILE["infinite loop"][0], "x = ' ' * 10**10", HOSTILE["segfault"][0], HOSTILE["fork bomb"][0],
+               HOSTILE["infinite output"][0]]
+    expected = {0: {"timeout"}, 1: {"memory_limit", "killed"}, 2: {"killed"}, 3: {"timeout", "killed", "error"},
+                4: {"output_limit"}}
+
+    def batch(tag):
+        jobs, kinds = [], []
+        for i in range(1500):
+            if i % 10 == 5:
+                k = (i // 10) % len(hostile)
+                jobs.append(cotnpot.Job(hostile[k], timeout=0.5))
+                kinds.append(("hostile", k))
+            else:
+                jobs.append(cotnpot.Job(f"print('{tag}-{i}')"))
+                kinds.append(("ok", f"{tag}-{i}"))
+        return jobs, kinds
+    others = set(worker_pids())
+    before_dirs = set(Path("/tmp").glob("cotnpot-exec-*"))
+    fds_before = sorted(os.listdir("/proc/self/fd"))
+    finished, kills, lock, stop = [0], [0], threading.Lock(), threading.Event()
+
+    def progress(done):
+        with lock:
+            finished[0] += 1
+
+    def killer():
+        next_kill = 300
+        while not stop.is_set():
+            if finished[0] >= next_kill:
+                mine = sorted(set(worker_pids()) - others)
+                if mine:
+                    os.kill(mine[kills[0] % len(mine)], signal.SIGKILL)
+                    kills[0] += 1
+                next_kill += 300
+            time.sleep(0.005)
+    with cotnpot.Executor(workers=2, timeout=5.0, memory_mb=256) as ex:
+        batches = {tag: batch(tag) for tag in ("a", "b")}
+        results = {}
+
+        def submit(tag):
+            results[tag] = ex.run_jobs(batches[tag][0], progress=progress)
+        threads = [threading.Thread(target=submit, args=(tag,)) for tag in batches] + [threading.Thread(target=killer)]
+        for t in threads:
+            t.start()
+        for t in threads[:2]:
+            t.join()
+        stop.set()
+        threads[2].join()
+        died = 0
+        for tag, (jobs, kinds) in batches.items():
+            assert len(results[tag]) == len(jobs)
+            for (kind, want), r in zip(kinds, results[tag]):
+                if (r.status, r.error_type) == ("sandbox_error", "WorkerDied"):
+                    died += 1
+                elif kind == "ok":
+                    assert (r.status, r.answer) == ("ok", want)
+                else:
+                    assert r.status in expected[want], (want, r.status, r.error_type)
+        assert kills[0] >= 5 and died <= kills[0], (kills[0], died)
+        time.sleep(0.3)
+        assert leftover_job_processes() == []
+    assert set(Path("/tmp").glob("cotnpot-exec-*")) <= before_dirs
+    assert sorted(os.listdir("/proc/self/fd")) == fds_before
+
+
 def test_a_progress_callback_that_raises_comes_back_to_the_caller(ex):
     """It used to end the process in std::terminate (SIGABRT): the exception left a worker thread."""
     def boom(done):

@@ -314,30 +314,47 @@ def test_pot_codex_gsm8k_programs_reproduce_their_recorded_values(ex):
 
 # ---- load ---------------------------------------------------------------------------------------------------
 
-def test_no_lost_results_under_load():
-    """10,000 mixed jobs, 10% hostile (0.5 s timeouts for those), 2 workers."""
-    hostile = [HOSTILE["infinite loop"][0], "x = ' ' * 10**10", HOSTILE["segfault"][0], HOSTILE["fork bomb"][0],
-               HOSTILE["infinite output"][0]]
-    expected = {0: {"timeout"}, 1: {"memory_limit", "killed"}, 2: {"killed"}, 3: {"timeout", "killed", "error"},
-                4: {"output_limit"}}
-    jobs, kinds = [], []
-    for i in range(10_000):
+LOAD_HOSTILE = [HOSTILE["infinite loop"][0], "x = ' ' * 10**10", HOSTILE["segfault"][0], HOSTILE["fork bomb"][0],
+                HOSTILE["infinite output"][0]]
+LOAD_HOSTILE_STATUS = [{"timeout"}, {"memory_limit", "killed"}, {"killed"}, {"timeout", "killed", "error"},
+                       {"output_limit"}]
+
+
+def mixed_load(n, tag):
+    """n jobs, every tenth hostile (0.5 s timeouts for those), the others printing a value of their own."""
+    jobs, wanted = [], []
+    for i in range(n):
         if i % 10 == 5:
-            k = (i // 10) % len(hostile)
-            jobs.append(cotnpot.Job(hostile[k], timeout=0.5))
-            kinds.append(("hostile", k))
+            k = (i // 10) % len(LOAD_HOSTILE)
+            jobs.append(cotnpot.Job(LOAD_HOSTILE[k], timeout=0.5))
+            wanted.append(LOAD_HOSTILE_STATUS[k])
         else:
-            jobs.append(cotnpot.Job(f"print({i} * 2)"))
-            kinds.append(("ok", i))
+            jobs.append(cotnpot.Job(f"print('{tag}-{i}')"))
+            wanted.append(f"{tag}-{i}")
+    return jobs, wanted
+
+
+def check_load(wanted, results, worker_died_allowed=False):
+    """Each job's own value, or its expected failure; the number of WorkerDied results (a job under a worker
+    killed from outside), which only worker_died_allowed permits."""
+    assert len(results) == len(wanted)
+    died = 0
+    for want, r in zip(wanted, results):
+        if worker_died_allowed and (r.status, r.error_type) == ("sandbox_error", "WorkerDied"):
+            died += 1
+        elif isinstance(want, str):
+            assert (r.status, r.answer) == ("ok", want)
+        else:
+            assert r.status in want, (want, r.status, r.error_type)
+    return died
+
+
+def test_no_lost_results_under_load():
+    """10,000 mixed jobs, 10% hostile, 2 workers."""
+    jobs, wanted = mixed_load(10_000, "load")
     before = set(Path("/tmp").glob("cotnpot-exec-*"))
     with cotnpot.Executor(workers=2, timeout=5.0, memory_mb=256) as ex:
-        results = ex.run_jobs(jobs, progress=False)
-        assert len(results) == 10_000
-        for (kind, k), r in zip(kinds, results):
-            if kind == "ok":
-                assert (r.status, r.answer) == ("ok", str(k * 2))
-            else:
-                assert r.status in expected[k], (k, r.status, r.error_type)
+        check_load(wanted, ex.run_jobs(jobs, progress=False))
         time.sleep(0.3)
         assert leftover_job_processes() == []
     assert set(Path("/tmp").glob("cotnpot-exec-*")) <= before   # the pool's temp dirs are gone
@@ -347,22 +364,6 @@ def test_load_from_two_threads_with_workers_killed_from_outside():
     """3,000 mixed jobs (10% hostile) submitted by two threads at once while a worker is killed from
     outside every 300 finished jobs: every job gets exactly one result -- its own value, or WorkerDied for a
     job whose worker was killed under it -- and no process, temp directory or descriptor is left."""
-    hostile = [HOSTILE["infinite loop"][0], "x = ' ' * 10**10", HOSTILE["segfault"][0], HOSTILE["fork bomb"][0],
-               HOSTILE["infinite output"][0]]
-    expected = {0: {"timeout"}, 1: {"memory_limit", "killed"}, 2: {"killed"}, 3: {"timeout", "killed", "error"},
-                4: {"output_limit"}}
-
-    def batch(tag):
-        jobs, kinds = [], []
-        for i in range(1500):
-            if i % 10 == 5:
-                k = (i // 10) % len(hostile)
-                jobs.append(cotnpot.Job(hostile[k], timeout=0.5))
-                kinds.append(("hostile", k))
-            else:
-                jobs.append(cotnpot.Job(f"print('{tag}-{i}')"))
-                kinds.append(("ok", f"{tag}-{i}"))
-        return jobs, kinds
     others = set(worker_pids())
     before_dirs = set(Path("/tmp").glob("cotnpot-exec-*"))
     fds_before = sorted(os.listdir("/proc/self/fd"))
@@ -383,7 +384,7 @@ def test_load_from_two_threads_with_workers_killed_from_outside():
                 next_kill += 300
             time.sleep(0.005)
     with cotnpot.Executor(workers=2, timeout=5.0, memory_mb=256) as ex:
-        batches = {tag: batch(tag) for tag in ("a", "b")}
+        batches = {tag: mixed_load(1500, tag) for tag in ("a", "b")}
         results = {}
 
         def submit(tag):
@@ -395,16 +396,7 @@ def test_load_from_two_threads_with_workers_killed_from_outside():
             t.join()
         stop.set()
         threads[2].join()
-        died = 0
-        for tag, (jobs, kinds) in batches.items():
-            assert len(results[tag]) == len(jobs)
-            for (kind, want), r in zip(kinds, results[tag]):
-                if (r.status, r.error_type) == ("sandbox_error", "WorkerDied"):
-                    died += 1
-                elif kind == "ok":
-                    assert (r.status, r.answer) == ("ok", want)
-                else:
-                    assert r.status in expected[want], (want, r.status, r.error_type)
+        died = sum(check_load(wanted, results[tag], worker_died_allowed=True) for tag, (_, wanted) in batches.items())
         assert kills[0] >= 5 and died <= kills[0], (kills[0], died)
         time.sleep(0.3)
         assert leftover_job_processes() == []

@@ -389,6 +389,7 @@ def _ddp_worker(rank, world, store, model_dir, out_dir, objective, sharding="ddp
         if rank == 0:
             torch.save({k: v.detach().clone() for k, v in whole.items()}, out_dir / "final.pt")
         trainer.save_verifier()
+        torch.distributed.barrier()   # no process tears the group down while another still talks to it
     finally:
         torch.distributed.destroy_process_group()
 

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
+#include <filesystem>
 #include <cerrno>
 #include <chrono>
 #include <optional>
@@ -100,6 +101,7 @@ struct Executor::Worker {
   int to_worker = -1, from_worker = -1;
   bool network_isolated = false, uid_isolated = false, filesystem_isolated = false, pid_isolated = false,
        memory_isolated = false;
+  std::string base_dir;  // the worker's job directories' parent, when it is not a private tmpfs
 
   ~Worker() { stop(); }
 
@@ -121,6 +123,25 @@ struct Executor::Worker {
       }
     }
     if (from_worker >= 0) ::close(from_worker), from_worker = -1;
+    remove_base_dir();
+  }
+
+  // The worker's directory under /tmp (without filesystem isolation; with it, a private tmpfs goes with
+  // the worker): a worker killed from outside never reaches the code that removes it, so the caller does,
+  // once the worker is gone. Only a directory the worker named in its ready frame (sent before any job ran),
+  // with the worker's prefix, never through a symlink; best effort (a dying job may still add a file).
+  void remove_base_dir() {
+    if (base_dir.empty()) return;
+    namespace fs = std::filesystem;
+    std::error_code error;
+    const fs::path dir(base_dir);
+    base_dir.clear();
+    if (!dir.is_absolute() || dir.filename().string().rfind("cotnpot-exec-", 0) != 0) return;
+    if (fs::symlink_status(dir, error).type() != fs::file_type::directory) return;
+    for (int attempt = 0; attempt < 3 && fs::exists(fs::symlink_status(dir, error)); ++attempt) {
+      fs::remove_all(dir, error);   // does not follow symlinks inside
+      if (error) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
   }
 
   // Starts the fork server and waits for its ready frame; throws when it cannot start.
@@ -172,6 +193,7 @@ struct Executor::Worker {
     filesystem_isolated = ready["filesystem_isolated"] == "1";
     pid_isolated = ready["pid_isolated"] == "1";
     memory_isolated = ready["memory_isolated"] == "1";
+    base_dir = ready["base_dir"];
   }
 
   Result execute(const Job& job, const ExecutorOptions& o, uint64_t id) {

@@ -789,7 +789,9 @@ def main():
                  "uid_isolated": "1" if IS_ROOT else "0",
                  "filesystem_isolated": "1" if FILESYSTEM_ISOLATED else "0",
                  "pid_isolated": "1" if PID_ISOLATED else "0",
-                 "memory_isolated": "1" if MEMORY_ISOLATED else "0", "pid": str(os.getpid())})
+                 "memory_isolated": "1" if MEMORY_ISOLATED else "0", "pid": str(os.getpid()),
+                 # the caller removes it if this process is killed before its finally below runs
+                 "base_dir": "" if FILESYSTEM_ISOLATED else BASE_DIR})
     slot = 0
     try:
         while True:

@@ -2,8 +2,16 @@
 #include <doctest/doctest.h>
 
 #include <signal.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "cotnpot/cotnpot.h"
 
@@ -76,4 +84,66 @@ TEST_CASE("an exception from the progress callback comes back to the caller") {
   CHECK_THROWS_WITH_AS(ex.run(jobs, [](size_t) { throw std::runtime_error("callback failed"); }), "callback failed",
                        std::runtime_error);
   CHECK(ex.run(jobs).size() == 10);  // still usable
+}
+
+namespace {
+// The processes whose parent is this one (the workers), from /proc.
+std::vector<pid_t> children_of_this_process() {
+  std::vector<pid_t> out;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const size_t close = text.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(text.substr(close + 2));
+    std::string state;
+    long ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == ::getpid() && state != "Z") out.push_back(pid_t(std::stol(name)));
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("with no worker left to restart, the remaining jobs are reported from the pool's threads") {
+  // The caller's thread must never run the progress callback: from Python it is the thread that may not
+  // take the GIL while the interpreter shuts down.
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("cotnpot-test-restart-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path wrapper = dir / "python3", broken = dir / "broken";
+  {
+    std::ofstream script(wrapper);
+    script << "#!/bin/sh\n[ -e '" << broken.string() << "' ] && exit 1\nexec /usr/bin/python3 \"$@\"\n";
+  }
+  std::filesystem::permissions(wrapper, std::filesystem::perms::owner_all);
+  auto options = pool_of(1);
+  options.python = wrapper.string();
+  {
+    Executor ex(options);
+    std::vector<Job> jobs(1);
+    jobs[0].code = "print(1)";
+    REQUIRE(ex.run(jobs)[0].answer == "1");
+    std::ofstream(broken).put('x');
+    for (pid_t pid : children_of_this_process()) ::kill(pid, SIGKILL);
+    for (int i = 0; i < 500 && !children_of_this_process().empty(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));   // the worker's own child, after it
+    std::vector<std::thread::id> reporters;
+    std::mutex m;
+    jobs.assign(3, jobs[0]);
+    const auto results = ex.run(jobs, [&](size_t) {
+      std::lock_guard<std::mutex> lock(m);
+      reporters.push_back(std::this_thread::get_id());
+    });
+    for (const auto& r : results) {
+      CHECK(r.status == "sandbox_error");
+      CHECK(r.error_type == "WorkerDied");
+    }
+    REQUIRE(reporters.size() == 3);
+    for (const auto& id : reporters) CHECK(id != std::this_thread::get_id());
+  }
+  std::filesystem::remove_all(dir);
 }

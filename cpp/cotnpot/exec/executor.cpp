@@ -295,14 +295,29 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
       if (!cancelled.load()) progress(done);
     }
   };
+  // Runs body on a thread of this batch. Nothing thrown there may leave the thread (std::terminate would
+  // end the caller's process): the first error (a progress callback that raised, Ctrl-C, out of memory)
+  // cancels the batch -- no new job starts; the running ones end within their timeout -- and is rethrown
+  // in the caller.
+  const auto guarded = [&](const std::function<void()>& body) {
+    try {
+      body();
+    } catch (abi::__forced_unwind&) {
+      // The thread is being ended (pthread_exit: e.g. a progress callback taking the GIL of an interpreter
+      // that shuts down): it must go on, or the process aborts.
+      cancelled.store(true);
+      throw;
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!first_error) first_error = std::current_exception();
+      cancelled.store(true);
+    }
+  };
   for (bool first_round = true; !pending.empty() && running(); first_round = false) {
     std::atomic<size_t> next{0};
     std::vector<size_t> returned;  // unsent jobs of workers that retired in this round
     const auto serve = [&](Worker& w, std::string& failure) {
-      // Nothing thrown here may leave the thread (std::terminate would end the caller's process): the first
-      // error (a progress callback that raised, Ctrl-C, out of memory) cancels the batch -- no new job
-      // starts; the running ones end within their timeout -- and is rethrown in the caller.
-      try {
+      guarded([&] {
         block_sigpipe_on_this_thread();
         const auto restart = [&] {
           w.stop();
@@ -340,16 +355,7 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
           report(i);
           if (!failure.empty()) return;
         }
-      } catch (abi::__forced_unwind&) {
-        // The thread is being ended (pthread_exit: e.g. a progress callback taking the GIL of an interpreter
-        // that shuts down): it must go on, or the process aborts.
-        cancelled.store(true);
-        throw;
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (!first_error) first_error = std::current_exception();
-        cancelled.store(true);
-      }
+      });
     };
     // Every worker in the first round (one that failed in an earlier batch tries to restart again); after
     // that only those that run.
@@ -366,13 +372,19 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
     const bool any_runs = std::any_of(restart_failure.begin(), restart_failure.end(),
                                       [](const std::string& f) { return f.empty(); });
     if (!pending.empty() && !any_runs && running()) {
-      for (size_t i : pending) {
-        results[i] = Result{};
-        results[i].status = "sandbox_error";
-        results[i].error_type = "WorkerDied";
-        results[i].error_message = "no worker of the pool could be restarted: " + restart_failure[0];
-        report(i);
-      }
+      // On a thread of its own, as the jobs are reported (the progress callback) from the pool's threads
+      // only, never from the caller's.
+      std::thread([&] {
+        guarded([&] {
+          for (size_t i : pending) {
+            results[i] = Result{};
+            results[i].status = "sandbox_error";
+            results[i].error_type = "WorkerDied";
+            results[i].error_message = "no worker of the pool could be restarted: " + restart_failure[0];
+            report(i);
+          }
+        });
+      }).join();
       pending.clear();
     }
   }

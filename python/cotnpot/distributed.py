@@ -8,7 +8,7 @@ verifier's scoring uses the same split). In one process everything runs locally,
 """
 import hashlib
 import os
-from typing import Callable, List, Sequence, Tuple, TypeVar
+from typing import Callable, Dict, List, Sequence, Tuple, TypeVar
 
 import torch
 
@@ -95,3 +95,17 @@ def map_sharded(fn: Callable[[List[T]], Sequence[R]], items: Sequence[T]) -> Lis
         for i, value in part:
             out[i] = value
     return out
+
+
+def map_sharded_cached(run: Callable[[List[str]], Sequence[dict]], keys: Sequence[str], cache=None
+                       ) -> Tuple[Dict[str, dict], int]:
+    """The entries of ``keys`` (duplicates once): those ``cache`` (a :class:`cotnpot.jsonl_store.JsonlStore`)
+    holds, the others from ``run(share_of_keys)`` -- one entry with its ``"key"`` per key, each rank running
+    its share -- added to the cache by rank 0 alone. Returns every entry by key and how many keys were run."""
+    known = cache.entries if cache is not None else {}
+    todo = [k for k in dict.fromkeys(keys) if k not in known]
+    fresh = map_sharded(run, todo)
+    if cache is not None and is_main():   # one writer
+        cache.add(fresh)
+    barrier()   # no rank reads the cache file again before it is written
+    return {**known, **{e["key"]: e for e in fresh}}, len(todo)

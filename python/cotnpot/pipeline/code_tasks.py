@@ -59,8 +59,6 @@ def run_suites(suites: Sequence[Suite], executor, cache: Optional[SuiteCache] = 
     suites run once and cached ones not at all (under torchrun each process runs its share; one writes the
     cache); and how many runs were made."""
     keys = [SuiteCache.key(suite, executor) for suite in suites]
-    known = cache.entries if cache is not None else {}
-    todo = [k for k in dict.fromkeys(keys) if k not in known]
     by_key = dict(zip(keys, suites))
 
     def run(share):
@@ -70,12 +68,8 @@ def run_suites(suites: Sequence[Suite], executor, cache: Optional[SuiteCache] = 
         return [{"key": k, "status": r.status, "passed": r.passed, "tests_passed": list(r.tests_passed),
                  "judged_in_process": r.judged_in_process} for k, r in zip(share, results)]
 
-    fresh = distributed.map_sharded(run, todo)
-    if cache is not None and distributed.is_main():
-        cache.add(fresh)
-    distributed.barrier()
-    done = {**known, **{e["key"]: e for e in fresh}}
-    return [done[k] for k in keys], len(todo)
+    done, ran = distributed.map_sharded_cached(run, keys, cache)
+    return [done[k] for k in keys], ran
 
 
 def code_with_explanation(explanation: Optional[str], code: str) -> str:

@@ -128,20 +128,15 @@ def execute(programs: Sequence[str], harness: str, executor: Executor, progress=
         if p not in jobs:
             jobs[p] = job_for(p, harness)
     keys = {p: ExecutionCache.key(p, harness, executor) for p in jobs}
-    known = cache.entries if cache is not None else {}
-    todo = [p for p in jobs if keys[p] not in known]
+    program_of = {k: p for p, k in keys.items()}
 
     def run(share):   # under torchrun, each process runs its share of the programs
-        return [{"key": keys[p], "status": r.status, "answer": r.answer,
+        return [{"key": k, "status": r.status, "answer": r.answer,
                  "error": "" if r.status == "ok" else f"{r.error_type}: {r.error_message}"[:200]}
-                for p, r in zip(share, executor.run_jobs([jobs[p] for p in share], progress=progress))]
+                for k, r in zip(share, executor.run_jobs([jobs[program_of[k]] for k in share], progress=progress))]
 
-    fresh = distributed.map_sharded(run, todo)
-    if cache is not None and distributed.is_main():   # one writer
-        cache.add(fresh)
-    distributed.barrier()   # no rank reads the cache file again before it is written
-    by_key = {**known, **{e["key"]: e for e in fresh}}
-    out = Execution([], [], [], unique=len(todo))
+    by_key, ran = distributed.map_sharded_cached(run, list(keys.values()), cache)
+    out = Execution([], [], [], unique=ran)
     for p in programs:
         e = by_key[keys[p]]
         ok = e["status"] == "ok" and e["answer"] not in ("", "None")

@@ -17,8 +17,7 @@ at::Tensor grade(const std::vector<std::string>& golds, const std::vector<std::s
                  const EquivOptions& options) {
   TORCH_CHECK(golds.size() == preds.size(), "grade: golds and preds must have the same length, got ", golds.size(),
               " and ", preds.size());
-  const std::vector<uint8_t> equal = grade_pairs(golds, preds, options, on_torch_threads);
-  return at::tensor(std::vector<uint8_t>(equal), at::kByte).to(at::kBool);
+  return at::tensor(grade_pairs(golds, preds, options, on_torch_threads), at::kByte).to(at::kBool);
 }
 
 at::Tensor group_answers(const std::vector<std::string>& answers, const EquivOptions& options) {

@@ -288,7 +288,7 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
   std::vector<size_t> pending(jobs.size());
   for (size_t i = 0; i < jobs.size(); ++i) pending[i] = i;
   const auto running = [&] { return !cancelled.load() && !cancelled_.load() && !(stop != nullptr && stop->load()); };
-  const auto report = [&](size_t) {
+  const auto report = [&] {  // one job finished
     const size_t done = finished.fetch_add(1) + 1;
     if (progress) {
       std::lock_guard<std::mutex> lock(progress_mutex);
@@ -352,7 +352,7 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
           if (ours(kNotSent)) results[i].error_type = "WorkerDied";
           if (ours("WorkerDied") && !failure.empty())
             results[i].error_message = "the worker died and could not be restarted: " + failure;
-          report(i);
+          report();
           if (!failure.empty()) return;
         }
       });
@@ -381,7 +381,7 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
             results[i].status = "sandbox_error";
             results[i].error_type = "WorkerDied";
             results[i].error_message = "no worker of the pool could be restarted: " + restart_failure[0];
-            report(i);
+            report();
           }
         });
       }).join();

@@ -24,7 +24,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.distributed as dist
@@ -41,6 +41,7 @@ from .pairs import PreferencePair
 
 OBJECTIVES = ("simpo", "dpo", "orm")
 PAIR_LAYOUTS = ("auto", "shared_prefix", "concatenated")
+Batch = Union[PreferenceBatch, PackedPairs]   # a micro-batch in the concatenated or the shared-prefix layout
 ORM_HEAD_FILE = "orm_head.pt"
 
 
@@ -220,7 +221,7 @@ class VerifierTrainer:
 
     # ---- the objectives ------------------------------------------------------------------------------
 
-    def _forward_logps(self, batch, reduction: str, module=None) -> torch.Tensor:
+    def _forward_logps(self, batch: Batch, reduction: str, module=None) -> torch.Tensor:
         module = module or self.forward_module
         if isinstance(batch, PackedPairs):
             with self._autocast():
@@ -322,7 +323,7 @@ class VerifierTrainer:
         if todo and self.rank == 0:
             checkpoint.save_atomically(self.ref_logps, path)
 
-    def _loss_sum(self, batch: PreferenceBatch, pairs: Sequence[PreferencePair]):
+    def _loss_sum(self, batch: Batch, pairs: Sequence[PreferencePair]):
         """(summed loss of the micro-batch, metrics) for the objective."""
         cfg = self.config
         n = batch.pairs

@@ -13,7 +13,7 @@ are all killed when the job ends. See docs/executor.md for what holds where.
 """
 import sys
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from . import judge
 from ._extension import _C
@@ -84,18 +84,34 @@ class Executor:
 
     @property
     def uid_isolated(self) -> bool:
+        """Each job runs as a uid of its own, unprivileged (needs root)."""
         return self._live().uid_isolated
 
     @property
+    def user_namespace(self) -> bool:
+        """Without root: each worker is root of a user namespace of its own (where the kernel allows an
+        unprivileged user one; not from a chroot), which gives it the network, mount, pid and IPC isolation
+        root has; its jobs run as the caller's uid with no capability."""
+        return self._live().user_namespace
+
+    @property
+    def isolation(self) -> Dict[str, bool]:
+        """What isolation the workers got, by name: ``network``, ``uid``, ``user_namespace``, ``filesystem``,
+        ``pid`` and ``memory`` (see the properties of the same names and docs/executor.md)."""
+        pool = self._live()
+        return {"network": pool.network_isolated, "uid": pool.uid_isolated, "user_namespace": pool.user_namespace,
+                "filesystem": pool.filesystem_isolated, "pid": pool.pid_isolated, "memory": pool.memory_isolated}
+
+    @property
     def filesystem_isolated(self) -> bool:
-        """Jobs see every mount read-only except their own directory, on a private tmpfs (needs root)."""
+        """Jobs see every mount read-only except their own directory, on a private tmpfs (needs root, or a user namespace)."""
         return self._live().filesystem_isolated
 
     @property
     def pid_isolated(self) -> bool:
         """Each job is pid 1 of its own pid namespace and has its own IPC objects: it can signal no process
         outside it, its /proc (the worker's) lists only the worker and the job, and when it ends or is killed
-        everything it started dies with it (needs root)."""
+        everything it started dies with it (needs root, or a user namespace)."""
         return self._live().pid_isolated
 
     @property

@@ -222,7 +222,6 @@ def still_running(pids, seconds=5.0):
         time.sleep(0.1)
 
 
-@pytest.mark.skipif(not IS_ROOT, reason="namespaces need root (docs/executor.md)")
 def test_host_processes_are_invisible(one):
     r = one.run([f"import os\nprint(os.path.exists('/proc/{os.getpid()}'), os.path.exists('/proc/1/cmdline'))"])[0]
     if not (one.pid_isolated and one.filesystem_isolated):
@@ -230,7 +229,6 @@ def test_host_processes_are_invisible(one):
     assert (r.status, r.answer) == ("ok", "False True"), (r.status, r.answer, r.error_message)
 
 
-@pytest.mark.skipif(not IS_ROOT, reason="namespaces need root (docs/executor.md)")
 def test_sysv_shared_memory_does_not_cross_jobs(one):
     create = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.shmat.restype = ctypes.c_void_p\n"
               "i = libc.shmget(4711, 4096, 0o1666)\naddr = libc.shmat(i, None, 0)\n"
@@ -243,12 +241,11 @@ def test_sysv_shared_memory_does_not_cross_jobs(one):
     assert a.answer == "True" and b.answer == "none", (a.answer, b.answer, b.error_message)
 
 
-@pytest.mark.skipif(not IS_ROOT, reason="a mount namespace needs root (docs/executor.md)")
 def test_host_unix_sockets_are_unreachable(one, tmp_path):
     import socket
     import tempfile
     for base in ("/var/tmp", "/run"):
-        if not os.path.isdir(base):
+        if not (os.path.isdir(base) and os.access(base, os.W_OK)):   # /run: root's only
             continue
         directory = tempfile.mkdtemp(prefix="cotnpot-sock-", dir=base)
         os.chmod(directory, 0o755)
@@ -361,9 +358,12 @@ def test_no_unix_sockets_in_jobs():
     import platform
     if platform.machine() not in ("x86_64", "aarch64"):
         pytest.skip("the filter is for x86-64 and aarch64")
-    code = ("import socket\ntry:\n    socket.socketpair()\n    print('made')\nexcept PermissionError:\n    print('refused')\n"
-            "s = socket.socket(socket.AF_INET)\nprint('inet ok')")
+    code = ("import socket\nfor make in (socket.socketpair, lambda: socket.socket(socket.AF_INET)):\n    try:\n"
+            "        make()\n        print('made')\n    except PermissionError:\n        print('refused')")
     with cotnpot.Executor(workers=1) as ex:
         r = ex.run([code])[0]
         correct_jobs_still_correct(ex)
-    assert r.stdout.split() == ["refused", "inet", "ok"], (r.status, r.stdout, r.error_message)
+        # Internet sockets only inside a network namespace of the worker's own (no interface but a down
+        # loopback); without one (no root and no user namespace) the job would share the host's network
+        inet = "made" if ex.network_isolated else "refused"
+    assert r.stdout.split() == ["refused", inet], (r.status, r.stdout, r.error_message)

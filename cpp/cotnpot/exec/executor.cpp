@@ -100,7 +100,7 @@ struct Executor::Worker {
   pid_t pid = -1;
   int to_worker = -1, from_worker = -1;
   bool network_isolated = false, uid_isolated = false, filesystem_isolated = false, pid_isolated = false,
-       memory_isolated = false;
+       memory_isolated = false, user_namespace = false;
   std::string base_dir;  // the worker's job directories' parent, when it is not a private tmpfs
 
   ~Worker() { stop(); }
@@ -190,6 +190,7 @@ struct Executor::Worker {
     }
     network_isolated = ready["network_isolated"] == "1";
     uid_isolated = ready["uid_isolated"] == "1";
+    user_namespace = ready["user_namespace"] == "1";
     filesystem_isolated = ready["filesystem_isolated"] == "1";
     pid_isolated = ready["pid_isolated"] == "1";
     memory_isolated = ready["memory_isolated"] == "1";
@@ -255,6 +256,7 @@ Executor::~Executor() = default;
 
 bool Executor::network_isolated() const { return !workers_.empty() && workers_[0]->network_isolated; }
 bool Executor::uid_isolated() const { return !workers_.empty() && workers_[0]->uid_isolated; }
+bool Executor::user_namespace() const { return !workers_.empty() && workers_[0]->user_namespace; }
 bool Executor::filesystem_isolated() const { return !workers_.empty() && workers_[0]->filesystem_isolated; }
 bool Executor::pid_isolated() const { return !workers_.empty() && workers_[0]->pid_isolated; }
 bool Executor::memory_isolated() const { return !workers_.empty() && workers_[0]->memory_isolated; }

@@ -86,8 +86,11 @@ class Executor {
   const ExecutorOptions& options() const { return options_; }
   bool network_isolated() const;  // the workers run in their own network namespace
   bool uid_isolated() const;      // jobs run as job-private unprivileged uids (needs root)
-  bool filesystem_isolated() const;  // jobs see every mount read-only but their directory (needs root)
-  bool pid_isolated() const;      // each job is pid 1 of its own pid and IPC namespaces (needs root)
+  // without root: the workers are root of user namespaces of their own (where the kernel allows it), which
+  // gives them the network, mount and pid isolation root has; jobs run there with no capability
+  bool user_namespace() const;
+  bool filesystem_isolated() const;  // jobs see every mount read-only but their directory (root, or a user namespace)
+  bool pid_isolated() const;      // each job is pid 1 of its own pid and IPC namespaces (root, or a user namespace)
   bool memory_isolated() const;   // memory_mb is a total for a job's process tree (a cgroup; root, where allowed)
 
  private:

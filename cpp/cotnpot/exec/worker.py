@@ -35,7 +35,7 @@ JOB_UID_LOW, JOB_UID_BLOCKS = 100_000_000, 10_000_000
 UID_BASE = JOB_UID_LOW + 100 * (int.from_bytes(os.urandom(4), "little") % JOB_UID_BLOCKS)
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
-CLONE_NEWPID, CLONE_NEWIPC = 0x20000000, 0x08000000
+CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUSER = 0x20000000, 0x08000000, 0x10000000
 PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 36, 1, 4
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x1000, 0x4000, 1 << 18
 SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
@@ -123,6 +123,27 @@ def private_read_only_filesystem():
     return "/tmp"
 
 
+def enter_user_namespace():
+    """Without root, where the kernel lets an unprivileged user make one (not from a chroot, nor where
+    user.max_user_namespaces is 0 or a security module refuses): the worker becomes root of a user namespace
+    of its own, in which only the caller's uid and gid are mapped (to 0). That root can make the network,
+    mount, pid and IPC namespaces that real root makes, and owns nothing outside them: files outside keep
+    their owners, and files of other users (root's included) show as the overflow uid. Jobs run as that uid 0
+    with every capability dropped (drop_capabilities) before their code runs: they are the caller's uid,
+    locked in the worker's namespaces. Returns whether the worker is in one."""
+    if IS_ROOT:
+        return False
+    uid, gid = os.getuid(), os.getgid()
+    if _libc.unshare(CLONE_NEWUSER) != 0:
+        return False
+    for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:   # a failure here stops the worker: its error is on stderr
+            f.write(text)
+    return True
+
+
+USER_NAMESPACE = enter_user_namespace()
+NAMESPACE_ROOT = IS_ROOT or USER_NAMESPACE   # may make namespaces and mounts (in its user namespace)
 NETWORK_ISOLATED = _libc.unshare(CLONE_NEWNET) == 0
 _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of jobs come back to us to be reaped
 BASE_DIR = private_read_only_filesystem()
@@ -250,12 +271,12 @@ def remove_cgroup():
 
 
 def enter_own_pid_namespace():
-    """As root: the worker becomes pid 1 of a pid namespace of its own (the process the
+    """As root (real, or of its own user namespace): the worker becomes pid 1 of a pid namespace of its own (the process the
     caller started stays behind, waiting, and the worker dies with it) and, in its own mount namespace, mounts
     a /proc of that namespace: jobs see no host process. Then each job, forked after unsharing a further pid namespace, is pid 1 of its
     own: when it ends, or is killed, the kernel kills everything it started, and it can signal nothing
     outside. Returns a descriptor of the worker's pid namespace (to return to after each fork), or None."""
-    if not (IS_ROOT and JOB_NAMESPACES) or _libc.unshare(CLONE_NEWPID) != 0:
+    if not (NAMESPACE_ROOT and JOB_NAMESPACES) or _libc.unshare(CLONE_NEWPID) != 0:
         return None
     waiting = os.getpid()
     pid = os.fork()
@@ -370,14 +391,17 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
 
 
-def job_filter():
+def job_filter(network_isolated):
     """A seccomp filter for jobs, refusing with EPERM:
     - the kernel keyring calls (add_key, request_key, keyctl): keyrings belong to no namespace, and a key a
       job leaves under its uid outlives the job, its worker and the executor -- a channel to later jobs and
       to the host;
     - Unix sockets (socket and socketpair with AF_UNIX): descriptors sent over one in a cycle are not
       reclaimed when the job dies, so the memory behind them (memfds, files) stayed charged to the worker's
-      cgroup after the job, the worker and the executor. Jobs have no network either way.
+      cgroup after the job, the worker and the executor;
+    - every socket, of any family, when the worker has no network namespace of its own (without root where
+      the kernel allows no user namespace): the job would share the host's network, loopback servers
+      included. With one, jobs have no network anyway (a down loopback).
     Every other ABI (i386's int 0x80 on x86-64, x32) and io_uring are refused too. None on other
     architectures."""
     import platform
@@ -390,20 +414,42 @@ def job_filter():
         return None
     io_uring_setup = 425   # the same number on both: io_uring can open sockets without socket()
     ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
-    allow, deny = (ret, 0, 0, 0x7FFF0000), (ret, 0, 0, 0x00050000 | 1)
+    # ("ld", offset in seccomp_data), ("jeq"/"jge", k, label if true, label if false: None = next),
+    # ("ret", action or "deny"), ("label", name); labels become relative jumps below
     program = [
-        (ld, 0, 0, 4), (jeq, 1, 0, audit), deny,                      # 0-2: another ABI (int 0x80): refused
-        (ld, 0, 0, 0), (jge, 10, 0, x32),                             # 3-4: nr; x32 -> deny (15)
-        (jeq, 9, 0, keyring[0]), (jeq, 8, 0, keyring[1]), (jeq, 7, 0, keyring[2]),   # 5-7 -> deny
-        (jeq, 6, 0, io_uring_setup),                                  # 8 -> deny
-        (jeq, 1, 0, sockets[0]), (jeq, 0, 3, sockets[1]),             # 9-10: socket/socketpair -> 11, else 14
-        (ld, 0, 0, 16), (jeq, 2, 0, 1), allow,                        # 11-13: args[0] == AF_UNIX -> deny
-        allow, deny]                                                  # 14, 15
-    filters = (_SockFilter * len(program))(*[_SockFilter(*i) for i in program])
-    return filters, _SockFprog(len(program), filters)
+        ("ld", 4), ("jeq", audit, None, "deny"),                       # another ABI (int 0x80): refused
+        ("ld", 0), ("jge", x32, "deny", None),                         # nr; x32 -> refused
+        *[("jeq", nr, "deny", None) for nr in (*keyring, io_uring_setup)],
+        ("jeq", sockets[0], "socket", None), ("jeq", sockets[1], "socket", "allow"),
+        ("label", "socket"),
+        *([] if network_isolated else [("ret", "deny")]),              # no namespace: no socket at all
+        ("ld", 16), ("jeq", 1, "deny", "allow"),                       # args[0] == AF_UNIX -> refused
+        ("label", "allow"), ("ret", 0x7FFF0000),                     # SECCOMP_RET_ALLOW
+        ("label", "deny"), ("ret", 0x00050000 | 1)]
+    labels, position = {}, 0
+    for item in program:
+        if item[0] == "label":
+            labels[item[1]] = position
+        else:
+            position += 1
+    code, position = [], 0
+    for item in program:
+        if item[0] == "label":
+            continue
+        if item[0] == "ld":
+            code.append((ld, 0, 0, item[1]))
+        elif item[0] == "ret":
+            code.append((ret, 0, 0, 0x00050000 | 1 if item[1] == "deny" else item[1]))   # EPERM, or allow
+        else:
+            def offset(target):
+                return 0 if target is None else labels[target] - position - 1
+            code.append(({"jeq": jeq, "jge": jge}[item[0]], offset(item[2]), offset(item[3]), item[1]))
+        position += 1
+    filters = (_SockFilter * len(code))(*[_SockFilter(*i) for i in code])
+    return filters, _SockFprog(len(code), filters)
 
 
-JOB_FILTER = job_filter()
+JOB_FILTER = job_filter(NETWORK_ISOLATED)
 PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
 
 
@@ -415,6 +461,35 @@ def confine_syscalls():
     if JOB_FILTER is not None and _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER,
                                               ctypes.byref(JOB_FILTER[1]), 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "cannot install the job's seccomp filter")
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 28, 47, 4
+SECBIT_NOROOT, SECBIT_NOROOT_LOCKED = 1 << 0, 1 << 1
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def drop_capabilities():
+    """In a user namespace the job is its uid 0: without this it would hold every capability there, enough to
+    unmount the tmpfs that hide the host's directories or to make the read-only mounts writable again. Drops
+    the bounding and ambient sets, makes uid 0 confer nothing on execve (SECBIT_NOROOT, locked), then
+    empties the effective, permitted and inheritable sets; raises if the kernel refuses the last step."""
+    for cap in range(64):
+        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            break   # EINVAL past the last capability this kernel knows
+    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    if _libc.prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "cannot set the job's securebits")
+    header, data = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
+    if _libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "cannot drop the job's capabilities")
 
 
 def encode_report(fields):
@@ -479,6 +554,8 @@ def run_child(job, workdir, uid, result_fd):
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
+        elif USER_NAMESPACE:
+            drop_capabilities()
         # Dies with the worker, and with it (as pid 1) everything it started; set after setuid, which clears it
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         confine_syscalls()
@@ -582,7 +659,8 @@ def make_job_directory(uid):
     inode-limited: what one job writes can neither fill the space of the next nor outlive its unmount."""
     workdir = tempfile.mkdtemp(dir=BASE_DIR)
     if FILESYSTEM_ISOLATED and JOB_NAMESPACES:
-        options = f"size={JOB_DIR_MB}m,nr_inodes={JOB_DIR_INODES},mode=0700,uid={uid},gid={uid}".encode()
+        owner = uid if IS_ROOT else 0   # in a user namespace: its root, the one uid mapped (the caller's)
+        options = f"size={JOB_DIR_MB}m,nr_inodes={JOB_DIR_INODES},mode=0700,uid={owner},gid={owner}".encode()
         if _libc.mount(b"cotnpot-job", workdir.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) != 0:
             raise OSError(ctypes.get_errno(), f"cannot mount the job's tmpfs on {workdir}")
         return workdir
@@ -787,6 +865,7 @@ def main():
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     write_frame({"ready": "1", "network_isolated": "1" if NETWORK_ISOLATED else "0",
                  "uid_isolated": "1" if IS_ROOT else "0",
+                 "user_namespace": "1" if USER_NAMESPACE else "0",
                  "filesystem_isolated": "1" if FILESYSTEM_ISOLATED else "0",
                  "pid_isolated": "1" if PID_ISOLATED else "0",
                  "memory_isolated": "1" if MEMORY_ISOLATED else "0", "pid": str(os.getpid()),

@@ -1,46 +1,136 @@
 """Benchmark: per-token log-probs from the last hidden state and the lm_head weight, forward and
-forward+backward, time and peak memory, naive PyTorch (hidden @ weight.T -> log_softmax -> gather) against
-cotnpot.fused_linear_logprob, each in its own process (peak RSS is per process), one run, one table.
+forward+backward, time and peak memory, cotnpot.fused_linear_logprob against naive PyTorch and the
+anchors of issue 17 (torch.compile, Liger-Kernel, Cut Cross-Entropy), each variant in its own process
+(peak RSS is per process), one run, one table.
 
-Liger-Kernel's fused linear losses need Triton (a GPU) and Cut Cross-Entropy's are not in this project's
-pinned packages yet, so they are not run here (issue 17 keeps them as the anchors to add).
+What each variant computes, from hidden [N, H], weight [V, H] and labels [N] (no bias, no ignored rows);
+fwd+bwd is `out.sum().backward()` into both hidden and weight (a loss is -log-prob: same cost):
+  gemm          the floor, no softmax: fwd `hidden @ weight.T`; fwd+bwd also the two gradient GEMMs
+                `g @ weight` and `g.T @ hidden` with a given g [N, V] (3 GEMMs, no autograd).
+  naive         `log_softmax((hidden @ weight.T).float()).gather(labels)`: per-token log-probs, fp32.
+  compiled      the same function under `torch.compile` (inductor, CPU, default mode).
+  liger         Liger-Kernel's pure-PyTorch chunked selective log-prob, the op under its
+                LigerFusedLinearGRPOLoss / PPO losses (liger_kernel.chunked_loss.fused_linear_ppo.
+                _ChunkedSelectiveLogProbFunction: 2048 rows x 4096 vocabulary per block, online
+                log-sum-exp, backward recomputes the logits and runs its gradient GEMMs in fp32):
+                per-token log-probs, fp32. Its chunked_loss module has no plain cross-entropy.
+  liger-flce    LigerFusedLinearCrossEntropyLoss(reduction="none"): per-token cross-entropy; a Triton
+                kernel, so it needs a GPU.
+  cce-compile   cut_cross_entropy.linear_cross_entropy(impl="torch_compile", reduction="none"):
+                `F.cross_entropy((e @ c.T).float())` under torch.compile(dynamic=True): per-token loss.
+  cce           the same with impl="cce": Cut Cross-Entropy's Triton kernels, so it needs a GPU.
+  cotnpot       cotnpot.fused_linear_logprob(hidden, weight, labels): per-token log-probs, fp32.
 
-Usage: python benchmarks/bench_fused_linear.py [--n 4096] [--h 1024] [--v 32000]
+The timed call is warmed up first: the compiled variants with one call at the full shape (compiling),
+the others with one call on 64 rows (thread pools, kernels). "extra" is the peak RSS growth during the
+timed call (the peak is reset after the warm-up, /proc/self/clear_refs), including the output and, for
+fwd+bwd, the gradients of hidden and weight. A variant that cannot run here (an error in its process)
+shows the error's first line in its cell. A last row at --v-large (fp32, fwd+bwd) is for memory.
+
+Usage: python benchmarks/bench_fused_linear.py [--n 4096] [--h 1024] [--v 32000] [--v-large 152064]
+       [--variants gemm,naive,...]   (--v-large 0: no large row)
 """
 import argparse
 import json
 import subprocess
 import sys
 
+VARIANTS = ("gemm", "naive", "compiled", "liger", "liger-flce", "cce-compile", "cce", "cotnpot")
+
 CHILD = r'''
-import json, resource, sys, time, torch, cotnpot
+import ctypes, gc, json, sys, time, torch
 variant, n, h, v, dtype, backward = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6] == "1"
 dt = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
-torch.manual_seed(0)
-hidden = torch.randn(n, h, dtype=dt, requires_grad=backward)
-weight = (torch.randn(v, h) / h ** 0.5).to(dt).requires_grad_(backward)
-labels = torch.randint(0, v, (n,))
-def naive():
-    logits = (hidden @ weight.T).float()
-    return torch.log_softmax(logits, -1).gather(1, labels[:, None])[:, 0]
-def fused():
-    return cotnpot.fused_linear_logprob(hidden, weight, labels)
-fn = {"naive": naive, "cotnpot": fused}[variant]
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-start = time.perf_counter()
-out = fn()
-if backward:
-    out.sum().backward()
-wall = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"s": wall, "extra_mib": (peak - base) / 1024}))
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024  # MiB
+
+try:
+    torch.manual_seed(0)
+    hidden = torch.randn(n, h, dtype=dt, requires_grad=backward and variant != "gemm")
+    weight = (torch.randn(v, h) / h ** 0.5).to(dt).requires_grad_(backward and variant != "gemm")
+    labels = torch.randint(0, v, (n,))
+    if variant == "gemm":
+        g = torch.randn(n, v, dtype=dt) if backward else None
+        def fn(x, w, y):
+            logits = x @ w.T
+            if g is not None:
+                return logits, g[:len(x)] @ w, g[:len(x)].T @ x
+            return logits
+    elif variant in ("naive", "compiled"):
+        def fn(x, w, y):
+            return torch.log_softmax((x @ w.T).float(), -1).gather(1, y[:, None])[:, 0]
+        if variant == "compiled":
+            fn = torch.compile(fn)
+    elif variant == "liger":
+        from liger_kernel.chunked_loss.fused_linear_ppo import _ChunkedSelectiveLogProbFunction, _SELECTIVE_LOGPROB_VOCAB_CHUNK_SIZE
+        def fn(x, w, y):
+            return _ChunkedSelectiveLogProbFunction.apply(x, w, y, None, 1.0, _SELECTIVE_LOGPROB_VOCAB_CHUNK_SIZE)
+    elif variant == "liger-flce":
+        from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss
+        loss = LigerFusedLinearCrossEntropyLoss(reduction="none")
+        def fn(x, w, y):
+            return loss(w, x, y)
+    elif variant in ("cce-compile", "cce"):
+        from cut_cross_entropy import linear_cross_entropy
+        impl = {"cce-compile": "torch_compile", "cce": "cce"}[variant]
+        def fn(x, w, y):
+            return linear_cross_entropy(x, w, y, reduction="none", impl=impl)
+    else:
+        import cotnpot
+        def fn(x, w, y):
+            return cotnpot.fused_linear_logprob(x, w, y)
+
+    def call(x, y):
+        out = fn(x, weight, y)
+        if backward and variant != "gemm":
+            out.sum().backward()
+        return out
+
+    full_warmup = variant in ("compiled", "cce-compile")
+    out = call(hidden, labels) if full_warmup else call(hidden[:64].detach().requires_grad_(hidden.requires_grad), labels[:64])
+    if variant != "gemm":  # the same numbers as naive in fp32 (a loss is -log-prob) on the first 64 rows
+        ref = torch.log_softmax(hidden[:64].detach().float() @ weight.detach().float().T, -1).gather(1, labels[:64, None])[:, 0]
+        got = out[:64].detach().float() * (-1 if variant in ("liger-flce", "cce-compile", "cce") else 1)
+        err = (got - ref).abs().max().item()
+        if not err <= (1e-3 if dtype == "fp32" else 0.1):
+            raise AssertionError(f"max |log-prob - reference| = {err:.3g}")
+    del out
+    hidden.grad = weight.grad = None
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # freed heap pages back to the system, so RSS growth is this call's
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets VmHWM, the peak RSS, to the current RSS
+    base = status("VmRSS")
+    start = time.perf_counter()
+    out = call(hidden, labels)
+    wall = time.perf_counter() - start
+    if backward and variant != "gemm" and (hidden.grad is None or weight.grad is None):
+        raise AssertionError("no gradient for hidden or weight")
+    print(json.dumps({"s": wall, "extra_mib": status("VmHWM") - base}))
+except Exception as e:
+    line = (str(e).strip().splitlines() or [""])[0]
+    why = "Triton kernel, no GPU here: " if variant in ("liger-flce", "cce") and not torch.cuda.is_available() else ""
+    print(json.dumps({"error": f"{why}{type(e).__name__}: {line}"[:90]}))
 '''
 
 
 def run(variant, n, h, v, dtype, backward):
-    out = subprocess.run([sys.executable, "-c", CHILD, variant, str(n), str(h), str(v), dtype, str(int(backward))],
-                         capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    proc = subprocess.run([sys.executable, "-c", CHILD, variant, str(n), str(h), str(v), dtype, str(int(backward))],
+                          capture_output=True, text=True)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode or not lines:
+        err = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        return {"error": f"process died ({proc.returncode}): {err}"[:90]}
+    return json.loads(lines[-1])
+
+
+def cell(r, memory=True):
+    if "error" in r:
+        return "n/a: " + r["error"].replace("|", "/")
+    return f"{r['s']:.2f} s, {r['extra_mib']:.0f} MiB" if memory else f"{r['s']:.2f} s"
 
 
 def main():
@@ -48,16 +138,28 @@ def main():
     parser.add_argument("--n", type=int, default=4096)
     parser.add_argument("--h", type=int, default=1024)
     parser.add_argument("--v", type=int, default=32000)
+    parser.add_argument("--v-large", type=int, default=152064, help="vocabulary of the fp32 fwd+bwd memory row; 0: none")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, among " + ", ".join(VARIANTS))
     args = parser.parse_args()
-    print(f"N={args.n} H={args.h} V={args.v}; peak RSS growth during the call (MiB), wall time (s)\n")
-    print("| dtype | pass | naive s | cotnpot s | naive extra MiB | cotnpot extra MiB | memory |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for dtype in ("fp32", "bf16"):
-        for backward in (False, True):
-            a = run("naive", args.n, args.h, args.v, dtype, backward)
-            b = run("cotnpot", args.n, args.h, args.v, dtype, backward)
-            print(f"| {dtype} | {'fwd+bwd' if backward else 'fwd'} | {a['s']:.2f} | {b['s']:.2f} | "
-                  f"{a['extra_mib']:.0f} | {b['extra_mib']:.0f} | {100 * b['extra_mib'] / max(a['extra_mib'], 1):.0f}% |")
+    variants = [x for x in args.variants.split(",") if x]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
+    anchors = [x for x in variants if x != "gemm"]
+    rows = [(args.v, dtype, backward) for dtype in ("fp32", "bf16") for backward in (False, True)]
+    if args.v_large:
+        rows.append((args.v_large, "fp32", True))
+
+    print(f"N={args.n} H={args.h}; wall time of one warm call (s), peak RSS growth during it (MiB); "
+          f"GEMM floor: fwd 1 GEMM, fwd+bwd 3 GEMMs\n")
+    print("| V | dtype | pass | " + ("GEMM floor | " if "gemm" in variants else "") + " | ".join(anchors) + " |")
+    print("|---:|---|---|" + ("---:|" if "gemm" in variants else "") + "---:|" * len(anchors))
+    for v, dtype, backward in rows:
+        cells = []
+        if "gemm" in variants:
+            cells.append(cell(run("gemm", args.n, args.h, v, dtype, backward), memory=False))
+        cells += [cell(run(x, args.n, args.h, v, dtype, backward)) for x in anchors]
+        print(f"| {v} | {dtype} | {'fwd+bwd' if backward else 'fwd'} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

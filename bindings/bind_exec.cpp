@@ -164,6 +164,7 @@ void bind_exec(py::module_& m) {
       .def_property_readonly("network_isolated", &exec::Executor::network_isolated)
       .def_property_readonly("uid_isolated", &exec::Executor::uid_isolated)
       .def_property_readonly("user_namespace", &exec::Executor::user_namespace)
+      .def_property_readonly("landlock_abi", &exec::Executor::landlock_abi)
       .def_property_readonly("filesystem_isolated", &exec::Executor::filesystem_isolated)
       .def_property_readonly("pid_isolated", &exec::Executor::pid_isolated)
       .def_property_readonly("memory_isolated", &exec::Executor::memory_isolated);

@@ -95,12 +95,21 @@ class Executor:
         return self._live().user_namespace
 
     @property
+    def landlock_abi(self) -> int:
+        """Without root or a user namespace (a chroot, say): the Landlock ABI version that confines each job
+        -- reading only the system's and the interpreter's directories, writing only its own, no /proc, and
+        from ABI 6 no signal to any process outside the job; 0 where the kernel lacks Landlock or the workers
+        are isolated by namespaces instead."""
+        return self._live().landlock_abi
+
+    @property
     def isolation(self) -> Dict[str, bool]:
         """What isolation the workers got, by name: ``network``, ``uid``, ``user_namespace``, ``filesystem``,
-        ``pid`` and ``memory`` (see the properties of the same names and docs/executor.md)."""
+        ``pid``, ``memory`` and ``landlock`` (see the properties of the same names and docs/executor.md)."""
         pool = self._live()
         return {"network": pool.network_isolated, "uid": pool.uid_isolated, "user_namespace": pool.user_namespace,
-                "filesystem": pool.filesystem_isolated, "pid": pool.pid_isolated, "memory": pool.memory_isolated}
+                "filesystem": pool.filesystem_isolated, "pid": pool.pid_isolated, "memory": pool.memory_isolated,
+                "landlock": pool.landlock_abi > 0}
 
     @property
     def filesystem_isolated(self) -> bool:

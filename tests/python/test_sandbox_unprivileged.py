@@ -65,23 +65,26 @@ def test_the_hostile_suites_hold_for_an_unprivileged_caller():
 CALLER = r'''
 import json, os, sys
 import cotnpot
-victim, port = int(sys.argv[1]), int(sys.argv[2])
+victim, port, callers_file = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 # every environment the job can read (the worker's command line is its source: only short ones are printed)
-scan = ("import os\nfound = []\nfor p in os.listdir('/proc'):\n    for f in ('environ', 'cmdline'):\n"
+# (the caller's own pid among them, where /proc cannot be listed)
+scan = ("import os\nfound = []\ntry:\n    pids = os.listdir('/proc')\nexcept OSError:\n    pids = []\n"
+        "for p in pids + ['self', 'CALLER']:\n    for f in ('environ', 'cmdline'):\n"
         "        try:\n            found.append(open(f'/proc/{p}/{f}', 'rb').read()[:1000])\n        except OSError:\n"
-        "            pass\nprint(b'|'.join(found).decode('latin-1'), dict(os.environ))")
+        "            pass\nprint(b'|'.join(found).decode('latin-1'), dict(os.environ))").replace("CALLER", str(os.getpid()))
 jobs = {
     "environment": scan,
     "network": f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)\nprint('connected')",
     "signal victim": f"import os\nos.kill({victim}, 9)\nprint('sent')",
     "signal caller": f"import os\nos.kill({os.getpid()}, 9)\nprint('sent')",
+    "caller's file": f"print(open({callers_file!r}).read()[:40])",
     "capabilities": "print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])",
     "unhide": "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
               "print(libc.umount2(b'/home', 2), libc.mount(b'none', b'/', None, 32 | 4096 | 16384, None), "
               "libc.unshare(0x00020000))",
 }
 with cotnpot.Executor(workers=1, timeout=5.0) as ex:
-    if not ex.pid_isolated:   # the documented fallback: jobs run as the caller and can signal it
+    if not (ex.pid_isolated or ex.landlock_abi >= 6):   # the fallback without either: jobs can signal the caller
         del jobs["signal victim"], jobs["signal caller"]
     results = ex.run(list(jobs.values()))
     print(json.dumps({"isolation": ex.isolation, "uid": os.getuid(), "results": {
@@ -96,7 +99,7 @@ def test_an_unprivileged_callers_secret_network_and_processes_stay_out_of_reach(
     server.listen(4)
     victim = subprocess.Popen(NOBODY + ["sleep", "60"])
     try:
-        r = unprivileged([sys.executable, "-c", CALLER, str(victim.pid), str(server.getsockname()[1])],
+        r = unprivileged([sys.executable, "-c", CALLER, str(victim.pid), str(server.getsockname()[1]), __file__],
                          env={"COTNPOT_TEST_SECRET": SECRET}, timeout=120)
         assert r.returncode == 0, r.stderr[-3000:]
         out = json.loads(r.stdout.strip().splitlines()[-1])
@@ -115,14 +118,23 @@ def test_an_unprivileged_callers_secret_network_and_processes_stay_out_of_reach(
     # No network: a network namespace of the worker's own, or (without a user namespace) no socket at all
     assert "connected" not in results["network"]["stdout"] and results["network"]["status"] == "error"
     assert isolation["user_namespace"] == user_namespaces_allowed(), isolation
-    if not isolation["user_namespace"]:
-        pytest.skip(f"no user namespace for uid 65534 here (isolation: {isolation}): the fallback holds for the "
-                    "environment and the network; jobs can signal the caller's processes (docs/executor.md)")
-    assert isolation == {"network": True, "uid": False, "user_namespace": True, "filesystem": True, "pid": True,
-                         "memory": False}, isolation
-    # The job is uid 0 of the worker's user namespace, with no capability: it cannot undo the hiding, remount
-    # the read-only view, or signal a process of the caller's (invisible from its pid namespace)
-    assert results["capabilities"]["stdout"].strip() == "0000000000000000", results["capabilities"]
+    # Nothing of the caller's outside the system's directories: hidden (a user namespace) or refused (Landlock)
+    if isolation["user_namespace"] or isolation["landlock"]:
+        assert results["caller's file"]["error_type"] in ("FileNotFoundError", "PermissionError"), results["caller's file"]
+    # No capability to undo any of it (no mount, no new mount namespace)
     assert results["unhide"]["stdout"].split() == ["-1", "-1", "-1"], results["unhide"]
-    assert victim_alive and results["signal victim"]["error_type"] == "ProcessLookupError", results["signal victim"]
-    assert results["signal caller"]["error_type"] == "ProcessLookupError", results["signal caller"]
+    if isolation["user_namespace"]:
+        assert isolation == {"network": True, "uid": False, "user_namespace": True, "filesystem": True, "pid": True,
+                             "memory": False, "landlock": False}, isolation
+        # uid 0 of the worker's user namespace, with no capability; the caller's processes are not in its
+        # pid namespace
+        assert results["capabilities"]["stdout"].strip() == "0000000000000000", results["capabilities"]
+        refused = "ProcessLookupError"
+    elif "signal victim" in results:   # Landlock's signal scope (ABI 6): the caller's uid, yet no signal out
+        assert isolation["landlock"], isolation
+        refused = "PermissionError"
+    else:
+        pytest.skip(f"neither a user namespace nor Landlock's signal scope for uid 65534 here ({isolation}): the "
+                    "environment and the network hold; jobs can signal the caller's processes (docs/executor.md)")
+    assert victim_alive and results["signal victim"]["error_type"] == refused, results["signal victim"]
+    assert results["signal caller"]["error_type"] == refused, results["signal caller"]

@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <chrono>
 #include <optional>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -101,6 +102,7 @@ struct Executor::Worker {
   int to_worker = -1, from_worker = -1;
   bool network_isolated = false, uid_isolated = false, filesystem_isolated = false, pid_isolated = false,
        memory_isolated = false, user_namespace = false;
+  int landlock_abi = 0;
   std::string base_dir;  // the worker's job directories' parent, when it is not a private tmpfs
 
   ~Worker() { stop(); }
@@ -191,6 +193,7 @@ struct Executor::Worker {
     network_isolated = ready["network_isolated"] == "1";
     uid_isolated = ready["uid_isolated"] == "1";
     user_namespace = ready["user_namespace"] == "1";
+    landlock_abi = std::atoi(ready["landlock"].c_str());
     filesystem_isolated = ready["filesystem_isolated"] == "1";
     pid_isolated = ready["pid_isolated"] == "1";
     memory_isolated = ready["memory_isolated"] == "1";
@@ -257,6 +260,7 @@ Executor::~Executor() = default;
 bool Executor::network_isolated() const { return !workers_.empty() && workers_[0]->network_isolated; }
 bool Executor::uid_isolated() const { return !workers_.empty() && workers_[0]->uid_isolated; }
 bool Executor::user_namespace() const { return !workers_.empty() && workers_[0]->user_namespace; }
+int Executor::landlock_abi() const { return workers_.empty() ? 0 : workers_[0]->landlock_abi; }
 bool Executor::filesystem_isolated() const { return !workers_.empty() && workers_[0]->filesystem_isolated; }
 bool Executor::pid_isolated() const { return !workers_.empty() && workers_[0]->pid_isolated; }
 bool Executor::memory_isolated() const { return !workers_.empty() && workers_[0]->memory_isolated; }

@@ -89,6 +89,9 @@ class Executor {
   // without root: the workers are root of user namespaces of their own (where the kernel allows it), which
   // gives them the network, mount and pid isolation root has; jobs run there with no capability
   bool user_namespace() const;
+  // without root or a user namespace: the Landlock ABI version confining each job's files, signals and TCP
+  // (0: none, the kernel lacks it, or the workers are isolated by namespaces instead)
+  int landlock_abi() const;
   bool filesystem_isolated() const;  // jobs see every mount read-only but their directory (root, or a user namespace)
   bool pid_isolated() const;      // each job is pid 1 of its own pid and IPC namespaces (root, or a user namespace)
   bool memory_isolated() const;   // memory_mb is a total for a job's process tree (a cgroup; root, where allowed)

@@ -492,6 +492,74 @@ def drop_capabilities():
         raise OSError(ctypes.get_errno(), "cannot drop the job's capabilities")
 
 
+class _LandlockRulesetAttr(ctypes.Structure):
+    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
+                ("scoped", ctypes.c_uint64)]
+
+
+class _LandlockPathBeneathAttr(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
+_libc.syscall.restype = ctypes.c_long
+
+
+def landlock_abi():
+    """The kernel's Landlock ABI version (0: none). Landlock needs no privilege: it is what confines a job
+    whose worker got neither root nor a user namespace."""
+    version = _libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, 0, 1)   # LANDLOCK_CREATE_RULESET_VERSION
+    return max(0, version)
+
+
+LANDLOCK_ABI = 0 if NAMESPACE_ROOT else landlock_abi()   # only for the fallback: namespaces do this otherwise
+FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR, FS_TRUNCATE, FS_IOCTL_DEV = 1, 2, 4, 8, 1 << 14, 1 << 15
+FS_READ = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
+# Files every job may open: the usual character devices (a rule per file, not /dev, under which /dev/shm lies)
+DEVICE_FILES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+
+
+def confine_files(workdir):
+    """Without root or a user namespace (a chroot, say), a Landlock domain for the job, which it cannot
+    leave: reading only the system's directories and the interpreter's own (as with the hidden host
+    directories) and its own /proc/<pid>, everything within its own directory, nothing else -- not the
+    caller's files, not /proc/<caller>/environ, not other jobs' directories; where the kernel has the scopes
+    (ABI 6), no signal to any process outside the domain (the caller, its worker) and no abstract Unix
+    socket; from ABI 4, no TCP bind or connect either. Raises if the kernel refuses the ruleset."""
+    abi = LANDLOCK_ABI
+    handled = (1 << 13) - 1 | (1 << 13 if abi >= 2 else 0) | (FS_TRUNCATE if abi >= 3 else 0) \
+        | (FS_IOCTL_DEV if abi >= 5 else 0)
+    attr = _LandlockRulesetAttr(handled, 3 if abi >= 4 else 0, 3 if abi >= 6 else 0)   # TCP bind+connect; signals+sockets
+    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
+    ruleset = _libc.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), size, 0)
+    if ruleset < 0:
+        raise OSError(ctypes.get_errno(), "cannot create the job's Landlock ruleset")
+    file_rights = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | (FS_TRUNCATE if abi >= 3 else 0)
+    rules = [("/" + d, FS_READ) for d in SYSTEM_DIRS if d not in ("dev", "proc", "sys", "tmp", "run")]
+    rules += [(d, FS_READ) for d in {sys.prefix, sys.exec_prefix, os.path.dirname(sys.executable), *sys.path} if d]
+    # its own /proc/<pid> (the O_PATH open resolves /proc/self), no other process's
+    rules += [(f, file_rights) for f in DEVICE_FILES] + [("/proc/self", FS_READ), (workdir, handled)]
+    try:
+        for path, rights in rules:
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue   # absent here (no /lib32, a sys.path entry that is a zip file's member...)
+            try:
+                if not os.path.isdir(path):
+                    rights &= file_rights
+                rule = _LandlockPathBeneathAttr(rights & handled, fd)
+                if _libc.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, 1, ctypes.byref(rule), 0) != 0:
+                    raise OSError(ctypes.get_errno(), f"cannot add the job's Landlock rule for {path}")
+            finally:
+                os.close(fd)
+        if _libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0) != 0:
+            raise OSError(ctypes.get_errno(), "cannot enter the job's Landlock domain")
+    finally:
+        os.close(ruleset)
+
+
 def encode_report(fields):
     """The job's report, in the frame format (decoded by the caller, never by the worker)."""
     out = []
@@ -558,7 +626,9 @@ def run_child(job, workdir, uid, result_fd):
             drop_capabilities()
         # Dies with the worker, and with it (as pid 1) everything it started; set after setuid, which clears it
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        confine_syscalls()
+        confine_syscalls()   # no_new_privs first: Landlock requires it
+        if LANDLOCK_ABI:
+            confine_files(workdir)
         if not PID_ISOLATED and os.getppid() != WORKER_PID:
             os._exit(72)   # the worker was already gone
     except BaseException as exc:  # noqa: BLE001
@@ -866,6 +936,7 @@ def main():
     write_frame({"ready": "1", "network_isolated": "1" if NETWORK_ISOLATED else "0",
                  "uid_isolated": "1" if IS_ROOT else "0",
                  "user_namespace": "1" if USER_NAMESPACE else "0",
+                 "landlock": str(LANDLOCK_ABI),
                  "filesystem_isolated": "1" if FILESYSTEM_ISOLATED else "0",
                  "pid_isolated": "1" if PID_ISOLATED else "0",
                  "memory_isolated": "1" if MEMORY_ISOLATED else "0", "pid": str(os.getpid()),

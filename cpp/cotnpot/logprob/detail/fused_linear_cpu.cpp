@@ -1,0 +1,158 @@
+// CPU form of the fused hidden x lm_head log-prob; see fused_linear_forms.h.
+#include "cotnpot/logprob/detail/fused_linear_forms.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "cotnpot/logprob/detail/row_kernels.h"
+
+namespace cotnpot::logprob::detail {
+namespace {
+
+constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
+
+// Rows handed to one thread at a time: about 64 K logits.
+int64_t row_grain(int64_t width) { return std::max<int64_t>(1, (int64_t{1} << 16) / width); }
+
+// log(exp(a) + exp(b)): exact when either is -inf (a row's first block), NaN when either is.
+float log_add_exp(float a, float b) {
+  if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<float>::quiet_NaN();
+  if (a == kMinusInf) return b;
+  if (b == kMinusInf) return a;
+  const float m = std::max(a, b);
+  if (std::isinf(m)) return m;
+  return m + std::log1p(std::exp(-std::abs(a - b)));
+}
+
+// One block of logits in the inputs' dtype, contiguous [rows, v1 - v0]: the bias is added by the GEMM.
+at::Tensor block_logits(const at::Tensor& h, const at::Tensor& weight, const at::Tensor& bias, int64_t v0, int64_t v1) {
+  const at::Tensor w = weight.slice(0, v0, v1).t();
+  return (bias.defined() ? at::addmm(bias.slice(0, v0, v1), h, w) : at::mm(h, w)).contiguous();
+}
+
+// A block's row as the row kernels take it (bf16 as raw bits), and one of its values as float.
+struct BlockRows {
+  void* base;
+  int64_t width;
+  bool bf16;
+  uint16_t* bits(int64_t i) const { return static_cast<uint16_t*>(base) + i * width; }
+  float* floats(int64_t i) const { return static_cast<float*>(base) + i * width; }
+  float value(int64_t i, int64_t v) const {
+    return bf16 ? static_cast<float>(reinterpret_cast<const at::BFloat16*>(bits(i))[v]) : floats(i)[v];
+  }
+};
+
+BlockRows rows_of(at::Tensor& logits) {
+  return {logits.data_ptr(), logits.size(1), logits.scalar_type() == at::kBFloat16};
+}
+
+}  // namespace
+
+bool fused_linear_cpu_handles(const at::Tensor& hidden) {
+  return hidden.device().is_cpu() && (hidden.scalar_type() == at::kFloat || hidden.scalar_type() == at::kBFloat16);
+}
+
+std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hidden, const at::Tensor& weight,
+                                                            const at::Tensor& labels, const at::Tensor& bias,
+                                                            int64_t ignore_index, FusedBlocks b) {
+  const int64_t n = hidden.size(0), vocab = weight.size(0);
+  const at::Tensor y = labels.contiguous();
+  const int64_t* yp = y.data_ptr<int64_t>();
+  const auto out_options = hidden.options().dtype(at::kFloat);
+  at::Tensor logp = at::zeros({n}, out_options), lse = at::zeros({n}, out_options);
+  float* logp_out = logp.data_ptr<float>();
+  float* lse_out = lse.data_ptr<float>();
+  const RowKernels& k = row_kernels();
+  std::vector<float> running(b.rows), picked(b.rows);  // per row of the block: lse so far, the label's logit
+  for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
+    const int64_t r1 = std::min(n, r0 + b.rows);
+    std::fill(running.begin(), running.end(), kMinusInf);
+    std::fill(picked.begin(), picked.end(), 0.0f);
+    const at::Tensor h = hidden.slice(0, r0, r1);
+    for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
+      const int64_t v1 = std::min(vocab, v0 + b.vocab);
+      at::Tensor logits = block_logits(h, weight, bias, v0, v1);
+      const BlockRows rows = rows_of(logits);
+      at::parallel_for(0, r1 - r0, row_grain(rows.width), [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          const int64_t label = yp[r0 + i];
+          if (label == ignore_index) continue;  // no pass over an ignored row's logits
+          const float block_lse =
+              rows.bf16 ? k.logsumexp_bf16(rows.bits(i), rows.width) : k.logsumexp_f32(rows.floats(i), rows.width);
+          running[i] = log_add_exp(running[i], block_lse);
+          if (label >= v0 && label < v1) picked[i] = rows.value(i, label - v0);
+        }
+      });
+    }
+    for (int64_t i = 0; i < r1 - r0; ++i) {
+      if (yp[r0 + i] == ignore_index) continue;  // stays 0, as its lse
+      logp_out[r0 + i] = picked[i] - running[i];
+      lse_out[r0 + i] = running[i];
+    }
+  }
+  return {logp, lse};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
+    const at::Tensor& grad, const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
+    const at::Tensor& lse, const at::Tensor& bias, int64_t ignore_index, FusedBlocks b,
+    std::array<bool, 3> output_mask) {
+  const bool want_hidden = output_mask[0], want_weight = output_mask[1], want_bias = output_mask[2] && bias.defined();
+  const int64_t n = hidden.size(0), vocab = weight.size(0);
+  const at::Tensor y = labels.contiguous();
+  const int64_t* yp = y.data_ptr<int64_t>();
+  const at::Tensor g = grad.to(at::kFloat).contiguous(), l = lse.to(at::kFloat).contiguous();
+  const float* gp = g.data_ptr<float>();
+  const float* lp = l.data_ptr<float>();
+  const at::Tensor valid = (y != ignore_index).unsqueeze(1);
+  const auto acc = hidden.options().dtype(at::kFloat);
+  const auto sized = [&](bool wanted, at::IntArrayRef shape) { return wanted ? at::zeros(shape, acc) : at::zeros({0}, acc); };
+  at::Tensor grad_hidden = sized(want_hidden, {n, hidden.size(1)});
+  at::Tensor grad_weight = sized(want_weight, weight.sizes());
+  at::Tensor grad_bias = sized(want_bias, {vocab});
+  const RowKernels& k = row_kernels();
+  // Vocabulary blocks outside, rows inside, as in the composite form.
+  for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
+    const int64_t v1 = std::min(vocab, v0 + b.vocab);
+    const at::Tensor w = weight.slice(0, v0, v1);
+    for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
+      const int64_t r1 = std::min(n, r0 + b.rows);
+      const at::Tensor h = hidden.slice(0, r0, r1);
+      at::Tensor gl = block_logits(h, weight, bias, v0, v1);  // becomes d(sum g * logp)/d logits, in place
+      const BlockRows rows = rows_of(gl);
+      at::parallel_for(0, r1 - r0, row_grain(rows.width), [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          const int64_t r = r0 + i, label = yp[r];
+          if (label == ignore_index) {  // no gradient, whatever its logits hold (inf, NaN)
+            std::memset(rows.bf16 ? static_cast<void*>(rows.bits(i)) : static_cast<void*>(rows.floats(i)), 0,
+                        rows.width * (rows.bf16 ? sizeof(uint16_t) : sizeof(float)));
+            continue;
+          }
+          if (rows.bf16)
+            k.logprob_grad_bf16(rows.bits(i), rows.width, lp[r], gp[r], label - v0, rows.bits(i));
+          else
+            k.logprob_grad_f32(rows.floats(i), rows.width, lp[r], gp[r], label - v0, rows.floats(i));
+        }
+      });
+      // bf16 GEMMs for bf16 inputs, each block's product added into float32 (never a bf16 sum across blocks)
+      if (want_hidden) grad_hidden.slice(0, r0, r1).add_(at::mm(gl, w));
+      if (want_weight) {
+        // Ignored rows add nothing, even where their hidden state holds inf or NaN (0 * inf).
+        const bool any_ignored = std::any_of(yp + r0, yp + r1, [&](int64_t v) { return v == ignore_index; });
+        const at::Tensor h_used = any_ignored ? at::where(valid.slice(0, r0, r1), h, at::zeros({}, h.options())) : h;
+        grad_weight.slice(0, v0, v1).add_(at::mm(gl.t(), h_used));
+      }
+      if (want_bias) grad_bias.slice(0, v0, v1).add_(gl.sum(0, false, at::kFloat));
+    }
+  }
+  return {grad_hidden.to(hidden.scalar_type()), grad_weight.to(weight.scalar_type()),
+          grad_bias.to(weight.scalar_type())};
+}
+
+}  // namespace cotnpot::logprob::detail

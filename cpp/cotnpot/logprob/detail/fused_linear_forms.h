@@ -1,0 +1,43 @@
+#pragma once
+// The two forms of the fused hidden x lm_head log-prob (see ../fused_linear_logprob.h), each checked
+// against the other in tests/cpp/test_fused_linear.cpp.
+//
+// The composite form (fused_linear_logprob.cpp): ATen ops only, any device and dtype.
+//
+// The CPU form (fused_linear_cpu.cpp), for float32 and bfloat16: the same blocks and the same GEMMs, but each block's logits stay in the inputs' dtype and are
+// read once by the row kernels (row_kernels.h) -- one pass for the block's log-sum-exp and the label's
+// logit in the forward, one pass writing the block's gradient in place in the backward -- instead of the
+// ATen composite's five to six passes (max, exp, sum, where, mul, scatter, dtype conversions). For bf16 the
+// gradient GEMMs then take bf16 operands (as the naive path's do) and add into float32 accumulators.
+#include <ATen/core/Tensor.h>
+
+#include <array>
+#include <tuple>
+
+#include "cotnpot/logprob/fused_linear_logprob.h"
+
+namespace cotnpot::logprob::detail {
+
+// Whether the CPU form handles these inputs (a CPU tensor of float32 or bfloat16).
+bool fused_linear_cpu_handles(const at::Tensor& hidden);
+
+// Both as fused_linear_logprob_forward/backward, inputs already checked, labels int64, blocks resolved.
+std::tuple<at::Tensor, at::Tensor> fused_linear_forward_composite(const at::Tensor& hidden, const at::Tensor& weight,
+                                                                  const at::Tensor& labels, const at::Tensor& bias,
+                                                                  int64_t ignore_index, FusedBlocks blocks);
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_composite(
+    const at::Tensor& grad, const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
+    const at::Tensor& lse, const at::Tensor& bias, int64_t ignore_index, FusedBlocks blocks,
+    std::array<bool, 3> output_mask);
+
+std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hidden, const at::Tensor& weight,
+                                                            const at::Tensor& labels, const at::Tensor& bias,
+                                                            int64_t ignore_index, FusedBlocks blocks);
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
+    const at::Tensor& grad, const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
+    const at::Tensor& lse, const at::Tensor& bias, int64_t ignore_index, FusedBlocks blocks,
+    std::array<bool, 3> output_mask);
+
+}  // namespace cotnpot::logprob::detail

@@ -1,0 +1,97 @@
+// The fused hidden x lm_head log-prob's two forms against each other and against float64 ground truth:
+// the CPU form (row kernels over each block, bf16 GEMMs for bf16) and the composite form (ATen ops, what
+// CUDA runs), which the public op no longer takes on the CPU for float32/bfloat16.
+#include <doctest/doctest.h>
+
+#include <ATen/ATen.h>
+
+#include <array>
+#include <limits>
+#include <tuple>
+
+#include "cotnpot/logprob/detail/fused_linear_forms.h"
+
+namespace {
+
+using cotnpot::logprob::FusedBlocks;
+namespace forms = cotnpot::logprob::detail;
+
+struct Case {
+  at::Tensor hidden, weight, labels, bias, grad;
+};
+
+// N = 37 rows, H = 24, V = 301 (no block size divides it), rows 3 and 20 ignored, row 20's hidden state inf.
+Case make_case(at::ScalarType dtype, bool with_bias) {
+  at::manual_seed(7);
+  Case c;
+  c.hidden = at::randn({37, 24}, at::kDouble);
+  c.hidden[20].fill_(std::numeric_limits<double>::infinity());
+  c.weight = at::randn({301, 24}, at::kDouble) * 0.4;
+  c.labels = at::randint(0, 301, {37}, at::kLong);
+  c.labels[3] = -100;
+  c.labels[20] = -100;
+  c.bias = with_bias ? at::randn({301}, at::kDouble) : at::Tensor();
+  c.grad = at::randn({37}, at::kFloat);
+  c.hidden = c.hidden.to(dtype);
+  c.weight = c.weight.to(dtype);
+  if (with_bias) c.bias = c.bias.to(dtype);
+  return c;
+}
+
+double max_abs(const at::Tensor& t) { return t.abs().max().item<double>(); }
+
+}  // namespace
+
+TEST_CASE("the CPU form of fused_linear_logprob equals the composite form, values and gradients") {
+  const FusedBlocks blocks{8, 64};  // several row and vocabulary blocks, the last ones partial
+  const std::array<bool, 3> all{true, true, true};
+  for (const auto dtype : {at::kFloat, at::kBFloat16})
+    for (const bool with_bias : {false, true}) {
+      CAPTURE(dtype);
+      CAPTURE(with_bias);
+      const Case c = make_case(dtype, with_bias);
+      REQUIRE(forms::fused_linear_cpu_handles(c.hidden));
+      const auto [logp, lse] = forms::fused_linear_forward_cpu(c.hidden, c.weight, c.labels, c.bias, -100, blocks);
+      const auto [logp_ref, lse_ref] =
+          forms::fused_linear_forward_composite(c.hidden, c.weight, c.labels, c.bias, -100, blocks);
+      const double tol = dtype == at::kFloat ? 1e-5 : 3e-2;  // bf16: both round each block's logits to bf16
+      CHECK(max_abs(logp - logp_ref) < tol);
+      CHECK(max_abs(lse - lse_ref) < tol);
+      CHECK(logp[3].item<float>() == 0.0f);
+      CHECK(logp[20].item<float>() == 0.0f);
+      CHECK(at::isfinite(logp).all().item<bool>());
+
+      const auto [gh, gw, gb] =
+          forms::fused_linear_backward_cpu(c.grad, c.hidden, c.weight, c.labels, lse, c.bias, -100, blocks, all);
+      const auto [gh_ref, gw_ref, gb_ref] = forms::fused_linear_backward_composite(
+          c.grad, c.hidden, c.weight, c.labels, lse_ref, c.bias, -100, blocks, all);
+      CHECK((gh.scalar_type() == dtype));
+      CHECK((gw.scalar_type() == dtype));
+      const double gtol = dtype == at::kFloat ? 1e-5 : 2e-2;
+      for (const auto& [got, want] : {std::pair{gh, gh_ref}, std::pair{gw, gw_ref}}) {
+        CHECK(at::isfinite(got).all().item<bool>());
+        CHECK(max_abs(got.to(at::kFloat) - want.to(at::kFloat)) < gtol * (1.0 + max_abs(want.to(at::kFloat))));
+      }
+      CHECK(max_abs(gh[3].to(at::kFloat)) == 0.0);
+      CHECK(max_abs(gh[20].to(at::kFloat)) == 0.0);
+      if (with_bias) CHECK(max_abs(gb.to(at::kFloat) - gb_ref.to(at::kFloat)) < gtol * (1.0 + max_abs(gb_ref.to(at::kFloat))));
+    }
+}
+
+TEST_CASE("the CPU form's float32 values and gradients match float64 ground truth") {
+  const Case c = make_case(at::kFloat, true);
+  const Case truth = make_case(at::kDouble, true);
+  const FusedBlocks blocks{5, 100};
+  const auto [logp, lse] = forms::fused_linear_forward_cpu(c.hidden, c.weight, c.labels, c.bias, -100, blocks);
+  const auto [logp64, lse64] =
+      forms::fused_linear_forward_composite(truth.hidden, truth.weight, truth.labels, truth.bias, -100, blocks);
+  CHECK(max_abs(logp.to(at::kDouble) - logp64) < 1e-4);
+  const auto [gh, gw, gb] =
+      forms::fused_linear_backward_cpu(c.grad, c.hidden, c.weight, c.labels, lse, c.bias, -100, blocks, {true, true, true});
+  const auto [gh64, gw64, gb64] = forms::fused_linear_backward_composite(
+      c.grad.to(at::kDouble), truth.hidden, truth.weight, truth.labels, lse64, truth.bias, -100, blocks,
+      {true, true, true});
+  CHECK(max_abs(gh.to(at::kDouble) - gh64) < 1e-4);
+  CHECK(max_abs(gw.to(at::kDouble) - gw64) < 1e-4);
+  CHECK(max_abs(gb.to(at::kDouble) - gb64) < 1e-4);
+}

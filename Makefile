@@ -18,7 +18,7 @@ SOURCES := $(shell find cpp bindings python cmake -type f -not -name '*.pyc' 2>/
            CMakeLists.txt setup.py pyproject.toml VERSION tests/cpp/CMakeLists.txt \
            $(wildcard tests/cpp/*.cpp tests/fuzz/*.cpp)
 
-.PHONY: deps install test test-cpp test-python demo experiment bench fuzz clean distclean
+.PHONY: deps install test test-cpp test-python test-sanitize demo experiment bench fuzz clean distclean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -52,6 +52,21 @@ test-cpp: install
 
 test-python: install
 	$(PY) -m pytest
+
+# The C++ tests (the torch-linked library included) built with AddressSanitizer and UndefinedBehaviorSanitizer
+# in build/sanitize, then run. Not part of `make test` (a second full build: ~10 min on 2 cores); the
+# torch-free grader and frame parser are fuzzed under both sanitizers in every `make test`. libtorch is not
+# instrumented: its allocations are checked, not its code; leak checking is off (libtorch keeps its
+# registries until exit) and so is vptr (libtorch's type info is not instrumented).
+SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=all -fno-omit-frame-pointer
+test-sanitize: install
+	cmake -S . -B build/sanitize -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOTNPOT_CUDA=OFF \
+	  -DCOTNPOT_BUILD_PYTHON=OFF -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+	  -DCMAKE_PREFIX_PATH=$$($(PY) -c 'import torch.utils; print(torch.utils.cmake_prefix_path)') \
+	  -DCMAKE_CXX_FLAGS="$(SANITIZE_FLAGS)" -DCMAKE_EXE_LINKER_FLAGS="$(SANITIZE_FLAGS)" \
+	  -DCMAKE_SHARED_LINKER_FLAGS="$(SANITIZE_FLAGS)" >/dev/null
+	cmake --build build/sanitize --target cotnpot_tests
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 build/sanitize/tests/cpp/cotnpot_tests
 
 # The main job: `cotnpot eval` on every bundled candidate file (reports in runs/demo/), then the summary.
 demo: install

@@ -10,6 +10,8 @@
 # own network namespace when it can make one) and, as root, a job-private unprivileged uid/gid: the worker
 # ends every job by killing every process of that uid, so nothing a job forks (even into a new session)
 # survives it, and the job can neither read root's files nor delete files outside its directory.
+# Without root, the worker gets the same namespaces as root of a user namespace of its own (jobs hold no
+# capability there), or, where the kernel allows none (a chroot), each job confines itself with Landlock.
 import ctypes
 import gc
 import json  # noqa: F401 -- not used here: preloaded for the jobs (cotnpot.judge's harness encodes with it)
@@ -513,7 +515,8 @@ def landlock_abi():
     return max(0, version)
 
 
-LANDLOCK_ABI = 0 if NAMESPACE_ROOT else landlock_abi()   # only for the fallback: namespaces do this otherwise
+# Only where the namespaces do not do it (no root and no user namespace, or one without a private view)
+LANDLOCK_ABI = 0 if IS_ROOT or (FILESYSTEM_ISOLATED and PID_ISOLATED) else landlock_abi()
 FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR, FS_TRUNCATE, FS_IOCTL_DEV = 1, 2, 4, 8, 1 << 14, 1 << 15
 FS_READ = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
 # Files every job may open: the usual character devices (a rule per file, not /dev, under which /dev/shm lies)

@@ -87,11 +87,15 @@ def set_read_only(path, on, flags):
 SYSTEM_DIRS = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "dev", "proc", "sys", "tmp", "run"}
 
 
+def interpreter_directories():
+    """What the interpreter itself reads: its prefixes, its executable's directory, the entries of sys.path."""
+    return {d for d in [sys.prefix, sys.exec_prefix, os.path.dirname(sys.executable), *sys.path] if d}
+
+
 def hide_host_directories():
     """Hides every top-level directory but SYSTEM_DIRS; what the interpreter itself needs from a hidden one
     (its prefix and the directories on sys.path, e.g. a virtual environment under /home) is bound back."""
-    needed = {os.path.realpath(d) for d in [sys.prefix, sys.exec_prefix, os.path.dirname(sys.executable), *sys.path]
-              if d and os.path.isdir(d)}
+    needed = {os.path.realpath(d) for d in interpreter_directories() if os.path.isdir(d)}
     hidden = [e for e in os.listdir("/") if e not in SYSTEM_DIRS and os.path.isdir("/" + e)
               and not os.path.islink("/" + e)]
     keep = {d: os.open(d, os.O_PATH | os.O_CLOEXEC) for d in needed if d.split("/")[1:2] and d.split("/")[1] in hidden}
@@ -540,7 +544,7 @@ def confine_files(workdir):
         raise OSError(ctypes.get_errno(), "cannot create the job's Landlock ruleset")
     file_rights = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | (FS_TRUNCATE if abi >= 3 else 0)
     rules = [("/" + d, FS_READ) for d in SYSTEM_DIRS if d not in ("dev", "proc", "sys", "tmp", "run")]
-    rules += [(d, FS_READ) for d in {sys.prefix, sys.exec_prefix, os.path.dirname(sys.executable), *sys.path} if d]
+    rules += [(d, FS_READ) for d in interpreter_directories()]
     # its own /proc/<pid> (the O_PATH open resolves /proc/self), no other process's
     rules += [(f, file_rights) for f in DEVICE_FILES] + [("/proc/self", FS_READ), (workdir, handled)]
     try:

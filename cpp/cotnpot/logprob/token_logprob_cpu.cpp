@@ -19,9 +19,6 @@
 namespace cotnpot::logprob::detail {
 namespace {
 
-// Rows handed to one thread at a time: about 64 K logits, so small vocabularies are not one task each.
-int64_t row_grain(int64_t vocab) { return std::max<int64_t>(1, (int64_t{1} << 16) / vocab); }
-
 const uint16_t* bits(const c10::BFloat16* p) { return reinterpret_cast<const uint16_t*>(p); }
 const uint16_t* bits(const c10::Half* p) { return reinterpret_cast<const uint16_t*>(p); }
 uint16_t* bits(c10::BFloat16* p) { return reinterpret_cast<uint16_t*>(p); }

@@ -17,9 +17,6 @@ namespace {
 
 constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
 
-// Rows handed to one thread at a time: about 64 K logits.
-int64_t row_grain(int64_t width) { return std::max<int64_t>(1, (int64_t{1} << 16) / width); }
-
 // log(exp(a) + exp(b)): exact when either is -inf (a row's first block), NaN when either is.
 float log_add_exp(float a, float b) {
   if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<float>::quiet_NaN();

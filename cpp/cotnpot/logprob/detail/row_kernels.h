@@ -27,6 +27,13 @@ struct RowKernels {
   void (*logprob_grad_f16)(const uint16_t* x, int64_t n, float lse, float g, int64_t label, uint16_t* out);
 };
 
+// Rows handed to one thread at a time by the ops that run these kernels over many rows of `width` values:
+// about 64 K values, so small vocabularies are not one task each.
+inline int64_t row_grain(int64_t width) {
+  const int64_t rows = (int64_t{1} << 16) / width;
+  return rows > 1 ? rows : 1;
+}
+
 // The fastest kernels this CPU runs; COTNPOT_CPU_ISA=generic|avx2|avx512 picks a slower one instead.
 const RowKernels& row_kernels();
 // The kernels for one instruction set, or nullptr when the CPU (or the build) lacks it.

@@ -437,6 +437,7 @@ def _ddp_dropout_worker(rank, world, store, model_dir, out_dir, stop_at, resume)
         trainer.train(small_pairs(12), resume=resume, stop_at_step=stop_at)
         if rank == 0 and stop_at is None:
             torch.save({k: v.detach().clone() for k, v in trainer.policy.state_dict().items()}, out_dir / "final.pt")
+        torch.distributed.barrier()   # as in _ddp_worker: a pristine-root run aborted in gloo's teardown here
     finally:
         torch.distributed.destroy_process_group()
 

@@ -236,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--seeds", type=int, default=3)
     ex.add_argument("--problems", type=int, default=400, help="problems per seed (a quarter held out)")
     ex.add_argument("--epochs", type=int, default=3)
+    ex.add_argument("--sampler", choices=("reasoner", "rules"), default="rules",
+                    help="candidates from the rule-based sampler (default) or from a tiny reasoner LM trained here")
+    ex.add_argument("--reasoner-steps", type=int, default=700, help="the reasoner's fine-tuning steps")
     ex.add_argument("--quiet", action="store_true")
     return parser
 
@@ -247,7 +250,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _eval(args)
     if args.command == "experiment":
         from .train.experiment import run
-        run(args.out, seeds=args.seeds, problems=args.problems, epochs=args.epochs, progress=not args.quiet)
+        from .train.reasoner import ReasonerConfig
+        run(args.out, seeds=args.seeds, problems=args.problems, epochs=args.epochs, progress=not args.quiet,
+            sampler=args.sampler, reasoner=ReasonerConfig(steps=args.reasoner_steps))
         print((args.out / "report.md").read_text())
         return 0
     if args.command == "generate":

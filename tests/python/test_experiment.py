@@ -77,3 +77,9 @@ def test_a_small_run_writes_the_report(tmp_path):
     assert "| SimPO + SFT |" in report and (tmp_path / "accuracy_vs_n.png").stat().st_size > 10_000
     data = json.loads((tmp_path / "report.json").read_text())
     assert len(data["runs"]) == 2 and set(data["summary"]["nll"]) == set(VERIFIERS)
+    assert "rule-based sampler" in report and data["runs"][0]["sampled_by"]["sampler"] == "rules"
+
+
+def test_an_unknown_sampler_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="sampler must be one of .*got 'lm'"):
+        run(tmp_path, seeds=1, problems=40, epochs=1, progress=False, sampler="lm")

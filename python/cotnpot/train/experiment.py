@@ -1,7 +1,8 @@
 """The paper's central experiment in miniature (``make experiment``, ``cotnpot experiment``).
 
-Per seed: synthetic GSM8K-style problems (:mod:`cotnpot.train.synthetic`), N = 16 sampled candidates
-each; pairs (k per problem) from the training problems; one tiny Llama (one architecture, one
+Per seed: synthetic GSM8K-style problems (:mod:`cotnpot.train.synthetic`), N = 16 candidates each,
+from the rule-based sampler or (``sampler="reasoner"``) from a tiny reasoner LM that cotnpot trains on
+other problems of the same kind (:mod:`cotnpot.train.reasoner`); pairs (k per problem) from the training problems; one tiny Llama (one architecture, one
 initialization) trained four ways on the same pairs with the same budget — ORM, DPO, SimPO, and SimPO with
 its SFT term; then on held-out problems: best-of-N accuracy of each verifier for N = 1, 2, 4, 8, 16 next to
 random choice and majority vote, each with and without the CoTnPoT filter (the offline translator re-checks
@@ -14,7 +15,7 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 
@@ -24,6 +25,7 @@ from ..logprob import sequence_logprob
 from ..verifier import HFTokenizer, pad_examples, score_table
 from .collate import PreferenceCollator
 from .pairs import PreferencePair, build_pairs, split_by_problem
+from .reasoner import ReasonerConfig, reasoner_candidates
 from .synthetic import generate_problems, sample_candidates
 from .trainer import TrainConfig, VerifierTrainer
 
@@ -52,13 +54,28 @@ def held_out_nll(model, tokenizer, table, max_length: int) -> float:
     return total / max(tokens, 1)
 
 
+SAMPLERS = ("reasoner", "rules")
+
+
+def sample_table(problems, seed: int, sampler: str, reasoner: Optional[ReasonerConfig], progress: bool):
+    """16 candidates per problem and what sampled them."""
+    if sampler == "reasoner":
+        table, info = reasoner_candidates(problems, 16, seed, reasoner or ReasonerConfig(), progress)
+        return table, {"sampler": "reasoner", **info}
+    if sampler == "rules":
+        table = sample_candidates(problems, n=16, seed=seed)
+        labels = [c.label for p in table.problems for c in p.candidates]
+        return table, {"sampler": "rules", "sample_accuracy": sum(labels) / max(len(labels), 1)}
+    raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+
+
 def run_seed(seed: int, problems: int, held_out_fraction: float, pairs_per_problem: int, epochs: int,
-             out: Path, progress: bool) -> Dict:
+             out: Path, progress: bool, sampler: str = "rules", reasoner: Optional[ReasonerConfig] = None) -> Dict:
     from ..pipeline.consistency import check_consistency
     from ..models.hf_tiny import tiny_causal_lm, train_bpe_tokenizer
     from ..translate import OfflineCalculatorTranslator
 
-    table = sample_candidates(generate_problems(problems, seed=seed), n=16, seed=seed)
+    table, sampled_by = sample_table(generate_problems(problems, seed=seed), seed, sampler, reasoner, progress)
     pairs, stats = build_pairs(table, pairs_per_problem=pairs_per_problem, seed=seed)
     ids = [p.id for p in table.problems]
     # Held-out problems: a fraction of all problems, whether or not they gave pairs.
@@ -100,7 +117,7 @@ def run_seed(seed: int, problems: int, held_out_fraction: float, pairs_per_probl
         for k in KS:
             per_problem.setdefault(f"{name} best-of-N", {})[k] = metrics.accuracy_at_k("rm", scored, k)
             per_problem.setdefault(f"CoTnPoT + {name}", {})[k] = metrics.accuracy_at_k("filtered", scored, k)
-    return {"seed": seed, "pair_stats": stats.to_json(), "train_pairs": len(train),
+    return {"seed": seed, "sampled_by": sampled_by, "pair_stats": stats.to_json(), "train_pairs": len(train),
             "held_out_problems": len(held.problems), "consistent": float(keep[held.valid()].float().mean()),
             "per_problem": per_problem, "nll": nll, "train_seconds": timings}
 
@@ -132,8 +149,19 @@ def summarize(runs: Sequence[Dict]) -> Dict:
     return {"accuracy": table, "nll": nll}
 
 
+def _sampler_sentence(runs: Sequence[Dict]) -> str:
+    first = runs[0]["sampled_by"]
+    accuracy = ", ".join(f"{100 * r['sampled_by']['sample_accuracy']:.1f}%" for r in runs)
+    if first["sampler"] == "reasoner":
+        return (f"Candidates sampled (temperature {first['temperature']}, with a calculator) from a tiny Llama "
+                f"reasoner of {first['parameters']:,} parameters that cotnpot trained per seed on "
+                f"{first['train_problems']} other problems' gold solutions for {first['steps']} steps; "
+                f"per-sample accuracy by seed: {accuracy}.")
+    return f"Candidates from the rule-based sampler; per-sample accuracy by seed: {accuracy}."
+
+
 def write_report(runs: Sequence[Dict], summary: Dict, out: Path, seconds: float) -> None:
-    lines = ["# The experiment in miniature", "",
+    lines = ["# The experiment in miniature", "", _sampler_sentence(runs), "",
              f"{len(runs)} seeds; per seed {runs[0]['held_out_problems']} held-out problems with 16 candidates each; "
              f"verifiers trained on {runs[0]['train_pairs']} pairs (seed 0; "
              f"{runs[0]['pair_stats']['per_problem']['correct']:.2f} correct and "
@@ -184,12 +212,15 @@ def plot(summary: Dict, path: Path) -> None:
 
 
 def run(out, seeds: int = 3, problems: int = 400, held_out_fraction: float = 0.25, pairs_per_problem: int = 4,
-        epochs: int = 3, progress: bool = True) -> Dict:
+        epochs: int = 3, progress: bool = True, sampler: str = "rules",
+        reasoner: Optional[ReasonerConfig] = None) -> Dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    runs: List[Dict] = [run_seed(seed, problems, held_out_fraction, pairs_per_problem, epochs, out, progress)
-                        for seed in range(seeds)]
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    runs: List[Dict] = [run_seed(seed, problems, held_out_fraction, pairs_per_problem, epochs, out, progress,
+                                 sampler, reasoner) for seed in range(seeds)]
     summary = summarize(runs)
     write_report(runs, summary, out, time.perf_counter() - started)
     return summary

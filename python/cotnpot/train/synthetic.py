@@ -5,11 +5,9 @@ whose errors look like a model's.
 The sampler is rule-based: a solver that follows the problem's steps and, on a wrong sample, makes one
 slip of the kinds reasoners make — a wrong operation, a number copied wrongly from the question, a
 dropped step, an arithmetic slip inside a step, or a final line that does not match the last result.
-Why not a tiny language model trained on the generated solutions and sampled from: on 2 cores, in the
-minutes the experiment may take, such a model either copies the training solutions nearly perfectly or
-produces text that is not a solution at all; the rule-based slips give a controlled mix of labelled
-errors, some of which CoTnPoT's offline translator can catch (arithmetic slips, a wrong final line:
-the program's result disagrees with the CoT) and some it cannot (a wrong operation, a wrong number, a
+The model-sampled alternative is :mod:`cotnpot.train.reasoner` (a tiny LM trained on other problems'
+solutions, sampled with a calculator). The rule-based slips give a controlled mix of labelled errors,
+some of which CoTnPoT's offline translator can catch (arithmetic slips, a wrong final line: the program's result disagrees with the CoT) and some it cannot (a wrong operation, a wrong number, a
 dropped step: the arithmetic is right, the reasoning is not), as with real reasoners.
 
     >>> problems = generate_problems(2, seed=0)

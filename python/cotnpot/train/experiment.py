@@ -1,15 +1,16 @@
 """The paper's central experiment in miniature (``make experiment``, ``cotnpot experiment``).
 
-Per seed: synthetic GSM8K-style problems (:mod:`cotnpot.train.synthetic`), N = 16 candidates each,
-from the rule-based sampler or (``sampler="reasoner"``) from a tiny reasoner LM that cotnpot trains on
-other problems of the same kind (:mod:`cotnpot.train.reasoner`); pairs (k per problem) from the training problems; one tiny Llama (one architecture, one
-initialization) trained four ways on the same pairs with the same budget — ORM, DPO, SimPO, and SimPO with
-its SFT term; then on held-out problems: best-of-N accuracy of each verifier for N = 1, 2, 4, 8, 16 next to
-random choice and majority vote, each with and without the CoTnPoT filter (the offline translator re-checks
-every solution's calculator annotations in the sandbox), as subset expectations. Over the seeds, each
-figure is the mean with a 95% bootstrap interval that resamples seeds, then problems within each seed.
-Also measured: each verifier's held-out NLL per token on correct solutions before and after training (the
-claim that pair training costs the model its ability to generate). Writes OUT/report.md, OUT/report.json and OUT/accuracy_vs_n.png.
+Per seed: synthetic GSM8K-style problems (:mod:`cotnpot.train.synthetic`), N = 16 candidates each, from the
+rule-based sampler or (``sampler="reasoner"``) from a tiny reasoner LM that cotnpot trains on other problems
+of the same kind (:mod:`cotnpot.train.reasoner`); pairs (k per problem) from the training problems; one tiny
+Llama (one architecture, one initialization) trained four ways on the same pairs with the same budget — ORM,
+DPO, SimPO, and SimPO with its SFT term; then on held-out problems: best-of-N accuracy of each verifier for N
+= 1, 2, 4, 8, 16 next to random choice and majority vote, each with and without the CoTnPoT filter (the
+offline translator re-checks every solution's calculator annotations in the sandbox), as subset expectations.
+Over the seeds, each figure is the mean with a 95% bootstrap interval that resamples seeds, then problems
+within each seed. Also measured: each verifier's held-out NLL per token on correct solutions before and after
+training (the claim that pair training costs the model its ability to generate). Writes OUT/report.md,
+OUT/report.json and OUT/accuracy_vs_n.png.
 """
 import json
 import time

@@ -59,15 +59,14 @@ SAMPLERS = ("reasoner", "rules")
 
 
 def sample_table(problems, seed: int, sampler: str, reasoner: Optional[ReasonerConfig], progress: bool):
-    """16 candidates per problem and what sampled them."""
+    """16 candidates per problem, and what sampled them with how many of its samples are right."""
     if sampler == "reasoner":
         table, info = reasoner_candidates(problems, 16, seed, reasoner or ReasonerConfig(), progress)
-        return table, {"sampler": "reasoner", **info}
-    if sampler == "rules":
-        table = sample_candidates(problems, n=16, seed=seed)
-        labels = [c.label for p in table.problems for c in p.candidates]
-        return table, {"sampler": "rules", "sample_accuracy": sum(labels) / max(len(labels), 1)}
-    raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    elif sampler == "rules":
+        table, info = sample_candidates(problems, n=16, seed=seed), {}
+    else:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    return table, {"sampler": sampler, **info, "sample_accuracy": table.labels().float().mean().item()}
 
 
 def run_seed(seed: int, problems: int, held_out_fraction: float, pairs_per_problem: int, epochs: int,

@@ -26,6 +26,7 @@ from transformers import LogitsProcessor
 
 from ..logprob import sequence_logprob
 from ..pipeline.data import Candidate, CandidateTable, Problem
+from ..verifier import pad_examples
 from .synthetic import WordProblem, generate_problems
 
 _EXPRESSION = re.compile(r"(\d+)\s*([-+*/])\s*(\d+)")
@@ -142,14 +143,7 @@ def train_reasoner(problems: Sequence[WordProblem], config: ReasonerConfig = Rea
     bar = tqdm(range(config.steps), desc="train reasoner", disable=not progress, leave=False)
     for _ in bar:
         chunk = [examples[i] for i in rng.sample(range(len(examples)), min(config.batch_size, len(examples)))]
-        width = max(len(ids) for ids, _ in chunk)
-        ids = torch.full((len(chunk), width), tokenizer.pad_token_id)
-        labels = torch.full((len(chunk), width), -100)
-        mask = torch.zeros(len(chunk), width, dtype=torch.long)
-        for row, (tokens, prompt_length) in enumerate(chunk):
-            ids[row, :len(tokens)] = torch.tensor(tokens)
-            labels[row, prompt_length:len(tokens)] = ids[row, prompt_length:len(tokens)]
-            mask[row, :len(tokens)] = 1
+        ids, labels, mask = pad_examples(chunk, tokenizer.pad_token_id)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             logits = model(input_ids=ids, attention_mask=mask).logits
         tokens = (labels[:, 1:] != -100).sum()
@@ -208,11 +202,9 @@ def sample_with_reasoner(problems: Sequence[WordProblem], model, tokenizer, n: i
 def reasoner_candidates(problems: Sequence[WordProblem], n: int = 16, seed: int = 0,
                         config: ReasonerConfig = ReasonerConfig(), progress: bool = False) -> Tuple[CandidateTable, dict]:
     """Train a reasoner that has not seen ``problems`` and sample ``n`` candidates for each. Returns the
-    table and what the reasoner was (its size, training and per-sample accuracy)."""
+    table and what the reasoner was (its size and training)."""
     model, tokenizer = train_reasoner(reasoner_problems(config.problems, seed, problems), config, seed, progress)
     table = sample_with_reasoner(problems, model, tokenizer, n, seed, config, progress)
-    labels = [c.label for p in table.problems for c in p.candidates]
     info = {"parameters": sum(p.numel() for p in model.parameters()), "train_problems": config.problems,
-            "steps": config.steps, "temperature": config.temperature,
-            "sample_accuracy": sum(labels) / max(len(labels), 1)}
+            "steps": config.steps, "temperature": config.temperature}
     return table, info

@@ -1,5 +1,6 @@
 #include "cotnpot/exec/executor.h"
 #include "cotnpot/exec/protocol.h"
+#include "cotnpot/exec/session.h"
 
 #include <cxxabi.h>
 #include <fcntl.h>
@@ -109,6 +110,7 @@ struct Executor::Worker {
 
   void stop() {
     if (to_worker >= 0) ::close(to_worker), to_worker = -1;  // EOF: the worker exits by itself
+    const pid_t session = pid;  // the worker leads a session of its own
     if (pid > 0) {
       for (int i = 0; i < 200; ++i) {  // up to 2 s, then kill
         int status;
@@ -125,6 +127,9 @@ struct Executor::Worker {
       }
     }
     if (from_worker >= 0) ::close(from_worker), from_worker = -1;
+    // What a job started and the worker could not end (it was killed from outside during the job): found by
+    // the session it cannot leave (session.h), before the job directories are removed under it
+    if (session > 0) kill_session(session);
     remove_base_dir();
   }
 
@@ -173,7 +178,13 @@ struct Executor::Worker {
     char path_var[] = "PATH=/usr/bin:/bin";
     char lang_var[] = "LANG=C.UTF-8";
     char* minimal_env[] = {path_var, lang_var, nullptr};
-    const int rc = ::posix_spawn(&pid, o.python.c_str(), &actions, nullptr, argv.data(), minimal_env);
+    // A session of its own: everything its jobs start stays findable by it (session.h), and a terminal's
+    // Ctrl-C reaches the caller only, which cancels the batch
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID);
+    const int rc = ::posix_spawn(&pid, o.python.c_str(), &actions, &attributes, argv.data(), minimal_env);
+    posix_spawnattr_destroy(&attributes);
     posix_spawn_file_actions_destroy(&actions);
     ::close(in[0]);
     ::close(out[1]);

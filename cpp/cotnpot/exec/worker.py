@@ -397,7 +397,7 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
 
 
-def job_filter(network_isolated):
+def job_filter(network_isolated, pid_isolated):
     """A seccomp filter for jobs, refusing with EPERM:
     - the kernel keyring calls (add_key, request_key, keyctl): keyrings belong to no namespace, and a key a
       job leaves under its uid outlives the job, its worker and the executor -- a channel to later jobs and
@@ -408,14 +408,17 @@ def job_filter(network_isolated):
     - every socket, of any family, when the worker has no network namespace of its own (without root where
       the kernel allows no user namespace): the job would share the host's network, loopback servers
       included. With one, jobs have no network anyway (a down loopback).
+    - setsid and setpgid, where jobs get no pid namespace of their own: a job's processes then stay in its
+      process group, which the worker kills at the job's end, and in the worker's session, which the caller
+      kills if the worker dies during the job (session.h). A daemon made with setsid outlived its job there.
     Every other ABI (i386's int 0x80 on x86-64, x32) and io_uring are refused too. None on other
     architectures."""
     import platform
     arch = platform.machine()
     if arch == "x86_64":
-        audit, keyring, sockets, x32 = 0xC000003E, (248, 249, 250), (41, 53), 0x40000000
+        audit, keyring, sockets, x32, sessions = 0xC000003E, (248, 249, 250), (41, 53), 0x40000000, (112, 109)
     elif arch == "aarch64":
-        audit, keyring, sockets, x32 = 0xC00000B7, (217, 218, 219), (198, 199), 0xFFFFFFFF
+        audit, keyring, sockets, x32, sessions = 0xC00000B7, (217, 218, 219), (198, 199), 0xFFFFFFFF, (157, 154)
     else:
         return None
     io_uring_setup = 425   # the same number on both: io_uring can open sockets without socket()
@@ -425,7 +428,7 @@ def job_filter(network_isolated):
     program = [
         ("ld", 4), ("jeq", audit, None, "deny"),                       # another ABI (int 0x80): refused
         ("ld", 0), ("jge", x32, "deny", None),                         # nr; x32 -> refused
-        *[("jeq", nr, "deny", None) for nr in (*keyring, io_uring_setup)],
+        *[("jeq", nr, "deny", None) for nr in (*keyring, io_uring_setup, *(() if pid_isolated else sessions))],
         ("jeq", sockets[0], "socket", None), ("jeq", sockets[1], "socket", "allow"),
         ("label", "socket"),
         *([] if network_isolated else [("ret", "deny")]),              # no namespace: no socket at all
@@ -455,7 +458,7 @@ def job_filter(network_isolated):
     return filters, _SockFprog(len(code), filters)
 
 
-JOB_FILTER = job_filter(NETWORK_ISOLATED)
+JOB_FILTER = job_filter(NETWORK_ISOLATED, PID_ISOLATED)
 PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
 
 
@@ -605,7 +608,10 @@ def first_failing_line(tb, filename, source):
 def run_child(job, workdir, uid, result_fd):
     """In the forked child: confine, run, report through result_fd, exit. Never returns."""
     try:
-        os.setsid()
+        if PID_ISOLATED:
+            os.setsid()
+        else:   # a group of its own in the worker's session, which its filter keeps it and its children in
+            os.setpgid(0, 0)
         if PID_ISOLATED and _libc.unshare(CLONE_NEWIPC) != 0:   # SysV objects die with the job
             raise OSError(ctypes.get_errno(), "cannot make the job's IPC namespace")
         devnull = os.open(os.devnull, os.O_RDONLY)

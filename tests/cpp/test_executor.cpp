@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "cotnpot/cotnpot.h"
+#include "cotnpot/exec/session.h"
 
 using cotnpot::exec::Executor;
 using cotnpot::exec::Job;
@@ -146,4 +148,35 @@ TEST_CASE("with no worker left to restart, the remaining jobs are reported from 
     for (const auto& id : reporters) CHECK(id != std::this_thread::get_id());
   }
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("kill_session ends every process of a session, the ones forked after it started too") {
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  const pid_t leader = ::fork();
+  REQUIRE(leader >= 0);
+  if (leader == 0) {  // a session of its own, with three sleeping children and a grandchild each
+    ::setsid();
+    for (int i = 0; i < 3; ++i)
+      if (::fork() == 0) {
+        ::fork();
+        ::pause();
+        ::_exit(0);
+      }
+    (void)!::write(ready[1], "x", 1);
+    ::pause();
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  char byte;
+  REQUIRE(::read(ready[0], &byte, 1) == 1);
+  ::close(ready[0]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the grandchildren exist
+  CHECK(cotnpot::exec::kill_session(leader) >= 4);
+  int status = 0;
+  REQUIRE(::waitpid(leader, &status, 0) == leader);
+  CHECK((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
+  CHECK(cotnpot::exec::kill_session(leader) == 0);   // nothing left alive in it (its zombies are not counted)
+  CHECK(cotnpot::exec::kill_session(0) == 0);
+  CHECK(cotnpot::exec::kill_session(1) == 0);
 }

@@ -65,6 +65,9 @@ os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
 # Descriptors cannot reach the soft limit; CPython's closerange uses close_range(2) where it can.
 _FD_LIMIT = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 _FD_LIMIT = 1 << 20 if _FD_LIMIT == resource.RLIM_INFINITY or _FD_LIMIT <= 0 else _FD_LIMIT
+# A process's first compile() builds the parser's state lazily: ~200 pages, faulted in (copied) by every job
+# that compiles its program, 0.8 ms of a 3 ms trivial job. Built once here, it is shared by all of them.
+compile("x = 1", "<cotnpot-warm>", "exec")
 gc.collect()
 gc.freeze()  # keep the collector from touching (and so copying) the worker's objects in every job
 

@@ -51,19 +51,24 @@ class Executor:
     Python each worker runs once before any job, so that lazy imports and caches it fills are shared by
     every job's fork instead of being rebuilt in each (an error in it stops the worker from starting).
     ``job_namespaces=False`` lets a worker's jobs share its namespaces and tmpfs (weaker isolation, kept to
-    measure its cost; see docs/executor.md). Use it as a context manager, or call :meth:`close`.
+    measure its cost; see docs/executor.md); so does ``isolation_off``, for benchmarks only: per-job
+    protections switched off, any of ``"uid"``, ``"memory_cgroup"``, ``"seccomp"``, ``"rlimits"``,
+    ``"zeroing"``. Use it as a context manager, or call :meth:`close`.
     """
 
     def __init__(self, workers: int = 2, timeout: float = 5.0, memory_mb: int = 512, python: str = "/usr/bin/python3",
                  preload: Sequence[str] = ("math", "fractions", "itertools", "collections", "re"),
-                 output_limit: int = 64 * 1024, warmup: str = "", job_namespaces: bool = True):
+                 output_limit: int = 64 * 1024, warmup: str = "", job_namespaces: bool = True,
+                 isolation_off: Sequence[str] = ()):
         if not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
         if timeout is not None and timeout > 1e6:   # inf included: deadlines are integer milliseconds
             raise ValueError(f"timeout must be at most 1e6 seconds, got {timeout}")
+        if isinstance(isolation_off, str):
+            raise TypeError(f"isolation_off must be a sequence of names, got the string {isolation_off!r}")
         self.timeout, self.memory_mb = float(timeout), int(memory_mb)
         self._pool = _C.Executor(workers, python, list(preload), float(timeout), int(memory_mb), int(output_limit),
-                                 warmup, bool(job_namespaces))
+                                 warmup, bool(job_namespaces), list(isolation_off))
 
     def __enter__(self) -> "Executor":
         return self

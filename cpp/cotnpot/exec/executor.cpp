@@ -168,11 +168,14 @@ struct Executor::Worker {
     std::string preload;
     for (const auto& m : o.preload) preload += (preload.empty() ? "" : ",") + m;
     const std::string idx = std::to_string(index);
+    std::string off;
+    for (const auto& f : o.isolation_off) off += (off.empty() ? "" : ",") + f;
     std::vector<char*> argv = {const_cast<char*>(o.python.c_str()), const_cast<char*>("-I"),
                                const_cast<char*>("-c"), const_cast<char*>(kWorkerSource),
                                const_cast<char*>(idx.c_str()), const_cast<char*>(preload.c_str()),
                                const_cast<char*>(o.warmup.c_str()),
-                               const_cast<char*>(o.job_namespaces ? "1" : "0"), nullptr};
+                               const_cast<char*>(o.job_namespaces ? "1" : "0"), const_cast<char*>(off.c_str()),
+                               nullptr};
     // An explicit, minimal environment: the parent's (tokens, keys) must not reach jobs, and clearing
     // os.environ in the worker does not change /proc/self/environ, which every forked job could read.
     char path_var[] = "PATH=/usr/bin:/bin";
@@ -258,6 +261,10 @@ Executor::Executor(ExecutorOptions options) : options_(std::move(options)) {
     throw std::invalid_argument("Executor: memory_mb must be >= 16, got " + std::to_string(options_.memory_mb));
   if (options_.output_limit < 1)
     throw std::invalid_argument("Executor: output_limit must be >= 1, got " + std::to_string(options_.output_limit));
+  for (const auto& f : options_.isolation_off)
+    if (std::find(kIsolationFeatures.begin(), kIsolationFeatures.end(), f) == kIsolationFeatures.end())
+      throw std::invalid_argument("Executor: isolation_off names an unknown protection '" + f +
+                                  "' (known: uid, memory_cgroup, seccomp, rlimits, zeroing)");
   for (int i = 0; i < options_.workers; ++i) {
     auto w = std::make_unique<Worker>();
     w->index = i;

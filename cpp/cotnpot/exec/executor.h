@@ -36,7 +36,14 @@ struct ExecutorOptions {
   // As root: each job pid 1 of its own pid and IPC namespaces, with its own tmpfs directory. false:
   // the jobs of a worker share its namespaces and tmpfs (weaker; kept to measure what the isolation costs).
   bool job_namespaces = true;
+  // Per-job protections switched off, to measure what each costs (benchmarks/bench_executor.py; never in
+  // use): any of kIsolationFeatures. Jobs are then weaker than docs/executor.md says.
+  std::vector<std::string> isolation_off;
 };
+
+// What isolation_off may name: "uid" (the job uid and the kill of its processes, as root), "memory_cgroup",
+// "seccomp" (the job's filter and no_new_privs), "rlimits", "zeroing" (the worker's buffers after each job).
+inline const std::vector<std::string> kIsolationFeatures = {"uid", "memory_cgroup", "seccomp", "rlimits", "zeroing"};
 
 struct Job {
   std::string code;

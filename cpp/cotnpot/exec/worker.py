@@ -52,6 +52,9 @@ RESULT_LIMIT = 1 << 20  # bytes a job may send on its result channel (answer, me
 
 WARMUP = sys.argv[3] if len(sys.argv) > 3 else ""
 JOB_NAMESPACES = (sys.argv[4] if len(sys.argv) > 4 else "1") == "1"  # per-job namespaces and tmpfs
+# Per-job protections switched off to measure their cost (ExecutorOptions::isolation_off; benchmarks only)
+OFF = set(sys.argv[5].split(",")) if len(sys.argv) > 5 and sys.argv[5] else set()
+JOB_UIDS = IS_ROOT and "uid" not in OFF
 for _name in PRELOAD:  # warm imports shared (copy-on-write) by every forked job
     try:
         __import__(_name)
@@ -180,7 +183,7 @@ def memory_cgroup():
     costs ~5 ms); each job moves itself into it before it drops root, so its memory limit is a total for
     its whole process tree and an excess ends in the cgroup's OOM kill. Returns (directory, limit file,
     events file, events key) or None (the per-process RLIMIT_AS then stays the only limit)."""
-    if not (IS_ROOT and JOB_NAMESPACES):
+    if not (IS_ROOT and JOB_NAMESPACES) or "memory_cgroup" in OFF:
         return None
     try:
         with open("/proc/self/cgroup") as f:
@@ -626,7 +629,7 @@ def run_child(job, workdir, uid, result_fd):
                   (resource.RLIMIT_FSIZE, int(job.get("file_limit", 16 << 20))),
                   (resource.RLIMIT_NOFILE, 64), (resource.RLIMIT_CORE, 0),
                   (resource.RLIMIT_NPROC, int(job.get("process_limit", 16)))]
-        for which, value in limits:
+        for which, value in limits if "rlimits" not in OFF else []:
             resource.setrlimit(which, value if isinstance(value, tuple) else (value, value))
         os.chdir(workdir)
         os.environ["HOME"] = os.environ["TMPDIR"] = workdir  # the rest was cleaned once, in the worker
@@ -634,7 +637,7 @@ def run_child(job, workdir, uid, result_fd):
             fd = os.open(f"{JOB_CGROUP[0]}/cgroup.procs", os.O_WRONLY)
             os.write(fd, b"0")
             os.close(fd)
-        if IS_ROOT:
+        if JOB_UIDS:
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
@@ -642,7 +645,8 @@ def run_child(job, workdir, uid, result_fd):
             drop_capabilities()
         # Dies with the worker, and with it (as pid 1) everything it started; set after setuid, which clears it
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        confine_syscalls()   # no_new_privs first: Landlock requires it
+        if "seccomp" not in OFF or LANDLOCK_ABI:
+            confine_syscalls()   # no_new_privs first: Landlock requires it
         if LANDLOCK_ABI:
             confine_files(workdir)
         if not PID_ISOLATED and os.getppid() != WORKER_PID:
@@ -714,7 +718,7 @@ def kill_job_processes(pid, uid):
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    if IS_ROOT:
+    if JOB_UIDS:
         # Everything the job started, in whatever session: kill(-1) with real and effective uid the job's
         # (saved uid root, to come back) signals exactly the processes whose real or saved uid is the job's.
         os.setresuid(uid, uid, 0)
@@ -950,7 +954,7 @@ def run_job(job, slot):
 def main():
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     write_frame({"ready": "1", "network_isolated": "1" if NETWORK_ISOLATED else "0",
-                 "uid_isolated": "1" if IS_ROOT else "0",
+                 "uid_isolated": "1" if JOB_UIDS else "0",
                  "user_namespace": "1" if USER_NAMESPACE else "0",
                  "landlock": str(LANDLOCK_ABI),
                  "filesystem_isolated": "1" if FILESYSTEM_ISOLATED else "0",
@@ -976,9 +980,13 @@ def main():
                 return
             # Nothing of this job stays for the next one to find in the memory it inherits
             del result
-            zero(FRAME, job["_length"])
-            for c in CHANNELS.values():
-                c.clear()
+            if "zeroing" not in OFF:
+                zero(FRAME, job["_length"])
+                for c in CHANNELS.values():
+                    c.clear()
+            else:
+                for c in CHANNELS.values():
+                    c.used, c.truncated = 0, False
     finally:
         if not FILESYSTEM_ISOLATED:  # the private tmpfs goes away with this process by itself
             shutil.rmtree(BASE_DIR, ignore_errors=True)

@@ -15,6 +15,7 @@
 import ctypes
 import gc
 import json  # noqa: F401 -- not used here: preloaded for the jobs (cotnpot.judge's harness encodes with it)
+import mmap
 import os
 import resource
 import select
@@ -775,12 +776,26 @@ def remove_job_directory(workdir):
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
 
+def private_buffer(size):
+    """Anonymous and private: MADV_DONTNEED then reads zeros (a shared mapping would keep its data), and a
+    forked job writing its copy never writes the worker's."""
+    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)
+
+
+def release(buffer, n):
+    """Zeroes the first n bytes of an anonymous mapping by handing their pages back (MADV_DONTNEED): they read
+    as zeros again, and until a job writes them they are not in the worker's memory, which every fork copies
+    the page tables of and write-protects -- a memset would have touched them all, each job."""
+    if n:
+        buffer.madvise(mmap.MADV_DONTNEED, 0, min(len(buffer), -(-n // mmap.PAGESIZE) * mmap.PAGESIZE))
+
+
 class Channel:
-    """One of a job's output pipes, read into a buffer allocated once per worker and zeroed after each job."""
-    scratch = bytearray(1 << 16)   # what arrives past the cap: only seen, to flag the truncation
+    """One of a job's output pipes, read into a buffer mapped once per worker and zeroed after each job."""
+    scratch = private_buffer(1 << 16)   # what arrives past the cap: only seen, to flag the truncation
 
     def __init__(self, cap):
-        self.buffer, self.used, self.truncated = bytearray(cap), 0, False
+        self.buffer, self.used, self.truncated = private_buffer(max(cap, 1)), 0, False
 
     def read(self, fd):
         view = memoryview(self.buffer)
@@ -794,8 +809,9 @@ class Channel:
         return memoryview(self.buffer)[:self.used]
 
     def clear(self):
-        zero(self.buffer, self.used)
-        zero(Channel.scratch)
+        release(self.buffer, self.used)
+        if self.truncated:   # only then was the scratch written
+            release(Channel.scratch, len(Channel.scratch))
         self.used, self.truncated = 0, False
 
 

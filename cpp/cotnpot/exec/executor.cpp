@@ -110,26 +110,34 @@ struct Executor::Worker {
 
   void stop() {
     if (to_worker >= 0) ::close(to_worker), to_worker = -1;  // EOF: the worker exits by itself
-    const pid_t session = pid;  // the worker leads a session of its own
     if (pid > 0) {
-      for (int i = 0; i < 200; ++i) {  // up to 2 s, then kill
-        int status;
-        if (::waitpid(pid, &status, WNOHANG) == pid) {
-          pid = -1;
-          break;
-        }
+      // Waited for without being reaped (WNOWAIT): while it is a zombie its pid, and so the id of the session
+      // it leads, cannot be given to another process, and the sweep below can name nothing else
+      // (ECHILD: reaped already, by a caller that ignores SIGCHLD: its pid may be another process's by now)
+      bool reaped_elsewhere = false;
+      const auto exited = [&](int flags) {
+        siginfo_t info{};
+        const int rc = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT | flags);
+        reaped_elsewhere = rc != 0 && errno == ECHILD;
+        return reaped_elsewhere || (rc == 0 && info.si_pid == pid);
+      };
+      bool gone = false;
+      for (int i = 0; i < 200 && !(gone = exited(WNOHANG)); ++i)  // up to 2 s, then kill
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-      if (pid > 0) {
+      if (!gone) {
         ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-        pid = -1;
+        while (!exited(0) && errno == EINTR) {
+        }
       }
+      if (!reaped_elsewhere) {
+        // What a job started and the worker could not end (it was killed from outside during the job): found
+        // by the session it cannot leave (session.h), before the job directories are removed under it
+        kill_session(pid);
+        ::waitpid(pid, nullptr, 0);
+      }
+      pid = -1;
     }
     if (from_worker >= 0) ::close(from_worker), from_worker = -1;
-    // What a job started and the worker could not end (it was killed from outside during the job): found by
-    // the session it cannot leave (session.h), before the job directories are removed under it
-    if (session > 0) kill_session(session);
     remove_base_dir();
   }
 

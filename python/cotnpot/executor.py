@@ -12,6 +12,7 @@ network where the worker could make a network namespace, and as root a job-priva
 are all killed when the job ends. See docs/executor.md for what holds where.
 """
 import sys
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
@@ -66,6 +67,9 @@ class Executor:
             raise ValueError(f"timeout must be at most 1e6 seconds, got {timeout}")
         if isinstance(isolation_off, str):
             raise TypeError(f"isolation_off must be a sequence of names, got the string {isolation_off!r}")
+        if isolation_off:   # e.g. "uid" as root: jobs run as root itself
+            warnings.warn(f"Executor(isolation_off={list(isolation_off)!r}): jobs run with weaker isolation than "
+                          "docs/executor.md describes (meant for benchmarks only)", RuntimeWarning, stacklevel=2)
         self.timeout, self.memory_mb = float(timeout), int(memory_mb)
         self._pool = _C.Executor(workers, python, list(preload), float(timeout), int(memory_mb), int(output_limit),
                                  warmup, bool(job_namespaces), list(isolation_off))

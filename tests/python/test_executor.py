@@ -258,6 +258,19 @@ def test_bad_input(ex):
         ex.run_tests(["x"], ["a", "b"])
     with pytest.raises(RuntimeError, match="cannot start the worker interpreter '/nonexistent/python'"):
         cotnpot.Executor(python="/nonexistent/python")
+    with pytest.raises(ValueError, match="unknown protection 'network'"), pytest.warns(RuntimeWarning):
+        cotnpot.Executor(isolation_off=["network"])
+    with pytest.raises(TypeError, match="sequence of names, got the string 'uid'"):
+        cotnpot.Executor(isolation_off="uid")
+
+
+def test_isolation_off_switches_only_what_it_names():
+    with pytest.warns(RuntimeWarning, match="weaker isolation"):
+        weak = cotnpot.Executor(workers=1, isolation_off=["uid", "rlimits"])
+    with weak:
+        r = weak.run(["import os, resource\nprint(os.getuid(), resource.getrlimit(resource.RLIMIT_NOFILE)[0] == 64)"])[0]
+        assert (r.status, weak.uid_isolated) == ("ok", False), r
+        assert r.answer == f"{os.getuid() if not weak.user_namespace else 0} False", r.answer
 
 
 # ---- real data ------------------------------------------------------------------------------------------

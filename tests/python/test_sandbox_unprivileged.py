@@ -140,45 +140,89 @@ def test_an_unprivileged_callers_secret_network_and_processes_stay_out_of_reach(
     assert results["signal caller"]["error_type"] == refused, results["signal caller"]
 
 
-# The caller of a chroot (CI's pristine root), made anywhere: a seccomp filter refuses unshare to it and all it
-# starts, so its workers get no user namespace (and with it no pid, mount or network namespace) and fall back
-# to Landlock and the job's own filter, as there.
+# The caller of a chroot (CI's pristine root), made anywhere: a seccomp filter refuses it and all it starts
+# unshare and clone with CLONE_NEWUSER (clone3, whose flags a filter cannot read, says ENOSYS: glibc then
+# uses clone), so its workers get no user namespace (and with it no pid, mount or network namespace) and fall
+# back to Landlock and the job's own filter, as there.
 NO_NAMESPACES = r'''
 import ctypes, platform, struct
-nr = {"x86_64": (0xC000003E, 272), "aarch64": (0xC00000B7, 97)}[platform.machine()]
-code = [(0x20, 0, 0, 4), (0x15, 0, 3, nr[0]), (0x20, 0, 0, 0), (0x15, 0, 1, nr[1]),
-        (0x06, 0, 0, 0x00050000 | 1), (0x06, 0, 0, 0x7FFF0000)]
+arch, unshare, clone, clone3 = {"x86_64": (0xC000003E, 272, 56, 435), "aarch64": (0xC00000B7, 97, 220, 435)}[platform.machine()]
+code = [(0x20, 0, 0, 4), (0x15, 0, 6, arch), (0x20, 0, 0, 0), (0x15, 5, 0, unshare), (0x15, 5, 0, clone3),
+        (0x15, 0, 2, clone), (0x20, 0, 0, 16), (0x45, 1, 0, 0x10000000),
+        (0x06, 0, 0, 0x7FFF0000), (0x06, 0, 0, 0x00050000 | 1), (0x06, 0, 0, 0x00050000 | 38)]
 program = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *c) for c in code))
 fprog = struct.pack("HxxxxxxQ", len(code), ctypes.addressof(program))
 libc = ctypes.CDLL(None, use_errno=True)
 assert libc.prctl(38, 1, 0, 0, 0) == 0 and libc.prctl(22, 2, ctypes.c_char_p(fprog), 0, 0) == 0
 '''
 
+# A daemon that leaves the job's session, if it can.
+DAEMON = """import os, time
+if os.fork() == 0:
+    try:
+        os.setsid()
+    except OSError:
+        pass
+    time.sleep(1000)
+print('parent done')"""
+
+# The worker's and the caller's limits and scheduling, which Landlock's signal scope does not cover; the job's
+# own stay its to change.
+REACH = """import os, resource
+out = []
+for name, call in [('cpu limit', lambda p: resource.prlimit(p, resource.RLIMIT_CPU, (1, 1))),
+                   ('read limit', lambda p: resource.prlimit(p, resource.RLIMIT_CPU)),
+                   ('affinity', lambda p: os.sched_setaffinity(p, {0})),
+                   ('scheduler', lambda p: os.sched_setscheduler(p, os.SCHED_IDLE, os.sched_param(0))),
+                   ('priority', lambda p: os.setpriority(os.PRIO_PROCESS, p, 19)),
+                   ('user priority', lambda p: os.setpriority(os.PRIO_USER, 0, 19))]:
+    for who, pid in (('worker', os.getppid()), ('caller', CALLER)):
+        try:
+            call(pid)
+            out.append(f'{name} of the {who}')
+        except OSError:
+            pass
+os.setpriority(os.PRIO_PROCESS, 0, 1)
+resource.prlimit(0, resource.RLIMIT_NOFILE, (32, resource.prlimit(0, resource.RLIMIT_NOFILE)[1]))
+ans = out"""
+
+# Children asleep, and a first process that drops the worker's death signal and ends only its main thread
+# (/proc then shows it as a zombie while its other thread runs on), while the worker is killed from outside.
+SLEEPERS = """import ctypes, os, threading, time
+for _ in range(3):
+    if os.fork() == 0:
+        time.sleep(1000)
+libc = ctypes.CDLL(None)
+libc.prctl(1, 0, 0, 0, 0)
+threading.Thread(target=time.sleep, args=(1000,)).start()
+time.sleep(0.1)
+libc.syscall({'x86_64': 60, 'aarch64': 93}[os.uname().machine], 0)"""
+
 LEAKS = NO_NAMESPACES + r'''
-import json, os, signal, threading, time
+import json, os, signal, sys, threading
 import cotnpot
-# a daemon that leaves the job's session, if it can; a job whose worker is killed from outside while its
-# children sleep
-daemon = ("import os, time\nif os.fork() == 0:\n    try:\n        os.setsid()\n    except OSError:\n        pass\n"
-          "    time.sleep(1000)\nprint('parent done')")
-sleepers = "import os, time\nfor _ in range(3):\n    if os.fork() == 0:\n        time.sleep(1000)\ntime.sleep(1000)"
+daemon, reach, sleepers = sys.argv[1:4]
 with cotnpot.Executor(workers=1, timeout=30.0) as ex:
     first = ex.run([daemon], timeout=2.0)[0]
+    second = ex.run([reach.replace("CALLER", str(os.getpid()))], answer="variable", timeout=5.0)[0]
     workers = [int(p) for p in open(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read().split()]
     threading.Timer(1.5, lambda: [os.kill(p, signal.SIGKILL) for p in workers]).start()
-    second = ex.run([sleepers])[0]
+    third = ex.run([sleepers])[0]
     print(json.dumps({"isolation": ex.isolation, "daemon": [first.status, first.stdout],
-                      "killed": [second.status, second.error_type]}))
+                      "reach": [second.status, second.answer, second.error_message],
+                      "killed": [third.status, third.error_type]}))
 '''
 
 
 def processes_of(uid):
-    """The live processes of uid (not zombies: dead, waiting for whoever adopted them to reap them)."""
+    """The live processes of uid: not zombies (dead, waiting for whoever adopted them to reap them), though a
+    process whose main thread alone ended shows as one while its other threads run on."""
     found = set()
     for entry in os.listdir("/proc"):
         try:
-            if entry.isdigit() and os.stat(f"/proc/{entry}").st_uid == uid and \
-                    Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX":
+            if entry.isdigit() and os.stat(f"/proc/{entry}").st_uid == uid and (
+                    Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"
+                    or len(os.listdir(f"/proc/{entry}/task")) > 1):
                 found.add(int(entry))
         except (OSError, IndexError):
             pass
@@ -190,15 +234,18 @@ def test_no_job_process_outlives_its_job_or_its_worker_without_namespaces():
     of a job whose worker was killed from outside outlived both; a pristine-root run left a fork bomb and a
     sleeping daemon running as uid 65534 long after the tests. Jobs there now stay in their process group and
     their worker's session (their filter refuses setsid and setpgid), and the caller kills that session when a
-    worker dies."""
+    worker dies, processes that look like zombies while their threads run on included. Then a breaker killed
+    the worker without a signal (its CPU limit set to 1 s with prlimit) and starved it (scheduling, priority):
+    the filter refuses those for any process but the job's own."""
     if os.uname().machine not in ("x86_64", "aarch64"):
         pytest.skip("the test's seccomp filter knows x86-64 and aarch64")
     before = processes_of(65534)
-    r = unprivileged([sys.executable, "-c", LEAKS], timeout=120)
+    r = unprivileged([sys.executable, "-c", LEAKS, DAEMON, REACH, SLEEPERS], timeout=120)
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert not out["isolation"]["user_namespace"] and not out["isolation"]["pid"], out["isolation"]
     assert out["daemon"] == ["ok", "parent done\n"], out
+    assert out["reach"] == ["ok", "[]", ""], out   # found by a breaker: each of them worked
     assert out["killed"] == ["sandbox_error", "WorkerDied"], out
     deadline = time.monotonic() + 5
     while (left := processes_of(65534) - before) and time.monotonic() < deadline:

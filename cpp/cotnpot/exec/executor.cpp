@@ -133,7 +133,8 @@ struct Executor::Worker {
         // What a job started and the worker could not end (it was killed from outside during the job): found
         // by the session it cannot leave (session.h), before the job directories are removed under it
         kill_session(pid);
-        ::waitpid(pid, nullptr, 0);
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
       }
       pid = -1;
     }

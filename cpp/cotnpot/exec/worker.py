@@ -418,14 +418,21 @@ def job_filter(network_isolated, pid_isolated):
     - setsid and setpgid, where jobs get no pid namespace of their own: a job's processes then stay in its
       process group, which the worker kills at the job's end, and in the worker's session, which the caller
       kills if the worker dies during the job (session.h). A daemon made with setsid outlived its job there.
+    - there too (jobs then run as the caller's uid and see its processes): changing another process's limits
+      (prlimit64 with a pid), scheduling (sched_setparam, sched_setscheduler, sched_setattr,
+      sched_setaffinity with a pid) or priority (setpriority, ioprio_set for another process or a whole
+      user). Landlock scopes signals, not these: a job set its worker's CPU limit to 1 s, and the kernel
+      killed the worker for it.
     Every other ABI (i386's int 0x80 on x86-64, x32) and io_uring are refused too. None on other
     architectures."""
     import platform
     arch = platform.machine()
     if arch == "x86_64":
         audit, keyring, sockets, x32, sessions = 0xC000003E, (248, 249, 250), (41, 53), 0x40000000, (112, 109)
+        self_only, setpriority, ioprio_set = (302, 142, 144, 314, 203), 141, 251   # pid in args[0]
     elif arch == "aarch64":
         audit, keyring, sockets, x32, sessions = 0xC00000B7, (217, 218, 219), (198, 199), 0xFFFFFFFF, (157, 154)
+        self_only, setpriority, ioprio_set = (261, 118, 119, 274, 122), 140, 30
     else:
         return None
     io_uring_setup = 425   # the same number on both: io_uring can open sockets without socket()
@@ -436,10 +443,17 @@ def job_filter(network_isolated, pid_isolated):
         ("ld", 4), ("jeq", audit, None, "deny"),                       # another ABI (int 0x80): refused
         ("ld", 0), ("jge", x32, "deny", None),                         # nr; x32 -> refused
         *[("jeq", nr, "deny", None) for nr in (*keyring, io_uring_setup, *(() if pid_isolated else sessions))],
+        *([] if pid_isolated else [*[("jeq", nr, "self only", None) for nr in self_only],
+                                   ("jeq", setpriority, "priority", None), ("jeq", ioprio_set, "io priority", None)]),
         ("jeq", sockets[0], "socket", None), ("jeq", sockets[1], "socket", "allow"),
         ("label", "socket"),
         *([] if network_isolated else [("ret", "deny")]),              # no namespace: no socket at all
         ("ld", 16), ("jeq", 1, "deny", "allow"),                       # args[0] == AF_UNIX -> refused
+        ("label", "self only"), ("ld", 16), ("jeq", 0, "allow", "deny"),  # pid (low 32 bits: pid_t) 0: itself
+        ("label", "priority"), ("ld", 16), ("jeq", 2, "deny", None),   # PRIO_USER: every process of the uid
+        ("ld", 24), ("jeq", 0, "allow", "deny"),                       # who 0: itself, its group
+        ("label", "io priority"), ("ld", 16), ("jeq", 3, "deny", None),  # IOPRIO_WHO_USER
+        ("ld", 24), ("jeq", 0, "allow", "deny"),
         ("label", "allow"), ("ret", 0x7FFF0000),                     # SECCOMP_RET_ALLOW
         ("label", "deny"), ("ret", 0x00050000 | 1)]
     labels, position = {}, 0
@@ -856,6 +870,11 @@ def run_job(job, slot):
         finally:
             os._exit(71)  # the child never returns into the worker's loop
     os.close(out_w), os.close(err_w), os.close(res_w)
+    if not PID_ISOLATED:   # its group made on both sides: a job killed before it ran its first line is killed whole
+        try:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass
     channels = {out_r: channel("stdout", cap), err_r: channel("stderr", cap), res_r: channel("result", RESULT_LIMIT)}
     open_fds = set(channels)
 

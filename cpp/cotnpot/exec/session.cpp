@@ -17,10 +17,6 @@
 namespace cotnpot::exec {
 namespace {
 
-struct Member {
-  pid_t pid, group;
-};
-
 // The process's state, process group and session from /proc/<pid>/stat: fields after the command name,
 // which ends at the last ')' (a name may hold spaces and parentheses). False if it is gone.
 bool read_stat(pid_t pid, char& state, pid_t& group, pid_t& session) {

@@ -12,9 +12,11 @@
 
 namespace cotnpot::exec {
 
-// SIGKILLs every live process whose session id is `session` (a dead worker's pid), by process group and
-// by pid, until none is left or `max_rounds` scans of /proc have passed (a fork racing a scan is caught by
-// the next one). Returns the number of processes signalled. Never throws.
+// SIGKILLs every live process whose session id is `session` (a dead worker's pid, best while it is still an
+// unreaped zombie: the id cannot be reused then), by process group and by pid (through a pidfd), until none
+// is left or `max_rounds` scans of /proc have passed (a fork racing a scan is caught by the next one). A
+// process that shows as a zombie while its other threads run counts as live. Returns the number of
+// processes signalled; 0 without /proc. Never throws.
 int kill_session(pid_t session, int max_rounds = 50) noexcept;
 
 }  // namespace cotnpot::exec

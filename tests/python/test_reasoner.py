@@ -90,7 +90,10 @@ def briefly_trained():
 def test_samples_are_labelled_seeded_and_their_annotations_computed(briefly_trained):
     model, tokenizer, config = briefly_trained
     problems = generate_problems(12, seed=3)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
     table = sample_with_reasoner(problems, model, tokenizer, n=4, seed=5, config=config)
+    assert torch.equal(torch.get_rng_state(), state)   # the caller's random state is left as it was
     again = sample_with_reasoner(problems, model, tokenizer, n=4, seed=5, config=config)
     texts = [c.text for p in table.problems for c in p.candidates]
     assert texts == [c.text for p in again.problems for c in p.candidates]

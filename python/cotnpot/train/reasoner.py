@@ -166,36 +166,39 @@ def final_answer(text: str) -> str:
 def sample_with_reasoner(problems: Sequence[WordProblem], model, tokenizer, n: int = 16, seed: int = 0,
                          config: ReasonerConfig = ReasonerConfig(), progress: bool = False) -> CandidateTable:
     """``n`` sampled solutions per problem (temperature ``config.temperature``, the calculator on), labelled
-    by their final answer against the gold one; seeded, so a rerun samples the same table."""
+    by their final answer against the gold one; seeded, so a rerun samples the same table, and the caller's
+    random state is left as it was."""
     from tqdm.auto import tqdm
     from transformers import LogitsProcessorList
 
-    torch.manual_seed(seed)
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"   # prompts end where generation starts
-    out: List[Problem] = []
-    try:
-        starts = range(0, len(problems), config.problems_per_batch)
-        for start in tqdm(starts, desc="sample candidates", disable=not progress, leave=False):
-            chunk = problems[start:start + config.problems_per_batch]
-            inputs = tokenizer([_prompt(p.question) for p in chunk], return_tensors="pt", padding=True)
-            calculator = Calculator(tokenizer, inputs.input_ids.shape[1], len(chunk) * n)
-            with torch.no_grad():
-                generated = model.generate(**inputs, do_sample=True, temperature=config.temperature, top_k=0,
-                                           num_return_sequences=n, max_new_tokens=config.max_new_tokens,
-                                           logits_processor=LogitsProcessorList([calculator]),
-                                           pad_token_id=tokenizer.pad_token_id)
-            texts = tokenizer.batch_decode(generated[:, inputs.input_ids.shape[1]:], skip_special_tokens=True)
-            for i, problem in enumerate(chunk):
-                candidates = []
-                for text in texts[i * n:(i + 1) * n]:
-                    text = text.strip()
-                    answer = final_answer(text)
-                    candidates.append(Candidate(text=text, answer=answer, label=answer == str(problem.answer),
-                                                source="reasoner"))
-                out.append(Problem(problem.id, problem.question, str(problem.answer), candidates))
-    finally:
-        tokenizer.padding_side = side
+    # Seeded without touching the caller's random state: generate() draws from the global generators
+    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
+        torch.manual_seed(seed)
+        side = tokenizer.padding_side
+        tokenizer.padding_side = "left"   # prompts end where generation starts
+        out: List[Problem] = []
+        try:
+            starts = range(0, len(problems), config.problems_per_batch)
+            for start in tqdm(starts, desc="sample candidates", disable=not progress, leave=False):
+                chunk = problems[start:start + config.problems_per_batch]
+                inputs = tokenizer([_prompt(p.question) for p in chunk], return_tensors="pt", padding=True)
+                calculator = Calculator(tokenizer, inputs.input_ids.shape[1], len(chunk) * n)
+                with torch.no_grad():
+                    generated = model.generate(**inputs, do_sample=True, temperature=config.temperature, top_k=0,
+                                               num_return_sequences=n, max_new_tokens=config.max_new_tokens,
+                                               logits_processor=LogitsProcessorList([calculator]),
+                                               pad_token_id=tokenizer.pad_token_id)
+                texts = tokenizer.batch_decode(generated[:, inputs.input_ids.shape[1]:], skip_special_tokens=True)
+                for i, problem in enumerate(chunk):
+                    candidates = []
+                    for text in texts[i * n:(i + 1) * n]:
+                        text = text.strip()
+                        answer = final_answer(text)
+                        candidates.append(Candidate(text=text, answer=answer, label=answer == str(problem.answer),
+                                                    source="reasoner"))
+                    out.append(Problem(problem.id, problem.question, str(problem.answer), candidates))
+        finally:
+            tokenizer.padding_side = side
     return CandidateTable("synthetic", "synthetic", out)
 
 

@@ -15,7 +15,6 @@ import gc
 import json
 import os
 import subprocess
-import sys
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -60,11 +59,11 @@ def main():
     parser.add_argument("--only-ceiling", action="store_true", help="only the table against the fork ceiling")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     args = parser.parse_args()
-    rows = [json.loads(line) for line in (args.data / "mbpp_sanitized.jsonl").open()]
-    mbpp = [r["code"] + "\n" + "\n".join(r["test_imports"] + r["test_list"]) for r in rows]
     trivial = [f"print({i} * 2)" for i in range(args.trivial)]
     if args.only_ceiling:
         return against_the_ceiling(args, trivial)
+    rows = [json.loads(line) for line in (args.data / "mbpp_sanitized.jsonl").open()]
+    mbpp = [r["code"] + "\n" + "\n".join(r["test_imports"] + r["test_list"]) for r in rows]
 
     with cotnpot.Executor(workers=args.workers, timeout=10.0) as ex:
         print(f"executor benchmark: {args.workers} workers, network isolated: {ex.network_isolated}, "
@@ -161,7 +160,7 @@ def against_the_ceiling(args, trivial, rounds=3):
     namespaces), against the fork ceiling; configurations alternate round by round and the best round of each
     is kept (the machine is shared)."""
     preload = ("math", "fractions", "itertools", "collections", "re")   # the Executor's default
-    features = ["uid", "memory_cgroup", "seccomp", "rlimits", "zeroing"]
+    features = list(cotnpot.executor.ISOLATION_FEATURES)
     configs = [("every feature on", {})] + [(f"{f} off", {"isolation_off": [f]}) for f in features] + [
         ("per-job namespaces off", {"job_namespaces": False}),
         ("all off", {"isolation_off": features, "job_namespaces": False})]

@@ -86,6 +86,7 @@ void bind_exec(py::module_& m) {
                (r.error_type.empty() ? "" : ", error_type='" + r.error_type + "'") + ")";
       });
 
+  m.attr("ISOLATION_FEATURES") = py::tuple(py::cast(exec::kIsolationFeatures));
   py::class_<exec::Executor>(m, "Executor")
       .def("cancel", &exec::Executor::cancel, "Stops the running batch from starting new jobs (close()).")
       .def(py::init([](int workers, const std::string& python, std::vector<std::string> preload, double timeout,

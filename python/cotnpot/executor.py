@@ -44,6 +44,10 @@ def _progress_bar(total: int, progress):
     return update, bar
 
 
+# What Executor(isolation_off=...) may name (the C++ ExecutorOptions' list)
+ISOLATION_FEATURES = _C.ISOLATION_FEATURES
+
+
 class Executor:
     """A pool of ``workers`` sandboxed Python fork servers (``python``, pre-importing ``preload``).
 
@@ -53,8 +57,8 @@ class Executor:
     every job's fork instead of being rebuilt in each (an error in it stops the worker from starting).
     ``job_namespaces=False`` lets a worker's jobs share its namespaces and tmpfs (weaker isolation, kept to
     measure its cost; see docs/executor.md); so does ``isolation_off``, for benchmarks only: per-job
-    protections switched off, any of ``"uid"``, ``"memory_cgroup"``, ``"seccomp"``, ``"rlimits"``,
-    ``"zeroing"``. Use it as a context manager, or call :meth:`close`.
+    protections switched off, any of :data:`ISOLATION_FEATURES`. Use it as a context manager, or call
+    :meth:`close`.
     """
 
     def __init__(self, workers: int = 2, timeout: float = 5.0, memory_mb: int = 512, python: str = "/usr/bin/python3",

@@ -266,11 +266,15 @@ def test_bad_input(ex):
 
 def test_isolation_off_switches_only_what_it_names():
     with pytest.warns(RuntimeWarning, match="weaker isolation"):
-        weak = cotnpot.Executor(workers=1, isolation_off=["uid", "rlimits"])
-    with weak:
-        r = weak.run(["import os, resource\nprint(os.getuid(), resource.getrlimit(resource.RLIMIT_NOFILE)[0] == 64)"])[0]
-        assert (r.status, weak.uid_isolated) == ("ok", False), r
-        assert r.answer == f"{os.getuid() if not weak.user_namespace else 0} False", r.answer
+        weak = cotnpot.Executor(workers=1, isolation_off=["rlimits"])
+    with weak, cotnpot.Executor(workers=1) as strong:
+        probe = ("import os, resource, socket\nlimit = resource.getrlimit(resource.RLIMIT_NOFILE)[0] == 64\n"
+                 "try:\n    socket.socket(socket.AF_UNIX)\n    unix = 'open'\nexcept OSError:\n    unix = 'refused'\n"
+                 "print(limit, unix)")
+        # the rlimits off, and only them: the seccomp filter still refuses Unix sockets
+        assert weak.run([probe])[0].answer == "False refused"
+        assert strong.run([probe])[0].answer == "True refused"
+        assert cotnpot.executor.ISOLATION_FEATURES == ("uid", "memory_cgroup", "seccomp", "rlimits", "zeroing")
 
 
 # ---- real data ------------------------------------------------------------------------------------------

@@ -271,9 +271,12 @@ Executor::Executor(ExecutorOptions options) : options_(std::move(options)) {
   if (options_.output_limit < 1)
     throw std::invalid_argument("Executor: output_limit must be >= 1, got " + std::to_string(options_.output_limit));
   for (const auto& f : options_.isolation_off)
-    if (std::find(kIsolationFeatures.begin(), kIsolationFeatures.end(), f) == kIsolationFeatures.end())
-      throw std::invalid_argument("Executor: isolation_off names an unknown protection '" + f +
-                                  "' (known: uid, memory_cgroup, seccomp, rlimits, zeroing)");
+    if (std::find(kIsolationFeatures.begin(), kIsolationFeatures.end(), f) == kIsolationFeatures.end()) {
+      std::string known;
+      for (const auto& k : kIsolationFeatures) known += (known.empty() ? "" : ", ") + k;
+      throw std::invalid_argument("Executor: isolation_off names an unknown protection '" + f + "' (known: " +
+                                  known + ")");
+    }
   for (int i = 0; i < options_.workers; ++i) {
     auto w = std::make_unique<Worker>();
     w->index = i;

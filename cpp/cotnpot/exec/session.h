@@ -16,7 +16,7 @@ namespace cotnpot::exec {
 // unreaped zombie: the id cannot be reused then), by process group and by pid (through a pidfd), until none
 // is left or `max_rounds` scans of /proc have passed (a fork racing a scan is caught by the next one). A
 // process that shows as a zombie while its other threads run counts as live. Returns the number of
-// processes signalled; 0 without /proc. Never throws.
+// signals sent (a process that survives a round counts again); 0 without /proc. Never throws.
 int kill_session(pid_t session, int max_rounds = 50) noexcept;
 
 }  // namespace cotnpot::exec

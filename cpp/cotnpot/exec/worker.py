@@ -418,10 +418,9 @@ def job_filter(network_isolated, pid_isolated):
     - setsid and setpgid, where jobs get no pid namespace of their own: a job's processes then stay in its
       process group, which the worker kills at the job's end, and in the worker's session, which the caller
       kills if the worker dies during the job (session.h). A daemon made with setsid outlived its job there.
-    - there too (jobs then run as the caller's uid and see its processes): changing another process's limits
-      (prlimit64 with a pid), scheduling (sched_setparam, sched_setscheduler, sched_setattr,
-      sched_setaffinity with a pid) or priority (setpriority, ioprio_set for another process or a whole
-      user). Landlock scopes signals, not these: a job set its worker's CPU limit to 1 s, and the kernel
+    - there too (jobs then run as the caller's uid and see its processes): prlimit64, sched_setparam,
+      sched_setscheduler, sched_setattr and sched_setaffinity with any pid but 0 (the calling thread; its
+      own pid is refused too), setpriority and ioprio_set for another process or a whole user. Landlock scopes signals, not these: a job set its worker's CPU limit to 1 s, and the kernel
       killed the worker for it.
     Every other ABI (i386's int 0x80 on x86-64, x32) and io_uring are refused too. None on other
     architectures."""
@@ -449,11 +448,12 @@ def job_filter(network_isolated, pid_isolated):
         ("label", "socket"),
         *([] if network_isolated else [("ret", "deny")]),              # no namespace: no socket at all
         ("ld", 16), ("jeq", 1, "deny", "allow"),                       # args[0] == AF_UNIX -> refused
-        ("label", "self only"), ("ld", 16), ("jeq", 0, "allow", "deny"),  # pid (low 32 bits: pid_t) 0: itself
-        ("label", "priority"), ("ld", 16), ("jeq", 2, "deny", None),   # PRIO_USER: every process of the uid
-        ("ld", 24), ("jeq", 0, "allow", "deny"),                       # who 0: itself, its group
-        ("label", "io priority"), ("ld", 16), ("jeq", 3, "deny", None),  # IOPRIO_WHO_USER
-        ("ld", 24), ("jeq", 0, "allow", "deny"),
+        *([] if pid_isolated else [
+            ("label", "self only"), ("ld", 16), ("jeq", 0, "allow", "deny"),  # pid (low 32 bits: pid_t) 0 only
+            ("label", "priority"), ("ld", 16), ("jeq", 2, "deny", None),   # PRIO_USER: every process of the uid
+            ("ld", 24), ("jeq", 0, "allow", "deny"),                       # who 0: itself, its group
+            ("label", "io priority"), ("ld", 16), ("jeq", 3, "deny", None),  # IOPRIO_WHO_USER
+            ("ld", 24), ("jeq", 0, "allow", "deny")]),
         ("label", "allow"), ("ret", 0x7FFF0000),                     # SECCOMP_RET_ALLOW
         ("label", "deny"), ("ret", 0x00050000 | 1)]
     labels, position = {}, 0
@@ -483,12 +483,12 @@ JOB_FILTER = job_filter(NETWORK_ISOLATED, PID_ISOLATED)
 PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
 
 
-def confine_syscalls():
+def confine_syscalls(install_filter=True):
     """No new privileges (set-uid binaries do not raise them) and the job's seccomp filter, for the job and
     all it starts."""
     if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "cannot set no_new_privs")
-    if JOB_FILTER is not None and _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER,
+    if install_filter and JOB_FILTER is not None and _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER,
                                               ctypes.byref(JOB_FILTER[1]), 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "cannot install the job's seccomp filter")
 
@@ -661,7 +661,7 @@ def run_child(job, workdir, uid, result_fd):
         # Dies with the worker, and with it (as pid 1) everything it started; set after setuid, which clears it
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if "seccomp" not in OFF or LANDLOCK_ABI:
-            confine_syscalls()   # no_new_privs first: Landlock requires it
+            confine_syscalls("seccomp" not in OFF)   # no_new_privs first: Landlock requires it
         if LANDLOCK_ABI:
             confine_files(workdir)
         if not PID_ISOLATED and os.getppid() != WORKER_PID:

@@ -172,7 +172,8 @@ def sample_with_reasoner(problems: Sequence[WordProblem], model, tokenizer, n: i
     from transformers import LogitsProcessorList
 
     # Seeded without touching the caller's random state: generate() draws from the global generators
-    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
+    device = next(model.parameters()).device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         side = tokenizer.padding_side
         tokenizer.padding_side = "left"   # prompts end where generation starts

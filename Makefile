@@ -16,7 +16,7 @@ BENCH_STAMP := $(VENV)/.cotnpot-bench-requirements
 STAMP := $(VENV)/.cotnpot-installed
 SOURCES := $(shell find cpp bindings python cmake -type f -not -name '*.pyc' 2>/dev/null) \
            CMakeLists.txt setup.py pyproject.toml VERSION tests/cpp/CMakeLists.txt \
-           $(wildcard tests/cpp/*.cpp tests/fuzz/*.cpp)
+           $(wildcard tests/cpp/*.cpp tests/fuzz/*.cpp tests/fuzz/*.h)
 
 .PHONY: deps install test test-cpp test-python test-sanitize demo experiment bench fuzz clean distclean
 
@@ -76,9 +76,13 @@ demo: install
 experiment: install
 	$(VENV)/bin/cotnpot experiment --out runs/experiment
 
-# The grader under ASan and UBSan for longer than the 20 s `make test` gives it (FUZZ_SECONDS, FUZZ_SEED).
+# The grader and the frame parser under ASan and UBSan for longer than the 20 s `make test` gives each
+# (FUZZ_SECONDS each, FUZZ_SEED), from their kept corpus (tests/fuzz/corpus: a failure's fuzz-crash.bin goes there).
 fuzz: install
-	$(BUILD)/tests/cpp/fuzz_grader --seconds $${FUZZ_SECONDS:-600} --seed $${FUZZ_SEED:-$$RANDOM} --seeds data/grader_cases.jsonl
+	$(BUILD)/tests/cpp/fuzz_grader --seconds $${FUZZ_SECONDS:-600} --seed $${FUZZ_SEED:-$$RANDOM} \
+	  --seeds data/grader_cases.jsonl --corpus tests/fuzz/corpus/fuzz_grader
+	$(BUILD)/tests/cpp/fuzz_protocol --seconds $${FUZZ_SECONDS:-600} --seed $${FUZZ_SEED:-$$RANDOM} \
+	  --corpus tests/fuzz/corpus/fuzz_protocol
 
 bench: install $(BENCH_STAMP)
 	$(PY) benchmarks/bench_logprob.py

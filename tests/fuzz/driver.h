@@ -4,12 +4,16 @@
 //
 // A target defines LLVMFuzzerTestOneInput and, for the loop, its seeds and a mutator; fuzz_main then
 // runs seeded mutations for --seconds or --runs (--seed picks the sequence), or exactly the files given.
+// --corpus DIR (tests/fuzz/corpus/<target>, kept in the repository): every file in it runs once, exactly,
+// before the mutations (the regression cases), and seeds them too. libFuzzer takes the same directory.
 // A failing input (sanitizer report, failed property, hang guard) is printed escaped and written to
-// fuzz-crash.bin before the process ends, so it can be kept as a regression case.
+// fuzz-crash.bin before the process ends: copy it into the corpus directory to keep it as a regression case.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -72,6 +76,30 @@ inline void canary(size_t size) {
 using Mutator = std::function<std::string(const std::string& seed, const std::vector<std::string>& seeds,
                                           std::mt19937_64& rng)>;
 
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "fuzz: cannot read %s\n", path.c_str());
+    std::exit(2);
+  }
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The regular files of a corpus directory, sorted (one order on every machine).
+inline std::vector<std::string> corpus_files(const std::string& directory) {
+  std::error_code error;
+  std::vector<std::string> out;
+  for (const auto& entry : std::filesystem::directory_iterator(directory, error))
+    if (entry.is_regular_file()) out.push_back(entry.path().string());
+  if (error || out.empty()) {
+    std::fprintf(stderr, "fuzz: --corpus %s: %s\n", directory.c_str(),
+                 error ? error.message().c_str() : "no files in it");
+    std::exit(2);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 inline int fuzz_main(int argc, char** argv, const char* name, std::vector<std::string> seeds, const Mutator& mutate,
                      const std::function<void(int, char**, std::vector<std::string>&)>& more_seeds = {}) {
 #ifdef COTNPOT_HAVE_SANITIZER_API
@@ -80,10 +108,11 @@ inline int fuzz_main(int argc, char** argv, const char* name, std::vector<std::s
   double seconds = 20;
   long runs = -1;
   uint64_t seed = 1;
-  std::vector<const char*> files;
+  std::vector<std::string> files, corpus;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
+    if (arg == "--corpus" && i + 1 < argc) corpus = corpus_files(argv[++i]);
+    else if (arg == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
     else if (arg == "--runs" && i + 1 < argc) runs = std::atol(argv[++i]);
     else if (arg == "--seed" && i + 1 < argc) seed = std::strtoull(argv[++i], nullptr, 10);
     else if (arg.rfind("--", 0) == 0 && i + 1 < argc) ++i;   // a target's own option (more_seeds reads it)
@@ -92,13 +121,20 @@ inline int fuzz_main(int argc, char** argv, const char* name, std::vector<std::s
   if (more_seeds) more_seeds(argc, argv, seeds);
   std::string input;
   current_input() = &input;
-  for (const char* file : files) {   // exactly these inputs (e.g. a kept crash)
-    std::ifstream in(file, std::ios::binary);
-    input.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  auto run_file = [&](const std::string& file) {
+    input = read_file(file);
     LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(input.data()), input.size());
-    std::printf("%s: %s ok\n", name, file);
+  };
+  for (const std::string& file : files) {   // exactly these inputs (e.g. a kept crash)
+    run_file(file);
+    std::printf("%s: %s ok\n", name, file.c_str());
   }
   if (!files.empty()) return 0;
+  for (const std::string& file : corpus) {   // the kept cases first, then they seed the mutations
+    run_file(file);
+    seeds.push_back(input);
+  }
+  if (!corpus.empty()) std::printf("%s: %zu corpus files ok\n", name, corpus.size());
   std::mt19937_64 rng(seed);
   const auto start = std::chrono::steady_clock::now();
   long done = 0;

@@ -8,7 +8,7 @@ verifier's scoring uses the same split). In one process everything runs locally,
 """
 import hashlib
 import os
-from typing import Callable, Dict, List, Sequence, Tuple, TypeVar
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 import torch
 
@@ -30,14 +30,44 @@ def is_main() -> bool:
     return rank_and_world()[0] == 0
 
 
-def init_from_env() -> bool:
-    """Joins the process group torchrun describes (``WORLD_SIZE`` > 1 in the environment), gloo backend;
-    returns whether this process is one of several."""
+def local_device(spec: str = "auto") -> torch.device:
+    """The device this process trains on: ``"auto"`` is CUDA device ``LOCAL_RANK`` (0 outside torchrun)
+    where torch sees a GPU, else the CPU; ``"cuda"`` is that GPU or an error; ``"cpu"`` or ``"cuda:N"`` as
+    given."""
+    if not isinstance(spec, str):
+        raise TypeError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {type(spec).__name__}")
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(spec)
+    except RuntimeError as error:
+        raise ValueError(f"device {spec!r} is not a device torch knows ({error})") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {spec!r}: torch sees no CUDA GPU here (torch {torch.__version__}, built for "
+                             f"CUDA {torch.version.cuda})")
+        if device.index is None:
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        if device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {spec!r}: CUDA device {device.index} asked for (LOCAL_RANK "
+                             f"{os.environ.get('LOCAL_RANK', 'unset')}), but this machine has "
+                             f"{torch.cuda.device_count()}")
+    return device
+
+
+def init_from_env(device: Optional[torch.device] = None) -> bool:
+    """Joins the process group torchrun describes (``WORLD_SIZE`` > 1 in the environment); returns whether
+    this process is one of several. Gloo for CPU tensors and Python objects; with a CUDA ``device`` (the
+    trainer's), NCCL for that device's tensors too, the device made current first (NCCL binds to it)."""
     if _dist() is not None:
         return rank_and_world()[1] > 1
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
-    torch.distributed.init_process_group("gloo")
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.set_device(device)
+        torch.distributed.init_process_group("cpu:gloo,cuda:nccl")
+    else:
+        torch.distributed.init_process_group("gloo")
     return True
 
 

@@ -421,6 +421,50 @@ def test_two_gloo_processes_train_like_one(tokenizer, tmp_path, objective, shard
         torch.testing.assert_close(value.double(), single[key].double(), rtol=1e-6, atol=1e-7, msg=name)
 
 
+def test_cotnpot_train_under_torchrun_trains_one_model_like_one_process(tokenizer, tmp_path):
+    """``torchrun -m cotnpot train`` with two processes: one DDP run (every process used to train on its own
+    and both wrote the same files), equal to the same command in one process with the same global batch."""
+    openai_candidates(tmp_path / "c.jsonl", 24)
+    model_dir = save_base_model(tokenizer, tmp_path / "base")
+    common = ["train", "--candidates", str(tmp_path / "c.jsonl"), "--model", str(model_dir), "--batch-size", "4",
+              "--max-length", "512", "--truncation", "truncate", "--eval-fraction", "0.25", "--max-steps", "3",
+              "--lr", "1e-3", "--device", "cpu", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "cotnpot", *common, "--micro-batch-size", "1", "--out", str(tmp_path / "ddp")],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("cotnpot train: 3 steps on 2 processes (cpu)") == 1, done.stdout   # rank 0 alone
+    assert main([*common, "--micro-batch-size", "2", "--out", str(tmp_path / "one")]) == 0
+    rows = {name: [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").open()] for name in ("ddp", "one")}
+    steps = {name: [r for r in rows[name] if "loss" in r] for name in rows}
+    assert [r["step"] for r in steps["ddp"]] == [1, 2, 3]   # one writer: each step once
+    assert [r["loss"] for r in steps["ddp"]] == pytest.approx([r["loss"] for r in steps["one"]], rel=1e-4)
+    together, alone = (load_verifier(str(tmp_path / name / "verifier"))[0].state_dict() for name in ("ddp", "one"))
+    moved = 0
+    base = load_verifier(str(model_dir))[0].state_dict()
+    for name, value in alone.items():
+        torch.testing.assert_close(together[name], value, rtol=1e-4, atol=1e-5, msg=name)
+        moved += not torch.equal(value, base[name])
+    assert moved > 0   # the comparison is between trained models
+    assert read_pairs(tmp_path / "ddp" / "train_pairs.jsonl") == read_pairs(tmp_path / "one" / "train_pairs.jsonl")
+
+
+def test_cotnpot_train_refuses_a_device_it_cannot_use(tokenizer, tmp_path, capsys):
+    openai_candidates(tmp_path / "c.jsonl", 4)
+    model_dir = save_base_model(tokenizer, tmp_path / "base")
+    args = ["train", "--candidates", str(tmp_path / "c.jsonl"), "--model", str(model_dir), "--out", str(tmp_path / "x")]
+    assert main([*args, "--device", "tpu"]) == 2
+    assert "device 'tpu' is not a device torch knows" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main([*args, "--device", "cuda"]) == 2
+        assert "device 'cuda': torch sees no CUDA GPU here" in capsys.readouterr().err
+    else:
+        assert main([*args, "--device", f"cuda:{torch.cuda.device_count()}"]) == 2
+        assert "but this machine has" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()   # refused before anything was written
+
+
 def _ddp_dropout_worker(rank, world, store, model_dir, out_dir, stop_at, resume):
     """DDP with attention dropout: each process draws its own masks from its own RNG stream."""
     import datetime

@@ -1,7 +1,9 @@
 """``cotnpot train``: candidate file (or TRL pairs) -> pairs -> a trained verifier directory that
 ``cotnpot eval --verifier DIR`` loads. Writes OUT/pair_stats.json, OUT/{train,eval}_pairs.jsonl,
 OUT/metrics.jsonl (every step, and held-out best-of-N accuracy after every epoch), OUT/checkpoint.pt
-and OUT/verifier/."""
+and OUT/verifier/. Under ``torchrun`` the processes train one model with DDP (gloo on the CPU, NCCL on
+GPUs, one per process): every process builds the same pairs, each takes its share of every step, rank 0
+alone writes and prints."""
 import json
 import sys
 from dataclasses import replace
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from .. import distributed
 from ..pipeline.data import CandidateTable, load_candidates
 from ..selection import best_of_n
 from ..verifier import load_verifier, score_table
@@ -43,25 +46,45 @@ def _score(table, trainer):
 
 
 def run(args) -> int:
+    """``cotnpot train``; under torchrun it joins the process group (and leaves it) unless the caller has."""
+    device = distributed.local_device(args.device)
+    ours = not torch.distributed.is_initialized()
+    if distributed.init_from_env(device) and ours:   # under torchrun: DDP over the processes
+        try:
+            return _run(args, device)
+        finally:   # left to interpreter exit, gloo's teardown can abort the process
+            torch.distributed.destroy_process_group()
+    return _run(args, device)
+
+
+def _run(args, device) -> int:
+    main_process = distributed.is_main()
+
+    def say(message):
+        if main_process:
+            print(message)
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     held_out_table = None
     if args.pairs:
         pairs = read_pairs(args.pairs)
-        print(f"cotnpot train: {len(pairs)} pairs from {args.pairs}")
+        say(f"cotnpot train: {len(pairs)} pairs from {args.pairs}")
     else:
         table = load_candidates(args.candidates, args.format)
         pairs, stats = build_pairs(table, args.pairs_per_problem, args.seed)
-        print(f"cotnpot train: {stats.summary()}")
-        (out / "pair_stats.json").write_text(json.dumps(stats.to_json(), indent=1))
+        say(f"cotnpot train: {stats.summary()}")
+        if main_process:
+            (out / "pair_stats.json").write_text(json.dumps(stats.to_json(), indent=1))
     train, held_out = split_by_problem(pairs, args.eval_fraction, args.seed)
-    write_pairs(train, out / "train_pairs.jsonl")
-    write_pairs(held_out, out / "eval_pairs.jsonl")
+    if main_process:   # every process holds the same pairs; one writes them
+        write_pairs(train, out / "train_pairs.jsonl")
+        write_pairs(held_out, out / "eval_pairs.jsonl")
     if not args.pairs and held_out:
         ids = {p.problem_id for p in held_out}
         held_out_table = replace(table, problems=[p for p in table.problems if p.id in ids])
-    print(f"cotnpot train: {len(train)} training pairs, {len(held_out)} held-out pairs of "
-          f"{len({p.problem_id for p in held_out})} problems")
+    say(f"cotnpot train: {len(train)} training pairs, {len(held_out)} held-out pairs of "
+        f"{len({p.problem_id for p in held_out})} problems")
     model, tokenizer = load_verifier(args.model)
     config = TrainConfig(objective=args.objective, epochs=args.epochs, max_steps=args.max_steps,
                          batch_size=args.batch_size, micro_batch_size=args.micro_batch_size or args.batch_size,
@@ -69,14 +92,16 @@ def run(args) -> int:
                          truncation=args.truncation, bf16=args.bf16, seed=args.seed, sft_weight=args.sft_weight,
                          checkpoint_every=args.checkpoint_every, pair_layout=args.pair_layout,
                          progress=not args.quiet)
-    trainer = VerifierTrainer(model, tokenizer, config, out)
+    trainer = VerifierTrainer(model.to(device), tokenizer, config, out)
     evaluate = held_out_best_of_n(held_out_table) if held_out_table is not None else None
     last = trainer.train(train, resume=args.resume, evaluate=evaluate)
     verifier = trainer.save_verifier()
     layout = trainer.layout or "not decided (no step run)"
-    print(f"cotnpot train: {trainer.step} steps, last loss {last.get('loss', float('nan')):.4f}; "
-          f"{trainer.collator.truncated} sequences truncated; pair layout {layout}"
-          f"{f' ({trainer.layout_reason})' if trainer.layout_reason else ''}; verifier in {verifier}")
+    say(f"cotnpot train: {trainer.step} steps on {trainer.world} process{'es' if trainer.world > 1 else ''} "
+        f"({device}), last loss {last.get('loss', float('nan')):.4f}; {trainer.collator.truncated} sequences "
+        f"truncated; pair layout {layout}{f' ({trainer.layout_reason})' if trainer.layout_reason else ''}; "
+        f"verifier in {verifier}")
+    distributed.barrier()   # no process leaves (and tears the group down) while rank 0 still writes
     return 0
 
 
@@ -97,6 +122,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-length", type=int, default=1024)
     parser.add_argument("--truncation", default="error", choices=("error", "truncate"))
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
+    parser.add_argument("--device", default="auto",
+                        help="auto (GPU LOCAL_RANK where torch sees one, else the CPU), cpu, cuda or cuda:N")
     parser.add_argument("--pair-layout", default="auto", choices=("auto", "shared_prefix", "concatenated"),
                         help="SimPO/DPO batches: each pair's shared prefix run once (auto: where the model allows)")
     parser.add_argument("--sft-weight", type=float, default=0.0, help="SimPO's SFT term")

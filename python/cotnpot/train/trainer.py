@@ -159,7 +159,9 @@ class VerifierTrainer:
         elif self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
             # ORM never uses the LM head's output layer: DDP must not wait for its gradient.
-            self.forward_module = DistributedDataParallel(self.policy, find_unused_parameters=self.head is not None)
+            on_gpu = self.device.type == "cuda"   # NCCL: the one device this process owns
+            self.forward_module = DistributedDataParallel(self.policy, device_ids=[self.device] if on_gpu else None,
+                                                          find_unused_parameters=self.head is not None)
         # The fused AdamW kernel (one pass over all parameters, CPU and CUDA), as Hugging Face's Trainer
         # uses by default ("adamw_torch_fused"); the per-tensor loop where it is not available.
         try:

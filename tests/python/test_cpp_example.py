@@ -91,3 +91,19 @@ def test_cpp_program_without_torch_links_the_answer_and_exec_libraries():
     out = run([example_build / "grade_and_run"])
     assert "extracted 27" in out and "graded 1 1 0" in out and "classes 0 0 1 -1" in out, out
     assert "program ok 27 consistent 1" in out, out
+    # The whole library as an optional component: found with LibTorch, left out (not an error) without.
+    probe = build.parent / "example-optional"
+    probe.mkdir(exist_ok=True)
+    (probe / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.21)\nproject(probe LANGUAGES CXX)\n"
+        "find_package(cotnpot REQUIRED COMPONENTS answer OPTIONAL_COMPONENTS cotnpot)\n"
+        "message(STATUS \"probe: whole=${cotnpot_cotnpot_FOUND}\")\n"
+        "if(TARGET cotnpot::answer)\n  message(STATUS \"probe: answer target\")\nendif()\n"
+        "if(TARGET cotnpot::cotnpot)\n  message(STATUS \"probe: cotnpot target\")\nendif()\n")
+    for prefixes, whole in ([prefix], False), ([prefix, torch.utils.cmake_prefix_path], True):
+        shutil.rmtree(probe / "build", ignore_errors=True)
+        configured = run(["cmake", "-S", probe, "-B", probe / "build", *generator,
+                          f"-DCMAKE_PREFIX_PATH={';'.join(map(str, prefixes))}"])
+        assert f"probe: whole={'TRUE' if whole else 'FALSE'}" in configured, configured
+        assert "probe: answer target" in configured, configured
+        assert ("probe: cotnpot target" in configured) == whole, configured

@@ -108,20 +108,34 @@ def test_a_bad_label_is_a_device_side_assert_in_a_child_process():
 
 
 @gpu
-@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-4), (torch.bfloat16, 5e-2)])
-def test_fused_linear_logprob_on_cuda_equals_the_naive_reference(dtype, tol):
-    """The fused hidden x lm_head op on CUDA: blocks of cuBLAS GEMMs and ATen epilogues (no [N, V] logits)."""
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-4), (torch.float64, 1e-10), (torch.bfloat16, 5e-2),
+                                        (torch.float16, 1e-2)])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_fused_linear_logprob_on_cuda_equals_the_naive_reference(dtype, tol, with_bias):
+    """The fused hidden x lm_head op on CUDA: blocks of cuBLAS GEMMs, each read once by the epilogue kernels
+    (cuda/fused_linear_kernels.cu); blocks that divide neither N nor V, ignored rows holding inf and NaN."""
     g = torch.Generator().manual_seed(0)
     hidden = torch.randn(300, 64, generator=g).to(dtype)
     weight = (torch.randn(5000, 64, generator=g) * 0.1).to(dtype)
+    bias = (torch.randn(5000, generator=g) * 0.1).to(dtype) if with_bias else None
     labels = torch.randint(5000, (300,), generator=g)
     labels[::7] = -100
-    h, w = hidden.cuda().requires_grad_(), weight.cuda().requires_grad_()
-    got = cotnpot.fused_linear_logprob(h, w, labels.cuda(), row_block=128, vocab_block=1024)
-    hr, wr = hidden.double().requires_grad_(), weight.double().requires_grad_()
-    want = torch.log_softmax(hr @ wr.T, -1).gather(1, labels.clamp_min(0)[:, None])[:, 0] * (labels != -100)
+    labels[5] = 4999   # the last column of the last (partial) vocabulary block
+    hidden[7] = float("inf")   # ignored rows: no NaN anywhere
+    hidden[14] = float("nan")
+    params = [hidden.cuda(), weight.cuda()] + ([bias.cuda()] if with_bias else [])
+    params = [p.requires_grad_() for p in params]
+    got = cotnpot.fused_linear_logprob(params[0], params[1], labels.cuda(), bias=params[2] if with_bias else None,
+                                       row_block=128, vocab_block=1024)
+    refs = [t.double().masked_fill((labels == -100)[:, None], 0.0) if i == 0 else t.double()
+            for i, t in enumerate([hidden, weight] + ([bias] if with_bias else []))]
+    refs = [r.requires_grad_() for r in refs]
+    logits = refs[0] @ refs[1].T + (refs[2] if with_bias else 0)
+    want = torch.log_softmax(logits, -1).gather(1, labels.clamp_min(0)[:, None])[:, 0] * (labels != -100)
     torch.testing.assert_close(got.double().cpu(), want.detach(), rtol=tol, atol=tol)
-    gh, gw = torch.autograd.grad(got.sum(), (h, w))
-    wh, ww = torch.autograd.grad(want.sum(), (hr, wr))
-    torch.testing.assert_close(gh.double().cpu(), wh, rtol=tol * 10, atol=tol * 10)
-    torch.testing.assert_close(gw.double().cpu(), ww, rtol=tol * 10, atol=tol * 10)
+    weights = torch.randn(300, generator=g, dtype=torch.float64)
+    grads = torch.autograd.grad((got.double() * weights.cuda()).sum(), params)
+    wants = torch.autograd.grad((want * weights).sum(), refs)
+    for name, got_grad, want_grad in zip(("hidden", "weight", "bias"), grads, wants):
+        assert torch.isfinite(got_grad).all(), name
+        torch.testing.assert_close(got_grad.double().cpu(), want_grad, rtol=tol * 10, atol=tol * 10, msg=name)

@@ -1,6 +1,7 @@
 // Fused hidden x lm_head log-probs by blocks; see fused_linear_logprob.h. The composite form here is ATen
 // ops only, so it serves every device; float32 and bfloat16 on the CPU take detail/fused_linear_cpu.cpp,
-// whose row kernels read each block once. The GEMMs are the installed torch's either way.
+// whose row kernels read each block once, and CUDA tensors the CUDA form (cuda/fused_linear_cuda.cpp) where
+// the build has it. The GEMMs are the installed torch's in every form.
 #include "cotnpot/logprob/fused_linear_logprob.h"
 
 #include <ATen/ATen.h>
@@ -84,9 +85,11 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_logprob_forward(const at::Tensor
   check_inputs("fused_linear_logprob", hidden, weight, labels, bias, ignore_index);
   const FusedBlocks b = resolve(blocks, hidden.size(0), weight.size(0));
   const at::Tensor y = labels.to(at::kLong);
-  return detail::fused_linear_cpu_handles(hidden)
-             ? detail::fused_linear_forward_cpu(hidden, weight, y, bias, ignore_index, b)
-             : detail::fused_linear_forward_composite(hidden, weight, y, bias, ignore_index, b);
+  if (detail::fused_linear_cpu_handles(hidden))
+    return detail::fused_linear_forward_cpu(hidden, weight, y, bias, ignore_index, b);
+  if (const detail::FusedForm* cuda = detail::cuda_fused_form(); cuda && hidden.is_cuda())
+    return cuda->forward(hidden, weight, y, bias, ignore_index, b);
+  return detail::fused_linear_forward_composite(hidden, weight, y, bias, ignore_index, b);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_backward(
@@ -101,13 +104,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_backward(
               ", got shape ", lse.sizes());
   const FusedBlocks b = resolve(blocks, n, weight.size(0));
   const at::Tensor y = labels.to(at::kLong);
-  return detail::fused_linear_cpu_handles(hidden)
-             ? detail::fused_linear_backward_cpu(grad, hidden, weight, y, lse, bias, ignore_index, b, output_mask)
-             : detail::fused_linear_backward_composite(grad, hidden, weight, y, lse, bias, ignore_index, b,
-                                                       output_mask);
+  if (detail::fused_linear_cpu_handles(hidden))
+    return detail::fused_linear_backward_cpu(grad, hidden, weight, y, lse, bias, ignore_index, b, output_mask);
+  if (const detail::FusedForm* cuda = detail::cuda_fused_form(); cuda && hidden.is_cuda())
+    return cuda->backward(grad, hidden, weight, y, lse, bias, ignore_index, b, output_mask);
+  return detail::fused_linear_backward_composite(grad, hidden, weight, y, lse, bias, ignore_index, b, output_mask);
 }
 
 namespace detail {
+
+const FusedForm*& cuda_fused_form() {
+  static const FusedForm* form = nullptr;
+  return form;
+}
 
 std::tuple<at::Tensor, at::Tensor> fused_linear_forward_composite(const at::Tensor& hidden, const at::Tensor& weight,
                                                                   const at::Tensor& y, const at::Tensor& bias,

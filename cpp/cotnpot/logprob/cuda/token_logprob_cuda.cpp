@@ -6,30 +6,16 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
+#include "cotnpot/logprob/cuda/kernel_glue.h"
 #include "cotnpot/logprob/cuda/token_logprob_kernels.h"
 #include "cotnpot/logprob/detail/token_logprob_ops.h"
 
 namespace cotnpot::logprob::detail {
 namespace {
 
-cuda::Dtype kernel_dtype(const at::Tensor& x) {
-  switch (x.scalar_type()) {
-    case at::kFloat: return cuda::Dtype::kFloat;
-    case at::kDouble: return cuda::Dtype::kDouble;
-    case at::kBFloat16: return cuda::Dtype::kBFloat16;
-    case at::kHalf: return cuda::Dtype::kHalf;
-    default: TORCH_CHECK(false, "token_logprob (CUDA): logits must be float32, float64, bfloat16 or float16, got ",
-                         x.scalar_type());
-  }
-}
-
 cuda::Rows rows_of(const at::Tensor& x, const at::Tensor& labels, int64_t ignore_index, bool shift) {
   return {x.data_ptr(), x.size(0), x.size(1), x.size(2), x.stride(0), x.stride(1), labels.data_ptr<int64_t>(),
           ignore_index, shift};
-}
-
-void check(cudaError_t error, const char* what) {
-  TORCH_CHECK(error == cudaSuccess, what, ": CUDA error ", cudaGetErrorString(error));
 }
 
 }  // namespace
@@ -43,9 +29,10 @@ std::tuple<at::Tensor, at::Tensor> token_logprob_forward_cuda(const at::Tensor& 
   const int64_t steps = x.size(1) - (shift ? 1 : 0);
   const auto opts = x.options().dtype(logprob_dtype(x));
   at::Tensor logp = at::empty({x.size(0), steps}, opts), lse = at::empty({x.size(0), steps}, opts);
-  check(cuda::token_logprob_forward(kernel_dtype(x), rows_of(x, y, ignore_index, shift), logp.data_ptr(),
-                                    lse.data_ptr(), c10::cuda::getCurrentCUDAStream()),
-        "_token_logprob_forward");
+  constexpr const char* op = "_token_logprob_forward";
+  cuda::check_launch(cuda::token_logprob_forward(cuda::kernel_dtype(x, op), rows_of(x, y, ignore_index, shift),
+                                                 logp.data_ptr(), lse.data_ptr(), c10::cuda::getCurrentCUDAStream()),
+                     op);
   return {logp, lse};
 }
 
@@ -58,9 +45,11 @@ at::Tensor token_logprob_backward_cuda(const at::Tensor& grad, const at::Tensor&
   const auto acc_type = logprob_dtype(x);
   const at::Tensor g = grad.to(acc_type).contiguous(), l = lse.to(acc_type).contiguous();
   at::Tensor grad_logits = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
-  check(cuda::token_logprob_backward(kernel_dtype(x), rows_of(x, y, ignore_index, shift), g.data_ptr(),
-                                     l.data_ptr(), grad_logits.data_ptr(), c10::cuda::getCurrentCUDAStream()),
-        "_token_logprob_backward");
+  constexpr const char* op = "_token_logprob_backward";
+  cuda::check_launch(cuda::token_logprob_backward(cuda::kernel_dtype(x, op), rows_of(x, y, ignore_index, shift),
+                                                  g.data_ptr(), l.data_ptr(), grad_logits.data_ptr(),
+                                                  c10::cuda::getCurrentCUDAStream()),
+                     op);
   return grad_logits;
 }
 

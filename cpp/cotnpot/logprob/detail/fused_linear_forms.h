@@ -1,6 +1,7 @@
 #pragma once
-// The two forms of the fused hidden x lm_head log-prob (see ../fused_linear_logprob.h), each checked
-// against the other in tests/cpp/test_fused_linear.cpp.
+// The forms of the fused hidden x lm_head log-prob (see ../fused_linear_logprob.h): the CPU form checked
+// against the composite in tests/cpp/test_fused_linear.cpp, the CUDA form against the naive reference in
+// tests/cuda (on a GPU).
 //
 // The composite form (fused_linear_logprob.cpp): ATen ops only, any device and dtype.
 //
@@ -9,6 +10,10 @@
 // logit in the forward, one pass writing the block's gradient in place in the backward -- instead of the
 // ATen composite's five to six passes (max, exp, sum, where, mul, scatter, dtype conversions). For bf16 the
 // gradient GEMMs then take bf16 operands (as the naive path's do) and add into float32 accumulators.
+//
+// The CUDA form (../cuda/fused_linear_cuda.cpp, in builds with the CUDA kernels): the same blocks and
+// cuBLAS GEMMs, one epilogue kernel per block in place of the composite's passes; it installs itself in
+// cuda_fused_form() when the library loads (null in builds without CUDA kernels: the composite serves).
 #include <ATen/core/Tensor.h>
 
 #include <array>
@@ -39,5 +44,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
     const at::Tensor& grad, const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
     const at::Tensor& lse, const at::Tensor& bias, int64_t ignore_index, FusedBlocks blocks,
     std::array<bool, 3> output_mask);
+
+// A device's form: both functions as fused_linear_forward_cpu/fused_linear_backward_cpu.
+struct FusedForm {
+  std::tuple<at::Tensor, at::Tensor> (*forward)(const at::Tensor& hidden, const at::Tensor& weight,
+                                                const at::Tensor& labels, const at::Tensor& bias,
+                                                int64_t ignore_index, FusedBlocks blocks);
+  std::tuple<at::Tensor, at::Tensor, at::Tensor> (*backward)(const at::Tensor& grad, const at::Tensor& hidden,
+                                                             const at::Tensor& weight, const at::Tensor& labels,
+                                                             const at::Tensor& lse, const at::Tensor& bias,
+                                                             int64_t ignore_index, FusedBlocks blocks,
+                                                             std::array<bool, 3> output_mask);
+};
+
+// The CUDA form, or nullptr where the build has no CUDA kernels.
+const FusedForm*& cuda_fused_form();
 
 }  // namespace cotnpot::logprob::detail

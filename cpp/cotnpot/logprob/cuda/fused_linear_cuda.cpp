@@ -1,0 +1,114 @@
+// CUDA form of the fused hidden x lm_head log-prob; see ../detail/fused_linear_forms.h. The same blocks as
+// the other forms, each block's logits one cuBLAS GEMM in the inputs' dtype, then read once by one
+// epilogue kernel (fused_linear_kernels.cu): the block's log-sum-exp merged into the row's and the label's
+// logit in the forward, the block's gradient written in place in the backward -- instead of the ATen
+// composite's five to six passes and their temporaries. Installed as the CUDA form at load time.
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "cotnpot/logprob/cuda/fused_linear_kernels.h"
+#include "cotnpot/logprob/cuda/kernel_glue.h"
+#include "cotnpot/logprob/detail/fused_linear_forms.h"
+
+namespace cotnpot::logprob::detail {
+namespace {
+
+// One block of logits in the inputs' dtype, contiguous [rows, v1 - v0]: the bias added by the GEMM.
+at::Tensor block_logits(const at::Tensor& h, const at::Tensor& weight, const at::Tensor& bias, int64_t v0, int64_t v1) {
+  const at::Tensor w = weight.slice(0, v0, v1).t();
+  return (bias.defined() ? at::addmm(bias.slice(0, v0, v1), h, w) : at::mm(h, w)).contiguous();
+}
+
+at::ScalarType accumulation_type(const at::Tensor& t) {
+  return t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+cuda::LogitBlock block_of(at::Tensor& logits, int64_t v0, const at::Tensor& labels, int64_t ignore_index) {
+  return {logits.data_ptr(), logits.size(0), logits.size(1), v0, labels.data_ptr<int64_t>(), ignore_index};
+}
+
+std::tuple<at::Tensor, at::Tensor> forward_cuda(const at::Tensor& hidden, const at::Tensor& weight,
+                                                const at::Tensor& labels, const at::Tensor& bias,
+                                                int64_t ignore_index, FusedBlocks b) {
+  constexpr const char* op = "fused_linear_logprob";
+  const c10::cuda::CUDAGuard guard(hidden.device());
+  const cuda::Dtype dtype = cuda::kernel_dtype(hidden, op);
+  const int64_t n = hidden.size(0), vocab = weight.size(0);
+  const at::Tensor y = labels.contiguous();
+  const auto acc = hidden.options().dtype(accumulation_type(hidden));
+  at::Tensor logp = at::zeros({n}, acc), lse = at::zeros({n}, acc);
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
+    const int64_t r1 = std::min(n, r0 + b.rows);
+    const at::Tensor h = hidden.slice(0, r0, r1), yr = y.slice(0, r0, r1);
+    at::Tensor running = at::full({r1 - r0}, -std::numeric_limits<double>::infinity(), acc);
+    at::Tensor picked = at::zeros({r1 - r0}, acc);
+    for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
+      at::Tensor logits = block_logits(h, weight, bias, v0, std::min(vocab, v0 + b.vocab));
+      cuda::check_launch(cuda::fused_block_forward(dtype, block_of(logits, v0, yr, ignore_index), running.data_ptr(),
+                                                   picked.data_ptr(), stream),
+                         op);
+    }
+    const at::Tensor valid = yr != ignore_index;  // ignored rows: 0, as in the other forms
+    logp.slice(0, r0, r1).copy_(at::where(valid, picked - running, at::zeros({}, acc)));
+    lse.slice(0, r0, r1).copy_(at::where(valid, running, at::zeros({}, acc)));
+  }
+  return {logp, lse};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(const at::Tensor& grad, const at::Tensor& hidden,
+                                                             const at::Tensor& weight, const at::Tensor& labels,
+                                                             const at::Tensor& lse, const at::Tensor& bias,
+                                                             int64_t ignore_index, FusedBlocks b,
+                                                             std::array<bool, 3> output_mask) {
+  constexpr const char* op = "fused_linear_logprob_backward";
+  const c10::cuda::CUDAGuard guard(hidden.device());
+  const cuda::Dtype dtype = cuda::kernel_dtype(hidden, op);
+  const bool want_hidden = output_mask[0], want_weight = output_mask[1], want_bias = output_mask[2] && bias.defined();
+  const int64_t n = hidden.size(0), vocab = weight.size(0);
+  const at::Tensor y = labels.contiguous();
+  const auto acc = hidden.options().dtype(accumulation_type(hidden));
+  const at::Tensor g = grad.to(acc).contiguous(), l = lse.to(acc).contiguous();
+  const at::Tensor valid = (y != ignore_index).unsqueeze(1);
+  const auto sized = [&](bool wanted, at::IntArrayRef shape) { return wanted ? at::zeros(shape, acc) : at::zeros({0}, acc); };
+  at::Tensor grad_hidden = sized(want_hidden, {n, hidden.size(1)});
+  at::Tensor grad_weight = sized(want_weight, weight.sizes());
+  at::Tensor grad_bias = sized(want_bias, {vocab});
+  // The gradient GEMMs' dtype, as in the composite form: bf16 operands for bf16 (each block's product added
+  // into float32, never a bf16 sum across blocks), float32 for fp16 (a block's product can leave fp16's range).
+  const at::ScalarType gemm = hidden.scalar_type() == at::kHalf ? at::kFloat : hidden.scalar_type();
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {  // vocabulary blocks outside: each weight block converted once
+    const int64_t v1 = std::min(vocab, v0 + b.vocab);
+    const at::Tensor w_gemm = want_hidden ? weight.slice(0, v0, v1).to(gemm) : at::Tensor();
+    for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
+      const int64_t r1 = std::min(n, r0 + b.rows);
+      const at::Tensor h = hidden.slice(0, r0, r1), yr = y.slice(0, r0, r1);
+      at::Tensor gl = block_logits(h, weight, bias, v0, v1);  // becomes d(sum g * logp)/d logits, in place
+      cuda::check_launch(cuda::fused_block_backward(dtype, block_of(gl, v0, yr, ignore_index),
+                                                    g.slice(0, r0, r1).data_ptr(), l.slice(0, r0, r1).data_ptr(),
+                                                    stream),
+                         op);
+      const at::Tensor gl_gemm = gl.to(gemm);
+      if (want_hidden) grad_hidden.slice(0, r0, r1).add_(at::mm(gl_gemm, w_gemm));
+      if (want_weight) {
+        // Ignored rows add nothing, even where their hidden state holds inf or NaN (0 * inf).
+        const at::Tensor h_used = at::where(valid.slice(0, r0, r1), h, at::zeros({}, h.options())).to(gemm);
+        grad_weight.slice(0, v0, v1).add_(at::mm(gl_gemm.t(), h_used));
+      }
+      if (want_bias) grad_bias.slice(0, v0, v1).add_(gl.sum(0, false, accumulation_type(hidden)));
+    }
+  }
+  return {grad_hidden.to(hidden.scalar_type()), grad_weight.to(weight.scalar_type()),
+          grad_bias.to(weight.scalar_type())};
+}
+
+const FusedForm kCudaForm{&forward_cuda, &backward_cuda};
+const bool installed = (cuda_fused_form() = &kCudaForm, true);
+
+}  // namespace
+}  // namespace cotnpot::logprob::detail

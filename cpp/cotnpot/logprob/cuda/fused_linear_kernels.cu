@@ -1,0 +1,87 @@
+#include "cotnpot/logprob/cuda/fused_linear_kernels.h"
+
+#include "cotnpot/logprob/cuda/online_lse.cuh"
+
+namespace cotnpot::logprob::cuda {
+namespace {
+
+template <class T>
+__global__ void block_forward_kernel(LogitBlock block, typename Acc<T>::type* running, typename Acc<T>::type* picked) {
+  using A = typename Acc<T>::type;
+  for (int64_t r = blockIdx.x; r < block.rows; r += gridDim.x) {
+    const int64_t label = block.labels[r];
+    if (label == block.ignore_index) continue;  // the same r for the whole thread block: no divergence
+    const T* x = static_cast<const T*>(block.logits) + r * block.width;
+    A m = -INFINITY, s = 0;
+    for (int64_t v = threadIdx.x; v < block.width; v += blockDim.x) merge(m, s, to_acc(x[v]), A(1));
+    block_merge(m, s);
+    if (threadIdx.x == 0) {
+      running[r] = log_add_exp(running[r], m + log_acc(s));
+      const int64_t local = label - block.v0;
+      if (local >= 0 && local < block.width) picked[r] = to_acc(x[local]);
+    }
+    __syncthreads();  // the shared reduction slots are reused by the next row
+  }
+}
+
+template <class T>
+__global__ void block_backward_kernel(LogitBlock block, const typename Acc<T>::type* grad,
+                                      const typename Acc<T>::type* lse) {
+  using A = typename Acc<T>::type;
+  for (int64_t r = blockIdx.x; r < block.rows; r += gridDim.x) {
+    T* x = static_cast<T*>(block.logits) + r * block.width;
+    const int64_t label = block.labels[r];
+    if (label == block.ignore_index) {  // no gradient, whatever its logits hold (inf, NaN)
+      for (int64_t v = threadIdx.x; v < block.width; v += blockDim.x) x[v] = from_acc<T>(A(0));
+      continue;
+    }
+    const A g = grad[r], l = lse[r];
+    const int64_t local = label - block.v0;
+    for (int64_t v = threadIdx.x; v < block.width; v += blockDim.x)  // each value read, then written, by one thread
+      x[v] = from_acc<T>(-g * exp_acc(to_acc(x[v]) - l) + (v == local ? g : A(0)));
+  }
+}
+
+template <class T>
+cudaError_t forward(const LogitBlock& block, void* running, void* picked, cudaStream_t stream) {
+  using A = typename Acc<T>::type;
+  if (block.rows == 0 || block.width == 0) return cudaSuccess;
+  block_forward_kernel<T><<<grid_for(block.rows), kThreads, 0, stream>>>(block, static_cast<A*>(running),
+                                                                        static_cast<A*>(picked));
+  return cudaGetLastError();
+}
+
+template <class T>
+cudaError_t backward(const LogitBlock& block, const void* grad, const void* lse, cudaStream_t stream) {
+  using A = typename Acc<T>::type;
+  if (block.rows == 0 || block.width == 0) return cudaSuccess;
+  block_backward_kernel<T><<<grid_for(block.rows), kThreads, 0, stream>>>(block, static_cast<const A*>(grad),
+                                                                         static_cast<const A*>(lse));
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t fused_block_forward(Dtype dtype, const LogitBlock& block, void* running, void* picked,
+                                cudaStream_t stream) {
+  switch (dtype) {
+    case Dtype::kFloat: return forward<float>(block, running, picked, stream);
+    case Dtype::kDouble: return forward<double>(block, running, picked, stream);
+    case Dtype::kBFloat16: return forward<__nv_bfloat16>(block, running, picked, stream);
+    case Dtype::kHalf: return forward<__half>(block, running, picked, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+cudaError_t fused_block_backward(Dtype dtype, const LogitBlock& block, const void* grad, const void* lse,
+                                 cudaStream_t stream) {
+  switch (dtype) {
+    case Dtype::kFloat: return backward<float>(block, grad, lse, stream);
+    case Dtype::kDouble: return backward<double>(block, grad, lse, stream);
+    case Dtype::kBFloat16: return backward<__nv_bfloat16>(block, grad, lse, stream);
+    case Dtype::kHalf: return backward<__half>(block, grad, lse, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace cotnpot::logprob::cuda

@@ -17,7 +17,7 @@ its head) gives ``out.last_hidden_state`` [B, T, H]; ``model.lm_head.weight`` is
 shift=True)`` gives, and its sums feed :func:`cotnpot.simpo_loss` / :func:`cotnpot.dpo_loss` unchanged,
 gradients flowing to the hidden states and the weight.
 """
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -25,6 +25,22 @@ from torch import Tensor
 from ._extension import _C  # noqa: F401  (registers the ops)
 
 REDUCTIONS = ("sum", "mean", "none")
+VOCAB_BLOCK = 8192   # the op's own choice when vocab_block is 0 (fused_linear_logprob.cpp, resolve)
+
+
+def block_sizes(vocab: int, row_block: int = 0, vocab_block: int = 0,
+                block_memory_mb: Optional[float] = None) -> Tuple[int, int]:
+    """The (row_block, vocab_block) to pass to the op: sizes given stay; with ``block_memory_mb``, the rows
+    left at 0 are as many as fit that many MiB of float32 block logits (the op's default: 16 MiB); 0 lets
+    the op choose."""
+    if row_block < 0 or vocab_block < 0:
+        raise ValueError(f"row_block and vocab_block must be >= 0 (0: chosen), got {row_block} and {vocab_block}")
+    if block_memory_mb is None or row_block:
+        return row_block, vocab_block
+    if not block_memory_mb > 0:
+        raise ValueError(f"block_memory_mb must be > 0, got {block_memory_mb}")
+    width = min(vocab, vocab_block or VOCAB_BLOCK)
+    return max(1, int(block_memory_mb * 2 ** 20) // (4 * max(width, 1))), vocab_block
 
 
 def _setup_context(ctx, inputs, output):
@@ -54,10 +70,13 @@ torch.library.register_autograd("cotnpot::_fused_linear_logprob_forward", _backw
 
 
 def fused_linear_logprob(hidden: Tensor, weight: Tensor, labels: Tensor, bias: Optional[Tensor] = None,
-                         ignore_index: int = -100, row_block: int = 0, vocab_block: int = 0) -> Tensor:
+                         ignore_index: int = -100, row_block: int = 0, vocab_block: int = 0,
+                         block_memory_mb: Optional[float] = None) -> Tensor:
     """``log_softmax(hidden @ weight.T + bias)[n, labels[n]]`` per row, ``[N]`` (0 at ``ignore_index``), in
     float32 (float64 for float64 inputs), differentiable in hidden, weight and bias. Block sizes: 0 picks
-    them (about 16 MiB of float32 logits per block)."""
+    them, from ``block_memory_mb`` of float32 logits per block (default about 16 MiB); see
+    :func:`block_sizes`."""
+    row_block, vocab_block = block_sizes(weight.shape[0], row_block, vocab_block, block_memory_mb)
     logp, _ = torch.ops.cotnpot._fused_linear_logprob_forward(hidden, weight, labels, bias, ignore_index,
                                                               row_block, vocab_block)
     return logp
@@ -65,7 +84,7 @@ def fused_linear_logprob(hidden: Tensor, weight: Tensor, labels: Tensor, bias: O
 
 def fused_sequence_logprob(hidden: Tensor, weight: Tensor, labels: Tensor, bias: Optional[Tensor] = None,
                            ignore_index: int = -100, reduction: str = "sum", shift: bool = False,
-                           row_block: int = 0, vocab_block: int = 0) -> Tensor:
+                           row_block: int = 0, vocab_block: int = 0, block_memory_mb: Optional[float] = None) -> Tensor:
     """Per-sequence log-probs from hidden states ``[B, T, H]`` and labels ``[B, T]``, as
     :func:`cotnpot.sequence_logprob` computes them from logits (``shift``: position t predicts label t+1)."""
     if reduction not in REDUCTIONS:
@@ -76,8 +95,8 @@ def fused_sequence_logprob(hidden: Tensor, weight: Tensor, labels: Tensor, bias:
     if shift:
         hidden, labels = hidden[:, :-1], labels[:, 1:]
     B, T = labels.shape
-    tokens = fused_linear_logprob(hidden.reshape(B * T, hidden.shape[-1]), weight, labels.reshape(B * T), bias, ignore_index,
-                                  row_block, vocab_block).reshape(B, T)
+    tokens = fused_linear_logprob(hidden.reshape(B * T, hidden.shape[-1]), weight, labels.reshape(B * T), bias,
+                                  ignore_index, row_block, vocab_block, block_memory_mb).reshape(B, T)
     if reduction == "none":
         return tokens
     total = tokens.sum(1)

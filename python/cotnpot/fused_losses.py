@@ -30,13 +30,15 @@ class _FusedLinear(nn.Module):
     """The log-prob half: the head is the model's, held by reference (not a submodule of the loss, so it is
     neither saved nor moved twice), its weight and bias read at every call."""
 
-    def __init__(self, lm_head: nn.Module, shift: bool, ignore_index: int, row_block: int, vocab_block: int):
+    def __init__(self, lm_head: nn.Module, shift: bool, ignore_index: int, row_block: int, vocab_block: int,
+                 block_memory_mb: Optional[float]):
         super().__init__()
         weight = getattr(lm_head, "weight", None)
         if not isinstance(weight, Tensor) or weight.dim() != 2:
             raise TypeError(f"lm_head must have a 2-D weight [V, H] (an nn.Linear), got {type(lm_head).__name__}")
         self.__dict__["lm_head"] = lm_head   # a plain attribute: not registered as a submodule
         self.shift, self.ignore_index, self.row_block, self.vocab_block = shift, ignore_index, row_block, vocab_block
+        self.block_memory_mb = block_memory_mb
 
     def logps(self, hidden: Tensor, labels: Tensor, reduction: str) -> Tensor:
         if hidden.dim() != 3 or hidden.shape[0] % 2:
@@ -45,7 +47,8 @@ class _FusedLinear(nn.Module):
         head = self.lm_head
         # In the head's dtype: hidden states from an autocast region (bf16) meet an fp32 head.
         return fused_sequence_logprob(hidden.to(head.weight.dtype), head.weight, labels, getattr(head, "bias", None),
-                                      self.ignore_index, reduction, self.shift, self.row_block, self.vocab_block)
+                                      self.ignore_index, reduction, self.shift, self.row_block, self.vocab_block,
+                                      self.block_memory_mb)
 
     def lengths(self, labels: Tensor) -> Tensor:
         scored = labels[:, 1:] if self.shift else labels
@@ -58,8 +61,8 @@ class FusedLinearSimPOLoss(_FusedLinear):
     :class:`SimPOLoss`'s. Gradients reach the hidden states and the head's weight (and bias)."""
 
     def __init__(self, lm_head: nn.Module, shift: bool = True, ignore_index: int = -100, row_block: int = 0,
-                 vocab_block: int = 0, **loss_options):
-        super().__init__(lm_head, shift, ignore_index, row_block, vocab_block)
+                 vocab_block: int = 0, block_memory_mb: Optional[float] = None, **loss_options):
+        super().__init__(lm_head, shift, ignore_index, row_block, vocab_block, block_memory_mb)
         self.loss = SimPOLoss(**loss_options)
 
     def forward(self, hidden: Tensor, labels: Tensor) -> PreferenceLossOutput:
@@ -75,8 +78,8 @@ class FusedLinearDPOLoss(_FusedLinear):
     the scored tokens per sequence from the labels."""
 
     def __init__(self, lm_head: nn.Module, shift: bool = True, ignore_index: int = -100, row_block: int = 0,
-                 vocab_block: int = 0, **loss_options):
-        super().__init__(lm_head, shift, ignore_index, row_block, vocab_block)
+                 vocab_block: int = 0, block_memory_mb: Optional[float] = None, **loss_options):
+        super().__init__(lm_head, shift, ignore_index, row_block, vocab_block, block_memory_mb)
         self.loss = DPOLoss(**loss_options)
 
     def forward(self, hidden: Tensor, labels: Tensor, ref_chosen_logps: Tensor,

@@ -178,3 +178,29 @@ def test_empty_sequences():
     hidden, weight = torch.randn(2, 1, 4), torch.randn(9, 4)
     labels = torch.zeros(2, 1, dtype=torch.long)
     assert torch.equal(fused_sequence_logprob(hidden, weight, labels, shift=True), torch.zeros(2))
+
+
+def test_block_sizes_from_a_memory_budget():
+    from cotnpot.fused import block_sizes
+    assert block_sizes(32000) == (0, 0)                                   # the op chooses (16 MiB)
+    assert block_sizes(32000, block_memory_mb=16) == (512, 0)             # 16 MiB / (8192 columns x 4 bytes)
+    assert block_sizes(32000, vocab_block=1000, block_memory_mb=1) == (262, 1000)
+    assert block_sizes(50, block_memory_mb=0.001) == (5, 0)               # a vocabulary narrower than a block
+    assert block_sizes(32000, row_block=7, block_memory_mb=1) == (7, 0)   # sizes given stay
+    assert block_sizes(32000, block_memory_mb=1e-9) == (1, 0)             # at least one row
+    with pytest.raises(ValueError, match="block_memory_mb must be > 0, got 0"):
+        block_sizes(10, block_memory_mb=0)
+    with pytest.raises(ValueError, match="row_block and vocab_block must be >= 0"):
+        block_sizes(10, row_block=-1)
+    # The values and gradients do not depend on the blocks.
+    g = torch.Generator().manual_seed(3)
+    hidden = torch.randn(40, 16, generator=g, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(300, 16, generator=g, dtype=torch.float64, requires_grad=True)
+    labels = torch.randint(300, (40,), generator=g)
+    labels[3] = -100
+    out = {}
+    for budget in (None, 0.002):   # 0.002 MiB: 1 row of 300 columns per block
+        logp = cotnpot.fused_linear_logprob(hidden, weight, labels, block_memory_mb=budget)
+        out[budget] = (logp, *torch.autograd.grad(logp.sum(), (hidden, weight)))
+    for a, b in zip(out[None], out[0.002]):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

@@ -9,7 +9,8 @@
 // the recomputation is one more GEMM per block, while storing the gradient during the forward (Liger's
 // choice) would hold an [N,V] or [N,H]+[V,H] buffer across the forward and backward -- the memory this op
 // exists to avoid. Accumulation is float32 for float32/bfloat16/float16 inputs (float64 for float64):
-// grad_weight summed over row blocks in bfloat16 drifts away from the fp32 result. Any device (ATen ops).
+// grad_weight summed over row blocks in bfloat16 drifts away from the fp32 result. Any device: ATen ops,
+// with the blocks' epilogues in cotnpot's own kernels on the CPU (float32, bfloat16) and on CUDA.
 //
 // Example:
 //   at::Tensor logp = cotnpot::logprob::fused_linear_logprob(hidden /*[N,H]*/, lm_head_weight /*[V,H]*/,

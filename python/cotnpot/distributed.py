@@ -46,8 +46,12 @@ def local_device(spec: str = "auto") -> torch.device:
         if not torch.cuda.is_available():
             raise ValueError(f"device {spec!r}: torch sees no CUDA GPU here (torch {torch.__version__}, built for "
                              f"CUDA {torch.version.cuda})")
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         if device.index is None:
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            device = torch.device("cuda", local_rank)
+        elif int(os.environ.get("WORLD_SIZE", "1")) > 1 and device.index != local_rank:
+            raise ValueError(f"device {spec!r}: under torchrun each process takes GPU LOCAL_RANK (here "
+                             f"{local_rank}); NCCL refuses two processes on one GPU: give 'cuda' or 'auto'")
         if device.index >= torch.cuda.device_count():
             raise ValueError(f"device {spec!r}: CUDA device {device.index} asked for (LOCAL_RANK "
                              f"{os.environ.get('LOCAL_RANK', 'unset')}), but this machine has "
@@ -69,6 +73,19 @@ def init_from_env(device: Optional[torch.device] = None) -> bool:
     else:
         torch.distributed.init_process_group("gloo")
     return True
+
+
+def local_torchrun(processes: int) -> List[str]:
+    """The command line that starts ``processes`` processes on this machine under torchrun (append ``-m
+    cotnpot train ...`` or a script): rendezvous at 127.0.0.1 on a free port. ``--standalone`` asks for
+    "localhost", which a minimal system without /etc/hosts cannot resolve (torchrun then waits forever)."""
+    import socket
+    import sys
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", str(processes),
+            "--master-addr", "127.0.0.1", "--master-port", str(port)]
 
 
 def _fingerprint(items: Sequence) -> Tuple[int, str]:

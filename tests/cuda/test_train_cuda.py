@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from cotnpot.cli import main
+from cotnpot.distributed import local_torchrun
 from cotnpot.models.hf_tiny import tiny_causal_lm, train_bpe_tokenizer
 from cotnpot.verifier import load_verifier
 
@@ -38,8 +39,13 @@ def arguments(tmp_path, base_model, objective):
             "0.25", "--max-steps", "3", "--lr", "1e-3", "--quiet"]
 
 
-def assert_same_verifier(a, b, tol):
-    got, want = (load_verifier(str(d))[0].state_dict() for d in (a, b))
+def assert_same_run(a, b, tol):
+    """The same losses step by step (to 1e-3) and the same parameters (to tol: Adam's first steps move a
+    parameter by about lr * sign(gradient), so one whose gradient is noise-level may differ by ~lr between
+    devices)."""
+    losses = [[json.loads(line)["loss"] for line in (d / "metrics.jsonl").open() if '"loss"' in line] for d in (a, b)]
+    assert len(losses[0]) == 3 and losses[0] == pytest.approx(losses[1], rel=1e-3)
+    got, want = (load_verifier(str(d / "verifier"))[0].state_dict() for d in (a, b))
     for name, value in want.items():
         torch.testing.assert_close(got[name].float().cpu(), value.float().cpu(), rtol=tol, atol=tol, msg=name)
 
@@ -49,18 +55,18 @@ def test_training_on_one_gpu_equals_the_cpu(tmp_path, base_model, objective):
     common = arguments(tmp_path, base_model, objective)
     assert main([*common, "--device", "cuda", "--micro-batch-size", "2", "--out", str(tmp_path / "gpu")]) == 0
     assert main([*common, "--device", "cpu", "--micro-batch-size", "2", "--out", str(tmp_path / "cpu")]) == 0
-    assert_same_verifier(tmp_path / "gpu" / "verifier", tmp_path / "cpu" / "verifier", 1e-4)
+    assert_same_run(tmp_path / "gpu", tmp_path / "cpu", 3e-3)
 
 
 @pytest.mark.skipif(gpus < 2, reason=f"NCCL needs one GPU per process; this machine has {gpus}")
 @pytest.mark.parametrize("objective", ["simpo", "orm"])
 def test_two_nccl_processes_train_like_one(tmp_path, base_model, objective):
     common = arguments(tmp_path, base_model, objective)
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+    done = subprocess.run([*local_torchrun(2),
                            "-m", "cotnpot", *common, "--device", "cuda", "--micro-batch-size", "1", "--out",
                            str(tmp_path / "nccl")], env={**os.environ, "OMP_NUM_THREADS": "1"},
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "3 steps on 2 processes (cuda:0)" in done.stdout
     assert main([*common, "--device", "cuda", "--micro-batch-size", "2", "--out", str(tmp_path / "one")]) == 0
-    assert_same_verifier(tmp_path / "nccl" / "verifier", tmp_path / "one" / "verifier", 1e-4)
+    assert_same_run(tmp_path / "nccl", tmp_path / "one", 3e-3)

@@ -5,7 +5,9 @@
 // A target defines LLVMFuzzerTestOneInput and, for the loop, its seeds and a mutator; fuzz_main then
 // runs seeded mutations for --seconds or --runs (--seed picks the sequence), or exactly the files given.
 // --corpus DIR (tests/fuzz/corpus/<target>, kept in the repository): every file in it runs once, exactly,
-// before the mutations (the regression cases), and seeds them too. libFuzzer takes the same directory.
+// before the mutations (the regression cases), and seeds them too. libFuzzer reads it as well, but writes
+// what it finds into the first directory it is given: `./fuzz_grader NEW_DIR tests/fuzz/corpus/fuzz_grader`
+// (then `-merge=1` into the kept corpus only what is worth keeping).
 // A failing input (sanitizer report, failed property, hang guard) is printed escaped and written to
 // fuzz-crash.bin before the process ends: copy it into the corpus directory to keep it as a regression case.
 #include <algorithm>
@@ -100,8 +102,12 @@ inline std::vector<std::string> corpus_files(const std::string& directory) {
   return out;
 }
 
+// A whole input (a corpus file) as seeds of the mutator, where a target's seeds are pieces of an input.
+using SeedsOfInput = std::function<void(const std::string& input, std::vector<std::string>& seeds)>;
+
 inline int fuzz_main(int argc, char** argv, const char* name, std::vector<std::string> seeds, const Mutator& mutate,
-                     const std::function<void(int, char**, std::vector<std::string>&)>& more_seeds = {}) {
+                     const std::function<void(int, char**, std::vector<std::string>&)>& more_seeds = {},
+                     const SeedsOfInput& seeds_of_input = {}) {
 #ifdef COTNPOT_HAVE_SANITIZER_API
   __sanitizer_set_death_callback(dump_current);
 #endif
@@ -132,7 +138,8 @@ inline int fuzz_main(int argc, char** argv, const char* name, std::vector<std::s
   if (!files.empty()) return 0;
   for (const std::string& file : corpus) {   // the kept cases first, then they seed the mutations
     run_file(file);
-    seeds.push_back(input);
+    if (seeds_of_input) seeds_of_input(input, seeds);
+    else seeds.push_back(input);
   }
   if (!corpus.empty()) std::printf("%s: %zu corpus files ok\n", name, corpus.size());
   std::mt19937_64 rng(seed);

@@ -181,6 +181,14 @@ int main(int argc, char** argv) {
                                     for (int i = 1; i + 1 < argc; ++i)
                                       if (std::string(argv[i]) == "--seeds") path = argv[i + 1];
                                     read_seeds(path, seeds);
+                                  },
+                                  [](const std::string& input, std::vector<std::string>& seeds) {
+                                    // (flag byte, gold, \x01, pred): the answers are the seeds
+                                    if (input.empty()) return;
+                                    const std::string rest = input.substr(1);
+                                    const size_t cut = rest.find('\x01');
+                                    seeds.push_back(rest.substr(0, cut));
+                                    if (cut != std::string::npos) seeds.push_back(rest.substr(cut + 1));
                                   });
 }
 #endif

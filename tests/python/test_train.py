@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from cotnpot.cli import main
+from cotnpot.distributed import local_torchrun
 from cotnpot.pipeline.data import Candidate, CandidateTable, Problem, load_candidates
 from cotnpot.models.hf_tiny import tiny_causal_lm, train_bpe_tokenizer
 from cotnpot.train import (PreferenceCollator, PreferencePair, TrainConfig, VerifierTrainer, build_pairs,
@@ -21,6 +22,7 @@ from cotnpot.train import checkpoint
 from cotnpot.verifier import HFTokenizer, load_verifier, prompt_for
 
 ROOT = Path(__file__).resolve().parents[2]
+
 
 
 def problem(pid, labeled):
@@ -430,7 +432,7 @@ def test_cotnpot_train_under_torchrun_trains_one_model_like_one_process(tokenize
               "--max-length", "512", "--truncation", "truncate", "--eval-fraction", "0.25", "--max-steps", "3",
               "--lr", "1e-3", "--device", "cpu", "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+    done = subprocess.run([*local_torchrun(2),
                            "-m", "cotnpot", *common, "--micro-batch-size", "1", "--out", str(tmp_path / "ddp")],
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -463,6 +465,25 @@ def test_cotnpot_train_refuses_a_device_it_cannot_use(tokenizer, tmp_path, capsy
         assert main([*args, "--device", f"cuda:{torch.cuda.device_count()}"]) == 2
         assert "but this machine has" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()   # refused before anything was written
+
+
+def test_each_torchrun_process_takes_its_own_gpu(monkeypatch):
+    """--device resolution as on a 2-GPU machine under torchrun (CUDA faked): 'cuda' and 'auto' are GPU
+    LOCAL_RANK; another explicit GPU is refused (NCCL would fail at the first collective, on every rank)."""
+    from cotnpot import distributed
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert distributed.local_device("auto") == distributed.local_device("cuda") == torch.device("cuda", 1)
+    assert distributed.local_device("cuda:1") == torch.device("cuda", 1)
+    assert distributed.local_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="each process takes GPU LOCAL_RANK \\(here 1\\)"):
+        distributed.local_device("cuda:0")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert distributed.local_device("cuda:0") == torch.device("cuda", 0)   # one process: any GPU it names
+    with pytest.raises(ValueError, match="CUDA device 2 asked for"):
+        distributed.local_device("cuda:2")
 
 
 def _ddp_dropout_worker(rank, world, store, model_dir, out_dir, stop_at, resume):

@@ -113,6 +113,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_backward(
 
 namespace detail {
 
+void add_product(at::Tensor into, const at::Tensor& a, const at::Tensor& b) {
+  if (a.scalar_type() == into.scalar_type() && b.scalar_type() == into.scalar_type())
+    into.addmm_(a, b);
+  else
+    into.add_(at::mm(a, b));
+}
+
 const FusedForm*& cuda_fused_form() {
   static const FusedForm* form = nullptr;
   return form;
@@ -195,11 +202,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_composite(
       const at::Tensor local = (yr - v0).clamp(0, v1 - v0 - 1).unsqueeze(1);
       gl.scatter_add_(1, local, at::where(here, gr, at::zeros_like(gr)).unsqueeze(1));
       const at::Tensor gl_gemm = gl.to(gemm);
-      if (want_hidden) grad_hidden.slice(0, r0, r1).add_(at::matmul(gl_gemm, w_gemm));
+      if (want_hidden) add_product(grad_hidden.slice(0, r0, r1), gl_gemm, w_gemm);
       if (want_weight) {
         // Ignored rows add nothing to grad_weight, even where their hidden state holds inf or NaN (0 * inf).
         const at::Tensor h_gemm = at::where(rows_valid, h.to(gemm), at::zeros({}, hidden.options().dtype(gemm)));
-        grad_weight.slice(0, v0, v1).add_(at::matmul(gl_gemm.t(), h_gemm));
+        add_product(grad_weight.slice(0, v0, v1), gl_gemm.t(), h_gemm);
       }
       if (want_bias) grad_bias.slice(0, v0, v1).add_(gl.sum(0));
     }

@@ -67,7 +67,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(const at::Tensor& g
                                                              std::array<bool, 3> output_mask) {
   constexpr const char* op = "fused_linear_logprob_backward";
   const c10::cuda::CUDAGuard guard(hidden.device());
-  const cuda::Dtype dtype = cuda::kernel_dtype(hidden, op);
+  // fp16: each gradient block is written in float32 (the logits converted first), as the composite form
+  // does: g * (onehot - softmax) in fp16 would overflow for |g| >= 65504 (a GradScaler's scale on a short
+  // sequence) and flush small softmax terms to zero.
+  const bool half = hidden.scalar_type() == at::kHalf;
+  const cuda::Dtype dtype = half ? cuda::Dtype::kFloat : cuda::kernel_dtype(hidden, op);
   const bool want_hidden = output_mask[0], want_weight = output_mask[1], want_bias = output_mask[2] && bias.defined();
   const int64_t n = hidden.size(0), vocab = weight.size(0);
   const at::Tensor y = labels.contiguous();
@@ -89,16 +93,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(const at::Tensor& g
       const int64_t r1 = std::min(n, r0 + b.rows);
       const at::Tensor h = hidden.slice(0, r0, r1), yr = y.slice(0, r0, r1);
       at::Tensor gl = block_logits(h, weight, bias, v0, v1);  // becomes d(sum g * logp)/d logits, in place
+      if (half) gl = gl.to(at::kFloat);
       cuda::check_launch(cuda::fused_block_backward(dtype, block_of(gl, v0, yr, ignore_index),
                                                     g.slice(0, r0, r1).data_ptr(), l.slice(0, r0, r1).data_ptr(),
                                                     stream),
                          op);
       const at::Tensor gl_gemm = gl.to(gemm);
-      if (want_hidden) grad_hidden.slice(0, r0, r1).add_(at::mm(gl_gemm, w_gemm));
+      if (want_hidden) add_product(grad_hidden.slice(0, r0, r1), gl_gemm, w_gemm);
       if (want_weight) {
         // Ignored rows add nothing, even where their hidden state holds inf or NaN (0 * inf).
         const at::Tensor h_used = at::where(valid.slice(0, r0, r1), h, at::zeros({}, h.options())).to(gemm);
-        grad_weight.slice(0, v0, v1).add_(at::mm(gl_gemm.t(), h_used));
+        add_product(grad_weight.slice(0, v0, v1), gl_gemm.t(), h_used);
       }
       if (want_bias) grad_bias.slice(0, v0, v1).add_(gl.sum(0, false, accumulation_type(hidden)));
     }

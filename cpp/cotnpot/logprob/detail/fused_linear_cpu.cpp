@@ -138,12 +138,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
         }
       });
       // bf16 GEMMs for bf16 inputs, each block's product added into float32 (never a bf16 sum across blocks)
-      if (want_hidden) grad_hidden.slice(0, r0, r1).add_(at::mm(gl, w));
+      if (want_hidden) add_product(grad_hidden.slice(0, r0, r1), gl, w);
       if (want_weight) {
         // Ignored rows add nothing, even where their hidden state holds inf or NaN (0 * inf).
         const bool any_ignored = std::any_of(yp + r0, yp + r1, [&](int64_t v) { return v == ignore_index; });
         const at::Tensor h_used = any_ignored ? at::where(valid.slice(0, r0, r1), h, at::zeros({}, h.options())) : h;
-        grad_weight.slice(0, v0, v1).add_(at::mm(gl.t(), h_used));
+        add_product(grad_weight.slice(0, v0, v1), gl.t(), h_used);
       }
       if (want_bias) grad_bias.slice(0, v0, v1).add_(gl.sum(0, false, at::kFloat));
     }

@@ -45,6 +45,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
     const at::Tensor& lse, const at::Tensor& bias, int64_t ignore_index, FusedBlocks blocks,
     std::array<bool, 3> output_mask);
 
+// into += a @ b: in place by the GEMM where the dtypes agree (no product temporary, no second pass over
+// it), else the product in the operands' dtype added into the float32 accumulator.
+void add_product(at::Tensor into, const at::Tensor& a, const at::Tensor& b);
+
 // A device's form: both functions as fused_linear_forward_cpu/fused_linear_backward_cpu.
 struct FusedForm {
   std::tuple<at::Tensor, at::Tensor> (*forward)(const at::Tensor& hidden, const at::Tensor& weight,

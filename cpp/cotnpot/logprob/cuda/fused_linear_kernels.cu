@@ -64,24 +64,12 @@ cudaError_t backward(const LogitBlock& block, const void* grad, const void* lse,
 
 cudaError_t fused_block_forward(Dtype dtype, const LogitBlock& block, void* running, void* picked,
                                 cudaStream_t stream) {
-  switch (dtype) {
-    case Dtype::kFloat: return forward<float>(block, running, picked, stream);
-    case Dtype::kDouble: return forward<double>(block, running, picked, stream);
-    case Dtype::kBFloat16: return forward<__nv_bfloat16>(block, running, picked, stream);
-    case Dtype::kHalf: return forward<__half>(block, running, picked, stream);
-  }
-  return cudaErrorInvalidValue;
+  return with_element_type(dtype, [&](auto t) { return forward<decltype(t)>(block, running, picked, stream); });
 }
 
 cudaError_t fused_block_backward(Dtype dtype, const LogitBlock& block, const void* grad, const void* lse,
                                  cudaStream_t stream) {
-  switch (dtype) {
-    case Dtype::kFloat: return backward<float>(block, grad, lse, stream);
-    case Dtype::kDouble: return backward<double>(block, grad, lse, stream);
-    case Dtype::kBFloat16: return backward<__nv_bfloat16>(block, grad, lse, stream);
-    case Dtype::kHalf: return backward<__half>(block, grad, lse, stream);
-  }
-  return cudaErrorInvalidValue;
+  return with_element_type(dtype, [&](auto t) { return backward<decltype(t)>(block, grad, lse, stream); });
 }
 
 }  // namespace cotnpot::logprob::cuda

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
 #include <cuda_fp16.h>
 
 namespace cotnpot::logprob::cuda {
@@ -85,6 +86,18 @@ __device__ inline A log_add_exp(A a, A b) {
   const A m = a > b ? a : b;
   if (isinf(m)) return m;
   return m + log1p(exp(-fabs(a - b)));
+}
+
+// f(T{}) for the element type T that `dtype` names: the one switch over dtypes of the kernels' entry points.
+template <class Dtype, class F>
+cudaError_t with_element_type(Dtype dtype, F&& f) {
+  switch (dtype) {
+    case Dtype::kFloat: return f(float{});
+    case Dtype::kDouble: return f(double{});
+    case Dtype::kBFloat16: return f(__nv_bfloat16{});
+    case Dtype::kHalf: return f(__half{});
+  }
+  return cudaErrorInvalidValue;
 }
 
 inline unsigned grid_for(int64_t rows) {

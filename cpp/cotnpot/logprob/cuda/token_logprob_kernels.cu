@@ -85,24 +85,12 @@ cudaError_t backward(const Rows& rows, const void* grad, const void* lse, void* 
 }  // namespace
 
 cudaError_t token_logprob_forward(Dtype dtype, const Rows& rows, void* logp, void* lse, cudaStream_t stream) {
-  switch (dtype) {
-    case Dtype::kFloat: return forward<float>(rows, logp, lse, stream);
-    case Dtype::kDouble: return forward<double>(rows, logp, lse, stream);
-    case Dtype::kBFloat16: return forward<__nv_bfloat16>(rows, logp, lse, stream);
-    case Dtype::kHalf: return forward<__half>(rows, logp, lse, stream);
-  }
-  return cudaErrorInvalidValue;
+  return with_element_type(dtype, [&](auto t) { return forward<decltype(t)>(rows, logp, lse, stream); });
 }
 
 cudaError_t token_logprob_backward(Dtype dtype, const Rows& rows, const void* grad, const void* lse,
                                    void* grad_logits, cudaStream_t stream) {
-  switch (dtype) {
-    case Dtype::kFloat: return backward<float>(rows, grad, lse, grad_logits, stream);
-    case Dtype::kDouble: return backward<double>(rows, grad, lse, grad_logits, stream);
-    case Dtype::kBFloat16: return backward<__nv_bfloat16>(rows, grad, lse, grad_logits, stream);
-    case Dtype::kHalf: return backward<__half>(rows, grad, lse, grad_logits, stream);
-  }
-  return cudaErrorInvalidValue;
+  return with_element_type(dtype, [&](auto t) { return backward<decltype(t)>(rows, grad, lse, grad_logits, stream); });
 }
 
 }  // namespace cotnpot::logprob::cuda

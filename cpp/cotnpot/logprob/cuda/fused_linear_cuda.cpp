@@ -78,7 +78,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(const at::Tensor& g
   const auto acc = hidden.options().dtype(accumulation_type(hidden));
   const at::Tensor g = grad.to(acc).contiguous(), l = lse.to(acc).contiguous();
   const at::Tensor valid = (y != ignore_index).unsqueeze(1);
-  const auto sized = [&](bool wanted, at::IntArrayRef shape) { return wanted ? at::zeros(shape, acc) : at::zeros({0}, acc); };
+  const auto sized = [&](bool wanted, at::IntArrayRef shape) {
+    return wanted ? at::zeros(shape, acc) : at::zeros({0}, acc);
+  };
   at::Tensor grad_hidden = sized(want_hidden, {n, hidden.size(1)});
   at::Tensor grad_weight = sized(want_weight, weight.sizes());
   at::Tensor grad_bias = sized(want_bias, {vocab});

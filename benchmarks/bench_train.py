@@ -7,7 +7,9 @@ constant learning rate, gradient clipping at 1.0, no gradient checkpointing and 
 both sides; TRL's other defaults as they are (DPO runs its reference model every step). cotnpot runs twice:
 in TRL's concatenated layout and in its shared-prefix layout (each pair's common prefix run once, pairs
 packed, only solution tokens through the LM head; cotnpot.train.packing), so the table shows what each
-part is worth. Each run is its own process (so its peak memory is its own): the table gives the largest
+part is worth. ORM (a scalar head on every solution token's hidden state, binary cross-entropy) has no
+TRL counterpart: its row compares cotnpot's two layouts only (the loss column: shared prefix against
+concatenated). Each run is its own process (so its peak memory is its own): the table gives the largest
 loss difference from TRL (over the first 10 steps and over all), the median step time and the peak
 resident memory.
 
@@ -118,8 +120,8 @@ def main():
         workdir = Path(tmp)
         setup(args.pairs, workdir)
         results = {}
-        for objective in ("dpo", "simpo"):
-            for side in ("trl", "cotnpot-concatenated", "cotnpot"):
+        for objective in ("dpo", "simpo", "orm"):
+            for side in (("trl",) if objective != "orm" else ()) + ("cotnpot-concatenated", "cotnpot"):
                 out = workdir / f"{side}-{objective}.json"
                 subprocess.run([sys.executable, __file__, "--side", side, "--objective", objective, "--workdir",
                                 str(workdir), "--steps", str(args.steps), "--out", str(out)], check=True,
@@ -131,14 +133,19 @@ def main():
           "concatenated | cotnpot step ms, shared prefix | speed-up vs TRL | TRL peak RSS MiB | cotnpot peak RSS "
           "MiB |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for objective, name in (("dpo", "DPOTrainer sigmoid"), ("simpo", "CPOTrainer simpo, cpo_alpha=0")):
-        trl, concatenated, ours = (results[objective, side] for side in ("trl", "cotnpot-concatenated", "cotnpot"))
-        diffs = [abs(a - b) for a, b in zip(trl["losses"], ours["losses"])]
-        median_ms = {side: 1000 * statistics.median(results[objective, side]["step_times"][1:])
-                     for side in ("trl", "cotnpot-concatenated", "cotnpot")}
-        print(f"| {objective} | {name} | {max(diffs[:10]):.1e} / {max(diffs):.1e} | {median_ms['trl']:.1f} | "
-              f"{median_ms['cotnpot-concatenated']:.1f} | {median_ms['cotnpot']:.1f} | "
-              f"{median_ms['trl'] / median_ms['cotnpot']:.2f}x | {trl['peak_mib']:.0f} | {ours['peak_mib']:.0f} |")
+    for objective, name in (("dpo", "DPOTrainer sigmoid"), ("simpo", "CPOTrainer simpo, cpo_alpha=0"),
+                            ("orm", "none (loss vs cotnpot concatenated)")):
+        sides = ("trl", "cotnpot-concatenated", "cotnpot") if objective != "orm" else ("cotnpot-concatenated", "cotnpot")
+        baseline, ours = results[objective, sides[0]], results[objective, "cotnpot"]
+        diffs = [abs(a - b) for a, b in zip(baseline["losses"], ours["losses"])]
+        median_ms = {side: 1000 * statistics.median(results[objective, side]["step_times"][1:]) for side in sides}
+        trl_ms = f"{median_ms['trl']:.1f}" if "trl" in median_ms else "-"
+        speed_up = f"{median_ms['trl'] / median_ms['cotnpot']:.2f}x" if "trl" in median_ms else (
+            f"{median_ms['cotnpot-concatenated'] / median_ms['cotnpot']:.2f}x vs concatenated")
+        trl_peak = f"{baseline['peak_mib']:.0f}" if "trl" in median_ms else "-"
+        print(f"| {objective} | {name} | {max(diffs[:10]):.1e} / {max(diffs):.1e} | {trl_ms} | "
+              f"{median_ms['cotnpot-concatenated']:.1f} | {median_ms['cotnpot']:.1f} | {speed_up} | {trl_peak} | "
+              f"{ours['peak_mib']:.0f} |")
     for (objective, side), r in results.items():
         print(f"\n{objective} {side} losses: " + " ".join(f"{x:.4f}" for x in r["losses"]))
 

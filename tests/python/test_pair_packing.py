@@ -49,6 +49,8 @@ def test_structure_of_one_packed_pair():
     # chosen = prompt [1, 2] + solution [3, 4, 5]; rejected = prompt [1, 2] + solution [3, 6]: prefix [1, 2, 3]
     packed = pack_pairs([([1, 2, 3, 4, 5], 2)], [([1, 2, 3, 6], 2)], pad_token_id=0)
     assert packed.input_ids.tolist() == [[1, 2, 3, 4, 5, 6]]
+    # ORM reads each solution token where it sits: the chosen 3, 4, 5; the rejected 3 (shared) and 6
+    assert packed.solution.tolist() == [2, 3, 4, 2, 5] and packed.solution_sequence.tolist() == [0, 0, 0, 1, 1]
     assert packed.position_ids.tolist() == [[0, 1, 2, 3, 4, 3]]
     mask = packed.attention_mask[0, 0].int().tolist()
     assert mask[4] == [1, 1, 1, 1, 1, 0]        # the chosen tail: causal
@@ -58,6 +60,33 @@ def test_structure_of_one_packed_pair():
     assert packed.source.tolist() == [1, 2, 3, 1, 2]
     assert packed.sequence.tolist() == [0, 0, 0, 1, 1] and packed.counts.tolist() == [3, 2]
     assert packed.tokens == 9
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 2e-5)])
+def test_packed_orm_scores_and_gradients_equal_the_concatenated_layouts(tokenizer, tmp_path, dtype, tol):
+    """ORM in the shared-prefix layout: every solution token's score (its own hidden state through the head)
+    and the loss's gradients as in TRL's concatenated layout."""
+    torch.manual_seed(0)
+    t = trainer(tokenizer, tmp_path, model=tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=2, heads=4,
+                                                          kv_heads=2).to(dtype), objective="orm")
+    pairs = varied_pairs()
+    batch, packed = t.collator(pairs), t.collator.pack(pairs)
+    assert packed.solution_tokens() == batch.solution_tokens()
+    got = t.policy(packed.input_ids, packed.attention_mask, packed.position_ids, packed.solution)
+    want = t.policy(batch.input_ids, batch.attention_mask)[batch.labels != -100]
+    torch.testing.assert_close(got, want, rtol=tol, atol=tol)
+
+    def loss_and_gradients(b):
+        t.policy.zero_grad()
+        loss, info = t._orm_loss_sum(b)
+        loss.backward()
+        return loss.detach(), info, {n: p.grad.clone() for n, p in t.policy.named_parameters() if p.grad is not None}
+    (loss_p, info_p, grads_p), (loss_c, info_c, grads_c) = loss_and_gradients(packed), loss_and_gradients(batch)
+    torch.testing.assert_close(loss_p, loss_c, rtol=tol, atol=tol)
+    assert info_p == info_c
+    assert grads_p.keys() == grads_c.keys() and "head.linear.weight" in grads_p
+    for name in grads_c:   # the prefix's gradient summed before RMSNorm's float32 rounding (see above)
+        torch.testing.assert_close(grads_p[name], grads_c[name], rtol=2e-5, atol=2e-5, msg=name)
 
 
 def test_units_share_rows_and_padding_reads_only_itself():
@@ -117,7 +146,7 @@ def trainer(tokenizer, tmp_path, model=None, **overrides):
     return VerifierTrainer(model, tok, config, tmp_path)
 
 
-@pytest.mark.parametrize("objective", ["simpo", "dpo"])
+@pytest.mark.parametrize("objective", ["simpo", "dpo", "orm"])
 def test_training_ends_where_the_concatenated_layout_ends(tokenizer, tmp_path, objective):
     runs = {}
     for layout in ("shared_prefix", "concatenated"):
@@ -138,7 +167,9 @@ def test_auto_layout_and_its_reasons(tokenizer, tmp_path):
     t = trainer(tokenizer, tmp_path / "auto", max_steps=1)
     t.train(pairs)
     assert t.layout == "shared_prefix" and t.layout_reason == ""
-    assert trainer(tokenizer, tmp_path / "orm", objective="orm").layout == "concatenated"
+    orm = trainer(tokenizer, tmp_path / "orm", objective="orm", max_steps=1)
+    orm.train(pairs)
+    assert orm.layout == "shared_prefix" and orm.layout_reason == ""   # checked on its first batch, by scores
     tiny = trainer(tokenizer, tmp_path / "tiny", model=TinyCausalLM(TinyConfig(dim=16, layers=1, heads=2, hidden=32)))
     assert tiny.layout == "concatenated" and "not a Hugging Face model" in tiny.layout_reason
     eager = tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1)

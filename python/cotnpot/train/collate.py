@@ -34,6 +34,10 @@ class PreferenceBatch:
         """Scored (solution) tokens per sequence, ``[2B]``."""
         return (self.labels[:, 1:] != IGNORE_INDEX).sum(-1)
 
+    def solution_tokens(self) -> int:
+        """The solutions' tokens, as ORM scores them (each one's own hidden state)."""
+        return int((self.labels != IGNORE_INDEX).sum())
+
     def to(self, device) -> "PreferenceBatch":
         return PreferenceBatch(self.input_ids.to(device), self.attention_mask.to(device), self.labels.to(device))
 

@@ -11,7 +11,8 @@ while the model runs on prompt + chosen + rejected tail tokens per pair instead 
 length (the prompt is about 40% of a pair on GSM8K-style data).
 
 Only the positions that predict a solution token are scored: their hidden states go through the LM
-head's weight in :func:`cotnpot.fused_linear_logprob`, so no ``[tokens, vocabulary]`` logits exist.
+head's weight in :func:`cotnpot.fused_linear_logprob`, so no ``[tokens, vocabulary]`` logits exist. ORM
+scores the hidden states of the solution tokens themselves (``solution``), through its head.
 
 Needs a Hugging Face causal LM whose decoder takes ``position_ids`` and a custom 4-D boolean attention
 mask (the ``sdpa`` attention) and applies it as given in every layer (full causal attention: no sliding
@@ -47,16 +48,22 @@ class PackedPairs:
     target: Tensor           # [M] the scored token
     sequence: Tensor         # [M] its sequence: i for pair i's chosen solution, pairs + i for its rejected one
     counts: Tensor           # [2 * pairs] scored tokens per sequence
+    solution: Tensor         # [K] flat index of each solution token (ORM scores the hidden state that read it)
+    solution_sequence: Tensor  # [K] its sequence, numbered as `sequence`
     pairs: int
     tokens: int              # tokens of the 2 * pairs sequences, as if unpacked (for tokens/s)
 
     def to(self, device) -> "PackedPairs":
         moved = {name: getattr(self, name).to(device) for name in
-                 ("input_ids", "position_ids", "attention_mask", "source", "target", "sequence", "counts")}
+                 ("input_ids", "position_ids", "attention_mask", "source", "target", "sequence", "counts", "solution",
+                  "solution_sequence")}
         return PackedPairs(**moved, pairs=self.pairs, tokens=self.tokens)
 
     def label_counts(self) -> Tensor:
         return self.counts
+
+    def solution_tokens(self) -> int:
+        return self.solution.numel()
 
     def reduce(self, token_logps: Tensor, reduction: str) -> Tensor:
         """Per-sequence ``"sum"`` or ``"mean"`` of the scored tokens' log-probs, ``[2 * pairs]``."""
@@ -111,7 +118,7 @@ def pack_pairs(chosen: Sequence[Encoded], rejected: Sequence[Encoded], pad_token
     input_ids = torch.full((len(rows), capacity), pad_token_id, dtype=torch.long)
     position_ids = torch.zeros((len(rows), capacity), dtype=torch.long)
     mask = torch.eye(capacity, dtype=torch.bool).repeat(len(rows), 1, 1)   # padding reads itself (no empty rows)
-    source, target, sequence, counts = [], [], [], []
+    source, target, sequence, counts, solution, solution_sequence = [], [], [], [], [], []
     for seq_index, (encoded, is_chosen) in enumerate([(e, True) for e in chosen] + [(e, False) for e in rejected]):
         ids, start = encoded
         i = seq_index if is_chosen else seq_index - n
@@ -128,6 +135,9 @@ def pack_pairs(chosen: Sequence[Encoded], rejected: Sequence[Encoded], pad_token
         target.append(torch.tensor(ids[first:], dtype=torch.long))
         sequence.append(torch.full((len(t),), seq_index, dtype=torch.long))
         counts.append(len(t))
+        u = torch.arange(start, len(ids))   # the solution's tokens themselves, where each was read
+        solution.append(row * capacity + offset + (u if is_chosen else torch.where(u < shared, u, chosen_length + u - shared)))
+        solution_sequence.append(torch.full((len(u),), seq_index, dtype=torch.long))
     for i, (ids, positions, chosen_length, shared) in enumerate(units):
         row, offset = place[i]
         size = len(ids)
@@ -136,7 +146,8 @@ def pack_pairs(chosen: Sequence[Encoded], rejected: Sequence[Encoded], pad_token
         mask[row, offset:offset + size, offset:offset + size] = _unit_mask(chosen_length, shared, size)
     tokens = sum(len(ids) for ids, _ in chosen) + sum(len(ids) for ids, _ in rejected)
     return PackedPairs(input_ids, position_ids, mask[:, None], torch.cat(source), torch.cat(target),
-                       torch.cat(sequence), torch.tensor(counts), n, tokens)
+                       torch.cat(sequence), torch.tensor(counts), torch.cat(solution), torch.cat(solution_sequence), n,
+                       tokens)
 
 
 def decoder_of(model) -> Optional[nn.Module]:
@@ -193,13 +204,18 @@ def shared_prefix_unsupported(model, known_only: bool = True) -> Optional[str]:
     return None
 
 
+def packed_hidden(model, packed_inputs: Tuple[Tensor, Tensor, Tensor], positions: Tensor) -> Tensor:
+    """The decoder's last hidden states on the packed rows at the flat ``positions``, ``[M, H]``."""
+    input_ids, attention_mask, position_ids = packed_inputs
+    hidden = decoder_of(model)(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                               use_cache=False).last_hidden_state
+    return hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions)
+
+
 def packed_token_logps(model, packed_inputs: Tuple[Tensor, Tensor, Tensor], source: Tensor, target: Tensor) -> Tensor:
     """Log-probs ``[M]`` of the scored tokens: the decoder on the packed rows, the hidden states that
     predict them gathered, then the LM head's weight through the fused op (float32 or float64)."""
     from ..fused import fused_linear_logprob
-    input_ids, attention_mask, position_ids = packed_inputs
-    hidden = decoder_of(model)(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                               use_cache=False).last_hidden_state
     head = model.get_output_embeddings()
-    rows = hidden.reshape(-1, hidden.shape[-1]).index_select(0, source).to(head.weight.dtype)
+    rows = packed_hidden(model, packed_inputs, source).to(head.weight.dtype)
     return fused_linear_logprob(rows, head.weight, target, head.bias)

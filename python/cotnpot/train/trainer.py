@@ -36,7 +36,7 @@ from ..logprob import sequence_logprob
 from ..modules import ORMHead
 from . import checkpoint
 from .collate import IGNORE_INDEX, PreferenceBatch, PreferenceCollator
-from .packing import PackedPairs, packed_token_logps, shared_prefix_unsupported
+from .packing import PackedPairs, packed_hidden, packed_token_logps, shared_prefix_unsupported
 from .pairs import PreferencePair
 
 OBJECTIVES = ("simpo", "dpo", "orm")
@@ -97,13 +97,17 @@ class TrainConfig:
 class Policy(nn.Module):
     """The trained parameters as one module (the LM, and the ORM head when there is one), so one
     DistributedDataParallel wraps them all. Returns logits, or with a head the per-token scores; given
-    ``position_ids``, ``source`` and ``target`` (packed pairs), the scored tokens' log-probs."""
+    ``position_ids`` and ``source`` (packed pairs), the log-probs of the ``target`` tokens that the hidden
+    states at ``source`` predict, or with a head the scores of the hidden states at ``source``."""
 
     def __init__(self, model, head: Optional[ORMHead]):
         super().__init__()
         self.model, self.head = model, head
 
     def forward(self, input_ids, attention_mask, position_ids=None, source=None, target=None):
+        if source is not None and self.head is not None:
+            hidden = packed_hidden(self.model, (input_ids, attention_mask, position_ids), source)
+            return self.head(hidden.to(self.head.linear.weight.dtype))
         if source is not None:
             return packed_token_logps(self.model, (input_ids, attention_mask, position_ids), source, target)
         if self.head is None:
@@ -239,9 +243,6 @@ class VerifierTrainer:
         """"concatenated", or None while "shared_prefix" waits for the check on the first batch; sets
         ``layout_reason`` to why the concatenated layout is used."""
         cfg = self.config
-        if cfg.objective == "orm":
-            self.layout_reason = "ORM scores every solution token's hidden state (concatenated layout)"
-            return "concatenated"
         if cfg.pair_layout == "concatenated":
             self.layout_reason = "pair_layout='concatenated'"
             return "concatenated"
@@ -267,11 +268,16 @@ class VerifierTrainer:
         try:
             packed = self.collator.pack(pairs).to(self.device)
             plain = self.collator(pairs).to(self.device)
-            tokens = self.policy(packed.input_ids, packed.attention_mask, packed.position_ids, packed.source,
-                                 packed.target)
-            logits = self.policy(plain.input_ids, plain.attention_mask)
-            expected = sequence_logprob(logits, plain.labels, IGNORE_INDEX, "none", shift=True)
-            expected = expected[plain.labels[:, 1:] != IGNORE_INDEX]   # the packed order: sequence, then position
+            if self.head is not None:   # ORM: every solution token's score
+                tokens = self.policy(packed.input_ids, packed.attention_mask, packed.position_ids, packed.solution)
+                expected = self.policy(plain.input_ids, plain.attention_mask)[plain.labels != IGNORE_INDEX]
+            else:
+                tokens = self.policy(packed.input_ids, packed.attention_mask, packed.position_ids, packed.source,
+                                     packed.target)
+                logits = self.policy(plain.input_ids, plain.attention_mask)
+                expected = sequence_logprob(logits, plain.labels, IGNORE_INDEX, "none", shift=True)
+                expected = expected[plain.labels[:, 1:] != IGNORE_INDEX]
+            # both in the packed order: sequence, then position
             gap = (tokens.double() - expected.double()).abs().max().item() if tokens.numel() else 0.0
         except Exception as e:   # noqa: BLE001 -- any failure of the packed path means: do not use it
             error = f"{type(e).__name__}: {e}"
@@ -289,10 +295,11 @@ class VerifierTrainer:
         if error is not None:
             reason = f"its packed forward failed on the first batch ({error})"
         elif gap is not None and gap > tolerance:
-            reason = (f"its packed log-probs differ from the concatenated layout's by up to {gap:.3g} nats per "
-                      f"token on the first batch (tolerance {tolerance:g} for {dtype})")
+            what = "scores" if self.head is not None else "log-probs"
+            reason = (f"its packed {what} differ from the concatenated layout's by up to {gap:.3g} per token on "
+                      f"the first batch (tolerance {tolerance:g} for {dtype})")
         else:
-            reason = "another process found its packed log-probs differ on the first batch"
+            reason = "another process found its packed forward differ on the first batch"
         if self.config.pair_layout == "shared_prefix":
             raise ValueError(f"pair_layout='shared_prefix': {reason}")
         self.layout_reason = reason
@@ -330,19 +337,7 @@ class VerifierTrainer:
         cfg = self.config
         n = batch.pairs
         if cfg.objective == "orm":
-            with self._autocast():
-                scores = self.forward_module(batch.input_ids, batch.attention_mask)
-            scores = scores.to(torch.promote_types(scores.dtype, torch.float32))   # bf16 -> fp32, fp64 stays
-            # The solution's tokens: where the labels are (the hidden state at t has read token t).
-            mask = batch.labels != IGNORE_INDEX
-            target = torch.cat([torch.ones(n), torch.zeros(n)]).to(scores.device)
-            loss = orm_loss(scores, target, mask, reduction="sum")
-            with torch.no_grad():   # each solution's score: the sigmoid at its last token
-                positions = torch.arange(mask.shape[1], device=mask.device)
-                last = torch.where(mask, positions, -1).amax(1).clamp_min(0)
-                final = scores.detach().gather(1, last[:, None])[:, 0]
-            accuracy = (final[:n] > final[n:]).float().mean().item()
-            return loss, {"rewards/accuracies": accuracy}
+            return self._orm_loss_sum(batch)
         if cfg.objective == "simpo":
             logps = self._forward_logps(batch, "mean")
             losses, cr, rr = simpo_loss(logps[:n], logps[n:], beta=cfg.beta, gamma_beta_ratio=cfg.gamma_beta_ratio,
@@ -357,6 +352,32 @@ class VerifierTrainer:
         metrics = {"rewards/accuracies": (cr > rr).float().mean().item(), "rewards/margins": (cr - rr).mean().item(),
                    "rewards/chosen": cr.mean().item(), "rewards/rejected": rr.mean().item()}
         return losses.sum(), metrics
+
+    def _orm_loss_sum(self, batch: Batch):
+        """ORM: binary cross-entropy of every solution token's score (its own hidden state: the state at t
+        has read token t) against its solution's label, summed; accuracy from each solution's last token."""
+        n = batch.pairs
+        packed = isinstance(batch, PackedPairs)
+        with self._autocast():
+            if packed:   # one row per solution token, in the order sequence, then position
+                scores = self.forward_module(batch.input_ids, batch.attention_mask, batch.position_ids,
+                                             batch.solution)[:, None]
+            else:
+                scores = self.forward_module(batch.input_ids, batch.attention_mask)
+        scores = scores.to(torch.promote_types(scores.dtype, torch.float32))   # bf16 -> fp32, fp64 stays
+        if packed:
+            mask = torch.ones_like(scores, dtype=torch.bool)
+            target = (batch.solution_sequence < n).to(scores.dtype)
+            counts = torch.bincount(batch.solution_sequence, minlength=2 * n)
+            rows, columns = torch.where(counts > 0, counts.cumsum(0) - 1, 0), torch.zeros_like(counts)
+        else:
+            mask = batch.labels != IGNORE_INDEX
+            target = torch.cat([torch.ones(n), torch.zeros(n)]).to(scores.device)
+            positions = torch.arange(mask.shape[1], device=mask.device)
+            rows, columns = torch.arange(2 * n, device=mask.device), torch.where(mask, positions, -1).amax(1).clamp_min(0)
+        loss = orm_loss(scores, target, mask, reduction="sum")
+        final = scores.detach()[rows, columns]   # each solution's score: its last token's
+        return loss, {"rewards/accuracies": (final[:n] > final[n:]).float().mean().item()}
 
     # ---- the loop ------------------------------------------------------------------------------------
 
@@ -432,7 +453,7 @@ class VerifierTrainer:
         # one batch's. DDP averages over ranks, hence the factor world.
         units = torch.tensor(float(len(step_pairs)))
         if cfg.objective == "orm":
-            units = torch.tensor(float(sum(int((b.labels != IGNORE_INDEX).sum()) for b in batches)))
+            units = torch.tensor(float(sum(b.solution_tokens() for b in batches)))
             if self.world > 1:
                 dist.all_reduce(units)
         scale = self.world / units.item()

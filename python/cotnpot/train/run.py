@@ -125,7 +125,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default="auto",
                         help="auto (GPU LOCAL_RANK where torch sees one, else the CPU), cpu, cuda or cuda:N")
     parser.add_argument("--pair-layout", default="auto", choices=("auto", "shared_prefix", "concatenated"),
-                        help="SimPO/DPO batches: each pair's shared prefix run once (auto: where the model allows)")
+                        help="each pair's shared prefix run once (auto: where the model allows)")
     parser.add_argument("--sft-weight", type=float, default=0.0, help="SimPO's SFT term")
     parser.add_argument("--pairs-per-problem", type=int, help="k pairs per problem (default: all)")
     parser.add_argument("--eval-fraction", type=float, default=0.1, help="problems held out (default 0.1)")

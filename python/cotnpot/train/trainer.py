@@ -69,9 +69,9 @@ class TrainConfig:
     dpo_loss_type: str = "sigmoid"
     checkpoint_every: int = 0            # optimizer steps; 0: at the end of each epoch (and at max_steps)
     sharding: str = "ddp"                # under torchrun: "ddp" (replicas) or "fsdp" (fully_shard)
-    # SimPO/DPO batches: "shared_prefix" (a pair's common prefix run once, pairs packed, only solution
-    # tokens through the LM head: cotnpot.train.packing), "concatenated" (TRL's layout), or "auto" (the
-    # first where the model supports it and its log-probs agree with the concatenated layout's)
+    # The batches' layout: "shared_prefix" (a pair's common prefix run once, pairs packed, only solution
+    # tokens through the LM head, or ORM's head: cotnpot.train.packing), "concatenated" (TRL's layout), or
+    # "auto" (the first where the model supports it and agrees with the concatenated layout on a batch)
     pair_layout: str = "auto"
     progress: bool = True
 

@@ -135,7 +135,7 @@ def main():
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for objective, name in (("dpo", "DPOTrainer sigmoid"), ("simpo", "CPOTrainer simpo, cpo_alpha=0"),
                             ("orm", "none (loss vs cotnpot concatenated)")):
-        sides = ("trl", "cotnpot-concatenated", "cotnpot") if objective != "orm" else ("cotnpot-concatenated", "cotnpot")
+        sides = (("trl",) if objective != "orm" else ()) + ("cotnpot-concatenated", "cotnpot")
         baseline, ours = results[objective, sides[0]], results[objective, "cotnpot"]
         diffs = [abs(a - b) for a, b in zip(baseline["losses"], ours["losses"])]
         median_ms = {side: 1000 * statistics.median(results[objective, side]["step_times"][1:]) for side in sides}

@@ -141,8 +141,8 @@ def fused_reference(hidden, weight, bias, labels):
 def check_fused(hidden, weight, bias, labels, tol, grad_tol, **blocks):
     params = [hidden.cuda(), weight.cuda()] + ([bias.cuda()] if bias is not None else [])
     params = [p.requires_grad_() for p in params]
-    got = cotnpot.fused_linear_logprob(params[0], params[1], labels.cuda(), bias=params[2] if bias is not None else None,
-                                       **blocks)
+    got = cotnpot.fused_linear_logprob(params[0], params[1], labels.cuda(),
+                                       bias=params[2] if bias is not None else None, **blocks)
     want, refs = fused_reference(hidden, weight, bias, labels)
     torch.testing.assert_close(got.double().cpu(), want.detach(), rtol=0, atol=tol)
     weights = torch.randn(len(labels), generator=torch.Generator().manual_seed(1), dtype=torch.float64)

@@ -135,9 +135,10 @@ def pack_pairs(chosen: Sequence[Encoded], rejected: Sequence[Encoded], pad_token
         target.append(torch.tensor(ids[first:], dtype=torch.long))
         sequence.append(torch.full((len(t),), seq_index, dtype=torch.long))
         counts.append(len(t))
-        u = torch.arange(start, len(ids))   # the solution's tokens themselves, where each was read
-        solution.append(row * capacity + offset + (u if is_chosen else torch.where(u < shared, u, chosen_length + u - shared)))
-        solution_sequence.append(torch.full((len(u),), seq_index, dtype=torch.long))
+        own = torch.arange(start, len(ids))   # the solution's tokens themselves, where each was read
+        where = own if is_chosen else torch.where(own < shared, own, chosen_length + own - shared)
+        solution.append(row * capacity + offset + where)
+        solution_sequence.append(torch.full((len(own),), seq_index, dtype=torch.long))
     for i, (ids, positions, chosen_length, shared) in enumerate(units):
         row, offset = place[i]
         size = len(ids)

@@ -374,7 +374,8 @@ class VerifierTrainer:
             mask = batch.labels != IGNORE_INDEX
             target = torch.cat([torch.ones(n), torch.zeros(n)]).to(scores.device)
             positions = torch.arange(mask.shape[1], device=mask.device)
-            rows, columns = torch.arange(2 * n, device=mask.device), torch.where(mask, positions, -1).amax(1).clamp_min(0)
+            rows = torch.arange(2 * n, device=mask.device)
+            columns = torch.where(mask, positions, -1).amax(1).clamp_min(0)
         loss = orm_loss(scores, target, mask, reduction="sum")
         final = scores.detach()[rows, columns]   # each solution's score: its last token's
         return loss, {"rewards/accuracies": (final[:n] > final[n:]).float().mean().item()}

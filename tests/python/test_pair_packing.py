@@ -64,8 +64,8 @@ def test_structure_of_one_packed_pair():
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 2e-5)])
 def test_packed_orm_scores_and_gradients_equal_the_concatenated_layouts(tokenizer, tmp_path, dtype, tol):
-    """ORM in the shared-prefix layout: every solution token's score (its own hidden state through the head)
-    and the loss's gradients as in TRL's concatenated layout."""
+    """ORM in the shared-prefix layout: every solution token's score (its own hidden state through the head),
+    each solution's final score and the loss's gradients as in TRL's concatenated layout."""
     torch.manual_seed(0)
     t = trainer(tokenizer, tmp_path, model=tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=2, heads=4,
                                                           kv_heads=2).to(dtype), objective="orm")
@@ -81,6 +81,12 @@ def test_packed_orm_scores_and_gradients_equal_the_concatenated_layouts(tokenize
         loss, info = t._orm_loss_sum(b)
         loss.backward()
         return loss.detach(), info, {n: p.grad.clone() for n, p in t.policy.named_parameters() if p.grad is not None}
+    # each solution's final score: the score at its last solution token (computed here independently)
+    scores = t.policy(batch.input_ids, batch.attention_mask)
+    last = [int((row != -100).nonzero().max()) for row in batch.labels]
+    want_final = torch.stack([scores[i, j] for i, j in enumerate(last)])
+    for b in (packed, batch):
+        torch.testing.assert_close(t._orm_scores(b)[2], want_final, rtol=tol, atol=tol)
     (loss_p, info_p, grads_p), (loss_c, info_c, grads_c) = loss_and_gradients(packed), loss_and_gradients(batch)
     torch.testing.assert_close(loss_p, loss_c, rtol=tol, atol=tol)
     assert info_p == info_c
@@ -154,9 +160,9 @@ def test_training_ends_where_the_concatenated_layout_ends(tokenizer, tmp_path, o
         t = trainer(tokenizer, tmp_path / layout, objective=objective, pair_layout=layout, epochs=3)
         t.train(varied_pairs())
         assert t.layout == layout
-        runs[layout] = {k: v.detach().clone() for k, v in t.model.state_dict().items()}
+        runs[layout] = {k: v.detach().clone() for k, v in t.policy.state_dict().items()}   # the ORM head too
     before = tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).double().state_dict()
-    assert any(not torch.allclose(before[k], runs["shared_prefix"][k]) for k in before)
+    assert any(not torch.allclose(before[k], runs["shared_prefix"][f"model.{k}"]) for k in before)
     for name, value in runs["concatenated"].items():
         # float32 rounding of the prefix's gradient by RMSNorm (see above), through a few Adam steps
         torch.testing.assert_close(runs["shared_prefix"][name], value, rtol=1e-5, atol=1e-6, msg=name)
@@ -181,7 +187,8 @@ def test_auto_layout_and_its_reasons(tokenizer, tmp_path):
         trainer(tokenizer, tmp_path / "bad", pair_layout="packed")
 
 
-def test_a_model_that_ignores_the_mask_falls_back_after_the_first_batch(tokenizer, tmp_path):
+@pytest.mark.parametrize("objective, what", [("simpo", "log-probs"), ("orm", "scores")])
+def test_a_model_that_ignores_the_mask_falls_back_after_the_first_batch(tokenizer, tmp_path, objective, what):
     """The check on the first batch catches a decoder that accepts the arguments but does not honour them."""
     model = tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).double()
     decoder = model.model
@@ -190,12 +197,13 @@ def test_a_model_that_ignores_the_mask_falls_back_after_the_first_batch(tokenize
     def ignoring_the_mask(*args, attention_mask=None, **kwargs):
         return original(*args, attention_mask=None, **kwargs)
     decoder.forward = functools.wraps(original)(ignoring_the_mask)
-    t = trainer(tokenizer, tmp_path / "auto", model=model, max_steps=1)
+    t = trainer(tokenizer, tmp_path / "auto", model=model, max_steps=1, objective=objective)
     assert t.layout is None   # supported on paper: decided on the first batch
     t.train(varied_pairs())
-    assert t.layout == "concatenated" and "differ from the concatenated layout's" in t.layout_reason
-    forced = trainer(tokenizer, tmp_path / "forced", model=model, max_steps=1, pair_layout="shared_prefix")
-    with pytest.raises(ValueError, match="pair_layout='shared_prefix': its packed log-probs differ"):
+    assert t.layout == "concatenated" and f"its packed {what} differ from the concatenated" in t.layout_reason
+    forced = trainer(tokenizer, tmp_path / "forced", model=model, max_steps=1, pair_layout="shared_prefix",
+                     objective=objective)
+    with pytest.raises(ValueError, match=f"pair_layout='shared_prefix': its packed {what} differ"):
         forced.train(varied_pairs())
 
 
@@ -276,3 +284,20 @@ def test_the_layout_is_kept_across_a_resume_and_the_check_counts_no_truncation(t
         t.train(varied_pairs())
         counts[layout] = t.collator.truncated
     assert counts["auto"] == counts["concatenated"] > 0
+
+
+def test_orm_accuracy_with_empty_solutions_agrees_across_layouts(tokenizer, tmp_path):
+    """A solution without tokens (a tokenizer without EOS and an empty text) scores -inf in both layouts:
+    the packed layout read another solution's token for it, and a micro-batch of only such raised."""
+    t = trainer(tokenizer, tmp_path, objective="orm")
+    t.collator.encode = lambda question, solution, where: ([5, 6] + [7] * len(solution.split()), 2)
+    pairs = [PreferencePair("a", "q", "", "x y"), PreferencePair("b", "q", "x", "")]
+    finals = [t._orm_scores(b)[2] for b in (t.collator.pack(pairs), t.collator(pairs))]
+    for final in finals:
+        assert final[0] == float("-inf") and final[3] == float("-inf") and torch.isfinite(final[[1, 2]]).all()
+    torch.testing.assert_close(finals[0], finals[1])
+    assert t._orm_loss_sum(t.collator.pack(pairs))[1] == t._orm_loss_sum(t.collator(pairs))[1]
+    nothing = [PreferencePair("c", "q", "", "")]
+    for batch in (t.collator.pack(nothing), t.collator(nothing)):
+        loss, info = t._orm_loss_sum(batch)
+        assert loss.item() == 0 and info["rewards/accuracies"] == 0.0

@@ -357,28 +357,39 @@ class VerifierTrainer:
         """ORM: binary cross-entropy of every solution token's score (its own hidden state: the state at t
         has read token t) against its solution's label, summed; accuracy from each solution's last token."""
         n = batch.pairs
-        packed = isinstance(batch, PackedPairs)
+        scores, mask, final = self._orm_scores(batch)
+        if isinstance(batch, PackedPairs):
+            target = (batch.solution_sequence < n).to(scores.dtype)
+        else:
+            target = torch.cat([torch.ones(n), torch.zeros(n)]).to(scores.device)
+        loss = orm_loss(scores, target, mask, reduction="sum")
+        return loss, {"rewards/accuracies": (final[:n] > final[n:]).float().mean().item()}
+
+    def _orm_scores(self, batch: Batch):
+        """(scores, mask of the solution tokens, each solution's final score [2B]): packed, one row per
+        solution token in the order sequence, then position; a solution without tokens scores -inf in either
+        layout (it is never the better one)."""
         with self._autocast():
-            if packed:   # one row per solution token, in the order sequence, then position
+            if isinstance(batch, PackedPairs):
                 scores = self.forward_module(batch.input_ids, batch.attention_mask, batch.position_ids,
                                              batch.solution)[:, None]
             else:
                 scores = self.forward_module(batch.input_ids, batch.attention_mask)
         scores = scores.to(torch.promote_types(scores.dtype, torch.float32))   # bf16 -> fp32, fp64 stays
-        if packed:
+        if isinstance(batch, PackedPairs):
             mask = torch.ones_like(scores, dtype=torch.bool)
-            target = (batch.solution_sequence < n).to(scores.dtype)
-            counts = torch.bincount(batch.solution_sequence, minlength=2 * n)
-            rows, columns = torch.where(counts > 0, counts.cumsum(0) - 1, 0), torch.zeros_like(counts)
+            counts = torch.bincount(batch.solution_sequence, minlength=2 * batch.pairs)
+            has_tokens = counts > 0
+            rows = torch.where(has_tokens, counts.cumsum(0) - 1, 0)
+            last = scores.detach()[rows, 0] if scores.numel() else scores.new_zeros(2 * batch.pairs)
         else:
             mask = batch.labels != IGNORE_INDEX
-            target = torch.cat([torch.ones(n), torch.zeros(n)]).to(scores.device)
+            has_tokens = mask.any(1)
             positions = torch.arange(mask.shape[1], device=mask.device)
-            rows = torch.arange(2 * n, device=mask.device)
             columns = torch.where(mask, positions, -1).amax(1).clamp_min(0)
-        loss = orm_loss(scores, target, mask, reduction="sum")
-        final = scores.detach()[rows, columns]   # each solution's score: its last token's
-        return loss, {"rewards/accuracies": (final[:n] > final[n:]).float().mean().item()}
+            last = scores.detach().gather(1, columns[:, None])[:, 0]
+        final = torch.where(has_tokens, last, torch.full_like(last, float("-inf")))
+        return scores, mask, final
 
     # ---- the loop ------------------------------------------------------------------------------------
 

@@ -301,3 +301,17 @@ def test_orm_accuracy_with_empty_solutions_agrees_across_layouts(tokenizer, tmp_
     for batch in (t.collator.pack(nothing), t.collator(nothing)):
         loss, info = t._orm_loss_sum(batch)
         assert loss.item() == 0 and info["rewards/accuracies"] == 0.0
+
+
+def test_orm_head_as_wide_as_the_last_hidden_state(tokenizer, tmp_path):
+    """OPT projects its last hidden state to word_embed_proj_dim: an ORM head of hidden_size could not read
+    it (both layouts failed; found by review)."""
+    from transformers import AutoModelForCausalLM, OPTConfig
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(OPTConfig(
+        vocab_size=len(tokenizer), hidden_size=32, word_embed_proj_dim=16, ffn_dim=64, num_hidden_layers=1,
+        num_attention_heads=2, max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id)).double()
+    t = trainer(tokenizer, tmp_path, model=model, objective="orm", max_steps=1)
+    assert t.head.linear.in_features == 16
+    assert "loss" in t.train(varied_pairs())

@@ -149,7 +149,11 @@ class VerifierTrainer:
         if config.objective == "orm":
             # fp32 whatever the model's dtype (bf16 models too), fp64 for fp64 models (exact tests)
             dtype = torch.promote_types(next(model.parameters()).dtype, torch.float32)
-            self.head = ORMHead(model.config.hidden_size).to(self.device, dtype)
+            # as wide as the last hidden state, which the LM head reads (OPT projects it to word_embed_proj_dim)
+            head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+            width = head.weight.shape[1] if isinstance(getattr(head, "weight", None), torch.Tensor) \
+                else model.config.hidden_size
+            self.head = ORMHead(width).to(self.device, dtype)
         self.policy = Policy(model, self.head)
         self.rank, self.world = _distributed()
         self.forward_module = self.policy

@@ -18,10 +18,6 @@ namespace {
 
 constexpr int64_t kBlockElements = int64_t{1} << 22;  // 4M float32 = 16 MiB per [rows, vocab] block
 
-at::ScalarType accumulation_type(const at::Tensor& t) {
-  return t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-}
-
 void check_inputs(const char* op, const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
                   const at::Tensor& bias, int64_t ignore_index) {
   TORCH_CHECK(hidden.dim() == 2, op, ": hidden must be 2-D [N,H], got ", hidden.dim(), "-D with shape ",
@@ -113,6 +109,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_backward(
 
 namespace detail {
 
+at::ScalarType accumulation_type(const at::Tensor& t) {
+  return t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+at::Tensor block_logits_in_dtype(const at::Tensor& h, const at::Tensor& weight, const at::Tensor& bias, int64_t v0,
+                                 int64_t v1) {
+  const at::Tensor w = weight.slice(0, v0, v1).t();
+  return (bias.defined() ? at::addmm(bias.slice(0, v0, v1), h, w) : at::mm(h, w)).contiguous();
+}
+
+at::Tensor gradient_buffer(bool wanted, at::IntArrayRef shape, const at::TensorOptions& options) {
+  return wanted ? at::zeros(shape, options) : at::zeros({0}, options);
+}
+
 void add_product(at::Tensor into, const at::Tensor& a, const at::Tensor& b) {
   if (a.scalar_type() == into.scalar_type() && b.scalar_type() == into.scalar_type())
     into.addmm_(a, b);
@@ -170,12 +180,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_composite(
   // their logits hold (an infinite logit would make exp(logits - lse) * 0 a NaN).
   const at::Tensor g = at::where(valid, grad.to(acc), at::zeros({}, grad.options().dtype(acc)));
   const at::Tensor lse_acc = lse.to(acc);
-  const auto sized = [&](bool wanted, at::IntArrayRef shape) {
-    return wanted ? at::zeros(shape, hidden.options().dtype(acc)) : at::zeros({0}, hidden.options().dtype(acc));
-  };
-  at::Tensor grad_hidden = sized(want_hidden, {n, hidden.size(1)});
-  at::Tensor grad_weight = sized(want_weight, weight.sizes());
-  at::Tensor grad_bias = sized(want_bias, {vocab});
+  const auto acc_options = hidden.options().dtype(acc);
+  at::Tensor grad_hidden = gradient_buffer(want_hidden, {n, hidden.size(1)}, acc_options);
+  at::Tensor grad_weight = gradient_buffer(want_weight, weight.sizes(), acc_options);
+  at::Tensor grad_bias = gradient_buffer(want_bias, {vocab}, acc_options);
   // The gradient GEMMs' dtype. bf16: bf16 operands (each block's product rounded to bf16 once, as the naive
   // path rounds its whole product) added into float32 accumulators: never a bf16 sum across blocks, which
   // drifts, and on CPUs with bf16 instructions the GEMM runs ~8x faster than in float32 (measured: the

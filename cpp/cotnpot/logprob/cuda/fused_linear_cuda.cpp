@@ -17,16 +17,6 @@
 namespace cotnpot::logprob::detail {
 namespace {
 
-// One block of logits in the inputs' dtype, contiguous [rows, v1 - v0]: the bias added by the GEMM.
-at::Tensor block_logits(const at::Tensor& h, const at::Tensor& weight, const at::Tensor& bias, int64_t v0, int64_t v1) {
-  const at::Tensor w = weight.slice(0, v0, v1).t();
-  return (bias.defined() ? at::addmm(bias.slice(0, v0, v1), h, w) : at::mm(h, w)).contiguous();
-}
-
-at::ScalarType accumulation_type(const at::Tensor& t) {
-  return t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-}
-
 cuda::LogitBlock block_of(at::Tensor& logits, int64_t v0, const at::Tensor& labels, int64_t ignore_index) {
   return {logits.data_ptr(), logits.size(0), logits.size(1), v0, labels.data_ptr<int64_t>(), ignore_index};
 }
@@ -48,7 +38,7 @@ std::tuple<at::Tensor, at::Tensor> forward_cuda(const at::Tensor& hidden, const 
     at::Tensor running = at::full({r1 - r0}, -std::numeric_limits<double>::infinity(), acc);
     at::Tensor picked = at::zeros({r1 - r0}, acc);
     for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
-      at::Tensor logits = block_logits(h, weight, bias, v0, std::min(vocab, v0 + b.vocab));
+      at::Tensor logits = block_logits_in_dtype(h, weight, bias, v0, std::min(vocab, v0 + b.vocab));
       cuda::check_launch(cuda::fused_block_forward(dtype, block_of(logits, v0, yr, ignore_index), running.data_ptr(),
                                                    picked.data_ptr(), stream),
                          op);
@@ -78,12 +68,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(const at::Tensor& g
   const auto acc = hidden.options().dtype(accumulation_type(hidden));
   const at::Tensor g = grad.to(acc).contiguous(), l = lse.to(acc).contiguous();
   const at::Tensor valid = (y != ignore_index).unsqueeze(1);
-  const auto sized = [&](bool wanted, at::IntArrayRef shape) {
-    return wanted ? at::zeros(shape, acc) : at::zeros({0}, acc);
-  };
-  at::Tensor grad_hidden = sized(want_hidden, {n, hidden.size(1)});
-  at::Tensor grad_weight = sized(want_weight, weight.sizes());
-  at::Tensor grad_bias = sized(want_bias, {vocab});
+  at::Tensor grad_hidden = gradient_buffer(want_hidden, {n, hidden.size(1)}, acc);
+  at::Tensor grad_weight = gradient_buffer(want_weight, weight.sizes(), acc);
+  at::Tensor grad_bias = gradient_buffer(want_bias, {vocab}, acc);
   // The gradient GEMMs' dtype, as in the composite form: bf16 operands for bf16 (each block's product added
   // into float32, never a bf16 sum across blocks), float32 for fp16 (a block's product can leave fp16's range).
   const at::ScalarType gemm = hidden.scalar_type() == at::kHalf ? at::kFloat : hidden.scalar_type();
@@ -94,7 +81,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(const at::Tensor& g
     for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
       const int64_t r1 = std::min(n, r0 + b.rows);
       const at::Tensor h = hidden.slice(0, r0, r1), yr = y.slice(0, r0, r1);
-      at::Tensor gl = block_logits(h, weight, bias, v0, v1);  // becomes d(sum g * logp)/d logits, in place
+      at::Tensor gl = block_logits_in_dtype(h, weight, bias, v0, v1);  // becomes d(sum g * logp)/d logits, in place
       if (half) gl = gl.to(at::kFloat);
       cuda::check_launch(cuda::fused_block_backward(dtype, block_of(gl, v0, yr, ignore_index),
                                                     g.slice(0, r0, r1).data_ptr(), l.slice(0, r0, r1).data_ptr(),

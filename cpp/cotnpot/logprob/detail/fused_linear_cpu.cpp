@@ -27,12 +27,6 @@ float log_add_exp(float a, float b) {
   return m + std::log1p(std::exp(-std::abs(a - b)));
 }
 
-// One block of logits in the inputs' dtype, contiguous [rows, v1 - v0]: the bias is added by the GEMM.
-at::Tensor block_logits(const at::Tensor& h, const at::Tensor& weight, const at::Tensor& bias, int64_t v0, int64_t v1) {
-  const at::Tensor w = weight.slice(0, v0, v1).t();
-  return (bias.defined() ? at::addmm(bias.slice(0, v0, v1), h, w) : at::mm(h, w)).contiguous();
-}
-
 // A block's row as the row kernels take it (bf16 as raw bits), and one of its values as float.
 struct BlockRows {
   void* base;
@@ -74,7 +68,7 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
     const at::Tensor h = hidden.slice(0, r0, r1);
     for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
       const int64_t v1 = std::min(vocab, v0 + b.vocab);
-      at::Tensor logits = block_logits(h, weight, bias, v0, v1);
+      at::Tensor logits = block_logits_in_dtype(h, weight, bias, v0, v1);
       const BlockRows rows = rows_of(logits);
       at::parallel_for(0, r1 - r0, row_grain(rows.width), [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) {
@@ -109,10 +103,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
   const float* lp = l.data_ptr<float>();
   const at::Tensor valid = (y != ignore_index).unsqueeze(1);
   const auto acc = hidden.options().dtype(at::kFloat);
-  const auto sized = [&](bool wanted, at::IntArrayRef shape) { return wanted ? at::zeros(shape, acc) : at::zeros({0}, acc); };
-  at::Tensor grad_hidden = sized(want_hidden, {n, hidden.size(1)});
-  at::Tensor grad_weight = sized(want_weight, weight.sizes());
-  at::Tensor grad_bias = sized(want_bias, {vocab});
+  at::Tensor grad_hidden = gradient_buffer(want_hidden, {n, hidden.size(1)}, acc);
+  at::Tensor grad_weight = gradient_buffer(want_weight, weight.sizes(), acc);
+  at::Tensor grad_bias = gradient_buffer(want_bias, {vocab}, acc);
   const RowKernels& k = row_kernels();
   // Vocabulary blocks outside, rows inside, as in the composite form.
   for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
@@ -121,7 +114,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
     for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
       const int64_t r1 = std::min(n, r0 + b.rows);
       const at::Tensor h = hidden.slice(0, r0, r1);
-      at::Tensor gl = block_logits(h, weight, bias, v0, v1);  // becomes d(sum g * logp)/d logits, in place
+      at::Tensor gl = block_logits_in_dtype(h, weight, bias, v0, v1);  // becomes d(sum g * logp)/d logits, in place
       const BlockRows rows = rows_of(gl);
       at::parallel_for(0, r1 - r0, row_grain(rows.width), [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) {

@@ -45,6 +45,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
     const at::Tensor& lse, const at::Tensor& bias, int64_t ignore_index, FusedBlocks blocks,
     std::array<bool, 3> output_mask);
 
+// float64 for float64 inputs, float32 for the others: what log-probs, log-sum-exps and gradients accumulate in.
+at::ScalarType accumulation_type(const at::Tensor& t);
+
+// One block of logits in the inputs' dtype, contiguous [rows, v1 - v0]: h @ weight[v0:v1].T, the bias added by
+// the GEMM (the CPU and CUDA forms' block, read by their own epilogues).
+at::Tensor block_logits_in_dtype(const at::Tensor& h, const at::Tensor& weight, const at::Tensor& bias, int64_t v0,
+                                 int64_t v1);
+
+// A zeroed gradient accumulator of `shape`, or an empty one where that gradient is not wanted.
+at::Tensor gradient_buffer(bool wanted, at::IntArrayRef shape, const at::TensorOptions& options);
+
 // into += a @ b: in place by the GEMM where the dtypes agree (no product temporary, no second pass over
 // it), else the product in the operands' dtype added into the float32 accumulator.
 void add_product(at::Tensor into, const at::Tensor& a, const at::Tensor& b);

@@ -1,9 +1,11 @@
-// Bindings of the log-prob kernels' CPU feature selection. The log-prob, loss and selection ops
-// themselves are torch.ops.cotnpot.* (registered by libcotnpot), not pybind11 functions.
+// Bindings of the log-prob kernels' CPU feature selection and the fused op's default block size. The
+// log-prob, loss and selection ops themselves are torch.ops.cotnpot.* (registered by libcotnpot), not
+// pybind11 functions.
 #include <torch/extension.h>
 
 #include "bindings.h"
 #include "cotnpot/logprob/detail/row_kernels.h"
+#include "cotnpot/logprob/fused_linear_logprob.h"
 
 namespace py = pybind11;
 
@@ -11,6 +13,7 @@ namespace cotnpot::bindings {
 
 void bind_logprob(py::module_& m) {
   m.def("cpu_isa", [] { return std::string(logprob::detail::row_kernels().isa); });
+  m.attr("FUSED_VOCAB_BLOCK") = logprob::kDefaultVocabBlock;
 }
 
 }  // namespace cotnpot::bindings

@@ -22,10 +22,10 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from ._extension import _C  # noqa: F401  (registers the ops)
+from ._extension import _C  # registers the ops
 
 REDUCTIONS = ("sum", "mean", "none")
-VOCAB_BLOCK = 8192   # the op's own choice when vocab_block is 0 (fused_linear_logprob.cpp, resolve)
+VOCAB_BLOCK = _C.FUSED_VOCAB_BLOCK   # the op's own choice when vocab_block is 0 (fused_linear_logprob.h)
 
 
 def block_sizes(vocab: int, row_block: int = 0, vocab_block: int = 0,

@@ -16,8 +16,6 @@
 namespace cotnpot::logprob {
 namespace {
 
-constexpr int64_t kBlockElements = int64_t{1} << 22;  // 4M float32 = 16 MiB per [rows, vocab] block
-
 void check_inputs(const char* op, const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
                   const at::Tensor& bias, int64_t ignore_index) {
   TORCH_CHECK(hidden.dim() == 2, op, ": hidden must be 2-D [N,H], got ", hidden.dim(), "-D with shape ",
@@ -58,8 +56,8 @@ void check_inputs(const char* op, const at::Tensor& hidden, const at::Tensor& we
 }
 
 FusedBlocks resolve(FusedBlocks b, int64_t n, int64_t vocab) {
-  if (b.vocab <= 0) b.vocab = std::min<int64_t>(vocab, 8192);
-  if (b.rows <= 0) b.rows = std::max<int64_t>(1, kBlockElements / std::max<int64_t>(b.vocab, 1));
+  if (b.vocab <= 0) b.vocab = std::min<int64_t>(vocab, kDefaultVocabBlock);
+  if (b.rows <= 0) b.rows = std::max<int64_t>(1, kDefaultBlockElements / std::max<int64_t>(b.vocab, 1));
   b.rows = std::min(b.rows, std::max<int64_t>(n, 1));
   b.vocab = std::min(b.vocab, vocab);
   return b;

@@ -23,7 +23,11 @@
 
 namespace cotnpot::logprob {
 
-// Block sizes: 0 picks them (about 16 MiB of float32 per block).
+// Block sizes: 0 picks them (about 16 MiB of float32 per block): kDefaultVocabBlock columns (fewer for a
+// smaller vocabulary), then as many rows as make kDefaultBlockElements values.
+inline constexpr int64_t kDefaultVocabBlock = 8192;
+inline constexpr int64_t kDefaultBlockElements = int64_t{1} << 22;  // 4M float32 = 16 MiB
+
 struct FusedBlocks {
   int64_t rows = 0, vocab = 0;
 };

@@ -159,7 +159,7 @@ def against_the_ceiling(args, trivial, rounds=3):
     """Trivial jobs per second with every isolation feature on, each one off, and all off (plus no per-job
     namespaces), against the fork ceiling; configurations alternate round by round and the best round of each
     is kept (the machine is shared)."""
-    preload = ("math", "fractions", "itertools", "collections", "re")   # the Executor's default
+    preload = cotnpot.executor.DEFAULT_PRELOAD
     features = list(cotnpot.executor.ISOLATION_FEATURES)
     configs = [("every feature on", {})] + [(f"{f} off", {"isolation_off": [f]}) for f in features] + [
         ("per-job namespaces off", {"job_namespaces": False}),

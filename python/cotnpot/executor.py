@@ -46,6 +46,8 @@ def _progress_bar(total: int, progress):
 
 # What Executor(isolation_off=...) may name (the C++ ExecutorOptions' list)
 ISOLATION_FEATURES = _C.ISOLATION_FEATURES
+# The modules every worker imports before its first fork, unless told otherwise
+DEFAULT_PRELOAD = ("math", "fractions", "itertools", "collections", "re")
 
 
 class Executor:
@@ -62,7 +64,7 @@ class Executor:
     """
 
     def __init__(self, workers: int = 2, timeout: float = 5.0, memory_mb: int = 512, python: str = "/usr/bin/python3",
-                 preload: Sequence[str] = ("math", "fractions", "itertools", "collections", "re"),
+                 preload: Sequence[str] = DEFAULT_PRELOAD,
                  output_limit: int = 64 * 1024, warmup: str = "", job_namespaces: bool = True,
                  isolation_off: Sequence[str] = ()):
         if not timeout > 0:

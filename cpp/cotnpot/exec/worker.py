@@ -330,13 +330,23 @@ _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 # of them zeroed after each job. The worker parses no job data (the job's report goes to the caller as it
 # is), so no copy of it is made in the worker's heap.
 IN_FD, OUT_FD = 0, 1
-FRAME = bytearray(1 << 16)   # grows to the largest job frame seen
 
 
-def zero(buffer, n=None):
-    n = len(buffer) if n is None else n
+def private_buffer(size):
+    """Anonymous and private: MADV_DONTNEED then reads zeros (a shared mapping would keep its data), and a
+    forked job writing its copy never writes the worker's."""
+    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)
+
+
+def release(buffer, n):
+    """Zeroes the first n bytes of an anonymous mapping by handing their pages back (MADV_DONTNEED): they read
+    as zeros again, and until a job writes them they are not in the worker's memory, which every fork copies
+    the page tables of and write-protects -- a memset would have touched them all, each job."""
     if n:
-        ctypes.memset((ctypes.c_char * n).from_buffer(buffer), 0, n)
+        buffer.madvise(mmap.MADV_DONTNEED, 0, min(len(buffer), -(-n // mmap.PAGESIZE) * mmap.PAGESIZE))
+
+
+FRAME = private_buffer(1 << 16)   # grows to the largest job frame seen
 
 
 def read_into(view):
@@ -357,8 +367,8 @@ def read_frame():
         return None
     n = struct.unpack("<I", head)[0]
     if n > len(FRAME):
-        zero(FRAME)
-        FRAME = bytearray(max(n, 2 * len(FRAME)))
+        release(FRAME, len(FRAME))   # unmapped once the last view of it is gone; zeros until then
+        FRAME = private_buffer(max(n, 2 * len(FRAME)))
     view = memoryview(FRAME)[:n]
     if not read_into(view):
         return None
@@ -762,7 +772,13 @@ def reap_orphans():
 def make_job_directory(uid):
     """A fresh directory owned by the job. With filesystem isolation it is a tmpfs of its own, sized and
     inode-limited: what one job writes can neither fill the space of the next nor outlive its unmount."""
-    workdir = tempfile.mkdtemp(dir=BASE_DIR)
+    while True:   # mkdtemp's contract (a new directory, never an existing one), without its Python-heavy naming
+        workdir = f"{BASE_DIR}/{os.urandom(8).hex()}"
+        try:
+            os.mkdir(workdir, 0o700)
+            break
+        except FileExistsError:
+            continue
     if FILESYSTEM_ISOLATED and JOB_NAMESPACES:
         owner = uid if IS_ROOT else 0   # in a user namespace: its root, the one uid mapped (the caller's)
         options = f"size={JOB_DIR_MB}m,nr_inodes={JOB_DIR_INODES},mode=0700,uid={owner},gid={owner}".encode()
@@ -788,20 +804,6 @@ def remove_job_directory(workdir):
         import subprocess  # only here: every job's fork copies what the worker imported
         subprocess.run(["rm", "-rf", "--one-file-system", "--", workdir], stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-
-
-def private_buffer(size):
-    """Anonymous and private: MADV_DONTNEED then reads zeros (a shared mapping would keep its data), and a
-    forked job writing its copy never writes the worker's."""
-    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)
-
-
-def release(buffer, n):
-    """Zeroes the first n bytes of an anonymous mapping by handing their pages back (MADV_DONTNEED): they read
-    as zeros again, and until a job writes them they are not in the worker's memory, which every fork copies
-    the page tables of and write-protects -- a memset would have touched them all, each job."""
-    if n:
-        buffer.madvise(mmap.MADV_DONTNEED, 0, min(len(buffer), -(-n // mmap.PAGESIZE) * mmap.PAGESIZE))
 
 
 class Channel:
@@ -838,6 +840,24 @@ def channel(name, cap):
             CHANNELS.clear()
         CHANNELS[(name, cap)] = Channel(cap)
     return CHANNELS[(name, cap)]
+
+
+def drain(channels, fds, watch, caller_gone, wait):
+    """Reads what is ready on the job's pipes into their channels (a pipe at its end leaves `fds`). The
+    caller's pipe too: it sends nothing while a job runs, so readable means closed (the caller died or dropped
+    the pool): the job is ended then, not left to run to its deadline. Module-level, not a closure: a
+    function object made per job is more of the worker's memory written between forks."""
+    ready, _, _ = select.select(list(fds) + watch + ([IN_FD] if not caller_gone else []), [], [], wait)
+    for fd in ready:
+        if fd in channels and channels[fd].read(fd) == 0:
+            fds.discard(fd)
+        elif fd == IN_FD:
+            caller_gone.append(True)
+    return ready
+
+
+def over_cap(channels):
+    return any(c.truncated for c in channels.values())
 
 
 def run_job(job, slot):
@@ -877,22 +897,7 @@ def run_job(job, slot):
             pass
     channels = {out_r: channel("stdout", cap), err_r: channel("stderr", cap), res_r: channel("result", RESULT_LIMIT)}
     open_fds = set(channels)
-
     caller_gone = []
-
-    def drain(fds, wait):
-        # The caller's pipe too: it sends nothing while a job runs, so readable means closed (the caller died
-        # or dropped the pool): the job is ended then, not left to run to its deadline.
-        ready, _, _ = select.select(list(fds) + watch + ([IN_FD] if not caller_gone else []), [], [], wait)
-        for fd in ready:
-            if fd in channels and channels[fd].read(fd) == 0:
-                open_fds.discard(fd)
-            elif fd == IN_FD:
-                caller_gone.append(True)
-        return ready
-
-    def over_cap():
-        return any(c.truncated for c in channels.values())
 
     # The job's process is watched directly (a pidfd turns readable when it ends), not through its pipes: a
     # job that closes them and sleeps is still timed out, and one that ended is seen at once.
@@ -907,11 +912,11 @@ def run_job(job, slot):
         if remaining <= 0:
             status = "timeout"
             break
-        drain(open_fds, min(remaining, 0.05 if watch else 0.005))
+        drain(channels, open_fds, watch, caller_gone, min(remaining, 0.05 if watch else 0.005))
         if caller_gone:
             status = "killed"
             break
-        if over_cap():
+        if over_cap(channels):
             status = "output_limit"
             break
         # The job's process may be gone while something it forked still holds the pipes open: it is
@@ -926,9 +931,10 @@ def run_job(job, slot):
     if exited is not None and open_fds:   # what it wrote before it ended, up to the caps -- briefly: something
         # it forked may go on writing forever
         drain_until = time.monotonic() + 0.1
-        while open_fds and not over_cap() and time.monotonic() < drain_until and drain(open_fds, 0):
+        while open_fds and not over_cap(channels) and time.monotonic() < drain_until and \
+                drain(channels, open_fds, watch, caller_gone, 0):
             pass
-        if over_cap():
+        if over_cap(channels):
             status = "output_limit"
     if status is not None:
         kill_job_processes(pid, uid)
@@ -988,6 +994,7 @@ def run_job(job, slot):
 
 def main():
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    _libc.malloc_trim(0)
     write_frame({"ready": "1", "network_isolated": "1" if NETWORK_ISOLATED else "0",
                  "uid_isolated": "1" if JOB_UIDS else "0",
                  "user_namespace": "1" if USER_NAMESPACE else "0",
@@ -1016,7 +1023,7 @@ def main():
             # Nothing of this job stays for the next one to find in the memory it inherits
             del result
             if "zeroing" not in OFF:
-                zero(FRAME, job["_length"])
+                release(FRAME, job["_length"])
                 for c in CHANNELS.values():
                     c.clear()
             else:

@@ -54,6 +54,16 @@ def test_results_carry_output_exit_and_usage(ex):
     assert (e.status, e.error_type, e.error_message) == ("error", "ValueError", "bad value")
 
 
+def test_only_the_jobs_own_process_reports_not_a_child_it_forked(ex):
+    # The child runs on to the end of the program first (its parent waits for it) and, before the fix, wrote
+    # a report of its own ahead of its parent's: the job's answer was the child's.
+    program = ("import os, sys\npid = os.fork()\nif pid:\n    os.waitpid(pid, 0)\n"
+               "else:\n    print('from the child')\nans = 'parent' if pid else 'child'\n")
+    for r in ex.run([program] * 4, answer="variable"):
+        assert (r.status, r.answer) == ("ok", "parent"), r
+        assert r.stdout == "from the child\n"   # the child's output still arrives
+
+
 def test_unit_tests_pass_fail_and_report_the_failing_line(ex):
     code = "def add(a, b):\n    return a + b\n"
     ok, bad = ex.run_tests([code, code], ["assert add(1, 2) == 3", "assert add(1, 2) == 3\nassert add(2, 2) == 5"])

@@ -54,6 +54,20 @@ def test_results_carry_output_exit_and_usage(ex):
     assert (e.status, e.error_type, e.error_message) == ("error", "ValueError", "bad value")
 
 
+def test_worker_source_splits_into_blocks_that_compile_to_the_whole():
+    """executor.cpp's bootstrap compiles worker.py one top-level block (two blank lines apart) at a time, so a
+    worker.py with two blank lines inside a statement would not start: the blocks must give the whole's
+    statements, at the whole's line numbers."""
+    import ast
+    source = (Path(__file__).resolve().parents[2] / "cpp" / "cotnpot" / "exec" / "worker.py").read_text()
+    whole = [ast.dump(node, include_attributes=True) for node in ast.parse(source).body]
+    blocks, line = [], 0
+    for block in source.split("\n\n\n"):
+        blocks += [ast.dump(node, include_attributes=True) for node in ast.parse("\n" * line + block).body]
+        line += block.count("\n") + 3
+    assert len(whole) > 50 and blocks == whole
+
+
 def test_only_the_jobs_own_process_reports_not_a_child_it_forked(ex):
     # The child runs on to the end of the program first (its parent waits for it) and, before the fix, wrote
     # a report of its own ahead of its parent's: the job's answer was the child's.

@@ -299,6 +299,24 @@ def test_a_job_cannot_pass_for_a_failure_of_the_sandbox():
         correct_jobs_still_correct(ex)
 
 
+def test_nothing_a_job_leaves_outside_its_directory_reaches_the_next_job(one):
+    """Found by review: in a user namespace, jobs are the uid that owns the worker's /tmp, and a directory one
+    job made there was listed by every later job of the worker. /tmp is read-only now with per-job
+    namespaces; as root it was never the job's to write, and with Landlock it is refused."""
+    plant = ("import os\nmade = []\nfor d in ('/tmp', os.path.dirname(os.getcwd()), '/var/tmp', '/dev/shm'):\n"
+             "    try:\n        os.mkdir(os.path.join(d, 'cotnpot-planted'))\n        made.append(d)\n"
+             "    except OSError:\n        pass\nprint(made)")
+    look = ("import os\nseen = []\nfor d in ('/tmp', os.path.dirname(os.getcwd()), '/var/tmp', '/dev/shm'):\n"
+            "    try:\n        seen += [d] if 'cotnpot-planted' in os.listdir(d) else []\n    except OSError:\n"
+            "        pass\nprint(seen)")
+    planted, looked = one.run([plant, look])
+    assert planted.status == "ok" and looked.status == "ok", (planted.error_message, looked.error_message)
+    if one.filesystem_isolated and one.pid_isolated:
+        assert planted.answer == "[]", planted.answer   # nowhere to write but its own directory
+    assert looked.answer == "[]", (planted.answer, looked.answer)
+    correct_jobs_still_correct(one)
+
+
 def test_no_kernel_keyring_channel_between_jobs():
     """Found by a breaker: a key added under the job's uid outlived the job (and the executor) and was read
     by later jobs and the host. The keyring calls are refused now; set-uid binaries raise no privileges."""

@@ -114,10 +114,18 @@ def hide_host_directories():
         os.close(fd)
 
 
+# With per-job namespaces, the one place each job's own tmpfs is mounted (a job at a time per worker). /tmp is
+# read-only then: in a user namespace jobs are the uid that owns it, and a directory one job made in a
+# writable /tmp was there for every later job of the worker to read (found by review).
+JOB_MOUNTPOINT = "/tmp/job"
+
+
 def private_read_only_filesystem():
     """In a mount namespace of our own: every mount read-only (recursively, with mount_setattr: syscall 442 on every architecture), and a fresh
-    size-limited tmpfs on /tmp, owned by root with mode 0711, to hold the job directories. Jobs then can write
-    nothing but their own directory; the tmpfs, and whatever a job left in it, vanishes with this worker.
+    size-limited tmpfs on /tmp, owned by root with mode 0711, to hold the job directories: read-only too with
+    per-job namespaces (each job's directory is then a tmpfs of its own mounted on JOB_MOUNTPOINT), else
+    writable. Jobs then can write nothing but their own directory; the tmpfs, and whatever a job left in it,
+    vanishes with this worker.
     Returns the base directory, or None when no mount namespace can be made (not root): the caller falls
     back to a directory under the host's /tmp."""
     if _libc.unshare(CLONE_NEWNS) != 0 or _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
@@ -129,7 +137,9 @@ def private_read_only_filesystem():
         if os.path.isdir(path) and not os.path.islink(path):
             _libc.mount(b"cotnpot-hidden", path, b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, b"size=4k,mode=0755")
     hide_host_directories()
-    if not (set_read_only(b"/", True, AT_RECURSIVE) and set_read_only(b"/tmp", False, 0)):
+    if JOB_NAMESPACES:   # each job's own tmpfs is mounted here; /tmp itself stays read-only
+        os.mkdir(JOB_MOUNTPOINT, 0o711)
+    if not (set_read_only(b"/", True, AT_RECURSIVE) and (JOB_NAMESPACES or set_read_only(b"/tmp", False, 0))):
         set_read_only(b"/", False, AT_RECURSIVE)  # kernels before 5.12 lack mount_setattr: the fallback
         _libc.umount2(b"/tmp", 2)  # MNT_DETACH
         return None
@@ -774,6 +784,12 @@ def reap_orphans():
 def make_job_directory(uid):
     """A fresh directory owned by the job. With filesystem isolation it is a tmpfs of its own, sized and
     inode-limited: what one job writes can neither fill the space of the next nor outlive its unmount."""
+    if FILESYSTEM_ISOLATED and JOB_NAMESPACES:
+        owner = uid if IS_ROOT else 0   # in a user namespace: its root, the one uid mapped (the caller's)
+        options = f"size={JOB_DIR_MB}m,nr_inodes={JOB_DIR_INODES},mode=0700,uid={owner},gid={owner}".encode()
+        if _libc.mount(b"cotnpot-job", JOB_MOUNTPOINT.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) != 0:
+            raise OSError(ctypes.get_errno(), f"cannot mount the job's tmpfs on {JOB_MOUNTPOINT}")
+        return JOB_MOUNTPOINT
     while True:   # mkdtemp's contract (a new directory, never an existing one), without its Python-heavy naming
         workdir = f"{BASE_DIR}/{os.urandom(8).hex()}"
         try:
@@ -781,12 +797,6 @@ def make_job_directory(uid):
             break
         except FileExistsError:
             continue
-    if FILESYSTEM_ISOLATED and JOB_NAMESPACES:
-        owner = uid if IS_ROOT else 0   # in a user namespace: its root, the one uid mapped (the caller's)
-        options = f"size={JOB_DIR_MB}m,nr_inodes={JOB_DIR_INODES},mode=0700,uid={owner},gid={owner}".encode()
-        if _libc.mount(b"cotnpot-job", workdir.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) != 0:
-            raise OSError(ctypes.get_errno(), f"cannot mount the job's tmpfs on {workdir}")
-        return workdir
     if IS_ROOT:
         os.chown(workdir, uid, uid)
     os.chmod(workdir, 0o700)
@@ -797,8 +807,7 @@ def remove_job_directory(workdir):
     """Without recursion limits: a tmpfs is unmounted whole; a plain directory is removed by rmtree, or by
     rm (fts, any depth) when rmtree gives up on a tree deeper than Python's recursion limit."""
     if FILESYSTEM_ISOLATED and JOB_NAMESPACES:
-        if _libc.umount2(workdir.encode(), 2) == 0:  # MNT_DETACH: nothing of the job can hold it up
-            os.rmdir(workdir)
+        _libc.umount2(workdir.encode(), 2)   # MNT_DETACH: nothing of the job can hold it up
         return
     try:
         shutil.rmtree(workdir)
@@ -996,7 +1005,9 @@ def run_job(job, slot):
 
 def main():
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    _libc.malloc_trim(0)
+    trim = getattr(_libc, "malloc_trim", None)   # glibc's: hands the heap's free pages back before the forks
+    if trim is not None:
+        trim(0)
     write_frame({"ready": "1", "network_isolated": "1" if NETWORK_ISOLATED else "0",
                  "uid_isolated": "1" if JOB_UIDS else "0",
                  "user_namespace": "1" if USER_NAMESPACE else "0",

@@ -91,17 +91,18 @@ void bind_exec(py::module_& m) {
       .def("cancel", &exec::Executor::cancel, "Stops the running batch from starting new jobs (close()).")
       .def(py::init([](int workers, const std::string& python, std::vector<std::string> preload, double timeout,
                        int memory_mb, int64_t output_limit, const std::string& warmup, bool job_namespaces,
-                       std::vector<std::string> isolation_off) {
+                       std::vector<std::string> isolation_off, double worker_grace) {
              exec::ExecutorOptions o;
              o.workers = workers, o.python = python, o.preload = std::move(preload), o.timeout_s = timeout;
              o.memory_mb = memory_mb, o.output_limit = output_limit, o.warmup = warmup;
              o.job_namespaces = job_namespaces, o.isolation_off = std::move(isolation_off);
+             o.worker_grace_s = worker_grace;
              py::gil_scoped_release release;
              return std::make_unique<exec::Executor>(o);
            }),
            py::arg("workers"), py::arg("python"), py::arg("preload"), py::arg("timeout"), py::arg("memory_mb"),
            py::arg("output_limit"), py::arg("warmup") = "", py::arg("job_namespaces") = true,
-           py::arg("isolation_off") = std::vector<std::string>())
+           py::arg("isolation_off") = std::vector<std::string>(), py::arg("worker_grace") = 30.0)
       .def(
           "run",
           [](exec::Executor& ex, const std::vector<exec::Job>& jobs, py::object progress) {

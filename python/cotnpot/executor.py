@@ -57,6 +57,8 @@ class Executor:
     :class:`Job` may override; stdout and stderr are each capped at ``output_limit`` bytes. ``warmup``:
     Python each worker runs once before any job, so that lazy imports and caches it fills are shared by
     every job's fork instead of being rebuilt in each (an error in it stops the worker from starting).
+    ``worker_grace`` is how long past a job's timeout its worker may stay silent before it is taken for stuck
+    (replaced; the job is ``sandbox_error``/``WorkerDied``): the worker ends each job at its timeout itself.
     ``job_namespaces=False`` lets a worker's jobs share its namespaces and tmpfs (weaker isolation, kept to
     measure its cost; see docs/executor.md); so does ``isolation_off``, for benchmarks only: per-job
     protections switched off, any of :data:`ISOLATION_FEATURES`. Use it as a context manager, or call
@@ -66,7 +68,7 @@ class Executor:
     def __init__(self, workers: int = 2, timeout: float = 5.0, memory_mb: int = 512, python: str = "/usr/bin/python3",
                  preload: Sequence[str] = DEFAULT_PRELOAD,
                  output_limit: int = 64 * 1024, warmup: str = "", job_namespaces: bool = True,
-                 isolation_off: Sequence[str] = ()):
+                 isolation_off: Sequence[str] = (), worker_grace: float = 30.0):
         if not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
         if timeout is not None and timeout > 1e6:   # inf included: deadlines are integer milliseconds
@@ -78,7 +80,7 @@ class Executor:
                           "docs/executor.md describes (meant for benchmarks only)", RuntimeWarning, stacklevel=2)
         self.timeout, self.memory_mb = float(timeout), int(memory_mb)
         self._pool = _C.Executor(workers, python, list(preload), float(timeout), int(memory_mb), int(output_limit),
-                                 warmup, bool(job_namespaces), list(isolation_off))
+                                 warmup, bool(job_namespaces), list(isolation_off), float(worker_grace))
 
     def __enter__(self) -> "Executor":
         return self

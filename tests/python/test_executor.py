@@ -279,6 +279,9 @@ def test_bad_input(ex):
         cotnpot.Executor(timeout=-1)
     with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
         cotnpot.Executor(workers=0)
+    for grace in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="worker_grace must be > 0 and at most 1e6 seconds"):
+            cotnpot.Executor(worker_grace=grace)
     with pytest.raises(ValueError, match="kind must be 'program' or 'tests', got 'shell'"):
         ex.run_jobs([cotnpot.Job("x", kind="shell")])
     with pytest.raises(ValueError, match="same length, got 1 and 2"):
@@ -373,12 +376,12 @@ LOAD_HOSTILE_STATUS = [{"timeout"}, {"memory_limit", "killed"}, {"killed"}, {"ti
 
 
 def mixed_load(n, tag):
-    """n jobs, every tenth hostile (0.5 s timeouts for those), the others printing a value of their own."""
+    """n jobs, every tenth hostile (0.3 s timeouts for those), the others printing a value of their own."""
     jobs, wanted = [], []
     for i in range(n):
         if i % 10 == 5:
             k = (i // 10) % len(LOAD_HOSTILE)
-            jobs.append(cotnpot.Job(LOAD_HOSTILE[k], timeout=0.5))
+            jobs.append(cotnpot.Job(LOAD_HOSTILE[k], timeout=0.3))
             wanted.append(LOAD_HOSTILE_STATUS[k])
         else:
             jobs.append(cotnpot.Job(f"print('{tag}-{i}')"))
@@ -564,7 +567,7 @@ def test_a_stuck_worker_is_replaced_and_its_late_reply_never_answers_another_job
     def live_children():
         return {pid for pid in worker_pids() if alive(pid)}
     others = live_children()   # other executors of this test module
-    with cotnpot.Executor(workers=1, timeout=2.0) as own:
+    with cotnpot.Executor(workers=1, timeout=2.0, worker_grace=1.0) as own:
         first = live_children() - others
         assert len(first) == 1
         tree = {p for pid in first for p in [pid] + children_of(pid)}   # as root, the fork server under it

@@ -245,16 +245,20 @@ def test_dpo_reference_is_computed_once_and_kept(tokenizer, tmp_path):
 def test_checkpoint_killed_mid_write_leaves_the_previous_one(tmp_path):
     path = tmp_path / "checkpoint.pt"
     checkpoint.save_atomically({"step": 1, "weights": torch.zeros(10)}, path)
-    code = (f"import torch, sys; sys.path.insert(0, {str(ROOT / 'python')!r})\n"
+    # The installed package (the source tree has no compiled extension: with python/ on sys.path the writer
+    # died at its import and the test waited 30 s for a file that never came, then passed anyway).
+    code = ("import torch\n"
             "from cotnpot.train import checkpoint\n"
             f"step = 2\n"
             f"while True:\n"
             f"    checkpoint.save_atomically({{'step': step, 'weights': torch.randn(4_000_000)}}, {str(path)!r})\n"
             f"    step += 1\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
-    deadline = time.time() + 30
-    while time.time() < deadline and not list(tmp_path.glob(".checkpoint.pt.*.tmp")):
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None and not list(tmp_path.glob(".checkpoint.pt.*.tmp")):
         time.sleep(0.001)
+    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]   # the writer is alive and mid-write
+    assert list(tmp_path.glob(".checkpoint.pt.*.tmp"))
     proc.send_signal(signal.SIGKILL)   # most likely mid-write: a temporary file exists
     proc.wait()
     state = checkpoint.load(path)

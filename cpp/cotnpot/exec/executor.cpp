@@ -250,7 +250,8 @@ struct Executor::Worker {
     Result r;
     Fields got;
     // The worker enforces the job's timeout; this one only catches a worker that stopped answering.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(int64_t(timeout * 1000) + 30000);
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(int64_t(timeout * 1000) + int64_t(o.worker_grace_s * 1000));
     if (pid < 0 || !write_all(to_worker, encode(frame))) {  // the job never reached a worker: retried
       r.status = "sandbox_error";
       r.error_type = kNotSent;
@@ -283,6 +284,9 @@ Executor::Executor(ExecutorOptions options) : options_(std::move(options)) {
   if (!(options_.timeout_s <= kMaxTimeoutS))
     throw std::invalid_argument("Executor: timeout must be at most 1e6 seconds, got " +
                                 std::to_string(options_.timeout_s));
+  if (!(options_.worker_grace_s > 0 && options_.worker_grace_s <= kMaxTimeoutS))
+    throw std::invalid_argument("Executor: worker_grace must be > 0 and at most 1e6 seconds, got " +
+                                std::to_string(options_.worker_grace_s));
   if (options_.memory_mb < 16)
     throw std::invalid_argument("Executor: memory_mb must be >= 16, got " + std::to_string(options_.memory_mb));
   if (options_.output_limit < 1)

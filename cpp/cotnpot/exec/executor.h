@@ -39,6 +39,10 @@ struct ExecutorOptions {
   // Per-job protections switched off, to measure what each costs (benchmarks/bench_executor.py; never in
   // use): any of kIsolationFeatures. Jobs are then weaker than docs/executor.md says.
   std::vector<std::string> isolation_off;
+  // How long past a job's timeout its worker may stay silent before it is taken for stuck: replaced, and
+  // the job reported sandbox_error/WorkerDied. The worker ends every job at its timeout itself; this only
+  // catches a worker that stopped answering.
+  double worker_grace_s = 30.0;
 };
 
 // What isolation_off may name: "uid" (the job uid and the kill of its processes, as root), "memory_cgroup",

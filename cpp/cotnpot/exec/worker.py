@@ -737,8 +737,10 @@ def run_child(job, workdir, uid, result_fd):
         sys.stderr.flush()
     except BaseException:  # noqa: BLE001
         pass
-    if os.getpid() == job_pid:   # only the job's own process reports: a child it forked that ran on to the
-        os.write(result_fd, encode_report(report))   # end of the program ends here without a word
+    # Only the job's own process reports: a child it forked that ran on to the end of the program ends here
+    # without a word (its output went where the job's goes).
+    if os.getpid() == job_pid:
+        os.write(result_fd, encode_report(report))
     os._exit(0)
 
 

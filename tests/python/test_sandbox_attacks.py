@@ -231,14 +231,61 @@ def test_host_processes_are_invisible(one):
 
 def test_sysv_shared_memory_does_not_cross_jobs(one):
     create = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.shmat.restype = ctypes.c_void_p\n"
-              "i = libc.shmget(4711, 4096, 0o1666)\naddr = libc.shmat(i, None, 0)\n"
-              "ctypes.memmove(addr, b'left-behind', 11)\nprint(i >= 0)")
+              "i = libc.shmget(4711, 4096, 0o1666)\n"
+              "if i >= 0:\n    ctypes.memmove(libc.shmat(i, None, 0), b'left-behind', 11)\nprint(i >= 0)")
     find = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.shmat.restype = ctypes.c_void_p\n"
             "i = libc.shmget(4711, 4096, 0o666)\nprint(ctypes.string_at(libc.shmat(i, None, 0), 11) if i >= 0 else 'none')")
     a, b = one.run([create, find])
     if not one.pid_isolated:
         pytest.skip("no per-job namespaces here")
-    assert a.answer == "True" and b.answer == "none", (a.answer, b.answer, b.error_message)
+    # without a memory cgroup, shmget is refused (test_memory_outside_the_address_space_is_held_to_the_budget)
+    assert a.answer == ("True" if one.memory_isolated else "False") and b.answer == "none", \
+        (a.answer, b.answer, b.error_message)
+
+
+def test_memory_outside_the_address_space_is_held_to_the_budget():
+    """Found by a breaker (without root, no memory cgroup): pages in a memfd filled with fallocate, and in a SysV
+    segment attached, filled and detached, count against no RLIMIT_AS: a 64 MiB job held 3.5 GiB. Where a memory
+    cgroup holds the job's total they are charged to it; elsewhere memfd_create and shmget are refused."""
+    # 40 memfds of 8 MiB: each under the job's file-size limit (16 MiB), 320 MiB in all
+    memfd = ("import os\nfds = [os.memfd_create('x') for _ in range(40)]\n"
+             "for fd in fds:\n    os.posix_fallocate(fd, 0, 8 << 20)\nprint('held')")
+    sysv = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.shmat.restype = ctypes.c_void_p\n"
+            "i = libc.shmget(0, 256 << 20, 0o1600)\nassert i >= 0, ctypes.get_errno()\n"
+            "addr = libc.shmat(i, None, 0)\nctypes.memset(addr, 1, 256 << 20)\nlibc.shmdt(ctypes.c_void_p(addr))\n"
+            "print('held')")
+    with cotnpot.Executor(workers=1, timeout=5.0, memory_mb=64) as ex:
+        results = ex.run([memfd, sysv])
+        for r in results:
+            assert r.answer != "held", (ex.isolation, r.status)
+            assert r.status in ({"memory_limit", "killed"} if ex.memory_isolated else {"error"}), (r.status, r.error_message)
+        correct_jobs_still_correct(ex)
+
+
+def test_only_internet_sockets_and_only_the_usual_devices(one, tmp_path):
+    """Found by a breaker: an AF_VSOCK socket (no network namespace holds vsock) listened from a
+    network-isolated job -- on a VM, a way to the hypervisor's side; and in a user namespace (jobs are the
+    caller's uid) a job opened the caller's terminal, read what was typed and wrote to it. Jobs now get
+    AF_INET/AF_INET6 sockets only (none at all without a network namespace) and, with a private file-system
+    view, a /dev holding only the usual character devices."""
+    sockets = ("import socket\nout = []\nfor family in (40, socket.AF_INET):\n    try:\n"
+               "        socket.socket(family, socket.SOCK_STREAM).close()\n        out.append('made')\n"
+               "    except OSError as e:\n        out.append(e.errno)\nprint(out)")
+    master, slave = os.openpty()
+    try:
+        terminal = os.ttyname(slave)
+        os.chmod(terminal, 0o666)   # as open as a terminal can be: only what the job's /dev holds decides
+        grab = f"f = open({terminal!r}, 'wb', buffering=0)\nf.write(b'[job] all tests passed')\nprint('opened')"
+        devices = "import os\nprint(sorted(os.listdir('/dev')))"
+        s, g, d = one.run([sockets, grab, devices])
+    finally:
+        os.close(master), os.close(slave)
+    assert s.status == "ok" and s.answer == str([1, "made" if one.network_isolated else 1]), (s.answer, s.error_message)
+    if one.filesystem_isolated or one.landlock_abi:   # else (root in a plain chroot) the host's /dev: documented
+        assert g.answer != "opened", (g.status, g.error_message)
+    if one.filesystem_isolated:
+        assert d.answer == str(sorted(["fd", "full", "null", "random", "stderr", "stdin", "stdout", "urandom", "zero"]))
+    correct_jobs_still_correct(one)
 
 
 def test_host_unix_sockets_are_unreachable(one, tmp_path):

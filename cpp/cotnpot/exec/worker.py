@@ -50,6 +50,9 @@ JOB_DIR_MB, JOB_DIR_INODES = 64, 4096  # each job's own tmpfs (with filesystem i
 # directory (hide_host_directories).
 HIDDEN_DIRS = (b"/run", b"/dev/shm")
 RESULT_LIMIT = 1 << 20  # bytes a job may send on its result channel (answer, messages), in total
+# The device files jobs get: the usual character devices. With a mount namespace, /dev is a tmpfs holding only
+# these (bound from the real ones); with Landlock, a rule per file (not /dev, under which /dev/shm lies).
+DEVICE_FILES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 
 WARMUP = sys.argv[3] if len(sys.argv) > 3 else ""
 JOB_NAMESPACES = (sys.argv[4] if len(sys.argv) > 4 else "1") == "1"  # per-job namespaces and tmpfs
@@ -120,6 +123,38 @@ def hide_host_directories():
 JOB_MOUNTPOINT = "/tmp/job"
 
 
+def minimal_dev():
+    """Puts a tmpfs over /dev holding only DEVICE_FILES (bind mounts of the real nodes) and the /dev/fd,
+    stdin, stdout and stderr links. A device node opens for writing on a read-only mount, and in a user
+    namespace jobs are the caller's uid: the caller's terminal (/dev/pts/N) was theirs to read keystrokes
+    from and to write to (found by a breaker); every node of mode 0666 (/dev/fuse, /dev/net/tun where they
+    are) was open to them in any mode. Returns whether /dev was replaced."""
+    keep = {}
+    for path in DEVICE_FILES:
+        try:
+            keep[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            pass
+    try:
+        if _libc.mount(b"cotnpot-dev", b"/dev", b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, b"size=4k,mode=0755") != 0:
+            return False
+        try:
+            for path, fd in keep.items():
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))   # the mount point
+                if _libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, MS_BIND, None) != 0:
+                    raise OSError(ctypes.get_errno(), f"cannot bind {path}")
+            for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                                 ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+                os.symlink(target, f"/dev/{name}")
+        except OSError:
+            _libc.umount2(b"/dev", 2)   # MNT_DETACH, with the binds under it: the real /dev again
+            return False
+        return True
+    finally:
+        for fd in keep.values():
+            os.close(fd)
+
+
 def private_read_only_filesystem():
     """In a mount namespace of our own: every mount read-only (recursively, with mount_setattr: syscall 442 on every architecture), and a fresh
     size-limited tmpfs on /tmp, owned by root with mode 0711, to hold the job directories: read-only too with
@@ -136,6 +171,9 @@ def private_read_only_filesystem():
     for path in HIDDEN_DIRS:
         if os.path.isdir(path) and not os.path.islink(path):
             _libc.mount(b"cotnpot-hidden", path, b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, b"size=4k,mode=0755")
+    if not minimal_dev():   # as for a missing mount_setattr below: no private view then
+        _libc.umount2(b"/tmp", 2)  # MNT_DETACH
+        return None
     hide_host_directories()
     if JOB_NAMESPACES:   # each job's own tmpfs is mounted here; /tmp itself stays read-only
         os.mkdir(JOB_MOUNTPOINT, 0o711)
@@ -424,14 +462,19 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
 
 
-def job_filter(network_isolated, pid_isolated):
+def job_filter(network_isolated, pid_isolated, memory_isolated):
     """A seccomp filter for jobs, refusing with EPERM:
     - the kernel keyring calls (add_key, request_key, keyctl): keyrings belong to no namespace, and a key a
       job leaves under its uid outlives the job, its worker and the executor -- a channel to later jobs and
       to the host;
-    - Unix sockets (socket and socketpair with AF_UNIX): descriptors sent over one in a cycle are not
-      reclaimed when the job dies, so the memory behind them (memfds, files) stayed charged to the worker's
-      cgroup after the job, the worker and the executor;
+    - every socket family but AF_INET and AF_INET6 (socket and socketpair), which the job's network
+      namespace holds: Unix sockets (descriptors sent over one in a cycle are not reclaimed when the job
+      dies, so the memory behind them stayed charged to the worker's cgroup after the job, the worker and
+      the executor), and families no network namespace holds (AF_VSOCK listened to the hypervisor's side of
+      a VM from a network-isolated job: found by a breaker), or that only widen the kernel's surface;
+    - memfd_create and shmget, where no memory cgroup holds the job's total: pages put in a memfd with
+      fallocate, or in a SysV segment attached, filled and detached, count against no RLIMIT_AS (a breaker
+      held 3.5 GiB from a 64 MiB job);
     - every socket, of any family, when the worker has no network namespace of its own (without root where
       the kernel allows no user namespace): the job would share the host's network, loopback servers
       included. With one, jobs have no network anyway (a down loopback).
@@ -448,9 +491,11 @@ def job_filter(network_isolated, pid_isolated):
     arch = platform.machine()
     if arch == "x86_64":
         audit, keyring, sockets, x32, sessions = 0xC000003E, (248, 249, 250), (41, 53), 0x40000000, (112, 109)
+        unaccounted = (319, 29)   # memfd_create, shmget
         self_only, setpriority, ioprio_set = (302, 142, 144, 314, 203), 141, 251   # pid in args[0]
     elif arch == "aarch64":
         audit, keyring, sockets, x32, sessions = 0xC00000B7, (217, 218, 219), (198, 199), 0xFFFFFFFF, (157, 154)
+        unaccounted = (279, 194)
         self_only, setpriority, ioprio_set = (261, 118, 119, 274, 122), 140, 30
     else:
         return None
@@ -461,13 +506,14 @@ def job_filter(network_isolated, pid_isolated):
     program = [
         ("ld", 4), ("jeq", audit, None, "deny"),                       # another ABI (int 0x80): refused
         ("ld", 0), ("jge", x32, "deny", None),                         # nr; x32 -> refused
-        *[("jeq", nr, "deny", None) for nr in (*keyring, io_uring_setup, *(() if pid_isolated else sessions))],
+        *[("jeq", nr, "deny", None) for nr in (*keyring, io_uring_setup, *(() if pid_isolated else sessions),
+                                               *(() if memory_isolated else unaccounted))],
         *([] if pid_isolated else [*[("jeq", nr, "self only", None) for nr in self_only],
                                    ("jeq", setpriority, "priority", None), ("jeq", ioprio_set, "io priority", None)]),
         ("jeq", sockets[0], "socket", None), ("jeq", sockets[1], "socket", "allow"),
         ("label", "socket"),
         *([] if network_isolated else [("ret", "deny")]),              # no namespace: no socket at all
-        ("ld", 16), ("jeq", 1, "deny", "allow"),                       # args[0] == AF_UNIX -> refused
+        ("ld", 16), ("jeq", 2, "allow", None), ("jeq", 10, "allow", "deny"),   # args[0]: AF_INET, AF_INET6 only
         *([] if pid_isolated else [
             ("label", "self only"), ("ld", 16), ("jeq", 0, "allow", "deny"),  # pid (low 32 bits: pid_t) 0 only
             ("label", "priority"), ("ld", 16), ("jeq", 2, "deny", None),   # PRIO_USER: every process of the uid
@@ -499,7 +545,7 @@ def job_filter(network_isolated, pid_isolated):
     return filters, _SockFprog(len(code), filters)
 
 
-JOB_FILTER = job_filter(NETWORK_ISOLATED, PID_ISOLATED)
+JOB_FILTER = job_filter(NETWORK_ISOLATED, PID_ISOLATED, MEMORY_ISOLATED)
 PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
 
 
@@ -567,8 +613,6 @@ def landlock_abi():
 LANDLOCK_ABI = 0 if IS_ROOT or (FILESYSTEM_ISOLATED and PID_ISOLATED) else landlock_abi()
 FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR, FS_TRUNCATE, FS_IOCTL_DEV = 1, 2, 4, 8, 1 << 14, 1 << 15
 FS_READ = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
-# Files every job may open: the usual character devices (a rule per file, not /dev, under which /dev/shm lies)
-DEVICE_FILES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 
 
 def confine_files(workdir):

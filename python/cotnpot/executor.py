@@ -113,7 +113,8 @@ class Executor:
 
     @property
     def landlock_abi(self) -> int:
-        """Without root or a user namespace (a chroot, say): the Landlock ABI version that confines each job
+        """Without a private file-system view (no root and no user namespace; as root, a chroot whose / is not
+        a mount point): the Landlock ABI version that confines each job
         -- reading only the system's and the interpreter's directories, writing only its own, no /proc, and
         from ABI 6 no signal to any process outside the job; 0 where the kernel lacks Landlock or the workers
         are isolated by namespaces instead."""

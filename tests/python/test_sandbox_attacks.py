@@ -281,7 +281,7 @@ def test_only_internet_sockets_and_only_the_usual_devices(one, tmp_path):
     finally:
         os.close(master), os.close(slave)
     assert s.status == "ok" and s.answer == str([1, "made" if one.network_isolated else 1]), (s.answer, s.error_message)
-    if one.filesystem_isolated or one.landlock_abi:   # else (root in a plain chroot) the host's /dev: documented
+    if one.filesystem_isolated or one.landlock_abi:   # else (a kernel without Landlock) the host's /dev: documented
         assert g.answer != "opened", (g.status, g.error_message)
     if one.filesystem_isolated:
         assert d.answer == str(sorted(["fd", "full", "null", "random", "stderr", "stdin", "stdout", "urandom", "zero"]))

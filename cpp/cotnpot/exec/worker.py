@@ -609,8 +609,10 @@ def landlock_abi():
     return max(0, version)
 
 
-# Only where the namespaces do not do it (no root and no user namespace, or one without a private view)
-LANDLOCK_ABI = 0 if IS_ROOT or (FILESYSTEM_ISOLATED and PID_ISOLATED) else landlock_abi()
+# Only where the namespaces do not do it: no private view (a chroot whose / is not a mount point, as root too:
+# there jobs, each its own uid, could write the host's world-writable /tmp, and a directory one job made was
+# found by the next -- found by a pristine-root run), or no pid namespace.
+LANDLOCK_ABI = 0 if FILESYSTEM_ISOLATED and PID_ISOLATED else landlock_abi()
 FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR, FS_TRUNCATE, FS_IOCTL_DEV = 1, 2, 4, 8, 1 << 14, 1 << 15
 FS_READ = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
 

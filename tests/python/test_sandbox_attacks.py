@@ -262,6 +262,20 @@ def test_memory_outside_the_address_space_is_held_to_the_budget():
         correct_jobs_still_correct(ex)
 
 
+def test_no_inotify_where_jobs_share_the_callers_uid(one):
+    """Found by a breaker (without root): a job used up the uid's 128 inotify instances, which the caller shares,
+    while it ran, and watches on a shared read-only file signalled between concurrent jobs. Where jobs run as
+    the caller's uid, inotify is refused; as root each job has a uid of its own and keeps it."""
+    import platform
+    if platform.machine() != "x86_64":
+        pytest.skip("the test's syscall number is x86-64's")
+    probe = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+             "fd = libc.inotify_init1(0)\nprint(fd >= 0, ctypes.get_errno() if fd < 0 else 0)")
+    r = one.run([probe])[0]
+    assert r.status == "ok", r.error_message
+    assert r.answer == ("True 0" if one.uid_isolated else "False 1"), (one.isolation, r.answer)
+
+
 def test_only_internet_sockets_and_only_the_usual_devices(one, tmp_path):
     """Found by a breaker: an AF_VSOCK socket (no network namespace holds vsock) listened from a
     network-isolated job -- on a VM, a way to the hypervisor's side; and in a user namespace (jobs are the

@@ -462,7 +462,7 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
 
 
-def job_filter(network_isolated, pid_isolated, memory_isolated):
+def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
     """A seccomp filter for jobs, refusing with EPERM:
     - the kernel keyring calls (add_key, request_key, keyctl): keyrings belong to no namespace, and a key a
       job leaves under its uid outlives the job, its worker and the executor -- a channel to later jobs and
@@ -475,6 +475,9 @@ def job_filter(network_isolated, pid_isolated, memory_isolated):
     - memfd_create and shmget, where no memory cgroup holds the job's total: pages put in a memfd with
       fallocate, or in a SysV segment attached, filled and detached, count against no RLIMIT_AS (a breaker
       held 3.5 GiB from a 64 MiB job);
+    - inotify_init and inotify_init1, where jobs run as the caller's uid (without root): the uid's 128 inotify
+      instances are a quota the caller shares, which one job used up while it ran, and watches on a shared
+      read-only file signalled between concurrent jobs (found by a breaker);
     - every socket, of any family, when the worker has no network namespace of its own (without root where
       the kernel allows no user namespace): the job would share the host's network, loopback servers
       included. With one, jobs have no network anyway (a down loopback).
@@ -492,10 +495,12 @@ def job_filter(network_isolated, pid_isolated, memory_isolated):
     if arch == "x86_64":
         audit, keyring, sockets, x32, sessions = 0xC000003E, (248, 249, 250), (41, 53), 0x40000000, (112, 109)
         unaccounted = (319, 29)   # memfd_create, shmget
+        inotify = (253, 294)   # inotify_init, inotify_init1
         self_only, setpriority, ioprio_set = (302, 142, 144, 314, 203), 141, 251   # pid in args[0]
     elif arch == "aarch64":
         audit, keyring, sockets, x32, sessions = 0xC00000B7, (217, 218, 219), (198, 199), 0xFFFFFFFF, (157, 154)
         unaccounted = (279, 194)
+        inotify = (26,)   # inotify_init1 (aarch64 has no inotify_init)
         self_only, setpriority, ioprio_set = (261, 118, 119, 274, 122), 140, 30
     else:
         return None
@@ -507,7 +512,8 @@ def job_filter(network_isolated, pid_isolated, memory_isolated):
         ("ld", 4), ("jeq", audit, None, "deny"),                       # another ABI (int 0x80): refused
         ("ld", 0), ("jge", x32, "deny", None),                         # nr; x32 -> refused
         *[("jeq", nr, "deny", None) for nr in (*keyring, io_uring_setup, *(() if pid_isolated else sessions),
-                                               *(() if memory_isolated else unaccounted))],
+                                               *(() if memory_isolated else unaccounted),
+                                               *(() if own_uid else inotify))],
         *([] if pid_isolated else [*[("jeq", nr, "self only", None) for nr in self_only],
                                    ("jeq", setpriority, "priority", None), ("jeq", ioprio_set, "io priority", None)]),
         ("jeq", sockets[0], "socket", None), ("jeq", sockets[1], "socket", "allow"),
@@ -545,7 +551,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated):
     return filters, _SockFprog(len(code), filters)
 
 
-JOB_FILTER = job_filter(NETWORK_ISOLATED, PID_ISOLATED, MEMORY_ISOLATED)
+JOB_FILTER = job_filter(NETWORK_ISOLATED, PID_ISOLATED, MEMORY_ISOLATED, JOB_UIDS)
 PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
 
 

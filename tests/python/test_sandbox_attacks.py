@@ -364,10 +364,11 @@ def test_nothing_a_job_leaves_outside_its_directory_reaches_the_next_job(one):
     """Found by review: in a user namespace, jobs are the uid that owns the worker's /tmp, and a directory one
     job made there was listed by every later job of the worker. /tmp is read-only now with per-job
     namespaces; as root it was never the job's to write, and with Landlock it is refused."""
-    plant = ("import os\nmade = []\nfor d in ('/tmp', os.path.dirname(os.getcwd()), '/var/tmp', '/dev/shm'):\n"
+    places = "('/tmp', os.path.dirname(os.getcwd()), '/var/tmp', '/dev/shm')"   # the job directory's parent too
+    plant = (f"import os\nmade = []\nfor d in {places}:\n"
              "    try:\n        os.mkdir(os.path.join(d, 'cotnpot-planted'))\n        made.append(d)\n"
              "    except OSError:\n        pass\nprint(made)")
-    look = ("import os\nseen = []\nfor d in ('/tmp', os.path.dirname(os.getcwd()), '/var/tmp', '/dev/shm'):\n"
+    look = (f"import os\nseen = []\nfor d in {places}:\n"
             "    try:\n        seen += [d] if 'cotnpot-planted' in os.listdir(d) else []\n    except OSError:\n"
             "        pass\nprint(seen)")
     planted, looked = one.run([plant, look])

@@ -95,3 +95,39 @@ TEST_CASE("the CPU form's float32 values and gradients match float64 ground trut
   CHECK(max_abs(gw.to(at::kDouble) - gw64) < 1e-4);
   CHECK(max_abs(gb.to(at::kDouble) - gb64) < 1e-4);
 }
+
+TEST_CASE("a block scratch hands out views of one buffer, grown only when a block needs more") {
+  forms::BlockScratch scratch;
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  at::Tensor a = scratch.take(8, 64, f32);
+  CHECK(a.sizes() == at::IntArrayRef{8, 64});
+  CHECK(a.is_contiguous());
+  CHECK((a.scalar_type() == at::kFloat));
+  a.fill_(1.0f);
+  const void* first = a.data_ptr();
+  // A smaller block, a partial last one, and one of a narrower dtype: the same memory, no allocation.
+  at::Tensor b = scratch.take(3, 50, f32);
+  CHECK(b.data_ptr() == first);
+  CHECK(b.sizes() == at::IntArrayRef{3, 50});
+  CHECK(b.is_contiguous());
+  at::Tensor c = scratch.take(8, 64, at::TensorOptions().dtype(at::kBFloat16));
+  CHECK(c.data_ptr() == first);
+  CHECK((c.scalar_type() == at::kBFloat16));
+  // A larger one grows the buffer.
+  at::Tensor d = scratch.take(9, 64, f32);
+  CHECK(d.numel() == 9 * 64);
+  CHECK(scratch.take(9, 64, f32).data_ptr() == d.data_ptr());
+}
+
+TEST_CASE("block logits written into the scratch equal a fresh GEMM, with and without bias, partial blocks") {
+  at::manual_seed(3);
+  const at::Tensor h = at::randn({5, 6}), w = at::randn({11, 6}), bias = at::randn({11});
+  forms::BlockScratch scratch;
+  for (const auto& [v0, v1] : {std::pair<int64_t, int64_t>{0, 4}, {4, 8}, {8, 11}, {0, 11}}) {
+    CAPTURE(v0);
+    const at::Tensor plain = forms::block_logits_in_dtype(h, w, at::Tensor(), v0, v1, scratch).clone();
+    CHECK(at::allclose(plain, at::mm(h, w.slice(0, v0, v1).t())));
+    const at::Tensor biased = forms::block_logits_in_dtype(h, w, bias, v0, v1, scratch);
+    CHECK(at::allclose(biased, at::mm(h, w.slice(0, v0, v1).t()) + bias.slice(0, v0, v1)));
+  }
+}

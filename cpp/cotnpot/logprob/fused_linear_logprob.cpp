@@ -111,21 +111,36 @@ at::ScalarType accumulation_type(const at::Tensor& t) {
   return t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
 }
 
+at::Tensor BlockScratch::take(int64_t rows, int64_t cols, const at::TensorOptions& options) {
+  const int64_t bytes = rows * cols * static_cast<int64_t>(c10::elementSize(c10::typeMetaToScalarType(options.dtype())));
+  if (!buffer_.defined() || buffer_.numel() < bytes || buffer_.device() != options.device())
+    buffer_ = at::empty({bytes}, options.dtype(at::kByte));
+  return buffer_.narrow(0, 0, bytes).view(c10::typeMetaToScalarType(options.dtype())).view({rows, cols});
+}
+
 at::Tensor block_logits_in_dtype(const at::Tensor& h, const at::Tensor& weight, const at::Tensor& bias, int64_t v0,
-                                 int64_t v1) {
+                                 int64_t v1, BlockScratch& scratch) {
   const at::Tensor w = weight.slice(0, v0, v1).t();
-  return (bias.defined() ? at::addmm(bias.slice(0, v0, v1), h, w) : at::mm(h, w)).contiguous();
+  at::Tensor out = scratch.take(h.size(0), v1 - v0, h.options());
+  if (bias.defined())
+    at::addmm_out(out, bias.slice(0, v0, v1), h, w);
+  else
+    at::mm_out(out, h, w);
+  return out;
 }
 
 at::Tensor gradient_buffer(bool wanted, at::IntArrayRef shape, const at::TensorOptions& options) {
   return wanted ? at::zeros(shape, options) : at::zeros({0}, options);
 }
 
-void add_product(at::Tensor into, const at::Tensor& a, const at::Tensor& b) {
-  if (a.scalar_type() == into.scalar_type() && b.scalar_type() == into.scalar_type())
+void add_product(at::Tensor into, const at::Tensor& a, const at::Tensor& b, BlockScratch& scratch) {
+  if (a.scalar_type() == into.scalar_type() && b.scalar_type() == into.scalar_type()) {
     into.addmm_(a, b);
-  else
-    into.add_(at::mm(a, b));
+    return;
+  }
+  at::Tensor product = scratch.take(a.size(0), b.size(1), a.options());
+  at::mm_out(product, a, b);
+  into.add_(product);
 }
 
 const FusedForm*& cuda_fused_form() {
@@ -188,6 +203,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_composite(
   // backward went from 2.3x the naive one to below it). fp16 keeps float32 GEMMs: a block's product can
   // leave fp16's range where float32's accumulators would not.
   const at::ScalarType gemm = hidden.scalar_type() == at::kBFloat16 ? at::kBFloat16 : acc;
+  BlockScratch product_scratch;
   // Vocabulary blocks outside, rows inside: each weight block is converted to the GEMM dtype once (for
   // bf16 in float32 GEMMs, converting it once per row block made the backward 2.4x the naive one), the row
   // blocks -- smaller -- once per vocabulary block.
@@ -208,11 +224,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_composite(
       const at::Tensor local = (yr - v0).clamp(0, v1 - v0 - 1).unsqueeze(1);
       gl.scatter_add_(1, local, at::where(here, gr, at::zeros_like(gr)).unsqueeze(1));
       const at::Tensor gl_gemm = gl.to(gemm);
-      if (want_hidden) add_product(grad_hidden.slice(0, r0, r1), gl_gemm, w_gemm);
+      if (want_hidden) add_product(grad_hidden.slice(0, r0, r1), gl_gemm, w_gemm, product_scratch);
       if (want_weight) {
         // Ignored rows add nothing to grad_weight, even where their hidden state holds inf or NaN (0 * inf).
         const at::Tensor h_gemm = at::where(rows_valid, h.to(gemm), at::zeros({}, hidden.options().dtype(gemm)));
-        add_product(grad_weight.slice(0, v0, v1), gl_gemm.t(), h_gemm);
+        add_product(grad_weight.slice(0, v0, v1), gl_gemm.t(), h_gemm, product_scratch);
       }
       if (want_bias) grad_bias.slice(0, v0, v1).add_(gl.sum(0));
     }

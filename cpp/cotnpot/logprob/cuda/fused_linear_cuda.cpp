@@ -32,13 +32,14 @@ std::tuple<at::Tensor, at::Tensor> forward_cuda(const at::Tensor& hidden, const 
   const auto acc = hidden.options().dtype(accumulation_type(hidden));
   at::Tensor logp = at::zeros({n}, acc), lse = at::zeros({n}, acc);
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  BlockScratch scratch;  // reused by each block: the GEMMs and kernels run in order on one stream
   for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
     const int64_t r1 = std::min(n, r0 + b.rows);
     const at::Tensor h = hidden.slice(0, r0, r1), yr = y.slice(0, r0, r1);
     at::Tensor running = at::full({r1 - r0}, -std::numeric_limits<double>::infinity(), acc);
     at::Tensor picked = at::zeros({r1 - r0}, acc);
     for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
-      at::Tensor logits = block_logits_in_dtype(h, weight, bias, v0, std::min(vocab, v0 + b.vocab));
+      at::Tensor logits = block_logits_in_dtype(h, weight, bias, v0, std::min(vocab, v0 + b.vocab), scratch);
       cuda::check_launch(cuda::fused_block_forward(dtype, block_of(logits, v0, yr, ignore_index), running.data_ptr(),
                                                    picked.data_ptr(), stream),
                          op);
@@ -75,24 +76,25 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(const at::Tensor& g
   // into float32, never a bf16 sum across blocks), float32 for fp16 (a block's product can leave fp16's range).
   const at::ScalarType gemm = hidden.scalar_type() == at::kHalf ? at::kFloat : hidden.scalar_type();
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  BlockScratch logits_scratch, product_scratch;  // reused by each block, in stream order
   for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {  // vocabulary blocks outside: each weight block converted once
     const int64_t v1 = std::min(vocab, v0 + b.vocab);
     const at::Tensor w_gemm = want_hidden ? weight.slice(0, v0, v1).to(gemm) : at::Tensor();
     for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
       const int64_t r1 = std::min(n, r0 + b.rows);
       const at::Tensor h = hidden.slice(0, r0, r1), yr = y.slice(0, r0, r1);
-      at::Tensor gl = block_logits_in_dtype(h, weight, bias, v0, v1);  // becomes d(sum g * logp)/d logits, in place
+      at::Tensor gl = block_logits_in_dtype(h, weight, bias, v0, v1, logits_scratch);  // becomes d(sum g * logp)/d logits, in place
       if (half) gl = gl.to(at::kFloat);
       cuda::check_launch(cuda::fused_block_backward(dtype, block_of(gl, v0, yr, ignore_index),
                                                     g.slice(0, r0, r1).data_ptr(), l.slice(0, r0, r1).data_ptr(),
                                                     stream),
                          op);
       const at::Tensor gl_gemm = gl.to(gemm);
-      if (want_hidden) add_product(grad_hidden.slice(0, r0, r1), gl_gemm, w_gemm);
+      if (want_hidden) add_product(grad_hidden.slice(0, r0, r1), gl_gemm, w_gemm, product_scratch);
       if (want_weight) {
         // Ignored rows add nothing, even where their hidden state holds inf or NaN (0 * inf).
         const at::Tensor h_used = at::where(valid.slice(0, r0, r1), h, at::zeros({}, h.options())).to(gemm);
-        add_product(grad_weight.slice(0, v0, v1), gl_gemm.t(), h_used);
+        add_product(grad_weight.slice(0, v0, v1), gl_gemm.t(), h_used, product_scratch);
       }
       if (want_bias) grad_bias.slice(0, v0, v1).add_(gl.sum(0, false, accumulation_type(hidden)));
     }

@@ -61,6 +61,7 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
   float* lse_out = lse.data_ptr<float>();
   const RowKernels& k = row_kernels();
   std::vector<float> running(b.rows), picked(b.rows);  // per row of the block: lse so far, the label's logit
+  BlockScratch scratch;
   for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
     const int64_t r1 = std::min(n, r0 + b.rows);
     std::fill(running.begin(), running.end(), kMinusInf);
@@ -68,7 +69,7 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
     const at::Tensor h = hidden.slice(0, r0, r1);
     for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
       const int64_t v1 = std::min(vocab, v0 + b.vocab);
-      at::Tensor logits = block_logits_in_dtype(h, weight, bias, v0, v1);
+      at::Tensor logits = block_logits_in_dtype(h, weight, bias, v0, v1, scratch);
       const BlockRows rows = rows_of(logits);
       at::parallel_for(0, r1 - r0, row_grain(rows.width), [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) {
@@ -107,6 +108,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
   at::Tensor grad_weight = gradient_buffer(want_weight, weight.sizes(), acc);
   at::Tensor grad_bias = gradient_buffer(want_bias, {vocab}, acc);
   const RowKernels& k = row_kernels();
+  BlockScratch logits_scratch, product_scratch;
   // Vocabulary blocks outside, rows inside, as in the composite form.
   for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
     const int64_t v1 = std::min(vocab, v0 + b.vocab);
@@ -114,7 +116,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
     for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
       const int64_t r1 = std::min(n, r0 + b.rows);
       const at::Tensor h = hidden.slice(0, r0, r1);
-      at::Tensor gl = block_logits_in_dtype(h, weight, bias, v0, v1);  // becomes d(sum g * logp)/d logits, in place
+      at::Tensor gl = block_logits_in_dtype(h, weight, bias, v0, v1, logits_scratch);  // becomes d(sum g * logp)/d logits, in place
       const BlockRows rows = rows_of(gl);
       at::parallel_for(0, r1 - r0, row_grain(rows.width), [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) {
@@ -131,12 +133,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
         }
       });
       // bf16 GEMMs for bf16 inputs, each block's product added into float32 (never a bf16 sum across blocks)
-      if (want_hidden) add_product(grad_hidden.slice(0, r0, r1), gl, w);
+      if (want_hidden) add_product(grad_hidden.slice(0, r0, r1), gl, w, product_scratch);
       if (want_weight) {
         // Ignored rows add nothing, even where their hidden state holds inf or NaN (0 * inf).
         const bool any_ignored = std::any_of(yp + r0, yp + r1, [&](int64_t v) { return v == ignore_index; });
         const at::Tensor h_used = any_ignored ? at::where(valid.slice(0, r0, r1), h, at::zeros({}, h.options())) : h;
-        add_product(grad_weight.slice(0, v0, v1), gl.t(), h_used);
+        add_product(grad_weight.slice(0, v0, v1), gl.t(), h_used, product_scratch);
       }
       if (want_bias) grad_bias.slice(0, v0, v1).add_(gl.sum(0, false, at::kFloat));
     }

@@ -48,17 +48,32 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
 // float64 for float64 inputs, float32 for the others: what log-probs, log-sum-exps and gradients accumulate in.
 at::ScalarType accumulation_type(const at::Tensor& t);
 
+// One reusable buffer for a form's per-block temporaries. Each block's logits (and, for bf16, each gradient
+// product) is written into it by the GEMM's out= form instead of a fresh tensor per block: a fresh 16 MiB
+// tensor per block left the forward's peak at 56 MiB beyond its inputs (freed blocks the allocator could not
+// hand back to the next one, plus first-touch page faults on each), the reused one at the block's size.
+class BlockScratch {
+ public:
+  // A contiguous [rows, cols] tensor of `options` over the buffer, grown (never shrunk) when too small. Its
+  // contents are what the previous use left; the view stays valid until the next take().
+  at::Tensor take(int64_t rows, int64_t cols, const at::TensorOptions& options);
+
+ private:
+  at::Tensor buffer_;
+};
+
 // One block of logits in the inputs' dtype, contiguous [rows, v1 - v0]: h @ weight[v0:v1].T, the bias added by
-// the GEMM (the CPU and CUDA forms' block, read by their own epilogues).
+// the GEMM (the CPU and CUDA forms' block, read by their own epilogues), written into `scratch`.
 at::Tensor block_logits_in_dtype(const at::Tensor& h, const at::Tensor& weight, const at::Tensor& bias, int64_t v0,
-                                 int64_t v1);
+                                 int64_t v1, BlockScratch& scratch);
 
 // A zeroed gradient accumulator of `shape`, or an empty one where that gradient is not wanted.
 at::Tensor gradient_buffer(bool wanted, at::IntArrayRef shape, const at::TensorOptions& options);
 
 // into += a @ b: in place by the GEMM where the dtypes agree (no product temporary, no second pass over
-// it), else the product in the operands' dtype added into the float32 accumulator.
-void add_product(at::Tensor into, const at::Tensor& a, const at::Tensor& b);
+// it), else the product in the operands' dtype added into the float32 accumulator;
+// `scratch` holds the product in the latter case.
+void add_product(at::Tensor into, const at::Tensor& a, const at::Tensor& b, BlockScratch& scratch);
 
 // A device's form: both functions as fused_linear_forward_cpu/fused_linear_backward_cpu.
 struct FusedForm {

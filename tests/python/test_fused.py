@@ -204,3 +204,36 @@ def test_block_sizes_from_a_memory_budget():
         out[budget] = (logp, *torch.autograd.grad(logp.sum(), (hidden, weight)))
     for a, b in zip(out[None], out[0.002]):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+_PEAK_CHILD = r'''
+import sys, torch, cotnpot
+dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[sys.argv[1]]
+def rss(key):
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(key + ":")) / 1024
+torch.manual_seed(0)
+hidden = torch.randn(512, 256, dtype=dtype, requires_grad=True)
+weight = (torch.randn(32768, 256) / 16).to(dtype).requires_grad_()
+labels = torch.randint(0, 32768, (512,))
+cotnpot.fused_linear_logprob(hidden[:8], weight, labels[:8]).sum().backward()   # warm-up: thread pools
+weight.grad = hidden.grad = None
+out = cotnpot.fused_linear_logprob(hidden, weight, labels)
+open("/proc/self/clear_refs", "w").write("5")                                    # peak := now
+base = rss("VmRSS")
+out.sum().backward()
+print(rss("VmHWM") - base)
+'''
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_the_backward_holds_one_vocabulary_block_beyond_the_gradients(dtype):
+    """Peak memory of the backward (a process of its own: peak RSS is per process), V = 32768, H = 256:
+    the weight's gradient is 32 MiB in fp32, 16 MiB in bf16. Beyond it the backward may hold blocks (8 MiB
+    of logits, a float32 block of the weight's gradient: 4 MiB) and the hidden state's (0.5 MiB), not a
+    float32 [V, H] accumulator -- which for bf16 was 32 MiB more than the gradient itself."""
+    import subprocess
+    import sys
+    peak = float(subprocess.run([sys.executable, "-c", _PEAK_CHILD, dtype], capture_output=True, text=True,
+                                check=True, timeout=120).stdout)
+    grad_mib = {"fp32": 32, "bf16": 16}[dtype]
+    assert peak < grad_mib + 20, f"{dtype}: backward peak {peak:.0f} MiB beyond its inputs, gradient {grad_mib} MiB"

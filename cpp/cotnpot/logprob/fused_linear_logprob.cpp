@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <vector>
 
 #include "cotnpot/detail/check_values.h"
 #include "cotnpot/logprob/detail/fused_linear_forms.h"
@@ -133,6 +134,38 @@ at::Tensor gradient_buffer(bool wanted, at::IntArrayRef shape, const at::TensorO
   return wanted ? at::zeros(shape, options) : at::zeros({0}, options);
 }
 
+VocabBlockGradient::VocabBlockGradient(bool wanted, const at::Tensor& input, at::ScalarType acc)
+    : wanted_(wanted), direct_(input.scalar_type() == acc), acc_(acc) {
+  if (!wanted_)
+    output_ = at::zeros({0}, input.options());
+  else
+    output_ = direct_ ? at::zeros(input.sizes(), input.options()) : at::empty(input.sizes(), input.options());
+}
+
+at::Tensor VocabBlockGradient::open(int64_t v0, int64_t v1) {
+  if (!wanted_) return at::Tensor();
+  close();
+  v0_ = v0;
+  v1_ = v1;
+  if (direct_) return open_block_ = output_.slice(0, v0, v1);  // zeroed when made
+  std::vector<int64_t> shape = output_.sizes().vec();
+  shape[0] = v1 - v0;
+  const int64_t inner = output_.numel() / std::max<int64_t>(output_.size(0), 1);
+  open_block_ = scratch_.take(v1 - v0, inner, output_.options().dtype(acc_)).view(shape).zero_();
+  return open_block_;
+}
+
+void VocabBlockGradient::close() {
+  if (!open_block_.defined()) return;
+  if (!direct_) output_.slice(0, v0_, v1_).copy_(open_block_);
+  open_block_ = at::Tensor();
+}
+
+at::Tensor VocabBlockGradient::result() {
+  close();
+  return output_;
+}
+
 void add_product(at::Tensor into, const at::Tensor& a, const at::Tensor& b, BlockScratch& scratch) {
   if (a.scalar_type() == into.scalar_type() && b.scalar_type() == into.scalar_type()) {
     into.addmm_(a, b);
@@ -195,8 +228,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_composite(
   const at::Tensor lse_acc = lse.to(acc);
   const auto acc_options = hidden.options().dtype(acc);
   at::Tensor grad_hidden = gradient_buffer(want_hidden, {n, hidden.size(1)}, acc_options);
-  at::Tensor grad_weight = gradient_buffer(want_weight, weight.sizes(), acc_options);
-  at::Tensor grad_bias = gradient_buffer(want_bias, {vocab}, acc_options);
+  VocabBlockGradient grad_weight(want_weight, weight, acc);
+  VocabBlockGradient grad_bias(want_bias, want_bias ? bias : weight, acc);
   // The gradient GEMMs' dtype. bf16: bf16 operands (each block's product rounded to bf16 once, as the naive
   // path rounds its whole product) added into float32 accumulators: never a bf16 sum across blocks, which
   // drifts, and on CPUs with bf16 instructions the GEMM runs ~8x faster than in float32 (measured: the
@@ -210,6 +243,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_composite(
   for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
     const int64_t v1 = std::min(vocab, v0 + b.vocab);
     const at::Tensor w_gemm = want_hidden ? weight.slice(0, v0, v1).to(gemm) : at::Tensor();
+    const at::Tensor gw = grad_weight.open(v0, v1), gb = grad_bias.open(v0, v1);
     for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
       const int64_t r1 = std::min(n, r0 + b.rows);
       const at::Tensor h = hidden.slice(0, r0, r1), yr = y.slice(0, r0, r1), gr = g.slice(0, r0, r1);
@@ -228,13 +262,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_composite(
       if (want_weight) {
         // Ignored rows add nothing to grad_weight, even where their hidden state holds inf or NaN (0 * inf).
         const at::Tensor h_gemm = at::where(rows_valid, h.to(gemm), at::zeros({}, hidden.options().dtype(gemm)));
-        add_product(grad_weight.slice(0, v0, v1), gl_gemm.t(), h_gemm, product_scratch);
+        add_product(gw, gl_gemm.t(), h_gemm, product_scratch);
       }
-      if (want_bias) grad_bias.slice(0, v0, v1).add_(gl.sum(0));
+      if (want_bias) gb.add_(gl.sum(0));
     }
   }
-  return {grad_hidden.to(hidden.scalar_type()), grad_weight.to(weight.scalar_type()),
-          grad_bias.to(weight.scalar_type())};
+  return {grad_hidden.to(hidden.scalar_type()), grad_weight.result(), grad_bias.result()};
 }
 
 }  // namespace detail

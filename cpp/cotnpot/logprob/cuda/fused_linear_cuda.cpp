@@ -70,8 +70,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(const at::Tensor& g
   const at::Tensor g = grad.to(acc).contiguous(), l = lse.to(acc).contiguous();
   const at::Tensor valid = (y != ignore_index).unsqueeze(1);
   at::Tensor grad_hidden = gradient_buffer(want_hidden, {n, hidden.size(1)}, acc);
-  at::Tensor grad_weight = gradient_buffer(want_weight, weight.sizes(), acc);
-  at::Tensor grad_bias = gradient_buffer(want_bias, {vocab}, acc);
+  VocabBlockGradient grad_weight(want_weight, weight, accumulation_type(hidden));
+  VocabBlockGradient grad_bias(want_bias, want_bias ? bias : weight, accumulation_type(hidden));
   // The gradient GEMMs' dtype, as in the composite form: bf16 operands for bf16 (each block's product added
   // into float32, never a bf16 sum across blocks), float32 for fp16 (a block's product can leave fp16's range).
   const at::ScalarType gemm = hidden.scalar_type() == at::kHalf ? at::kFloat : hidden.scalar_type();
@@ -80,6 +80,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(const at::Tensor& g
   for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {  // vocabulary blocks outside: each weight block converted once
     const int64_t v1 = std::min(vocab, v0 + b.vocab);
     const at::Tensor w_gemm = want_hidden ? weight.slice(0, v0, v1).to(gemm) : at::Tensor();
+    const at::Tensor gw = grad_weight.open(v0, v1), gb = grad_bias.open(v0, v1);
     for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
       const int64_t r1 = std::min(n, r0 + b.rows);
       const at::Tensor h = hidden.slice(0, r0, r1), yr = y.slice(0, r0, r1);
@@ -94,13 +95,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(const at::Tensor& g
       if (want_weight) {
         // Ignored rows add nothing, even where their hidden state holds inf or NaN (0 * inf).
         const at::Tensor h_used = at::where(valid.slice(0, r0, r1), h, at::zeros({}, h.options())).to(gemm);
-        add_product(grad_weight.slice(0, v0, v1), gl_gemm.t(), h_used, product_scratch);
+        add_product(gw, gl_gemm.t(), h_used, product_scratch);
       }
-      if (want_bias) grad_bias.slice(0, v0, v1).add_(gl.sum(0, false, accumulation_type(hidden)));
+      if (want_bias) gb.add_(gl.sum(0, false, accumulation_type(hidden)));
     }
   }
-  return {grad_hidden.to(hidden.scalar_type()), grad_weight.to(weight.scalar_type()),
-          grad_bias.to(weight.scalar_type())};
+  return {grad_hidden.to(hidden.scalar_type()), grad_weight.result(), grad_bias.result()};
 }
 
 const FusedForm kCudaForm{&forward_cuda, &backward_cuda};

@@ -105,14 +105,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
   const at::Tensor valid = (y != ignore_index).unsqueeze(1);
   const auto acc = hidden.options().dtype(at::kFloat);
   at::Tensor grad_hidden = gradient_buffer(want_hidden, {n, hidden.size(1)}, acc);
-  at::Tensor grad_weight = gradient_buffer(want_weight, weight.sizes(), acc);
-  at::Tensor grad_bias = gradient_buffer(want_bias, {vocab}, acc);
+  VocabBlockGradient grad_weight(want_weight, weight, at::kFloat);
+  VocabBlockGradient grad_bias(want_bias, want_bias ? bias : weight, at::kFloat);
   const RowKernels& k = row_kernels();
   BlockScratch logits_scratch, product_scratch;
   // Vocabulary blocks outside, rows inside, as in the composite form.
   for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
     const int64_t v1 = std::min(vocab, v0 + b.vocab);
     const at::Tensor w = weight.slice(0, v0, v1);
+    const at::Tensor gw = grad_weight.open(v0, v1), gb = grad_bias.open(v0, v1);
     for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
       const int64_t r1 = std::min(n, r0 + b.rows);
       const at::Tensor h = hidden.slice(0, r0, r1);
@@ -138,13 +139,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
         // Ignored rows add nothing, even where their hidden state holds inf or NaN (0 * inf).
         const bool any_ignored = std::any_of(yp + r0, yp + r1, [&](int64_t v) { return v == ignore_index; });
         const at::Tensor h_used = any_ignored ? at::where(valid.slice(0, r0, r1), h, at::zeros({}, h.options())) : h;
-        add_product(grad_weight.slice(0, v0, v1), gl.t(), h_used, product_scratch);
+        add_product(gw, gl.t(), h_used, product_scratch);
       }
-      if (want_bias) grad_bias.slice(0, v0, v1).add_(gl.sum(0, false, at::kFloat));
+      if (want_bias) gb.add_(gl.sum(0, false, at::kFloat));
     }
   }
-  return {grad_hidden.to(hidden.scalar_type()), grad_weight.to(weight.scalar_type()),
-          grad_bias.to(weight.scalar_type())};
+  return {grad_hidden.to(hidden.scalar_type()), grad_weight.result(), grad_bias.result()};
 }
 
 }  // namespace cotnpot::logprob::detail

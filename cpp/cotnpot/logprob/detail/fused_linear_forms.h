@@ -70,6 +70,30 @@ at::Tensor block_logits_in_dtype(const at::Tensor& h, const at::Tensor& weight, 
 // A zeroed gradient accumulator of `shape`, or an empty one where that gradient is not wanted.
 at::Tensor gradient_buffer(bool wanted, at::IntArrayRef shape, const at::TensorOptions& options);
 
+// The gradient of an input indexed by vocabulary row (the weight, the bias), accumulated one vocabulary
+// block at a time: the backward loops over vocabulary blocks outside, so a block's gradient is complete
+// once its row blocks are done. Where the input's dtype is the accumulation dtype, each block accumulates
+// in place in the output; else (bf16, fp16) in a float32 buffer of one block, converted into the output
+// when the block is done -- not a float32 [V, H] accumulator converted at the end, which for a bf16 weight
+// held twice the gradient's own memory (V = 32000, H = 1024: 125 MiB beyond the gradient's 62.5).
+class VocabBlockGradient {
+ public:
+  VocabBlockGradient(bool wanted, const at::Tensor& input, at::ScalarType acc);
+  // The zeroed accumulator of vocabulary rows [v0, v1), in `acc`; undefined where not wanted.
+  at::Tensor open(int64_t v0, int64_t v1);
+  // Writes the open block into the output (the previous block is closed by the next open() too).
+  void close();
+  // The gradient, in the input's dtype and shape; empty where not wanted.
+  at::Tensor result();
+
+ private:
+  bool wanted_, direct_;
+  at::ScalarType acc_;
+  at::Tensor output_, open_block_;
+  int64_t v0_ = 0, v1_ = 0;
+  BlockScratch scratch_;
+};
+
 // into += a @ b: in place by the GEMM where the dtypes agree (no product temporary, no second pass over
 // it), else the product in the operands' dtype added into the float32 accumulator;
 // `scratch` holds the product in the latter case.

@@ -31,7 +31,7 @@ VOCAB_BLOCK = _C.FUSED_VOCAB_BLOCK   # the op's own choice when vocab_block is 0
 def block_sizes(vocab: int, row_block: int = 0, vocab_block: int = 0,
                 block_memory_mb: Optional[float] = None) -> Tuple[int, int]:
     """The (row_block, vocab_block) to pass to the op: sizes given stay; with ``block_memory_mb``, the rows
-    left at 0 are as many as fit that many MiB of float32 block logits (the op's default: 8 MiB); 0 lets
+    left at 0 are as many as fit that many MiB of float32 block logits (the op's default: 8 MiB on the CPU, 64 MiB on CUDA); 0 lets
     the op choose."""
     if row_block < 0 or vocab_block < 0:
         raise ValueError(f"row_block and vocab_block must be >= 0 (0: chosen), got {row_block} and {vocab_block}")
@@ -74,7 +74,7 @@ def fused_linear_logprob(hidden: Tensor, weight: Tensor, labels: Tensor, bias: O
                          block_memory_mb: Optional[float] = None) -> Tensor:
     """``log_softmax(hidden @ weight.T + bias)[n, labels[n]]`` per row, ``[N]`` (0 at ``ignore_index``), in
     float32 (float64 for float64 inputs), differentiable in hidden, weight and bias. Block sizes: 0 picks
-    them, from ``block_memory_mb`` of float32 logits per block (default about 8 MiB); see
+    them, from ``block_memory_mb`` of float32 logits per block (default about 8 MiB on the CPU, 64 MiB on CUDA); see
     :func:`block_sizes`."""
     row_block, vocab_block = block_sizes(weight.shape[0], row_block, vocab_block, block_memory_mb)
     logp, _ = torch.ops.cotnpot._fused_linear_logprob_forward(hidden, weight, labels, bias, ignore_index,

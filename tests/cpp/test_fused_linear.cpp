@@ -131,3 +131,19 @@ TEST_CASE("block logits written into the scratch equal a fresh GEMM, with and wi
     CHECK(at::allclose(biased, at::mm(h, w.slice(0, v0, v1).t()) + bias.slice(0, v0, v1)));
   }
 }
+
+TEST_CASE("default blocks: 512 x 4096 on the CPU, 4096 x 4096 on CUDA; sizes given stay, capped at N and V") {
+  using cotnpot::logprob::resolve_blocks;
+  const auto cpu = resolve_blocks({}, 100000, 152064, false), gpu = resolve_blocks({}, 100000, 152064, true);
+  CHECK(cpu.rows == 512);
+  CHECK(cpu.vocab == 4096);
+  CHECK(gpu.rows == 4096);
+  CHECK(gpu.vocab == 4096);
+  const auto small = resolve_blocks({}, 37, 301, false);  // a vocabulary narrower than a block: all its rows
+  CHECK(small.vocab == 301);
+  CHECK(small.rows == 37);
+  const auto given = resolve_blocks({7, 100000}, 5, 301, true);
+  CHECK(given.rows == 5);
+  CHECK(given.vocab == 301);
+  CHECK(resolve_blocks({}, 0, 10, false).rows == 1);  // no rows: one (empty) block, never 0
+}

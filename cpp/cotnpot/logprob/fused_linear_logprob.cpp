@@ -56,13 +56,6 @@ void check_inputs(const char* op, const at::Tensor& hidden, const at::Tensor& we
                              });
 }
 
-FusedBlocks resolve(FusedBlocks b, int64_t n, int64_t vocab) {
-  if (b.vocab <= 0) b.vocab = std::min<int64_t>(vocab, kDefaultVocabBlock);
-  if (b.rows <= 0) b.rows = std::max<int64_t>(1, kDefaultBlockElements / std::max<int64_t>(b.vocab, 1));
-  b.rows = std::min(b.rows, std::max<int64_t>(n, 1));
-  b.vocab = std::min(b.vocab, vocab);
-  return b;
-}
 
 // One block of logits in the accumulation dtype: h[rows,H] x W[v0:v1]^T (+ b[v0:v1]).
 at::Tensor block_logits(const at::Tensor& h, const at::Tensor& weight, const at::Tensor& bias, int64_t v0, int64_t v1,
@@ -74,11 +67,20 @@ at::Tensor block_logits(const at::Tensor& h, const at::Tensor& weight, const at:
 
 }  // namespace
 
+FusedBlocks resolve_blocks(FusedBlocks b, int64_t n, int64_t vocab, bool cuda) {
+  if (b.vocab <= 0) b.vocab = std::min<int64_t>(vocab, kDefaultVocabBlock);
+  const int64_t elements = cuda ? kDefaultCudaBlockElements : kDefaultBlockElements;
+  if (b.rows <= 0) b.rows = std::max<int64_t>(1, elements / std::max<int64_t>(b.vocab, 1));
+  b.rows = std::min(b.rows, std::max<int64_t>(n, 1));
+  b.vocab = std::min(b.vocab, vocab);
+  return b;
+}
+
 std::tuple<at::Tensor, at::Tensor> fused_linear_logprob_forward(const at::Tensor& hidden, const at::Tensor& weight,
                                                                 const at::Tensor& labels, const at::Tensor& bias,
                                                                 int64_t ignore_index, FusedBlocks blocks) {
   check_inputs("fused_linear_logprob", hidden, weight, labels, bias, ignore_index);
-  const FusedBlocks b = resolve(blocks, hidden.size(0), weight.size(0));
+  const FusedBlocks b = resolve_blocks(blocks, hidden.size(0), weight.size(0), hidden.is_cuda());
   const at::Tensor y = labels.to(at::kLong);
   if (detail::fused_linear_cpu_handles(hidden))
     return detail::fused_linear_forward_cpu(hidden, weight, y, bias, ignore_index, b);
@@ -97,7 +99,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_backward(
               ", got shape ", grad.sizes());
   TORCH_CHECK(lse.dim() == 1 && lse.size(0) == n, "fused_linear_logprob_backward: lse must be [N] with N = ", n,
               ", got shape ", lse.sizes());
-  const FusedBlocks b = resolve(blocks, n, weight.size(0));
+  const FusedBlocks b = resolve_blocks(blocks, n, weight.size(0), hidden.is_cuda());
   const at::Tensor y = labels.to(at::kLong);
   if (detail::fused_linear_cpu_handles(hidden))
     return detail::fused_linear_backward_cpu(grad, hidden, weight, y, lse, bias, ignore_index, b, output_mask);

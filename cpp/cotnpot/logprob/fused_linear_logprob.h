@@ -30,12 +30,20 @@ namespace cotnpot::logprob {
 // N = 4096, H = 1024, V = 32000 (bench_fused_linear.py's shape), blocks reused: 512 x 4096 ran as fast as
 // 512 x 8192 (16 MiB) in fp32 and bf16, forward and backward, with 14 MiB of extra forward memory against
 // 26 (the GEMM's own packing buffers are the rest); 256 x 8192 was 15-25% slower in fp32.
+// On CUDA the default blocks are 8x larger (4096 x 4096, 64 MiB of float32), by reasoning, not measurement
+// (no GPU has been available): each block costs 3-4 kernel launches of a few microseconds, and a GPU runs a
+// 512 x 4096 x H GEMM in about that long, so CPU-sized blocks would leave it waiting on launches (at
+// N = 32k, V = 152k: ~2,400 blocks, ~10,000 launches); 4096-row blocks make each GEMM ~0.1-1 ms.
 inline constexpr int64_t kDefaultVocabBlock = 4096;
-inline constexpr int64_t kDefaultBlockElements = int64_t{1} << 21;  // 2M float32 = 8 MiB
+inline constexpr int64_t kDefaultBlockElements = int64_t{1} << 21;      // 2M float32 = 8 MiB
+inline constexpr int64_t kDefaultCudaBlockElements = int64_t{1} << 24;  // 16M float32 = 64 MiB
 
 struct FusedBlocks {
   int64_t rows = 0, vocab = 0;
 };
+
+// The blocks a call uses: sizes given stay (capped at N and V); 0 picks the default for the device.
+FusedBlocks resolve_blocks(FusedBlocks blocks, int64_t n, int64_t vocab, bool cuda);
 
 // hidden [N,H] floating, weight [V,H] same dtype, labels [N] integer in [0,V) or ignore_index, bias [V] or
 // undefined. Returns (logp [N], lse [N]) in the accumulation dtype; lse is what the backward needs.

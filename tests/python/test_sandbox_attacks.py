@@ -276,6 +276,22 @@ def test_no_inotify_where_jobs_share_the_callers_uid(one):
     assert r.answer == ("True 0" if one.uid_isolated else "False 1"), (one.isolation, r.answer)
 
 
+def test_no_pipe_grown_where_jobs_share_the_callers_uid(one):
+    """Found by a breaker (without root): pipe buffer pages are a per-uid quota (pipe-user-pages-soft), which
+    jobs share with the caller where they run as its uid; each pipe grown to 1 MiB with F_SETPIPE_SZ drew 16x
+    a default pipe's share. There F_SETPIPE_SZ is refused (other fcntl commands work); as root each job has a
+    uid, and a quota, of its own and keeps it."""
+    import platform
+    if platform.machine() not in ("x86_64", "aarch64"):
+        pytest.skip("the job filter exists on x86-64 and aarch64 only")
+    probe = ("import fcntl, os\nr, w = os.pipe()\nflags = fcntl.fcntl(r, fcntl.F_GETFL)\n"
+             "try:\n    grown = fcntl.fcntl(w, 1031, 1 << 20)\nexcept OSError as e:\n    grown = e.errno\n"
+             "print(flags == os.O_RDONLY, grown, fcntl.fcntl(w, 1032))")   # 1031, 1032: F_SETPIPE_SZ, F_GETPIPE_SZ
+    r = one.run([probe])[0]
+    assert r.status == "ok", r.error_message
+    assert r.answer == ("True 1048576 1048576" if one.uid_isolated else "True 1 65536"), (one.isolation, r.answer)
+
+
 def test_only_internet_sockets_and_only_the_usual_devices(one, tmp_path):
     """Found by a breaker: an AF_VSOCK socket (no network namespace holds vsock) listened from a
     network-isolated job -- on a VM, a way to the hypervisor's side; and in a user namespace (jobs are the

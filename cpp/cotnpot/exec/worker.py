@@ -478,6 +478,9 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
     - inotify_init and inotify_init1, where jobs run as the caller's uid (without root): the uid's 128 inotify
       instances are a quota the caller shares, which one job used up while it ran, and watches on a shared
       read-only file signalled between concurrent jobs (found by a breaker);
+    - fcntl(F_SETPIPE_SZ), there too: the uid's pipe buffer pages (pipe-user-pages-soft, 64 MiB) are
+      another quota the caller shares, and a pipe grown to 1 MiB drew 16x a default pipe's share of it; a
+      job now holds at most its descriptors' default pipes (64 KiB each);
     - every socket, of any family, when the worker has no network namespace of its own (without root where
       the kernel allows no user namespace): the job would share the host's network, loopback servers
       included. With one, jobs have no network anyway (a down loopback).
@@ -496,11 +499,13 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         audit, keyring, sockets, x32, sessions = 0xC000003E, (248, 249, 250), (41, 53), 0x40000000, (112, 109)
         unaccounted = (319, 29)   # memfd_create, shmget
         inotify = (253, 294)   # inotify_init, inotify_init1
+        fcntl = 72
         self_only, setpriority, ioprio_set = (302, 142, 144, 314, 203), 141, 251   # pid in args[0]
     elif arch == "aarch64":
         audit, keyring, sockets, x32, sessions = 0xC00000B7, (217, 218, 219), (198, 199), 0xFFFFFFFF, (157, 154)
         unaccounted = (279, 194)
         inotify = (26,)   # inotify_init1 (aarch64 has no inotify_init)
+        fcntl = 25
         self_only, setpriority, ioprio_set = (261, 118, 119, 274, 122), 140, 30
     else:
         return None
@@ -516,6 +521,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
                                                *(() if own_uid else inotify))],
         *([] if pid_isolated else [*[("jeq", nr, "self only", None) for nr in self_only],
                                    ("jeq", setpriority, "priority", None), ("jeq", ioprio_set, "io priority", None)]),
+        *([] if own_uid else [("jeq", fcntl, "fcntl", None)]),
         ("jeq", sockets[0], "socket", None), ("jeq", sockets[1], "socket", "allow"),
         ("label", "socket"),
         *([] if network_isolated else [("ret", "deny")]),              # no namespace: no socket at all
@@ -526,6 +532,8 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
             ("ld", 24), ("jeq", 0, "allow", "deny"),                       # who 0: itself, its group
             ("label", "io priority"), ("ld", 16), ("jeq", 3, "deny", None),  # IOPRIO_WHO_USER
             ("ld", 24), ("jeq", 0, "allow", "deny")]),
+        *([] if own_uid else [
+            ("label", "fcntl"), ("ld", 24), ("jeq", 1031, "deny", "allow")]),  # args[1]: F_SETPIPE_SZ
         ("label", "allow"), ("ret", 0x7FFF0000),                     # SECCOMP_RET_ALLOW
         ("label", "deny"), ("ret", 0x00050000 | 1)]
     labels, position = {}, 0

@@ -147,3 +147,23 @@ TEST_CASE("default blocks: 512 x 4096 on the CPU, 4096 x 4096 on CUDA; sizes giv
   CHECK(given.vocab == 301);
   CHECK(resolve_blocks({}, 0, 10, false).rows == 1);  // no rows: one (empty) block, never 0
 }
+
+TEST_CASE("the public functions run with inputs that require grad and grad mode on (found by a reviewer)") {
+  // Their GEMMs write into reused buffers (out= forms), which autograd refuses; the functions are the op's
+  // kernels, below autograd, and a C++ caller reaches them with its tensors as they are.
+  at::manual_seed(5);
+  for (const auto dtype : {at::kFloat, at::kBFloat16, at::kDouble}) {
+    CAPTURE(dtype);
+    const at::Tensor h = at::randn({6, 4}, dtype).requires_grad_(true);
+    const at::Tensor w = at::randn({9, 4}, dtype).requires_grad_(true);
+    const at::Tensor b = at::randn({9}, dtype).requires_grad_(true);
+    const at::Tensor y = at::randint(0, 9, {6}, at::kLong);
+    const auto [logp, lse] = cotnpot::logprob::fused_linear_logprob_forward(h, w, y, b);
+    const at::Tensor want = at::log_softmax((at::mm(h, w.t()) + b).to(at::kDouble), 1).gather(1, y.unsqueeze(1)).squeeze(1);
+    CHECK(max_abs(logp.to(at::kDouble) - want.detach()) < (dtype == at::kBFloat16 ? 5e-2 : 1e-5));
+    const auto [gh, gw, gb] = cotnpot::logprob::fused_linear_logprob_backward(at::ones({6}), h, w, y, lse, b);
+    CHECK(gh.sizes() == h.sizes());
+    CHECK(gw.sizes() == w.sizes());
+    CHECK(gb.sizes() == b.sizes());
+  }
+}

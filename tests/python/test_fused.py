@@ -88,6 +88,25 @@ def test_half_precision_is_no_worse_than_the_naive_half_path(dtype):
         assert err_ours <= 2 * err_naive + 1e-6, (name, err_ours.item(), err_naive.item())
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("wanted", ["all", "weight", "bias"])
+def test_half_precision_bias_and_each_gradient_alone_against_float64(dtype, wanted):
+    """The weight's and bias's gradients of half inputs go through a float32 block per vocabulary block
+    (its rows done, converted into the output); the partial last vocabulary block included (V = 301, blocks
+    of 64), and with only some gradients wanted (a frozen head, a bias alone)."""
+    hidden, weight, labels, b = inputs(37, 24, 301, dtype=torch.float64, bias=True, ignored=[3])
+    g = torch.randn(37, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    truths = torch.autograd.grad((naive(hidden, weight, labels, b) * g).sum(), (hidden, weight, b))
+    needs = {"all": (True, True, True), "weight": (False, True, False), "bias": (False, False, True)}[wanted]
+    h, w, bb = (t.detach().to(dtype).requires_grad_(need) for t, need in zip((hidden, weight, b), needs))
+    logp = fused_linear_logprob(h, w, labels, bb, row_block=8, vocab_block=64)
+    params = [t for t in (h, w, bb) if t.requires_grad]
+    got = torch.autograd.grad((logp * g.float()).sum(), params)
+    for a, t in zip(got, [t for t, need in zip(truths, needs) if need]):
+        assert a.dtype == dtype and a.shape == t.shape
+        assert (a.double() - t).abs().max() <= 2e-2 * (1 + t.abs().max()), wanted
+
+
 @pytest.mark.parametrize("reduction", ["sum", "mean", "none"])
 def test_the_sequence_form_equals_sequence_logprob_from_logits(reduction):
     g = torch.Generator().manual_seed(3)

@@ -80,6 +80,9 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_logprob_forward(const at::Tensor
                                                                 const at::Tensor& labels, const at::Tensor& bias,
                                                                 int64_t ignore_index, FusedBlocks blocks) {
   check_inputs("fused_linear_logprob", hidden, weight, labels, bias, ignore_index);
+  // The op's kernel, below autograd: its GEMMs write into reused buffers (out= forms), which autograd
+  // refuses where an input requires grad -- as it may for a C++ caller's tensors.
+  const at::AutoDispatchBelowADInplaceOrView below_autograd;
   const FusedBlocks b = resolve_blocks(blocks, hidden.size(0), weight.size(0), hidden.is_cuda());
   const at::Tensor y = labels.to(at::kLong);
   if (detail::fused_linear_cpu_handles(hidden))
@@ -99,6 +102,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_backward(
               ", got shape ", grad.sizes());
   TORCH_CHECK(lse.dim() == 1 && lse.size(0) == n, "fused_linear_logprob_backward: lse must be [N] with N = ", n,
               ", got shape ", lse.sizes());
+  const at::AutoDispatchBelowADInplaceOrView below_autograd;  // as in the forward
   const FusedBlocks b = resolve_blocks(blocks, n, weight.size(0), hidden.is_cuda());
   const at::Tensor y = labels.to(at::kLong);
   if (detail::fused_linear_cpu_handles(hidden))

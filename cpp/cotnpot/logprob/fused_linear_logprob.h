@@ -14,9 +14,10 @@
 // block's rows before the next. Any device: ATen ops,
 // with the blocks' epilogues in cotnpot's own kernels on the CPU (float32, bfloat16) and on CUDA.
 //
-// Example:
-//   at::Tensor logp = cotnpot::logprob::fused_linear_logprob(hidden /*[N,H]*/, lm_head_weight /*[V,H]*/,
-//                                                            labels /*[N]*/);            // [N], float32
+// These are the op's kernels, below autograd (torch.ops.cotnpot._fused_linear_logprob_forward/_backward;
+// Python's cotnpot.fused_linear_logprob differentiates through them). Example:
+//   auto [logp, lse] = cotnpot::logprob::fused_linear_logprob_forward(hidden /*[N,H]*/, lm_head_weight /*[V,H]*/,
+//                                                                     labels /*[N]*/);    // [N], float32
 #include <ATen/core/Tensor.h>
 
 #include <array>
@@ -27,9 +28,10 @@ namespace cotnpot::logprob {
 
 // Block sizes: 0 picks them (about 8 MiB of float32 per block): kDefaultVocabBlock columns (fewer for a
 // smaller vocabulary), then as many rows as make kDefaultBlockElements values. Measured on the CPU at
-// N = 4096, H = 1024, V = 32000 (bench_fused_linear.py's shape), blocks reused: 512 x 4096 ran as fast as
-// 512 x 8192 (16 MiB) in fp32 and bf16, forward and backward, with 14 MiB of extra forward memory against
-// 26 (the GEMM's own packing buffers are the rest); 256 x 8192 was 15-25% slower in fp32.
+// N = 4096, H = 1024, V = 32000 (bench_fused_linear.py's shape), blocks reused, each shape in its own
+// process warmed up on 64 rows: 512 x 4096 ran as fast as 512 x 8192 (16 MiB) in fp32 and bf16, forward and
+// backward, with 14 MiB of extra fp32 forward memory against 26 (the GEMM's own packing buffers are the
+// rest; bench_fused_linear.py, whose warm-up differs, measured 8); 256 x 8192 was 15-25% slower in fp32.
 // On CUDA the default blocks are 8x larger (4096 x 4096, 64 MiB of float32), by reasoning, not measurement
 // (no GPU has been available): each block costs 3-4 kernel launches of a few microseconds, and a GPU runs a
 // 512 x 4096 x H GEMM in about that long, so CPU-sized blocks would leave it waiting on launches (at
@@ -51,7 +53,7 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_logprob_forward(const at::Tensor
                                                                 const at::Tensor& labels, const at::Tensor& bias = {},
                                                                 int64_t ignore_index = -100, FusedBlocks blocks = {});
 
-// Gradients of sum(grad * logp) with respect to hidden, weight and bias (zeros [V] when there is no bias),
+// Gradients of sum(grad * logp) with respect to hidden, weight and bias (size 0 when there is no bias),
 // in the inputs' dtypes; output_mask says which are wanted (a frozen lm_head: no [V,H] work or buffer), the
 // others come back as zeros of size 0.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_backward(

@@ -28,8 +28,9 @@ def cases():
 
 def compare(logits, labels, shift, tol, grad_tol, transpose=False):
     x = logits.cuda()
-    if transpose:   # the vocabulary dimension not dense: the glue makes it so
-        x = x.transpose(0, 1).contiguous().transpose(0, 1)
+    if transpose:   # the vocabulary dimension not dense (stride > 1): the glue makes it so
+        x = x.transpose(1, 2).contiguous().transpose(1, 2)
+        assert x.stride(2) != 1
     x.requires_grad_()
     got = cotnpot.token_logprob(x, labels.cuda(), shift=shift)
     xr = logits.double().requires_grad_()
@@ -59,6 +60,9 @@ def test_forward_and_backward_equal_the_reference(dtype, tol, grad_tol, shift, v
     labels[2, :] = -100
     logits[0, 3, :] = float("inf")   # an ignored position holding inf: no NaN anywhere
     logits[1, 4, 0] = 1e4 if dtype != torch.float16 else 6e4
+    logits[1, 6, vocab // 2] = float("inf")   # a scored row holding +inf: NaN, as log_softmax gives (not -inf)
+    logits[1, 7, :vocab // 2 + 1] = float("-inf")   # masked tokens in a scored row (shift or not), labels unmasked
+    labels[1, 7:9] = torch.randint(vocab // 2 + 1, vocab, (2,), generator=g)
     compare(logits, labels, shift, tol, grad_tol)
 
 

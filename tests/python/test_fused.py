@@ -256,3 +256,20 @@ def test_the_backward_holds_one_vocabulary_block_beyond_the_gradients(dtype):
                                 check=True, timeout=120).stdout)
     grad_mib = {"fp32": 32, "bf16": 16}[dtype]
     assert peak < grad_mib + 20, f"{dtype}: backward peak {peak:.0f} MiB beyond its inputs, gradient {grad_mib} MiB"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_vocabulary_block_masked_by_the_bias_stays_finite(dtype):
+    """Found by a reviewer: a bias of -inf over a whole vocabulary block (tokens masked out) made every row
+    NaN in the CPU form: that block's log-sum-exp took exp(-inf - (-inf)). Its tokens have probability 0."""
+    hidden, weight, labels, b = inputs(6, 8, 20, dtype=torch.float64, bias=True)
+    with torch.no_grad():
+        b[:4] = float("-inf")
+    labels = labels.clamp_min(4)
+    want = naive(hidden, weight, labels, b)
+    h, w, bb = (t.detach().to(dtype).requires_grad_() for t in (hidden, weight, b))
+    got = fused_linear_logprob(h, w, labels, bb, vocab_block=4)
+    assert torch.isfinite(got).all()
+    assert torch.allclose(got.double(), want, atol=1e-5 if dtype == torch.float32 else 5e-2)
+    gh, gw = torch.autograd.grad(got.sum(), (h, w))
+    assert torch.isfinite(gh).all() and torch.isfinite(gw).all() and gw[:4].abs().max() < 1e-30

@@ -205,3 +205,24 @@ def test_every_cpu_isa_gives_the_same_numbers(tmp_path):
         if run.stdout.strip() != isa:   # the CPU lacks it: the best available one ran instead
             continue
         torch.testing.assert_close(torch.load(out), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_masked_leading_vocabulary_stays_finite(dtype):
+    """Found by a reviewer: a row whose first 2,048 logits (one block of the CPU kernel's online log-sum-exp)
+    are all -inf -- tokens masked out, as constrained decoding or a padded vocabulary does -- came out NaN:
+    the block's sum took exp(-inf - (-inf)). log_softmax gives finite log-probs for the tokens left."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 4, 5000, generator=g).to(dtype)
+    logits[..., :2100] = float("-inf")
+    logits[1, 2, :] = float("-inf")
+    logits[1, 2, 4000] = 1.0                                   # a single token left
+    labels = torch.randint(2100, 5000, (3, 4), generator=g)
+    labels[1, 2] = 4000
+    got = cotnpot.token_logprob(logits.requires_grad_(), labels)
+    want = torch.log_softmax(logits.detach().float(), -1).gather(-1, labels[..., None])[..., 0]
+    assert torch.isfinite(got).all()
+    assert torch.allclose(got, want, atol=1e-5 if dtype == torch.float32 else 2e-2)
+    grad, = torch.autograd.grad(got.sum(), logits)
+    # masked tokens: no gradient (the kernel's exp flushes below e^-87 to 2^-126, not to 0)
+    assert torch.isfinite(grad).all() and grad[..., :2100].abs().max() < 1e-30

@@ -56,7 +56,6 @@ void check_inputs(const char* op, const at::Tensor& hidden, const at::Tensor& we
                              });
 }
 
-
 // One block of logits in the accumulation dtype: h[rows,H] x W[v0:v1]^T (+ b[v0:v1]).
 at::Tensor block_logits(const at::Tensor& h, const at::Tensor& weight, const at::Tensor& bias, int64_t v0, int64_t v1,
                         at::ScalarType acc) {

@@ -16,7 +16,7 @@ __global__ void block_forward_kernel(LogitBlock block, typename Acc<T>::type* ru
     for (int64_t v = threadIdx.x; v < block.width; v += blockDim.x) merge(m, s, to_acc(x[v]), A(1));
     block_merge(m, s);
     if (threadIdx.x == 0) {
-      running[r] = log_add_exp(running[r], m + log_acc(s));
+      running[r] = log_add_exp(running[r], finish_lse(m, s));
       const int64_t local = label - block.v0;
       if (local >= 0 && local < block.width) picked[r] = to_acc(x[local]);
     }

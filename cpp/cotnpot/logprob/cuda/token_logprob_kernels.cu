@@ -32,7 +32,7 @@ __global__ void forward_kernel(Rows rows, int64_t steps, typename Acc<T>::type* 
     for (int64_t v = threadIdx.x; v < rows.vocab; v += blockDim.x) merge(m, s, to_acc(x[v]), A(1));
     block_merge(m, s);
     if (threadIdx.x == 0) {
-      const A l = m + log_acc(s);
+      const A l = finish_lse(m, s);
       lse[r] = l;
       logp[r] = to_acc(x[label]) - l;
     }

@@ -110,7 +110,9 @@ inline float logsumexp_blocks(int64_t n, Block&& block) {
       s.scale(std::exp(m - bm));
       m = bm;
     }
-    block_sum_exp(p, len, m, s);
+    // Every value so far -inf (masked tokens): they add exp(-inf) = 0, summed against 0, not against -inf
+    // (exp(-inf - -inf) is NaN, which made a row NaN whose first block was masked); a NaN still adds NaN.
+    block_sum_exp(p, len, m == kNegInf ? 0.0f : m, s);
   }
   return m + std::log(s.total());
 }

@@ -86,3 +86,28 @@ def test_the_composite_kernels_stay_finite_with_huge_or_infinite_logits_at_ignor
     tol = {torch.float32: 1e-5, torch.float16: 2e-3}[dtype]
     assert torch.allclose(lp.float()[~ignored], cpu_lp[~ignored], atol=tol)
     assert torch.allclose(grad.float()[~ignored], cpu_grad[~ignored], atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_every_form_gives_nan_for_a_row_holding_plus_inf_and_skips_masked_tokens(dtype):
+    """Found by a reviewer: a scored row holding +inf gave -inf log-probs through the device-generic
+    (composite) kernels and the fused op's composite form (fp16, fp64), NaN through the CPU kernels --
+    log_softmax gives NaN. Rows of masked (-inf) tokens stay finite in all of them."""
+    ks = torch._C.DispatchKeySet(torch._C.DispatchKey.CompositeExplicitAutograd)
+    forward = torch.ops.cotnpot._token_logprob_forward.default
+    x = torch.randn(2, 3, 5000, dtype=dtype)
+    x[0, 1, 7] = float("inf")
+    x[1, 2, :2100] = float("-inf")
+    y = torch.tensor([[1, 2, 3], [4, 5, 4000]])
+    want = torch.log_softmax(x.double(), -1).gather(-1, y[..., None])[..., 0]
+    composite, _ = forward.redispatch(ks, x, y, -100, False)
+    kernel, _ = forward(x, y, -100, False)
+    for got in (composite, kernel):
+        torch.testing.assert_close(got.double(), want, equal_nan=True)
+        assert torch.isnan(got[0, 1]) and torch.isfinite(got[1]).all()
+    # the fused op: a +inf bias entry makes every row NaN; its composite form serves fp64 and fp16
+    for half in (torch.float64, torch.float16):
+        h, w, b = torch.randn(3, 4, dtype=half), torch.randn(10, 4, dtype=half), torch.zeros(10, dtype=half)
+        b[7] = float("inf")
+        got = cotnpot.fused_linear_logprob(h, w, torch.tensor([1, 7, 2]), b, vocab_block=4)
+        assert torch.isnan(got).all(), (half, got)

@@ -211,7 +211,9 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_composite(const at::Tens
       picked = picked + at::where(here, logits.gather(1, local).squeeze(1), at::zeros_like(picked));
     }
     const at::Tensor safe_max = at::where(at::isinf(running_max), at::zeros_like(running_max), running_max);
-    const at::Tensor row_lse = safe_max + at::log(running_sum);
+    // A row holding +inf: NaN, as log_softmax and the kernels give (safe_max + log(inf) would be +inf).
+    const at::Tensor row_lse = at::where(running_max == std::numeric_limits<double>::infinity(),
+                                         std::numeric_limits<double>::quiet_NaN(), safe_max + at::log(running_sum));
     const at::Tensor valid = yr != ignore_index;
     logp.slice(0, r0, r1).copy_(at::where(valid, picked - row_lse, at::zeros_like(picked)));
     lse.slice(0, r0, r1).copy_(at::where(valid, row_lse, at::zeros_like(row_lse)));

@@ -37,7 +37,9 @@ std::tuple<at::Tensor, at::Tensor> token_logprob_forward_composite(const at::Ten
       });
   const at::Tensor safe = at::where(valid, y, at::zeros_like(y));
   const at::Tensor xs = x.to(logprob_dtype(logits));
-  const at::Tensor lse = at::logsumexp(xs, -1);
+  // A row holding +inf: NaN, as log_softmax and the kernels give, not logsumexp's +inf (-inf log-probs).
+  at::Tensor lse = at::logsumexp(xs, -1);
+  lse = at::where(lse == std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN(), lse);
   const at::Tensor picked = xs.gather(-1, safe.unsqueeze(-1)).squeeze(-1);
   const at::Tensor zero = at::zeros_like(lse);
   return {at::where(valid, picked - lse, zero), at::where(valid, lse, zero)};

@@ -228,6 +228,7 @@ def test_block_sizes_from_a_memory_budget():
 _PEAK_CHILD = r'''
 import sys, torch, cotnpot
 dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[sys.argv[1]]
+torch.set_num_threads(2)   # the GEMM's packing buffers are per thread: the same budget on any machine
 def rss(key):
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(key + ":")) / 1024
 torch.manual_seed(0)

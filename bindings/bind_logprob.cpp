@@ -13,7 +13,7 @@ namespace cotnpot::bindings {
 
 void bind_logprob(py::module_& m) {
   m.def("cpu_isa", [] { return std::string(logprob::detail::row_kernels().isa); });
-  m.attr("FUSED_VOCAB_BLOCK") = logprob::kDefaultVocabBlock;
+  m.attr("FUSED_VOCAB_BLOCK") = logprob::kDefaultVocabBlock;  // the CPU's
 }
 
 }  // namespace cotnpot::bindings

@@ -25,14 +25,14 @@ from torch import Tensor
 from ._extension import _C  # registers the ops
 
 REDUCTIONS = ("sum", "mean", "none")
-VOCAB_BLOCK = _C.FUSED_VOCAB_BLOCK   # the op's own choice when vocab_block is 0 (fused_linear_logprob.h)
+VOCAB_BLOCK = _C.FUSED_VOCAB_BLOCK   # the op's own choice on the CPU when vocab_block is 0 (fused_linear_logprob.h)
 
 
 def block_sizes(vocab: int, row_block: int = 0, vocab_block: int = 0,
                 block_memory_mb: Optional[float] = None) -> Tuple[int, int]:
-    """The (row_block, vocab_block) to pass to the op: sizes given stay; with ``block_memory_mb``, the rows
-    left at 0 are as many as fit that many MiB of float32 block logits (the op's default: 8 MiB on the CPU, 64 MiB on CUDA); 0 lets
-    the op choose."""
+    """The (row_block, vocab_block) to pass to the op: sizes given stay; with ``block_memory_mb``, the
+    vocabulary block (``vocab_block``, else the CPU's default width) and as many rows as fit that many MiB of
+    float32 block logits, on any device; without, 0 lets the op choose (8 MiB on the CPU, 64 MiB on CUDA)."""
     if row_block < 0 or vocab_block < 0:
         raise ValueError(f"row_block and vocab_block must be >= 0 (0: chosen), got {row_block} and {vocab_block}")
     if block_memory_mb is None or row_block:
@@ -40,7 +40,7 @@ def block_sizes(vocab: int, row_block: int = 0, vocab_block: int = 0,
     if not block_memory_mb > 0:
         raise ValueError(f"block_memory_mb must be > 0, got {block_memory_mb}")
     width = min(vocab, vocab_block or VOCAB_BLOCK)
-    return max(1, int(block_memory_mb * 2 ** 20) // (4 * max(width, 1))), vocab_block
+    return max(1, int(block_memory_mb * 2 ** 20) // (4 * max(width, 1))), width
 
 
 def _setup_context(ctx, inputs, output):

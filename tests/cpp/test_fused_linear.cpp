@@ -132,11 +132,11 @@ TEST_CASE("block logits written into the scratch equal a fresh GEMM, with and wi
   }
 }
 
-TEST_CASE("default blocks: 512 x 4096 on the CPU, 4096 x 4096 on CUDA; sizes given stay, capped at N and V") {
+TEST_CASE("default blocks: 2048 x 1024 on the CPU, 4096 x 4096 on CUDA; sizes given stay, capped at N and V") {
   using cotnpot::logprob::resolve_blocks;
   const auto cpu = resolve_blocks({}, 100000, 152064, false), gpu = resolve_blocks({}, 100000, 152064, true);
-  CHECK(cpu.rows == 512);
-  CHECK(cpu.vocab == 4096);
+  CHECK(cpu.rows == 2048);
+  CHECK(cpu.vocab == 1024);
   CHECK(gpu.rows == 4096);
   CHECK(gpu.vocab == 4096);
   const auto small = resolve_blocks({}, 37, 301, false);  // a vocabulary narrower than a block: all its rows

@@ -201,12 +201,12 @@ def test_empty_sequences():
 
 def test_block_sizes_from_a_memory_budget():
     from cotnpot.fused import block_sizes
-    assert block_sizes(32000) == (0, 0)                                   # the op chooses (8 MiB)
-    assert block_sizes(32000, block_memory_mb=16) == (1024, 0)            # 16 MiB / (4096 columns x 4 bytes)
+    assert block_sizes(32000) == (0, 0)                                   # the op chooses (8 MiB on the CPU)
+    assert block_sizes(32000, block_memory_mb=16) == (4096, 1024)         # 16 MiB / (1024 columns x 4 bytes)
     assert block_sizes(32000, vocab_block=1000, block_memory_mb=1) == (262, 1000)
-    assert block_sizes(50, block_memory_mb=0.001) == (5, 0)               # a vocabulary narrower than a block
+    assert block_sizes(50, block_memory_mb=0.001) == (5, 50)              # a vocabulary narrower than a block
     assert block_sizes(32000, row_block=7, block_memory_mb=1) == (7, 0)   # sizes given stay
-    assert block_sizes(32000, block_memory_mb=1e-9) == (1, 0)             # at least one row
+    assert block_sizes(32000, block_memory_mb=1e-9) == (1, 1024)          # at least one row
     with pytest.raises(ValueError, match="block_memory_mb must be > 0, got 0"):
         block_sizes(10, block_memory_mb=0)
     with pytest.raises(ValueError, match="row_block and vocab_block must be >= 0"):

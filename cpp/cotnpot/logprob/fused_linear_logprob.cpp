@@ -67,7 +67,7 @@ at::Tensor block_logits(const at::Tensor& h, const at::Tensor& weight, const at:
 }  // namespace
 
 FusedBlocks resolve_blocks(FusedBlocks b, int64_t n, int64_t vocab, bool cuda) {
-  if (b.vocab <= 0) b.vocab = std::min<int64_t>(vocab, kDefaultVocabBlock);
+  if (b.vocab <= 0) b.vocab = std::min<int64_t>(vocab, cuda ? kDefaultCudaVocabBlock : kDefaultVocabBlock);
   const int64_t elements = cuda ? kDefaultCudaBlockElements : kDefaultBlockElements;
   if (b.rows <= 0) b.rows = std::max<int64_t>(1, elements / std::max<int64_t>(b.vocab, 1));
   b.rows = std::min(b.rows, std::max<int64_t>(n, 1));

@@ -26,18 +26,20 @@
 
 namespace cotnpot::logprob {
 
-// Block sizes: 0 picks them (about 8 MiB of float32 per block): kDefaultVocabBlock columns (fewer for a
-// smaller vocabulary), then as many rows as make kDefaultBlockElements values. Measured on the CPU at
-// N = 4096, H = 1024, V = 32000 (bench_fused_linear.py's shape), blocks reused, each shape in its own
-// process warmed up on 64 rows: 512 x 4096 ran as fast as 512 x 8192 (16 MiB) in fp32 and bf16, forward and
-// backward, with 14 MiB of extra fp32 forward memory against 26 (the GEMM's own packing buffers are the
-// rest; bench_fused_linear.py, whose warm-up differs, measured 8); 256 x 8192 was 15-25% slower in fp32.
-// On CUDA the default blocks are 8x larger (4096 x 4096, 64 MiB of float32), by reasoning, not measurement
-// (no GPU has been available): each block costs 3-4 kernel launches of a few microseconds, and a GPU runs a
-// 512 x 4096 x H GEMM in about that long, so CPU-sized blocks would leave it waiting on launches (at
-// N = 32k, V = 152k: ~2,400 blocks, ~10,000 launches); 4096-row blocks make each GEMM ~0.1-1 ms.
-inline constexpr int64_t kDefaultVocabBlock = 4096;
-inline constexpr int64_t kDefaultBlockElements = int64_t{1} << 21;      // 2M float32 = 8 MiB
+// Block sizes: 0 picks them: kDefaultVocabBlock columns (fewer for a smaller vocabulary), then as many rows
+// as make kDefaultBlockElements values (about 8 MiB of float32: 2048 x 1024). Measured on the CPU at N = 4096,
+// H = 1024, V = 32000 (bench_fused_linear.py's shape), blocks reused, best of 4 calls, the shapes alternating
+// in one process, 3 runs: 8 MiB blocks of 512 x 4096 were the slowest in fp32 (forward 1.14-1.23x and
+// fwd+bwd 1.02-1.09x those of 2048 x 1024; bf16 within 3%), and their rows re-read the whole weight once per
+// row block. 2048 x 1024 was the fastest forward and kept 10 MiB of extra forward memory (512 x 4096: 14).
+//
+// On CUDA the default blocks are 4096 x 4096 (64 MiB of float32), by reasoning, not measurement (no GPU has
+// been available): each block costs 3-4 kernel launches of a few microseconds, and a GPU runs a small GEMM
+// in about that long, so CPU-sized blocks would leave it waiting on launches (at N = 32k, V = 152k: ~2,400
+// blocks of 512 x 4096, ~10,000 launches); 4096 x 4096 blocks make each GEMM ~0.1-1 ms.
+inline constexpr int64_t kDefaultVocabBlock = 1024;
+inline constexpr int64_t kDefaultBlockElements = int64_t{1} << 21;  // 2M float32 = 8 MiB
+inline constexpr int64_t kDefaultCudaVocabBlock = 4096;
 inline constexpr int64_t kDefaultCudaBlockElements = int64_t{1} << 24;  // 16M float32 = 64 MiB
 
 struct FusedBlocks {

@@ -29,9 +29,10 @@ namespace cotnpot::logprob {
 // Block sizes: 0 picks them: kDefaultVocabBlock columns (fewer for a smaller vocabulary), then as many rows
 // as make kDefaultBlockElements values (about 8 MiB of float32: 2048 x 1024). Measured on the CPU at N = 4096,
 // H = 1024, V = 32000 (bench_fused_linear.py's shape), blocks reused, best of 4 calls, the shapes alternating
-// in one process, 3 runs: 8 MiB blocks of 512 x 4096 were the slowest in fp32 (forward 1.14-1.23x and
-// fwd+bwd 1.02-1.09x those of 2048 x 1024; bf16 within 3%), and their rows re-read the whole weight once per
-// row block. 2048 x 1024 was the fastest forward and kept 10 MiB of extra forward memory (512 x 4096: 14).
+// in one process: 8 MiB blocks of 512 x 4096 were the slowest in fp32 (forward 1.06-1.23x those of
+// 2048 x 1024 over 3 runs, fwd+bwd 1.02-1.04x over 2; bf16 within 3%), and their row blocks re-read the
+// whole weight once each. 2048 x 1024 was among the fastest (1024 x 2048 and 4096 x 512 within 3-8%) and kept
+// 10 MiB of extra forward memory (512 x 4096: 14).
 //
 // On CUDA the default blocks are 4096 x 4096 (64 MiB of float32), by reasoning, not measurement (no GPU has
 // been available): each block costs 3-4 kernel launches of a few microseconds, and a GPU runs a small GEMM

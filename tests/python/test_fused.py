@@ -259,6 +259,34 @@ def test_the_backward_holds_one_vocabulary_block_beyond_the_gradients(dtype):
     assert peak < grad_mib + 20, f"{dtype}: backward peak {peak:.0f} MiB beyond its inputs, gradient {grad_mib} MiB"
 
 
+_FORWARD_PEAK_CHILD = r'''
+import torch, cotnpot
+torch.set_num_threads(2)   # the GEMM's packing buffers are per thread: the same budget on any machine
+def rss(key):
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(key + ":")) / 1024
+torch.manual_seed(0)
+hidden, weight = torch.randn(4096, 256), torch.randn(65536, 256) / 16
+labels = torch.randint(0, 65536, (4096,))
+with torch.no_grad():
+    cotnpot.fused_linear_logprob(hidden[:8], weight, labels[:8])   # warm-up: thread pools
+    open("/proc/self/clear_refs", "w").write("5")                    # peak := now
+    base = rss("VmRSS")
+    cotnpot.fused_linear_logprob(hidden, weight, labels)
+print(rss("VmHWM") - base)
+'''
+
+
+def test_the_forward_holds_one_block_of_logits():
+    """Peak memory of the fp32 forward (a process of its own) at N = 4096, V = 65536: the logits would be
+    1 GiB; the op holds one block of 8 MiB, written into one reused buffer, plus the GEMM's packing buffers.
+    A fresh tensor per block held several blocks at once."""
+    import subprocess
+    import sys
+    peak = float(subprocess.run([sys.executable, "-c", _FORWARD_PEAK_CHILD], capture_output=True, text=True,
+                                check=True, timeout=120).stdout)
+    assert peak < 16, f"forward peak {peak:.0f} MiB beyond its inputs (one block: 8 MiB)"
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_a_vocabulary_block_masked_by_the_bias_stays_finite(dtype):
     """Found by a reviewer: a bias of -inf over a whole vocabulary block (tokens masked out) made every row

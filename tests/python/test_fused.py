@@ -225,65 +225,63 @@ def test_block_sizes_from_a_memory_budget():
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
-_PEAK_CHILD = r'''
-import sys, torch, cotnpot
+def _peak_mib(body, *args):
+    """Peak RSS growth (MiB) of what `body` passes to measure(), in a process of its own (peak RSS is per
+    process), its GEMMs on 2 threads (their packing buffers are per thread: the same budget on any machine)."""
+    import subprocess
+    import sys
+    preamble = (
+        "import sys, torch, cotnpot\n"
+        "torch.set_num_threads(2)\n"
+        "def rss(key):\n"
+        "    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith(key + ':')) / 1024\n"
+        "def measure(step):\n"
+        "    open('/proc/self/clear_refs', 'w').write('5')   # peak := now\n"
+        "    base = rss('VmRSS')\n"
+        "    step()\n"
+        "    print(rss('VmHWM') - base)\n"
+        "torch.manual_seed(0)\n")
+    return float(subprocess.run([sys.executable, "-c", preamble + body, *args], capture_output=True, text=True,
+                                check=True, timeout=120).stdout)
+
+
+_BACKWARD_PEAK = r'''
 dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[sys.argv[1]]
-torch.set_num_threads(2)   # the GEMM's packing buffers are per thread: the same budget on any machine
-def rss(key):
-    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(key + ":")) / 1024
-torch.manual_seed(0)
 hidden = torch.randn(512, 256, dtype=dtype, requires_grad=True)
 weight = (torch.randn(32768, 256) / 16).to(dtype).requires_grad_()
 labels = torch.randint(0, 32768, (512,))
 cotnpot.fused_linear_logprob(hidden[:8], weight, labels[:8]).sum().backward()   # warm-up: thread pools
 weight.grad = hidden.grad = None
 out = cotnpot.fused_linear_logprob(hidden, weight, labels)
-open("/proc/self/clear_refs", "w").write("5")                                    # peak := now
-base = rss("VmRSS")
-out.sum().backward()
-print(rss("VmHWM") - base)
+measure(lambda: out.sum().backward())
 '''
 
 
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 def test_the_backward_holds_one_vocabulary_block_beyond_the_gradients(dtype):
-    """Peak memory of the backward (a process of its own: peak RSS is per process), V = 32768, H = 256:
-    the weight's gradient is 32 MiB in fp32, 16 MiB in bf16. Beyond it the backward may hold blocks (8 MiB
-    of logits, a float32 block of the weight's gradient: 4 MiB) and the hidden state's (0.5 MiB), not a
-    float32 [V, H] accumulator -- which for bf16 was 32 MiB more than the gradient itself."""
-    import subprocess
-    import sys
-    peak = float(subprocess.run([sys.executable, "-c", _PEAK_CHILD, dtype], capture_output=True, text=True,
-                                check=True, timeout=120).stdout)
+    """Peak memory of the backward, V = 32768, H = 256: the weight's gradient is 32 MiB in fp32, 16 MiB in
+    bf16. Beyond it the backward may hold blocks (8 MiB of logits, a float32 block of the weight's gradient:
+    4 MiB) and the hidden state's (0.5 MiB), not a float32 [V, H] accumulator -- which for bf16 was 32 MiB
+    more than the gradient itself."""
+    peak = _peak_mib(_BACKWARD_PEAK, dtype)
     grad_mib = {"fp32": 32, "bf16": 16}[dtype]
     assert peak < grad_mib + 20, f"{dtype}: backward peak {peak:.0f} MiB beyond its inputs, gradient {grad_mib} MiB"
 
 
-_FORWARD_PEAK_CHILD = r'''
-import torch, cotnpot
-torch.set_num_threads(2)   # the GEMM's packing buffers are per thread: the same budget on any machine
-def rss(key):
-    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(key + ":")) / 1024
-torch.manual_seed(0)
+_FORWARD_PEAK = r'''
 hidden, weight = torch.randn(4096, 256), torch.randn(65536, 256) / 16
 labels = torch.randint(0, 65536, (4096,))
 with torch.no_grad():
     cotnpot.fused_linear_logprob(hidden[:8], weight, labels[:8])   # warm-up: thread pools
-    open("/proc/self/clear_refs", "w").write("5")                    # peak := now
-    base = rss("VmRSS")
-    cotnpot.fused_linear_logprob(hidden, weight, labels)
-print(rss("VmHWM") - base)
+    measure(lambda: cotnpot.fused_linear_logprob(hidden, weight, labels))
 '''
 
 
 def test_the_forward_holds_one_block_of_logits():
-    """Peak memory of the fp32 forward (a process of its own) at N = 4096, V = 65536: the logits would be
-    1 GiB; the op holds one block of 8 MiB, written into one reused buffer, plus the GEMM's packing buffers.
-    A fresh tensor per block held several blocks at once."""
-    import subprocess
-    import sys
-    peak = float(subprocess.run([sys.executable, "-c", _FORWARD_PEAK_CHILD], capture_output=True, text=True,
-                                check=True, timeout=120).stdout)
+    """Peak memory of the fp32 forward at N = 4096, V = 65536: the logits would be 1 GiB; the op holds one
+    block of 8 MiB, written into one reused buffer, plus the GEMM's packing buffers. A fresh tensor per block
+    held several blocks at once."""
+    peak = _peak_mib(_FORWARD_PEAK)
     assert peak < 16, f"forward peak {peak:.0f} MiB beyond its inputs (one block: 8 MiB)"
 
 

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,6 +52,32 @@ constexpr const char* kWorkerBootstrap =
     "    _cotnpot_line += _cotnpot_block.count('\\n') + 3\n"
     "    del _cotnpot_block\n"
     "    exec(_cotnpot_code)\n";
+
+// A sealed memfd holding the job-loop library (close on exec: only the dup2 to 3 reaches the worker); -1
+// with errno set.
+int job_loop_library() {
+  const int fd = ::memfd_create("cotnpot-job-loop", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return -1;
+  size_t done = 0;
+  while (done < kJobLoopLibrarySize) {
+    const ssize_t n = ::write(fd, kJobLoopLibrary + done, kJobLoopLibrarySize - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : EIO;
+      ::close(fd);
+      errno = err;
+      return -1;
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+  // Above the worker's 0, 1 and 3, whatever the caller has closed: the spawn's dup2s then close none of it
+  const int high = ::fcntl(fd, F_DUPFD_CLOEXEC, 10);
+  const int err = errno;
+  ::close(fd);
+  errno = err;
+  return high;
+}
 
 // A job that never reached a worker (it was dead already): run again on a replacement, not reported.
 constexpr const char* kNotSent = "NotSent";
@@ -186,10 +213,18 @@ struct Executor::Worker {
       ::close(in[0]), ::close(in[1]);  // no descriptor leaks on the failure path
       throw std::runtime_error(std::string("Executor: pipe failed: ") + std::strerror(err));
     }
+    // The worker's job loop, handed over in memory as its descriptor 3 (it loads it, then closes it)
+    const int library = job_loop_library();
+    if (library < 0) {
+      const int err = errno;
+      ::close(in[0]), ::close(in[1]), ::close(out[0]), ::close(out[1]);
+      throw std::runtime_error(std::string("Executor: cannot hold the worker's job loop in memory: ") + std::strerror(err));
+    }
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, in[0], 0);
     posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_adddup2(&actions, library, 3);
     std::string preload;
     for (const auto& m : o.preload) preload += (preload.empty() ? "" : ",") + m;
     const std::string idx = std::to_string(index);
@@ -215,6 +250,7 @@ struct Executor::Worker {
     const int rc = ::posix_spawn(&pid, o.python.c_str(), &actions, &attributes, argv.data(), minimal_env);
     posix_spawnattr_destroy(&attributes);
     posix_spawn_file_actions_destroy(&actions);
+    ::close(library);
     ::close(in[0]);
     ::close(out[1]);
     to_worker = in[1];

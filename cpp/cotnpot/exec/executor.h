@@ -13,6 +13,7 @@
 //   std::vector<cotnpot::exec::Job> jobs(1);
 //   jobs[0].code = "print(6 * 7)";
 //   auto results = ex.run(jobs);           // results[0].status == "ok", results[0].answer == "42"
+#include <cstddef>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -118,5 +119,8 @@ class Executor {
 
 // The embedded worker source (cpp/cotnpot/exec/worker.py).
 extern const char* const kWorkerSource;
+// The embedded job-loop library the worker loads (cpp/cotnpot/exec/job_loop.c, built as a shared object).
+extern const unsigned char kJobLoopLibrary[];
+extern const std::size_t kJobLoopLibrarySize;
 
 }  // namespace cotnpot::exec

@@ -15,10 +15,7 @@
 import ctypes
 import gc
 import json  # noqa: F401 -- not used here: preloaded for the jobs (cotnpot.judge's harness encodes with it)
-import mmap
 import os
-import resource
-import select
 import shutil
 import signal
 import struct
@@ -27,6 +24,9 @@ import tempfile
 import time
 import traceback
 
+# The per-job loop, in C (job_loop.c): the caller hands its library over as descriptor 3, in memory.
+JOB_LOOP = ctypes.CDLL("/proc/self/fd/3")
+os.close(3)
 WORKER_INDEX = int(sys.argv[1]) if len(sys.argv) > 1 else 0
 PRELOAD = [m for m in (sys.argv[2].split(",") if len(sys.argv) > 2 else []) if m]
 IS_ROOT = os.geteuid() == 0
@@ -38,7 +38,7 @@ JOB_UID_LOW, JOB_UID_BLOCKS = 100_000_000, 10_000_000
 UID_BASE = JOB_UID_LOW + 100 * (int.from_bytes(os.urandom(4), "little") % JOB_UID_BLOCKS)
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
-CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUSER = 0x20000000, 0x08000000, 0x10000000
+CLONE_NEWPID, CLONE_NEWUSER = 0x20000000, 0x10000000
 PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 36, 1, 4
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x1000, 0x4000, 1 << 18
 SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
@@ -69,9 +69,6 @@ if WARMUP:  # the caller's own warm-up (lazy imports, caches); an error in it is
 # Jobs inherit this environment; cleaning it once here spares every job the copy-on-write faults of doing it
 os.environ.clear()
 os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
-# Descriptors cannot reach the soft limit; CPython's closerange uses close_range(2) where it can.
-_FD_LIMIT = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-_FD_LIMIT = 1 << 20 if _FD_LIMIT == resource.RLIM_INFINITY or _FD_LIMIT <= 0 else _FD_LIMIT
 # A process's first compile() builds the parser's state lazily: ~200 pages, faulted in (copied) by every job
 # that compiles its program, 0.8 ms of a 3 ms trivial job. Built once here, it is shared by all of them.
 compile("x = 1", "<cotnpot-warm>", "exec")
@@ -190,7 +187,7 @@ def enter_user_namespace():
     of its own, in which only the caller's uid and gid are mapped (to 0). That root can make the network,
     mount, pid and IPC namespaces that real root makes, and owns nothing outside them: files outside keep
     their owners, and files of other users (root's included) show as the overflow uid. Jobs run as that uid 0
-    with every capability dropped (drop_capabilities) before their code runs: they are the caller's uid,
+    with every capability dropped (job_loop.c: drop_capabilities) before their code runs: they are the caller's uid,
     locked in the worker's namespaces. Returns whether the worker is in one."""
     if IS_ROOT:
         return False
@@ -269,54 +266,6 @@ def memory_cgroup():
 
 JOB_CGROUP = memory_cgroup()
 MEMORY_ISOLATED = JOB_CGROUP is not None
-_cgroup_limit = None   # the limit last written
-_oom_kills = 0         # the cgroup's OOM kill count after the last job
-
-
-def cgroup_oom_killed():
-    """Whether the cgroup's OOM killer struck since the last call (one read per job)."""
-    global _oom_kills
-    if JOB_CGROUP is None:
-        return False
-    fd = os.open(f"{JOB_CGROUP[0]}/{JOB_CGROUP[2]}", os.O_RDONLY)
-    try:
-        text = os.read(fd, 4096)
-    finally:
-        os.close(fd)
-    for line in text.splitlines():
-        if line.startswith(b"oom_kill "):
-            count, before = int(line.split()[1]), _oom_kills
-            _oom_kills = count
-            return count > before
-    return False
-
-
-def _write(path, value):
-    try:
-        with open(path, "w") as f:
-            f.write(value)
-        return True
-    except OSError:
-        return False
-
-
-def set_cgroup_limit(memory_mb):
-    """The job's total, swap included (a job over it is OOM-killed, not swapped out). v1 keeps
-    memory+swap >= memory, so the order of the two writes depends on the direction."""
-    global _cgroup_limit
-    if JOB_CGROUP is None or memory_mb == _cgroup_limit:
-        return
-    directory, limit = JOB_CGROUP[0], str(memory_mb << 20)
-    if JOB_CGROUP[1] == "memory.max":
-        _write(f"{directory}/memory.swap.max", "0")
-        ok = _write(f"{directory}/memory.max", limit)
-    else:
-        memsw = f"{directory}/memory.memsw.limit_in_bytes"
-        first, second = ((memsw, f"{directory}/{JOB_CGROUP[1]}") if _cgroup_limit is None or memory_mb > _cgroup_limit
-                         else (f"{directory}/{JOB_CGROUP[1]}", memsw))
-        ok = _write(first, limit) | _write(second, limit)   # memsw missing without swap accounting: fine
-    if ok:   # else v1 refused a limit below what is still charged: the job keeps the larger one
-        _cgroup_limit = memory_mb
 
 
 def remove_cgroup():
@@ -373,63 +322,11 @@ WORKER_PID = os.getpid()   # the fork server's own pid (the process under the on
 PID_ISOLATED = OWN_PID_NAMESPACE is not None
 # No ptrace of the worker, no /proc/<worker>/mem for a job running as the same user (without root)
 _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-# Job data never lingers in the worker, whose memory every later job inherits: frames are read with readv
-# into one reused buffer, outputs into buffers allocated once, replies written with writev from them, and all
-# of them zeroed after each job. The worker parses no job data (the job's report goes to the caller as it
-# is), so no copy of it is made in the worker's heap.
+# Job data never lingers in the worker, whose memory every later job inherits: the job loop (job_loop.c)
+# reads frames into one reused buffer, outputs into buffers mapped once, writes replies with writev from
+# them, and zeroes them all after each job. The worker parses no job data but the few settings it needs (the
+# job's report goes to the caller as it is), so no copy of it is made in the worker's heap.
 IN_FD, OUT_FD = 0, 1
-
-
-def private_buffer(size):
-    """Anonymous and private: MADV_DONTNEED then reads zeros (a shared mapping would keep its data), and a
-    forked job writing its copy never writes the worker's."""
-    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)
-
-
-def release(buffer, n):
-    """Zeroes the first n bytes of an anonymous mapping by handing their pages back (MADV_DONTNEED): they read
-    as zeros again, and until a job writes them they are not in the worker's memory, which every fork copies
-    the page tables of and write-protects -- a memset would have touched them all, each job."""
-    if n:
-        buffer.madvise(mmap.MADV_DONTNEED, 0, min(len(buffer), -(-n // mmap.PAGESIZE) * mmap.PAGESIZE))
-
-
-FRAME = private_buffer(1 << 16)   # grows to the largest job frame seen
-
-
-def read_into(view):
-    done = 0
-    while done < len(view):
-        got = os.readv(IN_FD, [view[done:]])
-        if got == 0:
-            return False
-        done += got
-    return True
-
-
-def read_frame():
-    """The next job frame as {key: memoryview into FRAME}, or None at end of input."""
-    global FRAME
-    head = bytearray(4)
-    if not read_into(memoryview(head)):
-        return None
-    n = struct.unpack("<I", head)[0]
-    if n > len(FRAME):
-        release(FRAME, len(FRAME))   # unmapped once the last view of it is gone; zeros until then
-        FRAME = private_buffer(max(n, 2 * len(FRAME)))
-    view = memoryview(FRAME)[:n]
-    if not read_into(view):
-        return None
-    fields, i = {}, 0
-    while i < n:
-        (klen,) = struct.unpack_from("<I", view, i)
-        key = bytes(view[i + 4:i + 4 + klen]).decode()
-        i += 4 + klen
-        (vlen,) = struct.unpack_from("<I", view, i)
-        fields[key] = view[i + 4:i + 4 + vlen]
-        i += 4 + vlen
-    fields["_length"] = n
-    return fields
 
 
 def write_frame(fields):
@@ -560,48 +457,6 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
 
 
 JOB_FILTER = job_filter(NETWORK_ISOLATED, PID_ISOLATED, MEMORY_ISOLATED, JOB_UIDS)
-PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
-
-
-def confine_syscalls(install_filter=True):
-    """No new privileges (set-uid binaries do not raise them) and the job's seccomp filter, for the job and
-    all it starts."""
-    if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "cannot set no_new_privs")
-    if install_filter and JOB_FILTER is not None and _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER,
-                                              ctypes.byref(JOB_FILTER[1]), 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "cannot install the job's seccomp filter")
-
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-
-PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 28, 47, 4
-SECBIT_NOROOT, SECBIT_NOROOT_LOCKED = 1 << 0, 1 << 1
-_LINUX_CAPABILITY_VERSION_3 = 0x20080522
-
-
-def drop_capabilities():
-    """In a user namespace the job is its uid 0: without this it would hold every capability there, enough to
-    unmount the tmpfs that hide the host's directories or to make the read-only mounts writable again. Drops
-    the bounding and ambient sets, makes uid 0 confer nothing on execve (SECBIT_NOROOT, locked), then
-    empties the effective, permitted and inheritable sets; raises if the kernel refuses the last step."""
-    for cap in range(64):
-        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-            break   # EINVAL past the last capability this kernel knows
-    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-    if _libc.prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "cannot set the job's securebits")
-    header, data = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
-    if _libc.capset(ctypes.byref(header), data) != 0:
-        raise OSError(ctypes.get_errno(), "cannot drop the job's capabilities")
-
-
 class _LandlockRulesetAttr(ctypes.Structure):
     _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
                 ("scoped", ctypes.c_uint64)]
@@ -680,23 +535,6 @@ def encode_report(fields):
     return b"".join(out)
 
 
-def report_field(view, wanted):
-    """One field of a job's report (exception type names only: they decide the status), or None."""
-    i, n = 0, len(view)
-    try:
-        while i + 4 <= n:
-            (klen,) = struct.unpack_from("<I", view, i)
-            key = view[i + 4:i + 4 + klen]
-            i += 4 + klen
-            (vlen,) = struct.unpack_from("<I", view, i)
-            if key == wanted:
-                return bytes(view[i + 4:i + 4 + min(vlen, 128)]).decode("utf-8", "replace")
-            i += 4 + vlen
-    except struct.error:
-        return None
-    return None
-
-
 def first_failing_line(tb, filename, source):
     """The line of `source` (compiled as `filename`) where the exception surfaced, if it did there."""
     lines = source.splitlines()
@@ -706,46 +544,13 @@ def first_failing_line(tb, filename, source):
     return ""
 
 
-def run_child(job, workdir, uid, result_fd):
-    """In the forked child: confine, run, report through result_fd, exit. Never returns."""
+def run_child(job, workdir, result_fd):
+    """In the forked child, which the job loop has confined (job_loop.c: confine_job): the rest of its
+    set-up, then run, report through result_fd, exit. Never returns."""
     try:
-        if PID_ISOLATED:
-            os.setsid()
-        else:   # a group of its own in the worker's session, which its filter keeps it and its children in
-            os.setpgid(0, 0)
-        if PID_ISOLATED and _libc.unshare(CLONE_NEWIPC) != 0:   # SysV objects die with the job
-            raise OSError(ctypes.get_errno(), "cannot make the job's IPC namespace")
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        timeout = float(job["timeout"])
-        memory = int(job["memory_mb"]) * 1024 * 1024
-        cpu = int(timeout) + 1   # soft: SIGXCPU (a timeout); hard one second later: SIGKILL if it is ignored
-        limits = [(resource.RLIMIT_AS, memory), (resource.RLIMIT_CPU, (cpu, cpu + 1)),
-                  (resource.RLIMIT_FSIZE, int(job.get("file_limit", 16 << 20))),
-                  (resource.RLIMIT_NOFILE, 64), (resource.RLIMIT_CORE, 0),
-                  (resource.RLIMIT_NPROC, int(job.get("process_limit", 16)))]
-        for which, value in limits if "rlimits" not in OFF else []:
-            resource.setrlimit(which, value if isinstance(value, tuple) else (value, value))
-        os.chdir(workdir)
         os.environ["HOME"] = os.environ["TMPDIR"] = workdir  # the rest was cleaned once, in the worker
-        if JOB_CGROUP is not None:   # the job's memory limit: a total for everything it starts
-            fd = os.open(f"{JOB_CGROUP[0]}/cgroup.procs", os.O_WRONLY)
-            os.write(fd, b"0")
-            os.close(fd)
-        if JOB_UIDS:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-        elif USER_NAMESPACE:
-            drop_capabilities()
-        # Dies with the worker, and with it (as pid 1) everything it started; set after setuid, which clears it
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if "seccomp" not in OFF or LANDLOCK_ABI:
-            confine_syscalls("seccomp" not in OFF)   # no_new_privs first: Landlock requires it
         if LANDLOCK_ABI:
             confine_files(workdir)
-        if not PID_ISOLATED and os.getppid() != WORKER_PID:
-            os._exit(72)   # the worker was already gone
     except BaseException as exc:  # noqa: BLE001
         os.write(result_fd, SETUP_FAILED + encode_report({"sandbox_error": f"{type(exc).__name__}: {exc}"}))
         os._exit(70)
@@ -804,265 +609,49 @@ def run_child(job, workdir, uid, result_fd):
     os._exit(0)
 
 
-def kill_job_processes(pid, uid):
-    if PID_ISOLATED:
-        # pid 1 of the job's namespace: killing it kills every process in the namespace, a mechanism the
-        # job cannot race (the worker never takes the job's uid)
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        return
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    if JOB_UIDS:
-        # Everything the job started, in whatever session: kill(-1) with real and effective uid the job's
-        # (saved uid root, to come back) signals exactly the processes whose real or saved uid is the job's.
-        os.setresuid(uid, uid, 0)
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        finally:
-            os.setresuid(0, 0, 0)
+def parse_frame(data):
+    """A job frame's fields, {key: bytes} (in the job's child: the worker itself reads only a few settings)."""
+    fields, i = {}, 0
+    while i < len(data):
+        (klen,) = struct.unpack_from("<I", data, i)
+        key = data[i + 4:i + 4 + klen].decode()
+        i += 4 + klen
+        (vlen,) = struct.unpack_from("<I", data, i)
+        fields[key] = data[i + 4:i + 4 + vlen]
+        i += 4 + vlen
+    return fields
 
 
-def reap_orphans():
-    """Wait for every killed descendant that was handed to us (we are the subreaper): no zombies."""
-    deadline = time.monotonic() + 1.0
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.001)
+class _LoopConfig(ctypes.Structure):   # job_loop.h's CotnpotLoopConfig, field for field
+    _fields_ = [("in_fd", ctypes.c_int32), ("out_fd", ctypes.c_int32), ("pid_isolated", ctypes.c_int32),
+                ("own_pid_namespace", ctypes.c_int32), ("job_uids", ctypes.c_int32), ("uid_base", ctypes.c_int32),
+                ("is_root", ctypes.c_int32), ("job_tmpfs", ctypes.c_int32), ("job_dir_mb", ctypes.c_int32),
+                ("job_dir_inodes", ctypes.c_int32), ("job_mountpoint", ctypes.c_char_p), ("base_dir", ctypes.c_char_p),
+                ("cgroup_dir", ctypes.c_char_p), ("cgroup_v2", ctypes.c_int32), ("cgroup_events", ctypes.c_char_p),
+                ("zeroing", ctypes.c_int32), ("result_limit", ctypes.c_uint32), ("rlimits", ctypes.c_int32),
+                ("drop_capabilities", ctypes.c_int32), ("no_new_privs", ctypes.c_int32),
+                ("seccomp_filter", ctypes.c_void_p), ("worker_pid", ctypes.c_int32)]
 
 
-def make_job_directory(uid):
-    """A fresh directory owned by the job. With filesystem isolation it is a tmpfs of its own, sized and
-    inode-limited: what one job writes can neither fill the space of the next nor outlive its unmount."""
-    if FILESYSTEM_ISOLATED and JOB_NAMESPACES:
-        owner = uid if IS_ROOT else 0   # in a user namespace: its root, the one uid mapped (the caller's)
-        options = f"size={JOB_DIR_MB}m,nr_inodes={JOB_DIR_INODES},mode=0700,uid={owner},gid={owner}".encode()
-        if _libc.mount(b"cotnpot-job", JOB_MOUNTPOINT.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) != 0:
-            raise OSError(ctypes.get_errno(), f"cannot mount the job's tmpfs on {JOB_MOUNTPOINT}")
-        return JOB_MOUNTPOINT
-    while True:   # mkdtemp's contract (a new directory, never an existing one), without its Python-heavy naming
-        workdir = f"{BASE_DIR}/{os.urandom(8).hex()}"
-        try:
-            os.mkdir(workdir, 0o700)
-            break
-        except FileExistsError:
-            continue
-    if IS_ROOT:
-        os.chown(workdir, uid, uid)
-    os.chmod(workdir, 0o700)
-    return workdir
+class _ChildJob(ctypes.Structure):   # job_loop.h's CotnpotChildJob
+    _fields_ = [("frame", ctypes.c_void_p), ("length", ctypes.c_uint32), ("workdir", ctypes.c_char_p),
+                ("uid", ctypes.c_int32), ("result_fd", ctypes.c_int32)]
 
 
-def remove_job_directory(workdir):
-    """Without recursion limits: a tmpfs is unmounted whole; a plain directory is removed by rmtree, or by
-    rm (fts, any depth) when rmtree gives up on a tree deeper than Python's recursion limit."""
-    if FILESYSTEM_ISOLATED and JOB_NAMESPACES:
-        _libc.umount2(workdir.encode(), 2)   # MNT_DETACH: nothing of the job can hold it up
-        return
-    try:
-        shutil.rmtree(workdir)
-    except (OSError, RecursionError):
-        import subprocess  # only here: every job's fork copies what the worker imported
-        subprocess.run(["rm", "-rf", "--one-file-system", "--", workdir], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-
-
-class Channel:
-    """One of a job's output pipes, read into a buffer mapped once per worker and zeroed after each job."""
-    scratch = private_buffer(1 << 16)   # what arrives past the cap: only seen, to flag the truncation
-
-    def __init__(self, cap):
-        self.buffer, self.used, self.truncated = private_buffer(max(cap, 1)), 0, False
-
-    def read(self, fd):
-        view = memoryview(self.buffer)
-        got = os.readv(fd, [view[self.used:], memoryview(Channel.scratch)])
-        room = len(self.buffer) - self.used
-        self.used += min(got, room)
-        self.truncated |= got > room
-        return got
-
-    def view(self):
-        return memoryview(self.buffer)[:self.used]
-
-    def clear(self):
-        release(self.buffer, self.used)
-        if self.truncated:   # only then was the scratch written
-            release(Channel.scratch, len(Channel.scratch))
-        self.used, self.truncated = 0, False
-
-
-CHANNELS = {}   # (name, cap) -> Channel
-
-
-def channel(name, cap):
-    if (name, cap) not in CHANNELS:
-        if len(CHANNELS) > 8:   # jobs with ever new output limits: keep a few buffers, not one per limit
-            CHANNELS.clear()
-        CHANNELS[(name, cap)] = Channel(cap)
-    return CHANNELS[(name, cap)]
-
-
-def drain(channels, fds, watch, caller_gone, wait):
-    """Reads what is ready on the job's pipes into their channels (a pipe at its end leaves `fds`). The
-    caller's pipe too: it sends nothing while a job runs, so readable means closed (the caller died or dropped
-    the pool): the job is ended then, not left to run to its deadline. Module-level, not a closure: a
-    function object made per job is more of the worker's memory written between forks."""
-    ready, _, _ = select.select(list(fds) + watch + ([IN_FD] if not caller_gone else []), [], [], wait)
-    for fd in ready:
-        if fd in channels and channels[fd].read(fd) == 0:
-            fds.discard(fd)
-        elif fd == IN_FD:
-            caller_gone.append(True)
-    return ready
-
-
-def over_cap(channels):
-    return any(c.truncated for c in channels.values())
-
-
-def run_job(job, slot):
-    """Runs one job; returns the reply fields. Reads only the job's small settings itself."""
-    uid = UID_BASE + slot
-    timeout, cap = float(bytes(job["timeout"])), int(bytes(job["output_limit"]))
-    kind = bytes(job.get("kind", b"program"))
-    workdir = make_job_directory(uid)
-    set_cgroup_limit(int(bytes(job["memory_mb"])))
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    res_r, res_w = os.pipe()
-    start = time.monotonic()
-    if PID_ISOLATED and _libc.unshare(CLONE_NEWPID) != 0:
-        raise OSError(ctypes.get_errno(), "cannot make the job's pid namespace")
-    pid = -1
-    try:
-        pid = os.fork()
-    finally:
-        if PID_ISOLATED and pid != 0 and _libc.setns(OWN_PID_NAMESPACE, CLONE_NEWPID) != 0:
-            raise OSError(ctypes.get_errno(), "cannot return to the worker's pid namespace")
-    if pid == 0:
-        try:
-            os.close(out_r), os.close(err_r), os.close(res_r)
-            os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-            os.closerange(3, res_w)
-            os.closerange(res_w + 1, _FD_LIMIT)   # every descriptor above, not only those below 4096
-            run_child({k: bytes(v) if isinstance(v, memoryview) else v for k, v in job.items()}, workdir, uid, res_w)
-        finally:
-            os._exit(71)  # the child never returns into the worker's loop
-    os.close(out_w), os.close(err_w), os.close(res_w)
-    if not PID_ISOLATED:   # its group made on both sides: a job killed before it ran its first line is killed whole
-        try:
-            os.setpgid(pid, pid)
-        except OSError:
-            pass
-    channels = {out_r: channel("stdout", cap), err_r: channel("stderr", cap), res_r: channel("result", RESULT_LIMIT)}
-    open_fds = set(channels)
-    caller_gone = []
-
-    # The job's process is watched directly (a pidfd turns readable when it ends), not through its pipes: a
-    # job that closes them and sleeps is still timed out, and one that ended is seen at once.
-    try:
-        watch = [os.pidfd_open(pid)]
-    except (AttributeError, OSError):  # Python < 3.9 or Linux < 5.3: polled every few milliseconds
-        watch = []
-    status, deadline = None, start + timeout
-    exited = None  # (status, rusage) once the job's own process has ended
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            status = "timeout"
-            break
-        drain(channels, open_fds, watch, caller_gone, min(remaining, 0.05 if watch else 0.005))
-        if caller_gone:
-            status = "killed"
-            break
-        if over_cap(channels):
-            status = "output_limit"
-            break
-        # The job's process may be gone while something it forked still holds the pipes open: it is
-        # over then, whatever its descendants do.
-        done_pid, wait_status, usage = os.wait4(pid, os.WNOHANG)
-        if done_pid:
-            exited = (wait_status, usage)
-            break
-    for fd in watch:
-        os.close(fd)
-    watch = []
-    if exited is not None and open_fds:   # what it wrote before it ended, up to the caps -- briefly: something
-        # it forked may go on writing forever
-        drain_until = time.monotonic() + 0.1
-        while open_fds and not over_cap(channels) and time.monotonic() < drain_until and \
-                drain(channels, open_fds, watch, caller_gone, 0):
-            pass
-        if over_cap(channels):
-            status = "output_limit"
-    if status is not None:
-        kill_job_processes(pid, uid)
-    if exited is None:
-        _, wait_status, usage = os.wait4(pid, 0)
-    else:
-        wait_status, usage = exited
-    wall = time.monotonic() - start
-    kill_job_processes(pid, uid)
-    for fd in channels:
-        os.close(fd)
-    reap_orphans()
-    remove_job_directory(workdir)
-
-    if cgroup_oom_killed() and status is None:   # its process tree went over its memory total
-        status = "memory_limit"
-    out, err, res = channels[out_r], channels[err_r], channels[res_r]
-    marker, report = res.view()[:1], res.view()[1:]
-    if res.truncated:
-        report = memoryview(b"")
-    # The caller decodes the report (answer, messages, verdict); the status needs only its exception type.
-    error_type = report_field(report, b"error_type") or ""
-    result = {"status": "", "exit_code": "", "signal": "", "wall_s": f"{wall:.6f}",
-              "peak_rss_kb": str(usage.ru_maxrss), "stdout": out.view(), "stderr": err.view(),
-              "stdout_truncated": "1" if out.truncated else "0", "stderr_truncated": "1" if err.truncated else "0",
-              "report": report}
-    if os.WIFSIGNALED(wait_status):
-        result["signal"] = str(os.WTERMSIG(wait_status))
-    elif os.WIFEXITED(wait_status):
-        result["exit_code"] = str(os.WEXITSTATUS(wait_status))
-    if status is None:
-        if marker == SETUP_FAILED:   # never the job's word: it had not run yet
-            status = "sandbox_error"
-        elif os.WIFSIGNALED(wait_status) and max(out.used, err.used) >= cap:
-            # It filled a whole output cap and then died (before we saw the byte past the cap): its output
-            # is what ended it.
-            status = "output_limit"
-        elif os.WIFSIGNALED(wait_status):
-            sig = os.WTERMSIG(wait_status)
-            cpu_used = usage.ru_utime + usage.ru_stime
-            status = "timeout" if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_used >= int(timeout) + 1) \
-                else "killed"
-        elif not len(report):
-            status = "error"
-            result["no_result"] = "1"
-        elif error_type == "MemoryError":
-            status = "memory_limit"
-        elif error_type and error_type != "SystemExit":
-            status = "error"
-        elif error_type == "SystemExit" and kind != b"tests":
-            status = "error"
-        else:
-            status = "ok"
-    result["status"] = status
-    return result
+def loop_config():
+    cgroup = JOB_CGROUP or (None, "", "")
+    return _LoopConfig(
+        in_fd=IN_FD, out_fd=OUT_FD, pid_isolated=int(PID_ISOLATED),
+        own_pid_namespace=OWN_PID_NAMESPACE if PID_ISOLATED else -1, job_uids=int(JOB_UIDS), uid_base=UID_BASE,
+        is_root=int(IS_ROOT), job_tmpfs=int(FILESYSTEM_ISOLATED and JOB_NAMESPACES), job_dir_mb=JOB_DIR_MB,
+        job_dir_inodes=JOB_DIR_INODES, job_mountpoint=JOB_MOUNTPOINT.encode(), base_dir=BASE_DIR.encode(),
+        cgroup_dir=cgroup[0].encode() if cgroup[0] else None, cgroup_v2=int(cgroup[1] == "memory.max"),
+        cgroup_events=cgroup[2].encode(), zeroing=int("zeroing" not in OFF), result_limit=RESULT_LIMIT,
+        rlimits=int("rlimits" not in OFF), drop_capabilities=int(USER_NAMESPACE and not JOB_UIDS),
+        # no new privileges (set-uid binaries do not raise them) for the job and all it starts; Landlock needs it
+        no_new_privs=int("seccomp" not in OFF or bool(LANDLOCK_ABI)),
+        seccomp_filter=ctypes.addressof(JOB_FILTER[1]) if JOB_FILTER is not None and "seccomp" not in OFF else None,
+        worker_pid=WORKER_PID)
 
 
 def main():
@@ -1079,31 +668,23 @@ def main():
                  "memory_isolated": "1" if MEMORY_ISOLATED else "0", "pid": str(os.getpid()),
                  # the caller removes it if this process is killed before its finally below runs
                  "base_dir": "" if FILESYSTEM_ISOLATED else BASE_DIR})
-    slot = 0
+    config, child = loop_config(), _ChildJob()
+    JOB_LOOP.cotnpot_job_loop.argtypes = [ctypes.POINTER(_LoopConfig), ctypes.POINTER(_ChildJob)]
+    JOB_LOOP.cotnpot_job_loop_error.restype = ctypes.c_char_p
+    # The loop forks in C, where os.fork's hooks do not run: they run here around it, as os.fork runs them
+    # around each fork -- before once, then after-in-child in each job, after-in-parent when the loop ends.
+    ctypes.pythonapi.PyOS_BeforeFork()
+    outcome = JOB_LOOP.cotnpot_job_loop(ctypes.byref(config), ctypes.byref(child))
+    if outcome == 1:   # a job's child: it never returns into the worker
+        try:
+            ctypes.pythonapi.PyOS_AfterFork_Child()
+            run_child(parse_frame(ctypes.string_at(child.frame, child.length)), child.workdir.decode(), child.result_fd)
+        finally:
+            os._exit(71)
+    ctypes.pythonapi.PyOS_AfterFork_Parent()
     try:
-        while True:
-            job = read_frame()
-            if job is None:
-                return
-            try:
-                result = run_job(job, slot % 100)
-            except BaseException as exc:  # noqa: BLE001
-                result = {"status": "sandbox_error", "error_type": type(exc).__name__, "error_message": str(exc)}
-            slot += 1
-            result["id"] = bytes(job.get("id", b""))
-            try:
-                write_frame(result)
-            except OSError:   # the caller is gone (it died, or closed the pool mid-job): nothing to answer
-                return
-            # Nothing of this job stays for the next one to find in the memory it inherits
-            del result
-            if "zeroing" not in OFF:
-                release(FRAME, job["_length"])
-                for c in CHANNELS.values():
-                    c.clear()
-            else:
-                for c in CHANNELS.values():
-                    c.used, c.truncated = 0, False
+        if outcome < 0:
+            raise OSError(JOB_LOOP.cotnpot_job_loop_error().decode(errors="replace"))
     finally:
         if not FILESYSTEM_ISOLATED:  # the private tmpfs goes away with this process by itself
             shutil.rmtree(BASE_DIR, ignore_errors=True)

@@ -1,0 +1,751 @@
+// The executor worker's per-job loop, in C: read a job frame, make its directory and pipes, fork, watch
+// the job to its end or deadline, kill and reap what it started, reply, zero the buffers, next job.
+//
+// Why C: a fork write-protects every page of the worker, and each page the worker's Python then touched
+// before the next fork (refcounts of the loop's objects, its frames, dicts) was a copy-on-write fault:
+// ~190 a job against ~40 for a bare fork loop, the largest cost the pool added to a trivial job. Here the
+// loop touches its few buffers and its stack. Only the forked child returns to Python, which runs the job.
+//
+// Built as a small shared library with no dependency but libc, embedded into libcotnpot at build time
+// (cmake/embed_binary.cmake), handed to each worker as a memfd and loaded with ctypes; worker.py says
+// which isolation the worker got, this file only carries it out job after job.
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "job_loop.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define SETUP_FAILED 'S'          // the result channel's first byte when the sandbox's set-up failed
+#define SCRATCH_BYTES (1u << 16)  // what arrives past a cap: only seen, to flag the truncation
+#define MAX_FIELDS 32
+
+static char last_error[256];
+
+static int fail(const char* what) {
+  snprintf(last_error, sizeof last_error, "%s: %s", what, strerror(errno));
+  return -1;
+}
+
+EXPORT const char* cotnpot_job_loop_error(void) { return last_error; }
+
+// ---- buffers: private anonymous mappings, zeroed by handing their pages back -------------------------
+
+typedef struct {
+  unsigned char* data;
+  size_t capacity;
+} Buffer;
+
+static int buffer_reserve(Buffer* b, size_t n) {
+  if (n <= b->capacity && b->data) return 0;
+  if (b->data) munmap(b->data, b->capacity);  // its pages, and whatever job data they held, are gone
+  size_t size = n < 4096 ? 4096 : n;
+  if (b->capacity * 2 > size) size = b->capacity * 2;
+  void* p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    b->data = NULL, b->capacity = 0;
+    return -1;
+  }
+  b->data = p, b->capacity = size;
+  return 0;
+}
+
+// MADV_DONTNEED on a private anonymous mapping: the pages read as zeros again, and until a job writes them
+// they are not in the worker's memory (a memset would write them all, and every fork would copy them).
+static void buffer_release(Buffer* b, size_t used) {
+  if (!used || !b->data) return;
+  const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t n = (used + page - 1) / page * page;
+  if (n > b->capacity) n = b->capacity;
+  madvise(b->data, n, MADV_DONTNEED);
+}
+
+typedef struct {
+  Buffer buffer;
+  size_t cap, used;
+  int truncated;
+} Channel;
+
+static Buffer scratch;
+
+// One read of what is ready; returns bytes read (0 at the pipe's end, -1 on error).
+static ssize_t channel_read(Channel* c, int fd) {
+  struct iovec parts[2] = {{c->buffer.data + c->used, c->cap - c->used}, {scratch.data, SCRATCH_BYTES}};
+  ssize_t got;
+  do {
+    got = readv(fd, parts, 2);
+  } while (got < 0 && errno == EINTR);
+  if (got <= 0) return got;
+  const size_t room = c->cap - c->used;
+  c->used += (size_t)got < room ? (size_t)got : room;
+  c->truncated |= (size_t)got > room;
+  return got;
+}
+
+static void channel_clear(Channel* c, int zeroing) {
+  if (zeroing) {
+    buffer_release(&c->buffer, c->used);
+    if (c->truncated) buffer_release(&scratch, SCRATCH_BYTES);
+  }
+  c->used = 0, c->truncated = 0;
+}
+
+// ---- frames: [u32 length][([u32 key length][key][u32 value length][value])*], little-endian ----------
+
+typedef struct {
+  const unsigned char* key;
+  uint32_t key_length;
+  const unsigned char* value;
+  uint32_t value_length;
+} Field;
+
+static uint32_t get_u32(const unsigned char* p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_u32(unsigned char* p, uint32_t v) {
+  p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8), p[2] = (unsigned char)(v >> 16), p[3] = (unsigned char)(v >> 24);
+}
+
+static int key_is(const Field* f, const char* key) {
+  return f->key_length == strlen(key) && memcmp(f->key, key, f->key_length) == 0;
+}
+
+// Splits a payload into fields; -1 when a length points past its end (a malformed frame).
+static int parse_fields(const unsigned char* p, size_t n, Field* fields, int max_fields) {
+  size_t i = 0;
+  int count = 0;
+  while (i < n) {
+    if (n - i < 4) return -1;
+    Field f;
+    f.key_length = get_u32(p + i), i += 4;
+    if (n - i < f.key_length) return -1;
+    f.key = p + i, i += f.key_length;
+    if (n - i < 4) return -1;
+    f.value_length = get_u32(p + i), i += 4;
+    if (n - i < f.value_length) return -1;
+    f.value = p + i, i += f.value_length;
+    if (count < max_fields) fields[count++] = f;
+  }
+  return count;
+}
+
+static const Field* find_field(const Field* fields, int count, const char* key) {
+  for (int i = 0; i < count; ++i)
+    if (key_is(&fields[i], key)) return &fields[i];
+  return NULL;
+}
+
+static double field_number(const Field* f, double fallback) {
+  if (!f || f->value_length == 0 || f->value_length > 63) return fallback;
+  char text[64];
+  memcpy(text, f->value, f->value_length);
+  text[f->value_length] = 0;
+  return strtod(text, NULL);
+}
+
+typedef struct {
+  struct iovec parts[1 + 4 * MAX_FIELDS];   // the frame's length, then per field: key length, key, value length, value
+  unsigned char heads[1 + 2 * MAX_FIELDS][4];
+  int fields;
+  uint32_t total;
+} Reply;
+
+static void reply_add(Reply* r, const char* key, const void* value, size_t length) {
+  if (r->fields == MAX_FIELDS) return;
+  const int f = r->fields++;
+  unsigned char* key_head = r->heads[1 + 2 * f];
+  unsigned char* value_head = r->heads[2 + 2 * f];
+  put_u32(key_head, (uint32_t)strlen(key));
+  put_u32(value_head, (uint32_t)length);
+  struct iovec* part = &r->parts[1 + 4 * f];
+  part[0] = (struct iovec){key_head, 4};
+  part[1] = (struct iovec){(void*)key, strlen(key)};
+  part[2] = (struct iovec){value_head, 4};
+  part[3] = (struct iovec){(void*)value, length};
+  r->total += 8 + (uint32_t)strlen(key) + (uint32_t)length;
+}
+
+static void reply_text(Reply* r, const char* key, const char* value) { reply_add(r, key, value, strlen(value)); }
+
+static int sandbox_error(Reply* r, const char* type, const char* message) {
+  reply_text(r, "status", "sandbox_error");
+  reply_text(r, "error_type", type);
+  reply_text(r, "error_message", message);
+  return 0;
+}
+
+// Writes the reply with writev from where its parts lie (job output is not copied). -1: the caller is gone.
+static int reply_write(Reply* r, int fd) {
+  put_u32(r->heads[0], r->total);
+  r->parts[0] = (struct iovec){r->heads[0], 4};
+  struct iovec* parts = r->parts;
+  int left = 1 + 4 * r->fields;
+  while (left) {
+    ssize_t done = writev(fd, parts, left < 512 ? left : 512);
+    if (done < 0 && errno == EINTR) continue;
+    if (done < 0) return -1;
+    while (left && (size_t)done >= parts->iov_len) done -= (ssize_t)parts->iov_len, ++parts, --left;
+    if (left && done) parts->iov_base = (char*)parts->iov_base + done, parts->iov_len -= (size_t)done;
+  }
+  return 0;
+}
+
+// 1: n bytes read; 0: the input ended first; -1: an error.
+static int read_exact(int fd, unsigned char* p, size_t n) {
+  while (n) {
+    const ssize_t got = read(fd, p, n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return -1;
+    if (got == 0) return 0;
+    p += got, n -= (size_t)got;
+  }
+  return 1;
+}
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+// ---- the jobs' memory cgroup (as root, where there is one): one per worker, its limit rewritten per job --
+
+static long cgroup_limit_mb = -1;  // the limit last written
+static long long cgroup_oom_kills;  // its OOM kill count after the last job
+
+static int write_text(const char* directory, const char* file, const char* text) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", directory, file);
+  const int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  const ssize_t n = write(fd, text, strlen(text));
+  close(fd);
+  return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+// The job's total, swap included (a job over it is OOM-killed, not swapped out). v1 keeps memory+swap >=
+// memory, so the order of its two writes depends on the direction.
+static void set_cgroup_limit(const CotnpotLoopConfig* c, long memory_mb) {
+  if (!c->cgroup_dir || memory_mb == cgroup_limit_mb) return;
+  char limit[32];
+  snprintf(limit, sizeof limit, "%lld", (long long)memory_mb << 20);
+  int ok;
+  if (c->cgroup_v2) {
+    write_text(c->cgroup_dir, "memory.swap.max", "0");
+    ok = write_text(c->cgroup_dir, "memory.max", limit) == 0;
+  } else {
+    const int growing = cgroup_limit_mb < 0 || memory_mb > cgroup_limit_mb;
+    const char* memsw = "memory.memsw.limit_in_bytes";   // missing without swap accounting: fine
+    ok = (write_text(c->cgroup_dir, growing ? memsw : "memory.limit_in_bytes", limit) == 0) |
+         (write_text(c->cgroup_dir, growing ? "memory.limit_in_bytes" : memsw, limit) == 0);
+  }
+  if (ok) cgroup_limit_mb = memory_mb;   // else v1 refused a limit below what is still charged: the job keeps the larger one
+}
+
+// Whether the cgroup's OOM killer struck since the last call (one read per job).
+static int cgroup_oom_killed(const CotnpotLoopConfig* c) {
+  if (!c->cgroup_dir) return 0;
+  char path[4096], text[4097];
+  snprintf(path, sizeof path, "%s/%s", c->cgroup_dir, c->cgroup_events);
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  const ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  text[n] = 0;
+  for (const char* line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    if (strncmp(line, "oom_kill ", 9) == 0) {
+      const long long count = strtoll(line + 9, NULL, 10);
+      const int struck = count > cgroup_oom_kills;
+      cgroup_oom_kills = count;
+      return struck;
+    }
+  }
+  return 0;
+}
+
+// ---- the job's directory ----------------------------------------------------------------------------
+
+static char workdir[4096];
+
+// A fresh directory owned by the job. With filesystem isolation a tmpfs of its own, sized and inode-limited:
+// what one job writes can neither fill the space of the next nor outlive its unmount.
+static int make_job_directory(const CotnpotLoopConfig* c, int uid) {
+  if (c->job_tmpfs) {
+    const int owner = c->is_root ? uid : 0;   // in a user namespace: its root, the one uid mapped (the caller's)
+    char options[192];
+    snprintf(options, sizeof options, "size=%dm,nr_inodes=%d,mode=0700,uid=%d,gid=%d", c->job_dir_mb,
+             c->job_dir_inodes, owner, owner);
+    if (mount("cotnpot-job", c->job_mountpoint, "tmpfs", MS_NOSUID | MS_NODEV, options) != 0)
+      return fail("cannot mount the job's tmpfs");
+    snprintf(workdir, sizeof workdir, "%s", c->job_mountpoint);
+    return 0;
+  }
+  for (;;) {   // a new directory, never an existing one
+    unsigned char name[8];
+    if (getrandom(name, sizeof name, 0) != (ssize_t)sizeof name) return fail("getrandom");
+    int n = snprintf(workdir, sizeof workdir, "%s/", c->base_dir);
+    for (size_t i = 0; i < sizeof name && n > 0 && (size_t)n < sizeof workdir; ++i)
+      n += snprintf(workdir + n, sizeof workdir - (size_t)n, "%02x", name[i]);
+    if (mkdir(workdir, 0700) == 0) break;
+    if (errno != EEXIST) return fail("cannot make the job's directory");
+  }
+  if ((c->is_root && chown(workdir, (uid_t)uid, (gid_t)uid) != 0) || chmod(workdir, 0700) != 0) {
+    const int saved = errno;
+    rmdir(workdir);
+    errno = saved;
+    return fail("cannot give the job its directory");
+  }
+  return 0;
+}
+
+// Removes name (under dirfd) and all below it, without following links; -1 if something stayed (or the
+// tree is deeper than this recursion goes).
+static int remove_tree_at(int dirfd, const char* name, int depth) {
+  if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT) return 0;
+  if ((errno != EISDIR && errno != EPERM) || depth > 64) return -1;
+  const int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return -1;
+  DIR* dir = fdopendir(fd);
+  if (!dir) {
+    close(fd);
+    return -1;
+  }
+  int result = 0;
+  for (struct dirent* e; (e = readdir(dir));)
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) result |= remove_tree_at(fd, e->d_name, depth + 1);
+  closedir(dir);
+  return unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? result : -1;
+}
+
+extern char** environ;
+
+static void remove_job_directory(const CotnpotLoopConfig* c) {
+  if (c->job_tmpfs) {
+    umount2(workdir, MNT_DETACH);   // nothing of the job can hold it up
+    return;
+  }
+  if (remove_tree_at(AT_FDCWD, workdir, 0) == 0) return;
+  // Deeper than the recursion above goes, or something refused: rm (fts) goes to any depth.
+  char* argv[] = {"rm", "-rf", "--one-file-system", "--", workdir, NULL};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  for (int fd = 0; fd < 3; ++fd) posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0);
+  pid_t pid;
+  if (posix_spawnp(&pid, "rm", &actions, NULL, argv, environ) == 0)
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+  posix_spawn_file_actions_destroy(&actions);
+}
+
+// ---- ending a job -----------------------------------------------------------------------------------
+
+static void kill_job_processes(const CotnpotLoopConfig* c, pid_t pid, int uid) {
+  if (c->pid_isolated) {
+    // pid 1 of the job's namespace: killing it kills every process in the namespace, a mechanism the job
+    // cannot race (the worker never takes the job's uid)
+    kill(pid, SIGKILL);
+    return;
+  }
+  killpg(pid, SIGKILL);
+  if (c->job_uids) {
+    // Everything the job started, in whatever session: kill(-1) with real and effective uid the job's (saved
+    // uid root, to come back) signals exactly the processes whose real or saved uid is the job's.
+    if (setresuid((uid_t)uid, (uid_t)uid, 0) == 0) {
+      kill(-1, SIGKILL);
+      if (setresuid(0, 0, 0) != 0) abort();   // never go on as the job's uid
+    }
+  }
+}
+
+// Waits for every killed descendant handed to us (the worker is their subreaper): no zombies.
+static void reap_orphans(void) {
+  const double deadline = now_s() + 1.0;
+  for (;;) {
+    const pid_t pid = waitpid(-1, NULL, WNOHANG);
+    if (pid < 0 && errno == EINTR) continue;
+    if (pid < 0) return;   // no child left
+    if (pid == 0) {
+      if (now_s() > deadline) return;
+      usleep(1000);
+    }
+  }
+}
+
+// ---- one job ----------------------------------------------------------------------------------------
+
+enum { STDOUT, STDERR, RESULT, CHANNELS };
+static Channel channels[CHANNELS];
+static Buffer frame;
+
+typedef struct {
+  int fd[CHANNELS];
+  int open[CHANNELS];
+  int pidfd;        // readable when the job's own process ends; -1: polled
+  int caller_gone;  // the caller's pipe turned readable: it sends nothing while a job runs, so it closed
+} Watch;
+
+static int over_cap(void) {
+  return channels[STDOUT].truncated || channels[STDERR].truncated || channels[RESULT].truncated;
+}
+
+static int any_open(const Watch* w) { return w->open[STDOUT] || w->open[STDERR] || w->open[RESULT]; }
+
+// Reads what is ready on the job's pipes into their channels (a pipe at its end is no longer watched) and
+// notes the caller's pipe closing; returns how many descriptors were ready.
+static int drain(const CotnpotLoopConfig* c, Watch* w, double wait_s) {
+  struct pollfd p[CHANNELS + 2];
+  int owner[CHANNELS + 2], n = 0;
+  for (int i = 0; i < CHANNELS; ++i)
+    if (w->open[i]) p[n] = (struct pollfd){w->fd[i], POLLIN, 0}, owner[n++] = i;
+  if (w->pidfd >= 0) p[n] = (struct pollfd){w->pidfd, POLLIN, 0}, owner[n++] = CHANNELS;
+  if (!w->caller_gone) p[n] = (struct pollfd){c->in_fd, POLLIN, 0}, owner[n++] = CHANNELS + 1;
+  if (wait_s < 0) wait_s = 0;
+  const struct timespec t = {(time_t)wait_s, (long)((wait_s - (double)(time_t)wait_s) * 1e9)};
+  const int r = ppoll(p, (nfds_t)n, &t, NULL);
+  if (r <= 0) return 0;
+  int ready = 0;
+  for (int j = 0; j < n; ++j) {
+    if (!p[j].revents) continue;
+    ++ready;
+    if (owner[j] < CHANNELS) {
+      if (channel_read(&channels[owner[j]], p[j].fd) <= 0) w->open[owner[j]] = 0;
+    } else if (owner[j] == CHANNELS + 1) {
+      w->caller_gone = 1;
+    }
+  }
+  return ready;
+}
+
+// In the forked child: the job's pipes on 1 and 2, its result channel on 3 (closed on exec), nothing else
+// above 2. Moved above 10 first, so that no order of the descriptors makes one dup2 close another.
+static int enter_child(int out_w, int err_w, int res_w) {
+  const int out = fcntl(out_w, F_DUPFD_CLOEXEC, 10), err = fcntl(err_w, F_DUPFD_CLOEXEC, 10),
+            res = fcntl(res_w, F_DUPFD_CLOEXEC, 10);
+  if (out < 0 || err < 0 || res < 0 || dup2(out, 1) != 1 || dup2(err, 2) != 2 || dup2(res, 3) != 3 ||
+      fcntl(3, F_SETFD, FD_CLOEXEC) != 0)
+    return -1;
+  if (syscall(SYS_close_range, 4u, ~0u, 0u) != 0) {   // before Linux 5.9: one by one, up to the limit
+    struct rlimit limit;
+    const long top = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY ? (long)limit.rlim_cur : 1L << 20;
+    for (long fd = 4; fd < top; ++fd) close((int)fd);
+  }
+  return 0;
+}
+
+// A set-up step of the job's child failed: says so on the result channel, first byte 'S' (the job's code has
+// not run, so it cannot be the job's word), in the report format, and ends the child.
+static void setup_failed(const char* what) {
+  char message[320];
+  const int n = snprintf(message, sizeof message, "OSError: %s: %s", what, strerror(errno));
+  const uint32_t length = n < 0 ? 0 : (uint32_t)(n < (int)sizeof message ? n : (int)sizeof message - 1);
+  unsigned char head[1 + 4 + 13 + 4];
+  head[0] = SETUP_FAILED;
+  put_u32(head + 1, 13);
+  memcpy(head + 5, "sandbox_error", 13);
+  put_u32(head + 18, length);
+  struct iovec parts[2] = {{head, sizeof head}, {message, length}};
+  (void)!writev(3, parts, 2);
+  _exit(70);
+}
+
+static void set_limit(int resource, rlim_t soft, rlim_t hard) {
+  const struct rlimit limit = {soft, hard};
+  if (setrlimit(resource, &limit) != 0) setup_failed("cannot set the job's rlimits");
+}
+
+// In a user namespace the job is its uid 0: without this it would hold every capability there, enough to
+// unmount the tmpfs that hide the host's directories or to make the read-only mounts writable again. Drops
+// the bounding and ambient sets, makes uid 0 confer nothing on execve (SECBIT_NOROOT, locked), then
+// empties the effective, permitted and inheritable sets.
+static void drop_capabilities(void) {
+  for (int cap = 0; cap < 64; ++cap)
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) break;   // EINVAL past the last capability this kernel knows
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  if (prctl(PR_SET_SECUREBITS, 1 /* SECBIT_NOROOT */ | 2 /* SECBIT_NOROOT_LOCKED */, 0, 0, 0) != 0)
+    setup_failed("cannot set the job's securebits");
+  struct { uint32_t version; int pid; } header = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+  struct { uint32_t effective, permitted, inheritable; } data[2];
+  memset(data, 0, sizeof data);
+  if (syscall(SYS_capset, &header, data) != 0) setup_failed("cannot drop the job's capabilities");
+}
+
+// The job's confinement, in its child, before any of its Python runs (each step as docs/executor.md says).
+static void confine_job(const CotnpotLoopConfig* c, const Field* fields, int count, int uid) {
+  if (c->pid_isolated ? setsid() < 0 : setpgid(0, 0) != 0)   // else a group of its own in the worker's session,
+    setup_failed("cannot give the job its own session or group");   // which its filter keeps it in
+  if (c->pid_isolated && unshare(CLONE_NEWIPC) != 0)   // SysV objects die with the job
+    setup_failed("cannot make the job's IPC namespace");
+  const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (devnull < 0 || dup2(devnull, 0) != 0) setup_failed("cannot open /dev/null as the job's stdin");
+  close(devnull);
+  if (c->rlimits) {
+    const double timeout = field_number(find_field(fields, count, "timeout"), 0);
+    const rlim_t memory = (rlim_t)field_number(find_field(fields, count, "memory_mb"), 0) << 20;
+    const rlim_t cpu = (rlim_t)timeout + 1;   // soft: SIGXCPU (a timeout); hard one second later: SIGKILL
+    const rlim_t files = (rlim_t)field_number(find_field(fields, count, "file_limit"), 16 << 20);
+    const rlim_t processes = (rlim_t)field_number(find_field(fields, count, "process_limit"), 16);
+    set_limit(RLIMIT_AS, memory, memory);
+    set_limit(RLIMIT_CPU, cpu, cpu + 1);
+    set_limit(RLIMIT_FSIZE, files, files);
+    set_limit(RLIMIT_NOFILE, 64, 64);
+    set_limit(RLIMIT_CORE, 0, 0);
+    set_limit(RLIMIT_NPROC, processes, processes);
+  }
+  if (chdir(workdir) != 0) setup_failed("cannot enter the job's directory");
+  if (c->cgroup_dir && write_text(c->cgroup_dir, "cgroup.procs", "0") != 0)   // its memory limit: a total for
+    setup_failed("cannot join the jobs' memory cgroup");                      // everything it starts
+  if (c->job_uids) {
+    const gid_t gid = (gid_t)uid;
+    if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid((uid_t)uid) != 0) setup_failed("cannot take the job's uid");
+  } else if (c->drop_capabilities) {
+    drop_capabilities();
+  }
+  // Dies with the worker, and with it (as pid 1) everything it started; set after setuid, which clears it
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (c->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) setup_failed("cannot set no_new_privs");
+  if (c->seccomp_filter && prctl(PR_SET_SECCOMP, 2 /* SECCOMP_MODE_FILTER */, c->seccomp_filter, 0, 0) != 0)
+    setup_failed("cannot install the job's seccomp filter");
+  if (!c->pid_isolated && getppid() != c->worker_pid) _exit(72);   // the worker was already gone
+}
+
+static void close_pipes(int* fds, int n) {
+  for (int i = 0; i < n; ++i)
+    if (fds[i] >= 0) close(fds[i]), fds[i] = -1;
+}
+
+// One field of a job's report (exception type names only: they decide the status), compared with `want`.
+static int report_field_is(const unsigned char* report, size_t n, const char* key, const char* want) {
+  Field fields[MAX_FIELDS];
+  const int count = parse_fields(report, n, fields, MAX_FIELDS);
+  if (count < 0) return 0;
+  const Field* f = find_field(fields, count, key);
+  return f && f->value_length == strlen(want) && memcmp(f->value, want, f->value_length) == 0;
+}
+
+static int report_field_empty(const unsigned char* report, size_t n, const char* key) {
+  Field fields[MAX_FIELDS];
+  const int count = parse_fields(report, n, fields, MAX_FIELDS);
+  if (count < 0) return 1;
+  const Field* f = find_field(fields, count, key);
+  return !f || f->value_length == 0;
+}
+
+// Runs one job and fills its reply: 0; 1 in the job's child; -1 when the worker cannot go on.
+static int run_job(const CotnpotLoopConfig* c, const Field* fields, int count, int slot, Reply* reply,
+                   CotnpotChildJob* child) {
+  static char exit_code[16], signal_text[16], wall_text[32], rss_text[32];
+  const Field* timeout_field = find_field(fields, count, "timeout");
+  const Field* cap_field = find_field(fields, count, "output_limit");
+  const Field* memory_field = find_field(fields, count, "memory_mb");
+  if (!timeout_field || !cap_field || !memory_field)
+    return sandbox_error(reply, "KeyError", "the job frame lacks timeout, output_limit or memory_mb");
+  const Field* kind = find_field(fields, count, "kind");
+  const int tests = kind && kind->value_length == 5 && memcmp(kind->value, "tests", 5) == 0;
+  const int uid = c->uid_base + slot;
+  const double timeout = field_number(timeout_field, 0);
+  const double cap_number = field_number(cap_field, 0);
+  const size_t cap = cap_number > 0 ? (size_t)cap_number : 0;
+  if (buffer_reserve(&channels[STDOUT].buffer, cap ? cap : 1) || buffer_reserve(&channels[STDERR].buffer, cap ? cap : 1) ||
+      buffer_reserve(&channels[RESULT].buffer, c->result_limit)) {
+    fail("cannot map the job's output buffers");
+    return sandbox_error(reply, "MemoryError", last_error);
+  }
+  channels[STDOUT].cap = channels[STDERR].cap = cap;
+  channels[RESULT].cap = c->result_limit;
+
+  if (make_job_directory(c, uid) != 0) return sandbox_error(reply, "OSError", last_error);
+  set_cgroup_limit(c, (long)field_number(memory_field, 0));
+  int pipes[6] = {-1, -1, -1, -1, -1, -1};   // read, write of stdout, stderr, result
+  if (pipe2(pipes, O_CLOEXEC) || pipe2(pipes + 2, O_CLOEXEC) || pipe2(pipes + 4, O_CLOEXEC)) {
+    fail("cannot make the job's pipes");
+    close_pipes(pipes, 6);
+    remove_job_directory(c);
+    return sandbox_error(reply, "OSError", last_error);
+  }
+  const double start = now_s();
+  if (c->pid_isolated && unshare(CLONE_NEWPID) != 0) {
+    fail("cannot make the job's pid namespace");
+    close_pipes(pipes, 6);
+    remove_job_directory(c);
+    return sandbox_error(reply, "OSError", last_error);
+  }
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (enter_child(pipes[1], pipes[3], pipes[5]) != 0) _exit(71);
+    confine_job(c, fields, count, uid);
+    child->workdir = workdir, child->uid = uid, child->result_fd = 3;
+    return 1;
+  }
+  if (c->pid_isolated && setns(c->own_pid_namespace, CLONE_NEWPID) != 0) {
+    if (pid > 0) kill(pid, SIGKILL);
+    return fail("cannot return to the worker's pid namespace");
+  }
+  if (pid < 0) {
+    fail("cannot fork the job");
+    close_pipes(pipes, 6);
+    remove_job_directory(c);
+    return sandbox_error(reply, "OSError", last_error);
+  }
+  close(pipes[1]), close(pipes[3]), close(pipes[5]);
+  if (!c->pid_isolated) setpgid(pid, pid);   // its group made on both sides: killed whole even before its first line
+
+  // The job's process is watched directly (a pidfd turns readable when it ends), not through its pipes: a
+  // job that closes them and sleeps is still timed out, and one that ended is seen at once.
+  Watch w = {{pipes[0], pipes[2], pipes[4]}, {1, 1, 1}, (int)syscall(SYS_pidfd_open, pid, 0), 0};
+  const char* status = NULL;
+  const double deadline = start + timeout;
+  int exited = 0, wait_status = 0;
+  struct rusage usage;
+  memset(&usage, 0, sizeof usage);
+  for (;;) {
+    const double remaining = deadline - now_s();
+    if (remaining <= 0) {
+      status = "timeout";
+      break;
+    }
+    const double wait = w.pidfd >= 0 ? 0.05 : 0.005;   // without a pidfd (Linux < 5.3): polled
+    drain(c, &w, remaining < wait ? remaining : wait);
+    if (w.caller_gone) {   // the caller died or dropped the pool: the job is ended, not left to its deadline
+      status = "killed";
+      break;
+    }
+    if (over_cap()) {
+      status = "output_limit";
+      break;
+    }
+    // The job's process may be gone while something it forked still holds the pipes open: it is over then,
+    // whatever its descendants do.
+    if (wait4(pid, &wait_status, WNOHANG, &usage) == pid) {
+      exited = 1;
+      break;
+    }
+  }
+  if (w.pidfd >= 0) close(w.pidfd), w.pidfd = -1;
+  if (exited && any_open(&w)) {   // what it wrote before it ended, up to the caps -- briefly: something it
+    const double until = now_s() + 0.1;   // forked may go on writing forever
+    while (any_open(&w) && !over_cap() && now_s() < until && drain(c, &w, 0) > 0) {
+    }
+    if (over_cap()) status = "output_limit";
+  }
+  if (status) kill_job_processes(c, pid, uid);
+  if (!exited)
+    while (wait4(pid, &wait_status, 0, &usage) < 0 && errno == EINTR) {
+    }
+  const double wall = now_s() - start;
+  kill_job_processes(c, pid, uid);
+  close(pipes[0]), close(pipes[2]), close(pipes[4]);
+  reap_orphans();
+  remove_job_directory(c);
+
+  if (cgroup_oom_killed(c) && !status) status = "memory_limit";   // its process tree went over its total
+  const Channel* out = &channels[STDOUT];
+  const Channel* err = &channels[STDERR];
+  const Channel* res = &channels[RESULT];
+  const unsigned char marker = res->used ? res->buffer.data[0] : 0;
+  const unsigned char* report = res->buffer.data + (res->used ? 1 : 0);
+  const size_t report_length = res->truncated || !res->used ? 0 : res->used - 1;
+  int no_result = 0;
+  exit_code[0] = signal_text[0] = 0;
+  if (WIFSIGNALED(wait_status))
+    snprintf(signal_text, sizeof signal_text, "%d", WTERMSIG(wait_status));
+  else if (WIFEXITED(wait_status))
+    snprintf(exit_code, sizeof exit_code, "%d", WEXITSTATUS(wait_status));
+  if (!status) {
+    // The report is the caller's to decode; the status needs only its exception type.
+    if (marker == SETUP_FAILED) {   // never the job's word: it had not run yet
+      status = "sandbox_error";
+    } else if (WIFSIGNALED(wait_status) && (out->used > err->used ? out->used : err->used) >= cap) {
+      // It filled a whole output cap and then died (before we saw the byte past the cap): its output is
+      // what ended it.
+      status = "output_limit";
+    } else if (WIFSIGNALED(wait_status)) {
+      const int sig = WTERMSIG(wait_status);
+      const double cpu = (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec * 1e-6 +
+                         (double)usage.ru_stime.tv_sec + (double)usage.ru_stime.tv_usec * 1e-6;
+      status = sig == SIGXCPU || (sig == SIGKILL && cpu >= (double)((long long)timeout + 1)) ? "timeout" : "killed";
+    } else if (!report_length) {
+      status = "error";
+      no_result = 1;
+    } else if (report_field_is(report, report_length, "error_type", "MemoryError")) {
+      status = "memory_limit";
+    } else if (!report_field_empty(report, report_length, "error_type") &&
+               !report_field_is(report, report_length, "error_type", "SystemExit")) {
+      status = "error";
+    } else if (report_field_is(report, report_length, "error_type", "SystemExit") && !tests) {
+      status = "error";
+    } else {
+      status = "ok";
+    }
+  }
+  snprintf(wall_text, sizeof wall_text, "%.6f", wall);
+  snprintf(rss_text, sizeof rss_text, "%ld", usage.ru_maxrss);
+  reply_text(reply, "status", status);
+  reply_text(reply, "exit_code", exit_code);
+  reply_text(reply, "signal", signal_text);
+  reply_text(reply, "wall_s", wall_text);
+  reply_text(reply, "peak_rss_kb", rss_text);
+  reply_add(reply, "stdout", out->buffer.data, out->used);
+  reply_add(reply, "stderr", err->buffer.data, err->used);
+  reply_text(reply, "stdout_truncated", out->truncated ? "1" : "0");
+  reply_text(reply, "stderr_truncated", err->truncated ? "1" : "0");
+  reply_add(reply, "report", report, report_length);
+  if (no_result) reply_text(reply, "no_result", "1");
+  return 0;
+}
+
+EXPORT int cotnpot_job_loop(const CotnpotLoopConfig* c, CotnpotChildJob* child) {
+  if (buffer_reserve(&frame, 1u << 16) || buffer_reserve(&scratch, SCRATCH_BYTES))
+    return fail("cannot map the worker's buffers");
+  for (unsigned slot = 0;; ++slot) {
+    unsigned char head[4];
+    int got = read_exact(c->in_fd, head, 4);
+    if (got <= 0) return got == 0 ? 0 : fail("cannot read the next job frame");
+    const uint32_t n = get_u32(head);
+    if (n > frame.capacity && buffer_reserve(&frame, n)) return fail("cannot map the job frame");
+    got = read_exact(c->in_fd, frame.data, n);
+    if (got <= 0) return got == 0 ? 0 : fail("cannot read the next job frame");
+    Field fields[MAX_FIELDS];
+    const int count = parse_fields(frame.data, n, fields, MAX_FIELDS);
+    if (count < 0) {
+      errno = EPROTO;
+      return fail("a malformed job frame");
+    }
+    Reply reply;
+    reply.fields = 0, reply.total = 0;
+    const int rc = run_job(c, fields, count, (int)(slot % 100), &reply, child);
+    if (rc == 1) {
+      child->frame = frame.data, child->length = n;
+      return 1;
+    }
+    if (rc < 0) return -1;
+    const Field* id = find_field(fields, count, "id");
+    reply_add(&reply, "id", id ? id->value : (const unsigned char*)"", id ? id->value_length : 0);
+    if (reply_write(&reply, c->out_fd) != 0) return 0;   // the caller is gone: nothing to answer
+    // Nothing of this job stays for the next one to find in the memory it inherits
+    if (c->zeroing) buffer_release(&frame, n);
+    for (int i = 0; i < CHANNELS; ++i) channel_clear(&channels[i], c->zeroing);
+  }
+}

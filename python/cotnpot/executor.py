@@ -56,7 +56,8 @@ class Executor:
     ``timeout`` (seconds, wall clock) and ``memory_mb`` (address space) are per-job defaults that a
     :class:`Job` may override; stdout and stderr are each capped at ``output_limit`` bytes. ``warmup``:
     Python each worker runs once before any job, so that lazy imports and caches it fills are shared by
-    every job's fork instead of being rebuilt in each (an error in it stops the worker from starting).
+    every job's fork instead of being rebuilt in each (an error in it stops the worker from starting; a
+    thread it starts never runs again once the worker serves jobs, and no job inherits it).
     ``worker_grace`` is how long past a job's timeout its worker may stay silent before it is taken for stuck
     (replaced; the job is ``sandbox_error``/``WorkerDied``): the worker ends each job at its timeout itself.
     ``job_namespaces=False`` lets a worker's jobs share its namespaces and tmpfs (weaker isolation, kept to

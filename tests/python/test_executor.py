@@ -289,6 +289,28 @@ def test_the_worker_writes_few_pages_per_job():
     assert per_job < 60, per_job
 
 
+def test_a_worker_with_threads_of_its_own_still_runs_every_job():
+    """The job loop forks holding the GIL (os.fork's rule): a thread the warmup started cannot hold it across a
+    fork and leave the job waiting for it. A loop called without the GIL timed out every job after the first
+    (found by review); without per-job namespaces the warmup's threads live in the fork server itself."""
+    spin = "import threading\ndef spin():\n    while True:\n        pass\nthreading.Thread(target=spin, daemon=True).start()"
+    with cotnpot.Executor(workers=1, timeout=3.0, warmup=spin, job_namespaces=False) as ex:
+        results = ex.run([f"print({i})" for i in range(4)])
+    assert [(r.status, r.answer) for r in results] == [("ok", str(i)) for i in range(4)]
+
+
+def test_the_job_does_not_copy_its_frame():
+    """The job's fields are read in place from its copy of the frame (memoryviews), not copied after its
+    memory limit is set: a 32 MiB field the job does not use adds only the frame's own pages to its peak RSS.
+    Two copies (ctypes.string_at, then slices) once made a job fail with exit 71 below a limit the Python
+    loop had met (found by review)."""
+    with cotnpot.Executor(workers=1, timeout=20.0, memory_mb=1024) as ex:
+        trivial, carrying = ex.run_jobs([cotnpot.Job("x = 1"), cotnpot.Job("x = 1", tests="x" * (32 << 20))])
+    assert (trivial.status, carrying.status) == ("ok", "ok")
+    extra_mib = (carrying.peak_rss_kb - trivial.peak_rss_kb) / 1024
+    assert 30 < extra_mib < 48, extra_mib
+
+
 # ---- bad input ---------------------------------------------------------------------------------------------
 
 def test_bad_input(ex):
@@ -316,6 +338,11 @@ def test_bad_input(ex):
         cotnpot.Executor(isolation_off=["network"])
     with pytest.raises(TypeError, match="sequence of names, got the string 'uid'"):
         cotnpot.Executor(isolation_off="uid")
+    # a reply carries stdout and stderr whole, with 32-bit lengths: a larger cap once let 4 GiB + k bytes of
+    # output pass for k, and the rest for fields the job chose (found by review)
+    for limit in (0, (64 << 20) + 1, 1 << 33):
+        with pytest.raises(ValueError, match="output_limit must be between 1 and 67108864 bytes"):
+            cotnpot.Executor(output_limit=limit)
 
 
 def test_isolation_off_switches_only_what_it_names():

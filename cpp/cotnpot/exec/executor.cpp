@@ -70,7 +70,8 @@ int job_loop_library() {
     }
     done += static_cast<size_t>(n);
   }
-  ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+  ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);   // best effort: only
+  // the caller and its worker ever hold it
   // Above the worker's 0, 1 and 3, whatever the caller has closed: the spawn's dup2s then close none of it
   const int high = ::fcntl(fd, F_DUPFD_CLOEXEC, 10);
   const int err = errno;
@@ -81,6 +82,7 @@ int job_loop_library() {
 
 // A job that never reached a worker (it was dead already): run again on a replacement, not reported.
 constexpr const char* kNotSent = "NotSent";
+constexpr int64_t kMaxOutputLimit = int64_t(64) << 20;
 constexpr double kMaxTimeoutS = 1e6;  // finite: deadlines are computed in integer milliseconds
 
 bool write_all(int fd, const std::string& data) {
@@ -325,8 +327,10 @@ Executor::Executor(ExecutorOptions options) : options_(std::move(options)) {
                                 std::to_string(options_.worker_grace_s));
   if (options_.memory_mb < 16)
     throw std::invalid_argument("Executor: memory_mb must be >= 16, got " + std::to_string(options_.memory_mb));
-  if (options_.output_limit < 1)
-    throw std::invalid_argument("Executor: output_limit must be >= 1, got " + std::to_string(options_.output_limit));
+  // A reply carries stdout and stderr whole, in a frame of at most 256 MiB with 32-bit lengths
+  if (options_.output_limit < 1 || options_.output_limit > kMaxOutputLimit)
+    throw std::invalid_argument("Executor: output_limit must be between 1 and " + std::to_string(kMaxOutputLimit) +
+                                " bytes (64 MiB), got " + std::to_string(options_.output_limit));
   for (const auto& f : options_.isolation_off)
     if (std::find(kIsolationFeatures.begin(), kIsolationFeatures.end(), f) == kIsolationFeatures.end()) {
       std::string known;

@@ -29,7 +29,8 @@ struct ExecutorOptions {
   std::string python = "/usr/bin/python3";
   std::vector<std::string> preload = {"math", "fractions", "itertools", "collections", "re"};
   // Python run once in each worker after the preloads, before any job: code whose lazy imports and caches
-  // every job would otherwise build again in its own fresh fork (e.g. a first sympy.solve).
+  // every job would otherwise build again in its own fresh fork (e.g. a first sympy.solve). A thread it
+  // starts never runs again once the worker serves jobs (the job loop holds the GIL), and no job inherits it.
   std::string warmup;
   double timeout_s = 5.0;          // per job, wall clock
   int memory_mb = 512;             // per job, address space

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <math.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -157,12 +158,15 @@ static const Field* find_field(const Field* fields, int count, const char* key) 
   return NULL;
 }
 
+// A field's value as a number; `fallback` where the field is absent, NAN where it is not a finite number.
 static double field_number(const Field* f, double fallback) {
-  if (!f || f->value_length == 0 || f->value_length > 63) return fallback;
-  char text[64];
+  if (!f) return fallback;
+  if (f->value_length == 0 || f->value_length > 63) return NAN;
+  char text[64], *end;
   memcpy(text, f->value, f->value_length);
   text[f->value_length] = 0;
-  return strtod(text, NULL);
+  const double value = strtod(text, &end);
+  return *end || !isfinite(value) ? NAN : value;
 }
 
 typedef struct {
@@ -172,8 +176,10 @@ typedef struct {
   uint32_t total;
 } Reply;
 
+// Fields past MAX_FIELDS are dropped (a reply has at most 13); no value reaches 2^32 bytes: the caller caps
+// output_limit at 64 MiB and the result channel holds result_limit.
 static void reply_add(Reply* r, const char* key, const void* value, size_t length) {
-  if (r->fields == MAX_FIELDS) return;
+  if (r->fields == MAX_FIELDS || length > UINT32_MAX / 4) abort();   // never a reply whose lengths wrapped
   const int f = r->fields++;
   unsigned char* key_head = r->heads[1 + 2 * f];
   unsigned char* value_head = r->heads[2 + 2 * f];
@@ -362,22 +368,23 @@ static void remove_job_directory(const CotnpotLoopConfig* c) {
 
 // ---- ending a job -----------------------------------------------------------------------------------
 
-static void kill_job_processes(const CotnpotLoopConfig* c, pid_t pid, int uid) {
+// 0, or -1 when the processes of the job's uid could not be killed (errno set).
+static int kill_job_processes(const CotnpotLoopConfig* c, pid_t pid, int uid) {
   if (c->pid_isolated) {
     // pid 1 of the job's namespace: killing it kills every process in the namespace, a mechanism the job
     // cannot race (the worker never takes the job's uid)
     kill(pid, SIGKILL);
-    return;
+    return 0;
   }
   killpg(pid, SIGKILL);
   if (c->job_uids) {
     // Everything the job started, in whatever session: kill(-1) with real and effective uid the job's (saved
     // uid root, to come back) signals exactly the processes whose real or saved uid is the job's.
-    if (setresuid((uid_t)uid, (uid_t)uid, 0) == 0) {
-      kill(-1, SIGKILL);
-      if (setresuid(0, 0, 0) != 0) abort();   // never go on as the job's uid
-    }
+    if (setresuid((uid_t)uid, (uid_t)uid, 0) != 0) return -1;
+    kill(-1, SIGKILL);
+    if (setresuid(0, 0, 0) != 0) abort();   // never go on as the job's uid
   }
+  return 0;
 }
 
 // Waits for every killed descendant handed to us (the worker is their subreaper): no zombies.
@@ -424,7 +431,10 @@ static int drain(const CotnpotLoopConfig* c, Watch* w, double wait_s) {
   if (!w->caller_gone) p[n] = (struct pollfd){c->in_fd, POLLIN, 0}, owner[n++] = CHANNELS + 1;
   if (wait_s < 0) wait_s = 0;
   const struct timespec t = {(time_t)wait_s, (long)((wait_s - (double)(time_t)wait_s) * 1e9)};
-  const int r = ppoll(p, (nfds_t)n, &t, NULL);
+  int r;
+  do {
+    r = ppoll(p, (nfds_t)n, &t, NULL);   // a signal (the worker has handlers for none but SIGINT): again
+  } while (r < 0 && errno == EINTR);
   if (r <= 0) return 0;
   int ready = 0;
   for (int j = 0; j < n; ++j) {
@@ -565,9 +575,12 @@ static int run_job(const CotnpotLoopConfig* c, const Field* fields, int count, i
   const Field* kind = find_field(fields, count, "kind");
   const int tests = kind && kind->value_length == 5 && memcmp(kind->value, "tests", 5) == 0;
   const int uid = c->uid_base + slot;
-  const double timeout = field_number(timeout_field, 0);
-  const double cap_number = field_number(cap_field, 0);
-  const size_t cap = cap_number > 0 ? (size_t)cap_number : 0;
+  const double timeout = field_number(timeout_field, 0), cap_number = field_number(cap_field, 0),
+               memory_mb = field_number(memory_field, 0);
+  if (!(timeout > 0 && timeout <= 1e7 && cap_number >= 1 && cap_number <= (double)(1u << 30) && memory_mb >= 1 &&
+        memory_mb <= (double)(1 << 30)))
+    return sandbox_error(reply, "ValueError", "the job frame's timeout, output_limit or memory_mb is out of range");
+  const size_t cap = (size_t)cap_number;
   if (buffer_reserve(&channels[STDOUT].buffer, cap ? cap : 1) || buffer_reserve(&channels[STDERR].buffer, cap ? cap : 1) ||
       buffer_reserve(&channels[RESULT].buffer, c->result_limit)) {
     fail("cannot map the job's output buffers");
@@ -577,7 +590,7 @@ static int run_job(const CotnpotLoopConfig* c, const Field* fields, int count, i
   channels[RESULT].cap = c->result_limit;
 
   if (make_job_directory(c, uid) != 0) return sandbox_error(reply, "OSError", last_error);
-  set_cgroup_limit(c, (long)field_number(memory_field, 0));
+  set_cgroup_limit(c, (long)memory_mb);
   int pipes[6] = {-1, -1, -1, -1, -1, -1};   // read, write of stdout, stderr, result
   if (pipe2(pipes, O_CLOEXEC) || pipe2(pipes + 2, O_CLOEXEC) || pipe2(pipes + 4, O_CLOEXEC)) {
     fail("cannot make the job's pipes");
@@ -596,6 +609,10 @@ static int run_job(const CotnpotLoopConfig* c, const Field* fields, int count, i
   if (pid == 0) {
     if (enter_child(pipes[1], pipes[3], pipes[5]) != 0) _exit(71);
     confine_job(c, fields, count, uid);
+    // What os.fork does in its child, before any Python runs here: the loop is called holding the GIL (a
+    // PyDLL function), so no other thread of the worker can hold it across the fork; this reinitializes the
+    // interpreter's locks and threads and runs the at-fork hooks (random is reseeded per job).
+    if (c->after_fork_child) c->after_fork_child();
     child->workdir = workdir, child->uid = uid, child->result_fd = 3;
     return 1;
   }
@@ -650,12 +667,19 @@ static int run_job(const CotnpotLoopConfig* c, const Field* fields, int count, i
     }
     if (over_cap()) status = "output_limit";
   }
-  if (status) kill_job_processes(c, pid, uid);
-  if (!exited)
-    while (wait4(pid, &wait_status, 0, &usage) < 0 && errno == EINTR) {
+  int killed = status ? kill_job_processes(c, pid, uid) : 0;
+  if (!exited) {
+    pid_t waited;
+    while ((waited = wait4(pid, &wait_status, 0, &usage)) < 0 && errno == EINTR) {
     }
+    if (waited != pid) killed = -1;   // cannot happen to a child of ours; never reported as an exit 0
+  }
   const double wall = now_s() - start;
-  kill_job_processes(c, pid, uid);
+  killed |= kill_job_processes(c, pid, uid);
+  if (killed) {
+    fail("cannot end the job's processes");
+    status = "sandbox_error";
+  }
   close(pipes[0]), close(pipes[2]), close(pipes[4]);
   reap_orphans();
   remove_job_directory(c);
@@ -713,6 +737,10 @@ static int run_job(const CotnpotLoopConfig* c, const Field* fields, int count, i
   reply_text(reply, "stderr_truncated", err->truncated ? "1" : "0");
   reply_add(reply, "report", report, report_length);
   if (no_result) reply_text(reply, "no_result", "1");
+  if (killed) {
+    reply_text(reply, "error_type", "OSError");
+    reply_text(reply, "error_message", last_error);
+  }
   return 0;
 }
 

@@ -28,6 +28,7 @@ typedef struct {
   int32_t no_new_privs;
   const void* seccomp_filter;    // a struct sock_fprog, or NULL
   int32_t worker_pid;            // without a pid namespace: a job whose worker is gone ends at once
+  void (*after_fork_child)(void);  // PyOS_AfterFork_Child: called in each child before it returns to Python
 } CotnpotLoopConfig;
 
 // Filled in a job's forked child, where the loop returns 1: the job's frame (the child's own copy), its

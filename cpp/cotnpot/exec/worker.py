@@ -12,6 +12,10 @@
 # survives it, and the job can neither read root's files nor delete files outside its directory.
 # Without root, the worker gets the same namespaces as root of a user namespace of its own (jobs hold no
 # capability there), or, where the kernel allows none (a chroot), each job confines itself with Landlock.
+#
+# This file sets the worker up once (namespaces, mounts, cgroup, the jobs' seccomp filter) and runs each
+# job's Python in its child; the per-job loop and the job's confinement are C (job_loop.c), so that the
+# worker writes almost no page between forks (each such page is a copy-on-write fault, job after job).
 import ctypes
 import gc
 import json  # noqa: F401 -- not used here: preloaded for the jobs (cotnpot.judge's harness encodes with it)
@@ -25,7 +29,12 @@ import time
 import traceback
 
 # The per-job loop, in C (job_loop.c): the caller hands its library over as descriptor 3, in memory.
-JOB_LOOP = ctypes.CDLL("/proc/self/fd/3")
+# A PyDLL: the loop runs holding the GIL, so no other thread of the worker (a warmup may start some) holds it
+# across a fork, as with os.fork; the child then runs PyOS_AfterFork_Child before any of its Python.
+try:
+    JOB_LOOP = ctypes.PyDLL("/proc/self/fd/3")
+except OSError as exc:   # no /proc, or no descriptor 3 (not started by the C++ Executor)
+    sys.exit(f"cotnpot worker: cannot load the job loop from descriptor 3: {exc}")
 os.close(3)
 WORKER_INDEX = int(sys.argv[1]) if len(sys.argv) > 1 else 0
 PRELOAD = [m for m in (sys.argv[2].split(",") if len(sys.argv) > 2 else []) if m]
@@ -544,11 +553,13 @@ def first_failing_line(tb, filename, source):
     return ""
 
 
-def run_child(job, workdir, result_fd):
+def run_child(frame, workdir, result_fd):
     """In the forked child, which the job loop has confined (job_loop.c: confine_job): the rest of its
     set-up, then run, report through result_fd, exit. Never returns."""
     try:
-        os.environ["HOME"] = os.environ["TMPDIR"] = workdir  # the rest was cleaned once, in the worker
+        job = parse_frame(frame)   # within its limits: a failure here is the sandbox's, reported as such
+        if workdir != JOB_MOUNTPOINT:   # else set once, in the worker (main); the rest was cleaned there too
+            os.environ["HOME"] = os.environ["TMPDIR"] = workdir
         if LANDLOCK_ABI:
             confine_files(workdir)
     except BaseException as exc:  # noqa: BLE001
@@ -563,17 +574,17 @@ def run_child(job, workdir, result_fd):
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
     stage = "program"
     try:
-        code = job.get("code", b"").decode("utf-8")  # invalid UTF-8: a UnicodeDecodeError result
-        prelude = job.get("prelude", b"").decode("utf-8")
+        code = str(job.get("code", b""), "utf-8")  # invalid UTF-8: a UnicodeDecodeError result
+        prelude = str(job.get("prelude", b""), "utf-8")
         if prelude:
             stage = "prelude"
             exec(compile(prelude, "<prelude>", "exec"), namespace)
         stage = "program"
         exec(compile(code, "<program>", "exec"), namespace)
-        kind, mode = job.get("kind", b"program").decode(), job.get("answer", b"print").decode()
+        kind, mode = str(job.get("kind", b"program"), "utf-8"), str(job.get("answer", b"print"), "utf-8")
         if kind == "tests":
             stage = "tests"
-            tests = job.get("tests", b"").decode("utf-8")
+            tests = str(job.get("tests", b""), "utf-8")
             exec(compile(tests, "<tests>", "exec"), namespace)
             report["passed"] = "1"
         elif mode == "solution":
@@ -581,7 +592,7 @@ def run_child(job, workdir, result_fd):
                 raise NameError("the program defines no solution()")
             report["answer"] = str(namespace["solution"]())
         elif mode == "variable":
-            name = job.get("variable", b"ans").decode()
+            name = str(job.get("variable", b"ans"), "utf-8")
             if name not in namespace:
                 raise NameError(f"the program sets no variable {name!r}")
             report["answer"] = str(namespace[name])
@@ -596,7 +607,7 @@ def run_child(job, workdir, result_fd):
         report["passed"] = "0"
         if stage == "tests":
             report["failing"] = first_failing_line(exc.__traceback__, "<tests>",
-                                                   job.get("tests", b"").decode("utf-8", "replace"))
+                                                   str(job.get("tests", b""), "utf-8", "replace"))
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -609,12 +620,13 @@ def run_child(job, workdir, result_fd):
     os._exit(0)
 
 
-def parse_frame(data):
-    """A job frame's fields, {key: bytes} (in the job's child: the worker itself reads only a few settings)."""
-    fields, i = {}, 0
+def parse_frame(frame):
+    """A job frame's fields, {key: memoryview} into the child's copy of the frame buffer: parsed in the job's
+    child (the worker itself reads only a few settings, in C), after its rlimits, so without copying it."""
+    data, fields, i = memoryview(frame).cast("B"), {}, 0
     while i < len(data):
         (klen,) = struct.unpack_from("<I", data, i)
-        key = data[i + 4:i + 4 + klen].decode()
+        key = str(data[i + 4:i + 4 + klen], "utf-8")
         i += 4 + klen
         (vlen,) = struct.unpack_from("<I", data, i)
         fields[key] = data[i + 4:i + 4 + vlen]
@@ -630,7 +642,8 @@ class _LoopConfig(ctypes.Structure):   # job_loop.h's CotnpotLoopConfig, field f
                 ("cgroup_dir", ctypes.c_char_p), ("cgroup_v2", ctypes.c_int32), ("cgroup_events", ctypes.c_char_p),
                 ("zeroing", ctypes.c_int32), ("result_limit", ctypes.c_uint32), ("rlimits", ctypes.c_int32),
                 ("drop_capabilities", ctypes.c_int32), ("no_new_privs", ctypes.c_int32),
-                ("seccomp_filter", ctypes.c_void_p), ("worker_pid", ctypes.c_int32)]
+                ("seccomp_filter", ctypes.c_void_p), ("worker_pid", ctypes.c_int32),
+                ("after_fork_child", ctypes.c_void_p)]
 
 
 class _ChildJob(ctypes.Structure):   # job_loop.h's CotnpotChildJob
@@ -651,7 +664,8 @@ def loop_config():
         # no new privileges (set-uid binaries do not raise them) for the job and all it starts; Landlock needs it
         no_new_privs=int("seccomp" not in OFF or bool(LANDLOCK_ABI)),
         seccomp_filter=ctypes.addressof(JOB_FILTER[1]) if JOB_FILTER is not None and "seccomp" not in OFF else None,
-        worker_pid=WORKER_PID)
+        worker_pid=WORKER_PID,
+        after_fork_child=ctypes.cast(ctypes.pythonapi.PyOS_AfterFork_Child, ctypes.c_void_p).value)
 
 
 def main():
@@ -668,17 +682,20 @@ def main():
                  "memory_isolated": "1" if MEMORY_ISOLATED else "0", "pid": str(os.getpid()),
                  # the caller removes it if this process is killed before its finally below runs
                  "base_dir": "" if FILESYSTEM_ISOLATED else BASE_DIR})
+    if FILESYSTEM_ISOLATED and JOB_NAMESPACES:   # every job's directory: set here, not in each job (~30 faults)
+        os.environ["HOME"] = os.environ["TMPDIR"] = JOB_MOUNTPOINT
     config, child = loop_config(), _ChildJob()
     JOB_LOOP.cotnpot_job_loop.argtypes = [ctypes.POINTER(_LoopConfig), ctypes.POINTER(_ChildJob)]
     JOB_LOOP.cotnpot_job_loop_error.restype = ctypes.c_char_p
-    # The loop forks in C, where os.fork's hooks do not run: they run here around it, as os.fork runs them
-    # around each fork -- before once, then after-in-child in each job, after-in-parent when the loop ends.
+    # The loop forks in C, where os.fork's hooks do not run: they run around it as os.fork runs them around
+    # each fork -- before once, here; after-in-child in each job (from C, config.after_fork_child);
+    # after-in-parent when the loop ends.
     ctypes.pythonapi.PyOS_BeforeFork()
     outcome = JOB_LOOP.cotnpot_job_loop(ctypes.byref(config), ctypes.byref(child))
     if outcome == 1:   # a job's child: it never returns into the worker
         try:
-            ctypes.pythonapi.PyOS_AfterFork_Child()
-            run_child(parse_frame(ctypes.string_at(child.frame, child.length)), child.workdir.decode(), child.result_fd)
+            run_child((ctypes.c_char * child.length).from_address(child.frame), child.workdir.decode(),
+                      child.result_fd)
         finally:
             os._exit(71)
     ctypes.pythonapi.PyOS_AfterFork_Parent()

@@ -685,6 +685,9 @@ def main():
     if FILESYSTEM_ISOLATED and JOB_NAMESPACES:   # every job's directory: set here, not in each job (~30 faults)
         os.environ["HOME"] = os.environ["TMPDIR"] = JOB_MOUNTPOINT
     config, child = loop_config(), _ChildJob()
+    global _memory_view
+    _memory_view = ctypes.pythonapi.PyMemoryView_FromMemory   # PyBUF_READ (0x100): read-only, no copy, no new type
+    _memory_view.restype, _memory_view.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_int]
     JOB_LOOP.cotnpot_job_loop.argtypes = [ctypes.POINTER(_LoopConfig), ctypes.POINTER(_ChildJob)]
     JOB_LOOP.cotnpot_job_loop_error.restype = ctypes.c_char_p
     # The loop forks in C, where os.fork's hooks do not run: they run around it as os.fork runs them around
@@ -694,8 +697,7 @@ def main():
     outcome = JOB_LOOP.cotnpot_job_loop(ctypes.byref(config), ctypes.byref(child))
     if outcome == 1:   # a job's child: it never returns into the worker
         try:
-            run_child((ctypes.c_char * child.length).from_address(child.frame), child.workdir.decode(),
-                      child.result_fd)
+            run_child(_memory_view(child.frame, child.length, 0x100), child.workdir.decode(), child.result_fd)
         finally:
             os._exit(71)
     ctypes.pythonapi.PyOS_AfterFork_Parent()

@@ -3,17 +3,22 @@
 // decode never reads out of bounds and what it decodes encodes back to the same fields; a decoded reply
 // becomes a Result or a reason, with a status always set and a printed answer that is the last line of
 // the output (no line break, no surrounding whitespace, a piece of the output); numbers parse or do not,
-// never throw.
+// never throw. The worker's own C reading of the same bytes (job_frame.h: a job's report is read there, in
+// the process every later job forks from) agrees with the caller's decoder: the same frames refused, the
+// same first value of a key, and the status a report gives.
 //
 // Standalone (what `make test` runs; driver.h): seeded mutations of well-formed replies, with frame-aware
 // mutations (lengths bent, fields repeated or cut). With clang, a libFuzzer target:
 //   clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -DCOTNPOT_LIBFUZZER -Icpp \
-//       tests/fuzz/fuzz_protocol.cpp cpp/cotnpot/exec/protocol.cpp -o fuzz_protocol && ./fuzz_protocol
+//       -x c cpp/cotnpot/exec/job_frame.c -x c++ tests/fuzz/fuzz_protocol.cpp cpp/cotnpot/exec/protocol.cpp \
+//       -o fuzz_protocol && ./fuzz_protocol
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "cotnpot/exec/job_frame.h"
 #include "cotnpot/exec/protocol.h"
 #include "driver.h"
 
@@ -24,11 +29,39 @@ using cotnpot::fuzz::check;
 
 bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
 
+// What the worker's C reads in the same payload, against the caller's decoder.
+void check_the_worker_agrees(const std::string& payload, bool readable, protocol::Fields& fields) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(payload.data());
+  for (const char* key : {"error_type", "id", "timeout", ""}) {
+    CotnpotField f{nullptr, 0};
+    const int found = cotnpot_frame_field(bytes, payload.size(), key, &f);
+    if (!readable) check(found == -1, "the worker reads a frame the caller refuses");
+    else if (!fields.count(key)) check(found == 0, "the worker finds a field the caller does not");
+    else
+      check(found == 1 && std::string(reinterpret_cast<const char*>(f.value), f.length) == fields[key],
+            "the worker reads another value than the caller");
+    const double number = cotnpot_field_number(found == 1 ? &f : nullptr, 7.0);
+    check(found == 1 ? std::isnan(number) || std::isfinite(number) : number == 7.0, "a number that is not one");
+  }
+  for (const int tests : {0, 1}) {
+    const auto it = fields.find("error_type");
+    const std::string type = readable && it != fields.end() ? it->second : "";
+    const char* expected = type.empty()            ? "ok"
+                           : type == "MemoryError" ? "memory_limit"
+                           : type == "SystemExit"  ? (tests ? "ok" : "error")
+                                                   : "error";
+    check(std::string(cotnpot_report_status(bytes, payload.size(), tests)) == expected,
+          "the worker gives a report another status than its error_type says");
+  }
+}
+
 void run_one(const uint8_t* data, size_t size) {
   cotnpot::fuzz::canary(size);
   const std::string payload(reinterpret_cast<const char*>(data), size);
   protocol::Fields fields;
-  if (protocol::decode(payload, fields)) {
+  const bool readable = protocol::decode(payload, fields);
+  check_the_worker_agrees(payload, readable, fields);
+  if (readable) {
     protocol::Fields again;
     const std::string frame = protocol::encode(fields);
     check(frame.size() >= 4 && protocol::get_u32(frame.data()) == frame.size() - 4, "a frame's length is wrong");
@@ -77,6 +110,9 @@ std::vector<std::string> seeds() {
                   {"stderr", "Traceback"}, {"stdout_truncated", "1"}}),
       payload_of({{"id", "9"}, {"status", "timeout"}, {"signal", "9"}, {"no_result", "1"}, {"wall_s", "5.0"}}),
       payload_of({{"id", "10"}, {"status", "sandbox_error"}, {"report", payload_of({{"sandbox_error", "x"}})}}),
+      payload_of({{"error_type", "MemoryError"}, {"error_message", ""}, {"passed", "0"}}),
+      payload_of({{"answer", ""}, {"error_type", "SystemExit"}, {"error_type", "ValueError"}}),
+      payload_of({{"timeout", "5.000000"}, {"memory_mb", "512"}, {"output_limit", "65536"}, {"id", "1e999"}}),
       "", "\n\r\t ", "-9223372036854775808", "1e999", "nan",
   };
 }

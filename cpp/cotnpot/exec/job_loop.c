@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "job_frame.h"
 #include "job_loop.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -112,61 +113,14 @@ static void channel_clear(Channel* c, int zeroing) {
   c->used = 0, c->truncated = 0;
 }
 
-// ---- frames: [u32 length][([u32 key length][key][u32 value length][value])*], little-endian ----------
+// ---- frames (job_frame.h) and replies ------------------------------------------------------------------
 
-typedef struct {
-  const unsigned char* key;
-  uint32_t key_length;
-  const unsigned char* value;
-  uint32_t value_length;
-} Field;
+#define get_u32 cotnpot_get_u32
+#define put_u32 cotnpot_put_u32
 
-static uint32_t get_u32(const unsigned char* p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put_u32(unsigned char* p, uint32_t v) {
-  p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8), p[2] = (unsigned char)(v >> 16), p[3] = (unsigned char)(v >> 24);
-}
-
-static int key_is(const Field* f, const char* key) {
-  return f->key_length == strlen(key) && memcmp(f->key, key, f->key_length) == 0;
-}
-
-// Splits a payload into fields; -1 when a length points past its end (a malformed frame).
-static int parse_fields(const unsigned char* p, size_t n, Field* fields, int max_fields) {
-  size_t i = 0;
-  int count = 0;
-  while (i < n) {
-    if (n - i < 4) return -1;
-    Field f;
-    f.key_length = get_u32(p + i), i += 4;
-    if (n - i < f.key_length) return -1;
-    f.key = p + i, i += f.key_length;
-    if (n - i < 4) return -1;
-    f.value_length = get_u32(p + i), i += 4;
-    if (n - i < f.value_length) return -1;
-    f.value = p + i, i += f.value_length;
-    if (count < max_fields) fields[count++] = f;
-  }
-  return count;
-}
-
-static const Field* find_field(const Field* fields, int count, const char* key) {
-  for (int i = 0; i < count; ++i)
-    if (key_is(&fields[i], key)) return &fields[i];
-  return NULL;
-}
-
-// A field's value as a number; `fallback` where the field is absent, NAN where it is not a finite number.
-static double field_number(const Field* f, double fallback) {
-  if (!f) return fallback;
-  if (f->value_length == 0 || f->value_length > 63) return NAN;
-  char text[64], *end;
-  memcpy(text, f->value, f->value_length);
-  text[f->value_length] = 0;
-  const double value = strtod(text, &end);
-  return *end || !isfinite(value) ? NAN : value;
+// The named field of a job frame (from the caller, checked whole by the loop); NULL when absent.
+static const CotnpotField* job_field(const unsigned char* frame_data, size_t n, const char* key, CotnpotField* out) {
+  return cotnpot_frame_field(frame_data, n, key, out) == 1 ? out : NULL;
 }
 
 typedef struct {
@@ -405,7 +359,14 @@ static void reap_orphans(void) {
 
 enum { STDOUT, STDERR, RESULT, CHANNELS };
 static Channel channels[CHANNELS];
-static Buffer frame;
+static Buffer frame;          // the job frame being run
+static size_t frame_length;
+
+// A number of the job frame: `fallback` where it has no such field, NAN where the value is not a number.
+static double job_number(const char* key, double fallback) {
+  CotnpotField f;
+  return cotnpot_field_number(job_field(frame.data, frame_length, key, &f), fallback);
+}
 
 typedef struct {
   int fd[CHANNELS];
@@ -503,7 +464,7 @@ static void drop_capabilities(void) {
 }
 
 // The job's confinement, in its child, before any of its Python runs (each step as docs/executor.md says).
-static void confine_job(const CotnpotLoopConfig* c, const Field* fields, int count, int uid) {
+static void confine_job(const CotnpotLoopConfig* c, int uid) {
   if (c->pid_isolated ? setsid() < 0 : setpgid(0, 0) != 0)   // else a group of its own in the worker's session,
     setup_failed("cannot give the job its own session or group");   // which its filter keeps it in
   if (c->pid_isolated && unshare(CLONE_NEWIPC) != 0)   // SysV objects die with the job
@@ -512,17 +473,20 @@ static void confine_job(const CotnpotLoopConfig* c, const Field* fields, int cou
   if (devnull < 0 || dup2(devnull, 0) != 0) setup_failed("cannot open /dev/null as the job's stdin");
   close(devnull);
   if (c->rlimits) {
-    const double timeout = field_number(find_field(fields, count, "timeout"), 0);
-    const rlim_t memory = (rlim_t)field_number(find_field(fields, count, "memory_mb"), 0) << 20;
+    const double timeout = job_number("timeout", 0);
+    const rlim_t memory = (rlim_t)job_number("memory_mb", 0) << 20;
     const rlim_t cpu = (rlim_t)timeout + 1;   // soft: SIGXCPU (a timeout); hard one second later: SIGKILL
-    const rlim_t files = (rlim_t)field_number(find_field(fields, count, "file_limit"), 16 << 20);
-    const rlim_t processes = (rlim_t)field_number(find_field(fields, count, "process_limit"), 16);
+    const double files = job_number("file_limit", 16 << 20), processes = job_number("process_limit", 16);
+    if (!(files >= 0 && files <= 1e15 && processes >= 1 && processes <= 1e6)) {
+      errno = EINVAL;
+      setup_failed("the job's file_limit or process_limit is out of range");
+    }
     set_limit(RLIMIT_AS, memory, memory);
     set_limit(RLIMIT_CPU, cpu, cpu + 1);
-    set_limit(RLIMIT_FSIZE, files, files);
+    set_limit(RLIMIT_FSIZE, (rlim_t)files, (rlim_t)files);
     set_limit(RLIMIT_NOFILE, 64, 64);
     set_limit(RLIMIT_CORE, 0, 0);
-    set_limit(RLIMIT_NPROC, processes, processes);
+    set_limit(RLIMIT_NPROC, (rlim_t)processes, (rlim_t)processes);
   }
   if (chdir(workdir) != 0) setup_failed("cannot enter the job's directory");
   if (c->cgroup_dir && write_text(c->cgroup_dir, "cgroup.procs", "0") != 0)   // its memory limit: a total for
@@ -546,37 +510,15 @@ static void close_pipes(int* fds, int n) {
     if (fds[i] >= 0) close(fds[i]), fds[i] = -1;
 }
 
-// One field of a job's report (exception type names only: they decide the status), compared with `want`.
-static int report_field_is(const unsigned char* report, size_t n, const char* key, const char* want) {
-  Field fields[MAX_FIELDS];
-  const int count = parse_fields(report, n, fields, MAX_FIELDS);
-  if (count < 0) return 0;
-  const Field* f = find_field(fields, count, key);
-  return f && f->value_length == strlen(want) && memcmp(f->value, want, f->value_length) == 0;
-}
-
-static int report_field_empty(const unsigned char* report, size_t n, const char* key) {
-  Field fields[MAX_FIELDS];
-  const int count = parse_fields(report, n, fields, MAX_FIELDS);
-  if (count < 0) return 1;
-  const Field* f = find_field(fields, count, key);
-  return !f || f->value_length == 0;
-}
-
 // Runs one job and fills its reply: 0; 1 in the job's child; -1 when the worker cannot go on.
-static int run_job(const CotnpotLoopConfig* c, const Field* fields, int count, int slot, Reply* reply,
+static int run_job(const CotnpotLoopConfig* c, int slot, Reply* reply,
                    CotnpotChildJob* child) {
   static char exit_code[16], signal_text[16], wall_text[32], rss_text[32];
-  const Field* timeout_field = find_field(fields, count, "timeout");
-  const Field* cap_field = find_field(fields, count, "output_limit");
-  const Field* memory_field = find_field(fields, count, "memory_mb");
-  if (!timeout_field || !cap_field || !memory_field)
-    return sandbox_error(reply, "KeyError", "the job frame lacks timeout, output_limit or memory_mb");
-  const Field* kind = find_field(fields, count, "kind");
-  const int tests = kind && kind->value_length == 5 && memcmp(kind->value, "tests", 5) == 0;
+  CotnpotField kind;
+  const int tests = job_field(frame.data, frame_length, "kind", &kind) && kind.length == 5 && memcmp(kind.value, "tests", 5) == 0;
   const int uid = c->uid_base + slot;
-  const double timeout = field_number(timeout_field, 0), cap_number = field_number(cap_field, 0),
-               memory_mb = field_number(memory_field, 0);
+  const double timeout = job_number("timeout", NAN), cap_number = job_number("output_limit", NAN),
+               memory_mb = job_number("memory_mb", NAN);
   if (!(timeout > 0 && timeout <= 1e7 && cap_number >= 1 && cap_number <= (double)(1u << 30) && memory_mb >= 1 &&
         memory_mb <= (double)(1 << 30)))
     return sandbox_error(reply, "ValueError", "the job frame's timeout, output_limit or memory_mb is out of range");
@@ -608,7 +550,7 @@ static int run_job(const CotnpotLoopConfig* c, const Field* fields, int count, i
   const pid_t pid = fork();
   if (pid == 0) {
     if (enter_child(pipes[1], pipes[3], pipes[5]) != 0) _exit(71);
-    confine_job(c, fields, count, uid);
+    confine_job(c, uid);
     // What os.fork does in its child, before any Python runs here: the loop is called holding the GIL (a
     // PyDLL function), so no other thread of the worker can hold it across the fork; this reinitializes the
     // interpreter's locks and threads and runs the at-fork hooks (random is reseeded per job).
@@ -713,15 +655,8 @@ static int run_job(const CotnpotLoopConfig* c, const Field* fields, int count, i
     } else if (!report_length) {
       status = "error";
       no_result = 1;
-    } else if (report_field_is(report, report_length, "error_type", "MemoryError")) {
-      status = "memory_limit";
-    } else if (!report_field_empty(report, report_length, "error_type") &&
-               !report_field_is(report, report_length, "error_type", "SystemExit")) {
-      status = "error";
-    } else if (report_field_is(report, report_length, "error_type", "SystemExit") && !tests) {
-      status = "error";
     } else {
-      status = "ok";
+      status = cotnpot_report_status(report, report_length, tests);
     }
   }
   snprintf(wall_text, sizeof wall_text, "%.6f", wall);
@@ -755,22 +690,22 @@ EXPORT int cotnpot_job_loop(const CotnpotLoopConfig* c, CotnpotChildJob* child) 
     if (n > frame.capacity && buffer_reserve(&frame, n)) return fail("cannot map the job frame");
     got = read_exact(c->in_fd, frame.data, n);
     if (got <= 0) return got == 0 ? 0 : fail("cannot read the next job frame");
-    Field fields[MAX_FIELDS];
-    const int count = parse_fields(frame.data, n, fields, MAX_FIELDS);
-    if (count < 0) {
+    frame_length = n;
+    CotnpotField id;
+    const int has_id = cotnpot_frame_field(frame.data, n, "id", &id);   // and the frame checked whole
+    if (has_id < 0) {
       errno = EPROTO;
       return fail("a malformed job frame");
     }
     Reply reply;
     reply.fields = 0, reply.total = 0;
-    const int rc = run_job(c, fields, count, (int)(slot % 100), &reply, child);
+    const int rc = run_job(c, (int)(slot % 100), &reply, child);
     if (rc == 1) {
       child->frame = frame.data, child->length = n;
       return 1;
     }
     if (rc < 0) return -1;
-    const Field* id = find_field(fields, count, "id");
-    reply_add(&reply, "id", id ? id->value : (const unsigned char*)"", id ? id->value_length : 0);
+    reply_add(&reply, "id", has_id ? id.value : (const unsigned char*)"", has_id ? id.length : 0);
     if (reply_write(&reply, c->out_fd) != 0) return 0;   // the caller is gone: nothing to answer
     // Nothing of this job stays for the next one to find in the memory it inherits
     if (c->zeroing) buffer_release(&frame, n);

@@ -256,3 +256,25 @@ def test_no_job_process_outlives_its_job_or_its_worker_without_namespaces():
         except OSError:
             pass
     assert left == set(), [Path(f"/proc/{p}/stat").read_text()[:80] for p in left if os.path.exists(f"/proc/{p}")]
+
+
+def test_a_directory_a_job_locked_is_removed_with_its_job():
+    """Without root and without a user namespace (a chroot: the Landlock fallback), a job's directory is a
+    plain one under the host's /tmp, removed by the worker as the same uid: a job that took the permissions
+    off its subdirectories (chmod 000) left them there for good -- rmtree, rm -rf and the worker's own
+    clean-up all gave up. Elsewhere the job's directory is a tmpfs of its own, unmounted whole."""
+    script = (
+        "import cotnpot, glob\n"
+        "lock = 'import os\\nos.makedirs(\"a/b\")\\nopen(\"a/b/f\", \"w\").write(\"x\")\\n"
+        "os.chmod(\"a/b\", 0)\\nos.chmod(\"a\", 0)\\nos.chmod(\".\", 0)\\nprint(\"locked\")'\n"
+        "before = set(glob.glob('/tmp/cotnpot-exec-*')) | set(glob.glob('/tmp/cotnpot-exec-*/*'))\n"
+        "with cotnpot.Executor(workers=1, timeout=10.0) as ex:\n"
+        "    r = ex.run([lock, 'print(2)'])\n"
+        "    print([(x.status, x.stdout.strip()) for x in r])\n"
+        "    print('during', sorted(set(glob.glob('/tmp/cotnpot-exec-*/*')) - before))\n"
+        "print('after', sorted((set(glob.glob('/tmp/cotnpot-exec-*')) | set(glob.glob('/tmp/cotnpot-exec-*/*'))) - before))\n")
+    r = unprivileged([sys.executable, "-c", script], timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = r.stdout.splitlines()
+    assert lines[-3] == "[('ok', 'locked'), ('ok', '2')]", r.stdout
+    assert lines[-2:] == ["during []", "after []"], r.stdout

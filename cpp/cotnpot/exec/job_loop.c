@@ -286,8 +286,13 @@ static int make_job_directory(const CotnpotLoopConfig* c, int uid) {
 static int remove_tree_at(int dirfd, const char* name, int depth) {
   if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT) return 0;
   if ((errno != EISDIR && errno != EPERM) || depth > 64) return -1;
-  const int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == EACCES) {   // a directory the job locked (chmod 000): without root, the worker is its
+    fchmodat(dirfd, name, 0700, 0);  // owner, and may open it again (a directory: unlinkat removed any link)
+    fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  }
   if (fd < 0) return -1;
+  fchmod(fd, 0700);   // its entries go only where it is writable, also for its owner
   DIR* dir = fdopendir(fd);
   if (!dir) {
     close(fd);

@@ -143,6 +143,69 @@ def test_an_earlier_jobs_data_is_not_in_a_later_jobs_memory():
     assert planted.answer == "['output']"
 
 
+# A later job's scan of its own writable memory (memmem, in place: no copy of it) for the 8-byte patterns an
+# earlier job's output lengths leave: the reply's length headers (key length 6, then the value's length) and
+# the lengths as size_t. Its own needle objects are skipped (with the bytes after each: one needle's tail and
+# padding can look like another needle).
+LENGTH_SCAN = r'''
+import ctypes
+libc = ctypes.CDLL(None)
+libc.memmem.restype = ctypes.c_void_p
+libc.memmem.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t]
+needles = [bytes([6, 0, 0, 0, 0x7E, 0xA1, 0x05, 0]), bytes([6, 0, 0, 0, 0xDE, 0xC0, 0x03, 0]),
+           bytes([0x7E, 0xA1, 0x05, 0, 0, 0, 0, 0]), bytes([0xDE, 0xC0, 0x03, 0, 0, 0, 0, 0])]
+owns = [ctypes.cast(ctypes.c_char_p(needle), ctypes.c_void_p).value for needle in needles]
+found = []
+for line in open("/proc/self/maps"):
+    parts = line.split()
+    if parts[1][:2] != "rw":
+        continue
+    start, end = (int(x, 16) for x in parts[0].split("-"))
+    for k, needle in enumerate(needles):
+        at, left = start, end - start
+        while left >= len(needle):
+            hit = libc.memmem(at, left, owns[k], len(needle))
+            if not hit:
+                break
+            if not any(own <= hit < own + 24 for own in owns):
+                found.append(k)
+            left -= hit + 1 - at
+            at = hit + 1
+ans = sorted(set(found))
+'''
+
+
+def test_what_the_worker_knew_of_an_earlier_job_is_not_in_a_later_jobs_memory():
+    """The job loop's own knowledge of a job -- its output lengths, exit code, times, the reply's length
+    headers -- is job-chosen data too: a breaker read an earlier job's output lengths (two 16-bit values
+    and more, a channel between jobs) from the stack a later job inherits, and its exit code, wall time and
+    RSS from the loop's static texts. The worker now zeroes them and the stack below its loop after each
+    reply. The planted control shows that the scan finds such a pattern where there is one."""
+    earlier = ("import os, sys\nsys.stdout.write('o' * 369022)\nsys.stderr.write('e' * 245982)\n"
+               "sys.stdout.flush()\nsys.stderr.flush()\nos._exit(201)")
+    with cotnpot.Executor(workers=1, output_limit=1 << 20) as ex:
+        first, later = ex.run([earlier, LENGTH_SCAN], answer="variable")
+        planted = ex.run(["planted = bytes([6, 0, 0, 0, 0x7E, 0xA1, 0x05, 0]) + b'x'\n" + LENGTH_SCAN],
+                         answer="variable")[0]
+    assert (len(first.stdout), len(first.stderr), first.exit_code) == (369022, 245982, 201)
+    assert later.status == "ok" and later.answer == "[]", later.answer
+    assert planted.status == "ok" and planted.answer.startswith("[0"), planted.answer   # (its freed temporary too)
+
+
+def test_a_job_cannot_pass_its_own_signal_for_a_limit():
+    """Found by a breaker: a job that filled its output cap and then crashed was reported `output_limit`, and
+    one that sent itself SIGXCPU (without a pid namespace, where its signals to itself are not ignored)
+    `timeout` after no CPU time at all. Now only the signals the limits send count, once the limit was met."""
+    crash_after_cap = "import sys, ctypes\nsys.stdout.write('x' * 1000)\nsys.stdout.flush()\nctypes.string_at(0)"
+    with cotnpot.Executor(workers=1, output_limit=1000) as ex:
+        crashed = ex.run([crash_after_cap])[0]
+    own_sigxcpu = "import os, signal\nos.kill(os.getpid(), signal.SIGXCPU)"
+    with cotnpot.Executor(workers=1, job_namespaces=False) as ex:   # the jobs share their worker's namespaces
+        sent = ex.run([own_sigxcpu])[0]
+    assert (crashed.status, crashed.signal, len(crashed.stdout)) == ("killed", 11, 1000), crashed
+    assert (sent.status, sent.signal) == ("killed", 24), sent
+
+
 def test_suites_that_cannot_be_split_say_so(one):
     loop = "for x, y in [(2, 4), (3, 6)]:\n    assert f(x) == y"
     r = one.run_tests(["def f(x):\n    return 2 * x\n"], [loop])[0]

@@ -10,7 +10,6 @@
 // (cmake/embed_binary.cmake), handed to each worker as a memfd and loaded with ctypes; worker.py says
 // which isolation the worker got, this file only carries it out job after job.
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -157,7 +156,7 @@ static int sandbox_error(Reply* r, const char* type, const char* message) {
 }
 
 // Writes the reply with writev from where its parts lie (job output is not copied). -1: the caller is gone.
-static int reply_write(Reply* r, int fd) {
+static int __attribute__((noinline)) reply_write(Reply* r, int fd) {   // below the loop's frame, as run_job
   put_u32(r->heads[0], r->total);
   r->parts[0] = (struct iovec){r->heads[0], 4};
   struct iovec* parts = r->parts;
@@ -281,8 +280,21 @@ static int make_job_directory(const CotnpotLoopConfig* c, int uid) {
   return 0;
 }
 
+// Directory entries are listed with getdents64 into this buffer, not with opendir (whose buffer comes from the
+// heap and keeps the names of a job's files there, in memory every later job inherits); zeroed after use.
+static unsigned char listing[16384];
+
+struct linux_dirent64_head {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
 // Removes name (under dirfd) and all below it, without following links; -1 if something stayed (or the
-// tree is deeper than this recursion goes).
+// tree is deeper than this recursion goes). The listing buffer is shared by every level: after a
+// subdirectory is removed, its parent is listed again from the start (what is gone no longer shows).
 static int remove_tree_at(int dirfd, const char* name, int depth) {
   if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT) return 0;
   if ((errno != EISDIR && errno != EPERM) || depth > 64) return -1;
@@ -293,15 +305,26 @@ static int remove_tree_at(int dirfd, const char* name, int depth) {
   }
   if (fd < 0) return -1;
   fchmod(fd, 0700);   // its entries go only where it is writable, also for its owner
-  DIR* dir = fdopendir(fd);
-  if (!dir) {
-    close(fd);
-    return -1;
-  }
   int result = 0;
-  for (struct dirent* e; (e = readdir(dir));)
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) result |= remove_tree_at(fd, e->d_name, depth + 1);
-  closedir(dir);
+  for (int again = 1; again;) {
+    again = 0;
+    if (lseek(fd, 0, SEEK_SET) != 0) break;
+    long got;
+    while (!again && (got = syscall(SYS_getdents64, fd, listing, sizeof listing)) > 0) {
+      for (long at = 0; at < got && !again;) {
+        const struct linux_dirent64_head* e = (const struct linux_dirent64_head*)(listing + at);
+        at += e->d_reclen;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (unlinkat(fd, e->d_name, 0) == 0 || errno == ENOENT) continue;
+        char child[256];   // the entry's name, before the listing buffer is used again below
+        snprintf(child, sizeof child, "%s", e->d_name);
+        if (remove_tree_at(fd, child, depth + 1) != 0) result = -1;
+        else again = 1;   // the buffer now holds another directory's entries: list this one again
+        explicit_bzero(child, sizeof child);
+      }
+    }
+  }
+  close(fd);
   return unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? result : -1;
 }
 
@@ -312,7 +335,9 @@ static void remove_job_directory(const CotnpotLoopConfig* c) {
     umount2(workdir, MNT_DETACH);   // nothing of the job can hold it up
     return;
   }
-  if (remove_tree_at(AT_FDCWD, workdir, 0) == 0) return;
+  const int removed = remove_tree_at(AT_FDCWD, workdir, 0);
+  explicit_bzero(listing, sizeof listing);
+  if (removed == 0) return;
   // Deeper than the recursion above goes, or something refused: rm (fts) goes to any depth.
   char* argv[] = {"rm", "-rf", "--one-file-system", "--", workdir, NULL};
   posix_spawn_file_actions_t actions;
@@ -516,9 +541,22 @@ static void close_pipes(int* fds, int n) {
 }
 
 // Runs one job and fills its reply: 0; 1 in the job's child; -1 when the worker cannot go on.
-static int run_job(const CotnpotLoopConfig* c, int slot, Reply* reply,
-                   CotnpotChildJob* child) {
-  static char exit_code[16], signal_text[16], wall_text[32], rss_text[32];
+// The reply's texts (static: the reply points at them until it is written).
+static char exit_code[16], signal_text[16], wall_text[32], rss_text[32];
+
+// Zeroes the stack below the caller's frame, where the finished job's frames lay (its exit code, output
+// lengths, rusage, the reply's length headers...): every later job inherits this memory. Done by the worker
+// after each reply, where these pages are its own again (no copy), rather than in each child.
+static void __attribute__((noinline)) scrub_stack(void) {
+  unsigned char below[64 * 1024];
+  explicit_bzero(below, sizeof below);
+  __asm__ volatile("" : : "r"(below) : "memory");
+}
+
+// Not inlined: its frame (the job's status, rusage, lengths) must lie below the loop's, where scrub_stack
+// reaches it.
+static int __attribute__((noinline)) run_job(const CotnpotLoopConfig* c, int slot, Reply* reply,
+                                             CotnpotChildJob* child) {
   CotnpotField kind;
   const int tests = job_field(frame.data, frame_length, "kind", &kind) && kind.length == 5 && memcmp(kind.value, "tests", 5) == 0;
   const int uid = c->uid_base + slot;
@@ -648,15 +686,19 @@ static int run_job(const CotnpotLoopConfig* c, int slot, Reply* reply,
     // The report is the caller's to decode; the status needs only its exception type.
     if (marker == SETUP_FAILED) {   // never the job's word: it had not run yet
       status = "sandbox_error";
-    } else if (WIFSIGNALED(wait_status) && (out->used > err->used ? out->used : err->used) >= cap) {
-      // It filled a whole output cap and then died (before we saw the byte past the cap): its output is
-      // what ended it.
+    } else if (WIFSIGNALED(wait_status) && (WTERMSIG(wait_status) == SIGKILL || WTERMSIG(wait_status) == SIGPIPE) &&
+               (out->used > err->used ? out->used : err->used) >= cap) {
+      // It filled a whole output cap and then was killed (before we saw the byte past the cap): its output
+      // is what ended it. Not for a signal of its own making (a fault after a full cap stays `killed`).
       status = "output_limit";
     } else if (WIFSIGNALED(wait_status)) {
       const int sig = WTERMSIG(wait_status);
       const double cpu = (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec * 1e-6 +
                          (double)usage.ru_stime.tv_sec + (double)usage.ru_stime.tv_usec * 1e-6;
-      status = sig == SIGXCPU || (sig == SIGKILL && cpu >= (double)((long long)timeout + 1)) ? "timeout" : "killed";
+      // the CPU limit's signals (soft: SIGXCPU, hard: SIGKILL), and only once that CPU time was used: a job
+      // that sends itself SIGXCPU is `killed`, not a timeout
+      const double soft = (double)((long long)timeout + 1);
+      status = (sig == SIGXCPU || sig == SIGKILL) && cpu >= soft - 0.05 ? "timeout" : "killed";
     } else if (!report_length) {
       status = "error";
       no_result = 1;
@@ -712,8 +754,19 @@ EXPORT int cotnpot_job_loop(const CotnpotLoopConfig* c, CotnpotChildJob* child) 
     if (rc < 0) return -1;
     reply_add(&reply, "id", has_id ? id.value : (const unsigned char*)"", has_id ? id.length : 0);
     if (reply_write(&reply, c->out_fd) != 0) return 0;   // the caller is gone: nothing to answer
-    // Nothing of this job stays for the next one to find in the memory it inherits
-    if (c->zeroing) buffer_release(&frame, n);
+    // Nothing of this job stays for the next one to find in the memory it inherits: its data, and what the
+    // loop knew of it (lengths, codes, times)
+    if (c->zeroing) {
+      buffer_release(&frame, n);
+      explicit_bzero(&reply, sizeof reply);
+      explicit_bzero(&id, sizeof id);
+      explicit_bzero(head, sizeof head);
+      explicit_bzero(exit_code, sizeof exit_code), explicit_bzero(signal_text, sizeof signal_text);
+      explicit_bzero(wall_text, sizeof wall_text), explicit_bzero(rss_text, sizeof rss_text);
+      explicit_bzero(last_error, sizeof last_error);
+      frame_length = 0;
+      scrub_stack();
+    }
     for (int i = 0; i < CHANNELS; ++i) channel_clear(&channels[i], c->zeroing);
   }
 }

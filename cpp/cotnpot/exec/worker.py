@@ -692,9 +692,12 @@ def main():
     JOB_LOOP.cotnpot_job_loop_error.restype = ctypes.c_char_p
     # The loop forks in C, where os.fork's hooks do not run: they run around it as os.fork runs them around
     # each fork -- before once, here; after-in-child in each job (from C, config.after_fork_child);
-    # after-in-parent when the loop ends.
-    ctypes.pythonapi.PyOS_BeforeFork()
-    outcome = JOB_LOOP.cotnpot_job_loop(ctypes.byref(config), ctypes.byref(child))
+    # after-in-parent when the loop ends. Between before-fork and the loop, nothing but the call itself (the
+    # runtime's locks are held then, on newer CPythons more of them).
+    before_fork, loop = ctypes.pythonapi.PyOS_BeforeFork, JOB_LOOP.cotnpot_job_loop
+    arguments = (ctypes.byref(config), ctypes.byref(child))
+    before_fork()
+    outcome = loop(*arguments)
     if outcome == 1:   # a job's child: it never returns into the worker
         try:
             run_child(_memory_view(child.frame, child.length, 0x100), child.workdir.decode(), child.result_fd)

@@ -53,22 +53,36 @@ constexpr const char* kWorkerBootstrap =
     "    del _cotnpot_block\n"
     "    exec(_cotnpot_code)\n";
 
+// A job that never reached a worker (it was dead already): run again on a replacement, not reported.
+constexpr const char* kNotSent = "NotSent";
+constexpr int64_t kMaxOutputLimit = int64_t(64) << 20;
+constexpr double kMaxTimeoutS = 1e6;  // finite: deadlines are computed in integer milliseconds
+
+// false with errno set on failure.
+bool write_all(int fd, const void* data, size_t size) {
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::write(fd, static_cast<const char*>(data) + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) errno = EIO;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool write_all(int fd, const std::string& data) { return write_all(fd, data.data(), data.size()); }
+
 // A sealed memfd holding the job-loop library (close on exec: only the dup2 to 3 reaches the worker); -1
 // with errno set.
 int job_loop_library() {
   const int fd = ::memfd_create("cotnpot-job-loop", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) return -1;
-  size_t done = 0;
-  while (done < kJobLoopLibrarySize) {
-    const ssize_t n = ::write(fd, kJobLoopLibrary + done, kJobLoopLibrarySize - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : EIO;
-      ::close(fd);
-      errno = err;
-      return -1;
-    }
-    done += static_cast<size_t>(n);
+  if (!write_all(fd, kJobLoopLibrary, kJobLoopLibrarySize)) {
+    const int err = errno;
+    ::close(fd);
+    errno = err;
+    return -1;
   }
   ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);   // best effort: only
   // the caller and its worker ever hold it
@@ -78,22 +92,6 @@ int job_loop_library() {
   ::close(fd);
   errno = err;
   return high;
-}
-
-// A job that never reached a worker (it was dead already): run again on a replacement, not reported.
-constexpr const char* kNotSent = "NotSent";
-constexpr int64_t kMaxOutputLimit = int64_t(64) << 20;
-constexpr double kMaxTimeoutS = 1e6;  // finite: deadlines are computed in integer milliseconds
-
-bool write_all(int fd, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
 }
 
 // Reads exactly n bytes before the deadline; false on EOF, error or timeout.

@@ -460,13 +460,15 @@ static int enter_child(int out_w, int err_w, int res_w) {
 // not run, so it cannot be the job's word), in the report format, and ends the child.
 static void setup_failed(const char* what) {
   char message[320];
+  static const char key[] = "sandbox_error";
+  const uint32_t key_length = sizeof key - 1;
   const int n = snprintf(message, sizeof message, "OSError: %s: %s", what, strerror(errno));
   const uint32_t length = n < 0 ? 0 : (uint32_t)(n < (int)sizeof message ? n : (int)sizeof message - 1);
-  unsigned char head[1 + 4 + 13 + 4];
+  unsigned char head[1 + 4 + sizeof key - 1 + 4];   // the marker, then one field: key length, key, value length
   head[0] = SETUP_FAILED;
-  put_u32(head + 1, 13);
-  memcpy(head + 5, "sandbox_error", 13);
-  put_u32(head + 18, length);
+  put_u32(head + 1, key_length);
+  memcpy(head + 5, key, key_length);
+  put_u32(head + 5 + key_length, length);
   struct iovec parts[2] = {{head, sizeof head}, {message, length}};
   (void)!writev(3, parts, 2);
   _exit(70);
@@ -494,7 +496,8 @@ static void drop_capabilities(void) {
 }
 
 // The job's confinement, in its child, before any of its Python runs (each step as docs/executor.md says).
-static void confine_job(const CotnpotLoopConfig* c, int uid) {
+// timeout (s) and memory_mb: the job's, already read and checked by run_job.
+static void confine_job(const CotnpotLoopConfig* c, int uid, double timeout, double memory_mb) {
   if (c->pid_isolated ? setsid() < 0 : setpgid(0, 0) != 0)   // else a group of its own in the worker's session,
     setup_failed("cannot give the job its own session or group");   // which its filter keeps it in
   if (c->pid_isolated && unshare(CLONE_NEWIPC) != 0)   // SysV objects die with the job
@@ -503,8 +506,7 @@ static void confine_job(const CotnpotLoopConfig* c, int uid) {
   if (devnull < 0 || dup2(devnull, 0) != 0) setup_failed("cannot open /dev/null as the job's stdin");
   close(devnull);
   if (c->rlimits) {
-    const double timeout = job_number("timeout", 0);
-    const rlim_t memory = (rlim_t)job_number("memory_mb", 0) << 20;
+    const rlim_t memory = (rlim_t)memory_mb << 20;
     const rlim_t cpu = (rlim_t)timeout + 1;   // soft: SIGXCPU (a timeout); hard one second later: SIGKILL
     const double files = job_number("file_limit", 16 << 20), processes = job_number("process_limit", 16);
     if (!(files >= 0 && files <= 1e15 && processes >= 1 && processes <= 1e6)) {
@@ -593,7 +595,7 @@ static int __attribute__((noinline)) run_job(const CotnpotLoopConfig* c, int slo
   const pid_t pid = fork();
   if (pid == 0) {
     if (enter_child(pipes[1], pipes[3], pipes[5]) != 0) _exit(71);
-    confine_job(c, uid);
+    confine_job(c, uid, timeout, memory_mb);
     // What os.fork does in its child, before any Python runs here: the loop is called holding the GIL (a
     // PyDLL function), so no other thread of the worker can hold it across the fork; this reinitializes the
     // interpreter's locks and threads and runs the at-fork hooks (random is reseeded per job).

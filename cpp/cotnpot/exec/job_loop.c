@@ -521,8 +521,13 @@ static void confine_job(const CotnpotLoopConfig* c, int uid, double timeout, dou
     set_limit(RLIMIT_NPROC, (rlim_t)processes, (rlim_t)processes);
   }
   if (chdir(workdir) != 0) setup_failed("cannot enter the job's directory");
-  if (c->cgroup_dir && write_text(c->cgroup_dir, "cgroup.procs", "0") != 0)   // its memory limit: a total for
-    setup_failed("cannot join the jobs' memory cgroup");                      // everything it starts
+  // Its memory limit: a total for everything it starts. On v1 through `tasks`, which moves this thread
+  // alone -- the whole process here, fork left it single-threaded -- without the cgroup.procs path's
+  // process-wide lock: taking that lock waits for an RCU grace period and holds every fork and exit on the
+  // machine meanwhile (writes of 16 ms, and the pool ~1.15x slower; docs/executor.md). v2 has no such file
+  // for a memory cgroup.
+  if (c->cgroup_dir && write_text(c->cgroup_dir, c->cgroup_v2 ? "cgroup.procs" : "tasks", "0") != 0)
+    setup_failed("cannot join the jobs' memory cgroup");
   if (c->job_uids) {
     const gid_t gid = (gid_t)uid;
     if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid((uid_t)uid) != 0) setup_failed("cannot take the job's uid");

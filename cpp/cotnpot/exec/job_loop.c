@@ -605,7 +605,9 @@ static int __attribute__((noinline)) run_job(const CotnpotLoopConfig* c, int slo
     // PyDLL function), so no other thread of the worker can hold it across the fork; this reinitializes the
     // interpreter's locks and threads and runs the at-fork hooks (random is reseeded per job).
     if (c->after_fork_child) c->after_fork_child();
-    child->workdir = workdir, child->uid = uid, child->result_fd = 3;
+    child->frame_view = c->memory_view(frame.data, (intptr_t)frame_length, 0x100 /* PyBUF_READ: no copy */);
+    if (!child->frame_view) setup_failed("cannot view the job frame");   // its MemoryError dies with it
+    child->workdir = workdir, child->result_fd = 3;
     return 1;
   }
   if (c->pid_isolated && setns(c->own_pid_namespace, CLONE_NEWPID) != 0) {
@@ -754,10 +756,7 @@ EXPORT int cotnpot_job_loop(const CotnpotLoopConfig* c, CotnpotChildJob* child) 
     Reply reply;
     reply.fields = 0, reply.total = 0;
     const int rc = run_job(c, (int)(slot % 100), &reply, child);
-    if (rc == 1) {
-      child->frame = frame.data, child->length = n;
-      return 1;
-    }
+    if (rc == 1) return 1;
     if (rc < 0) return -1;
     reply_add(&reply, "id", has_id ? id.value : (const unsigned char*)"", has_id ? id.length : 0);
     if (reply_write(&reply, c->out_fd) != 0) return 0;   // the caller is gone: nothing to answer

@@ -643,12 +643,11 @@ class _LoopConfig(ctypes.Structure):   # job_loop.h's CotnpotLoopConfig, field f
                 ("zeroing", ctypes.c_int32), ("result_limit", ctypes.c_uint32), ("rlimits", ctypes.c_int32),
                 ("drop_capabilities", ctypes.c_int32), ("no_new_privs", ctypes.c_int32),
                 ("seccomp_filter", ctypes.c_void_p), ("worker_pid", ctypes.c_int32),
-                ("after_fork_child", ctypes.c_void_p)]
+                ("after_fork_child", ctypes.c_void_p), ("memory_view", ctypes.c_void_p)]
 
 
 class _ChildJob(ctypes.Structure):   # job_loop.h's CotnpotChildJob
-    _fields_ = [("frame", ctypes.c_void_p), ("length", ctypes.c_uint32), ("workdir", ctypes.c_char_p),
-                ("uid", ctypes.c_int32), ("result_fd", ctypes.c_int32)]
+    _fields_ = [("frame_view", ctypes.py_object), ("workdir", ctypes.c_char_p), ("result_fd", ctypes.c_int32)]
 
 
 def loop_config():
@@ -665,7 +664,8 @@ def loop_config():
         no_new_privs=int("seccomp" not in OFF or bool(LANDLOCK_ABI)),
         seccomp_filter=ctypes.addressof(JOB_FILTER[1]) if JOB_FILTER is not None and "seccomp" not in OFF else None,
         worker_pid=WORKER_PID,
-        after_fork_child=ctypes.cast(ctypes.pythonapi.PyOS_AfterFork_Child, ctypes.c_void_p).value)
+        after_fork_child=ctypes.cast(ctypes.pythonapi.PyOS_AfterFork_Child, ctypes.c_void_p).value,
+        memory_view=ctypes.cast(ctypes.pythonapi.PyMemoryView_FromMemory, ctypes.c_void_p).value)
 
 
 def main():
@@ -685,9 +685,6 @@ def main():
     if FILESYSTEM_ISOLATED and JOB_NAMESPACES:   # every job's directory: set here, not in each job (~30 faults)
         os.environ["HOME"] = os.environ["TMPDIR"] = JOB_MOUNTPOINT
     config, child = loop_config(), _ChildJob()
-    global _memory_view
-    _memory_view = ctypes.pythonapi.PyMemoryView_FromMemory   # PyBUF_READ (0x100): read-only, no copy, no new type
-    _memory_view.restype, _memory_view.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_int]
     JOB_LOOP.cotnpot_job_loop.argtypes = [ctypes.POINTER(_LoopConfig), ctypes.POINTER(_ChildJob)]
     JOB_LOOP.cotnpot_job_loop_error.restype = ctypes.c_char_p
     # The loop forks in C, where os.fork's hooks do not run: they run around it as os.fork runs them around
@@ -700,7 +697,7 @@ def main():
     outcome = loop(*arguments)
     if outcome == 1:   # a job's child: it never returns into the worker
         try:
-            run_child(_memory_view(child.frame, child.length, 0x100), child.workdir.decode(), child.result_fd)
+            run_child(child.frame_view, child.workdir.decode(), child.result_fd)
         finally:
             os._exit(71)
     ctypes.pythonapi.PyOS_AfterFork_Parent()

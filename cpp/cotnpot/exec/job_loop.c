@@ -605,7 +605,7 @@ static int __attribute__((noinline)) run_job(const CotnpotLoopConfig* c, int slo
     // PyDLL function), so no other thread of the worker can hold it across the fork; this reinitializes the
     // interpreter's locks and threads and runs the at-fork hooks (random is reseeded per job).
     if (c->after_fork_child) c->after_fork_child();
-    child->frame_view = c->memory_view(frame.data, (intptr_t)frame_length, 0x100 /* PyBUF_READ: no copy */);
+    child->frame_view = c->memory_view ? c->memory_view(frame.data, (intptr_t)frame_length, 0x100 /* PyBUF_READ: no copy */) : NULL;
     if (!child->frame_view) setup_failed("cannot view the job frame");   // its MemoryError dies with it
     child->workdir = workdir, child->result_fd = 3;
     return 1;

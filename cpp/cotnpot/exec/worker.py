@@ -339,22 +339,12 @@ IN_FD, OUT_FD = 0, 1
 
 
 def write_frame(fields):
-    """Writes {key: bytes, str or buffer} with writev: the buffers are not copied."""
-    parts = []
-    for key, value in fields.items():
-        if isinstance(value, str):
-            value = value.encode("utf-8", "replace")
-        k = key.encode()
-        parts += [struct.pack("<I", len(k)), k, struct.pack("<I", len(value)), value]
-    parts.insert(0, struct.pack("<I", sum(len(x) for x in parts)))
-    views = [memoryview(x).cast("B") for x in parts]
-    while views:
-        done = os.writev(OUT_FD, views[:512])
-        while views and done >= len(views[0]):
-            done -= len(views[0])
-            views.pop(0)
-        if views and done:
-            views[0] = views[0][done:]
+    """One frame to the caller: its length, then its fields (only the start-up frame; job replies are the
+    job loop's)."""
+    payload = encode_fields(fields)
+    data = memoryview(struct.pack("<I", len(payload)) + payload)
+    while data:
+        data = data[os.write(OUT_FD, data):]
 
 
 SETUP_FAILED, CODE_RAN = b"S", b"R"   # the result channel's first byte
@@ -535,8 +525,8 @@ def confine_files(workdir):
         os.close(ruleset)
 
 
-def encode_report(fields):
-    """The job's report, in the frame format (decoded by the caller, never by the worker)."""
+def encode_fields(fields):
+    """{key: value} in the frame format: per field, key length, key, value length, value (little-endian u32)."""
     out = []
     for key, value in fields.items():
         k, v = key.encode(), str(value).encode("utf-8", "replace")
@@ -563,7 +553,7 @@ def run_child(frame, workdir, result_fd):
         if LANDLOCK_ABI:
             confine_files(workdir)
     except BaseException as exc:  # noqa: BLE001
-        os.write(result_fd, SETUP_FAILED + encode_report({"sandbox_error": f"{type(exc).__name__}: {exc}"}))
+        os.write(result_fd, SETUP_FAILED + encode_fields({"sandbox_error": f"{type(exc).__name__}: {exc}"}))
         os._exit(70)
 
     report = {"error_type": "", "error_message": "", "answer": "", "passed": ""}
@@ -616,7 +606,7 @@ def run_child(frame, workdir, result_fd):
     # Only the job's own process reports: a child it forked that ran on to the end of the program ends here
     # without a word (its output went where the job's goes).
     if os.getpid() == job_pid:
-        os.write(result_fd, encode_report(report))
+        os.write(result_fd, encode_fields(report))
     os._exit(0)
 
 

@@ -420,6 +420,23 @@ def test_memory_is_one_budget_for_the_whole_process_tree():
         correct_jobs_still_correct(ex)
 
 
+def test_a_jobs_threads_and_children_are_in_its_memory_cgroup():
+    """The job joins the memory cgroup by moving only its own thread (v1 `tasks`, job_loop.c: cheaper than
+    cgroup.procs): a thread it starts and a process it forks must be there too, and that cgroup must be the
+    job's (named cotnpot-...), not the worker's parent."""
+    code = ("import os, threading\nmain = open('/proc/self/cgroup').read()\nseen = {}\n"
+            "t = threading.Thread(target=lambda: seen.update(thread=open('/proc/thread-self/cgroup').read()))\n"
+            "t.start()\nt.join()\nr, w = os.pipe()\npid = os.fork()\nif pid == 0:\n"
+            "    os.write(w, open('/proc/self/cgroup').read().encode())\n    os._exit(0)\nos.close(w)\n"
+            "child = os.read(r, 65536).decode()\nos.waitpid(pid, 0)\n"
+            "print(main == seen['thread'] == child, '/cotnpot-' in main)")
+    with cotnpot.Executor(workers=1) as ex:
+        if not ex.memory_isolated:
+            pytest.skip("no memory cgroup here: jobs join none")
+        r = ex.run([code])[0]
+        assert (r.status, r.answer) == ("ok", "True True"), (r.status, r.stdout, r.error_message)
+
+
 def test_a_job_cannot_pass_for_a_failure_of_the_sandbox():
     """Found by a breaker: a job that wrote its own report with error_type NotSent was run a second time,
     WorkerDied restarted its worker, a sandbox_error field made it a sandbox_error. Now each is only that

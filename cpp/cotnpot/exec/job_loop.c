@@ -521,11 +521,14 @@ static void confine_job(const CotnpotLoopConfig* c, int uid, double timeout, dou
     set_limit(RLIMIT_NPROC, (rlim_t)processes, (rlim_t)processes);
   }
   if (chdir(workdir) != 0) setup_failed("cannot enter the job's directory");
-  // Its memory limit: a total for everything it starts. On v1 through `tasks`, which moves this thread
-  // alone -- the whole process here, fork left it single-threaded -- without the cgroup.procs path's
-  // process-wide lock: taking that lock waits for an RCU grace period and holds every fork and exit on the
-  // machine meanwhile (writes of 16 ms, and the pool ~1.15x slower; docs/executor.md). v2 has no such file
-  // for a memory cgroup.
+  // Its memory limit: a total for everything it starts (its threads and children are born in the cgroup).
+  // On v1 through `tasks` with "0" (itself), which moves this thread alone -- the whole process here, fork
+  // left it single-threaded -- without the process-wide lock that cgroup.procs takes: that lock's writer waits
+  // for an RCU grace period holding the cgroup mutex, so every other join on the machine waits too, then
+  // holds off forks and exits while it moves the task (writes of up to 16 ms; the pool 1.11x slower;
+  // docs/executor.md). A numeric id would take the lock again, as does `tasks` on kernels without "cgroup:
+  // Optimize single thread migration" (correct there, just not faster). On v2 a thread can move only within
+  // its domain (cgroup.threads), so a job still moves whole.
   if (c->cgroup_dir && write_text(c->cgroup_dir, c->cgroup_v2 ? "cgroup.procs" : "tasks", "0") != 0)
     setup_failed("cannot join the jobs' memory cgroup");
   if (c->job_uids) {
@@ -605,8 +608,12 @@ static int __attribute__((noinline)) run_job(const CotnpotLoopConfig* c, int slo
     // PyDLL function), so no other thread of the worker can hold it across the fork; this reinitializes the
     // interpreter's locks and threads and runs the at-fork hooks (random is reseeded per job).
     if (c->after_fork_child) c->after_fork_child();
-    child->frame_view = c->memory_view ? c->memory_view(frame.data, (intptr_t)frame_length, 0x100 /* PyBUF_READ: no copy */) : NULL;
-    if (!child->frame_view) setup_failed("cannot view the job frame");   // its MemoryError dies with it
+    child->frame_view =   // PyBUF_READ (0x100): read-only, no copy
+        c->memory_view ? c->memory_view((char*)frame.data, (ssize_t)frame_length, 0x100) : NULL;
+    if (!child->frame_view) {   // its MemoryError dies with it
+      errno = c->memory_view ? ENOMEM : EINVAL;
+      setup_failed("cannot view the job frame");
+    }
     child->workdir = workdir, child->result_fd = 3;
     return 1;
   }

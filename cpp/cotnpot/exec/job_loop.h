@@ -4,6 +4,7 @@
 #define COTNPOT_EXEC_JOB_LOOP_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 // What the worker found at start-up and how each job is isolated; read-only to the loop.
 typedef struct {
@@ -30,15 +31,15 @@ typedef struct {
   int32_t worker_pid;            // without a pid namespace: a job whose worker is gone ends at once
   void (*after_fork_child)(void);  // PyOS_AfterFork_Child: called in each child before it returns to Python
   // PyMemoryView_FromMemory: the child's view of its frame, made here rather than by a second ctypes call
-  // from the child (whose argument conversions cost the job ~35 copy-on-write faults)
-  void* (*memory_view)(const void* memory, intptr_t size, int flags);
+  // from the child's Python
+  void* (*memory_view)(char* memory, ssize_t size, int flags);
 } CotnpotLoopConfig;
 
 // Filled in a job's forked child, where the loop returns 1: the job's frame (a new reference to a read-only
-// memoryview over the child's own copy) and its directory. The child is confined by then (its session, IPC namespace, rlimits, directory, cgroup,
-// uid or capabilities, seccomp filter); stdin is /dev/null, stdout and stderr the job's pipes, result_fd its
-// result channel (close on exec), every other descriptor above 2 closed. A set-up that failed never
-// returns: it reports on the result channel (first byte 'S') and exits.
+// memoryview over the child's own copy) and its directory. The child is confined by then (its session, IPC
+// namespace, rlimits, directory, cgroup, uid or capabilities, seccomp filter); stdin is /dev/null, stdout
+// and stderr the job's pipes, result_fd its result channel (close on exec), every other descriptor above 2
+// closed. A set-up that failed never returns: it reports on the result channel (first byte 'S') and exits.
 typedef struct {
   void* frame_view;   // a PyObject*
   const char* workdir;

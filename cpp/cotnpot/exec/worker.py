@@ -526,7 +526,8 @@ def confine_files(workdir):
 
 
 def encode_fields(fields):
-    """{key: value} in the frame format: per field, key length, key, value length, value (little-endian u32)."""
+    """{key: value} in the frame format: per field, key length, key, value length, value (little-endian u32
+    lengths); each value is sent as str(value), UTF-8."""
     out = []
     for key, value in fields.items():
         k, v = key.encode(), str(value).encode("utf-8", "replace")

@@ -1,7 +1,7 @@
-"""The README's Python tour names only what cotnpot has: every `cotnpot.…` attribute chain (and every name
-imported from cotnpot) in its ```python blocks resolves, and every keyword those calls pass is a parameter of
-the function or class called. The blocks use placeholders (a model, input ids, files), so they are checked,
-not run."""
+"""The README's Python tour (and docs/*.md's examples) name only what cotnpot has: every `cotnpot.…`
+attribute chain (and every name imported from cotnpot) in their ```python blocks resolves, and every
+keyword those calls pass is a parameter of the function, class or method called. The blocks use
+placeholders (a model, input ids, files), so they are checked, not run."""
 import ast
 import importlib
 import inspect
@@ -12,7 +12,8 @@ import pytest
 
 import cotnpot
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
 
 
 def python_blocks(text):
@@ -112,10 +113,10 @@ def stale_references(code):
     return problems
 
 
-def test_the_readme_names_only_what_cotnpot_has():
-    blocks = python_blocks(README.read_text())
-    assert len(blocks) >= 8, "the README's Python tour is gone or no longer in ```python blocks"
-    problems = [p for code in blocks for p in stale_references(code)]
+def test_the_readme_and_docs_name_only_what_cotnpot_has():
+    assert len(python_blocks(README.read_text())) >= 8, "the README's Python tour is gone or not in ```python blocks"
+    problems = [f"{path.name}: {p}" for path in [README, *sorted((ROOT / "docs").glob("*.md"))]
+                for code in python_blocks(path.read_text()) for p in stale_references(code)]
     assert not problems, problems
 
 

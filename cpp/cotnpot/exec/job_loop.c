@@ -114,9 +114,6 @@ static void channel_clear(Channel* c, int zeroing) {
 
 // ---- frames (job_frame.h) and replies ------------------------------------------------------------------
 
-#define get_u32 cotnpot_get_u32
-#define put_u32 cotnpot_put_u32
-
 // The named field of a job frame (from the caller, checked whole by the loop); NULL when absent.
 static const CotnpotField* job_field(const unsigned char* frame_data, size_t n, const char* key, CotnpotField* out) {
   return cotnpot_frame_field(frame_data, n, key, out) == 1 ? out : NULL;
@@ -136,8 +133,8 @@ static void reply_add(Reply* r, const char* key, const void* value, size_t lengt
   const int f = r->fields++;
   unsigned char* key_head = r->heads[1 + 2 * f];
   unsigned char* value_head = r->heads[2 + 2 * f];
-  put_u32(key_head, (uint32_t)strlen(key));
-  put_u32(value_head, (uint32_t)length);
+  cotnpot_put_u32(key_head, (uint32_t)strlen(key));
+  cotnpot_put_u32(value_head, (uint32_t)length);
   struct iovec* part = &r->parts[1 + 4 * f];
   part[0] = (struct iovec){key_head, 4};
   part[1] = (struct iovec){(void*)key, strlen(key)};
@@ -157,7 +154,7 @@ static int sandbox_error(Reply* r, const char* type, const char* message) {
 
 // Writes the reply with writev from where its parts lie (job output is not copied). -1: the caller is gone.
 static int __attribute__((noinline)) reply_write(Reply* r, int fd) {   // below the loop's frame, as run_job
-  put_u32(r->heads[0], r->total);
+  cotnpot_put_u32(r->heads[0], r->total);
   r->parts[0] = (struct iovec){r->heads[0], 4};
   struct iovec* parts = r->parts;
   int left = 1 + 4 * r->fields;
@@ -466,9 +463,9 @@ static void setup_failed(const char* what) {
   const uint32_t length = n < 0 ? 0 : (uint32_t)(n < (int)sizeof message ? n : (int)sizeof message - 1);
   unsigned char head[1 + 4 + sizeof key - 1 + 4];   // the marker, then one field: key length, key, value length
   head[0] = SETUP_FAILED;
-  put_u32(head + 1, key_length);
+  cotnpot_put_u32(head + 1, key_length);
   memcpy(head + 5, key, key_length);
-  put_u32(head + 5 + key_length, length);
+  cotnpot_put_u32(head + 5 + key_length, length);
   struct iovec parts[2] = {{head, sizeof head}, {message, length}};
   (void)!writev(3, parts, 2);
   _exit(70);
@@ -568,7 +565,8 @@ static void __attribute__((noinline)) scrub_stack(void) {
 static int __attribute__((noinline)) run_job(const CotnpotLoopConfig* c, int slot, Reply* reply,
                                              CotnpotChildJob* child) {
   CotnpotField kind;
-  const int tests = job_field(frame.data, frame_length, "kind", &kind) && kind.length == 5 && memcmp(kind.value, "tests", 5) == 0;
+  const int tests =
+      job_field(frame.data, frame_length, "kind", &kind) && kind.length == 5 && memcmp(kind.value, "tests", 5) == 0;
   const int uid = c->uid_base + slot;
   const double timeout = job_number("timeout", NAN), cap_number = job_number("output_limit", NAN),
                memory_mb = job_number("memory_mb", NAN);
@@ -749,7 +747,7 @@ EXPORT int cotnpot_job_loop(const CotnpotLoopConfig* c, CotnpotChildJob* child) 
     unsigned char head[4];
     int got = read_exact(c->in_fd, head, 4);
     if (got <= 0) return got == 0 ? 0 : fail("cannot read the next job frame");
-    const uint32_t n = get_u32(head);
+    const uint32_t n = cotnpot_get_u32(head);
     if (n > frame.capacity && buffer_reserve(&frame, n)) return fail("cannot map the job frame");
     got = read_exact(c->in_fd, frame.data, n);
     if (got <= 0) return got == 0 ? 0 : fail("cannot read the next job frame");

@@ -611,10 +611,11 @@ def run_child(frame, workdir, result_fd):
     os._exit(0)
 
 
-def parse_frame(frame):
-    """A job frame's fields, {key: memoryview} into the child's copy of the frame buffer: parsed in the job's
-    child (the worker itself reads only a few settings, in C), after its rlimits, so without copying it."""
-    data, fields, i = memoryview(frame).cast("B"), {}, 0
+def parse_frame(data):
+    """A job frame's fields, {key: memoryview} into the child's copy of the frame buffer (data: the loop's
+    read-only byte view of it): parsed in the job's child (the worker itself reads only a few settings, in
+    C), after its rlimits, so without copying it."""
+    fields, i = {}, 0
     while i < len(data):
         (klen,) = struct.unpack_from("<I", data, i)
         key = str(data[i + 4:i + 4 + klen], "utf-8")

@@ -4,9 +4,11 @@ anchors of issue 17 (torch.compile, Liger-Kernel, Cut Cross-Entropy), each varia
 (peak RSS is per process), one run, one table.
 
 What each variant computes, from hidden [N, H], weight [V, H] and labels [N] (no bias, no ignored rows);
-fwd+bwd is `out.sum().backward()` into both hidden and weight (a loss is -log-prob: same cost):
+fwd+bwd is `out.sum().backward()` into both hidden and weight (a loss is -log-prob: same cost);
+"fwd+bwd, frozen head" into hidden alone, the weight not requiring grad (LoRA, a frozen lm_head):
   gemm          the floor, no softmax: fwd `hidden @ weight.T`; fwd+bwd also the two gradient GEMMs
-                `g @ weight` and `g.T @ hidden` with a given g [N, V] (3 GEMMs, no autograd).
+                `g @ weight` and `g.T @ hidden` with a given g [N, V] (3 GEMMs, no autograd; frozen
+                head: `g @ weight` alone, 2 GEMMs).
   naive         `log_softmax((hidden @ weight.T).float()).gather(labels)`: per-token log-probs, fp32.
   compiled      the same function under `torch.compile` (inductor, CPU, default mode).
   liger         Liger-Kernel's pure-PyTorch chunked selective log-prob, the op under its
@@ -25,7 +27,8 @@ The timed call is warmed up first: the compiled variants with one call at the fu
 the others with one call on 64 rows (thread pools, kernels). "extra" is the peak RSS growth during the
 timed call (the peak is reset after the warm-up, /proc/self/clear_refs), including the output and, for
 fwd+bwd, the gradients of hidden and weight. A variant that cannot run here (an error in its process)
-shows the error's first line in its cell. A last row at --v-large (fp32, fwd+bwd) is for memory.
+shows the error's first line in its cell. A row at --v-large (fp32, fwd+bwd) is for memory; the last
+rows (fp32, bf16) are the frozen head's fwd+bwd.
 
 Usage: python benchmarks/bench_fused_linear.py [--n 4096] [--h 1024] [--v 32000] [--v-large 152064]
        [--variants gemm,naive,...]   (--v-large 0: no large row)
@@ -39,7 +42,8 @@ VARIANTS = ("gemm", "naive", "compiled", "liger", "liger-flce", "cce-compile", "
 
 CHILD = r'''
 import ctypes, gc, json, sys, time, torch
-variant, n, h, v, dtype, backward = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6] == "1"
+variant, n, h, v, dtype, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+backward, frozen = mode in ("1", "frozen"), mode == "frozen"
 dt = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
 
 def status(key):
@@ -50,14 +54,14 @@ def status(key):
 try:
     torch.manual_seed(0)
     hidden = torch.randn(n, h, dtype=dt, requires_grad=backward and variant != "gemm")
-    weight = (torch.randn(v, h) / h ** 0.5).to(dt).requires_grad_(backward and variant != "gemm")
+    weight = (torch.randn(v, h) / h ** 0.5).to(dt).requires_grad_(backward and not frozen and variant != "gemm")
     labels = torch.randint(0, v, (n,))
     if variant == "gemm":
         g = torch.randn(n, v, dtype=dt) if backward else None
         def fn(x, w, y):
             logits = x @ w.T
             if g is not None:
-                return logits, g[:len(x)] @ w, g[:len(x)].T @ x
+                return (logits, g[:len(x)] @ w) if frozen else (logits, g[:len(x)] @ w, g[:len(x)].T @ x)
             return logits
     elif variant in ("naive", "compiled"):
         def fn(x, w, y):
@@ -107,8 +111,8 @@ try:
     start = time.perf_counter()
     out = call(hidden, labels)
     wall = time.perf_counter() - start
-    if backward and variant != "gemm" and (hidden.grad is None or weight.grad is None):
-        raise AssertionError("no gradient for hidden or weight")
+    if backward and variant != "gemm" and (hidden.grad is None or (weight.grad is None) != frozen):
+        raise AssertionError("no gradient for hidden, or the weight's is not as asked")
     print(json.dumps({"s": wall, "extra_mib": status("VmHWM") - base}))
 except Exception as e:
     line = (str(e).strip().splitlines() or [""])[0]
@@ -117,8 +121,8 @@ except Exception as e:
 '''
 
 
-def run(variant, n, h, v, dtype, backward):
-    proc = subprocess.run([sys.executable, "-c", CHILD, variant, str(n), str(h), str(v), dtype, str(int(backward))],
+def run(variant, n, h, v, dtype, mode):
+    proc = subprocess.run([sys.executable, "-c", CHILD, variant, str(n), str(h), str(v), dtype, str(mode)],
                           capture_output=True, text=True)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode or not lines:
@@ -146,20 +150,22 @@ def main():
     if unknown:
         parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
     anchors = [x for x in variants if x != "gemm"]
-    rows = [(args.v, dtype, backward) for dtype in ("fp32", "bf16") for backward in (False, True)]
+    rows = [(args.v, dtype, mode) for dtype in ("fp32", "bf16") for mode in ("0", "1")]
     if args.v_large:
-        rows.append((args.v_large, "fp32", True))
+        rows.append((args.v_large, "fp32", "1"))
+    rows += [(args.v, dtype, "frozen") for dtype in ("fp32", "bf16")]
 
     print(f"N={args.n} H={args.h}; wall time of one warm call (s), peak RSS growth during it (MiB); "
-          f"GEMM floor: fwd 1 GEMM, fwd+bwd 3 GEMMs\n")
+          f"GEMM floor: fwd 1 GEMM, fwd+bwd 3 GEMMs (frozen head: 2)\n")
     print("| V | dtype | pass | " + ("GEMM floor | " if "gemm" in variants else "") + " | ".join(anchors) + " |")
     print("|---:|---|---|" + ("---:|" if "gemm" in variants else "") + "---:|" * len(anchors))
-    for v, dtype, backward in rows:
+    for v, dtype, mode in rows:
         cells = []
         if "gemm" in variants:
-            cells.append(cell(run("gemm", args.n, args.h, v, dtype, backward), memory=False))
-        cells += [cell(run(x, args.n, args.h, v, dtype, backward)) for x in anchors]
-        print(f"| {v} | {dtype} | {'fwd+bwd' if backward else 'fwd'} | " + " | ".join(cells) + " |", flush=True)
+            cells.append(cell(run("gemm", args.n, args.h, v, dtype, mode), memory=False))
+        cells += [cell(run(x, args.n, args.h, v, dtype, mode)) for x in anchors]
+        name = {"0": "fwd", "1": "fwd+bwd", "frozen": "fwd+bwd, frozen head"}[mode]
+        print(f"| {v} | {dtype} | {name} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -68,3 +68,14 @@ def _fused_linear_logprob_backward(grad, hidden, weight, labels, lse, bias, igno
     return (torch.empty_like(hidden) if output_mask[0] else hidden.new_empty((0,)),
             torch.empty_like(weight) if output_mask[1] else weight.new_empty((0,)),
             weight.new_empty((weight.shape[0],)) if want_bias else weight.new_empty((0,)))
+
+
+@torch.library.register_fake("cotnpot::_fused_linear_logprob_frozen_weight_forward")
+def _fused_linear_logprob_frozen_weight_forward(hidden, weight, labels, bias, ignore_index, row_block, vocab_block):
+    logp, lse = _fused_linear_logprob_forward(hidden, weight, labels, bias, ignore_index, row_block, vocab_block)
+    return logp, lse, hidden.new_empty(hidden.shape, dtype=_accumulation_dtype(hidden))
+
+
+@torch.library.register_fake("cotnpot::_fused_linear_logprob_frozen_weight_backward")
+def _fused_linear_logprob_frozen_weight_backward(grad, weight, labels, expected_weight, ignore_index):
+    return weight.new_empty((labels.shape[0], weight.shape[1]))

@@ -96,6 +96,41 @@ TEST_CASE("the CPU form's float32 values and gradients match float64 ground trut
   CHECK(max_abs(gb.to(at::kDouble) - gb64) < 1e-4);
 }
 
+TEST_CASE("a frozen head: both forms' softmax-weighted weight rows, and the gradient from them, match float64") {
+  // Row 20 (ignored) holds inf: its sum stays 0 in both forms. The float64 composite gives the truth, its
+  // gradient checked against the plain backward's (which recomputes the softmax).
+  const Case truth = make_case(at::kDouble, true);
+  at::Tensor expected64 = at::zeros({37, 24}, at::kDouble);
+  const auto [logp64, lse64] = forms::fused_linear_forward_composite(truth.hidden, truth.weight, truth.labels,
+                                                                     truth.bias, -100, {8, 64}, &expected64);
+  const at::Tensor grad64 = cotnpot::logprob::fused_linear_logprob_backward_frozen_weight(
+      truth.grad.to(at::kDouble), truth.weight, truth.labels, expected64);
+  const at::Tensor plain64 = std::get<0>(forms::fused_linear_backward_composite(
+      truth.grad.to(at::kDouble), truth.hidden, truth.weight, truth.labels, lse64, truth.bias, -100, {8, 64},
+      {true, false, false}));
+  CHECK(max_abs(grad64 - plain64) < 1e-12);
+  for (const auto dtype : {at::kFloat, at::kBFloat16})
+    for (const bool cpu_form : {true, false}) {
+      CAPTURE(dtype);
+      CAPTURE(cpu_form);
+      const Case c = make_case(dtype, true);
+      at::Tensor expected = at::zeros({37, 24}, at::kFloat);
+      if (cpu_form)
+        forms::fused_linear_forward_cpu(c.hidden, c.weight, c.labels, c.bias, -100, {8, 64}, &expected);
+      else
+        forms::fused_linear_forward_composite(c.hidden, c.weight, c.labels, c.bias, -100, {8, 64}, &expected);
+      const double tol = dtype == at::kFloat ? 1e-5 : 2e-2;
+      CHECK(at::isfinite(expected).all().item<bool>());
+      CHECK(max_abs(expected[3]) == 0.0);
+      CHECK(max_abs(expected[20]) == 0.0);
+      CHECK(max_abs(expected.to(at::kDouble) - expected64) < tol * (1.0 + max_abs(expected64)));
+      const at::Tensor grad =
+          cotnpot::logprob::fused_linear_logprob_backward_frozen_weight(c.grad, c.weight, c.labels, expected);
+      CHECK((grad.scalar_type() == dtype));
+      CHECK(max_abs(grad.to(at::kDouble) - grad64) < tol * (1.0 + max_abs(grad64)));
+    }
+}
+
 TEST_CASE("a block scratch hands out views of one buffer, grown only when a block needs more") {
   forms::BlockScratch scratch;
   const auto f32 = at::TensorOptions().dtype(at::kFloat);

@@ -95,7 +95,9 @@ def test_every_op_is_pt2_compliant_and_tested():
                                                                                   torch._ops.OpOverloadPacket)}
     assert names == {"_token_logprob_forward", "_token_logprob_backward", "_token_logprob", "token_logprob",
                      "sequence_logprob", "simpo_loss", "dpo_loss", "orm_loss", "orm_score", "best_of_n", "vote",
-                     "_fused_linear_logprob_forward", "_fused_linear_logprob_backward"}   # opcheck: test_fused.py
+                     "_fused_linear_logprob_forward", "_fused_linear_logprob_backward",
+                     "_fused_linear_logprob_frozen_weight_forward",   # opcheck: test_fused*.py
+                     "_fused_linear_logprob_frozen_weight_backward"}
     for name in names:
         assert torch.Tag.pt2_compliant_tag in getattr(ops, name).default.tags, name
 

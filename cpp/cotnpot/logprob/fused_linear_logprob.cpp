@@ -111,6 +111,45 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_backward(
   return detail::fused_linear_backward_composite(grad, hidden, weight, y, lse, bias, ignore_index, b, output_mask);
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_forward_frozen_weight(
+    const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels, const at::Tensor& bias,
+    int64_t ignore_index, FusedBlocks blocks) {
+  check_inputs("fused_linear_logprob_frozen_weight", hidden, weight, labels, bias, ignore_index);
+  const at::AutoDispatchBelowADInplaceOrView below_autograd;  // as in the forward
+  const FusedBlocks b = resolve_blocks(blocks, hidden.size(0), weight.size(0), hidden.is_cuda());
+  const at::Tensor y = labels.to(at::kLong);
+  at::Tensor expected = at::zeros({hidden.size(0), hidden.size(1)}, hidden.options().dtype(detail::accumulation_type(hidden)));
+  // The CPU form's row kernels where they serve; elsewhere (CUDA included) the composite: its GEMMs are the
+  // device's, only the epilogue is ATen ops.
+  auto [logp, lse] = detail::fused_linear_cpu_handles(hidden)
+                         ? detail::fused_linear_forward_cpu(hidden, weight, y, bias, ignore_index, b, &expected)
+                         : detail::fused_linear_forward_composite(hidden, weight, y, bias, ignore_index, b, &expected);
+  return {logp, lse, expected};
+}
+
+at::Tensor fused_linear_logprob_backward_frozen_weight(const at::Tensor& grad, const at::Tensor& weight,
+                                                       const at::Tensor& labels, const at::Tensor& expected_weight,
+                                                       int64_t ignore_index) {
+  constexpr const char* op = "fused_linear_logprob_backward_frozen_weight";
+  TORCH_CHECK(weight.dim() == 2, op, ": weight must be 2-D [V,H], got shape ", weight.sizes());
+  TORCH_CHECK(labels.dim() == 1, op, ": labels must be [N], got shape ", labels.sizes());
+  const int64_t n = labels.size(0);
+  TORCH_CHECK(expected_weight.dim() == 2 && expected_weight.size(0) == n && expected_weight.size(1) == weight.size(1),
+              op, ": expected_weight must be [N, H] = [", n, ", ", weight.size(1), "], got shape ",
+              expected_weight.sizes());
+  TORCH_CHECK(grad.dim() == 1 && grad.size(0) == n, op, ": grad must be [N] with N = ", n, ", got shape ",
+              grad.sizes());
+  const at::AutoDispatchBelowADInplaceOrView below_autograd;
+  const at::Tensor y = labels.to(at::kLong);
+  const at::Tensor valid = y != ignore_index;
+  const auto acc = expected_weight.scalar_type();
+  // d logp[n] / d h[n] = W[y[n]] - sum_v softmax[n, v] W[v]. Ignored rows get 0 whatever their sums hold.
+  at::Tensor out = weight.index_select(0, at::where(valid, y, at::zeros({}, y.options()))).to(acc);
+  out.sub_(expected_weight).mul_(grad.to(acc).unsqueeze(1));
+  out.masked_fill_(valid.logical_not().unsqueeze(1), 0);
+  return out.to(weight.scalar_type());
+}
+
 namespace detail {
 
 at::ScalarType accumulation_type(const at::Tensor& t) {
@@ -188,7 +227,8 @@ const FusedForm*& cuda_fused_form() {
 
 std::tuple<at::Tensor, at::Tensor> fused_linear_forward_composite(const at::Tensor& hidden, const at::Tensor& weight,
                                                                   const at::Tensor& y, const at::Tensor& bias,
-                                                                  int64_t ignore_index, FusedBlocks b) {
+                                                                  int64_t ignore_index, FusedBlocks b,
+                                                                  at::Tensor* expected_weight) {
   const int64_t n = hidden.size(0), vocab = weight.size(0);
   const auto acc = accumulation_type(hidden);
   at::Tensor logp = at::zeros({n}, hidden.options().dtype(acc)), lse = at::zeros({n}, hidden.options().dtype(acc));
@@ -204,8 +244,13 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_composite(const at::Tens
       const at::Tensor new_max = at::maximum(running_max, std::get<0>(logits.max(1)));
       // exp(-inf - finite) = 0 for the first block; a row of -inf logits stays -inf (its lse too).
       const at::Tensor safe_max = at::where(at::isinf(new_max), at::zeros_like(new_max), new_max);
-      running_sum = running_sum * at::exp(running_max - safe_max) + at::exp(logits - safe_max.unsqueeze(1)).sum(1);
+      const at::Tensor rescale = at::exp(running_max - safe_max), weights = at::exp(logits - safe_max.unsqueeze(1));
+      running_sum = running_sum * rescale + weights.sum(1);
       running_max = new_max;
+      if (expected_weight) {  // sum_v exp(logit - running max) W[v] so far, rescaled as running_sum is
+        at::Tensor sums = expected_weight->slice(0, r0, r1);
+        sums.mul_(rescale.unsqueeze(1)).addmm_(weights, weight.slice(0, v0, v1).to(acc));
+      }
       const at::Tensor here = (yr >= v0).logical_and(yr < v1);
       const at::Tensor local = (yr - v0).clamp(0, v1 - v0 - 1).unsqueeze(1);
       picked = picked + at::where(here, logits.gather(1, local).squeeze(1), at::zeros_like(picked));
@@ -217,6 +262,11 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_composite(const at::Tens
     const at::Tensor valid = yr != ignore_index;
     logp.slice(0, r0, r1).copy_(at::where(valid, picked - row_lse, at::zeros_like(picked)));
     lse.slice(0, r0, r1).copy_(at::where(valid, row_lse, at::zeros_like(row_lse)));
+    if (expected_weight) {  // divided by the softmax's denominator; ignored rows, and all -inf ones, stay 0
+      at::Tensor sums = expected_weight->slice(0, r0, r1);
+      const at::Tensor used = valid.logical_and(running_max != -std::numeric_limits<double>::infinity());
+      sums.copy_(at::where(used.unsqueeze(1), sums / running_sum.unsqueeze(1), at::zeros({}, sums.options())));
+    }
   }
   return {logp, lse};
 }
@@ -300,11 +350,23 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_kernel(const at::Tensor&
                                        {row_block, vocab_block}, output_mask);
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor> frozen_weight_forward_kernel(const at::Tensor& hidden,
+                                                                            const at::Tensor& weight,
+                                                                            const at::Tensor& labels,
+                                                                            const c10::optional<at::Tensor>& bias,
+                                                                            int64_t ignore_index, int64_t row_block,
+                                                                            int64_t vocab_block) {
+  return fused_linear_logprob_forward_frozen_weight(hidden, weight, labels, optional_tensor(bias), ignore_index,
+                                                    {row_block, vocab_block});
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(cotnpot, CompositeExplicitAutograd, m) {
   m.impl("_fused_linear_logprob_forward", &forward_kernel);
   m.impl("_fused_linear_logprob_backward", &backward_kernel);
+  m.impl("_fused_linear_logprob_frozen_weight_forward", &frozen_weight_forward_kernel);
+  m.impl("_fused_linear_logprob_frozen_weight_backward", &fused_linear_logprob_backward_frozen_weight);
 }
 
 }  // namespace cotnpot::logprob

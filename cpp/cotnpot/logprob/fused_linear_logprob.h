@@ -64,4 +64,24 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_backward(
     const at::Tensor& lse, const at::Tensor& bias = {}, int64_t ignore_index = -100, FusedBlocks blocks = {},
     std::array<bool, 3> output_mask = {true, true, true});
 
+// The form for a frozen lm_head (LoRA, a frozen head): where only hidden needs a gradient, the forward also
+// returns expected_weight [N,H] (accumulation dtype), each row's softmax-weighted sum of the weight's rows,
+//
+//   expected_weight[n] = sum_v softmax(h[n] W^T + b)[v] W[v]        (0 where y[n] == ignore)
+//
+// accumulated block by block in the same pass as the log-sum-exp (one more GEMM per block). Then
+// d logp[n] / d h[n] = W[y[n]] - expected_weight[n], so the backward is a gather and a subtraction, no GEMM:
+// forward + backward take 2 GEMMs per block instead of 3 (the forward's, the backward's recomputation of the
+// logits, and grad_hidden's). It costs an [N,H] float32 buffer held from the forward to the backward, the
+// size of grad_hidden itself. Returns (logp, lse, expected_weight).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_forward_frozen_weight(
+    const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels, const at::Tensor& bias = {},
+    int64_t ignore_index = -100, FusedBlocks blocks = {});
+
+// The gradient of sum(grad * logp) with respect to hidden, from the frozen-weight forward's expected_weight:
+// grad[n] * (W[y[n]] - expected_weight[n]), 0 at ignored rows; in the weight's dtype (hidden's).
+at::Tensor fused_linear_logprob_backward_frozen_weight(const at::Tensor& grad, const at::Tensor& weight,
+                                                       const at::Tensor& labels, const at::Tensor& expected_weight,
+                                                       int64_t ignore_index = -100);
+
 }  // namespace cotnpot::logprob

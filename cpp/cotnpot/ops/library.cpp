@@ -10,6 +10,8 @@
 //   best_of_n, vote                   CompositeExplicitAutograd (not differentiable); fakes in Python
 //   _fused_linear_logprob_forward/    CompositeExplicitAutograd (blocks of ATen ops); the forward's autograd
 //   _backward                         formula and both fakes in Python (cotnpot/fused.py, cotnpot/_fake.py)
+//   _fused_linear_logprob_frozen_     the same, for a frozen lm_head: the forward also returns each row's
+//   weight_forward/_backward          softmax-weighted weight rows, the backward needs no GEMM
 // pt2_compliant_tag: each op passes torch.library.opcheck and traces under torch.compile(fullgraph=True)
 // (tests/python/test_ops.py): no data-dependent branch on the traced path; value checks run inside the
 // kernels (device-side asserts off the CPU).
@@ -42,6 +44,14 @@ TORCH_LIBRARY(cotnpot, m) {
       "_fused_linear_logprob_backward(Tensor grad, Tensor hidden, Tensor weight, Tensor labels, Tensor lse, "
       "Tensor? bias, int ignore_index, int row_block, int vocab_block, bool[3] output_mask) "
       "-> (Tensor, Tensor, Tensor)",
+      kCompliant);
+  m.def(
+      "_fused_linear_logprob_frozen_weight_forward(Tensor hidden, Tensor weight, Tensor labels, Tensor? bias, "
+      "int ignore_index, int row_block, int vocab_block) -> (Tensor, Tensor, Tensor)",
+      kCompliant);
+  m.def(
+      "_fused_linear_logprob_frozen_weight_backward(Tensor grad, Tensor weight, Tensor labels, "
+      "Tensor expected_weight, int ignore_index) -> Tensor",
       kCompliant);
   // losses
   m.def(

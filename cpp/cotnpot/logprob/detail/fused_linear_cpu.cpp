@@ -51,7 +51,8 @@ bool fused_linear_cpu_handles(const at::Tensor& hidden) {
 
 std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hidden, const at::Tensor& weight,
                                                             const at::Tensor& labels, const at::Tensor& bias,
-                                                            int64_t ignore_index, FusedBlocks b) {
+                                                            int64_t ignore_index, FusedBlocks b,
+                                                            at::Tensor* expected_weight) {
   const int64_t n = hidden.size(0), vocab = weight.size(0);
   const at::Tensor y = labels.contiguous();
   const int64_t* yp = y.data_ptr<int64_t>();
@@ -61,11 +62,18 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
   float* lse_out = lse.data_ptr<float>();
   const RowKernels& k = row_kernels();
   std::vector<float> running(b.rows), picked(b.rows);  // per row of the block: lse so far, the label's logit
-  BlockScratch scratch;
+  // With expected_weight: each row's sum of exp(logit - reference) W[v] so far, and that reference. The
+  // reference follows the running lse only when it has grown by kRebase (so exp(logit - reference) <= e^8, no
+  // overflow), which after the first blocks is rare: the rows of the sum are rescaled only then, not after
+  // every block.
+  constexpr float kRebase = 8.0f;
+  std::vector<float> reference(b.rows), rescale(b.rows);
+  BlockScratch scratch, product_scratch;
   for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
     const int64_t r1 = std::min(n, r0 + b.rows);
     std::fill(running.begin(), running.end(), kMinusInf);
     std::fill(picked.begin(), picked.end(), 0.0f);
+    std::fill(reference.begin(), reference.end(), kMinusInf);
     const at::Tensor h = hidden.slice(0, r0, r1);
     for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
       const int64_t v1 = std::min(vocab, v0 + b.vocab);
@@ -81,11 +89,54 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
           if (label >= v0 && label < v1) picked[i] = rows.value(i, label - v0);
         }
       });
+      if (expected_weight) {
+        at::Tensor sums = expected_weight->slice(0, r0, r1);
+        float* const sums_base = sums.data_ptr<float>();
+        const int64_t width_h = sums.size(1);
+        // Each row of the block becomes exp(logit - reference): the weights of this block's rows of W.
+        at::parallel_for(0, r1 - r0, row_grain(rows.width), [&](int64_t begin, int64_t end) {
+          for (int64_t i = begin; i < end; ++i) {
+            rescale[i] = 1.0f;
+            // An ignored row, or one whose logits so far are all -inf, adds nothing (exp(-inf - -inf) is NaN).
+            if (yp[r0 + i] == ignore_index || running[i] == kMinusInf) {
+              std::memset(rows.bf16 ? static_cast<void*>(rows.bits(i)) : static_cast<void*>(rows.floats(i)), 0,
+                          rows.width * (rows.bf16 ? sizeof(uint16_t) : sizeof(float)));
+              continue;
+            }
+            if (!(running[i] - reference[i] <= kRebase)) {  // also the first finite block, and NaN or +inf
+              rescale[i] = reference[i] == kMinusInf ? 0.0f : std::exp(reference[i] - running[i]);
+              reference[i] = running[i];
+              float* row_sum = sums_base + i * width_h;
+              for (int64_t j = 0; j < width_h; ++j) row_sum[j] *= rescale[i];
+            }
+            // g = -1 and no label in range: out = exp(x - reference)
+            if (rows.bf16)
+              k.logprob_grad_bf16(rows.bits(i), rows.width, reference[i], -1.0f, -1, rows.bits(i));
+            else
+              k.logprob_grad_f32(rows.floats(i), rows.width, reference[i], -1.0f, -1, rows.floats(i));
+          }
+        });
+        add_product(sums, logits, weight.slice(0, v0, v1), product_scratch);
+      }
     }
     for (int64_t i = 0; i < r1 - r0; ++i) {
       if (yp[r0 + i] == ignore_index) continue;  // stays 0, as its lse
       logp_out[r0 + i] = picked[i] - running[i];
       lse_out[r0 + i] = running[i];
+    }
+    if (expected_weight) {  // sum_v exp(logit - reference) W[v] / exp(lse - reference): the softmax's weights
+      at::Tensor sums = expected_weight->slice(0, r0, r1);
+      float* const sums_base = sums.data_ptr<float>();
+      const int64_t width_h = sums.size(1);
+      at::parallel_for(0, r1 - r0, std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(width_h, 1)),
+                       [&](int64_t begin, int64_t end) {
+                         for (int64_t i = begin; i < end; ++i) {
+                           if (yp[r0 + i] == ignore_index || running[i] == kMinusInf) continue;  // stays 0
+                           const float scale = std::exp(reference[i] - running[i]);
+                           float* row_sum = sums_base + i * width_h;
+                           for (int64_t j = 0; j < width_h; ++j) row_sum[j] *= scale;
+                         }
+                       });
     }
   }
   return {logp, lse};

@@ -1,0 +1,185 @@
+"""fused_linear_logprob with a frozen lm_head (only hidden needs a gradient, as under LoRA): the forward also
+sums each row's softmax-weighted weight rows, the backward is W[y] - that sum. Values and hidden's gradient
+against the naive reference (shapes that do not divide the blocks, ignored rows, bias, masked vocabulary
+blocks), every dtype against float64 ground truth and no worse than the naive half path, float64 gradcheck,
+which op each case takes, opcheck, torch.compile, bad input."""
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import cotnpot
+from cotnpot import fused_linear_logprob, fused_sequence_logprob
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_fused import inputs, naive  # noqa: E402
+
+FROZEN_OP = "cotnpot__fused_linear_logprob_frozen_weight_forward"
+
+
+def frozen_inputs(N, H, V, dtype=torch.float32, bias=False, ignored=(), seed=0):
+    hidden, weight, labels, b = inputs(N, H, V, dtype=dtype, bias=bias, ignored=ignored, seed=seed)
+    return hidden, weight.detach(), labels, (b.detach() if b is not None else None)
+
+
+def took_the_frozen_op(out):
+    return FROZEN_OP in type(out.grad_fn).__name__
+
+
+@pytest.mark.parametrize("N,H,V,rows,vocab", [(37, 16, 53, 8, 10), (5, 8, 100, 64, 7), (64, 32, 1000, 0, 0),
+                                              (3, 4, 5, 1, 1)])
+@pytest.mark.parametrize("bias", [False, True])
+def test_values_and_hidden_gradient_equal_the_naive_reference(N, H, V, rows, vocab, bias):
+    hidden, weight, labels, b = frozen_inputs(N, H, V, bias=bias, ignored=[0, N - 1])
+    got = fused_linear_logprob(hidden, weight, labels, b, row_block=rows, vocab_block=vocab)
+    assert took_the_frozen_op(got)
+    want = naive(hidden, weight, labels, b)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    g = torch.randn(N, generator=torch.Generator().manual_seed(1))
+    (ours,) = torch.autograd.grad((got * g).sum(), hidden)
+    (ref,) = torch.autograd.grad((want * g).sum(), hidden)
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
+    assert torch.equal(ours[0], torch.zeros(H)) and torch.equal(ours[N - 1], torch.zeros(H))   # ignored rows
+
+
+def test_gradcheck_in_float64():
+    hidden, weight, labels, b = frozen_inputs(9, 5, 13, dtype=torch.float64, bias=True, ignored=[4])
+    assert torch.autograd.gradcheck(
+        lambda h: fused_linear_logprob(h, weight, labels, b, row_block=4, vocab_block=6), (hidden,))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_each_dtype_is_no_worse_than_the_naive_path_in_that_dtype(dtype):
+    """fp32 and bf16 take the CPU form (row kernels; bf16 probabilities times bf16 weight rows, summed in
+    float32), fp16 the composite; the naive path's hidden gradient is a GEMM in the dtype, rounded once."""
+    hidden, weight, labels, _ = frozen_inputs(64, 32, 700, dtype=torch.float64, ignored=[5])
+    g = torch.randn(64, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    truth_logp = naive(hidden, weight, labels)
+    (truth,) = torch.autograd.grad((truth_logp * g).sum(), hidden)
+    h, w = hidden.detach().to(dtype).requires_grad_(), weight.to(dtype)
+    ours_logp = fused_linear_logprob(h, w, labels, row_block=8, vocab_block=128)
+    assert took_the_frozen_op(ours_logp) and ours_logp.dtype == torch.float32
+    (ours,) = torch.autograd.grad((ours_logp * g.float()).sum(), h)
+    hn = hidden.detach().to(dtype).requires_grad_()
+    naive_logp = torch.log_softmax((hn @ w.T).float(), -1).gather(1, labels.clamp_min(0)[:, None])[:, 0] \
+        * (labels != -100)
+    (theirs,) = torch.autograd.grad((naive_logp * g.float()).sum(), hn)
+    assert ours.dtype == dtype
+    for a, b, t in ((ours_logp, naive_logp, truth_logp), (ours, theirs, truth)):
+        err_ours, err_naive = (a.double() - t).abs().max(), (b.double() - t).abs().max()
+        assert err_ours <= 2 * err_naive + 1e-6, (err_ours.item(), err_naive.item())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_rows_with_masked_vocabulary_blocks_and_ignored_rows_of_huge_logits(dtype):
+    """A row whose first vocabulary blocks are all -inf (masked tokens) starts its sum at its first finite
+    block; ignored rows holding 1e4 or inf add nothing and get a zero gradient, never NaN."""
+    hidden, weight, labels, _ = frozen_inputs(6, 4, 40, dtype=dtype, ignored=[2, 3])
+    bias = torch.zeros(40, dtype=dtype)
+    bias[:16] = float("-inf")               # the first two blocks of 8 masked for every row
+    labels[labels < 16] = 20
+    labels[[2, 3]] = -100
+    with torch.no_grad():
+        hidden[2] = 1e4
+        hidden[3, 0] = float("inf")
+    got = fused_linear_logprob(hidden, weight, labels, bias, row_block=4, vocab_block=8)
+    assert took_the_frozen_op(got)
+    (gh,) = torch.autograd.grad(got.sum(), hidden)
+    assert torch.isfinite(got).all() and torch.isfinite(gh).all()
+    assert torch.equal(gh[2:4], torch.zeros(2, 4, dtype=dtype))
+    keep = [0, 1, 4, 5]
+    h = hidden.detach()[keep].double().requires_grad_()
+    want = naive(h, weight.double(), labels[keep], bias.double())
+    (ref,) = torch.autograd.grad(want.sum(), h)
+    tol = 1e-5 if dtype != torch.bfloat16 else 3e-2
+    torch.testing.assert_close(got[keep].double(), want, atol=tol, rtol=0)
+    torch.testing.assert_close(gh[keep].double(), ref, atol=tol, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_later_vocabulary_blocks_far_above_the_first_rescale_what_was_summed(dtype):
+    """Logits rising by 40 across the vocabulary: the CPU form sums exp(logit - reference) with a reference
+    that moves only when the log-sum-exp has grown by 8, and rescales the sum so far when it does."""
+    hidden, weight, labels, _ = frozen_inputs(10, 6, 64, dtype=dtype, ignored=[7])
+    bias = torch.linspace(0, 40, 64, dtype=torch.float64).to(dtype)
+    got = fused_linear_logprob(hidden, weight, labels, bias, row_block=4, vocab_block=8)
+    assert took_the_frozen_op(got)
+    (gh,) = torch.autograd.grad(got.sum(), hidden)
+    if dtype == torch.bfloat16:   # logits near 40 are rounded by 0.125 in bf16: the plain op on the same input
+        h = hidden.detach().requires_grad_()
+        want = fused_linear_logprob(h, weight.requires_grad_(), labels, bias, row_block=4, vocab_block=8)
+        tol = 2e-2
+    else:
+        h = hidden.detach().double().requires_grad_()
+        want, tol = naive(h, weight.double(), labels, bias.double()), 1e-5
+    (ref,) = torch.autograd.grad(want.sum(), h)
+    torch.testing.assert_close(got.double(), want.double(), atol=tol, rtol=0)
+    torch.testing.assert_close(gh.double(), ref.double(), atol=tol, rtol=0)
+
+
+def test_which_op_each_case_takes():
+    """Only where hidden alone needs a gradient: a trainable weight or bias, or no gradient at all (scoring),
+    keep the plain forward (no [N, H] buffer)."""
+    hidden, weight, labels, b = frozen_inputs(8, 4, 20, bias=True)
+    assert took_the_frozen_op(fused_linear_logprob(hidden, weight, labels, b))
+    assert not took_the_frozen_op(fused_linear_logprob(hidden, weight.requires_grad_(), labels))
+    weight.requires_grad_(False)
+    assert not took_the_frozen_op(fused_linear_logprob(hidden, weight, labels, b.requires_grad_()))
+    with torch.no_grad():
+        assert fused_linear_logprob(hidden, weight, labels).grad_fn is None
+    assert fused_linear_logprob(hidden.detach(), weight, labels).grad_fn is None
+
+
+def test_the_sequence_form_and_simpo_through_it_equal_the_unfused_loss():
+    g = torch.Generator().manual_seed(4)
+    hidden = torch.randn(4, 6, 8, generator=g, requires_grad=True)   # chosen, chosen, rejected, rejected
+    weight = torch.randn(30, 8, generator=g)
+    labels = torch.randint(0, 30, (4, 6), generator=g)
+    labels[:, :2] = -100
+    def loss(logps):
+        losses, _, _ = cotnpot.simpo_loss(logps[:2], logps[2:], beta=2.0, gamma=0.5)
+        return losses.mean()
+    logps = fused_sequence_logprob(hidden, weight, labels, reduction="mean", shift=True, vocab_block=7)
+    fused, plain = loss(logps), loss(cotnpot.sequence_logprob(hidden @ weight.T, labels, reduction="mean", shift=True))
+    torch.testing.assert_close(fused, plain, atol=1e-6, rtol=0)
+    torch.testing.assert_close(torch.autograd.grad(fused, hidden)[0], torch.autograd.grad(plain, hidden)[0],
+                               atol=1e-5, rtol=0)
+
+
+def test_opcheck():
+    hidden, weight, labels, b = frozen_inputs(10, 6, 17, bias=True, ignored=[2])
+    op = torch.ops.cotnpot._fused_linear_logprob_frozen_weight_forward.default
+    torch.library.opcheck(op, (hidden, weight, labels, b, -100, 4, 5))
+    torch.library.opcheck(op, (hidden, weight, labels, None, -100, 0, 0))
+    _, _, expected = op(hidden, weight, labels, b, -100, 4, 5)
+    torch.library.opcheck(torch.ops.cotnpot._fused_linear_logprob_frozen_weight_backward.default,
+                          (torch.randn(10), weight, labels, expected.detach(), -100))
+
+
+def test_compiles_fullgraph_with_its_gradient():
+    hidden, weight, labels, _ = frozen_inputs(12, 8, 30, ignored=[1])
+    def step(h):
+        return fused_linear_logprob(h, weight, labels, vocab_block=7).sum()
+    compiled = torch.compile(step, fullgraph=True, backend="aot_eager")
+    got, want = compiled(hidden), step(hidden)
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(torch.autograd.grad(got, hidden)[0], torch.autograd.grad(want, hidden)[0])
+
+
+def test_misuse_is_refused_with_a_reason():
+    hidden, weight, labels, _ = frozen_inputs(8, 4, 20)
+    with pytest.raises(RuntimeError, match="double backward"):
+        torch.autograd.grad(fused_linear_logprob(hidden, weight, labels).sum(), hidden, create_graph=True)
+    # The op itself, called with a weight that wants a gradient it cannot give: an error, not a silent None.
+    logp, _, _ = torch.ops.cotnpot._fused_linear_logprob_frozen_weight_forward(
+        hidden, weight.requires_grad_(), labels, None, -100, 0, 0)
+    with pytest.raises(RuntimeError, match="gives hidden alone a gradient"):
+        logp.sum().backward()
+    op = torch.ops.cotnpot._fused_linear_logprob_frozen_weight_backward
+    with pytest.raises(RuntimeError, match=r"expected_weight must be \[N, H\] = \[8, 4\], got shape \[8, 5\]"):
+        op(torch.ones(8), weight.detach(), labels, torch.zeros(8, 5), -100)
+    with pytest.raises(RuntimeError, match=r"grad must be \[N\] with N = 8, got shape \[7\]"):
+        op(torch.ones(7), weight.detach(), labels, torch.zeros(8, 4), -100)
+    with pytest.raises(RuntimeError, match="fused_linear_logprob_frozen_weight: weight must have hidden's dtype"):
+        fused_linear_logprob(hidden, weight.detach().double(), labels)

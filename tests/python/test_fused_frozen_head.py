@@ -129,6 +129,11 @@ def test_which_op_each_case_takes():
     with torch.no_grad():
         assert fused_linear_logprob(hidden, weight, labels).grad_fn is None
     assert fused_linear_logprob(hidden.detach(), weight, labels).grad_fn is None
+    # Off the CPU (CUDA: unmeasured there) the plain form serves; a meta tensor stands for another device.
+    from cotnpot.fused import _only_hidden_needs_a_gradient
+    assert _only_hidden_needs_a_gradient(hidden, weight, None)
+    assert not _only_hidden_needs_a_gradient(torch.empty(8, 4, device="meta", requires_grad=True),
+                                             weight.to("meta"), None)
 
 
 def test_the_sequence_form_and_simpo_through_it_equal_the_unfused_loss():

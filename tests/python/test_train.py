@@ -180,6 +180,33 @@ def test_gradient_accumulation_equals_one_big_batch(tokenizer, tmp_path, objecti
         torch.testing.assert_close(after_small[name], after_big[name], rtol=1e-9, atol=1e-11, msg=name)
 
 
+def test_a_model_whose_head_is_frozen_trains_through_the_frozen_head_op(tokenizer, tmp_path, monkeypatch):
+    """A head the caller froze (as LoRA leaves it) stays as it was, and the packed layout's fused log-probs
+    take the frozen-head form (no GEMM in its backward): the first step moves every other parameter exactly
+    as it does with the head trainable (gradient clipping off: the head's gradient would enter its norm)."""
+    import cotnpot.fused
+    taken = []
+    choose = cotnpot.fused._only_hidden_needs_a_gradient
+    monkeypatch.setattr(cotnpot.fused, "_only_hidden_needs_a_gradient", lambda *a: taken.append(choose(*a)) or taken[-1])
+    pairs = small_pairs(4)
+    frozen = trainer_for(tokenizer, tmp_path / "frozen", max_steps=1, max_grad_norm=1e30)
+    frozen.model.lm_head.weight.requires_grad_(False)
+    trainable = trainer_for(tokenizer, tmp_path / "trainable", max_steps=1, max_grad_norm=1e30)
+    before = parameters(frozen)
+    frozen.train(pairs)
+    assert True in taken
+    taken.clear()
+    trainable.train(pairs)
+    assert taken and True not in taken
+    after, reference = parameters(frozen), parameters(trainable)
+    assert torch.equal(after["lm_head.weight"], before["lm_head.weight"])
+    assert not torch.equal(reference["lm_head.weight"], before["lm_head.weight"])
+    moved = [k for k in after if k != "lm_head.weight" and not torch.equal(after[k], before[k])]
+    assert len(moved) >= 5
+    for name in moved:
+        torch.testing.assert_close(after[name], reference[name], rtol=1e-9, atol=1e-12, msg=name)
+
+
 @pytest.mark.parametrize("objective, stop_at", [("simpo", 1), ("simpo", 3), ("orm", 5), ("dpo", 4)])
 def test_resume_after_a_stop_gives_the_same_parameters(tokenizer, tmp_path, objective, stop_at):
     pairs = small_pairs(12)   # 6 steps in all: stops inside the first and the second epoch

@@ -67,7 +67,9 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
   // overflow), which after the first blocks is rare: the rows of the sum are rescaled only then, not after
   // every block.
   constexpr float kRebase = 8.0f;
-  std::vector<float> reference(b.rows), rescale(b.rows);
+  std::vector<float> reference(b.rows);
+  TORCH_INTERNAL_ASSERT(!expected_weight || (expected_weight->scalar_type() == at::kFloat &&
+                                             expected_weight->is_contiguous() && expected_weight->size(0) == n));
   BlockScratch scratch, product_scratch;
   for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
     const int64_t r1 = std::min(n, r0 + b.rows);
@@ -96,7 +98,6 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
         // Each row of the block becomes exp(logit - reference): the weights of this block's rows of W.
         at::parallel_for(0, r1 - r0, row_grain(rows.width), [&](int64_t begin, int64_t end) {
           for (int64_t i = begin; i < end; ++i) {
-            rescale[i] = 1.0f;
             // An ignored row, or one whose logits so far are all -inf, adds nothing (exp(-inf - -inf) is NaN).
             if (yp[r0 + i] == ignore_index || running[i] == kMinusInf) {
               std::memset(rows.bf16 ? static_cast<void*>(rows.bits(i)) : static_cast<void*>(rows.floats(i)), 0,
@@ -104,10 +105,10 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
               continue;
             }
             if (!(running[i] - reference[i] <= kRebase)) {  // also the first finite block, and NaN or +inf
-              rescale[i] = reference[i] == kMinusInf ? 0.0f : std::exp(reference[i] - running[i]);
+              const float rescale = reference[i] == kMinusInf ? 0.0f : std::exp(reference[i] - running[i]);
               reference[i] = running[i];
               float* row_sum = sums_base + i * width_h;
-              for (int64_t j = 0; j < width_h; ++j) row_sum[j] *= rescale[i];
+              for (int64_t j = 0; j < width_h; ++j) row_sum[j] *= rescale;
             }
             // g = -1 and no label in range: out = exp(x - reference)
             if (rows.bf16)
@@ -128,15 +129,14 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
       at::Tensor sums = expected_weight->slice(0, r0, r1);
       float* const sums_base = sums.data_ptr<float>();
       const int64_t width_h = sums.size(1);
-      at::parallel_for(0, r1 - r0, std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(width_h, 1)),
-                       [&](int64_t begin, int64_t end) {
-                         for (int64_t i = begin; i < end; ++i) {
-                           if (yp[r0 + i] == ignore_index || running[i] == kMinusInf) continue;  // stays 0
-                           const float scale = std::exp(reference[i] - running[i]);
-                           float* row_sum = sums_base + i * width_h;
-                           for (int64_t j = 0; j < width_h; ++j) row_sum[j] *= scale;
-                         }
-                       });
+      at::parallel_for(0, r1 - r0, row_grain(std::max<int64_t>(width_h, 1)), [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          if (yp[r0 + i] == ignore_index || running[i] == kMinusInf) continue;  // stays 0
+          const float scale = std::exp(reference[i] - running[i]);
+          float* row_sum = sums_base + i * width_h;
+          for (int64_t j = 0; j < width_h; ++j) row_sum[j] *= scale;
+        }
+      });
     }
   }
   return {logp, lse};

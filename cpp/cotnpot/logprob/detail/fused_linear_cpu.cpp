@@ -52,7 +52,7 @@ bool fused_linear_cpu_handles(const at::Tensor& hidden) {
 std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hidden, const at::Tensor& weight,
                                                             const at::Tensor& labels, const at::Tensor& bias,
                                                             int64_t ignore_index, FusedBlocks b,
-                                                            at::Tensor* expected_weight) {
+                                                            at::Tensor* weighted_others) {
   const int64_t n = hidden.size(0), vocab = weight.size(0);
   const at::Tensor y = labels.contiguous();
   const int64_t* yp = y.data_ptr<int64_t>();
@@ -62,14 +62,15 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
   float* lse_out = lse.data_ptr<float>();
   const RowKernels& k = row_kernels();
   std::vector<float> running(b.rows), picked(b.rows);  // per row of the block: lse so far, the label's logit
-  // With expected_weight: each row's sum of exp(logit - reference) W[v] so far, and that reference. The
+  // With weighted_others: each row's sum of exp(logit - reference) W[v] so far (v not its label), and that
+  // reference. The
   // reference follows the running lse only when it has grown by kRebase (so exp(logit - reference) <= e^8, no
   // overflow), which after the first blocks is rare: the rows of the sum are rescaled only then, not after
   // every block.
   constexpr float kRebase = 8.0f;
   std::vector<float> reference(b.rows);
-  TORCH_INTERNAL_ASSERT(!expected_weight || (expected_weight->scalar_type() == at::kFloat &&
-                                             expected_weight->is_contiguous() && expected_weight->size(0) == n));
+  TORCH_INTERNAL_ASSERT(!weighted_others || (weighted_others->scalar_type() == at::kFloat &&
+                                             weighted_others->is_contiguous() && weighted_others->size(0) == n));
   BlockScratch scratch, product_scratch;
   for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
     const int64_t r1 = std::min(n, r0 + b.rows);
@@ -91,8 +92,8 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
           if (label >= v0 && label < v1) picked[i] = rows.value(i, label - v0);
         }
       });
-      if (expected_weight) {
-        at::Tensor sums = expected_weight->slice(0, r0, r1);
+      if (weighted_others) {
+        at::Tensor sums = weighted_others->slice(0, r0, r1);
         float* const sums_base = sums.data_ptr<float>();
         const int64_t width_h = sums.size(1);
         // Each row of the block becomes exp(logit - reference): the weights of this block's rows of W.
@@ -110,11 +111,16 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
               float* row_sum = sums_base + i * width_h;
               for (int64_t j = 0; j < width_h; ++j) row_sum[j] *= rescale;
             }
-            // g = -1 and no label in range: out = exp(x - reference)
-            if (rows.bf16)
+            // g = -1 and no label in range: out = exp(x - reference), x - reference <= kRebase (exp's range:
+            // below 88). The label's own term stays out of the sum (see fused_linear_logprob.h).
+            const int64_t label = yp[r0 + i];
+            if (rows.bf16) {
               k.logprob_grad_bf16(rows.bits(i), rows.width, reference[i], -1.0f, -1, rows.bits(i));
-            else
+              if (label >= v0 && label < v1) rows.bits(i)[label - v0] = 0;
+            } else {
               k.logprob_grad_f32(rows.floats(i), rows.width, reference[i], -1.0f, -1, rows.floats(i));
+              if (label >= v0 && label < v1) rows.floats(i)[label - v0] = 0.0f;
+            }
           }
         });
         add_product(sums, logits, weight.slice(0, v0, v1), product_scratch);
@@ -125,8 +131,8 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
       logp_out[r0 + i] = picked[i] - running[i];
       lse_out[r0 + i] = running[i];
     }
-    if (expected_weight) {  // sum_v exp(logit - reference) W[v] / exp(lse - reference): the softmax's weights
-      at::Tensor sums = expected_weight->slice(0, r0, r1);
+    if (weighted_others) {  // sum_v exp(logit - reference) W[v] / exp(lse - reference): the softmax's weights
+      at::Tensor sums = weighted_others->slice(0, r0, r1);
       float* const sums_base = sums.data_ptr<float>();
       const int64_t width_h = sums.size(1);
       at::parallel_for(0, r1 - r0, row_grain(std::max<int64_t>(width_h, 1)), [&](int64_t begin, int64_t end) {

@@ -21,7 +21,8 @@ struct RowKernels {
   float (*logsumexp_f32)(const float* x, int64_t n);
   float (*logsumexp_bf16)(const uint16_t* x, int64_t n);
   float (*logsumexp_f16)(const uint16_t* x, int64_t n);
-  // out[v] = g * ((v == label) - exp(x[v] - lse)); a label outside [0, n) adds nothing.
+  // out[v] = g * ((v == label) - exp(x[v] - lse)); a label outside [0, n) adds nothing. exp is exact for
+  // x[v] - lse < 88 (not only <= 0): the frozen-head forward passes an lse up to 8 below the row's own.
   void (*logprob_grad_f32)(const float* x, int64_t n, float lse, float g, int64_t label, float* out);
   void (*logprob_grad_bf16)(const uint16_t* x, int64_t n, float lse, float g, int64_t label, uint16_t* out);
   void (*logprob_grad_f16)(const uint16_t* x, int64_t n, float lse, float g, int64_t label, uint16_t* out);

@@ -97,9 +97,9 @@ torch.library.register_autograd("cotnpot::_fused_linear_logprob_frozen_weight_fo
 
 
 def _only_hidden_needs_a_gradient(hidden: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
-    """Whether the frozen-head form serves: on the CPU, where it was measured (fwd+bwd 1.5x faster than the plain form).
-    On CUDA it would run ATen epilogues and float32 GEMMs (the composite form) against the plain form's own
-    kernels and bf16 GEMMs: unmeasured (no GPU yet), so CUDA keeps the plain form."""
+    """Whether the frozen-head form serves: on the CPU, where it was measured (fwd+bwd 1.5x faster than the
+    plain form). On CUDA it would run ATen epilogues and float32 GEMMs (the composite form) against the plain
+    form's own kernels and bf16 GEMMs: unmeasured (no GPU yet), so CUDA keeps the plain form."""
     return (torch.is_grad_enabled() and hidden.requires_grad and hidden.device.type == "cpu"
             and not weight.requires_grad and (bias is None or not bias.requires_grad))
 

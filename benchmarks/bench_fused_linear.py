@@ -26,9 +26,9 @@ fwd+bwd is `out.sum().backward()` into both hidden and weight (a loss is -log-pr
 The timed calls (the best of --repeat, 3 by default; one at --v-large) are warmed up first: the compiled
 variants with one call at the full shape (compiling), the others with one call on 64 rows (thread pools,
 kernels). "extra" is the peak RSS growth during the first timed call (the peak is reset after the warm-up,
-/proc/self/clear_refs), including the output and, for fwd+bwd, the gradients of hidden and weight. A variant that cannot run here (an error in its process)
-shows the error's first line in its cell. A row at --v-large (fp32, fwd+bwd) is for memory; the last
-rows (fp32, bf16) are the frozen head's fwd+bwd.
+/proc/self/clear_refs), including the output and, for fwd+bwd, the gradients of hidden and weight. A
+variant that cannot run here (an error in its process) shows the error's first line in its cell. A row at
+--v-large (fp32, fwd+bwd) is for memory; the last rows (fp32, bf16) are the frozen head's fwd+bwd.
 
 Usage: python benchmarks/bench_fused_linear.py [--n 4096] [--h 1024] [--v 32000] [--v-large 152064]
        [--repeat 3] [--variants gemm,naive,...]   (--v-large 0: no large row)
@@ -130,7 +130,8 @@ except Exception as e:
 
 
 def run(variant, n, h, v, dtype, mode, repeat):
-    proc = subprocess.run([sys.executable, "-c", CHILD, variant, str(n), str(h), str(v), dtype, str(mode), str(repeat)],
+    proc = subprocess.run([sys.executable, "-c", CHILD, variant, str(n), str(h), str(v), dtype, str(mode),
+                           str(repeat)],
                           capture_output=True, text=True)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode or not lines:

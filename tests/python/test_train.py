@@ -188,7 +188,8 @@ def test_a_model_whose_head_is_frozen_trains_through_the_frozen_head_op(tokenize
     import cotnpot.fused
     taken = []
     choose = cotnpot.fused._only_hidden_needs_a_gradient
-    monkeypatch.setattr(cotnpot.fused, "_only_hidden_needs_a_gradient", lambda *a: taken.append(choose(*a)) or taken[-1])
+    monkeypatch.setattr(cotnpot.fused, "_only_hidden_needs_a_gradient",
+                        lambda *a: taken.append(choose(*a)) or taken[-1])
 
     def first_step_gradients(trainer):
         grads = {}

@@ -118,7 +118,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_forward_froz
   const at::AutoDispatchBelowADInplaceOrView below_autograd;  // as in the forward
   const FusedBlocks b = resolve_blocks(blocks, hidden.size(0), weight.size(0), hidden.is_cuda());
   const at::Tensor y = labels.to(at::kLong);
-  at::Tensor others = at::zeros({hidden.size(0), hidden.size(1)}, hidden.options().dtype(detail::accumulation_type(hidden)));
+  at::Tensor others =
+      at::zeros({hidden.size(0), hidden.size(1)}, hidden.options().dtype(detail::accumulation_type(hidden)));
   // The CPU form's row kernels where they serve; elsewhere (CUDA included) the composite: its GEMMs are the
   // device's, only the epilogue is ATen ops.
   auto [logp, lse] = detail::fused_linear_cpu_handles(hidden)
@@ -263,7 +264,8 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_composite(const at::Tens
       const at::Tensor rescale = at::exp(running_max - safe_max), weights = at::exp(logits - safe_max.unsqueeze(1));
       running_sum = running_sum * rescale + weights.sum(1);
       running_max = new_max;
-      if (weighted_others) {  // sum_v exp(logit - running max) W[v] so far (v not the label), rescaled as running_sum is
+      if (weighted_others) {  // sum_v exp(logit - running max) W[v] so far (v not the label), rescaled as
+                              // running_sum is
         const at::Tensor label_column = at::zeros_like(weights, weights.options().dtype(at::kBool))
                                             .scatter_(1, (yr - v0).clamp(0, v1 - v0 - 1).unsqueeze(1),
                                                       (yr >= v0).logical_and(yr < v1).unsqueeze(1));

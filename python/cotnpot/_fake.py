@@ -77,5 +77,5 @@ def _fused_linear_logprob_frozen_weight_forward(hidden, weight, labels, bias, ig
 
 
 @torch.library.register_fake("cotnpot::_fused_linear_logprob_frozen_weight_backward")
-def _fused_linear_logprob_frozen_weight_backward(grad, weight, labels, logp, weighted_others, ignore_index):
-    return weight.new_empty((labels.shape[0], weight.shape[1]))
+def _fused_linear_logprob_frozen_weight_backward(grad, dlogp_dhidden, dtype):
+    return dlogp_dhidden.new_empty(dlogp_dhidden.shape, dtype=dtype)

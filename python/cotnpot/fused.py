@@ -71,24 +71,25 @@ torch.library.register_autograd("cotnpot::_fused_linear_logprob_forward", _backw
 
 def _setup_frozen_weight_context(ctx, inputs, output):
     hidden, weight, labels, bias, ignore_index, row_block, vocab_block = inputs
-    ctx.save_for_backward(weight, labels, output[0], output[2])
-    ctx.ignore_index = ignore_index
+    # Only the op's third output, which the caller never sees: saving the log-probs it returns would make an
+    # in-place change to them (logp.mul_(mask)) an autograd error, as it is not with the plain op.
+    ctx.save_for_backward(output[2])
+    ctx.dtype = hidden.dtype
 
 
-def _frozen_weight_backward(ctx, grad_logp, grad_lse, grad_others):
-    """The gradient of the log-probs in hidden alone, (1 - p) W[y] - the other tokens' softmax-weighted rows of W,
-    from what the forward kept."""
+def _frozen_weight_backward(ctx, grad_logp, grad_lse, grad_dlogp_dhidden):
+    """hidden's gradient alone: grad times each row's d logp / d hidden, which the forward computed."""
     if torch.is_grad_enabled():
         raise RuntimeError("fused_linear_logprob: double backward (create_graph=True) is not supported")
     need = ctx.needs_input_grad
     if need[1] or need[3]:
         raise RuntimeError("_fused_linear_logprob_frozen_weight_forward gives hidden alone a gradient; the weight "
                            "or bias requires one: use cotnpot.fused_linear_logprob, which picks the op that does")
-    weight, labels, logp, others = ctx.saved_tensors
+    (dlogp_dhidden,) = ctx.saved_tensors
     if grad_logp is None or not need[0]:
         return None, None, None, None, None, None, None
-    grad_hidden = torch.ops.cotnpot._fused_linear_logprob_frozen_weight_backward(
-        grad_logp, weight, labels, logp, others, ctx.ignore_index)
+    grad_hidden = torch.ops.cotnpot._fused_linear_logprob_frozen_weight_backward(grad_logp, dlogp_dhidden,
+                                                                                  ctx.dtype)
     return grad_hidden, None, None, None, None, None, None
 
 
@@ -110,7 +111,7 @@ def fused_linear_logprob(hidden: Tensor, weight: Tensor, labels: Tensor, bias: O
     """``log_softmax(hidden @ weight.T + bias)[n, labels[n]]`` per row, ``[N]`` (0 at ``ignore_index``), in
     float32 (float64 for float64 inputs), differentiable in hidden, weight and bias. Where only hidden needs a
     gradient (a frozen lm_head, as under LoRA; on the CPU), the backward needs no GEMM: the forward keeps an
-    [N, H] float32 buffer instead (each row's softmax-weighted weight rows of the tokens but its label).
+    [N, H] float32 buffer instead (each row's log-prob's gradient in its hidden state).
     Block sizes: 0 picks them, from ``block_memory_mb`` of float32 logits per block (default about 8 MiB on
     the CPU, 64 MiB on CUDA); see :func:`block_sizes`."""
     row_block, vocab_block = block_sizes(weight.shape[0], row_block, vocab_block, block_memory_mb)

@@ -96,15 +96,15 @@ TEST_CASE("the CPU form's float32 values and gradients match float64 ground trut
   CHECK(max_abs(gb.to(at::kDouble) - gb64) < 1e-4);
 }
 
-TEST_CASE("a frozen head: both forms' softmax-weighted weight rows, and the gradient from them, match float64") {
-  // Row 20 (ignored) holds inf: its sum stays 0 in both forms. The float64 composite gives the truth, its
-  // gradient checked against the plain backward's (which recomputes the softmax).
+TEST_CASE("a frozen head: both forms' d logp / d hidden, and the gradient from it, match float64") {
+  // Row 20 (ignored) holds inf: its row stays 0 in both forms. The float64 composite gives the truth, checked
+  // against the plain backward's gradient (which recomputes the softmax).
   const Case truth = make_case(at::kDouble, true);
-  at::Tensor others64 = at::zeros({37, 24}, at::kDouble);
+  at::Tensor dlogp64 = at::zeros({37, 24}, at::kDouble);
   const auto [logp64, lse64] = forms::fused_linear_forward_composite(truth.hidden, truth.weight, truth.labels,
-                                                                     truth.bias, -100, {8, 64}, &others64);
-  const at::Tensor grad64 = cotnpot::logprob::fused_linear_logprob_backward_frozen_weight(
-      truth.grad.to(at::kDouble), truth.weight, truth.labels, logp64, others64);
+                                                                     truth.bias, -100, {8, 64}, &dlogp64);
+  const at::Tensor grad64 =
+      cotnpot::logprob::fused_linear_logprob_backward_frozen_weight(truth.grad.to(at::kDouble), dlogp64, at::kDouble);
   const at::Tensor plain64 = std::get<0>(forms::fused_linear_backward_composite(
       truth.grad.to(at::kDouble), truth.hidden, truth.weight, truth.labels, lse64, truth.bias, -100, {8, 64},
       {true, false, false}));
@@ -114,17 +114,17 @@ TEST_CASE("a frozen head: both forms' softmax-weighted weight rows, and the grad
       CAPTURE(dtype);
       CAPTURE(cpu_form);
       const Case c = make_case(dtype, true);
-      at::Tensor others = at::zeros({37, 24}, at::kFloat);
-      const auto [logp, lse] =
-          cpu_form ? forms::fused_linear_forward_cpu(c.hidden, c.weight, c.labels, c.bias, -100, {8, 64}, &others)
-                   : forms::fused_linear_forward_composite(c.hidden, c.weight, c.labels, c.bias, -100, {8, 64}, &others);
+      at::Tensor dlogp = at::zeros({37, 24}, at::kFloat);
+      if (cpu_form)
+        forms::fused_linear_forward_cpu(c.hidden, c.weight, c.labels, c.bias, -100, {8, 64}, &dlogp);
+      else
+        forms::fused_linear_forward_composite(c.hidden, c.weight, c.labels, c.bias, -100, {8, 64}, &dlogp);
       const double tol = dtype == at::kFloat ? 1e-5 : 2e-2;
-      CHECK(at::isfinite(others).all().item<bool>());
-      CHECK(max_abs(others[3]) == 0.0);
-      CHECK(max_abs(others[20]) == 0.0);
-      CHECK(max_abs(others.to(at::kDouble) - others64) < tol * (1.0 + max_abs(others64)));
-      const at::Tensor grad =
-          cotnpot::logprob::fused_linear_logprob_backward_frozen_weight(c.grad, c.weight, c.labels, logp, others);
+      CHECK(at::isfinite(dlogp).all().item<bool>());
+      CHECK(max_abs(dlogp[3]) == 0.0);
+      CHECK(max_abs(dlogp[20]) == 0.0);
+      CHECK(max_abs(dlogp.to(at::kDouble) - dlogp64) < tol * (1.0 + max_abs(dlogp64)));
+      const at::Tensor grad = cotnpot::logprob::fused_linear_logprob_backward_frozen_weight(c.grad, dlogp, dtype);
       CHECK((grad.scalar_type() == dtype));
       CHECK(max_abs(grad.to(at::kDouble) - grad64) < tol * (1.0 + max_abs(grad64)));
     }

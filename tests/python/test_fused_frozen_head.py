@@ -207,9 +207,10 @@ def test_opcheck():
     op = torch.ops.cotnpot._fused_linear_logprob_frozen_weight_forward.default
     torch.library.opcheck(op, (hidden, weight, labels, b, -100, 4, 5))
     torch.library.opcheck(op, (hidden, weight, labels, None, -100, 0, 0))
-    logp, _, others = op(hidden, weight, labels, b, -100, 4, 5)
-    torch.library.opcheck(torch.ops.cotnpot._fused_linear_logprob_frozen_weight_backward.default,
-                          (torch.randn(10), weight, labels, logp.detach(), others.detach(), -100))
+    _, _, dlogp_dhidden = op(hidden, weight, labels, b, -100, 4, 5)
+    for dtype in (torch.float32, torch.bfloat16):
+        torch.library.opcheck(torch.ops.cotnpot._fused_linear_logprob_frozen_weight_backward.default,
+                              (torch.randn(10), dlogp_dhidden.detach(), dtype))
 
 
 def test_compiles_fullgraph_with_its_gradient():
@@ -227,6 +228,34 @@ def test_compiles_fullgraph_with_its_gradient():
     torch.testing.assert_close(torch.autograd.grad(got, hidden)[0], torch.autograd.grad(want, hidden)[0])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_every_logit_masked_gives_nan_as_log_softmax_does(dtype):
+    """A bias of -inf everywhere: log_softmax's log-prob and gradient are NaN, and so are both forms' (CPU
+    form in fp32, composite in fp64); the first version gave this row a finite gradient."""
+    hidden, weight, labels, _ = frozen_inputs(3, 4, 10, dtype=dtype)
+    bias = torch.full((10,), float("-inf"), dtype=dtype)
+    got = fused_linear_logprob(hidden, weight, labels, bias, vocab_block=4)
+    (gh,) = torch.autograd.grad(got.sum(), hidden)
+    h = hidden.detach().requires_grad_()
+    want = torch.log_softmax(h @ weight.T + bias, -1).gather(1, labels[:, None])[:, 0]
+    (ref,) = torch.autograd.grad(want.sum(), h)
+    assert want.isnan().all() and ref.isnan().all()
+    assert got.isnan().all() and gh.isnan().all()
+
+
+def test_the_returned_log_probs_may_be_changed_in_place():
+    """As with the plain op (found in review: the first version saved the log-probs it returned, so
+    logp.mul_(mask) made the backward an autograd error)."""
+    hidden, weight, labels, _ = frozen_inputs(8, 4, 20, ignored=[1])
+    logp = fused_linear_logprob(hidden, weight, labels)
+    assert took_the_frozen_op(logp)
+    mask = torch.arange(8) % 2 == 0
+    logp.mul_(mask)
+    (got,) = torch.autograd.grad(logp.sum(), hidden)
+    (want,) = torch.autograd.grad((naive(hidden, weight, labels) * mask).sum(), hidden)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
 def test_misuse_is_refused_with_a_reason():
     hidden, weight, labels, _ = frozen_inputs(8, 4, 20)
     with pytest.raises(RuntimeError, match="double backward"):
@@ -237,16 +266,12 @@ def test_misuse_is_refused_with_a_reason():
     with pytest.raises(RuntimeError, match="gives hidden alone a gradient"):
         logp.sum().backward()
     op = torch.ops.cotnpot._fused_linear_logprob_frozen_weight_backward
-    with pytest.raises(RuntimeError, match=r"weighted_others must be \[N, H\] = \[8, 4\], got shape \[8, 5\]"):
-        op(torch.ones(8), weight.detach(), labels, torch.zeros(8), torch.zeros(8, 5), -100)
+    with pytest.raises(RuntimeError, match=r"dlogp_dhidden must be a floating \[N, H\] tensor, got Long"):
+        op(torch.ones(8), torch.zeros(8, 4, dtype=torch.long), torch.float32)
     with pytest.raises(RuntimeError, match=r"grad must be a floating \[N\] tensor with N = 8, got Float of shape \[7"):
-        op(torch.ones(7), weight.detach(), labels, torch.zeros(8), torch.zeros(8, 4), -100)
-    with pytest.raises(RuntimeError, match=r"logp must be a floating \[N\] tensor with N = 8, got Long"):
-        op(torch.ones(8), weight.detach(), labels, torch.zeros(8, dtype=torch.long), torch.zeros(8, 4), -100)
-    with pytest.raises(RuntimeError, match="weighted_others must be Float .* got Double"):
-        op(torch.ones(8), weight.detach(), labels, torch.zeros(8), torch.zeros(8, 4, dtype=torch.float64), -100)
-    with pytest.raises(RuntimeError, match=r"labels must be in \[0, V\) = \[0, 20\) .* got 20 at position 0"):
-        op(torch.ones(8), weight.detach(), torch.full((8,), 20), torch.zeros(8), torch.zeros(8, 4), -100)
+        op(torch.ones(7), torch.zeros(8, 4), torch.float32)
+    with pytest.raises(RuntimeError, match="dtype must be floating, got Long"):
+        op(torch.ones(8), torch.zeros(8, 4), torch.long)
     # The public call names itself, whichever form serves it.
     with pytest.raises(RuntimeError, match="^fused_linear_logprob: weight must have hidden's dtype"):
         fused_linear_logprob(hidden, weight.detach().double(), labels)

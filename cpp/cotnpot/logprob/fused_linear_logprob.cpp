@@ -118,53 +118,32 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_forward_froz
   const at::AutoDispatchBelowADInplaceOrView below_autograd;  // as in the forward
   const FusedBlocks b = resolve_blocks(blocks, hidden.size(0), weight.size(0), hidden.is_cuda());
   const at::Tensor y = labels.to(at::kLong);
-  at::Tensor others =
+  at::Tensor dlogp_dhidden =
       at::zeros({hidden.size(0), hidden.size(1)}, hidden.options().dtype(detail::accumulation_type(hidden)));
   // The CPU form's row kernels where they serve; elsewhere (CUDA included) the composite: its GEMMs are the
   // device's, only the epilogue is ATen ops.
-  auto [logp, lse] = detail::fused_linear_cpu_handles(hidden)
-                         ? detail::fused_linear_forward_cpu(hidden, weight, y, bias, ignore_index, b, &others)
-                         : detail::fused_linear_forward_composite(hidden, weight, y, bias, ignore_index, b, &others);
-  return {logp, lse, others};
+  auto [logp, lse] =
+      detail::fused_linear_cpu_handles(hidden)
+          ? detail::fused_linear_forward_cpu(hidden, weight, y, bias, ignore_index, b, &dlogp_dhidden)
+          : detail::fused_linear_forward_composite(hidden, weight, y, bias, ignore_index, b, &dlogp_dhidden);
+  return {logp, lse, dlogp_dhidden};
 }
 
-at::Tensor fused_linear_logprob_backward_frozen_weight(const at::Tensor& grad, const at::Tensor& weight,
-                                                       const at::Tensor& labels, const at::Tensor& logp,
-                                                       const at::Tensor& weighted_others, int64_t ignore_index) {
+at::Tensor fused_linear_logprob_backward_frozen_weight(const at::Tensor& grad, const at::Tensor& dlogp_dhidden,
+                                                       at::ScalarType dtype) {
   constexpr const char* op = "fused_linear_logprob_backward_frozen_weight";
-  TORCH_CHECK(weight.dim() == 2 && at::isFloatingType(weight.scalar_type()), op,
-              ": weight must be a 2-D [V,H] floating tensor, got ", weight.scalar_type(), " of shape ", weight.sizes());
-  TORCH_CHECK(labels.dim() == 1 && !at::isFloatingType(labels.scalar_type()) && labels.scalar_type() != at::kBool, op,
-              ": labels must be [N] integer token ids, got ", labels.scalar_type(), " of shape ", labels.sizes());
-  const int64_t n = labels.size(0), vocab = weight.size(0);
-  const auto acc = detail::accumulation_type(weight);
-  for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"grad", grad}, {"logp", logp}})
-    TORCH_CHECK(t.dim() == 1 && t.size(0) == n && at::isFloatingType(t.scalar_type()), op, ": ", name,
-                " must be a floating [N] tensor with N = ", n, ", got ", t.scalar_type(), " of shape ", t.sizes());
-  TORCH_CHECK(weighted_others.dim() == 2 && weighted_others.size(0) == n && weighted_others.size(1) == weight.size(1),
-              op, ": weighted_others must be [N, H] = [", n, ", ", weight.size(1), "], got shape ",
-              weighted_others.sizes());
-  TORCH_CHECK(weighted_others.scalar_type() == acc, op, ": weighted_others must be ", acc,
-              " (the forward's accumulation dtype), got ", weighted_others.scalar_type());
-  for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"grad", grad}, {"labels", labels},
-                                {"logp", logp}, {"weighted_others", weighted_others}})
-    TORCH_CHECK(t.device() == weight.device(), op, ": ", name, " must be on weight's device ", weight.device(),
-                ", got ", t.device());
+  TORCH_CHECK(dlogp_dhidden.dim() == 2 && at::isFloatingType(dlogp_dhidden.scalar_type()), op,
+              ": dlogp_dhidden must be a floating [N, H] tensor, got ", dlogp_dhidden.scalar_type(), " of shape ",
+              dlogp_dhidden.sizes());
+  const int64_t n = dlogp_dhidden.size(0);
+  TORCH_CHECK(grad.dim() == 1 && grad.size(0) == n && at::isFloatingType(grad.scalar_type()), op,
+              ": grad must be a floating [N] tensor with N = ", n, ", got ", grad.scalar_type(), " of shape ",
+              grad.sizes());
+  TORCH_CHECK(grad.device() == dlogp_dhidden.device(), op, ": grad must be on dlogp_dhidden's device ",
+              dlogp_dhidden.device(), ", got ", grad.device());
+  TORCH_CHECK(at::isFloatingType(dtype), op, ": dtype must be floating, got ", dtype);
   const at::AutoDispatchBelowADInplaceOrView below_autograd;
-  const at::Tensor y = labels.to(at::kLong);
-  const at::Tensor valid = y != ignore_index;
-  const at::Tensor in_range = valid.logical_not().logical_or((y >= 0).logical_and(y < vocab));
-  cotnpot::detail::check_all(in_range, c10::str(op, ": labels must be in [0, V) or equal ignore_index"), [&] {
-    const int64_t at_n = in_range.logical_not().nonzero()[0][0].item<int64_t>();
-    return c10::str(op, ": labels must be in [0, V) = [0, ", vocab, ") or equal ignore_index ", ignore_index, ", got ",
-                    y[at_n].item<int64_t>(), " at position ", at_n);
-  });
-  // d logp[n] / d h[n] = (1 - p[n]) W[y[n]] - sum_{v != y[n]} p[n, v] W[v], 1 - p as -expm1(logp): exact for a
-  // confident token (see fused_linear_logprob.h). Ignored rows get 0 whatever their sums hold.
-  at::Tensor out = weight.index_select(0, at::where(valid, y, at::zeros({}, y.options()))).to(acc);
-  out.mul_(at::expm1(logp.to(acc)).neg_().unsqueeze(1)).sub_(weighted_others).mul_(grad.to(acc).unsqueeze(1));
-  out.masked_fill_(valid.logical_not().unsqueeze(1), 0);
-  return out.to(weight.scalar_type());
+  return (dlogp_dhidden * grad.to(dlogp_dhidden.scalar_type()).unsqueeze(1)).to(dtype);
 }
 
 namespace detail {
@@ -245,7 +224,7 @@ const FusedForm*& cuda_fused_form() {
 std::tuple<at::Tensor, at::Tensor> fused_linear_forward_composite(const at::Tensor& hidden, const at::Tensor& weight,
                                                                   const at::Tensor& y, const at::Tensor& bias,
                                                                   int64_t ignore_index, FusedBlocks b,
-                                                                  at::Tensor* weighted_others) {
+                                                                  at::Tensor* dlogp_dhidden) {
   const int64_t n = hidden.size(0), vocab = weight.size(0);
   const auto acc = accumulation_type(hidden);
   at::Tensor logp = at::zeros({n}, hidden.options().dtype(acc)), lse = at::zeros({n}, hidden.options().dtype(acc));
@@ -264,12 +243,12 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_composite(const at::Tens
       const at::Tensor rescale = at::exp(running_max - safe_max), weights = at::exp(logits - safe_max.unsqueeze(1));
       running_sum = running_sum * rescale + weights.sum(1);
       running_max = new_max;
-      if (weighted_others) {  // sum_v exp(logit - running max) W[v] so far (v not the label), rescaled as
-                              // running_sum is
+      if (dlogp_dhidden) {  // sum_v exp(logit - running max) W[v] so far (v not the label), rescaled as
+                            // running_sum is
         const at::Tensor label_column = at::zeros_like(weights, weights.options().dtype(at::kBool))
                                             .scatter_(1, (yr - v0).clamp(0, v1 - v0 - 1).unsqueeze(1),
                                                       (yr >= v0).logical_and(yr < v1).unsqueeze(1));
-        at::Tensor sums = weighted_others->slice(0, r0, r1);
+        at::Tensor sums = dlogp_dhidden->slice(0, r0, r1);
         sums.mul_(rescale.unsqueeze(1)).addmm_(weights.masked_fill(label_column, 0), weight.slice(0, v0, v1).to(acc));
       }
       const at::Tensor here = (yr >= v0).logical_and(yr < v1);
@@ -283,10 +262,12 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_composite(const at::Tens
     const at::Tensor valid = yr != ignore_index;
     logp.slice(0, r0, r1).copy_(at::where(valid, picked - row_lse, at::zeros_like(picked)));
     lse.slice(0, r0, r1).copy_(at::where(valid, row_lse, at::zeros_like(row_lse)));
-    if (weighted_others) {  // divided by the softmax's denominator; ignored rows, and all -inf ones, stay 0
-      at::Tensor sums = weighted_others->slice(0, r0, r1);
-      const at::Tensor used = valid.logical_and(running_max != -std::numeric_limits<double>::infinity());
-      sums.copy_(at::where(used.unsqueeze(1), sums / running_sum.unsqueeze(1), at::zeros({}, sums.options())));
+    if (dlogp_dhidden) {  // (1 - p) W[y] - the sum / the softmax's denominator; ignored rows 0, all -inf ones NaN
+      at::Tensor sums = dlogp_dhidden->slice(0, r0, r1);
+      const at::Tensor label_rows = weight.index_select(0, at::where(valid, yr, at::zeros({}, yr.options()))).to(acc);
+      const at::Tensor one_minus_p = at::expm1(picked - row_lse).neg_().unsqueeze(1);
+      sums.copy_(at::where(valid.unsqueeze(1), label_rows * one_minus_p - sums / running_sum.unsqueeze(1),
+                           at::zeros({}, sums.options())));
     }
   }
   return {logp, lse};
@@ -381,10 +362,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> frozen_weight_forward_kernel(cons
                                                     {row_block, vocab_block});
 }
 
-at::Tensor frozen_weight_backward_kernel(const at::Tensor& grad, const at::Tensor& weight, const at::Tensor& labels,
-                                         const at::Tensor& logp, const at::Tensor& weighted_others,
-                                         int64_t ignore_index) {
-  return fused_linear_logprob_backward_frozen_weight(grad, weight, labels, logp, weighted_others, ignore_index);
+at::Tensor frozen_weight_backward_kernel(const at::Tensor& grad, const at::Tensor& dlogp_dhidden,
+                                         at::ScalarType dtype) {
+  return fused_linear_logprob_backward_frozen_weight(grad, dlogp_dhidden, dtype);
 }
 
 }  // namespace

@@ -65,29 +65,26 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_backward(
     std::array<bool, 3> output_mask = {true, true, true});
 
 // The form for a frozen lm_head (LoRA, a frozen head): where only hidden needs a gradient, the forward also
-// returns weighted_others [N,H] (accumulation dtype): each row's softmax-weighted sum of the weight's rows of
-// every token but its label,
+// returns dlogp_dhidden [N,H] (accumulation dtype), each row's log-prob's gradient in its own hidden state
+// (logp[n] depends on h[n] alone):
 //
-//   weighted_others[n] = sum_{v != y[n]} softmax(h[n] W^T + b)[v] W[v]        (0 where y[n] == ignore)
+//   dlogp_dhidden[n] = (1 - p[n]) W[y[n]] - sum_{v != y[n]} softmax(h[n] W^T + b)[v] W[v]    (0 where ignored)
 //
-// accumulated block by block in the same pass as the log-sum-exp (one more GEMM per block). Then
-// d logp[n] / d h[n] = (1 - p[n]) W[y[n]] - weighted_others[n] with p[n] = exp(logp[n]), so the backward is a
-// gather and two products, no GEMM: forward + backward take 2 GEMMs per block instead of 3 (the forward's,
-// the backward's recomputation of the logits, and grad_hidden's). The label's term is kept out of the sum, and
-// 1 - p computed as -expm1(logp), so that for a confident token (p near 1) the gradient is not the small
-// difference of two sums near W[y]: in bf16 each block's probabilities and products are rounded, and that
-// difference lost the gradient's precision (a reviewer measured 10-20x the plain form's error at 1 - p < 1e-2).
-// It costs an [N,H] float32 (float64) buffer held from the forward to the backward. Returns
-// (logp, lse, weighted_others).
+// with p[n] = exp(logp[n]). The sum is accumulated block by block in the same pass as the log-sum-exp (one
+// more GEMM per block), so the backward is grad[n] * dlogp_dhidden[n], no GEMM: forward + backward take 2
+// GEMMs per block instead of 3 (the forward's, the backward's recomputation of the logits, and
+// grad_hidden's). The label's term is kept out of the sum and 1 - p computed as -expm1(logp), so that for a
+// confident token (p near 1) the gradient is not the small difference of two sums near W[y]: in bf16 each
+// block's probabilities and products are rounded, and that difference lost the gradient's precision (a
+// reviewer measured 10-20x the plain form's error at 1 - p < 1e-2). It costs an [N,H] float32 (float64)
+// buffer held from the forward to the backward. Returns (logp, lse, dlogp_dhidden); a row whose logits are
+// all -inf has a NaN log-prob and gradient, as log_softmax gives.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_forward_frozen_weight(
     const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels, const at::Tensor& bias = {},
     int64_t ignore_index = -100, FusedBlocks blocks = {});
 
-// The gradient of sum(grad * logp) with respect to hidden, from the frozen-weight forward's logp and
-// weighted_others: grad[n] * ((1 - exp(logp[n])) W[y[n]] - weighted_others[n]), 0 at ignored rows; in the
-// weight's dtype (hidden's).
-at::Tensor fused_linear_logprob_backward_frozen_weight(const at::Tensor& grad, const at::Tensor& weight,
-                                                       const at::Tensor& labels, const at::Tensor& logp,
-                                                       const at::Tensor& weighted_others, int64_t ignore_index = -100);
+// The gradient of sum(grad * logp) with respect to hidden: grad[n] * dlogp_dhidden[n], in `dtype` (hidden's).
+at::Tensor fused_linear_logprob_backward_frozen_weight(const at::Tensor& grad, const at::Tensor& dlogp_dhidden,
+                                                       at::ScalarType dtype);
 
 }  // namespace cotnpot::logprob

@@ -11,7 +11,7 @@
 //   _fused_linear_logprob_forward/    CompositeExplicitAutograd (blocks of ATen ops); the forward's autograd
 //   _backward                         formula and both fakes in Python (cotnpot/fused.py, cotnpot/_fake.py)
 //   _fused_linear_logprob_frozen_     the same, for a frozen lm_head: the forward also returns each row's
-//   weight_forward/_backward          softmax-weighted weight rows (but its label's), the backward needs no GEMM
+//   weight_forward/_backward          log-prob's gradient in its hidden state, the backward scales it (no GEMM)
 // pt2_compliant_tag: each op passes torch.library.opcheck and traces under torch.compile(fullgraph=True)
 // (tests/python/test_ops.py): no data-dependent branch on the traced path; value checks run inside the
 // kernels (device-side asserts off the CPU).
@@ -50,8 +50,7 @@ TORCH_LIBRARY(cotnpot, m) {
       "int ignore_index, int row_block, int vocab_block) -> (Tensor, Tensor, Tensor)",
       kCompliant);
   m.def(
-      "_fused_linear_logprob_frozen_weight_backward(Tensor grad, Tensor weight, Tensor labels, Tensor logp, "
-      "Tensor weighted_others, int ignore_index) -> Tensor",
+      "_fused_linear_logprob_frozen_weight_backward(Tensor grad, Tensor dlogp_dhidden, ScalarType dtype) -> Tensor",
       kCompliant);
   // losses
   m.def(

@@ -52,7 +52,7 @@ bool fused_linear_cpu_handles(const at::Tensor& hidden) {
 std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hidden, const at::Tensor& weight,
                                                             const at::Tensor& labels, const at::Tensor& bias,
                                                             int64_t ignore_index, FusedBlocks b,
-                                                            at::Tensor* weighted_others) {
+                                                            at::Tensor* dlogp_dhidden) {
   const int64_t n = hidden.size(0), vocab = weight.size(0);
   const at::Tensor y = labels.contiguous();
   const int64_t* yp = y.data_ptr<int64_t>();
@@ -62,15 +62,14 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
   float* lse_out = lse.data_ptr<float>();
   const RowKernels& k = row_kernels();
   std::vector<float> running(b.rows), picked(b.rows);  // per row of the block: lse so far, the label's logit
-  // With weighted_others: each row's sum of exp(logit - reference) W[v] so far (v not its label), and that
-  // reference. The
-  // reference follows the running lse only when it has grown by kRebase (so exp(logit - reference) <= e^8, no
-  // overflow), which after the first blocks is rare: the rows of the sum are rescaled only then, not after
-  // every block.
+  // With dlogp_dhidden: each row of it holds the sum of exp(logit - reference) W[v] so far (v not its label)
+  // until the row block ends, and `reference` that reference. It follows the running lse only when that has
+  // grown by kRebase (so exp(logit - reference) <= e^8, no overflow), which after the first blocks is rare:
+  // the rows of the sum are rescaled only then, not after every block.
   constexpr float kRebase = 8.0f;
   std::vector<float> reference(b.rows);
-  TORCH_INTERNAL_ASSERT(!weighted_others || (weighted_others->scalar_type() == at::kFloat &&
-                                             weighted_others->is_contiguous() && weighted_others->size(0) == n));
+  TORCH_INTERNAL_ASSERT(!dlogp_dhidden || (dlogp_dhidden->scalar_type() == at::kFloat &&
+                                           dlogp_dhidden->is_contiguous() && dlogp_dhidden->size(0) == n));
   BlockScratch scratch, product_scratch;
   for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
     const int64_t r1 = std::min(n, r0 + b.rows);
@@ -92,8 +91,8 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
           if (label >= v0 && label < v1) picked[i] = rows.value(i, label - v0);
         }
       });
-      if (weighted_others) {
-        at::Tensor sums = weighted_others->slice(0, r0, r1);
+      if (dlogp_dhidden) {
+        at::Tensor sums = dlogp_dhidden->slice(0, r0, r1);
         float* const sums_base = sums.data_ptr<float>();
         const int64_t width_h = sums.size(1);
         // Each row of the block becomes exp(logit - reference): the weights of this block's rows of W.
@@ -131,16 +130,31 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
       logp_out[r0 + i] = picked[i] - running[i];
       lse_out[r0 + i] = running[i];
     }
-    if (weighted_others) {  // sum_v exp(logit - reference) W[v] / exp(lse - reference): the softmax's weights
-      at::Tensor sums = weighted_others->slice(0, r0, r1);
+    if (dlogp_dhidden) {
+      // (1 - p) W[y] - sum_{v != y} exp(logit - reference) W[v] / exp(lse - reference), row by row: W[y] read
+      // in place (any strides), no [N, H] gather.
+      at::Tensor sums = dlogp_dhidden->slice(0, r0, r1);
       float* const sums_base = sums.data_ptr<float>();
-      const int64_t width_h = sums.size(1);
+      const int64_t width_h = sums.size(1), w_row = weight.stride(0), w_col = weight.stride(1);
+      const bool bf16 = weight.scalar_type() == at::kBFloat16;
+      const float* const w_f32 = bf16 ? nullptr : weight.data_ptr<float>();
+      const at::BFloat16* const w_bf16 = bf16 ? weight.data_ptr<at::BFloat16>() : nullptr;
       at::parallel_for(0, r1 - r0, row_grain(std::max<int64_t>(width_h, 1)), [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) {
-          if (yp[r0 + i] == ignore_index || running[i] == kMinusInf) continue;  // stays 0
+          const int64_t label = yp[r0 + i];
+          if (label == ignore_index) continue;  // stays 0
+          float* d = sums_base + i * width_h;
+          if (running[i] == kMinusInf) {  // all logits -inf: logp is NaN, and so is its gradient
+            std::fill(d, d + width_h, std::numeric_limits<float>::quiet_NaN());
+            continue;
+          }
           const float scale = std::exp(reference[i] - running[i]);
-          float* row_sum = sums_base + i * width_h;
-          for (int64_t j = 0; j < width_h; ++j) row_sum[j] *= scale;
+          const float one_minus_p = -std::expm1(picked[i] - running[i]);
+          const int64_t at = label * w_row;
+          for (int64_t j = 0; j < width_h; ++j) {
+            const float w = w_f32 ? w_f32[at + j * w_col] : static_cast<float>(w_bf16[at + j * w_col]);
+            d[j] = one_minus_p * w - d[j] * scale;
+          }
         }
       });
     }

@@ -27,12 +27,12 @@ namespace cotnpot::logprob::detail {
 bool fused_linear_cpu_handles(const at::Tensor& hidden);
 
 // Both as fused_linear_logprob_forward/backward, inputs already checked, labels int64, blocks resolved.
-// The forwards also fill `weighted_others` (a zeroed [N,H] tensor of the accumulation dtype) where it is
-// given, as fused_linear_logprob_forward_frozen_weight does.
+// The forwards also fill `dlogp_dhidden` (a zeroed [N,H] tensor of the accumulation dtype) where it is
+// given, as fused_linear_logprob_forward_frozen_weight describes.
 std::tuple<at::Tensor, at::Tensor> fused_linear_forward_composite(const at::Tensor& hidden, const at::Tensor& weight,
                                                                   const at::Tensor& labels, const at::Tensor& bias,
                                                                   int64_t ignore_index, FusedBlocks blocks,
-                                                                  at::Tensor* weighted_others = nullptr);
+                                                                  at::Tensor* dlogp_dhidden = nullptr);
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_composite(
     const at::Tensor& grad, const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
@@ -42,7 +42,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_composite(
 std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hidden, const at::Tensor& weight,
                                                             const at::Tensor& labels, const at::Tensor& bias,
                                                             int64_t ignore_index, FusedBlocks blocks,
-                                                            at::Tensor* weighted_others = nullptr);
+                                                            at::Tensor* dlogp_dhidden = nullptr);
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
     const at::Tensor& grad, const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,

@@ -78,4 +78,4 @@ def _fused_linear_logprob_frozen_weight_forward(hidden, weight, labels, bias, ig
 
 @torch.library.register_fake("cotnpot::_fused_linear_logprob_frozen_weight_backward")
 def _fused_linear_logprob_frozen_weight_backward(grad, dlogp_dhidden, dtype):
-    return dlogp_dhidden.new_empty(dlogp_dhidden.shape, dtype=dtype)
+    return torch.empty_like(dlogp_dhidden, dtype=dtype)   # its layout, as the elementwise product keeps it

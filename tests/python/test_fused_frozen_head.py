@@ -1,5 +1,5 @@
 """fused_linear_logprob with a frozen lm_head (only hidden needs a gradient, as under LoRA): the forward also
-sums each row's softmax-weighted weight rows, the backward is W[y] - that sum. Values and hidden's gradient
+computes each row's d logp / d hidden, (1 - p) W[y] - sum_{v != y} p_v W[v], and the backward scales it. Values and hidden's gradient
 against the naive reference (shapes that do not divide the blocks, ignored rows, bias, masked vocabulary
 blocks), every dtype against float64 ground truth and no worse than the naive half path, float64 gradcheck,
 which op each case takes, opcheck, torch.compile, bad input."""
@@ -91,32 +91,34 @@ def test_each_dtype_is_no_worse_than_the_naive_path_in_that_dtype(dtype):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("scale", [14.0, 20.0])
 def test_confident_tokens_keep_the_gradients_precision(dtype, scale):
-    """Every row near-certain of its label (median 1 - p about 1e-2 at scale 14, 1e-4 at 20), as trained LMs mostly
-    are: the gradient (1 - p) W[y] - sum_{v != y} p_v W[v] is small, and must not come out as the difference of
-    two rounded sums near W[y] (a reviewer measured 10-20x the plain form's bf16 error that way). No worse
-    than the naive path or the plain fused form in the same dtype, against float64 on the same rounded inputs."""
+    """Every row near-certain of its label (median 1 - p about 1e-2 at scale 14, 1e-4 at 20), as trained LMs
+    mostly are: the gradient (1 - p) W[y] - sum_{v != y} p_v W[v] is small, and must not come out as the
+    difference of two rounded sums near W[y] (a reviewer measured 10-20x the plain form's bf16 error that way).
+    The truth is float64 from the logits as the dtype rounds them (the rounding both forms share), so what is
+    compared is the gradient's own error: no worse than 1.5x the plain form's (which scales g (onehot - p) in
+    float32 before rounding), and for half dtypes no worse than the naive path's."""
     g = torch.Generator().manual_seed(5)
-    weight = (torch.randn(2000, 64, generator=g, dtype=torch.float64) / 8).to(dtype).double()
+    weight = (torch.randn(2000, 64, generator=g, dtype=torch.float64) / 8).to(dtype)
     labels = torch.randint(0, 2000, (64,), generator=g)
-    hidden = (0.3 * torch.randn(64, 64, generator=g, dtype=torch.float64) + scale * weight[labels]).to(dtype).double()
+    hidden = (0.3 * torch.randn(64, 64, generator=g, dtype=torch.float64) + scale * weight[labels].double()).to(dtype)
     grad = torch.randn(64, generator=g, dtype=torch.float64)
-    h64 = hidden.clone().requires_grad_()
-    truth_logp = naive(h64, weight, labels)
-    (truth,) = torch.autograd.grad((truth_logp * grad).sum(), h64)
-    assert (1 - truth_logp.exp()).median() < (2e-2 if scale == 14.0 else 1e-3)
-    h = hidden.to(dtype).requires_grad_()
-    ours_logp = fused_linear_logprob(h, weight.to(dtype), labels, vocab_block=256)
+    probs = torch.softmax((hidden @ weight.T).double(), -1)              # the logits as the dtype rounds them
+    assert (1 - probs.gather(1, labels[:, None])).median() < (2e-2 if scale == 14.0 else 1e-3)
+    truth = ((torch.nn.functional.one_hot(labels, 2000) - probs) * grad[:, None]) @ weight.double()
+    h = hidden.clone().requires_grad_()
+    ours_logp = fused_linear_logprob(h, weight, labels, vocab_block=256)
     assert took_the_frozen_op(ours_logp)
     (ours,) = torch.autograd.grad((ours_logp * grad.float()).sum(), h)
-    hn = hidden.to(dtype).requires_grad_()
-    naive_logp = torch.log_softmax((hn @ weight.to(dtype).T).float(), -1).gather(1, labels[:, None])[:, 0]
-    (theirs,) = torch.autograd.grad((naive_logp * grad.float()).sum(), hn)
-    hp = hidden.to(dtype).requires_grad_()   # the plain form (a trainable weight): its blocked log-sum-exp
-    plain_logp = fused_linear_logprob(hp, weight.to(dtype).requires_grad_(), labels, vocab_block=256)
+    hp = hidden.clone().requires_grad_()   # the plain form (a trainable weight)
+    plain_logp = fused_linear_logprob(hp, weight.clone().requires_grad_(), labels, vocab_block=256)
     (plain,) = torch.autograd.grad((plain_logp * grad.float()).sum(), hp)
-    err_ours, err_naive, err_plain = ((x.double() - truth).abs().max() for x in (ours, theirs, plain))
-    # fp32: both fused forms ~4x naive's 4e-7 here (the blocked log-sum-exp of logits near 20), alike
-    assert err_ours <= 2 * max(err_naive, err_plain) + 1e-7, (err_ours.item(), err_naive.item(), err_plain.item())
+    hn = hidden.clone().requires_grad_()
+    naive_logp = torch.log_softmax((hn @ weight.T).float(), -1).gather(1, labels[:, None])[:, 0]
+    (theirs,) = torch.autograd.grad((naive_logp * grad.float()).sum(), hn)
+    err_ours, err_plain, err_naive = ((x.double() - truth).abs().max() for x in (ours, plain, theirs))
+    assert err_ours <= 1.5 * err_plain + 1e-7, (err_ours.item(), err_plain.item())
+    if dtype != torch.float32:
+        assert err_ours <= 1.5 * err_naive, (err_ours.item(), err_naive.item())
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
@@ -166,6 +168,26 @@ def test_later_vocabulary_blocks_far_above_the_first_rescale_what_was_summed(dty
     torch.testing.assert_close(gh.double(), ref.double(), atol=tol, rtol=0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("layout", ["transposed", "offset"])
+def test_a_weight_of_any_strides(dtype, layout):
+    """The CPU form reads each label's row of the weight in place, by its strides: a weight stored transposed
+    (an lm_head tied to a transposed embedding) or sliced out of a larger tensor (a storage offset)."""
+    hidden, weight, labels, b = frozen_inputs(11, 6, 37, dtype=dtype, bias=True, ignored=[4])
+    if layout == "transposed":
+        w = weight.T.contiguous().T
+    else:
+        w = torch.zeros(45, 9, dtype=dtype)[8:, 3:]
+        w.copy_(weight)
+    assert not w.is_contiguous() or w.storage_offset() > 0
+    got = fused_linear_logprob(hidden, w, labels, b, row_block=4, vocab_block=8)
+    assert took_the_frozen_op(got)
+    (gh,) = torch.autograd.grad(got.sum(), hidden)
+    (want,) = torch.autograd.grad(fused_linear_logprob(hidden, weight.contiguous().requires_grad_(), labels, b,
+                                                       row_block=4, vocab_block=8).sum(), hidden)
+    torch.testing.assert_close(gh, want, atol=1e-5 if dtype != torch.bfloat16 else 2e-2, rtol=0)
+
+
 def test_which_op_each_case_takes():
     """Only where hidden alone needs a gradient: a trainable weight or bias, or no gradient at all (scoring),
     keep the plain forward (no [N, H] buffer)."""
@@ -211,6 +233,8 @@ def test_opcheck():
     for dtype in (torch.float32, torch.bfloat16):
         torch.library.opcheck(torch.ops.cotnpot._fused_linear_logprob_frozen_weight_backward.default,
                               (torch.randn(10), dlogp_dhidden.detach(), dtype))
+    torch.library.opcheck(torch.ops.cotnpot._fused_linear_logprob_frozen_weight_backward.default,
+                          (torch.randn(10), torch.randn(6, 10).T, torch.float32))   # a transposed one
 
 
 def test_compiles_fullgraph_with_its_gradient():
@@ -287,9 +311,10 @@ measure(lambda: cotnpot.fused_linear_logprob(hidden, weight, labels).sum().backw
 
 
 def test_forward_and_backward_hold_one_block_and_the_sum_not_the_logits():
-    """fp32 fwd+bwd at N = 4096, H = 256, V = 65536: the logits would be 1 GiB. The frozen form holds one
-    block of logits (8 MiB), its [N, H] sum (4 MiB) and hidden's gradient (4 MiB), plus the GEMM's packing
-    buffers (measured: 13.6 MiB); a form that kept the logits, or two blocks at once, would be above."""
+    """fp32 fwd+bwd at N = 4096, H = 256, V = 65536: the logits would be 1 GiB. The frozen form holds at most
+    one block of logits (8 MiB), its [N, H] d logp / d hidden (4 MiB) and hidden's gradient (4 MiB), some
+    of it reused by the allocator: measured 13.6 MiB in all (the plain form: 14.2); a form that kept the
+    logits would be far above the bound."""
     from test_fused import _peak_mib
     peak = _peak_mib(_FROZEN_PEAK)
     assert peak < 22, f"frozen-head fwd+bwd peak {peak:.0f} MiB beyond its inputs"

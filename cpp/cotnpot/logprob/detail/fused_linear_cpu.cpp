@@ -150,9 +150,10 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
           }
           const float scale = std::exp(reference[i] - running[i]);
           const float one_minus_p = -std::expm1(picked[i] - running[i]);
-          const int64_t at = label * w_row;
+          const int64_t label_row = label * w_row;
           for (int64_t j = 0; j < width_h; ++j) {
-            const float w = w_f32 ? w_f32[at + j * w_col] : static_cast<float>(w_bf16[at + j * w_col]);
+            const float w =
+                w_f32 ? w_f32[label_row + j * w_col] : static_cast<float>(w_bf16[label_row + j * w_col]);
             d[j] = one_minus_p * w - d[j] * scale;
           }
         }

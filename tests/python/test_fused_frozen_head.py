@@ -1,8 +1,9 @@
 """fused_linear_logprob with a frozen lm_head (only hidden needs a gradient, as under LoRA): the forward also
-computes each row's d logp / d hidden, (1 - p) W[y] - sum_{v != y} p_v W[v], and the backward scales it. Values and hidden's gradient
-against the naive reference (shapes that do not divide the blocks, ignored rows, bias, masked vocabulary
-blocks), every dtype against float64 ground truth and no worse than the naive half path, float64 gradcheck,
-which op each case takes, opcheck, torch.compile, bad input."""
+computes each row's d logp / d hidden, (1 - p) W[y] - sum_{v != y} p_v W[v], and the backward scales it.
+Values and hidden's gradient against the naive reference (shapes that do not divide the blocks, ignored rows,
+bias, masked vocabulary blocks, any weight strides), every dtype no worse than the naive path in it,
+confident tokens, float64 gradcheck, which op each case takes, in-place edits of the output, peak memory,
+opcheck, torch.compile, bad input."""
 import sys
 from pathlib import Path
 

@@ -243,17 +243,16 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_composite(const at::Tens
       const at::Tensor rescale = at::exp(running_max - safe_max), weights = at::exp(logits - safe_max.unsqueeze(1));
       running_sum = running_sum * rescale + weights.sum(1);
       running_max = new_max;
-      if (dlogp_dhidden) {  // sum_v exp(logit - running max) W[v] so far (v not the label), rescaled as
-                            // running_sum is
-        const at::Tensor label_column = at::zeros_like(weights, weights.options().dtype(at::kBool))
-                                            .scatter_(1, (yr - v0).clamp(0, v1 - v0 - 1).unsqueeze(1),
-                                                      (yr >= v0).logical_and(yr < v1).unsqueeze(1));
-        at::Tensor sums = dlogp_dhidden->slice(0, r0, r1);
-        sums.mul_(rescale.unsqueeze(1)).addmm_(weights.masked_fill(label_column, 0), weight.slice(0, v0, v1).to(acc));
-      }
       const at::Tensor here = (yr >= v0).logical_and(yr < v1);
       const at::Tensor local = (yr - v0).clamp(0, v1 - v0 - 1).unsqueeze(1);
       picked = picked + at::where(here, logits.gather(1, local).squeeze(1), at::zeros_like(picked));
+      if (dlogp_dhidden) {  // sum_v exp(logit - running max) W[v] so far (v not the label), rescaled as
+                            // running_sum is
+        const at::Tensor label_column =
+            at::zeros_like(weights, weights.options().dtype(at::kBool)).scatter_(1, local, here.unsqueeze(1));
+        at::Tensor sums = dlogp_dhidden->slice(0, r0, r1);
+        sums.mul_(rescale.unsqueeze(1)).addmm_(weights.masked_fill(label_column, 0), weight.slice(0, v0, v1).to(acc));
+      }
     }
     const at::Tensor safe_max = at::where(at::isinf(running_max), at::zeros_like(running_max), running_max);
     // A row holding +inf: NaN, as log_softmax and the kernels give (safe_max + log(inf) would be +inf).

@@ -44,7 +44,7 @@ CHILD = r'''
 import ctypes, gc, json, sys, time, torch
 variant, n, h, v, dtype, mode, repeat = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5],
                                          sys.argv[6], int(sys.argv[7]))
-backward, frozen = mode in ("1", "frozen"), mode == "frozen"
+backward, frozen = mode != "fwd", mode == "fwd+bwd, frozen head"
 dt = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
 
 def status(key):
@@ -130,8 +130,7 @@ except Exception as e:
 
 
 def run(variant, n, h, v, dtype, mode, repeat):
-    proc = subprocess.run([sys.executable, "-c", CHILD, variant, str(n), str(h), str(v), dtype, str(mode),
-                           str(repeat)],
+    proc = subprocess.run([sys.executable, "-c", CHILD, variant, str(n), str(h), str(v), dtype, mode, str(repeat)],
                           capture_output=True, text=True)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode or not lines:
@@ -160,10 +159,10 @@ def main():
     if unknown:
         parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
     anchors = [x for x in variants if x != "gemm"]
-    rows = [(args.v, dtype, mode) for dtype in ("fp32", "bf16") for mode in ("0", "1")]
+    rows = [(args.v, dtype, mode) for dtype in ("fp32", "bf16") for mode in ("fwd", "fwd+bwd")]
     if args.v_large:
-        rows.append((args.v_large, "fp32", "1"))
-    rows += [(args.v, dtype, "frozen") for dtype in ("fp32", "bf16")]
+        rows.append((args.v_large, "fp32", "fwd+bwd"))
+    rows += [(args.v, dtype, "fwd+bwd, frozen head") for dtype in ("fp32", "bf16")]
 
     print(f"N={args.n} H={args.h}; wall time of a warm call, best of {args.repeat} at V={args.v} (s), peak RSS growth "
           f"during the first (MiB); GEMM floor: fwd 1 GEMM, fwd+bwd 3 GEMMs (frozen head: 2)\n")
@@ -175,8 +174,7 @@ def main():
         if "gemm" in variants:
             cells.append(cell(run("gemm", args.n, args.h, v, dtype, mode, repeat), memory=False))
         cells += [cell(run(x, args.n, args.h, v, dtype, mode, repeat)) for x in anchors]
-        name = {"0": "fwd", "1": "fwd+bwd", "frozen": "fwd+bwd, frozen head"}[mode]
-        print(f"| {v} | {dtype} | {name} | " + " | ".join(cells) + " |", flush=True)
+        print(f"| {v} | {dtype} | {mode} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

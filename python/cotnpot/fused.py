@@ -70,11 +70,10 @@ torch.library.register_autograd("cotnpot::_fused_linear_logprob_forward", _backw
 
 
 def _setup_frozen_weight_context(ctx, inputs, output):
-    hidden, weight, labels, bias, ignore_index, row_block, vocab_block = inputs
     # Only the op's third output, which the caller never sees: saving the log-probs it returns would make an
     # in-place change to them (logp.mul_(mask)) an autograd error, as it is not with the plain op.
     ctx.save_for_backward(output[2])
-    ctx.dtype = hidden.dtype
+    ctx.dtype = inputs[0].dtype   # hidden's: its gradient's
 
 
 def _frozen_weight_backward(ctx, grad_logp, grad_lse, grad_dlogp_dhidden):

@@ -28,8 +28,12 @@ def inputs(N, H, V, dtype=torch.float32, bias=False, ignored=(), seed=0):
     return hidden, weight, labels, b
 
 
-@pytest.mark.parametrize("N,H,V,rows,vocab", [(37, 16, 53, 8, 10), (5, 8, 100, 64, 7), (64, 32, 1000, 0, 0),
-                                              (3, 4, 5, 1, 1)])
+# (N, H, V, row_block, vocab_block): blocks that divide neither N nor V, N below a block, the op's own blocks,
+# one-row one-column blocks
+BLOCK_SHAPES = [(37, 16, 53, 8, 10), (5, 8, 100, 64, 7), (64, 32, 1000, 0, 0), (3, 4, 5, 1, 1)]
+
+
+@pytest.mark.parametrize("N,H,V,rows,vocab", BLOCK_SHAPES)
 @pytest.mark.parametrize("bias", [False, True])
 def test_values_and_gradients_equal_the_naive_reference(N, H, V, rows, vocab, bias):
     hidden, weight, labels, b = inputs(N, H, V, bias=bias, ignored=[0, N - 1])

@@ -22,6 +22,27 @@ from ._extension import _C
 Text = Union[str, bytes]
 
 
+def _text(value, name: str):
+    """A str pybind11 cannot pass (one with a lone surrogate, as a model's decoded bytes can hold) as the
+    bytes it stands for, graded as invalid UTF-8; anything but str or bytes refused by name."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"{name} must be str or bytes, got {type(value).__name__}")
+
+
+def _call(function, texts: dict, *rest):
+    """function(*texts.values(), *rest); on pybind11's TypeError, again with each text checked and made passable.
+    The fast path converts nothing."""
+    try:
+        return function(*texts.values(), *rest)
+    except TypeError:
+        fixed = [[_text(x, f"{name}[{i}]") for i, x in enumerate(value)] if isinstance(value, list)
+                 else _text(value, name) for name, value in texts.items()]
+        return function(*fixed, *rest)
+
+
 def extract_answer(text: Text, mode: str = "cot", last_number_fallback: bool = True) -> Tuple[str, str]:
     """The final answer in a solution and the rule that found it: ``(answer, rule)``.
 
@@ -31,19 +52,19 @@ def extract_answer(text: Text, mode: str = "cot", last_number_fallback: bool = T
     """
     if mode not in ("cot", "program"):
         raise ValueError(f"mode must be 'cot' or 'program', got {mode!r}")
-    answer, rule = _C.extract_answer(text, mode, last_number_fallback)
+    answer, rule = _call(_C.extract_answer, {"text": text}, mode, last_number_fallback)
     return answer, rule
 
 
 def grading_steps(gold: Text, pred: Text) -> int:
     """Parser and evaluator steps :func:`is_equiv` takes on this pair: its work, counted deterministically
     (each parse and comparison stops at ``_C.max_grading_steps()``)."""
-    return _C.grading_steps(gold, pred)
+    return _call(_C.grading_steps, {"gold": gold, "pred": pred})
 
 
 def normalize(answer: Text) -> str:
     """The answer with LaTeX/text variants removed (``\\\\dfrac``, ``\\\\left``, units, ``\\\\%``, ``1,000``...)."""
-    return _C.normalize_answer(answer)
+    return _call(_C.normalize_answer, {"answer": answer})
 
 
 def is_equiv(gold: Text, pred: Text, rel_tol: float = 1e-6, percent: bool = False,
@@ -54,13 +75,13 @@ def is_equiv(gold: Text, pred: Text, rel_tol: float = 1e-6, percent: bool = Fals
     ``set_relation``: compare ``x \\in [a,b]`` with ``a \\le x \\le b`` (Math-Verify's
     ``allow_set_relation_comp``).
     """
-    return _C.is_equiv(gold, pred, rel_tol, percent, set_relation)
+    return _call(_C.is_equiv, {"gold": gold, "pred": pred}, rel_tol, percent, set_relation)
 
 
 def verify(gold_text: Text, pred_text: Text, rel_tol: float = 1e-6, percent: bool = False,
            set_relation: bool = False) -> bool:
     """Extract the answers of two texts (a bare answer is used as it is), then :func:`is_equiv`."""
-    return _C.verify(gold_text, pred_text, rel_tol, percent, set_relation)
+    return _call(_C.verify, {"gold_text": gold_text, "pred_text": pred_text}, rel_tol, percent, set_relation)
 
 
 def grade(golds: Sequence[Text], preds: Sequence[Text], rel_tol: float = 1e-6, percent: bool = False,
@@ -68,11 +89,11 @@ def grade(golds: Sequence[Text], preds: Sequence[Text], rel_tol: float = 1e-6, p
     """:func:`is_equiv` for each pair on all of torch's threads, the GIL released: ``BoolTensor[N]``."""
     if len(golds) != len(preds):
         raise ValueError(f"golds and preds must have the same length, got {len(golds)} and {len(preds)}")
-    return _C.grade(list(golds), list(preds), rel_tol, percent, set_relation)
+    return _call(_C.grade, {"golds": list(golds), "preds": list(preds)}, rel_tol, percent, set_relation)
 
 
 def group_answers(answers: Sequence[Text], rel_tol: float = 1e-6, percent: bool = False,
                   set_relation: bool = False) -> torch.Tensor:
     """Equivalence-class ids for voting (``LongTensor[N]``, numbered by first appearance; -1 for an empty
     answer): ``1/2`` and ``0.5`` vote together."""
-    return _C.group_answers(list(answers), rel_tol, percent, set_relation)
+    return _call(_C.group_answers, {"answers": list(answers)}, rel_tol, percent, set_relation)

@@ -2,6 +2,8 @@
 data (GSM8K and MATH500 gold answers), bad input and a fuzz run with a deterministic work budget."""
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -286,3 +288,101 @@ def test_int64_min_is_never_negated():
     assert answer.is_equiv("(-2)^{63}", "-9223372036854775808")
     assert answer.is_equiv("-9223372036854775808", "(-2)^{63}")
     assert not answer.is_equiv("(-2)^{63}", "9223372036854775808")
+
+
+# ---- found by a breaker: recursion and quadratic work that the step budget did not see ---------------------
+
+DEEP_CHAINS = ["-" * 4094 + "3", "2^" * 2047 + "2", "3" + "!" * 4095, "1" + "\\pm 1" * 800, "+-" * 2047 + "3",
+               "\\sqrt" * 800 + "4", "\\sin" * 800 + "x"]
+
+
+def test_a_deep_chain_of_signs_or_powers_fits_a_small_threads_stack():
+    """`unary` and `power` recursed once per '-' or '^' with no nesting limit, ~600 bytes a frame: a 4 kB
+    answer needed ~2.4 MB of stack and crashed (SIGSEGV) a thread with 2 MiB, as torch's are under
+    `ulimit -s unlimited`. Run in a child, so a crash fails the test instead of ending pytest."""
+    program = ("import sys, threading, cotnpot\nfrom cotnpot import answer\n"
+               "threading.stack_size(2 << 20)\nchains = %r\nout = []\n"
+               "def grade():\n    out.extend(answer.is_equiv(c, '3') for c in chains)\n"
+               "    out.append(answer.group_answers(chains + ['3']).tolist())\n"
+               "t = threading.Thread(target=grade); t.start(); t.join()\nprint(out)\n") % (DEEP_CHAINS,)
+    r = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    *equal, groups = eval(r.stdout)
+    assert equal == [False] * len(DEEP_CHAINS)   # too deep to parse: compared as strings
+    assert groups == list(range(len(DEEP_CHAINS) + 1))
+
+
+def test_chains_within_the_nesting_limit_still_parse():
+    assert answer.is_equiv("-" * 20 + "3", "3") and answer.is_equiv("-" * 21 + "3", "-3")
+    assert answer.is_equiv("2^2^2^2", "65536") and answer.is_equiv("3!!", "720")
+    assert answer.is_equiv("3 \\pm 1", "\\{2, 4\\}") and answer.is_equiv("-2^{-2}", "-0.25")
+
+
+def run_within(seconds, code):
+    """Runs code in a child with a deadline: these inputs took 14-31 s before their fix, ~0.1 s after."""
+    r = subprocess.run([sys.executable, "-c", "import cotnpot\nfrom cotnpot import answer\n" + code],
+                       capture_output=True, text=True, timeout=seconds)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout.strip()
+
+
+def test_a_megabyte_of_boxes_is_extracted_in_one_pass():
+    """`all_boxed` searched for the next \\boxed and the next \\fbox after every box, each search running to
+    the end of the text for the absent one (31 s for 110,000 boxes, the GIL held); the gap between two
+    boxes was cleaned by a find-and-replace per filler that restarted at the gap's start (5.5 s for a
+    million commas); and the boxes' contents were deduplicated by a linear search each."""
+    assert run_within(10, "print(answer.extract_answer('\\\\boxed{1}' * 110000))") == "('1', 'boxed')"
+    assert run_within(10, "print(answer.extract_answer('\\\\boxed{1}' + ',' * 10**6 + '\\\\boxed{2}'))") \
+        == "('1, 2', 'boxed')"
+    assert run_within(10, "r = answer.extract_answer(''.join('\\\\boxed{%d}' % i for i in range(70000)))\n"
+                          "print(r[0].split(', ') == [str(i) for i in range(70000)])") == "True"
+
+
+def test_a_deep_answer_is_not_copied_once_per_level():
+    """Each level of a chain was built from a braced list, which copies: the subtree below it was copied
+    at every level, O(depth^2) work the budget did not count (14 s for 50 answers of 4 kB)."""
+    assert run_within(10, "print(answer.group_answers(['3' + '!' * (4094 - i) for i in range(50)]).tolist())") \
+        == str(list(range(50)))
+
+
+def test_a_lone_surrogate_is_graded_as_the_bytes_it_stands_for():
+    """Found by a breaker: a str holding a lone surrogate (what `errors="surrogateescape"` decoding of a model's
+    bytes gives) failed in pybind11 with "incompatible function arguments", against the promise that any
+    text is graded, never an error."""
+    bad = "x \ud800 5"
+    assert answer.normalize(bad)
+    assert answer.is_equiv(bad, bad) and not answer.is_equiv(bad, "5")
+    assert answer.verify(bad + " \\boxed{3}", "3")
+    assert answer.grade([bad, "1/2"], [bad, "0.5"]).tolist() == [True, True]
+    assert answer.group_answers([bad, "1", bad]).tolist() == [0, 1, 0]
+    assert answer.extract_answer("\ud800 so \\boxed{7}") == ("7", "boxed")
+    with pytest.raises(TypeError, match="gold must be str or bytes, got NoneType"):
+        answer.is_equiv(None, "1")
+    with pytest.raises(TypeError, match=r"preds\[1\] must be str or bytes, got int"):
+        answer.grade(["1", "2"], ["1", 2])
+
+
+@pytest.mark.parametrize("rel_tol", [float("nan"), float("inf"), -1e-6, 1.0])
+def test_a_tolerance_out_of_range_is_refused(rel_tol):
+    """Found by a breaker: NaN, negative and infinite tolerances were taken (with inf, "1" equalled "2.5")."""
+    for call, name in ((lambda: answer.is_equiv("1", "2.5", rel_tol=rel_tol), "is_equiv"),
+                       (lambda: answer.verify("1", "2.5", rel_tol=rel_tol), "verify"),
+                       (lambda: answer.grade(["1"], ["2.5"], rel_tol=rel_tol), "grade"),
+                       (lambda: answer.group_answers(["1", "2.5"], rel_tol=rel_tol), "group_answers")):
+        with pytest.raises(ValueError, match=rf"{name}: rel_tol must be in \[0, 1\), got"):
+            call()
+    assert answer.is_equiv("1", "1.0000001", rel_tol=0.0) is False and answer.is_equiv("1", "1.0", rel_tol=0.0)
+
+
+def test_integers_past_int64_are_equal_only_digit_for_digit():
+    """Found by a breaker: literals of 19 or more digits became doubles, and the relative tolerance made
+    1000000000000000000 equal 1000000000000000001 (and put them in one voting class)."""
+    big = "1000000000000000000"
+    assert not answer.is_equiv(big, "1000000000000000001")
+    assert not answer.is_equiv("-" + big + "000", big + "000")
+    assert answer.is_equiv(big + "000", "000" + big + "000") and answer.is_equiv("-" + big + "7", "-" + big + "7")
+    assert answer.is_equiv("12345678901234567890123", "12345678901234567890123")
+    assert answer.group_answers([big, big[:-1] + "1", big, "10^{18}"]).tolist()[:3] == [0, 1, 0]
+    assert not answer.is_equiv("9223372036854775807", "9223372036854775806")
+    # a big literal against a computed value is still compared as numbers
+    assert answer.is_equiv("10^{18}", big) and answer.is_equiv("1.5", "1.5000000001")

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -288,9 +289,32 @@ class Comparer {
     return 0;
   }
 
+  // The decimal digits of an integer literal (or its negation): exact for int64 and, by the digits the
+  // parser kept, for longer ones; `big` when they are past int64.
+  struct IntegerText {
+    std::string text;
+    bool big = false;
+  };
+  static std::optional<IntegerText> integer_text(const Node& n) {
+    if (n.kind == Kind::Neg && n.kids.size() == 1) {
+      auto inner = integer_text(n.kids[0]);
+      if (inner && inner->text != "0") inner->text = inner->text[0] == '-' ? inner->text.substr(1) : "-" + inner->text;
+      return inner;
+    }
+    if (n.kind != Kind::Num) return std::nullopt;
+    if (!n.name.empty()) return IntegerText{n.name, true};
+    if (n.num.exact && n.num.q == 1) return IntegerText{std::to_string(n.num.p), false};
+    return std::nullopt;
+  }
+
   bool scalars_equal(const Node& a, const Node& b) {
     const int ia = infinity_sign(a), ib = infinity_sign(b);
     if (ia || ib) return ia == ib;
+    // Two integers are equal or not (numbers_equal's rule), also past int64 where their doubles round.
+    if (!options_.percent) {
+      const auto ta = integer_text(a), tb = integer_text(b);
+      if (ta && tb && (ta->big || tb->big)) return ta->text == tb->text;
+    }
     std::vector<std::string> vars;
     collect_variables(a, vars);
     collect_variables(b, vars);
@@ -369,18 +393,33 @@ bool is_equiv_counted(std::string_view gold, std::string_view pred, const EquivO
 }
 }  // namespace
 
+namespace {
+// Bad options are the caller's error, not the answer's: they throw, where bad answers compare false.
+void check_options(const char* op, const EquivOptions& options) {
+  // NaN or inf (or a tolerance of 1 or more) would make "1" equal "2.5"; a negative one, nothing equal.
+  if (!(options.rel_tol >= 0.0 && options.rel_tol < 1.0)) {
+    std::ostringstream message;
+    message << op << ": rel_tol must be in [0, 1), got " << options.rel_tol;
+    throw std::invalid_argument(message.str());
+  }
+}
+}  // namespace
+
 bool is_equiv(std::string_view gold, std::string_view pred, const EquivOptions& options) {
+  check_options("is_equiv", options);
   Budget budget;
   return is_equiv_counted(gold, pred, options, budget);
 }
 
 long grading_steps(std::string_view gold, std::string_view pred, const EquivOptions& options) {
+  check_options("grading_steps", options);
   Budget budget;
   is_equiv_counted(gold, pred, options, budget);
   return budget.steps;
 }
 
 bool verify(std::string_view gold_text, std::string_view pred_text, const EquivOptions& options) {
+  check_options("verify", options);
   try {
     return is_equiv(answer_of(gold_text), answer_of(pred_text), options);
   } catch (const std::exception&) {
@@ -405,6 +444,7 @@ std::vector<uint8_t> grade_pairs(const std::vector<std::string>& golds, const st
     throw std::invalid_argument("grade: golds and preds must have the same length, got " +
                                 std::to_string(golds.size()) + " and " + std::to_string(preds.size()));
   }
+  check_options("grade", options);
   std::vector<uint8_t> out(golds.size());
   for_range(int64_t(golds.size()), parallel_for, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) out[i] = is_equiv(golds[i], preds[i], options);
@@ -414,6 +454,7 @@ std::vector<uint8_t> grade_pairs(const std::vector<std::string>& golds, const st
 
 std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, const EquivOptions& options,
                                       const ParallelFor& parallel_for) {
+  check_options("group_answers", options);
   std::vector<Prepared> prepared(answers.size());
   for_range(int64_t(answers.size()), parallel_for, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {

@@ -10,7 +10,8 @@
 //  - "x = 3" vs "3": the value of a single-variable equation; an equation chain's last side;
 //  - a \pm b vs the pair {a + b, a - b}.
 // Unparseable answers compare as normalized strings. Every call is bounded (limits.h); bad input
-// (empty, unbalanced, huge, invalid UTF-8) gives false, never an error.
+// (empty, unbalanced, huge, invalid UTF-8) gives false, never an error; options out of range (rel_tol
+// not in [0, 1)) throw std::invalid_argument.
 //
 // No LibTorch here (the cotnpot::answer library links without it); the tensor forms of grade_pairs and
 // answer_class_ids are in grade.h.

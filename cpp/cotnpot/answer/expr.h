@@ -38,7 +38,8 @@ enum class Kind {
 struct Node {
   Kind kind = Kind::Num;
   Number num;
-  std::string name;        // Sym, Func ("sqrt", "root", "sin", ...), Relation op ("=", "<", "\\le", ...)
+  std::string name;        // Sym, Func ("sqrt", "root", "sin", ...), Relation op ("=", "<", "\\le", ...);
+                           // a Num of more digits than int64 holds: its digits (the num is their double)
   char open = 0, close = 0;
   int cols = 0;
   std::vector<Node> kids;

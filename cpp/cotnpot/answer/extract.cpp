@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <unordered_set>
 #include <vector>
 
 #include "cotnpot/answer/limits.h"
@@ -205,9 +206,22 @@ constexpr int kBoxGapWords = 4;
 
 // Words between two boxes; "or" between them makes them alternatives (-1: do not join).
 int words_between(std::string_view gap) {
-  std::string g(gap);
-  for (std::string_view filler : {"\\qquad", "\\quad", "\\text", "\\(", "\\)", "\\[", "\\]", "$", "{", "}", ","})
-    for (size_t p; (p = g.find(filler)) != std::string::npos;) g.replace(p, filler.size(), " ");
+  // One pass, each filler replaced by a space (a find-and-replace loop per filler rescanned the gap from its
+  // start after every hit: quadratic in a gap of a million commas).
+  std::string g;
+  g.reserve(gap.size());
+  for (size_t i = 0; i < gap.size();) {
+    bool filler_here = false;
+    for (std::string_view filler : {"\\qquad", "\\quad", "\\text", "\\(", "\\)", "\\[", "\\]", "$", "{", "}", ","}) {
+      if (gap.compare(i, filler.size(), filler) == 0) {
+        g += ' ';
+        i += filler.size();
+        filler_here = true;
+        break;
+      }
+    }
+    if (!filler_here) g += gap[i++];
+  }
   int words = 0;
   for (size_t i = 0; i < g.size(); ++i) {
     if (std::isspace(static_cast<unsigned char>(g[i])) || (i > 0 && !std::isspace(static_cast<unsigned char>(g[i - 1]))))
@@ -226,12 +240,18 @@ std::string all_boxed(std::string_view text) {
     std::string content;
   };
   std::vector<Box> boxes;
+  // The next \boxed and the next \fbox at or after `from`, each searched again only once `from` has passed
+  // it: searching both after every box rescanned the text to its end for the absent one (quadratic).
+  constexpr std::string_view kCommands[] = {"\\boxed", "\\fbox"};
+  size_t next_at[] = {0, 0};
+  bool searched[] = {false, false};
   size_t from = 0;
   while (true) {
     size_t at = std::string_view::npos, len = 0;
-    for (std::string_view cmd : {"\\boxed", "\\fbox"}) {
-      const size_t p = text.find(cmd, from);
-      if (p != std::string_view::npos && p < at) at = p, len = cmd.size();
+    for (int c = 0; c < 2; ++c) {
+      if (!searched[c] || (next_at[c] != std::string_view::npos && next_at[c] < from))
+        next_at[c] = text.find(kCommands[c], from), searched[c] = true;
+      if (next_at[c] != std::string_view::npos && next_at[c] < at) at = next_at[c], len = kCommands[c].size();
     }
     if (at == std::string_view::npos) break;
     size_t i = at + len;
@@ -257,11 +277,13 @@ std::string all_boxed(std::string_view text) {
     if (words < 0 || words > kBoxGapWords) break;
     --first;
   }
-  std::vector<std::string> parts;
-  for (size_t k = first; k < boxes.size(); ++k)
-    if (std::find(parts.begin(), parts.end(), boxes[k].content) == parts.end()) parts.push_back(boxes[k].content);
+  std::unordered_set<std::string_view> seen;
   std::string joined;
-  for (const std::string& p : parts) joined += (joined.empty() ? "" : ", ") + p;
+  for (size_t k = first; k < boxes.size(); ++k) {
+    if (!seen.insert(boxes[k].content).second) continue;
+    if (!joined.empty()) joined += ", ";
+    joined += boxes[k].content;
+  }
   return joined;
 }
 }  // namespace

@@ -21,12 +21,27 @@ Node leaf_number(Number n) {
   return node;
 }
 
-Node make(Kind kind, std::vector<Node> kids, std::string name = {}) {
+Node make(Kind kind, std::vector<Node> kids) {
   Node node;
   node.kind = kind;
   node.kids = std::move(kids);
-  node.name = std::move(name);
   return node;
+}
+
+// A node of the given kids, each moved in: a braced list `{std::move(x)}` would copy x's whole subtree, so
+// a chain nested n deep would copy O(n^2) nodes, none of it charged to the budget.
+template <class... Kids>
+Node named(Kind kind, std::string name, Kids&&... kids) {
+  Node node;
+  node.kind = kind;
+  node.name = std::move(name);
+  node.kids.reserve(sizeof...(kids));
+  (node.kids.push_back(std::forward<Kids>(kids)), ...);
+  return node;
+}
+template <class... Kids>
+Node node_of(Kind kind, Kids&&... kids) {
+  return named(kind, {}, std::forward<Kids>(kids)...);
 }
 
 std::optional<Number> parse_decimal(const std::string& text) {
@@ -100,7 +115,7 @@ class Parser {
     auto first = union_();
     if (!first) return std::nullopt;
     if (!is_relation(peek())) return first;
-    Node rel = make(Kind::Relation, {std::move(*first)}, peek().text);
+    Node rel = named(Kind::Relation, peek().text, std::move(*first));
     // The first and the last operator, as one character each ('<', 'l' for \le, '>', 'g' for \ge, '='
     // otherwise): what a mixed chain such as "0 < x \le 5" needs to be read as an interval.
     rel.open = op_code(peek().text);
@@ -126,7 +141,7 @@ class Parser {
   std::optional<Node> union_() {
     auto first = expr();
     if (!first || !is("\\cup")) return first;
-    Node u = make(Kind::Union, {std::move(*first)});
+    Node u = node_of(Kind::Union, std::move(*first));
     while (ok_ && is("\\cup")) {
       next();
       auto part = expr();
@@ -139,19 +154,21 @@ class Parser {
   std::optional<Node> expr() {
     auto first = term();
     if (!first) return std::nullopt;
-    Node sum = make(Kind::Add, {std::move(*first)});
+    Node sum = node_of(Kind::Add, std::move(*first));
+    int nested_pm = 0;
     while (ok_) {
       if (is("+") || is("-")) {
         const bool minus = next().text == "-";
         auto t = term();
         if (!t) return std::nullopt;
-        sum.kids.push_back(minus ? make(Kind::Neg, {std::move(*t)}) : std::move(*t));
+        sum.kids.push_back(minus ? node_of(Kind::Neg, std::move(*t)) : std::move(*t));
       } else if (is("\\pm") || is("\\mp")) {
+        if (depth_ + ++nested_pm >= kMaxDepth) return fail(), std::nullopt;
         next();
         auto t = term();
         if (!t) return std::nullopt;
         Node left = sum.kids.size() == 1 ? std::move(sum.kids[0]) : std::move(sum);
-        sum = make(Kind::Add, {make(Kind::PlusMinus, {std::move(left), std::move(*t)})});
+        sum = node_of(Kind::Add, node_of(Kind::PlusMinus, std::move(left), std::move(*t)));
       } else {
         break;
       }
@@ -173,7 +190,7 @@ class Parser {
   std::optional<Node> term() {
     auto first = unary();
     if (!first) return std::nullopt;
-    Node product = make(Kind::Mul, {std::move(*first)});
+    Node product = node_of(Kind::Mul, std::move(*first));
     while (ok_) {
       if (is("*") || is("\\cdot") || is("\\times")) {
         next();
@@ -181,7 +198,7 @@ class Parser {
         next();
         auto d = unary();
         if (!d) return std::nullopt;
-        product.kids.push_back(make(Kind::Pow, {std::move(*d), leaf_number(Number::rational(-1))}));
+        product.kids.push_back(node_of(Kind::Pow, std::move(*d), leaf_number(Number::rational(-1))));
         continue;
       } else if (!starts_primary()) {
         break;
@@ -194,12 +211,18 @@ class Parser {
     return product;
   }
 
+  // Signs, carets, factorials and \pm chains nest the tree as brackets do, one level each, so they count
+  // against kMaxDepth too: the recursion here (and every later walk of the tree) stays a few kB of stack
+  // whatever the answer ("-------3", "2^2^2^2", "3!!!!", found by a breaker at 4 kB answers).
   std::optional<Node> unary() {
+    if (!is("-") && !is("+") && !is("\\pm") && !is("\\mp")) return power();
+    Depth depth(*this);
+    if (!ok_) return std::nullopt;
     if (is("-")) {
       next();
       auto u = unary();
       if (!u) return std::nullopt;
-      return make(Kind::Neg, {std::move(*u)});
+      return node_of(Kind::Neg, std::move(*u));
     }
     if (is("+")) {
       next();
@@ -209,7 +232,7 @@ class Parser {
       next();
       auto u = unary();
       if (!u) return std::nullopt;
-      return make(Kind::PlusMinus, {leaf_number(Number::rational(0)), std::move(*u)});
+      return node_of(Kind::PlusMinus, leaf_number(Number::rational(0)), std::move(*u));
     }
     return power();
   }
@@ -219,9 +242,11 @@ class Parser {
     if (!base) return std::nullopt;
     if (!is("^")) return base;
     next();
+    Depth depth(*this);
+    if (!ok_) return std::nullopt;
     auto exponent = exponent_after_caret(/*right_associative=*/true);
     if (!exponent) return std::nullopt;
-    return make(Kind::Pow, {std::move(*base), std::move(*exponent)});
+    return node_of(Kind::Pow, std::move(*base), std::move(*exponent));
   }
 
   // What follows a '^': a {group}, a negated item, or (right_associative) a power itself: 2^3^2 is 2^(3^2).
@@ -231,16 +256,17 @@ class Parser {
       next();
       auto e = postfix();
       if (!e) return std::nullopt;
-      return make(Kind::Neg, {std::move(*e)});
+      return node_of(Kind::Neg, std::move(*e));
     }
     return right_associative ? power() : postfix();
   }
 
   std::optional<Node> postfix() {
     auto p = primary();
-    while (p && ok_ && is("!")) {
+    for (int nested = 0; p && ok_ && is("!"); ++nested) {
+      if (depth_ + nested >= kMaxDepth) return fail(), std::nullopt;
       next();
-      p = make(Kind::Func, {std::move(*p)}, "factorial");
+      p = named(Kind::Func, "factorial", std::move(*p));
     }
     return p;
   }
@@ -340,11 +366,19 @@ class Parser {
       next();
       auto n = parse_decimal(tok.text);
       if (!n) return std::nullopt;
-      return leaf_number(*n);
+      Node leaf = leaf_number(*n);
+      // An integer past int64's 18 safe digits is a double here, whose rounding would make
+      // 1000000000000000000 equal 1000000000000000001: its digits stay in the leaf's name (the comparer
+      // compares two such integers by them).
+      if (!n->exact && tok.text.find('.') == std::string::npos) {
+        const size_t first = tok.text.find_first_not_of('0');
+        leaf.name = first == std::string::npos ? "0" : tok.text.substr(first);
+      }
+      return leaf;
     }
     if (tok.type == Tok::Letter) {
       next();
-      Node sym = make(Kind::Sym, {}, tok.text);
+      Node sym = named(Kind::Sym, tok.text);
       if (is("_")) {  // x_1, a_{n}
         next();
         if (is("{")) {
@@ -361,7 +395,7 @@ class Parser {
     if (tok.text == "{") return group();
     if (tok.text == "\\{") {
       next();
-      Node set = make(Kind::Set, {});
+      Node set = node_of(Kind::Set);
       if (!is("\\}")) {
         auto inner = list_until({"\\}"});
         if (!inner) return std::nullopt;
@@ -378,7 +412,7 @@ class Parser {
       next();
       auto inner = expr();
       if (!inner || !expect("|")) return std::nullopt;
-      return make(Kind::Func, {std::move(*inner)}, "abs");
+      return named(Kind::Func, "abs", std::move(*inner));
     }
     if (tok.type != Tok::Command) return fail(), std::nullopt;
     const std::string& cmd = tok.text;
@@ -388,8 +422,8 @@ class Parser {
       auto a = group();
       auto b = a ? group() : std::nullopt;
       if (!b) return std::nullopt;
-      if (cmd == "\\binom") return make(Kind::Func, {std::move(*a), std::move(*b)}, "binom");
-      return make(Kind::Mul, {std::move(*a), make(Kind::Pow, {std::move(*b), leaf_number(Number::rational(-1))})});
+      if (cmd == "\\binom") return named(Kind::Func, "binom", std::move(*a), std::move(*b));
+      return node_of(Kind::Mul, std::move(*a), node_of(Kind::Pow, std::move(*b), leaf_number(Number::rational(-1))));
     }
     if (cmd == "\\sqrt") {
       std::optional<Node> index;
@@ -400,10 +434,10 @@ class Parser {
       }
       auto radicand = is("{") ? group() : power();
       if (!radicand) return std::nullopt;
-      if (!index) return make(Kind::Pow, {std::move(*radicand), leaf_number(Number::rational(1, 2))});
-      return make(Kind::Pow, {std::move(*radicand), make(Kind::Pow, {std::move(*index), leaf_number(Number::rational(-1))})});
+      if (!index) return node_of(Kind::Pow, std::move(*radicand), leaf_number(Number::rational(1, 2)));
+      return node_of(Kind::Pow, std::move(*radicand), node_of(Kind::Pow, std::move(*index), leaf_number(Number::rational(-1))));
     }
-    if (cmd == "\\pi") return make(Kind::Sym, {}, "\\pi");
+    if (cmd == "\\pi") return named(Kind::Sym, "\\pi");
     if (cmd == "\\infty" || cmd == "\\inf") {
       Node inf;
       inf.kind = Kind::Infinity;
@@ -427,18 +461,18 @@ class Parser {
         if (!arg) return std::nullopt;
         std::string name = cmd.substr(1);
         if (exponent && is_minus_one(*exponent) && (name == "sin" || name == "cos" || name == "tan")) {
-          return make(Kind::Func, {std::move(*arg)}, "arc" + name);
+          return named(Kind::Func, "arc" + name, std::move(*arg));
         }
-        Node call = make(Kind::Func, {std::move(*arg)}, name);
+        Node call = named(Kind::Func, name, std::move(*arg));
         if (!exponent) return call;
-        return make(Kind::Pow, {std::move(call), std::move(*exponent)});
+        return node_of(Kind::Pow, std::move(call), std::move(*exponent));
       }
     }
     if (cmd == "\\text" || cmd == "\\mathrm" || cmd == "\\operatorname") {
       // text that survived normalization (a word answer): its letters as symbols
       return group();
     }
-    if (cmd.size() > 2 && is_letter(cmd[1])) return make(Kind::Sym, {}, cmd);  // \alpha, \theta, ...
+    if (cmd.size() > 2 && is_letter(cmd[1])) return named(Kind::Sym, cmd);  // \alpha, \theta, ...
     return fail(), std::nullopt;
   }
 

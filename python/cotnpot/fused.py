@@ -17,6 +17,8 @@ its head) gives ``out.last_hidden_state`` [B, T, H]; ``model.lm_head.weight`` is
 shift=True)`` gives, and its sums feed :func:`cotnpot.simpo_loss` / :func:`cotnpot.dpo_loss` unchanged,
 gradients flowing to the hidden states and the weight.
 """
+import math
+import numbers
 from typing import Optional, Tuple
 
 import torch
@@ -37,10 +39,14 @@ def block_sizes(vocab: int, row_block: int = 0, vocab_block: int = 0,
         raise ValueError(f"row_block and vocab_block must be >= 0 (0: chosen), got {row_block} and {vocab_block}")
     if block_memory_mb is None or row_block:
         return row_block, vocab_block
-    if not block_memory_mb > 0:
-        raise ValueError(f"block_memory_mb must be > 0, got {block_memory_mb}")
+    is_number = isinstance(block_memory_mb, numbers.Real) and not isinstance(block_memory_mb, bool)
+    mb = float(block_memory_mb) if is_number else math.nan
+    if not (math.isfinite(mb) and mb > 0):
+        raise ValueError(f"block_memory_mb must be a finite number > 0, got {block_memory_mb!r}")
     width = min(vocab, vocab_block or VOCAB_BLOCK)
-    return max(1, int(block_memory_mb * 2 ** 20) // (4 * max(width, 1))), width
+    # More rows than an int64 holds is "all of them" (1e300 MiB once overflowed the op's argument).
+    rows = min(mb * 2 ** 20 // (4 * max(width, 1)), 2 ** 62)
+    return max(1, int(rows)), width
 
 
 def _setup_context(ctx, inputs, output):

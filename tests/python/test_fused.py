@@ -181,6 +181,18 @@ def test_bad_input_names_the_argument():
             fused_linear_logprob(hidden[None], weight, labels)
     with pytest.raises(ValueError, match="reduction must be one of"):
         fused_sequence_logprob(hidden[None], weight, labels[None], reduction="max")
+    # found by a breaker: complex labels passed (their imaginary part dropped with a warning), float8 hidden
+    # states were taken, and an infinite or huge memory budget failed in int() or in pybind11's cast
+    with torch.no_grad():
+        with pytest.raises(RuntimeError, match="labels must be integer token ids, got ComplexFloat"):
+            fused_linear_logprob(hidden, weight, labels.to(torch.complex64))
+        with pytest.raises(RuntimeError, match="hidden must be float32, float64, float16 or bfloat16, got Float8"):
+            fused_linear_logprob(hidden.to(torch.float8_e4m3fn), weight.to(torch.float8_e4m3fn), labels)
+        for budget in (float("inf"), float("nan"), 0, -1.0, "8"):
+            with pytest.raises(ValueError, match="block_memory_mb must be a finite number > 0"):
+                fused_linear_logprob(hidden, weight, labels, block_memory_mb=budget)
+        torch.testing.assert_close(fused_linear_logprob(hidden, weight, labels, block_memory_mb=1e300),
+                                   fused_linear_logprob(hidden, weight, labels))
 
 
 def test_a_frozen_head_gets_no_weight_gradient_and_double_backward_is_refused():
@@ -211,7 +223,7 @@ def test_block_sizes_from_a_memory_budget():
     assert block_sizes(50, block_memory_mb=0.001) == (5, 50)              # a vocabulary narrower than a block
     assert block_sizes(32000, row_block=7, block_memory_mb=1) == (7, 0)   # sizes given stay
     assert block_sizes(32000, block_memory_mb=1e-9) == (1, 1024)          # at least one row
-    with pytest.raises(ValueError, match="block_memory_mb must be > 0, got 0"):
+    with pytest.raises(ValueError, match="block_memory_mb must be a finite number > 0, got 0"):
         block_sizes(10, block_memory_mb=0)
     with pytest.raises(ValueError, match="row_block and vocab_block must be >= 0"):
         block_sizes(10, row_block=-1)

@@ -226,3 +226,47 @@ def test_masked_leading_vocabulary_stays_finite(dtype):
     grad, = torch.autograd.grad(got.sum(), logits)
     # masked tokens: no gradient (the kernel's exp flushes below e^-87 to 2^-126, not to 0)
     assert torch.isfinite(grad).all() and grad[..., :2100].abs().max() < 1e-30
+
+
+@pytest.mark.parametrize("payload", [0x7FC00000, 0x7FC00001, 0x7F800001, 0xFFC0007F, 0x7FFFFFFF])
+def test_every_nan_stays_nan_whatever_its_payload(payload):
+    """Found by a breaker: the kernels' exp adds its integer exponent, taken from the bits of x - max, to
+    the polynomial's bits; a NaN whose low payload bits were set rewrote the exponent and came out finite
+    (0x7fc00001 gave a log-prob of -3.66, log_softmax NaN). One NaN per row, at a lane, in the tail."""
+    logits = torch.zeros(1, 3, 40)
+    for t, at in enumerate((3, 17, 39)):
+        logits.view(torch.int32)[0, t, at] = torch.tensor(payload, dtype=torch.int64).to(torch.int32)
+    assert logits.isnan().sum() == 3
+    labels = torch.tensor([[0, 5, 39]])
+    out = cotnpot.token_logprob(logits.requires_grad_(), labels)
+    assert out.isnan().all(), out
+    grad, = torch.autograd.grad(out.sum(), logits)
+    assert grad.isnan().any(dim=-1).all()
+
+
+def test_nan_payloads_stay_nan_on_every_cpu_isa():
+    import subprocess
+    import sys
+    script = ("import torch, cotnpot\nx = torch.zeros(2, 3, 70)\n"
+              "for t, at in enumerate((3, 17, 69)): x.view(torch.int32)[:, t, at] = 0x7fc00001\n"
+              "print(cotnpot._C.cpu_isa(), bool(cotnpot.token_logprob(x, torch.zeros(2, 3, dtype=torch.long)).isnan().all()),"
+              " bool(cotnpot.token_logprob(x.bfloat16(), torch.zeros(2, 3, dtype=torch.long)).isnan().all()))")
+    for isa in ("generic", "avx2", "avx512"):
+        run = subprocess.run([sys.executable, "-c", script], env={"COTNPOT_CPU_ISA": isa, "PATH": "/usr/bin:/bin"},
+                             capture_output=True, text=True, check=True)
+        ran, fp32_nan, bf16_nan = run.stdout.split()
+        assert (fp32_nan, bf16_nan) == ("True", "True"), (ran, run.stdout)
+
+
+def test_double_backward_is_refused_not_silently_zero():
+    """Found by a breaker: the backward op has no autograd kernel, so under create_graph its gradient
+    carried no graph and a Hessian came out zero (log_softmax's: 8.78), with only a deprecation warning."""
+    logits, labels = make_inputs((2, 3, 5), dtype=torch.float64, ignore_frac=0.0)
+    logits.requires_grad_()
+    with pytest.raises(RuntimeError, match="token_logprob: double backward"):
+        torch.autograd.grad(cotnpot.sequence_logprob(logits, labels).sum(), logits, create_graph=True)
+    with pytest.raises(RuntimeError, match="double backward"):
+        torch.autograd.functional.hessian(lambda z: cotnpot.sequence_logprob(z, labels).sum(), logits.detach())
+    # the first derivative alone still works
+    grad, = torch.autograd.grad(cotnpot.sequence_logprob(logits, labels).sum(), logits)
+    torch.testing.assert_close(grad, torch.autograd.grad(reference.sequence_logprob(logits, labels).sum(), logits)[0])

@@ -23,8 +23,9 @@ void check_inputs(const char* op, const at::Tensor& hidden, const at::Tensor& we
               hidden.sizes());
   TORCH_CHECK(weight.dim() == 2, op, ": weight must be 2-D [V,H], got ", weight.dim(), "-D with shape ",
               weight.sizes());
-  TORCH_CHECK(at::isFloatingType(hidden.scalar_type()), op, ": hidden must be floating-point, got ",
-              hidden.scalar_type());
+  const at::ScalarType dtype = hidden.scalar_type();
+  TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble || dtype == at::kHalf || dtype == at::kBFloat16, op,
+              ": hidden must be float32, float64, float16 or bfloat16, got ", dtype);
   TORCH_CHECK(weight.scalar_type() == hidden.scalar_type(), op, ": weight must have hidden's dtype ",
               hidden.scalar_type(), ", got ", weight.scalar_type());
   TORCH_CHECK(weight.size(1) == hidden.size(1), op, ": weight must be [V, H] with H = ", hidden.size(1),
@@ -32,7 +33,7 @@ void check_inputs(const char* op, const at::Tensor& hidden, const at::Tensor& we
   TORCH_CHECK(weight.size(0) > 0, op, ": weight must have at least one row (the vocabulary), got ", weight.sizes());
   TORCH_CHECK(labels.dim() == 1 && labels.size(0) == hidden.size(0), op, ": labels must be [N] with N = ",
               hidden.size(0), ", got shape ", labels.sizes());
-  TORCH_CHECK(!at::isFloatingType(labels.scalar_type()) && labels.scalar_type() != at::kBool, op,
+  TORCH_CHECK(at::isIntegralType(labels.scalar_type(), /*includeBool=*/false), op,
               ": labels must be integer token ids, got ", labels.scalar_type());
   for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"weight", weight}, {"labels", labels}})
     TORCH_CHECK(t.device() == hidden.device(), op, ": ", name, " must be on hidden's device ", hidden.device(),

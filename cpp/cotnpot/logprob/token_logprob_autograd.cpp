@@ -1,6 +1,7 @@
 // Autograd for token_logprob: the forward saves only the per-position log-sum-exp ([B,T'], not the
 // softmax), and the backward recomputes the softmax row by row from the logits.
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
 
@@ -43,6 +44,11 @@ class TokenLogprob : public torch::autograd::Function<TokenLogprob> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    // The backward op has no autograd kernel of its own: under create_graph its result would silently carry
+    // no graph, and a second derivative (a Hessian) would come out zero. Refuse, as the fused op does.
+    TORCH_CHECK(!at::GradMode::is_enabled(),
+                "token_logprob: double backward (create_graph=True) is not supported; compute the log-probs "
+                "with torch.log_softmax where second derivatives are needed");
     const auto saved = ctx->get_saved_variables();
     const at::Tensor grad_logits = call_backward(grads[0], saved[0], saved[1], saved[2],
                                                  ctx->saved_data["ignore_index"].toInt(),

@@ -51,7 +51,10 @@ inline F exp_nonpositive(F d) {
   p = p * f + 6.931469440460205e-1f;
   p = p * f + 1.0000001192092896f;
   // Adding n << 23 to p's bits multiplies p by 2^n.
-  return __builtin_bit_cast(F, __builtin_bit_cast(U, p) + (__builtin_bit_cast(U, t) << 23));
+  const F r = __builtin_bit_cast(F, __builtin_bit_cast(U, p) + (__builtin_bit_cast(U, t) << 23));
+  // A NaN's payload bits reach t too, and shifted they rewrite the exponent of p (itself NaN): a NaN logit
+  // such as 0x7fc00001 came out finite. Give NaN back as NaN.
+  return d == d ? r : d;
 }
 inline float exp_scalar(float d) { return exp_nonpositive<float, uint32_t>(d); }
 inline vf exp_vector(vf d) { return exp_nonpositive<vf, vu>(d); }

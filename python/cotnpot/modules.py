@@ -1,4 +1,6 @@
 """``nn.Module`` forms of the verifier losses, with the metrics a training loop logs, and the ORM head."""
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Dict, Optional
 
@@ -41,11 +43,29 @@ def _check_reduction(reduction: str) -> None:
         raise ValueError(f"reduction must be one of {F.REDUCTIONS}, got {reduction!r}")
 
 
-def _check_common(beta: float, loss_type: str, valid_types, reduction: str) -> None:
-    if not beta > 0:
-        raise ValueError(f"beta must be > 0, got {beta}")
+def _check_number(name: str, value, low: float, high: float = math.inf, low_open: bool = False) -> None:
+    """At construction, what the op would refuse only at the first call (a module built in one place and
+    first called an epoch later should fail where it is built)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if not (math.isfinite(value) and (value > low if low_open else value >= low) and value <= high):
+        if math.isfinite(high):
+            bound = f" and in {'(' if low_open else '['}{low}, {high}]"
+        elif math.isfinite(low):
+            bound = f" and {'>' if low_open else '>='} {low}"
+        else:
+            bound = ""
+        raise ValueError(f"{name} must be finite{bound}, got {value}")
+
+
+def _check_common(beta: float, loss_type: str, valid_types, reduction: str, label_smoothing: float) -> None:
+    _check_number("beta", beta, 0.0, low_open=True)
     if loss_type not in valid_types:
         raise ValueError(f"loss_type must be one of {valid_types}, got {loss_type!r}")
+    _check_number("label_smoothing", label_smoothing, 0.0, 0.5)
+    if loss_type == "robust" and label_smoothing == 0.5:
+        raise ValueError("loss_type 'robust' divides by 1 - 2 * label_smoothing and needs label_smoothing < 0.5, "
+                         "got 0.5")
     _check_reduction(reduction)
 
 
@@ -63,7 +83,11 @@ class SimPOLoss(nn.Module):
                  label_smoothing: float = 0.0, loss_type: str = "sigmoid", sft_weight: float = 0.0,
                  reduction: str = "mean"):
         super().__init__()
-        _check_common(beta, loss_type, F.SIMPO_LOSS_TYPES, reduction)
+        _check_common(beta, loss_type, F.SIMPO_LOSS_TYPES, reduction, label_smoothing)
+        _check_number("sft_weight", sft_weight, 0.0)
+        if gamma is not None:
+            _check_number("gamma", gamma, -math.inf)
+        _check_number("gamma_beta_ratio", gamma_beta_ratio, -math.inf)
         self.beta, self.gamma, self.gamma_beta_ratio = beta, gamma, gamma_beta_ratio
         self.label_smoothing, self.loss_type, self.sft_weight, self.reduction = (
             label_smoothing, loss_type, sft_weight, reduction)
@@ -106,7 +130,7 @@ class DPOLoss(nn.Module):
                  ipo_length_normalize: bool = True, reduction: str = "mean", bco_running_mean: bool = True,
                  ipo_rewards_on_sums: bool = False):
         super().__init__()
-        _check_common(beta, loss_type, F.DPO_LOSS_TYPES, reduction)
+        _check_common(beta, loss_type, F.DPO_LOSS_TYPES, reduction, label_smoothing)
         self.beta, self.label_smoothing, self.loss_type = beta, label_smoothing, loss_type
         self.ipo_length_normalize, self.reduction = ipo_length_normalize, reduction
         self.use_bco_running_mean, self.ipo_rewards_on_sums = bco_running_mean, ipo_rewards_on_sums
@@ -116,20 +140,28 @@ class DPOLoss(nn.Module):
     def forward(self, chosen_logps: Tensor, rejected_logps: Tensor, ref_chosen_logps: Tensor,
                 ref_rejected_logps: Tensor, chosen_lengths: Optional[Tensor] = None,
                 rejected_lengths: Optional[Tensor] = None) -> PreferenceLossOutput:
-        delta = None
+        delta, running = None, None
         if self.loss_type == "bco_pair" and not self.use_bco_running_mean:
             delta = torch.zeros((), dtype=chosen_logps.dtype, device=chosen_logps.device)
         elif self.loss_type == "bco_pair":
-            if self.training:
+            # The updated mean and count are written to the buffers only once the loss has accepted this
+            # batch: a batch it refuses (mismatched sizes) once left its rewards in the mean, and an empty
+            # batch's mean (NaN) made every later loss NaN.
+            count, mean = self.bco_running_count, self.bco_running_mean
+            if self.training and chosen_logps.numel() > 0:
                 rewards = torch.cat([chosen_logps - ref_chosen_logps, rejected_logps - ref_rejected_logps]) * self.beta
-                self.bco_running_count += 1
-                self.bco_running_mean += (rewards.detach().mean().double() - self.bco_running_mean) / self.bco_running_count
-            if self.bco_running_count > 0:
-                delta = self.bco_running_mean
+                count = count + 1
+                mean = mean + (rewards.detach().mean().double() - mean) / count
+                running = (mean, count)
+            if count > 0:
+                delta = mean
         losses, chosen_rewards, rejected_rewards = F.dpo_loss(
             chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, self.beta, self.label_smoothing,
             self.loss_type, chosen_lengths, rejected_lengths, self.ipo_length_normalize, delta,
             self.ipo_rewards_on_sums)
+        if running is not None:
+            self.bco_running_mean.copy_(running[0])
+            self.bco_running_count.copy_(running[1])
         return PreferenceLossOutput(F.reduce(losses, self.reduction), losses, chosen_rewards, rejected_rewards)
 
     @classmethod

@@ -157,7 +157,7 @@ V = torch.tensor([-1.0, -2.0])
 @pytest.mark.parametrize("call, message", [
     (lambda: cotnpot.dpo_loss(V, torch.tensor([-1.0]), V, V), "rejected_logps must have the batch size of chosen_logps (2), got 1"),
     (lambda: cotnpot.dpo_loss(V, V, V, V[None]), "ref_rejected_logps must be 1-D [B], got 2-D"),
-    (lambda: cotnpot.dpo_loss(V, V, V, V, beta=-0.1), "beta must be > 0, got -0.1"),
+    (lambda: cotnpot.dpo_loss(V, V, V, V, beta=-0.1), "beta must be finite and > 0, got -0.1"),
     (lambda: cotnpot.dpo_loss(V.long(), V, V, V), "chosen_logps must be a floating-point tensor, got Long"),
     (lambda: cotnpot.dpo_loss(V, V, V, V, loss_type="kto"), "loss_type must be one of 'sigmoid', 'hinge', 'ipo', "
                                                              "'robust', 'bco_pair', 'sppo_hard', 'nca_pair', "
@@ -171,10 +171,10 @@ V = torch.tensor([-1.0, -2.0])
     (lambda: cotnpot.dpo_loss(V, V, V, V, loss_type="bco_pair", bco_delta=V), "bco_delta must hold one value"),
     (lambda: cotnpot.dpo_loss(V, V, V, V.to("meta")), "ref_rejected_logps must be on chosen_logps's device cpu, got meta"),
     (lambda: cotnpot.simpo_loss(V, V[:1]), "simpo_loss: rejected_logps must have the batch size of chosen_logps (2), got 1"),
-    (lambda: cotnpot.simpo_loss(V, V, beta=0.0), "simpo_loss: beta must be > 0, got 0"),
+    (lambda: cotnpot.simpo_loss(V, V, beta=0.0), "simpo_loss: beta must be finite and > 0, got 0"),
     (lambda: cotnpot.simpo_loss(V.int(), V), "chosen_logps must be a floating-point tensor, got Int"),
     (lambda: cotnpot.simpo_loss(V, V, loss_type="ipo"), "loss_type must be one of 'sigmoid', 'hinge', got 'ipo'"),
-    (lambda: cotnpot.simpo_loss(V, V, sft_weight=-1.0), "sft_weight must be >= 0, got -1"),
+    (lambda: cotnpot.simpo_loss(V, V, sft_weight=-1.0), "sft_weight must be finite and >= 0, got -1"),
     (lambda: cotnpot.orm_loss(torch.zeros(2, 3), torch.tensor([1, 2]), torch.ones(2, 3, dtype=torch.bool)),
      "labels must be 0 (wrong) or 1 (correct)"),
     (lambda: cotnpot.orm_loss(torch.zeros(2, 3), torch.tensor([1]), torch.ones(2, 3, dtype=torch.bool)),
@@ -191,6 +191,12 @@ V = torch.tensor([-1.0, -2.0])
     (lambda: cotnpot.orm_score(torch.zeros(2, 3), torch.tensor([[True] * 3, [False] * 3])), "row 1 has none"),
     (lambda: cotnpot.orm_score(torch.zeros(2, 3), torch.ones(2, 3, dtype=torch.bool), "max"),
      "mode must be one of 'last', 'mean', got 'max'"),
+    # found by a breaker: NaN or infinite settings gave NaN or inf losses without a word
+    (lambda: cotnpot.simpo_loss(V, V, beta=float("inf")), "simpo_loss: beta must be finite and > 0, got inf"),
+    (lambda: cotnpot.simpo_loss(V, V, gamma=float("nan")), "simpo_loss: gamma must be finite, got nan"),
+    (lambda: cotnpot.simpo_loss(V, V, gamma_beta_ratio=float("nan")), "gamma_beta_ratio must be finite, got nan"),
+    (lambda: cotnpot.simpo_loss(V, V, sft_weight=float("inf")), "sft_weight must be finite and >= 0, got inf"),
+    (lambda: cotnpot.dpo_loss(V, V, V, V, beta=float("nan")), "beta must be finite and > 0, got nan"),
 ])
 def test_bad_input_message(call, message):
     with pytest.raises(RuntimeError) as error:
@@ -199,7 +205,14 @@ def test_bad_input_message(call, message):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: cotnpot.SimPOLoss(beta=-1), "beta must be > 0"),
+    (lambda: cotnpot.SimPOLoss(beta=-1), "beta must be finite and > 0"),
+    # found by a breaker: each was accepted here and failed (or gave NaN losses) only at the first call
+    (lambda: cotnpot.SimPOLoss(gamma=float("nan")), "gamma must be finite, got nan"),
+    (lambda: cotnpot.SimPOLoss(gamma_beta_ratio=float("inf")), "gamma_beta_ratio must be finite, got inf"),
+    (lambda: cotnpot.SimPOLoss(sft_weight=float("inf")), "sft_weight must be finite and >= 0"),
+    (lambda: cotnpot.SimPOLoss(beta=float("inf")), "beta must be finite and > 0"),
+    (lambda: cotnpot.DPOLoss(label_smoothing=0.7), r"label_smoothing must be finite and in \[0.0, 0.5\], got 0.7"),
+    (lambda: cotnpot.DPOLoss(loss_type="robust", label_smoothing=0.5), "needs label_smoothing < 0.5"),
     (lambda: cotnpot.DPOLoss(loss_type="kto"), "loss_type must be one of"),
     (lambda: cotnpot.DPOLoss(reduction="avg"), "reduction must be one of"),
     (lambda: cotnpot.ORMLoss(reduction="avg"), "reduction must be one of"),
@@ -207,6 +220,42 @@ def test_bad_input_message(call, message):
 def test_modules_reject_bad_settings_at_construction(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_a_setting_that_is_not_a_number_is_named():
+    """Found by a breaker: ``SimPOLoss(beta="2")`` failed with a bare "'>' not supported"."""
+    with pytest.raises(TypeError, match="beta must be a number, got str '2'"):
+        cotnpot.SimPOLoss(beta="2")
+    with pytest.raises(TypeError, match="label_smoothing must be a number, got NoneType"):
+        cotnpot.DPOLoss(label_smoothing=None)
+
+
+def test_orm_score_of_no_solutions_is_empty_in_both_modes():
+    """Found by a breaker: with no rows, mode "last" raised amax's IndexError while "mean" gave []."""
+    for mode in ("last", "mean"):
+        out = cotnpot.orm_score(torch.zeros(0, 0), torch.zeros(0, 0, dtype=torch.bool), mode)
+        assert out.shape == (0,) and out.dtype == torch.float32
+        assert cotnpot.orm_score(torch.zeros(0, 4), torch.zeros(0, 4, dtype=torch.bool), mode).shape == (0,)
+
+
+def test_a_refused_or_empty_batch_leaves_the_bco_running_mean_as_it_was():
+    """Found by a breaker: the module updated its running mean before the loss checked the batch, so a batch
+    of mismatched sizes raised but left its rewards in the mean (-5.075 after one), and an empty batch's
+    mean (NaN) made every later loss NaN."""
+    t = torch.tensor
+    module = cotnpot.DPOLoss(loss_type="bco_pair")
+    with pytest.raises(RuntimeError, match="batch size"):
+        module(t([-1.0, -2.0]), t([-2.0, -1.0]), t([100.0]), t([100.0]))
+    assert module.bco_running_mean.item() == 0.0 and module.bco_running_count.item() == 0
+    module(*[torch.zeros(0)] * 4)
+    assert module.bco_running_mean.item() == 0.0 and module.bco_running_count.item() == 0
+    out = module(t([-1.0]), t([-2.0]), t([-1.5]), t([-2.5]))
+    fresh = cotnpot.DPOLoss(loss_type="bco_pair")
+    want = fresh(t([-1.0]), t([-2.0]), t([-1.5]), t([-2.5]))
+    assert torch.isfinite(out.loss) and out.loss.item() == want.loss.item()
+    # beta 0.1 times the log-ratios 0.5 and 0.5
+    assert module.bco_running_mean.item() == fresh.bco_running_mean.item() == pytest.approx(0.05)
+    assert module.bco_running_count.item() == 1
 
 
 def test_nan_and_inf_propagate_to_their_own_pair_only():

@@ -59,6 +59,8 @@ at::Tensor orm_score_composite(const at::Tensor& scores, const at::Tensor& mask,
     return c10::str(op, ": every row of mask needs a valid token, row ", count.argmin().item<int64_t>(), " has none");
   });
   if (mode == "mean") return at::where(mask, probs, at::zeros_like(probs)).sum(1) / count.to(probs.scalar_type());
+  // No rows (the check above passed, so B = 0): [0], where amax over an empty dim would throw.
+  if (scores.sym_numel() == 0) return probs.sum(1);
   // The last valid position: the largest index t with mask[b,t].
   const at::Tensor positions = at::arange(scores.sym_size(1), mask.options().dtype(at::kLong));
   const at::Tensor last = at::where(mask, positions, at::full_like(positions, -1)).amax(1);

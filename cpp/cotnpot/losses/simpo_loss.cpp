@@ -5,6 +5,8 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
+#include <cmath>
+
 #include "cotnpot/losses/detail/check.h"
 
 namespace cotnpot::losses {
@@ -23,7 +25,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> simpo_loss_composite(const at::Te
                        {"sigmoid", "hinge"});
   TORCH_CHECK(label_smoothing >= 0.0 && label_smoothing <= 0.5, kOp,
               ": label_smoothing must be in [0, 0.5], got ", label_smoothing);
-  TORCH_CHECK(sft_weight >= 0.0, kOp, ": sft_weight must be >= 0, got ", sft_weight);
+  TORCH_CHECK(sft_weight >= 0.0 && std::isfinite(sft_weight), kOp, ": sft_weight must be finite and >= 0, got ",
+              sft_weight);
+  if (gamma.has_value()) detail::check_finite(kOp, "gamma", *gamma);
+  else detail::check_finite(kOp, "gamma_beta_ratio", gamma_beta_ratio);
   const double margin = gamma.has_value() ? *gamma : gamma_beta_ratio * beta;
 
   const at::Tensor z = (chosen_logps - rejected_logps) * beta - margin;

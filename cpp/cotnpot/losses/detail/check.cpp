@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <string>
 
 namespace cotnpot::losses::detail {
@@ -25,7 +26,11 @@ void check_same_batch(const char* op, std::initializer_list<std::pair<const char
 }
 
 void check_positive(const char* op, const char* name, double value) {
-  TORCH_CHECK(value > 0.0, op, ": ", name, " must be > 0, got ", value);
+  TORCH_CHECK(value > 0.0 && std::isfinite(value), op, ": ", name, " must be finite and > 0, got ", value);
+}
+
+void check_finite(const char* op, const char* name, double value) {
+  TORCH_CHECK(std::isfinite(value), op, ": ", name, " must be finite, got ", value);
 }
 
 void check_choice(const char* op, const char* name, std::string_view value,

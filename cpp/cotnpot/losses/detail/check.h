@@ -13,7 +13,10 @@ namespace cotnpot::losses::detail {
 void check_vector(const char* op, const char* name, const at::Tensor& t);
 // All named 1-D float tensors have the same length and device as the first.
 void check_same_batch(const char* op, std::initializer_list<std::pair<const char*, const at::Tensor*>> tensors);
+// Finite and > 0 (an infinite beta or weight turns every loss into inf or NaN).
 void check_positive(const char* op, const char* name, double value);
+// Not NaN or infinite.
+void check_finite(const char* op, const char* name, double value);
 // One of `valid` (listed in the message when it is not).
 void check_choice(const char* op, const char* name, std::string_view value,
                   std::initializer_list<std::string_view> valid);

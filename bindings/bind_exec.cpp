@@ -2,18 +2,12 @@
 // progress), and an exception it raises cancels the batch and comes back to the caller.
 #include <torch/extension.h>
 
-#include <cxxabi.h>
-
 #include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <exception>
-#include <mutex>
-#include <optional>
-#include <thread>
+#include <functional>
 
 #include "bindings.h"
 #include "cotnpot/exec/executor.h"
+#include "interruptible.h"
 
 namespace py = pybind11;
 
@@ -21,28 +15,6 @@ namespace cotnpot::bindings {
 
 namespace {
 
-bool interpreter_finalizing() {
-#if PY_VERSION_HEX >= 0x030D0000
-  return Py_IsFinalizing() != 0;
-#else
-  return _Py_IsFinalizing() != 0;
-#endif
-}
-
-// Releases the GIL for a batch. Taking it back while the interpreter shuts down would end the thread from
-// inside this destructor (an abort): then the thread waits for the process to end instead, as Python 3.14
-// does with daemon threads.
-struct ReleaseGil {
-  PyThreadState* state = PyEval_SaveThread();
-  ReleaseGil() = default;
-  ReleaseGil(const ReleaseGil&) = delete;
-  ReleaseGil& operator=(const ReleaseGil&) = delete;
-  ~ReleaseGil() {
-    if (interpreter_finalizing())
-      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
-    PyEval_RestoreThread(state);
-  }
-};
 py::str text(const std::string& s) {
   return py::reinterpret_steal<py::str>(PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace"));
 }
@@ -106,63 +78,17 @@ void bind_exec(py::module_& m) {
       .def(
           "run",
           [](exec::Executor& ex, const std::vector<exec::Job>& jobs, py::object progress) {
-            // The batch runs on its own thread; this (the caller's) thread checks for Ctrl-C every 50 ms
-            // (Python handles signals only in the main thread) and stops the batch on one. The progress
-            // callback runs after each job with the GIL; if it raises, the batch is cancelled and the
-            // exception comes back here.
+            // The batch runs on its own thread and Ctrl-C stops it (interruptible.h). The progress callback
+            // runs after each job with the GIL; if it raises, the batch is cancelled and the exception comes
+            // back here.
             std::function<void(size_t)> callback;
             if (!progress.is_none())
               callback = [&progress](size_t done) {
                 py::gil_scoped_acquire acquire;
                 progress(done);
               };
-            std::atomic<bool> stop{false};
-            std::optional<py::error_already_set> interrupted;
-            std::vector<exec::Result> results;
-            std::exception_ptr failure;
-            {
-              ReleaseGil release;
-              std::mutex m;
-              std::condition_variable cv;
-              bool done = false;
-              std::thread batch([&] {
-                try {
-                  results = ex.run(jobs, callback, &stop);
-                } catch (...) {
-                  failure = std::current_exception();
-                }
-                {
-                  std::lock_guard<std::mutex> lock(m);
-                  done = true;
-                }
-                cv.notify_all();
-              });
-              try {
-                std::unique_lock<std::mutex> lock(m);
-                while (!cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return done; })) {
-                  lock.unlock();
-                  {
-                    py::gil_scoped_acquire acquire;
-                    if (!interrupted && PyErr_CheckSignals() != 0) {
-                      interrupted.emplace();
-                      stop.store(true);
-                    }
-                  }
-                  lock.lock();
-                }
-              } catch (abi::__forced_unwind&) {
-                // The interpreter is shutting down and ends this (daemon) thread as it waits for the GIL:
-                // stop the batch and wait for it (a joinable std::thread must not be destroyed), then let
-                // the unwind go on (ReleaseGil then waits for the process to end).
-                stop.store(true);
-                batch.join();
-                throw;
-              }
-              batch.join();
-            }
-            if (interrupted) throw *interrupted;
-            if (failure) std::rethrow_exception(failure);
-            return results;
+            return run_interruptibly<std::vector<exec::Result>>(
+                [&](const std::atomic<bool>& stop) { return ex.run(jobs, callback, &stop); });
           },
           py::arg("jobs"), py::arg("progress") = py::none())
       .def_property_readonly("network_isolated", &exec::Executor::network_isolated)

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -256,7 +257,8 @@ at::Tensor majority_accuracy_exact(const at::Tensor& classes, const at::Tensor& 
 
 SubsetAccuracy vote_accuracy(const at::Tensor& classes, const at::Tensor& correct, const at::Tensor& valid,
                              const at::Tensor& weights, const at::Tensor& keep, std::string_view fallback,
-                             std::string_view ties, int64_t k, int64_t samples, int64_t max_subsets, uint64_t seed) {
+                             std::string_view ties, int64_t k, int64_t samples, int64_t max_subsets, uint64_t seed,
+                             const std::atomic<bool>* stop) {
   constexpr const char* op = "vote_accuracy";
   TORCH_CHECK(fallback == "all" || fallback == "none", op, ": fallback must be \"all\" or \"none\", got \"",
               std::string(fallback), "\"");
@@ -281,6 +283,12 @@ SubsetAccuracy vote_accuracy(const at::Tensor& classes, const at::Tensor& correc
   bool* exact_out = exact.data_ptr<bool>();
 
   at::parallel_for(0, in.P, 1, [&](int64_t begin, int64_t end) {
+    // *stop is read every 4096 subsets (well under a millisecond): one problem alone may ask for 10^12.
+    int64_t votes = 0;
+    const auto check_stop = [&] {
+      if (stop != nullptr && (++votes & 4095) == 0 && stop->load(std::memory_order_relaxed))
+        throw std::runtime_error("vote_accuracy: stopped");
+    };
     std::vector<int64_t> cls, subset, perm;
     std::vector<double> weight;
     std::vector<char> ok, kept;
@@ -304,6 +312,7 @@ SubsetAccuracy vote_accuracy(const at::Tensor& classes, const at::Tensor& correc
         subset.resize(kk);  // every subset, in lexicographic order
         for (int64_t i = 0; i < kk; ++i) subset[i] = i;
         while (true) {
+          check_stop();
           sum += vote(subset, cls, weight, ok, kept);
           ++count;
           int64_t i = kk - 1;
@@ -320,6 +329,7 @@ SubsetAccuracy vote_accuracy(const at::Tensor& classes, const at::Tensor& correc
       perm.resize(n);
       for (int64_t i = 0; i < n; ++i) perm[i] = i;
       for (int64_t s = 0; s < samples; ++s) {
+        check_stop();
         for (int64_t i = 0; i < kk; ++i) std::swap(perm[i], perm[i + rng.below(n - i)]);  // partial Fisher-Yates
         subset.assign(perm.begin(), perm.begin() + kk);
         if (rule == Ties::kFirst) std::sort(subset.begin(), subset.end());

@@ -21,6 +21,7 @@
 //   auto w = cotnpot::metrics::vote_accuracy(classes, correct, valid, weights, {}, "all", "fair", 8, 1000);
 #include <ATen/core/Tensor.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string_view>
 
@@ -42,9 +43,11 @@ struct SubsetAccuracy {
 // keep [P,N] bool or undefined (no filter); fallback "all" | "none" as in selection::vote (applied per
 // subset); ties "fair" | "first" (the class whose first member in the subset comes first, judged by that
 // member's label: what selection::vote picks and what harnesses built on Counter.most_common report).
+// Setting *stop (from another thread: Ctrl-C) ends the call within a few thousand subsets, with
+// std::runtime_error("vote_accuracy: stopped").
 SubsetAccuracy vote_accuracy(const at::Tensor& classes, const at::Tensor& correct, const at::Tensor& valid,
                              const at::Tensor& weights, const at::Tensor& keep, std::string_view fallback,
                              std::string_view ties, int64_t k, int64_t samples = 1000, int64_t max_subsets = 4096,
-                             uint64_t seed = 0);
+                             uint64_t seed = 0, const std::atomic<bool>* stop = nullptr);
 
 }  // namespace cotnpot::metrics

@@ -50,11 +50,11 @@ inline F exp_nonpositive(F d) {
   p = p * f + 2.4022120237350464e-1f;
   p = p * f + 6.931469440460205e-1f;
   p = p * f + 1.0000001192092896f;
-  // Adding n << 23 to p's bits multiplies p by 2^n.
-  const F r = __builtin_bit_cast(F, __builtin_bit_cast(U, p) + (__builtin_bit_cast(U, t) << 23));
-  // A NaN's payload bits reach t too, and shifted they rewrite the exponent of p (itself NaN): a NaN logit
-  // such as 0x7fc00001 came out finite. Give NaN back as NaN.
-  return d == d ? r : d;
+  // 2^n from n << 23 plus the exponent bias, times p. (Adding n << 23 to p's bits instead let a NaN's payload
+  // bits, which reach t too, rewrite the exponent of p: a NaN logit such as 0x7fc00001 came out finite. A
+  // product with p, itself NaN then, stays NaN.)
+  const F scale = __builtin_bit_cast(F, (__builtin_bit_cast(U, t) << 23) + 0x3f800000u);
+  return p * scale;
 }
 inline float exp_scalar(float d) { return exp_nonpositive<float, uint32_t>(d); }
 inline vf exp_vector(vf d) { return exp_nonpositive<vf, vu>(d); }

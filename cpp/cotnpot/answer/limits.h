@@ -8,7 +8,8 @@ namespace cotnpot::answer {
 inline constexpr std::size_t kMaxTextBytes = 1 << 20;
 // Longer answers are not parsed: they compare as normalized strings only.
 inline constexpr std::size_t kMaxAnswerBytes = 4096;
-// Bracket nesting the parser follows before it gives up on an answer.
+// Nesting the parser follows before it gives up on an answer: brackets, and chains of signs, carets,
+// factorials and \pm, each a level of the tree (and of every recursive walk of it).
 inline constexpr int kMaxDepth = 64;
 // Parser and evaluator steps per comparison: a deterministic budget instead of a timer.
 inline constexpr long kMaxSteps = 200000;

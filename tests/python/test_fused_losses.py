@@ -90,7 +90,7 @@ def test_the_head_stays_the_models_and_bad_input():
         loss_fn(hidden[:5], labels[:5])
     with pytest.raises(TypeError, match="lm_head must have a 2-D weight"):
         FusedLinearSimPOLoss(torch.nn.ReLU())
-    with pytest.raises(ValueError, match="beta must be > 0"):
+    with pytest.raises(ValueError, match="beta must be finite and > 0"):
         FusedLinearDPOLoss(head, beta=0)
     assert cotnpot.FusedLinearSimPOLoss is FusedLinearSimPOLoss
 

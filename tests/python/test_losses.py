@@ -177,6 +177,9 @@ V = torch.tensor([-1.0, -2.0])
     (lambda: cotnpot.simpo_loss(V, V, sft_weight=-1.0), "sft_weight must be finite and >= 0, got -1"),
     (lambda: cotnpot.orm_loss(torch.zeros(2, 3), torch.tensor([1, 2]), torch.ones(2, 3, dtype=torch.bool)),
      "labels must be 0 (wrong) or 1 (correct)"),
+    # found by a breaker: checked after the cast to the scores' dtype, 1.0001 read as 1 in fp16
+    (lambda: cotnpot.orm_loss(torch.zeros(2, 3, dtype=torch.float16), torch.tensor([1.0001, 0.0], dtype=torch.float64),
+                              torch.ones(2, 3, dtype=torch.bool)), "labels must be 0 (wrong) or 1 (correct)"),
     (lambda: cotnpot.orm_loss(torch.zeros(2, 3), torch.tensor([1]), torch.ones(2, 3, dtype=torch.bool)),
      "labels must be 1-D [B] with B = 2, got shape [1]"),
     (lambda: cotnpot.orm_loss(torch.zeros(2, 3), torch.tensor([1, 0]), torch.ones(2, 3)), "mask must be bool, got Float"),

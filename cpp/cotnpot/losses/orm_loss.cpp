@@ -36,9 +36,10 @@ at::Tensor orm_loss_composite(const at::Tensor& scores, const at::Tensor& labels
   TORCH_CHECK(labels.scalar_type() == at::kBool || at::isFloatingType(labels.scalar_type()) ||
                   at::isIntegralType(labels.scalar_type(), /*includeBool=*/false),
               op, ": labels must be bool, integer or float, got ", labels.scalar_type());
-  const at::Tensor target = labels.to(scores.scalar_type());
-  cotnpot::detail::check_all((target == 0) | (target == 1), c10::str(op, ": labels must be 0 (wrong) or 1 (correct)"),
+  // Checked as given: after a cast to fp16 scores' dtype, a label of 1.0001 would read as 1.
+  cotnpot::detail::check_all((labels == 0) | (labels == 1), c10::str(op, ": labels must be 0 (wrong) or 1 (correct)"),
                              [&] { return c10::str(op, ": labels must be 0 (wrong) or 1 (correct), got ", labels); });
+  const at::Tensor target = labels.to(scores.scalar_type());
   const at::Tensor per_token = at::binary_cross_entropy_with_logits(
       scores, target.unsqueeze(1).expand_as(scores), /*weight=*/{}, /*pos_weight=*/{}, at::Reduction::None);
   const at::Tensor masked = at::where(mask, per_token, at::zeros_like(per_token));

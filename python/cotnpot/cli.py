@@ -61,18 +61,59 @@ def make_translator(args):
     return translate.CachedTranslator(inner, args.translation_cache) if args.translation_cache else inner
 
 
+class UsageError(ValueError):
+    """A bad option value or output path: reported in one line, exit code 2, before any work."""
+
+
+def output_dir(path: Optional[Path], flag: str) -> Optional[Path]:
+    """Makes the output directory now: a file in its place, or a place it cannot be made, is found before a
+    long run rather than after it, when the results would be lost (found by a breaker)."""
+    if path is None:
+        return None
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path}: exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot be made ({exc.strerror or exc})") from None
+    return path
+
+
+def output_file(path: Optional[Path], flag: str) -> Optional[Path]:
+    """As output_dir, for a file: not a directory, and its directory made."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory, not a file")
+    output_dir(path.parent, f"{flag}'s directory")
+    return path
+
+
+def positive_ints(text: Optional[str], flag: str) -> Optional[List[int]]:
+    if not text:
+        return None
+    try:
+        values = [int(k) for k in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or any(not 1 <= k <= 2 ** 31 for k in values):
+        raise UsageError(f"{flag} must be comma-separated positive integers, got {text!r}")
+    return values
+
+
 def _eval(args) -> int:
     from . import distributed
     from .pipeline import report
     from .pipeline.evaluation import EvalOptions, evaluate_file
     distributed.init_from_env()   # under torchrun: each process works on its share, rank 0 reports
-    ks = [int(k) for k in args.ks.split(",")] if args.ks else None
-    if ks is not None and any(k < 1 for k in ks):
-        print("cotnpot eval: --ks must be positive integers", file=sys.stderr)
-        return 2
+    ks = positive_ints(args.ks, "--ks")
     if args.samples < 2 or args.resamples < 1:
         print("cotnpot eval: --samples must be >= 2 and --resamples >= 1", file=sys.stderr)
         return 2
+    output_dir(args.out, "--out")
+    output_file(args.log_samples, "--log-samples")
+    output_file(args.cache, "--cache")
+    output_file(args.translation_cache, "--translation-cache")
     try:
         translator = make_translator(args)
     except (ValueError, FileNotFoundError) as exc:
@@ -88,8 +129,10 @@ def _eval(args) -> int:
         from .verifier import load_verifier
         try:
             verifier = load_verifier(args.verifier)
-        except (ImportError, OSError, ValueError) as exc:
-            print(f"cotnpot eval: cannot load the verifier: {exc}", file=sys.stderr)
+        except Exception as exc:   # noqa: BLE001 -- whatever a broken model directory raises: a config with an
+            # unknown key (TypeError), weights of another shape (RuntimeError), a cut safetensors file ...
+            print(f"cotnpot eval: cannot load the verifier from {args.verifier}: {type(exc).__name__}: "
+                  f"{str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
             return 2
         if cache_dir:
             from .verifier import ScoreCache, model_identity
@@ -131,6 +174,10 @@ def _generate(args) -> int:
     from .generate import DEFAULT_PROMPT, GenerationError, generate, load_problems, write_candidates
     from .translate.client import OpenAICompatibleClient, sampling_options
     distributed.init_from_env()   # under torchrun: each process sends its share of the requests
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be >= 1, got {args.limit}")
+    output_file(args.out, "--out")
+    output_file(args.cache, "--cache")
     try:
         problems = load_problems(args.problems, args.limit)
         client = OpenAICompatibleClient(args.server, args.model, args.api, retries=args.retries, timeout=args.timeout,
@@ -243,23 +290,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _experiment(args) -> int:
+    from .train.experiment import run
+    from .train.reasoner import ReasonerConfig
+    for flag, value, least in (("--seeds", args.seeds, 1), ("--problems", args.problems, 20),
+                               ("--epochs", args.epochs, 1), ("--reasoner-steps", args.reasoner_steps, 1)):
+        if value < least:
+            raise UsageError(f"{flag} must be >= {least}, got {value}"
+                             + (" (a quarter is held out, and both halves need problems)" if flag == "--problems" else ""))
+    output_dir(args.out, "--out")
+    run(args.out, seeds=args.seeds, problems=args.problems, epochs=args.epochs, progress=not args.quiet,
+        sampler=args.sampler, reasoner=ReasonerConfig(steps=args.reasoner_steps))
+    print((args.out / "report.md").read_text())
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "eval":
-        return _eval(args)
-    if args.command == "experiment":
-        from .train.experiment import run
-        from .train.reasoner import ReasonerConfig
-        run(args.out, seeds=args.seeds, problems=args.problems, epochs=args.epochs, progress=not args.quiet,
-            sampler=args.sampler, reasoner=ReasonerConfig(steps=args.reasoner_steps))
-        print((args.out / "report.md").read_text())
-        return 0
-    if args.command == "generate":
-        return _generate(args)
-    if args.command == "train":
-        from .train.run import main as train_main
-        return train_main(args)
+    # A model's reply (or a candidate file) may hold a lone surrogate, which no encoding can print: the
+    # tables show it escaped rather than end the run (found by a breaker).
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    commands = {"eval": _eval, "experiment": _experiment, "generate": _generate}
+    try:
+        if args.command in commands:
+            return commands[args.command](args)
+        if args.command == "train":
+            from .train.run import main as train_main
+            return train_main(args)
+    except UsageError as exc:
+        print(f"cotnpot {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:   # a path the system refused midway (no permission, a full disk): one line, not a
+        # traceback; what finished is in the caches
+        print(f"cotnpot {args.command}: {exc}", file=sys.stderr)
+        return 1
     parser.print_help()
     return 0 if args.command is None else 2
 

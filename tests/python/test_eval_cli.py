@@ -97,3 +97,85 @@ def test_ovm_samples_evaluate_with_both_labelings():
     # disagreement are listed, never silently merged.
     assert abs(ev.metrics["grader"]["mean"][1].value - mean) <= 100 * len(ev.label_disagreements) / 3000 + 1e-9
     assert ev.metrics["source"]["pass"][300].value == pytest.approx(100.0)
+
+
+# ---- found by a breaker of the command line ---------------------------------------------------------------
+
+ROW = {"idx": 0, "question": "1+1?", "gt": "2", "code": ["a \\boxed{2}", "b \\boxed{3}"], "pred": ["2", "3"],
+       "score": [True, False]}
+
+
+def write_rows(path, *rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"score": ["false", True]}, "field 'score[0]' must be true or false, got str 'false'"),
+    ({"gt": None}, "field 'gt' (the gold answer) is empty or null"),
+    ({"pred": [None, "3"], "gt": None}, "field 'gt' (the gold answer) is empty or null"),
+    ({"code": [5, "b"]}, "field 'code': entry 0 must be a string, got int 5"),
+    ({"pred": [[2], "3"]}, "field 'pred[0]' must be a string or a number, got list"),
+])
+def test_fields_of_the_wrong_type_are_refused_by_file_and_line(tmp_path, capsys, change, message):
+    """A label "false" counted as correct (bool("false")), a null gold and a null answer both read "None" and
+    matched, and a number among the texts failed later in the grader or the sandbox."""
+    path = write_rows(tmp_path / "c.jsonl", {**ROW, **change})
+    assert main(["eval", "--candidates", str(path), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:1: qwen row: {message}" in err, err
+
+
+def test_code_and_program_rows_check_their_texts(tmp_path, capsys):
+    code = write_rows(tmp_path / "code.jsonl", {"prompt": "x", "test_list": ["assert f() == 1"], "candidates": [None]})
+    assert main(["eval", "--candidates", str(code), "--quiet"]) == 1
+    assert "field 'candidates': entry 0 must be a string, got NoneType" in capsys.readouterr().err
+    pot = write_rows(tmp_path / "pot.jsonl", {"question": "q", "answer": 2, "generated": [None, 5]})
+    assert main(["eval", "--candidates", str(pot), "--quiet"]) == 1
+    assert "field 'generated': entry 0 must be a string" in capsys.readouterr().err
+    imports = write_rows(tmp_path / "imports.jsonl", {"prompt": "x", "test_list": ["assert f() == 1"],
+                                                      "candidates": ["def f(): return 1"], "test_imports": "import os"})
+    assert load_candidates(imports).problems[0].setup == "import os"   # a string is one line, not its letters
+
+
+def test_output_paths_are_checked_before_the_work(tmp_path, capsys):
+    """--out naming a file crashed with FileExistsError after the whole evaluation, and its report was lost;
+    a directory given as --log-samples crashed the same way."""
+    cands = write_rows(tmp_path / "c.jsonl", ROW)
+    for args, message in ((["--out", str(cands)], "--out"), (["--log-samples", str(tmp_path)], "--log-samples"),
+                          (["--ks", "1,,2"], "--ks must be comma-separated positive integers"),
+                          (["--ks", "10" * 12], "--ks must be")):
+        assert main(["eval", "--candidates", str(cands), "--quiet", *args]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"cotnpot eval: {message}") and "Traceback" not in err, err
+    assert main(["experiment", "--seeds", "0"]) == 2
+    assert "--seeds must be >= 1" in capsys.readouterr().err
+    assert main(["experiment", "--problems", "1"]) == 2
+    assert "--problems must be >= 20" in capsys.readouterr().err
+
+
+def test_a_broken_verifier_directory_is_named_not_a_traceback(tmp_path, capsys):
+    """A tiny: config with an unknown key raised TypeError through the CLI (it caught only OSError and
+    ValueError); so did weights of another shape and a cut safetensors file."""
+    from cotnpot.models.tiny import TinyCausalLM, TinyConfig
+    model_dir = tmp_path / "tiny"
+    TinyCausalLM(TinyConfig(vocab_size=259, dim=8, layers=1, heads=2, hidden=16, max_length=64)).save_pretrained(model_dir)
+    config = json.loads((model_dir / "config.json").read_text())
+    (model_dir / "config.json").write_text(json.dumps({**config, "no_such_setting": 1}))
+    cands = write_rows(tmp_path / "c.jsonl", ROW)
+    assert main(["eval", "--candidates", str(cands), "--quiet", "--verifier", f"tiny:{model_dir}"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot load the verifier from tiny:{model_dir}: TypeError" in err and "Traceback" not in err
+
+
+def test_a_lone_surrogate_in_an_answer_is_printed_escaped(tmp_path):
+    """A candidate file (or a server's reply) may hold a lone surrogate: printing the tables raised
+    UnicodeEncodeError after the whole evaluation."""
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps({**ROW, "pred": ["2\ud800", "3"]}) + "\n")
+    r = subprocess.run([sys.executable, "-m", "cotnpot", "eval", "--candidates", str(path), "--quiet",
+                        "--log-samples", str(tmp_path / "log.jsonl")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "| pass@N |" in r.stdout
+    record = json.loads((tmp_path / "log.jsonl").read_text())
+    assert record["candidates"][0]["answer"] == "2\ud800"   # written as its JSON escape, read back the same

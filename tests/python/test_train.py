@@ -250,6 +250,25 @@ def test_resume_from_an_earlier_checkpoint_drops_the_replayed_rows(tokenizer, tm
     assert steps == list(range(1, 7))
 
 
+def test_a_metrics_line_cut_short_by_a_kill_does_not_block_resume(tokenizer, tmp_path):
+    """Found by a breaker: a kill -9 mid-write leaves half a line at the end of metrics.jsonl, and --resume
+    then failed on it ("Unterminated string", no file named). The cut line is dropped (its step reruns);
+    a bad line before the end is still an error that names the file."""
+    pairs = small_pairs(12)
+    first = trainer_for(tokenizer, tmp_path, epochs=2, checkpoint_every=2)
+    first.train(pairs, stop_at_step=2)
+    with (tmp_path / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 3, "lo')
+    last = trainer_for(tokenizer, tmp_path, epochs=2, checkpoint_every=2)
+    last.train(pairs, resume=True)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").open()]
+    assert steps == list(range(1, 7))
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    (tmp_path / "metrics.jsonl").write_text("\n".join(["{broken"] + lines) + "\n")
+    with pytest.raises(ValueError, match=r"metrics.jsonl:1: not a JSON line"):
+        trainer_for(tokenizer, tmp_path, epochs=2, checkpoint_every=2).train(pairs, resume=True)
+
+
 def test_a_fresh_run_ignores_files_of_an_earlier_run(tokenizer, tmp_path):
     pairs = small_pairs(8)
     orm = trainer_for(tokenizer, tmp_path, objective="orm", max_steps=1)
@@ -506,6 +525,29 @@ def test_cotnpot_train_refuses_a_device_it_cannot_use(tokenizer, tmp_path, capsy
         assert main([*args, "--device", f"cuda:{torch.cuda.device_count()}"]) == 2
         assert "but this machine has" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()   # refused before anything was written
+
+
+def test_a_run_that_cannot_load_its_model_leaves_the_earlier_runs_files(tokenizer, tmp_path, capsys):
+    """Found by a breaker: pairs were written before the model was loaded, so a rerun with a wrong --model
+    (or another seed) failed but replaced the earlier run's pair files, which then no longer matched its
+    verifier and checkpoint. A model directory that does not load is one line naming it, exit 2."""
+    openai_candidates(tmp_path / "c.jsonl", 8)
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("train_pairs.jsonl", "eval_pairs.jsonl", "pair_stats.json"):
+        (out / name).write_text("the earlier run's\n")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("[1, 2]")
+    assert main(["train", "--candidates", str(tmp_path / "c.jsonl"), "--model", str(broken), "--out", str(out),
+                 "--seed", "7", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"cotnpot train: cannot load the model from {broken}") and "Traceback" not in err, err
+    for name in ("train_pairs.jsonl", "eval_pairs.jsonl", "pair_stats.json"):
+        assert (out / name).read_text() == "the earlier run's\n"
+    assert main(["train", "--candidates", str(tmp_path / "c.jsonl"), "--model", str(broken), "--out",
+                 str(tmp_path / "c.jsonl"), "--quiet"]) == 2
+    assert "--out" in capsys.readouterr().err
 
 
 def test_each_torchrun_process_takes_its_own_gpu(monkeypatch):

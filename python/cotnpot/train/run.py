@@ -64,8 +64,8 @@ def _run(args, device) -> int:
         if main_process:
             print(message)
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from ..cli import output_dir
+    out = output_dir(Path(args.out), "--out")
     held_out_table = None
     if args.pairs:
         pairs = read_pairs(args.pairs)
@@ -74,10 +74,24 @@ def _run(args, device) -> int:
         table = load_candidates(args.candidates, args.format)
         pairs, stats = build_pairs(table, args.pairs_per_problem, args.seed)
         say(f"cotnpot train: {stats.summary()}")
-        if main_process:
-            (out / "pair_stats.json").write_text(json.dumps(stats.to_json(), indent=1))
     train, held_out = split_by_problem(pairs, args.eval_fraction, args.seed)
+    config = TrainConfig(objective=args.objective, epochs=args.epochs, max_steps=args.max_steps,
+                         batch_size=args.batch_size, micro_batch_size=args.micro_batch_size or args.batch_size,
+                         lr=args.lr, warmup_steps=args.warmup_steps, max_length=args.max_length,
+                         truncation=args.truncation, bf16=args.bf16, seed=args.seed, sft_weight=args.sft_weight,
+                         checkpoint_every=args.checkpoint_every, pair_layout=args.pair_layout,
+                         progress=not args.quiet)
+    config.check()
+    # The model is loaded before any pair file is written: a run that cannot start must leave an earlier
+    # run's pairs matching its verifier and checkpoint (found by a breaker).
+    try:
+        model, tokenizer = load_verifier(args.model)
+    except Exception as exc:   # noqa: BLE001 -- whatever a broken model directory raises
+        raise ValueError(f"cannot load the model from {args.model}: {type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
     if main_process:   # every process holds the same pairs; one writes them
+        if not args.pairs:
+            (out / "pair_stats.json").write_text(json.dumps(stats.to_json(), indent=1))
         write_pairs(train, out / "train_pairs.jsonl")
         write_pairs(held_out, out / "eval_pairs.jsonl")
     if not args.pairs and held_out:
@@ -85,13 +99,6 @@ def _run(args, device) -> int:
         held_out_table = replace(table, problems=[p for p in table.problems if p.id in ids])
     say(f"cotnpot train: {len(train)} training pairs, {len(held_out)} held-out pairs of "
         f"{len({p.problem_id for p in held_out})} problems")
-    model, tokenizer = load_verifier(args.model)
-    config = TrainConfig(objective=args.objective, epochs=args.epochs, max_steps=args.max_steps,
-                         batch_size=args.batch_size, micro_batch_size=args.micro_batch_size or args.batch_size,
-                         lr=args.lr, warmup_steps=args.warmup_steps, max_length=args.max_length,
-                         truncation=args.truncation, bf16=args.bf16, seed=args.seed, sft_weight=args.sft_weight,
-                         checkpoint_every=args.checkpoint_every, pair_layout=args.pair_layout,
-                         progress=not args.quiet)
     trainer = VerifierTrainer(model.to(device), tokenizer, config, out)
     evaluate = held_out_best_of_n(held_out_table) if held_out_table is not None else None
     last = trainer.train(train, resume=args.resume, evaluate=evaluate)
@@ -138,6 +145,6 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     try:
         return run(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:   # bad options and data, and paths the system refused
         print(f"cotnpot train: {error}", file=sys.stderr)
         return 2

@@ -92,6 +92,8 @@ class TrainConfig:
             raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}")
+        if not (math.isfinite(self.sft_weight) and self.sft_weight >= 0):   # NaN failed only mid-training
+            raise ValueError(f"sft_weight must be finite and >= 0, got {self.sft_weight}")
 
 
 class Policy(nn.Module):
@@ -571,7 +573,17 @@ class VerifierTrainer:
         if not self.metrics_path.exists():
             return
         rows = [line for line in self.metrics_path.read_text().splitlines() if line.strip()]
-        kept = [line for line in rows if json.loads(line).get("step", 0) <= step]
+        kept = []
+        for number, line in enumerate(rows, start=1):
+            try:
+                row = json.loads(line)
+            except ValueError:
+                if number == len(rows):   # cut short by a kill mid-write: the steps after the checkpoint rerun
+                    break
+                raise ValueError(f"{self.metrics_path}:{number}: not a JSON line; the run cannot resume "
+                                 "past it") from None
+            if row.get("step", 0) <= step:
+                kept.append(line)
         self.metrics_path.write_text("".join(line + "\n" for line in kept))
 
     def _log(self, row: dict) -> None:

@@ -119,8 +119,47 @@ def _as_list(value, name):
     return value
 
 
+# Found by a breaker: fields were taken through str() and bool() unchecked, so a label "false" counted as
+# correct, a null gold and a null answer both became "None" and matched, and a number among programs
+# failed later inside the sandbox's job builder.
+def _texts(value, name):
+    """A list of strings (a lone string is a list of one)."""
+    values = _as_list(value, name)
+    for i, v in enumerate(values):
+        if not isinstance(v, str):
+            raise ValueError(f"field {name!r}: entry {i} must be a string, got {type(v).__name__} {v!r:.40}")
+    return values
+
+
+def _answer(value, name):
+    """An answer or gold value as text: a string or a number; null is no answer (empty)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"field {name!r} must be a string or a number, got {type(value).__name__} {value!r:.40}")
+    return str(value)
+
+
+def _label(value, name):
+    """A correctness label: true/false (or 1/0); anything else is refused rather than read by truthiness."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError(f"field {name!r} must be true or false, got {type(value).__name__} {value!r:.40}")
+
+
+def _gold(value, name):
+    gold = _answer(value, name)
+    if not gold:
+        raise ValueError(f"field {name!r} (the gold answer) is empty or null")
+    return gold
+
+
 def _load_qwen(row, counts, line):
     question, gold, texts, preds, labels = _need(row, "question", "gt", "code", "pred", "score")
+    texts = _texts(texts, "code")
+    preds, labels = _as_list(preds, "pred"), _as_list(labels, "score")
     scores = row.get("pred_score")
     if not (len(texts) == len(preds) == len(labels)) or (scores is not None and len(scores) != len(texts)):
         raise ValueError(f"code, pred, score{', pred_score' if scores is not None else ''} must have one entry per "
@@ -131,8 +170,8 @@ def _load_qwen(row, counts, line):
         s = math.nan
         if scores is not None:   # Qwen's rm_maj_eval reads the last value of each candidate's score list
             s = scores[i][-1] if isinstance(scores[i], list) else scores[i]
-        cands.append(Candidate(text=t, answer=str(a), label=bool(y), score=float(s)))
-    return Problem(str(row.get("idx", line)), question, str(gold), cands)
+        cands.append(Candidate(text=t, answer=_answer(a, f"pred[{i}]"), label=_label(y, f"score[{i}]"), score=float(s)))
+    return Problem(str(row.get("idx", line)), question, _gold(gold, "gt"), cands)
 
 
 def _extract(text: str) -> str:
@@ -166,10 +205,12 @@ def _load_openai(row, counts, line):
     for model in OPENAI_MODELS:
         if model in row:
             sol, ok = _need(row[model], "solution", "is_correct")
-            cands.append(Candidate(text=sol, answer=extract_answer(sol)[0], label=bool(ok), source=model))
+            (sol,) = _texts(sol, f"{model}.solution")
+            cands.append(Candidate(text=sol, answer=extract_answer(sol)[0], label=_label(ok, f"{model}.is_correct"),
+                                   source=model))
     if not cands:
         raise KeyError(f"no solutions: expected one of {', '.join(OPENAI_MODELS)}")
-    return Problem(str(line), question, extract_answer(truth)[0], cands)
+    return Problem(str(line), question, extract_answer(_gold(truth, "ground_truth"))[0], cands)
 
 
 _PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
@@ -184,12 +225,13 @@ def _last_output_line(text: str) -> str:
 
 def _load_tora(row, counts, line):
     question, gold, texts, preds = _need(row, "question", "gt", "code", "pred")
-    texts, preds = _as_list(texts, "code"), _as_list(preds, "pred")
+    texts, preds = _texts(texts, "code"), _as_list(preds, "pred")
     if len(texts) != len(preds):
         raise ValueError(f"code and pred must have one entry per candidate, got {len(texts)} and {len(preds)}")
-    cands = [Candidate(text=t, answer=str(a), program="\n".join(_PYTHON_BLOCK.findall(t)), executed=_last_output_line(t))
-             for t, a in zip(texts, preds)]
-    return Problem(str(row.get("idx", line)), question, str(gold), cands)
+    cands = [Candidate(text=t, answer=_answer(a, f"pred[{i}]"), program="\n".join(_PYTHON_BLOCK.findall(t)),
+                       executed=_last_output_line(t))
+             for i, (t, a) in enumerate(zip(texts, preds))]
+    return Problem(str(row.get("idx", line)), question, _gold(gold, "gt"), cands)
 
 
 def _load_pot(row, counts, line):
@@ -197,20 +239,21 @@ def _load_pot(row, counts, line):
         counts["prompt-only lines (skipped)"] += 1
         return None
     question, gold, generated = _need(row, "question", "answer", "generated")
-    programs = _as_list(generated, "generated")
+    programs = _texts(generated, "generated")
     recorded = row.get("executed") if len(programs) == 1 else None
     value = "" if recorded is None else str(recorded)
     cands = [Candidate(text=p, program=p, answer=value, executed=value) for p in programs]
-    return Problem(str(line), question, str(gold), cands, options=list(row.get("options", [])))
+    return Problem(str(line), question, _gold(gold, "answer"), cands, options=list(row.get("options", [])))
 
 
 def _load_code(row, counts, line):
     prompt, tests, programs = _need(row, "prompt", "test_list", "candidates")
     if not isinstance(tests, list) or not tests:
         raise ValueError("test_list must be a non-empty list of assert lines")
-    cands = [Candidate(text=p, program=p) for p in _as_list(programs, "candidates")]
-    return Problem(str(row.get("task_id", line)), prompt, "", cands, tests=list(tests),
-                   setup="\n".join(row.get("test_imports", [])))
+    tests = _texts(tests, "test_list")
+    cands = [Candidate(text=p, program=p) for p in _texts(programs, "candidates")]
+    return Problem(str(row.get("task_id", line)), prompt, "", cands, tests=tests,
+                   setup="\n".join(_texts(row.get("test_imports", []), "test_imports")))
 
 
 LOADERS: Dict[str, Callable] = {"code": _load_code, "qwen": _load_qwen, "ovm": _load_ovm, "openai": _load_openai, "tora": _load_tora,

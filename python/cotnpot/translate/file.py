@@ -22,7 +22,10 @@ class FileTranslator:
                 continue
             try:
                 row = json.loads(line)
-                self.by_text[(row["question"], row["text"])] = row["translation"]
+                key, translation = (row["question"], row["text"]), row["translation"]
+                if not all(isinstance(v, str) for v in (*key, translation)):   # a number failed in the sandbox
+                    raise TypeError("question, text and translation must be strings")
+                self.by_text[key] = translation
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"{self.path}:{number}: expected a JSON object with question, text and "
                                  f"translation ({exc})") from None

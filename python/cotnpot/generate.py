@@ -17,7 +17,6 @@ answer, its finish reason and, where the problem has a gold answer, cotnpot's gr
 """
 import hashlib
 import json
-import os
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from . import distributed
-from .jsonl_store import JsonlStore
+from .jsonl_store import JsonlStore, atomic_jsonl_writer
 from .translate.client import OpenAICompatibleClient, RequestRefused, ServerUnavailable
 
 DEFAULT_PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{{}}."
@@ -198,9 +197,7 @@ def write_candidates(result: Generation, path) -> Path:
     Written to a temporary file and renamed: a reader never sees half a file."""
     from .answer import extract_answer, is_equiv
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    with atomic_jsonl_writer(path) as f:
         for p, row in zip(result.problems, result.samples):
             outputs = []
             for s in row:
@@ -216,7 +213,4 @@ def write_candidates(result: Generation, path) -> Path:
             if p.gold:
                 record["ground_truth"] = p.gold
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
     return path

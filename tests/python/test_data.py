@@ -97,3 +97,27 @@ def test_bad_input_names_file_and_line_and_keeps_earlier_rows(tmp_path):
     with pytest.raises(FileNotFoundError, match="candidate file not found"):
         load_candidates(tmp_path / "nope.jsonl")
     assert math.isnan(load_candidates(write(tmp_path, [good])).problems[0].candidates[0].score)
+
+
+def test_atomic_jsonl_writer_gives_each_writer_its_own_temporary_file(tmp_path):
+    """Found by a breaker: two runs writing one --log-samples file shared the temporary name `FILE.tmp`, so
+    one renamed the other's half-written file (a mix of both runs' records, one line cut) and the other
+    failed. Each writer now has its own temporary file; the last rename wins, whole."""
+    from cotnpot.jsonl_store import atomic_jsonl_writer
+    path = tmp_path / "out.jsonl"
+    with atomic_jsonl_writer(path) as first:
+        first.write('{"run": 1}\n')
+        with atomic_jsonl_writer(path) as second:
+            second.write('{"run": 2}\n' * 3)
+        assert path.read_text() == '{"run": 2}\n' * 3
+        first.write('{"run": 1}\n')
+    assert path.read_text() == '{"run": 1}\n' * 2
+    with pytest.raises(RuntimeError):
+        with atomic_jsonl_writer(path) as failing:
+            failing.write('{"run": 3}\n')
+            raise RuntimeError("the run failed")
+    assert path.read_text() == '{"run": 1}\n' * 2            # kept whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]   # no temporary file left
+    with atomic_jsonl_writer(path) as f:                       # a lone surrogate: its JSON escape
+        f.write(json.dumps({"answer": "2\ud800"}, ensure_ascii=False) + "\n")
+    assert json.loads(path.read_text()) == {"answer": "2\ud800"}

@@ -8,13 +8,13 @@ every N (``expected``), whose mean over problems is the report's figure.
 """
 import json
 import math
-import os
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import torch
 
 from . import methods
+from ..jsonl_store import atomic_jsonl_writer
 from ..selection import best_of_n, vote
 
 def _picks(name: str, k: int, classes, scores, weights, keep, valid) -> Optional[torch.Tensor]:
@@ -38,14 +38,12 @@ def write_records(path, table, answers: List[List[str]], classes: Dict[str, torc
                   ties: str) -> Path:
     """Writes the records (to a temporary file renamed into place: a reader never sees half a file)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     valid = table.valid()
     first = next(iter(per_problem.values()))
     ks = sorted({k for per_k in first.values() for k in per_k})
     picks = {m: {k: _picks(m, k, classes, scores, weights, keep, valid).tolist() for k in ks}
              for m in first if m in methods.BY_NAME and methods.BY_NAME[m].pick}
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    with atomic_jsonl_writer(path) as f:
         for i, p in enumerate(table.problems):
             cands = []
             for j, c in enumerate(p.candidates):
@@ -63,7 +61,4 @@ def write_records(path, table, answers: List[List[str]], classes: Dict[str, torc
                                           for m, per_k in curves.items()}
                                    for name, curves in per_problem.items()}}
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
     return path

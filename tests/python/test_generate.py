@@ -107,3 +107,21 @@ def test_bad_input_is_named(tmp_path, capsys):
         from cotnpot.translate.client import sampling_options
         sampling_options(top_p=2)
     assert main(main_args) == 2
+
+
+def test_option_values_and_output_paths_are_checked_before_any_request(tmp_path, capsys):
+    """Found by a breaker: --temperature nan was sent with every request (each refused, exit 0 with empty
+    outputs), --limit 0 and -1 each ran one problem, and --out naming a directory crashed after every sample
+    had been made."""
+    problems = tmp_path / "p.jsonl"
+    problems.write_text('{"question": "1+1?", "answer": "#### 2"}\n')
+    base = ["generate", "--problems", str(problems), "--server", "http://127.0.0.1:9", "--model", "m"]
+    for extra, message in ((["--temperature", "nan"], "temperature must be finite and >= 0, got nan"),
+                           (["--timeout", "nan"], "timeout > 0, got 3 and nan"),
+                           (["--limit", "0"], "--limit must be >= 1, got 0"),
+                           (["--limit", "-1"], "--limit must be >= 1, got -1")):
+        assert main([*base, "--out", str(tmp_path / "o.jsonl"), *extra]) == 2
+        assert message in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path)]) == 2
+    assert "is a directory, not a file" in capsys.readouterr().err
+    assert not (tmp_path / "o.jsonl").exists()

@@ -13,6 +13,7 @@ llama.cpp server, SGLang, OpenAI itself), used by the coder-LLM translators and 
 """
 import http.client
 import json
+import math
 import re
 import time
 import urllib.error
@@ -52,7 +53,7 @@ class OpenAICompatibleClient:
                  timeout: float = 120.0, api_key: Optional[str] = None, **sampling):
         if api not in APIS:
             raise ValueError(f"api must be 'chat' or 'completions', got {api!r}")
-        if retries < 0 or timeout <= 0:
+        if retries < 0 or not (math.isfinite(timeout) and timeout > 0):
             raise ValueError(f"retries must be >= 0 and timeout > 0, got {retries} and {timeout}")
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
@@ -132,8 +133,8 @@ def sampling_options(max_tokens: Optional[int] = None, temperature: Optional[flo
     """The sampling parameters cotnpot exposes, checked."""
     if max_tokens is not None and max_tokens < 1:
         raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
-    if temperature is not None and temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if temperature is not None and not (math.isfinite(temperature) and temperature >= 0):   # NaN was sent as-is
+        raise ValueError(f"temperature must be finite and >= 0, got {temperature}")
     if top_p is not None and not 0 < top_p <= 1:
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
     return {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "seed": seed}

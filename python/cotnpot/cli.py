@@ -8,6 +8,7 @@
     cotnpot train --candidates FILE | --pairs FILE --model DIR --objective simpo|dpo|orm --out DIR [...]
 """
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -66,21 +67,25 @@ class UsageError(ValueError):
 
 
 def output_dir(path: Optional[Path], flag: str) -> Optional[Path]:
-    """Makes the output directory now: a file in its place, or a place it cannot be made, is found before a
-    long run rather than after it, when the results would be lost (found by a breaker)."""
+    """Checks now, before a long run, that the output directory is or can be made: a file in its place, or
+    no writable directory above it, was found only at the end, when the results were lost (found by a
+    breaker). Makes nothing: a run that fails leaves no empty directory behind."""
     if path is None:
         return None
     if path.exists() and not path.is_dir():
         raise UsageError(f"{flag} {path}: exists and is not a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{flag} {path}: cannot be made ({exc.strerror or exc})") from None
+    above = path
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise UsageError(f"{flag} {path}: {above} is not a directory")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: {above} is not writable")
     return path
 
 
 def output_file(path: Optional[Path], flag: str) -> Optional[Path]:
-    """As output_dir, for a file: not a directory, and its directory made."""
+    """As output_dir, for a file: not a directory, in a directory that is or can be made."""
     if path is None:
         return None
     if path.is_dir():

@@ -66,6 +66,7 @@ def _run(args, device) -> int:
 
     from ..cli import output_dir
     out = output_dir(Path(args.out), "--out")
+    out.mkdir(parents=True, exist_ok=True)
     held_out_table = None
     if args.pairs:
         pairs = read_pairs(args.pairs)

@@ -2,13 +2,13 @@
 and verifier-score caches all store themselves this way. Entries are appended as they are made (an
 interrupted run keeps what it finished); a line that does not parse (cut short by such an interruption)
 is skipped, and a later entry with the same key wins."""
-import contextlib
 import json
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Dict, Iterable
+
+from .atomic_file import atomic_file
 
 
 class JsonlStore:
@@ -41,24 +41,8 @@ class JsonlStore:
                 os.close(fd)
 
 
-@contextlib.contextmanager
 def atomic_jsonl_writer(path):
-    """A text file for JSON lines, written under a temporary name of its own in the same directory and
-    renamed over ``path`` once complete (fsynced): a reader never sees half a file, and two runs writing
-    the same path each replace it whole (a fixed ``path.tmp`` name let one rename the other's half-written
-    file). A str holding a lone surrogate is written as its JSON escape (``\\ud800``), which reads back as
-    the same str, instead of failing to encode. On an error the temporary file is removed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """A text file for JSON lines, replaced whole (:func:`cotnpot.atomic_file.atomic_file`). A str holding a
+    lone surrogate is written as its JSON escape (``\\ud800``), which reads back as the same str, instead of
+    failing to encode."""
+    return atomic_file(path, "w", permissions=0o644, encoding="utf-8", errors="backslashreplace")

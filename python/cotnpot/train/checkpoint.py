@@ -1,34 +1,19 @@
-"""Checkpoints written atomically: to a temporary file in the same directory, flushed and fsync'ed, then
-renamed over the old one (and the directory fsync'ed), so a process killed mid-write leaves the previous
-checkpoint whole and loadable."""
-import os
+"""Checkpoints written atomically (:mod:`cotnpot.atomic_file`: a temporary file in the same directory,
+flushed and fsync'ed, then renamed over the old one, and the directory fsync'ed), so a process killed
+mid-write leaves the previous checkpoint whole and loadable."""
 import random
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Union
 
 import numpy as np
 import torch
 
+from ..atomic_file import atomic_file
+
 
 def save_atomically(state: Dict[str, Any], path: Union[str, Path]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    with atomic_file(path, "wb") as f:
+        torch.save(state, f)
 
 
 def load(path: Union[str, Path]) -> Dict[str, Any]:

@@ -1,0 +1,35 @@
+"""Files replaced whole: written to a temporary file of their own in the same directory, flushed and
+fsync'ed, renamed over the old one, and the directory fsync'ed. A process killed mid-write leaves the
+previous file whole, a reader never sees half a file, and two writers of one path each replace it whole
+(a fixed ``path.tmp`` name let one rename the other's half-written file). On an error the temporary file is
+removed and the old file stays."""
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+
+@contextlib.contextmanager
+def atomic_file(path, mode: str = "w", permissions: Optional[int] = None, **open_args):
+    """``open(path, mode, **open_args)`` for writing, replaced whole on success. ``mkstemp`` makes the file
+    0600: ``permissions`` sets others (for outputs read by other users, as ``open`` would have made them)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **open_args) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        if permissions is not None:
+            os.chmod(tmp, permissions)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

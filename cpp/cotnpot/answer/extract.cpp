@@ -243,14 +243,12 @@ std::string all_boxed(std::string_view text) {
   // The next \boxed and the next \fbox at or after `from`, each searched again only once `from` has passed
   // it: searching both after every box rescanned the text to its end for the absent one (quadratic).
   constexpr std::string_view kCommands[] = {"\\boxed", "\\fbox"};
-  size_t next_at[] = {0, 0};
-  bool searched[] = {false, false};
+  size_t next_at[] = {text.find(kCommands[0]), text.find(kCommands[1])};
   size_t from = 0;
   while (true) {
     size_t at = std::string_view::npos, len = 0;
     for (int c = 0; c < 2; ++c) {
-      if (!searched[c] || (next_at[c] != std::string_view::npos && next_at[c] < from))
-        next_at[c] = text.find(kCommands[c], from), searched[c] = true;
+      if (next_at[c] != std::string_view::npos && next_at[c] < from) next_at[c] = text.find(kCommands[c], from);
       if (next_at[c] != std::string_view::npos && next_at[c] < at) at = next_at[c], len = kCommands[c].size();
     }
     if (at == std::string_view::npos) break;

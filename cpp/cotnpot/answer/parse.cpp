@@ -228,13 +228,10 @@ class Parser {
       next();
       return unary();
     }
-    if (is("\\pm") || is("\\mp")) {
-      next();
-      auto u = unary();
-      if (!u) return std::nullopt;
-      return node_of(Kind::PlusMinus, leaf_number(Number::rational(0)), std::move(*u));
-    }
-    return power();
+    next();  // \pm or \mp, what is left
+    auto u = unary();
+    if (!u) return std::nullopt;
+    return node_of(Kind::PlusMinus, leaf_number(Number::rational(0)), std::move(*u));
   }
 
   std::optional<Node> power() {

@@ -26,8 +26,8 @@ void check_inputs(const char* op, const at::Tensor& hidden, const at::Tensor& we
   const at::ScalarType dtype = hidden.scalar_type();
   TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble || dtype == at::kHalf || dtype == at::kBFloat16, op,
               ": hidden must be float32, float64, float16 or bfloat16, got ", dtype);
-  TORCH_CHECK(weight.scalar_type() == hidden.scalar_type(), op, ": weight must have hidden's dtype ",
-              hidden.scalar_type(), ", got ", weight.scalar_type());
+  TORCH_CHECK(weight.scalar_type() == dtype, op, ": weight must have hidden's dtype ", dtype, ", got ",
+              weight.scalar_type());
   TORCH_CHECK(weight.size(1) == hidden.size(1), op, ": weight must be [V, H] with H = ", hidden.size(1),
               " (hidden's last dimension), got ", weight.sizes());
   TORCH_CHECK(weight.size(0) > 0, op, ": weight must have at least one row (the vocabulary), got ", weight.sizes());
@@ -41,8 +41,8 @@ void check_inputs(const char* op, const at::Tensor& hidden, const at::Tensor& we
   if (bias.defined()) {
     TORCH_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), op, ": bias must be [V] with V = ",
                 weight.size(0), ", got shape ", bias.sizes());
-    TORCH_CHECK(bias.scalar_type() == hidden.scalar_type(), op, ": bias must have hidden's dtype ",
-                hidden.scalar_type(), ", got ", bias.scalar_type());
+    TORCH_CHECK(bias.scalar_type() == dtype, op, ": bias must have hidden's dtype ", dtype, ", got ",
+                bias.scalar_type());
     TORCH_CHECK(bias.device() == hidden.device(), op, ": bias must be on hidden's device ", hidden.device(),
                 ", got ", bias.device());
   }

@@ -9,11 +9,11 @@
 // the recomputation is one more GEMM per block, while storing the gradient during the forward (Liger's
 // choice) would hold an [N,V] or [N,H]+[V,H] buffer across the forward and backward -- the memory this op
 // exists to avoid. (With a frozen weight only the [N,H] part is needed, and the forward computes it: see
-// fused_linear_logprob_forward_frozen_weight below.) Accumulation is float32 for float32/bfloat16/float16 inputs (float64 for float64):
-// grad_weight summed over row blocks in bfloat16 drifts away from the fp32 result. For half inputs only one
-// vocabulary block of grad_weight is held in float32 at a time: the backward finishes each vocabulary
-// block's rows before the next. Any device: ATen ops,
-// with the blocks' epilogues in cotnpot's own kernels on the CPU (float32, bfloat16) and on CUDA.
+// fused_linear_logprob_forward_frozen_weight below.) Accumulation is float32 for float32/bfloat16/float16
+// inputs (float64 for float64): grad_weight summed over row blocks in bfloat16 drifts away from the fp32
+// result. For half inputs only one vocabulary block of grad_weight is held in float32 at a time: the
+// backward finishes each vocabulary block's rows before the next. Any device: ATen ops, with the blocks'
+// epilogues in cotnpot's own kernels on the CPU (float32, bfloat16) and on CUDA.
 //
 // These are the op's kernels, below autograd (torch.ops.cotnpot._fused_linear_logprob_forward/_backward;
 // Python's cotnpot.fused_linear_logprob differentiates through them). Example:

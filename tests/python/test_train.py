@@ -3,6 +3,7 @@ big batch, exact resume after a stop, atomic checkpoints, DPO's cached reference
 ORM scoring through `cotnpot eval`, and bad input."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -248,6 +249,56 @@ def test_resume_from_an_earlier_checkpoint_drops_the_replayed_rows(tokenizer, tm
     last.train(pairs, resume=True)
     steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").open()]
     assert steps == list(range(1, 7))
+
+
+@pytest.mark.parametrize("change, message", [
+    ("other pairs", "12 pairs, here 10"),
+    ("same number, other pairs", "12 pairs here too, but not the same ones in the same order"),
+    ("same pairs, other order", "12 pairs here too, but not the same ones in the same order"),
+    ("lr", "lr 0.001 -> 0.002"),
+    ("seed", "seed 0 -> 1"),
+    ("batch_size", "batch_size 4 -> 2"),
+])
+def test_resume_refuses_another_runs_pairs_or_options(tokenizer, tmp_path, change, message):
+    """Found by a breaker: --resume with other candidates (or another split seed, or another learning rate)
+    went on silently from the checkpoint's position, in an order and schedule that belong to another run.
+    The checkpoint keeps the pairs' fingerprint and the options; a resume that differs is refused, naming
+    what differs, and leaves the checkpoint as it was."""
+    pairs = small_pairs(12)
+    first = trainer_for(tokenizer, tmp_path, epochs=2)
+    first.train(pairs, stop_at_step=2)
+    saved = (tmp_path / "checkpoint.pt").read_bytes()
+    options = {"epochs": 2}
+    if change == "other pairs":
+        pairs = pairs[:10]
+    elif change == "same number, other pairs":
+        pairs = pairs[:11] + small_pairs(13)[12:]
+    elif change == "same pairs, other order":
+        pairs = pairs[1:] + pairs[:1]
+    else:
+        options[change] = {"lr": 2e-3, "seed": 1, "batch_size": 2}[change]
+    again = trainer_for(tokenizer, tmp_path, **{"micro_batch_size": 2, **options})
+    with pytest.raises(ValueError, match=re.escape(message)) as caught:
+        again.train(pairs, resume=True)
+    assert str(tmp_path / "checkpoint.pt") in str(caught.value)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == saved and again.step == 0
+
+
+def test_resume_may_change_how_the_steps_run(tokenizer, tmp_path):
+    """micro_batch_size, checkpoint_every and progress change how the same steps run: a resume with other
+    values goes on, to the same parameters as a run that never stopped (to rounding: micro-batches add the
+    step's gradient in another order). (epochs may change too: test_orm_run_resumes_through_the_cli.)"""
+    pairs = small_pairs(12)
+    straight = trainer_for(tokenizer, tmp_path / "straight", epochs=2)
+    straight.train(pairs)
+    first = trainer_for(tokenizer, tmp_path / "stopped", epochs=2)
+    first.train(pairs, stop_at_step=2)
+    resumed = trainer_for(tokenizer, tmp_path / "stopped", epochs=2, micro_batch_size=2, checkpoint_every=1)
+    resumed.train(pairs, resume=True)
+    assert resumed.step == straight.step == 6
+    a, b = parameters(straight), parameters(resumed)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-9, atol=1e-12, msg=name)
 
 
 def test_a_metrics_line_cut_short_by_a_kill_does_not_block_resume(tokenizer, tmp_path):

@@ -136,6 +136,21 @@ def pair_key(pair: PreferencePair) -> str:
                           ).hexdigest()
 
 
+def pairs_fingerprint(pairs: Sequence[PreferencePair]) -> Dict[str, object]:
+    """The training pairs in their order (a checkpoint's position indexes them): their count and one hash."""
+    digest = hashlib.sha256()
+    for pair in pairs:
+        digest.update(pair_key(pair).encode("ascii"))
+    return {"count": len(pairs), "sha256": digest.hexdigest()}
+
+
+# TrainConfig fields a resumed run may change. epochs and max_steps set where the run ends (to train on for
+# another epoch; the learning-rate schedule is then the new length's); the others decide how the same steps
+# are run or reported, not what they are (micro_batch_size splits a step's batch: the same gradient up to
+# rounding). Any other change would continue from a position, an order and references of another run.
+RESUME_MAY_CHANGE = ("epochs", "max_steps", "micro_batch_size", "checkpoint_every", "progress")
+
+
 class VerifierTrainer:
     def __init__(self, model, tokenizer, config: TrainConfig, out_dir, device=None):
         config.check()
@@ -186,6 +201,7 @@ class VerifierTrainer:
         self.metrics_path = self.out / "metrics.jsonl"
         self.checkpoint_path = self.out / "checkpoint.pt"
         self.ref_logps: Dict[str, tuple] = {}
+        self.pairs_fingerprint: Optional[Dict[str, object]] = None   # of the pairs train() was given
 
     # ---- set-up --------------------------------------------------------------------------------------
 
@@ -417,8 +433,11 @@ class VerifierTrainer:
         self.out.mkdir(parents=True, exist_ok=True)
         total = self._total_steps(len(pairs))
         self.scheduler = self._make_scheduler(total)
+        self.pairs_fingerprint = pairs_fingerprint(pairs)
         if resume and self.checkpoint_path.exists():
-            self._load(checkpoint.load(self.checkpoint_path))
+            state = checkpoint.load(self.checkpoint_path)
+            self._check_same_run(state)
+            self._load(state)
             if self.rank == 0:   # the steps after the checkpoint run again: their rows go
                 self._truncate_metrics(self.step)
         elif self.rank == 0:
@@ -534,7 +553,7 @@ class VerifierTrainer:
         return {"policy": policy, "optimizer": optimizer, "sharded": self.sharded, "ref_logps": self.ref_logps,
                 "scheduler": self.scheduler.state_dict(), "rng": rng or [checkpoint.rng_state()], "step": self.step,
                 "position": self.position, "config": asdict(self.config),
-                "layout": (self.layout, self.layout_reason)}
+                "pairs": self.pairs_fingerprint, "layout": (self.layout, self.layout_reason)}
 
     def save_checkpoint(self) -> None:
         rng = self._rng_states()
@@ -544,10 +563,29 @@ class VerifierTrainer:
         if self.world > 1:
             dist.barrier()   # a rank that resumes right away must find it
 
-    def _load(self, state: dict) -> None:
+    def _check_same_run(self, state: dict) -> None:
+        """A resume continues the run that wrote the checkpoint: the same pairs in the same order and the
+        same options, those in RESUME_MAY_CHANGE aside."""
         if state["config"]["objective"] != self.config.objective:
             raise ValueError(f"{self.checkpoint_path} was written by a {state['config']['objective']} run, not "
                              f"{self.config.objective}")
+        saved = state.get("pairs")   # None: a checkpoint from before fingerprints were kept
+        if saved is not None and saved != self.pairs_fingerprint:
+            count = self.pairs_fingerprint["count"]
+            what = (f"{saved['count']} pairs, here {count}" if saved["count"] != count else
+                    f"{count} pairs here too, but not the same ones in the same order")
+            raise ValueError(f"{self.checkpoint_path} was written for other training pairs ({what}): resume with the "
+                             "candidates, split and seed the run started with, or start a new run in another "
+                             "output directory")
+        now = asdict(self.config)
+        changed = [f"{name} {state['config'][name]!r} -> {now[name]!r}" for name in now
+                   if name in state["config"] and name not in RESUME_MAY_CHANGE and state["config"][name] != now[name]]
+        if changed:
+            raise ValueError(f"{self.checkpoint_path} was written with other options ({'; '.join(changed)}): resume "
+                             f"with the run's options (only {', '.join(RESUME_MAY_CHANGE)} may change), or start a "
+                             "new run in another output directory")
+
+    def _load(self, state: dict) -> None:
         if state["sharded"] != self.sharded:
             raise ValueError(f"{self.checkpoint_path} was written {'with' if state['sharded'] else 'without'} FSDP; "
                              "resume it the same way")

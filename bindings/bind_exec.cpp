@@ -77,9 +77,9 @@ void bind_exec(py::module_& m) {
            py::arg("isolation_off") = std::vector<std::string>(), py::arg("worker_grace") = 30.0)
       .def(
           "run",
-          [](exec::Executor& ex, const std::vector<exec::Job>& jobs, py::object progress) {
-            // The batch runs on its own thread and Ctrl-C stops it (interruptible.h). The progress callback
-            // runs after each job with the GIL; if it raises, the batch is cancelled and the exception comes
+          [](exec::Executor& ex, const std::vector<exec::Job>& jobs, py::object progress, py::object on_result) {
+            // The batch runs on its own thread and Ctrl-C stops it (interruptible.h). The callbacks run
+            // after each job with the GIL; if one raises, the batch is cancelled and the exception comes
             // back here.
             std::function<void(size_t)> callback;
             if (!progress.is_none())
@@ -87,10 +87,16 @@ void bind_exec(py::module_& m) {
                 py::gil_scoped_acquire acquire;
                 progress(done);
               };
+            std::function<void(size_t, const exec::Result&)> each;
+            if (!on_result.is_none())
+              each = [&on_result](size_t i, const exec::Result& r) {
+                py::gil_scoped_acquire acquire;
+                on_result(i, r);
+              };
             return run_interruptibly<std::vector<exec::Result>>(
-                [&](const std::atomic<bool>& stop) { return ex.run(jobs, callback, &stop); });
+                [&](const std::atomic<bool>& stop) { return ex.run(jobs, callback, &stop, each); });
           },
-          py::arg("jobs"), py::arg("progress") = py::none())
+          py::arg("jobs"), py::arg("progress") = py::none(), py::arg("on_result") = py::none())
       .def_property_readonly("network_isolated", &exec::Executor::network_isolated)
       .def_property_readonly("uid_isolated", &exec::Executor::uid_isolated)
       .def_property_readonly("user_namespace", &exec::Executor::user_namespace)

@@ -332,6 +332,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         # traceback; what finished is in the caches
         print(f"cotnpot {args.command}: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:   # Ctrl-C: what finished is in the caches (eval, generate) or the last checkpoint
+        print(f"cotnpot {args.command}: interrupted", file=sys.stderr)
+        return 130
     parser.print_help()
     return 0 if args.command is None else 2
 

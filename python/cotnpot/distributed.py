@@ -8,6 +8,7 @@ verifier's scoring uses the same split). In one process everything runs locally,
 """
 import hashlib
 import os
+import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 import torch
@@ -144,15 +145,50 @@ def map_sharded(fn: Callable[[List[T]], Sequence[R]], items: Sequence[T]) -> Lis
     return out
 
 
-def map_sharded_cached(run: Callable[[List[str]], Sequence[dict]], keys: Sequence[str], cache=None
-                       ) -> Tuple[Dict[str, dict], int]:
+class _Keeper:
+    """This process's finished entries, appended to the cache at most about once a second and when its
+    share ends, however it ends: what a stopped run (Ctrl-C, an error) finished is not run again."""
+
+    def __init__(self, cache):
+        self.cache, self.waiting, self.kept, self.last = cache, [], set(), time.monotonic()
+
+    def keep(self, entry: dict) -> None:
+        if self.cache is None or entry["key"] in self.kept:
+            return
+        self.kept.add(entry["key"])
+        self.waiting.append(entry)
+        if time.monotonic() - self.last >= 1.0:
+            self.flush()
+
+    def flush(self) -> None:
+        waiting, self.waiting, self.last = self.waiting, [], time.monotonic()
+        if waiting:
+            self.cache.add(waiting)
+
+
+def map_sharded_cached(run: Callable[[List[str], Callable[[dict], None]], Sequence[dict]], keys: Sequence[str],
+                       cache=None) -> Tuple[Dict[str, dict], int]:
     """The entries of ``keys`` (duplicates once): those ``cache`` (a :class:`cotnpot.jsonl_store.JsonlStore`)
-    holds, the others from ``run(share_of_keys)`` -- one entry with its ``"key"`` per key, each rank running
-    its share -- added to the cache by rank 0 alone. Returns every entry by key and how many keys were run."""
-    known = cache.entries if cache is not None else {}
+    holds, the others from ``run(share_of_keys, keep)`` -- one entry with its ``"key"`` per key, each rank
+    running its share. ``run`` may pass each entry to ``keep`` as it is made: each rank adds its own to the
+    cache as they come (JsonlStore appends whole lines, so ranks share the file), and the entries of a run
+    that raises (Ctrl-C) are kept up to there; those not passed are added when the share is done. Returns
+    every entry by key and how many keys were run."""
+    known = dict(cache.entries) if cache is not None else {}
     todo = [k for k in dict.fromkeys(keys) if k not in known]
-    fresh = map_sharded(run, todo)
-    if cache is not None and is_main():   # one writer
-        cache.add(fresh)
-    barrier()   # no rank reads the cache file again before it is written
+    keeper = _Keeper(cache)
+
+    def run_share(share: List[str]) -> Sequence[dict]:
+        try:
+            entries = run(share, keeper.keep)
+            for entry in entries:
+                keeper.keep(entry)
+            return entries
+        finally:
+            keeper.flush()
+
+    fresh = map_sharded(run_share, todo)
+    if cache is not None:   # the other ranks' entries, which they wrote, in this process's view too
+        cache.entries.update((e["key"], e) for e in fresh)
+    barrier()   # no rank reads the cache file again before every rank has written its share
     return {**known, **{e["key"]: e for e in fresh}}, len(todo)

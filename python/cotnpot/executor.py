@@ -153,19 +153,24 @@ class Executor:
             raise RuntimeError("this Executor is closed")
         return self._pool
 
-    def run_jobs(self, jobs: List["Job"], progress: Optional[Union[bool, Callable[[int], None]]] = None) -> List[ExecResult]:
-        """Runs :class:`Job` objects; results in the same order, exactly one per job."""
+    def run_jobs(self, jobs: List["Job"], progress: Optional[Union[bool, Callable[[int], None]]] = None,
+                 on_result: Optional[Callable[[int, ExecResult], None]] = None) -> List[ExecResult]:
+        """Runs :class:`Job` objects; results in the same order, exactly one per job. ``on_result(i,
+        result)`` is called as each job finishes, also for jobs that finish after Ctrl-C (or an exception
+        from a callback) stopped the batch: what a stopped batch finished can be kept, though the call then
+        raises. Callbacks run one at a time, on the pool's threads."""
         callback, bar = _progress_bar(len(jobs), progress)
         try:
-            return self._live().run(jobs, callback)
+            return self._live().run(jobs, callback, on_result)
         finally:
             if bar is not None:
                 bar.close()
 
     def run(self, programs: Sequence[Program], answer: str = "print", variable: str = "ans", prelude: str = "",
-            timeout: Optional[float] = None, memory_mb: Optional[int] = None, progress=None) -> List[ExecResult]:
+            timeout: Optional[float] = None, memory_mb: Optional[int] = None, progress=None,
+            on_result=None) -> List[ExecResult]:
         """Runs programs; each result's ``answer`` is what it printed last (``answer="print"``), the value of
-        ``solution()`` ("solution") or of ``variable`` ("variable")."""
+        ``solution()`` ("solution") or of ``variable`` ("variable"). ``on_result``: see :meth:`run_jobs`."""
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
         if timeout is not None and timeout > 1e6:   # inf included: deadlines are integer milliseconds
@@ -173,11 +178,11 @@ class Executor:
         jobs = [p if isinstance(p, Job) else
                 Job(p, answer=answer, variable=variable, prelude=prelude, timeout=timeout or 0.0, memory_mb=memory_mb or 0)
                 for p in programs]
-        return self.run_jobs(jobs, progress)
+        return self.run_jobs(jobs, progress, on_result)
 
     def run_tests(self, programs: Sequence[Union[str, bytes]], tests: Sequence[Union[str, bytes, Sequence[str]]],
                   timeout: Optional[float] = None, memory_mb: Optional[int] = None, progress=None,
-                  setup: Optional[Sequence[str]] = None, split: bool = True) -> List["TestResult"]:
+                  setup: Optional[Sequence[str]] = None, split: bool = True, on_result=None) -> List["TestResult"]:
         """Runs each program against its tests (MBPP/HumanEval asserts): ``passed`` says whether every test
         held, ``failing_test`` is the first failing one, ``tests_passed`` each test's verdict (a test is one
         element where ``tests[i]`` is a list, else one assert). Exiting before the tests is a failure.
@@ -185,7 +190,8 @@ class Executor:
         Tests of the forms in :mod:`cotnpot.judge` are judged here, outside the job (the job returns the
         values of the calls, never sees the expected values, and cannot forge a verdict); other suites, and
         every suite with ``split=False``, are judged inside the job and say so (``judged_in_process``).
-        ``setup``: per program, code the tests need (MBPP's test imports)."""
+        ``setup``: per program, code the tests need (MBPP's test imports). ``on_result(i, test_result)``:
+        as in :meth:`run_jobs`."""
         if len(programs) != len(tests):
             raise ValueError(f"programs and tests must have the same length, got {len(programs)} and {len(tests)}")
         if setup is not None and len(setup) != len(programs):
@@ -210,9 +216,12 @@ class Executor:
             else:
                 jobs.append(Job(_text(program) + "\n" + plan.setup + "\n" + plan.harness(), answer="variable",
                                 variable=judge.VALUES_VARIABLE, **limits))
-        raw = self.run_jobs(jobs, progress)
-        return [TestResult.from_split(r, plan) if plan is not None else TestResult.in_process(r, n)
-                for r, plan, n in zip(raw, plans, counts)]
+        def verdict(i: int, r: ExecResult) -> "TestResult":
+            return TestResult.from_split(r, plans[i]) if plans[i] is not None else TestResult.in_process(r, counts[i])
+
+        each = None if on_result is None else lambda i, r: on_result(i, verdict(i, r))
+        raw = self.run_jobs(jobs, progress, each)
+        return [verdict(i, r) for i, r in enumerate(raw)]
 
 
 def _text(x: Union[str, bytes]) -> str:

@@ -17,8 +17,9 @@ answer, its finish reason and, where the problem has a gold answer, cotnpot's gr
 """
 import hashlib
 import json
+import sys
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -61,8 +62,13 @@ def load_problems(path, limit: Optional[int] = None) -> List[GenProblem]:
     if not path.is_file():
         raise FileNotFoundError(f"problem file not found: {path}")
     out = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"{path}:{number}: not UTF-8 text ({exc.reason} at byte {exc.start} of the line)"
+                                 ) from None
             if not line.strip():
                 continue
             try:
@@ -138,6 +144,24 @@ def generate(problems: Sequence[GenProblem], client: OpenAICompatibleClient, n: 
             from tqdm.auto import tqdm
             bar = tqdm(total=len(share), desc="sampling", unit="sample")
         pending = iter(range(len(share)))
+
+        def take(fut, k):
+            """One request's outcome, saved as it finishes: a stopped run resumes from here."""
+            nonlocal failure
+            try:
+                c = fut.result()
+            except RequestRefused as exc:
+                outcomes[k] = ("refused", str(exc))
+            except ServerUnavailable as exc:
+                failure = failure or str(exc)
+                outcomes[k] = ("missing", str(exc))
+            else:
+                outcomes[k] = ("ok", (c.text, c.finish_reason))
+                if store:
+                    store.add([{"key": share[k][3], "text": c.text, "finish_reason": c.finish_reason}])
+            if bar:
+                bar.update(1)
+
         try:
             with ThreadPoolExecutor(concurrency) as pool:
                 running = {}
@@ -148,25 +172,23 @@ def generate(problems: Sequence[GenProblem], client: OpenAICompatibleClient, n: 
                         running[pool.submit(one, *share[k][:3])] = k
                 for _ in range(concurrency):
                     submit()
-                while running:
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        k = running.pop(fut)
-                        try:
-                            c = fut.result()
-                        except RequestRefused as exc:
-                            outcomes[k] = ("refused", str(exc))
-                        except ServerUnavailable as exc:
-                            failure = failure or str(exc)
-                            outcomes[k] = ("missing", str(exc))
-                        else:
-                            outcomes[k] = ("ok", (c.text, c.finish_reason))
-                            if store:   # saved as it finishes: a stopped run resumes from here
-                                store.add([{"key": share[k][3], "text": c.text, "finish_reason": c.finish_reason}])
-                        if bar:
-                            bar.update(1)
-                        if failure is None:   # a dead server gets no new request
-                            submit()
+                try:
+                    while running:
+                        done, _ = wait(running, return_when=FIRST_COMPLETED)
+                        for fut in done:
+                            take(fut, running.pop(fut))
+                            if failure is None:   # a dead server gets no new request
+                                submit()
+                except KeyboardInterrupt:
+                    # Ctrl-C: no new request. The pool waits for the requests in flight anyway (its threads
+                    # cannot be stopped mid-request; each ends within the client's timeout and retries), so
+                    # their replies are kept like every finished one instead of being dropped.
+                    if running:
+                        print(f"cotnpot generate: interrupted; saving the {len(running)} requests in flight as "
+                              "they finish", file=sys.stderr)
+                    for fut in as_completed(list(running)):
+                        take(fut, running.pop(fut))
+                    raise
         finally:
             if bar:
                 bar.close()

@@ -116,7 +116,7 @@ def load_verifier(spec: str, dtype: Optional[torch.dtype] = None):
 
 @torch.no_grad()
 def _score_local(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_size: int, device, max_length,
-                 progress: Optional[Callable[[int], None]]) -> Tensor:
+                 progress: Optional[Callable[[int], None]], on_scores=None) -> Tensor:
     encoded = [encode_example(tokenizer, q, s) for q, s in pairs]
     if max_length is not None:   # keep the start of the solution; a prompt longer than the limit is an error
         for i, (ids, start) in enumerate(encoded):
@@ -137,21 +137,29 @@ def _score_local(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_size:
         else:
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
             out[idx] = sequence_logprob(logits, labels.to(device), reduction="mean", shift=True).float().cpu()
+        if on_scores:
+            on_scores(idx, out[idx].tolist())
         if progress:
             progress(len(idx))
     return out
 
 
 def score_solutions(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_size: int = 8, device=None,
-                    max_length: Optional[int] = None, progress: Optional[Callable[[int], None]] = None) -> Tensor:
-    """Average log-prob of each (question, solution) pair's solution tokens: float32 ``[len(pairs)]``."""
+                    max_length: Optional[int] = None, progress: Optional[Callable[[int], None]] = None,
+                    on_scores: Optional[Callable[[List[int], List[float]], None]] = None) -> Tensor:
+    """Average log-prob of each (question, solution) pair's solution tokens: float32 ``[len(pairs)]``.
+    ``on_scores(indices, scores)`` is called after each batch this process scores (indices into ``pairs``),
+    so that a caller can keep them should the run stop before the end."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     device = device or next(model.parameters()).device
     if distributed.rank_and_world()[1] == 1:
-        return _score_local(model, tokenizer, pairs, batch_size, device, max_length, progress)
+        return _score_local(model, tokenizer, pairs, batch_size, device, max_length, progress, on_scores)
+    mine = distributed.my_share(len(pairs))   # the share map_sharded gives this rank: its indices
+    kept = None if on_scores is None else lambda idx, scores: on_scores([mine[i] for i in idx], scores)
     scores = distributed.map_sharded(
-        lambda share: _score_local(model, tokenizer, share, batch_size, device, max_length, progress).tolist(), pairs)
+        lambda share: _score_local(model, tokenizer, share, batch_size, device, max_length, progress, kept).tolist(),
+        pairs)
     return torch.tensor(scores, dtype=torch.float32)
 
 
@@ -193,9 +201,11 @@ def score_table(table, model, tokenizer, batch_size: int = 8, device=None, max_l
     else:
         keys = [cache.key(q, s) for q, s in pairs]
         todo = [i for i, k in enumerate(keys) if k not in cache.entries]
-        if todo:
-            fresh = score_solutions(model, tokenizer, [pairs[i] for i in todo], batch_size, device, max_length, progress)
-            cache.add({"key": keys[i], "score": s} for i, s in zip(todo, fresh.tolist()))
+        if todo:   # each rank adds its scores batch by batch: a run stopped mid-way keeps them
+            fresh = score_solutions(model, tokenizer, [pairs[i] for i in todo], batch_size, device, max_length, progress,
+                                    on_scores=lambda idx, scores: cache.add({"key": keys[todo[i]], "score": s}
+                                                                            for i, s in zip(idx, scores)))
+            cache.entries.update((keys[i], {"key": keys[i], "score": s}) for i, s in zip(todo, fresh.tolist()))
         flat = torch.tensor([cache.entries[k]["score"] for k in keys], dtype=torch.float32)
     out = torch.full((len(table.problems), table.n_max), float("nan"))
     out[table.valid()] = flat

@@ -1,6 +1,7 @@
 """A local server that speaks the OpenAI chat/completions protocol, for the translator tests."""
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -8,16 +9,19 @@ class FakeServer:
     """An OpenAI-compatible server on 127.0.0.1: answers chat and completions, can fail the first
     requests with 503, and records every request."""
 
-    def __init__(self, fail_first=0, answers=None, die_after=None, garbage_first=0, cut_first=0, choices=None):
+    def __init__(self, fail_first=0, answers=None, die_after=None, garbage_first=0, cut_first=0, choices=None,
+                 delay=0.0):
         """answers: question -> right answer; a prompt holding a known question is answered like a reasoner:
         right for even seeds, off by one for odd ones. A prompt with "TOO LONG" is refused (400, over the
         context); one with "CUT" comes back with finish_reason "length". die_after: after that many answers
-        the server hangs up on every request. garbage_first: that many replies are not JSON."""
+        the server hangs up on every request. garbage_first: that many replies are not JSON. delay: seconds
+        each answer takes (a slow model)."""
         self.requests, self.fail_left = [], fail_first
         self.answers, self.die_after, self.garbage_left, self.answered = dict(answers or {}), die_after, garbage_first, 0
         self.lock = threading.Lock()
         self.cut_left = cut_first   # that many replies end before their Content-Length (the peer hangs up)
         self.choices = choices      # a fixed "choices" value to send (malformed replies)
+        self.delay = delay
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,6 +55,7 @@ class FakeServer:
                     self.end_headers()
                     self.wfile.write(data)
                     return
+                time.sleep(outer.delay)
                 texts = [outer.reply_text(p, body.get("seed")) for p in prompts]
                 finish = ["length" if "CUT" in p else "stop" for p in prompts]
                 if self.path == "/v1/completions":

@@ -120,6 +120,40 @@ def test_test_runs_are_cached_and_duplicates_run_once(tmp_path):
     assert first.statuses == {"ok": 8, "error": 4}   # per program, duplicates included
 
 
+class StoppedAfter(Counting):
+    """An executor whose first batch is stopped (as Ctrl-C stops it) once ``n`` programs have finished."""
+
+    def __init__(self, ex, n):
+        super().__init__(ex)
+        self.n = n
+
+    def run_tests(self, programs, *args, **kwargs):
+        def stop(done):
+            if done == self.n:
+                self.n = None
+                raise KeyboardInterrupt
+        return super().run_tests(programs, *args, progress=stop, **kwargs)
+
+
+def test_an_interrupted_evaluation_keeps_the_test_runs_it_finished(tmp_path):
+    """As in eval's execution stage: the test runs finished before Ctrl-C are in the cache, and the rerun
+    makes only the others, to the same verdicts as a run never stopped."""
+    rows = [json.loads(line) for line in (SHARED / "mbpp_sanitized.jsonl").open()][:8]
+    tasks = [CodeTask(r["prompt"], r["test_list"], "\n".join(r["test_imports"])) for r in rows]
+    candidates = [[r["code"], "def f(*a):\n    return None\n"] for r in rows]
+    with Executor(workers=2, timeout=5.0) as ex:
+        stopped = StoppedAfter(ex, 5)
+        with pytest.raises(KeyboardInterrupt):
+            evaluate_code(tasks, candidates, stopped, cache=SuiteCache(tmp_path / "cache.jsonl"))
+        kept = len((tmp_path / "cache.jsonl").read_text().splitlines())
+        assert 5 <= kept < 16
+        resumed = evaluate_code(tasks, candidates, stopped, cache=SuiteCache(tmp_path / "cache.jsonl"))
+        straight = evaluate_code(tasks, candidates, ex)
+    assert resumed.executed == 16 - kept and straight.executed == 16
+    assert torch.equal(resumed.correct, straight.correct)
+    assert straight.correct[:, 0].all() and not straight.correct[:, 1].any()
+
+
 def test_code_methods_come_from_the_one_registry():
     """The code rows and their rule texts are the registry's (cotnpot.pipeline.methods), like the math ones."""
     from cotnpot.pipeline import methods

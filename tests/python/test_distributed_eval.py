@@ -1,5 +1,6 @@
 """torchrun: `cotnpot eval` (execution and CoTnPoT translation split across ranks) and `cotnpot generate`
-(requests split across ranks) in 2 gloo processes give what one process gives; rank 0 alone writes."""
+(requests split across ranks) in 2 gloo processes give what one process gives; rank 0 alone writes the
+outputs, each rank the cache entries of its own share."""
 import json
 import os
 import socket
@@ -59,6 +60,12 @@ def test_eval_in_two_processes_equals_one(tmp_path):
         one = json.loads((tmp_path / f"{name}1" / "report.json").read_text())
         two = json.loads((tmp_path / f"{name}2" / "report.json").read_text())
         assert comparable(one) == comparable(two), name
+        # each rank caches its own executions as they finish, into the one file: every one once
+        cached = [[json.loads(line) for line in (tmp_path / f"{name}{k}" / "cache" / "executions.jsonl").open()]
+                  for k in (1, 2)]
+        keys = [[e["key"] for e in entries] for entries in cached]
+        assert sorted(keys[0]) == sorted(keys[1]) and len(set(keys[1])) == len(keys[1]) > 0, name
+        assert {e["key"]: e for e in cached[0]} == {e["key"]: e for e in cached[1]}, name
 
 
 def test_code_eval_in_two_processes_equals_one_and_asks_once(tmp_path):

@@ -526,6 +526,37 @@ def test_a_progress_callback_that_raises_comes_back_to_the_caller(ex):
     assert [r.answer for r in ex.run(["print(2)", "print(3)"])] == ["2", "3"]
 
 
+def test_on_result_gives_each_job_once_with_its_index(ex):
+    seen = []
+    progress = []
+    results = ex.run([f"print({i} * {i})" for i in range(30)], progress=progress.append,
+                     on_result=lambda i, r: seen.append((i, r.status, r.answer, len(progress))))
+    assert sorted(i for i, *_ in seen) == list(range(30))
+    assert all((status, answer) == ("ok", str(i * i)) for i, status, answer, _ in seen)
+    assert [n for *_, n in seen] == list(range(30))   # each job's result comes before its progress count
+    assert [r.answer for r in results] == [str(i * i) for i in range(30)]
+
+
+def test_a_stopped_batch_still_hands_over_the_jobs_that_finish(ex):
+    """What a stopped batch finished can be kept: the job running when the batch is stopped (here by a
+    progress callback that raises, as Ctrl-C stops it) still comes to on_result when it ends, and the
+    jobs never started do not."""
+    seen = {}
+
+    def stop_at_three(done):
+        if done == 3:
+            raise KeyboardInterrupt
+
+    programs = ["import time; time.sleep(1.0); print('slow')"] + [f"print({i})" for i in range(1, 40)]
+    with pytest.raises(KeyboardInterrupt):
+        ex.run(programs, progress=stop_at_three, on_result=lambda i, r: seen.setdefault(i, r.answer))
+    assert seen[0] == "slow" and all(seen[i] == str(i) for i in seen if i)
+    assert 4 <= len(seen) < 40
+    results = ex.run_tests(["def f(): return 1"] * 2, ["assert f() == 1", "assert f() == 2"],
+                           on_result=lambda i, r: seen.__setitem__(("tests", i), r.passed))
+    assert [r.passed for r in results] == [True, False] and (seen["tests", 0], seen["tests", 1]) == (True, False)
+
+
 def test_two_threads_sharing_one_executor_get_their_own_results(ex):
     """Batches from several threads take turns: every result is its own job's (21 of 120 were swapped)."""
     out = {}
@@ -549,12 +580,13 @@ def test_ctrl_c_stops_a_long_batch(tmp_path):
         "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "with cotnpot.Executor(workers=2, timeout=5.0) as ex:\n"
         "    print('ready', flush=True)\n"
-        "    start = time.time()\n"
+        "    start, kept = time.time(), []\n"
         "    try:\n"
-        "        ex.run(['import time; time.sleep(0.2)'] * 400)\n"
+        "        ex.run(['import time; time.sleep(0.2)'] * 400, on_result=lambda i, r: kept.append(r.status))\n"
         "        print('finished', flush=True)\n"
         "    except KeyboardInterrupt:\n"
         "        print(f'interrupted after {time.time() - start:.1f}s', flush=True)\n"
+        "    print(len(kept), set(kept), flush=True)\n"
         "    print([r.answer for r in ex.run(['print(7)'])], flush=True)\n")
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
@@ -562,6 +594,8 @@ def test_ctrl_c_stops_a_long_batch(tmp_path):
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert out.startswith("interrupted after") and float(out.split()[2].rstrip("s")) < 10   # 400 jobs: ~40 s
+    kept, statuses = out.splitlines()[1].split(" ", 1)
+    assert 2 <= int(kept) < 400 and statuses == "{'ok'}"   # the jobs that finished, the last ones too
     assert out.splitlines()[-1] == "['7']"   # the pool still works after the interruption
 
 

@@ -65,6 +65,40 @@ def test_a_server_that_dies_mid_run_keeps_the_finished_samples_and_the_rerun_res
     assert result.counts["cached"] == 7 and result.counts["made"] == 13 and len(fresh.requests) == 13
 
 
+def test_ctrl_c_keeps_the_replies_in_flight_and_the_rerun_resumes(tmp_path, monkeypatch, capsys):
+    """Found by a breaker: on Ctrl-C generate still waited for the requests in flight (the pool's threads
+    cannot be stopped mid-request) and then dropped their replies. They are now saved as they come, so the
+    rerun asks the server only for the requests never sent."""
+    import cotnpot.generate as gen
+    cache = tmp_path / "s.jsonl"
+    real_wait, waits = gen.wait, []
+
+    def interrupted_wait(*args, **kwargs):   # Ctrl-C arrives as the main thread waits, the second time
+        done = real_wait(*args, **kwargs)
+        waits.append(done)
+        if len(waits) == 2:
+            raise KeyboardInterrupt
+        return done
+
+    monkeypatch.setattr(gen, "wait", interrupted_wait)
+    slow = FakeServer(answers=ANSWERS, delay=0.3)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            generate(PROBLEMS, client(slow.url), n=4, cache=cache, concurrency=3)
+    finally:
+        slow.close()
+    asked = len(slow.requests)
+    assert 4 <= asked < 20 and len(cache.read_text().splitlines()) == asked   # every reply sent for is kept
+    assert "saving the 3 requests in flight" in capsys.readouterr().err
+    monkeypatch.undo()
+    fresh = FakeServer(answers=ANSWERS)
+    try:
+        result = generate(PROBLEMS, client(fresh.url), n=4, cache=cache, concurrency=2)
+    finally:
+        fresh.close()
+    assert result.counts["cached"] == asked and len(fresh.requests) == 20 - asked
+
+
 def test_refused_and_cut_samples_are_counted_and_the_cli_reports_them(tmp_path, capsys):
     problems = tmp_path / "problems.jsonl"
     rows = [{"question": "What is 1 plus 1?", "answer": "1 + 1 = 2\n#### 2"},
@@ -95,6 +129,10 @@ def test_bad_input_is_named(tmp_path, capsys):
     assert main(["generate", "--problems", str(bad), "--server", "http://127.0.0.1:9", "--model", "m",
                  "--out", str(tmp_path / "o.jsonl")]) == 2
     assert "p.jsonl:1: no 'question'" in capsys.readouterr().err
+    bad.write_bytes(b'{"question": "1 + 1?"}\n{"question": "caf\xe9"}\n')   # Latin-1, not UTF-8
+    assert main(["generate", "--problems", str(bad), "--server", "http://127.0.0.1:9", "--model", "m",
+                 "--out", str(tmp_path / "o.jsonl")]) == 2
+    assert "p.jsonl:2: not UTF-8 text (invalid continuation byte at byte 17 of the line)" in capsys.readouterr().err
     with pytest.raises(ValueError, match="n must be >= 1"):
         generate(PROBLEMS, client("http://127.0.0.1:9"), n=0)
     with pytest.raises(ValueError, match="placeholder other than"):

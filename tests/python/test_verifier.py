@@ -57,6 +57,22 @@ def test_save_load_and_loading_errors(tmp_path):
     assert torch.equal(score_solutions(model, tok, PAIRS), score_solutions(loaded, tok, PAIRS))
     with pytest.raises(FileNotFoundError, match="config.json is missing"):
         load_verifier(f"tiny:{tmp_path / 'nothing'}")
+    # Found by a breaker: these named no file (a bare JSONDecodeError, pickle's "Ran out of input").
+    config, weights = tmp_path / "m" / "config.json", tmp_path / "m" / "model.pt"
+    whole = weights.read_bytes()
+    weights.write_bytes(whole[:len(whole) // 2])
+    with pytest.raises(ValueError, match=f"{weights}: not this model's weights"):
+        load_verifier(f"tiny:{tmp_path / 'm'}")
+    weights.write_bytes(whole)
+    text = config.read_text()
+    config.write_text(text[:-5])
+    with pytest.raises(ValueError, match=f"{config}: not a JSON file"):
+        load_verifier(f"tiny:{tmp_path / 'm'}")
+    config.write_text(text.replace('"dim"', '"width"'))
+    with pytest.raises(ValueError, match=f"{config}: .*'width'"):
+        load_verifier(f"tiny:{tmp_path / 'm'}")
+    config.write_text(text)
+    assert torch.equal(score_solutions(model, tok, PAIRS), score_solutions(load_verifier(f"tiny:{tmp_path / 'm'}")[0], tok, PAIRS))
     with pytest.raises(ValueError, match="heads of even size"):
         TinyCausalLM(TinyConfig(dim=30, heads=4))
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
@@ -96,6 +112,35 @@ def test_cli_scores_with_the_verifier(tmp_path):
     assert (tmp_path / "out" / "cache" / "scores.jsonl").read_text().splitlines() == cached
     again = json.loads((tmp_path / "out" / "report.json").read_text())
     assert again["metrics"]["source"]["rm"]["8"] == report["metrics"]["source"]["rm"]["8"]
+
+
+def test_scores_finished_before_ctrl_c_are_kept_in_the_cache(tmp_path):
+    """Found by a breaker (in the execution stage; scoring had the same flaw): the score cache was written
+    once every pair was scored, so Ctrl-C lost them all. Each batch is cached as it is scored: the rerun
+    scores only the rest, to the scores of a run never stopped."""
+    from cotnpot.pipeline.data import load_candidates
+    from cotnpot.verifier import ScoreCache, score_table
+    rows = [json.loads(r) for r in (ROOT / "data" / "qwen25math_rm_maj_example_math_cot_100.jsonl").open()][:4]
+    for r in rows:
+        r["code"] = [c[-60:] for c in r["code"]]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    table, model, tok = load_candidates(tmp_path / "c.jsonl"), tiny(3), ByteTokenizer()
+    scored = []
+
+    def stop_after_two_batches(n):
+        scored.append(n)
+        if len(scored) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        score_table(table, model, tok, batch_size=8, progress=stop_after_two_batches,
+                    cache=ScoreCache(tmp_path / "scores.jsonl", "tiny-3"))
+    assert len((tmp_path / "scores.jsonl").read_text().splitlines()) == 16
+    scored.clear()
+    resumed = score_table(table, model, tok, batch_size=8, progress=scored.append,
+                          cache=ScoreCache(tmp_path / "scores.jsonl", "tiny-3"))
+    assert sum(scored) == 32 - 16
+    assert torch.equal(resumed, score_table(table, model, tok, batch_size=8))
 
 
 def _worker(rank, world, store, model_dir, out):

@@ -355,7 +355,8 @@ bool Executor::pid_isolated() const { return !workers_.empty() && workers_[0]->p
 bool Executor::memory_isolated() const { return !workers_.empty() && workers_[0]->memory_isolated; }
 
 std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::function<void(size_t)>& progress,
-                                  const std::atomic<bool>* stop) {
+                                  const std::atomic<bool>* stop,
+                                  const std::function<void(size_t, const Result&)>& on_result) {
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Job& j = jobs[i];
     if (j.kind != "program" && j.kind != "tests")
@@ -383,12 +384,12 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
   std::vector<size_t> pending(jobs.size());
   for (size_t i = 0; i < jobs.size(); ++i) pending[i] = i;
   const auto running = [&] { return !cancelled.load() && !cancelled_.load() && !(stop != nullptr && stop->load()); };
-  const auto report = [&] {  // one job finished
+  const auto report = [&](size_t i) {  // job i finished
     const size_t done = finished.fetch_add(1) + 1;
-    if (progress) {
-      std::lock_guard<std::mutex> lock(progress_mutex);
-      if (!cancelled.load()) progress(done);
-    }
+    if (!progress && !on_result) return;
+    std::lock_guard<std::mutex> lock(progress_mutex);
+    if (on_result) on_result(i, results[i]);  // a result is a result, even in a stopped batch
+    if (progress && !cancelled.load()) progress(done);
   };
   // Runs body on a thread of this batch. Nothing thrown there may leave the thread (std::terminate would
   // end the caller's process): the first error (a progress callback that raised, Ctrl-C, out of memory)
@@ -447,7 +448,7 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
           if (ours(kNotSent)) results[i].error_type = "WorkerDied";
           if (ours("WorkerDied") && !failure.empty())
             results[i].error_message = "the worker died and could not be restarted: " + failure;
-          report();
+          report(i);
           if (!failure.empty()) return;
         }
       });
@@ -476,7 +477,7 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
             results[i].status = "sandbox_error";
             results[i].error_type = "WorkerDied";
             results[i].error_message = "no worker of the pool could be restarted: " + restart_failure[0];
-            report();
+            report(i);
           }
         });
       }).join();

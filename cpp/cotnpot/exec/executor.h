@@ -88,9 +88,14 @@ class Executor {
   // Runs every job; results in job order. `progress` (optional) is called with the number finished.
   // Safe from several threads (batches take turns). An exception from `progress` cancels the batch and is
   // rethrown here; setting *stop (another thread: Ctrl-C) stops it too -- no new job starts, running ones end
-  // within their timeout -- and run() throws.
+  // within their timeout -- and run() throws. `on_result` (optional) is called with each job's index and
+  // result as it finishes, before `progress`, also for the jobs that end after the batch was stopped, so a
+  // caller can keep what a stopped batch finished (run() then throws and returns none of it); an exception
+  // from it cancels the batch as one from `progress` does. The callbacks are called one at a time, from the
+  // pool's threads.
   std::vector<Result> run(const std::vector<Job>& jobs, const std::function<void(size_t)>& progress = {},
-                          const std::atomic<bool>* stop = nullptr);
+                          const std::atomic<bool>* stop = nullptr,
+                          const std::function<void(size_t, const Result&)>& on_result = {});
 
   // Another thread (closing the pool): the running batch, and every later one, starts no new job; running
   // ones end within their timeouts, and run() throws.

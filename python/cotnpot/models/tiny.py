@@ -1,6 +1,7 @@
 """TinyCausalLM: a small decoder-only transformer with the parts of today's LLMs (Llama-style): RMSNorm
 before each block, rotary position embeddings, SwiGLU MLPs, no biases, tied input/output embeddings."""
 import json
+import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
@@ -108,9 +109,22 @@ class TinyCausalLM(nn.Module):
         d = Path(directory)
         if not (d / "config.json").is_file():
             raise FileNotFoundError(f"no TinyCausalLM in {d}: config.json is missing")
-        config = json.loads((d / "config.json").read_text())
-        if config.pop("model_type", None) != "cotnpot-tiny":
+        try:
+            config = json.loads((d / "config.json").read_text(encoding="utf-8"))
+        except ValueError as exc:   # not JSON, or not UTF-8
+            raise ValueError(f"{d / 'config.json'}: not a JSON file ({exc})") from None
+        if not isinstance(config, dict) or config.pop("model_type", None) != "cotnpot-tiny":
             raise ValueError(f"{d / 'config.json'} is not a TinyCausalLM config")
-        model = cls(TinyConfig(**config))
-        model.load_state_dict(torch.load(d / "model.pt", map_location="cpu"))
+        try:
+            model = cls(TinyConfig(**config))
+        except TypeError as exc:   # a field TinyConfig does not have
+            raise ValueError(f"{d / 'config.json'}: {exc}") from None
+        if not (d / "model.pt").is_file():
+            raise FileNotFoundError(f"no TinyCausalLM in {d}: model.pt is missing")
+        try:
+            model.load_state_dict(torch.load(d / "model.pt", map_location="cpu", weights_only=True))
+        except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:   # cut short (torch's
+            # zip reader raises OSError then), not a checkpoint, or another model's
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise ValueError(f"{d / 'model.pt'}: not this model's weights ({reason})") from None
         return model.eval()

@@ -61,12 +61,16 @@ def run_suites(suites: Sequence[Suite], executor, cache: Optional[SuiteCache] = 
     keys = [SuiteCache.key(suite, executor) for suite in suites]
     by_key = dict(zip(keys, suites))
 
-    def run(share):
+    def entry(key, r):
+        return {"key": key, "status": r.status, "passed": r.passed, "tests_passed": list(r.tests_passed),
+                "judged_in_process": r.judged_in_process}
+
+    def run(share, keep):
         share_suites = [by_key[k] for k in share]
         results = executor.run_tests([code for code, _, _ in share_suites], [tests for _, tests, _ in share_suites],
-                                     setup=[setup for _, _, setup in share_suites])
-        return [{"key": k, "status": r.status, "passed": r.passed, "tests_passed": list(r.tests_passed),
-                 "judged_in_process": r.judged_in_process} for k, r in zip(share, results)]
+                                     setup=[setup for _, _, setup in share_suites],
+                                     on_result=lambda i, r: keep(entry(share[i], r)))
+        return [entry(k, r) for k, r in zip(share, results)]
 
     done, ran = distributed.map_sharded_cached(run, keys, cache)
     return [done[k] for k in keys], ran

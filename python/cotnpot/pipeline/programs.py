@@ -130,10 +130,14 @@ def execute(programs: Sequence[str], harness: str, executor: Executor, progress=
     keys = {p: ExecutionCache.key(p, harness, executor) for p in jobs}
     program_of = {k: p for p, k in keys.items()}
 
-    def run(share):   # under torchrun, each process runs its share of the programs
-        return [{"key": k, "status": r.status, "answer": r.answer,
-                 "error": "" if r.status == "ok" else f"{r.error_type}: {r.error_message}"[:200]}
-                for k, r in zip(share, executor.run_jobs([jobs[program_of[k]] for k in share], progress=progress))]
+    def entry(key, r):
+        return {"key": key, "status": r.status, "answer": r.answer,
+                "error": "" if r.status == "ok" else f"{r.error_type}: {r.error_message}"[:200]}
+
+    def run(share, keep):   # under torchrun, each process runs its share of the programs
+        results = executor.run_jobs([jobs[program_of[k]] for k in share], progress=progress,
+                                    on_result=lambda i, r: keep(entry(share[i], r)))
+        return [entry(k, r) for k, r in zip(share, results)]
 
     by_key, ran = distributed.map_sharded_cached(run, list(keys.values()), cache)
     out = Execution([], [], [], unique=ran)

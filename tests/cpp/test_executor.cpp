@@ -5,6 +5,8 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -86,6 +88,36 @@ TEST_CASE("an exception from the progress callback comes back to the caller") {
   CHECK_THROWS_WITH_AS(ex.run(jobs, [](size_t) { throw std::runtime_error("callback failed"); }), "callback failed",
                        std::runtime_error);
   CHECK(ex.run(jobs).size() == 10);  // still usable
+}
+
+TEST_CASE("on_result hands over each result as it finishes, also those that end after a stop") {
+  Executor ex(pool_of(2));
+  std::vector<Job> jobs(12);
+  for (size_t i = 0; i < jobs.size(); ++i) jobs[i].code = "print(" + std::to_string(i) + " * 3)";
+  std::vector<std::pair<size_t, std::string>> seen;  // the callbacks are called one at a time
+  const auto results = ex.run(jobs, {}, nullptr, [&](size_t i, const cotnpot::exec::Result& r) {
+    seen.emplace_back(i, r.answer);
+  });
+  REQUIRE(seen.size() == 12);
+  std::sort(seen.begin(), seen.end());
+  for (size_t i = 0; i < seen.size(); ++i) {
+    CHECK(seen[i].first == i);
+    CHECK(seen[i].second == std::to_string(i * 3));
+    CHECK(results[i].answer == seen[i].second);
+  }
+  // Stopped once the first fast job is reported: the slow job already running still comes to on_result.
+  jobs[0].code = "import time\ntime.sleep(0.8)\nprint('slow')";
+  std::atomic<bool> stop{false};
+  std::vector<std::pair<size_t, std::string>> kept;
+  CHECK_THROWS_AS(ex.run(jobs, {}, &stop,
+                         [&](size_t i, const cotnpot::exec::Result& r) {
+                           kept.emplace_back(i, r.answer);
+                           stop.store(true);
+                         }),
+                  std::runtime_error);
+  const bool slow_kept = std::find(kept.begin(), kept.end(), std::make_pair(size_t{0}, std::string("slow"))) != kept.end();
+  CHECK(slow_kept);
+  CHECK(kept.size() < jobs.size());
 }
 
 namespace {

@@ -451,13 +451,13 @@ def test_bad_input(tokenizer, tmp_path):
                            heads=2, kv_heads=1)
     with pytest.raises(ValueError, match="the tokenizer has 300 tokens but the model's vocabulary is"):
         VerifierTrainer(small, HFTokenizer(tokenizer), TrainConfig(progress=False), tmp_path)
-    # A run that fails on a too-long pair keeps what it had saved.
+    # A run that fails on a too-long pair leaves what was saved in its directory.
     trainer = trainer_for(tokenizer, tmp_path / "run", max_steps=1, checkpoint_every=1)
     trainer.train(small_pairs(4))
     long = [PreferencePair("x", "q", "1 " * 200, "2")] * 8
     again = trainer_for(tokenizer, tmp_path / "run", max_steps=2, epochs=2)
     with pytest.raises(ValueError, match="more than max_length 128"):
-        again.train(long, resume=True)
+        again.train(long)
     assert checkpoint.load(tmp_path / "run" / "checkpoint.pt")["step"] == 1
 
 

@@ -438,12 +438,12 @@ LOAD_HOSTILE_STATUS = [{"timeout"}, {"memory_limit", "killed"}, {"killed"}, {"ti
 
 
 def mixed_load(n, tag):
-    """n jobs, every tenth hostile (0.3 s timeouts for those), the others printing a value of their own."""
+    """n jobs, every tenth hostile (0.15 s timeouts for those), the others printing a value of their own."""
     jobs, wanted = [], []
     for i in range(n):
         if i % 10 == 5:
             k = (i // 10) % len(LOAD_HOSTILE)
-            jobs.append(cotnpot.Job(LOAD_HOSTILE[k], timeout=0.3))
+            jobs.append(cotnpot.Job(LOAD_HOSTILE[k], timeout=0.15))
             wanted.append(LOAD_HOSTILE_STATUS[k])
         else:
             jobs.append(cotnpot.Job(f"print('{tag}-{i}')"))

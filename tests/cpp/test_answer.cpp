@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include "cotnpot/cotnpot.h"
+#include "cotnpot/answer/detail/big_integer.h"
 
 using cotnpot::answer::extract_answer;
 using cotnpot::answer::is_equiv;
@@ -53,4 +54,36 @@ TEST_CASE("the torch-free forms: grade_pairs and answer_class_ids, serial or thr
   CHECK(calls == 1);
   CHECK_THROWS_WITH_AS(cotnpot::answer::grade_pairs({"1"}, {}),
                        "grade: golds and preds must have the same length, got 1 and 0", std::invalid_argument);
+}
+
+TEST_CASE("BigInteger: carries, borrows, signs and the int64 boundary") {
+  using cotnpot::answer::detail::BigInteger;
+  const auto big = [](const char* digits) { return *BigInteger::from_digits(digits); };
+  CHECK((big("999999999999999999999") + BigInteger::of(1)).to_string() == "1000000000000000000000");
+  CHECK((big("1000000000000000000000000000") + BigInteger::of(-1)).to_string() == "999999999999999999999999999");
+  CHECK((BigInteger::of(5) + -big("1000000000000000000000")).to_string() == "-999999999999999999995");
+  CHECK((big("1000000000000000001") * big("999999999999999999")).to_string() ==
+        "999999999999999999999999999999999999");
+  CHECK((big("123456789012345678901234567890") + -big("123456789012345678901234567890")).to_string() == "0");
+  CHECK((-big("12") * big("3")).to_string() == "-36");
+  CHECK(BigInteger::of(INT64_MIN).to_string() == "-9223372036854775808");
+  CHECK_FALSE(BigInteger::of(INT64_MIN).to_int64().has_value());  // rationals never hold INT64_MIN
+  CHECK(big("9223372036854775807").to_int64() == INT64_MAX);
+  CHECK_FALSE(big("9223372036854775808").to_int64().has_value());
+  CHECK((-big("9223372036854775807")).to_int64() == -INT64_MAX);
+  CHECK(big("000123").to_string() == "123");
+  CHECK_FALSE(BigInteger::from_digits("12a").has_value());
+  CHECK_FALSE(BigInteger::from_digits("").has_value());
+  CHECK(big("1000000000000000000000").divided_exactly(8)->to_string() == "125000000000000000000");
+  CHECK_FALSE(big("1000000000000000000001").divided_exactly(2).has_value());
+  CHECK(big("15511210043330985984000000").to_double() == 15511210043330985984000000.0);
+}
+
+TEST_CASE("computed integers past int64 compare digit for digit") {
+  CHECK(is_equiv("2^{70}", "1180591620717411303424"));
+  CHECK_FALSE(is_equiv("2^{70}", "1180591620717411303425"));
+  CHECK(is_equiv("25!", "15511210043330985984000000"));
+  CHECK(is_equiv("\\binom{100}{50}", "100891344545564193334812497256"));
+  CHECK_FALSE(is_equiv("3^{40}", "12157665459056928802"));
+  CHECK(is_equiv("\\frac{2^{70}}{2}", "2^{69}"));
 }

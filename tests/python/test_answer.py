@@ -1,9 +1,11 @@
 """cotnpot.answer: extraction rules, normalization, equivalence semantics, batching, voting classes, real
 data (GSM8K and MATH500 gold answers), bad input and a fuzz run with a deterministic work budget."""
 import json
+import math
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -386,3 +388,38 @@ def test_integers_past_int64_are_equal_only_digit_for_digit():
     assert not answer.is_equiv("9223372036854775807", "9223372036854775806")
     # a big literal against a computed value is still compared as numbers
     assert answer.is_equiv("10^{18}", big) and answer.is_equiv("1.5", "1.5000000001")
+
+
+def _exact_cases():
+    """(computed form, its exact value) checked against Python's own integers, the independent reference."""
+    cases = [(f"{n}!", math.factorial(n)) for n in (20, 21, 25, 30, 52, 100, 449)]
+    cases += [(f"2^{{{k}}}", 2 ** k) for k in (63, 64, 70, 100, 1000, 3000)]
+    cases += [(f"3^{{{k}}}", 3 ** k) for k in (40, 41, 200)]
+    cases += [(f"(-7)^{{{k}}}", (-7) ** k) for k in (23, 24, 101)]
+    cases += [(f"\\binom{{{n}}}{{{k}}}", math.comb(n, k)) for n, k in ((62, 31), (100, 50), (100, 3), (500, 250))]
+    cases += [("2^{64}-1", 2 ** 64 - 1), ("2^{70}-2^{70}+5", 5), ("-2^{63}", -2 ** 63), ("(-2)^{63}", -2 ** 63),
+              ("12345678901234567890\\cdot 98765432109876543210", 12345678901234567890 * 98765432109876543210),
+              ("\\frac{2^{70}}{2}", 2 ** 69), ("25!-24!", math.factorial(25) - math.factorial(24)),
+              ("|-2^{80}|", 2 ** 80)]
+    return cases
+
+
+@pytest.mark.parametrize("form, value", _exact_cases(), ids=[c[0] for c in _exact_cases()])
+def test_computed_integers_past_int64_are_exact(form, value):
+    """Found by a breaker: a computed integer past int64 was a double, so 2^{70} equalled 2^{70} + 1 written
+    out, 3^{40} its neighbour, and 21! did not equal its own digits (factorials stopped at 20!). Integers
+    now stay exact up to 1000 digits, compared digit for digit against Python's integers."""
+    assert answer.is_equiv(form, str(value)) and answer.is_equiv(str(value), form)
+    assert not answer.is_equiv(form, str(value + 1)) and not answer.is_equiv(str(value - 1), form)
+    assert answer.group_answers([form, str(value), str(value + 1)]).tolist() == [0, 0, 1]
+
+
+def test_integers_past_the_exact_bound_are_doubles_and_stay_within_budget():
+    """Past 1000 digits an integer is a double again, past 10^308 an infinite one, which equals nothing but
+    its own text; a chain of big products cannot take the comparison past its step budget."""
+    assert answer.is_equiv("2^{4000}", "2^{4000}") and not answer.is_equiv("2^{4000}", "2^{4001}")
+    assert answer.is_equiv("1000!", "1000!")   # past the exact factorials: not evaluated, equal as text
+    chain = "\\cdot".join(["9^{999}"] * 400)
+    start = time.perf_counter()
+    assert not answer.is_equiv(chain, chain + "+1")
+    assert answer.grading_steps(chain, chain + "+1") <= 200_000 and time.perf_counter() - start < 1.0

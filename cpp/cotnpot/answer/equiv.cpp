@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "cotnpot/answer/detail/big_integer.h"
+#include "cotnpot/answer/detail/number_ops.h"
 #include "cotnpot/answer/expr.h"
 #include "cotnpot/answer/extract.h"
 #include "cotnpot/answer/normalize.h"
@@ -261,9 +263,15 @@ class Comparer {
   }
 
   bool numbers_equal(const Number& x, const Number& y) const {
-    if (x.exact && y.exact && x.p == y.p && x.q == y.q) return true;
-    // Two integers are equal or not: 1450001 is not 1450000, however close in relative terms.
-    if (x.exact && y.exact && x.q == 1 && y.q == 1) return false;
+    // Two integers are equal or not: 1450001 is not 1450000, however close in relative terms; nor is 2^{70}
+    // 2^{70} + 1 (both exact: a big integer is never one that fits in int64).
+    if (x.big || y.big) {
+      if (x.big && y.big) return *x.big == *y.big;
+      if (x.is_integer() && y.is_integer()) return false;
+    } else if (x.exact && y.exact) {
+      if (x.p == y.p && x.q == y.q) return true;
+      if (x.q == 1 && y.q == 1) return false;
+    }
     const std::complex<double> a = x.value(), b = y.value();
     if (!std::isfinite(a.real()) || !std::isfinite(b.real()) || !std::isfinite(a.imag()) || !std::isfinite(b.imag()))
       return false;
@@ -273,13 +281,7 @@ class Comparer {
   bool values_equal(const Number& x, const Number& y) const {
     if (numbers_equal(x, y)) return true;
     if (!options_.percent) return false;
-    const auto scaled = [&](const Number& n) {
-      if (n.exact) {
-        int64_t p;
-        if (!__builtin_mul_overflow(n.p, int64_t{100}, &p)) return Number::rational(p, n.q);
-      }
-      return Number::inexact(n.value() * 100.0);
-    };
+    const auto scaled = [&](const Number& n) { return detail::mul(n, Number::rational(100), budget_); };
     return numbers_equal(scaled(x), y) || numbers_equal(x, scaled(y));
   }
 

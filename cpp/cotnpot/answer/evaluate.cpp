@@ -1,5 +1,5 @@
-// The evaluator of expr.h's trees: exact while the arithmetic stays rational, complex doubles after,
-// bounded in steps (limits.h).
+// The evaluator of expr.h's trees: exact while the arithmetic stays rational (integers past int64 too),
+// complex doubles after, bounded in steps (limits.h).
 #include "cotnpot/answer/expr.h"
 
 #include <algorithm>
@@ -37,7 +37,7 @@ std::optional<Number> evaluate(const Node& node, const std::map<std::string, dou
       for (const Node& kid : node.kids) {
         auto v = evaluate(kid, variables, budget);
         if (!v) return std::nullopt;
-        acc = node.kind == Kind::Add ? add(acc, *v) : mul(acc, *v);
+        acc = node.kind == Kind::Add ? add(acc, *v, budget) : mul(acc, *v, budget);
       }
       return acc;
     }
@@ -45,7 +45,7 @@ std::optional<Number> evaluate(const Node& node, const std::map<std::string, dou
       auto b = evaluate(node.kids[0], variables, budget);
       auto e = b ? evaluate(node.kids[1], variables, budget) : std::nullopt;
       if (!e) return std::nullopt;
-      return power(*b, *e);
+      return power(*b, *e, budget);
     }
     case Kind::Func: {
       std::vector<Number> args;
@@ -56,24 +56,9 @@ std::optional<Number> evaluate(const Node& node, const std::map<std::string, dou
       }
       const std::complex<double> x = args[0].value();
       const std::string& f = node.name;
-      if (f == "abs") {
-        if (args[0].exact) return Number::rational(args[0].p < 0 ? -args[0].p : args[0].p, args[0].q);
-        return Number::inexact({std::abs(x), 0.0});
-      }
-      if (f == "factorial" || f == "binom") {
-        const Number& n = args[0];
-        if (!n.exact || n.q != 1 || n.p < 0 || n.p > 20) return std::nullopt;
-        if (f == "factorial") {
-          int64_t acc = 1;
-          for (int64_t k = 2; k <= n.p; ++k) acc *= k;
-          return Number::rational(acc);
-        }
-        const Number& k = args[1];
-        if (!k.exact || k.q != 1 || k.p < 0 || k.p > n.p) return Number::rational(0);
-        int64_t acc = 1;
-        for (int64_t j = 1; j <= k.p; ++j) acc = acc * (n.p - k.p + j) / j;
-        return Number::rational(acc);
-      }
+      if (f == "abs") return absolute(args[0]);
+      if (f == "factorial") return factorial(args[0], budget);
+      if (f == "binom") return binomial(args[0], args[1], budget);
       if (f == "sin") return Number::inexact(std::sin(x));
       if (f == "cos") return Number::inexact(std::cos(x));
       if (f == "tan") return Number::inexact(std::tan(x));

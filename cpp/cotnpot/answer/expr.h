@@ -4,6 +4,7 @@
 #include <complex>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,15 +12,25 @@
 
 namespace cotnpot::answer {
 
-// A number: the exact rational p/q (q > 0, reduced) while arithmetic stays exact, else the complex z.
+namespace detail {
+struct BigInteger;  // detail/big_integer.h
+}
+
+// A number: the exact rational p/q (q > 0, reduced) while arithmetic stays exact, or the exact integer
+// `big` past int64 (integers only; p and q unused, z its double), else the complex z.
 struct Number {
   bool exact = true;
   int64_t p = 0, q = 1;
   std::complex<double> z{0.0, 0.0};
+  std::shared_ptr<const detail::BigInteger> big;
 
   static Number rational(int64_t p, int64_t q = 1);
   static Number inexact(std::complex<double> z);
-  std::complex<double> value() const { return exact ? std::complex<double>(double(p) / double(q), 0.0) : z; }
+  static Number integer(detail::BigInteger n);  // a rational when it fits in int64
+  bool is_integer() const { return exact && (big || q == 1); }
+  std::complex<double> value() const {
+    return exact && !big ? std::complex<double>(double(p) / double(q), 0.0) : z;
+  }
 };
 
 enum class Kind {

@@ -13,5 +13,8 @@ inline constexpr std::size_t kMaxAnswerBytes = 4096;
 inline constexpr int kMaxDepth = 64;
 // Parser and evaluator steps per comparison: a deterministic budget instead of a timer.
 inline constexpr long kMaxSteps = 200000;
+// Integers past int64 stay exact up to this many digits (2^{70}, 25!, \binom{100}{50}); longer ones, and
+// powers that would be, are doubles.
+inline constexpr std::size_t kMaxIntegerDigits = 1000;
 
 }  // namespace cotnpot::answer

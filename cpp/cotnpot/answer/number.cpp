@@ -1,5 +1,6 @@
-// Exact rational arithmetic while it stays exact (int64 numerator and denominator, overflow-checked),
-// complex doubles once it cannot: the numbers of expr.h.
+// Exact rational arithmetic while it stays exact (int64 numerator and denominator, overflow-checked; integers
+// past int64 as BigInteger up to kMaxIntegerDigits digits), complex doubles once it cannot: the numbers of
+// expr.h.
 #include "cotnpot/answer/detail/number_ops.h"
 
 #include <algorithm>
@@ -7,10 +8,15 @@
 #include <cmath>
 #include <numeric>
 
+#include "cotnpot/answer/detail/big_integer.h"
+#include "cotnpot/answer/limits.h"
+
 namespace cotnpot::answer {
 
 Number Number::rational(int64_t p, int64_t q) {
-  // INT64_MIN has no negation in int64 ((-2)^63 gets here from model text): such a value stays inexact.
+  // INT64_MIN has no negation in int64 ((-2)^63 gets here from model text): an integer of its own then, and
+  // as a denominator a double.
+  if (p == INT64_MIN && q == 1) return integer(detail::BigInteger::of(p));
   if (p == INT64_MIN || q == INT64_MIN) return inexact({double(p) / double(q), 0.0});
   if (q < 0) p = -p, q = -q;
   const int64_t g = std::gcd(p < 0 ? -p : p, q);
@@ -26,33 +32,85 @@ Number Number::inexact(std::complex<double> z) {
   return n;
 }
 
+Number Number::integer(detail::BigInteger big) {
+  if (const auto small = big.to_int64()) return rational(*small);
+  Number n;
+  n.z = {big.to_double(), 0.0};
+  n.big = std::make_shared<const detail::BigInteger>(std::move(big));
+  return n;
+}
+
 
 namespace detail {
 
-Number add(const Number& a, const Number& b) {
-  if (a.exact && b.exact) {
+namespace {
+
+// The integer an exact number holds, as a BigInteger; nullopt for fractions and inexact numbers.
+std::optional<BigInteger> integer_of(const Number& n) {
+  if (n.big) return *n.big;
+  if (n.exact && n.q == 1) return BigInteger::of(n.p);
+  return std::nullopt;
+}
+
+// Big-integer work, charged to the budget by its size in limbs; false once the budget is gone.
+bool charge(Budget& budget, size_t limb_products) { return budget.spend(1 + long(limb_products / 64)); }
+
+// The exact integer when it stays within kMaxIntegerDigits, else its double.
+Number bounded(BigInteger n) {
+  if (n.digits_bound() > kMaxIntegerDigits + 9) return Number::inexact({n.to_double(), 0.0});
+  return Number::integer(std::move(n));
+}
+
+}  // namespace
+
+Number add(const Number& a, const Number& b, Budget& budget) {
+  if (a.exact && b.exact && !a.big && !b.big) {
     int64_t x, y, n, d;
     if (!__builtin_mul_overflow(a.p, b.q, &x) && !__builtin_mul_overflow(b.p, a.q, &y) &&
         !__builtin_add_overflow(x, y, &n) && !__builtin_mul_overflow(a.q, b.q, &d))
       return Number::rational(n, d);
   }
+  const auto x = integer_of(a), y = integer_of(b);
+  if (x && y && charge(budget, std::max(x->limbs.size(), y->limbs.size()))) return bounded(*x + *y);
   return Number::inexact(a.value() + b.value());
 }
 
-Number mul(const Number& a, const Number& b) {
-  if (a.exact && b.exact) {
+Number mul(const Number& a, const Number& b, Budget& budget) {
+  if (a.exact && b.exact && !a.big && !b.big) {
     int64_t n, d;
     if (!__builtin_mul_overflow(a.p, b.p, &n) && !__builtin_mul_overflow(a.q, b.q, &d)) return Number::rational(n, d);
+  }
+  const auto x = integer_of(a), y = integer_of(b);
+  if (x && y && x->digits_bound() + y->digits_bound() <= kMaxIntegerDigits + 18 &&
+      charge(budget, x->limbs.size() * y->limbs.size()))
+    return bounded(*x * *y);
+  // A big integer times a fraction p/q (2^{70} / 2): exact when q divides the product.
+  const Number* big = a.big ? &a : b.big ? &b : nullptr;
+  const Number& other = big == &a ? b : a;
+  if (big && other.exact && !other.big && other.q <= int64_t{UINT32_MAX} && other.p != INT64_MIN) {
+    const auto product = mul(*big, Number::rational(other.p), budget);
+    if (product.big && charge(budget, product.big->limbs.size()))
+      if (auto quotient = product.big->divided_exactly(uint32_t(other.q))) return Number::integer(std::move(*quotient));
+    if (product.exact && !product.big) return Number::rational(product.p, other.q);
   }
   return Number::inexact(a.value() * b.value());
 }
 
 Number neg(const Number& a) {
+  if (a.big) return Number::integer(-*a.big);
   if (a.exact && a.p != INT64_MIN) return Number::rational(-a.p, a.q);
+  if (a.exact) return Number::integer(-BigInteger::of(a.p));  // a fraction's INT64_MIN never gets here
   return Number::inexact(-a.value());
 }
 
+Number absolute(const Number& a) {
+  if (a.big) return Number::integer(a.big->abs());
+  if (a.exact) return a.p < 0 ? neg(a) : a;
+  return Number::inexact({std::abs(a.value()), 0.0});
+}
+
 static std::optional<Number> inverse(const Number& a) {
+  if (a.big) return Number::inexact({1.0 / a.z.real(), 0.0});
   if (a.exact) {
     if (a.p == 0) return std::nullopt;
     return Number::rational(a.q, a.p);
@@ -74,15 +132,31 @@ static std::optional<int64_t> exact_root(int64_t x, int64_t n) {
   return std::nullopt;
 }
 
-std::optional<Number> power(const Number& base, const Number& exponent) {
-  if (exponent.exact && exponent.q == 1 && base.exact && std::llabs(exponent.p) <= 64) {
+std::optional<Number> power(const Number& base, const Number& exponent, Budget& budget) {
+  // An integer to an integer power: exact, by squaring, when the result's digits stay within bounds
+  // (2^{70}, 3^{100}); past them a double.
+  const auto integer_base = integer_of(base);
+  if (integer_base && !integer_base->is_zero() && exponent.exact && !exponent.big && exponent.q == 1 && exponent.p != INT64_MIN) {
+    const int64_t e = exponent.p < 0 ? -exponent.p : exponent.p;
+    const double digits = double(e) * std::log10(std::max(1.0, std::abs(base.value().real())));
+    if (digits <= double(kMaxIntegerDigits)) {
+      Number acc = Number::rational(1), square = base;
+      for (int64_t k = e; k > 0; k >>= 1) {
+        if (k & 1) acc = mul(acc, square, budget);
+        if (k > 1) square = mul(square, square, budget);
+      }
+      return exponent.p < 0 ? inverse(acc) : std::optional<Number>(acc);
+    }
+  }
+  if (exponent.exact && !exponent.big && exponent.q == 1 && base.exact && !base.big && std::llabs(exponent.p) <= 64) {
     Number acc = Number::rational(1);
-    for (int64_t i = 0; i < std::llabs(exponent.p); ++i) acc = mul(acc, base);
+    for (int64_t i = 0; i < std::llabs(exponent.p); ++i) acc = mul(acc, base, budget);
     return exponent.p < 0 ? inverse(acc) : std::optional<Number>(acc);
   }
-  if (exponent.exact && base.exact && base.p >= 0 && exponent.q <= 64 && std::llabs(exponent.p) <= 64) {
+  if (exponent.exact && !exponent.big && base.exact && !base.big && base.p >= 0 && exponent.q <= 64 &&
+      std::llabs(exponent.p) <= 64) {
     const auto rp = exact_root(base.p, exponent.q), rq = exact_root(base.q, exponent.q);
-    if (rp && rq) return power(Number::rational(*rp, *rq), Number::rational(exponent.p));
+    if (rp && rq) return power(Number::rational(*rp, *rq), Number::rational(exponent.p), budget);
   }
   const std::complex<double> b = base.value(), e = exponent.value();
   if (std::abs(b) == 0.0) {
@@ -93,6 +167,32 @@ std::optional<Number> power(const Number& base, const Number& exponent) {
   if (b.imag() == 0 && b.real() < 0 && exponent.exact && exponent.q % 2 == 1)
     return Number::inexact({(exponent.p % 2 ? -1.0 : 1.0) * std::pow(-b.real(), e.real()), 0.0});
   return Number::inexact(std::pow(b, e));
+}
+
+std::optional<Number> factorial(const Number& n, Budget& budget) {
+  // 449! has 997 digits, 450! 1001
+  if (!n.exact || n.big || n.q != 1 || n.p < 0 || n.p > 449) return std::nullopt;
+  BigInteger acc = BigInteger::of(1);
+  for (int64_t k = 2; k <= n.p; ++k) {
+    if (!charge(budget, acc.limbs.size())) return std::nullopt;
+    acc = acc.times_small(uint32_t(k));
+  }
+  return Number::integer(std::move(acc));
+}
+
+std::optional<Number> binomial(const Number& n, const Number& k, Budget& budget) {
+  // binom(n, k) <= 2^n: n up to 3000 stays within 1000 digits
+  if (!n.exact || n.big || n.q != 1 || n.p < 0 || n.p > 3000) return std::nullopt;
+  if (!k.exact || k.big || k.q != 1 || k.p < 0 || k.p > n.p) return Number::rational(0);
+  const int64_t j_max = std::min(k.p, n.p - k.p);
+  BigInteger acc = BigInteger::of(1);
+  for (int64_t j = 1; j <= j_max; ++j) {  // acc = binom(n - j_max + j, j) at each step: the division is exact
+    if (!charge(budget, acc.limbs.size())) return std::nullopt;
+    auto next = acc.times_small(uint32_t(n.p - j_max + j)).divided_exactly(uint32_t(j));
+    if (!next) return std::nullopt;  // cannot happen (an integer at every step); refused rather than wrong
+    acc = std::move(*next);
+  }
+  return Number::integer(std::move(acc));
 }
 
 }  // namespace detail

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "cotnpot/answer/detail/big_integer.h"
 #include "cotnpot/answer/detail/tokens.h"
 #include "cotnpot/answer/limits.h"
 
@@ -364,12 +365,14 @@ class Parser {
       auto n = parse_decimal(tok.text);
       if (!n) return std::nullopt;
       Node leaf = leaf_number(*n);
-      // An integer past int64's 18 safe digits is a double here, whose rounding would make
-      // 1000000000000000000 equal 1000000000000000001: its digits stay in the leaf's name (the comparer
-      // compares two such integers by them).
+      // An integer past int64's 18 safe digits is a double in parse_decimal, whose rounding would make
+      // 1000000000000000000 equal 1000000000000000001: it is an exact BigInteger (up to kMaxIntegerDigits
+      // digits), and its digits stay in the leaf's name (the comparer compares two literals by them).
       if (!n->exact && tok.text.find('.') == std::string::npos) {
         const size_t first = tok.text.find_first_not_of('0');
         leaf.name = first == std::string::npos ? "0" : tok.text.substr(first);
+        if (leaf.name.size() <= kMaxIntegerDigits)
+          if (auto big = detail::BigInteger::from_digits(leaf.name)) leaf.num = Number::integer(std::move(*big));
       }
       return leaf;
     }

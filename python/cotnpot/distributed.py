@@ -161,9 +161,11 @@ class _Keeper:
             self.flush()
 
     def flush(self) -> None:
-        waiting, self.waiting, self.last = self.waiting, [], time.monotonic()
-        if waiting:
-            self.cache.add(waiting)
+        # Written before they leave the list: a Ctrl-C mid-write (a second one, while the first unwinds)
+        # loses none of them; run_share then writes them again (a later line with the same key wins).
+        if self.waiting:
+            self.cache.add(self.waiting)
+        self.waiting, self.last = [], time.monotonic()
 
 
 def map_sharded_cached(run: Callable[[List[str], Callable[[dict], None]], Sequence[dict]], keys: Sequence[str],
@@ -183,9 +185,16 @@ def map_sharded_cached(run: Callable[[List[str], Callable[[dict], None]], Sequen
             entries = run(share, keeper.keep)
             for entry in entries:
                 keeper.keep(entry)
-            return entries
-        finally:
-            keeper.flush()
+        except BaseException:
+            for _ in range(3):   # a second Ctrl-C while the first unwinds waits for the write (found by a reviewer)
+                try:
+                    keeper.flush()
+                    break
+                except KeyboardInterrupt:
+                    continue
+            raise
+        keeper.flush()
+        return entries
 
     fresh = map_sharded(run_share, todo)
     if cache is not None:   # the other ranks' entries, which they wrote, in this process's view too

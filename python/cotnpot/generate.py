@@ -62,8 +62,8 @@ def load_problems(path, limit: Optional[int] = None) -> List[GenProblem]:
     if not path.is_file():
         raise FileNotFoundError(f"problem file not found: {path}")
     out = []
-    with path.open("rb") as f:
-        for number, raw in enumerate(f, start=1):
+    with path.open("rb") as f:   # bytes, so that a line that is not UTF-8 is named; any line ending
+        for number, raw in enumerate(f.read().splitlines(), start=1):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:

@@ -87,15 +87,17 @@ def test_unit_tests_pass_fail_and_report_the_failing_line(ex):
     assert not exits.passed and exits.error_type == "SystemExit"
 
 
-def test_every_job_draws_its_own_random_numbers(ex):
+def test_every_job_draws_its_own_random_numbers():
     """random is preloaded in the workers and reseeded from the kernel in every job (by the C seed alone,
-    not random.py's: fewer copy-on-write faults per job); no two jobs share a stream."""
-    results = ex.run(["import sys; preloaded = 'random' in sys.modules\n"
-                      "import random; print(preloaded, random.getrandbits(64), random.gauss(0, 1) == random.gauss(0, 1))"] * 24)
+    not random.py's: fewer copy-on-write faults per job); no two jobs share a stream, and none a Gaussian
+    that a warmup left cached (the C seed does not clear it: found by a reviewer)."""
+    with cotnpot.Executor(workers=2, timeout=5.0, warmup="import random; random.gauss(0, 1)") as pool:
+        results = pool.run(["import sys; preloaded = 'random' in sys.modules\n"
+                            "import random; print(preloaded, random.getrandbits(64), random.gauss(0, 1))"] * 24)
     assert {r.status for r in results} == {"ok"}
     fields = [r.answer.split() for r in results]
-    assert {f[0] for f in fields} == {"True"} and {f[2] for f in fields} == {"False"}
-    assert len({f[1] for f in fields}) == 24
+    assert {f[0] for f in fields} == {"True"}
+    assert len({f[1] for f in fields}) == 24 and len({f[2] for f in fields}) == 24
 
 
 def test_per_job_overrides(ex):

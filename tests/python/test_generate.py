@@ -133,6 +133,8 @@ def test_bad_input_is_named(tmp_path, capsys):
     assert main(["generate", "--problems", str(bad), "--server", "http://127.0.0.1:9", "--model", "m",
                  "--out", str(tmp_path / "o.jsonl")]) == 2
     assert "p.jsonl:2: not UTF-8 text (invalid continuation byte at byte 17 of the line)" in capsys.readouterr().err
+    bad.write_bytes(b'{"question": "1 + 1?", "gold": "2"}\r{"question": "2 + 2?", "gold": "4"}\r')   # old Mac endings
+    assert [p.gold for p in load_problems(bad)] == ["2", "4"]
     with pytest.raises(ValueError, match="n must be >= 1"):
         generate(PROBLEMS, client("http://127.0.0.1:9"), n=0)
     with pytest.raises(ValueError, match="placeholder other than"):

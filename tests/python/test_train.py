@@ -301,6 +301,27 @@ def test_resume_may_change_how_the_steps_run(tokenizer, tmp_path):
         torch.testing.assert_close(a[name], b[name], rtol=1e-9, atol=1e-12, msg=name)
 
 
+def test_after_a_too_long_pair_the_resume_may_raise_max_length_or_truncate(tokenizer, tmp_path):
+    """Found by a reviewer: the fix the trainer's own error suggests ("raise it, or truncation='truncate'")
+    was refused on resume. A run with truncation="error" truncated nothing, so both may change then; after
+    a run that truncated, max_length may not (it would change what earlier steps trained on)."""
+    pairs = small_pairs(12)
+    last_step = torch.randperm(12, generator=torch.Generator().manual_seed(0)).tolist()[8:]   # epoch 0's order
+    for i in last_step:   # too long, and met only in the third step
+        pairs[i] = PreferencePair("x", "q", "1 " * 200, "2")
+    first = trainer_for(tokenizer, tmp_path / "error", checkpoint_every=1)
+    with pytest.raises(ValueError, match="more than max_length 128"):
+        first.train(pairs)
+    assert first.step == 2   # the steps before the long pairs, checkpointed
+    again = trainer_for(tokenizer, tmp_path / "error", truncation="truncate", max_length=256, pair_layout="concatenated")
+    again.train(pairs, resume=True)
+    assert again.step == 3
+    truncating = trainer_for(tokenizer, tmp_path / "truncate", truncation="truncate", max_steps=1)
+    truncating.train(pairs)
+    with pytest.raises(ValueError, match=r"max_length 128 -> 256"):
+        trainer_for(tokenizer, tmp_path / "truncate", truncation="truncate", max_length=256).train(pairs, resume=True)
+
+
 def test_a_metrics_line_cut_short_by_a_kill_does_not_block_resume(tokenizer, tmp_path):
     """Found by a breaker: a kill -9 mid-write leaves half a line at the end of metrics.jsonl, and --resume
     then failed on it ("Unterminated string", no file named). The cut line is dropped (its step reruns);

@@ -146,7 +146,10 @@ def test_scores_finished_before_ctrl_c_are_kept_in_the_cache(tmp_path):
 def _worker(rank, world, store, model_dir, out):
     torch.distributed.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     model, tok = load_verifier(f"tiny:{model_dir}")
-    scores = score_solutions(model, tok, PAIRS * 3, batch_size=2)
+    reported = []
+    scores = score_solutions(model, tok, PAIRS * 3, batch_size=2,
+                             on_scores=lambda idx, s: reported.extend(zip(idx, s)))
+    torch.save(reported, f"{out}.rank{rank}")
     if rank == 0:
         torch.save(scores, out)
     torch.distributed.destroy_process_group()
@@ -159,3 +162,9 @@ def test_two_gloo_processes_give_the_same_scores_as_one(tmp_path):
     mp.spawn(_worker, args=(2, tmp_path / "store", tmp_path / "m", out), nprocs=2, join=True)
     model, tok = load_verifier(f"tiny:{tmp_path / 'm'}")
     assert torch.allclose(torch.load(out), score_solutions(model, tok, PAIRS * 3, batch_size=2), atol=1e-6)
+    # on_scores reports each pair once, on the rank that scored it, by its index into the whole list
+    reported = [torch.load(f"{out}.rank{rank}") for rank in (0, 1)]
+    assert sorted(i for part in reported for i, _ in part) == list(range(len(PAIRS) * 3))
+    assert {i % 2 for i, _ in reported[0]} == {0} and {i % 2 for i, _ in reported[1]} == {1}
+    final = torch.load(out)
+    assert all(abs(score - final[i].item()) < 1e-6 for part in reported for i, score in part)

@@ -88,6 +88,13 @@ std::string BigInteger::to_string() const {
   return out;
 }
 
+size_t BigInteger::digit_count() const {
+  if (limbs.empty()) return 0;
+  size_t top = 0;
+  for (uint32_t v = limbs.back(); v; v /= 10) ++top;
+  return 9 * (limbs.size() - 1) + top;
+}
+
 double BigInteger::to_double() const { return std::strtod(to_string().c_str(), nullptr); }
 
 std::optional<int64_t> BigInteger::to_int64() const {
@@ -114,14 +121,14 @@ BigInteger BigInteger::abs() const {
 BigInteger BigInteger::times_small(uint32_t factor) const {
   BigInteger n;
   n.negative = negative;
-  n.limbs.resize(limbs.size() + 1, 0);
+  n.limbs.resize(limbs.size(), 0);
   uint64_t carry = 0;
   for (size_t i = 0; i < limbs.size(); ++i) {
-    const uint64_t product = uint64_t(limbs[i]) * factor + carry;
+    const uint64_t product = uint64_t(limbs[i]) * factor + carry;  // < 10^9 * 2^32 + 2^33
     n.limbs[i] = uint32_t(product % kBase);
     carry = product / kBase;
   }
-  n.limbs[limbs.size()] = uint32_t(carry);
+  for (; carry; carry /= kBase) n.limbs.push_back(uint32_t(carry % kBase));  // factor > 10^9: two limbs
   trim(n.limbs);
   if (n.limbs.empty()) n.negative = false;
   return n;

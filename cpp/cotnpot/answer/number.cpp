@@ -57,9 +57,11 @@ bool charge(Budget& budget, size_t limb_products) { return budget.spend(1 + long
 
 // The exact integer when it stays within kMaxIntegerDigits, else its double.
 Number bounded(BigInteger n) {
-  if (n.digits_bound() > kMaxIntegerDigits + 9) return Number::inexact({n.to_double(), 0.0});
+  if (n.digit_count() > kMaxIntegerDigits) return Number::inexact({n.to_double(), 0.0});
   return Number::integer(std::move(n));
 }
+
+bool is_exact_zero(const Number& n) { return n.exact && !n.big && n.p == 0; }
 
 }  // namespace
 
@@ -80,19 +82,16 @@ Number mul(const Number& a, const Number& b, Budget& budget) {
     int64_t n, d;
     if (!__builtin_mul_overflow(a.p, b.p, &n) && !__builtin_mul_overflow(a.q, b.q, &d)) return Number::rational(n, d);
   }
+  // Exact zero times anything is zero, also times a number past double's range (0 * inf would be NaN).
+  if (is_exact_zero(a) || is_exact_zero(b)) return Number::rational(0);
+  // Integers past int64: exact while the product's digits (at most the sum of the factors') stay within
+  // bounds. A fraction with a big integer is a double, as past int64 before (2^{70}/2 is 2^{69} within
+  // rel_tol, not digit for digit): exact fractions would make whether a rounded 5.192297 \times 10^{33}
+  // equals 2^{112} depend on how many decimals it has.
   const auto x = integer_of(a), y = integer_of(b);
-  if (x && y && x->digits_bound() + y->digits_bound() <= kMaxIntegerDigits + 18 &&
+  if (x && y && x->digit_count() + y->digit_count() <= kMaxIntegerDigits + 1 &&
       charge(budget, x->limbs.size() * y->limbs.size()))
     return bounded(*x * *y);
-  // A big integer times a fraction p/q (2^{70} / 2): exact when q divides the product.
-  const Number* big = a.big ? &a : b.big ? &b : nullptr;
-  const Number& other = big == &a ? b : a;
-  if (big && other.exact && !other.big && other.q <= int64_t{UINT32_MAX} && other.p != INT64_MIN) {
-    const auto product = mul(*big, Number::rational(other.p), budget);
-    if (product.big && charge(budget, product.big->limbs.size()))
-      if (auto quotient = product.big->divided_exactly(uint32_t(other.q))) return Number::integer(std::move(*quotient));
-    if (product.exact && !product.big) return Number::rational(product.p, other.q);
-  }
   return Number::inexact(a.value() * b.value());
 }
 
@@ -138,8 +137,9 @@ std::optional<Number> power(const Number& base, const Number& exponent, Budget& 
   const auto integer_base = integer_of(base);
   if (integer_base && !integer_base->is_zero() && exponent.exact && !exponent.big && exponent.q == 1 && exponent.p != INT64_MIN) {
     const int64_t e = exponent.p < 0 ? -exponent.p : exponent.p;
+    // base^e has floor(e log10|base|) + 1 digits; mul keeps each product within the bound exactly
     const double digits = double(e) * std::log10(std::max(1.0, std::abs(base.value().real())));
-    if (digits <= double(kMaxIntegerDigits)) {
+    if (digits < double(kMaxIntegerDigits)) {
       Number acc = Number::rational(1), square = base;
       for (int64_t k = e; k > 0; k >>= 1) {
         if (k & 1) acc = mul(acc, square, budget);

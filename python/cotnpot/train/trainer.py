@@ -147,8 +147,12 @@ def pairs_fingerprint(pairs: Sequence[PreferencePair]) -> Dict[str, object]:
 # TrainConfig fields a resumed run may change. epochs and max_steps set where the run ends (to train on for
 # another epoch; the learning-rate schedule is then the new length's); the others decide how the same steps
 # are run or reported, not what they are (micro_batch_size splits a step's batch: the same gradient up to
-# rounding). Any other change would continue from a position, an order and references of another run.
-RESUME_MAY_CHANGE = ("epochs", "max_steps", "micro_batch_size", "checkpoint_every", "progress")
+# rounding; the pair layouts give the same loss, and "auto" keeps the layout the run chose). Any other
+# change would continue from a position, an order and references of another run.
+RESUME_MAY_CHANGE = ("epochs", "max_steps", "micro_batch_size", "checkpoint_every", "progress", "pair_layout")
+# ...and these, after a run with truncation="error": it truncated nothing, so a longer max_length or
+# truncation="truncate" (what its error about a too-long pair suggests) changes none of its steps.
+RESUME_MAY_CHANGE_AFTER_NO_TRUNCATION = ("max_length", "truncation")
 
 
 class VerifierTrainer:
@@ -577,13 +581,15 @@ class VerifierTrainer:
             raise ValueError(f"{self.checkpoint_path} was written for other training pairs ({what}): resume with the "
                              "candidates, split and seed the run started with, or start a new run in another "
                              "output directory")
-        now = asdict(self.config)
-        changed = [f"{name} {state['config'][name]!r} -> {now[name]!r}" for name in now
-                   if name in state["config"] and name not in RESUME_MAY_CHANGE and state["config"][name] != now[name]]
+        now, then = asdict(self.config), state["config"]
+        may_change = RESUME_MAY_CHANGE + (RESUME_MAY_CHANGE_AFTER_NO_TRUNCATION
+                                          if then.get("truncation") == "error" else ())
+        changed = [f"{name} {then[name]!r} -> {now[name]!r}" for name in now
+                   if name in then and name not in may_change and then[name] != now[name]]
         if changed:
             raise ValueError(f"{self.checkpoint_path} was written with other options ({'; '.join(changed)}): resume "
-                             f"with the run's options (only {', '.join(RESUME_MAY_CHANGE)} may change), or start a "
-                             "new run in another output directory")
+                             f"with the run's options (only {', '.join(may_change)} may change), or start a new "
+                             "run in another output directory")
 
     def _load(self, state: dict) -> None:
         if state["sharded"] != self.sharded:

@@ -2,8 +2,8 @@
 // Exact integers past int64 for the evaluator (number.cpp): an answer such as 2^{70}, 25! or
 // \binom{100}{50} is compared digit for digit with the integer it is written against, not as two doubles
 // that round 2^{70} and 2^{70}+1 to the same value. Small by design: sign and magnitude in base 10^9, the
-// four operations the evaluator needs, and kMaxIntegerDigits (limits.h) as a bound its callers check
-// before they multiply. Not part of the installed headers.
+// operations the evaluator needs, and kMaxIntegerDigits (limits.h) as a bound its callers check before
+// they multiply. Not part of the installed headers.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -21,8 +21,7 @@ struct BigInteger {
   static std::optional<BigInteger> from_digits(std::string_view digits);
 
   bool is_zero() const { return limbs.empty(); }
-  // An upper bound of the number of decimal digits (9 per limb).
-  size_t digits_bound() const { return limbs.size() * 9; }
+  size_t digit_count() const;  // of the magnitude; 0 has none
   std::string to_string() const;
   double to_double() const;  // correctly rounded (through the digits); +-inf past double's range
   std::optional<int64_t> to_int64() const;

@@ -439,3 +439,56 @@ def test_a_product_past_the_bound_or_the_budget_is_a_double_not_a_crash(form):
     assert answer.grade(["5"], [f"The answer is ${form}$."]).tolist() == [False]
     assert answer.group_answers(["5", form]).tolist() == [0, 1]
     assert answer.grading_steps(form, "5") <= 200_000
+
+
+# ---- found by a breaker of the exact integers ----------------------------------------------------------------
+
+def test_a_chain_of_many_values_matches_only_its_last():
+    """"x = 1 = 2 = ... = 199" matched any of its 199 values. A chain of more than two values after its
+    label is a derivation: its last side is the answer. (Two values -- "x = 1/3 \\approx 0.33" -- either
+    may match, as in Math-Verify's cases.)"""
+    many = "x = " + " = ".join(str(i) for i in range(1, 200))
+    assert not answer.is_equiv("57", many) and answer.is_equiv("199", many)
+    assert answer.grade(["57"], [f"$\\boxed{{{many}}}$"]).tolist() == [False]
+    assert answer.is_equiv("3", "x = 1+1+1 = 2+1 = 3") and not answer.is_equiv("2", "x = 1+1+1 = 2+1 = 3")
+    assert answer.is_equiv("1/3", "x = 1/3 \\approx 1.3")
+
+
+def test_a_value_computed_after_the_budget_ran_out_is_not_trusted():
+    """The exact arithmetic fell back to doubles once the budget was spent, and 2^{1023} + 1 then equalled a
+    pred worth 2^{1023}, one way round only. Past the budget a comparison is now false, both ways."""
+    pred = "0\\cdot(" + "+".join(["\\binom{3000}{1500}"] * 83) + ")" + "+0" * 402 + "+2^{1023}"
+    for gold in (str(2 ** 1023 + 1), str(2 ** 1023 - 12345678)):
+        assert not answer.is_equiv(gold, pred) and not answer.is_equiv(pred, gold)
+        assert answer.grade([gold], [f"${pred}$"]).tolist() == [False]
+
+
+def test_a_plus_minus_against_many_items_is_charged_for_its_copies():
+    """Each comparison with a \\pm copied both its sides uncharged: a 4 KB gold against 2,000 items took
+    0.5-0.85 s within 17k steps. The copies are now charged by their size."""
+    unit = "-1" + "!" * 20
+    head = "1" + unit * (2000 // 22) + "\\pm 1"
+    k = (4096 - len(head)) // 2
+    gold, pred = ",".join([head] + ["1"] * (k - 1)), ",".join(["2"] * k)
+    start = time.perf_counter()
+    assert not answer.is_equiv(gold, pred)
+    assert time.perf_counter() - start < 1.0
+    assert answer.grading_steps(gold, pred) > 200_000   # the copies spend the budget (17k steps before)
+
+
+@pytest.mark.parametrize("form, equal, unequal", [
+    ("(-1)^{2^{64}+1}", "-1", "1"),             # the exponent's double lost its parity
+    ("(-1)^{2^{64}}", "1", "-1"),
+    ("(10^{400})^{1}", "1" + "0" * 400, "1" + "0" * 399 + "1"),   # its digit estimate came from an infinite double
+    ("(10^{400})^{2}", "1" + "0" * 800, "1" + "0" * 799 + "1"),
+    ("\\binom{10}{2}", "45", "0"),
+])
+def test_powers_and_binomials_past_int64(form, equal, unequal):
+    assert answer.is_equiv(form, equal) and not answer.is_equiv(form, unequal)
+
+
+@pytest.mark.parametrize("form", ["\\binom{10}{\\log 100}", "\\binom{4}{0.5}", "\\binom{10}{2.0000000000000000000}"])
+def test_a_binomial_with_a_lower_index_that_is_no_exact_integer_has_no_value(form):
+    """It was 0: \\binom{10}{\\log 100} equalled 0 and not 45."""
+    assert not answer.is_equiv(form, "0")
+

@@ -132,13 +132,21 @@ static std::optional<int64_t> exact_root(int64_t x, int64_t n) {
 }
 
 std::optional<Number> power(const Number& base, const Number& exponent, Budget& budget) {
+  // 1 and -1 to any integer power, also one past int64 (its double would lose the parity).
+  if (base.exact && !base.big && base.q == 1 && (base.p == 1 || base.p == -1) && exponent.is_integer()) {
+    const bool odd = exponent.big ? (exponent.big->limbs[0] & 1) : (exponent.p & 1);
+    return Number::rational(base.p == -1 && odd ? -1 : 1);
+  }
   // An integer to an integer power: exact, by squaring, when the result's digits stay within bounds
   // (2^{70}, 3^{100}); past them a double.
   const auto integer_base = integer_of(base);
   if (integer_base && !integer_base->is_zero() && exponent.exact && !exponent.big && exponent.q == 1 && exponent.p != INT64_MIN) {
     const int64_t e = exponent.p < 0 ? -exponent.p : exponent.p;
-    // base^e has floor(e log10|base|) + 1 digits; mul keeps each product within the bound exactly
-    const double digits = double(e) * std::log10(std::max(1.0, std::abs(base.value().real())));
+    // base^e has floor(e log10|base|) + 1 digits; mul keeps each product within the bound exactly. (A big
+    // base past double's range: its digit count bounds log10|base|.)
+    const double log10_base = base.big ? double(base.big->digit_count())
+                                       : std::log10(std::max(1.0, std::abs(base.value().real())));
+    const double digits = double(e) * log10_base;
     if (digits < double(kMaxIntegerDigits)) {
       Number acc = Number::rational(1), square = base;
       for (int64_t k = e; k > 0; k >>= 1) {
@@ -183,7 +191,9 @@ std::optional<Number> factorial(const Number& n, Budget& budget) {
 std::optional<Number> binomial(const Number& n, const Number& k, Budget& budget) {
   // binom(n, k) <= 2^n: n up to 3000 stays within 1000 digits
   if (!n.exact || n.big || n.q != 1 || n.p < 0 || n.p > 3000) return std::nullopt;
-  if (!k.exact || k.big || k.q != 1 || k.p < 0 || k.p > n.p) return Number::rational(0);
+  // A lower index that is not an exact integer has no value here (it was 0: \binom{10}{2.0} equalled 0)
+  if (!k.exact || k.big || k.q != 1) return std::nullopt;
+  if (k.p < 0 || k.p > n.p) return Number::rational(0);
   const int64_t j_max = std::min(k.p, n.p - k.p);
   BigInteger acc = BigInteger::of(1);
   for (int64_t j = 1; j <= j_max; ++j) {  // acc = binom(n - j_max + j, j) at each step: the division is exact

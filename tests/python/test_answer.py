@@ -492,3 +492,20 @@ def test_a_binomial_with_a_lower_index_that_is_no_exact_integer_has_no_value(for
     """It was 0: \\binom{10}{\\log 100} equalled 0 and not 45."""
     assert not answer.is_equiv(form, "0")
 
+
+def test_voting_on_adversarial_answers_has_one_budget_for_the_call():
+    """Each pair of answers had its own 200k steps and the call none: a dozen 4 KB lists of 1000-digit
+    binomials took 4.2 s to group, 64 would take minutes. The call now has 200k steps per answer; once they
+    are spent, the remaining answers are grouped by their normalized text (1/2 and 0.5 apart)."""
+    def binomials(shift):
+        items = ["\\binom{3000}{%d}" % (1500 - i - shift) for i in range(300)]
+        while len(",".join(items)) > 4000:
+            items.pop()
+        return ",".join(items)
+
+    start = time.perf_counter()
+    classes = answer.group_answers([binomials(s) for s in range(12)] + ["1/2", "0.5", "1/2"]).tolist()
+    assert time.perf_counter() - start < 3.0
+    assert classes[:12] == list(range(12)) and classes[12] == classes[14] != classes[13]
+    assert answer.group_answers(["1/2", "0.5", "1/2"]).tolist() == [0, 0, 0]   # within the budget: by value
+

@@ -11,6 +11,7 @@
 #include "cotnpot/answer/detail/number_ops.h"
 #include "cotnpot/answer/expr.h"
 #include "cotnpot/answer/extract.h"
+#include "cotnpot/answer/limits.h"
 #include "cotnpot/answer/normalize.h"
 
 namespace cotnpot::answer {
@@ -484,11 +485,21 @@ std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, c
   });
   std::vector<int64_t> out(answers.size(), -1);
   std::vector<size_t> representatives;  // the first member of each class
+  // Each comparison has its budget, and the call one of kMaxSteps per answer: n answers in up to n classes
+  // would otherwise take n^2 / 2 full budgets (adversarial 4 KB answers: seconds for a dozen, minutes for 64;
+  // found by a breaker). Once it is spent, the rest are grouped by their normalized text alone.
+  long left = kMaxSteps * long(std::max<size_t>(answers.size(), 1));
   for (size_t i = 0; i < answers.size(); ++i) {
     if (prepared[i].text.empty()) continue;
     for (size_t c = 0; c < representatives.size() && out[i] < 0; ++c) {
+      const Prepared& representative = prepared[representatives[c]];
+      if (left <= 0) {
+        if (representative.text == prepared[i].text) out[i] = int64_t(c);
+        continue;
+      }
       Budget budget;
-      if (prepared_equal(prepared[representatives[c]], prepared[i], options, budget)) out[i] = int64_t(c);
+      if (prepared_equal(representative, prepared[i], options, budget)) out[i] = int64_t(c);
+      left -= budget.steps;
     }
     if (out[i] < 0) {
       out[i] = int64_t(representatives.size());

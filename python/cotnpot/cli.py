@@ -66,6 +66,12 @@ class UsageError(ValueError):
     """A bad option value or output path: reported in one line, exit code 2, before any work."""
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as its type and the first line of its message: what a model directory that does not load
+    raised, whatever it was (TypeError, RuntimeError, SafetensorError ...)."""
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
 def output_dir(path: Optional[Path], flag: str) -> Optional[Path]:
     """Checks now, before a long run, that the output directory is or can be made: a file in its place, or
     no writable directory above it, was found only at the end, when the results were lost (found by a
@@ -113,8 +119,7 @@ def _eval(args) -> int:
     distributed.init_from_env()   # under torchrun: each process works on its share, rank 0 reports
     ks = positive_ints(args.ks, "--ks")
     if args.samples < 2 or args.resamples < 1:
-        print("cotnpot eval: --samples must be >= 2 and --resamples >= 1", file=sys.stderr)
-        return 2
+        raise UsageError("--samples must be >= 2 and --resamples >= 1")
     output_dir(args.out, "--out")
     output_file(args.log_samples, "--log-samples")
     output_file(args.cache, "--cache")
@@ -136,8 +141,7 @@ def _eval(args) -> int:
             verifier = load_verifier(args.verifier)
         except Exception as exc:   # noqa: BLE001 -- whatever a broken model directory raises: a config with an
             # unknown key (TypeError), weights of another shape (RuntimeError), a cut safetensors file ...
-            print(f"cotnpot eval: cannot load the verifier from {args.verifier}: {type(exc).__name__}: "
-                  f"{str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+            print(f"cotnpot eval: cannot load the verifier from {args.verifier}: {one_line(exc)}", file=sys.stderr)
             return 2
         if cache_dir:
             from .verifier import ScoreCache, model_identity

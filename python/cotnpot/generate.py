@@ -62,36 +62,36 @@ def load_problems(path, limit: Optional[int] = None) -> List[GenProblem]:
     if not path.is_file():
         raise FileNotFoundError(f"problem file not found: {path}")
     out = []
-    with path.open("rb") as f:   # bytes, so that a line that is not UTF-8 is named; any line ending
-        for number, raw in enumerate(f.read().splitlines(), start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not UTF-8 text ({exc.reason} at byte {exc.start} of the line)"
-                                 ) from None
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise ValueError(f"{path}:{number}: not a JSON object: {exc}") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{number}: not a JSON object but a {type(row).__name__}")
-            question = row.get("question", row.get("problem"))
-            if not isinstance(question, str) or not question.strip():
-                raise ValueError(f"{path}:{number}: no 'question' (or 'problem') text; fields {sorted(row)}")
-            if "gold" in row:
-                gold = str(row["gold"])
-            elif "answer" in row:
-                answer = str(row["answer"])
-                gold = answer.split("####")[-1].strip() if "####" in answer else answer.strip()
-            elif "solution" in row:
-                gold = extract_answer(str(row["solution"]))[0]
-            else:
-                gold = ""
-            out.append(GenProblem(str(row.get("id", row.get("unique_id", row.get("idx", number)))), question, gold))
-            if limit is not None and len(out) >= limit:
-                break
+    # bytes, so that a line that is not UTF-8 is named; split at any line ending
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not UTF-8 text ({exc.reason} at byte {exc.start} of the line)"
+                             ) from None
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise ValueError(f"{path}:{number}: not a JSON object: {exc}") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{number}: not a JSON object but a {type(row).__name__}")
+        question = row.get("question", row.get("problem"))
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError(f"{path}:{number}: no 'question' (or 'problem') text; fields {sorted(row)}")
+        if "gold" in row:
+            gold = str(row["gold"])
+        elif "answer" in row:
+            answer = str(row["answer"])
+            gold = answer.split("####")[-1].strip() if "####" in answer else answer.strip()
+        elif "solution" in row:
+            gold = extract_answer(str(row["solution"]))[0]
+        else:
+            gold = ""
+        out.append(GenProblem(str(row.get("id", row.get("unique_id", row.get("idx", number)))), question, gold))
+        if limit is not None and len(out) >= limit:
+            break
     return out
 
 

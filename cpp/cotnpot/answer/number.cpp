@@ -97,8 +97,8 @@ Number mul(const Number& a, const Number& b, Budget& budget) {
 
 Number neg(const Number& a) {
   if (a.big) return Number::integer(-*a.big);
+  // (an exact rational never holds INT64_MIN: rational() makes it a big integer or a double)
   if (a.exact && a.p != INT64_MIN) return Number::rational(-a.p, a.q);
-  if (a.exact) return Number::integer(-BigInteger::of(a.p));  // a fraction's INT64_MIN never gets here
   return Number::inexact(-a.value());
 }
 

@@ -64,7 +64,7 @@ def _run(args, device) -> int:
         if main_process:
             print(message)
 
-    from ..cli import output_dir
+    from ..cli import one_line, output_dir
     out = output_dir(Path(args.out), "--out")
     out.mkdir(parents=True, exist_ok=True)
     held_out_table = None
@@ -88,8 +88,7 @@ def _run(args, device) -> int:
     try:
         model, tokenizer = load_verifier(args.model)
     except Exception as exc:   # noqa: BLE001 -- whatever a broken model directory raises
-        raise ValueError(f"cannot load the model from {args.model}: {type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        raise ValueError(f"cannot load the model from {args.model}: {one_line(exc)}") from exc
     if main_process:   # every process holds the same pairs; one writes them
         if not args.pairs:
             (out / "pair_stats.json").write_text(json.dumps(stats.to_json(), indent=1))

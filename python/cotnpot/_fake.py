@@ -100,8 +100,10 @@ def _fused_linear_logprob_backward(grad, hidden, weight, labels, lse, bias, igno
     _check_one_device("fused_linear_logprob", "hidden", hidden, grad=grad, weight=weight, labels=labels, lse=lse,
                       bias=bias)
     want_bias = output_mask[2] and bias is not None
-    return (torch.empty_like(hidden) if output_mask[0] else hidden.new_empty((0,)),
-            torch.empty_like(weight) if output_mask[1] else weight.new_empty((0,)),
+    # Contiguous whatever the inputs' layout, as the kernels' gradient buffers are: empty_like kept a transposed
+    # hidden's or weight's strides, and a compiled backward then failed its stride check.
+    return (hidden.new_empty(hidden.shape) if output_mask[0] else hidden.new_empty((0,)),
+            weight.new_empty(weight.shape) if output_mask[1] else weight.new_empty((0,)),
             weight.new_empty((weight.shape[0],)) if want_bias else weight.new_empty((0,)))
 
 

@@ -134,8 +134,16 @@ class DPOLoss(nn.Module):
         self.beta, self.label_smoothing, self.loss_type = beta, label_smoothing, loss_type
         self.ipo_length_normalize, self.reduction = ipo_length_normalize, reduction
         self.use_bco_running_mean, self.ipo_rewards_on_sums = bco_running_mean, ipo_rewards_on_sums
-        self.register_buffer("bco_running_mean", torch.zeros((), dtype=torch.float64))
+        # Shape [1], not a 0-d tensor: torch.compile (aot_eager and inductor, torch 2.x) drops an in-place update
+        # of a 0-d float64 input, so a compiled module never moved its mean off 0 (float32 and [1] are kept).
+        self.register_buffer("bco_running_mean", torch.zeros(1, dtype=torch.float64))
         self.register_buffer("bco_running_count", torch.zeros((), dtype=torch.int64))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        old = state_dict.get(prefix + "bco_running_mean")
+        if old is not None and old.dim() == 0:   # saved by a version whose mean was 0-d
+            state_dict[prefix + "bco_running_mean"] = old.reshape(1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, chosen_logps: Tensor, rejected_logps: Tensor, ref_chosen_logps: Tensor,
                 ref_rejected_logps: Tensor, chosen_lengths: Optional[Tensor] = None,
@@ -148,13 +156,16 @@ class DPOLoss(nn.Module):
             # batch: a batch it refuses (mismatched sizes) once left its rewards in the mean, and an empty
             # batch's mean (NaN) made every later loss NaN.
             count, mean = self.bco_running_count, self.bco_running_mean
-            if self.training and chosen_logps.numel() > 0:
+            # Mismatched sizes: no update here; the loss below refuses them with a message naming the argument
+            # (the update's own subtraction failed first, with torch's generic size error).
+            same = chosen_logps.shape == rejected_logps.shape == ref_chosen_logps.shape == ref_rejected_logps.shape
+            if self.training and chosen_logps.numel() > 0 and same:
                 rewards = torch.cat([chosen_logps - ref_chosen_logps, rejected_logps - ref_rejected_logps]) * self.beta
                 count = count + 1
                 mean = mean + (rewards.detach().mean().double() - mean) / count
                 running = (mean, count)
             if count > 0:
-                delta = mean
+                delta = mean.reshape(())
         losses, chosen_rewards, rejected_rewards = F.dpo_loss(
             chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, self.beta, self.label_smoothing,
             self.loss_type, chosen_lengths, rejected_lengths, self.ipo_length_normalize, delta,

@@ -164,6 +164,30 @@ def test_compiles_fullgraph_with_its_gradient():
     assert all(torch.allclose(x, y, atol=1e-6) for x, y in zip(a, b))
 
 
+@pytest.mark.parametrize("layout", ["hidden transposed", "weight transposed", "both"])
+def test_a_compiled_backward_takes_transposed_inputs(layout):
+    """A hidden kept [H, N] or a head kept [H, V], passed transposed: the backward's fake gave its gradients the
+    inputs' strides, the kernels give contiguous ones, and the compiled backward failed ("expected ... stride
+    6==1 ... incorrect fake kernel")."""
+    hidden, weight, labels, b = inputs(8, 6, 30, bias=True, ignored=[3])
+    hidden_t = hidden.detach().T.contiguous().requires_grad_() if layout != "weight transposed" else hidden
+    weight_t = weight.detach().T.contiguous().requires_grad_() if layout != "hidden transposed" else weight
+    def step(h, w, bias):
+        h = h.T if layout != "weight transposed" else h
+        w = w.T if layout != "hidden transposed" else w
+        return fused_linear_logprob(h, w, labels, bias=bias, vocab_block=7).sum()
+    compiled = torch.compile(step, fullgraph=True, backend="aot_eager")
+    got, want = compiled(hidden_t, weight_t, b), step(hidden_t, weight_t, b)
+    torch.testing.assert_close(got, want)
+    for x, y in zip(torch.autograd.grad(got, (hidden_t, weight_t, b)), torch.autograd.grad(want, (hidden_t, weight_t, b))):
+        torch.testing.assert_close(x, y, atol=1e-6, rtol=1e-5)
+    _, lse = torch.ops.cotnpot._fused_linear_logprob_forward(hidden.detach().T.contiguous().T, weight.detach(), labels,
+                                                             b.detach(), -100, 4, 5)
+    torch.library.opcheck(torch.ops.cotnpot._fused_linear_logprob_backward.default,
+                          (torch.randn(8), hidden.detach().T.contiguous().T, weight.detach().T.contiguous().T, labels,
+                           lse, b.detach(), -100, 4, 5, [True, True, True]))
+
+
 def test_bad_input_names_the_argument():
     hidden, weight, labels, _ = inputs(4, 3, 6)
     with torch.no_grad():

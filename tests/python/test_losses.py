@@ -165,7 +165,12 @@ V = torch.tensor([-1.0, -2.0])
                                                              "got 'kto'"),
     (lambda: cotnpot.dpo_loss(V, V, V, V, loss_type="ipo"), "needs chosen_lengths"),
     (lambda: cotnpot.dpo_loss(V, V, V, V, loss_type="ipo", chosen_lengths=torch.tensor([1, 0]),
-                              rejected_lengths=torch.tensor([1, 1])), "chosen_lengths must be > 0, got 0"),
+                              rejected_lengths=torch.tensor([1, 1])), "chosen_lengths must be finite and > 0, got 0"),
+    # found by a breaker: an infinite count passed and scaled its pair's loss to 0
+    (lambda: cotnpot.dpo_loss(V, V, V, V, loss_type="ipo", chosen_lengths=torch.tensor([1.0, 2.0]),
+                              rejected_lengths=torch.tensor([math.inf, 1.0])), "rejected_lengths must be finite and > 0, got inf"),
+    (lambda: cotnpot.dpo_loss(V, V, V, V, loss_type="bco_pair", bco_delta=torch.zeros((), device="meta")),
+     "bco_delta must be on chosen_logps's device cpu, got meta"),
     (lambda: cotnpot.dpo_loss(V, V, V, V, loss_type="robust", label_smoothing=0.5), "needs label_smoothing < 0.5"),
     (lambda: cotnpot.dpo_loss(V, V, V, V, label_smoothing=0.7), "label_smoothing must be in [0, 0.5], got 0.7"),
     (lambda: cotnpot.dpo_loss(V, V, V, V, loss_type="bco_pair", bco_delta=V), "bco_delta must hold one value"),
@@ -259,6 +264,30 @@ def test_a_refused_or_empty_batch_leaves_the_bco_running_mean_as_it_was():
     # beta 0.1 times the log-ratios 0.5 and 0.5
     assert module.bco_running_mean.item() == fresh.bco_running_mean.item() == pytest.approx(0.05)
     assert module.bco_running_count.item() == 1
+
+
+def test_a_compiled_bco_pair_module_moves_its_running_mean_as_eager_does():
+    """Found by a breaker: torch.compile drops an in-place update of a 0-d float64 buffer, so a compiled
+    DPOLoss(bco_pair) kept its mean at 0 and its losses (and gradients) differed from eager's from the second
+    batch on. The mean is a [1] buffer now; a 0-d one from an older state_dict still loads."""
+    batches = [[torch.randn(4, generator=torch.Generator().manual_seed(10 * s + i)) * 3 for i in range(4)]
+               for s in range(3)]
+    eager, compiled = cotnpot.DPOLoss(loss_type="bco_pair", beta=0.3), cotnpot.DPOLoss(loss_type="bco_pair", beta=0.3)
+    step = torch.compile(compiled, backend="aot_eager")
+    for batch in batches:
+        torch.testing.assert_close(step(*batch).losses, eager(*batch).losses, rtol=1e-6, atol=1e-6)
+        assert compiled.bco_running_mean.item() == pytest.approx(eager.bco_running_mean.item(), rel=1e-12)
+    assert eager.bco_running_mean.item() != 0.0 and compiled.bco_running_count.item() == 3
+    old = {"bco_running_mean": torch.tensor(0.25, dtype=torch.float64), "bco_running_count": torch.tensor(2)}
+    restored = cotnpot.DPOLoss(loss_type="bco_pair")
+    restored.load_state_dict(old)
+    assert restored.bco_running_mean.tolist() == [0.25] and restored.bco_running_count.item() == 2
+
+
+def test_bco_pair_module_names_mismatched_sizes():
+    t = torch.tensor
+    with pytest.raises(RuntimeError, match=r"ref_chosen_logps must have the batch size of chosen_logps \(3\), got 4"):
+        cotnpot.DPOLoss(loss_type="bco_pair")(t([1.0, 2, 3]), t([1.0, 2, 3]), t([1.0, 2, 3, 4]), t([1.0, 2, 3]))
 
 
 def test_nan_and_inf_propagate_to_their_own_pair_only():

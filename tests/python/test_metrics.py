@@ -294,3 +294,87 @@ def test_ctrl_c_stops_a_long_vote_accuracy_at_once():
         assert time.monotonic() - sent < 2.0 and child.returncode == 0
     finally:
         child.kill()
+
+
+def test_int32_class_ids_give_the_int64_result_past_the_exact_count_width():
+    """Past EXACT_MAJORITY_MAX_N candidates the ids are renumbered: int32 ids overflowed its int64 sentinel
+    ("value cannot be converted to type int without overflow"); at N <= 256 they already worked."""
+    c = random_candidates(6, 12, seed=4)
+    wide = metrics.Candidates(*(None if t is None else torch.cat([t, torch.zeros(6, 300 - 12, dtype=t.dtype)], 1)
+                                for t in c))
+    for method in ("maj", "filtered_maj"):
+        want = metrics.accuracy_at_k(method, wide, 3)
+        got = metrics.accuracy_at_k(method, wide._replace(classes=wide.classes.int()), 3)
+        assert torch.equal(got, want) and want.gt(0).any()
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("scores", lambda c: c.scores[:, :1], r"Candidates.scores must be \[P, N\] = \(10, 5\).*got shape \(10, 1\)"),
+    ("correct", lambda c: c.correct[0], r"Candidates.correct must be \[P, N\].*got shape \(5,\)"),
+    ("keep", lambda c: c.keep[:, :3], r"Candidates.keep must be \[P, N\] = \(10, 5\).*got shape \(10, 3\)"),
+    ("valid", lambda c: c.valid.long(), r"Candidates.valid must be a bool tensor, got dtype torch.int64"),
+    ("keep", lambda c: c.keep.int(), r"Candidates.keep must be a bool tensor, got dtype torch.int32"),
+    ("classes", lambda c: c.classes.float(), r"Candidates.classes must be a integer tensor"),
+    ("scores", lambda c: c.scores.long(), r"Candidates.scores must be a floating-point tensor"),
+    ("weights", lambda c: [1.0] * 5, r"Candidates.weights must be a tensor, got list"),
+])
+def test_candidates_of_the_wrong_shape_or_kind_are_named(field, value, message):
+    """A [P, 1] score column was broadcast into ties and a number came back; an integer mask was reported as
+    another field (correct & valid promoted it) or fed to the C++ count as `valid`."""
+    c = random_candidates(10, 5, seed=5)
+    c = c._replace(**{"weights": c.scores.exp(), field: value(c)})
+    for method in ("rm", "filtered", "weighted", "maj", "filtered_maj", "pass", "random"):
+        with pytest.raises(ValueError, match=message):
+            metrics.accuracy_at_k(method, c, 2)
+
+
+def test_k_and_counts_must_be_whole_numbers():
+    c = random_candidates(4, 5, seed=6)
+    for k in (2.5, 2.0, "2", True, None):
+        with pytest.raises(ValueError, match="k must be a positive integer"):
+            metrics.accuracy_at_k("rm", c, k)
+        with pytest.raises(ValueError, match="k must be a positive integer"):
+            metrics.pass_at_k(torch.tensor([5]), torch.tensor([2]), k)
+    with pytest.raises(ValueError, match="n must hold whole numbers, got 5.5"):
+        metrics.pass_at_k(torch.tensor([5.5]), torch.tensor([2]), 2)
+    with pytest.raises(ValueError, match="c must hold whole numbers, got nan"):
+        metrics.pass_at_k(torch.tensor([5]), torch.tensor([math.nan]), 2)
+    with pytest.raises(ValueError, match="n and c must have one shape"):
+        metrics.pass_at_k(torch.tensor([5, 6]), torch.tensor([2, 2, 2]), 2)
+    numpy_k = __import__("numpy").int64(2)   # an integer of another kind is still an integer
+    assert metrics.pass_at_k(torch.tensor([5.0]), torch.tensor([2]), numpy_k).item() == pytest.approx(0.7, abs=1e-15)
+
+
+@pytest.mark.parametrize("n,c,k", [(10**7, 1, 1), (10**7, 3, 200), (10**6, 1, 256), (5000, 7, 300), (10**5, 2, 5)])
+def test_pass_at_k_keeps_its_digits_at_large_n(n, c, k):
+    """1 - C(n-c, k)/C(n, k) from lgamma differences lost the digits that the 1 - cancels: pass@1 of 1 correct in
+    10^7 was 1.19e-7. Checked against Python's exact integers (k = 300 is past the product form: lgamma's
+    error there is far below the result at n = 5000)."""
+    from fractions import Fraction
+    exact = 1 - Fraction(math.comb(n - c, k), math.comb(n, k))
+    got = metrics.pass_at_k(torch.tensor([n]), torch.tensor([c]), k).item()
+    assert got == pytest.approx(float(exact), rel=1e-10)
+
+
+def test_bootstrap_weights_are_checked_and_all_zero_weights_give_no_mean():
+    x = torch.tensor([1.0, 0.0, 1.0, 1.0] * 5)
+    assert metrics.bootstrap_ci(x, weights=torch.tensor([2.0, 1.0, 0.0, 1.0] * 5)).value == pytest.approx(75.0)
+    assert math.isnan(metrics.bootstrap_ci(x, weights=torch.zeros(20)).value)        # was 0.0
+    with pytest.raises(ValueError, match="finite and non-negative, got -1.0 at problem 3"):
+        metrics.bootstrap_ci(x, weights=torch.tensor([1.0, 1.0, 1.0, -1.0] * 5))  # was -5e302
+    with pytest.raises(ValueError, match=r"per_problem's shape \(20,\), got \(4,\)"):
+        metrics.bootstrap_ci(x, weights=torch.ones(4))
+
+
+def test_a_negative_weight_that_votes_for_nothing_is_ignored_as_cotnpot_vote_ignores_it():
+    c = metrics.Candidates(correct=torch.tensor([[True, False, False]]), valid=torch.ones(1, 3, dtype=torch.bool),
+                           classes=torch.tensor([[0, 1, -1]]), weights=torch.tensor([[2.0, 1.0, -5.0]]))
+    assert metrics.accuracy_at_k("weighted", c, 3).tolist() == [1.0]
+    assert cotnpot_vote_index(c) == 0
+    with pytest.raises(ValueError, match="non-negative weights"):
+        metrics.accuracy_at_k("weighted", c._replace(weights=torch.tensor([[2.0, -1.0, 5.0]])), 3)
+
+
+def cotnpot_vote_index(c):
+    import cotnpot
+    return int(cotnpot.vote(c.classes, c.valid, c.weights).index[0])

@@ -87,3 +87,20 @@ def test_bad_input_messages():
         cotnpot.vote(torch.zeros(1, 3))
     with pytest.raises(RuntimeError, match=r"vote: weights must have shape \[1, 3\], got \[1, 2\]"):
         cotnpot.vote(torch.zeros(1, 3, dtype=torch.long), weights=torch.ones(1, 2))
+
+
+def test_outputs_are_not_differentiable_even_from_inputs_that_need_a_gradient():
+    """Scores and weights that require grad: without an Autograd kernel, vote's `support` got a grad_fn whose
+    backward warned "an autograd kernel was not registered ... silently incorrect behavior"."""
+    import warnings
+    weights = torch.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    scores = torch.tensor([[0.1, 0.7, 0.3]], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = cotnpot.vote(torch.tensor([[0, 1, 1]]), None, weights)
+        picked = cotnpot.best_of_n(scores)
+    assert result.support.tolist() == [5.0] and picked.tolist() == [1]
+    for out in (*result, picked):
+        assert not out.requires_grad and out.grad_fn is None
+    with torch.inference_mode():   # and below autograd, unchanged
+        assert cotnpot.vote(torch.tensor([[0, 1, 1]]), None, weights.detach()).support.tolist() == [5.0]

@@ -35,8 +35,11 @@ at::Tensor checked_lengths(const c10::optional<at::Tensor>& lengths, const char*
   TORCH_CHECK(n.device() == like.device(), kOp, ": ", name, " must be on ", like.device(), ", got ", n.device());
   TORCH_CHECK(!at::isComplexType(n.scalar_type()) && n.scalar_type() != at::kBool, kOp, ": ", name,
               " must hold token counts (integer or float), got ", n.scalar_type());
-  cotnpot::detail::check_all(n > 0, c10::str(kOp, ": ", name, " must be > 0"),
-                             [&] { return c10::str(kOp, ": ", name, " must be > 0, got ", n.min().item<double>()); });
+  // Finite too: an infinite count scaled its pair's loss to 0 without a word.
+  const at::Tensor ok = n.is_floating_point() ? (n > 0) & at::isfinite(n) : n > 0;
+  cotnpot::detail::check_all(ok, c10::str(kOp, ": ", name, " must be finite and > 0"), [&] {
+    return c10::str(kOp, ": ", name, " must be finite and > 0, got ", n.masked_select(ok.logical_not())[0].item<double>());
+  });
   return n.to(like.scalar_type());
 }
 
@@ -85,6 +88,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dpo_loss_composite(
     if (bco_delta.has_value() && bco_delta->defined()) {
       TORCH_CHECK(bco_delta->sym_numel() == 1, kOp, ": bco_delta must hold one value (the running mean reward), "
                   "got shape ", bco_delta->sym_sizes());
+      TORCH_CHECK(bco_delta->device() == pc.device(), kOp, ": bco_delta must be on chosen_logps's device ",
+                  pc.device(), ", got ", bco_delta->device());
       delta = bco_delta->reshape({}).to(pc.scalar_type()).detach();
     } else {
       delta = at::cat({chosen_ratio, rejected_ratio}).mul(beta).mean().detach();

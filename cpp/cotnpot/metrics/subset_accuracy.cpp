@@ -72,7 +72,8 @@ Inputs check_inputs(const char* op, const at::Tensor& classes, const at::Tensor&
                 weights.scalar_type());
     same_shape("weights", weights);
     in.weights = weights.to(at::kCPU, at::kDouble).contiguous();
-    const at::Tensor negative = in.valid & at::isfinite(in.weights) & (in.weights < 0);
+    // Only where a candidate votes (valid, with an answer), as cotnpot::vote checks them.
+    const at::Tensor negative = in.valid & (in.classes >= 0) & at::isfinite(in.weights) & (in.weights < 0);
     if (negative.any().item<bool>()) {
       const at::Tensor where = negative.nonzero()[0];
       const int64_t p = where[0].item<int64_t>(), j = where[1].item<int64_t>();

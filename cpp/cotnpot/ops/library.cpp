@@ -7,7 +7,8 @@
 //   token_logprob, sequence_logprob   CompositeImplicitAutograd: input checks once, then _token_logprob
 //   simpo_loss, dpo_loss, orm_loss,   CompositeImplicitAutograd: ATen composites, autograd and tracing
 //   orm_score                         go through the ATen ops they are made of
-//   best_of_n, vote                   CompositeExplicitAutograd (not differentiable); fakes in Python
+//   best_of_n, vote                   CompositeExplicitAutograd; Autograd: run below it (not differentiable,
+//                                     no grad_fn on their outputs); fakes in Python
 //   _fused_linear_logprob_forward/    CompositeExplicitAutograd (blocks of ATen ops); the forward's autograd
 //   _backward                         formula and both fakes in Python (cotnpot/fused.py, cotnpot/_fake.py)
 //   _fused_linear_logprob_frozen_     the same, for a frozen lm_head: the forward also returns each row's

@@ -159,10 +159,40 @@ Vote vote(const at::Tensor& classes, const at::Tensor& valid, const at::Tensor& 
   return {answer_class, index, support};
 }
 
-// Not differentiable (indices and counts out): one device-generic kernel; the fakes are in Python.
+namespace {
+
+// Not differentiable: the Autograd kernels run the ops below autograd, so their outputs never require grad.
+// Without them, weights that required grad gave `support` a grad_fn whose backward warned that no autograd
+// kernel was registered ("may lead to silently incorrect behavior").
+at::Tensor best_of_n_below_autograd(const at::Tensor& scores, const c10::optional<at::Tensor>& valid,
+                                    const c10::optional<at::Tensor>& keep, c10::string_view fallback) {
+  at::AutoDispatchBelowADInplaceOrView below;
+  return best_of_n(scores, valid.value_or(at::Tensor()), keep.value_or(at::Tensor()),
+                   std::string_view(fallback.data(), fallback.size()));
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> vote_below_autograd(const at::Tensor& classes,
+                                                                   const c10::optional<at::Tensor>& valid,
+                                                                   const c10::optional<at::Tensor>& weights,
+                                                                   const c10::optional<at::Tensor>& keep,
+                                                                   c10::string_view fallback) {
+  at::AutoDispatchBelowADInplaceOrView below;
+  Vote v = vote(classes, valid.value_or(at::Tensor()), weights.value_or(at::Tensor()), keep.value_or(at::Tensor()),
+                std::string_view(fallback.data(), fallback.size()));
+  return {v.answer_class, v.index, v.support};
+}
+
+}  // namespace
+
+// One device-generic kernel each; the fakes are in Python.
 TORCH_LIBRARY_IMPL(cotnpot, CompositeExplicitAutograd, m) {
   m.impl("best_of_n", &best_of_n_kernel);
   m.impl("vote", &vote_kernel);
+}
+
+TORCH_LIBRARY_IMPL(cotnpot, Autograd, m) {
+  m.impl("best_of_n", &best_of_n_below_autograd);
+  m.impl("vote", &vote_below_autograd);
 }
 
 }  // namespace cotnpot::selection

@@ -30,6 +30,7 @@ weighted vote must be non-negative.
     tensor([0.5000], dtype=torch.float64)
 """
 import math
+import numbers
 from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 import torch
@@ -43,14 +44,16 @@ FALLBACKS = ("all", "none")
 MIN_PROBLEMS_FOR_INTERVAL = 10      # fewer problems: a mean only, no bootstrap interval
 EXACT_MAJORITY_MAX_N = 256          # the exact vote count is O(n^3) per problem; beyond, votes are sampled
 _CHUNK = 512                        # problems per C++ call, so Ctrl-C is answered between calls
+_PRODUCT_MAX_K = 256                # C(a, k) / C(n, k) as a product up to this k, from lgamma beyond
 
 
 def pass_at_k(n: Tensor, c: Tensor, k: int) -> Tensor:
     """Unbiased pass@k per problem from n samples of which c are correct (float64 ``[P]``); for ``n < k``
     the problem is scored on its n samples (pass@n)."""
-    n, c = torch.as_tensor(n, dtype=torch.long), torch.as_tensor(c, dtype=torch.long)
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+    n, c = _counts("n", n), _counts("c", c)
+    _check_k(k)
+    if n.shape != c.shape:
+        raise ValueError(f"pass_at_k: n and c must have one shape, got {tuple(n.shape)} and {tuple(c.shape)}")
     if bool((c > n).any()) or bool((c < 0).any()):
         raise ValueError("pass_at_k: need 0 <= c <= n for every problem")
     kk = n.clamp_max(k)
@@ -66,8 +69,41 @@ def _log_comb(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _comb_ratio(a: Tensor, n: Tensor, k: Tensor) -> Tensor:
-    """C(a, k) / C(n, k) (0 where a < k), elementwise, float64."""
-    return torch.exp(_log_comb(a, k) - _log_comb(n, k)).nan_to_num(0.0)
+    """C(a, k) / C(n, k) (0 where a < k), elementwise, float64.
+
+    For k up to ``_PRODUCT_MAX_K`` as the product of (a - i) / (n - i) = 1 - (n - a) / (n - i), summed in
+    log1p: lgamma's differences lose the digits that ``1 -`` this ratio keeps (pass@1 of 1 correct in 10^7
+    samples came out 1.19e-7, not 1e-7); beyond, from lgamma."""
+    a, n, k = torch.broadcast_tensors(a.double(), n.double(), k.double())
+    lgamma_form = torch.exp(_log_comb(a, k) - _log_comb(n, k)).nan_to_num(0.0)
+    small = (k <= _PRODUCT_MAX_K) & (a >= k) & (n > 0)
+    if not bool(small.any()):
+        return lgamma_form
+    i = torch.arange(int(k[small].max().item()), dtype=torch.float64)
+    d, m, kk = (n - a)[small, None], n[small, None], k[small, None]
+    terms = torch.where(i < kk, torch.log1p(-d / (m - i).clamp_min(1.0)), torch.zeros((), dtype=torch.float64))
+    out = lgamma_form.clone()
+    out[small] = torch.exp(terms.sum(1))
+    return out
+
+
+def _counts(name: str, t) -> Tensor:
+    """Whole-number counts as int64; a fractional count is refused rather than truncated."""
+    t = torch.as_tensor(t)
+    if t.is_floating_point():
+        if not bool(torch.isfinite(t).all()) or not bool((t == t.round()).all()):
+            bad = t[~(torch.isfinite(t) & (t == t.round()))][0].item()
+            raise ValueError(f"pass_at_k: {name} must hold whole numbers, got {bad}")
+    elif t.dtype == torch.bool or t.is_complex():
+        raise ValueError(f"pass_at_k: {name} must hold whole numbers, got dtype {t.dtype}")
+    return t.long()
+
+
+def _check_k(k) -> None:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
 
 
 class Candidates(NamedTuple):
@@ -101,14 +137,43 @@ def _check(method: str, cands: Candidates, ks: Sequence[int], ties: str, fallbac
         raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
     if fallback not in FALLBACKS:
         raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
-    bad = [k for k in ks if k < 1]
-    if bad:
-        raise ValueError(f"k must be >= 1, got {bad[0]}")
+    for k in ks:
+        _check_k(k)
     for name in _needs(method):
         if getattr(cands, name) is None:
             raise ValueError(f"{method}@k needs {name}, which these candidates do not have")
     if method == "weighted" and cands.weights is None and cands.scores is None:
         raise ValueError("weighted@k needs weights (or scores), which these candidates do not have")
+    _check_tensors(cands)
+
+
+# What each field of Candidates must hold: every one [P, N] like `valid`.
+_KINDS = {"correct": "bool", "valid": "bool", "classes": "integer", "scores": "floating-point", "keep": "bool",
+          "weights": "floating-point"}
+
+
+def _check_tensors(cands: Candidates) -> None:
+    """Each given field a tensor of its kind and of valid's [P, N] shape: a [P, 1] score column broadcast
+    into ties, and an integer mask was read as another field (``correct & valid`` promoted it)."""
+    shape = None
+    for name, kind in _KINDS.items():
+        t = getattr(cands, name)
+        if t is None:
+            continue
+        if not isinstance(t, Tensor):
+            raise ValueError(f"Candidates.{name} must be a tensor, got {type(t).__name__}")
+        ok = {"bool": t.dtype == torch.bool,
+              "integer": not t.is_floating_point() and not t.is_complex() and t.dtype != torch.bool,
+              "floating-point": t.is_floating_point()}[kind]
+        if not ok:
+            raise ValueError(f"Candidates.{name} must be a {kind} tensor, got dtype {t.dtype}")
+        if shape is None:
+            if t.dim() != 2:
+                raise ValueError(f"Candidates.{name} must be [P, N] (problems x candidates), got shape {tuple(t.shape)}")
+            shape = t.shape
+        elif t.shape != shape:
+            raise ValueError(f"Candidates.{name} must be [P, N] = {tuple(shape)} like Candidates.correct, "
+                             f"got shape {tuple(t.shape)}")
 
 
 def accuracy_at_k(method: str, cands: Candidates, k: int, max_subsets: int = 4096, samples: int = 1000,
@@ -149,7 +214,7 @@ def accuracy_curve(method: str, cands: Candidates, ks: Sequence[int], max_subset
     weights = None
     if method == "weighted":
         weights = cands.weights if cands.weights is not None else cands.scores
-        _check_weights(weights, valid)
+        _check_weights(weights, valid & (cands.classes >= 0))
     keep = cands.keep if method == "filtered_maj" else None
     for k in ks:
         parts = [_C.vote_accuracy(cands.classes[s], correct[s], valid[s], None if weights is None else weights[s],
@@ -162,8 +227,10 @@ def accuracy_curve(method: str, cands: Candidates, ks: Sequence[int], max_subset
     return out
 
 
-def _check_weights(weights: Tensor, valid: Tensor) -> None:
-    negative = valid & torch.isfinite(weights) & (weights < 0)
+def _check_weights(weights: Tensor, voting: Tensor) -> None:
+    """Negative weights refused where they vote (a candidate with no answer, as in :func:`cotnpot.vote`,
+    votes for nothing, whatever its weight)."""
+    negative = voting & torch.isfinite(weights) & (weights < 0)
     if bool(negative.any()):
         p, j = negative.nonzero()[0].tolist()
         raise ValueError(f"weighted@k needs non-negative weights (a vote adds them up), got {weights[p, j].item()} "
@@ -182,7 +249,7 @@ def _packed(cands: Candidates, rows: Tensor) -> Candidates:
     order = torch.sort((~sub.valid).to(torch.uint8), dim=1, stable=True).indices
     width = max(int(sub.valid.sum(1).max()) if sub.valid.numel() else 0, 1)
     sub = Candidates(*(None if t is None else t.gather(1, order)[:, :width] for t in sub))
-    classes = torch.where(sub.valid, sub.classes, torch.full_like(sub.classes, -1))
+    classes = torch.where(sub.valid, sub.classes.long(), torch.full_like(sub.classes, -1, dtype=torch.long))
     return sub._replace(classes=_renumber(classes))
 
 
@@ -200,6 +267,7 @@ def _merge(mask: Tensor, a: AtK, b: AtK) -> AtK:
 def _renumber(classes: Tensor) -> Tensor:
     """Class ids renumbered per row to ``[0, k)`` by first appearance (negative ids stay -1); O(k log k)
     per row, so sampled subsets of hundreds of candidates stay cheap."""
+    classes = classes.long()   # int32 ids too: the no-answer key below is int64's largest
     R, k = classes.shape
     if k == 0:
         return classes.clone()
@@ -350,7 +418,9 @@ def bootstrap_ci(per_problem: Tensor, resamples: int = 1000, confidence: float =
     P = x.numel()
     if P == 0:
         return Estimate(math.nan, math.nan, math.nan)
-    w = torch.ones_like(x) if weights is None else weights.double()
+    w = torch.ones_like(x) if weights is None else _mean_weights(weights, x)
+    if not bool((w > 0).any()):   # nothing weighs anything (no candidate anywhere): no mean, as with no problem
+        return Estimate(math.nan, math.nan, math.nan)
     sampled = variance is not None and bool((variance > 0).any())
     value = 100 * (x * w).sum().item() / w.sum().clamp_min(1e-300).item()
     if P < min_problems:
@@ -365,6 +435,19 @@ def bootstrap_ci(per_problem: Tensor, resamples: int = 1000, confidence: float =
     alpha = (1.0 - confidence) / 2
     low, high = torch.quantile(means, torch.tensor([alpha, 1 - alpha], dtype=torch.float64)).tolist()
     return Estimate(value, 100 * low, 100 * high, sampled)
+
+
+def _mean_weights(weights: Tensor, x: Tensor) -> Tensor:
+    """Weights of a weighted mean: one per problem, finite and non-negative (negative ones gave means of
+    -5e302)."""
+    w = torch.as_tensor(weights).double()
+    if w.shape != x.shape:
+        raise ValueError(f"bootstrap_ci: weights must have per_problem's shape {tuple(x.shape)}, got {tuple(w.shape)}")
+    bad = ~torch.isfinite(w) | (w < 0)
+    if bool(bad.any()):
+        raise ValueError(f"bootstrap_ci: weights must be finite and non-negative, got {w[bad][0].item()} "
+                         f"at problem {int(bad.nonzero()[0])}")
+    return w
 
 
 def paired_difference(a: AtK, b: AtK, resamples: int = 1000, confidence: float = 0.95, seed: int = 0,

@@ -16,6 +16,7 @@ Under ``torchrun`` (torch.distributed initialized) :func:`score_solutions` shard
 every rank.
 """
 import hashlib
+import json
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -44,6 +45,7 @@ class HFTokenizer:
         self.uses_chat_template = bool(getattr(tokenizer, "chat_template", None))
 
     def prompt_ids(self, question: str) -> List[int]:
+        question = _encodable(question)
         if self.uses_chat_template:
             ids = self.tok.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
                                                tokenize=True)
@@ -52,21 +54,34 @@ class HFTokenizer:
 
     def encode_pair(self, prompt: str, solution: str) -> Tuple[List[int], int]:
         """The older protocol: a ready prompt string, tokenized as it is (no chat template)."""
-        return self._with_solution(self.tok(prompt, add_special_tokens=True)["input_ids"], solution)
+        return self._with_solution(self.tok(_encodable(prompt), add_special_tokens=True)["input_ids"], solution)
 
     def encode_example(self, question: str, solution: str) -> Tuple[List[int], int]:
         return self._with_solution(self.prompt_ids(question), solution)
 
     def _with_solution(self, head: List[int], solution: str) -> Tuple[List[int], int]:
-        tail = self.tok(solution, add_special_tokens=False)["input_ids"]
+        tail = self.tok(_encodable(solution), add_special_tokens=False)["input_ids"]
         if self.add_eos and self.tok.eos_token_id is not None:
             tail = tail + [self.tok.eos_token_id]
         return head + tail, len(head)
 
 
+def _encodable(text: str) -> str:
+    """Text a Hugging Face tokenizer takes: a lone surrogate (what json.loads gives for "\\ud800") becomes
+    U+FFFD, as its UTF-8 bytes decode; the tokenizers raised a TypeError naming neither the text nor why."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def encode_example(tokenizer, question: str, solution: str) -> Tuple[List[int], int]:
     """(ids, start) of one (question, solution): ``encode_example`` where the tokenizer has it, else
     ``encode_pair(prompt_for(question), solution)`` (e.g. :class:`cotnpot.models.ByteTokenizer`)."""
+    for name, value in (("question", question), ("solution", solution)):
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, got {type(value).__name__}: {value!r:.80}")
     if hasattr(tokenizer, "encode_example"):
         return tokenizer.encode_example(question, solution)
     return tokenizer.encode_pair(prompt_for(question), solution)
@@ -114,6 +129,33 @@ def load_verifier(spec: str, dtype: Optional[torch.dtype] = None):
     return model.eval(), HFTokenizer(AutoTokenizer.from_pretrained(path, local_files_only=True))
 
 
+def _model_limits(model) -> Tuple[Optional[int], Optional[int]]:
+    """(context length, vocabulary size) of a Hugging Face model, None where it does not say."""
+    config = getattr(model, "config", None)
+    context = None
+    for name in ("max_position_embeddings", "n_positions", "max_seq_len"):
+        context = context or getattr(config, name, None)
+    vocab = None
+    embeddings = getattr(model, "get_input_embeddings", None)
+    if callable(embeddings):
+        table = embeddings()
+        vocab = getattr(table, "num_embeddings", None)
+    return context, vocab
+
+
+def _check_fits(model, encoded: Sequence[Tuple[List[int], int]]) -> None:
+    """What the trainer checks, before any batch: a pair past the model's context was scored silently (rotary
+    models) or raised a bare IndexError (learned positions), and so did a token id past its vocabulary."""
+    context, vocab = _model_limits(model)
+    for i, (ids, _) in enumerate(encoded):
+        if context is not None and len(ids) > context:
+            raise ValueError(f"pair {i}: {len(ids)} tokens, more than the model's context of {context}; score with "
+                             f"max_length (at most {context}) to keep the start of each solution")
+        if vocab is not None and ids and max(ids) >= vocab:
+            raise ValueError(f"pair {i}: token id {max(ids)}, but the model's vocabulary has {vocab} tokens (the "
+                             "tokenizer does not belong to this model)")
+
+
 @torch.no_grad()
 def _score_local(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_size: int, device, max_length,
                  progress: Optional[Callable[[int], None]], on_scores=None) -> Tensor:
@@ -123,24 +165,40 @@ def _score_local(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_size:
             if start >= max_length:
                 raise ValueError(f"pair {i}: the prompt alone has {start} tokens, more than max_length {max_length}")
             encoded[i] = (ids[:max_length], start)
+    _check_fits(model, encoded)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     pad = getattr(tokenizer, "pad_token_id", 0) or 0
     head = getattr(model, "orm_head", None)   # an ORM verifier scores with its head
     out = torch.zeros(len(encoded), dtype=torch.float32)
-    for b in range(0, len(order), batch_size):
-        idx = order[b:b + batch_size]
-        ids, labels, mask = pad_examples([encoded[i] for i in idx], pad)
-        if head is not None:   # an ORM verifier: its head's score at the solution's last token
-            hidden = model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                           output_hidden_states=True).hidden_states[-1]
-            out[idx] = head.score(hidden.to(head.linear.weight.dtype), (labels != -100).to(device)).float().cpu()
-        else:
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-            out[idx] = sequence_logprob(logits, labels.to(device), reduction="mean", shift=True).float().cpu()
-        if on_scores:
-            on_scores(idx, out[idx].tolist())
-        if progress:
-            progress(len(idx))
+    training = model.training   # dropout on would make the scores random: scored in eval mode, mode restored
+    model.eval()
+    try:
+        for b in range(0, len(order), batch_size):
+            idx = order[b:b + batch_size]
+            ids, labels, mask = pad_examples([encoded[i] for i in idx], pad)
+            # A solution with no token to score (empty, and no EOS added) has no average log-prob: NaN, which
+            # best-of-N and votes skip. The mean over nothing was 0.0, probability 1, the best score there is.
+            if head is not None:   # an ORM verifier: its head's score at the solution's last token
+                scored = (labels != -100).any(1)
+                hidden = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                               output_hidden_states=True).hidden_states[-1]
+                batch = torch.full((len(idx),), float("nan"))
+                if bool(scored.any()):
+                    rows = scored.to(hidden.device)
+                    batch[scored] = head.score(hidden[rows].to(head.linear.weight.dtype),
+                                               (labels[scored] != -100).to(device)).float().cpu()
+            else:
+                scored = (labels[:, 1:] != -100).any(1)
+                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+                batch = sequence_logprob(logits, labels.to(device), reduction="mean", shift=True).float().cpu()
+                batch = torch.where(scored, batch, torch.full_like(batch, float("nan")))
+            out[idx] = batch
+            if on_scores:
+                on_scores(idx, out[idx].tolist())
+            if progress:
+                progress(len(idx))
+    finally:
+        model.train(training)
     return out
 
 
@@ -186,8 +244,13 @@ class ScoreCache(JsonlStore):
         super().__init__(path)
         self.identity = identity
 
-    def key(self, question: str, solution: str) -> str:
-        text = "\0".join([self.identity, question, solution])
+    def key(self, question: str, solution: str, max_length: Optional[int] = None) -> str:
+        """Texts joined by NUL, as always, where none holds one (the keys of existing caches stay valid); a
+        NUL made ("a\\0b", "c") and ("a", "b\\0c") one key, so such texts are keyed as a JSON list. A
+        ``max_length`` (which changes the scores) is part of the key."""
+        fields = [self.identity if max_length is None else f"{self.identity}|max_length={max_length}",
+                  question, solution]
+        text = json.dumps(fields) if any("\0" in f for f in fields) else "\0".join(fields)
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -199,7 +262,7 @@ def score_table(table, model, tokenizer, batch_size: int = 8, device=None, max_l
     if cache is None:
         flat = score_solutions(model, tokenizer, pairs, batch_size, device, max_length, progress)
     else:
-        keys = [cache.key(q, s) for q, s in pairs]
+        keys = [cache.key(q, s, max_length) for q, s in pairs]
         todo = [i for i, k in enumerate(keys) if k not in cache.entries]
         if todo:   # each rank adds its scores batch by batch: a run stopped mid-way keeps them
             fresh = score_solutions(model, tokenizer, [pairs[i] for i in todo], batch_size, device, max_length, progress,

@@ -106,3 +106,67 @@ def test_cotnpot_eval_ranks_with_a_saved_hf_model(saved_model, tmp_path):
 def test_bad_architecture():
     with pytest.raises(ValueError, match="architecture must be one of \\['llama', 'qwen2'\\], got 'gpt9'"):
         tiny_causal_lm("gpt9", train_bpe_tokenizer(QUESTIONS[:20], vocab_size=300))
+
+
+def test_found_by_a_breaker_scores_and_their_cache(saved_model, tmp_path):
+    """Each failed before: two pairs with a NUL shared one cache key (one got the other's score); a cache filled
+    with max_length gave its truncated scores to a run without; a lone surrogate raised the tokenizers'
+    TypeError; an empty solution without EOS scored 0.0 (probability 1, the best score there is); a model
+    left in train mode scored with dropout on."""
+    from cotnpot.pipeline.data import CandidateTable, Candidate, Problem
+    from cotnpot.verifier import ScoreCache, score_table
+    _, directory, _ = saved_model
+    model, tokenizer = load_verifier(str(directory))
+    nul = [("a\0b", "c is the answer"), ("a", "b\0c is the answer")]
+    table = CandidateTable("t", "cotnpot", [Problem(f"p{i}", q, "1", [Candidate(text=s, answer="1")])
+                                            for i, (q, s) in enumerate(nul)])
+    plain = score_table(table, model, tokenizer)
+    cached = score_table(table, model, tokenizer, cache=ScoreCache(tmp_path / "c.jsonl", "m"))
+    assert plain[0, 0] != plain[1, 0] and torch.equal(cached, plain)
+    long_pair = [(QUESTIONS[0], "word " * 40)]
+    long_table = CandidateTable("t", "cotnpot", [Problem("p", QUESTIONS[0], "1", [Candidate(text="word " * 40, answer="1")])])
+    cache = ScoreCache(tmp_path / "m.jsonl", "m")
+    short = score_table(long_table, model, tokenizer, max_length=len(tokenizer.prompt_ids(QUESTIONS[0])) + 5, cache=cache)
+    full = score_table(long_table, model, tokenizer, cache=cache)
+    assert torch.equal(full, score_solutions(model, tokenizer, long_pair)[None]) and not torch.equal(full, short)
+
+    surrogate = score_solutions(model, tokenizer, [(QUESTIONS[0], "x = 1\ud800")])
+    as_bytes = "x = 1\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace")   # U+FFFD per byte
+    assert "\ufffd" in as_bytes and surrogate.tolist() == score_solutions(model, tokenizer, [(QUESTIONS[0], as_bytes)]).tolist()
+    with pytest.raises(TypeError, match="solution must be a str, got NoneType"):
+        score_solutions(model, tokenizer, [(QUESTIONS[0], None)])
+
+    no_eos = HFTokenizer(tokenizer.tok, add_eos=False)
+    empty = score_solutions(model, no_eos, [(QUESTIONS[0], ""), (QUESTIONS[0], "The answer is 4.")])
+    assert torch.isnan(empty[0]) and torch.isfinite(empty[1])
+
+    model.train()
+    try:
+        model.config.attention_dropout = 0.5
+        for layer in model.model.layers:
+            layer.self_attn.attention_dropout = 0.5
+        twice = [score_solutions(model, tokenizer, PAIRS[:2]) for _ in range(2)]
+        assert torch.equal(twice[0], twice[1]) and model.training   # eval while scoring, its mode given back
+    finally:
+        model.config.attention_dropout = 0.0
+        for layer in model.model.layers:
+            layer.self_attn.attention_dropout = 0.0
+        model.eval()
+
+
+def test_a_pair_past_the_context_or_a_foreign_tokenizer_is_refused_by_name(saved_model):
+    """The trainer refused both; scoring ran a Llama past its context silently and gave a bare IndexError for a
+    token id past the vocabulary (and for GPT-2's learned positions)."""
+    _, directory, _ = saved_model
+    model, tokenizer = load_verifier(str(directory))
+    context = model.config.max_position_embeddings
+    with pytest.raises(ValueError, match=rf"pair 1: \d+ tokens, more than the model's context of {context}"):
+        score_solutions(model, tokenizer, [PAIRS[0], (QUESTIONS[0], "word " * (2 * context))])
+    cut = score_solutions(model, tokenizer, [(QUESTIONS[0], "word " * (2 * context))], max_length=context)
+    assert torch.isfinite(cut).all()
+    class Foreign(HFTokenizer):   # one more token than the model knows
+        def encode_example(self, question, solution):
+            ids, start = super().encode_example(question, solution)
+            return ids + [model.get_input_embeddings().num_embeddings], start
+    with pytest.raises(ValueError, match="pair 0: token id .* but the model's vocabulary has"):
+        score_solutions(model, Foreign(tokenizer.tok), PAIRS[:1])

@@ -145,6 +145,13 @@ def map_sharded(fn: Callable[[List[T]], Sequence[R]], items: Sequence[T]) -> Lis
     return out
 
 
+def cacheable(entry: dict) -> bool:
+    """Whether a finished entry is kept across runs: not when the sandbox failed rather than the program (its
+    worker was killed under it, say by the OOM killer, or could not start): cached, such a candidate failed in
+    every rerun."""
+    return entry.get("status") != "sandbox_error"
+
+
 class _Keeper:
     """This process's finished entries, appended to the cache at most about once a second and when its
     share ends, however it ends: what a stopped run (Ctrl-C, an error) finished is not run again."""
@@ -153,7 +160,7 @@ class _Keeper:
         self.cache, self.waiting, self.kept, self.last = cache, [], set(), time.monotonic()
 
     def keep(self, entry: dict) -> None:
-        if self.cache is None or entry["key"] in self.kept:
+        if self.cache is None or entry["key"] in self.kept or not cacheable(entry):
             return
         self.kept.add(entry["key"])
         self.waiting.append(entry)
@@ -174,9 +181,10 @@ def map_sharded_cached(run: Callable[[List[str], Callable[[dict], None]], Sequen
     holds, the others from ``run(share_of_keys, keep)`` -- one entry with its ``"key"`` per key, each rank
     running its share. ``run`` may pass each entry to ``keep`` as it is made: each rank adds its own to the
     cache as they come (JsonlStore appends whole lines, so ranks share the file), and the entries of a run
-    that raises (Ctrl-C) are kept up to there; those not passed are added when the share is done. Returns
-    every entry by key and how many keys were run."""
-    known = dict(cache.entries) if cache is not None else {}
+    that raises (Ctrl-C) are kept up to there; those not passed are added when the share is done; entries
+    that are not :func:`cacheable` never are. Returns every entry by key and how many keys were run."""
+    # (a sandbox failure an older version cached is run again too)
+    known = {k: e for k, e in cache.entries.items() if cacheable(e)} if cache is not None else {}
     todo = [k for k in dict.fromkeys(keys) if k not in known]
     keeper = _Keeper(cache)
 
@@ -198,6 +206,6 @@ def map_sharded_cached(run: Callable[[List[str], Callable[[dict], None]], Sequen
 
     fresh = map_sharded(run_share, todo)
     if cache is not None:   # the other ranks' entries, which they wrote, in this process's view too
-        cache.entries.update((e["key"], e) for e in fresh)
+        cache.entries.update((e["key"], e) for e in fresh if cacheable(e))
     barrier()   # no rank reads the cache file again before every rank has written its share
     return {**known, **{e["key"]: e for e in fresh}}, len(todo)

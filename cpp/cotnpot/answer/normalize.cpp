@@ -87,9 +87,24 @@ void strip_text_commands(std::string& s) {
           w = i + 1;
         }
       }
-      const std::string rest = trim(s.substr(0, p) + s.substr(close + 1));
+      // A unit's own power goes with it: "12\text{ cm}^2" left "12^2", which equalled 144 and not 12.
+      size_t end = close + 1;
+      if (units) {
+        size_t q = end;
+        while (q < s.size() && s[q] == ' ') ++q;
+        if (q + 1 < s.size() && s[q] == '^' && is_digit(s[q + 1])) {
+          end = q + 2;
+        } else if (q + 1 < s.size() && s[q] == '^' && s[q + 1] == '{') {
+          const size_t power_close = closing_brace(s, q + 1);
+          bool digits = power_close != std::string::npos && power_close > q + 2;
+          for (size_t d = q + 2; digits && d < power_close; ++d) digits = is_digit(s[d]);
+          if (digits) end = power_close + 1;
+        }
+      }
+      const std::string rest = trim(s.substr(0, p) + s.substr(end));
       if (content == "and" || content == "or") content = " , ";  // spaced: never a decimal comma
-      s = s.substr(0, p) + ((units && !rest.empty()) ? std::string() : content) + s.substr(close + 1);
+      s = (units && !rest.empty()) ? s.substr(0, p) + s.substr(end)
+                                   : s.substr(0, p) + content + s.substr(close + 1);
     }
   }
 }

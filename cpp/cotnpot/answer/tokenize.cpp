@@ -31,8 +31,38 @@ std::vector<Token> tokenize(std::string_view s, bool& ok) {
         dot |= s[j] == '.';
         ++j;
       }
+      // Scientific notation as Python prints floats (1e-05, 5e+17, 1.5E3): the mantissa times 10 to the
+      // exponent, as tokens, so it stays exact. Read as a letter, "1e-05" was 1*e - 5 (e being Euler's number),
+      // and a program's 0.00001 equalled -2.28.
+      size_t k = j;
+      if (k < s.size() && (s[k] == 'e' || s[k] == 'E')) {
+        ++k;
+        const bool negative = k < s.size() && s[k] == '-';
+        if (k < s.size() && (s[k] == '+' || s[k] == '-')) ++k;
+        size_t digits = k;
+        while (digits < s.size() && is_digit(s[digits])) ++digits;
+        if (digits > k && (digits == s.size() || !(is_letter(s[digits]) || s[digits] == '.'))) {
+          out.push_back({Tok::Char, "("});
+          out.push_back({Tok::Number, std::string(s.substr(i, j - i))});
+          out.push_back({Tok::Char, "*"});
+          out.push_back({Tok::Number, "10"});
+          out.push_back({Tok::Char, "^"});
+          out.push_back({Tok::Char, "("});
+          if (negative) out.push_back({Tok::Char, "-"});
+          out.push_back({Tok::Number, std::string(s.substr(k, digits - k))});
+          out.push_back({Tok::Char, ")"});
+          out.push_back({Tok::Char, ")"});
+          i = digits;
+          continue;
+        }
+      }
       out.push_back({Tok::Number, std::string(s.substr(i, j - i))});
       i = j;
+      continue;
+    }
+    if (c == '*' && i + 1 < s.size() && s[i + 1] == '*') {   // Python's power, as programs print it (2**3)
+      out.push_back({Tok::Char, "^"});
+      i += 2;
       continue;
     }
     if (c == '\\') {

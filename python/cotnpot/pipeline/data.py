@@ -182,10 +182,11 @@ def _extract(text: str) -> str:
 def _load_ovm(row, counts, line):
     question, outputs = _need(row, "question", "outputs")
     # ground_truth is the final answer; "answer" (where it is the only one) is GSM8K's whole gold solution
-    gold = str(row["ground_truth"]) if "ground_truth" in row else _extract(str(row.get("answer", "")))
+    # (typed like the other formats' fields: a null was the text "None", which a null answer then matched)
+    gold = _gold(row["ground_truth"], "ground_truth") if "ground_truth" in row else _extract(str(row.get("answer", "")))
     cands = []
     for o in outputs:
-        (text,) = _need(o, "response")
+        (text,) = _texts(_need(o, "response")[0], "outputs.response")
         label = o.get("label")
         if "label" in o and label is not True and label is not False:
             counts["labels that are not true/false (taken as wrong)"] += 1
@@ -193,7 +194,7 @@ def _load_ovm(row, counts, line):
         vs = o.get("vscores")
         # The verifier-scored files carry no extracted answer: cotnpot extracts it (one answer per candidate,
         # shared by grading, votes and the consistency filter).
-        answer = str(o["response_answer"]) if "response_answer" in o else _extract(text)
+        answer = _answer(o["response_answer"], "outputs.response_answer") if "response_answer" in o else _extract(text)
         cands.append(Candidate(text=text, answer=answer, label=label, score=float(vs[-1]) if vs else math.nan))
     return Problem(str(row.get("idx", line)), question, str(gold), cands)
 

@@ -61,6 +61,76 @@ def _cotnpot_floatify(ans):
         return str(ans)
 '''
 
+# A translated program's `ans` as math the grader reads (the translation and calculator harnesses). str()
+# gives Python's and sympy's own notations, which it read as something else: 1.52587890625e-05 (e as Euler's
+# number), (1+2j), [-1, 3] (an interval), oo, log(2) (base 10 to a reader of LaTeX), numpy's [1 2 3]; so a
+# program that computed the CoT's value was dropped, and sympy.log(100) agreed with a CoT's 2. Floats are
+# written out positionally (repr's digits), complex numbers as a+bi, sequences as "a, b", fractions and sympy
+# rationals exactly, other sympy numbers by their value, symbolic sympy expressions in LaTeX with \ln. Nothing
+# is imported that the value's own type did not bring (the calculator's workers preload no numpy or sympy).
+ANSWER_TEXT = r'''def _cotnpot_answer_text(value, depth=0):
+    import decimal
+    import fractions
+    import math
+    if depth > 20 or value is None or isinstance(value, (bool, str, int)):
+        return str(value)
+    module = type(value).__module__.split(".")[0]
+    if module == "numpy" and hasattr(value, "tolist"):
+        return _cotnpot_answer_text(value.tolist(), depth + 1)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "\\infty" if value > 0 else "-\\infty"
+        return format(decimal.Decimal(repr(value)), "f")
+    if isinstance(value, complex):
+        if value.imag == 0:
+            return _cotnpot_answer_text(value.real)
+        imag = _cotnpot_answer_text(abs(value.imag)) + "i"
+        if value.real == 0:
+            return ("-" if value.imag < 0 else "") + imag
+        return _cotnpot_answer_text(value.real) + ("-" if value.imag < 0 else "+") + imag
+    if isinstance(value, fractions.Fraction):
+        if value.denominator == 1:
+            return str(value.numerator)
+        sign = "-" if value < 0 else ""
+        return f"{sign}\\frac{{{abs(value.numerator)}}}{{{value.denominator}}}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_cotnpot_answer_text(v, depth + 1) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return ", ".join(sorted(_cotnpot_answer_text(v, depth + 1) for v in value))
+    if module == "sympy":
+        import sympy
+        if isinstance(value, sympy.Basic) and value.is_number:
+            if value.is_Rational:
+                return _cotnpot_answer_text(fractions.Fraction(int(value.p), int(value.q)))
+            if value in (sympy.oo, -sympy.oo):
+                return "\\infty" if value == sympy.oo else "-\\infty"
+            try:
+                return _cotnpot_answer_text(complex(value.evalf(30)))
+            except (TypeError, ValueError):
+                return str(value)
+        try:
+            return sympy.latex(value).replace("\\log", "\\ln")
+        except Exception:
+            return str(value)
+    return str(value)
+'''
+# A translated program runs as a script whose exit(0) ends it normally, keeping its `ans` (the executor reads
+# no answer after an exit: in the split tests' harness a program's own values after it would be forged ones);
+# then, where it set `ans`, the grader gets its value as math.
+RUN_AS_SCRIPT = r'''def _cotnpot_run_program(source):
+    try:
+        exec(compile(source, "<program>", "exec"), globals())
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+'''
+
+
+def translated_program_code(program: str) -> str:
+    return f'_cotnpot_run_program({program!r})\nif "ans" in globals():\n    ans = _cotnpot_answer_text(ans)\n'
+
 HARNESSES = ("tora", "pot", "pot_aqua", "translation", "calculator")
 # Run once per worker: sympy builds its solvers lazily on first use, which would otherwise cost every
 # forked job ~0.1-0.5 s of imports (AQuA's programs solve equations).
@@ -89,7 +159,8 @@ def job_fields(program: str, harness: str) -> Dict[str, str]:
     if harness == "tora":
         return {"code": program, "prelude": "", "answer": "print", "variable": "ans"}
     if harness in ("translation", "calculator"):   # programs written by a translator set `ans`
-        return {"code": program, "prelude": "", "answer": "variable", "variable": "ans"}
+        return {"code": translated_program_code(program), "prelude": RUN_AS_SCRIPT + "\n\n" + ANSWER_TEXT,
+                "answer": "variable", "variable": "ans"}
     if harness in ("pot", "pot_aqua"):
         return {"code": program + "\nans = _cotnpot_floatify(ans)\n", "prelude": POT_PRELUDE,
                 "answer": "variable", "variable": "ans"}

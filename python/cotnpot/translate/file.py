@@ -1,5 +1,6 @@
 """Translations made elsewhere: a JSONL file of {"question", "text", "translation"} rows, matched to
 requests by their question and candidate text (a request with no row gets None)."""
+import hashlib
 import json
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -13,11 +14,18 @@ class FileTranslator:
 
     def __init__(self, path):
         self.path = Path(path)
-        self.name = f"file:{self.path.name}"
         if not self.path.is_file():
             raise FileNotFoundError(f"translation file not found: {self.path}")
+        data = self.path.read_bytes()
+        # The name keys the translation cache: with the content's hash, another file of the same name, or this
+        # one edited, is not answered from the cache with the old programs.
+        self.name = f"file:{self.path.name}:{hashlib.sha256(data).hexdigest()[:16]}"
         self.by_text: Dict[Tuple[str, str], str] = {}
-        for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, raw in enumerate(data.split(b"\n"), start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"{self.path}:{number}: not UTF-8 text ({exc})") from None
             if not line.strip():
                 continue
             try:

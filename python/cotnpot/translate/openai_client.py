@@ -26,7 +26,11 @@ TEMPLATES: Dict[str, str] = {
                   "this program does and how it solves the task."),
 }
 
-_CODE_BLOCK = re.compile(r"```(?:python|py)?\n(.*?)```", re.S)
+# A fence opens and closes at the start of a line (a closing fence followed by text is not an opening one);
+# its info string in any case, with spaces or a CR after it.
+_CODE_BLOCK = re.compile(r"^[ \t]*```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*?)^[ \t]*```", re.S | re.M)
+_OPEN_BLOCK = re.compile(r"^[ \t]*```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*)", re.S | re.M)
+_PYTHON_TAGS = ("python", "py", "python3", "")
 
 
 class TranslationServerError(RuntimeError):
@@ -36,9 +40,15 @@ class TranslationServerError(RuntimeError):
 
 
 def program_from_reply(reply: str) -> str:
-    """The program in a model's reply: its first fenced code block, else the reply itself."""
-    match = _CODE_BLOCK.search(reply)
-    return (match.group(1) if match else reply).strip() + "\n"
+    """The program in a model's reply: its first fenced code block tagged Python (``python``, ``py``,
+    ``python3``, any case) or untagged, else its first block, else a block cut short by the reply's end, else
+    the reply itself. (A ``bash`` block before the program's used to lend its closing fence as an opening one.)"""
+    blocks = [(m.group(1).lower(), m.group(2)) for m in _CODE_BLOCK.finditer(reply)]
+    chosen = next((body for tag, body in blocks if tag in _PYTHON_TAGS), blocks[0][1] if blocks else None)
+    if chosen is None:
+        cut = _OPEN_BLOCK.search(reply)
+        chosen = cut.group(2) if cut else reply
+    return chosen.replace("\r\n", "\n").strip() + "\n"
 
 
 class OpenAICompatibleTranslator:

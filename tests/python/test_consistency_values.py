@@ -1,0 +1,133 @@
+"""The CoTnPoT filter on the values programs really compute: what a program's `ans` becomes, how the grader
+reads it against the CoT's answer, and what the pipeline around it keeps across runs. Every case here was a
+breaker's finding that failed before its fix: a program that computed the CoT's value was dropped (Python's
+1e-05, sympy's pi**2, complex numbers, lists, numpy arrays, exit(0) after ans, a unit's power), and some that
+did not were kept (sympy's log(100) against a CoT's 2, 0.00001 against -2.2817)."""
+import json
+
+import pytest
+
+from cotnpot import answer
+from cotnpot.distributed import map_sharded_cached
+from cotnpot.jsonl_store import JsonlStore
+from cotnpot.pipeline.consistency import check_consistency
+from cotnpot.pipeline.data import Candidate, CandidateFileError, CandidateTable, Problem, load_candidates
+from cotnpot.translate import FileTranslator
+from cotnpot.translate.openai_client import program_from_reply
+
+
+class ProgramsByText:
+    name, template, llm_calls = "fixed", "t", 1
+
+    def __init__(self, programs):
+        self.programs = programs
+
+    def translate(self, requests):
+        return [self.programs[r.text] for r in requests]
+
+
+# (CoT answer, the program a translator wrote, whether they agree)
+CASES = [
+    ("\\frac{1}{65536}", "ans = 1/65536", True),
+    ("500000000000000000", "ans = 10**18/2", True),
+    ("\\pi^2", "import sympy\nans = sympy.pi**2", True),
+    ("x^2+1", "import sympy\nx = sympy.Symbol('x')\nans = x**2 + 1", True),
+    ("1+2i", "ans = 1+2j", True),
+    ("2+3i", "import sympy\nans = 2 + 3*sympy.I", True),
+    ("-1, 3", "ans = [-1, 3]", True),
+    ("1, 2, 3", "import numpy as np\nans = np.array([1, 2, 3])", True),
+    ("\\infty", "import sympy\nans = sympy.oo", True),
+    ("\\ln 2", "import sympy\nans = sympy.log(2)", True),
+    ("\\frac{3}{4}", "from fractions import Fraction\nans = Fraction(3, 4)", True),
+    ("12\\text{ cm}^2", "ans = 12", True),
+    ("5", "ans = 5\nimport sys\nsys.exit(0)", True),
+    ("2", "import sympy\nans = sympy.log(100)", False),
+    ("12\\text{ cm}^2", "ans = 144", False),
+    ("-2.2817181", "ans = 0.00001", False),
+    ("7", "print(7)", False),   # no ans: no answer, never agreement
+]
+
+
+def test_programs_that_compute_the_cot_value_are_kept_and_no_others():
+    cands = [Candidate(text=f"s{i}", answer=cot) for i, (cot, _, _) in enumerate(CASES)]
+    table = CandidateTable("t", "cotnpot", [Problem("p", "q", "1", cands)])
+    result = check_consistency(table, ProgramsByText({f"s{i}": p for i, (_, p, _) in enumerate(CASES)}), workers=1)
+    got = result.keep[0].tolist()
+    assert got == [agree for _, _, agree in CASES], [(c[0], a) for c, a in zip(CASES, result.program_answers[0])]
+
+
+@pytest.mark.parametrize("a,b,equal", [
+    ("1e-05", "0.00001", True), ("1e-05", "e-5", False), ("5e+17", "500000000000000000", True),
+    ("1.52587890625e-05", "\\frac{1}{65536}", True), ("1.5E3", "1500", True), ("2e", "2 \\cdot e", True),
+    ("2**3", "8", True), ("x**2", "x^2", True), ("3e2x", "300x", False),
+    ("12\\text{ cm}^2", "12", True), ("12 \\text{ cm}^2", "144", False), ("3\\text{ m}^{3}", "3", True),
+    ("3\\text{ m}^3", "27", False), ("2\\text{ cm}^{x}", "2^{x}", True),
+])
+def test_the_grader_reads_python_notation_and_drops_a_units_power(a, b, equal):
+    assert answer.is_equiv(a, b) is equal and answer.is_equiv(b, a) is equal
+
+
+def test_a_file_translator_is_cached_under_its_content(tmp_path):
+    """The translation cache was keyed by the file's base name: another file of that name, or this one
+    edited, was answered with the old programs."""
+    from cotnpot.translate import CachedTranslator, Request
+    request = Request("What is 2+3?", "2+3 = 5. \\boxed{5}")
+    for folder, program in (("a", "ans = 2 + 3\n"), ("b", "ans = 2 * 3\n")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "t.jsonl").write_text(json.dumps({"question": request.question, "text": request.text,
+                                                                "translation": program}) + "\n")
+    cache = tmp_path / "cache.jsonl"
+    assert CachedTranslator(FileTranslator(tmp_path / "a" / "t.jsonl"), cache).translate([request]) == ["ans = 2 + 3\n"]
+    assert CachedTranslator(FileTranslator(tmp_path / "b" / "t.jsonl"), cache).translate([request]) == ["ans = 2 * 3\n"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"question": "q", "text": "t", "translation": "ans = 1"}\n{"question": "\xff"}\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: not UTF-8 text"):
+        FileTranslator(bad)
+
+
+@pytest.mark.parametrize("reply,program", [
+    ("First:\n```bash\npip install sympy\n```\nThen:\n```python\nans = 5\n```", "ans = 5\n"),
+    ("```python3\nans = 5\n```", "ans = 5\n"),
+    ("```Python\nans = 5\n```", "ans = 5\n"),
+    ("```python \r\nans = 5\r\nans += 1\r\n```", "ans = 5\nans += 1\n"),
+    ("Here:\n```\nans = 2\n```\nand\n```python\nans = 3\n```", "ans = 2\n"),
+    ("```python\nans = 7\n", "ans = 7\n"),     # cut short by max_tokens
+    ("ans = 8", "ans = 8\n"),
+    ("```text\nonly prose\n```", "only prose\n"),
+])
+def test_the_program_is_the_replys_python_block(reply, program):
+    assert program_from_reply(reply) == program
+
+
+def test_sandbox_failures_are_not_cached_and_old_ones_run_again(tmp_path):
+    """A job whose worker was killed under it (sandbox_error) was cached, and every rerun reused the failure."""
+    cache = JsonlStore(tmp_path / "c.jsonl")
+    cache.add([{"key": "old", "status": "sandbox_error"}, {"key": "done", "status": "ok"}])
+    cache = JsonlStore(tmp_path / "c.jsonl")
+    ran = []
+
+    def run(share, keep):
+        ran.extend(share)
+        entries = [{"key": k, "status": "sandbox_error" if k == "dies" else "ok"} for k in share]
+        for e in entries:
+            keep(e)
+        return entries
+
+    by_key, count = map_sharded_cached(run, ["old", "done", "dies", "new"], cache)
+    assert sorted(ran) == ["dies", "new", "old"] and count == 3 and by_key["dies"]["status"] == "sandbox_error"
+    again = JsonlStore(tmp_path / "c.jsonl")
+    assert again.entries["old"]["status"] == "ok" and "dies" not in again.entries and "new" in again.entries
+
+
+def test_ovm_nulls_are_no_answer_and_a_null_gold_is_refused(tmp_path):
+    """str(None) made a null answer the text "None" (graded and voted as one), and a null gold "None"."""
+    row = {"question": "q", "ground_truth": "5",
+           "outputs": [{"response": "a", "response_answer": None, "label": False},
+                       {"response": "b", "response_answer": 5, "label": True}]}
+    path = tmp_path / "ovm.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    table = load_candidates(path, format="ovm")
+    assert [c.answer for c in table.problems[0].candidates] == ["", "5"] and table.problems[0].gold == "5"
+    path.write_text(json.dumps({**row, "ground_truth": None}) + "\n")
+    with pytest.raises(CandidateFileError, match="ground_truth"):
+        load_candidates(path, format="ovm")

@@ -314,7 +314,7 @@ def test_int32_class_ids_give_the_int64_result_past_the_exact_count_width():
     ("keep", lambda c: c.keep[:, :3], r"Candidates.keep must be \[P, N\] = \(10, 5\).*got shape \(10, 3\)"),
     ("valid", lambda c: c.valid.long(), r"Candidates.valid must be a bool tensor, got dtype torch.int64"),
     ("keep", lambda c: c.keep.int(), r"Candidates.keep must be a bool tensor, got dtype torch.int32"),
-    ("classes", lambda c: c.classes.float(), r"Candidates.classes must be a integer tensor"),
+    ("classes", lambda c: c.classes.float(), r"Candidates.classes must be an integer tensor"),
     ("scores", lambda c: c.scores.long(), r"Candidates.scores must be a floating-point tensor"),
     ("weights", lambda c: [1.0] * 5, r"Candidates.weights must be a tensor, got list"),
 ])

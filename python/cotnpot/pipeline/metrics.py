@@ -166,7 +166,8 @@ def _check_tensors(cands: Candidates) -> None:
               "integer": not t.is_floating_point() and not t.is_complex() and t.dtype != torch.bool,
               "floating-point": t.is_floating_point()}[kind]
         if not ok:
-            raise ValueError(f"Candidates.{name} must be a {kind} tensor, got dtype {t.dtype}")
+            article = "an" if kind == "integer" else "a"
+            raise ValueError(f"Candidates.{name} must be {article} {kind} tensor, got dtype {t.dtype}")
         if shape is None:
             if t.dim() != 2:
                 raise ValueError(f"Candidates.{name} must be [P, N] (problems x candidates), got shape {tuple(t.shape)}")

@@ -303,8 +303,11 @@ def test_resume_may_change_how_the_steps_run(tokenizer, tmp_path):
 
 def test_after_a_too_long_pair_the_resume_may_raise_max_length_or_truncate(tokenizer, tmp_path):
     """Found by a reviewer: the fix the trainer's own error suggests ("raise it, or truncation='truncate'")
-    was refused on resume. A run with truncation="error" truncated nothing, so both may change then; after
-    a run that truncated, max_length may not (it would change what earlier steps trained on)."""
+    was refused on resume. A run with truncation="error" truncated nothing, so a longer max_length and
+    truncation may change then, and a shorter max_length may not (a breaker: it cut pairs whose DPO references
+    were of the whole pairs); after a run that truncated, max_length may not change (it would change what
+    earlier steps trained on). A too-long pair is refused before the first step (check_start), even where an
+    epoch's order meets it only in its third step: nothing of the run is written."""
     pairs = small_pairs(12)
     last_step = torch.randperm(12, generator=torch.Generator().manual_seed(0)).tolist()[8:]   # epoch 0's order
     for i in last_step:   # too long, and met only in the third step
@@ -312,8 +315,12 @@ def test_after_a_too_long_pair_the_resume_may_raise_max_length_or_truncate(token
     first = trainer_for(tokenizer, tmp_path / "error", checkpoint_every=1)
     with pytest.raises(ValueError, match="more than max_length 128"):
         first.train(pairs)
-    assert first.step == 2   # the steps before the long pairs, checkpointed
-    again = trainer_for(tokenizer, tmp_path / "error", truncation="truncate", max_length=256, pair_layout="concatenated")
+    assert first.step == 0 and not (tmp_path / "error" / "checkpoint.pt").exists()
+    fits = trainer_for(tokenizer, tmp_path / "error", max_length=512, checkpoint_every=1)
+    fits.train(pairs, stop_at_step=2)
+    with pytest.raises(ValueError, match=r"max_length 512 -> 256 \(only a longer one\)"):
+        trainer_for(tokenizer, tmp_path / "error", max_length=256, truncation="truncate").train(pairs, resume=True)
+    again = trainer_for(tokenizer, tmp_path / "error", truncation="truncate", max_length=1024, pair_layout="concatenated")
     again.train(pairs, resume=True)
     assert again.step == 3
     truncating = trainer_for(tokenizer, tmp_path / "truncate", truncation="truncate", max_steps=1)
@@ -717,3 +724,79 @@ def test_orm_run_resumes_through_the_cli(tokenizer, tmp_path):
     assert main(args[:-1] + ["--epochs", "2", "--resume", "--quiet"]) == 0
     evals = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open() if "eval/problems" in line]
     assert [e["epoch"] for e in evals] == [0, 1]
+
+
+def test_a_run_that_cannot_start_for_any_reason_leaves_the_earlier_runs_files(tokenizer, tmp_path, capsys):
+    """Found by a breaker, after the model-load case above was fixed: a refused --resume (another seed), a
+    --max-length past the model's context and a pair too long for --max-length all failed after the pair
+    files were rewritten, and a fresh run that failed on its first batch had deleted the earlier metrics."""
+    openai_candidates(tmp_path / "c.jsonl", 8)
+    model = save_base_model(tokenizer, tmp_path / "base")
+    out = tmp_path / "run"
+    base = ["train", "--candidates", str(tmp_path / "c.jsonl"), "--model", str(model), "--out", str(out),
+            "--batch-size", "2", "--max-steps", "2", "--quiet"]
+    assert main(base) == 0
+    capsys.readouterr()
+    before = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
+    assert {"train_pairs.jsonl", "eval_pairs.jsonl", "metrics.jsonl", "checkpoint.pt"} <= set(before)
+    for extra, message in ((["--resume", "--seed", "1"], "written for other training pairs"),
+                           (["--max-length", "100000"], "exceeds the model's context"),
+                           (["--max-length", "12"], "max_length is 12"),
+                           (["--max-length", "230"], "more than max_length 230"),
+                           (["--micro-batch-size", "0"], "--micro-batch-size must be >= 1, got 0"),
+                           (["--lr", "inf"], "lr must be finite and > 0, got inf"),
+                           (["--warmup-steps", "-3"], "warmup_steps must be >= 0, got -3")):
+        assert main([*base, *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (extra, err)
+        assert {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()} == before, extra
+
+
+def test_a_resume_with_another_length_steps_at_the_new_schedules_rate(tokenizer, tmp_path):
+    """Found by a breaker: the optimizer kept the old schedule's last rate, so the first step after a resume
+    with more epochs ran at 0.0 (the finished run's last rate) instead of the new schedule's."""
+    pairs = small_pairs(8)
+    first = trainer_for(tokenizer, tmp_path / "a", epochs=1, warmup_steps=0)
+    first.train(pairs)
+    longer = trainer_for(tokenizer, tmp_path / "a", epochs=2, warmup_steps=0)
+    longer.train(pairs, resume=True)
+    rates = [json.loads(line)["lr"] for line in (tmp_path / "a" / "metrics.jsonl").open() if "lr" in line]
+    straight = trainer_for(tokenizer, tmp_path / "b", epochs=2, warmup_steps=0)
+    straight.train(pairs)
+    want = [json.loads(line)["lr"] for line in (tmp_path / "b" / "metrics.jsonl").open() if "lr" in line]
+    assert len(want) == 4 and rates[2:] == pytest.approx(want[2:]) and rates[2] > 0
+
+
+def test_batch_dependent_dpo_losses_refuse_micro_batches_and_bad_types_are_named(tokenizer, tmp_path):
+    """Found by a breaker: bco_pair centres on its batch's mean reward and aot_pair sorts its batch, so split into
+    micro-batches they trained another loss (parameters 4.5e-4 apart after 2 steps); an unknown type was
+    refused only by the loss, after the reference pass."""
+    for loss_type in ("bco_pair", "aot_pair"):
+        with pytest.raises(ValueError, match=f"{loss_type}' depends on the whole batch"):
+            TrainConfig(objective="dpo", dpo_loss_type=loss_type, batch_size=4, micro_batch_size=2).check()
+        TrainConfig(objective="dpo", dpo_loss_type=loss_type, batch_size=4, micro_batch_size=4).check()
+    with pytest.raises(ValueError, match="dpo_loss_type must be one of"):
+        TrainConfig(objective="dpo", dpo_loss_type="kto").check()
+
+
+def test_conversational_rows_take_the_assistants_turns_as_the_completions():
+    """Found by a breaker: a string prompt with chosen and rejected as whole conversations (UltraFeedback-binarized)
+    made both the user's question: the pair trained on two equal texts."""
+    from cotnpot.train.pairs import pairs_from_rows
+    user = {"role": "user", "content": "What is 2+2?"}
+    (pair,) = pairs_from_rows([{"prompt": "What is 2+2?", "problem_id": 0,
+                                "chosen": [user, {"role": "assistant", "content": "4"}],
+                                "rejected": [user, {"role": "assistant", "content": "5"}]}])
+    assert (pair.prompt, pair.chosen, pair.rejected, pair.problem_id) == ("What is 2+2?", "4", "5", "0")
+    (pair,) = pairs_from_rows([{"prompt": [{"role": "system", "content": "Be brief."}, user],
+                                "chosen": [{"role": "assistant", "content": "4"}], "rejected": "5"}])
+    assert (pair.prompt, pair.chosen, pair.rejected) == ("What is 2+2?", "4", "5")
+
+
+def test_each_truncated_sequence_is_counted_once(tokenizer):
+    """The count grew with every encoding of a sequence (each epoch, the DPO reference pass)."""
+    pair = PreferencePair("p", "q", "1 " * 200, "2 " * 200)
+    cut = PreferenceCollator(HFTokenizer(tokenizer), max_length=32, truncation="truncate")
+    for _ in range(3):
+        cut([pair])
+    assert cut.truncated == 2

@@ -56,7 +56,7 @@ class PreferenceCollator:
         if max_length < 2:
             raise ValueError(f"max_length must be >= 2, got {max_length}")
         self.tokenizer, self.max_length, self.truncation = tokenizer, max_length, truncation
-        self.truncated = 0
+        self._truncated = set()   # the sequences cut, once each (each epoch and the DPO references encode them again)
         pad = getattr(tokenizer, "pad_token_id", None)
         self.pad_token_id = 0 if pad is None else pad
 
@@ -68,9 +68,20 @@ class PreferenceCollator:
             if self.truncation == "error":
                 raise ValueError(f"{where}: {len(ids)} tokens, more than max_length {self.max_length} (raise it, "
                                  "or truncation='truncate' to cut the solution's end)")
-            self.truncated += 1
+            self._truncated.add(hash((question, solution)))
             ids = ids[:self.max_length]
         return ids, start
+
+    @property
+    def truncated(self) -> int:
+        """How many distinct sequences were cut to ``max_length``."""
+        return len(self._truncated)
+
+    def check_lengths(self, pairs: Sequence[PreferencePair]) -> None:
+        """Raises as a batch of these pairs would: each encoded once, before any is trained on."""
+        for p in pairs:
+            self.encode(p.prompt, p.chosen, f"pair of problem {p.problem_id!r} (chosen)")
+            self.encode(p.prompt, p.rejected, f"pair of problem {p.problem_id!r} (rejected)")
 
     def _encode_pairs(self, pairs: Sequence[PreferencePair]) -> Tuple[List[Encoded], List[Encoded]]:
         if not pairs:

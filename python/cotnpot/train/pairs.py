@@ -128,8 +128,10 @@ def pairs_from_rows(rows: Iterable[dict], where: str = "rows") -> List[Preferenc
         if missing:
             raise ValueError(f"{where}: row {i} lacks {', '.join(missing)} (TRL preference rows need prompt, "
                              "chosen and rejected)")
-        prompt, chosen, rejected = (_text(row[k], f"{where}: row {i}, {k}") for k in ("prompt", "chosen", "rejected"))
-        pairs.append(PreferencePair(str(row.get("problem_id") or prompt), prompt, chosen, rejected))
+        prompt = _text(row["prompt"], f"{where}: row {i}, prompt", completion=False)
+        chosen, rejected = (_text(row[k], f"{where}: row {i}, {k}", completion=True) for k in ("chosen", "rejected"))
+        given = row.get("problem_id")
+        pairs.append(PreferencePair(prompt if given is None or given == "" else str(given), prompt, chosen, rejected))
     return pairs
 
 
@@ -152,13 +154,16 @@ def read_pairs(path: Union[str, Path]) -> List[PreferencePair]:
     return pairs_from_rows(rows, where=str(path))
 
 
-def _text(value, where: str) -> str:
-    """A string as it is; a list of messages: the user's turns for a prompt, the assistant's for a
-    completion (whichever the list holds; system turns are not part of either)."""
+def _text(value, where: str, completion: bool) -> str:
+    """A string as it is; a list of messages: the user's turns for a prompt, the assistant's for a completion
+    (system turns are part of neither). A completion that repeats the conversation (a string prompt, with
+    chosen and rejected as whole conversations, as in UltraFeedback-binarized) is its assistant turns: the
+    user turn it holds was taken for it, so chosen and rejected were the same text; one with no assistant
+    turn at all is its user turns."""
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(isinstance(m, dict) and "content" in m for m in value):
         roles = {m.get("role", "user") for m in value}
-        keep = "assistant" if "assistant" in roles and "user" not in roles else "user"
+        keep = "assistant" if completion and "assistant" in roles else "user"
         return "\n".join(str(m["content"]) for m in value if m.get("role", "user") == keep)
     raise ValueError(f"{where}: expected a string or a list of messages, got {type(value).__name__}")

@@ -76,6 +76,8 @@ def _run(args, device) -> int:
         pairs, stats = build_pairs(table, args.pairs_per_problem, args.seed)
         say(f"cotnpot train: {stats.summary()}")
     train, held_out = split_by_problem(pairs, args.eval_fraction, args.seed)
+    if args.micro_batch_size is not None and args.micro_batch_size < 1:   # 0 silently became the batch size
+        raise ValueError(f"--micro-batch-size must be >= 1, got {args.micro_batch_size}")
     config = TrainConfig(objective=args.objective, epochs=args.epochs, max_steps=args.max_steps,
                          batch_size=args.batch_size, micro_batch_size=args.micro_batch_size or args.batch_size,
                          lr=args.lr, warmup_steps=args.warmup_steps, max_length=args.max_length,
@@ -89,6 +91,10 @@ def _run(args, device) -> int:
         model, tokenizer = load_verifier(args.model)
     except Exception as exc:   # noqa: BLE001 -- whatever a broken model directory raises
         raise ValueError(f"cannot load the model from {args.model}: {one_line(exc)}") from exc
+    # So is everything else that would stop the run before its first step (the model's context and vocabulary,
+    # a refused --resume, a pair too long): the pair files are written only once it can start.
+    trainer = VerifierTrainer(model.to(device), tokenizer, config, out)
+    trainer.check_start(train, resume=args.resume)
     if main_process:   # every process holds the same pairs; one writes them
         if not args.pairs:
             (out / "pair_stats.json").write_text(json.dumps(stats.to_json(), indent=1))
@@ -99,7 +105,6 @@ def _run(args, device) -> int:
         held_out_table = replace(table, problems=[p for p in table.problems if p.id in ids])
     say(f"cotnpot train: {len(train)} training pairs, {len(held_out)} held-out pairs of "
         f"{len({p.problem_id for p in held_out})} problems")
-    trainer = VerifierTrainer(model.to(device), tokenizer, config, out)
     evaluate = held_out_best_of_n(held_out_table) if held_out_table is not None else None
     last = trainer.train(train, resume=args.resume, evaluate=evaluate)
     verifier = trainer.save_verifier()

@@ -31,7 +31,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..losses import dpo_loss, orm_loss, simpo_loss
+from ..losses import DPO_LOSS_TYPES, dpo_loss, orm_loss, simpo_loss
 from ..logprob import sequence_logprob
 from ..modules import ORMHead
 from . import checkpoint
@@ -94,6 +94,24 @@ class TrainConfig:
             raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}")
         if not (math.isfinite(self.sft_weight) and self.sft_weight >= 0):   # NaN failed only mid-training
             raise ValueError(f"sft_weight must be finite and >= 0, got {self.sft_weight}")
+        if not (math.isfinite(self.lr) and self.lr > 0):   # inf trained to a NaN verifier, and exited 0
+            raise ValueError(f"lr must be finite and > 0, got {self.lr}")
+        for name in ("warmup_steps", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.dpo_loss_type not in DPO_LOSS_TYPES:   # was refused only by the loss, after the reference pass
+            raise ValueError(f"dpo_loss_type must be one of {DPO_LOSS_TYPES}, got {self.dpo_loss_type!r}")
+        if self.objective == "dpo" and self.dpo_loss_type in BATCH_DEPENDENT_DPO_LOSSES \
+                and self.micro_batch_size != self.batch_size:
+            raise ValueError(f"dpo_loss_type {self.dpo_loss_type!r} depends on the whole batch (bco_pair centres on its "
+                             "mean reward, aot_pair sorts it): micro_batch_size must equal batch_size, or the "
+                             "gradient is not the batch's")
+
+
+# DPO losses whose value for a pair depends on the other pairs of its batch: a step split into micro-batches
+# (or shared by processes) computed another loss (parameters 4.5e-4 apart after 2 steps, against 3e-14 for
+# the pairwise types).
+BATCH_DEPENDENT_DPO_LOSSES = ("bco_pair", "aot_pair")
 
 
 class Policy(nn.Module):
@@ -177,6 +195,9 @@ class VerifierTrainer:
             self.head = ORMHead(width).to(self.device, dtype)
         self.policy = Policy(model, self.head)
         self.rank, self.world = _distributed()
+        if config.objective == "dpo" and config.dpo_loss_type in BATCH_DEPENDENT_DPO_LOSSES and self.world > 1:
+            raise ValueError(f"dpo_loss_type {config.dpo_loss_type!r} depends on the whole batch: it cannot be shared "
+                             f"by {self.world} processes")
         self.forward_module = self.policy
         self.sharded = self.world > 1 and config.sharding == "fsdp"
         if self.sharded:
@@ -206,6 +227,7 @@ class VerifierTrainer:
         self.checkpoint_path = self.out / "checkpoint.pt"
         self.ref_logps: Dict[str, tuple] = {}
         self.pairs_fingerprint: Optional[Dict[str, object]] = None   # of the pairs train() was given
+        self._started: Optional[tuple] = None   # (pairs, resume, checkpoint state) that check_start accepted
 
     # ---- set-up --------------------------------------------------------------------------------------
 
@@ -285,10 +307,9 @@ class VerifierTrainer:
         """Runs the first batch both ways and keeps the shared-prefix layout only where every scored token's
         log-prob agrees with the concatenated layout's: a model that ignores ``position_ids`` or the 4-D mask
         would not. Eval mode (no dropout) and no autocast, so one tolerance per parameter dtype holds; every
-        module's mode, and the collator's truncation count, as they were after. Every process must agree (an
+        module's mode as it was after (the collator counts each truncated sequence once however often encoded). Every process must agree (an
         all-reduce). A packed forward that raises counts as a disagreement."""
         modes = [(m, m.training) for m in self.policy.modules()]
-        truncated = self.collator.truncated
         self.policy.eval()
         gap, error = None, None
         try:
@@ -310,7 +331,6 @@ class VerifierTrainer:
         finally:
             for module, training in modes:
                 module.train(training)
-            self.collator.truncated = truncated
         dtype = next(self.model.parameters()).dtype
         tolerance = {torch.float64: 1e-8, torch.float32: 1e-4}.get(dtype, 2e-2)   # nats per token
         ok = torch.tensor(float(error is None and gap <= tolerance))
@@ -429,18 +449,13 @@ class VerifierTrainer:
         ``stop_at_step`` ends the run after that optimizer step with a checkpoint, as a process stopped
         there with ``checkpoint_every=1`` would leave it (the schedule stays the full run's)."""
         cfg = self.config
-        if not pairs:
-            raise ValueError("no training pairs")
-        if cfg.batch_size % self.world:
-            raise ValueError(f"batch_size ({cfg.batch_size}) must be a multiple of the number of processes "
-                             f"({self.world}): each takes an equal share of every step")
+        if self._started is None or self._started[0] is not pairs or self._started[1] != resume:
+            self.check_start(pairs, resume)
+        state, self._started = self._started[2], None
         self.out.mkdir(parents=True, exist_ok=True)
         total = self._total_steps(len(pairs))
         self.scheduler = self._make_scheduler(total)
-        self.pairs_fingerprint = pairs_fingerprint(pairs)
-        if resume and self.checkpoint_path.exists():
-            state = checkpoint.load(self.checkpoint_path)
-            self._check_same_run(state)
+        if state is not None:
             self._load(state)
             if self.rank == 0:   # the steps after the checkpoint run again: their rows go
                 self._truncate_metrics(self.step)
@@ -567,6 +582,26 @@ class VerifierTrainer:
         if self.world > 1:
             dist.barrier()   # a rank that resumes right away must find it
 
+    def check_start(self, pairs: Sequence[PreferencePair], resume: bool = False) -> None:
+        """Everything that would stop :meth:`train` before its first step, checked before anything is
+        written: the pairs and the batch, a checkpoint of another run refused for ``resume``, and each pair's
+        length (a pair past ``max_length`` with ``truncation="error"``, a prompt that fills it). A run that
+        cannot start used to have replaced an earlier run's pair files (cotnpot train writes them after this)
+        and, starting afresh, its metrics. :meth:`train` calls it where the caller has not."""
+        cfg = self.config
+        if not pairs:
+            raise ValueError("no training pairs")
+        if cfg.batch_size % self.world:
+            raise ValueError(f"batch_size ({cfg.batch_size}) must be a multiple of the number of processes "
+                             f"({self.world}): each takes an equal share of every step")
+        self.pairs_fingerprint = pairs_fingerprint(pairs)
+        state = None
+        if resume and self.checkpoint_path.exists():
+            state = checkpoint.load(self.checkpoint_path)
+            self._check_same_run(state)
+        self.collator.check_lengths(pairs)
+        self._started = (pairs, resume, state)
+
     def _check_same_run(self, state: dict) -> None:
         """A resume continues the run that wrote the checkpoint: the same pairs in the same order and the
         same options, those in RESUME_MAY_CHANGE aside."""
@@ -586,6 +621,9 @@ class VerifierTrainer:
                                           if then.get("truncation") == "error" else ())
         changed = [f"{name} {then[name]!r} -> {now[name]!r}" for name in now
                    if name in then and name not in may_change and then[name] != now[name]]
+        if "max_length" in may_change and now["max_length"] < then.get("max_length", 0):
+            # shorter, what the run's pairs fit in may now be cut: its DPO references were of the whole pairs
+            changed.append(f"max_length {then['max_length']!r} -> {now['max_length']!r} (only a longer one)")
         if changed:
             raise ValueError(f"{self.checkpoint_path} was written with other options ({'; '.join(changed)}): resume "
                              f"with the run's options (only {', '.join(may_change)} may change), or start a new "
@@ -603,6 +641,11 @@ class VerifierTrainer:
             self.policy.load_state_dict(state["policy"])
             self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        # The learning rate of the next step is the new schedule's: a resume with other epochs or max_steps ran
+        # one step at the old schedule's last rate (0 after a finished run), which the optimizer had kept.
+        for group, base, factor in zip(self.optimizer.param_groups, self.scheduler.base_lrs, self.scheduler.lr_lambdas):
+            group["lr"] = base * factor(self.scheduler.last_epoch)
+        self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
         rng = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]   # older checkpoints: one
         # Each process its own stream; resumed on another number of processes (not an exact resume: the
         # steps are shared differently anyway), each takes the first process's.

@@ -17,6 +17,13 @@ TEST_CASE("extract_answer finds the boxed, #### and last-number answers") {
   cotnpot::answer::ExtractOptions no_fallback;
   no_fallback.last_number_fallback = false;
   CHECK(extract_answer("12 eggs", no_fallback).rule == "none");
+  // Found by a breaker: any mode but "program" extracted as "cot", a typo without a word.
+  cotnpot::answer::ExtractOptions typo;
+  typo.mode = std::string("Program");   // owned: a temporary's view no longer dangles
+  CHECK_THROWS_WITH_AS(extract_answer("The answer is 5.\n10\n", typo),
+                       "extract_answer: mode must be \"cot\" or \"program\", got \"Program\"", std::invalid_argument);
+  typo.mode = "program";
+  CHECK(extract_answer("The answer is 5.\n10\n", typo).answer == "10");
 }
 
 TEST_CASE("is_equiv: numbers, structures, options") {

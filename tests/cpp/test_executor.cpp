@@ -56,8 +56,28 @@ TEST_CASE("Executor rejects bad settings with a message") {
   options.timeout_s = 0;
   CHECK_THROWS_WITH_AS(Executor{options}, "Executor: timeout must be > 0 seconds, got 0.000000", std::invalid_argument);
   options.timeout_s = 1;
+  options.memory_mb = 1 << 30 | 1;
+  CHECK_THROWS_WITH_AS(Executor{options}, "Executor: memory_mb must be between 16 and 2^30, got 1073741825",
+                       std::invalid_argument);
+  options.memory_mb = 512;
   options.python = "/nonexistent/python3";
   CHECK_THROWS_AS(Executor{options}, std::runtime_error);
+}
+
+TEST_CASE("a job's memory_mb is checked as the option is, before any job runs") {
+  // Found by a breaker: -512 fell back to the default, 1 ran, INT_MAX came back as a sandbox_error per job.
+  Executor executor{cotnpot::exec::ExecutorOptions{}};
+  for (int bad : {-512, 1, 15, (1 << 30) + 1, 2147483647}) {
+    Job job{"print(1)"};
+    job.memory_mb = bad;
+    CHECK_THROWS_WITH_AS(executor.run({Job{"print(0)"}, job}),
+                         ("Executor: job 1: memory_mb must be 0 (the executor's) or between 16 and 2^30, got " +
+                          std::to_string(bad)).c_str(),
+                         std::invalid_argument);
+  }
+  Job fine{"print(1)"};
+  fine.memory_mb = 64;
+  CHECK(executor.run({fine})[0].status == "ok");
 }
 
 TEST_CASE("Executor leaves the process's signal handling alone and survives dead workers") {

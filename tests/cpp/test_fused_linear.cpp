@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "cotnpot/logprob/detail/fused_linear_forms.h"
+#include "error_of.h"
 
 namespace {
 
@@ -200,4 +201,24 @@ TEST_CASE("the public functions run with inputs that require grad and grad mode 
     CHECK(gw.sizes() == w.sizes());
     CHECK(gb.sizes() == b.sizes());
   }
+}
+
+TEST_CASE("the backward names a grad or lse of the wrong kind, and undefined inputs (found by a breaker)") {
+  // On the CPU path they are read as host floats: an integer or complex grad was cast (with a warning), one on
+  // another device would have been read as host memory; an undefined hidden was "2-D ..., got 1-D".
+  const at::Tensor h = at::randn({3, 2}), w = at::randn({4, 2});
+  const at::Tensor y = at::zeros({3}, at::kLong), lse = at::zeros({3});
+  const auto backward = [&](const at::Tensor& grad, const at::Tensor& l) {
+    cotnpot::logprob::fused_linear_logprob_backward(grad, h, w, y, l, at::Tensor());
+  };
+  CHECK(error_of([&] { backward(at::zeros({3}, at::kLong), lse); }) ==
+        "fused_linear_logprob_backward: grad must be floating-point, got Long");
+  CHECK(error_of([&] { backward(at::zeros({3}), at::zeros({3}, at::kComplexFloat)); }) ==
+        "fused_linear_logprob_backward: lse must be floating-point, got ComplexFloat");
+  CHECK(error_of([&] { backward(at::zeros({3}, at::TensorOptions().device(at::kMeta)), lse); }) ==
+        "fused_linear_logprob_backward: grad must be on hidden's device cpu, got meta");
+  CHECK(error_of([&] { backward(at::Tensor(), lse); }) ==
+        "fused_linear_logprob_backward: grad must be a tensor, got an undefined one");
+  CHECK(error_of([&] { cotnpot::logprob::fused_linear_logprob_forward(at::Tensor(), w, y); }) ==
+        "fused_linear_logprob: hidden must be a tensor, got an undefined one");
 }

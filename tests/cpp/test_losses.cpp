@@ -38,6 +38,17 @@ TEST_CASE("dpo_loss: sigmoid and sppo_hard known values, unknown loss_type liste
   CHECK(message.find("got 'kto'") != std::string::npos);
 }
 
+TEST_CASE("orm_loss names its first bad label and that label's row (found by a breaker)") {
+  // The message held the whole labels tensor: 300 kB for 100,000 labels.
+  at::Tensor labels = at::ones({100000}, at::kLong);
+  labels[54321] = 7;
+  const std::string message =
+      error_of([&] { cotnpot::losses::orm_loss(at::zeros({100000, 2}), labels, at::ones({100000, 2}, at::kBool)); });
+  CHECK(message == "orm_loss: labels must be 0 (wrong) or 1 (correct), got 7 at row 54321");
+  CHECK(error_of([] { cotnpot::losses::orm_score(at::Tensor(), at::ones({1, 2}, at::kBool)); }) ==
+        "orm_score: scores must be a tensor, got an undefined one");
+}
+
 TEST_CASE("orm_loss and orm_score: known values") {
   const at::Tensor scores = at::tensor(std::vector<double>{0.0, 2.0, -1.0}).reshape({1, 3});
   const at::Tensor mask = at::tensor(std::vector<int64_t>{1, 1, 0}).reshape({1, 3}).to(at::kBool);

@@ -46,4 +46,8 @@ TEST_CASE("selection errors name the argument and what was seen") {
             .find("fallback must be \"all\" or \"none\", got \"best\"") != std::string::npos);
   CHECK(error_of([] { cotnpot::selection::vote(at::tensor({0, 5}, at::kLong).view({1, 2})); })
             .find("vote: classes must be ids in [0, N) = [0, 2)") != std::string::npos);
+  // Found by a breaker: an undefined tensor's dim() is 1, so it was "got 1-D with shape [0]".
+  CHECK(error_of([] { cotnpot::selection::best_of_n(at::Tensor()); }) ==
+        "best_of_n: scores must be a tensor, got an undefined one");
+  CHECK(error_of([] { cotnpot::selection::vote(at::Tensor()); }) == "vote: classes must be a tensor, got an undefined one");
 }

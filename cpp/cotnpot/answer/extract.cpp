@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <stdexcept>
 #include <unordered_set>
 #include <vector>
 
@@ -287,6 +288,9 @@ std::string all_boxed(std::string_view text) {
 }  // namespace
 
 Extraction extract_answer(std::string_view text, const ExtractOptions& options) {
+  if (options.mode != "cot" && options.mode != "program") {
+    throw std::invalid_argument("extract_answer: mode must be \"cot\" or \"program\", got \"" + options.mode + "\"");
+  }
   if (text.size() > kMaxTextBytes) text = text.substr(text.size() - kMaxTextBytes);
   if (options.mode == "program") {
     size_t end = text.size();

@@ -25,10 +25,11 @@ struct Extraction {
 };
 
 struct ExtractOptions {
-  std::string_view mode = "cot";     // "cot" or "program"
+  std::string mode = "cot";     // "cot" or "program" (owned: a view of a temporary string would dangle)
   bool last_number_fallback = true;
 };
 
+// Throws std::invalid_argument for a mode other than "cot" or "program" (a typo extracted as "cot").
 Extraction extract_answer(std::string_view text, const ExtractOptions& options = {});
 
 // The content of the last \boxed{...} / \fbox{...} in text, or "" (exposed for tests and tools).

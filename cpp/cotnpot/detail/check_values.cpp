@@ -4,6 +4,10 @@
 
 namespace cotnpot::detail {
 
+void check_defined(const char* op, const char* name, const at::Tensor& t) {
+  TORCH_CHECK(t.defined(), op, ": ", name, " must be a tensor, got an undefined one");
+}
+
 bool is_traced(const at::Tensor& t) {
   const auto keys = t.key_set();
   return t.is_meta() || keys.has(c10::DispatchKey::Python) || keys.has(c10::DispatchKey::Functionalize) ||

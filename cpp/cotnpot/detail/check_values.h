@@ -10,6 +10,10 @@
 
 namespace cotnpot::detail {
 
+// `t` is a tensor, not an undefined one (a C++ caller's at::Tensor()): op's message names it. An undefined
+// tensor's dim() is 1, so without this a shape check said "got 1-D with shape [0]".
+void check_defined(const char* op, const char* name, const at::Tensor& t);
+
 // True for tensors that carry no real data here: meta, fake or functional (traced) tensors.
 bool is_traced(const at::Tensor& t);
 

@@ -57,6 +57,8 @@ constexpr const char* kWorkerBootstrap =
 constexpr const char* kNotSent = "NotSent";
 constexpr int64_t kMaxOutputLimit = int64_t(64) << 20;
 constexpr double kMaxTimeoutS = 1e6;  // finite: deadlines are computed in integer milliseconds
+// Address space per job: below 16 MiB no interpreter starts; above 2^30 MiB the worker refuses the frame.
+constexpr int kMinMemoryMb = 16, kMaxMemoryMb = 1 << 30;
 
 // false with errno set on failure.
 bool write_all(int fd, const void* data, size_t size) {
@@ -323,8 +325,9 @@ Executor::Executor(ExecutorOptions options) : options_(std::move(options)) {
   if (!(options_.worker_grace_s > 0 && options_.worker_grace_s <= kMaxTimeoutS))
     throw std::invalid_argument("Executor: worker_grace must be > 0 and at most 1e6 seconds, got " +
                                 std::to_string(options_.worker_grace_s));
-  if (options_.memory_mb < 16)
-    throw std::invalid_argument("Executor: memory_mb must be >= 16, got " + std::to_string(options_.memory_mb));
+  if (options_.memory_mb < kMinMemoryMb || options_.memory_mb > kMaxMemoryMb)
+    throw std::invalid_argument("Executor: memory_mb must be between 16 and 2^30, got " +
+                                std::to_string(options_.memory_mb));
   // A reply carries stdout and stderr whole, in a frame of at most 256 MiB with 32-bit lengths
   if (options_.output_limit < 1 || options_.output_limit > kMaxOutputLimit)
     throw std::invalid_argument("Executor: output_limit must be between 1 and " + std::to_string(kMaxOutputLimit) +
@@ -368,6 +371,11 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
     if (j.timeout_s < 0 || !(j.timeout_s <= kMaxTimeoutS))
       throw std::invalid_argument("Executor: job " + std::to_string(i) + ": timeout must be > 0 and at most 1e6 seconds, got " +
                                   std::to_string(j.timeout_s));
+    // 0 is the executor's; anything else as the option is checked (a negative one fell back to the default,
+    // 1 ran, 2^31-1 came back as a sandbox_error per job)
+    if (j.memory_mb != 0 && (j.memory_mb < kMinMemoryMb || j.memory_mb > kMaxMemoryMb))
+      throw std::invalid_argument("Executor: job " + std::to_string(i) + ": memory_mb must be 0 (the executor's) or "
+                                  "between 16 and 2^30, got " + std::to_string(j.memory_mb));
   }
   // One batch at a time: the workers' pipes carry one conversation each, so calls from several threads
   // take turns instead of interleaving frames.

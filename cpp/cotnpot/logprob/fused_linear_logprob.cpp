@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "cotnpot/detail/check_values.h"
@@ -19,6 +20,9 @@ namespace {
 
 void check_inputs(const char* op, const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
                   const at::Tensor& bias, int64_t ignore_index) {
+  for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"hidden", hidden}, {"weight", weight},
+                                {"labels", labels}})
+    cotnpot::detail::check_defined(op, name, t);
   TORCH_CHECK(hidden.dim() == 2, op, ": hidden must be 2-D [N,H], got ", hidden.dim(), "-D with shape ",
               hidden.sizes());
   TORCH_CHECK(weight.dim() == 2, op, ": weight must be 2-D [V,H], got ", weight.dim(), "-D with shape ",
@@ -98,10 +102,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_backward(
     std::array<bool, 3> output_mask) {
   check_inputs("fused_linear_logprob_backward", hidden, weight, labels, bias, ignore_index);
   const int64_t n = hidden.size(0);
-  TORCH_CHECK(grad.dim() == 1 && grad.size(0) == n, "fused_linear_logprob_backward: grad must be [N] with N = ", n,
-              ", got shape ", grad.sizes());
-  TORCH_CHECK(lse.dim() == 1 && lse.size(0) == n, "fused_linear_logprob_backward: lse must be [N] with N = ", n,
-              ", got shape ", lse.sizes());
+  // grad and lse are read where hidden is (on the CPU path, as host memory): on another device, or of an integer
+  // or complex type, they were read as floats or cast with a warning.
+  for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"grad", grad}, {"lse", lse}}) {
+    cotnpot::detail::check_defined("fused_linear_logprob_backward", name, t);
+    TORCH_CHECK(t.dim() == 1 && t.size(0) == n, "fused_linear_logprob_backward: ", name, " must be [N] with N = ", n,
+                ", got shape ", t.sizes());
+    TORCH_CHECK(at::isFloatingType(t.scalar_type()), "fused_linear_logprob_backward: ", name,
+                " must be floating-point, got ", t.scalar_type());
+    TORCH_CHECK(t.device() == hidden.device(), "fused_linear_logprob_backward: ", name, " must be on hidden's device ",
+                hidden.device(), ", got ", t.device());
+  }
   const at::AutoDispatchBelowADInplaceOrView below_autograd;  // as in the forward
   const FusedBlocks b = resolve_blocks(blocks, n, weight.size(0), hidden.is_cuda());
   const at::Tensor y = labels.to(at::kLong);

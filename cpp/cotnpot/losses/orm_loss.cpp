@@ -12,6 +12,8 @@ namespace cotnpot::losses {
 namespace {
 
 void check_scores_and_mask(const char* op, const at::Tensor& scores, const at::Tensor& mask) {
+  cotnpot::detail::check_defined(op, "scores", scores);
+  cotnpot::detail::check_defined(op, "mask", mask);
   TORCH_CHECK(scores.dim() == 2, op, ": scores must be 2-D [B,T], got ", scores.dim(), "-D with shape ",
               scores.sym_sizes());
   TORCH_CHECK(at::isFloatingType(scores.scalar_type()), op, ": scores must be a floating-point tensor, got ",
@@ -29,6 +31,7 @@ at::Tensor orm_loss_composite(const at::Tensor& scores, const at::Tensor& labels
   const std::string_view reduction(reduction_view.data(), reduction_view.size());
   check_scores_and_mask(op, scores, mask);
   detail::check_choice(op, "reduction", reduction, {"mean", "sum", "none"});
+  cotnpot::detail::check_defined(op, "labels", labels);
   TORCH_CHECK(labels.dim() == 1 && labels.sym_size(0) == scores.sym_size(0), op,
               ": labels must be 1-D [B] with B = ", scores.sym_size(0), ", got shape ", labels.sym_sizes());
   TORCH_CHECK(labels.device() == scores.device(), op, ": labels must be on scores' device ", scores.device(),
@@ -37,8 +40,12 @@ at::Tensor orm_loss_composite(const at::Tensor& scores, const at::Tensor& labels
                   at::isIntegralType(labels.scalar_type(), /*includeBool=*/false),
               op, ": labels must be bool, integer or float, got ", labels.scalar_type());
   // Checked as given: after a cast to fp16 scores' dtype, a label of 1.0001 would read as 1.
-  cotnpot::detail::check_all((labels == 0) | (labels == 1), c10::str(op, ": labels must be 0 (wrong) or 1 (correct)"),
-                             [&] { return c10::str(op, ": labels must be 0 (wrong) or 1 (correct), got ", labels); });
+  // The first bad label and its row: the whole tensor, as printed before, was 300 kB for 100k labels.
+  const at::Tensor ok = (labels == 0) | (labels == 1);
+  cotnpot::detail::check_all(ok, c10::str(op, ": labels must be 0 (wrong) or 1 (correct)"), [&] {
+    const int64_t row = ok.logical_not().nonzero()[0][0].item<int64_t>();
+    return c10::str(op, ": labels must be 0 (wrong) or 1 (correct), got ", labels[row].item(), " at row ", row);
+  });
   const at::Tensor target = labels.to(scores.scalar_type());
   const at::Tensor per_token = at::binary_cross_entropy_with_logits(
       scores, target.unsqueeze(1).expand_as(scores), /*weight=*/{}, /*pos_weight=*/{}, at::Reduction::None);

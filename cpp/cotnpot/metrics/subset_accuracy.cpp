@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "cotnpot/detail/check_values.h"
+
 namespace cotnpot::metrics {
 namespace {
 
@@ -42,6 +44,8 @@ struct Inputs {
 
 Inputs check_inputs(const char* op, const at::Tensor& classes, const at::Tensor& correct, const at::Tensor& valid,
                     const at::Tensor& weights = {}, const at::Tensor& keep = {}) {
+  cotnpot::detail::check_defined(op, "classes", classes);
+  cotnpot::detail::check_defined(op, "correct", correct);
   TORCH_CHECK(classes.dim() == 2, op, ": classes must be 2-D [P,N], got ", classes.dim(), "-D with shape ",
               classes.sizes());
   TORCH_CHECK(classes.scalar_type() == at::kLong || classes.scalar_type() == at::kInt, op,

@@ -15,6 +15,7 @@ namespace cotnpot::selection {
 namespace {
 
 void check_matrix(const char* op, const char* name, const at::Tensor& t) {
+  cotnpot::detail::check_defined(op, name, t);
   TORCH_CHECK(t.dim() == 2, op, ": ", name, " must be 2-D [P,N], got ", t.dim(), "-D with shape ", t.sizes());
 }
 

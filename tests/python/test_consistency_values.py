@@ -45,6 +45,9 @@ CASES = [
     ("12\\text{ cm}^2", "ans = 144", False),
     ("-2.2817181", "ans = 0.00001", False),
     ("7", "print(7)", False),   # no ans: no answer, never agreement
+    # a reviewer: nested sequences keep their tuples; a value past a double is not infinity
+    ("(1, 2), (3, 4)", "ans = [(1, 2), (3, 4)]", True),
+    ("\\infty", "import sympy\nans = sympy.exp(1000)", False),
 ]
 
 
@@ -58,8 +61,11 @@ def test_programs_that_compute_the_cot_value_are_kept_and_no_others():
 
 @pytest.mark.parametrize("a,b,equal", [
     ("1e-05", "0.00001", True), ("1e-05", "e-5", False), ("5e+17", "500000000000000000", True),
-    ("1.52587890625e-05", "\\frac{1}{65536}", True), ("1.5E3", "1500", True), ("2e", "2 \\cdot e", True),
-    ("2**3", "8", True), ("x**2", "x^2", True), ("3e2x", "300x", False),
+    ("1.52587890625e-05", "\\frac{1}{65536}", True), ("1E-7", "0.0000001", True), ("1e+100", "10^{100}", True),
+    ("2e", "2 \\cdot e", True), ("2**3", "8", True), ("x**2", "x^2", True), ("3e2x", "300x", False),
+    # Euler's e with a coefficient stays Euler's e (a reviewer: a looser rule read 2e+1 as 20)
+    ("2e+1", "1+2e", True), ("\\frac{2e+1}{3}", "\\frac{1+2e}{3}", True), ("e^{2}+2e+1", "(e+1)^2", True),
+    ("e^{2}+2e+1", "e^2+20", False), ("3e2", "300", False), ("2e-1", "0.2", False), ("1.5E3", "1500", False),
     ("12\\text{ cm}^2", "12", True), ("12 \\text{ cm}^2", "144", False), ("3\\text{ m}^{3}", "3", True),
     ("3\\text{ m}^3", "27", False), ("2\\text{ cm}^{x}", "2^{x}", True),
 ])
@@ -94,6 +100,10 @@ def test_a_file_translator_is_cached_under_its_content(tmp_path):
     ("```python\nans = 7\n", "ans = 7\n"),     # cut short by max_tokens
     ("ans = 8", "ans = 8\n"),
     ("```text\nonly prose\n```", "only prose\n"),
+    # a reviewer: what the first fence rule read and the stricter one lost
+    ("```python\nans = 5```", "ans = 5\n"),
+    ("Here is code: ```python\nans = 8\n```", "ans = 8\n"),
+    ("```bash\npip install sympy\n```\n```python\nans = 9\n", "ans = 9\n"),
 ])
 def test_the_program_is_the_replys_python_block(reply, program):
     assert program_from_reply(reply) == program
@@ -131,3 +141,16 @@ def test_ovm_nulls_are_no_answer_and_a_null_gold_is_refused(tmp_path):
     path.write_text(json.dumps({**row, "ground_truth": None}) + "\n")
     with pytest.raises(CandidateFileError, match="ground_truth"):
         load_candidates(path, format="ovm")
+
+
+def test_the_answer_text_needs_no_warmed_worker_and_compiles_little_per_job():
+    """The renderer lives in a module the harness's workers define once; each job's prelude is a string constant
+    where that module is there (its ~2 KB of source cost ~0.4 ms per calculator job), and defines it otherwise."""
+    import cotnpot
+    from cotnpot.pipeline import programs
+    fields = programs.job_fields("ans = 1/65536", "translation")
+    assert len(fields["prelude"]) > len(programs.ANSWER_TEXT) and "def " not in fields["prelude"].split("exec(")[0]
+    for preload, warmup in (programs.worker_setup("calculator"), ((), "")):
+        with cotnpot.Executor(workers=1, preload=preload, warmup=warmup) as ex:
+            (result,) = ex.run_jobs([programs.job_for("ans = 1/65536", "calculator")])
+            assert (result.status, result.answer) == ("ok", "0.0000152587890625")

@@ -339,8 +339,10 @@ def test_k_and_counts_must_be_whole_numbers():
         metrics.pass_at_k(torch.tensor([5.5]), torch.tensor([2]), 2)
     with pytest.raises(ValueError, match="c must hold whole numbers, got nan"):
         metrics.pass_at_k(torch.tensor([5]), torch.tensor([math.nan]), 2)
-    with pytest.raises(ValueError, match="n and c must have one shape"):
+    with pytest.raises(ValueError, match="n and c must have shapes that broadcast"):
         metrics.pass_at_k(torch.tensor([5, 6]), torch.tensor([2, 2, 2]), 2)
+    # one n for every problem's c broadcasts, as it did (a reviewer)
+    assert metrics.pass_at_k(10, torch.tensor([1, 2, 3]), 2).tolist() == pytest.approx([0.2, 1 - 28 / 45, 1 - 21 / 45])
     numpy_k = __import__("numpy").int64(2)   # an integer of another kind is still an integer
     assert metrics.pass_at_k(torch.tensor([5.0]), torch.tensor([2]), numpy_k).item() == pytest.approx(0.7, abs=1e-15)
 

@@ -791,12 +791,26 @@ def test_conversational_rows_take_the_assistants_turns_as_the_completions():
     (pair,) = pairs_from_rows([{"prompt": [{"role": "system", "content": "Be brief."}, user],
                                 "chosen": [{"role": "assistant", "content": "4"}], "rejected": "5"}])
     assert (pair.prompt, pair.chosen, pair.rejected) == ("What is 2+2?", "4", "5")
+    hello = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! How can I help?"}, user]
+    (pair,) = pairs_from_rows([{"prompt": "What is 2+2?", "chosen": [*hello, {"role": "assistant", "content": "4"}],
+                                "rejected": [*hello, {"role": "assistant", "content": "5"}]}])
+    assert (pair.chosen, pair.rejected) == ("4", "5")   # the answer after the last user turn (a reviewer)
 
 
 def test_each_truncated_sequence_is_counted_once(tokenizer):
-    """The count grew with every encoding of a sequence (each epoch, the DPO reference pass)."""
+    """The count grew with every encoding of a sequence (each epoch, the DPO reference pass); the check before
+    the first step counts none, and with truncation it encodes only the prompts."""
     pair = PreferencePair("p", "q", "1 " * 200, "2 " * 200)
     cut = PreferenceCollator(HFTokenizer(tokenizer), max_length=32, truncation="truncate")
+    cut.check_lengths([pair] * 5)
+    assert cut.truncated == 0
     for _ in range(3):
         cut([pair])
     assert cut.truncated == 2
+    calls = []
+    class Counting(HFTokenizer):
+        def encode_example(self, question, solution):
+            calls.append(solution)
+            return super().encode_example(question, solution)
+    PreferenceCollator(Counting(tokenizer), max_length=32, truncation="truncate").check_lengths([pair] * 5)
+    assert calls == [""]

@@ -31,17 +31,18 @@ std::vector<Token> tokenize(std::string_view s, bool& ok) {
         dot |= s[j] == '.';
         ++j;
       }
-      // Scientific notation as Python prints floats (1e-05, 5e+17, 1.5E3): the mantissa times 10 to the
-      // exponent, as tokens, so it stays exact. Read as a letter, "1e-05" was 1*e - 5 (e being Euler's number),
-      // and a program's 0.00001 equalled -2.28.
+      // Scientific notation as Python prints floats: "e", a sign and at least two digits (1e-05, 5e+17,
+      // 1e+100; numpy the same), or Decimal's "E" and a sign (1E-7): the mantissa times 10 to the exponent, as
+      // tokens, so it stays exact. Read as a letter, "1e-05" was 1*e - 5 (e being Euler's number), and a
+      // program's 0.00001 equalled -2.28. Nothing looser: 2e+1, 3e2 and \frac{2e+1}{3} are Euler's e.
       size_t k = j;
-      if (k < s.size() && (s[k] == 'e' || s[k] == 'E')) {
-        ++k;
-        const bool negative = k < s.size() && s[k] == '-';
-        if (k < s.size() && (s[k] == '+' || s[k] == '-')) ++k;
+      if (k + 1 < s.size() && (s[k] == 'e' || s[k] == 'E') && (s[k + 1] == '+' || s[k + 1] == '-')) {
+        const size_t min_digits = s[k] == 'e' ? 2 : 1;
+        const bool negative = s[k + 1] == '-';
+        k += 2;
         size_t digits = k;
         while (digits < s.size() && is_digit(s[digits])) ++digits;
-        if (digits > k && (digits == s.size() || !(is_letter(s[digits]) || s[digits] == '.'))) {
+        if (digits >= k + min_digits && (digits == s.size() || !(is_letter(s[digits]) || s[digits] == '.'))) {
           out.push_back({Tok::Char, "("});
           out.push_back({Tok::Number, std::string(s.substr(i, j - i))});
           out.push_back({Tok::Char, "*"});

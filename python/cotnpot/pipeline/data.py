@@ -186,7 +186,9 @@ def _load_ovm(row, counts, line):
     gold = _gold(row["ground_truth"], "ground_truth") if "ground_truth" in row else _extract(str(row.get("answer", "")))
     cands = []
     for o in outputs:
-        (text,) = _texts(_need(o, "response")[0], "outputs.response")
+        (text,) = _need(o, "response")
+        if not isinstance(text, str):
+            raise ValueError(f"field 'outputs.response' must be a string, got {type(text).__name__} {text!r:.40}")
         label = o.get("label")
         if "label" in o and label is not True and label is not False:
             counts["labels that are not true/false (taken as wrong)"] += 1

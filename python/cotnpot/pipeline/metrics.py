@@ -52,8 +52,11 @@ def pass_at_k(n: Tensor, c: Tensor, k: int) -> Tensor:
     the problem is scored on its n samples (pass@n)."""
     n, c = _counts("n", n), _counts("c", c)
     _check_k(k)
-    if n.shape != c.shape:
-        raise ValueError(f"pass_at_k: n and c must have one shape, got {tuple(n.shape)} and {tuple(c.shape)}")
+    try:   # a scalar n for every problem's c, as before
+        n, c = torch.broadcast_tensors(n, c)
+    except RuntimeError:
+        raise ValueError(f"pass_at_k: n and c must have shapes that broadcast, got {tuple(n.shape)} and "
+                         f"{tuple(c.shape)}") from None
     if bool((c > n).any()) or bool((c < 0).any()):
         raise ValueError("pass_at_k: need 0 <= c <= n for every problem")
     kk = n.clamp_max(k)
@@ -79,11 +82,12 @@ def _comb_ratio(a: Tensor, n: Tensor, k: Tensor) -> Tensor:
     small = (k <= _PRODUCT_MAX_K) & (a >= k) & (n > 0)
     if not bool(small.any()):
         return lgamma_form
-    i = torch.arange(int(k[small].max().item()), dtype=torch.float64)
-    d, m, kk = (n - a)[small, None], n[small, None], k[small, None]
-    terms = torch.where(i < kk, torch.log1p(-d / (m - i).clamp_min(1.0)), torch.zeros((), dtype=torch.float64))
+    d, m, kk = (n - a)[small], n[small], k[small]
+    log_ratio = torch.zeros_like(d)
+    for i in range(int(kk.max().item())):   # one vector per i, not a [problems, k] matrix
+        log_ratio += torch.where(kk > i, torch.log1p(-d / (m - i).clamp_min(1.0)), torch.zeros((), dtype=torch.float64))
     out = lgamma_form.clone()
-    out[small] = torch.exp(terms.sum(1))
+    out[small] = torch.exp(log_ratio)
     return out
 
 

@@ -11,8 +11,9 @@ pot        Program-of-Thoughts: the names the PoT harness's module had in scope 
            value, a list or tuple its first item)
 pot_aqua   the same; each program's value then picks the closest option (:func:`choose_option`), and
            votes are over those letters
-translation  a program a translator wrote from a CoT solution (CoTnPoT): the value of ``ans``
-calculator   the same, for the offline translator's arithmetic (small workers, nothing preloaded)
+translation  a program a translator wrote from a CoT solution (CoTnPoT), run as a script (``exit(0)``
+             ends it): the value of ``ans`` as math the grader reads (:data:`ANSWER_TEXT`), not its ``str()``
+calculator   the same, for the offline translator's arithmetic (small workers: ``math`` and ``fractions``)
 =========  ===================================================================================
 
 Identical (prelude, program) pairs run once: programs are taken to be deterministic. An
@@ -65,24 +66,43 @@ def _cotnpot_floatify(ans):
 # gives Python's and sympy's own notations, which it read as something else: 1.52587890625e-05 (e as Euler's
 # number), (1+2j), [-1, 3] (an interval), oo, log(2) (base 10 to a reader of LaTeX), numpy's [1 2 3]; so a
 # program that computed the CoT's value was dropped, and sympy.log(100) agreed with a CoT's 2. Floats are
-# written out positionally (repr's digits), complex numbers as a+bi, sequences as "a, b", fractions and sympy
-# rationals exactly, other sympy numbers by their value, symbolic sympy expressions in LaTeX with \ln. Nothing
-# is imported that the value's own type did not bring (the calculator's workers preload no numpy or sympy).
-ANSWER_TEXT = r'''def _cotnpot_answer_text(value, depth=0):
-    import decimal
-    import fractions
-    import math
+# written out positionally (repr's digits), complex numbers as a+bi, sequences as "a, b" (inner ones in
+# parentheses), fractions and sympy rationals exactly, other sympy numbers by their value (in LaTeX where it
+# is past a double), symbolic sympy expressions in LaTeX with \ln. Nothing is imported that the value's own
+# type did not bring (the calculator's workers preload no numpy or sympy).
+#
+# A translated program also runs as a script whose exit(0) ends it normally, keeping its `ans` (the executor
+# reads no answer after an exit: in the split tests' harness a program's own values after it would be forged).
+#
+# Both functions live in a module the workers of these harnesses define once (WARMUP_ANSWER_TEXT): compiled in
+# every job, their source cost ~0.4 ms of a calculator job's few. Where a worker lacks it (an executor made
+# elsewhere), the job's prelude defines them from the same source.
+ANSWER_TEXT = r"""
+import decimal as _decimal
+import fractions as _fractions
+import math as _math
+
+
+def _cotnpot_run_program(source, namespace):
+    try:
+        exec(compile(source, "<program>", "exec"), namespace)
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+
+
+def _cotnpot_answer_text(value, depth=0):
     if depth > 20 or value is None or isinstance(value, (bool, str, int)):
         return str(value)
     module = type(value).__module__.split(".")[0]
     if module == "numpy" and hasattr(value, "tolist"):
-        return _cotnpot_answer_text(value.tolist(), depth + 1)
+        return _cotnpot_answer_text(value.tolist(), depth)
     if isinstance(value, float):
-        if math.isnan(value):
+        if _math.isnan(value):
             return "nan"
-        if math.isinf(value):
+        if _math.isinf(value):
             return "\\infty" if value > 0 else "-\\infty"
-        return format(decimal.Decimal(repr(value)), "f")
+        return format(_decimal.Decimal(repr(value)), "f")
     if isinstance(value, complex):
         if value.imag == 0:
             return _cotnpot_answer_text(value.real)
@@ -90,46 +110,44 @@ ANSWER_TEXT = r'''def _cotnpot_answer_text(value, depth=0):
         if value.real == 0:
             return ("-" if value.imag < 0 else "") + imag
         return _cotnpot_answer_text(value.real) + ("-" if value.imag < 0 else "+") + imag
-    if isinstance(value, fractions.Fraction):
+    if isinstance(value, _fractions.Fraction):
         if value.denominator == 1:
             return str(value.numerator)
         sign = "-" if value < 0 else ""
         return f"{sign}\\frac{{{abs(value.numerator)}}}{{{value.denominator}}}"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_cotnpot_answer_text(v, depth + 1) for v in value)
-    if isinstance(value, (set, frozenset)):
-        return ", ".join(sorted(_cotnpot_answer_text(v, depth + 1) for v in value))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_cotnpot_answer_text(v, depth + 1) for v in value]
+        text = ", ".join(sorted(items) if isinstance(value, (set, frozenset)) else items)
+        return text if depth == 0 else f"({text})"
     if module == "sympy":
         import sympy
-        if isinstance(value, sympy.Basic) and value.is_number:
-            if value.is_Rational:
-                return _cotnpot_answer_text(fractions.Fraction(int(value.p), int(value.q)))
-            if value in (sympy.oo, -sympy.oo):
-                return "\\infty" if value == sympy.oo else "-\\infty"
-            try:
-                return _cotnpot_answer_text(complex(value.evalf(30)))
-            except (TypeError, ValueError):
-                return str(value)
         try:
+            if isinstance(value, sympy.Basic) and value.is_number:
+                if value.is_Rational:
+                    return _cotnpot_answer_text(_fractions.Fraction(int(value.p), int(value.q)), depth)
+                if value in (sympy.oo, -sympy.oo):
+                    return "\\infty" if value == sympy.oo else "-\\infty"
+                number = complex(value.evalf(30))
+                if _math.isfinite(number.real) and _math.isfinite(number.imag):
+                    return _cotnpot_answer_text(number, depth)   # past a double (exp(1000)): LaTeX below
             return sympy.latex(value).replace("\\log", "\\ln")
         except Exception:
             return str(value)
     return str(value)
-'''
-# A translated program runs as a script whose exit(0) ends it normally, keeping its `ans` (the executor reads
-# no answer after an exit: in the split tests' harness a program's own values after it would be forged ones);
-# then, where it set `ans`, the grader gets its value as math.
-RUN_AS_SCRIPT = r'''def _cotnpot_run_program(source):
-    try:
-        exec(compile(source, "<program>", "exec"), globals())
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            raise
-'''
+"""
+_ANSWER_MODULE = "_cotnpot_answer"
+# In the workers of the translation and calculator harnesses, once (what their WARMUP runs).
+WARMUP_ANSWER_TEXT = (f"import sys as _s, types as _t\n_m = _t.ModuleType({_ANSWER_MODULE!r})\n"
+                      f"exec({ANSWER_TEXT!r}, _m.__dict__)\n_s.modules[{_ANSWER_MODULE!r}] = _m\n")
+# Each job's prelude: a string constant is all it compiles where the module is there.
+ANSWER_TEXT_PRELUDE = (f"try:\n    from {_ANSWER_MODULE} import _cotnpot_run_program, _cotnpot_answer_text\n"
+                       f"except ImportError:\n    exec({ANSWER_TEXT!r})\n")
 
 
 def translated_program_code(program: str) -> str:
-    return f'_cotnpot_run_program({program!r})\nif "ans" in globals():\n    ans = _cotnpot_answer_text(ans)\n'
+    return (f'_cotnpot_run_program({program!r}, globals())\n'
+            'if "ans" in globals():\n    ans = _cotnpot_answer_text(ans)\n')
+
 
 HARNESSES = ("tora", "pot", "pot_aqua", "translation", "calculator")
 # Run once per worker: sympy builds its solvers lazily on first use, which would otherwise cost every
@@ -150,7 +168,9 @@ def worker_setup(harness: str):
     """(preload, warmup) of the workers that run this harness's programs: the offline translator's
     arithmetic needs nothing, so its workers stay small and fork fastest."""
     if harness == "calculator":
-        return LIGHT_PRELOAD, ""
+        return LIGHT_PRELOAD, WARMUP_ANSWER_TEXT
+    if harness == "translation":
+        return PRELOAD, WARMUP_ANSWER_TEXT
     return PRELOAD, WARMUP if harness in ("pot", "pot_aqua") else ""
 
 
@@ -159,7 +179,7 @@ def job_fields(program: str, harness: str) -> Dict[str, str]:
     if harness == "tora":
         return {"code": program, "prelude": "", "answer": "print", "variable": "ans"}
     if harness in ("translation", "calculator"):   # programs written by a translator set `ans`
-        return {"code": translated_program_code(program), "prelude": RUN_AS_SCRIPT + "\n\n" + ANSWER_TEXT,
+        return {"code": translated_program_code(program), "prelude": ANSWER_TEXT_PRELUDE,
                 "answer": "variable", "variable": "ans"}
     if harness in ("pot", "pot_aqua"):
         return {"code": program + "\nans = _cotnpot_floatify(ans)\n", "prelude": POT_PRELUDE,

@@ -62,12 +62,8 @@ class PreferenceCollator:
 
     def encode(self, question: str, solution: str, where: str) -> Tuple[List[int], int]:
         ids, start = encode_example(self.tokenizer, question, solution)
-        if start >= self.max_length:
-            raise ValueError(f"{where}: the prompt alone has {start} tokens, max_length is {self.max_length}")
+        self._check_length(ids, start, where)
         if len(ids) > self.max_length:
-            if self.truncation == "error":
-                raise ValueError(f"{where}: {len(ids)} tokens, more than max_length {self.max_length} (raise it, "
-                                 "or truncation='truncate' to cut the solution's end)")
             self._truncated.add(hash((question, solution)))
             ids = ids[:self.max_length]
         return ids, start
@@ -78,10 +74,30 @@ class PreferenceCollator:
         return len(self._truncated)
 
     def check_lengths(self, pairs: Sequence[PreferencePair]) -> None:
-        """Raises as a batch of these pairs would: each encoded once, before any is trained on."""
+        """Raises as a batch of these pairs would, before any is trained on (nothing is counted as truncated).
+        With ``truncation="error"`` each pair is encoded; with ``"truncate"`` only each distinct prompt, the one
+        thing that can then fail (an extra pass over the data where none is needed would cost a large file's
+        whole tokenization before its first step)."""
+        if self.truncation == "error":
+            for p in pairs:
+                for side, solution in (("chosen", p.chosen), ("rejected", p.rejected)):
+                    ids, start = encode_example(self.tokenizer, p.prompt, solution)
+                    where = f"pair of problem {p.problem_id!r} ({side})"
+                    self._check_length(ids, start, where)
+            return
+        seen = set()
         for p in pairs:
-            self.encode(p.prompt, p.chosen, f"pair of problem {p.problem_id!r} (chosen)")
-            self.encode(p.prompt, p.rejected, f"pair of problem {p.problem_id!r} (rejected)")
+            if p.prompt not in seen:
+                seen.add(p.prompt)
+                _, start = encode_example(self.tokenizer, p.prompt, "")
+                self._check_length([], start, f"pair of problem {p.problem_id!r}")
+
+    def _check_length(self, ids: List[int], start: int, where: str) -> None:
+        if start >= self.max_length:
+            raise ValueError(f"{where}: the prompt alone has {start} tokens, max_length is {self.max_length}")
+        if len(ids) > self.max_length and self.truncation == "error":
+            raise ValueError(f"{where}: {len(ids)} tokens, more than max_length {self.max_length} (raise it, "
+                             "or truncation='truncate' to cut the solution's end)")
 
     def _encode_pairs(self, pairs: Sequence[PreferencePair]) -> Tuple[List[Encoded], List[Encoded]]:
         if not pairs:

@@ -163,7 +163,12 @@ def _text(value, where: str, completion: bool) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(isinstance(m, dict) and "content" in m for m in value):
-        roles = {m.get("role", "user") for m in value}
-        keep = "assistant" if completion and "assistant" in roles else "user"
-        return "\n".join(str(m["content"]) for m in value if m.get("role", "user") == keep)
+        roles = [m.get("role", "user") for m in value]
+        if completion and "assistant" in roles:
+            # the answer: the assistant's turns after the conversation's last user turn (TRL's convention),
+            # not an earlier turn of the dialogue the prompt holds
+            last_user = max((i for i, r in enumerate(roles) if r == "user"), default=-1)
+            return "\n".join(str(m["content"]) for m, r in zip(value[last_user + 1:], roles[last_user + 1:])
+                             if r == "assistant")
+        return "\n".join(str(m["content"]) for m, r in zip(value, roles) if r == "user")
     raise ValueError(f"{where}: expected a string or a list of messages, got {type(value).__name__}")

@@ -45,6 +45,12 @@ Batch = Union[PreferenceBatch, PackedPairs]   # a micro-batch in the concatenate
 ORM_HEAD_FILE = "orm_head.pt"
 
 
+# DPO losses whose value for a pair depends on the other pairs of its batch: a step split into micro-batches
+# (or shared by processes) computed another loss (parameters 4.5e-4 apart after 2 steps, against 3e-14 for
+# the pairwise types).
+BATCH_DEPENDENT_DPO_LOSSES = ("bco_pair", "aot_pair")
+
+
 @dataclass
 class TrainConfig:
     objective: str = "simpo"
@@ -106,12 +112,6 @@ class TrainConfig:
             raise ValueError(f"dpo_loss_type {self.dpo_loss_type!r} depends on the whole batch (bco_pair centres on its "
                              "mean reward, aot_pair sorts it): micro_batch_size must equal batch_size, or the "
                              "gradient is not the batch's")
-
-
-# DPO losses whose value for a pair depends on the other pairs of its batch: a step split into micro-batches
-# (or shared by processes) computed another loss (parameters 4.5e-4 apart after 2 steps, against 3e-14 for
-# the pairwise types).
-BATCH_DEPENDENT_DPO_LOSSES = ("bco_pair", "aot_pair")
 
 
 class Policy(nn.Module):

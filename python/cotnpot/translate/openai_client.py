@@ -27,8 +27,10 @@ TEMPLATES: Dict[str, str] = {
 }
 
 # A fence opens and closes at the start of a line (a closing fence followed by text is not an opening one);
-# its info string in any case, with spaces or a CR after it.
+# its info string in any case, with spaces or a CR after it. Where a reply has no such block, a looser one:
+# an opening fence after text on its line, a closing one at the end of the last code line.
 _CODE_BLOCK = re.compile(r"^[ \t]*```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*?)^[ \t]*```", re.S | re.M)
+_LOOSE_BLOCK = re.compile(r"```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*?)```", re.S)
 _OPEN_BLOCK = re.compile(r"^[ \t]*```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*)", re.S | re.M)
 _PYTHON_TAGS = ("python", "py", "python3", "")
 
@@ -43,11 +45,13 @@ def program_from_reply(reply: str) -> str:
     """The program in a model's reply: its first fenced code block tagged Python (``python``, ``py``,
     ``python3``, any case) or untagged, else its first block, else a block cut short by the reply's end, else
     the reply itself. (A ``bash`` block before the program's used to lend its closing fence as an opening one.)"""
-    blocks = [(m.group(1).lower(), m.group(2)) for m in _CODE_BLOCK.finditer(reply)]
-    chosen = next((body for tag, body in blocks if tag in _PYTHON_TAGS), blocks[0][1] if blocks else None)
-    if chosen is None:
-        cut = _OPEN_BLOCK.search(reply)
-        chosen = cut.group(2) if cut else reply
+    matches = list(_CODE_BLOCK.finditer(reply)) or list(_LOOSE_BLOCK.finditer(reply))
+    python = next((m.group(2) for m in matches if m.group(1).lower() in _PYTHON_TAGS), None)
+    if python is None:   # a Python block cut short after the complete ones (a bash block, then the program)
+        cut = _OPEN_BLOCK.search(reply, matches[-1].end() if matches else 0)
+        if cut and cut.group(1).lower() in _PYTHON_TAGS:
+            python = cut.group(2)
+    chosen = python if python is not None else matches[0].group(2) if matches else reply
     return chosen.replace("\r\n", "\n").strip() + "\n"
 
 

@@ -8,6 +8,7 @@
     cotnpot train --candidates FILE | --pairs FILE --model DIR --objective simpo|dpo|orm --out DIR [...]
 """
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -100,6 +101,16 @@ def output_file(path: Optional[Path], flag: str) -> Optional[Path]:
     return path
 
 
+def not_an_input(outputs: dict, inputs: dict) -> None:
+    """No output file is one of the run's inputs: --log-samples or --cache naming the candidate file replaced
+    or appended to it, and generate's --out its problem file (found by a breaker)."""
+    given = {Path(path).resolve(): flag for flag, path in inputs.items() if path is not None}
+    for flag, path in outputs.items():
+        if path is not None and Path(path).resolve() in given:
+            raise UsageError(f"{flag} {path}: is the run's input ({given[Path(path).resolve()]}), which it would "
+                             "overwrite")
+
+
 def positive_ints(text: Optional[str], flag: str) -> Optional[List[int]]:
     if not text:
         return None
@@ -120,10 +131,19 @@ def _eval(args) -> int:
     ks = positive_ints(args.ks, "--ks")
     if args.samples < 2 or args.resamples < 1:
         raise UsageError("--samples must be >= 2 and --resamples >= 1")
+    if args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise UsageError(f"--timeout must be a finite number of seconds > 0, got {args.timeout}")
+    if not 0 <= args.seed < 2 ** 63:   # past int64 it failed after every program had run
+        raise UsageError(f"--seed must be between 0 and 2^63 - 1, got {args.seed}")
     output_dir(args.out, "--out")
     output_file(args.log_samples, "--log-samples")
     output_file(args.cache, "--cache")
     output_file(args.translation_cache, "--translation-cache")
+    translations = args.translator[5:] if args.translator and args.translator.startswith("file:") else None
+    not_an_input({"--log-samples": args.log_samples, "--cache": args.cache, "--translation-cache": args.translation_cache},
+                 {"--candidates": args.candidates, "--published": args.published, "--translator": translations})
     try:
         translator = make_translator(args)
     except (ValueError, FileNotFoundError) as exc:
@@ -187,6 +207,7 @@ def _generate(args) -> int:
         raise UsageError(f"--limit must be >= 1, got {args.limit}")
     output_file(args.out, "--out")
     output_file(args.cache, "--cache")
+    not_an_input({"--out": args.out, "--cache": args.cache}, {"--problems": args.problems})
     try:
         problems = load_problems(args.problems, args.limit)
         client = OpenAICompatibleClient(args.server, args.model, args.api, retries=args.retries, timeout=args.timeout,
@@ -208,6 +229,9 @@ def _generate(args) -> int:
           f"{c['refused']} refused by the server, {c['truncated']} cut at max_tokens")
     for r in result.refusals[:5]:
         print(f"  refused: problem {r['problem']} sample {r['sample']}: {r['reason'][:200]}")
+    if problems and c["made"] + c["cached"] == 0:   # a wrong URL, model or key: every request refused
+        print("cotnpot generate: the server refused every request; the first reason is above", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -272,7 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--server", required=True, help="the server's base URL (with or without /v1)")
     gen.add_argument("--model", required=True, help="the model name to ask the server for")
     gen.add_argument("--out", required=True, type=Path, help="the candidate file to write (ovm format)")
-    gen.add_argument("--n", type=int, default=8, help="samples per problem (8)")
+    # --num-samples too: under torchrun, whose own options --nnodes and --nproc-per-node make --n ambiguous
+    gen.add_argument("--n", "--num-samples", dest="n", type=int, default=8, help="samples per problem (8)")
     gen.add_argument("--api", default="chat", choices=("chat", "completions"))
     gen.add_argument("--temperature", type=float, default=0.7)
     gen.add_argument("--top-p", type=float, default=None)

@@ -80,13 +80,19 @@ def load_problems(path, limit: Optional[int] = None) -> List[GenProblem]:
         question = row.get("question", row.get("problem"))
         if not isinstance(question, str) or not question.strip():
             raise ValueError(f"{path}:{number}: no 'question' (or 'problem') text; fields {sorted(row)}")
-        if "gold" in row:
-            gold = str(row["gold"])
-        elif "answer" in row:
-            answer = str(row["answer"])
+        # A null is no gold (str(None) had made "None" the gold every sample was graded against); a number or a
+        # string is one; anything else is named.
+        field = next((f for f in ("gold", "answer", "solution") if row.get(f) is not None), None)
+        value = row.get(field) if field else None
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
+            raise ValueError(f"{path}:{number}: {field!r} must be a string or a number, got {type(value).__name__}")
+        if field == "gold":
+            gold = str(value)
+        elif field == "answer":
+            answer = str(value)
             gold = answer.split("####")[-1].strip() if "####" in answer else answer.strip()
-        elif "solution" in row:
-            gold = extract_answer(str(row["solution"]))[0]
+        elif field == "solution":
+            gold = extract_answer(str(value))[0]
         else:
             gold = ""
         out.append(GenProblem(str(row.get("id", row.get("unique_id", row.get("idx", number)))), question, gold))

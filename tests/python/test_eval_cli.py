@@ -215,3 +215,58 @@ def test_a_lone_surrogate_in_an_answer_is_printed_escaped(tmp_path):
     assert "| pass@N |" in r.stdout
     record = json.loads((tmp_path / "log.jsonl").read_text())
     assert record["candidates"][0]["answer"] == "2\ud800"   # written as its JSON escape, read back the same
+
+
+def test_found_by_a_breaker_options_inputs_and_reports(tmp_path, capsys):
+    """Each failed before: bad --workers/--timeout/--seed ran (or failed at the end with exit 1); an output path
+    naming the candidate file replaced it; --log-samples was ignored for code files; --task aqua without options
+    and --no-execute on PoT files with no recorded answers gave impossible numbers with exit 0; a hand-written
+    --published entry crashed at the very end; a non-UTF-8 file name left a 0-byte report.json."""
+    cands = write_rows(tmp_path / "c.jsonl", ROW)
+    before = cands.read_bytes()
+    for args, message in ((["--workers", "0"], "--workers must be >= 1, got 0"),
+                          (["--timeout", "0"], "--timeout must be a finite number of seconds > 0, got 0.0"),
+                          (["--timeout", "nan"], "--timeout must be a finite number of seconds > 0, got nan"),
+                          (["--seed", "9" * 23], "--seed must be between 0 and 2^63 - 1"),
+                          (["--log-samples", str(cands)], f"--log-samples {cands}: is the run's input (--candidates)"),
+                          (["--cache", str(cands)], f"--cache {cands}: is the run's input")):
+        assert main(["eval", "--candidates", str(cands), "--quiet", *args]) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (args, err)
+        assert cands.read_bytes() == before
+    code = write_rows(tmp_path / "code.jsonl", {"prompt": "x", "test_list": ["assert f() == 1"],
+                                                "candidates": ["def f(): return 1"]})
+    assert main(["eval", "--candidates", str(code), "--quiet", "--log-samples", str(tmp_path / "l.jsonl")]) == 1
+    assert "--log-samples writes math candidates' records; a code file has none" in capsys.readouterr().err
+    assert main(["eval", "--candidates", str(cands), "--quiet", "--task", "aqua"]) == 1
+    assert "task aqua picks among each problem's answer options; problem 0 has none" in capsys.readouterr().err
+    pot = write_rows(tmp_path / "pot.jsonl", *[json.loads(line) for line in
+                                               (DATA / "pot_codex_aqua_sc30_outputs.jsonl").open().readlines()[:2]])
+    assert main(["eval", "--candidates", str(pot), "--quiet", "--no-execute"]) == 1
+    assert "--no-execute uses the recorded answers, and this file records none" in capsys.readouterr().err
+    for entry, message in (({"figures": {"pass@1": "abc"}}, "figure 'pass@1' must be a number, got 'abc'"),
+                           ([1, 2], "must be an object, got list"),
+                           ({"figures": {"maj@x": 30}}, "figure 'maj@x': expected accuracy"),
+                           ({"figures": {"pass@1": 30}, "ties": "bogus"}, "ties must be one of")):
+        published = tmp_path / "published.json"
+        published.write_text(json.dumps({"c": entry}))
+        assert main(["eval", "--candidates", str(cands), "--quiet", "--published", str(published)]) == 2, entry
+        assert message in capsys.readouterr().err, entry
+    published.write_text(json.dumps({"c": {"figures": {"pass@1": 30}}}))   # no "from": a report all the same
+    assert main(["eval", "--candidates", str(cands), "--quiet", "--published", str(published),
+                 "--out", str(tmp_path / "pub")]) == 0
+    assert "source: not given" in (tmp_path / "pub" / "report.md").read_text()
+    latin = tmp_path / "caf\udce9.jsonl"   # a file name that is not UTF-8 (os.fsencode gives back its byte)
+    latin.write_bytes(before)
+    assert main(["eval", "--candidates", str(latin), "--quiet", "--out", str(tmp_path / "latin")]) == 0
+    report = json.loads((tmp_path / "latin" / "report.json").read_text(encoding="utf-8"))
+    assert report["path"].endswith("caf\udce9.jsonl") and (tmp_path / "latin" / "report.md").stat().st_size > 0
+
+
+def test_a_pipe_or_line_break_in_an_answer_stays_in_its_table_cell(tmp_path):
+    """Found by a breaker: MATH's |-3| split the disagreements table's row."""
+    cands = write_rows(tmp_path / "c.jsonl", {**ROW, "gt": "|-3|", "pred": ["3", "4\n5"], "score": [False, False]})
+    assert main(["eval", "--candidates", str(cands), "--quiet", "--out", str(tmp_path / "r")]) == 0
+    lines = (tmp_path / "r" / "report.md").read_text().split("## Grader vs the file's labels")[1].splitlines()
+    row = next(line for line in lines if line.startswith("| 0 |"))
+    assert "`\\|-3\\|`" in row and row.replace("\\|", "").count("|") == 7

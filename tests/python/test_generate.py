@@ -165,3 +165,37 @@ def test_option_values_and_output_paths_are_checked_before_any_request(tmp_path,
     assert main([*base, "--out", str(tmp_path)]) == 2
     assert "is a directory, not a file" in capsys.readouterr().err
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_found_by_a_breaker_null_golds_refusals_aliases_and_paths(tmp_path, capsys):
+    """Each failed before: a null gold became the text "None" every sample was graded against; a server that
+    refused every request (a wrong URL, model or key) exited 0 with an empty file; under torchrun --n was
+    ambiguous (torchrun's --nnodes, --nproc-per-node), and --num-samples now names it too; --out naming the
+    problem file replaced it."""
+    problems = tmp_path / "p.jsonl"
+    problems.write_text(json.dumps({"question": "What is 1 plus 1?", "gold": None}) + "\n"
+                        + json.dumps({"question": "What is 2 plus 2?", "answer": None}) + "\n")
+    assert [p.gold for p in load_problems(problems)] == ["", ""]
+    server = FakeServer(answers={"What is 1 plus 1?": "2", "What is 2 plus 2?": "4"})
+    try:
+        out = tmp_path / "c.jsonl"
+        assert main(["generate", "--problems", str(problems), "--server", server.url, "--model", "r", "--out",
+                     str(out), "--num-samples", "2", "--quiet", "--retries", "0"]) == 0
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        assert all("ground_truth" not in r and len(r["outputs"]) == 2 for r in rows)
+        assert all("label" not in o for r in rows for o in r["outputs"])
+        capsys.readouterr()
+        before = problems.read_bytes()
+        assert main(["generate", "--problems", str(problems), "--server", server.url, "--model", "r", "--out",
+                     str(problems), "--quiet"]) == 2
+        assert "is the run's input (--problems)" in capsys.readouterr().err and problems.read_bytes() == before
+        refused = main(["generate", "--problems", str(problems), "--server", server.url + "/v1/chat/completions",
+                        "--model", "r", "--out", str(tmp_path / "r.jsonl"), "--n", "1", "--quiet", "--retries", "0"])
+    finally:
+        server.close()
+    assert refused == 1
+    assert "the server refused every request" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"question": "q", "gold": [1]}) + "\n")
+    with pytest.raises(ValueError, match=r"bad.jsonl:1: 'gold' must be a string or a number, got list"):
+        load_problems(bad)

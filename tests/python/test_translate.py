@@ -257,3 +257,13 @@ def test_a_reply_cut_short_is_retried_and_malformed_choices_are_reported():
             OpenAICompatibleTranslator(s.url, "m", api="completions", retries=0).translate(REQUESTS[:1])
     finally:
         s.close()
+
+
+def test_a_cached_rerun_still_reports_the_replies_cut_short(server, tmp_path):
+    """Found by a breaker: the cache kept the translation but not that it was cut at max_tokens, so a rerun's
+    report lost the count."""
+    reqs = [Request("q0", "fine"), Request("q2", "CUT short")]
+    for _ in range(2):
+        cached = CachedTranslator(OpenAICompatibleTranslator(server.url, "m", retries=0), tmp_path / "c.jsonl")
+        assert all(cached.translate(reqs)) and cached.truncated == [1]
+    assert cached.misses == 0

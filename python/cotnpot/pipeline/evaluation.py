@@ -12,6 +12,7 @@ Ties are fair unless ``ties="first"``; figures compared with a publication also 
 come from :mod:`cotnpot.pipeline.methods`; under torchrun each process executes and translates its share.
 """
 import json
+import math
 import re
 import time
 from collections import Counter
@@ -319,10 +320,16 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
     if options.ties not in metrics.TIES:
         raise ValueError(f"ties must be one of {', '.join(metrics.TIES)}, got {options.ties!r}")
     if table.format == "code":
+        if options.log_samples is not None:   # was ignored without a word
+            raise ValueError("--log-samples writes math candidates' records; a code file has none")
         return evaluate_code_table(table, options, options.example_filter)
     task = options.task or detect_task(table)
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    if task == "aqua":   # without options every value picked nothing: maj@1 0 against pass@1 37.5
+        bare = next((p.id for p in table.problems if not p.options), None)
+        if bare is not None:
+            raise ValueError(f"task aqua picks among each problem's answer options; problem {bare} has none")
     ev = Evaluation(table.path, table.format, task, len(table.problems), table.n_max, dict(table.counts))
     _check_input(ev, table)
     ev.published = dict(options.published or {})
@@ -333,6 +340,9 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
     program_outputs: Optional[List[List[str]]] = None
 
     harness = _harness(table, task)
+    if harness is not None and options.execute is False and not any(a for row in answers for a in row):
+        raise ValueError("--no-execute uses the recorded answers, and this file records none for its programs (a "
+                         "PoT file with several programs per problem): run it without --no-execute")
     if harness is not None and (options.execute is None or options.execute):
         start = time.perf_counter()
         executed = iter(_execute_stage(ev, table, harness, options))
@@ -460,8 +470,29 @@ def load_published(path, candidate_file) -> dict:
     if not isinstance(table, dict):
         raise ValueError(f"{path}: expected a JSON object of published figures per candidate file")
     entry = table.get(Path(candidate_file).name.rsplit(".jsonl", 1)[0], {})
-    if entry and not isinstance(entry.get("figures"), dict):
-        raise ValueError(f"{path}: the entry for {Path(candidate_file).name} has no 'figures' object")
+    # Checked whole before any work: a hand-written entry failed only at the end, in the report, and lost it.
+    where = f"{path}: the entry for {Path(candidate_file).name}"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} must be an object, got {type(entry).__name__}")
+    if not entry:
+        return entry
+    figures = entry.get("figures")
+    if not isinstance(figures, dict):
+        raise ValueError(f"{where} has no 'figures' object")
+    for key, value in figures.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{where}: figure {key!r} must be a number, got {value!r}")
+        name, _, k = key.partition("@")
+        k = k.split(" ")[0]
+        if not (key == "accuracy" or name == "mean" or (k.isdigit() and int(k) >= 1) or "@" not in key):
+            raise ValueError(f"{where}: figure {key!r}: expected accuracy, mean, a method@k or a source's name")
+    if entry.get("ties", "fair") not in metrics.TIES:
+        raise ValueError(f"{where}: ties must be one of {', '.join(metrics.TIES)}, got {entry['ties']!r}")
+    if entry.get("labels", "source") not in ("source", "grader"):
+        raise ValueError(f"{where}: labels must be 'source' or 'grader', got {entry['labels']!r}")
+    for field in ("from", "note"):
+        if field in entry and not isinstance(entry[field], str):
+            raise ValueError(f"{where}: {field!r} must be a string, got {type(entry[field]).__name__}")
     return entry
 
 

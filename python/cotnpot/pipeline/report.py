@@ -5,6 +5,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import List
 
+from ..atomic_file import atomic_file
 from . import methods
 from .evaluation import Evaluation, explain_gaps
 
@@ -118,7 +119,7 @@ def to_markdown(ev: Evaluation) -> str:
         extra = [key for key in ev.comparisons[0] if key.startswith("cotnpot (")]
         rule = (f"; cotnpot under the publication's tie rule ({ev.published['ties']})"
                 + (f", and under this report's ({ev.ties})" if extra else "")) if "ties" in ev.published else ""
-        out += ["## Against the published figures", "", f"source: {ev.published['from']}{rule}", "",
+        out += ["## Against the published figures", "", f"source: {ev.published.get('from', 'not given')}{rule}", "",
                 "| metric | labels | cotnpot | " + "".join(f"{x} | " for x in extra) + "published | gap |",
                 "|---|---|---:|" + "---:|" * len(extra) + "---:|---:|"]
         out += [f"| {c['metric']} | {c['labels']} | {c['cotnpot']:.2f} | " + "".join(f"{c[x]:.2f} | " for x in extra)
@@ -130,8 +131,8 @@ def to_markdown(ev: Evaluation) -> str:
     if ev.label_disagreements:
         out += ["## Grader vs the file's labels", "", "| problem | candidate | gold | answer | file | grader |",
                 "|---|---:|---|---|---|---|"]
-        out += [f"| {d['problem']} | {d['candidate']} | `{d['gold']}` | `{d['answer']}` | {d['source_label']} | "
-                f"{d['grader_label']} |" for d in ev.label_disagreements[:50]]
+        out += [f"| {_cell(d['problem'])} | {d['candidate']} | `{_cell(d['gold'])}` | `{_cell(d['answer'])}` | "
+                f"{d['source_label']} | {d['grader_label']} |" for d in ev.label_disagreements[:50]]
         if len(ev.label_disagreements) > 50:
             out.append(f"\n... and {len(ev.label_disagreements) - 50} more in report.json")
         out.append("")
@@ -139,6 +140,11 @@ def to_markdown(ev: Evaluation) -> str:
     out += ["## Time per stage (s)", "", "| " + " | ".join(ev.timings) + " |", "|" + "---:|" * len(ev.timings),
             "| " + " | ".join(f"{v:.2f}" for v in ev.timings.values()) + " |", ""]
     return "\n".join(out)
+
+
+def _cell(text) -> str:
+    """Text for one table cell: a `|` (MATH's |-3|) or a line break had split the row."""
+    return str(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def to_json(ev: Evaluation) -> dict:
@@ -171,7 +177,8 @@ def plot(ev: Evaluation, path: Path, per_call: bool = False) -> None:
         ax.set_xscale("log", base=2)
     ax.set_xlabel("LLM calls per problem" if per_call else "N (candidates per problem)")
     ax.set_ylabel(f"accuracy (%), {labeling} labels")
-    ax.set_title(Path(ev.path).name, fontsize=9)
+    # a file name that is not UTF-8 (its bytes as lone surrogates) escaped: matplotlib refuses such text
+    ax.set_title(Path(ev.path).name.encode("utf-8", "backslashreplace").decode("utf-8"), fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -183,8 +190,12 @@ def write(ev: Evaluation, out_dir: Path) -> List[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / "report.json", out_dir / "report.md", out_dir / "accuracy_vs_n.png",
              out_dir / "accuracy_vs_calls.png"]
-    paths[0].write_text(json.dumps(to_json(ev), indent=1, ensure_ascii=False) + "\n")
-    paths[1].write_text(to_markdown(ev))
+    # Each replaced whole, its text UTF-8 with lone surrogates (a file name or an answer's) escaped: a
+    # UnicodeEncodeError had left a 0-byte report.json and no report.md.
+    for path, text in ((paths[0], json.dumps(to_json(ev), indent=1, ensure_ascii=False) + "\n"),
+                       (paths[1], to_markdown(ev))):
+        with atomic_file(path, "wb", permissions=0o644) as f:
+            f.write(text.encode("utf-8", "backslashreplace"))
     plot(ev, paths[2])
     plot(ev, paths[3], per_call=True)
     return paths

@@ -43,5 +43,9 @@ class CachedTranslator:
                 raise TranslationServerError(str(exc), [self._get(k) for k in keys]) from None
             finally:   # the inner translator's per-request outcomes, in this call's indices
                 self.failures = {todo[i]: why for i, why in getattr(self.inner, "failures", {}).items()}
-                self.truncated = [todo[i] for i in getattr(self.inner, "truncated", [])]
+                cut = {keys[todo[i]] for i in getattr(self.inner, "truncated", [])}
+                # kept with the translation (a later line of the same key wins): a cached rerun still reports
+                # the replies that were cut at max_tokens (its report had lost them)
+                self.store.add({**self.store.entries[k], "truncated": True} for k in cut if k in self.store.entries)
+        self.truncated = [i for i, k in enumerate(keys) if (self.store.entries.get(k) or {}).get("truncated")]
         return [self._get(k) for k in keys]

@@ -4,7 +4,7 @@
                  [--out DIR] [--execute | --no-execute] [--workers W] [--timeout S] [--ks 1,2,4]
                  [--samples S] [--seed SEED] [--resamples R] [--ties fair|first] [--log-samples FILE]
                  [--verifier DIR] [--quiet]
-    cotnpot generate --problems FILE --server URL --model NAME --out FILE [--n 8] [--temperature T] [...]
+    cotnpot generate --problems FILE --server URL --model NAME --out FILE [--n 8 | --num-samples 8] [--temperature T] [...]
     cotnpot train --candidates FILE | --pairs FILE --model DIR --objective simpo|dpo|orm --out DIR [...]
 """
 import argparse
@@ -133,10 +133,10 @@ def _eval(args) -> int:
         raise UsageError("--samples must be >= 2 and --resamples >= 1")
     if args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
-    if not (math.isfinite(args.timeout) and args.timeout > 0):
-        raise UsageError(f"--timeout must be a finite number of seconds > 0, got {args.timeout}")
-    if not 0 <= args.seed < 2 ** 63:   # past int64 it failed after every program had run
-        raise UsageError(f"--seed must be between 0 and 2^63 - 1, got {args.seed}")
+    if not 0 < args.timeout <= 1e6:   # the executor's bound, checked before the translator's work
+        raise UsageError(f"--timeout must be > 0 and at most 1e6 seconds, got {args.timeout}")
+    if not -2 ** 63 <= args.seed < 2 ** 64 - 1:   # what the generators take (seed and seed + 1); past it the
+        raise UsageError(f"--seed must be between -2^63 and 2^64 - 2, got {args.seed}")   # run failed at its end
     output_dir(args.out, "--out")
     output_file(args.log_samples, "--log-samples")
     output_file(args.cache, "--cache")

@@ -104,6 +104,9 @@ def test_a_file_translator_is_cached_under_its_content(tmp_path):
     ("```python\nans = 5```", "ans = 5\n"),
     ("Here is code: ```python\nans = 8\n```", "ans = 8\n"),
     ("```bash\npip install sympy\n```\n```python\nans = 9\n", "ans = 9\n"),
+    # a second reviewer: a cut-short block of another tag, and a Python block opened after text past a bash one
+    ("```py3\nans = 1\n", "ans = 1\n"),
+    ("```bash\npip install sympy\n```\nThen: ```python\nans = 9\n```\n", "ans = 9\n"),
 ])
 def test_the_program_is_the_replys_python_block(reply, program):
     assert program_from_reply(reply) == program
@@ -150,7 +153,11 @@ def test_the_answer_text_needs_no_warmed_worker_and_compiles_little_per_job():
     from cotnpot.pipeline import programs
     fields = programs.job_fields("ans = 1/65536", "translation")
     assert len(fields["prelude"]) > len(programs.ANSWER_TEXT) and "def " not in fields["prelude"].split("exec(")[0]
-    for preload, warmup in (programs.worker_setup("calculator"), ((), "")):
+    for (preload, warmup), module in ((programs.worker_setup("calculator"), "_cotnpot_answer"), (((), ""), None)):
         with cotnpot.Executor(workers=1, preload=preload, warmup=warmup) as ex:
-            (result,) = ex.run_jobs([programs.job_for("ans = 1/65536", "calculator")])
-            assert (result.status, result.answer) == ("ok", "0.0000152587890625")
+            rendered, where, names = ex.run_jobs([programs.job_for(p, "calculator") for p in (
+                "ans = 1/65536", "ans = _cotnpot_answer_text.__module__",
+                "ans = sorted(n for n in globals() if n.startswith('_') and not n.startswith('__'))")])
+            assert (rendered.status, rendered.answer) == ("ok", "0.0000152587890625")
+            assert where.answer == (module or "None")   # the warmed module's; else the fallback's own namespace
+            assert names.answer == "_cotnpot_answer_text, _cotnpot_run_program"   # nothing else leaks in

@@ -225,9 +225,10 @@ def test_found_by_a_breaker_options_inputs_and_reports(tmp_path, capsys):
     cands = write_rows(tmp_path / "c.jsonl", ROW)
     before = cands.read_bytes()
     for args, message in ((["--workers", "0"], "--workers must be >= 1, got 0"),
-                          (["--timeout", "0"], "--timeout must be a finite number of seconds > 0, got 0.0"),
-                          (["--timeout", "nan"], "--timeout must be a finite number of seconds > 0, got nan"),
-                          (["--seed", "9" * 23], "--seed must be between 0 and 2^63 - 1"),
+                          (["--timeout", "0"], "--timeout must be > 0 and at most 1e6 seconds, got 0.0"),
+                          (["--timeout", "nan"], "--timeout must be > 0 and at most 1e6 seconds, got nan"),
+                          (["--timeout", "1e7"], "--timeout must be > 0 and at most 1e6 seconds, got 10000000.0"),
+                          (["--seed", "9" * 23], "--seed must be between -2^63 and 2^64 - 2"),
                           (["--log-samples", str(cands)], f"--log-samples {cands}: is the run's input (--candidates)"),
                           (["--cache", str(cands)], f"--cache {cands}: is the run's input")):
         assert main(["eval", "--candidates", str(cands), "--quiet", *args]) == 2, args
@@ -239,7 +240,9 @@ def test_found_by_a_breaker_options_inputs_and_reports(tmp_path, capsys):
     assert main(["eval", "--candidates", str(code), "--quiet", "--log-samples", str(tmp_path / "l.jsonl")]) == 1
     assert "--log-samples writes math candidates' records; a code file has none" in capsys.readouterr().err
     assert main(["eval", "--candidates", str(cands), "--quiet", "--task", "aqua"]) == 1
-    assert "task aqua picks among each problem's answer options; problem 0 has none" in capsys.readouterr().err
+    assert "task aqua picks among each problem's answer options, and no problem here has any" in capsys.readouterr().err
+    assert main(["eval", "--candidates", str(cands), "--quiet", "--seed", "-1"]) == 0   # a reviewer: seeds that worked
+    capsys.readouterr()
     pot = write_rows(tmp_path / "pot.jsonl", *[json.loads(line) for line in
                                                (DATA / "pot_codex_aqua_sc30_outputs.jsonl").open().readlines()[:2]])
     assert main(["eval", "--candidates", str(pot), "--quiet", "--no-execute"]) == 1
@@ -247,6 +250,7 @@ def test_found_by_a_breaker_options_inputs_and_reports(tmp_path, capsys):
     for entry, message in (({"figures": {"pass@1": "abc"}}, "figure 'pass@1' must be a number, got 'abc'"),
                            ([1, 2], "must be an object, got list"),
                            ({"figures": {"maj@x": 30}}, "figure 'maj@x': expected accuracy"),
+                           ({"figures": {"maj@8 foo": 30}}, "figure 'maj@8 foo': expected accuracy"),
                            ({"figures": {"pass@1": 30}, "ties": "bogus"}, "ties must be one of")):
         published = tmp_path / "published.json"
         published.write_text(json.dumps({"c": entry}))

@@ -795,6 +795,8 @@ def test_conversational_rows_take_the_assistants_turns_as_the_completions():
     (pair,) = pairs_from_rows([{"prompt": "What is 2+2?", "chosen": [*hello, {"role": "assistant", "content": "4"}],
                                 "rejected": [*hello, {"role": "assistant", "content": "5"}]}])
     assert (pair.chosen, pair.rejected) == ("4", "5")   # the answer after the last user turn (a reviewer)
+    with pytest.raises(ValueError, match="row 0, chosen: the conversation ends with a user turn"):
+        pairs_from_rows([{"prompt": "q", "chosen": [{"role": "assistant", "content": "A"}, user], "rejected": "5"}])
 
 
 def test_each_truncated_sequence_is_counted_once(tokenizer):

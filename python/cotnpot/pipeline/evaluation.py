@@ -326,10 +326,9 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
     task = options.task or detect_task(table)
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    if task == "aqua":   # without options every value picked nothing: maj@1 0 against pass@1 37.5
-        bare = next((p.id for p in table.problems if not p.options), None)
-        if bare is not None:
-            raise ValueError(f"task aqua picks among each problem's answer options; problem {bare} has none")
+    if task == "aqua" and table.problems and not any(p.options for p in table.problems):
+        # every value picked nothing: maj@1 0 against pass@1 37.5 (a stray problem without options picks none)
+        raise ValueError("task aqua picks among each problem's answer options, and no problem here has any")
     ev = Evaluation(table.path, table.format, task, len(table.problems), table.n_max, dict(table.counts))
     _check_input(ev, table)
     ev.published = dict(options.published or {})
@@ -429,17 +428,24 @@ def _metric_value(ev: Evaluation, labeling: str, key: str, harness: bool = False
         return ev.per_source[key].get(labeling)
     if key == "accuracy":
         key = "pass@1"
-    name, _, k = key.partition("@")
+    name, k = figure_name(key)
     table = ev.metrics[labeling]
     if name == "mean":
         return next(iter(table["mean"].values())).value
-    if key.endswith("(exact)"):
-        name, k = "maj (exact)", k.split(" ")[0]
     if harness and name in ev.harness_metrics.get(labeling, {}):
         table = ev.harness_metrics[labeling]
-    if name in table and k and int(k) in table[name]:
-        return table[name][int(k)].value
+    if name in table and k is not None and k in table[name]:
+        return table[name][k].value
     return None
+
+
+def figure_name(key: str):
+    """A published figure's method and N: ``maj@8 (exact)`` is ("maj (exact)", 8), ``rm@8`` ("rm", 8),
+    ``mean`` ("mean", None); N is None where the text after @ is not a whole number."""
+    name, at, k = key.partition("@")
+    if k.endswith(" (exact)"):
+        name, k = f"{name} (exact)", k[:-len(" (exact)")]
+    return name, int(k) if at and k.isdigit() else None
 
 
 def compare_with_published(ev: Evaluation) -> List[dict]:
@@ -482,9 +488,8 @@ def load_published(path, candidate_file) -> dict:
     for key, value in figures.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"{where}: figure {key!r} must be a number, got {value!r}")
-        name, _, k = key.partition("@")
-        k = k.split(" ")[0]
-        if not (key == "accuracy" or name == "mean" or (k.isdigit() and int(k) >= 1) or "@" not in key):
+        name, k = figure_name(key)
+        if "@" in key and name != "mean" and not (k is not None and k >= 1):
             raise ValueError(f"{where}: figure {key!r}: expected accuracy, mean, a method@k or a source's name")
     if entry.get("ties", "fair") not in metrics.TIES:
         raise ValueError(f"{where}: ties must be one of {', '.join(metrics.TIES)}, got {entry['ties']!r}")

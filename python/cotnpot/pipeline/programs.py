@@ -140,8 +140,11 @@ _ANSWER_MODULE = "_cotnpot_answer"
 WARMUP_ANSWER_TEXT = (f"import sys as _s, types as _t\n_m = _t.ModuleType({_ANSWER_MODULE!r})\n"
                       f"exec({ANSWER_TEXT!r}, _m.__dict__)\n_s.modules[{_ANSWER_MODULE!r}] = _m\n")
 # Each job's prelude: a string constant is all it compiles where the module is there.
+# (The fallback defines them in a namespace of their own: their imports stay out of the program's globals.)
 ANSWER_TEXT_PRELUDE = (f"try:\n    from {_ANSWER_MODULE} import _cotnpot_run_program, _cotnpot_answer_text\n"
-                       f"except ImportError:\n    exec({ANSWER_TEXT!r})\n")
+                       f"except ImportError:\n    _cotnpot_ns = {{}}\n    exec({ANSWER_TEXT!r}, _cotnpot_ns)\n"
+                       "    _cotnpot_run_program = _cotnpot_ns['_cotnpot_run_program']\n"
+                       "    _cotnpot_answer_text = _cotnpot_ns['_cotnpot_answer_text']\n    del _cotnpot_ns\n")
 
 
 def translated_program_code(program: str) -> str:

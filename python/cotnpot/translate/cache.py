@@ -19,8 +19,15 @@ class CachedTranslator:
         text = "\0".join([self.name, self.template, r.kind, r.question, r.text])
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
-    def _save(self, keys: List[str], texts: List[Optional[str]]) -> None:
-        self.store.add({"key": k, "model": self.name, "translation": t} for k, t in zip(keys, texts) if t is not None)
+    def _save(self, keys: List[str], texts: List[Optional[str]], cut: Sequence[bool]) -> None:
+        # `truncated` kept with the translation: a cached rerun still reports the replies cut at max_tokens
+        self.store.add({"key": k, "model": self.name, "translation": t, **({"truncated": True} if c else {})}
+                       for k, t, c in zip(keys, texts, cut) if t is not None)
+
+    def _cut(self, indices) -> List[bool]:
+        """Whether each of the inner translator's request indices was cut at max_tokens (as far as it knows)."""
+        cut = set(getattr(self.inner, "truncated", []))
+        return [i in cut for i in indices]
 
     def _get(self, key: str) -> Optional[str]:
         entry = self.store.entries.get(key)
@@ -36,16 +43,14 @@ class CachedTranslator:
             try:
                 if getattr(self.inner, "reports_batches", False):   # saved batch by batch as they finish
                     self.inner.translate(asked, on_done=lambda idx, texts: self._save([keys[todo[i]] for i in idx],
-                                                                                       texts))
+                                                                                       texts, self._cut(idx)))
                 else:
-                    self._save([keys[i] for i in todo], self.inner.translate(asked))
+                    texts = self.inner.translate(asked)
+                    self._save([keys[i] for i in todo], texts, self._cut(range(len(todo))))
             except TranslationServerError as exc:   # what finished is saved; hand it back with the error
                 raise TranslationServerError(str(exc), [self._get(k) for k in keys]) from None
             finally:   # the inner translator's per-request outcomes, in this call's indices
                 self.failures = {todo[i]: why for i, why in getattr(self.inner, "failures", {}).items()}
-                cut = {keys[todo[i]] for i in getattr(self.inner, "truncated", [])}
-                # kept with the translation (a later line of the same key wins): a cached rerun still reports
-                # the replies that were cut at max_tokens (its report had lost them)
-                self.store.add({**self.store.entries[k], "truncated": True} for k in cut if k in self.store.entries)
+                self.truncated = [i for i, k in enumerate(keys) if (self.store.entries.get(k) or {}).get("truncated")]
         self.truncated = [i for i, k in enumerate(keys) if (self.store.entries.get(k) or {}).get("truncated")]
         return [self._get(k) for k in keys]

@@ -47,9 +47,13 @@ def program_from_reply(reply: str) -> str:
     the reply itself. (A ``bash`` block before the program's used to lend its closing fence as an opening one.)"""
     matches = list(_CODE_BLOCK.finditer(reply)) or list(_LOOSE_BLOCK.finditer(reply))
     python = next((m.group(2) for m in matches if m.group(1).lower() in _PYTHON_TAGS), None)
-    if python is None:   # a Python block cut short after the complete ones (a bash block, then the program)
-        cut = _OPEN_BLOCK.search(reply, matches[-1].end() if matches else 0)
-        if cut and cut.group(1).lower() in _PYTHON_TAGS:
+    rest = reply[matches[-1].end():] if matches else reply
+    if python is None and matches:   # after a bash block, a Python one opened after text on its line
+        python = next((m.group(2) for m in _LOOSE_BLOCK.finditer(rest) if m.group(1).lower() in _PYTHON_TAGS), None)
+    if python is None:   # a block cut short by the reply's end: no fence closes it, and it holds code
+        cut = _OPEN_BLOCK.search(rest)
+        if cut and "```" not in cut.group(2) and cut.group(2).strip() and (
+                not matches or cut.group(1).lower() in _PYTHON_TAGS):
             python = cut.group(2)
     chosen = python if python is not None else matches[0].group(2) if matches else reply
     return chosen.replace("\r\n", "\n").strip() + "\n"

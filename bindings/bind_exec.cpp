@@ -54,8 +54,11 @@ void bind_exec(py::module_& m) {
       .def_readonly("wall_s", &exec::Result::wall_s)
       .def_readonly("peak_rss_kb", &exec::Result::peak_rss_kb)
       .def("__repr__", [](const exec::Result& r) {
-        return "ExecResult(status='" + r.status + "', answer=" + std::string(py::repr(text(r.answer))) +
-               (r.error_type.empty() ? "" : ", error_type='" + r.error_type + "'") + ")";
+        // Every field a job wrote through its repr of the lenient text: raw bytes (error_type b"\xff\xfe") made
+        // the repr itself raise UnicodeDecodeError (found by a breaker).
+        return "ExecResult(status=" + std::string(py::repr(text(r.status))) + ", answer=" +
+               std::string(py::repr(text(r.answer))) +
+               (r.error_type.empty() ? "" : ", error_type=" + std::string(py::repr(text(r.error_type)))) + ")";
       });
 
   m.attr("ISOLATION_FEATURES") = py::tuple(py::cast(exec::kIsolationFeatures));

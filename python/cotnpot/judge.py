@@ -389,6 +389,8 @@ def decode_values(text: str, count: int) -> List[Tuple[bool, Any]]:
             continue
         try:
             out.append((True, _decode(item, hashed=hashed)))
-        except (_BadValue, ValueError, TypeError, RecursionError, MemoryError) as exc:
-            out.append((False, f"unreadable value: {exc}"[:300]))
+        # ArithmeticError: a fraction of denominator 0 (ZeroDivisionError), a decimal that is none
+        # (InvalidOperation): raised out of here, they took the whole batch down (found by a breaker)
+        except (_BadValue, ValueError, TypeError, RecursionError, MemoryError, ArithmeticError) as exc:
+            out.append((False, f"unreadable value: {type(exc).__name__}: {exc}"[:300]))
     return out

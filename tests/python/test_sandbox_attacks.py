@@ -543,3 +543,50 @@ def test_no_unix_sockets_in_jobs():
         # loopback); without one (no root and no user namespace) the job would share the host's network
         inet = "made" if ex.network_isolated else "refused"
     assert r.stdout.split() == ["refused", inet], (r.status, r.stdout, r.error_message)
+
+
+def test_no_nested_user_namespace_no_flow_labels_and_threads_still_run(one):
+    """Found by a breaker: in a user namespace of its own a job brought up a loopback and held 866 MiB of kernel
+    TCP buffers from a 128 MiB job (no cgroup v1 or rlimit counts them; they are the host's); flow labels,
+    kept in the worker's network namespace after their socket, carried values to the next job. unshare and
+    clone with CLONE_NEWUSER are refused, clone3 answers ENOSYS (glibc then uses clone: threads run), and
+    IPV6_FLOWLABEL_MGR is refused."""
+    import platform
+    if platform.machine() != "x86_64":
+        pytest.skip("the test's syscall numbers are x86-64's")
+    calls = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.syscall.restype = ctypes.c_long\n"
+             "out = []\nfor flags in (0x10000000, 0x10000000 | 0x40000000):\n"
+             "    out.append((libc.syscall(272, flags), ctypes.get_errno()))\n"                        # unshare
+             "out.append((libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0), ctypes.get_errno()))\n"     # clone
+             "out.append((libc.syscall(435, 0, 0), ctypes.get_errno()))\n"                            # clone3
+             "print(out)")
+    flowlabel = ("import socket, struct\ns = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
+                 "req = socket.inet_pton(socket.AF_INET6, '::1') + struct.pack('!I', 0xC0FFE) "
+                 "+ struct.pack('=BBHHHI', 0, 3, 1, 0, 60, 0)\n"
+                 "try:\n    s.setsockopt(socket.IPPROTO_IPV6, 32, req)\n    print('set')\n"
+                 "except OSError as e:\n    print(e.errno)")
+    threads = ("import threading, os\nout = []\nt = threading.Thread(target=lambda: out.append(7))\nt.start()\n"
+               "t.join()\npid = os.fork()\nif pid == 0:\n    os._exit(3)\nprint(out, os.waitpid(pid, 0)[1] >> 8)")
+    c, f, t = one.run([calls, flowlabel, threads])
+    assert c.answer == "[(-1, 1), (-1, 1), (-1, 1), (-1, 38)]", c.answer   # EPERM x3, ENOSYS
+    assert f.answer == "1", f.answer
+    assert t.answer == "[7] 3", (t.answer, t.error_message)
+
+
+def test_values_the_caller_cannot_decode_fail_their_program_alone(one):
+    """Found by a breaker: a forged fraction of denominator 0 (ZeroDivisionError) or a decimal that is none
+    (InvalidOperation) escaped the decoder, and run_tests raised: the batch was lost, and rerun, lost again."""
+    forge = "import json\ndef f(x):\n    return x\njson.dumps = lambda out: '[[\"{0}\", {1}]]'\n"
+    programs = ["def f(x):\n    return x\n", forge.format("fraction", '[\\"1\\", \\"0\\"]'),
+                forge.format("decimal", '\\"not a number\\"'), "def f(x):\n    return x\n"]
+    results = one.run_tests(programs, ["assert f(2) == 2"] * 4)
+    assert [r.passed for r in results] == [True, False, False, True]
+    assert all(not r.judged_in_process for r in results)
+
+
+def test_a_results_repr_takes_whatever_bytes_a_job_wrote(one):
+    """Found by a breaker: error_type b"\\xff\\xfe" written to the result channel made repr(result) raise."""
+    program = ("import os\ndef kv(k, v):\n    return len(k).to_bytes(4, 'little') + k + len(v).to_bytes(4, 'little') + v\n"
+               "os.write(3, kv(b'error_type', b'\\xff\\xfe') + kv(b'answer', b'x'))\nraise ValueError('boom')\n")
+    (r,) = one.run([program])
+    assert r.error_type == "\ufffd\ufffd" and repr(r) == "ExecResult(status='error', answer='x', error_type='\ufffd\ufffd')"

@@ -417,6 +417,12 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
       sched_setscheduler, sched_setattr and sched_setaffinity with any pid but 0 (the calling thread; its
       own pid is refused too), setpriority and ioprio_set for another process or a whole user. Landlock scopes signals, not these: a job set its worker's CPU limit to 1 s, and the kernel
       killed the worker for it.
+    - a new user namespace (unshare or clone with CLONE_NEWUSER; clone3, whose flags a filter cannot read,
+      answers ENOSYS, and glibc falls back to clone): in one a job brought up a loopback of its own and held
+      866 MiB of kernel TCP buffers from a 128 MiB job, memory no cgroup v1 or rlimit counts, shared with
+      every socket of the host (found by a breaker); it is also the kernel's widest surface;
+    - setsockopt(IPPROTO_IPV6, IPV6_FLOWLABEL_MGR): flow labels live in the worker's network namespace, which
+      its jobs share, and linger after their socket: a job left values there for the next one to read.
     Every other ABI (i386's int 0x80 on x86-64, x32) and io_uring are refused too. None on other
     architectures."""
     import platform
@@ -427,16 +433,20 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         inotify = (253, 294)   # inotify_init, inotify_init1
         fcntl = 72
         self_only, setpriority, ioprio_set = (302, 142, 144, 314, 203), 141, 251   # pid in args[0]
+        unshare, clone, setsockopt = 272, 56, 54
     elif arch == "aarch64":
         audit, keyring, sockets, x32, sessions = 0xC00000B7, (217, 218, 219), (198, 199), 0xFFFFFFFF, (157, 154)
         unaccounted = (279, 194)
         inotify = (26,)   # inotify_init1 (aarch64 has no inotify_init)
         fcntl = 25
         self_only, setpriority, ioprio_set = (261, 118, 119, 274, 122), 140, 30
+        unshare, clone, setsockopt = 97, 220, 208
     else:
         return None
     io_uring_setup = 425   # the same number on both: io_uring can open sockets without socket()
-    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    clone3 = 435           # the same on both
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    enosys = 0x00050000 | 38   # SECCOMP_RET_ERRNO | ENOSYS
     # ("ld", offset in seccomp_data), ("jeq"/"jge", k, label if true, label if false: None = next),
     # ("ret", action or "deny"), ("label", name); labels become relative jumps below
     program = [
@@ -448,6 +458,8 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         *([] if pid_isolated else [*[("jeq", nr, "self only", None) for nr in self_only],
                                    ("jeq", setpriority, "priority", None), ("jeq", ioprio_set, "io priority", None)]),
         *([] if own_uid else [("jeq", fcntl, "fcntl", None)]),
+        ("jeq", unshare, "namespaces", None), ("jeq", clone, "namespaces", None), ("jeq", clone3, "enosys", None),
+        ("jeq", setsockopt, "setsockopt", None),
         ("jeq", sockets[0], "socket", None), ("jeq", sockets[1], "socket", "allow"),
         ("label", "socket"),
         *([] if network_isolated else [("ret", "deny")]),              # no namespace: no socket at all
@@ -460,6 +472,10 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
             ("ld", 24), ("jeq", 0, "allow", "deny")]),
         *([] if own_uid else [
             ("label", "fcntl"), ("ld", 24), ("jeq", 1031, "deny", "allow")]),  # args[1]: F_SETPIPE_SZ
+        ("label", "namespaces"), ("ld", 16), ("jset", CLONE_NEWUSER, "deny", "allow"),   # args[0]: the flags
+        ("label", "enosys"), ("ret", enosys),
+        ("label", "setsockopt"), ("ld", 24), ("jeq", 41, None, "allow"),    # args[1]: IPPROTO_IPV6
+        ("ld", 32), ("jeq", 32, "deny", "allow"),                           # args[2]: IPV6_FLOWLABEL_MGR
         ("label", "allow"), ("ret", 0x7FFF0000),                     # SECCOMP_RET_ALLOW
         ("label", "deny"), ("ret", 0x00050000 | 1)]
     labels, position = {}, 0
@@ -479,7 +495,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         else:
             def offset(target):
                 return 0 if target is None else labels[target] - position - 1
-            code.append(({"jeq": jeq, "jge": jge}[item[0]], offset(item[2]), offset(item[3]), item[1]))
+            code.append(({"jeq": jeq, "jge": jge, "jset": jset}[item[0]], offset(item[2]), offset(item[3]), item[1]))
         position += 1
     filters = (_SockFilter * len(code))(*[_SockFilter(*i) for i in code])
     return filters, _SockFprog(len(code), filters)

@@ -4,7 +4,8 @@
                  [--out DIR] [--execute | --no-execute] [--workers W] [--timeout S] [--ks 1,2,4]
                  [--samples S] [--seed SEED] [--resamples R] [--ties fair|first] [--log-samples FILE]
                  [--verifier DIR] [--quiet]
-    cotnpot generate --problems FILE --server URL --model NAME --out FILE [--n 8 | --num-samples 8] [--temperature T] [...]
+    cotnpot generate --problems FILE --server URL --model NAME --out FILE [--n 8 | --num-samples 8]
+                     [--temperature T] [...]
     cotnpot train --candidates FILE | --pairs FILE --model DIR --objective simpo|dpo|orm --out DIR [...]
 """
 import argparse
@@ -142,7 +143,8 @@ def _eval(args) -> int:
     output_file(args.cache, "--cache")
     output_file(args.translation_cache, "--translation-cache")
     translations = args.translator[5:] if args.translator and args.translator.startswith("file:") else None
-    not_an_input({"--log-samples": args.log_samples, "--cache": args.cache, "--translation-cache": args.translation_cache},
+    not_an_input({"--log-samples": args.log_samples, "--cache": args.cache,
+                  "--translation-cache": args.translation_cache},
                  {"--candidates": args.candidates, "--published": args.published, "--translator": translations})
     try:
         translator = make_translator(args)

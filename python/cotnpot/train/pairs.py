@@ -168,7 +168,8 @@ def _text(value, where: str, completion: bool) -> str:
             # the answer: the assistant's turns after the conversation's last user turn (TRL's convention),
             # not an earlier turn of the dialogue the prompt holds
             last_user = max((i for i, r in enumerate(roles) if r == "user"), default=-1)
-            answer = [str(m["content"]) for m, r in zip(value[last_user + 1:], roles[last_user + 1:]) if r == "assistant"]
+            answer = [str(m["content"]) for m, r in zip(value[last_user + 1:], roles[last_user + 1:])
+                      if r == "assistant"]
             if not answer:
                 raise ValueError(f"{where}: the conversation ends with a user turn: no assistant answer after it")
             return "\n".join(answer)

@@ -109,9 +109,9 @@ class TrainConfig:
             raise ValueError(f"dpo_loss_type must be one of {DPO_LOSS_TYPES}, got {self.dpo_loss_type!r}")
         if self.objective == "dpo" and self.dpo_loss_type in BATCH_DEPENDENT_DPO_LOSSES \
                 and self.micro_batch_size != self.batch_size:
-            raise ValueError(f"dpo_loss_type {self.dpo_loss_type!r} depends on the whole batch (bco_pair centres on its "
-                             "mean reward, aot_pair sorts it): micro_batch_size must equal batch_size, or the "
-                             "gradient is not the batch's")
+            raise ValueError(f"dpo_loss_type {self.dpo_loss_type!r} depends on the whole batch (bco_pair centres "
+                             "on its mean reward, aot_pair sorts it): micro_batch_size must equal batch_size, or "
+                             "the gradient is not the batch's")
 
 
 class Policy(nn.Module):
@@ -307,8 +307,8 @@ class VerifierTrainer:
         """Runs the first batch both ways and keeps the shared-prefix layout only where every scored token's
         log-prob agrees with the concatenated layout's: a model that ignores ``position_ids`` or the 4-D mask
         would not. Eval mode (no dropout) and no autocast, so one tolerance per parameter dtype holds; every
-        module's mode as it was after (the collator counts each truncated sequence once however often encoded). Every process must agree (an
-        all-reduce). A packed forward that raises counts as a disagreement."""
+        module's mode as it was after (the collator counts a truncated sequence once, however often encoded).
+        Every process must agree (an all-reduce). A packed forward that raises counts as a disagreement."""
         modes = [(m, m.training) for m in self.policy.modules()]
         self.policy.eval()
         gap, error = None, None
@@ -622,7 +622,7 @@ class VerifierTrainer:
         changed = [f"{name} {then[name]!r} -> {now[name]!r}" for name in now
                    if name in then and name not in may_change and then[name] != now[name]]
         if "max_length" in may_change and now["max_length"] < then.get("max_length", 0):
-            # shorter, what the run's pairs fit in may now be cut: its DPO references were of the whole pairs
+            # a shorter one may cut pairs the run trained on whole (and computed their DPO references on)
             changed.append(f"max_length {then['max_length']!r} -> {now['max_length']!r} (only a longer one)")
         if changed:
             raise ValueError(f"{self.checkpoint_path} was written with other options ({'; '.join(changed)}): resume "

@@ -169,7 +169,8 @@ LIGHT_PRELOAD = ("math", "fractions")
 
 def worker_setup(harness: str):
     """(preload, warmup) of the workers that run this harness's programs: the offline translator's
-    arithmetic needs nothing, so its workers stay small and fork fastest."""
+    arithmetic needs no library, so its workers stay small and fork fastest; both translated harnesses' warmup
+    defines the answer renderer's module once."""
     if harness == "calculator":
         return LIGHT_PRELOAD, WARMUP_ANSWER_TEXT
     if harness == "translation":

@@ -42,6 +42,11 @@ class PreferenceBatch:
         return PreferenceBatch(self.input_ids.to(device), self.attention_mask.to(device), self.labels.to(device))
 
 
+def _where(pair: PreferencePair, side: str = "") -> str:
+    """How an error names a pair (and which of its sequences)."""
+    return f"pair of problem {pair.problem_id!r}" + (f" ({side})" if side else "")
+
+
 class PreferenceCollator:
     """Turns pairs into a :class:`PreferenceBatch`.
 
@@ -82,15 +87,14 @@ class PreferenceCollator:
             for p in pairs:
                 for side, solution in (("chosen", p.chosen), ("rejected", p.rejected)):
                     ids, start = encode_example(self.tokenizer, p.prompt, solution)
-                    where = f"pair of problem {p.problem_id!r} ({side})"
-                    self._check_length(ids, start, where)
+                    self._check_length(ids, start, _where(p, side))
             return
         seen = set()
         for p in pairs:
             if p.prompt not in seen:
                 seen.add(p.prompt)
                 _, start = encode_example(self.tokenizer, p.prompt, "")
-                self._check_length([], start, f"pair of problem {p.problem_id!r}")
+                self._check_length([], start, _where(p))
 
     def _check_length(self, ids: List[int], start: int, where: str) -> None:
         if start >= self.max_length:
@@ -102,8 +106,8 @@ class PreferenceCollator:
     def _encode_pairs(self, pairs: Sequence[PreferencePair]) -> Tuple[List[Encoded], List[Encoded]]:
         if not pairs:
             raise ValueError("an empty batch of pairs")
-        return ([self.encode(p.prompt, p.chosen, f"pair of problem {p.problem_id!r} (chosen)") for p in pairs],
-                [self.encode(p.prompt, p.rejected, f"pair of problem {p.problem_id!r} (rejected)") for p in pairs])
+        return ([self.encode(p.prompt, p.chosen, _where(p, "chosen")) for p in pairs],
+                [self.encode(p.prompt, p.rejected, _where(p, "rejected")) for p in pairs])
 
     def __call__(self, pairs: Sequence[PreferencePair]) -> PreferenceBatch:
         chosen, rejected = self._encode_pairs(pairs)

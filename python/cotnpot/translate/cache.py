@@ -14,6 +14,7 @@ class CachedTranslator:
         self.name, self.template = inner.name, inner.template
         self.llm_calls = getattr(inner, "llm_calls", 1)
         self.store = JsonlStore(path)
+        self._keys: List[str] = []   # the last call's requests
 
     def key(self, r: Request) -> str:
         text = "\0".join([self.name, self.template, r.kind, r.question, r.text])
@@ -29,15 +30,20 @@ class CachedTranslator:
         cut = set(getattr(self.inner, "truncated", []))
         return [i in cut for i in indices]
 
+    @property
+    def truncated(self) -> List[int]:
+        """The last call's requests (their indices) whose reply was cut at max_tokens, cached or not."""
+        return [i for i, k in enumerate(self._keys) if (self.store.entries.get(k) or {}).get("truncated")]
+
     def _get(self, key: str) -> Optional[str]:
         entry = self.store.entries.get(key)
         return None if entry is None else entry["translation"]
 
     def translate(self, requests: Sequence[Request]) -> List[Optional[str]]:
-        keys = [self.key(r) for r in requests]
+        keys = self._keys = [self.key(r) for r in requests]
         todo = [i for i, k in enumerate(keys) if k not in self.store.entries]
         self.misses = len(todo)
-        self.failures, self.truncated = {}, []
+        self.failures = {}
         if todo:
             asked = [requests[i] for i in todo]
             try:
@@ -51,6 +57,4 @@ class CachedTranslator:
                 raise TranslationServerError(str(exc), [self._get(k) for k in keys]) from None
             finally:   # the inner translator's per-request outcomes, in this call's indices
                 self.failures = {todo[i]: why for i, why in getattr(self.inner, "failures", {}).items()}
-                self.truncated = [i for i, k in enumerate(keys) if (self.store.entries.get(k) or {}).get("truncated")]
-        self.truncated = [i for i, k in enumerate(keys) if (self.store.entries.get(k) or {}).get("truncated")]
         return [self._get(k) for k in keys]

@@ -239,6 +239,8 @@ def test_found_by_a_breaker_options_inputs_and_reports(tmp_path, capsys):
                                                 "candidates": ["def f(): return 1"]})
     assert main(["eval", "--candidates", str(code), "--quiet", "--log-samples", str(tmp_path / "l.jsonl")]) == 1
     assert "--log-samples writes math candidates' records; a code file has none" in capsys.readouterr().err
+    assert main(["eval", "--candidates", str(cands), "--quiet", "--example-filter"]) == 1   # the previous stop's
+    assert "--example-filter drops code candidates that fail" in capsys.readouterr().err   # left item: was ignored
     assert main(["eval", "--candidates", str(cands), "--quiet", "--task", "aqua"]) == 1
     assert "task aqua picks among each problem's answer options, and no problem here has any" in capsys.readouterr().err
     assert main(["eval", "--candidates", str(cands), "--quiet", "--seed", "-1"]) == 0   # a reviewer: seeds that worked
@@ -274,3 +276,23 @@ def test_a_pipe_or_line_break_in_an_answer_stays_in_its_table_cell(tmp_path):
     lines = (tmp_path / "r" / "report.md").read_text().split("## Grader vs the file's labels")[1].splitlines()
     row = next(line for line in lines if line.startswith("| 0 |"))
     assert "`\\|-3\\|`" in row and row.replace("\\|", "").count("|") == 7
+
+
+def _strict_json(text: str):
+    """Parse as a strict JSON parser would (jq, JSON.parse): NaN and Infinity are not JSON."""
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_reports_and_sample_logs_are_strict_json(tmp_path):
+    """Left by the previous stop: one problem has no bootstrap interval and a candidate without a score is NaN;
+    report.json and --log-samples wrote them as NaN, which strict parsers refuse. Now null."""
+    cands = write_rows(tmp_path / "c.jsonl", {**ROW, "pred_score": [0.5, float("nan")]})
+    assert main(["eval", "--candidates", str(cands), "--quiet", "--out", str(tmp_path / "r"),
+                 "--log-samples", str(tmp_path / "samples.jsonl")]) == 0
+    report = _strict_json((tmp_path / "r" / "report.json").read_text())
+    mean = report["metrics"]["source"]["mean"]["1"]
+    assert mean["value"] == 50.0 and mean["low"] is None and mean["high"] is None
+    (record,) = [_strict_json(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert [(c["answer"], c["score"]) for c in record["candidates"]] == [("2", 0.5), ("3", None)]

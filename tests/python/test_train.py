@@ -52,6 +52,16 @@ def test_all_correct_times_wrong_with_duplicates_removed_and_stats():
     assert "3 duplicates removed" in stats.summary()
 
 
+def test_pairs_keep_texts_as_the_verifier_scores_them():
+    """Left by the previous stop: pairs held stripped texts while scoring reads them as they are, so a
+    HumanEval completion trained without its first indentation (and a trailing newline's token was never
+    trained). The first copy's text is kept; copies that differ in surrounding whitespace are still one."""
+    body, wrong = "    return a + b\n", "    return a - b\n"
+    table = CandidateTable("test", "test", [problem("a", [(body, True), (body.strip(), True), (wrong, False)])])
+    pairs, stats = build_pairs(table)
+    assert [(p.chosen, p.rejected) for p in pairs] == [(body, wrong)] and stats.duplicates_removed == 1
+
+
 def test_k_pairs_per_problem_are_seeded():
     table = CandidateTable("test", "test", [problem("a", [(f"r{i}", True) for i in range(4)] + [(f"w{i}", False) for i in range(5)])])
     first, _ = build_pairs(table, pairs_per_problem=3, seed=1)

@@ -323,6 +323,9 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
         if options.log_samples is not None:   # was ignored without a word
             raise ValueError("--log-samples writes math candidates' records; a code file has none")
         return evaluate_code_table(table, options, options.example_filter)
+    if options.example_filter:   # was ignored without a word: the report had no example-filter row
+        raise ValueError("--example-filter drops code candidates that fail the prompt's example test; a math "
+                         "file has no tests (CoTnPoT's consistency filter for math comes with --translator)")
     task = options.task or detect_task(table)
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")

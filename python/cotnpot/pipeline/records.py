@@ -6,16 +6,16 @@ score; each method's pick among the first N candidates at every N (the selection
 class seen first, so a pick is one concrete candidate); and each method's per-problem expected accuracy at
 every N (``expected``), whose mean over problems is the report's figure.
 """
-import json
-import math
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import torch
 
 from . import methods
+from .. import strict_json
 from ..jsonl_store import atomic_jsonl_writer
 from ..selection import best_of_n, vote
+
 
 def _picks(name: str, k: int, classes, scores, weights, keep, valid) -> Optional[torch.Tensor]:
     method = methods.BY_NAME[name]
@@ -25,10 +25,6 @@ def _picks(name: str, k: int, classes, scores, weights, keep, valid) -> Optional
         return best_of_n(scores[:, cut], valid[:, cut], f)
     w = weights[:, cut] if "weights" in method.needs else None
     return vote(classes[method.classes][:, cut], valid[:, cut], w, f).index
-
-
-def _number(x: float) -> Optional[float]:
-    return None if math.isnan(x) else x
 
 
 def write_records(path, table, answers: List[List[str]], classes: Dict[str, torch.Tensor],
@@ -53,12 +49,12 @@ def write_records(path, table, answers: List[List[str]], classes: Dict[str, torc
                     "labels": {name: bool(t[i, j]) for name, t in labelings.items()},
                     "program_output": None if program_outputs is None else program_outputs[i][j],
                     "consistent": None if keep is None else bool(keep[i, j]),
-                    "score": None if scores is None else _number(float(scores[i, j])),
-                    "weight": None if weights is None else _number(float(weights[i, j]))})
+                    "score": None if scores is None else float(scores[i, j]),
+                    "weight": None if weights is None else float(weights[i, j])})
             record = {"problem": p.id, "gold": p.gold, "n": len(p.candidates), "ties": ties, "candidates": cands,
                       "picks_first_n": {m: {str(k): per_k[k][i] for k in ks} for m, per_k in picks.items()},
                       "expected": {name: {m: {str(k): a.value[i].item() for k, a in per_k.items()}
                                           for m, per_k in curves.items()}
                                    for name, curves in per_problem.items()}}
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            f.write(strict_json.dumps(record, ensure_ascii=False) + "\n")
     return path

@@ -1,11 +1,11 @@
 """Reports of an evaluation: a markdown table for people, JSON for programs, a plot of accuracy vs N."""
-import json
 import math
 from dataclasses import asdict
 from pathlib import Path
 from typing import List
 
 from ..atomic_file import atomic_file
+from .. import strict_json
 from . import methods
 from .evaluation import Evaluation, explain_gaps
 
@@ -192,7 +192,7 @@ def write(ev: Evaluation, out_dir: Path) -> List[Path]:
              out_dir / "accuracy_vs_calls.png"]
     # Each replaced whole, its text UTF-8 with lone surrogates (a file name or an answer's) escaped: a
     # UnicodeEncodeError had left a 0-byte report.json and no report.md.
-    for path, text in ((paths[0], json.dumps(to_json(ev), indent=1, ensure_ascii=False) + "\n"),
+    for path, text in ((paths[0], strict_json.dumps(to_json(ev), indent=1, ensure_ascii=False) + "\n"),
                        (paths[1], to_markdown(ev))):
         with atomic_file(path, "wb", permissions=0o644) as f:
             f.write(text.encode("utf-8", "backslashreplace"))

@@ -12,7 +12,6 @@ within each seed. Also measured: each verifier's held-out NLL per token on corre
 training (the claim that pair training costs the model its ability to generate). Writes OUT/report.md,
 OUT/report.json and OUT/accuracy_vs_n.png.
 """
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
+from .. import strict_json
 from ..pipeline import metrics
 from ..answer import group_answers
 from ..logprob import sequence_logprob
@@ -182,7 +182,7 @@ def write_report(runs: Sequence[Dict], summary: Dict, out: Path, seconds: float)
     serializable = [{**{k: v for k, v in r.items() if k != "per_problem"},
                      "accuracy": {m: {k: 100 * t.mean().item() for k, t in by_k.items()}
                                   for m, by_k in r["per_problem"].items()}} for r in runs]
-    (out / "report.json").write_text(json.dumps({"runs": serializable, "summary": summary}, indent=1))
+    (out / "report.json").write_text(strict_json.dumps({"runs": serializable, "summary": summary}, indent=1))
     plot(summary, out / "accuracy_vs_n.png")
 
 

@@ -60,7 +60,8 @@ def build_pairs(table: CandidateTable, pairs_per_problem: Optional[int] = None,
                 seed: int = 0) -> Tuple[List[PreferencePair], PairStats]:
     """All correct x wrong pairs per problem (or ``pairs_per_problem`` of them, drawn with ``seed``).
 
-    Solutions are deduplicated per problem by their text (stripped); a text labeled both ways counts as
+    Solutions are deduplicated per problem by their text stripped of surrounding whitespace (the first copy's
+    text is kept as it is: the verifier scores texts as they are); a text labeled both ways counts as
     correct only if every copy says so. Problems without a correct or without a wrong solution are counted
     in the statistics (and listed), not silently dropped. Candidates without a label raise ``ValueError``.
     """
@@ -70,19 +71,22 @@ def build_pairs(table: CandidateTable, pairs_per_problem: Optional[int] = None,
     rng = random.Random(seed)
     pairs: List[PreferencePair] = []
     for problem in table.problems:
-        verdicts: Dict[str, bool] = {}
+        # Keyed by the stripped text, holding the first copy's text as it is: the verifier scores texts as they
+        # are, so it trains on them as they are (stripped, a HumanEval completion lost its first indentation).
+        verdicts: Dict[str, Tuple[str, bool]] = {}
         for i, c in enumerate(problem.candidates):
             if c.label is None:
                 raise ValueError(f"problem {problem.id!r}, candidate {i}: no correctness label; pairs need labeled "
                                  "candidates (grade them against the gold answer first)")
-            text = c.text.strip()
-            if text in verdicts:
+            key = c.text.strip()
+            if key in verdicts:
                 stats.duplicates_removed += 1
-                verdicts[text] = verdicts[text] and bool(c.label)
+                text, ok = verdicts[key]
+                verdicts[key] = text, ok and bool(c.label)
             else:
-                verdicts[text] = bool(c.label)
-        correct = [t for t, ok in verdicts.items() if ok]
-        wrong = [t for t, ok in verdicts.items() if not ok]
+                verdicts[key] = c.text, bool(c.label)
+        correct = [t for t, ok in verdicts.values() if ok]
+        wrong = [t for t, ok in verdicts.values() if not ok]
         stats.correct += len(correct)
         stats.wrong += len(wrong)
         if not correct or not wrong:

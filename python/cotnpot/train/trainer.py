@@ -31,6 +31,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
+from .. import strict_json
 from ..losses import DPO_LOSS_TYPES, dpo_loss, orm_loss, simpo_loss
 from ..logprob import sequence_logprob
 from ..modules import ORMHead
@@ -677,7 +678,7 @@ class VerifierTrainer:
         if self.rank != 0:
             return
         with open(self.metrics_path, "a") as f:
-            f.write(json.dumps(row) + "\n")
+            f.write(strict_json.dumps(row) + "\n")
 
     def save_verifier(self, directory=None) -> Path:
         """The trained verifier as ``save_pretrained`` writes it (model and tokenizer), plus the ORM head:

@@ -14,6 +14,7 @@ namespace cotnpot::bindings {
 void bind_logprob(py::module_& m) {
   m.def("cpu_isa", [] { return std::string(logprob::detail::row_kernels().isa); });
   m.attr("FUSED_VOCAB_BLOCK") = logprob::kDefaultVocabBlock;  // the CPU's
+  m.def("has_cuda_fused_form", &logprob::has_cuda_fused_form);
 }
 
 }  // namespace cotnpot::bindings

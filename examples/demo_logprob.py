@@ -1,4 +1,5 @@
-"""`make demo`: score a small batch of sequences with cotnpot's C++ sequence_logprob and check it.
+"""Score a small batch of sequences with cotnpot's C++ sequence_logprob and check it
+(`.venv/bin/python examples/demo_logprob.py`).
 
 A verifier scores a candidate solution by the average log-prob of its tokens; the prompt tokens are
 masked with ignore_index. Here the logits are random (the model-driven main job comes later); the

@@ -78,8 +78,9 @@ torch.library.register_autograd("cotnpot::_fused_linear_logprob_forward", _backw
 def _setup_frozen_weight_context(ctx, inputs, output):
     # Only the op's third output, which the caller never sees: saving the log-probs it returns would make an
     # in-place change to them (logp.mul_(mask)) an autograd error, as it is not with the plain op.
-    ctx.save_for_backward(output[2])
+    ctx.save_for_backward(output[2], inputs[2])
     ctx.dtype = inputs[0].dtype   # hidden's: its gradient's
+    ctx.ignore_index = inputs[4]
 
 
 def _frozen_weight_backward(ctx, grad_logp, grad_lse, grad_dlogp_dhidden):
@@ -90,9 +91,12 @@ def _frozen_weight_backward(ctx, grad_logp, grad_lse, grad_dlogp_dhidden):
     if need[1] or need[3]:
         raise RuntimeError("_fused_linear_logprob_frozen_weight_forward gives hidden alone a gradient; the weight "
                            "or bias requires one: use cotnpot.fused_linear_logprob, which picks the op that does")
-    (dlogp_dhidden,) = ctx.saved_tensors
+    dlogp_dhidden, labels = ctx.saved_tensors
     if grad_logp is None or not need[0]:
         return None, None, None, None, None, None, None
+    # An ignored row's log-prob is the constant 0: no gradient, whatever arrives there (a NaN or inf grad
+    # times its zero row was NaN; the plain form's backward writes zeros).
+    grad_logp = grad_logp.masked_fill(labels == ctx.ignore_index, 0)
     grad_hidden = torch.ops.cotnpot._fused_linear_logprob_frozen_weight_backward(grad_logp, dlogp_dhidden,
                                                                                   ctx.dtype)
     return grad_hidden, None, None, None, None, None, None

@@ -129,6 +129,12 @@ def load_verifier(spec: str, dtype: Optional[torch.dtype] = None):
     return model.eval(), HFTokenizer(AutoTokenizer.from_pretrained(path, local_files_only=True))
 
 
+def scores_are_probabilities(model) -> bool:
+    """Whether ``model``'s scores are an ORM head's probabilities of a correct solution, in (0, 1) (a verifier
+    trained with ``--objective orm``), rather than average log-probs (<= 0)."""
+    return getattr(model, "orm_head", None) is not None
+
+
 def _model_limits(model) -> Tuple[Optional[int], Optional[int]]:
     """(context length, vocabulary size) of a Hugging Face model, None where it does not say."""
     config = getattr(model, "config", None)
@@ -168,7 +174,7 @@ def _score_local(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_size:
     _check_fits(model, encoded)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     pad = getattr(tokenizer, "pad_token_id", 0) or 0
-    head = getattr(model, "orm_head", None)   # an ORM verifier scores with its head
+    head = getattr(model, "orm_head", None)   # an ORM verifier scores with its head (scores_are_probabilities)
     out = torch.zeros(len(encoded), dtype=torch.float32)
     training = model.training   # dropout on would make the scores random: scored in eval mode, mode restored
     model.eval()

@@ -17,6 +17,10 @@ gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on t
 def test_the_cuda_kernels_are_built_and_registered():
     for op in OPS:
         assert torch._C._dispatch_has_kernel_for_dispatch_key(op, "CUDA"), op
+    # The fused op's CUDA form is not a dispatch-key kernel but a form the library installs as it loads
+    # (cuda/fused_linear_cuda.cpp); without it CUDA tensors would silently run the ATen composite.
+    from cotnpot._extension import _C
+    assert _C.has_cuda_fused_form()
 
 
 def cases():
@@ -182,3 +186,44 @@ def test_fused_linear_logprob_on_cuda_runs_the_epilogue_kernels_over_more_rows_t
         torch.cuda.synchronize()
     names = " ".join(e.name for e in prof.events())
     assert "block_forward_kernel" in names and "block_backward_kernel" in names, names[:2000]
+
+
+@gpu
+def test_the_current_stream_and_another_device_are_used():
+    """The kernels launch on torch's current stream and under the tensors' device (a CUDAGuard): a launch on
+    the default stream, or on device 0 for tensors on device 1, would give wrong values or an error here."""
+    g = torch.Generator().manual_seed(5)
+    logits, labels = torch.randn(4, 16, 300, generator=g), torch.randint(300, (4, 16), generator=g)
+    want = reference.token_logprob(logits.double(), labels, shift=True)
+    hidden, weight, bias, fused_labels = fused_case(torch.float32, True, n=200, vocab=700, width=32)
+    fused_want, _ = fused_reference(hidden, weight, bias, fused_labels)
+    devices = ["cuda:0"] + (["cuda:1"] if torch.cuda.device_count() > 1 else [])
+    for device in devices:
+        stream = torch.cuda.Stream(device=device)
+        with torch.cuda.stream(stream):
+            x = logits.to(device, non_blocking=True)
+            got = cotnpot.token_logprob(x, labels.to(device), shift=True)
+            fused = cotnpot.fused_linear_logprob(hidden.to(device), weight.to(device), fused_labels.to(device),
+                                                 bias=bias.to(device), row_block=64, vocab_block=256)
+        stream.synchronize()
+        assert got.device == torch.device(device) and fused.device == torch.device(device)
+        torch.testing.assert_close(got.double().cpu(), want, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(fused.double().cpu(), fused_want.detach(), rtol=0, atol=1e-4)
+
+
+@gpu
+def test_one_step_under_shift_and_rows_of_minus_inf_agree_with_the_cpu_kernel():
+    """T = 1 under shift: nothing to score (an empty forward) and a backward whose only work is zeros; a scored
+    row that is -inf everywhere has a -inf log-sum-exp and a NaN log-prob, as on the CPU."""
+    x = torch.randn(3, 1, 20, device="cuda", requires_grad=True)
+    lp = cotnpot.token_logprob(x, torch.zeros(3, 1, dtype=torch.long, device="cuda"), shift=True)
+    assert lp.shape == (3, 0)
+    (grad,) = torch.autograd.grad(lp.sum(), x)
+    assert torch.equal(grad, torch.zeros_like(x))
+    logits = torch.randn(2, 3, 40)
+    logits[0, 1] = float("-inf")
+    labels = torch.randint(40, (2, 3))
+    cpu = cotnpot.token_logprob(logits, labels)
+    cuda = cotnpot.token_logprob(logits.cuda(), labels.cuda()).cpu()
+    assert torch.isnan(cpu[0, 1]) and torch.isnan(cuda[0, 1])
+    torch.testing.assert_close(cuda, cpu, rtol=1e-5, atol=1e-6, equal_nan=True)

@@ -4,6 +4,7 @@ Values and hidden's gradient against the naive reference (shapes that do not div
 bias, masked vocabulary blocks, any weight strides), every dtype no worse than the naive path in it,
 confident tokens, float64 gradcheck, which op each case takes, in-place edits of the output, peak memory,
 opcheck, torch.compile, bad input."""
+import math
 import sys
 from pathlib import Path
 
@@ -169,6 +170,19 @@ def test_a_weight_of_any_strides(dtype, layout):
     (want,) = torch.autograd.grad(fused_linear_logprob(hidden, weight.contiguous().requires_grad_(), labels, b,
                                                        row_block=4, vocab_block=8).sum(), hidden)
     torch.testing.assert_close(gh, want, atol=1e-5 if dtype != torch.bfloat16 else 2e-2, rtol=0)
+
+
+def test_a_nan_gradient_at_an_ignored_row_gives_zeros_as_the_plain_form_does():
+    """Found by a reviewer: the frozen form's backward multiplied each row's saved gradient (zeros at an ignored
+    row) by the incoming one, so a NaN or inf arriving at an ignored row made it NaN; the plain form writes 0."""
+    hidden, weight, labels, _ = frozen_inputs(5, 4, 11, ignored=[1, 3])
+    grad = torch.tensor([1.0, math.nan, 2.0, math.inf, -1.0])
+    frozen = fused_linear_logprob(hidden, weight, labels)
+    assert took_the_frozen_op(frozen)
+    (ours,) = torch.autograd.grad(frozen, hidden, grad)
+    (plain,) = torch.autograd.grad(fused_linear_logprob(hidden, weight.requires_grad_(), labels), hidden, grad)
+    assert torch.equal(ours[[1, 3]], torch.zeros(2, 4)) and torch.isfinite(ours).all()
+    torch.testing.assert_close(ours, plain, atol=1e-6, rtol=0)
 
 
 def test_which_op_each_case_takes():

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from cotnpot.answer import group_answers
 from cotnpot.cli import main
 from cotnpot.distributed import local_torchrun
 from cotnpot.pipeline.data import Candidate, CandidateTable, Problem, load_candidates
@@ -464,7 +465,7 @@ def test_orm_verifier_scores_through_cotnpot_eval(tokenizer, tmp_path):
     # rm@8 by hand: the head on the last hidden state of each solution's last token.
     model, tok = load_verifier(str(verifier))
     head = model.orm_head
-    right = 0
+    right = weighted_right = 0
     for r in rows:
         scores = []
         for text in r["code"]:
@@ -473,7 +474,15 @@ def test_orm_verifier_scores_through_cotnpot_eval(tokenizer, tmp_path):
                 hidden = model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[-1]
             scores.append(torch.sigmoid(head(hidden.float())[0, -1]).item())
         right += bool(r["score"][max(range(len(scores)), key=scores.__getitem__)])
+        # weighted@8: the answer class with the largest sum of the head's probabilities (a reviewer found them
+        # exponentiated as if they were log-probs), the class's first candidate's label
+        classes = group_answers(r["pred"]).tolist()
+        totals = {c: sum(s for s, k in zip(scores, classes) if k == c) for c in set(classes) if c >= 0}
+        weighted_right += bool(r["score"][classes.index(max(totals, key=totals.get))])
     assert report["metrics"]["source"]["rm"]["8"]["value"] == pytest.approx(100 * right / len(rows))
+    assert report["metrics"]["source"]["weighted"]["8"]["value"] == pytest.approx(100 * weighted_right / len(rows))
+    assert report["rules"]["weighted"].startswith("votes weighted by the ORM head's probability")
+    assert report["rules"]["rm"].startswith("best-of-N by the ORM head's probability")
 
 
 def test_bad_input(tokenizer, tmp_path):

@@ -158,6 +158,8 @@ at::Tensor fused_linear_logprob_backward_frozen_weight(const at::Tensor& grad, c
   return (dlogp_dhidden * grad.to(dlogp_dhidden.scalar_type()).unsqueeze(1)).to(dtype);
 }
 
+bool has_cuda_fused_form() { return detail::cuda_fused_form() != nullptr; }
+
 namespace detail {
 
 at::ScalarType accumulation_type(const at::Tensor& t) {

@@ -51,6 +51,10 @@ struct FusedBlocks {
 // The blocks a call uses: sizes given stay (capped at N and V); 0 picks the default for the device.
 FusedBlocks resolve_blocks(FusedBlocks blocks, int64_t n, int64_t vocab, bool cuda);
 
+// Whether this build holds the CUDA form (cuBLAS blocks read by cotnpot's epilogue kernels), installed when
+// the library loads; without it, CUDA tensors run the ATen composite. Checkable on a machine without a GPU.
+bool has_cuda_fused_form();
+
 // hidden [N,H] floating, weight [V,H] same dtype, labels [N] integer in [0,V) or ignore_index, bias [V] or
 // undefined. Returns (logp [N], lse [N]) in the accumulation dtype; lse is what the backward needs.
 std::tuple<at::Tensor, at::Tensor> fused_linear_logprob_forward(const at::Tensor& hidden, const at::Tensor& weight,

@@ -45,7 +45,8 @@ class EvalOptions:
     progress: bool = False
     cache: Optional[Path] = None        # a JSONL file of execution results kept across runs
     translator: Optional[object] = None  # CoTnPoT: a cotnpot.translate translator (math tasks)
-    verifier: Optional[tuple] = None    # (model, tokenizer): its average log-probs replace the file's scores
+    verifier: Optional[tuple] = None    # (model, tokenizer): its scores (average log-probs; an ORM's
+                                        # probabilities) replace the file's
     score_cache: Optional[object] = None  # a cotnpot.verifier.ScoreCache for the verifier's scores
     verifier_batch_size: int = 8
     example_filter: bool = False        # code tasks: cotnpot's example-test filter (reported separately)
@@ -298,16 +299,18 @@ def _note_missing_scores(ev: Evaluation, scores: Optional[torch.Tensor], valid: 
                               f"candidate has a score counts as wrong for rm (not as a random pick).")
 
 
-def _weights(scores: Optional[torch.Tensor], from_verifier: bool, ev: Evaluation) -> Optional[torch.Tensor]:
+def _weights(scores: Optional[torch.Tensor], verifier: Optional[str], ev: Evaluation) -> Optional[torch.Tensor]:
     """Vote weights: a verifier's average log-probs become per-token probabilities (exp; a per-problem softmax
-    would give the same votes, its normalizer being one factor per problem); a file's scores are used as
-    they are when non-negative, else weighted@N is left out with the reason."""
+    would give the same votes, its normalizer being one factor per problem), an ORM verifier's probabilities
+    are used as they are (their exp, 1 to 2.7, had made its weighted vote nearly a plain one); a file's
+    scores are used as they are when non-negative, else weighted@N is left out with the reason."""
     if scores is None:
         return None
-    if from_verifier:
-        ev.rules["weighted"] = ("votes weighted by exp(the verifier's average log-prob), the solution's per-token "
-                                "probability; " + ev.rules["weighted"].split("; ", 1)[1])
-        return scores.double().exp()
+    if verifier is not None:
+        rule = ("the ORM head's probability that the solution is correct" if verifier == "orm" else
+                "exp(the verifier's average log-prob), the solution's per-token probability")
+        ev.rules["weighted"] = f"votes weighted by {rule}; " + ev.rules["weighted"].split("; ", 1)[1]
+        return scores.double() if verifier == "orm" else scores.double().exp()
     if bool((torch.isfinite(scores) & (scores < 0)).any()):
         ev.input_notes.append("weighted@N left out: the file's scores are negative, and a vote adds its weights up "
                               "(larger classes would weigh less).")
@@ -388,8 +391,9 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
         ev.timings["translate+execute"] = time.perf_counter() - start
 
     scores = table.scores() if table.has_scores() else None
+    verifier_kind = None   # "logprob" or "orm": what a verifier's scores are
     if options.verifier is not None:
-        from ..verifier import score_table
+        from ..verifier import score_table, scores_are_probabilities
         start = time.perf_counter()
         model, tokenizer = options.verifier
         bar = None
@@ -402,11 +406,13 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
         finally:
             if bar is not None:
                 bar.close()
-        ev.rules["rm"] = "best-of-N by the verifier's average log-prob of the solution; " + \
-            ev.rules["rm"].split("; ", 1)[1]
+        verifier_kind = "orm" if scores_are_probabilities(model) else "logprob"
+        score_rule = ("the ORM head's probability that the solution is correct" if verifier_kind == "orm" else
+                      "the verifier's average log-prob of the solution")
+        ev.rules["rm"] = f"best-of-N by {score_rule}; " + ev.rules["rm"].split("; ", 1)[1]
         ev.timings["score"] = time.perf_counter() - start
     _note_missing_scores(ev, scores, table.valid())
-    weights = _weights(scores, options.verifier is not None, ev)
+    weights = _weights(scores, verifier_kind, ev)
 
     start = time.perf_counter()
     per_problem = _metrics_stage(ev, table, labelings, classes, options, keep, scores, weights)

@@ -1,14 +1,6 @@
 #pragma once
 // Device helpers shared by the log-prob kernels (token_logprob_kernels.cu, fused_linear_kernels.cu): dtype
 // conversions to the accumulation type (float; double for double), and the online log-sum-exp's
-// A row's log-sum-exp from its merged (max, sum): NaN where the max is +inf, as log_softmax and the CPU
-// forms give (exp(inf - inf)); m + log(s) would give +inf there, and -inf log-probs for such a row (found
-// by a reviewer).
-template <class A>
-__device__ inline A finish_lse(A m, A s) {
-  return m == A(INFINITY) ? A(NAN) : m + log_acc(s);
-}
-
 // (max, sum of exp(x - max)) pairs merged across a thread block of kThreads threads.
 #include <cstdint>
 

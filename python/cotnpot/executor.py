@@ -48,6 +48,17 @@ def _progress_bar(total: int, progress):
 ISOLATION_FEATURES = _C.ISOLATION_FEATURES
 # The modules every worker imports before its first fork, unless told otherwise
 DEFAULT_PRELOAD = ("math", "fractions", "itertools", "collections", "re")
+_DEFAULT_PYTHON = "/usr/bin/python3"
+_DEFAULT_OUTPUT_LIMIT = 64 * 1024
+
+
+def result_identity(executor) -> List[str]:
+    """:meth:`Executor.result_identity` of an executor, or of an object standing in for one (a wrapper that
+    counts or filters its jobs): its ``timeout`` and ``memory_mb`` where it has no such method."""
+    method = getattr(executor, "result_identity", None)
+    if callable(method):
+        return list(method())
+    return [repr(getattr(executor, "timeout", None)), repr(getattr(executor, "memory_mb", None))]
 
 
 class Executor:
@@ -66,9 +77,9 @@ class Executor:
     :meth:`close`.
     """
 
-    def __init__(self, workers: int = 2, timeout: float = 5.0, memory_mb: int = 512, python: str = "/usr/bin/python3",
+    def __init__(self, workers: int = 2, timeout: float = 5.0, memory_mb: int = 512, python: str = _DEFAULT_PYTHON,
                  preload: Sequence[str] = DEFAULT_PRELOAD,
-                 output_limit: int = 64 * 1024, warmup: str = "", job_namespaces: bool = True,
+                 output_limit: int = _DEFAULT_OUTPUT_LIMIT, warmup: str = "", job_namespaces: bool = True,
                  isolation_off: Sequence[str] = (), worker_grace: float = 30.0):
         if not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
@@ -80,8 +91,20 @@ class Executor:
             warnings.warn(f"Executor(isolation_off={list(isolation_off)!r}): jobs run with weaker isolation than "
                           "docs/executor.md describes (meant for benchmarks only)", RuntimeWarning, stacklevel=2)
         self.timeout, self.memory_mb = float(timeout), int(memory_mb)
+        self.output_limit, self.python = int(output_limit), str(python)
         self._pool = _C.Executor(workers, python, list(preload), float(timeout), int(memory_mb), int(output_limit),
                                  warmup, bool(job_namespaces), list(isolation_off), float(worker_grace))
+
+    def result_identity(self) -> List[str]:
+        """What, besides the job itself, decides its result: the key part of caches of results (the time and
+        memory limits; the output limit and interpreter where they are not the defaults, so that keys made
+        before they were part of it stay valid)."""
+        identity = [repr(self.timeout), repr(self.memory_mb)]
+        if self.output_limit != _DEFAULT_OUTPUT_LIMIT:   # a result cut at 100 bytes is no result at 64 KiB
+            identity.append(f"output_limit={self.output_limit}")
+        if self.python != _DEFAULT_PYTHON:
+            identity.append(f"python={self.python}")
+        return identity
 
     def __enter__(self) -> "Executor":
         return self

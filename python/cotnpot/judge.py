@@ -34,48 +34,52 @@ _MISSING = object()
 # The job's side: appended to the program, run in its namespace after it. The job may change any of it;
 # what it can change is only the values it reports, and it never sees what they are compared with.
 _HARNESS = r'''
-def __cotnpot_encode(value, depth=0):
+import builtins as __cotnpot_builtins   # the harness runs in the program's namespace, where a candidate may
+# have rebound list, str, dict, type ... at top level (``list = [3, 1]``, common in model-written drivers)
+
+
+def __cotnpot_encode(value, depth=0, B=__cotnpot_builtins):
     if depth > %(depth)d:
-        raise ValueError("the value is nested too deeply")
+        raise B.ValueError("the value is nested too deeply")
     if value is None:
         return ["none"]
     if value is True or value is False:
         return ["bool", value is True]
-    if isinstance(value, int):
-        return ["int", int.__repr__(value)]
-    if isinstance(value, float):
-        return ["float", float.__repr__(value)]
-    if isinstance(value, complex):
-        return ["complex", [float.__repr__(value.real), float.__repr__(value.imag)]]
-    if isinstance(value, str):
-        return ["str", str.__str__(value)]
-    if isinstance(value, (bytes, bytearray)):
-        return [type(value).__name__, bytes(value).hex()]
-    if isinstance(value, (list, tuple, set, frozenset)):
-        kind = "list" if isinstance(value, list) else "tuple" if isinstance(value, tuple) else \
-            "frozenset" if isinstance(value, frozenset) else "set"
+    if B.isinstance(value, B.int):
+        return ["int", B.int.__repr__(value)]
+    if B.isinstance(value, B.float):
+        return ["float", B.float.__repr__(value)]
+    if B.isinstance(value, B.complex):
+        return ["complex", [B.float.__repr__(value.real), B.float.__repr__(value.imag)]]
+    if B.isinstance(value, B.str):
+        return ["str", B.str.__str__(value)]
+    if B.isinstance(value, (B.bytes, B.bytearray)):
+        return [B.type(value).__name__, B.bytes(value).hex()]
+    if B.isinstance(value, (B.list, B.tuple, B.set, B.frozenset)):
+        kind = "list" if B.isinstance(value, B.list) else "tuple" if B.isinstance(value, B.tuple) else \
+            "frozenset" if B.isinstance(value, B.frozenset) else "set"
         return [kind, [__cotnpot_encode(v, depth + 1) for v in value]]
-    if isinstance(value, dict):
+    if B.isinstance(value, B.dict):
         return ["dict", [[__cotnpot_encode(k, depth + 1), __cotnpot_encode(v, depth + 1)] for k, v in value.items()]]
-    kind = type(value).__module__ + "." + type(value).__name__
+    kind = B.type(value).__module__ + "." + B.type(value).__name__
     if kind == "fractions.Fraction":
-        return ["fraction", [int.__repr__(int(value.numerator)), int.__repr__(int(value.denominator))]]
+        return ["fraction", [B.int.__repr__(B.int(value.numerator)), B.int.__repr__(B.int(value.denominator))]]
     if kind == "decimal.Decimal":
-        return ["decimal", str(value)]
-    if kind.startswith("numpy.") and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return ["decimal", B.str(value)]
+    if kind.startswith("numpy.") and B.hasattr(value, "item") and B.getattr(value, "ndim", 1) == 0:
         return __cotnpot_encode(value.item(), depth + 1)   # numpy scalars: their Python value
     return ["opaque", kind[:200]]   # equal to no expected value, as such objects almost never are
 
 
-def __cotnpot_evaluate(calls):
+def __cotnpot_evaluate(calls, B=__cotnpot_builtins):
     import json as _json
     out = []
     for source, as_bool in calls:
         try:
-            value = eval(source, globals())
-            out.append(__cotnpot_encode(bool(value) if as_bool else value))
-        except BaseException as exc:  # noqa: BLE001 -- SystemExit from a call is that call's failure
-            out.append(["error", type(exc).__name__ + ": " + str(exc)[:200]])
+            value = B.eval(source, B.globals())
+            out.append(__cotnpot_encode(B.bool(value) if as_bool else value))
+        except B.BaseException as exc:  # noqa: BLE001 -- SystemExit from a call is that call's failure
+            out.append(["error", B.type(exc).__name__ + ": " + B.str(exc)[:200]])
     return _json.dumps(out)
 
 

@@ -120,6 +120,23 @@ def test_test_runs_are_cached_and_duplicates_run_once(tmp_path):
     assert first.statuses == {"ok": 8, "error": 4}   # per program, duplicates included
 
 
+def test_the_caches_key_results_by_the_executors_output_limit_and_interpreter(tmp_path):
+    """Found by a breaker: the execution and test-run caches were keyed by the timeout and memory limit only,
+    so a result cut at an output_limit of 100 bytes was served to an executor with the default 64 KiB. Keys
+    under the default output limit and interpreter are as before (caches already written stay valid)."""
+    from cotnpot.pipeline.programs import ExecutionCache, execute
+    program = "print('x' * 300)\nprint(5)"
+    cache = ExecutionCache(tmp_path / "executions.jsonl")
+    with Executor(workers=1, output_limit=100) as small:
+        assert execute([program], "tora", small, cache=cache).statuses == ["output_limit"]
+        suite = (program, ["assert 1 == 1"], "")
+        assert SuiteCache.key(suite, small) != SuiteCache.key(suite, Counting(small))
+    with Executor(workers=1) as default:
+        again = execute([program], "tora", default, cache=ExecutionCache(tmp_path / "executions.jsonl"))
+        assert (again.statuses, again.answers, again.unique) == (["ok"], ["5"], 1)
+        assert default.result_identity() == [repr(default.timeout), repr(default.memory_mb)]   # as before
+
+
 class StoppedAfter(Counting):
     """An executor whose first batch is stopped (as Ctrl-C stops it) once ``n`` programs have finished."""
 

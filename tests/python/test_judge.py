@@ -90,6 +90,22 @@ def test_humaneval_suite_end_to_end():
     assert bad.failing_test == "assert has_close_elements([1.0, 2.0], 0.05) == False"
 
 
+def test_a_candidate_that_rebinds_builtins_at_top_level_is_judged_as_in_the_job():
+    """Found by a breaker: the split harness runs in the program's namespace and looked up isinstance, list,
+    str, dict ... there, so a correct candidate whose driver code says `list = [3, 1, 3]` failed every test
+    (split) while it passed judged in the job."""
+    programs = ["def dedup(xs):\n    return sorted(set(xs))\n\nlist = [3, 1, 3]\nprint(dedup(list))\n",
+                "def shout(s):\n    return s.upper()\n\nstr = 'hello'\nisinstance = type = None\n",
+                "def squares(n):\n    return {i: i * i for i in range(n)}\n\ndict = squares(3)\neval = bool = 0\n"]
+    tests = [["assert dedup([3, 1, 3]) == [1, 3]"], ["assert shout('ab') == 'AB'", "assert shout('') != 'x'"],
+             ["assert squares(2) == {0: 0, 1: 1}", "assert squares(1)"]]
+    with cotnpot.Executor(workers=1) as ex:
+        split = ex.run_tests(programs, tests)
+        whole = ex.run_tests(programs, tests, split=False)
+    assert [r.passed for r in split] == [True, True, True], [r.error_message for r in split]
+    assert not any(r.judged_in_process for r in split) and [r.passed for r in whole] == [True, True, True]
+
+
 def test_names_the_suite_binds_are_not_the_candidates_function():
     # found by a breaker: `from math import isclose` made isclose(...) a "truthy candidate call", so the
     # expected value travelled into the job, which replaced math.isclose

@@ -18,6 +18,7 @@ import torch
 from . import methods, metrics
 from .metrics import Estimate
 from .. import distributed
+from ..executor import result_identity
 from ..jsonl_store import JsonlStore
 from ..translate import Request
 
@@ -45,12 +46,11 @@ class CodeResult:
 
 class SuiteCache(JsonlStore):
     """Test runs of earlier evaluations, keyed by the program, its tests and set-up exactly as they run and
-    the executor's time and memory limits."""
+    what of the executor decides a result (:meth:`Executor.result_identity`: its limits)."""
 
     @staticmethod
     def key(suite: Suite, executor) -> str:
-        limits = [repr(getattr(executor, "timeout", None)), repr(getattr(executor, "memory_mb", None))]
-        text = json.dumps(["tests", *suite, *limits])
+        text = json.dumps(["tests", *suite, *result_identity(executor)])
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 

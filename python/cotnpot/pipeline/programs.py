@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 from .. import distributed
-from ..executor import Executor, Job
+from ..executor import Executor, Job, result_identity
 from ..jsonl_store import JsonlStore
 
 POT_PRELUDE = '''import math
@@ -205,13 +205,12 @@ class Execution:
 
 class ExecutionCache(JsonlStore):
     """Results of earlier runs, keyed by the job exactly as it runs (its code, prelude and answer mode)
-    and the executor's time and memory limits."""
+    and what of the executor decides a result (:meth:`Executor.result_identity`: its limits)."""
 
     @staticmethod
     def key(program: str, harness: str, executor: Executor) -> str:
         fields = job_fields(program, harness)
-        text = "\0".join([harness, *(fields[k] for k in sorted(fields)), repr(executor.timeout),
-                          repr(executor.memory_mb)])
+        text = "\0".join([harness, *(fields[k] for k in sorted(fields)), *result_identity(executor)])
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 

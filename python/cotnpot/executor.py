@@ -198,8 +198,10 @@ class Executor:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
         if timeout is not None and timeout > 1e6:   # inf included: deadlines are integer milliseconds
             raise ValueError(f"timeout must be at most 1e6 seconds, got {timeout}")
+        _check_sequence("programs", programs)
         jobs = [p if isinstance(p, Job) else
-                Job(p, answer=answer, variable=variable, prelude=prelude, timeout=timeout or 0.0, memory_mb=memory_mb or 0)
+                Job(job_text(p), answer=answer, variable=variable, prelude=job_text(prelude), timeout=timeout or 0.0,
+                    memory_mb=memory_mb or 0)
                 for p in programs]
         return self.run_jobs(jobs, progress, on_result)
 
@@ -215,6 +217,8 @@ class Executor:
         every suite with ``split=False``, are judged inside the job and say so (``judged_in_process``).
         ``setup``: per program, code the tests need (MBPP's test imports). ``on_result(i, test_result)``:
         as in :meth:`run_jobs`."""
+        _check_sequence("programs", programs)
+        _check_sequence("tests", tests)
         if len(programs) != len(tests):
             raise ValueError(f"programs and tests must have the same length, got {len(programs)} and {len(tests)}")
         if setup is not None and len(setup) != len(programs):
@@ -235,9 +239,10 @@ class Executor:
             plans.append(plan)
             counts.append(len(plan.groups) if plan is not None else len(items) if listed else _asserts(items[0]))
             if plan is None:
-                jobs.append(Job(program, kind="tests", tests="\n".join(([prefix] if prefix else []) + items), **limits))
+                jobs.append(Job(job_text(program), kind="tests",
+                                tests=job_text("\n".join(([prefix] if prefix else []) + items)), **limits))
             else:
-                jobs.append(Job(_text(program) + "\n" + plan.setup + "\n" + plan.harness(), answer="variable",
+                jobs.append(Job(job_text(_text(program) + "\n" + plan.setup + "\n" + plan.harness()), answer="variable",
                                 variable=judge.VALUES_VARIABLE, **limits))
         def verdict(i: int, r: ExecResult) -> "TestResult":
             return TestResult.from_split(r, plans[i]) if plans[i] is not None else TestResult.in_process(r, counts[i])
@@ -249,6 +254,25 @@ class Executor:
 
 def _text(x: Union[str, bytes]) -> str:
     return x.decode("utf-8", "replace") if isinstance(x, bytes) else x
+
+
+def job_text(x: Union[str, bytes]) -> Union[str, bytes]:
+    """A program's text as a job carries it (UTF-8): a lone surrogate (what json.loads gives for "\\ud83d") is
+    U+FFFD, as the text's bytes decode; such a str had raised a TypeError out of the whole batch."""
+    if isinstance(x, bytes):
+        return x
+    try:
+        x.encode("utf-8")
+        return x
+    except UnicodeEncodeError:
+        return x.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _check_sequence(name: str, value) -> None:
+    """A str is a sequence too: ``run("print(42)")`` ran nine one-character programs."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence (one entry per program), got a {type(value).__name__}; "
+                        f"for one program pass [program]")
 
 
 def _asserts(code: str) -> int:

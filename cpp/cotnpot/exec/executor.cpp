@@ -1,4 +1,5 @@
 #include "cotnpot/exec/executor.h"
+#include "cotnpot/exec/fork_guard.h"
 #include "cotnpot/exec/protocol.h"
 #include "cotnpot/exec/session.h"
 
@@ -52,6 +53,17 @@ constexpr const char* kWorkerBootstrap =
     "    _cotnpot_line += _cotnpot_block.count('\\n') + 3\n"
     "    del _cotnpot_block\n"
     "    exec(_cotnpot_code)\n";
+
+// The pool whose callback this thread is running (a batch's callbacks run on its threads, one at a time).
+thread_local const Executor* serving_callback = nullptr;
+
+struct CallingBack {
+  const Executor* previous;
+  explicit CallingBack(const Executor* pool) : previous(serving_callback) { serving_callback = pool; }
+  ~CallingBack() { serving_callback = previous; }
+  CallingBack(const CallingBack&) = delete;
+  CallingBack& operator=(const CallingBack&) = delete;
+};
 
 // A job that never reached a worker (it was dead already): run again on a replacement, not reported.
 constexpr const char* kNotSent = "NotSent";
@@ -187,6 +199,16 @@ struct Executor::Worker {
     remove_base_dir();
   }
 
+  // In a forked child of the caller: the worker is the parent's. Only this process's copies of its pipes are
+  // closed (so that the parent's close() gets its end of file, and this child cannot talk to it); nothing is
+  // killed, waited for or removed.
+  void forget() {
+    if (to_worker >= 0) ::close(to_worker), to_worker = -1;
+    if (from_worker >= 0) ::close(from_worker), from_worker = -1;
+    pid = -1;
+    base_dir.clear();
+  }
+
   // The worker's directory under /tmp (without filesystem isolation; with it, a private tmpfs goes with
   // the worker): a worker killed from outside never reaches the code that removes it, so the caller does,
   // once the worker is gone. Only a directory the worker named in its ready frame (sent before any job ran),
@@ -246,9 +268,19 @@ struct Executor::Worker {
     char* minimal_env[] = {path_var, lang_var, nullptr};
     // A session of its own: everything its jobs start stays findable by it (session.h), and a terminal's
     // Ctrl-C reaches the caller only, which cancels the batch
+    // Every signal at its default and none blocked: a caller that ignores SIGCHLD (or inherited SIG_IGN
+    // across exec) had workers whose jobs were reaped by the kernel before the worker could wait for them
+    // (every job a sandbox_error), and a blocked SIGALRM held back a job's own alarm.
     posix_spawnattr_t attributes;
     posix_spawnattr_init(&attributes);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID);
+    sigset_t every_signal, no_signal;
+    sigfillset(&every_signal);
+    sigdelset(&every_signal, SIGKILL);
+    sigdelset(&every_signal, SIGSTOP);
+    sigemptyset(&no_signal);
+    posix_spawnattr_setsigdefault(&attributes, &every_signal);
+    posix_spawnattr_setsigmask(&attributes, &no_signal);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     const int rc = ::posix_spawn(&pid, o.python.c_str(), &actions, &attributes, argv.data(), minimal_env);
     posix_spawnattr_destroy(&attributes);
     posix_spawn_file_actions_destroy(&actions);
@@ -345,9 +377,19 @@ Executor::Executor(ExecutorOptions options) : options_(std::move(options)) {
     w->start(options_);
     workers_.push_back(std::move(w));
   }
+  owner_pid_ = static_cast<long>(::getpid());
+  detail::on_fork_in_child(this, &Executor::forget_workers_in_child);
 }
 
-Executor::~Executor() = default;
+Executor::~Executor() { detail::forget_at_fork(this); }
+
+bool Executor::in_own_callback() const { return serving_callback == this; }
+
+void Executor::forget_workers_in_child(void* pool) {
+  auto* self = static_cast<Executor*>(pool);
+  self->forked_.store(true);
+  for (auto& w : self->workers_) w->forget();
+}
 
 bool Executor::network_isolated() const { return !workers_.empty() && workers_[0]->network_isolated; }
 bool Executor::uid_isolated() const { return !workers_.empty() && workers_[0]->uid_isolated; }
@@ -377,6 +419,15 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
       throw std::invalid_argument("Executor: job " + std::to_string(i) + ": memory_mb must be 0 (the executor's) or "
                                   "between 16 and 2^30, got " + std::to_string(j.memory_mb));
   }
+  // Before the lock: in a forked child it may be a copy of a lock another thread held at the fork, and a
+  // callback's thread would wait on its own batch.
+  if (forked_.load())
+    throw std::runtime_error("Executor: this pool's workers belong to the process that made it (pid " +
+                             std::to_string(owner_pid_) + "); a forked child (a multiprocessing or DataLoader "
+                             "worker) must make an Executor of its own");
+  if (in_own_callback())
+    throw std::logic_error("Executor: run() called from a progress or on_result callback of this pool's own "
+                           "batch, which waits for the callback to return; use another Executor there");
   // One batch at a time: the workers' pipes carry one conversation each, so calls from several threads
   // take turns instead of interleaving frames.
   std::lock_guard<std::mutex> one_batch(run_mutex_);
@@ -396,6 +447,7 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
     const size_t done = finished.fetch_add(1) + 1;
     if (!progress && !on_result) return;
     std::lock_guard<std::mutex> lock(progress_mutex);
+    const CallingBack calling_back(this);
     if (on_result) on_result(i, results[i]);  // a result is a result, even in a stopped batch
     if (progress && !cancelled.load()) progress(done);
   };

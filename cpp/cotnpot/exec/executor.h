@@ -86,7 +86,9 @@ class Executor {
   Executor& operator=(const Executor&) = delete;
 
   // Runs every job; results in job order. `progress` (optional) is called with the number finished.
-  // Safe from several threads (batches take turns). An exception from `progress` cancels the batch and is
+  // Safe from several threads (batches take turns); not from a callback of this pool's own batch (it throws:
+  // the batch would wait for the callback, and the callback for the batch), nor in a forked child of the
+  // process that made the pool (it throws: the workers are the parent's; make a pool in the child). An exception from `progress` cancels the batch and is
   // rethrown here; setting *stop (another thread: Ctrl-C) stops it too -- no new job starts, running ones end
   // within their timeout -- and run() throws. `on_result` (optional) is called with each job's index and
   // result as it finishes, before `progress`, also for the jobs that end after the batch was stopped, so a
@@ -96,6 +98,10 @@ class Executor {
   std::vector<Result> run(const std::vector<Job>& jobs, const std::function<void(size_t)>& progress = {},
                           const std::atomic<bool>* stop = nullptr,
                           const std::function<void(size_t, const Result&)>& on_result = {});
+
+  // Whether the calling thread is running a callback of this pool's batch (where run() throws); for callers
+  // that hand run() to another thread (the Python binding does, to answer Ctrl-C).
+  bool in_own_callback() const;
 
   // Another thread (closing the pool): the running batch, and every later one, starts no new job; running
   // ones end within their timeouts, and run() throws.
@@ -116,11 +122,14 @@ class Executor {
 
  private:
   struct Worker;
+  static void forget_workers_in_child(void* pool);  // fork_guard.h
   ExecutorOptions options_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::mutex run_mutex_;  // run() from several threads: one batch at a time
   std::atomic<uint64_t> next_job_id_{0};  // every job sent gets a new id, across batches
   std::atomic<bool> cancelled_{false};
+  std::atomic<bool> forked_{false};  // this is a forked child's copy: the workers are the parent's
+  long owner_pid_ = 0;               // the process that made the pool
 };
 
 // The embedded worker source (cpp/cotnpot/exec/worker.py).

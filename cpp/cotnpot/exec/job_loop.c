@@ -471,7 +471,14 @@ static void setup_failed(const char* what) {
   _exit(70);
 }
 
+// Never above the worker's own hard limit: a caller started under a lower one (prlimit, a container's ulimit)
+// has its jobs kept under it, where raising it (which needs CAP_SYS_RESOURCE) failed every job.
 static void set_limit(int resource, rlim_t soft, rlim_t hard) {
+  struct rlimit current;
+  if (getrlimit(resource, &current) == 0 && current.rlim_max != RLIM_INFINITY && hard > current.rlim_max) {
+    hard = current.rlim_max;
+    if (soft > hard) soft = hard;
+  }
   const struct rlimit limit = {soft, hard};
   if (setrlimit(resource, &limit) != 0) setup_failed("cannot set the job's rlimits");
 }

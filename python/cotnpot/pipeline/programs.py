@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 from .. import distributed
-from ..executor import Executor, Job, result_identity
+from ..executor import Executor, Job, job_text, result_identity
 from ..jsonl_store import JsonlStore
 
 POT_PRELUDE = '''import math
@@ -192,7 +192,8 @@ def job_fields(program: str, harness: str) -> Dict[str, str]:
 
 
 def job_for(program: str, harness: str, timeout: float = 0.0) -> Job:
-    return Job(**job_fields(program, harness), timeout=timeout)
+    fields = {k: job_text(v) for k, v in job_fields(program, harness).items()}
+    return Job(**fields, timeout=timeout)
 
 
 @dataclass

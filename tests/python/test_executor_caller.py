@@ -1,0 +1,116 @@
+"""What the caller's process does to a pool (each found by a breaker, each failing before its fix): signals
+it ignores or blocks, a fork of it, limits it runs under, a callback that calls back into the pool, and
+inputs of the wrong shape."""
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import cotnpot
+
+
+def run_python(code: str, timeout: float = 120) -> str:
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_signals_the_caller_ignores_or_blocks_do_not_reach_the_workers():
+    """A caller ignoring SIGCHLD (or one that inherited SIG_IGN across exec) had every job back as a
+    sandbox_error: its workers inherited the disposition, and the kernel reaped their jobs before they could.
+    A blocked SIGALRM held back a job's own alarm until its timeout."""
+    out = run_python("""
+        import signal, cotnpot
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        alarm = ("import signal, time\\n"
+                 "def gave_up(*_):\\n    raise TimeoutError('gave up')\\n"
+                 "signal.signal(signal.SIGALRM, gave_up)\\nsignal.alarm(1)\\n"
+                 "try:\\n    time.sleep(4)\\nexcept TimeoutError as e:\\n    print(e)\\n")
+        with cotnpot.Executor(workers=1, timeout=3) as ex:
+            for r in ex.run(["print(6 * 7)", alarm]):
+                print(r.status, r.answer)
+    """)
+    assert out.split("\n")[:2] == ["ok 42", "ok gave up"], out
+
+
+def test_a_forked_child_refuses_the_parents_pool_and_leaves_it_whole():
+    """A forked child (multiprocessing, a DataLoader worker) shared its parent's pipes: both sides' jobs got
+    other jobs' statuses, and the parent's close() waited 2 s per worker for an end of file the child's
+    copies held back. Now the child's copies are closed at the fork, and its use of the pool is refused."""
+    with cotnpot.Executor(workers=2, timeout=5) as ex:
+        ex.run(["print(1)"])
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:   # the child: refused by name, then it lives on while the parent works and closes
+            os.close(read)
+            try:
+                ex.run(["print(2)"])
+                verdict = b"ran"
+            except RuntimeError as exc:
+                verdict = b"refused" if "belong to the process that made it" in str(exc) else str(exc).encode()
+            ex.close()
+            os.write(write, verdict)
+            time.sleep(20)
+            os._exit(0)
+        os.close(write)
+        try:
+            assert os.read(read, 200) == b"refused"
+            results = ex.run([f"print({i})" for i in range(40)])
+            assert [(r.status, r.answer) for r in results] == [("ok", str(i)) for i in range(40)]
+            start = time.perf_counter()
+            ex.close()
+            assert time.perf_counter() - start < 1.5   # was 4 s with 2 workers
+        finally:
+            os.kill(child, 9)
+            os.waitpid(child, 0)
+            os.close(read)
+
+
+def test_run_from_a_callback_of_its_own_batch_is_refused():
+    """It waited for itself (the batch for the callback, the callback for the batch), and Ctrl-C could not
+    end it. The error comes back to the caller of the outer batch."""
+    with cotnpot.Executor(workers=1, timeout=5) as ex:
+        def on_result(i, result):
+            ex.run(["print(2)"])
+        with pytest.raises(RuntimeError, match="called from a progress or on_result callback of this pool"):
+            ex.run(["print(1)"], on_result=on_result)
+        assert ex.run(["print(3)"])[0].answer == "3"
+
+
+def test_a_lower_hard_limit_of_the_caller_holds_for_its_jobs():
+    """A caller under a lower hard limit (prlimit, a container's ulimit) had every job back as a sandbox_error
+    without root (raising a hard limit needs CAP_SYS_RESOURCE), and as root its jobs got the higher limit."""
+    out = run_python("""
+        import resource, cotnpot
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+        big = "open('f', 'wb').write(b'x' * (2 << 20))\\nprint('wrote')"
+        with cotnpot.Executor(workers=1, timeout=5) as ex:
+            for r in ex.run(["print(42)", big]):
+                print(r.status, r.answer, r.error_type)
+    """)
+    small, big = out.splitlines()[:2]
+    assert small == "ok 42 " and big.split()[0] == "error" and "wrote" not in big, out
+
+
+def test_a_lone_surrogate_in_one_program_fails_no_other():
+    """json.loads gives a str with a lone surrogate for "\\ud83d"; such a program raised a TypeError out of the
+    whole batch (and of evaluate_file). It now runs with U+FFFD there, as its text's bytes decode."""
+    with cotnpot.Executor(workers=1, timeout=5) as ex:
+        results = ex.run(["s = '\ud83d'\nprint(set(s) == {'\ufffd'})", "print(2)"])
+        assert [(r.status, r.answer) for r in results] == [("ok", "True"), ("ok", "2")]
+        tested = ex.run_tests(["def f():\n    return '\ud83d'", "def f():\n    return 1"],
+                              [["assert set(f()) == {'\ufffd'}"], ["assert f() == 1", "assert f() != '\ud800'"]])
+        assert [t.passed for t in tested] == [True, True]
+
+
+def test_one_program_as_a_str_is_refused_not_run_a_character_at_a_time():
+    with cotnpot.Executor(workers=1, timeout=5) as ex:
+        with pytest.raises(TypeError, match="programs must be a sequence .* got a str; for one program pass"):
+            ex.run("print(42)")
+        with pytest.raises(TypeError, match="tests must be a sequence"):
+            ex.run_tests(["def f(): pass"] * 2, "assert f() is None")

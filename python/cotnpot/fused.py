@@ -51,6 +51,7 @@ def block_sizes(vocab: int, row_block: int = 0, vocab_block: int = 0,
 
 def _setup_context(ctx, inputs, output):
     hidden, weight, labels, bias, ignore_index, row_block, vocab_block = inputs
+    ctx.mark_non_differentiable(output[1])   # the lse: a gradient through it was silently 0 (a breaker)
     ctx.save_for_backward(hidden, weight, labels, output[1], bias)
     ctx.options = (ignore_index, row_block, vocab_block)
     ctx.has_bias = bias is not None
@@ -78,6 +79,7 @@ torch.library.register_autograd("cotnpot::_fused_linear_logprob_forward", _backw
 def _setup_frozen_weight_context(ctx, inputs, output):
     # Only the op's third output, which the caller never sees: saving the log-probs it returns would make an
     # in-place change to them (logp.mul_(mask)) an autograd error, as it is not with the plain op.
+    ctx.mark_non_differentiable(output[1], output[2])   # internal values: no gradient flows through them
     ctx.save_for_backward(output[2], inputs[2])
     ctx.dtype = inputs[0].dtype   # hidden's: its gradient's
     ctx.ignore_index = inputs[4]
@@ -123,7 +125,12 @@ def fused_linear_logprob(hidden: Tensor, weight: Tensor, labels: Tensor, bias: O
     [N, H] float32 buffer instead (each row's log-prob's gradient in its hidden state).
     Block sizes: 0 picks them, from ``block_memory_mb`` of float32 logits per block (default about 8 MiB on
     the CPU, 64 MiB on CUDA); see :func:`block_sizes`."""
-    row_block, vocab_block = block_sizes(weight.shape[0], row_block, vocab_block, block_memory_mb)
+    for name, value in (("hidden", hidden), ("weight", weight), ("labels", labels)):
+        if not isinstance(value, Tensor):   # before .shape and .requires_grad are read (an AttributeError)
+            raise TypeError(f"fused_linear_logprob: {name} must be a tensor, got {type(value).__name__}")
+    # a 0-d weight: the op names it (weight.shape[0] was an IndexError)
+    row_block, vocab_block = block_sizes(weight.shape[0] if weight.dim() else 0, row_block, vocab_block,
+                                         block_memory_mb)
     if _only_hidden_needs_a_gradient(hidden, weight, bias):
         # A frozen lm_head (LoRA): the forward also sums each row's softmax-weighted weight rows, so the backward
         # needs no GEMM -- 2 GEMMs per block in all instead of 3 (fused_linear_logprob.h).

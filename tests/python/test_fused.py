@@ -217,6 +217,49 @@ def test_bad_input_names_the_argument():
                 fused_linear_logprob(hidden, weight, labels, block_memory_mb=budget)
         torch.testing.assert_close(fused_linear_logprob(hidden, weight, labels, block_memory_mb=1e300),
                                    fused_linear_logprob(hidden, weight, labels))
+    # found by a breaker: None and a 0-d weight failed in the wrapper with an AttributeError or IndexError
+    with pytest.raises(TypeError, match="fused_linear_logprob: weight must be a tensor, got NoneType"):
+        fused_linear_logprob(hidden, None, labels)
+    with pytest.raises(TypeError, match="fused_linear_logprob: hidden must be a tensor, got NoneType"):
+        fused_linear_logprob(None, weight, labels)
+    with pytest.raises(RuntimeError, match=r"weight must be 2-D \[V,H\], got 0-D"):
+        fused_linear_logprob(hidden, torch.tensor(1.0), labels)
+
+
+def test_the_log_sum_exp_output_carries_no_gradient():
+    """Found by a breaker: the internal op's lse (and the frozen form's dlogp_dhidden) carried a grad_fn whose
+    gradient was silently 0; they are marked non-differentiable."""
+    hidden, weight, labels, _ = inputs(4, 3, 6)
+    _, lse = torch.ops.cotnpot._fused_linear_logprob_forward(hidden, weight, labels, None, -100, 0, 0)
+    _, lse2, dlogp = torch.ops.cotnpot._fused_linear_logprob_frozen_weight_forward(hidden, weight.detach(), labels,
+                                                                                  None, -100, 0, 0)
+    assert not lse.requires_grad and not lse2.requires_grad and not dlogp.requires_grad
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("frozen", [False, True])
+def test_small_shares_of_many_vocabulary_blocks_add_up(dtype, frozen):
+    """Found by a breaker: the blocks' log-sum-exps were merged in float log space, where a block whose share
+    of the softmax is below half a float step of the running value vanishes. A confident token (logit 20,
+    4095 others at 6) over one-column blocks had a log-prob of 0.0 instead of -3.4e-3, and at V = 152k with
+    the default blocks its hidden gradient had the wrong sign. Now within float32's own error."""
+    V, label = 4096, 17
+    weight = torch.full((V, 1), 6.0, dtype=torch.float64)
+    weight[label] = 20.0
+    hidden = torch.ones(2, 1, dtype=torch.float64)
+    labels = torch.tensor([label, 3])
+    ref_h = hidden.clone().requires_grad_()
+    want = torch.log_softmax(ref_h @ weight.T, -1).gather(1, labels[:, None])[:, 0]
+    (want_grad,) = torch.autograd.grad(want.sum(), ref_h)
+    h = hidden.to(dtype).requires_grad_()
+    w = weight.to(dtype).requires_grad_(not frozen)
+    for vocab_block in (1, 8, 0):
+        got = fused_linear_logprob(h, w, labels, vocab_block=vocab_block)
+        torch.testing.assert_close(got.double(), want.detach(), atol=2e-6, rtol=0)
+        (got_grad,) = torch.autograd.grad(got.sum(), h)
+        # 16-bit: the plain form's gradient of the logits is rounded once to the dtype (as the naive path's)
+        rtol = 2e-3 if dtype == torch.float32 or frozen else 1e-2
+        torch.testing.assert_close(got_grad.double(), want_grad, atol=1e-4, rtol=rtol)
 
 
 def test_a_frozen_head_gets_no_weight_gradient_and_double_backward_is_refused():

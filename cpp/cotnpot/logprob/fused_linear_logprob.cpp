@@ -246,7 +246,9 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_composite(const at::Tens
     const int64_t r1 = std::min(n, r0 + b.rows);
     const at::Tensor h = hidden.slice(0, r0, r1), yr = y.slice(0, r0, r1);
     at::Tensor running_max = at::full({r1 - r0}, -std::numeric_limits<double>::infinity(), hidden.options().dtype(acc));
-    at::Tensor running_sum = at::zeros({r1 - r0}, hidden.options().dtype(acc));
+    // in double: a block's small share added to a float sum near 1 was rounded away (fp16 at V = 152k and
+    // one-column blocks: 1.6e-3 off; found by a breaker)
+    at::Tensor running_sum = at::zeros({r1 - r0}, hidden.options().dtype(at::kDouble));
     at::Tensor picked = at::zeros({r1 - r0}, hidden.options().dtype(acc));
     for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
       const int64_t v1 = std::min(vocab, v0 + b.vocab);
@@ -255,7 +257,7 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_composite(const at::Tens
       // exp(-inf - finite) = 0 for the first block; a row of -inf logits stays -inf (its lse too).
       const at::Tensor safe_max = at::where(at::isinf(new_max), at::zeros_like(new_max), new_max);
       const at::Tensor rescale = at::exp(running_max - safe_max), weights = at::exp(logits - safe_max.unsqueeze(1));
-      running_sum = running_sum * rescale + weights.sum(1);
+      running_sum = running_sum * rescale.to(at::kDouble) + weights.sum(1, /*keepdim=*/false, at::kDouble);
       running_max = new_max;
       const at::Tensor here = (yr >= v0).logical_and(yr < v1);
       const at::Tensor local = (yr - v0).clamp(0, v1 - v0 - 1).unsqueeze(1);
@@ -270,16 +272,21 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_composite(const at::Tens
     }
     const at::Tensor safe_max = at::where(at::isinf(running_max), at::zeros_like(running_max), running_max);
     // A row holding +inf: NaN, as log_softmax and the kernels give (safe_max + log(inf) would be +inf).
-    const at::Tensor row_lse = at::where(running_max == std::numeric_limits<double>::infinity(),
-                                         std::numeric_limits<double>::quiet_NaN(), safe_max + at::log(running_sum));
+    const at::Tensor plus_inf = running_max == std::numeric_limits<double>::infinity();
+    const at::Tensor log_sum = at::log(running_sum);
+    const at::Tensor row_lse = at::where(plus_inf, std::numeric_limits<double>::quiet_NaN(),
+                                         safe_max.to(at::kDouble) + log_sum).to(acc);
+    // (x[y] - max) - log(sum), in double: no rounding at the magnitude of the logits or of the lse
+    const at::Tensor row_logp = at::where(plus_inf, std::numeric_limits<double>::quiet_NaN(),
+                                          (picked - safe_max).to(at::kDouble) - log_sum).to(acc);
     const at::Tensor valid = yr != ignore_index;
-    logp.slice(0, r0, r1).copy_(at::where(valid, picked - row_lse, at::zeros_like(picked)));
+    logp.slice(0, r0, r1).copy_(at::where(valid, row_logp, at::zeros_like(picked)));
     lse.slice(0, r0, r1).copy_(at::where(valid, row_lse, at::zeros_like(row_lse)));
     if (dlogp_dhidden) {  // (1 - p) W[y] - the sum / the softmax's denominator; ignored rows 0, all -inf ones NaN
       at::Tensor sums = dlogp_dhidden->slice(0, r0, r1);
       const at::Tensor label_rows = weight.index_select(0, at::where(valid, yr, at::zeros({}, yr.options()))).to(acc);
-      const at::Tensor one_minus_p = at::expm1(picked - row_lse).neg_().unsqueeze(1);
-      sums.copy_(at::where(valid.unsqueeze(1), label_rows * one_minus_p - sums / running_sum.unsqueeze(1),
+      const at::Tensor one_minus_p = at::expm1(row_logp).neg_().unsqueeze(1);
+      sums.copy_(at::where(valid.unsqueeze(1), label_rows * one_minus_p - sums / running_sum.to(acc).unsqueeze(1),
                            at::zeros({}, sums.options())));
     }
   }

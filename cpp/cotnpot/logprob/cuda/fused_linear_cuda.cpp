@@ -36,17 +36,26 @@ std::tuple<at::Tensor, at::Tensor> forward_cuda(const at::Tensor& hidden, const 
   for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
     const int64_t r1 = std::min(n, r0 + b.rows);
     const at::Tensor h = hidden.slice(0, r0, r1), yr = y.slice(0, r0, r1);
-    at::Tensor running = at::full({r1 - r0}, -std::numeric_limits<double>::infinity(), acc);
+    at::Tensor running_max = at::full({r1 - r0}, -std::numeric_limits<double>::infinity(), acc);
+    at::Tensor running_sum = at::zeros({r1 - r0}, acc.dtype(at::kDouble));
     at::Tensor picked = at::zeros({r1 - r0}, acc);
     for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
       at::Tensor logits = block_logits_in_dtype(h, weight, bias, v0, std::min(vocab, v0 + b.vocab), scratch);
-      cuda::check_launch(cuda::fused_block_forward(dtype, block_of(logits, v0, yr, ignore_index), running.data_ptr(),
+      cuda::check_launch(cuda::fused_block_forward(dtype, block_of(logits, v0, yr, ignore_index),
+                                                   running_max.data_ptr(), running_sum.data_ptr<double>(),
                                                    picked.data_ptr(), stream),
                          op);
     }
+    // (x[y] - max) - log(sum) in double, as the CPU form: no rounding at the logits' magnitude. A row of -inf
+    // logits: its lse -inf, its log-prob NaN (-inf - -inf), as log_softmax gives.
+    const at::Tensor all_minus_inf = running_max == -std::numeric_limits<double>::infinity();
+    const at::Tensor log_sum = at::where(all_minus_inf, 0.0, at::log(running_sum));
+    const at::Tensor row_logp = ((picked - running_max).to(at::kDouble) - log_sum).to(accumulation_type(hidden));
+    const at::Tensor row_lse = at::where(all_minus_inf, running_max.to(at::kDouble),
+                                         running_max.to(at::kDouble) + log_sum).to(accumulation_type(hidden));
     const at::Tensor valid = yr != ignore_index;  // ignored rows: 0, as in the other forms
-    logp.slice(0, r0, r1).copy_(at::where(valid, picked - running, at::zeros({}, acc)));
-    lse.slice(0, r0, r1).copy_(at::where(valid, running, at::zeros({}, acc)));
+    logp.slice(0, r0, r1).copy_(at::where(valid, row_logp, at::zeros({}, acc)));
+    lse.slice(0, r0, r1).copy_(at::where(valid, row_lse, at::zeros({}, acc)));
   }
   return {logp, lse};
 }

@@ -5,8 +5,25 @@
 namespace cotnpot::logprob::cuda {
 namespace {
 
+// A row's (max, sum) over the vocabulary blocks merged with one more block's log-sum-exp, the sum in double
+// (as the CPU form's RunningLse: merged in float log space, small blocks' shares were rounded away). A NaN
+// block (a NaN logit, or +inf: exp(inf - inf)) makes the row NaN.
+template <class A>
+__device__ inline void add_block(A& max, double& sum, A block_lse) {
+  if (isnan(block_lse) || block_lse == A(INFINITY)) {
+    max = A(NAN);
+    sum = NAN;
+  } else if (block_lse > max) {
+    sum = sum * exp(static_cast<double>(max) - static_cast<double>(block_lse)) + 1.0;
+    max = block_lse;
+  } else if (block_lse != A(-INFINITY)) {
+    sum += exp(static_cast<double>(block_lse) - static_cast<double>(max));
+  }
+}
+
 template <class T>
-__global__ void block_forward_kernel(LogitBlock block, typename Acc<T>::type* running, typename Acc<T>::type* picked) {
+__global__ void block_forward_kernel(LogitBlock block, typename Acc<T>::type* running_max, double* running_sum,
+                                     typename Acc<T>::type* picked) {
   using A = typename Acc<T>::type;
   for (int64_t r = blockIdx.x; r < block.rows; r += gridDim.x) {
     const int64_t label = block.labels[r];
@@ -16,7 +33,7 @@ __global__ void block_forward_kernel(LogitBlock block, typename Acc<T>::type* ru
     for (int64_t v = threadIdx.x; v < block.width; v += blockDim.x) merge(m, s, to_acc(x[v]), A(1));
     block_merge(m, s);
     if (threadIdx.x == 0) {
-      running[r] = log_add_exp(running[r], finish_lse(m, s));
+      add_block(running_max[r], running_sum[r], finish_lse(m, s));
       const int64_t local = label - block.v0;
       if (local >= 0 && local < block.width) picked[r] = to_acc(x[local]);
     }
@@ -43,11 +60,12 @@ __global__ void block_backward_kernel(LogitBlock block, const typename Acc<T>::t
 }
 
 template <class T>
-cudaError_t forward(const LogitBlock& block, void* running, void* picked, cudaStream_t stream) {
+cudaError_t forward(const LogitBlock& block, void* running_max, double* running_sum, void* picked,
+                    cudaStream_t stream) {
   using A = typename Acc<T>::type;
   if (block.rows == 0 || block.width == 0) return cudaSuccess;
-  block_forward_kernel<T><<<grid_for(block.rows), kThreads, 0, stream>>>(block, static_cast<A*>(running),
-                                                                        static_cast<A*>(picked));
+  block_forward_kernel<T><<<grid_for(block.rows), kThreads, 0, stream>>>(block, static_cast<A*>(running_max),
+                                                                        running_sum, static_cast<A*>(picked));
   return cudaGetLastError();
 }
 
@@ -62,9 +80,11 @@ cudaError_t backward(const LogitBlock& block, const void* grad, const void* lse,
 
 }  // namespace
 
-cudaError_t fused_block_forward(Dtype dtype, const LogitBlock& block, void* running, void* picked,
-                                cudaStream_t stream) {
-  return with_element_type(dtype, [&](auto t) { return forward<decltype(t)>(block, running, picked, stream); });
+cudaError_t fused_block_forward(Dtype dtype, const LogitBlock& block, void* running_max, double* running_sum,
+                                void* picked, cudaStream_t stream) {
+  return with_element_type(dtype, [&](auto t) {
+    return forward<decltype(t)>(block, running_max, running_sum, picked, stream);
+  });
 }
 
 cudaError_t fused_block_backward(Dtype dtype, const LogitBlock& block, const void* grad, const void* lse,

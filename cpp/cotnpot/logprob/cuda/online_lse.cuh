@@ -84,18 +84,6 @@ __device__ void block_merge(A& m, A& s) {
   s = shared_s[0];
 }
 
-// log(exp(a) + exp(b)), as the CPU form's: exact when either is -inf (a row's first block), NaN when
-// either is.
-template <class A>
-__device__ inline A log_add_exp(A a, A b) {
-  if (isnan(a) || isnan(b)) return A(NAN);
-  if (a == A(-INFINITY)) return b;
-  if (b == A(-INFINITY)) return a;
-  const A m = a > b ? a : b;
-  if (isinf(m)) return m;
-  return m + log1p(exp(-fabs(a - b)));
-}
-
 // f(T{}) for the element type T that `dtype` names: the one switch over dtypes of the kernels' entry points.
 template <class Dtype, class F>
 cudaError_t with_element_type(Dtype dtype, F&& f) {

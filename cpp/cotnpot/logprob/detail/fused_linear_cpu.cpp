@@ -17,15 +17,37 @@ namespace {
 
 constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
 
-// log(exp(a) + exp(b)): exact when either is -inf (a row's first block), NaN when either is.
-float log_add_exp(float a, float b) {
-  if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<float>::quiet_NaN();
-  if (a == kMinusInf) return b;
-  if (b == kMinusInf) return a;
-  const float m = std::max(a, b);
-  if (std::isinf(m)) return m;
-  return m + std::log1p(std::exp(-std::abs(a - b)));
-}
+// A row's log-sum-exp over the vocabulary blocks seen so far, as (max of the blocks' log-sum-exps, sum of
+// exp(block's - max)) with the sum in double. Merged in float log space instead (log(exp(a) + exp(b))), a
+// block whose share of the softmax was below half a float step of the running value vanished: at V = 152k
+// a confident token's log-prob came out 0.0 instead of -1.2e-4 and its gradient had the wrong sign (found
+// by a breaker). The log-prob is then (x[y] - max) - log(sum): no rounding at the logits' magnitude either.
+struct RunningLse {
+  float max = kMinusInf;
+  double sum = 0.0;
+  bool nan = false;  // a NaN logit, or +inf (exp(inf - inf), as log_softmax gives)
+
+  void add(float block_lse) {
+    if (std::isnan(block_lse) || block_lse == std::numeric_limits<float>::infinity()) {
+      nan = true;
+    } else if (block_lse > max) {  // also the first finite block: sum is 0 then
+      sum = sum * std::exp(static_cast<double>(max) - block_lse) + 1.0;
+      max = block_lse;
+    } else if (block_lse != kMinusInf) {
+      sum += std::exp(static_cast<double>(block_lse) - max);
+    }
+  }
+  bool all_minus_inf() const { return !nan && max == kMinusInf; }
+  float lse() const {
+    if (nan) return std::numeric_limits<float>::quiet_NaN();
+    return max == kMinusInf ? kMinusInf : static_cast<float>(max + std::log(sum));
+  }
+  // log p of a label whose logit is `picked` (NaN where the row is all -inf, as log_softmax gives)
+  double logp(float picked) const {
+    if (nan) return std::numeric_limits<double>::quiet_NaN();
+    return (static_cast<double>(picked) - max) - (max == kMinusInf ? 0.0 : std::log(sum));
+  }
+};
 
 // A block's row as the row kernels take it (bf16 as raw bits), and one of its values as float.
 struct BlockRows {
@@ -61,7 +83,8 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
   float* logp_out = logp.data_ptr<float>();
   float* lse_out = lse.data_ptr<float>();
   const RowKernels& k = row_kernels();
-  std::vector<float> running(b.rows), picked(b.rows);  // per row of the block: lse so far, the label's logit
+  std::vector<RunningLse> running(b.rows);  // per row of the block: its log-sum-exp so far
+  std::vector<float> picked(b.rows);        // and the label's logit
   // With dlogp_dhidden: each row of it holds the sum of exp(logit - reference) W[v] so far (v not its label)
   // until the row block ends, and `reference` that reference. It follows the running lse only when that has
   // grown by kRebase (so exp(logit - reference) <= e^8, no overflow), which after the first blocks is rare:
@@ -73,7 +96,7 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
   BlockScratch scratch, product_scratch;
   for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
     const int64_t r1 = std::min(n, r0 + b.rows);
-    std::fill(running.begin(), running.end(), kMinusInf);
+    std::fill(running.begin(), running.end(), RunningLse{});
     std::fill(picked.begin(), picked.end(), 0.0f);
     std::fill(reference.begin(), reference.end(), kMinusInf);
     const at::Tensor h = hidden.slice(0, r0, r1);
@@ -87,7 +110,7 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
           if (label == ignore_index) continue;  // no pass over an ignored row's logits
           const float block_lse =
               rows.bf16 ? k.logsumexp_bf16(rows.bits(i), rows.width) : k.logsumexp_f32(rows.floats(i), rows.width);
-          running[i] = log_add_exp(running[i], block_lse);
+          running[i].add(block_lse);
           if (label >= v0 && label < v1) picked[i] = rows.value(i, label - v0);
         }
       });
@@ -99,14 +122,15 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
         at::parallel_for(0, r1 - r0, row_grain(rows.width), [&](int64_t begin, int64_t end) {
           for (int64_t i = begin; i < end; ++i) {
             // An ignored row, or one whose logits so far are all -inf, adds nothing (exp(-inf - -inf) is NaN).
-            if (yp[r0 + i] == ignore_index || running[i] == kMinusInf) {
+            const float lse_so_far = running[i].lse();
+            if (yp[r0 + i] == ignore_index || lse_so_far == kMinusInf) {
               std::memset(rows.bf16 ? static_cast<void*>(rows.bits(i)) : static_cast<void*>(rows.floats(i)), 0,
                           rows.width * (rows.bf16 ? sizeof(uint16_t) : sizeof(float)));
               continue;
             }
-            if (!(running[i] - reference[i] <= kRebase)) {  // also the first finite block, and NaN or +inf
-              const float rescale = reference[i] == kMinusInf ? 0.0f : std::exp(reference[i] - running[i]);
-              reference[i] = running[i];
+            if (!(lse_so_far - reference[i] <= kRebase)) {  // also the first finite block, and NaN or +inf
+              const float rescale = reference[i] == kMinusInf ? 0.0f : std::exp(reference[i] - lse_so_far);
+              reference[i] = lse_so_far;
               float* row_sum = sums_base + i * width_h;
               for (int64_t j = 0; j < width_h; ++j) row_sum[j] *= rescale;
             }
@@ -127,8 +151,8 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
     }
     for (int64_t i = 0; i < r1 - r0; ++i) {
       if (yp[r0 + i] == ignore_index) continue;  // stays 0, as its lse
-      logp_out[r0 + i] = picked[i] - running[i];
-      lse_out[r0 + i] = running[i];
+      logp_out[r0 + i] = static_cast<float>(running[i].logp(picked[i]));
+      lse_out[r0 + i] = running[i].lse();
     }
     if (dlogp_dhidden) {
       // (1 - p) W[y] - sum_{v != y} exp(logit - reference) W[v] / exp(lse - reference), row by row: W[y] read
@@ -144,12 +168,12 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
           const int64_t label = yp[r0 + i];
           if (label == ignore_index) continue;  // stays 0
           float* d = sums_base + i * width_h;
-          if (running[i] == kMinusInf) {  // all logits -inf: logp is NaN, and so is its gradient
+          if (running[i].all_minus_inf()) {  // all logits -inf: logp is NaN, and so is its gradient
             std::fill(d, d + width_h, std::numeric_limits<float>::quiet_NaN());
             continue;
           }
-          const float scale = std::exp(reference[i] - running[i]);
-          const float one_minus_p = -std::expm1(picked[i] - running[i]);
+          const float scale = std::exp(reference[i] - running[i].lse());
+          const float one_minus_p = static_cast<float>(-std::expm1(running[i].logp(picked[i])));
           const int64_t label_row = label * w_row;
           for (int64_t j = 0; j < width_h; ++j) {
             const float w =

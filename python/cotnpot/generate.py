@@ -58,6 +58,8 @@ def load_problems(path, limit: Optional[int] = None) -> List[GenProblem]:
     """Problems from JSONL: GSM8K (``question``, ``answer`` ending in ``#### value``), MATH (``problem``,
     ``answer`` or a ``solution`` with a boxed answer), or any rows with ``question`` and ``gold``."""
     from .answer import extract_answer
+    if limit is not None and limit < 1:   # 0 and -5 had read one problem
+        raise ValueError(f"limit must be >= 1 (or None: every problem), got {limit}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"problem file not found: {path}")

@@ -97,6 +97,15 @@ def test_bad_input_names_file_and_line_and_keeps_earlier_rows(tmp_path):
     with pytest.raises(FileNotFoundError, match="candidate file not found"):
         load_candidates(tmp_path / "nope.jsonl")
     assert math.isnan(load_candidates(write(tmp_path, [good])).problems[0].candidates[0].score)
+    # found by a breaker: limit 0 and -5 read one problem; an OVM score given as a string was read as its last
+    # character ("0.25" scored 5.0)
+    for limit in (0, -5):
+        with pytest.raises(ValueError, match=f"limit must be >= 1 .*got {limit}"):
+            load_candidates(path, limit=limit)
+    ovm = json.dumps({"question": "q", "ground_truth": "1",
+                      "outputs": [{"response": "so 1", "label": True, "vscores": "0.25"}]})
+    with pytest.raises(CandidateFileError, match=r"field 'outputs.vscores' must be a list of numbers, got str"):
+        load_candidates(write(tmp_path, [ovm]), format="ovm")
 
 
 def test_atomic_jsonl_writer_gives_each_writer_its_own_temporary_file(tmp_path):

@@ -114,3 +114,12 @@ def test_one_program_as_a_str_is_refused_not_run_a_character_at_a_time():
             ex.run("print(42)")
         with pytest.raises(TypeError, match="tests must be a sequence"):
             ex.run_tests(["def f(): pass"] * 2, "assert f() is None")
+
+
+def test_a_timeout_below_a_microsecond_is_a_timeout_not_a_sandbox_error():
+    """Sent as "%.6f", a timeout below 5e-7 s reached the worker as 0, which it refuses: every job was a
+    sandbox_error."""
+    with cotnpot.Executor(workers=1, timeout=4e-7) as ex:
+        assert ex.run(["import time\ntime.sleep(1)"])[0].status == "timeout"
+    with cotnpot.Executor(workers=1) as ex:
+        assert ex.run(["import time\ntime.sleep(1)"], timeout=1e-7)[0].status == "timeout"

@@ -267,3 +267,20 @@ def test_a_cached_rerun_still_reports_the_replies_cut_short(server, tmp_path):
         cached = CachedTranslator(OpenAICompatibleTranslator(server.url, "m", retries=0), tmp_path / "c.jsonl")
         assert all(cached.translate(reqs)) and cached.truncated == [1]
     assert cached.misses == 0
+
+
+def test_requests_that_differ_only_where_a_nul_splits_them_have_their_own_cache_keys(tmp_path):
+    """Found by a breaker: the key joined its fields with NUL, so ("Q\\0A", "B") and ("Q", "A\\0B") shared one
+    and the second request got the first one's translation. Keys of texts without a NUL are unchanged."""
+    class Echo:
+        name, template = "echo", "t"
+        def translate(self, requests):
+            return [f"ans = {len(r.question)}" for r in requests]
+    cache = CachedTranslator(Echo(), tmp_path / "c.jsonl")
+    first, second = Request("Q\0A", "B"), Request("Q", "A\0B")
+    assert cache.key(first) != cache.key(second)
+    assert cache.translate([first, second]) == ["ans = 3", "ans = 1"]
+    assert CachedTranslator(Echo(), tmp_path / "c.jsonl").translate([second]) == ["ans = 1"]
+    import hashlib
+    plain = Request("q", "t")
+    assert cache.key(plain) == hashlib.sha256("\0".join(["echo", "t", "cot2pot", "q", "t"]).encode()).hexdigest()

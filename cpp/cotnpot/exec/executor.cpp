@@ -146,9 +146,11 @@ void block_sigpipe_on_this_thread() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
+// Round-trips every double: "%.6f" sent a timeout below 5e-7 s as 0, which the worker refuses (every job a
+// sandbox_error; a breaker).
 std::string number(double v) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6f", v);
+  std::snprintf(buf, sizeof buf, "%.17g", v);
   return buf;
 }
 

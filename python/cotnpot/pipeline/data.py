@@ -194,6 +194,10 @@ def _load_ovm(row, counts, line):
             counts["labels that are not true/false (taken as wrong)"] += 1
             label = False
         vs = o.get("vscores")
+        if vs is not None and not (isinstance(vs, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                                for v in vs)):
+            # a string's last character had been read as the score ("0.25" scored 5.0; a breaker)
+            raise ValueError(f"field 'outputs.vscores' must be a list of numbers, got {type(vs).__name__} {vs!r:.40}")
         # The verifier-scored files carry no extracted answer: cotnpot extracts it (one answer per candidate,
         # shared by grading, votes and the consistency filter).
         answer = _answer(o["response_answer"], "outputs.response_answer") if "response_answer" in o else _extract(text)
@@ -280,6 +284,8 @@ def detect_format(row: dict) -> Optional[str]:
 
 def load_candidates(path: Union[str, Path], format: str = "auto", limit: Optional[int] = None) -> CandidateTable:
     """Reads a JSONL candidate file (one problem per line) in ``format`` (or detected from its first row)."""
+    if limit is not None and limit < 1:   # 0 and -5 had read one problem
+        raise ValueError(f"limit must be >= 1 (or None: every problem), got {limit}")
     path = Path(path)
     if format != "auto" and format not in FORMATS:
         raise ValueError(f"format must be 'auto' or one of {', '.join(FORMATS)}, got {format!r}")

@@ -163,6 +163,11 @@ def generate(problems: Sequence[GenProblem], client: OpenAICompatibleClient, n: 
             except ServerUnavailable as exc:
                 failure = failure or str(exc)
                 outcomes[k] = ("missing", str(exc))
+            except Exception as exc:   # noqa: BLE001 -- whatever else a request raised stops the run as one
+                # the server failed would (the replies in flight still saved); it had escaped raw, the
+                # finished replies unsaved (a breaker)
+                failure = failure or f"{type(exc).__name__}: {str(exc)[:300]}"
+                outcomes[k] = ("missing", failure)
             else:
                 outcomes[k] = ("ok", (c.text, c.finish_reason))
                 if store:

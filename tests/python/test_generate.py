@@ -199,3 +199,32 @@ def test_found_by_a_breaker_null_golds_refusals_aliases_and_paths(tmp_path, caps
     bad.write_text(json.dumps({"question": "q", "gold": [1]}) + "\n")
     with pytest.raises(ValueError, match=r"bad.jsonl:1: 'gold' must be a string or a number, got list"):
         load_problems(bad)
+
+
+def test_an_unexpected_error_from_one_request_stops_the_run_and_keeps_the_finished_replies(tmp_path):
+    """Found by a breaker: an error the client did not turn into ServerUnavailable escaped `generate` raw, and
+    the replies already received (and those in flight) were never saved; the rerun asked for them again."""
+    import threading
+    import time
+    from cotnpot.translate.client import Completion
+
+    class Flaky:
+        sampling = {}
+        def __init__(self):
+            self.calls, self.lock = 0, threading.Lock()
+        def identity(self):
+            return "flaky"
+        def complete(self, prompts, seed=None):
+            with self.lock:
+                self.calls += 1
+                call = self.calls
+            if call == 3:
+                raise KeyError("choices")
+            time.sleep(0.2)   # the others are in flight when the third fails
+            return [Completion(f"sample {seed}", "stop")]
+
+    cache = tmp_path / "samples.jsonl"
+    with pytest.raises(GenerationError, match="KeyError"):
+        generate([GenProblem("p1", "What is 2+2?", "4")], Flaky(), 6, cache=cache, concurrency=4)
+    saved = [json.loads(line) for line in cache.read_text().splitlines()]
+    assert len(saved) >= 3 and all(s["text"].startswith("sample") for s in saved)

@@ -284,3 +284,74 @@ def test_requests_that_differ_only_where_a_nul_splits_them_have_their_own_cache_
     import hashlib
     plain = Request("q", "t")
     assert cache.key(plain) == hashlib.sha256("\0".join(["echo", "t", "cot2pot", "q", "t"]).encode()).hexdigest()
+
+
+def raw_server(answer):
+    """A server on 127.0.0.1 that reads each request and lets ``answer(connection, n)`` write what it likes."""
+    import socket
+    import threading
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+
+    def serve():
+        n = 0
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            n += 1
+            conn.recv(1 << 16)
+            threading.Thread(target=reply, args=(conn, n), daemon=True).start()
+
+    def reply(conn, n):
+        try:
+            answer(conn, n)
+        except OSError:   # the client gave up first (what the test wants)
+            pass
+        finally:
+            conn.close()
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", listener
+
+
+def test_broken_replies_are_retried_refusals_named_and_the_whole_reply_has_a_deadline():
+    """Found by a breaker: JSON nested too deeply raised a RecursionError, a 400 whose body was cut short or
+    stalled raised IncompleteRead or TimeoutError (each out of `generate`, its finished replies unsaved), a
+    server trickling 20 bytes a second held a request with a 1 s timeout for 11 s, and a 400 MiB reply was read
+    whole. Each is now a retry ending in ServerUnavailable, or the request's refusal."""
+    import time
+    from cotnpot.translate.client import OpenAICompatibleClient, RequestRefused, ServerUnavailable
+
+    def head(status, length):
+        return f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n".encode()
+
+    def answer(conn, n):
+        kind = answer.kind
+        if kind == "deep":
+            body = b"[" * 100000 + b"]" * 100000
+            conn.sendall(head("200 OK", len(body)) + body)
+        elif kind == "cut400":
+            conn.sendall(head("400 Bad", 1000) + b"prompt is too long")
+        elif kind == "trickle":
+            conn.sendall(head("200 OK", 400))
+            for _ in range(200):
+                conn.sendall(b" ")
+                time.sleep(0.05)
+        elif kind == "huge":
+            conn.sendall(head("200 OK", 3 << 20) + b" " * (3 << 20))
+    url, listener = raw_server(answer)
+    try:
+        for kind, error, message in (("deep", ServerUnavailable, "RecursionError"),
+                                     ("cut400", RequestRefused, "HTTP 400"),
+                                     ("trickle", ServerUnavailable, "took longer than the request's timeout"),
+                                     ("huge", ServerUnavailable, "a reply larger than 1048576 bytes")):
+            answer.kind = kind
+            client = OpenAICompatibleClient(url, "m", retries=1, backoff=0.01, timeout=1.0, max_reply_bytes=1 << 20)
+            start = time.monotonic()
+            with pytest.raises(error, match=message):
+                client.complete(["2+2?"])
+            assert time.monotonic() - start < 5, kind
+    finally:
+        listener.close()

@@ -2,9 +2,11 @@
 llama.cpp server, SGLang, OpenAI itself), used by the coder-LLM translators and by ``cotnpot generate``.
 
 - The base URL may be given with or without the ``/v1`` suffix (the vLLM/OpenAI convention is with).
-- Every request has a timeout and is retried with exponential back-off on connection errors, timeouts,
-  429, 5xx and replies that are not JSON; after the last attempt :class:`ServerUnavailable` says which
-  server and why.
+- Every request has a timeout, for the whole reply (a server trickling bytes cannot hold it longer than
+  about twice that), and a reply may be at most ``max_reply_bytes`` (64 MiB). It is retried with
+  exponential back-off on connection errors, timeouts, 429, 5xx and replies that are not JSON (cut short,
+  nested too deeply, too large); after the last attempt :class:`ServerUnavailable` says which server and
+  why.
 - A 4xx answer (other than 429) refuses that request only (a prompt over the server's context, say):
   :class:`RequestRefused`, which callers turn into that one item's failure and go on.
 - Each completion carries its ``finish_reason``; ``"length"`` means the reply was cut at ``max_tokens``.
@@ -22,6 +24,24 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 APIS = ("chat", "completions")
+MAX_REPLY_BYTES = 64 << 20   # far above any completion: a bound on what a broken server can make us hold
+
+
+def _read_body(resp, deadline: float, limit: int) -> bytes:
+    """The whole body, by chunks: each read is bounded by the socket's timeout, the whole by ``deadline``
+    (time.monotonic()), so a server sending a byte now and then cannot hold the request forever, and its
+    size by ``limit`` (a 400 MiB reply had been read whole)."""
+    chunks, size = [], 0
+    while True:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the reply took longer than the request's timeout")
+        chunk = resp.read1(1 << 16) if hasattr(resp, "read1") else resp.read(1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise ValueError(f"a reply larger than {limit} bytes")
+        chunks.append(chunk)
 
 
 class ServerUnavailable(RuntimeError):
@@ -50,7 +70,8 @@ def normalize_base_url(url: str) -> str:
 
 class OpenAICompatibleClient:
     def __init__(self, base_url: str, model: str, api: str = "chat", retries: int = 3, backoff: float = 0.5,
-                 timeout: float = 120.0, api_key: Optional[str] = None, **sampling):
+                 timeout: float = 120.0, api_key: Optional[str] = None, max_reply_bytes: int = MAX_REPLY_BYTES,
+                 **sampling):
         if api not in APIS:
             raise ValueError(f"api must be 'chat' or 'completions', got {api!r}")
         if retries < 0 or not (math.isfinite(timeout) and timeout > 0):
@@ -60,6 +81,7 @@ class OpenAICompatibleClient:
         self.base_url = normalize_base_url(base_url)
         self.model, self.api = model, api
         self.retries, self.backoff, self.timeout, self.api_key = retries, backoff, timeout, api_key
+        self.max_reply_bytes = int(max_reply_bytes)
         # max_tokens, temperature, top_p, seed, ...: sent with every request (None: the server's default)
         self.sampling = {k: v for k, v in sampling.items() if v is not None}
 
@@ -78,23 +100,33 @@ class OpenAICompatibleClient:
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
+            deadline = time.monotonic() + self.timeout
             try:
                 with urllib.request.urlopen(urllib.request.Request(url, data, headers), timeout=self.timeout) as resp:
-                    reply = json.loads(resp.read().decode())
+                    reply = json.loads(_read_body(resp, deadline, self.max_reply_bytes).decode())
                 if not isinstance(reply, dict) or not isinstance(reply.get("choices"), list):
                     raise ValueError(f"no 'choices' list in {str(reply)[:200]!r}")
                 return reply
             except urllib.error.HTTPError as exc:
                 last = f"HTTP {exc.code}"
                 if exc.code != 429 and exc.code < 500:
-                    raise RequestRefused(f"{url} refused the request: HTTP {exc.code} "
-                                         f"{exc.read()[:300].decode(errors='replace')}") from None
+                    raise RequestRefused(f"{url} refused the request: HTTP {exc.code} {self._reason(exc)}") from None
             except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, http.client.HTTPException) as exc:
                 # HTTPException: a status line that is garbage, a body cut short (IncompleteRead)
                 last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
-            except (ValueError, UnicodeDecodeError) as exc:   # garbage, or an answer cut mid-way
-                last = f"a reply that is not a completion ({exc})"
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                # garbage, an answer cut mid-way, one too large, or JSON nested too deeply for the parser
+                last = f"a reply that is not a completion ({type(exc).__name__}: {str(exc)[:200]})"
         raise ServerUnavailable(f"{url} did not answer after {self.retries + 1} attempts (last: {last})")
+
+    @staticmethod
+    def _reason(exc: urllib.error.HTTPError) -> str:
+        """The first 300 bytes of a refusal's body, which says why (a prompt over the context); a body cut
+        short or stalled (it raised out of every caller) says nothing."""
+        try:
+            return exc.read(300).decode(errors="replace")
+        except (OSError, http.client.HTTPException, ValueError):
+            return ""
 
     def complete(self, prompts: Sequence[str], **overrides) -> List[Completion]:
         """One completion per prompt: the completions API takes them in one request, chat one each."""

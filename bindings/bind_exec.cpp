@@ -72,8 +72,9 @@ void bind_exec(py::module_& m) {
              o.memory_mb = memory_mb, o.output_limit = output_limit, o.warmup = warmup;
              o.job_namespaces = job_namespaces, o.isolation_off = std::move(isolation_off);
              o.worker_grace_s = worker_grace;
-             py::gil_scoped_release release;
-             return std::make_unique<exec::Executor>(o);
+             // Ctrl-C answered while the workers start (their preloads and warmup may take a while)
+             return run_interruptibly<std::unique_ptr<exec::Executor>>(
+                 [&](const std::atomic<bool>& stop) { return std::make_unique<exec::Executor>(o, &stop); });
            }),
            py::arg("workers"), py::arg("python"), py::arg("preload"), py::arg("timeout"), py::arg("memory_mb"),
            py::arg("output_limit"), py::arg("warmup") = "", py::arg("job_namespaces") = true,

@@ -123,3 +123,18 @@ def test_a_timeout_below_a_microsecond_is_a_timeout_not_a_sandbox_error():
         assert ex.run(["import time\ntime.sleep(1)"])[0].status == "timeout"
     with cotnpot.Executor(workers=1) as ex:
         assert ex.run(["import time\ntime.sleep(1)"], timeout=1e-7)[0].status == "timeout"
+
+
+def test_ctrl_c_while_the_workers_start_is_answered():
+    """Found by a breaker: Executor() waited up to 120 s per worker for its ready frame, deaf to Ctrl-C, then
+    blamed a failing warmup. Now Ctrl-C ends the wait within about a second."""
+    out = run_python("""
+        import os, signal, threading, time, cotnpot
+        threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        start = time.monotonic()
+        try:
+            cotnpot.Executor(workers=2, warmup="import time\\ntime.sleep(10**6)")
+        except KeyboardInterrupt:
+            print("interrupted after", round(time.monotonic() - start, 1))
+    """, timeout=60)
+    assert out.startswith("interrupted after") and float(out.split()[-1]) < 4, out

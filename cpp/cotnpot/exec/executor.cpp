@@ -69,6 +69,7 @@ struct CallingBack {
 constexpr const char* kNotSent = "NotSent";
 constexpr int64_t kMaxOutputLimit = int64_t(64) << 20;
 constexpr double kMaxTimeoutS = 1e6;  // finite: deadlines are computed in integer milliseconds
+constexpr int kReadyTimeoutS = 120;   // a worker's interpreter, preloads and warmup
 // Address space per job: below 16 MiB no interpreter starts; above 2^30 MiB the worker refuses the frame.
 constexpr int kMinMemoryMb = 16, kMaxMemoryMb = 1 << 30;
 
@@ -126,6 +127,20 @@ bool read_exact(int fd, size_t n, std::string& out, std::chrono::steady_clock::t
     done += static_cast<size_t>(got);
   }
   return true;
+}
+
+// Waits until fd is readable (or at its end), up to deadline, answering *stop within 100 ms: false when
+// stopped or out of time.
+bool wait_readable(int fd, std::chrono::steady_clock::time_point deadline, const std::atomic<bool>* stop) {
+  for (;;) {
+    if (stop != nullptr && stop->load()) return false;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 100)));
+    if (r > 0) return true;
+    if (r < 0 && errno != EINTR) return false;
+  }
 }
 
 bool read_frame(int fd, Fields& fields, std::chrono::steady_clock::time_point deadline) {
@@ -230,7 +245,8 @@ struct Executor::Worker {
   }
 
   // Starts the fork server and waits for its ready frame; throws when it cannot start.
-  void start(const ExecutorOptions& o) {
+  // `stop` (another thread: Ctrl-C) ends the wait for the ready frame within 100 ms.
+  void start(const ExecutorOptions& o, const std::atomic<bool>* stop = nullptr) {
     int in[2], out[2];
     if (::pipe2(in, O_CLOEXEC) != 0)
       throw std::runtime_error(std::string("Executor: pipe failed: ") + std::strerror(errno));
@@ -293,14 +309,26 @@ struct Executor::Worker {
     from_worker = out[0];
     if (rc != 0) {
       pid = -1;
-      stop();
+      this->stop();
       throw std::runtime_error("Executor: cannot start the worker interpreter '" + o.python + "': " + std::strerror(rc));
     }
     Fields ready;
-    if (!read_frame(from_worker, ready, std::chrono::steady_clock::now() + std::chrono::seconds(120)) ||
-        ready["ready"] != "1") {
-      stop();
-      throw std::runtime_error("Executor: the worker interpreter '" + o.python + "' did not start (its error, if any, is on stderr; a failing warmup stops it)");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kReadyTimeoutS);
+    const bool readable = wait_readable(from_worker, deadline, stop);
+    if (!readable || !read_frame(from_worker, ready, deadline) || ready["ready"] != "1") {
+      siginfo_t info{};
+      const bool exited = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+                          info.si_pid == pid;
+      if (!exited) ::kill(pid, SIGKILL);  // never ready, it serves nothing: no grace for a clean exit
+      this->stop();
+      if (stop != nullptr && stop->load())
+        throw std::runtime_error("Executor: stopped while its workers started");
+      if (exited || readable)
+        throw std::runtime_error("Executor: the worker interpreter '" + o.python + "' exited before it was ready "
+                                 "(its error is on stderr; a failing preload or warmup stops it)");
+      // a slow warmup or preload was reported as a failing one (a breaker)
+      throw std::runtime_error("Executor: the worker interpreter '" + o.python + "' was not ready after " +
+                               std::to_string(kReadyTimeoutS) + " s (a slow preload or warmup?)");
     }
     network_isolated = ready["network_isolated"] == "1";
     uid_isolated = ready["uid_isolated"] == "1";
@@ -348,7 +376,7 @@ struct Executor::Worker {
   }
 };
 
-Executor::Executor(ExecutorOptions options) : options_(std::move(options)) {
+Executor::Executor(ExecutorOptions options, const std::atomic<bool>* stop) : options_(std::move(options)) {
   if (options_.workers < 1)
     throw std::invalid_argument("Executor: workers must be >= 1, got " + std::to_string(options_.workers));
   if (!(options_.timeout_s > 0))
@@ -376,7 +404,7 @@ Executor::Executor(ExecutorOptions options) : options_(std::move(options)) {
   for (int i = 0; i < options_.workers; ++i) {
     auto w = std::make_unique<Worker>();
     w->index = i;
-    w->start(options_);
+    w->start(options_, stop);
     workers_.push_back(std::move(w));
   }
   owner_pid_ = static_cast<long>(::getpid());
@@ -480,7 +508,7 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
         const auto restart = [&] {
           w.stop();
           try {
-            w.start(options_);
+            w.start(options_, stop);
             failure.clear();
           } catch (const std::exception& e) {
             failure = e.what();

@@ -80,7 +80,9 @@ struct Result {
 
 class Executor {
  public:
-  explicit Executor(ExecutorOptions options = {});
+  // Starts the workers; `stop` (optional; another thread sets it: Ctrl-C) ends the wait for them, and the
+  // constructor throws.
+  explicit Executor(ExecutorOptions options = {}, const std::atomic<bool>* stop = nullptr);
   ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;

@@ -98,10 +98,7 @@ void bind_exec(py::module_& m) {
                 on_result(i, r);
               };
             // Checked here, on the caller's thread: the batch below runs on a thread of its own.
-            if (ex.in_own_callback())
-              throw std::logic_error("Executor: run() called from a progress or on_result callback of this pool's "
-                                     "own batch, which waits for the callback to return; use another Executor "
-                                     "there");
+            ex.check_not_in_own_callback();
             return run_interruptibly<std::vector<exec::Result>>(
                 [&](const std::atomic<bool>& stop) { return ex.run(jobs, callback, &stop, each); });
           },

@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from . import judge
 from ._extension import _C
+from .text_fields import utf8_safe
 
 Job = _C.Job
 ExecResult = _C.ExecResult
@@ -54,11 +55,23 @@ _DEFAULT_OUTPUT_LIMIT = 64 * 1024
 
 def result_identity(executor) -> List[str]:
     """:meth:`Executor.result_identity` of an executor, or of an object standing in for one (a wrapper that
-    counts or filters its jobs): its ``timeout`` and ``memory_mb`` where it has no such method."""
+    counts or filters its jobs): from its ``timeout``, ``memory_mb``, ``output_limit`` and ``python`` where it
+    has no such method."""
     method = getattr(executor, "result_identity", None)
     if callable(method):
         return list(method())
-    return [repr(getattr(executor, "timeout", None)), repr(getattr(executor, "memory_mb", None))]
+    return _identity(getattr(executor, "timeout", None), getattr(executor, "memory_mb", None),
+                     getattr(executor, "output_limit", _DEFAULT_OUTPUT_LIMIT),
+                     getattr(executor, "python", _DEFAULT_PYTHON))
+
+
+def _identity(timeout, memory_mb, output_limit, python) -> List[str]:
+    identity = [repr(timeout), repr(memory_mb)]
+    if output_limit != _DEFAULT_OUTPUT_LIMIT:
+        identity.append(f"output_limit={output_limit}")
+    if python != _DEFAULT_PYTHON:
+        identity.append(f"python={python}")
+    return identity
 
 
 class Executor:
@@ -98,13 +111,9 @@ class Executor:
     def result_identity(self) -> List[str]:
         """What, besides the job itself, decides its result: the key part of caches of results (the time and
         memory limits; the output limit and interpreter where they are not the defaults, so that keys made
-        before they were part of it stay valid)."""
-        identity = [repr(self.timeout), repr(self.memory_mb)]
-        if self.output_limit != _DEFAULT_OUTPUT_LIMIT:   # a result cut at 100 bytes is no result at 64 KiB
-            identity.append(f"output_limit={self.output_limit}")
-        if self.python != _DEFAULT_PYTHON:
-            identity.append(f"python={self.python}")
-        return identity
+        before they were part of it stay valid). A result cut at a 100-byte output limit is no result at
+        64 KiB."""
+        return _identity(self.timeout, self.memory_mb, self.output_limit, self.python)
 
     def __enter__(self) -> "Executor":
         return self
@@ -257,15 +266,9 @@ def _text(x: Union[str, bytes]) -> str:
 
 
 def job_text(x: Union[str, bytes]) -> Union[str, bytes]:
-    """A program's text as a job carries it (UTF-8): a lone surrogate (what json.loads gives for "\\ud83d") is
-    U+FFFD, as the text's bytes decode; such a str had raised a TypeError out of the whole batch."""
-    if isinstance(x, bytes):
-        return x
-    try:
-        x.encode("utf-8")
-        return x
-    except UnicodeEncodeError:
-        return x.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    """A program's text as a job carries it (UTF-8, :func:`cotnpot.text_fields.utf8_safe`): a lone surrogate had
+    raised a TypeError out of the whole batch."""
+    return x if isinstance(x, bytes) else utf8_safe(x)
 
 
 def _check_sequence(name: str, value) -> None:

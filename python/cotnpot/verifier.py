@@ -16,7 +16,6 @@ Under ``torchrun`` (torch.distributed initialized) :func:`score_solutions` shard
 every rank.
 """
 import hashlib
-import json
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -25,6 +24,7 @@ from torch import Tensor
 
 from . import distributed
 from .jsonl_store import JsonlStore
+from .text_fields import key_text, utf8_safe
 from .logprob import sequence_logprob
 
 
@@ -67,13 +67,9 @@ class HFTokenizer:
 
 
 def _encodable(text: str) -> str:
-    """Text a Hugging Face tokenizer takes: a lone surrogate (what json.loads gives for "\\ud800") becomes
-    U+FFFD, as its UTF-8 bytes decode; the tokenizers raised a TypeError naming neither the text nor why."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    """Text a Hugging Face tokenizer takes (a lone surrogate had raised a TypeError naming neither the text
+    nor why): :func:`cotnpot.text_fields.utf8_safe`."""
+    return utf8_safe(text)
 
 
 def encode_example(tokenizer, question: str, solution: str) -> Tuple[List[int], int]:
@@ -256,8 +252,7 @@ class ScoreCache(JsonlStore):
         ``max_length`` (which changes the scores) is part of the key."""
         fields = [self.identity if max_length is None else f"{self.identity}|max_length={max_length}",
                   question, solution]
-        text = json.dumps(fields) if any("\0" in f for f in fields) else "\0".join(fields)
-        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        return hashlib.sha256(key_text(fields).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def score_table(table, model, tokenizer, batch_size: int = 8, device=None, max_length: Optional[int] = None,

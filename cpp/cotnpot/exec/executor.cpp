@@ -134,7 +134,8 @@ bool read_exact(int fd, size_t n, std::string& out, std::chrono::steady_clock::t
 bool wait_readable(int fd, std::chrono::steady_clock::time_point deadline, const std::atomic<bool>* stop) {
   for (;;) {
     if (stop != nullptr && stop->load()) return false;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     pollfd p{fd, POLLIN, 0};
     const int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 100)));
@@ -317,8 +318,9 @@ struct Executor::Worker {
     const bool readable = wait_readable(from_worker, deadline, stop);
     if (!readable || !read_frame(from_worker, ready, deadline) || ready["ready"] != "1") {
       siginfo_t info{};
-      const bool exited = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-                          info.si_pid == pid;
+      const int rc = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT);
+      // ECHILD: reaped already (a caller ignoring SIGCHLD): gone, and its pid may be another process's now
+      const bool exited = (rc == 0 && info.si_pid == pid) || (rc != 0 && errno == ECHILD);
       if (!exited) ::kill(pid, SIGKILL);  // never ready, it serves nothing: no grace for a clean exit
       this->stop();
       if (stop != nullptr && stop->load())
@@ -413,7 +415,11 @@ Executor::Executor(ExecutorOptions options, const std::atomic<bool>* stop) : opt
 
 Executor::~Executor() { detail::forget_at_fork(this); }
 
-bool Executor::in_own_callback() const { return serving_callback == this; }
+void Executor::check_not_in_own_callback() const {
+  if (serving_callback == this)
+    throw std::logic_error("Executor: run() called from a progress or on_result callback of this pool's own "
+                           "batch, which waits for the callback to return; use another Executor there");
+}
 
 void Executor::forget_workers_in_child(void* pool) {
   auto* self = static_cast<Executor*>(pool);
@@ -455,9 +461,7 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
     throw std::runtime_error("Executor: this pool's workers belong to the process that made it (pid " +
                              std::to_string(owner_pid_) + "); a forked child (a multiprocessing or DataLoader "
                              "worker) must make an Executor of its own");
-  if (in_own_callback())
-    throw std::logic_error("Executor: run() called from a progress or on_result callback of this pool's own "
-                           "batch, which waits for the callback to return; use another Executor there");
+  check_not_in_own_callback();
   // One batch at a time: the workers' pipes carry one conversation each, so calls from several threads
   // take turns instead of interleaving frames.
   std::lock_guard<std::mutex> one_batch(run_mutex_);

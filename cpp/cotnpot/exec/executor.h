@@ -90,8 +90,8 @@ class Executor {
   // Runs every job; results in job order. `progress` (optional) is called with the number finished.
   // Safe from several threads (batches take turns); not from a callback of this pool's own batch (it throws:
   // the batch would wait for the callback, and the callback for the batch), nor in a forked child of the
-  // process that made the pool (it throws: the workers are the parent's; make a pool in the child). An exception from `progress` cancels the batch and is
-  // rethrown here; setting *stop (another thread: Ctrl-C) stops it too -- no new job starts, running ones end
+  // process that made the pool (it throws: the workers are the parent's; make a pool in the child). An
+  // exception from `progress` cancels the batch and is rethrown here; setting *stop (another thread: Ctrl-C) stops it too -- no new job starts, running ones end
   // within their timeout -- and run() throws. `on_result` (optional) is called with each job's index and
   // result as it finishes, before `progress`, also for the jobs that end after the batch was stopped, so a
   // caller can keep what a stopped batch finished (run() then throws and returns none of it); an exception
@@ -101,9 +101,9 @@ class Executor {
                           const std::atomic<bool>* stop = nullptr,
                           const std::function<void(size_t, const Result&)>& on_result = {});
 
-  // Whether the calling thread is running a callback of this pool's batch (where run() throws); for callers
-  // that hand run() to another thread (the Python binding does, to answer Ctrl-C).
-  bool in_own_callback() const;
+  // Throws where the calling thread is running a callback of this pool's batch (as run() does there); for
+  // callers that hand run() to another thread (the Python binding does, to answer Ctrl-C).
+  void check_not_in_own_callback() const;
 
   // Another thread (closing the pool): the running batch, and every later one, starts no new job; running
   // ones end within their timeouts, and run() throws.

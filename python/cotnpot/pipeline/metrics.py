@@ -44,7 +44,7 @@ FALLBACKS = ("all", "none")
 MIN_PROBLEMS_FOR_INTERVAL = 10      # fewer problems: a mean only, no bootstrap interval
 EXACT_MAJORITY_MAX_N = 256          # the exact vote count is O(n^3) per problem; beyond, votes are sampled
 _CHUNK = 512                        # problems per C++ call, so Ctrl-C is answered between calls
-_PRODUCT_MAX_K = 1 << 16            # C(a, k) / C(n, k) as a product up to this k, from lgamma beyond
+_PRODUCT_MAX_K = 4096               # C(a, k) / C(n, k) as a product up to this k, from lgamma beyond
 
 
 def pass_at_k(n: Tensor, c: Tensor, k: int) -> Tensor:

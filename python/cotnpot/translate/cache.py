@@ -1,10 +1,10 @@
 """An on-disk translation cache: a translation is made once per (model, template, request) and shared
 by every later run. One JSONL file, appended as translations finish (so an interrupted run keeps them)."""
 import hashlib
-import json
 from typing import List, Optional, Sequence
 
 from ..jsonl_store import JsonlStore
+from ..text_fields import key_text
 from .base import Request
 from .openai_client import TranslationServerError
 
@@ -18,10 +18,8 @@ class CachedTranslator:
         self._keys: List[str] = []   # the last call's requests
 
     def key(self, r: Request) -> str:
-        fields = [self.name, self.template, r.kind, r.question, r.text]
-        # A NUL inside a field made two requests share a key ("Q\0A", "B" and "Q", "A\0B": a breaker); such
-        # fields are keyed as a JSON list, every other key as before (caches already written stay valid).
-        text = json.dumps(fields) if any("\0" in f for f in fields) else "\0".join(fields)
+        # key_text: a NUL inside a field had made two requests share a key ("Q\0A", "B" and "Q", "A\0B")
+        text = key_text([self.name, self.template, r.kind, r.question, r.text])
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
     def _save(self, keys: List[str], texts: List[Optional[str]], cut: Sequence[bool]) -> None:

@@ -2,8 +2,9 @@
 llama.cpp server, SGLang, OpenAI itself), used by the coder-LLM translators and by ``cotnpot generate``.
 
 - The base URL may be given with or without the ``/v1`` suffix (the vLLM/OpenAI convention is with).
-- Every request has a timeout, for the whole reply (a server trickling bytes cannot hold it longer than
-  about twice that), and a reply may be at most ``max_reply_bytes`` (64 MiB). It is retried with
+- Every request has a timeout, for the whole exchange: at its deadline the socket is shut down, whatever
+  is being read (the status line, a header, the body; a server trickling bytes had held a request for as
+  long as it liked), and a reply may be at most ``max_reply_bytes`` (64 MiB). It is retried with
   exponential back-off on connection errors, timeouts, 429, 5xx and replies that are not JSON (cut short,
   nested too deeply, too large); after the last attempt :class:`ServerUnavailable` says which server and
   why.
@@ -13,10 +14,13 @@ llama.cpp server, SGLang, OpenAI itself), used by the coder-LLM translators and 
 - :meth:`OpenAICompatibleClient.identity` names the model, the API and every sampling parameter: what a
   cache key must cover.
 """
+import functools
 import http.client
 import json
 import math
 import re
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +29,72 @@ from typing import Dict, List, Optional, Sequence
 
 APIS = ("chat", "completions")
 MAX_REPLY_BYTES = 64 << 20   # far above any completion: a bound on what a broken server can make us hold
+
+
+class _Tracked:
+    """A connection class that records its socket once connected (for the request's watchdog)."""
+
+    def __init__(self, *args, sockets: list, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._sockets = sockets
+
+    def connect(self):
+        super().connect()
+        self._sockets.append(self.sock)
+
+
+class _TrackedHTTP(_Tracked, http.client.HTTPConnection):
+    pass
+
+
+class _TrackedHTTPS(_Tracked, http.client.HTTPSConnection):
+    pass
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, sockets: list):
+        super().__init__()
+        self._sockets = sockets
+
+    def http_open(self, req):
+        return self.do_open(functools.partial(_TrackedHTTP, sockets=self._sockets), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, sockets: list):
+        super().__init__()
+        self._sockets = sockets
+
+    def https_open(self, req):
+        return self.do_open(functools.partial(_TrackedHTTPS, sockets=self._sockets), req, context=self._context)
+
+
+class _Watchdog:
+    """Shuts a request's sockets down at its deadline: the socket's timeout bounds each read only, so a server
+    sending a byte now and then (in the headers as in the body) held a request for as long as it liked. The
+    blocked read then ends, and the request fails as timed out."""
+
+    def __init__(self, timeout: float):
+        self.sockets: list = []
+        self.expired = False
+        self.opener = urllib.request.build_opener(_HTTPHandler(self.sockets), _HTTPSHandler(self.sockets))
+        self._timer = threading.Timer(timeout, self._expire)
+        self._timer.daemon = True
+
+    def _expire(self):
+        self.expired = True
+        for s in list(self.sockets):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:   # closed already
+                pass
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._timer.cancel()
 
 
 def _read_body(resp, deadline: float, limit: int) -> bytes:
@@ -101,22 +171,27 @@ class OpenAICompatibleClient:
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             deadline = time.monotonic() + self.timeout
-            try:
-                with urllib.request.urlopen(urllib.request.Request(url, data, headers), timeout=self.timeout) as resp:
-                    reply = json.loads(_read_body(resp, deadline, self.max_reply_bytes).decode())
-                if not isinstance(reply, dict) or not isinstance(reply.get("choices"), list):
-                    raise ValueError(f"no 'choices' list in {str(reply)[:200]!r}")
-                return reply
-            except urllib.error.HTTPError as exc:
-                last = f"HTTP {exc.code}"
-                if exc.code != 429 and exc.code < 500:
-                    raise RequestRefused(f"{url} refused the request: HTTP {exc.code} {self._reason(exc)}") from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, http.client.HTTPException) as exc:
-                # HTTPException: a status line that is garbage, a body cut short (IncompleteRead)
-                last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
-            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-                # garbage, an answer cut mid-way, one too large, or JSON nested too deeply for the parser
-                last = f"a reply that is not a completion ({type(exc).__name__}: {str(exc)[:200]})"
+            with _Watchdog(self.timeout) as watchdog:   # over the whole attempt, a refusal's body included
+                try:
+                    with watchdog.opener.open(urllib.request.Request(url, data, headers), timeout=self.timeout) as resp:
+                        reply = json.loads(_read_body(resp, deadline, self.max_reply_bytes).decode())
+                    if not isinstance(reply, dict) or not isinstance(reply.get("choices"), list):
+                        raise ValueError(f"no 'choices' list in {str(reply)[:200]!r}")
+                    return reply
+                except urllib.error.HTTPError as exc:
+                    last = f"HTTP {exc.code}"
+                    if exc.code != 429 and exc.code < 500:
+                        raise RequestRefused(f"{url} refused the request: HTTP {exc.code} {self._reason(exc)}"
+                                             ) from None
+                except (urllib.error.URLError, TimeoutError, ConnectionError, OSError,
+                        http.client.HTTPException) as exc:
+                    # HTTPException: a status line that is garbage, a body cut short (IncompleteRead)
+                    last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+                except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                    # garbage, an answer cut mid-way, one too large, or JSON nested too deeply for the parser
+                    last = f"a reply that is not a completion ({type(exc).__name__}: {str(exc)[:200]})"
+                if watchdog.expired:   # whatever the cut-off read then looked like (a short body, a lost peer)
+                    last = "TimeoutError: the reply took longer than the request's timeout"
         raise ServerUnavailable(f"{url} did not answer after {self.retries + 1} attempts (last: {last})")
 
     @staticmethod

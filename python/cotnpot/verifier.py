@@ -45,7 +45,7 @@ class HFTokenizer:
         self.uses_chat_template = bool(getattr(tokenizer, "chat_template", None))
 
     def prompt_ids(self, question: str) -> List[int]:
-        question = _encodable(question)
+        question = utf8_safe(question)
         if self.uses_chat_template:
             ids = self.tok.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
                                                tokenize=True)
@@ -54,22 +54,16 @@ class HFTokenizer:
 
     def encode_pair(self, prompt: str, solution: str) -> Tuple[List[int], int]:
         """The older protocol: a ready prompt string, tokenized as it is (no chat template)."""
-        return self._with_solution(self.tok(_encodable(prompt), add_special_tokens=True)["input_ids"], solution)
+        return self._with_solution(self.tok(utf8_safe(prompt), add_special_tokens=True)["input_ids"], solution)
 
     def encode_example(self, question: str, solution: str) -> Tuple[List[int], int]:
         return self._with_solution(self.prompt_ids(question), solution)
 
     def _with_solution(self, head: List[int], solution: str) -> Tuple[List[int], int]:
-        tail = self.tok(_encodable(solution), add_special_tokens=False)["input_ids"]
+        tail = self.tok(utf8_safe(solution), add_special_tokens=False)["input_ids"]
         if self.add_eos and self.tok.eos_token_id is not None:
             tail = tail + [self.tok.eos_token_id]
         return head + tail, len(head)
-
-
-def _encodable(text: str) -> str:
-    """Text a Hugging Face tokenizer takes (a lone surrogate had raised a TypeError naming neither the text
-    nor why): :func:`cotnpot.text_fields.utf8_safe`."""
-    return utf8_safe(text)
 
 
 def encode_example(tokenizer, question: str, solution: str) -> Tuple[List[int], int]:

@@ -97,14 +97,11 @@ class _Watchdog:
         self._timer.cancel()
 
 
-def _read_body(resp, deadline: float, limit: int) -> bytes:
-    """The whole body, by chunks: each read is bounded by the socket's timeout, the whole by ``deadline``
-    (time.monotonic()), so a server sending a byte now and then cannot hold the request forever, and its
-    size by ``limit`` (a 400 MiB reply had been read whole)."""
+def _read_body(resp, limit: int) -> bytes:
+    """The whole body, by chunks, at most ``limit`` bytes (a 400 MiB reply had been read whole); its time is
+    bounded by the request's :class:`_Watchdog`."""
     chunks, size = [], 0
     while True:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the reply took longer than the request's timeout")
         chunk = resp.read1(1 << 16) if hasattr(resp, "read1") else resp.read(1 << 16)
         if not chunk:
             return b"".join(chunks)
@@ -170,11 +167,10 @@ class OpenAICompatibleClient:
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
-            deadline = time.monotonic() + self.timeout
             with _Watchdog(self.timeout) as watchdog:   # over the whole attempt, a refusal's body included
                 try:
                     with watchdog.opener.open(urllib.request.Request(url, data, headers), timeout=self.timeout) as resp:
-                        reply = json.loads(_read_body(resp, deadline, self.max_reply_bytes).decode())
+                        reply = json.loads(_read_body(resp, self.max_reply_bytes).decode())
                     if not isinstance(reply, dict) or not isinstance(reply.get("choices"), list):
                         raise ValueError(f"no 'choices' list in {str(reply)[:200]!r}")
                     return reply

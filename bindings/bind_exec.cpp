@@ -97,10 +97,14 @@ void bind_exec(py::module_& m) {
                 py::gil_scoped_acquire acquire;
                 on_result(i, r);
               };
-            // Checked here, on the caller's thread: the batch below runs on a thread of its own.
+            // Checked here, on the caller's thread: the batch below runs on a thread of its own, which carries
+            // the caller's chain of running callbacks (re-entry through another pool's batch is seen too).
             ex.check_not_in_own_callback();
-            return run_interruptibly<std::vector<exec::Result>>(
-                [&](const std::atomic<bool>& stop) { return ex.run(jobs, callback, &stop, each); });
+            const exec::CallbackChain chain = exec::callback_chain();
+            return run_interruptibly<std::vector<exec::Result>>([&](const std::atomic<bool>& stop) {
+              const exec::CallbackChainScope scope(chain);
+              return ex.run(jobs, callback, &stop, each);
+            });
           },
           py::arg("jobs"), py::arg("progress") = py::none(), py::arg("on_result") = py::none())
       .def_property_readonly("network_isolated", &exec::Executor::network_isolated)

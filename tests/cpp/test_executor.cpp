@@ -110,6 +110,35 @@ TEST_CASE("an exception from the progress callback comes back to the caller") {
   CHECK(ex.run(jobs).size() == 10);  // still usable
 }
 
+TEST_CASE("run() reached again from its own batch's callbacks throws, also through another pool's batch") {
+  Executor a(pool_of(1)), b(pool_of(1));
+  std::vector<Job> one(1);
+  one[0].code = "print(1)";
+  // directly: A's callback runs A
+  CHECK_THROWS_WITH_AS(a.run(one, {}, nullptr, [&](size_t, const cotnpot::exec::Result&) { a.run(one); }),
+                       doctest::Contains("callback of this pool's own batch"), std::logic_error);
+  // through B: A's callback runs B (allowed), whose callback runs A; it hung before the chain was carried
+  std::string nested;
+  const auto b_calls_a = [&](size_t, const cotnpot::exec::Result&) { a.run(one); };
+  CHECK_THROWS_WITH_AS(a.run(one, {}, nullptr,
+                             [&](size_t, const cotnpot::exec::Result&) {
+                               nested = b.run(one)[0].answer;
+                               b.run(one, {}, nullptr, b_calls_a);
+                             }),
+                       doctest::Contains("through a batch of another pool"), std::logic_error);
+  CHECK(nested == "1");
+  // a chain carried to another thread, as the Python binding does
+  const auto chain = cotnpot::exec::callback_chain();
+  CHECK(chain.empty());
+  std::thread t([&] {
+    const cotnpot::exec::CallbackChainScope scope({&a});
+    CHECK_THROWS_AS(a.run(one), std::logic_error);
+    CHECK(b.run(one)[0].answer == "1");
+  });
+  t.join();
+  CHECK(a.run(one)[0].answer == "1");
+}
+
 TEST_CASE("on_result hands over each result as it finishes, also those that end after a stop") {
   Executor ex(pool_of(2));
   std::vector<Job> jobs(12);

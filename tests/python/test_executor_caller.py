@@ -82,6 +82,30 @@ def test_run_from_a_callback_of_its_own_batch_is_refused():
         assert ex.run(["print(3)"])[0].answer == "3"
 
 
+def test_run_reached_again_through_another_pools_batch_is_refused():
+    """A's callback runs a batch of B, whose callback runs A: A's batch waits for its callback, which waits
+    for B's batch, which waits for A. It hung, deaf to Ctrl-C (run in a child, so that a hang fails the test
+    instead of holding the suite). B's batch itself, run from A's callback, still works."""
+    out = run_python("""
+        import cotnpot
+        with cotnpot.Executor(workers=1, timeout=5) as a, cotnpot.Executor(workers=1, timeout=5) as b:
+            seen = []
+            def b_on_result(i, result):
+                a.run(["print(3)"])
+            def a_on_result(i, result):
+                seen.append(b.run(["print(2)"])[0].answer)
+                b.run(["print(2)"], on_result=b_on_result)
+            try:
+                a.run(["print(1)"], on_result=a_on_result)
+            except RuntimeError as e:
+                print("refused:", e)
+            print("nested:", seen)
+            print("after:", a.run(["print(4)"])[0].answer, b.run(["print(5)"])[0].answer)
+    """, timeout=60)
+    assert "refused: Executor: run() called from a progress or on_result callback of this pool" in out, out
+    assert "through a batch of another pool" in out and "nested: ['2']" in out and "after: 4 5" in out, out
+
+
 def test_a_lower_hard_limit_of_the_caller_holds_for_its_jobs():
     """A caller under a lower hard limit (prlimit, a container's ulimit) had every job back as a sandbox_error
     without root (raising a hard limit needs CAP_SYS_RESOURCE), and as root its jobs got the higher limit."""

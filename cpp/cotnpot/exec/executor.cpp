@@ -54,13 +54,24 @@ constexpr const char* kWorkerBootstrap =
     "    del _cotnpot_block\n"
     "    exec(_cotnpot_code)\n";
 
-// The pool whose callback this thread is running (a batch's callbacks run on its threads, one at a time).
-thread_local const Executor* serving_callback = nullptr;
+// The pools whose batch callbacks this thread is running, outermost first. A batch's callback threads start
+// from the chain of the thread that called run() (and the Python binding hands its caller's chain to the
+// thread it runs run() on), so re-entry through other pools is seen too: A's callback runs B, whose callback
+// runs A, which would wait for A's batch, which waits for its callback.
+thread_local CallbackChain serving_chain;
 
+bool in_chain(const CallbackChain& chain, const Executor* pool) {
+  return std::find(chain.begin(), chain.end(), pool) != chain.end();
+}
+
+// This thread runs a callback of `pool`'s batch, whose run() was called under `outer`.
 struct CallingBack {
-  const Executor* previous;
-  explicit CallingBack(const Executor* pool) : previous(serving_callback) { serving_callback = pool; }
-  ~CallingBack() { serving_callback = previous; }
+  CallbackChain previous;
+  CallingBack(const CallbackChain& outer, const Executor* pool) : previous(std::move(serving_chain)) {
+    serving_chain = outer;
+    serving_chain.push_back(pool);
+  }
+  ~CallingBack() { serving_chain = std::move(previous); }
   CallingBack(const CallingBack&) = delete;
   CallingBack& operator=(const CallingBack&) = delete;
 };
@@ -318,9 +329,9 @@ struct Executor::Worker {
     const bool readable = wait_readable(from_worker, deadline, stop);
     if (!readable || !read_frame(from_worker, ready, deadline) || ready["ready"] != "1") {
       siginfo_t info{};
-      const int rc = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT);
+      const int waited = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT);
       // ECHILD: reaped already (a caller ignoring SIGCHLD): gone, and its pid may be another process's now
-      const bool exited = (rc == 0 && info.si_pid == pid) || (rc != 0 && errno == ECHILD);
+      const bool exited = (waited == 0 && info.si_pid == pid) || (waited != 0 && errno == ECHILD);
       if (!exited) ::kill(pid, SIGKILL);  // never ready, it serves nothing: no grace for a clean exit
       this->stop();
       if (stop != nullptr && stop->load())
@@ -416,10 +427,18 @@ Executor::Executor(ExecutorOptions options, const std::atomic<bool>* stop) : opt
 Executor::~Executor() { detail::forget_at_fork(this); }
 
 void Executor::check_not_in_own_callback() const {
-  if (serving_callback == this)
+  if (in_chain(serving_chain, this))
     throw std::logic_error("Executor: run() called from a progress or on_result callback of this pool's own "
-                           "batch, which waits for the callback to return; use another Executor there");
+                           "batch (directly, or through a batch of another pool that callback ran), which waits "
+                           "for the callback to return; use another Executor there");
 }
+
+CallbackChain callback_chain() { return serving_chain; }
+
+CallbackChainScope::CallbackChainScope(CallbackChain chain) : previous_(std::move(serving_chain)) {
+  serving_chain = std::move(chain);
+}
+CallbackChainScope::~CallbackChainScope() { serving_chain = std::move(previous_); }
 
 void Executor::forget_workers_in_child(void* pool) {
   auto* self = static_cast<Executor*>(pool);
@@ -462,6 +481,7 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
                              std::to_string(owner_pid_) + "); a forked child (a multiprocessing or DataLoader "
                              "worker) must make an Executor of its own");
   check_not_in_own_callback();
+  const CallbackChain outer = serving_chain;  // what this batch's callbacks run under
   // One batch at a time: the workers' pipes carry one conversation each, so calls from several threads
   // take turns instead of interleaving frames.
   std::lock_guard<std::mutex> one_batch(run_mutex_);
@@ -481,7 +501,7 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
     const size_t done = finished.fetch_add(1) + 1;
     if (!progress && !on_result) return;
     std::lock_guard<std::mutex> lock(progress_mutex);
-    const CallingBack calling_back(this);
+    const CallingBack calling_back(outer, this);
     if (on_result) on_result(i, results[i]);  // a result is a result, even in a stopped batch
     if (progress && !cancelled.load()) progress(done);
   };

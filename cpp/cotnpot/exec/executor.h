@@ -78,6 +78,27 @@ struct Result {
   int64_t peak_rss_kb = 0;
 };
 
+class Executor;
+
+// The pools whose batch callbacks a thread is running, outermost first (run() checks its pool is not among
+// them). A caller that hands run() to a thread of its own carries the chain across:
+//   const auto chain = exec::callback_chain();            // on the calling thread
+//   std::thread t([&] { exec::CallbackChainScope scope(chain); pool.run(jobs); });
+using CallbackChain = std::vector<const Executor*>;
+CallbackChain callback_chain();
+
+// The calling thread's chain is `chain` until the scope ends.
+class CallbackChainScope {
+ public:
+  explicit CallbackChainScope(CallbackChain chain);
+  ~CallbackChainScope();
+  CallbackChainScope(const CallbackChainScope&) = delete;
+  CallbackChainScope& operator=(const CallbackChainScope&) = delete;
+
+ private:
+  CallbackChain previous_;
+};
+
 class Executor {
  public:
   // Starts the workers; `stop` (optional; another thread sets it: Ctrl-C) ends the wait for them, and the
@@ -88,8 +109,9 @@ class Executor {
   Executor& operator=(const Executor&) = delete;
 
   // Runs every job; results in job order. `progress` (optional) is called with the number finished.
-  // Safe from several threads (batches take turns); not from a callback of this pool's own batch (it throws:
-  // the batch would wait for the callback, and the callback for the batch), nor in a forked child of the
+  // Safe from several threads (batches take turns); not from a callback of this pool's own batch, nor from
+  // one of another pool's batch run by such a callback (it throws: the batch would wait for the callback, and
+  // the callback for the batch), nor in a forked child of the
   // process that made the pool (it throws: the workers are the parent's; make a pool in the child). An
   // exception from `progress` cancels the batch and is rethrown here; setting *stop (another thread: Ctrl-C) stops it too -- no new job starts, running ones end
   // within their timeout -- and run() throws. `on_result` (optional) is called with each job's index and
@@ -101,8 +123,9 @@ class Executor {
                           const std::atomic<bool>* stop = nullptr,
                           const std::function<void(size_t, const Result&)>& on_result = {});
 
-  // Throws where the calling thread is running a callback of this pool's batch (as run() does there); for
-  // callers that hand run() to another thread (the Python binding does, to answer Ctrl-C).
+  // Throws where the calling thread is running a callback of this pool's batch, directly or through a batch
+  // of another pool that the callback ran (as run() does there); for callers that hand run() to another
+  // thread (the Python binding does, to answer Ctrl-C): they also hand it callback_chain(), see below.
   void check_not_in_own_callback() const;
 
   // Another thread (closing the pool): the running batch, and every later one, starts no new job; running

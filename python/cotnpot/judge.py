@@ -13,7 +13,10 @@ Split forms (one ``assert`` each; the message, if any, is ignored):
     assert math.isclose(CALL, LITERAL[, rel_tol=LITERAL][, abs_tol=LITERAL])
     assert NAME(args)           assert not NAME(args)      (truthiness of the candidate's own function,
                                                             which the job reports as a bool)
-where LITERAL is a Python literal or one passed to set/frozenset/tuple/list/dict/sorted/float/int/str/
+    assert abs(CALL - LITERAL) < LITERAL (or ``<=``, ``abs(LITERAL - CALL)``: HumanEval's float checks)
+    assert LITERAL              (``assert True, "This prints if this assert fails..."``: judged by the caller
+                                 alone, from the literal's truth)
+where LITERAL is a Python literal, ``+ - * /`` of numeric ones (``2.0/3.0``), or one passed to set/frozenset/tuple/list/dict/sorted/float/int/str/
 complex/bool (``set((4, 5))``), plus ``import`` lines and ``NAME = LITERAL`` set-up, and HumanEval's ``def check(candidate): ...`` /
 ``check(entry_point)`` (the body's asserts, ``candidate`` replaced by the entry point). A suite with any
 other statement is judged inside the job, and its result says so (``judged_in_process=True``).
@@ -28,7 +31,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 VALUES_VARIABLE = "__cotnpot_values__"
 MAX_DEPTH = 64   # nesting of a returned value (the encoder refuses deeper ones)
-MAX_HASHED = 4096   # set and dict items in one job's values, in all
+MAX_HASHED = 4096   # values in set items and dict keys, in one job's values in all
 _MISSING = object()
 
 # The job's side: appended to the program, run in its namespace after it. The job may change any of it;
@@ -91,8 +94,8 @@ def __cotnpot_evaluate(calls, B=__cotnpot_builtins):
 class Check:
     """One assert: the expression the job evaluates and how its value is judged."""
     call: str
-    kind: str                 # "eq", "ne", "is", "is not", "isclose", "truthy", "falsy"
-    expected: Any = None
+    kind: str                 # "eq", "ne", "is", "is not", "isclose", "truthy", "falsy", "within", "const"
+    expected: Any = None      # "within": (centre, tolerance, inclusive); "const": the assert's truth
     options: dict = field(default_factory=dict)   # isclose's rel_tol / abs_tol
     line: str = ""            # the assert as written (failing_test)
 
@@ -115,6 +118,12 @@ class Check:
         if self.kind == "isclose":
             return (type(value) in (int, float) and type(self.expected) in (int, float)
                     and math.isclose(value, self.expected, **self.options))
+        if self.kind == "within":   # abs(value - centre) < tolerance, as the assert computes it
+            centre, tolerance, inclusive = self.expected
+            distance = abs(value - centre)
+            return bool(distance <= tolerance if inclusive else distance < tolerance)
+        if self.kind == "const":
+            return self.expected
         if self.kind == "truthy":
             return bool(value)
         return not value
@@ -140,8 +149,37 @@ _CONSTRUCTORS = {"set": set, "frozenset": frozenset, "tuple": tuple, "list": lis
                  "float": float, "int": int, "str": str, "complex": complex, "bool": bool}
 
 
+# Arithmetic an expected number may be written with (``2.0/3.0``, ``-1e-6``): applied to numeric literals only,
+# whose magnitude is capped so that no product grows without bound.
+_ARITHMETIC = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+               ast.Div: lambda a, b: a / b}
+_MAX_ARITHMETIC = 10 ** 100
+
+
+def _number(node: ast.AST):
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+        a, b = _number(node.left), _number(node.right)
+        if _MISSING in (a, b):
+            return _MISSING
+        value = _ARITHMETIC[type(node.op)](a, b)
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _number(node.operand)
+        if value is _MISSING:
+            return _MISSING
+        value = -value if isinstance(node.op, ast.USub) else value
+    elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        value = node.value
+    else:
+        return _MISSING
+    return value if abs(value) <= _MAX_ARITHMETIC else _MISSING   # NaN too
+
+
 def _literal(node: ast.AST):
     try:
+        if isinstance(node, ast.BinOp):   # 2.0/3.0 is arithmetic on numbers; 1+2j is literal_eval's
+            value = _number(node)
+            if value is not _MISSING:
+                return value
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _CONSTRUCTORS \
                 and not node.keywords and len(node.args) <= 1:
             args = [_literal(a) for a in node.args]
@@ -149,7 +187,7 @@ def _literal(node: ast.AST):
                 return _MISSING
             return _CONSTRUCTORS[node.func.id](*args)
         return ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, OverflowError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, ArithmeticError):
         return _MISSING
 
 
@@ -218,11 +256,40 @@ def _check(test: ast.expr, line: str, bound: set) -> Check:
         if set(options) <= {"rel_tol", "abs_tol"} and _MISSING not in options.values() and expected is not _MISSING \
                 and _value_side(test.args[0], bound):
             return Check(ast.unparse(test.args[0]), "isclose", expected, options, line=line)
+    within = _within(test, bound)
+    if within is not None:
+        return Check(within[0], "within", within[1], line=line)
+    if _literal(test) is not _MISSING:   # no call at all: the job evaluates None, the caller the literal's truth
+        return Check("None", "const", bool(_literal(test)), line=line)
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and _candidate_call(test.operand, bound):
         return Check(ast.unparse(test.operand), "falsy", line=line)
     if _candidate_call(test, bound):
         return Check(ast.unparse(test), "truthy", line=line)
     raise _NotSplittable(line)
+
+
+def _within(test: ast.expr, bound: set):
+    """``abs(CALL - LITERAL) < LITERAL`` (``<=``; ``abs(LITERAL - CALL)``; the comparison written either way
+    round): (the call's source, (centre, tolerance, inclusive)), else None."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+        return None
+    left, op, right = test.left, test.ops[0], test.comparators[0]
+    if isinstance(op, (ast.Gt, ast.GtE)):
+        left, right, op = right, left, ast.Lt() if isinstance(op, ast.Gt) else ast.LtE()
+    if not isinstance(op, (ast.Lt, ast.LtE)):
+        return None
+    tolerance = _number(right)
+    if not (isinstance(left, ast.Call) and isinstance(left.func, ast.Name) and left.func.id == "abs"
+            and "abs" not in bound and len(left.args) == 1 and not left.keywords and tolerance is not _MISSING):
+        return None
+    difference = left.args[0]
+    if not (isinstance(difference, ast.BinOp) and isinstance(difference.op, ast.Sub)):
+        return None
+    for call, other in ((difference.left, difference.right), (difference.right, difference.left)):
+        centre = _number(other)
+        if centre is not _MISSING and _value_side(call, bound):
+            return ast.unparse(call), (centre, tolerance, isinstance(op, ast.LtE))
+    return None
 
 
 class _Rename(ast.NodeTransformer):
@@ -326,19 +393,22 @@ class Opaque:
         return f"<{self.type_name} object>"
 
 
-def _decode(item, depth=0, hashed=None):
+def _decode(item, depth=0, hashed=None, in_hashed=False):
     """A tagged value from the job, decoded into plain Python values only (never the job's own classes).
-    ``hashed`` counts the set and dict items of the whole result: at most MAX_HASHED in all (ints hash by
-    value, so colliding ones make every set quadratic to build)."""
+    ``hashed`` counts what the whole result puts where it is hashed -- set items and dict keys, with every
+    value inside them (a tuple's items too) -- at most MAX_HASHED in all: ints hash by value, so colliding
+    ones make a set quadratic to build, and colliding tuples multiply that by their length (a breaker's
+    4,096 tuples of 14 ints took 0.7 s of the caller's CPU)."""
     hashed = [0] if hashed is None else hashed
     if depth > MAX_DEPTH + 1 or not isinstance(item, list) or not item or not isinstance(item[0], str):
         raise _BadValue("malformed value")
-    tag, body = item[0], item[1] if len(item) > 1 else None
-    if tag in ("set", "frozenset", "dict") and isinstance(body, list):
-        hashed[0] += len(body)
+    if in_hashed:
+        hashed[0] += 1
         if hashed[0] > MAX_HASHED:
-            raise _BadValue(f"more than {MAX_HASHED} set and dict items in one result (ints are hashed by value, "
-                            f"so colliding ones make a large set quadratic to build)")
+            raise _BadValue(f"more than {MAX_HASHED} set items and dict keys (with the values inside them) in "
+                            f"one result (ints are hashed by value, so colliding ones make a large set quadratic "
+                            f"to build)")
+    tag, body = item[0], item[1] if len(item) > 1 else None
     if tag == "none":
         return None
     if tag == "bool" and isinstance(body, bool):
@@ -355,7 +425,7 @@ def _decode(item, depth=0, hashed=None):
         value = bytes.fromhex(body)
         return value if tag == "bytes" else bytearray(value)
     if tag in ("list", "tuple", "set", "frozenset") and isinstance(body, list):
-        values = [_decode(x, depth + 1, hashed) for x in body]
+        values = [_decode(x, depth + 1, hashed, in_hashed or tag in ("set", "frozenset")) for x in body]
         return values if tag == "list" else tuple(values) if tag == "tuple" else \
             set(values) if tag == "set" else frozenset(values)
     if tag == "fraction" and isinstance(body, list) and len(body) == 2 and all(isinstance(x, str) for x in body):
@@ -369,7 +439,7 @@ def _decode(item, depth=0, hashed=None):
         for pair in body:
             if not isinstance(pair, list) or len(pair) != 2:
                 raise _BadValue("malformed dict item")
-            out[_decode(pair[0], depth + 1, hashed)] = _decode(pair[1], depth + 1, hashed)
+            out[_decode(pair[0], depth + 1, hashed, True)] = _decode(pair[1], depth + 1, hashed, in_hashed)
         return out
     raise _BadValue(f"unknown value tag {tag!r}")
 

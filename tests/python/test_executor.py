@@ -83,8 +83,11 @@ def test_unit_tests_pass_fail_and_report_the_failing_line(ex):
     ok, bad = ex.run_tests([code, code], ["assert add(1, 2) == 3", "assert add(1, 2) == 3\nassert add(2, 2) == 5"])
     assert ok.passed and ok.status == "ok"
     assert not bad.passed and bad.error_type == "AssertionError" and bad.failing_test == "assert add(2, 2) == 5"
-    exits = ex.run_tests(["import sys\nsys.exit(0)"], ["assert True"])[0]
+    # judged in the job (a loop) and split (assert True is judged by the caller): an exit passes neither
+    exits = ex.run_tests(["import sys\nsys.exit(0)"], ["for _ in [1]:\n    assert True"])[0]
     assert not exits.passed and exits.error_type == "SystemExit"
+    exits = ex.run_tests(["import sys\nsys.exit(0)"], ["assert True"])[0]
+    assert not exits.passed and exits.error_type == "NoResult" and not exits.judged_in_process
 
 
 def test_every_job_draws_its_own_random_numbers():

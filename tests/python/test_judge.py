@@ -29,6 +29,15 @@ check(has_close_elements)
     ("assert is_prime(7)", "is_prime(7)", "truthy", None),
     ("assert not is_prime(8)", "is_prime(8)", "falsy", None),
     ("assert f(1) == float('inf')", "f(1)", "eq", float("inf")),
+    ("assert f(1) == 1+2j", "f(1)", "eq", 1 + 2j),
+    ("assert f(1) == 2.0/3.0", "f(1)", "eq", 2.0 / 3.0),
+    # HumanEval's float checks and its debugging line (found by a breaker: any of them sent a whole suite
+    # into the job, where a wrong program forged a pass by writing its own report)
+    ("assert abs(f([1.0, 2.0, 3.0]) - 2.0/3.0) < 1e-6", "f([1.0, 2.0, 3.0])", "within", (2.0 / 3.0, 1e-6, False)),
+    ("assert abs(2.5 - f(1)) <= 1e-4", "f(1)", "within", (2.5, 1e-4, True)),
+    ("assert 1e-6 > abs(f(2) - -1)", "f(2)", "within", (-1, 1e-6, False)),
+    ("assert True, 'This prints if this assert fails 1 (good for debugging!)'", "None", "const", True),
+    ("assert 0", "None", "const", False),
 ])
 def test_split_forms(test, call, kind, expected):
     plan = judge.split_tests([test])
@@ -44,7 +53,11 @@ def test_split_forms(test, call, kind, expected):
     "assert len(f(1)) == 3 and f(2)",                   # a boolean expression
     "assert isinstance(f(1), int)",                     # a builtin the job could replace
     "expected = f(0)\nassert f(1) == expected",         # set-up that is not a literal
-    "assert True",
+    "assert abs(f(1) - g(1)) < 1e-6",                   # no literal centre
+    "assert abs(f(1) - 2) < f(0)",                      # nor tolerance
+    "abs = lambda x: 0\nassert abs(f(1) - 2) < 1e-6",   # abs the suite rebinds
+    "assert abs(f(1) - 2) == 0",                        # not a tolerance
+    "assert f(1) == 10**400 * 10**400",                 # no powers: unbounded work in the caller
 ])
 def test_forms_judged_in_the_job(test):
     assert judge.split_tests([test]) is None
@@ -115,6 +128,39 @@ def test_names_the_suite_binds_are_not_the_candidates_function():
         r = ex.run_tests(["import math\nmath.isclose = lambda *a, **k: True\ndef f(x):\n    return 0"],
                          ["from math import isclose\nassert isclose(f(2), 5.0)"])[0]
     assert r.judged_in_process   # not split: the verdict is the job's own, and the result says so
+
+
+def test_a_humaneval_suite_with_float_checks_and_a_debugging_line_is_judged_outside_the_job():
+    """Found by a breaker: one `assert True, "..."` line or `abs(...) < 1e-6` check sent the whole suite into
+    the job, where a wrong program forged a pass by writing passed=1 to its report and exiting."""
+    suite = ('def check(candidate):\n    assert abs(candidate([1.0, 2.0, 3.0]) - 2.0/3.0) < 1e-6\n'
+             '    assert abs(candidate([2.0]) - 0.0) < 1e-6\n'
+             '    assert True, "This prints if this assert fails 1 (good for debugging!)"\n\ncheck(f)\n')
+    right = "def f(xs):\n    m = sum(xs) / len(xs)\n    return sum(abs(x - m) for x in xs) / len(xs)"  # HumanEval/4
+    near = "def f(xs):\n    return {3: 2 / 3 + 1e-7, 1: -1e-7}[len(xs)]"
+    wrong = "def f(xs):\n    return 0.0"
+    forge = wrong + ("\nimport os, struct, stat\nk, v = b'passed', b'1'\n"
+                     "frame = struct.pack('<I', len(k)) + k + struct.pack('<I', len(v)) + v\n"
+                     "for fd in range(3, 64):\n    try:\n        if stat.S_ISFIFO(os.fstat(fd).st_mode):\n"
+                     "            os.write(fd, frame)\n    except OSError:\n        pass\nos._exit(0)")
+    with cotnpot.Executor(workers=1) as ex:
+        got = ex.run_tests([right, near, wrong, forge], [suite] * 4)
+    assert [r.judged_in_process for r in got] == [False] * 4
+    assert [r.passed for r in got] == [True, True, False, False], [(r.passed, r.failing_test) for r in got]
+
+
+def test_sets_of_colliding_tuples_are_capped_by_their_items():
+    """Found by a breaker: 4,096 tuples of 14 colliding ints in one set passed the cap of 4,096 set items and
+    took 0.7 s of the caller's CPU to decode; every value inside a set item or dict key now counts."""
+    tuples = [["tuple", [["int", "1"]] * 13 + [["int", str((2 ** 61 - 1) * k + 7)]]] for k in range(1, 4097)]
+    ok, why = judge.decode_values(json.dumps([["set", tuples]]), 1)[0]
+    assert not ok and "more than 4096" in why
+    small = [["tuple", [["int", str(k)], ["str", "x"]]] for k in range(1000)]   # 3,000 values: kept
+    ok, value = judge.decode_values(json.dumps([["set", small]]), 1)[0]
+    assert ok and len(value) == 1000
+    # a dict's values are not hashed: only its keys count
+    ok, value = judge.decode_values(json.dumps([["dict", [[t, ["list", [["int", "0"]] * 50]] for t in small]]]), 1)[0]
+    assert ok and len(value) == 1000
 
 
 def test_a_value_that_cannot_be_compared_fails_its_test_not_the_batch():

@@ -339,6 +339,39 @@ def test_no_inotify_where_jobs_share_the_callers_uid(one):
     assert r.answer == ("True 0" if one.uid_isolated else "False 1"), (one.isolation, r.answer)
 
 
+def test_calls_that_force_writeback_return_without_running(one):
+    """Found by a breaker: a job's os.sync() wrote back every dirty page of the host (2.2 GB that a checkpoint
+    had left) and slept uninterruptibly to 3x its deadline; fsync on a host file it can read does the same
+    for that file. sync, syncfs, fsync, fdatasync, sync_file_range and msync now return 0 without running:
+    on a descriptor that does not exist they succeed where the kernel would say EBADF. Writing and reading
+    a file still work."""
+    import platform
+    if platform.machine() not in ("x86_64", "aarch64"):
+        pytest.skip("the job filter exists on x86-64 and aarch64 only")
+    probe = ("import ctypes, os, time\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+             "start = time.monotonic()\nos.sync()\nos.fsync(999)\nos.fdatasync(999)\n"
+             "syncfs, sync_file_range = {'x86_64': (306, 277), 'aarch64': (267, 84)}[os.uname().machine]\n"
+             "print(libc.syscall(syncfs, 999), libc.syscall(sync_file_range, 999, 0, 0, 0), ctypes.get_errno(),\n"
+             "      time.monotonic() - start < 0.5)")
+    r = one.run([probe])[0]
+    assert (r.status, r.answer) == ("ok", "0 0 0 True"), (r.status, r.answer, r.error_type, r.error_message)
+    correct_jobs_still_correct(one)
+
+
+def test_a_verdict_written_before_a_timeout_does_not_count(one):
+    """Found by a breaker: a suite judged in the job (a loop) whose job wrote passed=1 to its report and
+    then slept past its deadline came back as status "timeout" with passed=True, which callers that read
+    only `passed` counted as a pass."""
+    forge = ("def f(x):\n    return 0\nimport os, struct, stat, time\n"
+             "k, v = b'passed', b'1'\nframe = struct.pack('<I', len(k)) + k + struct.pack('<I', len(v)) + v\n"
+             "for fd in range(3, 64):\n    try:\n        if stat.S_ISFIFO(os.fstat(fd).st_mode):\n"
+             "            os.write(fd, frame)\n    except OSError:\n        pass\ntime.sleep(30)")
+    r = one.run_tests([forge], ["for x in [2]:\n    assert f(x) == 918273645"], timeout=1.0)[0]
+    assert r.judged_in_process and r.status == "timeout", (r.status, r.judged_in_process)
+    assert not r.passed and r.tests_passed == [False], (r.passed, r.tests_passed)
+    correct_jobs_still_correct(one)
+
+
 def test_no_pipe_grown_where_jobs_share_the_callers_uid(one):
     """Found by a breaker (without root): pipe buffer pages are a per-uid quota (pipe-user-pages-soft), which
     jobs share with the caller where they run as its uid; each pipe grown to 1 MiB with F_SETPIPE_SZ drew 16x

@@ -115,6 +115,9 @@ std::optional<std::string> interpret_reply(Fields got, const Job& job, Result& r
     r.answer.clear();
     r.passed = false;
   }
+  // A verdict counts only from a job that ended well: one that wrote passed=1 and then ran past its deadline
+  // (or its memory) came back as a timeout with passed = true (found by a breaker).
+  if (r.status != "ok") r.passed = false;
   if (r.status == "ok" && job.kind == "program" && job.answer == "print") r.answer = last_line(r.stdout_text);
   return std::nullopt;
 }

@@ -424,7 +424,11 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
     - setsockopt(IPPROTO_IPV6, IPV6_FLOWLABEL_MGR): flow labels live in the worker's network namespace, which
       its jobs share, and linger after their socket: a job left values there for the next one to read.
     Every other ABI (i386's int 0x80 on x86-64, x32) and io_uring are refused too. None on other
-    architectures."""
+    architectures.
+    The calls that force data to disk -- sync, syncfs, fsync, fdatasync, sync_file_range, msync -- return 0
+    without running: a job's own files are on a tmpfs, and on a host file (read-only to it) they wrote back
+    the host's dirty pages: a job's sync() flushed 2.2 GB a checkpoint had left, and slept uninterruptibly
+    to 3x its deadline (found by a breaker)."""
     import platform
     arch = platform.machine()
     if arch == "x86_64":
@@ -434,6 +438,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         fcntl = 72
         self_only, setpriority, ioprio_set = (302, 142, 144, 314, 203), 141, 251   # pid in args[0]
         unshare, clone, setsockopt = 272, 56, 54
+        writeback = (162, 306, 74, 75, 277, 26)   # sync, syncfs, fsync, fdatasync, sync_file_range, msync
     elif arch == "aarch64":
         audit, keyring, sockets, x32, sessions = 0xC00000B7, (217, 218, 219), (198, 199), 0xFFFFFFFF, (157, 154)
         unaccounted = (279, 194)
@@ -441,12 +446,14 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         fcntl = 25
         self_only, setpriority, ioprio_set = (261, 118, 119, 274, 122), 140, 30
         unshare, clone, setsockopt = 97, 220, 208
+        writeback = (81, 267, 82, 83, 84, 227)
     else:
         return None
     io_uring_setup = 425   # the same number on both: io_uring can open sockets without socket()
     clone3 = 435           # the same on both
     ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
     enosys = 0x00050000 | 38   # SECCOMP_RET_ERRNO | ENOSYS
+    skipped = 0x00050000       # SECCOMP_RET_ERRNO | 0: the call is not run and returns 0
     # ("ld", offset in seccomp_data), ("jeq"/"jge", k, label if true, label if false: None = next),
     # ("ret", action or "deny"), ("label", name); labels become relative jumps below
     program = [
@@ -460,6 +467,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         *([] if own_uid else [("jeq", fcntl, "fcntl", None)]),
         ("jeq", unshare, "namespaces", None), ("jeq", clone, "namespaces", None), ("jeq", clone3, "enosys", None),
         ("jeq", setsockopt, "setsockopt", None),
+        *[("jeq", nr, "skipped", None) for nr in writeback],
         ("jeq", sockets[0], "socket", None), ("jeq", sockets[1], "socket", "allow"),
         ("label", "socket"),
         *([] if network_isolated else [("ret", "deny")]),              # no namespace: no socket at all
@@ -474,6 +482,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
             ("label", "fcntl"), ("ld", 24), ("jeq", 1031, "deny", "allow")]),  # args[1]: F_SETPIPE_SZ
         ("label", "namespaces"), ("ld", 16), ("jset", CLONE_NEWUSER, "deny", "allow"),   # args[0]: the flags
         ("label", "enosys"), ("ret", enosys),
+        ("label", "skipped"), ("ret", skipped),
         ("label", "setsockopt"), ("ld", 24), ("jeq", 41, None, "allow"),    # args[1]: IPPROTO_IPV6
         ("ld", 32), ("jeq", 32, "deny", "allow"),                           # args[2]: IPV6_FLOWLABEL_MGR
         ("label", "allow"), ("ret", 0x7FFF0000),                     # SECCOMP_RET_ALLOW

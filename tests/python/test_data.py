@@ -20,7 +20,7 @@ def test_qwen_rows():
     p = t.problems[1]
     assert p.gold == "\\frac{1}{9}" and p.candidates[0].answer == "\\frac{1}{9}" and p.candidates[0].label is True
     assert p.candidates[0].score == pytest.approx(5.375)
-    assert t.labels().shape == (3, 8) and t.scores().dtype == torch.float32
+    assert t.labels().shape == (3, 8) and t.scores().dtype == torch.float64   # as the file holds them
 
 
 @pytest.mark.parametrize("name,n,bad_labels", [("ovm_gsm8k_test_mistral7b_n300_samples.jsonl", 300, 1),

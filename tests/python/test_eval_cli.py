@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from cotnpot.cli import main
 from cotnpot.pipeline.data import load_candidates
@@ -151,6 +152,11 @@ def write_rows(path, *rows):
     ({"pred": [None, "3"], "gt": None}, "field 'gt' (the gold answer) is empty or null"),
     ({"code": [5, "b"]}, "field 'code': entry 0 must be a string, got int 5"),
     ({"pred": [[2], "3"]}, "field 'pred[0]' must be a string or a number, got list"),
+    # found by a checker: true read as 1.0, "0.9" as 0.9 and "Infinity" as a score that always won
+    ({"pred_score": [[True], [False]]}, "field 'pred_score[0]' must be a number or a list of numbers, got list"),
+    ({"pred_score": ["0.9", 0.1]}, "field 'pred_score[0]' must be a number or a list of numbers, got str '0.9'"),
+    ({"pred_score": [0.1, ["Infinity"]]}, "field 'pred_score[1]' must be a number or a list of numbers, got list"),
+    ({"pred_score": "0.9"}, "field 'pred_score' must be a list (one score per candidate), got str '0.9'"),
 ])
 def test_fields_of_the_wrong_type_are_refused_by_file_and_line(tmp_path, capsys, change, message):
     """A label "false" counted as correct (bool("false")), a null gold and a null answer both read "None" and
@@ -283,6 +289,21 @@ def _strict_json(text: str):
     def refuse(constant):
         raise ValueError(f"{constant} is not JSON")
     return json.loads(text, parse_constant=refuse)
+
+
+def test_close_scores_in_a_file_do_not_tie(tmp_path):
+    """Found by a checker: file scores went through float32, where 100.000001 (a wrong answer) and
+    100.000002 (the right one) are one value; best-of-N took the first, and rm@2 was 0 (50 with fair ties)."""
+    cands = write_rows(tmp_path / "c.jsonl", {**ROW, "code": ["a", "b"], "pred": ["3", "2"], "score": [False, True],
+                                              "pred_score": [[100.000001], [100.000002]]})
+    table = load_candidates(cands)
+    assert table.scores().dtype == torch.float64 and table.scores()[0, 1] > table.scores()[0, 0]
+    for ties in ("fair", "first"):
+        ev = evaluate_table(table, EvalOptions(ks=[2], ties=ties))
+        assert ev.metrics["source"]["rm"][2].value == 100.0, (ties, ev.metrics["source"]["rm"])
+    # null and an empty list are no score
+    table = load_candidates(write_rows(tmp_path / "n.jsonl", {**ROW, "pred_score": [None, []]}))
+    assert torch.isnan(table.scores()).all()
 
 
 def test_reports_and_sample_logs_are_strict_json(tmp_path):

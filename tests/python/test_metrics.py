@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import cotnpot
 from cotnpot import _C, reference
 
 from cotnpot.pipeline import metrics
@@ -229,12 +230,13 @@ def test_qwen_example_reproduces_its_figures():
 def test_one_large_problem_does_not_make_the_others_sampled():
     """The exact vote count is chosen per problem (by its own n), not by the padded width."""
     c = random_candidates(20, 12, seed=9)
+    W = metrics.EXACT_MAJORITY_MAX_N + 44   # one problem past the exact count's size
     P, N = c.valid.shape
-    wide = metrics.Candidates(*(None if t is None else torch.cat([t, torch.zeros(P, 300 - N, dtype=t.dtype)], 1)
+    wide = metrics.Candidates(*(None if t is None else torch.cat([t, torch.zeros(P, W - N, dtype=t.dtype)], 1)
                                 for t in c))
-    big = torch.zeros(1, 300, dtype=torch.long)
-    big_row = metrics.Candidates(correct=torch.ones(1, 300, dtype=torch.bool), valid=torch.ones(1, 300, dtype=torch.bool),
-                                 classes=big, scores=torch.zeros(1, 300), keep=torch.ones(1, 300, dtype=torch.bool))
+    big = torch.zeros(1, W, dtype=torch.long)
+    big_row = metrics.Candidates(correct=torch.ones(1, W, dtype=torch.bool), valid=torch.ones(1, W, dtype=torch.bool),
+                                 classes=big, scores=torch.zeros(1, W), keep=torch.ones(1, W, dtype=torch.bool))
     both = metrics.Candidates(*(None if a is None else torch.cat([a, b]) for a, b in zip(wide, big_row)))
     for method in ("maj", "filtered_maj"):
         alone = metrics.accuracy_curve(method, c, [3, 8])
@@ -243,6 +245,36 @@ def test_one_large_problem_does_not_make_the_others_sampled():
             assert torch.allclose(mixed[k].value[:P], alone[k].value, atol=1e-12)
             assert not mixed[k].sampled[:P].any() and mixed[k].sampled[P]
             assert mixed[k].value[P] == 1.0
+
+
+def test_padding_may_hold_any_id_and_ids_may_be_any_integer_type():
+    """Found by a checker: an id out of range at a padding position (valid = False) was refused by the exact
+    count and the vote, and int16 ids passed the Python check, then failed in C++ under an internal name."""
+    c = random_candidates(12, 6, seed=11)
+    padded = c._replace(classes=torch.where(c.valid, c.classes, torch.full_like(c.classes, 99)))
+    for method in ("maj", "filtered_maj", "weighted"):
+        want = metrics.accuracy_at_k(method, c._replace(weights=c.scores), 3)
+        got = metrics.accuracy_at_k(method, padded._replace(weights=c.scores), 3)
+        assert torch.equal(got, want), method
+        for dtype in (torch.int8, torch.int16, torch.int32):
+            small = metrics.accuracy_at_k(method, c._replace(weights=c.scores, classes=c.classes.to(dtype)), 3)
+            assert torch.equal(small, want), (method, dtype)
+    assert cotnpot.vote(torch.tensor([[0, 5]]), valid=torch.tensor([[True, False]])).index.tolist() == [0]
+    with pytest.raises(RuntimeError, match=r"classes must be ids in \[0, N\) = \[0, 2\).*got 5"):
+        cotnpot.vote(torch.tensor([[0, 5]]), valid=torch.tensor([[True, True]]))
+
+
+def test_five_hundred_samples_per_problem_are_counted_exactly():
+    """Found by a checker: OVM's files hold 300 and 500 samples per problem, past the old cut of 256, so
+    their maj@k was sampled (about a point off on their few problems) where the exact count takes ~30 ms."""
+    g = torch.Generator().manual_seed(3)
+    classes = torch.randint(0, 40, (3, 500), generator=g)
+    ones = torch.ones(3, 500, dtype=torch.bool)
+    c = metrics.Candidates(correct=classes == 0, valid=ones, classes=classes, scores=torch.zeros(3, 500), keep=ones)
+    got = metrics.accuracy_curve("maj", c, [4, 8])
+    want = _C.majority_accuracy_exact(classes, classes == 0, ones)
+    for k in (4, 8):
+        assert not got[k].sampled.any() and torch.allclose(got[k].value, want[:, k - 1], rtol=0, atol=1e-12)
 
 
 def test_edge_shapes_return_empty_or_zero():
@@ -298,9 +330,9 @@ def test_ctrl_c_stops_a_long_vote_accuracy_at_once():
 
 def test_int32_class_ids_give_the_int64_result_past_the_exact_count_width():
     """Past EXACT_MAJORITY_MAX_N candidates the ids are renumbered: int32 ids overflowed its int64 sentinel
-    ("value cannot be converted to type int without overflow"); at N <= 256 they already worked."""
+    ("value cannot be converted to type int without overflow"); at N <= EXACT_MAJORITY_MAX_N they already worked."""
     c = random_candidates(6, 12, seed=4)
-    wide = metrics.Candidates(*(None if t is None else torch.cat([t, torch.zeros(6, 300 - 12, dtype=t.dtype)], 1)
+    wide = metrics.Candidates(*(None if t is None else torch.cat([t, torch.zeros(6, metrics.EXACT_MAJORITY_MAX_N + 44 - 12, dtype=t.dtype)], 1)
                                 for t in c))
     for method in ("maj", "filtered_maj"):
         want = metrics.accuracy_at_k(method, wide, 3)

@@ -66,6 +66,8 @@ Inputs check_inputs(const char* op, const at::Tensor& classes, const at::Tensor&
   in.correct = boolean("correct", correct);
   in.valid = valid.defined() ? boolean("valid", valid) : at::ones({in.P, in.N}, at::kBool);
   if (keep.defined()) in.keep = boolean("keep", keep);
+  // Padding (valid = false) may hold any id: it becomes "no answer", and only the candidates' ids are checked.
+  in.classes = at::where(in.valid, in.classes, at::full_like(in.classes, -1));
   if (in.classes.numel() > 0) {
     const int64_t top = in.classes.max().item<int64_t>();
     TORCH_CHECK(top < in.N, op, ": classes must be ids in [0, N) = [0, ", in.N, ") per problem (negative: no answer), got ",

@@ -78,11 +78,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> vote_kernel(const at::Tensor& cla
   check_fallback(op, fallback);
   const int64_t P = classes.size(0), N = classes.size(1);
   const at::Tensor ids = classes.to(at::kLong);
-  cotnpot::detail::check_all(ids < N, c10::str(op, ": classes must be ids in [0, N) per problem"), [&] {
+  // Only the candidates' ids are checked: padding (valid = false) may hold anything, and never votes.
+  const at::Tensor in_use = mask_or_all(op, "valid", valid, ids);
+  cotnpot::detail::check_all(~in_use | (ids < N), c10::str(op, ": classes must be ids in [0, N) per problem"), [&] {
     return c10::str(op, ": classes must be ids in [0, N) = [0, ", N, ") per problem (negative: no answer), got ",
-                    ids.max().item<int64_t>());
+                    at::where(in_use, ids, at::full_like(ids, -1)).max().item<int64_t>());
   });
-  at::Tensor eligible = mask_or_all(op, "valid", valid, ids) & (ids >= 0);
+  at::Tensor eligible = in_use & (ids >= 0);
   at::Tensor w;
   if (weights.defined()) {
     TORCH_CHECK(at::isFloatingType(weights.scalar_type()), op, ": weights must be floating-point, got ",

@@ -86,8 +86,9 @@ class CandidateTable:
         return self.matrix(lambda p, j, c: bool(c.label), dtype=torch.bool, pad=False)
 
     def scores(self) -> torch.Tensor:
-        """The source's scores, ``[P, N]`` float32 (NaN where none)."""
-        return self.matrix(lambda p, j, c: c.score, pad=math.nan)
+        """The source's scores, ``[P, N]`` float64 as the file holds them (NaN where none): in float32 close
+        scores (a reward model's 100.000001 and 100.000002) tied, and the wrong one was picked."""
+        return self.matrix(lambda p, j, c: c.score, dtype=torch.float64, pad=math.nan)
 
     def has_labels(self) -> bool:
         return any(c.label is not None for p in self.problems for c in p.candidates)
@@ -149,6 +150,24 @@ def _label(value, name):
     raise ValueError(f"field {name!r} must be true or false, got {type(value).__name__} {value!r:.40}")
 
 
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _score(value, name):
+    """A reward-model score: a number, or a list of numbers whose last is the score (Qwen's rm_maj_eval reads
+    it so); null or an empty list is no score (NaN). Anything else is refused, not coerced: true had read
+    as 1.0, "0.9" as 0.9 and "Infinity" as a score that always won (found by a checker)."""
+    if value is None:
+        return math.nan
+    if isinstance(value, list) and all(_number(v) for v in value):
+        return float(value[-1]) if value else math.nan
+    if _number(value):
+        return float(value)
+    raise ValueError(f"field {name!r} must be a number or a list of numbers, got {type(value).__name__} "
+                     f"{value!r:.40}")
+
+
 def _gold(value, name):
     gold = _answer(value, name)
     if not gold:
@@ -161,16 +180,17 @@ def _load_qwen(row, counts, line):
     texts = _texts(texts, "code")
     preds, labels = _as_list(preds, "pred"), _as_list(labels, "score")
     scores = row.get("pred_score")
+    if scores is not None and not isinstance(scores, list):
+        raise ValueError(f"field 'pred_score' must be a list (one score per candidate), got {type(scores).__name__} "
+                         f"{scores!r:.40}")
     if not (len(texts) == len(preds) == len(labels)) or (scores is not None and len(scores) != len(texts)):
         raise ValueError(f"code, pred, score{', pred_score' if scores is not None else ''} must have one entry per "
                          f"candidate, got {len(texts)}, {len(preds)}, {len(labels)}"
                          f"{'' if scores is None else ', ' + str(len(scores))}")
     cands = []
     for i, (t, a, y) in enumerate(zip(texts, preds, labels)):
-        s = math.nan
-        if scores is not None:   # Qwen's rm_maj_eval reads the last value of each candidate's score list
-            s = scores[i][-1] if isinstance(scores[i], list) else scores[i]
-        cands.append(Candidate(text=t, answer=_answer(a, f"pred[{i}]"), label=_label(y, f"score[{i}]"), score=float(s)))
+        s = math.nan if scores is None else _score(scores[i], f"pred_score[{i}]")
+        cands.append(Candidate(text=t, answer=_answer(a, f"pred[{i}]"), label=_label(y, f"score[{i}]"), score=s))
     return Problem(str(row.get("idx", line)), question, _gold(gold, "gt"), cands)
 
 
@@ -194,8 +214,7 @@ def _load_ovm(row, counts, line):
             counts["labels that are not true/false (taken as wrong)"] += 1
             label = False
         vs = o.get("vscores")
-        if vs is not None and not (isinstance(vs, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                                for v in vs)):
+        if vs is not None and not (isinstance(vs, list) and all(_number(v) for v in vs)):
             # a string's last character had been read as the score ("0.25" scored 5.0; a breaker)
             raise ValueError(f"field 'outputs.vscores' must be a list of numbers, got {type(vs).__name__} {vs!r:.40}")
         # The verifier-scored files carry no extracted answer: cotnpot extracts it (one answer per candidate,

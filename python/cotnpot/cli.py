@@ -134,6 +134,9 @@ def _eval(args) -> int:
         raise UsageError("--samples must be >= 2 and --resamples >= 1")
     if args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    if args.verifier_max_length is not None and (args.verifier_max_length < 1 or not args.verifier):
+        raise UsageError(f"--verifier-max-length must be >= 1 and needs --verifier, got {args.verifier_max_length}"
+                         f"{'' if args.verifier else ' without --verifier'}")
     if not 0 < args.timeout <= 1e6:   # the executor's bound, checked before the translator's work
         raise UsageError(f"--timeout must be > 0 and at most 1e6 seconds, got {args.timeout}")
     if not -2 ** 63 <= args.seed < 2 ** 64 - 1:   # what the generators take (seed and seed + 1); past it the
@@ -178,7 +181,7 @@ def _eval(args) -> int:
             return 2
     options = EvalOptions(published=published, translator=translator, verifier=verifier, score_cache=score_cache, task=args.task,
                           execute=args.execute, workers=args.workers, timeout=args.timeout, ks=ks,
-                          example_filter=args.example_filter,
+                          example_filter=args.example_filter, verifier_max_length=args.verifier_max_length,
                           samples=args.samples, seed=args.seed, resamples=args.resamples, ties=args.ties,
                           log_samples=args.log_samples, cache=args.cache,
                           progress=not args.quiet and sys.stderr.isatty())
@@ -266,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--verifier", help="score candidates with a model: a directory written by save_pretrained "
                     "(any transformers causal LM and its tokenizer, loaded offline) or tiny:DIR "
                     "(cotnpot.models.TinyCausalLM); its average log-probs replace the file's scores")
+    ev.add_argument("--verifier-max-length", type=int,
+                    help="tokens of question + solution the verifier scores: longer solutions keep their start "
+                         "(default: all, up to the model's context, past which a solution is refused)")
     ev.add_argument("--example-filter", action="store_true",
                     help="code tasks: also report rm with candidates failing the prompt's example test dropped")
     ev.add_argument("--ks", help="comma-separated N values (default 1, 2, 4, ..., max)")

@@ -3,7 +3,10 @@
 :class:`cotnpot.SimPOLoss` / :class:`cotnpot.DPOLoss`. Drop-in for a training step that has the model's
 decoder output: for a Hugging Face causal LM, ``hidden = model.model(input_ids,
 attention_mask=mask).last_hidden_state`` (:func:`cotnpot.train.packing.decoder_of` finds the decoder of
-any architecture) and ``lm_head = model.get_output_embeddings()``.
+any architecture) and ``lm_head = model.get_output_embeddings()``. The fused path computes the head's plain output
+``hidden @ W.T (+ b)``: models that transform their logits after the head (Gemma 2's soft-capping, Cohere's and
+Granite's scaling: ``cotnpot.train.packing.LOGIT_TRANSFORMS``) would get other log-probs. Pass the model itself
+as ``lm_head`` and its config is checked: such a model is refused by name.
 
 Sequences are in TRL's concatenated layout: ``hidden[2B, T, H]`` and ``labels[2B, T]`` hold the B chosen
 sequences, then the B rejected ones, labels -100 (``ignore_index``) at the prompt and padding; with
@@ -26,6 +29,19 @@ from .fused import fused_sequence_logprob
 from .modules import DPOLoss, PreferenceLossOutput, SimPOLoss
 
 
+def _check_plain_logits(model: nn.Module) -> None:
+    """Found by a breaker: Gemma 2 (soft-capping), Cohere and Granite (scaling) transform their logits after the
+    head, which the fused log-probs skip: their SimPO losses came out 0.2% to 27% off, silently."""
+    from .train.packing import LOGIT_TRANSFORMS
+    config = getattr(model, "config", None)
+    for name in LOGIT_TRANSFORMS:
+        value = getattr(config, name, None)
+        if value not in (None, 1, 1.0):
+            raise ValueError(f"{type(model).__name__}'s config sets {name}={value!r}: its logits are not the LM "
+                             "head's plain output, which the fused log-probs compute; use its logits with "
+                             "cotnpot.SimPOLoss / cotnpot.DPOLoss instead")
+
+
 class _FusedLinear(nn.Module):
     """The log-prob half: the head is the model's, held by reference (not a submodule of the loss, so it is
     neither saved nor moved twice), its weight and bias read at every call."""
@@ -33,6 +49,10 @@ class _FusedLinear(nn.Module):
     def __init__(self, lm_head: nn.Module, shift: bool, ignore_index: int, row_block: int, vocab_block: int,
                  block_memory_mb: Optional[float]):
         super().__init__()
+        if not isinstance(getattr(lm_head, "weight", None), Tensor) and \
+                callable(getattr(lm_head, "get_output_embeddings", None)):   # the model itself: its head, checked
+            _check_plain_logits(lm_head)
+            lm_head = lm_head.get_output_embeddings()
         weight = getattr(lm_head, "weight", None)
         if not isinstance(weight, Tensor) or weight.dim() != 2:
             raise TypeError(f"lm_head must have a 2-D weight [V, H] (an nn.Linear), got {type(lm_head).__name__}")

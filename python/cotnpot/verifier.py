@@ -146,7 +146,8 @@ def _check_fits(model, encoded: Sequence[Tuple[List[int], int]]) -> None:
     for i, (ids, _) in enumerate(encoded):
         if context is not None and len(ids) > context:
             raise ValueError(f"pair {i}: {len(ids)} tokens, more than the model's context of {context}; score with "
-                             f"max_length (at most {context}) to keep the start of each solution")
+                             f"max_length (at most {context}; cotnpot eval --verifier-max-length) to keep the start "
+                             f"of each solution")
         if vocab is not None and ids and max(ids) >= vocab:
             raise ValueError(f"pair {i}: token id {max(ids)}, but the model's vocabulary has {vocab} tokens (the "
                              "tokenizer does not belong to this model)")
@@ -164,6 +165,12 @@ def _score_local(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_size:
     _check_fits(model, encoded)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     pad = getattr(tokenizer, "pad_token_id", 0) or 0
+    vocab = _model_limits(model)[1]
+    if vocab is not None and not 0 <= pad < vocab:
+        # a [PAD] added to the tokenizer without resizing the model had raised a bare IndexError in the
+        # embedding (found by a breaker); padding is masked out of attention and labels, so any id of the
+        # model's vocabulary gives the same scores
+        pad = 0
     head = getattr(model, "orm_head", None)   # an ORM verifier scores with its head (scores_are_probabilities)
     out = torch.zeros(len(encoded), dtype=torch.float32)
     training = model.training   # dropout on would make the scores random: scored in eval mode, mode restored

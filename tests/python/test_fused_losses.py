@@ -118,3 +118,26 @@ def test_hidden_states_meet_the_heads_dtype():
     got = FusedLinearSimPOLoss(head32)(hidden.detach().bfloat16(), labels).loss
     expected = FusedLinearSimPOLoss(head)(hidden.detach().bfloat16().double(), labels).loss
     torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_model_is_taken_for_its_head_and_refused_where_its_logits_are_transformed():
+    """Found by a breaker: Gemma 2's soft-capping and Cohere's and Granite's logit scaling come after the head,
+    which the fused log-probs skip: their SimPO losses were 0.2% to 27% off, silently. Given the model, the
+    fused losses check its config; a plain Llama's head gives the loss its head gives."""
+    from transformers import AutoModelForCausalLM, CohereConfig, Gemma2Config, GraniteConfig, LlamaConfig
+    small = dict(vocab_size=40, hidden_size=8, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
+                 num_key_value_heads=1, head_dim=4)
+    for config, name in ((Gemma2Config(**small), "final_logit_softcapping=30.0"),
+                         (CohereConfig(**small), "logit_scale=0.0625"),
+                         (GraniteConfig(**small, logits_scaling=8.0), "logits_scaling=8.0")):
+        model = AutoModelForCausalLM.from_config(config)
+        for loss in (FusedLinearSimPOLoss, FusedLinearDPOLoss):
+            with pytest.raises(ValueError, match=f"config sets {name}: its logits are not the LM head's plain"):
+                loss(model)
+    llama = AutoModelForCausalLM.from_config(LlamaConfig(**small)).double()
+    g = torch.Generator().manual_seed(1)
+    hidden, labels = torch.randn(4, 5, 8, generator=g, dtype=torch.float64), torch.randint(40, (4, 5), generator=g)
+    want = FusedLinearSimPOLoss(llama.get_output_embeddings())(hidden, labels).loss
+    assert torch.equal(FusedLinearSimPOLoss(llama)(hidden, labels).loss, want)
+    logps = sequence_logprob(hidden @ llama.lm_head.weight.T, labels, reduction="mean", shift=True)
+    assert torch.allclose(want, SimPOLoss()(logps[:2], logps[2:]).loss, atol=1e-12)

@@ -170,3 +170,17 @@ def test_a_pair_past_the_context_or_a_foreign_tokenizer_is_refused_by_name(saved
             return ids + [model.get_input_embeddings().num_embeddings], start
     with pytest.raises(ValueError, match="pair 0: token id .* but the model's vocabulary has"):
         score_solutions(model, Foreign(tokenizer.tok), PAIRS[:1])
+
+
+def test_a_pad_token_outside_the_models_vocabulary_gives_the_same_scores(saved_model):
+    """Found by a breaker: a [PAD] added to the tokenizer without resizing the model raised a bare IndexError
+    in the embedding as soon as a batch held solutions of two lengths. Padding is masked out, so any id of
+    the model's vocabulary gives the same scores."""
+    _, directory, _ = saved_model
+    model, tokenizer = load_verifier(str(directory))
+    want = score_solutions(model, tokenizer, PAIRS, batch_size=1)   # no padding at all
+
+    outside = HFTokenizer(tokenizer.tok)
+    outside.pad_token_id = model.get_input_embeddings().num_embeddings + 3
+    got = score_solutions(model, outside, PAIRS, batch_size=4)
+    assert torch.allclose(got, want, atol=1e-5, rtol=0), (got, want)

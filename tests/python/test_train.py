@@ -733,6 +733,49 @@ def test_a_last_batch_that_cannot_be_shared_evenly_is_cut_not_deadlocked(tokeniz
     assert steps == [1, 2, 3, 4]
 
 
+def test_held_out_solutions_past_the_context_are_scored_as_the_training_cut_them(tokenizer, tmp_path, capsys):
+    """Found by a breaker: with --truncation truncate, a held-out solution longer than the model's context ended
+    the run after its whole training (the held-out scoring did not cut it), and the epoch's checkpoint and the
+    verifier were lost; cotnpot eval --verifier had no option to score such a file."""
+    model_dir = tmp_path / "base"
+    tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1,
+                   max_position_embeddings=128).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    rows = []
+    for i in range(12):
+        a, b = 10 + i, 20 + i
+        outs = [{"response": f"{a} + {b} = {a + b + d}. The answer is {a + b + d}.", "response_answer": str(a + b + d),
+                 "label": d == 0} for d in (0, 1, 0)]
+        outs.append({"response": f"{a} + {b} = {a + b}. " * 60 + f"The answer is {a + b}.",
+                     "response_answer": str(a + b), "label": True})
+        rows.append({"idx": i, "question": f"What is {a} + {b}?", "ground_truth": str(a + b), "outputs": outs})
+    cands = tmp_path / "c.jsonl"
+    cands.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    assert main(["train", "--candidates", str(cands), "--model", str(model_dir), "--out", str(out), "--max-length",
+                 "64", "--truncation", "truncate", "--eval-fraction", "0.5", "--batch-size", "4", "--quiet"]) == 0
+    assert (out / "checkpoint.pt").is_file() and (out / "verifier").is_dir()
+    evals = [json.loads(line) for line in (out / "metrics.jsonl").open() if "eval/problems" in line]
+    assert len(evals) == 1 and evals[0]["eval/problems"] == 6
+    capsys.readouterr()
+    args = ["eval", "--candidates", str(cands), "--verifier", str(out / "verifier"), "--quiet"]
+    assert main(args) != 0
+    assert "more than the model's context of 128" in capsys.readouterr().err
+    assert main([*args, "--verifier-max-length", "100", "--out", str(tmp_path / "eval")]) == 0
+    assert "rm" in json.loads((tmp_path / "eval" / "report.json").read_text())["metrics"]["source"]
+
+
+def test_an_epoch_is_saved_before_its_evaluation(tokenizer, tmp_path):
+    """An evaluation that failed after an epoch lost the epoch: the checkpoint was written after it."""
+    trainer = trainer_for(tokenizer, tmp_path / "run", epochs=1)
+
+    def failing(_):
+        raise RuntimeError("evaluation failed")
+    with pytest.raises(RuntimeError, match="evaluation failed"):
+        trainer.train(small_pairs(8), evaluate=failing)
+    assert checkpoint.load(tmp_path / "run" / "checkpoint.pt")["step"] == 2
+
+
 def test_orm_run_resumes_through_the_cli(tokenizer, tmp_path):
     openai_candidates(tmp_path / "c.jsonl", 24)
     model_dir = save_base_model(tokenizer, tmp_path / "base")
@@ -743,6 +786,35 @@ def test_orm_run_resumes_through_the_cli(tokenizer, tmp_path):
     assert main(args[:-1] + ["--epochs", "2", "--resume", "--quiet"]) == 0
     evals = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open() if "eval/problems" in line]
     assert [e["epoch"] for e in evals] == [0, 1]
+
+
+def test_a_run_started_from_an_orm_verifier_does_not_keep_its_head_in_the_lm(tokenizer, tmp_path):
+    """Found by a breaker: load_verifier attaches an ORM directory's head as model.orm_head. A SimPO run started
+    from such a directory trained that head along, saved it into its LM's weights and ranked its held-out
+    problems by its probabilities; an ORM run from it failed to resume (the head's keys). Now a SimPO run
+    drops the head and an ORM run goes on training it as its own."""
+    from safetensors import safe_open
+    openai_candidates(tmp_path / "c.jsonl", 16)
+    common = ["train", "--candidates", str(tmp_path / "c.jsonl"), "--batch-size", "4", "--max-length", "512",
+              "--truncation", "truncate", "--eval-fraction", "0.25", "--quiet"]
+    orm = tmp_path / "orm"
+    assert main([*common, "--model", str(save_base_model(tokenizer, tmp_path / "base")), "--objective", "orm",
+                 "--out", str(orm)]) == 0
+    assert (orm / "verifier" / "orm_head.pt").is_file()
+    simpo = tmp_path / "simpo"
+    assert main([*common, "--model", str(orm / "verifier"), "--objective", "simpo", "--out", str(simpo)]) == 0
+    assert not (simpo / "verifier" / "orm_head.pt").exists()
+    with safe_open(str(simpo / "verifier" / "model.safetensors"), "pt") as f:
+        assert not [k for k in f.keys() if "orm_head" in k]
+    model, _ = load_verifier(str(simpo / "verifier"))
+    assert getattr(model, "orm_head", None) is None
+    again = tmp_path / "orm2"
+    args = [*common, "--model", str(orm / "verifier"), "--objective", "orm", "--out", str(again)]
+    assert main(args) == 0
+    assert main([*args, "--epochs", "2", "--resume"]) == 0
+    head = torch.load(again / "verifier" / "orm_head.pt", weights_only=True)["state"]
+    first = torch.load(orm / "verifier" / "orm_head.pt", weights_only=True)["state"]
+    assert not torch.equal(head["linear.weight"], first["linear.weight"])   # trained on from the loaded head
 
 
 def test_a_run_that_cannot_start_for_any_reason_leaves_the_earlier_runs_files(tokenizer, tmp_path, capsys):
@@ -790,7 +862,7 @@ def test_batch_dependent_dpo_losses_refuse_micro_batches_and_bad_types_are_named
     """Found by a breaker: bco_pair centres on its batch's mean reward and aot_pair sorts its batch, so split into
     micro-batches they trained another loss (parameters 4.5e-4 apart after 2 steps); an unknown type was
     refused only by the loss, after the reference pass."""
-    for loss_type in ("bco_pair", "aot_pair"):
+    for loss_type in ("bco_pair", "aot_pair", "aot", "aot_unpaired"):   # aot: found by a later breaker
         with pytest.raises(ValueError, match=f"{loss_type}' depends on the whole batch"):
             TrainConfig(objective="dpo", dpo_loss_type=loss_type, batch_size=4, micro_batch_size=2).check()
         TrainConfig(objective="dpo", dpo_loss_type=loss_type, batch_size=4, micro_batch_size=4).check()
@@ -835,3 +907,43 @@ def test_each_truncated_sequence_is_counted_once(tokenizer):
             return super().encode_example(question, solution)
     PreferenceCollator(Counting(tokenizer), max_length=32, truncation="truncate").check_lengths([pair] * 5)
     assert calls == [""]
+
+
+def test_an_empty_solution_with_no_eos_is_refused_before_training(tokenizer, tmp_path):
+    """Found by a breaker: with a tokenizer that adds no EOS an empty solution has no token to score; scoring
+    gives it NaN, but training gave it an average log-prob of 0 (probability 1), the best reward there is."""
+    import copy
+    raw = copy.deepcopy(tokenizer)
+    raw.eos_token = None
+    model = tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).double()
+    config = TrainConfig(batch_size=2, micro_batch_size=2, max_length=128, progress=False, truncation="truncate")
+    pairs = [PreferencePair("p0", "What is 2 + 3?", "5", ""), PreferencePair("p1", "What is 2 + 4?", "6", "7")]
+    trainer = VerifierTrainer(model, HFTokenizer(raw), config, tmp_path)
+    with pytest.raises(ValueError, match=r"pair of problem 'p0' \(rejected\): an empty solution, and the tokenizer "
+                                         r"adds no EOS"):
+        trainer.train(pairs)
+    assert not (tmp_path / "metrics.jsonl").exists()
+    # with an EOS the empty solution has a token to score, and trains
+    VerifierTrainer(model, HFTokenizer(tokenizer), config, tmp_path / "eos").train(pairs)
+
+
+def test_a_resume_with_another_model_or_tokenizer_is_refused_by_name(tokenizer, tmp_path):
+    """Found by a breaker: resuming with a tokenizer that has a chat template went on silently on another prompt
+    format, and resuming with another architecture failed in load_state_dict with a raw RuntimeError."""
+    import copy
+    from cotnpot.models.hf_tiny import CHATML_TEMPLATE
+    pairs = small_pairs(8)
+    config = TrainConfig(batch_size=4, micro_batch_size=4, max_length=128, progress=False, max_steps=2)
+    first = trainer_for(tokenizer, tmp_path, max_steps=2)
+    first.train(pairs, stop_at_step=1)
+    qwen = tiny_causal_lm("qwen2", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).double()
+    with pytest.raises(ValueError, match=r"written for another model: here another architecture or size"):
+        VerifierTrainer(qwen, HFTokenizer(tokenizer), config, tmp_path).train(pairs, resume=True)
+    chat = copy.deepcopy(tokenizer)
+    chat.chat_template = CHATML_TEMPLATE
+    llama = tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).double()
+    with pytest.raises(ValueError, match=r"written for another model: here another tokenizer"):
+        VerifierTrainer(llama, HFTokenizer(chat), config, tmp_path).train(pairs, resume=True)
+    again = trainer_for(tokenizer, tmp_path, max_steps=2)   # the same model and tokenizer resume
+    again.train(pairs, resume=True)
+    assert again.step == 2

@@ -40,17 +40,18 @@ def tiny_causal_lm(architecture: str, tokenizer, hidden_size: int = 64, layers: 
                    kv_heads: int = 2, seed: int = 0, **config_options):
     """A randomly initialized ``LlamaForCausalLM`` ("llama") or ``Qwen2ForCausalLM`` ("qwen2") of a few
     hundred thousand parameters, sized to ``tokenizer``; ``config_options`` go to its config (e.g.
-    ``attention_dropout``, ``use_sliding_window``)."""
+    ``attention_dropout``, ``use_sliding_window``, ``max_position_embeddings``)."""
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
 
     configs = {"llama": LlamaConfig, "qwen2": Qwen2Config}
     if architecture not in configs:
         raise ValueError(f"architecture must be one of {sorted(configs)}, got {architecture!r}")
-    config = configs[architecture](
-        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 3,
-        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
-        max_position_embeddings=2048, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=None, tie_word_embeddings=architecture == "qwen2", **config_options)
+    config = configs[architecture](**{
+        "vocab_size": len(tokenizer), "hidden_size": hidden_size, "intermediate_size": hidden_size * 3,
+        "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": kv_heads,
+        "max_position_embeddings": 2048, "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id, "bos_token_id": None, "tie_word_embeddings": architecture == "qwen2",
+        **config_options})
     torch.manual_seed(seed)
     return AutoModelForCausalLM.from_config(config).eval()

@@ -84,7 +84,8 @@ def code_with_explanation(explanation: Optional[str], code: str) -> str:
 def evaluate_code(tasks: Sequence[CodeTask], candidates: Sequence[Sequence[str]], executor, translator=None,
                   verifier=None, ks: Optional[Sequence[int]] = None, example_filter: bool = False,
                   batch_size: int = 8, samples: int = 1000, seed: int = 0, resamples: int = 1000,
-                  ties: str = "fair", cache: Optional[SuiteCache] = None) -> CodeResult:
+                  ties: str = "fair", cache: Optional[SuiteCache] = None,
+                  max_length: Optional[int] = None) -> CodeResult:
     if len(tasks) != len(candidates):
         raise ValueError(f"tasks and candidates must have the same length, got {len(tasks)} and {len(candidates)}")
     if example_filter:
@@ -130,7 +131,7 @@ def evaluate_code(tasks: Sequence[CodeTask], candidates: Sequence[Sequence[str]]
                                          zip(flat, [e for row in result.explanations for e in row])]
         for name, pairs in views.items():
             scores = torch.full((P, N), float("nan"))
-            scores[valid] = score_solutions(model, tokenizer, pairs, batch_size=batch_size)
+            scores[valid] = score_solutions(model, tokenizer, pairs, batch_size=batch_size, max_length=max_length)
             result.scores[name] = scores
 
     ks = list(ks) if ks else metrics.default_ks(N)

@@ -49,6 +49,7 @@ class EvalOptions:
                                         # probabilities) replace the file's
     score_cache: Optional[object] = None  # a cotnpot.verifier.ScoreCache for the verifier's scores
     verifier_batch_size: int = 8
+    verifier_max_length: Optional[int] = None  # tokens per (question, solution) scored: the solution's start kept
     example_filter: bool = False        # code tasks: cotnpot's example-test filter (reported separately)
     ties: str = "fair"                  # "fair" or "first" (the harness rule); see cotnpot.pipeline.metrics
     log_samples: Optional[Path] = None  # a JSONL file: one record per problem (answers, classes, picks, values)
@@ -246,6 +247,7 @@ def evaluate_code_table(table: CandidateTable, options: EvalOptions, example_fil
         result = evaluate_code(tasks, [[c.program for c in p.candidates] for p in table.problems], ex,
                                translator=options.translator, verifier=options.verifier, ks=options.ks,
                                example_filter=example_filter, batch_size=options.verifier_batch_size,
+                               max_length=options.verifier_max_length,
                                samples=options.samples, seed=options.seed, resamples=options.resamples,
                                ties=options.ties, cache=SuiteCache(options.cache) if options.cache else None)
     ev.timings["execute+translate+score"] = time.perf_counter() - start
@@ -402,7 +404,8 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
             bar = tqdm(total=int(table.valid().sum()), desc="scoring", unit="solution")
         try:
             scores = score_table(table, model, tokenizer, batch_size=options.verifier_batch_size,
-                                 cache=options.score_cache, progress=bar.update if bar else None)
+                                 max_length=options.verifier_max_length, cache=options.score_cache,
+                                 progress=bar.update if bar else None)
         finally:
             if bar is not None:
                 bar.close()

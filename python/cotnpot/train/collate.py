@@ -83,6 +83,16 @@ class PreferenceCollator:
         With ``truncation="error"`` each pair is encoded; with ``"truncate"`` only each distinct prompt, the one
         thing that can then fail (an extra pass over the data where none is needed would cost a large file's
         whole tokenization before its first step)."""
+        for p in pairs:
+            for side, solution in (("chosen", p.chosen), ("rejected", p.rejected)):
+                if solution:
+                    continue
+                ids, start = encode_example(self.tokenizer, p.prompt, "")
+                if len(ids) <= start:
+                    # nothing to score: its average log-prob would be 0, probability 1, the best reward there
+                    # is (scoring gives such a solution NaN; found by a breaker)
+                    raise ValueError(f"{_where(p, side)}: an empty solution, and the tokenizer adds no EOS token: it "
+                                     "has no token to score (drop the pair, or give the tokenizer an EOS token)")
         if self.truncation == "error":
             for p in pairs:
                 for side, solution in (("chosen", p.chosen), ("rejected", p.rejected)):

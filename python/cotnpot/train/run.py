@@ -35,11 +35,14 @@ def held_out_best_of_n(table: CandidateTable):
 
 def _score(table, trainer):
     """score_table with the trainer's model (and its ORM head, attached only while scoring: as a submodule
-    it would otherwise enter the checkpoints' parameters)."""
+    it would otherwise enter the checkpoints' parameters), each solution cut to the training's max_length as
+    the training cut its pairs (a held-out solution past the model's context had ended the run after its
+    training, found by a breaker)."""
     if trainer.head is not None:
         trainer.model.orm_head = trainer.head
     try:
-        return score_table(table, trainer.model, trainer.tokenizer, batch_size=trainer.config.micro_batch_size)
+        return score_table(table, trainer.model, trainer.tokenizer, batch_size=trainer.config.micro_batch_size,
+                           max_length=trainer.config.max_length)
     finally:
         if trainer.head is not None:
             del trainer.model.orm_head

@@ -48,8 +48,9 @@ ORM_HEAD_FILE = "orm_head.pt"
 
 # DPO losses whose value for a pair depends on the other pairs of its batch: a step split into micro-batches
 # (or shared by processes) computed another loss (parameters 4.5e-4 apart after 2 steps, against 3e-14 for
-# the pairwise types).
-BATCH_DEPENDENT_DPO_LOSSES = ("bco_pair", "aot_pair")
+# the pairwise types). aot sorts its batch's log-ratios as aot_pair does (a breaker: loss 7.29 in micro-batches of
+# 1 against 6.03 whole); aot_unpaired is aot_pair's other name.
+BATCH_DEPENDENT_DPO_LOSSES = ("bco_pair", "aot", "aot_pair", "aot_unpaired")
 
 
 @dataclass
@@ -163,6 +164,19 @@ def pairs_fingerprint(pairs: Sequence[PreferencePair]) -> Dict[str, object]:
     return {"count": len(pairs), "sha256": digest.hexdigest()}
 
 
+def model_fingerprint(model: nn.Module, head: Optional[nn.Module], tokenizer) -> Dict[str, str]:
+    """What a resume must find again: the parameters' names and shapes (the architecture and its sizes), and
+    how the tokenizer encodes a probe pair (its vocabulary, special tokens and chat template). A resume with
+    another tokenizer had continued silently on another prompt format, and one with another architecture
+    failed in load_state_dict with a raw error (found by a breaker)."""
+    from ..verifier import encode_example
+    shapes = [(prefix + name, tuple(t.shape)) for module, prefix in ((model, "model."), (head, "head."))
+              if module is not None for name, t in (*module.named_parameters(), *module.named_buffers())]
+    ids, start = encode_example(tokenizer, "What is 12 + 30? Explain.", " 12 + 30 = 42. The answer is 42.")
+    return {"parameters": hashlib.sha256(repr(shapes).encode()).hexdigest(),
+            "tokenizer": hashlib.sha256(repr((ids, start)).encode()).hexdigest()}
+
+
 # TrainConfig fields a resumed run may change. epochs and max_steps set where the run ends (to train on for
 # another epoch; the learning-rate schedule is then the new length's); the others decide how the same steps
 # are run or reported, not what they are (micro_batch_size splits a step's batch: the same gradient up to
@@ -185,8 +199,18 @@ class VerifierTrainer:
         self.layout_reason = ""
         self.layout = self._static_layout()   # None: decided on the first batch
         torch.manual_seed(config.seed)
+        # A model loaded from an ORM run's verifier directory carries that run's head (load_verifier attaches it
+        # as model.orm_head). It is not this model's to keep: a SimPO or DPO run had trained it along, saved it
+        # into the LM's weights and ranked its held-out problems by it; an ORM run goes on training it as its
+        # own head (found by a breaker; its resume had failed on the head's keys).
+        loaded_head = getattr(model, "orm_head", None)
+        if loaded_head is not None:
+            del model.orm_head
         self.head = None
-        if config.objective == "orm":
+        if config.objective == "orm" and loaded_head is not None:
+            dtype = torch.promote_types(next(model.parameters()).dtype, torch.float32)
+            self.head = loaded_head.to(self.device, dtype)
+        elif config.objective == "orm":
             # fp32 whatever the model's dtype (bf16 models too), fp64 for fp64 models (exact tests)
             dtype = torch.promote_types(next(model.parameters()).dtype, torch.float32)
             # as wide as the last hidden state, which the LM head reads (OPT projects it to word_embed_proj_dim)
@@ -194,6 +218,7 @@ class VerifierTrainer:
             width = head.weight.shape[1] if isinstance(getattr(head, "weight", None), torch.Tensor) \
                 else model.config.hidden_size
             self.head = ORMHead(width).to(self.device, dtype)
+        self.model_fingerprint = model_fingerprint(model, self.head, tokenizer)   # before any wrapping
         self.policy = Policy(model, self.head)
         self.rank, self.world = _distributed()
         if config.objective == "dpo" and config.dpo_loss_type in BATCH_DEPENDENT_DPO_LOSSES and self.world > 1:
@@ -488,10 +513,13 @@ class VerifierTrainer:
             if used >= usable:
                 epoch, used = epoch + 1, 0
                 self.position = (epoch, used)
+                # the epoch is saved before it is evaluated: an evaluation that fails loses no training
+                self.save_checkpoint()
                 if evaluate is not None:
                     self._log({"step": self.step, "epoch": epoch - 1, **{f"eval/{k}": v
                                                                          for k, v in evaluate(self).items()}})
-            self.save_checkpoint()
+            else:
+                self.save_checkpoint()
         bar.close()
         return last
 
@@ -573,7 +601,8 @@ class VerifierTrainer:
         return {"policy": policy, "optimizer": optimizer, "sharded": self.sharded, "ref_logps": self.ref_logps,
                 "scheduler": self.scheduler.state_dict(), "rng": rng or [checkpoint.rng_state()], "step": self.step,
                 "position": self.position, "config": asdict(self.config),
-                "pairs": self.pairs_fingerprint, "layout": (self.layout, self.layout_reason)}
+                "pairs": self.pairs_fingerprint, "layout": (self.layout, self.layout_reason),
+                "model": self.model_fingerprint}
 
     def save_checkpoint(self) -> None:
         rng = self._rng_states()
@@ -609,6 +638,15 @@ class VerifierTrainer:
         if state["config"]["objective"] != self.config.objective:
             raise ValueError(f"{self.checkpoint_path} was written by a {state['config']['objective']} run, not "
                              f"{self.config.objective}")
+        saved_model = state.get("model")   # None: a checkpoint from before models were fingerprinted
+        if saved_model is not None:
+            labels = {"parameters": "another architecture or size (its parameters' names or shapes differ)",
+                      "tokenizer": "another tokenizer (a probe pair encodes differently)"}
+            what = [label for part, label in labels.items() if saved_model.get(part) != self.model_fingerprint[part]]
+            if what:
+                raise ValueError(f"{self.checkpoint_path} was written for another model: here {' and '.join(what)}; "
+                                 "resume with the --model the run started with, or start a new run in another "
+                                 "output directory")
         saved = state.get("pairs")   # None: a checkpoint from before fingerprints were kept
         if saved is not None and saved != self.pairs_fingerprint:
             count = self.pairs_fingerprint["count"]

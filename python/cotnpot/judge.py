@@ -31,7 +31,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 VALUES_VARIABLE = "__cotnpot_values__"
 MAX_DEPTH = 64   # nesting of a returned value (the encoder refuses deeper ones)
-MAX_HASHED = 4096   # values in set items and dict keys, in one job's values in all
+MAX_HASHED = 4096   # one set of this many colliding ints: what hashing one job's values may cost (_HashBudget)
 _MISSING = object()
 
 # The job's side: appended to the program, run in its namespace after it. The job may change any of it;
@@ -118,7 +118,9 @@ class Check:
         if self.kind == "isclose":
             return (type(value) in (int, float) and type(self.expected) in (int, float)
                     and math.isclose(value, self.expected, **self.options))
-        if self.kind == "within":   # abs(value - centre) < tolerance, as the assert computes it
+        # abs(value - centre) < tolerance; also for abs(LITERAL - CALL), whose abs() is the same (subtraction
+        # is sign-symmetric in IEEE arithmetic, and exact for ints and Fractions)
+        if self.kind == "within":
             centre, tolerance, inclusive = self.expected
             distance = abs(value - centre)
             return bool(distance <= tolerance if inclusive else distance < tolerance)
@@ -157,11 +159,16 @@ _MAX_ARITHMETIC = 10 ** 100
 
 
 def _number(node: ast.AST):
+    """The value of numeric literals under + - * /, or _MISSING (also where the arithmetic fails: ``1/0`` in
+    a suite had raised ZeroDivisionError out of a whole batch, found by a reviewer)."""
     if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
         a, b = _number(node.left), _number(node.right)
         if _MISSING in (a, b):
             return _MISSING
-        value = _ARITHMETIC[type(node.op)](a, b)
+        try:
+            value = _ARITHMETIC[type(node.op)](a, b)
+        except ArithmeticError:
+            return _MISSING
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         value = _number(node.operand)
         if value is _MISSING:
@@ -259,8 +266,9 @@ def _check(test: ast.expr, line: str, bound: set) -> Check:
     within = _within(test, bound)
     if within is not None:
         return Check(within[0], "within", within[1], line=line)
-    if _literal(test) is not _MISSING:   # no call at all: the job evaluates None, the caller the literal's truth
-        return Check("None", "const", bool(_literal(test)), line=line)
+    constant = _literal(test)
+    if constant is not _MISSING:   # no call at all: the job evaluates None, the caller the literal's truth
+        return Check("None", "const", bool(constant), line=line)
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and _candidate_call(test.operand, bound):
         return Check(ast.unparse(test.operand), "falsy", line=line)
     if _candidate_call(test, bound):
@@ -349,7 +357,7 @@ def split_tests(tests: Sequence[str], setup: str = "") -> Optional[SplitTests]:
                     assigned |= names
                 setup_lines.append(_setup_statement(stmt))
             groups.append((start, len(checks)))
-    except (_NotSplittable, SyntaxError, ValueError, RecursionError, MemoryError):
+    except (_NotSplittable, SyntaxError, ValueError, RecursionError, MemoryError, ArithmeticError):
         return None
     if not checks:
         return None
@@ -393,22 +401,33 @@ class Opaque:
         return f"<{self.type_name} object>"
 
 
-def _decode(item, depth=0, hashed=None, in_hashed=False):
-    """A tagged value from the job, decoded into plain Python values only (never the job's own classes).
-    ``hashed`` counts what the whole result puts where it is hashed -- set items and dict keys, with every
-    value inside them (a tuple's items too) -- at most MAX_HASHED in all: ints hash by value, so colliding
-    ones make a set quadratic to build, and colliding tuples multiply that by their length (a breaker's
-    4,096 tuples of 14 ints took 0.7 s of the caller's CPU)."""
-    hashed = [0] if hashed is None else hashed
+class _HashBudget:
+    """What hashing one result's sets and dict keys may cost. Ints (and tuples of them) hash by value, so a job
+    can make every item of a set collide, and building it then compares each item with the others: items x
+    the values inside them. In all at most MAX_HASHED**2 (one set of 4,096 colliding ints), big ints weighing
+    by their digits. Counted per set and added over the result: 7 sets of 4,096 colliding ints took 0.33 s of
+    the caller's CPU, one set of 4,096 colliding 14-int tuples 0.7 s (found by breakers); counting items
+    alone refused 4 correct sets of 500 pairs (a reviewer)."""
+
+    def __init__(self):
+        self.values = 0   # weighted values decoded so far
+        self.work = 0
+
+    def charge(self, items: int, values_inside: int) -> None:
+        self.work += items * values_inside
+        if self.work > MAX_HASHED ** 2:
+            raise _BadValue(f"more than {MAX_HASHED}\u00b2 items x values in the sets and dict keys of one result "
+                            f"(ints are hashed by value, so colliding ones make a large set quadratic to build)")
+
+
+def _decode(item, depth=0, budget=None):
+    """A tagged value from the job, decoded into plain Python values only (never the job's own classes), its
+    sets and dict keys within ``budget`` (one per result)."""
+    budget = _HashBudget() if budget is None else budget
     if depth > MAX_DEPTH + 1 or not isinstance(item, list) or not item or not isinstance(item[0], str):
         raise _BadValue("malformed value")
-    if in_hashed:
-        hashed[0] += 1
-        if hashed[0] > MAX_HASHED:
-            raise _BadValue(f"more than {MAX_HASHED} set items and dict keys (with the values inside them) in "
-                            f"one result (ints are hashed by value, so colliding ones make a large set quadratic "
-                            f"to build)")
     tag, body = item[0], item[1] if len(item) > 1 else None
+    budget.values += 1 + (len(body) // 64 if isinstance(body, str) and tag in ("int", "decimal") else 0)
     if tag == "none":
         return None
     if tag == "bool" and isinstance(body, bool):
@@ -425,22 +444,30 @@ def _decode(item, depth=0, hashed=None, in_hashed=False):
         value = bytes.fromhex(body)
         return value if tag == "bytes" else bytearray(value)
     if tag in ("list", "tuple", "set", "frozenset") and isinstance(body, list):
-        values = [_decode(x, depth + 1, hashed, in_hashed or tag in ("set", "frozenset")) for x in body]
+        before = budget.values
+        values = [_decode(x, depth + 1, budget) for x in body]
+        if tag in ("set", "frozenset"):
+            budget.charge(len(values), budget.values - before)   # before the set is built
         return values if tag == "list" else tuple(values) if tag == "tuple" else \
             set(values) if tag == "set" else frozenset(values)
     if tag == "fraction" and isinstance(body, list) and len(body) == 2 and all(isinstance(x, str) for x in body):
+        budget.values += (len(body[0]) + len(body[1])) // 64
         return fractions.Fraction(int(body[0]), int(body[1]))
     if tag == "decimal" and isinstance(body, str) and len(body) <= 1000:
         return decimal.Decimal(body)
     if tag == "opaque" and isinstance(body, str):
         return Opaque(body)
     if tag == "dict" and isinstance(body, list):
-        out = {}
+        pairs, key_values = [], 0
         for pair in body:
             if not isinstance(pair, list) or len(pair) != 2:
                 raise _BadValue("malformed dict item")
-            out[_decode(pair[0], depth + 1, hashed, True)] = _decode(pair[1], depth + 1, hashed, in_hashed)
-        return out
+            before = budget.values
+            key = _decode(pair[0], depth + 1, budget)
+            key_values += budget.values - before
+            pairs.append((key, _decode(pair[1], depth + 1, budget)))
+        budget.charge(len(pairs), key_values)   # the keys are hashed, not the values
+        return dict(pairs)
     raise _BadValue(f"unknown value tag {tag!r}")
 
 
@@ -452,7 +479,7 @@ def decode_values(text: str, count: int) -> List[Tuple[bool, Any]]:
         return [(False, "the job's values could not be read")] * count
     if not isinstance(items, list):
         return [(False, "the job's values could not be read")] * count
-    out, hashed = [], [0]
+    out, budget = [], _HashBudget()   # one budget for the whole result: a job has one
     for i in range(count):
         if i >= len(items):
             out.append((False, "no value for this call"))
@@ -462,7 +489,7 @@ def decode_values(text: str, count: int) -> List[Tuple[bool, Any]]:
             out.append((False, str(item[1])[:300] if len(item) > 1 else "error"))
             continue
         try:
-            out.append((True, _decode(item, hashed=hashed)))
+            out.append((True, _decode(item, budget=budget)))
         # ArithmeticError: a fraction of denominator 0 (ZeroDivisionError), a decimal that is none
         # (InvalidOperation): raised out of here, they took the whole batch down (found by a breaker)
         except (_BadValue, ValueError, TypeError, RecursionError, MemoryError, ArithmeticError) as exc:

@@ -157,6 +157,9 @@ def write_rows(path, *rows):
     ({"pred_score": ["0.9", 0.1]}, "field 'pred_score[0]' must be a number or a list of numbers, got str '0.9'"),
     ({"pred_score": [0.1, ["Infinity"]]}, "field 'pred_score[1]' must be a number or a list of numbers, got list"),
     ({"pred_score": "0.9"}, "field 'pred_score' must be a list (one score per candidate), got str '0.9'"),
+    # found by a reviewer: JSON's bare Infinity, and an int past float's range (a raw OverflowError)
+    ({"pred_score": [[float("inf")], [0.9]]}, "field 'pred_score[0]' must be finite, got inf"),
+    ({"pred_score": [0.1, 10 ** 400]}, "field 'pred_score[1]' is too large for a score: 10000000000000000000..."),
 ])
 def test_fields_of_the_wrong_type_are_refused_by_file_and_line(tmp_path, capsys, change, message):
     """A label "false" counted as correct (bool("false")), a null gold and a null answer both read "None" and

@@ -130,6 +130,14 @@ def test_names_the_suite_binds_are_not_the_candidates_function():
     assert r.judged_in_process   # not split: the verdict is the job's own, and the result says so
 
 
+def test_arithmetic_that_fails_in_a_suite_does_not_take_the_batch_down():
+    """Found by a reviewer: `abs(f(1) - 1/0) < 1e-6` raised ZeroDivisionError out of split_tests, and so out of
+    the whole run_tests batch; such a suite is judged in the job, where its assert fails."""
+    for test in ("assert abs(f(1) - 1/0) < 1e-6", "assert abs(f(1) - 1) < 1/0", "assert f(1) < 1/0",
+                 "assert f(1) == 1/0"):
+        assert judge.split_tests([test]) is None, test
+
+
 def test_a_humaneval_suite_with_float_checks_and_a_debugging_line_is_judged_outside_the_job():
     """Found by a breaker: one `assert True, "..."` line or `abs(...) < 1e-6` check sent the whole suite into
     the job, where a wrong program forged a pass by writing passed=1 to its report and exiting."""
@@ -151,7 +159,7 @@ def test_a_humaneval_suite_with_float_checks_and_a_debugging_line_is_judged_outs
 
 def test_sets_of_colliding_tuples_are_capped_by_their_items():
     """Found by a breaker: 4,096 tuples of 14 colliding ints in one set passed the cap of 4,096 set items and
-    took 0.7 s of the caller's CPU to decode; every value inside a set item or dict key now counts."""
+    took 0.7 s of the caller's CPU to decode; a set now costs its items x the values inside them."""
     tuples = [["tuple", [["int", "1"]] * 13 + [["int", str((2 ** 61 - 1) * k + 7)]]] for k in range(1, 4097)]
     ok, why = judge.decode_values(json.dumps([["set", tuples]]), 1)[0]
     assert not ok and "more than 4096" in why
@@ -161,6 +169,13 @@ def test_sets_of_colliding_tuples_are_capped_by_their_items():
     # a dict's values are not hashed: only its keys count
     ok, value = judge.decode_values(json.dumps([["dict", [[t, ["list", [["int", "0"]] * 50]] for t in small]]]), 1)[0]
     assert ok and len(value) == 1000
+    # found by a reviewer: counting items alone over a whole result refused 4 correct sets of 500 pairs
+    pairs = [["set", [["tuple", [["int", str(k)], ["int", str(k + 1)]]] for k in range(500)]]]
+    assert all(ok for ok, _ in judge.decode_values(json.dumps(pairs * 4), 4))
+    # big ints weigh by their digits: 4,096 colliding 230-digit ints cost 0.17 s where 4,096 small ones pass
+    big = [["set", [["int", str((2 ** 732 - 1) * k + 7)] for k in range(1, 4097)]]]   # 2^61 - 1 divides it
+    ok, why = judge.decode_values(json.dumps(big), 1)[0]
+    assert not ok and "more than 4096" in why
 
 
 def test_a_value_that_cannot_be_compared_fails_its_test_not_the_batch():

@@ -140,7 +140,11 @@ def test_packed_logprobs_and_gradients_equal_the_concatenated_layouts(tokenizer,
     weights = torch.linspace(-1, 1, 2 * len(pairs), dtype=dtype)
     expected, got = (gradients(f, weights) for f in layouts)
     for name in expected:
-        torch.testing.assert_close(got[name], expected[name], rtol=2e-6, atol=2e-6, msg=name)
+        # in a float32 model also the sums' own rounding, at the gradient's scale: the tied embedding's (values
+        # up to 19) came out 5.7e-6 apart on an Intel Xeon, which rounds its GEMMs differently from the AMD
+        # EPYC this test first ran on
+        scale = 1.0 if dtype == torch.float64 else max(1.0, expected[name].abs().max().item())
+        torch.testing.assert_close(got[name], expected[name], rtol=2e-6, atol=2e-6 * scale, msg=name)
 
 
 def trainer(tokenizer, tmp_path, model=None, **overrides):

@@ -765,15 +765,25 @@ def test_held_out_solutions_past_the_context_are_scored_as_the_training_cut_them
     assert "rm" in json.loads((tmp_path / "eval" / "report.json").read_text())["metrics"]["source"]
 
 
-def test_an_epoch_is_saved_before_its_evaluation(tokenizer, tmp_path):
-    """An evaluation that failed after an epoch lost the epoch: the checkpoint was written after it."""
-    trainer = trainer_for(tokenizer, tmp_path / "run", epochs=1)
+def test_an_epoch_is_saved_before_its_evaluation_which_a_resume_then_runs(tokenizer, tmp_path):
+    """An evaluation that failed after an epoch lost the epoch: the checkpoint was written after it. Written
+    before, a resume then skipped that evaluation (found by a reviewer): it runs it first, and only where
+    metrics.jsonl does not hold it already."""
+    pairs, calls = small_pairs(8), []
 
     def failing(_):
         raise RuntimeError("evaluation failed")
+
+    def counting(trainer):
+        calls.append(trainer.step)
+        return {"value": float(trainer.step)}
     with pytest.raises(RuntimeError, match="evaluation failed"):
-        trainer.train(small_pairs(8), evaluate=failing)
-    assert checkpoint.load(tmp_path / "run" / "checkpoint.pt")["step"] == 2
+        trainer_for(tokenizer, tmp_path, epochs=1).train(pairs, evaluate=failing)
+    assert checkpoint.load(tmp_path / "checkpoint.pt")["step"] == 2
+    trainer_for(tokenizer, tmp_path, epochs=1).train(pairs, resume=True, evaluate=counting)
+    trainer_for(tokenizer, tmp_path, epochs=2).train(pairs, resume=True, evaluate=counting)
+    evals = [json.loads(line) for line in (tmp_path / "metrics.jsonl").open() if "eval/value" in line]
+    assert [(e["epoch"], e["step"]) for e in evals] == [(0, 2), (1, 4)] and calls == [2, 4]
 
 
 def test_orm_run_resumes_through_the_cli(tokenizer, tmp_path):
@@ -812,9 +822,12 @@ def test_a_run_started_from_an_orm_verifier_does_not_keep_its_head_in_the_lm(tok
     args = [*common, "--model", str(orm / "verifier"), "--objective", "orm", "--out", str(again)]
     assert main(args) == 0
     assert main([*args, "--epochs", "2", "--resume"]) == 0
-    head = torch.load(again / "verifier" / "orm_head.pt", weights_only=True)["state"]
+    # the ORM run starts from the loaded head (a fresh one would hold other values)
     first = torch.load(orm / "verifier" / "orm_head.pt", weights_only=True)["state"]
-    assert not torch.equal(head["linear.weight"], first["linear.weight"])   # trained on from the loaded head
+    model, hf_tokenizer = load_verifier(str(orm / "verifier"))
+    start = VerifierTrainer(model, hf_tokenizer, TrainConfig(objective="orm", progress=False), tmp_path / "x")
+    assert torch.equal(start.head.linear.weight.detach().cpu().to(first["linear.weight"].dtype), first["linear.weight"])
+    assert getattr(model, "orm_head", None) is None
 
 
 def test_a_run_that_cannot_start_for_any_reason_leaves_the_earlier_runs_files(tokenizer, tmp_path, capsys):

@@ -28,6 +28,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 
 
 namespace cotnpot::exec {
@@ -67,9 +68,10 @@ bool in_chain(const CallbackChain& chain, const Executor* pool) {
 // This thread runs a callback of `pool`'s batch, whose run() was called under `outer`.
 struct CallingBack {
   CallbackChain previous;
-  CallingBack(const CallbackChain& outer, const Executor* pool) : previous(std::move(serving_chain)) {
-    serving_chain = outer;
-    serving_chain.push_back(pool);
+  CallingBack(const CallbackChain& outer, const Executor* pool) {
+    CallbackChain chain = outer;   // what may throw (bad_alloc) runs before the thread's chain is touched
+    chain.push_back(pool);
+    previous = std::exchange(serving_chain, std::move(chain));
   }
   ~CallingBack() { serving_chain = std::move(previous); }
   CallingBack(const CallingBack&) = delete;
@@ -481,7 +483,8 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
                              std::to_string(owner_pid_) + "); a forked child (a multiprocessing or DataLoader "
                              "worker) must make an Executor of its own");
   check_not_in_own_callback();
-  const CallbackChain outer = serving_chain;  // what this batch's callbacks run under
+  // The pools whose callbacks led here: this batch's callbacks run on other threads, which must know them too.
+  const CallbackChain outer = serving_chain;
   // One batch at a time: the workers' pipes carry one conversation each, so calls from several threads
   // take turns instead of interleaving frames.
   std::lock_guard<std::mutex> one_batch(run_mutex_);

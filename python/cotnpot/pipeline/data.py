@@ -155,17 +155,25 @@ def _number(value):
 
 
 def _score(value, name):
-    """A reward-model score: a number, or a list of numbers whose last is the score (Qwen's rm_maj_eval reads
-    it so); null or an empty list is no score (NaN). Anything else is refused, not coerced: true had read
-    as 1.0, "0.9" as 0.9 and "Infinity" as a score that always won (found by a checker)."""
+    """A reward-model score: a finite number, or a list of numbers whose last is the score (Qwen's rm_maj_eval
+    and OVM's vscores read it so); null, NaN or an empty list is no score (NaN). Anything else is refused, not
+    coerced: true had read as 1.0, "0.9" as 0.9, and "Infinity" (or JSON's bare Infinity) as a score that
+    always won (found by a checker and a reviewer)."""
     if value is None:
         return math.nan
     if isinstance(value, list) and all(_number(v) for v in value):
-        return float(value[-1]) if value else math.nan
-    if _number(value):
-        return float(value)
-    raise ValueError(f"field {name!r} must be a number or a list of numbers, got {type(value).__name__} "
-                     f"{value!r:.40}")
+        value = value[-1] if value else math.nan
+    if not _number(value):
+        raise ValueError(f"field {name!r} must be a number or a list of numbers, got {type(value).__name__} "
+                         f"{value!r:.40}")
+    try:
+        score = float(value)
+    except OverflowError:   # an int of 400 digits
+        raise ValueError(f"field {name!r} is too large for a score: {str(value)[:20]}... ({len(str(value))} digits)")
+    if math.isinf(score):
+        raise ValueError(f"field {name!r} must be finite, got {score}: an infinite score wins (or loses) every "
+                         "comparison; null is no score")
+    return score
 
 
 def _gold(value, name):
@@ -214,13 +222,13 @@ def _load_ovm(row, counts, line):
             counts["labels that are not true/false (taken as wrong)"] += 1
             label = False
         vs = o.get("vscores")
-        if vs is not None and not (isinstance(vs, list) and all(_number(v) for v in vs)):
+        if vs is not None and not isinstance(vs, list):
             # a string's last character had been read as the score ("0.25" scored 5.0; a breaker)
             raise ValueError(f"field 'outputs.vscores' must be a list of numbers, got {type(vs).__name__} {vs!r:.40}")
         # The verifier-scored files carry no extracted answer: cotnpot extracts it (one answer per candidate,
         # shared by grading, votes and the consistency filter).
         answer = _answer(o["response_answer"], "outputs.response_answer") if "response_answer" in o else _extract(text)
-        cands.append(Candidate(text=text, answer=answer, label=label, score=float(vs[-1]) if vs else math.nan))
+        cands.append(Candidate(text=text, answer=answer, label=label, score=_score(vs, "outputs.vscores")))
     return Problem(str(row.get("idx", line)), question, str(gold), cands)
 
 

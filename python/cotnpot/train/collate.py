@@ -79,10 +79,11 @@ class PreferenceCollator:
         return len(self._truncated)
 
     def check_lengths(self, pairs: Sequence[PreferencePair]) -> None:
-        """Raises as a batch of these pairs would, before any is trained on (nothing is counted as truncated).
-        With ``truncation="error"`` each pair is encoded; with ``"truncate"`` only each distinct prompt, the one
-        thing that can then fail (an extra pass over the data where none is needed would cost a large file's
-        whole tokenization before its first step)."""
+        """Raises as a batch of these pairs would, before any is trained on (nothing is counted as truncated),
+        and for an empty solution that has no token to score. With ``truncation="error"`` each pair is encoded;
+        with ``"truncate"`` only each distinct prompt and each empty solution, the things that can then fail
+        (an extra pass over the data where none is needed would cost a large file's whole tokenization before
+        its first step)."""
         for p in pairs:
             for side, solution in (("chosen", p.chosen), ("rejected", p.rejected)):
                 if solution:

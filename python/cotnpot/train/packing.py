@@ -33,6 +33,17 @@ Encoded = Tuple[List[int], int]   # (token ids, index of the first solution toke
 # Config fields that change logits after the linear head (Gemma 2, Cohere, Granite, Falcon-H1, ...).
 LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale",
                     "lm_head_multiplier")
+
+
+def logit_transform(config) -> Optional[str]:
+    """``"name=value"`` of the first LOGIT_TRANSFORMS field a model's config sets, else None."""
+    for name in LOGIT_TRANSFORMS:
+        value = getattr(config, name, None)
+        if value not in (None, 1, 1.0):
+            return f"{name}={value!r}"
+    return None
+
+
 # Architectures whose packed forward was checked against the unpacked one (per-token log-probs within
 # float rounding, tiny models of each in fp64/fp32): full causal attention through the sdpa mask given.
 KNOWN_GOOD = ("llama", "qwen2", "qwen3", "mistral", "gemma", "gpt2", "gpt_neox", "opt", "phi", "phi3", "stablelm",
@@ -194,9 +205,9 @@ def shared_prefix_unsupported(model, known_only: bool = True) -> Optional[str]:
     head = model.get_output_embeddings()
     if not isinstance(head, nn.Linear):
         return f"its LM head is a {type(head).__name__}, not a plain Linear"
-    for name in LOGIT_TRANSFORMS:
-        if getattr(config, name, None) not in (None, 1, 1.0):
-            return f"its config sets {name}={getattr(config, name)!r}: logits are not the head's plain output"
+    transform = logit_transform(config)
+    if transform:
+        return f"its config sets {transform}: logits are not the head's plain output"
     decoder = decoder_of(model)
     if decoder is None:
         return "no decoder found under its base_model_prefix"

@@ -207,18 +207,18 @@ class VerifierTrainer:
         if loaded_head is not None:
             del model.orm_head
         self.head = None
-        if config.objective == "orm" and loaded_head is not None:
-            dtype = torch.promote_types(next(model.parameters()).dtype, torch.float32)
-            self.head = loaded_head.to(self.device, dtype)
-        elif config.objective == "orm":
+        if config.objective == "orm":
             # fp32 whatever the model's dtype (bf16 models too), fp64 for fp64 models (exact tests)
             dtype = torch.promote_types(next(model.parameters()).dtype, torch.float32)
-            # as wide as the last hidden state, which the LM head reads (OPT projects it to word_embed_proj_dim)
-            head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-            width = head.weight.shape[1] if isinstance(getattr(head, "weight", None), torch.Tensor) \
-                else model.config.hidden_size
-            self.head = ORMHead(width).to(self.device, dtype)
-        self.model_fingerprint = model_fingerprint(model, self.head, tokenizer)   # before any wrapping
+            if loaded_head is None:
+                # as wide as the last hidden state, which the LM head reads (OPT projects it to word_embed_proj_dim)
+                lm_head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+                width = lm_head.weight.shape[1] if isinstance(getattr(lm_head, "weight", None), torch.Tensor) \
+                    else model.config.hidden_size
+                loaded_head = ORMHead(width)
+            self.head = loaded_head.to(self.device, dtype)
+        # before DDP or FSDP wraps the parameters (their names then gain prefixes a later run need not share)
+        self.model_fingerprint = model_fingerprint(model, self.head, tokenizer)
         self.policy = Policy(model, self.head)
         self.rank, self.world = _distributed()
         if config.objective == "dpo" and config.dpo_loss_type in BATCH_DEPENDENT_DPO_LOSSES and self.world > 1:
@@ -248,6 +248,7 @@ class VerifierTrainer:
                                                weight_decay=config.weight_decay)
         self.step = 0
         self.position = (0, 0)   # (epoch, pairs of that epoch's order already used)
+        self.unevaluated_epoch: Optional[int] = None   # an epoch saved whose evaluation has not run yet
         self.scheduler = None
         self.metrics_path = self.out / "metrics.jsonl"
         self.checkpoint_path = self.out / "checkpoint.pt"
@@ -485,6 +486,8 @@ class VerifierTrainer:
             self._load(state)
             if self.rank == 0:   # the steps after the checkpoint run again: their rows go
                 self._truncate_metrics(self.step)
+            if self.unevaluated_epoch is not None:
+                self._forget_evaluation_if_logged()
         elif self.rank == 0:
             self.metrics_path.unlink(missing_ok=True)
             (self.out / "ref_logps.pt").unlink(missing_ok=True)
@@ -493,6 +496,10 @@ class VerifierTrainer:
         bar = tqdm(total=total, initial=self.step, desc=f"train {cfg.objective}",
                    disable=not cfg.progress or self.rank != 0, unit="step")
         last: Dict[str, float] = {}
+        if self.unevaluated_epoch is not None and evaluate is not None:
+            # the checkpoint was written before its epoch's evaluation, which then failed or was stopped:
+            # evaluated now, or a resume skipped it (the last epoch's: the run's only held-out figure; a reviewer)
+            self._evaluate(evaluate, self.unevaluated_epoch)
         epoch, used = self.position
         while epoch < cfg.epochs and not self._done(total):
             order = self.order(epoch, len(pairs))
@@ -513,15 +520,20 @@ class VerifierTrainer:
             if used >= usable:
                 epoch, used = epoch + 1, 0
                 self.position = (epoch, used)
-                # the epoch is saved before it is evaluated: an evaluation that fails loses no training
+                # the epoch is saved before it is evaluated: an evaluation that fails loses no training (and a
+                # resume runs it first)
+                self.unevaluated_epoch = epoch - 1 if evaluate is not None else None
                 self.save_checkpoint()
                 if evaluate is not None:
-                    self._log({"step": self.step, "epoch": epoch - 1, **{f"eval/{k}": v
-                                                                         for k, v in evaluate(self).items()}})
+                    self._evaluate(evaluate, epoch - 1)
             else:
                 self.save_checkpoint()
         bar.close()
         return last
+
+    def _evaluate(self, evaluate, epoch: int) -> None:
+        self._log({"step": self.step, "epoch": epoch, **{f"eval/{k}": v for k, v in evaluate(self).items()}})
+        self.unevaluated_epoch = None
 
     def _done(self, total: int) -> bool:
         return self.step >= total
@@ -600,7 +612,8 @@ class VerifierTrainer:
             policy, optimizer = self.policy.state_dict(), self.optimizer.state_dict()
         return {"policy": policy, "optimizer": optimizer, "sharded": self.sharded, "ref_logps": self.ref_logps,
                 "scheduler": self.scheduler.state_dict(), "rng": rng or [checkpoint.rng_state()], "step": self.step,
-                "position": self.position, "config": asdict(self.config),
+                "position": self.position, "unevaluated_epoch": self.unevaluated_epoch,
+                "config": asdict(self.config),
                 "pairs": self.pairs_fingerprint, "layout": (self.layout, self.layout_reason),
                 "model": self.model_fingerprint}
 
@@ -691,9 +704,26 @@ class VerifierTrainer:
         checkpoint.set_rng_state(rng[self.rank] if len(rng) == self.world else rng[0])
         self.ref_logps = dict(state.get("ref_logps") or {})
         self.step, self.position = state["step"], tuple(state["position"])
+        self.unevaluated_epoch = state.get("unevaluated_epoch")
         if self.config.pair_layout == "auto" and state.get("layout", (None,))[0] is not None:
             # the layout the run decided on, not one decided again on another first batch
             self.layout, self.layout_reason = state["layout"]
+
+    def _forget_evaluation_if_logged(self) -> None:
+        """A checkpoint is written before its epoch's evaluation: where metrics.jsonl holds that evaluation (it
+        ran, and the run went on or ended), a resume need not run it again. Rank 0 reads; every rank follows."""
+        logged = [False]
+        if self.rank == 0:
+            wanted = (self.step, self.unevaluated_epoch)
+            lines = self.metrics_path.read_text().splitlines() if self.metrics_path.exists() else []
+            for line in filter(str.strip, lines):
+                row = json.loads(line)   # whole lines only: _truncate_metrics dropped a cut last one
+                logged[0] = logged[0] or ((row.get("step"), row.get("epoch")) == wanted
+                                          and any(k.startswith("eval/") for k in row))
+        if self.world > 1:
+            dist.broadcast_object_list(logged, src=0)
+        if logged[0]:
+            self.unevaluated_epoch = None
 
     def _truncate_metrics(self, step: int) -> None:
         if not self.metrics_path.exists():

@@ -16,10 +16,11 @@ Split forms (one ``assert`` each; the message, if any, is ignored):
     assert abs(CALL - LITERAL) < LITERAL (or ``<=``, ``abs(LITERAL - CALL)``: HumanEval's float checks)
     assert LITERAL              (``assert True, "This prints if this assert fails..."``: judged by the caller
                                  alone, from the literal's truth)
-where LITERAL is a Python literal, ``+ - * /`` of numeric ones (``2.0/3.0``), or one passed to set/frozenset/tuple/list/dict/sorted/float/int/str/
-complex/bool (``set((4, 5))``), plus ``import`` lines and ``NAME = LITERAL`` set-up, and HumanEval's ``def check(candidate): ...`` /
-``check(entry_point)`` (the body's asserts, ``candidate`` replaced by the entry point). A suite with any
-other statement is judged inside the job, and its result says so (``judged_in_process=True``).
+where LITERAL is a Python literal, ``+ - * /`` of numeric ones (``2.0/3.0``), or one passed to
+set/frozenset/tuple/list/dict/sorted/float/int/str/complex/bool (``set((4, 5))``), plus ``import`` lines and
+``NAME = LITERAL`` set-up, and HumanEval's ``def check(candidate): ...`` / ``check(entry_point)`` (the body's
+asserts, ``candidate`` replaced by the entry point). A suite with any other statement is judged inside the
+job, and its result says so (``judged_in_process=True``).
 """
 import ast
 import decimal

@@ -169,7 +169,8 @@ def _score(value, name):
     try:
         score = float(value)
     except OverflowError:   # an int of 400 digits
-        raise ValueError(f"field {name!r} is too large for a score: {str(value)[:20]}... ({len(str(value))} digits)")
+        raise ValueError(f"field {name!r} is too large for a score: {str(value)[:20]}... ({len(str(value))} "
+                         "digits)") from None
     if math.isinf(score):
         raise ValueError(f"field {name!r} must be finite, got {score}: an infinite score wins (or loses) every "
                          "comparison; null is no score")

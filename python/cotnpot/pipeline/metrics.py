@@ -42,7 +42,8 @@ METHODS = ("pass", "maj", "rm", "weighted", "filtered", "filtered_maj", "random"
 TIES = ("fair", "first")
 FALLBACKS = ("all", "none")
 MIN_PROBLEMS_FOR_INTERVAL = 10      # fewer problems: a mean only, no bootstrap interval
-# The exact vote count is O(n^3) per problem (~20-40 ms at n = 500 on one core); beyond, votes are sampled.
+# The exact vote count is O(n^3) per problem (25-75 ms at n = 500 on one core, more with more answer classes);
+# beyond, votes are sampled.
 # 512 covers the usual 256/300/500 samples per problem (at 256, OVM's n = 300 and 500 files were sampled,
 # about a point off with their few problems: found by a checker).
 EXACT_MAJORITY_MAX_N = 512

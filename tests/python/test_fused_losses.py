@@ -134,6 +134,11 @@ def test_a_model_is_taken_for_its_head_and_refused_where_its_logits_are_transfor
         for loss in (FusedLinearSimPOLoss, FusedLinearDPOLoss):
             with pytest.raises(ValueError, match=f"config sets {name}: its logits are not the LM head's plain"):
                 loss(model)
+    # a multimodal config keeps the text model's fields in its text config (Gemma 3): read too
+    from cotnpot.train.packing import logit_transform
+    from transformers import Gemma3Config
+    gemma3 = Gemma3Config(text_config={**small, "final_logit_softcapping": 30.0})
+    assert logit_transform(gemma3) == "final_logit_softcapping=30.0" and logit_transform(LlamaConfig(**small)) is None
     llama = AutoModelForCausalLM.from_config(LlamaConfig(**small)).double()
     g = torch.Generator().manual_seed(1)
     hidden, labels = torch.randn(4, 5, 8, generator=g, dtype=torch.float64), torch.randint(40, (4, 5), generator=g)

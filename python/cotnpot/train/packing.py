@@ -36,11 +36,14 @@ LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", 
 
 
 def logit_transform(config) -> Optional[str]:
-    """``"name=value"`` of the first LOGIT_TRANSFORMS field a model's config sets, else None."""
-    for name in LOGIT_TRANSFORMS:
-        value = getattr(config, name, None)
-        if value not in (None, 1, 1.0):
-            return f"{name}={value!r}"
+    """``"name=value"`` of the first LOGIT_TRANSFORMS field a model's config sets, else None; a multimodal
+    model's text config is read too (Gemma 3 keeps its soft-capping there: a reviewer)."""
+    text = getattr(config, "get_text_config", None)
+    for part in (config, *([text()] if callable(text) else [])):
+        for name in LOGIT_TRANSFORMS:
+            value = getattr(part, name, None)
+            if value not in (None, 1, 1.0):
+                return f"{name}={value!r}"
     return None
 
 

@@ -96,7 +96,12 @@ def test_a_file_translator_is_cached_under_its_content(tmp_path):
     ("```python3\nans = 5\n```", "ans = 5\n"),
     ("```Python\nans = 5\n```", "ans = 5\n"),
     ("```python \r\nans = 5\r\nans += 1\r\n```", "ans = 5\nans += 1\n"),
-    ("Here:\n```\nans = 2\n```\nand\n```python\nans = 3\n```", "ans = 2\n"),
+    ("Here:\n```\nans = 2\n```\nand\n```python\nans = 3\n```", "ans = 3\n"),   # tagged Python wins
+    # a breaker: a fence opened mid-line, a reasoning model's draft, the expected output first, a split program
+    ("Sure! ```python\nans = 4\n```\nOr better:\n```python\nans = 5\n```\n", "ans = 4\nans = 5\n"),
+    ("<think>\nI will write ```python\nans=5\n```\n</think>\n\n```python\nans = 5\n```\n", "ans=5\nans = 5\n"),
+    ("Expected:\n```\n5\n```\n```python\nans = 5\n```", "ans = 5\n"),
+    ("```python\nx = 2\n```\nthen\n```python\nans = x * 3\n```", "x = 2\nans = x * 3\n"),
     ("```python\nans = 7\n", "ans = 7\n"),     # cut short by max_tokens
     ("ans = 8", "ans = 8\n"),
     ("```text\nonly prose\n```", "only prose\n"),

@@ -355,6 +355,18 @@ def test_calls_that_force_writeback_return_without_running(one):
              "      time.monotonic() - start < 0.5)")   # -1 (EBADF) where the calls run; errno is stale on success
     r = one.run([probe])[0]
     assert (r.status, r.answer) == ("ok", "0 0 True"), (r.status, r.answer, r.error_type, r.error_message)
+    # the same per file, found by a reviewer in the kernel's source: O_DIRECT (a direct read writes the file's
+    # dirty pages back first) answers EINVAL, as on a filesystem without it, and FIEMAP (its SYNC flag) EPERM
+    direct = ("import errno, fcntl, os, sys\n"
+              "def attempt(f):\n    try:\n        f()\n        return 'ran'\n"
+              "    except OSError as e:\n        return errno.errorcode[e.errno]\n"
+              "fd = os.open(sys.executable, os.O_RDONLY)\n"
+              "print(attempt(lambda: os.close(os.open(sys.executable, os.O_RDONLY | os.O_DIRECT))),\n"
+              "      attempt(lambda: fcntl.fcntl(fd, fcntl.F_SETFL, os.O_DIRECT)),\n"
+              "      attempt(lambda: fcntl.ioctl(fd, 0xC020660B, bytearray(32))),\n"
+              "      attempt(lambda: fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)), len(os.read(fd, 4)))")
+    r = one.run([direct])[0]
+    assert (r.status, r.answer) == ("ok", "EINVAL EINVAL EPERM ran 4"), (r.status, r.answer, r.error_message)
     correct_jobs_still_correct(one)
 
 

@@ -379,3 +379,57 @@ def test_broken_replies_are_retried_refusals_named_and_the_whole_reply_has_a_dea
             assert time.monotonic() - start < 8, kind   # two attempts of about 1 s each; without the deadline 20 s
     finally:
         listener.close()
+
+
+def _rate_limited_server(wait_s):
+    """A server that answers 429 with Retry-After until `wait_s` seconds after its first refusal."""
+    import http.server
+    import threading
+    import time
+    first = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            now = time.monotonic()
+            if not first or now - first[0] < wait_s:
+                first[:] = first or [now]
+                self.send_response(429)
+                self.send_header("Retry-After", str(wait_s))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant",
+                                                                    "content": "```python\nans = 1\n```"}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_rate_limited_server_is_retried_after_its_retry_after():
+    """Found by a breaker: on 429 the client came back after 0.5, 1 and 2 s whatever Retry-After said, and a
+    rate-limited server failed the whole evaluation."""
+    server = _rate_limited_server(1)
+    try:
+        t = OpenAICompatibleTranslator(f"http://127.0.0.1:{server.server_address[1]}", "m", retries=2, backoff=0.01,
+                                       timeout=10)
+        assert t.translate(REQUESTS[:1]) == ["ans = 1\n"]
+    finally:
+        server.shutdown()
+
+
+def test_a_completion_without_an_index_in_a_batch_is_refused(server):
+    """Found by a breaker: choices without an "index" were matched to prompts by position, so a server that sends
+    them in another order gave candidates each other's programs, silently."""
+    server.choices = [{"text": "ans = 1"}, {"text": "ans = 2"}]
+    t = OpenAICompatibleTranslator(server.url, "m", api="completions", batch_size=2, retries=0)
+    with pytest.raises(TranslationServerError, match="a completion without an integer 'index' in a batch of 2"):
+        t.translate(REQUESTS[:2])

@@ -31,6 +31,17 @@ APIS = ("chat", "completions")
 MAX_REPLY_BYTES = 64 << 20   # far above any completion: a bound on what a broken server can make us hold
 
 
+
+def _retry_after(value: Optional[str], cap: float) -> Optional[float]:
+    """Seconds a 429's or 503's Retry-After asks for (a number of seconds; an HTTP date is not read), at most
+    ``cap``: a rate-limited server answered every retry with 429 while the client came back after 0.5-2 s, and
+    the whole evaluation failed (found by a breaker)."""
+    try:
+        seconds = float(value) if value is not None else math.nan
+    except ValueError:
+        return None
+    return min(max(seconds, 0.0), cap) if math.isfinite(seconds) else None
+
 class _Tracked:
     """A connection class that records its socket once connected (for the request's watchdog)."""
 
@@ -155,6 +166,8 @@ class OpenAICompatibleClient:
     def identity(self) -> str:
         """Model, API and sampling parameters: two clients with the same identity give the same replies
         (up to the server's own randomness)."""
+        # Not the server's address: a run resumed on a restarted server (another port) reuses its replies. A
+        # server that ignores the model name (llama.cpp) therefore needs a name of its own per model.
         return json.dumps({"model": self.model, "api": self.api, "sampling": self.sampling}, sort_keys=True)
 
     def post(self, path: str, body: dict) -> dict:
@@ -163,10 +176,11 @@ class OpenAICompatibleClient:
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        last = ""
+        last, wait = "", None
         for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+            if attempt:   # the server's Retry-After where it gave one (a rate limit), else exponential back-off
+                time.sleep(wait if wait is not None else self.backoff * 2 ** (attempt - 1))
+            wait = None
             with _Watchdog(self.timeout) as watchdog:   # over the whole attempt, a refusal's body included
                 try:
                     with watchdog.opener.open(urllib.request.Request(url, data, headers), timeout=self.timeout) as resp:
@@ -176,6 +190,7 @@ class OpenAICompatibleClient:
                     return reply
                 except urllib.error.HTTPError as exc:
                     last = f"HTTP {exc.code}"
+                    wait = _retry_after(exc.headers.get("Retry-After") if exc.headers else None, self.timeout)
                     if exc.code != 429 and exc.code < 500:
                         raise RequestRefused(f"{url} refused the request: HTTP {exc.code} {self._reason(exc)}"
                                              ) from None
@@ -208,8 +223,13 @@ class OpenAICompatibleClient:
             for i, choice in enumerate(reply["choices"]):
                 if not isinstance(choice, dict) or not isinstance(choice.get("text"), str):
                     raise ServerUnavailable(f"{self.base_url}: a completion that is not text: {str(choice)[:200]!r}")
-                index = choice.get("index", i)
-                if isinstance(index, int) and 0 <= index < len(out):
+                index = choice.get("index", i if len(prompts) == 1 else None)
+                if not isinstance(index, int) or isinstance(index, bool):
+                    # matched by position, replies went to other prompts where a server sends them in another
+                    # order (found by a breaker): only the index says which prompt a completion answers
+                    raise ServerUnavailable(f"{self.base_url}: a completion without an integer 'index' in a "
+                                            f"batch of {len(prompts)} prompts: {str(choice)[:200]!r}")
+                if 0 <= index < len(out):
                     out[index] = Completion(choice["text"], choice.get("finish_reason"))
             missing = [i for i, c in enumerate(out) if c is None]
             if missing:

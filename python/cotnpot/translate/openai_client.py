@@ -13,7 +13,7 @@ and, behind a :class:`CachedTranslator`, already saved.
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .base import Request
 from .client import Completion, OpenAICompatibleClient, RequestRefused, sampling_options
@@ -29,10 +29,11 @@ TEMPLATES: Dict[str, str] = {
 # A fence opens and closes at the start of a line (a closing fence followed by text is not an opening one);
 # its info string in any case, with spaces or a CR after it. Where a reply has no such block, a looser one:
 # an opening fence after text on its line, a closing one at the end of the last code line.
-_CODE_BLOCK = re.compile(r"^[ \t]*```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*?)^[ \t]*```", re.S | re.M)
-_LOOSE_BLOCK = re.compile(r"```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*?)```", re.S)
-_OPEN_BLOCK = re.compile(r"^[ \t]*```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*)", re.S | re.M)
-_PYTHON_TAGS = ("python", "py", "python3", "")
+# An opening fence and its info string (the language tag first); the block's text starts after its line.
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+.-]*)[^\n`]*\n?")
+_PYTHON_TAGS = ("python", "py", "python3")
+# what program_from_reply picks (in the translation cache's key: a cache filled by another rule is not reused)
+EXTRACTOR_VERSION = 2
 
 
 class TranslationServerError(RuntimeError):
@@ -41,21 +42,33 @@ class TranslationServerError(RuntimeError):
         self.partial = partial
 
 
+def fenced_blocks(reply: str) -> List[Tuple[str, str]]:
+    """(language tag in lower case, text) of each fenced block, fences paired in the order they come: an
+    opening fence may follow text on its line, as models write ("Sure! ```python"), and a block that the
+    reply's end cuts short runs to it. (Pairing fences only at line starts took a mid-line block's closing
+    fence for an opening one, and the prose between two blocks became "the program": a breaker.)"""
+    blocks, at = [], 0
+    while True:
+        start = reply.find("```", at)
+        if start < 0:
+            return blocks
+        fence = _FENCE.match(reply, start)
+        end = reply.find("```", fence.end())
+        blocks.append((fence.group(1).lower(), reply[fence.end():] if end < 0 else reply[fence.end():end]))
+        if end < 0:
+            return blocks
+        at = end + 3
+
+
 def program_from_reply(reply: str) -> str:
-    """The program in a model's reply: its first fenced code block tagged Python (``python``, ``py``,
-    ``python3``, any case) or untagged, else its first block, else a block cut short by the reply's end, else
-    the reply itself. (A ``bash`` block before the program's used to lend its closing fence as an opening one.)"""
-    matches = list(_CODE_BLOCK.finditer(reply)) or list(_LOOSE_BLOCK.finditer(reply))
-    python = next((m.group(2) for m in matches if m.group(1).lower() in _PYTHON_TAGS), None)
-    rest = reply[matches[-1].end():] if matches else reply
-    if python is None and matches:   # after a bash block, a Python one opened after text on its line
-        python = next((m.group(2) for m in _LOOSE_BLOCK.finditer(rest) if m.group(1).lower() in _PYTHON_TAGS), None)
-    if python is None:   # a block cut short by the reply's end: no fence closes it, and it holds code
-        cut = _OPEN_BLOCK.search(rest)
-        if cut and "```" not in cut.group(2) and cut.group(2).strip() and (
-                not matches or cut.group(1).lower() in _PYTHON_TAGS):
-            python = cut.group(2)
-    chosen = python if python is not None else matches[0].group(2) if matches else reply
+    """The program in a model's reply: its blocks tagged Python (``python``, ``py``, ``python3``, any case)
+    joined in order -- a program split over blocks runs whole, and of two versions the later one's ``ans``
+    is the one left -- else its first untagged block, else its first block, else the reply itself. (A tagged
+    block now wins over an untagged one before it, such as the expected output: a breaker.)"""
+    blocks = [(tag, text) for tag, text in fenced_blocks(reply) if text.strip()]
+    python = [text.strip("\n") for tag, text in blocks if tag in _PYTHON_TAGS]
+    untagged = [text for tag, text in blocks if tag == ""]
+    chosen = "\n".join(python) if python else untagged[0] if untagged else blocks[0][1] if blocks else reply
     return chosen.replace("\r\n", "\n").strip() + "\n"
 
 
@@ -76,7 +89,8 @@ class OpenAICompatibleTranslator:
         self.base_url, self.name, self.api = self.client.base_url, model, api
         self.templates = dict(TEMPLATES, **(templates or {}))
         # The cache key covers the prompts and every sampling parameter.
-        self.template = json.dumps({"templates": self.templates, "client": self.client.identity()}, sort_keys=True)
+        self.template = json.dumps({"templates": self.templates, "client": self.client.identity(),
+                                    "extractor": EXTRACTOR_VERSION}, sort_keys=True)
         self.batch_size, self.concurrency = batch_size, concurrency
         self.progress = progress
         self.failures: Dict[int, str] = {}   # the last call's refused requests: index -> reason

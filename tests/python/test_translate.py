@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from cotnpot.answer import is_equiv
 from cotnpot.pipeline.consistency import check_consistency
 from cotnpot.pipeline.data import load_candidates
 from cotnpot.translate import (CachedTranslator, FileTranslator, OfflineCalculatorTranslator,
@@ -52,6 +53,15 @@ def test_offline_program_checks_each_written_value():
     exec(calculator_program("100 / 3 = <<100/3=33.33>>33.33 each, so 33.33 + 1 = 34.33 in all"), scope)
     assert scope["ans"] == pytest.approx(34.33)
     assert calculator_program("no calculations here") is None
+    # found by a breaker: the answer is the value as the solution wrote it (the unrounded 33.333333333333336
+    # was graded against its 33.33 and the consistent candidate dropped), and a percentage in a plain equation
+    # whose result is not one is a hundredth ("20% x $50 = $10" had given 1000)
+    for solution, answer in (("Each gets 100/3=<<100/3=33.33>>33.33 dollars.\n#### 33.33", "33.33"),
+                             ("Food: <<2*25=50>>50 dollars. The discount is 20% x $50 = $10.", "10"),
+                             ("He got <<12/20=0.6>>0.6 right. 12/20 x 100% = 60%", "60")):
+        scope = {}
+        exec(calculator_program(solution), scope)
+        assert is_equiv(str(scope["ans"]), answer), (solution, scope["ans"])
     with pytest.raises(ValueError, match="only writes programs for CoT solutions"):
         OfflineCalculatorTranslator().translate([Request("q", "print(1)", kind="code2text")])
 

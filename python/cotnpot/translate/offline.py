@@ -23,18 +23,24 @@ _PLAIN = re.compile(rf"((?:{_NUM}\s*[-+*/x×−–]\s*)+{_NUM})\s*=\s*({_NUM})")
 _SAFE_EXPRESSION = re.compile(r"^[0-9.+\-*/() ]+$")
 
 _CHECK = '''def _check(step, value, written):
-    # The value the solution wrote, to its own precision (it may round: 33.33 for 100/3).
+    # The value the solution wrote, to its own precision (it may round: 33.33 for 100/3), and then that value
+    # as written: the unrounded 33.333333333333336 was then graded against the solution's 33.33 and the
+    # consistent candidate dropped (found by a breaker).
     decimals = len(written.split(".")[1]) if "." in written else 0
     tolerance = max(0.5 * 10 ** -decimals, 1e-9 * abs(value))
     if abs(value - float(written)) > tolerance:
         raise ArithmeticError(f"step {step}: the solution wrote {written}, the expression gives {value}")
-    return value
+    return float(written) if "." in written else int(written)
 
 '''
 
 
-def _clean(expr: str) -> str:
-    # "12/20 x 100% = 60%": GSM8K answers a percentage as the number before "%", so "%" is dropped.
+def _clean(expr: str, percent_result: bool) -> str:
+    # "12/20 x 100% = 60%": GSM8K answers a percentage as the number before "%", so where the result is one
+    # "%" is dropped on both sides; where it is not ("20% x $50 = $10"), a percentage in the expression is a
+    # hundredth (dropped there too, it gave 1000 and the candidate was dropped: a breaker).
+    if not percent_result:
+        expr = re.sub(r"(\d[\d,]*(?:\.\d+)?)\s*%", r"(\1/100)", expr)
     for old, new in (("$", ""), (",", ""), ("%", ""), ("×", "*"), ("x", "*"), ("−", "-"), ("–", "-")):
         expr = expr.replace(old, new)
     return expr.strip()
@@ -47,7 +53,8 @@ def calculator_program(solution: str) -> Optional[str]:
     tail = solution[found[-1].end():] if found else ""
     pairs = [(m.group(1), m.group(2)) for m in found] + [(m.group(1), m.group(2)) for m in _PLAIN.finditer(tail)]
     for expr, written in pairs:
-        expr, written = _clean(expr), written.strip().replace(",", "").replace("$", "").rstrip("%")
+        expr = _clean(expr, percent_result=written.strip().endswith("%"))
+        written = written.strip().replace(",", "").replace("$", "").rstrip("%")
         if not expr or not _SAFE_EXPRESSION.match(expr):
             continue
         try:

@@ -509,3 +509,30 @@ def test_voting_on_adversarial_answers_has_one_budget_for_the_call():
     assert classes[:12] == list(range(12)) and classes[12] == classes[14] != classes[13]
     assert answer.group_answers(["1/2", "0.5", "1/2"]).tolist() == [0, 0, 0]   # within the budget: by value
 
+
+
+@pytest.mark.parametrize("gold, pred, equal", [
+    # found by a breaker: a comma before three digits inside brackets was read as a thousands separator, so an
+    # interval, tuple or set collapsed into one number (a false positive a policy could learn) and a gold
+    # written without spaces refused the same answer written with them
+    ("360", "[0,360)", False), ("1234", "[1,234]", False), ("-3500", "(-3,500)", False),
+    ("\\{3500\\}", "\\{3,500\\}", False), ("(1,2345)", "(1,2,345)", False),
+    ("(2,12) \\cup (12,102)", "(2,12) \\cup 12102", False),
+    ("(2,12) \\cup (12,102)", "(2, 12) \\cup (12, 102)", True), ("[0,360)", "[0, 360)", True),
+    ("\\{3,500\\}", "\\{3, 500\\}", True), ("1,000", "1000", True), ("\\$1,234,567", "1234567", True),
+    # a mixed number written with a space (a MATH500 gold) was a product: 137 1/2 equalled 68.5
+    ("137 \\frac{1}{2}", "68.5", False), ("137 \\frac{1}{2}", "137.5", True), ("137 \\frac{1}{2}", "\\frac{275}{2}", True),
+    ("12\\frac{3}{5}", "12 \\frac{3}{5}", True), ("2 \\frac{1}{2}", "1", False), ("2 \\frac{\\pi}{2}", "\\pi", True),
+])
+def test_brackets_hold_lists_and_a_spaced_mixed_number_is_one_number(gold, pred, equal):
+    assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal
+
+
+@pytest.mark.parametrize("text, extracted", [
+    # found by a breaker: the marker's colon and a line break before the answer gave ":" (7 of 800 Qwen outputs)
+    ("Thus, the final answer is:\n\n\\[\n\\boxed{5}\n\\]", "5"),
+    ("The final answer is: 5", "5"),
+    ("So the final answer is:\n$\\frac{3}{4}$", "\\frac{3}{4}"),
+])
+def test_a_final_answer_after_a_colon_and_a_line_break(text, extracted):
+    assert answer.extract_answer(text)[0] == extracted

@@ -307,7 +307,10 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
   // A stated final answer wins over boxes, which may box intermediate results.
   for (std::string_view marker : {"final answer is", "final answer:"}) {
     if (const size_t p = rfind_nocase(text, marker); p != std::string_view::npos) {
-      const std::string_view rest = text.substr(p + marker.size());
+      std::string_view rest = text.substr(p + marker.size());
+      // "The final answer is:\n\n\\[\\boxed{5}\\]" had given ":" (7 of 800 Qwen outputs; a breaker)
+      while (!rest.empty() && (rest.front() == ':' || std::isspace(static_cast<unsigned char>(rest.front()))))
+        rest.remove_prefix(1);
       std::string answer = after_is(until_sentence_end(rest));
       bool marked = false;  // the answer is set off as math or a box: take it as it is
       if (std::string math = all_math(answer); !math.empty()) answer = math, marked = true;
@@ -315,7 +318,9 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
       if (!marked && is_prose(answer)) {
         if (std::string number = last_number(answer); !number.empty()) answer = number;
       }
-      if (!answer.empty()) return {answer, "final_answer"};
+      // only punctuation left (the answer is on a line of its own past the sentence): the rules below find it
+      if (std::any_of(answer.begin(), answer.end(), [](unsigned char c) { return std::isalnum(c) || c >= 0x80; }))
+        return {answer, "final_answer"};
     }
   }
   if (std::string boxed = all_boxed(text); !boxed.empty()) return {boxed, "boxed"};

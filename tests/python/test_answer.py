@@ -445,13 +445,26 @@ def test_a_product_past_the_bound_or_the_budget_is_a_double_not_a_crash(form):
 
 def test_a_chain_of_many_values_matches_only_its_last():
     """"x = 1 = 2 = ... = 199" matched any of its 199 values. A chain of more than two values after its
-    label is a derivation: its last side is the answer. (Two values -- "x = 1/3 \\approx 0.33" -- either
-    may match, as in Math-Verify's cases.)"""
+    label is a derivation: its last side is the answer. (Two values within 1% -- "x = 1/3 \\approx 0.33" --
+    either may match; see the next test for two far apart.)"""
     many = "x = " + " = ".join(str(i) for i in range(1, 200))
     assert not answer.is_equiv("57", many) and answer.is_equiv("199", many)
     assert answer.grade(["57"], [f"$\\boxed{{{many}}}$"]).tolist() == [False]
     assert answer.is_equiv("3", "x = 1+1+1 = 2+1 = 3") and not answer.is_equiv("2", "x = 1+1+1 = 2+1 = 3")
     assert answer.is_equiv("1/3", "x = 1/3 \\approx 1.3")
+
+
+@pytest.mark.parametrize("pred, matches, not_matched", [
+    # found by a later breaker: two values far apart both matched, a hedge that doubles a policy's hits;
+    # one counts now, as in Math-Verify (after "=" the last, around "\approx" the exact one before it)
+    ("x = 3 \\approx 100", "3", "100"), ("3 \\approx 100", "3", "100"), ("x=3=100", "100", "3"),
+    ("x = 3 = 4", "4", "3"),
+])
+def test_two_values_far_apart_in_one_answer_match_one_of_them(pred, matches, not_matched):
+    assert answer.is_equiv(matches, pred) and not answer.is_equiv(not_matched, pred)
+    assert answer.verify(f"\\boxed{{{not_matched}}}", f"The answer is $\\boxed{{{pred}}}$.") is False
+    # two values within 1% (a value and its rounding) still match either
+    assert answer.is_equiv("\\frac{1}{3}", "x = \\frac{1}{3} \\approx 0.33") and answer.is_equiv("0.33", "x = \\frac{1}{3} \\approx 0.33")
 
 
 def test_a_value_computed_after_the_budget_ran_out_is_not_trusted():

@@ -142,7 +142,10 @@ class Comparer {
   // "x = 1/3 \approx 0.33", "(p,q) = (3,2)" or "1/2 = 10/9" against a value: the value must be one of the
   // sides after the first (with \approx after a constant, the first too), and the first side a label. Of a
   // longer chain ("x = 1+1+1 = 2+1 = 3": a derivation) only the last side counts: "x = 1 = 2 = ... = 199"
-  // would otherwise match any of its values (found by a breaker).
+  // would otherwise match any of its values (found by a breaker). Of two values not within 1% of each
+  // other, one counts, as in Math-Verify: after "=" the last ("x = 3 = 100" is 100), around "\approx" the
+  // exact one before it ("x = 1/3 \approx 1.3" is 1/3); "x = 3 \approx 100" had matched both 3 and 100,
+  // a hedge a policy could learn (a later breaker). "1/3 \approx 0.33" still matches either.
   bool value_of_chain(const Node& chain, const Node& value) {
     if (chain.name != "=" && chain.name != "\\approx" && chain.name != "mixed") return false;
     if (!is_label(chain.kids[0])) return false;
@@ -150,9 +153,21 @@ class Comparer {
     collect_variables(chain.kids[0], vars);
     size_t first = (chain.name != "=" && vars.empty()) ? 0 : 1;
     if (chain.kids.size() - first > 2) first = chain.kids.size() - 1;
+    const size_t last = chain.kids.size() - 1;
+    if (last - first == 1 && !close_values(chain.kids[first], chain.kids[last]))
+      return equal(chain.kids[chain.name == "=" ? last : first], value);
     for (size_t i = first; i < chain.kids.size(); ++i)
       if (equal(chain.kids[i], value)) return true;
     return false;
+  }
+
+  // Two constant sides within 1% of each other (a value and its rounding); false where either is not a number.
+  bool close_values(const Node& a, const Node& b) {
+    const auto x = evaluate(a, {}, budget_), y = evaluate(b, {}, budget_);
+    if (!x || !y) return false;
+    const std::complex<double> u = x->value(), v = y->value();
+    if (!std::isfinite(std::abs(u)) || !std::isfinite(std::abs(v))) return false;
+    return std::abs(u - v) <= 0.01 * std::max(std::abs(u), std::abs(v)) + 1e-12;
   }
 
   // "a < x \\le b" (any mix of < and \\le, or of > and \\ge read right to left) is the interval (a, b]:

@@ -549,3 +549,15 @@ def test_brackets_hold_lists_and_a_spaced_mixed_number_is_one_number(gold, pred,
 ])
 def test_a_final_answer_after_a_colon_and_a_line_break(text, extracted):
     assert answer.extract_answer(text)[0] == extracted
+
+
+@pytest.mark.parametrize("gold, pred, equal", [
+    # found by a breaker: the first side of an equation only had to hold the variable, so "2x = 3" stated x = 3
+    ("x=3", "2x=3", False), ("x=3", "x^2=3", False), ("x=3", "\\frac1x=3", False), ("x=3", "\\sqrt{x}=3", False),
+    ("a=5", "a^3=5", False), ("6", "2x=6", False),
+    # names still name: a variable, a product or quotient of symbols, a length, a tuple, a constant
+    ("3", "x=3", True), ("5", "|PQ| = 5", True), ("2", "NO/BO = 2", True), ("7", "AB = 7", True),
+    ("(3,2)", "(p,q) = (3,2)", True), ("\\frac{10}{9}", "1/2 = 10/9", True),
+])
+def test_an_equation_states_a_value_only_of_a_name(gold, pred, equal):
+    assert answer.is_equiv(gold, pred) is equal

@@ -121,19 +121,30 @@ class Comparer {
   }
 
   // A name for a value: symbols, products and quotients of them, tuples of them ("x", "AB", "NO/BO",
-  // "(p,q)"), or a constant. "a + 3z" is not: "a + 3z = 0" does not state the value 0.
-  static bool is_label(const Node& n) {
+  // "(p,q)"), or a constant. "a + 3z" is not: "a + 3z = 0" does not state the value 0. Nor are a multiple
+  // or a power of a name ("2x", "x^2", "\\sqrt{x}"): "2x = 3" does not say x is 3, yet it matched the gold
+  // "x = 3" (found by a breaker; Math-Verify refuses them too).
+  static bool is_label(const Node& n) { return is_label_part(n, true); }
+
+  static bool is_label_part(const Node& n, bool whole) {
     switch (n.kind) {
       case Kind::Sym:
-      case Kind::Num:
         return true;
+      case Kind::Num:   // a constant names itself ("1/2 = 10/9"), but a factor of a name scales it
+        return whole;
       case Kind::Mul:
-      case Kind::Pow:
+        if (std::all_of(n.kids.begin(), n.kids.end(), [](const Node& k) { return k.kind == Kind::Num || (
+                k.kind == Kind::Pow && k.kids[0].kind == Kind::Num); }))
+          return whole;   // a constant written as a product or quotient of numbers
+        return std::all_of(n.kids.begin(), n.kids.end(), [](const Node& k) { return is_label_part(k, false); });
+      case Kind::Pow:   // only a quotient's denominator (a / b is a * b^-1)
+        return n.kids.size() == 2 && n.kids[1].kind == Kind::Num && n.kids[1].num.exact && n.kids[1].num.p == -1 &&
+               n.kids[1].num.q == 1 && is_label_part(n.kids[0], false);
       case Kind::Tuple:
       case Kind::List:
-        return std::all_of(n.kids.begin(), n.kids.end(), is_label);
+        return std::all_of(n.kids.begin(), n.kids.end(), [](const Node& k) { return is_label_part(k, true); });
       case Kind::Func:   // |PQ|, \\overline{AB} as a length: a label too
-        return n.name == "abs" && is_label(n.kids[0]);
+        return n.name == "abs" && is_label_part(n.kids[0], false);
       default:
         return false;
     }

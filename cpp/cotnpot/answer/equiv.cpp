@@ -175,10 +175,16 @@ class Comparer {
   // Two constant sides within 1% of each other (a value and its rounding); false where either is not a number.
   bool close_values(const Node& a, const Node& b) {
     const auto x = evaluate(a, {}, budget_), y = evaluate(b, {}, budget_);
-    if (!x || !y) return false;
-    const std::complex<double> u = x->value(), v = y->value();
-    if (!std::isfinite(std::abs(u)) || !std::isfinite(std::abs(v))) return false;
-    return std::abs(u - v) <= 0.01 * std::max(std::abs(u), std::abs(v)) + 1e-12;
+    // magnitudes past a double's range (each part finite) are not close to anything
+    return x && y && std::isfinite(std::abs(x->value())) && std::isfinite(std::abs(y->value())) &&
+           relatively_close(x->value(), y->value(), 0.01);
+  }
+
+  // |a - b| within `tol` of the larger magnitude (and 1e-12 absolute), both finite.
+  static bool relatively_close(std::complex<double> a, std::complex<double> b, double tol) {
+    if (!std::isfinite(a.real()) || !std::isfinite(b.real()) || !std::isfinite(a.imag()) || !std::isfinite(b.imag()))
+      return false;
+    return std::abs(a - b) <= tol * std::max(std::abs(a), std::abs(b)) + 1e-12;
   }
 
   // "a < x \\le b" (any mix of < and \\le, or of > and \\ge read right to left) is the interval (a, b]:
@@ -310,10 +316,7 @@ class Comparer {
       if (x.p == y.p && x.q == y.q) return true;
       if (x.q == 1 && y.q == 1) return false;
     }
-    const std::complex<double> a = x.value(), b = y.value();
-    if (!std::isfinite(a.real()) || !std::isfinite(b.real()) || !std::isfinite(a.imag()) || !std::isfinite(b.imag()))
-      return false;
-    return std::abs(a - b) <= options_.rel_tol * std::max(std::abs(a), std::abs(b)) + 1e-12;
+    return relatively_close(x.value(), y.value(), options_.rel_tol);
   }
 
   bool values_equal(const Number& x, const Number& y) const {

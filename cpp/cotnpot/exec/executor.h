@@ -111,10 +111,10 @@ class Executor {
   // Runs every job; results in job order. `progress` (optional) is called with the number finished.
   // Safe from several threads (batches take turns); not from a callback of this pool's own batch, nor from
   // one of another pool's batch run by such a callback (it throws: the batch would wait for the callback, and
-  // the callback for the batch), nor in a forked child of the
-  // process that made the pool (it throws: the workers are the parent's; make a pool in the child). An
-  // exception from `progress` cancels the batch and is rethrown here; setting *stop (another thread: Ctrl-C) stops it too -- no new job starts, running ones end
-  // within their timeout -- and run() throws. `on_result` (optional) is called with each job's index and
+  // the callback for the batch), nor in a forked child of the process that made the pool (it throws: the
+  // workers are the parent's; make a pool in the child). An exception from `progress` cancels the batch and
+  // is rethrown here; setting *stop (another thread: Ctrl-C) stops it too -- no new job starts, running ones
+  // end within their timeout -- and run() throws. `on_result` (optional) is called with each job's index and
   // result as it finishes, before `progress`, also for the jobs that end after the batch was stopped, so a
   // caller can keep what a stopped batch finished (run() then throws and returns none of it); an exception
   // from it cancels the batch as one from `progress` does. The callbacks are called one at a time, from the

@@ -33,6 +33,10 @@ Encoded = Tuple[List[int], int]   # (token ids, index of the first solution toke
 # Config fields that change logits after the linear head (Gemma 2, Cohere, Granite, Falcon-H1, ...).
 LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale",
                     "lm_head_multiplier")
+# Architectures whose packed forward was checked against the unpacked one (per-token log-probs within
+# float rounding, tiny models of each in fp64/fp32): full causal attention through the sdpa mask given.
+KNOWN_GOOD = ("llama", "qwen2", "qwen3", "mistral", "gemma", "gpt2", "gpt_neox", "opt", "phi", "phi3", "stablelm",
+              "olmo", "olmo2", "gptj", "falcon", "starcoder2")
 
 
 def logit_transform(config) -> Optional[str]:
@@ -45,12 +49,6 @@ def logit_transform(config) -> Optional[str]:
             if value not in (None, 1, 1.0):
                 return f"{name}={value!r}"
     return None
-
-
-# Architectures whose packed forward was checked against the unpacked one (per-token log-probs within
-# float rounding, tiny models of each in fp64/fp32): full causal attention through the sdpa mask given.
-KNOWN_GOOD = ("llama", "qwen2", "qwen3", "mistral", "gemma", "gpt2", "gpt_neox", "opt", "phi", "phi3", "stablelm",
-              "olmo", "olmo2", "gptj", "falcon", "starcoder2")
 
 
 @dataclass

@@ -31,7 +31,6 @@ APIS = ("chat", "completions")
 MAX_REPLY_BYTES = 64 << 20   # far above any completion: a bound on what a broken server can make us hold
 
 
-
 def _retry_after(value: Optional[str], cap: float) -> Optional[float]:
     """Seconds a 429's or 503's Retry-After asks for (a number of seconds; an HTTP date is not read), at most
     ``cap``: a rate-limited server answered every retry with 429 while the client came back after 0.5-2 s, and
@@ -41,6 +40,7 @@ def _retry_after(value: Optional[str], cap: float) -> Optional[float]:
     except ValueError:
         return None
     return min(max(seconds, 0.0), cap) if math.isfinite(seconds) else None
+
 
 class _Tracked:
     """A connection class that records its socket once connected (for the request's watchdog)."""

@@ -26,9 +26,6 @@ TEMPLATES: Dict[str, str] = {
                   "this program does and how it solves the task."),
 }
 
-# A fence opens and closes at the start of a line (a closing fence followed by text is not an opening one);
-# its info string in any case, with spaces or a CR after it. Where a reply has no such block, a looser one:
-# an opening fence after text on its line, a closing one at the end of the last code line.
 # An opening fence and its info string (the language tag first); the block's text starts after its line.
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+.-]*)[^\n`]*\n?")
 _PYTHON_TAGS = ("python", "py", "python3")

@@ -264,6 +264,21 @@ def test_grader_benchmark_compares_answers_not_solutions():
     ("1,450,000", "1450001", False),
     ("900000000", "900000001", False),
     ("1450000", "1,450,000.0", True),
+    # an exact non-integer is not an integer within rel_tol: past 1 the tolerance is absolute (a breaker)
+    ("1000000", "1000000.5", False),
+    ("1000000", r"\frac{3000001}{3}", False),
+    ("123456789", "123456789.1", False),
+    ("7", "7.000000000000001", True),      # a program's float noise
+    ("123456.7", "123456.70000001", True),
+    (r"\frac{1}{3}", "0.333333", True),    # rounding in the last digit of a value below 1
+    # variables take negative values too, where both sides stay real (positive points matched |x| and x)
+    ("|x|", "x", False),
+    ("x", r"\sqrt{x^2}", False),
+    ("|x-1|", "x-1", False),
+    ("|x|", r"\sqrt{x^2}", True),
+    (r"\sqrt{x}\sqrt{y}", r"\sqrt{xy}", True),   # they differ only off the reals (both negative)
+    (r"\ln(x^2)", r"2\ln x", True),
+    (r"x^{1/3}", r"\sqrt[3]{x}", True),
 ])
 def test_grader_rules_by_class(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal

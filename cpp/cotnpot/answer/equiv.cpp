@@ -315,6 +315,11 @@ class Comparer {
     } else if (x.exact && y.exact) {
       if (x.p == y.p && x.q == y.q) return true;
       if (x.q == 1 && y.q == 1) return false;
+      // Two exact values written out (decimals, fractions), not both integers: rel_tol stands for float
+      // noise and rounding in the last digits, which past 1 is absolute, not relative -- relatively,
+      // 1000000.5 and \frac{3000001}{3} had equalled 1000000 (a breaker).
+      const double scale = std::min(1.0, std::max(std::abs(x.value()), std::abs(y.value())));
+      return std::abs(x.value() - y.value()) <= options_.rel_tol * scale + 1e-12;
     }
     return relatively_close(x.value(), y.value(), options_.rel_tol);
   }
@@ -372,6 +377,19 @@ class Comparer {
       auto x = evaluate(a, env, budget_), y = evaluate(b, env, budget_);
       if (!x || !y || budget_.exhausted() || !numbers_equal(Number::inexact(x->value()), Number::inexact(y->value())))
         return false;
+    }
+    // Then negative values, which tell |x| and \sqrt{x^2} from x (positive points alone had matched them: a
+    // breaker), at the points where both stay within their real domain: there \sqrt{x}\sqrt{y} and
+    // \sqrt{xy} differ by their complex branches, not in the reals the answers mean.
+    for (int k = 0; k < 3; ++k) {
+      auto env = point(vars, k);
+      size_t v = 0;
+      for (auto& [name, value] : env) value = k == 2 && v++ % 2 ? value : -value;   // all negative; alternating
+      bool left_reals = false;
+      auto x = evaluate(a, env, budget_, &left_reals), y = evaluate(b, env, budget_, &left_reals);
+      if (budget_.exhausted()) return false;
+      if (!x || !y || left_reals) continue;   // outside a domain (1/x at 0, \ln of a negative): no evidence
+      if (!numbers_equal(Number::inexact(x->value()), Number::inexact(y->value()))) return false;
     }
     return true;
   }

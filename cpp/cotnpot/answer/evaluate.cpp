@@ -13,7 +13,34 @@
 namespace cotnpot::answer {
 using namespace detail;
 
-std::optional<Number> evaluate(const Node& node, const std::map<std::string, double>& variables, Budget& budget) {
+static bool is_real(const Number& n) {
+  const std::complex<double> z = n.value();
+  return std::abs(z.imag()) <= 1e-12 * std::max(1.0, std::abs(z.real()));
+}
+
+// A named function of evaluated arguments; nullopt for one this evaluator does not know.
+static std::optional<Number> apply(const std::string& f, const std::vector<Number>& args, Budget& budget) {
+  const std::complex<double> x = args[0].value();
+  if (f == "abs") return absolute(args[0]);
+  if (f == "factorial") return factorial(args[0], budget);
+  if (f == "binom") return binomial(args[0], args[1], budget);
+  if (f == "sin") return Number::inexact(std::sin(x));
+  if (f == "cos") return Number::inexact(std::cos(x));
+  if (f == "tan") return Number::inexact(std::tan(x));
+  if (f == "sec") return Number::inexact(1.0 / std::cos(x));
+  if (f == "csc") return Number::inexact(1.0 / std::sin(x));
+  if (f == "cot") return Number::inexact(1.0 / std::tan(x));
+  if (f == "arcsin") return Number::inexact(std::asin(x));
+  if (f == "arccos") return Number::inexact(std::acos(x));
+  if (f == "arctan") return Number::inexact(std::atan(x));
+  if (f == "exp") return Number::inexact(std::exp(x));
+  if (f == "ln") return Number::inexact(std::log(x));
+  if (f == "log") return Number::inexact(std::log10(x));
+  return std::nullopt;
+}
+
+std::optional<Number> evaluate(const Node& node, const std::map<std::string, double>& variables, Budget& budget,
+                               bool* left_reals) {
   if (!budget.spend()) return std::nullopt;
   switch (node.kind) {
     case Kind::Num:
@@ -27,7 +54,7 @@ std::optional<Number> evaluate(const Node& node, const std::map<std::string, dou
       return Number::inexact({it->second, 0.0});
     }
     case Kind::Neg: {
-      auto a = evaluate(node.kids[0], variables, budget);
+      auto a = evaluate(node.kids[0], variables, budget, left_reals);
       if (!a) return std::nullopt;
       return neg(*a);
     }
@@ -35,43 +62,30 @@ std::optional<Number> evaluate(const Node& node, const std::map<std::string, dou
     case Kind::Mul: {
       Number acc = Number::rational(node.kind == Kind::Add ? 0 : 1);
       for (const Node& kid : node.kids) {
-        auto v = evaluate(kid, variables, budget);
+        auto v = evaluate(kid, variables, budget, left_reals);
         if (!v) return std::nullopt;
         acc = node.kind == Kind::Add ? add(acc, *v, budget) : mul(acc, *v, budget);
       }
       return acc;
     }
     case Kind::Pow: {
-      auto b = evaluate(node.kids[0], variables, budget);
-      auto e = b ? evaluate(node.kids[1], variables, budget) : std::nullopt;
+      auto b = evaluate(node.kids[0], variables, budget, left_reals);
+      auto e = b ? evaluate(node.kids[1], variables, budget, left_reals) : std::nullopt;
       if (!e) return std::nullopt;
-      return power(*b, *e, budget);
+      auto r = power(*b, *e, budget);
+      if (left_reals && r && is_real(*b) && is_real(*e) && !is_real(*r)) *left_reals = true;
+      return r;
     }
     case Kind::Func: {
       std::vector<Number> args;
       for (const Node& kid : node.kids) {
-        auto v = evaluate(kid, variables, budget);
+        auto v = evaluate(kid, variables, budget, left_reals);
         if (!v) return std::nullopt;
         args.push_back(*v);
       }
-      const std::complex<double> x = args[0].value();
-      const std::string& f = node.name;
-      if (f == "abs") return absolute(args[0]);
-      if (f == "factorial") return factorial(args[0], budget);
-      if (f == "binom") return binomial(args[0], args[1], budget);
-      if (f == "sin") return Number::inexact(std::sin(x));
-      if (f == "cos") return Number::inexact(std::cos(x));
-      if (f == "tan") return Number::inexact(std::tan(x));
-      if (f == "sec") return Number::inexact(1.0 / std::cos(x));
-      if (f == "csc") return Number::inexact(1.0 / std::sin(x));
-      if (f == "cot") return Number::inexact(1.0 / std::tan(x));
-      if (f == "arcsin") return Number::inexact(std::asin(x));
-      if (f == "arccos") return Number::inexact(std::acos(x));
-      if (f == "arctan") return Number::inexact(std::atan(x));
-      if (f == "exp") return Number::inexact(std::exp(x));
-      if (f == "ln") return Number::inexact(std::log(x));
-      if (f == "log") return Number::inexact(std::log10(x));
-      return std::nullopt;
+      auto r = apply(node.name, args, budget);
+      if (left_reals && r && std::all_of(args.begin(), args.end(), is_real) && !is_real(*r)) *left_reals = true;
+      return r;
     }
     default:
       return std::nullopt;

@@ -67,8 +67,11 @@ struct Budget {
 std::optional<Node> parse_answer(std::string_view normalized, Budget& budget);
 
 // The value of a scalar expression with the given variable values; nullopt for structures (tuples, ...),
-// unknown functions, division by zero, or when the budget runs out.
-std::optional<Number> evaluate(const Node& node, const std::map<std::string, double>& variables, Budget& budget);
+// unknown functions, division by zero, or when the budget runs out. left_reals, when given, is set when a
+// power or function of real values came out non-real (\sqrt{-2}, \ln(-1)): the point lies outside the
+// expression's real domain, where complex branches make equal expressions differ.
+std::optional<Number> evaluate(const Node& node, const std::map<std::string, double>& variables, Budget& budget,
+                               bool* left_reals = nullptr);
 
 // Names of the free variables in node.
 void collect_variables(const Node& node, std::vector<std::string>& names);

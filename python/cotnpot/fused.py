@@ -155,8 +155,21 @@ def fused_sequence_logprob(hidden: Tensor, weight: Tensor, labels: Tensor, bias:
     if shift:
         hidden, labels = hidden[:, :-1], labels[:, 1:]
     B, T = labels.shape
-    tokens = fused_linear_logprob(hidden.reshape(B * T, hidden.shape[-1]), weight, labels.reshape(B * T), bias,
-                                  ignore_index, row_block, vocab_block, block_memory_mb).reshape(B, T)
+    try:
+        tokens = fused_linear_logprob(hidden.reshape(B * T, hidden.shape[-1]), weight, labels.reshape(B * T), bias,
+                                      ignore_index, row_block, vocab_block, block_memory_mb).reshape(B, T)
+    except RuntimeError as exc:
+        # The op names a position in the flattened (and shifted) labels; the caller's is labels[b, t]. Found
+        # here, on the failing path only: a check before the call would cost every call a sync.
+        if "labels must be in [0, V)" not in str(exc) or torch.compiler.is_compiling():
+            raise
+        bad = ((labels != ignore_index) & ((labels < 0) | (labels >= weight.shape[0]))).nonzero()
+        if not len(bad):
+            raise
+        b, t = bad[0].tolist()
+        raise RuntimeError(f"fused_sequence_logprob: labels must be in [0, V) = [0, {weight.shape[0]}) or equal "
+                           f"ignore_index {ignore_index}, got {labels[b, t].item()} at labels[{b}, {t + int(shift)}]"
+                           ) from exc
     if reduction == "none":
         return tokens
     total = tokens.sum(1)

@@ -139,10 +139,11 @@ def _model_limits(model) -> Tuple[Optional[int], Optional[int]]:
     return context, vocab
 
 
-def _check_fits(model, encoded: Sequence[Tuple[List[int], int]]) -> None:
-    """What the trainer checks, before any batch: a pair past the model's context was scored silently (rotary
-    models) or raised a bare IndexError (learned positions), and so did a token id past its vocabulary."""
-    context, vocab = _model_limits(model)
+def _check_fits(limits: Tuple[Optional[int], Optional[int]], encoded: Sequence[Tuple[List[int], int]]) -> None:
+    """What the trainer checks, before any batch: a pair past the model's context (limits: _model_limits) was
+    scored silently (rotary models) or raised a bare IndexError (learned positions), and so did a token id
+    past its vocabulary."""
+    context, vocab = limits
     for i, (ids, _) in enumerate(encoded):
         if context is not None and len(ids) > context:
             raise ValueError(f"pair {i}: {len(ids)} tokens, more than the model's context of {context}; score with "
@@ -162,10 +163,11 @@ def _score_local(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_size:
             if start >= max_length:
                 raise ValueError(f"pair {i}: the prompt alone has {start} tokens, more than max_length {max_length}")
             encoded[i] = (ids[:max_length], start)
-    _check_fits(model, encoded)
+    limits = _model_limits(model)
+    _check_fits(limits, encoded)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     pad = getattr(tokenizer, "pad_token_id", 0) or 0
-    vocab = _model_limits(model)[1]
+    vocab = limits[1]
     if vocab is not None and not 0 <= pad < vocab:
         # a [PAD] added to the tokenizer without resizing the model had raised a bare IndexError in the
         # embedding (found by a breaker); padding is masked out of attention and labels, so any id of the

@@ -615,6 +615,37 @@ def test_ctrl_c_stops_a_long_batch(tmp_path):
     assert out.splitlines()[-1] == "['7']"   # the pool still works after the interruption
 
 
+def test_ctrl_c_reaches_a_batch_waiting_for_another_threads_batch(tmp_path):
+    """A batch waiting its turn behind another thread's took its KeyboardInterrupt only once that whole batch
+    had run: Ctrl-C unanswered for as long as the other batch lasted."""
+    script = tmp_path / "waiting_batch.py"
+    script.write_text(
+        "import signal, threading, time, cotnpot\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "with cotnpot.Executor(workers=1, timeout=30.0) as ex:\n"
+        "    other = threading.Thread(target=lambda: print('other', [r.status for r in ex.run(['import time; "
+        "time.sleep(8)'])], flush=True))\n"
+        "    other.start()\n"
+        "    time.sleep(0.5)\n"
+        "    print('ready', flush=True)\n"
+        "    start = time.time()\n"
+        "    try:\n"
+        "        ex.run(['print(1)'])\n"
+        "        print(f'finished after {time.time() - start:.1f}s', flush=True)\n"
+        "    except KeyboardInterrupt:\n"
+        "        print(f'interrupted after {time.time() - start:.1f}s', flush=True)\n"
+        "    other.join()\n"
+        "    print([r.answer for r in ex.run(['print(7)'])], flush=True)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    lines = out.splitlines()
+    assert lines[0].startswith("interrupted after") and float(lines[0].split()[2].rstrip("s")) < 4, out
+    assert lines[1:] == ["other ['ok']", "['7']"], out   # the other thread's batch, and the pool, unharmed
+
+
 def test_the_parents_environment_never_reaches_a_job(monkeypatch):
     """Workers used to start with the parent's whole environment; os.environ.clear() in the worker does not
     change /proc/self/environ, which every forked job could read (a token or key of the caller) -- as root

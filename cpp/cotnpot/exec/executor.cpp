@@ -486,8 +486,14 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
   // The pools whose callbacks led here: this batch's callbacks run on other threads, which must know them too.
   const CallbackChain outer = serving_chain;
   // One batch at a time: the workers' pipes carry one conversation each, so calls from several threads
-  // take turns instead of interleaving frames.
-  std::lock_guard<std::mutex> one_batch(run_mutex_);
+  // take turns instead of interleaving frames. A call waiting its turn still answers *stop (Ctrl-C) and
+  // cancel(): it had waited for the other thread's whole batch first, Ctrl-C unanswered until then.
+  std::unique_lock<std::timed_mutex> one_batch(run_mutex_, std::defer_lock);
+  while (!one_batch.try_lock_for(std::chrono::milliseconds(20))) {
+    if (stop != nullptr && stop->load())
+      throw std::runtime_error("Executor: the batch was stopped while it waited for another thread's batch");
+    if (cancelled_.load()) throw std::runtime_error("Executor: closed while the batch waited for another thread's");
+  }
   std::vector<Result> results(jobs.size());
   std::atomic<size_t> finished{0};
   std::atomic<bool> cancelled{false};

@@ -109,7 +109,8 @@ class Executor {
   Executor& operator=(const Executor&) = delete;
 
   // Runs every job; results in job order. `progress` (optional) is called with the number finished.
-  // Safe from several threads (batches take turns); not from a callback of this pool's own batch, nor from
+  // Safe from several threads (batches take turns; one waiting its turn answers *stop and cancel() within
+  // 20 ms); not from a callback of this pool's own batch, nor from
   // one of another pool's batch run by such a callback (it throws: the batch would wait for the callback, and
   // the callback for the batch), nor in a forked child of the process that made the pool (it throws: the
   // workers are the parent's; make a pool in the child). An exception from `progress` cancels the batch and
@@ -118,7 +119,8 @@ class Executor {
   // result as it finishes, before `progress`, also for the jobs that end after the batch was stopped, so a
   // caller can keep what a stopped batch finished (run() then throws and returns none of it); an exception
   // from it cancels the batch as one from `progress` does. The callbacks are called one at a time, from the
-  // pool's threads.
+  // pool's threads. A callback that waits for a thread of its own which runs this pool waits forever, as
+  // one holding a lock that thread needs would: the thread's batch waits for this one.
   std::vector<Result> run(const std::vector<Job>& jobs, const std::function<void(size_t)>& progress = {},
                           const std::atomic<bool>* stop = nullptr,
                           const std::function<void(size_t, const Result&)>& on_result = {});
@@ -150,7 +152,7 @@ class Executor {
   static void forget_workers_in_child(void* pool);  // fork_guard.h
   ExecutorOptions options_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::mutex run_mutex_;  // run() from several threads: one batch at a time
+  std::timed_mutex run_mutex_;  // run() from several threads: one batch at a time
   std::atomic<uint64_t> next_job_id_{0};  // every job sent gets a new id, across batches
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> forked_{false};  // this is a forked child's copy: the workers are the parent's

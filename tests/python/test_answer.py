@@ -279,9 +279,44 @@ def test_grader_benchmark_compares_answers_not_solutions():
     (r"\sqrt{x}\sqrt{y}", r"\sqrt{xy}", True),   # they differ only off the reals (both negative)
     (r"\ln(x^2)", r"2\ln x", True),
     (r"x^{1/3}", r"\sqrt[3]{x}", True),
+    # found by a second breaker: the sample points of one variable lay in [1.40, 1.64]; relations had no
+    # negative points; a sum that cancels near a root carries float error of its terms' size
+    ("|x+2|", "x+2", False),
+    ("|x-2|", "2-x", False),
+    (r"\sqrt{x^2+6x+9}", "x+3", False),
+    ("|x|<3", "x<3", False),
+    ("f(x)=|x|", "f(x)=x", False),
+    ("(5x+7)^{4}", "625x^{4}+3500x^{3}+7350x^{2}+6860x+2401", True),
+    ("(5x-7)^{4}", "625x^{4}-3500x^{3}+7350x^{2}-6860x+2401", True),
+    (r"\sqrt{-3x}", r"\sqrt{3}\sqrt{-x}", True),     # equal where real: branches off the reals do not count
+    (r"\sqrt{x-1}", r"\sqrt{1-x}", False),            # real nowhere together: their complex values decide
+    # exact values: a difference taken exactly (in doubles its rounding past 1e10 was over the tolerance);
+    # an integer against a non-integer within float noise only; two non-integers where the coarser is the
+    # other rounded; more than 18 digits rounded to 18, not made a double
+    (r"\frac{100000000000}{7}", "14285714285.7142857", True),
+    (r"\frac{87529624238}{9}", "9725513804.2222222", True),
+    ("7", "7.000001", False),
+    ("1000000.5", "1000000.4", False),
+    ("1000000", "1000000.5000000000001", False),
+    (r"\frac{2000001}{2}", "1000000.00000000000001", False),
+    ("0.3", "0.30000000000000004", True),
 ])
 def test_grader_rules_by_class(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal
+
+
+@pytest.mark.parametrize("gold, pred, equal", [
+    # math_equal's semantics (rel_tol 1e-4, percent): a rounding is close relatively, whatever its size;
+    # an exact tolerance above 1 had refused these (a breaker)
+    (r"\frac{100}{3}", "33.333", True),
+    (r"\frac{1000}{7}", "142.857", True),
+    (r"\frac{1}{3}", r"33.333\%", True),
+    (r"\frac{1}{3}", r"33.334\%", False),   # not a rounding of 100/3, nor 0.33334 one of 1/3
+    (r"\frac{1}{3}", "0.33334", False),
+])
+def test_grader_rules_with_math_equal_semantics(gold, pred, equal):
+    assert answer.is_equiv(gold, pred, rel_tol=1e-4, percent=True) is equal
+    assert answer.is_equiv(pred, gold, rel_tol=1e-4, percent=True) is equal
 
 
 def test_interval_and_inequality_with_set_relation():

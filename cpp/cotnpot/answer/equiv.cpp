@@ -275,9 +275,12 @@ class Comparer {
     std::vector<std::string> vars;
     for (const Node* n : {&a, &b}) collect_variables(*n, vars);
     std::optional<std::complex<double>> ratio;
-    for (int k = 0; k < 5; ++k) {
+    for (int k = 0; k < kPoints; ++k) {
       const auto env = point(vars, k);
-      auto d1 = difference(a, env), d2 = difference(b, env);
+      EvalTrace trace;
+      auto d1 = difference(a, env, trace), d2 = difference(b, env, trace);
+      if (budget_.exhausted()) return false;
+      if (k >= kPositivePoints && (!d1 || !d2 || trace.left_reals)) continue;   // outside the real domain
       if (!d1 || !d2) return false;
       if (std::abs(*d1) < 1e-12 && std::abs(*d2) < 1e-12) continue;
       if (std::abs(*d2) < 1e-12) return false;
@@ -290,20 +293,42 @@ class Comparer {
     return true;
   }
 
-  std::optional<std::complex<double>> difference(const Node& rel, const std::map<std::string, double>& env) {
-    auto l = evaluate(rel.kids[0], env, budget_), r = evaluate(rel.kids[1], env, budget_);
+  std::optional<std::complex<double>> difference(const Node& rel, const std::map<std::string, double>& env,
+                                                 EvalTrace& trace) {
+    auto l = evaluate(rel.kids[0], env, budget_, &trace), r = evaluate(rel.kids[1], env, budget_, &trace);
     if (!l || !r) return std::nullopt;
     return l->value() - r->value();
   }
 
-  // Deterministic "random" values in [0.6, 2.4] for each variable at sample k.
+  // The sample points of expressions with variables: five with positive values, then three with negative
+  // ones (all negative twice, alternating signs once), which tell |x| and \sqrt{x^2} from x (a breaker).
+  static constexpr int kPositivePoints = 5, kPoints = 8;
+
+  // Deterministic "random" values in [0.6, 2.4] for each variable at sample k; for k >= kPositivePoints the
+  // values of sample k - kPositivePoints negated, and scaled (x 1, 2.5, 1.5) so that |x + 3| is told from
+  // x + 3 too. A golden-ratio style sequence per variable, each with a step of its own: the earlier formula
+  // stepped 0.032 a sample for a lone variable, all five points in [1.40, 1.64] (a breaker).
   static std::map<std::string, double> point(const std::vector<std::string>& vars, int k) {
+    static constexpr double kSteps[] = {0.6180339887, 0.4142135624, 0.7320508076, 0.2360679775,
+                                        0.6457513111, 0.3166247904, 0.6055512755, 0.1231056256};
+    const int j = k % kPositivePoints;
     std::map<std::string, double> env;
     for (size_t v = 0; v < vars.size(); ++v) {
-      const double u = std::fmod(0.6180339887 * (k + 1) + 0.4142135623 * (v + 1) * (k + 2), 1.0);
-      env[vars[v]] = 0.6 + 1.8 * u;
+      const double step = kSteps[v % 8] + 0.0710678119 * double(v / 8);
+      const double u = std::fmod(0.5 + 0.3819660113 * double(v) + step * double(j + 1), 1.0);
+      static constexpr double kNegativeScale[] = {1.0, 2.5, 1.5};
+      const bool negative = k >= kPositivePoints && (k != kPoints - 1 || v % 2 == 0);
+      env[vars[v]] = negative ? -kNegativeScale[j] * (0.6 + 1.8 * u) : 0.6 + 1.8 * u;
     }
     return env;
+  }
+
+  // Two values at one sample point: within rel_tol, or, where a sum cancelled, within its float error (a
+  // billionth of its largest term: (5x+7)^4 and its expansion differ by 1.6e-5 of their value near -7/5).
+  bool sampled_equal(const Number& x, const Number& y, const EvalTrace& trace) const {
+    if (numbers_equal(Number::inexact(x.value()), Number::inexact(y.value()))) return true;
+    const double d = std::abs(x.value() - y.value());
+    return std::isfinite(d) && d <= std::min(options_.rel_tol, 1e-9) * trace.largest_term;
   }
 
   bool numbers_equal(const Number& x, const Number& y) const {
@@ -315,13 +340,39 @@ class Comparer {
     } else if (x.exact && y.exact) {
       if (x.p == y.p && x.q == y.q) return true;
       if (x.q == 1 && y.q == 1) return false;
-      // Two exact values written out (decimals, fractions), not both integers: rel_tol stands for float
-      // noise and rounding in the last digits, which past 1 is absolute, not relative -- relatively,
-      // 1000000.5 and \frac{3000001}{3} had equalled 1000000 (a breaker).
-      const double scale = std::min(1.0, std::max(std::abs(x.value()), std::abs(y.value())));
-      return std::abs(x.value() - y.value()) <= options_.rel_tol * scale + 1e-12;
+      return exact_values_close(x, y);
     }
     return relatively_close(x.value(), y.value(), options_.rel_tol);
+  }
+
+  // Two different exact rationals (p/q in int64), not both integers, their difference taken exactly (in
+  // doubles, past 1e10 its rounding alone was over the tolerance). An integer is exact: a non-integer
+  // equals it within float noise only (1000000.5 had equalled 1000000 within rel_tol: a breaker). Two
+  // non-integers within rel_tol where the coarser, a terminating decimal, is the other rounded to its places:
+  // 33.333 is 100/3 at rel_tol 1e-4, 1000000.4 is not 1000000.5.
+  bool exact_values_close(const Number& x, const Number& y) const {
+    const __int128 numerator = static_cast<__int128>(x.p) * y.q - static_cast<__int128>(y.p) * x.q;
+    const __int128 denominator = static_cast<__int128>(x.q) * y.q;
+    const double difference = std::abs(static_cast<double>(numerator) / static_cast<double>(denominator));
+    const double scale = std::max(std::abs(x.value()), std::abs(y.value()));
+    if (difference <= std::min(options_.rel_tol, kFloatNoise) * scale) return true;
+    if (x.q == 1 || y.q == 1 || difference > options_.rel_tol * scale + 1e-12) return false;
+    const int places = std::min(decimal_places(x.q), decimal_places(y.q));
+    return places < kNonTerminating && difference <= 0.5 * std::pow(10.0, -places) * (1.0 + 1e-9);
+  }
+
+  // How far a program's float result may be from the exact value it stands for (repr of 100/3 is
+  // 33.333333333333336; sums of a few terms drift a few ulps).
+  static constexpr double kFloatNoise = 1e-12;
+
+  // The decimal places of 1/q when it terminates (q = 2^a 5^b: max(a, b)); kNonTerminating, finer than any,
+  // when it does not.
+  static constexpr int kNonTerminating = 1 << 20;
+  static int decimal_places(int64_t q) {
+    int twos = 0, fives = 0;
+    for (; q % 2 == 0; q /= 2) ++twos;
+    for (; q % 5 == 0; q /= 5) ++fives;
+    return q == 1 ? std::max(twos, fives) : kNonTerminating;
   }
 
   bool values_equal(const Number& x, const Number& y) const {
@@ -372,26 +423,31 @@ class Comparer {
       auto x = evaluate(a, {}, budget_), y = evaluate(b, {}, budget_);
       return x && y && !budget_.exhausted() && values_equal(*x, *y);
     }
-    for (int k = 0; k < 5; ++k) {
+    // Every point where both sides stay real must agree, and at least three must be such points; with fewer,
+    // the complex values at the positive points must agree (their branches decide then). A point outside
+    // the reals is no evidence: there \sqrt{x}\sqrt{y} and \sqrt{xy}, or \cos(\arcsin x) and \sqrt{1-x^2},
+    // differ by complex branches, not in the reals the answers mean.
+    int real_points = 0;
+    bool complex_agree = true;
+    for (int k = 0; k < kPoints; ++k) {
       const auto env = point(vars, k);
-      auto x = evaluate(a, env, budget_), y = evaluate(b, env, budget_);
-      if (!x || !y || budget_.exhausted() || !numbers_equal(Number::inexact(x->value()), Number::inexact(y->value())))
-        return false;
-    }
-    // Then negative values, which tell |x| and \sqrt{x^2} from x (positive points alone had matched them: a
-    // breaker), at the points where both stay within their real domain: there \sqrt{x}\sqrt{y} and
-    // \sqrt{xy} differ by their complex branches, not in the reals the answers mean.
-    for (int k = 0; k < 3; ++k) {
-      auto env = point(vars, k);
-      size_t v = 0;
-      for (auto& [name, value] : env) value = k == 2 && v++ % 2 ? value : -value;   // all negative; alternating
-      bool left_reals = false;
-      auto x = evaluate(a, env, budget_, &left_reals), y = evaluate(b, env, budget_, &left_reals);
+      EvalTrace trace;
+      auto x = evaluate(a, env, budget_, &trace), y = evaluate(b, env, budget_, &trace);
       if (budget_.exhausted()) return false;
-      if (!x || !y || left_reals) continue;   // outside a domain (1/x at 0, \ln of a negative): no evidence
-      if (!numbers_equal(Number::inexact(x->value()), Number::inexact(y->value()))) return false;
+      const bool positive = k < kPositivePoints;
+      if (!x || !y) {
+        if (positive) return false;   // each side must be defined there
+        continue;                     // a negative value may leave a domain (1/x at 0, a factorial)
+      }
+      const bool agree = sampled_equal(*x, *y, trace);
+      if (trace.left_reals) {
+        complex_agree &= agree || !positive;
+        continue;
+      }
+      if (!agree) return false;
+      ++real_points;
     }
-    return true;
+    return real_points >= 3 || complex_agree;
   }
 
   const EquivOptions& options_;

@@ -2,11 +2,11 @@
 // Deciding whether two answers are the same, and grading many pairs at once.
 //
 // Steps: normalize both (normalize.h); equal strings are equal; else parse both (expr.h) and compare:
-//  - numbers: integers exactly; other exact rationals within rel_tol (1e-6 by default), relative below 1
-//    and absolute above; anything inexact within rel_tol, relative; with percent = true also x vs x/100
-//    (50\% = 0.5);
-//  - expressions with variables: evaluated at several fixed random points, all must agree, then at
-//    negative ones where both stay real;
+//  - numbers: integers exactly, an integer and a non-integer within float noise, two exact non-integers
+//    within rel_tol (1e-6 by default) where the coarser decimal is the other rounded, anything inexact
+//    within rel_tol, relative; with percent = true also x vs x/100 (50\% = 0.5);
+//  - expressions with variables: evaluated at fixed points, positive then negative; every point where both
+//    stay real must agree;
 //  - sets and bare lists ("2, 3": roots) without order; tuples, intervals and matrices in order, with
 //    bracket types respected ((1,2) is the open interval or the pair, never [1,2]);
 //  - "x = 3" vs "3": the value of a single-variable equation; an equation chain's last side;

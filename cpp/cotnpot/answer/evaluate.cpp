@@ -40,7 +40,7 @@ static std::optional<Number> apply(const std::string& f, const std::vector<Numbe
 }
 
 std::optional<Number> evaluate(const Node& node, const std::map<std::string, double>& variables, Budget& budget,
-                               bool* left_reals) {
+                               EvalTrace* trace) {
   if (!budget.spend()) return std::nullopt;
   switch (node.kind) {
     case Kind::Num:
@@ -54,7 +54,7 @@ std::optional<Number> evaluate(const Node& node, const std::map<std::string, dou
       return Number::inexact({it->second, 0.0});
     }
     case Kind::Neg: {
-      auto a = evaluate(node.kids[0], variables, budget, left_reals);
+      auto a = evaluate(node.kids[0], variables, budget, trace);
       if (!a) return std::nullopt;
       return neg(*a);
     }
@@ -62,29 +62,31 @@ std::optional<Number> evaluate(const Node& node, const std::map<std::string, dou
     case Kind::Mul: {
       Number acc = Number::rational(node.kind == Kind::Add ? 0 : 1);
       for (const Node& kid : node.kids) {
-        auto v = evaluate(kid, variables, budget, left_reals);
+        auto v = evaluate(kid, variables, budget, trace);
         if (!v) return std::nullopt;
+        if (trace && node.kind == Kind::Add && std::isfinite(std::abs(v->value())))
+          trace->largest_term = std::max(trace->largest_term, std::abs(v->value()));
         acc = node.kind == Kind::Add ? add(acc, *v, budget) : mul(acc, *v, budget);
       }
       return acc;
     }
     case Kind::Pow: {
-      auto b = evaluate(node.kids[0], variables, budget, left_reals);
-      auto e = b ? evaluate(node.kids[1], variables, budget, left_reals) : std::nullopt;
+      auto b = evaluate(node.kids[0], variables, budget, trace);
+      auto e = b ? evaluate(node.kids[1], variables, budget, trace) : std::nullopt;
       if (!e) return std::nullopt;
       auto r = power(*b, *e, budget);
-      if (left_reals && r && is_real(*b) && is_real(*e) && !is_real(*r)) *left_reals = true;
+      if (trace && r && is_real(*b) && is_real(*e) && !is_real(*r)) trace->left_reals = true;
       return r;
     }
     case Kind::Func: {
       std::vector<Number> args;
       for (const Node& kid : node.kids) {
-        auto v = evaluate(kid, variables, budget, left_reals);
+        auto v = evaluate(kid, variables, budget, trace);
         if (!v) return std::nullopt;
         args.push_back(*v);
       }
       auto r = apply(node.name, args, budget);
-      if (left_reals && r && std::all_of(args.begin(), args.end(), is_real) && !is_real(*r)) *left_reals = true;
+      if (trace && r && std::all_of(args.begin(), args.end(), is_real) && !is_real(*r)) trace->left_reals = true;
       return r;
     }
     default:

@@ -66,12 +66,21 @@ struct Budget {
 // Parses a normalized answer; nullopt when it is not a math expression this parser knows (or too big).
 std::optional<Node> parse_answer(std::string_view normalized, Budget& budget);
 
+// What an evaluation at a sample point met, to judge how far its value can be trusted.
+struct EvalTrace {
+  // A power or function of real values came out non-real (\sqrt{-2}, \ln(-1)): the point lies outside the
+  // expression's real domain, where complex branches make equal expressions differ.
+  bool left_reals = false;
+  // The largest magnitude a sum added: a sum that cancels ((5x+7)^4 expanded, near x = -1.4) carries a
+  // float error of a fraction of it, however small its value.
+  double largest_term = 0.0;
+};
+
 // The value of a scalar expression with the given variable values; nullopt for structures (tuples, ...),
-// unknown functions, division by zero, or when the budget runs out. left_reals, when given, is set when a
-// power or function of real values came out non-real (\sqrt{-2}, \ln(-1)): the point lies outside the
-// expression's real domain, where complex branches make equal expressions differ.
+// unknown functions, division by zero, or when the budget runs out. trace, when given, records what the
+// evaluation met (above).
 std::optional<Number> evaluate(const Node& node, const std::map<std::string, double>& variables, Budget& budget,
-                               bool* left_reals = nullptr);
+                               EvalTrace* trace = nullptr);
 
 // Names of the free variables in node.
 void collect_variables(const Node& node, std::vector<std::string>& names);

@@ -50,8 +50,22 @@ std::optional<Number> parse_decimal(const std::string& text) {
   const std::string digits = dot == std::string::npos ? text : text.substr(0, dot) + text.substr(dot + 1);
   const size_t decimals = dot == std::string::npos ? 0 : text.size() - dot - 1;
   size_t first = digits.find_first_not_of('0');
-  const std::string significant = first == std::string::npos ? "0" : digits.substr(first);
-  if (significant.size() <= 18 && decimals <= 18) {
+  std::string significant = first == std::string::npos ? "0" : digits.substr(first);
+  size_t places = decimals;
+  // More than 18 significant digits, all past the 18th in the fraction: rounded to 18, exact still (a
+  // double's rounding is 1e-16). As a double, 1000000.5000000000001 had equalled 1000000 within rel_tol.
+  if (significant.size() > 18 && significant.size() - 18 <= places) {
+    const size_t dropped = significant.size() - 18;
+    const bool up = significant[18] >= '5';
+    significant.resize(18);
+    places -= dropped;
+    int64_t p = std::stoll(significant) + (up ? 1 : 0);   // at most 10^18, within int64
+    int64_t q = 1;
+    if (places <= 18) {
+      for (size_t i = 0; i < places; ++i) q *= 10;
+      return Number::rational(p, q);
+    }
+  } else if (significant.size() <= 18 && decimals <= 18) {
     int64_t p = std::stoll(significant), q = 1;
     for (size_t i = 0; i < decimals; ++i) q *= 10;
     return Number::rational(p, q);

@@ -346,19 +346,36 @@ class Comparer {
   }
 
   // Two different exact rationals (p/q in int64), not both integers, their difference taken exactly (in
-  // doubles, past 1e10 its rounding alone was over the tolerance). An integer is exact: a non-integer
-  // equals it within float noise only (1000000.5 had equalled 1000000 within rel_tol: a breaker). Two
-  // non-integers within rel_tol where the coarser, a terminating decimal, is the other rounded to its places:
-  // 33.333 is 100/3 at rel_tol 1e-4, 1000000.4 is not 1000000.5.
+  // doubles, past 1e10 its rounding alone was over the tolerance). Within float noise they are equal; past
+  // rel_tol, not. Between the two, it depends on what they are:
+  //  - a decimal of 12 or more significant digits is a computation's output (a program's 10.026098026734564
+  //    for a solution's 10.02609801394532, or for its 100,282): its last digits are noise, rel_tol decides;
+  //  - else an integer is exact: 1000000.5, \frac{3000001}{3} and 7.000001 are not 1000000 or 7 (a breaker);
+  //  - else the coarser, a terminating decimal, must be the other rounded to its places: 33.333 is 100/3 at
+  //    rel_tol 1e-4 and 0.333333 is 1/3, but 1000000.4 is not 1000000.5.
   bool exact_values_close(const Number& x, const Number& y) const {
     const __int128 numerator = static_cast<__int128>(x.p) * y.q - static_cast<__int128>(y.p) * x.q;
     const __int128 denominator = static_cast<__int128>(x.q) * y.q;
     const double difference = std::abs(static_cast<double>(numerator) / static_cast<double>(denominator));
     const double scale = std::max(std::abs(x.value()), std::abs(y.value()));
     if (difference <= std::min(options_.rel_tol, kFloatNoise) * scale) return true;
-    if (x.q == 1 || y.q == 1 || difference > options_.rel_tol * scale + 1e-12) return false;
+    if (difference > options_.rel_tol * scale + 1e-12) return false;
+    if (computed(x) || computed(y)) return true;
+    if (x.q == 1 || y.q == 1) return false;
     const int places = std::min(decimal_places(x.q), decimal_places(y.q));
     return places < kNonTerminating && difference <= 0.5 * std::pow(10.0, -places) * (1.0 + 1e-9);
+  }
+
+  // A non-integer terminating decimal of 12 or more significant digits (exact_values_close).
+  static bool computed(const Number& n) {
+    const int places = decimal_places(n.q);
+    if (n.q == 1 || places == kNonTerminating) return false;
+    __int128 ten_power = 1;   // the digits are |p| * 10^places / q, exactly (q divides 10^places)
+    for (int i = 0; i < places; ++i) ten_power *= 10;
+    __int128 digits = (n.p < 0 ? -static_cast<__int128>(n.p) : static_cast<__int128>(n.p)) * (ten_power / n.q);
+    int count = 0;
+    for (; digits > 0; digits /= 10) ++count;
+    return count >= 12;
   }
 
   // How far a program's float result may be from the exact value it stands for (repr of 100/3 is

@@ -2,9 +2,9 @@
 // Deciding whether two answers are the same, and grading many pairs at once.
 //
 // Steps: normalize both (normalize.h); equal strings are equal; else parse both (expr.h) and compare:
-//  - numbers: integers exactly, an integer and a non-integer within float noise, two exact non-integers
-//    within rel_tol (1e-6 by default) where the coarser decimal is the other rounded, anything inexact
-//    within rel_tol, relative; with percent = true also x vs x/100 (50\% = 0.5);
+//  - numbers: integers exactly; other exact values within rel_tol (1e-6 by default) where one is a long
+//    (computed) decimal, else not an integer against a non-integer, and the coarser decimal the other
+//    rounded; anything inexact within rel_tol, relative; with percent = true also x vs x/100 (50\% = 0.5);
 //  - expressions with variables: evaluated at fixed points, positive then negative; every point where both
 //    stay real must agree;
 //  - sets and bare lists ("2, 3": roots) without order; tuples, intervals and matrices in order, with

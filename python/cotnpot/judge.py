@@ -9,7 +9,7 @@ expected values, which never enter the job's process.
 
 Split forms (one ``assert`` each; the message, if any, is ignored):
     assert CALL == LITERAL      assert LITERAL == CALL      assert CALL != LITERAL
-    assert CALL is True|False|None (and ``is not``)
+    assert CALL is True|False|None (and ``is not``: the job reports the identity, a bool)
     assert math.isclose(CALL, LITERAL[, rel_tol=LITERAL][, abs_tol=LITERAL])
     assert NAME(args)           assert not NAME(args)      (truthiness of the candidate's own function,
                                                             which the job reports as a bool)
@@ -19,7 +19,7 @@ Split forms (one ``assert`` each; the message, if any, is ignored):
 where LITERAL is a Python literal, ``+ - * /`` of numeric ones (``2.0/3.0``), or one passed to
 set/frozenset/tuple/list/dict/sorted/float/int/str/complex/bool (``set((4, 5))``), plus ``import`` lines and
 ``NAME = LITERAL`` set-up, and HumanEval's ``def check(candidate): ...`` / ``check(entry_point)`` (the body's
-asserts, ``candidate`` replaced by the entry point). A suite with any other statement is judged inside the
+asserts, ``candidate`` replaced by the entry point, check()'s locals renamed apart). A suite with any other statement is judged inside the
 job, and its result says so (``judged_in_process=True``).
 """
 import ast
@@ -50,7 +50,10 @@ def __cotnpot_encode(value, depth=0, B=__cotnpot_builtins):
     if value is True or value is False:
         return ["bool", value is True]
     if B.isinstance(value, B.int):
-        return ["int", B.int.__repr__(value)]
+        try:
+            return ["int", B.int.__repr__(value)]
+        except B.ValueError:   # past the interpreter's 4,300-digit limit for decimal text: hex has none
+            return ["inthex", B.int.__format__(value, "x")]
     if B.isinstance(value, B.float):
         return ["float", B.float.__repr__(value)]
     if B.isinstance(value, B.complex):
@@ -66,6 +69,8 @@ def __cotnpot_encode(value, depth=0, B=__cotnpot_builtins):
     if B.isinstance(value, B.dict):
         return ["dict", [[__cotnpot_encode(k, depth + 1), __cotnpot_encode(v, depth + 1)] for k, v in value.items()]]
     kind = B.type(value).__module__ + "." + B.type(value).__name__
+    if kind in ("builtins.dict_keys", "builtins.dict_items", "collections.odict_keys", "collections.odict_items"):
+        return ["set", [__cotnpot_encode(v, depth + 1) for v in value]]   # set-like: equal to the set of them
     if kind == "fractions.Fraction":
         return ["fraction", [B.int.__repr__(B.int(value.numerator)), B.int.__repr__(B.int(value.denominator))]]
     if kind == "decimal.Decimal":
@@ -76,26 +81,31 @@ def __cotnpot_encode(value, depth=0, B=__cotnpot_builtins):
 
 
 def __cotnpot_evaluate(calls, B=__cotnpot_builtins):
-    import json as _json
+    import json as _json, sys as _sys
+    # this function's frame and the call's lambda: the calls get the stack an assert at the top level has
+    _sys.setrecursionlimit(_sys.getrecursionlimit() + 2)
     out = []
-    for source, as_bool in calls:
+    for call, as_bool in calls:
         try:
-            value = B.eval(source, B.globals())
+            value = call()
             out.append(__cotnpot_encode(B.bool(value) if as_bool else value))
         except B.BaseException as exc:  # noqa: BLE001 -- SystemExit from a call is that call's failure
             out.append(["error", B.type(exc).__name__ + ": " + B.str(exc)[:200]])
     return _json.dumps(out)
 
 
-%(variable)s = __cotnpot_evaluate(%(calls)r)
+%(variable)s = __cotnpot_evaluate(%(calls)s)
 '''
+
+
+_REAL = (int, float, fractions.Fraction, decimal.Decimal)   # decoded values math.isclose takes (bool is an int)
 
 
 @dataclass
 class Check:
     """One assert: the expression the job evaluates and how its value is judged."""
     call: str
-    kind: str                 # "eq", "ne", "is", "is not", "isclose", "truthy", "falsy", "within", "const"
+    kind: str                 # "eq", "ne", "isclose", "truthy", "falsy", "within", "const"
     expected: Any = None      # "within": (centre, tolerance, inclusive); "const": the assert's truth
     options: dict = field(default_factory=dict)   # isclose's rel_tol / abs_tol
     line: str = ""            # the assert as written (failing_test)
@@ -112,12 +122,8 @@ class Check:
             return bool(value == self.expected)
         if self.kind == "ne":
             return bool(value != self.expected)
-        if self.kind == "is":
-            return value is self.expected
-        if self.kind == "is not":
-            return value is not self.expected
-        if self.kind == "isclose":
-            return (type(value) in (int, float) and type(self.expected) in (int, float)
+        if self.kind == "isclose":   # the numbers math.isclose takes; Fraction, Decimal and bool too (a breaker)
+            return (isinstance(value, _REAL) and isinstance(self.expected, _REAL)
                     and math.isclose(value, self.expected, **self.options))
         # abs(value - centre) < tolerance; also for abs(LITERAL - CALL), whose abs() is the same (subtraction
         # is sign-symmetric in IEEE arithmetic, and exact for ints and Fractions)
@@ -139,7 +145,10 @@ class SplitTests:
     groups: List[Tuple[int, int]]   # each input test's checks: checks[start:end]
 
     def harness(self) -> str:
-        return _HARNESS % {"depth": MAX_DEPTH, "variable": VALUES_VARIABLE, "calls": [(c.call, c.kind in ("truthy", "falsy")) for c in self.checks]}
+        # each call a lambda of the suite's own expression (ast.unparse of what it parsed), not a string for
+        # eval(): a Python call, one frame, where eval's entry cost 3.11 a frame of the recursion limit more
+        calls = "[" + "".join(f"(lambda: ({c.call}), {c.kind in ('truthy', 'falsy')}), " for c in self.checks) + "]"
+        return _HARNESS % {"depth": MAX_DEPTH, "variable": VALUES_VARIABLE, "calls": calls}
 
 
 class _NotSplittable(Exception):
@@ -257,7 +266,12 @@ def _check(test: ast.expr, line: str, bound: set) -> Check:
                     return Check(ast.unparse(call), kind, expected, line=line)
         if isinstance(op, (ast.Is, ast.IsNot)) and isinstance(right, ast.Constant) and right.value in (True, False, None) \
                 and type(right.value) in (bool, type(None)) and _value_side(left, bound):
-            return Check(ast.unparse(left), "is" if isinstance(op, ast.Is) else "is not", right.value, line=line)
+            # Identity is the job's to report (as a bool): its value sent back would lose it (a numpy bool
+            # became True, so `is True` held where the assert fails: a breaker), and would meet the value
+            # caps (a 5,000-item set for `is not None`). A job that lies here gains nothing it could not
+            # have by returning None, True or False.
+            return Check(f"({ast.unparse(left)}) is {right.value!r}", "truthy" if isinstance(op, ast.Is) else "falsy",
+                         line=line)
     if isinstance(test, ast.Call) and ast.unparse(test.func) == "math.isclose" and len(test.args) == 2:
         options = {k.arg: _literal(k.value) for k in test.keywords}
         expected = _literal(test.args[1])
@@ -302,22 +316,27 @@ def _within(test: ast.expr, bound: set):
 
 
 class _Rename(ast.NodeTransformer):
-    def __init__(self, old: str, new: str):
-        self.old, self.new = old, new
+    def __init__(self, names: dict):
+        self.names = names   # old name -> new name
 
     def visit_Name(self, node):
-        return ast.copy_location(ast.Name(self.new, node.ctx), node) if node.id == self.old else node
+        new = self.names.get(node.id)
+        return ast.copy_location(ast.Name(new, node.ctx), node) if new else node
 
 
 def _humaneval(module: ast.Module) -> Optional[List[ast.stmt]]:
-    """``def check(candidate): <asserts>`` + ``check(f)``: the asserts with ``candidate`` renamed to ``f``."""
+    """``def check(candidate): <asserts>`` + ``check(f)``: the asserts with ``candidate`` renamed to ``f``, and
+    the names check() assigns (its locals) renamed apart: lifted to the top level as they are, they replaced
+    the program's globals of the same name (``data = [1, 2, 3]`` in check(), a breaker)."""
     defs = [s for s in module.body if isinstance(s, ast.FunctionDef) and s.name == "check"]
     calls = [s for s in module.body if isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)
              and isinstance(s.value.func, ast.Name) and s.value.func.id == "check"]
     if len(defs) != 1 or len(calls) != 1 or len(defs[0].args.args) != 1 or len(calls[0].value.args) != 1 \
             or not isinstance(calls[0].value.args[0], ast.Name):
         return None
-    rename = _Rename(defs[0].args.args[0].arg, calls[0].value.args[0].id)
+    local = {n.id for stmt in defs[0].body for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    rename = _Rename({**{name: f"__cotnpot_check_{name}" for name in local},
+                      defs[0].args.args[0].arg: calls[0].value.args[0].id})
     rest = [s for s in module.body if s is not defs[0] and s is not calls[0]]
     body = [rename.visit(s) for s in defs[0].body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
     return rest + body
@@ -334,18 +353,19 @@ def split_tests(tests: Sequence[str], setup: str = "") -> Optional[SplitTests]:
             bound |= _bound_names(setup_module)
             for stmt in setup_module.body:
                 _setup_statement(stmt)
-        modules = [ast.parse(test) for test in tests]
+        sources = list(tests)
+        modules = [ast.parse(test) for test in sources]
         for module in modules:
             bound |= _bound_names(module)
         if "*" in bound:   # `from math import *` may bind any name: no call can be trusted as the candidate's
             raise _NotSplittable("a star import")
         assigned = set()
-        for module in modules:
+        for source, module in zip(sources, modules):
             start = len(checks)
             body = _humaneval(module) or module.body
             for stmt in body:
-                if isinstance(stmt, ast.Assert):
-                    checks.append(_check(stmt.test, ast.unparse(stmt), bound))
+                if isinstance(stmt, ast.Assert):   # named as written when it fails (its positions are kept)
+                    checks.append(_check(stmt.test, ast.get_source_segment(source, stmt) or ast.unparse(stmt), bound))
                     continue
                 if isinstance(stmt, ast.Assign):
                     if not all(isinstance(t, ast.Name) for t in stmt.targets):   # a, b = ...; x[0] = ...
@@ -428,13 +448,15 @@ def _decode(item, depth=0, budget=None):
     if depth > MAX_DEPTH + 1 or not isinstance(item, list) or not item or not isinstance(item[0], str):
         raise _BadValue("malformed value")
     tag, body = item[0], item[1] if len(item) > 1 else None
-    budget.values += 1 + (len(body) // 64 if isinstance(body, str) and tag in ("int", "decimal") else 0)
+    budget.values += 1 + (len(body) // 64 if isinstance(body, str) and tag in ("int", "inthex", "decimal") else 0)
     if tag == "none":
         return None
     if tag == "bool" and isinstance(body, bool):
         return body
     if tag == "int" and isinstance(body, str):
         return int(body)   # Python's own digit limit applies (ValueError past it)
+    if tag == "inthex" and isinstance(body, str):
+        return int(body, 16)   # past that limit: linear in its length, which the result channel caps
     if tag == "float" and isinstance(body, str):
         return float(body)
     if tag == "complex" and isinstance(body, list) and len(body) == 2 and all(isinstance(x, str) for x in body):

@@ -72,10 +72,11 @@ def test_bad_input_is_named(tmp_path, capsys):
 
 
 def test_classes_are_judged_by_their_members_not_by_order(tmp_path):
-    """cotnpot's grader is not transitive: 1.0000009 equals 1 (rel_tol 1e-6), 1.0000018 does not, yet both
-    group into one class. Judged by its first member, maj@3 flipped from 0 to 100 by swapping them."""
+    """cotnpot's grader is not transitive: 1.00000090000001 equals 1 (a computed value within rel_tol 1e-6),
+    1.00000180000001 does not, yet both group into one class. Judged by its first member, maj@3 flipped from 0
+    to 100 by swapping them."""
     values = []
-    for order in (("1.0000018", "1.0000009"), ("1.0000009", "1.0000018")):
+    for order in (("1.00000180000001", "1.00000090000001"), ("1.00000090000001", "1.00000180000001")):
         cands = [(f"The answer is {a}", None, None) for a in order] + [("The answer is 7", None, None)]
         path = write_ovm(tmp_path / f"{order[0]}.jsonl", [("1", cands)])
         ev = evaluate_table(load_candidates(path), EvalOptions(ks=[3], resamples=10))

@@ -1,6 +1,7 @@
 """cotnpot.judge: which asserts split, how the job's values are decoded (strictly), and a HumanEval-style
 suite judged end to end."""
 import json
+import subprocess
 
 import pytest
 
@@ -24,7 +25,8 @@ check(has_close_elements)
     ("assert 5 == f(2)", "f(2)", "eq", 5),
     ("assert f(2) != 5, 'message'", "f(2)", "ne", 5),
     ("assert set(f((3, 4))) == set((4, 5))", "set(f((3, 4)))", "eq", {4, 5}),
-    ("assert f(1) is None", "f(1)", "is", None),
+    ("assert f(1) is None", "(f(1)) is None", "truthy", None),   # identity: the job reports it as a bool
+    ("assert f(1) is not True", "(f(1)) is True", "falsy", None),
     ("assert math.isclose(f(1), 0.5, rel_tol=0.001)", "f(1)", "isclose", 0.5),
     ("assert is_prime(7)", "is_prime(7)", "truthy", None),
     ("assert not is_prime(8)", "is_prime(8)", "falsy", None),
@@ -100,7 +102,7 @@ def test_humaneval_suite_end_to_end():
         good, bad = ex.run_tests([right, always_true], [HUMANEVAL, HUMANEVAL])
     assert good.passed and good.tests_passed == [True, True, True] and not good.judged_in_process
     assert not bad.passed and bad.tests_passed == [True, False, False]
-    assert bad.failing_test == "assert has_close_elements([1.0, 2.0], 0.05) == False"
+    assert bad.failing_test == "assert candidate([1.0, 2.0], 0.05) == False"   # as the suite writes it
 
 
 def test_a_candidate_that_rebinds_builtins_at_top_level_is_judged_as_in_the_job():
@@ -250,3 +252,62 @@ def test_values_that_are_not_plain_compare_as_they_would_in_the_job():
     assert all(not r.judged_in_process for r in split)
     assert [r.passed for r in split] == [r.passed for r in inside] == [True] * len(programs), \
         [(r.failing_test, r.error_message) for r in split]
+
+
+# ---- found by a breaker comparing verdicts with the program and its asserts run by python3 itself ----------
+
+NUMPY_AND_FRIENDS = [
+    # (program, tests, the verdict of python3 running program + asserts)
+    ("import numpy as np\ndef is_even(a): return np.sum(a) % 2 == 0", ["assert is_even([1,3]) is True"], False),
+    ("import numpy as np\ndef f(a): return np.any(a)", ["assert f([0,0]) is False"], False),   # np.False_ is not False
+    ("import math\ndef f(n): return math.factorial(n)", ["assert f(2000) is not None"], True),   # 5,736 digits
+    ("import math\ndef f(n): return math.factorial(n)", ["assert f(2000) != 0"], True),
+    ("from fractions import Fraction\ndef f(): return Fraction(1, 3)", ["import math", "assert math.isclose(f(), 0.3333333333)"], True),
+    ("from decimal import Decimal\ndef f(): return Decimal('2.5')", ["import math", "assert math.isclose(f(), 2.5)"], True),
+    ("def f(): return True", ["import math", "assert math.isclose(f(), 1.0)"], True),
+    ("def f(d): return d.keys()", ["assert f({1: 2, 3: 4}) == {1, 3}"], True),
+    ("def f(d): return d.items()", ["assert f({1: 2}) == {(1, 2)}"], True),
+    ("def f(d): return d.keys()", ["assert f({1: 2, 3: 4}) == [1, 3]"], False),
+    ("def f(d): return d.values()", ["assert f({1: 2}) == [2]"], False),
+    ("def f(n): return set(range(n))", ["assert f(5000) is not None"], True),   # past the set cap: identity only
+    # check()'s locals lifted to the top level had replaced the program's global `data`
+    ("data = [10, 20]\ndef total(xs): return sum(xs) + len(data)",
+     ["def check(candidate):\n    data = [1, 2, 3]\n    assert candidate(data) == 8\n\ncheck(total)"], True),
+]
+
+
+@pytest.mark.parametrize("program, tests, truth", NUMPY_AND_FRIENDS)
+def test_verdicts_agree_with_python_running_the_asserts(program, tests, truth):
+    with cotnpot.Executor(workers=1) as ex:
+        split = ex.run_tests([program], [tests])[0]
+        whole = ex.run_tests([program], [tests], split=False)[0]
+    assert not split.judged_in_process
+    assert (split.passed, whole.passed) == (truth, truth), (split.error_type, split.error_message)
+
+
+def test_a_recursion_gets_the_stack_a_script_has():
+    """The worker's frames (and eval's, in the split harness) were taken from the job's recursion limit: a
+    recursion that passes run as a script failed from depth 993 (in the job) or 990 (split)."""
+    program = "def f(n): return 0 if n == 0 else 1 + f(n - 1)"
+
+    def script_passes(n):
+        return subprocess.run(["/usr/bin/python3", "-c", f"{program}\nassert f({n}) == {n}"], capture_output=True,
+                              stdin=subprocess.DEVNULL).returncode == 0
+    deepest = max(n for n in range(990, 1001) if script_passes(n))
+    with cotnpot.Executor(workers=1) as ex:
+        for split in (True, False):
+            got = [r.passed for r in ex.run_tests([program] * 2, [[f"assert f({deepest}) == {deepest}"],
+                                                                  [f"assert f({deepest + 1}) == {deepest + 1}"]],
+                                                  split=split)]
+            assert got == [True, False], (split, deepest)
+
+
+def test_the_failing_assert_is_named_as_written_whole():
+    """A multi-line assert was named by one of its lines judged in the job (``assert f(1) == [``), and split
+    by its ast.unparse ({'b': 1} for {'b':1})."""
+    program = "def f(x): return x"
+    tests = [["assert (\n    f(2)\n    == [2, 2, 3]\n)"], ["assert f({'b':1}) == {'b':2}"]]
+    with cotnpot.Executor(workers=1) as ex:
+        for split in (True, False):
+            named = [r.failing_test for r in ex.run_tests([program] * 2, tests, split=split)]
+            assert named == ["assert (\n    f(2)\n    == [2, 2, 3]\n)", "assert f({'b':1}) == {'b':2}"], split

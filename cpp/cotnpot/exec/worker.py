@@ -604,12 +604,44 @@ def encode_fields(fields):
 
 
 def first_failing_line(tb, filename, source):
-    """The line of `source` (compiled as `filename`) where the exception surfaced, if it did there."""
+    """The statement of `source` (compiled as `filename`) where the exception surfaced, if it did there: all
+    its lines (an assert written over several had been named by its first line alone, `assert f(1) == [`)."""
     lines = source.splitlines()
     for frame in reversed(traceback.extract_tb(tb)):
         if frame.filename == filename and frame.lineno and 0 < frame.lineno <= len(lines):
+            try:   # on a failure only: the parser is not the job's to pay for otherwise
+                import ast
+                around = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.stmt)
+                          and n.lineno <= frame.lineno <= (n.end_lineno or n.lineno)]
+                if around:   # the innermost: the assert, not the function or loop it is in
+                    node = min(around, key=lambda n: (n.end_lineno or n.lineno) - n.lineno)
+                    return (ast.get_source_segment(source, node) or lines[frame.lineno - 1]).strip()
+            except Exception:  # noqa: BLE001 -- the job may have broken the parser: its line then
+                pass
             return lines[frame.lineno - 1].strip()
     return ""
+
+
+STACK_PROBE = """
+def probe(n):
+    global depth
+    depth = n
+    probe(n + 1)
+try:
+    probe(1)
+except RecursionError:
+    pass
+"""
+
+
+def stack_shortfall():
+    """How many calls fewer a job's program can nest than a script run by `python3` (recursion limit - 1 below
+    its top level): the worker's own frames above it, and the interpreter's count of exec's entry (3.11).
+    Measured once, from where run_child stands (main, a function, exec); the job's recursion limit is raised
+    by it, so that a recursion of depth 997 passes as it does in a script (it had failed from 993 on)."""
+    namespace = {}
+    exec(compile(STACK_PROBE, "<cotnpot-stack-probe>", "exec"), namespace)
+    return max(0, sys.getrecursionlimit() - 1 - namespace.get("depth", sys.getrecursionlimit()))
 
 
 def run_child(frame, workdir, result_fd):
@@ -631,6 +663,7 @@ def run_child(frame, workdir, result_fd):
     # job writes after it, it cannot pass for a failure of the sandbox's own set-up.
     os.write(result_fd, CODE_RAN)
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    sys.setrecursionlimit(sys.getrecursionlimit() + STACK_SHORTFALL)
     stage = "program"
     try:
         code = str(job.get("code", b""), "utf-8")  # invalid UTF-8: a UnicodeDecodeError result
@@ -744,6 +777,8 @@ def main():
                  "base_dir": "" if FILESYSTEM_ISOLATED else BASE_DIR})
     if FILESYSTEM_ISOLATED and JOB_NAMESPACES:   # every job's directory: set here, not in each job (~30 faults)
         os.environ["HOME"] = os.environ["TMPDIR"] = JOB_MOUNTPOINT
+    global STACK_SHORTFALL
+    STACK_SHORTFALL = stack_shortfall()
     config, child = loop_config(), _ChildJob()
     JOB_LOOP.cotnpot_job_loop.argtypes = [ctypes.POINTER(_LoopConfig), ctypes.POINTER(_ChildJob)]
     JOB_LOOP.cotnpot_job_loop_error.restype = ctypes.c_char_p

@@ -304,6 +304,12 @@ def test_grader_benchmark_compares_answers_not_solutions():
     # (CoTnPoT: a program's value against the solution's own, found as two candidates the rules above dropped)
     ("10.02609801394532", "10.026098026734564", True),
     ("100,282", "100282.0143884892", True),
+    # a bar after a factor opens an absolute value it multiplies (2|x| had not parsed: compared as text)
+    ("2|x|", r"2\cdot|x|", True),
+    ("6", "2|3|", True),
+    (r"\frac{1}{|y|}", r"\frac{2}{2|y|}", True),
+    ("||x|-1|", "|1-|x||", True),
+    ("2|x|", "3|x|", False),
 ])
 def test_grader_rules_by_class(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal

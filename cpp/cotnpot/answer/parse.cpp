@@ -199,7 +199,8 @@ class Parser {
       return tok.text != "\\cdot" && tok.text != "\\times" && tok.text != "\\div" && tok.text != "\\pm" &&
              tok.text != "\\mp" && tok.text != "\\cup" && tok.text != "\\}" && tok.text != "\\end" &&
              tok.text != "\\{" && !is_relation(tok) && tok.text != "\\in";
-    return tok.text == "(" || tok.text == "{";
+    // `2|x|` is 2 times |x|; inside an absolute value a bar closes it instead
+    return tok.text == "(" || tok.text == "{" || (tok.text == "|" && abs_depth_ == 0);
   }
 
   std::optional<Node> term() {
@@ -424,7 +425,9 @@ class Parser {
     }
     if (tok.text == "|") {
       next();
+      ++abs_depth_;
       auto inner = expr();
+      --abs_depth_;
       if (!inner || !expect("|")) return std::nullopt;
       return named(Kind::Func, "abs", std::move(*inner));
     }
@@ -493,6 +496,7 @@ class Parser {
   std::vector<Token> t_;
   size_t pos_ = 0;
   int depth_ = 0;
+  int abs_depth_ = 0;   // inside how many |...|
   bool ok_ = true;
   Budget& budget_;
 };

@@ -9,7 +9,8 @@ expected values, which never enter the job's process.
 
 Split forms (one ``assert`` each; the message, if any, is ignored):
     assert CALL == LITERAL      assert LITERAL == CALL      assert CALL != LITERAL
-    assert CALL is True|False|None (and ``is not``: the job reports the identity, a bool)
+    assert CALL is True|False|None (and ``is not``: the job reports which of the three the value is, or
+                                     none of them; the caller applies the literal)
     assert math.isclose(CALL, LITERAL[, rel_tol=LITERAL][, abs_tol=LITERAL])
     assert NAME(args)           assert not NAME(args)      (truthiness of the candidate's own function,
                                                             which the job reports as a bool)
@@ -23,6 +24,7 @@ asserts, ``candidate`` replaced by the entry point, check()'s locals renamed apa
 job, and its result says so (``judged_in_process=True``).
 """
 import ast
+import collections
 import decimal
 import fractions
 import json
@@ -33,6 +35,8 @@ from typing import Any, List, Optional, Sequence, Tuple
 VALUES_VARIABLE = "__cotnpot_values__"
 MAX_DEPTH = 64   # nesting of a returned value (the encoder refuses deeper ones)
 MAX_HASHED = 4096   # one set of this many colliding ints: what hashing one job's values may cost (_HashBudget)
+FRACTION_WEIGHT = 30   # a Fraction's ==, Python code, against an int's (_HashBudget)
+DECIMAL_WEIGHT = 3
 _MISSING = object()
 
 # The job's side: appended to the program, run in its namespace after it. The job may change any of it;
@@ -82,13 +86,19 @@ def __cotnpot_encode(value, depth=0, B=__cotnpot_builtins):
 
 def __cotnpot_evaluate(calls, B=__cotnpot_builtins):
     import json as _json, sys as _sys
-    # this function's frame and the call's lambda: the calls get the stack an assert at the top level has
-    _sys.setrecursionlimit(_sys.getrecursionlimit() + 2)
+    limit = _sys.getrecursionlimit()
     out = []
-    for call, as_bool in calls:
+    for call, mode, frames in calls:
         try:
+            # this function's frame and the call's lambda, less the frames the suite has above the assert
+            # (check()'s): each call gets the stack it has in the suite run as a script
+            _sys.setrecursionlimit(limit + 2 - frames)
             value = call()
-            out.append(__cotnpot_encode(B.bool(value) if as_bool else value))
+            if mode == "ident":   # which of the identities it has; the literal it is compared with stays out
+                out.append(["ident", "True" if value is True else "False" if value is False else
+                            "None" if value is None else "other"])
+            else:
+                out.append(__cotnpot_encode(B.bool(value) if mode == "bool" else value))
         except B.BaseException as exc:  # noqa: BLE001 -- SystemExit from a call is that call's failure
             out.append(["error", B.type(exc).__name__ + ": " + B.str(exc)[:200]])
     return _json.dumps(out)
@@ -105,10 +115,17 @@ _REAL = (int, float, fractions.Fraction, decimal.Decimal)   # decoded values mat
 class Check:
     """One assert: the expression the job evaluates and how its value is judged."""
     call: str
-    kind: str                 # "eq", "ne", "isclose", "truthy", "falsy", "within", "const"
+    kind: str                 # "eq", "ne", "is", "is not", "isclose", "truthy", "falsy", "within", "const"
     expected: Any = None      # "within": (centre, tolerance, inclusive); "const": the assert's truth
     options: dict = field(default_factory=dict)   # isclose's rel_tol / abs_tol
     line: str = ""            # the assert as written (failing_test)
+    frames: int = 0           # frames above the assert in the suite as written (1 in HumanEval's check())
+
+    @property
+    def mode(self) -> str:
+        """What the job reports of the call's value: the value, its truth, or its identity (True, False, None or
+        none of them: never the literal the assert names, which the job could otherwise return)."""
+        return "bool" if self.kind in ("truthy", "falsy") else "ident" if self.kind in ("is", "is not") else "value"
 
     def holds(self, value) -> bool:
         """Never raises: a value that cannot be compared (10**400 against a float) does not hold."""
@@ -122,6 +139,10 @@ class Check:
             return bool(value == self.expected)
         if self.kind == "ne":
             return bool(value != self.expected)
+        if self.kind == "is":
+            return value is self.expected
+        if self.kind == "is not":
+            return value is not self.expected
         if self.kind == "isclose":   # the numbers math.isclose takes; Fraction, Decimal and bool too (a breaker)
             return (isinstance(value, _REAL) and isinstance(self.expected, _REAL)
                     and math.isclose(value, self.expected, **self.options))
@@ -147,7 +168,7 @@ class SplitTests:
     def harness(self) -> str:
         # each call a lambda of the suite's own expression (ast.unparse of what it parsed), not a string for
         # eval(): a Python call, one frame, where eval's entry cost 3.11 a frame of the recursion limit more
-        calls = "[" + "".join(f"(lambda: ({c.call}), {c.kind in ('truthy', 'falsy')}), " for c in self.checks) + "]"
+        calls = "[" + "".join(f"(lambda: ({c.call}), {c.mode!r}, {c.frames}), " for c in self.checks) + "]"
         return _HARNESS % {"depth": MAX_DEPTH, "variable": VALUES_VARIABLE, "calls": calls}
 
 
@@ -266,12 +287,12 @@ def _check(test: ast.expr, line: str, bound: set) -> Check:
                     return Check(ast.unparse(call), kind, expected, line=line)
         if isinstance(op, (ast.Is, ast.IsNot)) and isinstance(right, ast.Constant) and right.value in (True, False, None) \
                 and type(right.value) in (bool, type(None)) and _value_side(left, bound):
-            # Identity is the job's to report (as a bool): its value sent back would lose it (a numpy bool
+            # Identity is the job's to report (mode "ident"): its value sent back would lose it (a numpy bool
             # became True, so `is True` held where the assert fails: a breaker), and would meet the value
-            # caps (a 5,000-item set for `is not None`). A job that lies here gains nothing it could not
-            # have by returning None, True or False.
-            return Check(f"({ast.unparse(left)}) is {right.value!r}", "truthy" if isinstance(op, ast.Is) else "falsy",
-                         line=line)
+            # caps (a 5,000-item set for `is not None`). Which of True, False, None the value is, not the
+            # assert's literal: with `(CALL) is True` in its harness a job had read the literal and returned
+            # it (a breaker).
+            return Check(ast.unparse(left), "is" if isinstance(op, ast.Is) else "is not", right.value, line=line)
     if isinstance(test, ast.Call) and ast.unparse(test.func) == "math.isclose" and len(test.args) == 2:
         options = {k.arg: _literal(k.value) for k in test.keywords}
         expected = _literal(test.args[1])
@@ -324,7 +345,7 @@ class _Rename(ast.NodeTransformer):
         return ast.copy_location(ast.Name(new, node.ctx), node) if new else node
 
 
-def _humaneval(module: ast.Module) -> Optional[List[ast.stmt]]:
+def _humaneval(module: ast.Module) -> Optional[Tuple[List[ast.stmt], int]]:
     """``def check(candidate): <asserts>`` + ``check(f)``: the asserts with ``candidate`` renamed to ``f``, and
     the names check() assigns (its locals) renamed apart: lifted to the top level as they are, they replaced
     the program's globals of the same name (``data = [1, 2, 3]`` in check(), a breaker)."""
@@ -339,7 +360,7 @@ def _humaneval(module: ast.Module) -> Optional[List[ast.stmt]]:
                       defs[0].args.args[0].arg: calls[0].value.args[0].id})
     rest = [s for s in module.body if s is not defs[0] and s is not calls[0]]
     body = [rename.visit(s) for s in defs[0].body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
-    return rest + body
+    return rest + body, len(rest)   # the statements, and where check()'s body starts
 
 
 def split_tests(tests: Sequence[str], setup: str = "") -> Optional[SplitTests]:
@@ -362,10 +383,11 @@ def split_tests(tests: Sequence[str], setup: str = "") -> Optional[SplitTests]:
         assigned = set()
         for source, module in zip(sources, modules):
             start = len(checks)
-            body = _humaneval(module) or module.body
-            for stmt in body:
+            body, in_check = _humaneval(module) or (module.body, len(module.body))
+            for i, stmt in enumerate(body):
                 if isinstance(stmt, ast.Assert):   # named as written when it fails (its positions are kept)
                     checks.append(_check(stmt.test, ast.get_source_segment(source, stmt) or ast.unparse(stmt), bound))
+                    checks[-1].frames = int(i >= in_check)   # run inside check(): a frame deeper
                     continue
                 if isinstance(stmt, ast.Assign):
                     if not all(isinstance(t, ast.Name) for t in stmt.targets):   # a, b = ...; x[0] = ...
@@ -402,6 +424,10 @@ class _BadValue(ValueError):
     pass
 
 
+_NONE_OF_THEM = object()   # a value reported by its identity that is neither True, False nor None
+_IDENTITIES = {"True": True, "False": False, "None": None, "other": _NONE_OF_THEM}
+
+
 class Opaque:
     """A value the job returned that is not a plain one (an instance of its own class, a numpy array...):
     equal to nothing the caller compares it with, and not None. Its type name is kept for messages."""
@@ -423,22 +449,28 @@ class Opaque:
 
 
 class _HashBudget:
-    """What hashing one result's sets and dict keys may cost. Ints (and tuples of them) hash by value, so a job
-    can make every item of a set collide, and building it then compares each item with the others: items x
-    the values inside them. In all at most MAX_HASHED**2 (one set of 4,096 colliding ints), big ints weighing
-    by their digits. Counted per set and added over the result: 7 sets of 4,096 colliding ints took 0.33 s of
-    the caller's CPU, one set of 4,096 colliding 14-int tuples 0.7 s (found by breakers); counting items
-    alone refused 4 correct sets of 500 pairs (a reviewer)."""
+    """What building one result's sets and dict keys may cost the caller. Ints, tuples of them and Fractions
+    hash by value, so a job can make items collide, and a set compares each item with every other of its hash:
+    per group of equal hashes, its size squared times the values inside an item (big ints by their digits, a
+    Fraction FRACTION_WEIGHT: its == is Python code). In all at most MAX_HASHED**2, as one set of 4,096
+    colliding ints. Found by breakers: 7 sets of 4,096 colliding ints took 0.33 s of the caller's CPU, 4,096
+    colliding 14-int tuples 0.7 s, 4,096 colliding Fractions 1.6 s; charging every item whether it collided
+    or not refused correct results (4 sets of 500 pairs; one set of 5,000 ints)."""
 
     def __init__(self):
         self.values = 0   # weighted values decoded so far
         self.work = 0
 
-    def charge(self, items: int, values_inside: int) -> None:
-        self.work += items * values_inside
+    def charge(self, items: list, values_inside: int) -> None:
+        """Before a set (or a dict's keys) is built of ``items``, whose decoding counted ``values_inside``."""
+        if not items:
+            return
+        sizes = collections.Counter(hash(item) for item in items).values()   # hashing alone is linear
+        self.work += sum(n * n for n in sizes if n > 1) * values_inside / len(items)
         if self.work > MAX_HASHED ** 2:
-            raise _BadValue(f"more than {MAX_HASHED}\u00b2 items x values in the sets and dict keys of one result "
-                            f"(ints are hashed by value, so colliding ones make a large set quadratic to build)")
+            raise _BadValue(f"more than {MAX_HASHED}\u00b2 comparisons of colliding items to build the sets and "
+                            f"dict keys of one result (ints and Fractions are hashed by value, so colliding ones "
+                            f"make a large set quadratic to build)")
 
 
 def _decode(item, depth=0, budget=None):
@@ -451,6 +483,8 @@ def _decode(item, depth=0, budget=None):
     budget.values += 1 + (len(body) // 64 if isinstance(body, str) and tag in ("int", "inthex", "decimal") else 0)
     if tag == "none":
         return None
+    if tag == "ident" and body in _IDENTITIES:
+        return _IDENTITIES[body]
     if tag == "bool" and isinstance(body, bool):
         return body
     if tag == "int" and isinstance(body, str):
@@ -470,13 +504,14 @@ def _decode(item, depth=0, budget=None):
         before = budget.values
         values = [_decode(x, depth + 1, budget) for x in body]
         if tag in ("set", "frozenset"):
-            budget.charge(len(values), budget.values - before)   # before the set is built
+            budget.charge(values, budget.values - before)   # before the set is built
         return values if tag == "list" else tuple(values) if tag == "tuple" else \
             set(values) if tag == "set" else frozenset(values)
     if tag == "fraction" and isinstance(body, list) and len(body) == 2 and all(isinstance(x, str) for x in body):
-        budget.values += (len(body[0]) + len(body[1])) // 64
+        budget.values += FRACTION_WEIGHT + (len(body[0]) + len(body[1])) // 64   # its == and hash are Python
         return fractions.Fraction(int(body[0]), int(body[1]))
     if tag == "decimal" and isinstance(body, str) and len(body) <= 1000:
+        budget.values += DECIMAL_WEIGHT
         return decimal.Decimal(body)
     if tag == "opaque" and isinstance(body, str):
         return Opaque(body)
@@ -489,7 +524,7 @@ def _decode(item, depth=0, budget=None):
             key = _decode(pair[0], depth + 1, budget)
             key_values += budget.values - before
             pairs.append((key, _decode(pair[1], depth + 1, budget)))
-        budget.charge(len(pairs), key_values)   # the keys are hashed, not the values
+        budget.charge([key for key, _ in pairs], key_values)   # the keys are hashed, not the values
         return dict(pairs)
     raise _BadValue(f"unknown value tag {tag!r}")
 
@@ -509,7 +544,8 @@ def decode_values(text: str, count: int) -> List[Tuple[bool, Any]]:
             continue
         item = items[i]
         if isinstance(item, list) and item[:1] == ["error"]:
-            out.append((False, str(item[1])[:300] if len(item) > 1 else "error"))
+            # the job's text, or nothing: str() of a deep structure sent here cost the caller 0.5 s (a breaker)
+            out.append((False, item[1][:300] if len(item) > 1 and isinstance(item[1], str) else "error"))
             continue
         try:
             out.append((True, _decode(item, budget=budget)))

@@ -25,8 +25,8 @@ check(has_close_elements)
     ("assert 5 == f(2)", "f(2)", "eq", 5),
     ("assert f(2) != 5, 'message'", "f(2)", "ne", 5),
     ("assert set(f((3, 4))) == set((4, 5))", "set(f((3, 4)))", "eq", {4, 5}),
-    ("assert f(1) is None", "(f(1)) is None", "truthy", None),   # identity: the job reports it as a bool
-    ("assert f(1) is not True", "(f(1)) is True", "falsy", None),
+    ("assert f(1) is None", "f(1)", "is", None),   # the job reports which of True, False, None it is
+    ("assert f(1) is not True", "f(1)", "is not", True),
     ("assert math.isclose(f(1), 0.5, rel_tol=0.001)", "f(1)", "isclose", 0.5),
     ("assert is_prime(7)", "is_prime(7)", "truthy", None),
     ("assert not is_prime(8)", "is_prime(8)", "falsy", None),
@@ -311,3 +311,62 @@ def test_the_failing_assert_is_named_as_written_whole():
         for split in (True, False):
             named = [r.failing_test for r in ex.run_tests([program] * 2, tests, split=split)]
             assert named == ["assert (\n    f(2)\n    == [2, 2, 3]\n)", "assert f({'b':1}) == {'b':2}"], split
+
+
+def test_a_job_cannot_read_the_literal_of_an_identity_assert():
+    """Found by a breaker: with `(CALL) is True` in its harness, a job read the literal from its caller's
+    bytecode and returned it, passing every `is True/False/None` assert without computing anything. The job
+    now reports which identity the value has; the literal stays with the caller."""
+    reader = ("import sys, dis\n"
+              "def is_prime(*args):\n"
+              "    frame = sys._getframe(1)\n"
+              "    names = [x.argval for x in dis.get_instructions(frame.f_code)]\n"
+              "    for value in (True, False, None):\n"
+              "        if value in names and any(x is value for x in names):\n"
+              "            return value\n"
+              "    return 'no idea'\n")
+    suite = ["assert is_prime(7) is True", "assert is_prime(8) is False", "assert is_prime(1) is False",
+             "assert is_prime(13) is True"]
+    true_plan, false_plan = judge.split_tests([suite[0]]), judge.split_tests([suite[1].replace("8", "7")])
+    assert true_plan.harness() == false_plan.harness()   # nothing of the literal in the job
+    with cotnpot.Executor(workers=1) as ex:
+        got = ex.run_tests([reader], [suite])[0]
+    assert not got.judged_in_process and not got.passed
+
+
+def test_colliding_fractions_are_charged_by_their_comparisons_and_distinct_items_are_not():
+    """Found by a breaker: 4,096 Fractions of one hash cost the caller 1.6 s (a Fraction's == is Python); and
+    a correct set of 5,000 distinct ints was refused, every item charged whether it collided or not."""
+    import time
+    p = 2 ** 61 - 1
+    fractions_ = [["fraction", [str(1 + i * p), "1"]] for i in range(4096)]
+    start = time.process_time()
+    ok, why = judge.decode_values(json.dumps([["set", fractions_]]), 1)[0]
+    assert not ok and "more than 4096" in why and time.process_time() - start < 0.5
+    ok, value = judge.decode_values(json.dumps([["set", [["int", str(k)] for k in range(5000)]]]), 1)[0]
+    assert ok and value == set(range(5000))
+    with cotnpot.Executor(workers=1) as ex:
+        r = ex.run_tests(["def f(n): return set(range(n))"], [["assert f(5000) != {1}"]])[0]
+    assert r.passed and not r.judged_in_process
+
+
+def test_an_error_text_that_is_not_text_costs_nothing():
+    deep = ["error", [[[[1]]]] * 10]
+    assert judge.decode_values(json.dumps([deep]), 1) == [(False, "error")]
+
+
+def test_a_humaneval_assert_gets_the_stack_it_has_inside_check():
+    """check() puts its asserts a frame deeper than a top-level one: lifted without it, a recursion that fails
+    in check() passed (a breaker)."""
+    program = "def f(n): return 0 if n == 0 else 1 + f(n - 1)"
+
+    def suite(n):
+        return f"def check(candidate):\n    assert candidate({n}) == {n}\n\ncheck(f)"
+
+    def script_passes(n):
+        return subprocess.run(["/usr/bin/python3", "-c", f"{program}\n{suite(n)}"], capture_output=True,
+                              stdin=subprocess.DEVNULL).returncode == 0
+    deepest = max(n for n in range(990, 1001) if script_passes(n))
+    with cotnpot.Executor(workers=1) as ex:
+        got = ex.run_tests([program] * 2, [[suite(deepest)], [suite(deepest + 1)]])
+    assert [r.passed for r in got] == [True, False] and not any(r.judged_in_process for r in got)

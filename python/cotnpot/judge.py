@@ -74,7 +74,12 @@ def __cotnpot_encode(value, depth=0, B=__cotnpot_builtins):
         return ["dict", [[__cotnpot_encode(k, depth + 1), __cotnpot_encode(v, depth + 1)] for k, v in value.items()]]
     kind = B.type(value).__module__ + "." + B.type(value).__name__
     if kind in ("builtins.dict_keys", "builtins.dict_items", "collections.odict_keys", "collections.odict_items"):
-        return ["set", [__cotnpot_encode(v, depth + 1) for v in value]]   # set-like: equal to the set of them
+        try:   # set-like: equal to the set of its items, where they can be hashed (else to nothing one can write)
+            for v in value:
+                B.hash(v)
+        except B.TypeError:
+            return ["opaque", kind[:200]]
+        return ["set", [__cotnpot_encode(v, depth + 1) for v in value]]
     if kind == "fractions.Fraction":
         return ["fraction", [B.int.__repr__(B.int(value.numerator)), B.int.__repr__(B.int(value.denominator))]]
     if kind == "decimal.Decimal":
@@ -345,6 +350,17 @@ class _Rename(ast.NodeTransformer):
         return ast.copy_location(ast.Name(new, node.ctx), node) if new else node
 
 
+def _nested_bindings(statements: List[ast.stmt]) -> set:
+    """Names bound in the nested scopes of ``statements``: comprehension targets, lambda and def arguments."""
+    names = set()
+    for node in (n for stmt in statements for n in ast.walk(stmt)):
+        if isinstance(node, ast.comprehension):
+            names |= {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef)):
+            names |= {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+    return names
+
+
 def _humaneval(module: ast.Module) -> Optional[Tuple[List[ast.stmt], int]]:
     """``def check(candidate): <asserts>`` + ``check(f)``: the asserts with ``candidate`` renamed to ``f``, and
     the names check() assigns (its locals) renamed apart: lifted to the top level as they are, they replaced
@@ -355,7 +371,9 @@ def _humaneval(module: ast.Module) -> Optional[Tuple[List[ast.stmt], int]]:
     if len(defs) != 1 or len(calls) != 1 or len(defs[0].args.args) != 1 or len(calls[0].value.args) != 1 \
             or not isinstance(calls[0].value.args[0], ast.Name):
         return None
-    local = {n.id for stmt in defs[0].body for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    local = {t.id for stmt in defs[0].body if isinstance(stmt, ast.Assign) for t in stmt.targets if isinstance(t, ast.Name)}
+    if local & _nested_bindings(defs[0].body):   # a lambda's argument or a comprehension's target of that name
+        raise _NotSplittable("a local of check() bound again in a nested scope")
     rename = _Rename({**{name: f"__cotnpot_check_{name}" for name in local},
                       defs[0].args.args[0].arg: calls[0].value.args[0].id})
     rest = [s for s in module.body if s is not defs[0] and s is not calls[0]]
@@ -380,13 +398,17 @@ def split_tests(tests: Sequence[str], setup: str = "") -> Optional[SplitTests]:
             bound |= _bound_names(module)
         if "*" in bound:   # `from math import *` may bind any name: no call can be trusted as the candidate's
             raise _NotSplittable("a star import")
+        # `assert f(y := 5) == 5` binds y for the asserts after it; inside the harness's lambda it would not
+        if any(isinstance(n, ast.NamedExpr) for module in modules for n in ast.walk(module)):
+            raise _NotSplittable("an assignment expression")
         assigned = set()
         for source, module in zip(sources, modules):
+            lines = source.encode("utf-8").splitlines(keepends=True)
             start = len(checks)
             body, in_check = _humaneval(module) or (module.body, len(module.body))
             for i, stmt in enumerate(body):
                 if isinstance(stmt, ast.Assert):   # named as written when it fails (its positions are kept)
-                    checks.append(_check(stmt.test, ast.get_source_segment(source, stmt) or ast.unparse(stmt), bound))
+                    checks.append(_check(stmt.test, _segment(lines, stmt) or ast.unparse(stmt), bound))
                     checks[-1].frames = int(i >= in_check)   # run inside check(): a frame deeper
                     continue
                 if isinstance(stmt, ast.Assign):
@@ -405,6 +427,20 @@ def split_tests(tests: Sequence[str], setup: str = "") -> Optional[SplitTests]:
     if not checks:
         return None
     return SplitTests("\n".join(setup_lines), checks, groups)
+
+
+def _segment(lines: List[bytes], node: ast.AST) -> str:
+    """The source of ``node`` as written, from its source's lines (UTF-8, ends kept; the offsets are bytes):
+    ast.get_source_segment splits the whole source again on each call, quadratic in a suite of many asserts
+    (4,000 took 25 s of the caller's CPU: a reviewer)."""
+    first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+    if not (0 <= first <= last < len(lines)) or node.end_col_offset is None:
+        return ""
+    if first == last:
+        text = lines[first][node.col_offset:node.end_col_offset]
+    else:
+        text = lines[first][node.col_offset:] + b"".join(lines[first + 1:last]) + lines[last][:node.end_col_offset]
+    return text.decode("utf-8", "replace")
 
 
 def _setup_statement(stmt: ast.stmt) -> str:

@@ -310,6 +310,16 @@ def test_grader_benchmark_compares_answers_not_solutions():
     (r"\frac{1}{|y|}", r"\frac{2}{2|y|}", True),
     ("||x|-1|", "|1-|x||", True),
     ("2|x|", "3|x|", False),
+    # found by a reviewer: a sum inside a power or a denominator set the cancellation tolerance of the whole
+    ("e^{-x-30}", "2e^{-x-30}", False),
+    (r"\frac{1}{x^2+100000}", r"\frac{2}{x^2+100000}", False),
+    (r"\frac{1}{x+10000}", r"\frac{1}{x+10050}", False),
+    # a computed value has a float's 15+ significant digits; fewer are human-written (and an integer exact)
+    ("1000000", "1000000.49999", False),
+    ("7", "7.00000100001", False),
+    ("123456789", "123456789.123", False),
+    ("1.0000001", "1+2^{-38}", True),     # 40 digits: int128 had overflowed counting them
+    ("1.0000001", "1+2^{-45}", True),
 ])
 def test_grader_rules_by_class(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal

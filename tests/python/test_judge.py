@@ -291,6 +291,7 @@ def test_a_recursion_gets_the_stack_a_script_has():
     program = "def f(n): return 0 if n == 0 else 1 + f(n - 1)"
 
     def script_passes(n):
+        # the interpreter the workers run (the Executor's default)
         return subprocess.run(["/usr/bin/python3", "-c", f"{program}\nassert f({n}) == {n}"], capture_output=True,
                               stdin=subprocess.DEVNULL).returncode == 0
     deepest = max(n for n in range(990, 1001) if script_passes(n))
@@ -370,3 +371,40 @@ def test_a_humaneval_assert_gets_the_stack_it_has_inside_check():
     with cotnpot.Executor(workers=1) as ex:
         got = ex.run_tests([program] * 2, [[suite(deepest)], [suite(deepest + 1)]])
     assert [r.passed for r in got] == [True, False] and not any(r.judged_in_process for r in got)
+
+
+@pytest.mark.parametrize("program, tests, truth", [
+    # found by a reviewer: check()'s locals were every name stored anywhere in it, comprehension targets too
+    ("n = 3\ndef f(xs): return sum(xs)",
+     ["def check(candidate):\n    assert candidate([n for n in range(4)]) == 6\n    assert candidate([n]) == 3\n\ncheck(f)"],
+     True),
+    # a local of check() that a lambda's argument shadows: judged in the job, where the lambda reads its own
+    ("def f(g): return g(1)", ["def check(candidate):\n    x = 5\n    assert candidate(lambda x: x + 1) == 2\n\ncheck(f)"],
+     True),
+    # a walrus binds for the asserts after it; inside the harness's lambda it would not
+    ("def f(v): return v", ["assert f(y := 5) == 5\nassert f(y) == 5"], True),
+    # a dict items view with unhashable values equals nothing one can write: `!=` holds
+    ("def f(): return {1: [2]}.items()", ["assert f() != 5"], True),
+])
+def test_suites_a_reviewer_found_misjudged(program, tests, truth):
+    with cotnpot.Executor(workers=1) as ex:
+        split = ex.run_tests([program], [tests])[0]
+        whole = ex.run_tests([program], [tests], split=False)[0]
+    assert (split.passed, whole.passed) == (truth, truth), (split.error_type, split.error_message)
+
+
+def test_the_failing_statement_is_the_assert_not_its_line_neighbour():
+    with cotnpot.Executor(workers=1) as ex:
+        got = ex.run_tests(["def f(x): return x"], [["x = 1; assert f(1) == 2"]], split=False)[0]
+    assert got.failing_test == "assert f(1) == 2"
+
+
+def test_splitting_a_long_suite_is_linear():
+    """Each assert's text taken with ast.get_source_segment re-split the whole source: 4,000 asserts took 25 s
+    of the caller's CPU (a reviewer). A generous bound: the quadratic form is ~20x past it."""
+    import time
+    suite = "\n".join(f"assert f({k}) == {k}" for k in range(4000))
+    start = time.process_time()
+    plan = judge.split_tests([suite])
+    assert plan is not None and len(plan.checks) == 4000 and plan.checks[-1].line == "assert f(3999) == 3999"
+    assert time.process_time() - start < 2.5

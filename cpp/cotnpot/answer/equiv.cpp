@@ -311,12 +311,12 @@ class Comparer {
   static std::map<std::string, double> point(const std::vector<std::string>& vars, int k) {
     static constexpr double kSteps[] = {0.6180339887, 0.4142135624, 0.7320508076, 0.2360679775,
                                         0.6457513111, 0.3166247904, 0.6055512755, 0.1231056256};
+    static constexpr double kNegativeScale[] = {1.0, 2.5, 1.5};
     const int j = k % kPositivePoints;
     std::map<std::string, double> env;
     for (size_t v = 0; v < vars.size(); ++v) {
       const double step = kSteps[v % 8] + 0.0710678119 * double(v / 8);
       const double u = std::fmod(0.5 + 0.3819660113 * double(v) + step * double(j + 1), 1.0);
-      static constexpr double kNegativeScale[] = {1.0, 2.5, 1.5};
       const bool negative = k >= kPositivePoints && (k != kPoints - 1 || v % 2 == 0);
       env[vars[v]] = negative ? -kNegativeScale[j] * (0.6 + 1.8 * u) : 0.6 + 1.8 * u;
     }
@@ -348,7 +348,7 @@ class Comparer {
   // Two different exact rationals (p/q in int64), not both integers, their difference taken exactly (in
   // doubles, past 1e10 its rounding alone was over the tolerance). Within float noise they are equal; past
   // rel_tol, not. Between the two, it depends on what they are:
-  //  - a decimal of 12 or more significant digits is a computation's output (a program's 10.026098026734564
+  //  - a decimal of 15 or more significant digits is a computation's output (a program's 10.026098026734564
   //    for a solution's 10.02609801394532, or for its 100,282): its last digits are noise, rel_tol decides;
   //  - else an integer is exact: 1000000.5, \frac{3000001}{3} and 7.000001 are not 1000000 or 7 (a breaker);
   //  - else the coarser, a terminating decimal, must be the other rounded to its places: 33.333 is 100/3 at
@@ -360,22 +360,19 @@ class Comparer {
     const double scale = std::max(std::abs(x.value()), std::abs(y.value()));
     if (difference <= std::min(options_.rel_tol, kFloatNoise) * scale) return true;
     if (difference > options_.rel_tol * scale + 1e-12) return false;
-    if (computed(x) || computed(y)) return true;
+    if (looks_computed(x) || looks_computed(y)) return true;
     if (x.q == 1 || y.q == 1) return false;
     const int places = std::min(decimal_places(x.q), decimal_places(y.q));
     return places < kNonTerminating && difference <= 0.5 * std::pow(10.0, -places) * (1.0 + 1e-9);
   }
 
-  // A non-integer terminating decimal of 12 or more significant digits (exact_values_close).
-  static bool computed(const Number& n) {
+  // A non-integer terminating decimal of 15 or more significant digits, as a float's repr has
+  // (exact_values_close): fewer, and 1000000.49999 or 7.00000100001 (human-written) had matched 1000000 or 7
+  // where 1000000.5 and 7.000001 did not (a reviewer). In long double: |p| 10^places / q overflowed int128.
+  static bool looks_computed(const Number& n) {
     const int places = decimal_places(n.q);
     if (n.q == 1 || places == kNonTerminating) return false;
-    __int128 ten_power = 1;   // the digits are |p| * 10^places / q, exactly (q divides 10^places)
-    for (int i = 0; i < places; ++i) ten_power *= 10;
-    __int128 digits = (n.p < 0 ? -static_cast<__int128>(n.p) : static_cast<__int128>(n.p)) * (ten_power / n.q);
-    int count = 0;
-    for (; digits > 0; digits /= 10) ++count;
-    return count >= 12;
+    return std::fabs(static_cast<long double>(n.p)) * std::pow(10.0L, places) / static_cast<long double>(n.q) >= 1e14L;
   }
 
   // How far a program's float result may be from the exact value it stands for (repr of 100/3 is

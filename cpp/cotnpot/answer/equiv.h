@@ -6,7 +6,7 @@
 //    (computed) decimal, else not an integer against a non-integer, and the coarser decimal the other
 //    rounded; anything inexact within rel_tol, relative; with percent = true also x vs x/100 (50\% = 0.5);
 //  - expressions with variables: evaluated at fixed points, positive then negative; every point where both
-//    stay real must agree;
+//    stay real must agree (and three must be such; else their complex values at the positive points);
 //  - sets and bare lists ("2, 3": roots) without order; tuples, intervals and matrices in order, with
 //    bracket types respected ((1,2) is the open interval or the pair, never [1,2]);
 //  - "x = 3" vs "3": the value of a single-variable equation; an equation chain's last side;

@@ -39,6 +39,21 @@ static std::optional<Number> apply(const std::string& f, const std::vector<Numbe
   return std::nullopt;
 }
 
+// Keeps trace->at_top while a part is evaluated only if that part is still reached through sums (and
+// negations); restores it after.
+struct TopOnly {
+  EvalTrace* trace;
+  bool saved;
+  TopOnly(EvalTrace* t, bool still_top) : trace(t), saved(t ? t->at_top : false) {
+    if (trace) trace->at_top = saved && still_top;
+  }
+  ~TopOnly() {
+    if (trace) trace->at_top = saved;
+  }
+  TopOnly(const TopOnly&) = delete;
+  TopOnly& operator=(const TopOnly&) = delete;
+};
+
 std::optional<Number> evaluate(const Node& node, const std::map<std::string, double>& variables, Budget& budget,
                                EvalTrace* trace) {
   if (!budget.spend()) return std::nullopt;
@@ -61,16 +76,18 @@ std::optional<Number> evaluate(const Node& node, const std::map<std::string, dou
     case Kind::Add:
     case Kind::Mul: {
       Number acc = Number::rational(node.kind == Kind::Add ? 0 : 1);
+      const TopOnly top(trace, node.kind == Kind::Add);
       for (const Node& kid : node.kids) {
         auto v = evaluate(kid, variables, budget, trace);
         if (!v) return std::nullopt;
-        if (trace && node.kind == Kind::Add && std::isfinite(std::abs(v->value())))
+        if (trace && trace->at_top && node.kind == Kind::Add && std::isfinite(std::abs(v->value())))
           trace->largest_term = std::max(trace->largest_term, std::abs(v->value()));
         acc = node.kind == Kind::Add ? add(acc, *v, budget) : mul(acc, *v, budget);
       }
       return acc;
     }
     case Kind::Pow: {
+      const TopOnly top(trace, false);
       auto b = evaluate(node.kids[0], variables, budget, trace);
       auto e = b ? evaluate(node.kids[1], variables, budget, trace) : std::nullopt;
       if (!e) return std::nullopt;
@@ -79,6 +96,7 @@ std::optional<Number> evaluate(const Node& node, const std::map<std::string, dou
       return r;
     }
     case Kind::Func: {
+      const TopOnly top(trace, false);
       std::vector<Number> args;
       for (const Node& kid : node.kids) {
         auto v = evaluate(kid, variables, budget, trace);

@@ -71,9 +71,12 @@ struct EvalTrace {
   // A power or function of real values came out non-real (\sqrt{-2}, \ln(-1)): the point lies outside the
   // expression's real domain, where complex branches make equal expressions differ.
   bool left_reals = false;
-  // The largest magnitude a sum added: a sum that cancels ((5x+7)^4 expanded, near x = -1.4) carries a
-  // float error of a fraction of it, however small its value.
+  // The largest magnitude a sum at the top of the expression added (reached through sums and negations
+  // only): such a sum that cancels ((5x+7)^4 expanded, near x = -1.4) carries a float error of a fraction of
+  // it, however small its value. A sum inside a power or a function (e^{-x-30}, 1/(x^2+10^5)) says nothing
+  // of the error of the whole: counting it had made 2e^{-x-30} equal e^{-x-30} (a reviewer).
   double largest_term = 0.0;
+  bool at_top = true;   // while evaluating a part reached through sums and negations only
 };
 
 // The value of a scalar expression with the given variable values; nullopt for structures (tuples, ...),

@@ -69,7 +69,7 @@ struct Result {
   std::string answer;
   bool passed = false;            // tests: every assertion held
   std::string error_type, error_message;
-  std::string failing_test;       // tests: the first failing line of the test code
+  std::string failing_test;       // tests: the failing statement of the test code, as written (all its lines)
   int exit_code = -1;             // -1 when killed by a signal
   int signal = 0;
   std::string stdout_text, stderr_text;

@@ -611,10 +611,19 @@ def first_failing_line(tb, filename, source):
         if frame.filename == filename and frame.lineno and 0 < frame.lineno <= len(lines):
             try:   # on a failure only: the parser is not the job's to pay for otherwise
                 import ast
-                around = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.stmt)
-                          and n.lineno <= frame.lineno <= (n.end_lineno or n.lineno)]
-                if around:   # the innermost: the assert, not the function or loop it is in
-                    node = min(around, key=lambda n: (n.end_lineno or n.lineno) - n.lineno)
+                column = getattr(frame, "colno", None)   # 3.11: where on its line the failing part starts
+
+                def holds(n):   # n spans the failing position
+                    if not n.lineno <= frame.lineno <= (n.end_lineno or n.lineno) or column is None:
+                        return n.lineno <= frame.lineno <= (n.end_lineno or n.lineno)
+                    after_start = frame.lineno > n.lineno or column >= n.col_offset
+                    before_end = frame.lineno < (n.end_lineno or n.lineno) or column < (n.end_col_offset or 0)
+                    return after_start and before_end
+
+                around = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.stmt) and holds(n)]
+                if around:   # the innermost: the assert, not the `if` or function it is in, nor `x = 1;` before it
+                    node = min(around, key=lambda n: ((n.end_lineno or n.lineno) - n.lineno,
+                                                      (n.end_col_offset or 0) - n.col_offset))
                     return (ast.get_source_segment(source, node) or lines[frame.lineno - 1]).strip()
             except Exception:  # noqa: BLE001 -- the job may have broken the parser: its line then
                 pass
@@ -632,6 +641,9 @@ try:
 except RecursionError:
     pass
 """
+
+
+STACK_SHORTFALL = 0   # set by main (stack_shortfall): calls fewer a job's program can nest than a script
 
 
 def stack_shortfall():

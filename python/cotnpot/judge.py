@@ -20,8 +20,8 @@ Split forms (one ``assert`` each; the message, if any, is ignored):
 where LITERAL is a Python literal, ``+ - * /`` of numeric ones (``2.0/3.0``), or one passed to
 set/frozenset/tuple/list/dict/sorted/float/int/str/complex/bool (``set((4, 5))``), plus ``import`` lines and
 ``NAME = LITERAL`` set-up, and HumanEval's ``def check(candidate): ...`` / ``check(entry_point)`` (the body's
-asserts, ``candidate`` replaced by the entry point, check()'s locals renamed apart). A suite with any other statement is judged inside the
-job, and its result says so (``judged_in_process=True``).
+asserts, ``candidate`` replaced by the entry point, check()'s locals renamed apart). A suite with any other
+statement is judged inside the job, and its result says so (``judged_in_process=True``).
 """
 import ast
 import collections
@@ -371,7 +371,8 @@ def _humaneval(module: ast.Module) -> Optional[Tuple[List[ast.stmt], int]]:
     if len(defs) != 1 or len(calls) != 1 or len(defs[0].args.args) != 1 or len(calls[0].value.args) != 1 \
             or not isinstance(calls[0].value.args[0], ast.Name):
         return None
-    local = {t.id for stmt in defs[0].body if isinstance(stmt, ast.Assign) for t in stmt.targets if isinstance(t, ast.Name)}
+    local = {t.id for stmt in defs[0].body if isinstance(stmt, ast.Assign)
+             for t in stmt.targets if isinstance(t, ast.Name)}
     if local & _nested_bindings(defs[0].body):   # a lambda's argument or a comprehension's target of that name
         raise _NotSplittable("a local of check() bound again in a nested scope")
     rename = _Rename({**{name: f"__cotnpot_check_{name}" for name in local},

@@ -372,7 +372,8 @@ class Comparer {
   static bool looks_computed(const Number& n) {
     const int places = decimal_places(n.q);
     if (n.q == 1 || places == kNonTerminating) return false;
-    return std::fabs(static_cast<long double>(n.p)) * std::pow(10.0L, places) / static_cast<long double>(n.q) >= 1e14L;
+    const long double digits = std::fabs(static_cast<long double>(n.p)) * std::pow(10.0L, places) / n.q;
+    return digits >= 1e14L;
   }
 
   // How far a program's float result may be from the exact value it stands for (repr of 100/3 is
@@ -439,8 +440,8 @@ class Comparer {
     }
     // Every point where both sides stay real must agree, and at least three must be such points; with fewer,
     // the complex values at the positive points must agree (their branches decide then). A point outside
-    // the reals is no evidence: there \sqrt{x}\sqrt{y} and \sqrt{xy}, or \cos(\arcsin x) and \sqrt{1-x^2},
-    // differ by complex branches, not in the reals the answers mean.
+    // the reals is no evidence: there \sqrt{x}\sqrt{y} and \sqrt{xy} differ by complex branches, not in the
+    // reals the answers mean.
     int real_points = 0;
     bool complex_agree = true;
     for (int k = 0; k < kPoints; ++k) {

@@ -320,6 +320,12 @@ def test_grader_benchmark_compares_answers_not_solutions():
     ("123456789", "123456789.123", False),
     ("1.0000001", "1+2^{-38}", True),     # 40 digits: int128 had overflowed counting them
     ("1.0000001", "1+2^{-45}", True),
+    # found by a third breaker: a factor, a quotient or a root around an expanded polynomial hid its cancellation
+    # near a root; sample points on a grid of 1/64 are exact rationals, so such polynomials are exact
+    ("2(x+5)^6", "2(x^{6} + 30 x^{5} + 375 x^{4} + 2500 x^{3} + 9375 x^{2} + 18750 x + 15625)", True),
+    ("2(3x-5)^4", "2(81x^4-540x^3+1350x^2-1500x+625)", True),
+    (r"\frac{1}{(x+2)^8}", r"\frac{1}{x^{8} + 16 x^{7} + 112 x^{6} + 448 x^{5} + 1120 x^{4} + 1792 x^{3} + 1792 x^{2} + 1024 x + 256}", True),
+    ("y=3(x+2)^8", "y=3(x^{8} + 16 x^{7} + 112 x^{6} + 448 x^{5} + 1120 x^{4} + 1792 x^{3} + 1792 x^{2} + 1024 x + 256)", True),
 ])
 def test_grader_rules_by_class(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal

@@ -304,7 +304,7 @@ class Comparer {
   // ones (all negative twice, alternating signs once), which tell |x| and \sqrt{x^2} from x (a breaker).
   static constexpr int kPositivePoints = 5, kPoints = 8;
 
-  // Deterministic "random" values in [0.6, 2.4] for each variable at sample k; for k >= kPositivePoints the
+  // Deterministic "random" values in [0.6, 2.4], on a grid of 1/64, for each variable at sample k; for k >= kPositivePoints the
   // values of sample k - kPositivePoints negated, and scaled (x 1, 2.5, 1.5) so that |x + 3| is told from
   // x + 3 too. A golden-ratio style sequence per variable, each with a step of its own: the earlier formula
   // stepped 0.032 a sample for a lone variable, all five points in [1.40, 1.64] (a breaker).
@@ -318,7 +318,8 @@ class Comparer {
       const double step = kSteps[v % 8] + 0.0710678119 * double(v / 8);
       const double u = std::fmod(0.5 + 0.3819660113 * double(v) + step * double(j + 1), 1.0);
       const bool negative = k >= kPositivePoints && (k != kPoints - 1 || v % 2 == 0);
-      env[vars[v]] = negative ? -kNegativeScale[j] * (0.6 + 1.8 * u) : 0.6 + 1.8 * u;
+      const double value = negative ? -kNegativeScale[j] * (0.6 + 1.8 * u) : 0.6 + 1.8 * u;
+      env[vars[v]] = std::round(value * kSampleGrid) / kSampleGrid;   // exact rationals (evaluate)
     }
     return env;
   }

@@ -66,6 +66,12 @@ std::optional<Number> evaluate(const Node& node, const std::map<std::string, dou
       if (node.name == "i" && !variables.count("i")) return Number::inexact({0.0, 1.0});
       const auto it = variables.find(node.name);
       if (it == variables.end()) return std::nullopt;
+      // A sample point on a grid of 1/64 is an exact rational: polynomials and rational functions are then
+      // evaluated exactly (within int64), where an expanded (x+5)^6 lost 1e-6 of its value to cancellation
+      // near a root, and 2(x+5)^6 failed against 2 times its expansion (a breaker).
+      const double scaled = it->second * kSampleGrid;
+      if (scaled == std::floor(scaled) && std::abs(scaled) < 1e15)
+        return Number::rational(static_cast<int64_t>(scaled), static_cast<int64_t>(kSampleGrid));
       return Number::inexact({it->second, 0.0});
     }
     case Kind::Neg: {

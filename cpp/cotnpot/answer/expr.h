@@ -66,6 +66,10 @@ struct Budget {
 // Parses a normalized answer; nullopt when it is not a math expression this parser knows (or too big).
 std::optional<Node> parse_answer(std::string_view normalized, Budget& budget);
 
+// Variable values that are multiples of 1/kSampleGrid evaluate as exact rationals (equiv.cpp's sample points
+// are).
+inline constexpr double kSampleGrid = 64.0;
+
 // What an evaluation at a sample point met, to judge how far its value can be trusted.
 struct EvalTrace {
   // A power or function of real values came out non-real (\sqrt{-2}, \ln(-1)): the point lies outside the

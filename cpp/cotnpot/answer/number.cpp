@@ -67,9 +67,12 @@ bool is_exact_zero(const Number& n) { return n.exact && !n.big && n.p == 0; }
 
 Number add(const Number& a, const Number& b, Budget& budget) {
   if (a.exact && b.exact && !a.big && !b.big) {
+    // over the least common denominator: sums of a polynomial at a point of 1/64ths share powers of 64, whose
+    // product overflowed where their lcm (the larger) does not
+    const int64_t g = std::gcd(a.q, b.q), aq = a.q / g, bq = b.q / g;
     int64_t x, y, n, d;
-    if (!__builtin_mul_overflow(a.p, b.q, &x) && !__builtin_mul_overflow(b.p, a.q, &y) &&
-        !__builtin_add_overflow(x, y, &n) && !__builtin_mul_overflow(a.q, b.q, &d))
+    if (!__builtin_mul_overflow(a.p, bq, &x) && !__builtin_mul_overflow(b.p, aq, &y) &&
+        !__builtin_add_overflow(x, y, &n) && !__builtin_mul_overflow(a.q, bq, &d))
       return Number::rational(n, d);
   }
   const auto x = integer_of(a), y = integer_of(b);

@@ -36,7 +36,7 @@ VALUES_VARIABLE = "__cotnpot_values__"
 MAX_DEPTH = 64   # nesting of a returned value (the encoder refuses deeper ones)
 MAX_HASHED = 4096   # one set of this many colliding ints: what hashing one job's values may cost (_HashBudget)
 FRACTION_WEIGHT = 30   # a Fraction's ==, Python code, against an int's (_HashBudget)
-DECIMAL_WEIGHT = 3
+DECIMAL_WEIGHT = FRACTION_WEIGHT   # a Decimal against a Fraction: Fraction's == gives up, Decimal's runs (650 ns)
 _MISSING = object()
 
 # The job's side: appended to the program, run in its namespace after it. The job may change any of it;
@@ -91,13 +91,15 @@ def __cotnpot_encode(value, depth=0, B=__cotnpot_builtins):
 
 def __cotnpot_evaluate(calls, B=__cotnpot_builtins):
     import json as _json, sys as _sys
-    limit = _sys.getrecursionlimit()
+    offset = 0
     out = []
     for call, mode, frames in calls:
         try:
             # this function's frame and the call's lambda, less the frames the suite has above the assert
-            # (check()'s): each call gets the stack it has in the suite run as a script
-            _sys.setrecursionlimit(limit + 2 - frames)
+            # (check()'s): each call gets the stack it has in the suite run as a script; only the offset
+            # changes, so a limit a call set stays in force for the next, as in the script
+            _sys.setrecursionlimit(_sys.getrecursionlimit() - offset + 2 - frames)
+            offset = 2 - frames
             value = call()
             if mode == "ident":   # which of the identities it has; the literal it is compared with stays out
                 out.append(["ident", "True" if value is True else "False" if value is False else
@@ -349,6 +351,10 @@ class _Rename(ast.NodeTransformer):
         new = self.names.get(node.id)
         return ast.copy_location(ast.Name(new, node.ctx), node) if new else node
 
+    def visit_alias(self, node):   # `from math import sqrt` in check() binds its own sqrt
+        new = self.names.get(node.asname or node.name)
+        return ast.copy_location(ast.alias(node.name, new), node) if new else node
+
 
 def _nested_bindings(statements: List[ast.stmt]) -> set:
     """Names bound in the nested scopes of ``statements``: comprehension targets, lambda and def arguments."""
@@ -361,7 +367,7 @@ def _nested_bindings(statements: List[ast.stmt]) -> set:
     return names
 
 
-def _humaneval(module: ast.Module) -> Optional[Tuple[List[ast.stmt], int]]:
+def _humaneval(module: ast.Module) -> Optional[Tuple[List[ast.stmt], int, int]]:
     """``def check(candidate): <asserts>`` + ``check(f)``: the asserts with ``candidate`` renamed to ``f``, and
     the names check() assigns (its locals) renamed apart: lifted to the top level as they are, they replaced
     the program's globals of the same name (``data = [1, 2, 3]`` in check(), a breaker)."""
@@ -373,13 +379,22 @@ def _humaneval(module: ast.Module) -> Optional[Tuple[List[ast.stmt], int]]:
         return None
     local = {t.id for stmt in defs[0].body if isinstance(stmt, ast.Assign)
              for t in stmt.targets if isinstance(t, ast.Name)}
+    for stmt in defs[0].body:   # its imports bind locals too (a program's own sqrt had been replaced: a reviewer)
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            for alias in stmt.names:
+                if alias.asname is None and "." in alias.name:   # `import a.b` binds a: not renamed apart
+                    raise _NotSplittable("a dotted import in check()")
+                local.add(alias.asname or alias.name)
     if local & _nested_bindings(defs[0].body):   # a lambda's argument or a comprehension's target of that name
         raise _NotSplittable("a local of check() bound again in a nested scope")
     rename = _Rename({**{name: f"__cotnpot_check_{name}" for name in local},
                       defs[0].args.args[0].arg: calls[0].value.args[0].id})
-    rest = [s for s in module.body if s is not defs[0] and s is not calls[0]]
     body = [rename.visit(s) for s in defs[0].body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
-    return rest + body, len(rest)   # the statements, and where check()'s body starts
+    # check()'s body where check(f) stands: an assert after the call runs after check()'s, as in the script
+    at = module.body.index(calls[0])
+    before = [s for s in module.body[:at] if s is not defs[0]]
+    after = [s for s in module.body[at + 1:] if s is not defs[0]]
+    return before + body + after, len(before), len(before) + len(body)   # the statements; check()'s [start, end)
 
 
 def split_tests(tests: Sequence[str], setup: str = "") -> Optional[SplitTests]:
@@ -406,11 +421,14 @@ def split_tests(tests: Sequence[str], setup: str = "") -> Optional[SplitTests]:
         for source, module in zip(sources, modules):
             lines = source.encode("utf-8").splitlines(keepends=True)
             start = len(checks)
-            body, in_check = _humaneval(module) or (module.body, len(module.body))
+            body, check_start, check_end = _humaneval(module) or (module.body, 0, 0)
+            # the names check()'s locals were renamed to are the suite's too: `from math import isclose` there,
+            # renamed apart, must not pass for the candidate's function (the expected value would enter the job)
+            bound |= _bound_names(ast.Module(body=body, type_ignores=[]))
             for i, stmt in enumerate(body):
                 if isinstance(stmt, ast.Assert):   # named as written when it fails (its positions are kept)
                     checks.append(_check(stmt.test, _segment(lines, stmt) or ast.unparse(stmt), bound))
-                    checks[-1].frames = int(i >= in_check)   # run inside check(): a frame deeper
+                    checks[-1].frames = int(check_start <= i < check_end)   # run inside check(): a frame deeper
                     continue
                 if isinstance(stmt, ast.Assign):
                     if not all(isinstance(t, ast.Name) for t in stmt.targets):   # a, b = ...; x[0] = ...
@@ -488,8 +506,8 @@ class Opaque:
 class _HashBudget:
     """What building one result's sets and dict keys may cost the caller. Ints, tuples of them and Fractions
     hash by value, so a job can make items collide, and a set compares each item with every other of its hash:
-    per group of equal hashes, its size squared times the values inside an item (big ints by their digits, a
-    Fraction FRACTION_WEIGHT: its == is Python code). In all at most MAX_HASHED**2, as one set of 4,096
+    per group of equal hashes, its size times the values inside its items (big ints by their digits, a
+    Fraction or Decimal FRACTION_WEIGHT: its == is Python code). In all at most MAX_HASHED**2, as one set of 4,096
     colliding ints. Found by breakers: 7 sets of 4,096 colliding ints took 0.33 s of the caller's CPU, 4,096
     colliding 14-int tuples 0.7 s, 4,096 colliding Fractions 1.6 s; charging every item whether it collided
     or not refused correct results (4 sets of 500 pairs; one set of 5,000 ints)."""
@@ -498,12 +516,16 @@ class _HashBudget:
         self.values = 0   # weighted values decoded so far
         self.work = 0
 
-    def charge(self, items: list, values_inside: int) -> None:
-        """Before a set (or a dict's keys) is built of ``items``, whose decoding counted ``values_inside``."""
-        if not items:
-            return
-        sizes = collections.Counter(hash(item) for item in items).values()   # hashing alone is linear
-        self.work += sum(n * n for n in sizes if n > 1) * values_inside / len(items)
+    def charge(self, items: list, weights: List[int]) -> None:
+        """Before a set (or a dict's keys) is built of ``items``, each of the weight its decoding counted: a
+        group of n equal hashes costs n times its items' weights (no average over the set: distinct cheap
+        items had made 1,000 colliding Fractions cost as ints, 1.7 s of the caller's CPU: a reviewer)."""
+        groups = collections.defaultdict(lambda: [0, 0])   # hash -> [items, their weights]
+        for item, weight in zip(items, weights):   # hashing alone is linear
+            group = groups[hash(item)]
+            group[0] += 1
+            group[1] += weight
+        self.work += sum(n * weight for n, weight in groups.values() if n > 1)
         if self.work > MAX_HASHED ** 2:
             raise _BadValue(f"more than {MAX_HASHED}\u00b2 comparisons of colliding items to build the sets and "
                             f"dict keys of one result (ints and Fractions are hashed by value, so colliding ones "
@@ -538,10 +560,13 @@ def _decode(item, depth=0, budget=None):
         value = bytes.fromhex(body)
         return value if tag == "bytes" else bytearray(value)
     if tag in ("list", "tuple", "set", "frozenset") and isinstance(body, list):
-        before = budget.values
-        values = [_decode(x, depth + 1, budget) for x in body]
+        values, weights = [], []
+        for x in body:
+            before = budget.values
+            values.append(_decode(x, depth + 1, budget))
+            weights.append(budget.values - before)
         if tag in ("set", "frozenset"):
-            budget.charge(values, budget.values - before)   # before the set is built
+            budget.charge(values, weights)   # before the set is built
         return values if tag == "list" else tuple(values) if tag == "tuple" else \
             set(values) if tag == "set" else frozenset(values)
     if tag == "fraction" and isinstance(body, list) and len(body) == 2 and all(isinstance(x, str) for x in body):
@@ -553,15 +578,15 @@ def _decode(item, depth=0, budget=None):
     if tag == "opaque" and isinstance(body, str):
         return Opaque(body)
     if tag == "dict" and isinstance(body, list):
-        pairs, key_values = [], 0
+        pairs, key_weights = [], []
         for pair in body:
             if not isinstance(pair, list) or len(pair) != 2:
                 raise _BadValue("malformed dict item")
             before = budget.values
             key = _decode(pair[0], depth + 1, budget)
-            key_values += budget.values - before
+            key_weights.append(budget.values - before)
             pairs.append((key, _decode(pair[1], depth + 1, budget)))
-        budget.charge([key for key, _ in pairs], key_values)   # the keys are hashed, not the values
+        budget.charge([key for key, _ in pairs], key_weights)   # the keys are hashed, not the values
         return dict(pairs)
     raise _BadValue(f"unknown value tag {tag!r}")
 

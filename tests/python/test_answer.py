@@ -300,7 +300,7 @@ def test_grader_benchmark_compares_answers_not_solutions():
     ("1000000", "1000000.5000000000001", False),
     (r"\frac{2000001}{2}", "1000000.00000000000001", False),
     ("0.3", "0.30000000000000004", True),
-    # a decimal of 12+ significant digits is a computation's output: rel_tol decides, also against an integer
+    # a decimal of 15+ significant digits is a computation's output: rel_tol decides, also against an integer
     # (CoTnPoT: a program's value against the solution's own, found as two candidates the rules above dropped)
     ("10.02609801394532", "10.026098026734564", True),
     ("100,282", "100282.0143884892", True),

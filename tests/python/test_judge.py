@@ -408,3 +408,47 @@ def test_splitting_a_long_suite_is_linear():
     plan = judge.split_tests([suite])
     assert plan is not None and len(plan.checks) == 4000 and plan.checks[-1].line == "assert f(3999) == 3999"
     assert time.process_time() - start < 2.5
+
+
+def test_colliding_heavy_items_among_many_light_ones_are_charged_by_their_own_weight():
+    """Found by a reviewer: the set's average item weight charged 1,000 colliding Fractions and 2,000 colliding
+    Decimals among 48,000 distinct ints as ints: 1.7 s of the caller's CPU, within the budget."""
+    import time
+    p = 2 ** 61 - 1
+    items = ([["fraction", [str(1 + i * p), "1"]] for i in range(1000)]
+             + [["decimal", str(1 + j * p)] for j in range(2000)] + [["int", str(10 ** 6 + k)] for k in range(48000)])
+    start = time.process_time()
+    ok, why = judge.decode_values(json.dumps([["set", items]]), 1)[0]
+    assert not ok and "more than 4096" in why and time.process_time() - start < 0.5
+
+
+@pytest.mark.parametrize("program, tests, truth", [
+    # a recursion limit one call sets stays for the next, as in the script (each call's offset reset it)
+    ("import sys\ndef prepare():\n    sys.setrecursionlimit(20000)\n    return True\n"
+     "def depth(n): return 0 if n == 0 else 1 + depth(n - 1)", ["assert prepare() is True", "assert depth(5000) == 5000"],
+     True),
+    # an import in check() binds check()'s own name, not the program's
+    ("def sqrt(x): return 3\ndef f(x): return sqrt(x) + 1",
+     ["def check(candidate):\n    from math import sqrt\n    assert candidate(4) == 4\n    assert sqrt(4) == 2.0\n\ncheck(f)"],
+     True),
+    # an assert after check(f) runs after check()'s asserts (a stateful candidate tells)
+    ("calls = []\ndef f(x):\n    calls.append(x)\n    return len(calls)",
+     ["def check(candidate):\n    assert candidate(0) == 1\n\ncheck(f)\nassert f(0) == 2"], True),
+])
+def test_suites_a_second_reviewer_found_misjudged(program, tests, truth):
+    with cotnpot.Executor(workers=1) as ex:
+        split = ex.run_tests([program], [tests])[0]
+        whole = ex.run_tests([program], [tests], split=False)[0]
+    assert (split.passed, whole.passed) == (truth, truth), (split.error_type, split.error_message)
+
+
+def test_a_name_check_imports_is_never_the_candidates_function():
+    """check()'s `from math import isclose`, renamed apart from the program's names, must stay the suite's: taken
+    for the candidate's function, `isclose(candidate(2), 5.0)` would carry 5.0 into the job, which can replace
+    math.isclose."""
+    suite = "def check(candidate):\n    from math import isclose\n    assert isclose(candidate(2), 5.0)\n\ncheck(f)"
+    assert judge.split_tests([suite]) is None
+    forge = "import math\nmath.isclose = lambda *a, **k: True\ndef f(x): return 0.0"
+    with cotnpot.Executor(workers=1) as ex:
+        got = ex.run_tests([forge], [[suite]])[0]
+    assert got.judged_in_process   # judged in the job, as its result says: never split

@@ -368,8 +368,9 @@ class Comparer {
   }
 
   // A non-integer terminating decimal of 15 or more significant digits, as a float's repr has
-  // (exact_values_close): fewer, and 1000000.49999 or 7.00000100001 (human-written) had matched 1000000 or 7
-  // where 1000000.5 and 7.000001 did not (a reviewer). In long double: |p| 10^places / q overflowed int128.
+  // (exact_values_close). A threshold, so not monotone near it (1000000.49999999 matches 1000000, 1000000.4 does
+  // not); at 12 digits human-written decimals reached it (1000000.49999, 7.00000100001: a reviewer). In long
+  // double: |p| 10^places / q overflowed int128.
   static bool looks_computed(const Number& n) {
     const int places = decimal_places(n.q);
     if (n.q == 1 || places == kNonTerminating) return false;

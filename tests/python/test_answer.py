@@ -310,6 +310,9 @@ def test_grader_benchmark_compares_answers_not_solutions():
     (r"\frac{1}{|y|}", r"\frac{2}{2|y|}", True),
     ("||x|-1|", "|1-|x||", True),
     ("2|x|", "3|x|", False),
+    ("|x(2|y|+1)|", "|x|(2|y|+1)", True),        # inside brackets a bar opens again (a third breaker)
+    (r"|\frac{2|x|}{3}|", r"\frac{2|x|}{3}", True),
+    ("|x(2|y|+1)|", "x(2|y|+1)", False),
     # found by a reviewer: a sum inside a power or a denominator set the cancellation tolerance of the whole
     ("e^{-x-30}", "2e^{-x-30}", False),
     (r"\frac{1}{x^2+100000}", r"\frac{2}{x^2+100000}", False),

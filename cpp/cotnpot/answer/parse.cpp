@@ -288,11 +288,21 @@ class Parser {
   std::optional<Node> group() {
     if (!expect("{")) return std::nullopt;
     Depth depth(*this);
+    const NoBarOpen bars(*this);
     if (!ok_) return std::nullopt;
     auto inner = list_until({"}"});
     if (!inner || !expect("}")) return std::nullopt;
     return inner;
   }
+
+  // Inside brackets or braces no bar can close an absolute value opened outside them: there `2|y|` is again a
+  // product (|x(2|y|+1)| had not parsed: a breaker).
+  struct NoBarOpen {
+    Parser& p;
+    const int saved;
+    explicit NoBarOpen(Parser& parser) : p(parser), saved(parser.abs_depth_) { p.abs_depth_ = 0; }
+    ~NoBarOpen() { p.abs_depth_ = saved; }
+  };
 
   struct Depth {
     Parser& p;
@@ -305,6 +315,7 @@ class Parser {
   std::optional<Node> bracketed() {
     const std::string open = next().text;
     Depth depth(*this);
+    const NoBarOpen bars(*this);
     if (!ok_) return std::nullopt;
     auto inner = list_until({")", "]"});
     if (!inner) return std::nullopt;

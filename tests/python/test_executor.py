@@ -587,6 +587,15 @@ def test_two_threads_sharing_one_executor_get_their_own_results(ex):
         assert [r.answer for r in out[tag]] == [f"{tag} {i}" for i in range(60)]
 
 
+def output_after_ctrl_c(script):
+    """What a Python script prints when SIGINT reaches it a second after it printed 'ready'."""
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    return proc.communicate(timeout=60)[0]
+
+
 def test_ctrl_c_stops_a_long_batch(tmp_path):
     """SIGINT to a process running a long batch: KeyboardInterrupt within seconds, not at the batch's end."""
     script = tmp_path / "long_batch.py"
@@ -604,11 +613,7 @@ def test_ctrl_c_stops_a_long_batch(tmp_path):
         "        print(f'interrupted after {time.time() - start:.1f}s', flush=True)\n"
         "    print(len(kept), set(kept), flush=True)\n"
         "    print([r.answer for r in ex.run(['print(7)'])], flush=True)\n")
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
+    out = output_after_ctrl_c(script)
     assert out.startswith("interrupted after") and float(out.split()[2].rstrip("s")) < 10   # 400 jobs: ~40 s
     kept, statuses = out.splitlines()[1].split(" ", 1)
     assert 2 <= int(kept) < 400 and statuses == "{'ok'}"   # the jobs that finished, the last ones too
@@ -636,11 +641,7 @@ def test_ctrl_c_reaches_a_batch_waiting_for_another_threads_batch(tmp_path):
         "        print(f'interrupted after {time.time() - start:.1f}s', flush=True)\n"
         "    other.join()\n"
         "    print([r.answer for r in ex.run(['print(7)'])], flush=True)\n")
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
+    out = output_after_ctrl_c(script)
     lines = out.splitlines()
     assert lines[0].startswith("interrupted after") and float(lines[0].split()[2].rstrip("s")) < 4, out
     assert lines[1:] == ["other ['ok']", "['7']"], out   # the other thread's batch, and the pool, unharmed

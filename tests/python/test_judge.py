@@ -276,11 +276,15 @@ NUMPY_AND_FRIENDS = [
 ]
 
 
+def split_and_in_the_job(program, tests):
+    """The results of one suite judged split (where it can be) and judged in the job."""
+    with cotnpot.Executor(workers=1) as ex:
+        return ex.run_tests([program], [tests])[0], ex.run_tests([program], [tests], split=False)[0]
+
+
 @pytest.mark.parametrize("program, tests, truth", NUMPY_AND_FRIENDS)
 def test_verdicts_agree_with_python_running_the_asserts(program, tests, truth):
-    with cotnpot.Executor(workers=1) as ex:
-        split = ex.run_tests([program], [tests])[0]
-        whole = ex.run_tests([program], [tests], split=False)[0]
+    split, whole = split_and_in_the_job(program, tests)
     assert not split.judged_in_process
     assert (split.passed, whole.passed) == (truth, truth), (split.error_type, split.error_message)
 
@@ -373,7 +377,7 @@ def test_a_humaneval_assert_gets_the_stack_it_has_inside_check():
     assert [r.passed for r in got] == [True, False] and not any(r.judged_in_process for r in got)
 
 
-@pytest.mark.parametrize("program, tests, truth", [
+REVIEWERS_CASES = [
     # found by a reviewer: check()'s locals were every name stored anywhere in it, comprehension targets too
     ("n = 3\ndef f(xs): return sum(xs)",
      ["def check(candidate):\n    assert candidate([n for n in range(4)]) == 6\n    assert candidate([n]) == 3\n\ncheck(f)"],
@@ -385,12 +389,7 @@ def test_a_humaneval_assert_gets_the_stack_it_has_inside_check():
     ("def f(v): return v", ["assert f(y := 5) == 5\nassert f(y) == 5"], True),
     # a dict items view with unhashable values equals nothing one can write: `!=` holds
     ("def f(): return {1: [2]}.items()", ["assert f() != 5"], True),
-])
-def test_suites_a_reviewer_found_misjudged(program, tests, truth):
-    with cotnpot.Executor(workers=1) as ex:
-        split = ex.run_tests([program], [tests])[0]
-        whole = ex.run_tests([program], [tests], split=False)[0]
-    assert (split.passed, whole.passed) == (truth, truth), (split.error_type, split.error_message)
+]
 
 
 def test_the_failing_statement_is_the_assert_not_its_line_neighbour():
@@ -422,8 +421,8 @@ def test_colliding_heavy_items_among_many_light_ones_are_charged_by_their_own_we
     assert not ok and "more than 4096" in why and time.process_time() - start < 0.5
 
 
-@pytest.mark.parametrize("program, tests, truth", [
-    # a recursion limit one call sets stays for the next, as in the script (each call's offset reset it)
+@pytest.mark.parametrize("program, tests, truth", REVIEWERS_CASES + [
+    # found by a second reviewer: a recursion limit one call sets stays for the next, as in the script (each call's offset reset it)
     ("import sys\ndef prepare():\n    sys.setrecursionlimit(20000)\n    return True\n"
      "def depth(n): return 0 if n == 0 else 1 + depth(n - 1)", ["assert prepare() is True", "assert depth(5000) == 5000"],
      True),
@@ -435,10 +434,8 @@ def test_colliding_heavy_items_among_many_light_ones_are_charged_by_their_own_we
     ("calls = []\ndef f(x):\n    calls.append(x)\n    return len(calls)",
      ["def check(candidate):\n    assert candidate(0) == 1\n\ncheck(f)\nassert f(0) == 2"], True),
 ])
-def test_suites_a_second_reviewer_found_misjudged(program, tests, truth):
-    with cotnpot.Executor(workers=1) as ex:
-        split = ex.run_tests([program], [tests])[0]
-        whole = ex.run_tests([program], [tests], split=False)[0]
+def test_suites_reviewers_found_misjudged(program, tests, truth):
+    split, whole = split_and_in_the_job(program, tests)
     assert (split.passed, whole.passed) == (truth, truth), (split.error_type, split.error_message)
 
 

@@ -329,6 +329,16 @@ def test_grader_benchmark_compares_answers_not_solutions():
     ("2(3x-5)^4", "2(81x^4-540x^3+1350x^2-1500x+625)", True),
     (r"\frac{1}{(x+2)^8}", r"\frac{1}{x^{8} + 16 x^{7} + 112 x^{6} + 448 x^{5} + 1120 x^{4} + 1792 x^{3} + 1792 x^{2} + 1024 x + 256}", True),
     ("y=3(x+2)^8", "y=3(x^{8} + 16 x^{7} + 112 x^{6} + 448 x^{5} + 1120 x^{4} + 1792 x^{3} + 1792 x^{2} + 1024 x + 256)", True),
+    # exact values at the sample points, where no decimal is written, are equal or not (within rel_tol
+    # x^2+1000000 had equalled x^2+1000001, and the relations of the two too)
+    ("x^2+1000000", "x^2+1000001", False),
+    ("x^2+1000000=0", "x^2+1000001=0", False),
+    ("2x^2+2000000=0", "x^2+1000000=0", True),
+    ("0.5x", r"\frac{x}{2}", True),
+    # where the eight points leave fewer than three real ones, four of magnitude below 1 are tried
+    (r"\cos(\arcsin x)", r"\sqrt{1-x^2}", True),
+    (r"\arccos x", r"\frac{\pi}{2}-\arcsin x", True),
+    (r"\cos(\arcsin x)", r"\sqrt{1-x^2}+x^3", False),
 ])
 def test_grader_rules_by_class(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal
@@ -342,6 +352,10 @@ def test_grader_rules_by_class(gold, pred, equal):
     (r"\frac{1}{3}", r"33.333\%", True),
     (r"\frac{1}{3}", r"33.334\%", False),   # not a rounding of 100/3, nor 0.33334 one of 1/3
     (r"\frac{1}{3}", "0.33334", False),
+    # ...but expressions without a decimal are exact at the sample points: 100001n had equalled 100000n
+    ("100001n", "100000n", False),
+    ("10001x+1", "10000x+1", False),
+    (r"\frac{100x}{3}", "33.333x", True),    # a written decimal may be rounded
 ])
 def test_grader_rules_with_math_equal_semantics(gold, pred, equal):
     assert answer.is_equiv(gold, pred, rel_tol=1e-4, percent=True) is equal

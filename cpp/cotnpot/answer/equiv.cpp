@@ -274,7 +274,8 @@ class Comparer {
     const bool ordered = a.name == "<" || a.name == "\\le";
     std::vector<std::string> vars;
     for (const Node* n : {&a, &b}) collect_variables(*n, vars);
-    std::optional<std::complex<double>> ratio;
+    const bool written_exact = !has_decimal(a) && !has_decimal(b);
+    std::optional<Number> ratio;
     for (int k = 0; k < kPoints; ++k) {
       const auto env = point(vars, k);
       EvalTrace trace;
@@ -282,27 +283,46 @@ class Comparer {
       if (budget_.exhausted()) return false;
       if (k >= kPositivePoints && (!d1 || !d2 || trace.left_reals)) continue;   // outside the real domain
       if (!d1 || !d2) return false;
-      if (std::abs(*d1) < 1e-12 && std::abs(*d2) < 1e-12) continue;
-      if (std::abs(*d2) < 1e-12) return false;
-      const std::complex<double> r = *d1 / *d2;
-      if (std::abs(r) < 1e-12) return false;
-      if (ratio && std::abs(r - *ratio) > options_.rel_tol * std::abs(*ratio) + 1e-9) return false;
-      if (ordered && (std::abs(r.imag()) > 1e-9 || r.real() <= 0)) return false;
+      const std::complex<double> v1 = d1->value(), v2 = d2->value();
+      if (std::abs(v1) < 1e-12 && std::abs(v2) < 1e-12) continue;
+      if (std::abs(v2) < 1e-12) return false;
+      std::optional<Number> r;   // exact where both differences are (x^2 + 1000000 = 0 is not x^2 + 1000001 = 0)
+      if (written_exact && d1->exact && d2->exact)
+        if (auto inverse = detail::power(*d2, Number::rational(-1), budget_)) r = detail::mul(*d1, *inverse, budget_);
+      if (!r) r = Number::inexact(v1 / v2);
+      const std::complex<double> rv = r->value();
+      if (std::abs(rv) < 1e-12) return false;
+      if (ratio && !(written_exact && r->exact && ratio->exact
+                         ? same_exact(*r, *ratio)
+                         : std::abs(rv - ratio->value()) <= options_.rel_tol * std::abs(ratio->value()) + 1e-9))
+        return false;
+      if (ordered && (std::abs(rv.imag()) > 1e-9 || rv.real() <= 0)) return false;
       ratio = r;
     }
     return true;
   }
 
-  std::optional<std::complex<double>> difference(const Node& rel, const std::map<std::string, double>& env,
-                                                 EvalTrace& trace) {
+  // The two sides' difference, exact where both sides are.
+  std::optional<Number> difference(const Node& rel, const std::map<std::string, double>& env, EvalTrace& trace) {
     auto l = evaluate(rel.kids[0], env, budget_, &trace), r = evaluate(rel.kids[1], env, budget_, &trace);
     if (!l || !r) return std::nullopt;
-    return l->value() - r->value();
+    return detail::add(*l, detail::neg(*r), budget_);
+  }
+
+  // A number written with a decimal point anywhere in n: its author may have rounded, so values computed
+  // from it are compared within rel_tol (0.333x is x/3 at math_equal's 1e-4), never exactly.
+  static bool has_decimal(const Node& n) {
+    if (n.decimal) return true;
+    for (const Node& kid : n.kids)
+      if (has_decimal(kid)) return true;
+    return false;
   }
 
   // The sample points of expressions with variables: five with positive values, then three with negative
   // ones (all negative twice, alternating signs once), which tell |x| and \sqrt{x^2} from x (a breaker).
-  static constexpr int kPositivePoints = 5, kPoints = 8;
+  // Then, only where those left fewer than three real points, four of magnitudes below 1 and mixed signs:
+  // the domain of \arcsin x, \sqrt{1-x^2} and \ln(1-x) (\cos(\arcsin x) had not equalled \sqrt{1-x^2}).
+  static constexpr int kPositivePoints = 5, kPoints = 8, kSmallPoints = 4;
 
   // Deterministic "random" values in [0.6, 2.4], on a grid of 1/64, for each variable at sample k; for k >= kPositivePoints the
   // values of sample k - kPositivePoints negated, and scaled (x 1, 2.5, 1.5) so that |x + 3| is told from
@@ -312,24 +332,35 @@ class Comparer {
     static constexpr double kSteps[] = {0.6180339887, 0.4142135624, 0.7320508076, 0.2360679775,
                                         0.6457513111, 0.3166247904, 0.6055512755, 0.1231056256};
     static constexpr double kNegativeScale[] = {1.0, 2.5, 1.5};
-    const int j = k % kPositivePoints;
+    const int j = (k >= kPoints ? k - kPoints : k) % kPositivePoints;
     std::map<std::string, double> env;
     for (size_t v = 0; v < vars.size(); ++v) {
       const double step = kSteps[v % 8] + 0.0710678119 * double(v / 8);
       const double u = std::fmod(0.5 + 0.3819660113 * double(v) + step * double(j + 1), 1.0);
       const bool negative = k >= kPositivePoints && (k != kPoints - 1 || v % 2 == 0);
-      const double value = negative ? -kNegativeScale[j] * (0.6 + 1.8 * u) : 0.6 + 1.8 * u;
+      const double value = k >= kPoints ? ((k + int(v)) % 2 ? -1.0 : 1.0) * (0.15 + 0.6 * u)   // (-0.75, 0.75)
+                           : negative   ? -kNegativeScale[j] * (0.6 + 1.8 * u)
+                                        : 0.6 + 1.8 * u;
       env[vars[v]] = std::round(value * kSampleGrid) / kSampleGrid;   // exact rationals (evaluate)
     }
     return env;
   }
 
-  // Two values at one sample point: within rel_tol, or, where a sum cancelled, within its float error (a
-  // billionth of its largest term: (5x+7)^4 and its expansion differ by 1.6e-5 of their value near -7/5).
-  bool sampled_equal(const Number& x, const Number& y, const EvalTrace& trace) const {
+  // Two values at one sample point. Both exact, with no decimal written on either side (written_exact):
+  // equal or not, as exact values are (100001n had equalled 100000n at rel_tol 1e-4, x^2 + 1000000 equalled
+  // x^2 + 1000001 at any rel_tol: a breaker). Else within rel_tol, or, where a sum cancelled, within its
+  // float error (a billionth of its largest term: (5x+7)^4 and its expansion differ by 1.6e-5 of their
+  // value near -7/5).
+  bool sampled_equal(const Number& x, const Number& y, const EvalTrace& trace, bool written_exact) const {
+    if (written_exact && x.exact && y.exact) return same_exact(x, y);
     if (numbers_equal(Number::inexact(x.value()), Number::inexact(y.value()))) return true;
     const double d = std::abs(x.value() - y.value());
     return std::isfinite(d) && d <= std::min(options_.rel_tol, 1e-9) * trace.largest_term;
+  }
+
+  static bool same_exact(const Number& x, const Number& y) {
+    if (x.big || y.big) return x.big && y.big && *x.big == *y.big;
+    return x.p == y.p && x.q == y.q;
   }
 
   bool numbers_equal(const Number& x, const Number& y) const {
@@ -444,9 +475,11 @@ class Comparer {
     // the complex values at the positive points must agree (their branches decide then). A point outside
     // the reals is no evidence: there \sqrt{x}\sqrt{y} and \sqrt{xy} differ by complex branches, not in the
     // reals the answers mean.
+    const bool written_exact = !has_decimal(a) && !has_decimal(b);
     int real_points = 0;
     bool complex_agree = true;
-    for (int k = 0; k < kPoints; ++k) {
+    for (int k = 0; k < kPoints + kSmallPoints; ++k) {
+      if (k == kPoints && real_points >= 3) break;   // the small points only where needed
       const auto env = point(vars, k);
       EvalTrace trace;
       auto x = evaluate(a, env, budget_, &trace), y = evaluate(b, env, budget_, &trace);
@@ -456,7 +489,7 @@ class Comparer {
         if (positive) return false;   // each side must be defined there
         continue;                     // a negative value may leave a domain (1/x at 0, a factorial)
       }
-      const bool agree = sampled_equal(*x, *y, trace);
+      const bool agree = sampled_equal(*x, *y, trace, written_exact);
       if (trace.left_reals) {
         complex_agree &= agree || !positive;
         continue;

@@ -9,6 +9,10 @@
 #include <cstring>
 #include <limits>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "row_kernels.h"
 
 #if !defined(COTNPOT_ROW_ISA) || !defined(COTNPOT_SIMD_BYTES)
@@ -57,7 +61,26 @@ inline F exp_nonpositive(F d) {
   return p * scale;
 }
 inline float exp_scalar(float d) { return exp_nonpositive<float, uint32_t>(d); }
+#if defined(__AVX512F__) && COTNPOT_SIMD_BYTES == 64
+// The same function, bit for bit, in AVX-512's own instructions: vrndscaleps rounds z to n, vscalefps
+// multiplies by 2^n, vmaxps clamps; 12 instructions a vector instead of 17. The bf16 forward, which is not
+// bound by memory, ran 1.02-1.10x faster with it (A/B of the two builds, alternating, same session, a
+// 2-core Xeon with AMX). vmaxps returns its second operand where either is NaN, so z goes second: a NaN
+// stays NaN.
+inline vf exp_vector(vf d) {
+  const __m512 z = _mm512_max_ps(_mm512_set1_ps(-126.0f), _mm512_mul_ps(d, _mm512_set1_ps(1.44269504088896341f)));
+  const __m512 n = _mm512_roundscale_ps(z, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(z, n);
+  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.327647129073739e-3f), f, _mm512_set1_ps(9.675541892647743e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550713092088699e-2f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022120237350464e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931469440460205e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0000001192092896f));
+  return _mm512_scalef_ps(p, n);
+}
+#else
 inline vf exp_vector(vf d) { return exp_nonpositive<vf, vu>(d); }
+#endif
 
 inline float block_max(const float* p, int64_t len) {
   // Four accumulators hide the latency of the max instruction.

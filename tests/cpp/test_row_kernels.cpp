@@ -144,6 +144,55 @@ TEST_CASE("16-bit rows: bfloat16 and float16 are read and rounded like c10") {
   }
 }
 
+TEST_CASE("a bf16 pair accumulates 64 blocks as a float32 sum does; inf and NaN stay") {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const RowKernels* k : available_kernels())
+  for (int blocks : {5, 64}) {
+    CAPTURE(std::string(k->isa));
+    CAPTURE(blocks);
+    const int64_t n = 4000;
+    std::vector<c10::BFloat16> hi(n, c10::BFloat16(0.0f)), p(n);
+    std::vector<int16_t> lo(n, 0);
+    std::vector<float> f32(n, 0.0f);
+    std::vector<double> exact(n, 0.0), largest(n, 0.0);
+    for (int block = 0; block < blocks; ++block) {
+      for (int64_t i = 0; i < n; ++i) {   // terms of 1000 in one value of 7: sums that cancel; and halfway ties
+        p[i] = c10::BFloat16(normal(rng) * (i % 7 == 0 ? 1e3f : 1.0f));
+        f32[i] += float(p[i]);
+        exact[i] += double(float(p[i]));
+        largest[i] = std::max(largest[i], std::abs(exact[i]));
+      }
+      k->accumulate_bf16_pair(reinterpret_cast<uint16_t*>(hi.data()), lo.data(),
+                              reinterpret_cast<const uint16_t*>(p.data()), n);
+    }
+    int other_than_float32 = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      // the pair's value: hi plus lo steps of 2^-15 of hi's ulp
+      const int e = std::ilogb(float(hi[i]));
+      const double value = double(float(hi[i])) + (float(hi[i]) == 0.0f ? 0.0 : lo[i] * std::ldexp(1.0, e - 22));
+      // within a float32 sum's own rounding (a few ulps of the largest partial sum), not bf16's
+      CHECK(std::abs(value - exact[i]) <= 64 * std::ldexp(largest[i], -23));
+      other_than_float32 += float(hi[i]) != float(c10::BFloat16(f32[i]));
+    }
+    CHECK(other_than_float32 == 0);   // (2^-16 steps, clamped at int16, had rounded ties the other way)
+    // a float32 sum takes inf and finite values to inf, NaN to NaN, and overflows bf16 at the end: so does the pair
+    const float inf = std::numeric_limits<float>::infinity();
+    std::vector<c10::BFloat16> h2 = {c10::BFloat16(1.0f), c10::BFloat16(1.0f), c10::BFloat16(3e38f)},
+                               p2 = {c10::BFloat16(inf), c10::BFloat16(std::numeric_limits<float>::quiet_NaN()),
+                                     c10::BFloat16(3e38f)};
+    std::vector<int16_t> l2(3, 0);
+    for (int step = 0; step < 2; ++step) {
+      k->accumulate_bf16_pair(reinterpret_cast<uint16_t*>(h2.data()), l2.data(),
+                              reinterpret_cast<const uint16_t*>(p2.data()), 3);
+      p2 = {c10::BFloat16(1.0f), c10::BFloat16(1.0f), c10::BFloat16(1.0f)};
+    }
+    CHECK(float(h2[0]) == inf);
+    CHECK(std::isnan(float(h2[1])));
+    CHECK(float(h2[2]) == inf);
+  }
+}
+
 TEST_CASE("row_kernels() picks the widest instruction set the CPU has") {
   const auto& k = cotnpot::logprob::detail::row_kernels();
   if (std::getenv("COTNPOT_CPU_ISA") == nullptr) {

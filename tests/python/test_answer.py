@@ -339,6 +339,24 @@ def test_grader_benchmark_compares_answers_not_solutions():
     (r"\cos(\arcsin x)", r"\sqrt{1-x^2}", True),
     (r"\arccos x", r"\frac{\pi}{2}-\arcsin x", True),
     (r"\cos(\arcsin x)", r"\sqrt{1-x^2}+x^3", False),
+    # found by a fourth breaker: narrower domains, a domain past the sampled range, differences near 0, and
+    # integer offsets that rel_tol hid where a point's exact value overflowed int64
+    (r"\cos(\arcsin(2x))", r"\sqrt{1-4x^2}", True),
+    (r"\sqrt{\frac{x}{1-2x}}", r"\frac{\sqrt{x}}{\sqrt{1-2x}}", True),
+    (r"\ln\left(\frac{x}{1-2x}\right)", r"\ln x-\ln(1-2x)", True),
+    (r"\ln(x-2)-\ln(x-3)", r"\ln\frac{x-2}{x-3}", True),
+    ("|4x^2-1|", "4x^2-1", False),
+    (r"|x^2-\frac{1}{4}|", r"x^2-\frac{1}{4}", False),
+    ("x^{10}+10^{8}", "x^{10}+10^{8}+1", False),
+    ("x+10^{18}", "x+10^{18}+1", False),
+    ("x^{10}=10^{8}", "x^{10}=10^{8}+1", False),
+    ("(x+1)^{12}", "(1+x)^{12}", True),
+    # a function's argument without brackets is an implicit product: \arcsin 2x had been (\arcsin 2) x
+    (r"\cos(\arcsin 2x)", r"\sqrt{1-4x^2}", True),
+    (r"\sin 2x", r"\sin(2x)", True),
+    (r"\sin 2x", r"x\sin 2", False),
+    (r"\cos 2\pi", "1", True),
+    (r"\sin x\cos x", r"\frac{\sin 2x}{2}", True),
 ])
 def test_grader_rules_by_class(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal

@@ -276,12 +276,14 @@ class Comparer {
     for (const Node* n : {&a, &b}) collect_variables(*n, vars);
     const bool written_exact = !has_decimal(a) && !has_decimal(b);
     std::optional<Number> ratio;
-    for (int k = 0; k < kPoints; ++k) {
+    for (int k = 0; k < kIntegerEnd; ++k) {
+      if (k == kSmallEnd) k = kLargeEnd;   // relations: no large points
       const auto env = point(vars, k);
       EvalTrace trace;
       auto d1 = difference(a, env, trace), d2 = difference(b, env, trace);
       if (budget_.exhausted()) return false;
       if (k >= kPositivePoints && (!d1 || !d2 || trace.left_reals)) continue;   // outside the real domain
+      if (k >= kLargeEnd && !(written_exact && d1->exact && d2->exact)) continue;   // integer points: exact only
       if (!d1 || !d2) return false;
       const std::complex<double> v1 = d1->value(), v2 = d2->value();
       if (std::abs(v1) < 1e-12 && std::abs(v2) < 1e-12) continue;
@@ -319,10 +321,14 @@ class Comparer {
   }
 
   // The sample points of expressions with variables: five with positive values, then three with negative
-  // ones (all negative twice, alternating signs once), which tell |x| and \sqrt{x^2} from x (a breaker).
-  // Then, only where those left fewer than three real points, four of magnitudes below 1 and mixed signs:
-  // the domain of \arcsin x, \sqrt{1-x^2} and \ln(1-x) (\cos(\arcsin x) had not equalled \sqrt{1-x^2}).
-  static constexpr int kPositivePoints = 5, kPoints = 8, kSmallPoints = 4;
+  // ones (all negative twice, alternating signs once), which tell |x| and \sqrt{x^2} from x (a breaker);
+  // six of magnitudes in [0.1, 0.45], four positive: the domain of \arcsin 2x, \sqrt{1-4x^2} and
+  // \sqrt{\frac{x}{1-2x}}, and where |4x^2-1| differs from 4x^2-1 (\cos(\arcsin x) had not equalled
+  // \sqrt{1-x^2}; a breaker); then, only where those left fewer than three real points, three in [3.5, 9]
+  // (\ln(x-2)-\ln(x-3), real from 3 on). Last, three at small integers, where a polynomial with integer coefficients stays exact
+  // however large (as a big integer): there, exact values that differ refute (x^{10}+10^8 had equalled
+  // x^{10}+10^8+1: at the other points x^{10} overflowed int64 and rel_tol decided).
+  static constexpr int kPositivePoints = 5, kPoints = 8, kSmallEnd = 14, kLargeEnd = 17, kIntegerEnd = 20;
 
   // Deterministic "random" values in [0.6, 2.4], on a grid of 1/64, for each variable at sample k; for k >= kPositivePoints the
   // values of sample k - kPositivePoints negated, and scaled (x 1, 2.5, 1.5) so that |x + 3| is told from
@@ -332,15 +338,21 @@ class Comparer {
     static constexpr double kSteps[] = {0.6180339887, 0.4142135624, 0.7320508076, 0.2360679775,
                                         0.6457513111, 0.3166247904, 0.6055512755, 0.1231056256};
     static constexpr double kNegativeScale[] = {1.0, 2.5, 1.5};
-    const int j = (k >= kPoints ? k - kPoints : k) % kPositivePoints;
+    const int j = k >= kLargeEnd  ? k - kLargeEnd
+                  : k >= kSmallEnd ? k - kSmallEnd
+                  : k >= kPoints   ? k - kPoints
+                                   : k % kPositivePoints;   // a negative point: its positive one's value
+    static constexpr double kIntegers[] = {3, -2, 5, 7, -3};
     std::map<std::string, double> env;
     for (size_t v = 0; v < vars.size(); ++v) {
       const double step = kSteps[v % 8] + 0.0710678119 * double(v / 8);
       const double u = std::fmod(0.5 + 0.3819660113 * double(v) + step * double(j + 1), 1.0);
       const bool negative = k >= kPositivePoints && (k != kPoints - 1 || v % 2 == 0);
-      const double value = k >= kPoints ? ((k + int(v)) % 2 ? -1.0 : 1.0) * (0.15 + 0.6 * u)   // (-0.75, 0.75)
-                           : negative   ? -kNegativeScale[j] * (0.6 + 1.8 * u)
-                                        : 0.6 + 1.8 * u;
+      const double value = k >= kLargeEnd ? kIntegers[(j + v) % 5]
+                           : k >= kSmallEnd ? 3.5 + 5.5 * u
+                           : k >= kPoints   ? ((k - kPoints + int(v)) % 3 == 2 ? -1.0 : 1.0) * (0.1 + 0.35 * u)
+                           : negative       ? -kNegativeScale[j] * (0.6 + 1.8 * u)
+                                            : 0.6 + 1.8 * u;
       env[vars[v]] = std::round(value * kSampleGrid) / kSampleGrid;   // exact rationals (evaluate)
     }
     return env;
@@ -478,8 +490,8 @@ class Comparer {
     const bool written_exact = !has_decimal(a) && !has_decimal(b);
     int real_points = 0;
     bool complex_agree = true;
-    for (int k = 0; k < kPoints + kSmallPoints; ++k) {
-      if (k == kPoints && real_points >= 3) break;   // the small points only where needed
+    for (int k = 0; k < kLargeEnd; ++k) {
+      if (k == kSmallEnd && real_points >= 3) break;   // the large points only where needed
       const auto env = point(vars, k);
       EvalTrace trace;
       auto x = evaluate(a, env, budget_, &trace), y = evaluate(b, env, budget_, &trace);
@@ -497,7 +509,15 @@ class Comparer {
       if (!agree) return false;
       ++real_points;
     }
-    return real_points >= 3 || complex_agree;
+    if (real_points < 3 && !complex_agree) return false;
+    if (written_exact)
+      for (int k = kLargeEnd; k < kIntegerEnd; ++k) {   // refutation only: exact values that differ
+        const auto env = point(vars, k);
+        auto x = evaluate(a, env, budget_), y = evaluate(b, env, budget_);
+        if (budget_.exhausted()) return false;
+        if (x && y && x->exact && y->exact && !same_exact(*x, *y)) return false;
+      }
+    return true;
   }
 
   const EquivOptions& options_;

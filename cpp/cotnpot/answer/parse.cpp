@@ -250,6 +250,35 @@ class Parser {
     return node_of(Kind::PlusMinus, leaf_number(Number::rational(0)), std::move(*u));
   }
 
+  // A function's argument without brackets runs over an implicit product of numbers, letters and Greek
+  // letters, as written math means it (and sympy's LaTeX parser reads it): \sin 2x is \sin(2x), \ln 2\pi r
+  // is \ln(2\pi r); it ends at an operator, a bracket, a bar or any other command, so \sin x \cos x is
+  // (\sin x)(\cos x). \arcsin 2x had been (\arcsin 2) x (a breaker).
+  std::optional<Node> bare_argument() {
+    auto first = power();
+    if (!first) return std::nullopt;
+    Node product = node_of(Kind::Mul, std::move(*first));
+    while (ok_ && continues_bare_argument()) {
+      auto f = power();
+      if (!f) return std::nullopt;
+      product.kids.push_back(std::move(*f));
+    }
+    if (product.kids.size() == 1) return std::move(product.kids[0]);
+    return product;
+  }
+
+  bool continues_bare_argument() const {
+    static const char* const kGreek[] = {"\\pi",    "\\theta", "\\alpha",  "\\beta",     "\\gamma",
+                                         "\\phi",   "\\omega", "\\lambda", "\\mu",       "\\sigma",
+                                         "\\tau",   "\\rho",   "\\varphi", "\\vartheta", "\\delta"};
+    const Token& tok = peek();
+    if (tok.type == Tok::Number || tok.type == Tok::Letter) return true;
+    if (tok.type != Tok::Command) return false;
+    for (const char* g : kGreek)
+      if (tok.text == g) return true;
+    return false;
+  }
+
   std::optional<Node> power() {
     auto base = postfix();
     if (!base) return std::nullopt;
@@ -485,8 +514,8 @@ class Parser {
           if (!exponent) return std::nullopt;
         }
         // "\sin(x)^2" is (\sin x)^2: a parenthesized argument ends at its parenthesis; "\sin x^2" is
-        // \sin(x^2), as LaTeX reads it.
-        auto arg = is("{") ? group() : is("(") ? postfix() : power();
+        // \sin(x^2), as LaTeX reads it; "\sin 2x" is \sin(2x) (bare_argument).
+        auto arg = is("{") ? group() : is("(") ? postfix() : bare_argument();
         if (!arg) return std::nullopt;
         std::string name = cmd.substr(1);
         if (exponent && is_minus_one(*exponent) && (name == "sin" || name == "cos" || name == "tan")) {

@@ -357,6 +357,25 @@ def test_grader_benchmark_compares_answers_not_solutions():
     (r"\sin 2x", r"x\sin 2", False),
     (r"\cos 2\pi", "1", True),
     (r"\sin x\cos x", r"\frac{\sin 2x}{2}", True),
+    # a fifth breaker: e^{...} ends a bare argument; every Greek letter continues one, subscripted too;
+    # \log_b; the inverse notation of sec, csc and cot; \pm signs the whole product
+    (r"e^{\sin x}\cos x", r"\cos x e^{\sin x}", True),
+    (r"\cos x e^{\sin x}", r"\cos(x e^{\sin x})", False),
+    (r"y = e^{x}(C_1\cos x + C_2\sin x)", r"y = C_1\cos x e^{x} + C_2\sin x e^{x}", True),
+    (r"\sin 2\psi", r"2\sin\psi\cos\psi", True),
+    (r"\sin 2\psi", r"\psi\sin 2", False),
+    (r"\sin \theta_1 \cos \theta_2", r"\cos(\theta_2)\sin(\theta_1)", True),
+    (r"\log_2 8", "3", True),
+    (r"\log_{10} 100", "2", True),
+    (r"\log_2 3", r"\frac{\ln 3}{\ln 2}", True),
+    (r"\log_2 8", "4", False),
+    (r"\cot^{-1} x", r"\tan x", False),
+    (r"\sec^{-1} x", r"\cos x", False),
+    (r"\csc^{-1} x", r"\arcsin(1/x)", True),
+    (r"\cot^{-1} x", r"\frac{\pi}{2}-\arctan x", True),
+    (r"\pm 2\sqrt{2}", r"\pm\sqrt{8}", True),
+    (r"\pm 2\sqrt{2}", r"2\sqrt{2}, -2\sqrt{2}", True),
+    (r"\pm 2\sqrt{2}", r"\pm 3\sqrt{2}", False),
 ])
 def test_grader_rules_by_class(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal

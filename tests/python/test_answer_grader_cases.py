@@ -23,7 +23,6 @@ EXPECTED_FAILURES = {
     "g0197": "ratios written a:b are not parsed",
     "g0235": "ratios written A:B are not parsed",
     "g0243": "f(x) parses as the product f*x; Math-Verify's non-strict mode equates function names f(x), f(y)",
-    "g0249": "\\sum is not supported",
     "g0268": "hendrycks' string grader keeps list order; cotnpot compares bare lists without order "
              "(lists of roots, as the grading issue asks)",
 }

@@ -244,8 +244,9 @@ class Parser {
       next();
       return unary();
     }
-    next();  // \pm or \mp, what is left
-    auto u = unary();
+    next();  // \pm or \mp, what is left: it signs the whole product (\pm 2\sqrt{2} had been (\pm 2)\sqrt{2},
+             // which compared as neither value: a breaker)
+    auto u = term();
     if (!u) return std::nullopt;
     return node_of(Kind::PlusMinus, leaf_number(Number::rational(0)), std::move(*u));
   }
@@ -267,16 +268,39 @@ class Parser {
     return product;
   }
 
+  // Numbers, letters and Greek letters continue a bare argument; e^{...} does not (\cos x e^{\sin x} is
+  // (\cos x) e^{\sin x}, a derivative's usual form; a breaker).
   bool continues_bare_argument() const {
-    static const char* const kGreek[] = {"\\pi",    "\\theta", "\\alpha",  "\\beta",     "\\gamma",
-                                         "\\phi",   "\\omega", "\\lambda", "\\mu",       "\\sigma",
-                                         "\\tau",   "\\rho",   "\\varphi", "\\vartheta", "\\delta"};
     const Token& tok = peek();
-    if (tok.type == Tok::Number || tok.type == Tok::Letter) return true;
-    if (tok.type != Tok::Command) return false;
+    if (tok.type == Tok::Letter) return !(tok.text == "e" && peek(1).text == "^");
+    return tok.type == Tok::Number || (tok.type == Tok::Command && is_greek(tok.text));
+  }
+
+  static bool is_greek(std::string_view cmd) {
+    static const char* const kGreek[] = {
+        "\\alpha", "\\beta",   "\\gamma", "\\delta", "\\epsilon", "\\varepsilon", "\\zeta",  "\\eta",
+        "\\theta", "\\vartheta", "\\iota", "\\kappa", "\\lambda",  "\\mu",         "\\nu",    "\\xi",
+        "\\pi",    "\\varpi",  "\\rho",   "\\varrho", "\\sigma",  "\\varsigma",   "\\tau",   "\\upsilon",
+        "\\phi",   "\\varphi", "\\chi",   "\\psi",   "\\omega",   "\\Gamma",      "\\Delta", "\\Theta",
+        "\\Lambda", "\\Xi",    "\\Pi",    "\\Sigma", "\\Upsilon", "\\Phi",        "\\Psi",   "\\Omega",
+        "\\ell"};
     for (const char* g : kGreek)
-      if (tok.text == g) return true;
+      if (cmd == g) return true;
     return false;
+  }
+
+  // x_1, a_{n}, \theta_1: the subscript is part of the name.
+  Node subscripted(Node sym) {
+    if (!is("_")) return sym;
+    next();
+    if (is("{")) {
+      next();
+      while (ok_ && !is("}") && peek().type != Tok::End) sym.name += next().text;
+      if (!expect("}")) return sym;
+    } else {
+      sym.name += next().text;
+    }
+    return sym;
   }
 
   std::optional<Node> power() {
@@ -434,18 +458,7 @@ class Parser {
     }
     if (tok.type == Tok::Letter) {
       next();
-      Node sym = named(Kind::Sym, tok.text);
-      if (is("_")) {  // x_1, a_{n}
-        next();
-        if (is("{")) {
-          next();
-          while (ok_ && !is("}") && peek().type != Tok::End) sym.name += next().text;
-          if (!expect("}")) return std::nullopt;
-        } else {
-          sym.name += next().text;
-        }
-      }
-      return sym;
+      return subscripted(named(Kind::Sym, tok.text));
     }
     if (tok.text == "(" || tok.text == "[") return bracketed();
     if (tok.text == "{") return group();
@@ -505,6 +518,13 @@ class Parser {
                                              "\\arccos", "\\arctan", "\\sec", "\\csc", "\\cot"};
     for (const char* f : kFunctions) {
       if (cmd == f) {
+        // "\log_2 x" is \log x / \log 2 (its base a subscript: it had not parsed, a breaker)
+        std::optional<Node> base;
+        if (cmd == "\\log" && is("_")) {
+          next();
+          base = is("{") ? group() : postfix();
+          if (!base) return std::nullopt;
+        }
         // "\sin^2(x)" is (\sin x)^2 and "\sin^{-1} x" is \arcsin x: a power right after the name applies
         // to the value.
         std::optional<Node> exponent;
@@ -518,10 +538,24 @@ class Parser {
         auto arg = is("{") ? group() : is("(") ? postfix() : bare_argument();
         if (!arg) return std::nullopt;
         std::string name = cmd.substr(1);
-        if (exponent && is_minus_one(*exponent) && (name == "sin" || name == "cos" || name == "tan")) {
-          return named(Kind::Func, "arc" + name, std::move(*arg));
+        if (exponent && is_minus_one(*exponent)) {
+          if (name == "sin" || name == "cos" || name == "tan") return named(Kind::Func, "arc" + name, std::move(*arg));
+          // \sec^{-1} x is \arccos(1/x), \csc^{-1} x \arcsin(1/x), \cot^{-1} x \pi/2 - \arctan x (they had been
+          // 1/\sec x = \cos x...: a breaker)
+          if (name == "sec" || name == "csc") {
+            Node inverse = node_of(Kind::Pow, std::move(*arg), leaf_number(Number::rational(-1)));
+            return named(Kind::Func, name == "sec" ? "arccos" : "arcsin", std::move(inverse));
+          }
+          if (name == "cot") {
+            Node half_pi = node_of(Kind::Mul, named(Kind::Sym, "\\pi"), leaf_number(Number::rational(1, 2)));
+            return node_of(Kind::Add, std::move(half_pi), node_of(Kind::Neg, named(Kind::Func, "arctan", std::move(*arg))));
+          }
         }
         Node call = named(Kind::Func, name, std::move(*arg));
+        if (base) {
+          Node denominator = node_of(Kind::Pow, named(Kind::Func, name, std::move(*base)), leaf_number(Number::rational(-1)));
+          call = node_of(Kind::Mul, std::move(call), std::move(denominator));
+        }
         if (!exponent) return call;
         return node_of(Kind::Pow, std::move(call), std::move(*exponent));
       }
@@ -530,7 +564,7 @@ class Parser {
       // text that survived normalization (a word answer): its letters as symbols
       return group();
     }
-    if (cmd.size() > 2 && is_letter(cmd[1])) return named(Kind::Sym, cmd);  // \alpha, \theta, ...
+    if (cmd.size() > 2 && is_letter(cmd[1])) return subscripted(named(Kind::Sym, cmd));  // \alpha, \theta_1, ...
     return fail(), std::nullopt;
   }
 

@@ -58,7 +58,7 @@ test-python: install
 # torch-free grader and frame parser are fuzzed under both sanitizers in every `make test`. libtorch is not
 # instrumented: its allocations are checked, not its code; leak checking is off (libtorch keeps its
 # registries until exit) and so is vptr (libtorch's type info is not instrumented).
-SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=all -fno-omit-frame-pointer
+SANITIZE_FLAGS := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize=vptr -fno-sanitize-recover=all -fno-omit-frame-pointer
 test-sanitize: install
 	cmake -S . -B build/sanitize -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOTNPOT_CUDA=OFF \
 	  -DCOTNPOT_BUILD_PYTHON=OFF -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \

@@ -193,6 +193,22 @@ TEST_CASE("a bf16 pair accumulates 64 blocks as a float32 sum does; inf and NaN 
   }
 }
 
+TEST_CASE("AVX-512's exp is AVX2's bit for bit (its own instructions, the same function)") {
+  const RowKernels* avx2 = row_kernels_for("avx2");
+  const RowKernels* avx512 = row_kernels_for("avx512");
+  if (!avx2 || !avx512) return;   // this CPU lacks one of them
+  std::mt19937 rng(4);
+  std::uniform_real_distribution<float> below(-87.0f, 0.0f);
+  const int64_t n = 100003;   // a scalar tail too
+  std::vector<float> x(n), a(n), b(n);
+  for (float& v : x) v = below(rng);
+  x[5] = -std::numeric_limits<float>::infinity();
+  x[6] = std::numeric_limits<float>::quiet_NaN();
+  avx2->logprob_grad_f32(x.data(), n, 0.0f, -1.0f, -1, a.data());   // exp(x - 0), label none
+  avx512->logprob_grad_f32(x.data(), n, 0.0f, -1.0f, -1, b.data());
+  CHECK(std::memcmp(a.data(), b.data(), n * sizeof(float)) == 0);
+}
+
 TEST_CASE("row_kernels() picks the widest instruction set the CPU has") {
   const auto& k = cotnpot::logprob::detail::row_kernels();
   if (std::getenv("COTNPOT_CPU_ISA") == nullptr) {

@@ -330,8 +330,8 @@ class Comparer {
   // x^{10}+10^8+1: at the other points x^{10} overflowed int64 and rel_tol decided).
   static constexpr int kPositivePoints = 5, kPoints = 8, kSmallEnd = 14, kLargeEnd = 17, kIntegerEnd = 20;
 
-  // Deterministic "random" values in [0.6, 2.4], on a grid of 1/64, for each variable at sample k; for k >= kPositivePoints the
-  // values of sample k - kPositivePoints negated, and scaled (x 1, 2.5, 1.5) so that |x + 3| is told from
+  // Deterministic "random" values in [0.6, 2.4], on a grid of 1/64, for each variable at sample k; for
+  // k >= kPositivePoints the values of sample k - kPositivePoints negated, and scaled (x 1, 2.5, 1.5) so that |x + 3| is told from
   // x + 3 too. A golden-ratio style sequence per variable, each with a step of its own: the earlier formula
   // stepped 0.032 a sample for a lone variable, all five points in [1.40, 1.64] (a breaker).
   static std::map<std::string, double> point(const std::vector<std::string>& vars, int k) {
@@ -348,7 +348,7 @@ class Comparer {
       const double step = kSteps[v % 8] + 0.0710678119 * double(v / 8);
       const double u = std::fmod(0.5 + 0.3819660113 * double(v) + step * double(j + 1), 1.0);
       const bool negative = k >= kPositivePoints && (k != kPoints - 1 || v % 2 == 0);
-      const double value = k >= kLargeEnd ? kIntegers[(j + v) % 5]
+      const double value = k >= kLargeEnd ? kIntegers[(j + v) % 5] * double(1 + v / 5)   // v, v + 5 apart
                            : k >= kSmallEnd ? 3.5 + 5.5 * u
                            : k >= kPoints   ? ((k - kPoints + int(v)) % 3 == 2 ? -1.0 : 1.0) * (0.1 + 0.35 * u)
                            : negative       ? -kNegativeScale[j] * (0.6 + 1.8 * u)

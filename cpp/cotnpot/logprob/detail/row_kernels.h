@@ -27,9 +27,10 @@ struct RowKernels {
   void (*logprob_grad_bf16)(const uint16_t* x, int64_t n, float lse, float g, int64_t label, uint16_t* out);
   void (*logprob_grad_f16)(const uint16_t* x, int64_t n, float lse, float g, int64_t label, uint16_t* out);
   // (hi, lo) += p over n values: a sum carried as hi, the nearest bf16 to it, and lo, an int16 count of
-  // 2^-15 of hi's ulp -- 23 bits together, a float's precision but its last bit -- so that a bf16 gradient summed over many
-  // blocks needs no float32 accumulator of its own size (hi is the gradient itself). p is bf16 too. Where
-  // hi is not finite, it stays so (inf, NaN), as in a float32 sum.
+  // 2^-15 of hi's ulp -- 23 bits together, a float's precision but its last bit -- so that a bf16 gradient
+  // summed over many blocks needs no float32 accumulator of its own size (hi is the gradient itself). p is
+  // bf16 too. inf and NaN stay, as in a float32 sum; so does a sum past bf16's largest value (inf, where a
+  // float32 sum up to 3.4e38 could still come back below it; no gradient gets there).
   void (*accumulate_bf16_pair)(uint16_t* hi, int16_t* lo, const uint16_t* p, int64_t n);
 };
 

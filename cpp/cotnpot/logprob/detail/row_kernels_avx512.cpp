@@ -2,9 +2,6 @@
 #define COTNPOT_ROW_ISA avx512
 #define COTNPOT_ROW_ISA_NAME "avx512"
 #define COTNPOT_SIMD_BYTES 64
-// GCC 12 warns of an uninitialized __Y inside its own avx512fintrin.h (_mm512_roundscale_ps and
-// _mm512_scalef_ps start from _mm512_undefined_ps, which every lane overwrites): a false positive.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include "row_kernels_impl.h"
 
 namespace cotnpot::logprob::detail {

@@ -10,7 +10,12 @@
 #include <limits>
 
 #if defined(__AVX512F__)
+// GCC 12 warns of an uninitialized __Y inside its own avx512fintrin.h (_mm512_roundscale_ps and
+// _mm512_scalef_ps start from _mm512_undefined_ps, which every lane overwrites): a false positive.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #endif
 
 #include "row_kernels.h"
@@ -62,7 +67,7 @@ inline F exp_nonpositive(F d) {
 }
 inline float exp_scalar(float d) { return exp_nonpositive<float, uint32_t>(d); }
 #if defined(__AVX512F__) && COTNPOT_SIMD_BYTES == 64
-// The same function, bit for bit, in AVX-512's own instructions: vrndscaleps rounds z to n, vscalefps
+// The same function, bit for bit for d below 88.37 (its contract: row_kernels.h), in AVX-512's own instructions: vrndscaleps rounds z to n, vscalefps
 // multiplies by 2^n, vmaxps clamps; 12 instructions a vector instead of 17. The bf16 forward, which is not
 // bound by memory, ran 1.02-1.10x faster with it (A/B of the two builds, alternating, same session, a
 // 2-core Xeon with AMX). vmaxps returns its second operand where either is NaN, so z goes second: a NaN
@@ -220,8 +225,10 @@ void accumulate_bf16_pair(uint16_t* hi, int16_t* lo, const uint16_t* p, int64_t 
     const float s = (value(hi[i]) + float(lo[i]) * pair_step(hi[i])) + value(p[i]);
     const uint32_t u = __builtin_bit_cast(uint32_t, s);
     const uint16_t h = s != s ? uint16_t(0x7fc0) : uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);   // nearest
-    // |s - h| <= half of h's ulp, 2^14 steps; exact in float, and so is its product with a power of two
-    const float r = (s - value(h)) * pair_steps_per_unit(h);
+    // |s - h| <= half of h's ulp, 2^14 steps; exact in float, and so is its product with a power of two.
+    // Where h is inf or NaN there is no rest (and a NaN must not reach the int16 conversion: UB).
+    const float steps = pair_steps_per_unit(h);
+    const float r = steps > 0.0f ? (s - value(h)) * steps : 0.0f;
     const float rounded = (r + 12582912.0f) - 12582912.0f;   // to nearest even, as exp's n
     hi[i] = h;
     lo[i] = int16_t(rounded);

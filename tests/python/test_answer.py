@@ -377,6 +377,14 @@ def test_grader_benchmark_compares_answers_not_solutions():
     (r"\pm 2\sqrt{2}", r"\pm\sqrt{8}", True),
     (r"\pm 2\sqrt{2}", r"2\sqrt{2}, -2\sqrt{2}", True),
     (r"\pm 2\sqrt{2}", r"\pm 3\sqrt{2}", False),
+    # a written decimal stands for its rounding interval, not for anything within rel_tol (x + 1000000.5 had
+    # equalled x + 1000000, which the constants never did: the fourth breaker)
+    ("x+1000000.5", "x+1000000", False),
+    ("0.5x+10000000", r"\frac{x}{2}+10000001", False),
+    ("x^2+1000000", "1.0x^2+1000001", False),
+    ("3.14159x", r"\pi x", True),
+    ("0.1x+0.2", r"\frac{x+2}{10}", True),
+    ("x^{2.5}", r"x^2\sqrt{x}", True),
 ])
 def test_grader_rules_by_class(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal
@@ -394,6 +402,7 @@ def test_grader_rules_by_class(gold, pred, equal):
     ("100001n", "100000n", False),
     ("10001x+1", "10000x+1", False),
     (r"\frac{100x}{3}", "33.333x", True),    # a written decimal may be rounded
+    (r"\frac{1000x}{3}", "333.34x", False),  # ...to its places: 333.34 is not 1000/3 rounded, as for constants
 ])
 def test_grader_rules_with_math_equal_semantics(gold, pred, equal):
     assert answer.is_equiv(gold, pred, rel_tol=1e-4, percent=True) is equal

@@ -314,10 +314,46 @@ class Comparer {
   // A number written with a decimal point anywhere in n: its author may have rounded, so values computed
   // from it are compared within rel_tol (0.333x is x/3 at math_equal's 1e-4), never exactly.
   static bool has_decimal(const Node& n) {
-    if (n.decimal) return true;
+    if (n.decimals >= 0) return true;
     for (const Node& kid : n.kids)
       if (has_decimal(kid)) return true;
     return false;
+  }
+
+  // The decimals written in n, in a fixed walk order (so that a copy's are found at the same places).
+  static void decimal_leaves(Node& n, std::vector<Node*>& out) {
+    if (n.kind == Kind::Num && n.decimals >= 0) out.push_back(&n);
+    for (Node& kid : n.kids) decimal_leaves(kid, out);
+  }
+
+  // Whether the written decimals of a and b can explain the difference of their values x and y at env: each
+  // decimal stands for anything within half a unit of its last digit (33.333 for [33.3325, 33.3335]), and
+  // the effect of moving it there is summed over all of them. rel_tol alone let x + 1000000.5 equal
+  // x + 1000000 and 0.5x + 10^7 equal x/2 + 10^7 + 1 (a breaker), while the constants 1000000.5 and 1000000
+  // were already different. A decimal of 15+ significant digits, a float's repr, is left to rel_tol
+  // (nullopt: no verdict), as for constants.
+  std::optional<bool> within_rounding(const Node& a, const Node& b, const std::map<std::string, double>& env,
+                                      const Number& x, const Number& y) {
+    double allowance = 0.0;
+    for (const auto& [side, value] : {std::pair<const Node*, const Number*>{&a, &x}, {&b, &y}}) {
+      Node copy = *side;
+      std::vector<Node*> leaves;
+      decimal_leaves(copy, leaves);
+      for (Node* leaf : leaves) {
+        if (!leaf->num.exact || leaf->num.big || looks_computed(leaf->num) || leaf->decimals > 17) return std::nullopt;
+        const Number written = leaf->num;
+        int64_t unit = 2;   // 2 * 10^decimals: half a unit of the last digit is 1 / unit
+        for (int i = 0; i < leaf->decimals; ++i) unit *= 10;
+        leaf->num = detail::add(written, Number::rational(1, unit), budget_);
+        auto moved = evaluate(copy, env, budget_);
+        leaf->num = written;
+        if (!moved || budget_.exhausted()) return std::nullopt;
+        allowance += std::abs(moved->value() - value->value());
+      }
+    }
+    const double difference = std::abs(x.value() - y.value());
+    const double scale = std::max(std::abs(x.value()), std::abs(y.value()));
+    return difference <= allowance * (1.0 + 1e-9) + kFloatNoise * scale;
   }
 
   // The sample points of expressions with variables: five with positive values, then three with negative
@@ -507,6 +543,7 @@ class Comparer {
         continue;
       }
       if (!agree) return false;
+      if (!written_exact && within_rounding(a, b, env, *x, *y) == false) return false;
       ++real_points;
     }
     if (real_points < 3 && !complex_agree) return false;

@@ -51,7 +51,8 @@ struct Node {
   Number num;
   std::string name;        // Sym, Func ("sqrt", "root", "sin", ...), Relation op ("=", "<", "\\le", ...);
                            // a Num of more digits than int64 holds: its digits (the num is their double)
-  bool decimal = false;    // a Num written with a decimal point (0.5, 33.333): its author may have rounded
+  int decimals = -1;       // a Num written with a decimal point (0.5, 33.333): the digits after it (its
+                           // author may have rounded it to them); -1 without a point
   char open = 0, close = 0;
   int cols = 0;
   std::vector<Node> kids;

@@ -444,7 +444,7 @@ class Parser {
       auto n = parse_decimal(tok.text);
       if (!n) return std::nullopt;
       Node leaf = leaf_number(*n);
-      leaf.decimal = tok.text.find('.') != std::string::npos;
+      if (const size_t dot = tok.text.find('.'); dot != std::string::npos) leaf.decimals = int(tok.text.size() - dot - 1);
       // An integer past int64's 18 safe digits is a double in parse_decimal, whose rounding would make
       // 1000000000000000000 equal 1000000000000000001: it is an exact BigInteger (up to kMaxIntegerDigits
       // digits), and its digits stay in the leaf's name (the comparer compares two literals by them).

@@ -336,6 +336,7 @@ class Comparer {
                                       const Number& x, const Number& y) {
     double allowance = 0.0;
     for (const auto& [side, value] : {std::pair<const Node*, const Number*>{&a, &x}, {&b, &y}}) {
+      if (!budget_.spend(size_of(*side))) return std::nullopt;   // the copy, charged as \pm's expansion is
       Node copy = *side;
       std::vector<Node*> leaves;
       decimal_leaves(copy, leaves);
@@ -543,7 +544,7 @@ class Comparer {
         continue;
       }
       if (!agree) return false;
-      if (!written_exact && within_rounding(a, b, env, *x, *y) == false) return false;
+      if (!written_exact && (within_rounding(a, b, env, *x, *y) == false || budget_.exhausted())) return false;
       ++real_points;
     }
     if (real_points < 3 && !complex_agree) return false;

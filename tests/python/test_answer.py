@@ -390,6 +390,16 @@ def test_grader_rules_by_class(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal
 
 
+def test_written_decimals_round_either_way_and_many_stay_within_the_budget():
+    # a sixth breaker: 0.13 may be 0.125 rounded half up (only the move up had counted), and 50 decimals in
+    # any order had run the work budget out, a difference then
+    assert answer.is_equiv("8x", r"\frac{x}{0.13}", rel_tol=0.5)
+    assert answer.is_equiv(r"e^{-t/8}", r"e^{-0.13t}", rel_tol=0.05)
+    terms = [f"{1 / (k + 2):.6f}x" for k in range(50)]
+    assert answer.is_equiv("+".join(terms), "+".join(reversed(terms)))
+    assert answer.is_equiv("+".join(["0.5x"] * 800), "400x")
+
+
 @pytest.mark.parametrize("gold, pred, equal", [
     # math_equal's semantics (rel_tol 1e-4, percent): a rounding is close relatively, whatever its size;
     # an exact tolerance above 1 had refused these (a breaker)

@@ -327,30 +327,40 @@ class Comparer {
   }
 
   // Whether the written decimals of a and b can explain the difference of their values x and y at env: each
-  // decimal stands for anything within half a unit of its last digit (33.333 for [33.3325, 33.3335]), and
-  // the effect of moving it there is summed over all of them. rel_tol alone let x + 1000000.5 equal
-  // x + 1000000 and 0.5x + 10^7 equal x/2 + 10^7 + 1 (a breaker), while the constants 1000000.5 and 1000000
-  // were already different. A decimal of 15+ significant digits, a float's repr, is left to rel_tol
-  // (nullopt: no verdict), as for constants.
+  // decimal stands for anything within half a unit of its last digit (33.333 for [33.3325, 33.3335]; 0.13
+  // for 0.125, rounded half up), and the larger effect of moving it either way is summed over all of them.
+  // rel_tol alone let x + 1000000.5 equal x + 1000000 and 0.5x + 10^7 equal x/2 + 10^7 + 1 (a breaker),
+  // while the constants 1000000.5 and 1000000 were already different. No verdict (nullopt) for a decimal of
+  // 15+ significant digits, a float's repr, left to rel_tol as for constants; nor where the check would
+  // take more than a quarter of the budget left (it evaluates each side twice per decimal: many decimals,
+  // equal in any order, had run the budget out, a difference then).
   std::optional<bool> within_rounding(const Node& a, const Node& b, const std::map<std::string, double>& env,
                                       const Number& x, const Number& y) {
+    std::vector<Node*> counted;
+    Node a_copy = a, b_copy = b;
+    decimal_leaves(a_copy, counted);
+    const size_t in_a = counted.size();
+    decimal_leaves(b_copy, counted);
+    const long cost = 2 * long(counted.size()) * (size_of(a) + size_of(b)) + size_of(a) + size_of(b);
+    if (cost > (kMaxSteps - budget_.steps) / 4 || !budget_.spend(size_of(a) + size_of(b))) return std::nullopt;
     double allowance = 0.0;
-    for (const auto& [side, value] : {std::pair<const Node*, const Number*>{&a, &x}, {&b, &y}}) {
-      if (!budget_.spend(size_of(*side))) return std::nullopt;   // the copy, charged as \pm's expansion is
-      Node copy = *side;
-      std::vector<Node*> leaves;
-      decimal_leaves(copy, leaves);
-      for (Node* leaf : leaves) {
-        if (!leaf->num.exact || leaf->num.big || looks_computed(leaf->num) || leaf->decimals > 17) return std::nullopt;
-        const Number written = leaf->num;
-        int64_t unit = 2;   // 2 * 10^decimals: half a unit of the last digit is 1 / unit
-        for (int i = 0; i < leaf->decimals; ++i) unit *= 10;
-        leaf->num = detail::add(written, Number::rational(1, unit), budget_);
-        auto moved = evaluate(copy, env, budget_);
+    for (size_t i = 0; i < counted.size(); ++i) {
+      Node* leaf = counted[i];
+      if (!leaf->num.exact || leaf->num.big || looks_computed(leaf->num) || leaf->decimals > 17) return std::nullopt;
+      const Node& side = i < in_a ? a_copy : b_copy;
+      const Number& value = i < in_a ? x : y;
+      const Number written = leaf->num;
+      int64_t unit = 2;   // 2 * 10^decimals: half a unit of the last digit is 1 / unit
+      for (int d = 0; d < leaf->decimals; ++d) unit *= 10;
+      double largest = 0.0;
+      for (const int64_t sign : {1, -1}) {
+        leaf->num = detail::add(written, Number::rational(sign, unit), budget_);
+        auto moved = evaluate(side, env, budget_);
         leaf->num = written;
         if (!moved || budget_.exhausted()) return std::nullopt;
-        allowance += std::abs(moved->value() - value->value());
+        largest = std::max(largest, std::abs(moved->value() - value.value()));
       }
+      allowance += largest;
     }
     const double difference = std::abs(x.value() - y.value());
     const double scale = std::max(std::abs(x.value()), std::abs(y.value()));
@@ -544,7 +554,9 @@ class Comparer {
         continue;
       }
       if (!agree) return false;
-      if (!written_exact && (within_rounding(a, b, env, *x, *y) == false || budget_.exhausted())) return false;
+      // the decimals' rounding at the first three real points (each costs two evaluations per decimal)
+      if (!written_exact && real_points < 3 && (within_rounding(a, b, env, *x, *y) == false || budget_.exhausted()))
+        return false;
       ++real_points;
     }
     if (real_points < 3 && !complex_agree) return false;

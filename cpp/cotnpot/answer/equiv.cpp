@@ -312,7 +312,8 @@ class Comparer {
   }
 
   // A number written with a decimal point anywhere in n: its author may have rounded, so values computed
-  // from it are compared within rel_tol (0.333x is x/3 at math_equal's 1e-4), never exactly.
+  // from it are compared within rel_tol (0.333x is x/3 at math_equal's 1e-4) and within that rounding
+  // (within_rounding), never exactly.
   static bool has_decimal(const Node& n) {
     if (n.decimals >= 0) return true;
     for (const Node& kid : n.kids)
@@ -372,15 +373,16 @@ class Comparer {
   // six of magnitudes in [0.1, 0.45], four positive: the domain of \arcsin 2x, \sqrt{1-4x^2} and
   // \sqrt{\frac{x}{1-2x}}, and where |4x^2-1| differs from 4x^2-1 (\cos(\arcsin x) had not equalled
   // \sqrt{1-x^2}; a breaker); then, only where those left fewer than three real points, three in [3.5, 9]
-  // (\ln(x-2)-\ln(x-3), real from 3 on). Last, three at small integers, where a polynomial with integer coefficients stays exact
-  // however large (as a big integer): there, exact values that differ refute (x^{10}+10^8 had equalled
-  // x^{10}+10^8+1: at the other points x^{10} overflowed int64 and rel_tol decided).
+  // (\ln(x-2)-\ln(x-3), real from 3 on). Last, three at small integers, where a polynomial with integer
+  // coefficients stays exact however large (as a big integer): there, exact values that differ refute
+  // (x^{10}+10^8 had equalled x^{10}+10^8+1: at the other points x^{10} overflowed int64 and rel_tol decided).
   static constexpr int kPositivePoints = 5, kPoints = 8, kSmallEnd = 14, kLargeEnd = 17, kIntegerEnd = 20;
 
   // Deterministic "random" values in [0.6, 2.4], on a grid of 1/64, for each variable at sample k; for
-  // k >= kPositivePoints the values of sample k - kPositivePoints negated, and scaled (x 1, 2.5, 1.5) so that |x + 3| is told from
-  // x + 3 too. A golden-ratio style sequence per variable, each with a step of its own: the earlier formula
-  // stepped 0.032 a sample for a lone variable, all five points in [1.40, 1.64] (a breaker).
+  // k >= kPositivePoints the values of sample k - kPositivePoints negated, and scaled (x 1, 2.5, 1.5) so that
+  // |x + 3| is told from x + 3 too; the later classes as above. A golden-ratio style sequence per variable,
+  // each with a step of its own: the earlier formula stepped 0.032 a sample for a lone variable, all five
+  // points in [1.40, 1.64] (a breaker).
   static std::map<std::string, double> point(const std::vector<std::string>& vars, int k) {
     static constexpr double kSteps[] = {0.6180339887, 0.4142135624, 0.7320508076, 0.2360679775,
                                         0.6457513111, 0.3166247904, 0.6055512755, 0.1231056256};

@@ -444,7 +444,8 @@ class Parser {
       auto n = parse_decimal(tok.text);
       if (!n) return std::nullopt;
       Node leaf = leaf_number(*n);
-      if (const size_t dot = tok.text.find('.'); dot != std::string::npos) leaf.decimals = int(tok.text.size() - dot - 1);
+      if (const size_t dot = tok.text.find('.'); dot != std::string::npos)
+        leaf.decimals = int(tok.text.size() - dot - 1);
       // An integer past int64's 18 safe digits is a double in parse_decimal, whose rounding would make
       // 1000000000000000000 equal 1000000000000000001: it is an exact BigInteger (up to kMaxIntegerDigits
       // digits), and its digits stay in the leaf's name (the comparer compares two literals by them).
@@ -548,12 +549,14 @@ class Parser {
           }
           if (name == "cot") {
             Node half_pi = node_of(Kind::Mul, named(Kind::Sym, "\\pi"), leaf_number(Number::rational(1, 2)));
-            return node_of(Kind::Add, std::move(half_pi), node_of(Kind::Neg, named(Kind::Func, "arctan", std::move(*arg))));
+            Node arctan = named(Kind::Func, "arctan", std::move(*arg));
+            return node_of(Kind::Add, std::move(half_pi), node_of(Kind::Neg, std::move(arctan)));
           }
         }
         Node call = named(Kind::Func, name, std::move(*arg));
         if (base) {
-          Node denominator = node_of(Kind::Pow, named(Kind::Func, name, std::move(*base)), leaf_number(Number::rational(-1)));
+          Node denominator =
+              node_of(Kind::Pow, named(Kind::Func, name, std::move(*base)), leaf_number(Number::rational(-1)));
           call = node_of(Kind::Mul, std::move(call), std::move(denominator));
         }
         if (!exponent) return call;

@@ -187,6 +187,26 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
   return {logp, lse};
 }
 
+namespace {
+
+// into (bf16 rows) and its int16 rest += a @ b: the product a bf16 GEMM into `scratch`, added at a float's
+// precision by the row kernels' pair (row_kernels.h, accumulate_bf16_pair). into and rest are contiguous
+// [a.size(0), b.size(1)].
+void add_product_paired(const at::Tensor& into, const at::Tensor& rest, const at::Tensor& a, const at::Tensor& b,
+                        BlockScratch& scratch, const RowKernels& k) {
+  at::Tensor product = scratch.take(a.size(0), b.size(1), a.options());
+  at::mm_out(product, a, b);
+  const int64_t width = product.size(1);
+  uint16_t* const hi = reinterpret_cast<uint16_t*>(into.data_ptr<at::BFloat16>());
+  int16_t* const lo = rest.data_ptr<int16_t>();
+  const uint16_t* const p = reinterpret_cast<const uint16_t*>(product.data_ptr<at::BFloat16>());
+  at::parallel_for(0, product.size(0), row_grain(std::max<int64_t>(width, 1)), [&](int64_t begin, int64_t end) {
+    k.accumulate_bf16_pair(hi + begin * width, lo + begin * width, p + begin * width, (end - begin) * width);
+  });
+}
+
+}  // namespace
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
     const at::Tensor& grad, const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
     const at::Tensor& lse, const at::Tensor& bias, int64_t ignore_index, FusedBlocks b,
@@ -200,14 +220,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
   const float* lp = l.data_ptr<float>();
   const at::Tensor valid = (y != ignore_index).unsqueeze(1);
   const auto acc = hidden.options().dtype(at::kFloat);
-  // A bf16 hidden's gradient is summed over the vocabulary blocks as a pair (row_kernels.h,
-  // accumulate_bf16_pair): the gradient itself, bf16, and an int16 rest that carries a float's precision.
-  // A float32 [N, H] accumulator holds twice the gradient's memory beyond it, the rest once (N = 4096,
-  // H = 1024: 8 MiB instead of 16).
+  // bf16 gradients are summed over blocks as pairs (add_product_paired): the gradient itself, bf16, and an
+  // int16 rest that carries a float's precision. A float32 accumulator holds twice the gradient's memory
+  // beyond it, the rest once: the hidden's over the vocabulary blocks (N = 4096, H = 1024: 8 MiB instead of
+  // 16), the weight's over the row blocks, one vocabulary block at a time (2 MiB instead of 4).
   const bool paired = want_hidden && hidden.scalar_type() == at::kBFloat16;
   at::Tensor grad_hidden = gradient_buffer(want_hidden, {n, hidden.size(1)}, paired ? hidden.options() : acc);
   at::Tensor grad_hidden_rest = gradient_buffer(paired, {n, hidden.size(1)}, hidden.options().dtype(at::kShort));
-  VocabBlockGradient grad_weight(want_weight, weight, at::kFloat);
+  const bool weight_paired = want_weight && weight.scalar_type() == at::kBFloat16;
+  VocabBlockGradient grad_weight(want_weight && !weight_paired, weight, at::kFloat);
+  at::Tensor grad_weight_paired = gradient_buffer(weight_paired, weight.sizes(), weight.options());
+  at::Tensor weight_rest =
+      gradient_buffer(weight_paired, {std::min(b.vocab, vocab), weight.size(1)}, weight.options().dtype(at::kShort));
   VocabBlockGradient grad_bias(want_bias, want_bias ? bias : weight, at::kFloat);
   const RowKernels& k = row_kernels();
   BlockScratch logits_scratch, product_scratch;
@@ -216,6 +240,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
     const int64_t v1 = std::min(vocab, v0 + b.vocab);
     const at::Tensor w = weight.slice(0, v0, v1);
     const at::Tensor gw = grad_weight.open(v0, v1), gb = grad_bias.open(v0, v1);
+    const at::Tensor gw_rest = weight_paired ? weight_rest.slice(0, 0, v1 - v0).zero_() : at::Tensor();
     for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
       const int64_t r1 = std::min(n, r0 + b.rows);
       const at::Tensor h = hidden.slice(0, r0, r1);
@@ -238,16 +263,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
       // bf16 GEMMs for bf16 inputs, each block's product added at a float's precision (never a bf16 sum
       // across blocks): into a float32 accumulator, or the pair
       if (paired) {
-        at::Tensor product = product_scratch.take(r1 - r0, hidden.size(1), hidden.options());
-        at::mm_out(product, gl, w);
-        const int64_t width_h = product.size(1);
-        uint16_t* const hi = reinterpret_cast<uint16_t*>(grad_hidden.data_ptr<at::BFloat16>()) + r0 * width_h;
-        int16_t* const lo = grad_hidden_rest.data_ptr<int16_t>() + r0 * width_h;
-        const uint16_t* const pp = reinterpret_cast<const uint16_t*>(product.data_ptr<at::BFloat16>());
-        at::parallel_for(0, r1 - r0, row_grain(std::max<int64_t>(width_h, 1)), [&](int64_t begin, int64_t end) {
-          k.accumulate_bf16_pair(hi + begin * width_h, lo + begin * width_h, pp + begin * width_h,
-                                 (end - begin) * width_h);
-        });
+        add_product_paired(grad_hidden.slice(0, r0, r1), grad_hidden_rest.slice(0, r0, r1), gl, w, product_scratch, k);
       } else if (want_hidden) {
         add_product(grad_hidden.slice(0, r0, r1), gl, w, product_scratch);
       }
@@ -255,12 +271,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
         // Ignored rows add nothing, even where their hidden state holds inf or NaN (0 * inf).
         const bool any_ignored = std::any_of(yp + r0, yp + r1, [&](int64_t v) { return v == ignore_index; });
         const at::Tensor h_used = any_ignored ? at::where(valid.slice(0, r0, r1), h, at::zeros({}, h.options())) : h;
-        add_product(gw, gl.t(), h_used, product_scratch);
+        if (weight_paired)
+          add_product_paired(grad_weight_paired.slice(0, v0, v1), gw_rest, gl.t(), h_used, product_scratch, k);
+        else
+          add_product(gw, gl.t(), h_used, product_scratch);
       }
       if (want_bias) gb.add_(gl.sum(0, false, at::kFloat));
     }
   }
-  return {paired ? grad_hidden : grad_hidden.to(hidden.scalar_type()), grad_weight.result(), grad_bias.result()};
+  return {paired ? grad_hidden : grad_hidden.to(hidden.scalar_type()),
+          weight_paired ? grad_weight_paired : grad_weight.result(), grad_bias.result()};
 }
 
 }  // namespace cotnpot::logprob::detail

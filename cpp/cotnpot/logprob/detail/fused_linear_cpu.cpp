@@ -224,9 +224,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
   // int16 rest that carries a float's precision. A float32 accumulator holds twice the gradient's memory
   // beyond it, the rest once: the hidden's over the vocabulary blocks (N = 4096, H = 1024: 8 MiB instead of
   // 16), the weight's over the row blocks, one vocabulary block at a time (2 MiB instead of 4).
-  const bool paired = want_hidden && hidden.scalar_type() == at::kBFloat16;
-  at::Tensor grad_hidden = gradient_buffer(want_hidden, {n, hidden.size(1)}, paired ? hidden.options() : acc);
-  at::Tensor grad_hidden_rest = gradient_buffer(paired, {n, hidden.size(1)}, hidden.options().dtype(at::kShort));
+  const bool hidden_paired = want_hidden && hidden.scalar_type() == at::kBFloat16;
+  at::Tensor grad_hidden = gradient_buffer(want_hidden, {n, hidden.size(1)}, hidden_paired ? hidden.options() : acc);
+  at::Tensor grad_hidden_rest = gradient_buffer(hidden_paired, {n, hidden.size(1)}, hidden.options().dtype(at::kShort));
   const bool weight_paired = want_weight && weight.scalar_type() == at::kBFloat16;
   VocabBlockGradient grad_weight(want_weight && !weight_paired, weight, at::kFloat);
   at::Tensor grad_weight_paired = gradient_buffer(weight_paired, weight.sizes(), weight.options());
@@ -262,7 +262,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
       });
       // bf16 GEMMs for bf16 inputs, each block's product added at a float's precision (never a bf16 sum
       // across blocks): into a float32 accumulator, or the pair
-      if (paired) {
+      if (hidden_paired) {
         add_product_paired(grad_hidden.slice(0, r0, r1), grad_hidden_rest.slice(0, r0, r1), gl, w, product_scratch, k);
       } else if (want_hidden) {
         add_product(grad_hidden.slice(0, r0, r1), gl, w, product_scratch);
@@ -279,7 +279,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
       if (want_bias) gb.add_(gl.sum(0, false, at::kFloat));
     }
   }
-  return {paired ? grad_hidden : grad_hidden.to(hidden.scalar_type()),
+  return {hidden_paired ? grad_hidden : grad_hidden.to(hidden.scalar_type()),
           weight_paired ? grad_weight_paired : grad_weight.result(), grad_bias.result()};
 }
 

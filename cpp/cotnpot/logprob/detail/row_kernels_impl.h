@@ -67,8 +67,9 @@ inline F exp_nonpositive(F d) {
 }
 inline float exp_scalar(float d) { return exp_nonpositive<float, uint32_t>(d); }
 #if defined(__AVX512F__) && COTNPOT_SIMD_BYTES == 64
-// The same function, bit for bit for d below 88.37 (its contract: row_kernels.h), in AVX-512's own instructions: vrndscaleps rounds z to n, vscalefps
-// multiplies by 2^n, vmaxps clamps; 12 instructions a vector instead of 17. The bf16 forward, which is not
+// The same function, bit for bit for d below 88.37 (its contract: row_kernels.h), in AVX-512's own
+// instructions: vrndscaleps rounds z to n, vscalefps multiplies by 2^n, vmaxps clamps; 12 instructions a
+// vector instead of 17. The bf16 forward, which is not
 // bound by memory, ran 1.02-1.10x faster with it (A/B of the two builds, alternating, same session, a
 // 2-core Xeon with AMX). vmaxps returns its second operand where either is NaN, so z goes second: a NaN
 // stays NaN.
@@ -156,16 +157,17 @@ inline void scaled_softmax_block(const float* x, int64_t len, float lse, float n
   for (; i < len; ++i) out[i] = neg_g * exp_scalar(x[i] - lse);
 }
 
-inline void bf16_to_float(const uint16_t* src, int64_t len, float* dst) {
-  for (int64_t i = 0; i < len; ++i) dst[i] = __builtin_bit_cast(float, uint32_t(src[i]) << 16);
-}
+inline float bf16_value(uint16_t b) { return __builtin_bit_cast(float, uint32_t(b) << 16); }
 // Round to nearest even, as c10::BFloat16 does; NaN stays a quiet NaN.
+inline uint16_t bf16_nearest(float f) {
+  const uint32_t u = __builtin_bit_cast(uint32_t, f);
+  return f != f ? uint16_t(0x7fc0) : uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+inline void bf16_to_float(const uint16_t* src, int64_t len, float* dst) {
+  for (int64_t i = 0; i < len; ++i) dst[i] = bf16_value(src[i]);
+}
 inline void float_to_bf16(const float* src, int64_t len, uint16_t* dst) {
-  for (int64_t i = 0; i < len; ++i) {
-    const uint32_t u = __builtin_bit_cast(uint32_t, src[i]);
-    const uint16_t rounded = uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-    dst[i] = src[i] != src[i] ? uint16_t(0x7fc0) : rounded;
-  }
+  for (int64_t i = 0; i < len; ++i) dst[i] = bf16_nearest(src[i]);
 }
 inline void f16_to_float(const uint16_t* src, int64_t len, float* dst) {
   for (int64_t i = 0; i < len; ++i) dst[i] = static_cast<float>(__builtin_bit_cast(_Float16, src[i]));
@@ -220,15 +222,13 @@ inline float pair_steps_per_unit(uint16_t hi) {   // 1 / pair_step(hi), 0 where 
 }
 
 void accumulate_bf16_pair(uint16_t* hi, int16_t* lo, const uint16_t* p, int64_t n) {
-  const auto value = [](uint16_t b) { return __builtin_bit_cast(float, uint32_t(b) << 16); };
   for (int64_t i = 0; i < n; ++i) {
-    const float s = (value(hi[i]) + float(lo[i]) * pair_step(hi[i])) + value(p[i]);
-    const uint32_t u = __builtin_bit_cast(uint32_t, s);
-    const uint16_t h = s != s ? uint16_t(0x7fc0) : uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);   // nearest
+    const float s = (bf16_value(hi[i]) + float(lo[i]) * pair_step(hi[i])) + bf16_value(p[i]);
+    const uint16_t h = bf16_nearest(s);
     // |s - h| <= half of h's ulp, 2^14 steps; exact in float, and so is its product with a power of two.
     // Where h is inf or NaN there is no rest (and a NaN must not reach the int16 conversion: UB).
     const float steps = pair_steps_per_unit(h);
-    const float r = steps > 0.0f ? (s - value(h)) * steps : 0.0f;
+    const float r = steps > 0.0f ? (s - bf16_value(h)) * steps : 0.0f;
     const float rounded = (r + 12582912.0f) - 12582912.0f;   // to nearest even, as exp's n
     hi[i] = h;
     lo[i] = int16_t(rounded);

@@ -40,7 +40,9 @@ def _token_logprob_forward(logits, labels, ignore_index, shift):
     _check_one_device("_token_logprob_forward", "logits", logits, labels=labels)
     batch, steps = logits.shape[0], logits.shape[1] - (1 if shift else 0)
     out = logits.new_empty((batch, steps), dtype=_logprob_dtype(logits))
-    return out, torch.empty_like(out)
+    # lse is float64 whatever the logits' dtype: rounded to float it lost the digits that a log-prob from
+    # logits near 1e4 needs (row_kernels.h)
+    return out, torch.empty_like(out, dtype=torch.float64)
 
 
 @torch.library.register_fake("cotnpot::_token_logprob_backward")
@@ -91,7 +93,7 @@ def _fused_linear_logprob_forward(hidden, weight, labels, bias, ignore_index, ro
                  lambda: "fused_linear_logprob: hidden [N,H], weight [V,H] and labels [N] expected")
     _check_one_device("fused_linear_logprob", "hidden", hidden, weight=weight, labels=labels, bias=bias)
     out = hidden.new_empty((hidden.shape[0],), dtype=_accumulation_dtype(hidden))
-    return out, torch.empty_like(out)
+    return out, torch.empty_like(out, dtype=torch.float64)   # lse in float64, as _token_logprob_forward's
 
 
 @torch.library.register_fake("cotnpot::_fused_linear_logprob_backward")

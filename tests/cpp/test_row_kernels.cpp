@@ -96,10 +96,41 @@ TEST_CASE("row logprob gradient equals g * (onehot - softmax)") {
       const int64_t label = n / 2;
       const float g = -1.5f;
       std::vector<float> out(n);
-      k->logprob_grad_f32(x.data(), n, float(lse), g, label, out.data());
+      k->logprob_grad_f32(x.data(), n, lse, g, label, out.data());
       for (int64_t v = 0; v < n; ++v) {
         const double want = g * ((v == label ? 1.0 : 0.0) - std::exp(double(x[v]) - lse));
         REQUIRE(close(out[v], want, 1e-5, 1e-6));
+      }
+    }
+  }
+}
+
+TEST_CASE("rows of logits near 1e4: the lse keeps the digits a log-prob and its gradient need") {
+  // The kernels returned max + log(sum) rounded to float: half an ulp of 1e4 is 4.9e-4, which every
+  // log-prob and softmax value inherited (a confident label's gradient g * (1 - p) had the wrong sign).
+  std::mt19937 rng(5);
+  for (const RowKernels* k : available_kernels()) {
+    CAPTURE(std::string(k->isa));
+    for (float offset : {1e4f, -3e4f}) {
+      for (int64_t n : {17, 2049, 5000}) {
+        CAPTURE(offset);
+        CAPTURE(n);
+        auto x = random_row(n, rng, 3.0f);
+        for (float& v : x) v += offset;
+        const int64_t label = n / 3;
+        x[label] += 16.0f;   // a confident token: 1 - p ~ 1e-4
+        const double want = logsumexp_f64(x);
+        const double lse = k->logsumexp_f32(x.data(), n);
+        CHECK(std::fabs(lse - want) < 1e-5);   // absolute: the log-prob's own error, not a relative one at 1e4
+        const float g = 0.75f;
+        std::vector<float> out(n);
+        k->logprob_grad_f32(x.data(), n, lse, g, label, out.data());
+        for (int64_t v = 0; v < n; ++v) {
+          const double p = std::exp(double(x[v]) - want);
+          const double expected = v == label ? -g * std::expm1(double(x[v]) - want) : -g * p;
+          // 3e-7: 1 - p is known to a few ulps of 1 (the sum's own rounding), as in log_softmax
+          REQUIRE(close(out[v], expected, 1e-4, 3e-7));
+        }
       }
     }
   }
@@ -129,9 +160,9 @@ TEST_CASE("16-bit rows: bfloat16 and float16 are read and rounded like c10") {
 
       std::vector<c10::BFloat16> gb(n);
       std::vector<c10::Half> gh(n);
-      k->logprob_grad_bf16(reinterpret_cast<const uint16_t*>(xb.data()), n, float(lse_b), 1.0f, 0,
+      k->logprob_grad_bf16(reinterpret_cast<const uint16_t*>(xb.data()), n, lse_b, 1.0f, 0,
                            reinterpret_cast<uint16_t*>(gb.data()));
-      k->logprob_grad_f16(reinterpret_cast<const uint16_t*>(xh.data()), n, float(lse_h), 1.0f, 0,
+      k->logprob_grad_f16(reinterpret_cast<const uint16_t*>(xh.data()), n, lse_h, 1.0f, 0,
                           reinterpret_cast<uint16_t*>(gh.data()));
       for (int64_t v = 0; v < n; ++v) {
         const float want_b = float((v == 0) - std::exp(double(xb_f[v]) - lse_b));

@@ -227,3 +227,35 @@ def test_one_step_under_shift_and_rows_of_minus_inf_agree_with_the_cpu_kernel():
     cuda = cotnpot.token_logprob(logits.cuda(), labels.cuda()).cpu()
     assert torch.isnan(cpu[0, 1]) and torch.isnan(cuda[0, 1])
     torch.testing.assert_close(cuda, cpu, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+@gpu
+@pytest.mark.parametrize("offset", [1e4, -3e4])
+@pytest.mark.parametrize("dtype, grad_rtol", [(torch.float32, 1e-4), (torch.bfloat16, 4e-3)])
+def test_logits_near_1e4_keep_the_accuracy_of_log_softmax(offset, dtype, grad_rtol):
+    """As tests/python/test_large_logits.py on the CPU: the kernels' lse is float64 (rounded to float it was off
+    by half an ulp of 1e4, 4.9e-4), and a confident label's gradient is -g * expm1(logp). The token kernels and
+    the fused form's epilogues, against float64 on the same (rounded) inputs."""
+    g = torch.Generator().manual_seed(7)
+    x = (torch.randn(3, 5, 700, generator=g, dtype=torch.float64) * 3 + offset).to(dtype)
+    labels = torch.randint(0, 700, (3, 5), generator=g)
+    labels[:, ::2] = 9
+    x[..., 9] += 14
+    leaf = x.cuda().requires_grad_()
+    got = cotnpot.token_logprob(leaf, labels.cuda())
+    weights = torch.randn(labels.shape, generator=g)
+    (got_grad,) = torch.autograd.grad((got * weights.cuda()).sum(), leaf)
+    x64 = x.double().requires_grad_()
+    want = torch.log_softmax(x64, -1).gather(-1, labels[..., None])[..., 0]
+    (want_grad,) = torch.autograd.grad((want * weights.double()).sum(), x64)
+    torch.testing.assert_close(got.double().cpu(), want.detach(), rtol=0, atol=1e-5)
+    torch.testing.assert_close(got_grad.double().cpu(), want_grad, rtol=grad_rtol, atol=1e-6)
+    # the fused form: column 0 puts every logit at `offset` exactly (multiples of 1/8: exact GEMMs in float32)
+    h = torch.randint(-8, 9, (20, 16), generator=g, dtype=torch.float64) / 8
+    w = torch.randint(-8, 9, (300, 16), generator=g, dtype=torch.float64) / 8
+    h[:, 0], w[:, 0] = 100.0, offset / 100
+    fused_labels = torch.randint(0, 300, (20,), generator=g)
+    fused = cotnpot.fused_linear_logprob(h.float().cuda(), w.float().cuda(), fused_labels.cuda(), row_block=7,
+                                         vocab_block=64)
+    fused_want = torch.log_softmax(h @ w.T, -1).gather(1, fused_labels[:, None])[:, 0]
+    torch.testing.assert_close(fused.double().cpu(), fused_want, rtol=0, atol=1e-5)

@@ -241,7 +241,8 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_composite(const at::Tens
                                                                   at::Tensor* dlogp_dhidden) {
   const int64_t n = hidden.size(0), vocab = weight.size(0);
   const auto acc = accumulation_type(hidden);
-  at::Tensor logp = at::zeros({n}, hidden.options().dtype(acc)), lse = at::zeros({n}, hidden.options().dtype(acc));
+  // lse in double, as the row kernels give it (row_kernels.h)
+  at::Tensor logp = at::zeros({n}, hidden.options().dtype(acc)), lse = at::zeros({n}, hidden.options().dtype(at::kDouble));
   for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
     const int64_t r1 = std::min(n, r0 + b.rows);
     const at::Tensor h = hidden.slice(0, r0, r1), yr = y.slice(0, r0, r1);
@@ -275,7 +276,7 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_composite(const at::Tens
     const at::Tensor plus_inf = running_max == std::numeric_limits<double>::infinity();
     const at::Tensor log_sum = at::log(running_sum);
     const at::Tensor row_lse = at::where(plus_inf, std::numeric_limits<double>::quiet_NaN(),
-                                         safe_max.to(at::kDouble) + log_sum).to(acc);
+                                         safe_max.to(at::kDouble) + log_sum);
     // (x[y] - max) - log(sum), in double: no rounding at the magnitude of the logits or of the lse
     const at::Tensor row_logp = at::where(plus_inf, std::numeric_limits<double>::quiet_NaN(),
                                           (picked - safe_max).to(at::kDouble) - log_sum).to(acc);
@@ -304,7 +305,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_composite(
   // Ignored rows get no gradient: their g is 0 and their softmax is set to 0 before it meets g, whatever
   // their logits hold (an infinite logit would make exp(logits - lse) * 0 a NaN).
   const at::Tensor g = at::where(valid, grad.to(acc), at::zeros({}, grad.options().dtype(acc)));
-  const at::Tensor lse_acc = lse.to(acc);
+  // The double lse as hi + lo in the accumulation type: (logits - hi) - lo keeps the digits that
+  // logits - float(lse) loses at the logits' magnitude (row_kernels.h).
+  const at::Tensor lse64 = lse.to(at::kDouble);
+  const at::Tensor lse_hi = lse64.to(acc);
+  const at::Tensor lse_lo = at::where(at::isfinite(lse64), lse64 - lse_hi.to(at::kDouble), 0.0).to(acc);
   const auto acc_options = hidden.options().dtype(acc);
   at::Tensor grad_hidden = gradient_buffer(want_hidden, {n, hidden.size(1)}, acc_options);
   VocabBlockGradient grad_weight(want_weight, weight, acc);
@@ -329,13 +334,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_composite(
       const at::Tensor rows_valid = valid.slice(0, r0, r1).unsqueeze(1);
       const at::Tensor logits = block_logits(h, weight, bias, v0, v1, acc);
       // d(g * logp)/d logits = g * (onehot - softmax)
-      at::Tensor gl = at::where(rows_valid, at::exp(logits - lse_acc.slice(0, r0, r1).unsqueeze(1)),
-                                at::zeros({}, logits.options()))
+      const at::Tensor hi = lse_hi.slice(0, r0, r1).unsqueeze(1), lo = lse_lo.slice(0, r0, r1).unsqueeze(1);
+      at::Tensor gl = at::where(rows_valid, at::exp((logits - hi).sub_(lo)), at::zeros({}, logits.options()))
                           .mul_(gr.unsqueeze(1))
                           .neg_();
-      const at::Tensor here = (yr >= v0).logical_and(yr < v1);
+      // The label's value g * (1 - p) as -g * expm1(logit - lse) in double (1 - p loses its digits to p's
+      // rounding where p is near 1); rows whose label is in another block, or ignored, keep theirs.
+      const at::Tensor here = (yr >= v0).logical_and(yr < v1).logical_and(valid.slice(0, r0, r1));
       const at::Tensor local = (yr - v0).clamp(0, v1 - v0 - 1).unsqueeze(1);
-      gl.scatter_add_(1, local, at::where(here, gr, at::zeros_like(gr)).unsqueeze(1));
+      const at::Tensor label_logp = logits.gather(1, local).squeeze(1).to(at::kDouble) - lse64.slice(0, r0, r1);
+      const at::Tensor label_grad = at::expm1(label_logp).mul_(gr.to(at::kDouble)).neg_().to(acc);
+      gl.scatter_(1, local, at::where(here, label_grad, gl.gather(1, local).squeeze(1)).unsqueeze(1));
       const at::Tensor gl_gemm = gl.to(gemm);
       if (want_hidden) add_product(grad_hidden.slice(0, r0, r1), gl_gemm, w_gemm, product_scratch);
       if (want_weight) {

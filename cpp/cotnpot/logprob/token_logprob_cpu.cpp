@@ -24,9 +24,9 @@ const uint16_t* bits(const c10::Half* p) { return reinterpret_cast<const uint16_
 uint16_t* bits(c10::BFloat16* p) { return reinterpret_cast<uint16_t*>(p); }
 uint16_t* bits(c10::Half* p) { return reinterpret_cast<uint16_t*>(p); }
 
-float row_logsumexp(const RowKernels& k, const float* x, int64_t n) { return k.logsumexp_f32(x, n); }
-float row_logsumexp(const RowKernels& k, const c10::BFloat16* x, int64_t n) { return k.logsumexp_bf16(bits(x), n); }
-float row_logsumexp(const RowKernels& k, const c10::Half* x, int64_t n) { return k.logsumexp_f16(bits(x), n); }
+double row_logsumexp(const RowKernels& k, const float* x, int64_t n) { return k.logsumexp_f32(x, n); }
+double row_logsumexp(const RowKernels& k, const c10::BFloat16* x, int64_t n) { return k.logsumexp_bf16(bits(x), n); }
+double row_logsumexp(const RowKernels& k, const c10::Half* x, int64_t n) { return k.logsumexp_f16(bits(x), n); }
 // float64 is for gradcheck and ground truth: plain two-pass code, exact libm exp.
 double row_logsumexp(const RowKernels&, const double* x, int64_t n) {
   double m = -std::numeric_limits<double>::infinity();
@@ -36,21 +36,21 @@ double row_logsumexp(const RowKernels&, const double* x, int64_t n) {
   return m + std::log(s);
 }
 
-void row_logprob_grad(const RowKernels& k, const float* x, int64_t n, float lse, float g, int64_t label, float* out) {
+void row_logprob_grad(const RowKernels& k, const float* x, int64_t n, double lse, float g, int64_t label, float* out) {
   k.logprob_grad_f32(x, n, lse, g, label, out);
 }
-void row_logprob_grad(const RowKernels& k, const c10::BFloat16* x, int64_t n, float lse, float g, int64_t label,
+void row_logprob_grad(const RowKernels& k, const c10::BFloat16* x, int64_t n, double lse, float g, int64_t label,
                       c10::BFloat16* out) {
   k.logprob_grad_bf16(bits(x), n, lse, g, label, bits(out));
 }
-void row_logprob_grad(const RowKernels& k, const c10::Half* x, int64_t n, float lse, float g, int64_t label,
+void row_logprob_grad(const RowKernels& k, const c10::Half* x, int64_t n, double lse, float g, int64_t label,
                       c10::Half* out) {
   k.logprob_grad_f16(bits(x), n, lse, g, label, bits(out));
 }
 void row_logprob_grad(const RowKernels&, const double* x, int64_t n, double lse, double g, int64_t label,
                       double* out) {
   for (int64_t v = 0; v < n; ++v) out[v] = -g * std::exp(x[v] - lse);
-  if (label >= 0 && label < n) out[label] += g;
+  if (label >= 0 && label < n) out[label] = -g * std::expm1(x[label] - lse);   // as the row kernels
 }
 
 // Asks the kernel to back a large fresh buffer with transparent huge pages (where THP is in "madvise"
@@ -92,7 +92,7 @@ std::tuple<at::Tensor, at::Tensor> token_logprob_forward_cpu(const at::Tensor& l
   const int64_t row_stride_b = x.stride(0), row_stride_t = x.stride(1);
   const auto opts = x.options().dtype(logprob_dtype(x));
   at::Tensor logp = at::empty({batch, steps}, opts);
-  at::Tensor lse = at::empty({batch, steps}, opts);
+  at::Tensor lse = at::empty({batch, steps}, opts.dtype(at::kDouble));   // see row_kernels.h
   const auto y = labels.accessor<int64_t, 2>();
   const int64_t offset = shift ? 1 : 0;
   const RowKernels& kernels = row_kernels();
@@ -102,7 +102,7 @@ std::tuple<at::Tensor, at::Tensor> token_logprob_forward_cpu(const at::Tensor& l
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* base = x.data_ptr<scalar_t>();
     acc_t* logp_out = logp.data_ptr<acc_t>();
-    acc_t* lse_out = lse.data_ptr<acc_t>();
+    double* lse_out = lse.data_ptr<double>();
     at::parallel_for(0, batch * steps, row_grain(vocab), [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         const int64_t b = r / steps, t = r % steps;
@@ -113,9 +113,9 @@ std::tuple<at::Tensor, at::Tensor> token_logprob_forward_cpu(const at::Tensor& l
           continue;
         }
         const scalar_t* row = base + b * row_stride_b + t * row_stride_t;
-        const acc_t l = row_logsumexp(kernels, row, vocab);
+        const double l = row_logsumexp(kernels, row, vocab);
         lse_out[r] = l;
-        logp_out[r] = static_cast<acc_t>(row[label]) - l;
+        logp_out[r] = static_cast<acc_t>(static_cast<double>(row[label]) - l);
       }
     });
   });
@@ -130,7 +130,7 @@ at::Tensor token_logprob_backward_cpu(const at::Tensor& grad, const at::Tensor& 
   const int64_t steps = steps_in - (shift ? 1 : 0);
   const auto acc_type = logprob_dtype(x);
   const at::Tensor g = grad.to(acc_type).contiguous();
-  const at::Tensor l = lse.to(acc_type).contiguous();
+  const at::Tensor l = lse.to(at::kDouble).contiguous();
   at::Tensor grad_logits = at::empty({batch, steps_in, vocab}, x.options());
   advise_huge_pages(grad_logits.data_ptr(), grad_logits.nbytes());
   const int64_t row_stride_b = x.stride(0), row_stride_t = x.stride(1);
@@ -143,7 +143,7 @@ at::Tensor token_logprob_backward_cpu(const at::Tensor& grad, const at::Tensor& 
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* base = x.data_ptr<scalar_t>();
     const acc_t* g_in = g.data_ptr<acc_t>();
-    const acc_t* lse_in = l.data_ptr<acc_t>();
+    const double* lse_in = l.data_ptr<double>();
     scalar_t* out = grad_logits.data_ptr<scalar_t>();
     at::parallel_for(0, batch * steps_in, row_grain(vocab), [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {

@@ -30,19 +30,19 @@ std::tuple<at::Tensor, at::Tensor> forward_cuda(const at::Tensor& hidden, const 
   const int64_t n = hidden.size(0), vocab = weight.size(0);
   const at::Tensor y = labels.contiguous();
   const auto acc = hidden.options().dtype(accumulation_type(hidden));
-  at::Tensor logp = at::zeros({n}, acc), lse = at::zeros({n}, acc);
+  at::Tensor logp = at::zeros({n}, acc), lse = at::zeros({n}, acc.dtype(at::kDouble));   // lse: row_kernels.h
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   BlockScratch scratch;  // reused by each block: the GEMMs and kernels run in order on one stream
   for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
     const int64_t r1 = std::min(n, r0 + b.rows);
     const at::Tensor h = hidden.slice(0, r0, r1), yr = y.slice(0, r0, r1);
-    at::Tensor running_max = at::full({r1 - r0}, -std::numeric_limits<double>::infinity(), acc);
+    at::Tensor running_max = at::full({r1 - r0}, -std::numeric_limits<double>::infinity(), acc.dtype(at::kDouble));
     at::Tensor running_sum = at::zeros({r1 - r0}, acc.dtype(at::kDouble));
     at::Tensor picked = at::zeros({r1 - r0}, acc);
     for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
       at::Tensor logits = block_logits_in_dtype(h, weight, bias, v0, std::min(vocab, v0 + b.vocab), scratch);
       cuda::check_launch(cuda::fused_block_forward(dtype, block_of(logits, v0, yr, ignore_index),
-                                                   running_max.data_ptr(), running_sum.data_ptr<double>(),
+                                                   running_max.data_ptr<double>(), running_sum.data_ptr<double>(),
                                                    picked.data_ptr(), stream),
                          op);
     }
@@ -50,12 +50,11 @@ std::tuple<at::Tensor, at::Tensor> forward_cuda(const at::Tensor& hidden, const 
     // logits: its lse -inf, its log-prob NaN (-inf - -inf), as log_softmax gives.
     const at::Tensor all_minus_inf = running_max == -std::numeric_limits<double>::infinity();
     const at::Tensor log_sum = at::where(all_minus_inf, 0.0, at::log(running_sum));
-    const at::Tensor row_logp = ((picked - running_max).to(at::kDouble) - log_sum).to(accumulation_type(hidden));
-    const at::Tensor row_lse = at::where(all_minus_inf, running_max.to(at::kDouble),
-                                         running_max.to(at::kDouble) + log_sum).to(accumulation_type(hidden));
+    const at::Tensor row_logp = ((picked.to(at::kDouble) - running_max) - log_sum).to(accumulation_type(hidden));
+    const at::Tensor row_lse = at::where(all_minus_inf, running_max, running_max + log_sum);
     const at::Tensor valid = yr != ignore_index;  // ignored rows: 0, as in the other forms
     logp.slice(0, r0, r1).copy_(at::where(valid, row_logp, at::zeros({}, acc)));
-    lse.slice(0, r0, r1).copy_(at::where(valid, row_lse, at::zeros({}, acc)));
+    lse.slice(0, r0, r1).copy_(at::where(valid, row_lse, 0.0));
   }
   return {logp, lse};
 }
@@ -76,7 +75,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(const at::Tensor& g
   const int64_t n = hidden.size(0), vocab = weight.size(0);
   const at::Tensor y = labels.contiguous();
   const auto acc = hidden.options().dtype(accumulation_type(hidden));
-  const at::Tensor g = grad.to(acc).contiguous(), l = lse.to(acc).contiguous();
+  const at::Tensor g = grad.to(acc).contiguous(), l = lse.to(at::kDouble).contiguous();
   const at::Tensor valid = (y != ignore_index).unsqueeze(1);
   at::Tensor grad_hidden = gradient_buffer(want_hidden, {n, hidden.size(1)}, acc);
   VocabBlockGradient grad_weight(want_weight, weight, accumulation_type(hidden));

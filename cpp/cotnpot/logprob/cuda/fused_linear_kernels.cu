@@ -8,21 +8,20 @@ namespace {
 // A row's (max, sum) over the vocabulary blocks merged with one more block's log-sum-exp, the sum in double
 // (as the CPU form's RunningLse: merged in float log space, small blocks' shares were rounded away). A NaN
 // block (a NaN logit, or +inf: exp(inf - inf)) makes the row NaN.
-template <class A>
-__device__ inline void add_block(A& max, double& sum, A block_lse) {
-  if (isnan(block_lse) || block_lse == A(INFINITY)) {
-    max = A(NAN);
+__device__ inline void add_block(double& max, double& sum, double block_lse) {
+  if (isnan(block_lse) || block_lse == double(INFINITY)) {
+    max = NAN;
     sum = NAN;
   } else if (block_lse > max) {
-    sum = sum * exp(static_cast<double>(max) - static_cast<double>(block_lse)) + 1.0;
+    sum = sum * exp(max - block_lse) + 1.0;
     max = block_lse;
-  } else if (block_lse != A(-INFINITY)) {
-    sum += exp(static_cast<double>(block_lse) - static_cast<double>(max));
+  } else if (block_lse != double(-INFINITY)) {
+    sum += exp(block_lse - max);
   }
 }
 
 template <class T>
-__global__ void block_forward_kernel(LogitBlock block, typename Acc<T>::type* running_max, double* running_sum,
+__global__ void block_forward_kernel(LogitBlock block, double* running_max, double* running_sum,
                                      typename Acc<T>::type* picked) {
   using A = typename Acc<T>::type;
   for (int64_t r = blockIdx.x; r < block.rows; r += gridDim.x) {
@@ -42,8 +41,7 @@ __global__ void block_forward_kernel(LogitBlock block, typename Acc<T>::type* ru
 }
 
 template <class T>
-__global__ void block_backward_kernel(LogitBlock block, const typename Acc<T>::type* grad,
-                                      const typename Acc<T>::type* lse) {
+__global__ void block_backward_kernel(LogitBlock block, const typename Acc<T>::type* grad, const double* lse) {
   using A = typename Acc<T>::type;
   for (int64_t r = blockIdx.x; r < block.rows; r += gridDim.x) {
     T* x = static_cast<T*>(block.logits) + r * block.width;
@@ -52,20 +50,22 @@ __global__ void block_backward_kernel(LogitBlock block, const typename Acc<T>::t
       for (int64_t v = threadIdx.x; v < block.width; v += blockDim.x) x[v] = from_acc<T>(A(0));
       continue;
     }
-    const A g = grad[r], l = lse[r];
+    const A g = grad[r];
+    const double l = lse[r];
+    const SplitLse<A> split(l);
     const int64_t local = label - block.v0;
     for (int64_t v = threadIdx.x; v < block.width; v += blockDim.x)  // each value read, then written, by one thread
-      x[v] = from_acc<T>(-g * exp_acc(to_acc(x[v]) - l) + (v == local ? g : A(0)));
+      x[v] = from_acc<T>(softmax_gradient(to_acc(x[v]), v == local, split, l, g));
   }
 }
 
 template <class T>
-cudaError_t forward(const LogitBlock& block, void* running_max, double* running_sum, void* picked,
+cudaError_t forward(const LogitBlock& block, double* running_max, double* running_sum, void* picked,
                     cudaStream_t stream) {
   using A = typename Acc<T>::type;
   if (block.rows == 0 || block.width == 0) return cudaSuccess;
-  block_forward_kernel<T><<<grid_for(block.rows), kThreads, 0, stream>>>(block, static_cast<A*>(running_max),
-                                                                        running_sum, static_cast<A*>(picked));
+  block_forward_kernel<T><<<grid_for(block.rows), kThreads, 0, stream>>>(block, running_max, running_sum,
+                                                                        static_cast<A*>(picked));
   return cudaGetLastError();
 }
 
@@ -74,13 +74,13 @@ cudaError_t backward(const LogitBlock& block, const void* grad, const void* lse,
   using A = typename Acc<T>::type;
   if (block.rows == 0 || block.width == 0) return cudaSuccess;
   block_backward_kernel<T><<<grid_for(block.rows), kThreads, 0, stream>>>(block, static_cast<const A*>(grad),
-                                                                         static_cast<const A*>(lse));
+                                                                         static_cast<const double*>(lse));
   return cudaGetLastError();
 }
 
 }  // namespace
 
-cudaError_t fused_block_forward(Dtype dtype, const LogitBlock& block, void* running_max, double* running_sum,
+cudaError_t fused_block_forward(Dtype dtype, const LogitBlock& block, double* running_max, double* running_sum,
                                 void* picked, cudaStream_t stream) {
   return with_element_type(dtype, [&](auto t) {
     return forward<decltype(t)>(block, running_max, running_sum, picked, stream);

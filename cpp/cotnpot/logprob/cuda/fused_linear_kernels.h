@@ -19,13 +19,13 @@ struct LogitBlock {
 };
 
 // Per row not ignored: the row's log-sum-exp so far, held as running_max (the largest of its blocks'
-// log-sum-exps) and running_sum (sum of exp(block's - running_max), double), takes in this block's; and
-// picked = the label's logit when the label falls in this block. running_max and picked: [rows], float
-// (double for kDouble); a row's log-sum-exp is running_max + log(running_sum), NaN where running_max is.
-cudaError_t fused_block_forward(Dtype dtype, const LogitBlock& block, void* running_max, double* running_sum,
+// log-sum-exps) and running_sum (sum of exp(block's - running_max)), both double, takes in this block's; and
+// picked = the label's logit when the label falls in this block. picked: [rows], float (double for kDouble);
+// a row's log-sum-exp is running_max + log(running_sum), NaN where running_max is.
+cudaError_t fused_block_forward(Dtype dtype, const LogitBlock& block, double* running_max, double* running_sum,
                                 void* picked, cudaStream_t stream);
 // In place: logits[r, v] = grad[r] * ((v0 + v == label[r]) - exp(logits[r, v] - lse[r])), zero on ignored
-// rows whatever their logits hold. grad, lse: [rows], float (double for kDouble).
+// rows whatever their logits hold. grad: [rows], float (double for kDouble); lse: [rows], double.
 cudaError_t fused_block_backward(Dtype dtype, const LogitBlock& block, const void* grad, const void* lse,
                                  cudaStream_t stream);
 

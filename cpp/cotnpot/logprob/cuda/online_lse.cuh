@@ -31,12 +31,28 @@ __device__ inline double exp_acc(double x) { return exp(x); }
 __device__ inline float log_acc(float x) { return __logf(x); }
 __device__ inline double log_acc(double x) { return log(x); }
 
-// A row's log-sum-exp from its merged (max, sum): NaN where the max is +inf, as log_softmax and the CPU
-// forms give (exp(inf - inf)); m + log(s) would give +inf there, and -inf log-probs for such a row (found
-// by a reviewer).
+// A row's log-sum-exp from its merged (max, sum), in double as the CPU forms keep it (row_kernels.h: rounded
+// to float, it is off by half the logits' ulp, 2.4e-4 near 1e4). NaN where the max is +inf, as log_softmax
+// and the CPU forms give (exp(inf - inf)); m + log(s) would give +inf there, and -inf log-probs for such a
+// row (found by a reviewer).
 template <class A>
-__device__ inline A finish_lse(A m, A s) {
-  return m == A(INFINITY) ? A(NAN) : m + log_acc(s);
+__device__ inline double finish_lse(A m, A s) {
+  return m == A(INFINITY) ? double(NAN) : double(m) + log(double(s));
+}
+
+// The double lse as hi + lo in the accumulation type (lo 0 where lse is not finite): (x - hi) - lo keeps
+// the digits that x - A(lse) loses at the logits' magnitude.
+template <class A>
+struct SplitLse {
+  A hi, lo;
+  __device__ explicit SplitLse(double lse) : hi(A(lse)), lo(isfinite(lse) ? A(lse - double(A(lse))) : A(0)) {}
+};
+
+// g * ((v == label) - exp(x - lse)) for one value x of the row; the label's own is -g * expm1(x - lse) in
+// double, since g * (1 - p) loses its digits to p's rounding where p is near 1.
+template <class A>
+__device__ inline A softmax_gradient(A x, bool is_label, SplitLse<A> split, double lse, A g) {
+  return is_label ? A(-double(g) * expm1(double(x) - lse)) : -g * exp_acc((x - split.hi) - split.lo);
 }
 
 // (max, sum of exp(x - max)) pairs merged: the online log-sum-exp's reduction step.

@@ -28,7 +28,7 @@ std::tuple<at::Tensor, at::Tensor> token_logprob_forward_cuda(const at::Tensor& 
   const at::Tensor y = labels.contiguous();
   const int64_t steps = x.size(1) - (shift ? 1 : 0);
   const auto opts = x.options().dtype(logprob_dtype(x));
-  at::Tensor logp = at::empty({x.size(0), steps}, opts), lse = at::empty({x.size(0), steps}, opts);
+  at::Tensor logp = at::empty({x.size(0), steps}, opts), lse = at::empty({x.size(0), steps}, opts.dtype(at::kDouble));
   constexpr const char* op = "_token_logprob_forward";
   cuda::check_launch(cuda::token_logprob_forward(cuda::kernel_dtype(x, op), rows_of(x, y, ignore_index, shift),
                                                  logp.data_ptr(), lse.data_ptr(), c10::cuda::getCurrentCUDAStream()),
@@ -43,7 +43,7 @@ at::Tensor token_logprob_backward_cuda(const at::Tensor& grad, const at::Tensor&
   const at::Tensor x = logits.stride(2) == 1 ? logits : logits.contiguous();
   const at::Tensor y = labels.contiguous();
   const auto acc_type = logprob_dtype(x);
-  const at::Tensor g = grad.to(acc_type).contiguous(), l = lse.to(acc_type).contiguous();
+  const at::Tensor g = grad.to(acc_type).contiguous(), l = lse.to(at::kDouble).contiguous();
   at::Tensor grad_logits = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
   constexpr const char* op = "_token_logprob_backward";
   cuda::check_launch(cuda::token_logprob_backward(cuda::kernel_dtype(x, op), rows_of(x, y, ignore_index, shift),

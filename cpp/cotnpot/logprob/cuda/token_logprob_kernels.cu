@@ -18,13 +18,16 @@ __device__ inline int64_t label_of(const Rows& rows, int64_t b, int64_t t) {
 }
 
 template <class T>
-__global__ void forward_kernel(Rows rows, int64_t steps, typename Acc<T>::type* logp, typename Acc<T>::type* lse) {
+__global__ void forward_kernel(Rows rows, int64_t steps, typename Acc<T>::type* logp, double* lse) {
   using A = typename Acc<T>::type;
   for (int64_t r = blockIdx.x; r < rows.batch * steps; r += gridDim.x) {
     const int64_t b = r / steps, t = r % steps;
     const int64_t label = label_of(rows, b, t);
     if (label == rows.ignore_index) {  // ignored positions cost nothing
-      if (threadIdx.x == 0) logp[r] = lse[r] = A(0);
+      if (threadIdx.x == 0) {
+        logp[r] = A(0);
+        lse[r] = 0.0;
+      }
       continue;
     }
     const T* x = static_cast<const T*>(rows.logits) + b * rows.stride_b + t * rows.stride_t;
@@ -32,17 +35,17 @@ __global__ void forward_kernel(Rows rows, int64_t steps, typename Acc<T>::type* 
     for (int64_t v = threadIdx.x; v < rows.vocab; v += blockDim.x) merge(m, s, to_acc(x[v]), A(1));
     block_merge(m, s);
     if (threadIdx.x == 0) {
-      const A l = finish_lse(m, s);
+      const double l = finish_lse(m, s);
       lse[r] = l;
-      logp[r] = to_acc(x[label]) - l;
+      logp[r] = A(double(to_acc(x[label])) - l);
     }
     __syncthreads();  // the shared reduction slots are reused by the next row
   }
 }
 
 template <class T>
-__global__ void backward_kernel(Rows rows, int64_t steps, const typename Acc<T>::type* grad,
-                                const typename Acc<T>::type* lse, T* out) {
+__global__ void backward_kernel(Rows rows, int64_t steps, const typename Acc<T>::type* grad, const double* lse,
+                                T* out) {
   using A = typename Acc<T>::type;
   for (int64_t r = blockIdx.x; r < rows.batch * rows.steps_in; r += gridDim.x) {
     const int64_t b = r / rows.steps_in, t = r % rows.steps_in;
@@ -54,11 +57,11 @@ __global__ void backward_kernel(Rows rows, int64_t steps, const typename Acc<T>:
       continue;
     }
     const T* x = static_cast<const T*>(rows.logits) + b * rows.stride_b + t * rows.stride_t;
-    const A g = grad[b * steps + t], l = lse[b * steps + t];
-    for (int64_t v = threadIdx.x; v < rows.vocab; v += blockDim.x) {
-      const A value = -g * exp_acc(to_acc(x[v]) - l) + (v == label ? g : A(0));
-      o[v] = from_acc<T>(value);
-    }
+    const A g = grad[b * steps + t];
+    const double l = lse[b * steps + t];
+    const SplitLse<A> split(l);
+    for (int64_t v = threadIdx.x; v < rows.vocab; v += blockDim.x)
+      o[v] = from_acc<T>(softmax_gradient(to_acc(x[v]), v == label, split, l, g));
   }
 }
 
@@ -68,7 +71,7 @@ cudaError_t forward(const Rows& rows, void* logp, void* lse, cudaStream_t stream
   const int64_t steps = rows.steps_in - (rows.shift ? 1 : 0);
   if (rows.batch * steps == 0) return cudaSuccess;
   forward_kernel<T><<<grid_for(rows.batch * steps), kThreads, 0, stream>>>(rows, steps, static_cast<A*>(logp),
-                                                                          static_cast<A*>(lse));
+                                                                          static_cast<double*>(lse));
   return cudaGetLastError();
 }
 
@@ -78,7 +81,7 @@ cudaError_t backward(const Rows& rows, const void* grad, const void* lse, void* 
   const int64_t steps = rows.steps_in - (rows.shift ? 1 : 0);
   if (rows.batch * rows.steps_in == 0) return cudaSuccess;
   backward_kernel<T><<<grid_for(rows.batch * rows.steps_in), kThreads, 0, stream>>>(
-      rows, steps, static_cast<const A*>(grad), static_cast<const A*>(lse), static_cast<T*>(out));
+      rows, steps, static_cast<const A*>(grad), static_cast<const double*>(lse), static_cast<T*>(out));
   return cudaGetLastError();
 }
 

@@ -20,10 +20,10 @@ struct Rows {
   bool shift;              // logits[:, t] predicts labels[:, t + 1]
 };
 
-// logp and lse: [batch, steps] of float (double for kDouble), steps = steps_in - shift.
+// logp: [batch, steps] of float (double for kDouble), steps = steps_in - shift; lse: [batch, steps] of double.
 cudaError_t token_logprob_forward(Dtype dtype, const Rows& rows, void* logp, void* lse, cudaStream_t stream);
-// grad, lse: [batch, steps] (float, or double for kDouble); grad_logits: [batch, steps_in, vocab] contiguous,
-// of the logits' dtype.
+// grad: [batch, steps] (float, or double for kDouble); lse: [batch, steps] of double; grad_logits:
+// [batch, steps_in, vocab] contiguous, of the logits' dtype.
 cudaError_t token_logprob_backward(Dtype dtype, const Rows& rows, const void* grad, const void* lse,
                                    void* grad_logits, cudaStream_t stream);
 

@@ -15,32 +15,33 @@
 namespace cotnpot::logprob::detail {
 namespace {
 
-constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
+constexpr double kMinusInf = -std::numeric_limits<double>::infinity();
 
 // A row's log-sum-exp over the vocabulary blocks seen so far, as (max of the blocks' log-sum-exps, sum of
 // exp(block's - max)) with the sum in double. Merged in float log space instead (log(exp(a) + exp(b))), a
 // block whose share of the softmax was below half a float step of the running value vanished: at V = 152k
 // a confident token's log-prob came out 0.0 instead of -1.2e-4 and its gradient had the wrong sign (found
 // by a breaker). The log-prob is then (x[y] - max) - log(sum): no rounding at the logits' magnitude either.
+// The blocks' log-sum-exps, max and the lse are doubles, as the row kernels give them (row_kernels.h).
 struct RunningLse {
-  float max = kMinusInf;
+  double max = kMinusInf;
   double sum = 0.0;
   bool nan = false;  // a NaN logit, or +inf (exp(inf - inf), as log_softmax gives)
 
-  void add(float block_lse) {
-    if (std::isnan(block_lse) || block_lse == std::numeric_limits<float>::infinity()) {
+  void add(double block_lse) {
+    if (std::isnan(block_lse) || block_lse == std::numeric_limits<double>::infinity()) {
       nan = true;
     } else if (block_lse > max) {  // also the first finite block: sum is 0 then
-      sum = sum * std::exp(static_cast<double>(max) - block_lse) + 1.0;
+      sum = sum * std::exp(max - block_lse) + 1.0;
       max = block_lse;
     } else if (block_lse != kMinusInf) {
-      sum += std::exp(static_cast<double>(block_lse) - max);
+      sum += std::exp(block_lse - max);
     }
   }
   bool all_minus_inf() const { return !nan && max == kMinusInf; }
-  float lse() const {
-    if (nan) return std::numeric_limits<float>::quiet_NaN();
-    return max == kMinusInf ? kMinusInf : static_cast<float>(max + std::log(sum));
+  double lse() const {
+    if (nan) return std::numeric_limits<double>::quiet_NaN();
+    return max == kMinusInf ? kMinusInf : max + std::log(sum);
   }
   // log p of a label whose logit is `picked` (NaN where the row is all -inf, as log_softmax gives)
   double logp(float picked) const {
@@ -79,9 +80,9 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
   const at::Tensor y = labels.contiguous();
   const int64_t* yp = y.data_ptr<int64_t>();
   const auto out_options = hidden.options().dtype(at::kFloat);
-  at::Tensor logp = at::zeros({n}, out_options), lse = at::zeros({n}, out_options);
+  at::Tensor logp = at::zeros({n}, out_options), lse = at::zeros({n}, out_options.dtype(at::kDouble));
   float* logp_out = logp.data_ptr<float>();
-  float* lse_out = lse.data_ptr<float>();
+  double* lse_out = lse.data_ptr<double>();
   const RowKernels& k = row_kernels();
   std::vector<RunningLse> running(b.rows);  // per row of the block: its log-sum-exp so far
   std::vector<float> picked(b.rows);        // and the label's logit
@@ -89,8 +90,8 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
   // until the row block ends, and `reference` that reference. It follows the running lse only when that has
   // grown by kRebase (so exp(logit - reference) <= e^8, no overflow), which after the first blocks is rare:
   // the rows of the sum are rescaled only then, not after every block.
-  constexpr float kRebase = 8.0f;
-  std::vector<float> reference(b.rows);
+  constexpr double kRebase = 8.0;
+  std::vector<double> reference(b.rows);
   TORCH_INTERNAL_ASSERT(!dlogp_dhidden || (dlogp_dhidden->scalar_type() == at::kFloat &&
                                            dlogp_dhidden->is_contiguous() && dlogp_dhidden->size(0) == n));
   BlockScratch scratch, product_scratch;
@@ -108,7 +109,7 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
         for (int64_t i = begin; i < end; ++i) {
           const int64_t label = yp[r0 + i];
           if (label == ignore_index) continue;  // no pass over an ignored row's logits
-          const float block_lse =
+          const double block_lse =
               rows.bf16 ? k.logsumexp_bf16(rows.bits(i), rows.width) : k.logsumexp_f32(rows.floats(i), rows.width);
           running[i].add(block_lse);
           if (label >= v0 && label < v1) picked[i] = rows.value(i, label - v0);
@@ -122,14 +123,14 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
         at::parallel_for(0, r1 - r0, row_grain(rows.width), [&](int64_t begin, int64_t end) {
           for (int64_t i = begin; i < end; ++i) {
             // An ignored row, or one whose logits so far are all -inf, adds nothing (exp(-inf - -inf) is NaN).
-            const float lse_so_far = running[i].lse();
+            const double lse_so_far = running[i].lse();
             if (yp[r0 + i] == ignore_index || lse_so_far == kMinusInf) {
               std::memset(rows.bf16 ? static_cast<void*>(rows.bits(i)) : static_cast<void*>(rows.floats(i)), 0,
                           rows.width * (rows.bf16 ? sizeof(uint16_t) : sizeof(float)));
               continue;
             }
             if (!(lse_so_far - reference[i] <= kRebase)) {  // also the first finite block, and NaN or +inf
-              const float rescale = reference[i] == kMinusInf ? 0.0f : std::exp(reference[i] - lse_so_far);
+              const float rescale = reference[i] == kMinusInf ? 0.0f : float(std::exp(reference[i] - lse_so_far));
               reference[i] = lse_so_far;
               float* row_sum = sums_base + i * width_h;
               for (int64_t j = 0; j < width_h; ++j) row_sum[j] *= rescale;
@@ -172,7 +173,7 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
             std::fill(d, d + width_h, std::numeric_limits<float>::quiet_NaN());
             continue;
           }
-          const float scale = std::exp(reference[i] - running[i].lse());
+          const float scale = static_cast<float>(std::exp(reference[i] - running[i].lse()));
           const float one_minus_p = static_cast<float>(-std::expm1(running[i].logp(picked[i])));
           const int64_t label_row = label * w_row;
           for (int64_t j = 0; j < width_h; ++j) {
@@ -215,9 +216,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
   const int64_t n = hidden.size(0), vocab = weight.size(0);
   const at::Tensor y = labels.contiguous();
   const int64_t* yp = y.data_ptr<int64_t>();
-  const at::Tensor g = grad.to(at::kFloat).contiguous(), l = lse.to(at::kFloat).contiguous();
+  const at::Tensor g = grad.to(at::kFloat).contiguous(), l = lse.to(at::kDouble).contiguous();
   const float* gp = g.data_ptr<float>();
-  const float* lp = l.data_ptr<float>();
+  const double* lp = l.data_ptr<double>();
   const at::Tensor valid = (y != ignore_index).unsqueeze(1);
   const auto acc = hidden.options().dtype(at::kFloat);
   // bf16 gradients are summed over blocks as pairs (add_product_paired): the gradient itself, bf16, and an

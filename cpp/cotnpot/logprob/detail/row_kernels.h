@@ -6,10 +6,15 @@
 // storing the softmax. Every kernel reads its row once from memory: it walks the row in blocks small
 // enough for L1, and keeps a running maximum that rescales the partial sum when it grows.
 //
+// lse is a double: max + log(sum) rounded to float carries an error of half the logits' ulp (2.4e-4 for
+// logits near 1e4, where log_softmax's own error is ~6e-7), and every log-prob and softmax value computed
+// from it inherits that (a confident token's gradient came out with the wrong sign). The backward splits it
+// into two floats and takes exp((x - hi) - lo): x - hi is exact where x is near the lse.
+//
 // Example:
 //   const auto& k = cotnpot::logprob::detail::row_kernels();
-//   float lse = k.logsumexp_f32(row, vocab);      // log-sum-exp of one row
-//   float logp = row[label] - lse;                // log-prob of the label
+//   double lse = k.logsumexp_f32(row, vocab);              // log-sum-exp of one row
+//   float logp = static_cast<float>(row[label] - lse);     // log-prob of the label
 #include <cstdint>
 #include <string_view>
 
@@ -18,14 +23,16 @@ namespace cotnpot::logprob::detail {
 // bfloat16 and float16 rows are passed as their raw 16-bit patterns.
 struct RowKernels {
   const char* isa;  // "avx512", "avx2" or "generic"
-  float (*logsumexp_f32)(const float* x, int64_t n);
-  float (*logsumexp_bf16)(const uint16_t* x, int64_t n);
-  float (*logsumexp_f16)(const uint16_t* x, int64_t n);
+  double (*logsumexp_f32)(const float* x, int64_t n);
+  double (*logsumexp_bf16)(const uint16_t* x, int64_t n);
+  double (*logsumexp_f16)(const uint16_t* x, int64_t n);
   // out[v] = g * ((v == label) - exp(x[v] - lse)); a label outside [0, n) adds nothing. exp is exact for
   // x[v] - lse < 88 (not only <= 0): the frozen-head forward passes an lse up to 8 below the row's own.
-  void (*logprob_grad_f32)(const float* x, int64_t n, float lse, float g, int64_t label, float* out);
-  void (*logprob_grad_bf16)(const uint16_t* x, int64_t n, float lse, float g, int64_t label, uint16_t* out);
-  void (*logprob_grad_f16)(const uint16_t* x, int64_t n, float lse, float g, int64_t label, uint16_t* out);
+  // The label's own value is -g * expm1(x[label] - lse), in double: g * (1 - p) lost all its digits to
+  // p's rounding where p is near 1 (a confident token).
+  void (*logprob_grad_f32)(const float* x, int64_t n, double lse, float g, int64_t label, float* out);
+  void (*logprob_grad_bf16)(const uint16_t* x, int64_t n, double lse, float g, int64_t label, uint16_t* out);
+  void (*logprob_grad_f16)(const uint16_t* x, int64_t n, double lse, float g, int64_t label, uint16_t* out);
   // (hi, lo) += p over n values: a sum carried as hi, the nearest bf16 to it, and lo, an int16 count of
   // 2^-15 of hi's ulp -- 23 bits together, a float's precision but its last bit -- so that a bf16 gradient
   // summed over many blocks needs no float32 accumulator of its own size (hi is the gradient itself). p is

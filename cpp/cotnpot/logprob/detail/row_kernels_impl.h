@@ -131,7 +131,7 @@ inline void block_sum_exp(const float* p, int64_t len, float m, SumExp& s) {
 
 // Online log-sum-exp over blocks; block(b, len) returns the row's floats [b, b + len).
 template <class Block>
-inline float logsumexp_blocks(int64_t n, Block&& block) {
+inline double logsumexp_blocks(int64_t n, Block&& block) {
   float m = kNegInf;
   SumExp s;
   for (int64_t b = 0; b < n; b += kBlock) {
@@ -146,15 +146,28 @@ inline float logsumexp_blocks(int64_t n, Block&& block) {
     // (exp(-inf - -inf) is NaN, which made a row NaN whose first block was masked); a NaN still adds NaN.
     block_sum_exp(p, len, m == kNegInf ? 0.0f : m, s);
   }
-  return m + std::log(s.total());
+  return static_cast<double>(m) + std::log(static_cast<double>(s.total()));
 }
 
+// A double lse as two floats, hi + lo (lo 0 where lse is not finite): x - hi is exact for x within a
+// factor of 2 of hi (Sterbenz), so (x - hi) - lo keeps the digits that x - float(lse) lost.
+struct SplitLse {
+  float hi, lo;
+  explicit SplitLse(double lse)
+      : hi(static_cast<float>(lse)), lo(std::isfinite(lse) ? static_cast<float>(lse - double(hi)) : 0.0f) {}
+};
+
 // out[i] = neg_g * exp(x[i] - lse)
-inline void scaled_softmax_block(const float* x, int64_t len, float lse, float neg_g, float* out) {
-  const vf vl = broadcast<vf>(lse), vg = broadcast<vf>(neg_g);
+inline void scaled_softmax_block(const float* x, int64_t len, SplitLse lse, float neg_g, float* out) {
+  const vf vhi = broadcast<vf>(lse.hi), vlo = broadcast<vf>(lse.lo), vg = broadcast<vf>(neg_g);
   int64_t i = 0;
-  for (; i + kLanes <= len; i += kLanes) store(out + i, vg * exp_vector(load(x + i) - vl));
-  for (; i < len; ++i) out[i] = neg_g * exp_scalar(x[i] - lse);
+  for (; i + kLanes <= len; i += kLanes) store(out + i, vg * exp_vector((load(x + i) - vhi) - vlo));
+  for (; i < len; ++i) out[i] = neg_g * exp_scalar((x[i] - lse.hi) - lse.lo);
+}
+
+// The label's value of the gradient, g * (1 - p): -g * expm1(x[label] - lse) in double (see row_kernels.h).
+inline float label_gradient(float x, double lse, float g) {
+  return static_cast<float>(-static_cast<double>(g) * std::expm1(static_cast<double>(x) - lse));
 }
 
 inline float bf16_value(uint16_t b) { return __builtin_bit_cast(float, uint32_t(b) << 16); }
@@ -176,12 +189,12 @@ inline void float_to_f16(const float* src, int64_t len, uint16_t* dst) {
   for (int64_t i = 0; i < len; ++i) dst[i] = __builtin_bit_cast(uint16_t, static_cast<_Float16>(src[i]));
 }
 
-float logsumexp_f32(const float* x, int64_t n) {
+double logsumexp_f32(const float* x, int64_t n) {
   return logsumexp_blocks(n, [x](int64_t b, int64_t) { return x + b; });
 }
 
 template <void (*ToFloat)(const uint16_t*, int64_t, float*)>
-float logsumexp_16bit(const uint16_t* x, int64_t n) {
+double logsumexp_16bit(const uint16_t* x, int64_t n) {
   alignas(64) float buf[kBlock];
   return logsumexp_blocks(n, [&](int64_t b, int64_t len) {
     ToFloat(x + b, len, buf);
@@ -189,21 +202,23 @@ float logsumexp_16bit(const uint16_t* x, int64_t n) {
   });
 }
 
-void logprob_grad_f32(const float* x, int64_t n, float lse, float g, int64_t label, float* out) {
-  scaled_softmax_block(x, n, lse, -g, out);
-  if (label >= 0 && label < n) out[label] += g;
+void logprob_grad_f32(const float* x, int64_t n, double lse, float g, int64_t label, float* out) {
+  const float label_x = label >= 0 && label < n ? x[label] : 0.0f;   // read first: out may be x
+  scaled_softmax_block(x, n, SplitLse(lse), -g, out);
+  if (label >= 0 && label < n) out[label] = label_gradient(label_x, lse, g);
 }
 
-// 16-bit rows are converted to float one block at a time, so the label's g is added before rounding.
+// 16-bit rows are converted to float one block at a time, so the label's value is written before rounding.
 template <void (*ToFloat)(const uint16_t*, int64_t, float*), void (*FromFloat)(const float*, int64_t, uint16_t*)>
-void logprob_grad_16bit(const uint16_t* x, int64_t n, float lse, float g, int64_t label, uint16_t* out) {
+void logprob_grad_16bit(const uint16_t* x, int64_t n, double lse, float g, int64_t label, uint16_t* out) {
   alignas(64) float in[kBlock];
   alignas(64) float grad[kBlock];
+  const SplitLse split(lse);
   for (int64_t b = 0; b < n; b += kBlock) {
     const int64_t len = n - b < kBlock ? n - b : kBlock;
     ToFloat(x + b, len, in);
-    scaled_softmax_block(in, len, lse, -g, grad);
-    if (label >= b && label < b + len) grad[label - b] += g;
+    scaled_softmax_block(in, len, split, -g, grad);
+    if (label >= b && label < b + len) grad[label - b] = label_gradient(in[label - b], lse, g);
     FromFloat(grad, len, out + b);
   }
 }

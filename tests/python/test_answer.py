@@ -419,6 +419,31 @@ def test_grader_rules_with_math_equal_semantics(gold, pred, equal):
     assert answer.is_equiv(pred, gold, rel_tol=1e-4, percent=True) is equal
 
 
+@pytest.mark.parametrize("gold, pred, equal", [
+    # irrational values written without a decimal stand for exact ones: equal within float error only
+    # (rel_tol had made these equal; a breaker)
+    (r"\sqrt{2}+10^7", r"\sqrt{2}+10^7+1", False),
+    (r"\pi+10^6", r"\pi+10^6+\frac{1}{2}", False),
+    (r"e^{15}", r"e^{15}+1", False),
+    (r"\sqrt{2}+10^7x", r"\sqrt{2}+10^7x+1", False),
+    # the same values computed another way, cancelling sums included
+    (r"\sqrt{2}\cdot\sqrt{2}-2", "0", True),
+    (r"\log_2 8", "3", True),
+    (r"\frac{\sqrt{8}}{\sqrt{2}}", "2", True),
+    (r"2\pi", r"\pi+\pi", True),
+    (r"e^{10}", r"(e^5)^2", True),
+    (r"\sin^2 x+\cos^2 x", "1", True),
+    (r"\frac{\sqrt{3}}{2}x", r"x\sin\frac{\pi}{3}", True),
+    # a written decimal is a rounding: rel_tol as before
+    (r"\sqrt{2}", "1.414214", True),
+    (r"\sqrt{2}+10^7", "10000001.414", True),
+])
+@pytest.mark.parametrize("percent", [False, True])
+def test_irrational_values_written_exactly_are_equal_within_float_error(gold, pred, equal, percent):
+    assert answer.is_equiv(gold, pred, percent=percent) is equal
+    assert answer.is_equiv(pred, gold, percent=percent) is equal
+
+
 def test_interval_and_inequality_with_set_relation():
     assert answer.is_equiv(r"x \in (0,5]", r"0 < x \le 5", set_relation=True)
     assert not answer.is_equiv(r"x \in (0,5)", r"0 < x \le 5", set_relation=True)

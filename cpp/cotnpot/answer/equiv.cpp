@@ -414,10 +414,22 @@ class Comparer {
   // value near -7/5).
   bool sampled_equal(const Number& x, const Number& y, const EvalTrace& trace, bool written_exact) const {
     if (written_exact && x.exact && y.exact) return same_exact(x, y);
+    if (written_exact) return within_float_error(x, y, trace);
     if (numbers_equal(Number::inexact(x.value()), Number::inexact(y.value()))) return true;
     const double d = std::abs(x.value() - y.value());
     return std::isfinite(d) && d <= std::min(options_.rel_tol, 1e-9) * trace.largest_term;
   }
+
+  // Two values of expressions written without a decimal, one of them irrational (\sqrt{2}, \pi, e^x): both
+  // stand for exact values, so they differ by float error at most -- a billionth of the larger magnitude,
+  // or of the largest term a cancelling sum added (\sqrt{2}\sqrt{2} - 2 is 4e-16, not 0) -- or they are
+  // not equal. rel_tol had made \sqrt{2} + 10^7 equal \sqrt{2} + 10^7 + 1 (1e-7 apart; a breaker).
+  static bool within_float_error(const Number& x, const Number& y, const EvalTrace& trace) {
+    const std::complex<double> a = x.value(), b = y.value();
+    const double d = std::abs(a - b);
+    return std::isfinite(d) && d <= kExactlyWrittenTolerance * std::max({std::abs(a), std::abs(b), trace.largest_term});
+  }
+  static constexpr double kExactlyWrittenTolerance = 1e-9;
 
   static bool same_exact(const Number& x, const Number& y) {
     if (x.big || y.big) return x.big && y.big && *x.big == *y.big;
@@ -529,8 +541,17 @@ class Comparer {
     // A value computed after the budget ran out is not trusted: the exact arithmetic may have fallen back
     // to doubles midway (2^{1023} + 1 then equalled 2^{1023}; found by a breaker).
     if (vars.empty()) {
-      auto x = evaluate(a, {}, budget_), y = evaluate(b, {}, budget_);
-      return x && y && !budget_.exhausted() && values_equal(*x, *y);
+      EvalTrace trace;
+      auto x = evaluate(a, {}, budget_, &trace), y = evaluate(b, {}, budget_, &trace);
+      if (!x || !y || budget_.exhausted()) return false;
+      // exact values (integers, rationals) by numbers_equal's rules; an irrational one written without a
+      // decimal, within float error (within_float_error)
+      if (x->exact && y->exact) return values_equal(*x, *y);
+      if (has_decimal(a) || has_decimal(b)) return values_equal(*x, *y);
+      if (within_float_error(*x, *y, trace)) return true;
+      if (!options_.percent) return false;
+      const auto scaled = [&](const Number& n) { return detail::mul(n, Number::rational(100), budget_); };
+      return within_float_error(scaled(*x), *y, trace) || within_float_error(*x, scaled(*y), trace);
     }
     // Every point where both sides stay real must agree, and at least three must be such points; with fewer,
     // the complex values at the positive points must agree (their branches decide then). A point outside

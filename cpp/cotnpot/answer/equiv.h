@@ -4,11 +4,14 @@
 // Steps: normalize both (normalize.h); equal strings are equal; else parse both (expr.h) and compare:
 //  - numbers: integers exactly; other exact values within rel_tol (1e-6 by default) where one is a long
 //    (computed) decimal, else not an integer against a non-integer, and the coarser decimal the other
-//    rounded; anything inexact within rel_tol, relative; with percent = true also x vs x/100 (50\% = 0.5);
+//    rounded; an irrational value written without a decimal (\sqrt{2} + 10^7) within float error (a
+//    billionth), as it stands for an exact value; anything else inexact within rel_tol, relative; with
+//    percent = true also x vs x/100 (50\% = 0.5);
 //  - expressions with variables: evaluated at fixed points (positive, negative, of magnitude below 1, and
 //    where needed larger ones); every point where both stay real must agree (and three must be such; else
-//    their complex values at the positive points); exact values where no decimal is written exactly, a
-//    written decimal within its rounding; at small integers, differing exact values refute;
+//    their complex values at the positive points); exact values where no decimal is written exactly (and
+//    inexact ones within float error), a written decimal within its rounding; at small integers, differing
+//    exact values refute;
 //  - sets and bare lists ("2, 3": roots) without order; tuples, intervals and matrices in order, with
 //    bracket types respected ((1,2) is the open interval or the pair, never [1,2]);
 //  - "x = 3" vs "3": the value of a single-variable equation; an equation chain's last side;

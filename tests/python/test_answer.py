@@ -444,6 +444,29 @@ def test_irrational_values_written_exactly_are_equal_within_float_error(gold, pr
     assert answer.is_equiv(pred, gold, percent=percent) is equal
 
 
+@pytest.mark.parametrize("gold, pred, equal", [
+    # factorials and binomials of variables have values at the fractional sample points (the Gamma function;
+    # binom(x, k) for a natural k as its polynomial): none had, so none of these had been equal
+    (r"(n+1)!", r"(n+1)n!", True),
+    (r"\frac{(n+2)!}{n!}", r"(n+1)(n+2)", True),
+    (r"(n+1)!-n!", r"n\cdot n!", True),
+    (r"\binom{n}{2}", r"\frac{n(n-1)}{2}", True),
+    (r"\binom{n+1}{2}", r"\frac{n(n+1)}{2}", True),
+    (r"\binom{2n}{n}", r"\frac{(2n)!}{(n!)^2}", True),
+    (r"\binom{n}{k}", r"\binom{n}{n-k}", True),
+    (r"\frac{1}{2}!", r"\frac{\sqrt{\pi}}{2}", True),
+    # ...and different ones stay different
+    (r"n!", r"(n+1)!", False),
+    (r"n!", r"n^n", False),
+    (r"\binom{n}{2}", r"\frac{n(n+1)}{2}", False),
+    (r"\binom{n}{k}", r"\binom{n}{k+1}", False),
+    (r"n!", r"\sqrt{2\pi n}\left(\frac{n}{e}\right)^n", False),   # Stirling's is an approximation
+])
+def test_factorials_and_binomials_of_variables(gold, pred, equal):
+    assert answer.is_equiv(gold, pred) is equal
+    assert answer.is_equiv(pred, gold) is equal
+
+
 def test_interval_and_inequality_with_set_relation():
     assert answer.is_equiv(r"x \in (0,5]", r"0 < x \le 5", set_relation=True)
     assert not answer.is_equiv(r"x \in (0,5)", r"0 < x \le 5", set_relation=True)

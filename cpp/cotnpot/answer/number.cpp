@@ -181,8 +181,18 @@ std::optional<Number> power(const Number& base, const Number& exponent, Budget& 
 }
 
 std::optional<Number> factorial(const Number& n, Budget& budget) {
+  // A real value that is no integer: Gamma(x + 1), so that an expression's factorials have values at the
+  // fractional sample points (n! at n = 0.6 ...; (n+1)! had never equalled (n+1)n!). None at the poles
+  // (negative integers) nor for complex values; none past a double's range.
+  if (!n.is_integer() && !n.big) {
+    const std::complex<double> z = n.value();
+    if (z.imag() != 0.0) return std::nullopt;
+    const double gamma = std::tgamma(z.real() + 1.0);
+    if (!std::isfinite(gamma)) return std::nullopt;
+    return Number::inexact({gamma, 0.0});
+  }
   // 449! has 997 digits, 450! 1001
-  if (!n.exact || n.big || n.q != 1 || n.p < 0 || n.p > 449) return std::nullopt;
+  if (n.big || n.p < 0 || n.p > 449) return std::nullopt;
   BigInteger acc = BigInteger::of(1);
   for (int64_t k = 2; k <= n.p; ++k) {
     if (!charge(budget, acc.limbs.size())) return std::nullopt;
@@ -191,11 +201,34 @@ std::optional<Number> factorial(const Number& n, Budget& budget) {
   return Number::integer(std::move(acc));
 }
 
+// binom(n, k) for a natural k and any n: n (n - 1) ... (n - k + 1) / k!, a polynomial in n -- exact for a
+// rational n -- so that \binom{n}{2} has values at the fractional sample points (it had never equalled
+// \frac{n(n-1)}{2}). k up to 64: a product of k factors.
+static std::optional<Number> falling_binomial(const Number& n, int64_t k, Budget& budget) {
+  if (k > 64) return std::nullopt;
+  Number acc = Number::rational(1);
+  for (int64_t j = 0; j < k; ++j) {
+    if (!budget.spend()) return std::nullopt;
+    acc = mul(acc, mul(add(n, Number::rational(-j), budget), Number::rational(1, j + 1), budget), budget);
+  }
+  return acc;
+}
+
 std::optional<Number> binomial(const Number& n, const Number& k, Budget& budget) {
+  // A lower index that is no exact integer (\binom{2n}{n} at the fractional sample points): the Gamma
+  // function's Gamma(n + 1) / (Gamma(k + 1) Gamma(n - k + 1)) for real values; none at its poles, nor for
+  // complex values. (It had been 0: \binom{10}{2.0} equalled 0.)
+  if (!k.exact || k.big || k.q != 1) {
+    const std::complex<double> a = n.value(), b = k.value();
+    if (a.imag() != 0.0 || b.imag() != 0.0) return std::nullopt;
+    const double value =
+        std::tgamma(a.real() + 1.0) / (std::tgamma(b.real() + 1.0) * std::tgamma(a.real() - b.real() + 1.0));
+    if (!std::isfinite(value)) return std::nullopt;
+    return Number::inexact({value, 0.0});
+  }
+  if (!n.is_integer() && !n.big) return k.p < 0 ? Number::rational(0) : falling_binomial(n, k.p, budget);
   // binom(n, k) <= 2^n: n up to 3000 stays within 1000 digits
-  if (!n.exact || n.big || n.q != 1 || n.p < 0 || n.p > 3000) return std::nullopt;
-  // A lower index that is not an exact integer has no value here (it was 0: \binom{10}{2.0} equalled 0)
-  if (!k.exact || k.big || k.q != 1) return std::nullopt;
+  if (n.big || n.p < 0 || n.p > 3000) return std::nullopt;
   if (k.p < 0 || k.p > n.p) return Number::rational(0);
   const int64_t j_max = std::min(k.p, n.p - k.p);
   BigInteger acc = BigInteger::of(1);

@@ -467,6 +467,24 @@ def test_factorials_and_binomials_of_variables(gold, pred, equal):
     assert answer.is_equiv(pred, gold) is equal
 
 
+@pytest.mark.parametrize("gold, pred, equal", [
+    # a percent sign inside a product is a factor of 1/100 ("50\\%x" had equalled 50x, "5\\% \\cdot 200" 1000)
+    (r"50\%x", "0.5x", True),
+    (r"50\%x", r"\frac{x}{2}", True),
+    (r"50\%x", "50x", False),
+    (r"5\% \cdot 200", "10", True),
+    (r"5\% \cdot 200", "1000", False),
+    (r"20\%(x+1)", r"\frac{x+1}{5}", True),
+    # a trailing one is the answer's unit, as before: dropped (0.5 only under the percent option)
+    (r"50\%", "50", True),
+    (r"50\%", "0.5", False),
+    (r"10\%, 20\%", "10, 20", True),
+])
+def test_a_percent_sign_inside_a_product_is_a_factor(gold, pred, equal):
+    assert answer.is_equiv(gold, pred) is equal
+    assert answer.is_equiv(pred, gold) is equal
+
+
 def test_interval_and_inequality_with_set_relation():
     assert answer.is_equiv(r"x \in (0,5]", r"0 < x \le 5", set_relation=True)
     assert not answer.is_equiv(r"x \in (0,5)", r"0 < x \le 5", set_relation=True)

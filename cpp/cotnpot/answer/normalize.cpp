@@ -284,6 +284,36 @@ static void unwrap_boxes(std::string& s) {
   }
 }
 
+// A percent sign inside a product ("50\%x", "5\% \cdot 200", "20\%(x+1)") is a factor of 1/100, where a
+// trailing one is dropped (the answer's unit: "50\%" is 50, and 0.5 under the percent option): "50\%x" had
+// equalled 50x and "5\% \cdot 200" 1000. Inside means followed by a one-letter variable, a bracket, or a
+// product's command or sign; a word ("50\% chance") is not.
+static void percents_inside_products(std::string& s) {
+  static constexpr std::string_view kOperators[] = {"cdot", "times", "div"};
+  static constexpr std::string_view kOperands[] = {"frac", "sqrt", "pi"};
+  for (std::string_view p : {"\\%", "%"}) {
+    for (size_t at = s.find(p); at != std::string::npos; at = s.find(p, at + 1)) {
+      if (p == "%" && at > 0 && s[at - 1] == '\\') continue;   // the escaped form: its own pass
+      size_t next = at + p.size();
+      while (next < s.size() && s[next] == ' ') ++next;
+      if (next >= s.size()) break;
+      bool operand = s[next] == '(' || (is_alpha(s[next]) && (next + 1 == s.size() || !is_alpha(s[next + 1])));
+      bool operator_follows = s[next] == '*' || s[next] == '/';
+      if (s[next] == '\\') {
+        size_t end = next + 1;
+        while (end < s.size() && is_alpha(s[end])) ++end;
+        const std::string_view command = std::string_view(s).substr(next + 1, end - next - 1);
+        for (std::string_view c : kOperators) operator_follows = operator_follows || command == c;
+        for (std::string_view c : kOperands) operand = operand || command == c;
+      }
+      if (!operand && !operator_follows) continue;
+      const std::string factor = operand ? "\\cdot\\frac{1}{100}\\cdot " : "\\cdot\\frac{1}{100}";
+      s.replace(at, p.size(), factor);
+      at += factor.size() - 1;
+    }
+  }
+}
+
 Normalized normalize_answer(std::string_view answer) {
   Normalized out;
   std::string s(answer.substr(0, kMaxAnswerBytes * 4));
@@ -317,6 +347,7 @@ Normalized normalize_answer(std::string_view answer) {
   replace_all(s, "\\gt", ">");
   for (std::string_view f : {"\\dfrac", "\\tfrac", "\\cfrac"}) replace_all(s, f, "\\frac");
   for (std::string_view d : {"^{\\circ}", "^\\circ", "\\circ", "\\degree", "°"}) replace_all(s, d, "");
+  percents_inside_products(s);
   for (std::string_view p : {"\\%", "%"}) {
     if (s.find(p) != std::string::npos) out.had_percent = true;
     replace_all(s, p, "");

@@ -434,6 +434,17 @@ def test_grader_rules_with_math_equal_semantics(gold, pred, equal):
     (r"e^{10}", r"(e^5)^2", True),
     (r"\sin^2 x+\cos^2 x", "1", True),
     (r"\frac{\sqrt{3}}{2}x", r"x\sin\frac{\pi}{3}", True),
+    # zeros that a function computes as float noise, and a cancelling sum's large term (a breaker)
+    ("0", r"\sin\pi", True),
+    ("0", r"\cos\frac{\pi}{2}", True),
+    ("0", r"\ln(2\sin\frac{\pi}{6})", True),
+    ("0", r"x\cos\frac{\pi}{2}", True),
+    ("(0,3)", r"\left(3\cos\frac{\pi}{2}, 3\sin\frac{\pi}{2}\right)", True),
+    (r"\begin{pmatrix} 0 & -1 \\ 1 & 0 \end{pmatrix}",
+     r"\begin{pmatrix} \cos\frac{\pi}{2} & -\sin\frac{\pi}{2} \\ \sin\frac{\pi}{2} & \cos\frac{\pi}{2} \end{pmatrix}",
+     True),
+    (r"\pi+10^{10}-10^{10}", r"\pi+1", False),
+    (r"\frac{1}{\sqrt{10^6+1}-10^3}", r"\sqrt{10^6+1}+10^3", True),
     # a written decimal is a rounding: rel_tol as before
     (r"\sqrt{2}", "1.414214", True),
     (r"\sqrt{2}+10^7", "10000001.414", True),

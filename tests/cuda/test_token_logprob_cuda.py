@@ -255,7 +255,16 @@ def test_logits_near_1e4_keep_the_accuracy_of_log_softmax(offset, dtype, grad_rt
     w = torch.randint(-8, 9, (300, 16), generator=g, dtype=torch.float64) / 8
     h[:, 0], w[:, 0] = 100.0, offset / 100
     fused_labels = torch.randint(0, 300, (20,), generator=g)
-    fused = cotnpot.fused_linear_logprob(h.float().cuda(), w.float().cuda(), fused_labels.cuda(), row_block=7,
-                                         vocab_block=64)
-    fused_want = torch.log_softmax(h @ w.T, -1).gather(1, fused_labels[:, None])[:, 0]
-    torch.testing.assert_close(fused.double().cpu(), fused_want, rtol=0, atol=1e-5)
+    hc, wc = h.float().cuda().requires_grad_(), w.float().cuda().requires_grad_()
+    fused = cotnpot.fused_linear_logprob(hc, wc, fused_labels.cuda(), row_block=7, vocab_block=64)
+    h64, w64 = h.clone().requires_grad_(), w.clone().requires_grad_()
+    fused_want = torch.log_softmax(h64 @ w64.T, -1).gather(1, fused_labels[:, None])[:, 0]
+    torch.testing.assert_close(fused.double().cpu(), fused_want.detach(), rtol=0, atol=1e-5)
+    # the epilogue's gradients (the label's as -g * expm1): within 1e-4 of the largest (hidden's column 0 is
+    # 100 * a row's gradient summed, ~0 in exact arithmetic: plain float32 log_softmax is 3e-5 off there)
+    fused_weights = torch.randn(20, generator=g, dtype=torch.float64)
+    got_grads = torch.autograd.grad((fused.double() * fused_weights.cuda()).sum(), (hc, wc))
+    want_grads = torch.autograd.grad((fused_want * fused_weights).sum(), (h64, w64))
+    for got_grad, want_grad in zip(got_grads, want_grads):
+        scale = want_grad.abs().max()
+        torch.testing.assert_close(got_grad.double().cpu() / scale, want_grad / scale, rtol=0, atol=1e-4)

@@ -56,7 +56,8 @@ FusedBlocks resolve_blocks(FusedBlocks blocks, int64_t n, int64_t vocab, bool cu
 bool has_cuda_fused_form();
 
 // hidden [N,H] floating, weight [V,H] same dtype, labels [N] integer in [0,V) or ignore_index, bias [V] or
-// undefined. Returns (logp [N], lse [N]) in the accumulation dtype; lse is what the backward needs.
+// undefined. Returns (logp [N] in the accumulation dtype, lse [N] in float64); lse is what the backward needs
+// (float64 whatever the inputs: rounded to float it lost the digits of logits far from zero; row_kernels.h).
 std::tuple<at::Tensor, at::Tensor> fused_linear_logprob_forward(const at::Tensor& hidden, const at::Tensor& weight,
                                                                 const at::Tensor& labels, const at::Tensor& bias = {},
                                                                 int64_t ignore_index = -100, FusedBlocks blocks = {});

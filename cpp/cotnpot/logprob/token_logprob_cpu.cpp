@@ -27,13 +27,23 @@ uint16_t* bits(c10::Half* p) { return reinterpret_cast<uint16_t*>(p); }
 double row_logsumexp(const RowKernels& k, const float* x, int64_t n) { return k.logsumexp_f32(x, n); }
 double row_logsumexp(const RowKernels& k, const c10::BFloat16* x, int64_t n) { return k.logsumexp_bf16(bits(x), n); }
 double row_logsumexp(const RowKernels& k, const c10::Half* x, int64_t n) { return k.logsumexp_f16(bits(x), n); }
-// float64 is for gradcheck and ground truth: plain two-pass code, exact libm exp.
-double row_logsumexp(const RowKernels&, const double* x, int64_t n) {
+
+// A row's label log-prob, its lse into `lse`: x[label] - lse in double, which keeps the digits of logits far
+// from zero (row_kernels.h).
+template <class T>
+double row_logprob(const RowKernels& k, const T* x, int64_t n, int64_t label, double& lse) {
+  lse = row_logsumexp(k, x, n);
+  return static_cast<double>(x[label]) - lse;
+}
+// float64 is for gradcheck and ground truth: plain two-pass code, exact libm exp, and the log-prob as
+// (x[label] - max) - log(sum), as log_softmax computes it (x[label] - lse lost ~1e-12 at logits near 1e4).
+double row_logprob(const RowKernels&, const double* x, int64_t n, int64_t label, double& lse) {
   double m = -std::numeric_limits<double>::infinity();
   for (int64_t v = 0; v < n; ++v) m = x[v] > m || std::isnan(x[v]) ? x[v] : m;
   double s = 0.0;
   for (int64_t v = 0; v < n; ++v) s += std::exp(x[v] - m);
-  return m + std::log(s);
+  lse = m + std::log(s);
+  return (x[label] - m) - std::log(s);
 }
 
 void row_logprob_grad(const RowKernels& k, const float* x, int64_t n, double lse, float g, int64_t label, float* out) {
@@ -113,9 +123,9 @@ std::tuple<at::Tensor, at::Tensor> token_logprob_forward_cpu(const at::Tensor& l
           continue;
         }
         const scalar_t* row = base + b * row_stride_b + t * row_stride_t;
-        const double l = row_logsumexp(kernels, row, vocab);
+        double l;
+        logp_out[r] = static_cast<acc_t>(row_logprob(kernels, row, vocab, label, l));
         lse_out[r] = l;
-        logp_out[r] = static_cast<acc_t>(static_cast<double>(row[label]) - l);
       }
     });
   });

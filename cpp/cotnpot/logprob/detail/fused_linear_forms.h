@@ -49,7 +49,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
     const at::Tensor& lse, const at::Tensor& bias, int64_t ignore_index, FusedBlocks blocks,
     std::array<bool, 3> output_mask);
 
-// float64 for float64 inputs, float32 for the others: what log-probs, log-sum-exps and gradients accumulate in.
+// float64 for float64 inputs, float32 for the others: what log-probs and gradients accumulate in (the rows'
+// log-sum-exps are kept in float64 in every form: row_kernels.h).
 at::ScalarType accumulation_type(const at::Tensor& t);
 
 // One reusable buffer for a form's per-block temporaries. Each block's logits (and, for bf16, each gradient

@@ -788,3 +788,16 @@ def test_a_final_answer_after_a_colon_and_a_line_break(text, extracted):
 ])
 def test_an_equation_states_a_value_only_of_a_name(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal
+
+
+@pytest.mark.parametrize("gold, pred, equal", [
+    # "x = 3", which normalizing makes "3", against an equation: the equations compared, as Math-Verify does
+    # (all had been false: 3 is no side of these)
+    ("x=3", "x-3=0", True), ("x=3", "3-x=0", True), ("x=3", "3=x", True), ("x=3", "0=x-3", True),
+    (r"x=\frac{1}{2}", "2x-1=0", True),
+    ("x=3", "x-4=0", False), ("x=3", "y-3=0", False), ("x=3", "x^2=9", False), (r"x=3", r"x\ge 3", False),
+    ("3", "x-3=0", False),   # a bare value names no variable
+])
+def test_a_named_value_against_an_equation(gold, pred, equal):
+    assert answer.is_equiv(gold, pred) is equal
+    assert answer.is_equiv(pred, gold) is equal

@@ -22,11 +22,12 @@ struct Prepared {
   std::string text;
   bool percent = false;
   std::optional<Node> node;
+  std::string label;   // "x" of "x = 3", which normalizing removed (text "3")
 };
 
 Prepared prepare(std::string_view answer, Budget& budget) {
   Normalized n = normalize_answer(answer);
-  Prepared p{std::move(n.text), n.had_percent, std::nullopt};
+  Prepared p{std::move(n.text), n.had_percent, std::nullopt, std::move(n.label)};
   p.node = parse_answer(p.text, budget);
   return p;
 }
@@ -614,6 +615,13 @@ bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& op
   if (g.node && p.node) {
     Comparer comparer(options, budget);
     if (comparer.equal(*g.node, *p.node)) return true;
+    // "x = 3" (normalized to "3") against an equation, "x - 3 = 0" or "3 = x": the two equations compared
+    // (Math-Verify's semantics; the value 3 is no equation's value here, so it had been false)
+    for (const auto& [named, other] : {std::pair{&g, &p}, std::pair{&p, &g}}) {
+      if (named->label.empty() || other->node->kind != Kind::Relation) continue;
+      if (auto equation = parse_answer(named->label + "=" + named->text, budget))
+        if (comparer.equal(*equation, *other->node)) return true;
+    }
   }
   return squeeze_lower(g.text) == squeeze_lower(p.text);
 }

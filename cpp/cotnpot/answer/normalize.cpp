@@ -382,7 +382,10 @@ Normalized normalize_answer(std::string_view answer) {
         rhs_has_variables = true;
       }
     }
-    if (!lhs.empty() && lhs.size() <= 2 && is_alpha(lhs[0]) && !rhs_has_variables) s = rhs;
+    if (!lhs.empty() && lhs.size() <= 2 && is_alpha(lhs[0]) && !rhs_has_variables) {
+      out.label = lhs;
+      s = rhs;
+    }
   }
   // collapse spaces
   std::string collapsed;

@@ -17,6 +17,7 @@ namespace cotnpot::answer {
 struct Normalized {
   std::string text;
   bool had_percent = false;  // a % sign was removed
+  std::string label;         // the name removed from "x = 5" (text is "5"), else empty
 };
 
 Normalized normalize_answer(std::string_view answer);

@@ -496,6 +496,26 @@ def test_a_percent_sign_inside_a_product_is_a_factor(gold, pred, equal):
     assert answer.is_equiv(pred, gold) is equal
 
 
+@pytest.mark.parametrize("gold, pred, equal", [
+    # a repeating decimal is the exact fraction it stands for (it had parsed as 0 times a bar)
+    (r"\frac{1}{3}", r"0.\overline{3}", True),
+    (r"\frac{7}{6}", r"1.1\overline{6}", True),
+    (r"\frac{4}{11}", r"0.\overline{36}", True),
+    (r"\frac{1}{7}", r"0.\overline{142857}", True),
+    (r"\frac{1}{3}", r"0.\dot{3}", True),
+    (r"-\frac{4}{11}", r"-0.\overline{36}", True),
+    ("1", r"0.\overline{9}", True),
+    (r"\frac{x}{3}", r"0.\overline{3}x", True),
+    (r"\frac{1}{3}", r"0.\overline{6}", False),
+    (r"\frac{1}{3}", r"\frac{1}{3}+10^{-9}", False),
+    (r"0.\overline{3}", "0.333", False),   # a rounding only within rel_tol, as for 1/3
+    (r"\overline{AB}", r"\overline{AB}", True),   # a segment stays a segment
+])
+def test_a_repeating_decimal_is_its_fraction(gold, pred, equal):
+    assert answer.is_equiv(gold, pred) is equal
+    assert answer.is_equiv(pred, gold) is equal
+
+
 def test_interval_and_inequality_with_set_relation():
     assert answer.is_equiv(r"x \in (0,5]", r"0 < x \le 5", set_relation=True)
     assert not answer.is_equiv(r"x \in (0,5)", r"0 < x \le 5", set_relation=True)

@@ -1,5 +1,6 @@
 #include "cotnpot/answer/normalize.h"
 
+#include <algorithm>
 #include <cctype>
 #include <vector>
 
@@ -284,6 +285,44 @@ static void unwrap_boxes(std::string& s) {
   }
 }
 
+// A repeating decimal, "0.\overline{3}", "1.1\overline{6}" or "0.\dot{3}" (one repeating digit), as the exact
+// fraction it is, "\frac{3-0}{9}": A.B\overline{C} is (ABC - AB) / (9...9 0...0), n nines for C's n digits
+// and m zeros for B's m; the parser's exact integers do the arithmetic. It had parsed as 0 times a bar.
+static void repeating_decimals(std::string& s) {
+  for (std::string_view mark : {"\\overline", "\\dot"}) {
+    for (size_t at = s.find(mark); at != std::string::npos; at = s.find(mark, at + 1)) {
+      size_t c0 = at + mark.size(), c1;   // the repeating digits are s[c0, c1)
+      const bool braced = c0 < s.size() && s[c0] == '{';
+      if (braced) {
+        c1 = s.find('}', c0);
+        if (c1 == std::string::npos) break;
+        ++c0;
+      } else {
+        c1 = c0 + 1;   // \overline3: one digit
+      }
+      if (c1 > s.size() || c1 == c0 || c1 - c0 > 400) continue;
+      const std::string repeating = s.substr(c0, c1 - c0);
+      if (!std::all_of(repeating.begin(), repeating.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
+      if (mark == "\\dot" && repeating.size() != 1) continue;
+      // the decimal before the mark: digits, a point, digits (the integer part may be empty: ".\overline{3}")
+      size_t b = at;
+      while (b > 0 && s[b - 1] >= '0' && s[b - 1] <= '9') --b;
+      if (b == 0 || s[b - 1] != '.') continue;
+      const std::string fraction_digits = s.substr(b, at - b);
+      size_t a = b - 1;
+      while (a > 0 && s[a - 1] >= '0' && s[a - 1] <= '9') --a;
+      if (a > 0 && (is_alpha(s[a - 1]) || s[a - 1] == '.')) continue;   // not a number of its own
+      const std::string integer_digits = s.substr(a, b - 1 - a);
+      const std::string prefix = (integer_digits.empty() ? "0" : integer_digits) + fraction_digits;
+      const std::string denominator =
+          std::string(repeating.size(), '9') + std::string(fraction_digits.size(), '0');
+      const std::string fraction = "\\frac{" + prefix + repeating + "-" + prefix + "}{" + denominator + "}";
+      s.replace(a, c1 + (braced ? 1 : 0) - a, fraction);
+      at = a + fraction.size() - 1;
+    }
+  }
+}
+
 // A percent sign inside a product ("50\%x", "5\% \cdot 200", "20\%(x+1)") is a factor of 1/100, where a
 // trailing one is dropped (the answer's unit: "50\%" is 50, and 0.5 under the percent option): "50\%x" had
 // equalled 50x and "5\% \cdot 200" 1000. Inside means followed by a one-letter variable, a bracket, or a
@@ -366,6 +405,7 @@ Normalized normalize_answer(std::string_view answer) {
   // trailing punctuation
   while (!s.empty() && (s.back() == '.' || s.back() == ' ' || s.back() == ';')) s.pop_back();
   while (!s.empty() && s.front() == ' ') s.erase(0, 1);
+  repeating_decimals(s);
   brace_short_arguments(s);
   fix_mixed_numbers(s);
   fix_number_separators(s);

@@ -71,6 +71,41 @@ def test_a_forked_child_refuses_the_parents_pool_and_leaves_it_whole():
             os.close(read)
 
 
+def test_a_fork_while_the_pool_starts_leaves_no_copy_of_its_pipes_in_the_child():
+    """A fork from another thread while the pool started its workers (before the pool was registered for
+    forks, or while a restart's new pipes sat in locals) gave the child copies of the workers' pipes: the
+    parent's close() then waited 2 s for an end of file the copies held back, and killed the workers. Pipes
+    are now made and registered for closing in a fork's child at once."""
+    out = run_python("""
+        import os, threading, time, cotnpot
+        made = {}
+        def make():
+            made["ex"] = cotnpot.Executor(workers=2, timeout=5)
+        maker = threading.Thread(target=make)
+        children = []
+        maker.start()
+        while maker.is_alive():   # fork all through the workers' start; each child keeps what it got
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(30)
+                os._exit(0)
+            children.append(pid)
+            time.sleep(0.01)
+        maker.join()
+        ex = made["ex"]
+        assert [r.answer for r in ex.run(["print(6 * 7)"])] == ["42"]
+        start = time.perf_counter()
+        ex.close()
+        print(f"{time.perf_counter() - start:.2f} {len(children)}")
+        for pid in children:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+    """)
+    seconds, forks = out.split()
+    assert int(forks) >= 5, out          # the forks did come while the workers started
+    assert float(seconds) < 1.5, out     # was 2 s and more: a worker waited for its end of file, then was killed
+
+
 def test_run_from_a_callback_of_its_own_batch_is_refused():
     """It waited for itself (the batch for the callback, the callback for the batch), and Ctrl-C could not
     end it. The error comes back to the caller of the outer batch."""

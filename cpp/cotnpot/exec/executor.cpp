@@ -197,7 +197,7 @@ struct Executor::Worker {
   ~Worker() { stop(); }
 
   void stop() {
-    if (to_worker >= 0) ::close(to_worker), to_worker = -1;  // EOF: the worker exits by itself
+    close_pipe(to_worker);  // EOF: the worker exits by itself
     if (pid > 0) {
       // Waited for without being reaped (WNOWAIT): while it is a zombie its pid, and so the id of the session
       // it leads, cannot be given to another process, and the sweep below can name nothing else
@@ -226,16 +226,24 @@ struct Executor::Worker {
       }
       pid = -1;
     }
-    if (from_worker >= 0) ::close(from_worker), from_worker = -1;
+    close_pipe(from_worker);
     remove_base_dir();
+  }
+
+  // A pipe end of this worker closed, and no longer closed in a fork's child (fork_guard.h), in one pause.
+  static void close_pipe(int& fd) {
+    if (fd < 0) return;
+    const detail::ForkPause pause;
+    detail::keep_in_fork_child(fd, pause);
+    ::close(fd);
+    fd = -1;
   }
 
   // In a forked child of the caller: the worker is the parent's. Only this process's copies of its pipes are
   // closed (so that the parent's close() gets its end of file, and this child cannot talk to it); nothing is
   // killed, waited for or removed.
   void forget() {
-    if (to_worker >= 0) ::close(to_worker), to_worker = -1;
-    if (from_worker >= 0) ::close(from_worker), from_worker = -1;
+    to_worker = from_worker = -1;   // closed by fork_guard's handler, with every pool's pipes
     pid = -1;
     base_dir.clear();
   }
@@ -261,26 +269,6 @@ struct Executor::Worker {
   // Starts the fork server and waits for its ready frame; throws when it cannot start.
   // `stop` (another thread: Ctrl-C) ends the wait for the ready frame within 100 ms.
   void start(const ExecutorOptions& o, const std::atomic<bool>* stop = nullptr) {
-    int in[2], out[2];
-    if (::pipe2(in, O_CLOEXEC) != 0)
-      throw std::runtime_error(std::string("Executor: pipe failed: ") + std::strerror(errno));
-    if (::pipe2(out, O_CLOEXEC) != 0) {
-      const int err = errno;
-      ::close(in[0]), ::close(in[1]);  // no descriptor leaks on the failure path
-      throw std::runtime_error(std::string("Executor: pipe failed: ") + std::strerror(err));
-    }
-    // The worker's job loop, handed over in memory as its descriptor 3 (it loads it, then closes it)
-    const int library = job_loop_library();
-    if (library < 0) {
-      const int err = errno;
-      ::close(in[0]), ::close(in[1]), ::close(out[0]), ::close(out[1]);
-      throw std::runtime_error(std::string("Executor: cannot hold the worker's job loop in memory: ") + std::strerror(err));
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, library, 3);
     std::string preload;
     for (const auto& m : o.preload) preload += (preload.empty() ? "" : ",") + m;
     const std::string idx = std::to_string(index);
@@ -313,14 +301,47 @@ struct Executor::Worker {
     posix_spawnattr_setsigdefault(&attributes, &every_signal);
     posix_spawnattr_setsigmask(&attributes, &no_signal);
     posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    const int rc = ::posix_spawn(&pid, o.python.c_str(), &actions, &attributes, argv.data(), minimal_env);
+    int rc;
+    {
+      // From the first pipe to its ends recorded, no fork of another thread gets a copy (fork_guard.h)
+      const detail::ForkPause pause;
+      int in[2], out[2];
+      if (::pipe2(in, O_CLOEXEC) != 0) {
+        const int err = errno;
+        posix_spawnattr_destroy(&attributes);
+        throw std::runtime_error(std::string("Executor: pipe failed: ") + std::strerror(err));
+      }
+      if (::pipe2(out, O_CLOEXEC) != 0) {
+        const int err = errno;
+        ::close(in[0]), ::close(in[1]);  // no descriptor leaks on the failure path
+        posix_spawnattr_destroy(&attributes);
+        throw std::runtime_error(std::string("Executor: pipe failed: ") + std::strerror(err));
+      }
+      // The worker's job loop, handed over in memory as its descriptor 3 (it loads it, then closes it)
+      const int library = job_loop_library();
+      if (library < 0) {
+        const int err = errno;
+        ::close(in[0]), ::close(in[1]), ::close(out[0]), ::close(out[1]);
+        posix_spawnattr_destroy(&attributes);
+        throw std::runtime_error(std::string("Executor: cannot hold the worker's job loop in memory: ") +
+                                 std::strerror(err));
+      }
+      posix_spawn_file_actions_t actions;
+      posix_spawn_file_actions_init(&actions);
+      posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+      posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+      posix_spawn_file_actions_adddup2(&actions, library, 3);
+      rc = ::posix_spawn(&pid, o.python.c_str(), &actions, &attributes, argv.data(), minimal_env);
+      posix_spawn_file_actions_destroy(&actions);
+      ::close(library);
+      ::close(in[0]);
+      ::close(out[1]);
+      to_worker = in[1];
+      from_worker = out[0];
+      detail::close_in_fork_child(to_worker, pause);
+      detail::close_in_fork_child(from_worker, pause);
+    }
     posix_spawnattr_destroy(&attributes);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(library);
-    ::close(in[0]);
-    ::close(out[1]);
-    to_worker = in[1];
-    from_worker = out[0];
     if (rc != 0) {
       pid = -1;
       this->stop();

@@ -445,6 +445,10 @@ def test_grader_rules_with_math_equal_semantics(gold, pred, equal):
      True),
     (r"\pi+10^{10}-10^{10}", r"\pi+1", False),
     (r"\frac{1}{\sqrt{10^6+1}-10^3}", r"\sqrt{10^6+1}+10^3", True),
+    # ...and where a sum inside cancelled more, its error grew as much (a breaker)
+    (r"\frac{1}{\sqrt{10^8+1}-10^4}", r"\sqrt{10^8+1}+10^4", True),
+    (r"\frac{1}{\sqrt{10^8+2}-\sqrt{10^8+1}}", r"\sqrt{10^8+2}+\sqrt{10^8+1}", True),
+    (r"\frac{1}{1-\cos(10^{-4})}", r"\frac{1}{2\sin^2(5\cdot 10^{-5})}", True),
     # a written decimal is a rounding: rel_tol as before
     (r"\sqrt{2}", "1.414214", True),
     (r"\sqrt{2}+10^7", "10000001.414", True),

@@ -424,16 +424,18 @@ class Comparer {
   // Two values of expressions written without a decimal, one of them irrational (\sqrt{2}, \pi, e^x): both
   // stand for exact values, so they differ by float error at most, or they are not equal. rel_tol had made
   // \sqrt{2} + 10^7 equal \sqrt{2} + 10^7 + 1 (1e-7 apart; a breaker). Float error here is
-  //  - a billionth of the larger magnitude (ill-conditioned forms: 1/(\sqrt{10^6+1} - 10^3) is 2e-10 off);
+  //  - relative: a billionth, or 1e-14 times what a sum cancelled (EvalTrace::cancellation:
+  //    1/(\sqrt{10^8+1} - 10^4) is 2e-8 off its rationalized form; breakers), never more than rel_tol;
   //  - a few hundred ulps of the largest term a cancelling sum added (\sqrt{2}\sqrt{2} - 2 is 4e-16; not a
   //    billionth of it, which made \pi + 10^{10} - 10^{10} equal \pi + 1: a breaker);
   //  - 1e-12 absolute, for zeros that a function computes as noise (\sin\pi is 1.2e-16, \cos\frac{\pi}{2}
   //    6e-17: polar coordinates and rotation matrices had stopped equalling their values; a breaker).
-  static bool within_float_error(const Number& x, const Number& y, const EvalTrace& trace) {
+  bool within_float_error(const Number& x, const Number& y, const EvalTrace& trace) const {
     const std::complex<double> a = x.value(), b = y.value();
     const double d = std::abs(a - b);
+    const double relative = std::min(std::max(1e-9, 1e-14 * trace.cancellation), std::max(1e-9, options_.rel_tol));
     return std::isfinite(d) &&
-           d <= std::max(1e-9 * std::max(std::abs(a), std::abs(b)), 1e-13 * trace.largest_term) + 1e-12;
+           d <= std::max(relative * std::max(std::abs(a), std::abs(b)), 1e-13 * trace.largest_term) + 1e-12;
   }
 
   static bool same_exact(const Number& x, const Number& y) {

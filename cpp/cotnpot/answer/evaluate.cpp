@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "cotnpot/answer/detail/number_ops.h"
@@ -83,12 +84,20 @@ std::optional<Number> evaluate(const Node& node, const std::map<std::string, dou
     case Kind::Mul: {
       Number acc = Number::rational(node.kind == Kind::Add ? 0 : 1);
       const TopOnly top(trace, node.kind == Kind::Add);
+      double largest = 0.0;   // of this sum's terms
       for (const Node& kid : node.kids) {
         auto v = evaluate(kid, variables, budget, trace);
         if (!v) return std::nullopt;
-        if (trace && trace->at_top && node.kind == Kind::Add && std::isfinite(std::abs(v->value())))
-          trace->largest_term = std::max(trace->largest_term, std::abs(v->value()));
+        if (node.kind == Kind::Add && std::isfinite(std::abs(v->value()))) {
+          largest = std::max(largest, std::abs(v->value()));
+          if (trace && trace->at_top) trace->largest_term = std::max(trace->largest_term, largest);
+        }
         acc = node.kind == Kind::Add ? add(acc, *v, budget) : mul(acc, *v, budget);
+      }
+      if (trace && node.kind == Kind::Add && !acc.exact && largest > 0.0) {
+        const double magnitude = std::abs(acc.value());
+        trace->cancellation =
+            std::max(trace->cancellation, magnitude > 0.0 ? largest / magnitude : std::numeric_limits<double>::infinity());
       }
       return acc;
     }

@@ -83,6 +83,10 @@ struct EvalTrace {
   // of the error of the whole: counting it had made 2e^{-x-30} equal e^{-x-30} (a reviewer).
   double largest_term = 0.0;
   bool at_top = true;   // while evaluating a part reached through sums and negations only
+  // The most that an inexact sum anywhere in the expression cancelled: its largest term's magnitude over its
+  // value's (1 for none). Its rounding error grows by that much, and through what follows (a quotient of it:
+  // 1/(\sqrt{10^8+1} - 10^4) carries 2e-8 of relative error where its terms carried 1e-16).
+  double cancellation = 1.0;
 };
 
 // The value of a scalar expression with the given variable values; nullopt for structures (tuples, ...),

@@ -821,6 +821,10 @@ def test_an_equation_states_a_value_only_of_a_name(gold, pred, equal):
     (r"x=\frac{1}{2}", "2x-1=0", True),
     ("x=3", "x-4=0", False), ("x=3", "y-3=0", False), ("x=3", "x^2=9", False), (r"x=3", r"x\ge 3", False),
     ("3", "x-3=0", False),   # a bare value names no variable
+    # the value must be the equation's root: a root far from the sample points passed their ratios (a breaker)
+    ("n = 1500", "1.05n = 1575.5", False), ("x = 20000", "x - 20000.5 = 0", False), ("x = 1000", "1000.1 = x", False),
+    ("x = 0", "0.00000001 = x", False), ("x = 20000", r"20000 + \frac{\pi}{10} = x", False),
+    ("n = 1500", "1.05n = 1575", True), (r"x = \frac{1}{3}", "3x - 1 = 0", True),
 ])
 def test_a_named_value_against_an_equation(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal

@@ -600,6 +600,22 @@ class Comparer {
     return true;
   }
 
+ public:
+  // An equation of one variable, `name`, holds at the value of `value` (a constant): its sides are equal
+  // there, by numbers_equal's rules.
+  bool holds_at(const Node& equation, const std::string& name, const Node& value) {
+    if (equation.kind != Kind::Relation || equation.name != "=" || equation.kids.size() != 2) return false;
+    std::vector<std::string> vars;
+    collect_variables(equation, vars);
+    if (vars.size() != 1 || vars[0] != name) return false;
+    const auto v = evaluate(value, {}, budget_);
+    if (!v || v->value().imag() != 0.0 || !std::isfinite(v->value().real())) return false;
+    const std::map<std::string, double> env = {{name, v->value().real()}};
+    const auto l = evaluate(equation.kids[0], env, budget_), r = evaluate(equation.kids[1], env, budget_);
+    return l && r && !budget_.exhausted() && numbers_equal(*l, *r);
+  }
+
+ private:
   const EquivOptions& options_;
   Budget& budget_;
 };
@@ -619,10 +635,13 @@ bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& op
     if (comparer.equal(*g.node, *p.node)) return true;
     // "x = 3" (normalized to "3") against an equation, "x - 3 = 0" or "3 = x": the two equations compared
     // (Math-Verify's semantics; the value 3 is no equation's value here, so it had been false)
+    // The value must be the other equation's root, too: the equations' ratio is compared at sample points
+    // within rel_tol, which a root far from them passes (n = 1500 had equalled 1.05n = 1575.5; a breaker).
     for (const auto& [named, other] : {std::pair{&g, &p}, std::pair{&p, &g}}) {
       if (named->label.empty() || other->node->kind != Kind::Relation) continue;
       if (auto equation = parse_answer(named->label + "=" + named->text, budget))
-        if (comparer.equal(*equation, *other->node)) return true;
+        if (comparer.equal(*equation, *other->node) && comparer.holds_at(*other->node, named->label, *named->node))
+          return true;
     }
   }
   return squeeze_lower(g.text) == squeeze_lower(p.text);

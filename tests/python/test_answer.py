@@ -476,6 +476,7 @@ def test_irrational_values_written_exactly_are_equal_within_float_error(gold, pr
     (r"\binom{n}{2}", r"\frac{n(n+1)}{2}", False),
     (r"\binom{n}{k}", r"\binom{n}{k+1}", False),
     (r"n!", r"\sqrt{2\pi n}\left(\frac{n}{e}\right)^n", False),   # Stirling's is an approximation
+    (r"(n-200)!", "0", False), (r"(n-200)!", r"2(n-200)!", False),   # Gamma underflows there: no value (a breaker)
 ])
 def test_factorials_and_binomials_of_variables(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal
@@ -494,6 +495,13 @@ def test_factorials_and_binomials_of_variables(gold, pred, equal):
     (r"50\%", "50", True),
     (r"50\%", "0.5", False),
     (r"10\%, 20\%", "10, 20", True),
+    # with one inside a product on either side, every percent sign is a factor, on both sides (a breaker: a
+    # unit percent against a factor percent had disagreed)
+    (r"25\%", r"50\% \cdot \frac{1}{2}", True),
+    (r"x\cdot 50\%", r"50\% x", True),
+    (r"20\%", r"40\%/2", True),
+    ("5", r"25\% \div 5\%", True),   # after a number it binds to it: (25%) / (5%)
+    (r"12.5\%x", r"\frac{x}{8}", True),
 ])
 def test_a_percent_sign_inside_a_product_is_a_factor(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal

@@ -23,13 +23,24 @@ struct Prepared {
   bool percent = false;
   std::optional<Node> node;
   std::string label;   // "x" of "x = 3", which normalizing removed (text "3")
+  bool percent_inside = false;   // and the form with percent signs as factors (normalize.h)
+  std::string percent_factors;
 };
 
 Prepared prepare(std::string_view answer, Budget& budget) {
   Normalized n = normalize_answer(answer);
-  Prepared p{std::move(n.text), n.had_percent, std::nullopt, std::move(n.label)};
+  Prepared p{std::move(n.text), n.had_percent, std::nullopt, std::move(n.label), n.percent_inside,
+             std::move(n.percent_factors)};
   p.node = parse_answer(p.text, budget);
   return p;
+}
+
+// The answer with its percent signs as factors of 1/100; itself where it has none.
+Prepared with_percent_factors(const Prepared& p, Budget& budget) {
+  if (p.percent_factors.empty()) return p;
+  Prepared q{p.percent_factors, false, std::nullopt, "", false, ""};
+  q.node = parse_answer(q.text, budget);
+  return q;
 }
 
 class Comparer {
@@ -628,6 +639,9 @@ std::string squeeze_lower(std::string_view s) {
 }
 
 bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& options, Budget& budget) {
+  // A percent sign inside a product on either side: both compared with every percent sign a factor
+  if (g.percent_inside || p.percent_inside)
+    return prepared_equal(with_percent_factors(g, budget), with_percent_factors(p, budget), options, budget);
   if (g.text.empty() || p.text.empty()) return false;
   if (g.text == p.text) return true;
   if (g.node && p.node) {

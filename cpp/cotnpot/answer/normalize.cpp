@@ -323,37 +323,76 @@ static void repeating_decimals(std::string& s) {
   }
 }
 
-// A percent sign inside a product ("50\%x", "5\% \cdot 200", "20\%(x+1)") is a factor of 1/100, where a
-// trailing one is dropped (the answer's unit: "50\%" is 50, and 0.5 under the percent option): "50\%x" had
-// equalled 50x and "5\% \cdot 200" 1000. Inside means followed by a one-letter variable, a bracket, or a
-// product's command or sign; a word ("50\% chance") is not.
-static void percents_inside_products(std::string& s) {
+// Percent signs. A trailing one is the answer's unit, dropped: "50\%" is 50 (and 0.5 under the percent
+// option). One inside a product ("50\%x", "5\% \cdot 200", "20\%(x+1)") is a factor of 1/100: dropped too,
+// "50\%x" had equalled 50x and "5\% \cdot 200" 1000. So an answer with one inside a product is also
+// normalized with every percent sign a factor (Normalized::percent_factors), and compared in that form
+// with the other answer's: "25\%" then equals "50\% \cdot \frac{1}{2}", and "x \cdot 50\%" "50\% x".
+// Inside means followed by a one-letter variable, a bracket, or a product's command or sign; a word ("50\%
+// chance") is not.
+enum class PercentFollower { End, Operand, Operator };
+
+static PercentFollower percent_follower(const std::string& s, size_t next) {
   static constexpr std::string_view kOperators[] = {"cdot", "times", "div"};
   static constexpr std::string_view kOperands[] = {"frac", "sqrt", "pi"};
-  for (std::string_view p : {"\\%", "%"}) {
-    for (size_t at = s.find(p); at != std::string::npos; at = s.find(p, at + 1)) {
-      if (p == "%" && at > 0 && s[at - 1] == '\\') continue;   // the escaped form: its own pass
-      size_t next = at + p.size();
-      while (next < s.size() && s[next] == ' ') ++next;
-      if (next >= s.size()) break;
-      bool operand = s[next] == '(' || (is_alpha(s[next]) && (next + 1 == s.size() || !is_alpha(s[next + 1])));
-      bool operator_follows = s[next] == '*' || s[next] == '/';
-      if (s[next] == '\\') {
-        size_t end = next + 1;
-        while (end < s.size() && is_alpha(s[end])) ++end;
-        const std::string_view command = std::string_view(s).substr(next + 1, end - next - 1);
-        for (std::string_view c : kOperators) operator_follows = operator_follows || command == c;
-        for (std::string_view c : kOperands) operand = operand || command == c;
-      }
-      if (!operand && !operator_follows) continue;
-      const std::string factor = operand ? "\\cdot\\frac{1}{100}\\cdot " : "\\cdot\\frac{1}{100}";
-      s.replace(at, p.size(), factor);
-      at += factor.size() - 1;
-    }
+  while (next < s.size() && s[next] == ' ') ++next;
+  if (next >= s.size()) return PercentFollower::End;
+  if (s[next] == '*' || s[next] == '/') return PercentFollower::Operator;
+  if (s[next] == '(' || (is_alpha(s[next]) && (next + 1 == s.size() || !is_alpha(s[next + 1]))))
+    return PercentFollower::Operand;
+  if (s[next] == '\\') {
+    size_t end = next + 1;
+    while (end < s.size() && is_alpha(s[end])) ++end;
+    const std::string_view command = std::string_view(s).substr(next + 1, end - next - 1);
+    for (std::string_view c : kOperators)
+      if (command == c) return PercentFollower::Operator;
+    for (std::string_view c : kOperands)
+      if (command == c) return PercentFollower::Operand;
+  }
+  return PercentFollower::End;
+}
+
+// Calls f(at, sign length, follower) for each percent sign ("\%", or a bare "%") of s, left to right; f may
+// replace the sign and returns where to search on.
+template <class F>
+static void for_each_percent(std::string& s, F&& f) {
+  for (size_t at = 0; at < s.size(); ++at) {
+    size_t length = 0;
+    if (s[at] == '\\' && at + 1 < s.size() && s[at + 1] == '%') length = 2;
+    else if (s[at] == '%') length = 1;
+    if (length == 0) continue;
+    at = f(at, length, percent_follower(s, at + length));
   }
 }
 
-Normalized normalize_answer(std::string_view answer) {
+static bool has_percent_inside_product(std::string s) {
+  bool inside = false;
+  for_each_percent(s, [&](size_t at, size_t length, PercentFollower follower) {
+    inside |= follower != PercentFollower::End;
+    return at + length - 1;
+  });
+  return inside;
+}
+
+// Every percent sign as a factor of 1/100, trailing ones too. After a number it binds to that number, as a
+// postfix sign does: "25\\% \\div 5\\%" is \\frac{25}{100} \\div \\frac{5}{100}, 5 (read as a factor it was
+// 0.0005).
+static void percents_as_factors(std::string& s) {
+  for_each_percent(s, [&](size_t at, size_t length, PercentFollower follower) {
+    size_t number = at;
+    while (number > 0 && (std::isdigit(static_cast<unsigned char>(s[number - 1])) || s[number - 1] == '.')) --number;
+    const bool after_number = number < at && std::isdigit(static_cast<unsigned char>(s[number])) &&
+                              (number == 0 || !is_alpha(s[number - 1]));
+    const std::string then = follower == PercentFollower::Operand ? "\\cdot " : "";
+    const size_t begin = after_number ? number : at;
+    const std::string factor = after_number ? "\\frac{" + s.substr(number, at - number) + "}{100}" + then
+                                            : "\\cdot\\frac{1}{100}" + then;
+    s.replace(begin, at + length - begin, factor);
+    return begin + factor.size() - 1;
+  });
+}
+
+static Normalized normalize_with(std::string_view answer, bool percent_factors) {
   Normalized out;
   std::string s(answer.substr(0, kMaxAnswerBytes * 4));
   unwrap_boxes(s);
@@ -386,7 +425,10 @@ Normalized normalize_answer(std::string_view answer) {
   replace_all(s, "\\gt", ">");
   for (std::string_view f : {"\\dfrac", "\\tfrac", "\\cfrac"}) replace_all(s, f, "\\frac");
   for (std::string_view d : {"^{\\circ}", "^\\circ", "\\circ", "\\degree", "°"}) replace_all(s, d, "");
-  percents_inside_products(s);
+  if (percent_factors)
+    percents_as_factors(s);
+  else
+    out.percent_inside = has_percent_inside_product(s);
   for (std::string_view p : {"\\%", "%"}) {
     if (s.find(p) != std::string::npos) out.had_percent = true;
     replace_all(s, p, "");
@@ -432,6 +474,12 @@ Normalized normalize_answer(std::string_view answer) {
   for (char c : s)
     if (c != ' ' || (!collapsed.empty() && collapsed.back() != ' ')) collapsed += c;
   out.text = trim(collapsed);
+  return out;
+}
+
+Normalized normalize_answer(std::string_view answer) {
+  Normalized out = normalize_with(answer, false);
+  if (out.had_percent) out.percent_factors = normalize_with(answer, true).text;
   return out;
 }
 

@@ -18,6 +18,10 @@ struct Normalized {
   std::string text;
   bool had_percent = false;  // a % sign was removed
   std::string label;         // the name removed from "x = 5" (text is "5"), else empty
+  // A % sign inside a product ("50\%x"), and the answer normalized with every % sign a factor of 1/100
+  // ("50\cdot\frac{1}{100}\cdot x"; set where had_percent): the form compared where either answer has one.
+  bool percent_inside = false;
+  std::string percent_factors;
 };
 
 Normalized normalize_answer(std::string_view answer);

@@ -188,7 +188,8 @@ std::optional<Number> factorial(const Number& n, Budget& budget) {
     const std::complex<double> z = n.value();
     if (z.imag() != 0.0) return std::nullopt;
     const double gamma = std::tgamma(z.real() + 1.0);
-    if (!std::isfinite(gamma)) return std::nullopt;
+    // Gamma is never 0: a 0 is an underflow ((n-200)! at the sample points had equalled 0; a breaker)
+    if (!std::isfinite(gamma) || gamma == 0.0) return std::nullopt;
     return Number::inexact({gamma, 0.0});
   }
   // 449! has 997 digits, 450! 1001
@@ -221,9 +222,9 @@ std::optional<Number> binomial(const Number& n, const Number& k, Budget& budget)
   if (!k.exact || k.big || k.q != 1) {
     const std::complex<double> a = n.value(), b = k.value();
     if (a.imag() != 0.0 || b.imag() != 0.0) return std::nullopt;
-    const double value =
-        std::tgamma(a.real() + 1.0) / (std::tgamma(b.real() + 1.0) * std::tgamma(a.real() - b.real() + 1.0));
-    if (!std::isfinite(value)) return std::nullopt;
+    const double top = std::tgamma(a.real() + 1.0);
+    const double value = top / (std::tgamma(b.real() + 1.0) * std::tgamma(a.real() - b.real() + 1.0));
+    if (!std::isfinite(value) || top == 0.0) return std::nullopt;   // 0: an underflow (above)
     return Number::inexact({value, 0.0});
   }
   if (!n.is_integer() && !n.big) return k.p < 0 ? Number::rational(0) : falling_binomial(n, k.p, budget);

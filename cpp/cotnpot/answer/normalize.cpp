@@ -375,8 +375,8 @@ static bool has_percent_inside_product(std::string s) {
 }
 
 // Every percent sign as a factor of 1/100, trailing ones too. After a number it binds to that number, as a
-// postfix sign does: "25\\% \\div 5\\%" is \\frac{25}{100} \\div \\frac{5}{100}, 5 (read as a factor it was
-// 0.0005).
+// postfix sign does: "25\% \div 5\%" is "\frac{25}{100} \div \frac{5}{100}", 5 (read as a factor it
+// was 0.0005).
 static void percents_as_factors(std::string& s) {
   for_each_percent(s, [&](size_t at, size_t length, PercentFollower follower) {
     size_t number = at;

@@ -502,6 +502,18 @@ def test_factorials_and_binomials_of_variables(gold, pred, equal):
     (r"20\%", r"40\%/2", True),
     ("5", r"25\% \div 5\%", True),   # after a number it binds to it: (25%) / (5%)
     (r"12.5\%x", r"\frac{x}{8}", True),
+    # a later breaker: the factor form of a chain's left side was no label ("15\% \times 80 = 12" had stopped
+    # equalling 12), a thousands separator split the number ("1,000\%" bound only "000"), and a percent sign
+    # after an exponent bound to the exponent ("10^2\%" read as 10^{0.02})
+    ("12", r"15\% \times 80 = 12", True),
+    ("12", r"15\% \cdot 80 = 12", True),
+    (r"12\%", r"30\% \times 40\% = 12\%", True),
+    ("13", r"15\% \times 80 = 12", False),
+    (r"1,000\%", r"1000\% \cdot 1", True),
+    (r"1{,}000\% \cdot 2", "20", True),
+    (r"1,000\% \cdot 2", "2", False),
+    (r"10^2\% \cdot 100", "100", True),
+    (r"10^2\% \cdot 100", r"10^{0.02} \cdot 100", False),
 ])
 def test_a_percent_sign_inside_a_product_is_a_factor(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal
@@ -522,6 +534,10 @@ def test_a_percent_sign_inside_a_product_is_a_factor(gold, pred, equal):
     (r"\frac{1}{3}", r"\frac{1}{3}+10^{-9}", False),
     (r"0.\overline{3}", "0.333", False),   # a rounding only within rel_tol, as for 1/3
     (r"\overline{AB}", r"\overline{AB}", True),   # a segment stays a segment
+    # a thousands separator before it is part of the number, an index is no number (a breaker)
+    (r"\frac{3001}{3}", r"1,000.\overline{3}", True),
+    (r"\frac{3001}{3}", r"1{,}000.\overline{3}", True),
+    (r"x_{1.3333333333}", r"x_1.\overline{3}", False),
 ])
 def test_a_repeating_decimal_is_its_fraction(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal
@@ -795,6 +811,7 @@ def test_voting_on_adversarial_answers_has_one_budget_for_the_call():
     # a mixed number written with a space (a MATH500 gold) was a product: 137 1/2 equalled 68.5
     ("137 \\frac{1}{2}", "68.5", False), ("137 \\frac{1}{2}", "137.5", True), ("137 \\frac{1}{2}", "\\frac{275}{2}", True),
     ("12\\frac{3}{5}", "12 \\frac{3}{5}", True), ("2 \\frac{1}{2}", "1", False), ("2 \\frac{\\pi}{2}", "\\pi", True),
+    ("1,000 \\frac{1}{2}", "1000.5", True), ("1{,}000\\frac{1}{2}", "1000.5", True),   # its separator first (a breaker)
 ])
 def test_brackets_hold_lists_and_a_spaced_mixed_number_is_one_number(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal
@@ -817,6 +834,9 @@ def test_a_final_answer_after_a_colon_and_a_line_break(text, extracted):
     # names still name: a variable, a product or quotient of symbols, a length, a tuple, a constant
     ("3", "x=3", True), ("5", "|PQ| = 5", True), ("2", "NO/BO = 2", True), ("7", "AB = 7", True),
     ("(3,2)", "(p,q) = (3,2)", True), ("\\frac{10}{9}", "1/2 = 10/9", True),
+    # any side without a variable: a computation and its result (a breaker; "\\frac{2}{5}" had been no label)
+    ("40", "\\frac{2}{5}\\times100 = 40", True), ("12", "0.15 \\times 80 = 12", True), ("5", "2+3 = 5", True),
+    ("41", "\\frac{2}{5}\\times100 = 40", False), ("x+3", "x+3 = 5", False),
 ])
 def test_an_equation_states_a_value_only_of_a_name(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal

@@ -171,9 +171,11 @@ class Comparer {
   // a hedge a policy could learn (a later breaker). "1/3 \approx 0.33" still matches either.
   bool value_of_chain(const Node& chain, const Node& value) {
     if (chain.name != "=" && chain.name != "\\approx" && chain.name != "mixed") return false;
-    if (!is_label(chain.kids[0])) return false;
     std::vector<std::string> vars;
     collect_variables(chain.kids[0], vars);
+    // Any side without a variable names itself too: "\\frac{2}{5} \\times 100 = 40", and "15\\% \\times 80 = 12"
+    // once its percent sign is a factor (a breaker: the factor form had stopped equalling 12).
+    if (!vars.empty() && !is_label(chain.kids[0])) return false;
     size_t first = (chain.name != "=" && vars.empty()) ? 0 : 1;
     if (chain.kids.size() - first > 2) first = chain.kids.size() - 1;
     const size_t last = chain.kids.size() - 1;

@@ -311,7 +311,8 @@ static void repeating_decimals(std::string& s) {
       const std::string fraction_digits = s.substr(b, at - b);
       size_t a = b - 1;
       while (a > 0 && s[a - 1] >= '0' && s[a - 1] <= '9') --a;
-      if (a > 0 && (is_alpha(s[a - 1]) || s[a - 1] == '.')) continue;   // not a number of its own
+      if (a > 0 && (is_alpha(s[a - 1]) || s[a - 1] == '.' || s[a - 1] == '_' || s[a - 1] == '^'))
+        continue;   // not a number of its own ("x_1.\\overline{3}")
       const std::string integer_digits = s.substr(a, b - 1 - a);
       const std::string prefix = (integer_digits.empty() ? "0" : integer_digits) + fraction_digits;
       const std::string denominator =
@@ -377,12 +378,26 @@ static bool has_percent_inside_product(std::string s) {
 // Every percent sign as a factor of 1/100, trailing ones too. After a number it binds to that number, as a
 // postfix sign does: "25\% \div 5\%" is "\frac{25}{100} \div \frac{5}{100}", 5 (read as a factor it
 // was 0.0005).
+// A thousands separator ("1,000\%", "1{,}000\%") is part of the number: only "000" had become the factor.
+// A number after "^" or "_" is an exponent or an index, not what the sign binds to ("10^2\%" is 1).
 static void percents_as_factors(std::string& s) {
   for_each_percent(s, [&](size_t at, size_t length, PercentFollower follower) {
     size_t number = at;
-    while (number > 0 && (std::isdigit(static_cast<unsigned char>(s[number - 1])) || s[number - 1] == '.')) --number;
-    const bool after_number = number < at && std::isdigit(static_cast<unsigned char>(s[number])) &&
-                              (number == 0 || !is_alpha(s[number - 1]));
+    for (;;) {
+      if (number > 0 && (is_digit(s[number - 1]) || s[number - 1] == '.')) {
+        --number;
+        continue;
+      }
+      const size_t separator = number >= 3 && s.compare(number - 3, 3, "{,}") == 0 ? 3
+                               : number >= 1 && s[number - 1] == ','                ? 1
+                                                                                    : 0;
+      if (separator == 0 || number < separator + 1 || !is_digit(s[number - separator - 1]) || number + 3 > at ||
+          !all_digits(std::string_view(s).substr(number, 3)) || (number + 3 < at && is_digit(s[number + 3])))
+        break;
+      number -= separator;
+    }
+    const bool after_number = number < at && is_digit(s[number]) &&
+                              (number == 0 || (!is_alpha(s[number - 1]) && s[number - 1] != '^' && s[number - 1] != '_'));
     const std::string then = follower == PercentFollower::Operand ? "\\cdot " : "";
     const size_t begin = after_number ? number : at;
     const std::string factor = after_number ? "\\frac{" + s.substr(number, at - number) + "}{100}" + then
@@ -447,10 +462,10 @@ static Normalized normalize_with(std::string_view answer, bool percent_factors) 
   // trailing punctuation
   while (!s.empty() && (s.back() == '.' || s.back() == ' ' || s.back() == ';')) s.pop_back();
   while (!s.empty() && s.front() == ' ') s.erase(0, 1);
+  fix_number_separators(s);   // first: "1,000.\\overline{3}" and "1,000 \\frac{1}{2}" are numbers of their own
   repeating_decimals(s);
   brace_short_arguments(s);
   fix_mixed_numbers(s);
-  fix_number_separators(s);
   // "x = 5" (one '=' and a short left side) -> "5"
   const size_t eq = s.find('=');
   if (eq != std::string::npos && s.find('=', eq + 1) == std::string::npos && s.find(',') == std::string::npos) {

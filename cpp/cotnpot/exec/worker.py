@@ -431,7 +431,9 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
     to 3x its deadline (found by a breaker). So do the ways to the same per file (a reviewer, from the
     kernel's source): O_DIRECT (open, openat, fcntl F_SETFL) answers EINVAL, as on a filesystem without
     it; the FS_IOC_FIEMAP ioctl EPERM; openat2, whose flags a filter cannot read, ENOSYS (glibc's open
-    uses openat)."""
+    uses openat).
+    With a pid namespace per job, the worker installs this filter on itself before its first job (job_loop.c,
+    install_filter_in_worker) and every job inherits it: nothing the worker's loop does may be refused here."""
     import platform
     arch = platform.machine()
     if arch == "x86_64":

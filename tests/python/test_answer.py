@@ -304,6 +304,10 @@ def test_grader_benchmark_compares_answers_not_solutions():
     # (CoTnPoT: a program's value against the solution's own, found as two candidates the rules above dropped)
     ("10.02609801394532", "10.026098026734564", True),
     ("100,282", "100282.0143884892", True),
+    # ...but against an integer only the nearest: rel_tol had let one such decimal equal ~200 integers near
+    # 10^8 (a breaker)
+    ("99999950", "100000050.000001", False), ("100000150", "100000050.000001", False),
+    ("100000050", "100000050.000001", True), ("1000001", "1000000.49999999", False),
     # a bar after a factor opens an absolute value it multiplies (2|x| had not parsed: compared as text)
     ("2|x|", r"2\cdot|x|", True),
     ("6", "2|3|", True),
@@ -452,6 +456,16 @@ def test_grader_rules_with_math_equal_semantics(gold, pred, equal):
     # a written decimal is a rounding: rel_tol as before
     (r"\sqrt{2}", "1.414214", True),
     (r"\sqrt{2}+10^7", "10000001.414", True),
+    # a cancelling sum's float error is no licence beyond rel_tol: one answer that cancels huge terms had
+    # equalled any value at all (a breaker); where it cancels at one sample point only, the others decide
+    ("42", r"10^{30}\sqrt{2} - 10^{30}\sqrt{2}", False), (r"\pi", r"e^{70} - e^{70}", False),
+    ("0", r"10^{30}\sqrt{2} - 10^{30}\sqrt{2}", True),
+    ("1000", r"1050 + 10^{16}\sqrt{2} - 10^{16}\sqrt{2}", False),
+    ("(1,2)", r"(7 + 10^{30}\sqrt{2} - 10^{30}\sqrt{2}, 9 + 10^{30}\sqrt{2} - 10^{30}\sqrt{2})", False),
+    ("x^2+7", r"x^2 + e^{100} - e^{100}", False), ("0.5x^2", r"1.0e^{100} - e^{100}", False),
+    (r"(x-\sqrt{2})^4", r"x^4 - 4\sqrt{2}x^3 + 12x^2 - 8\sqrt{2}x + 4", True),
+    (r"(x-\pi)^6", r"x^6-6\pi x^5+15\pi^2x^4-20\pi^3x^3+15\pi^4x^2-6\pi^5x+\pi^6", True),
+    ("(5x+7.0)^4", "625x^4+3500x^3+7350x^2+6860x+2401", True),
 ])
 @pytest.mark.parametrize("percent", [False, True])
 def test_irrational_values_written_exactly_are_equal_within_float_error(gold, pred, equal, percent):
@@ -514,6 +528,9 @@ def test_factorials_and_binomials_of_variables(gold, pred, equal):
     (r"1,000\% \cdot 2", "2", False),
     (r"10^2\% \cdot 100", "100", True),
     (r"10^2\% \cdot 100", r"10^{0.02} \cdot 100", False),
+    # inside brackets a comma separates items, and a space separates thousands (a breaker)
+    (r"(5,100\% x)", "(5,x)", True), (r"[0,100\% \cdot 3]", "[0,3]", True), (r"(1,250\%x)", "(1, 2.5x)", True),
+    (r"2 500\% \cdot 4", "100", True), (r"2 500\% \cdot 4", "28", False),
 ])
 def test_a_percent_sign_inside_a_product_is_a_factor(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal
@@ -837,6 +854,12 @@ def test_a_final_answer_after_a_colon_and_a_line_break(text, extracted):
     # any side without a variable: a computation and its result (a breaker; "\\frac{2}{5}" had been no label)
     ("40", "\\frac{2}{5}\\times100 = 40", True), ("12", "0.15 \\times 80 = 12", True), ("5", "2+3 = 5", True),
     ("41", "\\frac{2}{5}\\times100 = 40", False), ("x+3", "x+3 = 5", False),
+    # two sides within 1% both count only where one is a written decimal (a value and its rounding): "n = 2016
+    # = 2017" had matched both (a breaker)
+    ("2016", "n = 2016 = 2017", False), ("2017", "n = 2016 = 2017", True), ("1000", "999+1 = 1000 = 1001", False),
+    ("\\pi", "x = \\pi = \\frac{22}{7}", False), ("\\frac{22}{7}", "x = \\pi = \\frac{22}{7}", True),
+    ("2017", "2016 \\approx 2017", False), ("\\frac{1}{3}", "x = \\frac{1}{3} \\approx 0.33", True),
+    ("0.33", "x = \\frac{1}{3} \\approx 0.33", True),
 ])
 def test_an_equation_states_a_value_only_of_a_name(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal

@@ -165,10 +165,11 @@ class Comparer {
   // "x = 1/3 \approx 0.33", "(p,q) = (3,2)" or "1/2 = 10/9" against a value: the value must be one of the
   // sides after the first (with \approx after a constant, the first too), and the first side a label. Of a
   // longer chain ("x = 1+1+1 = 2+1 = 3": a derivation) only the last side counts: "x = 1 = 2 = ... = 199"
-  // would otherwise match any of its values (found by a breaker). Of two values not within 1% of each
-  // other, one counts, as in Math-Verify: after "=" the last ("x = 3 = 100" is 100), around "\approx" the
-  // exact one before it ("x = 1/3 \approx 1.3" is 1/3); "x = 3 \approx 100" had matched both 3 and 100,
-  // a hedge a policy could learn (a later breaker). "1/3 \approx 0.33" still matches either.
+  // would otherwise match any of its values (found by a breaker). Of two values, both count only where they
+  // are within 1% of each other and one is a written decimal (a value and its rounding: "1/3 \approx 0.33"
+  // matches either); else one counts, as in Math-Verify: after "=" the last ("x = 3 = 100" is 100), around
+  // "\approx" the exact one before it ("x = 1/3 \approx 1.3" is 1/3). "x = 3 \approx 100" had matched both 3
+  // and 100, a hedge a policy could learn (a later breaker); so had "n = 2016 = 2017", within 1% (a later one).
   bool value_of_chain(const Node& chain, const Node& value) {
     if (chain.name != "=" && chain.name != "\\approx" && chain.name != "mixed") return false;
     std::vector<std::string> vars;
@@ -179,7 +180,8 @@ class Comparer {
     size_t first = (chain.name != "=" && vars.empty()) ? 0 : 1;
     if (chain.kids.size() - first > 2) first = chain.kids.size() - 1;
     const size_t last = chain.kids.size() - 1;
-    if (last - first == 1 && !close_values(chain.kids[first], chain.kids[last]))
+    if (last - first == 1 && !(close_values(chain.kids[first], chain.kids[last]) &&
+                               (has_decimal(chain.kids[first]) || has_decimal(chain.kids[last]))))
       return equal(chain.kids[chain.name == "=" ? last : first], value);
     for (size_t i = first; i < chain.kids.size(); ++i)
       if (equal(chain.kids[i], value)) return true;
@@ -421,17 +423,27 @@ class Comparer {
     return env;
   }
 
-  // Two values at one sample point. Both exact, with no decimal written on either side (written_exact):
-  // equal or not, as exact values are (100001n had equalled 100000n at rel_tol 1e-4, x^2 + 1000000 equalled
-  // x^2 + 1000001 at any rel_tol: a breaker). Else within rel_tol, or, where a sum cancelled, within its
-  // float error (a billionth of its largest term: (5x+7)^4 and its expansion differ by 1.6e-5 of their
-  // value near -7/5).
-  bool sampled_equal(const Number& x, const Number& y, const EvalTrace& trace, bool written_exact) const {
-    if (written_exact && x.exact && y.exact) return same_exact(x, y);
-    if (written_exact) return within_float_error(x, y, trace);
-    if (numbers_equal(Number::inexact(x.value()), Number::inexact(y.value()))) return true;
+  // How two values at one sample point compare: equal, different, or equal only within what a cancelling sum
+  // at the top may have lost in floats (a multiple of its largest term) where that is more than rel_tol of
+  // the values. Such a point is no evidence either way (the sampling loop counts it as no real point):
+  // accepted as equal, one answer whose sum cancels huge terms (10^{30}\sqrt{2} - 10^{30}\sqrt{2},
+  // x^2 + e^{100} - e^{100}) had equalled any value at all (a breaker), while a point near a root of an
+  // expanded polynomial still loses more than rel_tol there, and the other points decide.
+  enum class Agreement { Equal, Different, WithinCancellation };
+
+  // Both exact, with no decimal written on either side (written_exact): equal or not, as exact values are
+  // (100001n had equalled 100000n at rel_tol 1e-4, x^2 + 1000000 equalled x^2 + 1000001 at any rel_tol: a
+  // breaker). Else within rel_tol, or within float error where no decimal is written (within_float_error);
+  // within a billionth of a cancelling sum's largest term ((5x+7)^4 and its expansion differ by 1.6e-5 of
+  // their value near -7/5), WithinCancellation.
+  Agreement sampled_agreement(const Number& x, const Number& y, const EvalTrace& trace, bool written_exact) const {
+    if (written_exact && x.exact && y.exact) return same_exact(x, y) ? Agreement::Equal : Agreement::Different;
+    if (written_exact ? within_float_error(x, y, trace)
+                      : numbers_equal(Number::inexact(x.value()), Number::inexact(y.value())))
+      return Agreement::Equal;
     const double d = std::abs(x.value() - y.value());
-    return std::isfinite(d) && d <= std::min(options_.rel_tol, 1e-9) * trace.largest_term;
+    const double lost = (written_exact ? 1e-13 : std::min(options_.rel_tol, 1e-9)) * trace.largest_term;
+    return std::isfinite(d) && d <= lost + 1e-12 ? Agreement::WithinCancellation : Agreement::Different;
   }
 
   // Two values of expressions written without a decimal, one of them irrational (\sqrt{2}, \pi, e^x): both
@@ -440,15 +452,17 @@ class Comparer {
   //  - relative: a billionth, or 1e-14 times what a sum cancelled (EvalTrace::cancellation:
   //    1/(\sqrt{10^8+1} - 10^4) is 2e-8 off its rationalized form; breakers), never more than rel_tol;
   //  - a few hundred ulps of the largest term a cancelling sum added (\sqrt{2}\sqrt{2} - 2 is 4e-16; not a
-  //    billionth of it, which made \pi + 10^{10} - 10^{10} equal \pi + 1: a breaker);
+  //    billionth of it, which made \pi + 10^{10} - 10^{10} equal \pi + 1: a breaker), never more than
+  //    rel_tol of the values either: 10^{30}\sqrt{2} - 10^{30}\sqrt{2} had equalled 42 (a breaker);
   //  - 1e-12 absolute, for zeros that a function computes as noise (\sin\pi is 1.2e-16, \cos\frac{\pi}{2}
   //    6e-17: polar coordinates and rotation matrices had stopped equalling their values; a breaker).
   bool within_float_error(const Number& x, const Number& y, const EvalTrace& trace) const {
     const std::complex<double> a = x.value(), b = y.value();
-    const double d = std::abs(a - b);
-    const double relative = std::min(std::max(1e-9, 1e-14 * trace.cancellation), std::max(1e-9, options_.rel_tol));
+    const double d = std::abs(a - b), scale = std::max(std::abs(a), std::abs(b));
+    const double most = std::max(1e-9, options_.rel_tol);
+    const double relative = std::min(std::max(1e-9, 1e-14 * trace.cancellation), most);
     return std::isfinite(d) &&
-           d <= std::max(relative * std::max(std::abs(a), std::abs(b)), 1e-13 * trace.largest_term) + 1e-12;
+           d <= std::min(std::max(relative * scale, 1e-13 * trace.largest_term), most * scale) + 1e-12;
   }
 
   static bool same_exact(const Number& x, const Number& y) {
@@ -475,6 +489,9 @@ class Comparer {
   // rel_tol, not. Between the two, it depends on what they are:
   //  - a decimal of 15 or more significant digits is a computation's output (a program's 10.026098026734564
   //    for a solution's 10.02609801394532, or for its 100,282): its last digits are noise, rel_tol decides;
+  //    against an integer, it must also be nearer to it than to any other: rel_tol had let 100000050.000001
+  //    equal every integer from 99999950 to 100000150, and 1000000.49999999 both 1000000 and 1000001 (a
+  //    breaker), while 100282.0143884892, a program's value for a solution's 100,282, stays equal;
   //  - else an integer is exact: 1000000.5, \frac{3000001}{3} and 7.000001 are not 1000000 or 7 (a breaker);
   //  - else the coarser, a terminating decimal, must be the other rounded to its places: 33.333 is 100/3 at
   //    rel_tol 1e-4 and 0.333333 is 1/3, but 1000000.4 is not 1000000.5.
@@ -485,7 +502,8 @@ class Comparer {
     const double scale = std::max(std::abs(x.value()), std::abs(y.value()));
     if (difference <= std::min(options_.rel_tol, kFloatNoise) * scale) return true;
     if (difference > options_.rel_tol * scale + 1e-12) return false;
-    if (looks_computed(x) || looks_computed(y)) return true;
+    if (looks_computed(x) || looks_computed(y))   // against an integer, nearer to it than to any other
+      return (x.q != 1 && y.q != 1) || difference < 0.5;
     if (x.q == 1 || y.q == 1) return false;
     const int places = std::min(decimal_places(x.q), decimal_places(y.q));
     return places < kNonTerminating && difference <= 0.5 * std::pow(10.0, -places) * (1.0 + 1e-9);
@@ -578,7 +596,7 @@ class Comparer {
     // the reals is no evidence: there \sqrt{x}\sqrt{y} and \sqrt{xy} differ by complex branches, not in the
     // reals the answers mean.
     const bool written_exact = !has_decimal(a) && !has_decimal(b);
-    int real_points = 0;
+    int real_points = 0, uncertain = 0;
     bool complex_agree = true;
     for (int k = 0; k < kLargeEnd; ++k) {
       if (k == kSmallEnd && real_points >= 3) break;   // the large points only where needed
@@ -591,18 +609,23 @@ class Comparer {
         if (positive) return false;   // each side must be defined there
         continue;                     // a negative value may leave a domain (1/x at 0, a factorial)
       }
-      const bool agree = sampled_equal(*x, *y, trace, written_exact);
+      const Agreement agreement = sampled_agreement(*x, *y, trace, written_exact);
+      const bool agree = agreement != Agreement::Different;
       if (trace.left_reals) {
         complex_agree &= agree || !positive;
         continue;
       }
       if (!agree) return false;
+      if (agreement == Agreement::WithinCancellation) {   // no evidence: the other points decide
+        ++uncertain;
+        continue;
+      }
       // the decimals' rounding at the first three real points (each costs two evaluations per decimal)
       if (!written_exact && real_points < 3 && (within_rounding(a, b, env, *x, *y) == false || budget_.exhausted()))
         return false;
       ++real_points;
     }
-    if (real_points < 3 && !complex_agree) return false;
+    if (real_points < 3 && (!complex_agree || uncertain > 0)) return false;
     if (written_exact)
       for (int k = kLargeEnd; k < kIntegerEnd; ++k) {   // refutation only: exact values that differ
         const auto env = point(vars, k);

@@ -378,19 +378,31 @@ static bool has_percent_inside_product(std::string s) {
 // Every percent sign as a factor of 1/100, trailing ones too. After a number it binds to that number, as a
 // postfix sign does: "25\% \div 5\%" is "\frac{25}{100} \div \frac{5}{100}", 5 (read as a factor it
 // was 0.0005).
-// A thousands separator ("1,000\%", "1{,}000\%") is part of the number: only "000" had become the factor.
-// A number after "^" or "_" is an exponent or an index, not what the sign binds to ("10^2\%" is 1).
+// A thousands separator ("1,000\%", "1{,}000\%", "2 500\%") is part of the number: only "000" had become
+// the factor. Inside brackets a comma separates items, as fix_number_separators reads it ("(5,100\% x)" is
+// a pair). A number after "^" or "_" is an exponent or an index, not what the sign binds to ("10^2\%" is 1).
+static int bracket_depth(const std::string& s, size_t end) {
+  int depth = 0;
+  for (size_t i = 0; i < end; ++i) {
+    if (s[i] == '(' || s[i] == '[' || s.compare(i, 2, "\\{") == 0) ++depth;
+    if ((s[i] == ')' || s[i] == ']' || s.compare(i, 2, "\\}") == 0) && depth > 0) --depth;
+  }
+  return depth;
+}
+
 static void percents_as_factors(std::string& s) {
   for_each_percent(s, [&](size_t at, size_t length, PercentFollower follower) {
     size_t number = at;
+    const bool commas = bracket_depth(s, at) == 0;   // a comma there may be a thousands separator
     for (;;) {
       if (number > 0 && (is_digit(s[number - 1]) || s[number - 1] == '.')) {
         --number;
         continue;
       }
-      const size_t separator = number >= 3 && s.compare(number - 3, 3, "{,}") == 0 ? 3
-                               : number >= 1 && s[number - 1] == ','                ? 1
-                                                                                    : 0;
+      const bool comma = commas && number >= 1 && s[number - 1] == ',';
+      const size_t separator = commas && number >= 3 && s.compare(number - 3, 3, "{,}") == 0 ? 3
+                               : number >= 1 && (comma || s[number - 1] == ' ')             ? 1
+                                                                                             : 0;
       if (separator == 0 || number < separator + 1 || !is_digit(s[number - separator - 1]) || number + 3 > at ||
           !all_digits(std::string_view(s).substr(number, 3)) || (number + 3 < at && is_digit(s[number + 3])))
         break;

@@ -466,6 +466,13 @@ def test_grader_rules_with_math_equal_semantics(gold, pred, equal):
     (r"(x-\sqrt{2})^4", r"x^4 - 4\sqrt{2}x^3 + 12x^2 - 8\sqrt{2}x + 4", True),
     (r"(x-\pi)^6", r"x^6-6\pi x^5+15\pi^2x^4-20\pi^3x^3+15\pi^4x^2-6\pi^5x+\pi^6", True),
     ("(5x+7.0)^4", "625x^4+3500x^3+7350x^2+6860x+2401", True),
+    # ...nor at points outside the reals (a later breaker: every point of \sqrt{-z^2} left them), nor against an
+    # integer beyond the nearest one; and within math_equal's 1e-4, a power of a surd still equals its
+    # expansion, which cancels 3e-5 of its value in doubles (the same breaker)
+    ("42", r"\sqrt{-z^2} + 10^{100} - 10^{100}", False), ("x^2+7", r"\sqrt{-z^2} + 10^{100} - 10^{100}", False),
+    ("1000000000001", r"10^{12}+\sqrt{2}", True), ("1000000000500", r"10^{12}+\sqrt{2}", False),
+    (r"(2-\sqrt{3})^{10}", r"262087 - 151316\sqrt{3}", True),
+    (r"(\sqrt{2}-1)^{14}", r"114243 - 80782\sqrt{2}", True),
 ])
 @pytest.mark.parametrize("percent", [False, True])
 def test_irrational_values_written_exactly_are_equal_within_float_error(gold, pred, equal, percent):
@@ -531,6 +538,8 @@ def test_factorials_and_binomials_of_variables(gold, pred, equal):
     # inside brackets a comma separates items, and a space separates thousands (a breaker)
     (r"(5,100\% x)", "(5,x)", True), (r"[0,100\% \cdot 3]", "[0,3]", True), (r"(1,250\%x)", "(1, 2.5x)", True),
     (r"2 500\% \cdot 4", "100", True), (r"2 500\% \cdot 4", "28", False),
+    (r"(1{,}000\% x, 1)", "(10x, 1)", True),   # "{,}" is a separator inside brackets too (a reviewer)
+    (r"\frac12,345\%x", r"\frac{1}{2}, 3.45x", True),   # a list: \frac12 is braced before separators are read
 ])
 def test_a_percent_sign_inside_a_product_is_a_factor(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal
@@ -768,6 +777,16 @@ def test_a_value_computed_after_the_budget_ran_out_is_not_trusted():
         assert answer.grade([gold], [f"${pred}$"]).tolist() == [False]
 
 
+@pytest.mark.parametrize("unit", ["%", "%x", "\\%", "1,000%x"])
+def test_many_percent_signs_are_normalized_in_linear_time(unit):
+    """The percent factors' bracket depth was counted from the start of the answer at each sign: 16 KiB of
+    percent signs took 35 s (a reviewer); now ~0.01 s."""
+    text = unit * (16384 // len(unit))
+    start = time.perf_counter()
+    assert not answer.is_equiv("1", text)
+    assert time.perf_counter() - start < 2.0
+
+
 def test_a_plus_minus_against_many_items_is_charged_for_its_copies():
     """Each comparison with a \\pm copied both its sides uncharged: a 4 KB gold against 2,000 items took
     0.5-0.85 s within 17k steps. The copies are now charged by their size."""
@@ -860,6 +879,11 @@ def test_a_final_answer_after_a_colon_and_a_line_break(text, extracted):
     ("\\pi", "x = \\pi = \\frac{22}{7}", False), ("\\frac{22}{7}", "x = \\pi = \\frac{22}{7}", True),
     ("2017", "2016 \\approx 2017", False), ("\\frac{1}{3}", "x = \\frac{1}{3} \\approx 0.33", True),
     ("0.33", "x = \\frac{1}{3} \\approx 0.33", True),
+    # the decimal must be the other side rounded to its places ("2017.0" had matched 2016 too: a reviewer)
+    ("2016", "n = 2016 = 2017.0", False), ("2016", "x = 2016.0 = 2017", False), ("2017", "x = 2016.0 = 2017", True),
+    ("100.5", "x = 100 \\approx 100.5", False), ("\\pi", "x = \\pi \\approx 3.14", True),
+    # a constant before \\approx is a value, not a variable named (a breaker: \\pi \\approx 3.14 was not \\pi)
+    ("\\pi", "\\pi \\approx 3.1416", True), ("3.1416", "\\pi \\approx 3.1416", True), ("e", "e \\approx 2.718", True),
 ])
 def test_an_equation_states_a_value_only_of_a_name(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal

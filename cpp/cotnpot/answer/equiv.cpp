@@ -127,9 +127,14 @@ class Comparer {
     return list;
   }
 
+  // "x = 3": a variable named (not a constant: "\pi \approx 3.14" states 3.14 of \pi, a chain; a breaker).
   static bool is_assignment(const Node& n) {
-    return n.kind == Kind::Relation && (n.name == "=" || n.name == "\\in" || n.name == "\\approx") &&
-           n.kids.size() == 2 && n.kids[0].kind == Kind::Sym;
+    if (n.kind != Kind::Relation || !(n.name == "=" || n.name == "\\in" || n.name == "\\approx") ||
+        n.kids.size() != 2 || n.kids[0].kind != Kind::Sym)
+      return false;
+    std::vector<std::string> vars;
+    collect_variables(n.kids[0], vars);
+    return !vars.empty();
   }
 
   // A name for a value: symbols, products and quotients of them, tuples of them ("x", "AB", "NO/BO",
@@ -165,9 +170,9 @@ class Comparer {
   // "x = 1/3 \approx 0.33", "(p,q) = (3,2)" or "1/2 = 10/9" against a value: the value must be one of the
   // sides after the first (with \approx after a constant, the first too), and the first side a label. Of a
   // longer chain ("x = 1+1+1 = 2+1 = 3": a derivation) only the last side counts: "x = 1 = 2 = ... = 199"
-  // would otherwise match any of its values (found by a breaker). Of two values, both count only where they
-  // are within 1% of each other and one is a written decimal (a value and its rounding: "1/3 \approx 0.33"
-  // matches either); else one counts, as in Math-Verify: after "=" the last ("x = 3 = 100" is 100), around
+  // would otherwise match any of its values (found by a breaker). Of two values, both count only where one
+  // is a written decimal that the other rounds to (rounds_to: "1/3 \approx 0.33" matches either); else one
+  // counts, as in Math-Verify: after "=" the last ("x = 3 = 100" is 100), around
   // "\approx" the exact one before it ("x = 1/3 \approx 1.3" is 1/3). "x = 3 \approx 100" had matched both 3
   // and 100, a hedge a policy could learn (a later breaker); so had "n = 2016 = 2017", within 1% (a later one).
   bool value_of_chain(const Node& chain, const Node& value) {
@@ -180,20 +185,24 @@ class Comparer {
     size_t first = (chain.name != "=" && vars.empty()) ? 0 : 1;
     if (chain.kids.size() - first > 2) first = chain.kids.size() - 1;
     const size_t last = chain.kids.size() - 1;
-    if (last - first == 1 && !(close_values(chain.kids[first], chain.kids[last]) &&
-                               (has_decimal(chain.kids[first]) || has_decimal(chain.kids[last]))))
+    if (last - first == 1 && !rounds_to(chain.kids[first], chain.kids[last]) &&
+        !rounds_to(chain.kids[last], chain.kids[first]))
       return equal(chain.kids[chain.name == "=" ? last : first], value);
     for (size_t i = first; i < chain.kids.size(); ++i)
       if (equal(chain.kids[i], value)) return true;
     return false;
   }
 
-  // Two constant sides within 1% of each other (a value and its rounding); false where either is not a number.
-  bool close_values(const Node& a, const Node& b) {
-    const auto x = evaluate(a, {}, budget_), y = evaluate(b, {}, budget_);
-    // magnitudes past a double's range (each part finite) are not close to anything
-    return x && y && std::isfinite(std::abs(x->value())) && std::isfinite(std::abs(y->value())) &&
-           relatively_close(x->value(), y->value(), 0.01);
+  // `rounded` is a written decimal (a number, or its negation) and `value`, a constant, rounded to its places:
+  // 0.33 of 1/3, 3.14 of \pi. Not within 1% of it: "n = 2016 = 2017" had matched both 2016 and 2017 (a
+  // breaker), and then "n = 2016 = 2017.0" (a reviewer).
+  bool rounds_to(const Node& value, const Node& rounded) {
+    const Node& number = rounded.kind == Kind::Neg && rounded.kids.size() == 1 ? rounded.kids[0] : rounded;
+    if (number.kind != Kind::Num || number.decimals < 0 || number.decimals > 17) return false;
+    const auto x = evaluate(value, {}, budget_), y = evaluate(rounded, {}, budget_);
+    if (!x || !y || std::abs(x->value().imag()) > 0.0 || std::abs(y->value().imag()) > 0.0) return false;
+    const double difference = std::abs(x->value().real() - y->value().real());
+    return std::isfinite(difference) && difference <= 0.5 * std::pow(10.0, -number.decimals) * (1.0 + 1e-9);
   }
 
   // |a - b| within `tol` of the larger magnitude (and 1e-12 absolute), both finite.
@@ -452,16 +461,20 @@ class Comparer {
   //  - relative: a billionth, or 1e-14 times what a sum cancelled (EvalTrace::cancellation:
   //    1/(\sqrt{10^8+1} - 10^4) is 2e-8 off its rationalized form; breakers), never more than rel_tol;
   //  - a few hundred ulps of the largest term a cancelling sum added (\sqrt{2}\sqrt{2} - 2 is 4e-16; not a
-  //    billionth of it, which made \pi + 10^{10} - 10^{10} equal \pi + 1: a breaker), never more than
-  //    rel_tol of the values either: 10^{30}\sqrt{2} - 10^{30}\sqrt{2} had equalled 42 (a breaker);
+  //    billionth of it, which made \pi + 10^{10} - 10^{10} equal \pi + 1: a breaker);
+  //  - never more than math_equal's 1e-4 of the values (or rel_tol, if larger): 10^{30}\sqrt{2} -
+  //    10^{30}\sqrt{2} had equalled 42 (a breaker), while (2-\sqrt{3})^{10} is 3e-5 off its expansion
+  //    262087 - 151316\sqrt{3} in doubles (a later one); and against an integer, nearer to it than to any
+  //    other (10^{12} + \sqrt{2} had equalled some 2,000 integers);
   //  - 1e-12 absolute, for zeros that a function computes as noise (\sin\pi is 1.2e-16, \cos\frac{\pi}{2}
   //    6e-17: polar coordinates and rotation matrices had stopped equalling their values; a breaker).
   bool within_float_error(const Number& x, const Number& y, const EvalTrace& trace) const {
     const std::complex<double> a = x.value(), b = y.value();
     const double d = std::abs(a - b), scale = std::max(std::abs(a), std::abs(b));
-    const double most = std::max(1e-9, options_.rel_tol);
+    const double most = std::max(1e-4, options_.rel_tol);
     const double relative = std::min(std::max(1e-9, 1e-14 * trace.cancellation), most);
-    return std::isfinite(d) &&
+    const bool integer = (x.exact && !x.big && x.q == 1) || (y.exact && !y.big && y.q == 1);
+    return std::isfinite(d) && (!integer || d < 0.5) &&
            d <= std::min(std::max(relative * scale, 1e-13 * trace.largest_term), most * scale) + 1e-12;
   }
 
@@ -611,8 +624,8 @@ class Comparer {
       }
       const Agreement agreement = sampled_agreement(*x, *y, trace, written_exact);
       const bool agree = agreement != Agreement::Different;
-      if (trace.left_reals) {
-        complex_agree &= agree || !positive;
+      if (trace.left_reals) {   // only exact agreement counts there: \sqrt{-z^2} + 10^{100} - 10^{100} had
+        complex_agree &= agreement == Agreement::Equal || !positive;   // equalled anything (a breaker)
         continue;
       }
       if (!agree) return false;

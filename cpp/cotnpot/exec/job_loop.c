@@ -508,15 +508,13 @@ static int filter_in_worker;
 // filter refuses (worker.py, job_filter: the worker mounts, unshares pid namespaces, forks, kills, waits,
 // reads and writes its pipes and cgroup files), and what the worker may do, a job can do already. Only with
 // a pid namespace per job: without one the filter refuses setsid and setpgid, which each job's confinement
-// calls to leave the worker's group, so there each job installs the filter after that.
-static int install_filter_in_worker(const CotnpotLoopConfig* c) {
-  if (!c->pid_isolated || !c->seccomp_filter) return 0;
-  if (c->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-    return fail("cannot set the worker's no_new_privs");
-  if (prctl(PR_SET_SECCOMP, 2 /* SECCOMP_MODE_FILTER */, c->seccomp_filter, 0, 0) != 0)
-    return fail("cannot install the jobs' seccomp filter in the worker");
-  filter_in_worker = 1;
-  return 0;
+// calls to leave the worker's group, so there each job installs the filter after that. Where the worker
+// cannot install it, each job tries again and reports why it could not (a sandbox_error naming the cause;
+// failing the worker instead had made every job a WorkerDied and restarted the worker each time: a reviewer).
+static void install_filter_in_worker(const CotnpotLoopConfig* c) {
+  if (!c->pid_isolated || !c->seccomp_filter) return;
+  if (c->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return;
+  filter_in_worker = prctl(PR_SET_SECCOMP, 2 /* SECCOMP_MODE_FILTER */, c->seccomp_filter, 0, 0) == 0;
 }
 
 // The job's confinement, in its child, before any of its Python runs (each step as docs/executor.md says).
@@ -771,7 +769,7 @@ static int __attribute__((noinline)) run_job(const CotnpotLoopConfig* c, int slo
 EXPORT int cotnpot_job_loop(const CotnpotLoopConfig* c, CotnpotChildJob* child) {
   if (buffer_reserve(&frame, 1u << 16) || buffer_reserve(&scratch, SCRATCH_BYTES))
     return fail("cannot map the worker's buffers");
-  if (install_filter_in_worker(c) != 0) return -1;
+  install_filter_in_worker(c);
   for (unsigned slot = 0;; ++slot) {
     unsigned char head[4];
     int got = read_exact(c->in_fd, head, 4);

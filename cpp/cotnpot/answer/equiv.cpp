@@ -462,18 +462,19 @@ class Comparer {
   //    1/(\sqrt{10^8+1} - 10^4) is 2e-8 off its rationalized form; breakers), never more than rel_tol;
   //  - a few hundred ulps of the largest term a cancelling sum added (\sqrt{2}\sqrt{2} - 2 is 4e-16; not a
   //    billionth of it, which made \pi + 10^{10} - 10^{10} equal \pi + 1: a breaker);
-  //  - never more than math_equal's 1e-4 of the values (or rel_tol, if larger): 10^{30}\sqrt{2} -
-  //    10^{30}\sqrt{2} had equalled 42 (a breaker), while (2-\sqrt{3})^{10} is 3e-5 off its expansion
-  //    262087 - 151316\sqrt{3} in doubles (a later one); and against an integer, nearer to it than to any
-  //    other (10^{12} + \sqrt{2} had equalled some 2,000 integers);
+  //  - never more than rel_tol of the values: 10^{30}\sqrt{2} - 10^{30}\sqrt{2} had equalled 42 (a breaker),
+  //    and a cap of 1e-4 let a padding 10^{15}\sqrt{2} - 10^{15}\sqrt{2}, or a sum cancelling inside a
+  //    function, widen any comparison to 1e-4 (a later one). So (2-\sqrt{3})^{10}, 3e-5 off its expansion
+  //    262087 - 151316\sqrt{3} in doubles, is not equal to it: that needs more than doubles. Against an
+  //    integer, nearer to it than to any other (10^{12} + \sqrt{2} had equalled some 2,000 integers);
   //  - 1e-12 absolute, for zeros that a function computes as noise (\sin\pi is 1.2e-16, \cos\frac{\pi}{2}
   //    6e-17: polar coordinates and rotation matrices had stopped equalling their values; a breaker).
   bool within_float_error(const Number& x, const Number& y, const EvalTrace& trace) const {
     const std::complex<double> a = x.value(), b = y.value();
     const double d = std::abs(a - b), scale = std::max(std::abs(a), std::abs(b));
-    const double most = std::max(1e-4, options_.rel_tol);
+    const double most = std::max(1e-9, options_.rel_tol);
     const double relative = std::min(std::max(1e-9, 1e-14 * trace.cancellation), most);
-    const bool integer = (x.exact && !x.big && x.q == 1) || (y.exact && !y.big && y.q == 1);
+    const bool integer = x.is_integer() || y.is_integer();   // big ones too (2^{70} + 12345, a breaker)
     return std::isfinite(d) && (!integer || d < 0.5) &&
            d <= std::min(std::max(relative * scale, 1e-13 * trace.largest_term), most * scale) + 1e-12;
   }
@@ -489,6 +490,10 @@ class Comparer {
     if (x.big || y.big) {
       if (x.big && y.big) return *x.big == *y.big;
       if (x.is_integer() && y.is_integer()) return false;
+      // a big integer against a non-integer: an integer is exact, or only the nearest to a float (2^{70} +
+      // \frac{1}{2} had equalled every integer within rel_tol of it, some 10^{15}: a breaker)
+      if ((x.big ? y : x).exact) return false;
+      if (std::abs(x.value() - y.value()) >= 0.5) return false;
     } else if (x.exact && y.exact) {
       if (x.p == y.p && x.q == y.q) return true;
       if (x.q == 1 && y.q == 1) return false;
@@ -609,7 +614,7 @@ class Comparer {
     // the reals is no evidence: there \sqrt{x}\sqrt{y} and \sqrt{xy} differ by complex branches, not in the
     // reals the answers mean.
     const bool written_exact = !has_decimal(a) && !has_decimal(b);
-    int real_points = 0, uncertain = 0;
+    int real_points = 0, uncertain = 0, complex_rounded = 0;
     bool complex_agree = true;
     for (int k = 0; k < kLargeEnd; ++k) {
       if (k == kSmallEnd && real_points >= 3) break;   // the large points only where needed
@@ -624,8 +629,15 @@ class Comparer {
       }
       const Agreement agreement = sampled_agreement(*x, *y, trace, written_exact);
       const bool agree = agreement != Agreement::Different;
-      if (trace.left_reals) {   // only exact agreement counts there: \sqrt{-z^2} + 10^{100} - 10^{100} had
-        complex_agree &= agreement == Agreement::Equal || !positive;   // equalled anything (a breaker)
+      // Outside the reals only agreement within float error or rel_tol counts (\sqrt{-z^2} + 10^{100} - 10^{100}
+      // had equalled anything: a breaker), and the decimals' rounding is checked as at real points
+      // (\sqrt{x-10} + 1000000.5 had equalled both \sqrt{x-10} + 1000000 and \sqrt{x-10} + 1000001: a later one).
+      if (trace.left_reals) {
+        if (positive && agreement != Agreement::Equal) complex_agree = false;
+        if (positive && complex_agree && !written_exact && complex_rounded < 3) {
+          ++complex_rounded;
+          if (within_rounding(a, b, env, *x, *y) == false || budget_.exhausted()) complex_agree = false;
+        }
         continue;
       }
       if (!agree) return false;

@@ -338,6 +338,14 @@ def test_grader_benchmark_compares_answers_not_solutions():
     ("x^2+1000000", "x^2+1000001", False),
     ("x^2+1000000=0", "x^2+1000001=0", False),
     ("2x^2+2000000=0", "x^2+1000000=0", True),
+    # where a constant dwarfs what the sides vary by at the sample points, any two such relations had a nearly
+    # constant ratio there: the ratio is checked again at points scaled to the constants (a breaker)
+    ("3x=3000000", "3x=3600000.0", False), ("x+y=1000000000", "x+y=5000000000.0", False),
+    ("x^2+y^2=10000", "x^2+y^2=10001.0", False), (r"x+y=10^7+\sqrt{2}", r"x+y=10^7+1+\sqrt{2}", False),
+    ("x^2+y^2=10000", r"x^2+y^2=10001+\sin(\sqrt{2}^2-2)", False), ("x+y>1000000", "x+y>1000001.0", False),
+    ("2x+4y=6000000", "x+2y=3000000.0", True), ("x^2+y^2=10000", "2x^2+2y^2=20000.0", True),
+    (r"x+y=10^7+\sqrt{2}", r"2x+2y = 2\cdot10^7+2\sqrt{2}", True), ("x+y>1000000", "2x+2y>2000000.0", True),
+    (r"\frac{x^2}{10000}+\frac{y^2}{2500}=1", "x^2+4y^2=10000.0", True),
     ("0.5x", r"\frac{x}{2}", True),
     # six points of magnitude below 1 are tried too (at first only where the eight left fewer than three real ones)
     (r"\cos(\arcsin x)", r"\sqrt{1-x^2}", True),

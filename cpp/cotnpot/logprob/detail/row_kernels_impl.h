@@ -118,10 +118,34 @@ struct SumExp {
   }
 };
 
-inline void block_sum_exp(const float* p, int64_t len, float m, SumExp& s) {
+// Where a row comes from: its value i is at address + i * Bytes (the logits themselves, or the 16-bit row a
+// block of floats was converted from). The exp passes prefetch it kPrefetchBytes ahead of the value they
+// are at, a cache line or two per step: the hardware prefetcher alone left the bf16 forward waiting on
+// memory (one thread over a 4096 x 32000 row-major bf16 matrix: 46 ms, 30 ms with the prefetch, 22 ms with
+// the rows in cache; fp32: 1.08x). The address is only prefetched, never read: past the row's end it is
+// the next row's start where rows are contiguous, and harmless elsewhere (a prefetch does not fault), which
+// is why it is an integer and not a pointer beyond the row.
+constexpr uintptr_t kPrefetchBytes = 12288;
+template <int Bytes>
+struct RowSource {
+  uintptr_t address;
+  static RowSource of(const void* row) { return {reinterpret_cast<uintptr_t>(row)}; }
+  RowSource from(int64_t i) const { return {address + static_cast<uintptr_t>(i) * Bytes}; }   // value i on
+  // Prefetches what the values [i, i + 2 * kLanes) are kPrefetchBytes ahead of.
+  void prefetch_ahead(int64_t i) const {
+    const uintptr_t at = address + static_cast<uintptr_t>(i) * Bytes + kPrefetchBytes;
+    for (uintptr_t o = 0; o < 2 * kLanes * Bytes; o += 64)
+      __builtin_prefetch(reinterpret_cast<const void*>(at + o), 0, 3);
+  }
+};
+
+// s += exp(p[i] - m) for the len floats of p, which are the source's values [0, len).
+template <int Bytes>
+inline void block_sum_exp(const float* p, int64_t len, float m, SumExp& s, RowSource<Bytes> source) {
   const vf vm = broadcast<vf>(m);
   int64_t i = 0;
   for (; i + 2 * kLanes <= len; i += 2 * kLanes) {
+    source.prefetch_ahead(i);
     s.acc0 += exp_vector(load(p + i) - vm);
     s.acc1 += exp_vector(load(p + i + kLanes) - vm);
   }
@@ -129,9 +153,9 @@ inline void block_sum_exp(const float* p, int64_t len, float m, SumExp& s) {
   for (; i < len; ++i) s.tail += exp_scalar(p[i] - m);
 }
 
-// Online log-sum-exp over blocks; block(b, len) returns the row's floats [b, b + len).
-template <class Block>
-inline double logsumexp_blocks(int64_t n, Block&& block) {
+// Online log-sum-exp over blocks; block(b, len) returns the row's floats [b, b + len), read from source.
+template <int Bytes, class Block>
+inline double logsumexp_blocks(int64_t n, RowSource<Bytes> source, Block&& block) {
   float m = kNegInf;
   SumExp s;
   for (int64_t b = 0; b < n; b += kBlock) {
@@ -144,7 +168,7 @@ inline double logsumexp_blocks(int64_t n, Block&& block) {
     }
     // Every value so far -inf (masked tokens): they add exp(-inf) = 0, summed against 0, not against -inf
     // (exp(-inf - -inf) is NaN, which made a row NaN whose first block was masked); a NaN still adds NaN.
-    block_sum_exp(p, len, m == kNegInf ? 0.0f : m, s);
+    block_sum_exp(p, len, m == kNegInf ? 0.0f : m, s, source.from(b));
   }
   return static_cast<double>(m) + std::log(static_cast<double>(s.total()));
 }
@@ -157,10 +181,17 @@ struct SplitLse {
       : hi(static_cast<float>(lse)), lo(std::isfinite(lse) ? static_cast<float>(lse - double(hi)) : 0.0f) {}
 };
 
-// out[i] = neg_g * exp(x[i] - lse)
-inline void scaled_softmax_block(const float* x, int64_t len, SplitLse lse, float neg_g, float* out) {
+// out[i] = neg_g * exp(x[i] - lse), x being the source's values [0, len)
+template <int Bytes>
+inline void scaled_softmax_block(const float* x, int64_t len, SplitLse lse, float neg_g, float* out,
+                                 RowSource<Bytes> source) {
   const vf vhi = broadcast<vf>(lse.hi), vlo = broadcast<vf>(lse.lo), vg = broadcast<vf>(neg_g);
   int64_t i = 0;
+  for (; i + 2 * kLanes <= len; i += 2 * kLanes) {
+    source.prefetch_ahead(i);
+    store(out + i, vg * exp_vector((load(x + i) - vhi) - vlo));
+    store(out + i + kLanes, vg * exp_vector((load(x + i + kLanes) - vhi) - vlo));
+  }
   for (; i + kLanes <= len; i += kLanes) store(out + i, vg * exp_vector((load(x + i) - vhi) - vlo));
   for (; i < len; ++i) out[i] = neg_g * exp_scalar((x[i] - lse.hi) - lse.lo);
 }
@@ -190,13 +221,13 @@ inline void float_to_f16(const float* src, int64_t len, uint16_t* dst) {
 }
 
 double logsumexp_f32(const float* x, int64_t n) {
-  return logsumexp_blocks(n, [x](int64_t b, int64_t) { return x + b; });
+  return logsumexp_blocks(n, RowSource<4>::of(x), [x](int64_t b, int64_t) { return x + b; });
 }
 
 template <void (*ToFloat)(const uint16_t*, int64_t, float*)>
 double logsumexp_16bit(const uint16_t* x, int64_t n) {
   alignas(64) float buf[kBlock];
-  return logsumexp_blocks(n, [&](int64_t b, int64_t len) {
+  return logsumexp_blocks(n, RowSource<2>::of(x), [&](int64_t b, int64_t len) {
     ToFloat(x + b, len, buf);
     return static_cast<const float*>(buf);
   });
@@ -204,7 +235,7 @@ double logsumexp_16bit(const uint16_t* x, int64_t n) {
 
 void logprob_grad_f32(const float* x, int64_t n, double lse, float g, int64_t label, float* out) {
   const float label_x = label >= 0 && label < n ? x[label] : 0.0f;   // read first: out may be x
-  scaled_softmax_block(x, n, SplitLse(lse), -g, out);
+  scaled_softmax_block(x, n, SplitLse(lse), -g, out, RowSource<4>::of(x));
   if (label >= 0 && label < n) out[label] = label_gradient(label_x, lse, g);
 }
 
@@ -217,7 +248,7 @@ void logprob_grad_16bit(const uint16_t* x, int64_t n, double lse, float g, int64
   for (int64_t b = 0; b < n; b += kBlock) {
     const int64_t len = n - b < kBlock ? n - b : kBlock;
     ToFloat(x + b, len, in);
-    scaled_softmax_block(in, len, split, -g, grad);
+    scaled_softmax_block(in, len, split, -g, grad, RowSource<2>::of(x + b));
     if (label >= b && label < b + len) grad[label - b] = label_gradient(in[label - b], lse, g);
     FromFloat(grad, len, out + b);
   }

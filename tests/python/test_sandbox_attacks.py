@@ -370,6 +370,79 @@ def test_calls_that_force_writeback_return_without_running(one):
     correct_jobs_still_correct(one)
 
 
+SYSV_LEAVE = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+              "buf = ctypes.create_string_buffer(b'\\1\\0\\0\\0\\0\\0\\0\\0left-behind')\n"
+              "q = libc.msgget(0x5EC7E7, 0o1666)\n"
+              "sent = q >= 0 and libc.msgsnd(q, buf, 11, 0o4000) == 0\n"
+              "s = libc.semget(0x5EC7E8, 1, 0o1666)\n"
+              "print(sent, s >= 0 and libc.semctl(s, 0, 16, 1234) == 0)")   # SETVAL
+SYSV_FIND = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+             "buf = ctypes.create_string_buffer(64)\nq = libc.msgget(0x5EC7E7, 0o666)\n"
+             "got = libc.msgrcv(q, buf, 56, 0, 0o4000) if q >= 0 else -1\n"
+             "s = libc.semget(0x5EC7E8, 1, 0o666)\n"
+             "print(buf.raw[8:8 + got] if got > 0 else 'none', libc.semctl(s, 0, 12) if s >= 0 else 'none')")  # GETVAL
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.uname().machine not in ("x86_64", "aarch64"),
+                    reason="the jobs' filter exists on x86-64 and aarch64")
+@pytest.mark.parametrize("job_namespaces", [True, False])
+def test_sysv_queues_and_semaphores_do_not_cross_jobs(job_namespaces):
+    """Found by a breaker, where jobs get no IPC namespace of their own: a message queue and a semaphore a job
+    left outlived it and the executor, and a job of a later executor read what they held. There every SysV
+    object and POSIX message queue is refused; with an IPC namespace per job they die with it (message queues
+    are refused everywhere: test_message_queues_are_refused)."""
+    with cotnpot.Executor(workers=1, timeout=5.0, job_namespaces=job_namespaces) as ex:
+        leave, find = ex.run([SYSV_LEAVE, SYSV_FIND])
+        own_namespace = ex.pid_isolated
+        correct_jobs_still_correct(ex)
+    with cotnpot.Executor(workers=1, timeout=5.0, job_namespaces=job_namespaces) as ex:
+        (later,) = ex.run([SYSV_FIND])
+    assert (leave.status, find.status, later.status) == ("ok", "ok", "ok"), (leave.error_message, find.error_message)
+    assert find.answer == later.answer == "none none", (find.answer, later.answer)
+    assert leave.answer == ("False True" if own_namespace else "False False"), leave.answer
+
+
+@pytest.mark.skipif(os.uname().machine not in ("x86_64", "aarch64"), reason="the jobs' filter exists on these")
+def test_message_queues_are_refused():
+    """Found by a breaker (without root, no memory cgroup): SysV message queues count against no RLIMIT_AS, and
+    a new IPC namespace allows 32,000 queues of 16 KiB: a 64 MiB job held 500 MiB of the host's memory. Where a
+    memory cgroup holds the job they are charged to it, but stay charged after the job until the kernel frees
+    the job's IPC namespace, later: the next job met a full budget (memory_limit for a program that writes a
+    file). msgget is refused everywhere."""
+    hog = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+           "buf = ctypes.create_string_buffer(8 + 8192)\nbuf[0] = 1\nheld = 0\n"
+           "for _ in range(32000):\n    q = libc.msgget(0, 0o1600)\n    if q < 0:\n        break\n"
+           "    while libc.msgsnd(q, buf, 8192, 0o4000) == 0:\n        held += 8192\n"
+           "print(held >> 20)")
+    with cotnpot.Executor(workers=1, timeout=8.0, memory_mb=64) as ex:
+        (r,) = ex.run([hog])
+        assert (r.status, r.answer) == ("ok", "0"), (r.status, r.answer, r.error_message)
+        correct_jobs_still_correct(ex)
+
+
+def test_no_linux_aio(one):
+    """Found by a breaker: an AIO fsync (io_submit with IOCB_CMD_FSYNC) wrote back a host file's dirty pages,
+    past the rule that makes fsync return without running, and io_setup reserved the host's whole
+    fs.aio-max-nr while the job ran, failing every other process's AIO. io_setup and io_submit are refused.
+    fadvise(POSIX_FADV_DONTNEED), which starts a file's writeback and drops the host's cached pages of it,
+    returns 0 without running (on a descriptor that does not exist: EBADF where it runs); other advice runs."""
+    machine = os.uname().machine
+    if machine not in ("x86_64", "aarch64"):
+        pytest.skip("the jobs' filter exists on x86-64 and aarch64")
+    probe = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+             "io_setup, io_submit = {'x86_64': (206, 209), 'aarch64': (0, 2)}[os.uname().machine]\n"
+             "ctx = ctypes.c_ulong(0)\nsetup = libc.syscall(io_setup, 4, ctypes.byref(ctx))\n"
+             "setup_errno = ctypes.get_errno()\nsubmit = libc.syscall(io_submit, 0, 0, None)\n"
+             "submit_errno = ctypes.get_errno()\n"
+             "def advise(advice):\n    try:\n        os.posix_fadvise(999, 0, 0, advice)\n        return 'ran'\n"
+             "    except OSError as e:\n        return 'EBADF' if e.errno == 9 else str(e.errno)\n"
+             "print(setup, setup_errno, submit, submit_errno, advise(os.POSIX_FADV_DONTNEED),\n"
+             "      advise(os.POSIX_FADV_SEQUENTIAL))")
+    r = one.run([probe])[0]
+    assert (r.status, r.answer) == ("ok", "-1 1 -1 1 ran EBADF"), (r.status, r.answer, r.error_message)
+    correct_jobs_still_correct(one)
+
+
 def test_a_verdict_written_before_a_timeout_does_not_count(one):
     """Found by a breaker: a suite judged in the job (a loop) whose job wrote passed=1 to its report and
     then slept past its deadline came back as status "timeout" with passed=True, which callers that read

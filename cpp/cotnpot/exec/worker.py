@@ -401,6 +401,16 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
     - memfd_create and shmget, where no memory cgroup holds the job's total: pages put in a memfd with
       fallocate, or in a SysV segment attached, filled and detached, count against no RLIMIT_AS (a breaker
       held 3.5 GiB from a 64 MiB job);
+    - SysV message queues (msgget), always: without a memory cgroup they count against no limit either (a
+      breaker held 500 MiB from a 64 MiB job in 32,000 queues, a new IPC namespace's limits); with one they
+      stay charged to it after the job, until the kernel frees the job's IPC namespace, after it has gone,
+      and the next job met a full budget;
+    - every other SysV IPC object and POSIX message queues (shmget, semget, mq_open) where jobs get no IPC
+      namespace of their own (none without a pid namespace per job): a queue or semaphore a job left
+      outlived it, its worker and the executor, and a later job read what it held (found by a breaker);
+    - Linux AIO (io_setup, io_submit): an AIO fsync wrote back a host file's dirty pages past the writeback
+      rule below, and io_setup reserved the host's whole fs.aio-max-nr, failing every other process's AIO
+      while the job ran (found by a breaker);
     - inotify_init and inotify_init1, where jobs run as the caller's uid (without root): the uid's 128 inotify
       instances are a quota the caller shares, which one job used up while it ran, and watches on a shared
       read-only file signalled between concurrent jobs (found by a breaker);
@@ -431,7 +441,8 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
     to 3x its deadline (found by a breaker). So do the ways to the same per file (a reviewer, from the
     kernel's source): O_DIRECT (open, openat, fcntl F_SETFL) answers EINVAL, as on a filesystem without
     it; the FS_IOC_FIEMAP ioctl EPERM; openat2, whose flags a filter cannot read, ENOSYS (glibc's open
-    uses openat).
+    uses openat); fadvise64 with POSIX_FADV_DONTNEED (which starts a file's writeback and drops its cached
+    pages, the host's own) returns 0, as advice may be ignored.
     With a pid namespace per job, the worker installs this filter on itself before its first job (job_loop.c,
     install_filter_in_worker) and every job inherits it: nothing the worker's loop does may be refused here."""
     import platform
@@ -439,6 +450,8 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
     if arch == "x86_64":
         audit, keyring, sockets, x32, sessions = 0xC000003E, (248, 249, 250), (41, 53), 0x40000000, (112, 109)
         unaccounted = (319, 29)   # memfd_create, shmget
+        sysv_ipc = (29, 64, 240)   # shmget, semget, mq_open
+        never, fadvise = (206, 209, 68), 221   # io_setup, io_submit, msgget; fadvise64
         inotify = (253, 294)   # inotify_init, inotify_init1
         fcntl = 72
         self_only, setpriority, ioprio_set = (302, 142, 144, 314, 203), 141, 251   # pid in args[0]
@@ -448,6 +461,8 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
     elif arch == "aarch64":
         audit, keyring, sockets, x32, sessions = 0xC00000B7, (217, 218, 219), (198, 199), 0xFFFFFFFF, (157, 154)
         unaccounted = (279, 194)
+        sysv_ipc = (194, 190, 180)
+        never, fadvise = (0, 2, 186), 223
         inotify = (26,)   # inotify_init1 (aarch64 has no inotify_init)
         fcntl = 25
         self_only, setpriority, ioprio_set = (261, 118, 119, 274, 122), 140, 30
@@ -468,7 +483,8 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
     program = [
         ("ld", 4), ("jeq", audit, None, "deny"),                       # another ABI (int 0x80): refused
         ("ld", 0), ("jge", x32, "deny", None),                         # nr; x32 -> refused
-        *[("jeq", nr, "deny", None) for nr in (*keyring, io_uring_setup, *(() if pid_isolated else sessions),
+        *[("jeq", nr, "deny", None) for nr in (*keyring, io_uring_setup, *never,
+                                               *(() if pid_isolated else (*sessions, *sysv_ipc)),
                                                *(() if memory_isolated else unaccounted),
                                                *(() if own_uid else inotify))],
         *([] if pid_isolated else [*[("jeq", nr, "self only", None) for nr in self_only],
@@ -477,7 +493,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         *[("jeq", nr, f"open flags {offset}", None) for nr, offset in opens],
         ("jeq", unshare, "namespaces", None), ("jeq", clone, "namespaces", None), ("jeq", clone3, "enosys", None),
         ("jeq", setsockopt, "setsockopt", None),
-        *[("jeq", nr, "skipped", None) for nr in writeback],
+        *[("jeq", nr, "skipped", None) for nr in writeback], ("jeq", fadvise, "fadvise", None),
         ("jeq", sockets[0], "socket", None), ("jeq", sockets[1], "socket", "allow"),
         ("label", "socket"),
         *([] if network_isolated else [("ret", "deny")]),              # no namespace: no socket at all
@@ -497,6 +513,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         ("label", "einval"), ("ret", 0x00050000 | 22),
         ("label", "namespaces"), ("ld", 16), ("jset", CLONE_NEWUSER, "deny", "allow"),   # args[0]: the flags
         ("label", "enosys"), ("ret", enosys),
+        ("label", "fadvise"), ("ld", 40), ("jeq", 4, "skipped", "allow"),   # args[3]: POSIX_FADV_DONTNEED
         ("label", "skipped"), ("ret", skipped),
         ("label", "setsockopt"), ("ld", 24), ("jeq", 41, None, "allow"),    # args[1]: IPPROTO_IPV6
         ("ld", 32), ("jeq", 32, "deny", "allow"),                           # args[2]: IPV6_FLOWLABEL_MGR

@@ -35,14 +35,18 @@ def block_sizes(vocab: int, row_block: int = 0, vocab_block: int = 0,
     """The (row_block, vocab_block) to pass to the op: sizes given stay; with ``block_memory_mb``, the
     vocabulary block (``vocab_block``, else the CPU's default width) and as many rows as fit that many MiB of
     float32 block logits, on any device; without, 0 lets the op choose (8 MiB on the CPU, 64 MiB on CUDA)."""
-    if row_block < 0 or vocab_block < 0:
-        raise ValueError(f"row_block and vocab_block must be >= 0 (0: chosen), got {row_block} and {vocab_block}")
-    if block_memory_mb is None or row_block:
+    for name, size in (("row_block", row_block), ("vocab_block", vocab_block)):
+        if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 0:
+            raise ValueError(f"{name} must be an int >= 0 (0: chosen), got {size!r}")
+    if block_memory_mb is None:
         return row_block, vocab_block
+    # Checked even where row_block decides: a bad budget had passed silently beside one
     is_number = isinstance(block_memory_mb, numbers.Real) and not isinstance(block_memory_mb, bool)
     mb = float(block_memory_mb) if is_number else math.nan
     if not (math.isfinite(mb) and mb > 0):
         raise ValueError(f"block_memory_mb must be a finite number > 0, got {block_memory_mb!r}")
+    if row_block:
+        return row_block, vocab_block
     width = min(vocab, vocab_block or VOCAB_BLOCK)
     # More rows than an int64 holds is "all of them" (1e300 MiB once overflowed the op's argument).
     rows = min(mb * 2 ** 20 // (4 * max(width, 1)), 2 ** 62)

@@ -25,7 +25,7 @@ from typing import Optional
 
 from torch import Tensor, nn
 
-from .fused import fused_sequence_logprob
+from .fused import block_sizes, fused_sequence_logprob
 from .modules import DPOLoss, PreferenceLossOutput, SimPOLoss
 
 
@@ -40,23 +40,38 @@ def _check_plain_logits(model: nn.Module) -> None:
                          "cotnpot.DPOLoss instead")
 
 
+def _checked_head(lm_head) -> nn.Module:
+    weight = getattr(lm_head, "weight", None)
+    if not isinstance(weight, Tensor) or weight.dim() != 2:
+        raise TypeError(f"lm_head must have a 2-D weight [V, H] (an nn.Linear), got {type(lm_head).__name__}")
+    return lm_head
+
+
 class _FusedLinear(nn.Module):
     """The log-prob half: the head is the model's, held by reference (not a submodule of the loss, so it is
-    neither saved nor moved twice), its weight and bias read at every call."""
+    neither saved nor moved twice), its weight and bias read at every call. Given the model, the loss asks it
+    for its head at every call: a head replaced after the loss was made (``resize_token_embeddings`` with an
+    untied head) had been left out, with no gradient and no warning (found by a reviewer)."""
 
     def __init__(self, lm_head: nn.Module, shift: bool, ignore_index: int, row_block: int, vocab_block: int,
                  block_memory_mb: Optional[float]):
         super().__init__()
+        model = None
         if not isinstance(getattr(lm_head, "weight", None), Tensor) and \
                 callable(getattr(lm_head, "get_output_embeddings", None)):   # the model itself: its head, checked
             _check_plain_logits(lm_head)
-            lm_head = lm_head.get_output_embeddings()
-        weight = getattr(lm_head, "weight", None)
-        if not isinstance(weight, Tensor) or weight.dim() != 2:
-            raise TypeError(f"lm_head must have a 2-D weight [V, H] (an nn.Linear), got {type(lm_head).__name__}")
-        self.__dict__["lm_head"] = lm_head   # a plain attribute: not registered as a submodule
+            model, lm_head = lm_head, lm_head.get_output_embeddings()
+        block_sizes(1, row_block, vocab_block, block_memory_mb)   # bad options fail here, not at the first call
+        # plain attributes: neither is registered as a submodule
+        self.__dict__["_model"], self.__dict__["_head"] = model, _checked_head(lm_head)
         self.shift, self.ignore_index, self.row_block, self.vocab_block = shift, ignore_index, row_block, vocab_block
         self.block_memory_mb = block_memory_mb
+
+    @property
+    def lm_head(self) -> nn.Module:
+        """The head the loss uses: the model's current one where it was given the model."""
+        model = self.__dict__["_model"]
+        return self.__dict__["_head"] if model is None else _checked_head(model.get_output_embeddings())
 
     def logps(self, hidden: Tensor, labels: Tensor, reduction: str) -> Tensor:
         if hidden.dim() != 3 or hidden.shape[0] % 2:
@@ -105,6 +120,10 @@ class FusedLinearDPOLoss(_FusedLinear):
         logps = self.logps(hidden, labels, "sum")
         lengths = self.lengths(labels)
         n = logps.shape[0] // 2
+        for name, ref in (("ref_chosen_logps", ref_chosen_logps), ("ref_rejected_logps", ref_rejected_logps)):
+            if not isinstance(ref, Tensor):
+                raise TypeError(f"{name} must be a tensor [B] of the reference model's summed log-probs, got "
+                                f"{type(ref).__name__}")
         ref_chosen_logps = ref_chosen_logps.to(logps.dtype)
         ref_rejected_logps = ref_rejected_logps.to(logps.dtype)
         return self.loss(logps[:n], logps[n:], ref_chosen_logps, ref_rejected_logps, lengths[:n], lengths[n:])

@@ -299,7 +299,7 @@ def test_block_sizes_from_a_memory_budget():
     assert block_sizes(32000, block_memory_mb=1e-9) == (1, 1024)          # at least one row
     with pytest.raises(ValueError, match="block_memory_mb must be a finite number > 0, got 0"):
         block_sizes(10, block_memory_mb=0)
-    with pytest.raises(ValueError, match="row_block and vocab_block must be >= 0"):
+    with pytest.raises(ValueError, match="row_block must be an int >= 0"):
         block_sizes(10, row_block=-1)
     # The values and gradients do not depend on the blocks.
     g = torch.Generator().manual_seed(3)
@@ -390,3 +390,23 @@ def test_a_vocabulary_block_masked_by_the_bias_stays_finite(dtype):
     assert torch.allclose(got.double(), want, atol=1e-5 if dtype == torch.float32 else 5e-2)
     gh, gw = torch.autograd.grad(got.sum(), (h, w))
     assert torch.isfinite(gh).all() and torch.isfinite(gw).all() and gw[:4].abs().max() < 1e-30
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float64])
+@pytest.mark.parametrize("frozen", [False, True])
+def test_autocast_changes_nothing(dtype, frozen):
+    """Found by a reviewer: the composite form (fp16 and fp64 on the CPU, any other device) ran its block GEMMs
+    through autocast, in bf16 under torch.autocast("cpu"): an fp16 input's log-probs were 10x as far off (the
+    trainer autocasts its fused path with bf16=True). Values and gradients are now the same with and without."""
+    g = torch.Generator().manual_seed(3)
+    hidden = torch.randn(16, 64, generator=g).to(dtype).requires_grad_()
+    weight = (torch.randn(300, 64, generator=g) * 0.3).to(dtype).requires_grad_(not frozen)
+    labels = torch.randint(300, (16,), generator=g)
+    results = []
+    for enabled in (False, True):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled):
+            logp = fused_linear_logprob(hidden, weight, labels)
+        wanted = [hidden] + ([] if frozen else [weight])
+        results.append((logp.detach(), *torch.autograd.grad(logp.sum(), wanted)))
+    for plain, under in zip(*results):
+        assert plain.dtype == under.dtype and torch.equal(plain, under)

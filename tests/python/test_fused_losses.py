@@ -146,3 +146,65 @@ def test_a_model_is_taken_for_its_head_and_refused_where_its_logits_are_transfor
     assert torch.equal(FusedLinearSimPOLoss(llama)(hidden, labels).loss, want)
     logps = sequence_logprob(hidden @ llama.lm_head.weight.T, labels, reduction="mean", shift=True)
     assert torch.allclose(want, SimPOLoss()(logps[:2], logps[2:]).loss, atol=1e-12)
+
+
+def test_soft_capped_and_scaled_logits_of_more_architectures_are_refused():
+    """Found by a reviewer: RecurrentGemma's logits_soft_cap and xLSTM's output_logit_soft_cap (tanh(x/cap)*cap
+    after the head) were not among the fields checked, and a RecurrentGemma's fused SimPO loss came out 112.3
+    against 41.7 from its own logits. The others of the list change the logits (or the head's input) too."""
+    import transformers
+    from transformers import AutoModelForCausalLM, RecurrentGemmaConfig
+    from cotnpot.train.packing import logit_transform
+    config = RecurrentGemmaConfig(vocab_size=40, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                                  num_attention_heads=2, num_key_value_heads=1, lru_width=16, attention_window_size=8,
+                                  block_types=["recurrent", "attention"])
+    model = AutoModelForCausalLM.from_config(config)
+    for loss in (FusedLinearSimPOLoss, FusedLinearDPOLoss):
+        with pytest.raises(ValueError, match="config sets logits_soft_cap=30.0: its logits are not the LM head's"):
+            loss(model)
+    assert logit_transform(transformers.xLSTMConfig()) == "output_logit_soft_cap=30.0"
+    for name in ("softcap", "output_multiplier", "logits_mup_width_multiplier"):
+        assert logit_transform(transformers.PretrainedConfig(**{name: 2.0})) == f"{name}=2.0"
+
+
+def test_a_head_replaced_after_the_loss_was_made_is_the_one_used():
+    """Found by a reviewer: given the model, the loss had kept the head it found when it was made; after
+    resize_token_embeddings (an untied head) it computed with the old one, and the new one got no gradient."""
+    from transformers import AutoModelForCausalLM, LlamaConfig
+    config = LlamaConfig(vocab_size=40, hidden_size=8, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         num_key_value_heads=1, head_dim=4, tie_word_embeddings=False)
+    model = AutoModelForCausalLM.from_config(config).double()
+    loss_fn = FusedLinearSimPOLoss(model)
+    model.resize_token_embeddings(48)
+    g = torch.Generator().manual_seed(2)
+    ids = torch.randint(40, (4, 6), generator=g)
+    labels = ids.clone()
+    labels[:, :2] = -100
+    loss = loss_fn(model.model(input_ids=ids).last_hidden_state, labels).loss
+    loss.backward()
+    assert loss_fn.lm_head is model.lm_head and model.lm_head.weight.grad is not None
+    with torch.no_grad():
+        logps = sequence_logprob(model(input_ids=ids).logits, labels, reduction="mean", shift=True)
+    torch.testing.assert_close(loss.detach(), SimPOLoss()(logps[:2], logps[2:]).loss)
+
+
+def test_bad_block_options_and_references_fail_where_they_are_given():
+    """Found by a reviewer: the loss modules took row_block=-1, block_memory_mb=0 or nan and vocab_block=2.5 and
+    failed only at their first call; beside a row_block, block_memory_mb was not checked at all; a Python
+    number as a reference log-prob raised an AttributeError."""
+    head, hidden, labels = inputs()
+    for options, message in (({"row_block": -1}, "row_block must be an int >= 0"),
+                             ({"vocab_block": 2.5}, "vocab_block must be an int >= 0"),
+                             ({"block_memory_mb": 0}, "block_memory_mb must be a finite number > 0"),
+                             ({"block_memory_mb": float("nan")}, "block_memory_mb must be a finite number > 0"),
+                             ({"row_block": 2, "block_memory_mb": -5}, "block_memory_mb must be a finite number > 0"),
+                             ({"row_block": 2, "block_memory_mb": "lots"}, "block_memory_mb must be a finite")):
+        for loss in (FusedLinearSimPOLoss, FusedLinearDPOLoss):
+            with pytest.raises(ValueError, match=message):
+                loss(head, **options)
+        with pytest.raises(ValueError, match=message):
+            cotnpot.fused_linear_logprob(hidden[:, 0], head.weight, labels[:, 0], **options)
+    with pytest.raises(TypeError, match="ref_chosen_logps must be a tensor"):
+        FusedLinearDPOLoss(head)(hidden, labels, -1.0, torch.zeros(3))
+    with pytest.raises(TypeError, match="ref_rejected_logps must be a tensor"):
+        FusedLinearDPOLoss(head)(hidden, labels, torch.zeros(3), [-2.0] * 3)

@@ -5,6 +5,7 @@
 #include "cotnpot/logprob/fused_linear_logprob.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -69,6 +70,15 @@ at::Tensor block_logits(const at::Tensor& h, const at::Tensor& weight, const at:
   return logits.to(acc);
 }
 
+// Where the op's kernels run: below autograd (their GEMMs write into reused buffers, out= forms, which autograd
+// refuses where an input requires grad, as it may for a C++ caller's tensors) and below autocast, so that every
+// form computes in its inputs' dtype with the accumulation documented for it: under autocast the composite
+// form's matmul had run in bf16 (an fp16 input's log-probs 10x as far off; found by a reviewer).
+struct KernelScope {
+  at::AutoDispatchBelowADInplaceOrView below_autograd;
+  c10::impl::ExcludeDispatchKeyGuard no_autocast{c10::autocast_dispatch_keyset};
+};
+
 }  // namespace
 
 FusedBlocks resolve_blocks(FusedBlocks b, int64_t n, int64_t vocab, bool cuda) {
@@ -84,9 +94,7 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_logprob_forward(const at::Tensor
                                                                 const at::Tensor& labels, const at::Tensor& bias,
                                                                 int64_t ignore_index, FusedBlocks blocks) {
   check_inputs("fused_linear_logprob", hidden, weight, labels, bias, ignore_index);
-  // The op's kernel, below autograd: its GEMMs write into reused buffers (out= forms), which autograd
-  // refuses where an input requires grad -- as it may for a C++ caller's tensors.
-  const at::AutoDispatchBelowADInplaceOrView below_autograd;
+  const KernelScope scope;
   const FusedBlocks b = resolve_blocks(blocks, hidden.size(0), weight.size(0), hidden.is_cuda());
   const at::Tensor y = labels.to(at::kLong);
   if (detail::fused_linear_cpu_handles(hidden))
@@ -113,7 +121,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_backward(
     TORCH_CHECK(t.device() == hidden.device(), "fused_linear_logprob_backward: ", name, " must be on hidden's device ",
                 hidden.device(), ", got ", t.device());
   }
-  const at::AutoDispatchBelowADInplaceOrView below_autograd;  // as in the forward
+  const KernelScope scope;
   const FusedBlocks b = resolve_blocks(blocks, n, weight.size(0), hidden.is_cuda());
   const at::Tensor y = labels.to(at::kLong);
   if (detail::fused_linear_cpu_handles(hidden))
@@ -127,7 +135,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_forward_froz
     const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels, const at::Tensor& bias,
     int64_t ignore_index, FusedBlocks blocks) {
   check_inputs("fused_linear_logprob", hidden, weight, labels, bias, ignore_index);
-  const at::AutoDispatchBelowADInplaceOrView below_autograd;  // as in the forward
+  const KernelScope scope;
   const FusedBlocks b = resolve_blocks(blocks, hidden.size(0), weight.size(0), hidden.is_cuda());
   const at::Tensor y = labels.to(at::kLong);
   at::Tensor dlogp_dhidden =
@@ -154,7 +162,7 @@ at::Tensor fused_linear_logprob_backward_frozen_weight(const at::Tensor& grad, c
   TORCH_CHECK(grad.device() == dlogp_dhidden.device(), op, ": grad must be on dlogp_dhidden's device ",
               dlogp_dhidden.device(), ", got ", grad.device());
   TORCH_CHECK(at::isFloatingType(dtype), op, ": dtype must be floating, got ", dtype);
-  const at::AutoDispatchBelowADInplaceOrView below_autograd;
+  const KernelScope scope;
   return (dlogp_dhidden * grad.to(dlogp_dhidden.scalar_type()).unsqueeze(1)).to(dtype);
 }
 

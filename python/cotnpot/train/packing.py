@@ -32,7 +32,11 @@ Encoded = Tuple[List[int], int]   # (token ids, index of the first solution toke
 
 # Config fields that change logits after the linear head (Gemma 2, Cohere, Granite, Falcon-H1, ...).
 LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale",
-                    "lm_head_multiplier")
+                    "lm_head_multiplier",
+                    # RecurrentGemma, xLSTM and Jev soft-cap, Muse's scale the logits; Inkling divides the hidden
+                    # state before the head (the first two found by a reviewer: accepted, losses 2.7x off)
+                    "logits_soft_cap", "output_logit_soft_cap", "softcap", "output_multiplier",
+                    "logits_mup_width_multiplier")
 # Architectures whose packed forward was checked against the unpacked one (per-token log-probs within
 # float rounding, tiny models of each in fp64/fp32): full causal attention through the sdpa mask given.
 KNOWN_GOOD = ("llama", "qwen2", "qwen3", "mistral", "gemma", "gpt2", "gpt_neox", "opt", "phi", "phi3", "stablelm",

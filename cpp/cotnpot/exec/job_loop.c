@@ -541,6 +541,11 @@ static void confine_job(const CotnpotLoopConfig* c, int uid, double timeout, dou
     set_limit(RLIMIT_NOFILE, 64, 64);
     set_limit(RLIMIT_CORE, 0, 0);
     set_limit(RLIMIT_NPROC, (rlim_t)processes, (rlim_t)processes);
+    // Pending signals (POSIX timers hold one each) and locked memory count per uid: without root, jobs are the
+    // caller's uid, and a job queued 96,000 real-time signals, after which the caller's own sigqueue and
+    // timer_create failed while the job ran (found by a breaker). What Python needs is far below these.
+    set_limit(RLIMIT_SIGPENDING, 64, 64);
+    set_limit(RLIMIT_MEMLOCK, 0, 0);
   }
   if (chdir(workdir) != 0) setup_failed("cannot enter the job's directory");
   // Its memory limit: a total for everything it starts (its threads and children are born in the cgroup).

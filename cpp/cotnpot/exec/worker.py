@@ -398,16 +398,19 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
       dies, so the memory behind them stayed charged to the worker's cgroup after the job, the worker and
       the executor), and families no network namespace holds (AF_VSOCK listened to the hypervisor's side of
       a VM from a network-isolated job: found by a breaker), or that only widen the kernel's surface;
-    - memfd_create and shmget, where no memory cgroup holds the job's total: pages put in a memfd with
-      fallocate, or in a SysV segment attached, filled and detached, count against no RLIMIT_AS (a breaker
-      held 3.5 GiB from a 64 MiB job);
-    - SysV message queues (msgget), always: without a memory cgroup they count against no limit either (a
-      breaker held 500 MiB from a 64 MiB job in 32,000 queues, a new IPC namespace's limits); with one they
-      stay charged to it after the job, until the kernel frees the job's IPC namespace, after it has gone,
-      and the next job met a full budget;
-    - every other SysV IPC object and POSIX message queues (shmget, semget, mq_open) where jobs get no IPC
-      namespace of their own (none without a pid namespace per job): a queue or semaphore a job left
-      outlived it, its worker and the executor, and a later job read what it held (found by a breaker);
+    - memfd_create, where no memory cgroup holds the job's total: pages put in a memfd with fallocate count
+      against no RLIMIT_AS (a breaker held 3.5 GiB from a 64 MiB job, with SysV segments too);
+    - every SysV IPC call (segments, semaphores, message queues) and every POSIX message queue call, found by
+      two breakers: without a memory cgroup they are kernel memory no limit counts (3.5 GiB of segments, 500
+      MiB of queues, 400 MiB of semaphore arrays in 1.5 s from 64 MiB jobs; a new IPC namespace allows ~64
+      GB of semaphores); with one they stay charged to it after the job, until the kernel frees the job's
+      IPC namespace, later: the next correct jobs met a full budget (memory_limit); and where jobs get no IPC
+      namespace of their own (none without a pid namespace per job) a queue and a semaphore a job left
+      outlived it and the executor, and a later job read what they held;
+    - open file description locks (fcntl F_OFD_SETLK, F_OFD_SETLKW, F_OFD_GETLK): kept by a mapping after
+      their descriptor is closed, a job held 905,000 of them, 172 MB of kernel memory no cgroup (since Linux
+      6.8) or rlimit counts (found by a breaker). Plain POSIX locks and flock stay: held per descriptor (at
+      most 64), each insertion slower than the last, bounded by the job's time;
     - Linux AIO (io_setup, io_submit): an AIO fsync wrote back a host file's dirty pages past the writeback
       rule below, and io_setup reserved the host's whole fs.aio-max-nr, failing every other process's AIO
       while the job ran (found by a breaker);
@@ -449,9 +452,11 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
     arch = platform.machine()
     if arch == "x86_64":
         audit, keyring, sockets, x32, sessions = 0xC000003E, (248, 249, 250), (41, 53), 0x40000000, (112, 109)
-        unaccounted = (319, 29)   # memfd_create, shmget
-        sysv_ipc = (29, 64, 240)   # shmget, semget, mq_open
-        never, fadvise = (206, 209, 68), 221   # io_setup, io_submit, msgget; fadvise64
+        unaccounted = (319,)   # memfd_create
+        # SysV IPC (shmget shmat shmctl shmdt semget semop semctl semtimedop msgget msgsnd msgrcv msgctl), POSIX
+        # message queues (mq_open .. mq_getsetattr), Linux AIO (io_setup, io_submit)
+        never = (29, 30, 31, 67, 64, 65, 66, 220, 68, 69, 70, 71, *range(240, 246), 206, 209)
+        fadvise = 221
         inotify = (253, 294)   # inotify_init, inotify_init1
         fcntl = 72
         self_only, setpriority, ioprio_set = (302, 142, 144, 314, 203), 141, 251   # pid in args[0]
@@ -460,9 +465,9 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         opens, o_direct, ioctl = ((2, 24), (257, 32)), 0x4000, 16   # (nr, offset of the flags argument)
     elif arch == "aarch64":
         audit, keyring, sockets, x32, sessions = 0xC00000B7, (217, 218, 219), (198, 199), 0xFFFFFFFF, (157, 154)
-        unaccounted = (279, 194)
-        sysv_ipc = (194, 190, 180)
-        never, fadvise = (0, 2, 186), 223
+        unaccounted = (279,)
+        never = (*range(180, 198), 0, 2)   # mq_open .. shmdt, then io_setup, io_submit
+        fadvise = 223
         inotify = (26,)   # inotify_init1 (aarch64 has no inotify_init)
         fcntl = 25
         self_only, setpriority, ioprio_set = (261, 118, 119, 274, 122), 140, 30
@@ -484,7 +489,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         ("ld", 4), ("jeq", audit, None, "deny"),                       # another ABI (int 0x80): refused
         ("ld", 0), ("jge", x32, "deny", None),                         # nr; x32 -> refused
         *[("jeq", nr, "deny", None) for nr in (*keyring, io_uring_setup, *never,
-                                               *(() if pid_isolated else (*sessions, *sysv_ipc)),
+                                               *(() if pid_isolated else sessions),
                                                *(() if memory_isolated else unaccounted),
                                                *(() if own_uid else inotify))],
         *([] if pid_isolated else [*[("jeq", nr, "self only", None) for nr in self_only],
@@ -505,6 +510,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
             ("label", "io priority"), ("ld", 16), ("jeq", 3, "deny", None),  # IOPRIO_WHO_USER
             ("ld", 24), ("jeq", 0, "allow", "deny")]),
         ("label", "fcntl"), ("ld", 24),                                 # args[1]: the command
+        ("jeq", 36, "deny", None), ("jeq", 37, "deny", None), ("jeq", 38, "deny", None),   # F_OFD_GETLK, _SETLK(W)
         *([] if own_uid else [("jeq", 1031, "deny", None)]),            # F_SETPIPE_SZ
         ("jeq", 4, None, "allow"), ("ld", 32), ("jset", o_direct, "einval", "allow"),   # F_SETFL with O_DIRECT
         ("label", "ioctl"), ("ld", 24), ("jeq", fiemap, "deny", "allow"),
@@ -535,7 +541,10 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
             code.append((ret, 0, 0, 0x00050000 | 1 if item[1] == "deny" else item[1]))   # EPERM, or allow
         else:
             def offset(target):
-                return 0 if target is None else labels[target] - position - 1
+                jump = 0 if target is None else labels[target] - position - 1
+                if not 0 <= jump <= 255:   # a conditional jump's offset is one byte: ctypes would wrap it silently
+                    raise ValueError(f"job filter: a jump to {target!r} of {jump} instructions")
+                return jump
             code.append(({"jeq": jeq, "jge": jge, "jset": jset}[item[0]], offset(item[2]), offset(item[3]), item[1]))
         position += 1
     filters = (_SockFilter * len(code))(*[_SockFilter(*i) for i in code])

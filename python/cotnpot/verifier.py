@@ -66,12 +66,27 @@ class HFTokenizer:
         return head + tail, len(head)
 
 
+def verifier_tokenizer(tokenizer):
+    """``tokenizer`` as cotnpot reads it (``encode_example``, or ``encode_pair`` as
+    :class:`cotnpot.models.ByteTokenizer` has): a Hugging Face tokenizer is wrapped in :class:`HFTokenizer`
+    (given as such, training and scoring had failed with "no attribute encode_pair": a new user); anything
+    else is a TypeError that says what is expected."""
+    if hasattr(tokenizer, "encode_example") or hasattr(tokenizer, "encode_pair"):
+        return tokenizer
+    if callable(tokenizer) and hasattr(tokenizer, "eos_token_id") and hasattr(tokenizer, "pad_token_id"):
+        return HFTokenizer(tokenizer)
+    raise TypeError(f"the tokenizer must be a Hugging Face tokenizer or have encode_example(question, solution) "
+                    f"-> (ids, start), got {type(tokenizer).__name__}")
+
+
 def encode_example(tokenizer, question: str, solution: str) -> Tuple[List[int], int]:
     """(ids, start) of one (question, solution): ``encode_example`` where the tokenizer has it, else
-    ``encode_pair(prompt_for(question), solution)`` (e.g. :class:`cotnpot.models.ByteTokenizer`)."""
+    ``encode_pair(prompt_for(question), solution)`` (e.g. :class:`cotnpot.models.ByteTokenizer`); a Hugging
+    Face tokenizer as :class:`HFTokenizer` encodes it."""
     for name, value in (("question", question), ("solution", solution)):
         if not isinstance(value, str):
             raise TypeError(f"{name} must be a str, got {type(value).__name__}: {value!r:.80}")
+    tokenizer = verifier_tokenizer(tokenizer)
     if hasattr(tokenizer, "encode_example"):
         return tokenizer.encode_example(question, solution)
     return tokenizer.encode_pair(prompt_for(question), solution)
@@ -215,6 +230,7 @@ def score_solutions(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_si
     so that a caller can keep them should the run stop before the end."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    tokenizer = verifier_tokenizer(tokenizer)
     device = device or next(model.parameters()).device
     if distributed.rank_and_world()[1] == 1:
         return _score_local(model, tokenizer, pairs, batch_size, device, max_length, progress, on_scores)

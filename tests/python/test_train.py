@@ -960,3 +960,23 @@ def test_a_resume_with_another_model_or_tokenizer_is_refused_by_name(tokenizer, 
     again = trainer_for(tokenizer, tmp_path, max_steps=2)   # the same model and tokenizer resume
     again.train(pairs, resume=True)
     assert again.step == 2
+
+
+def test_a_plain_hugging_face_tokenizer_is_taken_as_it_comes(tokenizer, tmp_path):
+    """Found by a new user: the README says any save_pretrained causal LM and tokenizer, but a tokenizer from
+    AutoTokenizer (not wrapped in HFTokenizer) failed training and scoring with "no attribute encode_pair". It
+    is wrapped now: the same steps as with HFTokenizer; something that is no tokenizer is named."""
+    from cotnpot.verifier import score_solutions, verifier_tokenizer
+    pairs = small_pairs(4)
+    config = TrainConfig(batch_size=4, micro_batch_size=4, max_length=128, progress=False, max_steps=1)
+    trained = {}
+    for name, tok in (("raw", tokenizer), ("wrapped", HFTokenizer(tokenizer))):
+        torch.manual_seed(0)
+        model = tiny_causal_lm("llama", tokenizer, hidden_size=32, layers=1, heads=2, kv_heads=1).double()
+        trainer = VerifierTrainer(model, tok, config, tmp_path / name)
+        trainer.train(pairs)
+        trained[name] = score_solutions(trainer.model, tok, [(p.prompt, p.chosen) for p in pairs])
+    assert isinstance(trainer.tokenizer, HFTokenizer)
+    torch.testing.assert_close(trained["raw"], trained["wrapped"], rtol=0, atol=0)
+    with pytest.raises(TypeError, match="must be a Hugging Face tokenizer or have encode_example"):
+        verifier_tokenizer(object())

@@ -191,6 +191,8 @@ RESUME_MAY_CHANGE_AFTER_NO_TRUNCATION = ("max_length", "truncation")
 class VerifierTrainer:
     def __init__(self, model, tokenizer, config: TrainConfig, out_dir, device=None):
         config.check()
+        from ..verifier import verifier_tokenizer
+        tokenizer = verifier_tokenizer(tokenizer)   # a Hugging Face tokenizer as HFTokenizer
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.out = Path(out_dir)
         self.device = torch.device(device) if device is not None else next(model.parameters()).device

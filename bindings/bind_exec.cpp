@@ -52,6 +52,7 @@ void bind_exec(py::module_& m) {
       .def_readonly("stdout_truncated", &exec::Result::stdout_truncated)
       .def_readonly("stderr_truncated", &exec::Result::stderr_truncated)
       .def_readonly("wall_s", &exec::Result::wall_s)
+      .def_readonly("cpu_s", &exec::Result::cpu_s)
       .def_readonly("peak_rss_kb", &exec::Result::peak_rss_kb)
       .def("__repr__", [](const exec::Result& r) {
         // Every field a job wrote through its repr of the lenient text: raw bytes (error_type b"\xff\xfe") made

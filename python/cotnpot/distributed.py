@@ -145,11 +145,21 @@ def map_sharded(fn: Callable[[List[T]], Sequence[R]], items: Sequence[T]) -> Lis
     return out
 
 
+def starved(result) -> bool:
+    """Whether a job's timeout says more of the machine than of the program: it used under 90% of its time on
+    the CPU (other processes had the CPU, or it slept or waited). A program that takes 4.1 s alone timed out
+    at 5 s beside two busy workers (a new user's warm demo), and cached, it was wrong in every later run."""
+    if result.status != "timeout":
+        return False
+    cpu, wall = getattr(result, "cpu_s", None), getattr(result, "wall_s", None)   # None: a stand-in's result
+    return cpu is not None and wall is not None and cpu < 0.9 * wall
+
+
 def cacheable(entry: dict) -> bool:
     """Whether a finished entry is kept across runs: not when the sandbox failed rather than the program (its
     worker was killed under it, say by the OOM killer, or could not start): cached, such a candidate failed in
-    every rerun."""
-    return entry.get("status") != "sandbox_error"
+    every rerun; nor a timeout of a job that was :func:`starved` (``"starved"`` in the entry)."""
+    return entry.get("status") != "sandbox_error" and not entry.get("starved")
 
 
 class _Keeper:

@@ -306,12 +306,13 @@ class TestResult:
     signal: int = 0
     wall_s: float = 0.0
     peak_rss_kb: int = 0
+    cpu_s: float = 0.0
 
     @staticmethod
     def _common(r) -> dict:
         return dict(stdout=r.stdout, stderr=r.stderr, stdout_truncated=r.stdout_truncated,
                     stderr_truncated=r.stderr_truncated, exit_code=r.exit_code, signal=r.signal, wall_s=r.wall_s,
-                    peak_rss_kb=r.peak_rss_kb)
+                    peak_rss_kb=r.peak_rss_kb, cpu_s=r.cpu_s)
 
     @classmethod
     def in_process(cls, r, count: int) -> "TestResult":

@@ -166,3 +166,28 @@ def test_the_answer_text_needs_no_warmed_worker_and_compiles_little_per_job():
             assert (rendered.status, rendered.answer) == ("ok", "0.0000152587890625")
             assert where.answer == (module or "None")   # the warmed module's; else the fallback's own namespace
             assert names.answer == "_cotnpot_answer_text, _cotnpot_run_program"   # nothing else leaks in
+
+
+def test_a_timeout_the_machine_caused_is_not_cached(tmp_path):
+    """Found by a new user: a PoT program that takes 4.1 s alone timed out at 5 s beside two busy workers, and
+    its cached timeout made it wrong in every later (warm) run. A timeout is cached only where the job spent
+    its time on the CPU (90%): a loop that never ends is; one that was starved or slept is run again."""
+    import cotnpot
+    from cotnpot.pipeline.programs import ExecutionCache, execute
+    spin, sleep = "while True:\n    pass", "import time\ntime.sleep(30)"
+    with cotnpot.Executor(workers=1, timeout=0.5) as ex:
+        first = execute([spin, sleep], "pot", ex, cache=ExecutionCache(tmp_path / "c.jsonl"))
+        again = execute([spin, sleep], "pot", ex, cache=ExecutionCache(tmp_path / "c.jsonl"))
+    assert first.statuses == again.statuses == ["timeout", "timeout"]
+    assert (first.unique, again.unique) == (2, 1)   # the sleeping one ran again
+    entries = list(ExecutionCache(tmp_path / "c.jsonl").entries.values())
+    assert [e["status"] for e in entries] == ["timeout"] and "starved" not in entries[0]
+
+
+def test_a_jobs_cpu_time_is_reported():
+    import cotnpot
+    with cotnpot.Executor(workers=1, timeout=0.5) as ex:
+        spin, sleep, quick = ex.run(["while True:\n    pass", "import time\ntime.sleep(30)", "print(1)"])
+    assert spin.status == sleep.status == "timeout" and quick.status == "ok"
+    assert 0.9 * spin.wall_s <= spin.cpu_s <= spin.wall_s + 0.05, (spin.cpu_s, spin.wall_s)
+    assert sleep.cpu_s < 0.1 and 0 < quick.cpu_s <= quick.wall_s + 0.01, (sleep.cpu_s, quick.cpu_s, quick.wall_s)

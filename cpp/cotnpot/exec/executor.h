@@ -75,6 +75,7 @@ struct Result {
   std::string stdout_text, stderr_text;
   bool stdout_truncated = false, stderr_truncated = false;
   double wall_s = 0.0;
+  double cpu_s = 0.0;             // CPU time of the job's process (with what it waited for), user and system
   int64_t peak_rss_kb = 0;
 };
 

@@ -580,7 +580,7 @@ static void close_pipes(int* fds, int n) {
 
 // Runs one job and fills its reply: 0; 1 in the job's child; -1 when the worker cannot go on.
 // The reply's texts (static: the reply points at them until it is written).
-static char exit_code[16], signal_text[16], wall_text[32], rss_text[32];
+static char exit_code[16], signal_text[16], wall_text[32], cpu_text[32], rss_text[32];
 
 // Zeroes the stack below the caller's frame, where the finished job's frames lay (its exit code, output
 // lengths, rusage, the reply's length headers...): every later job inherits this memory. Done by the worker
@@ -752,11 +752,15 @@ static int __attribute__((noinline)) run_job(const CotnpotLoopConfig* c, int slo
     }
   }
   snprintf(wall_text, sizeof wall_text, "%.6f", wall);
+  snprintf(cpu_text, sizeof cpu_text, "%.6f",
+           (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec * 1e-6 + (double)usage.ru_stime.tv_sec +
+               (double)usage.ru_stime.tv_usec * 1e-6);
   snprintf(rss_text, sizeof rss_text, "%ld", usage.ru_maxrss);
   reply_text(reply, "status", status);
   reply_text(reply, "exit_code", exit_code);
   reply_text(reply, "signal", signal_text);
   reply_text(reply, "wall_s", wall_text);
+  reply_text(reply, "cpu_s", cpu_text);
   reply_text(reply, "peak_rss_kb", rss_text);
   reply_add(reply, "stdout", out->buffer.data, out->used);
   reply_add(reply, "stderr", err->buffer.data, err->used);
@@ -805,7 +809,8 @@ EXPORT int cotnpot_job_loop(const CotnpotLoopConfig* c, CotnpotChildJob* child) 
       explicit_bzero(&id, sizeof id);
       explicit_bzero(head, sizeof head);
       explicit_bzero(exit_code, sizeof exit_code), explicit_bzero(signal_text, sizeof signal_text);
-      explicit_bzero(wall_text, sizeof wall_text), explicit_bzero(rss_text, sizeof rss_text);
+      explicit_bzero(wall_text, sizeof wall_text), explicit_bzero(cpu_text, sizeof cpu_text);
+      explicit_bzero(rss_text, sizeof rss_text);
       explicit_bzero(last_error, sizeof last_error);
       frame_length = 0;
       scrub_stack();

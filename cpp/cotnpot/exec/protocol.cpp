@@ -86,8 +86,9 @@ std::optional<std::string> interpret_reply(Fields got, const Job& job, Result& r
   const auto exit_code = got["exit_code"].empty() ? std::optional<long long>(-1) : parse_int(got["exit_code"]);
   const auto signal_no = got["signal"].empty() ? std::optional<long long>(0) : parse_int(got["signal"]);
   const auto wall = got["wall_s"].empty() ? std::optional<double>(0.0) : parse_double(got["wall_s"]);
+  const auto cpu = got["cpu_s"].empty() ? std::optional<double>(0.0) : parse_double(got["cpu_s"]);
   const auto rss = got["peak_rss_kb"].empty() ? std::optional<long long>(0) : parse_int(got["peak_rss_kb"]);
-  if (!exit_code || !signal_no || !wall || !rss) return std::string("the worker sent a malformed reply; it was replaced");
+  if (!exit_code || !signal_no || !wall || !cpu || !rss) return std::string("the worker sent a malformed reply; it was replaced");
   // The job's own report (answer, messages, verdict) comes as the job wrote it: the worker never parses
   // job data (its memory is inherited by later jobs); it is decoded here.
   Fields report;
@@ -106,6 +107,7 @@ std::optional<std::string> interpret_reply(Fields got, const Job& job, Result& r
   r.stdout_truncated = got["stdout_truncated"] == "1";
   r.stderr_truncated = got["stderr_truncated"] == "1";
   r.wall_s = *wall;
+  r.cpu_s = *cpu;
   r.peak_rss_kb = *rss;
   if (r.status.empty()) r.status = "sandbox_error";
   if (got["no_result"] == "1" || (r.status == "ok" && !readable)) {  // nothing, or nothing readable, came back

@@ -1,7 +1,8 @@
 """The main demo (`make demo`): `cotnpot eval` on every bundled candidate file, then one summary.
 
-Each file gets its own report (runs/demo/<name>/report.md, report.json, accuracy_vs_n.png); program
-executions are cached in runs/demo/executions.jsonl, so a second run only re-grades and re-scores.
+Each file gets its own report (runs/demo/<name>/report.md, report.json, accuracy_vs_n.png,
+accuracy_vs_calls.png); program executions are cached in runs/demo/executions.jsonl, so a second run only
+re-grades and re-scores.
 The summary sets every figure next to the published one (data/published.json) and says what explains
 each gap.
 

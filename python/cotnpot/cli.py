@@ -1,6 +1,6 @@
 """The ``cotnpot`` command line.
 
-    cotnpot eval --candidates FILE [--format auto|qwen|ovm|openai|tora|pot] [--task gsm8k|math|mbpp|aqua]
+    cotnpot eval --candidates FILE [--format auto|qwen|ovm|openai|tora|pot|code] [--task gsm8k|math|mbpp|aqua]
                  [--out DIR] [--execute | --no-execute] [--workers W] [--timeout S] [--ks 1,2,4]
                  [--samples S] [--seed SEED] [--resamples R] [--ties fair|first] [--log-samples FILE]
                  [--verifier DIR] [--quiet]
@@ -39,7 +39,8 @@ answer (a subset with none falls back to all its candidates; the report gives ho
 a compute-matched view: with a model as translator CoTnPoT spends one more LLM call per candidate, so
 CoTnPoT@N stands next to maj@2N and rm@2N (accuracy_vs_calls.png); the offline translator calls none.
 
-Writes OUT/report.json, OUT/report.md and OUT/accuracy_vs_n.png when --out is given; prints the tables."""
+Writes OUT/report.json, OUT/report.md, OUT/accuracy_vs_n.png and OUT/accuracy_vs_calls.png when --out is given;
+prints the tables."""
 
 
 def make_translator(args):
@@ -253,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the file's format (default: detected from its first row)")
     ev.add_argument("--task", choices=("gsm8k", "math", "mbpp", "aqua"),
                     help="the benchmark (default: aqua for multiple-choice rows, math for qwen, else gsm8k)")
-    ev.add_argument("--out", type=Path, help="directory for report.json, report.md and accuracy_vs_n.png")
+    ev.add_argument("--out", type=Path, help="directory for report.json, report.md, accuracy_vs_n.png and "
+                    "accuracy_vs_calls.png")
     ev.add_argument("--execute", dest="execute", action="store_true", default=None,
                     help="re-run the candidates' programs in the sandbox (default for pot and tora files)")
     ev.add_argument("--no-execute", dest="execute", action="store_false", help="use the recorded answers")
@@ -320,15 +322,20 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--limit", type=int, help="only the first LIMIT problems")
     gen.add_argument("--quiet", action="store_true")
     ex = sub.add_parser("experiment", help="the paper's experiment in miniature: ORM/DPO/SimPO verifiers on "
-                        "synthetic arithmetic problems, best-of-N with and without CoTnPoT, over seeds")
-    ex.add_argument("--out", type=Path, default=Path("runs/experiment"))
-    ex.add_argument("--seeds", type=int, default=3)
+                        "synthetic arithmetic problems, best-of-N with and without CoTnPoT, over seeds",
+                        description="The paper's experiment in miniature: tiny ORM, DPO and SimPO verifiers trained "
+                        "on synthetic arithmetic problems (a quarter held out), then best-of-N, majority vote and "
+                        "random selection with and without the CoTnPoT filter, each over several seeds, with 95% "
+                        "intervals. Writes OUT/report.md, report.json and the plots.",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ex.add_argument("--out", type=Path, default=Path("runs/experiment"), help="directory for the report")
+    ex.add_argument("--seeds", type=int, default=3, help="seeds (each: its own problems, training and sampling)")
     ex.add_argument("--problems", type=int, default=400, help="problems per seed (a quarter held out)")
-    ex.add_argument("--epochs", type=int, default=3)
+    ex.add_argument("--epochs", type=int, default=3, help="training epochs of each verifier")
     ex.add_argument("--sampler", choices=("reasoner", "rules"), default="rules",
-                    help="candidates from the rule-based sampler (default) or from a tiny reasoner LM trained here")
+                    help="candidates from the rule-based sampler or from a tiny reasoner LM trained here")
     ex.add_argument("--reasoner-steps", type=int, default=700, help="the reasoner's fine-tuning steps")
-    ex.add_argument("--quiet", action="store_true")
+    ex.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 

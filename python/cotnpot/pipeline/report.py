@@ -59,9 +59,10 @@ def compute_matched(ev: Evaluation) -> List[str]:
     """CoTnPoT@N next to the plain methods at the same number of LLM calls."""
     table = ev.metrics[ev.labelings[0]]
     per = ev.consistency.get("llm_calls_per_translation", 1)
-    lines = [f"Compute-matched (LLM calls per problem; CoTnPoT spends {1 + per} per candidate"
-             + (": the offline translator calls no model" if per == 0 else "") + "; – : the file has too few "
-             "candidates for the partner):", "",
+    spends = (f"CoTnPoT spends {1 + per} per candidate" if per else
+              "CoTnPoT spends 1 per candidate, its sampling: the offline translator calls no model")
+    lines = [f"Compute-matched (LLM calls per problem; {spends}; – : the file has too few candidates for the "
+             "partner):", "",
              "| calls | " + " | ".join(table) + " |", "|---:|" + "---:|" * len(table)]
     calls = sorted({k * calls_per_candidate(ev, m) for m, per_k in table.items() for k in per_k})
     n_max = ev.n_max

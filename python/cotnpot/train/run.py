@@ -88,6 +88,9 @@ def _run(args, device) -> int:
                          checkpoint_every=args.checkpoint_every, pair_layout=args.pair_layout,
                          progress=not args.quiet)
     config.check()
+    if args.quiet:   # transformers' own bars too (save_pretrained's "Writing model shards": a new user)
+        from transformers.utils import logging as transformers_logging
+        transformers_logging.disable_progress_bar()
     # The model is loaded before any pair file is written: a run that cannot start must leave an earlier
     # run's pairs matching its verifier and checkpoint (found by a breaker).
     try:
@@ -114,7 +117,8 @@ def _run(args, device) -> int:
     layout = trainer.layout or "not decided (no step run)"
     say(f"cotnpot train: {trainer.step} steps on {trainer.world} process{'es' if trainer.world > 1 else ''} "
         f"({device}), last loss {last.get('loss', float('nan')):.4f}; {trainer.collator.truncated} sequences "
-        f"truncated; pair layout {layout}{f' ({trainer.layout_reason})' if trainer.layout_reason else ''}; "
+        f"truncated; pair layout {layout}"
+        f"{f' ({trainer.layout_reason})' if trainer.layout == 'concatenated' and trainer.layout_reason else ''}; "
         f"verifier in {verifier}")
     distributed.barrier()   # no process leaves (and tears the group down) while rank 0 still writes
     return 0

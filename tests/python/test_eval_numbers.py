@@ -198,3 +198,15 @@ def test_the_method_registry_is_what_every_part_reads():
     assert set(names) <= set(rules("fair")) and "seen first" in rules("first")["maj"]
     assert methods.calls_per_candidate("cotnpot maj", 0) == 1 and methods.calls_per_candidate("cotnpot rm", 1) == 2
     assert methods.calls_per_candidate("maj", 1) == 1 and methods.calls_per_candidate("mean", 1) == 1
+
+
+def test_report_cells_drop_float_noise_before_rounding():
+    """Found by a new user: the same 31.25, computed as a mean of correct picks and as a pass rate, read 31.3
+    (rm@1) and 31.2 (pass@1, maj@1) side by side."""
+    from types import SimpleNamespace
+    from cotnpot.pipeline.report import _fmt
+    nan = float("nan")
+    cells = {_fmt(SimpleNamespace(value=v, low=nan, high=nan, sampled=False)) for v in (31.2500000001, 31.25,
+                                                                                         31.2499999999)}
+    assert cells == {"31.2"}
+    assert _fmt(SimpleNamespace(value=31.35, low=29.9999999999, high=32.6, sampled=True)) == "31.4* [30.0, 32.6]"

@@ -10,13 +10,20 @@ from . import methods
 from .evaluation import Evaluation, explain_gaps
 
 
+def _one_decimal(x: float) -> str:
+    """x to one decimal, its last bits of float noise dropped first: the same 31.25 computed as a mean of
+    correct picks (31.2500000001) and as a pass rate (31.2499999999) had read 31.3 and 31.2 side by side (a
+    new user)."""
+    return f"{round(x, 9):.1f}"
+
+
 def _fmt(e) -> str:
     if math.isnan(e.value):
         return "–"
     mark = "*" if e.sampled else ""
     if math.isnan(e.low):
-        return f"{e.value:.1f}{mark}"
-    return f"{e.value:.1f}{mark} [{e.low:.1f}, {e.high:.1f}]"
+        return f"{_one_decimal(e.value)}{mark}"
+    return f"{_one_decimal(e.value)}{mark} [{_one_decimal(e.low)}, {_one_decimal(e.high)}]"
 
 
 def _table(rows, ks, signed: bool = False) -> List[str]:
@@ -74,7 +81,7 @@ def compute_matched(ev: Evaluation) -> List[str]:
             if k * step != c:
                 cells.append("")
             elif k in per_k:
-                cells.append(f"{per_k[k].value:.1f}")
+                cells.append(_one_decimal(per_k[k].value))
             else:
                 cells.append("–" if k > n_max else "")
         lines.append(f"| {c} | " + " | ".join(cells) + " |")

@@ -2,8 +2,8 @@
 (`.venv/bin/python examples/demo_logprob.py`).
 
 A verifier scores a candidate solution by the average log-prob of its tokens; the prompt tokens are
-masked with ignore_index. Here the logits are random (a model's scores: `cotnpot.verifier.score_solutions`, `make demo`); the
-numbers are checked against the pure-PyTorch reference.
+masked with ignore_index. Here the logits are random (a model's scores: `cotnpot.verifier.score_solutions`,
+`make demo`); the numbers are checked against the pure-PyTorch reference.
 """
 import sys
 

@@ -148,7 +148,10 @@ def map_sharded(fn: Callable[[List[T]], Sequence[R]], items: Sequence[T]) -> Lis
 def starved(result) -> bool:
     """Whether a job's timeout says more of the machine than of the program: it used under 90% of its time on
     the CPU (other processes had the CPU, or it slept or waited). A program that takes 4.1 s alone timed out
-    at 5 s beside two busy workers (a new user's warm demo), and cached, it was wrong in every later run."""
+    at 5 s beside two busy workers (a new user's warm demo), and cached, it was wrong in every later run.
+    ``cpu_s`` counts the job's process and what it waited for: a job whose CPU time is in processes it did not
+    wait for looks starved (it is run again: time, not a wrong answer), and one whose threads share a starved
+    CPU can look busy."""
     if result.status != "timeout":
         return False
     cpu, wall = getattr(result, "cpu_s", None), getattr(result, "wall_s", None)   # None: a stand-in's result
@@ -158,8 +161,11 @@ def starved(result) -> bool:
 def cacheable(entry: dict) -> bool:
     """Whether a finished entry is kept across runs: not when the sandbox failed rather than the program (its
     worker was killed under it, say by the OOM killer, or could not start): cached, such a candidate failed in
-    every rerun; nor a timeout of a job that was :func:`starved` (``"starved"`` in the entry)."""
-    return entry.get("status") != "sandbox_error" and not entry.get("starved")
+    every rerun; nor a timeout of a job that was :func:`starved` (``"starved"`` in the entry), nor one an older
+    version cached without saying (run once more: it may be one of those)."""
+    if entry.get("status") == "timeout":
+        return entry.get("starved") is False
+    return entry.get("status") != "sandbox_error"
 
 
 class _Keeper:

@@ -36,7 +36,9 @@ def block_sizes(vocab: int, row_block: int = 0, vocab_block: int = 0,
     vocabulary block (``vocab_block``, else the CPU's default width) and as many rows as fit that many MiB of
     float32 block logits, on any device; without, 0 lets the op choose (8 MiB on the CPU, 64 MiB on CUDA)."""
     for name, size in (("row_block", row_block), ("vocab_block", vocab_block)):
-        if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 0:
+        if not isinstance(size, numbers.Integral) or isinstance(size, bool):
+            raise TypeError(f"{name} must be an int >= 0 (0: chosen), got {size!r}")
+        if size < 0:
             raise ValueError(f"{name} must be an int >= 0 (0: chosen), got {size!r}")
     if block_memory_mb is None:
         return row_block, vocab_block

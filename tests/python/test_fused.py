@@ -392,12 +392,13 @@ def test_a_vocabulary_block_masked_by_the_bias_stays_finite(dtype):
     assert torch.isfinite(gh).all() and torch.isfinite(gw).all() and gw[:4].abs().max() < 1e-30
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.float64])
 @pytest.mark.parametrize("frozen", [False, True])
-def test_autocast_changes_nothing(dtype, frozen):
+def test_autocast_changes_nothing(frozen):
     """Found by a reviewer: the composite form (fp16 and fp64 on the CPU, any other device) ran its block GEMMs
     through autocast, in bf16 under torch.autocast("cpu"): an fp16 input's log-probs were 10x as far off (the
-    trainer autocasts its fused path with bf16=True). Values and gradients are now the same with and without."""
+    trainer autocasts its fused path with bf16=True). Values and gradients are now the same with and without.
+    (fp16: the CPU form's out= GEMMs, for fp32 and bf16, never went through autocast; fp64 it never casts.)"""
+    dtype = torch.float16
     g = torch.Generator().manual_seed(3)
     hidden = torch.randn(16, 64, generator=g).to(dtype).requires_grad_()
     weight = (torch.randn(300, 64, generator=g) * 0.3).to(dtype).requires_grad_(not frozen)

@@ -193,16 +193,17 @@ def test_bad_block_options_and_references_fail_where_they_are_given():
     failed only at their first call; beside a row_block, block_memory_mb was not checked at all; a Python
     number as a reference log-prob raised an AttributeError."""
     head, hidden, labels = inputs()
-    for options, message in (({"row_block": -1}, "row_block must be an int >= 0"),
-                             ({"vocab_block": 2.5}, "vocab_block must be an int >= 0"),
-                             ({"block_memory_mb": 0}, "block_memory_mb must be a finite number > 0"),
-                             ({"block_memory_mb": float("nan")}, "block_memory_mb must be a finite number > 0"),
-                             ({"row_block": 2, "block_memory_mb": -5}, "block_memory_mb must be a finite number > 0"),
-                             ({"row_block": 2, "block_memory_mb": "lots"}, "block_memory_mb must be a finite")):
+    bad = ((ValueError, {"row_block": -1}, "row_block must be an int >= 0"),
+           (TypeError, {"vocab_block": 2.5}, "vocab_block must be an int >= 0"),
+           (ValueError, {"block_memory_mb": 0}, "block_memory_mb must be a finite number > 0"),
+           (ValueError, {"block_memory_mb": float("nan")}, "block_memory_mb must be a finite number > 0"),
+           (ValueError, {"row_block": 2, "block_memory_mb": -5}, "block_memory_mb must be a finite number > 0"),
+           (ValueError, {"row_block": 2, "block_memory_mb": "lots"}, "block_memory_mb must be a finite"))
+    for error, options, message in bad:
         for loss in (FusedLinearSimPOLoss, FusedLinearDPOLoss):
-            with pytest.raises(ValueError, match=message):
+            with pytest.raises(error, match=message):
                 loss(head, **options)
-        with pytest.raises(ValueError, match=message):
+        with pytest.raises(error, match=message):
             cotnpot.fused_linear_logprob(hidden[:, 0], head.weight, labels[:, 0], **options)
     with pytest.raises(TypeError, match="ref_chosen_logps must be a tensor"):
         FusedLinearDPOLoss(head)(hidden, labels, -1.0, torch.zeros(3))

@@ -541,9 +541,11 @@ static void confine_job(const CotnpotLoopConfig* c, int uid, double timeout, dou
     set_limit(RLIMIT_NOFILE, 64, 64);
     set_limit(RLIMIT_CORE, 0, 0);
     set_limit(RLIMIT_NPROC, (rlim_t)processes, (rlim_t)processes);
-    // Pending signals (POSIX timers hold one each) and locked memory count per uid: without root, jobs are the
-    // caller's uid, and a job queued 96,000 real-time signals, after which the caller's own sigqueue and
-    // timer_create failed while the job ran (found by a breaker). What Python needs is far below these.
+    // Pending signals (POSIX timers hold one each) are counted per uid, against the limit of the process
+    // that queues them: without root, jobs are the caller's uid, and a job queued 96,000 real-time signals,
+    // after which the caller's own sigqueue and timer_create failed while the job ran (found by a breaker).
+    // Locked memory: mlock is per process, but perf and io_uring buffers draw on the uid's allowance. What
+    // Python needs is far below either.
     set_limit(RLIMIT_SIGPENDING, 64, 64);
     set_limit(RLIMIT_MEMLOCK, 0, 0);
   }
@@ -715,6 +717,8 @@ static int __attribute__((noinline)) run_job(const CotnpotLoopConfig* c, int slo
   remove_job_directory(c);
 
   if (cgroup_oom_killed(c) && !status) status = "memory_limit";   // its process tree went over its total
+  const double cpu = (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec * 1e-6 +
+                     (double)usage.ru_stime.tv_sec + (double)usage.ru_stime.tv_usec * 1e-6;
   const Channel* out = &channels[STDOUT];
   const Channel* err = &channels[STDERR];
   const Channel* res = &channels[RESULT];
@@ -738,8 +742,6 @@ static int __attribute__((noinline)) run_job(const CotnpotLoopConfig* c, int slo
       status = "output_limit";
     } else if (WIFSIGNALED(wait_status)) {
       const int sig = WTERMSIG(wait_status);
-      const double cpu = (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec * 1e-6 +
-                         (double)usage.ru_stime.tv_sec + (double)usage.ru_stime.tv_usec * 1e-6;
       // the CPU limit's signals (soft: SIGXCPU, hard: SIGKILL), and only once that CPU time was used: a job
       // that sends itself SIGXCPU is `killed`, not a timeout
       const double soft = (double)((long long)timeout + 1);
@@ -752,9 +754,7 @@ static int __attribute__((noinline)) run_job(const CotnpotLoopConfig* c, int slo
     }
   }
   snprintf(wall_text, sizeof wall_text, "%.6f", wall);
-  snprintf(cpu_text, sizeof cpu_text, "%.6f",
-           (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec * 1e-6 + (double)usage.ru_stime.tv_sec +
-               (double)usage.ru_stime.tv_usec * 1e-6);
+  snprintf(cpu_text, sizeof cpu_text, "%.6f", cpu);
   snprintf(rss_text, sizeof rss_text, "%ld", usage.ru_maxrss);
   reply_text(reply, "status", status);
   reply_text(reply, "exit_code", exit_code);

@@ -88,7 +88,8 @@ std::optional<std::string> interpret_reply(Fields got, const Job& job, Result& r
   const auto wall = got["wall_s"].empty() ? std::optional<double>(0.0) : parse_double(got["wall_s"]);
   const auto cpu = got["cpu_s"].empty() ? std::optional<double>(0.0) : parse_double(got["cpu_s"]);
   const auto rss = got["peak_rss_kb"].empty() ? std::optional<long long>(0) : parse_int(got["peak_rss_kb"]);
-  if (!exit_code || !signal_no || !wall || !cpu || !rss) return std::string("the worker sent a malformed reply; it was replaced");
+  if (!exit_code || !signal_no || !wall || !cpu || !rss)
+    return std::string("the worker sent a malformed reply; it was replaced");
   // The job's own report (answer, messages, verdict) comes as the job wrote it: the worker never parses
   // job data (its memory is inherited by later jobs); it is decoded here.
   Fields report;

@@ -83,5 +83,7 @@ def test_every_configuration_assembles_and_decides_as_documented(arch, monkeypat
         assert run(program, arch, socket, (2,)) == want, (arch, network, memory)   # AF_INET
         assert run(program, arch, socket, (1,)) == EPERM                           # AF_UNIX
         assert run(program, arch, {"x86_64": 319, "aarch64": 279}[arch]) == (ALLOW if memory else EPERM)  # memfd
+        for nr in {"x86_64": (40, 275, 276), "aarch64": (71, 76, 77)}[arch]:   # sendfile, splice, tee
+            assert run(program, arch, nr) == (ALLOW if memory else ENOSYS), (arch, memory, nr)
         assert run_raw(program, seccomp_data(0x40000003, 0)) == EPERM   # another ABI (i386): refused
 

@@ -426,7 +426,10 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
       sockets held 963 MB of kernel memory from a 64 MiB job, and used up the uid's max_user_watches, which
       the caller shares there (found by a breaker);
     - vmsplice: a pipe holding 4 KiB of a transparent huge page keeps the whole 2 MiB page after it is
-      unmapped, outside RLIMIT_AS (256 MB held by a 20 MB address space; found by a breaker);
+      unmapped, outside RLIMIT_AS (256 MB held by a 20 MB address space; found by a breaker); and where no
+      memory cgroup holds the job, sendfile, splice and tee, with ENOSYS (shutil.copyfile then copies by
+      read and write): one byte of a host file's 2 MiB page-cache folio spliced into a pipe kept the folio
+      past drop_caches, 320 MB from a 64 MiB job (found by a breaker);
     - perf_event_open and fanotify_init: their ring buffers and groups count against per-uid allowances the
       caller shares without root (its own perf mapping and fanotify_init failed while a job ran; found by a
       breaker); bpf and userfaultfd, which hosts usually refuse to unprivileged users anyway: maps are kernel
@@ -476,6 +479,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         unshare, clone, setsockopt = 272, 56, 54
         writeback = (162, 306, 74, 75, 277, 26)   # sync, syncfs, fsync, fdatasync, sync_file_range, msync
         flock = 73
+        pinning = (40, 275, 276)   # sendfile, splice, tee
         opens, o_direct, ioctl = ((2, 24), (257, 32)), 0x4000, 16   # (nr, offset of the flags argument)
     elif arch == "aarch64":
         audit, keyring, sockets, x32, sessions = 0xC00000B7, (217, 218, 219), (198, 199), 0xFFFFFFFF, (157, 154)
@@ -489,6 +493,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         unshare, clone, setsockopt = 97, 220, 208
         writeback = (81, 267, 82, 83, 84, 227)
         flock = 32
+        pinning = (71, 76, 77)
         opens, o_direct, ioctl = ((56, 32),), 0x10000, 29
     else:
         return None
@@ -511,6 +516,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         *([] if pid_isolated else [*[("jeq", nr, "self only", None) for nr in self_only],
                                    ("jeq", setpriority, "priority", None), ("jeq", ioprio_set, "io priority", None)]),
         ("jeq", fcntl, "fcntl", None), ("jeq", ioctl, "ioctl", None), ("jeq", openat2, "enosys", None),
+        *[("jeq", nr, "enosys", None) for nr in (() if memory_isolated else pinning)],
         *[("jeq", nr, f"open flags {offset}", None) for nr, offset in opens],
         ("jeq", unshare, "namespaces", None), ("jeq", clone, "namespaces", None), ("jeq", clone3, "enosys", None),
         ("jeq", setsockopt, "setsockopt", None),

@@ -721,6 +721,10 @@ std::string squeeze_lower(std::string_view s) {
 }
 
 bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& options, Budget& budget) {
+  // Both named, by other names: answers about different unknowns ("x = 2" and "y = 2", "AB = 5" and "CD = 5"
+  // had been equal, the names dropped; Math-Verify tells them apart, and so does it for "x" and "X" no more
+  // than cotnpot does). One name against none stays a value ("x = 2" equals "2").
+  if (!g.label.empty() && !p.label.empty() && squeeze_lower(g.label) != squeeze_lower(p.label)) return false;
   // A percent sign inside a product on either side: both compared with every percent sign a factor
   if (g.percent_inside || p.percent_inside)
     return prepared_equal(with_percent_factors(g, budget), with_percent_factors(p, budget), options, budget);

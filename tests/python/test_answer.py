@@ -926,6 +926,8 @@ def test_a_named_value_against_an_equation(gold, pred, equal):
     ("x = 2", "y = 2", False), ("n = 5", "m = 5", False), ("AB = 5", "CD = 5", False),   # other unknowns
     ("x = 2", "x = 2", True), ("x = 2", "X = 2", True), ("x = 2", "2", True), ("5", "k = 5", True),
     ("x = 2", "x = 2.0", True), ("x = 2", "y = 3", False),
+    # one name in another order or form (a reviewer): a segment, a product, a prime, a digit
+    ("AB = 5", "BA = 5", True), ("xy = 6", "yx = 6", True), ("x' = 2", "x = 2", True), ("a1 = 3", "a = 3", True),
 ])
 def test_answers_named_by_other_names_differ(gold, pred, equal):
     """From the earlier notes' open list: "x = 2" had equalled "y = 2" (both names dropped); Math-Verify tells

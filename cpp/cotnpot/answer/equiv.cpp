@@ -1,6 +1,7 @@
 #include "cotnpot/answer/equiv.h"
 
 #include <algorithm>
+#include <optional>
 #include <cctype>
 #include <cmath>
 #include <sstream>
@@ -720,11 +721,25 @@ std::string squeeze_lower(std::string_view s) {
   return out;
 }
 
+// A name's letters, lowercased and sorted; nothing where it holds anything but letters.
+std::optional<std::string> name_letters(std::string_view name) {
+  std::string letters;
+  for (char c : name) {
+    if (!std::isalpha(static_cast<unsigned char>(c))) return std::nullopt;
+    letters += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  std::sort(letters.begin(), letters.end());
+  return letters;
+}
+
 bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& options, Budget& budget) {
   // Both named, by other names: answers about different unknowns ("x = 2" and "y = 2", "AB = 5" and "CD = 5"
-  // had been equal, the names dropped; Math-Verify tells them apart, and so does it for "x" and "X" no more
-  // than cotnpot does). One name against none stays a value ("x = 2" equals "2").
-  if (!g.label.empty() && !p.label.empty() && squeeze_lower(g.label) != squeeze_lower(p.label)) return false;
+  // had been equal, the names dropped; Math-Verify tells them apart). Names of letters only, compared without
+  // case or order: AB and BA are one segment, xy and yx one product (a reviewer), x and X one name for
+  // Math-Verify too; x' or a1 against x or a decide nothing. One name against none stays a value.
+  if (!g.label.empty() && !p.label.empty() && name_letters(g.label) && name_letters(p.label) &&
+      *name_letters(g.label) != *name_letters(p.label))
+    return false;
   // A percent sign inside a product on either side: both compared with every percent sign a factor
   if (g.percent_inside || p.percent_inside)
     return prepared_equal(with_percent_factors(g, budget), with_percent_factors(p, budget), options, budget);

@@ -424,7 +424,8 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
       included. With one, jobs have no network anyway (a down loopback). And where no memory cgroup holds
       the job: a TCP socket mapped read-only outlives its descriptor, and 4.7 M epoll watches on such
       sockets held 963 MB of kernel memory from a 64 MiB job, and used up the uid's max_user_watches, which
-      the caller shares there (found by a breaker);
+      the caller shares there (found by a breaker); and where jobs are the caller's uid, whose quota that is
+      (a reviewer: a non-root caller with a memory cgroup of its own);
     - vmsplice: a pipe holding 4 KiB of a transparent huge page keeps the whole 2 MiB page after it is
       unmapped, outside RLIMIT_AS (256 MB held by a 20 MB address space; found by a breaker); and where no
       memory cgroup holds the job, sendfile, splice and tee, with ENOSYS (shutil.copyfile then copies by
@@ -459,8 +460,9 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
     pages, the host's own) returns 0, as advice may be ignored. So do the other locks, for the same kernel
     memory as OFD locks: flock, which a mapping keeps the same way (30,000 in 0.24 s: a reviewer), and fcntl
     F_SETLK and F_SETLKW, of which one descriptor holds any number of byte ranges (97,000 in 4 s from one
-    process). A job's own files are its alone, so its locks change nothing for it, and its lock on a system
-    file it can read no longer makes a host process wait; F_GETLK runs (and finds nothing locked).
+    process). A job's own files are its alone, so a lock protects them from no one else, and its lock on a
+    system file it can read no longer makes a host process wait; but a job's own processes can no longer
+    exclude each other with file locks (a reviewer). F_GETLK runs (and finds nothing locked).
     With a pid namespace per job, the worker installs this filter on itself before its first job (job_loop.c,
     install_filter_in_worker) and every job inherits it: nothing the worker's loop does may be refused here."""
     import platform
@@ -524,7 +526,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         ("jeq", flock, "skipped", None),
         ("jeq", sockets[0], "socket", None), ("jeq", sockets[1], "socket", "allow"),
         ("label", "socket"),
-        *([] if network_isolated and memory_isolated else [("ret", "deny")]),   # else no socket at all
+        *([] if network_isolated and memory_isolated and own_uid else [("ret", "deny")]),   # else no socket at all
         ("ld", 16), ("jeq", 2, "allow", None), ("jeq", 10, "allow", "deny"),   # args[0]: AF_INET, AF_INET6 only
         *([] if pid_isolated else [
             ("label", "self only"), ("ld", 16), ("jeq", 0, "allow", "deny"),  # pid (low 32 bits: pid_t) 0 only

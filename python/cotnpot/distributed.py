@@ -158,6 +158,12 @@ def starved(result) -> bool:
     return cpu is not None and wall is not None and cpu < 0.9 * wall
 
 
+def timeout_marks(result) -> dict:
+    """What a cache entry of a finished job records beside its status: for a timeout, whether it was
+    :func:`starved` (which :func:`cacheable` reads)."""
+    return {"starved": starved(result)} if result.status == "timeout" else {}
+
+
 def cacheable(entry: dict) -> bool:
     """Whether a finished entry is kept across runs: not when the sandbox failed rather than the program (its
     worker was killed under it, say by the OOM killer, or could not start): cached, such a candidate failed in

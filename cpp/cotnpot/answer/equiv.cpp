@@ -737,9 +737,10 @@ bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& op
   // had been equal, the names dropped; Math-Verify tells them apart). Names of letters only, compared without
   // case or order: AB and BA are one segment, xy and yx one product (a reviewer), x and X one name for
   // Math-Verify too; x' or a1 against x or a decide nothing. One name against none stays a value.
-  if (!g.label.empty() && !p.label.empty() && name_letters(g.label) && name_letters(p.label) &&
-      *name_letters(g.label) != *name_letters(p.label))
-    return false;
+  if (!g.label.empty() && !p.label.empty()) {
+    const auto gold_name = name_letters(g.label), pred_name = name_letters(p.label);
+    if (gold_name && pred_name && *gold_name != *pred_name) return false;
+  }
   // A percent sign inside a product on either side: both compared with every percent sign a factor
   if (g.percent_inside || p.percent_inside)
     return prepared_equal(with_percent_factors(g, budget), with_percent_factors(p, budget), options, budget);

@@ -63,8 +63,7 @@ def run_suites(suites: Sequence[Suite], executor, cache: Optional[SuiteCache] = 
 
     def entry(key, r):
         return {"key": key, "status": r.status, "passed": r.passed, "tests_passed": list(r.tests_passed),
-                "judged_in_process": r.judged_in_process,
-                **({"starved": distributed.starved(r)} if r.status == "timeout" else {})}
+                "judged_in_process": r.judged_in_process, **distributed.timeout_marks(r)}
 
     def run(share, keep):
         share_suites = [by_key[k] for k in share]

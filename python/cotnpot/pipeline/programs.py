@@ -228,7 +228,7 @@ def execute(programs: Sequence[str], harness: str, executor: Executor, progress=
     def entry(key, r):
         return {"key": key, "status": r.status, "answer": r.answer,
                 "error": "" if r.status == "ok" else f"{r.error_type}: {r.error_message}"[:200],
-                **({"starved": distributed.starved(r)} if r.status == "timeout" else {})}
+                **distributed.timeout_marks(r)}
 
     def run(share, keep):   # under torchrun, each process runs its share of the programs
         results = executor.run_jobs([jobs[program_of[k]] for k in share], progress=progress,

@@ -216,11 +216,11 @@ inline uint16_t bf16_nearest(float f) {
 inline void bf16_to_float(const uint16_t* src, int64_t len, float* dst) {
   for (int64_t i = 0; i < len; ++i) dst[i] = bf16_value(src[i]);
 }
-// The same, with the values' maximum taken in the same pass (the forward's: one pass over the block fewer;
-// 2.0x the bf16 forward in an A/B of the two kernels, 2 threads over 4096 x 32000 logits, the same results
-// bit for bit).
 // 16-bit lanes, as many as vf has floats: a block of bf16 values that converts to one vf.
 typedef uint16_t vh __attribute__((vector_size(COTNPOT_SIMD_BYTES / 2)));
+// bf16_to_float, with the values' maximum taken in the same pass (the forward's: one pass over the block
+// fewer; 2.0x the bf16 forward in an A/B of the two kernels, 2 threads over 4096 x 32000 logits, the same
+// results bit for bit).
 inline float bf16_to_float_max(const uint16_t* src, int64_t len, float* dst) {
   vf m0 = broadcast<vf>(kNegInf), m1 = m0;
   int64_t i = 0;

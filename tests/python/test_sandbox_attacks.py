@@ -340,6 +340,12 @@ def test_no_inotify_where_jobs_share_the_callers_uid(one):
     assert r.answer == ("True 0" if one.uid_isolated else "False 1"), (one.isolation, r.answer)
 
 
+# Job-side: attempt(f) runs f and says `done`, or the name of the errno it failed with.
+ATTEMPT = ("import errno\n"
+           "def attempt(f, done='ran'):\n    try:\n        f()\n        return done\n"
+           "    except OSError as e:\n        return errno.errorcode[e.errno]\n")
+
+
 def test_calls_that_force_writeback_return_without_running(one):
     """Found by a breaker: a job's os.sync() wrote back every dirty page of the host (2.2 GB that a checkpoint
     had left) and slept uninterruptibly to 3x its deadline; fsync on a host file it can read does the same
@@ -358,9 +364,7 @@ def test_calls_that_force_writeback_return_without_running(one):
     assert (r.status, r.answer) == ("ok", "0 0 True"), (r.status, r.answer, r.error_type, r.error_message)
     # the same per file, found by a reviewer in the kernel's source: O_DIRECT (a direct read writes the file's
     # dirty pages back first) answers EINVAL, as on a filesystem without it, and FIEMAP (its SYNC flag) EPERM
-    direct = ("import errno, fcntl, os, sys\n"
-              "def attempt(f):\n    try:\n        f()\n        return 'ran'\n"
-              "    except OSError as e:\n        return errno.errorcode[e.errno]\n"
+    direct = (ATTEMPT + "import fcntl, os, sys\n"
               "fd = os.open(sys.executable, os.O_RDONLY)\n"
               "print(attempt(lambda: os.close(os.open(sys.executable, os.O_RDONLY | os.O_DIRECT))),\n"
               "      attempt(lambda: fcntl.fcntl(fd, fcntl.F_SETFL, os.O_DIRECT)),\n"
@@ -446,15 +450,14 @@ def test_no_open_file_description_locks_and_few_pending_signals(one):
     POSIX locks still work). Without root, jobs are the caller's uid: one queued 96,000 real-time signals, and
     the caller's own sigqueue and timer_create failed while it ran: a job may have 64 pending, and lock none of
     its memory."""
-    probe = ("import ctypes, errno, fcntl, os, resource, signal, struct\n"
+    probe = (ATTEMPT + "import ctypes, fcntl, os, resource, signal, struct\n"
              "libc = ctypes.CDLL(None, use_errno=True)\nfd = os.open('f', os.O_RDWR | os.O_CREAT)\nos.write(fd, b'x')\n"
              "lock = struct.pack('hhqqi', fcntl.F_WRLCK, 0, 0, 1, 0)\n"
-             "def attempt(command):\n    try:\n        fcntl.fcntl(fd, command, lock)\n        return 'ran'\n"
-             "    except OSError as e:\n        return errno.errorcode[e.errno]\n"
              "signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGRTMIN])\nqueued = 0\n"
              "while queued < 100000 and libc.sigqueue(os.getpid(), signal.SIGRTMIN, ctypes.c_void_p(0)) == 0:\n"
              "    queued += 1\n"
-             "print(attempt(37), attempt(fcntl.F_SETLK), queued <= 64,\n"
+             "print(attempt(lambda: fcntl.fcntl(fd, 37, lock)),\n"   # F_OFD_SETLK
+             "      attempt(lambda: fcntl.fcntl(fd, fcntl.F_SETLK, lock)), queued <= 64,\n"
              "      resource.getrlimit(resource.RLIMIT_SIGPENDING), resource.getrlimit(resource.RLIMIT_MEMLOCK))")
     (r,) = one.run([probe])
     assert (r.status, r.answer) == ("ok", "EPERM ran True (64, 64) (0, 0)"), (r.status, r.answer, r.error_message)
@@ -470,15 +473,14 @@ def test_no_linux_aio(one):
     machine = os.uname().machine
     if machine not in ("x86_64", "aarch64"):
         pytest.skip("the jobs' filter exists on x86-64 and aarch64")
-    probe = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+    probe = (ATTEMPT + "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
              "io_setup, io_submit = {'x86_64': (206, 209), 'aarch64': (0, 2)}[os.uname().machine]\n"
              "ctx = ctypes.c_ulong(0)\nsetup = libc.syscall(io_setup, 4, ctypes.byref(ctx))\n"
              "setup_errno = ctypes.get_errno()\nsubmit = libc.syscall(io_submit, 0, 0, None)\n"
              "submit_errno = ctypes.get_errno()\n"
-             "def advise(advice):\n    try:\n        os.posix_fadvise(999, 0, 0, advice)\n        return 'ran'\n"
-             "    except OSError as e:\n        return 'EBADF' if e.errno == 9 else str(e.errno)\n"
-             "print(setup, setup_errno, submit, submit_errno, advise(os.POSIX_FADV_DONTNEED),\n"
-             "      advise(os.POSIX_FADV_SEQUENTIAL))")
+             "print(setup, setup_errno, submit, submit_errno,\n"
+             "      attempt(lambda: os.posix_fadvise(999, 0, 0, os.POSIX_FADV_DONTNEED)),\n"
+             "      attempt(lambda: os.posix_fadvise(999, 0, 0, os.POSIX_FADV_SEQUENTIAL)))")
     r = one.run([probe])[0]
     assert (r.status, r.answer) == ("ok", "-1 1 -1 1 ran EBADF"), (r.status, r.answer, r.error_message)
     correct_jobs_still_correct(one)
@@ -810,18 +812,15 @@ def test_flock_and_byte_range_locks_take_nothing_and_leases_are_refused(one):
     its lock on a system file no longer makes a host process wait), F_SETLEASE is refused, F_GETLK runs."""
     if os.uname().machine not in ("x86_64", "aarch64"):
         pytest.skip("the jobs' filter exists on x86-64 and aarch64")
-    probe = ("import errno, fcntl, os, struct\nfd = os.open('f', os.O_RDWR | os.O_CREAT)\nos.write(fd, b'x' * 10)\n"
+    probe = (ATTEMPT + "import fcntl, os, struct\nfd = os.open('f', os.O_RDWR | os.O_CREAT)\nos.write(fd, b'x' * 10)\n"
              "fcntl.flock(fd, fcntl.LOCK_EX)\nfcntl.lockf(fd, fcntl.LOCK_EX, 5)\n"
-             "pid = os.fork()\nif pid == 0:\n    other = os.open('f', os.O_RDWR)\n    got = []\n"
-             "    for take in (lambda: fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB),\n"
-             "                 lambda: fcntl.lockf(other, fcntl.LOCK_EX | fcntl.LOCK_NB, 5)):\n"
-             "        try:\n            take()\n            got.append('taken')\n"
-             "        except OSError as e:\n            got.append(errno.errorcode[e.errno])\n"
+             "pid = os.fork()\nif pid == 0:\n    other = os.open('f', os.O_RDWR)\n"
+             "    got = [attempt(lambda: fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB), 'taken'),\n"
+             "           attempt(lambda: fcntl.lockf(other, fcntl.LOCK_EX | fcntl.LOCK_NB, 5), 'taken')]\n"
              "    lock = fcntl.fcntl(other, fcntl.F_GETLK, struct.pack('hhqqi', fcntl.F_WRLCK, 0, 0, 5, 0))\n"
              "    got.append(struct.unpack('hhqqi', lock)[0] == fcntl.F_UNLCK)\n"
              "    print(*got, flush=True)\n    os._exit(0)\nos.waitpid(pid, 0)\n"
-             "try:\n    fcntl.fcntl(fd, 1024, fcntl.F_RDLCK)\n    print('leased')\n"
-             "except OSError as e:\n    print(errno.errorcode[e.errno])")
+             "print(attempt(lambda: fcntl.fcntl(fd, 1024, fcntl.F_RDLCK), 'leased'))")
     (r,) = one.run([probe])
     assert (r.status, r.stdout.split()) == ("ok", ["taken", "taken", "True", "EPERM"]), (r.stdout, r.error_message)
     correct_jobs_still_correct(one)
@@ -834,10 +833,9 @@ def test_no_page_cache_pinned_in_pipes_where_no_memory_cgroup_holds_the_job(tmp_
     falls back to read and write when its first sendfile fails)."""
     if os.uname().machine not in ("x86_64", "aarch64"):
         pytest.skip("the jobs' filter exists on x86-64 and aarch64")
-    probe = ("import errno, os, shutil, sys\nsrc = os.open(sys.executable, os.O_RDONLY)\nr, w = os.pipe()\n"
-             "out = []\nfor move in (lambda: os.splice(src, w, 1, offset_src=0), lambda: os.sendfile(w, src, 0, 1)):\n"
-             "    try:\n        move()\n        out.append('moved')\n"
-             "    except OSError as e:\n        out.append(errno.errorcode[e.errno])\n"
+    probe = (ATTEMPT + "import os, shutil, sys\nsrc = os.open(sys.executable, os.O_RDONLY)\nr, w = os.pipe()\n"
+             "out = [attempt(lambda: os.splice(src, w, 1, offset_src=0), 'moved'),\n"
+             "       attempt(lambda: os.sendfile(w, src, 0, 1), 'moved')]\n"
              "shutil.copyfile(sys.executable, 'copy')\n"
              "out.append(os.path.getsize('copy') == os.path.getsize(sys.executable))\nprint(*out)")
     with warnings.catch_warnings():

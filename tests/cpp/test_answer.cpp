@@ -5,6 +5,8 @@
 
 #include "cotnpot/cotnpot.h"
 #include "cotnpot/answer/detail/big_integer.h"
+#include "cotnpot/answer/detail/wide_compare.h"
+#include "cotnpot/answer/expr.h"
 
 using cotnpot::answer::extract_answer;
 using cotnpot::answer::is_equiv;
@@ -98,4 +100,28 @@ TEST_CASE("computed integers past int64 compare digit for digit") {
   CHECK_FALSE(is_equiv("3^{40}", "12157665459056928802"));
   CHECK(is_equiv("10^{999}", "1" + std::string(999, '0')));
   CHECK_FALSE(is_equiv("10^{1000}\\cdot 10^{10}", "1"));  // past the bound: a double, not a recursion
+}
+
+TEST_CASE("real constants compare in quad precision where the build has it") {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  CHECK(cotnpot::answer::detail::have_wide());   // g++ on x86-64 has __float128 and libquadmath: CMake found them
+#endif
+  if (!cotnpot::answer::detail::have_wide()) return;
+  using cotnpot::answer::Budget;
+  const auto wide = [](const char* a, const char* b, bool percent = false) {
+    Budget budget;
+    const auto x = cotnpot::answer::parse_answer(a, budget), y = cotnpot::answer::parse_answer(b, budget);
+    REQUIRE((x && y));
+    return cotnpot::answer::detail::wide_equal(*x, *y, {1e-6, false, percent}, budget);
+  };
+  // 1e-4 apart in doubles; the same value
+  CHECK(wide("(3-2\\sqrt{2})^8", "665857-470832\\sqrt{2}") == std::optional<bool>(true));
+  CHECK(wide("(3-2\\sqrt{2})^8", "665858-470832\\sqrt{2}") == std::optional<bool>(false));
+  CHECK(wide("e^{-30}", "e^{-31}") == std::optional<bool>(false));
+  CHECK(wide("\\sin\\pi", "0") == std::optional<bool>(true));
+  CHECK(wide("50\\sqrt{2}", "\\frac{\\sqrt{2}}{2}", true) == std::optional<bool>(true));
+  // no verdict where reals cannot follow the double evaluator: a negative base under a fractional power, i
+  CHECK_FALSE(wide("(-8)^{\\frac{1}{3}}", "2").has_value());
+  CHECK_FALSE(wide("\\sqrt{-1}", "i").has_value());
+  CHECK_FALSE(wide("\\ln(-2)", "1").has_value());
 }

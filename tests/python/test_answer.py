@@ -480,15 +480,21 @@ def test_grader_rules_with_math_equal_semantics(gold, pred, equal):
     ("42", r"\sqrt{-z^2} + 10^{100} - 10^{100}", False), ("x^2+7", r"\sqrt{-z^2} + 10^{100} - 10^{100}", False),
     (r"\sqrt{x-10}+1000000", r"\sqrt{x-10}+1000000.5", False), (r"\sqrt{x-10}+1000001", r"\sqrt{x-10}+1000000.5", False),
     (r"\sqrt{x-10}+\frac{1}{2}", r"\sqrt{x-10}+0.5", True),
-    ("1000000000001", r"10^{12}+\sqrt{2}", True), ("1000000000500", r"10^{12}+\sqrt{2}", False),
+    ("1000000000001", r"10^{12}+\sqrt{2}", False), ("1000000000500", r"10^{12}+\sqrt{2}", False),
     ("x^2+1000000", r"x^2+1000100+\sin(\sqrt{2}^2-2)", False), ("x^2+3", r"x^2+3+\ln(\sqrt{3}^2-2)", True),
     (r"\frac{3000001}{3}", r"\frac{3000301}{3} + 10^{15}\sqrt{2} - 10^{15}\sqrt{2}", False),
-    # a power of a surd against its expansion, which cancels 3e-5 of its value in doubles: equal, but telling
-    # it from a padding needs more than doubles
-    pytest.param(r"(2-\sqrt{3})^{10}", r"262087 - 151316\sqrt{3}", True,
-                 marks=pytest.mark.xfail(strict=True, reason="evaluated in doubles only")),
-    pytest.param(r"(\sqrt{2}-1)^{14}", r"114243 - 80782\sqrt{2}", True,
-                 marks=pytest.mark.xfail(strict=True, reason="evaluated in doubles only")),
+    # a power of a surd against its expansion, which cancels 3e-5 to 6e-4 of its value in doubles, and a
+    # difference of roots against its rationalized form: equal in quad precision (they had been xfails), and
+    # so are different values within the doubles' float error: 10^{12} + \sqrt{2} is not 1000000000001 (it
+    # had been, the nearest integer within a billionth), nor \sqrt{10^{20}+1} 10^{10}
+    (r"(2-\sqrt{3})^{10}", r"262087 - 151316\sqrt{3}", True), (r"(\sqrt{2}-1)^{14}", r"114243 - 80782\sqrt{2}", True),
+    (r"(3-2\sqrt{2})^8", r"665857 - 470832\sqrt{2}", True), (r"(3-2\sqrt{2})^8", r"665858 - 470832\sqrt{2}", False),
+    (r"\sqrt{10^{12}+1}-10^6", r"\frac{1}{\sqrt{10^{12}+1}+10^6}", True),
+    (r"(\pi-3)^8", r"\pi^8-24\pi^7+252\pi^6-1512\pi^5+5670\pi^4-13608\pi^3+20412\pi^2-17496\pi+6561", True),
+    (r"\sqrt{10^{20}+1}", r"10^{10}", False), (r"10^{12}+\sqrt{2}", r"10^{12}+\sqrt{2}+10^{-6}", False),
+    # values below the doubles' 1e-12 absolute floor are told apart (e^{-30} had equalled e^{-31} and 0)
+    (r"e^{-30}", r"e^{-31}", False), (r"e^{-30}", "0", False), (r"e^{-30}", r"\frac{1}{e^{30}}", True),
+    (r"(\pi-3)^8", r"(\pi-3)^8+10^{-12}", False), (r"10^{-20}\sqrt{2}", r"\frac{\sqrt{8}}{2\cdot 10^{20}}", True),
 ])
 @pytest.mark.parametrize("percent", [False, True])
 def test_irrational_values_written_exactly_are_equal_within_float_error(gold, pred, equal, percent):

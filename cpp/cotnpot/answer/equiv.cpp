@@ -10,6 +10,7 @@
 
 #include "cotnpot/answer/detail/big_integer.h"
 #include "cotnpot/answer/detail/number_ops.h"
+#include "cotnpot/answer/detail/wide_compare.h"
 #include "cotnpot/answer/expr.h"
 #include "cotnpot/answer/extract.h"
 #include "cotnpot/answer/limits.h"
@@ -498,7 +499,8 @@ class Comparer {
   //  - never more than rel_tol of the values: 10^{30}\sqrt{2} - 10^{30}\sqrt{2} had equalled 42 (a breaker),
   //    and a cap of 1e-4 let a padding 10^{15}\sqrt{2} - 10^{15}\sqrt{2}, or a sum cancelling inside a
   //    function, widen any comparison to 1e-4 (a later one). So (2-\sqrt{3})^{10}, 3e-5 off its expansion
-  //    262087 - 151316\sqrt{3} in doubles, is not equal to it: that needs more than doubles. Against an
+  //    262087 - 151316\sqrt{3} in doubles, is not equal to it here: real constants are compared in quad
+  //    precision first (detail/wide_compare.h), and this rule decides for the rest. Against an
   //    integer, nearer to it than to any other (10^{12} + \sqrt{2} had equalled some 2,000 integers);
   //  - 1e-12 absolute, for zeros that a function computes as noise (\sin\pi is 1.2e-16, \cos\frac{\pi}{2}
   //    6e-17: polar coordinates and rotation matrices had stopped equalling their values; a breaker).
@@ -637,6 +639,11 @@ class Comparer {
       // decimal, within float error (within_float_error)
       if (x->exact && y->exact) return values_equal(*x, *y);
       if (has_decimal(a) || has_decimal(b)) return values_equal(*x, *y);
+      // Real constants in quad precision where it takes them (detail/wide_compare.h): doubles had lost
+      // 1e-4 of (3-2\sqrt{2})^8 written as its expansion, and every value below 1e-12 had been zero.
+      const detail::WideRule rule{std::max(1e-9, options_.rel_tol), x->is_integer() || y->is_integer(),
+                                  options_.percent};
+      if (const auto wide = detail::wide_equal(a, b, rule, budget_)) return *wide;
       if (within_float_error(*x, *y, trace)) return true;
       if (!options_.percent) return false;
       const auto scaled = [&](const Number& n) { return detail::mul(n, Number::rational(100), budget_); };

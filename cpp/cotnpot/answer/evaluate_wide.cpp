@@ -1,0 +1,234 @@
+// expr.h's constant trees evaluated in quad precision, reals only; see detail/wide_compare.h.
+#include "cotnpot/answer/detail/wide_compare.h"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <string>
+
+#include "cotnpot/answer/detail/big_integer.h"
+#include "cotnpot/answer/limits.h"
+
+#if defined(COTNPOT_WIDE_QUADMATH)
+#include <quadmath.h>
+#define COTNPOT_HAVE_WIDE 1
+#elif LDBL_MANT_DIG >= 106
+#define COTNPOT_HAVE_WIDE 1
+#endif
+
+namespace cotnpot::answer::detail {
+
+#if defined(COTNPOT_HAVE_WIDE)
+namespace {
+
+// The quad type and the functions the evaluator needs, by one name whichever it is. No Q literals (they
+// need GNU extensions): pi and e are computed once, to within an ulp.
+#if defined(COTNPOT_WIDE_QUADMATH)
+using Wide = __float128;
+Wide w_sqrt(Wide x) { return sqrtq(x); }
+Wide w_pow(Wide x, Wide y) { return powq(x, y); }
+Wide w_fabs(Wide x) { return fabsq(x); }
+bool w_finite(Wide x) { return finiteq(x); }
+Wide w_sin(Wide x) { return sinq(x); }
+Wide w_cos(Wide x) { return cosq(x); }
+Wide w_tan(Wide x) { return tanq(x); }
+Wide w_asin(Wide x) { return asinq(x); }
+Wide w_acos(Wide x) { return acosq(x); }
+Wide w_atan(Wide x) { return atanq(x); }
+Wide w_exp(Wide x) { return expq(x); }
+Wide w_log(Wide x) { return logq(x); }
+Wide w_log10(Wide x) { return log10q(x); }
+#else
+using Wide = long double;
+Wide w_sqrt(Wide x) { return std::sqrt(x); }
+Wide w_pow(Wide x, Wide y) { return std::pow(x, y); }
+Wide w_fabs(Wide x) { return std::fabs(x); }
+bool w_finite(Wide x) { return std::isfinite(x); }
+Wide w_sin(Wide x) { return std::sin(x); }
+Wide w_cos(Wide x) { return std::cos(x); }
+Wide w_tan(Wide x) { return std::tan(x); }
+Wide w_asin(Wide x) { return std::asin(x); }
+Wide w_acos(Wide x) { return std::acos(x); }
+Wide w_atan(Wide x) { return std::atan(x); }
+Wide w_exp(Wide x) { return std::exp(x); }
+Wide w_log(Wide x) { return std::log(x); }
+Wide w_log10(Wide x) { return std::log10(x); }
+#endif
+
+const Wide kPi = w_acos(Wide(-1));
+const Wide kE = w_exp(Wide(1));
+
+// What the evaluation met, as EvalTrace (expr.h) records it for doubles: the largest term a sum at the top
+// added, and the most any sum cancelled (its largest term over its value).
+struct WideTrace {
+  Wide largest_term = 0;
+  Wide cancellation = 1;
+};
+
+// Decimal digits (a literal past int64, a big integer's) as a Wide: each step rounds at most half an ulp,
+// so even kMaxIntegerDigits digits stay within a few hundred ulps; past the type's range, inf.
+Wide from_digits(const std::string& digits) {
+  Wide w = 0;
+  for (char c : digits) w = w * 10 + (c - '0');
+  return w;
+}
+
+std::optional<Wide> exact_value(const Number& n) {
+  if (!n.exact) return std::nullopt;
+  if (n.big) {
+    const std::string text = n.big->to_string();
+    const bool negative = !text.empty() && text[0] == '-';
+    const Wide w = from_digits(negative ? text.substr(1) : text);
+    return negative ? -w : w;
+  }
+  return Wide(n.p) / Wide(n.q);
+}
+
+class WideEvaluator {
+ public:
+  explicit WideEvaluator(Budget& budget) : budget_(budget) {}
+
+  // The value, finite and real; nullopt otherwise. top: reached from the root through sums and negations.
+  std::optional<Wide> value(const Node& node, WideTrace& trace, bool top = true) {
+    if (!budget_.spend()) return std::nullopt;
+    std::optional<Wide> v = compute(node, trace, top);
+    if (v && !w_finite(*v)) return std::nullopt;
+    return v;
+  }
+
+ private:
+  std::optional<Wide> compute(const Node& node, WideTrace& trace, bool top) {
+    switch (node.kind) {
+      case Kind::Num:
+        return exact_value(node.num);  // a decimal's exact rational too (the comparer calls this without them)
+      case Kind::Sym:
+        if (node.name == "\\pi") return kPi;
+        if (node.name == "e") return kE;
+        return std::nullopt;  // i, or a variable: not a real constant
+      case Kind::Neg: {
+        auto a = value(node.kids[0], trace, top);
+        if (!a) return std::nullopt;
+        return -*a;
+      }
+      case Kind::Add: {
+        Wide sum = 0, largest = 0;
+        for (const Node& kid : node.kids) {
+          auto v = value(kid, trace, top);
+          if (!v) return std::nullopt;
+          largest = std::max(largest, w_fabs(*v));
+          sum += *v;
+        }
+        if (top) trace.largest_term = std::max(trace.largest_term, largest);
+        if (largest > 0) {
+          const Wide magnitude = w_fabs(sum);
+          // a sum that cancelled to exactly 0: its error is a fraction of its terms, its value none of it
+          trace.cancellation = magnitude > 0 ? std::max(trace.cancellation, largest / magnitude) : Wide(1e300);
+        }
+        return sum;
+      }
+      case Kind::Mul: {
+        Wide product = 1;
+        for (const Node& kid : node.kids) {
+          auto v = value(kid, trace, false);
+          if (!v) return std::nullopt;
+          product *= *v;
+        }
+        return product;
+      }
+      case Kind::Pow:
+        return power(node, trace);
+      case Kind::Func:
+        return function(node, trace);
+      default:
+        return std::nullopt;
+    }
+  }
+
+  // An integer exponent (exactly, as the exact evaluator finds it) takes any base; a fractional one only a
+  // positive base: the double evaluator takes a negative one to the principal complex branch ((-8)^{1/3} is
+  // 1 + 1.73i there), which reals cannot follow. 0 to a negative power is undefined.
+  std::optional<Wide> power(const Node& node, WideTrace& trace) {
+    auto base = value(node.kids[0], trace, false);
+    if (!base) return std::nullopt;
+    const auto exact_exponent = evaluate(node.kids[1], {}, budget_);
+    auto exponent = value(node.kids[1], trace, false);
+    if (!exponent) return std::nullopt;
+    const bool integer = exact_exponent && exact_exponent->is_integer();
+    if (*base == 0 && *exponent <= 0) return std::nullopt;
+    if (*base < 0 && !integer) return std::nullopt;
+    if (*base == 0) return Wide(0);
+    // A square root by its own function (correctly rounded); the rest through pow (within an ulp or so)
+    if (exact_exponent && exact_exponent->exact && !exact_exponent->big && exact_exponent->p == 1 &&
+        exact_exponent->q == 2)
+      return w_sqrt(*base);
+    return w_pow(*base, *exponent);
+  }
+
+  std::optional<Wide> function(const Node& node, WideTrace& trace) {
+    const std::string& f = node.name;
+    if (f == "factorial" || f == "binom") {  // integers: the exact evaluator's value
+      const auto exact = evaluate(node, {}, budget_);
+      return exact ? exact_value(*exact) : std::nullopt;
+    }
+    if (node.kids.size() != 1) return std::nullopt;
+    auto arg = value(node.kids[0], trace, false);
+    if (!arg) return std::nullopt;
+    const Wide x = *arg;
+    if (f == "abs") return w_fabs(x);
+    if (f == "sin") return w_sin(x);
+    if (f == "cos") return w_cos(x);
+    if (f == "tan") return w_tan(x);
+    if (f == "sec") return 1 / w_cos(x);
+    if (f == "csc") return 1 / w_sin(x);
+    if (f == "cot") return 1 / w_tan(x);
+    if (f == "arcsin") return w_fabs(x) <= 1 ? std::optional<Wide>(w_asin(x)) : std::nullopt;
+    if (f == "arccos") return w_fabs(x) <= 1 ? std::optional<Wide>(w_acos(x)) : std::nullopt;
+    if (f == "arctan") return w_atan(x);
+    if (f == "exp") return w_exp(x);
+    if (f == "ln") return x > 0 ? std::optional<Wide>(w_log(x)) : std::nullopt;
+    if (f == "log") return x > 0 ? std::optional<Wide>(w_log10(x)) : std::nullopt;   // as evaluate.cpp: base 10
+    return std::nullopt;
+  }
+
+  Budget& budget_;
+};
+
+// How far apart two equal values can come out, as within_float_error (equiv.cpp) bounds it for doubles
+// with quad's units: relative, 1e-27 (doubles: a billionth, some 10^7 ulps; quad's ulp is 1e-34) or 100
+// ulps times what a sum cancelled, never more than most_relative; 1000 ulps of the largest term a sum at the
+// top added (\sqrt{2}\sqrt{2} - 2); 1e-30 absolute, for zeros a function computes as noise (\sin\pi).
+bool within_wide_error(Wide a, Wide b, const WideTrace& trace, const WideRule& rule) {
+  const Wide d = w_fabs(a - b), scale = std::max(w_fabs(a), w_fabs(b));
+  const Wide most = Wide(rule.most_relative);
+  const Wide relative = std::min(std::max(Wide(1e-27), Wide(1e-32) * trace.cancellation), most);
+  return (!rule.integer || d < Wide(0.5)) &&
+         d <= std::min(std::max(relative * scale, Wide(1e-31) * trace.largest_term), most * scale) + Wide(1e-30);
+}
+
+}  // namespace
+
+bool have_wide() { return true; }
+
+std::optional<bool> wide_equal(const Node& a, const Node& b, const WideRule& rule, Budget& budget) {
+  // On a copy of the budget: where it runs out here, doubles decide with what is left, and the count stays
+  // at the bound, not past it (grading_steps never reports more than kMaxSteps).
+  Budget local = budget;
+  WideEvaluator evaluator(local);
+  WideTrace trace;
+  auto x = evaluator.value(a, trace);
+  auto y = x ? evaluator.value(b, trace) : std::nullopt;
+  budget.steps = std::min(local.steps, kMaxSteps);
+  if (!x || !y || local.exhausted()) return std::nullopt;
+  if (within_wide_error(*x, *y, trace, rule)) return true;
+  return rule.percent && (within_wide_error(*x * 100, *y, trace, rule) || within_wide_error(*x, *y * 100, trace, rule));
+}
+
+#else
+
+bool have_wide() { return false; }
+
+std::optional<bool> wide_equal(const Node&, const Node&, const WideRule&, Budget&) { return std::nullopt; }
+
+#endif
+
+}  // namespace cotnpot::answer::detail

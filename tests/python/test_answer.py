@@ -431,6 +431,15 @@ def test_grader_rules_with_math_equal_semantics(gold, pred, equal):
     assert answer.is_equiv(pred, gold, rel_tol=1e-4, percent=True) is equal
 
 
+# (x-\pi)^{12} and (x-\sqrt{2})^{16} expanded (sympy's expand and latex)
+PI_12 = (r"x^{12} - 12 \pi x^{11} + 66 \pi^{2} x^{10} - 220 \pi^{3} x^{9} + 495 \pi^{4} x^{8} - 792 \pi^{5} x^{7}"
+         r" + 924 \pi^{6} x^{6} - 792 \pi^{7} x^{5} + 495 \pi^{8} x^{4} - 220 \pi^{9} x^{3} + 66 \pi^{10} x^{2}"
+         r" - 12 \pi^{11} x + \pi^{12}")
+SQRT2_16 = (r"x^{16} - 16 \sqrt{2} x^{15} + 240 x^{14} - 1120 \sqrt{2} x^{13} + 7280 x^{12} - 17472 \sqrt{2} x^{11}"
+            r" + 64064 x^{10} - 91520 \sqrt{2} x^{9} + 205920 x^{8} - 183040 \sqrt{2} x^{7} + 256256 x^{6}"
+            r" - 139776 \sqrt{2} x^{5} + 116480 x^{4} - 35840 \sqrt{2} x^{3} + 15360 x^{2} - 2048 \sqrt{2} x + 256")
+
+
 @pytest.mark.parametrize("gold, pred, equal", [
     # irrational values written without a decimal stand for exact ones: equal within float error only
     # (rel_tol had made these equal; a breaker)
@@ -495,6 +504,10 @@ def test_grader_rules_with_math_equal_semantics(gold, pred, equal):
     # values below the doubles' 1e-12 absolute floor are told apart (e^{-30} had equalled e^{-31} and 0)
     (r"e^{-30}", r"e^{-31}", False), (r"e^{-30}", "0", False), (r"e^{-30}", r"\frac{1}{e^{30}}", True),
     (r"(\pi-3)^8", r"(\pi-3)^8+10^{-12}", False), (r"10^{-20}\sqrt{2}", r"\frac{\sqrt{8}}{2\cdot 10^{20}}", True),
+    # ...and at the sample points of expressions with variables: (x-\pi)^{12} had equalled its expansion plus
+    # 10^{-6}, within the expansion's float error in doubles
+    (r"(x-\pi)^{12}", PI_12, True), (r"(x-\pi)^{12}", PI_12 + "+10^{-6}", False),
+    (r"(x-\sqrt{2})^{16}", SQRT2_16, True), (r"(x-\sqrt{2})^{16}", SQRT2_16 + "+10^{-9}", False),
 ])
 @pytest.mark.parametrize("percent", [False, True])
 def test_irrational_values_written_exactly_are_equal_within_float_error(gold, pred, equal, percent):

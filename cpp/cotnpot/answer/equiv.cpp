@@ -667,7 +667,15 @@ class Comparer {
         if (positive) return false;   // each side must be defined there
         continue;                     // a negative value may leave a domain (1/x at 0, a factorial)
       }
-      const Agreement agreement = sampled_agreement(*x, *y, trace, written_exact);
+      // Written without a decimal, with real values here: quad precision decides where it takes both sides
+      // (detail/wide_compare.h), so a point near a root of an expanded polynomial is evidence too ((x-\pi)^{12}
+      // had equalled its expansion plus 10^{-6}: in doubles that was within the expansion's float error)
+      std::optional<bool> wide;
+      if (written_exact && !(x->exact && y->exact) && !trace.left_reals)
+        wide = detail::wide_equal(a, b, {std::max(1e-9, options_.rel_tol), x->is_integer() || y->is_integer(), false},
+                                  budget_, env);
+      const Agreement agreement = wide ? (*wide ? Agreement::Equal : Agreement::Different)
+                                       : sampled_agreement(*x, *y, trace, written_exact);
       const bool agree = agreement != Agreement::Different;
       // Outside the reals only agreement within float error or rel_tol counts (\sqrt{-z^2} + 10^{100} - 10^{100}
       // had equalled anything: a breaker), and the decimals' rounding is checked as at real points

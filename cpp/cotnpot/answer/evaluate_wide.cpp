@@ -86,7 +86,8 @@ std::optional<Wide> exact_value(const Number& n) {
 
 class WideEvaluator {
  public:
-  explicit WideEvaluator(Budget& budget) : budget_(budget) {}
+  WideEvaluator(const std::map<std::string, double>& variables, Budget& budget)
+      : variables_(variables), budget_(budget) {}
 
   // The value, finite and real; nullopt otherwise. top: reached from the root through sums and negations.
   std::optional<Wide> value(const Node& node, WideTrace& trace, bool top = true) {
@@ -101,10 +102,13 @@ class WideEvaluator {
     switch (node.kind) {
       case Kind::Num:
         return exact_value(node.num);  // a decimal's exact rational too (the comparer calls this without them)
-      case Kind::Sym:
+      case Kind::Sym: {
         if (node.name == "\\pi") return kPi;
+        const auto it = variables_.find(node.name);
+        if (it != variables_.end()) return Wide(it->second);  // a sample point: a double, so exactly
         if (node.name == "e") return kE;
-        return std::nullopt;  // i, or a variable: not a real constant
+        return std::nullopt;  // i, or a name without a value
+      }
       case Kind::Neg: {
         auto a = value(node.kids[0], trace, top);
         if (!a) return std::nullopt;
@@ -150,7 +154,7 @@ class WideEvaluator {
   std::optional<Wide> power(const Node& node, WideTrace& trace) {
     auto base = value(node.kids[0], trace, false);
     if (!base) return std::nullopt;
-    const auto exact_exponent = evaluate(node.kids[1], {}, budget_);
+    const auto exact_exponent = evaluate(node.kids[1], variables_, budget_);
     auto exponent = value(node.kids[1], trace, false);
     if (!exponent) return std::nullopt;
     const bool integer = exact_exponent && exact_exponent->is_integer();
@@ -167,7 +171,7 @@ class WideEvaluator {
   std::optional<Wide> function(const Node& node, WideTrace& trace) {
     const std::string& f = node.name;
     if (f == "factorial" || f == "binom") {  // integers: the exact evaluator's value
-      const auto exact = evaluate(node, {}, budget_);
+      const auto exact = evaluate(node, variables_, budget_);
       return exact ? exact_value(*exact) : std::nullopt;
     }
     if (node.kids.size() != 1) return std::nullopt;
@@ -190,6 +194,7 @@ class WideEvaluator {
     return std::nullopt;
   }
 
+  const std::map<std::string, double>& variables_;
   Budget& budget_;
 };
 
@@ -209,11 +214,12 @@ bool within_wide_error(Wide a, Wide b, const WideTrace& trace, const WideRule& r
 
 bool have_wide() { return true; }
 
-std::optional<bool> wide_equal(const Node& a, const Node& b, const WideRule& rule, Budget& budget) {
+std::optional<bool> wide_equal(const Node& a, const Node& b, const WideRule& rule, Budget& budget,
+                               const std::map<std::string, double>& variables) {
   // On a copy of the budget: where it runs out here, doubles decide with what is left, and the count stays
   // at the bound, not past it (grading_steps never reports more than kMaxSteps).
   Budget local = budget;
-  WideEvaluator evaluator(local);
+  WideEvaluator evaluator(variables, local);
   WideTrace trace;
   auto x = evaluator.value(a, trace);
   auto y = x ? evaluator.value(b, trace) : std::nullopt;
@@ -227,7 +233,10 @@ std::optional<bool> wide_equal(const Node& a, const Node& b, const WideRule& rul
 
 bool have_wide() { return false; }
 
-std::optional<bool> wide_equal(const Node&, const Node&, const WideRule&, Budget&) { return std::nullopt; }
+std::optional<bool> wide_equal(const Node&, const Node&, const WideRule&, Budget&,
+                               const std::map<std::string, double>&) {
+  return std::nullopt;
+}
 
 #endif
 

@@ -4,7 +4,9 @@
 // 665857 - 470832\sqrt{2} carries 1e-10 of error in doubles: 1.4e-4 of the value), and values below the
 // doubles' 1e-12 absolute floor all looked like zero (e^{-30} had equalled e^{-31}). Quad precision (113
 // bits: 34 digits) has 19 more digits to lose. For the comparer (equiv.cpp); not part of the installed headers.
+#include <map>
 #include <optional>
+#include <string>
 
 #include "cotnpot/answer/expr.h"
 
@@ -16,12 +18,14 @@ struct WideRule {
   bool percent;          // also equal where one side is 100 times the other (50\% and 0.5)
 };
 
-// Whether the two constant expressions (no free variables) have equal values, within the error quad
-// precision leaves (a few hundred units of its last place, grown by what their sums cancelled); nullopt
-// where there is no verdict: a side that is not a finite real number this evaluator takes (a complex value,
-// a negative base under a fractional power, an unknown function), a budget run out, or a platform with no
-// quad type (then doubles decide, as before).
-std::optional<bool> wide_equal(const Node& a, const Node& b, const WideRule& rule, Budget& budget);
+// Whether the two expressions have equal values, constants or at the sample point `variables` (every free
+// variable given a value), within the error quad precision leaves (a few hundred units of its last place,
+// grown by what their sums cancelled); nullopt where there is no verdict: a side that is not a finite real
+// number this evaluator takes (a complex value, a negative base under a fractional power, an unknown
+// function, a variable without a value), a budget run out, or a platform with no quad type (then doubles
+// decide, as before).
+std::optional<bool> wide_equal(const Node& a, const Node& b, const WideRule& rule, Budget& budget,
+                               const std::map<std::string, double>& variables = {});
 
 // Whether this build has a quad type (GCC's __float128 with libquadmath, or a long double of 106+ bits).
 bool have_wide();

@@ -1,7 +1,10 @@
 """Programs that know they are in a sandbox (issue 16): every attack here was observed against an earlier
 executor; each test fails against that executor and is followed by correct jobs that must come back right."""
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -688,6 +691,41 @@ def test_the_callers_files_are_hidden():
         pot = ex.run(["import fractions, math\nprint(math.comb(5, 2))"])[0]
     assert r.status == "ok" and r.stdout.startswith("False True"), r.stdout
     assert (pot.status, pot.answer) == ("ok", "10")
+
+
+def test_only_the_interpreters_own_directories_are_bound_back():
+    """Found by a breaker: every sys.path entry of the worker's interpreter was bound back into the jobs' view,
+    and so were its prefixes whole. A .pth file (an editable install) naming a project root made the whole
+    project readable -- its tests, data and cached answers -- and so did a virtual environment made in a
+    project's root. Now only the standard library, site-packages, the executable's and library directories:
+    a module in the venv's site-packages still imports, the rest of the venv and the .pth's target are hidden."""
+    repo = Path(__file__).resolve().parents[2]
+    if repo.parts[1] in {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "dev", "proc", "sys", "run"}:
+        pytest.skip(f"the checkout is under a system directory (/{repo.parts[1]}): jobs see it anyway")
+    build = repo / "build"
+    if not os.access(build if build.exists() else repo, os.W_OK):   # the unprivileged run (test_sandbox_unprivileged.py)
+        pytest.skip(f"{build} is not writable here")
+    build.mkdir(exist_ok=True)
+    venv = Path(tempfile.mkdtemp(prefix="venv-in-a-project-", dir=build))
+    venv.chmod(0o755)   # as a venv made with `python -m venv` is (mkdtemp's 0700 kept other uids out by itself)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120,
+                       env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+        python = next((venv / "bin").glob("python3"))
+        site_packages = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                            capture_output=True, text=True, check=True).stdout.strip())
+        (site_packages / "editable_project.pth").write_text(f"{repo}\n")
+        (site_packages / "venv_module.py").write_text("VALUE = 42\n")
+        (venv / "notes.txt").write_text("the project's notes\n")
+        probe = (f"import os\ntry:\n    from venv_module import VALUE\nexcept ImportError:\n    VALUE = None\n"
+                 f"print(os.path.exists({str(Path(__file__).resolve())!r}), os.path.exists({str(venv / 'notes.txt')!r}), VALUE)")
+        with cotnpot.Executor(workers=1, python=str(python)) as ex:
+            r = ex.run([probe])[0]
+            if not ex.filesystem_isolated:
+                pytest.skip("no mount namespace here")
+        assert (r.status, r.stdout.split()) == ("ok", ["False", "False", "42"]), (r.status, r.stdout, r.error_message)
+    finally:
+        shutil.rmtree(venv, ignore_errors=True)
 
 
 def test_no_unix_sockets_in_jobs():

@@ -134,13 +134,26 @@ SYSTEM_DIRS = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "
 
 
 def interpreter_directories():
-    """What the interpreter itself reads: its prefixes, its executable's directory, the entries of sys.path."""
-    return {d for d in [sys.prefix, sys.exec_prefix, os.path.dirname(sys.executable), *sys.path] if d}
+    """What the interpreter itself reads: its standard library and site-packages (sysconfig's and site's),
+    its executable's directory and its library directory (libpython, the libraries extension modules load).
+    Not its prefixes whole, nor every sys.path entry: a .pth file adds entries from anywhere, and an editable
+    install's project root (its tests and data, the expected answers with them) had been readable to every
+    job, as had all of a project whose root was a virtual environment's prefix (a breaker). A package
+    installed that way is not importable in jobs, unless a preload imported it."""
+    import site
+    import sysconfig
+    paths = sysconfig.get_paths()
+    dirs = [paths.get(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")]
+    dirs += site.getsitepackages() if hasattr(site, "getsitepackages") else []
+    dirs += [os.path.dirname(sys.executable), sysconfig.get_config_var("LIBDIR")]
+    # the standard library as a zip file beside it, where it is one (python311.zip)
+    dirs += [p for p in sys.path if p.endswith(".zip") and os.path.dirname(p) == os.path.dirname(paths.get("stdlib") or "")]
+    return {d for d in dirs if d}
 
 
 def hide_host_directories():
     """Hides every top-level directory but SYSTEM_DIRS; what the interpreter itself needs from a hidden one
-    (its prefix and the directories on sys.path, e.g. a virtual environment under /home) is bound back."""
+    (interpreter_directories: e.g. a virtual environment's site-packages under /home) is bound back."""
     needed = {os.path.realpath(d) for d in interpreter_directories() if os.path.isdir(d)}
     hidden = [e for e in os.listdir("/") if e not in SYSTEM_DIRS and os.path.isdir("/" + e)
               and not os.path.islink("/" + e)]

@@ -953,3 +953,55 @@ def test_answers_named_by_other_names_differ(gold, pred, equal):
     answers about different unknowns apart (and "x" from "X" no more than cotnpot does). A name on one side
     only is still a value."""
     assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal
+
+
+# ---- found by a grader breaker (2026-12-03) ------------------------------------------------------------------
+
+@pytest.mark.parametrize("gold,pred,equal", [
+    ("R-r", "r-R", False), (r"\frac{M}{M+m}", r"\frac{m}{M+m}", False), ("3R^2", "3r^2", False),
+    ("(R,r)", "(r,R)", False), (r"\binom{N}{n}", r"\binom{n}{N}", False), (r"\Gamma(5)", r"\gamma(5)", False),
+    # words and choice letters stay equal without case
+    ("Evelyn", "evelyn", True), ("(C)", "(c)", True), (r"\text{E}", "e", True), ("R-r", "R-r", True),
+])
+def test_letters_of_other_case_are_other_names_in_math(gold, pred, equal):
+    """R - r had equalled r - R: when the parsed forms differed, the texts were compared once more without
+    case, so R and r became one name (radii R and r, masses M and m)."""
+    assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal
+
+
+def test_a_final_answer_in_words_after_a_box_leaves_the_box_the_answer():
+    """A real MATH gold solution ends "=\\boxed{\\frac{130}{231}}. The final answer is positive, because ...":
+    its gold was "a positive number)" and all eight correct responses were graded wrong. And "The final
+    answer is not 5." stated 5, over the box."""
+    gold = r"So the probability is $\boxed{\frac{130}{231}}$. The final answer is positive, because a is a positive number)"
+    assert answer.extract_answer(gold) == (r"\frac{130}{231}", "boxed")
+    assert answer.verify(gold, r"The answer is $\boxed{\frac{130}{231}}$.")
+    assert not answer.verify("#### 5", r"Thus $\boxed{6}$ is the answer. The final answer is not 5.")
+    assert answer.verify("#### 6", r"Thus $\boxed{6}$ is the answer. The final answer is not 5.")
+    # words with a number, or without a box, as before
+    assert answer.extract_answer("The final answer is Evelyn.") == ("Evelyn", "final_answer")
+    assert answer.extract_answer(r"$\boxed{4}$ The final answer is 5 apples.") == ("5", "final_answer")
+
+
+@pytest.mark.parametrize("gold,pred,equal", [
+    ("52_8", "52_{8}", True), ("4210_{5}", "4210_5", True), ("2516_8", "2516_{8}", True),
+    ("52_8", "52_{9}", False), ("52_8", "52", False),
+])
+def test_a_numerals_base_braced_or_not(gold, pred, equal):
+    """Real MATH500 golds write a base both ways (52_8, 4210_{5}); the two forms had differed."""
+    assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal
+
+
+@pytest.mark.parametrize("gold,pred,equal", [
+    ("8", "8 cookies", True), ("5", r"5\text{ eggs}", True), ("12", "12 Eggs left", True),
+    ("1,000", "1,000 widgets", True),
+    # words that change or join the number keep it from matching
+    ("5", "5 million", False), ("5", "5 or 6", False), ("2", "2 squared", False), ("8", "8 x", False),
+    ("3", "3 sqrt two", False), ("8", "-8 cookies", False),
+])
+def test_a_number_and_the_noun_it_counts(gold, pred, equal):
+    """GSM8K answers name what they count with any noun: "The answer is 8 cookies." had not been 8 (only a
+    list of unit words was dropped)."""
+    assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal
+    if equal:
+        assert answer.verify(f"#### {gold}", f"So in all, the answer is {pred}.")

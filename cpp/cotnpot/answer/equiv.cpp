@@ -736,6 +736,13 @@ std::string squeeze_lower(std::string_view s) {
   return out;
 }
 
+// Words, letters and brackets only: no digit, operator, command, subscript or list.
+bool words_only(std::string_view text) {
+  return std::none_of(text.begin(), text.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c)) || std::string_view("+-*/^=<>_{}\\,|!").find(c) != std::string_view::npos;
+  });
+}
+
 // A name's letters, lowercased and sorted; nothing where it holds anything but letters.
 std::optional<std::string> name_letters(std::string_view name) {
   std::string letters;
@@ -775,7 +782,9 @@ bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& op
           return true;
     }
   }
-  return squeeze_lower(g.text) == squeeze_lower(p.text);
+  // Without case only for words and letters ("Evelyn" and "evelyn", choice "(C)" and "(c)"): in math, R and r
+  // are two names (R - r had equalled r - R, \frac{M}{M+m} \frac{m}{M+m}, 3R^2 3r^2: a breaker).
+  return words_only(g.text) && words_only(p.text) && squeeze_lower(g.text) == squeeze_lower(p.text);
 }
 
 // A text that is itself an answer (no prose): "10/9", "x^2+1", "\frac{1}{2}". Prose has words.

@@ -30,6 +30,10 @@ size_t rfind_nocase(std::string_view hay, std::string_view needle) {
   return std::string_view::npos;
 }
 
+bool starts_with_nocase(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && rfind_nocase(s.substr(0, prefix.size()), prefix) == 0;
+}
+
 // From pos, the content of a {...} group with nested braces; npos in `end` when unbalanced.
 std::string_view braced(std::string_view s, size_t open, size_t& end) {
   int depth = 0;
@@ -315,8 +319,16 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
       bool marked = false;  // the answer is set off as math or a box: take it as it is
       if (std::string math = all_math(answer); !math.empty()) answer = math, marked = true;
       if (std::string boxed = all_boxed(answer); !boxed.empty()) answer = boxed, marked = true;
+      // "The final answer is not 5." states no answer: the rules below decide (it had given 5, over a box)
+      if (!marked && starts_with_nocase(answer, "not ")) break;
       if (!marked && is_prose(answer)) {
-        if (std::string number = last_number(answer); !number.empty()) answer = number;
+        if (std::string number = last_number(answer); !number.empty()) {
+          answer = number;
+        } else if (std::string boxed = all_boxed(text); !boxed.empty()) {
+          // words without a number after a box ("=\boxed{\frac{130}{231}}. The final answer is positive,
+          // because ..." in a MATH gold solution had given "positive, because ...": a breaker): the box
+          return {boxed, "boxed"};
+        }
       }
       // only punctuation left (the answer is on a line of its own past the sentence): the rules below find it
       if (std::any_of(answer.begin(), answer.end(), [](unsigned char c) { return std::isalnum(c) || c >= 0x80; }))

@@ -78,6 +78,8 @@ void strip_text_commands(std::string& s) {
       }
       const size_t close = closing_brace(s, open);
       if (close == std::string::npos) break;
+      // "5\\text{ eggs}": the space written inside stays, so the word is not glued to the number (strip_counted_nouns)
+      const bool spaced = open + 1 < close && s[open + 1] == ' ';
       std::string content = trim(s.substr(open + 1, close - open - 1));
       bool units = !content.empty();
       for (size_t i = 0, w = 0; i <= content.size(); ++i) {
@@ -103,11 +105,50 @@ void strip_text_commands(std::string& s) {
         }
       }
       const std::string rest = trim(s.substr(0, p) + s.substr(end));
-      if (content == "and" || content == "or") content = " , ";  // spaced: never a decimal comma
+      const bool joins = content == "and" || content == "or";
+      if (joins) content = " , ";  // spaced: never a decimal comma
       s = (units && !rest.empty()) ? s.substr(0, p) + s.substr(end)
-                                   : s.substr(0, p) + content + s.substr(close + 1);
+                                   : s.substr(0, p) + (spaced && !joins ? " " : "") + content + s.substr(close + 1);
     }
   }
+}
+
+// Words that change or join a number ("5 million", "5 or 6", "2 squared"): a number followed by one of them
+// keeps its words (counts_words).
+const char* const kNumberWords[] = {
+    "and", "or", "nor", "not", "to", "plus", "minus", "times", "over", "divided", "by", "mod", "pmod", "modulo",
+    "sqrt", "root", "roots", "squared", "cubed", "factorial", "power", "hundred", "hundreds", "thousand",
+    "thousands", "million", "millions", "billion", "billions", "trillion", "dozen", "dozens", "half", "halves",
+    "third", "thirds", "quarter", "quarters", "fourth", "fourths", "fifth", "fifths", "tenth", "tenths",
+    "percent", "percentage", "pct", "per", "cent", "point", "less", "more", "than", "least", "most", "about",
+    "approximately", "sin", "cos", "tan", "log", "exp", "pi", "degree", "degrees", "radian", "radians"};
+
+bool is_number_word(std::string_view w) {
+  for (const char* u : kNumberWords)
+    if (w == u) return true;
+  return false;
+}
+
+// "8 cookies", "12 Eggs left": a plain number (digits, separators, a sign) and then only words of three or
+// more letters, none of kNumberWords, count the number's things: the number. GSM8K answers name what they
+// count with any noun ("The answer is 8 cookies." had not been 8: a breaker), beyond kUnitWords.
+void strip_counted_nouns(std::string& s) {
+  size_t i = 0;
+  if (i < s.size() && s[i] == '-') ++i;
+  const size_t digits = i;
+  while (i < s.size() && (is_digit(s[i]) || s[i] == ',' || s[i] == '.')) ++i;
+  if (i == digits || !is_digit(s[digits]) || !is_digit(s[i - 1]) || i >= s.size() || s[i] != ' ') return;
+  const size_t number_end = i;
+  while (i < s.size()) {
+    while (i < s.size() && s[i] == ' ') ++i;
+    const size_t b = i;
+    while (i < s.size() && is_alpha(s[i])) ++i;
+    if (i == b) return;   // not a word: math, punctuation
+    std::string word = s.substr(b, i - b);
+    for (char& c : word) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (word.size() < 3 || is_number_word(word)) return;
+  }
+  s.resize(number_end);
 }
 
 // Trailing unit words written without \text: "28 percent", "5 meters".
@@ -120,8 +161,25 @@ void strip_trailing_words(std::string& s) {
     if (b == e || (b > 0 && s[b - 1] == '\\')) return;
     std::string word = s.substr(b, e - b);
     for (char& c : word) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (!is_unit_word(word) || trim(s.substr(0, b)).empty()) return;
+    if (!is_unit_word(word) || trim(s.substr(0, b)).empty()) {
+      strip_counted_nouns(s);
+      return;
+    }
     s = trim(s.substr(0, b));
+  }
+}
+
+// "52_{8}" -> "52_8": a numeral's base, which MATH's golds write braced or not (52_8, 4210_{5}); the two
+// forms had differed (a breaker). Only after a digit: a letter's subscript is the parser's.
+void unbrace_number_bases(std::string& s) {
+  for (size_t p = s.find("_{"); p != std::string::npos; p = s.find("_{", p + 1)) {
+    if (p == 0 || !is_digit(s[p - 1])) continue;
+    const size_t close = s.find('}', p + 2);
+    if (close == std::string::npos || close == p + 2 ||
+        !std::all_of(s.begin() + p + 2, s.begin() + close, [](char c) { return is_digit(c); }))
+      continue;
+    s.erase(close, 1);
+    s.erase(p + 1, 1);
   }
 }
 
@@ -473,6 +531,7 @@ static Normalized normalize_with(std::string_view answer, bool percent_factors) 
   // trailing punctuation
   while (!s.empty() && (s.back() == '.' || s.back() == ' ' || s.back() == ';')) s.pop_back();
   while (!s.empty() && s.front() == ' ') s.erase(0, 1);
+  unbrace_number_bases(s);
   brace_short_arguments(s);   // before the separators: "\\frac12,345" is a list, not \frac{1}{2}12345
   fix_number_separators(s);   // before: "1,000.\\overline{3}" and "1,000 \\frac{1}{2}" are numbers of their own
   repeating_decimals(s);

@@ -824,11 +824,12 @@ def test_many_percent_signs_are_normalized_in_linear_time(unit):
 
 def test_a_plus_minus_against_many_items_is_charged_for_its_copies():
     """Each comparison with a \\pm copied both its sides uncharged: a 4 KB gold against 2,000 items took
-    0.5-0.85 s within 17k steps. The copies are now charged by their size."""
+    0.5-0.85 s within 17k steps. The copies are now charged by their size. (Inside a list the \\pm is now
+    its two values, so the list it is compared with has one item more.)"""
     unit = "-1" + "!" * 20
     head = "1" + unit * (2000 // 22) + "\\pm 1"
     k = (4096 - len(head)) // 2
-    gold, pred = ",".join([head] + ["1"] * (k - 1)), ",".join(["2"] * k)
+    gold, pred = ",".join([head] + ["1"] * (k - 1)), ",".join(["2"] * (k + 1))
     start = time.perf_counter()
     assert not answer.is_equiv(gold, pred)
     assert time.perf_counter() - start < 1.0
@@ -1005,3 +1006,16 @@ def test_a_number_and_the_noun_it_counts(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal
     if equal:
         assert answer.verify(f"#### {gold}", f"So in all, the answer is {pred}.")
+
+
+@pytest.mark.parametrize("gold,pred,equal", [
+    (r"\{1\pm\sqrt{5},-2\}", r"\{1+\sqrt5, 1-\sqrt5, -2\}", True), (r"\pm 1, \pm 2", "1,-1,2,-2", True),
+    (r"3\pm2\sqrt2", r"\{3\pm2\sqrt2\}", True),
+    (r"\{1\pm\sqrt{5},-2\}", r"\{1+\sqrt5, -2\}", False), (r"\{1\pm\sqrt{5},-2\}", r"\{1+\sqrt5, 1-\sqrt5, 2\}", False),
+    # a set of one value is that value (Math-Verify agrees); not a set of two
+    ("5", r"\{5\}", True), (r"\{5\}", "6", False), (r"\{5\}", r"\{5,6\}", False)
+])
+def test_plus_minus_inside_a_set_is_its_two_values(gold, pred, equal):
+    """A real MATH500 gold, \\{1\\pm\\sqrt{5},-2\\}, matched neither its three values written out nor itself
+    in other forms: a \\pm inside a list or set was one item."""
+    assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal

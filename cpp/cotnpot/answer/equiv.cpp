@@ -79,7 +79,14 @@ class Comparer {
     const bool a_unordered = a.kind == Kind::List || a.kind == Kind::Set;
     const bool b_unordered = b.kind == Kind::List || b.kind == Kind::Set;
     if (a_unordered || b_unordered) {
+      // a set of one value against that value: \{5\} is 5 (as in Math-Verify; a breaker)
+      if (a.kind == Kind::Set && a.kids.size() == 1 && !b_unordered) return equal(a.kids[0], b);
+      if (b.kind == Kind::Set && b.kids.size() == 1 && !a_unordered) return equal(a, b.kids[0]);
       if (!(a_unordered && b_unordered)) return false;
+      if (has_plus_minus(a.kids) || has_plus_minus(b.kids)) {
+        const auto items_a = with_plus_minus_expanded(a.kids), items_b = with_plus_minus_expanded(b.kids);
+        return items_a && items_b && unordered_equal(*items_a, *items_b);
+      }
       return unordered_equal(a.kids, b.kids);
     }
     if (a.kind == Kind::Union || b.kind == Kind::Union) {
@@ -274,6 +281,25 @@ class Comparer {
     list.kind = Kind::List;
     list.kids = {plus, minus};
     return list;
+  }
+
+  static bool has_plus_minus(const std::vector<Node>& items) {
+    return std::any_of(items.begin(), items.end(), [](const Node& n) { return n.kind == Kind::PlusMinus; });
+  }
+
+  // The items of a list or set with each a \pm b among them as its two values, charged by size as expand
+  // is: \{1\pm\sqrt{5}, -2\} is \{1+\sqrt{5}, 1-\sqrt{5}, -2\} (a MATH500 gold had matched neither; a breaker).
+  std::optional<std::vector<Node>> with_plus_minus_expanded(const std::vector<Node>& items) {
+    std::vector<Node> out;
+    for (const Node& item : items) {
+      if (item.kind != Kind::PlusMinus) {
+        out.push_back(item);
+        continue;
+      }
+      if (!budget_.spend(size_of(item))) return std::nullopt;
+      for (Node& value : expand(item).kids) out.push_back(std::move(value));
+    }
+    return out;
   }
 
   bool unordered_equal(const std::vector<Node>& a, const std::vector<Node>& b) {

@@ -1019,3 +1019,15 @@ def test_plus_minus_inside_a_set_is_its_two_values(gold, pred, equal):
     """A real MATH500 gold, \\{1\\pm\\sqrt{5},-2\\}, matched neither its three values written out nor itself
     in other forms: a \\pm inside a list or set was one item."""
     assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal
+
+
+@pytest.mark.parametrize("gold,pred,equal", [
+    ("3x^2+2", "3x²+2", True), ("3x+2", "3x²+2", False), ("9", "3²", True), ("10", "10²", False),
+    ("8", "2³", True), (r"\pi r^2", "πr²", True), ("x^2+y^2=1", "x²+y²=1", True),
+    ("15", "15 cm²", True), ("15", "15 m²", True), ("15", "15 m³", True),
+    (r"\frac12", "½", True), ("2.5", "2½", True), ("0.75", "¾", True), ("-6", "–6", True),
+])
+def test_unicode_superscripts_fractions_and_dashes(gold, pred, equal):
+    """A ² was dropped everywhere, not only after a unit: 3x²+2 had equalled 3x+2 and not 3x^2+2; ½ and the
+    en dash were not read."""
+    assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal

@@ -667,9 +667,12 @@ class Comparer {
       if (has_decimal(a) || has_decimal(b)) return values_equal(*x, *y);
       // Real constants in quad precision where it takes them (detail/wide_compare.h): doubles had lost
       // 1e-4 of (3-2\sqrt{2})^8 written as its expansion, and every value below 1e-12 had been zero.
+      // Not past a double's range: such a value equals nothing but its own text (10^{1001} had equalled
+      // 10^{1001} + 1 in quad precision, which holds them but not their last digit; a breaker).
       const detail::WideRule rule{std::max(1e-9, options_.rel_tol), x->is_integer() || y->is_integer(),
                                   options_.percent};
-      if (const auto wide = detail::wide_equal(a, b, rule, budget_)) return *wide;
+      if (std::isfinite(std::abs(x->value())) && std::isfinite(std::abs(y->value())))
+        if (const auto wide = detail::wide_equal(a, b, rule, budget_)) return *wide;
       if (within_float_error(*x, *y, trace)) return true;
       if (!options_.percent) return false;
       const auto scaled = [&](const Number& n) { return detail::mul(n, Number::rational(100), budget_); };
@@ -697,7 +700,8 @@ class Comparer {
       // (detail/wide_compare.h), so a point near a root of an expanded polynomial is evidence too ((x-\pi)^{12}
       // had equalled its expansion plus 10^{-6}: in doubles that was within the expansion's float error)
       std::optional<bool> wide;
-      if (written_exact && !(x->exact && y->exact) && !trace.left_reals)
+      if (written_exact && !(x->exact && y->exact) && !trace.left_reals && std::isfinite(std::abs(x->value())) &&
+          std::isfinite(std::abs(y->value())))
         wide = detail::wide_equal(a, b, {std::max(1e-9, options_.rel_tol), x->is_integer() || y->is_integer(), false},
                                   budget_, env);
       const Agreement agreement = wide ? (*wide ? Agreement::Equal : Agreement::Different)

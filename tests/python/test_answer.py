@@ -1034,3 +1034,17 @@ def test_unicode_superscripts_fractions_and_dashes(gold, pred, equal):
     """A ² was dropped everywhere, not only after a unit: 3x²+2 had equalled 3x+2 and not 3x^2+2; ½ and the
     en dash were not read."""
     assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal
+
+
+@pytest.mark.parametrize("gold,pred,equal", [
+    ("|x-5|", "5-x", False), ("|x+10|", "x+10", False), (r"\sqrt{x^2-20x+100}", "10-x", False),
+    (r"\frac{1}{|x-12|}", r"\frac{1}{12-x}", False), ("|x-8|+|x-12|", "20-2x", False), ("|a-b-5|", "b+5-a", False),
+    # equal ones stay equal out there: absolute values, roots of squares, growth past a double, logs of squares
+    (r"\sqrt{x^2-20x+100}", "|x-10|", True), ("|x|", r"\sqrt{x^2}", True), (r"e^{x^2}", r"(e^{x})^{x}", True),
+    (r"\ln(x^2)", r"2\ln|x|", True), (r"(x-\sqrt{2})^9", r"(\sqrt{2}-x)^9 \cdot (-1)", True),
+    (r"e^{-t/8}", r"e^{-0.125t}", True),
+])
+def test_values_that_part_far_from_the_sample_points(gold, pred, equal):
+    """|x-5| had equalled 5-x: every sample point lay below 5 (and above -6), where the two agree. Three
+    points far out (|x| 12 to 45) now refute; they never accept on their own."""
+    assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal

@@ -492,6 +492,18 @@ class Comparer {
     return env;
   }
 
+  // Far points for refutation (scalars_equal): magnitudes 12 to 45 on the 1/64 grid (exact rationals), the
+  // third negative for a lone variable, signs mixed across variables.
+  static std::map<std::string, double> far_point(const std::vector<std::string>& vars, int j) {
+    static constexpr double kMagnitudes[] = {12.328125, 31.171875, 23.453125};
+    std::map<std::string, double> env;
+    for (size_t v = 0; v < vars.size(); ++v) {
+      const double sign = (j + int(v)) % 3 == 2 ? -1.0 : 1.0;
+      env[vars[v]] = sign * (kMagnitudes[j] + 1.390625 * double(v % 16));
+    }
+    return env;
+  }
+
   // How two values at one sample point compare: equal, different, or equal only within what a cancelling sum
   // at the top may have lost in floats (a multiple of its largest term) where that is more than rel_tol of
   // the values. Such a point is no evidence either way (the sampling loop counts it as no real point):
@@ -729,6 +741,23 @@ class Comparer {
       ++real_points;
     }
     if (real_points < 3 && (!complex_agree || uncertain > 0)) return false;
+    // Refutation only, at three points far out (|x| 12 to 45): |x-5| had equalled 5-x, \sqrt{x^2-20x+100}
+    // 10-x and |x+10| x+10, equal wherever the points above lie (a breaker). A point where either side is
+    // not a finite real, or that a sum cancelled to noise, says nothing. Only where no decimal is written:
+    // far out a decimal's rounding grows past rel_tol (e^{-0.13t} is e^{-t/8} rounded, 14% off at t = 31).
+    for (int j = 0; j < 3 && written_exact; ++j) {
+      const auto env = far_point(vars, j);
+      EvalTrace trace;
+      auto x = evaluate(a, env, budget_, &trace), y = evaluate(b, env, budget_, &trace);
+      if (budget_.exhausted()) return false;
+      if (!x || !y || trace.left_reals || !std::isfinite(std::abs(x->value())) || !std::isfinite(std::abs(y->value())))
+        continue;
+      std::optional<bool> wide;
+      if (!(x->exact && y->exact))
+        wide = detail::wide_equal(a, b, {std::max(1e-9, options_.rel_tol), x->is_integer() || y->is_integer(), false},
+                                  budget_, env);
+      if (wide ? !*wide : sampled_agreement(*x, *y, trace, true) == Agreement::Different) return false;
+    }
     if (written_exact)
       for (int k = kLargeEnd; k < kIntegerEnd; ++k) {   // refutation only: exact values that differ
         const auto env = point(vars, k);

@@ -1048,3 +1048,17 @@ def test_values_that_part_far_from_the_sample_points(gold, pred, equal):
     """|x-5| had equalled 5-x: every sample point lay below 5 (and above -6), where the two agree. Three
     points far out (|x| 12 to 45) now refute; they never accept on their own."""
     assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal
+
+
+@pytest.mark.parametrize("gold,pred,equal", [
+    ("5", r"\tan(\pi/2)-\tan(\pi/2)+5", False), (r"\tan\frac{\pi}{4}", "1", True), (r"\sec\frac{\pi}{3}", "2", True),
+    (r"\tan x", r"\frac{\sin x}{\cos x}", True),
+    ("0", r"\sin(64\pi x)", False), ("x", r"x+\sin(128\pi x)", False),
+    (r"\begin{pmatrix}1&2\\3&4\end{pmatrix}", r"\begin{vmatrix}1&2\\3&4\end{vmatrix}", False),
+    (r"\begin{vmatrix}1&2\\3&4\end{vmatrix}", r"\begin{vmatrix}1&2\\3&4\end{vmatrix}", True),
+])
+def test_poles_grid_periodic_terms_and_determinants(gold, pred, equal):
+    """Adversarial forms from the breaker: \\tan at its pole was 1.6e16 (so a padding of two of them cancelled
+    to any value), \\sin(64\\pi x) vanished at every sample point (all on a 1/64 grid), and a vmatrix (a
+    determinant) equalled the pmatrix of its entries."""
+    assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal

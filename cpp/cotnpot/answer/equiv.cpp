@@ -492,10 +492,11 @@ class Comparer {
     return env;
   }
 
-  // Far points for refutation (scalars_equal): magnitudes 12 to 45 on the 1/64 grid (exact rationals), the
-  // third negative for a lone variable, signs mixed across variables.
+  // Far points for refutation (scalars_equal): magnitudes 12 to 45, the third negative for a lone variable,
+  // signs mixed across variables; off the 1/64 grid (inexact, so quad precision compares them), where
+  // \sin(64\pi x) vanishes at every other point (it had equalled 0; a breaker).
   static std::map<std::string, double> far_point(const std::vector<std::string>& vars, int j) {
-    static constexpr double kMagnitudes[] = {12.328125, 31.171875, 23.453125};
+    static constexpr double kMagnitudes[] = {12.3456789012, 31.1734113571, 23.4519331729};
     std::map<std::string, double> env;
     for (size_t v = 0; v < vars.size(); ++v) {
       const double sign = (j + int(v)) % 3 == 2 ? -1.0 : 1.0;

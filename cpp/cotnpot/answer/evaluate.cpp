@@ -27,10 +27,16 @@ static std::optional<Number> apply(const std::string& f, const std::vector<Numbe
   if (f == "binom") return binomial(args[0], args[1], budget);
   if (f == "sin") return Number::inexact(std::sin(x));
   if (f == "cos") return Number::inexact(std::cos(x));
-  if (f == "tan") return Number::inexact(std::tan(x));
-  if (f == "sec") return Number::inexact(1.0 / std::cos(x));
-  if (f == "csc") return Number::inexact(1.0 / std::sin(x));
-  if (f == "cot") return Number::inexact(1.0 / std::tan(x));
+  // At a pole (\tan\frac{\pi}{2}: 1.6e16 from the rounded argument) the value is undefined, not huge:
+  // \tan(\pi/2) - \tan(\pi/2) + 5 had been 5 (a breaker). Past 1e15 only a pole's rounding gets there.
+  if (f == "tan" || f == "sec" || f == "csc" || f == "cot") {
+    const std::complex<double> v = f == "tan"   ? std::tan(x)
+                                   : f == "sec" ? 1.0 / std::cos(x)
+                                   : f == "csc" ? 1.0 / std::sin(x)
+                                                : 1.0 / std::tan(x);
+    if (!(std::abs(v) < 1e15)) return std::nullopt;
+    return Number::inexact(v);
+  }
   if (f == "arcsin") return Number::inexact(std::asin(x));
   if (f == "arccos") return Number::inexact(std::acos(x));
   if (f == "arctan") return Number::inexact(std::atan(x));

@@ -181,10 +181,10 @@ class WideEvaluator {
     if (f == "abs") return w_fabs(x);
     if (f == "sin") return w_sin(x);
     if (f == "cos") return w_cos(x);
-    if (f == "tan") return w_tan(x);
-    if (f == "sec") return 1 / w_cos(x);
-    if (f == "csc") return 1 / w_sin(x);
-    if (f == "cot") return 1 / w_tan(x);
+    if (f == "tan" || f == "sec" || f == "csc" || f == "cot") {   // undefined at a pole, as evaluate.cpp has it
+      const Wide v = f == "tan" ? w_tan(x) : f == "sec" ? 1 / w_cos(x) : f == "csc" ? 1 / w_sin(x) : 1 / w_tan(x);
+      return w_fabs(v) < Wide(1e30) ? std::optional<Wide>(v) : std::nullopt;
+    }
     if (f == "arcsin") return w_fabs(x) <= 1 ? std::optional<Wide>(w_asin(x)) : std::nullopt;
     if (f == "arccos") return w_fabs(x) <= 1 ? std::optional<Wide>(w_acos(x)) : std::nullopt;
     if (f == "arctan") return w_atan(x);

@@ -392,6 +392,9 @@ class Parser {
     std::string env;
     while (ok_ && peek().type == Tok::Letter) env += next().text;
     if (!expect("}")) return std::nullopt;
+    // A determinant or a norm (vmatrix, Vmatrix) is a number, not its matrix: left to the string comparison
+    // (it had equalled the pmatrix of its entries; a breaker)
+    if (env == "vmatrix" || env == "Vmatrix") return std::nullopt;
     if (env == "array" && is("{")) {  // the column spec {cc}
       while (ok_ && !is("}") && peek().type != Tok::End) next();
       if (!expect("}")) return std::nullopt;

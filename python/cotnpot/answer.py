@@ -72,8 +72,8 @@ def is_equiv(gold: Text, pred: Text, rel_tol: float = 1e-6, percent: bool = Fals
     """Whether two answers are mathematically the same.
 
     ``rel_tol``: relative tolerance for inexact numbers; ``percent``: also accept ``50\\%`` = ``0.5``;
-    ``set_relation``: compare ``x \\in [a,b]`` with ``a \\le x \\le b`` (Math-Verify's
-    ``allow_set_relation_comp``).
+    ``set_relation``: compare ``x \\in [a,b]`` with ``a \\le x \\le b`` and an interval or ``x \\in`` one with a
+    one-sided inequality, ``(2,\\infty)`` with ``x > 2`` (Math-Verify's ``allow_set_relation_comp``).
     """
     return _call(_C.is_equiv, {"gold": gold, "pred": pred}, rel_tol, percent, set_relation)
 

@@ -1062,3 +1062,18 @@ def test_poles_grid_periodic_terms_and_determinants(gold, pred, equal):
     to any value), \\sin(64\\pi x) vanished at every sample point (all on a 1/64 grid), and a vmatrix (a
     determinant) equalled the pmatrix of its entries."""
     assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal
+
+
+@pytest.mark.parametrize("gold,pred,equal", [
+    (r"(2,\infty)", "x>2", True), (r"[2,\infty)", r"x\ge 2", True), (r"(-\infty,0]", r"x\le 0", True),
+    (r"(-\infty,0]", r"0 \ge x", True), (r"x \in (2,\infty)", "x>2", True),
+    (r"(-\infty,0)", r"x\le 0", False), (r"(2,\infty)", "x<2", False), (r"x \in [2,\infty)", "x>2", False),
+    (r"(2,\infty)", "x>3", False), ("x>2", "2<x", True),
+])
+def test_a_one_sided_inequality_is_its_ray_with_set_relation(gold, pred, equal):
+    """The breaker's (2,\\infty) against x > 2 differed even with set_relation (Math-Verify's
+    allow_set_relation_comp), which took only two-sided chains; without it they stay apart, as in Math-Verify."""
+    assert answer.is_equiv(gold, pred, set_relation=True) is equal
+    assert answer.is_equiv(pred, gold, set_relation=True) is equal
+    if gold.startswith(("(", "[")):
+        assert not answer.is_equiv(gold, pred)

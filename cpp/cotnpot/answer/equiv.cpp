@@ -59,6 +59,15 @@ class Comparer {
       if (auto interval = chain_interval(a)) return equal(*interval, b);
     if (a.kind != Kind::Relation || options_.set_relation)
       if (auto interval = chain_interval(b)) return equal(a, *interval);
+    // With set_relation, "x > 2" is the ray (2, \infty) against an interval (it had differed; a breaker)
+    if (options_.set_relation && b.kind != Kind::Relation)
+      if (auto ray = one_sided_interval(a)) return equal(*ray, b);
+    if (options_.set_relation && a.kind != Kind::Relation)
+      if (auto ray = one_sided_interval(b)) return equal(a, *ray);
+    if (options_.set_relation && is_assignment(a) && a.name == "\\in")   // "x \in (2, \infty)" against "x > 2"
+      if (auto ray = one_sided_interval(b)) return equal(a.kids[1], *ray);
+    if (options_.set_relation && is_assignment(b) && b.name == "\\in")
+      if (auto ray = one_sided_interval(a)) return equal(*ray, b.kids[1]);
     // Equations: "x = 3" stands for 3; a chain "a = b = c" for its last side.
     if (is_assignment(a) && is_assignment(b) && a.kids[0].name == b.kids[0].name) return equal(a.kids[1], b.kids[1]);
     if (is_assignment(a) && b.kind != Kind::Relation) return equal(a.kids[1], b);
@@ -242,6 +251,38 @@ class Comparer {
     interval.open = open_low ? '(' : '[';
     interval.close = open_high ? ')' : ']';
     interval.kids = {low, high};
+    return interval;
+  }
+
+  // "x > c" (or "c < x", with \ge, \le) for a variable x and a constant c: the ray (c, \infty), [c, \infty),
+  // (-\infty, c) or (-\infty, c]; nullopt for anything else.
+  static std::optional<Node> one_sided_interval(const Node& n) {
+    if (n.kind != Kind::Relation || n.kids.size() != 2) return std::nullopt;
+    const Node rel = canonical(n);   // now < or \le
+    if (rel.name != "<" && rel.name != "\\le") return std::nullopt;
+    std::vector<std::string> left, right;
+    collect_variables(rel.kids[0], left);
+    collect_variables(rel.kids[1], right);
+    const bool variable_left = rel.kids[0].kind == Kind::Sym && left.size() == 1 && right.empty();
+    const bool variable_right = rel.kids[1].kind == Kind::Sym && right.size() == 1 && left.empty();
+    if (!variable_left && !variable_right) return std::nullopt;
+    Node infinity;
+    infinity.kind = Kind::Infinity;
+    const bool closed = rel.name == "\\le";
+    Node interval;
+    if (variable_right) {   // c < x: (c, \infty)
+      interval.kids = {rel.kids[0], infinity};
+      interval.open = closed ? '[' : '(';
+      interval.close = ')';
+    } else {                // x < c: (-\infty, c)
+      Node minus_infinity;
+      minus_infinity.kind = Kind::Neg;
+      minus_infinity.kids = {infinity};
+      interval.kids = {minus_infinity, rel.kids[1]};
+      interval.open = '(';
+      interval.close = closed ? ']' : ')';
+    }
+    interval.kind = interval.open == '(' && interval.close == ')' ? Kind::Tuple : Kind::Interval;  // as chain_interval
     return interval;
   }
 

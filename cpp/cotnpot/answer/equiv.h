@@ -38,7 +38,8 @@ namespace cotnpot::answer {
 struct EquivOptions {
   double rel_tol = 1e-6;
   bool percent = false;  // also accept x = y/100 and x/100 = y (50\% vs 0.5)
-  // Compare a set membership "x \in [a, b]" with the inequality chain "a \le x \le b" (Math-Verify's
+  // Compare a set membership "x \in [a, b]" with the inequality chain "a \le x \le b", and an interval (or a
+  // membership in one) with a one-sided inequality, "(2, \infty)" with "x > 2" (Math-Verify's
   // allow_set_relation_comp). A chain always equals the bare interval: "a < x < b" vs "(a, b)".
   bool set_relation = false;
 };

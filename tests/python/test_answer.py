@@ -1077,3 +1077,14 @@ def test_a_one_sided_inequality_is_its_ray_with_set_relation(gold, pred, equal):
     assert answer.is_equiv(pred, gold, set_relation=True) is equal
     if gold.startswith(("(", "[")):
         assert not answer.is_equiv(gold, pred)
+
+
+@pytest.mark.parametrize("gold,pred,equal", [
+    ("5", r"-5 \cdot -1", True), ("-6", r"2\times -3", True), ("-6", "2*-3", True), ("6", "-2*-3", True),
+    ("-8", "2^3*-1", True), ("-1", "2*-3+5", True), ("6", "2*-3", False),
+    (r"(-\infty,\infty)", r"\mathbb{R}", True), (r"(0,\infty)", r"\mathbb{R}", False),
+])
+def test_a_sign_after_an_explicit_product_and_the_reals(gold, pred, equal):
+    """From the breaker: "-5 \\cdot -1" and "2*-3" (a program's or a model's form) did not parse, and
+    \\mathbb{R} was not the interval of all reals (Math-Verify reads both)."""
+    assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal

@@ -525,6 +525,7 @@ static Normalized normalize_with(std::string_view answer, bool percent_factors) 
                                      {"½", "\\frac{1}{2}"}, {"⅓", "\\frac{1}{3}"}, {"⅔", "\\frac{2}{3}"},
                                      {"¼", "\\frac{1}{4}"}, {"¾", "\\frac{3}{4}"}, {"–", "-"}})
     replace_all(s, glyph, latex);
+  for (std::string_view reals : {"\\mathbb{R}", "\\mathbb R"}) replace_all(s, reals, "(-\\infty,\\infty)");   // the reals
   replace_all(s, "\\emptyset", "\\{\\}");
   replace_all(s, "\\varnothing", "\\{\\}");
   replace_all(s, "\\infinity", "\\infty");

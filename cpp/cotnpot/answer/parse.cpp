@@ -210,6 +210,13 @@ class Parser {
     while (ok_) {
       if (is("*") || is("\\cdot") || is("\\times")) {
         next();
+        // a sign right after an explicit operator belongs to the factor: "2 \\times -3", "2*-3" (had not parsed)
+        if (is("-") || is("+")) {
+          auto f = unary();
+          if (!f) return std::nullopt;
+          product.kids.push_back(std::move(*f));
+          continue;
+        }
       } else if (is("/") || is("\\div")) {
         next();
         auto d = unary();

@@ -520,11 +520,13 @@ static Normalized normalize_with(std::string_view answer, bool percent_factors) 
   for (std::string_view c : {"\\$", "€", "£", "\\euro"}) replace_all(s, c, "");
   // A unit with its power goes ("15 cm²"); any other superscript is a power: "3x²" had been "3x" (the ²
   // was dropped everywhere: a breaker), and "½" a fraction (a mixed number "2½" as 2\frac{1}{2} is).
-  for (std::string_view unit : {"cm²", "mm²", "km²", "ft²", "m²", "cm³", "mm³", "ft³", "m³"}) replace_all(s, unit, "");
-  for (const auto& [glyph, latex] : {std::pair<std::string_view, std::string_view>{"²", "^2"}, {"³", "^3"},
-                                     {"½", "\\frac{1}{2}"}, {"⅓", "\\frac{1}{3}"}, {"⅔", "\\frac{2}{3}"},
-                                     {"¼", "\\frac{1}{4}"}, {"¾", "\\frac{3}{4}"}, {"–", "-"}})
-    replace_all(s, glyph, latex);
+  if (std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {  // rare: skip the scans
+    for (std::string_view unit : {"cm²", "mm²", "km²", "ft²", "m²", "cm³", "mm³", "ft³", "m³"}) replace_all(s, unit, "");
+    for (const auto& [glyph, latex] : {std::pair<std::string_view, std::string_view>{"²", "^2"}, {"³", "^3"},
+                                       {"½", "\\frac{1}{2}"}, {"⅓", "\\frac{1}{3}"}, {"⅔", "\\frac{2}{3}"},
+                                       {"¼", "\\frac{1}{4}"}, {"¾", "\\frac{3}{4}"}, {"–", "-"}})
+      replace_all(s, glyph, latex);
+  }
   for (std::string_view reals : {"\\mathbb{R}", "\\mathbb R"}) replace_all(s, reals, "(-\\infty,\\infty)");   // the reals
   replace_all(s, "\\emptyset", "\\{\\}");
   replace_all(s, "\\varnothing", "\\{\\}");

@@ -51,6 +51,7 @@ void bind_answer(py::module_& m) {
       [](const std::string& gold, const std::string& pred) { return answer::grading_steps(gold, pred); },
       py::arg("gold"), py::arg("pred"), py::call_guard<py::gil_scoped_release>());
   m.def("max_grading_steps", [] { return answer::kMaxSteps; });
+  m.def("has_quad_precision", &answer::has_quad_precision);
   m.def(
       "verify",
       [](const std::string& gold, const std::string& pred, double rel_tol, bool percent, bool set_relation) {

@@ -62,6 +62,12 @@ def grading_steps(gold: Text, pred: Text) -> int:
     return _call(_C.grading_steps, {"gold": gold, "pred": pred})
 
 
+def has_quad_precision() -> bool:
+    """Whether this build compares real constants (and expressions at their sample points) in quad
+    precision: g++ with libquadmath on x86-64, a 128-bit long double on aarch64; else doubles alone."""
+    return _C.has_quad_precision()
+
+
 def normalize(answer: Text) -> str:
     """The answer with LaTeX/text variants removed (``\\\\dfrac``, ``\\\\left``, units, ``\\\\%``, ``1,000``...)."""
     return _call(_C.normalize_answer, {"answer": answer})

@@ -9,9 +9,12 @@
 // data/grader_cases.jsonl) and a dictionary of LaTeX pieces. With clang, the same file is a libFuzzer
 // target (coverage-guided):
 //   clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -DCOTNPOT_LIBFUZZER -Icpp \
-//       tests/fuzz/fuzz_grader.cpp cpp/cotnpot/answer/{big_integer,equiv,evaluate,extract,normalize,number,parse,tokenize}.cpp \
+//       tests/fuzz/fuzz_grader.cpp \
+//       cpp/cotnpot/answer/{big_integer,equiv,evaluate,evaluate_wide,extract,normalize,number,parse,tokenize}.cpp \
 //       -o fuzz_grader &&
 //   ./fuzz_grader -max_total_time=600
+// (clang finds no quadmath.h, which only GCC ships: that build fuzzes the doubles-only grader; the one
+// `make test` builds with g++ has the quad path, COTNPOT_WIDE_QUADMATH.)
 #include <ctime>
 #include <cstdint>
 #include <cstdlib>

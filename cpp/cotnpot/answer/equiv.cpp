@@ -533,6 +533,18 @@ class Comparer {
     return env;
   }
 
+  // The quad-precision verdict on a and b (written without a decimal) at env, whose values in doubles are x
+  // and y (detail/wide_compare.h); nullopt where it has none, and where both are exact (the exact rules
+  // decide) or either is past a double's range: such a value equals nothing but its own text (10^{1001} had
+  // equalled 10^{1001} + 1 in quad precision, which holds them but not their last digit; a breaker).
+  std::optional<bool> quad_verdict(const Node& a, const Node& b, const std::map<std::string, double>& env,
+                                   const Number& x, const Number& y, bool percent) {
+    if ((x.exact && y.exact) || !std::isfinite(std::abs(x.value())) || !std::isfinite(std::abs(y.value())))
+      return std::nullopt;
+    return detail::wide_equal(a, b, {std::max(1e-9, options_.rel_tol), x.is_integer() || y.is_integer(), percent},
+                              budget_, env);
+  }
+
   // Far points for refutation (scalars_equal): magnitudes 12 to 45, the third negative for a lone variable,
   // signs mixed across variables; off the 1/64 grid (inexact, so quad precision compares them), where
   // \sin(64\pi x) vanishes at every other point (it had equalled 0; a breaker).
@@ -719,14 +731,9 @@ class Comparer {
       // decimal, within float error (within_float_error)
       if (x->exact && y->exact) return values_equal(*x, *y);
       if (has_decimal(a) || has_decimal(b)) return values_equal(*x, *y);
-      // Real constants in quad precision where it takes them (detail/wide_compare.h): doubles had lost
-      // 1e-4 of (3-2\sqrt{2})^8 written as its expansion, and every value below 1e-12 had been zero.
-      // Not past a double's range: such a value equals nothing but its own text (10^{1001} had equalled
-      // 10^{1001} + 1 in quad precision, which holds them but not their last digit; a breaker).
-      const detail::WideRule rule{std::max(1e-9, options_.rel_tol), x->is_integer() || y->is_integer(),
-                                  options_.percent};
-      if (std::isfinite(std::abs(x->value())) && std::isfinite(std::abs(y->value())))
-        if (const auto wide = detail::wide_equal(a, b, rule, budget_)) return *wide;
+      // Real constants in quad precision where it takes them (quad_verdict): doubles had lost 1e-4 of
+      // (3-2\sqrt{2})^8 written as its expansion, and every value below 1e-12 had been zero.
+      if (const auto wide = quad_verdict(a, b, {}, *x, *y, options_.percent)) return *wide;
       if (within_float_error(*x, *y, trace)) return true;
       if (!options_.percent) return false;
       const auto scaled = [&](const Number& n) { return detail::mul(n, Number::rational(100), budget_); };
@@ -754,10 +761,7 @@ class Comparer {
       // (detail/wide_compare.h), so a point near a root of an expanded polynomial is evidence too ((x-\pi)^{12}
       // had equalled its expansion plus 10^{-6}: in doubles that was within the expansion's float error)
       std::optional<bool> wide;
-      if (written_exact && !(x->exact && y->exact) && !trace.left_reals && std::isfinite(std::abs(x->value())) &&
-          std::isfinite(std::abs(y->value())))
-        wide = detail::wide_equal(a, b, {std::max(1e-9, options_.rel_tol), x->is_integer() || y->is_integer(), false},
-                                  budget_, env);
+      if (written_exact && !trace.left_reals) wide = quad_verdict(a, b, env, *x, *y, false);
       const Agreement agreement = wide ? (*wide ? Agreement::Equal : Agreement::Different)
                                        : sampled_agreement(*x, *y, trace, written_exact);
       const bool agree = agreement != Agreement::Different;
@@ -794,10 +798,7 @@ class Comparer {
       if (budget_.exhausted()) return false;
       if (!x || !y || trace.left_reals || !std::isfinite(std::abs(x->value())) || !std::isfinite(std::abs(y->value())))
         continue;
-      std::optional<bool> wide;
-      if (!(x->exact && y->exact))
-        wide = detail::wide_equal(a, b, {std::max(1e-9, options_.rel_tol), x->is_integer() || y->is_integer(), false},
-                                  budget_, env);
+      const std::optional<bool> wide = quad_verdict(a, b, env, *x, *y, false);
       if (wide ? !*wide : sampled_agreement(*x, *y, trace, true) == Agreement::Different) return false;
     }
     if (written_exact)
@@ -837,11 +838,28 @@ std::string squeeze_lower(std::string_view s) {
   return out;
 }
 
-// Words, letters and brackets only: no digit, operator, command, subscript or list.
+// Words and letters, which compare without case: choices ("A, C", "(B)"), names, "North-East", "Sunday!".
+// Not math: no digit, operator, command or subscript, a hyphen only inside a word of two letters or more
+// ("R-r" is a difference), and no lone letter in both cases (in "(R, r)" they are two names).
 bool words_only(std::string_view text) {
-  return std::none_of(text.begin(), text.end(), [](char c) {
-    return std::isdigit(static_cast<unsigned char>(c)) || std::string_view("+-*/^=<>_{}\\,|!").find(c) != std::string_view::npos;
-  });
+  const auto letters_from = [&](size_t from, int step) {   // the run of letters from `from` on, one way
+    int n = 0;
+    for (long j = long(from); j >= 0 && j < long(text.size()) && std::isalpha(static_cast<unsigned char>(text[j])); j += step) ++n;
+    return n;
+  };
+  bool lower[26] = {}, upper[26] = {};   // lone letters seen
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (std::isdigit(c) || std::string_view("+*/^=<>_{}\\|").find(text[i]) != std::string_view::npos) return false;
+    if (c == '-' && (i == 0 || letters_from(i - 1, -1) < 2 || letters_from(i + 1, 1) < 2)) return false;
+    const bool lone = std::isalpha(c) && (i == 0 || !std::isalpha(static_cast<unsigned char>(text[i - 1]))) &&
+                      letters_from(i, 1) == 1;
+    if (lone && std::islower(c)) lower[c - 'a'] = true;
+    if (lone && std::isupper(c)) upper[c - 'A'] = true;
+  }
+  for (int k = 0; k < 26; ++k)
+    if (lower[k] && upper[k]) return false;
+  return true;
 }
 
 // A name's letters, lowercased and sorted; nothing where it holds anything but letters.
@@ -1028,5 +1046,7 @@ std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, c
   }
   return out;
 }
+
+bool has_quad_precision() { return detail::have_wide(); }
 
 }  // namespace cotnpot::answer

@@ -46,6 +46,11 @@ struct EquivOptions {
 
 bool is_equiv(std::string_view gold, std::string_view pred, const EquivOptions& options = {});
 
+// Whether this build compares real constants and sampled values in quad precision (docs/answer.md): g++
+// with libquadmath (x86-64, where CMake finds it) or a long double of 106+ bits (aarch64); elsewhere
+// doubles alone decide, and sums that cancel heavily or values below 1e-12 are told apart less well.
+bool has_quad_precision();
+
 // The parser and evaluator steps is_equiv(gold, pred) takes: the deterministic measure of its work
 // (bounded by limits.h's kMaxSteps per parse and comparison), for tests and fuzzing.
 long grading_steps(std::string_view gold, std::string_view pred, const EquivOptions& options = {});

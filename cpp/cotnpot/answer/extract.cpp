@@ -34,6 +34,16 @@ bool starts_with_nocase(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && rfind_nocase(s.substr(0, prefix.size()), prefix) == 0;
 }
 
+// Words that say something of an answer given before them instead of stating one: a reason ("because",
+// "since"), a reference to it ("above", "boxed"), or its sign or kind ("positive", "an integer").
+bool describes_an_answer(std::string_view words) {
+  for (std::string_view w : {"because", "since", "above", "boxed", "as shown", "as computed"})
+    if (rfind_nocase(words, w) != std::string_view::npos) return true;
+  for (std::string_view w : {"positive", "negative", "correct", "an integer", "a whole number", "the same"})
+    if (starts_with_nocase(words, w)) return true;
+  return false;
+}
+
 // From pos, the content of a {...} group with nested braces; npos in `end` when unbalanced.
 std::string_view braced(std::string_view s, size_t open, size_t& end) {
   int depth = 0;
@@ -315,7 +325,8 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
       // "The final answer is:\n\n\\[\\boxed{5}\\]" had given ":" (7 of 800 Qwen outputs; a breaker)
       while (!rest.empty() && (rest.front() == ':' || std::isspace(static_cast<unsigned char>(rest.front()))))
         rest.remove_prefix(1);
-      std::string answer = after_is(until_sentence_end(rest));
+      const std::string sentence = until_sentence_end(rest);
+      std::string answer = after_is(sentence);
       bool marked = false;  // the answer is set off as math or a box: take it as it is
       if (std::string math = all_math(answer); !math.empty()) answer = math, marked = true;
       if (std::string boxed = all_boxed(answer); !boxed.empty()) answer = boxed, marked = true;
@@ -324,9 +335,10 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
       if (!marked && is_prose(answer)) {
         if (std::string number = last_number(answer); !number.empty()) {
           answer = number;
-        } else if (std::string boxed = all_boxed(text); !boxed.empty()) {
-          // words without a number after a box ("=\boxed{\frac{130}{231}}. The final answer is positive,
-          // because ..." in a MATH gold solution had given "positive, because ...": a breaker): the box
+        } else if (std::string boxed = all_boxed(text); !boxed.empty() && describes_an_answer(sentence)) {
+          // words without a number that describe the boxed answer ("=\boxed{\frac{130}{231}}. The final
+          // answer is positive, because ..." in a MATH gold solution had given "positive, because ...": a
+          // breaker): the box. Words that state an answer ("Evelyn and Bob") stay the answer (a reviewer).
           return {boxed, "boxed"};
         }
       }

@@ -114,12 +114,15 @@ void strip_text_commands(std::string& s) {
 }
 
 // Words that change or join a number ("5 million", "5 or 6", "2 squared"): a number followed by one of them
-// keeps its words (counts_words).
+// keeps its words (strip_counted_nouns).
 const char* const kNumberWords[] = {
     "and", "or", "nor", "not", "to", "plus", "minus", "times", "over", "divided", "by", "mod", "pmod", "modulo",
     "sqrt", "root", "roots", "squared", "cubed", "factorial", "power", "hundred", "hundreds", "thousand",
     "thousands", "million", "millions", "billion", "billions", "trillion", "dozen", "dozens", "half", "halves",
-    "third", "thirds", "quarter", "quarters", "fourth", "fourths", "fifth", "fifths", "tenth", "tenths",
+    "third", "thirds", "quarter", "quarters", "fourth", "fourths", "fifth", "fifths", "sixth", "sixths",
+    "seventh", "sevenths", "eighth", "eighths", "ninth", "ninths", "tenth", "tenths", "eleventh", "elevenths",
+    "twelfth", "twelfths", "hundredth", "hundredths", "thousandth", "thousandths", "millionth", "millionths",
+    "negative", "positive", "score", "scores", "gross", "cube", "cubes",
     "percent", "percentage", "pct", "per", "cent", "point", "less", "more", "than", "least", "most", "about",
     "approximately", "sin", "cos", "tan", "log", "exp", "pi", "degree", "degrees", "radian", "radians"};
 

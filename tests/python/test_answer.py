@@ -1114,3 +1114,32 @@ def test_a_sign_after_an_explicit_product_and_the_reals(gold, pred, equal):
     """From the breaker: "-5 \\cdot -1" and "2*-3" (a program's or a model's form) did not parse, and
     \\mathbb{R} was not the interval of all reals (Math-Verify reads both)."""
     assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal
+
+
+@pytest.mark.parametrize("gold,pred,equal", [
+    # equal forms through functions of large arguments at the far points (breaker, round 2)
+    (r"\sin((x+3)^5)", r"\sin(x^5+15x^4+90x^3+270x^2+405x+243)", True), (r"\sin(e^{2x})", r"\sin((e^{x})^2)", True),
+    (r"\cos(e^{x})", r"\cos(e^{x/2}e^{x/2})", True), (r"\sin(x^6+\pi)", r"-\sin(x^6)", True),
+    (r"\sin(100000\pi)", "0", True), (r"\frac{3^{80}}{3}", "3^{79}", True), (r"\sqrt{3^{160}}", "3^{80}", True),
+    (r"\frac{10^{50}}{2}", r"5\cdot10^{49}", True),
+    # names, ranges, nested sets, branches
+    ("P(A)", "P(a)", False), ("f(X)", "f(x)", False), ("xY", "Xy", False), ("NORTH", "north", True),
+    ("3–5", "-2", False), (r"\{\{5\}\}", "5", False),
+    (r"\sqrt{-\pi}", r"-i\sqrt{\pi}", False), (r"\sqrt{-\pi}", r"i\sqrt{\pi}", True), (r"\ln(-e)", r"1+i\pi", True),
+    # number words
+    ("7", "7 grand", False), ("3", "3 sixteenths", False), ("12", "12 below zero", False), ("3", "3 months", True),
+])
+def test_found_by_the_second_grader_breaker(gold, pred, equal):
+    """Regressions of this session's changes (quad precision's tolerance against a function's amplified
+    rounding at the far points, the integer rule past 2^112, the case rule, the en dash, the singleton
+    set) and older faults (a negated real on the lower branch, number words)."""
+    assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal
+
+
+def test_the_far_points_do_not_run_an_equal_pair_out_of_its_budget():
+    """255 terms \\tan(10^{300}x) against the same with one factor order changed had fitted the budget
+    (179k steps); the far points ran it out, a difference then."""
+    gold = "+".join([r"\tan(10^{300}x)"] * 255)
+    pred = "+".join([r"\tan(10^{300}x)"] * 254 + [r"\tan(x10^{300})"])
+    assert answer.is_equiv(gold, pred)
+    assert answer.grading_steps(gold, pred) <= answer._C.max_grading_steps()

@@ -88,9 +88,12 @@ class Comparer {
     const bool a_unordered = a.kind == Kind::List || a.kind == Kind::Set;
     const bool b_unordered = b.kind == Kind::List || b.kind == Kind::Set;
     if (a_unordered || b_unordered) {
-      // a set of one value against that value: \{5\} is 5 (as in Math-Verify; a breaker)
-      if (a.kind == Kind::Set && a.kids.size() == 1 && !b_unordered) return equal(a.kids[0], b);
-      if (b.kind == Kind::Set && b.kids.size() == 1 && !a_unordered) return equal(a, b.kids[0]);
+      // a set of one value against that value: \{5\} is 5 (as in Math-Verify; a breaker); not a set of a set
+      const auto singleton = [](const Node& n) {
+        return n.kind == Kind::Set && n.kids.size() == 1 && n.kids[0].kind != Kind::Set;
+      };
+      if (singleton(a) && !b_unordered) return equal(a.kids[0], b);
+      if (singleton(b) && !a_unordered) return equal(a, b.kids[0]);
       if (!(a_unordered && b_unordered)) return false;
       if (has_plus_minus(a.kids) || has_plus_minus(b.kids)) {
         const auto items_a = with_plus_minus_expanded(a.kids), items_b = with_plus_minus_expanded(b.kids);
@@ -538,11 +541,11 @@ class Comparer {
   // decide) or either is past a double's range: such a value equals nothing but its own text (10^{1001} had
   // equalled 10^{1001} + 1 in quad precision, which holds them but not their last digit; a breaker).
   std::optional<bool> quad_verdict(const Node& a, const Node& b, const std::map<std::string, double>& env,
-                                   const Number& x, const Number& y, bool percent) {
+                                   const Number& x, const Number& y, bool percent, bool refute_only = false) {
     if ((x.exact && y.exact) || !std::isfinite(std::abs(x.value())) || !std::isfinite(std::abs(y.value())))
       return std::nullopt;
-    return detail::wide_equal(a, b, {std::max(1e-9, options_.rel_tol), x.is_integer() || y.is_integer(), percent},
-                              budget_, env);
+    return detail::wide_equal(
+        a, b, {std::max(1e-9, options_.rel_tol), x.is_integer() || y.is_integer(), percent, refute_only}, budget_, env);
   }
 
   // Far points for refutation (scalars_equal): magnitudes 12 to 45, the third negative for a lone variable,
@@ -744,9 +747,10 @@ class Comparer {
     // the reals is no evidence: there \sqrt{x}\sqrt{y} and \sqrt{xy} differ by complex branches, not in the
     // reals the answers mean.
     const bool written_exact = !has_decimal(a) && !has_decimal(b);
-    int real_points = 0, uncertain = 0, complex_rounded = 0;
+    int real_points = 0, uncertain = 0, complex_rounded = 0, points = 0;
     bool complex_agree = true;
-    for (int k = 0; k < kLargeEnd; ++k) {
+    const long steps_before = budget_.steps;
+    for (int k = 0; k < kLargeEnd; ++k, ++points) {
       if (k == kSmallEnd && real_points >= 3) break;   // the large points only where needed
       const auto env = point(vars, k);
       EvalTrace trace;
@@ -791,14 +795,18 @@ class Comparer {
     // 10-x and |x+10| x+10, equal wherever the points above lie (a breaker). A point where either side is
     // not a finite real, or that a sum cancelled to noise, says nothing. Only where no decimal is written:
     // far out a decimal's rounding grows past rel_tol (e^{-0.13t} is e^{-t/8} rounded, 14% off at t = 31).
-    for (int j = 0; j < 3 && written_exact; ++j) {
+    // They are skipped where the budget left would not cover them at what the points above cost: a pair
+    // that fitted the budget before them had run it out, a difference then (a breaker).
+    const long per_point = (budget_.steps - steps_before) / std::max(points, 1);
+    const bool far_points_fit = kMaxSteps - budget_.steps > 7 * per_point;   // these three, the three below, one spare
+    for (int j = 0; j < 3 && written_exact && far_points_fit; ++j) {
       const auto env = far_point(vars, j);
       EvalTrace trace;
       auto x = evaluate(a, env, budget_, &trace), y = evaluate(b, env, budget_, &trace);
       if (budget_.exhausted()) return false;
       if (!x || !y || trace.left_reals || !std::isfinite(std::abs(x->value())) || !std::isfinite(std::abs(y->value())))
         continue;
-      const std::optional<bool> wide = quad_verdict(a, b, env, *x, *y, false);
+      const std::optional<bool> wide = quad_verdict(a, b, env, *x, *y, false, /*refute_only=*/true);
       if (wide ? !*wide : sampled_agreement(*x, *y, trace, true) == Agreement::Different) return false;
     }
     if (written_exact)
@@ -852,8 +860,18 @@ bool words_only(std::string_view text) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
     if (std::isdigit(c) || std::string_view("+*/^=<>_{}\\|").find(text[i]) != std::string_view::npos) return false;
     if (c == '-' && (i == 0 || letters_from(i - 1, -1) < 2 || letters_from(i + 1, 1) < 2)) return false;
-    const bool lone = std::isalpha(c) && (i == 0 || !std::isalpha(static_cast<unsigned char>(text[i - 1]))) &&
-                      letters_from(i, 1) == 1;
+    const bool starts_run = std::isalpha(c) && (i == 0 || !std::isalpha(static_cast<unsigned char>(text[i - 1])));
+    const int run = starts_run ? letters_from(i, 1) : 0;
+    // A word is lowercase, uppercase or capitalized: "xY" and "Xy" are products of two names (a breaker)
+    if (run > 1) {
+      const std::string_view word = text.substr(i, run);
+      const bool lower_rest = std::all_of(word.begin() + 1, word.end(), [](char l) { return std::islower(static_cast<unsigned char>(l)); });
+      const bool upper_all = std::all_of(word.begin(), word.end(), [](char l) { return std::isupper(static_cast<unsigned char>(l)); });
+      if (!lower_rest && !upper_all) return false;
+    }
+    // a letter right before a bracket is a function applied: P(A) is not P(a) (a breaker)
+    if (run > 0 && i + run < text.size() && text[i + run] == '(') return false;
+    const bool lone = run == 1;
     if (lone && std::islower(c)) lower[c - 'a'] = true;
     if (lone && std::isupper(c)) upper[c - 'A'] = true;
   }

@@ -122,14 +122,24 @@ const char* const kNumberWords[] = {
     "third", "thirds", "quarter", "quarters", "fourth", "fourths", "fifth", "fifths", "sixth", "sixths",
     "seventh", "sevenths", "eighth", "eighths", "ninth", "ninths", "tenth", "tenths", "eleventh", "elevenths",
     "twelfth", "twelfths", "hundredth", "hundredths", "thousandth", "thousandths", "millionth", "millionths",
-    "negative", "positive", "score", "scores", "gross", "cube", "cubes",
+    "negative", "positive", "score", "scores", "gross", "cube", "cubes", "grand", "lakh", "lakhs", "crore",
+    "crores", "zillion", "zillions", "tens", "below", "above", "under",
     "percent", "percentage", "pct", "per", "cent", "point", "less", "more", "than", "least", "most", "about",
     "approximately", "sin", "cos", "tan", "log", "exp", "pi", "degree", "degrees", "radian", "radians"};
+
+// Nouns ending in "th" or "ths" that are no ordinal ("3 months" counts months; "3 sixteenths" is a fraction)
+const char* const kNounsInTh[] = {"month", "months", "width", "widths", "length", "lengths", "depth", "depths",
+                                  "tooth", "teeth", "booth", "booths", "cloth", "cloths", "path", "paths",
+                                  "bath", "baths", "moth", "moths", "truth", "truths", "birth", "births"};
 
 bool is_number_word(std::string_view w) {
   for (const char* u : kNumberWords)
     if (w == u) return true;
-  return false;
+  const bool ordinal_form = (w.size() > 2 && w.substr(w.size() - 2) == "th") || (w.size() > 3 && w.substr(w.size() - 3) == "ths");
+  if (!ordinal_form) return false;
+  for (const char* u : kNounsInTh)
+    if (w == u) return false;
+  return true;   // sixteenths, hundredths, twentieth...
 }
 
 // "8 cookies", "12 Eggs left": a plain number (digits, separators, a sign) and then only words of three or
@@ -527,8 +537,11 @@ static Normalized normalize_with(std::string_view answer, bool percent_factors) 
     for (std::string_view unit : {"cm²", "mm²", "km²", "ft²", "m²", "cm³", "mm³", "ft³", "m³"}) replace_all(s, unit, "");
     for (const auto& [glyph, latex] : {std::pair<std::string_view, std::string_view>{"²", "^2"}, {"³", "^3"},
                                        {"½", "\\frac{1}{2}"}, {"⅓", "\\frac{1}{3}"}, {"⅔", "\\frac{2}{3}"},
-                                       {"¼", "\\frac{1}{4}"}, {"¾", "\\frac{3}{4}"}, {"–", "-"}})
+                                       {"¼", "\\frac{1}{4}"}, {"¾", "\\frac{3}{4}"}})
       replace_all(s, glyph, latex);
+    // an en dash as the sign of the answer ("–6"); between numbers it is a range ("3–5" is not -2: a breaker)
+    const size_t first = s.find_first_not_of(' ');
+    if (first != std::string::npos && s.compare(first, 3, "–") == 0) s.replace(first, 3, "-");
   }
   for (std::string_view reals : {"\\mathbb{R}", "\\mathbb R"}) replace_all(s, reals, "(-\\infty,\\infty)");   // the reals
   replace_all(s, "\\emptyset", "\\{\\}");

@@ -102,7 +102,10 @@ Number neg(const Number& a) {
   if (a.big) return Number::integer(-*a.big);
   // (an exact rational never holds INT64_MIN: rational() makes it a big integer or a double)
   if (a.exact && a.p != INT64_MIN) return Number::rational(-a.p, a.q);
-  return Number::inexact(-a.value());
+  // A real stays on the real axis with +0 in its imaginary part: -(x + 0i) as -x - 0i took \sqrt{-\pi} to the
+  // lower branch, -i\sqrt{\pi} (a breaker)
+  const std::complex<double> z = a.value();
+  return Number::inexact({-z.real(), z.imag() == 0.0 ? 0.0 : -z.imag()});
 }
 
 Number absolute(const Number& a) {

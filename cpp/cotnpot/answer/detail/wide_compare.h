@@ -16,6 +16,10 @@ struct WideRule {
   double most_relative;  // never more apart than this, relative to the larger value (the comparer's rel_tol)
   bool integer;          // one side is an exact integer: then also nearer to it than to any other
   bool percent;          // also equal where one side is 100 times the other (50\% and 0.5)
+  // Refutation only (the far sample points): different only where the values are further apart than
+  // most_relative as well; at |x| ~ 30 a function of a large argument (\sin((x+3)^5): 3e7) carries
+  // more than quad's tolerance of rounding from it, and equal forms had differed there (a breaker).
+  bool refute_only = false;
 };
 
 // Whether the two expressions have equal values, constants or at the sample point `variables` (every free

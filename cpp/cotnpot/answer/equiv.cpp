@@ -542,8 +542,12 @@ class Comparer {
   // equalled 10^{1001} + 1 in quad precision, which holds them but not their last digit; a breaker).
   std::optional<bool> quad_verdict(const Node& a, const Node& b, const std::map<std::string, double>& env,
                                    const Number& x, const Number& y, bool percent, bool refute_only = false) {
-    if ((x.exact && y.exact) || !std::isfinite(std::abs(x.value())) || !std::isfinite(std::abs(y.value())))
-      return std::nullopt;
+    if (x.exact && y.exact) return std::nullopt;
+    // Past a double's range only where an irrational part makes the value inexact anyway: e^{(x+1)^6} is its
+    // expanded form (e^{1544} at a sample point; in doubles both were inf, which equals nothing), while
+    // 10^{1001} + 1 stays an integer whose last digit quad precision cannot hold
+    const bool finite = std::isfinite(std::abs(x.value())) && std::isfinite(std::abs(y.value()));
+    if (!finite && !(has_irrational_part(a) && has_irrational_part(b))) return std::nullopt;
     return detail::wide_equal(
         a, b, {std::max(1e-9, options_.rel_tol), x.is_integer() || y.is_integer(), percent, refute_only}, budget_, env);
   }
@@ -552,6 +556,20 @@ class Comparer {
   // (|x-40| had equalled 40-x with the first three alone: a second breaker), two negative for a lone
   // variable, the signs of every other variable flipped; off the 1/64 grid (inexact, so quad precision compares them), where \sin(64\pi x) vanishes at
   // every other point (it had equalled 0; a breaker).
+  // Whether n holds \pi, e, a function other than |.|, ! and \binom, or a power that is not a whole number's:
+  // a part whose value is irrational for almost every argument.
+  static bool has_irrational_part(const Node& n) {
+    if (n.kind == Kind::Sym && (n.name == "\\pi" || n.name == "e")) return true;
+    if (n.kind == Kind::Func && n.name != "abs" && n.name != "factorial" && n.name != "binom") return true;
+    if (n.kind == Kind::Pow) {
+      const Node& exponent = n.kids[1].kind == Kind::Neg ? n.kids[1].kids[0] : n.kids[1];
+      if (!(exponent.kind == Kind::Num && exponent.num.is_integer())) return true;
+    }
+    for (const Node& kid : n.kids)
+      if (has_irrational_part(kid)) return true;
+    return false;
+  }
+
   static constexpr int kFarPoints = 5;
   static std::map<std::string, double> far_point(const std::vector<std::string>& vars, int j) {
     static constexpr double kMagnitudes[] = {12.3456789012, 31.1734113571, 23.4519331729, 97.2718281828,

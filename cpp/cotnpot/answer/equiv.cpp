@@ -538,24 +538,20 @@ class Comparer {
 
   // The quad-precision verdict on a and b (written without a decimal) at env, whose values in doubles are x
   // and y (detail/wide_compare.h); nullopt where it has none, and where both are exact (the exact rules
-  // decide) or either is past a double's range: such a value equals nothing but its own text (10^{1001} had
-  // equalled 10^{1001} + 1 in quad precision, which holds them but not their last digit; a breaker).
+  // decide) or either is past a double's range without an irrational part: such a value equals nothing but
+  // its own text (10^{1001} had equalled 10^{1001} + 1 in quad precision, which holds them but not their
+  // last digit; a breaker).
   std::optional<bool> quad_verdict(const Node& a, const Node& b, const std::map<std::string, double>& env,
                                    const Number& x, const Number& y, bool percent, bool refute_only = false) {
     if (x.exact && y.exact) return std::nullopt;
-    // Past a double's range only where an irrational part makes the value inexact anyway: e^{(x+1)^6} is its
-    // expanded form (e^{1544} at a sample point; in doubles both were inf, which equals nothing), while
-    // 10^{1001} + 1 stays an integer whose last digit quad precision cannot hold
+    // e^{(x+1)^6} is its expanded form (e^{1544} at a sample point; in doubles both were inf, which equals
+    // nothing)
     const bool finite = std::isfinite(std::abs(x.value())) && std::isfinite(std::abs(y.value()));
     if (!finite && !(has_irrational_part(a) && has_irrational_part(b))) return std::nullopt;
     return detail::wide_equal(
         a, b, {std::max(1e-9, options_.rel_tol), x.is_integer() || y.is_integer(), percent, refute_only}, budget_, env);
   }
 
-  // Far points for refutation (scalars_equal), where the build has quad precision: magnitudes 12 to 613
-  // (|x-40| had equalled 40-x with the first three alone: a second breaker), two negative for a lone
-  // variable, the signs of every other variable flipped; off the 1/64 grid (inexact, so quad precision compares them), where \sin(64\pi x) vanishes at
-  // every other point (it had equalled 0; a breaker).
   // Whether n holds \pi, e, a function other than |.|, ! and \binom, or a power that is not a whole number's:
   // a part whose value is irrational for almost every argument.
   static bool has_irrational_part(const Node& n) {
@@ -570,6 +566,10 @@ class Comparer {
     return false;
   }
 
+  // Far points for refutation (scalars_equal), where the build has quad precision: magnitudes 12 to 613
+  // (|x-40| had equalled 40-x with the first three alone: a second breaker), two negative for a lone
+  // variable, the signs of every other variable flipped; off the 1/64 grid (inexact, so quad precision
+  // compares them), where \sin(64\pi x) vanishes at every other point (it had equalled 0; a breaker).
   static constexpr int kFarPoints = 5;
   static std::map<std::string, double> far_point(const std::vector<std::string>& vars, int j) {
     static constexpr double kMagnitudes[] = {12.3456789012, 31.1734113571, 23.4519331729, 97.2718281828,
@@ -876,7 +876,9 @@ std::string squeeze_lower(std::string_view s) {
 bool words_only(std::string_view text) {
   const auto letters_from = [&](size_t from, int step) {   // the run of letters from `from` on, one way
     int n = 0;
-    for (long j = long(from); j >= 0 && j < long(text.size()) && std::isalpha(static_cast<unsigned char>(text[j])); j += step) ++n;
+    for (long j = long(from); j >= 0 && j < long(text.size()) && std::isalpha(static_cast<unsigned char>(text[j]));
+         j += step)
+      ++n;
     return n;
   };
   bool lower[26] = {}, upper[26] = {};   // lone letters seen
@@ -889,8 +891,10 @@ bool words_only(std::string_view text) {
     // A word is lowercase, uppercase or capitalized: "xY" and "Xy" are products of two names (a breaker)
     if (run > 1) {
       const std::string_view word = text.substr(i, run);
-      const bool lower_rest = std::all_of(word.begin() + 1, word.end(), [](char l) { return std::islower(static_cast<unsigned char>(l)); });
-      const bool upper_all = std::all_of(word.begin(), word.end(), [](char l) { return std::isupper(static_cast<unsigned char>(l)); });
+      const auto lower = [](char l) { return std::islower(static_cast<unsigned char>(l)) != 0; };
+      const auto upper = [](char l) { return std::isupper(static_cast<unsigned char>(l)) != 0; };
+      const bool lower_rest = std::all_of(word.begin() + 1, word.end(), lower);
+      const bool upper_all = std::all_of(word.begin(), word.end(), upper);
       if (!lower_rest && !upper_all) return false;
     }
     // a letter right before a bracket is a function applied: P(A) is not P(a) (a breaker)

@@ -135,7 +135,8 @@ const char* const kNounsInTh[] = {"month", "months", "width", "widths", "length"
 bool is_number_word(std::string_view w) {
   for (const char* u : kNumberWords)
     if (w == u) return true;
-  const bool ordinal_form = (w.size() > 2 && w.substr(w.size() - 2) == "th") || (w.size() > 3 && w.substr(w.size() - 3) == "ths");
+  const auto ends_with = [&](std::string_view end) { return w.size() > end.size() && w.substr(w.size() - end.size()) == end; };
+  const bool ordinal_form = ends_with("th") || ends_with("ths");
   if (!ordinal_form) return false;
   for (const char* u : kNounsInTh)
     if (w == u) return false;
@@ -533,8 +534,10 @@ static Normalized normalize_with(std::string_view answer, bool percent_factors) 
   for (std::string_view c : {"\\$", "€", "£", "\\euro"}) replace_all(s, c, "");
   // A unit with its power goes ("15 cm²"); any other superscript is a power: "3x²" had been "3x" (the ²
   // was dropped everywhere: a breaker), and "½" a fraction (a mixed number "2½" as 2\frac{1}{2} is).
-  if (std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {  // rare: skip the scans
-    for (std::string_view unit : {"cm²", "mm²", "km²", "ft²", "m²", "cm³", "mm³", "ft³", "m³"}) replace_all(s, unit, "");
+  // (only for a non-ASCII answer, which is rare: the others skip the scans)
+  if (std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
+    for (std::string_view unit : {"cm²", "mm²", "km²", "ft²", "m²", "cm³", "mm³", "ft³", "m³"})
+      replace_all(s, unit, "");
     for (const auto& [glyph, latex] : {std::pair<std::string_view, std::string_view>{"²", "^2"}, {"³", "^3"},
                                        {"½", "\\frac{1}{2}"}, {"⅓", "\\frac{1}{3}"}, {"⅔", "\\frac{2}{3}"},
                                        {"¼", "\\frac{1}{4}"}, {"¾", "\\frac{3}{4}"}})

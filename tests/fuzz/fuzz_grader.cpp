@@ -10,7 +10,8 @@
 // target (coverage-guided):
 //   clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -DCOTNPOT_LIBFUZZER -Icpp \
 //       tests/fuzz/fuzz_grader.cpp \
-//       cpp/cotnpot/answer/{big_integer,equiv,evaluate,evaluate_wide,extract,normalize,number,parse,tokenize}.cpp \
+//       cpp/cotnpot/answer/{big_integer,equiv,evaluate,evaluate_wide,extract,normalize,number}.cpp \
+//       cpp/cotnpot/answer/{number_words,parse,tokenize}.cpp \
 //       -o fuzz_grader &&
 //   ./fuzz_grader -max_total_time=600
 // (clang finds no quadmath.h, which only GCC ships: that build fuzzes the doubles-only grader; the one

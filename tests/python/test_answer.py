@@ -1154,3 +1154,14 @@ def test_the_far_points_do_not_run_an_equal_pair_out_of_its_budget():
     pred = "+".join([r"\tan(10^{300}x)"] * 254 + [r"\tan(x10^{300})"])
     assert answer.is_equiv(gold, pred)
     assert answer.grading_steps(gold, pred) <= answer._C.max_grading_steps()
+
+
+@pytest.mark.parametrize("text,extracted", [
+    ("The final answer is 5 million.", "5 million"), ("The final answer is 2 dozen eggs.", "2 dozen eggs"),
+    ("The final answer is 3 squared.", "3 squared"), ("Final Answer: The final answer is 18 apples.", "18"),
+])
+def test_a_stated_final_answer_keeps_a_word_that_changes_its_number(text, extracted):
+    """The second breaker: "The final answer is 5 million." gave 5 (the last number of a stated answer in
+    words), so it equalled 5; now a word that changes the number keeps it."""
+    assert answer.extract_answer(text) == (extracted, "final_answer")
+    assert not answer.verify("#### 5", "The final answer is 5 million.")

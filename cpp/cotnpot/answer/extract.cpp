@@ -6,6 +6,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "cotnpot/answer/detail/number_words.h"
 #include "cotnpot/answer/limits.h"
 
 namespace cotnpot::answer {
@@ -32,6 +33,19 @@ size_t rfind_nocase(std::string_view hay, std::string_view needle) {
 
 bool starts_with_nocase(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && rfind_nocase(s.substr(0, prefix.size()), prefix) == 0;
+}
+
+// Whether the last occurrence of `number` in `text` is followed by a word that changes it ("5 million",
+// "3 eighths"; detail/number_words.h).
+bool followed_by_number_word(std::string_view text, std::string_view number) {
+  size_t i = text.rfind(number);
+  if (i == std::string_view::npos) return false;
+  i += number.size();
+  while (i < text.size() && text[i] == ' ') ++i;
+  std::string word;
+  while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i])))
+    word += static_cast<char>(std::tolower(static_cast<unsigned char>(text[i++])));
+  return !word.empty() && detail::is_number_word(word);
 }
 
 // Words that say something of an answer given before them instead of stating one: a reason ("because",
@@ -334,7 +348,8 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
       if (!marked && starts_with_nocase(answer, "not ")) break;
       if (!marked && is_prose(answer)) {
         if (std::string number = last_number(answer); !number.empty()) {
-          answer = number;
+          // the number alone, unless a word right after it changes it: "5 million" had been 5 (a breaker)
+          if (!followed_by_number_word(answer, number)) answer = number;
         } else if (std::string boxed = all_boxed(text); !boxed.empty() && describes_an_answer(sentence)) {
           // words without a number that describe the boxed answer ("=\boxed{\frac{130}{231}}. The final
           // answer is positive, because ..." in a MATH gold solution had given "positive, because ...": a

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <vector>
 
+#include "cotnpot/answer/detail/number_words.h"
 #include "cotnpot/answer/limits.h"
 
 namespace cotnpot::answer {
@@ -113,36 +114,6 @@ void strip_text_commands(std::string& s) {
   }
 }
 
-// Words that change or join a number ("5 million", "5 or 6", "2 squared"): a number followed by one of them
-// keeps its words (strip_counted_nouns).
-const char* const kNumberWords[] = {
-    "and", "or", "nor", "not", "to", "plus", "minus", "times", "over", "divided", "by", "mod", "pmod", "modulo",
-    "sqrt", "root", "roots", "squared", "cubed", "factorial", "power", "hundred", "hundreds", "thousand",
-    "thousands", "million", "millions", "billion", "billions", "trillion", "dozen", "dozens", "half", "halves",
-    "third", "thirds", "quarter", "quarters", "fourth", "fourths", "fifth", "fifths", "sixth", "sixths",
-    "seventh", "sevenths", "eighth", "eighths", "ninth", "ninths", "tenth", "tenths", "eleventh", "elevenths",
-    "twelfth", "twelfths", "hundredth", "hundredths", "thousandth", "thousandths", "millionth", "millionths",
-    "negative", "positive", "score", "scores", "gross", "cube", "cubes", "grand", "lakh", "lakhs", "crore",
-    "crores", "zillion", "zillions", "tens", "below", "above", "under",
-    "percent", "percentage", "pct", "per", "cent", "point", "less", "more", "than", "least", "most", "about",
-    "approximately", "sin", "cos", "tan", "log", "exp", "pi", "degree", "degrees", "radian", "radians"};
-
-// Nouns ending in "th" or "ths" that are no ordinal ("3 months" counts months; "3 sixteenths" is a fraction)
-const char* const kNounsInTh[] = {"month", "months", "width", "widths", "length", "lengths", "depth", "depths",
-                                  "tooth", "teeth", "booth", "booths", "cloth", "cloths", "path", "paths",
-                                  "bath", "baths", "moth", "moths", "truth", "truths", "birth", "births"};
-
-bool is_number_word(std::string_view w) {
-  for (const char* u : kNumberWords)
-    if (w == u) return true;
-  const auto ends_with = [&](std::string_view end) { return w.size() > end.size() && w.substr(w.size() - end.size()) == end; };
-  const bool ordinal_form = ends_with("th") || ends_with("ths");
-  if (!ordinal_form) return false;
-  for (const char* u : kNounsInTh)
-    if (w == u) return false;
-  return true;   // sixteenths, hundredths, twentieth...
-}
-
 // "8 cookies", "12 Eggs left": a plain number (digits, separators, a sign) and then only words of three or
 // more letters, none of kNumberWords, count the number's things: the number. GSM8K answers name what they
 // count with any noun ("The answer is 8 cookies." had not been 8: a breaker), beyond kUnitWords.
@@ -160,7 +131,7 @@ void strip_counted_nouns(std::string& s) {
     if (i == b) return;   // not a word: math, punctuation
     std::string word = s.substr(b, i - b);
     for (char& c : word) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (word.size() < 3 || is_number_word(word)) return;
+    if (word.size() < 3 || detail::is_number_word(word)) return;
   }
   s.resize(number_end);
 }

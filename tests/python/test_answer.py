@@ -1059,6 +1059,9 @@ def test_unicode_superscripts_fractions_and_dashes(gold, pred, equal):
     ("|x-5|", "5-x", False), ("|x+10|", "x+10", False), (r"\sqrt{x^2-20x+100}", "10-x", False),
     (r"\frac{1}{|x-12|}", r"\frac{1}{12-x}", False), ("|x-8|+|x-12|", "20-2x", False), ("|a-b-5|", "b+5-a", False),
     ("|x-40|", "40-x", False), ("|x+30|", "x+30", False), (r"\sqrt{(x-100)^2}", "100-x", False),
+    # with a decimal written, where no irrational part makes doubles noisy there (a second breaker)
+    ("|x-5|", "5.0-x", False), ("|x-7|", "7-x+0.0", False), ("0.5|x-10|", "5-0.5x", False),
+    ("x^2+0.5x", r"x^2+\frac{x}{2}", True), ("1.5x^3-2.25x", r"\frac{3}{2}x^3-\frac{9}{4}x", True),
     ("|x-50|+|y|", "50-x+|y|", False),
     # equal ones stay equal out there: absolute values, roots of squares, growth past a double, logs of squares
     (r"\sqrt{x^2-20x+100}", "|x-10|", True), ("|x|", r"\sqrt{x^2}", True), (r"e^{x^2}", r"(e^{x})^{x}", True),

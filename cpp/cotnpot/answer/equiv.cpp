@@ -815,19 +815,31 @@ class Comparer {
     if (real_points < 3 && (!complex_agree || uncertain > 0)) return false;
     // Refutation only, at five points far out (|x| 12 to 613): |x-5| had equalled 5-x, \sqrt{x^2-20x+100}
     // 10-x and |x+10| x+10, equal wherever the points above lie (a breaker). A point where either side is
-    // not a finite real, or that a sum cancelled to noise, says nothing. Only where no decimal is written:
-    // far out a decimal's rounding grows past rel_tol (e^{-0.13t} is e^{-t/8} rounded, 14% off at t = 31).
-    // They are skipped where the budget left would not cover them at what the points above cost: a pair
-    // that fitted the budget before them had run it out, a difference then (a breaker).
+    // not a finite real, or that a sum cancelled to noise, says nothing. With a decimal written, far out its
+    // rounding grows past rel_tol (e^{-0.13t} is e^{-t/8} rounded, 14% off at t = 31): there only sides
+    // without an irrational part (doubles hold sums, products and powers of the variables and |.| well) are
+    // compared, and they differ only where the decimals' rounding cannot explain it (|x-5| had equalled
+    // 5.0-x: a second breaker). They are skipped where the budget left would not cover them at what the
+    // points above cost (three times as much with decimals): a pair that fitted the budget before them had
+    // run it out, a difference then (a breaker).
     const long per_point = (budget_.steps - steps_before) / std::max(points, 1);
-    const bool far_points_fit = kMaxSteps - budget_.steps > 9 * per_point;   // these five, the three below, one spare
-    for (int j = 0; j < kFarPoints && written_exact && far_points_fit; ++j) {
+    const bool far_decimals = !written_exact && !has_irrational_part(a) && !has_irrational_part(b);
+    const bool far_points_fit =   // these five, the three below, one spare
+        kMaxSteps - budget_.steps > (written_exact ? 9 : 27) * per_point;
+    for (int j = 0; j < kFarPoints && (written_exact || far_decimals) && far_points_fit; ++j) {
       const auto env = far_point(vars, j);
       EvalTrace trace;
       auto x = evaluate(a, env, budget_, &trace), y = evaluate(b, env, budget_, &trace);
       if (budget_.exhausted()) return false;
       if (!x || !y || trace.left_reals || !std::isfinite(std::abs(x->value())) || !std::isfinite(std::abs(y->value())))
         continue;
+      if (!written_exact) {
+        if (sampled_agreement(*x, *y, trace, false) == Agreement::Different &&
+            within_rounding(a, b, env, *x, *y) == false)
+          return false;
+        if (budget_.exhausted()) return false;
+        continue;
+      }
       // quad precision's verdict only: in doubles a function of a large argument there (\cos(e^{x}) at 613) is
       // noise, which had made equal forms differ
       const std::optional<bool> wide = quad_verdict(a, b, env, *x, *y, false, /*refute_only=*/true);

@@ -147,14 +147,19 @@ def interpreter_directories():
     dirs += site.getsitepackages() if hasattr(site, "getsitepackages") else []
     dirs += [os.path.dirname(sys.executable), sysconfig.get_config_var("LIBDIR")]
     # the standard library as a zip file beside it, where it is one (python311.zip)
-    dirs += [p for p in sys.path if p.endswith(".zip") and os.path.dirname(p) == os.path.dirname(paths.get("stdlib") or "")]
-    return {d for d in dirs if d}
+    stdlib_parent = os.path.dirname(paths.get("stdlib") or "")
+    dirs += [p for p in sys.path if p.endswith(".zip") and os.path.dirname(p) == stdlib_parent]
+    return frozenset(d for d in dirs if d)
+
+
+# Found once, in the worker: every job read them again for its Landlock rules (sysconfig and site on each)
+INTERPRETER_DIRECTORIES = interpreter_directories()
 
 
 def hide_host_directories():
     """Hides every top-level directory but SYSTEM_DIRS; what the interpreter itself needs from a hidden one
-    (interpreter_directories: e.g. a virtual environment's site-packages under /home) is bound back."""
-    needed = {os.path.realpath(d) for d in interpreter_directories() if os.path.isdir(d)}
+    (INTERPRETER_DIRECTORIES: e.g. a virtual environment's site-packages under /home) is bound back."""
+    needed = {os.path.realpath(d) for d in INTERPRETER_DIRECTORIES if os.path.isdir(d)}
     hidden = [e for e in os.listdir("/") if e not in SYSTEM_DIRS and os.path.isdir("/" + e)
               and not os.path.islink("/" + e)]
     keep = {d: os.open(d, os.O_PATH | os.O_CLOEXEC) for d in needed if d.split("/")[1:2] and d.split("/")[1] in hidden}
@@ -638,7 +643,7 @@ def confine_files(workdir):
         raise OSError(ctypes.get_errno(), "cannot create the job's Landlock ruleset")
     file_rights = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | (FS_TRUNCATE if abi >= 3 else 0)
     rules = [("/" + d, FS_READ) for d in SYSTEM_DIRS if d not in ("dev", "proc", "sys", "tmp", "run")]
-    rules += [(d, FS_READ) for d in interpreter_directories()]
+    rules += [(d, FS_READ) for d in INTERPRETER_DIRECTORIES]
     # its own /proc/<pid> (the O_PATH open resolves /proc/self), no other process's
     rules += [(f, file_rights) for f in DEVICE_FILES] + [("/proc/self", FS_READ), (workdir, handled)]
     try:

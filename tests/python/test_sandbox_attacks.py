@@ -343,21 +343,24 @@ def test_no_inotify_where_jobs_share_the_callers_uid(one):
     assert r.answer == ("True 0" if one.uid_isolated else "False 1"), (one.isolation, r.answer)
 
 
+# The jobs' seccomp filter exists on x86-64 and aarch64: the tests of what it refuses run there.
+JOB_FILTER = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or os.uname().machine not in ("x86_64", "aarch64"),
+    reason="the jobs' filter exists on x86-64 and aarch64")
+
 # Job-side: attempt(f) runs f and says `done`, or the name of the errno it failed with.
 ATTEMPT = ("import errno\n"
            "def attempt(f, done='ran'):\n    try:\n        f()\n        return done\n"
            "    except OSError as e:\n        return errno.errorcode[e.errno]\n")
 
 
+@JOB_FILTER
 def test_calls_that_force_writeback_return_without_running(one):
     """Found by a breaker: a job's os.sync() wrote back every dirty page of the host (2.2 GB that a checkpoint
     had left) and slept uninterruptibly to 3x its deadline; fsync on a host file it can read does the same
     for that file. sync, syncfs, fsync, fdatasync, sync_file_range and msync now return 0 without running:
     on a descriptor that does not exist they succeed where the kernel would say EBADF. Writing and reading
     a file still work."""
-    import platform
-    if platform.machine() not in ("x86_64", "aarch64"):
-        pytest.skip("the job filter exists on x86-64 and aarch64 only")
     probe = ("import ctypes, os, time\nlibc = ctypes.CDLL(None, use_errno=True)\n"
              "start = time.monotonic()\nos.sync()\nos.fsync(999)\nos.fdatasync(999)\n"
              "syncfs, sync_file_range = {'x86_64': (306, 277), 'aarch64': (267, 84)}[os.uname().machine]\n"
@@ -391,8 +394,7 @@ SYSV_FIND = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
              "print(buf.raw[8:8 + got] if got > 0 else 'none', libc.semctl(s, 0, 12) if s >= 0 else 'none')")  # GETVAL
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or os.uname().machine not in ("x86_64", "aarch64"),
-                    reason="the jobs' filter exists on x86-64 and aarch64")
+@JOB_FILTER
 @pytest.mark.parametrize("job_namespaces", [True, False])
 def test_sysv_queues_and_semaphores_do_not_cross_jobs(job_namespaces):
     """Found by a breaker, where jobs get no IPC namespace of their own: a message queue and a semaphore a job
@@ -409,7 +411,7 @@ def test_sysv_queues_and_semaphores_do_not_cross_jobs(job_namespaces):
     assert leave.answer == "False False", (own_namespace, leave.answer)
 
 
-@pytest.mark.skipif(os.uname().machine not in ("x86_64", "aarch64"), reason="the jobs' filter exists on these")
+@JOB_FILTER
 def test_message_queues_are_refused():
     """Found by a breaker (without root, no memory cgroup): SysV message queues count against no RLIMIT_AS, and
     a new IPC namespace allows 32,000 queues of 16 KiB: a 64 MiB job held 500 MiB of the host's memory. Where a
@@ -467,15 +469,13 @@ def test_no_open_file_description_locks_and_few_pending_signals(one):
     correct_jobs_still_correct(one)
 
 
+@JOB_FILTER
 def test_no_linux_aio(one):
     """Found by a breaker: an AIO fsync (io_submit with IOCB_CMD_FSYNC) wrote back a host file's dirty pages,
     past the rule that makes fsync return without running, and io_setup reserved the host's whole
     fs.aio-max-nr while the job ran, failing every other process's AIO. io_setup and io_submit are refused.
     fadvise(POSIX_FADV_DONTNEED), which starts a file's writeback and drops the host's cached pages of it,
     returns 0 without running (on a descriptor that does not exist: EBADF where it runs); other advice runs."""
-    machine = os.uname().machine
-    if machine not in ("x86_64", "aarch64"):
-        pytest.skip("the jobs' filter exists on x86-64 and aarch64")
     probe = (ATTEMPT + "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
              "io_setup, io_submit = {'x86_64': (206, 209), 'aarch64': (0, 2)}[os.uname().machine]\n"
              "ctx = ctypes.c_ulong(0)\nsetup = libc.syscall(io_setup, 4, ctypes.byref(ctx))\n"
@@ -503,14 +503,12 @@ def test_a_verdict_written_before_a_timeout_does_not_count(one):
     correct_jobs_still_correct(one)
 
 
+@JOB_FILTER
 def test_no_pipe_grown_where_jobs_share_the_callers_uid(one):
     """Found by a breaker (without root): pipe buffer pages are a per-uid quota (pipe-user-pages-soft), which
     jobs share with the caller where they run as its uid; each pipe grown to 1 MiB with F_SETPIPE_SZ drew 16x
     a default pipe's share. There F_SETPIPE_SZ is refused (other fcntl commands work); as root each job has a
     uid, and a quota, of its own and keeps it."""
-    import platform
-    if platform.machine() not in ("x86_64", "aarch64"):
-        pytest.skip("the job filter exists on x86-64 and aarch64 only")
     probe = ("import fcntl, os\nr, w = os.pipe()\nflags = fcntl.fcntl(r, fcntl.F_GETFL)\n"
              "try:\n    grown = fcntl.fcntl(w, 1031, 1 << 20)\nexcept OSError as e:\n    grown = e.errno\n"
              "print(flags == os.O_RDONLY, grown, fcntl.fcntl(w, 1032))")   # 1031, 1032: F_SETPIPE_SZ, F_GETPIPE_SZ
@@ -728,12 +726,10 @@ def test_only_the_interpreters_own_directories_are_bound_back():
         shutil.rmtree(venv, ignore_errors=True)
 
 
+@JOB_FILTER
 def test_no_unix_sockets_in_jobs():
     """Found by a second breaker round: memfds sent in a cycle over a Unix socketpair stayed charged to the
     worker's cgroup after the job (and the executor), so later correct jobs hit memory_limit."""
-    import platform
-    if platform.machine() not in ("x86_64", "aarch64"):
-        pytest.skip("the filter is for x86-64 and aarch64")
     code = ("import socket\nfor make in (socket.socketpair, lambda: socket.socket(socket.AF_INET)):\n    try:\n"
             "        make()\n        print('made')\n    except PermissionError:\n        print('refused')")
     with cotnpot.Executor(workers=1) as ex:
@@ -798,7 +794,7 @@ NO_SOCKET_PROBE = ("import socket\ntry:\n    socket.socket().close()\n    print(
                    "except PermissionError:\n    print('refused')")
 
 
-@pytest.mark.skipif(os.uname().machine not in ("x86_64", "aarch64"), reason="the jobs' filter exists on these")
+@JOB_FILTER
 def test_no_socket_where_no_memory_cgroup_holds_the_job():
     """Found by a breaker (without root, no memory cgroup): a TCP socket mapped read-only outlives its descriptor,
     and 4.7 M epoll watches on such sockets held 963 MB of kernel memory from a 64 MiB job and used up the uid's
@@ -815,6 +811,7 @@ def test_no_socket_where_no_memory_cgroup_holds_the_job():
     assert (default.status, default.answer) == ("ok", "made" if held else "refused"), default.error_message
 
 
+@JOB_FILTER
 def test_no_vmsplice_perf_fanotify_bpf_or_userfaultfd(one):
     """Found by a breaker (without root): vmsplice of 4 KiB of a transparent huge page into a pipe kept the whole
     2 MiB page after it was unmapped, outside RLIMIT_AS (256 MB from a 20 MB address space); perf_event_open's
@@ -822,9 +819,6 @@ def test_no_vmsplice_perf_fanotify_bpf_or_userfaultfd(one):
     and fanotify_init failed while the job ran). All refused, with bpf and userfaultfd (which hosts usually
     refuse to unprivileged users already: those two cases hold on such hosts without the filter; the filter's
     own test, test_job_filter.py, checks its decisions for them)."""
-    machine = os.uname().machine
-    if machine not in ("x86_64", "aarch64"):
-        pytest.skip("the jobs' filter exists on x86-64 and aarch64")
     probe = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.syscall.restype = ctypes.c_long\n"
              "numbers = {'x86_64': (278, 298, 300, 321, 323),\n"
              "           'aarch64': (75, 241, 262, 280, 282)}[os.uname().machine]\n"
@@ -842,14 +836,13 @@ def test_no_vmsplice_perf_fanotify_bpf_or_userfaultfd(one):
     correct_jobs_still_correct(one)
 
 
+@JOB_FILTER
 def test_flock_and_byte_range_locks_take_nothing_and_leases_are_refused(one):
     """Found by a reviewer: flock and leases belong to the open file description, which a one-page mapping
     keeps after its descriptor is closed (30,000 flocks in 0.24 s, 3,000 leases), and one descriptor holds any
     number of POSIX byte ranges (97,000 in 4 s): kernel memory no cgroup or rlimit counts, as the OFD locks
     refused before. flock, F_SETLK and F_SETLKW now return 0 without running (a job's own files are its alone;
     its lock on a system file no longer makes a host process wait), F_SETLEASE is refused, F_GETLK runs."""
-    if os.uname().machine not in ("x86_64", "aarch64"):
-        pytest.skip("the jobs' filter exists on x86-64 and aarch64")
     probe = (ATTEMPT + "import fcntl, os, struct\nfd = os.open('f', os.O_RDWR | os.O_CREAT)\nos.write(fd, b'x' * 10)\n"
              "fcntl.flock(fd, fcntl.LOCK_EX)\nfcntl.lockf(fd, fcntl.LOCK_EX, 5)\n"
              "pid = os.fork()\nif pid == 0:\n    other = os.open('f', os.O_RDWR)\n"
@@ -864,13 +857,12 @@ def test_flock_and_byte_range_locks_take_nothing_and_leases_are_refused(one):
     correct_jobs_still_correct(one)
 
 
+@JOB_FILTER
 def test_no_page_cache_pinned_in_pipes_where_no_memory_cgroup_holds_the_job(tmp_path):
     """Found by a breaker (without root, no memory cgroup): one byte of a host file's 2 MiB page-cache folio
     spliced (or sent with sendfile) into a pipe kept the whole folio, past drop_caches, outside RLIMIT_AS: 320
     MB held by a 64 MiB job. There sendfile, splice and tee answer ENOSYS; shutil.copyfile still copies (it
     falls back to read and write when its first sendfile fails)."""
-    if os.uname().machine not in ("x86_64", "aarch64"):
-        pytest.skip("the jobs' filter exists on x86-64 and aarch64")
     probe = (ATTEMPT + "import os, shutil, sys\nsrc = os.open(sys.executable, os.O_RDONLY)\nr, w = os.pipe()\n"
              "out = [attempt(lambda: os.splice(src, w, 1, offset_src=0), 'moved'),\n"
              "       attempt(lambda: os.sendfile(w, src, 0, 1), 'moved')]\n"

@@ -1105,6 +1105,4 @@ std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, c
   return out;
 }
 
-bool has_quad_precision() { return detail::have_wide(); }
-
 }  // namespace cotnpot::answer

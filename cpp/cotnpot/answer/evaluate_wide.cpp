@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "cotnpot/answer/detail/big_integer.h"
+#include "cotnpot/answer/equiv.h"
 #include "cotnpot/answer/limits.h"
 
 #if defined(COTNPOT_WIDE_QUADMATH)
@@ -244,8 +245,6 @@ std::optional<bool> within_wide_error(Wide a, Wide b, const WideTrace& trace, co
 
 }  // namespace
 
-bool have_wide() { return true; }
-
 std::optional<bool> wide_equal(const Node& a, const Node& b, const WideRule& rule, Budget& budget,
                                const std::map<std::string, double>& variables) {
   // On a copy of the budget: where it runs out here, doubles decide with what is left, and the count stays
@@ -266,8 +265,6 @@ std::optional<bool> wide_equal(const Node& a, const Node& b, const WideRule& rul
 
 #else
 
-bool have_wide() { return false; }
-
 std::optional<bool> wide_equal(const Node&, const Node&, const WideRule&, Budget&,
                                const std::map<std::string, double>&) {
   return std::nullopt;
@@ -276,3 +273,15 @@ std::optional<bool> wide_equal(const Node&, const Node&, const WideRule&, Budget
 #endif
 
 }  // namespace cotnpot::answer::detail
+
+namespace cotnpot::answer {
+
+bool has_quad_precision() {
+#if defined(COTNPOT_HAVE_WIDE)
+  return true;
+#else
+  return false;
+#endif
+}
+
+}  // namespace cotnpot::answer

@@ -31,7 +31,4 @@ struct WideRule {
 std::optional<bool> wide_equal(const Node& a, const Node& b, const WideRule& rule, Budget& budget,
                                const std::map<std::string, double>& variables = {});
 
-// Whether this build has a quad type (GCC's __float128 with libquadmath, or a long double of 106+ bits).
-bool have_wide();
-
 }  // namespace cotnpot::answer::detail

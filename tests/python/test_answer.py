@@ -105,7 +105,7 @@ def test_equivalent(gold, pred):
 @pytest.mark.parametrize("gold, pred", [
     ("\\frac{1}{3}", "0.333"), ("(1, 2)", "(2, 1)"), ("[1, 2]", "(1, 2)"), ("[1, 2)", "[1, 2]"), ("3", "-3"),
     ("x^2", "x^3"), ("2, 3", "2, 3, 4"), ("\\{1\\}", "1, 1"), ("a + 3z = 0", "0"), ("x < 3", "x > 3"),
-    ("\\infty", "-\\infty"), ("1", ""), ("", ""), ("7", "seven"),
+    ("\\infty", "-\\infty"), ("1", ""), ("", ""), ("7", "seventeen"), ("7", "seven hundred"), ("7", "seven or eight"),
 ])
 def test_not_equivalent(gold, pred):
     assert not answer.is_equiv(gold, pred), (gold, pred)
@@ -132,7 +132,7 @@ def test_verify_extracts_both_sides():
 
 def test_grade_is_batched_is_equiv():
     golds = ["1/2", "3", "(1,2)", "x+1", "10"] * 40
-    preds = ["0.5", "4", "(1,2)", "1+x", "ten"] * 40
+    preds = ["0.5", "4", "(1,2)", "1+x", "eleven"] * 40
     out = answer.grade(golds, preds)
     assert out.dtype == torch.bool and out.shape == (200,)
     assert out.tolist() == [answer.is_equiv(g, p) for g, p in zip(golds, preds)]
@@ -1168,3 +1168,55 @@ def test_a_stated_final_answer_keeps_a_word_that_changes_its_number(text, extrac
     words), so it equalled 5; now a word that changes the number keeps it."""
     assert answer.extract_answer(text) == (extracted, "final_answer")
     assert not answer.verify("#### 5", "The final answer is 5 million.")
+
+
+@pytest.mark.parametrize("text,extracted", [
+    (r"The final answer is 7 hours and 30 minutes, i.e. \boxed{7.5}.", "7.5"),
+    (r"The final answer is 12 apples, e.g. $\boxed{12}$ of them.", "12"),
+    ("The final answer is 7.5 hours, i.e. 7 hours 30 minutes.", "7.5"),
+])
+def test_a_box_after_an_abbreviation_in_the_stated_final_answer_is_the_answer(text, extracted):
+    """A breaker: "The final answer is 7 hours and 30 minutes, i.e. \\boxed{7.5}" ended its sentence at "i.e."
+    and took the last number before it, 30. Without a box the words before the abbreviation still decide."""
+    assert answer.extract_answer(text) == (extracted, "final_answer")
+    assert answer.verify(r"$\boxed{7.5}$", text) is (extracted == "7.5")
+
+
+@pytest.mark.parametrize("gold,text,extracted", [
+    ("18", "She sells 9 eggs at $2 each, so she makes $18.", "18"),               # two prices, not math
+    ("18", "**Final Answer:** 18", "18"), ("18", "The final answer is **18**.", "18"),   # markdown bold
+    ("18", "Therefore, the answer is **18**.", "18"),
+    ("18", "The answer is 18 dollars per day.", "18"), ("18", "The answer is approximately 18.", "18"),
+    ("18", "The answer is approx. 18.", "18"), ("5", "The answer is 5, i.e. 500 cents.", "5"),
+    ("2", "The final answer is 2 (not 3).", "2"), ("6", "The final answer is 6 (rounded from 5.8).", "6"),
+    ("10", "The area of the rectangle is 10 cm^2.", "10"),                          # a unit's power
+    ("5000000", "The answer is 5 million.", "5 million"),
+])
+def test_extraction_of_answers_stated_in_plain_text(gold, text, extracted):
+    """A breaker of real-output extraction: each had extracted the wrong span ("2 each, so she makes", "**18**",
+    "18 dollars per day", "5, i.e", "3", "5.8", "2") and failed against its gold."""
+    assert answer.extract_answer(text)[0] == extracted
+    assert answer.verify(gold, text)
+
+
+def test_a_scaled_number_in_a_sentence_keeps_its_scale():
+    """"So he made 5 million dollars." had given 5, equal to a gold of 5."""
+    assert answer.extract_answer("So he made 5 million dollars.")[0] == "5 million"
+    assert not answer.verify("5", "So he made 5 million dollars.")
+    assert answer.verify("5000000", "So he made 5 million dollars.")
+
+
+@pytest.mark.parametrize("gold,pred,equal", [
+    ("5", "five", True), ("25", "twenty-five", True), ("25", "Twenty five", True), ("302", "three hundred and two", True),
+    ("100", "a hundred", True), ("3", "Three trucks", True), ("5", "five million", False), ("7", "seventy", False),
+    ("5000000", "5 million", True), ("2500000", "2.5 million", True), ("-3000", "-3 thousand", True),
+    ("36", "3 dozen eggs", True), ("5", "5 million", False), ("0.5", "0.0005 thousand", True),
+    ("10", "10 km/h", True), ("10", "10\\text{ m/s}", True), ("75", "75^\\circ \\text{F}", True), ("10", "10 °C", True),
+    ("10", "10 lb", True), ("10", "10 hrs", True), ("10", "10 oz", True), ("10", "10 C", False),
+    ("18", "\xa018", True), ("1000", "1\u2009000", True), ("1000", "1\u202f000", True), ("18", "\ufeff18\u200b", True),
+])
+def test_numbers_in_words_units_and_unicode_spaces(gold, pred, equal):
+    """The same breaker: numbers in words, scale words, units with a slash or a temperature scale, and Unicode
+    spaces had all stayed text, unequal to their numbers."""
+    assert answer.is_equiv(gold, pred) is equal
+    assert answer.is_equiv(pred, gold) is equal

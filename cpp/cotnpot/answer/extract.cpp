@@ -76,8 +76,33 @@ std::string_view braced(std::string_view s, size_t open, size_t& end) {
   return {};
 }
 
-// A sentence ends at a newline, or at ". " / a final "." that is not a decimal point.
-std::string until_sentence_end(std::string_view s) {
+// Where the word ending at the '.' at s[dot] begins (its letters and inner dots: "i.e").
+size_t abbreviation_start(std::string_view s, size_t dot) {
+  size_t b = dot;
+  while (b > 0 && (std::isalpha(static_cast<unsigned char>(s[b - 1])) || s[b - 1] == '.')) --b;
+  return b;
+}
+
+// What the '.' at s[dot] ends: a sentence, or an abbreviation that goes on with it: one that restates what
+// came before ("i.e.", "e.g.") or one that qualifies what follows ("approx. 18").
+enum class Abbreviation { None, Restating, Qualifying };
+Abbreviation abbreviation_at(std::string_view s, size_t dot) {
+  const size_t b = abbreviation_start(s, dot);
+  if (b > 0 && !std::isspace(static_cast<unsigned char>(s[b - 1])) && s[b - 1] != '(' && s[b - 1] != ',')
+    return Abbreviation::None;
+  std::string word;
+  for (size_t i = b; i < dot; ++i) word += static_cast<char>(std::tolower(static_cast<unsigned char>(s[i])));
+  for (std::string_view a : {"i.e", "e.g", "ie", "eg", "cf", "viz", "resp", "vs"})
+    if (word == a) return Abbreviation::Restating;
+  for (std::string_view a : {"approx", "ca", "appr", "est"})
+    if (word == a) return Abbreviation::Qualifying;
+  return Abbreviation::None;
+}
+
+// A sentence ends at a newline, or at ". " / a final "." that is not a decimal point. "approx." goes on
+// with it; a restating abbreviation too where asked or where nothing precedes it, else the sentence ends
+// before it: "5, i.e. 500 cents" is "5" (it had been "5, i.e").
+std::string until_sentence_end(std::string_view s, bool through_abbreviations = false) {
   size_t end = s.size();
   int depth = 0;
   bool in_math = false;
@@ -92,11 +117,39 @@ std::string until_sentence_end(std::string_view s) {
     }
     if (c == '.' && depth == 0 && !in_math &&
         (i + 1 == s.size() || std::isspace(static_cast<unsigned char>(s[i + 1])))) {
+      if (const Abbreviation a = abbreviation_at(s, i); a != Abbreviation::None) {
+        if (a == Abbreviation::Qualifying) continue;
+        size_t before = abbreviation_start(s, i);
+        while (before > 0 && (std::isspace(static_cast<unsigned char>(s[before - 1])) || s[before - 1] == ',' ||
+                              s[before - 1] == ';' || s[before - 1] == ':' || s[before - 1] == '('))
+          --before;
+        if (through_abbreviations || before == 0) continue;
+        end = before;
+        break;
+      }
       end = i;
       break;
     }
   }
   return trim(s.substr(0, end));
+}
+
+// Whether the text between two single $ is prose between two prices ("at $2 each, so she makes $18") rather
+// than math: it crosses a line, or holds two words of three or more letters outside braces and commands.
+bool is_money_span(std::string_view content) {
+  if (content.find('\n') != std::string_view::npos) return true;
+  int words = 0, depth = 0;
+  for (size_t i = 0; i < content.size(); ++i) {
+    const char c = content[i];
+    if (c == '{') ++depth;
+    if (c == '}' && depth > 0) --depth;
+    if (!std::isalpha(static_cast<unsigned char>(c))) continue;
+    size_t j = i;
+    while (j < content.size() && std::isalpha(static_cast<unsigned char>(content[j]))) ++j;
+    if (j - i >= 3 && depth == 0 && (i == 0 || content[i - 1] != '\\') && ++words >= 2) return true;
+    i = j - 1;
+  }
+  return false;
 }
 
 // The last $...$, \(...\) or \[...\] segment's content.
@@ -132,7 +185,9 @@ std::string last_math(std::string_view s) {
     dollars.push_back(i);
   }
   for (size_t k = 0; k + 1 < dollars.size(); k += 2)
-    consider(dollars[k], s.substr(dollars[k] + 1, dollars[k + 1] - dollars[k] - 1));
+    if (const std::string_view content = s.substr(dollars[k] + 1, dollars[k + 1] - dollars[k] - 1);
+        !is_money_span(content))   // "$2 each, so she makes $18" had been the answer (a breaker)
+      consider(dollars[k], content);
   return found ? best : std::string();
 }
 
@@ -144,7 +199,8 @@ std::string all_math(std::string_view s) {
   if (dollars.size() < 4) return last_math(s);
   std::string joined;
   for (size_t k = 0; k + 1 < dollars.size(); k += 2) {
-    const std::string part = trim(s.substr(dollars[k] + 1, dollars[k + 1] - dollars[k] - 1));
+    const std::string_view content = s.substr(dollars[k] + 1, dollars[k + 1] - dollars[k] - 1);
+    const std::string part = is_money_span(content) ? std::string() : trim(content);
     if (!part.empty()) joined += (joined.empty() ? "" : ", ") + part;
   }
   return joined;
@@ -158,6 +214,12 @@ std::string last_number(std::string_view s) {
     size_t b = i;
     while (b > 0 && is_number_char(s[b - 1])) --b;
     while (b < i && !std::isdigit(static_cast<unsigned char>(s[b]))) ++b;  // no leading '.' or ','
+    // a letter's power is no number of its own: "The area is 10 cm^2." is 10 (it had been 2: a breaker)
+    const size_t caret = b > 0 && s[b - 1] == '{' ? b - 1 : b;
+    if (caret > 1 && s[caret - 1] == '^' && std::isalpha(static_cast<unsigned char>(s[caret - 2]))) {
+      i = caret - 1;
+      continue;
+    }
     if (b > 0 && s[b - 1] == '.') --b;                                    // but keep ".5"
     if (b > 1 && s[b - 1] == '/' && std::isdigit(static_cast<unsigned char>(s[b - 2]))) {  // "2/3"
       --b;
@@ -197,6 +259,53 @@ bool is_prose(std::string_view s) {
     i = j;
   }
   return false;
+}
+
+// A parenthesized aside in words ("(not 3)", "(rounded from 5.8)") left out of a stated answer; a
+// parenthesis of math ("(3, 4)") stays.
+std::string without_asides(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '(') {
+      const size_t close = s.find(')', i);
+      if (close != std::string_view::npos && is_prose(s.substr(i + 1, close - i - 1))) {
+        i = close;
+        continue;
+      }
+    }
+    out += s[i];
+  }
+  return out;
+}
+
+// Words after a number that scale it ("5 million"): the normalizer computes "<number> <word>".
+bool is_scale_word(std::string_view w) {
+  for (std::string_view scale : {"hundred", "thousand", "million", "billion", "trillion", "dozen"})
+    if (w == scale) return true;
+  return false;
+}
+
+// The last number of s, with the word right after it where that scales it ("5 million").
+std::string last_number_scaled(std::string_view s) {
+  const std::string number = last_number(s);
+  if (number.empty()) return number;
+  size_t i = s.rfind(number) + number.size();
+  while (i < s.size() && s[i] == ' ') ++i;
+  std::string word;
+  while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i])))
+    word += static_cast<char>(std::tolower(static_cast<unsigned char>(s[i++])));
+  return is_scale_word(word) ? number + " " + word : number;
+}
+
+// A stated answer in words: its last number, asides left out, or the words whole where one right after the
+// number changes it ("5 million", "2 dozen eggs"). Empty where it holds no number, or LaTeX whose last
+// number is no answer ("\frac{1}{2} of the cake").
+std::string number_of_prose(std::string_view answer) {
+  if (answer.find('\\') != std::string_view::npos) return {};
+  const std::string plain = without_asides(answer);
+  const std::string number = last_number(plain);
+  if (number.empty()) return {};
+  return followed_by_number_word(plain, number) ? trim(plain) : number;
 }
 
 // "The volume of $V$ is 120": what follows the last " is ", when the sentence has one.
@@ -313,6 +422,25 @@ std::string all_boxed(std::string_view text) {
   }
   return joined;
 }
+// Markdown's bold markers dropped ("**Final Answer:** 18", "The answer is **18**."): they had stayed in the
+// answer (a breaker). A ** between two operands is Python's power ("2**3") and stays.
+std::string without_markdown_bold(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text.compare(i, 2, "**") == 0) {
+      size_t e = i;
+      while (e < text.size() && text[e] == '*') ++e;
+      const auto operand = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == ')' || c == '('; };
+      if (!(i > 0 && operand(text[i - 1]) && e < text.size() && operand(text[e]))) {
+        i = e - 1;
+        continue;
+      }
+    }
+    out += text[i];
+  }
+  return out;
+}
 }  // namespace
 
 Extraction extract_answer(std::string_view text, const ExtractOptions& options) {
@@ -320,6 +448,11 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
     throw std::invalid_argument("extract_answer: mode must be \"cot\" or \"program\", got \"" + options.mode + "\"");
   }
   if (text.size() > kMaxTextBytes) text = text.substr(text.size() - kMaxTextBytes);
+  std::string unbolded;
+  if (options.mode == "cot" && text.find("**") != std::string_view::npos) {
+    unbolded = without_markdown_bold(text);
+    text = unbolded;
+  }
   if (options.mode == "program") {
     size_t end = text.size();
     while (end > 0) {
@@ -347,9 +480,13 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
       // "The final answer is not 5." states no answer: the rules below decide (it had given 5, over a box)
       if (!marked && starts_with_nocase(answer, "not ")) break;
       if (!marked && is_prose(answer)) {
-        if (std::string number = last_number(answer); !number.empty()) {
-          // the number alone, unless a word right after it changes it: "5 million" had been 5 (a breaker)
-          if (!followed_by_number_word(answer, number)) answer = number;
+        // "The final answer is 7 hours and 30 minutes, i.e. \\boxed{7.5}": the sentence had ended at "i.e.",
+        // and its last number, 30, had been the answer (a breaker). A box later in the same sentence is it.
+        if (std::string boxed = all_boxed(until_sentence_end(rest, true)); !boxed.empty())
+          return {boxed, "final_answer"};
+        // the number alone, unless a word right after it changes it: "5 million" had been 5 (a breaker)
+        if (std::string number = number_of_prose(answer); !number.empty()) {
+          answer = number;
         } else if (std::string boxed = all_boxed(text); !boxed.empty() && describes_an_answer(sentence)) {
           // words without a number that describe the boxed answer ("=\boxed{\frac{130}{231}}. The final
           // answer is positive, because ..." in a MATH gold solution had given "positive, because ...": a
@@ -372,7 +509,11 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
     std::string_view rest = text.substr(p + 9);
     while (!rest.empty() && (rest.front() == ':' || rest.front() == ' ')) rest.remove_prefix(1);
     std::string answer = until_sentence_end(rest);
-    if (std::string math = last_math(answer); !math.empty()) answer = math;
+    if (std::string math = last_math(answer); !math.empty()) {
+      answer = math;
+    } else if (is_prose(answer)) {   // "The answer is 18 dollars per day." had been all of that (a breaker)
+      if (std::string number = number_of_prose(answer); !number.empty()) answer = number;
+    }
     if (!answer.empty()) return {answer, "answer_is"};
   }
   {
@@ -387,12 +528,12 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
     const std::string sentence = last_sentence(text);
     if (sentence.find('$') == std::string::npos && sentence.find("\\(") == std::string::npos &&
         sentence.find("\\[") == std::string::npos) {
-      if (std::string number = last_number(sentence); !number.empty()) return {number, "last_sentence"};
+      if (std::string number = last_number_scaled(sentence); !number.empty()) return {number, "last_sentence"};
     }
     return {math, "math"};
   }
   if (options.last_number_fallback) {
-    if (std::string number = last_number(text); !number.empty()) return {number, "last_number"};
+    if (std::string number = last_number_scaled(text); !number.empty()) return {number, "last_number"};
   }
   return {"", "none"};
 }

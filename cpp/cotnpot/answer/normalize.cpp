@@ -57,7 +57,12 @@ const char* const kUnitWords[] = {
     "units", "unit", "meters", "meter", "metres", "cm", "mm", "km", "m", "inches", "inch", "feet", "foot", "ft",
     "miles", "mile", "yards", "degrees", "degree", "dollars", "dollar", "cents", "cent", "percent", "percentage",
     "pct", "hours", "hour", "minutes", "minute", "seconds", "second", "days", "day", "years", "year", "sq", "square",
-    "cubic", "pounds", "pound", "kg", "g", "grams", "liters", "l", "ml", "mph", "students", "people", "apples"};
+    "cubic", "pounds", "pound", "kg", "g", "grams", "liters", "l", "ml", "mph", "students", "people", "apples",
+    "lb", "lbs", "oz", "ounces", "ounce", "hr", "hrs", "min", "mins", "sec", "secs", "km/h", "kph", "m/s", "mi/h",
+    "ft/s", "cm/s"};
+
+// Units of a slash, which the trailing-word scan (letters only) does not see as words: "10 km/h".
+const char* const kSlashUnits[] = {"km/h", "m/s", "mi/h", "ft/s", "cm/s"};
 
 bool is_unit_word(std::string_view w) {
   for (const char* u : kUnitWords)
@@ -136,11 +141,69 @@ void strip_counted_nouns(std::string& s) {
   s.resize(number_end);
 }
 
+// Numbers in words at the answer's start: "five" is 5, "Three trucks" 3 trucks (then counted: 3), "5
+// million" 5000000, "2 dozen eggs" 24 eggs. They had stayed words (a breaker); after them the words are left to
+// the unit and counted-noun rules.
+void numbers_in_words(std::string& s) {
+  std::vector<std::string> words;   // lowercase, split at spaces and hyphens
+  std::vector<size_t> ends;         // where each ends in s
+  bool complete = true;             // the words cover s
+  for (size_t i = 0; i < s.size();) {
+    if (s[i] == ' ' || s[i] == '-') {
+      ++i;
+      continue;
+    }
+    if (words.size() == 8) {
+      complete = false;
+      break;
+    }
+    size_t j = i;
+    while (j < s.size() && s[j] != ' ' && s[j] != '-') ++j;
+    std::string w = s.substr(i, j - i);
+    for (char& c : w) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    words.push_back(w), ends.push_back(j);
+    i = j;
+  }
+  const auto only_words_from = [&](size_t from) {
+    for (size_t k = from; k < words.size(); ++k)
+      if (!std::all_of(words[k].begin(), words[k].end(), [](char c) { return is_alpha(c); })) return false;
+    return complete || from == words.size();
+  };
+  if (words.empty()) return;
+  if (const auto spelled = detail::spelled_number(words)) {
+    if (only_words_from(spelled->words)) s = std::to_string(spelled->value) + s.substr(ends[spelled->words - 1]);
+    return;
+  }
+  // "<number> <scale>", the number with its sign (not split at its '-')
+  const size_t number_end = s.find(' ');
+  if (number_end == std::string::npos || !(is_digit(s[0]) || (s[0] == '-' && s.size() > 1 && is_digit(s[1])))) return;
+  size_t scale_begin = number_end;
+  while (scale_begin < s.size() && s[scale_begin] == ' ') ++scale_begin;
+  size_t scale_end = scale_begin;
+  while (scale_end < s.size() && is_alpha(s[scale_end])) ++scale_end;
+  if (scale_end < s.size() && s[scale_end] != ' ') return;
+  std::string scale = s.substr(scale_begin, scale_end - scale_begin);
+  for (char& c : scale) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (size_t k = scale_end; k < s.size(); ++k)
+    if (s[k] != ' ' && !is_alpha(s[k])) return;   // "5 million dollars": words after it, or nothing
+  if (const auto value = detail::scaled_number(std::string_view(s).substr(0, number_end), scale))
+    s = *value + s.substr(scale_end);
+}
+
 // Trailing unit words written without \text: "28 percent", "5 meters".
 void strip_trailing_words(std::string& s) {
   while (true) {
     size_t e = s.size();
     while (e > 0 && s[e - 1] == ' ') --e;
+    bool slash_unit = false;
+    for (std::string_view u : kSlashUnits)
+      if (e > u.size() && std::string_view(s).substr(e - u.size(), u.size()) == u &&
+          (s[e - u.size() - 1] == ' ' || is_digit(s[e - u.size() - 1]))) {
+        s = trim(s.substr(0, e - u.size()));
+        slash_unit = true;
+        break;
+      }
+    if (slash_unit) continue;
     size_t b = e;
     while (b > 0 && is_alpha(s[b - 1])) --b;
     if (b == e || (b > 0 && s[b - 1] == '\\')) return;
@@ -151,6 +214,34 @@ void strip_trailing_words(std::string& s) {
       return;
     }
     s = trim(s.substr(0, b));
+  }
+}
+
+// "75^\\circ \\text{F}", "10 °C": the scale's letter after a degree mark goes with the mark (it had stayed, and
+// "75 F" was no number: a breaker). Only C and F, only right after a degree mark.
+void strip_temperature_scales(std::string& s) {
+  for (std::string_view mark : {"^{\\circ}", "^\\circ", "\\circ", "\\degree", "°"}) {
+    for (size_t p = s.find(mark); p != std::string::npos; p = s.find(mark, p + 1)) {
+      size_t i = p + mark.size();
+      while (i < s.size() && s[i] == ' ') ++i;
+      bool braced = false;
+      for (std::string_view cmd : {"\\text{", "\\mathrm{"})
+        if (s.compare(i, cmd.size(), cmd) == 0) {
+          i += cmd.size(), braced = true;
+          break;
+        }
+      while (braced && i < s.size() && s[i] == ' ') ++i;
+      if (i >= s.size() || (s[i] != 'C' && s[i] != 'F')) continue;
+      size_t e = i + 1;
+      if (braced) {
+        while (e < s.size() && s[e] == ' ') ++e;
+        if (e >= s.size() || s[e] != '}') continue;
+        ++e;
+      } else if (e < s.size() && is_alpha(s[e])) {
+        continue;   // a word: "°Celsius" is not handled, "°Fahrenheit" neither
+      }
+      s.erase(p + mark.size(), e - p - mark.size());
+    }
   }
 }
 
@@ -464,6 +555,13 @@ static void percents_as_factors(std::string& s) {
 static Normalized normalize_with(std::string_view answer, bool percent_factors) {
   Normalized out;
   std::string s(answer.substr(0, kMaxAnswerBytes * 4));
+  // Unicode spaces: no-break, thin, narrow no-break and figure spaces as spaces ("1 000" with a thin space is
+  // 1000), zero-width ones and a byte-order mark dropped. They had stayed bytes of the answer (a breaker).
+  if (s.find('\xC2') != std::string::npos || s.find('\xE2') != std::string::npos || s.find('\xEF') != std::string::npos) {
+    for (std::string_view space : {"\xC2\xA0", "\xE2\x80\x89", "\xE2\x80\xAF", "\xE2\x80\x87", "\xE2\x80\x88"})
+      replace_all(s, space, " ");
+    for (std::string_view none : {"\xE2\x80\x8B", "\xE2\x80\x8C", "\xE2\x80\x8D", "\xEF\xBB\xBF"}) replace_all(s, none, "");
+  }
   unwrap_boxes(s);
   for (std::string_view d : {"\\(", "\\)", "\\[", "\\]", "$"}) {
     if (d == "$") {
@@ -493,6 +591,7 @@ static Normalized normalize_with(std::string_view answer, bool percent_factors) 
   replace_all(s, "\\lt", "<");
   replace_all(s, "\\gt", ">");
   for (std::string_view f : {"\\dfrac", "\\tfrac", "\\cfrac"}) replace_all(s, f, "\\frac");
+  strip_temperature_scales(s);
   for (std::string_view d : {"^{\\circ}", "^\\circ", "\\circ", "\\degree", "°"}) replace_all(s, d, "");
   if (percent_factors)
     percents_as_factors(s);
@@ -525,6 +624,8 @@ static Normalized normalize_with(std::string_view answer, bool percent_factors) 
   replace_all(s, "\\geq", "\\ge");
   replace_all(s, "\\neq", "\\ne");
   strip_text_commands(s);
+  s = trim(s);
+  numbers_in_words(s);   // before the words become commas: "three hundred and two"
   replace_words_with_commas(s);
   s = trim(s);
   strip_trailing_words(s);

@@ -117,3 +117,38 @@ def test_samples_are_labelled_seeded_and_their_annotations_computed(briefly_trai
     labels = [c.label for p in table.problems for c in p.candidates]
     assert 0 < sum(labels) < len(labels)
     assert len(set(texts)) > len(texts) // 2
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_the_reasoner_autocasts_to_bf16_only_where_the_cpu_has_bf16_instructions(monkeypatch, fast):
+    """The suite's 200-step reasoner ran for over 15 minutes on an AVX2 CPU, where torch's bf16 GEMM is a
+    scalar fallback: bf16 autocast is now on only where the CPU has bf16 instructions (or when asked)."""
+    import cotnpot.train.reasoner as reasoner
+    seen, real = [], torch.autocast
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("enabled", True))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reasoner, "cpu_has_fast_bf16", lambda: fast)
+    monkeypatch.setattr(torch, "autocast", spy)
+    config = ReasonerConfig(problems=8, steps=2, batch_size=2, hidden_size=16, layers=1, heads=2)
+    train_reasoner(reasoner_problems(8, seed=0), config, seed=0)
+    assert seen == [fast, fast]
+    seen.clear()
+    train_reasoner(reasoner_problems(8, seed=0), ReasonerConfig(**{**vars(config), "bf16": not fast}), seed=0)
+    assert seen == [not fast, not fast]
+
+
+def test_cpu_bf16_detection_agrees_with_the_kernels_cpu_flags():
+    """cpu_has_fast_bf16 reads torch's cpuinfo; /proc/cpuinfo's flags are the kernel's own reading."""
+    import platform
+    from cotnpot._cpu import cpu_has_fast_bf16
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("the flags compared are x86's")
+    flags = set()
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                flags |= set(line.split(":", 1)[1].split())
+    assert cpu_has_fast_bf16() == bool(flags & {"avx512_bf16", "amx_bf16"})

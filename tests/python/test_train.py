@@ -703,10 +703,13 @@ def test_two_gloo_processes_with_dropout_resume_exactly(tokenizer, tmp_path):
 
 
 def test_bf16_autocast_trains_and_matches_fp32_roughly(tokenizer, tmp_path):
+    import warnings
     pairs = small_pairs(8)
     runs = {}
     for bf16 in (False, True):
-        trainer = trainer_for(tokenizer, tmp_path / str(bf16), max_steps=2, bf16=bf16)
+        with warnings.catch_warnings():   # on a CPU without bf16 instructions bf16=True warns that it is slow
+            warnings.filterwarnings("ignore", message="TrainConfig.bf16")
+            trainer = trainer_for(tokenizer, tmp_path / str(bf16), max_steps=2, bf16=bf16)
         trainer.model.float()
         seen = []   # a decoder layer runs in both pair layouts (the LM head only in the concatenated one)
         layer = trainer.model.model.layers[0].mlp.down_proj
@@ -980,3 +983,20 @@ def test_a_plain_hugging_face_tokenizer_is_taken_as_it_comes(tokenizer, tmp_path
     torch.testing.assert_close(trained["raw"], trained["wrapped"], rtol=0, atol=0)
     with pytest.raises(TypeError, match="must be a Hugging Face tokenizer or have encode_example"):
         verifier_tokenizer(object())
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_bf16_on_a_cpu_without_bf16_instructions_warns(tokenizer, tmp_path, monkeypatch, fast):
+    """On an AVX2 CPU torch's bf16 GEMM is a scalar fallback (~65x float32's time): asking for bf16 autocast
+    there says so, once, at the trainer's start; where bf16 is fast, or not asked for, nothing is said."""
+    import warnings
+    import cotnpot.train.trainer as trainer_module
+    monkeypatch.setattr(trainer_module, "fast_bf16", lambda device: fast)
+    for bf16 in (False, True):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer_for(tokenizer, tmp_path / f"{fast}{bf16}", bf16=bf16)
+        said = [w for w in caught if "TrainConfig.bf16" in str(w.message)]
+        assert len(said) == (1 if bf16 and not fast else 0), [str(w.message) for w in said]
+        if said:   # the caller's line, not the trainer's
+            assert "no bfloat16 matmul instructions" in str(said[0].message) and said[0].filename == __file__

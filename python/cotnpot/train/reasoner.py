@@ -24,6 +24,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from transformers import LogitsProcessor
 
+from .._cpu import cpu_has_fast_bf16
 from ..logprob import sequence_logprob
 from ..pipeline.data import Candidate, CandidateTable, Problem
 from ..verifier import pad_examples
@@ -46,6 +47,7 @@ class ReasonerConfig:
     temperature: float = 1.0
     max_new_tokens: int = 160     # a 4-step solution is ~70 tokens
     problems_per_batch: int = 16  # when sampling: x n sequences decoded together
+    bf16: Optional[bool] = None   # bfloat16 autocast in training; None: where the CPU has bf16 instructions
 
     def __post_init__(self):
         for name in ("problems", "steps", "batch_size", "hidden_size", "layers", "heads", "max_new_tokens",
@@ -139,12 +141,15 @@ def train_reasoner(problems: Sequence[WordProblem], config: ReasonerConfig = Rea
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps,
                                                    pct_start=0.05)
     rng = random.Random(seed)
+    # bf16 only where it is fast: without bf16 instructions torch's CPU bf16 GEMM is a scalar fallback, and
+    # the test suite's 200-step reasoner had run for over 15 minutes on an AVX2 machine (see cotnpot._cpu).
+    bf16 = cpu_has_fast_bf16() if config.bf16 is None else config.bf16
     model.train()
     bar = tqdm(range(config.steps), desc="train reasoner", disable=not progress, leave=False)
     for _ in bar:
         chunk = [examples[i] for i in rng.sample(range(len(examples)), min(config.batch_size, len(examples)))]
         ids, labels, mask = pad_examples(chunk, tokenizer.pad_token_id)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             logits = model(input_ids=ids, attention_mask=mask).logits
         tokens = (labels[:, 1:] != -100).sum()
         loss = -sequence_logprob(logits.float(), labels, shift=True).sum() / tokens

@@ -176,14 +176,18 @@ def test_a_timeout_the_machine_caused_is_not_cached(tmp_path):
     from types import SimpleNamespace
     import cotnpot
     from cotnpot.distributed import cacheable, starved
-    from cotnpot.pipeline.programs import ExecutionCache, execute
+    from cotnpot.pipeline.programs import ExecutionCache, execute, worker_setup
     assert not starved(SimpleNamespace(status="timeout", cpu_s=0.95, wall_s=1.0))
     assert starved(SimpleNamespace(status="timeout", cpu_s=0.5, wall_s=1.0))
     assert not starved(SimpleNamespace(status="ok", cpu_s=0.0, wall_s=1.0))
     assert [cacheable({"status": "timeout", **marker}) for marker in ({}, {"starved": True}, {"starved": False})] \
         == [False, False, True]
     spin, sleep = "while True:\n    pass", "import time\ntime.sleep(30)"
-    with cotnpot.Executor(workers=1, timeout=0.5) as ex:
+    # The pot harness's workers, as the pipeline makes them: without their preloads the job's prelude imports
+    # sympy itself, which on a slower CPU spent the whole 0.5 s on the CPU, so the sleeping job's timeout was
+    # not starved and was cached (seen on a 2-core AVX2 VM)
+    preload, warmup = worker_setup("pot")
+    with cotnpot.Executor(workers=1, timeout=0.5, preload=preload, warmup=warmup) as ex:
         first = execute([spin, sleep], "pot", ex, cache=ExecutionCache(tmp_path / "c.jsonl"))
         entries = ExecutionCache(tmp_path / "c.jsonl").entries
         spin_cached = bool(entries)   # the spinning job, unless a busy machine starved it too

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import cotnpot
+from cotnpot._cpu import cpu_has_fast_bf16
 
 COMPOSITE = torch._C.DispatchKeySet(torch._C.DispatchKey.CompositeExplicitAutograd)
 OFFSETS = [1e3, 1e4, 3e4, -1e4]
@@ -124,8 +125,11 @@ def test_fused_linear_logprob_with_large_logits(offset, dtype, frozen):
     # pass gradients through unchanged.
     ref = [t.clone().requires_grad_() for t in (h64, w64, b64) if t is not None]
 
+    # (bf16's only where its GEMMs run in bf16: on a CPU without bf16 instructions they take float32 copies)
+    rounds = dtype == torch.float16 or (dtype == torch.bfloat16 and cpu_has_fast_bf16())
+
     def rounded(t):
-        return t + (t.to(dtype).double() - t).detach() if dtype in (torch.bfloat16, torch.float16) else t
+        return t + (t.to(dtype).double() - t).detach() if rounds else t
 
     logits = rounded(ref[0] @ ref[1].T)
     if b64 is not None:

@@ -3,6 +3,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/cpu/Utils.h>
 
 #include <algorithm>
 #include <cmath>
@@ -16,6 +17,33 @@ namespace cotnpot::logprob::detail {
 namespace {
 
 constexpr double kMinusInf = -std::numeric_limits<double>::infinity();
+
+// torch's CPU bf16 GEMM is fast only where oneDNN has bf16 instructions (AVX512_BF16, AMX, arm's BF16);
+// elsewhere it is a scalar fallback: on a 2-core AVX2 EPYC a bf16 matmul took 65x the float32 one's time,
+// and this form's bf16 forward+backward 9x its float32 one. There a bf16 input's GEMMs take float32 copies
+// of their blocks (one row block of hidden, one vocabulary block of the weight at a time: the memory stays
+// blocks) and its gradients accumulate in float32; the products are then exact, not rounded to bf16.
+bool bf16_gemm_is_fast() {
+  static const bool fast = [] {
+    const auto capabilities = at::cpu::get_cpu_capabilities();
+    for (const char* key : {"avx512_bf16", "amx_bf16", "bf16", "sve_bf16"}) {
+      const auto it = capabilities.find(key);
+      if (it != capabilities.end() && it->second.isBool() && it->second.toBool()) return true;
+    }
+    return false;
+  }();
+  return fast;
+}
+
+// The dtype the GEMMs of an input of t's dtype run in.
+at::ScalarType gemm_dtype(const at::Tensor& t) {
+  return t.scalar_type() == at::kBFloat16 && !bf16_gemm_is_fast() ? at::kFloat : t.scalar_type();
+}
+
+// Rows [v0, v1) of a vocabulary-indexed input (weight, bias) in the GEMM dtype; undefined stays undefined.
+at::Tensor vocab_block(const at::Tensor& t, int64_t v0, int64_t v1, at::ScalarType gemm) {
+  return t.defined() ? t.slice(0, v0, v1).to(gemm) : t;
+}
 
 // A row's log-sum-exp over the vocabulary blocks seen so far, as (max of the blocks' log-sum-exps, sum of
 // exp(block's - max)) with the sum in double. Merged in float log space instead (log(exp(a) + exp(b))), a
@@ -95,15 +123,17 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
   TORCH_INTERNAL_ASSERT(!dlogp_dhidden || (dlogp_dhidden->scalar_type() == at::kFloat &&
                                            dlogp_dhidden->is_contiguous() && dlogp_dhidden->size(0) == n));
   BlockScratch scratch, product_scratch;
+  const at::ScalarType gemm = gemm_dtype(hidden);
   for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
     const int64_t r1 = std::min(n, r0 + b.rows);
     std::fill(running.begin(), running.end(), RunningLse{});
     std::fill(picked.begin(), picked.end(), 0.0f);
     std::fill(reference.begin(), reference.end(), kMinusInf);
-    const at::Tensor h = hidden.slice(0, r0, r1);
+    const at::Tensor h = hidden.slice(0, r0, r1).to(gemm);
     for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
       const int64_t v1 = std::min(vocab, v0 + b.vocab);
-      at::Tensor logits = block_logits_in_dtype(h, weight, bias, v0, v1, scratch);
+      const at::Tensor w = vocab_block(weight, v0, v1, gemm);
+      at::Tensor logits = block_logits_in_dtype(h, w, vocab_block(bias, v0, v1, gemm), 0, v1 - v0, scratch);
       const BlockRows rows = rows_of(logits);
       at::parallel_for(0, r1 - r0, row_grain(rows.width), [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) {
@@ -147,7 +177,7 @@ std::tuple<at::Tensor, at::Tensor> fused_linear_forward_cpu(const at::Tensor& hi
             }
           }
         });
-        add_product(sums, logits, weight.slice(0, v0, v1), product_scratch);
+        add_product(sums, logits, w, product_scratch);
       }
     }
     for (int64_t i = 0; i < r1 - r0; ++i) {
@@ -225,10 +255,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
   // int16 rest that carries a float's precision. A float32 accumulator holds twice the gradient's memory
   // beyond it, the rest once: the hidden's over the vocabulary blocks (N = 4096, H = 1024: 8 MiB instead of
   // 16), the weight's over the row blocks, one vocabulary block at a time (2 MiB instead of 4).
-  const bool hidden_paired = want_hidden && hidden.scalar_type() == at::kBFloat16;
+  const at::ScalarType gemm = gemm_dtype(hidden);
+  const bool hidden_paired = want_hidden && gemm == at::kBFloat16;
   at::Tensor grad_hidden = gradient_buffer(want_hidden, {n, hidden.size(1)}, hidden_paired ? hidden.options() : acc);
   at::Tensor grad_hidden_rest = gradient_buffer(hidden_paired, {n, hidden.size(1)}, hidden.options().dtype(at::kShort));
-  const bool weight_paired = want_weight && weight.scalar_type() == at::kBFloat16;
+  const bool weight_paired = want_weight && gemm == at::kBFloat16;
   VocabBlockGradient grad_weight(want_weight && !weight_paired, weight, at::kFloat);
   at::Tensor grad_weight_paired = gradient_buffer(weight_paired, weight.sizes(), weight.options());
   at::Tensor weight_rest =
@@ -239,13 +270,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
   // Vocabulary blocks outside, rows inside, as in the composite form.
   for (int64_t v0 = 0; v0 < vocab; v0 += b.vocab) {
     const int64_t v1 = std::min(vocab, v0 + b.vocab);
-    const at::Tensor w = weight.slice(0, v0, v1);
+    const at::Tensor w = vocab_block(weight, v0, v1, gemm), b_block = vocab_block(bias, v0, v1, gemm);
     const at::Tensor gw = grad_weight.open(v0, v1), gb = grad_bias.open(v0, v1);
     const at::Tensor gw_rest = weight_paired ? weight_rest.slice(0, 0, v1 - v0).zero_() : at::Tensor();
     for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
       const int64_t r1 = std::min(n, r0 + b.rows);
-      const at::Tensor h = hidden.slice(0, r0, r1);
-      at::Tensor gl = block_logits_in_dtype(h, weight, bias, v0, v1, logits_scratch);  // becomes d(sum g * logp)/d logits, in place
+      const at::Tensor h = hidden.slice(0, r0, r1).to(gemm);
+      at::Tensor gl = block_logits_in_dtype(h, w, b_block, 0, v1 - v0, logits_scratch);  // becomes d(sum g * logp)/d logits, in place
       const BlockRows rows = rows_of(gl);
       at::parallel_for(0, r1 - r0, row_grain(rows.width), [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) {
@@ -261,7 +292,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_backward_cpu(
             k.logprob_grad_f32(rows.floats(i), rows.width, lp[r], gp[r], label - v0, rows.floats(i));
         }
       });
-      // bf16 GEMMs for bf16 inputs, each block's product added at a float's precision (never a bf16 sum
+      // bf16 GEMMs for bf16 inputs (where bf16_gemm_is_fast), each block's product added at a float's precision (never a bf16 sum
       // across blocks): into a float32 accumulator, or the pair
       if (hidden_paired) {
         add_product_paired(grad_hidden.slice(0, r0, r1), grad_hidden_rest.slice(0, r0, r1), gl, w, product_scratch, k);

@@ -1220,3 +1220,40 @@ def test_numbers_in_words_units_and_unicode_spaces(gold, pred, equal):
     spaces had all stayed text, unequal to their numbers."""
     assert answer.is_equiv(gold, pred) is equal
     assert answer.is_equiv(pred, gold) is equal
+
+
+@pytest.mark.parametrize("gold,text,graded", [
+    # several numbers in a stated answer: whichever were taken could be wrong (a reviewer and a breaker)
+    ("6", "The answer is 5, not 6.", False), ("6", "The answer is 5 or 6 apples.", False),
+    ("3", "The answer is 10 minus 3.", False), ("200", "The answer is 5 percent of 200.", False),
+    ("4", "The answer is between 3 and 4.", False), ("6", "The final answer is 5 or 6 apples.", False),
+    ("18", "The answer is 18, since 9 x 2 = 18.", True), ("18", "The final answer is the total cost (18 dollars).", True),
+    # "approx." after the answer ends its sentence; "cf."/"vs." do not reach a box
+    ("18", "Final Answer: The final answer is 18 approx. I hope it is correct.", True),
+    ("20", "The answer is 18 approx. She used 20 eggs.", False),
+    ("7", r"The final answer is 7 apples vs. \boxed{5} pears.", True),
+    ("9", r"Final Answer: Since \boxed{x=3} is the root, the area is 9 square units.", True),
+    # Python's power stays a power; markdown bold around parentheses goes
+    ("1024", "The answer is 2 ** 10.", True), ("0.5", "The answer is 2**-1.", True),
+    ("18", "The answer is (**18**).", True),
+    # math between dollars that holds words; a unit's power only
+    ("12", "Let the width be $w = 3$. Then $Area = length \\times width = 12$.", True),
+    ("4", "The highest power in the expansion is x^4.", True),
+    ("2000000", "So the area is 2 million m^2.", True),
+    # scale words that are no scale of the answer
+    ("5", "She has 5 hundred-dollar bills.", True), ("3", "How many dozen? She needs 3 dozen eggs.", True),
+])
+def test_stated_answers_with_several_numbers_and_the_first_rules_regressions(gold, text, graded):
+    """A breaker and a reviewer of the rules above: each had been graded the other way."""
+    assert answer.verify(gold, text) is graded, answer.extract_answer(text)
+
+
+@pytest.mark.parametrize("gold,pred,equal", [
+    ("5", "-five", False), ("-5", "-five", False), ("0", "zero point five", False), ("half", "one half", False),
+    ("g", "g \\circ C", False), ("x", "x^\\circ C", False), ("2", "2m/s", False), ("10", "10 Km/h", True),
+    ("x", "x min", False), ("15000000", "1,5 million", False), ("1500000", "1,500 thousand", True),
+])
+def test_the_normalizers_new_rules_keep_to_their_forms(gold, pred, equal):
+    """The same review: a sign before a spelled number had been dropped, words after it ignored, a composition
+    with C read as Celsius, algebra read as units, a decimal comma as a thousands separator."""
+    assert answer.is_equiv(gold, pred) is equal

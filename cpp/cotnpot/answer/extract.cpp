@@ -84,24 +84,28 @@ size_t abbreviation_start(std::string_view s, size_t dot) {
 }
 
 // What the '.' at s[dot] ends: a sentence, or an abbreviation that goes on with it: one that restates what
-// came before ("i.e.", "e.g.") or one that qualifies what follows ("approx. 18").
-enum class Abbreviation { None, Restating, Qualifying };
+// came before ("i.e.", "e.g."), one that sets something beside it ("cf.", "vs."), or one that qualifies a
+// number ("approx. 18", "18 approx.").
+enum class Abbreviation { None, Restating, Beside, Qualifying };
 Abbreviation abbreviation_at(std::string_view s, size_t dot) {
   const size_t b = abbreviation_start(s, dot);
   if (b > 0 && !std::isspace(static_cast<unsigned char>(s[b - 1])) && s[b - 1] != '(' && s[b - 1] != ',')
     return Abbreviation::None;
   std::string word;
   for (size_t i = b; i < dot; ++i) word += static_cast<char>(std::tolower(static_cast<unsigned char>(s[i])));
-  for (std::string_view a : {"i.e", "e.g", "ie", "eg", "cf", "viz", "resp", "vs"})
+  for (std::string_view a : {"i.e", "e.g", "ie", "eg", "viz"})
     if (word == a) return Abbreviation::Restating;
+  for (std::string_view a : {"cf", "resp", "vs"})
+    if (word == a) return Abbreviation::Beside;
   for (std::string_view a : {"approx", "ca", "appr", "est"})
     if (word == a) return Abbreviation::Qualifying;
   return Abbreviation::None;
 }
 
-// A sentence ends at a newline, or at ". " / a final "." that is not a decimal point. "approx." goes on
-// with it; a restating abbreviation too where asked or where nothing precedes it, else the sentence ends
-// before it: "5, i.e. 500 cents" is "5" (it had been "5, i.e").
+// A sentence ends at a newline, or at ". " / a final "." that is not a decimal point. An abbreviation goes
+// on with it where nothing precedes it ("approx. 18"), and "i.e."/"e.g." where asked; after words "approx."
+// ends it ("18 approx. I hope it is correct." is "18 approx"), and the others end it before themselves: "5,
+// i.e. 500 cents" is "5" (it had been "5, i.e").
 std::string until_sentence_end(std::string_view s, bool through_abbreviations = false) {
   size_t end = s.size();
   int depth = 0;
@@ -118,13 +122,12 @@ std::string until_sentence_end(std::string_view s, bool through_abbreviations = 
     if (c == '.' && depth == 0 && !in_math &&
         (i + 1 == s.size() || std::isspace(static_cast<unsigned char>(s[i + 1])))) {
       if (const Abbreviation a = abbreviation_at(s, i); a != Abbreviation::None) {
-        if (a == Abbreviation::Qualifying) continue;
         size_t before = abbreviation_start(s, i);
         while (before > 0 && (std::isspace(static_cast<unsigned char>(s[before - 1])) || s[before - 1] == ',' ||
                               s[before - 1] == ';' || s[before - 1] == ':' || s[before - 1] == '('))
           --before;
-        if (through_abbreviations || before == 0) continue;
-        end = before;
+        if (before == 0 || (through_abbreviations && a == Abbreviation::Restating)) continue;
+        end = a == Abbreviation::Qualifying ? i : before;
         break;
       }
       end = i;
@@ -135,8 +138,10 @@ std::string until_sentence_end(std::string_view s, bool through_abbreviations = 
 }
 
 // Whether the text between two single $ is prose between two prices ("at $2 each, so she makes $18") rather
-// than math: it crosses a line, or holds two words of three or more letters outside braces and commands.
+// than math: it begins with the first price's digits and crosses a line or holds two words of three or more
+// letters outside braces and commands ("$cos x + sin x$" is math).
 bool is_money_span(std::string_view content) {
+  if (content.empty() || !std::isdigit(static_cast<unsigned char>(content[0]))) return false;
   if (content.find('\n') != std::string_view::npos) return true;
   int words = 0, depth = 0;
   for (size_t i = 0; i < content.size(); ++i) {
@@ -208,15 +213,27 @@ std::string all_math(std::string_view s) {
 
 bool is_number_char(char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == ','; }
 
-std::string last_number(std::string_view s) {
+// Whether the letters right before s[caret] ('^') name a unit of length or area ("cm^2", "m^3").
+bool unit_before_power(std::string_view s, size_t caret) {
+  size_t b = caret;
+  while (b > 0 && std::isalpha(static_cast<unsigned char>(s[b - 1]))) --b;
+  if (b > 0 && s[b - 1] == '\\') return false;   // a command's power
+  const std::string_view word = s.substr(b, caret - b);
+  for (std::string_view unit : {"cm", "m", "mm", "km", "ft", "in", "yd", "mi", "units", "meters", "inches", "feet"})
+    if (word == unit) return true;
+  return false;
+}
+
+// The last number of s ("" if none), and where it begins (at, if given).
+std::string last_number(std::string_view s, size_t* at = nullptr) {
   for (size_t i = s.size(); i-- > 0;) {
     if (!std::isdigit(static_cast<unsigned char>(s[i]))) continue;
     size_t b = i;
     while (b > 0 && is_number_char(s[b - 1])) --b;
     while (b < i && !std::isdigit(static_cast<unsigned char>(s[b]))) ++b;  // no leading '.' or ','
-    // a letter's power is no number of its own: "The area is 10 cm^2." is 10 (it had been 2: a breaker)
+    // a unit's power is no number of its own: "The area is 10 cm^2." is 10 (it had been 2: a breaker)
     const size_t caret = b > 0 && s[b - 1] == '{' ? b - 1 : b;
-    if (caret > 1 && s[caret - 1] == '^' && std::isalpha(static_cast<unsigned char>(s[caret - 2]))) {
+    if (caret > 1 && s[caret - 1] == '^' && unit_before_power(s, caret - 1)) {
       i = caret - 1;
       continue;
     }
@@ -226,9 +243,24 @@ std::string last_number(std::string_view s) {
       while (b > 0 && std::isdigit(static_cast<unsigned char>(s[b - 1]))) --b;
     }
     if (b > 0 && s[b - 1] == '-') --b;
+    if (at) *at = b;
     return std::string(s.substr(b, i - b + 1));
   }
   return {};
+}
+
+// How many numbers s holds (runs of digits with their inner points and separators), counted up to 2.
+int count_numbers(std::string_view s) {
+  int count = 0;
+  for (size_t i = 0; i < s.size() && count < 2; ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(s[i]))) continue;
+    ++count;
+    while (i + 1 < s.size() && (std::isdigit(static_cast<unsigned char>(s[i + 1])) ||
+                                ((s[i + 1] == '.' || s[i + 1] == ',') && i + 2 < s.size() &&
+                                 std::isdigit(static_cast<unsigned char>(s[i + 2])))))
+      ++i;
+  }
+  return count;
 }
 
 // The text's final sentence (after the last ". ", "! ", "? " or newline; a final period dropped).
@@ -278,33 +310,55 @@ std::string without_asides(std::string_view s) {
   return out;
 }
 
-// Words after a number that scale it ("5 million"): the normalizer computes "<number> <word>".
-bool is_scale_word(std::string_view w) {
-  for (std::string_view scale : {"hundred", "thousand", "million", "billion", "trillion", "dozen"})
-    if (w == scale) return true;
-  return false;
-}
-
-// The last number of s, with the word right after it where that scales it ("5 million").
+// The last number of s, with the word right after it where that makes it millions or more ("5 million"; the
+// normalizer computes it). Not "5 hundred-dollar bills", nor "3 dozen" (a question may count dozens).
 std::string last_number_scaled(std::string_view s) {
-  const std::string number = last_number(s);
+  size_t at = 0;
+  const std::string number = last_number(s, &at);
   if (number.empty()) return number;
-  size_t i = s.rfind(number) + number.size();
+  size_t i = at + number.size();
   while (i < s.size() && s[i] == ' ') ++i;
   std::string word;
   while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i])))
     word += static_cast<char>(std::tolower(static_cast<unsigned char>(s[i++])));
-  return is_scale_word(word) ? number + " " + word : number;
+  if (i < s.size() && s[i] == '-') return number;
+  for (std::string_view scale : {"million", "billion", "trillion"})
+    if (word == scale) return number + " " + word;
+  return number;
 }
 
-// A stated answer in words: its last number, asides left out, or the words whole where one right after the
-// number changes it ("5 million", "2 dozen eggs"). Empty where it holds no number, or LaTeX whose last
-// number is no answer ("\frac{1}{2} of the cake").
+// Whether s holds a LaTeX command (a backslash and a letter; "\$18" is an escaped dollar, no command).
+bool has_command(std::string_view s) {
+  for (size_t i = 0; i + 1 < s.size(); ++i)
+    if (s[i] == '\\' && std::isalpha(static_cast<unsigned char>(s[i + 1]))) return true;
+  return false;
+}
+
+// A stated answer in words up to the reason given for it ("18, since 9 x 2 = 18" is "18").
+std::string_view before_reason(std::string_view s) {
+  size_t end = s.size();
+  for (std::string_view reason : {" because ", " since ", ", as ", ", which ", ", so ", "; "}) {
+    for (size_t i = 1; i + reason.size() <= end; ++i)
+      if (starts_with_nocase(s.substr(i), reason)) {
+        end = i;
+        break;
+      }
+  }
+  return s.substr(0, end);
+}
+
+// A stated answer in words: its one number ("18 dollars per day", "2 (not 3)": asides in parentheses left
+// out, unless the number is in one: "the total cost (18 dollars)"), or the words whole where a word right
+// after the number changes it ("5 million", "2 dozen eggs"). Empty where it holds several numbers ("5 or 6",
+// "10 minus 3", "5, not 6": whichever were taken could be wrong, and equal a wrong gold), none, or LaTeX
+// whose numbers are no answer ("\frac{1}{2} of the cake").
 std::string number_of_prose(std::string_view answer) {
-  if (answer.find('\\') != std::string_view::npos) return {};
-  const std::string plain = without_asides(answer);
+  if (has_command(answer)) return {};
+  answer = before_reason(answer);
+  std::string plain = without_asides(answer);
+  if (count_numbers(plain) == 0) plain = std::string(answer);
+  if (count_numbers(plain) != 1) return {};
   const std::string number = last_number(plain);
-  if (number.empty()) return {};
   return followed_by_number_word(plain, number) ? trim(plain) : number;
 }
 
@@ -423,7 +477,7 @@ std::string all_boxed(std::string_view text) {
   return joined;
 }
 // Markdown's bold markers dropped ("**Final Answer:** 18", "The answer is **18**."): they had stayed in the
-// answer (a breaker). A ** between two operands is Python's power ("2**3") and stays.
+// answer (a breaker). Python's power ("2**3", "2 ** 10") stays.
 std::string without_markdown_bold(std::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -431,8 +485,13 @@ std::string without_markdown_bold(std::string_view text) {
     if (text.compare(i, 2, "**") == 0) {
       size_t e = i;
       while (e < text.size() && text[e] == '*') ++e;
-      const auto operand = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == ')' || c == '('; };
-      if (!(i > 0 && operand(text[i - 1]) && e < text.size() && operand(text[e]))) {
+      // Python's power: an operand right before and after it ("2**-1", "x**.5"), or a space on both sides ("2 ** 10")
+      const bool left_operand = i > 0 && (std::isalnum(static_cast<unsigned char>(text[i - 1])) || text[i - 1] == ')');
+      const bool next_is_digit = e + 1 < text.size() && std::isdigit(static_cast<unsigned char>(text[e + 1]));
+      const bool right_operand = e < text.size() && (std::isalnum(static_cast<unsigned char>(text[e])) ||
+                                                     text[e] == '(' || ((text[e] == '-' || text[e] == '.') && next_is_digit));
+      const bool spaced = i > 0 && text[i - 1] == ' ' && e < text.size() && text[e] == ' ';
+      if (!(left_operand && right_operand) && !spaced) {
         i = e - 1;
         continue;
       }
@@ -441,6 +500,7 @@ std::string without_markdown_bold(std::string_view text) {
   }
   return out;
 }
+
 }  // namespace
 
 Extraction extract_answer(std::string_view text, const ExtractOptions& options) {
@@ -482,8 +542,10 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
       if (!marked && is_prose(answer)) {
         // "The final answer is 7 hours and 30 minutes, i.e. \\boxed{7.5}": the sentence had ended at "i.e.",
         // and its last number, 30, had been the answer (a breaker). A box later in the same sentence is it.
-        if (std::string boxed = all_boxed(until_sentence_end(rest, true)); !boxed.empty())
-          return {boxed, "final_answer"};
+        const std::string extended = until_sentence_end(rest, true);
+        if (extended.size() > sentence.size())
+          if (std::string boxed = all_boxed(std::string_view(extended).substr(sentence.size())); !boxed.empty())
+            return {boxed, "final_answer"};
         // the number alone, unless a word right after it changes it: "5 million" had been 5 (a breaker)
         if (std::string number = number_of_prose(answer); !number.empty()) {
           answer = number;

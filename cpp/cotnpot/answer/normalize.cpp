@@ -58,10 +58,10 @@ const char* const kUnitWords[] = {
     "miles", "mile", "yards", "degrees", "degree", "dollars", "dollar", "cents", "cent", "percent", "percentage",
     "pct", "hours", "hour", "minutes", "minute", "seconds", "second", "days", "day", "years", "year", "sq", "square",
     "cubic", "pounds", "pound", "kg", "g", "grams", "liters", "l", "ml", "mph", "students", "people", "apples",
-    "lb", "lbs", "oz", "ounces", "ounce", "hr", "hrs", "min", "mins", "sec", "secs", "km/h", "kph", "m/s", "mi/h",
-    "ft/s", "cm/s"};
+    "lb", "lbs", "oz", "ounces", "ounce", "hr", "hrs", "km/h", "kph", "m/s", "mi/h", "ft/s", "cm/s"};
 
-// Units of a slash, which the trailing-word scan (letters only) does not see as words: "10 km/h".
+// Units of a slash, which the trailing-word scan (letters only) does not see as words: "10 km/h" (spaced
+// from what comes before: "2m/s" may be algebra).
 const char* const kSlashUnits[] = {"km/h", "m/s", "mi/h", "ft/s", "cm/s"};
 
 bool is_unit_word(std::string_view w) {
@@ -170,8 +170,11 @@ void numbers_in_words(std::string& s) {
     return complete || from == words.size();
   };
   if (words.empty()) return;
-  if (const auto spelled = detail::spelled_number(words)) {
-    if (only_words_from(spelled->words)) s = std::to_string(spelled->value) + s.substr(ends[spelled->words - 1]);
+  if (const auto spelled = detail::spelled_number(words); spelled && is_alpha(s[0])) {
+    // not where a word right after it changes it ("zero point five", "one half", "five million")
+    const bool changed = spelled->words < words.size() && detail::is_number_word(words[spelled->words]);
+    if (!changed && only_words_from(spelled->words))
+      s = std::to_string(spelled->value) + s.substr(ends[spelled->words - 1]);
     return;
   }
   // "<number> <scale>", the number with its sign (not split at its '-')
@@ -197,8 +200,9 @@ void strip_trailing_words(std::string& s) {
     while (e > 0 && s[e - 1] == ' ') --e;
     bool slash_unit = false;
     for (std::string_view u : kSlashUnits)
-      if (e > u.size() && std::string_view(s).substr(e - u.size(), u.size()) == u &&
-          (s[e - u.size() - 1] == ' ' || is_digit(s[e - u.size() - 1]))) {
+      if (e > u.size() && s[e - u.size() - 1] == ' ' &&
+          std::equal(u.begin(), u.end(), s.begin() + static_cast<std::ptrdiff_t>(e - u.size()),
+                     [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
         s = trim(s.substr(0, e - u.size()));
         slash_unit = true;
         break;
@@ -217,11 +221,15 @@ void strip_trailing_words(std::string& s) {
   }
 }
 
-// "75^\\circ \\text{F}", "10 °C": the scale's letter after a degree mark goes with the mark (it had stayed, and
-// "75 F" was no number: a breaker). Only C and F, only right after a degree mark.
+// "75^\\circ \\text{F}", "10 °C": the scale's letter after a number's degree mark goes with the mark (it had
+// stayed, and "75 F" was no number: a breaker). Only C and F, only after a number (`g \\circ C` composes), and
+// the scale is lost: 30 °C equals 30 °F.
 void strip_temperature_scales(std::string& s) {
   for (std::string_view mark : {"^{\\circ}", "^\\circ", "\\circ", "\\degree", "°"}) {
     for (size_t p = s.find(mark); p != std::string::npos; p = s.find(mark, p + 1)) {
+      size_t d = p;
+      while (d > 0 && s[d - 1] == ' ') --d;
+      if (d == 0 || !is_digit(s[d - 1])) continue;
       size_t i = p + mark.size();
       while (i < s.size() && s[i] == ' ') ++i;
       bool braced = false;

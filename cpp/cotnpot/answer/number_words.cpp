@@ -93,7 +93,13 @@ std::optional<std::string> scaled_number(std::string_view number, std::string_vi
   int decimals = -1;
   for (size_t i = negative ? 1 : 0; i < number.size(); ++i) {
     const char c = number[i];
-    if (c == ',') continue;
+    if (c == ',') {   // a thousands separator: three digits follow, and no point came before ("1,5" is no number)
+      bool group = decimals < 0 && !digits.empty() && i + 4 <= number.size() &&
+                   (i + 4 == number.size() || number[i + 4] == ',' || number[i + 4] == '.');
+      for (size_t k = i + 1; group && k < i + 4; ++k) group = number[k] >= '0' && number[k] <= '9';
+      if (!group) return std::nullopt;
+      continue;
+    }
     if (c == '.') {
       if (decimals >= 0) return std::nullopt;
       decimals = 0;

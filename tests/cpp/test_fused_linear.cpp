@@ -1,5 +1,6 @@
 // The fused hidden x lm_head log-prob's two forms against each other and against float64 ground truth:
-// the CPU form (row kernels over each block, bf16 GEMMs for bf16) and the composite form (ATen ops, what
+// the CPU form (row kernels over each block; bf16 GEMMs for bf16 where the CPU has bf16 instructions, float32
+// copies of the blocks elsewhere) and the composite form (ATen ops, what
 // CUDA runs), which the public op no longer takes on the CPU for float32/bfloat16.
 #include <doctest/doctest.h>
 
@@ -55,7 +56,7 @@ TEST_CASE("the CPU form of fused_linear_logprob equals the composite form, value
       const auto [logp, lse] = forms::fused_linear_forward_cpu(c.hidden, c.weight, c.labels, c.bias, -100, blocks);
       const auto [logp_ref, lse_ref] =
           forms::fused_linear_forward_composite(c.hidden, c.weight, c.labels, c.bias, -100, blocks);
-      const double tol = dtype == at::kFloat ? 1e-5 : 3e-2;  // bf16: both round each block's logits to bf16
+      const double tol = dtype == at::kFloat ? 1e-5 : 3e-2;  // bf16: the composite rounds each block's logits to bf16 (the CPU form too where its GEMMs are bf16)
       CHECK(max_abs(logp - logp_ref) < tol);
       CHECK(max_abs(lse - lse_ref) < tol);
       CHECK(logp[3].item<float>() == 0.0f);

@@ -13,7 +13,7 @@ import torch
 
 import cotnpot
 from cotnpot import fused_linear_logprob, fused_sequence_logprob
-from cotnpot._cpu import cpu_has_fast_bf16
+from cotnpot._cpu import fused_bf16_gemms
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_fused import BLOCK_SHAPES, inputs, naive  # noqa: E402
@@ -73,22 +73,24 @@ def test_each_dtype_is_no_worse_than_the_naive_path_in_that_dtype(dtype):
         assert err_ours <= 2 * err_naive + 1e-6, (err_ours.item(), err_naive.item())
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("dtype,gemms", [(torch.float32, ""), (torch.bfloat16, "1"), (torch.bfloat16, "0"),
+                                         (torch.float16, "")])
 @pytest.mark.parametrize("scale", [14.0, 20.0])
-def test_confident_tokens_keep_the_gradients_precision(dtype, scale):
+def test_confident_tokens_keep_the_gradients_precision(dtype, gemms, scale, monkeypatch):
     """Every row near-certain of its label (median 1 - p about 1e-2 at scale 14, 1e-4 at 20), as trained LMs
     mostly are: the gradient (1 - p) W[y] - sum_{v != y} p_v W[v] is small, and must not come out as the
     difference of two rounded sums near W[y] (a reviewer measured 10-20x the plain form's bf16 error that way).
     The truth is float64 from the logits as the dtype rounds them (the rounding both forms share), so what is
     compared is the gradient's own error: no worse than 1.5x the plain form's (which scales g (onehot - p) in
     float32 before rounding), and for half dtypes no worse than the naive path's."""
+    monkeypatch.setenv("COTNPOT_FUSED_BF16_GEMMS", gemms)   # bf16: both forms, bf16 GEMMs or float32 copies
     g = torch.Generator().manual_seed(5)
     weight = (torch.randn(2000, 64, generator=g, dtype=torch.float64) / 8).to(dtype)
     labels = torch.randint(0, 2000, (64,), generator=g)
     hidden = (0.3 * torch.randn(64, 64, generator=g, dtype=torch.float64) + scale * weight[labels].double()).to(dtype)
     grad = torch.randn(64, generator=g, dtype=torch.float64)
     # the logits as the op's GEMMs round them (bf16's take float32 copies on a CPU without bf16 instructions)
-    exact = dtype == torch.bfloat16 and not cpu_has_fast_bf16()
+    exact = dtype == torch.bfloat16 and not fused_bf16_gemms()
     probs = torch.softmax(hidden.double() @ weight.double().T if exact else (hidden @ weight.T).double(), -1)
     assert (1 - probs.gather(1, labels[:, None])).median() < (2e-2 if scale == 14.0 else 1e-3)
     truth = ((torch.nn.functional.one_hot(labels, 2000) - probs) * grad[:, None]) @ weight.double()

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import cotnpot
-from cotnpot._cpu import cpu_has_fast_bf16
+from cotnpot._cpu import fused_bf16_gemms
 
 COMPOSITE = torch._C.DispatchKeySet(torch._C.DispatchKey.CompositeExplicitAutograd)
 OFFSETS = [1e3, 1e4, 3e4, -1e4]
@@ -96,12 +96,14 @@ def dyadic(shape, generator):
 
 
 @pytest.mark.parametrize("offset", [1e4, -3e4])
-@pytest.mark.parametrize("dtype,frozen", [(torch.float32, False), (torch.float32, True), (torch.bfloat16, False),
-                                          (torch.float16, False), (torch.float64, False)])
-def test_fused_linear_logprob_with_large_logits(offset, dtype, frozen):
+@pytest.mark.parametrize("dtype,frozen,gemms", [(torch.float32, False, ""), (torch.float32, True, ""),
+                                                (torch.bfloat16, False, "1"), (torch.bfloat16, False, "0"),
+                                                (torch.float16, False, ""), (torch.float64, False, "")])
+def test_fused_linear_logprob_with_large_logits(offset, dtype, frozen, gemms, monkeypatch):
     """The CPU form (fp32, bf16; the frozen head's too) and the composite form (fp16, fp64), in blocks of 7
     rows x 64 tokens. Column 0 of hidden and weight puts every logit near `offset` (100 * offset / 100, exact);
     the even rows' label, token 5, is confident."""
+    monkeypatch.setenv("COTNPOT_FUSED_BF16_GEMMS", gemms)   # bf16: both forms, bf16 GEMMs or float32 copies
     g = torch.Generator().manual_seed(2)
     N, H, V = 20, 16, 300
     h64, w64 = dyadic((N, H), g), dyadic((V, H), g)
@@ -126,7 +128,7 @@ def test_fused_linear_logprob_with_large_logits(offset, dtype, frozen):
     ref = [t.clone().requires_grad_() for t in (h64, w64, b64) if t is not None]
 
     # (bf16's only where its GEMMs run in bf16: on a CPU without bf16 instructions they take float32 copies)
-    rounds = dtype == torch.float16 or (dtype == torch.bfloat16 and cpu_has_fast_bf16())
+    rounds = dtype == torch.float16 or (dtype == torch.bfloat16 and fused_bf16_gemms())
 
     def rounded(t):
         return t + (t.to(dtype).double() - t).detach() if rounds else t
@@ -145,8 +147,9 @@ def test_fused_linear_logprob_with_large_logits(offset, dtype, frozen):
         return
     # Gradients: no worse than twice the naive path's error in the same dtype. Hidden's column 0 is 100 * the
     # sum of a row's gradient, which cancels to ~0 exactly and not in floats, whatever the order of the sums
-    # (plain float32 log_softmax: 3.2e-5 of the largest gradient here). bf16 gradients pass through bf16 GEMMs,
-    # each row block's product rounded once (3 blocks here, the naive product once in all): one ulp more.
+    # (plain float32 log_softmax: 3.2e-5 of the largest gradient here). bf16 gradients pass through bf16 GEMMs
+    # (gemms "1"), each row block's product rounded once (3 blocks here, the naive product once in all): one ulp
+    # more; with float32 copies (gemms "0") they are rounded once, at the end.
     naive_all = [t.detach().clone().requires_grad_(t.requires_grad) for t in (hidden, weight, bias) if t is not None]
     naive_logits = naive_all[0] @ naive_all[1].T + (naive_all[2] if len(naive_all) > 2 else 0)
     naive_in = [t for t in naive_all if t.requires_grad]

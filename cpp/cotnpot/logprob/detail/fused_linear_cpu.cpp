@@ -3,10 +3,10 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <ATen/cpu/Utils.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -18,21 +18,24 @@ namespace {
 
 constexpr double kMinusInf = -std::numeric_limits<double>::infinity();
 
-// torch's CPU bf16 GEMM is fast only where oneDNN has bf16 instructions (AVX512_BF16, AMX, arm's BF16);
-// elsewhere it is a scalar fallback: on a 2-core AVX2 EPYC a bf16 matmul took 65x the float32 one's time,
-// and this form's bf16 forward+backward 9x its float32 one. There a bf16 input's GEMMs take float32 copies
-// of their blocks (one row block of hidden, one vocabulary block of the weight at a time: the memory stays
-// blocks) and its gradients accumulate in float32; the products are then exact, not rounded to bf16.
+// torch's CPU bf16 GEMM is fast where the CPU has bf16 dot products (x86's AVX512_BF16, which every CPU with
+// AMX has too); on an AVX2 machine it is a scalar fallback: on a 2-core AVX2 EPYC a bf16 matmul took 65x the
+// float32 one's time, and this form's bf16 forward+backward 22x its float32-GEMM one. There a bf16 input's
+// GEMMs take float32 copies of their blocks (one row block of hidden, one vocabulary block of the weight at a
+// time: the memory stays blocks) and its gradients accumulate in float32; the products are then exact, not
+// rounded to bf16. Conservative: CPUs whose bf16 GEMMs are fast by other means (arm's BF16 extension) take
+// float32 GEMMs too. The CPU's own flag (cpuid, with the OS's support of its registers), not torch's query,
+// which changed between the releases cotnpot supports; cotnpot._cpu reads the same flag.
+// COTNPOT_FUSED_BF16_GEMMS=1 or =0 chooses either way, read at each call (the tests run both forms on any CPU).
 bool bf16_gemm_is_fast() {
-  static const bool fast = [] {
-    const auto capabilities = at::cpu::get_cpu_capabilities();
-    for (const char* key : {"avx512_bf16", "amx_bf16", "bf16", "sve_bf16"}) {
-      const auto it = capabilities.find(key);
-      if (it != capabilities.end() && it->second.isBool() && it->second.toBool()) return true;
-    }
-    return false;
-  }();
+  if (const char* choice = std::getenv("COTNPOT_FUSED_BF16_GEMMS"); choice && (choice[0] == '0' || choice[0] == '1'))
+    return choice[0] == '1';
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+  static const bool fast = __builtin_cpu_supports("avx512bf16");
   return fast;
+#else
+  return false;
+#endif
 }
 
 // The dtype the GEMMs of an input of t's dtype run in.

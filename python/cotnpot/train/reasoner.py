@@ -214,6 +214,8 @@ def reasoner_candidates(problems: Sequence[WordProblem], n: int = 16, seed: int 
     table and what the reasoner was (its size and training)."""
     model, tokenizer = train_reasoner(reasoner_problems(config.problems, seed, problems), config, seed, progress)
     table = sample_with_reasoner(problems, model, tokenizer, n, seed, config, progress)
+    # bf16 says how it trained, which the CPU decides where config.bf16 is None: its samples depend on it
     info = {"parameters": sum(p.numel() for p in model.parameters()), "train_problems": config.problems,
-            "steps": config.steps, "temperature": config.temperature}
+            "steps": config.steps, "temperature": config.temperature,
+            "bf16": cpu_has_fast_bf16() if config.bf16 is None else config.bf16}
     return table, info

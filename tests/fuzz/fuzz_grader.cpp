@@ -3,7 +3,7 @@
 // Each input is (option byte, gold, pred): normalization, extraction (both modes), last_boxed, is_equiv in
 // both directions, grading_steps, verify and answer_class_ids run on it, and beyond "no sanitizer report"
 // it checks what the grader promises: an answer with a non-empty normal form equals itself, is in its
-// own class, and no comparison takes more than its step budget (limits.h) or, as a hang guard, a second of CPU time.
+// own class, and no comparison takes more than its step budget (limits.h) or, as a hang guard, five seconds of CPU time.
 //
 // Standalone (what `make test` runs, any compiler; driver.h): seeded mutations of real answers (--seeds
 // data/grader_cases.jsonl) and a dictionary of LaTeX pieces. With clang, the same file is a libFuzzer
@@ -71,8 +71,11 @@ void run_one(const uint8_t* data, size_t size) {
     const std::vector<int64_t> ids = answer::answer_class_ids({gold, pred, gold}, options);
     check(ids[0] == 0 && ids[2] == 0, "an answer is not in its own class");
   }
+  // Five seconds: the steps bound the work, and a hang runs forever. On a 2-core AVX2 EPYC this build (ASan and
+  // UBSan) took 0.65-1.05 s for one input within its budget (sums of 449!, corpus/sum_of_factorials_near_the_guard),
+  // and a one-second guard failed a correct grader.
   const double seconds = double(std::clock() - start) / CLOCKS_PER_SEC;
-  check(seconds < 1.0, "one input took more than a second of CPU time");
+  check(seconds < 5.0, "one input took more than five seconds of CPU time");
 }
 
 }  // namespace

@@ -1257,3 +1257,11 @@ def test_the_normalizers_new_rules_keep_to_their_forms(gold, pred, equal):
     """The same review: a sign before a spelled number had been dropped, words after it ignored, a composition
     with C read as Celsius, algebra read as units, a decimal comma as a thousands separator."""
     assert answer.is_equiv(gold, pred) is equal
+
+
+@pytest.mark.parametrize("text", [r"The final answer is \$18 per day.", "The answer is 18 dollars per day.",
+                                  "He earns $18 per day."])
+def test_a_rate_per_unit_is_its_number(text):
+    """A breaker: "\\$18 per day" had kept "per", one of the words that keep a number whole, and was no number."""
+    assert answer.verify("18", text)
+    assert answer.is_equiv("18", "18 per day") and answer.is_equiv("5", "5 per cent")

@@ -7,7 +7,8 @@ namespace cotnpot::answer::detail {
 namespace {
 
 // Words that change or join a number ("5 million", "5 or 6", "2 squared"): a number followed by one of them
-// keeps its words (normalize.cpp: strip_counted_nouns; extract.cpp: a stated final answer).
+// keeps its words (normalize.cpp: strip_counted_nouns; extract.cpp: a stated final answer). Not "per": "$18 per
+// day" is 18 (it had stayed "18 per": a breaker), and "5 per cent" is 5, as "5\%" is.
 const char* const kNumberWords[] = {
     "and", "or", "nor", "not", "to", "plus", "minus", "times", "over", "divided", "by", "mod", "pmod", "modulo",
     "sqrt", "root", "roots", "squared", "cubed", "factorial", "power", "hundred", "hundreds", "thousand",
@@ -17,7 +18,7 @@ const char* const kNumberWords[] = {
     "twelfth", "twelfths", "hundredth", "hundredths", "thousandth", "thousandths", "millionth", "millionths",
     "negative", "positive", "score", "scores", "gross", "cube", "cubes", "grand", "lakh", "lakhs", "crore",
     "crores", "zillion", "zillions", "tens", "below", "above", "under",
-    "percent", "percentage", "pct", "per", "cent", "point", "less", "more", "than", "least", "most", "about",
+    "percent", "percentage", "pct", "cent", "point", "less", "more", "than", "least", "most", "about",
     "approximately", "sin", "cos", "tan", "log", "exp", "pi", "degree", "degrees", "radian", "radians"};
 
 // Nouns ending in "th" or "ths" that are no ordinal ("3 months" counts months; "3 sixteenths" is a fraction)

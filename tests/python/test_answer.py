@@ -1209,6 +1209,8 @@ def test_a_scaled_number_in_a_sentence_keeps_its_scale():
 @pytest.mark.parametrize("gold,pred,equal", [
     ("5", "five", True), ("25", "twenty-five", True), ("25", "Twenty five", True), ("302", "three hundred and two", True),
     ("100", "a hundred", True), ("3", "Three trucks", True), ("5", "five million", False), ("7", "seventy", False),
+    ("5000000", "five million", True), ("24", "two dozen eggs", True), ("1100", "eleven hundred", True),
+    ("10000", "ten thousand", True), ("500", "five hundred", True),
     ("5000000", "5 million", True), ("2500000", "2.5 million", True), ("-3000", "-3 thousand", True),
     ("36", "3 dozen eggs", True), ("5", "5 million", False), ("0.5", "0.0005 thousand", True),
     ("10", "10 km/h", True), ("10", "10\\text{ m/s}", True), ("75", "75^\\circ \\text{F}", True), ("10", "10 °C", True),

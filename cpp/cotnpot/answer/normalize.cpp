@@ -171,10 +171,16 @@ void numbers_in_words(std::string& s) {
   };
   if (words.empty()) return;
   if (const auto spelled = detail::spelled_number(words); spelled && is_alpha(s[0])) {
-    // not where a word right after it changes it ("zero point five", "one half", "five million")
-    const bool changed = spelled->words < words.size() && detail::is_number_word(words[spelled->words]);
-    if (!changed && only_words_from(spelled->words))
-      s = std::to_string(spelled->value) + s.substr(ends[spelled->words - 1]);
+    // times a scale word right after it ("five million", "two dozen"), else not where a word right after it
+    // changes it ("zero point five", "one half")
+    const size_t next = spelled->words;
+    if (next < words.size() && only_words_from(next + 1))
+      if (const auto value = detail::scaled_number(std::to_string(spelled->value), words[next])) {
+        s = *value + s.substr(ends[next]);
+        return;
+      }
+    const bool changed = next < words.size() && detail::is_number_word(words[next]);
+    if (!changed && only_words_from(next)) s = std::to_string(spelled->value) + s.substr(ends[next - 1]);
     return;
   }
   // "<number> <scale>", the number with its sign (not split at its '-')

@@ -1267,3 +1267,14 @@ def test_a_rate_per_unit_is_its_number(text):
     """A breaker: "\\$18 per day" had kept "per", one of the words that keep a number whole, and was no number."""
     assert answer.verify("18", text)
     assert answer.is_equiv("18", "18 per day") and answer.is_equiv("5", "5 per cent")
+
+
+def test_a_stated_answer_of_many_parentheses_is_extracted_in_linear_time():
+    """Leaving out asides searched each '(' its ')': quadratic in "The final answer is ((((...". A stated answer
+    in words is a phrase: past 1000 bytes it is no number (1.5 s of CPU for one text of 200,000 parentheses)."""
+    import time
+    for text in ["The final answer is 5 apples " + "(abc " * 200_000, "The answer is 7 apples " + "(abc " * 200_000]:
+        start = time.process_time()
+        answer.extract_answer(text)
+        assert time.process_time() - start < 0.5   # 0.02 s; 1.5 s before, at 200,000 parentheses
+    assert answer.extract_answer("The final answer is 5 apples (" + "x" * 2000 + ").")[0] != "5"

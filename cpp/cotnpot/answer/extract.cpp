@@ -353,7 +353,10 @@ std::string_view before_reason(std::string_view s) {
 // "10 minus 3", "5, not 6": whichever were taken could be wrong, and equal a wrong gold), none, or LaTeX
 // whose numbers are no answer ("\frac{1}{2} of the cake").
 std::string number_of_prose(std::string_view answer) {
-  if (has_command(answer)) return {};
+  // Words of a stated answer are a phrase, not a page: a longer span is no answer, and bounds the scans below
+  // (the asides' search for each '(' its ')' is quadratic in a span of a million parentheses).
+  constexpr size_t kMaxPhraseBytes = 1000;
+  if (answer.size() > kMaxPhraseBytes || has_command(answer)) return {};
   answer = before_reason(answer);
   std::string plain = without_asides(answer);
   if (count_numbers(plain) == 0) plain = std::string(answer);

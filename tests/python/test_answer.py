@@ -1278,3 +1278,30 @@ def test_a_stated_answer_of_many_parentheses_is_extracted_in_linear_time():
         answer.extract_answer(text)
         assert time.process_time() - start < 0.5   # 0.02 s; 1.5 s before, at 200,000 parentheses
     assert answer.extract_answer("The final answer is 5 apples (" + "x" * 2000 + ").")[0] != "5"
+
+
+@pytest.mark.parametrize("gold,text,graded", [
+    # a stated final answer that derives its number: the last side, or the last number of a plain sentence
+    ("25", "Final Answer: 20 + 5 = 25 cookies", True), ("18", "The final answer is: Janet makes 9 * 2 = 18 dollars every day.", True),
+    ("6", "Final Answer: Each of the 4 friends gets 6 cookies", True), ("40", "Final answer: In 2 weeks he saves 40 dollars", True),
+    ("9", "Final answer: x = 4 and y = 5 so x + y = 9", True), ("36", "Final Answer: The final answer is 12 x 3 = 36 apples.", True),
+    ("6", "The final answer is 5, not 6.", False), ("4", "The final answer is between 3 and 4.", False),
+    # "the answer is" in words: only a number that leads plain words
+    ("2", "The answer is 2x dollars.", False), ("1", "The answer is n + 1 apples.", False),
+    ("18", "The answer is over 18 dollars.", False), ("5", "The answer is negative 5.", False),
+    ("2", "The answer is CO2 gas.", False), ("-5", "The answer is -5 degrees.", True),
+    ("5", "The answer is 5 (million).", False), ("5000000", "The answer is 5 (million).", False),
+    # digits before function names between dollars are math, not prices
+    ("2 \\sin x \\cos x", "So the result is $2 sin x cos x$.", True),
+])
+def test_the_third_breakers_stated_answers(gold, text, graded):
+    """A third breaker of today's rules: the one-number rule had kept derivations whole (the grader before it
+    took their last number, rightly), "the answer is" in words took a digit from algebra or after a qualifier
+    that changes it, asides without a number that scale the answer were dropped, and "$2 sin x cos x$" was
+    taken for prices."""
+    assert answer.verify(gold, text) is graded, answer.extract_answer(text)
+
+
+@pytest.mark.parametrize("gold,pred", [("2", "two fifty"), ("5", "five thirty"), ("1", "one twenty")])
+def test_two_spelled_numbers_in_a_row_are_not_the_first(gold, pred):
+    assert not answer.is_equiv(gold, pred)

@@ -41,7 +41,7 @@ bool followed_by_number_word(std::string_view text, std::string_view number) {
   size_t i = text.rfind(number);
   if (i == std::string_view::npos) return false;
   i += number.size();
-  while (i < text.size() && text[i] == ' ') ++i;
+  while (i < text.size() && (text[i] == ' ' || text[i] == '(')) ++i;   // "5 (million)" too
   std::string word;
   while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i])))
     word += static_cast<char>(std::tolower(static_cast<unsigned char>(text[i++])));
@@ -137,6 +137,14 @@ std::string until_sentence_end(std::string_view s, bool through_abbreviations = 
   return trim(s.substr(0, end));
 }
 
+// Functions written without a backslash ("$2 sin x cos x$"): math, not prose.
+bool is_function_name(std::string_view w) {
+  for (std::string_view f : {"sin", "cos", "tan", "sec", "csc", "cot", "log", "exp", "sqrt", "max", "min", "gcd",
+                             "lcm", "mod", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh"})
+    if (w == f) return true;
+  return false;
+}
+
 // Whether the text between two single $ is prose between two prices ("at $2 each, so she makes $18") rather
 // than math: it begins with the first price's digits and crosses a line or holds two words of three or more
 // letters outside braces and commands ("$cos x + sin x$" is math).
@@ -151,7 +159,9 @@ bool is_money_span(std::string_view content) {
     if (!std::isalpha(static_cast<unsigned char>(c))) continue;
     size_t j = i;
     while (j < content.size() && std::isalpha(static_cast<unsigned char>(content[j]))) ++j;
-    if (j - i >= 3 && depth == 0 && (i == 0 || content[i - 1] != '\\') && ++words >= 2) return true;
+    if (j - i >= 3 && depth == 0 && (i == 0 || content[i - 1] != '\\') && !is_function_name(content.substr(i, j - i)) &&
+        ++words >= 2)
+      return true;
     i = j - 1;
   }
   return false;
@@ -293,14 +303,16 @@ bool is_prose(std::string_view s) {
   return false;
 }
 
-// A parenthesized aside in words ("(not 3)", "(rounded from 5.8)") left out of a stated answer; a
-// parenthesis of math ("(3, 4)") stays.
+// A parenthesized aside in words with a number ("(not 3)", "(rounded from 5.8)") left out of a stated answer;
+// a parenthesis of math ("(3, 4)") stays, and so does one without a number, which may change the answer's
+// ("5 (million)", "4 (squared)").
 std::string without_asides(std::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '(') {
       const size_t close = s.find(')', i);
-      if (close != std::string_view::npos && is_prose(s.substr(i + 1, close - i - 1))) {
+      const std::string_view inside = close == std::string_view::npos ? std::string_view() : s.substr(i + 1, close - i - 1);
+      if (close != std::string_view::npos && is_prose(inside) && count_numbers(inside) > 0) {
         i = close;
         continue;
       }
@@ -347,22 +359,68 @@ std::string_view before_reason(std::string_view s) {
   return s.substr(0, end);
 }
 
-// A stated answer in words: its one number ("18 dollars per day", "2 (not 3)": asides in parentheses left
-// out, unless the number is in one: "the total cost (18 dollars)"), or the words whole where a word right
-// after the number changes it ("5 million", "2 dozen eggs"). Empty where it holds several numbers ("5 or 6",
-// "10 minus 3", "5, not 6": whichever were taken could be wrong, and equal a wrong gold), none, or LaTeX
-// whose numbers are no answer ("\frac{1}{2} of the cake").
+// Words of a stated answer are a phrase, not a page: a longer span is no answer, and bounds the scans of it
+// (leaving out asides searched each '(' its ')': quadratic in a span of a million parentheses).
+constexpr size_t kMaxPhraseBytes = 1000;
+
+// Words that make several numbers alternatives or operands rather than a derivation ending in its result:
+// "5 or 6", "5, not 6", "between 3 and 4", "10 minus 3", "12 out of 20".
+bool offers_alternatives(std::string_view s) {
+  for (std::string_view w : {" or ", "not ", "between ", " to ", " and ", "minus", "plus", "times", "divided",
+                             " less ", " more ", " than ", "percent of", "out of", "over ", "under "})
+    if (rfind_nocase(s, w) != std::string_view::npos) return true;
+  return false;
+}
+
+// A stated final answer in words: its number ("18 dollars per day", "2 (not 3)": asides in parentheses that
+// hold a number left out, unless the answer's number is in one: "the total cost (18 dollars)"), the last
+// side's where it is a derivation ("20 + 5 = 25 cookies" is 25, "Each of the 4 friends gets 6 cookies" 6), or
+// the words whole where a word right after the number changes it ("5 million", "2 dozen eggs"). Empty where
+// its several numbers are alternatives or operands ("5 or 6", "10 minus 3", "5, not 6": a number taken from
+// them had equalled a wrong gold), where it holds none, or LaTeX ("\frac{1}{2} of the cake").
 std::string number_of_prose(std::string_view answer) {
-  // Words of a stated answer are a phrase, not a page: a longer span is no answer, and bounds the scans below
-  // (the asides' search for each '(' its ')' is quadratic in a span of a million parentheses).
-  constexpr size_t kMaxPhraseBytes = 1000;
   if (answer.size() > kMaxPhraseBytes || has_command(answer)) return {};
   answer = before_reason(answer);
+  if (const size_t eq = answer.rfind('='); eq != std::string_view::npos) answer = answer.substr(eq + 1);
   std::string plain = without_asides(answer);
   if (count_numbers(plain) == 0) plain = std::string(answer);
-  if (count_numbers(plain) != 1) return {};
+  const int numbers = count_numbers(plain);
+  if (numbers == 0 || (numbers > 1 && offers_alternatives(plain))) return {};
   const std::string number = last_number(plain);
   return followed_by_number_word(plain, number) ? trim(plain) : number;
+}
+
+// "The answer is ..." in words: a number that leads them, after at most a word that qualifies it, and is
+// followed by words only ("18 dollars per day", "approximately 18", "18, since 9 x 2 = 18"), else nothing:
+// "2x dollars", "n + 1 apples", "over 18 dollars" or "negative 5" are no plain number (they had given 2,
+// 1, 18 and 5: a breaker).
+std::string leading_number_of_prose(std::string_view answer) {
+  if (answer.size() > kMaxPhraseBytes || has_command(answer)) return {};
+  const std::string plain = trim(without_asides(before_reason(answer)));
+  size_t i = 0;
+  for (std::string_view qualifier : {"approximately ", "approx. ", "about ", "around ", "roughly ", "exactly ",
+                                     "only ", "just "})
+    if (starts_with_nocase(plain, qualifier)) {
+      i = qualifier.size();
+      break;
+    }
+  if (i < plain.size() && plain[i] == '$') ++i;
+  const bool negative = i < plain.size() && plain[i] == '-';
+  if (negative) ++i;
+  if (i >= plain.size() || !std::isdigit(static_cast<unsigned char>(plain[i]))) return {};
+  const size_t begin = negative ? i - 1 : i;
+  size_t end = i;
+  while (end < plain.size() && (std::isdigit(static_cast<unsigned char>(plain[end])) ||
+                                ((plain[end] == '.' || plain[end] == ',') && end + 1 < plain.size() &&
+                                 std::isdigit(static_cast<unsigned char>(plain[end + 1])))))
+    ++end;
+  if (end < plain.size() && std::isalpha(static_cast<unsigned char>(plain[end]))) return {};   // "2x dollars"
+  for (size_t k = end; k < plain.size(); ++k) {   // then words only: letters, spaces, a comma, a final period
+    const unsigned char c = plain[k];
+    if (!(std::isalpha(c) || c == ' ' || c == ',' || c == '.' || c == '\'')) return {};
+  }
+  const std::string number = plain.substr(begin, end - begin);
+  return followed_by_number_word(plain, number) ? plain : number;
 }
 
 // "The volume of $V$ is 120": what follows the last " is ", when the sentence has one.
@@ -577,7 +635,7 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
     if (std::string math = last_math(answer); !math.empty()) {
       answer = math;
     } else if (is_prose(answer)) {   // "The answer is 18 dollars per day." had been all of that (a breaker)
-      if (std::string number = number_of_prose(answer); !number.empty()) answer = number;
+      if (std::string number = leading_number_of_prose(answer); !number.empty()) answer = number;
     }
     if (!answer.empty()) return {answer, "answer_is"};
   }

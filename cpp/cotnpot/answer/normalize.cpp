@@ -179,7 +179,9 @@ void numbers_in_words(std::string& s) {
         s = *value + s.substr(ends[next]);
         return;
       }
-    const bool changed = next < words.size() && detail::is_number_word(words[next]);
+    // nor before another number ("two fifty" is 250 or 2:50, not 2)
+    const bool changed = next < words.size() && (detail::is_number_word(words[next]) ||
+                                                 detail::spelled_number({words.begin() + next, words.end()}));
     if (!changed && only_words_from(next)) s = std::to_string(spelled->value) + s.substr(ends[next - 1]);
     return;
   }

@@ -57,6 +57,12 @@ class ReasonerConfig:
         if not self.temperature > 0:
             raise ValueError(f"ReasonerConfig.temperature must be > 0, got {self.temperature}")
 
+    def trains_in_bf16(self) -> bool:
+        """bf16 autocast in training: as asked, else where it is fast. Without bf16 instructions torch's CPU bf16
+        GEMM is a scalar fallback, and the test suite's 200-step reasoner had run for over 15 minutes on an AVX2
+        machine (see cotnpot._cpu)."""
+        return cpu_has_fast_bf16() if self.bf16 is None else self.bf16
+
 
 def calculator_value(expression: str) -> Optional[str]:
     """The value of ``a op b`` as a calculator prints it (exact integers; two decimals otherwise), or None
@@ -141,9 +147,7 @@ def train_reasoner(problems: Sequence[WordProblem], config: ReasonerConfig = Rea
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps,
                                                    pct_start=0.05)
     rng = random.Random(seed)
-    # bf16 only where it is fast: without bf16 instructions torch's CPU bf16 GEMM is a scalar fallback, and
-    # the test suite's 200-step reasoner had run for over 15 minutes on an AVX2 machine (see cotnpot._cpu).
-    bf16 = cpu_has_fast_bf16() if config.bf16 is None else config.bf16
+    bf16 = config.trains_in_bf16()
     model.train()
     bar = tqdm(range(config.steps), desc="train reasoner", disable=not progress, leave=False)
     for _ in bar:
@@ -216,6 +220,5 @@ def reasoner_candidates(problems: Sequence[WordProblem], n: int = 16, seed: int 
     table = sample_with_reasoner(problems, model, tokenizer, n, seed, config, progress)
     # bf16 says how it trained, which the CPU decides where config.bf16 is None: its samples depend on it
     info = {"parameters": sum(p.numel() for p in model.parameters()), "train_problems": config.problems,
-            "steps": config.steps, "temperature": config.temperature,
-            "bf16": cpu_has_fast_bf16() if config.bf16 is None else config.bf16}
+            "steps": config.steps, "temperature": config.temperature, "bf16": config.trains_in_bf16()}
     return table, info

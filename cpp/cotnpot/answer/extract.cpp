@@ -35,6 +35,14 @@ bool starts_with_nocase(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && rfind_nocase(s.substr(0, prefix.size()), prefix) == 0;
 }
 
+// The letters of s from i on, lowercase; i is left past them.
+std::string lowercase_word(std::string_view s, size_t& i) {
+  std::string word;
+  while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i])))
+    word += static_cast<char>(std::tolower(static_cast<unsigned char>(s[i++])));
+  return word;
+}
+
 // Whether the last occurrence of `number` in `text` is followed by a word that changes it ("5 million",
 // "3 eighths"; detail/number_words.h).
 bool followed_by_number_word(std::string_view text, std::string_view number) {
@@ -42,9 +50,7 @@ bool followed_by_number_word(std::string_view text, std::string_view number) {
   if (i == std::string_view::npos) return false;
   i += number.size();
   while (i < text.size() && (text[i] == ' ' || text[i] == '(')) ++i;   // "5 (million)" too
-  std::string word;
-  while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i])))
-    word += static_cast<char>(std::tolower(static_cast<unsigned char>(text[i++])));
+  const std::string word = lowercase_word(text, i);
   return !word.empty() && detail::is_number_word(word);
 }
 
@@ -259,16 +265,22 @@ std::string last_number(std::string_view s, size_t* at = nullptr) {
   return {};
 }
 
-// How many numbers s holds (runs of digits with their inner points and separators), counted up to 2.
+// Where the number whose first digit is s[i] ends: its digits and the points and separators between them.
+size_t number_end(std::string_view s, size_t i) {
+  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) ||
+                          ((s[i] == '.' || s[i] == ',') && i + 1 < s.size() &&
+                           std::isdigit(static_cast<unsigned char>(s[i + 1])))))
+    ++i;
+  return i;
+}
+
+// How many numbers s holds, counted up to 2.
 int count_numbers(std::string_view s) {
   int count = 0;
   for (size_t i = 0; i < s.size() && count < 2; ++i) {
     if (!std::isdigit(static_cast<unsigned char>(s[i]))) continue;
     ++count;
-    while (i + 1 < s.size() && (std::isdigit(static_cast<unsigned char>(s[i + 1])) ||
-                                ((s[i + 1] == '.' || s[i + 1] == ',') && i + 2 < s.size() &&
-                                 std::isdigit(static_cast<unsigned char>(s[i + 2])))))
-      ++i;
+    i = number_end(s, i) - 1;
   }
   return count;
 }
@@ -330,9 +342,7 @@ std::string last_number_scaled(std::string_view s) {
   if (number.empty()) return number;
   size_t i = at + number.size();
   while (i < s.size() && s[i] == ' ') ++i;
-  std::string word;
-  while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i])))
-    word += static_cast<char>(std::tolower(static_cast<unsigned char>(s[i++])));
+  const std::string word = lowercase_word(s, i);
   if (i < s.size() && s[i] == '-') return number;
   for (std::string_view scale : {"million", "billion", "trillion"})
     if (word == scale) return number + " " + word;
@@ -408,12 +418,7 @@ std::string leading_number_of_prose(std::string_view answer) {
   const bool negative = i < plain.size() && plain[i] == '-';
   if (negative) ++i;
   if (i >= plain.size() || !std::isdigit(static_cast<unsigned char>(plain[i]))) return {};
-  const size_t begin = negative ? i - 1 : i;
-  size_t end = i;
-  while (end < plain.size() && (std::isdigit(static_cast<unsigned char>(plain[end])) ||
-                                ((plain[end] == '.' || plain[end] == ',') && end + 1 < plain.size() &&
-                                 std::isdigit(static_cast<unsigned char>(plain[end + 1])))))
-    ++end;
+  const size_t begin = negative ? i - 1 : i, end = number_end(plain, i);
   if (end < plain.size() && std::isalpha(static_cast<unsigned char>(plain[end]))) return {};   // "2x dollars"
   for (size_t k = end; k < plain.size(); ++k) {   // then words only: letters, spaces, a comma, a final period
     const unsigned char c = plain[k];

@@ -1305,3 +1305,10 @@ def test_the_third_breakers_stated_answers(gold, text, graded):
 @pytest.mark.parametrize("gold,pred", [("2", "two fifty"), ("5", "five thirty"), ("1", "one twenty")])
 def test_two_spelled_numbers_in_a_row_are_not_the_first(gold, pred):
     assert not answer.is_equiv(gold, pred)
+
+
+def test_the_word_after_a_stated_number_is_read_where_that_number_is():
+    """Re-reading the change: the word after the answer's number was read after the last copy of its digits,
+    so "2 million m^2" read nothing after the 2 of "^2" and gave 2."""
+    assert answer.extract_answer("The final answer is 2 million m^2.")[0] == "2 million m^2"
+    assert not answer.verify("2", "The final answer is 2 million m^2.")

@@ -43,12 +43,9 @@ std::string lowercase_word(std::string_view s, size_t& i) {
   return word;
 }
 
-// Whether the last occurrence of `number` in `text` is followed by a word that changes it ("5 million",
-// "3 eighths"; detail/number_words.h).
-bool followed_by_number_word(std::string_view text, std::string_view number) {
-  size_t i = text.rfind(number);
-  if (i == std::string_view::npos) return false;
-  i += number.size();
+// Whether the number that ends at text[i] is followed by a word that changes it ("5 million", "3 eighths";
+// detail/number_words.h). Its position, not a search for its digits: "2 million m^2" had found the 2 of "^2".
+bool followed_by_number_word(std::string_view text, size_t i) {
   while (i < text.size() && (text[i] == ' ' || text[i] == '(')) ++i;   // "5 (million)" too
   const std::string word = lowercase_word(text, i);
   return !word.empty() && detail::is_number_word(word);
@@ -396,8 +393,9 @@ std::string number_of_prose(std::string_view answer) {
   if (count_numbers(plain) == 0) plain = std::string(answer);
   const int numbers = count_numbers(plain);
   if (numbers == 0 || (numbers > 1 && offers_alternatives(plain))) return {};
-  const std::string number = last_number(plain);
-  return followed_by_number_word(plain, number) ? trim(plain) : number;
+  size_t at = 0;
+  const std::string number = last_number(plain, &at);
+  return followed_by_number_word(plain, at + number.size()) ? trim(plain) : number;
 }
 
 // "The answer is ..." in words: a number that leads them, after at most a word that qualifies it, and is
@@ -425,7 +423,7 @@ std::string leading_number_of_prose(std::string_view answer) {
     if (!(std::isalpha(c) || c == ' ' || c == ',' || c == '.' || c == '\'')) return {};
   }
   const std::string number = plain.substr(begin, end - begin);
-  return followed_by_number_word(plain, number) ? plain : number;
+  return followed_by_number_word(plain, end) ? plain : number;
 }
 
 // "The volume of $V$ is 120": what follows the last " is ", when the sentence has one.

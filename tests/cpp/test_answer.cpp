@@ -39,6 +39,17 @@ TEST_CASE("is_equiv: numbers, structures, options") {
   CHECK_FALSE(is_equiv("", ""));
 }
 
+TEST_CASE("is_equiv: a sum of names stated equal to a value, temperature scales, scale words") {
+  CHECK(is_equiv("17", "m+n=17"));
+  CHECK(is_equiv("m + n = 17", "17"));
+  CHECK_FALSE(is_equiv("17", "2x=17"));
+  CHECK_FALSE(is_equiv("x=17", "m+n=17"));
+  CHECK_FALSE(is_equiv("30^\\circ C", "30^\\circ F"));
+  CHECK(is_equiv("30", "30^\\circ F"));
+  CHECK(is_equiv("500000", ".5 million"));
+  CHECK(is_equiv("5000000", "5 millions"));
+}
+
 TEST_CASE("grade runs pairs in parallel; group_answers numbers classes by first appearance") {
   std::vector<std::string> golds(100, "1/2"), preds;
   for (int i = 0; i < 100; ++i) preds.push_back(i % 2 ? "0.5" : "0.25");

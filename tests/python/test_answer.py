@@ -247,7 +247,8 @@ def test_grader_benchmark_compares_answers_not_solutions():
     ("4", "|PQ| = 4", True),
     ("7", r"|\vec{v}| = 7", True),
     ("4", "|PQ| = 5", False),
-    ("4", "x + y = 4", False),
+    ("4", "x + y = 4", True),    # a sum of names states its value too (AIME's "m + n = 17"; since 2026-12-03)
+    ("4", "x + 2y = 4", False),
     # mixed inequality chains as intervals, in both directions
     ("(0,5]", r"0 < x \le 5", True),
     ("[-1,3)", r"3 > y \ge -1", True),
@@ -1312,3 +1313,51 @@ def test_the_word_after_a_stated_number_is_read_where_that_number_is():
     so "2 million m^2" read nothing after the 2 of "^2" and gave 2."""
     assert answer.extract_answer("The final answer is 2 million m^2.")[0] == "2 million m^2"
     assert not answer.verify("2", "The final answer is 2 million m^2.")
+
+
+@pytest.mark.parametrize("gold,pred,equal", [
+    # the value stated for a sum of names: AIME's "find m + n" answered "\boxed{m+n=17}" (Math-Verify takes it)
+    ("17", "m+n=17", True), ("17", "m + n + p = 17", True), ("17", "a+b=\\frac{34}{2}", True),
+    ("\\frac{1}{2}", "p+q=0.5", True), ("18", "m+n=17", False),
+    # not a multiple, a power, a constant term, a repeated name, a difference, nor one name's equation
+    ("17", "2x=17", False), ("17", "a+3z=17", False), ("17", "m+n+1=17", False), ("17", "x+x=17", False),
+    ("17", "m-n=17", False), ("17", "x^2+y=17", False), ("17", "m+n=17+k", False),
+    # a value of another name, or an equation, is no value of the sum
+    ("x=17", "m+n=17", False), ("y=17", "x+y=17", False), ("x+y=17", "x+y=17", True), ("x+y=17", "y=17-x", True),
+])
+def test_the_stated_value_of_a_sum_of_names(gold, pred, equal):
+    """Left by an earlier breaker: "\\boxed{m+n=17}" against the gold 17 had been wrong; the value of a sum of
+    names stands for what was asked, as a name's does ("x = 17")."""
+    assert answer.is_equiv(gold, pred) is equal
+    assert answer.is_equiv(pred, gold) is equal
+
+
+def test_the_stated_value_of_a_sum_in_a_box_is_graded():
+    assert answer.verify("17", "So $m + n = 17$. The answer is \\boxed{m+n=17}.")
+    assert not answer.verify("16", "So $m + n = 17$. The answer is \\boxed{m+n=17}.")
+
+
+@pytest.mark.parametrize("gold,pred,equal", [
+    ("30^\\circ C", "30^\\circ F", False), ("30 °C", "30 °F", False), ("30^\\circ \\text{C}", "30 °C", True),
+    ("30", "30 °F", True), ("30^\\circ", "30 °C", True), ("75^\\circ F", "75^{\\circ}\\text{F}", True),
+    ("30^\\circ C", "30^\\circ C = 86^\\circ F", False),
+])
+def test_temperatures_in_two_scales_differ(gold, pred, equal):
+    """Left by an earlier breaker: the scale went with the degree mark, so 30 °C equalled 30 °F. One scale
+    against none stays a value."""
+    assert answer.is_equiv(gold, pred) is equal
+    assert answer.is_equiv(pred, gold) is equal
+
+
+@pytest.mark.parametrize("gold,pred,equal", [
+    ("500000", ".5 million", True), ("-500000", "-.5 million", True), ("5000000", "5 millions", True),
+    ("60", "5 dozens", True), ("3000", "3 thousands", True), ("5", "5 millions", False), ("5", ".5 million", False),
+])
+def test_scale_words_after_a_bare_decimal_or_in_the_plural(gold, pred, equal):
+    """Left by an earlier breaker: ".5 million" (no leading zero) and "5 millions" had stayed words."""
+    assert answer.is_equiv(gold, pred) is equal
+
+
+def test_a_stated_answer_in_millions_keeps_its_scale():
+    assert answer.verify("5000000", "The final answer is 5 millions.")
+    assert not answer.verify("5", "The final answer is 5 millions.")

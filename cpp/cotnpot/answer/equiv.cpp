@@ -27,12 +27,13 @@ struct Prepared {
   std::string label;   // "x" of "x = 3", which normalizing removed (text "3")
   bool percent_inside = false;   // and the form with percent signs as factors (normalize.h)
   std::string percent_factors;
+  char temperature_scale = 0;   // 'C' or 'F' of "30 °C" ('?': both), which normalizing removed
 };
 
 Prepared prepare(std::string_view answer, Budget& budget) {
   Normalized n = normalize_answer(answer);
   Prepared p{std::move(n.text), n.had_percent, std::nullopt, std::move(n.label), n.percent_inside,
-             std::move(n.percent_factors)};
+             std::move(n.percent_factors), n.temperature_scale};
   p.node = parse_answer(p.text, budget);
   return p;
 }
@@ -40,7 +41,7 @@ Prepared prepare(std::string_view answer, Budget& budget) {
 // The answer with its percent signs as factors of 1/100; itself where it has none.
 Prepared with_percent_factors(const Prepared& p, Budget& budget) {
   if (p.percent_factors.empty()) return p;
-  Prepared q{p.percent_factors, false, std::nullopt, "", false, ""};
+  Prepared q{p.percent_factors, false, std::nullopt, "", false, "", p.temperature_scale};
   q.node = parse_answer(q.text, budget);
   return q;
 }
@@ -931,11 +932,29 @@ std::optional<std::string> name_letters(std::string_view name) {
   return letters;
 }
 
+// The value a sum of distinct names is stated to have: 17 of "m + n = 17" (AIME's "find m + n"; Math-Verify
+// takes it too). Only names added, each once, and a constant on the right: "a + 3z = 0" and "2x = 17" state
+// no value of what was asked; nullptr otherwise.
+const Node* stated_value_of_sum(const Node& n) {
+  if (n.kind != Kind::Relation || n.name != "=" || n.kids.size() != 2 || n.kids[0].kind != Kind::Add) return nullptr;
+  std::vector<std::string> names, constant;
+  for (const Node& term : n.kids[0].kids) {
+    if (term.kind != Kind::Sym || std::find(names.begin(), names.end(), term.name) != names.end()) return nullptr;
+    names.push_back(term.name);
+  }
+  collect_variables(n.kids[1], constant);
+  return names.size() >= 2 && constant.empty() ? &n.kids[1] : nullptr;
+}
+
 bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& options, Budget& budget) {
   // Both named, by other names: answers about different unknowns ("x = 2" and "y = 2", "AB = 5" and "CD = 5"
   // had been equal, the names dropped; Math-Verify tells them apart). Names of letters only, compared without
   // case or order: AB and BA are one segment, xy and yx one product (a reviewer), x and X one name for
   // Math-Verify too; x' or a1 against x or a decide nothing. One name against none stays a value.
+  // Temperatures in two scales: 30 °C is not 30 °F (one scale against none, or against both, stays a value)
+  const auto one_scale = [](char scale) { return scale == 'C' || scale == 'F'; };
+  if (one_scale(g.temperature_scale) && one_scale(p.temperature_scale) && g.temperature_scale != p.temperature_scale)
+    return false;
   if (!g.label.empty() && !p.label.empty()) {
     const auto gold_name = name_letters(g.label), pred_name = name_letters(p.label);
     if (gold_name && pred_name && *gold_name != *pred_name) return false;
@@ -957,6 +976,12 @@ bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& op
       if (auto equation = parse_answer(named->label + "=" + named->text, budget))
         if (comparer.equal(*equation, *other->node) && comparer.holds_at(*other->node, named->label, *named->node))
           return true;
+    }
+    // "m + n = 17" against 17; not against "x = 17" (a value of another name), nor against an equation.
+    for (const auto& [value, other] : {std::pair{&g, &p}, std::pair{&p, &g}}) {
+      if (!value->label.empty() || value->node->kind == Kind::Relation) continue;
+      if (const Node* stated = stated_value_of_sum(*other->node); stated && comparer.equal(*value->node, *stated))
+        return true;
     }
   }
   // Without case only for words and letters ("Evelyn" and "evelyn", choice "(C)" and "(c)"): in math, R and r

@@ -341,7 +341,7 @@ std::string last_number_scaled(std::string_view s) {
   while (i < s.size() && s[i] == ' ') ++i;
   const std::string word = lowercase_word(s, i);
   if (i < s.size() && s[i] == '-') return number;
-  for (std::string_view scale : {"million", "billion", "trillion"})
+  for (std::string_view scale : {"million", "billion", "trillion", "millions", "billions", "trillions"})
     if (word == scale) return number + " " + word;
   return number;
 }

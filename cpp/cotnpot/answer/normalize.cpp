@@ -185,9 +185,11 @@ void numbers_in_words(std::string& s) {
     if (!changed && only_words_from(next)) s = std::to_string(spelled->value) + s.substr(ends[next - 1]);
     return;
   }
-  // "<number> <scale>", the number with its sign (not split at its '-')
+  // "<number> <scale>", the number with its sign (not split at its '-'), its leading zero perhaps left out
+  // (".5 million")
   const size_t number_end = s.find(' ');
-  if (number_end == std::string::npos || !(is_digit(s[0]) || (s[0] == '-' && s.size() > 1 && is_digit(s[1])))) return;
+  const size_t digits = s[0] == '-' ? 1 : 0, first_digit = digits + (s.compare(digits, 1, ".") == 0 ? 1 : 0);
+  if (number_end == std::string::npos || first_digit >= number_end || !is_digit(s[first_digit])) return;
   size_t scale_begin = number_end;
   while (scale_begin < s.size() && s[scale_begin] == ' ') ++scale_begin;
   size_t scale_end = scale_begin;
@@ -230,9 +232,9 @@ void strip_trailing_words(std::string& s) {
 }
 
 // "75^\\circ \\text{F}", "10 °C": the scale's letter after a number's degree mark goes with the mark (it had
-// stayed, and "75 F" was no number: a breaker). Only C and F, only after a number (`g \\circ C` composes), and
-// the scale is lost: 30 °C equals 30 °F.
-void strip_temperature_scales(std::string& s) {
+// stayed, and "75 F" was no number: a breaker). Only C and F, only after a number (`g \\circ C` composes). The
+// scale is kept in `scale` (Normalized::temperature_scale): 'C', 'F', '?' for both.
+void strip_temperature_scales(std::string& s, char& scale) {
   for (std::string_view mark : {"^{\\circ}", "^\\circ", "\\circ", "\\degree", "°"}) {
     for (size_t p = s.find(mark); p != std::string::npos; p = s.find(mark, p + 1)) {
       size_t d = p;
@@ -256,6 +258,7 @@ void strip_temperature_scales(std::string& s) {
       } else if (e < s.size() && is_alpha(s[e])) {
         continue;   // a word: "°Celsius" is not handled, "°Fahrenheit" neither
       }
+      scale = (scale == 0 || scale == s[i]) ? s[i] : '?';
       s.erase(p + mark.size(), e - p - mark.size());
     }
   }
@@ -607,7 +610,7 @@ static Normalized normalize_with(std::string_view answer, bool percent_factors) 
   replace_all(s, "\\lt", "<");
   replace_all(s, "\\gt", ">");
   for (std::string_view f : {"\\dfrac", "\\tfrac", "\\cfrac"}) replace_all(s, f, "\\frac");
-  strip_temperature_scales(s);
+  strip_temperature_scales(s, out.temperature_scale);
   for (std::string_view d : {"^{\\circ}", "^\\circ", "\\circ", "\\degree", "°"}) replace_all(s, d, "");
   if (percent_factors)
     percents_as_factors(s);

@@ -80,6 +80,7 @@ std::optional<SpelledNumber> spelled_number(const std::vector<std::string>& word
 }
 
 std::optional<std::string> scaled_number(std::string_view number, std::string_view scale) {
+  if (scale.size() > 1 && scale.back() == 's') scale.remove_suffix(1);   // "5 millions", "3 dozens"
   int power = 0;
   int factor = 1;
   if (scale == "hundred") power = 2;

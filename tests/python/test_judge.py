@@ -413,19 +413,33 @@ def test_colliding_heavy_items_among_many_light_ones_are_charged_by_their_own_we
     """Found by a reviewer: the set's average item weight charged 1,000 colliding Fractions and 2,000 colliding
     Decimals among 48,000 distinct ints as ints: 1.7 s of the caller's CPU, within the budget. Timed against
     decoding as many distinct ints in the same process (an absolute 0.5 s had failed on a slower, loaded VM:
-    0.72 s, against 0.24 s alone)."""
+    0.72 s, against 0.24 s alone), the best of three each, with the garbage collector off: in the full suite a
+    collection of the whole process's heap (every earlier test's objects) fell inside one timing, 1.01 s
+    against 0.12 s, while alone the two take the same time."""
+    import gc
     import time
     p = 2 ** 61 - 1
     items = ([["fraction", [str(1 + i * p), "1"]] for i in range(1000)]
              + [["decimal", str(1 + j * p)] for j in range(2000)] + [["int", str(10 ** 6 + k)] for k in range(48000)])
     light = json.dumps([["set", [["int", str(10 ** 6 + k)] for k in range(51000)]]])
     heavy = json.dumps([["set", items]])
-    start = time.process_time()
-    judge.decode_values(light, 1)
-    baseline = time.process_time() - start
-    start = time.process_time()
-    ok, why = judge.decode_values(heavy, 1)[0]
-    took = time.process_time() - start
+
+    def cpu_time_of(payload):
+        start = time.process_time()
+        result = judge.decode_values(payload, 1)
+        return time.process_time() - start, result
+
+    gc.collect()
+    gc.disable()
+    try:
+        baseline, took = float("inf"), float("inf")
+        for _ in range(3):
+            baseline = min(baseline, cpu_time_of(light)[0])
+            seconds, result = cpu_time_of(heavy)
+            took = min(took, seconds)
+    finally:
+        gc.enable()
+    ok, why = result[0]
     assert not ok and "more than 4096" in why
     assert took < 4 * baseline + 0.05, (took, baseline)   # charged by weight: about the light set's time
 

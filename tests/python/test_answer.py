@@ -1322,14 +1322,28 @@ def test_the_word_after_a_stated_number_is_read_where_that_number_is():
     # not a multiple, a power, a constant term, a repeated name, a difference, nor one name's equation
     ("17", "2x=17", False), ("17", "a+3z=17", False), ("17", "m+n+1=17", False), ("17", "x+x=17", False),
     ("17", "m-n=17", False), ("17", "x^2+y=17", False), ("17", "m+n=17+k", False),
-    # a value of another name, or an equation, is no value of the sum
+    # a value of another name, or an equation, is no value of the sum; constants are no names
     ("x=17", "m+n=17", False), ("y=17", "x+y=17", False), ("x+y=17", "x+y=17", True), ("x+y=17", "y=17-x", True),
+    ("17", "m+\\pi=17", False), ("17", "\\pi+m=17", False), ("17", "x+e=17", False), ("17", "x+i=17", False),
 ])
 def test_the_stated_value_of_a_sum_of_names(gold, pred, equal):
     """Left by an earlier breaker: "\\boxed{m+n=17}" against the gold 17 had been wrong; the value of a sum of
     names stands for what was asked, as a name's does ("x = 17")."""
     assert answer.is_equiv(gold, pred) is equal
-    assert answer.is_equiv(pred, gold) is equal
+
+
+@pytest.mark.parametrize("gold,pred", [("x+y+z=0", "0"), ("x+y=10", "10"), ("a+b+c=180", "180"),
+                                       ("x+y+z=0", "\\boxed{0}")])
+def test_a_gold_equation_is_not_answered_by_its_constant(gold, pred):
+    """A breaker of the sum rule: it had held both ways, so a gold plane "x + y + z = 0" took the answer 0."""
+    assert not answer.is_equiv(gold, pred)
+    assert answer.is_equiv(pred, gold)   # the other way, a gold 0 against the prediction "x + y + z = 0"
+
+
+def test_votes_for_a_value_and_for_a_sum_stated_equal_to_it_are_one_answer_either_way():
+    """Between votes neither is the gold: "17" and "m+n=17" are one answer in either order."""
+    assert answer.group_answers(["17", "m+n=17", "18"]).tolist() == [0, 0, 1]
+    assert answer.group_answers(["m+n=17", "17", "18"]).tolist() == [0, 0, 1]
 
 
 def test_the_stated_value_of_a_sum_in_a_box_is_graded():
@@ -1341,6 +1355,9 @@ def test_the_stated_value_of_a_sum_in_a_box_is_graded():
     ("30^\\circ C", "30^\\circ F", False), ("30 °C", "30 °F", False), ("30^\\circ \\text{C}", "30 °C", True),
     ("30", "30 °F", True), ("30^\\circ", "30 °C", True), ("75^\\circ F", "75^{\\circ}\\text{F}", True),
     ("30^\\circ C", "30^\\circ C = 86^\\circ F", False),
+    # the scales in order, not one mark for "both" (a breaker of the first form)
+    ("30°C", "30°F+0°C", False), ("30°C", "30°F\\cdot 1°C", False), ("30 °C, 40 °F", "30 °F, 40 °C", False),
+    ("30°C,40°F", "30°F,40°F", False), ("30 °C, 40 °F", "30°C, 40°F", True),
 ])
 def test_temperatures_in_two_scales_differ(gold, pred, equal):
     """Left by an earlier breaker: the scale went with the degree mark, so 30 °C equalled 30 °F. One scale

@@ -27,13 +27,13 @@ struct Prepared {
   std::string label;   // "x" of "x = 3", which normalizing removed (text "3")
   bool percent_inside = false;   // and the form with percent signs as factors (normalize.h)
   std::string percent_factors;
-  char temperature_scale = 0;   // 'C' or 'F' of "30 °C" ('?': both), which normalizing removed
+  std::string temperature_scales;   // "C" of "30 °C", "CF" of "30 °C, 40 °F": normalizing removed them
 };
 
 Prepared prepare(std::string_view answer, Budget& budget) {
   Normalized n = normalize_answer(answer);
   Prepared p{std::move(n.text), n.had_percent, std::nullopt, std::move(n.label), n.percent_inside,
-             std::move(n.percent_factors), n.temperature_scale};
+             std::move(n.percent_factors), std::move(n.temperature_scales)};
   p.node = parse_answer(p.text, budget);
   return p;
 }
@@ -41,7 +41,7 @@ Prepared prepare(std::string_view answer, Budget& budget) {
 // The answer with its percent signs as factors of 1/100; itself where it has none.
 Prepared with_percent_factors(const Prepared& p, Budget& budget) {
   if (p.percent_factors.empty()) return p;
-  Prepared q{p.percent_factors, false, std::nullopt, "", false, "", p.temperature_scale};
+  Prepared q{p.percent_factors, false, std::nullopt, "", false, "", p.temperature_scales};
   q.node = parse_answer(q.text, budget);
   return q;
 }
@@ -934,26 +934,31 @@ std::optional<std::string> name_letters(std::string_view name) {
 
 // The value a sum of distinct names is stated to have: 17 of "m + n = 17" (AIME's "find m + n"; Math-Verify
 // takes it too). Only names added, each once, and a constant on the right: "a + 3z = 0" and "2x = 17" state
-// no value of what was asked; nullptr otherwise.
+// no value of what was asked, nor does "m + \pi = 17" (\pi, e and i are constants, not names: a breaker);
+// nullptr otherwise.
 const Node* stated_value_of_sum(const Node& n) {
   if (n.kind != Kind::Relation || n.name != "=" || n.kids.size() != 2 || n.kids[0].kind != Kind::Add) return nullptr;
   std::vector<std::string> names, constant;
   for (const Node& term : n.kids[0].kids) {
-    if (term.kind != Kind::Sym || std::find(names.begin(), names.end(), term.name) != names.end()) return nullptr;
+    std::vector<std::string> variables;
+    if (term.kind == Kind::Sym) collect_variables(term, variables);
+    if (variables.size() != 1 || std::find(names.begin(), names.end(), term.name) != names.end()) return nullptr;
     names.push_back(term.name);
   }
   collect_variables(n.kids[1], constant);
   return names.size() >= 2 && constant.empty() ? &n.kids[1] : nullptr;
 }
 
-bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& options, Budget& budget) {
+// `peers`: two answers of equal standing (voting), not a gold and a prediction; see the sum rule below.
+bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& options, Budget& budget,
+                    bool peers = false) {
   // Both named, by other names: answers about different unknowns ("x = 2" and "y = 2", "AB = 5" and "CD = 5"
   // had been equal, the names dropped; Math-Verify tells them apart). Names of letters only, compared without
   // case or order: AB and BA are one segment, xy and yx one product (a reviewer), x and X one name for
   // Math-Verify too; x' or a1 against x or a decide nothing. One name against none stays a value.
-  // Temperatures in two scales: 30 °C is not 30 °F (one scale against none, or against both, stays a value)
-  const auto one_scale = [](char scale) { return scale == 'C' || scale == 'F'; };
-  if (one_scale(g.temperature_scale) && one_scale(p.temperature_scale) && g.temperature_scale != p.temperature_scale)
+  // Temperatures in other scales: 30 °C is not 30 °F, nor "30 °C, 40 °F" "30 °F, 40 °C", nor 30 °C "30 °F + 0 °C"
+  // (a breaker). Where one has no scale, it stays a value: 30 against 30 °C.
+  if (!g.temperature_scales.empty() && !p.temperature_scales.empty() && g.temperature_scales != p.temperature_scales)
     return false;
   if (!g.label.empty() && !p.label.empty()) {
     const auto gold_name = name_letters(g.label), pred_name = name_letters(p.label);
@@ -961,7 +966,7 @@ bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& op
   }
   // A percent sign inside a product on either side: both compared with every percent sign a factor
   if (g.percent_inside || p.percent_inside)
-    return prepared_equal(with_percent_factors(g, budget), with_percent_factors(p, budget), options, budget);
+    return prepared_equal(with_percent_factors(g, budget), with_percent_factors(p, budget), options, budget, peers);
   if (g.text.empty() || p.text.empty()) return false;
   if (g.text == p.text) return true;
   if (g.node && p.node) {
@@ -977,8 +982,11 @@ bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& op
         if (comparer.equal(*equation, *other->node) && comparer.holds_at(*other->node, named->label, *named->node))
           return true;
     }
-    // "m + n = 17" against 17; not against "x = 17" (a value of another name), nor against an equation.
+    // A gold 17 against the prediction "m + n = 17"; not against "x = 17" (a value of another name), nor
+    // against an equation. One way only: a gold equation, "x + y + z = 0" (a plane), is not answered by its
+    // constant, 0 (a breaker); between peers (votes), both ways.
     for (const auto& [value, other] : {std::pair{&g, &p}, std::pair{&p, &g}}) {
+      if (value == &p && !peers) continue;
       if (!value->label.empty() || value->node->kind == Kind::Relation) continue;
       if (const Node* stated = stated_value_of_sum(*other->node); stated && comparer.equal(*value->node, *stated))
         return true;
@@ -1119,7 +1127,7 @@ std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, c
         continue;
       }
       Budget budget;
-      if (prepared_equal(representative, prepared[i], options, budget)) out[i] = int64_t(c);
+      if (prepared_equal(representative, prepared[i], options, budget, /*peers=*/true)) out[i] = int64_t(c);
       left -= budget.steps;
     }
     if (out[i] < 0) {

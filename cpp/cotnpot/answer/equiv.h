@@ -15,8 +15,9 @@
 //  - sets and bare lists ("2, 3": roots) without order; tuples, intervals and matrices in order, with
 //    bracket types respected ((1,2) is the open interval or the pair, never [1,2]);
 //  - "x = 3" vs "3": the value of a single-variable equation; an equation chain's last side; "x = 3" vs
-//    another equation ("x - 3 = 0"), the two equations; "m + n = 17" (a sum of distinct names) vs "17";
-//  - temperatures: "30 °C" is not "30 °F";
+//    another equation ("x - 3 = 0"), the two equations; a gold "17" vs the prediction "m + n = 17" (a
+//    sum of distinct names; one way: a gold "x + y + z = 0" is not answered by "0"; votes group both ways);
+//  - temperatures: "30 °C" is not "30 °F" (the scales compared in order);
 //  - a \pm b vs the pair {a + b, a - b}.
 // Unparseable answers compare as normalized strings. Every call is bounded (limits.h); bad input
 // (empty, unbalanced, huge, invalid UTF-8) gives false, never an error; options out of range (rel_tol

@@ -233,34 +233,40 @@ void strip_trailing_words(std::string& s) {
 
 // "75^\\circ \\text{F}", "10 °C": the scale's letter after a number's degree mark goes with the mark (it had
 // stayed, and "75 F" was no number: a breaker). Only C and F, only after a number (`g \\circ C` composes). The
-// scale is kept in `scale` (Normalized::temperature_scale): 'C', 'F', '?' for both.
-void strip_temperature_scales(std::string& s, char& scale) {
-  for (std::string_view mark : {"^{\\circ}", "^\\circ", "\\circ", "\\degree", "°"}) {
-    for (size_t p = s.find(mark); p != std::string::npos; p = s.find(mark, p + 1)) {
-      size_t d = p;
-      while (d > 0 && s[d - 1] == ' ') --d;
-      if (d == 0 || !is_digit(s[d - 1])) continue;
-      size_t i = p + mark.size();
-      while (i < s.size() && s[i] == ' ') ++i;
-      bool braced = false;
-      for (std::string_view cmd : {"\\text{", "\\mathrm{"})
-        if (s.compare(i, cmd.size(), cmd) == 0) {
-          i += cmd.size(), braced = true;
-          break;
-        }
-      while (braced && i < s.size() && s[i] == ' ') ++i;
-      if (i >= s.size() || (s[i] != 'C' && s[i] != 'F')) continue;
-      size_t e = i + 1;
-      if (braced) {
-        while (e < s.size() && s[e] == ' ') ++e;
-        if (e >= s.size() || s[e] != '}') continue;
-        ++e;
-      } else if (e < s.size() && is_alpha(s[e])) {
-        continue;   // a word: "°Celsius" is not handled, "°Fahrenheit" neither
+// scales are kept in `scales`, in order (Normalized::temperature_scales).
+void strip_temperature_scales(std::string& s, std::string& scales) {
+  static constexpr std::string_view kMarks[] = {"^{\\circ}", "^\\circ", "\\circ", "\\degree", "°"};
+  for (size_t p = 0; p < s.size(); ++p) {
+    std::string_view mark;
+    for (std::string_view m : kMarks)
+      if (s.compare(p, m.size(), m) == 0) {
+        mark = m;
+        break;
       }
-      scale = (scale == 0 || scale == s[i]) ? s[i] : '?';
-      s.erase(p + mark.size(), e - p - mark.size());
+    if (mark.empty()) continue;
+    size_t d = p;
+    while (d > 0 && s[d - 1] == ' ') --d;
+    if (d == 0 || !is_digit(s[d - 1])) continue;
+    size_t i = p + mark.size();
+    while (i < s.size() && s[i] == ' ') ++i;
+    bool braced = false;
+    for (std::string_view cmd : {"\\text{", "\\mathrm{"})
+      if (s.compare(i, cmd.size(), cmd) == 0) {
+        i += cmd.size(), braced = true;
+        break;
+      }
+    while (braced && i < s.size() && s[i] == ' ') ++i;
+    if (i >= s.size() || (s[i] != 'C' && s[i] != 'F')) continue;
+    size_t e = i + 1;
+    if (braced) {
+      while (e < s.size() && s[e] == ' ') ++e;
+      if (e >= s.size() || s[e] != '}') continue;
+      ++e;
+    } else if (e < s.size() && is_alpha(s[e])) {
+      continue;   // a word: "°Celsius" is not handled, "°Fahrenheit" neither
     }
+    scales += s[i];
+    s.erase(p + mark.size(), e - p - mark.size());
   }
 }
 
@@ -610,7 +616,7 @@ static Normalized normalize_with(std::string_view answer, bool percent_factors) 
   replace_all(s, "\\lt", "<");
   replace_all(s, "\\gt", ">");
   for (std::string_view f : {"\\dfrac", "\\tfrac", "\\cfrac"}) replace_all(s, f, "\\frac");
-  strip_temperature_scales(s, out.temperature_scale);
+  strip_temperature_scales(s, out.temperature_scales);
   for (std::string_view d : {"^{\\circ}", "^\\circ", "\\circ", "\\degree", "°"}) replace_all(s, d, "");
   if (percent_factors)
     percents_as_factors(s);

@@ -22,9 +22,9 @@ struct Normalized {
   // ("50\cdot\frac{1}{100}\cdot x"; set where had_percent): the form compared where either answer has one.
   bool percent_inside = false;
   std::string percent_factors;
-  // The temperature scale written after a number's degree mark and removed with it ("30 °C"): 'C' or 'F',
-  // '?' where both are, else 0. Two answers in different scales differ (30 °C had equalled 30 °F).
-  char temperature_scale = 0;
+  // The temperature scales written after numbers' degree marks and removed with them, in order: "C" of
+  // "30 °C", "CF" of "30 °C, 40 °F". Answers with other scales differ (30 °C had equalled 30 °F).
+  std::string temperature_scales;
 };
 
 Normalized normalize_answer(std::string_view answer);

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "cotnpot/answer/detail/ascii.h"
 #include "cotnpot/answer/detail/big_integer.h"
 #include "cotnpot/answer/detail/number_ops.h"
 #include "cotnpot/answer/detail/wide_compare.h"
@@ -879,7 +880,7 @@ class Comparer {
 std::string squeeze_lower(std::string_view s) {
   std::string out;
   for (char c : s)
-    if (!std::isspace(static_cast<unsigned char>(c))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!std::isspace(static_cast<unsigned char>(c))) out += detail::lowercase(c);
   return out;
 }
 
@@ -926,7 +927,7 @@ std::optional<std::string> name_letters(std::string_view name) {
   std::string letters;
   for (char c : name) {
     if (!std::isalpha(static_cast<unsigned char>(c))) return std::nullopt;
-    letters += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    letters += detail::lowercase(c);
   }
   std::sort(letters.begin(), letters.end());
   return letters;

@@ -6,6 +6,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "cotnpot/answer/detail/ascii.h"
 #include "cotnpot/answer/detail/number_words.h"
 #include "cotnpot/answer/limits.h"
 
@@ -25,7 +26,7 @@ size_t rfind_nocase(std::string_view hay, std::string_view needle) {
   for (size_t i = hay.size() - needle.size() + 1; i-- > 0;) {
     bool match = true;
     for (size_t j = 0; j < needle.size() && match; ++j)
-      match = std::tolower(static_cast<unsigned char>(hay[i + j])) == std::tolower(static_cast<unsigned char>(needle[j]));
+      match = detail::lowercase(hay[i + j]) == detail::lowercase(needle[j]);
     if (match) return i;
   }
   return std::string_view::npos;
@@ -37,10 +38,9 @@ bool starts_with_nocase(std::string_view s, std::string_view prefix) {
 
 // The letters of s from i on, lowercase; i is left past them.
 std::string lowercase_word(std::string_view s, size_t& i) {
-  std::string word;
-  while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i])))
-    word += static_cast<char>(std::tolower(static_cast<unsigned char>(s[i++])));
-  return word;
+  const size_t begin = i;
+  while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i]))) ++i;
+  return detail::lowercase(s.substr(begin, i - begin));
 }
 
 // Whether the number that ends at text[i] is followed by a word that changes it ("5 million", "3 eighths";
@@ -94,8 +94,7 @@ Abbreviation abbreviation_at(std::string_view s, size_t dot) {
   const size_t b = abbreviation_start(s, dot);
   if (b > 0 && !std::isspace(static_cast<unsigned char>(s[b - 1])) && s[b - 1] != '(' && s[b - 1] != ',')
     return Abbreviation::None;
-  std::string word;
-  for (size_t i = b; i < dot; ++i) word += static_cast<char>(std::tolower(static_cast<unsigned char>(s[i])));
+  const std::string word = detail::lowercase(s.substr(b, dot - b));
   for (std::string_view a : {"i.e", "e.g", "ie", "eg", "viz"})
     if (word == a) return Abbreviation::Restating;
   for (std::string_view a : {"cf", "resp", "vs"})

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <vector>
 
+#include "cotnpot/answer/detail/ascii.h"
 #include "cotnpot/answer/detail/number_words.h"
 #include "cotnpot/answer/limits.h"
 
@@ -90,8 +91,7 @@ void strip_text_commands(std::string& s) {
       bool units = !content.empty();
       for (size_t i = 0, w = 0; i <= content.size(); ++i) {
         if (i == content.size() || content[i] == ' ' || content[i] == '^') {
-          std::string word = content.substr(w, i - w);
-          for (char& c : word) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          const std::string word = detail::lowercase(std::string_view(content).substr(w, i - w));
           if (!word.empty() && !is_unit_word(word) && !(word.size() <= 2 && is_digit(word[0]))) units = false;
           w = i + 1;
         }
@@ -134,8 +134,7 @@ void strip_counted_nouns(std::string& s) {
     const size_t b = i;
     while (i < s.size() && is_alpha(s[i])) ++i;
     if (i == b) return;   // not a word: math, punctuation
-    std::string word = s.substr(b, i - b);
-    for (char& c : word) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string word = detail::lowercase(std::string_view(s).substr(b, i - b));
     if (word.size() < 3 || detail::is_number_word(word)) return;
   }
   s.resize(number_end);
@@ -159,9 +158,7 @@ void numbers_in_words(std::string& s) {
     }
     size_t j = i;
     while (j < s.size() && s[j] != ' ' && s[j] != '-') ++j;
-    std::string w = s.substr(i, j - i);
-    for (char& c : w) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    words.push_back(w), ends.push_back(j);
+    words.push_back(detail::lowercase(std::string_view(s).substr(i, j - i))), ends.push_back(j);
     i = j;
   }
   const auto only_words_from = [&](size_t from) {
@@ -195,8 +192,7 @@ void numbers_in_words(std::string& s) {
   size_t scale_end = scale_begin;
   while (scale_end < s.size() && is_alpha(s[scale_end])) ++scale_end;
   if (scale_end < s.size() && s[scale_end] != ' ') return;
-  std::string scale = s.substr(scale_begin, scale_end - scale_begin);
-  for (char& c : scale) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string scale = detail::lowercase(std::string_view(s).substr(scale_begin, scale_end - scale_begin));
   for (size_t k = scale_end; k < s.size(); ++k)
     if (s[k] != ' ' && !is_alpha(s[k])) return;   // "5 million dollars": words after it, or nothing
   if (const auto value = detail::scaled_number(std::string_view(s).substr(0, number_end), scale))
@@ -212,7 +208,7 @@ void strip_trailing_words(std::string& s) {
     for (std::string_view u : kSlashUnits)
       if (e > u.size() && s[e - u.size() - 1] == ' ' &&
           std::equal(u.begin(), u.end(), s.begin() + static_cast<std::ptrdiff_t>(e - u.size()),
-                     [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+                     [](char a, char b) { return a == detail::lowercase(b); })) {
         s = trim(s.substr(0, e - u.size()));
         slash_unit = true;
         break;
@@ -221,8 +217,7 @@ void strip_trailing_words(std::string& s) {
     size_t b = e;
     while (b > 0 && is_alpha(s[b - 1])) --b;
     if (b == e || (b > 0 && s[b - 1] == '\\')) return;
-    std::string word = s.substr(b, e - b);
-    for (char& c : word) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string word = detail::lowercase(std::string_view(s).substr(b, e - b));
     if (!is_unit_word(word) || trim(s.substr(0, b)).empty()) {
       strip_counted_nouns(s);
       return;

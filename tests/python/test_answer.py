@@ -1358,6 +1358,12 @@ def test_the_stated_value_of_a_sum_in_a_box_is_graded():
     # the scales in order, not one mark for "both" (a breaker of the first form)
     ("30°C", "30°F+0°C", False), ("30°C", "30°F\\cdot 1°C", False), ("30 °C, 40 °F", "30 °F, 40 °C", False),
     ("30°C,40°F", "30°F,40°F", False), ("30 °C, 40 °F", "30°C, 40°F", True),
+    # a scale's word counts (a reviewer: "30 °Celsius" had equalled 30 °F), and two scales are not paired
+    # with their numbers, so answers with two are equal only written alike
+    ("30 °F", "30 °Celsius", False), ("30 °C", "30 °Fahrenheit", False), ("30 °F", "30^\\circ \\text{Celsius}", False),
+    ("30 °F", "30 °Kelvin", False), ("30 °F", "30 °Cels", False), ("30 °C", "30 °Celsius", True), ("30", "30 °Celsius", True),
+    ("30 °K", "30 °Kelvin", True), ("30 °C, 40 °F", "40 °C, 30 °F", False),
+    ("\\{30 °C, 40 °F\\}", "\\{40 °C, 30 °F\\}", False), ("30 °C, 40 °F", "30^\\circ C, 40^\\circ F", True),
 ])
 def test_temperatures_in_two_scales_differ(gold, pred, equal):
     """Left by an earlier breaker: the scale went with the degree mark, so 30 °C equalled 30 °F. One scale

@@ -959,8 +959,17 @@ bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& op
   // Math-Verify too; x' or a1 against x or a decide nothing. One name against none stays a value.
   // Temperatures in other scales: 30 °C is not 30 °F, nor "30 °C, 40 °F" "30 °F, 40 °C", nor 30 °C "30 °F + 0 °C"
   // (a breaker). Where one has no scale, it stays a value: 30 against 30 °C.
-  if (!g.temperature_scales.empty() && !p.temperature_scales.empty() && g.temperature_scales != p.temperature_scales)
-    return false;
+  if (!g.temperature_scales.empty() && !p.temperature_scales.empty()) {
+    if (g.temperature_scales != p.temperature_scales) return false;
+    // Two scales in one answer ("30 °C, 40 °F"): the scales are not tied to their numbers here, so such answers
+    // are equal only written alike: "40 °C, 30 °F" had equalled it as a list without order (a reviewer).
+    const auto without_spaces = [](std::string text) {
+      text.erase(std::remove(text.begin(), text.end(), ' '), text.end());
+      return text;
+    };
+    if (g.temperature_scales.find_first_not_of(g.temperature_scales[0]) != std::string::npos)
+      return without_spaces(g.text) == without_spaces(p.text);
+  }
   if (!g.label.empty() && !p.label.empty()) {
     const auto gold_name = name_letters(g.label), pred_name = name_letters(p.label);
     if (gold_name && pred_name && *gold_name != *pred_name) return false;

@@ -226,9 +226,21 @@ void strip_trailing_words(std::string& s) {
   }
 }
 
+// The scale a word after a degree mark names: C, F or K, or a start of Celsius, centigrade, Fahrenheit or Kelvin
+// ("°Cels"); 0 for any other word.
+char temperature_scale_of(std::string_view word) {
+  if (word == "C" || word == "F" || word == "K") return word[0];
+  if (word.size() < 2) return 0;
+  const std::string lower = detail::lowercase(word);
+  for (const auto& [name, scale] : {std::pair<std::string_view, char>{"celsius", 'C'}, {"centigrade", 'C'},
+                                    {"fahrenheit", 'F'}, {"kelvin", 'K'}})
+    if (name.substr(0, lower.size()) == lower) return scale;
+  return 0;
+}
+
 // "75^\\circ \\text{F}", "10 °C": the scale's letter after a number's degree mark goes with the mark (it had
-// stayed, and "75 F" was no number: a breaker). Only C and F, only after a number (`g \\circ C` composes). The
-// scales are kept in `scales`, in order (Normalized::temperature_scales).
+// stayed, and "75 F" was no number: a breaker). Only C, F and K, only after a number (`g \\circ C` composes). The
+// scales are kept in `scales`, in order (Normalized::temperature_scales), a scale's word's too ("30 °Celsius").
 void strip_temperature_scales(std::string& s, std::string& scales) {
   static constexpr std::string_view kMarks[] = {"^{\\circ}", "^\\circ", "\\circ", "\\degree", "°"};
   for (size_t p = 0; p < s.size(); ++p) {
@@ -251,16 +263,20 @@ void strip_temperature_scales(std::string& s, std::string& scales) {
         break;
       }
     while (braced && i < s.size() && s[i] == ' ') ++i;
-    if (i >= s.size() || (s[i] != 'C' && s[i] != 'F')) continue;
-    size_t e = i + 1;
+    size_t e = i;
+    while (e < s.size() && is_alpha(s[e])) ++e;
+    const char scale = temperature_scale_of(std::string_view(s).substr(i, e - i));
+    if (!scale) continue;
+    scales += scale;
+    if (e - i > 1) continue;   // a word ("°Celsius") stays for the unit rules; its scale counts (a reviewer)
     if (braced) {
       while (e < s.size() && s[e] == ' ') ++e;
-      if (e >= s.size() || s[e] != '}') continue;
+      if (e >= s.size() || s[e] != '}') {
+        scales.pop_back();
+        continue;
+      }
       ++e;
-    } else if (e < s.size() && is_alpha(s[e])) {
-      continue;   // a word: "°Celsius" is not handled, "°Fahrenheit" neither
     }
-    scales += s[i];
     s.erase(p + mark.size(), e - p - mark.size());
   }
 }

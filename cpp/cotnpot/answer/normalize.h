@@ -22,8 +22,8 @@ struct Normalized {
   // ("50\cdot\frac{1}{100}\cdot x"; set where had_percent): the form compared where either answer has one.
   bool percent_inside = false;
   std::string percent_factors;
-  // The temperature scales written after numbers' degree marks and removed with them, in order: "C" of
-  // "30 °C", "CF" of "30 °C, 40 °F". Answers with other scales differ (30 °C had equalled 30 °F).
+  // The temperature scales written after numbers' degree marks, in order: "C" of "30 °C" or "30 °Celsius",
+  // "CF" of "30 °C, 40 °F" (C, F or K). Answers with other scales differ (30 °C had equalled 30 °F).
   std::string temperature_scales;
 };
 

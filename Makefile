@@ -52,11 +52,13 @@ test-cpp: install
 
 # The Python tests in two runs (tests/python/conftest.py): those that start sandboxed jobs (the `sandbox` mark)
 # alone, since they look for leftover job processes machine-wide and give their jobs deadlines; the rest a file
-# per worker over up to 4 cores (pytest-xdist; 19 -> ~13 min on a 2-core VM). Both run; either failing fails.
+# per worker over up to 4 cores (pytest-xdist; 19 -> ~13 min on a 2-core VM). Both run; either failing fails;
+# Ctrl-C in the first (pytest's status 2) skips the second.
 TEST_WORKERS := $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n > 4 ? 4 : n )))
 test-python: install
 	@status=0; \
 	$(PY) -m pytest -m "not sandbox" -n $(TEST_WORKERS) --dist loadfile || status=$$?; \
+	[ $$status -ne 2 ] || exit 2; \
 	$(PY) -m pytest -m sandbox || status=$$?; \
 	exit $$status
 

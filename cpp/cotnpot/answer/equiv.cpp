@@ -953,10 +953,6 @@ const Node* stated_value_of_sum(const Node& n) {
 // `peers`: two answers of equal standing (voting), not a gold and a prediction; see the sum rule below.
 bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& options, Budget& budget,
                     bool peers = false) {
-  // Both named, by other names: answers about different unknowns ("x = 2" and "y = 2", "AB = 5" and "CD = 5"
-  // had been equal, the names dropped; Math-Verify tells them apart). Names of letters only, compared without
-  // case or order: AB and BA are one segment, xy and yx one product (a reviewer), x and X one name for
-  // Math-Verify too; x' or a1 against x or a decide nothing. One name against none stays a value.
   // Temperatures in other scales: 30 °C is not 30 °F, nor "30 °C, 40 °F" "30 °F, 40 °C", nor 30 °C "30 °F + 0 °C"
   // (a breaker). Where one has no scale, it stays a value: 30 against 30 °C.
   if (!g.temperature_scales.empty() && !p.temperature_scales.empty()) {
@@ -968,8 +964,12 @@ bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& op
       return text;
     };
     if (g.temperature_scales.find_first_not_of(g.temperature_scales[0]) != std::string::npos)
-      return without_spaces(g.text) == without_spaces(p.text);
+      return !g.text.empty() && without_spaces(g.text) == without_spaces(p.text);
   }
+  // Both named, by other names: answers about different unknowns ("x = 2" and "y = 2", "AB = 5" and "CD = 5"
+  // had been equal, the names dropped; Math-Verify tells them apart). Names of letters only, compared without
+  // case or order: AB and BA are one segment, xy and yx one product (a reviewer), x and X one name for
+  // Math-Verify too; x' or a1 against x or a decide nothing. One name against none stays a value.
   if (!g.label.empty() && !p.label.empty()) {
     const auto gold_name = name_letters(g.label), pred_name = name_letters(p.label);
     if (gold_name && pred_name && *gold_name != *pred_name) return false;

@@ -1384,3 +1384,34 @@ def test_scale_words_after_a_bare_decimal_or_in_the_plural(gold, pred, equal):
 def test_a_stated_answer_in_millions_keeps_its_scale():
     assert answer.verify("5000000", "The final answer is 5 millions.")
     assert not answer.verify("5", "The final answer is 5 millions.")
+
+
+LOCALE_PROBE = r'''
+import json, locale, sys
+if sys.argv[1:]:
+    locale.setlocale(locale.LC_CTYPE, sys.argv[1])
+from cotnpot import answer
+texts = ["5 Äpfel", "12 café", "x\u00a0=\u00a03", "à", "Ã", "é", "The answer is 5 Äpfel.", "7 Öl", "é = 3", "α + β",
+         "Final Answer: 18 Bäume", "\\boxed{5} Äpfel", "18 über"]
+print(json.dumps([[answer.normalize(t) for t in texts], [answer.extract_answer(t)[0] for t in texts],
+                  [[answer.is_equiv(x, y) for y in texts] for x in texts]]))
+'''
+
+
+def test_the_grader_reads_the_same_under_a_latin1_locale(tmp_path):
+    """Python sets the C locale's character classes from the environment, and the grader's were <cctype>'s: under
+    Latin-1, UTF-8's bytes were letters and spaces, so "é = 3" normalized to "3" (é a name) and 4 of these
+    verdicts changed; a lone such letter also indexed past a 26-entry table. Its classes are ASCII now."""
+    import os
+    import shutil
+    if shutil.which("localedef") is None:
+        pytest.skip("localedef is not installed")
+    made = subprocess.run(["localedef", "-i", "en_US", "-f", "ISO-8859-1", str(tmp_path / "en_US.ISO-8859-1")],
+                          capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make a Latin-1 locale here: {made.stderr.strip()[-200:]}")
+    env = {**os.environ, "LOCPATH": str(tmp_path)}
+    plain = subprocess.run([sys.executable, "-c", LOCALE_PROBE], capture_output=True, text=True, env=env, check=True)
+    latin1 = subprocess.run([sys.executable, "-c", LOCALE_PROBE, "en_US.ISO-8859-1"], capture_output=True, text=True,
+                            env=env, check=True)
+    assert json.loads(latin1.stdout) == json.loads(plain.stdout)

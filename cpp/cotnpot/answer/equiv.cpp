@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <optional>
-#include <cctype>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
@@ -880,7 +879,7 @@ class Comparer {
 std::string squeeze_lower(std::string_view s) {
   std::string out;
   for (char c : s)
-    if (!std::isspace(static_cast<unsigned char>(c))) out += detail::lowercase(c);
+    if (!detail::is_ascii_space(c)) out += detail::lowercase(c);
   return out;
 }
 
@@ -890,7 +889,7 @@ std::string squeeze_lower(std::string_view s) {
 bool words_only(std::string_view text) {
   const auto letters_from = [&](size_t from, int step) {   // the run of letters from `from` on, one way
     int n = 0;
-    for (long j = long(from); j >= 0 && j < long(text.size()) && std::isalpha(static_cast<unsigned char>(text[j]));
+    for (long j = long(from); j >= 0 && j < long(text.size()) && detail::is_ascii_alpha(text[j]);
          j += step)
       ++n;
     return n;
@@ -898,15 +897,15 @@ bool words_only(std::string_view text) {
   bool lower[26] = {}, upper[26] = {};   // lone letters seen
   for (size_t i = 0; i < text.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (std::isdigit(c) || std::string_view("+*/^=<>_{}\\|").find(text[i]) != std::string_view::npos) return false;
+    if (detail::is_ascii_digit(text[i]) || std::string_view("+*/^=<>_{}\\|").find(text[i]) != std::string_view::npos) return false;
     if (c == '-' && (i == 0 || letters_from(i - 1, -1) < 2 || letters_from(i + 1, 1) < 2)) return false;
-    const bool starts_run = std::isalpha(c) && (i == 0 || !std::isalpha(static_cast<unsigned char>(text[i - 1])));
+    const bool starts_run = detail::is_ascii_alpha(text[i]) && (i == 0 || !detail::is_ascii_alpha(text[i - 1]));
     const int run = starts_run ? letters_from(i, 1) : 0;
     // A word is lowercase, uppercase or capitalized: "xY" and "Xy" are products of two names (a breaker)
     if (run > 1) {
       const std::string_view word = text.substr(i, run);
-      const auto lower = [](char l) { return std::islower(static_cast<unsigned char>(l)) != 0; };
-      const auto upper = [](char l) { return std::isupper(static_cast<unsigned char>(l)) != 0; };
+      const auto lower = [](char l) { return detail::is_ascii_lower(l); };
+      const auto upper = [](char l) { return detail::is_ascii_upper(l); };
       const bool lower_rest = std::all_of(word.begin() + 1, word.end(), lower);
       const bool upper_all = std::all_of(word.begin(), word.end(), upper);
       if (!lower_rest && !upper_all) return false;
@@ -914,8 +913,8 @@ bool words_only(std::string_view text) {
     // a letter right before a bracket is a function applied: P(A) is not P(a) (a breaker)
     if (run > 0 && i + run < text.size() && text[i + run] == '(') return false;
     const bool lone = run == 1;
-    if (lone && std::islower(c)) lower[c - 'a'] = true;
-    if (lone && std::isupper(c)) upper[c - 'A'] = true;
+    if (lone && detail::is_ascii_lower(text[i])) lower[c - 'a'] = true;   // ASCII: a locale's letter had indexed past 26
+    if (lone && detail::is_ascii_upper(text[i])) upper[c - 'A'] = true;
   }
   for (int k = 0; k < 26; ++k)
     if (lower[k] && upper[k]) return false;
@@ -926,7 +925,7 @@ bool words_only(std::string_view text) {
 std::optional<std::string> name_letters(std::string_view name) {
   std::string letters;
   for (char c : name) {
-    if (!std::isalpha(static_cast<unsigned char>(c))) return std::nullopt;
+    if (!detail::is_ascii_alpha(c)) return std::nullopt;
     letters += detail::lowercase(c);
   }
   std::sort(letters.begin(), letters.end());
@@ -1011,9 +1010,9 @@ bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& op
 bool looks_like_bare_answer(std::string_view text) {
   if (text.size() > 200) return false;
   for (size_t i = 0; i < text.size(); ++i) {
-    if (!std::isalpha(static_cast<unsigned char>(text[i]))) continue;
+    if (!detail::is_ascii_alpha(text[i])) continue;
     size_t j = i;
-    while (j < text.size() && std::isalpha(static_cast<unsigned char>(text[j]))) ++j;
+    while (j < text.size() && detail::is_ascii_alpha(text[j])) ++j;
     const bool command = i > 0 && text[i - 1] == '\\';
     if (!command && j - i >= 3) {
       const std::string_view word = text.substr(i, j - i);

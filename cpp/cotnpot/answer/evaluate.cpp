@@ -3,7 +3,6 @@
 #include "cotnpot/answer/expr.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <limits>
 #include <numeric>

@@ -1,7 +1,6 @@
 #include "cotnpot/answer/extract.h"
 
 #include <algorithm>
-#include <cctype>
 #include <stdexcept>
 #include <unordered_set>
 #include <vector>
@@ -15,8 +14,8 @@ namespace {
 
 std::string trim(std::string_view s) {
   size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  while (b < e && detail::is_ascii_space(s[b])) ++b;
+  while (e > b && detail::is_ascii_space(s[e - 1])) --e;
   return std::string(s.substr(b, e - b));
 }
 
@@ -39,7 +38,7 @@ bool starts_with_nocase(std::string_view s, std::string_view prefix) {
 // The letters of s from i on, lowercase; i is left past them.
 std::string lowercase_word(std::string_view s, size_t& i) {
   const size_t begin = i;
-  while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i]))) ++i;
+  while (i < s.size() && detail::is_ascii_alpha(s[i])) ++i;
   return detail::lowercase(s.substr(begin, i - begin));
 }
 
@@ -82,7 +81,7 @@ std::string_view braced(std::string_view s, size_t open, size_t& end) {
 // Where the word ending at the '.' at s[dot] begins (its letters and inner dots: "i.e").
 size_t abbreviation_start(std::string_view s, size_t dot) {
   size_t b = dot;
-  while (b > 0 && (std::isalpha(static_cast<unsigned char>(s[b - 1])) || s[b - 1] == '.')) --b;
+  while (b > 0 && (detail::is_ascii_alpha(s[b - 1]) || s[b - 1] == '.')) --b;
   return b;
 }
 
@@ -92,7 +91,7 @@ size_t abbreviation_start(std::string_view s, size_t dot) {
 enum class Abbreviation { None, Restating, Beside, Qualifying };
 Abbreviation abbreviation_at(std::string_view s, size_t dot) {
   const size_t b = abbreviation_start(s, dot);
-  if (b > 0 && !std::isspace(static_cast<unsigned char>(s[b - 1])) && s[b - 1] != '(' && s[b - 1] != ',')
+  if (b > 0 && !detail::is_ascii_space(s[b - 1]) && s[b - 1] != '(' && s[b - 1] != ',')
     return Abbreviation::None;
   const std::string word = detail::lowercase(s.substr(b, dot - b));
   for (std::string_view a : {"i.e", "e.g", "ie", "eg", "viz"})
@@ -122,10 +121,10 @@ std::string until_sentence_end(std::string_view s, bool through_abbreviations = 
       break;
     }
     if (c == '.' && depth == 0 && !in_math &&
-        (i + 1 == s.size() || std::isspace(static_cast<unsigned char>(s[i + 1])))) {
+        (i + 1 == s.size() || detail::is_ascii_space(s[i + 1]))) {
       if (const Abbreviation a = abbreviation_at(s, i); a != Abbreviation::None) {
         size_t before = abbreviation_start(s, i);
-        while (before > 0 && (std::isspace(static_cast<unsigned char>(s[before - 1])) || s[before - 1] == ',' ||
+        while (before > 0 && (detail::is_ascii_space(s[before - 1]) || s[before - 1] == ',' ||
                               s[before - 1] == ';' || s[before - 1] == ':' || s[before - 1] == '('))
           --before;
         if (before == 0 || (through_abbreviations && a == Abbreviation::Restating)) continue;
@@ -151,16 +150,16 @@ bool is_function_name(std::string_view w) {
 // than math: it begins with the first price's digits and crosses a line or holds two words of three or more
 // letters outside braces and commands ("$cos x + sin x$" is math).
 bool is_money_span(std::string_view content) {
-  if (content.empty() || !std::isdigit(static_cast<unsigned char>(content[0]))) return false;
+  if (content.empty() || !detail::is_ascii_digit(content[0])) return false;
   if (content.find('\n') != std::string_view::npos) return true;
   int words = 0, depth = 0;
   for (size_t i = 0; i < content.size(); ++i) {
     const char c = content[i];
     if (c == '{') ++depth;
     if (c == '}' && depth > 0) --depth;
-    if (!std::isalpha(static_cast<unsigned char>(c))) continue;
+    if (!detail::is_ascii_alpha(c)) continue;
     size_t j = i;
-    while (j < content.size() && std::isalpha(static_cast<unsigned char>(content[j]))) ++j;
+    while (j < content.size() && detail::is_ascii_alpha(content[j])) ++j;
     if (j - i >= 3 && depth == 0 && (i == 0 || content[i - 1] != '\\') && !is_function_name(content.substr(i, j - i)) &&
         ++words >= 2)
       return true;
@@ -223,12 +222,12 @@ std::string all_math(std::string_view s) {
   return joined;
 }
 
-bool is_number_char(char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == ','; }
+bool is_number_char(char c) { return detail::is_ascii_digit(c) || c == '.' || c == ','; }
 
 // Whether the letters right before s[caret] ('^') name a unit of length or area ("cm^2", "m^3").
 bool unit_before_power(std::string_view s, size_t caret) {
   size_t b = caret;
-  while (b > 0 && std::isalpha(static_cast<unsigned char>(s[b - 1]))) --b;
+  while (b > 0 && detail::is_ascii_alpha(s[b - 1])) --b;
   if (b > 0 && s[b - 1] == '\\') return false;   // a command's power
   const std::string_view word = s.substr(b, caret - b);
   for (std::string_view unit : {"cm", "m", "mm", "km", "ft", "in", "yd", "mi", "units", "meters", "inches", "feet"})
@@ -239,10 +238,10 @@ bool unit_before_power(std::string_view s, size_t caret) {
 // The last number of s ("" if none), and where it begins (at, if given).
 std::string last_number(std::string_view s, size_t* at = nullptr) {
   for (size_t i = s.size(); i-- > 0;) {
-    if (!std::isdigit(static_cast<unsigned char>(s[i]))) continue;
+    if (!detail::is_ascii_digit(s[i])) continue;
     size_t b = i;
     while (b > 0 && is_number_char(s[b - 1])) --b;
-    while (b < i && !std::isdigit(static_cast<unsigned char>(s[b]))) ++b;  // no leading '.' or ','
+    while (b < i && !detail::is_ascii_digit(s[b])) ++b;  // no leading '.' or ','
     // a unit's power is no number of its own: "The area is 10 cm^2." is 10 (it had been 2: a breaker)
     const size_t caret = b > 0 && s[b - 1] == '{' ? b - 1 : b;
     if (caret > 1 && s[caret - 1] == '^' && unit_before_power(s, caret - 1)) {
@@ -250,9 +249,9 @@ std::string last_number(std::string_view s, size_t* at = nullptr) {
       continue;
     }
     if (b > 0 && s[b - 1] == '.') --b;                                    // but keep ".5"
-    if (b > 1 && s[b - 1] == '/' && std::isdigit(static_cast<unsigned char>(s[b - 2]))) {  // "2/3"
+    if (b > 1 && s[b - 1] == '/' && detail::is_ascii_digit(s[b - 2])) {  // "2/3"
       --b;
-      while (b > 0 && std::isdigit(static_cast<unsigned char>(s[b - 1]))) --b;
+      while (b > 0 && detail::is_ascii_digit(s[b - 1])) --b;
     }
     if (b > 0 && s[b - 1] == '-') --b;
     if (at) *at = b;
@@ -263,9 +262,9 @@ std::string last_number(std::string_view s, size_t* at = nullptr) {
 
 // Where the number whose first digit is s[i] ends: its digits and the points and separators between them.
 size_t number_end(std::string_view s, size_t i) {
-  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) ||
+  while (i < s.size() && (detail::is_ascii_digit(s[i]) ||
                           ((s[i] == '.' || s[i] == ',') && i + 1 < s.size() &&
-                           std::isdigit(static_cast<unsigned char>(s[i + 1])))))
+                           detail::is_ascii_digit(s[i + 1]))))
     ++i;
   return i;
 }
@@ -274,7 +273,7 @@ size_t number_end(std::string_view s, size_t i) {
 int count_numbers(std::string_view s) {
   int count = 0;
   for (size_t i = 0; i < s.size() && count < 2; ++i) {
-    if (!std::isdigit(static_cast<unsigned char>(s[i]))) continue;
+    if (!detail::is_ascii_digit(s[i])) continue;
     ++count;
     i = number_end(s, i) - 1;
   }
@@ -302,9 +301,9 @@ std::string all_boxed(std::string_view text);
 // Words of three or more letters outside LaTeX commands: a sentence, not an answer.
 bool is_prose(std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
-    if (!std::isalpha(static_cast<unsigned char>(s[i]))) continue;
+    if (!detail::is_ascii_alpha(s[i])) continue;
     size_t j = i;
-    while (j < s.size() && std::isalpha(static_cast<unsigned char>(s[j]))) ++j;
+    while (j < s.size() && detail::is_ascii_alpha(s[j])) ++j;
     if (j - i >= 3 && (i == 0 || s[i - 1] != '\\')) return true;
     i = j;
   }
@@ -348,7 +347,7 @@ std::string last_number_scaled(std::string_view s) {
 // Whether s holds a LaTeX command (a backslash and a letter; "\$18" is an escaped dollar, no command).
 bool has_command(std::string_view s) {
   for (size_t i = 0; i + 1 < s.size(); ++i)
-    if (s[i] == '\\' && std::isalpha(static_cast<unsigned char>(s[i + 1]))) return true;
+    if (s[i] == '\\' && detail::is_ascii_alpha(s[i + 1])) return true;
   return false;
 }
 
@@ -414,12 +413,12 @@ std::string leading_number_of_prose(std::string_view answer) {
   if (i < plain.size() && plain[i] == '$') ++i;
   const bool negative = i < plain.size() && plain[i] == '-';
   if (negative) ++i;
-  if (i >= plain.size() || !std::isdigit(static_cast<unsigned char>(plain[i]))) return {};
+  if (i >= plain.size() || !detail::is_ascii_digit(plain[i])) return {};
   const size_t begin = negative ? i - 1 : i, end = number_end(plain, i);
-  if (end < plain.size() && std::isalpha(static_cast<unsigned char>(plain[end]))) return {};   // "2x dollars"
+  if (end < plain.size() && detail::is_ascii_alpha(plain[end])) return {};   // "2x dollars"
   for (size_t k = end; k < plain.size(); ++k) {   // then words only: letters, spaces, a comma, a final period
     const unsigned char c = plain[k];
-    if (!(std::isalpha(c) || c == ' ' || c == ',' || c == '.' || c == '\'')) return {};
+    if (!(detail::is_ascii_alpha(static_cast<char>(c)) || c == ' ' || c == ',' || c == '.' || c == '\'')) return {};
   }
   const std::string number = plain.substr(begin, end - begin);
   return followed_by_number_word(plain, end) ? plain : number;
@@ -452,7 +451,7 @@ std::string last_boxed(std::string_view text) {
   }
   // "\boxed 5": up to the next space or $
   size_t e = i;
-  while (e < text.size() && !std::isspace(static_cast<unsigned char>(text[e])) && text[e] != '$') ++e;
+  while (e < text.size() && !detail::is_ascii_space(text[e]) && text[e] != '$') ++e;
   return trim(text.substr(i, e - i));
 }
 
@@ -479,10 +478,10 @@ int words_between(std::string_view gap) {
   }
   int words = 0;
   for (size_t i = 0; i < g.size(); ++i) {
-    if (std::isspace(static_cast<unsigned char>(g[i])) || (i > 0 && !std::isspace(static_cast<unsigned char>(g[i - 1]))))
+    if (detail::is_ascii_space(g[i]) || (i > 0 && !detail::is_ascii_space(g[i - 1])))
       continue;
     size_t e = i;
-    while (e < g.size() && !std::isspace(static_cast<unsigned char>(g[e]))) ++e;
+    while (e < g.size() && !detail::is_ascii_space(g[e])) ++e;
     if (g.compare(i, e - i, "or") == 0) return -1;
     ++words;
   }
@@ -517,7 +516,7 @@ std::string all_boxed(std::string_view text) {
       content = trim(inner);
       ++end;
     } else {
-      while (end < text.size() && !std::isspace(static_cast<unsigned char>(text[end])) && text[end] != '$') ++end;
+      while (end < text.size() && !detail::is_ascii_space(text[end]) && text[end] != '$') ++end;
       content = trim(text.substr(i, end - i));
     }
     if (!content.empty()) boxes.push_back({at, end, content});
@@ -549,9 +548,9 @@ std::string without_markdown_bold(std::string_view text) {
       size_t e = i;
       while (e < text.size() && text[e] == '*') ++e;
       // Python's power: an operand right before and after it ("2**-1", "x**.5"), or a space on both sides ("2 ** 10")
-      const bool left_operand = i > 0 && (std::isalnum(static_cast<unsigned char>(text[i - 1])) || text[i - 1] == ')');
-      const bool next_is_digit = e + 1 < text.size() && std::isdigit(static_cast<unsigned char>(text[e + 1]));
-      const bool right_operand = e < text.size() && (std::isalnum(static_cast<unsigned char>(text[e])) ||
+      const bool left_operand = i > 0 && (detail::is_ascii_alnum(text[i - 1]) || text[i - 1] == ')');
+      const bool next_is_digit = e + 1 < text.size() && detail::is_ascii_digit(text[e + 1]);
+      const bool right_operand = e < text.size() && (detail::is_ascii_alnum(text[e]) ||
                                                      text[e] == '(' || ((text[e] == '-' || text[e] == '.') && next_is_digit));
       const bool spaced = i > 0 && text[i - 1] == ' ' && e < text.size() && text[e] == ' ';
       if (!(left_operand && right_operand) && !spaced) {
@@ -593,7 +592,7 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
     if (const size_t p = rfind_nocase(text, marker); p != std::string_view::npos) {
       std::string_view rest = text.substr(p + marker.size());
       // "The final answer is:\n\n\\[\\boxed{5}\\]" had given ":" (7 of 800 Qwen outputs; a breaker)
-      while (!rest.empty() && (rest.front() == ':' || std::isspace(static_cast<unsigned char>(rest.front()))))
+      while (!rest.empty() && (rest.front() == ':' || detail::is_ascii_space(rest.front())))
         rest.remove_prefix(1);
       const std::string sentence = until_sentence_end(rest);
       std::string answer = after_is(sentence);
@@ -620,7 +619,7 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
         }
       }
       // only punctuation left (the answer is on a line of its own past the sentence): the rules below find it
-      if (std::any_of(answer.begin(), answer.end(), [](unsigned char c) { return std::isalnum(c) || c >= 0x80; }))
+      if (std::any_of(answer.begin(), answer.end(), [](unsigned char c) { return detail::is_ascii_alnum(static_cast<char>(c)) || c >= 0x80; }))
         return {answer, "final_answer"};
     }
   }

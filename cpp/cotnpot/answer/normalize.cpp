@@ -1,7 +1,6 @@
 #include "cotnpot/answer/normalize.h"
 
 #include <algorithm>
-#include <cctype>
 #include <vector>
 
 #include "cotnpot/answer/detail/ascii.h"
@@ -11,8 +10,8 @@
 namespace cotnpot::answer {
 namespace {
 
-bool is_digit(char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; }
-bool is_alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
+bool is_digit(char c) { return detail::is_ascii_digit(c); }
+bool is_alpha(char c) { return detail::is_ascii_alpha(c); }
 
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
   if (from.empty()) return;
@@ -39,8 +38,8 @@ void remove_command(std::string& s, std::string_view cmd) {
 
 std::string trim(std::string s) {
   size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  while (b < e && detail::is_ascii_space(s[b])) ++b;
+  while (e > b && detail::is_ascii_space(s[e - 1])) --e;
   return s.substr(b, e - b);
 }
 

@@ -4,7 +4,6 @@
 #include "cotnpot/answer/detail/number_ops.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <numeric>
 

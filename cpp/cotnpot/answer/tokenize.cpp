@@ -1,9 +1,9 @@
 // The tokenizer of normalized answers: numbers, letters, LaTeX commands, single characters, matrix row
 // separators.
 #include "cotnpot/answer/detail/tokens.h"
+#include "cotnpot/answer/detail/ascii.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <numeric>
 
@@ -20,7 +20,7 @@ std::vector<Token> tokenize(std::string_view s, bool& ok) {
   ok = true;
   for (size_t i = 0; i < s.size();) {
     const char c = s[i];
-    if (std::isspace(static_cast<unsigned char>(c))) {
+    if (detail::is_ascii_space(c)) {
       ++i;
       continue;
     }

@@ -1,9 +1,10 @@
 #pragma once
 // The tokens of a normalized answer (tokenize.cpp), for the parser; not part of the installed headers.
-#include <cctype>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "cotnpot/answer/detail/ascii.h"
 
 namespace cotnpot::answer::detail {
 
@@ -14,8 +15,8 @@ struct Token {
   std::string text;
 };
 
-inline bool is_letter(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
-inline bool is_digit(char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; }
+inline bool is_letter(char c) { return is_ascii_alpha(c); }
+inline bool is_digit(char c) { return is_ascii_digit(c); }
 
 // The tokens of s, ending with Tok::End; ok = false for a character no answer holds.
 std::vector<Token> tokenize(std::string_view s, bool& ok);

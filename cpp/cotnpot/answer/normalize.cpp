@@ -10,8 +10,11 @@
 namespace cotnpot::answer {
 namespace {
 
-bool is_digit(char c) { return detail::is_ascii_digit(c); }
-bool is_alpha(char c) { return detail::is_ascii_alpha(c); }
+using detail::is_ascii_alpha;
+using detail::is_ascii_digit;
+
+// A number's degree marks, longest first where one contains another.
+constexpr std::string_view kDegreeMarks[] = {"^{\\circ}", "^\\circ", "\\circ", "\\degree", "°"};
 
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
   if (from.empty()) return;
@@ -28,7 +31,7 @@ void remove_command(std::string& s, std::string_view cmd) {
   while ((p = s.find(cmd, p)) != std::string::npos) {
     const size_t e = p + cmd.size();
     // not the start of a longer command, nor the second backslash of a row separator
-    if ((e < s.size() && is_alpha(s[e]) && is_alpha(cmd.back())) || (p > 0 && s[p - 1] == '\\' && cmd[0] == '\\')) {
+    if ((e < s.size() && is_ascii_alpha(s[e]) && is_ascii_alpha(cmd.back())) || (p > 0 && s[p - 1] == '\\' && cmd[0] == '\\')) {
       p = e;
       continue;
     }
@@ -91,7 +94,7 @@ void strip_text_commands(std::string& s) {
       for (size_t i = 0, w = 0; i <= content.size(); ++i) {
         if (i == content.size() || content[i] == ' ' || content[i] == '^') {
           const std::string word = detail::lowercase(std::string_view(content).substr(w, i - w));
-          if (!word.empty() && !is_unit_word(word) && !(word.size() <= 2 && is_digit(word[0]))) units = false;
+          if (!word.empty() && !is_unit_word(word) && !(word.size() <= 2 && is_ascii_digit(word[0]))) units = false;
           w = i + 1;
         }
       }
@@ -100,12 +103,12 @@ void strip_text_commands(std::string& s) {
       if (units) {
         size_t q = end;
         while (q < s.size() && s[q] == ' ') ++q;
-        if (q + 1 < s.size() && s[q] == '^' && is_digit(s[q + 1])) {
+        if (q + 1 < s.size() && s[q] == '^' && is_ascii_digit(s[q + 1])) {
           end = q + 2;
         } else if (q + 1 < s.size() && s[q] == '^' && s[q + 1] == '{') {
           const size_t power_close = closing_brace(s, q + 1);
           bool digits = power_close != std::string::npos && power_close > q + 2;
-          for (size_t d = q + 2; digits && d < power_close; ++d) digits = is_digit(s[d]);
+          for (size_t d = q + 2; digits && d < power_close; ++d) digits = is_ascii_digit(s[d]);
           if (digits) end = power_close + 1;
         }
       }
@@ -125,13 +128,13 @@ void strip_counted_nouns(std::string& s) {
   size_t i = 0;
   if (i < s.size() && s[i] == '-') ++i;
   const size_t digits = i;
-  while (i < s.size() && (is_digit(s[i]) || s[i] == ',' || s[i] == '.')) ++i;
-  if (i == digits || !is_digit(s[digits]) || !is_digit(s[i - 1]) || i >= s.size() || s[i] != ' ') return;
+  while (i < s.size() && (is_ascii_digit(s[i]) || s[i] == ',' || s[i] == '.')) ++i;
+  if (i == digits || !is_ascii_digit(s[digits]) || !is_ascii_digit(s[i - 1]) || i >= s.size() || s[i] != ' ') return;
   const size_t number_end = i;
   while (i < s.size()) {
     while (i < s.size() && s[i] == ' ') ++i;
     const size_t b = i;
-    while (i < s.size() && is_alpha(s[i])) ++i;
+    while (i < s.size() && is_ascii_alpha(s[i])) ++i;
     if (i == b) return;   // not a word: math, punctuation
     const std::string word = detail::lowercase(std::string_view(s).substr(b, i - b));
     if (word.size() < 3 || detail::is_number_word(word)) return;
@@ -162,11 +165,11 @@ void numbers_in_words(std::string& s) {
   }
   const auto only_words_from = [&](size_t from) {
     for (size_t k = from; k < words.size(); ++k)
-      if (!std::all_of(words[k].begin(), words[k].end(), [](char c) { return is_alpha(c); })) return false;
+      if (!std::all_of(words[k].begin(), words[k].end(), [](char c) { return is_ascii_alpha(c); })) return false;
     return complete || from == words.size();
   };
   if (words.empty()) return;
-  if (const auto spelled = detail::spelled_number(words); spelled && is_alpha(s[0])) {
+  if (const auto spelled = detail::spelled_number(words); spelled && is_ascii_alpha(s[0])) {
     // times a scale word right after it ("five million", "two dozen"), else not where a word right after it
     // changes it ("zero point five", "one half")
     const size_t next = spelled->words;
@@ -185,15 +188,15 @@ void numbers_in_words(std::string& s) {
   // (".5 million")
   const size_t number_end = s.find(' ');
   const size_t digits = s[0] == '-' ? 1 : 0, first_digit = digits + (s.compare(digits, 1, ".") == 0 ? 1 : 0);
-  if (number_end == std::string::npos || first_digit >= number_end || !is_digit(s[first_digit])) return;
+  if (number_end == std::string::npos || first_digit >= number_end || !is_ascii_digit(s[first_digit])) return;
   size_t scale_begin = number_end;
   while (scale_begin < s.size() && s[scale_begin] == ' ') ++scale_begin;
   size_t scale_end = scale_begin;
-  while (scale_end < s.size() && is_alpha(s[scale_end])) ++scale_end;
+  while (scale_end < s.size() && is_ascii_alpha(s[scale_end])) ++scale_end;
   if (scale_end < s.size() && s[scale_end] != ' ') return;
   const std::string scale = detail::lowercase(std::string_view(s).substr(scale_begin, scale_end - scale_begin));
   for (size_t k = scale_end; k < s.size(); ++k)
-    if (s[k] != ' ' && !is_alpha(s[k])) return;   // "5 million dollars": words after it, or nothing
+    if (s[k] != ' ' && !is_ascii_alpha(s[k])) return;   // "5 million dollars": words after it, or nothing
   if (const auto value = detail::scaled_number(std::string_view(s).substr(0, number_end), scale))
     s = *value + s.substr(scale_end);
 }
@@ -214,7 +217,7 @@ void strip_trailing_words(std::string& s) {
       }
     if (slash_unit) continue;
     size_t b = e;
-    while (b > 0 && is_alpha(s[b - 1])) --b;
+    while (b > 0 && is_ascii_alpha(s[b - 1])) --b;
     if (b == e || (b > 0 && s[b - 1] == '\\')) return;
     const std::string word = detail::lowercase(std::string_view(s).substr(b, e - b));
     if (!is_unit_word(word) || trim(s.substr(0, b)).empty()) {
@@ -241,10 +244,9 @@ char temperature_scale_of(std::string_view word) {
 // stayed, and "75 F" was no number: a breaker). Only C, F and K, only after a number (`g \\circ C` composes). The
 // scales are kept in `scales`, in order (Normalized::temperature_scales), a scale's word's too ("30 °Celsius").
 void strip_temperature_scales(std::string& s, std::string& scales) {
-  static constexpr std::string_view kMarks[] = {"^{\\circ}", "^\\circ", "\\circ", "\\degree", "°"};
   for (size_t p = 0; p < s.size(); ++p) {
     std::string_view mark;
-    for (std::string_view m : kMarks)
+    for (std::string_view m : kDegreeMarks)
       if (s.compare(p, m.size(), m) == 0) {
         mark = m;
         break;
@@ -252,7 +254,7 @@ void strip_temperature_scales(std::string& s, std::string& scales) {
     if (mark.empty()) continue;
     size_t d = p;
     while (d > 0 && s[d - 1] == ' ') --d;
-    if (d == 0 || !is_digit(s[d - 1])) continue;
+    if (d == 0 || !is_ascii_digit(s[d - 1])) continue;
     size_t i = p + mark.size();
     while (i < s.size() && s[i] == ' ') ++i;
     bool braced = false;
@@ -263,19 +265,16 @@ void strip_temperature_scales(std::string& s, std::string& scales) {
       }
     while (braced && i < s.size() && s[i] == ' ') ++i;
     size_t e = i;
-    while (e < s.size() && is_alpha(s[e])) ++e;
+    while (e < s.size() && is_ascii_alpha(s[e])) ++e;
     const char scale = temperature_scale_of(std::string_view(s).substr(i, e - i));
     if (!scale) continue;
-    scales += scale;
-    if (e - i > 1) continue;   // a word ("°Celsius") stays for the unit rules; its scale counts (a reviewer)
-    if (braced) {
-      while (e < s.size() && s[e] == ' ') ++e;
-      if (e >= s.size() || s[e] != '}') {
-        scales.pop_back();
-        continue;
-      }
-      ++e;
+    if (e - i > 1) {   // a word ("°Celsius") stays for the unit rules; its scale counts (a reviewer)
+      scales += scale;
+      continue;
     }
+    while (braced && e < s.size() && s[e] == ' ') ++e;
+    if (braced && (e >= s.size() || s[e++] != '}')) continue;
+    scales += scale;
     s.erase(p + mark.size(), e - p - mark.size());
   }
 }
@@ -284,10 +283,10 @@ void strip_temperature_scales(std::string& s, std::string& scales) {
 // forms had differed (a breaker). Only after a digit: a letter's subscript is the parser's.
 void unbrace_number_bases(std::string& s) {
   for (size_t p = s.find("_{"); p != std::string::npos; p = s.find("_{", p + 1)) {
-    if (p == 0 || !is_digit(s[p - 1])) continue;
+    if (p == 0 || !is_ascii_digit(s[p - 1])) continue;
     const size_t close = s.find('}', p + 2);
     if (close == std::string::npos || close == p + 2 ||
-        !std::all_of(s.begin() + p + 2, s.begin() + close, [](char c) { return is_digit(c); }))
+        !std::all_of(s.begin() + p + 2, s.begin() + close, [](char c) { return is_ascii_digit(c); }))
       continue;
     s.erase(close, 1);
     s.erase(p + 1, 1);
@@ -301,7 +300,7 @@ void brace_short_arguments(std::string& s) {
     size_t p = 0;
     while ((p = s.find(cmd, p)) != std::string::npos) {
       size_t i = p + cmd.size();
-      if (i < s.size() && is_alpha(s[i])) {  // \fracx is not \frac x
+      if (i < s.size() && is_ascii_alpha(s[i])) {  // \fracx is not \frac x
         p = i;
         continue;
       }
@@ -333,7 +332,7 @@ void brace_short_arguments(std::string& s) {
 bool all_digits(std::string_view s) {
   if (s.empty()) return false;
   for (char c : s)
-    if (!is_digit(c)) return false;
+    if (!is_ascii_digit(c)) return false;
   return true;
 }
 
@@ -347,12 +346,12 @@ void fix_number_separators(std::string& s) {
   for (size_t i = 0; i < s.size();) {
     if (s[i] == '(' || s[i] == '[' || s.compare(i, 2, "\\{") == 0) ++depth;
     if ((s[i] == ')' || s[i] == ']' || s.compare(i, 2, "\\}") == 0) && depth > 0) --depth;
-    if (!is_digit(s[i]) || (i > 0 && (is_digit(s[i - 1]) || s[i - 1] == '.'))) {
+    if (!is_ascii_digit(s[i]) || (i > 0 && (is_ascii_digit(s[i - 1]) || s[i - 1] == '.'))) {
       out += s[i++];
       continue;
     }
     size_t j = i;
-    while (j < s.size() && is_digit(s[j])) ++j;
+    while (j < s.size() && is_ascii_digit(s[j])) ++j;
     std::string number = s.substr(i, j - i);
     if (number.size() <= 3) {
       char used = 0;  // one kind of separator per number
@@ -362,7 +361,7 @@ void fix_number_separators(std::string& s) {
         const size_t step = braced ? 3 : 1;
         if (!(sep == ',' || sep == ' ' || braced) || (used && sep != used) || (sep == ',' && depth > 0)) break;
         if (j + step + 3 > s.size() || !all_digits(std::string_view(s).substr(j + step, 3))) break;
-        if (j + step + 3 < s.size() && is_digit(s[j + step + 3])) break;
+        if (j + step + 3 < s.size() && is_ascii_digit(s[j + step + 3])) break;
         used = sep;
         number += s.substr(j + step, 3);
         j += step + 3;
@@ -388,9 +387,9 @@ void fix_mixed_numbers(std::string& s) {
     size_t digits_end = p;
     while (digits_end > 0 && s[digits_end - 1] == ' ') --digits_end;
     size_t b = digits_end;
-    while (b > 0 && is_digit(s[b - 1])) --b;
+    while (b > 0 && is_ascii_digit(s[b - 1])) --b;
     const size_t num_close = closing_brace(s, p + 5);
-    if (b == digits_end || (b > 0 && (is_alpha(s[b - 1]) || s[b - 1] == '.' || s[b - 1] == '}' || s[b - 1] == '^')) ||
+    if (b == digits_end || (b > 0 && (is_ascii_alpha(s[b - 1]) || s[b - 1] == '.' || s[b - 1] == '}' || s[b - 1] == '^')) ||
         num_close == std::string::npos || num_close + 1 >= s.size() || s[num_close + 1] != '{') {
       p += 6;
       continue;
@@ -418,8 +417,8 @@ void replace_words_with_commas(std::string& s) {
     size_t p = 0;
     while ((p = s.find(word, p)) != std::string::npos) {
       const size_t e = p + word.size();
-      const bool left_ok = p == 0 || !is_alpha(s[p - 1]) || s[p - 1] == ' ';
-      const bool right_ok = e == s.size() || !is_alpha(s[e]);
+      const bool left_ok = p == 0 || !is_ascii_alpha(s[p - 1]) || s[p - 1] == ' ';
+      const bool right_ok = e == s.size() || !is_ascii_alpha(s[e]);
       if (left_ok && right_ok && (p == 0 || s[p - 1] != '\\') && p > 0 && e < s.size()) {
         s.replace(p, word.size(), " , ");
         p += 3;
@@ -480,7 +479,7 @@ static void repeating_decimals(std::string& s) {
       const std::string fraction_digits = s.substr(b, at - b);
       size_t a = b - 1;
       while (a > 0 && s[a - 1] >= '0' && s[a - 1] <= '9') --a;
-      if (a > 0 && (is_alpha(s[a - 1]) || s[a - 1] == '.' || s[a - 1] == '_' || s[a - 1] == '^'))
+      if (a > 0 && (is_ascii_alpha(s[a - 1]) || s[a - 1] == '.' || s[a - 1] == '_' || s[a - 1] == '^'))
         continue;   // not a number of its own ("x_1.\\overline{3}")
       const std::string integer_digits = s.substr(a, b - 1 - a);
       const std::string prefix = (integer_digits.empty() ? "0" : integer_digits) + fraction_digits;
@@ -508,11 +507,11 @@ static PercentFollower percent_follower(const std::string& s, size_t next) {
   while (next < s.size() && s[next] == ' ') ++next;
   if (next >= s.size()) return PercentFollower::End;
   if (s[next] == '*' || s[next] == '/') return PercentFollower::Operator;
-  if (s[next] == '(' || (is_alpha(s[next]) && (next + 1 == s.size() || !is_alpha(s[next + 1]))))
+  if (s[next] == '(' || (is_ascii_alpha(s[next]) && (next + 1 == s.size() || !is_ascii_alpha(s[next + 1]))))
     return PercentFollower::Operand;
   if (s[next] == '\\') {
     size_t end = next + 1;
-    while (end < s.size() && is_alpha(s[end])) ++end;
+    while (end < s.size() && is_ascii_alpha(s[end])) ++end;
     const std::string_view command = std::string_view(s).substr(next + 1, end - next - 1);
     for (std::string_view c : kOperators)
       if (command == c) return PercentFollower::Operator;
@@ -562,7 +561,7 @@ static void percents_as_factors(std::string& s) {
     }
     size_t number = at;
     for (;;) {
-      if (number > 0 && (is_digit(s[number - 1]) || s[number - 1] == '.')) {
+      if (number > 0 && (is_ascii_digit(s[number - 1]) || s[number - 1] == '.')) {
         --number;
         continue;
       }
@@ -570,13 +569,13 @@ static void percents_as_factors(std::string& s) {
       const size_t separator = number >= 3 && s.compare(number - 3, 3, "{,}") == 0 ? 3
                                : number >= 1 && (comma || s[number - 1] == ' ')  ? 1
                                                                                   : 0;
-      if (separator == 0 || number < separator + 1 || !is_digit(s[number - separator - 1]) || number + 3 > at ||
-          !all_digits(std::string_view(s).substr(number, 3)) || (number + 3 < at && is_digit(s[number + 3])))
+      if (separator == 0 || number < separator + 1 || !is_ascii_digit(s[number - separator - 1]) || number + 3 > at ||
+          !all_digits(std::string_view(s).substr(number, 3)) || (number + 3 < at && is_ascii_digit(s[number + 3])))
         break;
       number -= separator;
     }
-    const bool after_number = number < at && is_digit(s[number]) &&
-                              (number == 0 || (!is_alpha(s[number - 1]) && s[number - 1] != '^' && s[number - 1] != '_'));
+    const bool after_number = number < at && is_ascii_digit(s[number]) &&
+                              (number == 0 || (!is_ascii_alpha(s[number - 1]) && s[number - 1] != '^' && s[number - 1] != '_'));
     const std::string then = follower == PercentFollower::Operand ? "\\cdot " : "";
     const size_t begin = after_number ? number : at;
     const std::string factor = after_number ? "\\frac{" + s.substr(number, at - number) + "}{100}" + then
@@ -611,7 +610,7 @@ static Normalized normalize_with(std::string_view answer, bool percent_factors) 
   replace_all(s, "\n", " ");
   // An escaped backslash before a command ("\\\\frac", from JSON-escaped LaTeX) is the command itself.
   for (size_t i = 0; i + 2 < s.size(); ++i)
-    if (s[i] == '\\' && s[i + 1] == '\\' && is_alpha(s[i + 2]) && (i == 0 || s[i - 1] != '\\')) s.erase(i, 1);
+    if (s[i] == '\\' && s[i + 1] == '\\' && is_ascii_alpha(s[i + 2]) && (i == 0 || s[i - 1] != '\\')) s.erase(i, 1);
   for (std::string_view cmd : {"\\qquad", "\\quad"}) replace_all(s, cmd, " ");
   // "32,\\! 349": a thousands separator written with negative space
   for (std::string_view sep : {",\\! ", ",\\!"}) replace_all(s, sep, ",");
@@ -627,7 +626,7 @@ static Normalized normalize_with(std::string_view answer, bool percent_factors) 
   replace_all(s, "\\gt", ">");
   for (std::string_view f : {"\\dfrac", "\\tfrac", "\\cfrac"}) replace_all(s, f, "\\frac");
   strip_temperature_scales(s, out.temperature_scales);
-  for (std::string_view d : {"^{\\circ}", "^\\circ", "\\circ", "\\degree", "°"}) replace_all(s, d, "");
+  for (std::string_view mark : kDegreeMarks) replace_all(s, mark, "");
   if (percent_factors)
     percents_as_factors(s);
   else
@@ -680,12 +679,12 @@ static Normalized normalize_with(std::string_view answer, bool percent_factors) 
     bool rhs_has_variables = false;  // "y = -x/2 + 3/4" is a relation between variables: keep it
     for (size_t i = 0; i < rhs.size(); ++i) {
       if (rhs[i] == '\\') {
-        while (i + 1 < rhs.size() && is_alpha(rhs[i + 1])) ++i;
-      } else if (is_alpha(rhs[i])) {
+        while (i + 1 < rhs.size() && is_ascii_alpha(rhs[i + 1])) ++i;
+      } else if (is_ascii_alpha(rhs[i])) {
         rhs_has_variables = true;
       }
     }
-    if (!lhs.empty() && lhs.size() <= 2 && is_alpha(lhs[0]) && !rhs_has_variables) {
+    if (!lhs.empty() && lhs.size() <= 2 && is_ascii_alpha(lhs[0]) && !rhs_has_variables) {
       out.label = lhs;
       s = rhs;
     }

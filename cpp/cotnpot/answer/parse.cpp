@@ -576,7 +576,7 @@ class Parser {
       // text that survived normalization (a word answer): its letters as symbols
       return group();
     }
-    if (cmd.size() > 2 && is_letter(cmd[1])) return subscripted(named(Kind::Sym, cmd));  // \alpha, \theta_1, ...
+    if (cmd.size() > 2 && is_ascii_alpha(cmd[1])) return subscripted(named(Kind::Sym, cmd));  // \alpha, \theta_1, ...
     return fail(), std::nullopt;
   }
 

@@ -24,10 +24,10 @@ std::vector<Token> tokenize(std::string_view s, bool& ok) {
       ++i;
       continue;
     }
-    if (is_digit(c) || (c == '.' && i + 1 < s.size() && is_digit(s[i + 1]))) {
+    if (is_ascii_digit(c) || (c == '.' && i + 1 < s.size() && is_ascii_digit(s[i + 1]))) {
       size_t j = i;
       bool dot = false;
-      while (j < s.size() && (is_digit(s[j]) || (s[j] == '.' && !dot && j + 1 < s.size() && is_digit(s[j + 1])))) {
+      while (j < s.size() && (is_ascii_digit(s[j]) || (s[j] == '.' && !dot && j + 1 < s.size() && is_ascii_digit(s[j + 1])))) {
         dot |= s[j] == '.';
         ++j;
       }
@@ -41,8 +41,8 @@ std::vector<Token> tokenize(std::string_view s, bool& ok) {
         const bool negative = s[k + 1] == '-';
         k += 2;
         size_t digits = k;
-        while (digits < s.size() && is_digit(s[digits])) ++digits;
-        if (digits >= k + min_digits && (digits == s.size() || !(is_letter(s[digits]) || s[digits] == '.'))) {
+        while (digits < s.size() && is_ascii_digit(s[digits])) ++digits;
+        if (digits >= k + min_digits && (digits == s.size() || !(is_ascii_alpha(s[digits]) || s[digits] == '.'))) {
           out.push_back({Tok::Char, "("});
           out.push_back({Tok::Number, std::string(s.substr(i, j - i))});
           out.push_back({Tok::Char, "*"});
@@ -73,7 +73,7 @@ std::vector<Token> tokenize(std::string_view s, bool& ok) {
         continue;
       }
       size_t j = i + 1;
-      while (j < s.size() && is_letter(s[j])) ++j;
+      while (j < s.size() && is_ascii_alpha(s[j])) ++j;
       if (j == i + 1) {  // \{ \} \| and other escaped characters
         if (i + 1 < s.size()) out.push_back({Tok::Command, std::string(s.substr(i, 2))});
         i += 2;
@@ -83,9 +83,9 @@ std::vector<Token> tokenize(std::string_view s, bool& ok) {
       i = j;
       continue;
     }
-    if (is_letter(c)) {
+    if (is_ascii_alpha(c)) {
       size_t j = i;
-      while (j < s.size() && is_letter(s[j])) ++j;
+      while (j < s.size() && is_ascii_alpha(s[j])) ++j;
       const std::string word(s.substr(i, j - i));
       bool known = false;
       for (const char* w : kWordCommands) known |= word == w;

@@ -15,9 +15,6 @@ struct Token {
   std::string text;
 };
 
-inline bool is_letter(char c) { return is_ascii_alpha(c); }
-inline bool is_digit(char c) { return is_ascii_digit(c); }
-
 // The tokens of s, ending with Tok::End; ok = false for a character no answer holds.
 std::vector<Token> tokenize(std::string_view s, bool& ok);
 

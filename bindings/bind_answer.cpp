@@ -1,4 +1,5 @@
-// Bindings of cotnpot/answer/*.h. Strings cross as UTF-8 (str) or raw bytes; long calls release the GIL.
+// Bindings of cotnpot/answer/*.h. Strings cross as UTF-8 (str) or raw bytes; long calls release the GIL, and
+// grade/group_answers over many answers also answer Ctrl-C within their call (interruptible.h).
 #include <torch/extension.h>
 
 #include "bindings.h"
@@ -7,6 +8,7 @@
 #include "cotnpot/answer/extract.h"
 #include "cotnpot/answer/limits.h"
 #include "cotnpot/answer/normalize.h"
+#include "interruptible.h"
 
 namespace py = pybind11;
 
@@ -17,6 +19,11 @@ namespace {
 py::str to_python(const std::string& s) {
   return py::reinterpret_steal<py::str>(PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace"));
 }
+
+// From this many answers on, grade and group_answers run on a thread of their own that Ctrl-C stops; fewer
+// are at most that many answers' bounded work (kMaxSteps each), and voting calls group_answers once per
+// problem, where starting a thread each time would cost more than the grading.
+constexpr size_t kInterruptibleFrom = 64;
 
 answer::EquivOptions options(double rel_tol, bool percent, bool set_relation) {
   answer::EquivOptions o;
@@ -62,15 +69,25 @@ void bind_answer(py::module_& m) {
   m.def(
       "grade",
       [](const std::vector<std::string>& golds, const std::vector<std::string>& preds, double rel_tol, bool percent, bool set_relation) {
-        py::gil_scoped_release release;
-        return answer::grade(golds, preds, options(rel_tol, percent, set_relation));
+        const answer::EquivOptions o = options(rel_tol, percent, set_relation);
+        if (golds.size() < kInterruptibleFrom) {
+          py::gil_scoped_release release;
+          return answer::grade(golds, preds, o);
+        }
+        return run_interruptibly<at::Tensor>(
+            [&](const std::atomic<bool>& stop) { return answer::grade(golds, preds, o, &stop); });
       },
       py::arg("golds"), py::arg("preds"), py::arg("rel_tol") = 1e-6, py::arg("percent") = false, py::arg("set_relation") = false);
   m.def(
       "group_answers",
       [](const std::vector<std::string>& answers, double rel_tol, bool percent, bool set_relation) {
-        py::gil_scoped_release release;
-        return answer::group_answers(answers, options(rel_tol, percent, set_relation));
+        const answer::EquivOptions o = options(rel_tol, percent, set_relation);
+        if (answers.size() < kInterruptibleFrom) {
+          py::gil_scoped_release release;
+          return answer::group_answers(answers, o);
+        }
+        return run_interruptibly<at::Tensor>(
+            [&](const std::atomic<bool>& stop) { return answer::group_answers(answers, o, &stop); });
       },
       py::arg("answers"), py::arg("rel_tol") = 1e-6, py::arg("percent") = false, py::arg("set_relation") = false);
 }

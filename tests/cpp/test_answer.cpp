@@ -77,6 +77,18 @@ TEST_CASE("the torch-free forms: grade_pairs and answer_class_ids, serial or thr
                        "grade: golds and preds must have the same length, got 1 and 0", std::invalid_argument);
 }
 
+TEST_CASE("grade_pairs and answer_class_ids end with 'stopped' once their stop flag is set") {
+  std::atomic<bool> stop{true};
+  CHECK_THROWS_WITH_AS(cotnpot::answer::grade_pairs({"1/2"}, {"0.5"}, {}, {}, &stop), "grade: stopped",
+                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(cotnpot::answer::answer_class_ids({"2", "x=2"}, {}, {}, &stop), "group_answers: stopped",
+                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(cotnpot::answer::grade({"1/2"}, {"0.5"}, {}, &stop), "grade: stopped", std::runtime_error);
+  stop = false;
+  CHECK(cotnpot::answer::grade_pairs({"1/2"}, {"0.5"}, {}, {}, &stop) == std::vector<uint8_t>{1});
+  CHECK(cotnpot::answer::answer_class_ids({"2", "x=2"}, {}, {}, &stop) == std::vector<int64_t>{0, 0});
+}
+
 TEST_CASE("BigInteger: carries, borrows, signs and the int64 boundary") {
   using cotnpot::answer::detail::BigInteger;
   const auto big = [](const char* digits) { return *BigInteger::from_digits(digits); };

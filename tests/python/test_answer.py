@@ -141,6 +141,45 @@ def test_grade_is_batched_is_equiv():
         answer.grade(["1", "2"], ["1"])
 
 
+GRADING_INTERRUPTED = """
+import signal, sys, time
+from cotnpot import answer
+# as in an interactive Python (a test run started in the background inherits SIGINT ignored)
+signal.signal(signal.SIGINT, signal.default_int_handler)
+if sys.argv[1] == "grade":   # ~30 s of grading on two cores
+    call = lambda: answer.grade(["\\frac{1}{2}", "3\\sqrt{2}", "x^2+2x+1"] * 400_000, ["0.5", "\\sqrt{18}", "(x+1)^2"] * 400_000)
+else:                        # distinct answers, each compared with every class before it: minutes
+    call = lambda: answer.group_answers([str(i) for i in range(60_000)])
+print("ready", flush=True)
+try:
+    call()
+    print("finished", flush=True)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+print(answer.grade(["1/2"] * 100, ["0.5"] * 100).all().item(), answer.group_answers(["2", "x=2"] * 50).max().item())
+"""
+
+
+@pytest.mark.parametrize("call", ["grade", "group_answers"])
+def test_ctrl_c_stops_a_long_grading_call_at_once(call):
+    """grade and group_answers released the GIL but never looked for signals: over a million pairs, or tens of
+    thousands of distinct answers to group, Ctrl-C waited for the whole call. Now a call over many answers runs
+    on a thread of its own while the caller's thread checks for signals (interruptible.h, as Executor.run);
+    the next call works."""
+    import signal
+    child = subprocess.Popen([sys.executable, "-c", GRADING_INTERRUPTED, call], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(1.0)
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        out, _ = child.communicate(timeout=300)   # never waits on the child for ever, whatever it does
+        assert out.split() == ["interrupted", "True", "0"], out
+        assert time.monotonic() - sent < 3.0 and child.returncode == 0
+    finally:
+        child.kill()
+
+
 def test_group_answers_numbers_classes_by_first_appearance():
     ids = answer.group_answers(["1/2", "0.5", "3", "\\frac{1}{2}", "", "x=3", "4"])
     assert ids.dtype == torch.int64

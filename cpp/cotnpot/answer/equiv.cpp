@@ -1091,10 +1091,15 @@ void for_range(int64_t n, const ParallelFor& parallel_for, const std::function<v
     body(0, n);
   }
 }
+
+void throw_if_stopped(const std::atomic<bool>* stop, const char* function) {
+  if (stop != nullptr && stop->load(std::memory_order_relaxed)) throw std::runtime_error(std::string(function) + ": stopped");
+}
 }  // namespace
 
 std::vector<uint8_t> grade_pairs(const std::vector<std::string>& golds, const std::vector<std::string>& preds,
-                                 const EquivOptions& options, const ParallelFor& parallel_for) {
+                                 const EquivOptions& options, const ParallelFor& parallel_for,
+                                 const std::atomic<bool>* stop) {
   if (golds.size() != preds.size()) {
     throw std::invalid_argument("grade: golds and preds must have the same length, got " +
                                 std::to_string(golds.size()) + " and " + std::to_string(preds.size()));
@@ -1102,17 +1107,21 @@ std::vector<uint8_t> grade_pairs(const std::vector<std::string>& golds, const st
   check_options("grade", options);
   std::vector<uint8_t> out(golds.size());
   for_range(int64_t(golds.size()), parallel_for, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) out[i] = is_equiv(golds[i], preds[i], options);
+    for (int64_t i = begin; i < end; ++i) {
+      throw_if_stopped(stop, "grade");
+      out[i] = is_equiv(golds[i], preds[i], options);
+    }
   });
   return out;
 }
 
 std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, const EquivOptions& options,
-                                      const ParallelFor& parallel_for) {
+                                      const ParallelFor& parallel_for, const std::atomic<bool>* stop) {
   check_options("group_answers", options);
   std::vector<Prepared> prepared(answers.size());
   for_range(int64_t(answers.size()), parallel_for, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
+      throw_if_stopped(stop, "group_answers");
       Budget budget;
       try {
         prepared[i] = prepare(answers[i], budget);
@@ -1128,6 +1137,7 @@ std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, c
   // found by a breaker). Once it is spent, the rest are grouped by their normalized text alone.
   long left = kMaxSteps * long(std::max<size_t>(answers.size(), 1));
   for (size_t i = 0; i < answers.size(); ++i) {
+    throw_if_stopped(stop, "group_answers");
     if (prepared[i].text.empty()) continue;
     for (size_t c = 0; c < representatives.size() && out[i] < 0; ++c) {
       const Prepared& representative = prepared[representatives[c]];

@@ -29,6 +29,7 @@
 // Example:
 //   cotnpot::answer::is_equiv("\\frac{1}{2}", "0.5")        // true
 //   cotnpot::answer::is_equiv("[1,2)", "(1,2)")              // false
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -65,13 +66,17 @@ bool verify(std::string_view gold_text, std::string_view pred_text, const EquivO
 // caller's thread. (grade.h passes at::parallel_for.)
 using ParallelFor = std::function<void(int64_t n, const std::function<void(int64_t begin, int64_t end)>& body)>;
 
+// Setting *stop (from another thread: Ctrl-C) ends either of the two calls below within one item's work
+// (each is bounded by kMaxSteps) with std::runtime_error("<function>: stopped").
+
 // is_equiv for each pair: 1 or 0 per pair. Throws std::invalid_argument when the lengths differ.
 std::vector<uint8_t> grade_pairs(const std::vector<std::string>& golds, const std::vector<std::string>& preds,
-                                 const EquivOptions& options = {}, const ParallelFor& parallel_for = {});
+                                 const EquivOptions& options = {}, const ParallelFor& parallel_for = {},
+                                 const std::atomic<bool>* stop = nullptr);
 
 // Equivalence-class ids for voting: answers[i] and answers[j] get the same id when equivalent; ids are
 // numbered in order of first appearance (0, 1, ...). An empty answer gets -1.
 std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, const EquivOptions& options = {},
-                                      const ParallelFor& parallel_for = {});
+                                      const ParallelFor& parallel_for = {}, const std::atomic<bool>* stop = nullptr);
 
 }  // namespace cotnpot::answer

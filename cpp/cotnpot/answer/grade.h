@@ -14,11 +14,12 @@
 
 namespace cotnpot::answer {
 
-// is_equiv for each pair: a bool tensor [N].
+// is_equiv for each pair: a bool tensor [N]. `stop` as in grade_pairs.
 at::Tensor grade(const std::vector<std::string>& golds, const std::vector<std::string>& preds,
-                 const EquivOptions& options = {});
+                 const EquivOptions& options = {}, const std::atomic<bool>* stop = nullptr);
 
-// answer_class_ids as an int64 tensor [N].
-at::Tensor group_answers(const std::vector<std::string>& answers, const EquivOptions& options = {});
+// answer_class_ids as an int64 tensor [N]. `stop` as in answer_class_ids.
+at::Tensor group_answers(const std::vector<std::string>& answers, const EquivOptions& options = {},
+                         const std::atomic<bool>* stop = nullptr);
 
 }  // namespace cotnpot::answer

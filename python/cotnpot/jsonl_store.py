@@ -26,20 +26,28 @@ class JsonlStore:
 
     def add(self, entries: Iterable[dict]) -> None:
         """Appends the entries with one write on an O_APPEND descriptor per entry, so processes sharing
-        the file (torchrun ranks) never interleave within a line."""
+        the file (torchrun ranks) never interleave within a line. An entry is kept in memory only once it is
+        written."""
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:
+                # A line cut short by an interrupted run, or a file written without a final newline, would
+                # swallow the first entry appended after it (found by a breaker): start on a line of its own.
+                size = os.fstat(fd).st_size
+                on_new_line = size == 0 or os.pread(fd, 1, size - 1) == b"\n"
                 for entry in entries:
-                    self.entries[entry["key"]] = entry
+                    if not isinstance(entry, dict) or "key" not in entry:
+                        raise ValueError(f"JsonlStore.add: each entry must be a dict with a 'key', got {entry!r:.200}")
                     data = (json.dumps(entry) + "\n").encode("utf-8", "surrogatepass")
+                    if not on_new_line:
+                        data, on_new_line = b"\n" + data, True
                     written = os.write(fd, data)
                     while written < len(data):   # a short write (rare): finish it
                         written += os.write(fd, data[written:])
+                    self.entries[entry["key"]] = entry
             finally:
                 os.close(fd)
-
 
 def atomic_jsonl_writer(path):
     """A text file for JSON lines, replaced whole (:func:`cotnpot.atomic_file.atomic_file`). A str holding a

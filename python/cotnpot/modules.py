@@ -161,8 +161,12 @@ class DPOLoss(nn.Module):
             same = chosen_logps.shape == rejected_logps.shape == ref_chosen_logps.shape == ref_rejected_logps.shape
             if self.training and chosen_logps.numel() > 0 and same:
                 rewards = torch.cat([chosen_logps - ref_chosen_logps, rejected_logps - ref_rejected_logps]) * self.beta
-                count = count + 1
-                mean = mean + (rewards.detach().mean().double() - mean) / count
+                batch_mean = rewards.detach().mean().double()
+                # A batch with a NaN or infinite reward (its own loss is then NaN) is left out of the mean: it
+                # made the mean, and so every later loss, NaN for good (a breaker). Without a host sync.
+                finite = torch.isfinite(batch_mean)
+                mean = torch.where(finite, mean + (batch_mean - mean) / (count + 1), mean)
+                count = torch.where(finite, count + 1, count)
                 running = (mean, count)
             if count > 0:
                 delta = mean.reshape(())

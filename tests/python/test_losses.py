@@ -266,6 +266,22 @@ def test_a_refused_or_empty_batch_leaves_the_bco_running_mean_as_it_was():
     assert module.bco_running_count.item() == 1
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_batch_with_a_non_finite_reward_is_left_out_of_the_bco_running_mean(bad):
+    """Found by a breaker: one batch with a NaN (or an infinite) log-prob made the running mean NaN (or inf),
+    saved with the state_dict, and every later batch's loss NaN. That batch's own loss is what its rewards give."""
+    t = torch.tensor
+    module, fresh = cotnpot.DPOLoss(loss_type="bco_pair"), cotnpot.DPOLoss(loss_type="bco_pair")
+    module(t([-10.0, -3.0]), t([-12.0, -2.0]), t([-11.0, -3.0]), t([-11.0, -1.0]))
+    fresh(t([-10.0, -3.0]), t([-12.0, -2.0]), t([-11.0, -3.0]), t([-11.0, -1.0]))
+    module(t([bad, -3.0]), t([-12.0, -2.0]), t([-11.0, -3.0]), t([-11.0, -1.0]))
+    assert module.bco_running_mean.item() == fresh.bco_running_mean.item() != 0.0
+    assert module.bco_running_count.item() == 1
+    later = [t([-9.0, -4.0]), t([-12.0, -2.0]), t([-11.0, -3.0]), t([-10.0, -1.0])]
+    assert module(*later).loss.item() == fresh(*later).loss.item()
+    assert module.bco_running_count.item() == 2 and torch.isfinite(module.bco_running_mean).all()
+
+
 def test_a_compiled_bco_pair_module_moves_its_running_mean_as_eager_does():
     """Found by a breaker: torch.compile drops an in-place update of a 0-d float64 buffer, so a compiled
     DPOLoss(bco_pair) kept its mean at 0 and its losses (and gradients) differed from eager's from the second

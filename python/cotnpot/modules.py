@@ -230,9 +230,17 @@ class ORMHead(nn.Module):
         super().__init__()
         self.linear = nn.Linear(hidden_size, 1, bias=bias)
 
-    def forward(self, hidden_states: Tensor) -> Tensor:
+    def forward(self, hidden_states: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        """``mask[B,T]`` (bool), optional: the head reads 0 in place of the hidden states at masked positions,
+        so a NaN or infinite padding state (fp16 overflow) cannot turn the weight's gradient NaN (0 times NaN);
+        the scores there are then the bias alone, which the ORM loss and score ignore."""
+        if mask is not None:
+            if mask.dtype != torch.bool or mask.shape != hidden_states.shape[:-1]:
+                raise ValueError(f"ORMHead: mask must be bool with shape {tuple(hidden_states.shape[:-1])}, "
+                                 f"got {mask.dtype} {tuple(mask.shape)}")
+            hidden_states = torch.where(mask.unsqueeze(-1), hidden_states, hidden_states.new_zeros(()))
         return self.linear(hidden_states).squeeze(-1)
 
     def score(self, hidden_states: Tensor, mask: Tensor, mode: str = "last") -> Tensor:
         """Each solution's score in (0, 1), see :func:`cotnpot.orm_score`."""
-        return F.orm_score(self(hidden_states), mask, mode)
+        return F.orm_score(self(hidden_states, mask), mask, mode)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import cotnpot
-from cotnpot import reference
+from cotnpot import ORMHead, reference
 
 B = 7
 
@@ -132,6 +132,47 @@ def test_dpo_family_float32_and_bfloat16(loss_type):
                                                     inputs, torch.bfloat16)
     assert cotnpot.dpo_loss(*(x.bfloat16() for x in inputs), **kwargs)[0].dtype == torch.bfloat16
     assert our_error <= 2 * pytorch_error + 1e-6, (our_error, pytorch_error)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), 100.0])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_orm_gradients_at_masked_positions_are_zero_whatever_the_score_there(bad, dtype):
+    """Found by a breaker: a NaN score at a padding position gave a NaN gradient there in
+    orm_loss and both orm_score modes (0 times the BCE's or the sigmoid's derivative at NaN); the values were
+    right. Now the gradients equal those with 0 at the padding: 0 there, the rest unchanged."""
+    mask = torch.tensor([[True, True, False, False], [True, False, True, False]])
+    labels = torch.tensor([1, 0])
+    for fn in (lambda s: cotnpot.orm_loss(s, labels, mask), lambda s: cotnpot.orm_loss(s, labels, mask, "none").sum(),
+               lambda s: cotnpot.orm_score(s, mask, "last").sum(), lambda s: cotnpot.orm_score(s, mask, "mean").sum()):
+        grads = []
+        for pad in (bad, 0.0):
+            scores = torch.tensor([[0.5, 2.0, pad, pad], [-1.0, pad, 3.0, pad]], dtype=dtype, requires_grad=True)
+            value = fn(scores)
+            value.backward()
+            grads.append(scores.grad)
+            assert torch.isfinite(value)
+        torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=0)
+        assert (grads[0][~mask] == 0).all() and (grads[0] != 0).any()
+
+
+def test_orm_head_with_a_mask_keeps_its_weight_gradient_finite_past_nan_padding():
+    """The head's own backward multiplies each position's gradient (0 at padding) by its hidden state: a NaN
+    state at padding made the weight's gradient NaN. With the mask the head reads 0 there."""
+    torch.manual_seed(0)
+    head = ORMHead(hidden_size=4)
+    hidden, mask = torch.randn(2, 3, 4), torch.tensor([[True, True, False], [True, True, True]])
+    grads = []
+    for pad in (float("nan"), 0.0):
+        head.zero_grad()
+        h = hidden.clone()
+        h[0, 2] = pad
+        cotnpot.orm_loss(head(h, mask), torch.tensor([1, 0]), mask).backward()
+        grads.append(head.linear.weight.grad.clone())
+    assert torch.isfinite(grads[0]).all()
+    torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=0)
+    torch.testing.assert_close(head.score(hidden, mask), cotnpot.orm_score(head(hidden), mask))
+    with pytest.raises(ValueError, match=r"ORMHead: mask must be bool with shape \(2, 3\), got torch.int64 \(2, 3\)"):
+        head(hidden, mask.long())
 
 
 def test_simpo_and_orm_float32_and_bfloat16():

@@ -25,6 +25,13 @@ void check_scores_and_mask(const char* op, const at::Tensor& scores, const at::T
               mask.device());
 }
 
+// The scores with 0 at masked positions: what the loss and the score read. Masking only their outputs left
+// a NaN score at a padding position a NaN gradient there (0 times the BCE's or the sigmoid's
+// derivative at NaN; a breaker); where() sends exactly 0 back to the positions it does not take.
+at::Tensor valid_scores(const at::Tensor& scores, const at::Tensor& mask) {
+  return at::where(mask, scores, at::zeros({}, scores.options()));
+}
+
 at::Tensor orm_loss_composite(const at::Tensor& scores, const at::Tensor& labels, const at::Tensor& mask,
                               c10::string_view reduction_view) {
   constexpr const char* op = "orm_loss";
@@ -48,7 +55,7 @@ at::Tensor orm_loss_composite(const at::Tensor& scores, const at::Tensor& labels
   });
   const at::Tensor target = labels.to(scores.scalar_type());
   const at::Tensor per_token = at::binary_cross_entropy_with_logits(
-      scores, target.unsqueeze(1).expand_as(scores), /*weight=*/{}, /*pos_weight=*/{}, at::Reduction::None);
+      valid_scores(scores, mask), target.unsqueeze(1).expand_as(scores), /*weight=*/{}, /*pos_weight=*/{}, at::Reduction::None);
   const at::Tensor masked = at::where(mask, per_token, at::zeros_like(per_token));
   if (reduction == "none") return masked;
   if (reduction == "sum") return masked.sum();
@@ -61,7 +68,7 @@ at::Tensor orm_score_composite(const at::Tensor& scores, const at::Tensor& mask,
   const std::string_view mode(mode_view.data(), mode_view.size());
   check_scores_and_mask(op, scores, mask);
   detail::check_choice(op, "mode", mode, {"last", "mean"});
-  const at::Tensor probs = at::sigmoid(scores);
+  const at::Tensor probs = at::sigmoid(valid_scores(scores, mask));
   const at::Tensor count = mask.sum(1);
   cotnpot::detail::check_all(count > 0, c10::str(op, ": every row of mask needs a valid token"), [&] {
     return c10::str(op, ": every row of mask needs a valid token, row ", count.argmin().item<int64_t>(), " has none");

@@ -128,6 +128,25 @@ def test_verify_extracts_both_sides():
     assert not answer.verify("#### 72", "so she sold \\boxed{73} clips")
 
 
+@pytest.mark.parametrize("gold, pred, equal", [
+    # found by a breaker: a fraction whose value terminates counted as a decimal rounded to its places
+    ("\\frac{2792}{2799}", "\\frac{2793}{2800}", False),   # 2793/2800 = 0.9975 = 2792/2799 rounded
+    ("\\frac{1000001}{1000000}", "\\frac{1000000}{999999}", False),   # 1e-12 apart: float noise of nothing
+    ("\\frac{2792}{2799}", "\\frac{2794}{2801}", False),
+    ("\\frac{1}{3}", "\\frac{333333}{1000000}", False),
+    # a written decimal is still the other rounded to its places, and a program's float output its value
+    ("0.9975", "\\frac{2792}{2799}", True),
+    ("0.333333", "\\frac{1}{3}", True),
+    ("\\frac{100}{3}", "33.333333333333336", True),
+    ("\\frac{2}{4}", "\\frac{3}{6}", True),
+])
+def test_two_fractions_are_equal_only_as_exact_values(gold, pred, equal):
+    for rel_tol in (1e-6, 1e-4):
+        assert answer.is_equiv(gold, pred, rel_tol=rel_tol) is equal
+        assert answer.is_equiv(pred, gold, rel_tol=rel_tol) is equal
+    assert (answer.group_answers([gold, pred]).tolist() == [0, 0]) is equal
+
+
 # ---- batching and voting ------------------------------------------------------------------------------
 
 def test_grade_is_batched_is_equiv():

@@ -637,7 +637,9 @@ class Comparer {
     return x.p == y.p && x.q == y.q;
   }
 
-  bool numbers_equal(const Number& x, const Number& y) const {
+  // `decimals_written`: whether either answer holds a written decimal (has_decimal), the only case in which two
+  // different exact rationals may be one the other rounded (exact_values_close).
+  bool numbers_equal(const Number& x, const Number& y, bool decimals_written = true) const {
     // Two integers are equal or not: 1450001 is not 1450000, however close in relative terms; nor is 2^{70}
     // 2^{70} + 1 (both exact: a big integer is never one that fits in int64).
     if (x.big || y.big) {
@@ -650,7 +652,7 @@ class Comparer {
     } else if (x.exact && y.exact) {
       if (x.p == y.p && x.q == y.q) return true;
       if (x.q == 1 && y.q == 1) return false;
-      return exact_values_close(x, y);
+      return exact_values_close(x, y, decimals_written);
     }
     return relatively_close(x.value(), y.value(), options_.rel_tol);
   }
@@ -666,7 +668,11 @@ class Comparer {
   //  - else an integer is exact: 1000000.5, \frac{3000001}{3} and 7.000001 are not 1000000 or 7 (a breaker);
   //  - else the coarser, a terminating decimal, must be the other rounded to its places: 33.333 is 100/3 at
   //    rel_tol 1e-4 and 0.333333 is 1/3, but 1000000.4 is not 1000000.5.
-  bool exact_values_close(const Number& x, const Number& y) const {
+  // All of it only where a decimal is written: two different values written exactly are different, and a
+  // fraction whose value happens to terminate is no rounding (\frac{2793}{2800} = 0.9975 had equalled
+  // \frac{2792}{2799}, and \frac{1000001}{1000000} \frac{1000000}{999999} within float noise: a breaker).
+  bool exact_values_close(const Number& x, const Number& y, bool decimals_written) const {
+    if (!decimals_written) return false;   // two fractions, or a fraction and an integer: exact, and different
     const __int128 numerator = static_cast<__int128>(x.p) * y.q - static_cast<__int128>(y.p) * x.q;
     const __int128 denominator = static_cast<__int128>(x.q) * y.q;
     const double difference = std::abs(static_cast<double>(numerator) / static_cast<double>(denominator));
@@ -705,11 +711,11 @@ class Comparer {
     return q == 1 ? std::max(twos, fives) : kNonTerminating;
   }
 
-  bool values_equal(const Number& x, const Number& y) const {
-    if (numbers_equal(x, y)) return true;
+  bool values_equal(const Number& x, const Number& y, bool decimals_written) const {
+    if (numbers_equal(x, y, decimals_written)) return true;
     if (!options_.percent) return false;
     const auto scaled = [&](const Number& n) { return detail::mul(n, Number::rational(100), budget_); };
-    return numbers_equal(scaled(x), y) || numbers_equal(x, scaled(y));
+    return numbers_equal(scaled(x), y, decimals_written) || numbers_equal(x, scaled(y), decimals_written);
   }
 
   static int infinity_sign(const Node& n) {
@@ -755,8 +761,9 @@ class Comparer {
       if (!x || !y || budget_.exhausted()) return false;
       // exact values (integers, rationals) by numbers_equal's rules; an irrational one written without a
       // decimal, within float error (within_float_error)
-      if (x->exact && y->exact) return values_equal(*x, *y);
-      if (has_decimal(a) || has_decimal(b)) return values_equal(*x, *y);
+      const bool decimals_written = has_decimal(a) || has_decimal(b);
+      if (x->exact && y->exact) return values_equal(*x, *y, decimals_written);
+      if (decimals_written) return values_equal(*x, *y, true);
       // Real constants in quad precision where it takes them (quad_verdict): doubles had lost 1e-4 of
       // (3-2\sqrt{2})^8 written as its expansion, and every value below 1e-12 had been zero.
       if (const auto wide = quad_verdict(a, b, {}, *x, *y, options_.percent)) return *wide;

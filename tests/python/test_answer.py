@@ -147,6 +147,28 @@ def test_two_fractions_are_equal_only_as_exact_values(gold, pred, equal):
     assert (answer.group_answers([gold, pred]).tolist() == [0, 0]) is equal
 
 
+@pytest.mark.parametrize("gold, pred, equal", [
+    # found by a breaker: below the 1e-12 absolute floor (meant for a function's noise, \\sin\\pi = 1.2e-16)
+    # every tiny value written as a number equalled every other, and 0
+    ("1.6e-19", "1.6e-18", False),
+    ("1.6\\times10^{-19}", "0", False),
+    ("6.63e-34", "9.11e-31", False),
+    ("0.0000000000000000001", "0", False),
+    ("1.6e-19", "1.6001e-19", False),
+    # the same values written alike, or within rel_tol, are still equal; a function's noise is still zero
+    ("1.6e-19", "1.60e-19", True),
+    ("1.6e-19", "1.6\\times 10^{-19}", True),
+    ("1.6e-19", "1.6000001e-19", True),
+    ("10^{-20}", "0.00000000000000000001", True),
+    ("2^{-70}", "8.470329472543003e-22", True),
+    ("\\sin(\\pi)", "0", True),
+])
+def test_tiny_values_written_as_numbers_are_compared_relatively(gold, pred, equal):
+    assert answer.is_equiv(gold, pred) is equal
+    assert answer.is_equiv(pred, gold) is equal
+    assert (answer.group_answers([gold, pred]).tolist() == [0, 0]) is equal
+
+
 # ---- batching and voting ------------------------------------------------------------------------------
 
 def test_grade_is_batched_is_equiv():

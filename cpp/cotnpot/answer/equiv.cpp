@@ -632,6 +632,18 @@ class Comparer {
            d <= std::min(std::max(relative * scale, 1e-13 * trace.largest_term), most * scale) + 1e-12;
   }
 
+  // Tiny values written as numbers (1.6 \times 10^{-19}, 1.6e-19: past int64's denominators, so doubles). With
+  // no function, constant or root on either side there is no function's noise for relatively_close's 1e-12
+  // absolute floor to allow for, and that floor made every value below it equal (1.6e-19 and 1.6e-18, 6.63e-34
+  // and 9.11e-31, 10^{-19} and 0: a breaker). Such a pair differs where it differs by more than rel_tol of
+  // the larger (or than a cancelling sum's rounding, as in within_float_error).
+  bool tiny_values_differ(const Node& a, const Node& b, const Number& x, const Number& y, const EvalTrace& trace) const {
+    const std::complex<double> u = x.value(), v = y.value();
+    const double d = std::abs(u - v), scale = std::max(std::abs(u), std::abs(v));
+    if (!(scale < 1e-6) || has_irrational_part(a) || has_irrational_part(b)) return false;
+    return !(d <= options_.rel_tol * scale + 1e-13 * trace.largest_term);
+  }
+
   static bool same_exact(const Number& x, const Number& y) {
     if (x.big || y.big) return x.big && y.big && *x.big == *y.big;
     return x.p == y.p && x.q == y.q;
@@ -763,6 +775,7 @@ class Comparer {
       // decimal, within float error (within_float_error)
       const bool decimals_written = has_decimal(a) || has_decimal(b);
       if (x->exact && y->exact) return values_equal(*x, *y, decimals_written);
+      if (!options_.percent && tiny_values_differ(a, b, *x, *y, trace)) return false;
       if (decimals_written) return values_equal(*x, *y, true);
       // Real constants in quad precision where it takes them (quad_verdict): doubles had lost 1e-4 of
       // (3-2\sqrt{2})^8 written as its expansion, and every value below 1e-12 had been zero.

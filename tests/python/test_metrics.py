@@ -28,6 +28,19 @@ def test_pass_at_k_closed_form_and_brute_force(n, c, k):
     assert got == pytest.approx(closed, abs=1e-12) and got == pytest.approx(brute, abs=1e-12)
 
 
+@pytest.mark.parametrize("n,c,k", [(10**12, 1, 10**6), (10**9, 1, 10**6), (10**9, 3, 10**6), (10**7, 2, 5000),
+                                   (10**6, 5000, 5000)])
+def test_pass_at_k_with_many_samples_keeps_its_digits(n, c, k):
+    """Found by a breaker: past 4096 factors the ratio came from lgamma's differences, which lose the digits
+    of a small pass@k: 10^6 of 10^12 samples with one correct gave -0.0039, a negative probability (the
+    truth is k/n = 1e-6), and with 10^9 samples it was 0.28% off. The product now runs over the fewer of k
+    and c factors (the Codex paper's form); lgamma is left only where both pass 4096, clamped to [0, 1]."""
+    got = metrics.pass_at_k(torch.tensor([n]), torch.tensor([c]), k).item()
+    # 1 - prod_{j<c} (1 - k / (n - j)), its logs summed exactly rounded
+    want = -math.expm1(math.fsum(math.log1p(-k / (n - j)) for j in range(c)))
+    assert 0.0 <= got <= 1.0 and got == pytest.approx(want, rel=1e-9)
+
+
 def test_pass_at_k_known_value_and_errors():
     assert metrics.pass_at_k(torch.tensor([5]), torch.tensor([2]), 2).item() == pytest.approx(0.7)
     with pytest.raises(ValueError, match="k must be >= 1"):

@@ -78,21 +78,28 @@ def _log_comb(a: Tensor, b: Tensor) -> Tensor:
 def _comb_ratio(a: Tensor, n: Tensor, k: Tensor) -> Tensor:
     """C(a, k) / C(n, k) (0 where a < k), elementwise, float64.
 
-    For k up to ``_PRODUCT_MAX_K`` as the product of (a - i) / (n - i) = 1 - (n - a) / (n - i), summed in
-    log1p: lgamma's differences lose the digits that ``1 -`` this ratio keeps (pass@1 of 1 correct in 10^7
-    samples came out 1.19e-7, not 1e-7; pass@1000 of it 1.0003e-4, not 1e-4); beyond, from lgamma."""
+    As a product in log1p, of whichever form has fewer factors: over i < k of (a - i) / (n - i) =
+    1 - d / (n - i), or over j < d of 1 - k / (n - j) (the Codex paper's form; C(n-d, k) / C(n, k) =
+    C(n-k, d) / C(n, d)), with d = n - a: lgamma's differences lose the digits that ``1 -`` this ratio keeps
+    (pass@1 of 1 correct in 10^7 samples came out 1.19e-7, not 1e-7; pass@10^6 of 1 in 10^12 -0.0039, a
+    negative probability, where the d-form gives 1e-6: a breaker). From lgamma, clamped to [0, 1], only
+    where both k and d pass ``_PRODUCT_MAX_K``."""
     a, n, k = torch.broadcast_tensors(a.double(), n.double(), k.double())
-    lgamma_form = torch.exp(_log_comb(a, k) - _log_comb(n, k)).nan_to_num(0.0)
-    small = (k <= _PRODUCT_MAX_K) & (a >= k) & (n > 0)
+    lgamma_form = torch.exp(_log_comb(a, k) - _log_comb(n, k)).nan_to_num(0.0).clamp(0.0, 1.0)
+    d = n - a
+    factors = torch.minimum(k, d)
+    small = (factors <= _PRODUCT_MAX_K) & (a >= k) & (n > 0)
     if not bool(small.any()):
         return lgamma_form
-    d, m, kk = (n - a)[small, None], n[small, None], k[small, None]
-    log_ratio = torch.zeros(d.shape[0], dtype=torch.float64)
+    r = torch.where(k <= d, d, k)[small, None]   # each factor is 1 - r / (n - i), for i < factors
+    m, kk = n[small, None], factors[small, None]
+    log_ratio = torch.zeros(r.shape[0], dtype=torch.float64)
     # The factors in [problems, columns] blocks of about 2^20 values: few steps, bounded memory.
-    columns = max(1, min(int(kk.max().item()), (1 << 20) // d.shape[0]))
-    for start in range(0, int(kk.max().item()), columns):
+    most = int(kk.max().item())
+    columns = max(1, min(most, (1 << 20) // r.shape[0]))
+    for start in range(0, most, columns):
         i = torch.arange(start, start + columns, dtype=torch.float64)
-        terms = torch.log1p(-d / (m - i).clamp_min(1.0))
+        terms = torch.log1p(-r / (m - i).clamp_min(1.0))
         log_ratio += torch.where(kk > i, terms, torch.zeros((), dtype=torch.float64)).sum(1)
     out = lgamma_form.clone()
     out[small] = torch.exp(log_ratio)

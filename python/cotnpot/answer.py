@@ -32,6 +32,14 @@ def _text(value, name: str):
     raise TypeError(f"{name} must be str or bytes, got {type(value).__name__}")
 
 
+def _check_sequence(function: str, name: str, value) -> None:
+    """A lone answer where a list of them belongs: a str is a sequence of characters, so grade("12", "12") had
+    graded "1" against "1" and "2" against "2" (a breaker)."""
+    if isinstance(value, (str, bytes, bytearray, memoryview)):
+        raise TypeError(f"{function}: {name} must be a sequence of answers (each str or bytes), got a single "
+                        f"{type(value).__name__} {bytes(value[:40]) if not isinstance(value, str) else value[:40]!r}")
+
+
 def _call(function, texts: dict, *rest):
     """function(*texts.values(), *rest); on pybind11's TypeError, again with each text checked and made passable.
     The fast path converts nothing."""
@@ -93,6 +101,8 @@ def verify(gold_text: Text, pred_text: Text, rel_tol: float = 1e-6, percent: boo
 def grade(golds: Sequence[Text], preds: Sequence[Text], rel_tol: float = 1e-6, percent: bool = False,
           set_relation: bool = False) -> torch.Tensor:
     """:func:`is_equiv` for each pair on all of torch's threads, the GIL released: ``BoolTensor[N]``."""
+    _check_sequence("grade", "golds", golds)
+    _check_sequence("grade", "preds", preds)
     if len(golds) != len(preds):
         raise ValueError(f"golds and preds must have the same length, got {len(golds)} and {len(preds)}")
     return _call(_C.grade, {"golds": list(golds), "preds": list(preds)}, rel_tol, percent, set_relation)
@@ -102,4 +112,5 @@ def group_answers(answers: Sequence[Text], rel_tol: float = 1e-6, percent: bool 
                   set_relation: bool = False) -> torch.Tensor:
     """Equivalence-class ids for voting (``LongTensor[N]``, numbered by first appearance; -1 for an empty
     answer): ``1/2`` and ``0.5`` vote together."""
+    _check_sequence("group_answers", "answers", answers)
     return _call(_C.group_answers, {"answers": list(answers)}, rel_tol, percent, set_relation)

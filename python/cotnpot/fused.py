@@ -155,6 +155,9 @@ def fused_sequence_logprob(hidden: Tensor, weight: Tensor, labels: Tensor, bias:
     :func:`cotnpot.sequence_logprob` computes them from logits (``shift``: position t predicts label t+1)."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    for name, t in (("hidden", hidden), ("weight", weight), ("labels", labels)):
+        if not isinstance(t, Tensor):   # fused_linear_logprob's own check comes after the reshapes below
+            raise TypeError(f"fused_sequence_logprob: {name} must be a Tensor, got {type(t).__name__}")
     if hidden.dim() != 3 or labels.dim() != 2 or hidden.shape[:2] != labels.shape:
         raise ValueError(f"fused_sequence_logprob: hidden must be [B,T,H] and labels [B,T] with the same B and T, "
                          f"got {list(hidden.shape)} and {list(labels.shape)}")

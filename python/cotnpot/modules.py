@@ -149,7 +149,10 @@ class DPOLoss(nn.Module):
                 ref_rejected_logps: Tensor, chosen_lengths: Optional[Tensor] = None,
                 rejected_lengths: Optional[Tensor] = None) -> PreferenceLossOutput:
         delta, running = None, None
-        if self.loss_type == "bco_pair" and not self.use_bco_running_mean:
+        given = (chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps)
+        if not all(isinstance(t, Tensor) for t in given):
+            pass   # the loss below refuses them by name (the running mean's code read .shape first: a breaker)
+        elif self.loss_type == "bco_pair" and not self.use_bco_running_mean:
             delta = torch.zeros((), dtype=chosen_logps.dtype, device=chosen_logps.device)
         elif self.loss_type == "bco_pair":
             # The updated mean and count are written to the buffers only once the loss has accepted this

@@ -19,6 +19,28 @@ class PreferenceLogprobs(NamedTuple):
     rejected_lengths: Tensor  # [B]
 
 
+def _check_pair_inputs(**tensors) -> None:
+    """Each a 2-D tensor [B, T] (a bare AttributeError or IndexError had named nothing: a breaker)."""
+    for name, t in tensors.items():
+        if not isinstance(t, Tensor):
+            raise TypeError(f"concatenate_pairs: {name} must be a Tensor, got {type(t).__name__}")
+        if t.dim() != 2:
+            raise ValueError(f"concatenate_pairs: {name} must be 2-D [B, T], got shape {tuple(t.shape)}")
+
+
+def _check_fill(name: str, value, dtype: torch.dtype) -> None:
+    """A padding value must be an integer its tensor's dtype holds: 0.5 had padded with 0, and -100 in uint8
+    labels failed in torch's cast with a message naming neither."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"concatenate_pairs: {name} must be an int, got {value!r}")
+    if dtype.is_floating_point or dtype == torch.bool:
+        return
+    info = torch.iinfo(dtype)
+    if not info.min <= value <= info.max:
+        raise ValueError(f"concatenate_pairs: {name} {value} does not fit the tensor's dtype {dtype} "
+                         f"([{info.min}, {info.max}])")
+
+
 def _pad_right(t: Tensor, length: int, value: int) -> Tensor:
     return torch.nn.functional.pad(t, (0, length - t.shape[1]), value=value)
 
@@ -28,6 +50,12 @@ def concatenate_pairs(chosen_input_ids: Tensor, chosen_attention_mask: Tensor, c
                       pad_token_id: int = 0, ignore_index: int = -100):
     """TRL's concatenated layout: pad both halves on the right to one length, chosen first. Returns
     ``(input_ids[2B,T], attention_mask[2B,T], labels[2B,T])``."""
+    _check_pair_inputs(chosen_input_ids=chosen_input_ids, chosen_attention_mask=chosen_attention_mask,
+                       chosen_labels=chosen_labels, rejected_input_ids=rejected_input_ids,
+                       rejected_attention_mask=rejected_attention_mask, rejected_labels=rejected_labels)
+    for name, value, dtype in (("pad_token_id", pad_token_id, chosen_input_ids.dtype),
+                               ("ignore_index", ignore_index, chosen_labels.dtype)):
+        _check_fill(name, value, dtype)
     for name, t in (("chosen_attention_mask", chosen_attention_mask), ("chosen_labels", chosen_labels)):
         if t.shape != chosen_input_ids.shape:
             raise ValueError(f"{name} must have the shape of chosen_input_ids {tuple(chosen_input_ids.shape)}, "

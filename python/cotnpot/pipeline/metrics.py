@@ -440,7 +440,8 @@ def bootstrap_ci(per_problem: Tensor, resamples: int = 1000, confidence: float =
     :func:`paired_difference` bootstraps a difference on those resamples. No interval below
     ``min_problems`` problems (a mean only).
     """
-    x = per_problem.double()
+    x = torch.as_tensor(per_problem).double()
+    _check_bootstrap_args(x, resamples, confidence, variance)
     P = x.numel()
     if P == 0:
         return Estimate(math.nan, math.nan, math.nan)
@@ -461,6 +462,26 @@ def bootstrap_ci(per_problem: Tensor, resamples: int = 1000, confidence: float =
     alpha = (1.0 - confidence) / 2
     low, high = torch.quantile(means, torch.tensor([alpha, 1 - alpha], dtype=torch.float64)).tolist()
     return Estimate(value, 100 * low, 100 * high, sampled)
+
+
+def _check_bootstrap_args(x: Tensor, resamples, confidence, variance) -> None:
+    """Each argument named with the value seen (a breaker met IndexError and torch.quantile's messages, and a
+    negative variance gave a NaN interval without a word)."""
+    if x.dim() != 1:
+        raise ValueError(f"bootstrap_ci: per_problem must be 1-D [P], got shape {tuple(x.shape)}")
+    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 1:
+        raise ValueError(f"bootstrap_ci: resamples must be an int >= 1, got {resamples!r}")
+    if not (isinstance(confidence, (int, float)) and 0.0 < confidence < 1.0):
+        raise ValueError(f"bootstrap_ci: confidence must be in (0, 1), got {confidence!r}")
+    if variance is not None:
+        v = torch.as_tensor(variance)
+        if v.shape != x.shape:
+            raise ValueError(f"bootstrap_ci: variance must have per_problem's shape {tuple(x.shape)}, "
+                             f"got {tuple(v.shape)}")
+        bad = ~torch.isfinite(v) | (v < 0)
+        if bool(bad.any()):
+            raise ValueError(f"bootstrap_ci: variance must be finite and non-negative, got {v[bad][0].item()} "
+                             f"at problem {int(bad.nonzero()[0])}")
 
 
 def _mean_weights(weights: Tensor, x: Tensor) -> Tensor:

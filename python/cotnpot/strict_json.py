@@ -12,8 +12,9 @@ def finite_or_none(value: Any) -> Any:
     """``value`` with every float that is not finite replaced by None, through dicts, lists and tuples."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, dict):   # a key that is no finite float becomes its name ("nan"), keeping keys apart
+        return {(k if not isinstance(k, float) or math.isfinite(k) else str(k)): finite_or_none(v)
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [finite_or_none(v) for v in value]
     return value

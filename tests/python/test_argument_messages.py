@@ -54,3 +54,13 @@ def test_the_checked_calls_still_compute_what_they_did():
     x = torch.tensor([0.0, 1.0] * 25, dtype=torch.float64)
     plain, with_zero_variance = bootstrap_ci(x), bootstrap_ci(x, variance=torch.zeros(50))
     assert plain == with_zero_variance and plain.value == pytest.approx(50.0) and plain.low < 50.0 < plain.high
+
+
+def test_strict_json_writes_a_non_finite_float_key_by_its_name():
+    """Found by a breaker: a NaN or infinite dict key failed the whole dump ("Out of range float values are
+    not JSON compliant"); values were already written as null. Keys stay apart: "nan", "inf", "-inf"."""
+    import json
+
+    from cotnpot import strict_json
+    text = strict_json.dumps({math.nan: 1, math.inf: math.nan, -math.inf: [math.inf], 0.5: 2})
+    assert json.loads(text) == {"nan": 1, "inf": None, "-inf": [None], "0.5": 2}

@@ -126,7 +126,17 @@ class FusedLinearDPOLoss(_FusedLinear):
                                 f"{type(ref).__name__}")
         ref_chosen_logps = ref_chosen_logps.to(logps.dtype)
         ref_rejected_logps = ref_rejected_logps.to(logps.dtype)
-        return self.loss(logps[:n], logps[n:], ref_chosen_logps, ref_rejected_logps, lengths[:n], lengths[n:])
+        try:
+            return self.loss(logps[:n], logps[n:], ref_chosen_logps, ref_rejected_logps, lengths[:n], lengths[n:])
+        except (RuntimeError, ValueError) as exc:
+            # The lengths are this module's count, not the caller's: say where they come from (the message had
+            # named chosen_lengths, an argument the caller never passed; a breaker). On the failing path only.
+            if "_lengths must be finite and > 0" not in str(exc):
+                raise
+            shifted = ", after the shift" if self.shift else ""
+            raise ValueError(f"FusedLinearDPOLoss: loss_type {self.loss.loss_type!r} averages over each sequence's "
+                             f"scored tokens (labels other than ignore_index {self.ignore_index}{shifted}), and a "
+                             f"sequence has none ({exc})") from exc
 
     @classmethod
     def trl(cls, lm_head: nn.Module, loss_type: str = "sigmoid", beta: float = 0.1, label_smoothing: float = 0.0,

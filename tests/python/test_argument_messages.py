@@ -64,3 +64,16 @@ def test_strict_json_writes_a_non_finite_float_key_by_its_name():
     from cotnpot import strict_json
     text = strict_json.dumps({math.nan: 1, math.inf: math.nan, -math.inf: [math.inf], 0.5: 2})
     assert json.loads(text) == {"nan": 1, "inf": None, "-inf": [None], "0.5": 2}
+
+
+def test_fused_ipo_with_a_sequence_without_scored_tokens_says_where_its_lengths_come_from():
+    """Found by a breaker: the message named chosen_lengths, which the caller of FusedLinearDPOLoss never
+    passes (the module counts each sequence's scored tokens)."""
+    head = torch.nn.Linear(4, 6, bias=False)
+    hidden, labels = torch.randn(2, 3, 4), torch.tensor([[0, 1, 2], [0, -100, -100]])
+    loss = cotnpot.FusedLinearDPOLoss(head, loss_type="ipo")
+    with pytest.raises(ValueError, match=r"FusedLinearDPOLoss: loss_type 'ipo' averages over each sequence's scored "
+                                         r"tokens \(labels other than ignore_index -100, after the shift\), and a "
+                                         r"sequence has none \(dpo_loss: rejected_lengths"):
+        loss(hidden, labels, t([-1.0]), t([-2.0]))
+    assert torch.isfinite(cotnpot.FusedLinearDPOLoss(head, loss_type="sigmoid")(hidden, labels, t([-1.0]), t([-2.0])).loss)

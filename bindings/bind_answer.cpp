@@ -22,7 +22,8 @@ py::str to_python(const std::string& s) {
 
 // From this many answers on, grade and group_answers run on a thread of their own that Ctrl-C stops; fewer
 // are at most that many answers' bounded work (kMaxSteps each), and voting calls group_answers once per
-// problem, where starting a thread each time would cost more than the grading.
+// problem, where starting the thread (and its OpenMP team: ~0.2 ms a call on 2 cores, against ~0.27 ms to
+// grade 64 simple pairs) would cost about as much as the grading.
 constexpr size_t kInterruptibleFrom = 64;
 
 answer::EquivOptions options(double rel_tol, bool percent, bool set_relation) {

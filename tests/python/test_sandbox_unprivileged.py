@@ -265,7 +265,8 @@ def test_a_directory_a_job_locked_is_removed_with_its_job():
     """Without root and without a user namespace (a chroot: the Landlock fallback), a job's directory is a
     plain one under the host's /tmp, removed by the worker as the same uid: a job that took the permissions
     off its subdirectories (chmod 000) left them there for good -- rmtree, rm -rf and the worker's own
-    clean-up all gave up. Elsewhere the job's directory is a tmpfs of its own, unmounted whole."""
+    clean-up all gave up. Elsewhere the job's directory is a tmpfs of its own, unmounted whole. (In the
+    Landlock fallback the job's filter now refuses chmod itself: see the test below.)"""
     script = (
         "import cotnpot, glob\n"
         "lock = 'import os\\nos.makedirs(\"a/b\")\\nopen(\"a/b/f\", \"w\").write(\"x\")\\n"
@@ -273,11 +274,70 @@ def test_a_directory_a_job_locked_is_removed_with_its_job():
         "before = set(glob.glob('/tmp/cotnpot-exec-*')) | set(glob.glob('/tmp/cotnpot-exec-*/*'))\n"
         "with cotnpot.Executor(workers=1, timeout=10.0) as ex:\n"
         "    r = ex.run([lock, 'print(2)'])\n"
-        "    print([(x.status, x.stdout.strip()) for x in r])\n"
+        "    print(ex.isolation['landlock'] and not ex.isolation['pid'])\n"
+        "    print([(x.status, x.stdout.strip(), x.error_type) for x in r])\n"
         "    print('during', sorted(set(glob.glob('/tmp/cotnpot-exec-*/*')) - before))\n"
         "print('after', sorted((set(glob.glob('/tmp/cotnpot-exec-*')) | set(glob.glob('/tmp/cotnpot-exec-*/*'))) - before))\n")
     r = unprivileged([sys.executable, "-c", script], timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     lines = r.stdout.splitlines()
-    assert lines[-3] == "[('ok', 'locked'), ('ok', '2')]", r.stdout
+    if lines[-4] == "True":   # the Landlock fallback: the job's chmod is refused
+        assert lines[-3] == "[('error', '', 'PermissionError'), ('ok', '2', '')]", r.stdout
+    else:
+        assert lines[-3] == "[('ok', 'locked', ''), ('ok', '2', '')]", r.stdout
     assert lines[-2:] == ["during []", "after []"], r.stdout
+
+
+METADATA = NO_NAMESPACES + r'''
+import errno, json, os, sys, tempfile
+import cotnpot
+home = tempfile.mkdtemp()   # the caller's own files, as its cache or checkout
+secret = os.path.join(home, "secret.txt")
+open(secret, "w").write("token")
+os.chmod(secret, 0o600)
+os.makedirs(os.path.join(home, "cache"), mode=0o700)
+attack = """import os
+out = []
+for name, call in [("base", lambda: os.chmod("..", 0)), ("chmod", lambda: os.chmod(SECRET, 0o666)),
+                   ("utime", lambda: os.utime(SECRET, (0, 0))),
+                   ("xattr", lambda: os.setxattr(SECRET, "user.note", b"left by a job")),
+                   ("cache", lambda: os.chmod(CACHE, 0))]:
+    try:
+        call()
+        out.append(name + " done")
+    except OSError as e:
+        out.append(name + " " + str(e.errno))
+print(out)""".replace("SECRET", repr(secret)).replace("CACHE", repr(os.path.join(home, "cache")))
+with cotnpot.Executor(workers=1, timeout=10.0) as ex:
+    hostile = ex.run([attack])[0]
+    later = ex.run(["print(6 * 7)"] * 5)
+    isolation = ex.isolation
+st = os.stat(secret)
+try:
+    tags = os.listxattr(secret)
+except OSError:   # a filesystem without extended attributes
+    tags = []
+print(json.dumps({"isolation": isolation, "hostile": [hostile.status, hostile.stdout.strip()],
+                  "later": sorted({(r.status, r.stdout.strip()) for r in later}),
+                  "secret": [oct(st.st_mode & 0o777), st.st_mtime > 0, tags],
+                  "cache": oct(os.stat(os.path.join(home, "cache")).st_mode & 0o777)}))
+'''
+
+
+def test_jobs_change_no_files_metadata_in_the_landlock_fallback():
+    """Found by a breaker: without root and without a user namespace (Landlock the only filesystem rule), jobs
+    run as the caller's uid on the host's filesystem, and Landlock governs no change of mode, owner, times or
+    extended attributes. A job chmod-ed its worker's base directory to 000 (19 of every 20 later jobs failed,
+    and the directory outlived the executor), made the caller's private file world-readable, reset its times,
+    tagged it with an xattr, and locked the caller's cache directory. The job's filter now refuses them all."""
+    if os.uname().machine not in ("x86_64", "aarch64"):
+        pytest.skip("the test's seccomp filter knows x86-64 and aarch64")
+    r = unprivileged([sys.executable, "-c", METADATA], timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    if not out["isolation"]["landlock"]:
+        pytest.skip(f"no Landlock in this kernel: {out['isolation']} (docs/executor.md)")
+    assert not out["isolation"]["pid"], out["isolation"]
+    assert out["hostile"] == ["ok", "['base 1', 'chmod 1', 'utime 1', 'xattr 1', 'cache 1']"], out
+    assert out["later"] == [["ok", "42"]], out
+    assert out["secret"] == ["0o600", True, []] and out["cache"] == "0o700", out

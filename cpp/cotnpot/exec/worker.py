@@ -431,9 +431,18 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
     - Linux AIO (io_setup, io_submit): an AIO fsync wrote back a host file's dirty pages past the writeback
       rule below, and io_setup reserved the host's whole fs.aio-max-nr, failing every other process's AIO
       while the job ran (found by a breaker);
-    - inotify_init and inotify_init1, where jobs run as the caller's uid (without root): the uid's 128 inotify
+    - inotify_init and inotify_init1: where jobs run as the caller's uid (without root), the uid's 128 inotify
       instances are a quota the caller shares, which one job used up while it ran, and watches on a shared
-      read-only file signalled between concurrent jobs (found by a breaker);
+      read-only file signalled between concurrent jobs (found by a breaker); and everywhere, a job that
+      watched the interpreter's __pycache__ saw which modules a concurrent job on another worker imported,
+      without that job's help (a later breaker, as root);
+    - where jobs run as the caller's uid on the host's filesystem, read-only only by Landlock (without root
+      and without a user namespace: no pid namespace per job, so each job installs this filter and the
+      worker, which sets its jobs' directories' modes, never runs under it): every call that changes a
+      file's mode, owner, times or extended attributes. Landlock governs none of them, so a job chmod-ed its
+      worker's base directory to 000 (every later job of that worker failed, and the directory outlived the
+      executor) and made the caller's private files world-readable, reset their times and tagged them with
+      xattrs that outlived the executor (found by a breaker);
     - fcntl(F_SETPIPE_SZ), there too: the uid's pipe buffer pages (pipe-user-pages-soft, 64 MiB) are
       another quota the caller shares, and a pipe grown to 1 MiB drew 16x a default pipe's share of it; a
       job now holds at most its descriptors' default pipes (64 KiB each);
@@ -494,6 +503,9 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
                  278, 298, 300, 321, 323)   # vmsplice, perf_event_open, fanotify_init, bpf, userfaultfd
         fadvise = 221
         inotify = (253, 294)   # inotify_init, inotify_init1
+        # chmod fchmod chown fchown lchown utime setxattr lsetxattr fsetxattr removexattr lremovexattr
+        # fremovexattr utimes fchownat futimesat fchmodat utimensat fchmodat2 setxattrat removexattrat
+        metadata = (90, 91, 92, 93, 94, 132, 188, 189, 190, 197, 198, 199, 235, 260, 261, 268, 280, 452, 463, 466)
         fcntl = 72
         self_only, setpriority, ioprio_set = (302, 142, 144, 314, 203), 141, 251   # pid in args[0]
         unshare, clone, setsockopt = 272, 56, 54
@@ -508,6 +520,9 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         refused_everywhere = (*range(180, 198), 0, 2, 75, 241, 262, 280, 282)
         fadvise = 223
         inotify = (26,)   # inotify_init1 (aarch64 has no inotify_init)
+        # setxattr lsetxattr fsetxattr removexattr lremovexattr fremovexattr fchmod fchmodat fchownat fchown
+        # utimensat fchmodat2 setxattrat removexattrat (aarch64 has none of the older path forms)
+        metadata = (5, 6, 7, 14, 15, 16, 52, 53, 54, 55, 88, 452, 463, 466)
         fcntl = 25
         self_only, setpriority, ioprio_set = (261, 118, 119, 274, 122), 140, 30
         unshare, clone, setsockopt = 97, 220, 208
@@ -531,8 +546,8 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         ("ld", 0), ("jge", x32, "deny", None),                         # nr; x32 -> refused
         *[("jeq", nr, "deny", None) for nr in (*keyring, io_uring_setup, *refused_everywhere,
                                                *(() if pid_isolated else sessions),
-                                               *(() if memory_isolated else unaccounted),
-                                               *(() if own_uid else inotify))],
+                                               *(() if memory_isolated else unaccounted), *inotify,
+                                               *(() if own_uid or pid_isolated else metadata))],
         *([] if pid_isolated else [*[("jeq", nr, "self only", None) for nr in self_only],
                                    ("jeq", setpriority, "priority", None), ("jeq", ioprio_set, "io priority", None)]),
         ("jeq", fcntl, "fcntl", None), ("jeq", ioctl, "ioctl", None), ("jeq", openat2, "enosys", None),

@@ -1,7 +1,8 @@
 #pragma once
 // Running a long C++ call so that Ctrl-C stops it: the work runs on a thread of its own, the GIL released,
 // while the caller's thread checks for signals every 50 ms (Python handles them only in the main thread)
-// and on one sets `stop`, which the work polls. Used by Executor.run and the subset-vote metrics.
+// and on one sets `stop`, which the work polls. Used by Executor.run, the subset-vote metrics, and the
+// grader's grade and group_answers over many answers.
 #include <torch/extension.h>
 
 #include <cxxabi.h>

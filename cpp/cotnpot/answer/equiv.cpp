@@ -600,7 +600,7 @@ class Comparer {
   Agreement sampled_agreement(const Number& x, const Number& y, const EvalTrace& trace, bool written_exact) const {
     if (written_exact && x.exact && y.exact) return same_exact(x, y) ? Agreement::Equal : Agreement::Different;
     if (written_exact ? within_float_error(x, y, trace)
-                      : numbers_equal(Number::inexact(x.value()), Number::inexact(y.value())))
+                      : numbers_equal(Number::inexact(x.value()), Number::inexact(y.value()), /*decimals_written=*/true))
       return Agreement::Equal;
     const double d = std::abs(x.value() - y.value());
     const double lost = (written_exact ? 1e-13 : std::min(options_.rel_tol, 1e-9)) * trace.largest_term;
@@ -635,8 +635,9 @@ class Comparer {
   // Tiny values written as numbers (1.6 \times 10^{-19}, 1.6e-19: past int64's denominators, so doubles). With
   // no function, constant or root on either side there is no function's noise for relatively_close's 1e-12
   // absolute floor to allow for, and that floor made every value below it equal (1.6e-19 and 1.6e-18, 6.63e-34
-  // and 9.11e-31, 10^{-19} and 0: a breaker). Such a pair differs where it differs by more than rel_tol of
-  // the larger (or than a cancelling sum's rounding, as in within_float_error).
+  // and 9.11e-31, 10^{-19} and 0.0: a breaker). Such a pair differs where it differs by more than rel_tol of
+  // the larger (or than a cancelling sum's rounding, as in within_float_error); with `percent`, where it
+  // differs so in each of values_equal's three comparisons (a reviewer).
   bool tiny_values_differ(const Node& a, const Node& b, const Number& x, const Number& y, const EvalTrace& trace) const {
     const std::complex<double> u = x.value(), v = y.value();
     const double d = std::abs(u - v), scale = std::max(std::abs(u), std::abs(v));
@@ -651,7 +652,7 @@ class Comparer {
 
   // `decimals_written`: whether either answer holds a written decimal (has_decimal), the only case in which two
   // different exact rationals may be one the other rounded (exact_values_close).
-  bool numbers_equal(const Number& x, const Number& y, bool decimals_written = true) const {
+  bool numbers_equal(const Number& x, const Number& y, bool decimals_written) const {
     // Two integers are equal or not: 1450001 is not 1450000, however close in relative terms; nor is 2^{70}
     // 2^{70} + 1 (both exact: a big integer is never one that fits in int64).
     if (x.big || y.big) {
@@ -690,7 +691,10 @@ class Comparer {
     const double difference = std::abs(static_cast<double>(numerator) / static_cast<double>(denominator));
     const double scale = std::max(std::abs(x.value()), std::abs(y.value()));
     if (difference <= std::min(options_.rel_tol, kFloatNoise) * scale) return true;
-    if (difference > options_.rel_tol * scale + 1e-12) return false;
+    // The difference is exact: no absolute allowance (1e-12 had let 1.6e-17 equal 1.64e-17 by the rounding
+    // rule below, and 10^{-13} equal 1.4 \times 10^{-13}: a reviewer), only the doubles' rounding of a
+    // difference at rel_tol itself (0.333333 is 1/3 at 1e-6, where the two sides meet).
+    if (difference > options_.rel_tol * scale * (1.0 + 1e-9)) return false;
     if (looks_computed(x) || looks_computed(y))   // against an integer, nearer to it than to any other
       return (x.q != 1 && y.q != 1) || difference < 0.5;
     if (x.q == 1 || y.q == 1) return false;
@@ -775,7 +779,12 @@ class Comparer {
       // decimal, within float error (within_float_error)
       const bool decimals_written = has_decimal(a) || has_decimal(b);
       if (x->exact && y->exact) return values_equal(*x, *y, decimals_written);
-      if (!options_.percent && tiny_values_differ(a, b, *x, *y, trace)) return false;
+      if (tiny_values_differ(a, b, *x, *y, trace)) {
+        if (!options_.percent) return false;
+        const auto scaled = [&](const Number& n) { return detail::mul(n, Number::rational(100), budget_); };
+        if (tiny_values_differ(a, b, scaled(*x), *y, trace) && tiny_values_differ(a, b, *x, scaled(*y), trace))
+          return false;
+      }
       if (decimals_written) return values_equal(*x, *y, true);
       // Real constants in quad precision where it takes them (quad_verdict): doubles had lost 1e-4 of
       // (3-2\sqrt{2})^8 written as its expansion, and every value below 1e-12 had been zero.
@@ -888,7 +897,7 @@ class Comparer {
     if (!v || v->value().imag() != 0.0 || !std::isfinite(v->value().real())) return false;
     const std::map<std::string, double> env = {{name, v->value().real()}};
     const auto l = evaluate(equation.kids[0], env, budget_), r = evaluate(equation.kids[1], env, budget_);
-    return l && r && !budget_.exhausted() && numbers_equal(*l, *r);
+    return l && r && !budget_.exhausted() && numbers_equal(*l, *r, has_decimal(equation) || has_decimal(value));
   }
 
  private:
@@ -1160,6 +1169,7 @@ std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, c
     throw_if_stopped(stop, "group_answers");
     if (prepared[i].text.empty()) continue;
     for (size_t c = 0; c < representatives.size() && out[i] < 0; ++c) {
+      throw_if_stopped(stop, "group_answers");   // one answer against every class so far: seconds, for many
       const Prepared& representative = prepared[representatives[c]];
       if (left <= 0) {
         if (representative.text == prepared[i].text) out[i] = int64_t(c);

@@ -29,7 +29,9 @@ def test_pass_at_k_closed_form_and_brute_force(n, c, k):
 
 
 @pytest.mark.parametrize("n,c,k", [(10**12, 1, 10**6), (10**9, 1, 10**6), (10**9, 3, 10**6), (10**7, 2, 5000),
-                                   (10**6, 5000, 5000)])
+                                   (10**6, 5000, 5000),
+                                   # a reviewer: both past 4096 had stayed with lgamma (0.0 for 2.5e-5, 0.98 for 2.5e-8)
+                                   (10**12, 5000, 5000), (10**15, 5000, 5000), (10**13, 4097, 4097), (10**10, 5000, 5000)])
 def test_pass_at_k_with_many_samples_keeps_its_digits(n, c, k):
     """Found by a breaker: past 4096 factors the ratio came from lgamma's differences, which lose the digits
     of a small pass@k: 10^6 of 10^12 samples with one correct gave -0.0039, a negative probability (the
@@ -39,6 +41,21 @@ def test_pass_at_k_with_many_samples_keeps_its_digits(n, c, k):
     # 1 - prod_{j<c} (1 - k / (n - j)), its logs summed exactly rounded
     want = -math.expm1(math.fsum(math.log1p(-k / (n - j)) for j in range(c)))
     assert 0.0 <= got <= 1.0 and got == pytest.approx(want, rel=1e-9)
+
+
+def test_pass_at_k_past_the_product_equals_the_exact_ratio(monkeypatch):
+    """Past _PRODUCT_MAX_K factors the log of the product is summed by Euler-Maclaurin: against exact rationals
+    (math.comb, Fraction) with the limit lowered to 8, over random n, c and k."""
+    from fractions import Fraction
+    import random
+    monkeypatch.setattr(metrics, "_PRODUCT_MAX_K", 8)
+    rng = random.Random(0)
+    for _ in range(120):
+        n = rng.randint(20, 3000)
+        c, k = rng.randint(0, n), rng.randint(1, n)
+        value = metrics.pass_at_k(torch.tensor([n]), torch.tensor([c]), k).item()
+        want = float(1 - Fraction(math.comb(n - c, k), math.comb(n, k)))
+        assert value == pytest.approx(want, rel=1e-9, abs=1e-15), (n, c, k)
 
 
 def test_pass_at_k_known_value_and_errors():

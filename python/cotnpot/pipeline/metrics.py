@@ -31,6 +31,7 @@ weighted vote must be non-negative.
 """
 import math
 import numbers
+import operator
 from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 import torch
@@ -48,7 +49,7 @@ MIN_PROBLEMS_FOR_INTERVAL = 10      # fewer problems: a mean only, no bootstrap 
 # about a point off with their few problems: found by a checker).
 EXACT_MAJORITY_MAX_N = 512
 _CHUNK = 512                        # problems per C++ call, so Ctrl-C is answered between calls
-_PRODUCT_MAX_K = 4096               # C(a, k) / C(n, k) as a product up to this k, from lgamma beyond
+_PRODUCT_MAX_K = 4096               # C(a, k) / C(n, k) as a product up to this many factors, summed beyond
 
 
 def pass_at_k(n: Tensor, c: Tensor, k: int) -> Tensor:
@@ -78,32 +79,54 @@ def _log_comb(a: Tensor, b: Tensor) -> Tensor:
 def _comb_ratio(a: Tensor, n: Tensor, k: Tensor) -> Tensor:
     """C(a, k) / C(n, k) (0 where a < k), elementwise, float64.
 
-    As a product in log1p, of whichever form has fewer factors: over i < k of (a - i) / (n - i) =
-    1 - d / (n - i), or over j < d of 1 - k / (n - j) (the Codex paper's form; C(n-d, k) / C(n, k) =
-    C(n-k, d) / C(n, d)), with d = n - a: lgamma's differences lose the digits that ``1 -`` this ratio keeps
-    (pass@1 of 1 correct in 10^7 samples came out 1.19e-7, not 1e-7; pass@10^6 of 1 in 10^12 -0.0039, a
-    negative probability, where the d-form gives 1e-6: a breaker). From lgamma, clamped to [0, 1], only
-    where both k and d pass ``_PRODUCT_MAX_K``."""
+    A product of whichever form has fewer factors, m = min(k, d) with d = n - a: over i < k of
+    (a - i) / (n - i) = 1 - d / (n - i), or over j < d of 1 - k / (n - j) (the Codex paper's form;
+    C(n-d, k) / C(n, k) = C(n-k, d) / C(n, d)); each factor 1 - r / u for u from n down to n - m + 1. Up to
+    ``_PRODUCT_MAX_K`` factors, summed in log1p; beyond, that sum by Euler-Maclaurin
+    (:func:`_log_product_summed`). lgamma's differences had lost the digits that ``1 -`` this ratio keeps:
+    pass@1 of 1 correct in 10^7 samples came out 1.19e-7, not 1e-7; pass@10^6 of 1 in 10^12 -0.0039, a
+    negative probability (a breaker); pass@5000 of 5000 in 10^15 0.98, not 2.5e-8 (a reviewer)."""
     a, n, k = torch.broadcast_tensors(a.double(), n.double(), k.double())
-    lgamma_form = torch.exp(_log_comb(a, k) - _log_comb(n, k)).nan_to_num(0.0).clamp(0.0, 1.0)
     d = n - a
-    factors = torch.minimum(k, d)
-    small = (factors <= _PRODUCT_MAX_K) & (a >= k) & (n > 0)
-    if not bool(small.any()):
-        return lgamma_form
-    r = torch.where(k <= d, d, k)[small, None]   # each factor is 1 - r / (n - i), for i < factors
-    m, kk = n[small, None], factors[small, None]
-    log_ratio = torch.zeros(r.shape[0], dtype=torch.float64)
-    # The factors in [problems, columns] blocks of about 2^20 values: few steps, bounded memory.
-    most = int(kk.max().item())
-    columns = max(1, min(most, (1 << 20) // r.shape[0]))
-    for start in range(0, most, columns):
-        i = torch.arange(start, start + columns, dtype=torch.float64)
-        terms = torch.log1p(-r / (m - i).clamp_min(1.0))
-        log_ratio += torch.where(kk > i, terms, torch.zeros((), dtype=torch.float64)).sum(1)
-    out = lgamma_form.clone()
-    out[small] = torch.exp(log_ratio)
+    m = torch.minimum(k, d)
+    r = torch.where(k <= d, d, k)
+    out = torch.zeros_like(n)   # a < k: no k-subset avoids the d
+    small, large = (a >= k) & (m <= _PRODUCT_MAX_K), (a >= k) & (m > _PRODUCT_MAX_K)
+    if bool(small.any()):
+        rr, nn, mm = r[small, None], n[small, None], m[small, None]
+        log_ratio = torch.zeros(rr.shape[0], dtype=torch.float64)
+        # The factors in [problems, columns] blocks of about 2^20 values: few steps, bounded memory.
+        most = int(mm.max().item())
+        columns = max(1, min(most, (1 << 20) // rr.shape[0]))
+        for start in range(0, most, columns):
+            i = torch.arange(start, start + columns, dtype=torch.float64)
+            terms = torch.log1p(-rr / (nn - i).clamp_min(1.0))
+            log_ratio += torch.where(mm > i, terms, torch.zeros((), dtype=torch.float64)).sum(1)
+        out[small] = torch.exp(log_ratio)
+    if bool(large.any()):
+        out[large] = torch.exp(_log_product_summed(n[large], m[large], r[large])).clamp(0.0, 1.0)
     return out
+
+
+def _log_product_summed(n: Tensor, m: Tensor, r: Tensor) -> Tensor:
+    """The sum over u from A = n - m + 1 to n of g(u) = log1p(-r / u) (each u > r), by Euler-Maclaurin: the
+    integral of g, whose antiderivative is u log1p(-r/u) - r log(u - r), written with log1p so that nothing
+    of the order of n log n cancels; half of g at both ends; and the corrections in the first and third
+    derivatives. The third is at most 2 where u - r >= 1, so the first term left out (in the fifth) stays
+    below 1e-3 even where the factors come near zero, and there the ratio is below 1/A anyway."""
+    A, B = n - m + 1, n
+
+    def g(u):
+        return torch.log1p(-r / u)
+
+    def first(u):
+        return r / (u * (u - r))
+
+    def third(u):
+        return 2 / (u - r) ** 3 - 2 / u ** 3
+
+    integral = B * g(B) - A * g(A) - r * torch.log1p((B - A) / (A - r))
+    return integral + (g(A) + g(B)) / 2 + (first(B) - first(A)) / 12 - (third(B) - third(A)) / 720
 
 
 def _counts(name: str, t) -> Tensor:
@@ -441,7 +464,7 @@ def bootstrap_ci(per_problem: Tensor, resamples: int = 1000, confidence: float =
     ``min_problems`` problems (a mean only).
     """
     x = torch.as_tensor(per_problem).double()
-    _check_bootstrap_args(x, resamples, confidence, variance)
+    resamples, confidence = _check_bootstrap_args(x, resamples, confidence, variance)
     P = x.numel()
     if P == 0:
         return Estimate(math.nan, math.nan, math.nan)
@@ -464,14 +487,23 @@ def bootstrap_ci(per_problem: Tensor, resamples: int = 1000, confidence: float =
     return Estimate(value, 100 * low, 100 * high, sampled)
 
 
-def _check_bootstrap_args(x: Tensor, resamples, confidence, variance) -> None:
+def _check_bootstrap_args(x: Tensor, resamples, confidence, variance) -> Tuple[int, float]:
     """Each argument named with the value seen (a breaker met IndexError and torch.quantile's messages, and a
-    negative variance gave a NaN interval without a word)."""
+    negative variance gave a NaN interval without a word); resamples and confidence as int and float (numpy
+    and 0-d tensor scalars accepted, as before the checks: a reviewer)."""
     if x.dim() != 1:
         raise ValueError(f"bootstrap_ci: per_problem must be 1-D [P], got shape {tuple(x.shape)}")
-    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 1:
+    try:
+        count = operator.index(resamples) if not isinstance(resamples, bool) else None
+    except TypeError:
+        count = None
+    if count is None or count < 1:
         raise ValueError(f"bootstrap_ci: resamples must be an int >= 1, got {resamples!r}")
-    if not (isinstance(confidence, (int, float)) and 0.0 < confidence < 1.0):
+    try:
+        level = float(confidence) if not isinstance(confidence, (bool, str, bytes)) else math.nan
+    except (TypeError, ValueError):
+        level = math.nan
+    if not 0.0 < level < 1.0:
         raise ValueError(f"bootstrap_ci: confidence must be in (0, 1), got {confidence!r}")
     if variance is not None:
         v = torch.as_tensor(variance)
@@ -482,6 +514,7 @@ def _check_bootstrap_args(x: Tensor, resamples, confidence, variance) -> None:
         if bool(bad.any()):
             raise ValueError(f"bootstrap_ci: variance must be finite and non-negative, got {v[bad][0].item()} "
                              f"at problem {int(bad.nonzero()[0])}")
+    return count, level
 
 
 def _mean_weights(weights: Tensor, x: Tensor) -> Tensor:

@@ -134,9 +134,10 @@ class FusedLinearDPOLoss(_FusedLinear):
             if "_lengths must be finite and > 0" not in str(exc):
                 raise
             shifted = ", after the shift" if self.shift else ""
+            rows = (lengths == 0).nonzero().flatten().tolist()
             raise ValueError(f"FusedLinearDPOLoss: loss_type {self.loss.loss_type!r} averages over each sequence's "
-                             f"scored tokens (labels other than ignore_index {self.ignore_index}{shifted}), and a "
-                             f"sequence has none ({exc})") from exc
+                             f"scored tokens (labels other than ignore_index {self.ignore_index}{shifted}), and "
+                             f"labels[{rows[0] if rows else '?'}] has none ({exc})") from exc
 
     @classmethod
     def trl(cls, lm_head: nn.Module, loss_type: str = "sigmoid", beta: float = 0.1, label_smoothing: float = 0.0,

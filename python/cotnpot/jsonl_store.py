@@ -49,6 +49,7 @@ class JsonlStore:
             finally:
                 os.close(fd)
 
+
 def atomic_jsonl_writer(path):
     """A text file for JSON lines, replaced whole (:func:`cotnpot.atomic_file.atomic_file`). A str holding a
     lone surrogate is written as its JSON escape (``\\ud800``), which reads back as the same str, instead of

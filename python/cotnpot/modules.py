@@ -166,7 +166,7 @@ class DPOLoss(nn.Module):
                 rewards = torch.cat([chosen_logps - ref_chosen_logps, rejected_logps - ref_rejected_logps]) * self.beta
                 batch_mean = rewards.detach().mean().double()
                 # A batch with a NaN or infinite reward (its own loss is then NaN) is left out of the mean: it
-                # made the mean, and so every later loss, NaN for good (a breaker). Without a host sync.
+                # made the mean, and so every later loss, NaN for good (a breaker). The update itself syncs nothing.
                 finite = torch.isfinite(batch_mean)
                 mean = torch.where(finite, mean + (batch_mean - mean) / (count + 1), mean)
                 count = torch.where(finite, count + 1, count)

@@ -9,12 +9,20 @@ from typing import Any
 
 
 def finite_or_none(value: Any) -> Any:
-    """``value`` with every float that is not finite replaced by None, through dicts, lists and tuples."""
+    """``value`` with every float that is not finite replaced by None, through dicts, lists and tuples; a dict
+    key that is such a float by the name ``json.dumps`` writes for it (``NaN``, ``Infinity``, ``-Infinity``),
+    and a key that would then repeat another is refused (a value would be lost)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if isinstance(value, dict):   # a key that is no finite float becomes its name ("nan"), keeping keys apart
-        return {(k if not isinstance(k, float) or math.isfinite(k) else str(k)): finite_or_none(v)
-                for k, v in value.items()}
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            key = k if not isinstance(k, float) or math.isfinite(k) else json.dumps(k)
+            if key in out:
+                raise ValueError(f"strict_json: the dict key {k!r} would be written as {key!r}, which another key "
+                                 f"already is")
+            out[key] = finite_or_none(v)
+        return out
     if isinstance(value, (list, tuple)):
         return [finite_or_none(v) for v in value]
     return value

@@ -48,6 +48,18 @@ def test_a_bad_argument_is_named_with_its_value(call, error, message):
         call()
 
 
+def test_bootstrap_ci_takes_numpy_and_tensor_scalars_as_before_its_checks():
+    """A reviewer: the new checks refused np.int64 resamples and np.float32 or 0-d tensor confidences, which
+    had worked."""
+    import numpy as np
+    x = torch.tensor([0.0, 1.0] * 25, dtype=torch.float64)
+    want = bootstrap_ci(x, resamples=100, confidence=0.9)
+    assert bootstrap_ci(x, resamples=np.int64(100), confidence=np.float64(0.9)) == want
+    assert bootstrap_ci(x, resamples=torch.tensor(100), confidence=torch.tensor(0.9, dtype=torch.float64)) == want
+    with pytest.raises(ValueError, match="resamples must be an int >= 1, got 2.5"):
+        bootstrap_ci(x, resamples=2.5)
+
+
 def test_the_checked_calls_still_compute_what_they_did():
     ids, mask, labels = cotnpot.concatenate_pairs(ROW, ROW, ROW, ROW[:, :1], ROW[:, :1], ROW[:, :1], pad_token_id=7)
     assert ids.tolist() == [[1, 2], [1, 7]] and mask.tolist() == [[1, 2], [1, 0]] and labels.tolist() == [[1, 2], [1, -100]]
@@ -58,12 +70,17 @@ def test_the_checked_calls_still_compute_what_they_did():
 
 def test_strict_json_writes_a_non_finite_float_key_by_its_name():
     """Found by a breaker: a NaN or infinite dict key failed the whole dump ("Out of range float values are
-    not JSON compliant"); values were already written as null. Keys stay apart: "nan", "inf", "-inf"."""
+    not JSON compliant"); values were already written as null. Such a key is written as json.dumps names it;
+    one that would then repeat another key is refused rather than lose a value (a reviewer)."""
     import json
 
     from cotnpot import strict_json
     text = strict_json.dumps({math.nan: 1, math.inf: math.nan, -math.inf: [math.inf], 0.5: 2})
-    assert json.loads(text) == {"nan": 1, "inf": None, "-inf": [None], "0.5": 2}
+    assert json.loads(text) == {"NaN": 1, "Infinity": None, "-Infinity": [None], "0.5": 2}
+    with pytest.raises(ValueError, match="the dict key nan would be written as 'NaN', which another key already is"):
+        strict_json.dumps({"NaN": 1, math.nan: 2})
+    with pytest.raises(ValueError, match="would be written as 'NaN'"):
+        strict_json.dumps({math.nan: 1, float("nan"): 2})   # two NaN objects: two keys of a dict
 
 
 def test_fused_ipo_with_a_sequence_without_scored_tokens_says_where_its_lengths_come_from():
@@ -73,7 +90,7 @@ def test_fused_ipo_with_a_sequence_without_scored_tokens_says_where_its_lengths_
     hidden, labels = torch.randn(2, 3, 4), torch.tensor([[0, 1, 2], [0, -100, -100]])
     loss = cotnpot.FusedLinearDPOLoss(head, loss_type="ipo")
     with pytest.raises(ValueError, match=r"FusedLinearDPOLoss: loss_type 'ipo' averages over each sequence's scored "
-                                         r"tokens \(labels other than ignore_index -100, after the shift\), and a "
-                                         r"sequence has none \(dpo_loss: rejected_lengths"):
+                                         r"tokens \(labels other than ignore_index -100, after the shift\), and "
+                                         r"labels\[1\] has none \(dpo_loss: rejected_lengths"):
         loss(hidden, labels, t([-1.0]), t([-2.0]))
     assert torch.isfinite(cotnpot.FusedLinearDPOLoss(head, loss_type="sigmoid")(hidden, labels, t([-1.0]), t([-2.0])).loss)

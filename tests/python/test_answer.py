@@ -128,6 +128,13 @@ def test_verify_extracts_both_sides():
     assert not answer.verify("#### 72", "so she sold \\boxed{73} clips")
 
 
+def assert_verdict_both_ways(gold, pred, equal, **options):
+    """is_equiv gives `equal` in both orders, and voting puts the two in one class exactly when it is True."""
+    assert answer.is_equiv(gold, pred, **options) is equal
+    assert answer.is_equiv(pred, gold, **options) is equal
+    assert (answer.group_answers([gold, pred], **options).tolist() == [0, 0]) is equal
+
+
 @pytest.mark.parametrize("gold, pred, equal", [
     # found by a breaker: a fraction whose value terminates counted as a decimal rounded to its places
     ("\\frac{2792}{2799}", "\\frac{2793}{2800}", False),   # 2793/2800 = 0.9975 = 2792/2799 rounded
@@ -142,9 +149,7 @@ def test_verify_extracts_both_sides():
 ])
 def test_two_fractions_are_equal_only_as_exact_values(gold, pred, equal):
     for rel_tol in (1e-6, 1e-4):
-        assert answer.is_equiv(gold, pred, rel_tol=rel_tol) is equal
-        assert answer.is_equiv(pred, gold, rel_tol=rel_tol) is equal
-    assert (answer.group_answers([gold, pred]).tolist() == [0, 0]) is equal
+        assert_verdict_both_ways(gold, pred, equal, rel_tol=rel_tol)
 
 
 @pytest.mark.parametrize("gold, pred, equal", [
@@ -169,9 +174,7 @@ def test_two_fractions_are_equal_only_as_exact_values(gold, pred, equal):
     ("\\sin(\\pi)", "0", True),
 ])
 def test_tiny_values_written_as_numbers_are_compared_relatively(gold, pred, equal):
-    assert answer.is_equiv(gold, pred) is equal
-    assert answer.is_equiv(pred, gold) is equal
-    assert (answer.group_answers([gold, pred]).tolist() == [0, 0]) is equal
+    assert_verdict_both_ways(gold, pred, equal)
 
 
 def test_tiny_values_with_percent_differ_unless_a_hundredfold():

@@ -727,11 +727,13 @@ class Comparer {
     return q == 1 ? std::max(twos, fives) : kNonTerminating;
   }
 
+  // n times 100: what `percent` compares each value with besides itself (50\% against 0.5).
+  Number hundredfold(const Number& n) const { return detail::mul(n, Number::rational(100), budget_); }
+
   bool values_equal(const Number& x, const Number& y, bool decimals_written) const {
     if (numbers_equal(x, y, decimals_written)) return true;
     if (!options_.percent) return false;
-    const auto scaled = [&](const Number& n) { return detail::mul(n, Number::rational(100), budget_); };
-    return numbers_equal(scaled(x), y, decimals_written) || numbers_equal(x, scaled(y), decimals_written);
+    return numbers_equal(hundredfold(x), y, decimals_written) || numbers_equal(x, hundredfold(y), decimals_written);
   }
 
   static int infinity_sign(const Node& n) {
@@ -781,8 +783,7 @@ class Comparer {
       if (x->exact && y->exact) return values_equal(*x, *y, decimals_written);
       if (tiny_values_differ(a, b, *x, *y, trace)) {
         if (!options_.percent) return false;
-        const auto scaled = [&](const Number& n) { return detail::mul(n, Number::rational(100), budget_); };
-        if (tiny_values_differ(a, b, scaled(*x), *y, trace) && tiny_values_differ(a, b, *x, scaled(*y), trace))
+        if (tiny_values_differ(a, b, hundredfold(*x), *y, trace) && tiny_values_differ(a, b, *x, hundredfold(*y), trace))
           return false;
       }
       if (decimals_written) return values_equal(*x, *y, true);
@@ -791,8 +792,7 @@ class Comparer {
       if (const auto wide = quad_verdict(a, b, {}, *x, *y, options_.percent)) return *wide;
       if (within_float_error(*x, *y, trace)) return true;
       if (!options_.percent) return false;
-      const auto scaled = [&](const Number& n) { return detail::mul(n, Number::rational(100), budget_); };
-      return within_float_error(scaled(*x), *y, trace) || within_float_error(*x, scaled(*y), trace);
+      return within_float_error(hundredfold(*x), *y, trace) || within_float_error(*x, hundredfold(*y), trace);
     }
     // Every point where both sides stay real must agree, and at least three must be such points; with fewer,
     // the complex values at the positive points must agree (their branches decide then). A point outside

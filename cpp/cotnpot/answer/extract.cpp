@@ -417,8 +417,8 @@ std::string leading_number_of_prose(std::string_view answer) {
   const size_t begin = negative ? i - 1 : i, end = number_end(plain, i);
   if (end < plain.size() && detail::is_ascii_alpha(plain[end])) return {};   // "2x dollars"
   for (size_t k = end; k < plain.size(); ++k) {   // then words only: letters, spaces, a comma, a final period
-    const unsigned char c = plain[k];
-    if (!(detail::is_ascii_alpha(static_cast<char>(c)) || c == ' ' || c == ',' || c == '.' || c == '\'')) return {};
+    const char c = plain[k];
+    if (!(detail::is_ascii_alpha(c) || c == ' ' || c == ',' || c == '.' || c == '\'')) return {};
   }
   const std::string number = plain.substr(begin, end - begin);
   return followed_by_number_word(plain, end) ? plain : number;

@@ -470,15 +470,15 @@ static void repeating_decimals(std::string& s) {
       }
       if (c1 > s.size() || c1 == c0 || c1 - c0 > 400) continue;
       const std::string repeating = s.substr(c0, c1 - c0);
-      if (!std::all_of(repeating.begin(), repeating.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
+      if (!std::all_of(repeating.begin(), repeating.end(), [](char c) { return is_ascii_digit(c); })) continue;
       if (mark == "\\dot" && repeating.size() != 1) continue;
       // the decimal before the mark: digits, a point, digits (the integer part may be empty: ".\overline{3}")
       size_t b = at;
-      while (b > 0 && s[b - 1] >= '0' && s[b - 1] <= '9') --b;
+      while (b > 0 && is_ascii_digit(s[b - 1])) --b;
       if (b == 0 || s[b - 1] != '.') continue;
       const std::string fraction_digits = s.substr(b, at - b);
       size_t a = b - 1;
-      while (a > 0 && s[a - 1] >= '0' && s[a - 1] <= '9') --a;
+      while (a > 0 && is_ascii_digit(s[a - 1])) --a;
       if (a > 0 && (is_ascii_alpha(s[a - 1]) || s[a - 1] == '.' || s[a - 1] == '_' || s[a - 1] == '^'))
         continue;   // not a number of its own ("x_1.\\overline{3}")
       const std::string integer_digits = s.substr(a, b - 1 - a);

@@ -1,6 +1,8 @@
 // The words that change or join a number; see detail/number_words.h.
 #include "cotnpot/answer/detail/number_words.h"
 
+#include "cotnpot/answer/detail/ascii.h"
+
 #include <algorithm>
 
 namespace cotnpot::answer::detail {
@@ -98,7 +100,7 @@ std::optional<std::string> scaled_number(std::string_view number, std::string_vi
     if (c == ',') {   // a thousands separator: three digits follow, and no point came before ("1,5" is no number)
       bool group = decimals < 0 && !digits.empty() && i + 4 <= number.size() &&
                    (i + 4 == number.size() || number[i + 4] == ',' || number[i + 4] == '.');
-      for (size_t k = i + 1; group && k < i + 4; ++k) group = number[k] >= '0' && number[k] <= '9';
+      for (size_t k = i + 1; group && k < i + 4; ++k) group = is_ascii_digit(number[k]);
       if (!group) return std::nullopt;
       continue;
     }
@@ -107,7 +109,7 @@ std::optional<std::string> scaled_number(std::string_view number, std::string_vi
       decimals = 0;
       continue;
     }
-    if (c < '0' || c > '9' || digits.size() > 40) return std::nullopt;
+    if (!is_ascii_digit(c) || digits.size() > 40) return std::nullopt;
     digits += c;
     if (decimals >= 0) ++decimals;
   }

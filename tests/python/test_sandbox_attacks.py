@@ -64,9 +64,36 @@ def test_a_directory_bomb_does_not_break_the_next_job(one):
             "for i in range(16):\n    try:\n        open(f'f{i}', 'wb').write(b'x' * (16 << 20 - 1))\n"
             "    except OSError:\n        break\nprint('planted')")
     r = one.run([bomb], timeout=20.0)[0]
-    assert r.status in ("ok", "error", "killed"), (r.status, r.error_message)
+    # disk_limit: without a tmpfs of the job's own, deeper than the worker measures (the test below)
+    assert r.status in ("ok", "error", "killed", "disk_limit"), (r.status, r.error_message)
     correct_jobs_still_correct(one)
     correct_jobs_still_correct(one)
+
+
+# Each writes past the job's file budget (64 MiB, 4096 inodes) in its own way, then waits to be measured.
+DISK_HOGS = {
+    "bytes": "for i in range(200):\n    open(f'f{i}', 'wb').write(b'x' * (1 << 20))\nprint('wrote')",
+    "inodes": "for i in range(6000):\n    open(f'f{i}', 'w').close()\nprint('wrote')",
+    "depth": "import os\nos.makedirs('/'.join(['d'] * 40))\nprint('wrote')",
+}
+DISK_HONEST = ("import os\nfor name in 'abc':\n    open(name, 'wb').write(b'x' * (12 << 20))\nos.makedirs('a1/b/c')\n"
+               "for i in range(500):\n    open(f'a1/b/c/f{i}', 'w').write('y')\nimport time\ntime.sleep(0.3)\n"
+               "print(sum(map(os.path.getsize, 'abc')), len(os.listdir('a1/b/c')))")
+
+
+def test_a_job_directory_without_a_tmpfs_of_its_own_has_a_budget():
+    """Found by a breaker: without a mount namespace (the Landlock fallback of a chroot, or job_namespaces=False)
+    the job's directory is a plain one in the host's /tmp, bounded only by the file-size limit per file. A job
+    wrote 768 MiB and 19,000 inodes in a second and filled a small /tmp: honest jobs beside it printed answers
+    from empty scratch files. The worker now measures the directory while its job runs and ends a job past the
+    tmpfs's own limits (64 MiB, 4096 inodes) as disk_limit; an honest job's files stay its own."""
+    hogs = [code + "\nimport time\ntime.sleep(2)" for code in DISK_HOGS.values()]
+    with cotnpot.Executor(workers=1, timeout=20.0, job_namespaces=False) as ex:
+        results = ex.run(hogs + [DISK_HONEST])
+        correct_jobs_still_correct(ex)
+    statuses = {name: (r.status, r.stdout.strip()) for name, r in zip(DISK_HOGS, results)}
+    assert all(status == "disk_limit" for status, _ in statuses.values()), statuses
+    assert (results[-1].status, results[-1].stdout.strip()) == ("ok", "37748736 500"), results[-1]
 
 
 # ---- verdicts a program cannot forge ------------------------------------------------------------------------

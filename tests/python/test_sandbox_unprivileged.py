@@ -341,3 +341,29 @@ def test_jobs_change_no_files_metadata_in_the_landlock_fallback():
     assert out["hostile"] == ["ok", "['base 1', 'chmod 1', 'utime 1', 'xattr 1', 'cache 1']"], out
     assert out["later"] == [["ok", "42"]], out
     assert out["secret"] == ["0o600", True, []] and out["cache"] == "0o700", out
+
+
+DISK = NO_NAMESPACES + r'''
+import json, sys
+import cotnpot
+hogs, honest = json.loads(sys.argv[1]), sys.argv[2]
+with cotnpot.Executor(workers=1, timeout=20.0) as ex:
+    results = ex.run([code + "\nimport time\ntime.sleep(2)" for code in hogs] + [honest, "print(6 * 7)"])
+    print(json.dumps({"isolation": ex.isolation, "results": [[r.status, r.stdout.strip()] for r in results]}))
+'''
+
+
+def test_a_job_cannot_fill_the_hosts_tmp_in_the_landlock_fallback():
+    """Found by a breaker: in the Landlock fallback (no root, no user namespace) the job's directory is a plain
+    one in the host's /tmp, and a job wrote 768 MiB and 19,000 inodes there in a second. The worker now ends a
+    job whose directory passes the tmpfs's limits (64 MiB, 4096 inodes) as disk_limit."""
+    if os.uname().machine not in ("x86_64", "aarch64"):
+        pytest.skip("the test's seccomp filter knows x86-64 and aarch64")
+    sys.path.insert(0, str(HERE))
+    from test_sandbox_attacks import DISK_HOGS, DISK_HONEST
+    r = unprivileged([sys.executable, "-c", DISK, json.dumps(list(DISK_HOGS.values())), DISK_HONEST], timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert not out["isolation"]["pid"] and not out["isolation"]["user_namespace"], out["isolation"]
+    assert [status for status, _ in out["results"][:3]] == ["disk_limit"] * 3, out
+    assert out["results"][3:] == [["ok", "37748736 500"], ["ok", "42"]], out

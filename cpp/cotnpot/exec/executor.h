@@ -65,7 +65,7 @@ struct Job {
 };
 
 struct Result {
-  std::string status;             // ok | error | timeout | memory_limit | output_limit | killed | sandbox_error
+  std::string status;             // ok | error | timeout | memory_limit | output_limit | disk_limit | killed | sandbox_error
   std::string answer;
   bool passed = false;            // tests: every assertion held
   std::string error_type, error_message;

@@ -279,7 +279,7 @@ static int make_job_directory(const CotnpotLoopConfig* c, int uid) {
 
 // Directory entries are listed with getdents64 into this buffer, not with opendir (whose buffer comes from the
 // heap and keeps the names of a job's files there, in memory every later job inherits); zeroed after use.
-static unsigned char listing[16384];
+static unsigned char listing[16384] __attribute__((aligned(8)));
 
 struct linux_dirent64_head {
   uint64_t d_ino;
@@ -345,6 +345,62 @@ static void remove_job_directory(const CotnpotLoopConfig* c) {
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
     }
   posix_spawn_file_actions_destroy(&actions);
+}
+
+// ---- the job's disk use, where its directory is a plain one ---------------------------------------------
+
+// Without a tmpfs of its own (no mount namespace: the Landlock fallback, or root in a chroot whose / is no
+// mount point) the job's directory lies in the host's /tmp, where nothing bounds what the job writes but
+// RLIMIT_FSIZE per file: a breaker's job wrote 768 MiB and 19,000 inodes in a second and filled a small
+// /tmp, honest jobs beside it printing answers from empty scratch files. So the worker measures the tree while
+// the job runs (job_dir_mb and job_dir_inodes, the tmpfs's own limits) and ends a job past them. Allocated
+// blocks, not sizes (a sparse file costs what it holds); a hard link counts once per name (never more than
+// what an honest program makes). Files the job unlinked but holds open are not in the tree (docs/executor.md).
+
+#define DISK_WALK_DEPTH 32      // deeper is past the budget: no honest program nests so far
+#define DISK_CHECK_FIRST_S 0.01 // a job that ends sooner is never measured (a trivial job costs nothing more)
+
+typedef struct {
+  long long bytes, bytes_budget;
+  long inodes, inodes_budget;
+} DiskUse;
+
+// Adds what lies below the directory dirfd to use; 1 once it is past either budget (the walk stops there, so
+// it costs at most a budget's entries however many the job makes meanwhile). The names listed are zeroed
+// before it returns: nothing of the job's files stays on the worker's stack for a later job.
+static int disk_use_past_budget(int dirfd, int depth, DiskUse* use) {
+  unsigned char names[2048] __attribute__((aligned(8)));
+  int past = 0;
+  long got;
+  while (!past && (got = syscall(SYS_getdents64, dirfd, names, sizeof names)) > 0) {
+    for (long at = 0; at < got && !past;) {
+      const struct linux_dirent64_head* e = (const struct linux_dirent64_head*)(names + at);
+      at += e->d_reclen;
+      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+      struct stat st;
+      if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;   // gone meanwhile
+      use->bytes += (long long)st.st_blocks * 512;
+      past = ++use->inodes > use->inodes_budget || use->bytes > use->bytes_budget;
+      if (past || !S_ISDIR(st.st_mode)) continue;
+      if (depth >= DISK_WALK_DEPTH) {
+        past = 1;
+        break;
+      }
+      const int fd = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd >= 0) past = disk_use_past_budget(fd, depth + 1, use), close(fd);
+    }
+  }
+  explicit_bzero(names, sizeof names);
+  return past;
+}
+
+static int job_directory_past_budget(const CotnpotLoopConfig* c) {
+  const int fd = open(workdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return 0;   // nothing of it to measure (the job cannot remove it: it is not its to remove)
+  DiskUse use = {0, (long long)c->job_dir_mb << 20, 0, c->job_dir_inodes};
+  const int past = disk_use_past_budget(fd, 0, &use);
+  close(fd);
+  return past;
 }
 
 // ---- ending a job -----------------------------------------------------------------------------------
@@ -669,13 +725,16 @@ static int __attribute__((noinline)) run_job(const CotnpotLoopConfig* c, int slo
   int exited = 0, wait_status = 0;
   struct rusage usage;
   memset(&usage, 0, sizeof usage);
+  const int watch_disk = !c->job_tmpfs;
+  double next_disk_check = start + DISK_CHECK_FIRST_S;
   for (;;) {
     const double remaining = deadline - now_s();
     if (remaining <= 0) {
       status = "timeout";
       break;
     }
-    const double wait = w.pidfd >= 0 ? 0.05 : 0.005;   // without a pidfd (Linux < 5.3): polled
+    double wait = w.pidfd >= 0 ? 0.05 : 0.005;   // without a pidfd (Linux < 5.3): polled
+    if (watch_disk && wait > DISK_CHECK_FIRST_S) wait = DISK_CHECK_FIRST_S;
     drain(c, &w, remaining < wait ? remaining : wait);
     if (w.caller_gone) {   // the caller died or dropped the pool: the job is ended, not left to its deadline
       status = "killed";
@@ -684,6 +743,17 @@ static int __attribute__((noinline)) run_job(const CotnpotLoopConfig* c, int slo
     if (over_cap()) {
       status = "output_limit";
       break;
+    }
+    if (watch_disk && now_s() >= next_disk_check) {
+      const double began = now_s();
+      if (job_directory_past_budget(c)) {
+        status = "disk_limit";
+        break;
+      }
+      // Every 10 ms, or ten times as long as the walk took: a tree of thousands of files costs the worker
+      // a tenth of its time at most.
+      const double took = now_s() - began;
+      next_disk_check = now_s() + (took * 10 > DISK_CHECK_FIRST_S ? took * 10 : DISK_CHECK_FIRST_S);
     }
     // The job's process may be gone while something it forked still holds the pipes open: it is over then,
     // whatever its descendants do.

@@ -221,7 +221,7 @@ class WideEvaluator {
   Budget& budget_;
 };
 
-// How far apart two equal values can come out, as within_float_error (equiv.cpp) bounds it for doubles
+// How far apart two equal values can come out, as within_float_error (compare_numbers.cpp) bounds it for doubles
 // with quad's units: relative, 1e-27 (doubles: a billionth, some 10^7 ulps; quad's ulp is 1e-34) or 100
 // ulps times what a sum cancelled; 1000 ulps of the largest term a sum at the top added (\sqrt{2}\sqrt{2} -
 // 2); 1e-30 absolute, for zeros a function computes as noise (\sin\pi). Where the error a cancelling sum

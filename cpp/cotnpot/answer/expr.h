@@ -68,7 +68,7 @@ struct Budget {
 // Parses a normalized answer; nullopt when it is not a math expression this parser knows (or too big).
 std::optional<Node> parse_answer(std::string_view normalized, Budget& budget);
 
-// Variable values that are multiples of 1/kSampleGrid evaluate as exact rationals (equiv.cpp's sample points
+// Variable values that are multiples of 1/kSampleGrid evaluate as exact rationals (compare_scalars.cpp's sample points
 // are).
 inline constexpr double kSampleGrid = 64.0;
 

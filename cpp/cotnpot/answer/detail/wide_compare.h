@@ -3,7 +3,7 @@
 // cancels loses its terms' rounding many times over ((3-2\sqrt{2})^8 is 7.5e-7, its expansion
 // 665857 - 470832\sqrt{2} carries 1e-10 of error in doubles: 1.4e-4 of the value), and values below the
 // doubles' 1e-12 absolute floor all looked like zero (e^{-30} had equalled e^{-31}). Quad precision (113
-// bits: 34 digits) has 19 more digits to lose. For the comparer (equiv.cpp); not part of the installed headers.
+// bits: 34 digits) has 19 more digits to lose. For the comparer (detail/comparer.h); not part of the installed headers.
 #include <map>
 #include <optional>
 #include <string>

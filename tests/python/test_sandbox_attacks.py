@@ -75,24 +75,36 @@ DISK_HOGS = {
     "bytes": "for i in range(200):\n    open(f'f{i}', 'wb').write(b'x' * (1 << 20))\nprint('wrote')",
     "inodes": "for i in range(6000):\n    open(f'f{i}', 'w').close()\nprint('wrote')",
     "depth": "import os\nos.makedirs('/'.join(['d'] * 40))\nprint('wrote')",
+    # found by a breaker: a directory its worker cannot read (mkdir's mode, no chmod needed) hid what lay below
+    "unreadable": "import os\nos.umask(0)\nos.mkdir('h', 0o300)\nfor i in range(6):\n"
+                  "    open(f'h/f{i}', 'wb').write(b'x' * (16 << 20))\nprint('wrote')",
 }
+# Found by a breaker: FALLOC_FL_KEEP_SIZE reserves blocks without growing the file, past RLIMIT_FSIZE, and an
+# unlinked file held open is in no directory: 2 GiB of the host's /tmp held by one call. Refused (mode 0 only).
+DISK_RESERVE = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                "fd = os.open('f', os.O_CREAT | os.O_RDWR, 0o600)\nos.unlink('f')\n"
+                "r = libc.fallocate(fd, 1, ctypes.c_long(0), ctypes.c_long(256 << 20))\n"
+                "print('reserved' if r == 0 else f'refused {ctypes.get_errno()}')\n"
+                "print(os.posix_fallocate(fd, 0, 1 << 20), os.fstat(fd).st_size)")
 DISK_HONEST = ("import os\nfor name in 'abc':\n    open(name, 'wb').write(b'x' * (12 << 20))\nos.makedirs('a1/b/c')\n"
                "for i in range(500):\n    open(f'a1/b/c/f{i}', 'w').write('y')\nimport time\ntime.sleep(0.3)\n"
                "print(sum(map(os.path.getsize, 'abc')), len(os.listdir('a1/b/c')))")
 
 
 def test_a_job_directory_without_a_tmpfs_of_its_own_has_a_budget():
-    """Found by a breaker: without a mount namespace (the Landlock fallback of a chroot, or job_namespaces=False)
-    the job's directory is a plain one in the host's /tmp, bounded only by the file-size limit per file. A job
-    wrote 768 MiB and 19,000 inodes in a second and filled a small /tmp: honest jobs beside it printed answers
-    from empty scratch files. The worker now measures the directory while its job runs and ends a job past the
-    tmpfs's own limits (64 MiB, 4096 inodes) as disk_limit; an honest job's files stay its own."""
+    """Found by a breaker: without a mount namespace (the Landlock fallback of a chroot) the job's directory is a
+    plain one in the host's /tmp, bounded only by the file-size limit per file (with job_namespaces=False, as
+    here, a plain one in its worker's tmpfs, measured the same way). A job wrote 768 MiB and 19,000 inodes in a
+    second and filled a small /tmp: honest jobs beside it printed answers from empty scratch files. The worker
+    now measures the directory while its job runs and ends a job past the tmpfs's own limits (64 MiB, 4096
+    inodes) as disk_limit; an honest job's files stay its own."""
     hogs = [code + "\nimport time\ntime.sleep(2)" for code in DISK_HOGS.values()]
     with cotnpot.Executor(workers=1, timeout=20.0, job_namespaces=False) as ex:
-        results = ex.run(hogs + [DISK_HONEST])
+        results = ex.run(hogs + [DISK_RESERVE, DISK_HONEST])
         correct_jobs_still_correct(ex)
     statuses = {name: (r.status, r.stdout.strip()) for name, r in zip(DISK_HOGS, results)}
     assert all(status == "disk_limit" for status, _ in statuses.values()), statuses
+    assert (results[-2].status, results[-2].stdout.splitlines()) == ("ok", ["refused 1", "None 1048576"]), results[-2]
     assert (results[-1].status, results[-1].stdout.strip()) == ("ok", "37748736 500"), results[-1]
 
 

@@ -474,7 +474,11 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
       866 MiB of kernel TCP buffers from a 128 MiB job, memory no cgroup v1 or rlimit counts, shared with
       every socket of the host (found by a breaker); it is also the kernel's widest surface;
     - setsockopt(IPPROTO_IPV6, IPV6_FLOWLABEL_MGR): flow labels live in the worker's network namespace, which
-      its jobs share, and linger after their socket: a job left values there for the next one to read.
+      its jobs share, and linger after their socket: a job left values there for the next one to read;
+    - fallocate with any mode but 0 (posix_fallocate's): FALLOC_FL_KEEP_SIZE reserves a file's blocks without
+      growing its size, which is all RLIMIT_FSIZE checks, so one call held 2 GiB of the host's /tmp where the
+      job's directory is a plain one there (the Landlock fallback; found by a breaker). The other modes
+      (punching holes, collapsing, zeroing ranges) are no honest program's either.
     Every other ABI (i386's int 0x80 on x86-64, x32) and io_uring are refused too. None on other
     architectures.
     The calls that force data to disk -- sync, syncfs, fsync, fdatasync, sync_file_range, msync -- return 0
@@ -513,6 +517,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         flock = 73
         pinning = (40, 275, 276)   # sendfile, splice, tee
         opens, o_direct, ioctl = ((2, 24), (257, 32)), 0x4000, 16   # (nr, offset of the flags argument)
+        fallocate = 285
     elif arch == "aarch64":
         audit, keyring, sockets, x32, sessions = 0xC00000B7, (217, 218, 219), (198, 199), 0xFFFFFFFF, (157, 154)
         unaccounted = (279,)
@@ -530,6 +535,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         flock = 32
         pinning = (71, 76, 77)
         opens, o_direct, ioctl = ((56, 32),), 0x10000, 29
+        fallocate = 47
     else:
         return None
     io_uring_setup = 425   # the same number on both: io_uring can open sockets without socket()
@@ -551,6 +557,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         *([] if pid_isolated else [*[("jeq", nr, "self only", None) for nr in self_only],
                                    ("jeq", setpriority, "priority", None), ("jeq", ioprio_set, "io priority", None)]),
         ("jeq", fcntl, "fcntl", None), ("jeq", ioctl, "ioctl", None), ("jeq", openat2, "enosys", None),
+        ("jeq", fallocate, "fallocate", None),
         *[("jeq", nr, "enosys", None) for nr in (() if memory_isolated else pinning)],
         *[("jeq", nr, f"open flags {offset}", None) for nr, offset in opens],
         ("jeq", unshare, "namespaces", None), ("jeq", clone, "namespaces", None), ("jeq", clone3, "enosys", None),
@@ -574,6 +581,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         *([] if own_uid else [("jeq", 1031, "deny", None)]),            # F_SETPIPE_SZ
         ("jeq", 4, None, "allow"), ("ld", 32), ("jset", o_direct, "einval", "allow"),   # F_SETFL with O_DIRECT
         ("label", "ioctl"), ("ld", 24), ("jeq", fiemap, "deny", "allow"),
+        ("label", "fallocate"), ("ld", 24), ("jeq", 0, "allow", "deny"),   # args[1]: the mode, 0 only
         *[item for offset in sorted({offset for _, offset in opens}) for item in (
             ("label", f"open flags {offset}"), ("ld", offset), ("jset", o_direct, "einval", "allow"))],
         ("label", "einval"), ("ret", 0x00050000 | 22),

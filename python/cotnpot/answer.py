@@ -111,6 +111,7 @@ def grade(golds: Sequence[Text], preds: Sequence[Text], rel_tol: float = 1e-6, p
 def group_answers(answers: Sequence[Text], rel_tol: float = 1e-6, percent: bool = False,
                   set_relation: bool = False) -> torch.Tensor:
     """Equivalence-class ids for voting (``LongTensor[N]``, numbered by first appearance; -1 for an empty
-    answer): ``1/2`` and ``0.5`` vote together."""
+    answer): ``1/2`` and ``0.5`` vote together. The classes do not depend on the answers' order (equivalence
+    is not transitive: each class is what equals its first member, the most frequent answers taken first)."""
     _check_sequence("group_answers", "answers", answers)
     return _call(_C.group_answers, {"answers": list(answers)}, rel_tol, percent, set_relation)

@@ -249,6 +249,44 @@ def test_group_answers_numbers_classes_by_first_appearance():
     assert answer.group_answers([]).tolist() == []
 
 
+def partition(answers, ids):
+    """The classes as sets of positions' answers, whatever their numbers."""
+    return sorted(sorted(a for a, i in zip(answers, ids.tolist()) if i == c) for c in set(ids.tolist()) - {-1})
+
+
+def test_group_answers_does_not_depend_on_the_answers_order():
+    """Equality is not transitive: 17 equals m+n=17 and p+q=17, which differ (other names). A class's first
+    member decided what joined it, so the classes (and a vote) depended on which answer came first: m+n=17
+    first made p+q=17 a class of its own. Distinct answers are now taken most frequent first, ties by text."""
+    import itertools
+    answers = ["17", "m+n=17", "p+q=17"]
+    assert answer.is_equiv("17", "m+n=17") and answer.is_equiv("17", "p+q=17")
+    assert not answer.is_equiv("m+n=17", "p+q=17")
+    for order in itertools.permutations(answers):
+        assert partition(order, answer.group_answers(list(order))) == [sorted(answers)], order
+    # the more frequent form is the class's first member: two votes for p+q=17 keep m+n=17 out of it
+    votes = ["m+n=17", "p+q=17", "17", "p+q=17"]
+    for order in itertools.permutations(votes):
+        assert partition(order, answer.group_answers(list(order))) == [["17", "p+q=17", "p+q=17"], ["m+n=17"]]
+
+
+def test_group_answers_of_real_candidates_in_any_order():
+    """Every problem of the bundled Qwen2.5-Math file (8 candidates each), its answers shuffled: the same
+    classes, numbered by first appearance."""
+    rows = [json.loads(line) for line in (Path(__file__).resolve().parents[2] / "data" /
+                                          "qwen25math_rm_maj_example_math_cot_100.jsonl").open()]
+    rng = random.Random(0)
+    for row in rows:
+        answers = [str(a) for a in row["pred"]]
+        expected = partition(answers, answer.group_answers(answers))
+        for _ in range(3):
+            shuffled = rng.sample(answers, len(answers))
+            ids = answer.group_answers(shuffled)
+            assert partition(shuffled, ids) == expected, row["idx"]
+            seen = [i for i in ids.tolist() if i >= 0]
+            assert seen and [i for n, i in enumerate(seen) if i not in seen[:n]] == list(range(max(seen) + 1))
+
+
 # ---- bad input --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("bad", [
@@ -973,8 +1011,9 @@ def test_a_binomial_with_a_lower_index_that_is_no_exact_integer_has_no_value(for
 
 def test_voting_on_adversarial_answers_has_one_budget_for_the_call():
     """Each pair of answers had its own 200k steps and the call none: a dozen 4 KB lists of 1000-digit
-    binomials took 4.2 s to group, 64 would take minutes. The call now has 200k steps per answer; once they
-    are spent, the remaining answers are grouped by their normalized text (1/2 and 0.5 apart)."""
+    binomials took 4.2 s to group, 64 would take minutes. The call now has 200k steps per distinct answer; once
+    they are spent, the remaining answers are grouped by their normalized text (1/2 and 0.5 apart: the
+    binomials, with two votes each, are taken first)."""
     def binomials(shift):
         items = ["\\binom{3000}{%d}" % (1500 - i - shift) for i in range(300)]
         while len(",".join(items)) > 4000:
@@ -982,9 +1021,9 @@ def test_voting_on_adversarial_answers_has_one_budget_for_the_call():
         return ",".join(items)
 
     start = time.perf_counter()
-    classes = answer.group_answers([binomials(s) for s in range(12)] + ["1/2", "0.5", "1/2"]).tolist()
+    classes = answer.group_answers([binomials(s) for s in range(12)] * 2 + ["1/2", "0.5"]).tolist()
     assert time.perf_counter() - start < 3.0
-    assert classes[:12] == list(range(12)) and classes[12] == classes[14] != classes[13]
+    assert classes[:24] == list(range(12)) * 2 and classes[24] != classes[25]
     assert answer.group_answers(["1/2", "0.5", "1/2"]).tolist() == [0, 0, 0]   # within the budget: by value
 
 

@@ -1,10 +1,13 @@
 #include "cotnpot/answer/equiv.h"
 
 #include <algorithm>
+#include <numeric>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 
 #include "cotnpot/answer/detail/ascii.h"
 #include "cotnpot/answer/detail/comparer.h"
@@ -285,42 +288,69 @@ std::vector<uint8_t> grade_pairs(const std::vector<std::string>& golds, const st
 std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, const EquivOptions& options,
                                       const ParallelFor& parallel_for, const std::atomic<bool>* stop) {
   check_options("group_answers", options);
-  std::vector<Prepared> prepared(answers.size());
-  for_range(int64_t(answers.size()), parallel_for, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
+  // Each distinct answer once, taken in an order that does not depend on the answers' order: equality is not
+  // transitive (17 equals m+n=17 and p+q=17, which differ), so a class's first member decides what joins it,
+  // and the classes of one problem's answers had depended on which came first. The most frequent answers
+  // first (the modal forms become the classes' first members), ties by their text.
+  std::unordered_map<std::string_view, size_t> distinct_of;
+  std::vector<std::string_view> distinct;
+  std::vector<size_t> votes, answer_distinct(answers.size());
+  for (size_t i = 0; i < answers.size(); ++i) {
+    const auto [it, added] = distinct_of.try_emplace(answers[i], distinct.size());
+    if (added) distinct.push_back(answers[i]), votes.push_back(0);
+    ++votes[it->second];
+    answer_distinct[i] = it->second;
+  }
+  std::vector<size_t> order(distinct.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return votes[a] != votes[b] ? votes[a] > votes[b] : distinct[a] < distinct[b];
+  });
+  std::vector<Prepared> prepared(distinct.size());
+  for_range(int64_t(distinct.size()), parallel_for, [&](int64_t begin, int64_t end) {
+    for (int64_t d = begin; d < end; ++d) {
       throw_if_stopped(stop, "group_answers");
       Budget budget;
       try {
-        prepared[i] = prepare(answers[i], budget);
+        prepared[d] = prepare(distinct[d], budget);
       } catch (const std::exception&) {
-        prepared[i] = Prepared{};
+        prepared[d] = Prepared{};
       }
     }
   });
-  std::vector<int64_t> out(answers.size(), -1);
-  std::vector<size_t> representatives;  // the first member of each class
-  // Each comparison has its budget, and the call one of kMaxSteps per answer: n answers in up to n classes
-  // would otherwise take n^2 / 2 full budgets (adversarial 4 KB answers: seconds for a dozen, minutes for 64;
-  // found by a breaker). Once it is spent, the rest are grouped by their normalized text alone.
-  long left = kMaxSteps * long(std::max<size_t>(answers.size(), 1));
-  for (size_t i = 0; i < answers.size(); ++i) {
+  std::vector<int64_t> class_of(distinct.size(), -1);
+  std::vector<size_t> representatives;  // the first member of each class (a distinct answer)
+  // Each comparison has its budget, and the call one of kMaxSteps per distinct answer: n answers in up to n
+  // classes would otherwise take n^2 / 2 full budgets (adversarial 4 KB answers: seconds for a dozen, minutes
+  // for 64; found by a breaker). Once it is spent, the rest are grouped by their normalized text alone.
+  long left = kMaxSteps * long(std::max<size_t>(distinct.size(), 1));
+  for (const size_t d : order) {
     throw_if_stopped(stop, "group_answers");
-    if (prepared[i].text.empty()) continue;
-    for (size_t c = 0; c < representatives.size() && out[i] < 0; ++c) {
+    if (prepared[d].text.empty()) continue;
+    for (size_t c = 0; c < representatives.size() && class_of[d] < 0; ++c) {
       throw_if_stopped(stop, "group_answers");   // one answer against every class so far: seconds, for many
       const Prepared& representative = prepared[representatives[c]];
       if (left <= 0) {
-        if (representative.text == prepared[i].text) out[i] = int64_t(c);
+        if (representative.text == prepared[d].text) class_of[d] = int64_t(c);
         continue;
       }
       Budget budget;
-      if (prepared_equal(representative, prepared[i], options, budget, /*peers=*/true)) out[i] = int64_t(c);
+      if (prepared_equal(representative, prepared[d], options, budget, /*peers=*/true)) class_of[d] = int64_t(c);
       left -= budget.steps;
     }
-    if (out[i] < 0) {
-      out[i] = int64_t(representatives.size());
-      representatives.push_back(i);
+    if (class_of[d] < 0) {
+      class_of[d] = int64_t(representatives.size());
+      representatives.push_back(d);
     }
+  }
+  // Numbered in order of first appearance among the answers.
+  std::vector<int64_t> number(representatives.size(), -1), out(answers.size(), -1);
+  int64_t next = 0;
+  for (size_t i = 0; i < answers.size(); ++i) {
+    const int64_t c = class_of[answer_distinct[i]];
+    if (c < 0) continue;
+    if (number[c] < 0) number[c] = next++;
+    out[i] = number[c];
   }
   return out;
 }

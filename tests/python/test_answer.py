@@ -1465,6 +1465,9 @@ def test_the_word_after_a_stated_number_is_read_where_that_number_is():
     # a value of another name, or an equation, is no value of the sum; constants are no names
     ("x=17", "m+n=17", False), ("y=17", "x+y=17", False), ("x+y=17", "x+y=17", True), ("x+y=17", "y=17-x", True),
     ("17", "m+\\pi=17", False), ("17", "\\pi+m=17", False), ("17", "x+e=17", False), ("17", "x+i=17", False),
+    # left by earlier notes: names without case (x + X is 2x), and e or i as a name among three or more names
+    ("17", "x+X=17", False), ("17", "a+A+b=17", False), ("17", "a+b+c+d+e=17", True), ("17", "h+i+j+k=17", True),
+    ("17", "a+b+e=17", False), ("17", "a+b+c+d+e+e=17", False), ("18", "a+b+c+d+e=17", False),
 ])
 def test_the_stated_value_of_a_sum_of_names(gold, pred, equal):
     """Left by an earlier breaker: "\\boxed{m+n=17}" against the gold 17 had been wrong; the value of a sum of

@@ -105,18 +105,26 @@ std::optional<std::string> name_letters(std::string_view name) {
 // The value a sum of distinct names is stated to have: 17 of "m + n = 17" (AIME's "find m + n"; Math-Verify
 // takes it too). Only names added, each once, and a constant on the right: "a + 3z = 0" and "2x = 17" state
 // no value of what was asked, nor does "m + \pi = 17" (\pi, e and i are constants, not names: a breaker);
-// nullptr otherwise.
+// nullptr otherwise. Names compare without case, as labels do: "x + X = 17" is 2x = 17, no sum of names. The
+// letters e and i are names among three or more other names ("a + b + c + d + e = 17" asks for five
+// unknowns' sum; it had stated nothing), constants otherwise ("m + e = 17").
 const Node* stated_value_of_sum(const Node& n) {
   if (n.kind != Kind::Relation || n.name != "=" || n.kids.size() != 2 || n.kids[0].kind != Kind::Add) return nullptr;
   std::vector<std::string> names, constant;
+  size_t constant_letters = 0;
   for (const Node& term : n.kids[0].kids) {
     std::vector<std::string> variables;
     if (term.kind == Kind::Sym) collect_variables(term, variables);
-    if (variables.size() != 1 || std::find(names.begin(), names.end(), term.name) != names.end()) return nullptr;
-    names.push_back(term.name);
+    const bool letter_constant = term.kind == Kind::Sym && (term.name == "e" || term.name == "i");
+    if (variables.size() != 1 && !letter_constant) return nullptr;
+    const std::string name = detail::lowercase(term.name);
+    if (std::find(names.begin(), names.end(), name) != names.end()) return nullptr;
+    names.push_back(name);
+    constant_letters += letter_constant;
   }
   collect_variables(n.kids[1], constant);
-  return names.size() >= 2 && constant.empty() ? &n.kids[1] : nullptr;
+  const bool enough = names.size() >= 2 && names.size() - constant_letters >= (constant_letters ? 3 : 2);
+  return enough && constant.empty() ? &n.kids[1] : nullptr;
 }
 
 // `peers`: two answers of equal standing (voting), not a gold and a prediction; see the sum rule below.

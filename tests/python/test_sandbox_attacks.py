@@ -75,7 +75,8 @@ DISK_HOGS = {
     "bytes": "for i in range(200):\n    open(f'f{i}', 'wb').write(b'x' * (1 << 20))\nprint('wrote')",
     "inodes": "for i in range(6000):\n    open(f'f{i}', 'w').close()\nprint('wrote')",
     "depth": "import os\nos.makedirs('/'.join(['d'] * 40))\nprint('wrote')",
-    # found by a breaker: a directory its worker cannot read (mkdir's mode, no chmod needed) hid what lay below
+    # found by a breaker: a directory its worker cannot read (mkdir's mode, no chmod needed) hid what lay below;
+    # only where the worker is the job's uid (the fallback's test): a root worker reads it, and counts 96 MiB
     "unreadable": "import os\nos.umask(0)\nos.mkdir('h', 0o300)\nfor i in range(6):\n"
                   "    open(f'h/f{i}', 'wb').write(b'x' * (16 << 20))\nprint('wrote')",
 }

@@ -357,8 +357,9 @@ static void remove_job_directory(const CotnpotLoopConfig* c) {
 // blocks, not sizes (a sparse file costs what it holds); a hard link counts once per name (never more than
 // what an honest program makes). Files the job unlinked but holds open are not in the tree (docs/executor.md).
 
-#define DISK_WALK_DEPTH 32      // deeper is past the budget: no honest program nests so far
-#define DISK_CHECK_FIRST_S 0.01 // a job that ends sooner is never measured (a trivial job costs nothing more)
+#define DISK_WALK_DEPTH 32        // deeper is past the budget: no honest program nests so far
+#define DISK_CHECK_FIRST_S 0.01   // a job that ends sooner is never measured (a trivial job costs nothing more)
+#define DISK_CHECK_EVERY_S 0.01   // at least this long between two walks (ten times the last walk's time)
 
 typedef struct {
   long long bytes, bytes_budget;
@@ -367,9 +368,12 @@ typedef struct {
 
 // Adds what lies below the directory dirfd to use; 1 once it is past either budget (the walk stops there, so
 // it costs at most a budget's entries however many the job makes meanwhile). The names listed are zeroed
-// before it returns: nothing of the job's files stays on the worker's stack for a later job.
+// before it returns: nothing of the job's files stays on the worker's stack for a later job. A small frame
+// (its listing 512 bytes, room for one entry of the longest name): the deepest walk's frames (~33 x 0.7 KiB)
+// lie within what scrub_stack clears after the job, so what its stats held (sizes, times the job chose) is
+// no channel to the next job either (with 2 KiB listings, levels 27-32 lay below the scrub: a reviewer).
 static int disk_use_past_budget(int dirfd, int depth, DiskUse* use) {
-  unsigned char names[2048] __attribute__((aligned(8)));
+  unsigned char names[512] __attribute__((aligned(8)));
   int past = 0;
   long got;
   while (!past && (got = syscall(SYS_getdents64, dirfd, names, sizeof names)) > 0) {
@@ -402,12 +406,28 @@ static int disk_use_past_budget(int dirfd, int depth, DiskUse* use) {
   return past;
 }
 
-static int job_directory_past_budget(const CotnpotLoopConfig* c) {
+// Sends sig to every process of the job: its process group where it has no pid namespace (its filter keeps
+// them all in it), every process of its uid where it has one.
+static void signal_job(const CotnpotLoopConfig* c, pid_t pid, int uid, int sig) {
+  if (!c->pid_isolated) killpg(pid, sig);
+  if (c->job_uids && setresuid((uid_t)uid, (uid_t)uid, 0) == 0) {   // as kill_job_processes does
+    kill(-1, sig);
+    if (setresuid(0, 0, 0) != 0) abort();   // never go on as the job's uid
+  }
+}
+
+// The job is stopped while its tree is walked: a job that moves a directory from one not yet listed into one
+// already listed, timed by the listed directories' access times, hid it from every walk (a reviewer). A
+// process running on another core at that moment stops within microseconds. The job's directory itself must
+// be there: the worker made it, and the job may not remove or rename it (Landlock), so its absence is past
+// the budget too.
+static int job_directory_past_budget(const CotnpotLoopConfig* c, pid_t pid, int uid) {
+  signal_job(c, pid, uid, SIGSTOP);
   const int fd = open(workdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return 0;   // nothing of it to measure (the job cannot remove it: it is not its to remove)
   DiskUse use = {0, (long long)c->job_dir_mb << 20, 0, c->job_dir_inodes};
-  const int past = disk_use_past_budget(fd, 0, &use);
-  close(fd);
+  const int past = fd < 0 || disk_use_past_budget(fd, 0, &use);
+  if (fd >= 0) close(fd);
+  signal_job(c, pid, uid, SIGCONT);
   return past;
 }
 
@@ -742,7 +762,7 @@ static int __attribute__((noinline)) run_job(const CotnpotLoopConfig* c, int slo
       break;
     }
     double wait = w.pidfd >= 0 ? 0.05 : 0.005;   // without a pidfd (Linux < 5.3): polled
-    if (watch_disk && wait > DISK_CHECK_FIRST_S) wait = DISK_CHECK_FIRST_S;
+    if (watch_disk && wait > next_disk_check - now_s()) wait = next_disk_check - now_s();
     drain(c, &w, remaining < wait ? remaining : wait);
     if (w.caller_gone) {   // the caller died or dropped the pool: the job is ended, not left to its deadline
       status = "killed";
@@ -754,14 +774,14 @@ static int __attribute__((noinline)) run_job(const CotnpotLoopConfig* c, int slo
     }
     if (watch_disk && now_s() >= next_disk_check) {
       const double began = now_s();
-      if (job_directory_past_budget(c)) {
+      if (job_directory_past_budget(c, pid, uid)) {
         status = "disk_limit";
         break;
       }
       // Every 10 ms, or ten times as long as the walk took: a tree of thousands of files costs the worker
       // a tenth of its time at most.
       const double took = now_s() - began;
-      next_disk_check = now_s() + (took * 10 > DISK_CHECK_FIRST_S ? took * 10 : DISK_CHECK_FIRST_S);
+      next_disk_check = now_s() + (took * 10 > DISK_CHECK_EVERY_S ? took * 10 : DISK_CHECK_EVERY_S);
     }
     // The job's process may be gone while something it forked still holds the pipes open: it is over then,
     // whatever its descendants do.

@@ -112,6 +112,7 @@ def group_answers(answers: Sequence[Text], rel_tol: float = 1e-6, percent: bool 
                   set_relation: bool = False) -> torch.Tensor:
     """Equivalence-class ids for voting (``LongTensor[N]``, numbered by first appearance; -1 for an empty
     answer): ``1/2`` and ``0.5`` vote together. The classes do not depend on the answers' order (equivalence
-    is not transitive: each class is what equals its first member, the most frequent answers taken first)."""
+    is not transitive: each class is what equals its first member, bare values taken first, then the most
+    voted forms)."""
     _check_sequence("group_answers", "answers", answers)
     return _call(_C.group_answers, {"answers": list(answers)}, rel_tol, percent, set_relation)

@@ -264,10 +264,16 @@ def test_group_answers_does_not_depend_on_the_answers_order():
     assert not answer.is_equiv("m+n=17", "p+q=17")
     for order in itertools.permutations(answers):
         assert partition(order, answer.group_answers(list(order))) == [sorted(answers)], order
-    # the more frequent form is the class's first member: two votes for p+q=17 keep m+n=17 out of it
-    votes = ["m+n=17", "p+q=17", "17", "p+q=17"]
-    for order in itertools.permutations(votes):
-        assert partition(order, answer.group_answers(list(order))) == [["17", "p+q=17", "p+q=17"], ["m+n=17"]]
+    # A breaker: with the most voted form first, two votes each for m+n=17 and p+q=17 split the five answers
+    # that are 17 into classes of 3 and 2, and four votes for 20 won. Bare values are now first members before
+    # any form that states a value; forms the grader prepares alike (17, \boxed{17}) count as one.
+    votes = ["m+n=17"] * 2 + ["p+q=17"] * 2 + ["17", "\\boxed{17}"] + ["20"] * 5
+    for seed in range(6):
+        order = random.Random(seed).sample(votes, len(votes))
+        assert partition(order, answer.group_answers(order)) == [
+            ["17", "\\boxed{17}", "m+n=17", "m+n=17", "p+q=17", "p+q=17"], ["20"] * 5]
+    labelled = ["x=5"] * 2 + ["y=5"] * 2 + ["5"] + ["7"] * 4
+    assert partition(labelled, answer.group_answers(labelled)) == [["5", "x=5", "x=5", "y=5", "y=5"], ["7"] * 4]
 
 
 def test_group_answers_of_real_candidates_in_any_order():
@@ -1011,9 +1017,9 @@ def test_a_binomial_with_a_lower_index_that_is_no_exact_integer_has_no_value(for
 
 def test_voting_on_adversarial_answers_has_one_budget_for_the_call():
     """Each pair of answers had its own 200k steps and the call none: a dozen 4 KB lists of 1000-digit
-    binomials took 4.2 s to group, 64 would take minutes. The call now has 200k steps per distinct answer; once
-    they are spent, the remaining answers are grouped by their normalized text (1/2 and 0.5 apart: the
-    binomials, with two votes each, are taken first)."""
+    binomials took 4.2 s to group, 64 would take minutes. The call now has 200k steps per distinct form; once
+    they are spent, the remaining answers join only their own form's class (1/2 and 0.5 apart: the binomials,
+    with two votes each, are taken first)."""
     def binomials(shift):
         items = ["\\binom{3000}{%d}" % (1500 - i - shift) for i in range(300)]
         while len(",".join(items)) > 4000:
@@ -1021,9 +1027,13 @@ def test_voting_on_adversarial_answers_has_one_budget_for_the_call():
         return ",".join(items)
 
     start = time.perf_counter()
-    classes = answer.group_answers([binomials(s) for s in range(12)] * 2 + ["1/2", "0.5"]).tolist()
+    classes = answer.group_answers([binomials(s) for s in range(12)] * 2 + ["1/2", "0.5", "x=5", "y=5",
+                                                                            "30 °C", "30 °F"]).tolist()
     assert time.perf_counter() - start < 3.0
     assert classes[:24] == list(range(12)) * 2 and classes[24] != classes[25]
+    # past the budget only the same form joins a class: the normalized text alone had merged x=5 with y=5
+    # and 30 °C with 30 °F, which the grader keeps apart (a breaker)
+    assert classes[26] != classes[27] and classes[28] != classes[29]
     assert answer.group_answers(["1/2", "0.5", "1/2"]).tolist() == [0, 0, 0]   # within the budget: by value
 
 

@@ -293,27 +293,31 @@ std::vector<uint8_t> grade_pairs(const std::vector<std::string>& golds, const st
   return out;
 }
 
+// What identifies a prepared answer whole: answers with the same key are one answer (\boxed{17}, 17 and 17.0).
+std::string prepared_key(const Prepared& p) {
+  std::string key = p.text;
+  for (const std::string* part : {&p.label, &p.percent_factors, &p.temperature_scales}) key += '\0', key += *part;
+  key += p.percent ? '%' : '-';
+  key += p.percent_inside ? '%' : '-';
+  return key;
+}
+
+// A bare value: no label ("x = 5") and no relation ("m + n = 17"). Such answers are hubs of the grader's
+// equality, which is not transitive: 17 equals m+n=17 and p+q=17, which differ.
+bool is_bare_value(const Prepared& p) { return p.label.empty() && !(p.node && p.node->kind == Kind::Relation); }
+
 std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, const EquivOptions& options,
                                       const ParallelFor& parallel_for, const std::atomic<bool>* stop) {
   check_options("group_answers", options);
-  // Each distinct answer once, taken in an order that does not depend on the answers' order: equality is not
-  // transitive (17 equals m+n=17 and p+q=17, which differ), so a class's first member decides what joins it,
-  // and the classes of one problem's answers had depended on which came first. The most frequent answers
-  // first (the modal forms become the classes' first members), ties by their text.
+  // Each distinct answer prepared once; answers whose prepared forms are the same (their key) are one answer.
   std::unordered_map<std::string_view, size_t> distinct_of;
   std::vector<std::string_view> distinct;
-  std::vector<size_t> votes, answer_distinct(answers.size());
+  std::vector<size_t> answer_distinct(answers.size());
   for (size_t i = 0; i < answers.size(); ++i) {
     const auto [it, added] = distinct_of.try_emplace(answers[i], distinct.size());
-    if (added) distinct.push_back(answers[i]), votes.push_back(0);
-    ++votes[it->second];
+    if (added) distinct.push_back(answers[i]);
     answer_distinct[i] = it->second;
   }
-  std::vector<size_t> order(distinct.size());
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return votes[a] != votes[b] ? votes[a] > votes[b] : distinct[a] < distinct[b];
-  });
   std::vector<Prepared> prepared(distinct.size());
   for_range(int64_t(distinct.size()), parallel_for, [&](int64_t begin, int64_t end) {
     for (int64_t d = begin; d < end; ++d) {
@@ -326,36 +330,54 @@ std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, c
       }
     }
   });
-  std::vector<int64_t> class_of(distinct.size(), -1);
-  std::vector<size_t> representatives;  // the first member of each class (a distinct answer)
-  // Each comparison has its budget, and the call one of kMaxSteps per distinct answer: n answers in up to n
-  // classes would otherwise take n^2 / 2 full budgets (adversarial 4 KB answers: seconds for a dozen, minutes
-  // for 64; found by a breaker). Once it is spent, the rest are grouped by their normalized text alone.
-  long left = kMaxSteps * long(std::max<size_t>(distinct.size(), 1));
-  for (const size_t d : order) {
+  std::unordered_map<std::string, size_t> form_of;
+  std::vector<size_t> distinct_form(distinct.size()), form_first;   // a form's first distinct answer
+  std::vector<std::string> form_key;
+  std::vector<size_t> votes;
+  for (size_t d = 0; d < distinct.size(); ++d) {
+    std::string key = prepared_key(prepared[d]);
+    const auto [it, added] = form_of.try_emplace(key, form_key.size());
+    if (added) form_key.push_back(std::move(key)), form_first.push_back(d), votes.push_back(0);
+    distinct_form[d] = it->second;
+  }
+  for (size_t i = 0; i < answers.size(); ++i) ++votes[distinct_form[answer_distinct[i]]];
+  // The forms in an order that does not depend on the answers' order: a class is what equals its first member,
+  // and the classes of one problem's answers had depended on which came first. Bare values first (a value
+  // that m+n=17 and p+q=17 both state gathers both), then the most voted forms, ties by their key.
+  std::vector<size_t> order(form_key.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const bool va = is_bare_value(prepared[form_first[a]]), vb = is_bare_value(prepared[form_first[b]]);
+    if (va != vb) return va;
+    return votes[a] != votes[b] ? votes[a] > votes[b] : form_key[a] < form_key[b];
+  });
+  std::vector<int64_t> class_of(form_key.size(), -1);
+  std::vector<size_t> representatives;  // the first member of each class (a form)
+  // Each comparison has its budget, and the call one of kMaxSteps per form: n answers in up to n classes
+  // would otherwise take n^2 / 2 full budgets (adversarial 4 KB answers: seconds for a dozen, minutes for 64;
+  // found by a breaker). Once it is spent, the rest join a class only of their own form.
+  long left = kMaxSteps * long(std::max<size_t>(form_key.size(), 1));
+  for (const size_t f : order) {
     throw_if_stopped(stop, "group_answers");
-    if (prepared[d].text.empty()) continue;
-    for (size_t c = 0; c < representatives.size() && class_of[d] < 0; ++c) {
+    const Prepared& answer = prepared[form_first[f]];
+    if (answer.text.empty()) continue;
+    for (size_t c = 0; c < representatives.size() && class_of[f] < 0 && left > 0; ++c) {
       throw_if_stopped(stop, "group_answers");   // one answer against every class so far: seconds, for many
-      const Prepared& representative = prepared[representatives[c]];
-      if (left <= 0) {
-        if (representative.text == prepared[d].text) class_of[d] = int64_t(c);
-        continue;
-      }
       Budget budget;
-      if (prepared_equal(representative, prepared[d], options, budget, /*peers=*/true)) class_of[d] = int64_t(c);
+      if (prepared_equal(prepared[form_first[representatives[c]]], answer, options, budget, /*peers=*/true))
+        class_of[f] = int64_t(c);
       left -= budget.steps;
     }
-    if (class_of[d] < 0) {
-      class_of[d] = int64_t(representatives.size());
-      representatives.push_back(d);
+    if (class_of[f] < 0) {
+      class_of[f] = int64_t(representatives.size());
+      representatives.push_back(f);
     }
   }
   // Numbered in order of first appearance among the answers.
   std::vector<int64_t> number(representatives.size(), -1), out(answers.size(), -1);
   int64_t next = 0;
   for (size_t i = 0; i < answers.size(); ++i) {
-    const int64_t c = class_of[answer_distinct[i]];
+    const int64_t c = class_of[distinct_form[answer_distinct[i]]];
     if (c < 0) continue;
     if (number[c] < 0) number[c] = next++;
     out[i] = number[c];

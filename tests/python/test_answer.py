@@ -1139,6 +1139,20 @@ def test_letters_of_other_case_are_other_names_in_math(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal
 
 
+@pytest.mark.parametrize("gold,pred,equal", [
+    ("listen", "silent", False), ("Evelyn", "Evelny", False), ("north", "thorn", False),
+    (r"\text{listen}", r"\text{silent}", False), ("Devon and Evelyn", "Evelyn and Devon", False),
+    ("Evelyn", "evelyn", True), ("none", r"\text{None}", True),
+    # short runs and capitals stay products of names
+    ("xy", "yx", True), ("abc", "cab", True), ("ABCD", "BCDA", True),
+])
+def test_words_are_not_products_of_letters(gold, pred, equal):
+    """Found by a breaker: where both answers are letters only, they were compared as products of one-letter
+    names first, so every anagram was equal: "listen" and "silent", a name and its misspelling. A run of four
+    or more lowercase letters, or a capitalized one of three or more, is now a word, compared as text."""
+    assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal
+
+
 def test_a_final_answer_in_words_after_a_box_leaves_the_box_the_answer():
     """A real MATH gold solution ends "=\\boxed{\\frac{130}{231}}. The final answer is positive, because ...":
     its gold was "a positive number)" and all eight correct responses were graded wrong. And "The final

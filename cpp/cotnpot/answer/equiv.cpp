@@ -91,6 +91,24 @@ bool words_only(std::string_view text) {
   return true;
 }
 
+// Whether text holds a word: a run of four or more lowercase letters, or a capitalized one of three or more
+// ("Evelyn"). Where words_only holds, letters were compared as a product of names, so anagrams were equal:
+// "listen" and "silent", "Evelyn" and "Evelny" (a breaker). Shorter runs stay products ("xy" is "yx"), as do
+// runs of capitals (ABCD).
+bool has_word(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    size_t j = i;
+    while (j < text.size() && detail::is_ascii_alpha(text[j])) ++j;
+    const std::string_view run = text.substr(i, j - i);
+    const auto lower = [](char l) { return detail::is_ascii_lower(l); };
+    if (!run.empty() && std::all_of(run.begin() + 1, run.end(), lower) &&
+        (run.size() >= 4 || (run.size() >= 3 && detail::is_ascii_upper(run[0]))))
+      return true;
+    i = j > i ? j : i + 1;
+  }
+  return false;
+}
+
 // A name's letters, lowercased and sorted; nothing where it holds anything but letters.
 std::optional<std::string> name_letters(std::string_view name) {
   std::string letters;
@@ -156,6 +174,8 @@ bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& op
     return prepared_equal(with_percent_factors(g, budget), with_percent_factors(p, budget), options, budget, peers);
   if (g.text.empty() || p.text.empty()) return false;
   if (g.text == p.text) return true;
+  if (words_only(g.text) && words_only(p.text) && (has_word(g.text) || has_word(p.text)))
+    return squeeze_lower(g.text) == squeeze_lower(p.text);   // words, not a product of names
   if (g.node && p.node) {
     detail::Comparer comparer(options, budget);
     if (comparer.equal(*g.node, *p.node)) return true;

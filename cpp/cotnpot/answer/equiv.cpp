@@ -313,7 +313,9 @@ std::vector<uint8_t> grade_pairs(const std::vector<std::string>& golds, const st
   return out;
 }
 
-// What identifies a prepared answer whole: answers with the same key are one answer (\boxed{17}, 17 and 17.0).
+namespace {
+
+// What identifies a prepared answer whole: answers with the same key are one answer (\boxed{17} and 17).
 std::string prepared_key(const Prepared& p) {
   std::string key = p.text;
   for (const std::string* part : {&p.label, &p.percent_factors, &p.temperature_scales}) key += '\0', key += *part;
@@ -325,6 +327,8 @@ std::string prepared_key(const Prepared& p) {
 // A bare value: no label ("x = 5") and no relation ("m + n = 17"). Such answers are hubs of the grader's
 // equality, which is not transitive: 17 equals m+n=17 and p+q=17, which differ.
 bool is_bare_value(const Prepared& p) { return p.label.empty() && !(p.node && p.node->kind == Kind::Relation); }
+
+}  // namespace
 
 std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, const EquivOptions& options,
                                       const ParallelFor& parallel_for, const std::atomic<bool>* stop) {

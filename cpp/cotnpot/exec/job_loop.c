@@ -407,9 +407,11 @@ static int disk_use_past_budget(int dirfd, int depth, DiskUse* use) {
 }
 
 // Sends sig to every process of the job: its process group where it has no pid namespace (its filter keeps
-// them all in it), every process of its uid where it has one.
+// them all in it), every process of its uid where it has one of those; else (a pid namespace without job
+// uids) its first process alone.
 static void signal_job(const CotnpotLoopConfig* c, pid_t pid, int uid, int sig) {
   if (!c->pid_isolated) killpg(pid, sig);
+  else if (!c->job_uids) kill(pid, sig);
   if (c->job_uids && setresuid((uid_t)uid, (uid_t)uid, 0) == 0) {   // as kill_job_processes does
     kill(-1, sig);
     if (setresuid(0, 0, 0) != 0) abort();   // never go on as the job's uid

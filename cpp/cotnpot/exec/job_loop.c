@@ -414,8 +414,9 @@ static void signal_job(const CotnpotLoopConfig* c, pid_t pid, int sig) {
   if (!c->pid_isolated) killpg(pid, sig);
 }
 
-// The job is stopped while its tree is walked (without a pid namespace): a job that moves a directory from one not yet listed into one
-// already listed, timed by the listed directories' access times, hid it from every walk (a reviewer). A
+// The job is stopped while its tree is walked (without a pid namespace): a job that moves a directory from
+// one not yet listed into one already listed, timed by the listed directories' access times, hid it from
+// every walk (a reviewer). A
 // process running on another core at that moment stops within microseconds. The job's directory itself must
 // be there: the worker made it, and the job may not remove or rename it (Landlock), so its absence is past
 // the budget too.

@@ -20,7 +20,7 @@ SANDBOX_FILES = {
     "test_code_tasks.py", "test_consistency_values.py", "test_cpp_example.py", "test_distributed_eval.py",
     "test_eval_cli.py", "test_eval_numbers.py", "test_executor.py", "test_executor_caller.py",
     "test_experiment.py", "test_judge.py", "test_notebook.py", "test_readme.py", "test_sandbox_attacks.py",
-    "test_sandbox_unprivileged.py", "test_translate.py",
+    "test_sandbox_root_chroot.py", "test_sandbox_unprivileged.py", "test_translate.py",
 }
 
 

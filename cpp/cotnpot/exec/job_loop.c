@@ -406,27 +406,56 @@ static int disk_use_past_budget(int dirfd, int depth, DiskUse* use) {
   return past;
 }
 
-// Sends sig to every process of the job where it has no pid namespace: its process group, which its filter
-// keeps them all in. Not where it has one (root in a chroot): stopping its uid's processes there (kill(-1) as
-// the job's uid) made two tests that kill the worker from outside fail in a pristine-root run, the job
-// finishing on a worker that should have died; the cause is not found yet, so there the walk runs as before.
-static void signal_job(const CotnpotLoopConfig* c, pid_t pid, int sig) {
-  if (!c->pid_isolated) killpg(pid, sig);
+// Sends sig to every process whose real or saved uid is uid: kill(-1) as that user, whose permission rule
+// picks exactly those (and never the sender). It runs in a child that shares the worker's memory until it
+// exits (vfork), so the worker's own credentials never change: a change of credentials clears the
+// parent-death signal (the kernel's commit_creds), and that signal is what kills the worker, pid 1 of its own
+// pid namespace, with the process the caller started. A worker that once took a job's uid to stop it lived on
+// when that process was killed from outside, and ran its job to the end (found in a pristine-root run). 0, or
+// -1 with errno set when the child could not be made or could not take the uid.
+static int signal_uid(int uid, int sig) {
+  sigset_t all, old;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, &old);   // no handler of ours may run on the shared stack in the child
+  const pid_t child = vfork();
+  if (child == 0) {   // raw system calls only: this is the worker's memory
+    if (syscall(SYS_setresuid, uid, uid, uid) != 0) _exit(errno & 0xFF ? errno & 0xFF : EPERM);
+    syscall(SYS_kill, -1, sig);   // ESRCH (none left) is no failure
+    _exit(0);
+  }
+  const int made = errno;
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  if (child < 0) return errno = made, -1;
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+  errno = WIFEXITED(status) ? WEXITSTATUS(status) : ECHILD;
+  return -1;
 }
 
-// The job is stopped while its tree is walked (without a pid namespace): a job that moves a directory from
-// one not yet listed into one already listed, timed by the listed directories' access times, hid it from
-// every walk (a reviewer). A
+// Sends sig to every process of the job: its process group where it has no pid namespace (its filter keeps
+// them all in it), every process of its uid where it has one of those; else (a pid namespace without job
+// uids) its first process alone.
+static void signal_job(const CotnpotLoopConfig* c, pid_t pid, int uid, int sig) {
+  if (!c->pid_isolated) killpg(pid, sig);
+  else if (!c->job_uids) kill(pid, sig);
+  if (c->job_uids) signal_uid(uid, sig);
+}
+
+// The job is stopped while its tree is walked: a job that moves a directory from one not yet listed into one
+// already listed, timed by the listed directories' access times, hid it from every walk (a reviewer). A
 // process running on another core at that moment stops within microseconds. The job's directory itself must
 // be there: the worker made it, and the job may not remove or rename it (Landlock), so its absence is past
 // the budget too.
-static int job_directory_past_budget(const CotnpotLoopConfig* c, pid_t pid) {
-  signal_job(c, pid, SIGSTOP);
+static int job_directory_past_budget(const CotnpotLoopConfig* c, pid_t pid, int uid) {
+  signal_job(c, pid, uid, SIGSTOP);
   const int fd = open(workdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   DiskUse use = {0, (long long)c->job_dir_mb << 20, 0, c->job_dir_inodes};
   const int past = fd < 0 || disk_use_past_budget(fd, 0, &use);
   if (fd >= 0) close(fd);
-  signal_job(c, pid, SIGCONT);
+  signal_job(c, pid, uid, SIGCONT);
   return past;
 }
 
@@ -441,14 +470,8 @@ static int kill_job_processes(const CotnpotLoopConfig* c, pid_t pid, int uid) {
     return 0;
   }
   killpg(pid, SIGKILL);
-  if (c->job_uids) {
-    // Everything the job started, in whatever session: kill(-1) with real and effective uid the job's (saved
-    // uid root, to come back) signals exactly the processes whose real or saved uid is the job's.
-    if (setresuid((uid_t)uid, (uid_t)uid, 0) != 0) return -1;
-    kill(-1, SIGKILL);
-    if (setresuid(0, 0, 0) != 0) abort();   // never go on as the job's uid
-  }
-  return 0;
+  // Everything the job started, in whatever session
+  return c->job_uids ? signal_uid(uid, SIGKILL) : 0;
 }
 
 // Waits for every killed descendant handed to us (the worker is their subreaper): no zombies.
@@ -773,7 +796,7 @@ static int __attribute__((noinline)) run_job(const CotnpotLoopConfig* c, int slo
     }
     if (watch_disk && now_s() >= next_disk_check) {
       const double began = now_s();
-      if (job_directory_past_budget(c, pid)) {
+      if (job_directory_past_budget(c, pid, uid)) {
         status = "disk_limit";
         break;
       }

@@ -1,0 +1,80 @@
+"""The sandbox as root where no private mount namespace can be had: a chroot whose / is not a mount point,
+like the pristine root of `fresh-run`. Workers there get a pid namespace and a uid per job, but no private
+filesystem view, so each job's directory is a plain one that the worker walks for its disk budget, stopping
+the job's processes (kill(-1) as the job's uid) while it walks. The tests make that case anywhere: a caller
+whose seccomp filter refuses unshare and clone with CLONE_NEWNS, for itself and all it starts."""
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="the case is root's: without root jobs get no uid of their own"),
+    pytest.mark.skipif(platform.machine() not in ("x86_64", "aarch64"),
+                       reason="the test's seccomp filter knows x86-64 and aarch64"),
+]
+
+# unshare(flags) and clone(flags) with CLONE_NEWNS (0x00020000) answer EPERM; everything else runs.
+NO_MOUNT_NAMESPACE = r'''
+import ctypes, platform, struct
+arch, unshare, clone = {"x86_64": (0xC000003E, 272, 56), "aarch64": (0xC00000B7, 97, 220)}[platform.machine()]
+code = [(0x20, 0, 0, 4), (0x15, 0, 5, arch), (0x20, 0, 0, 0), (0x15, 1, 0, unshare), (0x15, 0, 2, clone),
+        (0x20, 0, 0, 16), (0x45, 1, 0, 0x00020000), (0x06, 0, 0, 0x7FFF0000), (0x06, 0, 0, 0x00050000 | 1)]
+program = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *c) for c in code))
+fprog = struct.pack("HxxxxxxQ", len(code), ctypes.addressof(program))
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(38, 1, 0, 0, 0) == 0 and libc.prctl(22, 2, ctypes.c_char_p(fprog), 0, 0) == 0
+'''
+
+KILLED_DURING_A_WALK = NO_MOUNT_NAMESPACE + r'''
+import json, os, signal, threading, time
+import cotnpot
+with cotnpot.Executor(workers=1, timeout=30.0) as ex:
+    hog = ex.run(["open('big', 'wb').write(bytes(8 << 20))\nfor i in range(12):\n"
+                  "    open(f'f{i}', 'wb').write(bytes(8 << 20))\nprint('wrote')"])[0]
+    workers = [int(p) for p in open(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read().split()]
+    threading.Timer(1.5, lambda: [os.kill(p, signal.SIGKILL) for p in workers]).start()
+    began = time.monotonic()
+    killed, after = ex.run(["import time\ntime.sleep(6)\nprint('slow')", "print('next')"])
+    print(json.dumps({"isolation": ex.isolation, "hog": hog.status, "killed": [killed.status, killed.error_type],
+                      "after": [after.status, after.answer], "seconds": time.monotonic() - began}))
+'''
+
+
+def job_processes():
+    """Processes running as a job uid (the workers draw them from 10^8..1.1*10^9)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and 100_000_000 <= os.stat(f"/proc/{entry}").st_uid < 1_100_000_000:
+                found.add(int(entry))
+        except OSError:
+            pass
+    return found
+
+
+def test_a_worker_killed_from_outside_dies_though_it_stopped_its_job_for_a_walk():
+    """The worker is pid 1 of its own pid namespace and dies with the process the caller started through its
+    parent-death signal, which the kernel clears whenever the worker's credentials change. It once stopped
+    its job for the disk walk by taking the job's uid itself: killed from outside, it then lived on and ran
+    its job to the end, `ok` (found in a pristine-root run). It now signals from a child that takes the uid."""
+    before = job_processes()
+    r = subprocess.run([sys.executable, "-c", KILLED_DURING_A_WALK], capture_output=True, text=True, timeout=120,
+                       cwd=Path(__file__).resolve().parents[2])
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    isolation = out["isolation"]
+    assert (isolation["pid"], isolation["uid"], isolation["filesystem"]) == (True, True, False), isolation
+    assert out["hog"] == "disk_limit", out   # its directory is walked: the case under test
+    assert out["killed"] == ["sandbox_error", "WorkerDied"], out
+    assert out["after"] == ["ok", "next"], out
+    assert out["seconds"] < 5, out   # the slow job did not run to its end first
+    deadline = time.monotonic() + 5
+    while (left := job_processes() - before) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert left == set()

@@ -79,6 +79,19 @@ DISK_HOGS = {
     # only where the worker is the job's uid (the fallback's test): a root worker reads it, and counts 96 MiB
     "unreadable": "import os\nos.umask(0)\nos.mkdir('h', 0o300)\nfor i in range(6):\n"
                   "    open(f'h/f{i}', 'wb').write(b'x' * (16 << 20))\nprint('wrote')",
+    # found by a breaker: files unlinked while held are in no directory (1.6 GiB held with 5 descriptors), and
+    # a one-page shared mapping holds a whole file after its descriptor is closed
+    "held open": "import os\nheld = []\nfor i in range(6):\n    f = open(f'f{i}', 'w+b')\n"
+                 "    f.write(b'x' * (15 << 20))\n    f.flush()\n    os.unlink(f'f{i}')\n    held.append(f)\n"
+                 "print('wrote')",
+    "held mapped": "import mmap, os\nheld = []\nfor i in range(6):\n    with open(f'f{i}', 'w+b') as f:\n"
+                   "        f.write(b'x' * (15 << 20))\n        f.flush()\n        held.append(mmap.mmap(f.fileno(), 4096))\n"
+                   "    os.unlink(f'f{i}')\nprint('wrote')",
+    # and one that hides them from a worker of its uid (non-dumpable): past the budget for being unreadable (a
+    # root worker reads it, and counts 90 MiB)
+    "held, not dumpable": "import ctypes, os\nctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\nheld = []\nfor i in range(6):\n"
+                          "    f = open(f'f{i}', 'w+b')\n    f.write(b'x' * (15 << 20))\n    f.flush()\n"
+                          "    os.unlink(f'f{i}')\n    held.append(f)\nprint('wrote')",
 }
 # Found by a breaker: FALLOC_FL_KEEP_SIZE reserves blocks without growing the file, past RLIMIT_FSIZE, and an
 # unlinked file held open is in no directory: 2 GiB of the host's /tmp held by one call. Refused (mode 0 only).
@@ -87,6 +100,11 @@ DISK_RESERVE = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
                 "r = libc.fallocate(fd, 1, ctypes.c_long(0), ctypes.c_long(256 << 20))\n"
                 "print('reserved' if r == 0 else f'refused {ctypes.get_errno()}')\n"
                 "print(os.posix_fallocate(fd, 0, 1 << 20), os.fstat(fd).st_size)")
+# Three unlinked files of 12 MiB, held by the job and by a child it forked: 36 MiB, counted once each.
+DISK_HONEST_HELD = ("import os, tempfile, time\nheld = [tempfile.TemporaryFile(dir='.') for _ in range(3)]\n"
+                    "for f in held:\n    f.write(b'x' * (12 << 20))\n    f.flush()\npid = os.fork()\n"
+                    "if pid == 0:\n    time.sleep(0.6)\n    os._exit(0)\ntime.sleep(0.3)\nos.waitpid(pid, 0)\n"
+                    "print(sum(os.fstat(f.fileno()).st_size for f in held))")
 DISK_HONEST = ("import os\nfor name in 'abc':\n    open(name, 'wb').write(b'x' * (12 << 20))\nos.makedirs('a1/b/c')\n"
                "for i in range(500):\n    open(f'a1/b/c/f{i}', 'w').write('y')\nimport time\ntime.sleep(0.3)\n"
                "print(sum(map(os.path.getsize, 'abc')), len(os.listdir('a1/b/c')))")
@@ -101,12 +119,13 @@ def test_a_job_directory_without_a_tmpfs_of_its_own_has_a_budget():
     inodes) as disk_limit; an honest job's files stay its own."""
     hogs = [code + "\nimport time\ntime.sleep(2)" for code in DISK_HOGS.values()]
     with cotnpot.Executor(workers=1, timeout=20.0, job_namespaces=False) as ex:
-        results = ex.run(hogs + [DISK_RESERVE, DISK_HONEST])
+        results = ex.run(hogs + [DISK_RESERVE, DISK_HONEST, DISK_HONEST_HELD])
         correct_jobs_still_correct(ex)
     statuses = {name: (r.status, r.stdout.strip()) for name, r in zip(DISK_HOGS, results)}
     assert all(status == "disk_limit" for status, _ in statuses.values()), statuses
-    assert (results[-2].status, results[-2].stdout.splitlines()) == ("ok", ["refused 1", "None 1048576"]), results[-2]
-    assert (results[-1].status, results[-1].stdout.strip()) == ("ok", "37748736 500"), results[-1]
+    assert (results[-3].status, results[-3].stdout.splitlines()) == ("ok", ["refused 1", "None 1048576"]), results[-3]
+    assert (results[-2].status, results[-2].stdout.strip()) == ("ok", "37748736 500"), results[-2]
+    assert (results[-1].status, results[-1].stdout.strip()) == ("ok", "37748736"), results[-1]
 
 
 # ---- verdicts a program cannot forge ------------------------------------------------------------------------

@@ -78,3 +78,31 @@ def test_a_worker_killed_from_outside_dies_though_it_stopped_its_job_for_a_walk(
     while (left := job_processes() - before) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert left == set()
+
+
+DISK = NO_MOUNT_NAMESPACE + r'''
+import json, sys
+import cotnpot
+hogs, honest = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+with cotnpot.Executor(workers=1, timeout=20.0) as ex:
+    results = ex.run([code + "\nimport time\ntime.sleep(2)" for code in hogs] + honest + ["print(6 * 7)"])
+    print(json.dumps({"isolation": ex.isolation, "results": [[r.status, r.stdout.strip()] for r in results]}))
+'''
+
+
+def test_the_job_directory_has_its_budget_there():
+    """The hostile writers of the disk budget (test_sandbox_attacks.DISK_HOGS: bytes, inodes, depth, files
+    unlinked and held by descriptors or by mappings) each end as disk_limit there, with the job stopped for
+    every walk; honest jobs, one holding unlinked files with a child it forked, stay ok."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_sandbox_attacks import DISK_HOGS, DISK_HONEST, DISK_HONEST_HELD, DISK_RESERVE
+    hogs = {name: code for name, code in DISK_HOGS.items() if name != "unreadable"}   # root reads it all
+    r = subprocess.run([sys.executable, "-c", DISK, json.dumps(list(hogs.values())),
+                        json.dumps([DISK_RESERVE, DISK_HONEST, DISK_HONEST_HELD])],
+                       capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert (out["isolation"]["pid"], out["isolation"]["filesystem"]) == (True, False), out["isolation"]
+    assert dict(zip(hogs, out["results"])) == {name: ["disk_limit", ""] for name in hogs}, out
+    assert out["results"][len(hogs):] == [["ok", "refused 1\nNone 1048576"], ["ok", "37748736 500"],
+                                          ["ok", "37748736"], ["ok", "42"]], out

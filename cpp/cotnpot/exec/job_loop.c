@@ -29,6 +29,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -355,7 +356,7 @@ static void remove_job_directory(const CotnpotLoopConfig* c) {
 // /tmp, honest jobs beside it printing answers from empty scratch files. So the worker measures the tree while
 // the job runs (job_dir_mb and job_dir_inodes, the tmpfs's own limits) and ends a job past them. Allocated
 // blocks, not sizes (a sparse file costs what it holds); a hard link counts once per name (never more than
-// what an honest program makes). Files the job unlinked but holds open are not in the tree (docs/executor.md).
+// what an honest program makes). Files the job unlinked but holds are not in the tree: counted below.
 
 #define DISK_WALK_DEPTH 32        // deeper is past the budget: no honest program nests so far
 #define DISK_CHECK_FIRST_S 0.01   // a job that ends sooner is never measured (a trivial job costs nothing more)
@@ -406,6 +407,246 @@ static int disk_use_past_budget(int dirfd, int depth, DiskUse* use) {
   return past;
 }
 
+// ---- files the job unlinked but holds ------------------------------------------------------------------
+
+// Files the job unlinked while it holds them are in no directory, so the walk above cannot see them: a
+// breaker held 1.6 GiB of the host's /tmp with 5 descriptors, and a one-page shared mapping keeps a whole
+// file after its descriptor is closed. So the walk also counts, once each, the unlinked files on the job
+// directory's filesystem that the job's processes hold: through a descriptor (its allocated blocks, by a
+// stat of /proc/<pid>/task/<tid>/fd/<n>; per thread, since a thread can unshare its table), or through a
+// mapping alone (/proc/<pid>/maps names the file but not its size, which only CAP_SYS_ADMIN may read through
+// map_files: counted as the largest file the job may write). O_TMPFILE files, never linked, are counted the
+// same way. A process of the job that cannot be read (one that made itself non-dumpable) is past the budget,
+// where the worker may read its jobs (jobs_readable).
+
+#define HELD_FILES_MAX 256       // more distinct unlinked files held at once is past the budget
+#define JOB_PROCESSES_MAX 1024   // RLIMIT_NPROC allows 16
+#define PROC_ENTRIES_MAX 4096    // threads of a process, descriptors of a thread (RLIMIT_NOFILE allows 64)
+
+typedef struct {
+  uint64_t dev, ino;
+  long long bytes;   // allocated; -1: held by a mapping alone, its size unknown
+} HeldFile;
+
+// Static rather than on the stack (their size), and zeroed after each use: they hold what the job chose.
+static HeldFile held[HELD_FILES_MAX];
+static long job_processes[JOB_PROCESSES_MAX], threads[PROC_ENTRIES_MAX], descriptors[PROC_ENTRIES_MAX];
+static char proc_text[8192];   // a line of maps (a path is at most 4096 bytes) or a list of children
+
+// Whether the task whose /proc directory is task still has its memory: its stat's vsize (field 23) is 0
+// once it has let go of it, on its way out (its descriptors go right after) or a zombie. The stat file is
+// readable by anyone.
+static int task_keeps_memory(const char* task) {
+  char path[112], text[1024];
+  snprintf(path, sizeof path, "%s/stat", task);
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;   // gone
+  const ssize_t got = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (got <= 0) return 0;
+  text[got] = 0;
+  const char* at = strrchr(text, ')');   // past the command name, which may hold anything
+  for (int field = 2; at && field < 23; ++field) at = strchr(at + 1, ' ');
+  return !at || strtoull(at + 1, NULL, 10) != 0;
+}
+
+// Whether a /proc entry of the task (its /proc directory) that could not be read (errno) puts the job past
+// the budget: not when it is gone meanwhile; when it refuses the worker, only where the worker may read its
+// jobs (strict: else, without Landlock and without root, every job is unreadable and nothing held is
+// counted), and not for a task that let go of its memory (one exiting, or a zombie: /proc then shows its
+// entries as root's).
+static int unreadable_past_budget(int strict, const char* task) {
+  if (errno == ENOENT || errno == ESRCH) return 0;
+  if (errno != EACCES && errno != EPERM) return 1;
+  return strict && task_keeps_memory(task);
+}
+
+// The numeric entries of the /proc directory path (pids, tids, descriptors) into out: how many, -1 when it
+// cannot be listed (errno set), or max + 1 when there are more.
+static int numeric_entries(const char* path, long* out, int max) {
+  const int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  unsigned char names[1024] __attribute__((aligned(8)));
+  int n = 0;
+  long got;
+  while (n <= max && (got = syscall(SYS_getdents64, fd, names, sizeof names)) > 0) {
+    for (long at = 0; at < got && n <= max;) {
+      const struct linux_dirent64_head* e = (const struct linux_dirent64_head*)(names + at);
+      at += e->d_reclen;
+      char* end;
+      const long value = strtol(e->d_name, &end, 10);
+      if (end == e->d_name || *end) continue;   // . and ..
+      if (n < max) out[n] = value;
+      ++n;
+    }
+  }
+  const int error = errno;
+  close(fd);
+  if (got < 0 && n <= max) return errno = error, -1;
+  return n;
+}
+
+// Adds a held file once; 1 when there are too many to keep.
+static int note_held_file(int* count, uint64_t dev, uint64_t ino, long long bytes) {
+  for (int i = 0; i < *count; ++i) {
+    if (held[i].dev == dev && held[i].ino == ino) {
+      if (bytes >= 0) held[i].bytes = bytes;   // a descriptor tells its size
+      return 0;
+    }
+  }
+  if (*count == HELD_FILES_MAX) return 1;
+  held[(*count)++] = (HeldFile){dev, ino, bytes};
+  return 0;
+}
+
+// Adds pid to job_processes once; 1 when there are too many.
+static int add_process(long pid, int* count) {
+  for (int i = 0; i < *count; ++i)
+    if (job_processes[i] == pid) return 0;
+  if (*count == JOB_PROCESSES_MAX) return 1;
+  job_processes[(*count)++] = pid;
+  return 0;
+}
+
+// Appends the pids listed in the children file of the task (its /proc directory) to job_processes; 1 when
+// they do not fit or it cannot be read (unreadable_past_budget).
+static int add_children(const char* task, int* count, int strict) {
+  char path[112];
+  snprintf(path, sizeof path, "%s/children", task);
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return unreadable_past_budget(strict, task);
+  int past = 0;
+  size_t kept = 0;
+  for (;;) {
+    const ssize_t got = read(fd, proc_text + kept, sizeof proc_text - 1 - kept);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) past = unreadable_past_budget(strict, task);
+    if (got <= 0) break;
+    kept += (size_t)got;
+    proc_text[kept] = 0;
+    char* at = proc_text;
+    for (char* end; *at;) {
+      const long pid = strtol(at, &end, 10);
+      if (end == at || !*end) break;   // the last number may continue in the next read
+      if (add_process(pid, count)) return close(fd), 1;
+      at = end + 1;
+    }
+    kept = strlen(at);
+    memmove(proc_text, at, kept);
+  }
+  if (kept && !past) {   // the last number
+    proc_text[kept] = 0;
+    char* end;
+    const long pid = strtol(proc_text, &end, 10);
+    if (end != proc_text) past = add_process(pid, count);
+  }
+  close(fd);
+  return past;
+}
+
+// Notes the unlinked files on dev that the mappings of pid hold; 1 when they are too many or its maps cannot
+// be read (unreadable_past_budget).
+static int note_mapped_files(long pid, uint64_t dev, int* files, int strict) {
+  char process[48], path[64];
+  snprintf(process, sizeof process, "/proc/%ld", pid);
+  snprintf(path, sizeof path, "%s/maps", process);
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return unreadable_past_budget(strict, process);
+  static const char deleted[] = " (deleted)";
+  int past = 0;
+  size_t kept = 0;
+  for (;;) {
+    const ssize_t got = read(fd, proc_text + kept, sizeof proc_text - 1 - kept);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) past = unreadable_past_budget(strict, process);
+    if (got <= 0) break;
+    kept += (size_t)got;
+    proc_text[kept] = 0;
+    char* line = proc_text;
+    for (char* newline; !past && (newline = strchr(line, '\n'));) {
+      *newline = 0;
+      unsigned major_number, minor_number;
+      unsigned long long ino;
+      const size_t length = (size_t)(newline - line);
+      if (length > sizeof deleted && !strcmp(newline - (sizeof deleted - 1), deleted) &&
+          sscanf(line, "%*s %*s %*s %x:%x %llu", &major_number, &minor_number, &ino) == 3 && ino != 0 &&
+          makedev(major_number, minor_number) == dev)
+        past = note_held_file(files, dev, ino, -1);
+      line = newline + 1;
+    }
+    kept = strlen(line);
+    if (kept == sizeof proc_text - 1) past = 1;   // a line longer than any path allows
+    memmove(proc_text, line, kept);
+  }
+  close(fd);
+  return past;
+}
+
+// Notes the unlinked files on dev that the descriptors of thread tid of pid hold; 1 when they are too many or
+// cannot be read (unreadable_past_budget).
+static int note_open_files(const char* task, uint64_t dev, int* files, int strict) {
+  char path[112];
+  snprintf(path, sizeof path, "%s/fd", task);
+  const int n = numeric_entries(path, descriptors, PROC_ENTRIES_MAX);
+  if (n < 0) return unreadable_past_budget(strict, task);
+  if (n > PROC_ENTRIES_MAX) return 1;
+  for (int i = 0; i < n; ++i) {
+    snprintf(path, sizeof path, "%s/fd/%ld", task, descriptors[i]);
+    struct stat st;
+    if (stat(path, &st) != 0) {   // follows the descriptor's link to the file itself
+      if (unreadable_past_budget(strict, task)) return 1;
+      continue;   // closed meanwhile
+    }
+    if (S_ISREG(st.st_mode) && st.st_nlink == 0 && st.st_dev == dev &&
+        note_held_file(files, dev, st.st_ino, (long long)st.st_blocks * 512))
+      return 1;
+  }
+  return 0;
+}
+
+// Adds to use what the job's processes hold unlinked on dev (the job directory's filesystem), each such file
+// held by a mapping alone counted as unknown_size bytes; 1 once past the budget, or when a process of the job
+// cannot be read. The job's processes: the worker's children (the job's first process, and without a pid
+// namespace also what it started whose parent ended: the worker is their subreaper; with one, those go to
+// the job's first process) and their descendants, through each thread's children.
+static int held_files_past_budget(pid_t pid, uint64_t dev, long long unknown_size, int strict, DiskUse* use) {
+  int processes = 1, files = 0, past = 0;
+  job_processes[0] = pid;   // also where the kernel lists no children (CONFIG_PROC_CHILDREN off)
+  char path[64], task[96];
+  const int own_threads = numeric_entries("/proc/self/task", threads, PROC_ENTRIES_MAX);
+  past = own_threads < 0 || own_threads > PROC_ENTRIES_MAX;
+  for (int t = 0; !past && t < own_threads; ++t) {
+    snprintf(task, sizeof task, "/proc/self/task/%ld", threads[t]);
+    past = add_children(task, &processes, strict);
+  }
+  for (int p = 0; !past && p < processes; ++p) {
+    const long process = job_processes[p];
+    snprintf(path, sizeof path, "/proc/%ld", process);
+    snprintf(task, sizeof task, "%s/task", path);
+    const int n = numeric_entries(task, threads, PROC_ENTRIES_MAX);
+    if (n < 0) {
+      past = unreadable_past_budget(strict, path);
+      continue;
+    }
+    past = n > PROC_ENTRIES_MAX;
+    for (int t = 0; !past && t < n; ++t) {
+      snprintf(task, sizeof task, "/proc/%ld/task/%ld", process, threads[t]);
+      past = add_children(task, &processes, strict) || note_open_files(task, dev, &files, strict);
+    }
+    if (!past) past = note_mapped_files(process, dev, &files, strict);
+  }
+  for (int i = 0; !past && i < files; ++i) {
+    use->bytes += held[i].bytes >= 0 ? held[i].bytes : unknown_size;
+    past = ++use->inodes > use->inodes_budget || use->bytes > use->bytes_budget;
+  }
+  explicit_bzero(held, sizeof held);
+  explicit_bzero(job_processes, sizeof job_processes);
+  explicit_bzero(threads, sizeof threads);
+  explicit_bzero(descriptors, sizeof descriptors);
+  explicit_bzero(proc_text, sizeof proc_text);
+  return past;
+}
+
 // Sends sig to every process whose real or saved uid is uid: kill(-1) as that user, whose permission rule
 // picks exactly those (and never the sender). It runs in a child that shares the worker's memory until it
 // exits (vfork), so the worker's own credentials never change: a change of credentials clears the
@@ -449,11 +690,15 @@ static void signal_job(const CotnpotLoopConfig* c, pid_t pid, int uid, int sig) 
 // process running on another core at that moment stops within microseconds. The job's directory itself must
 // be there: the worker made it, and the job may not remove or rename it (Landlock), so its absence is past
 // the budget too.
-static int job_directory_past_budget(const CotnpotLoopConfig* c, pid_t pid, int uid) {
+// strict: a process of the job that cannot be read is past the budget (unreadable_past_budget).
+static int job_directory_past_budget(const CotnpotLoopConfig* c, pid_t pid, int uid, long long file_limit,
+                                     int strict) {
   signal_job(c, pid, uid, SIGSTOP);
   const int fd = open(workdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   DiskUse use = {0, (long long)c->job_dir_mb << 20, 0, c->job_dir_inodes};
-  const int past = fd < 0 || disk_use_past_budget(fd, 0, &use);
+  struct stat st;
+  const int past = fd < 0 || fstat(fd, &st) != 0 || disk_use_past_budget(fd, 0, &use) ||
+                   held_files_past_budget(pid, st.st_dev, file_limit, strict, &use);
   if (fd >= 0) close(fd);
   signal_job(c, pid, uid, SIGCONT);
   return past;
@@ -776,6 +1021,10 @@ static int __attribute__((noinline)) run_job(const CotnpotLoopConfig* c, int slo
   struct rusage usage;
   memset(&usage, 0, sizeof usage);
   const int watch_disk = !c->job_tmpfs;
+  // An unlinked file held by a mapping alone counts as the largest file the job may write (confine_job)
+  const double file_number = job_number("file_limit", 16 << 20);
+  const long long file_limit = c->rlimits && file_number >= 0 && file_number <= 1e15
+                                   ? (long long)file_number : ((long long)c->job_dir_mb << 20) + 1;
   double next_disk_check = start + DISK_CHECK_FIRST_S;
   for (;;) {
     const double remaining = deadline - now_s();
@@ -796,7 +1045,11 @@ static int __attribute__((noinline)) run_job(const CotnpotLoopConfig* c, int slo
     }
     if (watch_disk && now_s() >= next_disk_check) {
       const double began = now_s();
-      if (job_directory_past_budget(c, pid, uid)) {
+      // Strict once the job's code may have run (the result channel's first byte, written just before it):
+      // until its own set-up makes it dumpable again, the worker cannot read a job it did not make root's.
+      const Channel* res = &channels[RESULT];
+      const int code_ran = res->used && res->buffer.data[0] != SETUP_FAILED;
+      if (job_directory_past_budget(c, pid, uid, file_limit, c->jobs_readable && code_ran)) {
         status = "disk_limit";
         break;
       }

@@ -16,6 +16,9 @@ typedef struct {
   int32_t is_root;
   int32_t job_tmpfs;             // each job a tmpfs of its own, mounted on job_mountpoint
   int32_t job_dir_mb, job_dir_inodes;
+  // The worker may read its jobs' /proc entries (as root; else jobs made dumpable again inside their Landlock
+  // domain): a job it cannot read made itself so, and is past the disk budget of a plain directory
+  int32_t jobs_readable;
   const char* job_mountpoint;
   const char* base_dir;          // else: job directories made under it
   const char* cgroup_dir;        // the jobs' memory cgroup, or NULL

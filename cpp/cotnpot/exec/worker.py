@@ -685,6 +685,11 @@ def confine_files(workdir):
                 os.close(fd)
         if _libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0) != 0:
             raise OSError(ctypes.get_errno(), "cannot enter the job's Landlock domain")
+        # Dumpable again (the worker is not, and its jobs inherit that): the worker, the same uid, reads the
+        # job's descriptors and mappings for the disk budget (job_loop.c: held_files_past_budget). Other jobs
+        # still cannot: Landlock refuses ptrace access, /proc/<pid>/mem and fd included, across domains.
+        if _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "cannot make the job readable by its worker")
     finally:
         os.close(ruleset)
 
@@ -839,7 +844,7 @@ class _LoopConfig(ctypes.Structure):   # job_loop.h's CotnpotLoopConfig, field f
     _fields_ = [("in_fd", ctypes.c_int32), ("out_fd", ctypes.c_int32), ("pid_isolated", ctypes.c_int32),
                 ("own_pid_namespace", ctypes.c_int32), ("job_uids", ctypes.c_int32), ("uid_base", ctypes.c_int32),
                 ("is_root", ctypes.c_int32), ("job_tmpfs", ctypes.c_int32), ("job_dir_mb", ctypes.c_int32),
-                ("job_dir_inodes", ctypes.c_int32), ("job_mountpoint", ctypes.c_char_p), ("base_dir", ctypes.c_char_p),
+                ("job_dir_inodes", ctypes.c_int32), ("jobs_readable", ctypes.c_int32), ("job_mountpoint", ctypes.c_char_p), ("base_dir", ctypes.c_char_p),
                 ("cgroup_dir", ctypes.c_char_p), ("cgroup_v2", ctypes.c_int32), ("cgroup_events", ctypes.c_char_p),
                 ("zeroing", ctypes.c_int32), ("result_limit", ctypes.c_uint32), ("rlimits", ctypes.c_int32),
                 ("drop_capabilities", ctypes.c_int32), ("no_new_privs", ctypes.c_int32),
@@ -857,7 +862,7 @@ def loop_config():
         in_fd=IN_FD, out_fd=OUT_FD, pid_isolated=int(PID_ISOLATED),
         own_pid_namespace=OWN_PID_NAMESPACE if PID_ISOLATED else -1, job_uids=int(JOB_UIDS), uid_base=UID_BASE,
         is_root=int(IS_ROOT), job_tmpfs=int(FILESYSTEM_ISOLATED and JOB_NAMESPACES), job_dir_mb=JOB_DIR_MB,
-        job_dir_inodes=JOB_DIR_INODES, job_mountpoint=JOB_MOUNTPOINT.encode(), base_dir=BASE_DIR.encode(),
+        job_dir_inodes=JOB_DIR_INODES, jobs_readable=int(IS_ROOT or bool(LANDLOCK_ABI)), job_mountpoint=JOB_MOUNTPOINT.encode(), base_dir=BASE_DIR.encode(),
         cgroup_dir=cgroup[0].encode() if cgroup[0] else None, cgroup_v2=int(cgroup[1] == "memory.max"),
         cgroup_events=cgroup[2].encode(), zeroing=int("zeroing" not in OFF), result_limit=RESULT_LIMIT,
         rlimits=int("rlimits" not in OFF), drop_capabilities=int(USER_NAMESPACE and not JOB_UIDS),

@@ -128,6 +128,18 @@ def test_a_job_directory_without_a_tmpfs_of_its_own_has_a_budget():
     assert (results[-1].status, results[-1].stdout.strip()) == ("ok", "37748736"), results[-1]
 
 
+def test_a_report_written_while_the_job_is_stopped_for_a_walk_arrives_whole():
+    """Found in a pristine-root run: the job's report (here a 900 kB answer, through a 64 KiB pipe) was
+    written with one write, which a stop for the disk walk cuts short (a pipe write interrupted after some
+    data returns what it wrote); the rest was lost, and the job ended `error`, "without a result". The
+    report is now written to its end. Jobs of more than 10 ms are walked, and stopped, every 10 ms."""
+    job = "import time\ntime.sleep(0.012)\nans = 'y' * 900_000"
+    with cotnpot.Executor(workers=1, timeout=20.0, job_namespaces=False) as ex:
+        results = ex.run([job] * 60, answer="variable")
+    assert [(r.status, len(r.answer)) for r in results] == [("ok", 900_000)] * 60, \
+        [(r.status, r.error_message) for r in results if r.status != "ok"][:3]
+
+
 # ---- verdicts a program cannot forge ------------------------------------------------------------------------
 
 WRONG = "def f(x):\n    return 0\n"

@@ -609,9 +609,11 @@ static int note_open_files(const char* task, uint64_t dev, int* files, int stric
 // cannot be read. The job's processes: the worker's children (the job's first process, and without a pid
 // namespace also what it started whose parent ended: the worker is their subreaper; with one, those go to
 // the job's first process) and their descendants, through each thread's children.
+// pid: the job's first process as /proc numbers it, or 0 where it does not (a pid namespace of the worker's
+// own under the host's /proc: pids from fork are the worker's namespace's, /proc's are the host's).
 static int held_files_past_budget(pid_t pid, uint64_t dev, long long unknown_size, int strict, DiskUse* use) {
-  int processes = 1, files = 0, past = 0;
-  job_processes[0] = pid;   // also where the kernel lists no children (CONFIG_PROC_CHILDREN off)
+  int processes = 0, files = 0, past = 0;
+  if (pid > 0) job_processes[processes++] = pid;   // also where no children are listed (CONFIG_PROC_CHILDREN)
   char path[64], task[96];
   const int own_threads = numeric_entries("/proc/self/task", threads, PROC_ENTRIES_MAX);
   past = own_threads < 0 || own_threads > PROC_ENTRIES_MAX;
@@ -698,7 +700,7 @@ static int job_directory_past_budget(const CotnpotLoopConfig* c, pid_t pid, int 
   DiskUse use = {0, (long long)c->job_dir_mb << 20, 0, c->job_dir_inodes};
   struct stat st;
   const int past = fd < 0 || fstat(fd, &st) != 0 || disk_use_past_budget(fd, 0, &use) ||
-                   held_files_past_budget(pid, st.st_dev, file_limit, strict, &use);
+                   held_files_past_budget(c->pid_isolated ? 0 : pid, st.st_dev, file_limit, strict, &use);
   if (fd >= 0) close(fd);
   signal_job(c, pid, uid, SIGCONT);
   return past;

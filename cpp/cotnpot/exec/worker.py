@@ -820,8 +820,12 @@ def run_child(frame, workdir, result_fd):
         pass
     # Only the job's own process reports: a child it forked that ran on to the end of the program ends here
     # without a word (its output went where the job's goes).
+    # Written to its end: a write into a full pipe that a stop signal interrupts (the worker stops the job
+    # while it walks its directory) returns what it wrote so far, and the rest of the report was lost.
     if os.getpid() == job_pid:
-        os.write(result_fd, encode_fields(report))
+        data = memoryview(encode_fields(report))
+        while data:
+            data = data[os.write(result_fd, data):]
     os._exit(0)
 
 

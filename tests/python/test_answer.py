@@ -998,6 +998,16 @@ def test_a_plus_minus_against_many_items_is_charged_for_its_copies():
     assert answer.grading_steps(gold, pred) > 200_000   # the copies spend the budget (17k steps before)
 
 
+def test_answers_too_long_to_normalize_are_equal_only_when_identical():
+    """Answers past 16 KiB were cut to their first 16 KiB before normalizing: two that differed only after it
+    were equal (a breaker). Such an answer is now its own bytes."""
+    head = "1," * 9000
+    assert not answer.is_equiv(head + "2", head + "3")
+    assert answer.is_equiv(head + "2", head + "2")
+    assert not answer.is_equiv("\\boxed{" + head + "2}", head + "3")
+    assert answer.group_answers([head + "2", head + "3", head + "2"]).tolist() == [0, 1, 0]
+
+
 @pytest.mark.parametrize("form, equal, unequal", [
     ("(-1)^{2^{64}+1}", "-1", "1"),             # the exponent's double lost its parity
     ("(-1)^{2^{64}}", "1", "-1"),

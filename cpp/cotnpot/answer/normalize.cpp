@@ -588,7 +588,13 @@ static void percents_as_factors(std::string& s) {
 
 static Normalized normalize_with(std::string_view answer, bool percent_factors) {
   Normalized out;
-  std::string s(answer.substr(0, kMaxAnswerBytes * 4));
+  // An answer too long to normalize is its own bytes: two such answers equal only when identical. It had
+  // been cut to its first 16 KiB, so two that differed after them were equal (and a box past them lost).
+  if (answer.size() > kMaxAnswerBytes * 4) {
+    out.text = std::string(answer);
+    return out;
+  }
+  std::string s(answer);
   // Unicode spaces: no-break, thin, narrow no-break and figure spaces as spaces ("1 000" with a thin space is
   // 1000), zero-width ones and a byte-order mark dropped. They had stayed bytes of the answer (a breaker).
   if (s.find('\xC2') != std::string::npos || s.find('\xE2') != std::string::npos || s.find('\xEF') != std::string::npos) {

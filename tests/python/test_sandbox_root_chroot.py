@@ -36,7 +36,7 @@ import json, os, signal, threading, time
 import cotnpot
 with cotnpot.Executor(workers=1, timeout=30.0) as ex:
     hog = ex.run(["open('big', 'wb').write(bytes(8 << 20))\nfor i in range(12):\n"
-                  "    open(f'f{i}', 'wb').write(bytes(8 << 20))\nprint('wrote')"])[0]
+                  "    open(f'f{i}', 'wb').write(bytes(8 << 20))\nprint('wrote')\nimport time\ntime.sleep(2)"])[0]
     workers = [int(p) for p in open(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read().split()]
     threading.Timer(1.5, lambda: [os.kill(p, signal.SIGKILL) for p in workers]).start()
     began = time.monotonic()

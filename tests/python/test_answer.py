@@ -998,6 +998,19 @@ def test_a_plus_minus_against_many_items_is_charged_for_its_copies():
     assert answer.grading_steps(gold, pred) > 200_000   # the copies spend the budget (17k steps before)
 
 
+@pytest.mark.parametrize("gold, pred, equal", [
+    ("n=17", "\\text{m}+\\text{n}=17", False),   # the m had gone as a unit, leaving "+n=17"
+    ("m+n=17", "\\text{m}+\\text{n}=17", True),
+    ("17", "\\mathrm{m}+\\mathrm{n}=17", True),
+    ("5", "5\\,\\mathrm{m}", True),                # after a value it is still a unit
+    ("5", "\\frac{10}{2}\\text{ m}", True),
+    ("5", "(2+3)~\\text{g}", True),
+    ("25", "25\\text{ m}^2", True),
+])
+def test_a_one_letter_unit_goes_only_after_a_value(gold, pred, equal):
+    assert answer.is_equiv(gold, pred) is equal
+
+
 def test_answers_too_long_to_normalize_are_equal_only_when_identical():
     """Answers past 16 KiB were cut to their first 16 KiB before normalizing: two that differed only after it
     were equal (a breaker). Such an answer is now its own bytes."""

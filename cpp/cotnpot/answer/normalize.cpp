@@ -73,7 +73,25 @@ bool is_unit_word(std::string_view w) {
   return false;
 }
 
-// \text{...}, \mbox{...}, \textbf{...}, \mathrm{...}: unit words go, other text stays (unwrapped).
+// Whether s[0, p) ends with a value that a unit may follow: a digit or a closing bracket, past spaces and
+// spacing commands ("5\,\mathrm{m}", "\frac{10}{2}\text{ m}", "(2+3)~\text{g}").
+bool follows_a_value(const std::string& s, size_t p) {
+  while (p > 0) {
+    const char c = s[p - 1];
+    if (c == ' ' || c == '~') {
+      --p;
+    } else if (p >= 2 && s[p - 2] == '\\' && (c == ',' || c == ';' || c == ':' || c == '!')) {
+      p -= 2;
+    } else {
+      return is_ascii_digit(c) || c == '}' || c == ')' || c == ']' || c == '.';
+    }
+  }
+  return false;
+}
+
+// \text{...}, \mbox{...}, \textbf{...}, \mathrm{...}: unit words go, other text stays (unwrapped). A
+// one-letter unit (m, g, l) goes only after a value: in "\text{m}+\text{n}=17" it is a name (the m had gone,
+// leaving "+n=17", equal to n=17).
 void strip_text_commands(std::string& s) {
   for (std::string_view cmd : {"\\textnormal", "\\textbf", "\\textrm", "\\textit", "\\text", "\\mbox", "\\mathrm",
                                "\\mathbf"}) {
@@ -98,6 +116,7 @@ void strip_text_commands(std::string& s) {
           w = i + 1;
         }
       }
+      if (units && content.size() == 1 && !follows_a_value(s, p)) units = false;
       // A unit's own power goes with it: "12\text{ cm}^2" left "12^2", which equalled 144 and not 12.
       size_t end = close + 1;
       if (units) {

@@ -1515,6 +1515,9 @@ def test_the_word_after_a_stated_number_is_read_where_that_number_is():
     # left by earlier notes: names without case (x + X is 2x), and e or i as a name among three or more names
     ("17", "x+X=17", False), ("17", "a+A+b=17", False), ("17", "a+b+c+d+e=17", True), ("17", "h+i+j+k=17", True),
     ("17", "a+b+e=17", False), ("17", "a+b+c+d+e+e=17", False), ("18", "a+b+c+d+e=17", False),
+    # i beside j is an index ("i+j+k=17" had stated nothing); without j it stays the imaginary unit
+    ("17", "i+j+k=17", True), ("17", "i+j=17", True), ("17", "I+J=17", True), ("17", "i+e+j=17", False),
+    ("17", "m+i+k=17", False),
 ])
 def test_the_stated_value_of_a_sum_of_names(gold, pred, equal):
     """Left by an earlier breaker: "\\boxed{m+n=17}" against the gold 17 had been wrong; the value of a sum of

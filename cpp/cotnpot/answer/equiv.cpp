@@ -125,7 +125,7 @@ std::optional<std::string> name_letters(std::string_view name) {
 // no value of what was asked, nor does "m + \pi = 17" (\pi, e and i are constants, not names: a breaker);
 // nullptr otherwise. Names compare without case, as labels do: "x + X = 17" is 2x = 17, no sum of names. The
 // letters e and i are names among three or more other names ("a + b + c + d + e = 17" asks for five
-// unknowns' sum; it had stated nothing), constants otherwise ("m + e = 17").
+// unknowns' sum; it had stated nothing), constants otherwise ("m + e = 17"); i is a name beside j too.
 const Node* stated_value_of_sum(const Node& n) {
   if (n.kind != Kind::Relation || n.name != "=" || n.kids.size() != 2 || n.kids[0].kind != Kind::Add) return nullptr;
   std::vector<std::string> names, constant;
@@ -139,6 +139,12 @@ const Node* stated_value_of_sum(const Node& n) {
     if (std::find(names.begin(), names.end(), name) != names.end()) return nullptr;
     names.push_back(name);
     constant_letters += letter_constant;
+  }
+  // With j among them, i is an index too ("i + j + k = 17"; it had stated nothing)
+  const auto named = [&](const char* name) { return std::find(names.begin(), names.end(), name) != names.end(); };
+  if (constant_letters && named("j")) {
+    const auto is_i = [](const Node& term) { return term.kind == Kind::Sym && term.name == "i"; };
+    constant_letters -= std::any_of(n.kids[0].kids.begin(), n.kids[0].kids.end(), is_i);
   }
   collect_variables(n.kids[1], constant);
   const bool enough = names.size() >= 2 && names.size() - constant_letters >= (constant_letters ? 3 : 2);

@@ -84,9 +84,12 @@ DISK_HOGS = {
     "held open": "import os\nheld = []\nfor i in range(6):\n    f = open(f'f{i}', 'w+b')\n"
                  "    f.write(b'x' * (15 << 20))\n    f.flush()\n    os.unlink(f'f{i}')\n    held.append(f)\n"
                  "print('wrote')",
-    "held mapped": "import mmap, os\nheld = []\nfor i in range(6):\n    with open(f'f{i}', 'w+b') as f:\n"
-                   "        f.write(b'x' * (15 << 20))\n        f.flush()\n        held.append(mmap.mmap(f.fileno(), 4096))\n"
-                   "    os.unlink(f'f{i}')\nprint('wrote')",
+    # (libc's mmap: Python's mmap keeps a descriptor of its own)
+    "held mapped": "import ctypes, os\nlibc = ctypes.CDLL(None)\nlibc.mmap.restype = ctypes.c_void_p\n"
+                   "libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]\n"
+                   "for i in range(6):\n    fd = os.open(f'f{i}', os.O_CREAT | os.O_RDWR, 0o600)\n"
+                   "    os.write(fd, b'x' * (15 << 20))\n    assert libc.mmap(None, 4096, 1, 1, fd, 0) not in (None, 2**64 - 1)\n"
+                   "    os.close(fd)\n    os.unlink(f'f{i}')\nprint(len(os.listdir('/proc/self/fd')))",
     # and one that hides them from a worker of its uid (non-dumpable): past the budget for being unreadable (a
     # root worker reads it, and counts 90 MiB)
     "held, not dumpable": "import ctypes, os\nctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\nheld = []\nfor i in range(6):\n"

@@ -103,8 +103,10 @@ DISK_RESERVE = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
                 "r = libc.fallocate(fd, 1, ctypes.c_long(0), ctypes.c_long(256 << 20))\n"
                 "print('reserved' if r == 0 else f'refused {ctypes.get_errno()}')\n"
                 "print(os.posix_fallocate(fd, 0, 1 << 20), os.fstat(fd).st_size)")
-# Three unlinked files of 12 MiB, held by the job and by a child it forked: 36 MiB, counted once each.
-DISK_HONEST_HELD = ("import os, tempfile, time\nheld = [tempfile.TemporaryFile(dir='.') for _ in range(3)]\n"
+# Three unlinked files of 12 MiB, held by the job and by a child it forked: 36 MiB, counted once each; and
+# anonymous shared memory (multiprocessing's), which maps list as "/dev/zero (deleted)": none of its files.
+DISK_HONEST_HELD = ("import mmap, os, tempfile, time\nshared = [mmap.mmap(-1, 1 << 20) for _ in range(8)]\n"
+                    "held = [tempfile.TemporaryFile(dir='.') for _ in range(3)]\n"
                     "for f in held:\n    f.write(b'x' * (12 << 20))\n    f.flush()\npid = os.fork()\n"
                     "if pid == 0:\n    time.sleep(0.6)\n    os._exit(0)\ntime.sleep(0.3)\nos.waitpid(pid, 0)\n"
                     "print(sum(os.fstat(f.fileno()).st_size for f in held))")

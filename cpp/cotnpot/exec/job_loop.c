@@ -544,27 +544,18 @@ static int add_children(const char* task, int* count, int strict) {
   return past;
 }
 
-// Unlinked files the worker maps itself (a shared library replaced since it started): its jobs inherit
-// those mappings, which hold nothing of theirs. Read at each walk.
-#define WORKER_MAPPED_MAX 64
-static uint64_t worker_mapped[WORKER_MAPPED_MAX][2];
-static int worker_mapped_count;
-
-static int mapped_by_worker(uint64_t dev, uint64_t ino) {
-  for (int i = 0; i < worker_mapped_count; ++i)
-    if (worker_mapped[i][0] == dev && worker_mapped[i][1] == ino) return 1;
-  return 0;
-}
-
-// Reads the unlinked files that the mappings of process (its /proc directory) hold: into worker_mapped where
-// files is NULL (the worker's own), else noted as held (unknown size) where they lie on dev or, since
-// /proc/<pid>/maps of older kernels names an overlay's file by the device of the layer beneath (Docker's /tmp;
-// 6.18 names the overlay's own), where the worker does not map them too. 1 when there are too many or its maps cannot be read (unreadable_past_budget).
-static int note_mapped_files(const char* process, uint64_t dev, int* files, int strict) {
-  char path[64];
+// Notes the unlinked files of the job's directory (workdir) that the mappings of process (its /proc
+// directory) hold, as held files of unknown size; 1 when there are too many or its maps cannot be read
+// (unreadable_past_budget). By the path maps gives, not the device: the job writes nowhere else, and older
+// kernels' maps name an overlay's file (Docker's /tmp) by its lower layer's device, which no stat of the
+// directory gives (6.18 names the overlay's own). Anonymous shared memory, memfds and libraries replaced
+// since the worker started are elsewhere ("/dev/zero (deleted)", "/memfd:...").
+static int note_mapped_files(const char* process, int* files, int strict) {
+  char path[80];
   snprintf(path, sizeof path, "%s/maps", process);
   const int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return unreadable_past_budget(strict, process);
+  const size_t workdir_length = strlen(workdir);
   static const char deleted[] = " (deleted)";
   int past = 0;
   size_t kept = 0;
@@ -580,17 +571,12 @@ static int note_mapped_files(const char* process, uint64_t dev, int* files, int 
       *newline = 0;
       unsigned major_number, minor_number;
       unsigned long long ino;
+      int name = 0;   // where the file's path begins
       const size_t length = (size_t)(newline - line);
       if (length > sizeof deleted && !strcmp(newline - (sizeof deleted - 1), deleted) &&
-          sscanf(line, "%*s %*s %*s %x:%x %llu", &major_number, &minor_number, &ino) == 3 && ino != 0) {
-        const uint64_t on = makedev(major_number, minor_number);
-        if (!files) {
-          if (worker_mapped_count < WORKER_MAPPED_MAX && !mapped_by_worker(on, ino))
-            worker_mapped[worker_mapped_count][0] = on, worker_mapped[worker_mapped_count++][1] = ino;
-        } else if (on == dev || !mapped_by_worker(on, ino)) {
-          past = note_held_file(files, on, ino, -1);
-        }
-      }
+          sscanf(line, "%*s %*s %*s %x:%x %llu %n", &major_number, &minor_number, &ino, &name) == 3 && name > 0 &&
+          !strncmp(line + name, workdir, workdir_length) && line[name + workdir_length] == '/')
+        past = note_held_file(files, makedev(major_number, minor_number), ino, -1);
       line = newline + 1;
     }
     kept = strlen(line);
@@ -634,10 +620,8 @@ static int held_files_past_budget(pid_t pid, uint64_t dev, long long unknown_siz
   int processes = 0, files = 0, past = 0;
   if (pid > 0) job_processes[processes++] = pid;   // also where no children are listed (CONFIG_PROC_CHILDREN)
   char path[64], task[96];
-  worker_mapped_count = 0;
-  past = note_mapped_files("/proc/self", dev, NULL, 1);
   const int own_threads = numeric_entries("/proc/self/task", threads, PROC_ENTRIES_MAX);
-  past = past || own_threads < 0 || own_threads > PROC_ENTRIES_MAX;
+  past = own_threads < 0 || own_threads > PROC_ENTRIES_MAX;
   for (int t = 0; !past && t < own_threads; ++t) {
     snprintf(task, sizeof task, "/proc/self/task/%ld", threads[t]);
     past = add_children(task, &processes, strict);
@@ -656,7 +640,7 @@ static int held_files_past_budget(pid_t pid, uint64_t dev, long long unknown_siz
       snprintf(task, sizeof task, "/proc/%ld/task/%ld", process, threads[t]);
       past = add_children(task, &processes, strict) || note_open_files(task, dev, &files, strict);
     }
-    if (!past) past = note_mapped_files(path, dev, &files, strict);
+    if (!past) past = note_mapped_files(path, &files, strict);
   }
   for (int i = 0; !past && i < files; ++i) {
     use->bytes += held[i].bytes >= 0 ? held[i].bytes : unknown_size;
@@ -667,7 +651,6 @@ static int held_files_past_budget(pid_t pid, uint64_t dev, long long unknown_siz
   explicit_bzero(threads, sizeof threads);
   explicit_bzero(descriptors, sizeof descriptors);
   explicit_bzero(proc_text, sizeof proc_text);
-  explicit_bzero(worker_mapped, sizeof worker_mapped);
   return past;
 }
 

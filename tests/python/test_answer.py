@@ -1518,6 +1518,8 @@ def test_the_word_after_a_stated_number_is_read_where_that_number_is():
     # i beside j is an index ("i+j+k=17" had stated nothing); without j it stays the imaginary unit
     ("17", "i+j+k=17", True), ("17", "i+j=17", True), ("17", "I+J=17", True), ("17", "i+e+j=17", False),
     ("17", "m+i+k=17", False),
+    # a Greek letter and its variant are one name
+    ("17", "\\phi+\\varphi=17", False), ("17", "\\theta+\\vartheta=17", False), ("17", "\\alpha+\\beta=17", True),
 ])
 def test_the_stated_value_of_a_sum_of_names(gold, pred, equal):
     """Left by an earlier breaker: "\\boxed{m+n=17}" against the gold 17 had been wrong; the value of a sum of

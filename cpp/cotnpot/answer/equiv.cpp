@@ -125,7 +125,8 @@ std::optional<std::string> name_letters(std::string_view name) {
 // no value of what was asked, nor does "m + \pi = 17" (\pi, e and i are constants, not names: a breaker);
 // nullptr otherwise. Names compare without case, as labels do: "x + X = 17" is 2x = 17, no sum of names. The
 // letters e and i are names among three or more other names ("a + b + c + d + e = 17" asks for five
-// unknowns' sum; it had stated nothing), constants otherwise ("m + e = 17"); i is a name beside j too.
+// unknowns' sum; it had stated nothing), constants otherwise ("m + e = 17"); i is a name beside j too. A
+// Greek letter's variant is the letter: "\phi + \varphi = 17" is 2\phi = 17.
 const Node* stated_value_of_sum(const Node& n) {
   if (n.kind != Kind::Relation || n.name != "=" || n.kids.size() != 2 || n.kids[0].kind != Kind::Add) return nullptr;
   std::vector<std::string> names, constant;
@@ -135,7 +136,8 @@ const Node* stated_value_of_sum(const Node& n) {
     if (term.kind == Kind::Sym) collect_variables(term, variables);
     const bool letter_constant = term.kind == Kind::Sym && (term.name == "e" || term.name == "i");
     if (variables.size() != 1 && !letter_constant) return nullptr;
-    const std::string name = detail::lowercase(term.name);
+    std::string name = detail::lowercase(term.name);
+    if (name.rfind("\\var", 0) == 0) name.erase(1, 3);   // \varphi is \phi written otherwise: one name
     if (std::find(names.begin(), names.end(), name) != names.end()) return nullptr;
     names.push_back(name);
     constant_letters += letter_constant;

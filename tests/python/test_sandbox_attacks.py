@@ -90,6 +90,25 @@ DISK_HOGS = {
                    "for i in range(6):\n    fd = os.open(f'f{i}', os.O_CREAT | os.O_RDWR, 0o600)\n"
                    "    os.write(fd, b'x' * (15 << 20))\n    assert libc.mmap(None, 4096, 1, 1, fd, 0) not in (None, 2**64 - 1)\n"
                    "    os.close(fd)\n    os.unlink(f'f{i}')\nprint(len(os.listdir('/proc/self/fd')))",
+    # a breaker's: the same from a process whose main thread ended while another runs on, whose
+    # /proc/<pid>/maps is then empty (960 MiB held, `ok`)
+    "held mapped, main thread ended": (
+        "import ctypes, os, threading, time\nlibc = ctypes.CDLL(None)\nlibc.mmap.restype = ctypes.c_void_p\n"
+        "libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]\n"
+        "def hold():\n    time.sleep(0.05)\n    for i in range(6):\n"
+        "        fd = os.open(f'f{i}', os.O_CREAT | os.O_RDWR, 0o600)\n        os.write(fd, b'x' * (15 << 20))\n"
+        "        libc.mmap(None, 4096, 1, 1, fd, 0)\n        os.close(fd)\n        os.unlink(f'f{i}')\n    time.sleep(3)\n"
+        "if os.fork() == 0:\n    threading.Thread(target=hold).start()\n"
+        "    libc.syscall({'x86_64': 60, 'aarch64': 93}[os.uname().machine], 0)\nprint('wrote')"),
+    # a breaker's: maps made huge (40,000 mappings under a 3.8 KB path) made each walk take 1.9 s and the
+    # next one come 19 s later; more than 4 MiB of maps is past the budget
+    "huge maps": (
+        "import ctypes, os\nlibc = ctypes.CDLL(None)\nlibc.mmap.restype = ctypes.c_void_p\n"
+        "libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]\n"
+        "top = os.getcwd()\nfor i in range(15):\n    os.mkdir(chr(97 + i) * 250)\n    os.chdir(chr(97 + i) * 250)\n"
+        "fd = os.open('f', os.O_CREAT | os.O_RDWR, 0o600)\nos.ftruncate(fd, 3 * 4096)\n"
+        "base = libc.mmap(None, 40000 * 4096, 0, 0x22, -1, 0)\nfor i in range(40000):\n"
+        "    libc.mmap(base + i * 4096, 4096, 1, 1 | 0x10, fd, (i % 2) * 8192)\nos.chdir(top)\nprint('wrote')"),
     # and one that hides them from a worker of its uid (non-dumpable): past the budget for being unreadable (a
     # root worker reads it, and counts 90 MiB)
     "held, not dumpable": "import ctypes, os\nctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\nheld = []\nfor i in range(6):\n"

@@ -361,6 +361,8 @@ static void remove_job_directory(const CotnpotLoopConfig* c) {
 #define DISK_WALK_DEPTH 32        // deeper is past the budget: no honest program nests so far
 #define DISK_CHECK_FIRST_S 0.01   // a job that ends sooner is never measured (a trivial job costs nothing more)
 #define DISK_CHECK_EVERY_S 0.01   // at least this long between two walks (ten times the last walk's time)
+#define DISK_CHECK_GAP_MAX_S 0.1  // at most this long: the job sets what a walk costs (a breaker held 384 MiB
+                                  // for 1.5 s in the 19 s it had made the gap)
 
 typedef struct {
   long long bytes, bytes_budget;
@@ -422,6 +424,10 @@ static int disk_use_past_budget(int dirfd, int depth, DiskUse* use) {
 #define HELD_FILES_MAX 256       // more distinct unlinked files held at once is past the budget
 #define JOB_PROCESSES_MAX 1024   // RLIMIT_NPROC allows 16
 #define PROC_ENTRIES_MAX 4096    // threads of a process, descriptors of a thread (RLIMIT_NOFILE allows 64)
+// Maps read per walk, all the job's processes together (a Python process's are ~50 KiB): a job that made its
+// maps huge (40,000 mappings under 3.8 KB paths, 150 MB) had each walk take 1.9 s, so the next came 19 s
+// later (a breaker)
+#define MAPS_BYTES_MAX (4u << 20)
 
 typedef struct {
   uint64_t dev, ino;
@@ -544,17 +550,19 @@ static int add_children(const char* task, int* count, int strict) {
   return past;
 }
 
-// Notes the unlinked files of the job's directory (workdir) that the mappings of process (its /proc
-// directory) hold, as held files of unknown size; 1 when there are too many or its maps cannot be read
-// (unreadable_past_budget). By the path maps gives, not the device: the job writes nowhere else, and older
+// Notes the unlinked files of the job's directory (workdir) that the mappings of a thread's process hold
+// (task: the thread's /proc directory), as held files of unknown size, and adds the bytes of maps read to
+// maps_bytes; 1 when there are too many, past MAPS_BYTES_MAX in all, or its maps cannot be read
+// (unreadable_past_budget). Through a thread, not the process: once the main thread has ended while others
+// run on, /proc/<pid>/maps is empty (a breaker hid 960 MiB of mapped files so). By the path maps gives, not the device: the job writes nowhere else, and older
 // kernels' maps name an overlay's file (Docker's /tmp) by its lower layer's device, which no stat of the
 // directory gives (6.18 names the overlay's own). Anonymous shared memory, memfds and libraries replaced
 // since the worker started are elsewhere ("/dev/zero (deleted)", "/memfd:...").
-static int note_mapped_files(const char* process, int* files, int strict) {
-  char path[80];
-  snprintf(path, sizeof path, "%s/maps", process);
+static int note_mapped_files(const char* task, int* files, int strict, size_t* maps_bytes) {
+  char path[112];
+  snprintf(path, sizeof path, "%s/maps", task);
   const int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return unreadable_past_budget(strict, process);
+  if (fd < 0) return unreadable_past_budget(strict, task);
   const size_t workdir_length = strlen(workdir);
   static const char deleted[] = " (deleted)";
   int past = 0;
@@ -562,8 +570,13 @@ static int note_mapped_files(const char* process, int* files, int strict) {
   for (;;) {
     const ssize_t got = read(fd, proc_text + kept, sizeof proc_text - 1 - kept);
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) past = unreadable_past_budget(strict, process);
+    if (got < 0) past = unreadable_past_budget(strict, task);
     if (got <= 0) break;
+    *maps_bytes += (size_t)got;
+    if (*maps_bytes > MAPS_BYTES_MAX) {
+      past = 1;
+      break;
+    }
     kept += (size_t)got;
     proc_text[kept] = 0;
     char* line = proc_text;
@@ -626,6 +639,7 @@ static int held_files_past_budget(pid_t pid, uint64_t dev, long long unknown_siz
     snprintf(task, sizeof task, "/proc/self/task/%ld", threads[t]);
     past = add_children(task, &processes, strict);
   }
+  size_t maps_bytes = 0;
   for (int p = 0; !past && p < processes; ++p) {
     const long process = job_processes[p];
     snprintf(path, sizeof path, "/proc/%ld", process);
@@ -640,7 +654,13 @@ static int held_files_past_budget(pid_t pid, uint64_t dev, long long unknown_siz
       snprintf(task, sizeof task, "/proc/%ld/task/%ld", process, threads[t]);
       past = add_children(task, &processes, strict) || note_open_files(task, dev, &files, strict);
     }
-    if (!past) past = note_mapped_files(path, &files, strict);
+    // The mappings through the first thread that lists any (the threads share them; an ended one lists none)
+    for (int t = 0; !past && t < n; ++t) {
+      const size_t before = maps_bytes;
+      snprintf(task, sizeof task, "/proc/%ld/task/%ld", process, threads[t]);
+      past = note_mapped_files(task, &files, strict, &maps_bytes);
+      if (maps_bytes > before) break;
+    }
   }
   for (int i = 0; !past && i < files; ++i) {
     use->bytes += held[i].bytes >= 0 ? held[i].bytes : unknown_size;
@@ -1060,10 +1080,12 @@ static int __attribute__((noinline)) run_job(const CotnpotLoopConfig* c, int slo
         status = "disk_limit";
         break;
       }
-      // Every 10 ms, or ten times as long as the walk took: a tree of thousands of files costs the worker
-      // a tenth of its time at most.
+      // Every 10 ms, or ten times as long as the walk took (a tree of thousands of files costs the worker a
+      // tenth of its time), but at most every 100 ms: a job that makes its walks slow pays for it itself,
+      // stopped while they run.
       const double took = now_s() - began;
-      next_disk_check = now_s() + (took * 10 > DISK_CHECK_EVERY_S ? took * 10 : DISK_CHECK_EVERY_S);
+      const double gap = took * 10 > DISK_CHECK_EVERY_S ? took * 10 : DISK_CHECK_EVERY_S;
+      next_disk_check = now_s() + (gap < DISK_CHECK_GAP_MAX_S ? gap : DISK_CHECK_GAP_MAX_S);
     }
     // The job's process may be gone while something it forked still holds the pipes open: it is over then,
     // whatever its descendants do.

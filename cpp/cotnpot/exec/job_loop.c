@@ -654,6 +654,14 @@ static int held_files_past_budget(pid_t pid, uint64_t dev, long long unknown_siz
       snprintf(task, sizeof task, "/proc/%ld/task/%ld", process, threads[t]);
       past = add_children(task, &processes, strict) || note_open_files(task, dev, &files, strict);
     }
+    // Its executable, which the process holds even where it unmapped it (a breaker's idea)
+    if (!past) {
+      snprintf(task, sizeof task, "%s/exe", path);
+      struct stat st;
+      if (stat(task, &st) != 0) past = unreadable_past_budget(strict, path);
+      else if (S_ISREG(st.st_mode) && st.st_nlink == 0 && st.st_dev == dev)
+        past = note_held_file(&files, dev, st.st_ino, (long long)st.st_blocks * 512);
+    }
     // The mappings through the first thread that lists any (the threads share them; an ended one lists none)
     for (int t = 0; !past && t < n; ++t) {
       const size_t before = maps_bytes;

@@ -113,7 +113,9 @@ def test_the_job_directory_has_its_budget_there():
 OVERLAY_TMP = r'''
 import ctypes, os, tempfile
 libc = ctypes.CDLL(None, use_errno=True)
-assert libc.unshare(0x00020000) == 0 and libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None) == 0
+if libc.unshare(0x00020000) != 0 or libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None) != 0:
+    print('{"skip": "no private mount namespace here (a chroot whose / is not a mount point)"}')
+    raise SystemExit(0)
 base = tempfile.mkdtemp()
 assert libc.mount(b"cotnpot-overlay-test", base.encode(), b"tmpfs", 0, b"size=1g") == 0
 for name in ("lower", "upper", "work"):

@@ -1006,6 +1006,7 @@ def test_a_plus_minus_against_many_items_is_charged_for_its_copies():
     ("5", "\\frac{10}{2}\\text{ m}", True),
     ("5", "(2+3)~\\text{g}", True),
     ("25", "25\\text{ m}^2", True),
+    ("2\\pi", "2\\pi\\,\\text{m}", True), ("4\\pi", "4\\pi~\\mathrm{g}", True),   # after a constant (a reviewer)
 ])
 def test_a_one_letter_unit_goes_only_after_a_value(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal

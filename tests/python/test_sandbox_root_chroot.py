@@ -6,6 +6,7 @@ whose seccomp filter refuses unshare and clone with CLONE_NEWNS, for itself and 
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -130,8 +131,9 @@ if libc.mount(b"overlay", b"/tmp", b"overlay", 0, options) != 0:
 def test_files_held_on_an_overlay_are_counted():
     """Where /tmp is an overlay (Docker's), files held by descriptors or by mappings alone are counted. Older
     kernels' /proc/<pid>/maps names an overlay's file by the device of the layer beneath, not by the overlay's
-    own that a stat of the job's directory gives, so a device match alone would miss them there: they are
-    counted wherever the worker does not map them too (this machine's 6.18 names the overlay's own)."""
+    own that a stat of the job's directory gives, so a device match alone would miss them there: a mapped
+    file counts by its path in the job's directory (6.18, this machine's, names the overlay's own device,
+    so here the test cannot tell the two rules apart)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from test_sandbox_attacks import DISK_HOGS, DISK_HONEST_HELD
     hogs = {name: DISK_HOGS[name] for name in ("held open", "held mapped")}
@@ -143,3 +145,26 @@ def test_files_held_on_an_overlay_are_counted():
     if "skip" in out:
         pytest.skip(out["skip"])
     assert out["results"] == [["disk_limit", ""], ["disk_limit", ""], ["ok", "37748736"], ["ok", "42"]], out
+
+
+NO_PTRACE_CALLER = NO_MOUNT_NAMESPACE + r'''
+import json, sys
+import cotnpot
+with cotnpot.Executor(workers=1, timeout=20.0) as ex:
+    results = ex.run([sys.argv[1], "import time\ntime.sleep(0.3)\nprint(6 * 7)"])
+    print(json.dumps([[r.status, r.stdout.strip()] for r in results]))
+'''
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is not installed")
+def test_root_without_ptrace_does_not_end_honest_jobs():
+    """Found by a reviewer: root without CAP_SYS_PTRACE (Docker's default set) cannot read the /proc entries of
+    jobs of other uids, and every job walked there was past the budget for being unreadable. The worker now
+    counts an unreadable job as past only where it may read its jobs."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_sandbox_attacks import DISK_HONEST_HELD
+    r = subprocess.run(["setpriv", "--bounding-set", "-sys_ptrace", sys.executable, "-c", NO_PTRACE_CALLER,
+                        DISK_HONEST_HELD], capture_output=True, text=True, timeout=120,
+                       cwd=Path(__file__).resolve().parents[2])
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == [["ok", "37748736"], ["ok", "42"]], r.stdout

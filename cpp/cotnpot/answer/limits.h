@@ -7,7 +7,7 @@ namespace cotnpot::answer {
 // Longer texts are cut to their last kMaxTextBytes before extraction (the answer sits at the end).
 inline constexpr std::size_t kMaxTextBytes = 1 << 20;
 // Longer answers are not parsed: they compare as normalized strings only; past four times as long they are not
-// normalized either, and equal only another of the same bytes.
+// normalized either, and compare as their whole text (never by a prefix; case and spacing aside, as words).
 inline constexpr std::size_t kMaxAnswerBytes = 4096;
 // Nesting the parser follows before it gives up on an answer: brackets, and chains of signs, carets,
 // factorials and \pm, each a level of the tree (and of every recursive walk of it).

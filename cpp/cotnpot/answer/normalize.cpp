@@ -73,8 +73,8 @@ bool is_unit_word(std::string_view w) {
   return false;
 }
 
-// Whether s[0, p) ends with a value that a unit may follow: a digit or a closing bracket, past spaces and
-// spacing commands ("5\,\mathrm{m}", "\frac{10}{2}\text{ m}", "(2+3)~\text{g}").
+// Whether s[0, p) ends with a value that a unit may follow: a digit, a closing bracket or a command's name,
+// past spaces and spacing commands ("5\,\mathrm{m}", "\frac{10}{2}\text{ m}", "(2+3)~\text{g}", "2\pi\,\text{m}").
 bool follows_a_value(const std::string& s, size_t p) {
   while (p > 0) {
     const char c = s[p - 1];
@@ -82,6 +82,9 @@ bool follows_a_value(const std::string& s, size_t p) {
       --p;
     } else if (p >= 2 && s[p - 2] == '\\' && (c == ',' || c == ';' || c == ':' || c == '!')) {
       p -= 2;
+    } else if (detail::is_ascii_alpha(c)) {   // a command's name is a value: "2\pi\,\text{m}" (a reviewer)
+      while (p > 0 && detail::is_ascii_alpha(s[p - 1])) --p;
+      return p > 0 && s[p - 1] == '\\';
     } else {
       return is_ascii_digit(c) || c == '}' || c == ')' || c == ']' || c == '.';
     }
@@ -607,8 +610,8 @@ static void percents_as_factors(std::string& s) {
 
 static Normalized normalize_with(std::string_view answer, bool percent_factors) {
   Normalized out;
-  // An answer too long to normalize is its own bytes: two such answers equal only when identical. It had
-  // been cut to its first 16 KiB, so two that differed after them were equal (and a box past them lost).
+  // An answer too long to normalize is kept whole, compared as text: it had been cut to its first 16 KiB,
+  // so two that differed after them were equal (and a box past them lost).
   if (answer.size() > kMaxAnswerBytes * 4) {
     out.text = std::string(answer);
     return out;

@@ -437,7 +437,7 @@ typedef struct {
 // Static rather than on the stack (their size), and zeroed after each use: they hold what the job chose.
 static HeldFile held[HELD_FILES_MAX];
 static long job_processes[JOB_PROCESSES_MAX], threads[PROC_ENTRIES_MAX], descriptors[PROC_ENTRIES_MAX];
-static char proc_text[8192];   // a line of maps (a path is at most 4096 bytes) or a list of children
+static char proc_text[8192];   // a line of maps or a list of children (a longer line is past the budget)
 
 // Whether the task whose /proc directory is task still has its memory: its stat's vsize (field 23) is 0
 // once it has let go of it, on its way out (its descriptors go right after) or a zombie. The stat file is
@@ -492,10 +492,12 @@ static int numeric_entries(const char* path, long* out, int max) {
   return n;
 }
 
-// Adds a held file once; 1 when there are too many to keep.
+// Adds a held file once, known by its inode alone: every file counted lies on the job directory's filesystem,
+// whose device maps may name otherwise than a stat does (btrfs; an overlay before Linux 6.8), and a file held
+// by a descriptor and a mapping had counted twice; 1 when there are too many to keep.
 static int note_held_file(int* count, uint64_t dev, uint64_t ino, long long bytes) {
   for (int i = 0; i < *count; ++i) {
-    if (held[i].dev == dev && held[i].ino == ino) {
+    if (held[i].ino == ino) {
       if (bytes >= 0) held[i].bytes = bytes;   // a descriptor tells its size
       return 0;
     }
@@ -622,13 +624,27 @@ static int note_open_files(const char* task, uint64_t dev, int* files, int stric
   return 0;
 }
 
+// Notes the process's executable if it is an unlinked file on dev: the process holds it even where it
+// unmapped it (a breaker's idea). Per thread (task: its /proc directory), since /proc/<pid>/exe is gone once
+// the main thread has ended. 1 when it cannot be read (unreadable_past_budget) or there are too many.
+static int note_executable(const char* task, uint64_t dev, int* files, int strict) {
+  char path[112];
+  snprintf(path, sizeof path, "%s/exe", task);
+  struct stat st;
+  if (stat(path, &st) != 0) return unreadable_past_budget(strict, task);
+  return S_ISREG(st.st_mode) && st.st_nlink == 0 && st.st_dev == dev &&
+         note_held_file(files, dev, st.st_ino, (long long)st.st_blocks * 512);
+}
+
 // Adds to use what the job's processes hold unlinked on dev (the job directory's filesystem), each such file
 // held by a mapping alone counted as unknown_size bytes; 1 once past the budget, or when a process of the job
 // cannot be read. The job's processes: the worker's children (the job's first process, and without a pid
 // namespace also what it started whose parent ended: the worker is their subreaper; with one, those go to
 // the job's first process) and their descendants, through each thread's children.
 // pid: the job's first process as /proc numbers it, or 0 where it does not (a pid namespace of the worker's
-// own under the host's /proc: pids from fork are the worker's namespace's, /proc's are the host's).
+// own under the host's /proc: pids from fork are the worker's namespace's, /proc's are the host's). A kernel
+// without CONFIG_PROC_CHILDREN lists no children: there only the job's first process is read, and with a
+// pid namespace none.
 static int held_files_past_budget(pid_t pid, uint64_t dev, long long unknown_size, int strict, DiskUse* use) {
   int processes = 0, files = 0, past = 0;
   if (pid > 0) job_processes[processes++] = pid;   // also where no children are listed (CONFIG_PROC_CHILDREN)
@@ -652,15 +668,8 @@ static int held_files_past_budget(pid_t pid, uint64_t dev, long long unknown_siz
     past = n > PROC_ENTRIES_MAX;
     for (int t = 0; !past && t < n; ++t) {
       snprintf(task, sizeof task, "/proc/%ld/task/%ld", process, threads[t]);
-      past = add_children(task, &processes, strict) || note_open_files(task, dev, &files, strict);
-    }
-    // Its executable, which the process holds even where it unmapped it (a breaker's idea)
-    if (!past) {
-      snprintf(task, sizeof task, "%s/exe", path);
-      struct stat st;
-      if (stat(task, &st) != 0) past = unreadable_past_budget(strict, path);
-      else if (S_ISREG(st.st_mode) && st.st_nlink == 0 && st.st_dev == dev)
-        past = note_held_file(&files, dev, st.st_ino, (long long)st.st_blocks * 512);
+      past = add_children(task, &processes, strict) || note_open_files(task, dev, &files, strict) ||
+             note_executable(task, dev, &files, strict);
     }
     // The mappings through the first thread that lists any (the threads share them; an ended one lists none)
     for (int t = 0; !past && t < n; ++t) {
@@ -695,7 +704,11 @@ static int signal_uid(int uid, int sig) {
   sigprocmask(SIG_SETMASK, &all, &old);   // no handler of ours may run on the shared stack in the child
   const pid_t child = vfork();
   if (child == 0) {   // raw system calls only: this is the worker's memory
+#ifdef SYS_setresuid32   // 32-bit x86 and ARM: SYS_setresuid takes 16-bit uids there (a reviewer)
+    if (syscall(SYS_setresuid32, uid, uid, uid) != 0) _exit(errno & 0xFF ? errno & 0xFF : EPERM);
+#else
     if (syscall(SYS_setresuid, uid, uid, uid) != 0) _exit(errno & 0xFF ? errno & 0xFF : EPERM);
+#endif
     syscall(SYS_kill, -1, sig);   // ESRCH (none left) is no failure
     _exit(0);
   }
@@ -712,12 +725,12 @@ static int signal_uid(int uid, int sig) {
 }
 
 // Sends sig to every process of the job: its process group where it has no pid namespace (its filter keeps
-// them all in it), every process of its uid where it has one of those; else (a pid namespace without job
-// uids) its first process alone.
+// them all in it), every process of its uid where it has one and a uid of its own; else (a pid namespace
+// without job uids) its first process alone.
 static void signal_job(const CotnpotLoopConfig* c, pid_t pid, int uid, int sig) {
-  if (!c->pid_isolated) killpg(pid, sig);
-  else if (!c->job_uids) kill(pid, sig);
-  if (c->job_uids) signal_uid(uid, sig);
+  if (!c->pid_isolated) killpg(pid, sig);   // not also its uid: a job resumed first could stop the child that
+  else if (!c->job_uids) kill(pid, sig);    // signals it, which the job then sees (a reviewer)
+  else signal_uid(uid, sig);                // the child is outside the job's pid namespace
 }
 
 // The job is stopped while its tree is walked: a job that moves a directory from one not yet listed into one

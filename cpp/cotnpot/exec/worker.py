@@ -263,8 +263,8 @@ NETWORK_ISOLATED = _libc.unshare(CLONE_NEWNET) == 0
 _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of jobs come back to us to be reaped
 BASE_DIR = private_read_only_filesystem()
 FILESYSTEM_ISOLATED = BASE_DIR is not None
-if BASE_DIR is None:
-    BASE_DIR = tempfile.mkdtemp(prefix=f"cotnpot-exec-{os.getpid()}-")
+if BASE_DIR is None:   # its real path: maps name a job's files so (job_loop.c: note_mapped_files)
+    BASE_DIR = os.path.realpath(tempfile.mkdtemp(prefix=f"cotnpot-exec-{os.getpid()}-"))
     os.chmod(BASE_DIR, 0o711)
 
 
@@ -844,6 +844,22 @@ def parse_frame(data):
     return fields
 
 
+def jobs_readable():
+    """Whether the worker may read its jobs' /proc entries (descriptors, mappings) for the disk budget of a plain
+    job directory: jobs of uids of their own only with CAP_SYS_PTRACE (which root lacks in Docker's default
+    set: every job had then been past the budget, a reviewer), jobs of the worker's uid also where they make
+    themselves dumpable again in their Landlock domain (confine_files)."""
+    effective = 0
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    effective = int(line.split()[1], 16)
+    except (OSError, IndexError, ValueError):
+        pass
+    return bool(effective & (1 << 19)) or (not JOB_UIDS and bool(LANDLOCK_ABI))   # CAP_SYS_PTRACE
+
+
 class _LoopConfig(ctypes.Structure):   # job_loop.h's CotnpotLoopConfig, field for field
     _fields_ = [("in_fd", ctypes.c_int32), ("out_fd", ctypes.c_int32), ("pid_isolated", ctypes.c_int32),
                 ("own_pid_namespace", ctypes.c_int32), ("job_uids", ctypes.c_int32), ("uid_base", ctypes.c_int32),
@@ -866,7 +882,7 @@ def loop_config():
         in_fd=IN_FD, out_fd=OUT_FD, pid_isolated=int(PID_ISOLATED),
         own_pid_namespace=OWN_PID_NAMESPACE if PID_ISOLATED else -1, job_uids=int(JOB_UIDS), uid_base=UID_BASE,
         is_root=int(IS_ROOT), job_tmpfs=int(FILESYSTEM_ISOLATED and JOB_NAMESPACES), job_dir_mb=JOB_DIR_MB,
-        job_dir_inodes=JOB_DIR_INODES, jobs_readable=int(IS_ROOT or bool(LANDLOCK_ABI)), job_mountpoint=JOB_MOUNTPOINT.encode(), base_dir=BASE_DIR.encode(),
+        job_dir_inodes=JOB_DIR_INODES, jobs_readable=int(jobs_readable()), job_mountpoint=JOB_MOUNTPOINT.encode(), base_dir=BASE_DIR.encode(),
         cgroup_dir=cgroup[0].encode() if cgroup[0] else None, cgroup_v2=int(cgroup[1] == "memory.max"),
         cgroup_events=cgroup[2].encode(), zeroing=int("zeroing" not in OFF), result_limit=RESULT_LIMIT,
         rlimits=int("rlimits" not in OFF), drop_capabilities=int(USER_NAMESPACE and not JOB_UIDS),

@@ -556,10 +556,11 @@ static int add_children(const char* task, int* count, int strict) {
 // (task: the thread's /proc directory), as held files of unknown size, and adds the bytes of maps read to
 // maps_bytes; 1 when there are too many, past MAPS_BYTES_MAX in all, or its maps cannot be read
 // (unreadable_past_budget). Through a thread, not the process: once the main thread has ended while others
-// run on, /proc/<pid>/maps is empty (a breaker hid 960 MiB of mapped files so). By the path maps gives, not the device: the job writes nowhere else, and older
-// kernels' maps name an overlay's file (Docker's /tmp) by its lower layer's device, which no stat of the
-// directory gives (6.18 names the overlay's own). Anonymous shared memory, memfds and libraries replaced
-// since the worker started are elsewhere ("/dev/zero (deleted)", "/memfd:...").
+// run on, /proc/<pid>/maps is empty (a breaker hid 960 MiB of mapped files so). By the path maps gives, not
+// the device: the job writes nowhere else, and older kernels' maps name an overlay's file (Docker's /tmp)
+// by its lower layer's device, which no stat of the directory gives (6.18 names the overlay's own).
+// Anonymous shared memory, memfds and libraries replaced since the worker started lie elsewhere
+// ("/dev/zero (deleted)", "/memfd:...").
 static int note_mapped_files(const char* task, int* files, int strict, size_t* maps_bytes) {
   char path[112];
   snprintf(path, sizeof path, "%s/maps", task);
@@ -602,8 +603,8 @@ static int note_mapped_files(const char* task, int* files, int strict, size_t* m
   return past;
 }
 
-// Notes the unlinked files on dev that the descriptors of thread tid of pid hold; 1 when they are too many or
-// cannot be read (unreadable_past_budget).
+// Notes the unlinked files on dev that the descriptors of a thread hold (task: its /proc directory; a thread
+// may have a table of its own); 1 when they are too many or cannot be read (unreadable_past_budget).
 static int note_open_files(const char* task, uint64_t dev, int* files, int strict) {
   char path[112];
   snprintf(path, sizeof path, "%s/fd", task);

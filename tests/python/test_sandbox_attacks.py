@@ -122,6 +122,19 @@ DISK_RESERVE = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
                 "r = libc.fallocate(fd, 1, ctypes.c_long(0), ctypes.c_long(256 << 20))\n"
                 "print('reserved' if r == 0 else f'refused {ctypes.get_errno()}')\n"
                 "print(os.posix_fallocate(fd, 0, 1 << 20), os.fstat(fd).st_size)")
+# Found by a breaker where the job's directory lies on a disk (ext4: the host's /tmp of the Landlock fallback
+# or of root in a chroot): a removed directory keeps its blocks while held (3,800 long names left one 1.5 MiB),
+# 168 MiB held so by descriptors. A tmpfs keeps none: there the hog says so and ends ok.
+DISK_HOG_REMOVED_DIRECTORIES = (
+    "import os\nheld = []\nfor k in range(48):\n    d = f'd{k}'\n    os.mkdir(d)\n    open(d + '/f', 'w').close()\n"
+    "    names = [d + '/' + ('%05d' % i) * 50 for i in range(3800)]\n    for n in names:\n        os.link(d + '/f', n)\n"
+    "    for n in names:\n        os.unlink(n)\n    os.unlink(d + '/f')\n"
+    "    held.append(os.open(d, os.O_RDONLY | os.O_DIRECTORY))\n    os.rmdir(d)\n"
+    "    if os.fstat(held[0]).st_blocks == 0:\n        print('no blocks kept here')\n        break\n"
+    "import time\ntime.sleep(2)")
+# The job's temporary files go to its own directory: tempfile had cached /tmp when the worker made its base
+# directory there, and a job's TemporaryFile() failed under Landlock (a breaker).
+TEMPFILE_JOB = "import os, tempfile\nf = tempfile.TemporaryFile()\nf.write(b'x')\nprint(tempfile.gettempdir() == os.getcwd())"
 # Three unlinked files of 12 MiB, held by the job and by a child it forked: 36 MiB, counted once each; and
 # anonymous shared memory (multiprocessing's), which maps list as "/dev/zero (deleted)": none of its files.
 DISK_HONEST_HELD = ("import mmap, os, tempfile, time\nshared = [mmap.mmap(-1, 1 << 20) for _ in range(8)]\n"

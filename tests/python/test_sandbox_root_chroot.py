@@ -96,17 +96,21 @@ def test_the_job_directory_has_its_budget_there():
     unlinked and held by descriptors or by mappings) each end as disk_limit there, with the job stopped for
     every walk; honest jobs, one holding unlinked files with a child it forked, stay ok."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from test_sandbox_attacks import DISK_HOGS, DISK_HONEST, DISK_HONEST_HELD, DISK_RESERVE
+    from test_sandbox_attacks import (DISK_HOG_REMOVED_DIRECTORIES, DISK_HOGS, DISK_HONEST, DISK_HONEST_HELD,
+                                      DISK_RESERVE, TEMPFILE_JOB)
     hogs = {name: code for name, code in DISK_HOGS.items() if name != "unreadable"}   # root reads it all
     r = subprocess.run([sys.executable, "-c", DISK, json.dumps(list(hogs.values())),
-                        json.dumps([DISK_RESERVE, DISK_HONEST, DISK_HONEST_HELD])],
+                        json.dumps([DISK_RESERVE, DISK_HONEST, DISK_HONEST_HELD, TEMPFILE_JOB,
+                                    DISK_HOG_REMOVED_DIRECTORIES])],
                        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert (out["isolation"]["pid"], out["isolation"]["filesystem"]) == (True, False), out["isolation"]
     assert dict(zip(hogs, out["results"])) == {name: ["disk_limit", ""] for name in hogs}, out
-    assert out["results"][len(hogs):] == [["ok", "refused 1\nNone 1048576"], ["ok", "37748736 500"],
-                                          ["ok", "37748736"], ["ok", "42"]], out
+    assert out["results"][len(hogs):-2] == [["ok", "refused 1\nNone 1048576"], ["ok", "37748736 500"],
+                                           ["ok", "37748736"], ["ok", "True"]], out
+    assert out["results"][-2] in (["disk_limit", ""], ["ok", "no blocks kept here"]), out
+    assert out["results"][-1] == ["ok", "42"], out
 
 
 # The caller's /tmp an overlay (Docker's, where /tmp lies on the container's root): in a mount namespace of the

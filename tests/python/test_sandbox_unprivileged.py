@@ -346,9 +346,10 @@ def test_jobs_change_no_files_metadata_in_the_landlock_fallback():
 DISK = NO_NAMESPACES + r'''
 import json, sys
 import cotnpot
-hogs, reserve, honest, held = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+hogs, reserve, honest, held, tempfiles, directories = json.loads(sys.argv[1]), *sys.argv[2:7]
 with cotnpot.Executor(workers=1, timeout=20.0) as ex:
-    results = ex.run([code + "\nimport time\ntime.sleep(2)" for code in hogs] + [reserve, honest, held, "print(6 * 7)"])
+    results = ex.run([code + "\nimport time\ntime.sleep(2)" for code in hogs] +
+                     [reserve, honest, held, tempfiles, directories, "print(6 * 7)"])
     print(json.dumps({"isolation": ex.isolation, "results": [[r.status, r.stdout.strip()] for r in results]}))
 '''
 
@@ -360,13 +361,16 @@ def test_a_job_cannot_fill_the_hosts_tmp_in_the_landlock_fallback():
     if os.uname().machine not in ("x86_64", "aarch64"):
         pytest.skip("the test's seccomp filter knows x86-64 and aarch64")
     sys.path.insert(0, str(HERE))
-    from test_sandbox_attacks import DISK_HOGS, DISK_HONEST, DISK_HONEST_HELD, DISK_RESERVE
+    from test_sandbox_attacks import (DISK_HOG_REMOVED_DIRECTORIES, DISK_HOGS, DISK_HONEST, DISK_HONEST_HELD,
+                                      DISK_RESERVE, TEMPFILE_JOB)
     r = unprivileged([sys.executable, "-c", DISK, json.dumps(list(DISK_HOGS.values())), DISK_RESERVE, DISK_HONEST,
-                      DISK_HONEST_HELD], timeout=120)
+                      DISK_HONEST_HELD, TEMPFILE_JOB, DISK_HOG_REMOVED_DIRECTORIES], timeout=120)
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert not out["isolation"]["pid"] and not out["isolation"]["user_namespace"], out["isolation"]
     hogs = len(DISK_HOGS)
     assert [status for status, _ in out["results"][:hogs]] == ["disk_limit"] * hogs, out
-    assert out["results"][hogs:] == [["ok", "refused 1\nNone 1048576"], ["ok", "37748736 500"], ["ok", "37748736"],
-                                     ["ok", "42"]], out
+    assert out["results"][hogs:-2] == [["ok", "refused 1\nNone 1048576"], ["ok", "37748736 500"], ["ok", "37748736"],
+                                       ["ok", "True"]], out
+    assert out["results"][-2] in (["disk_limit", ""], ["ok", "no blocks kept here"]), out   # a tmpfs keeps none
+    assert out["results"][-1] == ["ok", "42"], out

@@ -764,6 +764,9 @@ def run_child(frame, workdir, result_fd):
         job = parse_frame(frame)   # within its limits: a failure here is the sandbox's, reported as such
         if workdir != JOB_MOUNTPOINT:   # else set once, in the worker (main); the rest was cleaned there too
             os.environ["HOME"] = os.environ["TMPDIR"] = workdir
+            # tempfile cached /tmp when the worker made its base directory there, and reads TMPDIR no more:
+            # a job's TemporaryFile() then failed under Landlock (a breaker)
+            tempfile.tempdir = workdir
         if LANDLOCK_ABI:
             confine_files(workdir)
     except BaseException as exc:  # noqa: BLE001

@@ -1014,7 +1014,7 @@ def test_a_one_letter_unit_goes_only_after_a_value(gold, pred, equal):
 
 def test_answers_too_long_to_normalize_are_equal_only_when_identical():
     """Answers past 16 KiB were cut to their first 16 KiB before normalizing: two that differed only after it
-    were equal (a breaker). Such an answer is now its own bytes."""
+    were equal (a breaker). Such an answer is now kept whole and compared as text."""
     head = "1," * 9000
     assert not answer.is_equiv(head + "2", head + "3")
     assert answer.is_equiv(head + "2", head + "2")

@@ -131,6 +131,7 @@ const Node* stated_value_of_sum(const Node& n) {
   if (n.kind != Kind::Relation || n.name != "=" || n.kids.size() != 2 || n.kids[0].kind != Kind::Add) return nullptr;
   std::vector<std::string> names, constant;
   size_t constant_letters = 0;
+  bool i_constant = false;
   for (const Node& term : n.kids[0].kids) {
     std::vector<std::string> variables;
     if (term.kind == Kind::Sym) collect_variables(term, variables);
@@ -141,13 +142,10 @@ const Node* stated_value_of_sum(const Node& n) {
     if (std::find(names.begin(), names.end(), name) != names.end()) return nullptr;
     names.push_back(name);
     constant_letters += letter_constant;
+    i_constant |= letter_constant && term.name == "i";
   }
   // With j among them, i is an index too ("i + j + k = 17"; it had stated nothing)
-  const auto named = [&](const char* name) { return std::find(names.begin(), names.end(), name) != names.end(); };
-  if (constant_letters && named("j")) {
-    const auto is_i = [](const Node& term) { return term.kind == Kind::Sym && term.name == "i"; };
-    constant_letters -= std::any_of(n.kids[0].kids.begin(), n.kids[0].kids.end(), is_i);
-  }
+  if (i_constant && std::find(names.begin(), names.end(), "j") != names.end()) --constant_letters;
   collect_variables(n.kids[1], constant);
   const bool enough = names.size() >= 2 && names.size() - constant_letters >= (constant_letters ? 3 : 2);
   return enough && constant.empty() ? &n.kids[1] : nullptr;

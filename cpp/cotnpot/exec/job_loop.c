@@ -437,7 +437,7 @@ typedef struct {
 // Static rather than on the stack (their size), and zeroed after each use: they hold what the job chose.
 static HeldFile held[HELD_FILES_MAX];
 static long job_processes[JOB_PROCESSES_MAX], threads[PROC_ENTRIES_MAX], descriptors[PROC_ENTRIES_MAX];
-static char proc_text[8192];   // a line of maps or a list of children (a longer line is past the budget)
+static char proc_text[8192];   // what is read of maps or children files (a longer line is past the budget)
 
 // Whether the task whose /proc directory is task still has its memory: its stat's vsize (field 23) is 0
 // once it has let go of it, on its way out (its descriptors go right after) or a zombie. The stat file is
@@ -516,40 +516,76 @@ static int add_process(long pid, int* count) {
   return 0;
 }
 
-// Appends the pids listed in the children file of the task (its /proc directory) to job_processes; 1 when
-// they do not fit or it cannot be read (unreadable_past_budget).
-static int add_children(const char* task, int* count, int strict) {
+// Calls each(piece, context) on every piece of a /proc file of a task (its /proc directory), pieces ending at
+// separator (the last also at the file's end), NUL-terminated, and adds the bytes read to *bytes where bytes is
+// not NULL; 1 at the first piece each returns 1 for, past bytes_max, for a piece longer than proc_text, or when
+// the file cannot be read (unreadable_past_budget).
+typedef int (*ProcPiece)(char* piece, void* context);
+static int for_each_proc_piece(const char* task, const char* name, char separator, size_t* bytes, size_t bytes_max,
+                               int strict, ProcPiece each, void* context) {
   char path[112];
-  snprintf(path, sizeof path, "%s/children", task);
+  snprintf(path, sizeof path, "%s/%s", task, name);
   const int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return unreadable_past_budget(strict, task);
   int past = 0;
-  size_t kept = 0;
+  size_t kept = 0;   // the start of a piece that continues in the next read
   for (;;) {
     const ssize_t got = read(fd, proc_text + kept, sizeof proc_text - 1 - kept);
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) past = unreadable_past_budget(strict, task);
     if (got <= 0) break;
+    if (bytes && (*bytes += (size_t)got) > bytes_max) {
+      past = 1;
+      break;
+    }
     kept += (size_t)got;
     proc_text[kept] = 0;
-    char* at = proc_text;
-    for (char* end; *at;) {
-      const long pid = strtol(at, &end, 10);
-      if (end == at || !*end) break;   // the last number may continue in the next read
-      if (add_process(pid, count)) return close(fd), 1;
-      at = end + 1;
+    char* piece = proc_text;
+    for (char* end; !past && (end = strchr(piece, separator)); piece = end + 1) {
+      *end = 0;
+      past = each(piece, context);
     }
-    kept = strlen(at);
-    memmove(proc_text, at, kept);
+    kept = strlen(piece);
+    if (past || kept == sizeof proc_text - 1) {   // a piece longer than any path allows
+      past = 1;
+      break;
+    }
+    memmove(proc_text, piece, kept);
   }
-  if (kept && !past) {   // the last number
+  if (!past && kept) {
     proc_text[kept] = 0;
-    char* end;
-    const long pid = strtol(proc_text, &end, 10);
-    if (end != proc_text) past = add_process(pid, count);
+    past = each(proc_text, context);
   }
   close(fd);
   return past;
+}
+
+// A pid of a children file, added to job_processes (count: how many there are); 1 when they do not fit.
+static int add_child(char* piece, void* count) {
+  char* end;
+  const long pid = strtol(piece, &end, 10);
+  return end != piece && add_process(pid, (int*)count);
+}
+
+// Appends the pids listed in the children file of the task (its /proc directory) to job_processes; 1 when
+// they do not fit or it cannot be read (unreadable_past_budget).
+static int add_children(const char* task, int* count, int strict) {
+  return for_each_proc_piece(task, "children", ' ', NULL, 0, strict, add_child, count);
+}
+
+// A line of maps: the file it maps noted where it is unlinked and lies in the job's directory (files: how many
+// are noted); 1 when there are too many.
+static int note_mapped_line(char* line, void* files) {
+  static const char deleted[] = " (deleted)";
+  const size_t length = strlen(line), workdir_length = strlen(workdir);
+  unsigned major_number, minor_number;
+  unsigned long long ino;
+  int name = 0;   // where the file's path begins
+  if (length > sizeof deleted && !strcmp(line + length - (sizeof deleted - 1), deleted) &&
+      sscanf(line, "%*s %*s %*s %x:%x %llu %n", &major_number, &minor_number, &ino, &name) == 3 && name > 0 &&
+      !strncmp(line + name, workdir, workdir_length) && line[name + workdir_length] == '/')
+    return note_held_file((int*)files, makedev(major_number, minor_number), ino, -1);
+  return 0;
 }
 
 // Notes the unlinked files of the job's directory (workdir) that the mappings of a thread's process hold
@@ -562,45 +598,7 @@ static int add_children(const char* task, int* count, int strict) {
 // Anonymous shared memory, memfds and libraries replaced since the worker started lie elsewhere
 // ("/dev/zero (deleted)", "/memfd:...").
 static int note_mapped_files(const char* task, int* files, int strict, size_t* maps_bytes) {
-  char path[112];
-  snprintf(path, sizeof path, "%s/maps", task);
-  const int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return unreadable_past_budget(strict, task);
-  const size_t workdir_length = strlen(workdir);
-  static const char deleted[] = " (deleted)";
-  int past = 0;
-  size_t kept = 0;
-  for (;;) {
-    const ssize_t got = read(fd, proc_text + kept, sizeof proc_text - 1 - kept);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) past = unreadable_past_budget(strict, task);
-    if (got <= 0) break;
-    *maps_bytes += (size_t)got;
-    if (*maps_bytes > MAPS_BYTES_MAX) {
-      past = 1;
-      break;
-    }
-    kept += (size_t)got;
-    proc_text[kept] = 0;
-    char* line = proc_text;
-    for (char* newline; !past && (newline = strchr(line, '\n'));) {
-      *newline = 0;
-      unsigned major_number, minor_number;
-      unsigned long long ino;
-      int name = 0;   // where the file's path begins
-      const size_t length = (size_t)(newline - line);
-      if (length > sizeof deleted && !strcmp(newline - (sizeof deleted - 1), deleted) &&
-          sscanf(line, "%*s %*s %*s %x:%x %llu %n", &major_number, &minor_number, &ino, &name) == 3 && name > 0 &&
-          !strncmp(line + name, workdir, workdir_length) && line[name + workdir_length] == '/')
-        past = note_held_file(files, makedev(major_number, minor_number), ino, -1);
-      line = newline + 1;
-    }
-    kept = strlen(line);
-    if (kept == sizeof proc_text - 1) past = 1;   // a line longer than any path allows
-    memmove(proc_text, line, kept);
-  }
-  close(fd);
-  return past;
+  return for_each_proc_piece(task, "maps", '\n', maps_bytes, MAPS_BYTES_MAX, strict, note_mapped_line, files);
 }
 
 // Whether st is a file or directory removed from dev's tree: a removed directory keeps its blocks while held

@@ -293,6 +293,24 @@ def test_group_answers_of_real_candidates_in_any_order():
             assert seen and [i for n, i in enumerate(seen) if i not in seen[:n]] == list(range(max(seen) + 1))
 
 
+def test_group_answers_are_the_same_on_any_number_of_threads():
+    """An answer is compared with the classes so far a block of them at a time on torch's threads, the verdicts
+    then taken in class order: the classes are one thread's, and a match past the first block (16 classes) is
+    found."""
+    answers = [str(n) for n in range(1, 61)] + [
+        "\\frac{1}{2}", "x^2+1", "0.5", "40.0", "\\boxed{1+x^2}", "m+n=55", "1/2", "x^2-1"]
+    threads = torch.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2, 4):
+            torch.set_num_threads(n)
+            results.append(answer.group_answers(answers).tolist())
+    finally:
+        torch.set_num_threads(threads)
+    assert results[0] == results[1] == results[2]
+    assert results[0] == list(range(60)) + [60, 61, 60, 39, 61, 54, 60, 62]
+
+
 # ---- bad input --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("bad", [

@@ -387,16 +387,36 @@ std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, c
   // would otherwise take n^2 / 2 full budgets (adversarial 4 KB answers: seconds for a dozen, minutes for 64;
   // found by a breaker). Once it is spent, the rest join a class only of their own form.
   long left = kMaxSteps * long(std::max<size_t>(form_key.size(), 1));
+  // One answer against the classes so far, a block of them at a time on parallel_for's threads, each comparison
+  // with a budget of its own; the verdicts are then taken in class order, as one thread would, so the classes
+  // do not depend on the threads. Blocks double from kFirstBlock while nothing matches: what is compared past
+  // a match or the budget's end is at most what was compared before it (adversarial answers stay bounded).
+  constexpr size_t kFirstBlock = 16, kLastBlock = 1024;
+  std::vector<uint8_t> equal;
+  std::vector<long> steps;
   for (const size_t f : order) {
     throw_if_stopped(stop, "group_answers");
     const Prepared& answer = prepared[form_first[f]];
     if (answer.text.empty()) continue;
-    for (size_t c = 0; c < representatives.size() && class_of[f] < 0 && left > 0; ++c) {
-      throw_if_stopped(stop, "group_answers");   // one answer against every class so far: seconds, for many
-      Budget budget;
-      if (prepared_equal(prepared[form_first[representatives[c]]], answer, options, budget, /*peers=*/true))
-        class_of[f] = int64_t(c);
-      left -= budget.steps;
+    size_t block = parallel_for ? kFirstBlock : 1;
+    for (size_t first = 0; first < representatives.size() && class_of[f] < 0 && left > 0;
+         first += block, block = parallel_for ? std::min(2 * block, kLastBlock) : 1) {
+      const size_t n = std::min(block, representatives.size() - first);
+      equal.assign(n, 0);
+      steps.assign(n, 0);
+      for_range(int64_t(n), n > 1 ? parallel_for : ParallelFor{}, [&](int64_t begin, int64_t end) {
+        for (int64_t k = begin; k < end; ++k) {
+          throw_if_stopped(stop, "group_answers");   // one answer against every class so far: seconds, for many
+          Budget budget;
+          equal[k] = prepared_equal(prepared[form_first[representatives[first + k]]], answer, options, budget,
+                                    /*peers=*/true);
+          steps[k] = budget.steps;
+        }
+      });
+      for (size_t k = 0; k < n && class_of[f] < 0 && left > 0; ++k) {
+        if (equal[k]) class_of[f] = int64_t(first + k);
+        left -= steps[k];
+      }
     }
     if (class_of[f] < 0) {
       class_of[f] = int64_t(representatives.size());

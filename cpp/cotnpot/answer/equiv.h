@@ -78,7 +78,9 @@ std::vector<uint8_t> grade_pairs(const std::vector<std::string>& golds, const st
 // numbered in order of first appearance (0, 1, ...). An empty answer gets -1. Equivalence is not transitive
 // (17 equals m+n=17 and p+q=17, which differ), so a class is whatever equals its first member, answers
 // prepared alike (17, \boxed{17}) taken as one form, bare values first, then the most voted forms, ties by
-// their text: the classes do not depend on the answers' order.
+// their text: the classes do not depend on the answers' order. parallel_for spreads the preparing of the
+// answers and each answer's comparisons with the classes so far; the verdicts are taken in class order, so
+// the classes do not depend on it either.
 std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, const EquivOptions& options = {},
                                       const ParallelFor& parallel_for = {}, const std::atomic<bool>* stop = nullptr);
 

@@ -54,7 +54,7 @@ def _call(function, texts: dict, *rest):
 def extract_answer(text: Text, mode: str = "cot", last_number_fallback: bool = True) -> Tuple[str, str]:
     """The final answer in a solution and the rule that found it: ``(answer, rule)``.
 
-    Rules in order (mode "cot"): boxed, gsm8k (``####``), final_answer, answer_is, a_line (``A: 26``),
+    Rules in order (mode "cot"): boxed, gsm8k (``####``), final_answer, answer_is, a_line (``A: 26``, ``Answer: C``),
     math (last ``$...$``), last_number (optional). Mode "program": the last non-empty output line.
     ``("", "none")`` when nothing matched.
     """
@@ -85,7 +85,8 @@ def is_equiv(gold: Text, pred: Text, rel_tol: float = 1e-6, percent: bool = Fals
              set_relation: bool = False) -> bool:
     """Whether two answers are mathematically the same.
 
-    ``rel_tol``: relative tolerance for inexact numbers; ``percent``: also accept ``50\\%`` = ``0.5``;
+    ``rel_tol``: relative tolerance for inexact numbers; ``percent``: also accept a value and its hundredth,
+    with or without a percent sign (``50\\%`` = ``0.5``, and ``12`` = ``0.12``, as Qwen2.5-Math's grader);
     ``set_relation``: compare ``x \\in [a,b]`` with ``a \\le x \\le b`` and an interval or ``x \\in`` one with a
     one-sided inequality, ``(2,\\infty)`` with ``x > 2`` (Math-Verify's ``allow_set_relation_comp``).
     """

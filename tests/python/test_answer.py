@@ -65,6 +65,57 @@ def test_math500_boxed_answers_are_extracted_exactly():
         assert answer.extract_answer(row["solution"])[0] == row["answer"], row["unique_id"]
 
 
+def test_every_math500_gold_is_a_bare_answer_to_verify():
+    """verify() takes a text as its own answer where it holds no prose. An environment's name (pmatrix) and a
+    short \\text (Evelyn, degrees, inches) had made 14 golds prose: their last number became the gold, so a
+    box of the right answer failed and one of that number passed (a breaker)."""
+    rows = [json.loads(line) for line in (SHARED / "math500_test.jsonl").open()]
+    for row in rows:
+        gold = row["answer"]
+        assert answer.verify(gold, f"The answer is $\\boxed{{{gold}}}$."), row["unique_id"]
+        last = answer.extract_answer(gold + " ", last_number_fallback=True)[0]
+        if not answer.is_equiv(gold, last):
+            assert not answer.verify(gold, f"The answer is $\\boxed{{{last}}}$."), row["unique_id"]
+
+
+@pytest.mark.parametrize("gold, pred, equal", [
+    # a bare gold or prediction with an environment or a short text (a breaker)
+    ("\\begin{pmatrix} -2 \\\\ -14 \\\\ -7 \\end{pmatrix}", "The answer is $\\boxed{-7}$.", False),
+    ("\\frac{270}7\\text{ degrees}", "So the angle is $\\boxed{7}$.", False),
+    ("\\text{Evelyn}", "The answer is $\\boxed{\\text{Evelyn}}$.", True),
+    ("4", "\\begin{pmatrix}1\\\\4\\end{pmatrix}", False),
+    # boxes that restate one answer or box a step and its result are not joined into a list (a breaker)
+    ("7", "Thus $x = \\boxed{3}$, so $2x+1 = \\boxed{7}$.", True),
+    ("\\frac12", "The probability is $\\boxed{\\frac{1}{2}} = \\boxed{0.5}$.", True),
+    ("18", "She makes \\boxed{18} dollars, i.e. \\boxed{\\$18}.", True),
+    ("1, 2", "$x = \\boxed{1}$, $y = \\boxed{2}$", True),
+    # the last number is no denominator or unit's power (a breaker)
+    ("2", "So the area is \\frac{\\sqrt{3}}{2} square units.", False),
+    ("\\frac{\\sqrt{3}}{2}", "So the area is \\frac{\\sqrt{3}}{2} square units.", True),
+    ("2", "The acceleration is 5 m/s^2", False),
+    ("5", "The acceleration is 5 m/s^2", True),
+    # a choice on an "Answer:" line (a breaker)
+    ("C", "Answer: C", True),
+    ("C", "**Answer: (C)**", True),
+    ("B", "Answer: C", False),
+])
+def test_verify_breakers_texts(gold, pred, equal):
+    assert answer.verify(gold, pred) is equal
+
+
+@pytest.mark.parametrize("gold, pred, equal", [
+    ("x \\ge 3", "x \\geqslant 3", True),     # \\geqslant had become "\\geslant" (a breaker)
+    ("x \\le 3", "x \\leqslant 3", True),
+    ("x \\le 3", "x \\geqslant 3", False),
+    ("x \\ge 3", "x \\geqq 3", True),
+    ("5", "\\approx 5", True),                  # a value stated approximately
+    ("5", "\\approx 6", False),
+    ("5", "\\approxeq", False),
+])
+def test_slanted_inequalities_and_approximate_values(gold, pred, equal):
+    assert answer.is_equiv(gold, pred) is equal
+
+
 # ---- normalization ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("raw, expected", [

@@ -210,7 +210,22 @@ bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& op
   return words_only(g.text) && words_only(p.text) && squeeze_lower(g.text) == squeeze_lower(p.text);
 }
 
-// A text that is itself an answer (no prose): "10/9", "x^2+1", "\frac{1}{2}". Prose has words.
+// How many words of three or more letters text holds.
+size_t long_words(std::string_view text) {
+  size_t n = 0;
+  for (size_t i = 0; i < text.size();) {
+    size_t j = i;
+    while (j < text.size() && detail::is_ascii_alpha(text[j])) ++j;
+    n += j - i >= 3;
+    i = j > i ? j : i + 1;
+  }
+  return n;
+}
+
+// A text that is itself an answer (no prose): "10/9", "x^2+1", "\frac{1}{2}". Prose has words; an
+// environment's name ("\begin{pmatrix}") and a short text ("\frac{270}7\text{ degrees}", "\text{Evelyn}",
+// "864 \mbox{ inches}^2") are none: such golds of MATH500 had gone to extraction, and their last number had
+// been the answer (a breaker).
 bool looks_like_bare_answer(std::string_view text) {
   if (text.size() > 200) return false;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -218,6 +233,17 @@ bool looks_like_bare_answer(std::string_view text) {
     size_t j = i;
     while (j < text.size() && detail::is_ascii_alpha(text[j])) ++j;
     const bool command = i > 0 && text[i - 1] == '\\';
+    if (command && j < text.size() && text[j] == '{') {
+      const std::string_view name = text.substr(i, j - i);
+      const size_t close = text.find('}', j);
+      const bool environment = name == "begin" || name == "end";
+      const bool short_text = (name == "text" || name == "mbox" || name == "textbf" || name == "mathrm" ||
+                               name == "textrm") && long_words(text.substr(j, close - j)) <= 2;
+      if (close != std::string_view::npos && (environment || short_text)) {
+        i = close;
+        continue;
+      }
+    }
     if (!command && j - i >= 3) {
       const std::string_view word = text.substr(i, j - i);
       if (word != "sqrt" && word != "frac" && word != "sin" && word != "cos" && word != "tan" && word != "log" &&

@@ -224,7 +224,8 @@ std::string all_math(std::string_view s) {
 
 bool is_number_char(char c) { return detail::is_ascii_digit(c) || c == '.' || c == ','; }
 
-// Whether the letters right before s[caret] ('^') name a unit of length or area ("cm^2", "m^3").
+// Whether the letters right before s[caret] ('^') name a unit of length or area ("cm^2", "m^3"), or the time
+// of an acceleration ("m/s^2").
 bool unit_before_power(std::string_view s, size_t caret) {
   size_t b = caret;
   while (b > 0 && detail::is_ascii_alpha(s[b - 1])) --b;
@@ -232,7 +233,7 @@ bool unit_before_power(std::string_view s, size_t caret) {
   const std::string_view word = s.substr(b, caret - b);
   for (std::string_view unit : {"cm", "m", "mm", "km", "ft", "in", "yd", "mi", "units", "meters", "inches", "feet"})
     if (word == unit) return true;
-  return false;
+  return word == "s" && b > 0 && s[b - 1] == '/';   // an acceleration: "5 m/s^2" is 5 (it had been 2; a breaker)
 }
 
 // The last number of s ("" if none), and where it begins (at, if given).
@@ -342,6 +343,46 @@ std::string last_number_scaled(std::string_view s) {
   for (std::string_view scale : {"million", "billion", "trillion", "millions", "billions", "trillions"})
     if (word == scale) return number + " " + word;
   return number;
+}
+
+// Where the {...} group that closes at s[close] opens; npos when unbalanced (the mirror of braced).
+size_t group_open(std::string_view s, size_t close) {
+  int depth = 0;
+  for (size_t i = close + 1; i-- > 0;) {
+    if (i > 0 && s[i - 1] == '\\' && (s[i] == '{' || s[i] == '}')) continue;   // an escaped brace
+    if (s[i] == '}') ++depth;
+    if (s[i] == '{' && --depth == 0) return i;
+  }
+  return std::string_view::npos;
+}
+
+// The last number of s as last_number_scaled gives it, or, where that number is a whole argument of a
+// command, the command with all its arguments, nested ones too: "So the area is \frac{\sqrt{3}}{2} square
+// units." is \frac{\sqrt{3}}{2} (it had been its denominator, 2: a breaker).
+std::string last_number_or_command(std::string_view s) {
+  size_t at = 0;
+  const std::string number = last_number(s, &at);
+  size_t begin = at, end = at + number.size();
+  while (!number.empty() && begin > 0 && s[begin - 1] == '{' && end < s.size() && s[end] == '}') {
+    size_t open = begin - 1;
+    while (open > 0 && s[open - 1] == '}') {   // the command's earlier arguments ("\frac{1}{2}")
+      const size_t earlier = group_open(s, open - 1);
+      if (earlier == std::string_view::npos) break;
+      open = earlier;
+    }
+    size_t name = open;
+    while (name > 0 && detail::is_ascii_alpha(s[name - 1])) --name;
+    if (name == open || name == 0 || s[name - 1] != '\\') break;   // no command's argument ("x^{2}")
+    size_t close = end + 1;
+    while (close < s.size() && s[close] == '{') {   // its later arguments
+      size_t group_end = 0;
+      braced(s, close, group_end);
+      if (group_end == std::string_view::npos) break;
+      close = group_end + 1;
+    }
+    begin = name - 1, end = close;
+  }
+  return begin == at ? last_number_scaled(s) : std::string(s.substr(begin, end - begin));
 }
 
 // Whether s holds a LaTeX command (a backslash and a letter; "\$18" is an escaped dollar, no command).
@@ -458,7 +499,22 @@ std::string last_boxed(std::string_view text) {
 namespace {
 constexpr int kBoxGapWords = 4;
 
-// Words between two boxes; "or" between them makes them alternatives (-1: do not join).
+// Whether a word between two boxes makes the later one restate or follow from the earlier: "\boxed{\frac{1}{2}}
+// = \boxed{0.5}", "\boxed{18} dollars, i.e. \boxed{\$18}", "x = \boxed{3}, so 2x+1 = \boxed{7}" (they had been
+// joined as the answers "1/2, 0.5", "18, \$18" and "3, 7": a breaker). `first`: the gap's first word, where
+// "=" restates ("x = \boxed{1}, y = \boxed{2}" is two answers).
+bool restates(std::string word, bool first) {
+  while (!word.empty() && (word.back() == '.' || word.back() == ':' || word.back() == ';')) word.pop_back();
+  for (char& c : word) c = detail::lowercase(c);
+  if (first && (word == "=" || word == "\\approx" || word == "\\equiv")) return true;
+  for (std::string_view w : {"or", "so", "thus", "hence", "therefore", "i.e", "ie", "\\rightarrow", "\\implies",
+                             "\\therefore", "equivalently"})
+    if (word == w) return true;
+  return false;
+}
+
+// Words between two boxes; "or" between them makes them alternatives, and a restatement's word one answer
+// written twice or a step and its result (restates): -1, do not join.
 int words_between(std::string_view gap) {
   // One pass, each filler replaced by a space (a find-and-replace loop per filler rescanned the gap from its
   // start after every hit: quadratic in a gap of a million commas).
@@ -482,7 +538,7 @@ int words_between(std::string_view gap) {
       continue;
     size_t e = i;
     while (e < g.size() && !detail::is_ascii_space(g[e])) ++e;
-    if (g.compare(i, e - i, "or") == 0) return -1;
+    if (restates(g.substr(i, e - i), words == 0)) return -1;
     ++words;
   }
   return words;
@@ -645,6 +701,8 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
     const size_t nl = last.rfind('\n');
     const std::string line = trim(nl == std::string::npos ? std::string_view(last) : std::string_view(last).substr(nl + 1));
     if (line.size() > 2 && line[0] == 'A' && line[1] == ':') return {trim(std::string_view(line).substr(2)), "a_line"};
+    // "Answer: C" (a multiple-choice reply; it had found nothing: a breaker)
+    if (starts_with_nocase(line, "answer:") && line.size() > 7) return {trim(std::string_view(line).substr(7)), "a_line"};
   }
   if (std::string math = last_math(text); !math.empty()) {
     // "... $k = \\frac{60}{m}$ must divide 60. So there are 8 such numbers.": a final sentence that states
@@ -657,7 +715,7 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
     return {math, "math"};
   }
   if (options.last_number_fallback) {
-    if (std::string number = last_number_scaled(text); !number.empty()) return {number, "last_number"};
+    if (std::string number = last_number_or_command(text); !number.empty()) return {number, "last_number"};
   }
   return {"", "none"};
 }

@@ -6,7 +6,7 @@
 //   gsm8k        the text after the last "####" (GSM8K's gold format)
 //   final_answer "Final Answer: ..." / "The final answer is ...", up to the end of the sentence
 //   answer_is    "the answer is ...", up to the end of the sentence
-//   a_line       a final line "A: 26" (OpenAI's GSM8K example solutions)
+//   a_line       a final line "A: 26" (OpenAI's GSM8K example solutions) or "Answer: C"
 //   math         the last $...$, \(...\) or \[...\] segment
 //   last_number  the last number in the text (off with last_number_fallback = false)
 // For program output (mode "program"): the last non-empty printed line ("last_line").

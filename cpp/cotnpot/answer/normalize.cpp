@@ -682,11 +682,14 @@ static Normalized normalize_with(std::string_view answer, bool percent_factors) 
   replace_all(s, "\\emptyset", "\\{\\}");
   replace_all(s, "\\varnothing", "\\{\\}");
   replace_all(s, "\\infinity", "\\infty");
-  replace_all(s, "\\leq", "\\le");
-  replace_all(s, "\\geq", "\\ge");
+  // \leqslant and \leqq (Qwen and DeepSeek write them) before \leq, which would leave "\leslant" (a breaker)
+  for (std::string_view le : {"\\leqslant", "\\leqq", "\\leq"}) replace_all(s, le, "\\le");
+  for (std::string_view ge : {"\\geqslant", "\\geqq", "\\geq"}) replace_all(s, ge, "\\ge");
   replace_all(s, "\\neq", "\\ne");
   strip_text_commands(s);
   s = trim(s);
+  // A value stated approximately, "\approx 5", is the value (Math-Verify's too; it had been no number)
+  if (s.rfind("\\approx", 0) == 0 && !(s.size() > 7 && detail::is_ascii_alpha(s[7]))) s = trim(s.substr(7));
   numbers_in_words(s);   // before the words become commas: "three hundred and two"
   replace_words_with_commas(s);
   s = trim(s);

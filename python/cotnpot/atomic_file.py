@@ -2,7 +2,8 @@
 fsync'ed, renamed over the old one, and the directory fsync'ed. A process killed mid-write leaves the
 previous file whole, a reader never sees half a file, and two writers of one path each replace it whole
 (a fixed ``path.tmp`` name let one rename the other's half-written file). On an error the temporary file is
-removed and the old file stays."""
+removed and the old file stays. A symbolic link's target is what is replaced; a FIFO or a device, which
+cannot be, is written to directly."""
 import contextlib
 import os
 import tempfile
@@ -15,6 +16,14 @@ def atomic_file(path, mode: str = "w", permissions: Optional[int] = None, **open
     """``open(path, mode, **open_args)`` for writing, replaced whole on success. ``mkstemp`` makes the file
     0600: ``permissions`` sets others (for outputs read by other users, as ``open`` would have made them)."""
     path = Path(path)
+    if path.is_symlink():   # the file a link names is replaced, the link kept (it had become a file of its own)
+        path = Path(os.path.realpath(path))
+    if path.exists() and not path.is_file() and not path.is_dir():
+        # A FIFO or a device ("/dev/stdout") is written to as it is: renamed over, it had become a regular
+        # file, and its reader got nothing (a reviewer).
+        with open(path, mode, **open_args) as f:
+            yield f
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

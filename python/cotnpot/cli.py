@@ -65,6 +65,13 @@ def make_translator(args):
     return translate.CachedTranslator(inner, args.translation_cache) if args.translation_cache else inner
 
 
+# Bounds of the size options, far past any real run, below what would exhaust the machine.
+MAX_DRAWS = 10 ** 6                 # --samples, --resamples
+MAX_WORKERS = 1024                  # sandbox processes (the Executor's own bound)
+MAX_CONCURRENCY = 1024              # requests in flight
+MAX_SAMPLES_PER_PROBLEM = 100_000   # generate --n
+
+
 class UsageError(ValueError):
     """A bad option value or output path: reported in one line, exit code 2, before any work."""
 
@@ -113,6 +120,31 @@ def not_an_input(outputs: dict, inputs: dict) -> None:
                              "overwrite")
 
 
+def distinct_outputs(outputs: dict) -> None:
+    """No two outputs are one file: --log-samples naming OUT/report.json, or the cache --cache, had replaced
+    one with the other, silently (a reviewer)."""
+    seen = {}
+    for flag, path in outputs.items():
+        if path is None:
+            continue
+        key = Path(path).resolve()
+        if key in seen:
+            raise UsageError(f"{flag} {path}: is also {seen[key]}; each output needs a file of its own")
+        seen[key] = flag
+
+
+def eval_outputs(args) -> dict:
+    """Every file eval writes, by the option it comes from: the named ones, and those in --out."""
+    out = args.out
+    derived = {} if out is None else {f"--out's {name}": out / name for name in (
+        "report.json", "report.md", "accuracy_vs_n.png", "accuracy_vs_calls.png", "cache/scores.jsonl")}
+    return {"--log-samples": args.log_samples,
+            "--cache": args.cache if args.cache is not None or out is None else out / "cache" / "executions.jsonl",
+            "--translation-cache": args.translation_cache if args.translation_cache is not None or out is None
+            or args.translator is None else out / "cache" / "translations.jsonl",
+            **derived}
+
+
 def positive_ints(text: Optional[str], flag: str) -> Optional[List[int]]:
     if not text:
         return None
@@ -131,10 +163,15 @@ def _eval(args) -> int:
     from .pipeline.evaluation import EvalOptions, evaluate_file
     distributed.init_from_env()   # under torchrun: each process works on its share, rank 0 reports
     ks = positive_ints(args.ks, "--ks")
-    if args.samples < 2 or args.resamples < 1:
-        raise UsageError("--samples must be >= 2 and --resamples >= 1")
-    if args.workers < 1:
-        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    # Upper bounds too: 10^13 resamples had run the whole evaluation and then failed allocating 960 TB, and
+    # --workers past int's range gave a TypeError dumping the prelude (a reviewer)
+    if not (2 <= args.samples <= MAX_DRAWS and 1 <= args.resamples <= MAX_DRAWS):
+        raise UsageError(f"--samples must be in [2, {MAX_DRAWS}] and --resamples in [1, {MAX_DRAWS}], got "
+                         f"{args.samples} and {args.resamples}")
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise UsageError(f"--workers must be in [1, {MAX_WORKERS}], got {args.workers}")
+    if not 1 <= args.concurrency <= MAX_CONCURRENCY:
+        raise UsageError(f"--concurrency must be in [1, {MAX_CONCURRENCY}], got {args.concurrency}")
     if args.verifier_max_length is not None and (args.verifier_max_length < 1 or not args.verifier):
         raise UsageError(f"--verifier-max-length must be >= 1 and needs --verifier, got {args.verifier_max_length}"
                          f"{'' if args.verifier else ' without --verifier'}")
@@ -150,6 +187,7 @@ def _eval(args) -> int:
     not_an_input({"--log-samples": args.log_samples, "--cache": args.cache,
                   "--translation-cache": args.translation_cache},
                  {"--candidates": args.candidates, "--published": args.published, "--translator": translations})
+    distinct_outputs(eval_outputs(args))
     try:
         translator = make_translator(args)
     except (ValueError, FileNotFoundError) as exc:
@@ -211,9 +249,14 @@ def _generate(args) -> int:
     distributed.init_from_env()   # under torchrun: each process sends its share of the requests
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be >= 1, got {args.limit}")
+    if not 1 <= args.n <= MAX_SAMPLES_PER_PROBLEM:   # 10^15 had ended in a MemoryError's traceback
+        raise UsageError(f"--n must be in [1, {MAX_SAMPLES_PER_PROBLEM}], got {args.n}")
+    if not 1 <= args.concurrency <= MAX_CONCURRENCY:
+        raise UsageError(f"--concurrency must be in [1, {MAX_CONCURRENCY}], got {args.concurrency}")
     output_file(args.out, "--out")
     output_file(args.cache, "--cache")
     not_an_input({"--out": args.out, "--cache": args.cache}, {"--problems": args.problems})
+    distinct_outputs({"--out": args.out, "--cache": args.cache or args.out.with_name(args.out.name + ".samples.jsonl")})
     try:
         problems = load_problems(args.problems, args.limit)
         client = OpenAICompatibleClient(args.server, args.model, args.api, retries=args.retries, timeout=args.timeout,

@@ -94,6 +94,9 @@ class Executor:
                  preload: Sequence[str] = DEFAULT_PRELOAD,
                  output_limit: int = _DEFAULT_OUTPUT_LIMIT, warmup: str = "", job_namespaces: bool = True,
                  isolation_off: Sequence[str] = (), worker_grace: float = 30.0):
+        if isinstance(workers, int) and not isinstance(workers, bool) and not 1 <= workers <= 1024:
+            # checked here as well: past int's range the binding's TypeError dumped every argument (a reviewer)
+            raise ValueError(f"Executor: workers must be in [1, 1024], got {workers}")
         if not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
         if timeout is not None and timeout > 1e6:   # inf included: deadlines are integer milliseconds

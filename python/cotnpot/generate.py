@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from . import distributed
+from . import distributed, strict_json
 from .jsonl_store import JsonlStore, atomic_jsonl_writer
 from .translate.client import OpenAICompatibleClient, RequestRefused, ServerUnavailable
 
@@ -74,7 +74,7 @@ def load_problems(path, limit: Optional[int] = None) -> List[GenProblem]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = strict_json.loads(line)
         except ValueError as exc:
             raise ValueError(f"{path}:{number}: not a JSON object: {exc}") from None
         if not isinstance(row, dict):

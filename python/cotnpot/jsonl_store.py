@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Dict, Iterable
 
+from . import strict_json
 from .atomic_file import atomic_file
 
 
@@ -19,7 +20,7 @@ class JsonlStore:
         if self.path.is_file():
             for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
                 try:
-                    entry = json.loads(line)
+                    entry = strict_json.loads(line)
                     self.entries[entry["key"]] = entry
                 except (ValueError, KeyError, TypeError):
                     continue

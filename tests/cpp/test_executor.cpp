@@ -60,6 +60,13 @@ TEST_CASE("Executor rejects bad settings with a message") {
   CHECK_THROWS_WITH_AS(Executor{options}, "Executor: memory_mb must be between 16 and 2^30, got 1073741825",
                        std::invalid_argument);
   options.memory_mb = 512;
+  for (int workers : {0, 1025}) {   // 100,000 had started as many processes (a reviewer)
+    options.workers = workers;
+    CHECK_THROWS_WITH_AS(Executor{options},
+                         ("Executor: workers must be in [1, 1024], got " + std::to_string(workers)).c_str(),
+                         std::invalid_argument);
+  }
+  options.workers = 2;
   options.python = "/nonexistent/python3";
   CHECK_THROWS_AS(Executor{options}, std::runtime_error);
 }

@@ -160,6 +160,9 @@ def write_rows(path, *rows):
     # found by a reviewer: JSON's bare Infinity, and an int past float's range (a raw OverflowError)
     ({"pred_score": [[float("inf")], [0.9]]}, "field 'pred_score[0]' must be finite, got inf"),
     ({"pred_score": [0.1, 10 ** 400]}, "field 'pred_score[1]' is too large for a score: 10000000000000000000..."),
+    # found by a reviewer: a null or numeric question loaded, and crashed the verifier after the whole run
+    ({"question": None}, "field 'question' must be a string, got NoneType None"),
+    ({"question": 5}, "field 'question' must be a string, got int 5"),
 ])
 def test_fields_of_the_wrong_type_are_refused_by_file_and_line(tmp_path, capsys, change, message):
     """A label "false" counted as correct (bool("false")), a null gold and a null answer both read "None" and
@@ -198,6 +201,76 @@ def test_output_paths_are_checked_before_the_work(tmp_path, capsys):
     assert "--problems must be >= 20" in capsys.readouterr().err
 
 
+def test_found_by_a_reviewer_outputs_sizes_and_fields(tmp_path, capsys):
+    """Two outputs naming one file replaced one with the other, silently (the log over OUT/report.json, over
+    the execution cache); sizes past any run ended in tracebacks after the whole run (10^13 resamples: 960 TB
+    asked of the allocator) or in a TypeError dumping the Executor's arguments; JSON nested past the recursion
+    limit was a RecursionError; an OVM gold solution in a list became the gold "42']"; PoT options as one
+    string became five options, and a recorded true the answer "True"."""
+    cands = write_rows(tmp_path / "c.jsonl", ROW)
+    out = tmp_path / "out"
+    for args, message in (
+            (["--out", str(out), "--log-samples", str(out / "report.json")],
+             f"--out's report.json {out / 'report.json'}: is also --log-samples"),
+            (["--out", str(out), "--log-samples", str(out / "cache" / "executions.jsonl")],
+             f"--cache {out / 'cache' / 'executions.jsonl'}: is also --log-samples"),
+            (["--cache", str(tmp_path / "same.jsonl"), "--log-samples", str(tmp_path / "same.jsonl")],
+             f"--cache {tmp_path / 'same.jsonl'}: is also --log-samples"),
+            (["--resamples", str(10 ** 13)], "--samples must be in [2, 1000000] and --resamples in [1, 1000000]"),
+            (["--samples", "9" * 20], "--samples must be in [2, 1000000]"),
+            (["--workers", str(2 ** 40)], f"--workers must be in [1, 1024], got {2 ** 40}"),
+            (["--concurrency", "0"], "--concurrency must be in [1, 1024], got 0")):
+        assert main(["eval", "--candidates", str(cands), "--quiet", *args]) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (args, err)
+        assert not out.exists() and not (tmp_path / "same.jsonl").exists()
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    assert main(["eval", "--candidates", str(deep), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"{deep}:1: not a JSON object: JSON nested too deeply to read" in err and "Traceback" not in err, err
+    assert main(["eval", "--candidates", str(cands), "--quiet", "--published", str(deep)]) == 2
+    assert "JSON nested too deeply to read" in capsys.readouterr().err
+    ovm = write_rows(tmp_path / "ovm.jsonl", {"question": "q", "answer": ["#### 42"],
+                                              "outputs": [{"response": "so the answer is 42"}]})
+    assert main(["eval", "--candidates", str(ovm), "--quiet"]) == 1
+    assert "field 'answer' (the gold solution) must be a string, got list" in capsys.readouterr().err
+    for change, message in (({"options": "ABCDE"}, "field 'options' must be a list of strings, got str 'ABCDE'"),
+                            ({"executed": True}, "field 'executed' must be a string or a number, got bool True"),
+                            ({"executed": {"a": 1}}, "field 'executed' must be a string or a number, got dict")):
+        pot = write_rows(tmp_path / "pot.jsonl", {"question": "q", "answer": 2, "generated": "print(2)", **change})
+        assert main(["eval", "--candidates", str(pot), "--quiet"]) == 1
+        assert message in capsys.readouterr().err
+
+
+def test_outputs_through_a_link_or_into_a_fifo(tmp_path, capsys):
+    """An output path that is a symbolic link had become a file of its own (the link's target unchanged), and
+    a FIFO a regular file whose reader got nothing: the target is replaced, and a FIFO written to."""
+    import os
+    import threading
+    cands = write_rows(tmp_path / "c.jsonl", ROW)
+    target = tmp_path / "target.jsonl"
+    target.write_text("old\n")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target)
+    assert main(["eval", "--candidates", str(cands), "--quiet", "--log-samples", str(link)]) == 0
+    capsys.readouterr()
+    assert link.is_symlink() and json.loads(target.read_text().splitlines()[0])["gold"] == "2"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    try:
+        assert main(["eval", "--candidates", str(cands), "--quiet", "--log-samples", str(fifo)]) == 0
+    finally:
+        if reader.is_alive():   # the FIFO was not opened for writing: open it once, so that the reader ends
+            with open(fifo, "w"):
+                pass
+        reader.join(10)
+    assert fifo.is_fifo() and json.loads(got[0].splitlines()[0])["gold"] == "2"
+
+
 def test_a_broken_verifier_directory_is_named_not_a_traceback(tmp_path, capsys):
     """A tiny: config with an unknown key raised TypeError through the CLI (it caught only OSError and
     ValueError); so did weights of another shape and a cut safetensors file."""
@@ -233,7 +306,7 @@ def test_found_by_a_breaker_options_inputs_and_reports(tmp_path, capsys):
     --published entry crashed at the very end; a non-UTF-8 file name left a 0-byte report.json."""
     cands = write_rows(tmp_path / "c.jsonl", ROW)
     before = cands.read_bytes()
-    for args, message in ((["--workers", "0"], "--workers must be >= 1, got 0"),
+    for args, message in ((["--workers", "0"], "--workers must be in [1, 1024], got 0"),
                           (["--timeout", "0"], "--timeout must be > 0 and at most 1e6 seconds, got 0.0"),
                           (["--timeout", "nan"], "--timeout must be > 0 and at most 1e6 seconds, got nan"),
                           (["--timeout", "1e7"], "--timeout must be > 0 and at most 1e6 seconds, got 10000000.0"),

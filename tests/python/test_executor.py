@@ -409,8 +409,9 @@ def test_bad_input(ex):
         ex.run(["print(1)"], timeout=0)
     with pytest.raises(ValueError, match="timeout must be > 0 seconds, got -1"):
         cotnpot.Executor(timeout=-1)
-    with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
-        cotnpot.Executor(workers=0)
+    for workers in (0, 1025, 2 ** 40):   # 2 ** 40 had been the binding's TypeError, dumping every argument
+        with pytest.raises(ValueError, match=rf"workers must be in \[1, 1024\], got {workers}$"):
+            cotnpot.Executor(workers=workers)
     for grace in (0, -1, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="worker_grace must be > 0 and at most 1e6 seconds"):
             cotnpot.Executor(worker_grace=grace)

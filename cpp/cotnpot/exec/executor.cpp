@@ -82,6 +82,7 @@ struct CallingBack {
 constexpr const char* kNotSent = "NotSent";
 constexpr int64_t kMaxOutputLimit = int64_t(64) << 20;
 constexpr double kMaxTimeoutS = 1e6;  // finite: deadlines are computed in integer milliseconds
+constexpr int kMaxWorkers = 1024;
 constexpr int kReadyTimeoutS = 120;   // a worker's interpreter, preloads and warmup
 // Address space per job: below 16 MiB no interpreter starts; above 2^30 MiB the worker refuses the frame.
 constexpr int kMinMemoryMb = 16, kMaxMemoryMb = 1 << 30;
@@ -413,8 +414,10 @@ struct Executor::Worker {
 };
 
 Executor::Executor(ExecutorOptions options, const std::atomic<bool>* stop) : options_(std::move(options)) {
-  if (options_.workers < 1)
-    throw std::invalid_argument("Executor: workers must be >= 1, got " + std::to_string(options_.workers));
+  // Bounded above too: each worker is a process, and 100,000 of them would exhaust the machine's pids
+  if (options_.workers < 1 || options_.workers > kMaxWorkers)
+    throw std::invalid_argument("Executor: workers must be in [1, " + std::to_string(kMaxWorkers) + "], got " +
+                                std::to_string(options_.workers));
   if (!(options_.timeout_s > 0))
     throw std::invalid_argument("Executor: timeout must be > 0 seconds, got " + std::to_string(options_.timeout_s));
   if (!(options_.timeout_s <= kMaxTimeoutS))

@@ -20,7 +20,6 @@ pot       Program-of-Thoughts Codex outputs: ``generated`` (programs), ``execute
 A malformed line raises :class:`CandidateFileError` naming the file and line; the problems read before
 it are kept on the exception (``.partial``).
 """
-import json
 import math
 import re
 from collections import Counter
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Union
 
 import torch
+
+from .. import strict_json
 
 FORMATS = ("qwen", "ovm", "openai", "tora", "pot", "code")
 OPENAI_MODELS = ("6b_finetuning", "6b_verification", "175b_finetuning", "175b_verification")
@@ -212,7 +213,11 @@ def _load_ovm(row, counts, line):
     question, outputs = _need(row, "question", "outputs")
     # ground_truth is the final answer; "answer" (where it is the only one) is GSM8K's whole gold solution
     # (typed like the other formats' fields: a null was the text "None", which a null answer then matched)
-    gold = _gold(row["ground_truth"], "ground_truth") if "ground_truth" in row else _extract(str(row.get("answer", "")))
+    solution = row.get("answer", "")
+    if not isinstance(solution, str):   # str() had made ["#### 42"] the gold "42']" (a reviewer)
+        raise ValueError(f"field 'answer' (the gold solution) must be a string, got {type(solution).__name__} "
+                         f"{solution!r:.40}")
+    gold = _gold(row["ground_truth"], "ground_truth") if "ground_truth" in row else _extract(solution)
     cands = []
     for o in outputs:
         (text,) = _need(o, "response")
@@ -275,10 +280,14 @@ def _load_pot(row, counts, line):
         return None
     question, gold, generated = _need(row, "question", "answer", "generated")
     programs = _texts(generated, "generated")
-    recorded = row.get("executed") if len(programs) == 1 else None
-    value = "" if recorded is None else str(recorded)
+    # a recorded result as _answer takes it (str() had made true "True" and a dict its repr; a reviewer), and
+    # options as a list ("ABCDE" had been five options)
+    value = _answer(row.get("executed"), "executed") if len(programs) == 1 else ""
+    options = row.get("options") or []
+    if not isinstance(options, list):
+        raise ValueError(f"field 'options' must be a list of strings, got {type(options).__name__} {options!r:.40}")
     cands = [Candidate(text=p, program=p, answer=value, executed=value) for p in programs]
-    return Problem(str(line), question, _gold(gold, "answer"), cands, options=list(row.get("options", [])))
+    return Problem(str(line), question, _gold(gold, "answer"), cands, options=_texts(options, "options"))
 
 
 def _load_code(row, counts, line):
@@ -326,8 +335,8 @@ def load_candidates(path: Union[str, Path], format: str = "auto", limit: Optiona
                 continue
             where = f"{path}:{number}"
             try:
-                row = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                row = strict_json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as exc:   # ValueError: also past int's 4300 digits
                 raise CandidateFileError(f"{where}: not a JSON object: {exc}", table) from None
             if not isinstance(row, dict):
                 raise CandidateFileError(f"{where}: not a JSON object but a {type(row).__name__}", table)
@@ -339,6 +348,11 @@ def load_candidates(path: Union[str, Path], format: str = "auto", limit: Optiona
                 table.format = detected
             try:
                 problem = LOADERS[table.format](row, table.counts, number)
+                if problem is not None and not isinstance(problem.question, str):
+                    # a null or a number had loaded, and crashed the verifier or the trainer after every
+                    # execution and translation (a reviewer)
+                    raise ValueError(f"field {'prompt' if table.format == 'code' else 'question'!r} must be a "
+                                     f"string, got {type(problem.question).__name__} {problem.question!r:.40}")
             except (KeyError, ValueError, TypeError, IndexError) as exc:
                 message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
                 raise CandidateFileError(f"{where}: {table.format} row: {message}", table) from None

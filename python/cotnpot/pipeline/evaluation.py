@@ -11,7 +11,6 @@ listed. Two answer classes for votes: ``grader`` (:func:`cotnpot.answer.group_an
 Ties are fair unless ``ties="first"``; figures compared with a publication also use its rule. The methods
 come from :mod:`cotnpot.pipeline.methods`; under torchrun each process executes and translates its share.
 """
-import json
 import math
 import re
 import time
@@ -23,7 +22,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 from .. import answer as answers_api
-from .. import distributed
+from .. import distributed, strict_json
 from . import methods, metrics
 from .metrics import Estimate
 from .data import CandidateTable, load_candidates
@@ -484,7 +483,7 @@ def load_published(path, candidate_file) -> dict:
     """The entry for ``candidate_file`` (by its name without .jsonl) in a JSON file of published figures:
     ``{name: {"figures": {metric: value}, "labels": "source"|"grader", "from": ..., "note": ..., "ties": ...}}``
     (``data/published.json`` holds the bundled files'); {} when the file is not listed."""
-    table = json.loads(Path(path).read_text(encoding="utf-8"))
+    table = strict_json.loads(Path(path).read_text(encoding="utf-8"))
     if not isinstance(table, dict):
         raise ValueError(f"{path}: expected a JSON object of published figures per candidate file")
     entry = table.get(Path(candidate_file).name.rsplit(".jsonl", 1)[0], {})

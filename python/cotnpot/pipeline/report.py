@@ -190,8 +190,11 @@ def plot(ev: Evaluation, path: Path, per_call: bool = False) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        with atomic_file(path, "wb", permissions=0o644) as f:   # a full disk or Ctrl-C had left a cut PNG
+            fig.savefig(f, format="png", dpi=120)
+    finally:
+        plt.close(fig)
 
 
 def write(ev: Evaluation, out_dir: Path) -> List[Path]:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+from .. import strict_json
 from ..pipeline.data import CandidateTable
 
 
@@ -147,9 +148,9 @@ def read_pairs(path: Union[str, Path]) -> List[PreferencePair]:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{n}: not a JSON object ({error.msg})") from None
+                row = strict_json.loads(line)
+            except ValueError as error:
+                raise ValueError(f"{path}:{n}: not a JSON object ({getattr(error, 'msg', error)})") from None
             if not isinstance(row, dict):
                 raise ValueError(f"{path}:{n}: not a JSON object")
             rows.append(row)

@@ -1,10 +1,10 @@
 """Translations made elsewhere: a JSONL file of {"question", "text", "translation"} rows, matched to
 requests by their question and candidate text (a request with no row gets None)."""
 import hashlib
-import json
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from .. import strict_json
 from .base import Request
 
 
@@ -29,7 +29,7 @@ class FileTranslator:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = strict_json.loads(line)
                 key, translation = (row["question"], row["text"]), row["translation"]
                 if not all(isinstance(v, str) for v in (*key, translation)):   # a number failed in the sandbox
                     raise TypeError("question, text and translation must be strings")

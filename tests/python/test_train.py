@@ -604,7 +604,13 @@ def test_cotnpot_train_under_torchrun_trains_one_model_like_one_process(tokenize
     moved = 0
     base = load_verifier(str(model_dir))[0].state_dict()
     for name, value in alone.items():
-        torch.testing.assert_close(together[name], value, rtol=1e-4, atol=1e-5, msg=name)
+        # The two runs' updates, compared as a whole: Adam divides each gradient by its own scale, so where a
+        # gradient is near 0 the sum order of a machine's GEMM (1 thread against 2, AVX-512 or not) moves
+        # single elements by up to 1.4e-5 of a 2e-3 update (an element-wise 1e-5 bound failed on AVX-512); a DDP
+        # that trained each process on its own data or skipped the all-reduce moves the whole update.
+        update, ddp_update = value - base[name], together[name] - base[name]
+        if update.abs().max() > 0:
+            assert (ddp_update - update).norm() <= 1e-2 * update.norm(), name   # here at most 1.7e-4
         moved += not torch.equal(value, base[name])
     assert moved > 0   # the comparison is between trained models
     assert read_pairs(tmp_path / "ddp" / "train_pairs.jsonl") == read_pairs(tmp_path / "one" / "train_pairs.jsonl")

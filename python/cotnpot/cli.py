@@ -12,6 +12,7 @@ import argparse
 import math
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import List, Optional
 
@@ -88,6 +89,13 @@ def output_dir(path: Optional[Path], flag: str) -> Optional[Path]:
     breaker). Makes nothing: a run that fails leaves no empty directory behind."""
     if path is None:
         return None
+    try:
+        return _writable_dir(path, flag)
+    except OSError as exc:   # a stat refused: a name too long (ENAMETOOLONG), a loop of links
+        raise UsageError(f"{flag} {path}: {exc.strerror or exc}") from None
+
+
+def _writable_dir(path: Path, flag: str) -> Path:
     if path.exists() and not path.is_dir():
         raise UsageError(f"{flag} {path}: exists and is not a directory")
     above = path
@@ -97,16 +105,49 @@ def output_dir(path: Optional[Path], flag: str) -> Optional[Path]:
         raise UsageError(f"{flag} {path}: {above} is not a directory")
     if not os.access(above, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {path}: {above} is not writable")
+    # What access() does not see, found by a reviewer only at the end of a run: a name past the filesystem's
+    # limit (ENAMETOOLONG), and a directory that refuses files even to root (/proc). A file made and removed
+    # (TemporaryFile: unnamed where the filesystem allows) tells.
+    check_names(path, above, flag)
+    try:
+        with tempfile.TemporaryFile(dir=above):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot write in {above}: {exc.strerror}") from None
     return path
+
+
+def check_names(path: Path, above: Path, flag: str) -> None:
+    """Every name of path below its existing directory above fits the filesystem's NAME_MAX."""
+    try:
+        name_max = os.pathconf(above, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    for part in path.relative_to(above).parts if path != above else ():
+        if len(os.fsencode(part)) > name_max:
+            raise UsageError(f"{flag} {path}: the name {part[:24]}... is longer than the {name_max} bytes a "
+                             "file name may have here")
 
 
 def output_file(path: Optional[Path], flag: str) -> Optional[Path]:
     """As output_dir, for a file: not a directory, in a directory that is or can be made."""
     if path is None:
         return None
+    try:
+        return _writable_file(path, flag)
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: {exc.strerror or exc}") from None
+
+
+def _writable_file(path: Path, flag: str) -> Path:
     if path.is_dir():
         raise UsageError(f"{flag} {path}: is a directory, not a file")
-    output_dir(path.parent, f"{flag}'s directory")
+    if path.exists() and not path.is_file():   # a FIFO or a device, written to as it is (atomic_file)
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"{flag} {path}: is not writable")
+        return path
+    output_dir(path.resolve().parent if path.is_symlink() else path.parent, f"{flag}'s directory")
+    check_names(path, path.parent, flag)
     return path
 
 

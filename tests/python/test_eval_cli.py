@@ -243,6 +243,24 @@ def test_found_by_a_reviewer_outputs_sizes_and_fields(tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
+def test_output_names_the_filesystem_refuses_are_found_before_the_work(tmp_path, capsys):
+    """A --out name past NAME_MAX, or in /proc, failed only at the end of the run, and its report was lost; a
+    refused train option left its --out directory behind, empty (a reviewer)."""
+    cands = write_rows(tmp_path / "c.jsonl", ROW)
+    for args, message in ((["--out", str(tmp_path / ("a" * 300))], "File name too long"),
+                          (["--out", str(tmp_path / "ok" / ("b" * 300))], "is longer than the 255 bytes"),
+                          (["--log-samples", str(tmp_path / ("c" * 300 + ".jsonl"))], "long"),
+                          (["--out", "/proc/cotnpot-out"], "cannot write in /proc")):
+        assert main(["eval", "--candidates", str(cands), "--quiet", *args]) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (args, err)
+    assert main(["eval", "--candidates", str(cands), "--quiet", "--log-samples", "/dev/null"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--candidates", str(cands), "--model", str(tmp_path / "none"), "--epochs", "0",
+                 "--out", str(tmp_path / "train" / "sub")]) == 2
+    assert not (tmp_path / "train").exists()
+
+
 def test_outputs_through_a_link_or_into_a_fifo(tmp_path, capsys):
     """An output path that is a symbolic link had become a file of its own (the link's target unchanged), and
     a FIFO a regular file whose reader got nothing: the target is replaced, and a FIFO written to."""

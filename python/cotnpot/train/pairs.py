@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from .. import strict_json
+from ..atomic_file import atomic_file
 from ..pipeline.data import CandidateTable
 
 
@@ -116,8 +117,8 @@ def split_by_problem(pairs: Sequence[PreferencePair], eval_fraction: float = 0.1
 
 
 def write_pairs(pairs: Iterable[PreferencePair], path: Union[str, Path]) -> None:
-    """TRL-style JSONL: ``prompt``, ``chosen``, ``rejected`` (and cotnpot's ``problem_id``)."""
-    with open(path, "w") as f:
+    """TRL-style JSONL: ``prompt``, ``chosen``, ``rejected`` (and cotnpot's ``problem_id``), replaced whole."""
+    with atomic_file(path, "w", permissions=0o644, encoding="utf-8") as f:
         for p in pairs:
             f.write(json.dumps({"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected,
                                 "problem_id": p.problem_id}) + "\n")

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from .. import distributed
+from ..atomic_file import atomic_file
 from ..pipeline.data import CandidateTable, load_candidates
 from ..selection import best_of_n
 from ..verifier import load_verifier, score_table
@@ -68,8 +69,7 @@ def _run(args, device) -> int:
             print(message)
 
     from ..cli import one_line, output_dir
-    out = output_dir(Path(args.out), "--out")
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(Path(args.out), "--out")   # made once the run can start: a refused option left it empty
     held_out_table = None
     if args.pairs:
         pairs = read_pairs(args.pairs)
@@ -102,8 +102,10 @@ def _run(args, device) -> int:
     trainer = VerifierTrainer(model.to(device), tokenizer, config, out)
     trainer.check_start(train, resume=args.resume)
     if main_process:   # every process holds the same pairs; one writes them
+        out.mkdir(parents=True, exist_ok=True)
         if not args.pairs:
-            (out / "pair_stats.json").write_text(json.dumps(stats.to_json(), indent=1))
+            with atomic_file(out / "pair_stats.json", "w", permissions=0o644, encoding="utf-8") as f:
+                f.write(json.dumps(stats.to_json(), indent=1))
         write_pairs(train, out / "train_pairs.jsonl")
         write_pairs(held_out, out / "eval_pairs.jsonl")
     if not args.pairs and held_out:

@@ -116,6 +116,35 @@ def test_slanted_inequalities_and_approximate_values(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal
 
 
+@pytest.mark.parametrize("gold, pred, equal", [
+    # a function's value or formula named by its argument (a breaker: they had been equations of f times 2)
+    ("5", "f(2)=5", True),
+    ("6", "f(2)=5", False),
+    ("\\frac{x-3}{2}", "f^{-1}(x)=\\frac{x-3}{2}", True),
+    ("\\frac{x-3}{2}", "f^{-1}(x)=\\frac{x+3}{2}", False),
+    ("2x", "g'(x) = 2x", True),
+    ("0.5", "P(A)=0.5", True),
+    ("f(2)=5", "f(2) = 5", True),
+    ("f(2)=5", "f(3)=5", False),          # values at other arguments
+    ("\\frac{x-3}{2}", "f(x)=\\frac{x-3}{2}", True),
+])
+def test_a_function_value_is_its_value(gold, pred, equal):
+    assert answer.is_equiv(gold, pred) is equal
+
+
+@pytest.mark.parametrize("gold, pred, equal", [
+    ("\\text{(C)}", "\\text{(C) } 12", True),   # a choice with its option's text (a breaker)
+    ("C", "(C) 12", True),
+    ("C", "C) 12", True),
+    ("(C)", "C. \\frac{1}{2}", True),
+    ("C", "(D) 12", False),
+    ("12", "(C) 12", False),                    # a value is no choice
+    ("C", "Cats", False),
+])
+def test_a_choice_with_its_options_text_is_the_choice(gold, pred, equal):
+    assert answer.is_equiv(gold, pred) is equal
+
+
 # ---- normalization ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("raw, expected", [

@@ -151,6 +151,23 @@ const Node* stated_value_of_sum(const Node& n) {
   return enough && constant.empty() ? &n.kids[1] : nullptr;
 }
 
+// A choice, "C" or "(C)" (A to E): its letter; 0 where text is none.
+char choice_letter(std::string_view text) {
+  const auto choice = [](char c) { return c >= 'A' && c <= 'E'; };
+  if (text.size() == 1 && choice(text[0])) return text[0];
+  if (text.size() == 3 && text[0] == '(' && text[2] == ')' && choice(text[1])) return text[1];
+  return 0;
+}
+
+// The choice an answer opens with before the option's text, "(C) 12", "C) 12", "C. 12": its letter; 0 where
+// none.
+char leading_choice(std::string_view text) {
+  const auto choice = [](char c) { return c >= 'A' && c <= 'E'; };
+  if (text.size() > 4 && text[0] == '(' && text[2] == ')' && text[3] == ' ' && choice(text[1])) return text[1];
+  if (text.size() > 3 && (text[1] == ')' || text[1] == '.') && text[2] == ' ' && choice(text[0])) return text[0];
+  return 0;
+}
+
 // `peers`: two answers of equal standing (voting), not a gold and a prediction; see the sum rule below.
 bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& options, Budget& budget,
                     bool peers = false) {
@@ -174,12 +191,21 @@ bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& op
   if (!g.label.empty() && !p.label.empty()) {
     const auto gold_name = name_letters(g.label), pred_name = name_letters(p.label);
     if (gold_name && pred_name && *gold_name != *pred_name) return false;
+    // Two functions' values at other arguments, "f(2) = 5" and "f(3) = 5", state different facts
+    const auto argument = [](const std::string& label) { return label.substr(label.find('(')); };
+    if (g.label.find('(') != std::string::npos && p.label.find('(') != std::string::npos &&
+        argument(g.label) != argument(p.label))
+      return false;
   }
   // A percent sign inside a product on either side: both compared with every percent sign a factor
   if (g.percent_inside || p.percent_inside)
     return prepared_equal(with_percent_factors(g, budget), with_percent_factors(p, budget), options, budget, peers);
   if (g.text.empty() || p.text.empty()) return false;
   if (g.text == p.text) return true;
+  // A choice against that choice with its option's text, "(C)" and "(C) 12" (it had been false: a breaker)
+  for (const auto& [choice, other] : {std::pair{&g, &p}, std::pair{&p, &g}})
+    if (const char letter = choice_letter(choice->text))
+      if (const char chosen = leading_choice(other->text)) return letter == chosen;
   if (words_only(g.text) && words_only(p.text) && (has_word(g.text) || has_word(p.text)))
     return squeeze_lower(g.text) == squeeze_lower(p.text);   // words, not a product of names
   if (g.node && p.node) {

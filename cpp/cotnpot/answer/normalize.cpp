@@ -608,6 +608,20 @@ static void percents_as_factors(std::string& s) {
   });
 }
 
+// A function's value or formula named by its argument: "f(2)", "f^{-1}(x)", "g'(x)", "P(A)" (a letter, an
+// inverse's ^{-1} or primes, one parenthesized argument without parentheses or '='). "f(2) = 5" answers 5,
+// "f^{-1}(x) = \frac{x-3}{2}" that formula (they had been equations, a multiple and a power of f by its
+// argument, and no name: a breaker).
+static bool is_function_value(std::string_view lhs) {
+  if (lhs.size() < 4 || !is_ascii_alpha(lhs[0])) return false;
+  size_t i = 1;
+  if (lhs.compare(i, 5, "^{-1}") == 0) i += 5;
+  while (i < lhs.size() && lhs[i] == '\'') ++i;
+  if (i >= lhs.size() || lhs[i] != '(' || lhs.back() != ')' || i + 2 >= lhs.size()) return false;
+  const std::string_view argument = lhs.substr(i + 1, lhs.size() - i - 2);
+  return argument.find_first_of("()=") == std::string_view::npos;
+}
+
 static Normalized normalize_with(std::string_view answer, bool percent_factors) {
   Normalized out;
   // An answer too long to normalize is kept whole, compared as text: it had been cut to its first 16 KiB,
@@ -715,7 +729,8 @@ static Normalized normalize_with(std::string_view answer, bool percent_factors) 
         rhs_has_variables = true;
       }
     }
-    if (!lhs.empty() && lhs.size() <= 2 && is_ascii_alpha(lhs[0]) && !rhs_has_variables) {
+    if ((!lhs.empty() && lhs.size() <= 2 && is_ascii_alpha(lhs[0]) && !rhs_has_variables) ||
+        (!rhs.empty() && is_function_value(lhs))) {
       out.label = lhs;
       s = rhs;
     }

@@ -261,6 +261,35 @@ def test_output_names_the_filesystem_refuses_are_found_before_the_work(tmp_path,
     assert not (tmp_path / "train").exists()
 
 
+def test_options_that_do_not_apply_to_the_file_are_refused(tmp_path, capsys):
+    """Each was ignored or mislabelled (a reviewer): --task mbpp on a math file (reported as task mbpp), a math
+    task or --no-execute on a code file (its programs ran anyway), --execute on a file with no programs, a
+    mistyped published figure (left out of the comparison), and a test suite that does not compile (every
+    candidate failed: 0%)."""
+    cands = write_rows(tmp_path / "c.jsonl", ROW)
+    code_row = {"prompt": "x", "test_list": ["assert f() == 1"], "candidates": ["def f(): return 1"]}
+    code = write_rows(tmp_path / "code.jsonl", code_row)
+    published = tmp_path / "published.json"
+    published.write_text(json.dumps({"c": {"figures": {"acuracy": 50}}}))
+    for path, args, message in (
+            (cands, ["--task", "mbpp"], "task mbpp is for code files (prompt, test_list, candidates); this is a qwen file"),
+            (code, ["--task", "gsm8k"], "task gsm8k is a math task; a code file (prompt, test_list, candidates) is task mbpp"),
+            (code, ["--no-execute"], "--no-execute uses recorded answers; a code file's candidates are judged by running"),
+            (cands, ["--execute"], "--execute re-runs the candidates' programs, and a qwen file has none"),
+            (cands, ["--published", str(published)],
+             "--published: figure 'acuracy' is neither accuracy, mean, a method@k nor a source of this file (it has none)")):
+        assert main(["eval", "--candidates", str(path), "--quiet", *args]) == 1, args
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (args, err)
+    for change, message in (({"test_list": ["assert f(==1"]}, "field 'test_list': entry 0 is not Python"),
+                            ({"test_imports": ["import"]}, "field 'test_imports': entry 0 is not Python")):
+        broken = write_rows(tmp_path / "broken.jsonl", {**code_row, **change})
+        assert main(["eval", "--candidates", str(broken), "--quiet"]) == 1
+        assert f"{broken}:1: code row: {message}" in capsys.readouterr().err
+    published.write_text(json.dumps({"c": {"figures": {"accuracy": 50, "mean": 40, "rm@2": 50}}}))
+    assert main(["eval", "--candidates", str(cands), "--quiet", "--published", str(published)]) == 0
+
+
 def test_outputs_through_a_link_or_into_a_fifo(tmp_path, capsys):
     """An output path that is a symbolic link had become a file of its own (the link's target unchanged), and
     a FIFO a regular file whose reader got nothing: the target is replaced, and a FIFO written to."""

@@ -295,9 +295,16 @@ def _load_code(row, counts, line):
     if not isinstance(tests, list) or not tests:
         raise ValueError("test_list must be a non-empty list of assert lines")
     tests = _texts(tests, "test_list")
+    setup = _texts(row.get("test_imports", []), "test_imports")
+    # A suite that does not compile failed every candidate, and the file scored 0% without a word (a reviewer)
+    for name, lines in (("test_list", tests), ("test_imports", setup)):
+        for i, text in enumerate(lines):
+            try:
+                compile(text, f"<{name}[{i}]>", "exec")
+            except (SyntaxError, ValueError) as exc:   # ValueError: a NUL byte
+                raise ValueError(f"field {name!r}: entry {i} is not Python: {getattr(exc, 'msg', exc)}") from None
     cands = [Candidate(text=p, program=p) for p in _texts(programs, "candidates")]
-    return Problem(str(row.get("task_id", line)), prompt, "", cands, tests=tests,
-                   setup="\n".join(_texts(row.get("test_imports", []), "test_imports")))
+    return Problem(str(row.get("task_id", line)), prompt, "", cands, tests=tests, setup="\n".join(setup))
 
 
 LOADERS: Dict[str, Callable] = {"code": _load_code, "qwen": _load_qwen, "ovm": _load_ovm, "openai": _load_openai, "tora": _load_tora,

@@ -326,7 +326,16 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
     if table.format == "code":
         if options.log_samples is not None:   # was ignored without a word
             raise ValueError("--log-samples writes math candidates' records; a code file has none")
+        # These two were ignored, or reported as the task asked (a reviewer)
+        if options.task not in (None, "mbpp"):
+            raise ValueError(f"task {options.task} is a math task; a code file (prompt, test_list, candidates) is "
+                             "task mbpp")
+        if options.execute is False:
+            raise ValueError("--no-execute uses recorded answers; a code file's candidates are judged by running "
+                             "their tests, and it records none")
         return evaluate_code_table(table, options, options.example_filter)
+    if options.task == "mbpp":
+        raise ValueError(f"task mbpp is for code files (prompt, test_list, candidates); this is a {table.format} file")
     if options.example_filter:   # was ignored without a word: the report had no example-filter row
         raise ValueError("--example-filter drops code candidates that fail the prompt's example test; a math "
                          "file has no tests (CoTnPoT's consistency filter for math comes with --translator)")
@@ -339,6 +348,7 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
     ev = Evaluation(table.path, table.format, task, len(table.problems), table.n_max, dict(table.counts))
     _check_input(ev, table)
     ev.published = dict(options.published or {})
+    check_published_names(ev.published, table)
     ev.rules = rules(options.ties)
     ev.ties = options.ties
     problems = table.problems
@@ -346,6 +356,9 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
     program_outputs: Optional[List[List[str]]] = None
 
     harness = _harness(table, task)
+    if harness is None and options.execute:   # was ignored without a word (a reviewer)
+        raise ValueError(f"--execute re-runs the candidates' programs, and a {table.format} file has none (pot and "
+                         "tora files do)")
     if harness is not None and options.execute is False and not any(a for row in answers for a in row):
         raise ValueError("--no-execute uses the recorded answers, and this file records none for its programs (a "
                          "PoT file with several programs per problem): run it without --no-execute")
@@ -510,6 +523,16 @@ def load_published(path, candidate_file) -> dict:
         if field in entry and not isinstance(entry[field], str):
             raise ValueError(f"{where}: {field!r} must be a string, got {type(entry[field]).__name__}")
     return entry
+
+
+def check_published_names(published: dict, table: CandidateTable) -> None:
+    """Each published figure without an @ is accuracy, mean or one of the file's sources (models): a mistyped
+    name had been left out of the comparison without a word (a reviewer). Known once the file is read."""
+    sources = {c.source for p in table.problems for c in p.candidates if c.source}
+    for key in published.get("figures", {}):
+        if "@" not in key and key not in ("accuracy", "mean") and key not in sources:
+            raise ValueError(f"--published: figure {key!r} is neither accuracy, mean, a method@k nor a source of "
+                             f"this file" + (f" ({', '.join(sorted(sources))})" if sources else " (it has none)"))
 
 
 def evaluate_file(path, format: str = "auto", options: EvalOptions = EvalOptions()) -> Evaluation:

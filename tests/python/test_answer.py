@@ -145,6 +145,17 @@ def test_a_choice_with_its_options_text_is_the_choice(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal
 
 
+@pytest.mark.parametrize("gold, pred, equal", [
+    ("1<x<2", "2>x>1", True),                  # a chain read right to left (a breaker: it had been false)
+    ("1<x\\le 2", "2\\ge x>1", True),
+    ("1<x<2", "2>x\\ge 1", False),             # another end closed
+    ("1<x<2", "2>y>1", False),                 # another variable
+    ("1<x<2", "3>x>1", False),
+])
+def test_chains_over_one_middle_compare_as_intervals(gold, pred, equal):
+    assert answer.is_equiv(gold, pred) is equal
+
+
 # ---- normalization ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("raw, expected", [

@@ -17,6 +17,11 @@ bool Comparer::equal(const Node& a, const Node& b) {
   // "a=3,b=1;a=4,b=1" is the solution set (3,1),(4,1).
   if (auto grouped = solution_tuples(a)) return equal(*grouped, b);
   if (auto grouped = solution_tuples(b)) return equal(a, *grouped);
+  // Two chains over one middle, "1 < x < 2" and "2 > x > 1", are their intervals (they had differed, though
+  // each equalled (1, 2): a breaker)
+  if (a.kind == Kind::Relation && b.kind == Kind::Relation && a.kids.size() == 3 && b.kids.size() == 3)
+    if (auto ia = chain_interval(a))
+      if (auto ib = chain_interval(b); ib && equal(a.kids[1], b.kids[1])) return equal(*ia, *ib);
   // "a < x < b" is the interval (a, b) (both sides constant, one op throughout).
   if (b.kind != Kind::Relation || options_.set_relation)
     if (auto interval = chain_interval(a)) return equal(*interval, b);

@@ -156,6 +156,18 @@ def test_chains_over_one_middle_compare_as_intervals(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal
 
 
+@pytest.mark.parametrize("gold, pred, equal", [
+    # the reals without one value, a domain's usual answer (a breaker: it had parsed as nothing)
+    ("(-\\infty,0)\\cup(0,\\infty)", "\\mathbb{R}\\setminus\\{0\\}", True),
+    ("(-\\infty,2)\\cup(2,\\infty)", "\\mathbb{R} - \\{2\\}", True),
+    ("(-\\infty,\\frac{1}{2})\\cup(\\frac{1}{2},\\infty)", "\\mathbb{R} \\setminus \\{\\frac12\\}", True),
+    ("(-\\infty,0)\\cup(0,\\infty)", "\\mathbb{R}\\setminus\\{1\\}", False),
+    ("(-\\infty,0)\\cup(0,\\infty)", "\\mathbb{R}\\setminus\\{0, 1\\}", False),
+])
+def test_the_reals_without_one_value(gold, pred, equal):
+    assert answer.is_equiv(gold, pred) is equal
+
+
 # ---- normalization ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("raw, expected", [

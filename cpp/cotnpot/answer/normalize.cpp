@@ -608,6 +608,27 @@ static void percents_as_factors(std::string& s) {
   });
 }
 
+// The reals without one value, "\mathbb{R} \setminus \{0\}" (the reals already written (-\infty,\infty)):
+// the union (-\infty,0)\cup(0,\infty), a domain's usual answer (it had parsed as nothing: a breaker).
+static void reals_without_one_value(std::string& s) {
+  std::string compact;
+  for (char c : s)
+    if (c != ' ') compact += c;
+  for (std::string_view minus : {"\\setminus", "\\backslash", "-"}) {
+    const std::string head = "(-\\infty,\\infty)" + std::string(minus) + "\\{";
+    if (compact.size() <= head.size() + 2 || compact.compare(0, head.size(), head) != 0 ||
+        compact.compare(compact.size() - 2, 2, "\\}") != 0)
+      continue;
+    const std::string value = compact.substr(head.size(), compact.size() - head.size() - 2);
+    // several values, or a set inside: left as written
+    if (value.find(',') != std::string::npos || value.find("\\{") != std::string::npos ||
+        value.find("\\}") != std::string::npos)
+      return;
+    s = "(-\\infty," + value + ")\\cup(" + value + ",\\infty)";
+    return;
+  }
+}
+
 // A function's value or formula named by its argument: "f(2)", "f^{-1}(x)", "g'(x)", "P(A)" (a letter, an
 // inverse's ^{-1} or primes, one parenthesized argument without parentheses or '='). "f(2) = 5" answers 5,
 // "f^{-1}(x) = \frac{x-3}{2}" that formula (they had been equations, a multiple and a power of f by its
@@ -693,6 +714,7 @@ static Normalized normalize_with(std::string_view answer, bool percent_factors) 
     if (first != std::string::npos && s.compare(first, 3, "–") == 0) s.replace(first, 3, "-");
   }
   for (std::string_view reals : {"\\mathbb{R}", "\\mathbb R"}) replace_all(s, reals, "(-\\infty,\\infty)");   // the reals
+  reals_without_one_value(s);
   replace_all(s, "\\emptyset", "\\{\\}");
   replace_all(s, "\\varnothing", "\\{\\}");
   replace_all(s, "\\infinity", "\\infty");

@@ -168,6 +168,17 @@ def test_the_reals_without_one_value(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal
 
 
+@pytest.mark.parametrize("gold, pred, equal", [
+    ("5", "\\$5M", False),        # five million, not 5 meters (a breaker)
+    ("5", "5\\text{M}", False),
+    ("5", "5 m", True),            # meters
+    ("5", "5 L", True),            # liters
+    ("5", "5 Meters", True),       # unit words stay without case
+])
+def test_a_one_letter_capital_is_no_unit_but_liters(gold, pred, equal):
+    assert answer.is_equiv(gold, pred) is equal
+
+
 # ---- normalization ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("raw, expected", [

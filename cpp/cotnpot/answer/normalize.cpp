@@ -73,6 +73,13 @@ bool is_unit_word(std::string_view w) {
   return false;
 }
 
+// A word as written is a unit: kUnitWords without case, except that a one-letter capital is no unit but L
+// (liters): "\$5M" is five million, not 5 meters (it had equalled 5: a breaker).
+bool is_unit_as_written(std::string_view word) {
+  if (word.size() == 1 && detail::is_ascii_upper(word[0]) && word[0] != 'L') return false;
+  return is_unit_word(detail::lowercase(word));
+}
+
 // Whether s[0, p) ends with a value that a unit may follow: a digit, a closing bracket or a command's name,
 // past spaces and spacing commands ("5\,\mathrm{m}", "\frac{10}{2}\text{ m}", "(2+3)~\text{g}", "2\pi\,\text{m}").
 bool follows_a_value(const std::string& s, size_t p) {
@@ -114,8 +121,9 @@ void strip_text_commands(std::string& s) {
       bool units = !content.empty();
       for (size_t i = 0, w = 0; i <= content.size(); ++i) {
         if (i == content.size() || content[i] == ' ' || content[i] == '^') {
-          const std::string word = detail::lowercase(std::string_view(content).substr(w, i - w));
-          if (!word.empty() && !is_unit_word(word) && !(word.size() <= 2 && is_ascii_digit(word[0]))) units = false;
+          const std::string_view word = std::string_view(content).substr(w, i - w);
+          if (!word.empty() && !is_unit_as_written(word) && !(word.size() <= 2 && is_ascii_digit(word[0])))
+            units = false;
           w = i + 1;
         }
       }
@@ -241,8 +249,8 @@ void strip_trailing_words(std::string& s) {
     size_t b = e;
     while (b > 0 && is_ascii_alpha(s[b - 1])) --b;
     if (b == e || (b > 0 && s[b - 1] == '\\')) return;
-    const std::string word = detail::lowercase(std::string_view(s).substr(b, e - b));
-    if (!is_unit_word(word) || trim(s.substr(0, b)).empty()) {
+    const std::string_view word = std::string_view(s).substr(b, e - b);
+    if (!is_unit_as_written(word) || trim(s.substr(0, b)).empty()) {
       strip_counted_nouns(s);
       return;
     }

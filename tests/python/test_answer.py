@@ -98,6 +98,13 @@ def test_every_math500_gold_is_a_bare_answer_to_verify():
     ("C", "Answer: C", True),
     ("C", "**Answer: (C)**", True),
     ("B", "Answer: C", False),
+    # its math or its leading number, not its words whole (a reviewer)
+    ("\\frac{1}{2}", "Work.\nAnswer: The probability is $\\frac{1}{2}$.", True),
+    ("7", "Answer: There are 7 ways to do it.", True),
+    ("5", "Work.\nAnswer: 5 apples, since 2+3=5.", True),
+    # a short text before the answer is prose, not part of a bare answer (a reviewer)
+    ("5", "\\textbf{Answer:} 5", True),
+    ("12", "\\text{We have} 12", True),
 ])
 def test_verify_breakers_texts(gold, pred, equal):
     assert answer.verify(gold, pred) is equal
@@ -127,6 +134,13 @@ def test_slanted_inequalities_and_approximate_values(gold, pred, equal):
     ("f(2)=5", "f(2) = 5", True),
     ("f(2)=5", "f(3)=5", False),          # values at other arguments
     ("\\frac{x-3}{2}", "f(x)=\\frac{x-3}{2}", True),
+    # a reviewer: products read as function values, and other functions' values equal
+    ("0", "x(x-1)=0", False),
+    ("12", "k(k+1)=12", False),
+    ("2", "n(n-1)=2", False),
+    ("f(2)=5", "g(2)=5", False),
+    ("P(A)=0.5", "Q(A)=0.5", False),
+    ("5", "f(-1)=5", True),
 ])
 def test_a_function_value_is_its_value(gold, pred, equal):
     assert answer.is_equiv(gold, pred) is equal

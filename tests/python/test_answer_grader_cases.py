@@ -21,8 +21,6 @@ EXPECTED_FAILURES = {
     "g0118": "matrix products are not evaluated",
     "g0189": "1 <= |z| <= 3/2 is not turned into the union of two intervals",
     "g0197": "ratios written a:b are not parsed",
-    "g0208": "the prediction W(x)=1orW(x)=-1 reads as prose (orW), and its last number, -1, is taken; the gold, an "
-             "unclosed \\boxed of the pair, a bare answer now, is taken whole (both had been -1, equal by chance)",
     "g0235": "ratios written A:B are not parsed",
     "g0243": "f(x) parses as the product f*x; Math-Verify's non-strict mode equates function names f(x), f(y)",
     "g0268": "hendrycks' string grader keeps list order; cotnpot compares bare lists without order "

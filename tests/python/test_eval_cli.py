@@ -235,6 +235,10 @@ def test_found_by_a_reviewer_outputs_sizes_and_fields(tmp_path, capsys):
                                               "outputs": [{"response": "so the answer is 42"}]})
     assert main(["eval", "--candidates", str(ovm), "--quiet"]) == 1
     assert "field 'answer' (the gold solution) must be a string, got list" in capsys.readouterr().err
+    # where ground_truth gives the gold, an answer field is not read, so not checked (a reviewer)
+    assert load_candidates(write_rows(tmp_path / "ovm2.jsonl", {
+        "question": "q", "ground_truth": "42", "answer": 42,
+        "outputs": [{"response": "so the answer is 42"}]})).problems[0].gold == "42"
     for change, message in (({"options": "ABCDE"}, "field 'options' must be a list of strings, got str 'ABCDE'"),
                             ({"executed": True}, "field 'executed' must be a string or a number, got bool True"),
                             ({"executed": {"a": 1}}, "field 'executed' must be a string or a number, got dict")):
@@ -282,7 +286,10 @@ def test_options_that_do_not_apply_to_the_file_are_refused(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, (args, err)
     for change, message in (({"test_list": ["assert f(==1"]}, "field 'test_list': entry 0 is not Python"),
-                            ({"test_imports": ["import"]}, "field 'test_imports': entry 0 is not Python")):
+                            ({"test_imports": ["import"]}, "field 'test_imports': entry 0 is not Python"),
+                            # a reviewer: compile's MemoryError and RecursionError had been raw tracebacks
+                            ({"test_list": ["assert f(1) == " + "-" * 200000 + "1"]}, "field 'test_list': entry 0 is not Python"),
+                            ({"test_list": ["x=" + "1+" * 100000 + "1"]}, "field 'test_list': entry 0 is not Python")):
         broken = write_rows(tmp_path / "broken.jsonl", {**code_row, **change})
         assert main(["eval", "--candidates", str(broken), "--quiet"]) == 1
         assert f"{broken}:1: code row: {message}" in capsys.readouterr().err

@@ -609,8 +609,8 @@ def test_cotnpot_train_under_torchrun_trains_one_model_like_one_process(tokenize
         # single elements by up to 1.4e-5 of a 2e-3 update (an element-wise 1e-5 bound failed on AVX-512); a DDP
         # that trained each process on its own data or skipped the all-reduce moves the whole update.
         update, ddp_update = value - base[name], together[name] - base[name]
-        if update.abs().max() > 0:
-            assert (ddp_update - update).norm() <= 1e-2 * update.norm(), name   # here at most 1.7e-4
+        # here at most 1.7e-4 of the update; a parameter one run left alone the other leaves within 1e-6
+        assert (ddp_update - update).norm() <= 1e-2 * update.norm() + 1e-6, name
         moved += not torch.equal(value, base[name])
     assert moved > 0   # the comparison is between trained models
     assert read_pairs(tmp_path / "ddp" / "train_pairs.jsonl") == read_pairs(tmp_path / "one" / "train_pairs.jsonl")

@@ -191,10 +191,14 @@ bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& op
   if (!g.label.empty() && !p.label.empty()) {
     const auto gold_name = name_letters(g.label), pred_name = name_letters(p.label);
     if (gold_name && pred_name && *gold_name != *pred_name) return false;
-    // Two functions' values at other arguments, "f(2) = 5" and "f(3) = 5", state different facts
-    const auto argument = [](const std::string& label) { return label.substr(label.find('(')); };
+    // Values of other functions or at other arguments, "f(2) = 5" against "f(3) = 5" or "g(2) = 5", state
+    // other facts (the names had decided nothing: a reviewer)
+    const auto without_spaces = [](std::string label) {
+      label.erase(std::remove(label.begin(), label.end(), ' '), label.end());
+      return label;
+    };
     if (g.label.find('(') != std::string::npos && p.label.find('(') != std::string::npos &&
-        argument(g.label) != argument(p.label))
+        without_spaces(g.label) != without_spaces(p.label))
       return false;
   }
   // A percent sign inside a product on either side: both compared with every percent sign a factor
@@ -263,8 +267,16 @@ bool looks_like_bare_answer(std::string_view text) {
       const std::string_view name = text.substr(i, j - i);
       const size_t close = text.find('}', j);
       const bool environment = name == "begin" || name == "end";
+      // A short text that is the whole answer ("\text{Evelyn}") or follows a value (a unit: "7\text{ degrees}");
+      // not one before it ("\textbf{Answer:} 5", "\text{We have} 12": prose, left to extraction; a reviewer)
+      size_t before = i - 1;
+      while (before > 0 && text[before - 1] == ' ') --before;
+      const bool whole = before == 0 && close != std::string_view::npos &&
+                         text.find_first_not_of(' ', close + 1) == std::string_view::npos;
+      const bool after_value = before > 0 && (detail::is_ascii_digit(text[before - 1]) || text[before - 1] == '}' ||
+                                              text[before - 1] == ')');
       const bool short_text = (name == "text" || name == "mbox" || name == "textbf" || name == "mathrm" ||
-                               name == "textrm") && long_words(text.substr(j, close - j)) <= 2;
+                               name == "textrm") && (whole || after_value) && long_words(text.substr(j, close - j)) <= 2;
       if (close != std::string_view::npos && (environment || short_text)) {
         i = close;
         continue;
@@ -442,7 +454,8 @@ std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, c
   // One answer against the classes so far, a block of them at a time on parallel_for's threads, each comparison
   // with a budget of its own; the verdicts are then taken in class order, as one thread would, so the classes
   // do not depend on the threads. Blocks double from kFirstBlock while nothing matches: what is compared past
-  // a match or the budget's end is at most what was compared before it (adversarial answers stay bounded).
+  // a match or the budget's end, uncounted, is at most what was compared before it plus one first block
+  // (adversarial answers stay bounded: at most twice the counted work and kFirstBlock comparisons an answer).
   constexpr size_t kFirstBlock = 16, kLastBlock = 1024;
   std::vector<uint8_t> equal;
   std::vector<long> steps;

@@ -701,8 +701,18 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
     const size_t nl = last.rfind('\n');
     const std::string line = trim(nl == std::string::npos ? std::string_view(last) : std::string_view(last).substr(nl + 1));
     if (line.size() > 2 && line[0] == 'A' && line[1] == ':') return {trim(std::string_view(line).substr(2)), "a_line"};
-    // "Answer: C" (a multiple-choice reply; it had found nothing: a breaker)
-    if (starts_with_nocase(line, "answer:") && line.size() > 7) return {trim(std::string_view(line).substr(7)), "a_line"};
+    // "Answer: C" (a multiple-choice reply; it had found nothing: a breaker). Its math, or the number that
+    // leads its words ("Answer: 5 apples, since 2+3=5" is 5); words alone are left to the rules below
+    // ("Answer: There are 7 ways" had been taken whole: a reviewer).
+    if (starts_with_nocase(line, "answer:") && line.size() > 7) {
+      std::string answer = until_sentence_end(trim(std::string_view(line).substr(7)));
+      if (std::string math = last_math(answer); !math.empty()) {
+        answer = math;
+      } else if (is_prose(answer)) {
+        answer = leading_number_of_prose(answer);
+      }
+      if (!answer.empty()) return {answer, "a_line"};
+    }
   }
   if (std::string math = last_math(text); !math.empty()) {
     // "... $k = \\frac{60}{m}$ must divide 60. So there are 8 such numbers.": a final sentence that states

@@ -638,7 +638,7 @@ static void reals_without_one_value(std::string& s) {
 }
 
 // A function's value or formula named by its argument: "f(2)", "f^{-1}(x)", "g'(x)", "P(A)" (a letter, an
-// inverse's ^{-1} or primes, one parenthesized argument without parentheses or '='). "f(2) = 5" answers 5,
+// inverse's ^{-1} or primes, one parenthesized argument: no parentheses, '=' or sum). "f(2) = 5" answers 5,
 // "f^{-1}(x) = \frac{x-3}{2}" that formula (they had been equations, a multiple and a power of f by its
 // argument, and no name: a breaker).
 static bool is_function_value(std::string_view lhs) {
@@ -647,8 +647,11 @@ static bool is_function_value(std::string_view lhs) {
   if (lhs.compare(i, 5, "^{-1}") == 0) i += 5;
   while (i < lhs.size() && lhs[i] == '\'') ++i;
   if (i >= lhs.size() || lhs[i] != '(' || lhs.back() != ')' || i + 2 >= lhs.size()) return false;
+  // An argument without a sum or the name's own letter: "x(x-1) = 0", "k(k+1) = 12" and "a(b+c)" are
+  // products (they had been read as values named x(x-1): a reviewer)
   const std::string_view argument = lhs.substr(i + 1, lhs.size() - i - 2);
-  return argument.find_first_of("()=") == std::string_view::npos;
+  return argument.find_first_of("()=+") == std::string_view::npos && argument.find('-', 1) == std::string_view::npos &&
+         argument.find(lhs[0]) == std::string_view::npos;
 }
 
 static Normalized normalize_with(std::string_view answer, bool percent_factors) {

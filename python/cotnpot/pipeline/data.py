@@ -213,11 +213,14 @@ def _load_ovm(row, counts, line):
     question, outputs = _need(row, "question", "outputs")
     # ground_truth is the final answer; "answer" (where it is the only one) is GSM8K's whole gold solution
     # (typed like the other formats' fields: a null was the text "None", which a null answer then matched)
-    solution = row.get("answer", "")
-    if not isinstance(solution, str):   # str() had made ["#### 42"] the gold "42']" (a reviewer)
-        raise ValueError(f"field 'answer' (the gold solution) must be a string, got {type(solution).__name__} "
-                         f"{solution!r:.40}")
-    gold = _gold(row["ground_truth"], "ground_truth") if "ground_truth" in row else _extract(solution)
+    if "ground_truth" in row:
+        gold = _gold(row["ground_truth"], "ground_truth")
+    else:
+        solution = row.get("answer", "")
+        if not isinstance(solution, str):   # str() had made ["#### 42"] the gold "42']" (a reviewer)
+            raise ValueError(f"field 'answer' (the gold solution) must be a string, got {type(solution).__name__} "
+                             f"{solution!r:.40}")
+        gold = _extract(solution)
     cands = []
     for o in outputs:
         (text,) = _need(o, "response")
@@ -301,8 +304,9 @@ def _load_code(row, counts, line):
         for i, text in enumerate(lines):
             try:
                 compile(text, f"<{name}[{i}]>", "exec")
-            except (SyntaxError, ValueError) as exc:   # ValueError: a NUL byte
-                raise ValueError(f"field {name!r}: entry {i} is not Python: {getattr(exc, 'msg', exc)}") from None
+            except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:   # a NUL byte; nesting too deep
+                why = getattr(exc, "msg", None) or str(exc) or "nested too deeply to compile"
+                raise ValueError(f"field {name!r}: entry {i} is not Python: {why}") from None
     cands = [Candidate(text=p, program=p) for p in _texts(programs, "candidates")]
     return Problem(str(row.get("task_id", line)), prompt, "", cands, tests=tests, setup="\n".join(setup))
 

@@ -151,20 +151,27 @@ const Node* stated_value_of_sum(const Node& n) {
   return enough && constant.empty() ? &n.kids[1] : nullptr;
 }
 
-// A choice, "C" or "(C)" (A to E): its letter; 0 where text is none.
+// A text with its spaces removed: what two answers written alike but spaced otherwise share.
+std::string without_spaces(std::string text) {
+  text.erase(std::remove(text.begin(), text.end(), ' '), text.end());
+  return text;
+}
+
+// A multiple-choice letter, A to E.
+bool is_choice(char c) { return c >= 'A' && c <= 'E'; }
+
+// A choice, "C" or "(C)": its letter; 0 where text is none.
 char choice_letter(std::string_view text) {
-  const auto choice = [](char c) { return c >= 'A' && c <= 'E'; };
-  if (text.size() == 1 && choice(text[0])) return text[0];
-  if (text.size() == 3 && text[0] == '(' && text[2] == ')' && choice(text[1])) return text[1];
+  if (text.size() == 1 && is_choice(text[0])) return text[0];
+  if (text.size() == 3 && text[0] == '(' && text[2] == ')' && is_choice(text[1])) return text[1];
   return 0;
 }
 
 // The choice an answer opens with before the option's text, "(C) 12", "C) 12", "C. 12": its letter; 0 where
 // none.
 char leading_choice(std::string_view text) {
-  const auto choice = [](char c) { return c >= 'A' && c <= 'E'; };
-  if (text.size() > 4 && text[0] == '(' && text[2] == ')' && text[3] == ' ' && choice(text[1])) return text[1];
-  if (text.size() > 3 && (text[1] == ')' || text[1] == '.') && text[2] == ' ' && choice(text[0])) return text[0];
+  if (text.size() > 4 && text[0] == '(' && text[2] == ')' && text[3] == ' ' && is_choice(text[1])) return text[1];
+  if (text.size() > 3 && (text[1] == ')' || text[1] == '.') && text[2] == ' ' && is_choice(text[0])) return text[0];
   return 0;
 }
 
@@ -177,10 +184,6 @@ bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& op
     if (g.temperature_scales != p.temperature_scales) return false;
     // Two scales in one answer ("30 °C, 40 °F"): the scales are not tied to their numbers here, so such answers
     // are equal only written alike: "40 °C, 30 °F" had equalled it as a list without order (a reviewer).
-    const auto without_spaces = [](std::string text) {
-      text.erase(std::remove(text.begin(), text.end(), ' '), text.end());
-      return text;
-    };
     if (g.temperature_scales.find_first_not_of(g.temperature_scales[0]) != std::string::npos)
       return !g.text.empty() && without_spaces(g.text) == without_spaces(p.text);
   }
@@ -193,10 +196,6 @@ bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& op
     if (gold_name && pred_name && *gold_name != *pred_name) return false;
     // Values of other functions or at other arguments, "f(2) = 5" against "f(3) = 5" or "g(2) = 5", state
     // other facts (the names had decided nothing: a reviewer)
-    const auto without_spaces = [](std::string label) {
-      label.erase(std::remove(label.begin(), label.end(), ' '), label.end());
-      return label;
-    };
     if (g.label.find('(') != std::string::npos && p.label.find('(') != std::string::npos &&
         without_spaces(g.label) != without_spaces(p.label))
       return false;

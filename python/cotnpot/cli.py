@@ -49,8 +49,6 @@ def make_translator(args):
     spec = args.translator
     if spec is None:
         return None
-    if args.translation_cache is None and args.out:
-        args.translation_cache = args.out / "cache" / "translations.jsonl"
     from . import translate
     if spec == "offline":
         inner = translate.OfflineCalculatorTranslator()
@@ -174,18 +172,6 @@ def distinct_outputs(outputs: dict) -> None:
         seen[key] = flag
 
 
-def eval_outputs(args) -> dict:
-    """Every file eval writes, by the option it comes from: the named ones, and those in --out."""
-    out = args.out
-    derived = {} if out is None else {f"--out's {name}": out / name for name in (
-        "report.json", "report.md", "accuracy_vs_n.png", "accuracy_vs_calls.png", "cache/scores.jsonl")}
-    return {"--log-samples": args.log_samples,
-            "--cache": args.cache if args.cache is not None or out is None else out / "cache" / "executions.jsonl",
-            "--translation-cache": args.translation_cache if args.translation_cache is not None or out is None
-            or args.translator is None else out / "cache" / "translations.jsonl",
-            **derived}
-
-
 def positive_ints(text: Optional[str], flag: str) -> Optional[List[int]]:
     if not text:
         return None
@@ -228,17 +214,22 @@ def _eval(args) -> int:
     not_an_input({"--log-samples": args.log_samples, "--cache": args.cache,
                   "--translation-cache": args.translation_cache},
                  {"--candidates": args.candidates, "--published": args.published, "--translator": translations})
-    distinct_outputs(eval_outputs(args))
-    try:
-        translator = make_translator(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"cotnpot eval: {exc}", file=sys.stderr)
-        return 2
     # With --out, every stage's results are cached in OUT/cache, so rerunning with another selection rule
     # (or another --ks) executes, translates and scores nothing again.
     cache_dir = args.out / "cache" if args.out else None
     if cache_dir and args.cache is None:
         args.cache = cache_dir / "executions.jsonl"
+    if cache_dir and args.translator and args.translation_cache is None:
+        args.translation_cache = cache_dir / "translations.jsonl"
+    scores_path = cache_dir / "scores.jsonl" if cache_dir else None
+    distinct_outputs({"--log-samples": args.log_samples, "--cache": args.cache,
+                      "--translation-cache": args.translation_cache, "--out's cache/scores.jsonl": scores_path,
+                      **{f"--out's {name}": args.out / name for name in (report.REPORT_FILES if args.out else ())}})
+    try:
+        translator = make_translator(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"cotnpot eval: {exc}", file=sys.stderr)
+        return 2
     verifier = score_cache = None
     if args.verifier:
         from .verifier import load_verifier
@@ -250,7 +241,7 @@ def _eval(args) -> int:
             return 2
         if cache_dir:
             from .verifier import ScoreCache, model_identity
-            score_cache = ScoreCache(cache_dir / "scores.jsonl", model_identity(args.verifier))
+            score_cache = ScoreCache(scores_path, model_identity(args.verifier))
     published = None
     if args.published:
         from .pipeline.evaluation import load_published

@@ -197,10 +197,13 @@ def plot(ev: Evaluation, path: Path, per_call: bool = False) -> None:
         plt.close(fig)
 
 
+# What write() puts in the output directory, in its order (the CLI checks them against its other outputs)
+REPORT_FILES = ("report.json", "report.md", "accuracy_vs_n.png", "accuracy_vs_calls.png")
+
+
 def write(ev: Evaluation, out_dir: Path) -> List[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / "report.json", out_dir / "report.md", out_dir / "accuracy_vs_n.png",
-             out_dir / "accuracy_vs_calls.png"]
+    paths = [out_dir / name for name in REPORT_FILES]
     # Each replaced whole, its text UTF-8 with lone surrogates (a file name or an answer's) escaped: a
     # UnicodeEncodeError had left a 0-byte report.json and no report.md.
     for path, text in ((paths[0], strict_json.dumps(to_json(ev), indent=1, ensure_ascii=False) + "\n"),

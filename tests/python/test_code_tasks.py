@@ -83,6 +83,29 @@ class Counting:
         self.programs += len(programs)
         return self.ex.run_tests(programs, *args, **kwargs)
 
+    def run(self, programs, *args, **kwargs):   # the set-ups' check: no test runs
+        return self.ex.run(programs, *args, **kwargs)
+
+
+def test_a_set_up_that_fails_in_the_sandbox_is_named_before_the_candidates_run():
+    """A reviewer: test_imports that compile but fail when run (a module the sandbox's Python lacks) failed
+    every candidate, and the task scored 0% without a word. MBPP's own set-ups (import math) pass the check."""
+    rows = [json.loads(line) for line in (SHARED / "mbpp_sanitized.jsonl").open()]
+    rows = [r for r in rows if r["test_imports"]][:2]
+    tasks = [CodeTask(r["prompt"], r["test_list"], "\n".join(r["test_imports"])) for r in rows]
+    candidates = [[r["code"]] for r in rows]
+    with Executor(workers=2, timeout=5.0) as ex:
+        counting = Counting(ex)
+        assert evaluate_code(tasks, candidates, counting).correct.all()
+        assert counting.programs == 2
+        tasks.append(CodeTask(rows[0]["prompt"], rows[0]["test_list"], "import math\nimport no_such_module_here"))
+        candidates.append([rows[0]["code"]])
+        counting = Counting(ex)
+        with pytest.raises(ValueError, match=r"task 2: its set-up \(test_imports\) fails when run alone in the "
+                                             r"sandbox \(ModuleNotFoundError: No module named 'no_such_module_here'\)"):
+            evaluate_code(tasks, candidates, counting)
+        assert counting.programs == 0   # refused before any candidate ran
+
 
 def test_the_example_filter_runs_each_program_once():
     rows = [json.loads(line) for line in (SHARED / "mbpp_sanitized.jsonl").open()][:5]

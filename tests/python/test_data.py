@@ -77,7 +77,7 @@ def write(tmp_path, lines):
 
 def test_bad_input_names_file_and_line_and_keeps_earlier_rows(tmp_path):
     good = json.dumps({"idx": 0, "question": "q", "gt": "1", "code": ["a"], "pred": ["1"], "score": [True]})
-    path = write(tmp_path, [good, good, "{not json"])
+    path = write(tmp_path, [good, good.replace('"idx": 0', '"idx": 1'), "{not json"])
     with pytest.raises(CandidateFileError, match=rf"{path}:3: not a JSON object") as err:
         load_candidates(path)
     assert len(err.value.partial.problems) == 2
@@ -106,6 +106,27 @@ def test_bad_input_names_file_and_line_and_keeps_earlier_rows(tmp_path):
                       "outputs": [{"response": "so 1", "label": True, "vscores": "0.25"}]})
     with pytest.raises(CandidateFileError, match=r"field 'outputs.vscores' must be a list of numbers, got str"):
         load_candidates(write(tmp_path, [ovm]), format="ovm")
+
+
+def test_problem_ids_are_unique_strings_or_integers(tmp_path):
+    """Found by a reviewer: records, --log-samples and the held-out split name problems by id, and two rows with
+    one id had loaded as two problems of that id; a null id had become "None" and a list its repr."""
+    row = {"question": "q", "gt": "1", "code": ["a"], "pred": ["1"], "score": [True]}
+    rows = [json.dumps({**row, "idx": i}) for i in (7, "8", 9)]
+    assert [p.id for p in load_candidates(write(tmp_path, rows)).problems] == ["7", "8", "9"]
+    assert [p.id for p in load_candidates(write(tmp_path, [json.dumps(row)] * 2)).problems] == ["1", "2"]
+    with pytest.raises(CandidateFileError, match=r":3: problem id '7' was already given at line 1; ids must be "
+                                                 r"unique") as err:
+        load_candidates(write(tmp_path, rows[:2] + [json.dumps({**row, "idx": "7"})]))
+    assert [p.id for p in err.value.partial.problems] == ["7", "8"]
+    code = {"prompt": "p", "test_list": ["assert f() == 1"], "candidates": ["def f(): return 1"]}
+    with pytest.raises(CandidateFileError, match=r":2: problem id '11' was already given at line 1"):
+        load_candidates(write(tmp_path, [json.dumps({**code, "task_id": 11})] * 2))
+    for bad, shown in ((None, "NoneType None"), ([1], r"list \[1\]"), (1.0, "float 1.0"), (True, "bool True"),
+                       ("", "str ''")):
+        with pytest.raises(CandidateFileError, match=rf":1: qwen row: field 'idx' \(the problem's id\) must be a "
+                                                     rf"non-empty string or an integer, got {shown}"):
+            load_candidates(write(tmp_path, [json.dumps({**row, "idx": bad})]))
 
 
 def test_atomic_jsonl_writer_gives_each_writer_its_own_temporary_file(tmp_path):

@@ -325,6 +325,27 @@ def test_outputs_through_a_link_or_into_a_fifo(tmp_path, capsys):
     assert fifo.is_fifo() and json.loads(got[0].splitlines()[0])["gold"] == "2"
 
 
+def test_samples_logged_to_stdout_redirected_to_a_file_keep_what_was_printed(tmp_path):
+    """A reviewer: "--log-samples /dev/stdout > run.log" resolved to run.log and replaced it by a rename, so the
+    tables printed before were lost and those printed after went to the unlinked old file."""
+    cands = write_rows(tmp_path / "c.jsonl", ROW)
+    log = tmp_path / "run.log"
+    with open(log, "w") as out:
+        out.write("first line\n")
+        out.flush()
+        done = subprocess.run([sys.executable, "-c", "from cotnpot.cli import main; print('before', flush=True); "
+                               f"code = main(['eval', '--candidates', {str(cands)!r}, '--quiet', "
+                               "'--log-samples', '/dev/stdout']); print('after'); raise SystemExit(code)"],
+                              stdout=out, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    text = log.read_text()
+    lines = text.splitlines()
+    assert lines[:2] == ["first line", "before"] and lines[-1] == "after", text
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert [r["gold"] for r in records] == ["2"], text
+    assert "best-of-n" in text.lower() or "accuracy" in text.lower(), text   # the tables are there too
+
+
 def test_a_broken_verifier_directory_is_named_not_a_traceback(tmp_path, capsys):
     """A tiny: config with an unknown key raised TypeError through the CLI (it caught only OSError and
     ValueError); so did weights of another shape and a cut safetensors file."""

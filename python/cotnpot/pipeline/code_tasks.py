@@ -76,6 +76,24 @@ def run_suites(suites: Sequence[Suite], executor, cache: Optional[SuiteCache] = 
     return [done[k] for k in keys], ran
 
 
+def check_setups(tasks: Sequence[CodeTask], executor) -> None:
+    """Runs each distinct set-up (MBPP's test_imports) alone, once, and raises ValueError naming the first task
+    whose set-up fails there: every candidate of that task would fail with it, and the file had scored 0%
+    without a word (``import numpy`` where the sandbox's Python has none)."""
+    first: Dict[str, int] = {}
+    for i, t in enumerate(tasks):
+        if t.setup.strip():
+            first.setdefault(t.setup, i)
+    if not first:
+        return
+    setups = list(first)
+    for setup, r in zip(setups, executor.run(setups)):
+        if r.status != "ok":
+            why = f"{r.error_type}: {r.error_message}" if r.error_type else r.status
+            raise ValueError(f"task {first[setup]}: its set-up (test_imports) fails when run alone in the sandbox "
+                             f"({why}), so every candidate would fail; set-up: {setup[:200]!r}")
+
+
 def code_with_explanation(explanation: Optional[str], code: str) -> str:
     """What the verifier reads: the explanation, then the program."""
     return f"{explanation or ''}\n\n```python\n{code}\n```"
@@ -96,6 +114,7 @@ def evaluate_code(tasks: Sequence[CodeTask], candidates: Sequence[Sequence[str]]
     P, N = len(tasks), max((len(c) for c in candidates), default=0)
     valid = torch.arange(N)[None, :] < torch.tensor([len(c) for c in candidates])[:, None]
     flat = [(t, code) for t, cs in zip(tasks, candidates) for code in cs]
+    check_setups(tasks, executor)
     # One run per program: every test judged on its own (outside the job where the suite splits), so the
     # example test's verdict and the grading tests' come from the same run.
     runs, executed = run_suites([(code, t.tests, t.setup) for t, code in flat], executor, cache)

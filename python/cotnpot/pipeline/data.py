@@ -178,6 +178,18 @@ def _score(value, name):
     return score
 
 
+def _problem_id(row, name, line):
+    """The row's own id (a string or an integer), else its line number. A null, a list or a float had become
+    an id through str() ("None", "[1]"; 1.0 and 1 two ids)."""
+    if name not in row:
+        return str(line)
+    value = row[name]
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+        raise ValueError(f"field {name!r} (the problem's id) must be a non-empty string or an integer, got "
+                         f"{type(value).__name__} {value!r:.40}")
+    return str(value)
+
+
 def _gold(value, name):
     gold = _answer(value, name)
     if not gold:
@@ -201,7 +213,7 @@ def _load_qwen(row, counts, line):
     for i, (t, a, y) in enumerate(zip(texts, preds, labels)):
         s = math.nan if scores is None else _score(scores[i], f"pred_score[{i}]")
         cands.append(Candidate(text=t, answer=_answer(a, f"pred[{i}]"), label=_label(y, f"score[{i}]"), score=s))
-    return Problem(str(row.get("idx", line)), question, _gold(gold, "gt"), cands)
+    return Problem(_problem_id(row, "idx", line), question, _gold(gold, "gt"), cands)
 
 
 def _extract(text: str) -> str:
@@ -238,7 +250,7 @@ def _load_ovm(row, counts, line):
         # shared by grading, votes and the consistency filter).
         answer = _answer(o["response_answer"], "outputs.response_answer") if "response_answer" in o else _extract(text)
         cands.append(Candidate(text=text, answer=answer, label=label, score=_score(vs, "outputs.vscores")))
-    return Problem(str(row.get("idx", line)), question, str(gold), cands)
+    return Problem(_problem_id(row, "idx", line), question, str(gold), cands)
 
 
 def _load_openai(row, counts, line):
@@ -274,7 +286,7 @@ def _load_tora(row, counts, line):
     cands = [Candidate(text=t, answer=_answer(a, f"pred[{i}]"), program="\n".join(_PYTHON_BLOCK.findall(t)),
                        executed=_last_output_line(t))
              for i, (t, a) in enumerate(zip(texts, preds))]
-    return Problem(str(row.get("idx", line)), question, _gold(gold, "gt"), cands)
+    return Problem(_problem_id(row, "idx", line), question, _gold(gold, "gt"), cands)
 
 
 def _load_pot(row, counts, line):
@@ -308,7 +320,7 @@ def _load_code(row, counts, line):
                 why = getattr(exc, "msg", None) or str(exc) or "nested too deeply to compile"
                 raise ValueError(f"field {name!r}: entry {i} is not Python: {why}") from None
     cands = [Candidate(text=p, program=p) for p in _texts(programs, "candidates")]
-    return Problem(str(row.get("task_id", line)), prompt, "", cands, tests=tests, setup="\n".join(setup))
+    return Problem(_problem_id(row, "task_id", line), prompt, "", cands, tests=tests, setup="\n".join(setup))
 
 
 LOADERS: Dict[str, Callable] = {"code": _load_code, "qwen": _load_qwen, "ovm": _load_ovm, "openai": _load_openai, "tora": _load_tora,
@@ -340,6 +352,7 @@ def load_candidates(path: Union[str, Path], format: str = "auto", limit: Optiona
     if not path.is_file():
         raise FileNotFoundError(f"candidate file not found: {path}")
     table = CandidateTable(str(path), format)
+    first_line: Dict[str, int] = {}   # problem id -> the line that gave it
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
             if not raw.strip():
@@ -368,6 +381,12 @@ def load_candidates(path: Union[str, Path], format: str = "auto", limit: Optiona
                 message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
                 raise CandidateFileError(f"{where}: {table.format} row: {message}", table) from None
             if problem is not None:
+                # Records, --log-samples and the held-out split name problems by id: two problems under one id
+                # had been merged there without a word.
+                if problem.id in first_line:
+                    raise CandidateFileError(f"{where}: problem id {problem.id!r} was already given at line "
+                                             f"{first_line[problem.id]}; ids must be unique in a file", table)
+                first_line[problem.id] = number
                 table.problems.append(problem)
                 if limit is not None and len(table.problems) >= limit:
                     break

@@ -1731,3 +1731,42 @@ def test_the_grader_reads_the_same_under_a_latin1_locale(tmp_path):
     latin1 = subprocess.run([sys.executable, "-c", LOCALE_PROBE, "en_US.ISO-8859-1"], capture_output=True, text=True,
                             env=env, check=True)
     assert json.loads(latin1.stdout) == json.loads(plain.stdout)
+
+
+@pytest.mark.parametrize("gold, pred, equal", [
+    (r"[1,3]", r"[1,2)\cup[2,3]", True),                     # touching pieces, one end closed
+    (r"[1,3]", r"[1,2]\cup[2,3]", True),
+    (r"[0,5]", r"[0,3]\cup[1,5]", True),                     # overlapping
+    (r"(-1,0)\cup(3,4)", r"(3,4)\cup(-1,0)", True),           # in any order
+    (r"(-\infty,\infty)", r"(-\infty,0]\cup(0,\infty)", True),
+    (r"[\sqrt{2},3]", r"[\sqrt2,2)\cup[2,3]", True),
+    (r"(-\infty,\frac{1}{2})\cup[2,3]", r"[2,3]\cup(-\infty,0.5)", True),
+    (r"[1,3]", r"[1,2)\cup(2,3]", False),                    # 2 left out
+    (r"(1,3)", r"(1,2)\cup(2,3)", False),
+    (r"[1,4]", r"[1,2]\cup[3,4]", False),
+    (r"(-\infty,0)\cup(0,\infty)", r"(-\infty,\infty)", False),
+    (r"[1,3]", r"[1,2)\cup[2,4]", False),
+    (r"(a,b)\cup(c,d)", r"(c,d)\cup(a,b)", True),             # ends not constants: the pieces, unordered
+])
+def test_unions_of_intervals_compare_as_sets(gold, pred, equal):
+    """[1,2) \\cup [2,3] had differed from [1,3]: a union compared as its pieces, unordered. Now touching and
+    overlapping pieces merge, as sympy's Union simplifies them (what Math-Verify compares)."""
+    assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal
+
+
+@pytest.mark.parametrize("gold, pred, equal", [
+    (r"(-\infty,-2)\cup(3,\infty)", r"x<-2 \text{ or } x>3", True),
+    (r"(-\infty,-2]\cup[3,\infty)", r"x \le -2 \text{ or } x \ge 3", True),
+    (r"(-\infty,-2)\cup(3,\infty)", r"x>3 \text{ or } x<-2", True),
+    (r"(-\infty,-2)\cup(1,2)", r"x<-2 \text{ or } 1<x<2", True),
+    (r"(-\infty,-2)\cup(3,\infty)", r"x<-2 \text{ or } x\ge 3", False),
+    (r"(-\infty,-2)\cup(3,\infty)", r"x<-2 \text{ or } y>3", False),   # two variables
+    (r"(1,3)", r"x>1, x<3", False),          # overlapping: "and" (a system) as much as "or"; not read as either
+    (r"\{2\}", r"x\le 2, x\ge 2", False),    # touching: the same
+])
+def test_disjoint_inequalities_joined_by_or_are_their_union_with_set_relation(gold, pred, equal):
+    """"x < -2 or x > 3" (normalized to the list "x<-2, x>3") had differed from its union even with
+    set_relation. A list reads as a union only where its pieces are disjoint: then "and" would be empty."""
+    assert answer.is_equiv(gold, pred, set_relation=True) is equal
+    assert answer.is_equiv(pred, gold, set_relation=True) is equal
+    assert not answer.is_equiv(gold, pred)   # relations against sets: only with set_relation, as in Math-Verify

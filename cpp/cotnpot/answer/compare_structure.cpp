@@ -53,6 +53,12 @@ bool Comparer::equal(const Node& a, const Node& b) {
   if ((a.kind == Kind::List && b.kind == Kind::Tuple && b.open == '(') ||
       (b.kind == Kind::List && a.kind == Kind::Tuple && a.open == '('))
     return ordered_equal(a.kids, b.kids);
+  // Unions of intervals as sets: merged and in order (compare_intervals.cpp); with set_relation, a list of
+  // disjoint relations over one variable too.
+  if (a.kind == Kind::Union || b.kind == Kind::Union ||
+      (options_.set_relation && (a.kind == Kind::List || b.kind == Kind::List)))
+    if (auto pieces_a = interval_union(a))
+      if (auto pieces_b = interval_union(b)) return same_pieces(*pieces_a, *pieces_b);
   const bool a_unordered = a.kind == Kind::List || a.kind == Kind::Set;
   const bool b_unordered = b.kind == Kind::List || b.kind == Kind::Set;
   if (a_unordered || b_unordered) {

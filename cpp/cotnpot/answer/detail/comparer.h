@@ -22,6 +22,13 @@ class Comparer {
   bool equal(const Node& a, const Node& b);
   bool holds_at(const Node& equation, const std::string& name, const Node& value);
 
+  // An interval of a union (compare_intervals.cpp): its ends as written and as values (\pm HUGE_VAL).
+  struct Piece {
+    Node low_node, high_node;
+    double low = 0.0, high = 0.0;
+    bool low_closed = false, high_closed = false;
+  };
+
  private:
   // ---- compare_structure.cpp: solution sets, tuples, intervals, lists and sets, equations and chains
   // A name for a value: symbols, products and quotients of them, tuples of them ("x", "AB", "NO/BO",
@@ -44,6 +51,11 @@ class Comparer {
   static bool has_plus_minus(const std::vector<Node>& items);
   std::optional<std::vector<Node>> with_plus_minus_expanded(const std::vector<Node>& items);
   bool unordered_equal(const std::vector<Node>& a, const std::vector<Node>& b);
+
+  // ---- compare_intervals.cpp: unions of intervals as sets (merged, in order)
+  std::optional<Piece> interval_piece(const Node& n);
+  std::optional<std::vector<Piece>> interval_union(const Node& n);
+  bool same_pieces(const std::vector<Piece>& a, const std::vector<Piece>& b);
 
   // ---- compare_relations.cpp: equations and inequalities, equal up to a constant factor
   bool relations_equal(const Node& a, const Node& b);

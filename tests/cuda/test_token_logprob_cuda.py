@@ -189,26 +189,71 @@ def test_fused_linear_logprob_on_cuda_runs_the_epilogue_kernels_over_more_rows_t
 
 
 @gpu
-def test_the_current_stream_and_another_device_are_used():
-    """The kernels launch on torch's current stream and under the tensors' device (a CUDAGuard): a launch on
-    the default stream, or on device 0 for tensors on device 1, would give wrong values or an error here."""
+def test_the_current_stream_is_used():
+    """The kernels launch on torch's current stream. The side stream sleeps, then writes the inputs: a kernel
+    on the default stream (torch's streams do not wait for it, nor it for them) would read the zeros they held
+    before. (The earlier form of this test could not fail: copies from pageable memory are synchronous, and
+    the comparison ran after the stream had finished; a reviewer.)"""
     g = torch.Generator().manual_seed(5)
     logits, labels = torch.randn(4, 16, 300, generator=g), torch.randint(300, (4, 16), generator=g)
     want = reference.token_logprob(logits.double(), labels, shift=True)
     hidden, weight, bias, fused_labels = fused_case(torch.float32, True, n=200, vocab=700, width=32)
     fused_want, _ = fused_reference(hidden, weight, bias, fused_labels)
-    devices = ["cuda:0"] + (["cuda:1"] if torch.cuda.device_count() > 1 else [])
-    for device in devices:
-        stream = torch.cuda.Stream(device=device)
-        with torch.cuda.stream(stream):
-            x = logits.to(device, non_blocking=True)
-            got = cotnpot.token_logprob(x, labels.to(device), shift=True)
-            fused = cotnpot.fused_linear_logprob(hidden.to(device), weight.to(device), fused_labels.to(device),
-                                                 bias=bias.to(device), row_block=64, vocab_block=256)
-        stream.synchronize()
-        assert got.device == torch.device(device) and fused.device == torch.device(device)
-        torch.testing.assert_close(got.double().cpu(), want, rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(fused.double().cpu(), fused_want.detach(), rtol=0, atol=1e-4)
+    sources = [t.cuda() for t in (logits, hidden)]
+    inputs = [torch.zeros_like(t) for t in sources]
+    labels, fused_labels, weight, bias = labels.cuda(), fused_labels.cuda(), weight.cuda(), bias.cuda()
+    torch.cuda.synchronize()
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):
+        torch.cuda._sleep(200_000_000)   # ~0.1 s of GPU cycles before the inputs are written
+        for target, source in zip(inputs, sources):
+            target.copy_(source)
+        got = cotnpot.token_logprob(inputs[0], labels, shift=True)
+        fused = cotnpot.fused_linear_logprob(inputs[1], weight, fused_labels, bias=bias, row_block=64,
+                                             vocab_block=256)
+    stream.synchronize()
+    torch.testing.assert_close(got.double().cpu(), want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fused.double().cpu(), fused_want.detach(), rtol=0, atol=1e-4)
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs: tensors on cuda:1 while cuda:0 "
+                                                           "is current")
+def test_tensors_on_another_device_than_the_current_one():
+    """Under cuda:0 as the current device, tensors on cuda:1: the kernels run there (a CUDAGuard). A stream
+    context would switch the current device itself, so none is used (a reviewer)."""
+    g = torch.Generator().manual_seed(6)
+    logits, labels = torch.randn(4, 16, 300, generator=g), torch.randint(300, (4, 16), generator=g)
+    want = reference.token_logprob(logits.double(), labels, shift=True)
+    hidden, weight, bias, fused_labels = fused_case(torch.float32, True, n=200, vocab=700, width=32)
+    fused_want, _ = fused_reference(hidden, weight, bias, fused_labels)
+    with torch.cuda.device(0):
+        got = cotnpot.token_logprob(logits.to("cuda:1"), labels.to("cuda:1"), shift=True)
+        fused = cotnpot.fused_linear_logprob(hidden.to("cuda:1"), weight.to("cuda:1"), fused_labels.to("cuda:1"),
+                                             bias=bias.to("cuda:1"), row_block=64, vocab_block=256)
+        assert torch.cuda.current_device() == 0
+    assert got.device == fused.device == torch.device("cuda:1")
+    torch.testing.assert_close(got.double().cpu(), want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fused.double().cpu(), fused_want.detach(), rtol=0, atol=1e-4)
+
+
+@gpu
+def test_float64_log_probs_of_logits_near_1e4_are_as_exact_as_log_softmax():
+    """float64 is ground truth: the log-prob is (x[y] - max) - log(sum) as in the CPU forms. x[y] - lse had
+    lost half an ulp of the lse, 9e-13 at logits near 1e4 (a reviewer; the other float64 tests' rows were
+    nearly one-hot, where the lse is exact). log_softmax's own error here is ~5e-15."""
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(64, 1000, generator=g, dtype=torch.float64) * 3 + 1e4
+    labels = torch.randint(0, 1000, (64,), generator=g)
+    want = torch.log_softmax(x, -1).gather(1, labels[:, None])[:, 0]
+    got = cotnpot.token_logprob(x.cuda()[None], labels.cuda()[None])[0]
+    torch.testing.assert_close(got.cpu(), want, rtol=0, atol=5e-14)
+    h = torch.randn(64, 16, generator=g, dtype=torch.float64)
+    w = torch.randn(1000, 16, generator=g, dtype=torch.float64)
+    bias = torch.full((1000,), 1e4, dtype=torch.float64)
+    fused_want = torch.log_softmax(h @ w.T + bias, -1).gather(1, labels[:, None])[:, 0]
+    fused = cotnpot.fused_linear_logprob(h.cuda(), w.cuda(), labels.cuda(), bias=bias.cuda(), row_block=16,
+                                         vocab_block=128)
+    torch.testing.assert_close(fused.cpu(), fused_want, rtol=0, atol=5e-14)
 
 
 @gpu

@@ -46,8 +46,9 @@ std::tuple<at::Tensor, at::Tensor> forward_cuda(const at::Tensor& hidden, const 
                                                    picked.data_ptr(), stream),
                          op);
     }
-    // (x[y] - max) - log(sum) in double, as the CPU form: no rounding at the logits' magnitude. A row of -inf
-    // logits: its lse -inf, its log-prob NaN (-inf - -inf), as log_softmax gives.
+    // (x[y] - max) - log(sum) in double, max the row's largest logit (add_block), as the CPU form: no
+    // rounding at the logits' magnitude. A row of -inf logits: its lse -inf, its log-prob NaN (-inf - -inf),
+    // as log_softmax gives.
     const at::Tensor all_minus_inf = running_max == -std::numeric_limits<double>::infinity();
     const at::Tensor log_sum = at::where(all_minus_inf, 0.0, at::log(running_sum));
     const at::Tensor row_logp = ((picked.to(at::kDouble) - running_max) - log_sum).to(accumulation_type(hidden));

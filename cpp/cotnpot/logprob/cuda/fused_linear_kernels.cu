@@ -5,18 +5,21 @@
 namespace cotnpot::logprob::cuda {
 namespace {
 
-// A row's (max, sum) over the vocabulary blocks merged with one more block's log-sum-exp, the sum in double
-// (as the CPU form's RunningLse: merged in float log space, small blocks' shares were rounded away). A NaN
-// block (a NaN logit, or +inf: exp(inf - inf)) makes the row NaN.
-__device__ inline void add_block(double& max, double& sum, double block_lse) {
-  if (isnan(block_lse) || block_lse == double(INFINITY)) {
+// A row's running (max logit, sum of exp(x - max)) over the vocabulary blocks, in double, merged with one
+// more block's (m, s). Carrying the largest logit itself, not each block's log-sum-exp, lets the log-prob be
+// (x[y] - max) - log(sum) as in the CPU form: x[y] - lse lost half an ulp of the lse (9e-13 at logits near
+// 1e4 in float64; a reviewer). The sum in double, as the CPU form's RunningLse (in float, small blocks'
+// shares were rounded away). A NaN logit or +inf (exp(inf - inf)) makes the row NaN.
+__device__ inline void add_block(double& max, double& sum, double m, double s) {
+  if (isnan(max)) return;  // already NaN
+  if (isnan(m) || isnan(s) || m == double(INFINITY)) {
     max = NAN;
     sum = NAN;
-  } else if (block_lse > max) {
-    sum = sum * exp(max - block_lse) + 1.0;
-    max = block_lse;
-  } else if (block_lse != double(-INFINITY)) {
-    sum += exp(block_lse - max);
+  } else if (m > max) {
+    sum = sum * exp(max - m) + s;
+    max = m;
+  } else if (m != double(-INFINITY)) {
+    sum += s * exp(m - max);
   }
 }
 
@@ -32,7 +35,7 @@ __global__ void block_forward_kernel(LogitBlock block, double* running_max, doub
     for (int64_t v = threadIdx.x; v < block.width; v += blockDim.x) merge(m, s, to_acc(x[v]), A(1));
     block_merge(m, s);
     if (threadIdx.x == 0) {
-      add_block(running_max[r], running_sum[r], finish_lse(m, s));
+      add_block(running_max[r], running_sum[r], double(m), double(s));
       const int64_t local = label - block.v0;
       if (local >= 0 && local < block.width) picked[r] = to_acc(x[local]);
     }

@@ -37,7 +37,9 @@ __global__ void forward_kernel(Rows rows, int64_t steps, typename Acc<T>::type* 
     if (threadIdx.x == 0) {
       const double l = finish_lse(m, s);
       lse[r] = l;
-      logp[r] = A(double(to_acc(x[label])) - l);
+      // (x[label] - max) - log(sum) in double, as the CPU forms: x[label] - lse lost half an ulp of the lse
+      // (9e-13 at logits near 1e4 in float64; a reviewer). NaN where the lse is (max +inf, a NaN logit).
+      logp[r] = A(isnan(l) ? l : (double(to_acc(x[label])) - double(m)) - log(double(s)));
     }
     __syncthreads();  // the shared reduction slots are reused by the next row
   }

@@ -122,6 +122,16 @@ def _only_hidden_needs_a_gradient(hidden: Tensor, weight: Tensor, bias: Optional
             and not weight.requires_grad and (bias is None or not bias.requires_grad))
 
 
+def widened_labels(labels: Tensor) -> Tensor:
+    """Integer labels as int64, where they are compared with ``ignore_index``: in uint8 ``labels == -100`` holds
+    for 156 (torch wraps the scalar), so a scored token 156 had counted as ignored in a mean's denominator and
+    got no gradient in the frozen-head backward (a breaker). Other dtypes pass unchanged for the op to refuse."""
+    if labels.dtype != torch.int64 and not labels.is_floating_point() and not labels.is_complex() \
+            and labels.dtype != torch.bool:
+        return labels.long()
+    return labels
+
+
 def fused_linear_logprob(hidden: Tensor, weight: Tensor, labels: Tensor, bias: Optional[Tensor] = None,
                          ignore_index: int = -100, row_block: int = 0, vocab_block: int = 0,
                          block_memory_mb: Optional[float] = None) -> Tensor:
@@ -134,6 +144,7 @@ def fused_linear_logprob(hidden: Tensor, weight: Tensor, labels: Tensor, bias: O
     for name, value in (("hidden", hidden), ("weight", weight), ("labels", labels)):
         if not isinstance(value, Tensor):   # before .shape and .requires_grad are read (an AttributeError)
             raise TypeError(f"fused_linear_logprob: {name} must be a tensor, got {type(value).__name__}")
+    labels = widened_labels(labels)
     # a 0-d weight: the op names it (weight.shape[0] was an IndexError)
     row_block, vocab_block = block_sizes(weight.shape[0] if weight.dim() else 0, row_block, vocab_block,
                                          block_memory_mb)
@@ -158,6 +169,7 @@ def fused_sequence_logprob(hidden: Tensor, weight: Tensor, labels: Tensor, bias:
     for name, t in (("hidden", hidden), ("weight", weight), ("labels", labels)):
         if not isinstance(t, Tensor):   # fused_linear_logprob's own check comes after the reshapes below
             raise TypeError(f"fused_sequence_logprob: {name} must be a Tensor, got {type(t).__name__}")
+    labels = widened_labels(labels)
     if hidden.dim() != 3 or labels.dim() != 2 or hidden.shape[:2] != labels.shape:
         raise ValueError(f"fused_sequence_logprob: hidden must be [B,T,H] and labels [B,T] with the same B and T, "
                          f"got {list(hidden.shape)} and {list(labels.shape)}")

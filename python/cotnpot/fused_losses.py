@@ -25,7 +25,7 @@ from typing import Optional
 
 from torch import Tensor, nn
 
-from .fused import block_sizes, fused_sequence_logprob
+from .fused import block_sizes, fused_sequence_logprob, widened_labels
 from .modules import DPOLoss, PreferenceLossOutput, SimPOLoss
 
 
@@ -84,7 +84,7 @@ class _FusedLinear(nn.Module):
                                       self.block_memory_mb)
 
     def lengths(self, labels: Tensor) -> Tensor:
-        scored = labels[:, 1:] if self.shift else labels
+        scored = widened_labels(labels[:, 1:] if self.shift else labels)
         return (scored != self.ignore_index).sum(-1)
 
 

@@ -445,3 +445,30 @@ def _bf16_and_float32_results_equal(with_bias):
     (out16, gh16, gw16, gb16), (out32, gh32, gw32, gb32) = results
     return (torch.equal(out16, out32) and torch.equal(gh16, gh32.bfloat16().float())
             and torch.equal(gw16, gw32.bfloat16().float()) and (not with_bias or torch.equal(gb16, gb32.bfloat16().float())))
+
+
+@pytest.mark.parametrize("dtype, ignore_index", [(torch.uint8, -100), (torch.int8, 356), (torch.int16, -100)])
+def test_narrow_integer_labels_compare_with_ignore_index_as_integers(dtype, ignore_index):
+    """A breaker: in uint8, `labels == -100` holds for 156 (torch wraps the scalar), so a scored token 156 counted
+    as ignored in the mean's denominator and got no gradient in the frozen-head backward, while the forward
+    scored it. Every path now equals the same labels in int64."""
+    g = torch.Generator().manual_seed(3)
+    hidden, weight = torch.randn(2, 4, 8, generator=g), torch.randn(200, 8, generator=g)
+    wide = torch.tensor([[156 if dtype == torch.uint8 else 100, 3, 7, 11], [5, 6, 9, 12]])
+    if dtype == torch.int16:
+        wide[1, 0] = ignore_index   # an ignored position, where the dtype can hold ignore_index
+    labels = wide.to(dtype)
+    for reduction in ("mean", "sum", "none"):
+        torch.testing.assert_close(fused_sequence_logprob(hidden, weight, labels, ignore_index=ignore_index,
+                                                          reduction=reduction),
+                                   fused_sequence_logprob(hidden, weight, wide, ignore_index=ignore_index,
+                                                          reduction=reduction))
+    grads = []
+    for y in (labels, wide):   # the frozen-head form (weight needs no gradient)
+        h = hidden.reshape(8, 8).clone().requires_grad_()
+        fused_linear_logprob(h, weight, y.reshape(8), ignore_index=ignore_index).sum().backward()
+        grads.append(h.grad)
+    torch.testing.assert_close(grads[0], grads[1])
+    assert grads[0][0].abs().sum() > 0   # the row of label 156 (or 100) is scored and has a gradient
+    loss = cotnpot.FusedLinearSimPOLoss(torch.nn.Linear(8, 200, bias=False))
+    assert torch.equal(loss.lengths(labels), loss.lengths(wide))

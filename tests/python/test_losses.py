@@ -412,3 +412,25 @@ def test_orm_head_and_loss_train_together():
     loss.backward()
     assert head.linear.weight.grad is not None and torch.isfinite(head.linear.weight.grad).all()
     torch.testing.assert_close(head.score(hidden, mask, "mean"), torch.sigmoid(head(hidden)).mean(1))
+
+
+def test_orm_mean_of_16_bit_scores_over_many_tokens_is_taken_in_float32():
+    """A breaker: the token count was cast to the scores' dtype, so in fp16 16 x 4096 valid tokens (65,536, past
+    fp16's 65,504) were inf: the loss 0 with no gradient; a sum past 65,504 was inf. orm_score's mean too."""
+    mask = torch.ones(16, 4096, dtype=torch.bool)
+    for dtype in (torch.float16, torch.bfloat16):
+        scores = torch.zeros(16, 4096, dtype=dtype, requires_grad=True)
+        loss = cotnpot.orm_loss(scores, torch.ones(16), mask)
+        loss.backward()
+        assert loss.dtype == dtype and loss.item() == pytest.approx(math.log(2), rel=1e-2)
+        # d/ds of mean BCE at s = 0, label 1: -0.5 / 65,536 per token
+        assert scores.grad.float().mean().item() == pytest.approx(-0.5 / 65536, rel=1e-2)
+        low = torch.full((12, 4096), -2.0, dtype=dtype)
+        want = torch.nn.functional.softplus(torch.tensor(2.0)).item()   # -log sigmoid(-2) = 2.127
+        assert cotnpot.orm_loss(low, torch.ones(12), mask[:12]).item() == pytest.approx(want, rel=1e-2)
+        total = cotnpot.orm_loss(low, torch.ones(12), mask[:12], reduction="sum").float().item()
+        # 104,545: past fp16's range (inf, as torch's own sum in fp16 gives), within bf16's
+        assert total == math.inf if dtype == torch.float16 else total == pytest.approx(12 * 4096 * want, rel=1e-2)
+        long_row = torch.zeros(1, 70_000, dtype=dtype)
+        score = cotnpot.orm_score(long_row, torch.ones(1, 70_000, dtype=torch.bool), mode="mean")
+        assert score.dtype == dtype and score.item() == pytest.approx(0.5)

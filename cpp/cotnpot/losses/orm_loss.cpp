@@ -2,6 +2,7 @@
 #include "cotnpot/losses/orm_loss.h"
 
 #include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
@@ -58,9 +59,13 @@ at::Tensor orm_loss_composite(const at::Tensor& scores, const at::Tensor& labels
       valid_scores(scores, mask), target.unsqueeze(1).expand_as(scores), /*weight=*/{}, /*pos_weight=*/{}, at::Reduction::None);
   const at::Tensor masked = at::where(mask, per_token, at::zeros_like(per_token));
   if (reduction == "none") return masked;
-  if (reduction == "sum") return masked.sum();
+  // Summed and divided in float32 for 16-bit scores (a breaker: in fp16 a count of 65,520 tokens, 16 x 4096,
+  // was inf and the loss 0 with no gradient, and a sum past 65,504 inf), then given the scores' dtype.
+  const at::ScalarType acc = at::toOpMathType(masked.scalar_type());
+  const at::Tensor total = masked.sum(acc);
+  if (reduction == "sum") return total.to(masked.scalar_type());
   // Mean over valid tokens; no valid token at all gives 0, not 0/0.
-  return masked.sum() / mask.sum().clamp_min(1).to(masked.scalar_type());
+  return (total / mask.sum().clamp_min(1).to(acc)).to(masked.scalar_type());
 }
 
 at::Tensor orm_score_composite(const at::Tensor& scores, const at::Tensor& mask, c10::string_view mode_view) {
@@ -73,7 +78,10 @@ at::Tensor orm_score_composite(const at::Tensor& scores, const at::Tensor& mask,
   cotnpot::detail::check_all(count > 0, c10::str(op, ": every row of mask needs a valid token"), [&] {
     return c10::str(op, ": every row of mask needs a valid token, row ", count.argmin().item<int64_t>(), " has none");
   });
-  if (mode == "mean") return at::where(mask, probs, at::zeros_like(probs)).sum(1) / count.to(probs.scalar_type());
+  if (mode == "mean") {   // in float32 for 16-bit scores, as orm_loss: a count past 65,504 was inf in fp16
+    const at::ScalarType acc = at::toOpMathType(probs.scalar_type());
+    return (at::where(mask, probs, at::zeros_like(probs)).sum(1, false, acc) / count.to(acc)).to(probs.scalar_type());
+  }
   // No rows (the check above passed, so B = 0): [0], where amax over an empty dim would throw.
   if (scores.sym_numel() == 0) return probs.sum(1);
   // The last valid position: the largest index t with mask[b,t].

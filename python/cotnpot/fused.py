@@ -174,6 +174,8 @@ def fused_sequence_logprob(hidden: Tensor, weight: Tensor, labels: Tensor, bias:
         raise ValueError(f"fused_sequence_logprob: hidden must be [B,T,H] and labels [B,T] with the same B and T, "
                          f"got {list(hidden.shape)} and {list(labels.shape)}")
     if shift:
+        if labels.shape[1] < 1:   # as sequence_logprob (zeros had come back, and a SimPO loss of 0.97; a breaker)
+            raise ValueError(f"fused_sequence_logprob: shift=True needs T >= 1, got T = {labels.shape[1]}")
         hidden, labels = hidden[:, :-1], labels[:, 1:]
     B, T = labels.shape
     try:

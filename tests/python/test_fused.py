@@ -287,6 +287,9 @@ def test_empty_sequences():
     hidden, weight = torch.randn(2, 1, 4), torch.randn(9, 4)
     labels = torch.zeros(2, 1, dtype=torch.long)
     assert torch.equal(fused_sequence_logprob(hidden, weight, labels, shift=True), torch.zeros(2))
+    # T = 0 under shift: refused as sequence_logprob refuses it (zeros had come back; a breaker)
+    with pytest.raises(ValueError, match="fused_sequence_logprob: shift=True needs T >= 1, got T = 0"):
+        fused_sequence_logprob(hidden[:, :0], weight, labels[:, :0], shift=True)
 
 
 def test_block_sizes_from_a_memory_budget():

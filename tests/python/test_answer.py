@@ -1770,3 +1770,19 @@ def test_disjoint_inequalities_joined_by_or_are_their_union_with_set_relation(go
     assert answer.is_equiv(gold, pred, set_relation=True) is equal
     assert answer.is_equiv(pred, gold, set_relation=True) is equal
     assert not answer.is_equiv(gold, pred)   # relations against sets: only with set_relation, as in Math-Verify
+
+
+@pytest.mark.parametrize("gold, pred, equal", [
+    (r"\begin{pmatrix}1/3\\2/3\end{pmatrix}", r"\frac{1}{3}\begin{pmatrix}1\\2\end{pmatrix}", True),
+    (r"\begin{pmatrix}2&4\\6&8\end{pmatrix}", r"2\begin{pmatrix}1&2\\3&4\end{pmatrix}", True),
+    (r"\begin{pmatrix}-1\\2\end{pmatrix}", r"-\begin{pmatrix}1\\-2\end{pmatrix}", True),
+    (r"\begin{pmatrix}\sqrt2/2\\ \sqrt2/2\end{pmatrix}", r"\frac{1}{\sqrt{2}}\begin{pmatrix}1\\1\end{pmatrix}", True),
+    (r"\begin{pmatrix}2x\\2\end{pmatrix}", r"2\begin{pmatrix}x\\1\end{pmatrix}", True),
+    (r"\begin{pmatrix}1/3\\2/3\end{pmatrix}", r"\frac{1}{3}\begin{pmatrix}1\\3\end{pmatrix}", False),
+    (r"\begin{pmatrix}2\\4\end{pmatrix}", r"\begin{pmatrix}1\\2\end{pmatrix}", False),
+    (r"\begin{pmatrix}1&0\\0&1\end{pmatrix}", r"\begin{pmatrix}1&0\\0&1\end{pmatrix}\begin{pmatrix}1&0\\0&1\end{pmatrix}", False),
+])
+def test_a_scalar_factored_out_of_a_matrix(gold, pred, equal):
+    """A breaker's form: a vector written with its scalar factored out had differed from its entries. A product
+    of two matrices is left alone (not distributed)."""
+    assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal

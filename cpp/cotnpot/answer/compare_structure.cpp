@@ -17,6 +17,10 @@ bool Comparer::equal(const Node& a, const Node& b) {
   // "a=3,b=1;a=4,b=1" is the solution set (3,1),(4,1).
   if (auto grouped = solution_tuples(a)) return equal(*grouped, b);
   if (auto grouped = solution_tuples(b)) return equal(a, *grouped);
+  // "\frac{1}{3}\begin{pmatrix}1\\2\end{pmatrix}" is the matrix of its entries scaled (a scalar factored out
+  // of a vector, a common form; it had differed from the gold's entries).
+  if (auto scaled = scaled_matrix(a)) return budget_.spend(size_of(*scaled)) && equal(*scaled, b);
+  if (auto scaled = scaled_matrix(b)) return budget_.spend(size_of(*scaled)) && equal(a, *scaled);
   // Two chains over one middle, "1 < x < 2" and "2 > x > 1", are their intervals (they had differed, though
   // each equalled (1, 2): a breaker)
   if (a.kind == Kind::Relation && b.kind == Kind::Relation && a.kids.size() == 3 && b.kids.size() == 3)
@@ -119,6 +123,49 @@ std::optional<Node> Comparer::solution_tuples(const Node& n) {
     list.kids.push_back(std::move(tuple));
   }
   return list;
+}
+
+namespace {
+Node node_of_kind(Kind kind, std::vector<Node> kids) {
+  Node n;
+  n.kind = kind;
+  n.kids = std::move(kids);
+  return n;
+}
+}  // namespace
+
+// A product of scalars and one matrix, or a negated matrix, as the matrix of its scaled entries; nullopt for
+// anything else (two matrices: a matrix product, left alone).
+std::optional<Node> Comparer::scaled_matrix(const Node& n) {
+  const auto structural = [](const Node& k) {
+    return k.kind == Kind::Matrix || k.kind == Kind::Tuple || k.kind == Kind::List || k.kind == Kind::Set ||
+           k.kind == Kind::Interval || k.kind == Kind::Union || k.kind == Kind::Relation || k.kind == Kind::PlusMinus;
+  };
+  if (n.kind == Kind::Neg && n.kids.size() == 1 && n.kids[0].kind == Kind::Matrix) {
+    Node m = n.kids[0];
+    for (Node& entry : m.kids) entry = node_of_kind(Kind::Neg, {std::move(entry)});
+    return m;
+  }
+  if (n.kind != Kind::Mul) return std::nullopt;
+  const Node* matrix = nullptr;
+  std::vector<Node> factors;
+  for (const Node& k : n.kids) {
+    if (k.kind == Kind::Matrix && !matrix) {
+      matrix = &k;
+    } else if (structural(k)) {
+      return std::nullopt;
+    } else {
+      factors.push_back(k);
+    }
+  }
+  if (!matrix) return std::nullopt;
+  Node m = *matrix;
+  for (Node& entry : m.kids) {
+    std::vector<Node> product = factors;
+    product.push_back(std::move(entry));
+    entry = node_of_kind(Kind::Mul, std::move(product));
+  }
+  return m;
 }
 
 // "x = 3": a variable named (not a constant: "\pi \approx 3.14" states 3.14 of \pi, a chain; a breaker).

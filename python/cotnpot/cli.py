@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import List, Optional
 
@@ -58,10 +59,32 @@ def make_translator(args):
         if not args.translator_model:
             raise ValueError("--translator URL needs --translator-model NAME")
         inner = translate.OpenAICompatibleTranslator(spec, args.translator_model, api=args.translator_api,
-                                                     concurrency=args.concurrency)
+                                                     concurrency=args.concurrency, timeout=args.translator_timeout,
+                                                     retries=args.translator_retries, api_key=api_key(args))
     else:
         raise ValueError(f"--translator must be 'offline', 'file:PATH' or an http(s) URL, got {spec!r}")
     return translate.CachedTranslator(inner, args.translation_cache) if args.translation_cache else inner
+
+
+def api_key(args) -> Optional[str]:
+    """The server's API key from the environment variable --api-key-env names: not an option's value, which
+    every user of the machine sees in `ps`; not OPENAI_API_KEY unasked, which would go to whatever --server
+    is (a breaker found no way to give a key at all)."""
+    name = getattr(args, "api_key_env", None)
+    if not name:
+        return None
+    key = os.environ.get(name)
+    if not key:
+        raise UsageError(f"--api-key-env {name}: the environment variable is not set or empty")
+    return key
+
+
+def check_requests(timeout: float, retries: int, flag: str) -> None:
+    """A request's timeout (seconds per attempt) and retries, bounded as the client needs them."""
+    if not (math.isfinite(timeout) and 0 < timeout <= 1e6):
+        raise UsageError(f"--{flag}timeout must be in (0, 1e6] seconds, got {timeout}")
+    if not 0 <= retries <= 100:
+        raise UsageError(f"--{flag}retries must be in [0, 100], got {retries}")
 
 
 # Bounds of the size options, far past any real run, below what would exhaust the machine.
@@ -204,6 +227,7 @@ def _eval(args) -> int:
                          f"{'' if args.verifier else ' without --verifier'}")
     if not 0 < args.timeout <= 1e6:   # the executor's bound, checked before the translator's work
         raise UsageError(f"--timeout must be > 0 and at most 1e6 seconds, got {args.timeout}")
+    check_requests(args.translator_timeout, args.translator_retries, "translator-")
     if not -2 ** 63 <= args.seed < 2 ** 64 - 1:   # what the generators take (seed and seed + 1); past it the
         raise UsageError(f"--seed must be between -2^63 and 2^64 - 2, got {args.seed}")   # run failed at its end
     output_dir(args.out, "--out")
@@ -281,6 +305,7 @@ def _generate(args) -> int:
     distributed.init_from_env()   # under torchrun: each process sends its share of the requests
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be >= 1, got {args.limit}")
+    check_requests(args.timeout, args.retries, "")
     if not 1 <= args.n <= MAX_SAMPLES_PER_PROBLEM:   # 10^15 had ended in a MemoryError's traceback
         raise UsageError(f"--n must be in [1, {MAX_SAMPLES_PER_PROBLEM}], got {args.n}")
     if not 1 <= args.concurrency <= MAX_CONCURRENCY:
@@ -292,7 +317,7 @@ def _generate(args) -> int:
     try:
         problems = load_problems(args.problems, args.limit)
         client = OpenAICompatibleClient(args.server, args.model, args.api, retries=args.retries, timeout=args.timeout,
-                                        **sampling_options(args.max_tokens, args.temperature, args.top_p, args.seed))
+                                        api_key=api_key(args), **sampling_options(args.max_tokens, args.temperature, args.top_p, args.seed))
         cache = args.cache or args.out.with_name(args.out.name + ".samples.jsonl")
         result = generate(problems, client, args.n, cache=cache, prompt=args.prompt or DEFAULT_PROMPT,
                           concurrency=args.concurrency, progress=not args.quiet and sys.stderr.isatty())
@@ -343,6 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--translator-api", default="chat", choices=("chat", "completions"))
     ev.add_argument("--translation-cache", type=Path, help="JSONL file of translations reused across runs")
     ev.add_argument("--concurrency", type=int, default=4, help="requests in flight to the translator's server (4)")
+    ev.add_argument("--translator-timeout", type=float, default=120.0,
+                    help="seconds per attempt of a request to the translator's server (120)")
+    ev.add_argument("--translator-retries", type=int, default=3,
+                    help="attempts after the first, on timeouts, 429 and 5xx (3)")
+    ev.add_argument("--api-key-env", metavar="NAME", help="the environment variable holding the translator "
+                    "server's API key (sent as a bearer token)")
     ev.add_argument("--verifier", help="score candidates with a model: a directory written by save_pretrained "
                     "(any transformers causal LM and its tokenizer, loaded offline) or tiny:DIR "
                     "(cotnpot.models.TinyCausalLM); its average log-probs replace the file's scores")
@@ -389,8 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--max-tokens", type=int, default=1024)
     gen.add_argument("--seed", type=int, default=None, help="sample j asks for seed + j (default: the server's)")
     gen.add_argument("--concurrency", type=int, default=8, help="requests in flight (8)")
-    gen.add_argument("--timeout", type=float, default=300.0, help="seconds per request (300)")
-    gen.add_argument("--retries", type=int, default=3)
+    gen.add_argument("--timeout", type=float, default=300.0,
+                     help="seconds per attempt of a request (300); a request makes up to --retries + 1 attempts")
+    gen.add_argument("--retries", type=int, default=3, help="attempts after the first, on timeouts, 429 and 5xx (3)")
+    gen.add_argument("--api-key-env", metavar="NAME", help="the environment variable holding the server's API "
+                     "key (sent as a bearer token)")
     gen.add_argument("--prompt", default=None, help="the prompt template, with {question} (default: reason step by "
                      "step, answer in \\boxed{})")
     gen.add_argument("--cache", type=Path, help="JSONL of finished samples (default: OUT with .samples.jsonl)")
@@ -458,5 +492,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0 if args.command is None else 2
 
 
+def entry_point() -> int:
+    """The command line as a program runs it (the ``cotnpot`` script, ``python -m cotnpot``): :func:`main`, and
+    after a Ctrl-C an exit that does not wait for threads still in a request. The first Ctrl-C lets the
+    requests in flight finish and saves their replies; a second one ends :func:`main` with 130, but the
+    interpreter then joined the request threads at its exit, each up to its timeout and retries (20 minutes
+    against a hung server, and three more presses; a breaker). Every cache entry is written as it is made,
+    so nothing finished is lost."""
+    code = main()
+    if code == 130 and any(t.is_alive() and not t.daemon for t in threading.enumerate()
+                           if t is not threading.main_thread()):
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(130)
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry_point())

@@ -107,6 +107,12 @@ def _key(identity: str, prompt: str, sample: int) -> str:
     return hashlib.sha256("\0".join([identity, prompt, str(sample)]).encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _valid_sample(entry: dict) -> bool:
+    """A cached sample: its text, and a finish_reason that is text or null."""
+    reason = entry.get("finish_reason")
+    return isinstance(entry.get("text"), str) and (reason is None or isinstance(reason, str))
+
+
 def generate(problems: Sequence[GenProblem], client: OpenAICompatibleClient, n: int, cache=None,
              prompt: str = DEFAULT_PROMPT, concurrency: int = 4, progress: bool = False) -> Generation:
     """N samples per problem; see the module doc. ``cache``: a JSONL path (default: none, nothing kept)."""
@@ -116,7 +122,7 @@ def generate(problems: Sequence[GenProblem], client: OpenAICompatibleClient, n: 
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     if "{question}" not in prompt:
         raise ValueError("the prompt template must contain {question}")
-    store = JsonlStore(cache) if cache else None
+    store = JsonlStore(cache, valid=_valid_sample) if cache else None
     # Under torchrun every rank reads the cache before any rank adds to it, so all build the same work list.
     distributed.barrier()
     identity = client.identity()
@@ -175,34 +181,40 @@ def generate(problems: Sequence[GenProblem], client: OpenAICompatibleClient, n: 
             if bar:
                 bar.update(1)
 
+        pool = ThreadPoolExecutor(concurrency)
+        abandon = False   # a second Ctrl-C: the requests in flight are left to the process's exit
         try:
-            with ThreadPoolExecutor(concurrency) as pool:
-                running = {}
+            running = {}
 
-                def submit():
-                    k = next(pending, None)
-                    if k is not None:
-                        running[pool.submit(one, *share[k][:3])] = k
-                for _ in range(concurrency):
-                    submit()
+            def submit():
+                k = next(pending, None)
+                if k is not None:
+                    running[pool.submit(one, *share[k][:3])] = k
+            for _ in range(concurrency):
+                submit()
+            try:
+                while running:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        take(fut, running.pop(fut))
+                        if failure is None:   # a dead server gets no new request
+                            submit()
+            except KeyboardInterrupt:
+                # Ctrl-C: no new request. The requests in flight are waited for (their threads cannot be
+                # stopped mid-request; each ends within the client's timeout and retries), so their replies are
+                # kept like every finished one instead of being dropped -- unless Ctrl-C comes again.
+                if running:
+                    print(f"cotnpot generate: interrupted; saving the {len(running)} requests in flight as "
+                          "they finish (Ctrl-C again to stop now, without them)", file=sys.stderr)
                 try:
-                    while running:
-                        done, _ = wait(running, return_when=FIRST_COMPLETED)
-                        for fut in done:
-                            take(fut, running.pop(fut))
-                            if failure is None:   # a dead server gets no new request
-                                submit()
-                except KeyboardInterrupt:
-                    # Ctrl-C: no new request. The pool waits for the requests in flight anyway (its threads
-                    # cannot be stopped mid-request; each ends within the client's timeout and retries), so
-                    # their replies are kept like every finished one instead of being dropped.
-                    if running:
-                        print(f"cotnpot generate: interrupted; saving the {len(running)} requests in flight as "
-                              "they finish", file=sys.stderr)
                     for fut in as_completed(list(running)):
                         take(fut, running.pop(fut))
+                except KeyboardInterrupt:
+                    abandon = True   # the pool's shutdown had joined the hung requests' threads (a breaker)
                     raise
+                raise
         finally:
+            pool.shutdown(wait=not abandon, cancel_futures=True)
             if bar:
                 bar.close()
         return [o if o[0] != "missing" else ("missing", failure or "") for o in outcomes]

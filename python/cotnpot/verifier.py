@@ -50,11 +50,21 @@ class HFTokenizer:
             ids = self.tok.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
                                                tokenize=True)
             return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
-        return self.tok(prompt_for(question), add_special_tokens=True)["input_ids"]
+        return self._prompt_tokens(prompt_for(question))
+
+    def _prompt_tokens(self, prompt: str) -> List[int]:
+        """The prompt with the tokenizer's special tokens, less an EOS it appends (Llama's add_eos_token=True, a
+        post-processor "$A </s>"): the solution follows the prompt, and an end of sequence there had been fed to
+        the model mid-text (a breaker)."""
+        ids = list(self.tok(prompt, add_special_tokens=True)["input_ids"])
+        eos = self.tok.eos_token_id
+        if len(ids) > 1 and eos is not None and ids[-1] == eos:
+            ids.pop()
+        return ids
 
     def encode_pair(self, prompt: str, solution: str) -> Tuple[List[int], int]:
         """The older protocol: a ready prompt string, tokenized as it is (no chat template)."""
-        return self._with_solution(self.tok(utf8_safe(prompt), add_special_tokens=True)["input_ids"], solution)
+        return self._with_solution(self._prompt_tokens(utf8_safe(prompt)), solution)
 
     def encode_example(self, question: str, solution: str) -> Tuple[List[int], int]:
         return self._with_solution(self.prompt_ids(question), solution)
@@ -264,6 +274,11 @@ class ScoreCache(JsonlStore):
     def __init__(self, path, identity: str):
         super().__init__(path)
         self.identity = identity
+
+    @staticmethod
+    def valid(entry: dict) -> bool:   # a score is a number (NaN included: JSON's NaN is read as such)
+        score = entry.get("score")
+        return isinstance(score, (int, float)) and not isinstance(score, bool)
 
     def key(self, question: str, solution: str, max_length: Optional[int] = None) -> str:
         """Texts joined by NUL, as always, where none holds one (the keys of existing caches stay valid); a

@@ -157,7 +157,7 @@ def test_option_values_and_output_paths_are_checked_before_any_request(tmp_path,
     problems.write_text('{"question": "1+1?", "answer": "#### 2"}\n')
     base = ["generate", "--problems", str(problems), "--server", "http://127.0.0.1:9", "--model", "m"]
     for extra, message in ((["--temperature", "nan"], "temperature must be finite and >= 0, got nan"),
-                           (["--timeout", "nan"], "timeout > 0, got 3 and nan"),
+                           (["--timeout", "nan"], "--timeout must be in (0, 1e6] seconds, got nan"),
                            (["--limit", "0"], "--limit must be >= 1, got 0"),
                            (["--limit", "-1"], "--limit must be >= 1, got -1")):
         assert main([*base, "--out", str(tmp_path / "o.jsonl"), *extra]) == 2

@@ -184,3 +184,18 @@ def test_a_pad_token_outside_the_models_vocabulary_gives_the_same_scores(saved_m
     outside.pad_token_id = model.get_input_embeddings().num_embeddings + 3
     got = score_solutions(model, outside, PAIRS, batch_size=4)
     assert torch.allclose(got, want, atol=1e-5, rtol=0), (got, want)
+
+
+def test_a_tokenizer_that_appends_eos_leaves_it_off_the_prompt():
+    """A breaker: a tokenizer whose post-processor appends EOS (Llama's add_eos_token=True) put an end of
+    sequence between the prompt and the solution, in training and in scoring. The prompt keeps what the
+    tokenizer adds before it (BOS), not the EOS after it."""
+    from tokenizers.processors import TemplateProcessing
+    tokenizer = train_bpe_tokenizer(QUESTIONS[:50], vocab_size=300)
+    plain = HFTokenizer(tokenizer).encode_example("What is 1+1?", "2")
+    eos, bos = tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<pad>")
+    tokenizer._tokenizer.post_processor = TemplateProcessing(single="<pad> $A <|endoftext|>",
+                                                             special_tokens=[("<pad>", bos), ("<|endoftext|>", eos)])
+    ids, start = HFTokenizer(tokenizer).encode_example("What is 1+1?", "2")
+    assert ids[0] == bos and ids[start - 1] != eos and eos not in ids[:start]
+    assert (ids[1:], start - 1) == plain   # the same text tokens, solution and final EOS

@@ -1006,3 +1006,82 @@ def test_bf16_on_a_cpu_without_bf16_instructions_warns(tokenizer, tmp_path, monk
         assert len(said) == (1 if bf16 and not fast else 0), [str(w.message) for w in said]
         if said:   # the caller's line, not the trainer's
             assert "no bfloat16 matmul instructions" in str(said[0].message) and said[0].filename == __file__
+
+
+def test_split_by_problem_keeps_one_question_on_one_side_under_two_ids():
+    """A breaker: two sampling rounds concatenated (the same question under idx and idx+100) put 4 of 5
+    held-out questions on the training side too. Without repeated questions the split is the one made per id
+    before (the same seed, the same held-out ids)."""
+    pairs = [PreferencePair(f"{i}", f"question {i}?", "good", f"bad {j}") for i in range(40) for j in range(2)]
+    doubled = pairs + [PreferencePair(f"{100 + i}", f"question  {i}?\n", "good", "bad") for i in range(40)]
+    train, held = split_by_problem(doubled, eval_fraction=0.25, seed=3)
+    asked = lambda side: {" ".join(p.prompt.split()) for p in side}   # noqa: E731
+    assert not asked(train) & asked(held) and len(asked(held)) == 10
+    assert {p.problem_id for p in held} == {i for q in range(40) if f"question {q}?" in asked(held)
+                                             for i in (f"{q}", f"{100 + q}")}
+    # the old rule (shuffled sorted ids) on distinct questions gives the same held-out problems
+    import random
+    ids = sorted({p.problem_id for p in pairs})
+    random.Random(3).shuffle(ids)
+    assert {p.problem_id for p in split_by_problem(pairs, 0.25, 3)[1]} == set(ids[:10])
+
+
+def test_pair_keys_of_texts_holding_nul_differ():
+    """A breaker: joined by NUL, ("Q\\0A", "B") and ("Q", "A\\0B") were one key, so a DPO pair trained against
+    another's reference log-probs and a resume accepted other pairs. Keys of texts without NUL are unchanged
+    (checkpoints' fingerprints stay valid)."""
+    import hashlib
+    from cotnpot.train.trainer import pair_key
+    p1, p2 = PreferencePair("p1", "Q\0A", "B", "C"), PreferencePair("p2", "Q", "A\0B", "C")
+    assert pair_key(p1) != pair_key(p2)
+    plain = PreferencePair("p", "Q", "A", "B")
+    assert pair_key(plain) == hashlib.sha256("Q\0A\0B".encode()).hexdigest()
+
+
+def test_a_tiny_model_trains_an_orm_head_and_its_context_is_checked_before_any_file(tmp_path, capsys):
+    """A breaker: --objective orm with a tiny: model raised AttributeError ('hidden_size'), and a tiny model whose
+    context is shorter than --max-length failed at its first step, after the pair files were written."""
+    from cotnpot.models.tiny import TinyCausalLM, TinyConfig
+    openai_candidates(tmp_path / "c.jsonl", 6)
+    for context, name in ((2048, "long"), (48, "short")):
+        torch.manual_seed(0)
+        TinyCausalLM(TinyConfig(dim=16, layers=1, heads=2, hidden=32, max_length=context)).save_pretrained(
+            tmp_path / name)
+    base = ["train", "--candidates", str(tmp_path / "c.jsonl"), "--batch-size", "2", "--max-steps", "1", "--quiet",
+            "--max-length", "1500"]
+    assert main([*base, "--model", f"tiny:{tmp_path / 'long'}", "--objective", "orm", "--out", str(tmp_path / "orm")]) == 0
+    assert (tmp_path / "orm" / "verifier").is_dir()
+    capsys.readouterr()
+    assert main([*base, "--model", f"tiny:{tmp_path / 'short'}", "--out", str(tmp_path / "short_run")]) == 2
+    err = capsys.readouterr().err
+    assert "max_length 1500 exceeds the model's context of 48 positions" in err and "Traceback" not in err
+    assert not (tmp_path / "short_run" / "train_pairs.jsonl").exists()
+
+
+def test_a_second_run_into_a_busy_out_is_refused_and_writes_nothing(tokenizer, tmp_path, capsys):
+    """A breaker: two runs into one --out both ran to the end, their metrics rows interleaved and the verifier,
+    checkpoint and pair files each of whichever wrote last. The directory's lock refuses the second."""
+    from cotnpot.output_lock import hold_output_lock
+    openai_candidates(tmp_path / "c.jsonl", 6)
+    model = save_base_model(tokenizer, tmp_path / "base")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.jsonl").write_text("the first run's rows\n")
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from cotnpot.output_lock import hold_output_lock; "
+                               f"lock = hold_output_lock(Path({str(out)!r}), 'x'); print('held', flush=True); "
+                               "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        args = ["train", "--candidates", str(tmp_path / "c.jsonl"), "--model", str(model), "--out", str(out),
+                "--batch-size", "2", "--max-steps", "1", "--quiet"]
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert f"{out} is in use by another cotnpot train (pid {holder.pid})" in err, err
+        assert (out / "metrics.jsonl").read_text() == "the first run's rows\n"
+        assert not (out / "train_pairs.jsonl").exists()
+    finally:
+        holder.communicate("", timeout=30)
+    assert main(args) == 0   # the lock ended with its process
+    lock = hold_output_lock(out, "x")   # and this run's with the run
+    lock.close()

@@ -4,7 +4,7 @@ import json
 import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -21,10 +21,22 @@ class TinyConfig:
     rope_theta: float = 10000.0
     norm_eps: float = 1e-6
 
+    # Hugging Face's names for the sizes that the trainer and the verifier read: an ORM head's width had raised
+    # AttributeError ('hidden_size'), and a context shorter than --max-length was found only at the first step,
+    # after the pair files were written (a breaker).
+    @property
+    def hidden_size(self) -> int:
+        return self.dim
+
+    @property
+    def max_position_embeddings(self) -> int:
+        return self.max_length
+
 
 @dataclass
 class CausalLMOutput:
     logits: Tensor             # [B, T, V], as Hugging Face causal LMs return it
+    hidden_states: Optional[Tuple[Tensor, ...]] = None   # with output_hidden_states: as Hugging Face's (below)
 
 
 class RMSNorm(nn.Module):
@@ -81,8 +93,15 @@ class TinyCausalLM(nn.Module):
         self.norm = RMSNorm(config.dim, config.norm_eps)
         nn.init.normal_(self.embed.weight, std=0.02)
 
-    def forward(self, input_ids: Tensor, attention_mask: Optional[Tensor] = None) -> CausalLMOutput:
-        """``input_ids`` [B, T]; ``attention_mask`` [B, T] (1 = token, 0 = padding, left or right)."""
+    def get_input_embeddings(self) -> nn.Embedding:   # as Hugging Face models: the verifier reads its vocabulary
+        return self.embed
+
+    def forward(self, input_ids: Tensor, attention_mask: Optional[Tensor] = None,
+                output_hidden_states: bool = False) -> CausalLMOutput:
+        """``input_ids`` [B, T]; ``attention_mask`` [B, T] (1 = token, 0 = padding, left or right).
+        ``output_hidden_states``: also the embeddings and each block's output, the last after the final norm
+        (what the LM head reads), as Hugging Face's Llama returns them: an ORM head reads the last (a tiny:
+        model had been refused there with a TypeError; a breaker)."""
         B, T = input_ids.shape
         if T > self.config.max_length:
             raise ValueError(f"input of {T} tokens is longer than max_length {self.config.max_length}")
@@ -94,9 +113,13 @@ class TinyCausalLM(nn.Module):
         mask = causal[None, None] & keep[:, None, None, :]
         mask = mask | torch.eye(T, dtype=torch.bool, device=input_ids.device)   # padding rows attend to themselves
         x = self.embed(input_ids)
+        states = [x]
         for block in self.blocks:
             x = block(x, positions, mask)
-        return CausalLMOutput(self.norm(x) @ self.embed.weight.t())
+            states.append(x)
+        last = self.norm(x)
+        states[-1] = last
+        return CausalLMOutput(last @ self.embed.weight.t(), tuple(states) if output_hidden_states else None)
 
     def save_pretrained(self, directory) -> None:
         d = Path(directory)

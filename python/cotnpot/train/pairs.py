@@ -107,12 +107,22 @@ def build_pairs(table: CandidateTable, pairs_per_problem: Optional[int] = None,
 
 def split_by_problem(pairs: Sequence[PreferencePair], eval_fraction: float = 0.1,
                      seed: int = 0) -> Tuple[List[PreferencePair], List[PreferencePair]]:
-    """(train, eval): whole problems go to one side, never some of their pairs to each."""
+    """(train, eval): whole problems go to one side, never some of their pairs to each; problems that ask the
+    same question (its text up to whitespace) count as one. Under two ids (two sampling rounds concatenated)
+    one question had gone to both sides, and the held-out figures counted questions trained on (a breaker)."""
     if not 0.0 <= eval_fraction < 1.0:
         raise ValueError(f"eval_fraction must be in [0, 1), got {eval_fraction}")
-    problems = sorted({p.problem_id for p in pairs})
-    random.Random(seed).shuffle(problems)
-    held_out = set(problems[:round(eval_fraction * len(problems))])
+    question: Dict[str, str] = {}
+    for p in pairs:
+        question.setdefault(p.problem_id, " ".join(p.prompt.split()))
+    ids_of: Dict[str, List[str]] = {}
+    for problem_id in sorted(question):
+        ids_of.setdefault(question[problem_id], []).append(problem_id)
+    # each question named by its first id in sorted order: without repeated questions, the split is the one
+    # made per problem id before
+    groups = sorted(ids_of.values(), key=lambda ids: ids[0])
+    random.Random(seed).shuffle(groups)
+    held_out = {i for ids in groups[:round(eval_fraction * len(groups))] for i in ids}
     return [p for p in pairs if p.problem_id not in held_out], [p for p in pairs if p.problem_id in held_out]
 
 

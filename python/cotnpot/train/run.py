@@ -13,6 +13,7 @@ import torch
 
 from .. import distributed
 from ..atomic_file import atomic_file
+from ..output_lock import OutputInUse, hold_output_lock
 from ..pipeline.data import CandidateTable, load_candidates
 from ..selection import best_of_n
 from ..verifier import load_verifier, score_table
@@ -103,6 +104,7 @@ def _run(args, device) -> int:
     trainer.check_start(train, resume=args.resume)
     if main_process:   # every process holds the same pairs; one writes them
         out.mkdir(parents=True, exist_ok=True)
+        lock = hold_output_lock(out, "cotnpot train")   # noqa: F841 -- held (open) until the run ends
         if not args.pairs:
             with atomic_file(out / "pair_stats.json", "w", permissions=0o644, encoding="utf-8") as f:
                 f.write(json.dumps(stats.to_json(), indent=1))
@@ -159,6 +161,6 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     try:
         return run(args)
-    except (ValueError, OSError) as error:   # bad options and data, and paths the system refused
+    except (ValueError, OSError, OutputInUse) as error:   # bad options and data, paths the system refused, a busy --out
         print(f"cotnpot train: {error}", file=sys.stderr)
         return 2

@@ -33,6 +33,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import strict_json
+from ..text_fields import key_text
 from .._cpu import fast_bf16
 from ..losses import DPO_LOSS_TYPES, dpo_loss, orm_loss, simpo_loss
 from ..logprob import sequence_logprob
@@ -154,7 +155,9 @@ def _decoder_layers(model) -> List[nn.Module]:
 
 
 def pair_key(pair: PreferencePair) -> str:
-    return hashlib.sha256("\0".join([pair.prompt, pair.chosen, pair.rejected]).encode("utf-8", "surrogatepass")
+    # key_text: joined by NUL, a NUL inside a text had made two pairs one key ("Q\0A", "B" and "Q", "A\0B"), so
+    # one trained against the other's reference log-probs (a breaker); keys of texts without NUL are unchanged
+    return hashlib.sha256(key_text([pair.prompt, pair.chosen, pair.rejected]).encode("utf-8", "surrogatepass")
                           ).hexdigest()
 
 

@@ -14,7 +14,7 @@ class CachedTranslator:
         self.inner = inner
         self.name, self.template = inner.name, inner.template
         self.llm_calls = getattr(inner, "llm_calls", 1)
-        self.store = JsonlStore(path)
+        self.store = JsonlStore(path, valid=lambda entry: isinstance(entry.get("translation"), str))
         self._keys: List[str] = []   # the last call's requests
 
     def key(self, r: Request) -> str:

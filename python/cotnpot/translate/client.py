@@ -43,15 +43,15 @@ def _retry_after(value: Optional[str], cap: float) -> Optional[float]:
 
 
 class _Tracked:
-    """A connection class that records its socket once connected (for the request's watchdog)."""
+    """A connection class that hands its socket to the request's watchdog once connected."""
 
-    def __init__(self, *args, sockets: list, **kwargs):
+    def __init__(self, *args, track, **kwargs):
         super().__init__(*args, **kwargs)
-        self._sockets = sockets
+        self._track = track
 
     def connect(self):
         super().connect()
-        self._sockets.append(self.sock)
+        self._track(self.sock)
 
 
 class _TrackedHTTP(_Tracked, http.client.HTTPConnection):
@@ -63,21 +63,30 @@ class _TrackedHTTPS(_Tracked, http.client.HTTPSConnection):
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, sockets: list):
+    def __init__(self, track):
         super().__init__()
-        self._sockets = sockets
+        self._track = track
 
     def http_open(self, req):
-        return self.do_open(functools.partial(_TrackedHTTP, sockets=self._sockets), req)
+        return self.do_open(functools.partial(_TrackedHTTP, track=self._track), req)
 
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, sockets: list):
+    def __init__(self, track):
         super().__init__()
-        self._sockets = sockets
+        self._track = track
 
     def https_open(self, req):
-        return self.do_open(functools.partial(_TrackedHTTPS, sockets=self._sockets), req, context=self._context)
+        return self.do_open(functools.partial(_TrackedHTTPS, track=self._track), req, context=self._context)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are not followed: urllib followed them to any host, with the API key, a POST turned into a
+    GET without its prompt, and the other host's reply taken as the completion (a breaker). The 3xx is then an
+    HTTPError, which names where it pointed."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
 
 
 class _Watchdog:
@@ -88,17 +97,34 @@ class _Watchdog:
     def __init__(self, timeout: float):
         self.sockets: list = []
         self.expired = False
-        self.opener = urllib.request.build_opener(_HTTPHandler(self.sockets), _HTTPSHandler(self.sockets))
+        self._lock = threading.Lock()
+        self.opener = urllib.request.build_opener(_HTTPHandler(self.track), _HTTPSHandler(self.track), _NoRedirect())
         self._timer = threading.Timer(timeout, self._expire)
         self._timer.daemon = True
 
+    def track(self, sock) -> None:
+        """A socket of this request, connected now. One that connects after the deadline is shut down at once:
+        only those known at the deadline had been, so a connection that got through late (a SYN retransmit)
+        then read a byte a second for ever (a breaker)."""
+        with self._lock:
+            self.sockets.append(sock)
+            if not self.expired:
+                return
+        self._shut(sock)
+
+    @staticmethod
+    def _shut(sock) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:   # closed already
+            pass
+
     def _expire(self):
-        self.expired = True
-        for s in list(self.sockets):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:   # closed already
-                pass
+        with self._lock:
+            self.expired = True
+            sockets = list(self.sockets)
+        for s in sockets:
+            self._shut(s)
 
     def __enter__(self):
         self._timer.start()
@@ -156,6 +182,10 @@ class OpenAICompatibleClient:
             raise ValueError(f"retries must be >= 0 and timeout > 0, got {retries} and {timeout}")
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+        if "@" in base_url.split("://", 1)[1].split("/", 1)[0]:
+            # urllib read "user:sk-...@host" as a host name and printed the key in its error (a breaker)
+            raise ValueError("base_url must not hold credentials (user:password@): pass the key as api_key "
+                             "(the CLI: --api-key-env)")
         self.base_url = normalize_base_url(base_url)
         self.model, self.api = model, api
         self.retries, self.backoff, self.timeout, self.api_key = retries, backoff, timeout, api_key
@@ -191,6 +221,11 @@ class OpenAICompatibleClient:
                 except urllib.error.HTTPError as exc:
                     last = f"HTTP {exc.code}"
                     wait = _retry_after(exc.headers.get("Retry-After") if exc.headers else None, self.timeout)
+                    if 300 <= exc.code < 400:
+                        where = exc.headers.get("Location", "") if exc.headers else ""
+                        raise RequestRefused(f"{url} answered HTTP {exc.code}, a redirect to {where[:200]!r}: "
+                                             "cotnpot does not follow redirects (the API key would go with them); "
+                                             "give the server's final URL") from None
                     if exc.code != 429 and exc.code < 500:
                         raise RequestRefused(f"{url} refused the request: HTTP {exc.code} {self._reason(exc)}"
                                              ) from None
@@ -230,7 +265,7 @@ class OpenAICompatibleClient:
                     raise ServerUnavailable(f"{self.base_url}: a completion without an integer 'index' in a "
                                             f"batch of {len(prompts)} prompts: {str(choice)[:200]!r}")
                 if 0 <= index < len(out):
-                    out[index] = Completion(choice["text"], choice.get("finish_reason"))
+                    out[index] = _completion(self.base_url, choice["text"], choice)
             missing = [i for i, c in enumerate(out) if c is None]
             if missing:
                 raise ServerUnavailable(f"{self.base_url}: the reply holds {len(prompts) - len(missing)} of "
@@ -247,8 +282,26 @@ class OpenAICompatibleClient:
                 raise ServerUnavailable(f"{self.base_url}: a chat reply without a message ({exc!r})") from None
             if content is not None and not isinstance(content, str):
                 raise ServerUnavailable(f"{self.base_url}: a chat message that is not text: {str(content)[:200]!r}")
-            out.append(Completion(content or "", choice.get("finish_reason")))
+            refusal = choice["message"].get("refusal") if isinstance(choice["message"], dict) else None
+            if content is None or refusal:
+                # no text (a content filter, a refusal) is no completion: it had been cached as an empty sample
+                # or an empty program, and never asked for again (a breaker)
+                raise RequestRefused(f"{self.base_url} gave no text (finish_reason "
+                                     f"{str(choice.get('finish_reason'))[:40]!r}"
+                                     f"{', refusal ' + repr(str(refusal)[:200]) if refusal else ''})")
+            out.append(_completion(self.base_url, content, choice))
         return out
+
+
+def _completion(server: str, text: str, choice: dict) -> Completion:
+    """A completion with its finish_reason, which must be text or absent (a number had been written through as
+    JSON's bare Infinity, a dict as it was: a breaker); "content_filter" is a refusal, not a text."""
+    reason = choice.get("finish_reason")
+    if reason is not None and not isinstance(reason, str):
+        raise ServerUnavailable(f"{server}: a finish_reason that is not text: {str(reason)[:100]!r}")
+    if reason == "content_filter":
+        raise RequestRefused(f"{server} filtered the completion (finish_reason 'content_filter')")
+    return Completion(text, reason)
 
 
 def sampling_options(max_tokens: Optional[int] = None, temperature: Optional[float] = None,

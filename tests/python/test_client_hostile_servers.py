@@ -217,3 +217,15 @@ def test_a_second_ctrl_c_ends_generate_while_requests_hang(tmp_path):
             proc.kill()
         hang.set()
         server.close()
+
+
+def test_a_reply_longer_than_max_tokens_allows_is_refused():
+    """Only each reply's bytes were capped (64 MiB): 16 replies of 60 MB for max_tokens 1024 took 3.3 GB and
+    filled the cache. A text longer than max_tokens tokens can be (128 characters each) is a broken server's."""
+    server = Server(chat_reply({"role": "assistant", "content": "x" * (128 * 8 + 1)}))
+    try:
+        with pytest.raises(ServerUnavailable, match="a reply of 1025 characters, more than max_tokens 8 tokens"):
+            client(server.url, max_tokens=8).complete(["q"])
+        assert client(server.url, max_tokens=9).complete(["q"])[0].text == "x" * 1025
+    finally:
+        server.close()

@@ -265,7 +265,7 @@ class OpenAICompatibleClient:
                     raise ServerUnavailable(f"{self.base_url}: a completion without an integer 'index' in a "
                                             f"batch of {len(prompts)} prompts: {str(choice)[:200]!r}")
                 if 0 <= index < len(out):
-                    out[index] = _completion(self.base_url, choice["text"], choice)
+                    out[index] = _completion(self.base_url, choice["text"], choice, params.get("max_tokens"))
             missing = [i for i, c in enumerate(out) if c is None]
             if missing:
                 raise ServerUnavailable(f"{self.base_url}: the reply holds {len(prompts) - len(missing)} of "
@@ -289,13 +289,22 @@ class OpenAICompatibleClient:
                 raise RequestRefused(f"{self.base_url} gave no text (finish_reason "
                                      f"{str(choice.get('finish_reason'))[:40]!r}"
                                      f"{', refusal ' + repr(str(refusal)[:200]) if refusal else ''})")
-            out.append(_completion(self.base_url, content, choice))
+            out.append(_completion(self.base_url, content, choice, params.get("max_tokens")))
         return out
 
 
-def _completion(server: str, text: str, choice: dict) -> Completion:
+# Characters a token may stand for, at most, far past any vocabulary's longest tokens (runs of spaces in code).
+MAX_CHARS_PER_TOKEN = 128
+
+
+def _completion(server: str, text: str, choice: dict, max_tokens: Optional[int] = None) -> Completion:
     """A completion with its finish_reason, which must be text or absent (a number had been written through as
-    JSON's bare Infinity, a dict as it was: a breaker); "content_filter" is a refusal, not a text."""
+    JSON's bare Infinity, a dict as it was: a breaker); "content_filter" is a refusal, not a text. A text longer
+    than ``max_tokens`` tokens can be is a broken server's: 16 replies of 60 MB each for max_tokens 1024 had
+    taken 3.3 GB and filled the cache (a breaker)."""
+    if max_tokens and len(text) > MAX_CHARS_PER_TOKEN * max_tokens:
+        raise ServerUnavailable(f"{server}: a reply of {len(text)} characters, more than max_tokens {max_tokens} "
+                                f"tokens can be")
     reason = choice.get("finish_reason")
     if reason is not None and not isinstance(reason, str):
         raise ServerUnavailable(f"{server}: a finish_reason that is not text: {str(reason)[:100]!r}")

@@ -9,6 +9,7 @@
     cotnpot train --candidates FILE | --pairs FILE --model DIR --objective simpo|dpo|orm --out DIR [...]
 """
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -498,12 +499,14 @@ def entry_point() -> int:
     requests in flight finish and saves their replies; a second one ends :func:`main` with 130, but the
     interpreter then joined the request threads at its exit, each up to its timeout and retries (20 minutes
     against a hung server, and three more presses; a breaker). Every cache entry is written as it is made,
-    so nothing finished is lost."""
+    one write each, so at most an entry being written at that instant is lost (a cut line is skipped on the
+    next read)."""
     code = main()
     if code == 130 and any(t.is_alive() and not t.daemon for t in threading.enumerate()
                            if t is not threading.main_thread()):
         for stream in (sys.stdout, sys.stderr):
-            stream.flush()
+            with contextlib.suppress(Exception):   # a closed or broken stream must not keep the process
+                stream.flush()
         os._exit(130)
     return code
 

@@ -97,6 +97,16 @@ def _fingerprint(items: Sequence) -> Tuple[int, str]:
     return len(items), digest.hexdigest()
 
 
+def from_main(value):
+    """Rank 0's ``value`` on every process (``value`` itself in one process): a decision only rank 0 can make
+    (a lock it took) taken by all, so that none goes on alone into a collective."""
+    if _dist() is None:
+        return value
+    box = [value]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def barrier() -> None:
     """Waits for every process (a no-op in one process)."""
     if _dist() is not None:

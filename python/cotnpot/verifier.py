@@ -254,7 +254,8 @@ def score_solutions(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_si
 
 # The prompt format scores were computed with; a change of format must not reuse cached scores.
 # v2: the tokenizer's chat template when it has one (v1 was always prompt_for).
-PROMPT_FORMAT = "prompt-v2"
+# v3: no EOS at the prompt's end where the tokenizer appends one (HFTokenizer._prompt_tokens).
+PROMPT_FORMAT = "prompt-v3"
 
 
 def model_identity(spec: str) -> str:

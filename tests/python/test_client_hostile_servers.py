@@ -229,3 +229,35 @@ def test_a_reply_longer_than_max_tokens_allows_is_refused():
         assert client(server.url, max_tokens=9).complete(["q"])[0].text == "x" * 1025
     finally:
         server.close()
+
+
+def test_a_tls_handshake_sent_a_byte_at_a_time_ends_at_the_timeout():
+    """The watchdog learned of an HTTPS socket only after its handshake: a server sending its handshake a byte
+    every 0.2 s (each read within the socket's timeout) held the request past it (a reviewer)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def trickle():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)   # the ClientHello
+            record = b"\x16\x03\x03\x40\x00" + b"\x02" * 16384   # a 16 KB handshake record, never finished
+            for byte in record:
+                if stop.is_set():
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.2)
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(ServerUnavailable, match="TimeoutError: the reply took longer than the request's timeout"):
+            OpenAICompatibleClient(f"https://127.0.0.1:{port}", "m", retries=0, timeout=1.0).complete(["q"])
+        assert time.monotonic() - start < 5
+    finally:
+        stop.set()
+        listener.close()

@@ -300,6 +300,7 @@ def test_options_that_do_not_apply_to_the_file_are_refused(tmp_path, capsys):
 def test_outputs_through_a_link_or_into_a_fifo(tmp_path, capsys):
     """An output path that is a symbolic link had become a file of its own (the link's target unchanged), and
     a FIFO a regular file whose reader got nothing: the target is replaced, and a FIFO written to."""
+    import contextlib
     import os
     import threading
     cands = write_rows(tmp_path / "c.jsonl", ROW)
@@ -318,10 +319,13 @@ def test_outputs_through_a_link_or_into_a_fifo(tmp_path, capsys):
     try:
         assert main(["eval", "--candidates", str(cands), "--quiet", "--log-samples", str(fifo)]) == 0
     finally:
-        if reader.is_alive():   # the FIFO was not opened for writing: open it once, so that the reader ends
-            with open(fifo, "w"):
-                pass
         reader.join(10)
+        if reader.is_alive():   # the FIFO was not opened for writing: open it once, so that the reader ends
+            # (not before the join, nor blocking: a reader still returning had been taken for one never served,
+            # and a blocking open with no reader left hung the whole test run)
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            reader.join(10)
     assert fifo.is_fifo() and json.loads(got[0].splitlines()[0])["gold"] == "2"
 
 

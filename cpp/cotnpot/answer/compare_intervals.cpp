@@ -1,7 +1,8 @@
 // Comparer (detail/comparer.h): unions of intervals as the sets they are. "[1,2) \cup [2,3]" is [1,3] and
 // "(3,4) \cup (-1,0)" is "(-1,0) \cup (3,4)", as sympy's Union simplifies them (Math-Verify compares so);
-// they had differed, since a union compared as its pieces, unordered. With set_relation, "x < -2 or x > 3"
-// (normalized to the list "x<-2, x>3") is (-\infty,-2) \cup (3,\infty) too.
+// they had differed, since a union compared as its pieces, unordered. Not done: reading "x < -2 or x > 3" as
+// that union, since normalization makes "or" and "and" one list separator, and "x < -2 and x > 3" (empty, a
+// classic wrong answer) would then equal it too (a reviewer).
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -14,12 +15,25 @@ namespace cotnpot::answer::detail {
 
 namespace {
 
-// A list "x<-2, x>3" reads as "or" only where "and" would be empty: its pieces are disjoint (not even
-// touching: "x \le 2, x \ge 2" may mean x = 2). "x > 1, x < 3" stays a list (a system, or two answers).
-bool disjoint(const std::vector<Comparer::Piece>& sorted) {
-  for (size_t i = 1; i < sorted.size(); ++i)
-    if (sorted[i].low <= sorted[i - 1].high) return false;
+// Two ends whose doubles are equal are the same point only where that is exact: both exact rationals and
+// equal, or written alike. 1 and 1 + 10^{-17} round to one double, and "[0,1] \cup [1+10^{-17},2]" had merged
+// into [0,2] (a reviewer).
+bool identical(const Node& a, const Node& b) {
+  if (a.kind != b.kind || a.name != b.name || a.open != b.open || a.close != b.close || a.cols != b.cols ||
+      a.decimals != b.decimals || a.kids.size() != b.kids.size())
+    return false;
+  if (a.kind == Kind::Num && !(a.num.exact == b.num.exact && a.num.p == b.num.p && a.num.q == b.num.q &&
+                               a.num.z == b.num.z && !a.num.big && !b.num.big))
+    return false;
+  for (size_t i = 0; i < a.kids.size(); ++i)
+    if (!identical(a.kids[i], b.kids[i])) return false;
   return true;
+}
+
+bool same_point(double x, const Number& vx, const Node& nx, const Number& vy, const Node& ny) {
+  if (std::isinf(x)) return true;   // both infinite of one sign (their doubles are equal)
+  if (vx.exact && vy.exact && !vx.big && !vy.big) return vx.p == vy.p && vx.q == vy.q;
+  return identical(nx, ny);
 }
 
 }  // namespace
@@ -40,6 +54,7 @@ std::optional<Comparer::Piece> Comparer::interval_piece(const Node& n) {
     const auto number = evaluate(bound, {}, budget_);
     if (!number || number->value().imag() != 0.0 || !std::isfinite(number->value().real())) return std::nullopt;
     value = number->value().real();
+    (end == 0 ? piece.low_value : piece.high_value) = *number;
   }
   if (!(piece.low < piece.high || (piece.low == piece.high && piece.low_closed && piece.high_closed)))
     return std::nullopt;   // empty, or backwards: not read as a set
@@ -47,37 +62,32 @@ std::optional<Comparer::Piece> Comparer::interval_piece(const Node& n) {
 }
 
 // The pieces of a union of intervals (or of one interval), sorted, touching and overlapping ones merged;
-// nullopt where a piece is not an interval of constants. With set_relation, also a list of relations over one
-// variable ("x<-2, x>3"), where its pieces are disjoint.
+// nullopt where a piece is not an interval of constants, or where two ends tie as doubles but not exactly.
 std::optional<std::vector<Comparer::Piece>> Comparer::interval_union(const Node& n) {
   std::vector<Piece> pieces;
-  if (n.kind == Kind::List && options_.set_relation) {
-    std::string variable;
-    for (const Node& item : n.kids) {
-      if (item.kind != Kind::Relation) return std::nullopt;
-      const bool chain = item.kids.size() == 3;
-      const Node& middle = chain ? item.kids[1] : item.kids[item.kids[0].kind == Kind::Sym ? 0 : 1];
-      if (middle.kind != Kind::Sym || (!variable.empty() && middle.name != variable)) return std::nullopt;
-      variable = middle.name;
-      const auto interval = chain ? chain_interval(item) : one_sided_interval(item);
-      if (!interval) return std::nullopt;
-      const auto piece = interval_piece(*interval);
-      if (!piece) return std::nullopt;
-      pieces.push_back(*piece);
-    }
-  } else {
-    const std::vector<Node> one{n};
-    for (const Node& part : n.kind == Kind::Union ? n.kids : one) {
-      const auto piece = interval_piece(part);
-      if (!piece) return std::nullopt;
-      pieces.push_back(*piece);
-    }
+  const std::vector<Node> one{n};
+  for (const Node& part : n.kind == Kind::Union ? n.kids : one) {
+    const auto piece = interval_piece(part);
+    if (!piece) return std::nullopt;
+    pieces.push_back(*piece);
   }
-  if (pieces.empty() || !budget_.spend(static_cast<long>(pieces.size()))) return std::nullopt;
+  const long n_pieces = static_cast<long>(pieces.size());
+  if (pieces.empty() || !budget_.spend(n_pieces * n_pieces)) return std::nullopt;
+  // Ends whose doubles tie must be one point exactly; else the order and the merge are not known.
+  for (size_t i = 0; i < pieces.size(); ++i)
+    for (size_t j = 0; j < pieces.size(); ++j)
+      for (int ei = 0; ei < 2; ++ei)
+        for (int ej = 0; ej < 2; ++ej) {
+          const Piece &p = pieces[i], &q = pieces[j];
+          const double x = ei ? p.high : p.low, y = ej ? q.high : q.low;
+          if ((i != j || ei != ej) && x == y &&
+              !same_point(x, ei ? p.high_value : p.low_value, ei ? p.high_node : p.low_node,
+                          ej ? q.high_value : q.low_value, ej ? q.high_node : q.low_node))
+            return std::nullopt;
+        }
   std::sort(pieces.begin(), pieces.end(), [](const Piece& x, const Piece& y) {
     return x.low < y.low || (x.low == y.low && x.low_closed && !y.low_closed);
   });
-  if (n.kind == Kind::List && !disjoint(pieces)) return std::nullopt;
   std::vector<Piece> merged{pieces[0]};
   for (size_t i = 1; i < pieces.size(); ++i) {
     Piece& last = merged.back();
@@ -86,6 +96,7 @@ std::optional<std::vector<Comparer::Piece>> Comparer::interval_union(const Node&
       if (next.high > last.high || (next.high == last.high && next.high_closed)) {
         last.high_node = next.high_node;
         last.high = next.high;
+        last.high_value = next.high_value;
         last.high_closed = next.high_closed;
       }
     } else {

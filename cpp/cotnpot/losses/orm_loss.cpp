@@ -59,8 +59,9 @@ at::Tensor orm_loss_composite(const at::Tensor& scores, const at::Tensor& labels
       valid_scores(scores, mask), target.unsqueeze(1).expand_as(scores), /*weight=*/{}, /*pos_weight=*/{}, at::Reduction::None);
   const at::Tensor masked = at::where(mask, per_token, at::zeros_like(per_token));
   if (reduction == "none") return masked;
-  // Summed and divided in float32 for 16-bit scores (a breaker: in fp16 a count of 65,520 tokens, 16 x 4096,
-  // was inf and the loss 0 with no gradient, and a sum past 65,504 inf), then given the scores' dtype.
+  // Summed and divided in float32 for 16-bit scores, then given the scores' dtype (a breaker: in fp16 a count
+  // of 65,520 tokens or more, 16 x 4096 = 65,536, was inf and the mean 0 with no gradient). A sum past 65,504
+  // is still inf in fp16, as torch's own sum gives: reduction="sum" returns the scores' dtype.
   const at::ScalarType acc = at::toOpMathType(masked.scalar_type());
   const at::Tensor total = masked.sum(acc);
   if (reduction == "sum") return total.to(masked.scalar_type());

@@ -77,9 +77,10 @@ def run_suites(suites: Sequence[Suite], executor, cache: Optional[SuiteCache] = 
 
 
 def check_setups(tasks: Sequence[CodeTask], executor) -> None:
-    """Runs each distinct set-up (MBPP's test_imports) alone, once, and raises ValueError naming the first task
-    whose set-up fails there: every candidate of that task would fail with it, and the file had scored 0%
-    without a word (``import numpy`` where the sandbox's Python has none)."""
+    """Runs each distinct set-up (MBPP's test_imports) alone, once, with ``executor.run`` (an executor for
+    :func:`evaluate_code` has ``run`` and ``run_tests``), and raises ValueError naming the first task whose
+    set-up fails there: every candidate of that task would fail with it, and the file had scored 0% without a
+    word (``import numpy`` where the sandbox's Python has none)."""
     first: Dict[str, int] = {}
     for i, t in enumerate(tasks):
         if t.setup.strip():
@@ -114,10 +115,12 @@ def evaluate_code(tasks: Sequence[CodeTask], candidates: Sequence[Sequence[str]]
     P, N = len(tasks), max((len(c) for c in candidates), default=0)
     valid = torch.arange(N)[None, :] < torch.tensor([len(c) for c in candidates])[:, None]
     flat = [(t, code) for t, cs in zip(tasks, candidates) for code in cs]
-    check_setups(tasks, executor)
+    suites = [(code, t.tests, t.setup) for t, code in flat]
+    if cache is None or any(SuiteCache.key(s, executor) not in cache.entries for s in suites):
+        check_setups(tasks, executor)   # (a rerun whose every test run is cached starts no job)
     # One run per program: every test judged on its own (outside the job where the suite splits), so the
     # example test's verdict and the grading tests' come from the same run.
-    runs, executed = run_suites([(code, t.tests, t.setup) for t, code in flat], executor, cache)
+    runs, executed = run_suites(suites, executor, cache)
     graded = [all(r["tests_passed"][1:]) if example_filter else r["passed"] for r in runs]
     example = [bool(r["tests_passed"]) and r["tests_passed"][0] for r in runs]
     in_process = [i for i, r in enumerate(runs) if r["judged_in_process"]]

@@ -102,30 +102,44 @@ def _run(args, device) -> int:
     # a refused --resume, a pair too long): the pair files are written only once it can start.
     trainer = VerifierTrainer(model.to(device), tokenizer, config, out)
     trainer.check_start(train, resume=args.resume)
-    if main_process:   # every process holds the same pairs; one writes them
+    # One run per --out: rank 0 takes the directory's lock before anything is written there, and every rank
+    # learns whether it did (alone, the others had gone on into the first collective and waited there).
+    lock, busy = None, None
+    if main_process:
         out.mkdir(parents=True, exist_ok=True)
-        lock = hold_output_lock(out, "cotnpot train")   # noqa: F841 -- held (open) until the run ends
-        if not args.pairs:
-            with atomic_file(out / "pair_stats.json", "w", permissions=0o644, encoding="utf-8") as f:
-                f.write(json.dumps(stats.to_json(), indent=1))
-        write_pairs(train, out / "train_pairs.jsonl")
-        write_pairs(held_out, out / "eval_pairs.jsonl")
-    if not args.pairs and held_out:
-        ids = {p.problem_id for p in held_out}
-        held_out_table = replace(table, problems=[p for p in table.problems if p.id in ids])
-    say(f"cotnpot train: {len(train)} training pairs, {len(held_out)} held-out pairs of "
-        f"{len({p.problem_id for p in held_out})} problems")
-    evaluate = held_out_best_of_n(held_out_table) if held_out_table is not None else None
-    last = trainer.train(train, resume=args.resume, evaluate=evaluate)
-    verifier = trainer.save_verifier()
-    layout = trainer.layout or "not decided (no step run)"
-    say(f"cotnpot train: {trainer.step} steps on {trainer.world} process{'es' if trainer.world > 1 else ''} "
-        f"({device}), last loss {last.get('loss', float('nan')):.4f}; {trainer.collator.truncated} sequences "
-        f"truncated; pair layout {layout}"
-        f"{f' ({trainer.layout_reason})' if trainer.layout == 'concatenated' and trainer.layout_reason else ''}; "
-        f"verifier in {verifier}")
-    distributed.barrier()   # no process leaves (and tears the group down) while rank 0 still writes
-    return 0
+        try:
+            lock = hold_output_lock(out, "cotnpot train")
+        except OutputInUse as exc:
+            busy = str(exc)
+    busy = distributed.from_main(busy)
+    if busy is not None:
+        raise OutputInUse(busy)
+    try:
+        if main_process:   # every process holds the same pairs; one writes them
+            if not args.pairs:
+                with atomic_file(out / "pair_stats.json", "w", permissions=0o644, encoding="utf-8") as f:
+                    f.write(json.dumps(stats.to_json(), indent=1))
+            write_pairs(train, out / "train_pairs.jsonl")
+            write_pairs(held_out, out / "eval_pairs.jsonl")
+        if not args.pairs and held_out:
+            ids = {p.problem_id for p in held_out}
+            held_out_table = replace(table, problems=[p for p in table.problems if p.id in ids])
+        say(f"cotnpot train: {len(train)} training pairs, {len(held_out)} held-out pairs of "
+            f"{len({p.problem_id for p in held_out})} problems")
+        evaluate = held_out_best_of_n(held_out_table) if held_out_table is not None else None
+        last = trainer.train(train, resume=args.resume, evaluate=evaluate)
+        verifier = trainer.save_verifier()
+        layout = trainer.layout or "not decided (no step run)"
+        say(f"cotnpot train: {trainer.step} steps on {trainer.world} process{'es' if trainer.world > 1 else ''} "
+            f"({device}), last loss {last.get('loss', float('nan')):.4f}; {trainer.collator.truncated} sequences "
+            f"truncated; pair layout {layout}"
+            f"{f' ({trainer.layout_reason})' if trainer.layout == 'concatenated' and trainer.layout_reason else ''}; "
+            f"verifier in {verifier}")
+        distributed.barrier()   # no process leaves (and tears the group down) while rank 0 still writes
+        return 0
+    finally:
+        if lock is not None:   # released here, not when the frame is collected (a traceback keeps it)
+            lock.close()
 
 
 def add_arguments(parser) -> None:

@@ -59,7 +59,12 @@ class _TrackedHTTP(_Tracked, http.client.HTTPConnection):
 
 
 class _TrackedHTTPS(_Tracked, http.client.HTTPSConnection):
-    pass
+    def connect(self):
+        """HTTPSConnection.connect, with the TCP socket handed to the watchdog before the TLS handshake: tracked
+        after it, a server sending its handshake slowly had held the request past its timeout (a reviewer)."""
+        http.client.HTTPConnection.connect(self)   # TCP (and a proxy's tunnel)
+        self._track(self.sock)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self._tunnel_host or self.host)
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):

@@ -27,6 +27,7 @@ class Comparer {
     Node low_node, high_node;
     double low = 0.0, high = 0.0;
     bool low_closed = false, high_closed = false;
+    Number low_value, high_value;   // the ends' values, exact where they are (unset at \pm\infty)
   };
 
  private:
@@ -37,7 +38,7 @@ class Comparer {
   // "x = 3" (found by a breaker; Math-Verify refuses them too).
   static bool is_label(const Node& n) { return is_label_part(n, true); }
   static std::optional<Node> solution_tuples(const Node& n);
-  static std::optional<Node> scaled_matrix(const Node& n);
+  std::optional<Node> scaled_matrix(const Node& n);
   static bool is_assignment(const Node& n);
   static bool is_label_part(const Node& n, bool whole);
   bool value_of_chain(const Node& chain, const Node& value);

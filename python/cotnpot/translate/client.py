@@ -9,7 +9,11 @@ llama.cpp server, SGLang, OpenAI itself), used by the coder-LLM translators and 
   nested too deeply, too large); after the last attempt :class:`ServerUnavailable` says which server and
   why.
 - A 4xx answer (other than 429) refuses that request only (a prompt over the server's context, say):
-  :class:`RequestRefused`, which callers turn into that one item's failure and go on.
+  :class:`RequestRefused`, which callers turn into that one item's failure and go on. So does a reply
+  without text (null content, a ``refusal``, ``finish_reason`` "content_filter") and a redirect, which is
+  never followed (the API key would go with it to another host).
+- A reply whose text is longer than ``max_tokens`` tokens can be, or whose ``finish_reason`` is not text,
+  is a broken server's: :class:`ServerUnavailable`.
 - Each completion carries its ``finish_reason``; ``"length"`` means the reply was cut at ``max_tokens``.
 - :meth:`OpenAICompatibleClient.identity` names the model, the API and every sampling parameter: what a
   cache key must cover.

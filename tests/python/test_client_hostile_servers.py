@@ -197,7 +197,11 @@ def test_a_second_ctrl_c_ends_generate_while_requests_hang(tmp_path):
     problems.write_text(json.dumps({"question": "What is 1 plus 1?", "answer": "#### 2"}) + "\n")
     proc = subprocess.Popen([sys.executable, "-m", "cotnpot", "generate", "--problems", str(problems), "--server",
                              server.url, "--model", "m", "--n", "2", "--out", str(tmp_path / "c.jsonl"), "--quiet",
-                             "--timeout", "100"], stderr=subprocess.PIPE, text=True)
+                             "--timeout", "100"], stderr=subprocess.PIPE, text=True,
+                            # SIGINT as in an interactive shell: a test run started in the background (make
+                            # test under fresh-run) passes SIGINT on ignored, and Python then never raises
+                            # KeyboardInterrupt
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
         while len(server.received) < 2 and time.monotonic() < deadline:

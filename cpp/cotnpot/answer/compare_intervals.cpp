@@ -74,17 +74,21 @@ std::optional<std::vector<Comparer::Piece>> Comparer::interval_union(const Node&
   const long n_pieces = static_cast<long>(pieces.size());
   if (pieces.empty() || !budget_.spend(n_pieces * n_pieces)) return std::nullopt;
   // Ends whose doubles tie must be one point exactly; else the order and the merge are not known.
-  for (size_t i = 0; i < pieces.size(); ++i)
-    for (size_t j = 0; j < pieces.size(); ++j)
-      for (int ei = 0; ei < 2; ++ei)
-        for (int ej = 0; ej < 2; ++ej) {
-          const Piece &p = pieces[i], &q = pieces[j];
-          const double x = ei ? p.high : p.low, y = ej ? q.high : q.low;
-          if ((i != j || ei != ej) && x == y &&
-              !same_point(x, ei ? p.high_value : p.low_value, ei ? p.high_node : p.low_node,
-                          ej ? q.high_value : q.low_value, ej ? q.high_node : q.low_node))
-            return std::nullopt;
-        }
+  struct End {
+    double x;
+    const Number* value;
+    const Node* node;
+  };
+  std::vector<End> ends;
+  for (const Piece& p : pieces) {
+    ends.push_back({p.low, &p.low_value, &p.low_node});
+    ends.push_back({p.high, &p.high_value, &p.high_node});
+  }
+  for (size_t i = 0; i < ends.size(); ++i)
+    for (size_t j = i + 1; j < ends.size(); ++j)
+      if (ends[i].x == ends[j].x &&
+          !same_point(ends[i].x, *ends[i].value, *ends[i].node, *ends[j].value, *ends[j].node))
+        return std::nullopt;
   std::sort(pieces.begin(), pieces.end(), [](const Piece& x, const Piece& y) {
     return x.low < y.low || (x.low == y.low && x.low_closed && !y.low_closed);
   });

@@ -1,9 +1,9 @@
 """Results kept across runs in one JSONL file of ``{"key": ..., ...}`` entries: the execution, translation
 and verifier-score caches all store themselves this way. Entries are appended as they are made (an
 interrupted run keeps what it finished); a line that does not parse (cut short by such an interruption)
-is skipped, and a later entry with the same key wins. So is an entry that its store's ``valid`` refuses (a
-field of the wrong type, by hand or by another tool): it had crashed every rerun with a TypeError (a
-breaker); it is counted in ``skipped`` and made again."""
+is skipped, and a later entry with the same key wins. So is an entry that the store's ``valid(entry)``
+refuses (a field of the wrong type, by hand or by another tool): it had crashed every rerun with a TypeError
+(a breaker); it is counted in ``skipped`` and made again."""
 import json
 import os
 import threading
@@ -20,22 +20,16 @@ class JsonlStore:
         self.entries: Dict[str, dict] = {}
         self.skipped = 0   # lines that did not parse or that `valid` refused
         self._lock = threading.Lock()   # translators save batches from several threads
-        valid = valid or self.valid
         if self.path.is_file():
             for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
                 try:
                     entry = strict_json.loads(line)
-                    if not isinstance(entry["key"], str) or not valid(entry):
+                    if not isinstance(entry["key"], str) or (valid is not None and not valid(entry)):
                         raise TypeError(entry)
                     self.entries[entry["key"]] = entry
                 except (ValueError, KeyError, TypeError):
                     self.skipped += bool(line.strip())
                     continue
-
-    @staticmethod
-    def valid(entry: dict) -> bool:
-        """Whether an entry read back is one this store can use (subclasses say what theirs hold)."""
-        return True
 
     def add(self, entries: Iterable[dict]) -> None:
         """Appends the entries with one write on an O_APPEND descriptor per entry, so processes sharing

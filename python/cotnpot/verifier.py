@@ -269,17 +269,18 @@ def model_identity(spec: str) -> str:
     return f"{PROMPT_FORMAT}:{spec}"
 
 
+def _valid_score(entry: dict) -> bool:
+    """A cached score: a number (NaN included: JSON's NaN is read as such)."""
+    score = entry.get("score")
+    return isinstance(score, (int, float)) and not isinstance(score, bool)
+
+
 class ScoreCache(JsonlStore):
     """Verifier scores kept across runs, keyed by (model identity, question, solution)."""
 
     def __init__(self, path, identity: str):
-        super().__init__(path)
+        super().__init__(path, valid=_valid_score)
         self.identity = identity
-
-    @staticmethod
-    def valid(entry: dict) -> bool:   # a score is a number (NaN included: JSON's NaN is read as such)
-        score = entry.get("score")
-        return isinstance(score, (int, float)) and not isinstance(score, bool)
 
     def key(self, question: str, solution: str, max_length: Optional[int] = None) -> str:
         """Texts joined by NUL, as always, where none holds one (the keys of existing caches stay valid); a

@@ -84,10 +84,11 @@ class Counting:
         return self.ex.run_tests(programs, *args, **kwargs)
 
     def run(self, programs, *args, **kwargs):   # the set-ups' check: no test runs
+        self.setups = getattr(self, "setups", 0) + len(programs)
         return self.ex.run(programs, *args, **kwargs)
 
 
-def test_a_set_up_that_fails_in_the_sandbox_is_named_before_the_candidates_run():
+def test_a_set_up_that_fails_in_the_sandbox_is_named_before_the_candidates_run(tmp_path):
     """A reviewer: test_imports that compile but fail when run (a module the sandbox's Python lacks) failed
     every candidate, and the task scored 0% without a word. MBPP's own set-ups (import math) pass the check."""
     rows = [json.loads(line) for line in (SHARED / "mbpp_sanitized.jsonl").open()]
@@ -96,8 +97,11 @@ def test_a_set_up_that_fails_in_the_sandbox_is_named_before_the_candidates_run()
     candidates = [[r["code"]] for r in rows]
     with Executor(workers=2, timeout=5.0) as ex:
         counting = Counting(ex)
-        assert evaluate_code(tasks, candidates, counting).correct.all()
-        assert counting.programs == 2
+        assert evaluate_code(tasks, candidates, counting, cache=SuiteCache(tmp_path / "cache.jsonl")).correct.all()
+        assert counting.programs == 2 and counting.setups == 1   # both tasks import math: one check
+        counting = Counting(ex)   # every test run cached: no job at all, the set-ups' check neither
+        assert evaluate_code(tasks, candidates, counting, cache=SuiteCache(tmp_path / "cache.jsonl")).correct.all()
+        assert counting.programs == 0 and not hasattr(counting, "setups")
         tasks.append(CodeTask(rows[0]["prompt"], rows[0]["test_list"], "import math\nimport no_such_module_here"))
         candidates.append([rows[0]["code"]])
         counting = Counting(ex)

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import torch
 
@@ -54,10 +54,12 @@ class SuiteCache(JsonlStore):
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def run_suites(suites: Sequence[Suite], executor, cache: Optional[SuiteCache] = None) -> Tuple[List[dict], int]:
+def run_suites(suites: Sequence[Suite], executor, cache: Optional[SuiteCache] = None,
+               check: Optional[Callable[[List[Suite]], None]] = None) -> Tuple[List[dict], int]:
     """Each suite's verdicts (``passed``, ``tests_passed``, ``judged_in_process``, ``status``), identical
     suites run once and cached ones not at all (under torchrun each process runs its share; one writes the
-    cache); and how many runs were made."""
+    cache); and how many runs were made. ``check(suites)``: called with the suites about to run, before they
+    run (none where every one is cached)."""
     keys = [SuiteCache.key(suite, executor) for suite in suites]
     by_key = dict(zip(keys, suites))
 
@@ -67,6 +69,8 @@ def run_suites(suites: Sequence[Suite], executor, cache: Optional[SuiteCache] = 
 
     def run(share, keep):
         share_suites = [by_key[k] for k in share]
+        if check is not None and share_suites:
+            check(share_suites)
         results = executor.run_tests([code for code, _, _ in share_suites], [tests for _, tests, _ in share_suites],
                                      setup=[setup for _, _, setup in share_suites],
                                      on_result=lambda i, r: keep(entry(share[i], r)))
@@ -76,14 +80,14 @@ def run_suites(suites: Sequence[Suite], executor, cache: Optional[SuiteCache] = 
     return [done[k] for k in keys], ran
 
 
-def check_setups(tasks: Sequence[CodeTask], executor) -> None:
-    """Runs each distinct set-up (MBPP's test_imports) alone, once, with ``executor.run`` (an executor for
+def check_setups(tasks: Sequence[CodeTask], executor, setups: Set[str]) -> None:
+    """Runs each of ``setups`` (MBPP's test_imports) alone, once, with ``executor.run`` (an executor for
     :func:`evaluate_code` has ``run`` and ``run_tests``), and raises ValueError naming the first task whose
     set-up fails there: every candidate of that task would fail with it, and the file had scored 0% without a
     word (``import numpy`` where the sandbox's Python has none)."""
     first: Dict[str, int] = {}
     for i, t in enumerate(tasks):
-        if t.setup.strip():
+        if t.setup.strip() and t.setup in setups:
             first.setdefault(t.setup, i)
     if not first:
         return
@@ -115,12 +119,11 @@ def evaluate_code(tasks: Sequence[CodeTask], candidates: Sequence[Sequence[str]]
     P, N = len(tasks), max((len(c) for c in candidates), default=0)
     valid = torch.arange(N)[None, :] < torch.tensor([len(c) for c in candidates])[:, None]
     flat = [(t, code) for t, cs in zip(tasks, candidates) for code in cs]
-    suites = [(code, t.tests, t.setup) for t, code in flat]
-    if cache is None or any(SuiteCache.key(s, executor) not in cache.entries for s in suites):
-        check_setups(tasks, executor)   # (a rerun whose every test run is cached starts no job)
     # One run per program: every test judged on its own (outside the job where the suite splits), so the
-    # example test's verdict and the grading tests' come from the same run.
-    runs, executed = run_suites(suites, executor, cache)
+    # example test's verdict and the grading tests' come from the same run. The set-ups of the suites that run
+    # are checked first (a rerun whose every test run is cached starts no job).
+    runs, executed = run_suites([(code, t.tests, t.setup) for t, code in flat], executor, cache,
+                                check=lambda run: check_setups(tasks, executor, {setup for _, _, setup in run}))
     graded = [all(r["tests_passed"][1:]) if example_filter else r["passed"] for r in runs]
     example = [bool(r["tests_passed"]) and r["tests_passed"][0] for r in runs]
     in_process = [i for i, r in enumerate(runs) if r["judged_in_process"]]

@@ -59,6 +59,32 @@ def test_programs_that_compute_the_cot_value_are_kept_and_no_others():
     assert got == [agree for _, _, agree in CASES], [(c[0], a) for c, a in zip(CASES, result.program_answers[0])]
 
 
+class CountingTranslator(ProgramsByText):
+    def __init__(self, programs):
+        super().__init__(programs)
+        self.asked = []
+
+    def translate(self, requests):
+        self.asked.extend(requests)
+        return super().translate(requests)
+
+
+def test_identical_candidates_are_translated_once_and_share_the_program():
+    # Three copies of one CoT under problem p, one copy of it under another question (a different request),
+    # and a distinct CoT: the translator had been asked once per candidate, 5 calls instead of 3.
+    same, other = "s0", "s1"
+    table = CandidateTable("t", "cotnpot", [
+        Problem("p", "q", "1", [Candidate(text=same, answer="3"), Candidate(text=other, answer="4"),
+                                Candidate(text=same, answer="3"), Candidate(text=same, answer="3")]),
+        Problem("r", "q2", "1", [Candidate(text=same, answer="3")])])
+    translator = CountingTranslator({same: "ans = 3", other: "ans = 5"})
+    result = check_consistency(table, translator, workers=1)
+    assert sorted((r.question, r.text) for r in translator.asked) == [("q", same), ("q", other), ("q2", same)]
+    assert result.keep.tolist() == [[True, False, True, True], [True, False, False, False]]
+    assert result.programs[0] == ["ans = 3", "ans = 5", "ans = 3", "ans = 3"]
+    assert result.stats["candidates"] == 5 and result.stats["distinct_requests"] == 3
+
+
 @pytest.mark.parametrize("a,b,equal", [
     ("1e-05", "0.00001", True), ("1e-05", "e-5", False), ("5e+17", "500000000000000000", True),
     ("1.52587890625e-05", "\\frac{1}{65536}", True), ("1E-7", "0.0000001", True), ("1e+100", "10^{100}", True),

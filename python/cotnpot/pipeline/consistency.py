@@ -43,7 +43,13 @@ def check_consistency(table: CandidateTable, translator, workers: int = 2, timeo
         refused, cut = getattr(translator, "failures", {}), set(getattr(translator, "truncated", []))
         return [(t, i in refused, i in cut) for i, t in enumerate(texts)]
 
-    outcomes = distributed.map_sharded(translate_share, requests)
+    # Identical requests (the same question and CoT text, common where a reasoner repeats itself on easy
+    # problems) are translated once and share the program: a translator asked for each had made an LLM call
+    # per copy, and the cache keeps one translation per request anyway.
+    distinct = list(dict.fromkeys(requests))
+    position = {r: i for i, r in enumerate(distinct)}
+    distinct_outcomes = distributed.map_sharded(translate_share, distinct)
+    outcomes = [distinct_outcomes[position[r]] for r in requests]
     translations = [t for t, _, _ in outcomes]
     # the offline translator's programs are plain arithmetic (also behind a cache): small, fast workers
     harness = "calculator" if translator.name == OfflineCalculatorTranslator.name else "translation"
@@ -64,11 +70,11 @@ def check_consistency(table: CandidateTable, translator, workers: int = 2, timeo
     keep = torch.zeros(valid.shape, dtype=torch.bool)
     keep[valid] = agree
     it_t, it_a = iter(translations), iter(answers)
-    stats = {"translator": translator.name, "candidates": len(requests),
+    stats = {"translator": translator.name, "candidates": len(requests), "distinct_requests": len(distinct),
              "programs": len(runnable), "distinct_programs_run": done.unique,
              "statuses": dict(Counter(statuses)), "consistent": int(agree.sum()),
              "problems_all_filtered": int((~(keep & valid).any(1) & valid.any(1)).sum()),
-             # requests the server refused (that candidate has no program) and replies cut at max_tokens
+             # candidates whose request the server refused (no program) or whose reply was cut at max_tokens
              "refused": sum(r for _, r, _ in outcomes), "truncated": sum(c for _, _, c in outcomes)}
     return Consistency(keep, [[next(it_t) for _ in p.candidates] for p in problems],
                        [[next(it_a) for _ in p.candidates] for p in problems], stats)

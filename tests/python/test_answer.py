@@ -574,6 +574,11 @@ def test_grader_benchmark_compares_answers_not_solutions():
     # 10^8 (a breaker)
     ("99999950", "100000050.000001", False), ("100000150", "100000050.000001", False),
     ("100000050", "100000050.000001", True), ("1000001", "1000000.49999999", False),
+    # ...and against a shorter decimal, that one rounded to its places: rel_tol had let 333333.6666666667 equal
+    # every one-place decimal within 0.33 of it (a breaker)
+    ("333333.9", "333333.6666666667", False), ("333333.7", "333333.6666666667", True),
+    ("333333.67", "333333.6666666667", True), ("1234567.8", "1234567.891234567", False),
+    ("1234567.9", "1234567.891234567", True), (r"\frac{1}{3}", "0.3333333333333333", True),
     # a bar after a factor opens an absolute value it multiplies (2|x| had not parsed: compared as text)
     ("2|x|", r"2\cdot|x|", True),
     ("6", "2|3|", True),
@@ -591,8 +596,9 @@ def test_grader_benchmark_compares_answers_not_solutions():
     ("1000000", "1000000.49999", False),
     ("7", "7.00000100001", False),
     ("123456789", "123456789.123", False),
-    ("1.0000001", "1+2^{-38}", True),     # 40 digits: int128 had overflowed counting them
-    ("1.0000001", "1+2^{-45}", True),
+    ("1.0000000", "1+2^{-38}", True),     # 40 digits: int128 had overflowed counting them
+    ("1.0000000", "1+2^{-45}", True),
+    ("1.0000001", "1+2^{-38}", False),    # not 1+2^{-38} rounded to 7 places (rel_tol had let it be)
     # found by a third breaker: a factor, a quotient or a root around an expanded polynomial hid its cancellation
     # near a root; sample points on a grid of 1/64 are exact rationals, so such polynomials are exact
     ("2(x+5)^6", "2(x^{6} + 30 x^{5} + 375 x^{4} + 2500 x^{3} + 9375 x^{2} + 18750 x + 15625)", True),

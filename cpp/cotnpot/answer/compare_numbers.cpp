@@ -79,7 +79,8 @@ bool Comparer::numbers_equal(const Number& x, const Number& y, bool decimals_wri
 // rel_tol, not. Between the two, it depends on what they are:
 //  - a decimal of 15 or more significant digits is a computation's output (a program's 10.026098026734564
 //    for a solution's 10.02609801394532, or for its 100,282): its last digits are noise, rel_tol decides;
-//    against an integer, it must also be nearer to it than to any other: rel_tol had let 100000050.000001
+//    against a shorter decimal, that one must also be it rounded to its places (333333.6666666667 is not
+//    333333.9); against an integer, it must also be nearer to it than to any other: rel_tol had let 100000050.000001
 //    equal every integer from 99999950 to 100000150, and 1000000.49999999 both 1000000 and 1000001 (a
 //    breaker), while 100282.0143884892, a program's value for a solution's 100,282, stays equal;
 //  - else an integer is exact: 1000000.5, \frac{3000001}{3} and 7.000001 are not 1000000 or 7 (a breaker);
@@ -99,8 +100,17 @@ bool Comparer::exact_values_close(const Number& x, const Number& y, bool decimal
   // rule below, and 10^{-13} equal 1.4 \times 10^{-13}: a reviewer), only the doubles' rounding of a
   // difference at rel_tol itself (0.333333 is 1/3 at 1e-6, where the two sides meet).
   if (difference > options_.rel_tol * scale * (1.0 + 1e-9)) return false;
-  if (looks_computed(x) || looks_computed(y))   // against an integer, nearer to it than to any other
-    return (x.q != 1 && y.q != 1) || difference < 0.5;
+  if (looks_computed(x) || looks_computed(y)) {
+    if (x.q == 1 || y.q == 1) return difference < 0.5;   // against an integer, nearer to it than to any other
+    // Against a shorter terminating decimal, that decimal must be the computed value rounded to its places
+    // (give or take the float noise): rel_tol alone let 333333.6666666667 equal 333333.9, and every decimal
+    // of one place within 0.33 of it (a breaker). Against another computed value or a fraction that does not
+    // terminate, rel_tol decides.
+    const Number& other = looks_computed(x) ? y : x;
+    const int places = decimal_places(other.q);
+    if (looks_computed(other) || places == kNonTerminating) return true;
+    return difference <= 0.5 * std::pow(10.0, -places) * (1.0 + 1e-9) + kFloatNoise * scale;
+  }
   if (x.q == 1 || y.q == 1) return false;
   const int places = std::min(decimal_places(x.q), decimal_places(y.q));
   return places < kNonTerminating && difference <= 0.5 * std::pow(10.0, -places) * (1.0 + 1e-9);

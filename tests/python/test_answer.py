@@ -24,6 +24,23 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
     ("first \\boxed{3} then much later, after a long detour through many steps, \\fbox{5}", ("5", "boxed")),
     ("\\boxed{1} and \\boxed{2}", ("1, 2", "boxed")),
     ("\\boxed{15\\frac{39}{40}},$ or $\\boxed{\\frac{639}{40}}$", ("\\frac{639}{40}", "boxed")),
+    # boxes linked by "or" or "=" are one answer restated only where they are equal; else both: a hedge had
+    # been its last box, credited against a gold 4 (a breaker), and the roots of "or" the last root
+    ("\\boxed{3} or \\boxed{4}", ("3, 4", "boxed")),
+    ("So it is \\boxed{3}, or maybe \\boxed{4}.", ("3, 4", "boxed")),
+    ("\\boxed{3} = \\boxed{4}", ("3, 4", "boxed")),
+    ("\\boxed{\\frac{1}{2}} = \\boxed{0.5}", ("0.5", "boxed")),
+    ("x = \\boxed{2} or x = \\boxed{-3}", ("2, -3", "boxed")),
+    ("x = \\boxed{3}, so 2x+1 = \\boxed{7}", ("7", "boxed")),
+    # "the answer is": every math part, not the last (the hedge again, and a list cut to its last item), and
+    # none from the reason given for it
+    ("The answer is $3$ or $4$.", ("3, 4", "answer_is")),
+    ("The answer is $3$ and $4$.", ("3, 4", "answer_is")),
+    ("The answer is $\\frac12$ or $0.5$.", ("0.5", "answer_is")),
+    ("The answer is $18$, since $9 \\times 2 = 18$.", ("18", "answer_is")),
+    ("The answer is 18, since $9 \\times 2 = 18$.", ("18", "answer_is")),
+    ("The final answer is $18$, since $9 \\times 2 = 18$.", ("18", "final_answer")),
+    ("The final answer is 18, since $9 \\times 2 = 18$.", ("18", "final_answer")),
     ("The answer is \\boxed 5 apples", ("5", "boxed")),
     ("Natalia sold 48/2 = <<48/2=24>>24 clips.\n#### 72", ("72", "gsm8k")),
     ("Final Answer: The final answer is $10,455$. I hope it is correct.", ("10,455", "final_answer")),

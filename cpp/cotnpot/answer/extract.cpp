@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cotnpot/answer/detail/ascii.h"
+#include "cotnpot/answer/equiv.h"
 #include "cotnpot/answer/detail/number_words.h"
 #include "cotnpot/answer/limits.h"
 
@@ -207,18 +208,28 @@ std::string last_math(std::string_view s) {
   return found ? best : std::string();
 }
 
-// Every $...$ segment of a sentence, joined with commas ("$12$ and $13$" -> "12, 13").
+// How many pairs of an answer's parts extraction compares (is_equiv, each with its own step budget) to tell a
+// restatement from a list: a text of a million parts stays linear.
+constexpr int kComparedLinks = 4;
+
+// Every $...$ segment of a sentence, joined with commas ("$12$ and $13$" -> "12, 13"); one equal to the part
+// before it restates it ("$\\frac{1}{2}$ or $0.5$" is 0.5; the first few such pairs compared, as in all_boxed).
 std::string all_math(std::string_view s) {
   std::vector<size_t> dollars;
   for (size_t i = 0; i < s.size(); ++i)
     if (s[i] == '$' && (i == 0 || s[i - 1] != '\\')) dollars.push_back(i);
   if (dollars.size() < 4) return last_math(s);
-  std::string joined;
+  std::vector<std::string> parts;
+  int compared = 0;
   for (size_t k = 0; k + 1 < dollars.size(); k += 2) {
     const std::string_view content = s.substr(dollars[k] + 1, dollars[k + 1] - dollars[k] - 1);
-    const std::string part = is_money_span(content) ? std::string() : trim(content);
-    if (!part.empty()) joined += (joined.empty() ? "" : ", ") + part;
+    std::string part = is_money_span(content) ? std::string() : trim(content);
+    if (part.empty()) continue;
+    if (!parts.empty() && compared++ < kComparedLinks && is_equiv(parts.back(), part)) parts.pop_back();
+    parts.push_back(std::move(part));
   }
+  std::string joined;
+  for (const std::string& part : parts) joined += (joined.empty() ? "" : ", ") + part;
   return joined;
 }
 
@@ -405,6 +416,17 @@ std::string_view before_reason(std::string_view s) {
   return s.substr(0, end);
 }
 
+// A stated answer without the reason given for it where that holds math: "$18$, since $9 \\times 2 = 18$" had
+// been the list "18, 9 \\times 2 = 18", and "18, since $9 \\times 2 = 18$" the reason's equation (a breaker).
+// A reason in words stays: the rules for prose cut it.
+std::string without_reasons_math(std::string_view sentence) {
+  const std::string_view stated = before_reason(sentence);
+  if (stated.size() == sentence.size() || all_math(sentence.substr(stated.size())).empty()) return std::string(sentence);
+  std::string out = trim(stated);
+  while (!out.empty() && (out.back() == ',' || out.back() == ';' || out.back() == ':')) out.pop_back();
+  return out.empty() ? std::string(sentence) : out;
+}
+
 // Words of a stated answer are a phrase, not a page: a longer span is no answer, and bounds the scans of it
 // (leaving out asides searched each '(' its ')': quadratic in a span of a million parentheses).
 constexpr size_t kMaxPhraseBytes = 1000;
@@ -499,23 +521,29 @@ std::string last_boxed(std::string_view text) {
 namespace {
 constexpr int kBoxGapWords = 4;
 
-// Whether a word between two boxes makes the later one restate or follow from the earlier: "\boxed{\frac{1}{2}}
-// = \boxed{0.5}", "\boxed{18} dollars, i.e. \boxed{\$18}", "x = \boxed{3}, so 2x+1 = \boxed{7}" (they had been
-// joined as the answers "1/2, 0.5", "18, \$18" and "3, 7": a breaker). `first`: the gap's first word, where
-// "=" restates ("x = \boxed{1}, y = \boxed{2}" is two answers).
-bool restates(std::string word, bool first) {
+// What the words between two boxes make of them.
+enum class BoxLink {
+  kList,         // a few words or none: one answer of several parts ("x = \boxed{1}, y = \boxed{2}")
+  kFollows,      // the later one follows from the earlier or restates it: the later alone
+  kRestatesIf,   // "=" or "or": the later alone where the two are equal, else both (see all_boxed)
+  kApart,        // more than kBoxGapWords words: the later alone
+};
+
+// Whether a word between two boxes makes the later one follow from or restate the earlier: "\boxed{18}
+// dollars, i.e. \boxed{\$18}", "x = \boxed{3}, so 2x+1 = \boxed{7}" (they had been joined as the answers
+// "18, \$18" and "3, 7": a breaker). `first`: the gap's first word, where "\approx" restates.
+BoxLink word_link(std::string word, bool first) {
   while (!word.empty() && (word.back() == '.' || word.back() == ':' || word.back() == ';')) word.pop_back();
   for (char& c : word) c = detail::lowercase(c);
-  if (first && (word == "=" || word == "\\approx" || word == "\\equiv")) return true;
-  for (std::string_view w : {"or", "so", "thus", "hence", "therefore", "i.e", "ie", "\\rightarrow", "\\implies",
+  if (first && (word == "\\approx" || word == "\\equiv")) return BoxLink::kFollows;
+  if ((first && word == "=") || word == "or") return BoxLink::kRestatesIf;
+  for (std::string_view w : {"so", "thus", "hence", "therefore", "i.e", "ie", "\\rightarrow", "\\implies",
                              "\\therefore", "equivalently"})
-    if (word == w) return true;
-  return false;
+    if (word == w) return BoxLink::kFollows;
+  return BoxLink::kList;
 }
 
-// Words between two boxes; "or" between them makes them alternatives, and a restatement's word one answer
-// written twice or a step and its result (restates): -1, do not join.
-int words_between(std::string_view gap) {
+BoxLink gap_link(std::string_view gap) {
   // One pass, each filler replaced by a space (a find-and-replace loop per filler rescanned the gap from its
   // start after every hit: quadratic in a gap of a million commas).
   std::string g;
@@ -538,10 +566,10 @@ int words_between(std::string_view gap) {
       continue;
     size_t e = i;
     while (e < g.size() && !detail::is_ascii_space(g[e])) ++e;
-    if (restates(g.substr(i, e - i), words == 0)) return -1;
+    if (const BoxLink link = word_link(g.substr(i, e - i), words == 0); link != BoxLink::kList) return link;
     ++words;
   }
-  return words;
+  return words > kBoxGapWords ? BoxLink::kApart : BoxLink::kList;
 }
 
 std::string all_boxed(std::string_view text) {
@@ -579,10 +607,20 @@ std::string all_boxed(std::string_view text) {
     from = end > at ? end : at + len;
   }
   if (boxes.empty()) return {};
+  // Walking back from the last box, the boxes that make one answer with it. Two boxes linked by "=" or "or"
+  // are one answer written twice where they are equal ("\\boxed{\\frac{1}{2}} = \\boxed{0.5}", "\\boxed{15\\frac{39}{40}},
+  // or \\boxed{\\frac{639}{40}}"): the later; else alternatives or a false equation, both ("\\boxed{3} or
+  // \\boxed{4}", "\\boxed{3} = \\boxed{4}" had been 4, a hedge credited: a breaker), which a single gold never
+  // equals, while the roots "x = \\boxed{2} or x = \\boxed{-3}" equal "-3, 2". Only the first few such pairs are
+  // compared (each is_equiv has its own step budget); past them, boxes so linked stay a list.
+  int compared = 0;
   size_t first = boxes.size() - 1;
   while (first > 0) {
-    const int words = words_between(text.substr(boxes[first - 1].end, boxes[first].begin - boxes[first - 1].end));
-    if (words < 0 || words > kBoxGapWords) break;
+    const BoxLink link = gap_link(text.substr(boxes[first - 1].end, boxes[first].begin - boxes[first - 1].end));
+    if (link == BoxLink::kFollows || link == BoxLink::kApart) break;
+    if (link == BoxLink::kRestatesIf && compared++ < kComparedLinks &&
+        is_equiv(boxes[first - 1].content, boxes[first].content))
+      break;
     --first;
   }
   std::unordered_set<std::string_view> seen;
@@ -653,6 +691,7 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
       const std::string sentence = until_sentence_end(rest);
       std::string answer = after_is(sentence);
       bool marked = false;  // the answer is set off as math or a box: take it as it is
+      answer = without_reasons_math(answer);
       if (std::string math = all_math(answer); !math.empty()) answer = math, marked = true;
       if (std::string boxed = all_boxed(answer); !boxed.empty()) answer = boxed, marked = true;
       // "The final answer is not 5." states no answer: the rules below decide (it had given 5, over a box)
@@ -688,8 +727,10 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
   if (const size_t p = rfind_nocase(text, "answer is"); p != std::string_view::npos) {
     std::string_view rest = text.substr(p + 9);
     while (!rest.empty() && (rest.front() == ':' || rest.front() == ' ')) rest.remove_prefix(1);
-    std::string answer = until_sentence_end(rest);
-    if (std::string math = last_math(answer); !math.empty()) {
+    // Every math part, as for a final answer: the last one alone had made "$3$ or $4$" 4 (a hedge credited)
+    // and "$3$ and $4$" 4 (a breaker).
+    std::string answer = without_reasons_math(until_sentence_end(rest));
+    if (std::string math = all_math(answer); !math.empty()) {
       answer = math;
     } else if (is_prose(answer)) {   // "The answer is 18 dollars per day." had been all of that (a breaker)
       if (std::string number = leading_number_of_prose(answer); !number.empty()) answer = number;

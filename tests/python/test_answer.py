@@ -613,6 +613,9 @@ def test_grader_benchmark_compares_answers_not_solutions():
     ("1000000", "1000000.49999", False),
     ("7", "7.00000100001", False),
     ("123456789", "123456789.123", False),
+    # a whole answer written as text is words, which no reading as a product of names reorders (a breaker)
+    (r"\text{no}", r"\text{on}", False), (r"\text{odd}", r"\textbf{dod}", False), (r"$\text{top}$", "pot", False),
+    (r"\text{odd}", "odd", True), (r"\text{No}", "no", True), ("ab", "ba", True),
     ("1.0000000", "1+2^{-38}", True),     # 40 digits: int128 had overflowed counting them
     ("1.0000000", "1+2^{-45}", True),
     ("1.0000001", "1+2^{-38}", False),    # not 1+2^{-38} rounded to 7 places (rel_tol had let it be)

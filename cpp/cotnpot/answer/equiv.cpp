@@ -28,12 +28,36 @@ struct Prepared {
   bool percent_inside = false;   // and the form with percent signs as factors (normalize.h)
   std::string percent_factors;
   std::string temperature_scales;   // "C" of "30 °C", "CF" of "30 °C, 40 °F": normalizing removed them
+  bool written_as_words = false;    // the whole answer is text of letters: "\\text{no}" (written_as_words)
 };
+
+// Whether the whole answer is a text command holding letters and spaces only, two letters or more
+// ("\\text{no}", "$\\textbf{odd}$"): words, which no reading as a product of names may reorder (normalizing
+// drops the command, and "no" had equalled "\\text{on}", "odd" "\\text{dod}": a breaker).
+bool written_as_words(std::string_view answer) {
+  const auto trim_marks = [&] {
+    while (!answer.empty() && (detail::is_ascii_space(answer.front()) || answer.front() == '$')) answer.remove_prefix(1);
+    while (!answer.empty() && (detail::is_ascii_space(answer.back()) || answer.back() == '$' || answer.back() == '.'))
+      answer.remove_suffix(1);
+  };
+  trim_marks();
+  for (std::string_view cmd : {"\\textnormal{", "\\textbf{", "\\textrm{", "\\textit{", "\\text{", "\\mbox{"}) {
+    if (answer.substr(0, cmd.size()) != cmd || answer.back() != '}') continue;
+    const std::string_view content = answer.substr(cmd.size(), answer.size() - cmd.size() - 1);
+    size_t letters = 0;
+    for (char c : content) {
+      if (detail::is_ascii_alpha(c)) ++letters;
+      else if (!detail::is_ascii_space(c)) return false;
+    }
+    return letters >= 2;
+  }
+  return false;
+}
 
 Prepared prepare(std::string_view answer, Budget& budget) {
   Normalized n = normalize_answer(answer);
   Prepared p{std::move(n.text), n.had_percent, std::nullopt, std::move(n.label), n.percent_inside,
-             std::move(n.percent_factors), std::move(n.temperature_scales)};
+             std::move(n.percent_factors), std::move(n.temperature_scales), written_as_words(answer)};
   p.node = parse_answer(p.text, budget);
   return p;
 }
@@ -41,7 +65,7 @@ Prepared prepare(std::string_view answer, Budget& budget) {
 // The answer with its percent signs as factors of 1/100; itself where it has none.
 Prepared with_percent_factors(const Prepared& p, Budget& budget) {
   if (p.percent_factors.empty()) return p;
-  Prepared q{p.percent_factors, false, std::nullopt, "", false, "", p.temperature_scales};
+  Prepared q{p.percent_factors, false, std::nullopt, "", false, "", p.temperature_scales, p.written_as_words};
   q.node = parse_answer(q.text, budget);
   return q;
 }
@@ -205,6 +229,8 @@ bool prepared_equal(const Prepared& g, const Prepared& p, const EquivOptions& op
     return prepared_equal(with_percent_factors(g, budget), with_percent_factors(p, budget), options, budget, peers);
   if (g.text.empty() || p.text.empty()) return false;
   if (g.text == p.text) return true;
+  if ((g.written_as_words || p.written_as_words) && words_only(g.text) && words_only(p.text))
+    return squeeze_lower(g.text) == squeeze_lower(p.text);
   // A choice against that choice with its option's text, "(C)" and "(C) 12" (it had been false: a breaker)
   for (const auto& [choice, other] : {std::pair{&g, &p}, std::pair{&p, &g}})
     if (const char letter = choice_letter(choice->text))

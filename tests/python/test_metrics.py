@@ -62,8 +62,8 @@ def test_pass_at_k_known_value_and_errors():
     assert metrics.pass_at_k(torch.tensor([5]), torch.tensor([2]), 2).item() == pytest.approx(0.7)
     with pytest.raises(ValueError, match="k must be >= 1"):
         metrics.pass_at_k(torch.tensor([5]), torch.tensor([2]), 0)
-    with pytest.raises(ValueError, match="0 <= c <= n"):
-        metrics.pass_at_k(torch.tensor([5]), torch.tensor([6]), 1)
+    with pytest.raises(ValueError, match="0 <= c <= n for every problem, got c = 6 and n = 5 at index 1"):
+        metrics.pass_at_k(torch.tensor([5, 5]), torch.tensor([2, 6]), 1)   # had named neither value nor where
 
 
 def random_candidates(P, N, seed):
@@ -443,3 +443,35 @@ def test_a_negative_weight_that_votes_for_nothing_is_ignored_as_cotnpot_vote_ign
 def cotnpot_vote_index(c):
     import cotnpot
     return int(cotnpot.vote(c.classes, c.valid, c.weights).index[0])
+
+
+@pytest.mark.parametrize("method", ["maj", "weighted", "filtered_maj"])
+@pytest.mark.parametrize("wide", [False, True])
+def test_a_class_id_past_n_is_refused_by_name_in_every_batch(method, wide):
+    # With a problem past EXACT_MAJORITY_MAX_N candidates in the batch, the others' ids had been renumbered
+    # first and the id 700 passed unseen; without one, the internal op refused it under its own name.
+    N = metrics.EXACT_MAJORITY_MAX_N + 88 if wide else 3
+    valid = torch.zeros(2, N, dtype=torch.bool)
+    valid[0, :] = True
+    valid[1, :3] = True
+    classes = torch.zeros(2, N, dtype=torch.long)
+    classes[1, :3] = torch.tensor([0, N + 100, 0])
+    c = metrics.Candidates(correct=classes == 0, valid=valid, classes=classes, keep=valid.clone(),
+                           weights=torch.ones(2, N))
+    with pytest.raises(ValueError, match=rf"Candidates.classes must be ids in \[0, N\) = \[0, {N}\).*got {N + 100} "
+                                         r"at problem 1, candidate 1"):
+        metrics.accuracy_at_k(method, c, 2)
+    classes[1, 1] = -1   # no answer: fine
+    assert metrics.accuracy_at_k(method, c._replace(classes=classes), 2)[1].item() == 1.0
+
+
+def test_a_seed_the_generators_cannot_take_and_a_nan_accuracy_are_refused():
+    c = random_candidates(10, 5, seed=1)
+    with pytest.raises(ValueError, match=r"seed must be an int from -2\^63 to 2\^64 - 2, got 1180591620717411303424"):
+        metrics.accuracy_curve("maj", c, [2], seed=2 ** 70)   # had been the result of seed 0
+    with pytest.raises(ValueError, match="seed must be an int"):
+        metrics.bootstrap_ci(torch.ones(20), seed=1.5)
+    assert metrics.accuracy_curve("maj", c, [2], seed=-3)[2].value.shape == (10,)   # as `eval --seed -3`
+    with pytest.raises(ValueError, match="per_problem must be finite, got nan at problem 1"):
+        metrics.bootstrap_ci(torch.tensor([1.0, math.nan, 1.0] * 5))   # had been an all-NaN estimate
+    assert math.isnan(metrics.bootstrap_ci(torch.zeros(0)).value)     # no problem: no mean

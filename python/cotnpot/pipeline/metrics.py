@@ -62,8 +62,11 @@ def pass_at_k(n: Tensor, c: Tensor, k: int) -> Tensor:
     except RuntimeError:
         raise ValueError(f"pass_at_k: n and c must have shapes that broadcast, got {tuple(n.shape)} and "
                          f"{tuple(c.shape)}") from None
-    if bool((c > n).any()) or bool((c < 0).any()):
-        raise ValueError("pass_at_k: need 0 <= c <= n for every problem")
+    bad = (c > n) | (c < 0)
+    if bool(bad.any()):   # named with the values seen and where (the message had named neither: a reviewer)
+        i = tuple(bad.nonzero()[0].tolist())
+        raise ValueError(f"pass_at_k: need 0 <= c <= n for every problem, got c = {int(c[i])} and n = {int(n[i])}"
+                         f" at index {i[0] if len(i) == 1 else i}")
     kk = n.clamp_max(k)
     out = 1.0 - _comb_ratio(n - c, n, kk)
     return torch.where(n > 0, out, torch.zeros_like(out))
@@ -187,6 +190,28 @@ def _check(method: str, cands: Candidates, ks: Sequence[int], ties: str, fallbac
     if method == "weighted" and cands.weights is None and cands.scores is None:
         raise ValueError("weighted@k needs weights (or scores), which these candidates do not have")
     _check_tensors(cands)
+    if "classes" in _needs(method):
+        _check_classes(cands)
+
+
+def _check_classes(cands: Candidates) -> None:
+    """Class ids of valid candidates below N (negative: no answer). Problems of more than
+    EXACT_MAJORITY_MAX_N candidates had renumbered the others' ids first, so an id past N passed unseen in
+    such a batch and was refused, named as an internal op's argument, in another (a reviewer)."""
+    classes, valid = cands.classes, cands.valid
+    bad = valid & (classes >= classes.shape[1])
+    if bool(bad.any()):
+        p, j = bad.nonzero()[0].tolist()
+        raise ValueError(f"Candidates.classes must be ids in [0, N) = [0, {classes.shape[1]}) (negative: no answer), "
+                         f"got {int(classes[p, j])} at problem {p}, candidate {j}")
+
+
+def _check_seed(seed) -> None:
+    """A seed the generators take, with seed + 1 (the bootstrap's second): an int from -2^63 to 2^64 - 2, as
+    `cotnpot eval --seed` (a larger one had been reduced mod 2^64, seeding what another seed seeds: a
+    reviewer)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not -2 ** 63 <= seed < 2 ** 64 - 1:
+        raise ValueError(f"seed must be an int from -2^63 to 2^64 - 2, got {seed!r}")
 
 
 # What each field of Candidates must hold: every one [P, N] like `valid`.
@@ -229,6 +254,7 @@ def accuracy_curve(method: str, cands: Candidates, ks: Sequence[int], max_subset
                    samples: int = 1000, seed: int = 0, fallback: str = "all", ties: str = "fair") -> Dict[int, AtK]:
     """``method`` at every k of ``ks``: value, sampling variance and which problems were sampled."""
     _check(method, cands, ks, ties, fallback)
+    _check_seed(seed)
     if cands.classes is not None and cands.classes.dtype != torch.long:
         # any integer ids (int8, uint8, int16, int32) as the C++ counts take them; int16 ids had failed there,
         # named as the internal op's argument (found by a checker)
@@ -461,10 +487,12 @@ def bootstrap_ci(per_problem: Tensor, resamples: int = 1000, confidence: float =
     normal approximation. ``weights``: a weighted mean (e.g. candidates per problem, for a mean over all
     candidates). The same ``seed`` resamples the same problems, so intervals of two methods are paired;
     :func:`paired_difference` bootstraps a difference on those resamples. No interval below
-    ``min_problems`` problems (a mean only).
+    ``min_problems`` problems (a mean only); no problem at all (or all of weight 0): a NaN mean. A value
+    that is not finite is refused.
     """
     x = torch.as_tensor(per_problem).double()
     resamples, confidence = _check_bootstrap_args(x, resamples, confidence, variance)
+    _check_seed(seed)
     P = x.numel()
     if P == 0:
         return Estimate(math.nan, math.nan, math.nan)
@@ -493,6 +521,9 @@ def _check_bootstrap_args(x: Tensor, resamples, confidence, variance) -> Tuple[i
     and 0-d tensor scalars accepted, as before the checks: a reviewer)."""
     if x.dim() != 1:
         raise ValueError(f"bootstrap_ci: per_problem must be 1-D [P], got shape {tuple(x.shape)}")
+    if not bool(torch.isfinite(x).all()):   # a NaN had made the whole estimate NaN without a word (a reviewer)
+        i = int((~torch.isfinite(x)).nonzero()[0])
+        raise ValueError(f"bootstrap_ci: per_problem must be finite, got {x[i].item()} at problem {i}")
     try:
         count = operator.index(resamples) if not isinstance(resamples, bool) else None
     except TypeError:

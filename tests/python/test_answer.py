@@ -613,6 +613,9 @@ def test_grader_benchmark_compares_answers_not_solutions():
     ("1000000", "1000000.49999", False),
     ("7", "7.00000100001", False),
     ("123456789", "123456789.123", False),
+    # sets are sets: a repeated element changes nothing (a breaker); lists of roots keep multiplicity
+    (r"\{1,2\}", r"\{1,1,2\}", True), (r"\{\frac12, 0.5, 2\}", r"\{0.5,2\}", True),
+    (r"\{1,2\}", r"\{1,1,3\}", False), ("1,2", "1,1,2", False),
     # a whole answer written as text is words, which no reading as a product of names reorders (a breaker)
     (r"\text{no}", r"\text{on}", False), (r"\text{odd}", r"\textbf{dod}", False), (r"$\text{top}$", "pot", False),
     (r"\text{odd}", "odd", True), (r"\text{No}", "no", True), ("ab", "ba", True),

@@ -75,6 +75,8 @@ bool Comparer::equal(const Node& a, const Node& b) {
       const auto items_a = with_plus_minus_expanded(a.kids), items_b = with_plus_minus_expanded(b.kids);
       return items_a && items_b && unordered_equal(*items_a, *items_b);
     }
+    if (a.kind == Kind::Set && b.kind == Kind::Set && a.kids.size() != b.kids.size())
+      return unordered_equal(distinct(a.kids), distinct(b.kids));   // \{1,2\} is \{1,1,2\} (a breaker)
     return unordered_equal(a.kids, b.kids);
   }
   if (a.kind == Kind::Union || b.kind == Kind::Union) {
@@ -363,6 +365,18 @@ std::optional<std::vector<Node>> Comparer::with_plus_minus_expanded(const std::v
     for (Node& value : expand(item).kids) out.push_back(std::move(value));
   }
   return out;
+}
+
+// A set's elements with each one equal to an earlier one left out. Lists keep their repeats: a list of roots
+// counts multiplicity ("1, 1, 2" is not "1, 2").
+std::vector<Node> Comparer::distinct(const std::vector<Node>& items) {
+  std::vector<Node> kept;
+  for (const Node& item : items) {
+    bool repeated = false;
+    for (size_t j = 0; j < kept.size() && !repeated; ++j) repeated = equal(kept[j], item);
+    if (!repeated) kept.push_back(item);
+  }
+  return kept;
 }
 
 bool Comparer::unordered_equal(const std::vector<Node>& a, const std::vector<Node>& b) {

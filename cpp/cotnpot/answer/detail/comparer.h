@@ -53,6 +53,7 @@ class Comparer {
   static bool has_plus_minus(const std::vector<Node>& items);
   std::optional<std::vector<Node>> with_plus_minus_expanded(const std::vector<Node>& items);
   bool unordered_equal(const std::vector<Node>& a, const std::vector<Node>& b);
+  std::vector<Node> distinct(const std::vector<Node>& items);
 
   // ---- compare_intervals.cpp: unions of intervals as sets (merged, in order)
   std::optional<Piece> interval_piece(const Node& n);

@@ -341,12 +341,30 @@ std::string without_asides(std::string_view s) {
   return out;
 }
 
+// Whether one of the three words before s[at] denies what follows: "The answer cannot be 18." had been 18,
+// credited against a gold 18 (a breaker). Within the sentence only.
+bool denied(std::string_view s, size_t at) {
+  size_t i = at;
+  for (int words = 0; words < 3 && i > 0; ++words) {
+    while (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '$')) --i;
+    const size_t end = i;
+    while (i > 0 && (detail::is_ascii_alpha(s[i - 1]) || s[i - 1] == '\'')) --i;
+    if (i == end) return false;   // punctuation or math: the sentence or the phrase ended
+    const std::string word = detail::lowercase(s.substr(i, end - i));
+    if (word == "not" || word == "cannot" || word == "never" ||
+        (word.size() > 3 && word.compare(word.size() - 3, 3, "n't") == 0))
+      return true;
+  }
+  return false;
+}
+
 // The last number of s, with the word right after it where that makes it millions or more ("5 million"; the
-// normalizer computes it). Not "5 hundred-dollar bills", nor "3 dozen" (a question may count dozens).
+// normalizer computes it). Not "5 hundred-dollar bills", nor "3 dozen" (a question may count dozens); nothing
+// where the words before it deny it (denied).
 std::string last_number_scaled(std::string_view s) {
   size_t at = 0;
   const std::string number = last_number(s, &at);
-  if (number.empty()) return number;
+  if (number.empty() || denied(s, at)) return {};
   size_t i = at + number.size();
   while (i < s.size() && s[i] == ' ') ++i;
   const std::string word = lowercase_word(s, i);
@@ -373,6 +391,7 @@ size_t group_open(std::string_view s, size_t close) {
 std::string last_number_or_command(std::string_view s) {
   size_t at = 0;
   const std::string number = last_number(s, &at);
+  if (number.empty() || denied(s, at)) return {};
   size_t begin = at, end = at + number.size();
   while (!number.empty() && begin > 0 && s[begin - 1] == '{' && end < s.size() && s[end] == '}') {
     size_t open = begin - 1;

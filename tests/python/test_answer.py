@@ -41,6 +41,20 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
     ("The answer is 18, since $9 \\times 2 = 18$.", ("18", "answer_is")),
     ("The final answer is $18$, since $9 \\times 2 = 18$.", ("18", "final_answer")),
     ("The final answer is 18, since $9 \\times 2 = 18$.", ("18", "final_answer")),
+    ("The final answer is $3$, since $4$ is excluded.", ("3", "final_answer")),   # had been "excluded"
+    # every kind of math delimiter counts as a part, not only single $ (a second breaker: the last part, 4)
+    ("The final answer is \\(\\boxed{3}\\) or \\(\\boxed{4}\\).", ("3, 4", "final_answer")),
+    ("The answer is \\(3\\) or \\(4\\).", ("3, 4", "answer_is")),
+    ("The answer is $3$ or $$4$$.", ("3, 4", "answer_is")),
+    ("Final Answer: $3$ or \\(4\\)", ("3, 4", "final_answer")),
+    # a denied answer is no answer (each had been 3 or 5)
+    ("So the answer is not $3$.", ("", "none")),
+    ("The answer is not \\boxed{3}.", ("", "none")),
+    ("It is not \\boxed{3}", ("", "none")),
+    ("The answer cannot be 18.", ("", "none")),
+    ("x is 20. The total isn't 18.", ("", "none")),
+    ("The final answer is not $5$. It is $6$.", ("6", "math")),
+    ("There are not enough apples, so she buys 18.", ("18", "last_number")),
     ("The answer is \\boxed 5 apples", ("5", "boxed")),
     ("Natalia sold 48/2 = <<48/2=24>>24 clips.\n#### 72", ("72", "gsm8k")),
     ("Final Answer: The final answer is $10,455$. I hope it is correct.", ("10,455", "final_answer")),

@@ -169,16 +169,33 @@ bool is_money_span(std::string_view content) {
   return false;
 }
 
-// The last $...$, \(...\) or \[...\] segment's content.
-std::string last_math(std::string_view s) {
-  std::string best;
-  size_t best_at = 0;
-  bool found = false;
-  const auto consider = [&](size_t at, std::string_view content) {
-    if (!found || at >= best_at) {
-      best = trim(content), best_at = at, found = true;
-    }
-  };
+// Whether one of the three words before s[at] denies what follows: "The answer cannot be 18." had been 18,
+// credited against a gold 18 (a breaker). Within the sentence only.
+bool denied(std::string_view s, size_t at) {
+  size_t i = at;
+  for (int words = 0; words < 3 && i > 0; ++words) {
+    while (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '$')) --i;
+    const size_t end = i;
+    while (i > 0 && (detail::is_ascii_alpha(s[i - 1]) || s[i - 1] == '\'')) --i;
+    if (i == end) return false;   // punctuation or math: the sentence or the phrase ended
+    const std::string word = detail::lowercase(s.substr(i, end - i));
+    if (word == "not" || word == "cannot" || word == "never" ||
+        (word.size() > 3 && word.compare(word.size() - 3, 3, "n't") == 0))
+      return true;
+  }
+  return false;
+}
+
+struct MathSpan {
+  size_t begin, end;         // the delimiters' extent in the text
+  std::string_view content;
+};
+
+// The $...$, $$...$$, \(...\) and \[...\] segments of s in the order they begin, none inside another; single
+// $ paired left to right, skipping escaped \$ and $$, and none that is prose between two prices ("$2 each, so
+// she makes $18" had been the answer: a breaker).
+std::vector<MathSpan> math_spans(std::string_view s) {
+  std::vector<MathSpan> spans;
   for (const auto& [open, close] : std::vector<std::pair<std::string_view, std::string_view>>{
            {"\\(", "\\)"}, {"\\[", "\\]"}, {"$$", "$$"}}) {
     size_t from = 0;
@@ -187,11 +204,10 @@ std::string last_math(std::string_view s) {
       if (a == std::string_view::npos) break;
       const size_t b = s.find(close, a + open.size());
       if (b == std::string_view::npos) break;
-      consider(a, s.substr(a + open.size(), b - a - open.size()));
+      spans.push_back({a, b + close.size(), s.substr(a + open.size(), b - a - open.size())});
       from = b + close.size();
     }
   }
-  // single $: pair them up left to right, skipping escaped \$ and $$
   std::vector<size_t> dollars;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] != '$' || (i > 0 && s[i - 1] == '\\')) continue;
@@ -203,27 +219,34 @@ std::string last_math(std::string_view s) {
   }
   for (size_t k = 0; k + 1 < dollars.size(); k += 2)
     if (const std::string_view content = s.substr(dollars[k] + 1, dollars[k + 1] - dollars[k] - 1);
-        !is_money_span(content))   // "$2 each, so she makes $18" had been the answer (a breaker)
-      consider(dollars[k], content);
-  return found ? best : std::string();
+        !is_money_span(content))
+      spans.push_back({dollars[k], dollars[k + 1] + 1, content});
+  std::stable_sort(spans.begin(), spans.end(), [](const MathSpan& a, const MathSpan& b) { return a.begin < b.begin; });
+  std::vector<MathSpan> outer;
+  for (const MathSpan& span : spans)
+    if (outer.empty() || span.begin >= outer.back().end) outer.push_back(span);
+  return outer;
+}
+
+// The last math segment's content (math_spans); nothing where the words before it deny it ("So the answer is
+// not $3$." had been 3: a breaker).
+std::string last_math(std::string_view s) {
+  const std::vector<MathSpan> spans = math_spans(s);
+  return spans.empty() || denied(s, spans.back().begin) ? std::string() : trim(spans.back().content);
 }
 
 // How many pairs of an answer's parts extraction compares (is_equiv, each with its own step budget) to tell a
 // restatement from a list: a text of a million parts stays linear.
 constexpr int kComparedLinks = 4;
 
-// Every $...$ segment of a sentence, joined with commas ("$12$ and $13$" -> "12, 13"); one equal to the part
+// Every math segment of a sentence, joined with commas ("$12$ and $13$" -> "12, 13"; "\\(3\\) or \\(4\\)" too:
+// it had been its last, 4, a hedge credited, since only single $ counted: a breaker); one equal to the part
 // before it restates it ("$\\frac{1}{2}$ or $0.5$" is 0.5; the first few such pairs compared, as in all_boxed).
 std::string all_math(std::string_view s) {
-  std::vector<size_t> dollars;
-  for (size_t i = 0; i < s.size(); ++i)
-    if (s[i] == '$' && (i == 0 || s[i - 1] != '\\')) dollars.push_back(i);
-  if (dollars.size() < 4) return last_math(s);
   std::vector<std::string> parts;
   int compared = 0;
-  for (size_t k = 0; k + 1 < dollars.size(); k += 2) {
-    const std::string_view content = s.substr(dollars[k] + 1, dollars[k + 1] - dollars[k] - 1);
-    std::string part = is_money_span(content) ? std::string() : trim(content);
+  for (const MathSpan& span : math_spans(s)) {
+    std::string part = trim(span.content);
     if (part.empty()) continue;
     if (!parts.empty() && compared++ < kComparedLinks && is_equiv(parts.back(), part)) parts.pop_back();
     parts.push_back(std::move(part));
@@ -341,23 +364,6 @@ std::string without_asides(std::string_view s) {
   return out;
 }
 
-// Whether one of the three words before s[at] denies what follows: "The answer cannot be 18." had been 18,
-// credited against a gold 18 (a breaker). Within the sentence only.
-bool denied(std::string_view s, size_t at) {
-  size_t i = at;
-  for (int words = 0; words < 3 && i > 0; ++words) {
-    while (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '$')) --i;
-    const size_t end = i;
-    while (i > 0 && (detail::is_ascii_alpha(s[i - 1]) || s[i - 1] == '\'')) --i;
-    if (i == end) return false;   // punctuation or math: the sentence or the phrase ended
-    const std::string word = detail::lowercase(s.substr(i, end - i));
-    if (word == "not" || word == "cannot" || word == "never" ||
-        (word.size() > 3 && word.compare(word.size() - 3, 3, "n't") == 0))
-      return true;
-  }
-  return false;
-}
-
 // The last number of s, with the word right after it where that makes it millions or more ("5 million"; the
 // normalizer computes it). Not "5 hundred-dollar bills", nor "3 dozen" (a question may count dozens); nothing
 // where the words before it deny it (denied).
@@ -412,6 +418,7 @@ std::string last_number_or_command(std::string_view s) {
     }
     begin = name - 1, end = close;
   }
+  if (begin != at && denied(s, begin)) return {};   // "It is not \\boxed{3}": the command denied
   return begin == at ? last_number_scaled(s) : std::string(s.substr(begin, end - begin));
 }
 
@@ -625,7 +632,8 @@ std::string all_boxed(std::string_view text) {
     if (!content.empty()) boxes.push_back({at, end, content});
     from = end > at ? end : at + len;
   }
-  if (boxes.empty()) return {};
+  // "The answer is not \\boxed{3}." states no answer (it had been 3: a breaker)
+  if (boxes.empty() || denied(text, boxes.back().begin)) return {};
   // Walking back from the last box, the boxes that make one answer with it. Two boxes linked by "=" or "or"
   // are one answer written twice where they are equal ("\\boxed{\\frac{1}{2}} = \\boxed{0.5}", "\\boxed{15\\frac{39}{40}},
   // or \\boxed{\\frac{639}{40}}"): the later; else alternatives or a false equation, both ("\\boxed{3} or
@@ -708,13 +716,14 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
       while (!rest.empty() && (rest.front() == ':' || detail::is_ascii_space(rest.front())))
         rest.remove_prefix(1);
       const std::string sentence = until_sentence_end(rest);
-      std::string answer = after_is(sentence);
+      // the reason first: "$3$, since $4$ is excluded" had been "excluded", what followed the reason's "is"
+      std::string answer = after_is(without_reasons_math(sentence));
+      // "The final answer is not 5." states no answer: the rules below decide (it had given 5, over a box;
+      // "not $5$" its math: a breaker)
+      if (starts_with_nocase(answer, "not ")) break;
       bool marked = false;  // the answer is set off as math or a box: take it as it is
-      answer = without_reasons_math(answer);
       if (std::string math = all_math(answer); !math.empty()) answer = math, marked = true;
       if (std::string boxed = all_boxed(answer); !boxed.empty()) answer = boxed, marked = true;
-      // "The final answer is not 5." states no answer: the rules below decide (it had given 5, over a box)
-      if (!marked && starts_with_nocase(answer, "not ")) break;
       if (!marked && is_prose(answer)) {
         // "The final answer is 7 hours and 30 minutes, i.e. \\boxed{7.5}": the sentence had ended at "i.e.",
         // and its last number, 30, had been the answer (a breaker). A box later in the same sentence is it.
@@ -749,12 +758,15 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
     // Every math part, as for a final answer: the last one alone had made "$3$ or $4$" 4 (a hedge credited)
     // and "$3$ and $4$" 4 (a breaker).
     std::string answer = without_reasons_math(until_sentence_end(rest));
-    if (std::string math = all_math(answer); !math.empty()) {
-      answer = math;
-    } else if (is_prose(answer)) {   // "The answer is 18 dollars per day." had been all of that (a breaker)
-      if (std::string number = leading_number_of_prose(answer); !number.empty()) answer = number;
+    // "The answer is not $3$." states no answer: the rules below decide (its math had been the answer: a breaker)
+    if (!starts_with_nocase(answer, "not ")) {
+      if (std::string math = all_math(answer); !math.empty()) {
+        answer = math;
+      } else if (is_prose(answer)) {   // "The answer is 18 dollars per day." had been all of that (a breaker)
+        if (std::string number = leading_number_of_prose(answer); !number.empty()) answer = number;
+      }
+      if (!answer.empty()) return {answer, "answer_is"};
     }
-    if (!answer.empty()) return {answer, "answer_is"};
   }
   {
     std::string last = trim(text);

@@ -173,6 +173,9 @@ def test_verify_breakers_texts(gold, pred, equal):
     ("(C)", "C. \\frac{1}{2}", True),
     ("C", "(D) 12", False),
     ("12", "(C) 12", False),                    # a value is no choice
+    # two choices are not one with its option's text (a breaker: each had been credited with the first)
+    ("A", "(A) or (B)", False), ("A", "(A) (B)", False), ("C", "(C) 12, (D) 14", False),
+    ("C", "\\text{(C) } 12 \\text{ or (D) } 14", False), ("B", "B) 3 or A) 4", False),
     ("C", "Cats", False),
     ("1<x<2", "2>x>1", True),                  # a chain read right to left (a breaker: it had been false)
     ("1<x\\le 2", "2\\ge x>1", True),

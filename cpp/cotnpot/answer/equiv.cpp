@@ -191,12 +191,24 @@ char choice_letter(std::string_view text) {
   return 0;
 }
 
+// Whether text names a choice, "(D)" or "D)" after a space: the text of an option holds none.
+bool names_a_choice(std::string_view text) {
+  for (size_t i = 0; i + 1 < text.size(); ++i)
+    if (is_choice(text[i]) && text[i + 1] == ')' &&
+        (i == 0 || text[i - 1] == '(' || detail::is_ascii_space(text[i - 1])))
+      return true;
+  return false;
+}
+
 // The choice an answer opens with before the option's text, "(C) 12", "C) 12", "C. 12": its letter; 0 where
-// none.
+// none, and where what follows names another choice: "(A) or (B)" and "(C) 12, (D) 14" are two choices, not
+// one with its text (each had been credited against a gold A or C: a breaker).
 char leading_choice(std::string_view text) {
-  if (text.size() > 4 && text[0] == '(' && text[2] == ')' && text[3] == ' ' && is_choice(text[1])) return text[1];
-  if (text.size() > 3 && (text[1] == ')' || text[1] == '.') && text[2] == ' ' && is_choice(text[0])) return text[0];
-  return 0;
+  char letter = 0;
+  size_t rest = 0;
+  if (text.size() > 4 && text[0] == '(' && text[2] == ')' && text[3] == ' ' && is_choice(text[1])) letter = text[1], rest = 3;
+  else if (text.size() > 3 && (text[1] == ')' || text[1] == '.') && text[2] == ' ' && is_choice(text[0])) letter = text[0], rest = 2;
+  return letter && !names_a_choice(text.substr(rest)) ? letter : 0;
 }
 
 // `peers`: two answers of equal standing (voting), not a gold and a prediction; see the sum rule below.

@@ -55,6 +55,16 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
     ("x is 20. The total isn't 18.", ("", "none")),
     ("The final answer is not $5$. It is $6$.", ("6", "math")),
     ("There are not enough apples, so she buys 18.", ("18", "last_number")),
+    # a hedge in an aside and a bound stay whole (each had been its number: a breaker); asides that say no
+    # more than where the number came from are still left out
+    ("The final answer is 3 (or possibly 4).", ("3 (or possibly 4)", "final_answer")),
+    ("The final answer is 3 (possibly 4).", ("3 (possibly 4)", "final_answer")),
+    ("The final answer is 3 (4 if counting the endpoint).", ("3 (4 if counting the endpoint)", "final_answer")),
+    ("The final answer is at least 3.", ("at least 3", "final_answer")),
+    ("The final answer is 2 (not 3).", ("2", "final_answer")),
+    ("The final answer is 18 (rounded from 17.8).", ("18", "final_answer")),
+    # the stated answer's "is", not one inside an aside (it had been "$18)")
+    ("Final Answer: 12 pencils (the total cost is $18)", ("12", "final_answer")),
     ("The answer is \\boxed 5 apples", ("5", "boxed")),
     ("Natalia sold 48/2 = <<48/2=24>>24 clips.\n#### 72", ("72", "gsm8k")),
     ("Final Answer: The final answer is $10,455$. I hope it is correct.", ("10,455", "final_answer")),

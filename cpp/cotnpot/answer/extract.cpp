@@ -345,16 +345,24 @@ bool is_prose(std::string_view s) {
   return false;
 }
 
+// Whether words offer another answer beside the one stated: "or possibly 4", "4 if counting the endpoint".
+bool hedges(std::string_view words) {
+  for (std::string_view w : {"possibly", "maybe", "perhaps", "otherwise", " or ", "(or ", " if ", "(if "})
+    if (rfind_nocase(words, w) != std::string_view::npos) return true;
+  return starts_with_nocase(words, "or ") || starts_with_nocase(words, "if ");
+}
+
 // A parenthesized aside in words with a number ("(not 3)", "(rounded from 5.8)") left out of a stated answer;
 // a parenthesis of math ("(3, 4)") stays, and so does one without a number, which may change the answer's
-// ("5 (million)", "4 (squared)").
+// ("5 (million)", "4 (squared)"), and one that offers another answer ("3 (or possibly 4)", "3 (4 if counting
+// the endpoint)": it had been left out, and the hedge credited with 3: a breaker).
 std::string without_asides(std::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '(') {
       const size_t close = s.find(')', i);
       const std::string_view inside = close == std::string_view::npos ? std::string_view() : s.substr(i + 1, close - i - 1);
-      if (close != std::string_view::npos && is_prose(inside) && count_numbers(inside) > 0) {
+      if (close != std::string_view::npos && is_prose(inside) && count_numbers(inside) > 0 && !hedges(inside)) {
         i = close;
         continue;
       }
@@ -463,6 +471,18 @@ bool offers_alternatives(std::string_view s) {
   for (std::string_view w : {" or ", "not ", "between ", " to ", " and ", "minus", "plus", "times", "divided",
                              " less ", " more ", " than ", "percent of", "out of", "over ", "under "})
     if (rfind_nocase(s, w) != std::string_view::npos) return true;
+  return hedges(s);
+}
+
+// Whether the words right before s[at] make the number there a bound rather than the answer: "at least 3",
+// "more than 3", "over 3" (under "The final answer is" such a phrase had been 3: a breaker).
+bool bounded(std::string_view s, size_t at) {
+  while (at > 0 && (s[at - 1] == ' ' || s[at - 1] == '$')) --at;
+  size_t begin = at;
+  while (begin > 0 && detail::is_ascii_alpha(s[begin - 1])) --begin;
+  const std::string word = detail::lowercase(s.substr(begin, at - begin));
+  for (std::string_view w : {"least", "most", "than", "over", "under", "above", "below", "exceeding"})
+    if (word == w) return true;
   return false;
 }
 
@@ -482,6 +502,7 @@ std::string number_of_prose(std::string_view answer) {
   if (numbers == 0 || (numbers > 1 && offers_alternatives(plain))) return {};
   size_t at = 0;
   const std::string number = last_number(plain, &at);
+  if (bounded(plain, at)) return {};   // the words whole: "at least 3"
   return followed_by_number_word(plain, at + number.size()) ? trim(plain) : number;
 }
 
@@ -515,7 +536,14 @@ std::string leading_number_of_prose(std::string_view answer) {
 
 // "The volume of $V$ is 120": what follows the last " is ", when the sentence has one.
 std::string after_is(std::string answer) {
-  const size_t p = rfind_nocase(answer, " is ");
+  // the last " is " outside parentheses: "12 pencils (the total cost is $18)" had been "$18)"
+  size_t p = std::string::npos;
+  int depth = 0;   // the parentheses closed to the right of i and not yet opened
+  for (size_t i = answer.size(); i-- > 0 && p == std::string::npos;) {
+    if (answer[i] == ')') ++depth;
+    if (answer[i] == '(' && depth > 0) --depth;
+    if (depth == 0 && starts_with_nocase(std::string_view(answer).substr(i), " is ")) p = i;
+  }
   if (p == std::string::npos) return answer;
   std::string rest = trim(std::string_view(answer).substr(p + 4));
   return rest.empty() ? answer : rest;

@@ -1,6 +1,8 @@
 // Answer grading from C++: the header API, thread-parallel grade, voting classes.
 #include <doctest/doctest.h>
 
+#include <thread>
+
 #include <ATen/ATen.h>
 
 #include "cotnpot/cotnpot.h"
@@ -89,6 +91,30 @@ TEST_CASE("grade_pairs and answer_class_ids end with 'stopped' once their stop f
   stop = false;
   CHECK(cotnpot::answer::grade_pairs({"1/2"}, {"0.5"}, {}, {}, &stop) == std::vector<uint8_t>{1});
   CHECK(cotnpot::answer::answer_class_ids({"2", "x=2"}, {}, {}, &stop) == std::vector<int64_t>{0, 0});
+}
+
+TEST_CASE("a stop reaches the caller as an exception through a parallel_for of plain threads that catch nothing") {
+  // Such a parallel_for had ended the process in std::terminate (the body threw on its threads), and one whose
+  // threads caught the exceptions got the ungraded pairs back as 0 (a breaker).
+  std::atomic<int> bodies_returned{0};
+  const cotnpot::answer::ParallelFor threads = [&](int64_t n, const std::function<void(int64_t, int64_t)>& body) {
+    std::vector<std::thread> pool;
+    for (int64_t begin = 0; begin < n; begin += (n + 1) / 2)
+      pool.emplace_back([&, begin] {
+        body(begin, std::min(n, begin + (n + 1) / 2));
+        ++bodies_returned;
+      });
+    for (std::thread& t : pool) t.join();
+  };
+  std::atomic<bool> stop{true};
+  const std::vector<std::string> golds(8, "1/2"), preds(8, "0.5");
+  CHECK_THROWS_WITH_AS(cotnpot::answer::grade_pairs(golds, preds, {}, threads, &stop), "grade: stopped",
+                       std::runtime_error);
+  CHECK(bodies_returned == 2);
+  CHECK_THROWS_WITH_AS(cotnpot::answer::answer_class_ids({"2", "x=2", "3", "y=3"}, {}, threads, &stop),
+                       "group_answers: stopped", std::runtime_error);
+  stop = false;
+  CHECK(cotnpot::answer::grade_pairs(golds, preds, {}, threads, &stop) == std::vector<uint8_t>(8, 1));
 }
 
 TEST_CASE("BigInteger: carries, borrows, signs and the int64 boundary") {

@@ -1,6 +1,8 @@
 #include "cotnpot/answer/equiv.h"
 
 #include <algorithm>
+#include <exception>
+#include <mutex>
 #include <numeric>
 #include <optional>
 #include <sstream>
@@ -388,13 +390,28 @@ bool verify(std::string_view gold_text, std::string_view pred_text, const EquivO
 }
 
 namespace {
+// The body never throws into parallel_for: its first exception (a stop, an allocation failure) is kept and
+// rethrown here, on the caller's thread, once every range has returned. A caller's own parallel_for over
+// plain std::threads had ended the process in std::terminate when a stop was set, and one that caught the
+// bodies' exceptions got its ungraded pairs back as 0, not equivalent (a breaker).
 void for_range(int64_t n, const ParallelFor& parallel_for, const std::function<void(int64_t, int64_t)>& body) {
   if (n == 0) return;
+  std::mutex mutex;
+  std::exception_ptr first;
+  const auto guarded = [&](int64_t begin, int64_t end) {
+    try {
+      body(begin, end);
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(mutex);
+      if (!first) first = std::current_exception();
+    }
+  };
   if (parallel_for) {
-    parallel_for(n, body);
+    parallel_for(n, guarded);
   } else {
-    body(0, n);
+    guarded(0, n);
   }
+  if (first) std::rethrow_exception(first);
 }
 
 void throw_if_stopped(const std::atomic<bool>* stop, const char* function) {

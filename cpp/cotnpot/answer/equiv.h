@@ -67,7 +67,9 @@ bool verify(std::string_view gold_text, std::string_view pred_text, const EquivO
 using ParallelFor = std::function<void(int64_t n, const std::function<void(int64_t begin, int64_t end)>& body)>;
 
 // Setting *stop (from another thread: Ctrl-C) ends either of the two calls below within one item's work
-// (each is bounded by kMaxSteps) with std::runtime_error("<function>: stopped").
+// (each is bounded by kMaxSteps) with std::runtime_error("grade: stopped") or ("group_answers: stopped"), the
+// names of the Python functions they serve. The body given to parallel_for never throws: an exception in it
+// (the stop among them) is rethrown on the caller's thread once parallel_for has returned.
 
 // is_equiv for each pair: 1 or 0 per pair. Throws std::invalid_argument when the lengths differ.
 std::vector<uint8_t> grade_pairs(const std::vector<std::string>& golds, const std::vector<std::string>& preds,

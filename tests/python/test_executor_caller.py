@@ -38,6 +38,22 @@ def test_signals_the_caller_ignores_or_blocks_do_not_reach_the_workers():
     assert out.split("\n")[:2] == ["ok 42", "ok gave up"], out
 
 
+@pytest.mark.parametrize("closed", [0, 1, 2])
+def test_a_caller_without_a_standard_descriptor_runs_jobs_as_any_other(closed):
+    """A caller with descriptor 2 closed (a daemon) had workers whose Python made sys.stderr None: every job
+    that wrote to it failed with an AttributeError (a breaker). The results go out through a copy of
+    descriptor 1, whichever is closed."""
+    out = run_python(f"""
+        import os, sys, cotnpot
+        results = os.dup(1)
+        os.close({closed})
+        with cotnpot.Executor(workers=1, timeout=10) as ex:
+            r = ex.run(["import sys\\nsys.stderr.write('x')\\nprint(sys.stderr is None)"])[0]
+        os.write(results, f"{{r.status}} {{r.answer}} {{r.stderr!r}}".encode())
+    """)
+    assert out == "ok False 'x'", out
+
+
 def test_a_forked_child_refuses_the_parents_pool_and_leaves_it_whole():
     """A forked child (multiprocessing, a DataLoader worker) shared its parent's pipes: both sides' jobs got
     other jobs' statuses, and the parent's close() waited 2 s per worker for an end of file the child's

@@ -306,6 +306,10 @@ struct Executor::Worker {
     {
       // From the first pipe to its ends recorded, no fork of another thread gets a copy (fork_guard.h)
       const detail::ForkPause pause;
+      // A caller without a descriptor 2 (a daemon that closed it) had workers whose Python made sys.stderr
+      // None, and every job's write to it failed (a breaker): they get /dev/null there. Checked before the
+      // pipes, which may take the free number.
+      const bool caller_has_stderr = ::fcntl(2, F_GETFD) != -1;
       int in[2], out[2];
       if (::pipe2(in, O_CLOEXEC) != 0) {
         const int err = errno;
@@ -332,6 +336,7 @@ struct Executor::Worker {
       posix_spawn_file_actions_adddup2(&actions, in[0], 0);
       posix_spawn_file_actions_adddup2(&actions, out[1], 1);
       posix_spawn_file_actions_adddup2(&actions, library, 3);
+      if (!caller_has_stderr) posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
       rc = ::posix_spawn(&pid, o.python.c_str(), &actions, &attributes, argv.data(), minimal_env);
       posix_spawn_file_actions_destroy(&actions);
       ::close(library);

@@ -75,7 +75,8 @@ def _identity(timeout, memory_mb, output_limit, python) -> List[str]:
 
 
 class Executor:
-    """A pool of ``workers`` sandboxed Python fork servers (``python``, pre-importing ``preload``).
+    """A pool of ``workers`` sandboxed Python fork servers (``python``, pre-importing ``preload``: best effort,
+    a module that fails to import is skipped, and a job that needs it meets the error itself).
 
     ``timeout`` (seconds, wall clock) and ``memory_mb`` (address space) are per-job defaults that a
     :class:`Job` may override; stdout and stderr are each capped at ``output_limit`` bytes. ``warmup``:

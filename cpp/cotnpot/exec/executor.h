@@ -27,6 +27,8 @@ namespace cotnpot::exec {
 struct ExecutorOptions {
   int workers = 2;
   std::string python = "/usr/bin/python3";
+  // Modules each worker imports before its first fork, shared by every job; best effort: one that fails to
+  // import is skipped (a job that needs it imports it, and meets its error, itself).
   std::vector<std::string> preload = {"math", "fractions", "itertools", "collections", "re"};
   // Python run once in each worker after the preloads, before any job: code whose lazy imports and caches
   // every job would otherwise build again in its own fresh fork (e.g. a first sympy.solve). A thread it

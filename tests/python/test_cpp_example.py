@@ -107,3 +107,15 @@ def test_cpp_program_without_torch_links_the_answer_and_exec_libraries():
         assert f"probe: whole={'TRUE' if whole else 'FALSE'}" in configured, configured
         assert "probe: answer target" in configured, configured
         assert ("probe: cotnpot target" in configured) == whole, configured
+    # Not found, each with a message that says why: the whole library without LibTorch on the prefix path
+    # (CMake's own message had named neither torch's package directory nor the torch-free components), and an
+    # unknown component (only cotnpot_FOUND FALSE, no name).
+    for request, said in (("", r"cmake_prefix_path.*COMPONENTS answer exec"),
+                          (" COMPONENTS answer grader", r"unknown component 'grader'")):
+        (probe / "CMakeLists.txt").write_text("cmake_minimum_required(VERSION 3.21)\nproject(probe LANGUAGES CXX)\n"
+                                              f"find_package(cotnpot REQUIRED{request})\n")
+        shutil.rmtree(probe / "build", ignore_errors=True)
+        failed = subprocess.run(["cmake", "-S", str(probe), "-B", str(probe / "build"), *generator,
+                                 f"-DCMAKE_PREFIX_PATH={prefix}"], capture_output=True, text=True)
+        message = " ".join((failed.stdout + failed.stderr).split())
+        assert failed.returncode != 0 and re.search(said, message), message

@@ -55,6 +55,11 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
     ("x is 20. The total isn't 18.", ("", "none")),
     ("The final answer is not $5$. It is $6$.", ("6", "math")),
     ("There are not enough apples, so she buys 18.", ("18", "last_number")),
+    # a negation further back is the subject's (ToRA's outputs, in a differential run: the first had been none)
+    ("The total length of the glue sticks that are not used is $\\boxed{16.0}$ millimeters.", ("16.0", "boxed")),
+    ("The number of students who did not pass is 5", ("5", "last_number")),
+    ("The students who did not pass total 5.", ("5", "last_number")),
+    ("It is not equal to 18.", ("", "none")),
     # a hedge in an aside and a bound stay whole (each had been its number: a breaker); asides that say no
     # more than where the number came from are still left out
     ("The final answer is 3 (or possibly 4).", ("3 (or possibly 4)", "final_answer")),

@@ -169,11 +169,14 @@ bool is_money_span(std::string_view content) {
   return false;
 }
 
-// Whether one of the three words before s[at] denies what follows: "The answer cannot be 18." had been 18,
-// credited against a gold 18 (a breaker). Within the sentence only.
+// Whether the words right before s[at] deny what follows: a negation, "not", "cannot", "never" or a word
+// ending in "n't", then at most "be", "been", "equal", "to" or "exactly" ("cannot be 18", "is not equal to
+// 18"): "The answer cannot be 18." had been 18, credited against a gold 18 (a breaker). A negation further
+// back is some other phrase's: in "the sticks that are not used is \\boxed{16}" or "who did not pass total 5"
+// it is the subject's (a differential run on ToRA's outputs: the first had become no answer).
 bool denied(std::string_view s, size_t at) {
   size_t i = at;
-  for (int words = 0; words < 3 && i > 0; ++words) {
+  for (int words = 0; words < 4 && i > 0; ++words) {
     while (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '$')) --i;
     const size_t end = i;
     while (i > 0 && (detail::is_ascii_alpha(s[i - 1]) || s[i - 1] == '\'')) --i;
@@ -182,6 +185,7 @@ bool denied(std::string_view s, size_t at) {
     if (word == "not" || word == "cannot" || word == "never" ||
         (word.size() > 3 && word.compare(word.size() - 3, 3, "n't") == 0))
       return true;
+    if (word != "be" && word != "been" && word != "equal" && word != "to" && word != "exactly") return false;
   }
   return false;
 }

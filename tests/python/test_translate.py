@@ -160,6 +160,34 @@ def test_a_refused_request_fails_alone_and_cut_replies_are_flagged(server, tmp_p
     assert list(cached.failures) == [2] and cached.truncated == [1]   # in the caller's indices
 
 
+@pytest.mark.parametrize("cached", [False, True])
+def test_threads_sharing_a_translator_each_get_their_own_calls_outcome(server, tmp_path, cached):
+    """Refusals and cut replies were the translator's "last call's", shared: three threads calling one
+    translator at once read each other's (a reviewer: the plain table came back with 10 refused, 10 cut)."""
+    import threading
+    inner = OpenAICompatibleTranslator(server.url, "m", retries=0, concurrency=2)
+    t = CachedTranslator(inner, tmp_path / "c.jsonl") if cached else inner
+    kinds = {"refused": "TOO LONG", "cut": "CUT short", "plain": "fine"}
+    seen, barrier = {}, threading.Barrier(3)
+
+    def call(kind):
+        reqs = [Request(f"{kind} {i}", kinds[kind]) for i in range(10)]
+        barrier.wait()
+        for _ in range(3):
+            t.translate(reqs)
+            seen.setdefault(kind, []).append((sorted(t.failures), list(t.truncated)))
+
+    threads = [threading.Thread(target=call, args=(k,)) for k in kinds]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    everything = list(range(10))
+    assert seen["refused"] == [(everything, [])] * 3
+    assert seen["cut"] == [([], everything)] * 3
+    assert seen["plain"] == [([], [])] * 3
+
+
 def test_garbage_replies_are_retried_then_reported():
     s = FakeServer(garbage_first=1)
     try:

@@ -12,6 +12,7 @@ and, behind a :class:`CachedTranslator`, already saved.
 """
 import json
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -90,59 +91,77 @@ class OpenAICompatibleTranslator:
                                     "extractor": EXTRACTOR_VERSION}, sort_keys=True)
         self.batch_size, self.concurrency = batch_size, concurrency
         self.progress = progress
-        self.failures: Dict[int, str] = {}   # the last call's refused requests: index -> reason
-        self.truncated: List[int] = []       # the last call's replies cut at max_tokens
+        # The last call's outcome, per calling thread: threads sharing one translator had read each other's
+        # refusals and cut replies (a reviewer).
+        self._last = threading.local()
+
+    @property
+    def failures(self) -> Dict[int, str]:
+        """This thread's last call's refused requests: index -> reason."""
+        return getattr(self._last, "failures", {})
+
+    @property
+    def truncated(self) -> List[int]:
+        """This thread's last call's replies cut at max_tokens (their indices)."""
+        return getattr(self._last, "truncated", [])
 
     def prompt(self, r: Request) -> str:
         if r.kind not in self.templates:
             raise ValueError(f"no template for request kind {r.kind!r}; have {sorted(self.templates)}")
         return self.templates[r.kind].format(question=r.question, text=r.text)
 
-    def _complete(self, batch: Sequence[Request], indices: Sequence[int]) -> List[Optional[Completion]]:
-        """Completions for a batch; a refused batch is retried one request at a time."""
+    def _complete(self, batch: Sequence[Request], indices: Sequence[int],
+                  failures: Dict[int, str]) -> List[Optional[Completion]]:
+        """Completions for a batch; a refused batch is retried one request at a time (each refusal into
+        ``failures``)."""
         prompts = [self.prompt(r) for r in batch]
         try:
             return self.client.complete(prompts)
         except RequestRefused as exc:
             if len(batch) == 1:
-                self.failures[indices[0]] = str(exc)
+                failures[indices[0]] = str(exc)
                 return [None]
-        return [self._complete([r], [i])[0] for r, i in zip(batch, indices)]
+        return [self._complete([r], [i], failures)[0] for r, i in zip(batch, indices)]
 
     def translate(self, requests: Sequence[Request], on_done=None) -> List[Optional[str]]:
-        """Translations in order; ``on_done(indices, texts)`` is called as each batch finishes."""
+        """Translations in order; ``on_done(indices, texts, cut)`` is called as each batch finishes (``cut``:
+        whether each reply was cut at max_tokens)."""
         size = self.batch_size if self.api == "completions" else 1
         batches = [list(range(i, min(i + size, len(requests)))) for i in range(0, len(requests), size)]
         results: List[Optional[str]] = [None] * len(requests)
         errors: List[str] = []
-        self.failures, self.truncated = {}, []
+        failures: Dict[int, str] = {}
+        truncated: List[int] = []
 
         def run(indices):
             if errors:   # the server stopped answering: do not keep hammering it
                 return
             try:
-                replies = self._complete([requests[i] for i in indices], indices)
+                replies = self._complete([requests[i] for i in indices], indices, failures)
             except Exception as exc:   # noqa: BLE001 - reported below with the work that did finish
                 errors.append(str(exc))
                 return
-            done_idx, texts = [], []
+            done_idx, texts, cut = [], [], []
             for i, c in zip(indices, replies):
                 if c is None:
                     continue
                 if c.truncated:
-                    self.truncated.append(i)
+                    truncated.append(i)
                 text = program_from_reply(c.text) if requests[i].kind == "cot2pot" else c.text.strip()
                 results[i] = text
                 done_idx.append(i)
                 texts.append(text)
+                cut.append(c.truncated)
             if on_done and done_idx:
-                on_done(done_idx, texts)
+                on_done(done_idx, texts, cut)
             if self.progress:
                 self.progress(len(indices))
 
-        with ThreadPoolExecutor(self.concurrency) as pool:
-            list(pool.map(run, batches))
-        self.truncated.sort()
+        try:
+            with ThreadPoolExecutor(self.concurrency) as pool:
+                list(pool.map(run, batches))
+        finally:   # also when Ctrl-C ends the call: what finished is reported
+            self._last.failures, self._last.truncated = failures, sorted(truncated)
         if errors:
             done = sum(r is not None for r in results)
             raise TranslationServerError(f"translation failed for {len(requests) - done} of {len(requests)} "

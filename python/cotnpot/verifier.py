@@ -16,6 +16,8 @@ Under ``torchrun`` (torch.distributed initialized) :func:`score_solutions` shard
 every rank.
 """
 import hashlib
+import threading
+import weakref
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -179,6 +181,27 @@ def _check_fits(limits: Tuple[Optional[int], Optional[int]], encoded: Sequence[T
                              "tokenizer does not belong to this model)")
 
 
+_model_locks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_model_locks_guard = threading.Lock()
+
+
+def _scoring_lock(model) -> threading.RLock:
+    """One lock per model object: scoring switches the model to eval mode and back, and two threads scoring
+    one model at once had left it in the wrong mode, one of them scoring with dropout on (a reviewer). Scoring
+    one model from several threads takes turns (its forward passes use every core anyway)."""
+    with _model_locks_guard:
+        try:
+            lock = _model_locks.get(model)
+            if lock is None:
+                lock = _model_locks[model] = threading.RLock()
+        except TypeError:   # not weakly referenceable: every such model shares one lock
+            lock = _model_locks_guard_fallback
+        return lock
+
+
+_model_locks_guard_fallback = threading.RLock()
+
+
 @torch.no_grad()
 def _score_local(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_size: int, device, max_length,
                  progress: Optional[Callable[[int], None]], on_scores=None) -> Tensor:
@@ -200,7 +223,14 @@ def _score_local(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_size:
         pad = 0
     head = getattr(model, "orm_head", None)   # an ORM verifier scores with its head (scores_are_probabilities)
     out = torch.zeros(len(encoded), dtype=torch.float32)
-    training = model.training   # dropout on would make the scores random: scored in eval mode, mode restored
+    with _scoring_lock(model):
+        _score_batches(model, head, encoded, order, pad, batch_size, device, out, progress, on_scores)
+    return out
+
+
+def _score_batches(model, head, encoded, order, pad, batch_size, device, out, progress, on_scores) -> None:
+    """Fills ``out`` batch by batch, in eval mode (dropout on would make the scores random), the mode restored."""
+    training = model.training
     model.eval()
     try:
         for b in range(0, len(order), batch_size):
@@ -229,7 +259,6 @@ def _score_local(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_size:
                 progress(len(idx))
     finally:
         model.train(training)
-    return out
 
 
 def score_solutions(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_size: int = 8, device=None,

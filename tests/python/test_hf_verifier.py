@@ -199,3 +199,30 @@ def test_a_tokenizer_that_appends_eos_leaves_it_off_the_prompt():
     ids, start = HFTokenizer(tokenizer).encode_example("What is 1+1?", "2")
     assert ids[0] == bos and ids[start - 1] != eos and eos not in ids[:start]
     assert (ids[1:], start - 1) == plain   # the same text tokens, solution and final EOS
+
+
+def test_threads_scoring_one_model_in_training_mode_take_turns_and_restore_the_mode():
+    """Scoring switches the model to eval mode and back: two threads scoring one model at once had left it
+    in eval mode, and one of them scored with dropout on (a reviewer: 2 of 5 trials)."""
+    import threading
+    tokenizer = train_bpe_tokenizer(QUESTIONS, vocab_size=400)
+    model = tiny_causal_lm("llama", tokenizer, attention_dropout=0.5)
+    tokenizer = HFTokenizer(tokenizer)
+    pairs = [(q, "The answer is 18 because 9 * 2 = 18.") for q in QUESTIONS[:24]]
+    want = score_solutions(model.eval(), tokenizer, pairs, batch_size=4)
+    model.train()
+    got = {}
+
+    def score(name):
+        for _ in range(3):
+            got.setdefault(name, []).append(score_solutions(model, tokenizer, pairs, batch_size=4))
+
+    threads = [threading.Thread(target=score, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert model.training
+    for name in ("a", "b"):
+        for scores in got[name]:
+            assert torch.equal(scores, want), name

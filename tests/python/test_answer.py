@@ -68,8 +68,24 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
     ("The final answer is at least 3.", ("at least 3", "final_answer")),
     ("The final answer is 2 (not 3).", ("2", "final_answer")),
     ("The final answer is 18 (rounded from 17.8).", ("18", "final_answer")),
-    # the stated answer's "is", not one inside an aside (it had been "$18)")
+    # the stated answer's "is", not one inside an aside (it had been "$18)"); a half-open interval's ")" closes
+    # no aside (a reviewer: it had made the answer 2)
     ("Final Answer: 12 pencils (the total cost is $18)", ("12", "final_answer")),
+    ("Final Answer: The range is [0, 2).", ("[0, 2)", "final_answer")),
+    # found by a reviewer: "answer isn't", "never"; a derivation word anywhere in the gap, and the gap's length,
+    # decide before an "or" or a leading "="; bounds in math; denied parts left out, the others kept; math
+    # parts keep their multiplicity
+    ("The final answer isn't $3$.", ("", "none")),
+    ("The answer is never $3$.", ("", "none")),
+    ("Each gets \\boxed{6} = 6 cookies, so in all they have 4 \\times 6 = \\boxed{24}", ("24", "boxed")),
+    ("First \\boxed{3} is the count of the red ones we found here, or so it seems, and the total is \\boxed{7}",
+     ("7", "boxed")),
+    ("The final answer is at least $3$.", ("at least $3$", "final_answer")),
+    ("The answer is $5$ or more.", ("$5$ or more", "answer_is")),
+    ("Therefore it is \\boxed{3}, not \\boxed{4}.", ("3", "boxed")),
+    ("The final answer is $3$, not $4$.", ("3", "final_answer")),
+    ("The final answer is $1$, $1$, $2$.", ("1, 1, 2", "final_answer")),
+    ("The answer is $3$, or if we include the endpoint then it would be $4$.", ("3, 4", "answer_is")),
     ("The answer is \\boxed 5 apples", ("5", "boxed")),
     ("Natalia sold 48/2 = <<48/2=24>>24 clips.\n#### 72", ("72", "gsm8k")),
     ("Final Answer: The final answer is $10,455$. I hope it is correct.", ("10,455", "final_answer")),
@@ -190,7 +206,8 @@ def test_verify_breakers_texts(gold, pred, equal):
     ("12", "(C) 12", False),                    # a value is no choice
     # two choices are not one with its option's text (a breaker: each had been credited with the first)
     ("A", "(A) or (B)", False), ("A", "(A) (B)", False), ("C", "(C) 12, (D) 14", False),
-    ("C", "\\text{(C) } 12 \\text{ or (D) } 14", False), ("B", "B) 3 or A) 4", False),
+    ("C", "\\text{(C) } 12 \\text{ or (D) } 14", False), ("B", "B) 3 or A) 4", False), ("C", "C. 12 or D. 14", False),
+    ("C", "(C) \\sin(A)", True), ("B", "(B) P(A) = 0.5", True),   # a function's argument names no choice
     ("C", "Cats", False),
     ("1<x<2", "2>x>1", True),                  # a chain read right to left (a breaker: it had been false)
     ("1<x\\le 2", "2\\ge x>1", True),
@@ -647,13 +664,16 @@ def test_grader_benchmark_compares_answers_not_solutions():
     ("123456789", "123456789.123", False),
     # sets are sets: a repeated element changes nothing (a breaker); lists of roots keep multiplicity
     (r"\{1,2\}", r"\{1,1,2\}", True), (r"\{\frac12, 0.5, 2\}", r"\{0.5,2\}", True),
-    (r"\{1,2\}", r"\{1,1,3\}", False), ("1,2", "1,1,2", False),
+    (r"\{1,2\}", r"\{1,1,3\}", False), ("1,2", "1,1,2", False), (r"\{1,1,2\}", r"\{1,2,2\}", True),
     # a whole answer written as text is words, which no reading as a product of names reorders (a breaker)
     (r"\text{no}", r"\text{on}", False), (r"\text{odd}", r"\textbf{dod}", False), (r"$\text{top}$", "pot", False),
     (r"\text{odd}", "odd", True), (r"\text{No}", "no", True), ("ab", "ba", True),
-    ("1.0000000", "1+2^{-38}", True),     # 40 digits: int128 had overflowed counting them
+    (r"\mathrm{no}", r"\mathrm{on}", False), (r"\text {no}", r"\text {on}", False),
+    # 40 digits: int128 had overflowed counting them. 1.0000000 is the integer 1, the computed value's nearest;
+    # 1.0000001 is a decimal, not 1+2^{-38} rounded to 7 places (rel_tol alone had let it be)
+    ("1.0000000", "1+2^{-38}", True),
     ("1.0000000", "1+2^{-45}", True),
-    ("1.0000001", "1+2^{-38}", False),    # not 1+2^{-38} rounded to 7 places (rel_tol had let it be)
+    ("1.0000001", "1+2^{-38}", False),
     # found by a third breaker: a factor, a quotient or a root around an expanded polynomial hid its cancellation
     # near a root; sample points on a grid of 1/64 are exact rationals, so such polynomials are exact
     ("2(x+5)^6", "2(x^{6} + 30 x^{5} + 375 x^{4} + 2500 x^{3} + 9375 x^{2} + 18750 x + 15625)", True),

@@ -75,8 +75,8 @@ bool Comparer::equal(const Node& a, const Node& b) {
       const auto items_a = with_plus_minus_expanded(a.kids), items_b = with_plus_minus_expanded(b.kids);
       return items_a && items_b && unordered_equal(*items_a, *items_b);
     }
-    if (a.kind == Kind::Set && b.kind == Kind::Set && a.kids.size() != b.kids.size())
-      return unordered_equal(distinct(a.kids), distinct(b.kids));   // \{1,2\} is \{1,1,2\} (a breaker)
+    if (a.kind == Kind::Set && b.kind == Kind::Set)   // \{1,2\} is \{1,1,2\} (a breaker), \{1,1,2\} \{1,2,2\}
+      return unordered_equal(distinct(a.kids), distinct(b.kids));
     return unordered_equal(a.kids, b.kids);
   }
   if (a.kind == Kind::Union || b.kind == Kind::Union) {

@@ -37,15 +37,17 @@ struct Prepared {
 // ("\\text{no}", "$\\textbf{odd}$"): words, which no reading as a product of names may reorder (normalizing
 // drops the command, and "no" had equalled "\\text{on}", "odd" "\\text{dod}": a breaker).
 bool written_as_words(std::string_view answer) {
-  const auto trim_marks = [&] {
-    while (!answer.empty() && (detail::is_ascii_space(answer.front()) || answer.front() == '$')) answer.remove_prefix(1);
-    while (!answer.empty() && (detail::is_ascii_space(answer.back()) || answer.back() == '$' || answer.back() == '.'))
-      answer.remove_suffix(1);
-  };
-  trim_marks();
-  for (std::string_view cmd : {"\\textnormal{", "\\textbf{", "\\textrm{", "\\textit{", "\\text{", "\\mbox{"}) {
-    if (answer.substr(0, cmd.size()) != cmd || answer.back() != '}') continue;
-    const std::string_view content = answer.substr(cmd.size(), answer.size() - cmd.size() - 1);
+  while (!answer.empty() && (detail::is_ascii_space(answer.front()) || answer.front() == '$')) answer.remove_prefix(1);
+  while (!answer.empty() && (detail::is_ascii_space(answer.back()) || answer.back() == '$' || answer.back() == '.'))
+    answer.remove_suffix(1);
+  // The text commands the normalizer unwraps (normalize.cpp: strip_text_commands), a space before the brace too
+  for (std::string_view cmd : {"\\textnormal", "\\textbf", "\\textrm", "\\textit", "\\text", "\\mbox",
+                               "\\mathrm", "\\mathbf"}) {
+    if (answer.substr(0, cmd.size()) != cmd) continue;
+    size_t open = cmd.size();
+    while (open < answer.size() && answer[open] == ' ') ++open;
+    if (open >= answer.size() || answer[open] != '{' || answer.back() != '}') return false;
+    const std::string_view content = answer.substr(open + 1, answer.size() - open - 2);
     size_t letters = 0;
     for (char c : content) {
       if (detail::is_ascii_alpha(c)) ++letters;
@@ -193,12 +195,17 @@ char choice_letter(std::string_view text) {
   return 0;
 }
 
-// Whether text names a choice, "(D)" or "D)" after a space: the text of an option holds none.
+// Whether text names a choice as a choice is written, "(D)", "D)" or "D.", starting the text or after a space
+// and followed by a space or its end: the text of an option holds none. A letter in a function's argument,
+// "\\sin(A)", "P(A)", is no choice (it had been: a reviewer).
 bool names_a_choice(std::string_view text) {
-  for (size_t i = 0; i + 1 < text.size(); ++i)
-    if (is_choice(text[i]) && text[i + 1] == ')' &&
-        (i == 0 || text[i - 1] == '(' || detail::is_ascii_space(text[i - 1])))
-      return true;
+  const auto starts_item = [&](size_t i) { return i == 0 || detail::is_ascii_space(text[i - 1]); };
+  const auto ends_item = [&](size_t i) { return i >= text.size() || detail::is_ascii_space(text[i]); };
+  for (size_t i = 0; i + 1 < text.size(); ++i) {
+    if (!is_choice(text[i])) continue;
+    if (i > 0 && text[i - 1] == '(' && text[i + 1] == ')' && starts_item(i - 1) && ends_item(i + 2)) return true;
+    if ((text[i + 1] == ')' || text[i + 1] == '.') && starts_item(i) && ends_item(i + 2)) return true;
+  }
   return false;
 }
 

@@ -169,11 +169,30 @@ bool is_money_span(std::string_view content) {
   return false;
 }
 
-// Whether the words right before s[at] deny what follows: a negation, "not", "cannot", "never" or a word
-// ending in "n't", then at most "be", "been", "equal", "to" or "exactly" ("cannot be 18", "is not equal to
-// 18"): "The answer cannot be 18." had been 18, credited against a gold 18 (a breaker). A negation further
-// back is some other phrase's: in "the sticks that are not used is \\boxed{16}" or "who did not pass total 5"
-// it is the subject's (a differential run on ToRA's outputs: the first had become no answer).
+// Whether a word ends at text[at]: "answer is" in "answer isn't" is no marker ("The final answer isn't $3$."
+// had been 3: a reviewer).
+bool ends_a_word(std::string_view text, size_t at) {
+  return at >= text.size() || !detail::is_ascii_alpha(text[at]);
+}
+
+// "not", "cannot", "never", or a word ending in "n't" ("isn't", "can't").
+bool is_negation(std::string_view word) {
+  const std::string w = detail::lowercase(word);
+  return w == "not" || w == "cannot" || w == "never" || (w.size() > 3 && w.compare(w.size() - 3, 3, "n't") == 0);
+}
+
+// Whether a stated answer begins by denying: "not 5", "never $3$", "n't 3" (after "answer is" in "isn't").
+bool states_no_answer(std::string_view answer) {
+  size_t end = 0;
+  while (end < answer.size() && (detail::is_ascii_alpha(answer[end]) || answer[end] == '\'')) ++end;
+  return end > 0 && (is_negation(answer.substr(0, end)) || answer.substr(0, end) == "n't");
+}
+
+// Whether the words right before s[at] deny what follows: a negation, then at most "be", "been", "equal",
+// "to" or "exactly" ("cannot be 18", "is not equal to 18"): "The answer cannot be 18." had been 18, credited
+// against a gold 18 (a breaker). A negation further back is some other phrase's: in "the sticks that are not
+// used is \\boxed{16}" or "who did not pass total 5" it is the subject's (a differential run on ToRA's
+// outputs: the first had become no answer).
 bool denied(std::string_view s, size_t at) {
   size_t i = at;
   for (int words = 0; words < 4 && i > 0; ++words) {
@@ -182,11 +201,26 @@ bool denied(std::string_view s, size_t at) {
     while (i > 0 && (detail::is_ascii_alpha(s[i - 1]) || s[i - 1] == '\'')) --i;
     if (i == end) return false;   // punctuation or math: the sentence or the phrase ended
     const std::string word = detail::lowercase(s.substr(i, end - i));
-    if (word == "not" || word == "cannot" || word == "never" ||
-        (word.size() > 3 && word.compare(word.size() - 3, 3, "n't") == 0))
-      return true;
+    if (is_negation(word)) return true;
     if (word != "be" && word != "been" && word != "equal" && word != "to" && word != "exactly") return false;
   }
+  return false;
+}
+
+// Whether the words right before s[at] make what follows a bound rather than the answer, "at least 3", "more
+// than $3$", "over 3", or those right after s[end] do, "$5$ or more" (under "The final answer is" such a
+// phrase had been 3: a breaker; in math, a reviewer).
+bool bounded(std::string_view s, size_t at, size_t end) {
+  while (at > 0 && (s[at - 1] == ' ' || s[at - 1] == '$')) --at;
+  size_t begin = at;
+  while (begin > 0 && detail::is_ascii_alpha(s[begin - 1])) --begin;
+  const std::string word = detail::lowercase(s.substr(begin, at - begin));
+  for (std::string_view w : {"least", "most", "than", "over", "under", "above", "below", "exceeding"})
+    if (word == w) return true;
+  while (end < s.size() && (s[end] == ' ' || s[end] == '$')) ++end;
+  for (std::string_view w : {"or more", "or less", "or fewer", "or greater", "or higher", "or lower", "or above",
+                             "or below", "or larger", "or smaller"})
+    if (starts_with_nocase(s.substr(end), w)) return true;
   return false;
 }
 
@@ -239,25 +273,118 @@ std::string last_math(std::string_view s) {
   return spans.empty() || denied(s, spans.back().begin) ? std::string() : trim(spans.back().content);
 }
 
-// How many pairs of an answer's parts extraction compares (is_equiv, each with its own step budget) to tell a
-// restatement from a list: a text of a million parts stays linear.
+// How many pairs of an answer's parts extraction compares (is_equiv, each with its own step budget, the default
+// options) to tell a restatement from a list: a text of a million parts stays linear.
 constexpr int kComparedLinks = 4;
+constexpr int kBoxGapWords = 4;
 
-// Every math segment of a sentence, joined with commas ("$12$ and $13$" -> "12, 13"; "\\(3\\) or \\(4\\)" too:
-// it had been its last, 4, a hedge credited, since only single $ counted: a breaker); one equal to the part
-// before it restates it ("$\\frac{1}{2}$ or $0.5$" is 0.5; the first few such pairs compared, as in all_boxed).
-std::string all_math(std::string_view s) {
-  std::vector<std::string> parts;
-  int compared = 0;
-  for (const MathSpan& span : math_spans(s)) {
-    std::string part = trim(span.content);
-    if (part.empty()) continue;
-    if (!parts.empty() && compared++ < kComparedLinks && is_equiv(parts.back(), part)) parts.pop_back();
-    parts.push_back(std::move(part));
+// What the words between two parts of an answer (boxes, math spans) make of them.
+enum class PartLink {
+  kList,        // a few words or none: one answer of several parts ("x = \\boxed{1}, y = \\boxed{2}", "$3$ and $4$")
+  kFollows,     // the later follows from the earlier or restates it: the later alone
+  kRestatesIf,  // a leading "=", or "or": the later alone where the two are equal, else both (join_parts)
+  kApart,       // more words than the limit: the later alone
+};
+
+// "so", "thus", "i.e." (anywhere), a leading "\\approx": the later part follows from the earlier or restates
+// it ("\\boxed{18} dollars, i.e. \\boxed{\\$18}", "x = \\boxed{3}, so 2x+1 = \\boxed{7}" had been joined as the
+// answers "18, \\$18" and "3, 7": a breaker); a leading "=" or an "or" restates only if the parts are equal.
+PartLink word_link(std::string word, bool first) {
+  while (!word.empty() && (word.back() == '.' || word.back() == ':' || word.back() == ';')) word.pop_back();
+  for (char& c : word) c = detail::lowercase(c);
+  if (first && (word == "\\approx" || word == "\\equiv")) return PartLink::kFollows;
+  for (std::string_view w : {"so", "thus", "hence", "therefore", "i.e", "ie", "\\rightarrow", "\\implies",
+                             "\\therefore", "equivalently"})
+    if (word == w) return PartLink::kFollows;
+  if ((first && word == "=") || word == "or") return PartLink::kRestatesIf;
+  return PartLink::kList;
+}
+
+// The whole gap is read: a word that derives wins wherever it stands, then the distance (more than
+// `max_words`; negative: no limit), then "=" or "or" (an "or" or a leading "=" had decided before the words
+// after it were seen, joining "\\boxed{6} = 6 cookies, so ... = \\boxed{24}" as "6, 24": a reviewer).
+PartLink gap_link(std::string_view gap, int max_words) {
+  // One pass, each filler replaced by a space (a find-and-replace loop per filler rescanned the gap from its
+  // start after every hit: quadratic in a gap of a million commas).
+  std::string g;
+  g.reserve(gap.size());
+  for (size_t i = 0; i < gap.size();) {
+    bool filler_here = false;
+    for (std::string_view filler : {"\\qquad", "\\quad", "\\text", "\\(", "\\)", "\\[", "\\]", "$", "{", "}", ","}) {
+      if (gap.compare(i, filler.size(), filler) == 0) {
+        g += ' ';
+        i += filler.size();
+        filler_here = true;
+        break;
+      }
+    }
+    if (!filler_here) g += gap[i++];
   }
+  int words = 0;
+  bool restates_if_equal = false;
+  for (size_t i = 0; i < g.size(); ++i) {
+    if (detail::is_ascii_space(g[i]) || (i > 0 && !detail::is_ascii_space(g[i - 1])))
+      continue;
+    size_t e = i;
+    while (e < g.size() && !detail::is_ascii_space(g[e])) ++e;
+    const PartLink link = word_link(g.substr(i, e - i), words == 0);
+    if (link == PartLink::kFollows) return link;
+    restates_if_equal = restates_if_equal || link == PartLink::kRestatesIf;
+    ++words;
+  }
+  if (max_words >= 0 && words > max_words) return PartLink::kApart;
+  return restates_if_equal ? PartLink::kRestatesIf : PartLink::kList;
+}
+
+struct Part {
+  size_t begin, end;   // its extent in the text, delimiters included
+  std::string content;
+};
+
+// The parts that make one answer with the last, joined with commas. Denied parts are left out first
+// ("\\boxed{3}, not \\boxed{4}" is 3; "The answer is not \\boxed{3}." has none: a breaker). Then, walking back
+// from the last part, each earlier one joins unless the words between (gap_link) say the later follows from
+// it, or stands apart, or restates it: two parts linked by "=" or "or" are one answer written twice where
+// they are equal ("\\boxed{\\frac{1}{2}} = \\boxed{0.5}", "$\\frac12$ or $0.5$": the later), else alternatives or
+// a false equation, both ("\\boxed{3} or \\boxed{4}", "\\boxed{3} = \\boxed{4}" had been 4, a hedge credited: a
+// breaker), which a single gold never equals, while the roots "x = \\boxed{2} or x = \\boxed{-3}" equal "-3,
+// 2". Only the first kComparedLinks such pairs are compared; past them, parts so linked stay a list.
+// `once`: a part written again joins once (boxes); math parts keep their multiplicity ("$1$, $1$, $2$").
+std::string join_parts(std::string_view text, std::vector<Part> parts, int max_gap_words, bool once) {
+  parts.erase(std::remove_if(parts.begin(), parts.end(), [&](const Part& p) { return denied(text, p.begin); }),
+              parts.end());
+  if (parts.empty()) return {};
+  int compared = 0;
+  size_t first = parts.size() - 1;
+  for (; first > 0; --first) {
+    const Part &earlier = parts[first - 1], &later = parts[first];
+    const PartLink link = gap_link(text.substr(earlier.end, later.begin - earlier.end), max_gap_words);
+    if (link == PartLink::kFollows || link == PartLink::kApart) break;
+    if (link == PartLink::kRestatesIf && compared++ < kComparedLinks && is_equiv(earlier.content, later.content))
+      break;
+  }
+  std::unordered_set<std::string_view> seen;
   std::string joined;
-  for (const std::string& part : parts) joined += (joined.empty() ? "" : ", ") + part;
+  for (size_t k = first; k < parts.size(); ++k) {
+    if (once && !seen.insert(parts[k].content).second) continue;
+    if (!joined.empty()) joined += ", ";
+    joined += parts[k].content;
+  }
   return joined;
+}
+
+// Every math segment of a stated answer's sentence, as one answer (join_parts, at any distance: "\\(3\\) or
+// \\(4\\)" had been its last, 4, a hedge credited, since only single $ counted: a breaker); nothing where one
+// is a bound ("at least $3$", "$5$ or more"), so that the words stay whole.
+std::string all_math(std::string_view s) {
+  std::vector<Part> parts;
+  for (const MathSpan& span : math_spans(s)) {
+    std::string content = trim(span.content);
+    if (content.empty()) continue;
+    if (bounded(s, span.begin, span.end)) return {};
+    parts.push_back({span.begin, span.end, std::move(content)});
+  }
+  return join_parts(s, std::move(parts), /*max_gap_words=*/-1, /*once=*/false);
 }
 
 bool is_number_char(char c) { return detail::is_ascii_digit(c) || c == '.' || c == ','; }
@@ -478,18 +605,6 @@ bool offers_alternatives(std::string_view s) {
   return hedges(s);
 }
 
-// Whether the words right before s[at] make the number there a bound rather than the answer: "at least 3",
-// "more than 3", "over 3" (under "The final answer is" such a phrase had been 3: a breaker).
-bool bounded(std::string_view s, size_t at) {
-  while (at > 0 && (s[at - 1] == ' ' || s[at - 1] == '$')) --at;
-  size_t begin = at;
-  while (begin > 0 && detail::is_ascii_alpha(s[begin - 1])) --begin;
-  const std::string word = detail::lowercase(s.substr(begin, at - begin));
-  for (std::string_view w : {"least", "most", "than", "over", "under", "above", "below", "exceeding"})
-    if (word == w) return true;
-  return false;
-}
-
 // A stated final answer in words: its number ("18 dollars per day", "2 (not 3)": asides in parentheses that
 // hold a number left out, unless the answer's number is in one: "the total cost (18 dollars)"), the last
 // side's where it is a derivation ("20 + 5 = 25 cookies" is 25, "Each of the 4 friends gets 6 cookies" 6), or
@@ -506,7 +621,7 @@ std::string number_of_prose(std::string_view answer) {
   if (numbers == 0 || (numbers > 1 && offers_alternatives(plain))) return {};
   size_t at = 0;
   const std::string number = last_number(plain, &at);
-  if (bounded(plain, at)) return {};   // the words whole: "at least 3"
+  if (bounded(plain, at, at + number.size())) return {};   // the words whole: "at least 3", "3 or more"
   return followed_by_number_word(plain, at + number.size()) ? trim(plain) : number;
 }
 
@@ -538,14 +653,22 @@ std::string leading_number_of_prose(std::string_view answer) {
   return followed_by_number_word(plain, end) ? plain : number;
 }
 
-// "The volume of $V$ is 120": what follows the last " is ", when the sentence has one.
+// "The volume of $V$ is 120": what follows the last " is ", when the sentence has one, outside a pair of
+// parentheses ("12 pencils (the total cost is $18)" had been "$18)"). Pairs matched left to right: the ")"
+// of a half-open interval closes nothing ("The range is [0, 2)." had been 2: a reviewer).
 std::string after_is(std::string answer) {
-  // the last " is " outside parentheses: "12 pencils (the total cost is $18)" had been "$18)"
+  std::vector<int> change(answer.size() + 1, 0);   // +1 where a matched pair opens, -1 after it closes
+  std::vector<size_t> open;
+  for (size_t i = 0; i < answer.size(); ++i) {
+    if (answer[i] == '(') open.push_back(i);
+    if (answer[i] == ')' && !open.empty()) {
+      ++change[open.back()], --change[i + 1];
+      open.pop_back();
+    }
+  }
   size_t p = std::string::npos;
-  int depth = 0;   // the parentheses closed to the right of i and not yet opened
-  for (size_t i = answer.size(); i-- > 0 && p == std::string::npos;) {
-    if (answer[i] == ')') ++depth;
-    if (answer[i] == '(' && depth > 0) --depth;
+  for (size_t i = 0, depth = 0; i < answer.size(); ++i) {
+    depth += change[i];
     if (depth == 0 && starts_with_nocase(std::string_view(answer).substr(i), " is ")) p = i;
   }
   if (p == std::string::npos) return answer;
@@ -577,65 +700,9 @@ std::string last_boxed(std::string_view text) {
 }
 
 namespace {
-constexpr int kBoxGapWords = 4;
-
-// What the words between two boxes make of them.
-enum class BoxLink {
-  kList,         // a few words or none: one answer of several parts ("x = \boxed{1}, y = \boxed{2}")
-  kFollows,      // the later one follows from the earlier or restates it: the later alone
-  kRestatesIf,   // "=" or "or": the later alone where the two are equal, else both (see all_boxed)
-  kApart,        // more than kBoxGapWords words: the later alone
-};
-
-// Whether a word between two boxes makes the later one follow from or restate the earlier: "\boxed{18}
-// dollars, i.e. \boxed{\$18}", "x = \boxed{3}, so 2x+1 = \boxed{7}" (they had been joined as the answers
-// "18, \$18" and "3, 7": a breaker). `first`: the gap's first word, where "\approx" restates.
-BoxLink word_link(std::string word, bool first) {
-  while (!word.empty() && (word.back() == '.' || word.back() == ':' || word.back() == ';')) word.pop_back();
-  for (char& c : word) c = detail::lowercase(c);
-  if (first && (word == "\\approx" || word == "\\equiv")) return BoxLink::kFollows;
-  if ((first && word == "=") || word == "or") return BoxLink::kRestatesIf;
-  for (std::string_view w : {"so", "thus", "hence", "therefore", "i.e", "ie", "\\rightarrow", "\\implies",
-                             "\\therefore", "equivalently"})
-    if (word == w) return BoxLink::kFollows;
-  return BoxLink::kList;
-}
-
-BoxLink gap_link(std::string_view gap) {
-  // One pass, each filler replaced by a space (a find-and-replace loop per filler rescanned the gap from its
-  // start after every hit: quadratic in a gap of a million commas).
-  std::string g;
-  g.reserve(gap.size());
-  for (size_t i = 0; i < gap.size();) {
-    bool filler_here = false;
-    for (std::string_view filler : {"\\qquad", "\\quad", "\\text", "\\(", "\\)", "\\[", "\\]", "$", "{", "}", ","}) {
-      if (gap.compare(i, filler.size(), filler) == 0) {
-        g += ' ';
-        i += filler.size();
-        filler_here = true;
-        break;
-      }
-    }
-    if (!filler_here) g += gap[i++];
-  }
-  int words = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    if (detail::is_ascii_space(g[i]) || (i > 0 && !detail::is_ascii_space(g[i - 1])))
-      continue;
-    size_t e = i;
-    while (e < g.size() && !detail::is_ascii_space(g[e])) ++e;
-    if (const BoxLink link = word_link(g.substr(i, e - i), words == 0); link != BoxLink::kList) return link;
-    ++words;
-  }
-  return words > kBoxGapWords ? BoxLink::kApart : BoxLink::kList;
-}
 
 std::string all_boxed(std::string_view text) {
-  struct Box {
-    size_t begin, end;
-    std::string content;
-  };
-  std::vector<Box> boxes;
+  std::vector<Part> boxes;
   // The next \boxed and the next \fbox at or after `from`, each searched again only once `from` has passed
   // it: searching both after every box rescanned the text to its end for the absent one (quadratic).
   constexpr std::string_view kCommands[] = {"\\boxed", "\\fbox"};
@@ -664,32 +731,7 @@ std::string all_boxed(std::string_view text) {
     if (!content.empty()) boxes.push_back({at, end, content});
     from = end > at ? end : at + len;
   }
-  // "The answer is not \\boxed{3}." states no answer (it had been 3: a breaker)
-  if (boxes.empty() || denied(text, boxes.back().begin)) return {};
-  // Walking back from the last box, the boxes that make one answer with it. Two boxes linked by "=" or "or"
-  // are one answer written twice where they are equal ("\\boxed{\\frac{1}{2}} = \\boxed{0.5}", "\\boxed{15\\frac{39}{40}},
-  // or \\boxed{\\frac{639}{40}}"): the later; else alternatives or a false equation, both ("\\boxed{3} or
-  // \\boxed{4}", "\\boxed{3} = \\boxed{4}" had been 4, a hedge credited: a breaker), which a single gold never
-  // equals, while the roots "x = \\boxed{2} or x = \\boxed{-3}" equal "-3, 2". Only the first few such pairs are
-  // compared (each is_equiv has its own step budget); past them, boxes so linked stay a list.
-  int compared = 0;
-  size_t first = boxes.size() - 1;
-  while (first > 0) {
-    const BoxLink link = gap_link(text.substr(boxes[first - 1].end, boxes[first].begin - boxes[first - 1].end));
-    if (link == BoxLink::kFollows || link == BoxLink::kApart) break;
-    if (link == BoxLink::kRestatesIf && compared++ < kComparedLinks &&
-        is_equiv(boxes[first - 1].content, boxes[first].content))
-      break;
-    --first;
-  }
-  std::unordered_set<std::string_view> seen;
-  std::string joined;
-  for (size_t k = first; k < boxes.size(); ++k) {
-    if (!seen.insert(boxes[k].content).second) continue;
-    if (!joined.empty()) joined += ", ";
-    joined += boxes[k].content;
-  }
-  return joined;
+  return join_parts(text, std::move(boxes), kBoxGapWords, /*once=*/true);
 }
 // Markdown's bold markers dropped ("**Final Answer:** 18", "The answer is **18**."): they had stayed in the
 // answer (a breaker). Python's power ("2**3", "2 ** 10") stays.
@@ -742,7 +784,8 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
   }
   // A stated final answer wins over boxes, which may box intermediate results.
   for (std::string_view marker : {"final answer is", "final answer:"}) {
-    if (const size_t p = rfind_nocase(text, marker); p != std::string_view::npos) {
+    const size_t p = rfind_nocase(text, marker);
+    if (p != std::string_view::npos && ends_a_word(text, p + marker.size())) {
       std::string_view rest = text.substr(p + marker.size());
       // "The final answer is:\n\n\\[\\boxed{5}\\]" had given ":" (7 of 800 Qwen outputs; a breaker)
       while (!rest.empty() && (rest.front() == ':' || detail::is_ascii_space(rest.front())))
@@ -752,7 +795,7 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
       std::string answer = after_is(without_reasons_math(sentence));
       // "The final answer is not 5." states no answer: the rules below decide (it had given 5, over a box;
       // "not $5$" its math: a breaker)
-      if (starts_with_nocase(answer, "not ")) break;
+      if (states_no_answer(answer)) break;
       bool marked = false;  // the answer is set off as math or a box: take it as it is
       if (std::string math = all_math(answer); !math.empty()) answer = math, marked = true;
       if (std::string boxed = all_boxed(answer); !boxed.empty()) answer = boxed, marked = true;
@@ -784,14 +827,14 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
     rest = rest.substr(0, rest.find('\n'));
     if (!rest.empty()) return {trim(rest), "gsm8k"};
   }
-  if (const size_t p = rfind_nocase(text, "answer is"); p != std::string_view::npos) {
+  if (const size_t p = rfind_nocase(text, "answer is"); p != std::string_view::npos && ends_a_word(text, p + 9)) {
     std::string_view rest = text.substr(p + 9);
     while (!rest.empty() && (rest.front() == ':' || rest.front() == ' ')) rest.remove_prefix(1);
     // Every math part, as for a final answer: the last one alone had made "$3$ or $4$" 4 (a hedge credited)
     // and "$3$ and $4$" 4 (a breaker).
     std::string answer = without_reasons_math(until_sentence_end(rest));
     // "The answer is not $3$." states no answer: the rules below decide (its math had been the answer: a breaker)
-    if (!starts_with_nocase(answer, "not ")) {
+    if (!states_no_answer(answer)) {
       if (std::string math = all_math(answer); !math.empty()) {
         answer = math;
       } else if (is_prose(answer)) {   // "The answer is 18 dollars per day." had been all of that (a breaker)

@@ -471,7 +471,16 @@ def test_a_seed_the_generators_cannot_take_and_a_nan_accuracy_are_refused():
         metrics.accuracy_curve("maj", c, [2], seed=2 ** 70)   # had been the result of seed 0
     with pytest.raises(ValueError, match="seed must be an int"):
         metrics.bootstrap_ci(torch.ones(20), seed=1.5)
-    assert metrics.accuracy_curve("maj", c, [2], seed=-3)[2].value.shape == (10,)   # as `eval --seed -3`
+    # a seed the sampled path uses: -3 and 2^64 - 3 are one seed to torch's generators; numpy integers taken
+    sampled = dict(max_subsets=1, samples=50)
+    assert torch.equal(metrics.accuracy_curve("weighted", c, [3], seed=-3, **sampled)[3].value,
+                       metrics.accuracy_curve("weighted", c, [3], seed=2 ** 64 - 3, **sampled)[3].value)
+    assert not torch.equal(metrics.accuracy_curve("weighted", c, [3], seed=-3, **sampled)[3].value,
+                           metrics.accuracy_curve("weighted", c, [3], seed=4, **sampled)[3].value)
+    import numpy as np
+    assert metrics.bootstrap_ci(torch.ones(20), seed=np.int64(3)).value == 100.0
+    with pytest.raises(ValueError, match="need 0 <= c <= n for every problem, got c = 6 and n = 5$"):
+        metrics.pass_at_k(torch.tensor(5), torch.tensor(6), 1)   # 0-d: no index to name
     with pytest.raises(ValueError, match="per_problem must be finite, got nan at problem 1"):
         metrics.bootstrap_ci(torch.tensor([1.0, math.nan, 1.0] * 5))   # had been an all-NaN estimate
     assert math.isnan(metrics.bootstrap_ci(torch.zeros(0)).value)     # no problem: no mean

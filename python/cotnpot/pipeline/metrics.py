@@ -64,9 +64,10 @@ def pass_at_k(n: Tensor, c: Tensor, k: int) -> Tensor:
                          f"{tuple(c.shape)}") from None
     bad = (c > n) | (c < 0)
     if bool(bad.any()):   # named with the values seen and where (the message had named neither: a reviewer)
-        i = tuple(bad.nonzero()[0].tolist())
+        i = tuple(bad.nonzero()[0].tolist()) if bad.dim() else ()
+        where = "" if not i else f" at index {i[0] if len(i) == 1 else i}"
         raise ValueError(f"pass_at_k: need 0 <= c <= n for every problem, got c = {int(c[i])} and n = {int(n[i])}"
-                         f" at index {i[0] if len(i) == 1 else i}")
+                         f"{where}")
     kk = n.clamp_max(k)
     out = 1.0 - _comb_ratio(n - c, n, kk)
     return torch.where(n > 0, out, torch.zeros_like(out))
@@ -206,12 +207,18 @@ def _check_classes(cands: Candidates) -> None:
                          f"got {int(classes[p, j])} at problem {p}, candidate {j}")
 
 
-def _check_seed(seed) -> None:
-    """A seed the generators take, with seed + 1 (the bootstrap's second): an int from -2^63 to 2^64 - 2, as
-    `cotnpot eval --seed` (a larger one had been reduced mod 2^64, seeding what another seed seeds: a
-    reviewer)."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not -2 ** 63 <= seed < 2 ** 64 - 1:
+def _check_seed(seed) -> int:
+    """The seed as a Python int the generators take, with seed + 1 (the bootstrap's second): from -2^63 to
+    2^64 - 2, as `cotnpot eval --seed`; numpy and 0-d tensor integers accepted. torch's generators take seeds
+    modulo 2^64, so -3 and 2^64 - 3 are one seed; past that range a seed had been reduced silently (2^70 was
+    seed 0: a reviewer)."""
+    try:
+        value = operator.index(seed) if not isinstance(seed, bool) else None
+    except TypeError:
+        value = None
+    if value is None or not -2 ** 63 <= value < 2 ** 64 - 1:
         raise ValueError(f"seed must be an int from -2^63 to 2^64 - 2, got {seed!r}")
+    return value
 
 
 # What each field of Candidates must hold: every one [P, N] like `valid`.
@@ -254,7 +261,7 @@ def accuracy_curve(method: str, cands: Candidates, ks: Sequence[int], max_subset
                    samples: int = 1000, seed: int = 0, fallback: str = "all", ties: str = "fair") -> Dict[int, AtK]:
     """``method`` at every k of ``ks``: value, sampling variance and which problems were sampled."""
     _check(method, cands, ks, ties, fallback)
-    _check_seed(seed)
+    seed = _check_seed(seed)
     if cands.classes is not None and cands.classes.dtype != torch.long:
         # any integer ids (int8, uint8, int16, int32) as the C++ counts take them; int16 ids had failed there,
         # named as the internal op's argument (found by a checker)
@@ -492,7 +499,7 @@ def bootstrap_ci(per_problem: Tensor, resamples: int = 1000, confidence: float =
     """
     x = torch.as_tensor(per_problem).double()
     resamples, confidence = _check_bootstrap_args(x, resamples, confidence, variance)
-    _check_seed(seed)
+    seed = _check_seed(seed)
     P = x.numel()
     if P == 0:
         return Estimate(math.nan, math.nan, math.nan)

@@ -215,8 +215,11 @@ bool names_a_choice(std::string_view text) {
 char leading_choice(std::string_view text) {
   char letter = 0;
   size_t rest = 0;
-  if (text.size() > 4 && text[0] == '(' && text[2] == ')' && text[3] == ' ' && is_choice(text[1])) letter = text[1], rest = 3;
-  else if (text.size() > 3 && (text[1] == ')' || text[1] == '.') && text[2] == ' ' && is_choice(text[0])) letter = text[0], rest = 2;
+  if (text.size() > 4 && text[0] == '(' && text[2] == ')' && text[3] == ' ' && is_choice(text[1])) {
+    letter = text[1], rest = 3;
+  } else if (text.size() > 3 && (text[1] == ')' || text[1] == '.') && text[2] == ' ' && is_choice(text[0])) {
+    letter = text[0], rest = 2;
+  }
   return letter && !names_a_choice(text.substr(rest)) ? letter : 0;
 }
 

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "cotnpot/answer/detail/ascii.h"
-#include "cotnpot/answer/equiv.h"
 #include "cotnpot/answer/detail/number_words.h"
+#include "cotnpot/answer/equiv.h"
 #include "cotnpot/answer/limits.h"
 
 namespace cotnpot::answer {
@@ -586,7 +586,8 @@ std::string_view before_reason(std::string_view s) {
 // A reason in words stays: the rules for prose cut it.
 std::string without_reasons_math(std::string_view sentence) {
   const std::string_view stated = before_reason(sentence);
-  if (stated.size() == sentence.size() || all_math(sentence.substr(stated.size())).empty()) return std::string(sentence);
+  if (stated.size() == sentence.size() || all_math(sentence.substr(stated.size())).empty())
+    return std::string(sentence);
   std::string out = trim(stated);
   while (!out.empty() && (out.back() == ',' || out.back() == ';' || out.back() == ':')) out.pop_back();
   return out.empty() ? std::string(sentence) : out;

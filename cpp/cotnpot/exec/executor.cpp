@@ -367,7 +367,8 @@ struct Executor::Worker {
         throw std::runtime_error("Executor: stopped while its workers started");
       if (exited || readable)
         throw std::runtime_error("Executor: the worker interpreter '" + o.python + "' exited before it was ready "
-                                 "(its error is on stderr; a failing warmup stops it, a preload that fails to import is skipped)");
+                                 "(its error is on stderr; a failing warmup stops it, a preload that fails to "
+                                 "import is skipped)");
       // a slow warmup or preload was reported as a failing one (a breaker)
       throw std::runtime_error("Executor: the worker interpreter '" + o.python + "' was not ready after " +
                                std::to_string(kReadyTimeoutS) + " s (a slow preload or warmup?)");

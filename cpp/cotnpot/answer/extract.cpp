@@ -5,43 +5,26 @@
 #include <unordered_set>
 #include <vector>
 
+#include "cotnpot/answer/detail/answer_parts.h"
 #include "cotnpot/answer/detail/ascii.h"
 #include "cotnpot/answer/detail/number_words.h"
-#include "cotnpot/answer/equiv.h"
+#include "cotnpot/answer/detail/text_scan.h"
 #include "cotnpot/answer/limits.h"
 
 namespace cotnpot::answer {
 namespace {
 
-std::string trim(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && detail::is_ascii_space(s[b])) ++b;
-  while (e > b && detail::is_ascii_space(s[e - 1])) --e;
-  return std::string(s.substr(b, e - b));
-}
-
-// Case-insensitive search for the last occurrence of needle (ASCII).
-size_t rfind_nocase(std::string_view hay, std::string_view needle) {
-  if (needle.size() > hay.size()) return std::string_view::npos;
-  for (size_t i = hay.size() - needle.size() + 1; i-- > 0;) {
-    bool match = true;
-    for (size_t j = 0; j < needle.size() && match; ++j)
-      match = detail::lowercase(hay[i + j]) == detail::lowercase(needle[j]);
-    if (match) return i;
-  }
-  return std::string_view::npos;
-}
-
-bool starts_with_nocase(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && rfind_nocase(s.substr(0, prefix.size()), prefix) == 0;
-}
-
-// The letters of s from i on, lowercase; i is left past them.
-std::string lowercase_word(std::string_view s, size_t& i) {
-  const size_t begin = i;
-  while (i < s.size() && detail::is_ascii_alpha(s[i])) ++i;
-  return detail::lowercase(s.substr(begin, i - begin));
-}
+using detail::all_boxed;
+using detail::all_math;
+using detail::bounded;
+using detail::braced;
+using detail::denied;
+using detail::is_negation;
+using detail::last_math;
+using detail::lowercase_word;
+using detail::rfind_nocase;
+using detail::starts_with_nocase;
+using detail::trim;
 
 // Whether the number that ends at text[i] is followed by a word that changes it ("5 million", "3 eighths";
 // detail/number_words.h). Its position, not a search for its digits: "2 million m^2" had found the 2 of "^2".
@@ -59,24 +42,6 @@ bool describes_an_answer(std::string_view words) {
   for (std::string_view w : {"positive", "negative", "correct", "an integer", "a whole number", "the same"})
     if (starts_with_nocase(words, w)) return true;
   return false;
-}
-
-// From pos, the content of a {...} group with nested braces; npos in `end` when unbalanced.
-std::string_view braced(std::string_view s, size_t open, size_t& end) {
-  int depth = 0;
-  for (size_t i = open; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size() && (s[i + 1] == '{' || s[i + 1] == '}')) {
-      ++i;
-      continue;
-    }
-    if (s[i] == '{') ++depth;
-    if (s[i] == '}' && --depth == 0) {
-      end = i;
-      return s.substr(open + 1, i - open - 1);
-    }
-  }
-  end = std::string_view::npos;
-  return {};
 }
 
 // Where the word ending at the '.' at s[dot] begins (its letters and inner dots: "i.e").
@@ -139,253 +104,6 @@ std::string until_sentence_end(std::string_view s, bool through_abbreviations = 
   return trim(s.substr(0, end));
 }
 
-// Functions written without a backslash ("$2 sin x cos x$"): math, not prose.
-bool is_function_name(std::string_view w) {
-  for (std::string_view f : {"sin", "cos", "tan", "sec", "csc", "cot", "log", "exp", "sqrt", "max", "min", "gcd",
-                             "lcm", "mod", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh"})
-    if (w == f) return true;
-  return false;
-}
-
-// Whether the text between two single $ is prose between two prices ("at $2 each, so she makes $18") rather
-// than math: it begins with the first price's digits and crosses a line or holds two words of three or more
-// letters outside braces and commands ("$cos x + sin x$" is math).
-bool is_money_span(std::string_view content) {
-  if (content.empty() || !detail::is_ascii_digit(content[0])) return false;
-  if (content.find('\n') != std::string_view::npos) return true;
-  int words = 0, depth = 0;
-  for (size_t i = 0; i < content.size(); ++i) {
-    const char c = content[i];
-    if (c == '{') ++depth;
-    if (c == '}' && depth > 0) --depth;
-    if (!detail::is_ascii_alpha(c)) continue;
-    size_t j = i;
-    while (j < content.size() && detail::is_ascii_alpha(content[j])) ++j;
-    if (j - i >= 3 && depth == 0 && (i == 0 || content[i - 1] != '\\') && !is_function_name(content.substr(i, j - i)) &&
-        ++words >= 2)
-      return true;
-    i = j - 1;
-  }
-  return false;
-}
-
-// Whether a word ends at text[at]: "answer is" in "answer isn't" is no marker ("The final answer isn't $3$."
-// had been 3: a reviewer).
-bool ends_a_word(std::string_view text, size_t at) {
-  return at >= text.size() || !detail::is_ascii_alpha(text[at]);
-}
-
-// "not", "cannot", "never", or a word ending in "n't" ("isn't", "can't").
-bool is_negation(std::string_view word) {
-  const std::string w = detail::lowercase(word);
-  return w == "not" || w == "cannot" || w == "never" || (w.size() > 3 && w.compare(w.size() - 3, 3, "n't") == 0);
-}
-
-// Whether a stated answer begins by denying: "not 5", "never $3$", "n't 3" (after "answer is" in "isn't").
-bool states_no_answer(std::string_view answer) {
-  size_t end = 0;
-  while (end < answer.size() && (detail::is_ascii_alpha(answer[end]) || answer[end] == '\'')) ++end;
-  return end > 0 && (is_negation(answer.substr(0, end)) || answer.substr(0, end) == "n't");
-}
-
-// Whether the words right before s[at] deny what follows: a negation, then at most "be", "been", "equal",
-// "to" or "exactly" ("cannot be 18", "is not equal to 18"): "The answer cannot be 18." had been 18, credited
-// against a gold 18 (a breaker). A negation further back is some other phrase's: in "the sticks that are not
-// used is \\boxed{16}" or "who did not pass total 5" it is the subject's (a differential run on ToRA's
-// outputs: the first had become no answer).
-bool denied(std::string_view s, size_t at) {
-  size_t i = at;
-  for (int words = 0; words < 4 && i > 0; ++words) {
-    while (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '$')) --i;
-    const size_t end = i;
-    while (i > 0 && (detail::is_ascii_alpha(s[i - 1]) || s[i - 1] == '\'')) --i;
-    if (i == end) return false;   // punctuation or math: the sentence or the phrase ended
-    const std::string word = detail::lowercase(s.substr(i, end - i));
-    if (is_negation(word)) return true;
-    if (word != "be" && word != "been" && word != "equal" && word != "to" && word != "exactly") return false;
-  }
-  return false;
-}
-
-// Whether the words right before s[at] make what follows a bound rather than the answer, "at least 3", "more
-// than $3$", "over 3", or those right after s[end] do, "$5$ or more" (under "The final answer is" such a
-// phrase had been 3: a breaker; in math, a reviewer).
-bool bounded(std::string_view s, size_t at, size_t end) {
-  while (at > 0 && (s[at - 1] == ' ' || s[at - 1] == '$')) --at;
-  size_t begin = at;
-  while (begin > 0 && detail::is_ascii_alpha(s[begin - 1])) --begin;
-  const std::string word = detail::lowercase(s.substr(begin, at - begin));
-  for (std::string_view w : {"least", "most", "than", "over", "under", "above", "below", "exceeding"})
-    if (word == w) return true;
-  while (end < s.size() && (s[end] == ' ' || s[end] == '$')) ++end;
-  for (std::string_view w : {"or more", "or less", "or fewer", "or greater", "or higher", "or lower", "or above",
-                             "or below", "or larger", "or smaller"})
-    if (starts_with_nocase(s.substr(end), w)) return true;
-  return false;
-}
-
-struct MathSpan {
-  size_t begin, end;         // the delimiters' extent in the text
-  std::string_view content;
-};
-
-// The $...$, $$...$$, \(...\) and \[...\] segments of s in the order they begin, none inside another; single
-// $ paired left to right, skipping escaped \$ and $$, and none that is prose between two prices ("$2 each, so
-// she makes $18" had been the answer: a breaker).
-std::vector<MathSpan> math_spans(std::string_view s) {
-  std::vector<MathSpan> spans;
-  for (const auto& [open, close] : std::vector<std::pair<std::string_view, std::string_view>>{
-           {"\\(", "\\)"}, {"\\[", "\\]"}, {"$$", "$$"}}) {
-    size_t from = 0;
-    while (true) {
-      const size_t a = s.find(open, from);
-      if (a == std::string_view::npos) break;
-      const size_t b = s.find(close, a + open.size());
-      if (b == std::string_view::npos) break;
-      spans.push_back({a, b + close.size(), s.substr(a + open.size(), b - a - open.size())});
-      from = b + close.size();
-    }
-  }
-  std::vector<size_t> dollars;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '$' || (i > 0 && s[i - 1] == '\\')) continue;
-    if (i + 1 < s.size() && s[i + 1] == '$') {
-      ++i;
-      continue;
-    }
-    dollars.push_back(i);
-  }
-  for (size_t k = 0; k + 1 < dollars.size(); k += 2)
-    if (const std::string_view content = s.substr(dollars[k] + 1, dollars[k + 1] - dollars[k] - 1);
-        !is_money_span(content))
-      spans.push_back({dollars[k], dollars[k + 1] + 1, content});
-  std::stable_sort(spans.begin(), spans.end(), [](const MathSpan& a, const MathSpan& b) { return a.begin < b.begin; });
-  std::vector<MathSpan> outer;
-  for (const MathSpan& span : spans)
-    if (outer.empty() || span.begin >= outer.back().end) outer.push_back(span);
-  return outer;
-}
-
-// The last math segment's content (math_spans); nothing where the words before it deny it ("So the answer is
-// not $3$." had been 3: a breaker).
-std::string last_math(std::string_view s) {
-  const std::vector<MathSpan> spans = math_spans(s);
-  return spans.empty() || denied(s, spans.back().begin) ? std::string() : trim(spans.back().content);
-}
-
-// How many pairs of an answer's parts extraction compares (is_equiv, each with its own step budget, the default
-// options) to tell a restatement from a list: a text of a million parts stays linear.
-constexpr int kComparedLinks = 4;
-constexpr int kBoxGapWords = 4;
-
-// What the words between two parts of an answer (boxes, math spans) make of them.
-enum class PartLink {
-  kList,        // a few words or none: one answer of several parts ("x = \\boxed{1}, y = \\boxed{2}", "$3$ and $4$")
-  kFollows,     // the later follows from the earlier or restates it: the later alone
-  kRestatesIf,  // a leading "=", or "or": the later alone where the two are equal, else both (join_parts)
-  kApart,       // more words than the limit: the later alone
-};
-
-// "so", "thus", "i.e." (anywhere), a leading "\\approx": the later part follows from the earlier or restates
-// it ("\\boxed{18} dollars, i.e. \\boxed{\\$18}", "x = \\boxed{3}, so 2x+1 = \\boxed{7}" had been joined as the
-// answers "18, \\$18" and "3, 7": a breaker); a leading "=" or an "or" restates only if the parts are equal.
-PartLink word_link(std::string word, bool first) {
-  while (!word.empty() && (word.back() == '.' || word.back() == ':' || word.back() == ';')) word.pop_back();
-  for (char& c : word) c = detail::lowercase(c);
-  if (first && (word == "\\approx" || word == "\\equiv")) return PartLink::kFollows;
-  for (std::string_view w : {"so", "thus", "hence", "therefore", "i.e", "ie", "\\rightarrow", "\\implies",
-                             "\\therefore", "equivalently"})
-    if (word == w) return PartLink::kFollows;
-  if ((first && word == "=") || word == "or") return PartLink::kRestatesIf;
-  return PartLink::kList;
-}
-
-// The whole gap is read: a word that derives wins wherever it stands, then the distance (more than
-// `max_words`; negative: no limit), then "=" or "or" (an "or" or a leading "=" had decided before the words
-// after it were seen, joining "\\boxed{6} = 6 cookies, so ... = \\boxed{24}" as "6, 24": a reviewer).
-PartLink gap_link(std::string_view gap, int max_words) {
-  // One pass, each filler replaced by a space (a find-and-replace loop per filler rescanned the gap from its
-  // start after every hit: quadratic in a gap of a million commas).
-  std::string g;
-  g.reserve(gap.size());
-  for (size_t i = 0; i < gap.size();) {
-    bool filler_here = false;
-    for (std::string_view filler : {"\\qquad", "\\quad", "\\text", "\\(", "\\)", "\\[", "\\]", "$", "{", "}", ","}) {
-      if (gap.compare(i, filler.size(), filler) == 0) {
-        g += ' ';
-        i += filler.size();
-        filler_here = true;
-        break;
-      }
-    }
-    if (!filler_here) g += gap[i++];
-  }
-  int words = 0;
-  bool restates_if_equal = false;
-  for (size_t i = 0; i < g.size(); ++i) {
-    if (detail::is_ascii_space(g[i]) || (i > 0 && !detail::is_ascii_space(g[i - 1])))
-      continue;
-    size_t e = i;
-    while (e < g.size() && !detail::is_ascii_space(g[e])) ++e;
-    const PartLink link = word_link(g.substr(i, e - i), words == 0);
-    if (link == PartLink::kFollows) return link;
-    restates_if_equal = restates_if_equal || link == PartLink::kRestatesIf;
-    ++words;
-  }
-  if (max_words >= 0 && words > max_words) return PartLink::kApart;
-  return restates_if_equal ? PartLink::kRestatesIf : PartLink::kList;
-}
-
-struct Part {
-  size_t begin, end;   // its extent in the text, delimiters included
-  std::string content;
-};
-
-// The parts that make one answer with the last, joined with commas. Denied parts are left out first
-// ("\\boxed{3}, not \\boxed{4}" is 3; "The answer is not \\boxed{3}." has none: a breaker). Then, walking back
-// from the last part, each earlier one joins unless the words between (gap_link) say the later follows from
-// it, or stands apart, or restates it: two parts linked by "=" or "or" are one answer written twice where
-// they are equal ("\\boxed{\\frac{1}{2}} = \\boxed{0.5}", "$\\frac12$ or $0.5$": the later), else alternatives or
-// a false equation, both ("\\boxed{3} or \\boxed{4}", "\\boxed{3} = \\boxed{4}" had been 4, a hedge credited: a
-// breaker), which a single gold never equals, while the roots "x = \\boxed{2} or x = \\boxed{-3}" equal "-3,
-// 2". Only the first kComparedLinks such pairs are compared; past them, parts so linked stay a list.
-// `once`: a part written again joins once (boxes); math parts keep their multiplicity ("$1$, $1$, $2$").
-std::string join_parts(std::string_view text, std::vector<Part> parts, int max_gap_words, bool once) {
-  parts.erase(std::remove_if(parts.begin(), parts.end(), [&](const Part& p) { return denied(text, p.begin); }),
-              parts.end());
-  if (parts.empty()) return {};
-  int compared = 0;
-  size_t first = parts.size() - 1;
-  for (; first > 0; --first) {
-    const Part &earlier = parts[first - 1], &later = parts[first];
-    const PartLink link = gap_link(text.substr(earlier.end, later.begin - earlier.end), max_gap_words);
-    if (link == PartLink::kFollows || link == PartLink::kApart) break;
-    if (link == PartLink::kRestatesIf && compared++ < kComparedLinks && is_equiv(earlier.content, later.content))
-      break;
-  }
-  std::unordered_set<std::string_view> seen;
-  std::string joined;
-  for (size_t k = first; k < parts.size(); ++k) {
-    if (once && !seen.insert(parts[k].content).second) continue;
-    if (!joined.empty()) joined += ", ";
-    joined += parts[k].content;
-  }
-  return joined;
-}
-
-// Every math segment of a stated answer's sentence, as one answer (join_parts, at any distance: "\\(3\\) or
-// \\(4\\)" had been its last, 4, a hedge credited, since only single $ counted: a breaker); nothing where one
-// is a bound ("at least $3$", "$5$ or more"), so that the words stay whole.
-std::string all_math(std::string_view s) {
-  std::vector<Part> parts;
-  for (const MathSpan& span : math_spans(s)) {
-    std::string content = trim(span.content);
-    if (content.empty()) continue;
-    if (bounded(s, span.begin, span.end)) return {};
-    parts.push_back({span.begin, span.end, std::move(content)});
-  }
-  return join_parts(s, std::move(parts), /*max_gap_words=*/-1, /*once=*/false);
-}
 
 bool is_number_char(char c) { return detail::is_ascii_digit(c) || c == '.' || c == ','; }
 
@@ -457,12 +175,6 @@ std::string last_sentence(std::string_view text) {
   }
   return t;
 }
-
-// Several \boxed{} close together box the parts of one answer ("\boxed{1} and \boxed{2}"): the last box
-// and the boxes just before it (at most kBoxGapWords = 4 words apart, spacing commands and $ not counted)
-// are joined with commas, in order, duplicates dropped. Boxes far apart box intermediate results: only
-// the last counts.
-std::string all_boxed(std::string_view text);
 
 // Words of three or more letters outside LaTeX commands: a sentence, not an answer.
 bool is_prose(std::string_view s) {
@@ -654,6 +366,19 @@ std::string leading_number_of_prose(std::string_view answer) {
   return followed_by_number_word(plain, end) ? plain : number;
 }
 
+// Whether a word ends at text[at]: "answer is" in "answer isn't" is no marker ("The final answer isn't $3$."
+// had been 3: a reviewer).
+bool ends_a_word(std::string_view text, size_t at) {
+  return at >= text.size() || !detail::is_ascii_alpha(text[at]);
+}
+
+// Whether a stated answer begins by denying: "not 5", "never $3$", "n't 3" (after "answer is" in "isn't").
+bool states_no_answer(std::string_view answer) {
+  size_t end = 0;
+  while (end < answer.size() && (detail::is_ascii_alpha(answer[end]) || answer[end] == '\'')) ++end;
+  return end > 0 && (is_negation(answer.substr(0, end)) || answer.substr(0, end) == "n't");
+}
+
 // "The volume of $V$ is 120": what follows the last " is ", when the sentence has one, outside a pair of
 // parentheses ("12 pencils (the total cost is $18)" had been "$18)"). Pairs matched left to right: the ")"
 // of a half-open interval closes nothing ("The range is [0, 2)." had been 2: a reviewer).
@@ -702,38 +427,6 @@ std::string last_boxed(std::string_view text) {
 
 namespace {
 
-std::string all_boxed(std::string_view text) {
-  std::vector<Part> boxes;
-  // The next \boxed and the next \fbox at or after `from`, each searched again only once `from` has passed
-  // it: searching both after every box rescanned the text to its end for the absent one (quadratic).
-  constexpr std::string_view kCommands[] = {"\\boxed", "\\fbox"};
-  size_t next_at[] = {text.find(kCommands[0]), text.find(kCommands[1])};
-  size_t from = 0;
-  while (true) {
-    size_t at = std::string_view::npos, len = 0;
-    for (int c = 0; c < 2; ++c) {
-      if (next_at[c] != std::string_view::npos && next_at[c] < from) next_at[c] = text.find(kCommands[c], from);
-      if (next_at[c] != std::string_view::npos && next_at[c] < at) at = next_at[c], len = kCommands[c].size();
-    }
-    if (at == std::string_view::npos) break;
-    size_t i = at + len;
-    while (i < text.size() && text[i] == ' ') ++i;
-    size_t end = i;
-    std::string content;
-    if (i < text.size() && text[i] == '{') {
-      const std::string_view inner = braced(text, i, end);
-      if (end == std::string_view::npos) break;
-      content = trim(inner);
-      ++end;
-    } else {
-      while (end < text.size() && !detail::is_ascii_space(text[end]) && text[end] != '$') ++end;
-      content = trim(text.substr(i, end - i));
-    }
-    if (!content.empty()) boxes.push_back({at, end, content});
-    from = end > at ? end : at + len;
-  }
-  return join_parts(text, std::move(boxes), kBoxGapWords, /*once=*/true);
-}
 // Markdown's bold markers dropped ("**Final Answer:** 18", "The answer is **18**."): they had stayed in the
 // answer (a breaker). Python's power ("2**3", "2 ** 10") stays.
 std::string without_markdown_bold(std::string_view text) {

@@ -1,0 +1,33 @@
+// The parts of a stated answer (extract_parts.cpp): math spans and boxes joined into one answer, and the words
+// that deny a part or make it a bound. Internal to extraction.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace cotnpot::answer::detail {
+
+// "not", "cannot", "never", or a word ending in "n't" ("isn't", "can't").
+bool is_negation(std::string_view word);
+
+// Whether the words right before s[at] deny what follows ("cannot be 18", "is not \boxed{3}").
+bool denied(std::string_view s, size_t at);
+
+// Whether the words around s[at, end) make it a bound rather than the answer ("at least 3", "$5$ or more").
+bool bounded(std::string_view s, size_t at, size_t end);
+
+// The last $...$, $$...$$, \(...\) or \[...\] segment's content, unless denied; "" where none.
+std::string last_math(std::string_view s);
+
+// Every math segment of a stated answer's sentence as one answer ("$3$ or $4$" is "3, 4"); "" where none, or
+// where one is a bound.
+std::string all_math(std::string_view s);
+
+// Several \boxed{} close together box the parts of one answer ("\boxed{1} and \boxed{2}"): the last box and
+// the boxes just before it (at most 4 words apart, spacing commands and $ not counted; join_parts) are joined
+// with commas, in order, duplicates dropped. Boxes far apart box intermediate results: only the last counts.
+// "" where there is none.
+std::string all_boxed(std::string_view text);
+
+}  // namespace cotnpot::answer::detail

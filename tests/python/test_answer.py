@@ -36,7 +36,7 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
     # none from the reason given for it
     ("The answer is $3$ or $4$.", ("3, 4", "answer_is")),
     ("The answer is $3$ and $4$.", ("3, 4", "answer_is")),
-    ("The answer is $\\frac12$ or $0.5$.", ("0.5", "answer_is")),
+    ("The answer is $\\frac12$ or $0.5$.", ("\\frac12", "answer_is")),   # one answer, written twice
     ("The answer is $18$, since $9 \\times 2 = 18$.", ("18", "answer_is")),
     ("The answer is 18, since $9 \\times 2 = 18$.", ("18", "answer_is")),
     ("The final answer is $18$, since $9 \\times 2 = 18$.", ("18", "final_answer")),
@@ -80,12 +80,28 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
     ("Each gets \\boxed{6} = 6 cookies, so in all they have 4 \\times 6 = \\boxed{24}", ("24", "boxed")),
     ("First \\boxed{3} is the count of the red ones we found here, or so it seems, and the total is \\boxed{7}",
      ("7", "boxed")),
-    ("The final answer is at least $3$.", ("at least $3$", "final_answer")),
-    ("The answer is $5$ or more.", ("$5$ or more", "answer_is")),
+    # ...but math and boxes mark the answer after a bound word: MATH500's own solution to a "greatest number"
+    # question reads "at most $\\boxed{2}$" (a bound rule on math had made it none)
+    ("Therefore, Zach can have at most $\\boxed{2}$ pencils left over.", ("2", "boxed")),
     ("Therefore it is \\boxed{3}, not \\boxed{4}.", ("3", "boxed")),
     ("The final answer is $3$, not $4$.", ("3", "final_answer")),
     ("The final answer is $1$, $1$, $2$.", ("1, 1, 2", "final_answer")),
     ("The answer is $3$, or if we include the endpoint then it would be $4$.", ("3, 4", "answer_is")),
+    # a third breaker: a stated answer's first part stands (what follows derives from it); a rounded form
+    # gives way to the exact one; denials with a typographic apostrophe, before \(..\), with neither/nor,
+    # instead of; bounds on boxes; hedges in more words; the last math of a text joins as boxes do
+    ("The answer is $12$ so the perimeter is $24$.", ("12", "answer_is")),
+    ("The answer is $5$, hence $f(5) = 10$.", ("5", "answer_is")),
+    ("\\boxed{\\sqrt{2}} \\approx \\boxed{1.414}", ("\\sqrt{2}", "boxed")),
+    ("The answer is $\\frac13$, approximately $0.33$.", ("\\frac13", "answer_is")),
+    ("The answer can\u2019t be 3.", ("", "none")),
+    ("The answer isn\u2019t \\boxed{3}.", ("", "none")),
+    ("The answer is not \\(3\\).", ("", "none")),
+    ("The answer is neither $3$ nor $4$.", ("", "none")),
+    ("The answer is $16$ instead of $17$.", ("16", "answer_is")),
+    ("The answer is 3 (could be 4).", ("3 (could be 4)", "answer_is")),
+    ("The final answer is 5 (6 including zero).", ("5 (6 including zero)", "final_answer")),
+    ("Therefore $x = 2$ or $x = -3$.", ("x = 2, x = -3", "math")),
     ("The answer is \\boxed 5 apples", ("5", "boxed")),
     ("Natalia sold 48/2 = <<48/2=24>>24 clips.\n#### 72", ("72", "gsm8k")),
     ("Final Answer: The final answer is $10,455$. I hope it is correct.", ("10,455", "final_answer")),

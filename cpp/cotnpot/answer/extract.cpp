@@ -188,11 +188,14 @@ bool is_prose(std::string_view s) {
   return false;
 }
 
-// Whether words offer another answer beside the one stated: "or possibly 4", "4 if counting the endpoint".
+// Whether words offer another answer beside the one stated: "or possibly 4", "4 if counting the endpoint",
+// "could be 4", "6 including zero" (the last four had been left out as asides, crediting the hedge: a breaker).
 bool hedges(std::string_view words) {
-  for (std::string_view w : {"possibly", "maybe", "perhaps", "otherwise", " or ", "(or ", " if ", "(if "})
+  for (std::string_view w : {"possibly", "maybe", "perhaps", "otherwise", "alternatively", "could", "might",
+                             "unless", "also", "including", "excluding", "probably", "likely", "think",
+                             " else", " or ", "(or ", " if ", "(if "})
     if (rfind_nocase(words, w) != std::string_view::npos) return true;
-  return starts_with_nocase(words, "or ") || starts_with_nocase(words, "if ");
+  return starts_with_nocase(words, "or ") || starts_with_nocase(words, "if ") || starts_with_nocase(words, "else");
 }
 
 // A parenthesized aside in words with a number ("(not 3)", "(rounded from 5.8)") left out of a stated answer;

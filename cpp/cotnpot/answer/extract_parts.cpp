@@ -47,34 +47,70 @@ bool is_money_span(std::string_view content) {
 
 }  // namespace
 
-// "not", "cannot", "never", or a word ending in "n't" ("isn't", "can't").
+// "not", "cannot", "never", "neither", "nor", or a word ending in "n't" ("isn't", "can't"; the typographic
+// apostrophe too: "can’t" had not denied, a breaker).
 bool is_negation(std::string_view word) {
   const std::string w = lowercase(word);
-  return w == "not" || w == "cannot" || w == "never" || (w.size() > 3 && w.compare(w.size() - 3, 3, "n't") == 0);
+  const auto ends_with = [&](std::string_view tail) {
+    return w.size() > tail.size() && w.compare(w.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  return w == "not" || w == "cannot" || w == "never" || w == "neither" || w == "nor" || ends_with("n't") ||
+         ends_with("n\xE2\x80\x99t");
 }
 
+namespace {
+
+// The word that ends at s[end] (letters and apostrophes, the typographic one too), its start in `begin`.
+std::string word_before(std::string_view s, size_t end, size_t& begin) {
+  begin = end;
+  while (begin > 0) {
+    if (is_ascii_alpha(s[begin - 1]) || s[begin - 1] == '\'') {
+      --begin;
+    } else if (begin >= 3 && s.substr(begin - 3, 3) == "\xE2\x80\x99") {
+      begin -= 3;
+    } else {
+      break;
+    }
+  }
+  return lowercase(s.substr(begin, end - begin));
+}
+
+}  // namespace
+
 // Whether the words right before s[at] deny what follows: a negation, then at most "be", "been", "equal",
-// "to" or "exactly" ("cannot be 18", "is not equal to 18"): "The answer cannot be 18." had been 18, credited
-// against a gold 18 (a breaker). A negation further back is some other phrase's: in "the sticks that are not
-// used is \\boxed{16}" or "who did not pass total 5" it is the subject's (a differential run on ToRA's
-// outputs: the first had become no answer).
+// "to" or "exactly" ("cannot be 18", "is not equal to 18"), or "instead of", "rather than", "as opposed to"
+// ("$16$ instead of $17$"): "The answer cannot be 18." had been 18, credited against a gold 18 (a breaker).
+// Spaces and math openers ($, \(, \[) between are skipped ("not \(3\)" had left the 3 to the last-number
+// rule: a breaker). A negation further back is some other phrase's: in "the sticks that are not used is
+// \boxed{16}" or "who did not pass total 5" it is the subject's (a differential run on ToRA's outputs: the
+// first had become no answer).
 bool denied(std::string_view s, size_t at) {
   size_t i = at;
+  std::string later;   // the word after the current one, read before it
   for (int words = 0; words < 4 && i > 0; ++words) {
-    while (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '$')) --i;
-    const size_t end = i;
-    while (i > 0 && (is_ascii_alpha(s[i - 1]) || s[i - 1] == '\'')) --i;
-    if (i == end) return false;   // punctuation or math: the sentence or the phrase ended
-    const std::string word = lowercase(s.substr(i, end - i));
+    while (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '$' ||
+                     (i >= 2 && s[i - 2] == '\\' && (s[i - 1] == '(' || s[i - 1] == '['))))
+      i -= (s[i - 1] == '(' || s[i - 1] == '[') ? 2 : 1;
+    size_t begin = i;
+    const std::string word = word_before(s, i, begin);
+    if (begin == i) return false;   // punctuation or math: the sentence or the phrase ended
+    i = begin;
     if (is_negation(word)) return true;
-    if (word != "be" && word != "been" && word != "equal" && word != "to" && word != "exactly") return false;
+    if ((word == "instead" && later == "of") || (word == "rather" && later == "than") ||
+        (word == "opposed" && later == "to"))
+      return true;
+    if (word != "be" && word != "been" && word != "equal" && word != "to" && word != "exactly" && word != "of" &&
+        word != "than")
+      return false;
+    later = word;
   }
   return false;
 }
 
-// Whether the words right before s[at] make what follows a bound rather than the answer, "at least 3", "more
-// than $3$", "over 3", or those right after s[end] do, "$5$ or more" (under "The final answer is" such a
-// phrase had been 3: a breaker; in math, a reviewer).
+// Whether the words right before s[at] make the number there a bound rather than the answer, "at least 3",
+// "more than 3", "over 3", or those right after s[end] do, "5 or more": under "The final answer is" such a
+// phrase in words had been 3 (a breaker). Not for a box or math, which mark the answer (MATH500's solutions
+// box the answer to "the greatest number" as "at most $\\boxed{2}$").
 bool bounded(std::string_view s, size_t at, size_t end) {
   while (at > 0 && (s[at - 1] == ' ' || s[at - 1] == '$')) --at;
   size_t begin = at;
@@ -135,12 +171,6 @@ std::vector<MathSpan> math_spans(std::string_view s) {
 
 }  // namespace
 
-// The last math segment's content (math_spans); nothing where the words before it deny it ("So the answer is
-// not $3$." had been 3: a breaker).
-std::string last_math(std::string_view s) {
-  const std::vector<MathSpan> spans = math_spans(s);
-  return spans.empty() || denied(s, spans.back().begin) ? std::string() : trim(spans.back().content);
-}
 
 namespace {
 
@@ -151,22 +181,27 @@ constexpr int kBoxGapWords = 4;
 
 // What the words between two parts of an answer (boxes, math spans) make of them.
 enum class PartLink {
-  kList,        // a few words or none: one answer of several parts ("x = \\boxed{1}, y = \\boxed{2}", "$3$ and $4$")
-  kFollows,     // the later follows from the earlier or restates it: the later alone
-  kRestatesIf,  // a leading "=", or "or": the later alone where the two are equal, else both (join_parts)
-  kApart,       // more words than the limit: the later alone
+  kList,          // a few words or none: one answer of several parts ("x = \\boxed{1}, y = \\boxed{2}", "$3$ and $4$")
+  kFollows,       // one follows from the other or restates it: the final one alone (Stands)
+  kApproximates,  // "\\approx", "approximately": the earlier, exact one alone
+  kRestatesIf,    // a leading "=", or "or": one of them where the two are equal, else both (join_parts)
+  kApart,         // more words than the limit: the final one alone
 };
 
-// "so", "thus", "i.e." (anywhere), a leading "\\approx": the later part follows from the earlier or restates
-// it ("\\boxed{18} dollars, i.e. \\boxed{\\$18}", "x = \\boxed{3}, so 2x+1 = \\boxed{7}" had been joined as the
-// answers "18, \\$18" and "3, 7": a breaker); a leading "=" or an "or" restates only if the parts are equal.
+// "so", "thus", "i.e." (anywhere): the later part follows from the earlier or restates it ("\\boxed{18}
+// dollars, i.e. \\boxed{\\$18}", "x = \\boxed{3}, so 2x+1 = \\boxed{7}" had been joined as the answers "18, \\$18"
+// and "3, 7": a breaker); a leading "\\approx" or "approximately" (anywhere) gives a rounded form of the earlier
+// ("\\boxed{\\sqrt{2}} \\approx \\boxed{1.414}" is \\sqrt{2}: the rounded form had failed against an exact gold, a
+// breaker); a leading "=" or an "or" restates only if the parts are equal.
 PartLink word_link(std::string word, bool first) {
   while (!word.empty() && (word.back() == '.' || word.back() == ':' || word.back() == ';')) word.pop_back();
   for (char& c : word) c = lowercase(c);
-  if (first && (word == "\\approx" || word == "\\equiv")) return PartLink::kFollows;
   for (std::string_view w : {"so", "thus", "hence", "therefore", "i.e", "ie", "\\rightarrow", "\\implies",
                              "\\therefore", "equivalently"})
     if (word == w) return PartLink::kFollows;
+  if ((first && (word == "\\approx" || word == "\\equiv")) || word == "approximately" || word == "approx" ||
+      word == "roughly")
+    return PartLink::kApproximates;
   if ((first && word == "=") || word == "or") return PartLink::kRestatesIf;
   return PartLink::kList;
 }
@@ -192,7 +227,7 @@ PartLink gap_link(std::string_view gap, int max_words) {
     if (!filler_here) g += gap[i++];
   }
   int words = 0;
-  bool restates_if_equal = false;
+  bool approximates = false, restates_if_equal = false;
   for (size_t i = 0; i < g.size(); ++i) {
     if (is_ascii_space(g[i]) || (i > 0 && !is_ascii_space(g[i - 1])))
       continue;
@@ -200,9 +235,11 @@ PartLink gap_link(std::string_view gap, int max_words) {
     while (e < g.size() && !is_ascii_space(g[e])) ++e;
     const PartLink link = word_link(g.substr(i, e - i), words == 0);
     if (link == PartLink::kFollows) return link;
+    approximates = approximates || link == PartLink::kApproximates;
     restates_if_equal = restates_if_equal || link == PartLink::kRestatesIf;
     ++words;
   }
+  if (approximates) return PartLink::kApproximates;
   if (max_words >= 0 && words > max_words) return PartLink::kApart;
   return restates_if_equal ? PartLink::kRestatesIf : PartLink::kList;
 }
@@ -212,52 +249,96 @@ struct Part {
   std::string content;
 };
 
-// The parts that make one answer with the last, joined with commas. Denied parts are left out first
-// ("\\boxed{3}, not \\boxed{4}" is 3; "The answer is not \\boxed{3}." has none: a breaker). Then, walking back
-// from the last part, each earlier one joins unless the words between (gap_link) say the later follows from
-// it, or stands apart, or restates it: two parts linked by "=" or "or" are one answer written twice where
-// they are equal ("\\boxed{\\frac{1}{2}} = \\boxed{0.5}", "$\\frac12$ or $0.5$": the later), else alternatives or
-// a false equation, both ("\\boxed{3} or \\boxed{4}", "\\boxed{3} = \\boxed{4}" had been 4, a hedge credited: a
-// breaker), which a single gold never equals, while the roots "x = \\boxed{2} or x = \\boxed{-3}" equal "-3,
-// 2". Only the first kComparedLinks such pairs are compared; past them, parts so linked stay a list.
-// `once`: a part written again joins once (boxes); math parts keep their multiplicity ("$1$, $1$, $2$").
-std::string join_parts(std::string_view text, std::vector<Part> parts, int max_gap_words, bool once) {
+// Whether a gap between two parts ends a sentence: a line break, or ". ", "! ", "? ".
+bool ends_a_sentence(std::string_view gap) {
+  for (size_t i = 0; i < gap.size(); ++i)
+    if (gap[i] == '\n' || ((gap[i] == '.' || gap[i] == '!' || gap[i] == '?') && i + 1 < gap.size() &&
+                            gap[i + 1] == ' '))
+      return true;
+  return false;
+}
+
+std::vector<Part> math_parts(std::string_view s) {
+  std::vector<Part> parts;
+  for (const MathSpan& span : math_spans(s))
+    if (std::string content = trim(span.content); !content.empty()) parts.push_back({span.begin, span.end, content});
+  return parts;
+}
+
+// Which part of an answer the others are read against: boxes and the last math of a text end with their
+// answer (the last stands: "x = \\boxed{3}, so 2x+1 = \\boxed{7}" is 7); a stated answer begins with it, and
+// what follows derives from it or restates it (the first stands: "The answer is $12$ so the perimeter is
+// $24$" is 12; it had been 24, credited against a gold 24: a breaker).
+enum class Stands { kLast, kFirst };
+
+// The parts that make one answer, joined with commas. Denied parts are left out first ("\\boxed{3}, not
+// \\boxed{4}" is 3; "The answer is not \\boxed{3}." has none: a breaker). Then, from the part that stands,
+// each next one joins unless the words between (gap_link) say one follows from the other (the one that stands
+// is the answer), or that the later approximates the earlier (the earlier, exact one is), or that they stand
+// apart; two parts linked by "=" or "or" are one answer written twice where they are equal
+// ("\\boxed{\\frac{1}{2}} = \\boxed{0.5}"), else alternatives or a false equation, both ("\\boxed{3} or \\boxed{4}",
+// "\\boxed{3} = \\boxed{4}" had been 4, a hedge credited: a breaker), which a single gold never equals, while
+// the roots "x = \\boxed{2} or x = \\boxed{-3}" equal "-3, 2". Only the first kComparedLinks such pairs are
+// compared; past them, parts so linked stay a list. A part after a bound word is still the answer: MATH500's
+// own solutions write "Zach can have at most $\\boxed{2}$ pencils left over" for the greatest number. `once`: a
+// part written again joins once (boxes); math parts keep their multiplicity ("$1$, $1$, $2$").
+std::string join_parts(std::string_view text, std::vector<Part> parts, Stands stands, int max_gap_words,
+                       bool once) {
   parts.erase(std::remove_if(parts.begin(), parts.end(), [&](const Part& p) { return denied(text, p.begin); }),
               parts.end());
   if (parts.empty()) return {};
+  if (stands == Stands::kFirst) std::reverse(parts.begin(), parts.end());   // walk away from the part that stands
+  const auto link_between = [&](const Part& a, const Part& b) {   // a and b neighbours, in either order
+    const Part &earlier = a.begin < b.begin ? a : b, &later = a.begin < b.begin ? b : a;
+    return gap_link(text.substr(earlier.end, later.begin - earlier.end), max_gap_words);
+  };
   int compared = 0;
-  size_t first = parts.size() - 1;
-  for (; first > 0; --first) {
-    const Part &earlier = parts[first - 1], &later = parts[first];
-    const PartLink link = gap_link(text.substr(earlier.end, later.begin - earlier.end), max_gap_words);
+  size_t stop = parts.size() - 1;   // parts[stop..] make the answer, parts.back() the one that stands
+  for (; stop > 0; --stop) {
+    const Part &next = parts[stop - 1], &joined = parts[stop];
+    const PartLink link = link_between(next, joined);
     if (link == PartLink::kFollows || link == PartLink::kApart) break;
-    if (link == PartLink::kRestatesIf && compared++ < kComparedLinks && is_equiv(earlier.content, later.content))
+    if (link == PartLink::kApproximates) {   // the earlier of the two alone
+      if (next.begin < joined.begin) stop = stop - 1, parts.resize(stop + 1);
+      break;
+    }
+    if (link == PartLink::kRestatesIf && compared++ < kComparedLinks && is_equiv(next.content, joined.content))
       break;
   }
+  std::vector<const Part*> kept;
+  for (size_t k = stop; k < parts.size(); ++k) kept.push_back(&parts[k]);
+  std::sort(kept.begin(), kept.end(), [](const Part* a, const Part* b) { return a->begin < b->begin; });
   std::unordered_set<std::string_view> seen;
-  std::string joined;
-  for (size_t k = first; k < parts.size(); ++k) {
-    if (once && !seen.insert(parts[k].content).second) continue;
-    if (!joined.empty()) joined += ", ";
-    joined += parts[k].content;
+  std::string answer;
+  for (const Part* part : kept) {
+    if (once && !seen.insert(part->content).second) continue;
+    if (!answer.empty()) answer += ", ";
+    answer += part->content;
   }
-  return joined;
+  return answer;
 }
 
 }  // namespace
 
-// Every math segment of a stated answer's sentence, as one answer (join_parts, at any distance: "\\(3\\) or
-// \\(4\\)" had been its last, 4, a hedge credited, since only single $ counted: a breaker); nothing where one
-// is a bound ("at least $3$", "$5$ or more"), so that the words stay whole.
+// Every math segment of a stated answer's sentence, as one answer (join_parts, the first standing, at any
+// distance: "\\(3\\) or \\(4\\)" had been its last, 4, a hedge credited, since only single $ counted: a breaker).
 std::string all_math(std::string_view s) {
-  std::vector<Part> parts;
-  for (const MathSpan& span : math_spans(s)) {
-    std::string content = trim(span.content);
-    if (content.empty()) continue;
-    if (bounded(s, span.begin, span.end)) return {};
-    parts.push_back({span.begin, span.end, std::move(content)});
+  return join_parts(s, math_parts(s), Stands::kFirst, /*max_gap_words=*/-1, /*once=*/false);
+}
+
+// The last math segment of a text with those that make one answer with it, as boxes do ("Therefore $x = 2$ or
+// $x = -3$." had been -3: a breaker); nothing where the words before it deny it ("So the answer is not $3$."
+// had been 3: a breaker).
+std::string last_math(std::string_view s) {
+  std::vector<Part> parts = math_parts(s);
+  // only the last sentence's: "Let the width be $w = 3$. Then $A = 12$." is 12
+  size_t first = parts.size();
+  for (; first > 1; --first) {
+    const Part &earlier = parts[first - 2], &later = parts[first - 1];
+    if (ends_a_sentence(s.substr(earlier.end, later.begin - earlier.end))) break;
   }
-  return join_parts(s, std::move(parts), /*max_gap_words=*/-1, /*once=*/false);
+  if (first > 0) parts.erase(parts.begin(), parts.begin() + long(first) - 1);
+  return join_parts(s, std::move(parts), Stands::kLast, kBoxGapWords, /*once=*/false);
 }
 
 std::string all_boxed(std::string_view text) {
@@ -290,7 +371,7 @@ std::string all_boxed(std::string_view text) {
     if (!content.empty()) boxes.push_back({at, end, content});
     from = end > at ? end : at + len;
   }
-  return join_parts(text, std::move(boxes), kBoxGapWords, /*once=*/true);
+  return join_parts(text, std::move(boxes), Stands::kLast, kBoxGapWords, /*once=*/true);
 }
 
 }  // namespace cotnpot::answer::detail

@@ -14,14 +14,15 @@ bool is_negation(std::string_view word);
 // Whether the words right before s[at] deny what follows ("cannot be 18", "is not \boxed{3}").
 bool denied(std::string_view s, size_t at);
 
-// Whether the words around s[at, end) make it a bound rather than the answer ("at least 3", "$5$ or more").
+// Whether the words around the number at s[at, end) make it a bound rather than the answer ("at least 3",
+// "5 or more"); for numbers in words only.
 bool bounded(std::string_view s, size_t at, size_t end);
 
-// The last $...$, $$...$$, \(...\) or \[...\] segment's content, unless denied; "" where none.
+// The last $...$, $$...$$, \(...\) or \[...\] segment's content with those of its sentence that make one
+// answer with it, unless denied; "" where none.
 std::string last_math(std::string_view s);
 
-// Every math segment of a stated answer's sentence as one answer ("$3$ or $4$" is "3, 4"); "" where none, or
-// where one is a bound.
+// Every math segment of a stated answer's sentence as one answer ("$3$ or $4$" is "3, 4"); "" where none.
 std::string all_math(std::string_view s);
 
 // Several \boxed{} close together box the parts of one answer ("\boxed{1} and \boxed{2}"): the last box and

@@ -36,7 +36,7 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
     # none from the reason given for it
     ("The answer is $3$ or $4$.", ("3, 4", "answer_is")),
     ("The answer is $3$ and $4$.", ("3, 4", "answer_is")),
-    ("The answer is $\\frac12$ or $0.5$.", ("\\frac12", "answer_is")),   # one answer, written twice
+    ("The answer is $\\frac12$ or $0.5$.", ("0.5", "answer_is")),   # one answer, written twice
     ("The answer is $18$, since $9 \\times 2 = 18$.", ("18", "answer_is")),
     ("The answer is 18, since $9 \\times 2 = 18$.", ("18", "answer_is")),
     ("The final answer is $18$, since $9 \\times 2 = 18$.", ("18", "final_answer")),
@@ -87,11 +87,9 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
     ("The final answer is $3$, not $4$.", ("3", "final_answer")),
     ("The final answer is $1$, $1$, $2$.", ("1, 1, 2", "final_answer")),
     ("The answer is $3$, or if we include the endpoint then it would be $4$.", ("3, 4", "answer_is")),
-    # a third breaker: a stated answer's first part stands (what follows derives from it); a rounded form
-    # gives way to the exact one; denials with a typographic apostrophe, before \(..\), with neither/nor,
-    # instead of; bounds on boxes; hedges in more words; the last math of a text joins as boxes do
-    ("The answer is $12$ so the perimeter is $24$.", ("12", "answer_is")),
-    ("The answer is $5$, hence $f(5) = 10$.", ("5", "answer_is")),
+    # a third breaker: a rounded form gives way to the exact one (and only it: a reviewer); denials with a
+    # typographic apostrophe, before \(..\) or a line break, with neither/nor, instead of; hedges in more
+    # words, but not words that explain the number; strict bounds on boxes and math
     ("\\boxed{\\sqrt{2}} \\approx \\boxed{1.414}", ("\\sqrt{2}", "boxed")),
     ("The answer is $\\frac13$, approximately $0.33$.", ("\\frac13", "answer_is")),
     ("The answer can\u2019t be 3.", ("", "none")),
@@ -100,8 +98,16 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
     ("The answer is neither $3$ nor $4$.", ("", "none")),
     ("The answer is $16$ instead of $17$.", ("16", "answer_is")),
     ("The answer is 3 (could be 4).", ("3 (could be 4)", "answer_is")),
-    ("The final answer is 5 (6 including zero).", ("5 (6 including zero)", "final_answer")),
-    ("Therefore $x = 2$ or $x = -3$.", ("x = 2, x = -3", "math")),
+    ("So $x = \\boxed{1}$ and $y = \\boxed{\\sqrt{2}} \\approx \\boxed{1.41}$.", ("1, \\sqrt{2}", "boxed")),
+    ("Step 1: radius \\boxed{2}.\n\nStep 2: Using pi approximately 3.14, we compute the area here: \\boxed{12.57}",
+     ("12.57", "boxed")),
+    ("The answer is not\n$$3$$", ("", "none")),
+    ("The final answer is 45 minutes (she also spends 15 minutes resting).", ("45", "final_answer")),
+    ("The final answer is more than $3$.", ("more than $3$", "final_answer")),
+    ("The answer is less than $\\boxed{5}$.", ("less than $\\boxed{5}$", "answer_is")),
+    ("It cannot be less than $\\boxed{5}$.", ("5", "boxed")),
+    # the last math of a text alone: its sentence's earlier spans are mostly conditions (a reviewer)
+    ("Plugging in $t = 3$, we get $h = 45$.", ("h = 45", "math")),
     ("The answer is \\boxed 5 apples", ("5", "boxed")),
     ("Natalia sold 48/2 = <<48/2=24>>24 clips.\n#### 72", ("72", "gsm8k")),
     ("Final Answer: The final answer is $10,455$. I hope it is correct.", ("10,455", "final_answer")),

@@ -189,13 +189,17 @@ bool is_prose(std::string_view s) {
 }
 
 // Whether words offer another answer beside the one stated: "or possibly 4", "4 if counting the endpoint",
-// "could be 4", "6 including zero" (the last four had been left out as asides, crediting the hedge: a breaker).
+// "could be 4" (an aside so worded had been left out, crediting the hedge: a breaker). Not words that explain
+// the number, "also", "including" (a reviewer: "45 minutes (she also spends 15 resting)" is 45).
 bool hedges(std::string_view words) {
-  for (std::string_view w : {"possibly", "maybe", "perhaps", "otherwise", "alternatively", "could", "might",
-                             "unless", "also", "including", "excluding", "probably", "likely", "think",
-                             " else", " or ", "(or ", " if ", "(if "})
-    if (rfind_nocase(words, w) != std::string_view::npos) return true;
-  return starts_with_nocase(words, "or ") || starts_with_nocase(words, "if ") || starts_with_nocase(words, "else");
+  for (size_t i = 0; i < words.size();) {   // word by word: "likely" is not in "unlikely"
+    while (i < words.size() && !detail::is_ascii_alpha(words[i])) ++i;
+    const std::string word = lowercase_word(words, i);
+    for (std::string_view w : {"or", "if", "possibly", "maybe", "perhaps", "otherwise", "alternatively", "could",
+                               "might", "unless", "else"})
+      if (word == w) return true;
+  }
+  return false;
 }
 
 // A parenthesized aside in words with a number ("(not 3)", "(rounded from 5.8)") left out of a stated answer;

@@ -88,7 +88,7 @@ bool denied(std::string_view s, size_t at) {
   size_t i = at;
   std::string later;   // the word after the current one, read before it
   for (int words = 0; words < 4 && i > 0; ++words) {
-    while (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '$' ||
+    while (i > 0 && (is_ascii_space(s[i - 1]) || s[i - 1] == '$' ||
                      (i >= 2 && s[i - 2] == '\\' && (s[i - 1] == '(' || s[i - 1] == '['))))
       i -= (s[i - 1] == '(' || s[i - 1] == '[') ? 2 : 1;
     size_t begin = i;
@@ -126,6 +126,27 @@ bool bounded(std::string_view s, size_t at, size_t end) {
 }
 
 namespace {
+
+// Whether the words right before s[at] make the box or math there a strict bound, "more than $3$", "greater
+// than \\boxed{3}", "over $3$": such an answer excludes its number (credited, it had rewarded a hedge: a
+// reviewer). Not "at least" or "at most", nor a negated comparison ("cannot be less than $\\boxed{5}$"): those
+// state the extreme value itself, as MATH500's solutions do ("at most $\\boxed{2}$").
+bool strictly_bounded(std::string_view s, size_t at) {
+  size_t i = at, begin = at;
+  while (i > 0 && (is_ascii_space(s[i - 1]) || s[i - 1] == '$')) --i;
+  const std::string word = word_before(s, i, begin);
+  if (word != "than" && word != "over" && word != "under" && word != "above" && word != "below" &&
+      word != "exceeding")
+    return false;
+  for (int words = 0; words < 3; ++words) {   // "cannot be less than", "no more than", "not over"
+    i = begin;
+    while (i > 0 && is_ascii_space(s[i - 1])) --i;
+    const std::string earlier = word_before(s, i, begin);
+    if (begin == i) break;
+    if (is_negation(earlier) || earlier == "no") return false;
+  }
+  return true;
+}
 
 struct MathSpan {
   size_t begin, end;         // the delimiters' extent in the text
@@ -182,32 +203,33 @@ constexpr int kBoxGapWords = 4;
 // What the words between two parts of an answer (boxes, math spans) make of them.
 enum class PartLink {
   kList,          // a few words or none: one answer of several parts ("x = \\boxed{1}, y = \\boxed{2}", "$3$ and $4$")
-  kFollows,       // one follows from the other or restates it: the final one alone (Stands)
-  kApproximates,  // "\\approx", "approximately": the earlier, exact one alone
-  kRestatesIf,    // a leading "=", or "or": one of them where the two are equal, else both (join_parts)
-  kApart,         // more words than the limit: the final one alone
+  kFollows,       // the later follows from the earlier or restates it: the later alone
+  kApproximates,  // the later is a rounded form of the earlier: the earlier, exact one in its place
+  kRestatesIf,    // a leading "=", or "or": the later alone where the two are equal, else both (join_parts)
+  kApart,         // more words than the limit: the later alone
 };
 
 // "so", "thus", "i.e." (anywhere): the later part follows from the earlier or restates it ("\\boxed{18}
 // dollars, i.e. \\boxed{\\$18}", "x = \\boxed{3}, so 2x+1 = \\boxed{7}" had been joined as the answers "18, \\$18"
-// and "3, 7": a breaker); a leading "\\approx" or "approximately" (anywhere) gives a rounded form of the earlier
-// ("\\boxed{\\sqrt{2}} \\approx \\boxed{1.414}" is \\sqrt{2}: the rounded form had failed against an exact gold, a
-// breaker); a leading "=" or an "or" restates only if the parts are equal.
+// and "3, 7": a breaker); a gap that opens with "\\approx" or "approximately" gives a rounded form of the
+// earlier ("\\boxed{\\sqrt{2}} \\approx \\boxed{1.414}" is \\sqrt{2}: the rounded form had failed against an exact
+// gold, a breaker; anywhere in the gap, the word had made a box paragraphs back the answer: a reviewer); a
+// leading "=" or an "or" restates only if the parts are equal.
 PartLink word_link(std::string word, bool first) {
   while (!word.empty() && (word.back() == '.' || word.back() == ':' || word.back() == ';')) word.pop_back();
   for (char& c : word) c = lowercase(c);
   for (std::string_view w : {"so", "thus", "hence", "therefore", "i.e", "ie", "\\rightarrow", "\\implies",
                              "\\therefore", "equivalently"})
     if (word == w) return PartLink::kFollows;
-  if ((first && (word == "\\approx" || word == "\\equiv")) || word == "approximately" || word == "approx" ||
-      word == "roughly")
+  if (first && (word == "\\approx" || word == "\\equiv" || word == "approximately" || word == "approx" ||
+                word == "roughly"))
     return PartLink::kApproximates;
   if ((first && word == "=") || word == "or") return PartLink::kRestatesIf;
   return PartLink::kList;
 }
 
 // The whole gap is read: a word that derives wins wherever it stands, then the distance (more than
-// `max_words`; negative: no limit), then "=" or "or" (an "or" or a leading "=" had decided before the words
+// `max_words`; negative: no limit), then an approximation, then "=" or "or" (an "or" or a leading "=" had decided before the words
 // after it were seen, joining "\\boxed{6} = 6 cookies, so ... = \\boxed{24}" as "6, 24": a reviewer).
 PartLink gap_link(std::string_view gap, int max_words) {
   // One pass, each filler replaced by a space (a find-and-replace loop per filler rescanned the gap from its
@@ -239,8 +261,8 @@ PartLink gap_link(std::string_view gap, int max_words) {
     restates_if_equal = restates_if_equal || link == PartLink::kRestatesIf;
     ++words;
   }
-  if (approximates) return PartLink::kApproximates;
   if (max_words >= 0 && words > max_words) return PartLink::kApart;
+  if (approximates) return PartLink::kApproximates;
   return restates_if_equal ? PartLink::kRestatesIf : PartLink::kList;
 }
 
@@ -249,15 +271,6 @@ struct Part {
   std::string content;
 };
 
-// Whether a gap between two parts ends a sentence: a line break, or ". ", "! ", "? ".
-bool ends_a_sentence(std::string_view gap) {
-  for (size_t i = 0; i < gap.size(); ++i)
-    if (gap[i] == '\n' || ((gap[i] == '.' || gap[i] == '!' || gap[i] == '?') && i + 1 < gap.size() &&
-                            gap[i + 1] == ' '))
-      return true;
-  return false;
-}
-
 std::vector<Part> math_parts(std::string_view s) {
   std::vector<Part> parts;
   for (const MathSpan& span : math_spans(s))
@@ -265,80 +278,56 @@ std::vector<Part> math_parts(std::string_view s) {
   return parts;
 }
 
-// Which part of an answer the others are read against: boxes and the last math of a text end with their
-// answer (the last stands: "x = \\boxed{3}, so 2x+1 = \\boxed{7}" is 7); a stated answer begins with it, and
-// what follows derives from it or restates it (the first stands: "The answer is $12$ so the perimeter is
-// $24$" is 12; it had been 24, credited against a gold 24: a breaker).
-enum class Stands { kLast, kFirst };
-
-// The parts that make one answer, joined with commas. Denied parts are left out first ("\\boxed{3}, not
-// \\boxed{4}" is 3; "The answer is not \\boxed{3}." has none: a breaker). Then, from the part that stands,
-// each next one joins unless the words between (gap_link) say one follows from the other (the one that stands
-// is the answer), or that the later approximates the earlier (the earlier, exact one is), or that they stand
-// apart; two parts linked by "=" or "or" are one answer written twice where they are equal
-// ("\\boxed{\\frac{1}{2}} = \\boxed{0.5}"), else alternatives or a false equation, both ("\\boxed{3} or \\boxed{4}",
-// "\\boxed{3} = \\boxed{4}" had been 4, a hedge credited: a breaker), which a single gold never equals, while
-// the roots "x = \\boxed{2} or x = \\boxed{-3}" equal "-3, 2". Only the first kComparedLinks such pairs are
-// compared; past them, parts so linked stay a list. A part after a bound word is still the answer: MATH500's
-// own solutions write "Zach can have at most $\\boxed{2}$ pencils left over" for the greatest number. `once`: a
-// part written again joins once (boxes); math parts keep their multiplicity ("$1$, $1$, $2$").
-std::string join_parts(std::string_view text, std::vector<Part> parts, Stands stands, int max_gap_words,
-                       bool once) {
+// The parts that make one answer with the last, joined with commas. Denied parts are left out first
+// ("\\boxed{3}, not \\boxed{4}" is 3; "The answer is not \\boxed{3}." has none: a breaker). Then, walking back
+// from the last part, each earlier one joins unless the words between (gap_link) say the later follows from
+// it or stands apart; a rounded form gives way to the exact one before it, which joins in its place (a
+// reviewer: the whole list had given way); two parts linked by "=" or "or" are one answer written twice
+// where they are equal ("\\boxed{\\frac{1}{2}} = \\boxed{0.5}": the later), else alternatives or a false equation,
+// both ("\\boxed{3} or \\boxed{4}", "\\boxed{3} = \\boxed{4}" had been 4, a hedge credited: a breaker), which a single
+// gold never equals, while the roots "x = \\boxed{2} or x = \\boxed{-3}" equal "-3, 2". Only the first
+// kComparedLinks such pairs are compared; past them, parts so linked stay a list. `once`: a part written again
+// joins once (boxes); math parts keep their multiplicity ("$1$, $1$, $2$").
+std::string join_parts(std::string_view text, std::vector<Part> parts, int max_gap_words, bool once) {
   parts.erase(std::remove_if(parts.begin(), parts.end(), [&](const Part& p) { return denied(text, p.begin); }),
               parts.end());
   if (parts.empty()) return {};
-  if (stands == Stands::kFirst) std::reverse(parts.begin(), parts.end());   // walk away from the part that stands
-  const auto link_between = [&](const Part& a, const Part& b) {   // a and b neighbours, in either order
-    const Part &earlier = a.begin < b.begin ? a : b, &later = a.begin < b.begin ? b : a;
-    return gap_link(text.substr(earlier.end, later.begin - earlier.end), max_gap_words);
-  };
+  std::vector<bool> rounded(parts.size(), false);   // a rounded form of the part before it: left out
   int compared = 0;
-  size_t stop = parts.size() - 1;   // parts[stop..] make the answer, parts.back() the one that stands
-  for (; stop > 0; --stop) {
-    const Part &next = parts[stop - 1], &joined = parts[stop];
-    const PartLink link = link_between(next, joined);
+  size_t first = parts.size() - 1;
+  for (; first > 0; --first) {
+    const Part &earlier = parts[first - 1], &later = parts[first];
+    const PartLink link = gap_link(text.substr(earlier.end, later.begin - earlier.end), max_gap_words);
     if (link == PartLink::kFollows || link == PartLink::kApart) break;
-    if (link == PartLink::kApproximates) {   // the earlier of the two alone
-      if (next.begin < joined.begin) stop = stop - 1, parts.resize(stop + 1);
-      break;
-    }
-    if (link == PartLink::kRestatesIf && compared++ < kComparedLinks && is_equiv(next.content, joined.content))
+    if (link == PartLink::kApproximates) rounded[first] = true;
+    if (link == PartLink::kRestatesIf && compared++ < kComparedLinks && is_equiv(earlier.content, later.content))
       break;
   }
-  std::vector<const Part*> kept;
-  for (size_t k = stop; k < parts.size(); ++k) kept.push_back(&parts[k]);
-  std::sort(kept.begin(), kept.end(), [](const Part* a, const Part* b) { return a->begin < b->begin; });
   std::unordered_set<std::string_view> seen;
   std::string answer;
-  for (const Part* part : kept) {
-    if (once && !seen.insert(part->content).second) continue;
+  for (size_t k = first; k < parts.size(); ++k) {
+    if (strictly_bounded(text, parts[k].begin)) return {};
+    if (rounded[k] || (once && !seen.insert(parts[k].content).second)) continue;
     if (!answer.empty()) answer += ", ";
-    answer += part->content;
+    answer += parts[k].content;
   }
   return answer;
 }
 
 }  // namespace
 
-// Every math segment of a stated answer's sentence, as one answer (join_parts, the first standing, at any
-// distance: "\\(3\\) or \\(4\\)" had been its last, 4, a hedge credited, since only single $ counted: a breaker).
+// Every math segment of a stated answer's sentence, as one answer (join_parts at any distance: "\\(3\\) or
+// \\(4\\)" had been its last, 4, a hedge credited, since only single $ counted: a breaker).
 std::string all_math(std::string_view s) {
-  return join_parts(s, math_parts(s), Stands::kFirst, /*max_gap_words=*/-1, /*once=*/false);
+  return join_parts(s, math_parts(s), /*max_gap_words=*/-1, /*once=*/false);
 }
 
-// The last math segment of a text with those that make one answer with it, as boxes do ("Therefore $x = 2$ or
-// $x = -3$." had been -3: a breaker); nothing where the words before it deny it ("So the answer is not $3$."
-// had been 3: a breaker).
+// The last math segment's content; nothing where the words before it deny it ("So the answer is not $3$." had
+// been 3: a breaker). Alone: a final sentence's earlier spans are mostly its conditions ("Plugging in $t = 3$,
+// we get $h = 45$"; joining them as boxes are joined had made it a list: a reviewer).
 std::string last_math(std::string_view s) {
-  std::vector<Part> parts = math_parts(s);
-  // only the last sentence's: "Let the width be $w = 3$. Then $A = 12$." is 12
-  size_t first = parts.size();
-  for (; first > 1; --first) {
-    const Part &earlier = parts[first - 2], &later = parts[first - 1];
-    if (ends_a_sentence(s.substr(earlier.end, later.begin - earlier.end))) break;
-  }
-  if (first > 0) parts.erase(parts.begin(), parts.begin() + long(first) - 1);
-  return join_parts(s, std::move(parts), Stands::kLast, kBoxGapWords, /*once=*/false);
+  const std::vector<Part> parts = math_parts(s);
+  return parts.empty() || denied(s, parts.back().begin) ? std::string() : parts.back().content;
 }
 
 std::string all_boxed(std::string_view text) {
@@ -371,7 +360,7 @@ std::string all_boxed(std::string_view text) {
     if (!content.empty()) boxes.push_back({at, end, content});
     from = end > at ? end : at + len;
   }
-  return join_parts(text, std::move(boxes), Stands::kLast, kBoxGapWords, /*once=*/true);
+  return join_parts(text, std::move(boxes), kBoxGapWords, /*once=*/true);
 }
 
 }  // namespace cotnpot::answer::detail

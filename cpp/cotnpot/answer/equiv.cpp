@@ -201,10 +201,21 @@ char choice_letter(std::string_view text) {
 bool names_a_choice(std::string_view text) {
   const auto starts_item = [&](size_t i) { return i == 0 || detail::is_ascii_space(text[i - 1]); };
   const auto ends_item = [&](size_t i) { return i >= text.size() || detail::is_ascii_space(text[i]); };
+  // "(B) 12, not (C) 14" names C to rule it out (it had lost B its credit: a differential run)
+  const auto ruled_out = [&](size_t at) {
+    while (at > 0 && (detail::is_ascii_space(text[at - 1]) || text[at - 1] == ',')) --at;
+    size_t begin = at;
+    while (begin > 0 && detail::is_ascii_alpha(text[begin - 1])) --begin;
+    const std::string word = detail::lowercase(text.substr(begin, at - begin));
+    return word == "not" || word == "no";
+  };
   for (size_t i = 0; i + 1 < text.size(); ++i) {
     if (!is_choice(text[i])) continue;
-    if (i > 0 && text[i - 1] == '(' && text[i + 1] == ')' && starts_item(i - 1) && ends_item(i + 2)) return true;
-    if ((text[i + 1] == ')' || text[i + 1] == '.') && starts_item(i) && ends_item(i + 2)) return true;
+    if (i > 0 && text[i - 1] == '(' && text[i + 1] == ')' && starts_item(i - 1) && ends_item(i + 2) &&
+        !ruled_out(i - 1))
+      return true;
+    if ((text[i + 1] == ')' || text[i + 1] == '.') && starts_item(i) && ends_item(i + 2) && !ruled_out(i))
+      return true;
   }
   return false;
 }

@@ -16,7 +16,7 @@ namespace {
 
 using detail::all_boxed;
 using detail::all_math;
-using detail::bounded;
+using detail::strictly_bounded;
 using detail::braced;
 using detail::denied;
 using detail::is_negation;
@@ -188,31 +188,19 @@ bool is_prose(std::string_view s) {
   return false;
 }
 
-// Whether words offer another answer beside the one stated: "or possibly 4", "4 if counting the endpoint",
-// "could be 4" (an aside so worded had been left out, crediting the hedge: a breaker). Not words that explain
-// the number, "also", "including" (a reviewer: "45 minutes (she also spends 15 resting)" is 45).
-bool hedges(std::string_view words) {
-  for (size_t i = 0; i < words.size();) {   // word by word: "likely" is not in "unlikely"
-    while (i < words.size() && !detail::is_ascii_alpha(words[i])) ++i;
-    const std::string word = lowercase_word(words, i);
-    for (std::string_view w : {"or", "if", "possibly", "maybe", "perhaps", "otherwise", "alternatively", "could",
-                               "might", "unless", "else"})
-      if (word == w) return true;
-  }
-  return false;
-}
-
-// A parenthesized aside in words with a number ("(not 3)", "(rounded from 5.8)") left out of a stated answer;
-// a parenthesis of math ("(3, 4)") stays, and so does one without a number, which may change the answer's
-// ("5 (million)", "4 (squared)"), and one that offers another answer ("3 (or possibly 4)", "3 (4 if counting
-// the endpoint)": it had been left out, and the hedge credited with 3: a breaker).
+// A parenthesized aside in words with a number ("(not 3)", "(rounded from 5.8)", "(or 240 minutes)", "(if she
+// sells all 6 boxes)") left out of a stated answer; a parenthesis of math ("(3, 4)") stays, and so does one
+// without a number, which may change the answer's ("5 (million)", "4 (squared)"). An aside that hedges, "3
+// (possibly 4)", is left out too: keeping such asides whole had cost the credit of far more asides that
+// convert or explain the answer (a differential run of hand-written endings), and a hedge earns one
+// alternative's credit only.
 std::string without_asides(std::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '(') {
       const size_t close = s.find(')', i);
       const std::string_view inside = close == std::string_view::npos ? std::string_view() : s.substr(i + 1, close - i - 1);
-      if (close != std::string_view::npos && is_prose(inside) && count_numbers(inside) > 0 && !hedges(inside)) {
+      if (close != std::string_view::npos && is_prose(inside) && count_numbers(inside) > 0) {
         i = close;
         continue;
       }
@@ -322,7 +310,7 @@ bool offers_alternatives(std::string_view s) {
   for (std::string_view w : {" or ", "not ", "between ", " to ", " and ", "minus", "plus", "times", "divided",
                              " less ", " more ", " than ", "percent of", "out of", "over ", "under "})
     if (rfind_nocase(s, w) != std::string_view::npos) return true;
-  return hedges(s);
+  return false;
 }
 
 // A stated final answer in words: its number ("18 dollars per day", "2 (not 3)": asides in parentheses that
@@ -341,7 +329,7 @@ std::string number_of_prose(std::string_view answer) {
   if (numbers == 0 || (numbers > 1 && offers_alternatives(plain))) return {};
   size_t at = 0;
   const std::string number = last_number(plain, &at);
-  if (bounded(plain, at, at + number.size())) return {};   // the words whole: "at least 3", "3 or more"
+  if (strictly_bounded(plain, at)) return {};   // the words whole: "more than 3"
   return followed_by_number_word(plain, at + number.size()) ? trim(plain) : number;
 }
 

@@ -107,30 +107,11 @@ bool denied(std::string_view s, size_t at) {
   return false;
 }
 
-// Whether the words right before s[at] make the number there a bound rather than the answer, "at least 3",
-// "more than 3", "over 3", or those right after s[end] do, "5 or more": under "The final answer is" such a
-// phrase in words had been 3 (a breaker). Not for a box or math, which mark the answer (MATH500's solutions
-// box the answer to "the greatest number" as "at most $\\boxed{2}$").
-bool bounded(std::string_view s, size_t at, size_t end) {
-  while (at > 0 && (s[at - 1] == ' ' || s[at - 1] == '$')) --at;
-  size_t begin = at;
-  while (begin > 0 && is_ascii_alpha(s[begin - 1])) --begin;
-  const std::string word = lowercase(s.substr(begin, at - begin));
-  for (std::string_view w : {"least", "most", "than", "over", "under", "above", "below", "exceeding"})
-    if (word == w) return true;
-  while (end < s.size() && (s[end] == ' ' || s[end] == '$')) ++end;
-  for (std::string_view w : {"or more", "or less", "or fewer", "or greater", "or higher", "or lower", "or above",
-                             "or below", "or larger", "or smaller"})
-    if (starts_with_nocase(s.substr(end), w)) return true;
-  return false;
-}
-
-namespace {
-
-// Whether the words right before s[at] make the box or math there a strict bound, "more than $3$", "greater
-// than \\boxed{3}", "over $3$": such an answer excludes its number (credited, it had rewarded a hedge: a
-// reviewer). Not "at least" or "at most", nor a negated comparison ("cannot be less than $\\boxed{5}$"): those
-// state the extreme value itself, as MATH500's solutions do ("at most $\\boxed{2}$").
+// Whether the words right before s[at] make the answer there a strict bound, "more than 3", "greater than
+// \\boxed{3}", "over $3$": such an answer excludes its number (credited, it had rewarded a hedge: a breaker and
+// a reviewer). Not "at least" or "at most", nor a negated comparison ("cannot be less than $\\boxed{5}$"):
+// those state the extreme value itself, as MATH500's solutions do ("at most $\\boxed{2}$"); keeping them whole
+// in words had cost "The final answer is at least 25 cookies" its credit.
 bool strictly_bounded(std::string_view s, size_t at) {
   size_t i = at, begin = at;
   while (i > 0 && (is_ascii_space(s[i - 1]) || s[i - 1] == '$')) --i;
@@ -147,6 +128,8 @@ bool strictly_bounded(std::string_view s, size_t at) {
   }
   return true;
 }
+
+namespace {
 
 struct MathSpan {
   size_t begin, end;         // the delimiters' extent in the text
@@ -319,7 +302,22 @@ std::string join_parts(std::string_view text, std::vector<Part> parts, int max_g
 // Every math segment of a stated answer's sentence, as one answer (join_parts at any distance: "\\(3\\) or
 // \\(4\\)" had been its last, 4, a hedge credited, since only single $ counted: a breaker).
 std::string all_math(std::string_view s) {
-  return join_parts(s, math_parts(s), /*max_gap_words=*/-1, /*once=*/false);
+  std::vector<Part> parts = math_parts(s), outside;
+  // A span inside a parenthesized aside explains the answer, "$12$ (that is, $3 \\times 4$)": left out where
+  // the sentence has one outside (it had joined the answer as "12, 3 \\times 4": a differential run).
+  int depth = 0;
+  for (size_t i = 0, k = 0; i < s.size(); ++i) {
+    if (k < parts.size() && i == parts[k].begin) {
+      if (depth == 0) outside.push_back(parts[k]);
+      i = parts[k++].end - 1;
+    } else if (s[i] == '(') {
+      ++depth;
+    } else if (s[i] == ')' && depth > 0) {
+      --depth;
+    }
+  }
+  return join_parts(s, outside.empty() ? std::move(parts) : std::move(outside), /*max_gap_words=*/-1,
+                    /*once=*/false);
 }
 
 // The last math segment's content; nothing where the words before it deny it ("So the answer is not $3$." had

@@ -14,9 +14,9 @@ bool is_negation(std::string_view word);
 // Whether the words right before s[at] deny what follows ("cannot be 18", "is not \boxed{3}").
 bool denied(std::string_view s, size_t at);
 
-// Whether the words around the number at s[at, end) make it a bound rather than the answer ("at least 3",
-// "5 or more"); for numbers in words only.
-bool bounded(std::string_view s, size_t at, size_t end);
+// Whether the words right before s[at] make the answer there a strict bound ("more than 3", "greater than
+// \boxed{3}"); not "at least"/"at most", nor a negated comparison.
+bool strictly_bounded(std::string_view s, size_t at);
 
 // The last $...$, $$...$$, \(...\) or \[...\] segment's content with those of its sentence that make one
 // answer with it, unless denied; "" where none.

@@ -1,6 +1,7 @@
 """One run at a time per output directory: an advisory lock (``flock``) on a file in it, held while the
-returned file is open (the run closes it at its end; a killed process's lock ends with it). Two ``cotnpot train`` runs into one ``--out`` had both run to the end, their metrics rows
-interleaved and the verifier, checkpoint and pair files each of whichever wrote last (a breaker)."""
+returned file is open (the run closes it at its end; a killed process's lock ends with it). Two ``cotnpot
+train`` runs into one ``--out`` had both run to the end, their metrics rows interleaved and the verifier,
+checkpoint and pair files each of whichever wrote last (a breaker)."""
 import fcntl
 import os
 from pathlib import Path

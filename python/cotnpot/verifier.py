@@ -183,6 +183,7 @@ def _check_fits(limits: Tuple[Optional[int], Optional[int]], encoded: Sequence[T
 
 _model_locks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _model_locks_guard = threading.Lock()
+_unreferenceable_models_lock = threading.RLock()   # shared by models that take no weak reference
 
 
 def _scoring_lock(model) -> threading.RLock:
@@ -194,12 +195,9 @@ def _scoring_lock(model) -> threading.RLock:
             lock = _model_locks.get(model)
             if lock is None:
                 lock = _model_locks[model] = threading.RLock()
-        except TypeError:   # not weakly referenceable: every such model shares one lock
-            lock = _model_locks_guard_fallback
+        except TypeError:   # not weakly referenceable
+            lock = _unreferenceable_models_lock
         return lock
-
-
-_model_locks_guard_fallback = threading.RLock()
 
 
 @torch.no_grad()

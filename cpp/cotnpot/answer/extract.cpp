@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <stdexcept>
-#include <unordered_set>
 #include <vector>
 
 #include "cotnpot/answer/detail/answer_parts.h"
@@ -16,7 +15,6 @@ namespace {
 
 using detail::all_boxed;
 using detail::all_math;
-using detail::strictly_bounded;
 using detail::braced;
 using detail::denied;
 using detail::is_negation;
@@ -24,6 +22,7 @@ using detail::last_math;
 using detail::lowercase_word;
 using detail::rfind_nocase;
 using detail::starts_with_nocase;
+using detail::strictly_bounded;
 using detail::trim;
 
 // Whether the number that ends at text[i] is followed by a word that changes it ("5 million", "3 eighths";

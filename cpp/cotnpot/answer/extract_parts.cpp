@@ -212,8 +212,9 @@ PartLink word_link(std::string word, bool first) {
 }
 
 // The whole gap is read: a word that derives wins wherever it stands, then the distance (more than
-// `max_words`; negative: no limit), then an approximation, then "=" or "or" (an "or" or a leading "=" had decided before the words
-// after it were seen, joining "\\boxed{6} = 6 cookies, so ... = \\boxed{24}" as "6, 24": a reviewer).
+// `max_words`; negative: no limit), then an approximation, then "=" or "or" (an "or" or a leading "=" had
+// decided before the words after it were seen, joining "\\boxed{6} = 6 cookies, so ... = \\boxed{24}" as "6, 24":
+// a reviewer).
 PartLink gap_link(std::string_view gap, int max_words) {
   // One pass, each filler replaced by a space (a find-and-replace loop per filler rescanned the gap from its
   // start after every hit: quadratic in a gap of a million commas).
@@ -324,8 +325,11 @@ std::string all_math(std::string_view s) {
 // been 3: a breaker). Alone: a final sentence's earlier spans are mostly its conditions ("Plugging in $t = 3$,
 // we get $h = 45$"; joining them as boxes are joined had made it a list: a reviewer).
 std::string last_math(std::string_view s) {
-  const std::vector<Part> parts = math_parts(s);
-  return parts.empty() || denied(s, parts.back().begin) ? std::string() : parts.back().content;
+  const std::vector<MathSpan> spans = math_spans(s);
+  for (auto span = spans.rbegin(); span != spans.rend(); ++span)   // the last that is not blank
+    if (std::string content = trim(span->content); !content.empty())
+      return denied(s, span->begin) ? std::string() : content;
+  return {};
 }
 
 std::string all_boxed(std::string_view text) {

@@ -8,7 +8,7 @@
 
 namespace cotnpot::answer::detail {
 
-// "not", "cannot", "never", or a word ending in "n't" ("isn't", "can't").
+// "not", "cannot", "never", "neither", "nor", or a word ending in "n't" ("isn't", "can’t").
 bool is_negation(std::string_view word);
 
 // Whether the words right before s[at] deny what follows ("cannot be 18", "is not \boxed{3}").
@@ -18,8 +18,7 @@ bool denied(std::string_view s, size_t at);
 // \boxed{3}"); not "at least"/"at most", nor a negated comparison.
 bool strictly_bounded(std::string_view s, size_t at);
 
-// The last $...$, $$...$$, \(...\) or \[...\] segment's content with those of its sentence that make one
-// answer with it, unless denied; "" where none.
+// The last $...$, $$...$$, \(...\) or \[...\] segment's content, unless denied; "" where none.
 std::string last_math(std::string_view s);
 
 // Every math segment of a stated answer's sentence as one answer ("$3$ or $4$" is "3, 4"); "" where none.

@@ -40,7 +40,9 @@ $(BENCH_STAMP): $(VENV_STAMP)
 $(STAMP): $(SOURCES) $(VENV_STAMP)
 	rm -rf build/lib build/lib.* # setuptools' copy of the package: a module moved or removed would stay installed
 	$(PIP) install --no-build-isolation --no-deps .
-	$(PY) -Xfrozen_modules=off -m ipykernel install --prefix $(VENV) --name cotnpot --display-name "Python (cotnpot)" >/dev/null
+	@# ipykernel stages the kernel spec in a directory of TMPDIR it never removes: one of its own here
+	kernels=$$(mktemp -d) && TMPDIR=$$kernels $(PY) -Xfrozen_modules=off -m ipykernel install --prefix $(VENV) \
+	  --name cotnpot --display-name "Python (cotnpot)" >/dev/null; status=$$?; rm -rf "$$kernels"; exit $$status
 	@touch $@
 
 install: deps $(STAMP)

@@ -64,7 +64,8 @@ def test_two_nccl_processes_train_like_one(tmp_path, base_model, objective):
     common = arguments(tmp_path, base_model, objective)
     done = subprocess.run([*local_torchrun(2),
                            "-m", "cotnpot", *common, "--device", "cuda", "--micro-batch-size", "1", "--out",
-                           str(tmp_path / "nccl")], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                           str(tmp_path / "nccl")],
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path)},   # torchrun's own files
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "3 steps on 2 processes (cuda:0)" in done.stdout

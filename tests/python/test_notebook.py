@@ -1,4 +1,5 @@
 """examples/rerank.ipynb runs from top to bottom in the venv's Jupyter kernel (nbclient)."""
+import os
 from pathlib import Path
 
 import nbformat
@@ -20,9 +21,12 @@ def test_rerank_notebook_runs(tmp_path):
                for o in nb.cells[11].outputs)   # the plot was drawn
 
 
-def test_train_verifier_notebook_runs():
+def test_train_verifier_notebook_runs(tmp_path):
     nb = nbformat.read(ROOT / "examples" / "train_verifier.ipynb", as_version=4)
-    NotebookClient(nb, kernel_name="cotnpot", timeout=900, resources={"metadata": {"path": str(ROOT / "examples")}}).execute()
+    # The notebook trains into a new temporary directory and leaves it to its reader: the test's own
+    # directory stands in for the machine's /tmp, where every run had left a trained model behind.
+    NotebookClient(nb, kernel_name="cotnpot", timeout=900, resources={"metadata": {"path": str(ROOT / "examples")}}
+                   ).execute(env={**os.environ, "TMPDIR": str(tmp_path)})
     outputs = ["".join(o.get("text", "") for o in c.get("outputs", [])) for c in nb.cells if c.cell_type == "code"]
     assert "correct and" in outputs[0] and "pairs" in outputs[0]
     assert "held-out pairs of" in outputs[1]

@@ -121,7 +121,7 @@ libc = ctypes.CDLL(None, use_errno=True)
 if libc.unshare(0x00020000) != 0 or libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None) != 0:
     print('{"skip": "no private mount namespace here (a chroot whose / is not a mount point)"}')
     raise SystemExit(0)
-base = tempfile.mkdtemp()
+base = tempfile.mkdtemp(dir=os.environ["OVERLAY_BASE"])   # the test's own directory: a mount point in /tmp outlived it
 assert libc.mount(b"cotnpot-overlay-test", base.encode(), b"tmpfs", 0, b"size=1g") == 0
 for name in ("lower", "upper", "work"):
     os.mkdir(f"{base}/{name}")
@@ -132,7 +132,7 @@ if libc.mount(b"overlay", b"/tmp", b"overlay", 0, options) != 0:
 '''
 
 
-def test_files_held_on_an_overlay_are_counted():
+def test_files_held_on_an_overlay_are_counted(tmp_path):
     """Where /tmp is an overlay (Docker's), files held by descriptors or by mappings alone are counted. Older
     kernels' /proc/<pid>/maps names an overlay's file by the device of the layer beneath, not by the overlay's
     own that a stat of the job's directory gives, so a device match alone would miss them there: a mapped
@@ -143,7 +143,8 @@ def test_files_held_on_an_overlay_are_counted():
     hogs = {name: DISK_HOGS[name] for name in ("held open", "held mapped")}
     r = subprocess.run([sys.executable, "-c", OVERLAY_TMP + DISK, json.dumps(list(hogs.values())),
                         json.dumps([DISK_HONEST_HELD])],
-                       capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+                       capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
+                       env={**os.environ, "OVERLAY_BASE": str(tmp_path)})
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     if "skip" in out:

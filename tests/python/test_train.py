@@ -589,7 +589,8 @@ def test_cotnpot_train_under_torchrun_trains_one_model_like_one_process(tokenize
     common = ["train", "--candidates", str(tmp_path / "c.jsonl"), "--model", str(model_dir), "--batch-size", "4",
               "--max-length", "512", "--truncation", "truncate", "--eval-fraction", "0.25", "--max-steps", "3",
               "--lr", "1e-3", "--device", "cpu", "--quiet"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # torchrun leaves a directory of its own (torchelastic_*) in TMPDIR: the test's, not the machine's /tmp
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path)}
     done = subprocess.run([*local_torchrun(2),
                            "-m", "cotnpot", *common, "--micro-batch-size", "1", "--out", str(tmp_path / "ddp")],
                           env=env, capture_output=True, text=True, timeout=600)

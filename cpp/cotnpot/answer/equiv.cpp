@@ -411,33 +411,42 @@ bool verify(std::string_view gold_text, std::string_view pred_text, const EquivO
 }
 
 namespace {
-// The body never throws into parallel_for: its first exception (a stop, an allocation failure) is kept and
-// rethrown here, on the caller's thread, once every range has returned. A caller's own parallel_for over
-// plain std::threads had ended the process in std::terminate when a stop was set, and one that caught the
-// bodies' exceptions got its ungraded pairs back as 0, not equivalent (a breaker).
-void for_range(int64_t n, const ParallelFor& parallel_for, const std::function<void(int64_t, int64_t)>& body) {
+void throw_if_stopped(const std::atomic<bool>* stop, const char* function) {
+  if (stop != nullptr && stop->load(std::memory_order_relaxed)) throw std::runtime_error(std::string(function) + ": stopped");
+}
+
+// body(i) for every i in [0, n), on parallel_for's threads where there is one, until the caller's stop is
+// set. Nothing throws into parallel_for: the first exception (a stop, an allocation failure) is kept and
+// rethrown here, on the caller's thread, once every range has returned; the other ranges end at their next
+// index instead of grading to their end for nothing. A caller's own parallel_for over plain std::threads had
+// ended the process in std::terminate when a stop was set, and one that caught the bodies' exceptions got its
+// ungraded pairs back as 0, not equivalent (a breaker).
+void for_each_index(int64_t n, const ParallelFor& parallel_for, const std::atomic<bool>* stop, const char* function,
+                    const std::function<void(int64_t)>& body) {
   if (n == 0) return;
   std::mutex mutex;
   std::exception_ptr first;
-  const auto guarded = [&](int64_t begin, int64_t end) {
+  std::atomic<bool> failed{false};
+  const auto range = [&](int64_t begin, int64_t end) {
     try {
-      body(begin, end);
+      for (int64_t i = begin; i < end && !failed.load(std::memory_order_relaxed); ++i) {
+        throw_if_stopped(stop, function);
+        body(i);
+      }
     } catch (...) {
       const std::lock_guard<std::mutex> lock(mutex);
       if (!first) first = std::current_exception();
+      failed.store(true, std::memory_order_relaxed);
     }
   };
   if (parallel_for) {
-    parallel_for(n, guarded);
+    parallel_for(n, range);
   } else {
-    guarded(0, n);
+    range(0, n);
   }
   if (first) std::rethrow_exception(first);
 }
 
-void throw_if_stopped(const std::atomic<bool>* stop, const char* function) {
-  if (stop != nullptr && stop->load(std::memory_order_relaxed)) throw std::runtime_error(std::string(function) + ": stopped");
-}
 }  // namespace
 
 std::vector<uint8_t> grade_pairs(const std::vector<std::string>& golds, const std::vector<std::string>& preds,
@@ -449,12 +458,8 @@ std::vector<uint8_t> grade_pairs(const std::vector<std::string>& golds, const st
   }
   check_options("grade", options);
   std::vector<uint8_t> out(golds.size());
-  for_range(int64_t(golds.size()), parallel_for, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      throw_if_stopped(stop, "grade");
-      out[i] = is_equiv(golds[i], preds[i], options);
-    }
-  });
+  for_each_index(int64_t(golds.size()), parallel_for, stop, "grade",
+                 [&](int64_t i) { out[i] = is_equiv(golds[i], preds[i], options); });
   return out;
 }
 
@@ -488,15 +493,12 @@ std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, c
     answer_distinct[i] = it->second;
   }
   std::vector<Prepared> prepared(distinct.size());
-  for_range(int64_t(distinct.size()), parallel_for, [&](int64_t begin, int64_t end) {
-    for (int64_t d = begin; d < end; ++d) {
-      throw_if_stopped(stop, "group_answers");
-      Budget budget;
-      try {
-        prepared[d] = prepare(distinct[d], budget);
-      } catch (const std::exception&) {
-        prepared[d] = Prepared{};
-      }
+  for_each_index(int64_t(distinct.size()), parallel_for, stop, "group_answers", [&](int64_t d) {
+    Budget budget;
+    try {
+      prepared[d] = prepare(distinct[d], budget);
+    } catch (const std::exception&) {
+      prepared[d] = Prepared{};
     }
   });
   std::unordered_map<std::string, size_t> form_of;
@@ -544,14 +546,12 @@ std::vector<int64_t> answer_class_ids(const std::vector<std::string>& answers, c
       const size_t n = std::min(block, representatives.size() - first);
       equal.assign(n, 0);
       steps.assign(n, 0);
-      for_range(int64_t(n), n > 1 ? parallel_for : ParallelFor{}, [&](int64_t begin, int64_t end) {
-        for (int64_t k = begin; k < end; ++k) {
-          throw_if_stopped(stop, "group_answers");   // one answer against every class so far: seconds, for many
-          Budget budget;
-          equal[k] = prepared_equal(prepared[form_first[representatives[first + k]]], answer, options, budget,
-                                    /*peers=*/true);
-          steps[k] = budget.steps;
-        }
+      // stop checked per comparison: one answer against every class so far takes seconds, for many
+      for_each_index(int64_t(n), n > 1 ? parallel_for : ParallelFor{}, stop, "group_answers", [&](int64_t k) {
+        Budget budget;
+        equal[k] = prepared_equal(prepared[form_first[representatives[first + k]]], answer, options, budget,
+                                  /*peers=*/true);
+        steps[k] = budget.steps;
       });
       for (size_t k = 0; k < n && class_of[f] < 0 && left > 0; ++k) {
         if (equal[k]) class_of[f] = int64_t(first + k);

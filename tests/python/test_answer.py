@@ -1420,6 +1420,40 @@ def test_a_final_answer_in_words_after_a_box_leaves_the_box_the_answer():
     assert answer.extract_answer(r"$\boxed{4}$ The final answer is 5 apples.") == ("5", "final_answer")
 
 
+@pytest.mark.parametrize("text", [
+    "I think the final answer is 3, but let me verify.\n\nChecking again we get 4.\n\nSo the answer is \\boxed{4}.",
+    "Suppose the final answer is 3. Then we get a contradiction. Hence \\boxed{4}.",
+    "A common mistake is to say the final answer is 3. In fact it is $\\boxed{4}$.",
+    "The final answer is \\boxed{3}.\n\nWait, I made an error. The correct answer is \\boxed{4}.",
+    "The final answer is $3$.\n\nLet me recheck the second step.\n\nFinal answer: $\\boxed{4}$",
+])
+def test_a_box_after_the_stated_final_answer_is_the_answer_gone_on_to(text):
+    """Found by a breaker: "final answer is X" anywhere had won over every later box, so a self-correction,
+    a supposition or a guess on the way was graded, not the answer the solution ended with."""
+    assert answer.extract_answer(text) == ("4", "boxed")
+    assert answer.verify("#### 4", text) and not answer.verify("#### 3", text)
+
+
+@pytest.mark.parametrize("text,extracted", [
+    (r"The final answer is $3$ or \boxed{4}.", "3, 4"),
+    (r"The final answer is $3$, \boxed{4}.", "3, 4"),
+    (r"The final answer is $3$ (or \boxed{4}).", "3, 4"),
+    (r"The final answer is $3$ = \boxed{4}.", "3, 4"),          # a false equation: both, as for two boxes
+    (r"The final answer is $3$ -> \boxed{4}.", "4"),            # an arrow derives
+    (r"The final answer is $\frac{1}{2}$ = \boxed{0.5}.", "0.5"),   # one answer written twice
+    (r"The final answer is $12$ (that is, $3 \times 4$).", "12"),      # an aside explains, as before
+    (r"The final answer is $x = \boxed{5}$.", "5"),
+])
+def test_a_box_beside_math_in_the_stated_final_answer_is_a_part_of_it(text, extracted):
+    """Found by a breaker: in the stated final answer's sentence only the math spans counted, so "$3$ or
+    \\boxed{4}" was 3, its first option credited and the box ignored. A box outside the math is now a part
+    of the answer like a math span, and an aside opening with "or" offers another answer."""
+    assert answer.extract_answer(text) == (extracted, "final_answer")
+    hedge = "," in extracted
+    assert answer.verify("#### 3", text) is (not hedge and extracted == "3")
+    assert answer.verify("#### 4", text) is (extracted == "4")
+
+
 @pytest.mark.parametrize("gold,pred,equal", [
     ("52_8", "52_{8}", True), ("4210_{5}", "4210_5", True), ("2516_8", "2516_{8}", True),
     ("52_8", "52_{9}", False), ("52_8", "52", False),

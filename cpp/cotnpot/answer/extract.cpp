@@ -68,11 +68,15 @@ Abbreviation abbreviation_at(std::string_view s, size_t dot) {
   return Abbreviation::None;
 }
 
+// Which abbreviations a sentence goes on through.
+enum class Through { kNone, kRestating, kAll };
+
 // A sentence ends at a newline, or at ". " / a final "." that is not a decimal point. An abbreviation goes
-// on with it where nothing precedes it ("approx. 18"), and "i.e."/"e.g." where asked; after words "approx."
-// ends it ("18 approx. I hope it is correct." is "18 approx"), and the others end it before themselves: "5,
-// i.e. 500 cents" is "5" (it had been "5, i.e").
-std::string until_sentence_end(std::string_view s, bool through_abbreviations = false) {
+// on with it where nothing precedes it ("approx. 18"), "i.e."/"e.g." where asked (kRestating), every one
+// where asked (kAll: the sentence as written); else after words "approx." ends it ("18 approx. I hope it is
+// correct." is "18 approx"), and the others end it before themselves: "5, i.e. 500 cents" is "5" (it had
+// been "5, i.e").
+std::string until_sentence_end(std::string_view s, Through through = Through::kNone) {
   size_t end = s.size();
   int depth = 0;
   bool in_math = false;
@@ -92,7 +96,8 @@ std::string until_sentence_end(std::string_view s, bool through_abbreviations = 
         while (before > 0 && (detail::is_ascii_space(s[before - 1]) || s[before - 1] == ',' ||
                               s[before - 1] == ';' || s[before - 1] == ':' || s[before - 1] == '('))
           --before;
-        if (before == 0 || (through_abbreviations && a == Abbreviation::Restating)) continue;
+        if (before == 0 || through == Through::kAll || (through == Through::kRestating && a == Abbreviation::Restating))
+          continue;
         end = a == Abbreviation::Qualifying ? i : before;
         break;
       }
@@ -479,6 +484,12 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
       while (!rest.empty() && (rest.front() == ':' || detail::is_ascii_space(rest.front())))
         rest.remove_prefix(1);
       const std::string sentence = until_sentence_end(rest);
+      // A box after the statement's sentence (as written, abbreviations and all) is the answer the solution
+      // went on to: "I think the final answer is 3, but let me verify. ... So the answer is \boxed{4}." and
+      // "The final answer is \boxed{3}. Wait, I made an error. The correct answer is \boxed{4}." had been 3 (a
+      // breaker). One within it is the statement's ("7 hours and 30 minutes, i.e. \boxed{7.5}", below).
+      const size_t written_end = size_t(rest.data() - text.data()) + until_sentence_end(rest, Through::kAll).size();
+      if (!all_boxed(text.substr(written_end)).empty()) break;
       // the reason first: "$3$, since $4$ is excluded" had been "excluded", what followed the reason's "is"
       std::string answer = after_is(without_reasons_math(sentence));
       // "The final answer is not 5." states no answer: the rules below decide (it had given 5, over a box;
@@ -490,7 +501,7 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
       if (!marked && is_prose(answer)) {
         // "The final answer is 7 hours and 30 minutes, i.e. \\boxed{7.5}": the sentence had ended at "i.e.",
         // and its last number, 30, had been the answer (a breaker). A box later in the same sentence is it.
-        const std::string extended = until_sentence_end(rest, true);
+        const std::string extended = until_sentence_end(rest, Through::kRestating);
         if (extended.size() > sentence.size())
           if (std::string boxed = all_boxed(std::string_view(extended).substr(sentence.size())); !boxed.empty())
             return {boxed, "final_answer"};

@@ -192,7 +192,7 @@ enum class PartLink {
   kApart,         // more words than the limit: the later alone
 };
 
-// "so", "thus", "i.e." (anywhere): the later part follows from the earlier or restates it ("\\boxed{18}
+// "so", "thus", "i.e.", an arrow (anywhere): the later part follows from the earlier or restates it ("\\boxed{18}
 // dollars, i.e. \\boxed{\\$18}", "x = \\boxed{3}, so 2x+1 = \\boxed{7}" had been joined as the answers "18, \\$18"
 // and "3, 7": a breaker); a gap that opens with "\\approx" or "approximately" gives a rounded form of the
 // earlier ("\\boxed{\\sqrt{2}} \\approx \\boxed{1.414}" is \\sqrt{2}: the rounded form had failed against an exact
@@ -202,7 +202,7 @@ PartLink word_link(std::string word, bool first) {
   while (!word.empty() && (word.back() == '.' || word.back() == ':' || word.back() == ';')) word.pop_back();
   for (char& c : word) c = lowercase(c);
   for (std::string_view w : {"so", "thus", "hence", "therefore", "i.e", "ie", "\\rightarrow", "\\implies",
-                             "\\therefore", "equivalently"})
+                             "\\therefore", "equivalently", "\\Rightarrow", "\\Longrightarrow", "->", "=>"})
     if (word == w) return PartLink::kFollows;
   if (first && (word == "\\approx" || word == "\\equiv" || word == "approximately" || word == "approx" ||
                 word == "roughly"))
@@ -298,41 +298,8 @@ std::string join_parts(std::string_view text, std::vector<Part> parts, int max_g
   return answer;
 }
 
-}  // namespace
-
-// Every math segment of a stated answer's sentence, as one answer (join_parts at any distance: "\\(3\\) or
-// \\(4\\)" had been its last, 4, a hedge credited, since only single $ counted: a breaker).
-std::string all_math(std::string_view s) {
-  std::vector<Part> parts = math_parts(s), outside;
-  // A span inside a parenthesized aside explains the answer, "$12$ (that is, $3 \\times 4$)": left out where
-  // the sentence has one outside (it had joined the answer as "12, 3 \\times 4": a differential run).
-  int depth = 0;
-  for (size_t i = 0, k = 0; i < s.size(); ++i) {
-    if (k < parts.size() && i == parts[k].begin) {
-      if (depth == 0) outside.push_back(parts[k]);
-      i = parts[k++].end - 1;
-    } else if (s[i] == '(') {
-      ++depth;
-    } else if (s[i] == ')' && depth > 0) {
-      --depth;
-    }
-  }
-  return join_parts(s, outside.empty() ? std::move(parts) : std::move(outside), /*max_gap_words=*/-1,
-                    /*once=*/false);
-}
-
-// The last math segment's content; nothing where the words before it deny it ("So the answer is not $3$." had
-// been 3: a breaker). Alone: a final sentence's earlier spans are mostly its conditions ("Plugging in $t = 3$,
-// we get $h = 45$"; joining them as boxes are joined had made it a list: a reviewer).
-std::string last_math(std::string_view s) {
-  const std::vector<MathSpan> spans = math_spans(s);
-  for (auto span = spans.rbegin(); span != spans.rend(); ++span)   // the last that is not blank
-    if (std::string content = trim(span->content); !content.empty())
-      return denied(s, span->begin) ? std::string() : content;
-  return {};
-}
-
-std::string all_boxed(std::string_view text) {
+// The \\boxed{} and \\fbox{} of a text that box something, in order.
+std::vector<Part> box_parts(std::string_view text) {
   std::vector<Part> boxes;
   // The next \boxed and the next \fbox at or after `from`, each searched again only once `from` has passed
   // it: searching both after every box rescanned the text to its end for the absent one (quadratic).
@@ -362,7 +329,61 @@ std::string all_boxed(std::string_view text) {
     if (!content.empty()) boxes.push_back({at, end, content});
     from = end > at ? end : at + len;
   }
-  return join_parts(text, std::move(boxes), kBoxGapWords, /*once=*/true);
+  return boxes;
+}
+
+}  // namespace
+
+// Every math segment of a stated answer's sentence, as one answer (join_parts at any distance: "\\(3\\) or
+// \\(4\\)" had been its last, 4, a hedge credited, since only single $ counted: a breaker). Where it has
+// math, a box outside the math is a part too: "The final answer is $3$ or \\boxed{4}." had been 3.
+std::string all_math(std::string_view s) {
+  std::vector<Part> parts = math_parts(s), outside;
+  if (!parts.empty()) {
+    const size_t spans = parts.size();   // in order and apart, as the boxes are: one walk over both
+    size_t k = 0;
+    for (Part& box : box_parts(s)) {
+      while (k < spans && parts[k].end <= box.begin) ++k;
+      if (k == spans || box.end <= parts[k].begin) parts.push_back(std::move(box));
+    }
+    std::stable_sort(parts.begin(), parts.end(), [](const Part& a, const Part& b) { return a.begin < b.begin; });
+  }
+  // A span inside a parenthesized aside explains the answer, "$12$ (that is, $3 \\times 4$)": left out where
+  // the sentence has one outside (it had joined the answer as "12, 3 \\times 4": a differential run). An
+  // aside that opens with "or" offers another answer, whose parts stay: "$3$ (or \\boxed{4})" had been 3.
+  int depth = 0, offering = 0;   // asides open, and how many of them offer
+  std::vector<bool> offers;
+  for (size_t i = 0, k = 0; i < s.size(); ++i) {
+    if (k < parts.size() && i == parts[k].begin) {
+      if (depth == offering) outside.push_back(parts[k]);
+      i = parts[k++].end - 1;
+    } else if (s[i] == '(') {
+      size_t w = i + 1;
+      while (w < s.size() && is_ascii_space(s[w])) ++w;
+      offers.push_back(starts_with_nocase(s.substr(w), "or ") || starts_with_nocase(s.substr(w), "or$"));
+      ++depth, offering += offers.back();
+    } else if (s[i] == ')' && depth > 0) {
+      --depth, offering -= offers.back();
+      offers.pop_back();
+    }
+  }
+  return join_parts(s, outside.empty() ? std::move(parts) : std::move(outside), /*max_gap_words=*/-1,
+                    /*once=*/false);
+}
+
+// The last math segment's content; nothing where the words before it deny it ("So the answer is not $3$." had
+// been 3: a breaker). Alone: a final sentence's earlier spans are mostly its conditions ("Plugging in $t = 3$,
+// we get $h = 45$"; joining them as boxes are joined had made it a list: a reviewer).
+std::string last_math(std::string_view s) {
+  const std::vector<MathSpan> spans = math_spans(s);
+  for (auto span = spans.rbegin(); span != spans.rend(); ++span)   // the last that is not blank
+    if (std::string content = trim(span->content); !content.empty())
+      return denied(s, span->begin) ? std::string() : content;
+  return {};
+}
+
+std::string all_boxed(std::string_view text) {
+  return join_parts(text, box_parts(text), kBoxGapWords, /*once=*/true);
 }
 
 }  // namespace cotnpot::answer::detail

@@ -98,6 +98,9 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
     ("The answer is $\\frac13$, approximately $0.33$.", ("\\frac13", "answer_is")),
     ("The answer can\u2019t be 3.", ("", "none")),
     ("The answer isn\u2019t \\boxed{3}.", ("", "none")),
+    # an answer that begins by denying, with either apostrophe ("can\u2019t be $5$" had been 5)
+    ("The final answer is: can't be $5$.", ("", "none")),
+    ("The final answer is: can\u2019t be $5$.", ("", "none")),
     ("The answer is not \\(3\\).", ("", "none")),
     ("The answer is neither $3$ nor $4$.", ("", "none")),
     ("The answer is $16$ instead of $17$.", ("16", "answer_is")),

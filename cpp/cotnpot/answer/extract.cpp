@@ -371,11 +371,21 @@ bool ends_a_word(std::string_view text, size_t at) {
   return at >= text.size() || !detail::is_ascii_alpha(text[at]);
 }
 
-// Whether a stated answer begins by denying: "not 5", "never $3$", "n't 3" (after "answer is" in "isn't").
+// Whether a stated answer begins by denying: "not 5", "never $3$", "can't be 5", "n't 3" (after "answer is"
+// in "isn't"), either apostrophe ("can’t be $5$" had been 5).
 bool states_no_answer(std::string_view answer) {
   size_t end = 0;
-  while (end < answer.size() && (detail::is_ascii_alpha(answer[end]) || answer[end] == '\'')) ++end;
-  return end > 0 && (is_negation(answer.substr(0, end)) || answer.substr(0, end) == "n't");
+  while (end < answer.size()) {
+    if (detail::is_ascii_alpha(answer[end]) || answer[end] == '\'') {
+      ++end;
+    } else if (answer.substr(end, 3) == "\xE2\x80\x99") {
+      end += 3;
+    } else {
+      break;
+    }
+  }
+  const std::string_view word = answer.substr(0, end);
+  return end > 0 && (is_negation(word) || word == "n't" || word == "n\xE2\x80\x99t");
 }
 
 // "The volume of $V$ is 120": what follows the last " is ", when the sentence has one, outside a pair of

@@ -411,6 +411,49 @@ std::string after_is(std::string answer) {
   return rest.empty() ? answer : rest;
 }
 
+// Where the text after a stated answer stops being the solution's own: the first line that opens a few-shot
+// prompt's next problem ("Problem:", "Question:", "Q:"), a chat turn ("Human:", "User:", "Assistant:",
+// a special token) or a code block. Its size where none does. (Not a Markdown heading: long solutions go on
+// in "### Step 2" after a tentative answer.)
+size_t continuation_start(std::string_view s) {
+  for (size_t line = 0; line < s.size();) {
+    size_t i = line;
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+    const std::string_view from = s.substr(i);
+    for (std::string_view opener : {"problem:", "question:", "q:", "human:", "user:", "assistant:", "```", "<|"})
+      if (starts_with_nocase(from, opener)) return line;
+    const size_t newline = s.find('\n', i);
+    if (newline == std::string_view::npos) break;
+    line = newline + 1;
+  }
+  return s.size();
+}
+
+// Whether a box holds a template's placeholder rather than an answer: "\\boxed{answer}", "\\boxed{\\text{your
+// answer}}", "\\boxed{?}", "\\boxed{\\ldots}", "\\boxed{\\_\\_}".
+bool is_placeholder(std::string_view boxed) {
+  std::string letters;
+  for (size_t i = 0; i < boxed.size(); ++i) {
+    const char c = boxed[i];
+    if (c == '\\') {   // text and dots commands only: "\\infty" or "\\pi" is an answer
+      size_t e = i + 1;
+      while (e < boxed.size() && detail::is_ascii_alpha(boxed[e])) ++e;
+      const std::string_view name = boxed.substr(i + 1, e - i - 1);
+      if (name.empty() && e < boxed.size() && boxed[e] == '_') ++e;   // "\\_"
+      else if (name != "text" && name != "textbf" && name != "mathrm" && name != "ldots" && name != "dots" &&
+               name != "cdots")
+        return false;
+      i = e - 1;
+    } else if (detail::is_ascii_alnum(c)) {
+      letters += detail::lowercase(c);
+    } else if (c != '?' && c != '.' && c != ',' && c != '_' && c != '{' && c != '}' && !detail::is_ascii_space(c)) {
+      return false;
+    }
+  }
+  return letters.empty() || letters == "answer" || letters == "youranswer" || letters == "finalanswer" ||
+         letters == "theanswer";
+}
+
 }  // namespace
 
 std::string last_boxed(std::string_view text) {
@@ -497,17 +540,31 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
       // A box after the statement's sentence (as written, abbreviations and all) is the answer the solution
       // went on to: "I think the final answer is 3, but let me verify. ... So the answer is \boxed{4}." and
       // "The final answer is \boxed{3}. Wait, I made an error. The correct answer is \boxed{4}." had been 3 (a
-      // breaker). One within it is the statement's ("7 hours and 30 minutes, i.e. \boxed{7.5}", below).
+      // breaker). One within it is the statement's ("7 hours and 30 minutes, i.e. \boxed{7.5}", below); one
+      // past the solution's own text (a few-shot prompt's next problem, a chat turn, a code block) or a
+      // template's ("\boxed{answer}") is none (a reviewer).
       const size_t written_end = size_t(rest.data() - text.data()) + until_sentence_end(rest, Through::kAll).size();
-      if (!all_boxed(text.substr(written_end)).empty()) break;
+      const std::string_view after = text.substr(written_end);
+      if (std::string later = all_boxed(after.substr(0, continuation_start(after)));
+          !later.empty() && !is_placeholder(later))
+        return {later, "boxed"};
       // the reason first: "$3$, since $4$ is excluded" had been "excluded", what followed the reason's "is"
       std::string answer = after_is(without_reasons_math(sentence));
       // "The final answer is not 5." states no answer: the rules below decide (it had given 5, over a box;
       // "not $5$" its math: a breaker)
       if (states_no_answer(answer)) break;
       bool marked = false;  // the answer is set off as math or a box: take it as it is
-      if (std::string math = all_math(answer); !math.empty()) answer = math, marked = true;
-      if (std::string boxed = all_boxed(answer); !boxed.empty()) answer = boxed, marked = true;
+      if (std::string math = all_math(answer); !math.empty()) {
+        // boxes inside its math are the answer ("$x = \boxed{5}$"), and so are boxes beside math without any:
+        // "$3$ or \boxed{4}" is 4, as the rule for boxes reads it (its math alone had made it 3, a hedge's
+        // first option credited: a breaker; the two as parts of one list had made "$18$ \boxed{18}" a list of
+        // two: a reviewer)
+        std::string boxed = all_boxed(math);
+        if (boxed.empty()) boxed = all_boxed(answer);
+        answer = boxed.empty() ? math : boxed, marked = true;
+      } else if (std::string boxed = all_boxed(answer); !boxed.empty()) {
+        answer = boxed, marked = true;
+      }
       if (!marked && is_prose(answer)) {
         // "The final answer is 7 hours and 30 minutes, i.e. \\boxed{7.5}": the sentence had ended at "i.e.",
         // and its last number, 30, had been the answer (a breaker). A box later in the same sentence is it.

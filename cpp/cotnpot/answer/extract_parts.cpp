@@ -192,7 +192,7 @@ enum class PartLink {
   kApart,         // more words than the limit: the later alone
 };
 
-// "so", "thus", "i.e.", an arrow (anywhere): the later part follows from the earlier or restates it ("\\boxed{18}
+// "so", "thus", "i.e.", an arrow (anywhere; read lowercased: \\Rightarrow too): the later part follows from the earlier or restates it ("\\boxed{18}
 // dollars, i.e. \\boxed{\\$18}", "x = \\boxed{3}, so 2x+1 = \\boxed{7}" had been joined as the answers "18, \\$18"
 // and "3, 7": a breaker); a gap that opens with "\\approx" or "approximately" gives a rounded form of the
 // earlier ("\\boxed{\\sqrt{2}} \\approx \\boxed{1.414}" is \\sqrt{2}: the rounded form had failed against an exact
@@ -202,7 +202,7 @@ PartLink word_link(std::string word, bool first) {
   while (!word.empty() && (word.back() == '.' || word.back() == ':' || word.back() == ';')) word.pop_back();
   for (char& c : word) c = lowercase(c);
   for (std::string_view w : {"so", "thus", "hence", "therefore", "i.e", "ie", "\\rightarrow", "\\implies",
-                             "\\therefore", "equivalently", "\\Rightarrow", "\\Longrightarrow", "->", "=>"})
+                             "\\therefore", "equivalently", "\\longrightarrow", "->", "-->", "=>"})
     if (word == w) return PartLink::kFollows;
   if (first && (word == "\\approx" || word == "\\equiv" || word == "approximately" || word == "approx" ||
                 word == "roughly"))
@@ -222,7 +222,9 @@ PartLink gap_link(std::string_view gap, int max_words) {
   g.reserve(gap.size());
   for (size_t i = 0; i < gap.size();) {
     bool filler_here = false;
-    for (std::string_view filler : {"\\qquad", "\\quad", "\\text", "\\(", "\\)", "\\[", "\\]", "$", "{", "}", ","}) {
+    // parentheses too: "$3$ (or $3.0$)" is an "or" (its word had been "(or": a reviewer)
+    for (std::string_view filler : {"\\qquad", "\\quad", "\\text", "\\(", "\\)", "\\[", "\\]", "$", "{", "}", ",",
+                                    "(", ")"}) {
       if (gap.compare(i, filler.size(), filler) == 0) {
         g += ' ';
         i += filler.size();
@@ -335,22 +337,12 @@ std::vector<Part> box_parts(std::string_view text) {
 }  // namespace
 
 // Every math segment of a stated answer's sentence, as one answer (join_parts at any distance: "\\(3\\) or
-// \\(4\\)" had been its last, 4, a hedge credited, since only single $ counted: a breaker). Where it has
-// math, a box outside the math is a part too: "The final answer is $3$ or \\boxed{4}." had been 3.
+// \\(4\\)" had been its last, 4, a hedge credited, since only single $ counted: a breaker).
 std::string all_math(std::string_view s) {
   std::vector<Part> parts = math_parts(s), outside;
-  if (!parts.empty()) {
-    const size_t spans = parts.size();   // in order and apart, as the boxes are: one walk over both
-    size_t k = 0;
-    for (Part& box : box_parts(s)) {
-      while (k < spans && parts[k].end <= box.begin) ++k;
-      if (k == spans || box.end <= parts[k].begin) parts.push_back(std::move(box));
-    }
-    std::stable_sort(parts.begin(), parts.end(), [](const Part& a, const Part& b) { return a.begin < b.begin; });
-  }
   // A span inside a parenthesized aside explains the answer, "$12$ (that is, $3 \\times 4$)": left out where
   // the sentence has one outside (it had joined the answer as "12, 3 \\times 4": a differential run). An
-  // aside that opens with "or" offers another answer, whose parts stay: "$3$ (or \\boxed{4})" had been 3.
+  // aside that opens with "or" offers another answer, whose parts stay: "$3$ (or $4$)" had been 3.
   int depth = 0, offering = 0;   // asides open, and how many of them offer
   std::vector<bool> offers;
   for (size_t i = 0, k = 0; i < s.size(); ++i) {

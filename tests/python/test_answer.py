@@ -1432,7 +1432,8 @@ def test_a_final_answer_in_words_after_a_box_leaves_the_box_the_answer():
 ])
 def test_a_box_after_the_stated_final_answer_is_the_answer_gone_on_to(text):
     """Found by a breaker: "final answer is X" anywhere had won over every later box, so a self-correction,
-    a supposition or a guess on the way was graded, not the answer the solution ended with."""
+    a supposition or a guess on the way was graded, not the answer the solution ended with. Where words
+    doubt the statement, a later box in the solution's own text is its answer."""
     assert answer.extract_answer(text) == ("4", "boxed")
     assert answer.verify("#### 4", text) and not answer.verify("#### 3", text)
 
@@ -1446,6 +1447,14 @@ def test_a_box_after_the_stated_final_answer_is_the_answer_gone_on_to(text):
     "Solution:\nWe have $x=\\boxed{5}$.",
     "The final answer is $3$.\n\nHuman: What is 2+3? Put your answer in \\boxed{}.\n\nAssistant: \\boxed{5}",
     "The final answer is 3.\n\n```python\nprint(r'\\boxed{' + str(ans) + '}')\n```",
+    "Final Answer: The final answer is $3$. I hope it is correct.\n\n### Problem 2:\nSolve $2x=10$: $x=\\boxed{5}$.",
+    "The final answer is $3$.\n\n### Instruction:\nAdd 2 and 3, answer in \\boxed{}.\n### Response:\n\\boxed{5}",
+    "The final answer is 3.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWait, and 2+3? \\boxed{5}",
+    "The final answer is 3. Wait, write it as \\boxed{\\text{your answer here}} or \\boxed{[answer]} or \\boxed{<answer>}.",
+    # boxes after a statement not in doubt restate or check it (a reviewer)
+    "The final answer is $\\boxed{3}$.\n\n### Verification\nPlugging $x=3$: $f(3)=\\boxed{0}$ as required.",
+    "The final answer is $\\boxed{3}$.\n\nNote: counting ordered pairs we would get $\\boxed{6}$ instead.",
+    "The final answer is $3$.\n\nTherefore, the waiting time is $\\boxed{3}$ hours and $\\boxed{20}$ minutes.",
 ])
 def test_a_box_past_the_solutions_own_text_leaves_the_stated_answer(text):
     assert answer.extract_answer(text) == ("3", "final_answer")
@@ -1459,18 +1468,26 @@ def test_a_box_past_the_solutions_own_text_leaves_the_stated_answer(text):
     (r"The final answer is $m+n = 7$, \boxed{7}.", "7"),
     (r"The final answer is $a + b = 2 + 3 = $\boxed{5}.", "5"),
     (r"The final answer is $x = \boxed{5}$.", "5"),     # a box in the math, as before
-    (r"The final answer is $3$ (or $4$).", "3, 4"),      # an aside with "or" offers another answer
-    (r"The final answer is $3$ (or $3.0$).", "3.0"),     # ... or restates it ("(or" had been no "or")
+    (r"The final answer is $3$, as computed in \boxed{\text{Step 3}}.", "3"),   # a box in a reason is no answer
+    # math in an aside is left out, as before: it explains ("that is"), restates in another form or unit, or
+    # offers a hedge's second option, whose first alone is credited, as if it stood alone (a reviewer)
+    (r"The final answer is $12$ (that is, $3 \times 4$).", "12"),
+    (r"The final answer is $3$ (or $3.0$).", "3"),
+    (r"The final answer is $3$ (or $4$).", "3"),
     (r"The final answer is $3$ (or, equivalently, $\frac{6}{2}$).", "3"),
-    (r"The final answer is $12$ (that is, $3 \times 4$).", "12"),   # an aside explains, as before
-    (r"So \boxed{7 - 1} \Longrightarrow \boxed{6}.", "6"),    # an arrow derives, in either case
+    (r"The final answer is $\sqrt{2}$ (or approximately $1.414$).", r"\sqrt{2}"),
+    (r"The final answer is $5$ dollars (or $500$ cents).", "5"),
+    # between boxes: an arrow of implication derives, in either case; "or approximately" rounds; "->" maps
+    (r"So \boxed{7 - 1} \Longrightarrow \boxed{6}.", "6"),
+    (r"So \boxed{\sqrt{2}} (or approximately \boxed{1.414}).", r"\sqrt{2}"),
+    (r"So x -> \boxed{2}, y -> \boxed{3}.", "2, 3"),
 ])
 def test_boxes_beside_math_in_the_stated_final_answer_are_the_answer(text, extracted):
     """Found by a breaker: in the stated final answer's sentence only the math spans counted, so "$3$ or
     \\boxed{4}" was 3, a hedge's unboxed option credited and the box ignored. Where its math holds no box,
     boxes beside it are the answer; an aside opening with "or" offers another answer."""
     assert answer.extract_answer(text)[0] == extracted
-    assert answer.verify("#### 3", text) is (extracted in ("3", "3.0"))
+    assert answer.verify("#### 3", text) is (extracted == "3")
 
 
 @pytest.mark.parametrize("gold,pred,equal", [

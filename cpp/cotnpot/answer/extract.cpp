@@ -292,12 +292,14 @@ std::string_view before_reason(std::string_view s) {
   return s.substr(0, end);
 }
 
-// A stated answer without the reason given for it where that holds math: "$18$, since $9 \\times 2 = 18$" had
-// been the list "18, 9 \\times 2 = 18", and "18, since $9 \\times 2 = 18$" the reason's equation (a breaker).
+// A stated answer without the reason given for it where that holds math or a box: "$18$, since $9 \\times 2 =
+// 18$" had been the list "18, 9 \\times 2 = 18", "18, since $9 \\times 2 = 18$" the reason's equation (a
+// breaker), and "$5$, as computed in \\boxed{\\text{Step 3}}" its box (a reviewer).
 // A reason in words stays: the rules for prose cut it.
 std::string without_reasons_math(std::string_view sentence) {
   const std::string_view stated = before_reason(sentence);
-  if (stated.size() == sentence.size() || all_math(sentence.substr(stated.size())).empty())
+  const std::string_view reason = sentence.substr(stated.size());
+  if (stated.size() == sentence.size() || (all_math(reason).empty() && all_boxed(reason).empty()))
     return std::string(sentence);
   std::string out = trim(stated);
   while (!out.empty() && (out.back() == ',' || out.back() == ';' || out.back() == ':')) out.pop_back();
@@ -412,46 +414,104 @@ std::string after_is(std::string answer) {
 }
 
 // Where the text after a stated answer stops being the solution's own: the first line that opens a few-shot
-// prompt's next problem ("Problem:", "Question:", "Q:"), a chat turn ("Human:", "User:", "Assistant:",
-// a special token) or a code block. Its size where none does. (Not a Markdown heading: long solutions go on
-// in "### Step 2" after a tentative answer.)
+// prompt's next problem or a chat turn ("Problem 2:", "### Question:", "Q:", "Human:", "### Response:", after
+// any "#" or "*"), or a code block, or the first special token anywhere ("<|eot_id|>", "</s>", "[INST]").
+// Its size where none does. (Not a Markdown heading alone: long solutions go on in "### Step 2" after a
+// tentative answer.)
 size_t continuation_start(std::string_view s) {
-  for (size_t line = 0; line < s.size();) {
+  size_t end = s.size();
+  for (std::string_view token : {"<|", "</s>", "[INST]", "<start_of_turn>", "<end_of_turn>"})
+    end = std::min(end, s.find(token));
+  for (size_t line = 0; line < end;) {
     size_t i = line;
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-    const std::string_view from = s.substr(i);
-    for (std::string_view opener : {"problem:", "question:", "q:", "human:", "user:", "assistant:", "```", "<|"})
-      if (starts_with_nocase(from, opener)) return line;
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '#' || s[i] == '*')) ++i;
+    if (s.compare(i, 3, "```") == 0) return line;
+    size_t e = i;
+    while (e < s.size() && detail::is_ascii_alpha(s[e])) ++e;
+    const std::string word = detail::lowercase(s.substr(i, e - i));
+    while (e < s.size() && (s[e] == ' ' || detail::is_ascii_digit(s[e]) || s[e] == '.' || s[e] == '*')) ++e;
+    if (e < s.size() && s[e] == ':')
+      for (std::string_view opener : {"problem", "question", "q", "example", "exercise", "input", "instruction",
+                                      "response", "human", "user", "assistant"})
+        if (word == opener) return line;
     const size_t newline = s.find('\n', i);
     if (newline == std::string_view::npos) break;
     line = newline + 1;
   }
-  return s.size();
+  return end;
 }
 
 // Whether a box holds a template's placeholder rather than an answer: "\\boxed{answer}", "\\boxed{\\text{your
-// answer}}", "\\boxed{?}", "\\boxed{\\ldots}", "\\boxed{\\_\\_}".
-bool is_placeholder(std::string_view boxed) {
+// answer here}}", "\\boxed{[answer]}", "\\boxed{?}", "\\boxed{\\ldots}", "\\boxed{\\_\\_}".
+bool is_placeholder_box(std::string_view boxed) {
   std::string letters;
   for (size_t i = 0; i < boxed.size(); ++i) {
     const char c = boxed[i];
-    if (c == '\\') {   // text and dots commands only: "\\infty" or "\\pi" is an answer
+    if (c == '\\') {   // text, dots and box commands only: "\\infty" or "\\pi" is an answer
       size_t e = i + 1;
       while (e < boxed.size() && detail::is_ascii_alpha(boxed[e])) ++e;
       const std::string_view name = boxed.substr(i + 1, e - i - 1);
       if (name.empty() && e < boxed.size() && boxed[e] == '_') ++e;   // "\\_"
       else if (name != "text" && name != "textbf" && name != "mathrm" && name != "ldots" && name != "dots" &&
-               name != "cdots")
+               name != "cdots" && name != "boxed")
         return false;
       i = e - 1;
     } else if (detail::is_ascii_alnum(c)) {
       letters += detail::lowercase(c);
-    } else if (c != '?' && c != '.' && c != ',' && c != '_' && c != '{' && c != '}' && !detail::is_ascii_space(c)) {
+    } else if (std::string_view("?._{}[]<>").find(c) == std::string_view::npos && !detail::is_ascii_space(c)) {
       return false;
     }
   }
-  return letters.empty() || letters == "answer" || letters == "youranswer" || letters == "finalanswer" ||
-         letters == "theanswer";
+  for (std::string_view prefix : {"", "your", "final", "the", "yourfinal"})
+    for (std::string_view suffix : {"answer", "answerhere"})
+      if (letters.size() == prefix.size() + suffix.size() && letters.compare(0, prefix.size(), prefix) == 0 &&
+          letters.compare(prefix.size(), suffix.size(), suffix) == 0)
+        return true;
+  return letters.empty();
+}
+
+// Whether boxes joined by all_boxed ("\\text{your answer}, ?") are all placeholders.
+bool is_placeholder(std::string_view boxes) {
+  for (size_t from = 0;;) {
+    const size_t comma = boxes.find(',', from);
+    if (!is_placeholder_box(boxes.substr(from, comma == std::string_view::npos ? comma : comma - from))) return false;
+    if (comma == std::string_view::npos) return true;
+    from = comma + 1;
+  }
+}
+
+// Where the sentence holding text[at] begins: after the last newline or ". " (or "! ", "? ") before it.
+size_t sentence_start(std::string_view text, size_t at) {
+  for (size_t i = at; i > 0; --i) {
+    const char c = text[i - 1];
+    if (c == '\n') return i;
+    if ((c == '.' || c == '!' || c == '?') && i < text.size() && detail::is_ascii_space(text[i])) return i;
+  }
+  return 0;
+}
+
+// Whether a solution doubts or takes back the answer it states: words of doubt in the sentence that states it
+// ("I think", "Suppose", "My guess", "A common mistake is to say") or after it ("Wait", "I made an error",
+// "the correct answer", "let me verify"), whole words ("waiting" is no "wait"). Without them a later box
+// restates or checks the statement: "The final answer is $\\boxed{5}$. ### Verification ... $f(5) = \\boxed{0}$"
+// is 5 (a reviewer).
+bool doubted(std::string_view statement, std::string_view after) {
+  std::string words = " ";   // lowercase letters, every other byte a space: cues match whole words
+  for (std::string_view part : {statement, after}) {
+    for (const char c : part) {
+      const char w = detail::is_ascii_alpha(c) ? detail::lowercase(c) : ' ';
+      if (w != ' ' || words.back() != ' ') words += w;
+    }
+    words += ' ';
+  }
+  for (std::string_view cue : {"i think", "suppose", "guess", "my guess", "mistake", "assume", "maybe", "probably",
+                               "might be", "tentative", "not sure", "let me verify", "let me check",
+                               "let me double check", "but let", "wait", "error", "wrong", "incorrect", "actually",
+                               "correct answer", "correction", "contradiction", "re examine", "reconsider",
+                               "recheck", "re check", "oops", "hmm", "revisit"}) {
+    if (words.find(" " + std::string(cue) + " ") != std::string::npos) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -544,9 +604,13 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
       // past the solution's own text (a few-shot prompt's next problem, a chat turn, a code block) or a
       // template's ("\boxed{answer}") is none (a reviewer).
       const size_t written_end = size_t(rest.data() - text.data()) + until_sentence_end(rest, Through::kAll).size();
-      const std::string_view after = text.substr(written_end);
-      if (std::string later = all_boxed(after.substr(0, continuation_start(after)));
-          !later.empty() && !is_placeholder(later))
+      // the solution's own text ends where a continuation begins, in the statement's sentence too ("3.<|eot_id|>")
+      const size_t own_end = p + continuation_start(text.substr(p));
+      const std::string_view own = text.substr(std::min(written_end, own_end), own_end - std::min(written_end, own_end));
+      const size_t stated_from = sentence_start(text, p);
+      if (std::string later = all_boxed(own);
+          !later.empty() && !is_placeholder(later) &&
+          doubted(text.substr(stated_from, written_end - stated_from), own))
         return {later, "boxed"};
       // the reason first: "$3$, since $4$ is excluded" had been "excluded", what followed the reason's "is"
       std::string answer = after_is(without_reasons_math(sentence));

@@ -192,7 +192,8 @@ enum class PartLink {
   kApart,         // more words than the limit: the later alone
 };
 
-// "so", "thus", "i.e.", an arrow (anywhere; read lowercased: \\Rightarrow too): the later part follows from the earlier or restates it ("\\boxed{18}
+// "so", "thus", "i.e.", an arrow of implication (anywhere; read lowercased: \\Rightarrow too; not "->", which
+// also maps a name to its value, "x -> \\boxed{2}, y -> \\boxed{3}": a reviewer): the later part follows from the earlier or restates it ("\\boxed{18}
 // dollars, i.e. \\boxed{\\$18}", "x = \\boxed{3}, so 2x+1 = \\boxed{7}" had been joined as the answers "18, \\$18"
 // and "3, 7": a breaker); a gap that opens with "\\approx" or "approximately" gives a rounded form of the
 // earlier ("\\boxed{\\sqrt{2}} \\approx \\boxed{1.414}" is \\sqrt{2}: the rounded form had failed against an exact
@@ -202,10 +203,10 @@ PartLink word_link(std::string word, bool first) {
   while (!word.empty() && (word.back() == '.' || word.back() == ':' || word.back() == ';')) word.pop_back();
   for (char& c : word) c = lowercase(c);
   for (std::string_view w : {"so", "thus", "hence", "therefore", "i.e", "ie", "\\rightarrow", "\\implies",
-                             "\\therefore", "equivalently", "\\longrightarrow", "->", "-->", "=>"})
+                             "\\therefore", "equivalently", "\\longrightarrow", "=>"})
     if (word == w) return PartLink::kFollows;
   if (first && (word == "\\approx" || word == "\\equiv" || word == "approximately" || word == "approx" ||
-                word == "roughly"))
+                word == "roughly" || word == "about"))
     return PartLink::kApproximates;
   if ((first && word == "=") || word == "or") return PartLink::kRestatesIf;
   return PartLink::kList;
@@ -234,14 +235,16 @@ PartLink gap_link(std::string_view gap, int max_words) {
     }
     if (!filler_here) g += gap[i++];
   }
-  int words = 0;
+  int words = 0, leading_ors = 0;   // a word after a leading "or" opens the gap too: "or approximately"
   bool approximates = false, restates_if_equal = false;
   for (size_t i = 0; i < g.size(); ++i) {
     if (is_ascii_space(g[i]) || (i > 0 && !is_ascii_space(g[i - 1])))
       continue;
     size_t e = i;
     while (e < g.size() && !is_ascii_space(g[e])) ++e;
-    const PartLink link = word_link(g.substr(i, e - i), words == 0);
+    const std::string_view word = std::string_view(g).substr(i, e - i);
+    const PartLink link = word_link(std::string(word), words == leading_ors);
+    if (words == leading_ors && (word == "or" || word == "Or")) ++leading_ors;
     if (link == PartLink::kFollows) return link;
     approximates = approximates || link == PartLink::kApproximates;
     restates_if_equal = restates_if_equal || link == PartLink::kRestatesIf;
@@ -341,22 +344,19 @@ std::vector<Part> box_parts(std::string_view text) {
 std::string all_math(std::string_view s) {
   std::vector<Part> parts = math_parts(s), outside;
   // A span inside a parenthesized aside explains the answer, "$12$ (that is, $3 \\times 4$)": left out where
-  // the sentence has one outside (it had joined the answer as "12, 3 \\times 4": a differential run). An
-  // aside that opens with "or" offers another answer, whose parts stay: "$3$ (or $4$)" had been 3.
-  int depth = 0, offering = 0;   // asides open, and how many of them offer
-  std::vector<bool> offers;
+  // the sentence has one outside (it had joined the answer as "12, 3 \\times 4": a differential run). So is
+  // one that offers another, "$3$ (or $4$)": 3, the credit of its first option only, as if it stood alone
+  // (keeping it had made "$\\sqrt{2}$ (or approximately $1.414$)" and "$5$ dollars (or $500$ cents)" lists:
+  // a reviewer).
+  int depth = 0;
   for (size_t i = 0, k = 0; i < s.size(); ++i) {
     if (k < parts.size() && i == parts[k].begin) {
-      if (depth == offering) outside.push_back(parts[k]);
+      if (depth == 0) outside.push_back(parts[k]);
       i = parts[k++].end - 1;
     } else if (s[i] == '(') {
-      size_t w = i + 1;
-      while (w < s.size() && is_ascii_space(s[w])) ++w;
-      offers.push_back(starts_with_nocase(s.substr(w), "or ") || starts_with_nocase(s.substr(w), "or$"));
-      ++depth, offering += offers.back();
+      ++depth;
     } else if (s[i] == ')' && depth > 0) {
-      --depth, offering -= offers.back();
-      offers.pop_back();
+      --depth;
     }
   }
   return join_parts(s, outside.empty() ? std::move(parts) : std::move(outside), /*max_gap_words=*/-1,

@@ -32,6 +32,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Sequence, Tuple
 
+from .text_fields import utf8_safe
+
 VALUES_VARIABLE = "__cotnpot_values__"
 MAX_DEPTH = 64   # nesting of a returned value (the encoder refuses deeper ones)
 MAX_HASHED = 4096   # one set of this many colliding ints: what hashing one job's values may cost (_HashBudget)
@@ -516,20 +518,40 @@ class _HashBudget:
         self.values = 0   # weighted values decoded so far
         self.work = 0
 
-    def charge(self, items: list, weights: List[int]) -> None:
+    def charge(self, items: list, weights: List[int]) -> int:
         """Before a set (or a dict's keys) is built of ``items``, each of the weight its decoding counted: a
         group of n equal hashes costs n times its items' weights (no average over the set: distinct cheap
-        items had made 1,000 colliding Fractions cost as ints, 1.7 s of the caller's CPU: a reviewer)."""
-        groups = collections.defaultdict(lambda: [0, 0])   # hash -> [items, their weights]
+        items had made 1,000 colliding Fractions cost as ints, 1.7 s of the caller's CPU: a reviewer). A
+        Decimal compared with an int or a Fraction converts it to decimal, quadratic in its digits: such
+        pairs are charged by their digits squared (one Decimal beside a colliding 320,000-digit int took 30 s
+        of the caller's CPU, holding the GIL: a breaker). Returns the work charged, which is also what
+        comparing the built set with another costs (the weight of a frozenset inside another set)."""
+        groups = collections.defaultdict(lambda: [0, 0, 0, 0])   # hash -> [items, weights, Decimals, conversions]
         for item, weight in zip(items, weights):   # hashing alone is linear
             group = groups[hash(item)]
             group[0] += 1
             group[1] += weight
-        self.work += sum(n * weight for n, weight in groups.values() if n > 1)
+            if isinstance(item, decimal.Decimal):
+                group[2] += 1
+            elif isinstance(item, (int, fractions.Fraction)):
+                group[3] += _decimal_conversion_cost(item)
+        work = sum(n * weight + decimals * conversions for n, weight, decimals, conversions in groups.values()
+                   if n > 1)
+        self.work += work
         if self.work > MAX_HASHED ** 2:
             raise _BadValue(f"more than {MAX_HASHED}\u00b2 comparisons of colliding items to build the sets and "
                             f"dict keys of one result (ints and Fractions are hashed by value, so colliding ones "
                             f"make a large set quadratic to build)")
+        return work
+
+
+def _decimal_conversion_cost(number) -> int:
+    """What comparing ``number`` (an int or a Fraction) with a Decimal costs, in int comparisons: the Decimal
+    converts it, quadratic in its bits (1 us at 1,024 bits, 20 us at 4,096, 5.7 ms at 65,536; an int's ==
+    is ~50 ns)."""
+    bits = number.bit_length() if isinstance(number, int) else \
+        number.numerator.bit_length() + number.denominator.bit_length()
+    return 1 + (bits // 200) ** 2
 
 
 def _decode(item, depth=0, budget=None):
@@ -566,7 +588,9 @@ def _decode(item, depth=0, budget=None):
             values.append(_decode(x, depth + 1, budget))
             weights.append(budget.values - before)
         if tag in ("set", "frozenset"):
-            budget.charge(values, weights)   # before the set is built
+            # before the set is built; comparing it with an equal-hash set costs as much again (2,2 s of the
+            # caller's CPU for 178 colliding frozensets of 177 colliding ints each: a breaker)
+            budget.values += budget.charge(values, weights)
         return values if tag == "list" else tuple(values) if tag == "tuple" else \
             set(values) if tag == "set" else frozenset(values)
     if tag == "fraction" and isinstance(body, list) and len(body) == 2 and all(isinstance(x, str) for x in body):
@@ -607,7 +631,8 @@ def decode_values(text: str, count: int) -> List[Tuple[bool, Any]]:
         item = items[i]
         if isinstance(item, list) and item[:1] == ["error"]:
             # the job's text, or nothing: str() of a deep structure sent here cost the caller 0.5 s (a breaker)
-            out.append((False, item[1][:300] if len(item) > 1 and isinstance(item[1], str) else "error"))
+            # as UTF-8 can carry it: a lone surrogate in it had failed the caller's .encode() (a breaker)
+            out.append((False, utf8_safe(item[1][:300]) if len(item) > 1 and isinstance(item[1], str) else "error"))
             continue
         try:
             out.append((True, _decode(item, budget=budget)))

@@ -180,6 +180,51 @@ def test_sets_of_colliding_tuples_are_capped_by_their_items():
     assert not ok and "more than 4096" in why
 
 
+def test_decimals_beside_colliding_big_numbers_are_charged_by_their_conversion():
+    """Found by a breaker: a Decimal compared with an int or Fraction of its hash converts the number to
+    decimal, quadratic in its digits, while the budget charged a Decimal a flat 30. One 320,000-hex-digit int
+    and 3 colliding Decimals in a set took 30 s of the caller's CPU (a 13 ms job), holding the GIL; 120
+    colliding 4,000-digit Fractions beside 400 Decimals took 33 s. Both are refused now, unbuilt."""
+    m = 2 ** 61 - 1
+    n = int("9" * 320000, 16)
+    huge = [["set", [["inthex", "9" * 320000]] + [["decimal", str(n % m + j * m)] for j in range(3)]]]
+    ok, why = judge.decode_values(json.dumps(huge), 1)[0]
+    assert not ok and "more than 4096" in why
+    q = 10 ** 3999 + 7   # prime to m; p = 12345 q (mod m): the Fraction p/q hashes as the int 12345
+    p = (12345 * q) % m + m * 10 ** 3990
+    fractions_ = [["fraction", [str(p + k * m * q), str(q)]] for k in range(120)]
+    decimals = [["decimal", str(12345 + j * m)] for j in range(400)]
+    ok, why = judge.decode_values(json.dumps([["set", fractions_ + decimals]]), 1)[0]
+    assert not ok and "more than 4096" in why
+    # Decimals beside small colliding ints, or big numbers without a Decimal, are decoded as before
+    ok, value = judge.decode_values(json.dumps([["set", [["int", str(7 + j * m)] for j in range(200)] +
+                                                         [["decimal", str(7 + j * m)] for j in range(200, 400)]]]), 1)[0]
+    assert ok and len(value) == 400
+    ok, value = judge.decode_values(json.dumps([["set", [["inthex", "9" * 320000], ["int", "5"]]]]), 1)[0]
+    assert ok and value == {n, 5}
+
+
+def test_sets_of_colliding_sets_are_charged_for_comparing_them():
+    """Found by a breaker: 178 frozensets that collide, each of 177 colliding ints, were charged as 178 x 178
+    items, but comparing two of them compares their items with each other: 2.2 s of the caller's CPU for a
+    1 MB result. A set inside another now weighs what building it cost."""
+    m = 2 ** 61 - 1
+    base = [["int", str(5 + k * m)] for k in range(1, 178)]
+    sets = [["frozenset", base + [["int", str(5 + (178 + i) * m)]]] for i in range(178)]
+    ok, why = judge.decode_values(json.dumps([["set", sets]]), 1)[0]
+    assert not ok and "more than 4096" in why
+    small = [["frozenset", [["int", str(k)], ["int", str(k + 1)]]] for k in range(1000)]   # sets of pairs: kept
+    ok, value = judge.decode_values(json.dumps([["set", small]]), 1)[0]
+    assert ok and len(value) == 1000
+
+
+def test_an_error_message_with_a_lone_surrogate_is_utf8():
+    # found by a breaker: the split path returned the job's '\ud800 forged' as it came, and .encode() raised
+    got = judge.decode_values(json.dumps([["error", "\ud800 forged"]]), 1)
+    assert got == [(False, "\ufffd\ufffd\ufffd forged")]
+    got[0][1].encode("utf-8")
+
+
 def test_a_value_that_cannot_be_compared_fails_its_test_not_the_batch():
     # found by a breaker: math.isclose(10**400, 5.0) raised OverflowError out of run_tests, losing the batch
     with cotnpot.Executor(workers=1) as ex:

@@ -39,6 +39,8 @@ MAX_DEPTH = 64   # nesting of a returned value (the encoder refuses deeper ones)
 MAX_HASHED = 4096   # one set of this many colliding ints: what hashing one job's values may cost (_HashBudget)
 FRACTION_WEIGHT = 30   # a Fraction's ==, Python code, against an int's (_HashBudget)
 DECIMAL_WEIGHT = FRACTION_WEIGHT   # a Decimal against a Fraction: Fraction's == gives up, Decimal's runs (650 ns)
+FLOAT_VS_DECIMAL = 120   # a float against a Decimal: converted to an exact decimal, up to 751 digits (_HashBudget)
+FLOAT_VS_FRACTION = 70   # a float or complex against a Fraction: Fraction.from_float, Python code (_HashBudget)
 _MISSING = object()
 
 # The job's side: appended to the program, run in its namespace after it. The job may change any of it;
@@ -526,7 +528,8 @@ class _HashBudget:
         pairs are charged by their digits squared (one Decimal beside a colliding 320,000-digit int took 30 s
         of the caller's CPU, holding the GIL: a breaker). Returns the work charged, which is also what
         comparing the built set with another costs (the weight of a frozenset inside another set)."""
-        groups = collections.defaultdict(lambda: [0, 0, 0, 0])   # hash -> [items, weights, Decimals, conversions]
+        # hash -> [items, weights, Decimals, their conversions of ints and Fractions, Fractions, floats]
+        groups = collections.defaultdict(lambda: [0, 0, 0, 0, 0, 0])
         for item, weight in zip(items, weights):   # hashing alone is linear
             group = groups[hash(item)]
             group[0] += 1
@@ -535,8 +538,15 @@ class _HashBudget:
                 group[2] += 1
             elif isinstance(item, (int, fractions.Fraction)):
                 group[3] += _decimal_conversion_cost(item)
-        work = sum(n * weight + decimals * conversions for n, weight, decimals, conversions in groups.values()
-                   if n > 1)
+                group[4] += isinstance(item, fractions.Fraction)
+            elif isinstance(item, (float, complex)):
+                group[5] += 1
+        # A float against a Decimal is converted to an exact decimal (5e-324: 751 digits, ~120 int comparisons),
+        # against a Fraction through Python code (~70): 264 Decimals beside 1,471 equal floats had cost 1.7 s
+        # within the budget (a breaker).
+        work = sum(n * weight + decimals * conversions + floats * (decimals * FLOAT_VS_DECIMAL + fractions_ *
+                                                                      FLOAT_VS_FRACTION)
+                   for n, weight, decimals, conversions, fractions_, floats in groups.values() if n > 1)
         self.work += work
         if self.work > MAX_HASHED ** 2:
             raise _BadValue(f"more than {MAX_HASHED}\u00b2 comparisons of colliding items to build the sets and "

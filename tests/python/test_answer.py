@@ -1429,6 +1429,10 @@ def test_a_final_answer_in_words_after_a_box_leaves_the_box_the_answer():
     "A common mistake is to say the final answer is 3. In fact it is $\\boxed{4}$.",
     "The final answer is \\boxed{3}.\n\nWait, I made an error. The correct answer is \\boxed{4}.",
     "The final answer is $3$.\n\nLet me recheck the second step.\n\nFinal answer: $\\boxed{4}$",
+    "The final answer is 3. Hold on, I misread the question: it is \\boxed{4}.",
+    # math with "<|" is no special token, "Example:" in the solution's words no next problem (a breaker)
+    "The final answer is $3$. Wait: since $|x-1|<|x+1|$ holds, it is \\boxed{4}.",
+    "The final answer is 3. Hmm.\nExample: take $x = 1$; then we get \\boxed{4}.",
 ])
 def test_a_box_after_the_stated_final_answer_is_the_answer_gone_on_to(text):
     """Found by a breaker: "final answer is X" anywhere had won over every later box, so a self-correction,
@@ -1451,8 +1455,21 @@ def test_a_box_after_the_stated_final_answer_is_the_answer_gone_on_to(text):
     "The final answer is $3$.\n\n### Instruction:\nAdd 2 and 3, answer in \\boxed{}.\n### Response:\n\\boxed{5}",
     "The final answer is 3.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWait, and 2+3? \\boxed{5}",
     "The final answer is 3. Wait, write it as \\boxed{\\text{your answer here}} or \\boxed{[answer]} or \\boxed{<answer>}.",
-    # boxes after a statement not in doubt restate or check it (a reviewer)
+    "The final answer is 3.<eos>Now, what is $2+3$? Wait, \\boxed{5}",
+    "The final answer is 3.<\uff5cend\u2581of\u2581sentence\uff5c><\uff5cUser\uff5c>Wait: \\boxed{5}",
+    "The final answer is 3.[/INST] Hmm, next: \\boxed{5}",
+    "The final answer is 3.\n\nProblem 2. Wait, what is 2+3? \\boxed{5}",
+    "The final answer is 3.\n\n## Problem 2\nHmm, what is 2+3? \\boxed{5}",
+    "The final answer is 3.\nuser\nWait, and 2+3? \\boxed{5}",
+    # boxes after a statement not in doubt restate or check it (reviewers); a problem's own terms and a
+    # solution that checks its answer are no doubt (a breaker)
     "The final answer is $\\boxed{3}$.\n\n### Verification\nPlugging $x=3$: $f(3)=\\boxed{0}$ as required.",
+    "The final answer is $\\boxed{3}$. Let me verify: $2 \\cdot 3 = \\boxed{6}$, which matches.",
+    "I think this is right: the final answer is $3$. Indeed, $3+3=\\boxed{6}$.",
+    "The final answer is $3$. There is no error: the error term is $\\boxed{0}$.",
+    "Assume the speed is constant; the final answer is 3. Check: in 2 hours it goes \\boxed{6}.",
+    "The final answer is $3$. Proof by contradiction: assume $n=\\boxed{8}$.",
+    "The final answer is 3. The average wait time is \\boxed{60} seconds.",
     "The final answer is $\\boxed{3}$.\n\nNote: counting ordered pairs we would get $\\boxed{6}$ instead.",
     "The final answer is $3$.\n\nTherefore, the waiting time is $\\boxed{3}$ hours and $\\boxed{20}$ minutes.",
 ])

@@ -7,6 +7,7 @@
 #include "cotnpot/answer/detail/answer_parts.h"
 #include "cotnpot/answer/detail/ascii.h"
 #include "cotnpot/answer/detail/number_words.h"
+#include "cotnpot/answer/detail/stated_answer.h"
 #include "cotnpot/answer/detail/text_scan.h"
 #include "cotnpot/answer/limits.h"
 
@@ -17,10 +18,14 @@ using detail::all_boxed;
 using detail::all_math;
 using detail::braced;
 using detail::denied;
+using detail::doubted;
 using detail::is_negation;
+using detail::is_placeholder;
 using detail::last_math;
 using detail::lowercase_word;
+using detail::own_text_end;
 using detail::rfind_nocase;
+using detail::sentence_start;
 using detail::starts_with_nocase;
 using detail::strictly_bounded;
 using detail::trim;
@@ -413,107 +418,6 @@ std::string after_is(std::string answer) {
   return rest.empty() ? answer : rest;
 }
 
-// Where the text after a stated answer stops being the solution's own: the first line that opens a few-shot
-// prompt's next problem or a chat turn ("Problem 2:", "### Question:", "Q:", "Human:", "### Response:", after
-// any "#" or "*"), or a code block, or the first special token anywhere ("<|eot_id|>", "</s>", "[INST]").
-// Its size where none does. (Not a Markdown heading alone: long solutions go on in "### Step 2" after a
-// tentative answer.)
-size_t continuation_start(std::string_view s) {
-  size_t end = s.size();
-  for (std::string_view token : {"<|", "</s>", "[INST]", "<start_of_turn>", "<end_of_turn>"})
-    end = std::min(end, s.find(token));
-  for (size_t line = 0; line < end;) {
-    size_t i = line;
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '#' || s[i] == '*')) ++i;
-    if (s.compare(i, 3, "```") == 0) return line;
-    size_t e = i;
-    while (e < s.size() && detail::is_ascii_alpha(s[e])) ++e;
-    const std::string word = detail::lowercase(s.substr(i, e - i));
-    while (e < s.size() && (s[e] == ' ' || detail::is_ascii_digit(s[e]) || s[e] == '.' || s[e] == '*')) ++e;
-    if (e < s.size() && s[e] == ':')
-      for (std::string_view opener : {"problem", "question", "q", "example", "exercise", "input", "instruction",
-                                      "response", "human", "user", "assistant"})
-        if (word == opener) return line;
-    const size_t newline = s.find('\n', i);
-    if (newline == std::string_view::npos) break;
-    line = newline + 1;
-  }
-  return end;
-}
-
-// Whether a box holds a template's placeholder rather than an answer: "\\boxed{answer}", "\\boxed{\\text{your
-// answer here}}", "\\boxed{[answer]}", "\\boxed{?}", "\\boxed{\\ldots}", "\\boxed{\\_\\_}".
-bool is_placeholder_box(std::string_view boxed) {
-  std::string letters;
-  for (size_t i = 0; i < boxed.size(); ++i) {
-    const char c = boxed[i];
-    if (c == '\\') {   // text, dots and box commands only: "\\infty" or "\\pi" is an answer
-      size_t e = i + 1;
-      while (e < boxed.size() && detail::is_ascii_alpha(boxed[e])) ++e;
-      const std::string_view name = boxed.substr(i + 1, e - i - 1);
-      if (name.empty() && e < boxed.size() && boxed[e] == '_') ++e;   // "\\_"
-      else if (name != "text" && name != "textbf" && name != "mathrm" && name != "ldots" && name != "dots" &&
-               name != "cdots" && name != "boxed")
-        return false;
-      i = e - 1;
-    } else if (detail::is_ascii_alnum(c)) {
-      letters += detail::lowercase(c);
-    } else if (std::string_view("?._{}[]<>").find(c) == std::string_view::npos && !detail::is_ascii_space(c)) {
-      return false;
-    }
-  }
-  for (std::string_view prefix : {"", "your", "final", "the", "yourfinal"})
-    for (std::string_view suffix : {"answer", "answerhere"})
-      if (letters.size() == prefix.size() + suffix.size() && letters.compare(0, prefix.size(), prefix) == 0 &&
-          letters.compare(prefix.size(), suffix.size(), suffix) == 0)
-        return true;
-  return letters.empty();
-}
-
-// Whether boxes joined by all_boxed ("\\text{your answer}, ?") are all placeholders.
-bool is_placeholder(std::string_view boxes) {
-  for (size_t from = 0;;) {
-    const size_t comma = boxes.find(',', from);
-    if (!is_placeholder_box(boxes.substr(from, comma == std::string_view::npos ? comma : comma - from))) return false;
-    if (comma == std::string_view::npos) return true;
-    from = comma + 1;
-  }
-}
-
-// Where the sentence holding text[at] begins: after the last newline or ". " (or "! ", "? ") before it.
-size_t sentence_start(std::string_view text, size_t at) {
-  for (size_t i = at; i > 0; --i) {
-    const char c = text[i - 1];
-    if (c == '\n') return i;
-    if ((c == '.' || c == '!' || c == '?') && i < text.size() && detail::is_ascii_space(text[i])) return i;
-  }
-  return 0;
-}
-
-// Whether a solution doubts or takes back the answer it states: words of doubt in the sentence that states it
-// ("I think", "Suppose", "My guess", "A common mistake is to say") or after it ("Wait", "I made an error",
-// "the correct answer", "let me verify"), whole words ("waiting" is no "wait"). Without them a later box
-// restates or checks the statement: "The final answer is $\\boxed{5}$. ### Verification ... $f(5) = \\boxed{0}$"
-// is 5 (a reviewer).
-bool doubted(std::string_view statement, std::string_view after) {
-  std::string words = " ";   // lowercase letters, every other byte a space: cues match whole words
-  for (std::string_view part : {statement, after}) {
-    for (const char c : part) {
-      const char w = detail::is_ascii_alpha(c) ? detail::lowercase(c) : ' ';
-      if (w != ' ' || words.back() != ' ') words += w;
-    }
-    words += ' ';
-  }
-  for (std::string_view cue : {"i think", "suppose", "guess", "my guess", "mistake", "assume", "maybe", "probably",
-                               "might be", "tentative", "not sure", "let me verify", "let me check",
-                               "let me double check", "but let", "wait", "error", "wrong", "incorrect", "actually",
-                               "correct answer", "correction", "contradiction", "re examine", "reconsider",
-                               "recheck", "re check", "oops", "hmm", "revisit"}) {
-    if (words.find(" " + std::string(cue) + " ") != std::string::npos) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 std::string last_boxed(std::string_view text) {
@@ -592,25 +496,26 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
   for (std::string_view marker : {"final answer is", "final answer:"}) {
     const size_t p = rfind_nocase(text, marker);
     if (p != std::string_view::npos && ends_a_word(text, p + marker.size())) {
-      std::string_view rest = text.substr(p + marker.size());
+      // The solution's own text ends where a continuation begins (detail/stated_answer.h), in the statement's
+      // sentence too: "The final answer is 3.<eos>Now, what is $2+3$? \\boxed{5}" had been 5 (a breaker).
+      const size_t own_end = p + own_text_end(text.substr(p));
+      std::string_view rest = text.substr(p + marker.size(), own_end - std::min(own_end, p + marker.size()));
       // "The final answer is:\n\n\\[\\boxed{5}\\]" had given ":" (7 of 800 Qwen outputs; a breaker)
       while (!rest.empty() && (rest.front() == ':' || detail::is_ascii_space(rest.front())))
         rest.remove_prefix(1);
       const std::string sentence = until_sentence_end(rest);
-      // A box after the statement's sentence (as written, abbreviations and all) is the answer the solution
-      // went on to: "I think the final answer is 3, but let me verify. ... So the answer is \boxed{4}." and
-      // "The final answer is \boxed{3}. Wait, I made an error. The correct answer is \boxed{4}." had been 3 (a
-      // breaker). One within it is the statement's ("7 hours and 30 minutes, i.e. \boxed{7.5}", below); one
-      // past the solution's own text (a few-shot prompt's next problem, a chat turn, a code block) or a
-      // template's ("\boxed{answer}") is none (a reviewer).
+      // Where words doubt the statement, a box after its sentence (as written, abbreviations and all) is the
+      // answer the solution went on to: "I think the final answer is 3, but let me verify. ... So the answer is
+      // \boxed{4}." and "The final answer is \boxed{3}. Wait, I made an error. The correct answer is \boxed{4}."
+      // had been 3 (a breaker). Without such words a later box checks or explains the statement, and one past
+      // the solution's own text (a few-shot prompt's next problem, a chat turn, a code block) or a template's
+      // ("\boxed{answer}") is none (reviewers; detail/stated_answer.h). One within its sentence is the
+      // statement's ("7 hours and 30 minutes, i.e. \boxed{7.5}", below).
       const size_t written_end = size_t(rest.data() - text.data()) + until_sentence_end(rest, Through::kAll).size();
-      // the solution's own text ends where a continuation begins, in the statement's sentence too ("3.<|eot_id|>")
-      const size_t own_end = p + continuation_start(text.substr(p));
-      const std::string_view own = text.substr(std::min(written_end, own_end), own_end - std::min(written_end, own_end));
+      const std::string_view own = text.substr(written_end, own_end - written_end);
       const size_t stated_from = sentence_start(text, p);
-      if (std::string later = all_boxed(own);
-          !later.empty() && !is_placeholder(later) &&
-          doubted(text.substr(stated_from, written_end - stated_from), own))
+      if (std::string later = all_boxed(own, is_placeholder);
+          !later.empty() && doubted(text.substr(stated_from, written_end - stated_from), own))
         return {later, "boxed"};
       // the reason first: "$3$, since $4$ is excluded" had been "excluded", what followed the reason's "is"
       std::string answer = after_is(without_reasons_math(sentence));

@@ -374,8 +374,12 @@ std::string last_math(std::string_view s) {
   return {};
 }
 
-std::string all_boxed(std::string_view text) {
-  return join_parts(text, box_parts(text), kBoxGapWords, /*once=*/true);
+std::string all_boxed(std::string_view text, bool (*skip)(std::string_view content)) {
+  std::vector<Part> boxes = box_parts(text);
+  if (skip != nullptr)
+    boxes.erase(std::remove_if(boxes.begin(), boxes.end(), [&](const Part& box) { return skip(box.content); }),
+                boxes.end());
+  return join_parts(text, std::move(boxes), kBoxGapWords, /*once=*/true);
 }
 
 }  // namespace cotnpot::answer::detail

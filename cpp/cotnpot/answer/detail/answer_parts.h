@@ -28,6 +28,7 @@ std::string all_math(std::string_view s);
 // the boxes just before it (at most 4 words apart, spacing commands and $ not counted; join_parts) are joined
 // with commas, in order, duplicates dropped. Boxes far apart box intermediate results: only the last counts.
 // "" where there is none.
-std::string all_boxed(std::string_view text);
+// `skip`: boxes whose content it holds for no answer are left out first (a template's placeholders).
+std::string all_boxed(std::string_view text, bool (*skip)(std::string_view content) = nullptr);
 
 }  // namespace cotnpot::answer::detail

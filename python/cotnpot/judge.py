@@ -517,35 +517,40 @@ class _HashBudget:
     or not refused correct results (4 sets of 500 pairs; one set of 5,000 ints)."""
 
     def __init__(self):
-        self.values = 0   # weighted values decoded so far
+        # Running totals over everything decoded so far; an item's share is what they grew by while it was
+        # decoded (mark, since), so a tuple or frozenset carries the numbers inside it: wrapped in 1-tuples,
+        # a colliding big int and Decimals had passed as plain items (3.3 s; in frozensets 8.1 s: a reviewer).
+        self.values = 0        # weighted values
+        self.decimals = 0      # Decimals
+        self.conversions = 0   # what converting the ints and Fractions to decimal costs (_decimal_conversion_cost)
+        self.fractions = 0     # Fractions
+        self.floats = 0        # floats and complexes
         self.work = 0
 
-    def charge(self, items: list, weights: List[int]) -> int:
-        """Before a set (or a dict's keys) is built of ``items``, each of the weight its decoding counted: a
+    def mark(self) -> Tuple[int, int, int, int, int]:
+        return self.values, self.decimals, self.conversions, self.fractions, self.floats
+
+    def since(self, mark: Tuple[int, int, int, int, int]) -> Tuple[int, int, int, int, int]:
+        return tuple(now - then for now, then in zip(self.mark(), mark))
+
+    def charge(self, items: list, shares: List[Tuple[int, int, int, int, int]]) -> int:
+        """Before a set (or a dict's keys) is built of ``items``, each with its share of the totals (since): a
         group of n equal hashes costs n times its items' weights (no average over the set: distinct cheap
         items had made 1,000 colliding Fractions cost as ints, 1.7 s of the caller's CPU: a reviewer). A
         Decimal compared with an int or a Fraction converts it to decimal, quadratic in its digits: such
         pairs are charged by their digits squared (one Decimal beside a colliding 320,000-digit int took 30 s
-        of the caller's CPU, holding the GIL: a breaker). Returns the work charged, which is also what
-        comparing the built set with another costs (the weight of a frozenset inside another set)."""
-        # hash -> [items, weights, Decimals, their conversions of ints and Fractions, Fractions, floats]
-        groups = collections.defaultdict(lambda: [0, 0, 0, 0, 0, 0])
-        for item, weight in zip(items, weights):   # hashing alone is linear
+        of the caller's CPU, holding the GIL: a breaker). A float against a Decimal is converted to an exact
+        decimal (5e-324: 751 digits, ~120 int comparisons), against a Fraction through Python code (~70): 264
+        Decimals beside 1,471 equal floats had cost 1.7 s within the budget (a breaker). Returns the work
+        charged, which is also what comparing the built set with another costs (a frozenset's weight)."""
+        groups = collections.defaultdict(lambda: [0, 0, 0, 0, 0, 0])   # hash -> [items, sums of the shares]
+        for item, share in zip(items, shares):   # hashing alone is linear
             group = groups[hash(item)]
             group[0] += 1
-            group[1] += weight
-            if isinstance(item, decimal.Decimal):
-                group[2] += 1
-            elif isinstance(item, (int, fractions.Fraction)):
-                group[3] += _decimal_conversion_cost(item)
-                group[4] += isinstance(item, fractions.Fraction)
-            elif isinstance(item, (float, complex)):
-                group[5] += 1
-        # A float against a Decimal is converted to an exact decimal (5e-324: 751 digits, ~120 int comparisons),
-        # against a Fraction through Python code (~70): 264 Decimals beside 1,471 equal floats had cost 1.7 s
-        # within the budget (a breaker).
-        work = sum(n * weight + decimals * conversions + floats * (decimals * FLOAT_VS_DECIMAL + fractions_ *
-                                                                      FLOAT_VS_FRACTION)
+            for k, part in enumerate(share, start=1):
+                group[k] += part
+        work = sum(n * weight + decimals * (conversions + floats * FLOAT_VS_DECIMAL) + fractions_ * floats *
+                   FLOAT_VS_FRACTION
                    for n, weight, decimals, conversions, fractions_, floats in groups.values() if n > 1)
         self.work += work
         if self.work > MAX_HASHED ** 2:
@@ -578,13 +583,17 @@ def _decode(item, depth=0, budget=None):
         return _IDENTITIES[body]
     if tag == "bool" and isinstance(body, bool):
         return body
-    if tag == "int" and isinstance(body, str):
-        return int(body)   # Python's own digit limit applies (ValueError past it)
-    if tag == "inthex" and isinstance(body, str):
-        return int(body, 16)   # past that limit: linear in its length, which the result channel caps
+    if tag in ("int", "inthex") and isinstance(body, str):
+        # Python's own digit limit applies to "int" (ValueError past it); "inthex" is linear in its length,
+        # which the result channel caps
+        value = int(body) if tag == "int" else int(body, 16)
+        budget.conversions += _decimal_conversion_cost(value)
+        return value
     if tag == "float" and isinstance(body, str):
+        budget.floats += 1
         return float(body)
     if tag == "complex" and isinstance(body, list) and len(body) == 2 and all(isinstance(x, str) for x in body):
+        budget.floats += 1
         return complex(float(body[0]), float(body[1]))
     if tag == "str" and isinstance(body, str):
         return body
@@ -592,35 +601,39 @@ def _decode(item, depth=0, budget=None):
         value = bytes.fromhex(body)
         return value if tag == "bytes" else bytearray(value)
     if tag in ("list", "tuple", "set", "frozenset") and isinstance(body, list):
-        values, weights = [], []
+        values, shares = [], []
         for x in body:
-            before = budget.values
+            mark = budget.mark()
             values.append(_decode(x, depth + 1, budget))
-            weights.append(budget.values - before)
+            shares.append(budget.since(mark))
         if tag in ("set", "frozenset"):
-            # before the set is built; comparing it with an equal-hash set costs as much again (2,2 s of the
+            # before the set is built; comparing it with an equal-hash set costs as much again (2.2 s of the
             # caller's CPU for 178 colliding frozensets of 177 colliding ints each: a breaker)
-            budget.values += budget.charge(values, weights)
+            budget.values += budget.charge(values, shares)
         return values if tag == "list" else tuple(values) if tag == "tuple" else \
             set(values) if tag == "set" else frozenset(values)
     if tag == "fraction" and isinstance(body, list) and len(body) == 2 and all(isinstance(x, str) for x in body):
         budget.values += FRACTION_WEIGHT + (len(body[0]) + len(body[1])) // 64   # its == and hash are Python
-        return fractions.Fraction(int(body[0]), int(body[1]))
+        value = fractions.Fraction(int(body[0]), int(body[1]))
+        budget.conversions += _decimal_conversion_cost(value)
+        budget.fractions += 1
+        return value
     if tag == "decimal" and isinstance(body, str) and len(body) <= 1000:
         budget.values += DECIMAL_WEIGHT
+        budget.decimals += 1
         return decimal.Decimal(body)
     if tag == "opaque" and isinstance(body, str):
         return Opaque(body)
     if tag == "dict" and isinstance(body, list):
-        pairs, key_weights = [], []
+        pairs, key_shares = [], []
         for pair in body:
             if not isinstance(pair, list) or len(pair) != 2:
                 raise _BadValue("malformed dict item")
-            before = budget.values
+            mark = budget.mark()
             key = _decode(pair[0], depth + 1, budget)
-            key_weights.append(budget.values - before)
+            key_shares.append(budget.since(mark))
             pairs.append((key, _decode(pair[1], depth + 1, budget)))
-        budget.charge([key for key, _ in pairs], key_weights)   # the keys are hashed, not the values
+        budget.charge([key for key, _ in pairs], key_shares)   # the keys are hashed, not the values
         return dict(pairs)
     raise _BadValue(f"unknown value tag {tag!r}")
 

@@ -1428,11 +1428,10 @@ def test_a_final_answer_in_words_after_a_box_leaves_the_box_the_answer():
     "Suppose the final answer is 3. Then we get a contradiction. Hence \\boxed{4}.",
     "A common mistake is to say the final answer is 3. In fact it is $\\boxed{4}$.",
     "The final answer is \\boxed{3}.\n\nWait, I made an error. The correct answer is \\boxed{4}.",
-    "The final answer is $3$.\n\nLet me recheck the second step.\n\nFinal answer: $\\boxed{4}$",
     "The final answer is 3. Hold on, I misread the question: it is \\boxed{4}.",
     # math with "<|" is no special token, "Example:" in the solution's words no next problem (a breaker)
     "The final answer is $3$. Wait: since $|x-1|<|x+1|$ holds, it is \\boxed{4}.",
-    "The final answer is 3. Hmm.\nExample: take $x = 1$; then we get \\boxed{4}.",
+    "The final answer is 3. Wait.\nExample: take $x = 1$; then we get \\boxed{4}.",
 ])
 def test_a_box_after_the_stated_final_answer_is_the_answer_gone_on_to(text):
     """Found by a breaker: "final answer is X" anywhere had won over every later box, so a self-correction,
@@ -1440,6 +1439,15 @@ def test_a_box_after_the_stated_final_answer_is_the_answer_gone_on_to(text):
     doubt the statement, a later box in the solution's own text is its answer."""
     assert answer.extract_answer(text) == ("4", "boxed")
     assert answer.verify("#### 4", text) and not answer.verify("#### 3", text)
+
+
+def test_the_latest_statement_of_a_final_answer_is_the_answer():
+    """A reviewer: "The final answer is 3. ... Final answer: \\boxed{4}" had been 3, the form "final answer
+    is" read before "final answer:" wherever each stood."""
+    text = "The final answer is $3$.\n\nLet me look at the second step again.\n\nFinal answer: $\\boxed{4}$"
+    assert answer.extract_answer(text) == ("4", "final_answer")
+    minerva = "Final Answer: The final answer is $5$. I hope it is correct."
+    assert answer.extract_answer(minerva) == ("5", "final_answer")
 
 
 @pytest.mark.parametrize("text", [
@@ -1457,9 +1465,9 @@ def test_a_box_after_the_stated_final_answer_is_the_answer_gone_on_to(text):
     "The final answer is 3. Wait, write it as \\boxed{\\text{your answer here}} or \\boxed{[answer]} or \\boxed{<answer>}.",
     "The final answer is 3.<eos>Now, what is $2+3$? Wait, \\boxed{5}",
     "The final answer is 3.<\uff5cend\u2581of\u2581sentence\uff5c><\uff5cUser\uff5c>Wait: \\boxed{5}",
-    "The final answer is 3.[/INST] Hmm, next: \\boxed{5}",
+    "The final answer is 3.[/INST] Wait, next: \\boxed{5}",
     "The final answer is 3.\n\nProblem 2. Wait, what is 2+3? \\boxed{5}",
-    "The final answer is 3.\n\n## Problem 2\nHmm, what is 2+3? \\boxed{5}",
+    "The final answer is 3.\n\n## Problem 2\nWait, what is 2+3? \\boxed{5}",
     "The final answer is 3.\nuser\nWait, and 2+3? \\boxed{5}",
     # boxes after a statement not in doubt restate or check it (reviewers); a problem's own terms and a
     # solution that checks its answer are no doubt (a breaker)
@@ -1470,6 +1478,12 @@ def test_a_box_after_the_stated_final_answer_is_the_answer_gone_on_to(text):
     "Assume the speed is constant; the final answer is 3. Check: in 2 hours it goes \\boxed{6}.",
     "The final answer is $3$. Proof by contradiction: assume $n=\\boxed{8}$.",
     "The final answer is 3. The average wait time is \\boxed{60} seconds.",
+    "The final answer is $\\boxed{3}$. Let me re-check: $2\\cdot3=\\boxed{6}$.",
+    "The final answer is $3$. Hmm, that matches: $3+3=\\boxed{6}$.",
+    "The final answer is 3. To revisit the setup, the total is \\boxed{6}.",
+    "The final answer is 3. Note that an incorrect approach gives \\boxed{5}.",
+    "The final answer is $3$. (A common mistake is to answer $\\boxed{4}$.)",
+    "The final answer is $3$. Wait, write it as \\boxed{\\ }.",
     "The final answer is $\\boxed{3}$.\n\nNote: counting ordered pairs we would get $\\boxed{6}$ instead.",
     "The final answer is $3$.\n\nTherefore, the waiting time is $\\boxed{3}$ hours and $\\boxed{20}$ minutes.",
 ])

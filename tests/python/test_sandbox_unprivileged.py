@@ -308,6 +308,8 @@ for name, call in [("base", lambda: os.chmod("..", 0)), ("chmod", lambda: os.chm
     except OSError as e:
         out.append(name + " " + str(e.errno))
 print(out)""".replace("SECRET", repr(secret)).replace("CACHE", repr(os.path.join(home, "cache")))
+import atexit, shutil
+atexit.register(shutil.rmtree, home, True)   # the stand-in for the caller's files: left in /tmp by every run
 with cotnpot.Executor(workers=1, timeout=10.0) as ex:
     hostile = ex.run([attack])[0]
     later = ex.run(["print(6 * 7)"] * 5)
@@ -321,8 +323,6 @@ print(json.dumps({"isolation": isolation, "hostile": [hostile.status, hostile.st
                   "later": sorted({(r.status, r.stdout.strip()) for r in later}),
                   "secret": [oct(st.st_mode & 0o777), st.st_mtime > 0, tags],
                   "cache": oct(os.stat(os.path.join(home, "cache")).st_mode & 0o777)}))
-import shutil
-shutil.rmtree(home, ignore_errors=True)   # the stand-in for the caller's files, left in /tmp by every run
 '''
 
 

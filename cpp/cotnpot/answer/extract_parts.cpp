@@ -192,13 +192,14 @@ enum class PartLink {
   kApart,         // more words than the limit: the later alone
 };
 
-// "so", "thus", "i.e.", an arrow of implication (anywhere; read lowercased: \\Rightarrow too; not "->", which
-// also maps a name to its value, "x -> \\boxed{2}, y -> \\boxed{3}": a reviewer): the later part follows from the earlier or restates it ("\\boxed{18}
-// dollars, i.e. \\boxed{\\$18}", "x = \\boxed{3}, so 2x+1 = \\boxed{7}" had been joined as the answers "18, \\$18"
-// and "3, 7": a breaker); a gap that opens with "\\approx" or "approximately" gives a rounded form of the
-// earlier ("\\boxed{\\sqrt{2}} \\approx \\boxed{1.414}" is \\sqrt{2}: the rounded form had failed against an exact
-// gold, a breaker; anywhere in the gap, the word had made a box paragraphs back the answer: a reviewer); a
-// leading "=" or an "or" restates only if the parts are equal.
+// "so", "thus", "i.e.", an arrow of implication (anywhere; read lowercased, \\Rightarrow too; not "->", which also
+// maps a name to its value, "x -> \\boxed{2}, y -> \\boxed{3}": a reviewer): the later part follows from the
+// earlier or restates it ("\\boxed{18} dollars, i.e. \\boxed{\\$18}", "x = \\boxed{3}, so 2x+1 = \\boxed{7}" had
+// been joined as the answers "18, \\$18" and "3, 7": a breaker); a gap that opens with "\\approx",
+// "approximately" or "about" (after "or" too) gives a rounded form of the earlier ("\\boxed{\\sqrt{2}} \\approx
+// \\boxed{1.414}" is \\sqrt{2}: the rounded form had failed against an exact gold, a breaker; anywhere in the
+// gap, the word had made a box paragraphs back the answer: a reviewer); a leading "=" or an "or" restates only
+// if the parts are equal.
 PartLink word_link(std::string word, bool first) {
   while (!word.empty() && (word.back() == '.' || word.back() == ':' || word.back() == ';')) word.pop_back();
   for (char& c : word) c = lowercase(c);
@@ -242,9 +243,9 @@ PartLink gap_link(std::string_view gap, int max_words) {
       continue;
     size_t e = i;
     while (e < g.size() && !is_ascii_space(g[e])) ++e;
-    const std::string_view word = std::string_view(g).substr(i, e - i);
-    const PartLink link = word_link(std::string(word), words == leading_ors);
-    if (words == leading_ors && (word == "or" || word == "Or")) ++leading_ors;
+    const std::string word = lowercase(std::string_view(g).substr(i, e - i));
+    const PartLink link = word_link(word, words == leading_ors);
+    if (words == leading_ors && word == "or") ++leading_ors;
     if (link == PartLink::kFollows) return link;
     approximates = approximates || link == PartLink::kApproximates;
     restates_if_equal = restates_if_equal || link == PartLink::kRestatesIf;

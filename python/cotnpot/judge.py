@@ -561,12 +561,13 @@ class _HashBudget:
 
 
 def _decimal_conversion_cost(number) -> int:
-    """What comparing ``number`` (an int or a Fraction) with a Decimal costs, in int comparisons: the Decimal
-    converts it, quadratic in its bits (1 us at 1,024 bits, 20 us at 4,096, 5.7 ms at 65,536; an int's ==
-    is ~50 ns)."""
+    """What comparing ``number`` (an int or a Fraction) with a Decimal costs, in the budget's units (a small
+    int's == in a set, ~5 ns: MAX_HASHED**2 of them is ~0.1 s): the Decimal converts it, quadratic in its bits
+    (1 us at 1,024 bits, 20 us at 4,096, 5.7 ms at 65,536, 0.88 s at 818,000). Charged (bits/200)**2 at ~50
+    ns a unit, one 818,000-bit int beside one Decimal had fit the budget (a breaker)."""
     bits = number.bit_length() if isinstance(number, int) else \
         number.numerator.bit_length() + number.denominator.bit_length()
-    return 1 + (bits // 200) ** 2
+    return 1 + (bits // 64) ** 2
 
 
 def _decode(item, depth=0, budget=None):

@@ -1441,6 +1441,33 @@ def test_a_box_after_the_stated_final_answer_is_the_answer_gone_on_to(text):
     assert answer.verify("#### 4", text) and not answer.verify("#### 3", text)
 
 
+@pytest.mark.parametrize("gold,text", [
+    # a clause after the stated answer (a third breaker): its last "is" had been taken
+    ("5", "Therefore, the final answer is $5$, which is the smallest prime that works."),
+    ("18", "The final answer is $18$, and this is consistent."),
+    ("18", "The final answer is 18 dollars, which is correct."),
+    ("18", "The final answer is the number of eggs, which is 18."),       # as before: no answer before it
+    ("5", "The final answer is $a+b$, which is \\boxed{5}."),             # as before: a box marks the answer
+    ("3", "The final answer is: the maximum is 3, since no more than 3 fit."),
+    # a price ends its sentence: the "$" of "\\$18" or a lone "$18" is no math (they had run into "correct.")
+    ("18", "Final Answer: The final answer is $\\$18$. I hope it is correct."),
+    ("18", "Final Answer: The final answer is \\$18. I hope it is correct."),
+    ("18", "Final Answer: The final answer is $18. I hope it is correct."),
+    ("18.5", "Final Answer: The final answer is $18.50. I hope it is correct."),
+    # DeepSeek-R1's and QwQ's closing heading states the answer after a tentative one in the thinking
+    ("5", "<think>so the final answer is 4.\n\nHmm, let me re-read the problem. It asks for squares. So 5.\n"
+          "</think>\n\n**Final Answer**\n\\boxed{5}"),
+    # retractions as reasoning models write them
+    ("5", "So the final answer is 4.\n\nWait! I misapplied the rule.\n\\boxed{5}"),
+    ("5", "So the final answer is 4. Wait\u2014I misapplied the rule. \\boxed{5}"),
+    ("5", "So the final answer is 4.\n\nBut wait\nthe rule is different. \\boxed{5}"),
+    ("5", "So the final answer is 4. That doesn't seem right. \\boxed{5}"),
+    ("5", "So the final answer is 4. Upon re-evaluation, the answer is \\boxed{5}"),
+])
+def test_stated_answers_as_models_write_them(gold, text):
+    assert answer.verify("#### " + gold, text), answer.extract_answer(text)
+
+
 def test_the_latest_statement_of_a_final_answer_is_the_answer():
     """A reviewer: "The final answer is 3. ... Final answer: \\boxed{4}" had been 3, the form "final answer
     is" read before "final answer:" wherever each stood."""
@@ -1499,7 +1526,7 @@ def test_a_box_past_the_solutions_own_text_leaves_the_stated_answer(text):
     (r"The final answer is $m+n = 7$, \boxed{7}.", "7"),
     (r"The final answer is $a + b = 2 + 3 = $\boxed{5}.", "5"),
     (r"The final answer is $x = \boxed{5}$.", "5"),     # a box in the math, as before
-    (r"The final answer is $3$, as computed in \boxed{\text{Step 3}}.", "3"),   # a box in a reason is no answer
+    (r"The final answer is $a+b$, which is \boxed{5}.", "5"),   # a box in a reason still marks the answer
     # math in an aside is left out, as before: it explains ("that is"), restates in another form or unit, or
     # offers a hedge's second option, whose first alone is credited, as if it stood alone (a reviewer)
     (r"The final answer is $12$ (that is, $3 \times 4$).", "12"),
@@ -1519,6 +1546,7 @@ def test_boxes_beside_math_in_the_stated_final_answer_are_the_answer(text, extra
     boxes beside it are the answer; an aside opening with "or" offers another answer."""
     assert answer.extract_answer(text)[0] == extracted
     assert answer.verify("#### 3", text) is (extracted == "3")
+    assert answer.verify("#### 5", text) is (extracted == "5")
 
 
 @pytest.mark.parametrize("gold,pred,equal", [

@@ -196,6 +196,12 @@ def test_decimals_beside_colliding_big_numbers_are_charged_by_their_conversion()
     decimals = [["decimal", str(12345 + j * m)] for j in range(400)]
     ok, why = judge.decode_values(json.dumps([["set", fractions_ + decimals]]), 1)[0]
     assert not ok and "more than 4096" in why
+    # one 818,000-bit int and one Decimal of its hash: 0.88 s, within a budget that charged (bits/200)^2 (a
+    # third breaker)
+    wide = (1 << 817998) | 12345
+    ok, why = judge.decode_values(json.dumps([["set", [["inthex", format(wide, "x")], ["decimal", str(wide % m)]]]]),
+                                  1)[0]
+    assert not ok and "more than 4096" in why
     # wrapped in 1-tuples or frozensets, which hash from their items, the same pairs are compared as they are
     # inside (3.3 s and 8.1 s for a 160,000-digit int beside 6 Decimals: a reviewer)
     big = int("9" * 160000, 16)

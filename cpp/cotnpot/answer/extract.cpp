@@ -73,6 +73,31 @@ Abbreviation abbreviation_at(std::string_view s, size_t dot) {
   return Abbreviation::None;
 }
 
+// The dollar signs of s that are no math delimiters: escaped ("\\$18") and, on a line with an odd number of
+// them, the first that a digit follows ("$18. I hope it is correct."). Read as math, they had run a sentence
+// into the next: "The final answer is \\$18. I hope it is correct." had been "correct." (a breaker).
+std::vector<bool> currency_dollars(std::string_view s) {
+  std::vector<bool> currency(s.size(), false);
+  for (size_t line = 0; line < s.size();) {
+    size_t end = s.find('\n', line);
+    if (end == std::string_view::npos) end = s.size();
+    int unescaped = 0;
+    size_t first_price = std::string_view::npos;
+    for (size_t i = line; i < end; ++i) {
+      if (s[i] != '$') continue;
+      if (i > 0 && s[i - 1] == '\\') {
+        currency[i] = true;
+        continue;
+      }
+      ++unescaped;
+      if (first_price == std::string_view::npos && i + 1 < end && detail::is_ascii_digit(s[i + 1])) first_price = i;
+    }
+    if (unescaped % 2 == 1 && first_price != std::string_view::npos) currency[first_price] = true;
+    line = end + 1;
+  }
+  return currency;
+}
+
 // Which abbreviations a sentence goes on through.
 enum class Through { kNone, kRestating, kAll };
 
@@ -85,9 +110,10 @@ std::string until_sentence_end(std::string_view s, Through through = Through::kN
   size_t end = s.size();
   int depth = 0;
   bool in_math = false;
+  const std::vector<bool> currency = currency_dollars(s);
   for (size_t i = 0; i < s.size(); ++i) {
     const char c = s[i];
-    if (c == '$') in_math = !in_math;
+    if (c == '$' && !currency[i]) in_math = !in_math;
     if (c == '{' || c == '(' || c == '[') ++depth;
     if ((c == '}' || c == ')' || c == ']') && depth > 0) --depth;
     if (c == '\n' && !in_math) {
@@ -287,7 +313,8 @@ bool has_command(std::string_view s) {
 // A stated answer in words up to the reason given for it ("18, since 9 x 2 = 18" is "18").
 std::string_view before_reason(std::string_view s) {
   size_t end = s.size();
-  for (std::string_view reason : {" because ", " since ", ", as ", ", which ", ", so ", "; "}) {
+  for (std::string_view reason : {" because ", " since ", ", as ", ", which ", ", so ", "; ", ", and this ",
+                                  ", and that "}) {
     for (size_t i = 1; i + reason.size() <= end; ++i)
       if (starts_with_nocase(s.substr(i), reason)) {
         end = i;
@@ -297,14 +324,12 @@ std::string_view before_reason(std::string_view s) {
   return s.substr(0, end);
 }
 
-// A stated answer without the reason given for it where that holds math or a box: "$18$, since $9 \\times 2 =
-// 18$" had been the list "18, 9 \\times 2 = 18", "18, since $9 \\times 2 = 18$" the reason's equation (a
-// breaker), and "$5$, as computed in \\boxed{\\text{Step 3}}" its box (a reviewer).
+// A stated answer without the reason given for it where that holds math: "$18$, since $9 \\times 2 = 18$" had
+// been the list "18, 9 \\times 2 = 18", and "18, since $9 \\times 2 = 18$" the reason's equation (a breaker).
 // A reason in words stays: the rules for prose cut it.
 std::string without_reasons_math(std::string_view sentence) {
   const std::string_view stated = before_reason(sentence);
-  const std::string_view reason = sentence.substr(stated.size());
-  if (stated.size() == sentence.size() || (all_math(reason).empty() && all_boxed(reason).empty()))
+  if (stated.size() == sentence.size() || all_math(sentence.substr(stated.size())).empty())
     return std::string(sentence);
   std::string out = trim(stated);
   while (!out.empty() && (out.back() == ',' || out.back() == ';' || out.back() == ':')) out.pop_back();
@@ -493,15 +518,23 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
     return {"", "none"};
   }
   // A stated final answer wins over boxes, which may box intermediate results; the latest statement of the
-  // two forms: "The final answer is 3. ... Final answer: \\boxed{4}" states 4 (the
+  // three forms: "The final answer is 3. ... Final answer: \\boxed{4}" states 4 (the
   // first form had been read first: a reviewer).
   size_t stated_at = std::string_view::npos;
   std::string_view marker;
-  for (std::string_view form : {"final answer is", "final answer:"}) {
+  for (std::string_view form : {"final answer is", "final answer:", "final answer"}) {
     const size_t at = rfind_nocase(text, form);
-    if (at != std::string_view::npos && ends_a_word(text, at + form.size()) &&
-        (stated_at == std::string_view::npos || at > stated_at))
-      stated_at = at, marker = form;
+    if (at == std::string_view::npos || !ends_a_word(text, at + form.size()) ||
+        (stated_at != std::string_view::npos && at <= stated_at))
+      continue;
+    // "final answer" alone is a heading, a line of its own: "**Final Answer**\n\\boxed{5}" closes DeepSeek-R1's
+    // and QwQ's solutions, after a tentative "the final answer is 4" in the thinking (a breaker)
+    if (form == "final answer") {
+      size_t e = at + form.size();
+      while (e < text.size() && (text[e] == ' ' || text[e] == '*' || text[e] == '#' || text[e] == '\r')) ++e;
+      if (e < text.size() && text[e] != '\n') continue;
+    }
+    stated_at = at, marker = form;
   }
   for (bool stated = stated_at != std::string_view::npos; stated; stated = false) {   // `break`: the rules below decide
     // The solution's own text ends where a continuation begins (detail/stated_answer.h), in the statement's
@@ -526,8 +559,20 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
     if (std::string later = all_boxed(own, is_placeholder);
         !later.empty() && doubted(text.substr(stated_from, written_end - stated_from), own))
       return {later, "boxed"};
-    // the reason first: "$3$, since $4$ is excluded" had been "excluded", what followed the reason's "is"
-    std::string answer = after_is(without_reasons_math(sentence));
+    // the reason first: "$3$, since $4$ is excluded" had been "excluded", what followed the reason's "is"; a
+    // reason in words too where the answer was stated before it: "$5$, which is the smallest prime that
+    // works" had been its last words (a breaker), while "the number of eggs, which is 18" is 18, and "$a+b$,
+    // which is \\boxed{5}" is 5: a box marks the answer
+    const std::string reasoned = without_reasons_math(sentence);
+    std::string_view head = before_reason(reasoned);
+    while (!head.empty() && (head.back() == ',' || head.back() == ';' || head.back() == ':' || head.back() == ' '))
+      head.remove_suffix(1);
+    const std::string_view reason = std::string_view(reasoned).substr(head.size());
+    const bool head_states =
+        (std::any_of(head.begin(), head.end(), [](char c) { return detail::is_ascii_digit(c); }) ||
+         head.find('$') != std::string_view::npos || head.find("\\boxed") != std::string_view::npos) &&
+        reason.find("\\boxed") == std::string_view::npos && reason.find("\\fbox") == std::string_view::npos;
+    std::string answer = after_is(std::string(head_states ? head : std::string_view(reasoned)));
     // "The final answer is not 5." states no answer: the rules below decide (it had given 5, over a box;
     // "not $5$" its math: a breaker)
     if (states_no_answer(answer)) break;

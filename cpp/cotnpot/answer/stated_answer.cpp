@@ -25,9 +25,10 @@ size_t first_special_token(std::string_view s) {
     first = std::min(first, s.find(token));
   for (size_t at = s.find("<|"); at != std::string_view::npos && at < first; at = s.find("<|", at + 2)) {
     size_t i = at + 2;
-    while (i < s.size() && i < at + 64 &&
-           (is_ascii_alnum(s[i]) || s[i] == '_' || s[i] == '-' || s[i] == '.' || static_cast<unsigned char>(s[i]) >= 0x80))
-      ++i;
+    const auto in_name = [&](char c) {
+      return is_ascii_alnum(c) || c == '_' || c == '-' || c == '.' || static_cast<unsigned char>(c) >= 0x80;
+    };
+    while (i < s.size() && i < at + 64 && in_name(s[i])) ++i;
     if (i > at + 2 && s.compare(i, 2, "|>") == 0) return at;
   }
   return first;
@@ -55,6 +56,19 @@ bool opens_continuation(std::string_view s, size_t line) {
     return heading && (colon || is_line_end(s, i));
   return false;
 }
+
+// "Wait" as an interjection: the word followed by punctuation or a line's end ("Wait,", "Wait!", "*Wait*",
+// "Wait\u2014", "But wait\n"), not by a space ("the wait time").
+bool interjected_wait(std::string_view text) {
+  const std::string s = lowercase(text);   // "WAIT." too
+  for (size_t at = s.find("ait", 1); at != std::string::npos; at = s.find("ait", at + 1)) {
+    const size_t w = at - 1, after = at + 3;
+    if (s[w] != 'w' || (w > 0 && is_ascii_alpha(s[w - 1]))) continue;
+    if (after == s.size() || (!is_ascii_alpha(s[after]) && s[after] != ' ')) return true;
+  }
+  return false;
+}
+
 
 }  // namespace
 
@@ -115,19 +129,21 @@ size_t sentence_start(std::string_view text, size_t at) {
   return 0;
 }
 
-// Whole words only ("waiting" is no "wait", "errors" no "an error in"), and "wait" as an interjection only,
-// followed by punctuation ("Wait, ...", not "the wait time"). Not "I think", "let me verify", "recheck",
+// Whole words only ("waiting" is no "wait", "errors" no "an error in"), and "wait" as an interjection only
+// (interjected_wait). Not "I think", "let me verify", "recheck",
 // "revisit", "hmm", "actually", "the correct answer" ("is indeed 3"), "incorrect" but as a verdict ("is
-// incorrect", not "an incorrect approach gives"), "assume", "error" or "contradiction" alone: a solution that goes on to check its answer, a problem's own
-// terms ("the error term", "wait time", "assume the speed is constant") and "proof by contradiction" had let a
-// checking box take the answer's place (a breaker). Searched with Boyer-Moore-Horspool: a megabyte of
-// one-letter words had taken 30 plain searches 77 ms (a breaker).
+// incorrect", not "an incorrect approach gives"), "assume", "error" or "contradiction" alone: a solution that
+// goes on to check its answer, a problem's own terms ("the error term", "wait time", "assume the speed is
+// constant") and "proof by contradiction" had let a checking box take the answer's place (a breaker and a
+// reviewer). Searched with Boyer-Moore-Horspool: a megabyte of one-letter words had taken 30 plain searches
+// 77 ms (a breaker).
 bool doubted(std::string_view statement, std::string_view after) {
   const auto holds = [](const std::string& hay, std::string_view cue) {
     return std::search(hay.begin(), hay.end(), std::boyer_moore_horspool_searcher(cue.begin(), cue.end())) !=
            hay.end();
   };
-  const auto words_of = [](std::string_view part, std::string& words) {   // lowercase letters, runs of others a space
+  // lowercase letters, each run of other bytes one space
+  const auto words_of = [](std::string_view part, std::string& words) {
     for (const char c : part) {
       const char w = is_ascii_alpha(c) ? lowercase(c) : ' ';
       if (w != ' ' || words.back() != ' ') words += w;
@@ -148,16 +164,12 @@ bool doubted(std::string_view statement, std::string_view after) {
         " an error in ", " a mistake in ", " my mistake ", " my error ", " is wrong ", " was wrong ", " s wrong ",
         " is not right ", " s not right ", " is not correct ", " s not correct ", " is incorrect ",
         " was incorrect ", " s incorrect ", " correction ", " on second thought ", " misread ", " miscounted ",
-        " miscalculated ", " misunderstood ", " wait a second ", " wait a minute ", " wait a moment "})
+        " miscalculated ", " misunderstood ", " wait a second ", " wait a minute ", " wait a moment ", " but wait ",
+        " upon re evaluation ", " upon reflection ", " re evaluate ", " re evaluating ", " doesn t seem right ",
+        " can t be right ", " isn t right ", " calculation error ", " was a mistake ", " i apologize ",
+        " let me correct "})
     if (holds(words, cue)) return true;
-  std::string text = " ";   // lowercase, as written: "wait" as an interjection
-  for (std::string_view part : {statement, after}) {
-    for (const char c : part) text += lowercase(c);
-    text += ' ';
-  }
-  for (std::string_view cue : {" wait,", " wait.", " wait!", " wait:", " wait;", " wait -", "\nwait,", "\nwait."})
-    if (holds(text, cue)) return true;
-  return false;
+  return interjected_wait(statement) || interjected_wait(after);
 }
 
 }  // namespace cotnpot::answer::detail

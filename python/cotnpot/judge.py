@@ -563,8 +563,8 @@ class _HashBudget:
 def _decimal_conversion_cost(number) -> int:
     """What comparing ``number`` (an int or a Fraction) with a Decimal costs, in the budget's units (a small
     int's == in a set, ~5 ns: MAX_HASHED**2 of them is ~0.1 s): the Decimal converts it, quadratic in its bits
-    (1 us at 1,024 bits, 20 us at 4,096, 5.7 ms at 65,536, 0.88 s at 818,000). Charged (bits/200)**2 at ~50
-    ns a unit, one 818,000-bit int beside one Decimal had fit the budget (a breaker)."""
+    (1 us at 1,024 bits, 20 us at 4,096, 5.7 ms at 65,536, 0.88 s at 818,000). Charged (bits/200)**2, as if a
+    unit were ~50 ns, one 818,000-bit int beside one Decimal had fit the budget (a breaker)."""
     bits = number.bit_length() if isinstance(number, int) else \
         number.numerator.bit_length() + number.denominator.bit_length()
     return 1 + (bits // 64) ** 2
@@ -602,12 +602,13 @@ def _decode(item, depth=0, budget=None):
         value = bytes.fromhex(body)
         return value if tag == "bytes" else bytearray(value)
     if tag in ("list", "tuple", "set", "frozenset") and isinstance(body, list):
-        values, shares = [], []
+        values, shares, hashed = [], [], tag in ("set", "frozenset")
         for x in body:
-            mark = budget.mark()
+            mark = budget.mark() if hashed else None
             values.append(_decode(x, depth + 1, budget))
-            shares.append(budget.since(mark))
-        if tag in ("set", "frozenset"):
+            if hashed:
+                shares.append(budget.since(mark))
+        if hashed:
             # before the set is built; comparing it with an equal-hash set costs as much again (2.2 s of the
             # caller's CPU for 178 colliding frozensets of 177 colliding ints each: a breaker)
             budget.values += budget.charge(values, shares)

@@ -1,6 +1,7 @@
 #include "cotnpot/answer/extract.h"
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -493,6 +494,102 @@ std::string without_markdown_bold(std::string_view text) {
   return out;
 }
 
+// A stated final answer, which wins over boxes (they may box intermediate results): the latest statement of
+// the three forms ("The final answer is 3. ... Final answer: \boxed{4}" states 4; the first form had been read
+// first: a reviewer). None where there is none, or where it states none: the rules after it decide.
+std::optional<Extraction> stated_final_answer(std::string_view text) {
+  size_t stated_at = std::string_view::npos;
+  std::string_view marker;
+  for (std::string_view form : {"final answer is", "final answer:", "final answer"}) {
+    const size_t at = rfind_nocase(text, form);
+    if (at == std::string_view::npos || !ends_a_word(text, at + form.size()) ||
+        (stated_at != std::string_view::npos && at <= stated_at))
+      continue;
+    // "final answer" alone is a heading, a line of its own: "**Final Answer**\n\\boxed{5}" closes DeepSeek-R1's
+    // and QwQ's solutions, after a tentative "the final answer is 4" in the thinking (a breaker)
+    if (form == "final answer") {
+      size_t e = at + form.size();
+      while (e < text.size() && (text[e] == ' ' || text[e] == '*' || text[e] == '#' || text[e] == '\r')) ++e;
+      if (e < text.size() && text[e] != '\n') continue;
+    }
+    stated_at = at, marker = form;
+  }
+  if (stated_at == std::string_view::npos) return std::nullopt;
+  // The solution's own text ends where a continuation begins (detail/stated_answer.h), in the statement's
+  // sentence too: "The final answer is 3.<eos>Now, what is $2+3$? \\boxed{5}" had been 5 (a breaker).
+  const size_t own_end = stated_at + own_text_end(text.substr(stated_at));
+  const size_t after_marker = stated_at + marker.size();
+  std::string_view rest = text.substr(after_marker, own_end - std::min(own_end, after_marker));
+  // "The final answer is:\n\n\\[\\boxed{5}\\]" had given ":" (7 of 800 Qwen outputs; a breaker)
+  while (!rest.empty() && (rest.front() == ':' || detail::is_ascii_space(rest.front())))
+    rest.remove_prefix(1);
+  const std::string sentence = until_sentence_end(rest);
+  // Where words doubt the statement, a box after its sentence (as written, abbreviations and all) is the
+  // answer the solution went on to: "I think the final answer is 3, but let me verify. ... So the answer is
+  // \boxed{4}." and "The final answer is \boxed{3}. Wait, I made an error. The correct answer is \boxed{4}."
+  // had been 3 (a breaker). Without such words a later box checks or explains the statement, and one past
+  // the solution's own text (a few-shot prompt's next problem, a chat turn, a code block) or a template's
+  // ("\boxed{answer}") is none (reviewers; detail/stated_answer.h). One within its sentence is the
+  // statement's ("7 hours and 30 minutes, i.e. \boxed{7.5}", below).
+  const size_t written_end = size_t(rest.data() - text.data()) + until_sentence_end(rest, Through::kAll).size();
+  const std::string_view own = text.substr(written_end, own_end - written_end);
+  const size_t stated_from = sentence_start(text, stated_at);
+  if (std::string later = all_boxed(own, is_placeholder);
+      !later.empty() && doubted(text.substr(stated_from, written_end - stated_from), own))
+    return Extraction{later, "boxed"};
+  // the reason first: "$3$, since $4$ is excluded" had been "excluded", what followed the reason's "is"; a
+  // reason in words too where the answer was stated before it: "$5$, which is the smallest prime that
+  // works" had been its last words (a breaker), while "the number of eggs, which is 18" is 18, and "$a+b$,
+  // which is \boxed{5}" is 5: a box marks the answer
+  const std::string reasoned = without_reasons_math(sentence);
+  std::string_view head = before_reason(reasoned);
+  while (!head.empty() && (head.back() == ',' || head.back() == ';' || head.back() == ':' || head.back() == ' '))
+    head.remove_suffix(1);
+  const std::string_view reason = std::string_view(reasoned).substr(head.size());
+  const bool head_states =
+      (std::any_of(head.begin(), head.end(), [](char c) { return detail::is_ascii_digit(c); }) ||
+       head.find('$') != std::string_view::npos || head.find("\\boxed") != std::string_view::npos) &&
+      reason.find("\\boxed") == std::string_view::npos && reason.find("\\fbox") == std::string_view::npos;
+  std::string answer = after_is(std::string(head_states ? head : std::string_view(reasoned)));
+  // "The final answer is not 5." states no answer: the rules after it decide (it had given 5, over a box;
+  // "not $5$" its math: a breaker)
+  if (states_no_answer(answer)) return std::nullopt;
+  bool marked = false;  // the answer is set off as math or a box: take it as it is
+  if (std::string math = all_math(answer); !math.empty()) {
+    // boxes inside its math are the answer ("$x = \boxed{5}$"), and so are boxes beside math without any:
+    // "$3$ or \boxed{4}" is 4, as the rule for boxes reads it (its math alone had made it 3, a hedge's
+    // first option credited: a breaker; the two as parts of one list had made "$18$ \boxed{18}" a list of
+    // two: a reviewer)
+    std::string boxed = all_boxed(math);
+    if (boxed.empty()) boxed = all_boxed(answer);
+    answer = boxed.empty() ? math : boxed, marked = true;
+  } else if (std::string boxed = all_boxed(answer); !boxed.empty()) {
+    answer = boxed, marked = true;
+  }
+  if (!marked && is_prose(answer)) {
+    // "The final answer is 7 hours and 30 minutes, i.e. \\boxed{7.5}": the sentence had ended at "i.e.",
+    // and its last number, 30, had been the answer (a breaker). A box later in the same sentence is it.
+    const std::string extended = until_sentence_end(rest, Through::kRestating);
+    if (extended.size() > sentence.size())
+      if (std::string boxed = all_boxed(std::string_view(extended).substr(sentence.size())); !boxed.empty())
+        return Extraction{boxed, "final_answer"};
+    // the number alone, unless a word right after it changes it: "5 million" had been 5 (a breaker)
+    if (std::string number = number_of_prose(answer); !number.empty()) {
+      answer = number;
+    } else if (std::string boxed = all_boxed(text); !boxed.empty() && describes_an_answer(sentence)) {
+      // words without a number that describe the boxed answer ("=\boxed{\frac{130}{231}}. The final
+      // answer is positive, because ..." in a MATH gold solution had given "positive, because ...": a
+      // breaker): the box. Words that state an answer ("Evelyn and Bob") stay the answer (a reviewer).
+      return Extraction{boxed, "boxed"};
+    }
+  }
+  // only punctuation left (the answer is on a line of its own past the sentence): the rules after it find it
+  if (std::any_of(answer.begin(), answer.end(),
+                  [](unsigned char c) { return detail::is_ascii_alnum(static_cast<char>(c)) || c >= 0x80; }))
+    return Extraction{answer, "final_answer"};
+  return std::nullopt;
+}
+
 }  // namespace
 
 Extraction extract_answer(std::string_view text, const ExtractOptions& options) {
@@ -517,98 +614,7 @@ Extraction extract_answer(std::string_view text, const ExtractOptions& options) 
     }
     return {"", "none"};
   }
-  // A stated final answer wins over boxes, which may box intermediate results; the latest statement of the
-  // three forms: "The final answer is 3. ... Final answer: \\boxed{4}" states 4 (the
-  // first form had been read first: a reviewer).
-  size_t stated_at = std::string_view::npos;
-  std::string_view marker;
-  for (std::string_view form : {"final answer is", "final answer:", "final answer"}) {
-    const size_t at = rfind_nocase(text, form);
-    if (at == std::string_view::npos || !ends_a_word(text, at + form.size()) ||
-        (stated_at != std::string_view::npos && at <= stated_at))
-      continue;
-    // "final answer" alone is a heading, a line of its own: "**Final Answer**\n\\boxed{5}" closes DeepSeek-R1's
-    // and QwQ's solutions, after a tentative "the final answer is 4" in the thinking (a breaker)
-    if (form == "final answer") {
-      size_t e = at + form.size();
-      while (e < text.size() && (text[e] == ' ' || text[e] == '*' || text[e] == '#' || text[e] == '\r')) ++e;
-      if (e < text.size() && text[e] != '\n') continue;
-    }
-    stated_at = at, marker = form;
-  }
-  for (bool stated = stated_at != std::string_view::npos; stated; stated = false) {   // `break`: the rules below decide
-    // The solution's own text ends where a continuation begins (detail/stated_answer.h), in the statement's
-    // sentence too: "The final answer is 3.<eos>Now, what is $2+3$? \\boxed{5}" had been 5 (a breaker).
-    const size_t own_end = stated_at + own_text_end(text.substr(stated_at));
-    const size_t after_marker = stated_at + marker.size();
-    std::string_view rest = text.substr(after_marker, own_end - std::min(own_end, after_marker));
-    // "The final answer is:\n\n\\[\\boxed{5}\\]" had given ":" (7 of 800 Qwen outputs; a breaker)
-    while (!rest.empty() && (rest.front() == ':' || detail::is_ascii_space(rest.front())))
-      rest.remove_prefix(1);
-    const std::string sentence = until_sentence_end(rest);
-    // Where words doubt the statement, a box after its sentence (as written, abbreviations and all) is the
-    // answer the solution went on to: "I think the final answer is 3, but let me verify. ... So the answer is
-    // \boxed{4}." and "The final answer is \boxed{3}. Wait, I made an error. The correct answer is \boxed{4}."
-    // had been 3 (a breaker). Without such words a later box checks or explains the statement, and one past
-    // the solution's own text (a few-shot prompt's next problem, a chat turn, a code block) or a template's
-    // ("\boxed{answer}") is none (reviewers; detail/stated_answer.h). One within its sentence is the
-    // statement's ("7 hours and 30 minutes, i.e. \boxed{7.5}", below).
-    const size_t written_end = size_t(rest.data() - text.data()) + until_sentence_end(rest, Through::kAll).size();
-    const std::string_view own = text.substr(written_end, own_end - written_end);
-    const size_t stated_from = sentence_start(text, stated_at);
-    if (std::string later = all_boxed(own, is_placeholder);
-        !later.empty() && doubted(text.substr(stated_from, written_end - stated_from), own))
-      return {later, "boxed"};
-    // the reason first: "$3$, since $4$ is excluded" had been "excluded", what followed the reason's "is"; a
-    // reason in words too where the answer was stated before it: "$5$, which is the smallest prime that
-    // works" had been its last words (a breaker), while "the number of eggs, which is 18" is 18, and "$a+b$,
-    // which is \\boxed{5}" is 5: a box marks the answer
-    const std::string reasoned = without_reasons_math(sentence);
-    std::string_view head = before_reason(reasoned);
-    while (!head.empty() && (head.back() == ',' || head.back() == ';' || head.back() == ':' || head.back() == ' '))
-      head.remove_suffix(1);
-    const std::string_view reason = std::string_view(reasoned).substr(head.size());
-    const bool head_states =
-        (std::any_of(head.begin(), head.end(), [](char c) { return detail::is_ascii_digit(c); }) ||
-         head.find('$') != std::string_view::npos || head.find("\\boxed") != std::string_view::npos) &&
-        reason.find("\\boxed") == std::string_view::npos && reason.find("\\fbox") == std::string_view::npos;
-    std::string answer = after_is(std::string(head_states ? head : std::string_view(reasoned)));
-    // "The final answer is not 5." states no answer: the rules below decide (it had given 5, over a box;
-    // "not $5$" its math: a breaker)
-    if (states_no_answer(answer)) break;
-    bool marked = false;  // the answer is set off as math or a box: take it as it is
-    if (std::string math = all_math(answer); !math.empty()) {
-      // boxes inside its math are the answer ("$x = \boxed{5}$"), and so are boxes beside math without any:
-      // "$3$ or \boxed{4}" is 4, as the rule for boxes reads it (its math alone had made it 3, a hedge's
-      // first option credited: a breaker; the two as parts of one list had made "$18$ \boxed{18}" a list of
-      // two: a reviewer)
-      std::string boxed = all_boxed(math);
-      if (boxed.empty()) boxed = all_boxed(answer);
-      answer = boxed.empty() ? math : boxed, marked = true;
-    } else if (std::string boxed = all_boxed(answer); !boxed.empty()) {
-      answer = boxed, marked = true;
-    }
-    if (!marked && is_prose(answer)) {
-      // "The final answer is 7 hours and 30 minutes, i.e. \\boxed{7.5}": the sentence had ended at "i.e.",
-      // and its last number, 30, had been the answer (a breaker). A box later in the same sentence is it.
-      const std::string extended = until_sentence_end(rest, Through::kRestating);
-      if (extended.size() > sentence.size())
-        if (std::string boxed = all_boxed(std::string_view(extended).substr(sentence.size())); !boxed.empty())
-          return {boxed, "final_answer"};
-      // the number alone, unless a word right after it changes it: "5 million" had been 5 (a breaker)
-      if (std::string number = number_of_prose(answer); !number.empty()) {
-        answer = number;
-      } else if (std::string boxed = all_boxed(text); !boxed.empty() && describes_an_answer(sentence)) {
-        // words without a number that describe the boxed answer ("=\boxed{\frac{130}{231}}. The final
-        // answer is positive, because ..." in a MATH gold solution had given "positive, because ...": a
-        // breaker): the box. Words that state an answer ("Evelyn and Bob") stay the answer (a reviewer).
-        return {boxed, "boxed"};
-      }
-    }
-    // only punctuation left (the answer is on a line of its own past the sentence): the rules below find it
-    if (std::any_of(answer.begin(), answer.end(), [](unsigned char c) { return detail::is_ascii_alnum(static_cast<char>(c)) || c >= 0x80; }))
-      return {answer, "final_answer"};
-  }
+  if (std::optional<Extraction> stated = stated_final_answer(text)) return *stated;
   if (std::string boxed = all_boxed(text); !boxed.empty()) return {boxed, "boxed"};
   if (const size_t p = text.rfind("####"); p != std::string_view::npos) {
     std::string rest = trim(text.substr(p + 4));

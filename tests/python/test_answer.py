@@ -1457,6 +1457,15 @@ def test_a_box_after_the_stated_final_answer_is_the_answer_gone_on_to(text):
     # DeepSeek-R1's and QwQ's closing heading states the answer after a tentative one in the thinking
     ("5", "<think>so the final answer is 4.\n\nHmm, let me re-read the problem. It asks for squares. So 5.\n"
           "</think>\n\n**Final Answer**\n\\boxed{5}"),
+    # a heading only where "final answer" stands alone on its line before math or a box; a clause's words are
+    # cut only after an answer that begins the sentence (a fourth breaker: each had been graded wrong)
+    ("36", "## Step 3: Compute the final answer\nFirst, 9 * 2 = 18 per day. Then over 2 days, 18 * 2 = 36.\n\n"
+           "Therefore, the answer is 36."),
+    ("20", "Let me double check my final answer\n2 * 20 = 40. Correct.\n\n\\boxed{20}"),
+    ("2.5", "**Final Answer**\nIt takes 2 hours and 30 minutes, i.e. 2.5 hours."),
+    ("5", "The final answer is the number of primes, and that is $5$."),
+    ("5", "The final answer is the number of primes less than 12, and that number is 5."),
+    ("5", "The final answer is $a+b$, which is $\\boxed{5}$."),
     # retractions as reasoning models write them
     ("5", "So the final answer is 4.\n\nWait! I misapplied the rule.\n\\boxed{5}"),
     ("5", "So the final answer is 4. Wait\u2014I misapplied the rule. \\boxed{5}"),

@@ -314,8 +314,7 @@ bool has_command(std::string_view s) {
 // A stated answer in words up to the reason given for it ("18, since 9 x 2 = 18" is "18").
 std::string_view before_reason(std::string_view s) {
   size_t end = s.size();
-  for (std::string_view reason : {" because ", " since ", ", as ", ", which ", ", so ", "; ", ", and this ",
-                                  ", and that "}) {
+  for (std::string_view reason : {" because ", " since ", ", as ", ", which ", ", so ", "; "}) {
     for (size_t i = 1; i + reason.size() <= end; ++i)
       if (starts_with_nocase(s.substr(i), reason)) {
         end = i;
@@ -330,7 +329,10 @@ std::string_view before_reason(std::string_view s) {
 // A reason in words stays: the rules for prose cut it.
 std::string without_reasons_math(std::string_view sentence) {
   const std::string_view stated = before_reason(sentence);
-  if (stated.size() == sentence.size() || all_math(sentence.substr(stated.size())).empty())
+  const std::string_view reason = sentence.substr(stated.size());
+  // a box in it marks the answer: "$a+b$, which is $\\boxed{5}$" is 5 (a breaker)
+  if (stated.size() == sentence.size() || all_math(reason).empty() || reason.find("\\boxed") != std::string_view::npos ||
+      reason.find("\\fbox") != std::string_view::npos)
     return std::string(sentence);
   std::string out = trim(stated);
   while (!out.empty() && (out.back() == ',' || out.back() == ';' || out.back() == ':')) out.pop_back();
@@ -494,6 +496,22 @@ std::string without_markdown_bold(std::string_view text) {
   return out;
 }
 
+// Whether "final answer" at text[at, end) is a heading: alone on its line but for markup ("**Final Answer**",
+// "### Final Answer:"), and followed by math or a box ("\\boxed{5}", "\\[ \\boxed{5} \\]"). A step's title ("##
+// Step 3: Compute the final answer") or words ("It takes 2 hours and 30 minutes, i.e. 2.5 hours.") after it
+// had been taken for the answer (a breaker).
+bool is_answer_heading(std::string_view text, size_t at, size_t end) {
+  const auto markup = [](char c) { return c == ' ' || c == '\t' || c == '*' || c == '#' || c == ':' || c == '\r'; };
+  for (size_t i = at; i > 0 && text[i - 1] != '\n'; --i)
+    if (!markup(text[i - 1])) return false;
+  while (end < text.size() && markup(text[end])) ++end;
+  if (end < text.size() && text[end] != '\n') return false;
+  while (end < text.size() && detail::is_ascii_space(text[end])) ++end;
+  const std::string_view next = text.substr(end, 16);
+  return next.substr(0, 1) == "$" || next.substr(0, 2) == "\\[" || next.substr(0, 2) == "\\(" ||
+         next.substr(0, 6) == "\\boxed" || next.substr(0, 5) == "\\fbox";
+}
+
 // A stated final answer, which wins over boxes (they may box intermediate results): the latest statement of
 // the three forms ("The final answer is 3. ... Final answer: \boxed{4}" states 4; the first form had been read
 // first: a reviewer). None where there is none, or where it states none: the rules after it decide.
@@ -507,11 +525,7 @@ std::optional<Extraction> stated_final_answer(std::string_view text) {
       continue;
     // "final answer" alone is a heading, a line of its own: "**Final Answer**\n\\boxed{5}" closes DeepSeek-R1's
     // and QwQ's solutions, after a tentative "the final answer is 4" in the thinking (a breaker)
-    if (form == "final answer") {
-      size_t e = at + form.size();
-      while (e < text.size() && (text[e] == ' ' || text[e] == '*' || text[e] == '#' || text[e] == '\r')) ++e;
-      if (e < text.size() && text[e] != '\n') continue;
-    }
+    if (form == "final answer" && !is_answer_heading(text, at, at + form.size())) continue;
     stated_at = at, marker = form;
   }
   if (stated_at == std::string_view::npos) return std::nullopt;
@@ -543,12 +557,15 @@ std::optional<Extraction> stated_final_answer(std::string_view text) {
   // which is \boxed{5}" is 5: a box marks the answer
   const std::string reasoned = without_reasons_math(sentence);
   std::string_view head = before_reason(reasoned);
+  for (std::string_view clause : {", and this ", ", and that "})   // "$18$, and this is consistent"
+    head = head.substr(0, std::min(head.size(), head.find(clause)));
   while (!head.empty() && (head.back() == ',' || head.back() == ';' || head.back() == ':' || head.back() == ' '))
     head.remove_suffix(1);
   const std::string_view reason = std::string_view(reasoned).substr(head.size());
+  // the head states the answer where it begins with it: "$5$", "18 dollars", "\\boxed{5}" (not "the number of
+  // primes less than 12, and that number is 5": a breaker)
   const bool head_states =
-      (std::any_of(head.begin(), head.end(), [](char c) { return detail::is_ascii_digit(c); }) ||
-       head.find('$') != std::string_view::npos || head.find("\\boxed") != std::string_view::npos) &&
+      !head.empty() && (detail::is_ascii_digit(head[0]) || head[0] == '$' || head[0] == '-' || head[0] == '\\') &&
       reason.find("\\boxed") == std::string_view::npos && reason.find("\\fbox") == std::string_view::npos;
   std::string answer = after_is(std::string(head_states ? head : std::string_view(reasoned)));
   // "The final answer is not 5." states no answer: the rules after it decide (it had given 5, over a box;

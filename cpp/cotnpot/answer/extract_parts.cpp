@@ -199,10 +199,9 @@ enum class PartLink {
 // "approximately" or "about" (after "or" too) gives a rounded form of the earlier ("\\boxed{\\sqrt{2}} \\approx
 // \\boxed{1.414}" is \\sqrt{2}: the rounded form had failed against an exact gold, a breaker; anywhere in the
 // gap, the word had made a box paragraphs back the answer: a reviewer); a leading "=" or an "or" restates only
-// if the parts are equal.
+// if the parts are equal. `word` comes lowercased (gap_link).
 PartLink word_link(std::string word, bool first) {
   while (!word.empty() && (word.back() == '.' || word.back() == ':' || word.back() == ';')) word.pop_back();
-  for (char& c : word) c = lowercase(c);
   for (std::string_view w : {"so", "thus", "hence", "therefore", "i.e", "ie", "\\rightarrow", "\\implies",
                              "\\therefore", "equivalently", "\\longrightarrow", "=>"})
     if (word == w) return PartLink::kFollows;

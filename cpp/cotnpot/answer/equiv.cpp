@@ -13,6 +13,7 @@
 
 #include "cotnpot/answer/detail/ascii.h"
 #include "cotnpot/answer/detail/comparer.h"
+#include "cotnpot/answer/detail/text_scan.h"
 #include "cotnpot/answer/expr.h"
 #include "cotnpot/answer/extract.h"
 #include "cotnpot/answer/limits.h"
@@ -205,8 +206,7 @@ bool names_a_choice(std::string_view text) {
   const auto ruled_out = [&](size_t at) {
     while (at > 0 && (detail::is_ascii_space(text[at - 1]) || text[at - 1] == ',')) --at;
     size_t begin = at;
-    while (begin > 0 && detail::is_ascii_alpha(text[begin - 1])) --begin;
-    const std::string word = detail::lowercase(text.substr(begin, at - begin));
+    const std::string word = detail::word_before(text, at, begin);
     return word == "not" || word == "no";
   };
   for (size_t i = 0; i + 1 < text.size(); ++i) {

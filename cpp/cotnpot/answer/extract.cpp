@@ -200,16 +200,11 @@ int count_numbers(std::string_view s) {
   return count;
 }
 
-// The text's final sentence (after the last ". ", "! ", "? " or newline; a final period dropped).
+// The text's final sentence (sentence_start; a final period dropped).
 std::string last_sentence(std::string_view text) {
   std::string t = trim(text);
   while (!t.empty() && (t.back() == '.' || t.back() == '!')) t.pop_back();
-  for (size_t i = t.size(); i-- > 0;) {
-    if (t[i] == '\n') return trim(std::string_view(t).substr(i + 1));
-    if ((t[i] == '.' || t[i] == '!' || t[i] == '?') && i + 1 < t.size() && t[i + 1] == ' ')
-      return trim(std::string_view(t).substr(i + 1));
-  }
-  return t;
+  return trim(std::string_view(t).substr(sentence_start(t, t.size())));
 }
 
 // Words of three or more letters outside LaTeX commands: a sentence, not an answer.
@@ -409,16 +404,7 @@ bool ends_a_word(std::string_view text, size_t at) {
 // Whether a stated answer begins by denying: "not 5", "never $3$", "can't be 5", "n't 3" (after "answer is"
 // in "isn't"), either apostrophe ("can’t be $5$" had been 5).
 bool states_no_answer(std::string_view answer) {
-  size_t end = 0;
-  while (end < answer.size()) {
-    if (detail::is_ascii_alpha(answer[end]) || answer[end] == '\'') {
-      ++end;
-    } else if (answer.substr(end, 3) == "\xE2\x80\x99") {
-      end += 3;
-    } else {
-      break;
-    }
-  }
+  const size_t end = detail::word_end(answer, 0);
   const std::string_view word = answer.substr(0, end);
   return end > 0 && (is_negation(word) || word == "n't" || word == "n\xE2\x80\x99t");
 }

@@ -58,25 +58,6 @@ bool is_negation(std::string_view word) {
          ends_with("n\xE2\x80\x99t");
 }
 
-namespace {
-
-// The word that ends at s[end] (letters and apostrophes, the typographic one too), its start in `begin`.
-std::string word_before(std::string_view s, size_t end, size_t& begin) {
-  begin = end;
-  while (begin > 0) {
-    if (is_ascii_alpha(s[begin - 1]) || s[begin - 1] == '\'') {
-      --begin;
-    } else if (begin >= 3 && s.substr(begin - 3, 3) == "\xE2\x80\x99") {
-      begin -= 3;
-    } else {
-      break;
-    }
-  }
-  return lowercase(s.substr(begin, end - begin));
-}
-
-}  // namespace
-
 // Whether the words right before s[at] deny what follows: a negation, then at most "be", "been", "equal",
 // "to" or "exactly" ("cannot be 18", "is not equal to 18"), or "instead of", "rather than", "as opposed to"
 // ("$16$ instead of $17$"): "The answer cannot be 18." had been 18, credited against a gold 18 (a breaker).

@@ -120,15 +120,6 @@ size_t own_text_end(std::string_view s) {
   return token;
 }
 
-size_t sentence_start(std::string_view text, size_t at) {
-  for (size_t i = at; i > 0; --i) {
-    const char c = text[i - 1];
-    if (c == '\n') return i;
-    if ((c == '.' || c == '!' || c == '?') && i < text.size() && is_ascii_space(text[i])) return i;
-  }
-  return 0;
-}
-
 // Whole words only ("waiting" is no "wait", "errors" no "an error in"), and "wait" as an interjection only
 // (interjected_wait). Not "I think", "let me verify", "recheck",
 // "revisit", "hmm", "actually", "the correct answer" ("is indeed 3"), "incorrect" but as a verdict ("is

@@ -17,11 +17,9 @@ size_t own_text_end(std::string_view s);
 // not an answer.
 bool is_placeholder(std::string_view boxed);
 
-// Where the sentence holding text[at] begins: after the last newline or ". " ("! ", "? ") before it.
-size_t sentence_start(std::string_view text, size_t at);
-
-// Whether words doubt or take back a stated answer: in the sentence that states it ("I think", "suppose", "my
-// guess", "a common mistake") or after it ("wait", "I made an error", "the correct answer", "let me verify").
+// Whether words doubt or take back a stated answer: in the sentence that states it ("suppose", "my guess", "a
+// common mistake", "but let me") or in or after it ("hold on", "I made an error", "is wrong", an interjected
+// "Wait,"); not the words of a solution that goes on to check its answer ("I think", "let me verify").
 bool doubted(std::string_view statement, std::string_view after);
 
 }  // namespace cotnpot::answer::detail

@@ -38,6 +38,52 @@ inline std::string lowercase_word(std::string_view s, size_t& i) {
   return lowercase(s.substr(begin, i - begin));
 }
 
+// Whether s[i] begins an apostrophe: ASCII, or the typographic one (U+2019, three bytes in UTF-8).
+inline size_t apostrophe_size(std::string_view s, size_t i) {
+  if (s[i] == '\'') return 1;
+  return s.substr(i, 3) == "\xE2\x80\x99" ? 3 : 0;
+}
+
+// A word of letters and apostrophes, "isn't", "can’t": where the one that starts at s[begin] ends.
+inline size_t word_end(std::string_view s, size_t begin) {
+  size_t end = begin;
+  while (end < s.size()) {
+    if (is_ascii_alpha(s[end])) {
+      ++end;
+    } else if (const size_t apostrophe = apostrophe_size(s, end)) {
+      end += apostrophe;
+    } else {
+      break;
+    }
+  }
+  return end;
+}
+
+// The same word read backwards: the one that ends at s[end], lowercase, its start in `begin`.
+inline std::string word_before(std::string_view s, size_t end, size_t& begin) {
+  begin = end;
+  while (begin > 0) {
+    if (is_ascii_alpha(s[begin - 1]) || s[begin - 1] == '\'') {
+      --begin;
+    } else if (begin >= 3 && s.substr(begin - 3, 3) == "\xE2\x80\x99") {
+      begin -= 3;
+    } else {
+      break;
+    }
+  }
+  return lowercase(s.substr(begin, end - begin));
+}
+
+// Where the sentence that holds text[at] starts: after the last newline, or ".", "!" or "?" and a space, before it.
+inline size_t sentence_start(std::string_view text, size_t at) {
+  for (size_t i = at; i > 0; --i) {
+    const char c = text[i - 1];
+    if (c == '\n') return i;
+    if ((c == '.' || c == '!' || c == '?') && i < text.size() && is_ascii_space(text[i])) return i;
+  }
+  return 0;
+}
+
 // From pos, the content of a {...} group with nested braces; npos in `end` when unbalanced.
 inline std::string_view braced(std::string_view s, size_t open, size_t& end) {
   int depth = 0;

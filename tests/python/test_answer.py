@@ -2054,3 +2054,85 @@ def test_a_scalar_factored_out_of_a_matrix(gold, pred, equal):
     """A breaker's form: a vector written with its scalar factored out had differed from its entries. A product
     of two matrices is left alone (not distributed)."""
     assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal
+
+
+# A breaker's false positives (2026-12-04): two numbers side by side had been a product or one number.
+@pytest.mark.parametrize("gold, pred, equal", [
+    ("1.5", "1 1/2", True), ("0.5", "1 1/2", False), ("137.5", "137 1/2", True), ("68.5", "137 1/2", False),
+    ("-2.5", "-2 1/2", True), ("2.5", "x = 2 1/2", True), ("(1.5, 2.75)", "(1 1/2, 2 3/4)", True),
+    ("2.5", "2 1/2 cups", True), ("0.75", "3/4 cups", True),
+    ("12", "3 4", False), ("6", "2 3", False), ("12", "3\xa04", False), ("12", "3\t4", False), ("6", "1 2 3", False),
+    ("0.36", "1.2 .3", False), ("10000", "10 000", True), ("10000", r"10\,000", True), ("2\\pi", "2 \\pi", True),
+    ("34", r"3\text{ hours }4\text{ minutes}", False), ("12", r"3 \text{ feet } 4 \text{ inches}", False),
+    ("90", r"3 \text{ hours } 30\text{ minutes}", False), ("34", r"3\text{ dollars }4\text{ cents}", False),
+    ("6", r"2 \text{ cm } 3", False), ("12", r"12\text{ cm}^2", True), ("5", r"5\text{ cm}", True),
+    ("3", r"3\text{4}", False), ("34", r"3\text{4}", True),
+])
+def test_numbers_side_by_side_are_neither_a_product_nor_one_number(gold, pred, equal):
+    """"3 4" had equalled 12 and "1 1/2" 0.5 (a product); a unit dropped between two numbers had joined them
+    ("3 hours 4 minutes" was 34), and a \\text{} of digits had been taken for a unit ("3\\text{4}" was 3). A
+    whole number and a proper fraction in plain text are the mixed number they read as."""
+    assert answer.is_equiv(gold, pred) is equal and answer.is_equiv(pred, gold) is equal
+
+
+@pytest.mark.parametrize("pred, value", [
+    ("two thousand twenty four", "2024"), ("two thousand twenty-four", "2024"), ("two thousand one", "2001"),
+    ("nine thousand nine", "9009"), ("five million three", "5000003"), ("one hundred thousand two", "100002"),
+    ("five million three hundred thousand", "5300000"), ("two thousand and five", "2005"), ("two thousand", "2000"),
+])
+def test_compound_number_words_keep_their_tail(pred, value):
+    """A breaker's: "two thousand twenty four" had been cut at its scale word, 2000."""
+    assert answer.normalize(pred) == value
+    assert answer.verify(value, f"#### {pred}")
+    assert not answer.verify(str(int(value) // 1000 * 1000 if int(value) % 1000 else int(value) + 1), f"#### {pred}")
+
+
+@pytest.mark.parametrize("text, wrong, right", [
+    ("The final answer is 2 1/2 cups.", "0.5", "2.5"),
+    ("The final answer is 12 cookies after 3 days.", "3", None),
+    ("Final Answer: 25 dollars for 5 items.", "5", None),
+    ("The final answer is 60 miles in 2 hours.", "2", None),
+    ("The final answer is 4 hours 20 minutes.", "20", None),
+    ("Each of the 4 friends gets 6 cookies. The final answer is 6 cookies.", "4", "6"),
+])
+def test_a_stated_final_answer_that_begins_with_a_number_is_not_its_last(text, wrong, right):
+    """A breaker's: words after "the final answer is" that begin with a number had given their last number
+    ("12 cookies after 3 days" was 3), where "The answer is" keeps the phrase whole."""
+    assert not answer.verify(wrong, text)
+    if right is not None:
+        assert answer.verify(right, text)
+
+
+@pytest.mark.parametrize("pred", ["(C) or D", "C. or D", "C. 12 or D", "(C) 12 and D", r"(C) \text{12 or D}", "(C) D",
+                                  "(C), D"])
+def test_a_choice_hedged_with_a_bare_letter_gets_no_credit(pred):
+    """A breaker's: a second option named by its bare letter had left the first one's credit."""
+    assert not answer.is_equiv("C", pred) and not answer.verify("C", rf"The answer is $\boxed{{{pred}}}$.")
+
+
+@pytest.mark.parametrize("pred", ["(C) 12", r"(C) $x = A$", "(C)", r"(A) \sin(A)"])
+def test_a_choice_with_its_options_text_keeps_its_credit(pred):
+    assert answer.is_equiv(pred[1], pred)
+
+
+def test_a_long_bare_gold_is_the_answer_not_its_last_number():
+    """A breaker's: a bare gold over 200 characters went to extraction, which took its last number; a boxed 49
+    then matched a 50-term polynomial, and a boxed 59 a 59-tuple."""
+    poly = "+".join(f"x^{{{i}}}" for i in range(50))
+    tup = "(" + ", ".join(str(i) for i in range(1, 60)) + ")"
+    for gold, last in ((poly, "49"), (tup, "59")):
+        assert len(gold) > 200
+        assert not answer.verify(gold, rf"\boxed{{{last}}}") and answer.verify(gold, rf"\boxed{{{gold}}}")
+
+
+@pytest.mark.parametrize("gold, pred", [
+    (r"\frac{\pi}{4}", r"\frac\pi4"), (r"\frac{\pi}{2}", r"\dfrac\pi2"), (r"\frac{1}{\pi}", r"\frac1\pi"),
+    (r"\sqrt{\pi}", r"\sqrt\pi"), (r"\frac{\alpha}{\beta}", r"\frac\alpha\beta"),
+    (r"x \neq 2", "x≠2"), (r"\alpha", "α"), (r"2\theta", "2θ"), ("6", "2⋅3"), ("-2", "‐2"), ("-2", "‑2"),
+    (r"\frac{1}{2}", r"{1 \over 2}"), (r"\frac{a}{b}+1", r"{a \over b}+1"), (r"\{1,2\}", r"\lbrace 1,2\rbrace"),
+    (r"\frac{1}{3}", r"0.\bar{3}"), (r"\phi", r"\varphi"),
+])
+def test_more_ways_to_write_the_same_symbol(gold, pred):
+    """A breaker's false negatives: a command as an unbraced argument ("\\frac\\pi4" had become \\frac{\\}{p}i4),
+    Unicode symbols, TeX's \\over, \\lbrace, \\bar as a repeating decimal's bar, \\varphi."""
+    assert answer.is_equiv(gold, pred) and answer.is_equiv(pred, gold)

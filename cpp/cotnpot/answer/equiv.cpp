@@ -209,8 +209,24 @@ bool names_a_choice(std::string_view text) {
     const std::string word = detail::word_before(text, at, begin);
     return word == "not" || word == "no";
   };
-  for (size_t i = 0; i + 1 < text.size(); ++i) {
-    if (!is_choice(text[i])) continue;
+  // a bare letter as the whole text, or after "or", "and" or a comma: "(C) D", "(C) or D", "(C) \\text{12 or
+  // D}" (each had been credited against a gold C: a breaker)
+  const auto bare_alternative = [&](size_t i) {
+    if (i > 0 && !detail::is_ascii_space(text[i - 1])) return false;
+    if (i + 1 < text.size() && (detail::is_ascii_alnum(text[i + 1]) || text[i + 1] == '(' || text[i + 1] == '_' ||
+                                text[i + 1] == '^' || text[i + 1] == '\''))
+      return false;
+    if (detail::trim(text) == std::string(1, text[i])) return true;
+    size_t at = i;
+    while (at > 0 && detail::is_ascii_space(text[at - 1])) --at;
+    if (at > 0 && text[at - 1] == ',') return true;   // the normalizer's comma for "or" and "and", or a list's
+    size_t begin = at;
+    const std::string word = detail::word_before(text, at, begin);
+    return word == "or" || word == "and";
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (is_choice(text[i]) && bare_alternative(i)) return true;
+    if (!is_choice(text[i]) || i + 1 >= text.size()) continue;
     if (i > 0 && text[i - 1] == '(' && text[i + 1] == ')' && starts_item(i - 1) && ends_item(i + 2) &&
         !ruled_out(i - 1))
       return true;
@@ -315,9 +331,10 @@ size_t long_words(std::string_view text) {
 // A text that is itself an answer (no prose): "10/9", "x^2+1", "\frac{1}{2}". Prose has words; an
 // environment's name ("\begin{pmatrix}") and a short text ("\frac{270}7\text{ degrees}", "\text{Evelyn}",
 // "864 \mbox{ inches}^2") are none: such golds of MATH500 had gone to extraction, and their last number had
-// been the answer (a breaker).
+// been the answer (a breaker). Up to an answer's bound, kMaxAnswerBytes: a 339-byte polynomial and a
+// 4x4 matrix had gone to extraction too, and a boxed 49, their last number, had been credited (a breaker).
 bool looks_like_bare_answer(std::string_view text) {
-  if (text.size() > 200) return false;
+  if (text.size() > kMaxAnswerBytes) return false;
   for (size_t i = 0; i < text.size(); ++i) {
     if (!detail::is_ascii_alpha(text[i])) continue;
     size_t j = i;

@@ -31,6 +31,10 @@ using detail::starts_with_nocase;
 using detail::strictly_bounded;
 using detail::trim;
 
+// Words that may qualify a stated number before it: "about 18", "exactly 5".
+constexpr std::string_view kNumberQualifiers[] = {"approximately ", "approx. ", "about ", "around ", "roughly ",
+                                                  "exactly ", "only ", "just "};
+
 // Whether the number that ends at text[i] is followed by a word that changes it ("5 million", "3 eighths";
 // detail/number_words.h). Its position, not a search for its digits: "2 million m^2" had found the 2 of "^2".
 bool followed_by_number_word(std::string_view text, size_t i) {
@@ -347,6 +351,20 @@ bool offers_alternatives(std::string_view s) {
   return false;
 }
 
+// Whether words begin with a number, after at most a qualifier ("about 5 ..."), a dollar sign or a sign.
+bool leads_with_number(std::string_view words) {
+  const std::string plain = trim(words);
+  size_t i = 0;
+  for (std::string_view qualifier : kNumberQualifiers)
+    if (starts_with_nocase(plain, qualifier)) {
+      i = qualifier.size();
+      break;
+    }
+  if (i < plain.size() && plain[i] == '$') ++i;
+  if (i < plain.size() && plain[i] == '-') ++i;
+  return i < plain.size() && detail::is_ascii_digit(plain[i]);
+}
+
 // A stated final answer in words: its number ("18 dollars per day", "2 (not 3)": asides in parentheses that
 // hold a number left out, unless the answer's number is in one: "the total cost (18 dollars)"), the last
 // side's where it is a derivation ("20 + 5 = 25 cookies" is 25, "Each of the 4 friends gets 6 cookies" 6), or
@@ -361,6 +379,9 @@ std::string number_of_prose(std::string_view answer) {
   if (count_numbers(plain) == 0) plain = std::string(answer);
   const int numbers = count_numbers(plain);
   if (numbers == 0 || (numbers > 1 && offers_alternatives(plain))) return {};
+  // words that begin with a number and hold another are the number's phrase, not a derivation: "12 cookies
+  // after 3 days" had been 3, "2 1/2 cups" 1/2 (a breaker); the words whole
+  if (numbers > 1 && leads_with_number(plain)) return {};
   size_t at = 0;
   const std::string number = last_number(plain, &at);
   if (strictly_bounded(plain, at)) return {};   // the words whole: "more than 3"
@@ -375,8 +396,7 @@ std::string leading_number_of_prose(std::string_view answer) {
   if (answer.size() > kMaxPhraseBytes || has_command(answer)) return {};
   const std::string plain = trim(without_asides(before_reason(answer)));
   size_t i = 0;
-  for (std::string_view qualifier : {"approximately ", "approx. ", "about ", "around ", "roughly ", "exactly ",
-                                     "only ", "just "})
+  for (std::string_view qualifier : kNumberQualifiers)
     if (starts_with_nocase(plain, qualifier)) {
       i = qualifier.size();
       break;

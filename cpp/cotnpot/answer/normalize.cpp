@@ -1,6 +1,8 @@
 #include "cotnpot/answer/normalize.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "cotnpot/answer/detail/ascii.h"
@@ -122,8 +124,7 @@ void strip_text_commands(std::string& s) {
       for (size_t i = 0, w = 0; i <= content.size(); ++i) {
         if (i == content.size() || content[i] == ' ' || content[i] == '^') {
           const std::string_view word = std::string_view(content).substr(w, i - w);
-          if (!word.empty() && !is_unit_as_written(word) && !(word.size() <= 2 && is_ascii_digit(word[0])))
-            units = false;
+          if (!word.empty() && !is_unit_as_written(word)) units = false;
           w = i + 1;
         }
       }
@@ -145,7 +146,8 @@ void strip_text_commands(std::string& s) {
       const std::string rest = trim(s.substr(0, p) + s.substr(end));
       const bool joins = content == "and" || content == "or";
       if (joins) content = " , ";  // spaced: never a decimal comma
-      s = (units && !rest.empty()) ? s.substr(0, p) + s.substr(end)
+      // a unit between two numbers leaves them apart: "3\\text{ hours }4\\text{ minutes}" had become 34 (a breaker)
+      s = (units && !rest.empty()) ? s.substr(0, p) + " " + s.substr(end)
                                    : s.substr(0, p) + (spaced && !joins ? " " : "") + content + s.substr(close + 1);
     }
   }
@@ -159,7 +161,23 @@ void strip_counted_nouns(std::string& s) {
   if (i < s.size() && s[i] == '-') ++i;
   const size_t digits = i;
   while (i < s.size() && (is_ascii_digit(s[i]) || s[i] == ',' || s[i] == '.')) ++i;
-  if (i == digits || !is_ascii_digit(s[digits]) || !is_ascii_digit(s[i - 1]) || i >= s.size() || s[i] != ' ') return;
+  if (i == digits || !is_ascii_digit(s[digits]) || !is_ascii_digit(s[i - 1]) || i >= s.size()) return;
+  // a fraction, "3/4 cups", or a mixed number, "2 1/2 cups" (they had kept their nouns: a breaker)
+  const auto fraction_end = [&](size_t at) {
+    size_t k = at;
+    while (k < s.size() && is_ascii_digit(s[k])) ++k;
+    if (k == at || k + 1 >= s.size() || s[k] != '/' || !is_ascii_digit(s[k + 1])) return at;
+    for (++k; k < s.size() && is_ascii_digit(s[k]);) ++k;
+    return k;
+  };
+  if (s[i] == '/') {
+    i = fraction_end(digits);
+  } else if (s[i] == ' ' && i + 1 < s.size() && s.find_first_not_of("0123456789,.", digits) == i) {
+    size_t after = i;
+    while (after < s.size() && s[after] == ' ') ++after;
+    if (const size_t end = fraction_end(after); end > after) i = end;
+  }
+  if (i >= s.size() || s[i] != ' ') return;
   const size_t number_end = i;
   while (i < s.size()) {
     while (i < s.size() && s[i] == ' ') ++i;
@@ -175,6 +193,39 @@ void strip_counted_nouns(std::string& s) {
 // Numbers in words at the answer's start: "five" is 5, "Three trucks" 3 trucks (then counted: 3), "5
 // million" 5000000, "2 dozen eggs" 24 eggs. They had stayed words (a breaker); after them the words are left to
 // the unit and counted-noun rules.
+// Spelled groups below a thousand, each but the last with a scale word larger than the next one's: "two
+// thousand twenty four" (2024), "one million two hundred thousand and five"; its value and how many words it
+// took, or nothing where no scale word follows the first group.
+std::optional<std::pair<int64_t, size_t>> compound_number(const std::vector<std::string>& words) {
+  const auto scale_of = [](const std::string& w) -> int64_t {
+    if (w == "thousand") return 1000;
+    if (w == "million") return 1000000;
+    if (w == "billion") return 1000000000;
+    if (w == "trillion") return 1000000000000;
+    return 0;
+  };
+  int64_t total = 0, last_scale = 0;
+  size_t at = 0;
+  while (true) {
+    const auto group = detail::spelled_number({words.begin() + static_cast<std::ptrdiff_t>(at), words.end()});
+    if (!group || group->value == 0) break;
+    const size_t after = at + group->words;
+    const int64_t scale = after < words.size() ? scale_of(words[after]) : 0;
+    if (scale == 0 || (last_scale != 0 && scale >= last_scale)) {
+      if (last_scale == 0) return std::nullopt;
+      return std::make_pair(total + group->value, after);
+    }
+    total += group->value * scale, last_scale = scale, at = after + 1;
+    if (at < words.size() && words[at] == "and") {
+      const auto tail = detail::spelled_number({words.begin() + static_cast<std::ptrdiff_t>(at) + 1, words.end()});
+      if (tail && tail->value > 0 && (at + 1 + tail->words >= words.size() || !scale_of(words[at + 1 + tail->words])))
+        return std::make_pair(total + tail->value, at + 1 + tail->words);
+    }
+  }
+  if (last_scale == 0) return std::nullopt;
+  return std::make_pair(total, at);
+}
+
 void numbers_in_words(std::string& s) {
   std::vector<std::string> words;   // lowercase, split at spaces and hyphens
   std::vector<size_t> ends;         // where each ends in s
@@ -203,6 +254,15 @@ void numbers_in_words(std::string& s) {
     // times a scale word right after it ("five million", "two dozen"), else not where a word right after it
     // changes it ("zero point five", "one half")
     const size_t next = spelled->words;
+    // a compound of scales, "two thousand twenty four", "five million three hundred thousand": it had been
+    // cut at its first scale word, 2000 (a breaker)
+    if (const auto compound = compound_number(words); compound && compound->second > next + 1) {
+      const size_t end = compound->second;
+      const bool changed = end < words.size() && (detail::is_number_word(words[end]) ||
+                                                  detail::spelled_number({words.begin() + end, words.end()}));
+      if (!changed && only_words_from(end)) s = std::to_string(compound->first) + s.substr(ends[end - 1]);
+      return;
+    }
     if (next < words.size() && only_words_from(next + 1))
       if (const auto value = detail::scaled_number(std::to_string(spelled->value), words[next])) {
         s = *value + s.substr(ends[next]);
@@ -323,7 +383,30 @@ void unbrace_number_bases(std::string& s) {
   }
 }
 
-// \frac12 -> \frac{1}{2}, \frac1{2} -> \frac{1}{2}, \sqrt2 -> \sqrt{2}
+// TeX's "{1 \over 2}" -> \frac{1}{2}: what stands before \over in its group over what stands after it (it had
+// been no number: a breaker). Not \overline, \overset.
+void over_as_frac(std::string& s) {
+  for (size_t at = s.find("\\over"); at != std::string::npos; at = s.find("\\over", at + 1)) {
+    if (at + 5 < s.size() && is_ascii_alpha(s[at + 5])) continue;
+    size_t open = at, depth = 0;   // the group's '{', or the text's start
+    while (open > 0) {
+      const char c = s[open - 1];
+      if (c == '}') ++depth;
+      if (c == '{' && depth-- == 0) break;
+      --open;
+    }
+    const size_t close = open == 0 ? std::string::npos : closing_brace(s, open - 1);
+    if (open > 0 && close == std::string::npos) return;
+    const size_t end = open == 0 ? s.size() : close;
+    const std::string numerator = s.substr(open, at - open), denominator = s.substr(at + 5, end - at - 5);
+    const std::string frac = "\\frac{" + numerator + "}{" + denominator + "}";
+    const size_t from = open == 0 ? 0 : open - 1, to = open == 0 ? s.size() : close + 1;
+    s.replace(from, to - from, frac);
+    at = from;
+  }
+}
+
+// \frac12 -> \frac{1}{2}, \frac1{2} -> \frac{1}{2}, \sqrt2 -> \sqrt{2}, \frac\pi4 -> \frac{\pi}{4}
 void brace_short_arguments(std::string& s) {
   for (std::string_view cmd : {"\\frac", "\\sqrt"}) {
     const int args = cmd == "\\frac" ? 2 : 1;
@@ -348,6 +431,18 @@ void brace_short_arguments(std::string& s) {
           const size_t close = closing_brace(s, i);
           if (close == std::string::npos) break;
           i = close + 1;
+        } else if (s[i] == '\\') {
+          // a symbol's command, "\frac\pi4", "\sqrt\pi" (they had become \frac{\}{p}i4: a breaker); not one
+          // that takes arguments of its own
+          size_t e = i + 1;
+          while (e < s.size() && is_ascii_alpha(s[e])) ++e;
+          const std::string_view name = std::string_view(s).substr(i + 1, e - i - 1);
+          if (name.empty() || name == "frac" || name == "sqrt" || name == "text" || name == "left" ||
+              name == "mathrm" || name == "mathbf" || name == "operatorname" || name == "overline")
+            break;
+          s.insert(e, "}");
+          s.insert(i, "{");
+          i = e + 2;
         } else {
           s.insert(i, "{");
           s.insert(i + 2, "}");
@@ -436,6 +531,45 @@ void fix_mixed_numbers(std::string& s) {
   }
 }
 
+// "2 1/2" -> (2+1/2): a whole number, spaces, and a proper fraction of integers, written in plain text, is
+// the mixed number it reads as ("1 1/2 cups"); as a product it had equalled 0.5 (a breaker). Not where a
+// number or a letter runs into either end ("x 1/2", "1 1/2x", "1.5 1/2", "1,000 1/2"), nor "10 000/3" (a
+// numerator with a leading 0 continues a number split by a space).
+void fix_plain_mixed_numbers(std::string& s) {
+  const auto digits_from = [&](size_t i) {
+    while (i < s.size() && is_ascii_digit(s[i])) ++i;
+    return i;
+  };
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (!is_ascii_digit(s[i]) || (i > 0 && (detail::is_ascii_alnum(s[i - 1]) || s[i - 1] == '.' || s[i - 1] == '}' ||
+                                            s[i - 1] == '^' || s[i - 1] == '/' || s[i - 1] == '\\' ||
+                                            (s[i - 1] == ',' && i >= 2 && is_ascii_digit(s[i - 2])))))
+      continue;
+    const size_t whole_end = digits_from(i);
+    size_t num = whole_end;
+    while (num < s.size() && s[num] == ' ') ++num;
+    const size_t num_end = digits_from(num);
+    if (num == whole_end || num_end == num || s[num] == '0' || num_end >= s.size() || s[num_end] != '/') {
+      i = whole_end - 1;
+      continue;
+    }
+    const size_t den_end = digits_from(num_end + 1);
+    const bool ends = den_end == s.size() || !(detail::is_ascii_alnum(s[den_end]) || s[den_end] == '.' ||
+                                               s[den_end] == '^' || s[den_end] == '\\' || s[den_end] == '{');
+    const std::string numerator = s.substr(num, num_end - num), denominator = s.substr(num_end + 1, den_end - num_end - 1);
+    const bool proper = !denominator.empty() && denominator[0] != '0' &&
+                        (numerator.size() < denominator.size() ||
+                         (numerator.size() == denominator.size() && numerator < denominator));
+    if (!ends || !proper) {
+      i = whole_end - 1;
+      continue;
+    }
+    const std::string mixed = "(" + s.substr(i, whole_end - i) + "+" + numerator + "/" + denominator + ")";
+    s.replace(i, den_end - i, mixed);
+    i += mixed.size() - 1;
+  }
+}
+
 // "2, 3, and 5", "6 and 8", "(1,2) or (2,1)": the words join list items.
 void replace_words_with_commas(std::string& s) {
   replace_all(s, ", and ", ", ");
@@ -483,11 +617,11 @@ static void unwrap_boxes(std::string& s) {
   }
 }
 
-// A repeating decimal, "0.\overline{3}", "1.1\overline{6}" or "0.\dot{3}" (one repeating digit), as the exact
+// A repeating decimal, "0.\overline{3}", "0.\bar{3}", "1.1\overline{6}" or "0.\dot{3}" (one repeating digit), as the exact
 // fraction it is, "\frac{3-0}{9}": A.B\overline{C} is (ABC - AB) / (9...9 0...0), n nines for C's n digits
 // and m zeros for B's m; the parser's exact integers do the arithmetic. It had parsed as 0 times a bar.
 static void repeating_decimals(std::string& s) {
-  for (std::string_view mark : {"\\overline", "\\dot"}) {
+  for (std::string_view mark : {"\\overline", "\\dot", "\\bar"}) {
     for (size_t at = s.find(mark); at != std::string::npos; at = s.find(mark, at + 1)) {
       size_t c0 = at + mark.size(), c1;   // the repeating digits are s[c0, c1)
       const bool braced = c0 < s.size() && s[c0] == '{';
@@ -733,6 +867,10 @@ static Normalized normalize_with(std::string_view answer, bool percent_factors) 
   for (std::string_view le : {"\\leqslant", "\\leqq", "\\leq"}) replace_all(s, le, "\\le");
   for (std::string_view ge : {"\\geqslant", "\\geqq", "\\geq"}) replace_all(s, ge, "\\ge");
   replace_all(s, "\\neq", "\\ne");
+  // other names of the same symbols
+  for (const auto& [name, same] : {std::pair<std::string_view, std::string_view>{"\\lbrace", "\\{"}, {"\\rbrace", "\\}"},
+                                   {"\\varphi", "\\phi"}, {"\\vartheta", "\\theta"}, {"\\varepsilon", "\\epsilon"}})
+    replace_all(s, name, same);
   strip_text_commands(s);
   s = trim(s);
   // A value stated approximately, "\approx 5", is the value (Math-Verify's too; it had been no number)
@@ -745,7 +883,9 @@ static Normalized normalize_with(std::string_view answer, bool percent_factors) 
   while (!s.empty() && (s.back() == '.' || s.back() == ' ' || s.back() == ';')) s.pop_back();
   while (!s.empty() && s.front() == ' ') s.erase(0, 1);
   unbrace_number_bases(s);
+  over_as_frac(s);
   brace_short_arguments(s);   // before the separators: "\\frac12,345" is a list, not \frac{1}{2}12345
+  fix_plain_mixed_numbers(s);   // before the separators: "1 234/567" is no thousands
   fix_number_separators(s);   // before: "1,000.\\overline{3}" and "1,000 \\frac{1}{2}" are numbers of their own
   repeating_decimals(s);
   fix_mixed_numbers(s);

@@ -57,6 +57,13 @@ std::vector<Token> tokenize(std::string_view s, bool& ok) {
           continue;
         }
       }
+      // Two numbers in a row are no product: "3 4" had equalled 12, and the list "1 2 3" 6 (a breaker); but a
+      // subscript's number is a base's, "\\log_2 8"
+      if (!out.empty() && out.back().type == Tok::Number &&
+          !(out.size() >= 2 && out[out.size() - 2].type == Tok::Char && out[out.size() - 2].text == "_")) {
+        ok = false;
+        return out;
+      }
       out.push_back({Tok::Number, std::string(s.substr(i, j - i))});
       i = j;
       continue;
@@ -100,7 +107,9 @@ std::vector<Token> tokenize(std::string_view s, bool& ok) {
     // A few UTF-8 symbols that answers use.
     static const std::pair<std::string_view, std::string_view> kUnicode[] = {
         {"π", "\\pi"}, {"√", "\\sqrt"}, {"∞", "\\infty"}, {"×", "*"}, {"·", "*"}, {"−", "-"}, {"÷", "/"},
-        {"≤", "\\le"}, {"≥", "\\ge"}, {"±", "\\pm"}, {"∪", "\\cup"}};
+        {"≤", "\\le"}, {"≥", "\\ge"}, {"±", "\\pm"}, {"∪", "\\cup"}, {"≠", "\\ne"}, {"⋅", "*"}, {"∙", "*"},
+        {"‐", "-"}, {"‑", "-"}, {"α", "\\alpha"}, {"β", "\\beta"}, {"γ", "\\gamma"}, {"δ", "\\delta"},
+        {"θ", "\\theta"}, {"λ", "\\lambda"}, {"σ", "\\sigma"}, {"φ", "\\phi"}, {"ω", "\\omega"}};
     bool matched = false;
     for (const auto& [u, cmd] : kUnicode) {
       if (s.compare(i, u.size(), u) == 0) {

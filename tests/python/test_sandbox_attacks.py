@@ -374,8 +374,9 @@ def test_processes_spinning_on_killing_the_worker_never_win():
 def test_no_job_process_outlives_its_worker():
     import signal
     import threading
-    daemon = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(60)\n"
-              "    os._exit(0)\ntime.sleep(30)")
+    # (setsid is refused now: the daemon stays in the job's group, and must die with it all the same)
+    daemon = ("import os, time\nif os.fork() == 0:\n    try:\n        os.setsid()\n    except OSError:\n        pass\n"
+              "    if os.fork() == 0:\n        time.sleep(60)\n    os._exit(0)\ntime.sleep(30)")
     before = job_processes()
     with cotnpot.Executor(workers=1, timeout=40.0) as ex:
         workers = worker_pids()
@@ -987,3 +988,28 @@ def test_no_page_cache_pinned_in_pipes_where_no_memory_cgroup_holds_the_job(tmp_
     assert (without.status, without.answer) == ("ok", "ENOSYS ENOSYS True"), (without.answer, without.error_message)
     assert (default.status, default.answer) == ("ok", "moved moved True" if held else "ENOSYS ENOSYS True"), \
         (default.answer, default.error_message)
+
+
+# A job's attempts at a session of its own, a stacked seccomp filter (seccomp and prctl) and a Landlock ruleset.
+SESSION_AND_KERNEL_OBJECTS = (
+    ATTEMPT + "import ctypes, os, struct\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.syscall.restype = ctypes.c_long\n"
+    "seccomp = {'x86_64': 317, 'aarch64': 277}[os.uname().machine]\n"
+    "allow = ctypes.create_string_buffer(struct.pack('HBBI', 0x06, 0, 0, 0x7FFF0000))\n"
+    "prog = ctypes.create_string_buffer(struct.pack('HxxxxxxQ', 1, ctypes.addressof(allow)))\n"
+    "def call(f):\n    def run():\n        if f() != 0:\n            e = ctypes.get_errno()\n            raise OSError(e, os.strerror(e))\n    return run\n"
+    "print(attempt(os.setsid), attempt(call(lambda: libc.prctl(22, 2, prog, 0, 0))),\n"
+    "      attempt(call(lambda: libc.syscall(seccomp, 1, 0, prog))),\n"
+    "      attempt(call(lambda: min(libc.syscall(444, None, 0, 1), 0))))\n")   # Landlock's ABI version, or -1
+
+
+@JOB_FILTER
+def test_no_session_of_its_own_no_stacked_filters_and_no_landlock_rulesets(one):
+    """Found by a breaker: with a pid namespace per job, a job could make sessions, and where the kernel groups
+    scheduling by session (sched_autogroup) 16 processes in 16 sessions took 16/17 of the CPU: an honest job on
+    the other worker ran past its deadline. And a job stacked 3,600 seccomp filters per process (300 MB of
+    kernel memory from a 64 MiB job, no limit counting it) or built 16 M Landlock rules (1.1 GB, whose freeing
+    at the job's exit ran seconds past its deadline). All refused now; the job runs in a process group of its
+    own in its worker's session. (The same probe runs in the Landlock fallback: test_sandbox_unprivileged.py.)"""
+    (r,) = one.run([SESSION_AND_KERNEL_OBJECTS])
+    assert (r.status, r.answer) == ("ok", "EPERM EPERM EPERM EPERM"), (r.status, r.answer, r.error_message)
+    correct_jobs_still_correct(one)

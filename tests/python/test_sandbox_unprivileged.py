@@ -376,3 +376,30 @@ def test_a_job_cannot_fill_the_hosts_tmp_in_the_landlock_fallback():
                                        ["ok", "True"]], out
     assert out["results"][-2] in (["disk_limit", ""], ["ok", "no blocks kept here"]), out   # a tmpfs keeps none
     assert out["results"][-1] == ["ok", "42"], out
+
+
+KERNEL_OBJECTS = NO_NAMESPACES + r'''
+import json, sys
+import cotnpot
+with cotnpot.Executor(workers=1, timeout=10.0) as ex:
+    results = ex.run([sys.argv[1], "print(6 * 7)"])
+    print(json.dumps({"isolation": ex.isolation, "results": [[r.status, r.answer, r.error_message] for r in results]}))
+'''
+
+
+def test_no_session_stacked_filters_or_landlock_rulesets_in_the_landlock_fallback():
+    """The probe of test_sandbox_attacks.py's test of the same name, in the Landlock fallback: there each job
+    makes its own Landlock ruleset after its seccomp filter is in place, so a second filter refuses seccomp,
+    prctl(PR_SET_SECCOMP) and the Landlock calls once that is done (a breaker had stacked filters and built
+    Landlock rules there: 146 and 419 MB of kernel memory no limit counts)."""
+    if os.uname().machine not in ("x86_64", "aarch64"):
+        pytest.skip("the test's seccomp filter knows x86-64 and aarch64")
+    sys.path.insert(0, str(HERE))
+    from test_sandbox_attacks import SESSION_AND_KERNEL_OBJECTS
+    r = unprivileged([sys.executable, "-c", KERNEL_OBJECTS, SESSION_AND_KERNEL_OBJECTS], timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    if not out["isolation"]["landlock"]:
+        pytest.skip(f"no Landlock in this kernel: {out['isolation']} (docs/executor.md)")
+    assert not out["isolation"]["pid"], out["isolation"]
+    assert out["results"] == [["ok", "EPERM EPERM EPERM EPERM", ""], ["ok", "42", ""]], out

@@ -916,8 +916,8 @@ static int filter_in_worker;
 // on this VM, against ~240 µs for the fork itself. Nothing the worker does from here on is among what the
 // filter refuses (worker.py, job_filter: the worker mounts, unshares pid namespaces, forks, kills, waits,
 // reads and writes its pipes and cgroup files), and what the worker may do, a job can do already. Only with
-// a pid namespace per job: without one the filter refuses setsid and setpgid, which each job's confinement
-// calls to leave the worker's group, so there each job installs the filter after that. Where the worker
+// a pid namespace per job: without one the filter refuses setpgid, which each job's confinement calls to
+// leave the worker's group, so there each job installs the filter after that. Where the worker
 // cannot install it, each job tries again and reports why it could not (a sandbox_error naming the cause;
 // failing the worker instead had made every job a WorkerDied and restarted the worker each time: a reviewer).
 static void install_filter_in_worker(const CotnpotLoopConfig* c) {
@@ -929,8 +929,10 @@ static void install_filter_in_worker(const CotnpotLoopConfig* c) {
 // The job's confinement, in its child, before any of its Python runs (each step as docs/executor.md says).
 // timeout (s) and memory_mb: the job's, already read and checked by run_job.
 static void confine_job(const CotnpotLoopConfig* c, int uid, double timeout, double memory_mb) {
-  if (c->pid_isolated ? setsid() < 0 : setpgid(0, 0) != 0)   // else a group of its own in the worker's session,
-    setup_failed("cannot give the job its own session or group");   // which its filter keeps it in
+  // A process group of its own in the worker's session, which its filter keeps it in (no setsid: with the
+  // kernel's scheduling groups per session, a job's sessions had outweighed the jobs beside it; worker.py,
+  // job_filter). Its own group also keeps kill(0) within the job: in its worker's group it reached the worker.
+  if (setpgid(0, 0) != 0) setup_failed("cannot give the job its own process group");
   if (c->pid_isolated && unshare(CLONE_NEWIPC) != 0)   // SysV objects die with the job
     setup_failed("cannot make the job's IPC namespace");
   const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -74,7 +74,8 @@ UID_BASE = JOB_UID_LOW + 100 * (int.from_bytes(os.urandom(4), "little") % JOB_UI
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID, CLONE_NEWUSER = 0x20000000, 0x10000000
-PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 36, 1, 4
+PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_SECCOMP = 36, 1, 4, 22
+LANDLOCK_CALLS = (444, 445, 446)   # landlock_create_ruleset, landlock_add_rule, landlock_restrict_self (every arch)
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x1000, 0x4000, 1 << 18
 SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
 JOB_FILES_MB = 256  # the private tmpfs that holds every job directory of this worker
@@ -406,7 +407,7 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
 
 
-def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
+def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid, landlock_in_jobs):
     """A seccomp filter for jobs, refusing with EPERM:
     - the kernel keyring calls (add_key, request_key, keyctl): keyrings belong to no namespace, and a key a
       job leaves under its uid outlives the job, its worker and the executor -- a channel to later jobs and
@@ -462,9 +463,18 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
       caller shares without root (its own perf mapping and fanotify_init failed while a job ran; found by a
       breaker); bpf and userfaultfd, which hosts usually refuse to unprivileged users anyway: maps are kernel
       memory no limit counts, and userfaultfd stalls the kernel at a chosen page.
-    - setsid and setpgid, where jobs get no pid namespace of their own: a job's processes then stay in its
+    - setsid, and setpgid where jobs get no pid namespace of their own: a job's processes then stay in its
       process group, which the worker kills at the job's end, and in the worker's session, which the caller
       kills if the worker dies during the job (session.h). A daemon made with setsid outlived its job there.
+      With a pid namespace, every session is a scheduling group of its own where the kernel groups by
+      session (sched_autogroup): a job of 16 processes, each in a session it made, took 16/17 of the CPU,
+      and an honest job beside it ran past its deadline (found by a breaker). Jobs stay in their worker's
+      session (job_loop.c: confine_job), each in a process group of its own.
+    - seccomp, prctl(PR_SET_SECCOMP) and the Landlock calls: a filter or a ruleset is kernel memory no
+      rlimit counts, and jobs stacked 3,600 filters per process (300 MB from a 64 MiB job) or built 16 M
+      Landlock rules (1.1 GB; the job's exit then took seconds to free them, past its deadline); found by a
+      breaker. Where jobs confine themselves with Landlock (worker.py: confine_files), after this filter,
+      late_job_filter refuses them once that is done.
     - there too (jobs then run as the caller's uid and see its processes): prlimit64, sched_setparam,
       sched_setscheduler, sched_setattr and sched_setaffinity with any pid but 0 (the calling thread; its
       own pid is refused too), setpriority and ioprio_set for another process or a whole user. Landlock scopes signals, not these: a job set its worker's CPU limit to 1 s, and the kernel
@@ -500,6 +510,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
     arch = platform.machine()
     if arch == "x86_64":
         audit, keyring, sockets, x32, sessions = 0xC000003E, (248, 249, 250), (41, 53), 0x40000000, (112, 109)
+        seccomp, prctl = 317, 157
         unaccounted = (319,)   # memfd_create
         # SysV IPC (shmget shmat shmctl shmdt semget semop semctl semtimedop msgget msgsnd msgrcv msgctl), POSIX
         # message queues (mq_open .. mq_getsetattr), Linux AIO (io_setup, io_submit)
@@ -520,6 +531,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         fallocate = 285
     elif arch == "aarch64":
         audit, keyring, sockets, x32, sessions = 0xC00000B7, (217, 218, 219), (198, 199), 0xFFFFFFFF, (157, 154)
+        seccomp, prctl = 277, 167
         unaccounted = (279,)
         # mq_open .. shmdt, io_setup, io_submit, vmsplice, perf_event_open, fanotify_init, bpf, userfaultfd
         refused_everywhere = (*range(180, 198), 0, 2, 75, 241, 262, 280, 282)
@@ -542,7 +554,6 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
     clone3 = 435           # the same on both
     openat2 = 437          # the same on both
     fiemap = 0xC020660B    # FS_IOC_FIEMAP (FIEMAP_FLAG_SYNC writes the file back first)
-    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
     enosys = 0x00050000 | 38   # SECCOMP_RET_ERRNO | ENOSYS
     skipped = 0x00050000       # SECCOMP_RET_ERRNO | 0: the call is not run and returns 0
     # ("ld", offset in seccomp_data), ("jeq"/"jge", k, label if true, label if false: None = next),
@@ -551,11 +562,13 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         ("ld", 4), ("jeq", audit, None, "deny"),                       # another ABI (int 0x80): refused
         ("ld", 0), ("jge", x32, "deny", None),                         # nr; x32 -> refused
         *[("jeq", nr, "deny", None) for nr in (*keyring, io_uring_setup, *refused_everywhere,
-                                               *(() if pid_isolated else sessions),
+                                               sessions[0], *(() if pid_isolated else sessions[1:]),
+                                               *(() if landlock_in_jobs else (seccomp, *LANDLOCK_CALLS)),
                                                *(() if memory_isolated else unaccounted), *inotify,
                                                *(() if own_uid or pid_isolated else metadata))],
         *([] if pid_isolated else [*[("jeq", nr, "self only", None) for nr in self_only],
                                    ("jeq", setpriority, "priority", None), ("jeq", ioprio_set, "io priority", None)]),
+        *([] if landlock_in_jobs else [("jeq", prctl, "prctl", None)]),
         ("jeq", fcntl, "fcntl", None), ("jeq", ioctl, "ioctl", None), ("jeq", openat2, "enosys", None),
         ("jeq", fallocate, "fallocate", None),
         *[("jeq", nr, "enosys", None) for nr in (() if memory_isolated else pinning)],
@@ -574,6 +587,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
             ("ld", 24), ("jeq", 0, "allow", "deny"),                       # who 0: itself, its group
             ("label", "io priority"), ("ld", 16), ("jeq", 3, "deny", None),  # IOPRIO_WHO_USER
             ("ld", 24), ("jeq", 0, "allow", "deny")]),
+        *([] if landlock_in_jobs else [("label", "prctl"), ("ld", 16), ("jeq", PR_SET_SECCOMP, "deny", "allow")]),
         ("label", "fcntl"), ("ld", 24),                                 # args[1]: the command
         ("jeq", 36, "deny", None), ("jeq", 37, "deny", None), ("jeq", 38, "deny", None),   # F_OFD_GETLK, _SETLK(W)
         ("jeq", 1024, "deny", None),                                    # F_SETLEASE
@@ -593,6 +607,28 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
         ("ld", 32), ("jeq", 32, "deny", "allow"),                           # args[2]: IPV6_FLOWLABEL_MGR
         ("label", "allow"), ("ret", 0x7FFF0000),                     # SECCOMP_RET_ALLOW
         ("label", "deny"), ("ret", 0x00050000 | 1)]
+    return _assemble(program)
+
+
+def late_job_filter():
+    """Where a job confines itself with Landlock after job_filter is in place (confine_files, without root or
+    a user namespace): the calls job_filter leaves it for that, refused once it is done (see job_filter)."""
+    import platform
+    calls = {"x86_64": (317, 157), "aarch64": (277, 167)}.get(platform.machine())
+    if calls is None:
+        return None
+    seccomp, prctl = calls
+    return _assemble([
+        ("ld", 0), *[("jeq", nr, "deny", None) for nr in (seccomp, *LANDLOCK_CALLS)],   # job_filter checked the ABI
+        ("jeq", prctl, None, "allow"), ("ld", 16), ("jeq", PR_SET_SECCOMP, "deny", "allow"),
+        ("label", "allow"), ("ret", 0x7FFF0000),
+        ("label", "deny"), ("ret", "deny")])
+
+
+def _assemble(program):
+    """A classic BPF program from job_filter's notation: ("ld", offset in seccomp_data), ("jeq"/"jge"/"jset", k,
+    label if true, label if false: None = next), ("ret", action or "deny": EPERM), ("label", name)."""
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
     labels, position = {}, 0
     for item in program:
         if item[0] == "label":
@@ -619,7 +655,6 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid):
     return filters, _SockFprog(len(code), filters)
 
 
-JOB_FILTER = job_filter(NETWORK_ISOLATED, PID_ISOLATED, MEMORY_ISOLATED, JOB_UIDS)
 class _LandlockRulesetAttr(ctypes.Structure):
     _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
                 ("scoped", ctypes.c_uint64)]
@@ -645,6 +680,8 @@ def landlock_abi():
 # there jobs, each its own uid, could write the host's world-writable /tmp, and a directory one job made was
 # found by the next -- found by a pristine-root run), or no pid namespace.
 LANDLOCK_ABI = 0 if FILESYSTEM_ISOLATED and PID_ISOLATED else landlock_abi()
+JOB_FILTER = job_filter(NETWORK_ISOLATED, PID_ISOLATED, MEMORY_ISOLATED, JOB_UIDS, bool(LANDLOCK_ABI))
+LATE_JOB_FILTER = late_job_filter() if LANDLOCK_ABI else None
 FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR, FS_TRUNCATE, FS_IOCTL_DEV = 1, 2, 4, 8, 1 << 14, 1 << 15
 FS_READ = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
 
@@ -769,6 +806,9 @@ def run_child(frame, workdir, result_fd):
             tempfile.tempdir = workdir
         if LANDLOCK_ABI:
             confine_files(workdir)
+            if LATE_JOB_FILTER is not None and "seccomp" not in OFF and \
+                    _libc.prctl(PR_SET_SECCOMP, 2, ctypes.byref(LATE_JOB_FILTER[1]), 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), "cannot install the job's late seccomp filter")
     except BaseException as exc:  # noqa: BLE001
         os.write(result_fd, SETUP_FAILED + encode_fields({"sandbox_error": f"{type(exc).__name__}: {exc}"}))
         os._exit(70)

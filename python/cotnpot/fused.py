@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from ._extension import _C  # registers the ops
+from .logprob import checked_ignore_index
 
 REDUCTIONS = ("sum", "mean", "none")
 VOCAB_BLOCK = _C.FUSED_VOCAB_BLOCK   # the op's own choice on the CPU when vocab_block is 0 (fused_linear_logprob.h)
@@ -38,8 +39,8 @@ def block_sizes(vocab: int, row_block: int = 0, vocab_block: int = 0,
     for name, size in (("row_block", row_block), ("vocab_block", vocab_block)):
         if not isinstance(size, numbers.Integral) or isinstance(size, bool):
             raise TypeError(f"{name} must be an int >= 0 (0: chosen), got {size!r}")
-        if size < 0:
-            raise ValueError(f"{name} must be an int >= 0 (0: chosen), got {size!r}")
+        if not 0 <= size < 2 ** 63:   # past int64, torch's own message had called an int no int (a breaker)
+            raise ValueError(f"{name} must be an int >= 0 (0: chosen) that fits int64, got {size!r}")
     if block_memory_mb is None:
         return row_block, vocab_block
     # Checked even where row_block decides: a bad budget had passed silently beside one
@@ -145,6 +146,7 @@ def fused_linear_logprob(hidden: Tensor, weight: Tensor, labels: Tensor, bias: O
         if not isinstance(value, Tensor):   # before .shape and .requires_grad are read (an AttributeError)
             raise TypeError(f"fused_linear_logprob: {name} must be a tensor, got {type(value).__name__}")
     labels = widened_labels(labels)
+    checked_ignore_index("fused_linear_logprob", ignore_index)
     # a 0-d weight: the op names it (weight.shape[0] was an IndexError)
     row_block, vocab_block = block_sizes(weight.shape[0] if weight.dim() else 0, row_block, vocab_block,
                                          block_memory_mb)

@@ -26,6 +26,7 @@ from typing import Optional
 from torch import Tensor, nn
 
 from .fused import block_sizes, fused_sequence_logprob, widened_labels
+from .logprob import checked_ignore_index
 from .modules import DPOLoss, PreferenceLossOutput, SimPOLoss
 
 
@@ -44,6 +45,10 @@ def _checked_head(lm_head) -> nn.Module:
     weight = getattr(lm_head, "weight", None)
     if not isinstance(weight, Tensor) or weight.dim() != 2:
         raise TypeError(f"lm_head must have a 2-D weight [V, H] (an nn.Linear), got {type(lm_head).__name__}")
+    # before hidden is cast to it: an int8 head's error had blamed a float32 hidden (a breaker)
+    if not weight.is_floating_point():
+        raise TypeError(f"lm_head's weight must be floating-point, got {weight.dtype} (a quantized head: "
+                        f"dequantize it, or compute the log-probs from its logits)")
     return lm_head
 
 
@@ -62,6 +67,7 @@ class _FusedLinear(nn.Module):
             _check_plain_logits(lm_head)
             model, lm_head = lm_head, lm_head.get_output_embeddings()
         block_sizes(1, row_block, vocab_block, block_memory_mb)   # bad options fail here, not at the first call
+        checked_ignore_index(type(self).__name__, ignore_index)
         # plain attributes: neither is registered as a submodule
         self.__dict__["_model"], self.__dict__["_head"] = model, _checked_head(lm_head)
         self.shift, self.ignore_index, self.row_block, self.vocab_block = shift, ignore_index, row_block, vocab_block
@@ -77,6 +83,9 @@ class _FusedLinear(nn.Module):
         if hidden.dim() != 3 or hidden.shape[0] % 2:
             raise ValueError(f"hidden must be [2B, T, H] (B chosen, then B rejected sequences), got "
                              f"{list(hidden.shape)}")
+        # checked before the cast below: an integer hidden had been cast and scored silently (a breaker)
+        if not hidden.is_floating_point():
+            raise TypeError(f"hidden must be floating-point, got {hidden.dtype}")
         head = self.lm_head
         # In the head's dtype: hidden states from an autocast region (bf16) meet an fp32 head.
         return fused_sequence_logprob(hidden.to(head.weight.dtype), head.weight, labels, getattr(head, "bias", None),

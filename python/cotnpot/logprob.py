@@ -4,10 +4,21 @@ One fused pass per position (running max, log-sum-exp and the label's logit) wit
 temporary; the backward recomputes softmax row by row instead of storing it. Both run in float32
 for float32/bfloat16/float16 logits (float64 for float64), and return that dtype.
 """
+import numbers
+
 import torch
 from torch import Tensor
 
 from ._extension import _C  # noqa: F401  (registers the ops)
+
+
+def checked_ignore_index(op: str, ignore_index):
+    """ignore_index, where it is an int that fits int64: past that, torch's own message had called an int no int
+    (a breaker). Other types are left to the op's own check."""
+    if isinstance(ignore_index, numbers.Integral) and not isinstance(ignore_index, bool) and \
+            not -2 ** 63 <= ignore_index < 2 ** 63:
+        raise ValueError(f"{op}: ignore_index must fit int64, got {ignore_index}")
+    return ignore_index
 
 
 def token_logprob(logits: Tensor, labels: Tensor, ignore_index: int = -100, shift: bool = False) -> Tensor:
@@ -27,7 +38,7 @@ def token_logprob(logits: Tensor, labels: Tensor, ignore_index: int = -100, shif
         >>> lp.shape
         torch.Size([2, 4])
     """
-    return torch.ops.cotnpot.token_logprob(logits, labels, ignore_index, shift)
+    return torch.ops.cotnpot.token_logprob(logits, labels, checked_ignore_index("token_logprob", ignore_index), shift)
 
 
 def sequence_logprob(logits: Tensor, labels: Tensor, ignore_index: int = -100, reduction: str = "sum",
@@ -44,4 +55,5 @@ def sequence_logprob(logits: Tensor, labels: Tensor, ignore_index: int = -100, r
         >>> sequence_logprob(logits, labels, reduction="mean").shape
         torch.Size([2])
     """
-    return torch.ops.cotnpot.sequence_logprob(logits, labels, ignore_index, reduction, shift)
+    return torch.ops.cotnpot.sequence_logprob(logits, labels, checked_ignore_index("sequence_logprob", ignore_index),
+                                              reduction, shift)

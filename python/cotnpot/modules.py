@@ -159,6 +159,11 @@ class DPOLoss(nn.Module):
             # batch: a batch it refuses (mismatched sizes) once left its rewards in the mean, and an empty
             # batch's mean (NaN) made every later loss NaN.
             count, mean = self.bco_running_count, self.bco_running_mean
+            # Buffers elsewhere than the batch: torch's message had named neither the module nor its buffer,
+            # and in eval mode the loss's named an argument the caller never passed (a breaker)
+            if mean.device != chosen_logps.device:
+                raise ValueError(f"DPOLoss: its bco_running_mean buffer is on {mean.device}, the log-probs on "
+                                 f"{chosen_logps.device}: move the loss module too (loss.to(device))")
             # Mismatched sizes: no update here; the loss below refuses them with a message naming the argument
             # (the update's own subtraction failed first, with torch's generic size error).
             same = chosen_logps.shape == rejected_logps.shape == ref_chosen_logps.shape == ref_rejected_logps.shape

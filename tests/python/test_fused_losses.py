@@ -198,7 +198,10 @@ def test_bad_block_options_and_references_fail_where_they_are_given():
            (ValueError, {"block_memory_mb": 0}, "block_memory_mb must be a finite number > 0"),
            (ValueError, {"block_memory_mb": float("nan")}, "block_memory_mb must be a finite number > 0"),
            (ValueError, {"row_block": 2, "block_memory_mb": -5}, "block_memory_mb must be a finite number > 0"),
-           (ValueError, {"row_block": 2, "block_memory_mb": "lots"}, "block_memory_mb must be a finite"))
+           (ValueError, {"row_block": 2, "block_memory_mb": "lots"}, "block_memory_mb must be a finite"),
+           # past int64: accepted here, then torch's "expected int, found int" at the first call (a breaker)
+           (ValueError, {"row_block": 2 ** 63}, "row_block must be an int >= 0 .* that fits int64, got 9223372036854775808"),
+           (ValueError, {"vocab_block": 2 ** 64}, "vocab_block must be an int >= 0 .* that fits int64"))
     for error, options, message in bad:
         for loss in (FusedLinearSimPOLoss, FusedLinearDPOLoss):
             with pytest.raises(error, match=message):
@@ -209,3 +212,18 @@ def test_bad_block_options_and_references_fail_where_they_are_given():
         FusedLinearDPOLoss(head)(hidden, labels, -1.0, torch.zeros(3))
     with pytest.raises(TypeError, match="ref_rejected_logps must be a tensor"):
         FusedLinearDPOLoss(head)(hidden, labels, torch.zeros(3), [-2.0] * 3)
+
+
+def test_a_hidden_or_head_that_is_no_float_is_refused_before_any_cast():
+    """Found by a breaker: the modules cast hidden to the head's dtype before any check, so an integer hidden
+    gave a loss, and an int8 (quantized) head's error blamed a float32 hidden."""
+    head, hidden, labels = inputs()
+    for loss in (FusedLinearSimPOLoss(head), FusedLinearDPOLoss(head)):
+        args = (torch.zeros(3),) * 2 if isinstance(loss, FusedLinearDPOLoss) else ()
+        with pytest.raises(TypeError, match=r"hidden must be floating-point, got torch.int64"):
+            loss(hidden.round().long(), labels, *args)
+    quantized = torch.nn.Linear(head.in_features, head.out_features, bias=False)
+    quantized.weight = torch.nn.Parameter(torch.randint(-127, 127, quantized.weight.shape, dtype=torch.int8),
+                                          requires_grad=False)
+    with pytest.raises(TypeError, match=r"lm_head's weight must be floating-point, got torch.int8"):
+        FusedLinearSimPOLoss(quantized)

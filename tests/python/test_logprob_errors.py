@@ -111,3 +111,25 @@ def test_every_form_gives_nan_for_a_row_holding_plus_inf_and_skips_masked_tokens
         b[7] = float("inf")
         got = cotnpot.fused_linear_logprob(h, w, torch.tensor([1, 7, 2]), b, vocab_block=4)
         assert torch.isnan(got).all(), (half, got)
+
+
+@pytest.mark.parametrize("bad", [torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 3, dtype=torch.bool),
+                                 torch.zeros(2, 3, dtype=torch.complex64)])
+def test_the_internal_backward_refuses_a_grad_or_lse_that_is_no_float(bad):
+    """Found by a breaker: the registered backward op cast an integer, bool or complex grad silently (its fused
+    sibling refuses them)."""
+    lse = torch.zeros(2, 3)
+    with pytest.raises(RuntimeError, match=r"_token_logprob_backward: grad and lse must be floating-point, got"):
+        torch.ops.cotnpot._token_logprob_backward(bad, LOGITS, LABELS, lse, -100, False)
+    with pytest.raises(RuntimeError, match=r"_token_logprob_backward: grad and lse must be floating-point, got"):
+        torch.ops.cotnpot._token_logprob_backward(lse, LOGITS, LABELS, bad, -100, False)
+
+
+@pytest.mark.parametrize("call", ["token_logprob", "sequence_logprob", "fused_linear_logprob"])
+def test_an_ignore_index_past_int64_is_named(call):
+    """Found by a breaker: torch's own message for 2**63 read "Expected a value of type 'int' ... but instead
+    found type 'int'"."""
+    args = ((torch.randn(4, 3), torch.randn(5, 3), torch.zeros(4, dtype=torch.long)) if call == "fused_linear_logprob"
+            else (LOGITS, LABELS))
+    with pytest.raises(ValueError, match=rf"{call}: ignore_index must fit int64, got {2 ** 63}"):
+        getattr(cotnpot, call)(*args, ignore_index=2 ** 63)

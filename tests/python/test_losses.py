@@ -434,3 +434,31 @@ def test_orm_mean_of_16_bit_scores_over_many_tokens_is_taken_in_float32():
         long_row = torch.zeros(1, 70_000, dtype=dtype)
         score = cotnpot.orm_score(long_row, torch.ones(1, 70_000, dtype=torch.bool), mode="mean")
         assert score.dtype == dtype and score.item() == pytest.approx(0.5)
+
+
+def test_ipo_token_counts_past_float16s_range_still_average():
+    """Found by a breaker: with float16 log-probs, a token count above 65504 passed the check (finite, > 0) and
+    then became inf in float16, zeroing its pair's normalized log-ratio silently. The division runs in float32
+    now: the float16 loss matches the float32 one."""
+    t = torch.tensor
+    half = [t([-6e4]).half(), t([-10.0]).half(), t([-5e4]).half(), t([-10.0]).half()]
+    lengths = {"chosen_lengths": t([70000]), "rejected_lengths": t([5])}
+    got = cotnpot.dpo_loss(*half, loss_type="ipo", **lengths)
+    want = cotnpot.dpo_loss(*[x.float() for x in half], loss_type="ipo", **lengths)
+    assert got[0].dtype == torch.float16
+    torch.testing.assert_close(got[0].float(), want[0], rtol=2e-3, atol=1e-3)
+    assert got[1].item() != 0.0   # the chosen reward: (-6e4 + 5e4) / 70000 * beta
+    torch.testing.assert_close(got[1].float(), want[1], rtol=2e-3, atol=1e-5)
+
+
+def test_a_bco_pair_module_on_another_device_than_its_batch_says_so():
+    """Found by a breaker: the running mean's buffers stay where the module is, and a batch elsewhere got torch's
+    generic message (training) or one naming bco_delta, an argument the caller never passed (eval). The meta
+    device stands in for a GPU."""
+    batch = [torch.randn(3, device="meta") for _ in range(4)]
+    loss = cotnpot.DPOLoss(loss_type="bco_pair")
+    for training in (True, False):
+        loss.train(training)
+        with pytest.raises(ValueError, match=r"DPOLoss: its bco_running_mean buffer is on cpu, the log-probs on "
+                                             r"meta: move the loss module too"):
+            loss(*batch)

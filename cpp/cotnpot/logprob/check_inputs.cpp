@@ -43,6 +43,9 @@ void check_token_logprob_backward_inputs(const at::Tensor& grad, const at::Tenso
                   grad.sym_size(1) == steps && lse.sym_sizes() == grad.sym_sizes(),
               op, ": grad and lse must have shape [", logits.sym_size(0), ", ", steps, "], got ", grad.sym_sizes(),
               " and ", lse.sym_sizes());
+  // floating-point, as its fused sibling's: an integer, bool or complex grad had been cast silently (a breaker)
+  TORCH_CHECK(at::isFloatingType(grad.scalar_type()) && at::isFloatingType(lse.scalar_type()), op,
+              ": grad and lse must be floating-point, got ", grad.scalar_type(), " and ", lse.scalar_type());
   TORCH_CHECK(grad.device() == logits.device() && lse.device() == logits.device(), op,
               ": grad and lse must be on logits' device ", logits.device(), ", got ", grad.device(), " and ",
               lse.device());

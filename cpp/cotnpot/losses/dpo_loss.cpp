@@ -40,7 +40,9 @@ at::Tensor checked_lengths(const c10::optional<at::Tensor>& lengths, const char*
   cotnpot::detail::check_all(ok, c10::str(kOp, ": ", name, " must be finite and > 0"), [&] {
     return c10::str(kOp, ": ", name, " must be finite and > 0, got ", n.masked_select(ok.logical_not())[0].item<double>());
   });
-  return n.to(like.scalar_type());
+  // In float32 at least: a count past float16's range (65504) had become inf after the check above, and its
+  // pair's log-ratio 0 (a breaker)
+  return n.to(at::promote_types(like.scalar_type(), at::kFloat));
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> dpo_loss_composite(
@@ -68,7 +70,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dpo_loss_composite(
   if (loss_type == "ipo" && ipo_length_normalize) {
     const at::Tensor nc = checked_lengths(chosen_lengths, "chosen_lengths", pc);
     const at::Tensor nr = checked_lengths(rejected_lengths, "rejected_lengths", pr);
-    pc = pc / nc, rc = rc / nc, pr = pr / nr, rr = rr / nr;
+    const auto per_token = [](const at::Tensor& logps, const at::Tensor& n) { return (logps / n).to(logps.scalar_type()); };
+    pc = per_token(pc, nc), rc = per_token(rc, nc), pr = per_token(pr, nr), rr = per_token(rr, nr);
   }
   const at::Tensor chosen_ratio = pc - rc, rejected_ratio = pr - rr;
   const at::Tensor logits = (pc - pr) - (rc - rr);

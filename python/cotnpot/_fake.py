@@ -56,8 +56,14 @@ def _token_logprob_backward(grad, logits, labels, lse, ignore_index, shift):
     return torch.empty_like(logits, memory_format=torch.contiguous_format)
 
 
+def _check_fallback(op, fallback):
+    # as the kernels do: under FakeTensorMode (torch.compile's tracing) a bad fallback had passed (a breaker)
+    torch._check(fallback in ("all", "none"), lambda: f'{op}: fallback must be "all" or "none", got "{fallback}"')
+
+
 @torch.library.register_fake("cotnpot::best_of_n")
 def _best_of_n(scores, valid=None, keep=None, fallback="all"):
+    _check_fallback("best_of_n", fallback)
     torch._check(scores.dim() == 2, lambda: f"best_of_n: scores must be 2-D [P,N], got {scores.dim()}-D")
     torch._check(scores.is_floating_point(), lambda: f"best_of_n: scores must be floating-point, got {scores.dtype}")
     _check_one_device("best_of_n", "scores", scores, valid=valid, keep=keep)
@@ -68,6 +74,7 @@ def _best_of_n(scores, valid=None, keep=None, fallback="all"):
 
 @torch.library.register_fake("cotnpot::vote")
 def _vote(classes, valid=None, weights=None, keep=None, fallback="all"):
+    _check_fallback("vote", fallback)
     torch._check(classes.dim() == 2, lambda: f"vote: classes must be 2-D [P,N], got {classes.dim()}-D")
     torch._check(classes.dtype in (torch.int64, torch.int32),
                  lambda: f"vote: classes must be int64 or int32, got {classes.dtype}")

@@ -211,3 +211,17 @@ def test_meta_only_calls_still_give_shapes_and_fakes_check_what_the_kernels_chec
     with pytest.raises(RuntimeError, match="vote: weights must be floating-point"):
         cotnpot.vote(torch.zeros(3, 4, dtype=torch.long, device=META), weights=torch.ones(3, 4, dtype=torch.long,
                                                                                           device=META))
+
+
+def test_the_fakes_check_fallback_as_the_kernels_do():
+    """Found by a breaker: under FakeTensorMode (and on meta tensors) a bad fallback passed, so torch.compile's
+    tracing accepted what eager mode refuses."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    for call, make in ((cotnpot.best_of_n, lambda: torch.randn(3, 4)),
+                       (cotnpot.vote, lambda: torch.zeros(3, 4, dtype=torch.long))):
+        message = rf'{call.__name__}: fallback must be "all" or "none", got "x"'
+        with FakeTensorMode():
+            with pytest.raises(RuntimeError, match=message):
+                call(make(), fallback="x")
+        with pytest.raises(RuntimeError, match=message):
+            call(make().to(META), fallback="x")

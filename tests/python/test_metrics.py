@@ -484,3 +484,24 @@ def test_a_seed_the_generators_cannot_take_and_a_nan_accuracy_are_refused():
     with pytest.raises(ValueError, match="per_problem must be finite, got nan at problem 1"):
         metrics.bootstrap_ci(torch.tensor([1.0, math.nan, 1.0] * 5))   # had been an all-NaN estimate
     assert math.isnan(metrics.bootstrap_ci(torch.zeros(0)).value)     # no problem: no mean
+
+
+def test_pass_at_k_takes_a_k_past_int64_and_names_a_count_past_it():
+    """Found by a breaker: k = 2**70 raised a bare OverflowError naming no argument, and a float count of 1e30
+    was reported as n = -9223372036854775808, a value the caller never passed."""
+    got = metrics.pass_at_k(torch.tensor([10]), torch.tensor([3]), 2 ** 70)   # k past every n: pass@n
+    assert got.tolist() == [1.0]
+    assert metrics.pass_at_k(torch.tensor([10]), torch.tensor([0]), 2 ** 70).tolist() == [0.0]
+    with pytest.raises(ValueError, match=r"pass_at_k: n must hold counts that fit int64, got 1\.0+\d*e\+30"):
+        metrics.pass_at_k(torch.tensor([1e30]), torch.tensor([1.0]), 1)
+
+
+def test_resamples_drawn_in_chunks_are_the_draws_made_at_once(monkeypatch):
+    """Found by a breaker: --resamples 1000000 on 1,319 problems drew every index at once (24 GB) and the OOM
+    killer ended the run. They are drawn in chunks now, the same draws: the intervals are identical."""
+    g = torch.Generator().manual_seed(0)
+    x, variance = torch.rand(300, generator=g), torch.rand(300, generator=g) / 10
+    whole = [metrics.bootstrap_ci(x, 500, seed=4), metrics.bootstrap_ci(x, 500, seed=4, variance=variance)]
+    monkeypatch.setattr(metrics, "RESAMPLE_CHUNK_ELEMENTS", 7 * 300 + 5)   # chunks of 7 resamples
+    chunked = [metrics.bootstrap_ci(x, 500, seed=4), metrics.bootstrap_ci(x, 500, seed=4, variance=variance)]
+    assert chunked == whole and whole[0].low < whole[0].value < whole[0].high

@@ -68,7 +68,7 @@ def pass_at_k(n: Tensor, c: Tensor, k: int) -> Tensor:
         where = "" if not i else f" at index {i[0] if len(i) == 1 else i}"
         raise ValueError(f"pass_at_k: need 0 <= c <= n for every problem, got c = {int(c[i])} and n = {int(n[i])}"
                          f"{where}")
-    kk = n.clamp_max(k)
+    kk = n.clamp_max(min(k, 2 ** 63 - 1))   # a k past int64 is past every n (2**70 had raised OverflowError)
     out = 1.0 - _comb_ratio(n - c, n, kk)
     return torch.where(n > 0, out, torch.zeros_like(out))
 
@@ -140,6 +140,9 @@ def _counts(name: str, t) -> Tensor:
         if not bool(torch.isfinite(t).all()) or not bool((t == t.round()).all()):
             bad = t[~(torch.isfinite(t) & (t == t.round()))][0].item()
             raise ValueError(f"pass_at_k: {name} must hold whole numbers, got {bad}")
+        big = t.abs() >= 2.0 ** 63
+        if bool(big.any()):   # .long() had wrapped 1e30 to -2**63, a count the caller never passed (a breaker)
+            raise ValueError(f"pass_at_k: {name} must hold counts that fit int64, got {t[big][0].item()}")
     elif t.dtype == torch.bool or t.is_complex():
         raise ValueError(f"pass_at_k: {name} must hold whole numbers, got dtype {t.dtype}")
     return t.long()
@@ -383,7 +386,7 @@ def _fallback_share(cands: Candidates, n: Tensor, k: int, kept: Optional[Tensor]
     """Expected share of k-subsets in which the filter keeps no candidate: C(n - kept, k) / C(n, k)."""
     if kept is None:
         kept = cands.valid & cands.keep & (cands.classes >= 0 if cands.classes is not None else True)
-    kk = n.clamp_max(k)
+    kk = n.clamp_max(min(k, 2 ** 63 - 1))
     return torch.where(n > 0, _comb_ratio(n - kept.sum(1), n, kk), torch.zeros(n.shape, dtype=torch.float64))
 
 
@@ -412,7 +415,7 @@ def _pick_chance(ranks: Tuple[Tensor, Tensor], member: Tensor, pool: Tensor, n: 
     subset). A group of g tied members shares its chance equally:
     (C(pool - above, k) - C(pool - above - g, k)) / C(n, k) / g."""
     above, g = ranks
-    kk = n.clamp_max(k)[:, None]
+    kk = n.clamp_max(min(k, 2 ** 63 - 1))[:, None]
     total = _log_comb(n[:, None], kk)
     a = pool[:, None] - above
     chance = (torch.exp(_log_comb(a, kk) - total) - torch.exp(_log_comb(a - g, kk) - total)) / g
@@ -459,7 +462,7 @@ def _majority_exact(cands: Candidates, n: Tensor, ks: Sequence[int], fallback: s
     n_kept = kept.sum(1)
     out = {}
     for k in ks:
-        kk = n.clamp_max(k)
+        kk = n.clamp_max(min(k, 2 ** 63 - 1))
         total = _log_comb(n, kk)
         value = torch.zeros(P, dtype=torch.float64)
         for j in range(1, min(k, N) + 1):
@@ -479,9 +482,26 @@ class Estimate(NamedTuple):
     sampled: bool = False   # some problems' values come from sampled subsets (their error is in the interval)
 
 
-def _resample_index(P: int, resamples: int, seed: int) -> Tensor:
+# Resampled problem indices made at a time: 10^6 resamples of 1,319 problems at once had taken 24 GB and the
+# OOM killer had ended the run, report unwritten (a breaker). A run within it draws as before.
+RESAMPLE_CHUNK_ELEMENTS = 1 << 24
+
+
+def _resampled_means(x: Tensor, w: Tensor, variance: Optional[Tensor], resamples: int, seed: int) -> Tensor:
+    """Each resample's weighted mean of x, and the standard deviation of that mean where ``variance`` is given,
+    drawn in chunks of at most RESAMPLE_CHUNK_ELEMENTS indices (the same draws as all at once)."""
+    P = x.numel()
     g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, P, (resamples, P), generator=g)
+    rows = max(1, RESAMPLE_CHUNK_ELEMENTS // P)
+    means, sds = [], []
+    for start in range(0, resamples, rows):
+        idx = torch.randint(0, P, (min(rows, resamples - start), P), generator=g)
+        wi = w[idx]
+        total = wi.sum(1).clamp_min(1e-300)
+        means.append((x[idx] * wi).sum(1) / total)
+        if variance is not None:
+            sds.append(((variance.double()[idx] * wi ** 2).sum(1)).sqrt() / total)
+    return torch.cat(means), (torch.cat(sds) if variance is not None else None)
 
 
 def bootstrap_ci(per_problem: Tensor, resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
@@ -510,12 +530,9 @@ def bootstrap_ci(per_problem: Tensor, resamples: int = 1000, confidence: float =
     value = 100 * (x * w).sum().item() / w.sum().clamp_min(1e-300).item()
     if P < min_problems:
         return Estimate(value, math.nan, math.nan, sampled)
-    idx = _resample_index(P, resamples, seed)
-    wi = w[idx]
-    means = (x[idx] * wi).sum(1) / wi.sum(1).clamp_min(1e-300)
+    means, sd = _resampled_means(x, w, variance if sampled else None, resamples, seed)
     if sampled:
         g = torch.Generator().manual_seed(seed + 1)
-        sd = ((variance.double()[idx] * wi ** 2).sum(1)).sqrt() / wi.sum(1).clamp_min(1e-300)
         means = means + sd * torch.randn(resamples, generator=g, dtype=torch.float64)
     alpha = (1.0 - confidence) / 2
     low, high = torch.quantile(means, torch.tensor([alpha, 1 - alpha], dtype=torch.float64)).tolist()

@@ -292,10 +292,12 @@ def _eval(args) -> int:
         return 1
     if not distributed.is_main():
         return 0
+    # the files first: a reader of stdout that had gone (a pager quit, `| head`) failed the print, and with it
+    # a whole run's report (a breaker)
+    written = report.write(ev, Path(args.out)) if args.out else []
     print(report.to_markdown(ev))
-    if args.out:
-        for path in report.write(ev, Path(args.out)):
-            print(f"wrote {path}")
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 

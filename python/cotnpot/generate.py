@@ -17,7 +17,9 @@ answer, its finish reason and, where the problem has a gold answer, cotnpot's gr
 """
 import hashlib
 import json
+import math
 import sys
+import threading
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
@@ -58,12 +60,13 @@ def load_problems(path, limit: Optional[int] = None) -> List[GenProblem]:
     """Problems from JSONL: GSM8K (``question``, ``answer`` ending in ``#### value``), MATH (``problem``,
     ``answer`` or a ``solution`` with a boxed answer), or any rows with ``question`` and ``gold``."""
     from .answer import extract_answer
+    from .pipeline.data import _problem_id
     if limit is not None and limit < 1:   # 0 and -5 had read one problem
         raise ValueError(f"limit must be >= 1 (or None: every problem), got {limit}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"problem file not found: {path}")
-    out = []
+    out, lines_of = [], {}
     # bytes, so that a line that is not UTF-8 is named; split at any line ending
     for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
         try:
@@ -88,6 +91,8 @@ def load_problems(path, limit: Optional[int] = None) -> List[GenProblem]:
         value = row.get(field) if field else None
         if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
             raise ValueError(f"{path}:{number}: {field!r} must be a string or a number, got {type(value).__name__}")
+        if isinstance(value, float) and not math.isfinite(value):   # NaN had become the gold "nan" (a breaker)
+            raise ValueError(f"{path}:{number}: {field!r} must be a finite number, got {value!r}")
         if field == "gold":
             gold = str(value)
         elif field == "answer":
@@ -97,14 +102,29 @@ def load_problems(path, limit: Optional[int] = None) -> List[GenProblem]:
             gold = extract_answer(str(value))[0]
         else:
             gold = ""
-        out.append(GenProblem(str(row.get("id", row.get("unique_id", row.get("idx", number)))), question, gold))
+        # its id as eval reads it (a null, a list or a float had become one through str(), "None"), and once: two
+        # rows of one id were sampled in full, and eval refused the file only then (a breaker)
+        name = next((f for f in ("id", "unique_id", "idx") if f in row), "id")
+        try:
+            problem_id = _problem_id(row, name, number)
+        except ValueError as exc:
+            raise ValueError(f"{path}:{number}: {exc}") from None
+        if problem_id in lines_of:
+            raise ValueError(f"{path}:{number}: problem id {problem_id!r} was already given at line "
+                             f"{lines_of[problem_id]}")
+        lines_of[problem_id] = number
+        out.append(GenProblem(problem_id, question, gold))
         if limit is not None and len(out) >= limit:
             break
     return out
 
 
-def _key(identity: str, prompt: str, sample: int) -> str:
-    return hashlib.sha256("\0".join([identity, prompt, str(sample)]).encode("utf-8", "surrogatepass")).hexdigest()
+def _key(identity: str, prompt: str, sample: int, repeat: int = 0) -> str:
+    """A sample's cache key. ``repeat``: how many problems before this one in the file asked the same question;
+    two such problems had shared their samples' keys, so a rerun gave both the samples of one (a breaker).
+    Keys of a question's first problem are as they were (caches already written stay valid)."""
+    parts = [identity, prompt, str(sample)] + ([f"repeat {repeat}"] if repeat else [])
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _valid_sample(entry: dict) -> bool:
@@ -128,15 +148,16 @@ def generate(problems: Sequence[GenProblem], client: OpenAICompatibleClient, n: 
     identity = client.identity()
     base_seed = client.sampling.get("seed")
     result = Generation(list(problems), [[None] * n for _ in problems])
-    todo = []
+    todo, asked = [], {}
     for i, p in enumerate(problems):
         try:
             text = prompt.format(question=p.question)
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"the prompt template has a placeholder other than {{question}} ({exc!r}); write "
                              f"literal braces as {{{{ and }}}}") from None
+        repeat = asked[text] = asked.get(text, -1) + 1
         for j in range(n):
-            key = _key(identity, text, j)
+            key = _key(identity, text, j, repeat)
             entry = store.entries.get(key) if store else None
             if entry is not None:
                 result.samples[i][j] = {"text": entry["text"], "finish_reason": entry.get("finish_reason")}
@@ -144,10 +165,11 @@ def generate(problems: Sequence[GenProblem], client: OpenAICompatibleClient, n: 
             else:
                 todo.append((i, j, text, key))
     result.counts["requested"] = len(problems) * n
+    cancel = threading.Event()   # set by Ctrl-C: no retry of a request in flight (OpenAICompatibleClient.post)
 
     def one(i, j, text):
         seed = None if base_seed is None else int(base_seed) + j
-        return client.complete([text], seed=seed)[0]
+        return client.complete([text], cancel=cancel, seed=seed)[0]
 
     def run_share(share):
         """Samples for this process's share of the requests: one outcome per request, in order."""
@@ -203,9 +225,10 @@ def generate(problems: Sequence[GenProblem], client: OpenAICompatibleClient, n: 
                 # Ctrl-C: no new request. The requests in flight are waited for (their threads cannot be
                 # stopped mid-request; each ends within the client's timeout and retries), so their replies are
                 # kept like every finished one instead of being dropped -- unless Ctrl-C comes again.
+                cancel.set()   # the attempts in flight end within the timeout; none is retried
                 if running:
                     print(f"cotnpot generate: interrupted; saving the {len(running)} requests in flight as "
-                          "they finish (Ctrl-C again to stop now, without them)", file=sys.stderr)
+                          "they finish, without retries (Ctrl-C again to stop now, without them)", file=sys.stderr)
                 try:
                     for fut in as_completed(list(running)):
                         take(fut, running.pop(fut))

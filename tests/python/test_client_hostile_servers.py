@@ -265,3 +265,27 @@ def test_a_tls_handshake_sent_a_byte_at_a_time_ends_at_the_timeout():
     finally:
         stop.set()
         listener.close()
+
+
+def test_after_an_interruption_a_request_in_flight_is_not_retried(tmp_path):
+    """Found by a breaker: after Ctrl-C, requests in flight went on retrying for their whole budget (eval's
+    translations silently, generate's too), minutes with the defaults. Cancelled, the attempt in flight ends
+    and no other starts; the translator and generate set it on the first Ctrl-C."""
+    def slow_failure(h):
+        time.sleep(0.5)
+        send_json(h, {"error": "busy"}, status=503)
+    server = Server(slow_failure)
+    try:
+        cancel = threading.Event()
+        threading.Timer(0.2, cancel.set).start()
+        ask = OpenAICompatibleClient(server.url, "m", retries=5, backoff=2.0, timeout=5)
+        start = time.monotonic()
+        with pytest.raises(ServerUnavailable, match="stopped after 1 attempt, no retry after an interruption "
+                                                    r"\(last: HTTP 503\)"):
+            ask.complete(["q"], cancel=cancel)
+        assert time.monotonic() - start < 1.5 and len(server.received) == 1
+        with pytest.raises(ServerUnavailable, match="not asked, after an interruption"):
+            ask.complete(["q"], cancel=cancel)
+        assert len(server.received) == 1
+    finally:
+        server.close()

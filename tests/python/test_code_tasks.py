@@ -209,3 +209,27 @@ def test_code_methods_come_from_the_one_registry():
     assert [m.name for m in methods.available({"scores": False, "keep": False}, task="code")] == ["pass", "random"]
     assert "explanation followed by the program" in methods.rules("code", "fair")["rm (explanation+code)"]
     assert not set(methods.BY_NAME) & {"random", "rm (code)"}   # math rows unchanged
+
+
+def test_the_execution_and_test_run_caches_skip_entries_of_other_types(tmp_path):
+    """Found by a breaker: an execution cache entry without its answer, or with a number for it, crashed every
+    rerun (KeyError, TypeError) where the other caches skip such an entry; now these two skip it too, and the
+    program runs again."""
+    from cotnpot.pipeline.programs import ExecutionCache, execute
+    good = {"key": "k1", "status": "ok", "answer": "5", "error": ""}
+    lines = [good, {"key": "k2", "status": "ok", "error": ""}, {"key": "k3", "status": "ok", "answer": 5, "error": ""}]
+    (tmp_path / "e.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
+    cache = ExecutionCache(tmp_path / "e.jsonl")
+    assert (cache.entries, cache.skipped) == ({"k1": good}, 2)
+    suite_good = {"key": "s1", "status": "ok", "passed": True, "tests_passed": [True], "judged_in_process": False}
+    bad = [{**suite_good, "key": "s2", "passed": "yes"}, {**suite_good, "key": "s3", "tests_passed": None},
+           {**suite_good, "key": "s4", "tests_passed": [1]}, {k: v for k, v in suite_good.items() if k != "status"}]
+    (tmp_path / "s.jsonl").write_text("".join(json.dumps(e) + "\n" for e in [suite_good, *bad]))
+    suites = SuiteCache(tmp_path / "s.jsonl")
+    assert (suites.entries, suites.skipped) == ({"s1": suite_good}, 4)
+    program = "print(2 + 3)"
+    with Executor(workers=1) as ex:
+        key = ExecutionCache.key(program, "tora", ex)
+        (tmp_path / "run.jsonl").write_text(json.dumps({"key": key, "status": "ok", "error": ""}) + "\n")
+        again = execute([program], "tora", ex, cache=ExecutionCache(tmp_path / "run.jsonl"))
+    assert (again.answers, again.unique) == (["5"], 1)

@@ -472,3 +472,57 @@ def test_reports_and_sample_logs_are_strict_json(tmp_path):
     assert mean["value"] == 50.0 and mean["low"] is None and mean["high"] is None
     (record,) = [_strict_json(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
     assert [(c["answer"], c["score"]) for c in record["candidates"]] == [("2", 0.5), ("3", None)]
+
+
+def test_published_figures_of_no_method_are_refused_and_those_left_uncompared_are_named(tmp_path, capsys):
+    """Found by a breaker: a figure of a mistyped method ("foo@4"), of a k the run did not evaluate ("pass@3"
+    with --ks 1,2) or of a method it could not report was dropped from the comparison without a word."""
+    cands = write_rows(tmp_path / "c.jsonl", ROW)
+    published = tmp_path / "published.json"
+    published.write_text(json.dumps({"c": {"figures": {"foo@4": 50}}}))
+    assert main(["eval", "--candidates", str(cands), "--quiet", "--published", str(published)]) == 1
+    assert "--published: figure 'foo@4': 'foo' is no method cotnpot reports (" in capsys.readouterr().err
+    published.write_text(json.dumps({"c": {"figures": {"pass@1": 50, "pass@3": 50, "weighted@2": 40}}}))
+    assert main(["eval", "--candidates", str(cands), "--quiet", "--published", str(published), "--ks", "1,2",
+                 "--out", str(tmp_path / "out")]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [c["metric"] for c in report["comparisons"]][:1] == ["pass@1"]
+    notes = report["notes"]
+    assert "published pass@3 not compared: N = 3 was not evaluated (--ks)." in notes, notes
+    assert any(n.startswith("published weighted@2 not compared: weighted is not among this run's methods (")
+               for n in notes), notes
+
+
+def test_the_report_files_are_written_before_anything_is_printed(tmp_path, monkeypatch):
+    """Found by a breaker: with stdout's reader gone (`| head`, a pager quit), printing the tables failed, and
+    the report files, written after them, were lost with a whole run's work."""
+    class Gone:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    cands = write_rows(tmp_path / "c.jsonl", ROW)
+    monkeypatch.setattr(sys, "stdout", Gone())
+    main(["eval", "--candidates", str(cands), "--quiet", "--out", str(tmp_path / "out")])
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["metrics"]
+
+
+def test_a_report_set_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    """Found by a breaker: on a full disk a rerun replaced report.json and report.md and kept the earlier run's
+    plots. Every file is now written out before any replaces its earlier version."""
+    from cotnpot.pipeline import report
+    cands = write_rows(tmp_path / "c.jsonl", ROW)
+    out = tmp_path / "out"
+    assert main(["eval", "--candidates", str(cands), "--quiet", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    real_png = report.plot_png
+
+    def full_disk_at_the_last_plot(ev, per_call=False):
+        if per_call:
+            raise OSError(28, "No space left on device")
+        return real_png(ev, per_call)
+    monkeypatch.setattr(report, "plot_png", full_disk_at_the_last_plot)
+    assert main(["eval", "--candidates", str(cands), "--quiet", "--out", str(out), "--ties", "first"]) != 0
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before

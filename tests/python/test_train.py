@@ -1086,3 +1086,19 @@ def test_a_second_run_into_a_busy_out_is_refused_and_writes_nothing(tokenizer, t
     assert main(args) == 0   # the lock ended with its process
     lock = hold_output_lock(out, "x")   # and this run's with the run
     lock.close()
+
+
+@pytest.mark.parametrize("name", ["train_pairs.jsonl", "eval_pairs.jsonl"])
+def test_train_refuses_pairs_that_its_out_would_overwrite(tmp_path, capsys, name):
+    """Found by a breaker: --pairs OUT/train_pairs.jsonl --out OUT rewrote the input with its own training split
+    (the held-out pairs gone from disk), and OUT/eval_pairs.jsonl as the input lost both files' pairs."""
+    from cotnpot.cli import main
+    out = tmp_path / "out"
+    out.mkdir()
+    pairs = out / name
+    pairs.write_text('{"prompt": "q", "chosen": "a", "rejected": "b"}\n')
+    before = pairs.read_bytes()
+    assert main(["train", "--pairs", str(pairs), "--model", str(tmp_path / "no-model"), "--out", str(out),
+                 "--quiet"]) == 2
+    assert f"--out's {name} {pairs}: is the run's input (--pairs), which it would overwrite" in capsys.readouterr().err
+    assert pairs.read_bytes() == before and sorted(p.name for p in out.iterdir()) == [name]

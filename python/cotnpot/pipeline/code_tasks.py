@@ -48,6 +48,13 @@ class SuiteCache(JsonlStore):
     """Test runs of earlier evaluations, keyed by the program, its tests and set-up exactly as they run and
     what of the executor decides a result (:meth:`Executor.result_identity`: its limits)."""
 
+    def __init__(self, path):
+        # as ExecutionCache: an entry of other types is run again, not a crash of every rerun
+        super().__init__(path, valid=lambda entry: isinstance(entry.get("status"), str) and
+                         isinstance(entry.get("passed"), bool) and isinstance(entry.get("judged_in_process"), bool)
+                         and isinstance(entry.get("tests_passed"), list) and
+                         all(isinstance(t, bool) for t in entry["tests_passed"]))
+
     @staticmethod
     def key(suite: Suite, executor) -> str:
         text = json.dumps(["tests", *suite, *result_identity(executor)])

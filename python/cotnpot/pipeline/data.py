@@ -191,6 +191,9 @@ def _problem_id(row, name, line):
 
 
 def _gold(value, name):
+    # NaN had become the gold "nan", which a NaN answer matched; 1e400 "inf" (a breaker)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"field {name!r} (the gold answer) must be a finite number, got {value!r}")
     gold = _answer(value, name)
     if not gold:
         raise ValueError(f"field {name!r} (the gold answer) is empty or null")

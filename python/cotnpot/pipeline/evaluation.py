@@ -529,7 +529,12 @@ def check_published_names(published: dict, table: CandidateTable) -> None:
     """Each published figure without an @ is accuracy, mean or one of the file's sources (models): a mistyped
     name had been left out of the comparison without a word (a reviewer). Known once the file is read."""
     sources = {c.source for p in table.problems for c in p.candidates if c.source}
+    known = {m.name for m in methods.REGISTRY}
     for key in published.get("figures", {}):
+        name, _ = figure_name(key)
+        if "@" in key and name != "mean" and name not in known:   # "foo@4" had been dropped silently (a breaker)
+            raise ValueError(f"--published: figure {key!r}: {name!r} is no method cotnpot reports "
+                             f"({', '.join(sorted(known))})")
         if "@" not in key and key not in ("accuracy", "mean") and key not in sources:
             raise ValueError(f"--published: figure {key!r} is neither accuracy, mean, a method@k nor a source of "
                              f"this file" + (f" ({', '.join(sorted(sources))})" if sources else " (it has none)"))
@@ -562,6 +567,16 @@ def explain_gaps(ev: Evaluation) -> List[str]:
         n = len(ev.label_disagreements)
         notes.append(f"cotnpot's grader and the file's labels disagree on {n} candidate{'s' if n != 1 else ''}"
                      + (" (listed below and in report.json)." if n else "."))
+    # A figure this run has no counterpart of, said rather than dropped: a k not evaluated (--ks), a method the
+    # run could not report (rm@8 without scores) (a breaker)
+    compared = {c["metric"] for c in ev.comparisons}
+    for key in ev.published.get("figures", {}):
+        if key not in compared:
+            name, k = figure_name("pass@1" if key == "accuracy" else key)
+            reported = {n for table in ev.metrics.values() for n in table}
+            why = (f"{name} is not among this run's methods ({', '.join(sorted(reported))})" if name not in reported
+                   else f"N = {k} was not evaluated (--ks)")
+            notes.append(f"published {key} not compared: {why}.")
     for c in ev.comparisons:
         # Published figures have one decimal: a gap within their rounding is no gap.
         if abs(c["gap"]) > 0.05 + 1e-9 and c["labels"] == ev.published.get("labels"):

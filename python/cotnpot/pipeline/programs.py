@@ -208,6 +208,12 @@ class ExecutionCache(JsonlStore):
     """Results of earlier runs, keyed by the job exactly as it runs (its code, prelude and answer mode)
     and what of the executor decides a result (:meth:`Executor.result_identity`: its limits)."""
 
+    def __init__(self, path):
+        # as the other caches: an entry without its answer, or with a number for it, had crashed every rerun
+        # with a KeyError or TypeError (a breaker); such an entry is run again
+        super().__init__(path, valid=lambda entry: all(isinstance(entry.get(field), str)
+                                                       for field in ("status", "answer", "error")))
+
     @staticmethod
     def key(program: str, harness: str, executor: Executor) -> str:
         fields = job_fields(program, harness)

@@ -1,5 +1,8 @@
 """Reports of an evaluation: a markdown table for people, JSON for programs, a plot of accuracy vs N."""
+import contextlib
+import errno
 import math
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import List
@@ -170,7 +173,15 @@ def to_json(ev: Evaluation) -> dict:
 
 def plot(ev: Evaluation, path: Path, per_call: bool = False) -> None:
     """Accuracy of every method against N, or against LLM calls per problem (``per_call``: CoTnPoT's
-    translations count as calls, so it is compared at equal compute)."""
+    translations count as calls, so it is compared at equal compute), as a PNG at ``path``."""
+    png = plot_png(ev, per_call)
+    with atomic_file(path, "wb", permissions=0o644) as f:   # a full disk or Ctrl-C had left a cut PNG
+        f.write(png)
+
+
+def plot_png(ev: Evaluation, per_call: bool = False) -> bytes:
+    """:func:`plot`'s PNG, as bytes."""
+    import io
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -191,8 +202,9 @@ def plot(ev: Evaluation, path: Path, per_call: bool = False) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     try:
-        with atomic_file(path, "wb", permissions=0o644) as f:   # a full disk or Ctrl-C had left a cut PNG
-            fig.savefig(f, format="png", dpi=120)
+        out = io.BytesIO()
+        fig.savefig(out, format="png", dpi=120)
+        return out.getvalue()
     finally:
         plt.close(fig)
 
@@ -205,11 +217,24 @@ def write(ev: Evaluation, out_dir: Path) -> List[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / name for name in REPORT_FILES]
     # Each replaced whole, its text UTF-8 with lone surrogates (a file name or an answer's) escaped: a
-    # UnicodeEncodeError had left a 0-byte report.json and no report.md.
-    for path, text in ((paths[0], strict_json.dumps(to_json(ev), indent=1, ensure_ascii=False) + "\n"),
-                       (paths[1], to_markdown(ev))):
-        with atomic_file(path, "wb", permissions=0o644) as f:
-            f.write(text.encode("utf-8", "backslashreplace"))
-    plot(ev, paths[2])
-    plot(ev, paths[3], per_call=True)
+    # UnicodeEncodeError had left a 0-byte report.json and no report.md. And all or none: every file is made
+    # and written out before any replaces its earlier version (a full disk had left a new report.json beside
+    # an earlier run's plots: a breaker).
+    contents = [(strict_json.dumps(to_json(ev), indent=1, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace"),
+                to_markdown(ev).encode("utf-8", "backslashreplace"), plot_png(ev), plot_png(ev, per_call=True)]
+    with contextlib.ExitStack() as files:   # the renames happen as it closes, once every write succeeded
+        for path, content in zip(paths, contents):
+            try:
+                f = files.enter_context(atomic_file(path, "wb", permissions=0o644))
+                f.write(content)
+                f.flush()   # a full disk fails here, before any rename
+                try:
+                    os.fsync(f.fileno())
+                except OSError as exc:   # /dev/stdout and FIFOs, written in place, cannot sync
+                    if exc.errno != errno.EINVAL:
+                        raise
+            except OSError as exc:   # named: "No space left on device" alone had said nothing of where
+                if exc.filename is None:
+                    exc.filename = str(path)
+                raise
     return paths

@@ -69,7 +69,12 @@ def _run(args, device) -> int:
         if main_process:
             print(message)
 
-    from ..cli import one_line, output_dir
+    from ..cli import not_an_input, one_line, output_dir
+    # --pairs OUT/train_pairs.jsonl had been replaced by its own training split, its held-out pairs lost (a
+    # breaker): no file the run writes is one of its inputs
+    not_an_input({f"--out's {name}": Path(args.out) / name
+                  for name in ("train_pairs.jsonl", "eval_pairs.jsonl", "pair_stats.json")},
+                 {"--pairs": args.pairs, "--candidates": args.candidates})
     out = output_dir(Path(args.out), "--out")   # made once the run can start: a refused option left it empty
     held_out_table = None
     if args.pairs:

@@ -209,7 +209,10 @@ class OpenAICompatibleClient:
         # server that ignores the model name (llama.cpp) therefore needs a name of its own per model.
         return json.dumps({"model": self.model, "api": self.api, "sampling": self.sampling}, sort_keys=True)
 
-    def post(self, path: str, body: dict) -> dict:
+    def post(self, path: str, body: dict, cancel: Optional[threading.Event] = None) -> dict:
+        """The server's JSON reply, retried on failures that may pass. ``cancel``: once set, no further attempt
+        (the one in flight ends within its timeout): after Ctrl-C, requests in flight had gone on retrying for
+        their whole budget, minutes with the defaults (a breaker)."""
         url = f"{self.base_url}{path}"
         data = json.dumps(body).encode()
         headers = {"Content-Type": "application/json"}
@@ -218,7 +221,12 @@ class OpenAICompatibleClient:
         last, wait = "", None
         for attempt in range(self.retries + 1):
             if attempt:   # the server's Retry-After where it gave one (a rate limit), else exponential back-off
-                time.sleep(wait if wait is not None else self.backoff * 2 ** (attempt - 1))
+                pause = wait if wait is not None else self.backoff * 2 ** (attempt - 1)
+                if cancel is None:
+                    time.sleep(pause)
+                elif cancel.wait(pause) or cancel.is_set():
+                    raise ServerUnavailable(f"{url}: stopped after {attempt} attempt{'s' * (attempt > 1)}, no "
+                                            f"retry after an interruption (last: {last})")
             wait = None
             with _Watchdog(self.timeout) as watchdog:   # over the whole attempt, a refusal's body included
                 try:
@@ -258,11 +266,13 @@ class OpenAICompatibleClient:
         except (OSError, http.client.HTTPException, ValueError):
             return ""
 
-    def complete(self, prompts: Sequence[str], **overrides) -> List[Completion]:
-        """One completion per prompt: the completions API takes them in one request, chat one each."""
+    def complete(self, prompts: Sequence[str], cancel: Optional[threading.Event] = None,
+                 **overrides) -> List[Completion]:
+        """One completion per prompt: the completions API takes them in one request, chat one each.
+        ``cancel``: see :meth:`post`; once set, no chat request for the prompts left either."""
         params = dict(self.sampling, **{k: v for k, v in overrides.items() if v is not None})
         if self.api == "completions":
-            reply = self.post("/v1/completions", {"model": self.model, "prompt": list(prompts), **params})
+            reply = self.post("/v1/completions", {"model": self.model, "prompt": list(prompts), **params}, cancel)
             out: List[Optional[Completion]] = [None] * len(prompts)
             for i, choice in enumerate(reply["choices"]):
                 if not isinstance(choice, dict) or not isinstance(choice.get("text"), str):
@@ -282,8 +292,11 @@ class OpenAICompatibleClient:
             return out   # type: ignore[return-value]
         out = []
         for p in prompts:
+            if cancel is not None and cancel.is_set():
+                raise ServerUnavailable(f"{self.base_url}: not asked, after an interruption")
             reply = self.post("/v1/chat/completions", {"model": self.model,
-                                                       "messages": [{"role": "user", "content": p}], **params})
+                                                       "messages": [{"role": "user", "content": p}], **params},
+                              cancel)
             try:
                 choice = reply["choices"][0]
                 content = choice["message"]["content"]

@@ -12,6 +12,7 @@ and, behind a :class:`CachedTranslator`, already saved.
 """
 import json
 import re
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -110,18 +111,18 @@ class OpenAICompatibleTranslator:
             raise ValueError(f"no template for request kind {r.kind!r}; have {sorted(self.templates)}")
         return self.templates[r.kind].format(question=r.question, text=r.text)
 
-    def _complete(self, batch: Sequence[Request], indices: Sequence[int],
-                  failures: Dict[int, str]) -> List[Optional[Completion]]:
+    def _complete(self, batch: Sequence[Request], indices: Sequence[int], failures: Dict[int, str],
+                  cancel: Optional[threading.Event] = None) -> List[Optional[Completion]]:
         """Completions for a batch; a refused batch is retried one request at a time (each refusal into
         ``failures``)."""
         prompts = [self.prompt(r) for r in batch]
         try:
-            return self.client.complete(prompts)
+            return self.client.complete(prompts, cancel=cancel)
         except RequestRefused as exc:
             if len(batch) == 1:
                 failures[indices[0]] = str(exc)
                 return [None]
-        return [self._complete([r], [i], failures)[0] for r, i in zip(batch, indices)]
+        return [self._complete([r], [i], failures, cancel)[0] for r, i in zip(batch, indices)]
 
     def translate(self, requests: Sequence[Request], on_done=None) -> List[Optional[str]]:
         """Translations in order; ``on_done(indices, texts, cut)`` is called as each batch finishes (``cut``:
@@ -133,11 +134,13 @@ class OpenAICompatibleTranslator:
         failures: Dict[int, str] = {}
         truncated: List[int] = []
 
+        cancel = threading.Event()   # Ctrl-C: no new request, no retry of one in flight
+
         def run(indices):
-            if errors:   # the server stopped answering: do not keep hammering it
+            if errors or cancel.is_set():   # the server stopped answering: do not keep hammering it
                 return
             try:
-                replies = self._complete([requests[i] for i in indices], indices, failures)
+                replies = self._complete([requests[i] for i in indices], indices, failures, cancel)
             except Exception as exc:   # noqa: BLE001 - reported below with the work that did finish
                 errors.append(str(exc))
                 return
@@ -157,10 +160,20 @@ class OpenAICompatibleTranslator:
             if self.progress:
                 self.progress(len(indices))
 
+        pool = ThreadPoolExecutor(self.concurrency)
         try:
-            with ThreadPoolExecutor(self.concurrency) as pool:
-                list(pool.map(run, batches))
+            list(pool.map(run, batches))
+        except KeyboardInterrupt:
+            # The requests in flight end within their timeout, unretried, and what they bring is kept (on_done);
+            # a second Ctrl-C leaves them to the process's exit. They had gone on retrying for their whole budget,
+            # minutes with the defaults, without a word (a breaker).
+            cancel.set()
+            print("cotnpot: interrupted; keeping the translations in flight as they finish, without retries "
+                  "(Ctrl-C again to stop now)", file=sys.stderr)
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
         finally:   # also when Ctrl-C ends the call: what finished is reported
+            pool.shutdown(wait=False, cancel_futures=True)
             self._last.failures, self._last.truncated = failures, sorted(truncated)
         if errors:
             done = sum(r is not None for r in results)

@@ -64,7 +64,7 @@ void bind_exec(py::module_& m) {
 
   m.attr("ISOLATION_FEATURES") = py::tuple(py::cast(exec::kIsolationFeatures));
   py::class_<exec::Executor>(m, "Executor")
-      .def("cancel", &exec::Executor::cancel, "Stops the running batch from starting new jobs (close()).")
+      .def("cancel", &exec::Executor::cancel, "Stops the running batch: no new job starts, the running ones end with their workers (close()).")
       .def(py::init([](int workers, const std::string& python, std::vector<std::string> preload, double timeout,
                        int memory_mb, int64_t output_limit, const std::string& warmup, bool job_namespaces,
                        std::vector<std::string> isolation_off, double worker_grace) {

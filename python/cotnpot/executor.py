@@ -127,7 +127,7 @@ class Executor:
 
     def close(self) -> None:
         """Stops the workers (they exit when their input closes). A batch running on another thread starts no
-        new job and raises once its running jobs have ended (within their timeouts)."""
+        new job, ends its running ones with their workers and raises."""
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.cancel()
@@ -192,9 +192,10 @@ class Executor:
     def run_jobs(self, jobs: List["Job"], progress: Optional[Union[bool, Callable[[int], None]]] = None,
                  on_result: Optional[Callable[[int, ExecResult], None]] = None) -> List[ExecResult]:
         """Runs :class:`Job` objects; results in the same order, exactly one per job. ``on_result(i,
-        result)`` is called as each job finishes, also for jobs that finish after Ctrl-C (or an exception
-        from a callback) stopped the batch: what a stopped batch finished can be kept, though the call then
-        raises. Callbacks run one at a time, on the pool's threads."""
+        result)`` is called as each job finishes, and for each job that Ctrl-C (or an exception from a
+        callback) ended when it stopped the batch (``sandbox_error``, ``Cancelled``): what a stopped batch
+        finished can be kept, though the call then raises. Callbacks run one at a time, on the pool's
+        threads."""
         callback, bar = _progress_bar(len(jobs), progress)
         try:
             return self._live().run(jobs, callback, on_result)

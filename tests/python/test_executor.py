@@ -623,19 +623,23 @@ def test_on_result_gives_each_job_once_with_its_index(ex):
 
 
 def test_a_stopped_batch_still_hands_over_the_jobs_that_finish(ex):
-    """What a stopped batch finished can be kept: the job running when the batch is stopped (here by a
-    progress callback that raises, as Ctrl-C stops it) still comes to on_result when it ends, and the
-    jobs never started do not."""
+    """What a stopped batch finished can be kept: the jobs that finished come to on_result, and so does the
+    job running when the batch is stopped (here by a progress callback that raises, as Ctrl-C stops it),
+    ended with its worker (Cancelled: until 2026-12-04 it ran to its end first); the jobs never started do
+    not."""
     seen = {}
 
     def stop_at_three(done):
         if done == 3:
             raise KeyboardInterrupt
 
-    programs = ["import time; time.sleep(1.0); print('slow')"] + [f"print({i})" for i in range(1, 40)]
+    programs = ["import time; time.sleep(5.0); print('slow')"] + [f"print({i})" for i in range(1, 40)]
+    start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        ex.run(programs, progress=stop_at_three, on_result=lambda i, r: seen.setdefault(i, r.answer))
-    assert seen[0] == "slow" and all(seen[i] == str(i) for i in seen if i)
+        ex.run(programs, progress=stop_at_three,
+               on_result=lambda i, r: seen.setdefault(i, r.answer if r.status == "ok" else r.error_type))
+    assert time.monotonic() - start < 4
+    assert seen[0] == "Cancelled" and all(seen[i] == str(i) for i in seen if i)
     assert 4 <= len(seen) < 40
     results = ex.run_tests(["def f(): return 1"] * 2, ["assert f() == 1", "assert f() == 2"],
                            on_result=lambda i, r: seen.__setitem__(("tests", i), r.passed))
@@ -676,17 +680,50 @@ def test_ctrl_c_stops_a_long_batch(tmp_path):
         "    print('ready', flush=True)\n"
         "    start, kept = time.time(), []\n"
         "    try:\n"
-        "        ex.run(['import time; time.sleep(0.2)'] * 400, on_result=lambda i, r: kept.append(r.status))\n"
+        "        ex.run(['import time; time.sleep(0.2)'] * 400,\n"
+        "               on_result=lambda i, r: kept.append(r.status if r.status == 'ok' else r.error_type))\n"
         "        print('finished', flush=True)\n"
         "    except KeyboardInterrupt:\n"
         "        print(f'interrupted after {time.time() - start:.1f}s', flush=True)\n"
-        "    print(len(kept), set(kept), flush=True)\n"
+        "    print(len(kept), sorted(set(kept)), flush=True)\n"
         "    print([r.answer for r in ex.run(['print(7)'])], flush=True)\n")
     out = output_after_ctrl_c(script)
     assert out.startswith("interrupted after") and float(out.split()[2].rstrip("s")) < 10   # 400 jobs: ~40 s
     kept, statuses = out.splitlines()[1].split(" ", 1)
-    assert 2 <= int(kept) < 400 and statuses == "{'ok'}"   # the jobs that finished, the last ones too
+    # the jobs that finished, and those running at the Ctrl-C, ended with their workers (Cancelled)
+    assert 2 <= int(kept) < 400 and statuses in ("['ok']", "['Cancelled', 'ok']"), out
     assert out.splitlines()[-1] == "['7']"   # the pool still works after the interruption
+
+
+def test_ctrl_c_ends_the_running_jobs_at_once(tmp_path):
+    """Found by a breaker: a stopped batch waited for its running jobs' deadlines (Ctrl-C in `cotnpot eval
+    --timeout 30` took 26 s, and a second Ctrl-C no less). The running jobs are ended with their workers now,
+    reported Cancelled (a sandbox_error: not cached), nothing of theirs left; the next batch runs on fresh
+    workers."""
+    script = tmp_path / "long_jobs.py"
+    script.write_text(
+        "import os, signal, sys, time, cotnpot\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "with cotnpot.Executor(workers=2, timeout=60.0) as ex:\n"
+        "    print('ready', flush=True)\n"
+        "    start, kept = time.time(), []\n"
+        "    try:\n"
+        "        ex.run(['import os, time\\nif os.fork() == 0:\\n    time.sleep(120)\\ntime.sleep(60)'] * 4,\n"
+        "               on_result=lambda i, r: kept.append((r.status, r.error_type)))\n"
+        "    except KeyboardInterrupt:\n"
+        "        print(f'interrupted after {time.time() - start:.1f}s', flush=True)\n"
+        "    print(sorted(kept), flush=True)\n"
+        "    print([r.answer for r in ex.run(['print(7)', 'print(8)'])], flush=True)\n")
+    before = set(leftover_job_processes())
+    out = output_after_ctrl_c(script)
+    lines = out.splitlines()
+    assert lines[0].startswith("interrupted after") and float(lines[0].split()[2].rstrip("s")) < 3, out
+    assert lines[1] == str([("sandbox_error", "Cancelled")] * 2), out
+    assert lines[2] == "['7', '8']", out
+    deadline = time.monotonic() + 5   # as root, each job a uid of its own: none of theirs is left
+    while set(leftover_job_processes()) - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert set(leftover_job_processes()) - before == set()
 
 
 def test_ctrl_c_reaches_a_batch_waiting_for_another_threads_batch(tmp_path):

@@ -383,7 +383,9 @@ struct Executor::Worker {
     base_dir = ready["base_dir"];
   }
 
-  Result execute(const Job& job, const ExecutorOptions& o, uint64_t id) {
+  // `stopped`: whether the batch was stopped (Ctrl-C, an error elsewhere in it, close()): the job is then ended
+  // with its worker, within 100 ms and the worker's exit, instead of at its deadline.
+  Result execute(const Job& job, const ExecutorOptions& o, uint64_t id, const std::function<bool()>& stopped) {
     const double timeout = job.timeout_s > 0 ? job.timeout_s : o.timeout_s;
     const int memory = job.memory_mb > 0 ? job.memory_mb : o.memory_mb;
     const Fields frame = {{"id", std::to_string(id)}, {"code", job.code}, {"kind", job.kind}, {"answer", job.answer},
@@ -408,6 +410,23 @@ struct Executor::Worker {
       r.error_message = why;
       return r;
     };
+    // A stopped batch had waited for its running jobs' deadlines: Ctrl-C in `cotnpot eval --timeout 30` took
+    // 26 s, a second Ctrl-C no less (a breaker). The worker, its pipe closed, ends the job and exits; the
+    // next batch starts a fresh one.
+    for (;;) {
+      if (stopped()) {
+        stop();
+        r = Result();
+        r.status = "sandbox_error";
+        r.error_type = "Cancelled";
+        r.error_message = "the batch was stopped while this job ran; the job was ended with its worker";
+        return r;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd p{from_worker, POLLIN, 0};
+      const int ready = left.count() <= 0 ? 0 : ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 100)));
+      if (ready > 0 || left.count() <= 0 || (ready < 0 && errno != EINTR)) break;
+    }
     if (!read_frame(from_worker, got, deadline))
       return worker_died("the worker process died or stopped answering during this job; it was replaced");
     if (got["id"] != std::to_string(id))  // a reply to another job: the conversation is out of step
@@ -536,6 +555,7 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
   std::vector<size_t> pending(jobs.size());
   for (size_t i = 0; i < jobs.size(); ++i) pending[i] = i;
   const auto running = [&] { return !cancelled.load() && !cancelled_.load() && !(stop != nullptr && stop->load()); };
+  const std::function<bool()> stopped = [&] { return !running(); };
   const auto report = [&](size_t i) {  // job i finished
     const size_t done = finished.fetch_add(1) + 1;
     if (!progress && !on_result) return;
@@ -580,7 +600,7 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
         for (size_t k; running() && (k = next.fetch_add(1)) < pending.size();) {
           const size_t i = pending[k];
           // Ids unique across batches: a stale reply of an earlier batch can never pass for this job's.
-          results[i] = w.execute(jobs[i], options_, next_job_id_.fetch_add(1));
+          results[i] = w.execute(jobs[i], options_, next_job_id_.fetch_add(1), stopped);
           // Only this side's own verdicts count (status sandbox_error, which a job cannot produce): a job
           // raising an exception named NotSent or WorkerDied is an error of that job, nothing more.
           const auto ours = [&](const char* type) {
@@ -593,7 +613,7 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
               returned.push_back(i);
               return;
             }
-            results[i] = w.execute(jobs[i], options_, next_job_id_.fetch_add(1));
+            results[i] = w.execute(jobs[i], options_, next_job_id_.fetch_add(1), stopped);
           }
           // A worker that died or fell out of step (also on the retry) is replaced before its next job;
           // the job it ran keeps its result (it may be what killed the worker).

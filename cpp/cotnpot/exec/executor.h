@@ -118,8 +118,9 @@ class Executor {
   // the callback for the batch), nor in a forked child of the process that made the pool (it throws: the
   // workers are the parent's; make a pool in the child). An exception from `progress` cancels the batch and
   // is rethrown here; setting *stop (another thread: Ctrl-C) stops it too -- no new job starts, running ones
-  // end within their timeout -- and run() throws. `on_result` (optional) is called with each job's index and
-  // result as it finishes, before `progress`, also for the jobs that end after the batch was stopped, so a
+  // are ended with their workers within ~100 ms (sandbox_error, Cancelled), the next batch starts fresh
+  // workers -- and run() throws. `on_result` (optional) is called with each job's index and
+  // result as it finishes, before `progress`, also for the jobs ended by the stop, so a
   // caller can keep what a stopped batch finished (run() then throws and returns none of it); an exception
   // from it cancels the batch as one from `progress` does. The callbacks are called one at a time, from the
   // pool's threads. A callback that waits for a thread of its own which runs this pool waits forever, as
@@ -134,7 +135,7 @@ class Executor {
   void check_not_in_own_callback() const;
 
   // Another thread (closing the pool): the running batch, and every later one, starts no new job; running
-  // ones end within their timeouts, and run() throws.
+  // ones are ended with their workers, and run() throws.
   void cancel() { cancelled_.store(true); }
 
   const ExecutorOptions& options() const { return options_; }

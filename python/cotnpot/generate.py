@@ -65,6 +65,12 @@ def load_problems(path, limit: Optional[int] = None) -> List[GenProblem]:
         raise ValueError(f"limit must be >= 1 (or None: every problem), got {limit}")
     path = Path(path)
     if not path.is_file():
+        # a directory or a pipe (`<(...)`) had been "not found" (a breaker)
+        if path.is_dir():
+            raise ValueError(f"problem file {path}: is a directory, not a file")
+        if path.exists():
+            raise ValueError(f"problem file {path}: is not a regular file (a pipe or a device): "
+                             "give a file")
         raise FileNotFoundError(f"problem file not found: {path}")
     out, lines_of = [], {}
     # bytes, so that a line that is not UTF-8 is named; split at any line ending

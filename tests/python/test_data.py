@@ -151,3 +151,27 @@ def test_atomic_jsonl_writer_gives_each_writer_its_own_temporary_file(tmp_path):
     with atomic_jsonl_writer(path) as f:                       # a lone surrogate: its JSON escape
         f.write(json.dumps({"answer": "2\ud800"}, ensure_ascii=False) + "\n")
     assert json.loads(path.read_text()) == {"answer": "2\ud800"}
+
+
+def test_nested_values_that_are_no_object_name_their_field_and_non_files_say_what_they_are(tmp_path):
+    """Found by a breaker: an ovm row's outputs that were null or held a list, and an openai row's model that
+    was null, gave Python's own messages naming nothing; a gold of NaN became "nan", which a NaN answer
+    matched; a directory or a pipe given as the candidate file was "not found"."""
+    path = tmp_path / "c.jsonl"
+    ovm = {"question": "q", "ground_truth": "42", "outputs": [{"response": "so the answer is 42"}]}
+    for row, message in (({**ovm, "outputs": None}, "ovm row: field 'outputs' must be a list of candidates, got NoneType"),
+                         ({**ovm, "outputs": [["response"]]},
+                          "ovm row: field 'outputs\\[0\\]' must be an object with 'response', got list"),
+                         ({"question": "q", "ground_truth": "4", "6b_finetuning": None},
+                          "field '6b_finetuning' must be an object with 'solution', 'is_correct', got NoneType"),
+                         ({**ovm, "ground_truth": float("nan")},
+                          "field 'ground_truth' \\(the gold answer\\) must be a finite number, got nan")):
+        path.write_text(json.dumps(row) + "\n")
+        with pytest.raises(CandidateFileError, match=rf"{path}:1: .*{message}"):
+            load_candidates(path)
+    with pytest.raises(ValueError, match=rf"candidate file {tmp_path}: is a directory, not a file"):
+        load_candidates(tmp_path)
+    import os
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(ValueError, match=r"is not a regular file \(a pipe or a device\): give a file"):
+        load_candidates(tmp_path / "pipe")

@@ -1102,3 +1102,22 @@ def test_train_refuses_pairs_that_its_out_would_overwrite(tmp_path, capsys, name
                  "--quiet"]) == 2
     assert f"--out's {name} {pairs}: is the run's input (--pairs), which it would overwrite" in capsys.readouterr().err
     assert pairs.read_bytes() == before and sorted(p.name for p in out.iterdir()) == [name]
+
+
+def test_pair_files_name_a_line_that_is_not_utf8_and_take_content_parts_not_their_repr(tmp_path):
+    """Found by a breaker: a line that was not UTF-8 gave the codec's message, naming neither file nor line; a
+    message's content that was no string went through str(): OpenAI content parts trained as a list's repr,
+    a null content as "None"."""
+    path = tmp_path / "pairs.jsonl"
+    good = json.dumps({"prompt": "q", "chosen": "a", "rejected": "b"}).encode()
+    path.write_bytes(good + b"\n" + b'{"prompt": "\xff"}\n')
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}:2: not UTF-8 text \(invalid start byte at byte 12"):
+        read_pairs(path)
+    parts = [{"role": "user", "content": [{"type": "text", "text": "What is "}, {"type": "text", "text": "2+2?"}]}]
+    row = {"prompt": parts, "chosen": [{"role": "assistant", "content": "4"}],
+           "rejected": [{"role": "assistant", "content": [{"type": "text", "text": "5"}]}]}
+    assert pairs_from_rows([row]) == [PreferencePair("What is 2+2?", "What is 2+2?", "4", "5")]
+    for bad, message in (({"content": None}, "the assistant's answer has no text"),
+                         ({"content": 5}, "a message's content must be text or a list of text parts, got int")):
+        with pytest.raises(ValueError, match=message):
+            pairs_from_rows([{**row, "rejected": [{"role": "assistant", **bad}]}])

@@ -106,7 +106,13 @@ class CandidateFileError(ValueError):
         self.partial = partial
 
 
-def _need(row: dict, *keys):
+def _need(row: dict, *keys, where: str = ""):
+    """The row's fields; ``where``: the object's own field name, where the row is one nested in the line's
+    ("outputs[2]"): a nested value that was no object had given Python's own message, naming nothing (a
+    breaker)."""
+    if not isinstance(row, dict):
+        raise ValueError(f"field {where!r} must be an object with {', '.join(map(repr, keys))}, got "
+                         f"{type(row).__name__} {row!r:.40}")
     missing = [k for k in keys if k not in row]
     if missing:
         raise KeyError(f"missing field{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}")
@@ -236,9 +242,11 @@ def _load_ovm(row, counts, line):
             raise ValueError(f"field 'answer' (the gold solution) must be a string, got {type(solution).__name__} "
                              f"{solution!r:.40}")
         gold = _extract(solution)
+    if not isinstance(outputs, list):
+        raise ValueError(f"field 'outputs' must be a list of candidates, got {type(outputs).__name__} {outputs!r:.40}")
     cands = []
-    for o in outputs:
-        (text,) = _need(o, "response")
+    for i, o in enumerate(outputs):
+        (text,) = _need(o, "response", where=f"outputs[{i}]")
         if not isinstance(text, str):
             raise ValueError(f"field 'outputs.response' must be a string, got {type(text).__name__} {text!r:.40}")
         label = o.get("label")
@@ -262,7 +270,7 @@ def _load_openai(row, counts, line):
     cands = []
     for model in OPENAI_MODELS:
         if model in row:
-            sol, ok = _need(row[model], "solution", "is_correct")
+            sol, ok = _need(row[model], "solution", "is_correct", where=model)
             (sol,) = _texts(sol, f"{model}.solution")
             cands.append(Candidate(text=sol, answer=extract_answer(sol)[0], label=_label(ok, f"{model}.is_correct"),
                                    source=model))
@@ -353,6 +361,12 @@ def load_candidates(path: Union[str, Path], format: str = "auto", limit: Optiona
     if format != "auto" and format not in FORMATS:
         raise ValueError(f"format must be 'auto' or one of {', '.join(FORMATS)}, got {format!r}")
     if not path.is_file():
+        # a directory or a pipe (`<(...)`) had been "not found" (a breaker)
+        if path.is_dir():
+            raise ValueError(f"candidate file {path}: is a directory, not a file")
+        if path.exists():
+            raise ValueError(f"candidate file {path}: is not a regular file (a pipe or a device): "
+                             "give a file")
         raise FileNotFoundError(f"candidate file not found: {path}")
     table = CandidateTable(str(path), format)
     first_line: Dict[str, int] = {}   # problem id -> the line that gave it

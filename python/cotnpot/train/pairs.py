@@ -154,8 +154,14 @@ def pairs_from_rows(rows: Iterable[dict], where: str = "rows") -> List[Preferenc
 def read_pairs(path: Union[str, Path]) -> List[PreferencePair]:
     """TRL-style JSONL; a malformed line raises ``ValueError`` naming the file and line."""
     rows = []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
+    # bytes, so that a line that is not UTF-8 is named (the codec's message had named neither: a breaker)
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"{path}:{n}: not UTF-8 text ({exc.reason} at byte {exc.start} of the line)"
+                                 ) from None
             if not line.strip():
                 continue
             try:
@@ -170,6 +176,20 @@ def read_pairs(path: Union[str, Path]) -> List[PreferencePair]:
     return pairs_from_rows(rows, where=str(path))
 
 
+def _content_text(content, where: str) -> str:
+    """A message's content: a string, a list of OpenAI content parts of type text (joined), or null (a turn of
+    tool calls: no text)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" and
+                                         isinstance(p.get("text"), str) for p in content):
+        return "".join(p["text"] for p in content)
+    raise ValueError(f"{where}: a message's content must be text or a list of text parts, got "
+                     f"{type(content).__name__} {str(content)[:60]!r}")
+
+
 def _text(value, where: str, completion: bool) -> str:
     """A string as it is; a list of messages: the user's turns for a prompt, the assistant's for a completion
     (system turns are part of neither). A completion that repeats the conversation (a string prompt, with
@@ -179,15 +199,18 @@ def _text(value, where: str, completion: bool) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(isinstance(m, dict) and "content" in m for m in value):
+        # text, or OpenAI's content parts of text; str() had trained on "None" and on a list's repr (a breaker)
+        contents = [_content_text(m["content"], where) for m in value]
         roles = [m.get("role", "user") for m in value]
         if completion and "assistant" in roles:
             # the answer: the assistant's turns after the conversation's last user turn (TRL's convention),
             # not an earlier turn of the dialogue the prompt holds
             last_user = max((i for i, r in enumerate(roles) if r == "user"), default=-1)
-            answer = [str(m["content"]) for m, r in zip(value[last_user + 1:], roles[last_user + 1:])
-                      if r == "assistant"]
+            answer = [c for c, r in zip(contents[last_user + 1:], roles[last_user + 1:]) if r == "assistant"]
             if not answer:
                 raise ValueError(f"{where}: the conversation ends with a user turn: no assistant answer after it")
+            if not any(answer):
+                raise ValueError(f"{where}: the assistant's answer has no text (a null content)")
             return "\n".join(answer)
-        return "\n".join(str(m["content"]) for m, r in zip(value, roles) if r == "user")
+        return "\n".join(c for c, r in zip(contents, roles) if r == "user")
     raise ValueError(f"{where}: expected a string or a list of messages, got {type(value).__name__}")

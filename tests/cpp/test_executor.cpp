@@ -146,7 +146,7 @@ TEST_CASE("run() reached again from its own batch's callbacks throws, also throu
   CHECK(a.run(one)[0].answer == "1");
 }
 
-TEST_CASE("on_result hands over each result as it finishes, also those that end after a stop") {
+TEST_CASE("on_result hands over each result as it finishes, also those that a stop ends") {
   Executor ex(pool_of(2));
   std::vector<Job> jobs(12);
   for (size_t i = 0; i < jobs.size(); ++i) jobs[i].code = "print(" + std::to_string(i) + " * 3)";
@@ -161,19 +161,23 @@ TEST_CASE("on_result hands over each result as it finishes, also those that end 
     CHECK(seen[i].second == std::to_string(i * 3));
     CHECK(results[i].answer == seen[i].second);
   }
-  // Stopped once the first fast job is reported: the slow job already running still comes to on_result.
-  jobs[0].code = "import time\ntime.sleep(0.8)\nprint('slow')";
+  // Stopped once the first fast job is reported: the slow job already running is ended with its worker at
+  // once (it had run to its end first) and comes to on_result as Cancelled; the pool runs the next batch.
+  jobs[0].code = "import time\ntime.sleep(30)\nprint('slow')";
   std::atomic<bool> stop{false};
   std::vector<std::pair<size_t, std::string>> kept;
+  const auto start = std::chrono::steady_clock::now();
   CHECK_THROWS_AS(ex.run(jobs, {}, &stop,
                          [&](size_t i, const cotnpot::exec::Result& r) {
-                           kept.emplace_back(i, r.answer);
+                           kept.emplace_back(i, r.status == "ok" ? r.answer : r.error_type);
                            stop.store(true);
                          }),
                   std::runtime_error);
-  const bool slow_kept = std::find(kept.begin(), kept.end(), std::make_pair(size_t{0}, std::string("slow"))) != kept.end();
-  CHECK(slow_kept);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  const bool slow_ended = std::find(kept.begin(), kept.end(), std::make_pair(size_t{0}, std::string("Cancelled"))) != kept.end();
+  CHECK(slow_ended);
   CHECK(kept.size() < jobs.size());
+  CHECK(ex.run({jobs[1]})[0].answer == "3");
 }
 
 namespace {

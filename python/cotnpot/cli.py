@@ -294,8 +294,11 @@ def _eval(args) -> int:
         return 0
     # the files first: a reader of stdout that had gone (a pager quit, `| head`) failed the print, and with it
     # a whole run's report (a breaker)
-    written = report.write(ev, Path(args.out)) if args.out else []
-    print(report.to_markdown(ev))
+    written = []
+    try:
+        written = report.write(ev, Path(args.out)) if args.out else []
+    finally:   # the tables also where the files could not be written (a full disk: a reviewer)
+        print(report.to_markdown(ev))
     for path in written:
         print(f"wrote {path}")
     return 0

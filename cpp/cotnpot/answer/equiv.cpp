@@ -209,14 +209,20 @@ bool names_a_choice(std::string_view text) {
     const std::string word = detail::word_before(text, at, begin);
     return word == "not" || word == "no";
   };
-  // a bare letter as the whole text, or after "or", "and" or a comma: "(C) D", "(C) or D", "(C) \\text{12 or
-  // D}" (each had been credited against a gold C: a breaker)
+  // A bare letter standing alone as a word ("(C) or D", "(C) \\text{12 or D}"), and how many the text holds.
+  const auto bare_letter = [&](size_t i) {
+    return is_choice(text[i]) && (i == 0 || detail::is_ascii_space(text[i - 1])) &&
+           !(i + 1 < text.size() && (detail::is_ascii_alnum(text[i + 1]) || text[i + 1] == '(' ||
+                                     text[i + 1] == '_' || text[i + 1] == '^' || text[i + 1] == '\''));
+  };
+  size_t bare_letters = 0;
+  for (size_t i = 0; i < text.size(); ++i) bare_letters += bare_letter(i);
+  // The one bare letter of a text, after "or", "and" or a comma, offers another choice: "(C) or D", "(C) 12 and
+  // D" had been credited against a gold C (a breaker). Not where the text names several ("(D) Both A and B",
+  // "(C) A, B and C are collinear": points, or choices the option is about; a reviewer), nor a text that is a
+  // letter alone ("(C) A", a point's name).
   const auto bare_alternative = [&](size_t i) {
-    if (i > 0 && !detail::is_ascii_space(text[i - 1])) return false;
-    if (i + 1 < text.size() && (detail::is_ascii_alnum(text[i + 1]) || text[i + 1] == '(' || text[i + 1] == '_' ||
-                                text[i + 1] == '^' || text[i + 1] == '\''))
-      return false;
-    if (detail::trim(text) == std::string(1, text[i])) return true;
+    if (bare_letters != 1 || !bare_letter(i)) return false;
     size_t at = i;
     while (at > 0 && detail::is_ascii_space(text[at - 1])) --at;
     if (at > 0 && text[at - 1] == ',') return true;   // the normalizer's comma for "or" and "and", or a list's

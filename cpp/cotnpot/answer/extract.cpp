@@ -351,6 +351,20 @@ bool offers_alternatives(std::string_view s) {
   return false;
 }
 
+// The numbers of s but a power's ("36 units^2", "9.8 m/s^2" hold one), up to two.
+int count_numbers_but_powers(std::string_view s) {
+  int count = 0;
+  for (size_t i = 0; i < s.size() && count < 2; ++i) {
+    if (!detail::is_ascii_digit(s[i])) continue;
+    const size_t end = number_end(s, i);
+    size_t before = i;
+    while (before > 0 && (s[before - 1] == '{' || s[before - 1] == ' ')) --before;
+    if (!(before > 0 && s[before - 1] == '^')) ++count;
+    i = end - 1;
+  }
+  return count;
+}
+
 // Whether words begin with a number, after at most a qualifier ("about 5 ..."), a dollar sign or a sign.
 bool leads_with_number(std::string_view words) {
   const std::string plain = trim(words);
@@ -381,7 +395,7 @@ std::string number_of_prose(std::string_view answer) {
   if (numbers == 0 || (numbers > 1 && offers_alternatives(plain))) return {};
   // words that begin with a number and hold another are the number's phrase, not a derivation: "12 cookies
   // after 3 days" had been 3, "2 1/2 cups" 1/2 (a breaker); the words whole
-  if (numbers > 1 && leads_with_number(plain)) return {};
+  if (numbers > 1 && leads_with_number(plain) && count_numbers_but_powers(plain) > 1) return {};
   size_t at = 0;
   const std::string number = last_number(plain, &at);
   if (strictly_bounded(plain, at)) return {};   // the words whole: "more than 3"

@@ -124,7 +124,9 @@ void strip_text_commands(std::string& s) {
       for (size_t i = 0, w = 0; i <= content.size(); ++i) {
         if (i == content.size() || content[i] == ' ' || content[i] == '^') {
           const std::string_view word = std::string_view(content).substr(w, i - w);
-          if (!word.empty() && !is_unit_as_written(word)) units = false;
+          // a unit's power written inside, "\\text{ cm^2}"; digits elsewhere are no unit ("3\\text{4}" is 34)
+          const bool power = w > 0 && content[w - 1] == '^' && word.size() <= 2 && is_ascii_digit(word[0]);
+          if (!word.empty() && !is_unit_as_written(word) && !power) units = false;
           w = i + 1;
         }
       }

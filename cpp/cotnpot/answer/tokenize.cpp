@@ -58,9 +58,10 @@ std::vector<Token> tokenize(std::string_view s, bool& ok) {
         }
       }
       // Two numbers in a row are no product: "3 4" had equalled 12, and the list "1 2 3" 6 (a breaker); but a
-      // subscript's number is a base's, "\\log_2 8"
+      // subscript's number is a base's, "\\log_2 8", and an exponent's ends a factor, "2^3 3^2" (a reviewer)
       if (!out.empty() && out.back().type == Tok::Number &&
-          !(out.size() >= 2 && out[out.size() - 2].type == Tok::Char && out[out.size() - 2].text == "_")) {
+          !(out.size() >= 2 && out[out.size() - 2].type == Tok::Char &&
+            (out[out.size() - 2].text == "_" || out[out.size() - 2].text == "^"))) {
         ok = false;
         return out;
       }

@@ -414,7 +414,13 @@ struct Executor::Worker {
     // 26 s, a second Ctrl-C no less (a breaker). The worker, its pipe closed, ends the job and exits; the
     // next batch starts a fresh one.
     for (;;) {
-      if (stopped()) {
+      const bool stopping = stopped();   // a reply already there is still read (a reviewer)
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd p{from_worker, POLLIN, 0};
+      const int ready =
+          left.count() <= 0 ? 0 : ::poll(&p, 1, stopping ? 0 : static_cast<int>(std::min<int64_t>(left.count(), 100)));
+      if (ready > 0 || left.count() <= 0 || (ready < 0 && errno != EINTR)) break;
+      if (stopping) {
         stop();
         r = Result();
         r.status = "sandbox_error";
@@ -422,10 +428,6 @@ struct Executor::Worker {
         r.error_message = "the batch was stopped while this job ran; the job was ended with its worker";
         return r;
       }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      pollfd p{from_worker, POLLIN, 0};
-      const int ready = left.count() <= 0 ? 0 : ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 100)));
-      if (ready > 0 || left.count() <= 0 || (ready < 0 && errno != EINTR)) break;
     }
     if (!read_frame(from_worker, got, deadline))
       return worker_died("the worker process died or stopped answering during this job; it was replaced");
@@ -566,8 +568,8 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
   };
   // Runs body on a thread of this batch. Nothing thrown there may leave the thread (std::terminate would
   // end the caller's process): the first error (a progress callback that raised, Ctrl-C, out of memory)
-  // cancels the batch -- no new job starts; the running ones end within their timeout -- and is rethrown
-  // in the caller.
+  // cancels the batch -- no new job starts; the running ones are ended with their workers -- and is
+  // rethrown in the caller.
   const auto guarded = [&](const std::function<void()>& body) {
     try {
       body();

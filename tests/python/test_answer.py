@@ -2098,7 +2098,15 @@ def test_compound_number_words_keep_their_tail(pred, value):
     ("Each of the 4 friends gets 6 cookies. The final answer is 6 cookies.", "4", "6"),
     # a unit's power is no second number (a reviewer)
     ("The final answer is 36 units^2.", "2", "36"), ("The final answer is 9.8 m/s^2 downward.", "2", "9.8"),
+    # a derivation in words is read as one with '=' (a regression hunt)
+    ("Final Answer: The final answer is 9 * 2 equals 18. I hope it is correct.", "2", "18"),
+    ("The final answer is 100 / 4 gives 25.", "4", "25"), ("The final answer is 9 x 2 so 18 dollars.", "2", "18"),
+    # a number's power is that power, not its exponent (both builds before had given 10)
+    ("Final Answer: The final answer is 2^10 ways. I hope it is correct.", "10", "1024"),
+    ("The final answer is 10^6 dollars.", "6", "1000000"),
 ])
+
+
 def test_a_stated_final_answer_that_begins_with_a_number_is_not_its_last(text, wrong, right):
     """A breaker's: words after "the final answer is" that begin with a number had given their last number
     ("12 cookies after 3 days" was 3), where "The answer is" keeps the phrase whole."""
@@ -2107,6 +2115,20 @@ def test_a_stated_final_answer_that_begins_with_a_number_is_not_its_last(text, w
         assert answer.verify(right, text)
 
 
+@pytest.mark.parametrize("text, wrong, right", [
+    ("Each person gets 2 1/2 pizzas.", r"\frac{1}{2}", "2.5"), ("So the total distance is 3 1/4 miles.", "0.25", "3.25"),
+    ("Therefore, the recipe needs 1/2 cups of flour.", "2", "0.5"),
+])
+def test_the_last_number_of_a_text_is_its_mixed_number(text, wrong, right):
+    """A regression hunt: the last-number rule had taken the fraction of a mixed number alone."""
+    assert not answer.verify(wrong, text) and answer.verify(right, text)
+
+
+@pytest.mark.parametrize("pred", ["3‐5", "2‑3", "3‐5 hours"])
+def test_a_unicode_hyphen_between_numbers_is_a_range(pred):
+    """A regression hunt: read as a minus sign, "3‐5" (U+2010) had equalled -2; as the answer's sign it stays one."""
+    assert not answer.is_equiv(str(int(pred[0]) - int(pred[2])), pred)
+    assert answer.is_equiv("-2", "‐2") and answer.is_equiv("-2", "‑2")
 @pytest.mark.parametrize("pred", ["(C) or D", "C. or D", "C. 12 or D", "(C) 12 and D", r"(C) \text{12 or D}", "(C), D"])
 def test_a_choice_hedged_with_a_bare_letter_gets_no_credit(pred):
     """A breaker's: a second option named by its bare letter had left the first one's credit."""
@@ -2135,7 +2157,7 @@ def test_a_long_bare_gold_is_the_answer_not_its_last_number():
 @pytest.mark.parametrize("gold, pred", [
     (r"\frac{\pi}{4}", r"\frac\pi4"), (r"\frac{\pi}{2}", r"\dfrac\pi2"), (r"\frac{1}{\pi}", r"\frac1\pi"),
     (r"\sqrt{\pi}", r"\sqrt\pi"), (r"\frac{\alpha}{\beta}", r"\frac\alpha\beta"),
-    (r"x \neq 2", "x≠2"), (r"\alpha", "α"), (r"2\theta", "2θ"), ("6", "2⋅3"), ("-2", "‐2"), ("-2", "‑2"),
+    (r"x \neq 2", "x≠2"), (r"\alpha", "α"), (r"2\theta", "2θ"), ("6", "2⋅3"),
     (r"\frac{1}{2}", r"{1 \over 2}"), (r"\frac{a}{b}+1", r"{a \over b}+1"), (r"\{1,2\}", r"\lbrace 1,2\rbrace"),
     (r"\frac{1}{3}", r"0.\bar{3}"), (r"\phi", r"\varphi"),
 ])

@@ -173,9 +173,30 @@ std::string last_number(std::string_view s, size_t* at = nullptr) {
       continue;
     }
     if (b > 0 && s[b - 1] == '.') --b;                                    // but keep ".5"
+    // a number's power is that power, "2^10 ways" (not 10: a regression hunt); a letter's stays its exponent
+    if (caret > 1 && s[caret - 1] == '^' && detail::is_ascii_digit(s[caret - 2])) {
+      size_t base = caret - 1;
+      while (base > 0 && is_number_char(s[base - 1])) --base;
+      while (base < caret - 1 && !detail::is_ascii_digit(s[base])) ++base;
+      const bool braced = caret < b;   // "2^{10}"
+      const size_t end = i + 1 + (braced && i + 1 < s.size() && s[i + 1] == '}' ? 1 : 0);
+      if (at) *at = base;
+      return std::string(s.substr(base, end - base));
+    }
     if (b > 1 && s[b - 1] == '/' && detail::is_ascii_digit(s[b - 2])) {  // "2/3"
       --b;
       while (b > 0 && detail::is_ascii_digit(s[b - 1])) --b;
+      // a mixed number, "2 1/2 pizzas" (not 1/2: a regression hunt): a whole number, a space, a proper fraction
+      size_t w = b;
+      while (w > 0 && s[w - 1] == ' ') --w;
+      size_t whole = w;
+      while (whole > 0 && detail::is_ascii_digit(s[whole - 1])) --whole;
+      const std::string_view numerator = s.substr(b, s.find('/', b) - b), denominator = s.substr(s.find('/', b) + 1, i - s.find('/', b));
+      const bool proper = numerator.size() < denominator.size() ||
+                          (numerator.size() == denominator.size() && numerator < denominator);
+      if (w < b && whole < w && (whole == 0 || !(is_number_char(s[whole - 1]) || detail::is_ascii_alpha(s[whole - 1]))) &&
+          proper && numerator[0] != '0')
+        b = whole;
     }
     if (b > 0 && s[b - 1] == '-') --b;
     if (at) *at = b;
@@ -379,6 +400,22 @@ bool leads_with_number(std::string_view words) {
   return i < plain.size() && detail::is_ascii_digit(plain[i]);
 }
 
+// "9 * 2 equals 18 dollars": what follows a derivation's last verb, as what follows its last '=', where that
+// begins with a number ("12 is the number of eggs after 3 days" stays whole). Those words after "the final
+// answer is" had been kept whole, and lost the credit of their last number (a regression hunt).
+std::string_view after_derivation_in_words(std::string_view s) {
+  const std::string lower = detail::lowercase(s);
+  size_t from = std::string::npos;
+  for (std::string_view verb : {" equals ", " equal ", " gives ", " gives us ", " makes ", " yields ", " totals ",
+                                " results in ", " becomes ", " leaves ", " gets us ", " for a total of ", " so ",
+                                " is ", " which is "}) {
+    const size_t at = lower.rfind(verb);
+    if (at != std::string::npos && (from == std::string::npos || at + verb.size() > from)) from = at + verb.size();
+  }
+  if (from == std::string::npos || !leads_with_number(s.substr(from))) return s;
+  return s.substr(from);
+}
+
 // A stated final answer in words: its number ("18 dollars per day", "2 (not 3)": asides in parentheses that
 // hold a number left out, unless the answer's number is in one: "the total cost (18 dollars)"), the last
 // side's where it is a derivation ("20 + 5 = 25 cookies" is 25, "Each of the 4 friends gets 6 cookies" 6), or
@@ -391,6 +428,7 @@ std::string number_of_prose(std::string_view answer) {
   if (const size_t eq = answer.rfind('='); eq != std::string_view::npos) answer = answer.substr(eq + 1);
   std::string plain = without_asides(answer);
   if (count_numbers(plain) == 0) plain = std::string(answer);
+  plain = std::string(after_derivation_in_words(plain));   // outside asides: "12 pencils (the total cost is $18)"
   const int numbers = count_numbers(plain);
   if (numbers == 0 || (numbers > 1 && offers_alternatives(plain))) return {};
   // words that begin with a number and hold another are the number's phrase, not a derivation: "12 cookies

@@ -856,9 +856,11 @@ static Normalized normalize_with(std::string_view answer, bool percent_factors) 
                                        {"½", "\\frac{1}{2}"}, {"⅓", "\\frac{1}{3}"}, {"⅔", "\\frac{2}{3}"},
                                        {"¼", "\\frac{1}{4}"}, {"¾", "\\frac{3}{4}"}})
       replace_all(s, glyph, latex);
-    // an en dash as the sign of the answer ("–6"); between numbers it is a range ("3–5" is not -2: a breaker)
+    // an en dash or a Unicode hyphen as the sign of the answer ("–6", "‐2"); between numbers it is a range
+    // ("3–5" is not -2: a breaker; "3‐5" neither: a regression hunt)
     const size_t first = s.find_first_not_of(' ');
-    if (first != std::string::npos && s.compare(first, 3, "–") == 0) s.replace(first, 3, "-");
+    for (std::string_view dash : {"–", "‐", "‑"})
+      if (first != std::string::npos && s.compare(first, dash.size(), dash) == 0) s.replace(first, dash.size(), "-");
   }
   for (std::string_view reals : {"\\mathbb{R}", "\\mathbb R"}) replace_all(s, reals, "(-\\infty,\\infty)");   // the reals
   reals_without_one_value(s);

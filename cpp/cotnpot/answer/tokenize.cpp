@@ -109,7 +109,7 @@ std::vector<Token> tokenize(std::string_view s, bool& ok) {
     static const std::pair<std::string_view, std::string_view> kUnicode[] = {
         {"π", "\\pi"}, {"√", "\\sqrt"}, {"∞", "\\infty"}, {"×", "*"}, {"·", "*"}, {"−", "-"}, {"÷", "/"},
         {"≤", "\\le"}, {"≥", "\\ge"}, {"±", "\\pm"}, {"∪", "\\cup"}, {"≠", "\\ne"}, {"⋅", "*"}, {"∙", "*"},
-        {"‐", "-"}, {"‑", "-"}, {"α", "\\alpha"}, {"β", "\\beta"}, {"γ", "\\gamma"}, {"δ", "\\delta"},
+        {"α", "\\alpha"}, {"β", "\\beta"}, {"γ", "\\gamma"}, {"δ", "\\delta"},
         {"θ", "\\theta"}, {"λ", "\\lambda"}, {"σ", "\\sigma"}, {"φ", "\\phi"}, {"ω", "\\omega"}};
     bool matched = false;
     for (const auto& [u, cmd] : kUnicode) {

@@ -18,7 +18,7 @@ def job_filter_function():
     source = WORKER.read_text()
     structs = source[source.index("class _SockFilter"):source.index("\n\n\n", source.index("class _SockFprog"))]
     functions = source[source.index("def job_filter("):source.index("\nclass _LandlockRulesetAttr")]
-    namespace = {"ctypes": ctypes, "CLONE_NEWUSER": 0x10000000, "PR_SET_SECCOMP": 22,
+    namespace = {"ctypes": ctypes, "CLONE_NEWUSER": 0x10000000, "PR_SET_SECCOMP": 22, "PR_SET_DUMPABLE": 4,
                  "LANDLOCK_CALLS": (444, 445, 446)}
     exec(structs, namespace)
     exec(functions, namespace)   # job_filter, late_job_filter and their assembler
@@ -99,7 +99,10 @@ def test_every_configuration_assembles_and_decides_as_documented(arch, monkeypat
         for nr, args in [(seccomp, (1, 0, 0)), (prctl, (22, 2, 0)), (444, ()), (445, ()), (446, ())]:
             assert run(program, arch, nr, args) == (ALLOW if landlock else EPERM), (arch, landlock, nr)
             assert run(after, arch, nr, args) == EPERM, (arch, landlock, nr)
-        for args in [(38, 1), (4, 1), (1, 9)]:   # PR_SET_NO_NEW_PRIVS, PR_SET_DUMPABLE, PR_SET_PDEATHSIG
+        for args in [(38, 1), (1, 9)]:   # PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG
             assert run(program, arch, prctl, args) == ALLOW and run(late, arch, prctl, args) == ALLOW
+        # PR_SET_DUMPABLE: a dumpable job wrote nice 19 to its worker session's autogroup (a breaker)
+        assert run(program, arch, prctl, (4, 1)) == (ALLOW if landlock else EPERM)
+        assert run(after, arch, prctl, (4, 1)) == EPERM
         assert run(late, arch, 0) == ALLOW   # read
 

@@ -215,13 +215,25 @@ def test_a_wrong_program_never_forges_a_pass(one, name):
     assert honest.passed and honest.tests_passed == [True, True]
 
 
+# A job's readable memory, mapping by mapping, read with process_vm_readv on itself: a job cannot make itself
+# dumpable (the filter refuses it: a dumpable job had set its worker session's autogroup nice), so its
+# /proc/self/mem is not its to open; process_vm_readv needs only the same process.
+OWN_MEMORY = (
+    "import ctypes, os\n"
+    "class _Iov(ctypes.Structure):\n    _fields_ = [('base', ctypes.c_void_p), ('len', ctypes.c_size_t)]\n"
+    "_libc = ctypes.CDLL(None, use_errno=True)\n_libc.process_vm_readv.restype = ctypes.c_ssize_t\n"
+    "def own_memory():\n"
+    "    for line in open('/proc/self/maps'):\n        parts = line.split()\n"
+    "        if 'r' not in parts[1]:\n            continue\n"
+    "        a, b = (int(x, 16) for x in parts[0].split('-'))\n"
+    "        buf = ctypes.create_string_buffer(b - a)\n"
+    "        local, remote = _Iov(ctypes.addressof(buf), b - a), _Iov(a, b - a)\n"
+    "        n = _libc.process_vm_readv(os.getpid(), ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)\n"
+    "        if n > 0:\n            yield buf.raw[:n]\n")
+
+
 def test_the_expected_values_and_the_callers_environment_never_enter_the_job(monkeypatch):
-    scan = ("import ctypes, re\nctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: own memory readable\n"
-            "found = []\nmem = open('/proc/self/mem', 'rb', 0)\n"
-            "for line in open('/proc/self/maps'):\n    parts = line.split()\n"
-            "    if 'r' not in parts[1]:\n        continue\n"
-            "    a, b = (int(x, 16) for x in parts[0].split('-'))\n    try:\n        mem.seek(a)\n"
-            "        chunk = mem.read(b - a)\n    except (OSError, ValueError, OverflowError):\n        continue\n"
+    scan = (OWN_MEMORY + "import re\nfound = []\nfor chunk in own_memory():\n"
             "    for label, needle in (('expected', rb'9[1]8[2]7[3]6[4]5'), ('secret', rb'h[i]dden-s[e]cret-4711')):\n"
             "        if re.search(needle, chunk):\n            found.append(label)\n"
             "def f(x):\n    return sorted(set(found))\n")
@@ -238,10 +250,7 @@ def test_the_expected_values_and_the_callers_environment_never_enter_the_job(mon
 def test_an_earlier_jobs_data_is_not_in_a_later_jobs_memory():
     """Forked jobs inherit their worker's memory: a job that scans its own finds nothing of the job before it
     (its tests judged in the job, its code, its output), while a planted string is found (the scan works)."""
-    scan = ("import ctypes, re\nctypes.CDLL(None).prctl(4, 1, 0, 0, 0)\nfound = []\nmem = open('/proc/self/mem', 'rb', 0)\n"
-            "for line in open('/proc/self/maps'):\n    parts = line.split()\n    if 'r' not in parts[1]:\n        continue\n"
-            "    a, b = (int(x, 16) for x in parts[0].split('-'))\n    try:\n        mem.seek(a)\n        chunk = mem.read(b - a)\n"
-            "    except (OSError, ValueError, OverflowError):\n        continue\n"
+    scan = (OWN_MEMORY + "import re\nfound = []\nfor chunk in own_memory():\n"
             "    for label, needle in (('tests', rb'q[u]ux-tests-551'), ('code', rb'q[u]ux-code-662'), "
             "('output', rb'q[u]ux-output-773')):\n"
             "        if re.search(needle, chunk):\n            found.append(label)\nans = sorted(set(found))\n")
@@ -998,6 +1007,7 @@ SESSION_AND_KERNEL_OBJECTS = (
     "prog = ctypes.create_string_buffer(struct.pack('HxxxxxxQ', 1, ctypes.addressof(allow)))\n"
     "def call(f):\n    def run():\n        if f() != 0:\n            e = ctypes.get_errno()\n            raise OSError(e, os.strerror(e))\n    return run\n"
     "print(attempt(os.setsid), attempt(call(lambda: libc.prctl(22, 2, prog, 0, 0))),\n"
+    "      attempt(call(lambda: libc.prctl(4, 1, 0, 0, 0))),   # PR_SET_DUMPABLE: its worker's autogroup\n"
     "      attempt(call(lambda: libc.syscall(seccomp, 1, 0, prog))),\n"
     "      attempt(call(lambda: min(libc.syscall(444, None, 0, 1), 0))))\n")   # Landlock's ABI version, or -1
 
@@ -1009,7 +1019,9 @@ def test_no_session_of_its_own_no_stacked_filters_and_no_landlock_rulesets(one):
     the other worker ran past its deadline. And a job stacked 3,600 seccomp filters per process (300 MB of
     kernel memory from a 64 MiB job, no limit counting it) or built 16 M Landlock rules (1.1 GB, whose freeing
     at the job's exit ran seconds past its deadline). All refused now; the job runs in a process group of its
-    own in its worker's session. (The same probe runs in the Landlock fallback: test_sandbox_unprivileged.py.)"""
+    own in its worker's session, and cannot make itself dumpable: a dumpable job wrote nice 19 to
+    /proc/self/autogroup, its worker session's scheduling group, and every later job of that worker ran at
+    1/30 of the CPU (a second breaker). (The same probe runs in the Landlock fallback: test_sandbox_unprivileged.py.)"""
     (r,) = one.run([SESSION_AND_KERNEL_OBJECTS])
-    assert (r.status, r.answer) == ("ok", "EPERM EPERM EPERM EPERM"), (r.status, r.answer, r.error_message)
+    assert (r.status, r.answer) == ("ok", "EPERM EPERM EPERM EPERM EPERM"), (r.status, r.answer, r.error_message)
     correct_jobs_still_correct(one)

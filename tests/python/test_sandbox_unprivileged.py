@@ -402,4 +402,4 @@ def test_no_session_stacked_filters_or_landlock_rulesets_in_the_landlock_fallbac
     if not out["isolation"]["landlock"]:
         pytest.skip(f"no Landlock in this kernel: {out['isolation']} (docs/executor.md)")
     assert not out["isolation"]["pid"], out["isolation"]
-    assert out["results"] == [["ok", "EPERM EPERM EPERM EPERM", ""], ["ok", "42", ""]], out
+    assert out["results"] == [["ok", "EPERM EPERM EPERM EPERM EPERM", ""], ["ok", "42", ""]], out

@@ -475,6 +475,11 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid, landloc
       Landlock rules (1.1 GB; the job's exit then took seconds to free them, past its deadline); found by a
       breaker. Where jobs confine themselves with Landlock (worker.py: confine_files), after this filter,
       late_job_filter refuses them once that is done.
+    - prctl(PR_SET_DUMPABLE), there too: a job made itself dumpable again, which gave it its
+      /proc/self/autogroup, and wrote nice 19 there: that is its worker's session's scheduling group, so
+      every later job of that worker ran at 1/30 of the CPU (a breaker). The jobs of the Landlock fallback
+      make themselves dumpable for their worker (confine_files), before the late filter, and cannot reach
+      /proc/self/autogroup (Landlock).
     - there too (jobs then run as the caller's uid and see its processes): prlimit64, sched_setparam,
       sched_setscheduler, sched_setattr and sched_setaffinity with any pid but 0 (the calling thread; its
       own pid is refused too), setpriority and ioprio_set for another process or a whole user. Landlock scopes signals, not these: a job set its worker's CPU limit to 1 s, and the kernel
@@ -587,7 +592,8 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid, landloc
             ("ld", 24), ("jeq", 0, "allow", "deny"),                       # who 0: itself, its group
             ("label", "io priority"), ("ld", 16), ("jeq", 3, "deny", None),  # IOPRIO_WHO_USER
             ("ld", 24), ("jeq", 0, "allow", "deny")]),
-        *([] if landlock_in_jobs else [("label", "prctl"), ("ld", 16), ("jeq", PR_SET_SECCOMP, "deny", "allow")]),
+        *([] if landlock_in_jobs else [("label", "prctl"), ("ld", 16), ("jeq", PR_SET_DUMPABLE, "deny", None),
+                                       ("jeq", PR_SET_SECCOMP, "deny", "allow")]),
         ("label", "fcntl"), ("ld", 24),                                 # args[1]: the command
         ("jeq", 36, "deny", None), ("jeq", 37, "deny", None), ("jeq", 38, "deny", None),   # F_OFD_GETLK, _SETLK(W)
         ("jeq", 1024, "deny", None),                                    # F_SETLEASE
@@ -620,7 +626,8 @@ def late_job_filter():
     seccomp, prctl = calls
     return _assemble([
         ("ld", 0), *[("jeq", nr, "deny", None) for nr in (seccomp, *LANDLOCK_CALLS)],   # job_filter checked the ABI
-        ("jeq", prctl, None, "allow"), ("ld", 16), ("jeq", PR_SET_SECCOMP, "deny", "allow"),
+        ("jeq", prctl, None, "allow"), ("ld", 16), ("jeq", PR_SET_DUMPABLE, "deny", None),
+        ("jeq", PR_SET_SECCOMP, "deny", "allow"),
         ("label", "allow"), ("ret", 0x7FFF0000),
         ("label", "deny"), ("ret", "deny")])
 

@@ -2137,7 +2137,8 @@ def test_a_choice_hedged_with_a_bare_letter_gets_no_credit(pred):
 
 @pytest.mark.parametrize("pred", ["(C) 12", r"(C) $x = A$", "(C)", r"(A) \sin(A)", "(D) Both A and B", "D. Both A and B",
                                   "(C) A, B and C are collinear", "(C) A and C only", "(E) A or B", "(C) A",
-                                  "(D) neither A nor B"])
+                                  "(D) neither A nor B", "(C) 12 days, and A alone takes 20 days", "(A) 3, and E is the midpoint",
+                                  "(C) 25 and A is 20"])
 def test_a_choice_with_its_options_text_keeps_its_credit(pred):
     """Option texts that name points or other choices are the option's text (a reviewer: the bare-letter rule
     had taken "(D) Both A and B" for a hedge); a known limit: "(C) D" is credited as C too."""

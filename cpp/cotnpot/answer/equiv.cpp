@@ -217,12 +217,17 @@ bool names_a_choice(std::string_view text) {
   };
   size_t bare_letters = 0;
   for (size_t i = 0; i < text.size(); ++i) bare_letters += bare_letter(i);
-  // The one bare letter of a text, after "or", "and" or a comma, offers another choice: "(C) or D", "(C) 12 and
-  // D" had been credited against a gold C (a breaker). Not where the text names several ("(D) Both A and B",
+  // The one bare letter of a text, after "or", "and" or a comma and at its end, offers another choice: "(C) or
+  // D", "(C) 12 and D" had been credited against a gold C (a breaker). Not where the text names several ("(D) Both A and B",
   // "(C) A, B and C are collinear": points, or choices the option is about; a reviewer), nor a text that is a
   // letter alone ("(C) A", a point's name).
   const auto bare_alternative = [&](size_t i) {
     if (bare_letters != 1 || !bare_letter(i)) return false;
+    // and it ends the text: a letter that goes on, "and A alone takes 20 days", "and E is the midpoint", is a
+    // sentence's subject (a regression hunt)
+    for (size_t k = i + 1; k < text.size(); ++k)
+      if (!(detail::is_ascii_space(text[k]) || text[k] == '}' || text[k] == ')' || text[k] == '.' || text[k] == ','))
+        return false;
     size_t at = i;
     while (at > 0 && detail::is_ascii_space(text[at - 1])) --at;
     if (at > 0 && text[at - 1] == ',') return true;   // the normalizer's comma for "or" and "and", or a list's

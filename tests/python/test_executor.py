@@ -899,3 +899,21 @@ def test_a_worker_that_cannot_restart_leaves_its_jobs_to_the_others(tmp_path):
         assert all((r.status, r.error_type) == ("sandbox_error", "WorkerDied") for r in results), results
         assert all(re.search(r"could (not )?be restarted: .*exited before it was ready", r.error_message)
                    for r in results), results[0].error_message
+
+
+def test_a_stopped_batch_ends_a_job_with_a_long_output_at_once():
+    """Found by a breaker: a job holding more output than a pipe (its worker's reply) kept its worker from
+    exiting when the batch was stopped, until the worker was killed 2 s later. The reply is read and dropped
+    as it comes now."""
+    big = ("import sys, time\nsys.stdout.write('x' * 6000000)\nsys.stdout.flush()\nsys.stderr.write('y' * 6000000)\n"
+           "sys.stderr.flush()\ntime.sleep(60)")
+
+    def stop_at_first(done):
+        raise KeyboardInterrupt
+
+    with cotnpot.Executor(workers=2, timeout=60.0, output_limit=8 << 20) as ex:
+        start = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            ex.run([big, "import time\ntime.sleep(1.0)\nprint(1)"], progress=stop_at_first)
+        assert time.monotonic() - start < 2.5   # 1 s of the second job, then the stop (it had taken 3.1 s)
+        assert [r.answer for r in ex.run(["print(7)"])] == ["7"]

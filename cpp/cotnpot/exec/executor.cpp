@@ -211,8 +211,12 @@ struct Executor::Worker {
         return reaped_elsewhere || (rc == 0 && info.si_pid == pid);
       };
       bool gone = false;
-      for (int i = 0; i < 200 && !(gone = exited(WNOHANG)); ++i)  // up to 2 s, then kill
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);   // then kill
+      while (!(gone = exited(WNOHANG)) && std::chrono::steady_clock::now() < give_up) {
+        // What the worker is still writing is read and dropped as it comes: a reply larger than the pipe (a
+        // job's long output) had held its exit to the kill, and a stopped batch took 2 s (a breaker)
+        if (!drain(from_worker, 10)) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
       if (!gone) {
         ::kill(pid, SIGKILL);
         while (!exited(0) && errno == EINTR) {
@@ -229,6 +233,15 @@ struct Executor::Worker {
     }
     close_pipe(from_worker);
     remove_base_dir();
+  }
+
+  // Waits up to wait_ms for fd to hold something, and reads and drops it: whether it read any.
+  static bool drain(int fd, int wait_ms) {
+    if (fd < 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, wait_ms) <= 0 || (p.revents & POLLIN) == 0) return false;
+    char buffer[1 << 16];
+    return ::read(fd, buffer, sizeof buffer) > 0;
   }
 
   // A pipe end of this worker closed, and no longer closed in a fork's child (fork_guard.h), in one pause.

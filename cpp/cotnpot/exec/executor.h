@@ -118,8 +118,8 @@ class Executor {
   // the callback for the batch), nor in a forked child of the process that made the pool (it throws: the
   // workers are the parent's; make a pool in the child). An exception from `progress` cancels the batch and
   // is rethrown here; setting *stop (another thread: Ctrl-C) stops it too -- no new job starts, running ones
-  // are ended with their workers within ~100 ms and the worker's exit (up to 2 s where a job leaves more
-  // output than a pipe holds) (sandbox_error, Cancelled), the next batch starts fresh
+  // are ended with their workers within ~100 ms and the worker's exit (sandbox_error, Cancelled), the next
+  // batch starts fresh
   // workers -- and run() throws. `on_result` (optional) is called with each job's index and
   // result as it finishes, before `progress`, also for the jobs ended by the stop, so a
   // caller can keep what a stopped batch finished (run() then throws and returns none of it); an exception

@@ -60,18 +60,11 @@ def load_problems(path, limit: Optional[int] = None) -> List[GenProblem]:
     """Problems from JSONL: GSM8K (``question``, ``answer`` ending in ``#### value``), MATH (``problem``,
     ``answer`` or a ``solution`` with a boxed answer), or any rows with ``question`` and ``gold``."""
     from .answer import extract_answer
-    from .pipeline.data import _problem_id
+    from .pipeline.data import _problem_id, check_input_file
     if limit is not None and limit < 1:   # 0 and -5 had read one problem
         raise ValueError(f"limit must be >= 1 (or None: every problem), got {limit}")
     path = Path(path)
-    if not path.is_file():
-        # a directory or a pipe (`<(...)`) had been "not found" (a breaker)
-        if path.is_dir():
-            raise ValueError(f"problem file {path}: is a directory, not a file")
-        if path.exists():
-            raise ValueError(f"problem file {path}: is not a regular file (a pipe or a device): "
-                             "give a file")
-        raise FileNotFoundError(f"problem file not found: {path}")
+    check_input_file(path, "problem")
     out, lines_of = [], {}
     # bytes, so that a line that is not UTF-8 is named; split at any line ending
     for number, raw in enumerate(path.read_bytes().splitlines(), start=1):

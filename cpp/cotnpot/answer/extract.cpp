@@ -192,10 +192,8 @@ std::string last_number(std::string_view s, size_t* at = nullptr) {
       size_t whole = w;
       while (whole > 0 && detail::is_ascii_digit(s[whole - 1])) --whole;
       const std::string_view numerator = s.substr(b, s.find('/', b) - b), denominator = s.substr(s.find('/', b) + 1, i - s.find('/', b));
-      const bool proper = numerator.size() < denominator.size() ||
-                          (numerator.size() == denominator.size() && numerator < denominator);
       if (w < b && whole < w && (whole == 0 || !(is_number_char(s[whole - 1]) || detail::is_ascii_alpha(s[whole - 1]))) &&
-          proper && numerator[0] != '0')
+          numerator[0] != '0' && detail::digits_less(numerator, denominator))
         b = whole;
     }
     if (b > 0 && s[b - 1] == '-') --b;
@@ -215,11 +213,14 @@ size_t number_end(std::string_view s, size_t i) {
 }
 
 // How many numbers s holds, counted up to 2.
-int count_numbers(std::string_view s) {
+// but_powers: not a power's ("36 units^2", "9.8 m/s^2" hold one).
+int count_numbers(std::string_view s, bool but_powers = false) {
   int count = 0;
   for (size_t i = 0; i < s.size() && count < 2; ++i) {
     if (!detail::is_ascii_digit(s[i])) continue;
-    ++count;
+    size_t before = i;
+    while (but_powers && before > 0 && (s[before - 1] == '{' || s[before - 1] == ' ')) --before;
+    if (!(but_powers && before > 0 && s[before - 1] == '^')) ++count;
     i = number_end(s, i) - 1;
   }
   return count;
@@ -372,30 +373,22 @@ bool offers_alternatives(std::string_view s) {
   return false;
 }
 
-// The numbers of s but a power's ("36 units^2", "9.8 m/s^2" hold one), up to two.
-int count_numbers_but_powers(std::string_view s) {
-  int count = 0;
-  for (size_t i = 0; i < s.size() && count < 2; ++i) {
-    if (!detail::is_ascii_digit(s[i])) continue;
-    const size_t end = number_end(s, i);
-    size_t before = i;
-    while (before > 0 && (s[before - 1] == '{' || s[before - 1] == ' ')) --before;
-    if (!(before > 0 && s[before - 1] == '^')) ++count;
-    i = end - 1;
-  }
-  return count;
-}
-
-// Whether words begin with a number, after at most a qualifier ("about 5 ..."), a dollar sign or a sign.
-bool leads_with_number(std::string_view words) {
-  const std::string plain = trim(words);
+// Where the number that words lead with may begin (its sign, or its first digit): past at most a qualifier
+// ("about 5 ...") and a dollar sign.
+size_t leading_number_at(std::string_view words) {
   size_t i = 0;
   for (std::string_view qualifier : kNumberQualifiers)
-    if (starts_with_nocase(plain, qualifier)) {
+    if (starts_with_nocase(words, qualifier)) {
       i = qualifier.size();
       break;
     }
-  if (i < plain.size() && plain[i] == '$') ++i;
+  return i < words.size() && words[i] == '$' ? i + 1 : i;
+}
+
+// Whether words begin with a number, after at most a qualifier, a dollar sign or a sign.
+bool leads_with_number(std::string_view words) {
+  const std::string plain = trim(words);
+  size_t i = leading_number_at(plain);
   if (i < plain.size() && plain[i] == '-') ++i;
   return i < plain.size() && detail::is_ascii_digit(plain[i]);
 }
@@ -433,7 +426,7 @@ std::string number_of_prose(std::string_view answer) {
   if (numbers == 0 || (numbers > 1 && offers_alternatives(plain))) return {};
   // words that begin with a number and hold another are the number's phrase, not a derivation: "12 cookies
   // after 3 days" had been 3, "2 1/2 cups" 1/2 (a breaker); the words whole
-  if (numbers > 1 && leads_with_number(plain) && count_numbers_but_powers(plain) > 1) return {};
+  if (numbers > 1 && leads_with_number(plain) && count_numbers(plain, true) > 1) return {};
   size_t at = 0;
   const std::string number = last_number(plain, &at);
   if (strictly_bounded(plain, at)) return {};   // the words whole: "more than 3"
@@ -447,13 +440,7 @@ std::string number_of_prose(std::string_view answer) {
 std::string leading_number_of_prose(std::string_view answer) {
   if (answer.size() > kMaxPhraseBytes || has_command(answer)) return {};
   const std::string plain = trim(without_asides(before_reason(answer)));
-  size_t i = 0;
-  for (std::string_view qualifier : kNumberQualifiers)
-    if (starts_with_nocase(plain, qualifier)) {
-      i = qualifier.size();
-      break;
-    }
-  if (i < plain.size() && plain[i] == '$') ++i;
+  size_t i = leading_number_at(plain);
   const bool negative = i < plain.size() && plain[i] == '-';
   if (negative) ++i;
   if (i >= plain.size() || !detail::is_ascii_digit(plain[i])) return {};

@@ -7,6 +7,7 @@
 
 #include "cotnpot/answer/detail/ascii.h"
 #include "cotnpot/answer/detail/number_words.h"
+#include "cotnpot/answer/detail/text_scan.h"
 #include "cotnpot/answer/limits.h"
 
 namespace cotnpot::answer {
@@ -559,9 +560,7 @@ void fix_plain_mixed_numbers(std::string& s) {
     const bool ends = den_end == s.size() || !(detail::is_ascii_alnum(s[den_end]) || s[den_end] == '.' ||
                                                s[den_end] == '^' || s[den_end] == '\\' || s[den_end] == '{');
     const std::string numerator = s.substr(num, num_end - num), denominator = s.substr(num_end + 1, den_end - num_end - 1);
-    const bool proper = !denominator.empty() && denominator[0] != '0' &&
-                        (numerator.size() < denominator.size() ||
-                         (numerator.size() == denominator.size() && numerator < denominator));
+    const bool proper = !denominator.empty() && denominator[0] != '0' && detail::digits_less(numerator, denominator);
     if (!ends || !proper) {
       i = whole_end - 1;
       continue;

@@ -515,7 +515,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid, landloc
     arch = platform.machine()
     if arch == "x86_64":
         audit, keyring, sockets, x32, sessions = 0xC000003E, (248, 249, 250), (41, 53), 0x40000000, (112, 109)
-        seccomp, prctl = 317, 157
+        seccomp, prctl = SECCOMP_AND_PRCTL[arch]
         unaccounted = (319,)   # memfd_create
         # SysV IPC (shmget shmat shmctl shmdt semget semop semctl semtimedop msgget msgsnd msgrcv msgctl), POSIX
         # message queues (mq_open .. mq_getsetattr), Linux AIO (io_setup, io_submit)
@@ -536,7 +536,7 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid, landloc
         fallocate = 285
     elif arch == "aarch64":
         audit, keyring, sockets, x32, sessions = 0xC00000B7, (217, 218, 219), (198, 199), 0xFFFFFFFF, (157, 154)
-        seccomp, prctl = 277, 167
+        seccomp, prctl = SECCOMP_AND_PRCTL[arch]
         unaccounted = (279,)
         # mq_open .. shmdt, io_setup, io_submit, vmsplice, perf_event_open, fanotify_init, bpf, userfaultfd
         refused_everywhere = (*range(180, 198), 0, 2, 75, 241, 262, 280, 282)
@@ -616,11 +616,15 @@ def job_filter(network_isolated, pid_isolated, memory_isolated, own_uid, landloc
     return _assemble(program)
 
 
+# The numbers of seccomp and prctl, per architecture the filters know.
+SECCOMP_AND_PRCTL = {"x86_64": (317, 157), "aarch64": (277, 167)}
+
+
 def late_job_filter():
     """Where a job confines itself with Landlock after job_filter is in place (confine_files, without root or
     a user namespace): the calls job_filter leaves it for that, refused once it is done (see job_filter)."""
     import platform
-    calls = {"x86_64": (317, 157), "aarch64": (277, 167)}.get(platform.machine())
+    calls = SECCOMP_AND_PRCTL.get(platform.machine())
     if calls is None:
         return None
     seccomp, prctl = calls

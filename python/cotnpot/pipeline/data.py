@@ -184,6 +184,17 @@ def _score(value, name):
     return score
 
 
+def check_input_file(path: Path, what: str) -> None:
+    """A regular file to read: a directory or a pipe (`<(...)`) had been "not found" (a breaker)."""
+    if path.is_file():
+        return
+    if path.is_dir():
+        raise ValueError(f"{what} file {path}: is a directory, not a file")
+    if path.exists():
+        raise ValueError(f"{what} file {path}: is not a regular file (a pipe or a device): give a file")
+    raise FileNotFoundError(f"{what} file not found: {path}")
+
+
 def _problem_id(row, name, line):
     """The row's own id (a string or an integer), else its line number. A null, a list or a float had become
     an id through str() ("None", "[1]"; 1.0 and 1 two ids)."""
@@ -360,14 +371,7 @@ def load_candidates(path: Union[str, Path], format: str = "auto", limit: Optiona
     path = Path(path)
     if format != "auto" and format not in FORMATS:
         raise ValueError(f"format must be 'auto' or one of {', '.join(FORMATS)}, got {format!r}")
-    if not path.is_file():
-        # a directory or a pipe (`<(...)`) had been "not found" (a breaker)
-        if path.is_dir():
-            raise ValueError(f"candidate file {path}: is a directory, not a file")
-        if path.exists():
-            raise ValueError(f"candidate file {path}: is not a regular file (a pipe or a device): "
-                             "give a file")
-        raise FileNotFoundError(f"candidate file not found: {path}")
+    check_input_file(path, "candidate")
     table = CandidateTable(str(path), format)
     first_line: Dict[str, int] = {}   # problem id -> the line that gave it
     with path.open("rb") as f:

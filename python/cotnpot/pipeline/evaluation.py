@@ -570,10 +570,10 @@ def explain_gaps(ev: Evaluation) -> List[str]:
     # A figure this run has no counterpart of, said rather than dropped: a k not evaluated (--ks), a method the
     # run could not report (rm@8 without scores) (a breaker)
     compared = {c["metric"] for c in ev.comparisons}
+    reported = {n for table in ev.metrics.values() for n in table}
     for key in ev.published.get("figures", {}):
         if key not in compared:
             name, k = figure_name("pass@1" if key == "accuracy" else key)
-            reported = {n for table in ev.metrics.values() for n in table}
             why = (f"{name} is not among this run's methods ({', '.join(sorted(reported))})" if name not in reported
                    else f"N = {k} was not evaluated (--ks)")
             notes.append(f"published {key} not compared: {why}.")

@@ -84,6 +84,11 @@ inline size_t sentence_start(std::string_view text, size_t at) {
   return 0;
 }
 
+// a < b for numbers written as digits without leading zeros: a proper fraction's numerator and denominator.
+inline bool digits_less(std::string_view a, std::string_view b) {
+  return a.size() < b.size() || (a.size() == b.size() && a < b);
+}
+
 // From pos, the content of a {...} group with nested braces; npos in `end` when unbalanced.
 inline std::string_view braced(std::string_view s, size_t open, size_t& end) {
   int depth = 0;

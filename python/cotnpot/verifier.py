@@ -306,7 +306,7 @@ class ScoreCache(JsonlStore):
     """Verifier scores kept across runs, keyed by (model identity, question, solution)."""
 
     def __init__(self, path, identity: str):
-        super().__init__(path, valid=_valid_score)
+        super().__init__(path, valid=_valid_score, best_effort=True)
         self.identity = identity
 
     def key(self, question: str, solution: str, max_length: Optional[int] = None) -> str:

@@ -104,6 +104,20 @@ def test_an_interrupted_execution_keeps_what_it_finished(tmp_path):
     assert sum(a != "" for a in straight.answers) >= 35
 
 
+def test_a_full_disk_under_the_cache_costs_the_cache_not_the_run(tmp_path, capsys):
+    """The execution cache's file on a full disk (here /dev/full, which refuses every write) had ended
+    `cotnpot eval` with an OSError after its programs ran: the run warns and writes its report."""
+    rows = (DATA / "pot_codex_gsm8k_fewshot_greedy_outputs.jsonl").read_text().splitlines()[1:9]
+    cands = tmp_path / "pot.jsonl"
+    cands.write_text("\n".join(rows) + "\n")
+    (tmp_path / "out" / "cache").mkdir(parents=True)
+    (tmp_path / "out" / "cache" / "executions.jsonl").symlink_to("/dev/full")
+    with pytest.warns(RuntimeWarning, match="executions.jsonl: No space left on device; this run goes on"):
+        assert main(["eval", "--candidates", str(cands), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["execution"]["programs"] == 8
+
+
 def test_ctrl_c_ends_the_command_with_one_line_and_status_130(tmp_path, monkeypatch, capsys):
     import cotnpot.cli
 

@@ -35,3 +35,38 @@ def test_an_entry_that_cannot_be_written_is_refused_and_not_kept_in_memory(tmp_p
     with pytest.raises(TypeError, match="not JSON serializable"):
         store.add([{"key": "x", "v": object()}])
     assert "x" not in store.entries and "x" not in JsonlStore(tmp_path / "c.jsonl").entries
+
+
+def test_a_cache_the_disk_refuses_warns_once_and_goes_on_in_memory(tmp_path):
+    """A full disk (/dev/full refuses every write with ENOSPC, as root too) had ended `cotnpot eval` with an
+    OSError mid-run, losing the work of the run: a best-effort store (the caches) warns once, naming the file,
+    and keeps its entries in memory; a store that is the output raises."""
+    with pytest.warns(RuntimeWarning, match=r"cache /dev/full: No space left on device; this run goes on"):
+        cache = JsonlStore("/dev/full", best_effort=True)
+        cache.add([{"key": "a", "v": 1}])
+    assert cache.entries == {"a": {"key": "a", "v": 1}} and cache.write_error.errno == 28
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # once only
+        cache.add([{"key": "b", "v": 2}])
+    assert set(cache.entries) == {"a", "b"}
+    with pytest.raises(ValueError, match="each entry must be a dict"):   # bad entries are still refused
+        cache.add([{"v": 3}])
+    with pytest.raises(OSError, match="No space left"):
+        JsonlStore("/dev/full").add([{"key": "a", "v": 1}])
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    with pytest.warns(RuntimeWarning, match="a-file/c.jsonl: .*this run goes on"):   # its directory cannot be made
+        JsonlStore(blocked / "c.jsonl", best_effort=True).add([{"key": "a", "v": 1}])
+
+
+def test_the_caches_are_best_effort_and_generate_output_is_not():
+    from cotnpot.pipeline.code_tasks import SuiteCache
+    from cotnpot.pipeline.programs import ExecutionCache
+    from cotnpot.translate.cache import CachedTranslator
+    from cotnpot.verifier import ScoreCache
+
+    class Inner:
+        name, template = "m", "t"
+    assert ExecutionCache("/dev/full").best_effort and SuiteCache("/dev/full").best_effort
+    assert ScoreCache("/dev/full", "id").best_effort and CachedTranslator(Inner(), "/dev/full").store.best_effort

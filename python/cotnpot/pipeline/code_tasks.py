@@ -50,7 +50,7 @@ class SuiteCache(JsonlStore):
 
     def __init__(self, path):
         # as ExecutionCache: an entry of other types is run again, not a crash of every rerun
-        super().__init__(path, valid=lambda entry: isinstance(entry.get("status"), str) and
+        super().__init__(path, best_effort=True, valid=lambda entry: isinstance(entry.get("status"), str) and
                          isinstance(entry.get("passed"), bool) and isinstance(entry.get("judged_in_process"), bool)
                          and isinstance(entry.get("tests_passed"), list) and
                          all(isinstance(t, bool) for t in entry["tests_passed"]))

@@ -211,7 +211,7 @@ class ExecutionCache(JsonlStore):
     def __init__(self, path):
         # as the other caches: an entry without its answer, or with a number for it, had crashed every rerun
         # with a KeyError or TypeError (a breaker); such an entry is run again
-        super().__init__(path, valid=lambda entry: all(isinstance(entry.get(field), str)
+        super().__init__(path, best_effort=True, valid=lambda entry: all(isinstance(entry.get(field), str)
                                                        for field in ("status", "answer", "error")))
 
     @staticmethod

@@ -15,7 +15,7 @@ class CachedTranslator:
         self.inner = inner
         self.name, self.template = inner.name, inner.template
         self.llm_calls = getattr(inner, "llm_calls", 1)
-        self.store = JsonlStore(path, valid=lambda entry: isinstance(entry.get("translation"), str))
+        self.store = JsonlStore(path, valid=lambda entry: isinstance(entry.get("translation"), str), best_effort=True)
         # The last call's keys, misses and failures, per calling thread (one translator may serve several)
         self._last = threading.local()
 

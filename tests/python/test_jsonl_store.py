@@ -60,7 +60,7 @@ def test_a_cache_the_disk_refuses_warns_once_and_goes_on_in_memory(tmp_path):
         JsonlStore(blocked / "c.jsonl", best_effort=True).add([{"key": "a", "v": 1}])
 
 
-def test_the_caches_are_best_effort_and_generate_output_is_not():
+def test_every_cache_is_best_effort():
     from cotnpot.pipeline.code_tasks import SuiteCache
     from cotnpot.pipeline.programs import ExecutionCache
     from cotnpot.translate.cache import CachedTranslator

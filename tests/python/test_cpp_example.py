@@ -110,8 +110,12 @@ def test_cpp_program_without_torch_links_the_answer_and_exec_libraries():
     # Not found, each with a message that says why: the whole library without LibTorch on the prefix path
     # (CMake's own message had named neither torch's package directory nor the torch-free components), and an
     # unknown component (only cotnpot_FOUND FALSE, no name).
-    for request, said in (("", r"cmake_prefix_path.*COMPONENTS answer exec"),
-                          (" COMPONENTS answer grader", r"unknown component 'grader'")):
+    # The messages read as written: the command to paste is whole (they had been CMake lists, printed with ';'
+    # between their parts: "import torch.utils; ;print(...)", a new user).
+    for request, said in (("", r"add the directory that `python -c 'import torch\.utils; "
+                               r"print\(torch\.utils\.cmake_prefix_path\)'` prints .*COMPONENTS answer exec\)\."),
+                          (" COMPONENTS answer grader", r"unknown component 'grader': cotnpot's components are "
+                                                        r"cotnpot \(the whole")):
         (probe / "CMakeLists.txt").write_text("cmake_minimum_required(VERSION 3.21)\nproject(probe LANGUAGES CXX)\n"
                                               f"find_package(cotnpot REQUIRED{request})\n")
         shutil.rmtree(probe / "build", ignore_errors=True)
@@ -119,3 +123,4 @@ def test_cpp_program_without_torch_links_the_answer_and_exec_libraries():
                                  f"-DCMAKE_PREFIX_PATH={prefix}"], capture_output=True, text=True)
         message = " ".join((failed.stdout + failed.stderr).split())
         assert failed.returncode != 0 and re.search(said, message), message
+        assert ";" not in message.replace("utils; print", ""), message

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import math
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -93,6 +94,19 @@ MAX_DRAWS = 10 ** 6                 # --samples, --resamples
 MAX_WORKERS = 1024                  # sandbox processes (the Executor's own bound)
 MAX_CONCURRENCY = 1024              # requests in flight
 MAX_SAMPLES_PER_PROBLEM = 100_000   # generate --n
+
+
+class HelpWithDefaults(argparse.RawDescriptionHelpFormatter):
+    """Each option's default in its help, where the help does not already say it ("(8)", "default ..."):
+    `cotnpot train --help` had named none, and a run failed on a --max-length of 1024 no text mentioned."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.default is None or action.default is False or action.default == argparse.SUPPRESS
+                or not action.option_strings or action.nargs == 0   # flags
+                or "default" in text or re.search(r"\(\d[\d.]*\)", text)):   # said already: "(8)"
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
 
 
 class UsageError(ValueError):
@@ -354,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cotnpot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     ev = sub.add_parser("eval", help="best-of-N metrics of a candidate file, with a report",
-                        description=EVAL_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+                        description=EVAL_HELP, formatter_class=HelpWithDefaults)
     ev.add_argument("--candidates", required=True, type=Path, help="JSONL file, one problem per line")
     ev.add_argument("--format", default="auto", choices=("auto",) + FORMATS,
                     help="the file's format (default: detected from its first row)")
@@ -371,7 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--translator", help="CoTnPoT: 'offline' (GSM8K <<calc>> annotations), 'file:PATH' "
                     "(translations made elsewhere) or the URL of an OpenAI-compatible server")
     ev.add_argument("--translator-model", help="the model name to ask the server for")
-    ev.add_argument("--translator-api", default="chat", choices=("chat", "completions"))
+    ev.add_argument("--translator-api", default="chat", choices=("chat", "completions"),
+                    help="the translator server's API: chat messages or a plain completion")
     ev.add_argument("--translation-cache", type=Path, help="JSONL file of translations reused across runs")
     ev.add_argument("--concurrency", type=int, default=4, help="requests in flight to the translator's server (4)")
     ev.add_argument("--translator-timeout", type=float, default=120.0,
@@ -405,14 +420,15 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train a verifier (SimPO, DPO or ORM) on pairs from a candidate file",
                         description="Pairs every correct candidate with every wrong one (or k per problem), "
                         "holds out whole problems, trains the model with the objective and writes OUT/verifier "
-                        "for cotnpot eval --verifier.")
+                        "for cotnpot eval --verifier.", formatter_class=HelpWithDefaults)
     from .train.run import add_arguments
     add_arguments(tr)
     gen = sub.add_parser("generate", help="sample N solutions per problem from a reasoner behind an "
                          "OpenAI-compatible server; writes a candidate file for cotnpot eval",
                          description="Samples N solutions per problem (one request each, --concurrency in flight, "
                          "each saved to the cache as it finishes: a stopped run resumes), extracts their answers and, "
-                         "where the problems have gold answers, labels them with cotnpot's grader.")
+                         "where the problems have gold answers, labels them with cotnpot's grader.",
+                         formatter_class=HelpWithDefaults)
     gen.add_argument("--problems", required=True, type=Path,
                      help="JSONL: GSM8K (question, answer '... #### v'), MATH (problem, answer or solution), or question+gold")
     gen.add_argument("--server", required=True, help="the server's base URL (with or without /v1)")
@@ -420,10 +436,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True, type=Path, help="the candidate file to write (ovm format)")
     # --num-samples too: under torchrun, whose own options --nnodes and --nproc-per-node make --n ambiguous
     gen.add_argument("--n", "--num-samples", dest="n", type=int, default=8, help="samples per problem (8)")
-    gen.add_argument("--api", default="chat", choices=("chat", "completions"))
-    gen.add_argument("--temperature", type=float, default=0.7)
-    gen.add_argument("--top-p", type=float, default=None)
-    gen.add_argument("--max-tokens", type=int, default=1024)
+    gen.add_argument("--api", default="chat", choices=("chat", "completions"),
+                     help="the server's API: chat messages or a plain completion of the prompt")
+    gen.add_argument("--temperature", type=float, default=0.7, help="sampling temperature")
+    gen.add_argument("--top-p", type=float, default=None, help="nucleus sampling (default: the server's)")
+    gen.add_argument("--max-tokens", type=int, default=1024,
+                     help="tokens per sample; a reply cut there is kept and flagged")
     gen.add_argument("--seed", type=int, default=None, help="sample j asks for seed + j (default: the server's)")
     gen.add_argument("--concurrency", type=int, default=8, help="requests in flight (8)")
     gen.add_argument("--timeout", type=float, default=300.0,
@@ -435,14 +453,14 @@ def build_parser() -> argparse.ArgumentParser:
                      "step, answer in \\boxed{})")
     gen.add_argument("--cache", type=Path, help="JSONL of finished samples (default: OUT with .samples.jsonl)")
     gen.add_argument("--limit", type=int, help="only the first LIMIT problems")
-    gen.add_argument("--quiet", action="store_true")
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
     ex = sub.add_parser("experiment", help="the paper's experiment in miniature: ORM/DPO/SimPO verifiers on "
                         "synthetic arithmetic problems, best-of-N with and without CoTnPoT, over seeds",
                         description="The paper's experiment in miniature: tiny ORM, DPO and SimPO verifiers trained "
                         "on synthetic arithmetic problems (a quarter held out), then best-of-N, majority vote and "
                         "random selection with and without the CoTnPoT filter, each over several seeds, with 95% "
                         "intervals. Writes OUT/report.md, report.json and the plots.",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                        formatter_class=HelpWithDefaults)
     ex.add_argument("--out", type=Path, default=Path("runs/experiment"), help="directory for the report")
     ex.add_argument("--seeds", type=int, default=3, help="seeds (each: its own problems, training and sampling)")
     ex.add_argument("--problems", type=int, default=400, help="problems per seed (a quarter held out)")

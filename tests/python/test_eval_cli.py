@@ -1,6 +1,7 @@
 """`cotnpot eval` and the evaluation behind it: report files, the Qwen figures through the CLI, program
 re-execution with its cache, AQuA option mapping, the OVM samples, and bad input."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -540,3 +541,20 @@ def test_a_report_set_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     monkeypatch.setattr(report, "plot_png", full_disk_at_the_last_plot)
     assert main(["eval", "--candidates", str(cands), "--quiet", "--out", str(out), "--ties", "first"]) != 0
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_every_option_with_a_default_says_it_in_the_help():
+    """A new user: `cotnpot train --help` named no default, and a run then failed on a --max-length of 1024
+    that no text mentioned; generate's sampling options were the same."""
+    from cotnpot.cli import build_parser
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, command in commands.items():
+        for action in command._actions:
+            if action.option_strings and action.nargs != 0 and action.default not in (None, "==SUPPRESS=="):
+                text = command.formatter_class(prog="x")._get_help_string(action) or ""
+                assert "default" in text or re.search(r"\(\d[\d.]*\)", text), (name, action.option_strings, text)
+    train_help = commands["train"].format_help()
+    assert "(default: 1024; TrainConfig's own is 512)" in " ".join(train_help.split())
+    assert "(default: simpo)" in train_help and "(default: 0.0005)" in " ".join(train_help.split())
+    assert "sampling temperature (default: 0.7)" in " ".join(commands["generate"].format_help().split())

@@ -865,17 +865,22 @@ def test_a_run_that_cannot_start_for_any_reason_leaves_the_earlier_runs_files(to
     capsys.readouterr()
     before = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
     assert {"train_pairs.jsonl", "eval_pairs.jsonl", "metrics.jsonl", "checkpoint.pt"} <= set(before)
-    for extra, message in ((["--resume", "--seed", "1"], "written for other training pairs"),
-                           (["--max-length", "100000"], "exceeds the model's context"),
-                           (["--max-length", "12"], "max_length is 12"),
-                           (["--max-length", "230"], "more than max_length 230"),
-                           (["--micro-batch-size", "0"], "--micro-batch-size must be >= 1, got 0"),
-                           (["--lr", "inf"], "lr must be finite and > 0, got inf"),
-                           (["--warmup-steps", "-3"], "warmup_steps must be >= 0, got -3")):
+    # (a new run in the same --out must be asked for: --overwrite; a new user's rerun had replaced the run)
+    for extra, message in (([], f"--out {out} holds an earlier run (checkpoint.pt, metrics.jsonl, verifier): "
+                                "--resume continues it, --overwrite starts a new run in its place"),
+                           (["--resume", "--seed", "1"], "written for other training pairs"),
+                           (["--overwrite", "--max-length", "100000"], "exceeds the model's context"),
+                           (["--overwrite", "--max-length", "12"], "max_length is 12"),
+                           (["--overwrite", "--max-length", "230"], "more than max_length 230"),
+                           (["--overwrite", "--micro-batch-size", "0"], "--micro-batch-size must be >= 1, got 0"),
+                           (["--overwrite", "--lr", "inf"], "lr must be finite and > 0, got inf"),
+                           (["--overwrite", "--warmup-steps", "-3"], "warmup_steps must be >= 0, got -3")):
         assert main([*base, *extra]) == 2, extra
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, (extra, err)
         assert {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()} == before, extra
+    assert main([*base, "--overwrite", "--lr", "1e-3"]) == 0   # asked for: a new run in its place
+    assert (out / "checkpoint.pt").read_bytes() != before["checkpoint.pt"]
 
 
 def test_a_resume_with_another_length_steps_at_the_new_schedules_rate(tokenizer, tmp_path):

@@ -78,8 +78,10 @@ def build_pairs(table: CandidateTable, pairs_per_problem: Optional[int] = None,
         verdicts: Dict[str, Tuple[str, bool]] = {}
         for i, c in enumerate(problem.candidates):
             if c.label is None:
+                # the format named: a tora file had been sent to "grade them first", with no word of how (a new user)
                 raise ValueError(f"problem {problem.id!r}, candidate {i}: no correctness label; pairs need labeled "
-                                 "candidates (grade them against the gold answer first)")
+                                 f"candidates ({table.format} files carry none; qwen, ovm and openai files do), or "
+                                 "label them first (Candidate.label, e.g. from cotnpot.answer.grade against the gold)")
             key = c.text.strip()
             if key in verdicts:
                 stats.duplicates_removed += 1

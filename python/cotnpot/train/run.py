@@ -14,7 +14,7 @@ import torch
 from .. import distributed
 from ..atomic_file import atomic_file
 from ..output_lock import OutputInUse, hold_output_lock
-from ..pipeline.data import CandidateTable, load_candidates
+from ..pipeline.data import FORMATS, CandidateTable, load_candidates
 from ..selection import best_of_n
 from ..verifier import load_verifier, score_table
 from .pairs import build_pairs, read_pairs, split_by_problem, write_pairs
@@ -75,6 +75,12 @@ def _run(args, device) -> int:
     not_an_input({f"--out's {name}": Path(args.out) / name
                   for name in ("train_pairs.jsonl", "eval_pairs.jsonl", "pair_stats.json")},
                  {"--pairs": args.pairs, "--candidates": args.candidates})
+    # A run without --resume had replaced an earlier one in the same --out (its checkpoint, metrics and verifier)
+    # without a word (a new user): it must be asked for
+    earlier = [name for name in ("checkpoint.pt", "metrics.jsonl", "verifier") if (Path(args.out) / name).exists()]
+    if earlier and not (args.resume or args.overwrite):
+        raise ValueError(f"--out {args.out} holds an earlier run ({', '.join(earlier)}): --resume continues it, "
+                         "--overwrite starts a new run in its place, or give another --out")
     out = output_dir(Path(args.out), "--out")   # made once the run can start: a refused option left it empty
     held_out_table = None
     if args.pairs:
@@ -149,32 +155,40 @@ def _run(args, device) -> int:
 
 def add_arguments(parser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--candidates", type=Path, help="labeled candidate file (any cotnpot eval format)")
+    source.add_argument("--candidates", type=Path, help="candidate file with correctness labels (the qwen, ovm "
+                        "and openai formats carry them; tora, pot and code files do not)")
     source.add_argument("--pairs", type=Path, help="TRL-style JSONL: prompt, chosen, rejected")
-    parser.add_argument("--format", default="auto")
+    parser.add_argument("--format", default="auto", choices=("auto",) + FORMATS,
+                        help="the candidate file's format; auto detects it from the first row")
     parser.add_argument("--model", required=True, help="directory written by save_pretrained (model + tokenizer)")
-    parser.add_argument("--objective", default="simpo", choices=("simpo", "dpo", "orm"))
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--max-steps", type=int)
+    parser.add_argument("--objective", default="simpo", choices=("simpo", "dpo", "orm"),
+                        help="SimPO (reference-free), DPO (the model before training is the reference) or an ORM head")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="the run's directory: pairs, metrics, checkpoint.pt and verifier/")
+    parser.add_argument("--epochs", type=int, default=1, help="passes over the training pairs")
+    parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (default: the epochs')")
     parser.add_argument("--batch-size", type=int, default=8, help="pairs per optimizer step")
     parser.add_argument("--micro-batch-size", type=int, help="pairs per forward pass (default: batch size)")
-    parser.add_argument("--lr", type=float, default=5e-4)
-    parser.add_argument("--warmup-steps", type=int, default=0)
-    parser.add_argument("--max-length", type=int, default=1024)
-    parser.add_argument("--truncation", default="error", choices=("error", "truncate"))
+    parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (AdamW, cosine schedule)")
+    parser.add_argument("--warmup-steps", type=int, default=0, help="linear warm-up steps")
+    parser.add_argument("--max-length", type=int, default=1024,
+                        help="tokens of prompt + solution per sequence (default: 1024; TrainConfig's own is 512)")
+    parser.add_argument("--truncation", default="error", choices=("error", "truncate"),
+                        help="a pair past --max-length: refused, or its solutions cut")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
     parser.add_argument("--device", default="auto",
                         help="auto (GPU LOCAL_RANK where torch sees one, else the CPU), cpu, cuda or cuda:N")
     parser.add_argument("--pair-layout", default="auto", choices=("auto", "shared_prefix", "concatenated"),
                         help="each pair's shared prefix run once (auto: where the model allows)")
-    parser.add_argument("--sft-weight", type=float, default=0.0, help="SimPO's SFT term")
+    parser.add_argument("--sft-weight", type=float, default=0.0, help="SimPO's SFT term (its weight)")
     parser.add_argument("--pairs-per-problem", type=int, help="k pairs per problem (default: all)")
     parser.add_argument("--eval-fraction", type=float, default=0.1, help="problems held out (default 0.1)")
-    parser.add_argument("--checkpoint-every", type=int, default=0)
+    parser.add_argument("--checkpoint-every", type=int, default=0,
+                        help="optimizer steps between checkpoints (0: at each epoch's end and at --max-steps)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--overwrite", action="store_true", help="start a new run where --out holds an earlier one")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split, the pair draw and the training")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def main(args) -> int:

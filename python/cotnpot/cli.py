@@ -334,6 +334,8 @@ def _generate(args) -> int:
     output_file(args.cache, "--cache")
     not_an_input({"--out": args.out, "--cache": args.cache}, {"--problems": args.problems})
     distinct_outputs({"--out": args.out, "--cache": args.cache or args.out.with_name(args.out.name + ".samples.jsonl")})
+    if not args.server.startswith(("http://", "https://")):   # the client's words named its base_url (a new user)
+        raise UsageError(f"--server must be an http(s) URL such as http://localhost:8000/v1, got {args.server!r}")
     try:
         problems = load_problems(args.problems, args.limit)
         client = OpenAICompatibleClient(args.server, args.model, args.api, retries=args.retries, timeout=args.timeout,

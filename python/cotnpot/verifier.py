@@ -16,6 +16,7 @@ Under ``torchrun`` (torch.distributed initialized) :func:`score_solutions` shard
 every rank.
 """
 import hashlib
+import json
 import threading
 import weakref
 from pathlib import Path
@@ -118,9 +119,19 @@ def pad_examples(encoded: Sequence[Tuple[List[int], int]], pad_token_id: int) ->
     return input_ids, labels, attention_mask
 
 
+def _saved_model_type(path: Path) -> Optional[str]:
+    """config.json's model_type, or None where it has none (or does not parse: transformers then says why)."""
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return config.get("model_type") if isinstance(config, dict) else None
+
+
 def load_verifier(spec: str, dtype: Optional[torch.dtype] = None):
     """(model, tokenizer) from a directory written by ``save_pretrained`` (any causal LM ``transformers``
-    knows, with its tokenizer), or ``tiny:DIR`` (a saved :class:`cotnpot.models.TinyCausalLM`).
+    knows, with its tokenizer), or ``tiny:DIR`` (a saved :class:`cotnpot.models.TinyCausalLM`; a directory whose
+    config says so is loaded as one without the prefix).
 
     Loading is offline: nothing is fetched from a hub. ``dtype`` overrides the saved one (e.g.
     ``torch.bfloat16``)."""
@@ -134,6 +145,8 @@ def load_verifier(spec: str, dtype: Optional[torch.dtype] = None):
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"verifier {spec!r}: no config.json in that directory; save the model with "
                                 "save_pretrained")
+    if _saved_model_type(path) == "cotnpot-tiny":   # transformers' "does not recognize this architecture" (a new user)
+        return load_verifier(f"tiny:{spec}", dtype)
     from transformers import AutoModelForCausalLM, AutoTokenizer
     model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True,
                                                  **({"dtype": dtype} if dtype is not None else {}))
@@ -166,18 +179,25 @@ def _model_limits(model) -> Tuple[Optional[int], Optional[int]]:
     return context, vocab
 
 
-def _check_fits(limits: Tuple[Optional[int], Optional[int]], encoded: Sequence[Tuple[List[int], int]]) -> None:
+def _pair_named(pairs: Sequence[Tuple[str, str]], i: int) -> str:
+    """A pair as an error names it: its index alone ("pair 48") had not said which problem (a new user)."""
+    question = " ".join(str(pairs[i][0]).split())
+    return f"pair {i} of {len(pairs)} (question {question[:60] + ('...' if len(question) > 60 else '')!r})"
+
+
+def _check_fits(limits: Tuple[Optional[int], Optional[int]], encoded: Sequence[Tuple[List[int], int]],
+                pairs: Sequence[Tuple[str, str]]) -> None:
     """What the trainer checks, before any batch: a pair past the model's context (limits: _model_limits) was
     scored silently (rotary models) or raised a bare IndexError (learned positions), and so did a token id
     past its vocabulary."""
     context, vocab = limits
     for i, (ids, _) in enumerate(encoded):
         if context is not None and len(ids) > context:
-            raise ValueError(f"pair {i}: {len(ids)} tokens, more than the model's context of {context}; score with "
+            raise ValueError(f"{_pair_named(pairs, i)}: {len(ids)} tokens, more than the model's context of {context}; score with "
                              f"max_length (at most {context}; cotnpot eval --verifier-max-length) to keep the start "
                              f"of each solution")
         if vocab is not None and ids and max(ids) >= vocab:
-            raise ValueError(f"pair {i}: token id {max(ids)}, but the model's vocabulary has {vocab} tokens (the "
+            raise ValueError(f"{_pair_named(pairs, i)}: token id {max(ids)}, but the model's vocabulary has {vocab} tokens (the "
                              "tokenizer does not belong to this model)")
 
 
@@ -207,10 +227,11 @@ def _score_local(model, tokenizer, pairs: Sequence[Tuple[str, str]], batch_size:
     if max_length is not None:   # keep the start of the solution; a prompt longer than the limit is an error
         for i, (ids, start) in enumerate(encoded):
             if start >= max_length:
-                raise ValueError(f"pair {i}: the prompt alone has {start} tokens, more than max_length {max_length}")
+                raise ValueError(f"{_pair_named(pairs, i)}: the prompt alone has {start} tokens, more than max_length "
+                                 f"{max_length}")
             encoded[i] = (ids[:max_length], start)
     limits = _model_limits(model)
-    _check_fits(limits, encoded)
+    _check_fits(limits, encoded, pairs)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     pad = getattr(tokenizer, "pad_token_id", 0) or 0
     vocab = limits[1]

@@ -434,6 +434,12 @@ def test_found_by_a_breaker_options_inputs_and_reports(tmp_path, capsys):
         published.write_text(json.dumps({"c": entry}))
         assert main(["eval", "--candidates", str(cands), "--quiet", "--published", str(published)]) == 2, entry
         assert message in capsys.readouterr().err, entry
+    # the parser's words alone ("Extra data: line 2 column 1") named neither the file nor what it should hold
+    # (a new user, who passed a JSONL file)
+    published.write_text('{"c": 1}\n{"d": 2}\n')
+    assert main(["eval", "--candidates", str(cands), "--quiet", "--published", str(published)]) == 2
+    assert (f"--published: {published}: not a JSON document (Extra data: line 2 column 1 (char 9)); expected one "
+            "JSON object of published figures per candidate file, as data/published.json") in capsys.readouterr().err
     published.write_text(json.dumps({"c": {"figures": {"pass@1": 30}}}))   # no "from": a report all the same
     assert main(["eval", "--candidates", str(cands), "--quiet", "--published", str(published),
                  "--out", str(tmp_path / "pub")]) == 0
@@ -558,3 +564,21 @@ def test_every_option_with_a_default_says_it_in_the_help():
     assert "(default: 1024; TrainConfig's own is 512)" in " ".join(train_help.split())
     assert "(default: simpo)" in train_help and "(default: 0.0005)" in " ".join(train_help.split())
     assert "sampling temperature (default: 0.7)" in " ".join(commands["generate"].format_help().split())
+
+
+def test_notes_for_columns_past_n_and_a_translator_that_made_no_program(tmp_path, capsys):
+    """A new user: --ks 16 on an 8-sample file printed a column N=16 holding the @8 values, and the offline
+    translator on MATH solutions (no <<calc>> annotations) made CoTnPoT rows that were copies of maj and rm,
+    with no word of either."""
+    rows = (DATA / "qwen25math_rm_maj_example_math_cot_100.jsonl").read_text().splitlines()[:12]
+    cands = tmp_path / "math.jsonl"
+    cands.write_text("\n".join(rows) + "\n")
+    assert main(["eval", "--candidates", str(cands), "--ks", "1,8,16", "--translator", "offline",
+                 "--resamples", "20", "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    notes = json.loads((tmp_path / "out" / "report.json").read_text())["input_notes"]
+    assert ("N=16 asked for (--ks) is past every problem's candidates (at most 8): its column holds the values "
+            "at N=8.") in notes, notes
+    assert ("No candidate is consistent: 0 programs for 96 candidates (the offline translator reads GSM8K's "
+            "<<calc>> annotations, which these solutions lack), so every CoTnPoT row is its base method's (each "
+            "subset falls back to all its candidates).") in notes, notes
+    assert "N=16" in capsys.readouterr().out

@@ -160,7 +160,10 @@ def test_option_values_and_output_paths_are_checked_before_any_request(tmp_path,
     for extra, message in ((["--temperature", "nan"], "temperature must be finite and >= 0, got nan"),
                            (["--timeout", "nan"], "--timeout must be in (0, 1e6] seconds, got nan"),
                            (["--limit", "0"], "--limit must be >= 1, got 0"),
-                           (["--limit", "-1"], "--limit must be >= 1, got -1")):
+                           (["--limit", "-1"], "--limit must be >= 1, got -1"),
+                           # named the client's base_url, not the option (a new user)
+                           (["--server", "localhost:8000"],
+                            "--server must be an http(s) URL such as http://localhost:8000/v1, got 'localhost:8000'")):
         assert main([*base, "--out", str(tmp_path / "o.jsonl"), *extra]) == 2
         assert message in capsys.readouterr().err
     assert main([*base, "--out", str(tmp_path)]) == 2

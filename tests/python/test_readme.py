@@ -130,3 +130,18 @@ def test_the_readme_and_docs_name_only_what_cotnpot_has():
 ])
 def test_the_check_finds_a_stale_name_or_keyword(code, expected):
     assert stale_references(code) == [expected]
+
+
+def test_the_best_of_n_block_runs_as_written(monkeypatch):
+    """The README's best-of-N tour runs top to bottom on the bundled file, and says what it returns (a new user:
+    it had used `classes` before defining it, and names it never defined)."""
+    block = next(b for b in python_blocks(README.read_text()) if "qwen25math_rm_maj" in b and "import torch" in b)
+    monkeypatch.chdir(ROOT)
+    scope = {}
+    exec(compile(block, "README best-of-N", "exec"), scope)
+    from cotnpot.pipeline import metrics
+    c = scope["c"]
+    assert round(metrics.accuracy_at_k("rm", c, 8).mean().item(), 2) == 0.94
+    assert metrics.bootstrap_ci(scope["curve"][8].value)[:3] == (92.5, 87.5, 97.0)
+    difference = metrics.paired_difference(scope["curve"][8], metrics.accuracy_curve("rm", c, [8])[8])
+    assert difference.value == -1.5

@@ -84,6 +84,11 @@ def test_save_load_and_loading_errors(tmp_path):
         load_verifier("Qwen/Qwen2.5-Math-7B")
     with pytest.raises(FileNotFoundError, match="no config.json"):
         load_verifier(str(tmp_path))
+    # Without the tiny: prefix, a saved TinyCausalLM had met transformers' "does not recognize this
+    # architecture" (a new user): its config says what it is, so it loads as one
+    plain, _ = load_verifier(str(tmp_path / "m"))
+    assert isinstance(plain, TinyCausalLM) and torch.equal(score_solutions(plain, tok, PAIRS),
+                                                           score_solutions(model, tok, PAIRS))
 
 
 def test_cli_scores_with_the_verifier(tmp_path):

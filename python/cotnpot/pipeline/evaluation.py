@@ -237,7 +237,7 @@ def evaluate_code_table(table: CandidateTable, options: EvalOptions, example_fil
     from ..executor import Executor
     from .programs import PRELOAD
     ev = Evaluation(table.path, table.format, "mbpp", len(table.problems), table.n_max, dict(table.counts))
-    _check_input(ev, table)
+    _check_input(ev, table, options.ks)
     ev.ties = options.ties
     tasks = [CodeTask(p.question, p.tests, p.setup) for p in table.problems]
     start = time.perf_counter()
@@ -265,7 +265,7 @@ def evaluate_code_table(table: CandidateTable, options: EvalOptions, example_fil
     return ev
 
 
-def _check_input(ev: Evaluation, table: CandidateTable) -> None:
+def _check_input(ev: Evaluation, table: CandidateTable, ks: Optional[Sequence[int]] = None) -> None:
     """What the data lacks or how it varies: a clear error where nothing can be computed, else a note."""
     if not table.problems:
         raise ValueError(f"{table.path}: no problems (an empty file, or only lines that hold none)")
@@ -277,6 +277,12 @@ def _check_input(ev: Evaluation, table: CandidateTable) -> None:
     if len(sizes) > 1:
         ev.input_notes.append(f"N differs across problems ({min(sizes)} to {max(sizes)} candidates); at an N "
                               f"above a problem's own count, that problem uses all its candidates.")
+    past = sorted({k for k in ks or () if k > table.n_max})
+    if past:   # the column N=16 of an 8-sample file held the @8 values without a word (a new user)
+        ev.input_notes.append(f"N={', N='.join(map(str, past))} asked for (--ks) {'are' if len(past) > 1 else 'is'} "
+                              f"past every problem's candidates "
+                              f"(at most {table.n_max}): {'those columns hold' if len(past) > 1 else 'its column holds'} "
+                              f"the values at N={table.n_max}.")
 
 
 def _labelings(ev: Evaluation, table: CandidateTable, graded_answers: List[List[str]]) -> Dict[str, torch.Tensor]:
@@ -346,7 +352,7 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
         # every value picked nothing: maj@1 0 against pass@1 37.5 (a stray problem without options picks none)
         raise ValueError("task aqua picks among each problem's answer options, and no problem here has any")
     ev = Evaluation(table.path, table.format, task, len(table.problems), table.n_max, dict(table.counts))
-    _check_input(ev, table)
+    _check_input(ev, table, options.ks)
     ev.published = dict(options.published or {})
     check_published_names(ev.published, table)
     ev.rules = rules(options.ties)
@@ -403,6 +409,13 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
         keep, ev.consistency = consistency.keep, consistency.stats
         ev.consistency["llm_calls_per_translation"] = getattr(options.translator, "llm_calls", 1)
         ev.timings["translate+execute"] = time.perf_counter() - start
+        if not ev.consistency["consistent"]:   # the rows were copies of maj and rm without a word (a new user)
+            why = (" (the offline translator reads GSM8K's <<calc>> annotations, which these solutions lack)"
+                   if getattr(options.translator, "name", "") == "offline-calculator" and
+                   not ev.consistency["programs"] else "")
+            ev.input_notes.append(f"No candidate is consistent: {ev.consistency['programs']} programs for "
+                                  f"{ev.consistency['candidates']} candidates{why}, so every CoTnPoT row is its "
+                                  "base method's (each subset falls back to all its candidates).")
 
     scores = table.scores() if table.has_scores() else None
     verifier_kind = None   # "logprob" or "orm": what a verifier's scores are
@@ -496,7 +509,13 @@ def load_published(path, candidate_file) -> dict:
     """The entry for ``candidate_file`` (by its name without .jsonl) in a JSON file of published figures:
     ``{name: {"figures": {metric: value}, "labels": "source"|"grader", "from": ..., "note": ..., "ties": ...}}``
     (``data/published.json`` holds the bundled files'); {} when the file is not listed."""
-    table = strict_json.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        table = strict_json.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except ValueError as exc:   # the parser's words alone named neither the file nor what it should hold (a new user)
+        raise ValueError(f"{path}: not a JSON document ({exc}); expected one JSON object of published figures per "
+                         "candidate file, as data/published.json") from None
     if not isinstance(table, dict):
         raise ValueError(f"{path}: expected a JSON object of published figures per candidate file")
     entry = table.get(Path(candidate_file).name.rsplit(".jsonl", 1)[0], {})

@@ -135,15 +135,16 @@ def _run(args, device) -> int:
         if not args.pairs and held_out:
             ids = {p.problem_id for p in held_out}
             held_out_table = replace(table, problems=[p for p in table.problems if p.id in ids])
-        say(f"cotnpot train: {len(train)} training pairs, {len(held_out)} held-out pairs of "
-            f"{len({p.problem_id for p in held_out})} problems")
+        held_problems = len({p.problem_id for p in held_out})
+        say(f"cotnpot train: {plural(len(train), 'training pair')}, {plural(len(held_out), 'held-out pair')} of "
+            f"{plural(held_problems, 'problem')}")
         evaluate = held_out_best_of_n(held_out_table) if held_out_table is not None else None
         last = trainer.train(train, resume=args.resume, evaluate=evaluate)
         verifier = trainer.save_verifier()
         layout = trainer.layout or "not decided (no step run)"
-        say(f"cotnpot train: {trainer.step} steps on {trainer.world} process{'es' if trainer.world > 1 else ''} "
-            f"({device}), last loss {last.get('loss', float('nan')):.4f}; {trainer.collator.truncated} sequences "
-            f"truncated; pair layout {layout}"
+        say(f"cotnpot train: {plural(trainer.step, 'step')} on {trainer.world} process{'es' if trainer.world > 1 else ''} "
+            f"({device}), last loss {last.get('loss', float('nan')):.4f}; "
+            f"{plural(trainer.collator.truncated, 'sequence')} truncated; pair layout {layout}"
             f"{f' ({trainer.layout_reason})' if trainer.layout == 'concatenated' and trainer.layout_reason else ''}; "
             f"verifier in {verifier}")
         distributed.barrier()   # no process leaves (and tears the group down) while rank 0 still writes
@@ -151,6 +152,10 @@ def _run(args, device) -> int:
     finally:
         if lock is not None:   # released here, not when the frame is collected (a traceback keeps it)
             lock.close()
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def add_arguments(parser) -> None:

@@ -664,6 +664,12 @@ def test_a_run_that_cannot_load_its_model_leaves_the_earlier_runs_files(tokenize
     assert main(["train", "--candidates", str(tmp_path / "c.jsonl"), "--model", str(broken), "--out",
                  str(tmp_path / "c.jsonl"), "--quiet"]) == 2
     assert "--out" in capsys.readouterr().err
+    # a --model that is no directory is named before the pairs are built and their statistics printed (a new user)
+    assert main(["train", "--candidates", str(tmp_path / "c.jsonl"), "--model", str(tmp_path / "nowhere"), "--out",
+                 str(tmp_path / "fresh")]) == 2
+    said = capsys.readouterr()
+    assert said.out == "" and said.err == (f"cotnpot train: cannot load the model from {tmp_path / 'nowhere'}: no such "
+                                           "directory (a directory written by save_pretrained, or tiny:DIR)\n")
 
 
 def test_each_torchrun_process_takes_its_own_gpu(monkeypatch):

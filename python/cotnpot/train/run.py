@@ -81,6 +81,10 @@ def _run(args, device) -> int:
     if earlier and not (args.resume or args.overwrite):
         raise ValueError(f"--out {args.out} holds an earlier run ({', '.join(earlier)}): --resume continues it, "
                          "--overwrite starts a new run in its place, or give another --out")
+    model_dir = Path(args.model[5:] if args.model.startswith("tiny:") else args.model)
+    if not model_dir.is_dir():   # before the pairs are built and their statistics printed (a new user)
+        raise ValueError(f"cannot load the model from {args.model}: no such directory (a directory written by "
+                         "save_pretrained, or tiny:DIR)")
     out = output_dir(Path(args.out), "--out")   # made once the run can start: a refused option left it empty
     held_out_table = None
     if args.pairs:

@@ -53,11 +53,11 @@ void bind_answer(py::module_& m) {
         return answer::is_equiv(gold, pred, options(rel_tol, percent, set_relation));
       },
       py::arg("gold"), py::arg("pred"), py::arg("rel_tol") = 1e-6, py::arg("percent") = false, py::arg("set_relation") = false,
-      py::call_guard<py::gil_scoped_release>());
+      py::call_guard<ReleaseGil>());
   m.def(
       "grading_steps",
       [](const std::string& gold, const std::string& pred) { return answer::grading_steps(gold, pred); },
-      py::arg("gold"), py::arg("pred"), py::call_guard<py::gil_scoped_release>());
+      py::arg("gold"), py::arg("pred"), py::call_guard<ReleaseGil>());
   m.def("max_grading_steps", [] { return answer::kMaxSteps; });
   m.def("has_quad_precision", &answer::has_quad_precision);
   m.def(
@@ -66,13 +66,13 @@ void bind_answer(py::module_& m) {
         return answer::verify(gold, pred, options(rel_tol, percent, set_relation));
       },
       py::arg("gold_text"), py::arg("pred_text"), py::arg("rel_tol") = 1e-6, py::arg("percent") = false, py::arg("set_relation") = false,
-      py::call_guard<py::gil_scoped_release>());
+      py::call_guard<ReleaseGil>());
   m.def(
       "grade",
       [](const std::vector<std::string>& golds, const std::vector<std::string>& preds, double rel_tol, bool percent, bool set_relation) {
         const answer::EquivOptions o = options(rel_tol, percent, set_relation);
         if (golds.size() < kInterruptibleFrom) {
-          py::gil_scoped_release release;
+          ReleaseGil release;
           return answer::grade(golds, preds, o);
         }
         return run_interruptibly<at::Tensor>(
@@ -84,7 +84,7 @@ void bind_answer(py::module_& m) {
       [](const std::vector<std::string>& answers, double rel_tol, bool percent, bool set_relation) {
         const answer::EquivOptions o = options(rel_tol, percent, set_relation);
         if (answers.size() < kInterruptibleFrom) {
-          py::gil_scoped_release release;
+          ReleaseGil release;
           return answer::group_answers(answers, o);
         }
         return run_interruptibly<at::Tensor>(

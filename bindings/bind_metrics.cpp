@@ -21,7 +21,7 @@ void bind_metrics(py::module_& m) {
       [](const at::Tensor& classes, const at::Tensor& correct, const c10::optional<at::Tensor>& valid) {
         return metrics::majority_accuracy_exact(classes, correct, or_undefined(valid));
       },
-      py::arg("classes"), py::arg("correct"), py::arg("valid") = py::none(), py::call_guard<py::gil_scoped_release>());
+      py::arg("classes"), py::arg("correct"), py::arg("valid") = py::none(), py::call_guard<ReleaseGil>());
   m.def(
       "vote_accuracy",
       [](const at::Tensor& classes, const at::Tensor& correct, const c10::optional<at::Tensor>& valid,

@@ -2,7 +2,8 @@
 // Running a long C++ call so that Ctrl-C stops it: the work runs on a thread of its own, the GIL released,
 // while the caller's thread checks for signals every 50 ms (Python handles them only in the main thread)
 // and on one sets `stop`, which the work polls. Used by Executor.run, the subset-vote metrics, and the
-// grader's grade and group_answers over many answers.
+// grader's grade and group_answers over many answers. Ctrl-C reaches such a call only on the main thread:
+// Python runs signal handlers there alone, so a call on another thread finishes its work first.
 #include <torch/extension.h>
 
 #include <cxxabi.h>
@@ -26,18 +27,30 @@ inline bool interpreter_finalizing() {
 #endif
 }
 
-// Releases the GIL for a long call. Taking it back while the interpreter shuts down would end the thread
-// from inside this destructor (an abort): then the thread waits for the process to end instead, as Python
-// 3.14 does with daemon threads.
+[[noreturn]] inline void wait_for_the_process_to_end() {
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+
+// Releases the GIL for a call (every binding that does: also as py::call_guard<ReleaseGil>, in place of
+// pybind11's gil_scoped_release). A thread taking the GIL back while the interpreter shuts down (a daemon
+// thread) is ended by CPython with pthread_exit, a forced unwind; from this destructor, which may not throw,
+// that was std::terminate, and the process ended in SIGABRT at its exit. Unwinding on instead would run
+// destructors that drop Python references without the GIL. So the thread waits for the process to end, as
+// Python 3.14 does with daemon threads: at once where the shutdown has begun, and where it begins while
+// this thread waits for the GIL (the unwind is caught and never finished; checking first alone had left
+// that race: a third of such exits still aborted, an audit).
 struct ReleaseGil {
   PyThreadState* state = PyEval_SaveThread();
   ReleaseGil() = default;
   ReleaseGil(const ReleaseGil&) = delete;
   ReleaseGil& operator=(const ReleaseGil&) = delete;
   ~ReleaseGil() {
-    if (interpreter_finalizing())
-      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
-    PyEval_RestoreThread(state);
+    if (interpreter_finalizing()) wait_for_the_process_to_end();
+    try {
+      PyEval_RestoreThread(state);
+    } catch (abi::__forced_unwind&) {
+      wait_for_the_process_to_end();
+    }
   }
 };
 
@@ -58,6 +71,8 @@ R run_interruptibly(const std::function<R(const std::atomic<bool>& stop)>& work)
     std::thread worker([&] {
       try {
         result.emplace(work(stop));
+      } catch (abi::__forced_unwind&) {  // this thread ended by pthread_exit: swallowed, glibc aborts
+        throw;
       } catch (...) {
         failure = std::current_exception();
       }

@@ -2166,3 +2166,29 @@ def test_more_ways_to_write_the_same_symbol(gold, pred):
     """A breaker's false negatives: a command as an unbraced argument ("\\frac\\pi4" had become \\frac{\\}{p}i4),
     Unicode symbols, TeX's \\over, \\lbrace, \\bar as a repeating decimal's bar, \\varphi."""
     assert answer.is_equiv(gold, pred) and answer.is_equiv(pred, gold)
+
+
+DAEMON_AT_EXIT = """
+import sys, threading, time
+from cotnpot import answer
+call = {"is_equiv": lambda: answer.is_equiv("\\\\frac{1}{2}", "0.5"),
+        "verify": lambda: answer.verify("\\\\frac{1}{2}", "0.5"),
+        "grading_steps": lambda: answer.grading_steps("\\\\frac{1}{2}", "0.5")}[sys.argv[1]]
+def loop():
+    while True:
+        call()
+threading.Thread(target=loop, daemon=True).start()
+time.sleep(0.3)
+"""
+
+
+@pytest.mark.parametrize("call", ["is_equiv", "verify", "grading_steps"])
+def test_a_daemon_thread_grading_at_exit_does_not_abort_the_process(call):
+    """An audit: a daemon thread inside a grading call as the interpreter shut down was ended by CPython with
+    pthread_exit from pybind11's gil_scoped_release destructor, which may not throw: std::terminate, SIGABRT
+    at every such exit (10 of 10 runs). (torch's own tensor deallocation can still do this at exit; these
+    calls return no tensor.)"""
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", DAEMON_AT_EXIT, call], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0 and "terminate" not in done.stderr, (done.returncode, done.stderr)

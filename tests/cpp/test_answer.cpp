@@ -117,6 +117,28 @@ TEST_CASE("a stop reaches the caller as an exception through a parallel_for of p
   CHECK(cotnpot::answer::grade_pairs(golds, preds, {}, threads, &stop) == std::vector<uint8_t>(8, 1));
 }
 
+TEST_CASE("a parallel_for that breaks its contract is an exception, not a crash or zeros") {
+  // A C++ user: a range past [0, n) read and wrote out of bounds (SIGSEGV), and a parallel_for that never
+  // called the body returned 0 for every pair.
+  const std::vector<std::string> golds(8, "1/2"), preds(8, "0.5");
+  const auto calling = [](int64_t begin_shift, int64_t end_shift) -> cotnpot::answer::ParallelFor {
+    return [=](int64_t n, const std::function<void(int64_t, int64_t)>& body) { body(begin_shift, n + end_shift); };
+  };
+  CHECK_THROWS_WITH_AS(cotnpot::answer::grade_pairs(golds, preds, {}, calling(0, 50)),
+                       "grade: parallel_for called the body with [0, 58), outside [0, 8)", std::out_of_range);
+  CHECK_THROWS_WITH_AS(cotnpot::answer::answer_class_ids({"2", "x=2", "3"}, {}, calling(-5, 0)),
+                       "group_answers: parallel_for called the body with [-5, 3), outside [0, 3)", std::out_of_range);
+  const cotnpot::answer::ParallelFor nothing = [](int64_t, const std::function<void(int64_t, int64_t)>&) {};
+  CHECK_THROWS_WITH_AS(cotnpot::answer::grade_pairs(golds, preds, {}, nothing),
+                       "grade: parallel_for handed the body 0 items in all, not each of the 8 once", std::logic_error);
+  const cotnpot::answer::ParallelFor twice = [](int64_t n, const std::function<void(int64_t, int64_t)>& body) {
+    body(0, n);
+    body(0, n);
+  };
+  CHECK_THROWS_AS(cotnpot::answer::grade_pairs(golds, preds, {}, twice), std::logic_error);
+  CHECK(cotnpot::answer::grade_pairs(golds, preds, {}, calling(0, 0)) == std::vector<uint8_t>(8, 1));
+}
+
 TEST_CASE("BigInteger: carries, borrows, signs and the int64 boundary") {
   using cotnpot::answer::detail::BigInteger;
   const auto big = [](const char* digits) { return *BigInteger::from_digits(digits); };

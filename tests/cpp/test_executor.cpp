@@ -180,6 +180,37 @@ TEST_CASE("on_result hands over each result as it finishes, also those that a st
   CHECK(ex.run({jobs[1]})[0].answer == "3");
 }
 
+TEST_CASE("destroying a pool while another thread runs a batch ends the batch first, and run() after cancel() says so") {
+  // A C++ user: the destructor freed the pool under the running batch, which then restarted a worker of it
+  // (a use-after-free, SIGSEGV). Now the batch is cancelled, its jobs ended, and the destructor waits for it.
+  auto pool = std::make_unique<Executor>(pool_of(2));
+  std::vector<Job> jobs(6);
+  for (auto& j : jobs) {
+    j.code = "while True: pass";
+    j.timeout_s = 30;
+  }
+  std::string said;
+  std::atomic<bool> started{false};
+  std::thread caller([&] {
+    try {
+      pool->run(jobs, {}, nullptr, [&](size_t, const cotnpot::exec::Result&) {});
+      said = "returned";
+    } catch (const std::exception& e) {
+      said = e.what();
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the workers run their first jobs
+  const auto start = std::chrono::steady_clock::now();
+  pool.reset();
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+  caller.join();
+  CHECK(said == "Executor: closed while the batch ran");
+  Executor closed(pool_of(1));
+  closed.cancel();
+  CHECK_THROWS_WITH_AS(closed.run({jobs[0]}), "Executor: closed (cancel() or its destructor): it runs no batch",
+                       std::runtime_error);
+}
+
 namespace {
 // The processes whose parent is this one (the workers), from /proc.
 std::vector<pid_t> children_of_this_process() {

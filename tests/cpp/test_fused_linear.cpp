@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "cotnpot/logprob/detail/fused_linear_forms.h"
+#include "cotnpot/logprob/sequence_logprob.h"
 #include "error_of.h"
 
 namespace {
@@ -222,4 +223,10 @@ TEST_CASE("the backward names a grad or lse of the wrong kind, and undefined inp
         "fused_linear_logprob_backward: grad must be a tensor, got an undefined one");
   CHECK(error_of([&] { cotnpot::logprob::fused_linear_logprob_forward(at::Tensor(), w, y); }) ==
         "fused_linear_logprob: hidden must be a tensor, got an undefined one");
+  // a C++ user: the frozen-head backward had said "got UNKNOWN_SCALAR of shape [0]", the log-prob ops "logits
+  // and labels must be defined tensors" without which
+  CHECK(error_of([&] { cotnpot::logprob::fused_linear_logprob_backward_frozen_weight(at::Tensor(), h, at::kFloat); }) ==
+        "fused_linear_logprob_backward_frozen_weight: grad must be a tensor, got an undefined one");
+  CHECK(error_of([&] { cotnpot::logprob::token_logprob(at::randn({1, 2, 3}), at::Tensor()); }) ==
+        "token_logprob: labels must be a tensor, got an undefined one");
 }

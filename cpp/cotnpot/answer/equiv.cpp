@@ -455,8 +455,15 @@ void for_each_index(int64_t n, const ParallelFor& parallel_for, const std::atomi
   std::mutex mutex;
   std::exception_ptr first;
   std::atomic<bool> failed{false};
+  std::atomic<int64_t> handed{0};  // items the ranges cover, to see that parallel_for covered [0, n) once
   const auto range = [&](int64_t begin, int64_t end) {
     try {
+      // A parallel_for that breaks its contract: a range past [0, n) had read and written out of bounds
+      // (a crash), and one that never called the body returned 0 for every pair (a C++ user).
+      if (begin < 0 || end > n || begin > end)
+        throw std::out_of_range(std::string(function) + ": parallel_for called the body with [" + std::to_string(begin) +
+                                ", " + std::to_string(end) + "), outside [0, " + std::to_string(n) + ")");
+      handed.fetch_add(end - begin, std::memory_order_relaxed);
       for (int64_t i = begin; i < end && !failed.load(std::memory_order_relaxed); ++i) {
         throw_if_stopped(stop, function);
         body(i);
@@ -473,6 +480,9 @@ void for_each_index(int64_t n, const ParallelFor& parallel_for, const std::atomi
     range(0, n);
   }
   if (first) std::rethrow_exception(first);
+  if (handed.load() != n)
+    throw std::logic_error(std::string(function) + ": parallel_for handed the body " + std::to_string(handed.load()) +
+                           " items in all, not each of the " + std::to_string(n) + " once");
 }
 
 }  // namespace

@@ -490,7 +490,29 @@ Executor::Executor(ExecutorOptions options, const std::atomic<bool>* stop) : opt
   detail::on_fork_in_child(this, &Executor::forget_workers_in_child);
 }
 
-Executor::~Executor() { detail::forget_at_fork(this); }
+struct Executor::CallInProgress {
+  Executor& pool;
+  explicit CallInProgress(Executor& p) : pool(p) {
+    std::lock_guard<std::mutex> lock(pool.calls_mutex_);
+    ++pool.calls_;
+  }
+  ~CallInProgress() {
+    std::lock_guard<std::mutex> lock(pool.calls_mutex_);
+    --pool.calls_;
+    pool.calls_done_.notify_all();  // under the lock: the destructor cannot free the pool before this returns
+  }
+  CallInProgress(const CallInProgress&) = delete;
+  CallInProgress& operator=(const CallInProgress&) = delete;
+};
+
+Executor::~Executor() {
+  cancelled_.store(true);
+  {
+    std::unique_lock<std::mutex> lock(calls_mutex_);
+    calls_done_.wait(lock, [this] { return calls_ == 0; });
+  }
+  detail::forget_at_fork(this);
+}
 
 void Executor::check_not_in_own_callback() const {
   if (in_chain(serving_chain, this))
@@ -523,6 +545,7 @@ bool Executor::memory_isolated() const { return !workers_.empty() && workers_[0]
 std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::function<void(size_t)>& progress,
                                   const std::atomic<bool>* stop,
                                   const std::function<void(size_t, const Result&)>& on_result) {
+  const CallInProgress call(*this);  // first, so that it ends last: the destructor waits for it
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Job& j = jobs[i];
     if (j.kind != "program" && j.kind != "tests")
@@ -558,6 +581,8 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
       throw std::runtime_error("Executor: the batch was stopped while it waited for another thread's batch");
     if (cancelled_.load()) throw std::runtime_error("Executor: closed while the batch waited for another thread's");
   }
+  // A batch after cancel() had said "closed while the batch ran", though it never started (a C++ user)
+  if (cancelled_.load()) throw std::runtime_error("Executor: closed (cancel() or its destructor): it runs no batch");
   std::vector<Result> results(jobs.size());
   std::atomic<size_t> finished{0};
   std::atomic<bool> cancelled{false};

@@ -15,6 +15,7 @@
 //   auto results = ex.run(jobs);           // results[0].status == "ok", results[0].answer == "42"
 #include <cstddef>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -107,6 +108,9 @@ class Executor {
   // Starts the workers; `stop` (optional; another thread sets it: Ctrl-C) ends the wait for them, and the
   // constructor throws.
   explicit Executor(ExecutorOptions options = {}, const std::atomic<bool>* stop = nullptr);
+  // Cancels the batches other threads are running (as cancel() does) and waits until every run() call
+  // already in progress has returned (it throws there), then ends the workers. Not from a callback of this
+  // pool's batch (it would wait for itself).
   ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
@@ -162,6 +166,12 @@ class Executor {
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> forked_{false};  // this is a forked child's copy: the workers are the parent's
   long owner_pid_ = 0;               // the process that made the pool
+  // run() calls in progress, which the destructor waits for (it had freed the pool under a running batch,
+  // which then restarted a worker of it: a crash, found by a C++ user)
+  std::mutex calls_mutex_;
+  std::condition_variable calls_done_;
+  size_t calls_ = 0;
+  struct CallInProgress;
 };
 
 // The embedded worker source (cpp/cotnpot/exec/worker.py).

@@ -1,6 +1,8 @@
 // Input validation shared by every kernel of the log-prob ops.
 #include "cotnpot/logprob/detail/token_logprob_ops.h"
 
+#include "cotnpot/detail/check_values.h"
+
 namespace cotnpot::logprob::detail {
 
 at::ScalarType logprob_dtype(const at::Tensor& logits) {
@@ -13,7 +15,9 @@ std::string bad_label_message(int64_t label, int64_t b, int64_t t, int64_t vocab
 }
 
 void check_token_logprob_inputs(const char* op, const at::Tensor& logits, const at::Tensor& labels, bool shift) {
-  TORCH_CHECK(logits.defined() && labels.defined(), op, ": logits and labels must be defined tensors");
+  // each named: "logits and labels must be defined" had not said which was not (a C++ user)
+  cotnpot::detail::check_defined(op, "logits", logits);
+  cotnpot::detail::check_defined(op, "labels", labels);
   // sym_sizes: under torch.compile with dynamic shapes the sizes are symbols, and sizes() would throw.
   TORCH_CHECK(logits.dim() == 3, op, ": logits must be 3-D [B,T,V], got ", logits.dim(), "-D with shape ",
               logits.sym_sizes());
@@ -37,7 +41,8 @@ void check_token_logprob_backward_inputs(const at::Tensor& grad, const at::Tenso
                                          const at::Tensor& lse, bool shift) {
   constexpr const char* op = "_token_logprob_backward";
   check_token_logprob_inputs(op, logits, labels, shift);
-  TORCH_CHECK(grad.defined() && lse.defined(), op, ": grad and lse must be defined tensors");
+  cotnpot::detail::check_defined(op, "grad", grad);
+  cotnpot::detail::check_defined(op, "lse", lse);
   const c10::SymInt steps = logits.sym_size(1) - (shift ? 1 : 0);
   TORCH_CHECK(grad.dim() == 2 && lse.dim() == 2 && grad.sym_size(0) == logits.sym_size(0) &&
                   grad.sym_size(1) == steps && lse.sym_sizes() == grad.sym_sizes(),

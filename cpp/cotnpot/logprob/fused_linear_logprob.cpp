@@ -152,6 +152,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_linear_logprob_forward_froz
 at::Tensor fused_linear_logprob_backward_frozen_weight(const at::Tensor& grad, const at::Tensor& dlogp_dhidden,
                                                        at::ScalarType dtype) {
   constexpr const char* op = "fused_linear_logprob_backward_frozen_weight";
+  cotnpot::detail::check_defined(op, "grad", grad);  // an undefined one had read "got UNKNOWN_SCALAR" (a C++ user)
+  cotnpot::detail::check_defined(op, "dlogp_dhidden", dlogp_dhidden);
   TORCH_CHECK(dlogp_dhidden.dim() == 2 && at::isFloatingType(dlogp_dhidden.scalar_type()), op,
               ": dlogp_dhidden must be a floating [N, H] tensor, got ", dlogp_dhidden.scalar_type(), " of shape ",
               dlogp_dhidden.sizes());

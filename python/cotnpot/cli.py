@@ -57,7 +57,7 @@ def make_translator(args):
         inner = translate.OfflineCalculatorTranslator()
     elif spec.startswith("file:"):
         inner = translate.FileTranslator(spec[5:])
-    elif spec.startswith(("http://", "https://")):
+    elif spec.lower().startswith(("http://", "https://")):
         if not args.translator_model:
             raise ValueError("--translator URL needs --translator-model NAME")
         inner = translate.OpenAICompatibleTranslator(spec, args.translator_model, api=args.translator_api,
@@ -96,7 +96,7 @@ MAX_CONCURRENCY = 1024              # requests in flight
 MAX_SAMPLES_PER_PROBLEM = 100_000   # generate --n
 
 
-class HelpWithDefaults(argparse.RawDescriptionHelpFormatter):
+class HelpWithDefaults(argparse.HelpFormatter):
     """Each option's default in its help, where the help does not already say it ("(8)", "default ..."):
     `cotnpot train --help` had named none, and a run failed on a --max-length of 1024 no text mentioned."""
 
@@ -107,6 +107,10 @@ class HelpWithDefaults(argparse.RawDescriptionHelpFormatter):
                 or "default" in text or re.search(r"\(\d[\d.]*\)", text)):   # said already: "(8)"
             return text
         return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
+class RawDescriptionWithDefaults(argparse.RawDescriptionHelpFormatter, HelpWithDefaults):
+    """eval's: its description keeps its own line breaks (the others are wrapped to the terminal)."""
 
 
 class UsageError(ValueError):
@@ -334,7 +338,7 @@ def _generate(args) -> int:
     output_file(args.cache, "--cache")
     not_an_input({"--out": args.out, "--cache": args.cache}, {"--problems": args.problems})
     distinct_outputs({"--out": args.out, "--cache": args.cache or args.out.with_name(args.out.name + ".samples.jsonl")})
-    if not args.server.startswith(("http://", "https://")):   # the client's words named its base_url (a new user)
+    if not args.server.lower().startswith(("http://", "https://")):   # the client's words named its base_url (a new user)
         raise UsageError(f"--server must be an http(s) URL such as http://localhost:8000/v1, got {args.server!r}")
     try:
         problems = load_problems(args.problems, args.limit)
@@ -370,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cotnpot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     ev = sub.add_parser("eval", help="best-of-N metrics of a candidate file, with a report",
-                        description=EVAL_HELP, formatter_class=HelpWithDefaults)
+                        description=EVAL_HELP, formatter_class=RawDescriptionWithDefaults)
     ev.add_argument("--candidates", required=True, type=Path, help="JSONL file, one problem per line")
     ev.add_argument("--format", default="auto", choices=("auto",) + FORMATS,
                     help="the file's format (default: detected from its first row)")

@@ -137,7 +137,8 @@ def load_verifier(spec: str, dtype: Optional[torch.dtype] = None):
     ``torch.bfloat16``)."""
     if spec.startswith("tiny:"):
         from .models import ByteTokenizer, TinyCausalLM
-        return TinyCausalLM.from_pretrained(spec[5:]), ByteTokenizer()
+        model = TinyCausalLM.from_pretrained(spec[5:])
+        return _with_orm_head(model.to(dtype) if dtype is not None else model, Path(spec[5:])).eval(), ByteTokenizer()
     path = Path(spec)
     if not path.is_dir():
         raise FileNotFoundError(f"verifier {spec!r}: no such directory. cotnpot loads verifiers offline from a "
@@ -150,13 +151,20 @@ def load_verifier(spec: str, dtype: Optional[torch.dtype] = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True,
                                                  **({"dtype": dtype} if dtype is not None else {}))
+    return _with_orm_head(model, path).eval(), HFTokenizer(AutoTokenizer.from_pretrained(path, local_files_only=True))
+
+
+def _with_orm_head(model, path: Path):
+    """The model, with the head of a verifier trained as an ORM (cotnpot train --objective orm) where the
+    directory has one: it scores with that head. (A tiny ORM verifier had been loaded without it, and scored
+    with average log-probs: a reviewer.)"""
     head_file = path / "orm_head.pt"
-    if head_file.exists():   # trained as an ORM (cotnpot train --objective orm): score with its head
+    if head_file.exists():
         from .modules import ORMHead
         saved = torch.load(head_file, map_location="cpu", weights_only=True)
         model.orm_head = ORMHead(saved["hidden_size"])
         model.orm_head.load_state_dict(saved["state"])
-    return model.eval(), HFTokenizer(AutoTokenizer.from_pretrained(path, local_files_only=True))
+    return model
 
 
 def scores_are_probabilities(model) -> bool:

@@ -130,12 +130,20 @@ TEST_CASE("a parallel_for that breaks its contract is an exception, not a crash 
                        "group_answers: parallel_for called the body with [-5, 3), outside [0, 3)", std::out_of_range);
   const cotnpot::answer::ParallelFor nothing = [](int64_t, const std::function<void(int64_t, int64_t)>&) {};
   CHECK_THROWS_WITH_AS(cotnpot::answer::grade_pairs(golds, preds, {}, nothing),
-                       "grade: parallel_for handed the body 0 items in all, not each of the 8 once", std::logic_error);
+                       "grade: parallel_for never handed the body item 0 of [0, 8)", std::logic_error);
   const cotnpot::answer::ParallelFor twice = [](int64_t n, const std::function<void(int64_t, int64_t)>& body) {
     body(0, n);
     body(0, n);
   };
-  CHECK_THROWS_AS(cotnpot::answer::grade_pairs(golds, preds, {}, twice), std::logic_error);
+  CHECK_THROWS_WITH_AS(cotnpot::answer::grade_pairs(golds, preds, {}, twice),
+                       "grade: parallel_for handed the body item 0 twice", std::logic_error);
+  // the first half twice: as many items as n, half of them never graded (a reviewer)
+  const cotnpot::answer::ParallelFor first_half_twice = [](int64_t n, const std::function<void(int64_t, int64_t)>& body) {
+    body(0, n / 2);
+    body(0, n / 2);
+  };
+  CHECK_THROWS_WITH_AS(cotnpot::answer::grade_pairs(golds, preds, {}, first_half_twice),
+                       "grade: parallel_for handed the body item 0 twice", std::logic_error);
   CHECK(cotnpot::answer::grade_pairs(golds, preds, {}, calling(0, 0)) == std::vector<uint8_t>(8, 1));
 }
 

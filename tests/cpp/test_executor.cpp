@@ -184,22 +184,26 @@ TEST_CASE("destroying a pool while another thread runs a batch ends the batch fi
   // A C++ user: the destructor freed the pool under the running batch, which then restarted a worker of it
   // (a use-after-free, SIGSEGV). Now the batch is cancelled, its jobs ended, and the destructor waits for it.
   auto pool = std::make_unique<Executor>(pool_of(2));
+  Executor* const running = pool.get();
   std::vector<Job> jobs(6);
   for (auto& j : jobs) {
     j.code = "while True: pass";
     j.timeout_s = 30;
   }
+  jobs[0].code = "print(1)";  // reported at once: the batch is under way, the other jobs spinning
   std::string said;
   std::atomic<bool> started{false};
   std::thread caller([&] {
     try {
-      pool->run(jobs, {}, nullptr, [&](size_t, const cotnpot::exec::Result&) {});
+      running->run(jobs, {}, nullptr, [&](size_t, const cotnpot::exec::Result&) { started.store(true); });
       said = "returned";
     } catch (const std::exception& e) {
       said = e.what();
     }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the workers run their first jobs
+  for (int waited = 0; waited < 6000 && !started.load(); ++waited)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(started.load());
   const auto start = std::chrono::steady_clock::now();
   pool.reset();
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));

@@ -2182,6 +2182,23 @@ time.sleep(0.3)
 """
 
 
+GRADING_IN_DEL_AT_EXIT = """
+from cotnpot._extension import _C
+class Graded:
+    # the binding itself, bound now: modules' globals (cotnpot.answer's too) may be gone by then
+    def __del__(self, is_equiv=_C.is_equiv, say=print):
+        say("equal" if is_equiv("\\\\frac{1}{2}", "0.5", 1e-6, False, False) else "differ", flush=True)
+kept = Graded()   # collected as the interpreter shuts down, on the thread that shuts it down
+"""
+
+
+def test_grading_in_a_del_at_interpreter_exit_returns():
+    """A reviewer: a first fix for the daemon threads below waited for the process to end wherever the shutdown
+    had begun, also on the thread running it: a __del__ grading at exit hung."""
+    done = subprocess.run([sys.executable, "-c", GRADING_IN_DEL_AT_EXIT], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "equal\n", (done.returncode, done.stdout, done.stderr)
+
+
 @pytest.mark.parametrize("call", ["is_equiv", "verify", "grading_steps"])
 def test_a_daemon_thread_grading_at_exit_does_not_abort_the_process(call):
     """An audit: a daemon thread inside a grading call as the interpreter shut down was ended by CPython with

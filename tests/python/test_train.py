@@ -4,6 +4,7 @@ ORM scoring through `cotnpot eval`, and bad input."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -669,7 +670,8 @@ def test_a_run_that_cannot_load_its_model_leaves_the_earlier_runs_files(tokenize
                  str(tmp_path / "fresh")]) == 2
     said = capsys.readouterr()
     assert said.out == "" and said.err == (f"cotnpot train: cannot load the model from {tmp_path / 'nowhere'}: no such "
-                                           "directory (a directory written by save_pretrained, or tiny:DIR)\n")
+                                           "directory (--model takes a directory written by save_pretrained, or "
+                                           "tiny:DIR)\n")
 
 
 def test_each_torchrun_process_takes_its_own_gpu(monkeypatch):
@@ -873,7 +875,7 @@ def test_a_run_that_cannot_start_for_any_reason_leaves_the_earlier_runs_files(to
     assert {"train_pairs.jsonl", "eval_pairs.jsonl", "metrics.jsonl", "checkpoint.pt"} <= set(before)
     # (a new run in the same --out must be asked for: --overwrite; a new user's rerun had replaced the run)
     for extra, message in (([], f"--out {out} holds an earlier run (checkpoint.pt, metrics.jsonl, verifier): "
-                                "--resume continues it, --overwrite starts a new run in its place"),
+                                "--overwrite starts a new run in its place, or --resume continues it"),
                            (["--resume", "--seed", "1"], "written for other training pairs"),
                            (["--overwrite", "--max-length", "100000"], "exceeds the model's context"),
                            (["--overwrite", "--max-length", "12"], "max_length is 12"),
@@ -887,6 +889,14 @@ def test_a_run_that_cannot_start_for_any_reason_leaves_the_earlier_runs_files(to
         assert {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()} == before, extra
     assert main([*base, "--overwrite", "--lr", "1e-3"]) == 0   # asked for: a new run in its place
     assert (out / "checkpoint.pt").read_bytes() != before["checkpoint.pt"]
+    # a run stopped before its first checkpoint left only its metrics: nothing to --resume, said so (a reviewer)
+    (out / "checkpoint.pt").unlink()
+    shutil.rmtree(out / "verifier")
+    assert main(base) == 2
+    assert (f"--out {out} holds an earlier run (metrics.jsonl): --overwrite starts a new run in its place (it has "
+            "no checkpoint.pt to continue: --resume starts afresh too)") in capsys.readouterr().err
+    with pytest.raises(SystemExit):   # one or the other
+        main([*base, "--resume", "--overwrite"])
 
 
 def test_a_resume_with_another_length_steps_at_the_new_schedules_rate(tokenizer, tmp_path):
@@ -1106,7 +1116,7 @@ def test_a_second_run_into_a_busy_out_is_refused_and_writes_nothing(tokenizer, t
         assert not (out / "train_pairs.jsonl").exists()
     finally:
         holder.communicate("", timeout=30)
-    assert main(args) == 0   # the lock ended with its process
+    assert main([*args, "--overwrite"]) == 0   # the lock ended with its process (its metrics: an earlier run's)
     lock = hold_output_lock(out, "x")   # and this run's with the run
     lock.close()
 

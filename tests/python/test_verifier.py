@@ -89,6 +89,17 @@ def test_save_load_and_loading_errors(tmp_path):
     plain, _ = load_verifier(str(tmp_path / "m"))
     assert isinstance(plain, TinyCausalLM) and torch.equal(score_solutions(plain, tok, PAIRS),
                                                            score_solutions(model, tok, PAIRS))
+    # ... and with the head of an ORM verifier, either way (a reviewer: the tiny: path had dropped it, and the
+    # verifier scored with average log-probs)
+    from cotnpot.modules import ORMHead
+    from cotnpot.verifier import scores_are_probabilities
+    head = ORMHead(model.config.dim)
+    torch.save({"hidden_size": model.config.dim, "state": head.state_dict()}, tmp_path / "m" / "orm_head.pt")
+    for spec in (str(tmp_path / "m"), f"tiny:{tmp_path / 'm'}"):
+        orm, _ = load_verifier(spec)
+        assert scores_are_probabilities(orm) and torch.equal(orm.orm_head.linear.weight, head.linear.weight), spec
+        probabilities = score_solutions(orm, tok, PAIRS)
+        assert ((probabilities > 0) & (probabilities < 1)).all(), probabilities
 
 
 def test_cli_scores_with_the_verifier(tmp_path):

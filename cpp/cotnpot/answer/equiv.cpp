@@ -1,7 +1,9 @@
 #include "cotnpot/answer/equiv.h"
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <numeric>
 #include <optional>
@@ -455,7 +457,9 @@ void for_each_index(int64_t n, const ParallelFor& parallel_for, const std::atomi
   std::mutex mutex;
   std::exception_ptr first;
   std::atomic<bool> failed{false};
-  std::atomic<int64_t> handed{0};  // items the ranges cover, to see that parallel_for covered [0, n) once
+  // which items the ranges covered, to see that parallel_for handed over each of [0, n) once (a count alone
+  // took [0, n/2) twice for all of them: a reviewer)
+  const std::unique_ptr<std::atomic<uint8_t>[]> handed(new std::atomic<uint8_t>[size_t(n)]());
   const auto range = [&](int64_t begin, int64_t end) {
     try {
       // A parallel_for that breaks its contract: a range past [0, n) had read and written out of bounds
@@ -463,7 +467,10 @@ void for_each_index(int64_t n, const ParallelFor& parallel_for, const std::atomi
       if (begin < 0 || end > n || begin > end)
         throw std::out_of_range(std::string(function) + ": parallel_for called the body with [" + std::to_string(begin) +
                                 ", " + std::to_string(end) + "), outside [0, " + std::to_string(n) + ")");
-      handed.fetch_add(end - begin, std::memory_order_relaxed);
+      for (int64_t i = begin; i < end; ++i)
+        if (handed[size_t(i)].exchange(1, std::memory_order_relaxed) != 0)
+          throw std::logic_error(std::string(function) + ": parallel_for handed the body item " + std::to_string(i) +
+                                 " twice");
       for (int64_t i = begin; i < end && !failed.load(std::memory_order_relaxed); ++i) {
         throw_if_stopped(stop, function);
         body(i);
@@ -480,9 +487,10 @@ void for_each_index(int64_t n, const ParallelFor& parallel_for, const std::atomi
     range(0, n);
   }
   if (first) std::rethrow_exception(first);
-  if (handed.load() != n)
-    throw std::logic_error(std::string(function) + ": parallel_for handed the body " + std::to_string(handed.load()) +
-                           " items in all, not each of the " + std::to_string(n) + " once");
+  for (int64_t i = 0; i < n; ++i)
+    if (handed[size_t(i)].load(std::memory_order_relaxed) == 0)
+      throw std::logic_error(std::string(function) + ": parallel_for never handed the body item " + std::to_string(i) +
+                             " of [0, " + std::to_string(n) + ")");
 }
 
 }  // namespace

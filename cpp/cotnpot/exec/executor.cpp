@@ -507,7 +507,9 @@ struct Executor::CallInProgress {
 
 Executor::~Executor() {
   cancelled_.store(true);
-  {
+  // Not in a forked child: its count is a copy of the parent's, whose run() calls it will never see end
+  // (a reviewer); the workers are the parent's anyway.
+  if (!forked_.load()) {
     std::unique_lock<std::mutex> lock(calls_mutex_);
     calls_done_.wait(lock, [this] { return calls_ == 0; });
   }

@@ -76,15 +76,28 @@ def _run(args, device) -> int:
                   for name in ("train_pairs.jsonl", "eval_pairs.jsonl", "pair_stats.json")},
                  {"--pairs": args.pairs, "--candidates": args.candidates})
     # A run without --resume had replaced an earlier one in the same --out (its checkpoint, metrics and verifier)
-    # without a word (a new user): it must be asked for
-    earlier = [name for name in ("checkpoint.pt", "metrics.jsonl", "verifier") if (Path(args.out) / name).exists()]
-    if earlier and not (args.resume or args.overwrite):
-        raise ValueError(f"--out {args.out} holds an earlier run ({', '.join(earlier)}): --resume continues it, "
-                         "--overwrite starts a new run in its place, or give another --out")
+    # without a word (a new user): it must be asked for. Rank 0 decides for all (an --out local to each node
+    # must not stop one rank alone while the others wait in a collective: a reviewer).
+    refusal = None
+    if main_process:
+        earlier = [name for name in ("checkpoint.pt", "metrics.jsonl", "verifier") if (Path(args.out) / name).exists()]
+        if earlier and not (args.resume or getattr(args, "overwrite", False)):
+            try:   # a run still going there is named as such, not as an earlier one
+                hold_output_lock(Path(args.out), "cotnpot train").close()
+            except OutputInUse as exc:
+                refusal = str(exc)
+            else:
+                what = (", or --resume continues it" if "checkpoint.pt" in earlier else
+                        " (it has no checkpoint.pt to continue: --resume starts afresh too)")
+                refusal = (f"--out {args.out} holds an earlier run ({', '.join(earlier)}): --overwrite starts a new "
+                           f"run in its place{what}; or give another --out")
+    refusal = distributed.from_main(refusal)
+    if refusal is not None:
+        raise ValueError(refusal)
     model_dir = Path(args.model[5:] if args.model.startswith("tiny:") else args.model)
     if not model_dir.is_dir():   # before the pairs are built and their statistics printed (a new user)
-        raise ValueError(f"cannot load the model from {args.model}: no such directory (a directory written by "
-                         "save_pretrained, or tiny:DIR)")
+        raise ValueError(f"cannot load the model from {args.model}: no such directory (--model takes a directory "
+                         "written by save_pretrained, or tiny:DIR)")
     out = output_dir(Path(args.out), "--out")   # made once the run can start: a refused option left it empty
     held_out_table = None
     if args.pairs:
@@ -194,8 +207,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--eval-fraction", type=float, default=0.1, help="problems held out (default 0.1)")
     parser.add_argument("--checkpoint-every", type=int, default=0,
                         help="optimizer steps between checkpoints (0: at each epoch's end and at --max-steps)")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    parser.add_argument("--overwrite", action="store_true", help="start a new run where --out holds an earlier one")
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    again.add_argument("--overwrite", action="store_true", help="start a new run where --out holds an earlier one")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, the pair draw and the training")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 

@@ -189,7 +189,7 @@ class OpenAICompatibleClient:
             raise ValueError(f"api must be 'chat' or 'completions', got {api!r}")
         if retries < 0 or not (math.isfinite(timeout) and timeout > 0):
             raise ValueError(f"retries must be >= 0 and timeout > 0, got {retries} and {timeout}")
-        if not base_url.startswith(("http://", "https://")):
+        if not base_url.lower().startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
         if "@" in base_url.split("://", 1)[1].split("/", 1)[0]:
             # urllib read "user:sk-...@host" as a host name and printed the key in its error (a breaker)

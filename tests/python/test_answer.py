@@ -2209,3 +2209,19 @@ def test_a_daemon_thread_grading_at_exit_does_not_abort_the_process(call):
         done = subprocess.run([sys.executable, "-c", DAEMON_AT_EXIT, call], capture_output=True, text=True,
                               timeout=120)
         assert done.returncode == 0 and "terminate" not in done.stderr, (done.returncode, done.stderr)
+
+
+def test_grading_from_four_threads_at_once_gives_the_results_of_one():
+    """docs/answer.md says every function is safe from several threads (an audit checked it; this keeps it)."""
+    from concurrent.futures import ThreadPoolExecutor
+    rng = random.Random(3)
+    pool = ["\\frac{1}{2}", "0.5", "1/2", "2", "x = 2", "\\sqrt{4}", "3.0", "3", "\\pi", "3.14159", "(1, 2)", "[1,2]"]
+    inputs = [[rng.choice(pool) for _ in range(300)] for _ in range(8)]
+
+    def work(answers):
+        return (answer.grade(answers[::2], answers[1::2]).tolist(), answer.group_answers(answers).tolist(),
+                [answer.is_equiv(a, b) for a, b in zip(answers[:50], answers[50:100])])
+    alone = [work(a) for a in inputs]
+    with ThreadPoolExecutor(4) as threads:
+        for _ in range(3):
+            assert list(threads.map(work, inputs)) == alone

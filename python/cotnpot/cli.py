@@ -21,6 +21,7 @@ from typing import List, Optional
 
 from .pipeline.data import FORMATS, CandidateFileError
 from .translate import TranslationServerError
+from .translate.client import is_http_url
 
 EVAL_HELP = """Evaluate the candidates of one file: every selection method at N = 1, 2, 4, ..., max.
 
@@ -57,7 +58,7 @@ def make_translator(args):
         inner = translate.OfflineCalculatorTranslator()
     elif spec.startswith("file:"):
         inner = translate.FileTranslator(spec[5:])
-    elif spec.lower().startswith(("http://", "https://")):
+    elif is_http_url(spec):
         if not args.translator_model:
             raise ValueError("--translator URL needs --translator-model NAME")
         inner = translate.OpenAICompatibleTranslator(spec, args.translator_model, api=args.translator_api,
@@ -338,7 +339,7 @@ def _generate(args) -> int:
     output_file(args.cache, "--cache")
     not_an_input({"--out": args.out, "--cache": args.cache}, {"--problems": args.problems})
     distinct_outputs({"--out": args.out, "--cache": args.cache or args.out.with_name(args.out.name + ".samples.jsonl")})
-    if not args.server.lower().startswith(("http://", "https://")):   # the client's words named its base_url (a new user)
+    if not is_http_url(args.server):   # the client's words named its base_url (a new user)
         raise UsageError(f"--server must be an http(s) URL such as http://localhost:8000/v1, got {args.server!r}")
     try:
         problems = load_problems(args.problems, args.limit)

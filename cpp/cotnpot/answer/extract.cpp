@@ -191,7 +191,8 @@ std::string last_number(std::string_view s, size_t* at = nullptr) {
       while (w > 0 && s[w - 1] == ' ') --w;
       size_t whole = w;
       while (whole > 0 && detail::is_ascii_digit(s[whole - 1])) --whole;
-      const std::string_view numerator = s.substr(b, s.find('/', b) - b), denominator = s.substr(s.find('/', b) + 1, i - s.find('/', b));
+      const size_t slash = s.find('/', b);
+      const std::string_view numerator = s.substr(b, slash - b), denominator = s.substr(slash + 1, i - slash);
       if (w < b && whole < w && (whole == 0 || !(is_number_char(s[whole - 1]) || detail::is_ascii_alpha(s[whole - 1]))) &&
           numerator[0] != '0' && detail::digits_less(numerator, denominator))
         b = whole;

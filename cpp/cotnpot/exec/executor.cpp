@@ -39,6 +39,15 @@ using protocol::get_u32;
 using protocol::interpret_reply;
 namespace {
 
+// A verdict of this side's own (a job cannot produce status sandbox_error): `type` says which.
+Result sandbox_error(const char* type, std::string message) {
+  Result r;
+  r.status = "sandbox_error";
+  r.error_type = type;
+  r.error_message = std::move(message);
+  return r;
+}
+
 // `python3 -c` of this, with worker.py as its first argument: the source is compiled one top-level block
 // (two blank lines apart) at a time. Compiled whole, its syntax tree grew the worker's heap by ~3.6 MB, of
 // which ~2.7 MB stayed resident, free but too fragmented to hand back; every fork copied the page-table
@@ -410,19 +419,9 @@ struct Executor::Worker {
     // The worker enforces the job's timeout; this one only catches a worker that stopped answering.
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::milliseconds(int64_t(timeout * 1000) + int64_t(o.worker_grace_s * 1000));
-    if (pid < 0 || !write_all(to_worker, encode(frame))) {  // the job never reached a worker: retried
-      r.status = "sandbox_error";
-      r.error_type = kNotSent;
-      r.error_message = "the worker was gone before this job was sent";
-      return r;
-    }
-    const auto worker_died = [&](const std::string& why) {
-      r = Result();
-      r.status = "sandbox_error";
-      r.error_type = "WorkerDied";
-      r.error_message = why;
-      return r;
-    };
+    if (pid < 0 || !write_all(to_worker, encode(frame)))  // the job never reached a worker: retried
+      return sandbox_error(kNotSent, "the worker was gone before this job was sent");
+    const auto worker_died = [](const std::string& why) { return sandbox_error("WorkerDied", why); };
     // A stopped batch had waited for its running jobs' deadlines: Ctrl-C in `cotnpot eval --timeout 30` took
     // 26 s, a second Ctrl-C no less (a breaker). The worker, its pipe closed, ends the job and exits; the
     // next batch starts a fresh one.
@@ -435,11 +434,7 @@ struct Executor::Worker {
       if (ready > 0 || left.count() <= 0 || (ready < 0 && errno != EINTR)) break;
       if (stopping) {
         stop();
-        r = Result();
-        r.status = "sandbox_error";
-        r.error_type = "Cancelled";
-        r.error_message = "the batch was stopped while this job ran; the job was ended with its worker";
-        return r;
+        return sandbox_error("Cancelled", "the batch was stopped while this job ran; the job was ended with its worker");
       }
     }
     if (!read_frame(from_worker, got, deadline))
@@ -688,10 +683,7 @@ std::vector<Result> Executor::run(const std::vector<Job>& jobs, const std::funct
       std::thread([&] {
         guarded([&] {
           for (size_t i : pending) {
-            results[i] = Result{};
-            results[i].status = "sandbox_error";
-            results[i].error_type = "WorkerDied";
-            results[i].error_message = "no worker of the pool could be restarted: " + restart_failure[0];
+            results[i] = sandbox_error("WorkerDied", "no worker of the pool could be restarted: " + restart_failure[0]);
             report(i);
           }
         });

@@ -123,10 +123,9 @@ class Executor {
   // workers are the parent's; make a pool in the child). An exception from `progress` cancels the batch and
   // is rethrown here; setting *stop (another thread: Ctrl-C) stops it too -- no new job starts, running ones
   // are ended with their workers within ~100 ms and the worker's exit (sandbox_error, Cancelled), the next
-  // batch starts fresh
-  // workers -- and run() throws. `on_result` (optional) is called with each job's index and
-  // result as it finishes, before `progress`, also for the jobs ended by the stop, so a
-  // caller can keep what a stopped batch finished (run() then throws and returns none of it); an exception
+  // batch starts fresh workers -- and run() throws. `on_result` (optional) is called with each job's index
+  // and result as it finishes, before `progress`, also for the jobs ended by the stop, so a caller can keep
+  // what a stopped batch finished (run() then throws and returns none of it); an exception
   // from it cancels the batch as one from `progress` does. The callbacks are called one at a time, from the
   // pool's threads. A callback that waits for a thread of its own which runs this pool waits forever, as
   // one holding a lock that thread needs would: the thread's batch waits for this one.

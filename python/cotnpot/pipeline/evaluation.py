@@ -410,8 +410,9 @@ def evaluate_table(table: CandidateTable, options: EvalOptions = EvalOptions()) 
         ev.consistency["llm_calls_per_translation"] = getattr(options.translator, "llm_calls", 1)
         ev.timings["translate+execute"] = time.perf_counter() - start
         if not ev.consistency["consistent"]:   # the rows were copies of maj and rm without a word (a new user)
+            from ..translate.offline import OfflineCalculatorTranslator
             why = (" (the offline translator reads GSM8K's <<calc>> annotations, which these solutions lack)"
-                   if getattr(options.translator, "name", "") == "offline-calculator" and
+                   if getattr(options.translator, "name", "") == OfflineCalculatorTranslator.name and
                    not ev.consistency["programs"] else "")
             ev.input_notes.append(f"No candidate is consistent: {ev.consistency['programs']} programs for "
                                   f"{ev.consistency['candidates']} candidates{why}, so every CoTnPoT row is its "

@@ -194,7 +194,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (AdamW, cosine schedule)")
     parser.add_argument("--warmup-steps", type=int, default=0, help="linear warm-up steps")
     parser.add_argument("--max-length", type=int, default=1024,
-                        help="tokens of prompt + solution per sequence (default: 1024; TrainConfig's own is 512)")
+                        help="tokens of prompt + solution per sequence (default: %(default)s; TrainConfig's own is "
+                             f"{TrainConfig.max_length})")
     parser.add_argument("--truncation", default="error", choices=("error", "truncate"),
                         help="a pair past --max-length: refused, or its solutions cut")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast")

@@ -175,6 +175,11 @@ class Completion:
         return self.finish_reason == "length"
 
 
+def is_http_url(url: str) -> bool:
+    """An http(s) URL, its scheme in any case: what the client and the CLI's --server and --translator take."""
+    return url.lower().startswith(("http://", "https://"))
+
+
 def normalize_base_url(url: str) -> str:
     """``http://host:8000``, ``http://host:8000/`` and ``http://host:8000/v1`` all mean the same server."""
     url = url.strip().rstrip("/")
@@ -189,7 +194,7 @@ class OpenAICompatibleClient:
             raise ValueError(f"api must be 'chat' or 'completions', got {api!r}")
         if retries < 0 or not (math.isfinite(timeout) and timeout > 0):
             raise ValueError(f"retries must be >= 0 and timeout > 0, got {retries} and {timeout}")
-        if not base_url.lower().startswith(("http://", "https://")):
+        if not is_http_url(base_url):
             raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
         if "@" in base_url.split("://", 1)[1].split("/", 1)[0]:
             # urllib read "user:sk-...@host" as a host name and printed the key in its error (a breaker)
